@@ -1,0 +1,114 @@
+/**
+ * The alert model of product.md "Alert model", kept close to the draft R6 DeviceAlert
+ * (fhir-and-alarms.md §2.4: physiological|technical, priority, derivedFrom) so a later FHIR
+ * mapping is mechanical.
+ */
+import { createHash } from 'node:crypto';
+
+export const ALERT_KINDS = [
+  'asystole', 'pause', 'extreme_brady', 'brady', 'extreme_tachy', 'tachy', 'vt', 'afib',
+  'signal_loss', 'lead_off', 'low_battery',
+] as const;
+export type AlertKind = (typeof ALERT_KINDS)[number];
+
+export type AlertCategory = 'physiological' | 'technical';
+export type AlertPriority = 'high' | 'medium' | 'low';
+export type AlertState = 'active' | 'acknowledged' | 'resolved';
+
+export const TECHNICAL_KINDS: ReadonlySet<AlertKind> = new Set(['signal_loss', 'lead_off', 'low_battery']);
+
+/**
+ * Default priorities: fhir-and-alarms.md §7 "Suggested mapping" (IEC 60601-1-8 style; the
+ * standard leaves the choice to the manufacturer's risk analysis).
+ */
+export const DEFAULT_PRIORITY: Record<AlertKind, AlertPriority> = {
+  asystole: 'high',
+  extreme_brady: 'high',
+  extreme_tachy: 'high',
+  vt: 'high',
+  pause: 'medium',
+  afib: 'medium',
+  brady: 'medium',
+  tachy: 'medium',
+  signal_loss: 'low',
+  lead_off: 'low',
+  low_battery: 'low',
+};
+
+export interface AlertEvidence {
+  /** Heart rate over the qualifying beats, bpm. */
+  hrBpm?: number;
+  /** RR intervals of the qualifying beats, ms. */
+  rrMs?: number[];
+  beatCount?: number;
+  /** Longest gap without a beat, ms (asystole, pause). */
+  gapMs?: number;
+  /** The criterion that fired, with its thresholds, so the reader need not look it up. */
+  criterion: string;
+  thresholds: Record<string, number>;
+}
+
+export interface Alert {
+  /** Stable: the same episode always has the same id (see {@link alertId}). */
+  id: string;
+  patientId: string;
+  deviceId: string;
+  kind: AlertKind;
+  category: AlertCategory;
+  priority: AlertPriority;
+  state: AlertState;
+  /** Device time (ISO 8601) at which the episode began. */
+  onset: string;
+  /** Device time (ISO 8601) at which the criterion stopped holding. */
+  end?: string;
+  /** Wall-clock time (ISO 8601) the pipeline raised it. */
+  detectedAt: string;
+  evidence: AlertEvidence;
+  acknowledgedBy?: string;
+  acknowledgedAt?: string;
+  resolvedBy?: string;
+  resolvedAt?: string;
+  /** Increases with every published change of this alert. */
+  revision: number;
+  /** Wall-clock time of this revision. */
+  updatedAt: string;
+}
+
+/** What travels on the alerts stream: one snapshot per lifecycle change. */
+export interface AlertEnvelope {
+  schema: 'pb.alert.v1';
+  /** Which component made the change: detection updates vs clinician actions. */
+  source: 'processor' | 'clinician';
+  alert: Alert;
+}
+
+/** Deterministic id: a re-run over the same frames (replay, restart) yields the same id. */
+export function alertId(patientId: string, kind: AlertKind, onsetMs: number): string {
+  const digest = createHash('sha256').update(`${patientId}\n${kind}\n${onsetMs}`).digest('hex');
+  return `al-${digest.slice(0, 24)}`;
+}
+
+const STATE_ORDER: Record<AlertState, number> = { active: 0, acknowledged: 1, resolved: 2 };
+
+/**
+ * Folds a new snapshot into the known one. Detection owns onset/end/evidence; clinicians own
+ * acknowledgement and resolution, and a state never goes backwards (a late detection update
+ * cannot un-acknowledge an alert).
+ */
+export function mergeAlert(known: Alert | undefined, incoming: Alert): Alert {
+  if (!known) return incoming;
+  const state = STATE_ORDER[incoming.state] >= STATE_ORDER[known.state] ? incoming.state : known.state;
+  return {
+    ...known,
+    ...incoming,
+    // Detection fields: from the latest processor snapshot; the clinician snapshot carries them unchanged.
+    state,
+    acknowledgedBy: incoming.acknowledgedBy ?? known.acknowledgedBy,
+    acknowledgedAt: incoming.acknowledgedAt ?? known.acknowledgedAt,
+    resolvedBy: incoming.resolvedBy ?? known.resolvedBy,
+    resolvedAt: incoming.resolvedAt ?? known.resolvedAt,
+    end: incoming.end ?? known.end,
+    detectedAt: known.detectedAt,
+    revision: Math.max(known.revision, incoming.revision),
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * The telemetry frame (device-protocol.md "Telemetry frame") and the canonical record the
+ * gateway puts on the bus. JSON v1 and binary v2 both decode to {@link TelemetryFrame}.
+ */
+import { z } from 'zod';
+
+export const BEAT_CLASSES = ['N', 'S', 'V', 'F', 'Q'] as const;
+export type BeatClass = (typeof BEAT_CLASSES)[number];
+
+/** Contract limits. Defaults of device-protocol.md "Limits"; the gateway may be configured tighter. */
+export const FRAME_LIMITS = {
+  minDurMs: 100,
+  maxDurMs: 5000,
+  maxBeats: 255,
+  minFsHz: 125,
+  maxFsHz: 1000,
+  maxPayloadBytes: 16 * 1024,
+  /** `ts` further than this from gateway time is rejected. */
+  maxClockSkewMs: 24 * 60 * 60 * 1000,
+} as const;
+
+const uint8 = z.number().int().min(0).max(255);
+const uint16 = z.number().int().min(0).max(0xffff);
+const int16 = z.number().int().min(-0x8000).max(0x7fff);
+
+export const beatSchema = z.object({
+  off: uint16,
+  rr: uint16,
+  cls: z.enum(BEAT_CLASSES),
+});
+
+export const ecgSchema = z.object({
+  fs: z.number().int().min(FRAME_LIMITS.minFsHz).max(FRAME_LIMITS.maxFsHz),
+  uV: z.array(int16),
+});
+
+/** JSON v1 frame. Unknown extra fields are ignored (zod strips them). */
+export const telemetryV1Schema = z
+  .object({
+    v: z.literal(1),
+    seq: z.number().int().min(0).max(0xffffffff),
+    ts: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    durMs: z.number().int().min(FRAME_LIMITS.minDurMs).max(FRAME_LIMITS.maxDurMs),
+    hr: uint8,
+    battery: uint8.refine((b) => b <= 100 || b === 255, 'battery must be 0–100 or 255 (unknown)'),
+    leadOff: z.boolean(),
+    beats: z.array(beatSchema).max(FRAME_LIMITS.maxBeats),
+    ecg: ecgSchema.optional(),
+  })
+  .superRefine((f, ctx) => {
+    let prevOff = -1;
+    f.beats.forEach((b, i) => {
+      if (b.off >= f.durMs) ctx.addIssue({ code: 'custom', path: ['beats', i, 'off'], message: `off ${b.off} must be < durMs ${f.durMs}` });
+      if (b.off < prevOff) ctx.addIssue({ code: 'custom', path: ['beats', i, 'off'], message: 'beats must be in time order' });
+      prevOff = b.off;
+    });
+    if (f.ecg) {
+      const expected = Math.floor((f.ecg.fs * f.durMs) / 1000);
+      if (f.ecg.uV.length !== expected) {
+        ctx.addIssue({ code: 'custom', path: ['ecg', 'uV'], message: `expected ${expected} samples (fs × durMs / 1000), got ${f.ecg.uV.length}` });
+      }
+    }
+  });
+
+export type Beat = z.infer<typeof beatSchema>;
+
+/** A decoded, validated frame, independent of its wire format. */
+export interface TelemetryFrame {
+  seq: number;
+  ts: number;
+  durMs: number;
+  hr: number;
+  battery: number;
+  leadOff: boolean;
+  charging?: boolean;
+  beats: Beat[];
+  ecg?: { fs: number; uV: number[] };
+}
+
+/** What the gateway publishes on the telemetry stream (JSON, keyed by patient id). */
+export interface TelemetryRecord {
+  schema: 'pb.telemetry.v1';
+  deviceId: string;
+  patientId: string;
+  /** Wire format the device used. */
+  format: 'json-v1' | 'binary-v2';
+  /** Gateway wall-clock receive time, ms since epoch. */
+  receivedAt: number;
+  frame: TelemetryFrame;
+}
+
+/** What lands on the dead-letter stream: device-protocol.md "Limits", last bullet. */
+export interface DeadLetterRecord {
+  schema: 'pb.deadletter.v1';
+  deviceId: string;
+  topic: string;
+  /** Stable machine-readable reason code, e.g. `invalid_json`, `schema`, `clock_skew`. */
+  reason: string;
+  /** Human-readable detail (which field, which rule). */
+  detail: string;
+  payloadBase64: string;
+  receivedAt: number;
+}

@@ -1,0 +1,43 @@
+/**
+ * Names shared by every component: MQTT topics (device-protocol.md) and bus streams.
+ * Devices in the field depend on the MQTT names; never change them, only add.
+ */
+
+/** Device ids are the certificate CN: device-protocol.md "Connection and identity". */
+export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+export const MQTT_TOPIC_PREFIX = 'pb/v1/dev/';
+
+export const deviceTopics = (deviceId: string) => ({
+  telemetry: `${MQTT_TOPIC_PREFIX}${deviceId}/telemetry`,
+  status: `${MQTT_TOPIC_PREFIX}${deviceId}/status`,
+  cmd: `${MQTT_TOPIC_PREFIX}${deviceId}/cmd`,
+  cmdAck: `${MQTT_TOPIC_PREFIX}${deviceId}/cmd/ack`,
+});
+
+export type DeviceTopicKind = 'telemetry' | 'status' | 'cmd' | 'cmd/ack';
+
+/** Splits `pb/v1/dev/{id}/{kind}`; returns undefined for anything else. */
+export function parseDeviceTopic(topic: string): { deviceId: string; kind: DeviceTopicKind } | undefined {
+  if (!topic.startsWith(MQTT_TOPIC_PREFIX)) return undefined;
+  const rest = topic.slice(MQTT_TOPIC_PREFIX.length);
+  const slash = rest.indexOf('/');
+  if (slash <= 0) return undefined;
+  const deviceId = rest.slice(0, slash);
+  const kind = rest.slice(slash + 1);
+  if (!DEVICE_ID_PATTERN.test(deviceId)) return undefined;
+  if (kind === 'telemetry' || kind === 'status' || kind === 'cmd' || kind === 'cmd/ack') return { deviceId, kind };
+  return undefined;
+}
+
+/** Bus streams (Kafka topic names; the in-process bus uses the same names). */
+export const STREAMS = {
+  /** Canonical telemetry records, keyed by patient id so one patient's frames stay ordered. */
+  telemetry: 'pb.telemetry.v1',
+  /** Alert snapshots (every lifecycle change), keyed by patient id. One partition: the offset is the event id. */
+  alerts: 'pb.alerts.v1',
+  /** Rejected input with the reason, keyed by device id. */
+  deadLetter: 'pb.deadletter.v1',
+} as const;
+
+export type StreamName = (typeof STREAMS)[keyof typeof STREAMS];

@@ -1,0 +1,43 @@
+/**
+ * The bus port: an ordered, partitioned, durable log (Apache Kafka in production, an in-process
+ * log in embedded mode). Producers await the bus's strongest acknowledgement; consumers get
+ * batches and commit only after their handler resolved (at-least-once).
+ */
+
+export interface BusMessage {
+  /** Partitioning key: all messages with one key keep their order. */
+  key: string;
+  value: Buffer;
+  headers?: Record<string, string>;
+}
+
+export interface ConsumedMessage extends BusMessage {
+  stream: string;
+  partition: number;
+  /** Position in the partition, as a decimal string (Kafka offsets exceed 2^53 in theory). */
+  offset: string;
+  /** Bus append time, ms since epoch. */
+  timestamp: number;
+}
+
+export interface SubscribeOptions {
+  /** Consumers with the same group share the work and the committed position. */
+  groupId: string;
+  /** Where a group without a committed position starts. */
+  fromBeginning: boolean;
+  /** Called with each batch in partition order; commit happens after it resolves. */
+  onBatch: (messages: ConsumedMessage[]) => Promise<void>;
+}
+
+export interface Subscription {
+  stop(): Promise<void>;
+}
+
+export interface Bus {
+  /** Resolves once the bus durably holds every message (Kafka: acks=all); rejects otherwise. */
+  publish(stream: string, messages: BusMessage[]): Promise<void>;
+  subscribe(stream: string, options: SubscribeOptions): Promise<Subscription>;
+  /** Creates streams that do not exist yet (idempotent). */
+  ensureStreams(streams: { name: string; partitions: number }[]): Promise<void>;
+  close(): Promise<void>;
+}

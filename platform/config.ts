@@ -1,0 +1,127 @@
+/**
+ * Configuration: read from the environment once at start-up (in cli/main.ts), validated with
+ * zod with every problem reported at once, then frozen and passed down. Nothing below `main`
+ * reads process.env.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+import { PulsebridgeError } from './errors.ts';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const csv = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+
+/** Environment variables understood by Pulsebridge, with their defaults. */
+export const envSchema = z.object({
+  PULSEBRIDGE_DATA_DIR: z.string().min(1).default('./data'),
+  PULSEBRIDGE_MQTT_PORT: port.default(8883),
+  PULSEBRIDGE_HTTP_PORT: port.default(8080),
+  /** Host/interface the servers bind to. */
+  PULSEBRIDGE_BIND_HOST: z.string().min(1).default('127.0.0.1'),
+  /** `memory` = in-process bus (embedded), `kafka` = Apache Kafka. */
+  PULSEBRIDGE_BUS: z.enum(['memory', 'kafka']).default('memory'),
+  /** `sqlite` = node:sqlite file in the data folder (embedded), `influxdb` = InfluxDB v1 HTTP API. */
+  PULSEBRIDGE_STORE: z.enum(['sqlite', 'influxdb']).default('sqlite'),
+  KAFKA_BROKERS: csv.default(['127.0.0.1:9092']),
+  KAFKA_CLIENT_ID: z.string().min(1).default('pulsebridge'),
+  INFLUX_URL: z.url().default('http://127.0.0.1:8086'),
+  INFLUX_DATABASE: z.string().min(1).default('pulsebridge'),
+  /** InfluxDB 2.x/3.x v1-compatibility token (sent as `Authorization: Token …`). */
+  INFLUX_TOKEN: z.string().optional(),
+  INFLUX_USERNAME: z.string().optional(),
+  INFLUX_PASSWORD: z.string().optional(),
+  /** Gateway TLS: server certificate, key, and the CA that issues device certificates. */
+  PULSEBRIDGE_TLS_CERT: z.string().optional(),
+  PULSEBRIDGE_TLS_KEY: z.string().optional(),
+  PULSEBRIDGE_DEVICE_CA: z.string().optional(),
+  /** Plain MQTT over TCP, for local development only (device-protocol.md). */
+  PULSEBRIDGE_MQTT_PLAINTEXT: bool.default(false),
+  /** External OpenID Connect issuer (production). Without it the development issuer is used. */
+  PULSEBRIDGE_OIDC_ISSUER: z.url().optional(),
+  PULSEBRIDGE_OIDC_JWKS_URL: z.url().optional(),
+  PULSEBRIDGE_OIDC_AUDIENCE: z.string().default('pulsebridge'),
+  /** FHIR R4 base URL of the EHR. Without it the EHR exporter does not run. */
+  PULSEBRIDGE_FHIR_BASE_URL: z.url().optional(),
+  PULSEBRIDGE_FHIR_IDENTIFIER_SYSTEM: z.string().default('urn:pulsebridge:observation'),
+  PULSEBRIDGE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export type EnvConfig = z.infer<typeof envSchema>;
+
+export interface PulsebridgeConfig {
+  dataDir: string;
+  bindHost: string;
+  logLevel: EnvConfig['PULSEBRIDGE_LOG_LEVEL'];
+  bus: { kind: 'memory' } | { kind: 'kafka'; brokers: string[]; clientId: string };
+  store:
+    | { kind: 'sqlite'; path: string }
+    | { kind: 'influxdb'; url: string; database: string; token?: string; username?: string; password?: string };
+  gateway: {
+    mqttPort: number;
+    plaintext: boolean;
+    tlsCertPath: string;
+    tlsKeyPath: string;
+    deviceCaPath: string;
+  };
+  dashboard: {
+    httpPort: number;
+    oidc: { issuer: string; jwksUrl?: string; audience: string } | undefined;
+  };
+  ehr: { fhirBaseUrl: string | undefined; identifierSystem: string };
+  registryPath: string;
+}
+
+/** Formats zod issues as "PATH: message" lines, every one of them. */
+function describeIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+}
+
+/**
+ * Validates an environment (process.env or a docker-compose service's `environment`) and returns
+ * the frozen configuration. Throws PB_CONFIG_INVALID listing every problem.
+ */
+export function loadConfig(env: Record<string, string | undefined>): Readonly<PulsebridgeConfig> {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new PulsebridgeError('PB_CONFIG_INVALID', `invalid configuration: ${describeIssues(parsed.error)}`);
+  }
+  const e = parsed.data;
+  const dataDir = path.resolve(e.PULSEBRIDGE_DATA_DIR);
+  const pki = path.join(dataDir, 'pki');
+  const config: PulsebridgeConfig = {
+    dataDir,
+    bindHost: e.PULSEBRIDGE_BIND_HOST,
+    logLevel: e.PULSEBRIDGE_LOG_LEVEL,
+    bus: e.PULSEBRIDGE_BUS === 'kafka' ? { kind: 'kafka', brokers: e.KAFKA_BROKERS, clientId: e.KAFKA_CLIENT_ID } : { kind: 'memory' },
+    store:
+      e.PULSEBRIDGE_STORE === 'influxdb'
+        ? { kind: 'influxdb', url: e.INFLUX_URL, database: e.INFLUX_DATABASE, token: e.INFLUX_TOKEN, username: e.INFLUX_USERNAME, password: e.INFLUX_PASSWORD }
+        : { kind: 'sqlite', path: path.join(dataDir, 'vitals.sqlite') },
+    gateway: {
+      mqttPort: e.PULSEBRIDGE_MQTT_PORT,
+      plaintext: e.PULSEBRIDGE_MQTT_PLAINTEXT,
+      tlsCertPath: e.PULSEBRIDGE_TLS_CERT ?? path.join(pki, 'gateway.crt'),
+      tlsKeyPath: e.PULSEBRIDGE_TLS_KEY ?? path.join(pki, 'gateway.key'),
+      deviceCaPath: e.PULSEBRIDGE_DEVICE_CA ?? path.join(pki, 'device-ca.crt'),
+    },
+    dashboard: {
+      httpPort: e.PULSEBRIDGE_HTTP_PORT,
+      oidc: e.PULSEBRIDGE_OIDC_ISSUER
+        ? { issuer: e.PULSEBRIDGE_OIDC_ISSUER, jwksUrl: e.PULSEBRIDGE_OIDC_JWKS_URL, audience: e.PULSEBRIDGE_OIDC_AUDIENCE }
+        : undefined,
+    },
+    ehr: { fhirBaseUrl: e.PULSEBRIDGE_FHIR_BASE_URL, identifierSystem: e.PULSEBRIDGE_FHIR_IDENTIFIER_SYSTEM },
+    registryPath: path.join(dataDir, 'registry.sqlite'),
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,34 @@
+/**
+ * Every error code Pulsebridge raises, in one place. Codes are stable and never reused.
+ */
+export const ERROR_CODES = {
+  PB_CONFIG_INVALID: 'configuration is invalid',
+  PB_BUS_CLOSED: 'the bus is closed',
+  PB_BUS_UNAVAILABLE: 'the bus did not acknowledge',
+  PB_STORE_WRITE_FAILED: 'the time-series store rejected a write',
+  PB_STORE_QUERY_FAILED: 'the time-series store rejected a query',
+  PB_REGISTRY_UNKNOWN_DEVICE: 'the device is not registered',
+  PB_REGISTRY_INVALID: 'invalid device registry input',
+  PB_PKI_FAILED: 'certificate generation failed',
+  PB_AUTH_INVALID_TOKEN: 'the bearer token is missing or invalid',
+  PB_AUTH_FORBIDDEN: 'the caller may not access this resource',
+  PB_FHIR_REJECTED: 'the FHIR server rejected the resource',
+  PB_FHIR_UNAVAILABLE: 'the FHIR server could not be reached',
+  PB_WFDB_INVALID: 'the WFDB record could not be read',
+  PB_SIM_FAILED: 'the simulator failed',
+  PB_NOT_FOUND: 'not found',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class PulsebridgeError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'PulsebridgeError';
+    this.code = code;
+    this.details = options.details;
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * Minimal structured logger: one JSON object per line on stderr. Hot paths log per batch or on
+ * error, never per message at info level.
+ */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+  child(fields: Record<string, unknown>): Logger;
+}
+
+export function createLogger(level: LogLevel = 'info', base: Record<string, unknown> = {}, write: (line: string) => void = (l) => process.stderr.write(l + '\n')): Logger {
+  const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
+    if (RANK[lvl] < RANK[level]) return;
+    const extra: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(fields ?? {})) extra[k] = v instanceof Error ? { message: v.message, code: (v as { code?: unknown }).code } : v;
+    write(JSON.stringify({ time: new Date().toISOString(), level: lvl, ...base, msg, ...extra }));
+  };
+  return {
+    debug: (m, f) => emit('debug', m, f),
+    info: (m, f) => emit('info', m, f),
+    warn: (m, f) => emit('warn', m, f),
+    error: (m, f) => emit('error', m, f),
+    child: (f) => createLogger(level, { ...base, ...f }, write),
+  };
+}
+
+/** A logger that drops everything (tests). */
+export const silentLogger: Logger = createLogger('error', {}, () => {});

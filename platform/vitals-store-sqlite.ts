@@ -1,0 +1,59 @@
+/**
+ * Embedded time-series store on Node's built-in SQLite (node:sqlite). One file in the data
+ * folder; WAL so the dashboard can read while the processor writes.
+ */
+import { DatabaseSync } from 'node:sqlite';
+import type { HeartRatePoint, RrPoint, VitalsStore } from './vitals-store.ts';
+
+export class SqliteVitalsStore implements VitalsStore {
+  readonly #db: DatabaseSync;
+
+  /** @param path a file path, or ':memory:' */
+  constructor(path: string) {
+    this.#db = new DatabaseSync(path);
+    this.#db.exec(`
+      PRAGMA journal_mode = WAL;
+      PRAGMA synchronous = NORMAL;
+      CREATE TABLE IF NOT EXISTS heart_rate (
+        patient_id TEXT NOT NULL, device_id TEXT NOT NULL, time_ms INTEGER NOT NULL, hr_bpm REAL NOT NULL,
+        PRIMARY KEY (patient_id, time_ms, device_id)) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS rr_interval (
+        patient_id TEXT NOT NULL, device_id TEXT NOT NULL, time_ms INTEGER NOT NULL, rr_ms INTEGER NOT NULL, cls TEXT NOT NULL,
+        PRIMARY KEY (patient_id, time_ms, device_id)) WITHOUT ROWID;
+    `);
+  }
+
+  async write(points: { heartRate: HeartRatePoint[]; rr: RrPoint[] }): Promise<void> {
+    // INSERT OR REPLACE: a re-delivered frame overwrites its own points (same key), like
+    // InfluxDB's last-write-wins for identical series and timestamp.
+    const hr = this.#db.prepare('INSERT OR REPLACE INTO heart_rate VALUES (?, ?, ?, ?)');
+    const rr = this.#db.prepare('INSERT OR REPLACE INTO rr_interval VALUES (?, ?, ?, ?, ?)');
+    this.#db.exec('BEGIN');
+    try {
+      for (const p of points.heartRate) hr.run(p.patientId, p.deviceId, p.timeMs, p.hrBpm);
+      for (const p of points.rr) rr.run(p.patientId, p.deviceId, p.timeMs, p.rrMs, p.cls);
+      this.#db.exec('COMMIT');
+    } catch (err) {
+      this.#db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+
+  async queryHeartRate(patientId: string, fromMs: number, toMs: number): Promise<HeartRatePoint[]> {
+    const rows = this.#db
+      .prepare('SELECT patient_id, device_id, time_ms, hr_bpm FROM heart_rate WHERE patient_id = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms')
+      .all(patientId, fromMs, toMs) as { patient_id: string; device_id: string; time_ms: number; hr_bpm: number }[];
+    return rows.map((r) => ({ patientId: r.patient_id, deviceId: r.device_id, timeMs: r.time_ms, hrBpm: r.hr_bpm }));
+  }
+
+  async queryRr(patientId: string, fromMs: number, toMs: number): Promise<RrPoint[]> {
+    const rows = this.#db
+      .prepare('SELECT patient_id, device_id, time_ms, rr_ms, cls FROM rr_interval WHERE patient_id = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms')
+      .all(patientId, fromMs, toMs) as { patient_id: string; device_id: string; time_ms: number; rr_ms: number; cls: string }[];
+    return rows.map((r) => ({ patientId: r.patient_id, deviceId: r.device_id, timeMs: r.time_ms, rrMs: r.rr_ms, cls: r.cls }));
+  }
+
+  async close(): Promise<void> {
+    this.#db.close();
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * The time-series store port (SQLite through node:sqlite in embedded mode, InfluxDB through its
+ * v1 HTTP API in production). Points are on device time.
+ */
+
+/** One heart-rate point: the rate over one frame's beats, at the frame's end (device time). */
+export interface HeartRatePoint {
+  patientId: string;
+  deviceId: string;
+  /** Device time, ms since epoch. */
+  timeMs: number;
+  hrBpm: number;
+}
+
+/** One RR interval, at the R-peak that closes it (device time). */
+export interface RrPoint {
+  patientId: string;
+  deviceId: string;
+  timeMs: number;
+  rrMs: number;
+  /** Firmware beat class of the closing beat (N, S, V, F, Q). */
+  cls: string;
+}
+
+export interface VitalsStore {
+  /** Resolves once the store has accepted every point. Batched by the caller. */
+  write(points: { heartRate: HeartRatePoint[]; rr: RrPoint[] }): Promise<void>;
+  /** Heart-rate points of one patient with fromMs <= timeMs < toMs, oldest first. */
+  queryHeartRate(patientId: string, fromMs: number, toMs: number): Promise<HeartRatePoint[]>;
+  /** RR points of one patient with fromMs <= timeMs < toMs, oldest first. */
+  queryRr(patientId: string, fromMs: number, toMs: number): Promise<RrPoint[]>;
+  close(): Promise<void>;
+}
