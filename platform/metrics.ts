@@ -9,9 +9,16 @@ const labelKey = (labels: Labels) =>
 
 interface Series { labels: string; value: number }
 
-class Metric {
+export class Metric {
   readonly series = new Map<string, Series>();
-  constructor(readonly name: string, readonly help: string, readonly type: 'counter' | 'gauge') {}
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'counter' | 'gauge';
+  constructor(name: string, help: string, type: 'counter' | 'gauge') {
+    this.name = name;
+    this.help = help;
+    this.type = type;
+  }
   inc(labels: Labels = {}, by = 1): void {
     const k = labelKey(labels);
     const s = this.series.get(k) ?? { labels: k, value: 0 };
@@ -36,7 +43,13 @@ export class Histogram {
   readonly #counts: number[];
   #sum = 0;
   #count = 0;
-  constructor(readonly name: string, readonly help: string, readonly bucketsSeconds: number[]) {
+  readonly name: string;
+  readonly help: string;
+  readonly bucketsSeconds: number[];
+  constructor(name: string, help: string, bucketsSeconds: number[]) {
+    this.name = name;
+    this.help = help;
+    this.bucketsSeconds = bucketsSeconds;
     this.#counts = bucketsSeconds.map(() => 0);
   }
   observe(seconds: number): void {
