@@ -17,6 +17,11 @@ export const ERROR_CODES = {
   PB_WFDB_INVALID: 'the WFDB record could not be read',
   PB_SIM_FAILED: 'the simulator failed',
   PB_NOT_FOUND: 'not found',
+  PB_AUTH_KEY_INVALID: 'the development issuer key file is unreadable or invalid',
+  PB_AUTH_DISCOVERY_FAILED: 'the OpenID Connect issuer metadata could not be fetched or is invalid',
+  PB_AUDIT_FAILED: 'the audit log could not be written',
+  PB_HTTP_BAD_REQUEST: 'the request is malformed',
+  PB_ALERT_RESOLVED: 'the alert is already resolved',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
