@@ -1,0 +1,25 @@
+/**
+ * JSON v1 telemetry frames (device-protocol.md "v1: JSON"): parse and validate with the shared
+ * zod schema. Never throws: returns the frame or a reasoned rejection.
+ */
+import { telemetryV1Schema, type TelemetryFrame } from '../contracts/telemetry.ts';
+import type { DecodeResult } from './decode.ts';
+
+export function decodeV1(payload: Buffer): DecodeResult {
+  let json: unknown;
+  try {
+    json = JSON.parse(payload.toString('utf8'));
+  } catch (err) {
+    return { ok: false, reason: 'invalid_json', detail: `payload is not valid JSON: ${(err as Error).message}` };
+  }
+  if (typeof json === 'object' && json !== null && 'v' in json && (json as { v: unknown }).v !== 1) {
+    return { ok: false, reason: 'unsupported_version', detail: `JSON frame version ${JSON.stringify((json as { v: unknown }).v)} is not supported (v must be 1)` };
+  }
+  const parsed = telemetryV1Schema.safeParse(json);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    return { ok: false, reason: 'schema', detail };
+  }
+  const { v: _v, ...frame } = parsed.data;
+  return { ok: true, format: 'json-v1', frame: frame as TelemetryFrame };
+}

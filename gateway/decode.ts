@@ -1,0 +1,47 @@
+/**
+ * Telemetry payload dispatch (device-protocol.md "Telemetry frame"): JSON v1 starts with `{`,
+ * binary v2 with the magic "PB". Both decode into the canonical {@link TelemetryFrame}.
+ */
+import { FRAME_LIMITS, type TelemetryFrame } from '../contracts/telemetry.ts';
+import { decodeV1 } from './decode-v1.ts';
+
+export type DecodeResult =
+  | { ok: true; format: 'json-v1' | 'binary-v2'; frame: TelemetryFrame }
+  | { ok: false; reason: string; detail: string };
+
+export interface DecodeLimits {
+  maxPayloadBytes: number;
+  maxClockSkewMs: number;
+}
+
+export const DEFAULT_DECODE_LIMITS: DecodeLimits = {
+  maxPayloadBytes: FRAME_LIMITS.maxPayloadBytes,
+  maxClockSkewMs: FRAME_LIMITS.maxClockSkewMs,
+};
+
+const JSON_OPEN_BRACE = 0x7b;
+const V2_MAGIC_0 = 0x50; // 'P'
+const V2_MAGIC_1 = 0x42; // 'B'
+
+/** Decodes and validates one telemetry payload received at gateway time `nowMs`. Never throws. */
+export function decodeTelemetry(payload: Buffer, nowMs: number, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): DecodeResult {
+  if (payload.length > limits.maxPayloadBytes) {
+    return { ok: false, reason: 'payload_too_large', detail: `payload is ${payload.length} bytes, the limit is ${limits.maxPayloadBytes}` };
+  }
+  let result: DecodeResult;
+  if (payload.length > 0 && payload[0] === JSON_OPEN_BRACE) {
+    result = decodeV1(payload);
+  } else if (payload.length >= 2 && payload[0] === V2_MAGIC_0 && payload[1] === V2_MAGIC_1) {
+    // Binary v2 frames are specified but not decoded yet (issue 3); reject them with a reason
+    // rather than guess.
+    result = { ok: false, reason: 'unsupported_format', detail: 'binary v2 frames are not supported by this gateway version yet' };
+  } else {
+    result = { ok: false, reason: 'unknown_format', detail: 'payload starts with neither "{" (JSON v1) nor "PB" (binary v2)' };
+  }
+  if (!result.ok) return result;
+  const skewMs = result.frame.ts - nowMs;
+  if (Math.abs(skewMs) > limits.maxClockSkewMs) {
+    return { ok: false, reason: 'clock_skew', detail: `frame ts is ${Math.round(skewMs / 1000)} s away from gateway time; the limit is ${limits.maxClockSkewMs / 1000} s` };
+  }
+  return result;
+}

@@ -1,0 +1,36 @@
+/**
+ * The detector interface. Detectors see one patient-device stream in device time: every beat,
+ * and the passage of time at each frame end. They decide episode onsets and ends; the processor
+ * turns those into alerts. Detectors are pure state machines (no I/O, no wall clock) so the same
+ * code runs in production, in tests and in the evaluation harness.
+ */
+import type { AlertEvidence, AlertKind } from '../../contracts/alert.ts';
+import type { BeatClass } from '../../contracts/telemetry.ts';
+
+export interface BeatEvent {
+  /** R-peak time, device time ms since epoch. */
+  timeMs: number;
+  /** Interval since the previous R-peak in ms; 0 = unknown (first beat or after a gap). */
+  rrMs: number;
+  cls: BeatClass;
+}
+
+export interface TimeEvent {
+  /** Device time up to which the stream is complete (a frame's end), ms since epoch. */
+  nowMs: number;
+}
+
+export type EpisodeChange =
+  | { type: 'onset'; kind: AlertKind; onsetMs: number; evidence: AlertEvidence }
+  | { type: 'end'; kind: AlertKind; onsetMs: number; endMs: number; evidence: AlertEvidence };
+
+export interface Detector {
+  readonly kind: AlertKind;
+  onBeat(beat: BeatEvent): EpisodeChange[];
+  onTime(time: TimeEvent): EpisodeChange[];
+  /**
+   * The data stream became unreliable or discontinuous (lead-off, missing frames): forget
+   * partial evidence so nothing is concluded across the hole. An open episode stays open.
+   */
+  onDiscontinuity(atMs: number): EpisodeChange[];
+}

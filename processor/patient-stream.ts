@@ -1,0 +1,89 @@
+/**
+ * Detection state of one patient's stream from one device, on device time. Feeds beats and the
+ * passage of time to every detector and turns their episode changes into alerts.
+ */
+import { alertId, DEFAULT_PRIORITY, TECHNICAL_KINDS, type Alert } from '../contracts/alert.ts';
+import type { TelemetryFrame } from '../contracts/telemetry.ts';
+import type { Detector, EpisodeChange } from './detectors/detector.ts';
+
+/** A frame starting later than this after the previous frame's end is a hole in the data. */
+const CONTINUITY_TOLERANCE_MS = 50;
+
+export class PatientStream {
+  readonly patientId: string;
+  readonly deviceId: string;
+  readonly #detectors: Detector[];
+  readonly #open = new Map<string, Alert>();
+  /** End (device time) of the last frame fed to the detectors. */
+  #lastFrameEndMs: number | undefined;
+
+  constructor(patientId: string, deviceId: string, detectors: Detector[]) {
+    this.patientId = patientId;
+    this.deviceId = deviceId;
+    this.#detectors = detectors;
+  }
+
+  /** Device time up to which this stream has been analysed. */
+  get watermarkMs(): number | undefined {
+    return this.#lastFrameEndMs;
+  }
+
+  /**
+   * Analyses one frame (in device-time order). Returns the alert snapshots to publish.
+   * `nowIso` is the wall-clock time used for detectedAt/updatedAt.
+   */
+  analyse(frame: TelemetryFrame, nowIso: string): Alert[] {
+    const changes: EpisodeChange[] = [];
+    const all = (f: (d: Detector) => EpisodeChange[]) => { for (const d of this.#detectors) changes.push(...f(d)); };
+    const frameEndMs = frame.ts + frame.durMs;
+    const hole = this.#lastFrameEndMs !== undefined && frame.ts > this.#lastFrameEndMs + CONTINUITY_TOLERANCE_MS;
+    if (frame.leadOff || hole) {
+      // Lead-off data never produces a physiological alarm (fhir-and-alarms.md §2.5); a hole means
+      // we do not know what happened. Either way, no conclusion spans it.
+      all((d) => d.onDiscontinuity(frame.ts));
+    }
+    if (!frame.leadOff) {
+      for (const b of frame.beats) {
+        const beat = { timeMs: frame.ts + b.off, rrMs: b.rr, cls: b.cls };
+        all((d) => d.onTime({ nowMs: beat.timeMs }));
+        all((d) => d.onBeat(beat));
+      }
+      all((d) => d.onTime({ nowMs: frameEndMs }));
+    } else {
+      all((d) => d.onDiscontinuity(frameEndMs));
+    }
+    this.#lastFrameEndMs = frameEndMs;
+    return changes.map((c) => this.#toAlert(c, nowIso));
+  }
+
+  #toAlert(change: EpisodeChange, nowIso: string): Alert {
+    const id = alertId(this.patientId, change.kind, change.onsetMs);
+    if (change.type === 'onset') {
+      const alert: Alert = {
+        id,
+        patientId: this.patientId,
+        deviceId: this.deviceId,
+        kind: change.kind,
+        category: TECHNICAL_KINDS.has(change.kind) ? 'technical' : 'physiological',
+        priority: DEFAULT_PRIORITY[change.kind],
+        state: 'active',
+        onset: new Date(change.onsetMs).toISOString(),
+        detectedAt: nowIso,
+        evidence: change.evidence,
+        revision: 1,
+        updatedAt: nowIso,
+      };
+      this.#open.set(id, alert);
+      return alert;
+    }
+    const open = this.#open.get(id);
+    this.#open.delete(id);
+    const base: Alert = open ?? {
+      id, patientId: this.patientId, deviceId: this.deviceId, kind: change.kind,
+      category: TECHNICAL_KINDS.has(change.kind) ? 'technical' : 'physiological',
+      priority: DEFAULT_PRIORITY[change.kind], state: 'active', onset: new Date(change.onsetMs).toISOString(),
+      detectedAt: nowIso, evidence: change.evidence, revision: 0, updatedAt: nowIso,
+    };
+    return { ...base, end: new Date(change.endMs).toISOString(), evidence: change.evidence, revision: base.revision + 1, updatedAt: nowIso };
+  }
+}
