@@ -37,11 +37,9 @@ export class PatientStream {
     const all = (f: (d: Detector) => EpisodeChange[]) => { for (const d of this.#detectors) changes.push(...f(d)); };
     const frameEndMs = frame.ts + frame.durMs;
     const hole = this.#lastFrameEndMs !== undefined && frame.ts > this.#lastFrameEndMs + CONTINUITY_TOLERANCE_MS;
-    if (frame.leadOff || hole) {
-      // Lead-off data never produces a physiological alarm (fhir-and-alarms.md §2.5); a hole means
-      // we do not know what happened. Either way, no conclusion spans it.
-      all((d) => d.onDiscontinuity(frame.ts));
-    }
+    // A hole means we do not know what happened; lead-off data never produces a physiological
+    // alarm (fhir-and-alarms.md §2.5). Either way, no conclusion spans it.
+    if (hole) all((d) => d.onDiscontinuity(frame.ts, 'gap'));
     if (!frame.leadOff) {
       for (const b of frame.beats) {
         const beat = { timeMs: frame.ts + b.off, rrMs: b.rr, cls: b.cls };
@@ -50,7 +48,7 @@ export class PatientStream {
       }
       all((d) => d.onTime({ nowMs: frameEndMs }));
     } else {
-      all((d) => d.onDiscontinuity(frameEndMs));
+      all((d) => d.onDiscontinuity(frameEndMs, 'lead_off'));
     }
     this.#lastFrameEndMs = frameEndMs;
     return changes.map((c) => this.#toAlert(c, nowIso));

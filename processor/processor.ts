@@ -83,10 +83,11 @@ export function createProcessor(options: ProcessorOptions): Processor {
         // The gateway validated every frame; a bad record here is a bug or a foreign producer.
         // Count it and dead-letter it rather than crash or block the partition.
         invalid.inc();
-        await bus.publish(STREAMS.deadLetter, [{ key: m.key, value: Buffer.from(JSON.stringify({
+        const dead = { key: m.key, value: Buffer.from(JSON.stringify({
           schema: 'pb.deadletter.v1', deviceId: 'unknown', topic: STREAMS.telemetry, reason: 'invalid_record',
           detail: (err as Error).message, payloadBase64: m.value.toString('base64'), receivedAt: now(),
-        })) }]);
+        })) };
+        await retryInPlace('dead-letter publish', () => bus.publish(STREAMS.deadLetter, [dead]));
         continue;
       }
       const { frame, deviceId, patientId } = record;

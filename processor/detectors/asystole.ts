@@ -17,6 +17,8 @@ export class AsystoleDetector implements Detector {
   /** Last R-peak seen on continuous data; undefined after a discontinuity. */
   #lastBeatMs: number | undefined;
   #openOnsetMs: number | undefined;
+  /** Device time up to which the electrodes were reported off: no silence before it counts. */
+  #leadOffUntilMs = -Infinity;
 
   constructor(params: { minGapMs: number } = ASYSTOLE_DEFAULTS) {
     this.#minGapMs = params.minGapMs;
@@ -31,8 +33,9 @@ export class AsystoleDetector implements Detector {
     if (this.#openOnsetMs !== undefined) {
       changes.push({ type: 'end', kind: this.kind, onsetMs: this.#openOnsetMs, endMs: beat.timeMs, evidence: this.#evidence(beat.timeMs - this.#openOnsetMs) });
       this.#openOnsetMs = undefined;
-    } else if (this.#lastBeatMs === undefined && beat.rrMs >= this.#minGapMs) {
-      // The device itself measured the gap (rr known) although we saw no earlier beat: still asystole.
+    } else if (this.#lastBeatMs === undefined && beat.rrMs >= this.#minGapMs && beat.timeMs - beat.rrMs >= this.#leadOffUntilMs) {
+      // Frames were lost, but the device itself measured the gap (rr known) on lead-on data:
+      // still asystole.
       const onsetMs = beat.timeMs - beat.rrMs;
       changes.push({ type: 'onset', kind: this.kind, onsetMs, evidence: this.#evidence(beat.rrMs) });
       changes.push({ type: 'end', kind: this.kind, onsetMs, endMs: beat.timeMs, evidence: this.#evidence(beat.rrMs) });
@@ -49,7 +52,8 @@ export class AsystoleDetector implements Detector {
     return [{ type: 'onset', kind: this.kind, onsetMs: this.#openOnsetMs, evidence: this.#evidence(gapMs) }];
   }
 
-  onDiscontinuity(): EpisodeChange[] {
+  onDiscontinuity(atMs: number, reason: 'lead_off' | 'gap'): EpisodeChange[] {
+    if (reason === 'lead_off') this.#leadOffUntilMs = Math.max(this.#leadOffUntilMs, atMs);
     this.#lastBeatMs = undefined;
     return [];
   }

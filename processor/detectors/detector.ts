@@ -29,8 +29,10 @@ export interface Detector {
   onBeat(beat: BeatEvent): EpisodeChange[];
   onTime(time: TimeEvent): EpisodeChange[];
   /**
-   * The data stream became unreliable or discontinuous (lead-off, missing frames): forget
+   * The data stream became unreliable or discontinuous: `lead_off` = the device reported its
+   * electrodes off up to `atMs` (everything before is unreliable); `gap` = frames are missing
+   * before `atMs` (the device may have measured fine, we just do not have it). Detectors forget
    * partial evidence so nothing is concluded across the hole. An open episode stays open.
    */
-  onDiscontinuity(atMs: number): EpisodeChange[];
+  onDiscontinuity(atMs: number, reason: 'lead_off' | 'gap'): EpisodeChange[];
 }
