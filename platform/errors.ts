@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   PB_AUDIT_FAILED: 'the audit log could not be written',
   PB_HTTP_BAD_REQUEST: 'the request is malformed',
   PB_ALERT_RESOLVED: 'the alert is already resolved',
+  PB_INTERNAL: 'an unexpected internal error occurred',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
