@@ -255,6 +255,16 @@ export class KafkaBus implements Bus {
       await payload.heartbeat();
     };
 
+    // kafkajs resolves a new group's start position (earliest/latest) on its first fetch, after
+    // run() resolved. Waiting for that fetch makes `fromBeginning: false` mean "from the moment
+    // subscribe resolved", as in the in-process bus, instead of racing with the next publish.
+    let positioned: () => void = () => {};
+    const hasPosition = new Promise<void>((resolve) => (positioned = resolve));
+    const removeJoinListener = consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      if ((event.payload.memberAssignment[stream] ?? []).length === 0) positioned(); // nothing to fetch
+    });
+    const removeFetchListener = consumer.on(consumer.events.FETCH, () => positioned());
+
     try {
       await consumer.connect();
       await consumer.subscribe({ topics: [stream], fromBeginning: options.fromBeginning });
@@ -266,12 +276,18 @@ export class KafkaBus implements Bus {
         partitionsConsumedConcurrently: 1,
         eachBatch,
       });
+      await withTimeout(hasPosition, c.sessionTimeoutMs, 'no first fetch').catch(() => {
+        this.#logger.warn('subscription has no position yet; continuing', { stream, groupId: options.groupId });
+      });
     } catch (err) {
       await consumer.disconnect().catch(() => {});
       throw new PulsebridgeError('PB_BUS_UNAVAILABLE', `could not subscribe to ${stream} as ${options.groupId}: ${(err as Error).message}`, {
         cause: err,
         details: { stream, groupId: options.groupId },
       });
+    } finally {
+      removeJoinListener();
+      removeFetchListener();
     }
 
     const subscription: Subscription = {
