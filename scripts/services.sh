@@ -8,7 +8,9 @@
 #
 # Usage: bash scripts/services.sh start|stop|status
 #   start is idempotent: a service that already answers is left alone.
-#   Environment: SERVICES_START_TIMEOUT_S (default 90) bounds the wait for each service.
+#   Environment: SERVICES_START_TIMEOUT_S (default 90) bounds the wait for each service;
+#   SERVICES_KAFKA_PORT, SERVICES_KAFKA_CONTROLLER_PORT, SERVICES_INFLUX_PORT, SERVICES_INFLUX_RPC_PORT
+#   move the ports (defaults 9092, 9093, 8086, 8088).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,11 +18,13 @@ STATE="$ROOT/.services"
 KAFKA_LIB="$ROOT/infra/kafka/lib"
 KAFKA_DIR="$STATE/kafka"
 INFLUX_DIR="$STATE/influxdb"
-KAFKA_PORT=9092
-KAFKA_CONTROLLER_PORT=9093
-INFLUX_PORT=8086
+# Ports can be moved (e.g. to run a second, throw-away set beside a developer's); clients then need
+# KAFKA_BROKERS / INFLUX_URL to match.
+KAFKA_PORT="${SERVICES_KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${SERVICES_KAFKA_CONTROLLER_PORT:-9093}"
+INFLUX_PORT="${SERVICES_INFLUX_PORT:-8086}"
 # InfluxDB 1.x opens a backup/restore RPC port too (default :8088 on every interface); keep it on loopback.
-INFLUX_RPC_PORT=8088
+INFLUX_RPC_PORT="${SERVICES_INFLUX_RPC_PORT:-8088}"
 TIMEOUT_S="${SERVICES_START_TIMEOUT_S:-90}"
 
 log() { printf '[services] %s\n' "$*"; }
