@@ -1,0 +1,205 @@
+/**
+ * The `GET /v1/stream` WebSocket: pushes every new or changed alert of the caller's patients, in
+ * event order, resuming after the client's last event id. Each connection keeps only a cursor
+ * into the projection's event log, so a slow client costs no memory: the log is its queue, and
+ * sending pauses while the socket's `bufferedAmount` is above the high-water mark.
+ *
+ * Messages (server → client, JSON text frames):
+ *   {"type":"hello","headEventId":"<id>","heartbeatIntervalMs":N,"sub":…,"role":…}  once, first
+ *   {"type":"gap","oldestEventId":"<id>"}   the resume point was older than the retained log
+ *   {"type":"alert","id":"<event id>","alert":{…}}
+ *   {"type":"heartbeat","at":"<ISO>","lastEventId":"<id>"}  every heartbeatIntervalMs while the
+ *     client is caught up, so it can tell a quiet ward ("no alerts") from a dead connection ("no
+ *     data"); everything up to lastEventId has been delivered, so it may resume from there.
+ */
+import type { WebSocket } from 'ws';
+import type { Alert } from '../contracts/alert.ts';
+import type { Logger } from '../platform/log.ts';
+import type { Metric, MetricsRegistry } from '../platform/metrics.ts';
+import type { AlertProjection } from './alert-projection.ts';
+import type { Principal } from './auth.ts';
+import { canAccessPatient } from './auth.ts';
+
+/** Close codes (4000–4999 are application-defined, RFC 6455 §7.4.2). */
+export const STREAM_CLOSE = {
+  /** The server shuts down; reconnect later. */
+  goingAway: 1001,
+  /** The bearer token expired while the stream was open; get a new one. */
+  tokenExpired: 4401,
+  /** The client stopped answering pings. */
+  unresponsive: 4408,
+} as const;
+
+export interface AlertStreamHubOptions {
+  projection: AlertProjection;
+  logger: Logger;
+  metrics?: MetricsRegistry;
+  /** Application heartbeat and ping period, ms. */
+  heartbeatIntervalMs: number;
+  /** Pause sending while more than this many bytes wait in the socket. */
+  highWaterMarkBytes: number;
+  now?: () => number;
+}
+
+/** All open stream connections of one server. */
+export class AlertStreamHub {
+  readonly #options: AlertStreamHubOptions;
+  readonly #connections = new Set<StreamConnection>();
+  readonly #gauge: Metric | undefined;
+  readonly #sent: Metric | undefined;
+
+  constructor(options: AlertStreamHubOptions) {
+    this.#options = options;
+    this.#gauge = options.metrics?.gauge('pulsebridge_dashboard_stream_connections', 'Open /v1/stream WebSocket connections');
+    this.#sent = options.metrics?.counter('pulsebridge_dashboard_stream_events_sent_total', 'Alert events sent on /v1/stream');
+  }
+
+  get size(): number {
+    return this.#connections.size;
+  }
+
+  /**
+   * Starts streaming to an accepted WebSocket. `afterEventId`: resume after this event (-1 = from
+   * the first); undefined = only events from now on.
+   */
+  attach(ws: WebSocket, principal: Principal, afterEventId: bigint | undefined): void {
+    const conn = new StreamConnection(ws, principal, afterEventId, this.#options, () => this.#sent?.inc());
+    this.#connections.add(conn);
+    this.#gauge?.set({}, this.#connections.size);
+    ws.once('close', () => {
+      conn.dispose();
+      this.#connections.delete(conn);
+      this.#gauge?.set({}, this.#connections.size);
+    });
+    conn.start();
+  }
+
+  /**
+   * Closes every connection with 1001 (server shutdown) and waits for the close handshakes;
+   * sockets still open after `graceMs` are terminated.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    const open = [...this.#connections];
+    const closed = open.map((c) => new Promise<void>((resolve) => c.onClosed(resolve)));
+    for (const c of open) c.close(STREAM_CLOSE.goingAway, 'server shutting down');
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), graceMs); });
+    if ((await Promise.race([Promise.all(closed), timedOut])) === 'timeout') for (const c of open) c.terminate();
+    clearTimeout(timer);
+    await Promise.all(closed);
+  }
+}
+
+class StreamConnection {
+  readonly #ws: WebSocket;
+  readonly #principal: Principal;
+  readonly #options: AlertStreamHubOptions;
+  readonly #onSent: () => void;
+  readonly #filter: (alert: Alert) => boolean;
+  /** Id of the last event sent or deliberately skipped. */
+  #cursor: bigint;
+  #blocked = false;
+  #missedPongs = 0;
+  #unsubscribe: (() => void) | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #resumedFrom: bigint | undefined;
+
+  constructor(ws: WebSocket, principal: Principal, afterEventId: bigint | undefined, options: AlertStreamHubOptions, onSent: () => void) {
+    this.#ws = ws;
+    this.#principal = principal;
+    this.#options = options;
+    this.#onSent = onSent;
+    this.#resumedFrom = afterEventId;
+    this.#cursor = afterEventId ?? BigInt(options.projection.headEventId);
+    this.#filter = (alert) => canAccessPatient(principal, alert.patientId);
+  }
+
+  start(): void {
+    const { projection, heartbeatIntervalMs } = this.#options;
+    this.#sendControl({ type: 'hello', headEventId: projection.headEventId, heartbeatIntervalMs, sub: this.#principal.sub, role: this.#principal.role });
+    if (this.#resumedFrom !== undefined && projection.hasGapAfter(this.#resumedFrom)) {
+      const first = projection.nextEventAfter(-1n);
+      this.#sendControl({ type: 'gap', oldestEventId: first?.id ?? projection.headEventId });
+    }
+    // Events are folded synchronously and we subscribe in the same tick as reading the cursor, so
+    // none can slip between the replay and the live feed.
+    this.#unsubscribe = projection.onEvent((e) => {
+      if (this.#filter(e.alert)) this.#pump();
+    });
+    this.#ws.on('pong', () => { this.#missedPongs = 0; });
+    this.#ws.on('message', () => { /* clients have nothing to say; ignored */ });
+    this.#ws.on('error', (err) => this.#options.logger.debug('stream socket error', { err }));
+    this.#timer = setInterval(() => this.#tick(), heartbeatIntervalMs);
+    this.#pump();
+  }
+
+  /** Sends events after the cursor until caught up or the socket's buffer is full. */
+  #pump(): void {
+    const ws = this.#ws;
+    const { projection, highWaterMarkBytes } = this.#options;
+    while (ws.readyState === ws.OPEN) {
+      if (ws.bufferedAmount >= highWaterMarkBytes) {
+        // Resumed from the send callback once the socket drained.
+        this.#blocked = true;
+        return;
+      }
+      const e = projection.nextEventAfter(this.#cursor, this.#filter);
+      if (!e) {
+        // Nothing (visible to this caller) after the cursor: skip the invisible rest for good.
+        this.#cursor = BigInt(projection.headEventId);
+        return;
+      }
+      this.#cursor = BigInt(e.id);
+      ws.send(JSON.stringify({ type: 'alert', id: e.id, alert: e.alert }), (err) => this.#afterSend(err));
+      this.#onSent();
+    }
+  }
+
+  #afterSend(err: Error | undefined): void {
+    if (err) return; // the socket is closing; 'close' cleans up
+    if (this.#blocked && this.#ws.bufferedAmount < this.#options.highWaterMarkBytes) {
+      this.#blocked = false;
+      this.#pump();
+    }
+  }
+
+  #sendControl(message: Record<string, unknown>): void {
+    if (this.#ws.readyState === this.#ws.OPEN) this.#ws.send(JSON.stringify(message));
+  }
+
+  #tick(): void {
+    const now = (this.#options.now ?? Date.now)();
+    if (this.#principal.expiresAtMs !== undefined && now >= this.#principal.expiresAtMs) {
+      this.close(STREAM_CLOSE.tokenExpired, 'token expired');
+      return;
+    }
+    // Two silent ping periods: the peer is gone (sleeping laptop, dropped Wi-Fi); free the socket.
+    if (this.#missedPongs >= 2) {
+      this.#ws.terminate();
+      return;
+    }
+    this.#missedPongs++;
+    this.#ws.ping();
+    // A client that is still draining a backlog is not told "all quiet".
+    if (!this.#blocked) this.#pump();
+    if (!this.#blocked) this.#sendControl({ type: 'heartbeat', at: new Date(now).toISOString(), lastEventId: String(this.#cursor) });
+  }
+
+  onClosed(callback: () => void): void {
+    if (this.#ws.readyState === this.#ws.CLOSED) callback();
+    else this.#ws.once('close', () => callback());
+  }
+
+  terminate(): void {
+    this.#ws.terminate();
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#ws.readyState === this.#ws.OPEN || this.#ws.readyState === this.#ws.CONNECTING) this.#ws.close(code, reason);
+  }
+
+  dispose(): void {
+    this.#unsubscribe?.();
+    if (this.#timer) clearInterval(this.#timer);
+  }
+}

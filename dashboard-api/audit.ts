@@ -1,0 +1,91 @@
+/**
+ * The PHI access audit trail: who read or changed which patient's data, when, and with what
+ * outcome (HIPAA Security Rule 45 CFR §164.312(b) "audit controls" asks for exactly this kind of
+ * record). The API writes an entry before it discloses or changes anything; when the entry cannot
+ * be written the request fails instead of leaving an unaudited access.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { PulsebridgeError } from '../platform/errors.ts';
+import type { Role } from './dev-issuer.ts';
+
+export type AuditAction =
+  | 'patients.list'
+  | 'patient.read'
+  | 'vitals.read'
+  | 'alerts.list'
+  | 'alert.ack'
+  | 'alert.resolve'
+  | 'stream.open';
+
+/** `allowed`: access granted; `denied`: not on the care team; the rest name why nothing happened. */
+export type AuditOutcome = 'allowed' | 'denied' | 'not_found' | 'conflict' | 'error';
+
+export interface AuditEntry {
+  /** Wall-clock time, ISO 8601. */
+  at: string;
+  actor: { sub: string; role: Role };
+  action: AuditAction;
+  /** The patient addressed by the request, when there is one. */
+  patientId?: string;
+  /** Patients whose data the response disclosed (list reads). */
+  patientIds?: string[];
+  alertId?: string;
+  outcome: AuditOutcome;
+  /** HTTP status of the response (101 for an opened stream). */
+  status: number;
+  /** Filters or range of the read, e.g. `from=…&to=…`. */
+  detail?: string;
+  remoteAddress?: string;
+}
+
+/** Where audit entries go. Resolves once the entry is stored; rejects if it could not be. */
+export interface AuditSink {
+  record(entry: AuditEntry): Promise<void>;
+}
+
+export interface JsonlAuditSinkOptions {
+  /** Data folder: entries go to `<dataDir>/audit/phi-access.jsonl`. */
+  dataDir?: string;
+  /** Explicit file path (overrides dataDir). */
+  path?: string;
+}
+
+/** Path of the default audit file inside a data folder. */
+export function auditLogPath(dataDir: string): string {
+  return path.join(dataDir, 'audit', 'phi-access.jsonl');
+}
+
+/**
+ * Appends one JSON object per line. Appends are serialized so lines never interleave and keep
+ * request order; the file is opened per append so external log rotation (rename) is safe.
+ */
+export class JsonlAuditSink implements AuditSink {
+  readonly path: string;
+  #tail: Promise<void> = Promise.resolve();
+  #dirReady: Promise<void> | undefined;
+
+  constructor(options: JsonlAuditSinkOptions) {
+    const file = options.path ?? (options.dataDir !== undefined ? auditLogPath(options.dataDir) : undefined);
+    if (!file) throw new PulsebridgeError('PB_CONFIG_INVALID', 'JsonlAuditSink needs dataDir or path');
+    this.path = file;
+  }
+
+  record(entry: AuditEntry): Promise<void> {
+    const line = JSON.stringify(entry) + '\n';
+    const write = this.#tail.then(async () => {
+      this.#dirReady ??= fs.mkdir(path.dirname(this.path), { recursive: true, mode: 0o700 }).then(() => undefined);
+      try {
+        await this.#dirReady;
+        // 0600: the audit trail itself names patients.
+        await fs.appendFile(this.path, line, { mode: 0o600 });
+      } catch (err) {
+        this.#dirReady = undefined;
+        throw new PulsebridgeError('PB_AUDIT_FAILED', `cannot append to ${this.path}`, { cause: err });
+      }
+    });
+    // The chain continues after a failed write; the failure is reported to that write's caller.
+    this.#tail = write.catch(() => {});
+    return write;
+  }
+}

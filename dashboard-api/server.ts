@@ -1,0 +1,457 @@
+/**
+ * The clinician API and web dashboard (product.md "Clinician API", stable paths) on node:http and
+ * ws. Reads alerts from the alerts stream (alert-projection.ts), vitals from the time-series
+ * store, patients from a {@link PatientDirectory}; writes acknowledgements and resolutions back
+ * to the alerts stream as clinician snapshots, so every consumer (this API, the EHR exporter)
+ * sees the same history.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { WebSocketServer } from 'ws';
+import type { Alert, AlertEnvelope, AlertState } from '../contracts/alert.ts';
+import { STREAMS } from '../contracts/topics.ts';
+import type { Bus } from '../platform/bus.ts';
+import { PulsebridgeError } from '../platform/errors.ts';
+import type { Logger } from '../platform/log.ts';
+import type { MetricsRegistry } from '../platform/metrics.ts';
+import type { VitalsStore } from '../platform/vitals-store.ts';
+import { AlertProjection, parseEventId } from './alert-projection.ts';
+import { AlertStreamHub } from './alert-stream.ts';
+import type { AuditAction, AuditEntry, AuditSink } from './audit.ts';
+import { bearerToken, canAccessPatient } from './auth.ts';
+import type { Principal, TokenVerifier } from './auth.ts';
+import { badRequest, BASE_HEADERS, parseTimeParam, pathSegment, rejectUpgrade, sendError, sendJson, toApiError } from './http-util.ts';
+import type { ApiError } from './http-util.ts';
+import type { PatientDirectory } from './patient-directory.ts';
+
+export interface DashboardApiOptions {
+  bus: Bus;
+  vitalsStore: VitalsStore;
+  patients: PatientDirectory;
+  /** Bearer-token verification: createDevTokenVerifier (embedded) or createOidcTokenVerifier. */
+  auth: TokenVerifier;
+  /** PHI access audit trail, e.g. `new JsonlAuditSink({ dataDir })`. */
+  audit: AuditSink;
+  logger: Logger;
+  metrics: MetricsRegistry;
+  /** Consumer group of the alert projection; default a unique one per instance. */
+  groupId?: string;
+  /** Alert events kept for stream replay. Default 100 000. */
+  maxEvents?: number;
+  /** Vitals window when `from`/`to` are omitted, ms. Default 1 h. */
+  defaultVitalsRangeMs?: number;
+  /**
+   * Longest vitals window one request may ask for, ms. Default 24 h: at one heart-rate point per
+   * frame (≥ 1 s, device-protocol.md) that is ≤ 86 400 points, a few MB of JSON.
+   */
+  maxVitalsRangeMs?: number;
+  /** Most alerts one `GET /v1/alerts` returns (the newest). Default 1000; `limit` may ask for up to 10 000. */
+  defaultAlertLimit?: number;
+  /** WebSocket heartbeat and ping period, ms. Default 10 000. */
+  heartbeatIntervalMs?: number;
+  /** Stop sending to a WebSocket while this many bytes are still buffered. Default 1 MiB. */
+  streamHighWaterMarkBytes?: number;
+  /** How long ack/resolve wait to see their own snapshot come back from the bus, ms. Default 5000. */
+  writeVisibleTimeoutMs?: number;
+  /** Folder with index.html, app.js, app.css. Default: `web/` next to this file. */
+  webRoot?: string;
+  /** Clock, ms since epoch (tests). */
+  now?: () => number;
+}
+
+export interface ListeningAddress {
+  host: string;
+  port: number;
+  /** `http://host:port` */
+  url: string;
+}
+
+export interface DashboardApi {
+  /** Starts the alert projection and listens. Port 0 picks a free port. Host default 127.0.0.1. */
+  listen(port: number, host?: string): Promise<ListeningAddress>;
+  /** Closes streams (1001, then terminated after 1 s), connections, and the projection. Idempotent. */
+  close(): Promise<void>;
+  /** The folded alerts stream (read-only use: queries, waiting for events in tests). */
+  readonly projection: AlertProjection;
+}
+
+const ALERT_STATES: readonly AlertState[] = ['active', 'acknowledged', 'resolved'];
+const STATE_RANK: Record<AlertState, number> = { active: 0, acknowledged: 1, resolved: 2 };
+const MAX_ALERT_LIMIT = 10_000;
+
+const STATIC_FILES: Record<string, { file: string; type: string }> = {
+  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
+};
+
+/** The page loads only its own script and style and talks only to this origin (HTTP and WebSocket). */
+const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+interface RequestContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  /** Route template for metrics, e.g. `/v1/patients/{id}`. */
+  route: string;
+}
+
+/** Creates the dashboard API. Nothing runs until {@link DashboardApi.listen}. */
+export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
+  const o = {
+    ...options,
+    defaultVitalsRangeMs: options.defaultVitalsRangeMs ?? 60 * 60 * 1000,
+    maxVitalsRangeMs: options.maxVitalsRangeMs ?? 24 * 60 * 60 * 1000,
+    defaultAlertLimit: options.defaultAlertLimit ?? 1000,
+    heartbeatIntervalMs: options.heartbeatIntervalMs ?? 10_000,
+    streamHighWaterMarkBytes: options.streamHighWaterMarkBytes ?? 1024 * 1024,
+    writeVisibleTimeoutMs: options.writeVisibleTimeoutMs ?? 5000,
+    now: options.now ?? Date.now,
+  };
+  const log = o.logger.child({ component: 'dashboard-api' });
+  const projection = new AlertProjection({
+    bus: o.bus,
+    logger: o.logger,
+    metrics: o.metrics,
+    ...(o.groupId !== undefined ? { groupId: o.groupId } : {}),
+    ...(o.maxEvents !== undefined ? { maxEvents: o.maxEvents } : {}),
+  });
+  const hub = new AlertStreamHub({
+    projection,
+    logger: log,
+    metrics: o.metrics,
+    heartbeatIntervalMs: o.heartbeatIntervalMs,
+    highWaterMarkBytes: o.streamHighWaterMarkBytes,
+    now: o.now,
+  });
+  const requests = o.metrics.counter('pulsebridge_dashboard_http_requests_total', 'HTTP requests by route, method and status');
+  const duration = o.metrics.histogram('pulsebridge_dashboard_http_request_duration_seconds', 'HTTP request duration', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
+  const authFailures = o.metrics.counter('pulsebridge_dashboard_auth_failures_total', 'Requests rejected for a missing or invalid token');
+  const auditFailures = o.metrics.counter('pulsebridge_dashboard_audit_failures_total', 'Audit entries that could not be written');
+
+  const webRoot = o.webRoot ?? fileURLToPath(new URL('./web/', import.meta.url));
+  const staticBodies = new Map<string, Buffer>();
+  for (const [route, { file }] of Object.entries(STATIC_FILES)) staticBodies.set(route, readFileSync(path.join(webRoot, file)));
+
+  const iso = () => new Date(o.now()).toISOString();
+
+  // ---- authentication, authorization, audit ------------------------------------------------
+
+  async function authenticate(token: string | undefined): Promise<Principal> {
+    if (!token) {
+      authFailures.inc({ reason: 'missing' });
+      throw new PulsebridgeError('PB_AUTH_INVALID_TOKEN', 'a bearer token is required');
+    }
+    try {
+      return await o.auth.verify(token);
+    } catch (err) {
+      authFailures.inc({ reason: err instanceof PulsebridgeError && err.code === 'PB_AUTH_INVALID_TOKEN' ? 'invalid' : 'unavailable' });
+      throw err;
+    }
+  }
+
+  /** Writes an audit entry; when that fails, the request fails too (no unaudited PHI access). */
+  async function audit(principal: Principal, ctx: { req: IncomingMessage }, entry: Omit<AuditEntry, 'at' | 'actor' | 'remoteAddress'>): Promise<void> {
+    const full: AuditEntry = { at: iso(), actor: { sub: principal.sub, role: principal.role }, ...entry };
+    const remote = ctx.req.socket.remoteAddress;
+    if (remote) full.remoteAddress = remote;
+    try {
+      await o.audit.record(full);
+    } catch (err) {
+      auditFailures.inc();
+      log.error('audit entry could not be written', { err, action: entry.action });
+      throw new PulsebridgeError('PB_AUDIT_FAILED', 'the access could not be audited', { cause: err });
+    }
+  }
+
+  /** Care-team check for one patient, audited as denied when it fails. */
+  async function requirePatient(principal: Principal, ctx: RequestContext, action: AuditAction, patientId: string, extra: Partial<AuditEntry> = {}): Promise<void> {
+    if (canAccessPatient(principal, patientId)) return;
+    await audit(principal, ctx, { action, patientId, outcome: 'denied', status: 403, ...extra });
+    throw new PulsebridgeError('PB_AUTH_FORBIDDEN', `patient ${patientId} is not on your care team`);
+  }
+
+  const visiblePatients = (principal: Principal): ReadonlySet<string> | undefined =>
+    principal.role === 'admin' ? undefined : new Set(principal.patients);
+
+  // ---- routes ----------------------------------------------------------------------------
+
+  async function listPatients(principal: Principal, ctx: RequestContext): Promise<void> {
+    const patients = o.patients.list().filter((p) => canAccessPatient(principal, p.id));
+    await audit(principal, ctx, { action: 'patients.list', patientIds: patients.map((p) => p.id), outcome: 'allowed', status: 200 });
+    sendJson(ctx.res, 200, { patients });
+  }
+
+  async function getPatient(principal: Principal, ctx: RequestContext, patientId: string): Promise<void> {
+    // Care team first, so a 404 never tells a clinician whether someone else's patient exists.
+    await requirePatient(principal, ctx, 'patient.read', patientId);
+    const patient = o.patients.get(patientId);
+    if (!patient) {
+      await audit(principal, ctx, { action: 'patient.read', patientId, outcome: 'not_found', status: 404 });
+      throw new PulsebridgeError('PB_NOT_FOUND', `patient ${patientId} is not known`);
+    }
+    await audit(principal, ctx, { action: 'patient.read', patientId, outcome: 'allowed', status: 200 });
+    sendJson(ctx.res, 200, { patient });
+  }
+
+  async function getVitals(principal: Principal, ctx: RequestContext, patientId: string): Promise<void> {
+    await requirePatient(principal, ctx, 'vitals.read', patientId);
+    const fromParam = parseTimeParam('from', ctx.url.searchParams.get('from'));
+    const toParam = parseTimeParam('to', ctx.url.searchParams.get('to'));
+    const toMs = toParam ?? (fromParam !== undefined ? fromParam + o.defaultVitalsRangeMs : o.now());
+    const fromMs = fromParam ?? toMs - o.defaultVitalsRangeMs;
+    if (!(fromMs < toMs)) throw badRequest('from must be before to');
+    if (toMs - fromMs > o.maxVitalsRangeMs) throw badRequest(`the range may span at most ${o.maxVitalsRangeMs} ms; ask in pieces`);
+    let points;
+    try {
+      points = await o.vitalsStore.queryHeartRate(patientId, fromMs, toMs);
+    } catch (err) {
+      throw err instanceof PulsebridgeError ? err : new PulsebridgeError('PB_STORE_QUERY_FAILED', 'the vitals query failed', { cause: err });
+    }
+    const from = new Date(fromMs).toISOString();
+    const to = new Date(toMs).toISOString();
+    await audit(principal, ctx, { action: 'vitals.read', patientId, outcome: 'allowed', status: 200, detail: `from=${from}&to=${to}` });
+    sendJson(ctx.res, 200, {
+      patientId,
+      from,
+      to,
+      heartRate: points.map((p) => ({ timeMs: p.timeMs, hrBpm: p.hrBpm, deviceId: p.deviceId })),
+    });
+  }
+
+  async function listAlerts(principal: Principal, ctx: RequestContext): Promise<void> {
+    const q = ctx.url.searchParams;
+    const patientId = q.get('patientId') || undefined;
+    const state = q.get('state') || undefined;
+    if (state !== undefined && !(ALERT_STATES as readonly string[]).includes(state)) throw badRequest(`state must be one of ${ALERT_STATES.join(', ')}`);
+    const sinceMs = parseTimeParam('since', q.get('since'));
+    const limitText = q.get('limit');
+    const limit = limitText ? Number(limitText) : o.defaultAlertLimit;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_ALERT_LIMIT) throw badRequest(`limit must be an integer from 1 to ${MAX_ALERT_LIMIT}`);
+    const detail = ctx.url.search.replace(/^\?/, '');
+    if (patientId !== undefined) await requirePatient(principal, ctx, 'alerts.list', patientId, { detail });
+    const patientIds = visiblePatients(principal);
+    // Read the list and the head in one synchronous step: a client that opens /v1/stream with
+    // lastEventId = this head misses nothing and sees nothing twice.
+    const alerts = projection.query({
+      ...(patientId !== undefined ? { patientId } : {}),
+      ...(patientIds !== undefined ? { patientIds } : {}),
+      ...(state !== undefined ? { state: state as AlertState } : {}),
+      ...(sinceMs !== undefined ? { sinceMs } : {}),
+      limit,
+    });
+    const lastEventId = projection.headEventId;
+    const disclosed = [...new Set(alerts.map((a) => a.patientId))].sort();
+    await audit(principal, ctx, { action: 'alerts.list', ...(patientId ? { patientId } : {}), patientIds: disclosed, outcome: 'allowed', status: 200, detail });
+    sendJson(ctx.res, 200, { alerts, lastEventId });
+  }
+
+  async function changeAlert(principal: Principal, ctx: RequestContext, alertId: string, target: 'acknowledged' | 'resolved'): Promise<void> {
+    const action: AuditAction = target === 'acknowledged' ? 'alert.ack' : 'alert.resolve';
+    const current = projection.get(alertId);
+    if (!current) {
+      await audit(principal, ctx, { action, alertId, outcome: 'not_found', status: 404 });
+      throw new PulsebridgeError('PB_NOT_FOUND', `alert ${alertId} is not known`);
+    }
+    await requirePatient(principal, ctx, action, current.patientId, { alertId });
+    if (current.state === 'resolved') {
+      await audit(principal, ctx, { action, alertId, patientId: current.patientId, outcome: 'conflict', status: 409 });
+      throw new PulsebridgeError('PB_ALERT_RESOLVED', `alert ${alertId} was already resolved by ${current.resolvedBy ?? 'the pipeline'}`);
+    }
+    if (current.state === target) {
+      // Acknowledging twice is harmless: answer with the current state, publish nothing.
+      await audit(principal, ctx, { action, alertId, patientId: current.patientId, outcome: 'allowed', status: 200, detail: 'already acknowledged' });
+      sendJson(ctx.res, 200, { alert: current, eventId: projection.lastEventIdOf(alertId) ?? null });
+      return;
+    }
+    const at = iso();
+    const next: Alert = {
+      ...current,
+      state: target,
+      ...(target === 'acknowledged' ? { acknowledgedBy: principal.sub, acknowledgedAt: at } : { resolvedBy: principal.sub, resolvedAt: at }),
+      revision: current.revision + 1,
+      updatedAt: at,
+    };
+    const envelope: AlertEnvelope = { schema: 'pb.alert.v1', source: 'clinician', alert: next };
+    // Audited before it happens: if the trail cannot be written, the change is not made.
+    await audit(principal, ctx, { action, alertId, patientId: current.patientId, outcome: 'allowed', status: 200 });
+    try {
+      await o.bus.publish(STREAMS.alerts, [{ key: current.patientId, value: Buffer.from(JSON.stringify(envelope)) }]);
+    } catch (err) {
+      await audit(principal, ctx, { action, alertId, patientId: current.patientId, outcome: 'error', status: 503, detail: 'publish failed' }).catch(() => {});
+      throw err instanceof PulsebridgeError ? err : new PulsebridgeError('PB_BUS_UNAVAILABLE', 'the alert change could not be published', { cause: err });
+    }
+    // Read-your-writes: answer once the projection has folded the change, so a GET right after
+    // shows it. If the bus is slow, 202 says "accepted, not yet visible".
+    const seen = await projection.waitForAlert(alertId, (a) => a.revision >= next.revision && STATE_RANK[a.state] >= STATE_RANK[target], o.writeVisibleTimeoutMs);
+    if (seen) sendJson(ctx.res, 200, { alert: seen.alert, eventId: seen.eventId });
+    else sendJson(ctx.res, 202, { alert: next, eventId: null });
+  }
+
+  // ---- dispatch --------------------------------------------------------------------------
+
+  async function route(ctx: RequestContext): Promise<void> {
+    const { req, res, url } = ctx;
+    const method = req.method ?? 'GET';
+    const p = url.pathname;
+
+    const statik = STATIC_FILES[p];
+    if (statik) {
+      ctx.route = p;
+      allow(method, 'GET');
+      const body = staticBodies.get(p)!;
+      res.writeHead(200, { ...BASE_HEADERS, 'content-type': statik.type, 'content-length': String(body.length), 'content-security-policy': PAGE_CSP, 'x-frame-options': 'DENY' });
+      res.end(body);
+      return;
+    }
+    if (p === '/healthz') {
+      ctx.route = p;
+      allow(method, 'GET');
+      sendJson(res, 200, { status: 'ok', alertsHeadEventId: projection.headEventId, streamConnections: hub.size });
+      return;
+    }
+    if (p === '/metrics') {
+      ctx.route = p;
+      allow(method, 'GET');
+      const text = o.metrics.render();
+      res.writeHead(200, { ...BASE_HEADERS, 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': String(Buffer.byteLength(text)) });
+      res.end(text);
+      return;
+    }
+    const api = matchApiRoute(p);
+    if (!api) {
+      if (p === '/v1/stream') throw new PulsebridgeError('PB_HTTP_BAD_REQUEST', '/v1/stream is a WebSocket endpoint; send an Upgrade request', { details: { status: 426 } });
+      throw new PulsebridgeError('PB_NOT_FOUND', `no route ${p}`);
+    }
+    ctx.route = api.route;
+    allow(method, api.method);
+    const principal = await authenticate(bearerToken(req.headers.authorization));
+    return api.run(principal, ctx);
+  }
+
+  /** The /v1 routes: template (metrics label), method, handler. */
+  function matchApiRoute(p: string): { route: string; method: string; run: (principal: Principal, ctx: RequestContext) => Promise<void> } | undefined {
+    if (p === '/v1/patients') return { route: p, method: 'GET', run: listPatients };
+    if (p === '/v1/alerts') return { route: p, method: 'GET', run: listAlerts };
+    const seg = p.split('/'); // ['', 'v1', …]
+    if (seg[1] !== 'v1' || !seg[3]) return undefined;
+    const id = seg[3];
+    if (seg.length === 4 && seg[2] === 'patients') return { route: '/v1/patients/{id}', method: 'GET', run: (pr, ctx) => getPatient(pr, ctx, pathSegment(id)) };
+    if (seg.length === 5 && seg[2] === 'patients' && seg[4] === 'vitals') {
+      return { route: '/v1/patients/{id}/vitals', method: 'GET', run: (pr, ctx) => getVitals(pr, ctx, pathSegment(id)) };
+    }
+    if (seg.length === 5 && seg[2] === 'alerts' && (seg[4] === 'ack' || seg[4] === 'resolve')) {
+      const target = seg[4] === 'ack' ? 'acknowledged' : 'resolved';
+      return { route: `/v1/alerts/{id}/${seg[4]}`, method: 'POST', run: (pr, ctx) => changeAlert(pr, ctx, pathSegment(id), target) };
+    }
+    return undefined;
+  }
+
+  function allow(method: string, allowed: string): void {
+    if (method !== allowed) throw new PulsebridgeError('PB_HTTP_BAD_REQUEST', `${method} is not allowed here; use ${allowed}`, { details: { status: 405, allow: allowed } });
+  }
+
+  async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    // Bodies are not used by any route; drain them so keep-alive connections stay usable.
+    req.resume();
+    const ctx: RequestContext = { req, res, url: new URL(req.url ?? '/', 'http://localhost'), route: 'unmatched' };
+    try {
+      await route(ctx);
+    } catch (err) {
+      const apiError: ApiError = toApiError(err);
+      if (apiError.status >= 500) log.error('request failed', { err, route: ctx.route, method: req.method, cause: (err as Error).cause });
+      if (!res.headersSent) sendError(res, apiError);
+      else res.destroy();
+    } finally {
+      requests.inc({ route: ctx.route, method: req.method ?? '', status: String(res.statusCode) });
+      duration.observe((performance.now() - started) / 1000);
+    }
+  }
+
+  // ---- WebSocket -------------------------------------------------------------------------
+
+  // Clients send nothing; a small limit keeps a misbehaving one from making the server buffer much.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
+
+  async function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', (err) => log.debug('upgrade socket error', { err }));
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    try {
+      if (url.pathname !== '/v1/stream') throw new PulsebridgeError('PB_NOT_FOUND', `no WebSocket endpoint at ${url.pathname}`);
+      // Browsers cannot set headers on a WebSocket, hence the query parameter (product.md).
+      const principal = await authenticate(bearerToken(req.headers.authorization) ?? (url.searchParams.get('access_token') || undefined));
+      const lastEventIdText = url.searchParams.get('lastEventId') ?? headerValue(req.headers['last-event-id']);
+      let afterEventId: bigint | undefined;
+      if (lastEventIdText !== undefined && lastEventIdText !== '') {
+        afterEventId = parseEventId(lastEventIdText);
+        if (afterEventId === undefined) throw badRequest('lastEventId must be an event id (a decimal number, or -1 for the beginning)');
+      }
+      await audit(principal, { req }, {
+        action: 'stream.open',
+        ...(principal.role === 'admin' ? {} : { patientIds: [...principal.patients] }),
+        outcome: 'allowed',
+        status: 101,
+        ...(afterEventId !== undefined ? { detail: `lastEventId=${afterEventId}` } : {}),
+      });
+      wss.handleUpgrade(req, socket, head, (ws) => hub.attach(ws, principal, afterEventId));
+      requests.inc({ route: '/v1/stream', method: 'GET', status: '101' });
+    } catch (err) {
+      const apiError = toApiError(err);
+      if (apiError.status >= 500) log.error('stream upgrade failed', { err });
+      requests.inc({ route: url.pathname === '/v1/stream' ? '/v1/stream' : 'unmatched', method: 'GET', status: String(apiError.status) });
+      rejectUpgrade(socket, apiError);
+    }
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------
+
+  let server: Server | undefined;
+  let closing: Promise<void> | undefined;
+
+  return {
+    projection,
+    async listen(port: number, host = '127.0.0.1'): Promise<ListeningAddress> {
+      if (server) throw new PulsebridgeError('PB_CONFIG_INVALID', 'the dashboard API is already listening');
+      await projection.start();
+      const s = createServer((req, res) => void onRequest(req, res));
+      s.on('upgrade', (req, socket, head) => void onUpgrade(req, socket, head));
+      server = s;
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.listen(port, host, () => {
+          s.off('error', reject);
+          resolve();
+        });
+      });
+      const addr = s.address() as AddressInfo;
+      const urlHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      log.info('dashboard API listening', { host: addr.address, port: addr.port });
+      return { host: addr.address, port: addr.port, url: `http://${urlHost}:${addr.port}` };
+    },
+    close(): Promise<void> {
+      closing ??= (async () => {
+        await hub.shutdown(1000);
+        const s = server;
+        if (s) {
+          const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+          s.closeAllConnections();
+          await closed;
+        }
+        wss.close();
+        await projection.stop();
+      })();
+      return closing;
+    },
+  };
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
