@@ -95,7 +95,7 @@ start_kafka() {
   if ! compgen -G "$KAFKA_LIB/kafka_2.13-*.jar" >/dev/null; then
     command -v mvn >/dev/null || die "infra/kafka/lib is empty and mvn is missing (apt-get install -y maven)"
     log "fetching Kafka jars with Maven into infra/kafka/lib"
-    (cd "$ROOT/infra/kafka" && mvn -q -B dependency:copy-dependencies -DoutputDirectory=lib) || die "mvn could not fetch the Kafka jars"
+    (cd "$ROOT/infra/kafka" && mvn -q -B -Dstyle.color=never dependency:copy-dependencies -DoutputDirectory=lib) || die "mvn could not fetch the Kafka jars"
   fi
   mkdir -p "$KAFKA_DIR/data"
 
