@@ -1,0 +1,349 @@
+/**
+ * The FHIR client port the exporter depends on, and its HTTP adapter (global fetch).
+ *
+ * Semantics follow the R4 RESTful API (https://hl7.org/fhir/R4/http.html):
+ * - conditional create `POST [base]/{type}` with `If-None-Exist: identifier=<system>|<value>`:
+ *   201 = created, 200 = exactly one match (nothing created), 412 = more than one match (§ccreate);
+ * - update `PUT [base]/{type}/{id}` with `If-Match: W/"<versionId>"`; a stale version answers
+ *   412 (or 409) (§concurrency).
+ *
+ * Failure handling:
+ * - 5xx, 408, 429, network errors and timeouts are retried with exponential backoff and full jitter
+ *   (backoff.ts), honouring `Retry-After`, up to `retry.maxAttempts`; then PB_FHIR_UNAVAILABLE.
+ *   Retrying is safe: conditional create is idempotent, and a repeated If-Match PUT that already
+ *   succeeded answers "version conflict", which the caller resolves by reading again.
+ * - 409 on a create is retried too: HAPI FHIR answers 409 when two conditional creates race on
+ *   the same search, and the retry then finds the winner (200).
+ * - 401/403: the token provider is asked for a fresh token once; then PB_FHIR_UNAUTHORIZED. It is
+ *   not PB_FHIR_REJECTED on purpose: the credentials are wrong, not the resource, and the exporter
+ *   must not dead-letter every alert because a secret expired.
+ * - 412 on create: PB_FHIR_MULTIPLE_MATCHES; 409/412 on an If-Match PUT: PB_FHIR_VERSION_CONFLICT.
+ * - Every other 4xx: PB_FHIR_REJECTED with the OperationOutcome text, not retried.
+ */
+import { PulsebridgeError } from '../platform/errors.ts';
+import type { BackoffPolicy } from './backoff.ts';
+import { backoffDelayMs, DEFAULT_BACKOFF, sleep } from './backoff.ts';
+import type { FhirResource, Identifier, Meta, OperationOutcome } from './fhir-types.ts';
+
+/** A resource as stored on the server: it has an id. */
+export type Stored<T extends FhirResource> = T & { id: string; meta?: Meta };
+
+/**
+ * Supplies bearer tokens. SMART Backend Services (fhir-and-alarms.md §3, client-confidential-
+ * asymmetric) will implement this in a later issue; the client only needs these two calls.
+ */
+export interface AccessTokenProvider {
+  /** A token valid for at least the next request (the provider caches and renews). */
+  getAccessToken(signal?: AbortSignal): Promise<string>;
+  /** Called after the server answered 401/403 to a token, so the next call fetches a new one. */
+  invalidate?(): void;
+}
+
+export interface FhirRequestOptions {
+  /** Aborts the request and any backoff wait; the call then rejects with PB_FHIR_UNAVAILABLE. */
+  signal?: AbortSignal;
+}
+
+export interface CreateResult<T extends FhirResource> {
+  /** `created` = 201; `existing` = 200, one resource already carried the identifier. */
+  outcome: 'created' | 'existing';
+  status: number;
+  /** The created or matching resource, when the server returned it (we ask with `Prefer: return=representation`). */
+  resource?: Stored<T>;
+  /** From the body, else from the Location header. */
+  id?: string;
+  /** From the body's meta.versionId, else from the ETag or Location header. */
+  versionId?: string;
+}
+
+export interface UpdateResult<T extends FhirResource> {
+  status: number;
+  resource?: Stored<T>;
+  versionId?: string;
+}
+
+/** The port: what the exporter needs from a FHIR R4 server. */
+export interface FhirClient {
+  /** Conditional create keyed on the business identifier. */
+  createIfNoneExist<T extends FhirResource>(resource: T, identifier: Identifier, options?: FhirRequestOptions): Promise<CreateResult<T>>;
+  /** `GET [base]/{type}?identifier=<system>|<value>`: the matching resources. */
+  searchByIdentifier<T extends FhirResource>(resourceType: T['resourceType'], identifier: Identifier, options?: FhirRequestOptions): Promise<Stored<T>[]>;
+  /** `PUT [base]/{type}/{id}`, with `If-Match: W/"<ifMatchVersionId>"` when given. */
+  update<T extends FhirResource>(resource: Stored<T>, options?: FhirRequestOptions & { ifMatchVersionId?: string }): Promise<UpdateResult<T>>;
+}
+
+export interface RetryEvent {
+  method: string;
+  url: string;
+  /** The attempt that failed (1 = first). */
+  attempt: number;
+  delayMs: number;
+  /** `status 503`, `network: …`, `timeout`. */
+  reason: string;
+}
+
+export interface HttpFhirClientOptions {
+  /** FHIR base URL, e.g. `https://ehr.example.org/fhir/R4` (a trailing slash is ignored). */
+  baseUrl: string;
+  /** Defaults: 5 attempts, 200 ms base, 10 s cap (backoff.ts DEFAULT_BACKOFF). */
+  retry?: Partial<BackoffPolicy>;
+  /** Per-attempt timeout, ms. Default 10 000. */
+  requestTimeoutMs?: number;
+  tokenProvider?: AccessTokenProvider;
+  /** Defaults to the global fetch. */
+  fetch?: typeof fetch;
+  /** Jitter source, uniform in [0, 1). Defaults to Math.random. */
+  random?: () => number;
+  /** Observability hook, called before each backoff wait. */
+  onRetry?: (event: RetryEvent) => void;
+}
+
+const FHIR_JSON = 'application/fhir+json';
+
+/** FHIR search escaping (R4 search §3.1.1.5.11): `\`, `|`, `,` and `$` are escaped with a backslash. */
+export function escapeSearchValue(value: string): string {
+  return value.replace(/[\\|,$]/g, '\\$&');
+}
+
+/**
+ * The `identifier` token as it goes on the wire: each part escaped, then percent-encoded; the
+ * system/value separator `|` stays literal (as in fhir-examples/bundle.json).
+ */
+export function identifierQuery(identifier: Identifier): string {
+  return `identifier=${encodeURIComponent(escapeSearchValue(identifier.system))}|${encodeURIComponent(escapeSearchValue(identifier.value))}`;
+}
+
+/** One line per issue: `error invalid: details (diagnostics) @ Observation.status`. */
+export function describeOperationOutcome(body: unknown): string | undefined {
+  if (!isOperationOutcome(body)) return undefined;
+  const lines = body.issue.map((i) => {
+    const text = [i.details?.text, i.diagnostics].filter(Boolean).join(' — ') || '(no text)';
+    const where = i.expression?.length ? ` @ ${i.expression.join(', ')}` : '';
+    return `${i.severity} ${i.code}: ${text}${where}`;
+  });
+  return lines.join('; ');
+}
+
+function isOperationOutcome(body: unknown): body is OperationOutcome {
+  return typeof body === 'object' && body !== null && (body as { resourceType?: unknown }).resourceType === 'OperationOutcome' && Array.isArray((body as { issue?: unknown }).issue);
+}
+
+/** `W/"3"` → `3`. */
+function versionFromEtag(etag: string | null): string | undefined {
+  return etag ? /"([^"]+)"/.exec(etag)?.[1] : undefined;
+}
+
+/** `…/Observation/abc/_history/3` → { id: abc, versionId: 3 }. */
+function parseLocation(location: string | null, resourceType: string): { id?: string; versionId?: string } {
+  if (!location) return {};
+  const m = new RegExp(`(?:^|/)${resourceType}/([^/?#]+)(?:/_history/([^/?#]+))?`).exec(location);
+  return { id: m?.[1], versionId: m?.[2] };
+}
+
+/** Retry-After: delta-seconds or an HTTP date (RFC 9110 §10.2.3), as ms from now. */
+function retryAfterMs(header: string | null): number | undefined {
+  if (!header) return undefined;
+  if (/^\d+$/.test(header.trim())) return Number(header.trim()) * 1000;
+  const at = Date.parse(header);
+  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
+}
+
+interface Sent {
+  status: number;
+  headers: Headers;
+  body: unknown;
+}
+
+interface SendOptions extends FhirRequestOptions {
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** `create`: 412 = multiple matches, 409 retried. `versioned-update`: 409/412 = version conflict. */
+  kind: 'create' | 'versioned-update' | 'other';
+}
+
+class HttpFhirClient implements FhirClient {
+  readonly #base: string;
+  readonly #policy: BackoffPolicy;
+  readonly #timeoutMs: number;
+  readonly #tokens: AccessTokenProvider | undefined;
+  readonly #fetch: typeof fetch;
+  readonly #random: () => number;
+  readonly #onRetry: ((e: RetryEvent) => void) | undefined;
+
+  constructor(options: HttpFhirClientOptions) {
+    this.#base = options.baseUrl.replace(/\/+$/, '');
+    this.#policy = { ...DEFAULT_BACKOFF, ...options.retry };
+    if (!(this.#policy.maxAttempts >= 1)) throw new PulsebridgeError('PB_CONFIG_INVALID', 'retry.maxAttempts must be at least 1');
+    this.#timeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.#tokens = options.tokenProvider;
+    this.#fetch = options.fetch ?? globalThis.fetch;
+    this.#random = options.random ?? Math.random;
+    this.#onRetry = options.onRetry;
+  }
+
+  async createIfNoneExist<T extends FhirResource>(resource: T, identifier: Identifier, options: FhirRequestOptions = {}): Promise<CreateResult<T>> {
+    const res = await this.#send('POST', resource.resourceType, {
+      ...options,
+      kind: 'create',
+      body: resource,
+      headers: { 'If-None-Exist': identifierQuery(identifier) },
+    });
+    const stored = asResource<T>(res.body, resource.resourceType);
+    const loc = parseLocation(res.headers.get('location'), resource.resourceType);
+    return {
+      outcome: res.status === 201 ? 'created' : 'existing',
+      status: res.status,
+      resource: stored,
+      id: stored?.id ?? loc.id,
+      versionId: stored?.meta?.versionId ?? versionFromEtag(res.headers.get('etag')) ?? loc.versionId,
+    };
+  }
+
+  async searchByIdentifier<T extends FhirResource>(resourceType: T['resourceType'], identifier: Identifier, options: FhirRequestOptions = {}): Promise<Stored<T>[]> {
+    const res = await this.#send('GET', `${resourceType}?${identifierQuery(identifier)}`, { ...options, kind: 'other' });
+    const entries = (res.body as { entry?: { resource?: unknown; search?: { mode?: string } }[] } | undefined)?.entry ?? [];
+    return entries
+      .filter((e) => e.search?.mode === undefined || e.search.mode === 'match')
+      .map((e) => asResource<T>(e.resource, resourceType))
+      .filter((r): r is Stored<T> => r !== undefined);
+  }
+
+  async update<T extends FhirResource>(resource: Stored<T>, options: FhirRequestOptions & { ifMatchVersionId?: string } = {}): Promise<UpdateResult<T>> {
+    const { ifMatchVersionId, ...rest } = options;
+    const res = await this.#send('PUT', `${resource.resourceType}/${encodeURIComponent(resource.id)}`, {
+      ...rest,
+      kind: ifMatchVersionId === undefined ? 'other' : 'versioned-update',
+      body: resource,
+      headers: ifMatchVersionId === undefined ? {} : { 'If-Match': `W/"${ifMatchVersionId}"` },
+    });
+    const stored = asResource<T>(res.body, resource.resourceType);
+    return { status: res.status, resource: stored, versionId: stored?.meta?.versionId ?? versionFromEtag(res.headers.get('etag')) };
+  }
+
+  async #send(method: string, path: string, options: SendOptions): Promise<Sent> {
+    const url = `${this.#base}/${path}`;
+    const { signal } = options;
+    let refreshedToken = false;
+    let lastReason = 'no attempt made';
+    let lastStatus: number | undefined;
+    for (let attempt = 1; attempt <= this.#policy.maxAttempts; attempt++) {
+      throwIfAborted(signal, method, url);
+      const headers: Record<string, string> = { Accept: FHIR_JSON, ...options.headers };
+      if (options.body !== undefined) {
+        headers['Content-Type'] = FHIR_JSON;
+        headers.Prefer = 'return=representation';
+      }
+      if (this.#tokens) headers.Authorization = `Bearer ${await this.#accessToken(signal, method, url)}`;
+      let response: Response;
+      let body: unknown;
+      try {
+        const timeout = AbortSignal.timeout(this.#timeoutMs);
+        response = await this.#fetch(url, {
+          method,
+          headers,
+          body: options.body === undefined ? undefined : JSON.stringify(options.body),
+          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+        });
+        body = parseBody(await response.text());
+      } catch (err) {
+        throwIfAborted(signal, method, url);
+        lastReason = err instanceof Error && err.name === 'TimeoutError' ? `timeout after ${this.#timeoutMs} ms` : `network: ${describeError(err)}`;
+        lastStatus = undefined;
+        await this.#backoff(method, url, attempt, lastReason, undefined, signal);
+        continue;
+      }
+      const status = response.status;
+      if (status >= 200 && status < 300) return { status, headers: response.headers, body };
+
+      const outcomeText = describeOperationOutcome(body) ?? snippet(body);
+      const details = { method, url, status, outcome: outcomeText, operationOutcome: isOperationOutcome(body) ? body : undefined };
+      if ((status === 401 || status === 403) && this.#tokens && !refreshedToken) {
+        // One immediate retry with a fresh token: the cached one may have expired early.
+        refreshedToken = true;
+        this.#tokens.invalidate?.();
+        attempt--;
+        continue;
+      }
+      if (status === 401 || status === 403) {
+        throw new PulsebridgeError('PB_FHIR_UNAUTHORIZED', `FHIR server refused ${method} ${path} with ${status}: ${outcomeText}`, { details });
+      }
+      if (options.kind === 'create' && status === 412) {
+        throw new PulsebridgeError('PB_FHIR_MULTIPLE_MATCHES', `FHIR conditional create ${path} matched more than one resource (412): ${outcomeText}`, { details });
+      }
+      if (options.kind === 'versioned-update' && (status === 409 || status === 412)) {
+        throw new PulsebridgeError('PB_FHIR_VERSION_CONFLICT', `FHIR ${method} ${path} hit a version conflict (${status}): ${outcomeText}`, { details });
+      }
+      const retryable = status >= 500 || status === 408 || status === 429 || (status === 409 && options.kind === 'create');
+      if (!retryable) {
+        throw new PulsebridgeError('PB_FHIR_REJECTED', `FHIR server rejected ${method} ${path} with ${status}: ${outcomeText}`, { details });
+      }
+      lastReason = `status ${status}`;
+      lastStatus = status;
+      await this.#backoff(method, url, attempt, lastReason, retryAfterMs(response.headers.get('retry-after')), signal);
+    }
+    throw new PulsebridgeError('PB_FHIR_UNAVAILABLE', `FHIR ${method} ${url} failed after ${this.#policy.maxAttempts} attempts (last: ${lastReason})`, {
+      details: { method, url, attempts: this.#policy.maxAttempts, lastReason, status: lastStatus },
+    });
+  }
+
+  async #accessToken(signal: AbortSignal | undefined, method: string, url: string): Promise<string> {
+    try {
+      return await this.#tokens!.getAccessToken(signal);
+    } catch (err) {
+      if (err instanceof PulsebridgeError) throw err;
+      throw new PulsebridgeError('PB_FHIR_UNAUTHORIZED', `could not obtain an access token for ${method} ${url}: ${describeError(err)}`, { cause: err, details: { method, url } });
+    }
+  }
+
+  /** Waits before the next attempt; does nothing after the last one. */
+  async #backoff(method: string, url: string, attempt: number, reason: string, retryAfter: number | undefined, signal: AbortSignal | undefined): Promise<void> {
+    if (attempt >= this.#policy.maxAttempts) return;
+    const jittered = backoffDelayMs(attempt, this.#policy, this.#random);
+    const delayMs = Math.min(this.#policy.maxDelayMs, Math.max(jittered, retryAfter ?? 0));
+    this.#onRetry?.({ method, url, attempt, delayMs, reason });
+    try {
+      await sleep(delayMs, signal);
+    } catch {
+      throwIfAborted(signal, method, url);
+    }
+  }
+}
+
+function throwIfAborted(signal: AbortSignal | undefined, method: string, url: string): void {
+  if (signal?.aborted) {
+    throw new PulsebridgeError('PB_FHIR_UNAVAILABLE', `FHIR ${method} ${url} aborted`, { cause: signal.reason, details: { method, url, aborted: true } });
+  }
+}
+
+function parseBody(text: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function asResource<T extends FhirResource>(body: unknown, resourceType: string): Stored<T> | undefined {
+  if (typeof body !== 'object' || body === null) return undefined;
+  const r = body as { resourceType?: unknown; id?: unknown };
+  return r.resourceType === resourceType && typeof r.id === 'string' ? (body as Stored<T>) : undefined;
+}
+
+function snippet(body: unknown): string {
+  if (body === undefined) return '(empty body)';
+  const s = typeof body === 'string' ? body : JSON.stringify(body);
+  return s.length > 500 ? `${s.slice(0, 500)}…` : s;
+}
+
+function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = (err as { cause?: unknown }).cause;
+  // undici reports the socket-level reason (ECONNREFUSED, ECONNRESET) in `cause`.
+  return cause instanceof Error ? `${err.message} (${cause.message})` : err.message;
+}
+
+/** The HTTP adapter of {@link FhirClient}. */
+export function createHttpFhirClient(options: HttpFhirClientOptions): FhirClient {
+  return new HttpFhirClient(options);
+}
