@@ -82,6 +82,8 @@
   function setConnection(state, status, detail) {
     connState = state;
     els.connection.className = `connection state-${state}`;
+    // While not live, the board shows the last known state: dim it so nobody takes it as current.
+    document.body.classList.toggle('stale', state !== 'live' && alerts.size > 0);
     els.status.textContent = status;
     els.detail.textContent = detail || '';
     updateTitle();
@@ -233,10 +235,13 @@
     return (Date.parse(b.detectedAt) - Date.parse(a.detectedAt)) || (Date.parse(b.onset) - Date.parse(a.onset)) || (a.id < b.id ? 1 : -1);
   }
 
+  // Local time, unambiguous (no 3/1 vs 1/3): HH:MM:SS today, YYYY-MM-DD HH:MM:SS otherwise.
   function fmtTime(iso) {
     const d = new Date(iso);
-    const sameDay = d.toDateString() === new Date().toDateString();
-    return sameDay ? d.toLocaleTimeString() : d.toLocaleString();
+    const p2 = (n) => String(n).padStart(2, '0');
+    const time = `${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}`;
+    if (d.toDateString() === new Date().toDateString()) return time;
+    return `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())} ${time}`;
   }
 
   function fmtAgo(iso) {
