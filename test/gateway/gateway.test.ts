@@ -111,7 +111,7 @@ describe('gateway', () => {
       const creds = fx.addDevice('dev-1', 'pat-1');
       fx.addDevice('dev-2', 'pat-2');
       const client = await connectDevice(fx.port, { clientId: 'dev-1', creds });
-      const closed = new Promise((r) => client.once('close', r));
+      const closed = new Promise<void>((r) => client.once('close', () => r()));
       client.publish(telemetryTopic('dev-2'), frameJson(1), { qos: 1 });
       await closed;
       client.end(true);

@@ -1,0 +1,60 @@
+/**
+ * Starts each deployable component from the frozen configuration and already-open adapters.
+ * `demo` starts them all in one process; `pulsebridge gateway|processor|…` starts one.
+ */
+import fs from 'node:fs';
+import { createGateway, type Gateway } from '../gateway/gateway.ts';
+import type { Bus } from '../platform/bus.ts';
+import type { PulsebridgeConfig } from '../platform/config.ts';
+import { DeviceRegistry } from '../platform/device-registry.ts';
+import { PulsebridgeError } from '../platform/errors.ts';
+import type { Logger } from '../platform/log.ts';
+import { MetricsRegistry } from '../platform/metrics.ts';
+import type { VitalsStore } from '../platform/vitals-store.ts';
+import { createProcessor, type Processor } from '../processor/processor.ts';
+
+export interface ComponentContext {
+  config: Readonly<PulsebridgeConfig>;
+  bus: Bus;
+  logger: Logger;
+  metrics: MetricsRegistry;
+}
+
+export interface Running {
+  name: string;
+  stop(): Promise<void>;
+}
+
+function readTls(config: Readonly<PulsebridgeConfig>) {
+  const read = (p: string, what: string) => {
+    try {
+      return fs.readFileSync(p);
+    } catch (err) {
+      throw new PulsebridgeError('PB_CONFIG_INVALID', `cannot read the gateway ${what} at ${p}`, { cause: err });
+    }
+  };
+  return {
+    cert: read(config.gateway.tlsCertPath, 'TLS certificate'),
+    key: read(config.gateway.tlsKeyPath, 'TLS key'),
+    deviceCa: read(config.gateway.deviceCaPath, 'device CA certificate'),
+  };
+}
+
+export async function startGateway(ctx: ComponentContext, registry: DeviceRegistry): Promise<Running & { gateway: Gateway; port: number }> {
+  const { config } = ctx;
+  const gateway = await createGateway({
+    bus: ctx.bus, registry, logger: ctx.logger.child({ component: 'gateway' }), metrics: ctx.metrics,
+    plaintext: config.gateway.plaintext,
+    tls: config.gateway.plaintext ? undefined : readTls(config),
+  });
+  const { port } = await gateway.listen(config.gateway.mqttPort, config.bindHost);
+  ctx.logger.info('gateway listening', { port, tls: !config.gateway.plaintext });
+  return { name: 'gateway', gateway, port, stop: () => gateway.close() };
+}
+
+export async function startProcessor(ctx: ComponentContext, store: VitalsStore): Promise<Running & { processor: Processor }> {
+  const processor = createProcessor({ bus: ctx.bus, store, logger: ctx.logger.child({ component: 'processor' }), metrics: ctx.metrics });
+  await processor.start();
+  ctx.logger.info('processor consuming telemetry');
+  return { name: 'processor', processor, stop: () => processor.stop() };
+}

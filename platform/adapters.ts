@@ -1,0 +1,36 @@
+/**
+ * Chooses the adapter for each port from the configuration (house-style.md "Ports and
+ * adapters"): in-process bus or Kafka; SQLite or InfluxDB.
+ */
+import type { Bus } from './bus.ts';
+import { InProcessBus } from './bus-memory.ts';
+import { KafkaBus } from './bus-kafka.ts';
+import type { PulsebridgeConfig } from './config.ts';
+import type { Logger } from './log.ts';
+import type { VitalsStore } from './vitals-store.ts';
+import { SqliteVitalsStore } from './vitals-store-sqlite.ts';
+import { InfluxVitalsStore } from './vitals-store-influx.ts';
+import { STREAMS } from '../contracts/topics.ts';
+
+/** Partitions per stream when Pulsebridge creates them. Alerts: one, so its offset is a total order (event ids). */
+export const STREAM_PARTITIONS = [
+  { name: STREAMS.telemetry, partitions: 6 },
+  { name: STREAMS.alerts, partitions: 1 },
+  { name: STREAMS.deadLetter, partitions: 1 },
+];
+
+export async function openBus(config: Pick<PulsebridgeConfig, 'bus'>, logger: Logger): Promise<Bus> {
+  const bus: Bus = config.bus.kind === 'kafka'
+    ? new KafkaBus({ brokers: [...config.bus.brokers], clientId: config.bus.clientId, logger: logger.child({ component: 'kafka' }) })
+    : new InProcessBus();
+  await bus.ensureStreams(STREAM_PARTITIONS);
+  return bus;
+}
+
+export async function openVitalsStore(config: Pick<PulsebridgeConfig, 'store'>): Promise<VitalsStore> {
+  const s = config.store;
+  if (s.kind === 'sqlite') return new SqliteVitalsStore(s.path);
+  const store = new InfluxVitalsStore({ url: s.url, database: s.database, token: s.token, username: s.username, password: s.password });
+  await store.init();
+  return store;
+}
