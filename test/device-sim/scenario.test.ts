@@ -1,0 +1,111 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { TimedBeat } from '../../device-sim/frames.ts';
+import { clinicalBasicsScenario, loadScenarioFile, parseScenario, resolveScenario, ScenarioTimeline, type Scenario } from '../../device-sim/scenario.ts';
+
+const T0 = 1_764_064_800_000;
+
+function generate(scenario: Readonly<Scenario>, spanMs: number, seed = 7): { beats: TimedBeat[]; timeline: ScenarioTimeline } {
+  const timeline = new ScenarioTimeline({ deviceId: 'dev-1', seed, t0Ms: T0, scenario });
+  const beats: TimedBeat[] = [];
+  for (const b of timeline.beats()) {
+    if (b.tMs >= T0 + spanMs) break;
+    beats.push(b);
+  }
+  return { beats, timeline };
+}
+
+/** Consecutive runs of beats whose RR (to the previous beat) satisfies `test`. */
+function runs(beats: TimedBeat[], test: (rrMs: number) => boolean): Array<{ first: number; last: number; count: number; rr: number[] }> {
+  const out: Array<{ first: number; last: number; count: number; rr: number[] }> = [];
+  let cur: { first: number; last: number; count: number; rr: number[] } | undefined;
+  for (let i = 1; i < beats.length; i++) {
+    const t = (beats[i] as TimedBeat).tMs;
+    const rr = t - (beats[i - 1] as TimedBeat).tMs;
+    if (test(rr)) {
+      cur ??= { first: t, last: t, count: 0, rr: [] };
+      cur.last = t;
+      cur.count++;
+      cur.rr.push(rr);
+    } else if (cur) {
+      out.push(cur);
+      cur = undefined;
+    }
+  }
+  if (cur) out.push(cur);
+  return out;
+}
+
+describe('scenario engine', () => {
+  it('produces the clinical-basics episodes at the scheduled times, and ground truth that matches the beats', () => {
+    const cycleMs = 60_000 * 4 + 20_000 * 2 + 6000;
+    const { beats, timeline } = generate(clinicalBasicsScenario(), cycleMs);
+    const brady = runs(beats, (rr) => rr > 1500 && rr < 3000);
+    const tachy = runs(beats, (rr) => rr < 60_000 / 140);
+    const silences = runs(beats, (rr) => rr >= 3000);
+    // exactly one run of each, nothing unscripted
+    expect([brady.length, tachy.length, silences.length]).toEqual([1, 1, 1]);
+    expect(timeline.groundTruth(T0 + cycleMs)).toEqual([
+      { deviceId: 'dev-1', kind: 'extreme_brady', onsetMs: brady[0]!.first, endMs: brady[0]!.last },
+      { deviceId: 'dev-1', kind: 'extreme_tachy', onsetMs: tachy[0]!.first, endMs: tachy[0]!.last },
+      { deviceId: 'dev-1', kind: 'asystole', onsetMs: silences[0]!.first - 6000, endMs: silences[0]!.first },
+    ]);
+    // Episodes begin within one normal beat of their scheduled start (+ one episode RR for brady/tachy)
+    expect(brady[0]!.first - (T0 + 60_000)).toBeGreaterThanOrEqual(0);
+    expect(brady[0]!.first - (T0 + 60_000)).toBeLessThanOrEqual(1300 + 2000);
+    expect(tachy[0]!.first - (T0 + 140_000)).toBeLessThanOrEqual(1300 + 375);
+    expect(silences[0]!.first - 6000).toBeLessThan(T0 + 220_000);
+    // HR ≈ 30–36 and 160–180 bpm, long enough for the 5- and 17-beat alarm criteria
+    expect(brady[0]!.rr.every((rr) => rr >= 1650 && rr <= 2000) && brady[0]!.count >= 5).toBe(true);
+    expect(tachy[0]!.rr.every((rr) => rr >= 333 && rr <= 375) && tachy[0]!.count >= 17).toBe(true);
+  });
+
+  it('repeats the sequence every cycle and reports episodes of later cycles too', () => {
+    const scenario = clinicalBasicsScenario({ normalMs: 20_000, bradyMs: 10_000, tachyMs: 10_000, asystoleMs: 5000 });
+    const { beats, timeline } = generate(scenario, 2 * scenario.cycleMs!, 3);
+    const truth = timeline.groundTruth(T0 + 2 * scenario.cycleMs!);
+    expect(truth.map((e) => e.kind)).toEqual(['extreme_brady', 'extreme_tachy', 'asystole', 'extreme_brady', 'extreme_tachy', 'asystole']);
+    const beatTimes = new Set(beats.map((b) => b.tMs));
+    expect(truth.every((e) => beatTimes.has(e.onsetMs) && e.endMs !== null && beatTimes.has(e.endMs))).toBe(true);
+  });
+
+  it('leaves the end of an episode still running at the end of the simulated time as null', () => {
+    const scenario = parseScenario('{"phases":[{"kind":"normal","durationMs":10000},{"kind":"asystole","durationMs":8000}]}');
+    const { timeline } = generate(scenario, 40_000);
+    const [truth] = timeline.groundTruth(T0 + 12_000);
+    expect(truth).toEqual({ deviceId: 'dev-1', kind: 'asystole', onsetMs: expect.any(Number), endMs: null });
+  });
+
+  it('loads a scenario file with phases and honours the requested heart rate', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pb-scenario-'));
+    const file = path.join(dir, 'brady.json');
+    writeFileSync(file, JSON.stringify({ name: 'brady-only', phases: [{ kind: 'normal', durationMs: 30_000 }, { kind: 'extreme_brady', durationMs: 30_000, hrBpm: 33 }, { kind: 'normal', durationMs: 30_000 }] }));
+    const scenario = await resolveScenario(file);
+    expect(scenario).toEqual({ name: 'brady-only', episodes: [{ kind: 'extreme_brady', startMs: 30_000, durationMs: 30_000, hrBpm: 33 }] });
+    const { beats } = generate(scenario, 90_000);
+    const [run] = runs(beats, (rr) => rr > 1500);
+    const meanHr = 60_000 / (run!.rr.reduce((s, x) => s + x, 0) / run!.rr.length);
+    expect(Math.abs(meanHr - 33)).toBeLessThan(1.5);
+  });
+
+  it('loads a scenario file with absolute episode times', async () => {
+    const scenario = parseScenario('{"episodes":[{"kind":"asystole","startMs":90000,"durationMs":8000}],"cycleMs":300000}', 'x.json');
+    expect(scenario).toEqual({ name: 'x.json', episodes: [{ kind: 'asystole', startMs: 90_000, durationMs: 8000 }], cycleMs: 300_000 });
+  });
+
+  it.each([
+    ['not json', 'it is not JSON'],
+    ['{"phases":[{"kind":"vt","durationMs":1000}]}', 'phases.0.kind'],
+    ['{"phases":[{"kind":"extreme_brady","durationMs":1000,"hrBpm":45}]}', 'needs hrBpm from 20 to under 40, got 45'],
+    ['{"episodes":[{"kind":"asystole","startMs":0,"durationMs":8000},{"kind":"extreme_tachy","startMs":5000,"durationMs":8000}]}', 'starts before the previous episode ends'],
+    ['{"episodes":[{"kind":"asystole","startMs":0,"durationMs":2000}]}', 'at least 2600 ms'],
+  ])('rejects the scenario %s with a sentence naming the problem', (text, fragment) => {
+    expect(() => parseScenario(text, 's.json')).toThrowError(expect.objectContaining({ code: 'PB_SIM_FAILED', message: expect.stringContaining(fragment) }));
+  });
+
+  it('reports a missing scenario file clearly', async () => {
+    await expect(loadScenarioFile('/nonexistent/s.json')).rejects.toMatchObject({ code: 'PB_SIM_FAILED', message: expect.stringMatching(/^Scenario \/nonexistent\/s\.json is invalid: the file could not be read/) });
+  });
+});

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { readWfdbRecord } from '../../device-sim/wfdb-record.ts';
+
+const ECG = '/work/shared/data/ecg';
+
+describe('WFDB record loader', () => {
+  it('takes beats from .atr and the MLII lead from .dat for mitdb/100', async () => {
+    const r = await readWfdbRecord(`${ECG}/mitdb/100`);
+    expect({
+      beatAnnotationPath: r.beatAnnotationPath, beats: r.beats.length, rhythm: r.rhythm.map((a) => [a.sample, a.aux]),
+      ecg: r.ecg && { signalIndex: r.ecg.signalIndex, description: r.ecg.description, fsHz: r.ecg.fsHz, samples: r.ecg.uV.length }, lengthSamples: r.lengthSamples,
+    }).toEqual({
+      beatAnnotationPath: `${ECG}/mitdb/100.atr`, beats: 2273, rhythm: [[18, '(N']],
+      ecg: { signalIndex: 0, description: 'MLII', fsHz: 360, samples: 650000 }, lengthSamples: 650000,
+    });
+  });
+
+  it('takes beats from .qrs when .atr holds only rhythm annotations (afdb/07859) and keeps the rhythm', async () => {
+    const r = await readWfdbRecord(`${ECG}/afdb/07859.hea`);
+    expect([r.beatAnnotationPath, r.beats.length > 50_000, r.rhythm.map((a) => [a.sample, a.aux]), r.ecg, r.lengthSamples]).toEqual([
+      `${ECG}/afdb/07859.qrs`, true, [[43, '(AFIB']], undefined, 8997275,
+    ]);
+  });
+
+  it('takes beats from .ecg and the length from the last annotation when the header gives none (nsr2db/nsr001)', async () => {
+    const r = await readWfdbRecord(`${ECG}/nsr2db/nsr001`);
+    // 106 835 annotations of which 375 are noise markers (~), not beats
+    expect([r.beatAnnotationPath, r.beats.length, r.lengthSamples]).toEqual([`${ECG}/nsr2db/nsr001.ecg`, 106460, 10392492]);
+  });
+
+  it('reports a record without a header as PB_WFDB_INVALID', async () => {
+    await expect(readWfdbRecord(`${ECG}/mitdb/101`)).rejects.toMatchObject({ code: 'PB_WFDB_INVALID', message: `WFDB record ${ECG}/mitdb/101 has no header file ${ECG}/mitdb/101.hea.` });
+  });
+});
