@@ -15,7 +15,8 @@
  * medplum's repository the search and the write are not atomic. The read comes for free: the
  * conditional create answers 200 with the matching resource (we ask `Prefer: return=representation`);
  * a server that returns no body is asked with a search. On a version conflict it reads again
- * (bounded). Only a still-`preliminary` Observation is updated: once a clinician set it to final,
+ * (bounded). A server that reports no version (no meta.versionId, no ETag) gets a plain PUT.
+ * Only a still-`preliminary` Observation is updated: once a clinician set it to final,
  * amended, corrected or entered-in-error, the EHR owns it, as clinicians own acknowledgement in
  * mergeAlert (contracts/alert.ts). Everything else the EHR added to the resource is kept.
  *
@@ -117,6 +118,10 @@ function canonical(value: unknown): string {
   );
 }
 
+/**
+ * Creates the exporter; `start()` subscribes to STREAMS.alerts with consumer group `ehr-exporter`.
+ * It does not create streams (platform/adapters.ts openBus does).
+ */
 export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
   const { bus, fhir, identifierSystem, logger, metrics } = options;
   const technicalAlerts = options.technicalAlerts ?? 'communication';

@@ -77,8 +77,8 @@ describe('HTTP FHIR client against @medplum/fhir-router', () => {
   it("shows why identifier values avoid '|': medplum's conditional create does not match them, even escaped", async () => {
     const client = createHttpFhirClient({ baseUrl: server.baseUrl, retry: FAST });
     const obs = { ...observation(), identifier: [{ system: IDENTIFIER_SYSTEM, value: 'patch-0001|184327|2026-01-01T00:00:03Z' }] };
-    await client.createIfNoneExist(obs, obs.identifier[0]);
-    const again = await client.createIfNoneExist(obs, obs.identifier[0]);
+    await client.createIfNoneExist(obs, obs.identifier[0]!);
+    const again = await client.createIfNoneExist(obs, obs.identifier[0]!);
     expect(again.outcome).toBe('created');
     expect((await storedObservations()).length).toBe(2);
   });
