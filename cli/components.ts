@@ -12,6 +12,12 @@ import type { Logger } from '../platform/log.ts';
 import { MetricsRegistry } from '../platform/metrics.ts';
 import type { VitalsStore } from '../platform/vitals-store.ts';
 import { createProcessor, type Processor } from '../processor/processor.ts';
+import { JsonlAuditSink } from '../dashboard-api/audit.ts';
+import { createTokenVerifier } from '../dashboard-api/auth.ts';
+import { registryPatientDirectory } from '../dashboard-api/patient-directory.ts';
+import { createDashboardApi, type DashboardApi } from '../dashboard-api/server.ts';
+import { createEhrExporter } from '../ehr-exporter/exporter.ts';
+import { createHttpFhirClient } from '../ehr-exporter/fhir-client.ts';
 
 export interface ComponentContext {
   config: Readonly<PulsebridgeConfig>;
@@ -57,4 +63,36 @@ export async function startProcessor(ctx: ComponentContext, store: VitalsStore):
   await processor.start();
   ctx.logger.info('processor consuming telemetry');
   return { name: 'processor', processor, stop: () => processor.stop() };
+}
+
+export async function startDashboard(ctx: ComponentContext, store: VitalsStore, registry: DeviceRegistry): Promise<Running & { url: string; api: DashboardApi }> {
+  const { config } = ctx;
+  const api = createDashboardApi({
+    bus: ctx.bus,
+    vitalsStore: store,
+    patients: registryPatientDirectory(registry),
+    auth: await createTokenVerifier({ dataDir: config.dataDir, oidc: config.dashboard.oidc }),
+    audit: new JsonlAuditSink({ dataDir: config.dataDir }),
+    logger: ctx.logger.child({ component: 'dashboard-api' }),
+    metrics: ctx.metrics,
+  });
+  const address = await api.listen(config.dashboard.httpPort, config.bindHost);
+  ctx.logger.info('dashboard-api listening', { url: address.url });
+  return { name: 'dashboard-api', api, url: address.url, stop: () => api.close() };
+}
+
+/** The EHR exporter runs only when a FHIR base URL is configured. */
+export async function startEhrExporter(ctx: ComponentContext): Promise<Running | undefined> {
+  const { config } = ctx;
+  if (!config.ehr.fhirBaseUrl) return undefined;
+  const exporter = createEhrExporter({
+    bus: ctx.bus,
+    fhir: createHttpFhirClient({ baseUrl: config.ehr.fhirBaseUrl }),
+    identifierSystem: config.ehr.identifierSystem,
+    logger: ctx.logger.child({ component: 'ehr-exporter' }),
+    metrics: ctx.metrics,
+  });
+  await exporter.start();
+  ctx.logger.info('ehr-exporter exporting alerts', { fhirBaseUrl: config.ehr.fhirBaseUrl });
+  return { name: 'ehr-exporter', stop: () => exporter.stop() };
 }

@@ -45,6 +45,8 @@ export const envSchema = z.object({
   /** FHIR R4 base URL of the EHR. Without it the EHR exporter does not run. */
   PULSEBRIDGE_FHIR_BASE_URL: z.url().optional(),
   PULSEBRIDGE_FHIR_IDENTIFIER_SYSTEM: z.string().default('urn:pulsebridge:observation'),
+  /** Where the simulator connects (default mqtts://localhost:<PULSEBRIDGE_MQTT_PORT>). */
+  PULSEBRIDGE_GATEWAY_URL: z.string().regex(/^mqtts?:\/\/.+/, 'must be an mqtts:// or mqtt:// URL').optional(),
   PULSEBRIDGE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 
@@ -71,6 +73,7 @@ export interface PulsebridgeConfig {
   };
   ehr: { fhirBaseUrl: string | undefined; identifierSystem: string };
   registryPath: string;
+  sim: { gatewayUrl: string };
 }
 
 /** Formats zod issues as "PATH: message" lines, every one of them. */
@@ -114,6 +117,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Pu
     },
     ehr: { fhirBaseUrl: e.PULSEBRIDGE_FHIR_BASE_URL, identifierSystem: e.PULSEBRIDGE_FHIR_IDENTIFIER_SYSTEM },
     registryPath: path.join(dataDir, 'registry.sqlite'),
+    sim: { gatewayUrl: e.PULSEBRIDGE_GATEWAY_URL ?? `${e.PULSEBRIDGE_MQTT_PLAINTEXT ? 'mqtt' : 'mqtts'}://localhost:${e.PULSEBRIDGE_MQTT_PORT}` },
   };
   return deepFreeze(config);
 }

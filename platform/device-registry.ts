@@ -3,6 +3,8 @@
  * is assigned to over time. SQLite file in the data folder (node:sqlite), so the CLI can add a
  * device while the demo runs; every change is audited.
  */
+import fs from 'node:fs';
+import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { DEVICE_ID_PATTERN } from '../contracts/topics.ts';
 import { PulsebridgeError } from './errors.ts';
@@ -21,6 +23,7 @@ export class DeviceRegistry {
   readonly #db: DatabaseSync;
 
   constructor(path: string) {
+    if (path !== ':memory:') fs.mkdirSync(dirname(path), { recursive: true });
     this.#db = new DatabaseSync(path);
     this.#db.exec(`
       PRAGMA journal_mode = WAL;

@@ -2,6 +2,8 @@
  * Embedded time-series store on Node's built-in SQLite (node:sqlite). One file in the data
  * folder; WAL so the dashboard can read while the processor writes.
  */
+import fs from 'node:fs';
+import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { HeartRatePoint, RrPoint, VitalsStore } from './vitals-store.ts';
 
@@ -10,6 +12,7 @@ export class SqliteVitalsStore implements VitalsStore {
 
   /** @param path a file path, or ':memory:' */
   constructor(path: string) {
+    if (path !== ':memory:') fs.mkdirSync(dirname(path), { recursive: true });
     this.#db = new DatabaseSync(path);
     this.#db.exec(`
       PRAGMA journal_mode = WAL;

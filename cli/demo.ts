@@ -1,0 +1,87 @@
+/**
+ * `pulsebridge demo`: every component in one process on the embedded adapters (in-process bus,
+ * SQLite store), a development PKI and token issuer in the data folder, and simulated devices.
+ */
+import { openDevIssuer } from '../dashboard-api/dev-issuer.ts';
+import { runSim, simDeviceIds } from '../device-sim/index.ts';
+import { openBus, openVitalsStore } from '../platform/adapters.ts';
+import type { PulsebridgeConfig } from '../platform/config.ts';
+import { devPkiPaths, ensureDevPki } from '../platform/dev-pki.ts';
+import { DeviceRegistry } from '../platform/device-registry.ts';
+import type { Logger } from '../platform/log.ts';
+import { MetricsRegistry } from '../platform/metrics.ts';
+import { startDashboard, startEhrExporter, startGateway, startProcessor, type Running } from './components.ts';
+import { provisionSimDevices, simPatientFor } from './sim.ts';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface DemoInput {
+  config: Readonly<PulsebridgeConfig>;
+  devices: number;
+  scenario: string;
+  logger: Logger;
+  signal: AbortSignal;
+  out: (line: string) => void;
+}
+
+export async function runDemo(input: DemoInput): Promise<void> {
+  const { config, logger, signal } = input;
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  ensureDevPki(config.dataDir);
+  const running: Running[] = [];
+  const metrics = new MetricsRegistry();
+  const bus = await openBus(config, logger);
+  const store = await openVitalsStore(config);
+  const registry = new DeviceRegistry(config.registryPath);
+  const ctx = { config, bus, logger, metrics };
+  try {
+    running.push(await startProcessor(ctx, store));
+    const ehr = await startEhrExporter(ctx);
+    if (ehr) running.push(ehr);
+    const dashboard = await startDashboard(ctx, store, registry);
+    running.push(dashboard);
+    const gateway = await startGateway(ctx, registry);
+    running.push(gateway);
+
+    const ids = simDeviceIds(input.devices);
+    provisionSimDevices(config, ids, 'demo');
+    const issuer = await openDevIssuer({ dataDir: config.dataDir });
+    const patients = ids.map(simPatientFor);
+    const token = await issuer.issueToken({ sub: 'demo-clinician', role: 'clinician', patients, ttlSeconds: 12 * 3600 });
+    input.out(`Pulsebridge demo is running (embedded mode, data in ${config.dataDir}).`);
+    input.out(`  Dashboard:     ${dashboard.url}/#token=${token}`);
+    input.out(`  MQTT gateway:  mqtts://localhost:${gateway.port} (device CA: ${devPkiPaths(config.dataDir).deviceCaCert})`);
+    input.out(`  Simulated devices: ${ids.length}${ids.length ? ` (${ids[0]}…, scenario ${input.scenario})` : ''}`);
+    input.out(`  Another clinician token: pulsebridge token --sub <user> --role clinician --patients ${patients.slice(0, 2).join(',') || 'patient-0001'}`);
+    input.out(`  Add a device:  pulsebridge device add <id> --patient <pid> --json`);
+    input.out('Press Ctrl+C to stop.');
+
+    const sim = ids.length === 0 ? Promise.resolve() : runSim({
+      devices: ids,
+      scenario: input.scenario,
+      speed: 1,
+      staggerMs: 7_000,
+      groundTruthPath: path.join(config.dataDir, 'sim', 'demo-ground-truth.json'),
+      connect: {
+        url: `mqtts://localhost:${gateway.port}`,
+        ca: fs.readFileSync(devPkiPaths(config.dataDir).serverCaCert),
+        certFor: (id) => fs.readFileSync(path.join(devPkiPaths(config.dataDir).dir, 'devices', `${id}.crt`)),
+        keyFor: (id) => fs.readFileSync(path.join(devPkiPaths(config.dataDir).dir, 'devices', `${id}.key`)),
+      },
+      signal,
+      logger: logger.child({ component: 'sim' }),
+    }).then(() => undefined);
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) return resolve();
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    await sim.catch((err: unknown) => logger.warn('simulator stopped with an error', { err: err as Error }));
+  } finally {
+    for (const r of running.reverse()) {
+      await r.stop().catch((err: unknown) => logger.warn(`stopping ${r.name} failed`, { err: err as Error }));
+    }
+    await store.close();
+    await bus.close();
+    registry.close();
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * `pulsebridge` command line (product.md "Stable surface for automation"). The only place that
+ * reads process.env: the configuration is loaded here once, validated, frozen and passed down.
+ * Exit 0 on success; errors go to stderr as one clear sentence.
+ */
+import { openDevIssuer, ROLES, type Role } from '../dashboard-api/dev-issuer.ts';
+import { openBus, openVitalsStore } from '../platform/adapters.ts';
+import { loadConfig, type PulsebridgeConfig } from '../platform/config.ts';
+import { DeviceRegistry } from '../platform/device-registry.ts';
+import { PulsebridgeError } from '../platform/errors.ts';
+import { createLogger, type Logger } from '../platform/log.ts';
+import { MetricsRegistry } from '../platform/metrics.ts';
+import { COMMON_FLAGS, envWithFlags, parse, parseDurationMs, UsageError } from './args.ts';
+import { startDashboard, startEhrExporter, startGateway, startProcessor, type Running } from './components.ts';
+import { runDemo } from './demo.ts';
+import { runDeviceCommand } from './device.ts';
+import { parseSpeed, runReplayCommand, runSimCommand } from './sim.ts';
+
+const USAGE = `Usage: pulsebridge <command> [options]
+
+Commands:
+  demo [--devices N] [--scenario NAME]      everything in one process (embedded mode)
+  gateway | processor | dashboard-api | ehr-exporter
+                                            run one component (production mode)
+  sim [--devices N] [--scenario NAME|FILE] [--duration 10m] [--speed N]
+  sim replay --record PATH --device ID [--speed N|max] [--cert F --key F --ca F]
+  token --sub USER --role clinician|admin [--patients p1,p2] [--ttl 12h]
+  device add <id> --patient <pid> [--json] | device list | device enable|disable <id>
+
+Common options: --data-dir DIR, --mqtt-port N, --http-port N (override PULSEBRIDGE_* variables).`;
+
+const out = (line: string) => process.stdout.write(line + '\n');
+
+function shutdownSignal(logger: Logger): AbortSignal {
+  const controller = new AbortController();
+  const stop = (sig: string) => {
+    if (controller.signal.aborted) return;
+    logger.info('shutting down', { signal: sig });
+    controller.abort();
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  return controller.signal;
+}
+
+function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}
+
+async function runComponent(name: string, config: Readonly<PulsebridgeConfig>, logger: Logger): Promise<void> {
+  const signal = shutdownSignal(logger);
+  const metrics = new MetricsRegistry();
+  const bus = await openBus(config, logger);
+  const ctx = { config, bus, logger, metrics };
+  const running: Running[] = [];
+  const closers: (() => Promise<void> | void)[] = [() => bus.close()];
+  try {
+    if (name === 'gateway') {
+      const registry = new DeviceRegistry(config.registryPath);
+      closers.push(() => registry.close());
+      running.push(await startGateway(ctx, registry));
+    } else if (name === 'processor') {
+      const store = await openVitalsStore(config);
+      closers.push(() => store.close());
+      running.push(await startProcessor(ctx, store));
+    } else if (name === 'dashboard-api') {
+      const store = await openVitalsStore(config);
+      const registry = new DeviceRegistry(config.registryPath);
+      closers.push(() => store.close(), () => registry.close());
+      running.push(await startDashboard(ctx, store, registry));
+    } else {
+      const ehr = await startEhrExporter(ctx);
+      if (!ehr) throw new PulsebridgeError('PB_CONFIG_INVALID', 'the EHR exporter needs PULSEBRIDGE_FHIR_BASE_URL');
+      running.push(ehr);
+    }
+    await untilAborted(signal);
+  } finally {
+    for (const r of running.reverse()) await r.stop().catch((err: unknown) => logger.warn(`stopping ${r.name} failed`, { err: err as Error }));
+    for (const c of closers.reverse()) await c();
+  }
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    out(USAGE);
+    return command ? 0 : 2;
+  }
+  const configFrom = (values: Record<string, unknown>) => loadConfig(envWithFlags(env, values));
+
+  switch (command) {
+    case 'demo': {
+      const { values } = parse(rest, { ...COMMON_FLAGS, devices: { type: 'string' }, scenario: { type: 'string' } });
+      const config = configFrom(values);
+      const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, { app: 'pulsebridge' });
+      const devices = Number(values.devices ?? 3);
+      if (!Number.isInteger(devices) || devices < 0) throw new UsageError('--devices must be a whole number ≥ 0');
+      await runDemo({ config, devices, scenario: values.scenario ?? 'clinical-basics', logger, signal: shutdownSignal(logger), out });
+      return 0;
+    }
+    case 'gateway':
+    case 'processor':
+    case 'dashboard-api':
+    case 'ehr-exporter': {
+      const { values } = parse(rest, COMMON_FLAGS);
+      const config = configFrom(values);
+      await runComponent(command, config, createLogger(config.logLevel, { app: 'pulsebridge', component: command }));
+      return 0;
+    }
+    case 'sim': {
+      if (rest[0] === 'replay') {
+        const { values } = parse(rest.slice(1), { ...COMMON_FLAGS, record: { type: 'string' }, device: { type: 'string' }, speed: { type: 'string' },
+          url: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' }, ca: { type: 'string' } });
+        if (!values.record) throw new UsageError('sim replay needs --record PATH');
+        if (!values.device) throw new UsageError('sim replay needs --device ID');
+        const config = configFrom(values);
+        const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, { app: 'pulsebridge', component: 'sim' });
+        await runReplayCommand({ config, recordPath: values.record, deviceId: values.device, speed: parseSpeed(values.speed, 1), url: values.url,
+          credentials: { cert: values.cert, key: values.key, ca: values.ca }, signal: shutdownSignal(logger), logger, out });
+        return 0;
+      }
+      const { values } = parse(rest, { ...COMMON_FLAGS, devices: { type: 'string' }, scenario: { type: 'string' }, duration: { type: 'string' },
+        speed: { type: 'string' }, url: { type: 'string' }, 'ground-truth': { type: 'string' }, 'cert-dir': { type: 'string' }, ca: { type: 'string' } });
+      const config = configFrom(values);
+      const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, { app: 'pulsebridge', component: 'sim' });
+      const devices = Number(values.devices ?? 1);
+      if (!Number.isInteger(devices) || devices < 1) throw new UsageError('--devices must be a whole number ≥ 1');
+      await runSimCommand({ config, devices, scenario: values.scenario, durationMs: values.duration ? parseDurationMs(values.duration) : undefined,
+        speed: parseSpeed(values.speed, 1), groundTruthPath: values['ground-truth'], url: values.url,
+        credentials: { certDir: values['cert-dir'], ca: values.ca }, signal: shutdownSignal(logger), logger, out });
+      return 0;
+    }
+    case 'token': {
+      const { values } = parse(rest, { ...COMMON_FLAGS, sub: { type: 'string' }, role: { type: 'string' }, patients: { type: 'string' }, ttl: { type: 'string' } });
+      if (!values.sub) throw new UsageError('token needs --sub USER');
+      if (!ROLES.includes(values.role as Role)) throw new UsageError('token needs --role clinician or --role admin');
+      const config = configFrom(values);
+      const issuer = await openDevIssuer({ dataDir: config.dataDir });
+      const patients = (values.patients ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+      out(await issuer.issueToken({ sub: values.sub, role: values.role as Role, patients, ttlSeconds: Math.round(parseDurationMs(values.ttl ?? '12h') / 1000) }));
+      return 0;
+    }
+    case 'device': {
+      const { values, positionals } = parse(rest, { ...COMMON_FLAGS, patient: { type: 'string' }, json: { type: 'boolean' } });
+      const config = configFrom(values);
+      runDeviceCommand({ config, action: positionals[0], deviceId: positionals[1], patientId: values.patient, json: values.json ?? false,
+        actor: `cli:${env.USER ?? 'unknown'}`, out });
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command "${command}"; run pulsebridge --help`);
+  }
+}
+
+const sentence = (message: string) => {
+  const m = message.trim();
+  return (m.charAt(0).toUpperCase() + m.slice(1)).replace(/([^.!?])$/, '$1.');
+};
+
+main(process.argv.slice(2), process.env).then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => {
+    process.stderr.write(`pulsebridge: ${sentence(err instanceof Error ? err.message : String(err))}\n`);
+    process.exitCode = err instanceof UsageError ? 2 : 1;
+  },
+);
