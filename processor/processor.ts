@@ -32,6 +32,8 @@ export interface ProcessorOptions {
   metrics: MetricsRegistry;
   /** Consumer group; processor instances in one group share the partitions. */
   groupId?: string;
+  /** Where a group without a committed position starts (default: the beginning of the stream). */
+  fromBeginning?: boolean;
   /** Detector set for a new patient stream (default: asystole, extreme brady, extreme tachy). */
   detectorsFor?: (patientId: string) => Detector[];
   now?: () => number;
@@ -138,7 +140,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
     async start() {
       subscription = await bus.subscribe(STREAMS.telemetry, {
         groupId: options.groupId ?? 'pulsebridge-processor',
-        fromBeginning: true,
+        fromBeginning: options.fromBeginning ?? true,
         onBatch: async (batch) => {
           try {
             await handleBatch(batch);

@@ -1,0 +1,222 @@
+/**
+ * The spine, end to end: a simulated device with a scripted extreme-bradycardia episode, over
+ * mutual TLS, through the gateway, the bus, the processor and the store, to a clinician's
+ * WebSocket and to a real FHIR server (medplum FhirRouter). Runs twice: on the embedded adapters
+ * (in-process bus, SQLite) and on the real ones (Apache Kafka, InfluxDB).
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { startDashboard, startEhrExporter, startGateway, startProcessor, type Running } from '../../cli/components.ts';
+import type { Alert, AlertEnvelope } from '../../contracts/alert.ts';
+import type { TelemetryFrame } from '../../contracts/telemetry.ts';
+import { STREAMS } from '../../contracts/topics.ts';
+import { openDevIssuer } from '../../dashboard-api/dev-issuer.ts';
+import { runSim, scenarioFromPhases } from '../../device-sim/index.ts';
+import { KafkaBus } from '../../platform/bus-kafka.ts';
+import type { Bus } from '../../platform/bus.ts';
+import { InProcessBus } from '../../platform/bus-memory.ts';
+import { loadConfig, type PulsebridgeConfig } from '../../platform/config.ts';
+import { ensureDevPki, issueDeviceCertificate } from '../../platform/dev-pki.ts';
+import { DeviceRegistry } from '../../platform/device-registry.ts';
+import { silentLogger } from '../../platform/log.ts';
+import { MetricsRegistry } from '../../platform/metrics.ts';
+import type { VitalsStore } from '../../platform/vitals-store.ts';
+import { SqliteVitalsStore } from '../../platform/vitals-store-sqlite.ts';
+import { InfluxVitalsStore } from '../../platform/vitals-store-influx.ts';
+import { startFhirServer, type FhirTestServer } from '../helpers/fhir-server.ts';
+import { rhythmObservationProblems, validateFhir } from '../helpers/fhir-validate.ts';
+import { makeTempDir } from '../helpers/gateway-fixture.ts';
+import { influxAuth, influxAvailable, influxUrl, kafkaAvailable, kafkaBrokers, requireService } from '../helpers/services.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** A WebSocket client of /v1/stream that records every message. */
+async function openStream(baseUrl: string, token: string) {
+  const messages: { type: string; alert?: Alert }[] = [];
+  const ws = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/v1/stream?access_token=${encodeURIComponent(token)}`);
+  ws.on('message', (data) => messages.push(JSON.parse(data.toString())));
+  await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
+  return { ws, messages, alerts: () => messages.filter((m) => m.type === 'alert').map((m) => m.alert!) };
+}
+
+interface Variant {
+  name: string;
+  available: () => Promise<boolean>;
+  open: (runId: string) => Promise<{ bus: Bus; store: VitalsStore; env: Record<string, string> }>;
+}
+
+const VARIANTS: Variant[] = [
+  {
+    name: 'embedded adapters (in-process bus, SQLite)',
+    available: async () => true,
+    open: async () => ({ bus: new InProcessBus(), store: new SqliteVitalsStore(':memory:'), env: {} }),
+  },
+  {
+    name: 'real services (Apache Kafka, InfluxDB)',
+    available: async () => (await requireService('kafka', kafkaAvailable)) && (await requireService('influxdb', influxAvailable)),
+    open: async (runId) => {
+      const bus = new KafkaBus({ brokers: kafkaBrokers, clientId: `e2e-${runId}` });
+      const store = new InfluxVitalsStore({ url: influxUrl, database: `e2e_${runId.replace(/-/g, '_')}`, ...influxAuth });
+      await store.init();
+      return { bus, store, env: { PULSEBRIDGE_BUS: 'kafka', PULSEBRIDGE_STORE: 'influxdb' } };
+    },
+  },
+];
+
+for (const variant of VARIANTS) {
+  const available = await variant.available();
+  describe.runIf(available)(`end to end on ${variant.name}`, () => {
+    const runId = randomUUID().slice(0, 8);
+    const patientId = `pat-${runId}`;
+    const otherPatientId = `other-${runId}`;
+    const deviceId = `dev-${runId}`;
+    const dataDir = makeTempDir('pb-e2e-');
+    const identifierSystem = `urn:pulsebridge:test:${runId}`;
+    const running: Running[] = [];
+    const sentFrames: TelemetryFrame[] = [];
+    let bus: Bus;
+    let store: VitalsStore;
+    let registry: DeviceRegistry;
+    let fhir: FhirTestServer;
+    let config: Readonly<PulsebridgeConfig>;
+    let dashboardUrl: string;
+    let careTeam: Awaited<ReturnType<typeof openStream>>;
+    let outsider: Awaited<ReturnType<typeof openStream>>;
+    let outsiderToken: string;
+    let scriptedOnsetMs: number;
+    let simEndMs: number;
+
+    beforeAll(async () => {
+      const opened = await variant.open(runId);
+      bus = opened.bus;
+      store = opened.store;
+      await bus.ensureStreams([{ name: STREAMS.telemetry, partitions: 6 }, { name: STREAMS.alerts, partitions: 1 }, { name: STREAMS.deadLetter, partitions: 1 }]);
+      fhir = await startFhirServer();
+      ensureDevPki(dataDir);
+      config = loadConfig({ ...opened.env, PULSEBRIDGE_DATA_DIR: dataDir, PULSEBRIDGE_MQTT_PORT: '0', PULSEBRIDGE_HTTP_PORT: '0',
+        PULSEBRIDGE_FHIR_BASE_URL: fhir.baseUrl, PULSEBRIDGE_FHIR_IDENTIFIER_SYSTEM: identifierSystem });
+      registry = new DeviceRegistry(config.registryPath);
+      registry.add(deviceId, patientId, 'e2e', Date.now() - 3_600_000);
+      const ctx = { config, bus, logger: silentLogger, metrics: new MetricsRegistry() };
+      running.push(await startProcessor(ctx, store));
+      running.push((await startEhrExporter(ctx))!);
+      const dashboard = await startDashboard(ctx, store, registry);
+      running.push(dashboard);
+      dashboardUrl = dashboard.url;
+      const gateway = await startGateway(ctx, registry);
+      running.push(gateway);
+
+      const issuer = await openDevIssuer({ dataDir });
+      careTeam = await openStream(dashboardUrl, await issuer.issueToken({ sub: 'dr-care', role: 'clinician', patients: [patientId], ttlSeconds: 600 }));
+      outsiderToken = await issuer.issueToken({ sub: 'dr-other', role: 'clinician', patients: [otherPatientId], ttlSeconds: 600 });
+      outsider = await openStream(dashboardUrl, outsiderToken);
+
+      // 20 s normal, 20 s extreme bradycardia, 15 s normal; device time runs 5× faster.
+      const creds = issueDeviceCertificate(dataDir, deviceId);
+      const summary = await runSim({
+        devices: [deviceId],
+        scenario: scenarioFromPhases('e2e-brady', [{ kind: 'normal', durationMs: 20_000 }, { kind: 'extreme_brady', durationMs: 20_000 }, { kind: 'normal', durationMs: 15_000 }]),
+        durationMs: 55_000,
+        speed: 5,
+        t0Ms: Date.now() - 60_000,
+        seed: runId,
+        connect: { url: `mqtts://localhost:${gateway.port}`, ca: fs.readFileSync(creds.ca), certFor: () => fs.readFileSync(creds.cert), keyFor: () => fs.readFileSync(creds.key) },
+        groundTruthPath: path.join(dataDir, 'ground-truth.json'),
+        onFrame: (_id, frame) => sentFrames.push(frame),
+      });
+      expect(summary.framesAcked).toBe(summary.framesSent);
+      const brady = summary.episodes.filter((e) => e.kind === 'extreme_brady');
+      expect(brady).toHaveLength(1);
+      scriptedOnsetMs = brady[0]!.onsetMs;
+      simEndMs = summary.t0Ms + summary.durationMs;
+    });
+
+    afterAll(async () => {
+      careTeam?.ws.close();
+      outsider?.ws.close();
+      for (const r of running.reverse()) await r.stop();
+      await fhir?.close();
+      await store?.close();
+      await bus?.close();
+      registry?.close();
+    });
+
+    it('delivers an extreme_brady alert to the care team over the WebSocket, onset within 1 s of the scripted onset', async () => {
+      const alert = await waitFor('the extreme_brady alert', () => careTeam.alerts().find((a) => a.kind === 'extreme_brady'));
+      expect(alert).toMatchObject({ patientId, deviceId, kind: 'extreme_brady', category: 'physiological', priority: 'high' });
+      expect(Math.abs(Date.parse(alert.onset) - scriptedOnsetMs)).toBeLessThanOrEqual(1000);
+      expect(alert.evidence.hrBpm).toBeLessThan(40);
+    });
+
+    it('shows a clinician outside the care team nothing of the patient: no stream events and 403 on every route', async () => {
+      await waitFor('the care team alert', () => careTeam.alerts().find((a) => a.kind === 'extreme_brady'));
+      expect(outsider.alerts().filter((a) => a.patientId === patientId)).toEqual([]);
+      const headers = { Authorization: `Bearer ${outsiderToken}` };
+      for (const route of [`/v1/patients/${patientId}`, `/v1/patients/${patientId}/vitals`, `/v1/alerts?patientId=${patientId}`]) {
+        expect((await fetch(`${dashboardUrl}${route}`, { headers })).status, route).toBe(403);
+      }
+    });
+
+    it('stores the heart rate of every frame in the time-series store with the values the device measured', async () => {
+      // Expected independently from what the device sent: 60000 / mean RR of each frame's beats.
+      const expected = sentFrames
+        .filter((f) => !f.leadOff && f.beats.some((b) => b.rr > 0))
+        .map((f) => {
+          const rr = f.beats.filter((b) => b.rr > 0).map((b) => b.rr);
+          return { timeMs: f.ts + f.durMs, hrBpm: Math.round((60000 / (rr.reduce((a, b) => a + b, 0) / rr.length)) * 10) / 10 };
+        });
+      const stored = await waitFor('all heart-rate points', async () => {
+        const points = await store.queryHeartRate(patientId, scriptedOnsetMs - 60_000, simEndMs + 1000);
+        return points.length >= expected.length ? points : undefined;
+      });
+      expect(stored.map((p) => ({ timeMs: p.timeMs, hrBpm: p.hrBpm }))).toEqual(expected);
+      const duringBrady = stored.filter((p) => p.timeMs > scriptedOnsetMs + 3000 && p.timeMs < scriptedOnsetMs + 18_000);
+      expect(duringBrady.length).toBeGreaterThan(5);
+      for (const p of duringBrady) expect(p.hrBpm).toBeLessThan(40);
+    });
+
+    it('records exactly one valid FHIR Observation in the EHR although the alert is delivered twice', async () => {
+      const alert = await waitFor('the ended extreme_brady alert', () => careTeam.alerts().find((a) => a.kind === 'extreme_brady' && a.end));
+      const search = async () => {
+        const res = await fetch(`${fhir.baseUrl}/Observation?subject=Patient/${patientId}`, { headers: { Accept: 'application/fhir+json' } });
+        const bundle = (await res.json()) as { entry?: { resource: Record<string, any> }[] };
+        return (bundle.entry ?? []).map((e) => e.resource);
+      };
+      await waitFor('the Observation with its end', async () => {
+        const obs = await search();
+        return obs.length > 0 && obs[0]!.effectivePeriod?.end ? obs : undefined;
+      });
+      // Deliver the same alert again, as a re-delivery after a crash would.
+      const envelope: AlertEnvelope = { schema: 'pb.alert.v1', source: 'processor', alert };
+      await bus.publish(STREAMS.alerts, [{ key: patientId, value: Buffer.from(JSON.stringify(envelope)) }]);
+      const requestsBefore = fhir.requests.length;
+      await waitFor('the exporter to handle the re-delivery', () => (fhir.requests.length > requestsBefore ? true : undefined));
+      await sleep(500);
+      const observations = await search();
+      expect(observations).toHaveLength(1);
+      const obs = observations[0]!;
+      expect(validateFhir(obs as never).errors).toEqual([]);
+      expect(rhythmObservationProblems(obs, identifierSystem)).toEqual([]);
+      expect(obs).toMatchObject({
+        status: 'preliminary',
+        subject: { reference: `Patient/${patientId}` },
+        device: { reference: `Device/${deviceId}` },
+        code: { coding: [expect.objectContaining({ system: 'urn:iso:std:iso:11073:10101', code: '184327' })] },
+        effectivePeriod: { start: alert.onset, end: alert.end },
+      });
+    });
+  });
+}
