@@ -164,7 +164,8 @@ class StreamConnection {
   }
 
   #sendControl(message: Record<string, unknown>): void {
-    if (this.#ws.readyState === this.#ws.OPEN) this.#ws.send(JSON.stringify(message));
+    // With the callback: a control message can be what filled the buffer, so its flush must resume a blocked pump too.
+    if (this.#ws.readyState === this.#ws.OPEN) this.#ws.send(JSON.stringify(message), (err) => this.#afterSend(err));
   }
 
   #tick(): void {

@@ -308,3 +308,16 @@ test('the dashboard page and its assets are served at / with a strict content se
   expect(page.body).toContain('<script src="/app.js" defer></script>');
   expect(page.headers.get('content-security-policy')).toBe("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
 });
+
+test('the stream closes with 4401 once the token has expired, and sends heartbeats until then', async () => {
+  await fx.close();
+  let nowMs = Date.now();
+  fx = await startFixture({ now: () => nowMs, heartbeatIntervalMs: 20 });
+  const token = await fx.token('dr-a', 'clinician', ['p1']); // valid for one hour
+  const stream = await StreamClient.open(`${fx.wsUrl}?access_token=${token}`);
+  expect((await stream.next()).type).toBe('hello');
+  expect(await stream.next()).toEqual({ type: 'heartbeat', at: new Date(nowMs).toISOString(), lastEventId: '-1' });
+  const closed = new Promise<[number, string]>((resolve) => stream.ws.once('close', (code, reason) => resolve([code, String(reason)])));
+  nowMs += 2 * 3600_000;
+  expect(await closed).toEqual([4401, 'token expired']);
+});
