@@ -1,0 +1,351 @@
+/**
+ * A simulated wearable: one MQTT 3.1.1 connection (mutual TLS or, for local development, plain
+ * TCP) that behaves as device-protocol.md requires of firmware.
+ *
+ * - Client id = device id; certificate, key and CA from the caller.
+ * - Status `{"online":true,…}` retained at QoS 1 after every (re)connect; Last Will
+ *   `{"online":false}` retained at QoS 1 on the same topic.
+ * - Telemetry at QoS 1. mqtt.js calls the publish callback on PUBACK, which is the pipeline's
+ *   promise that the frame is durable ("Delivery guarantee"). Unacknowledged frames stay in
+ *   mqtt.js's outgoing store (in memory, per client) and are re-sent, unchanged and in order,
+ *   after a reconnect (mqtt.js `_onConnect` replays the store before anything new), so the
+ *   gateway sees the same `seq` again and de-duplicates it.
+ * - A bounded window of unacknowledged frames (`maxInFlight`) gives back-pressure: `send`
+ *   waits while the window is full.
+ * - Commands on `…/cmd` are answered on `…/cmd/ack` (`ping` → ok, others via `onCommand`).
+ */
+import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import { FRAME_LIMITS, type TelemetryFrame } from '../contracts/telemetry.ts';
+import { DEVICE_ID_PATTERN, deviceTopics } from '../contracts/topics.ts';
+import { PulsebridgeError } from '../platform/errors.ts';
+import { silentLogger, type Logger } from '../platform/log.ts';
+import { encodeV1 } from './frames.ts';
+
+/** How a device reaches the gateway. */
+export interface MqttConnectionOptions {
+  /** `mqtts://host:8883` (TLS) or `mqtt://host:1883` (plain TCP, development only). */
+  url: string;
+  /** CA that signed the gateway's certificate (PEM). */
+  ca?: string | Buffer;
+  /** Device certificate (PEM); its subject CN must be the device id. */
+  cert?: string | Buffer;
+  /** Device private key (PEM). */
+  key?: string | Buffer;
+  /** Verify the gateway's certificate (default true). */
+  rejectUnauthorized?: boolean;
+  /** TLS server name to verify, when it differs from the URL's host. */
+  servername?: string;
+  /** MQTT keep-alive, s (default 30). */
+  keepaliveSec?: number;
+  /** Pause between reconnect attempts, ms (default 1000). */
+  reconnectPeriodMs?: number;
+  /** Time allowed for the first connection (TCP, TLS and CONNACK), ms (default 10 000). */
+  connectTimeoutMs?: number;
+  /**
+   * MQTT clean-session flag (default false: the broker keeps the session across reconnects, as
+   * firmware that must not lose data would). Unacknowledged frames are re-sent either way.
+   */
+  clean?: boolean;
+}
+
+/** Fields of the retained status message besides `online` (device-protocol.md "Status"). */
+export interface DeviceStatusInfo {
+  fw: string;
+  model: string;
+  battery: number;
+  charging: boolean;
+}
+
+/** A command from the cloud (device-protocol.md "Commands"). */
+export interface DeviceCommand {
+  id: string;
+  type: string;
+  [field: string]: unknown;
+}
+
+/** A command result. */
+export interface DeviceCommandResult {
+  ok: boolean;
+  error?: string;
+}
+
+/** Options for {@link SimulatedDevice}. */
+export interface SimulatedDeviceOptions {
+  deviceId: string;
+  connection: MqttConnectionOptions;
+  status?: Partial<DeviceStatusInfo>;
+  /** Most frames sent but not yet acknowledged (default 32). */
+  maxInFlight?: number;
+  /** Most telemetry frames per second (default unlimited; the gateway's default limit is 20/s sustained). */
+  maxFramesPerSecond?: number;
+  /** Wire encoding (default JSON v1). */
+  encode?: (frame: TelemetryFrame) => Buffer;
+  /** Called when a frame's PUBACK arrives. */
+  onAck?: (frame: TelemetryFrame) => void;
+  /** Answers commands other than `ping` (default: `{ok:false}` "not supported by the simulator"). */
+  onCommand?: (command: DeviceCommand) => DeviceCommandResult;
+  logger?: Logger;
+  /** Clock for rate limiting, ms (default Date.now). */
+  now?: () => number;
+}
+
+/** MQTT 3.1.1 CONNACK codes that will not change by retrying (bad identifier, credentials, not authorized). */
+const FATAL_CONNACK_CODES = new Set([2, 4, 5]);
+
+const DEFAULT_STATUS: DeviceStatusInfo = { fw: '2.3.1-sim', model: 'PB-Sim-1', battery: 100, charging: false };
+
+/** One simulated device connection. */
+export class SimulatedDevice {
+  readonly deviceId: string;
+  readonly #opts: SimulatedDeviceOptions;
+  readonly #topics: ReturnType<typeof deviceTopics>;
+  readonly #maxInFlight: number;
+  readonly #encode: (frame: TelemetryFrame) => Buffer;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  #status: DeviceStatusInfo;
+  #client: MqttClient | undefined;
+  #inFlight = 0;
+  #sent = 0;
+  #acked = 0;
+  #connects = 0;
+  #failure: Error | undefined;
+  #nextSendAt = 0;
+  #waiters: Array<() => void> = [];
+
+  constructor(options: SimulatedDeviceOptions) {
+    if (!DEVICE_ID_PATTERN.test(options.deviceId)) {
+      throw new PulsebridgeError('PB_SIM_FAILED', `Device id "${options.deviceId}" is not valid (1–64 of A–Z a–z 0–9 . _ -).`);
+    }
+    this.deviceId = options.deviceId;
+    this.#opts = options;
+    this.#topics = deviceTopics(options.deviceId);
+    this.#maxInFlight = options.maxInFlight ?? 32;
+    this.#encode = options.encode ?? encodeV1;
+    this.#log = (options.logger ?? silentLogger).child({ deviceId: options.deviceId });
+    this.#now = options.now ?? Date.now;
+    this.#status = { ...DEFAULT_STATUS, ...options.status };
+  }
+
+  /** Frames handed to MQTT so far. */
+  get sentCount(): number {
+    return this.#sent;
+  }
+
+  /** Frames whose PUBACK has arrived. */
+  get ackedCount(): number {
+    return this.#acked;
+  }
+
+  /** Frames sent and not yet acknowledged. */
+  get inFlightCount(): number {
+    return this.#inFlight;
+  }
+
+  /** Successful connections so far (1 after start, +1 per reconnect). */
+  get connectCount(): number {
+    return this.#connects;
+  }
+
+  /**
+   * Connects and publishes the online status. Resolves on the first CONNACK.
+   * @throws PulsebridgeError `PB_SIM_FAILED` when the gateway refuses or cannot be reached in time
+   */
+  start(): Promise<void> {
+    if (this.#client) return Promise.reject(new PulsebridgeError('PB_SIM_FAILED', `Device ${this.deviceId} is already started.`));
+    const c = this.#opts.connection;
+    const options: IClientOptions = {
+      clientId: this.deviceId,
+      protocolVersion: 4,
+      clean: c.clean ?? false,
+      keepalive: c.keepaliveSec ?? 30,
+      reconnectPeriod: c.reconnectPeriodMs ?? 1000,
+      connectTimeout: c.connectTimeoutMs ?? 10_000,
+      rejectUnauthorized: c.rejectUnauthorized ?? true,
+      will: { topic: this.#topics.status, payload: Buffer.from('{"online":false}'), qos: 1, retain: true },
+      ...(c.ca === undefined ? {} : { ca: c.ca }),
+      ...(c.cert === undefined ? {} : { cert: c.cert }),
+      ...(c.key === undefined ? {} : { key: c.key }),
+      ...(c.servername === undefined ? {} : { servername: c.servername }),
+    };
+    const client = connect(c.url, options);
+    this.#client = client;
+    // Settles the start promise: started = connected and subscribed to commands, so a command
+    // sent right after start arrives. Cleared once settled.
+    let settleStart: ((err?: Error) => void) | undefined;
+
+    client.on('connect', () => {
+      this.#connects++;
+      if (this.#connects > 1) this.#log.info('reconnected', { connects: this.#connects, inFlight: this.#inFlight });
+      this.#publishStatus(true);
+      client.subscribe(this.#topics.cmd, { qos: 1 }, (err) => {
+        if (err) this.#log.warn('command subscription refused', { err });
+        settleStart?.();
+      });
+    });
+    client.on('close', () => {
+      // Before the first CONNACK a close means refusal, typically of the client certificate:
+      // with TLS 1.3 the server verifies it after the client's handshake has completed and
+      // simply closes, so no error event carries a reason.
+      settleStart?.(new Error('the gateway closed the connection before accepting it (with TLS, the device certificate may have been refused)'));
+    });
+    client.on('message', (topic, payload) => {
+      if (topic === this.#topics.cmd) this.#answerCommand(payload);
+    });
+    client.on('error', (err: Error & { code?: unknown }) => {
+      if (typeof err.code === 'number' && FATAL_CONNACK_CODES.has(err.code)) {
+        this.#fail(new PulsebridgeError('PB_SIM_FAILED', `Gateway refused device ${this.deviceId}: ${err.message}.`, { cause: err }));
+      } else {
+        this.#log.warn('connection error', { err });
+      }
+      settleStart?.(err);
+    });
+
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => settleStart?.(new Error(`no CONNACK within ${options.connectTimeout} ms`)), options.connectTimeout);
+      settleStart = (err?: Error) => {
+        settleStart = undefined;
+        clearTimeout(timer);
+        if (!err) return resolve();
+        const failure = this.#failure ?? new PulsebridgeError('PB_SIM_FAILED', `Device ${this.deviceId} could not connect to ${c.url}: ${err.message}.`, { cause: err });
+        this.#fail(failure);
+        client.end(true);
+        reject(failure);
+      };
+    });
+  }
+
+  /** Updates the status fields (e.g. battery) and republishes the retained status when connected. */
+  updateStatus(status: Partial<DeviceStatusInfo>): void {
+    this.#status = { ...this.#status, ...status };
+    if (this.#client?.connected) this.#publishStatus(true);
+  }
+
+  /**
+   * Publishes one frame at QoS 1. Waits while the in-flight window is full (and for the rate
+   * limit), then hands the frame to MQTT and resolves; the acknowledgement is tracked and
+   * awaited by {@link flush}.
+   * @throws PulsebridgeError `PB_SIM_FAILED` when the device has failed or the frame is too large
+   */
+  async send(frame: TelemetryFrame): Promise<void> {
+    const client = this.#requireClient();
+    while (this.#inFlight >= this.#maxInFlight) {
+      await this.#nextChange();
+      this.#throwIfFailed();
+    }
+    if (this.#opts.maxFramesPerSecond !== undefined) {
+      const wait = this.#nextSendAt - this.#now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      this.#nextSendAt = Math.max(this.#now(), this.#nextSendAt) + 1000 / this.#opts.maxFramesPerSecond;
+      this.#throwIfFailed();
+    }
+    const payload = this.#encode(frame);
+    if (payload.byteLength > FRAME_LIMITS.maxPayloadBytes) {
+      throw new PulsebridgeError('PB_SIM_FAILED', `Frame ${frame.seq} of device ${this.deviceId} is ${payload.byteLength} bytes, over the ${FRAME_LIMITS.maxPayloadBytes}-byte payload limit.`);
+    }
+    this.#inFlight++;
+    this.#sent++;
+    client.publish(this.#topics.telemetry, payload, { qos: 1 }, (err) => {
+      this.#inFlight--;
+      if (err) this.#fail(new PulsebridgeError('PB_SIM_FAILED', `Frame ${frame.seq} of device ${this.deviceId} was not acknowledged: ${err.message}.`, { cause: err }));
+      else {
+        this.#acked++;
+        this.#opts.onAck?.(frame);
+      }
+      this.#wake();
+    });
+  }
+
+  /**
+   * Resolves when every frame sent so far has been acknowledged (re-sends after reconnects
+   * included).
+   * @throws PulsebridgeError `PB_SIM_FAILED` when the device fails first
+   */
+  async flush(): Promise<void> {
+    this.#throwIfFailed();
+    while (this.#inFlight > 0) {
+      await this.#nextChange();
+      this.#throwIfFailed();
+    }
+  }
+
+  /**
+   * Simulates losing the network: the socket is destroyed without an MQTT DISCONNECT (so the
+   * broker publishes the Last Will), and mqtt.js reconnects after `reconnectPeriodMs`.
+   */
+  dropConnection(): void {
+    this.#client?.stream?.destroy();
+  }
+
+  /**
+   * Publishes `{"online":false}` (retained) and disconnects cleanly; mqtt.js waits for
+   * outstanding acknowledgements first. Idempotent.
+   */
+  async stop(): Promise<void> {
+    const client = this.#client;
+    if (!client || client.disconnecting || client.disconnected) return;
+    if (client.connected && !this.#failure) this.#publishStatus(false);
+    await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+    this.#wake();
+  }
+
+  /** Ends the connection at once, without a DISCONNECT (the broker publishes the Last Will). */
+  async kill(): Promise<void> {
+    const client = this.#client;
+    if (!client) return;
+    await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
+    this.#fail(new PulsebridgeError('PB_SIM_FAILED', `Device ${this.deviceId} was stopped.`));
+  }
+
+  #publishStatus(online: boolean): void {
+    const body = online ? { online: true, ...this.#status } : { online: false };
+    this.#client?.publish(this.#topics.status, JSON.stringify(body), { qos: 1, retain: true }, (err) => {
+      if (err) this.#log.warn('status not acknowledged', { err });
+    });
+  }
+
+  #answerCommand(payload: Buffer): void {
+    let command: DeviceCommand;
+    try {
+      const parsed: unknown = JSON.parse(payload.toString('utf8'));
+      if (typeof parsed !== 'object' || parsed === null || typeof (parsed as DeviceCommand).id !== 'string') throw new Error('no command id');
+      command = parsed as DeviceCommand;
+    } catch (err) {
+      this.#log.warn('unreadable command ignored', { err });
+      return;
+    }
+    let result: DeviceCommandResult;
+    if (command.type === 'ping') result = { ok: true };
+    else if (this.#opts.onCommand) result = this.#opts.onCommand(command);
+    else result = { ok: false, error: `command type "${String(command.type)}" is not supported by the simulator` };
+    this.#client?.publish(this.#topics.cmdAck, JSON.stringify({ id: command.id, ...result }), { qos: 1 });
+  }
+
+  #requireClient(): MqttClient {
+    this.#throwIfFailed();
+    if (!this.#client) throw new PulsebridgeError('PB_SIM_FAILED', `Device ${this.deviceId} is not started.`);
+    return this.#client;
+  }
+
+  #throwIfFailed(): void {
+    if (this.#failure) throw this.#failure;
+  }
+
+  #fail(err: Error): void {
+    if (!this.#failure) {
+      this.#failure = err;
+      this.#log.error('device failed', { err });
+    }
+    this.#wake();
+  }
+
+  #nextChange(): Promise<void> {
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  #wake(): void {
+    const w = this.#waiters;
+    this.#waiters = [];
+    for (const resolve of w) resolve();
+  }
+}

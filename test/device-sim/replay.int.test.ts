@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { telemetryV1Schema } from '../../contracts/telemetry.ts';
+import { runReplay } from '../../device-sim/replay.ts';
+import { startLocalBroker } from './helpers/local-broker.ts';
+
+const ECG = '/work/shared/data/ecg';
+const NOW = 1_764_064_800_000;
+
+describe('record replay to a real MQTT broker', () => {
+  it('sends all of mitdb/100 as one device, every frame exactly once and in order, ending at the current time', async () => {
+    const broker = await startLocalBroker();
+    try {
+      const lines: string[] = [];
+      const summary = await runReplay({ recordPath: `${ECG}/mitdb/100`, deviceId: 'dev-100', speed: 'max', connect: { url: broker.url }, out: (l) => lines.push(l), now: () => NOW });
+
+      // 650000 samples at 360 Hz = 1 805 555.6 ms, so sample 0 is that long before "now"
+      const t0 = NOW - 1_805_556;
+      expect(lines).toEqual([JSON.stringify({ record: `${ECG}/mitdb/100`, device: 'dev-100', t0 })]);
+      expect(Object.keys(JSON.parse(lines[0]!))).toEqual(['record', 'device', 't0']);
+
+      const frames = broker.telemetry.filter((m) => m.deviceId === 'dev-100').map((m) => telemetryV1Schema.parse(JSON.parse(m.payload.toString())));
+      expect(frames.map((f) => f.seq)).toEqual(Array.from({ length: 1806 }, (_, i) => i));
+      expect(frames.map((f) => f.ts)).toEqual(Array.from({ length: 1806 }, (_, i) => t0 + i * 1000));
+      expect(broker.telemetrySeen).toHaveLength(1806);
+      expect(frames.reduce((n, f) => n + f.beats.length, 0)).toBe(2273);
+      expect(frames[0]).toMatchObject({ beats: [{ off: 214, rr: 0, cls: 'N' }], ecg: { fs: 360 } });
+      expect(frames[0]!.ecg!.uV.slice(0, 10)).toEqual([-145, -145, -145, -145, -145, -145, -145, -145, -120, -135]);
+      expect(summary).toMatchObject({ record: `${ECG}/mitdb/100`, deviceId: 'dev-100', t0Ms: t0, durationMs: 1_805_556, frames: 1806, beats: 2273, acked: 1806, ecg: true });
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('replays an AF database record from its .qrs beats, without ECG, paced by device time', async () => {
+    const broker = await startLocalBroker();
+    try {
+      // A real clock: at speed 5000 the 10-hour record takes about 7 s of wall time; assert only what was sent.
+      const lines: string[] = [];
+      const summary = await runReplay({ recordPath: `${ECG}/afdb/07859`, deviceId: 'dev-af', speed: 5000, connect: { url: broker.url }, out: (l) => lines.push(l), maxInFlight: 64 });
+      const frames = broker.telemetry.map((m) => JSON.parse(m.payload.toString()) as { seq: number; ecg?: unknown; beats: unknown[] });
+      expect(summary.beatAnnotationPath).toBe(`${ECG}/afdb/07859.qrs`);
+      expect(frames.map((f) => f.seq)).toEqual(Array.from({ length: Math.ceil(8997275 / 250) }, (_, i) => i));
+      expect(frames.some((f) => f.ecg !== undefined)).toBe(false);
+      expect(frames.reduce((n, f) => n + f.beats.length, 0)).toBe(summary.beats);
+      expect(JSON.parse(lines[0]!).t0).toBe(summary.t0Ms);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('survives the broker dropping the connection mid-record: unacknowledged frames are re-sent and the replay completes', async () => {
+    let dropped = false;
+    const broker = await startLocalBroker({
+      onTelemetry: (id, payload) => {
+        if ((JSON.parse(payload.toString()) as { seq: number }).seq === 900 && !dropped) {
+          dropped = true;
+          setImmediate(() => broker.disconnect(id));
+          return 'hold';
+        }
+        return 'accept';
+      },
+    });
+    try {
+      const summary = await runReplay({ recordPath: `${ECG}/mitdb/100`, deviceId: 'dev-drop', speed: 'max', connect: { url: broker.url, reconnectPeriodMs: 20 } });
+      const seqs = broker.telemetry.map((m) => (JSON.parse(m.payload.toString()) as { seq: number }).seq);
+      expect(dropped).toBe(true);
+      expect([...new Set(seqs)].sort((a, b) => a - b)).toEqual(Array.from({ length: 1806 }, (_, i) => i));
+      expect(seqs.filter((s) => s === 900)).toHaveLength(1);
+      expect(summary.acked).toBe(1806);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('fails with PB_WFDB_INVALID before connecting when the record does not exist', async () => {
+    await expect(runReplay({ recordPath: `${ECG}/mitdb/999`, deviceId: 'dev-x', speed: 'max', connect: { url: 'mqtt://127.0.0.1:1' } })).rejects.toMatchObject({ code: 'PB_WFDB_INVALID' });
+  });
+});
