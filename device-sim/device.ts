@@ -258,14 +258,21 @@ export class SimulatedDevice {
 
   /**
    * Resolves when every frame sent so far has been acknowledged (re-sends after reconnects
-   * included).
-   * @throws PulsebridgeError `PB_SIM_FAILED` when the device fails first
+   * included). Waits through reconnects for as long as it takes, unless `signal` aborts.
+   * @throws PulsebridgeError `PB_SIM_FAILED` when the device fails or `signal` aborts first
    */
-  async flush(): Promise<void> {
+  async flush(signal?: AbortSignal): Promise<void> {
     this.#throwIfFailed();
-    while (this.#inFlight > 0) {
-      await this.#nextChange();
-      this.#throwIfFailed();
+    const onAbort = () => this.#wake();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      while (this.#inFlight > 0) {
+        if (signal?.aborted) throw new PulsebridgeError('PB_SIM_FAILED', `Device ${this.deviceId} stopped waiting for ${this.#inFlight} acknowledgements.`);
+        await this.#nextChange();
+        this.#throwIfFailed();
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 
@@ -278,14 +285,25 @@ export class SimulatedDevice {
   }
 
   /**
-   * Publishes `{"online":false}` (retained) and disconnects cleanly; mqtt.js waits for
-   * outstanding acknowledgements first. Idempotent.
+   * Publishes `{"online":false}` (retained) and disconnects cleanly. mqtt.js first waits for
+   * outstanding acknowledgements; after `graceMs` (default 5000) the connection is closed
+   * anyway (without DISCONNECT, so the broker publishes the Last Will). Idempotent.
    */
-  async stop(): Promise<void> {
+  async stop(graceMs = 5000): Promise<void> {
     const client = this.#client;
     if (!client || client.disconnecting || client.disconnected) return;
     if (client.connected && !this.#failure) this.#publishStatus(false);
-    await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+    await new Promise<void>((resolve) => {
+      // mqtt.js ignores a second end() while disconnecting, so the forced close destroys the socket.
+      const timer = setTimeout(() => {
+        client.stream?.destroy();
+        resolve();
+      }, graceMs);
+      client.end(false, {}, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
     this.#wake();
   }
 

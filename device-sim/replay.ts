@@ -127,7 +127,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       options.onFrame?.(frame);
       sent++;
     }
-    await device.flush();
+    await device.flush(options.signal);
   } catch (err) {
     await device.kill();
     throw err;

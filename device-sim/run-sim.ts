@@ -54,6 +54,8 @@ export interface RunSimOptions {
   maxInFlight?: number;
   /** Most frames per second per device (default unlimited). */
   maxFramesPerSecond?: number;
+  /** Most devices connecting at the same time, so thousands of devices do not storm the gateway (default 50). */
+  connectConcurrency?: number;
   /** Stops the run early; devices disconnect cleanly and the ground truth so far is written. */
   signal?: AbortSignal;
   /** Wall clock (default Date.now). */
@@ -96,6 +98,28 @@ export interface RunSimSummary {
 export function simDeviceIds(count: number, prefix = 'sim-'): string[] {
   const width = Math.max(4, String(count).length);
   return Array.from({ length: count }, (_, i) => `${prefix}${String(i + 1).padStart(width, '0')}`);
+}
+
+/** Limits how many async tasks run at once. */
+class Semaphore {
+  #free: number;
+  readonly #queue: Array<() => void> = [];
+
+  constructor(size: number) {
+    this.#free = Math.max(1, Math.floor(size));
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((resolve) => this.#queue.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = this.#queue.shift();
+      if (next) next();
+      else this.#free++;
+    }
+  }
 }
 
 async function writeJsonAtomically(filePath: string, value: unknown): Promise<void> {
@@ -149,6 +173,7 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
       }),
   );
 
+  const connectSlots = new Semaphore(options.connectConcurrency ?? 50);
   const wallStart = now();
   let framesSent = 0;
   let reachedMs = t0Ms;
@@ -164,7 +189,7 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
     // Spread devices over the frame window so they do not all publish in the same millisecond.
     const phaseMs = Math.floor((index * frameMs) / ids.length);
     device.updateStatus({ battery: batteryStart });
-    await device.start();
+    await connectSlots.run(() => device.start());
     started.push(device);
     const frames = buildFrames(timeline.beats(), {
       t0Ms: t0Ms + phaseMs,
@@ -182,7 +207,8 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
       options.onFrame?.(device.deviceId, frame);
       if (frame.seq % 60 === 0) device.updateStatus({ battery: frame.battery });
     }
-    await device.flush();
+    // After an abort, stop() gives outstanding acknowledgements a grace period instead.
+    if (!options.signal?.aborted && firstError === undefined) await device.flush();
   };
 
   const results = await Promise.allSettled(

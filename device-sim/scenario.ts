@@ -33,6 +33,9 @@ export const EXTREME_BRADY_RR_MS = 1500;
 /** RR below this is HR > 140 bpm: the extreme tachycardia criterion (PhysioNet/CinC 2015). */
 export const EXTREME_TACHY_RR_MS = 60_000 / 140;
 
+/** Normal rhythm a device shows before its first episode of a shifted repeating scenario, ms. */
+const RUN_IN_MS = 10_000;
+
 /** Default episode heart rates, bpm (ranges drawn from per occurrence). */
 const DEFAULT_HR_RANGE: Record<'extreme_brady' | 'extreme_tachy', [number, number]> = {
   extreme_brady: [30, 36],
@@ -227,7 +230,11 @@ export interface ScenarioTimelineOptions {
   /** Device time at which the device starts, ms since the Unix epoch. */
   t0Ms: number;
   scenario?: Readonly<Scenario>;
-  /** Shifts this device's episodes later by this many ms (to spread alarms over devices). */
+  /**
+   * Shifts this device's episodes later by this many ms (to spread alarms over devices). For a
+   * repeating scenario the shift is taken modulo the cycle, and the cycle before it fills the
+   * start, so every device sees episodes from the first cycle on.
+   */
   scenarioOffsetMs?: number;
   rhythmParams?: Partial<SinusRhythmParams>;
 }
@@ -241,12 +248,16 @@ export class ScenarioTimeline {
   readonly rhythm: SinusRhythm;
   readonly #opts: ScenarioTimelineOptions;
   readonly #queue: Occurrence[] = [];
-  #nextCycle = 0;
+  #nextCycle: number;
+  readonly #offsetMs: number;
   readonly #tracker: GroundTruthTracker;
 
   constructor(options: ScenarioTimelineOptions) {
     this.deviceId = options.deviceId;
     this.#opts = options;
+    const cycleMs = options.scenario?.cycleMs;
+    this.#offsetMs = cycleMs === undefined ? (options.scenarioOffsetMs ?? 0) : (options.scenarioOffsetMs ?? 0) % cycleMs;
+    this.#nextCycle = cycleMs === undefined || this.#offsetMs === 0 ? 0 : -1;
     this.rhythm = new SinusRhythm({ seed: options.seed, ...(options.rhythmParams ? { params: options.rhythmParams } : {}) });
     this.#tracker = new GroundTruthTracker(options.deviceId);
   }
@@ -257,9 +268,12 @@ export class ScenarioTimeline {
     if (!sc || sc.episodes.length === 0) return;
     while (this.#queue.filter((o) => !o.done).length < 2) {
       if (sc.cycleMs === undefined && this.#nextCycle > 0) return;
-      const base = this.#opts.t0Ms + (this.#opts.scenarioOffsetMs ?? 0) + this.#nextCycle * (sc.cycleMs ?? 0);
+      const base = this.#opts.t0Ms + this.#offsetMs + this.#nextCycle * (sc.cycleMs ?? 0);
       this.#nextCycle++;
       for (const e of sc.episodes) {
+        // Episodes of the shifted-in previous cycle that would start before the device has a few
+        // seconds of normal rhythm are left out.
+        if (base + e.startMs < this.#opts.t0Ms + RUN_IN_MS) continue;
         let meanRrMs = 0;
         if (e.kind !== 'asystole') {
           const [lo, hi] = DEFAULT_HR_RANGE[e.kind];

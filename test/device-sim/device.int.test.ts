@@ -75,6 +75,23 @@ describe('simulated device over plain MQTT', () => {
     }
   });
 
+  it('gives up waiting for a PUBACK that never comes when asked to: flush on abort, stop after its grace period', async () => {
+    const broker = await startLocalBroker({ onTelemetry: () => 'hold' });
+    try {
+      const device = new SimulatedDevice({ deviceId: 'dev-stuck', connection: { url: broker.url } });
+      await device.start();
+      await device.send(frame(0));
+      const controller = new AbortController();
+      const flushing = device.flush(controller.signal);
+      controller.abort();
+      await expect(flushing).rejects.toMatchObject({ code: 'PB_SIM_FAILED', message: 'Device dev-stuck stopped waiting for 1 acknowledgements.' });
+      await device.stop(50);
+      expect([device.sentCount, device.ackedCount]).toEqual([1, 0]);
+    } finally {
+      await broker.close();
+    }
+  });
+
   it('answers a ping command on cmd/ack', async () => {
     const broker = await startLocalBroker();
     try {

@@ -71,6 +71,21 @@ describe('scenario engine', () => {
     expect(truth.every((e) => beatTimes.has(e.onsetMs) && e.endMs !== null && beatTimes.has(e.endMs))).toBe(true);
   });
 
+  it('shifts a repeating scenario by the device offset modulo the cycle, so the shifted device still starts with episodes', () => {
+    const scenario = clinicalBasicsScenario(); // cycle 286 s: brady at 60 s, tachy at 140 s, asystole at 220 s
+    const timeline = new ScenarioTimeline({ deviceId: 'dev-9', seed: 9, t0Ms: T0, scenario, scenarioOffsetMs: 200_000 + 3 * 286_000 });
+    const beats: TimedBeat[] = [];
+    for (const b of timeline.beats()) {
+      if (b.tMs >= T0 + 330_000) break;
+      beats.push(b);
+    }
+    // previous cycle shifted to start at −86 s: its brady (−26 s) is left out, tachy at 54 s and asystole at 134 s stay; next brady at 260 s
+    const truth = timeline.groundTruth(T0 + 330_000);
+    expect(truth.map((e) => e.kind)).toEqual(['extreme_tachy', 'asystole', 'extreme_brady']);
+    expect(truth.map((e) => e.onsetMs - T0 >= [54_000, 134_000 - 1300, 260_000][truth.indexOf(e)]!)).toEqual([true, true, true]);
+    expect(runs(beats, (rr) => rr < 60_000 / 140)[0]!.first).toBe(truth[0]!.onsetMs);
+  });
+
   it('leaves the end of an episode still running at the end of the simulated time as null', () => {
     const scenario = parseScenario('{"phases":[{"kind":"normal","durationMs":10000},{"kind":"asystole","durationMs":8000}]}');
     const { timeline } = generate(scenario, 40_000);
