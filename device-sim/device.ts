@@ -148,7 +148,8 @@ export class SimulatedDevice {
   }
 
   /**
-   * Connects and publishes the online status. Resolves on the first CONNACK.
+   * Connects, publishes the online status and subscribes to commands. Resolves once the first
+   * CONNACK and the command SUBACK have arrived; afterwards mqtt.js reconnects by itself.
    * @throws PulsebridgeError `PB_SIM_FAILED` when the gateway refuses or cannot be reached in time
    */
   start(): Promise<void> {
@@ -202,7 +203,7 @@ export class SimulatedDevice {
     });
 
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => settleStart?.(new Error(`no CONNACK within ${options.connectTimeout} ms`)), options.connectTimeout);
+      const timer = setTimeout(() => settleStart?.(new Error(`not connected within ${options.connectTimeout} ms`)), options.connectTimeout);
       settleStart = (err?: Error) => {
         settleStart = undefined;
         clearTimeout(timer);

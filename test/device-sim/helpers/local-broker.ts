@@ -67,11 +67,10 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
       callback(null);
     },
   });
-  broker.on('publish', (packet, client) => {
+  // Includes Last Wills, which the broker publishes itself on behalf of the device.
+  broker.on('publish', (packet) => {
     const parsed = parseDeviceTopic(packet.topic);
-    // Wills are published by the broker itself (client null) on behalf of the device.
     if (parsed?.kind === 'status') statuses.push({ deviceId: parsed.deviceId, payload: Buffer.from(packet.payload as Buffer), retain: packet.retain });
-    void client;
   });
   broker.on('client', (client) => clients.set(client.id, client));
 
