@@ -39,6 +39,8 @@ export interface ReplayOptions {
   maxInFlight?: number;
   /** Most frames per second sent (default unlimited). */
   maxFramesPerSecond?: number;
+  /** Wire encoding of telemetry frames (default JSON v1, `encodeV1`). */
+  encode?: (frame: TelemetryFrame) => Buffer;
   /** Wall clock, ms since the Unix epoch (default Date.now). */
   now?: () => number;
   /** Stops sending early; the promise then rejects. */
@@ -104,6 +106,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     logger: log,
     ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
     ...(options.maxFramesPerSecond === undefined ? {} : { maxFramesPerSecond: options.maxFramesPerSecond }),
+    ...(options.encode === undefined ? {} : { encode: options.encode }),
   });
   const frameMs = options.frameMs ?? 1000;
   const frames = buildFrames(beats, {

@@ -54,6 +54,8 @@ export interface RunSimOptions {
   maxInFlight?: number;
   /** Most frames per second per device (default unlimited). */
   maxFramesPerSecond?: number;
+  /** Wire encoding of telemetry frames (default JSON v1, `encodeV1`). */
+  encode?: (frame: TelemetryFrame) => Buffer;
   /** Most devices connecting at the same time, so thousands of devices do not storm the gateway (default 50). */
   connectConcurrency?: number;
   /** Stops the run early; devices disconnect cleanly and the ground truth so far is written. */
@@ -170,6 +172,7 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
         logger: log,
         ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
         ...(options.maxFramesPerSecond === undefined ? {} : { maxFramesPerSecond: options.maxFramesPerSecond }),
+        ...(options.encode === undefined ? {} : { encode: options.encode }),
       }),
   );
 
