@@ -196,6 +196,9 @@ export class SimulatedDevice {
     client.on('error', (err: Error & { code?: unknown }) => {
       if (typeof err.code === 'number' && FATAL_CONNACK_CODES.has(err.code)) {
         this.#fail(new PulsebridgeError('PB_SIM_FAILED', `Gateway refused device ${this.deviceId}: ${err.message}.`, { cause: err }));
+      } else if (client.disconnecting) {
+        // The gateway closing the socket right after our DISCONNECT (a TLS reset) is not a fault.
+        this.#log.debug('connection error while disconnecting', { err });
       } else {
         this.#log.warn('connection error', { err });
       }

@@ -12,7 +12,7 @@ import { InProcessBus } from '../../platform/bus-memory.ts';
 import { loadConfig } from '../../platform/config.ts';
 import { ensureDevPki, issueDeviceCertificate } from '../../platform/dev-pki.ts';
 import { DeviceRegistry } from '../../platform/device-registry.ts';
-import { silentLogger } from '../../platform/log.ts';
+import { createLogger, silentLogger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
 import { SqliteVitalsStore } from '../../platform/vitals-store-sqlite.ts';
 import { makeTempDir } from '../helpers/gateway-fixture.ts';
@@ -46,7 +46,7 @@ describe('sim replay of mitdb/100 at maximum speed', () => {
     registry = new DeviceRegistry(config.registryPath);
     registry.add('replay-100', 'patient-100', 'test', Date.now() - 2 * 3_600_000);
     issueDeviceCertificate(dataDir, 'replay-100');
-    const ctx = { config, bus, logger: silentLogger, metrics: new MetricsRegistry() };
+    const ctx = { config, bus, logger: process.env.DEBUG_E2E ? createLogger('debug') : silentLogger, metrics: new MetricsRegistry() };
     running.push(await startProcessor(ctx, store));
     const gateway = await startGateway(ctx, registry);
     running.push(gateway);
