@@ -7,6 +7,7 @@ export { runSim, simDeviceIds, type RunSimOptions, type RunSimSummary, type SimC
 export { runReplay, recordBeats, recordDurationMs, type ReplayOptions, type ReplaySummary } from './replay.ts';
 export { SimulatedDevice, type SimulatedDeviceOptions, type MqttConnectionOptions, type DeviceStatusInfo, type DeviceCommand, type DeviceCommandResult } from './device.ts';
 export { buildFrames, encodeV1, recordEcgSource, contractEcgFsHz, type TimedBeat, type FrameBuilderOptions, type EcgSource, type DeviceTimeInterval } from './frames.ts';
+export { encodeV2 } from './encode-v2.ts';
 export { SinusRhythm, sinusBeats, sdnnMs, randomSinusParams, NORMAL_RR_BOUNDS_MS, type SinusRhythmParams, type SinusRhythmOptions } from './rhythm.ts';
 export {
   ScenarioTimeline, clinicalBasicsScenario, scenarioFromPhases, parseScenario, loadScenarioFile, resolveScenario, validateScenario,

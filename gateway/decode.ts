@@ -4,6 +4,7 @@
  */
 import { FRAME_LIMITS, type TelemetryFrame } from '../contracts/telemetry.ts';
 import { decodeV1 } from './decode-v1.ts';
+import { decodeV2 } from './decode-v2.ts';
 
 export type DecodeResult =
   | { ok: true; format: 'json-v1' | 'binary-v2'; frame: TelemetryFrame }
@@ -32,9 +33,7 @@ export function decodeTelemetry(payload: Buffer, nowMs: number, limits: DecodeLi
   if (payload.length > 0 && payload[0] === JSON_OPEN_BRACE) {
     result = decodeV1(payload);
   } else if (payload.length >= 2 && payload[0] === V2_MAGIC_0 && payload[1] === V2_MAGIC_1) {
-    // Binary v2 frames are specified but not decoded yet (issue 3); reject them with a reason
-    // rather than guess.
-    result = { ok: false, reason: 'unsupported_format', detail: 'binary v2 frames are not supported by this gateway version yet' };
+    result = decodeV2(payload);
   } else {
     result = { ok: false, reason: 'unknown_format', detail: 'payload starts with neither "{" (JSON v1) nor "PB" (binary v2)' };
   }
