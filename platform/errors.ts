@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   PB_HTTP_BAD_REQUEST: 'the request is malformed',
   PB_ALERT_RESOLVED: 'the alert is already resolved',
   PB_INTERNAL: 'an unexpected internal error occurred',
+  PB_COMMAND_INVALID: 'the device command is invalid',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
