@@ -1,110 +1,243 @@
 /**
  * Device registry: which devices exist, whether they are enabled, and which patient each one
- * is assigned to over time. SQLite file in the data folder (node:sqlite), so the CLI can add a
- * device while the demo runs; every change is audited.
+ * is assigned to over time (time-bounded assignments: a frame belongs to the patient assigned at
+ * the frame's device time). Every change is audited (who, when, before, after).
+ *
+ * {@link DeviceDirectory} is the port; {@link DeviceRegistry} is the embedded adapter, a SQLite
+ * file in the data folder (node:sqlite) that the CLI changes while the demo or the gateway runs.
+ * The same file holds device liveness ({@link DeviceRegistry.liveness}) and persistent device
+ * commands ({@link DeviceRegistry.commands}), so the gateway and the dashboard API, separate
+ * processes in production, see one state. A production adapter for several hosts (e.g. a
+ * compacted Kafka topic keyed by device id, consumed into memory by every instance, with
+ * `changeVersion` = the consumed offset) implements the same interfaces.
  */
-import fs from 'node:fs';
-import { dirname } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { DEVICE_ID_PATTERN } from '../contracts/topics.ts';
+import { SqliteDeviceCommandStore } from './device-commands.ts';
+import { SqliteDeviceLivenessStore } from './device-liveness.ts';
 import { PulsebridgeError } from './errors.ts';
+import { RegistryDb, type AuditRecord } from './registry-db.ts';
+
+export type { AuditRecord } from './registry-db.ts';
 
 export interface DeviceRecord {
   deviceId: string;
   enabled: boolean;
   createdAt: number;
-  /** Current patient assignment, if any. */
+  /** The patient assigned now (wall-clock time), if any. */
   patientId: string | undefined;
+}
+
+/** One time-bounded assignment: frames with device time in [fromMs, toMs) belong to the patient. */
+export interface Assignment {
+  patientId: string;
+  fromMs: number;
+  /** Undefined while open-ended. */
+  toMs: number | undefined;
+}
+
+/** What the gateway needs: look-ups on the hot path and a cheap way to notice changes. */
+export interface DeviceDirectoryReader {
+  get(deviceId: string): DeviceRecord | undefined;
+  list(): DeviceRecord[];
+  /** The patient the device was assigned to at device time `timeMs`. */
+  patientAt(deviceId: string, timeMs: number): string | undefined;
+  /** Every assignment of the device, oldest first. */
+  assignments(deviceId: string): Assignment[];
+  /**
+   * A counter that changes whenever a device or an assignment changes, in this process or any
+   * other (the CLI). Polling it is how a gateway notices a disabled device (revocation).
+   */
+  changeVersion(): number;
+}
+
+/** The device-registry port: reads, audited changes, and the audit trail. */
+export interface DeviceDirectory extends DeviceDirectoryReader {
+  /** Registers a device (or re-enables it) and assigns it to a patient from `fromMs` on. */
+  add(deviceId: string, patientId: string, actor: string, fromMs?: number): DeviceRecord;
+  /**
+   * Assigns the device to `patientId` from device time `fromMs` on; the assignment before it
+   * ends at `fromMs`. History is never rewritten: `fromMs` may not lie before the start (or, for
+   * a closed assignment, the end) of the device's latest assignment.
+   */
+  assign(deviceId: string, patientId: string, fromMs: number, actor: string): DeviceRecord;
+  /** Ends the device's open assignment at device time `atMs`; later frames are dead-lettered as unassigned. */
+  unassign(deviceId: string, atMs: number, actor: string): DeviceRecord;
+  setEnabled(deviceId: string, enabled: boolean, actor: string): DeviceRecord;
+  /** Every audited change of the device (registry changes and commands), oldest first. */
+  audit(deviceId: string): AuditRecord[];
 }
 
 const PATIENT_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
-export class DeviceRegistry {
-  readonly #db: DatabaseSync;
+interface AssignmentRow { patient_id: string; from_ms: number; to_ms: number | null }
 
-  constructor(path: string) {
-    if (path !== ':memory:') fs.mkdirSync(dirname(path), { recursive: true });
-    this.#db = new DatabaseSync(path);
-    this.#db.exec(`
-      PRAGMA journal_mode = WAL;
-      PRAGMA busy_timeout = 5000;
-      CREATE TABLE IF NOT EXISTS device (
-        device_id TEXT PRIMARY KEY, enabled INTEGER NOT NULL, created_at INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS assignment (
-        device_id TEXT NOT NULL, patient_id TEXT NOT NULL, from_ms INTEGER NOT NULL, to_ms INTEGER,
-        PRIMARY KEY (device_id, from_ms));
-      CREATE TABLE IF NOT EXISTS audit (
-        at INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, device_id TEXT NOT NULL,
-        before TEXT, after TEXT);
-    `);
+export interface DeviceRegistryOptions {
+  /** Wall clock, ms since the epoch (tests). */
+  now?: () => number;
+}
+
+export class DeviceRegistry implements DeviceDirectory {
+  readonly #db: RegistryDb;
+  /** Connection state, status and clock skew of each device, written by the gateway. */
+  readonly liveness: SqliteDeviceLivenessStore;
+  /** Persistent device commands with time-to-live, delivered by the gateway. */
+  readonly commands: SqliteDeviceCommandStore;
+
+  constructor(path: string, options: DeviceRegistryOptions = {}) {
+    this.#db = new RegistryDb(path, options.now);
+    this.liveness = new SqliteDeviceLivenessStore(this.#db);
+    this.commands = new SqliteDeviceCommandStore(this.#db, this);
   }
 
-  /** Registers a device (or re-enables it) and assigns it to a patient from `fromMs` on. */
-  add(deviceId: string, patientId: string, actor: string, fromMs = Date.now()): DeviceRecord {
+  add(deviceId: string, patientId: string, actor: string, fromMs = this.#db.now()): DeviceRecord {
     if (!DEVICE_ID_PATTERN.test(deviceId)) throw new PulsebridgeError('PB_REGISTRY_INVALID', `device id "${deviceId}" must match ${DEVICE_ID_PATTERN}`);
-    if (!PATIENT_ID_PATTERN.test(patientId)) throw new PulsebridgeError('PB_REGISTRY_INVALID', `patient id "${patientId}" must match ${PATIENT_ID_PATTERN}`);
-    const before = this.get(deviceId);
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
-      this.#db.prepare('INSERT INTO device VALUES (?, 1, ?) ON CONFLICT(device_id) DO UPDATE SET enabled = 1').run(deviceId, Date.now());
-      if (before?.patientId !== patientId) {
-        this.#db.prepare('UPDATE assignment SET to_ms = ? WHERE device_id = ? AND to_ms IS NULL').run(fromMs, deviceId);
-        this.#db.prepare('INSERT OR REPLACE INTO assignment VALUES (?, ?, ?, NULL)').run(deviceId, patientId, fromMs);
+    checkPatientId(patientId);
+    this.#db.transaction(() => {
+      const before = this.#snapshot(deviceId);
+      this.#db.stmt('INSERT INTO device VALUES (?, 1, ?) ON CONFLICT(device_id) DO UPDATE SET enabled = 1').run(deviceId, this.#db.now());
+      const open = this.#openAssignment(deviceId);
+      if (open?.patient_id !== patientId) {
+        this.#db.stmt('UPDATE assignment SET to_ms = ? WHERE device_id = ? AND to_ms IS NULL').run(fromMs, deviceId);
+        this.#db.stmt('INSERT OR REPLACE INTO assignment VALUES (?, ?, ?, NULL)').run(deviceId, patientId, fromMs);
       }
-      this.#audit(actor, 'add', deviceId, before);
-      this.#db.exec('COMMIT');
-    } catch (err) {
-      this.#db.exec('ROLLBACK');
-      throw err;
-    }
+      this.#changed(actor, 'add', deviceId, before);
+    });
+    return this.get(deviceId)!;
+  }
+
+  assign(deviceId: string, patientId: string, fromMs: number, actor: string): DeviceRecord {
+    checkPatientId(patientId);
+    checkTime('fromMs', fromMs);
+    this.#db.transaction(() => {
+      const before = this.#requireSnapshot(deviceId);
+      const latest = this.#latestAssignment(deviceId);
+      if (latest && latest.to_ms === null && latest.patient_id === patientId) return; // already assigned: nothing changes
+      if (latest && fromMs < latest.from_ms) {
+        throw new PulsebridgeError('PB_REGISTRY_INVALID',
+          `device ${deviceId} is assigned to ${latest.patient_id} from ${iso(latest.from_ms)}; a new assignment cannot start before that (${iso(fromMs)})`);
+      }
+      if (latest && latest.to_ms !== null && fromMs < latest.to_ms) {
+        throw new PulsebridgeError('PB_REGISTRY_INVALID',
+          `device ${deviceId} was assigned to ${latest.patient_id} until ${iso(latest.to_ms)}; a new assignment cannot start before that (${iso(fromMs)})`);
+      }
+      if (latest && latest.to_ms === null) this.#db.stmt('UPDATE assignment SET to_ms = ? WHERE device_id = ? AND from_ms = ?').run(fromMs, deviceId, latest.from_ms);
+      // Same start as the open assignment: that one becomes empty and is replaced.
+      this.#db.stmt('INSERT OR REPLACE INTO assignment VALUES (?, ?, ?, NULL)').run(deviceId, patientId, fromMs);
+      this.#changed(actor, 'assign', deviceId, before);
+    });
+    return this.get(deviceId)!;
+  }
+
+  unassign(deviceId: string, atMs: number, actor: string): DeviceRecord {
+    checkTime('atMs', atMs);
+    this.#db.transaction(() => {
+      const before = this.#requireSnapshot(deviceId);
+      const open = this.#openAssignment(deviceId);
+      if (!open) throw new PulsebridgeError('PB_REGISTRY_INVALID', `device ${deviceId} has no open patient assignment`);
+      if (atMs < open.from_ms) {
+        throw new PulsebridgeError('PB_REGISTRY_INVALID', `device ${deviceId} is assigned to ${open.patient_id} from ${iso(open.from_ms)}; it cannot be unassigned before that (${iso(atMs)})`);
+      }
+      this.#db.stmt('UPDATE assignment SET to_ms = ? WHERE device_id = ? AND from_ms = ?').run(atMs, deviceId, open.from_ms);
+      this.#changed(actor, 'unassign', deviceId, before);
+    });
     return this.get(deviceId)!;
   }
 
   setEnabled(deviceId: string, enabled: boolean, actor: string): DeviceRecord {
-    const before = this.get(deviceId);
-    if (!before) throw new PulsebridgeError('PB_REGISTRY_UNKNOWN_DEVICE', `device "${deviceId}" is not registered`);
-    this.#db.prepare('UPDATE device SET enabled = ? WHERE device_id = ?').run(enabled ? 1 : 0, deviceId);
-    this.#audit(actor, enabled ? 'enable' : 'disable', deviceId, before);
+    this.#db.transaction(() => {
+      const before = this.#requireSnapshot(deviceId);
+      if (before.enabled === enabled) return;
+      this.#db.stmt('UPDATE device SET enabled = ? WHERE device_id = ?').run(enabled ? 1 : 0, deviceId);
+      this.#changed(actor, enabled ? 'enable' : 'disable', deviceId, before);
+    });
     return this.get(deviceId)!;
   }
 
   get(deviceId: string): DeviceRecord | undefined {
-    const row = this.#db.prepare('SELECT device_id, enabled, created_at FROM device WHERE device_id = ?').get(deviceId) as
+    const row = this.#db.stmt('SELECT device_id, enabled, created_at FROM device WHERE device_id = ?').get(deviceId) as
       | { device_id: string; enabled: number; created_at: number }
       | undefined;
     if (!row) return undefined;
-    const current = this.#db.prepare('SELECT patient_id FROM assignment WHERE device_id = ? AND to_ms IS NULL').get(deviceId) as
-      | { patient_id: string }
-      | undefined;
+    const now = this.#db.now();
+    const current = this.#db
+      .stmt('SELECT patient_id FROM assignment WHERE device_id = ? AND from_ms <= ? AND (to_ms IS NULL OR to_ms > ?) ORDER BY from_ms DESC LIMIT 1')
+      .get(deviceId, now, now) as { patient_id: string } | undefined;
     return { deviceId: row.device_id, enabled: row.enabled === 1, createdAt: row.created_at, patientId: current?.patient_id };
   }
 
-  /** The patient the device was assigned to at device time `timeMs`. */
   patientAt(deviceId: string, timeMs: number): string | undefined {
     const row = this.#db
-      .prepare('SELECT patient_id FROM assignment WHERE device_id = ? AND from_ms <= ? AND (to_ms IS NULL OR to_ms > ?) ORDER BY from_ms DESC LIMIT 1')
+      .stmt('SELECT patient_id FROM assignment WHERE device_id = ? AND from_ms <= ? AND (to_ms IS NULL OR to_ms > ?) ORDER BY from_ms DESC LIMIT 1')
       .get(deviceId, timeMs, timeMs) as { patient_id: string } | undefined;
     if (row) return row.patient_id;
     // A frame stamped slightly before the first assignment (device clock behind the gateway)
     // still belongs to the first patient: nobody else could have worn the device.
-    const first = this.#db.prepare('SELECT patient_id, to_ms FROM assignment WHERE device_id = ? ORDER BY from_ms ASC LIMIT 1').get(deviceId) as
+    const first = this.#db.stmt('SELECT patient_id, to_ms FROM assignment WHERE device_id = ? ORDER BY from_ms ASC LIMIT 1').get(deviceId) as
       | { patient_id: string; to_ms: number | null }
       | undefined;
     if (first && (first.to_ms === null || first.to_ms > timeMs)) return first.patient_id;
     return undefined;
   }
 
+  assignments(deviceId: string): Assignment[] {
+    const rows = this.#db.stmt('SELECT patient_id, from_ms, to_ms FROM assignment WHERE device_id = ? AND (to_ms IS NULL OR to_ms > from_ms) ORDER BY from_ms')
+      .all(deviceId) as unknown as AssignmentRow[];
+    return rows.map((r) => ({ patientId: r.patient_id, fromMs: r.from_ms, toMs: r.to_ms ?? undefined }));
+  }
+
   list(): DeviceRecord[] {
-    const ids = this.#db.prepare('SELECT device_id FROM device ORDER BY device_id').all() as { device_id: string }[];
+    const ids = this.#db.stmt('SELECT device_id FROM device ORDER BY device_id').all() as { device_id: string }[];
     return ids.map((r) => this.get(r.device_id)!);
   }
 
-  #audit(actor: string, action: string, deviceId: string, before: DeviceRecord | undefined): void {
-    const after = this.get(deviceId);
-    this.#db.prepare('INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?)').run(Date.now(), actor, action, deviceId, JSON.stringify(before ?? null), JSON.stringify(after ?? null));
+  changeVersion(): number {
+    return this.#db.version('directory_version');
+  }
+
+  audit(deviceId: string): AuditRecord[] {
+    return this.#db.auditOf(deviceId);
   }
 
   close(): void {
     this.#db.close();
   }
+
+  #openAssignment(deviceId: string): AssignmentRow | undefined {
+    return this.#db.stmt('SELECT patient_id, from_ms, to_ms FROM assignment WHERE device_id = ? AND to_ms IS NULL ORDER BY from_ms DESC LIMIT 1').get(deviceId) as
+      | AssignmentRow
+      | undefined;
+  }
+
+  #latestAssignment(deviceId: string): AssignmentRow | undefined {
+    return this.#db.stmt('SELECT patient_id, from_ms, to_ms FROM assignment WHERE device_id = ? ORDER BY from_ms DESC LIMIT 1').get(deviceId) as
+      | AssignmentRow
+      | undefined;
+  }
+
+  /** The audited state of a device: the record plus its whole assignment history. */
+  #snapshot(deviceId: string): (DeviceRecord & { assignments: Assignment[] }) | undefined {
+    const record = this.get(deviceId);
+    return record && { ...record, assignments: this.assignments(deviceId) };
+  }
+
+  #requireSnapshot(deviceId: string): DeviceRecord & { assignments: Assignment[] } {
+    const s = this.#snapshot(deviceId);
+    if (!s) throw new PulsebridgeError('PB_REGISTRY_UNKNOWN_DEVICE', `device "${deviceId}" is not registered`);
+    return s;
+  }
+
+  #changed(actor: string, action: string, deviceId: string, before: unknown): void {
+    this.#db.bump('directory_version');
+    this.#db.audit(actor, action, deviceId, before, this.#snapshot(deviceId));
+  }
 }
+
+function checkPatientId(patientId: string): void {
+  if (!PATIENT_ID_PATTERN.test(patientId)) throw new PulsebridgeError('PB_REGISTRY_INVALID', `patient id "${patientId}" must match ${PATIENT_ID_PATTERN}`);
+}
+
+function checkTime(name: string, ms: number): void {
+  if (!Number.isSafeInteger(ms) || ms < 0) throw new PulsebridgeError('PB_REGISTRY_INVALID', `${name} must be a time in ms since the epoch, got ${ms}`);
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();

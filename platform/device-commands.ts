@@ -1,0 +1,286 @@
+/**
+ * Device commands (device-protocol.md "Commands"): `config`, `ping` and `fw_offer`, sent to
+ * `pb/v1/dev/{id}/cmd` and answered on `…/cmd/ack` with the same id. Commands are persistent:
+ * one to an offline device waits, up to its time-to-live, until the device is back; a delivered
+ * command whose answer does not arrive within its timeout is `timed_out`. Every step is audited
+ * in the registry's audit trail (who, when, what, outcome).
+ *
+ * Lifecycle: pending → delivered → ok | error | timed_out; pending → expired (TTL passed first).
+ */
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { FRAME_LIMITS } from '../contracts/telemetry.ts';
+import { PulsebridgeError } from './errors.ts';
+import type { RegistryDb } from './registry-db.ts';
+
+export const COMMAND_TYPES = ['config', 'ping', 'fw_offer'] as const;
+export type CommandType = (typeof COMMAND_TYPES)[number];
+
+export const COMMAND_STATES = ['pending', 'delivered', 'ok', 'error', 'timed_out', 'expired'] as const;
+export type CommandState = (typeof COMMAND_STATES)[number];
+export const FINAL_COMMAND_STATES: ReadonlySet<CommandState> = new Set(['ok', 'error', 'timed_out', 'expired']);
+
+/** Defaults and bounds of a command's time-to-live (waiting for delivery) and timeout (waiting for the answer). */
+export const COMMAND_LIMITS = {
+  defaultTtlMs: 60 * 60 * 1000,
+  minTtlMs: 1000,
+  maxTtlMs: 30 * 24 * 60 * 60 * 1000,
+  defaultTimeoutMs: 60 * 1000,
+  minTimeoutMs: 100,
+  maxTimeoutMs: 60 * 60 * 1000,
+} as const;
+
+const ttlMs = z.number().int().min(COMMAND_LIMITS.minTtlMs).max(COMMAND_LIMITS.maxTtlMs).optional();
+const timeoutMs = z.number().int().min(COMMAND_LIMITS.minTimeoutMs).max(COMMAND_LIMITS.maxTimeoutMs).optional();
+
+/** `config` settings; all three are sent, as in the contract's example, so firmware never has to guess. */
+export const deviceConfigSchema = z.object({
+  frameMs: z.number().int().min(FRAME_LIMITS.minDurMs).max(FRAME_LIMITS.maxDurMs),
+  ecg: z.boolean(),
+  fs: z.number().int().min(FRAME_LIMITS.minFsHz).max(FRAME_LIMITS.maxFsHz),
+}).strict();
+
+/**
+ * A command request (API body, CLI): the command as the device will see it, minus its id, plus
+ * optional `ttlMs` and `timeoutMs`. Unknown fields are refused: a typo must not silently vanish
+ * on its way to firmware.
+ */
+export const commandRequestSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('ping'), ttlMs, timeoutMs }).strict(),
+  z.object({ type: z.literal('config'), config: deviceConfigSchema, ttlMs, timeoutMs }).strict(),
+  z.object({
+    type: z.literal('fw_offer'),
+    version: z.string().regex(/^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/, 'version must be 1–64 characters of letters, digits, . + _ -'),
+    url: z.url({ protocol: /^https$/, error: 'url must be an https:// URL' }).max(2048),
+    sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'sha256 must be 64 hexadecimal digits').transform((s) => s.toLowerCase()),
+    size: z.number().int().min(1).max(0xffffffff),
+    ttlMs,
+    timeoutMs,
+  }).strict(),
+]);
+
+export type CommandRequest = z.infer<typeof commandRequestSchema>;
+
+/** Parses a command request; throws PB_COMMAND_INVALID naming every problem. */
+export function parseCommandRequest(input: unknown): CommandRequest {
+  const parsed = commandRequestSchema.safeParse(input);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
+    throw new PulsebridgeError('PB_COMMAND_INVALID', `invalid command: ${detail}`);
+  }
+  return parsed.data;
+}
+
+/** The command result a device publishes on `…/cmd/ack`. Unknown fields are ignored. */
+export const commandResultSchema = z.object({
+  id: z.string().min(1).max(64),
+  ok: z.boolean(),
+  error: z.string().max(1024).optional(),
+});
+export type CommandResult = z.infer<typeof commandResultSchema>;
+
+export interface DeviceCommand {
+  id: string;
+  deviceId: string;
+  type: CommandType;
+  /** Exactly what is published to the device: `{"id":…,"type":…,…}`. */
+  payload: Record<string, unknown>;
+  state: CommandState;
+  createdAtMs: number;
+  createdBy: string;
+  /** After this, a command not yet delivered expires. */
+  expiresAtMs: number;
+  /** How long the device has to answer once the command is delivered. */
+  timeoutMs: number;
+  deliveredAtMs: number | undefined;
+  /** Delivery + timeout: no answer by then → timed_out. */
+  deadlineAtMs: number | undefined;
+  deliveryCount: number;
+  /** When the device acknowledged (PUBACK) receipt of the command. */
+  receivedAtMs: number | undefined;
+  /** The device's answer; also kept when it came after the command timed out. */
+  result: { ok: boolean; error?: string; atMs: number } | undefined;
+  finishedAtMs: number | undefined;
+}
+
+export type ResultOutcome = 'recorded' | 'late' | 'duplicate' | 'unknown';
+
+/** The command port (embedded: SQLite in the registry file). */
+export interface DeviceCommandStore {
+  /** Queues a command for an enabled device. Throws PB_REGISTRY_UNKNOWN_DEVICE / PB_COMMAND_INVALID. */
+  create(deviceId: string, request: CommandRequest, actor: string): DeviceCommand;
+  get(commandId: string): DeviceCommand | undefined;
+  /** The device's commands, newest first. */
+  list(deviceId: string, limit?: number): DeviceCommand[];
+  /** Pending, unexpired commands, oldest first (for these devices, or all). */
+  pending(deviceIds?: readonly string[]): DeviceCommand[];
+  /** What to send to a device that just subscribed: pending ones and delivered ones still waiting for an answer. */
+  deliverable(deviceId: string): DeviceCommand[];
+  /** Claims a command for delivery (state → delivered, deadline set). Undefined when it is no longer deliverable. */
+  markDelivered(commandId: string, actor: string): DeviceCommand | undefined;
+  /** The device acknowledged receipt (MQTT PUBACK of the command). */
+  markReceived(deviceId: string, commandId: string): void;
+  /** Stores the device's answer. */
+  recordResult(deviceId: string, result: CommandResult, actor: string): { outcome: ResultOutcome; command?: DeviceCommand };
+  /** Expires undelivered commands past their TTL and times out unanswered ones past their deadline. */
+  sweep(): DeviceCommand[];
+  /** Changes whenever a command is created (in any process). */
+  changeVersion(): number;
+}
+
+interface Row {
+  cmd_id: string; device_id: string; type: string; payload: string; state: string;
+  created_at: number; created_by: string; expires_at: number; timeout_ms: number;
+  delivered_at: number | null; deadline_at: number | null; delivery_count: number;
+  received_at: number | null; result_at: number | null; result_ok: number | null; result_error: string | null; finished_at: number | null;
+}
+
+const COLUMNS = 'cmd_id, device_id, type, payload, state, created_at, created_by, expires_at, timeout_ms, delivered_at, deadline_at, delivery_count, received_at, result_at, result_ok, result_error, finished_at';
+
+function toCommand(r: Row): DeviceCommand {
+  return {
+    id: r.cmd_id,
+    deviceId: r.device_id,
+    type: r.type as CommandType,
+    payload: JSON.parse(r.payload) as Record<string, unknown>,
+    state: r.state as CommandState,
+    createdAtMs: r.created_at,
+    createdBy: r.created_by,
+    expiresAtMs: r.expires_at,
+    timeoutMs: r.timeout_ms,
+    deliveredAtMs: r.delivered_at ?? undefined,
+    deadlineAtMs: r.deadline_at ?? undefined,
+    deliveryCount: r.delivery_count,
+    receivedAtMs: r.received_at ?? undefined,
+    result: r.result_at === null ? undefined : { ok: r.result_ok === 1, ...(r.result_error !== null ? { error: r.result_error } : {}), atMs: r.result_at },
+    finishedAtMs: r.finished_at ?? undefined,
+  };
+}
+
+/** Commands in the registry database; `devices` tells which devices exist and are enabled. */
+export class SqliteDeviceCommandStore implements DeviceCommandStore {
+  readonly #db: RegistryDb;
+  readonly #devices: { get(deviceId: string): { enabled: boolean } | undefined };
+
+  constructor(db: RegistryDb, devices: { get(deviceId: string): { enabled: boolean } | undefined }) {
+    this.#db = db;
+    this.#devices = devices;
+  }
+
+  create(deviceId: string, request: CommandRequest, actor: string): DeviceCommand {
+    const device = this.#devices.get(deviceId);
+    if (!device) throw new PulsebridgeError('PB_REGISTRY_UNKNOWN_DEVICE', `device "${deviceId}" is not registered`);
+    if (!device.enabled) throw new PulsebridgeError('PB_COMMAND_INVALID', `device ${deviceId} is disabled; enable it before sending commands`);
+    const { ttlMs: ttl, timeoutMs: timeout, ...body } = request;
+    const id = `c-${randomBytes(8).toString('hex')}`;
+    const payload = { id, ...body };
+    const now = this.#db.now();
+    this.#db.transaction(() => {
+      this.#db.stmt(`INSERT INTO command (cmd_id, device_id, type, payload, state, created_at, created_by, expires_at, timeout_ms) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)`)
+        .run(id, deviceId, request.type, JSON.stringify(payload), now, actor, now + (ttl ?? COMMAND_LIMITS.defaultTtlMs), timeout ?? COMMAND_LIMITS.defaultTimeoutMs);
+      this.#db.bump('command_version');
+      this.#db.audit(actor, 'command.create', deviceId, null, this.#row(id));
+    });
+    return this.#row(id)!;
+  }
+
+  get(commandId: string): DeviceCommand | undefined {
+    // Read-time sweep: a reader sees `expired`/`timed_out` on time even when no gateway runs.
+    this.sweep();
+    return this.#row(commandId);
+  }
+
+  list(deviceId: string, limit = 50): DeviceCommand[] {
+    this.sweep();
+    return (this.#db.stmt(`SELECT ${COLUMNS} FROM command WHERE device_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`).all(deviceId, limit) as unknown as Row[]).map(toCommand);
+  }
+
+  pending(deviceIds?: readonly string[]): DeviceCommand[] {
+    const now = this.#db.now();
+    const rows = this.#db.stmt(`SELECT ${COLUMNS} FROM command WHERE state = 'pending' AND expires_at > ? ORDER BY created_at, rowid`).all(now) as unknown as Row[];
+    const wanted = deviceIds && new Set(deviceIds);
+    return rows.filter((r) => !wanted || wanted.has(r.device_id)).map(toCommand);
+  }
+
+  deliverable(deviceId: string): DeviceCommand[] {
+    const now = this.#db.now();
+    const rows = this.#db.stmt(`SELECT ${COLUMNS} FROM command WHERE device_id = ?
+        AND ((state = 'pending' AND expires_at > ?) OR (state = 'delivered' AND deadline_at > ?)) ORDER BY created_at, rowid`)
+      .all(deviceId, now, now) as unknown as Row[];
+    return rows.map(toCommand);
+  }
+
+  markDelivered(commandId: string, actor: string): DeviceCommand | undefined {
+    const now = this.#db.now();
+    return this.#db.transaction(() => {
+      const before = this.#row(commandId);
+      if (!before) return undefined;
+      const deliverable = (before.state === 'pending' && before.expiresAtMs > now) || (before.state === 'delivered' && (before.deadlineAtMs ?? 0) > now);
+      if (!deliverable) return undefined;
+      // A re-delivery (the device reconnected before answering) restarts the answer timeout.
+      this.#db.stmt(`UPDATE command SET state = 'delivered', delivered_at = ?, deadline_at = ?, delivery_count = delivery_count + 1 WHERE cmd_id = ?`)
+        .run(now, now + before.timeoutMs, commandId);
+      const after = this.#row(commandId)!;
+      this.#db.audit(actor, 'command.deliver', before.deviceId, before, after);
+      return after;
+    });
+  }
+
+  markReceived(deviceId: string, commandId: string): void {
+    this.#db.stmt('UPDATE command SET received_at = ? WHERE cmd_id = ? AND device_id = ? AND received_at IS NULL').run(this.#db.now(), commandId, deviceId);
+  }
+
+  recordResult(deviceId: string, result: CommandResult, actor: string): { outcome: ResultOutcome; command?: DeviceCommand } {
+    const now = this.#db.now();
+    return this.#db.transaction(() => {
+      const before = this.#row(result.id);
+      // A device can only answer its own commands.
+      if (!before || before.deviceId !== deviceId) return { outcome: 'unknown' as const };
+      if (before.state === 'ok' || before.state === 'error') return { outcome: 'duplicate' as const, command: before };
+      const late = before.state === 'timed_out' || before.state === 'expired';
+      if (late && before.result) return { outcome: 'duplicate' as const, command: before };
+      const error = result.ok ? null : (result.error ?? '');
+      if (late) {
+        this.#db.stmt('UPDATE command SET result_at = ?, result_ok = ?, result_error = ? WHERE cmd_id = ?').run(now, result.ok ? 1 : 0, error, result.id);
+      } else {
+        this.#db.stmt('UPDATE command SET state = ?, result_at = ?, result_ok = ?, result_error = ?, finished_at = ? WHERE cmd_id = ?')
+          .run(result.ok ? 'ok' : 'error', now, result.ok ? 1 : 0, error, now, result.id);
+      }
+      const after = this.#row(result.id)!;
+      this.#db.audit(actor, late ? 'command.late_result' : `command.${after.state}`, deviceId, before, after);
+      return { outcome: late ? 'late' as const : 'recorded' as const, command: after };
+    });
+  }
+
+  sweep(): DeviceCommand[] {
+    const now = this.#db.now();
+    // Cheap check first: readers call this on every read.
+    const due = this.#db.stmt(`SELECT cmd_id FROM command WHERE (state = 'pending' AND expires_at <= ?) OR (state = 'delivered' AND deadline_at <= ?)`).all(now, now) as { cmd_id: string }[];
+    if (due.length === 0) return [];
+    return this.#db.transaction(() => {
+      const changed: DeviceCommand[] = [];
+      for (const { cmd_id: id } of due) {
+        const before = this.#row(id);
+        if (!before) continue;
+        let next: CommandState | undefined;
+        if (before.state === 'pending' && before.expiresAtMs <= now) next = 'expired';
+        else if (before.state === 'delivered' && (before.deadlineAtMs ?? 0) <= now) next = 'timed_out';
+        if (!next) continue; // another process got there first
+        this.#db.stmt('UPDATE command SET state = ?, finished_at = ? WHERE cmd_id = ?').run(next, now, id);
+        const after = this.#row(id)!;
+        this.#db.audit('system', `command.${next}`, before.deviceId, before, after);
+        changed.push(after);
+      }
+      return changed;
+    });
+  }
+
+  changeVersion(): number {
+    return this.#db.version('command_version');
+  }
+
+  #row(commandId: string): DeviceCommand | undefined {
+    const r = this.#db.stmt(`SELECT ${COLUMNS} FROM command WHERE cmd_id = ?`).get(commandId) as Row | undefined;
+    return r && toCommand(r);
+  }
+}
