@@ -9,21 +9,46 @@
  * bus fails we call back with an error, aedes closes the connection without a PUBACK
  * ([MQTT-4.4.0-1]: the client resends unacknowledged PUBLISH packets on reconnect), and duplicates
  * are dropped downstream by (deviceId, seq).
+ *
+ * Backpressure. aedes parses one socket read at a time: every packet of the read raises the
+ * client's `_parsingBatch` and the next `conn.read()` happens only when their handlers called
+ * back (lib/client.js `nextBatch`/`enqueue`; a `readable` event may release one slot early, so
+ * at most about two reads are in flight). A frame waiting inside `authorizePublish` — for the
+ * bus, for the global in-flight cap, or for its device's rate limit — therefore stops the
+ * gateway from reading that device's socket; the TCP window closes and the device slows down,
+ * instead of the gateway buffering. Memory is bounded by (connected devices × one read) plus the
+ * in-flight cap (test/gateway/flow-control.test.ts).
+ *
+ * Device lifecycle. Every `pollIntervalMs` (1 s) the gateway: closes connections of devices that
+ * were disabled or removed — the CLI and the API change the registry from other processes, so
+ * the registry's change counter is polled (a device is dropped within one poll, far inside the
+ * contract's 5 s); delivers commands created since the last poll and times out unanswered ones;
+ * and writes the liveness of its devices (connection events, status and Last Will, last seen,
+ * battery, clock skew) to the liveness store in one transaction.
  */
 import net from 'node:net';
+import os from 'node:os';
 import tls from 'node:tls';
 import { Aedes, type AedesOptions, type Client } from 'aedes';
-import { STREAMS } from '../contracts/topics.ts';
+import { deviceTopics, STREAMS } from '../contracts/topics.ts';
 import type { DeadLetterRecord, TelemetryRecord } from '../contracts/telemetry.ts';
-import type { Bus } from '../platform/bus.ts';
-import type { DeviceRegistry } from '../platform/device-registry.ts';
+import type { Bus, BusMessage } from '../platform/bus.ts';
+import type { DeviceCommandStore } from '../platform/device-commands.ts';
+import type { DeviceLiveness, DeviceLivenessStore } from '../platform/device-liveness.ts';
+import type { DeviceDirectoryReader } from '../platform/device-registry.ts';
 import type { Logger } from '../platform/log.ts';
 import type { MetricsRegistry } from '../platform/metrics.ts';
 import { checkPublish, checkSubscribe } from './acl.ts';
 import { BusBatcher } from './bus-batcher.ts';
+import { CommandDispatcher } from './command-dispatcher.ts';
 import { decodeTelemetry, DEFAULT_DECODE_LIMITS, type DecodeLimits } from './decode.ts';
+import { parseDeviceStatus } from './device-status.ts';
+import { InFlightLimit } from './in-flight-limit.ts';
+import { LivenessTracker } from './liveness-tracker.ts';
+import { RateLimiter, type RateLimitOptions } from './rate-limiter.ts';
 
-/** MQTT 3.1.1 CONNACK return code 5 "not authorized" (MQTT 3.1.1 §3.2.2.3). */
+/** MQTT 3.1.1 CONNACK return codes (MQTT 3.1.1 §3.2.2.3). */
+const CONNACK_SERVER_UNAVAILABLE = 3;
 const CONNACK_NOT_AUTHORIZED = 5;
 
 export interface GatewayTls {
@@ -35,13 +60,26 @@ export interface GatewayTls {
 
 export interface GatewayOptions {
   bus: Bus;
-  registry: Pick<DeviceRegistry, 'get' | 'patientAt'>;
+  /** Device look-ups; with `changeVersion` the revocation poll re-checks devices only after a change. */
+  registry: Pick<DeviceDirectoryReader, 'get' | 'patientAt'> & Partial<Pick<DeviceDirectoryReader, 'changeVersion'>>;
+  /** Where liveness is shared with the dashboard API (the registry database). Without it, liveness stays in memory. */
+  liveness?: DeviceLivenessStore;
+  /** Persistent commands (the registry database). Without it, command results are dead-lettered as unknown. */
+  commands?: DeviceCommandStore;
+  /** This instance's name in the liveness store and the audit trail. Default the host name. */
+  gatewayId?: string;
   logger: Logger;
   metrics: MetricsRegistry;
   /** TLS material; required unless `plaintext` is set (local development only). */
   tls?: GatewayTls;
   plaintext?: boolean;
   limits?: DecodeLimits;
+  /** Per-device telemetry rate limit (rate-limiter.ts); `false` turns it off (benchmarks). */
+  rateLimit?: Partial<RateLimitOptions> | false;
+  /** Most device messages handed to the bus and not yet acknowledged, over all devices. Default 10 000. */
+  maxInFlightMessages?: number;
+  /** Registry/command poll and liveness flush period, ms. Default 1000. */
+  pollIntervalMs?: number;
   now?: () => number;
   /**
    * aedes settings written down explicitly rather than inherited (house-style.md "Config").
@@ -55,50 +93,137 @@ export interface Gateway {
   listen(port: number, host: string): Promise<{ port: number }>;
   close(): Promise<void>;
   readonly connectedDevices: number;
+  /** Runs one poll now: revocation, commands, liveness flush. */
+  poll(): Promise<void>;
+  /** The gateway's in-memory liveness of a device it has seen since its last flush. */
+  liveness(deviceId: string): DeviceLiveness | undefined;
 }
 
 interface DeviceIdentity { deviceId: string }
 
-function refuse(message: string): Error & { returnCode: number } {
-  return Object.assign(new Error(message), { returnCode: CONNACK_NOT_AUTHORIZED });
+function refuse(message: string, returnCode = CONNACK_NOT_AUTHORIZED): Error & { returnCode: number } {
+  return Object.assign(new Error(message), { returnCode });
 }
 
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { bus, registry, logger, metrics } = options;
   const now = options.now ?? Date.now;
   const limits = options.limits ?? DEFAULT_DECODE_LIMITS;
+  const gatewayId = options.gatewayId ?? os.hostname();
+  const pollIntervalMs = options.pollIntervalMs ?? 1000;
   const batcher = new BusBatcher(bus);
+  const inFlight = new InFlightLimit(options.maxInFlightMessages ?? 10_000);
+  const rateLimiter = options.rateLimit === false ? undefined : new RateLimiter(options.rateLimit ?? {}, now);
   const identities = new WeakMap<Client, DeviceIdentity>();
+  /** The live connection of each device on this gateway (a takeover replaces it). */
+  const clientsByDevice = new Map<string, Client>();
+  /** Why we (or an error) ended a connection, for the liveness record. */
+  const closeReasons = new WeakMap<Client, string>();
 
   const framesReceived = metrics.counter('pb_gateway_frames_received_total', 'Telemetry frames received');
   const framesAcked = metrics.counter('pb_gateway_frames_acknowledged_total', 'Telemetry frames acknowledged after the bus acknowledged them');
   const framesRejected = metrics.counter('pb_gateway_frames_rejected_total', 'Telemetry frames sent to the dead-letter stream, by reason');
+  const framesRateLimited = metrics.counter('pb_gateway_frames_rate_limited_total', 'Telemetry frames over the per-device rate limit: delayed (PUBACK held back) or dead_lettered');
+  const messagesRejected = metrics.counter('pb_gateway_messages_rejected_total', 'Status and command-result messages sent to the dead-letter stream, by topic kind and reason');
   const aclDenied = metrics.counter('pb_gateway_acl_denied_total', 'Publishes or subscriptions refused by the per-device ACL, by reason');
   const connectRefused = metrics.counter('pb_gateway_connect_refused_total', 'Connections refused, by reason');
+  const revoked = metrics.counter('pb_gateway_revoked_total', 'Live connections closed because the device was disabled or removed from the registry');
   const busFailures = metrics.counter('pb_gateway_bus_failures_total', 'Publishes not acknowledged by the bus (frame not PUBACKed)');
-  const busLatency = metrics.histogram('pb_gateway_bus_ack_seconds', 'Time from frame receipt to bus acknowledgement', [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5]);
+  const busLatency = metrics.histogram('pb_gateway_bus_ack_seconds', 'Time from handing a message to the bus until the bus acknowledged it', [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5]);
+  const busInFlight = metrics.gauge('pb_gateway_bus_in_flight', 'Device messages handed to the bus and not yet acknowledged');
+  const busInFlightWaits = metrics.counter('pb_gateway_bus_in_flight_waits_total', 'Device messages that waited because the in-flight cap was reached');
   const connected = metrics.gauge('pb_gateway_connected_devices', 'Devices currently connected');
+  const skewGauge = metrics.gauge('pb_gateway_device_clock_skew_seconds', 'Smoothed device clock minus gateway clock, per device');
+  const commandEvents = metrics.counter('pb_gateway_commands_total', 'Device command events: delivered, redelivered, ok, error, timed_out, expired, late, duplicate');
+  const pollErrors = metrics.counter('pb_gateway_poll_errors_total', 'Failed registry polls, command ticks or liveness flushes, by step');
 
-  const deadLetter = async (deviceId: string, topic: string, payload: Buffer, reason: string, detail: string) => {
+  const tracker = options.liveness
+    ? new LivenessTracker({ store: options.liveness, gatewayId, logger, skewGauge, now })
+    : undefined;
+  tracker?.start();
+
+  /** One message to the bus under the global in-flight cap; resolves when the bus acknowledged it. */
+  const toBus = async (stream: string, message: BusMessage): Promise<void> => {
+    const wait = inFlight.acquire();
+    if (wait) {
+      busInFlightWaits.inc();
+      await wait;
+    }
+    busInFlight.set({}, inFlight.inFlight);
+    const handedAt = performance.now();
+    try {
+      await batcher.enqueue(stream, message);
+      busLatency.observe((performance.now() - handedAt) / 1000);
+    } finally {
+      inFlight.release();
+      busInFlight.set({}, inFlight.inFlight);
+    }
+  };
+
+  const deadLetter = async (deviceId: string, topic: string, payload: Buffer, reason: string, detail: string, receivedAt = now()) => {
     const record: DeadLetterRecord = {
-      schema: 'pb.deadletter.v1', deviceId, topic, reason, detail, payloadBase64: payload.toString('base64'), receivedAt: now(),
+      schema: 'pb.deadletter.v1', deviceId, topic, reason, detail, payloadBase64: payload.toString('base64'), receivedAt,
     };
-    await batcher.enqueue(STREAMS.deadLetter, { key: deviceId, value: Buffer.from(JSON.stringify(record)) });
-    framesRejected.inc({ reason });
+    await toBus(STREAMS.deadLetter, { key: deviceId, value: Buffer.from(JSON.stringify(record)) });
   };
 
   const handleTelemetry = async (deviceId: string, topic: string, payload: Buffer): Promise<void> => {
     const receivedAt = now();
     framesReceived.inc();
+    if (rateLimiter) {
+      const decision = rateLimiter.admit(deviceId);
+      if (!decision.admitted) {
+        framesRateLimited.inc({ action: 'dead_lettered' });
+        await deadLetter(deviceId, topic, payload, 'rate_limited', 'the device sends telemetry faster than its rate limit allows, beyond what the gateway holds back', receivedAt);
+        framesRejected.inc({ reason: 'rate_limited' });
+        return;
+      }
+      if (decision.ready) {
+        framesRateLimited.inc({ action: 'delayed' });
+        await decision.ready;
+      }
+    }
     const decoded = decodeTelemetry(payload, receivedAt, limits);
-    if (!decoded.ok) return deadLetter(deviceId, topic, payload, decoded.reason, decoded.detail);
+    if (!decoded.ok) {
+      await deadLetter(deviceId, topic, payload, decoded.reason, decoded.detail, receivedAt);
+      framesRejected.inc({ reason: decoded.reason });
+      return;
+    }
+    tracker?.frame(deviceId, decoded.frame, receivedAt);
     // A frame belongs to the patient assigned at the frame's device time.
     const patientId = registry.patientAt(deviceId, decoded.frame.ts);
-    if (!patientId) return deadLetter(deviceId, topic, payload, 'unassigned_device', `device ${deviceId} has no patient assigned at ${new Date(decoded.frame.ts).toISOString()}`);
+    if (!patientId) {
+      await deadLetter(deviceId, topic, payload, 'unassigned_device', `device ${deviceId} has no patient assigned at ${new Date(decoded.frame.ts).toISOString()}`, receivedAt);
+      framesRejected.inc({ reason: 'unassigned_device' });
+      return;
+    }
     const record: TelemetryRecord = { schema: 'pb.telemetry.v1', deviceId, patientId, format: decoded.format, receivedAt, frame: decoded.frame };
-    await batcher.enqueue(STREAMS.telemetry, { key: patientId, value: Buffer.from(JSON.stringify(record)) });
-    busLatency.observe((now() - receivedAt) / 1000);
+    await toBus(STREAMS.telemetry, { key: patientId, value: Buffer.from(JSON.stringify(record)) });
     framesAcked.inc();
+  };
+
+  const handleStatus = async (deviceId: string, topic: string, payload: Buffer): Promise<void> => {
+    // An empty retained message clears the retained status [MQTT-3.3.1-10]; nothing to record.
+    if (payload.length === 0) return;
+    const parsed = parseDeviceStatus(payload);
+    if (!parsed.ok) {
+      await deadLetter(deviceId, topic, payload, parsed.reason, parsed.detail);
+      messagesRejected.inc({ kind: 'status', reason: parsed.reason });
+      return;
+    }
+    tracker?.status(deviceId, parsed.status);
+  };
+
+  const handleCommandResult = async (deviceId: string, topic: string, payload: Buffer): Promise<void> => {
+    tracker?.seen(deviceId);
+    // The result is stored (synchronously, durably) before the PUBACK, like telemetry.
+    const handled = dispatcher
+      ? dispatcher.result(deviceId, payload)
+      : { ok: false as const, reason: 'unknown_command', detail: 'this gateway keeps no commands' };
+    if (!handled.ok) {
+      await deadLetter(deviceId, topic, payload, handled.reason, handled.detail);
+      messagesRejected.inc({ kind: 'cmd/ack', reason: handled.reason });
+    }
   };
 
   const broker = new Aedes({
@@ -140,7 +265,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           return done(refuse('client id must equal the certificate CN'), false);
         }
       }
-      const device = registry.get(deviceId);
+      let device;
+      try {
+        device = registry.get(deviceId);
+      } catch (err) {
+        connectRefused.inc({ reason: 'registry_unavailable' });
+        logger.error('connection refused: the device registry could not be read', { deviceId, err: err as Error });
+        return done(refuse('device registry unavailable', CONNACK_SERVER_UNAVAILABLE), false);
+      }
       if (!device || !device.enabled) {
         const reason = device ? 'device_disabled' : 'device_unknown';
         connectRefused.inc({ reason });
@@ -152,7 +284,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     },
 
     authorizePublish(client, packet, callback) {
-      if (!client) return callback(null); // broker-internal publish
+      if (!client) return callback(null); // broker-internal publish (commands to devices)
       const identity = identities.get(client);
       if (!identity) return callback(new Error('unauthenticated client'));
       const decision = checkPublish(identity.deviceId, packet.topic);
@@ -163,13 +295,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         // that guarantees no PUBACK and nothing forwarded.
         return callback(new Error(`publish to ${packet.topic} not allowed`));
       }
-      if (decision.kind !== 'telemetry') return callback(null);
       const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-      handleTelemetry(identity.deviceId, packet.topic, payload).then(
+      const work = decision.kind === 'telemetry' ? handleTelemetry(identity.deviceId, packet.topic, payload)
+        : decision.kind === 'status' ? handleStatus(identity.deviceId, packet.topic, payload)
+        : handleCommandResult(identity.deviceId, packet.topic, payload);
+      work.then(
         () => callback(null),
         (err: unknown) => {
           busFailures.inc();
-          logger.warn('bus did not acknowledge; frame not acknowledged to the device', { deviceId: identity.deviceId, err: err as Error });
+          logger.warn('bus did not acknowledge; message not acknowledged to the device', { deviceId: identity.deviceId, topic: packet.topic, err: err as Error });
           callback(err instanceof Error ? err : new Error(String(err)));
         },
       );
@@ -186,15 +320,114 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       callback(null, subscription);
     },
 
-    // Telemetry has done its work in authorizePublish; nobody may subscribe to it, so there is
-    // nothing to forward. Status and command acks stay inside the broker for now.
+    // Telemetry, status and command results have done their work in authorizePublish; nobody
+    // may subscribe to them, so there is nothing to forward.
   });
   await broker.listen();
 
-  broker.on('client', () => connected.set({}, broker.connectedClients));
-  broker.on('clientDisconnect', () => connected.set({}, broker.connectedClients));
-  broker.on('clientError', (client, err) => logger.debug('client error', { clientId: client?.id, err }));
+  const dispatcher = options.commands
+    ? new CommandDispatcher({
+      store: options.commands,
+      actor: `gateway:${gatewayId}`,
+      logger,
+      counter: commandEvents,
+      publish: (topic, payload) => new Promise<void>((resolve, reject) => {
+        broker.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, (err) => (err ? reject(err) : resolve()));
+      }),
+    })
+    : undefined;
+
+  const deviceOf = (client: Client | null | undefined) => (client ? identities.get(client)?.deviceId : undefined);
+
+  broker.on('client', (client) => {
+    connected.set({}, broker.connectedClients);
+    const deviceId = deviceOf(client);
+    if (!deviceId) return;
+    clientsByDevice.set(deviceId, client);
+    tracker?.connected(deviceId);
+    logger.info('device connected', { deviceId });
+  });
+  broker.on('clientDisconnect', (client) => {
+    connected.set({}, broker.connectedClients);
+    const deviceId = deviceOf(client);
+    // A takeover (same device connecting again) closes the old connection first; only the
+    // current connection's end means the device is gone.
+    if (!deviceId || clientsByDevice.get(deviceId) !== client) return;
+    clientsByDevice.delete(deviceId);
+    const reason = closeReasons.get(client) ?? 'connection_closed';
+    tracker?.disconnected(deviceId, reason);
+    dispatcher?.gone(deviceId);
+    rateLimiter?.forget(deviceId);
+    logger.info('device disconnected', { deviceId, reason });
+  });
+  broker.on('subscribe', (subscriptions, client) => {
+    const deviceId = deviceOf(client);
+    if (!deviceId || !dispatcher) return;
+    const cmdTopic = deviceTopics(deviceId).cmd;
+    // A refused subscription is reported with granted QoS 0x80 (lib/handlers/subscribe.js).
+    if (!subscriptions.some((s) => s.topic === cmdTopic && (s.qos as number) !== 128)) return;
+    dispatcher.subscribed(deviceId).catch((err: unknown) => {
+      pollErrors.inc({ step: 'commands' });
+      logger.warn('pending commands could not be delivered', { deviceId, err: err as Error });
+    });
+  });
+  broker.on('unsubscribe', (topics, client) => {
+    const deviceId = deviceOf(client);
+    if (deviceId && topics.includes(deviceTopics(deviceId).cmd)) dispatcher?.gone(deviceId);
+  });
+  broker.on('ack', (packet, client) => {
+    const deviceId = deviceOf(client);
+    if (!deviceId) return;
+    tracker?.seen(deviceId);
+    if ('topic' in packet && packet.topic === deviceTopics(deviceId).cmd && packet.payload) {
+      const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+      try {
+        dispatcher?.received(deviceId, payload);
+      } catch (err) {
+        logger.warn('command receipt could not be recorded', { deviceId, err: err as Error });
+      }
+    }
+  });
+  broker.on('ping', (_packet, client) => {
+    const deviceId = deviceOf(client);
+    if (deviceId) tracker?.seen(deviceId);
+  });
+  broker.on('clientError', (client, err) => {
+    if (client && !closeReasons.has(client)) closeReasons.set(client, err.message);
+    logger.debug('client error', { clientId: client?.id, err });
+  });
   broker.on('connectionError', (client, err) => logger.debug('connection error', { clientId: client?.id, err }));
+
+  // ---- poll: revocation, commands, liveness ---------------------------------------------
+
+  let seenDirectoryVersion: number | undefined;
+  const revokeDisabled = () => {
+    const version = registry.changeVersion?.();
+    if (version !== undefined && version === seenDirectoryVersion) return;
+    seenDirectoryVersion = version;
+    for (const [deviceId, client] of clientsByDevice) {
+      const device = registry.get(deviceId);
+      if (device?.enabled) continue;
+      const reason = device ? 'device_disabled' : 'device_removed';
+      closeReasons.set(client, 'revoked');
+      revoked.inc({ reason });
+      logger.warn('device connection closed: the device is no longer enabled in the registry', { deviceId, reason });
+      client.close();
+    }
+  };
+
+  let polling: Promise<void> | undefined;
+  const pollOnce = async (): Promise<void> => {
+    try { revokeDisabled(); } catch (err) { pollErrors.inc({ step: 'revocation' }); logger.warn('registry poll failed', { err: err as Error }); }
+    try { await dispatcher?.tick(); } catch (err) { pollErrors.inc({ step: 'commands' }); logger.warn('command poll failed', { err: err as Error }); }
+    try { tracker?.flush(); } catch (err) { pollErrors.inc({ step: 'liveness' }); logger.warn('liveness flush failed', { err: err as Error }); }
+  };
+  const poll = () => {
+    // One poll at a time: a slow one (busy database) is not stacked up.
+    polling ??= pollOnce().finally(() => { polling = undefined; });
+    return polling;
+  };
+  const pollTimer = setInterval(() => void poll(), pollIntervalMs);
 
   let server: net.Server;
   if (options.plaintext) {
@@ -222,20 +455,30 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     s.on('close', () => sockets.delete(s));
   });
 
+  let closing: Promise<void> | undefined;
   return {
     get connectedDevices() { return broker.connectedClients; },
+    poll,
+    liveness: (deviceId) => tracker?.get(deviceId),
     listen(port, host) {
       return new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, () => resolve({ port: (server.address() as net.AddressInfo).port }));
       });
     },
-    async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      });
-      await new Promise<void>((resolve) => broker.close(() => resolve()));
+    close() {
+      closing ??= (async () => {
+        clearInterval(pollTimer);
+        await polling;
+        for (const client of clientsByDevice.values()) closeReasons.set(client, 'gateway_shutdown');
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          for (const s of sockets) s.destroy();
+        });
+        await new Promise<void>((resolve) => broker.close(() => resolve()));
+        try { tracker?.flush(); } catch (err) { logger.warn('final liveness flush failed', { err: err as Error }); }
+      })();
+      return closing;
     },
   };
 }

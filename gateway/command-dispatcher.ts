@@ -1,0 +1,106 @@
+/**
+ * Delivers persistent device commands (device-protocol.md "Commands") and correlates their
+ * results. A command is sent to `pb/v1/dev/{id}/cmd` at QoS 1 when its device has subscribed
+ * to that topic here: at once when the device subscribes (pending ones, and delivered ones it
+ * has not answered — it may have missed them when its connection dropped), and for commands
+ * created later (by the API or the CLI, possibly in another process) when the poll sees the
+ * store's change counter move. The result on `…/cmd/ack` is matched by command id and device.
+ */
+import { deviceTopics } from '../contracts/topics.ts';
+import { commandResultSchema, type DeviceCommand, type DeviceCommandStore, type ResultOutcome } from '../platform/device-commands.ts';
+import type { Logger } from '../platform/log.ts';
+import type { Metric } from '../platform/metrics.ts';
+
+export interface CommandDispatcherOptions {
+  store: DeviceCommandStore;
+  /** Publishes to the device's command topic at QoS 1; resolves once handed to its subscription. */
+  publish(topic: string, payload: Buffer): Promise<void>;
+  /** Audit actor of deliveries, e.g. `gateway:<id>`. */
+  actor: string;
+  logger: Logger;
+  /** Counter `pb_gateway_commands_total{event}`. */
+  counter: Metric;
+}
+
+export type ResultHandling = { ok: true; outcome: ResultOutcome; command?: DeviceCommand } | { ok: false; reason: string; detail: string };
+
+export class CommandDispatcher {
+  readonly #o: CommandDispatcherOptions;
+  /** Devices subscribed to their command topic on this gateway. */
+  readonly #subscribed = new Set<string>();
+  #seenVersion = -1;
+
+  constructor(options: CommandDispatcherOptions) {
+    this.#o = options;
+  }
+
+  /** The device subscribed to its command topic: send what waits for it. */
+  async subscribed(deviceId: string): Promise<void> {
+    this.#subscribed.add(deviceId);
+    await this.#deliver(this.#o.store.deliverable(deviceId));
+  }
+
+  /** Unsubscribed or disconnected. */
+  gone(deviceId: string): void {
+    this.#subscribed.delete(deviceId);
+  }
+
+  /** Poll tick: time out / expire what is due, and deliver commands created since the last tick. */
+  async tick(): Promise<void> {
+    for (const c of this.#o.store.sweep()) {
+      this.#o.counter.inc({ event: c.state });
+      this.#o.logger.info('device command finished without a result', { deviceId: c.deviceId, commandId: c.id, state: c.state });
+    }
+    const version = this.#o.store.changeVersion();
+    if (version === this.#seenVersion || this.#subscribed.size === 0) {
+      this.#seenVersion = version;
+      return;
+    }
+    this.#seenVersion = version;
+    await this.#deliver(this.#o.store.pending([...this.#subscribed]));
+  }
+
+  /** The device acknowledged (PUBACK) a command packet. */
+  received(deviceId: string, payload: Buffer): void {
+    try {
+      const id = (JSON.parse(payload.toString('utf8')) as { id?: unknown }).id;
+      if (typeof id === 'string') this.#o.store.markReceived(deviceId, id);
+    } catch {
+      // Our own payload; nothing to do if it cannot be read.
+    }
+  }
+
+  /** A payload on `…/cmd/ack`. Never throws for bad input: returns the reason instead. */
+  result(deviceId: string, payload: Buffer): ResultHandling {
+    let json: unknown;
+    try {
+      json = JSON.parse(payload.toString('utf8'));
+    } catch (err) {
+      return { ok: false, reason: 'invalid_command_result', detail: `command result is not valid JSON: ${(err as Error).message}` };
+    }
+    const parsed = commandResultSchema.safeParse(json);
+    if (!parsed.success) {
+      return { ok: false, reason: 'invalid_command_result', detail: parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };
+    }
+    const { outcome, command } = this.#o.store.recordResult(deviceId, parsed.data, `device:${deviceId}`);
+    if (outcome === 'unknown') return { ok: false, reason: 'unknown_command', detail: `device ${deviceId} has no command ${parsed.data.id}` };
+    this.#o.counter.inc({ event: outcome === 'recorded' ? command!.state : outcome });
+    return { ok: true, outcome, ...(command ? { command } : {}) };
+  }
+
+  async #deliver(commands: DeviceCommand[]): Promise<void> {
+    for (const c of commands) {
+      if (!this.#subscribed.has(c.deviceId)) continue;
+      // Claim first: two triggers (subscribe and tick) or two gateways never send it twice.
+      const claimed = this.#o.store.markDelivered(c.id, this.#o.actor);
+      if (!claimed) continue;
+      try {
+        await this.#o.publish(deviceTopics(c.deviceId).cmd, Buffer.from(JSON.stringify(claimed.payload)));
+        this.#o.counter.inc({ event: claimed.deliveryCount > 1 ? 'redelivered' : 'delivered' });
+      } catch (err) {
+        // Stays `delivered`: sent again when the device re-subscribes, or timed out.
+        this.#o.logger.warn('device command could not be published', { deviceId: c.deviceId, commandId: c.id, err: err as Error });
+      }
+    }
+  }
+}
