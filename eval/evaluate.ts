@@ -24,7 +24,7 @@ export interface AfResult {
 }
 
 export interface KindAlarms {
-  /** Alarms raised in the scope (whole record; afdb: outside reference AF/flutter). */
+  /** Alarms raised in the scope (whole record; afdb: not overlapping reference AF/flutter). */
   alarms: number;
   /** Of those, not supported by the ground truth of their kind. */
   false: number;
@@ -85,8 +85,8 @@ export function evaluateRecord(record: ReferenceRecord, makeDetectors: () => Det
     };
   }
 
-  // Alarm rates: on afdb only outside reference AF/flutter ("non-AF stretches").
-  const scoped = (e: DetectedEpisode) => record.database !== 'afdb' || overlapMs({ startMs: e.startMs, endMs: e.startMs + 1 }, afOrFlutter) === 0;
+  // Alarm rates: on afdb only alarms entirely outside reference AF/flutter ("non-AF stretches").
+  const scoped = (e: DetectedEpisode) => record.database !== 'afdb' || overlapMs({ startMs: e.startMs, endMs: Math.max(e.endMs, e.startMs + 1) }, afOrFlutter) === 0;
   const afOrFlutterMs = afOrFlutter.reduce((s, i) => s + i.endMs - i.startMs, 0);
   const alarms: Partial<Record<AlertKind, KindAlarms>> = {};
   for (const kind of PHYSIOLOGICAL_KINDS) {

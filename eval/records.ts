@@ -1,18 +1,19 @@
 /**
  * Loads the annotated PhysioNet records of ../shared/data/ecg for the evaluation: reference
- * beats (time, AAMI class) and reference rhythm episodes. Uses the project's WFDB readers
- * (device-sim/wfdb-header.ts, device-sim/wfdb-annotations.ts); nothing here parses WFDB itself.
+ * beats (time, AAMI class) and reference rhythm episodes. Reading WFDB files and mapping beat
+ * symbols to AAMI classes is the simulator's (device-sim/wfdb-record.ts, device-sim/replay.ts,
+ * device-sim/beat-classes.ts): the harness sees a record exactly as a replayed device sends it.
  *
  * Where the beats come from (data README): mitdb `.atr` (expert, audited), nsr2db `.ecg`
  * (expert), afdb `.qrs` (PhysioNet's automated detector, not audited; `.atr` there holds rhythm
  * annotations only).
  */
-import { access, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir } from 'node:fs/promises';
+import { extname, join } from 'node:path';
 import type { BeatClass } from '../contracts/telemetry.ts';
-import { isBeatCode, readWfdbAnnotations, type WfdbAnnotation } from '../device-sim/wfdb-annotations.ts';
-import { readWfdbHeader } from '../device-sim/wfdb-header.ts';
-import { aamiClass } from './aami.ts';
+import { recordBeats, recordDurationMs } from '../device-sim/replay.ts';
+import type { WfdbAnnotation } from '../device-sim/wfdb-annotations.ts';
+import { readWfdbRecord } from '../device-sim/wfdb-record.ts';
 
 /** Databases the harness evaluates, in report order. */
 export const EVAL_DATABASES = ['mitdb', 'nsr2db', 'afdb'] as const;
@@ -22,8 +23,6 @@ export interface ReferenceBeat {
   /** R-peak time in ms from the start of the record. */
   timeMs: number;
   cls: BeatClass;
-  /** The original annotation symbol (N, V, A, …). */
-  symbol: string;
 }
 
 /** A stretch of one reference rhythm, e.g. `(AFIB` from 3 534 000 ms to 3 798 000 ms. */
@@ -40,52 +39,40 @@ export interface ReferenceRecord {
   /** Record length in ms (header sample count, or the last annotation when the header has none). */
   durationMs: number;
   beats: ReferenceBeat[];
-  /** Consecutive rhythm stretches covering the record from its first rhythm annotation to its end. */
+  /** Consecutive rhythm stretches from the first rhythm annotation to the record end. */
   rhythms: RhythmEpisode[];
   /** Which annotation file the beats came from (`atr`, `qrs`, `ecg`). */
   beatSource: string;
 }
 
-const exists = async (path: string) => access(path).then(() => true, () => false);
-
-/** Sample number → ms, rounded to the millisecond (the frame contract's resolution). */
-const toMs = (sample: number, fsHz: number) => Math.round((sample * 1000) / fsHz);
-
 /**
  * Rhythm stretches from rhythm-change annotations (type `+`, aux `(N`, `(AFIB`, …): each lasts
  * until the next change or the end of the record, as WFDB `epicmp` reads them.
  */
-export function rhythmEpisodes(annotations: WfdbAnnotation[], fsHz: number, durationMs: number): RhythmEpisode[] {
+export function rhythmEpisodes(annotations: readonly WfdbAnnotation[], fsHz: number, durationMs: number): RhythmEpisode[] {
   const changes = annotations
     .filter((a) => a.symbol === '+' && a.aux !== undefined && a.aux.startsWith('('))
-    .map((a) => ({ rhythm: a.aux!, atMs: toMs(a.sample, fsHz) }));
+    .map((a) => ({ rhythm: a.aux!, atMs: Math.round((a.sample * 1000) / fsHz) }));
   return changes.map((c, i) => ({ rhythm: c.rhythm, startMs: c.atMs, endMs: changes[i + 1]?.atMs ?? Math.max(durationMs, c.atMs) }));
 }
 
 /**
- * Loads one record.
+ * Loads one record (annotations only; the ECG signal is not needed).
  * @param dir database folder, e.g. `…/ecg/afdb`
  * @param name record name, e.g. `04015`
  */
 export async function loadRecord(database: EvalDatabase, dir: string, name: string): Promise<ReferenceRecord> {
-  const header = await readWfdbHeader(join(dir, `${name}.hea`));
-  const atrPath = join(dir, `${name}.atr`);
-  const atr = (await exists(atrPath)) ? await readWfdbAnnotations(atrPath) : [];
-  let beatAnnotations = atr.filter((a) => isBeatCode(a.code));
-  let beatSource = 'atr';
-  // afdb: beats only in the automated `.qrs`; nsr2db: the beat file is `.ecg`.
-  for (const ext of ['qrs', 'ecg']) {
-    if (beatAnnotations.length > 0) break;
-    const path = join(dir, `${name}.${ext}`);
-    if (await exists(path)) {
-      beatAnnotations = (await readWfdbAnnotations(path)).filter((a) => isBeatCode(a.code));
-      beatSource = ext;
-    }
-  }
-  const beats = beatAnnotations.map((a) => ({ timeMs: toMs(a.sample, header.fsHz), cls: aamiClass(a.symbol), symbol: a.symbol }));
-  const lastAnnotationMs = Math.max(beats.at(-1)?.timeMs ?? 0, ...atr.map((a) => toMs(a.sample, header.fsHz)));
-  const durationMs = header.sampleCount > 0 ? toMs(header.sampleCount, header.fsHz) : lastAnnotationMs + 1;
-  return { database, name, fsHz: header.fsHz, durationMs, beats, rhythms: rhythmEpisodes(atr, header.fsHz, durationMs), beatSource };
+  const record = await readWfdbRecord(join(dir, name), { loadEcg: false });
+  const durationMs = recordDurationMs(record);
+  return {
+    database,
+    name,
+    fsHz: record.header.fsHz,
+    durationMs,
+    beats: recordBeats(record, 0).map((b) => ({ timeMs: b.tMs, cls: b.cls })),
+    rhythms: rhythmEpisodes(record.rhythm, record.header.fsHz, durationMs),
+    beatSource: extname(record.beatAnnotationPath).slice(1),
+  };
 }
 
 /** Record names of one database folder (every `.hea`), sorted. */

@@ -1,15 +1,18 @@
 /**
- * Replays a reference record through the production detection path: frames → PatientStream →
- * detectors → alert snapshots, and folds the snapshots into episodes (one per alert id).
+ * Replays a reference record through the production detection path: the simulator's frame
+ * builder (1 s frames, RR from consecutive beats, AAMI classes) → PatientStream → detectors →
+ * alert snapshots, folded into episodes (one per alert id).
  */
 import type { Alert, AlertKind } from '../contracts/alert.ts';
 import type { Detector } from '../processor/detectors/detector.ts';
+import { buildFrames } from '../device-sim/frames.ts';
 import { PatientStream } from '../processor/patient-stream.ts';
-import { framesFromBeats } from './frames.ts';
 import type { ReferenceRecord } from './records.ts';
 
 /** Device time of every record's start: arbitrary, fixed so alert ids are reproducible. */
 export const EVAL_EPOCH_MS = Date.parse('2026-01-01T00:00:00.000Z');
+/** Frame window of the replay (device-protocol.md: 1 s frames). */
+export const EVAL_FRAME_MS = 1000;
 
 /** One detected episode, times in ms from the record start. */
 export interface DetectedEpisode {
@@ -39,7 +42,8 @@ export function replayRecord(record: ReferenceRecord, detectors: Detector[]): Re
   const stream = new PatientStream(`eval-${record.database}-${record.name}`, `eval-device-${record.name}`, detectors);
   const byId = new Map<string, Alert[]>();
   let frames = 0;
-  for (const frame of framesFromBeats(record.beats, record.durationMs, EVAL_EPOCH_MS)) {
+  const beats = record.beats.map((b) => ({ tMs: EVAL_EPOCH_MS + b.timeMs, cls: b.cls }));
+  for (const frame of buildFrames(beats, { t0Ms: EVAL_EPOCH_MS, durationMs: record.durationMs, frameMs: EVAL_FRAME_MS, battery: 100 })) {
     frames++;
     const alerts = stream.analyse(frame, new Date(frame.ts + frame.durMs).toISOString());
     for (const a of alerts) {

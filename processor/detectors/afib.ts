@@ -19,18 +19,20 @@
  *  - Firmware beat classes: intervals into or out of a V, F or Q beat are left out (they say
  *    nothing about the atrial rhythm); this removes ventricular bigeminy/trigeminy (MITDB).
  *  - Boundaries: the smoothed decision lags by tens of beats, so onset and end come from the
- *    unsmoothed window irregularity, attributed to each window's centre beat. Onset = the first
- *    beat of the irregular stretch (the first beat from which irregular windows are dense, after
- *    the last full window of regular rhythm), back-dated once the alarm criterion is met. End =
- *    the last beat at which irregular windows were still dense, back-dated when the end is
- *    confirmed.
+ *    unsmoothed (bigeminy-gated) window irregularity, attributed to each window's centre beat.
+ *    Onset = the first beat of the irregular stretch (the first beat from which irregular
+ *    windows are dense, after the last full window of regular rhythm), back-dated once the
+ *    alarm criterion is met. End = the last beat at which irregular windows were still dense,
+ *    back-dated when the end is confirmed.
  *  - 30 s criterion: the stretch from onset to its latest irregular beat must span
- *    `minEpisodeMs` while the decision still says AF; shorter stretches raise nothing.
+ *    `minEpisodeMs`; shorter stretches raise nothing. A stretch starts with an irregular window
+ *    or the decision, and is dropped after a full window of regular beats while the decision
+ *    says non-AF.
  *  - Alarm operating point (EVALUATION.md): the paper's η labels beats; an alarm additionally
- *    needs clear evidence — smoothed score ≥ `onsetScore`, or a stretch-average unsmoothed score
- *    ≥ `onsetStretchScore` (short, strongly irregular bursts) — or, with borderline evidence,
- *    a stretch lasting `weakEvidenceMs`. Stretches just above η were mostly frequent atrial
- *    ectopy or noisy beat detection in afdb.
+ *    needs clear evidence — smoothed score ≥ `onsetScore`, or the stretch's own irregularity
+ *    ≥ `onsetStretchScore` (so short, strongly irregular bursts are not lost to the averagers'
+ *    lag) — or, with borderline evidence, a stretch lasting `weakEvidenceMs`. In afdb, stretches
+ *    just above η were mostly frequent atrial ectopy or noisy automated beat detection.
  *  - End hysteresis: an open episode ends only once the decision has said non-AF for
  *    `endConfirmMs` (a shorter interruption does not split it into two alarms).
  *  - Discontinuities (gap, lead-off, unknown RR) restart the measure; a stretch still being
@@ -53,7 +55,8 @@ export interface AfibParams extends RrIrregularityParams {
   endConfirmMs: number;
   /**
    * Alarm margin: a stretch of `minEpisodeMs` is alarmed when the smoothed fused score O(n)
-   * reaches `onsetScore` (1/s) or the mean unsmoothed window score over the stretch reaches
+   * reaches `onsetScore` (1/s), or when the stretch's own irregularity — mean M over its
+   * windows / mean RR (s), the paper's I without the averagers' lag — reaches
    * `onsetStretchScore`; otherwise (AF by η, but borderline) once it has lasted
    * `weakEvidenceMs`. η alone still places the boundaries and keeps an open episode going.
    */
@@ -71,13 +74,13 @@ export const AFIB_DEFAULTS: AfibParams = {
   // Symmetric with the 30 s onset criterion: a non-AF stretch shorter than a reportable AF
   // episode does not split one (avoids a train of onset/end alarms during a long episode).
   endConfirmMs: 30_000,
-  // Operating point for alarms rather than beat labels (EVALUATION.md "AF operating point"):
-  // one setting for the whole afdb set, checked by leave-one-record-out cross-validation (every
-  // fold picks a neighbouring value). True AF with borderline irregularity (slow ventricular
-  // rate) is still alarmed, 2 minutes in; short strongly irregular bursts at 30 s.
-  onsetScore: 1.05,
-  onsetStretchScore: 1.3,
-  weakEvidenceMs: 120_000,
+  // Operating point for alarms rather than beat labels, chosen by eval/tune-af.ts (the setting
+  // that maximises the worst of episode/duration Se/+P over all afdb records; 11 of 12
+  // leave-one-record-out folds pick the same; EVALUATION.md). True AF with borderline
+  // irregularity (slow ventricular rate) is still alarmed, 3 minutes in.
+  onsetScore: 1.2,
+  onsetStretchScore: 1.2,
+  weakEvidenceMs: 180_000,
 };
 
 /** Beat classes whose RR intervals reflect the atrial rhythm (firmware AAMI classes). */
@@ -90,7 +93,7 @@ interface HistoryEntry {
   /** The interval the sample was produced for (newest complete one) and its end beat. */
   rrMs: number;
   rrEndMs: number;
-  windowScore: number;
+  pairFraction: number;
 }
 
 interface Stretch {
@@ -101,9 +104,23 @@ interface Stretch {
   rrSumMs: number;
   beatCount: number;
   recentRrMs: number[];
-  /** Sum of the unsmoothed window scores of the stretch's windows. */
-  windowScoreSum: number;
-  windows: number;
+  /**
+   * Sums of M and of RR over the stretch's windows up to its latest irregular one (the
+   * stretch's own I = mean M / mean RR); `pending` holds the regular windows after it.
+   */
+  pairFractionSum: number;
+  windowRrSumMs: number;
+  pending: { pairFraction: number; rrMs: number };
+}
+
+/** Adds one window to a stretch's irregularity sums (see {@link Stretch.pending}). */
+function addWindow(s: Stretch, irregular: boolean, pairFraction: number, rrMs: number): void {
+  s.pending.pairFraction += pairFraction;
+  s.pending.rrMs += rrMs;
+  if (!irregular) return;
+  s.pairFractionSum += s.pending.pairFraction;
+  s.windowRrSumMs += s.pending.rrMs;
+  s.pending = { pairFraction: 0, rrMs: 0 };
 }
 
 const round1 = (x: number) => Math.round(x * 10) / 10;
@@ -188,12 +205,11 @@ export class AfibDetector implements Detector {
   }
 
   #record(sample: IrregularitySample): void {
-    this.#history.push({ timeMs: sample.centreTimeMs, irregular: sample.windowIrregular, rrMs: sample.rrMs, rrEndMs: sample.timeMs, windowScore: sample.windowScore });
+    this.#history.push({ timeMs: sample.centreTimeMs, irregular: sample.windowIrregular, rrMs: sample.rrMs, rrEndMs: sample.timeMs, pairFraction: sample.pairFraction });
     if (this.#history.length > this.#p.historyBeats) this.#history.shift();
     if (sample.windowIrregular && this.#stretch) this.#stretch.lastIrregularMs = Math.max(this.#stretch.lastIrregularMs, sample.centreTimeMs);
     if (this.#stretch) {
-      this.#stretch.windowScoreSum += sample.windowScore;
-      this.#stretch.windows++;
+      addWindow(this.#stretch, sample.windowIrregular, sample.pairFraction, sample.rrMs);
       this.#stretch.rrSumMs += sample.rrMs;
       this.#stretch.beatCount++;
       this.#stretch.recentRrMs.push(sample.rrMs);
@@ -236,14 +252,16 @@ export class AfibDetector implements Detector {
           this.#endCandidate = undefined;
         }
       }
-    } else if (sample.af) {
-      this.#stretch ??= this.#newStretch(this.#backDatedOnsetMs());
-      if (this.#alarmDue(this.#stretch, sample)) {
+    } else {
+      // A stretch starts when the decision says AF or a window is irregular, and is dropped once
+      // neither holds any more (a full window of regular beats).
+      if (!this.#stretch && (sample.af || sample.windowIrregular)) this.#stretch = this.#newStretch(this.#backDatedOnsetMs());
+      if (this.#stretch && this.#alarmDue(this.#stretch, sample)) {
         this.#open = true;
         changes.push({ type: 'onset', kind: this.kind, onsetMs: this.#stretch.onsetMs, evidence: this.#evidence(this.#stretch) });
+      } else if (this.#stretch && !sample.af && this.#trailingRegular() >= this.#p.boundaryRegularBeats) {
+        this.#stretch = undefined;
       }
-    } else {
-      this.#stretch = undefined;
     }
     return changes;
   }
@@ -252,15 +270,17 @@ export class AfibDetector implements Detector {
   #alarmDue(s: Stretch, sample: IrregularitySample): boolean {
     const spanMs = s.lastIrregularMs - s.onsetMs;
     if (spanMs < this.#p.minEpisodeMs) return false;
-    const clear = sample.score >= this.#p.onsetScore || s.windowScoreSum >= this.#p.onsetStretchScore * s.windows;
-    return clear || spanMs >= this.#p.weakEvidenceMs;
+    // The stretch's own irregularity needs no averager, so a short burst is graded fairly.
+    if (s.windowRrSumMs > 0 && (s.pairFractionSum * 1000) / s.windowRrSumMs >= this.#p.onsetStretchScore) return true;
+    if (!sample.af) return false;
+    return sample.score >= this.#p.onsetScore || spanMs >= this.#p.weakEvidenceMs;
   }
 
   /** A stretch from a back-dated onset, with the intervals since then taken from the history. */
   #newStretch(onsetMs: number): Stretch {
-    const s: Stretch = { onsetMs, lastIrregularMs: Math.max(onsetMs, this.#lastIrregularInHistory() ?? onsetMs), rrSumMs: 0, beatCount: 0, recentRrMs: [], windowScoreSum: 0, windows: 0 };
+    const s: Stretch = { onsetMs, lastIrregularMs: Math.max(onsetMs, this.#lastIrregularInHistory() ?? onsetMs), rrSumMs: 0, beatCount: 0, recentRrMs: [], pairFractionSum: 0, windowRrSumMs: 0, pending: { pairFraction: 0, rrMs: 0 } };
     for (const h of this.#history) {
-      if (h.timeMs >= onsetMs) { s.windowScoreSum += h.windowScore; s.windows++; }
+      if (h.timeMs >= onsetMs) addWindow(s, h.irregular, h.pairFraction, h.rrMs);
       if (h.rrEndMs <= onsetMs) continue;
       s.rrSumMs += h.rrMs;
       s.beatCount++;
@@ -268,6 +288,13 @@ export class AfibDetector implements Detector {
     }
     s.recentRrMs = s.recentRrMs.slice(-32);
     return s;
+  }
+
+  /** Consecutive regular windows at the end of the history. */
+  #trailingRegular(): number {
+    let n = 0;
+    for (let i = this.#history.length - 1; i >= 0 && !this.#history[i]!.irregular; i--) n++;
+    return n;
   }
 
   #lastIrregularInHistory(): number | undefined {

@@ -55,19 +55,21 @@ export interface IrregularitySample {
   /** Smoothed, bigeminy-gated decision O(n) > η: the rhythm is AF. */
   af: boolean;
   /**
-   * Unsmoothed irregularity M(n) / rt(n) > η of the current window, attributed to the beat at
-   * the window's centre ({@link centreTimeMs}): used to place episode boundaries, since the
-   * smoothed decision lags by tens of beats.
+   * Unsmoothed, bigeminy-gated irregularity of the current window ({@link windowScore} > η),
+   * attributed to the beat at the window's centre ({@link centreTimeMs}): used to place episode
+   * boundaries, since the smoothed decision lags by tens of beats.
    */
   windowIrregular: boolean;
   centreTimeMs: number;
   /** Fused decision value O(n), 1/s (for evidence and diagnostics). */
   score: number;
   /**
-   * The same fusion without smoothing the irregularity: M(n)/rt(n) when Bt ≥ δ, else Bt.
+   * The same fusion without smoothing: M(n)/rt(n) when Bt ≥ δ or B(n) ≥ δ, else B(n).
    * Averaged over a stretch it grades the stretch itself, free of the averager's lag.
    */
   windowScore: number;
+  /** M(n) of the current window, 0 when the bigeminy gate is closed. */
+  pairFraction: number;
 }
 
 const median3 = (a: number, b: number, c: number) => Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
@@ -136,6 +138,10 @@ export class RrIrregularity {
     const rt = this.#rt;
     const notBigeminy = this.#bt >= this.params.bigeminyThreshold;
     const score = notBigeminy ? this.#mt / rt : this.#bt;
+    // For the window itself the gate also opens on the window's own B: Bt needs a few beats to
+    // rise after sinus rhythm (where B ≈ 0 too), which would otherwise hide the first AF windows.
+    const windowNotBigeminy = notBigeminy || b >= this.params.bigeminyThreshold;
+    const windowScore = windowNotBigeminy ? m / rt : b;
     // The window holds intervals k−N+1 … k; interval i ends at beat i. Its centre is between
     // the beats ending intervals k−N/2 and k−N/2+1; we take the earlier one.
     const k = len - 2;
@@ -144,10 +150,11 @@ export class RrIrregularity {
       timeMs: this.#timesMs[k]!,
       rrMs: Math.round(r * 1000),
       af: score > this.params.irregularityThreshold,
-      windowIrregular: m / rt > this.params.irregularityThreshold,
+      windowIrregular: windowScore > this.params.irregularityThreshold,
       centreTimeMs: this.#timesMs[centre]!,
       score,
-      windowScore: notBigeminy ? m / rt : this.#bt,
+      windowScore,
+      pairFraction: windowNotBigeminy ? m : 0,
     };
   }
 }

@@ -1,0 +1,51 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { THRESHOLD_KINDS } from '../../eval/ground-truth.ts';
+import { runEvaluation } from '../../eval/harness.ts';
+
+const repoRoot = resolve(import.meta.dirname, '../..');
+const dataDir = resolve(repoRoot, '../shared/data/ecg');
+
+describe('evaluation harness on real records', () => {
+  it('replays mitdb 106 through PatientStream and agrees with the ground truth of every threshold kind', async () => {
+    const { results } = await runEvaluation({ dataDir, databases: ['mitdb'], records: ['106'] });
+    expect(results).toHaveLength(1);
+    const r = results[0]!;
+    // 650 000 samples at 360 Hz = 1805.6 s → 1806 one-second frames; 1507 N + 520 V beats.
+    expect({ name: r.name, beats: r.beats, frames: r.frames, beatSource: r.beatSource }).toEqual({ name: '106', beats: 2027, frames: 1806, beatSource: 'atr' });
+    for (const kind of THRESHOLD_KINDS) expect({ kind, missed: r.threshold[kind].missed, extra: r.threshold[kind].extra }).toEqual({ kind, missed: 0, extra: 0 });
+    // The expert's one "(VT" episode is a 3-beat run: VT by the clinical definition (≥ 3), below
+    // the alarm criterion (≥ 5 V beats), so no vt alarm.
+    expect(r.vtRhythm).toEqual({ truth: 1, detected: 0, matched: 0, missed: 1, extra: 0, sameOnset: 0, maxOnsetErrorMs: 0 });
+    // Ventricular bigeminy and trigeminy throughout: no AF alarm.
+    expect(r.alarms.afib).toEqual({ alarms: 0, false: 0 });
+    expect(r.af).toBeUndefined();
+  });
+
+  it('scores AF on an afdb record epicmp-style from 5 minutes into the record', async () => {
+    const { results } = await runEvaluation({ dataDir, databases: ['afdb'], records: ['08434'] });
+    const af = results[0]!.af!;
+    // 08434 has three reference AF episodes (149.1–154.4, 154.8–165.9, 166.5–173.8 min).
+    expect(af.standard.tpSe + af.standard.fn).toBe(3);
+    expect(af.standard.refDurationMs).toBe(af.min30s.refDurationMs);
+    expect(af.standard.tpPp + af.standard.fp).toBe(results[0]!.detected.filter((e) => e.kind === 'afib').length);
+    expect(af.latenciesMs.every((ms) => ms >= 30_000)).toBe(true);
+  });
+
+  it('npm run eval writes the JSON results file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pb-eval-'));
+    try {
+      const json = join(dir, 'r.json');
+      const { stdout } = await promisify(execFile)(process.execPath, [join(repoRoot, 'eval/run.ts'), '--db', 'mitdb', '--records', '100', '--json', json], { cwd: repoRoot });
+      expect(stdout).toContain('Threshold alarms vs ground truth');
+      const written = JSON.parse(await readFile(json, 'utf8'));
+      expect({ schema: written.schema, records: written.records.map((r: { database: string; name: string }) => `${r.database}/${r.name}`) }).toEqual({ schema: 'pb.eval.v1', records: ['mitdb/100'] });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
