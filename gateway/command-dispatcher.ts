@@ -60,16 +60,6 @@ export class CommandDispatcher {
     await this.#deliver(this.#o.store.pending([...this.#subscribed]));
   }
 
-  /** The device acknowledged (PUBACK) a command packet. */
-  received(deviceId: string, payload: Buffer): void {
-    try {
-      const id = (JSON.parse(payload.toString('utf8')) as { id?: unknown }).id;
-      if (typeof id === 'string') this.#o.store.markReceived(deviceId, id);
-    } catch {
-      // Our own payload; nothing to do if it cannot be read.
-    }
-  }
-
   /** A payload on `…/cmd/ack`. Never throws for bad input: returns the reason instead. */
   result(deviceId: string, payload: Buffer): ResultHandling {
     let json: unknown;

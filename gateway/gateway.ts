@@ -375,18 +375,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     const deviceId = deviceOf(client);
     if (deviceId && topics.includes(deviceTopics(deviceId).cmd)) dispatcher?.gone(deviceId);
   });
-  broker.on('ack', (packet, client) => {
+  // A PUBACK of a command is a sign of life. (Which command it acknowledges is not knowable here:
+  // aedes keeps no outgoing packet for clean sessions and reports `undefined`; the device's
+  // answer on cmd/ack is what correlates.)
+  broker.on('ack', (_packet, client) => {
     const deviceId = deviceOf(client);
-    if (!deviceId) return;
-    tracker?.seen(deviceId);
-    if ('topic' in packet && packet.topic === deviceTopics(deviceId).cmd && packet.payload) {
-      const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-      try {
-        dispatcher?.received(deviceId, payload);
-      } catch (err) {
-        logger.warn('command receipt could not be recorded', { deviceId, err: err as Error });
-      }
-    }
+    if (deviceId) tracker?.seen(deviceId);
   });
   broker.on('ping', (_packet, client) => {
     const deviceId = deviceOf(client);

@@ -121,7 +121,13 @@ export class LivenessTracker {
     let t = this.#devices.get(deviceId);
     if (!t) {
       // Seed from the store: firmware, model and skew survive reconnects and gateway restarts.
-      const stored = this.#o.store.get(deviceId);
+      let stored;
+      try {
+        stored = this.#o.store.get(deviceId);
+      } catch (err) {
+        // Called from aedes event handlers: a busy database must not throw into the broker.
+        this.#o.logger.warn('stored liveness could not be read; starting afresh', { deviceId, err: err as Error });
+      }
       const row: DeviceLiveness = stored
         ? { ...stored }
         : {

@@ -96,8 +96,6 @@ export interface DeviceCommand {
   /** Delivery + timeout: no answer by then → timed_out. */
   deadlineAtMs: number | undefined;
   deliveryCount: number;
-  /** When the device acknowledged (PUBACK) receipt of the command. */
-  receivedAtMs: number | undefined;
   /** The device's answer; also kept when it came after the command timed out. */
   result: { ok: boolean; error?: string; atMs: number } | undefined;
   finishedAtMs: number | undefined;
@@ -118,8 +116,6 @@ export interface DeviceCommandStore {
   deliverable(deviceId: string): DeviceCommand[];
   /** Claims a command for delivery (state → delivered, deadline set). Undefined when it is no longer deliverable. */
   markDelivered(commandId: string, actor: string): DeviceCommand | undefined;
-  /** The device acknowledged receipt (MQTT PUBACK of the command). */
-  markReceived(deviceId: string, commandId: string): void;
   /** Stores the device's answer. */
   recordResult(deviceId: string, result: CommandResult, actor: string): { outcome: ResultOutcome; command?: DeviceCommand };
   /** Expires undelivered commands past their TTL and times out unanswered ones past their deadline. */
@@ -132,10 +128,10 @@ interface Row {
   cmd_id: string; device_id: string; type: string; payload: string; state: string;
   created_at: number; created_by: string; expires_at: number; timeout_ms: number;
   delivered_at: number | null; deadline_at: number | null; delivery_count: number;
-  received_at: number | null; result_at: number | null; result_ok: number | null; result_error: string | null; finished_at: number | null;
+  result_at: number | null; result_ok: number | null; result_error: string | null; finished_at: number | null;
 }
 
-const COLUMNS = 'cmd_id, device_id, type, payload, state, created_at, created_by, expires_at, timeout_ms, delivered_at, deadline_at, delivery_count, received_at, result_at, result_ok, result_error, finished_at';
+const COLUMNS = 'cmd_id, device_id, type, payload, state, created_at, created_by, expires_at, timeout_ms, delivered_at, deadline_at, delivery_count, result_at, result_ok, result_error, finished_at';
 
 function toCommand(r: Row): DeviceCommand {
   return {
@@ -151,7 +147,6 @@ function toCommand(r: Row): DeviceCommand {
     deliveredAtMs: r.delivered_at ?? undefined,
     deadlineAtMs: r.deadline_at ?? undefined,
     deliveryCount: r.delivery_count,
-    receivedAtMs: r.received_at ?? undefined,
     result: r.result_at === null ? undefined : { ok: r.result_ok === 1, ...(r.result_error !== null ? { error: r.result_error } : {}), atMs: r.result_at },
     finishedAtMs: r.finished_at ?? undefined,
   };
@@ -224,10 +219,6 @@ export class SqliteDeviceCommandStore implements DeviceCommandStore {
       this.#db.audit(actor, 'command.deliver', before.deviceId, before, after);
       return after;
     });
-  }
-
-  markReceived(deviceId: string, commandId: string): void {
-    this.#db.stmt('UPDATE command SET received_at = ? WHERE cmd_id = ? AND device_id = ? AND received_at IS NULL').run(this.#db.now(), commandId, deviceId);
   }
 
   recordResult(deviceId: string, result: CommandResult, actor: string): { outcome: ResultOutcome; command?: DeviceCommand } {

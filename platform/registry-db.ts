@@ -51,7 +51,7 @@ const SCHEMA = `
     state TEXT NOT NULL, created_at INTEGER NOT NULL, created_by TEXT NOT NULL,
     expires_at INTEGER NOT NULL, timeout_ms INTEGER NOT NULL,
     delivered_at INTEGER, deadline_at INTEGER, delivery_count INTEGER NOT NULL DEFAULT 0,
-    received_at INTEGER, result_at INTEGER, result_ok INTEGER, result_error TEXT, finished_at INTEGER);
+    result_at INTEGER, result_ok INTEGER, result_error TEXT, finished_at INTEGER);
   CREATE INDEX IF NOT EXISTS command_by_device ON command (device_id, created_at);
   CREATE INDEX IF NOT EXISTS command_open ON command (state) WHERE state IN ('pending', 'delivered');
 `;

@@ -46,17 +46,15 @@ describe('command store', () => {
       id: expect.stringMatching(/^c-[0-9a-f]{16}$/), deviceId: 'dev-1', type: 'config',
       payload: { id: created.id, type: 'config', config: { frameMs: 500, ecg: false, fs: 250 } },
       state: 'pending', createdAtMs: T, createdBy: 'api:admin', expiresAtMs: T + 3_600_000, timeoutMs: 30_000,
-      deliveredAtMs: undefined, deadlineAtMs: undefined, deliveryCount: 0, receivedAtMs: undefined, result: undefined, finishedAtMs: undefined,
+      deliveredAtMs: undefined, deadlineAtMs: undefined, deliveryCount: 0, result: undefined, finishedAtMs: undefined,
     });
     expect(store().pending().map((c) => c.id)).toEqual([created.id]);
     now = T + 10;
     expect(store().markDelivered(created.id, 'gateway:g1')).toMatchObject({ state: 'delivered', deliveredAtMs: T + 10, deadlineAtMs: T + 30_010, deliveryCount: 1 });
     expect(store().pending()).toEqual([]);
-    now = T + 20;
-    store().markReceived('dev-1', created.id);
     now = T + 30;
     expect(store().recordResult('dev-1', { id: created.id, ok: true }, 'device:dev-1')).toMatchObject({ outcome: 'recorded' });
-    expect(store().get(created.id)).toMatchObject({ state: 'ok', receivedAtMs: T + 20, result: { ok: true, atMs: T + 30 }, finishedAtMs: T + 30 });
+    expect(store().get(created.id)).toMatchObject({ state: 'ok', result: { ok: true, atMs: T + 30 }, finishedAtMs: T + 30 });
     // A resent answer (QoS 1 duplicate) changes nothing.
     expect(store().recordResult('dev-1', { id: created.id, ok: false, error: 'x' }, 'device:dev-1').outcome).toBe('duplicate');
     expect(registry.audit('dev-1').filter((e) => e.action.startsWith('command.')).map((e) => [e.actor, e.action, e.atMs])).toEqual([
