@@ -21,6 +21,42 @@ export interface AfResult {
   min30s: EpisodeComparison;
   /** Onset-to-alarm delay of detections that overlap reference AF, ms. */
   latenciesMs: number[];
+  /** Beat by beat (after 5 min, flutter excluded): beat inside a detected episode vs inside reference AF. */
+  beats: BeatConfusion;
+}
+
+/** Beat-level confusion counts, the unit of the published AFDB Se/Sp figures. */
+export interface BeatConfusion {
+  tp: number;
+  fn: number;
+  fp: number;
+  tn: number;
+}
+
+/** Labels every beat from `fromMs` on by membership in `detected` vs `reference`, skipping `excluded`. */
+export function beatConfusion(beatTimesMs: readonly number[], reference: readonly Interval[], detected: readonly Interval[], excluded: readonly Interval[], fromMs: number): BeatConfusion {
+  const inside = (list: readonly Interval[]) => {
+    let k = 0;
+    return (t: number) => {
+      while (k < list.length && list[k]!.endMs <= t) k++;
+      return k < list.length && list[k]!.startMs <= t;
+    };
+  };
+  const inRef = inside(mergeIntervals(reference));
+  const inDet = inside(mergeIntervals(detected));
+  const inExcl = inside(mergeIntervals(excluded));
+  const c: BeatConfusion = { tp: 0, fn: 0, fp: 0, tn: 0 };
+  for (const t of beatTimesMs) {
+    if (t < fromMs) continue;
+    const r = inRef(t);
+    const d = inDet(t);
+    if (inExcl(t)) continue;
+    if (r && d) c.tp++;
+    else if (r) c.fn++;
+    else if (d) c.fp++;
+    else c.tn++;
+  }
+  return c;
 }
 
 export interface KindAlarms {
@@ -82,6 +118,7 @@ export function evaluateRecord(record: ReferenceRecord, makeDetectors: () => Det
       standard: compareEpisodes(afRef, test, options),
       min30s: compareEpisodes(afRef, test, { ...options, minEpisodeMs: AF_MIN_EPISODE_MS }),
       latenciesMs: of('afib').filter((e) => overlapMs(e, afRef) > 0).map((e) => e.latencyMs),
+      beats: beatConfusion(record.beats.map((b) => b.timeMs), afRef, test, aflRef, EC57_LEARNING_MS),
     };
   }
 
@@ -147,6 +184,7 @@ export interface AfSummary {
   standard: EpisodeComparison;
   min30s: EpisodeComparison;
   latenciesMs: number[];
+  beats: BeatConfusion;
 }
 
 /** Gross AF statistics over the records that have AF reference annotations. */
@@ -157,5 +195,6 @@ export function afSummary(results: readonly RecordResult[]): AfSummary | undefin
     standard: sumComparisons(af.map((a) => a.standard)),
     min30s: sumComparisons(af.map((a) => a.min30s)),
     latenciesMs: af.flatMap((a) => a.latenciesMs),
+    beats: af.reduce((t, a) => ({ tp: t.tp + a.beats.tp, fn: t.fn + a.beats.fn, fp: t.fp + a.beats.fp, tn: t.tn + a.beats.tn }), { tp: 0, fn: 0, fp: 0, tn: 0 }),
   };
 }

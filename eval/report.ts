@@ -53,11 +53,13 @@ export function afTable(results: readonly RecordResult[]): string {
   const rows = af.map((r) => afRow(r.name, r.af!.standard.tpSe + r.af!.standard.fn, r.af!.standard, r.af!.min30s));
   rows.push(afRow('gross', summary.standard.tpSe + summary.standard.fn, summary.standard, summary.min30s));
   const lat = [...summary.latenciesMs].sort((a, b) => a - b);
+  const b = summary.beats;
   const q = (p: number) => (lat.length ? Math.round(lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]! / 1000) : NaN);
   return [
     'AF on afdb, epicmp-style (test period from 5 min; flutter excluded from +P). Left: EC57 standard; right: episodes ≥ 30 s (epicmp -i 30)',
     table(['record', 'ref eps', 'alarms', 'ESe', 'E+P', 'DSe', 'D+P', 'ESe≥30', 'E+P≥30', 'DSe≥30', 'D+P≥30'], rows),
     `reference AF ${hms(summary.standard.refDurationMs)}, detected AF ${hms(summary.standard.testDurationMs)}; alarm latency from onset (true episodes): median ${q(0.5)} s, 90th percentile ${q(0.9)} s, max ${lat.length ? Math.round(lat.at(-1)! / 1000) : NaN} s`,
+    `beat by beat (the unit of the published AFDB figures): Se ${pct(100 * b.tp / (b.tp + b.fn)).trim()} %, Sp ${pct(100 * b.tn / (b.tn + b.fp)).trim()} %, PPV ${pct(100 * b.tp / (b.tp + b.fp)).trim()} % (${b.tp + b.fn + b.fp + b.tn} beats)`,
   ].join('\n');
 }
 
