@@ -20,9 +20,11 @@
  * the abstract and a public re-implementation's description (tabaraei/LTAF-detection, read as
  * reference only); verify them against the paper before a clinical release.
  *
- * Differences from the paper, both because a monitor must work on a live stream: the
- * exponential averagers run forward only (causal), and the measure restarts after a
- * discontinuity (gap or lead-off) instead of bridging it. Memory is bounded (a few windows).
+ * Differences, because a monitor works on a live stream: the exponential averagers run forward
+ * only (causal; the re-implementation we read averages forward and backward, which needs the
+ * whole record), and the measure restarts after a discontinuity (gap or lead-off) instead of
+ * bridging it. Added for the episode logic in afib.ts: unsmoothed per-window outputs
+ * (`windowScore`, `windowIrregular`, `pairFraction`). Memory is bounded (a few windows).
  */
 
 export interface RrIrregularityParams {

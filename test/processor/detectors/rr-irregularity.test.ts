@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { RrIrregularity } from '../../../processor/detectors/rr-irregularity.ts';
+
+/** Pushes beats with the given RR intervals; returns every sample produced. */
+function feed(measure: RrIrregularity, rrMs: readonly number[]) {
+  let t = 0;
+  return rrMs.map((rr) => measure.push((t += rr), rr));
+}
+
+describe('RR irregularity measure (Petrėnas et al. 2015)', () => {
+  it('produces its first sample once N + 2 intervals are in (the median filter looks one interval ahead)', () => {
+    const samples = feed(new RrIrregularity(), Array(12).fill(800));
+    expect(samples.map((s) => s !== undefined)).toEqual([false, false, false, false, false, false, false, false, false, true, true, true]);
+    // The sample refers to the interval before the newest one.
+    expect(samples[9]).toMatchObject({ timeMs: 9 * 800, rrMs: 800, af: false, windowIrregular: false, pairFraction: 0 });
+  });
+
+  it('removes an isolated premature beat with its compensatory pause in the median filter', () => {
+    const last = feed(new RrIrregularity(), [800, 800, 800, 800, 500, 1100, 800, 800, 800, 800, 800, 800]).at(-1)!;
+    expect({ pairFraction: last.pairFraction, windowIrregular: last.windowIrregular }).toEqual({ pairFraction: 0, windowIrregular: false });
+  });
+
+  it('counts the pairs of median-filtered intervals that differ by ≥ 30 ms', () => {
+    // Medians of the last 8 intervals: 700 900 700 900 750 850 800 820 → 25 of 28 pairs differ
+    // by ≥ 30 ms; B = (6420 / 6600 − 1)² ≈ 7.4·10⁻⁴ ≥ δ, so the bigeminy gate is open.
+    const last = feed(new RrIrregularity(), [800, 600, 1000, 700, 900, 650, 950, 750, 850, 800, 820]).at(-1)!;
+    expect(last.pairFraction).toBeCloseTo(25 / 28, 10);
+    expect(last.rrMs).toBe(800);
+  });
+
+  it('treats bigeminy as not AF: alternating intervals keep the bigeminy gate closed', () => {
+    const samples = feed(new RrIrregularity(), Array(300).fill([500, 1000]).flat()).filter((s) => s !== undefined);
+    expect(samples.every((s) => !s.af && !s.windowIrregular)).toBe(true);
+  });
+
+  it('starts over after reset', () => {
+    const m = new RrIrregularity();
+    feed(m, Array(20).fill(800));
+    m.reset();
+    expect(feed(m, Array(9).fill(800)).every((s) => s === undefined)).toBe(true);
+  });
+});
