@@ -1,54 +1,177 @@
 /**
- * `pulsebridge device add|list|enable|disable`: the device registry from the command line.
- * In embedded mode `add` also issues the device's certificate from the development CA.
+ * `pulsebridge device …`: the device registry from the command line. Works while the demo or the
+ * gateway runs (another process on the same registry file): the gateway notices changes within
+ * its poll period (revocation, new commands).
+ *
+ *   add <id> --patient P [--json]            register (and, in embedded mode, issue its certificate)
+ *   assign <id> --patient P [--from ISO]     time-bounded reassignment (default from now)
+ *   unassign <id> [--at ISO]                 end the assignment (default now)
+ *   disable <id> | enable <id>               revoke (live connection dropped) / allow again
+ *   list [--json]                            every device with its liveness
+ *   show <id>                                one device as JSON (liveness, assignments)
+ *   audit <id>                               its audit trail as JSON
+ *   command <id> --type ping|config|fw_offer [--json '{…}'] [--ttl 1h] [--timeout 60s] [--wait]
  */
 import { issueDeviceCertificate } from '../platform/dev-pki.ts';
+import { COMMAND_TYPES, FINAL_COMMAND_STATES, parseCommandRequest, type DeviceCommand } from '../platform/device-commands.ts';
 import { DeviceRegistry } from '../platform/device-registry.ts';
+import { commandView, deviceView } from '../platform/device-view.ts';
 import type { PulsebridgeConfig } from '../platform/config.ts';
-import { UsageError } from './args.ts';
+import { PulsebridgeError } from '../platform/errors.ts';
+import { parseDurationMs, UsageError } from './args.ts';
 
 export interface DeviceCommandInput {
   config: Readonly<PulsebridgeConfig>;
   action: string | undefined;
   deviceId: string | undefined;
   patientId: string | undefined;
+  /** `--json` as a switch: print JSON. */
   json: boolean;
   actor: string;
   out: (line: string) => void;
+  /** stderr, for the one-sentence outcome of a failed `command --wait`. */
+  err?: (line: string) => void;
+  /** `assign --from`, `unassign --at`: ISO 8601 or ms since the epoch. */
+  from?: string | undefined;
+  at?: string | undefined;
+  /** `command`: --type, --json body, --ttl, --timeout, --wait. */
+  commandType?: string | undefined;
+  commandJson?: string | undefined;
+  ttl?: string | undefined;
+  timeout?: string | undefined;
+  wait?: boolean | undefined;
+  /** Stops `--wait` (SIGINT). */
+  signal?: AbortSignal | undefined;
+  /** How often `--wait` re-reads the command, ms. Default 250. */
+  waitPollMs?: number;
 }
 
-export function runDeviceCommand(input: DeviceCommandInput): void {
-  const { config, action, deviceId, out } = input;
+const ACTIONS = 'add, assign, unassign, enable, disable, list, show, audit, command';
+
+/** Runs one device action; resolves with the exit status. */
+export async function runDeviceCommand(input: DeviceCommandInput): Promise<number> {
+  const { config, action, out } = input;
   const registry = new DeviceRegistry(config.registryPath);
+  const needId = () => {
+    if (!input.deviceId) throw new UsageError(`device ${action} needs a device id: pulsebridge device ${action} <id>`);
+    return input.deviceId;
+  };
   try {
     switch (action) {
       case 'add': {
-        if (!deviceId) throw new UsageError('device add needs a device id: pulsebridge device add <id> --patient <pid>');
+        const deviceId = needId();
         if (!input.patientId) throw new UsageError('device add needs --patient <pid>');
         // Issue the certificate first: a registered device without credentials would be useless.
         const creds = issueDeviceCertificate(config.dataDir, deviceId);
         registry.add(deviceId, input.patientId, input.actor);
         const result = { deviceId, patientId: input.patientId, cert: creds.cert, key: creds.key, ca: creds.ca };
         out(input.json ? JSON.stringify(result) : `device ${deviceId} assigned to patient ${input.patientId}\n  cert ${creds.cert}\n  key  ${creds.key}\n  ca   ${creds.ca}`);
-        return;
+        return 0;
+      }
+      case 'assign': {
+        const deviceId = needId();
+        if (!input.patientId) throw new UsageError('device assign needs --patient <pid>');
+        const fromMs = parseTime('--from', input.from) ?? Date.now();
+        const d = registry.assign(deviceId, input.patientId, fromMs, input.actor);
+        const current = registry.assignments(deviceId).at(-1)!;
+        out(input.json ? JSON.stringify(deviceView(d, registry.liveness.get(deviceId), registry.assignments(deviceId)))
+          : `device ${deviceId} assigned to patient ${current.patientId} from ${new Date(current.fromMs).toISOString()}`);
+        return 0;
+      }
+      case 'unassign': {
+        const deviceId = needId();
+        const atMs = parseTime('--at', input.at) ?? Date.now();
+        const d = registry.unassign(deviceId, atMs, input.actor);
+        out(input.json ? JSON.stringify(deviceView(d, registry.liveness.get(deviceId), registry.assignments(deviceId)))
+          : `device ${deviceId} unassigned at ${new Date(atMs).toISOString()}`);
+        return 0;
       }
       case 'list': {
-        const devices = registry.list();
-        if (input.json) out(JSON.stringify(devices));
-        else for (const d of devices) out(`${d.deviceId}\t${d.enabled ? 'enabled' : 'disabled'}\t${d.patientId ?? '-'}`);
-        return;
+        const liveness = new Map(registry.liveness.list().map((l) => [l.deviceId, l]));
+        const views = registry.list().map((d) => deviceView(d, liveness.get(d.deviceId)));
+        if (input.json) out(JSON.stringify(views));
+        else for (const v of views) out([v.deviceId, v.enabled ? 'enabled' : 'disabled', v.patientId ?? '-', v.online ? 'online' : 'offline', v.lastSeenAt ?? '-'].join('\t'));
+        return 0;
+      }
+      case 'show': {
+        const deviceId = needId();
+        const d = registry.get(deviceId);
+        if (!d) throw new PulsebridgeError('PB_REGISTRY_UNKNOWN_DEVICE', `device "${deviceId}" is not registered`);
+        out(JSON.stringify(deviceView(d, registry.liveness.get(deviceId), registry.assignments(deviceId)), null, 2));
+        return 0;
+      }
+      case 'audit': {
+        const deviceId = needId();
+        if (!registry.get(deviceId)) throw new PulsebridgeError('PB_REGISTRY_UNKNOWN_DEVICE', `device "${deviceId}" is not registered`);
+        out(JSON.stringify(registry.audit(deviceId).map(({ atMs, ...e }) => ({ at: new Date(atMs).toISOString(), ...e })), null, 2));
+        return 0;
       }
       case 'enable':
       case 'disable': {
-        if (!deviceId) throw new UsageError(`device ${action} needs a device id`);
+        const deviceId = needId();
         const d = registry.setEnabled(deviceId, action === 'enable', input.actor);
         out(input.json ? JSON.stringify(d) : `device ${deviceId} ${action}d`);
-        return;
+        return 0;
       }
+      case 'command':
+        return await sendCommand(registry, needId(), input);
       default:
-        throw new UsageError(`unknown device action "${action ?? ''}" (add, list, enable, disable)`);
+        throw new UsageError(`unknown device action "${action ?? ''}" (${ACTIONS})`);
     }
   } finally {
     registry.close();
   }
+}
+
+async function sendCommand(registry: DeviceRegistry, deviceId: string, input: DeviceCommandInput): Promise<number> {
+  const type = input.commandType;
+  if (!type || !(COMMAND_TYPES as readonly string[]).includes(type)) throw new UsageError(`device command needs --type ${COMMAND_TYPES.join('|')}`);
+  let body: Record<string, unknown> = {};
+  if (input.commandJson !== undefined) {
+    try {
+      const parsed: unknown = JSON.parse(input.commandJson);
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+      body = parsed as Record<string, unknown>;
+    } catch {
+      throw new UsageError('--json must be a JSON object, e.g. --json \'{"frameMs":1000,"ecg":true,"fs":250}\'');
+    }
+  }
+  // For config, --json may be the settings themselves or {"config":{…}}.
+  if (type === 'config' && !('config' in body)) body = { config: body };
+  const request = parseCommandRequest({
+    ...body,
+    type,
+    ...(input.ttl !== undefined ? { ttlMs: parseDurationMs(input.ttl) } : {}),
+    ...(input.timeout !== undefined ? { timeoutMs: parseDurationMs(input.timeout) } : {}),
+  });
+  let command: DeviceCommand = registry.commands.create(deviceId, request, input.actor);
+  if (!input.wait) {
+    input.out(JSON.stringify(commandView(command)));
+    return 0;
+  }
+  // --wait: until the device answered, or the command timed out or expired.
+  const pollMs = input.waitPollMs ?? 250;
+  while (!FINAL_COMMAND_STATES.has(command.state)) {
+    if (input.signal?.aborted) {
+      input.out(JSON.stringify(commandView(command)));
+      input.err?.(`Stopped waiting; command ${command.id} is still ${command.state}.`);
+      return 1;
+    }
+    await new Promise((r) => setTimeout(r, pollMs));
+    command = registry.commands.get(command.id) ?? command;
+  }
+  input.out(JSON.stringify(commandView(command)));
+  if (command.state === 'ok') return 0;
+  const why = command.state === 'error' ? `the device answered with an error: ${command.result?.error || 'no message'}` : `it ${command.state === 'expired' ? 'expired before the device was online' : 'timed out waiting for the device\'s answer'}`;
+  input.err?.(`Command ${command.id} failed: ${why}.`);
+  return 1;
+}
+
+/** An ISO 8601 time or ms since the epoch; undefined when absent. */
+function parseTime(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (/^\d{1,16}$/.test(text)) return Number(text);
+  const ms = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : Number.NaN;
+  if (Number.isNaN(ms)) throw new UsageError(`${flag} must be an ISO 8601 time (e.g. 2026-03-01T10:00:00Z) or ms since the epoch`);
+  return ms;
 }

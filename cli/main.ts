@@ -25,7 +25,9 @@ Commands:
   sim [--devices N] [--scenario NAME|FILE] [--duration 10m] [--speed N]
   sim replay --record PATH --device ID [--speed N|max] [--cert F --key F --ca F]
   token --sub USER --role clinician|admin [--patients p1,p2] [--ttl 12h]
-  device add <id> --patient <pid> [--json] | device list | device enable|disable <id>
+  device add <id> --patient <pid> [--json] | device assign <id> --patient <pid> [--from ISO]
+  device unassign <id> [--at ISO] | device enable|disable <id> | device list [--json] | device show|audit <id>
+  device command <id> --type ping|config|fw_offer [--json '{...}'] [--ttl 1h] [--timeout 60s] [--wait]
 
 Common options: --data-dir DIR, --mqtt-port N, --http-port N (override PULSEBRIDGE_* variables).`;
 
@@ -144,11 +146,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       return 0;
     }
     case 'device': {
-      const { values, positionals } = parse(rest, { ...COMMON_FLAGS, patient: { type: 'string' }, json: { type: 'boolean' } });
+      const flags = { ...COMMON_FLAGS, patient: { type: 'string' }, from: { type: 'string' }, at: { type: 'string' }, type: { type: 'string' },
+        ttl: { type: 'string' }, timeout: { type: 'string' }, wait: { type: 'boolean' } } as const;
+      // `device command --json '{…}'` carries the command body; elsewhere --json asks for JSON output.
+      const { values, positionals } = rest[0] === 'command' ? parse(rest, { ...flags, json: { type: 'string' } }) : parse(rest, { ...flags, json: { type: 'boolean' } });
       const config = configFrom(values);
-      runDeviceCommand({ config, action: positionals[0], deviceId: positionals[1], patientId: values.patient, json: values.json ?? false,
-        actor: `cli:${env.USER ?? 'unknown'}`, out });
-      return 0;
+      return runDeviceCommand({ config, action: positionals[0], deviceId: positionals[1], patientId: values.patient, json: values.json === true,
+        from: values.from, at: values.at, commandType: values.type, commandJson: typeof values.json === 'string' ? values.json : undefined,
+        ttl: values.ttl, timeout: values.timeout, wait: values.wait, signal: values.wait ? shutdownSignal(createLogger('warn', { app: 'pulsebridge' })) : undefined,
+        actor: `cli:${env.USER ?? 'unknown'}`, out, err: (line) => process.stderr.write(line + '\n') });
     }
     default:
       throw new UsageError(`unknown command "${command}"; run pulsebridge --help`);

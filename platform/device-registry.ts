@@ -111,7 +111,6 @@ export class DeviceRegistry implements DeviceDirectory {
     this.#db.transaction(() => {
       const before = this.#requireSnapshot(deviceId);
       const latest = this.#latestAssignment(deviceId);
-      if (latest && latest.to_ms === null && latest.patient_id === patientId) return; // already assigned: nothing changes
       if (latest && fromMs < latest.from_ms) {
         throw new PulsebridgeError('PB_REGISTRY_INVALID',
           `device ${deviceId} is assigned to ${latest.patient_id} from ${iso(latest.from_ms)}; a new assignment cannot start before that (${iso(fromMs)})`);
@@ -120,6 +119,7 @@ export class DeviceRegistry implements DeviceDirectory {
         throw new PulsebridgeError('PB_REGISTRY_INVALID',
           `device ${deviceId} was assigned to ${latest.patient_id} until ${iso(latest.to_ms)}; a new assignment cannot start before that (${iso(fromMs)})`);
       }
+      if (latest && latest.to_ms === null && latest.patient_id === patientId) return; // already assigned since before fromMs: nothing changes
       if (latest && latest.to_ms === null) this.#db.stmt('UPDATE assignment SET to_ms = ? WHERE device_id = ? AND from_ms = ?').run(fromMs, deviceId, latest.from_ms);
       // Same start as the open assignment: that one becomes empty and is replaced.
       this.#db.stmt('INSERT OR REPLACE INTO assignment VALUES (?, ?, ?, NULL)').run(deviceId, patientId, fromMs);

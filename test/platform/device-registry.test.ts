@@ -54,6 +54,14 @@ describe('device registry', () => {
     expect(() => registry.assign('dev-1', 'bad id!', T + 2000, 'test')).toThrow(/patient id/);
   });
 
+  it('assigning the patient the device already has changes nothing and audits nothing', () => {
+    registry.add('dev-1', 'pat-a', 'test', T);
+    registry.assign('dev-1', 'pat-a', T + 5000, 'test');
+    expect(registry.assignments('dev-1')).toEqual([{ patientId: 'pat-a', fromMs: T, toMs: undefined }]);
+    expect(registry.audit('dev-1').map((e) => e.action)).toEqual(['add']);
+    expect(() => registry.assign('dev-1', 'pat-a', T - 5000, 'test')).toThrow(/cannot start before/);
+  });
+
   it('audits every change with who, when, what, and the state before and after', () => {
     registry.add('dev-1', 'pat-a', 'cli:alice', T - 1000);
     now = T + 1;
