@@ -43,6 +43,12 @@ export interface AlertEvidence {
   beatCount?: number;
   /** Longest gap without a beat, ms (asystole, pause). */
   gapMs?: number;
+  /** Device time the episode has lasted so far (updates) or in total (end), ms. */
+  durationMs?: number;
+  /** Battery charge reported by the device, percent (low_battery). */
+  batteryPct?: number;
+  /** Why the lifecycle did something unusual, e.g. an end estimated after a processor restart. */
+  note?: string;
   /** The criterion that fired, with its thresholds, so the reader need not look it up. */
   criterion: string;
   thresholds: Record<string, number>;
@@ -68,6 +74,13 @@ export interface Alert {
   acknowledgedAt?: string;
   resolvedBy?: string;
   resolvedAt?: string;
+  /**
+   * Wall-clock time (ISO 8601) of the latest escalation of an unacknowledged high-priority alert
+   * (processor/alarm-lifecycle.ts); absent while it has not escalated.
+   */
+  escalatedAt?: string;
+  /** How many times it escalated (1 = first escalation); absent or 0 = not escalated. */
+  escalationLevel?: number;
   /** Increases with every published change of this alert. */
   revision: number;
   /** Wall-clock time of this revision. */
@@ -108,7 +121,17 @@ export function mergeAlert(known: Alert | undefined, incoming: Alert): Alert {
     resolvedBy: incoming.resolvedBy ?? known.resolvedBy,
     resolvedAt: incoming.resolvedAt ?? known.resolvedAt,
     end: incoming.end ?? known.end,
+    // Escalation only goes up, like the state.
+    ...escalation(known, incoming),
     detectedAt: known.detectedAt,
     revision: Math.max(known.revision, incoming.revision),
   };
+}
+
+function escalation(known: Alert, incoming: Alert): Pick<Alert, 'escalatedAt' | 'escalationLevel'> {
+  const k = known.escalationLevel ?? 0;
+  const i = incoming.escalationLevel ?? 0;
+  const winner = i >= k ? incoming : known;
+  if (winner.escalationLevel === undefined) return {};
+  return { escalationLevel: winner.escalationLevel, ...(winner.escalatedAt !== undefined ? { escalatedAt: winner.escalatedAt } : {}) };
 }

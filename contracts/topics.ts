@@ -38,6 +38,10 @@ export const STREAMS = {
   alerts: 'pb.alerts.v1',
   /** Rejected input with the reason, keyed by device id. */
   deadLetter: 'pb.deadletter.v1',
+  /** Per-patient alarm criteria (contracts/criteria.ts), keyed by patient id; compacted, one partition. */
+  criteria: 'pb.criteria.v1',
+  /** The processor's changelog of open episodes per patient stream (processor/stream-state.ts); compacted, one partition. */
+  processorState: 'pb.processor-state.v1',
 } as const;
 
 export type StreamName = (typeof STREAMS)[keyof typeof STREAMS];

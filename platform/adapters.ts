@@ -17,6 +17,9 @@ export const STREAM_PARTITIONS = [
   { name: STREAMS.telemetry, partitions: 6 },
   { name: STREAMS.alerts, partitions: 1 },
   { name: STREAMS.deadLetter, partitions: 1 },
+  // Compacted: only the latest record per key matters (criteria per patient, state per stream).
+  { name: STREAMS.criteria, partitions: 1, compacted: true },
+  { name: STREAMS.processorState, partitions: 1, compacted: true },
 ];
 
 export async function openBus(config: Pick<PulsebridgeConfig, 'bus'>, logger: Logger): Promise<Bus> {

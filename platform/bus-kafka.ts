@@ -303,7 +303,7 @@ export class KafkaBus implements Bus {
     return subscription;
   }
 
-  async ensureStreams(streams: { name: string; partitions: number }[]): Promise<void> {
+  async ensureStreams(streams: { name: string; partitions: number; compacted?: boolean }[]): Promise<void> {
     if (this.#closed) throw new PulsebridgeError('PB_BUS_CLOSED', 'the bus is closed');
     const admin: Admin = this.#kafka.admin();
     try {
@@ -315,7 +315,12 @@ export class KafkaBus implements Bus {
         await admin.createTopics({
           waitForLeaders: true,
           timeout: this.#options.requestTimeoutMs,
-          topics: missing.map((s) => ({ topic: s.name, numPartitions: s.partitions, replicationFactor: this.#options.replicationFactor })),
+          topics: missing.map((s) => ({
+            topic: s.name,
+            numPartitions: s.partitions,
+            replicationFactor: this.#options.replicationFactor,
+            ...(s.compacted ? { configEntries: [{ name: 'cleanup.policy', value: 'compact' }] } : {}),
+          })),
         });
       }
       const present = streams.filter((s) => existing.has(s.name));

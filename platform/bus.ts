@@ -37,7 +37,10 @@ export interface Bus {
   /** Resolves once the bus durably holds every message (Kafka: acks=all); rejects otherwise. */
   publish(stream: string, messages: BusMessage[]): Promise<void>;
   subscribe(stream: string, options: SubscribeOptions): Promise<Subscription>;
-  /** Creates streams that do not exist yet (idempotent). */
-  ensureStreams(streams: { name: string; partitions: number }[]): Promise<void>;
+  /**
+   * Creates streams that do not exist yet (idempotent). `compacted`: the log may drop all but the
+   * latest message per key (Kafka cleanup.policy=compact); readers must only need the latest.
+   */
+  ensureStreams(streams: { name: string; partitions: number; compacted?: boolean }[]): Promise<void>;
   close(): Promise<void>;
 }

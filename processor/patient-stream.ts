@@ -1,18 +1,20 @@
 /**
  * Detection state of one patient's stream from one device, on device time. Feeds beats and the
- * passage of time to every detector and turns their episode changes into alerts.
+ * passage of time to every detector and reports their episode changes. The alarm lifecycle
+ * (alarm-lifecycle.ts) turns those into alerts in the processor; {@link PatientStream.analyse}
+ * keeps the plain one-alert-per-detector-episode view for the evaluation harness (eval/).
  */
 import { alertId, DEFAULT_PRIORITY, TECHNICAL_KINDS, type Alert } from '../contracts/alert.ts';
 import type { TelemetryFrame } from '../contracts/telemetry.ts';
 import type { Detector, EpisodeChange } from './detectors/detector.ts';
 
 /** A frame starting later than this after the previous frame's end is a hole in the data. */
-const CONTINUITY_TOLERANCE_MS = 50;
+export const CONTINUITY_TOLERANCE_MS = 50;
 
 export class PatientStream {
   readonly patientId: string;
   readonly deviceId: string;
-  readonly #detectors: Detector[];
+  #detectors: Detector[];
   readonly #open = new Map<string, Alert>();
   /** End (device time) of the last frame fed to the detectors. */
   #lastFrameEndMs: number | undefined;
@@ -29,10 +31,28 @@ export class PatientStream {
   }
 
   /**
-   * Analyses one frame (in device-time order). Returns the alert snapshots to publish.
-   * `nowIso` is the wall-clock time used for detectedAt/updatedAt.
+   * Continues from a known position (after a restart): the next frame is a hole unless it starts
+   * where the stream left off.
    */
-  analyse(frame: TelemetryFrame, nowIso: string): Alert[] {
+  resumeAt(lastFrameEndMs: number | undefined): void {
+    this.#lastFrameEndMs = lastFrameEndMs;
+  }
+
+  /** The current detectors. */
+  get detectors(): readonly Detector[] {
+    return this.#detectors;
+  }
+
+  /**
+   * Replaces the detector set (per-patient criteria changed). Detectors start fresh: what they
+   * learned is lost, which the lifecycle covers by waiting for a re-detection of open episodes.
+   */
+  replaceDetectors(detectors: Detector[]): void {
+    this.#detectors = detectors;
+  }
+
+  /** Runs the detectors over one frame (in device-time order); returns their changes in order. */
+  detect(frame: TelemetryFrame): EpisodeChange[] {
     const changes: EpisodeChange[] = [];
     const all = (f: (d: Detector) => EpisodeChange[]) => { for (const d of this.#detectors) changes.push(...f(d)); };
     const frameEndMs = frame.ts + frame.durMs;
@@ -51,7 +71,16 @@ export class PatientStream {
       all((d) => d.onDiscontinuity(frameEndMs, 'lead_off'));
     }
     this.#lastFrameEndMs = frameEndMs;
-    return changes.map((c) => this.#toAlert(c, nowIso));
+    return changes;
+  }
+
+  /**
+   * Analyses one frame (in device-time order) and returns one alert snapshot per detector change:
+   * an onset, then the same id with `end` (no lifecycle: no hysteresis, latching or updates).
+   * `nowIso` is the wall-clock time used for detectedAt/updatedAt.
+   */
+  analyse(frame: TelemetryFrame, nowIso: string): Alert[] {
+    return this.detect(frame).map((c) => this.#toAlert(c, nowIso));
   }
 
   #toAlert(change: EpisodeChange, nowIso: string): Alert {

@@ -58,20 +58,21 @@ describe('processor', () => {
     await processor.stop();
   });
 
-  it('publishes an alert snapshot on onset and another with the end, with the same id', async () => {
+  it('publishes an asystole snapshot at onset and one with the end once 10 s without it have passed, with the same id', async () => {
     const { bus, publish, settle, processor } = await setup();
     const frames: TelemetryRecord[] = [];
-    // 3 s of normal rhythm, then 6 s without beats, then normal again.
-    for (let s = 0; s < 12; s++) {
+    // 3 s of normal rhythm, then 6 s without beats, then normal again until 25 s.
+    for (let s = 0; s < 25; s++) {
       const silent = s >= 3 && s < 9;
       frames.push(record({ seq: s, ts: T0 + s * 1000, beats: silent ? [] : [{ off: 0, rr: s === 9 ? 6000 : 1000, cls: 'N' }] }));
     }
     await publish(frames);
     await settle();
-    const alerts = bus.read(STREAMS.alerts).map((m) => (JSON.parse(m.value.toString()) as AlertEnvelope).alert);
-    expect(alerts.map((a) => [a.kind, a.onset, a.end, a.revision])).toEqual([
-      ['asystole', new Date(T0 + 2000).toISOString(), undefined, 1],
-      ['asystole', new Date(T0 + 2000).toISOString(), new Date(T0 + 9000).toISOString(), 2],
+    const alerts = bus.read(STREAMS.alerts).map((m) => (JSON.parse(m.value.toString()) as AlertEnvelope).alert).filter((a) => a.kind === 'asystole');
+    expect(alerts.map((a) => [a.kind, a.state, a.onset, a.end, a.evidence.durationMs, a.revision])).toEqual([
+      ['asystole', 'active', new Date(T0 + 2000).toISOString(), undefined, undefined, 1],
+      // High priority: latched (still active) with its end.
+      ['asystole', 'active', new Date(T0 + 2000).toISOString(), new Date(T0 + 9000).toISOString(), 7000, 2],
     ]);
     expect(alerts[0]!.id).toBe(alerts[1]!.id);
     expect(bus.read(STREAMS.alerts)[0]!.key).toBe('p1');

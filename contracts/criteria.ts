@@ -1,0 +1,130 @@
+/**
+ * Per-patient alarm criteria: which alarms are on and their thresholds, set by a clinician on the
+ * patient's care team (or an admin) through `PUT /v1/patients/{id}/criteria`, versioned, and
+ * carried to the processor on the compacted stream {@link STREAMS.criteria}.
+ *
+ * Defaults and ranges come from fhir-and-alarms.md §5 (sources per field below); the defaults
+ * equal the detector defaults in processor/detectors/*.ts (a test checks that).
+ *
+ * Record on the stream (key = patient id): the patient's whole recent history of versions, so a
+ * compacted stream (one record per key) still tells the processor which version applies to a
+ * frame whose device time lies before the newest version's `effectiveFrom`.
+ */
+import { z } from 'zod';
+import type { AlertKind } from './alert.ts';
+
+/** Kinds that cannot be switched off: the life-threatening rhythms and "no data" (see below). */
+export const ALWAYS_ON_KINDS: ReadonlySet<AlertKind> = new Set(['asystole', 'extreme_brady', 'extreme_tachy', 'vt', 'signal_loss']);
+
+/** Versions kept in one stream record (older ones are dropped; the audit trail keeps them all). */
+export const MAX_CRITERIA_VERSIONS = 20;
+
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+
+/**
+ * Bounded ranges. Each line: default, allowed range, source.
+ * - asystole: no QRS ≥ 4 s (PhysioNet/CinC 2015); 3 s is used by vendor telemetry (Data Critical
+ *   PatientNet) → 3–6 s.
+ * - pause: RR ≥ 3 s, configurable 2.5–4 s (fhir-and-alarms.md §5, vendor convention).
+ * - extreme_brady: HR < 40 bpm for 5 beats (PhysioNet/CinC 2015). Range 30–45 bpm, 3–10 beats:
+ *   our bounds around the published value (unverified as a standard).
+ * - brady: HR < 50 default (unverified), ZOLL ships 30 → limit 30–60 bpm.
+ * - extreme_tachy: HR > 140 bpm for 17 beats (PhysioNet/CinC 2015). Range 130–220 bpm, 5–30 beats
+ *   (our bounds; must stay above the tachy limit, checked below).
+ * - tachy: 120–150 configurable (EDAN, ZOLL 150) → limit 100–180 bpm.
+ * - vt: ≥ 5 V beats at > 100 bpm (PhysioNet, Philips); the clinical definition starts at 3 beats
+ *   (2017 AHA/ACC/HRS) → 3–10 beats, 100–150 bpm.
+ * - afib: episode ≥ 30 s is diagnostic (ESC 2016) → 30 s–5 min (never shorter than 30 s).
+ * - signal_loss: a streaming device silent for 10 s (issue 4) → 5–60 s.
+ * - lead_off: frames flagged lead-off for ≥ 10 s (our choice, see processor/technical.ts) → 0–60 s.
+ * - low_battery: < 15 % (issue 4), ends at ≥ 20 % (hysteresis, our choice) → 5–30 %, clear 10–50 %.
+ */
+export const alarmCriteriaSchema = z.strictObject({
+  asystole: z.strictObject({ enabled: z.boolean().default(true), minGapMs: int(3000, 6000).default(4000) }).prefault({}),
+  pause: z.strictObject({ enabled: z.boolean().default(true), minRrMs: int(2500, 4000).default(3000) }).prefault({}),
+  extreme_brady: z.strictObject({ enabled: z.boolean().default(true), hrBelowBpm: int(30, 45).default(40), consecutiveBeats: int(3, 10).default(5) }).prefault({}),
+  brady: z.strictObject({ enabled: z.boolean().default(true), limitBpm: int(30, 60).default(50), consecutiveBeats: int(3, 20).default(5) }).prefault({}),
+  extreme_tachy: z.strictObject({ enabled: z.boolean().default(true), hrAboveBpm: int(130, 220).default(140), consecutiveBeats: int(5, 30).default(17) }).prefault({}),
+  tachy: z.strictObject({ enabled: z.boolean().default(true), limitBpm: int(100, 180).default(120), consecutiveBeats: int(3, 20).default(5) }).prefault({}),
+  vt: z.strictObject({ enabled: z.boolean().default(true), minBeats: int(3, 10).default(5), hrAboveBpm: int(100, 150).default(100) }).prefault({}),
+  afib: z.strictObject({ enabled: z.boolean().default(true), minEpisodeMs: int(30_000, 300_000).default(30_000) }).prefault({}),
+  signal_loss: z.strictObject({ enabled: z.boolean().default(true), silenceMs: int(5000, 60_000).default(10_000) }).prefault({}),
+  lead_off: z.strictObject({ enabled: z.boolean().default(true), minDurationMs: int(0, 60_000).default(10_000) }).prefault({}),
+  low_battery: z.strictObject({ enabled: z.boolean().default(true), belowPct: int(5, 30).default(15), clearAtPct: int(10, 50).default(20) }).prefault({}),
+}).superRefine((c, ctx) => {
+  for (const kind of ALWAYS_ON_KINDS) {
+    if (!c[kind as keyof typeof c].enabled) {
+      // Monitors commonly forbid switching off lethal-arrhythmia alarms (IEC 60601-2-27 is said to
+      // require it; not checked, fhir-and-alarms.md §7), and "no data" must never look like "fine".
+      ctx.addIssue({ code: 'custom', path: [kind, 'enabled'], message: `${kind} cannot be switched off` });
+    }
+  }
+  if (c.extreme_brady.hrBelowBpm >= c.brady.limitBpm) {
+    ctx.addIssue({ code: 'custom', path: ['extreme_brady', 'hrBelowBpm'], message: `must be below the brady limit (${c.brady.limitBpm} bpm)` });
+  }
+  if (c.extreme_tachy.hrAboveBpm <= c.tachy.limitBpm) {
+    ctx.addIssue({ code: 'custom', path: ['extreme_tachy', 'hrAboveBpm'], message: `must be above the tachy limit (${c.tachy.limitBpm} bpm)` });
+  }
+  if (c.low_battery.clearAtPct <= c.low_battery.belowPct) {
+    ctx.addIssue({ code: 'custom', path: ['low_battery', 'clearAtPct'], message: `must be above belowPct (${c.low_battery.belowPct} %)` });
+  }
+});
+
+/** Complete criteria of one patient (every kind present, defaults filled in). */
+export type AlarmCriteria = z.output<typeof alarmCriteriaSchema>;
+/** What a client may send: any subset; missing fields take the defaults (not the previous version). */
+export type AlarmCriteriaInput = z.input<typeof alarmCriteriaSchema>;
+
+/** The defaults of fhir-and-alarms.md §5: what applies to a patient nobody configured. */
+export const DEFAULT_ALARM_CRITERIA: AlarmCriteria = Object.freeze(alarmCriteriaSchema.parse({})) as AlarmCriteria;
+
+const isoTime = z.string().refine((s) => /^\d{4}-\d{2}-\d{2}T/.test(s) && Number.isFinite(Date.parse(s)), 'must be an ISO 8601 date-time');
+
+export const criteriaVersionSchema = z.object({
+  /** 1, 2, 3, … per patient; version 0 is the implicit defaults. */
+  version: z.number().int().min(1),
+  /** Device time (ISO 8601) from which the version applies to frames (frame ts ≥ effectiveFrom). */
+  effectiveFrom: isoTime,
+  /** Who set it (token subject) and when (wall clock, ISO 8601). */
+  setBy: z.string().min(1),
+  setAt: isoTime,
+  reason: z.string().max(500).optional(),
+  alarms: alarmCriteriaSchema,
+});
+export type CriteriaVersion = z.output<typeof criteriaVersionSchema>;
+
+/** The value on STREAMS.criteria, keyed by patient id. */
+export const criteriaRecordSchema = z.object({
+  schema: z.literal('pb.criteria.v1'),
+  patientId: z.string().min(1),
+  /** Ascending by version, at most MAX_CRITERIA_VERSIONS. */
+  versions: z.array(criteriaVersionSchema).max(MAX_CRITERIA_VERSIONS),
+});
+export type CriteriaRecord = z.output<typeof criteriaRecordSchema>;
+
+/** The implicit version 0 (defaults, effective since forever). */
+export const DEFAULT_CRITERIA_VERSION: CriteriaVersion = Object.freeze({
+  version: 0,
+  effectiveFrom: new Date(0).toISOString(),
+  setBy: 'pulsebridge-defaults',
+  setAt: new Date(0).toISOString(),
+  alarms: DEFAULT_ALARM_CRITERIA,
+}) as CriteriaVersion;
+
+/**
+ * The version that applies to a frame starting at `tsMs` (device time): among the versions whose
+ * `effectiveFrom` ≤ tsMs, the one with the highest version number (the newest decision wins once
+ * it is effective); the defaults when none is.
+ */
+export function criteriaAt(versions: readonly CriteriaVersion[], tsMs: number): CriteriaVersion {
+  let best: CriteriaVersion = DEFAULT_CRITERIA_VERSION;
+  for (const v of versions) {
+    if (Date.parse(v.effectiveFrom) <= tsMs && v.version > best.version) best = v;
+  }
+  return best;
+}
+
+/** The newest version (what the API shows as "current"), the defaults when there is none. */
+export function latestCriteria(versions: readonly CriteriaVersion[]): CriteriaVersion {
+  return versions.reduce<CriteriaVersion>((best, v) => (v.version > best.version ? v : best), DEFAULT_CRITERIA_VERSION);
+}

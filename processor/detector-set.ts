@@ -1,0 +1,58 @@
+/**
+ * The production detector set of one patient, built from that patient's alarm criteria
+ * (contracts/criteria.ts): one physiological detector per enabled kind (processor/detectors/)
+ * and the frame-level technical monitors (technical.ts). Every parameter the criteria allow to
+ * change is passed through; the rest keep the detectors' documented defaults.
+ */
+import type { AlertKind } from '../contracts/alert.ts';
+import { DEFAULT_ALARM_CRITERIA, type AlarmCriteria } from '../contracts/criteria.ts';
+import { createAfibDetector } from './detectors/afib.ts';
+import { AsystoleDetector } from './detectors/asystole.ts';
+import { createBradyDetector } from './detectors/brady.ts';
+import type { Detector } from './detectors/detector.ts';
+import { createExtremeBradyDetector } from './detectors/extreme-brady.ts';
+import { createExtremeTachyDetector } from './detectors/extreme-tachy.ts';
+import { createPauseDetector } from './detectors/pause.ts';
+import { createTachyDetector } from './detectors/tachy.ts';
+import { createVtDetector } from './detectors/vt.ts';
+import { LeadOffMonitor, LowBatteryMonitor, type FrameMonitor } from './technical.ts';
+
+type PhysiologicalKind = 'asystole' | 'pause' | 'extreme_brady' | 'brady' | 'extreme_tachy' | 'tachy' | 'vt' | 'afib';
+
+const BUILDERS: Record<PhysiologicalKind, (c: AlarmCriteria) => Detector> = {
+  asystole: (c) => new AsystoleDetector({ minGapMs: c.asystole.minGapMs }),
+  pause: (c) => createPauseDetector({ minRrMs: c.pause.minRrMs }),
+  extreme_brady: (c) => createExtremeBradyDetector({ hrBelowBpm: c.extreme_brady.hrBelowBpm, consecutiveBeats: c.extreme_brady.consecutiveBeats }),
+  brady: (c) => createBradyDetector({ limitBpm: c.brady.limitBpm, consecutiveBeats: c.brady.consecutiveBeats }),
+  extreme_tachy: (c) => createExtremeTachyDetector({ hrAboveBpm: c.extreme_tachy.hrAboveBpm, consecutiveBeats: c.extreme_tachy.consecutiveBeats }),
+  tachy: (c) => createTachyDetector({ limitBpm: c.tachy.limitBpm, consecutiveBeats: c.tachy.consecutiveBeats }),
+  vt: (c) => createVtDetector({ minBeats: c.vt.minBeats, hrAboveBpm: c.vt.hrAboveBpm }),
+  afib: (c) => createAfibDetector({ minEpisodeMs: c.afib.minEpisodeMs }),
+};
+
+export const PHYSIOLOGICAL_KINDS = Object.keys(BUILDERS) as PhysiologicalKind[];
+
+/** Physiological detectors for the enabled kinds of `criteria` (default: fhir-and-alarms.md §5). */
+export function detectorsForCriteria(criteria: AlarmCriteria = DEFAULT_ALARM_CRITERIA, kinds: readonly AlertKind[] = PHYSIOLOGICAL_KINDS): Detector[] {
+  const out: Detector[] = [];
+  for (const kind of PHYSIOLOGICAL_KINDS) {
+    if (kinds.includes(kind) && criteria[kind].enabled) out.push(BUILDERS[kind](criteria));
+  }
+  return out;
+}
+
+/** Technical frame monitors for the enabled kinds of `criteria`. */
+export function monitorsForCriteria(criteria: AlarmCriteria = DEFAULT_ALARM_CRITERIA): FrameMonitor[] {
+  const out: FrameMonitor[] = [];
+  if (criteria.lead_off.enabled) out.push(new LeadOffMonitor({ minDurationMs: criteria.lead_off.minDurationMs }));
+  if (criteria.low_battery.enabled) out.push(new LowBatteryMonitor({ belowPct: criteria.low_battery.belowPct, clearAtPct: criteria.low_battery.clearAtPct }));
+  return out;
+}
+
+/**
+ * Kinds whose configuration differs between two criteria versions (enabled flag or any
+ * parameter): only their detectors are rebuilt when a new version takes effect.
+ */
+export function changedKinds(before: AlarmCriteria, after: AlarmCriteria): AlertKind[] {
+  return (Object.keys(after) as AlertKind[]).filter((k) => JSON.stringify(before[k as keyof AlarmCriteria]) !== JSON.stringify(after[k as keyof AlarmCriteria]));
+}

@@ -1,0 +1,239 @@
+/**
+ * Everything the processor keeps for one patient-device stream: event-time reordering, the
+ * detectors and technical monitors built from the patient's criteria in force, and the alarm
+ * lifecycle. Pure and synchronous (device time in, alert snapshots out); the wall-clock duties
+ * (signal loss, escalation timers) and all I/O are the processor's.
+ */
+import type { Alert, AlertEvidence, AlertKind } from '../contracts/alert.ts';
+import { TECHNICAL_KINDS } from '../contracts/alert.ts';
+import type { AlarmCriteria, CriteriaVersion } from '../contracts/criteria.ts';
+import type { TelemetryFrame } from '../contracts/telemetry.ts';
+import { LIFECYCLE_DEFAULTS, StreamAlarms, type LifecycleConfig } from './alarm-lifecycle.ts';
+import { changedKinds, detectorsForCriteria, monitorsForCriteria } from './detector-set.ts';
+import type { Detector, EpisodeChange } from './detectors/detector.ts';
+import { CONTINUITY_TOLERANCE_MS, PatientStream } from './patient-stream.ts';
+import { ReorderBuffer, type ReorderOptions } from './reorder-buffer.ts';
+import { STATE_SCHEMA, type StreamStateRecord } from './stream-state.ts';
+import type { FrameMonitor } from './technical.ts';
+
+/** Builds the physiological detectors of a patient for given criteria. */
+export type DetectorFactory = (patientId: string, criteria: AlarmCriteria) => Detector[];
+
+export interface StreamRuntimeOptions {
+  patientId: string;
+  deviceId: string;
+  /** Criteria version that applies to a frame starting at `tsMs` (device time). */
+  criteriaAt: (tsMs: number) => CriteriaVersion;
+  detectors?: DetectorFactory;
+  lifecycle?: LifecycleConfig;
+  reorder?: ReorderOptions;
+}
+
+export interface IngestResult {
+  /** The frame came after newer data was analysed: store it, it was not analysed. */
+  late: boolean;
+  /** The frame had been analysed before a restart: re-analysed for detector state only. */
+  replayed: boolean;
+  alerts: Alert[];
+}
+
+const SIGNAL_LOSS_SOURCE = 'issue 4: a streaming device silent for 10 s (configurable 5–60 s)';
+
+export class StreamRuntime {
+  readonly patientId: string;
+  readonly deviceId: string;
+  readonly #o: StreamRuntimeOptions;
+  readonly #detectorFactory: DetectorFactory;
+  readonly #stream: PatientStream;
+  #reorder: ReorderBuffer;
+  #alarms: StreamAlarms;
+  #monitors: FrameMonitor[];
+  #criteria: CriteriaVersion | undefined;
+  /** After a restore: frames ending at or before this were analysed by the previous owner. */
+  #replayUntilMs: number | undefined;
+  /** Telemetry partition of the stream's latest frame. */
+  partition: number | undefined;
+
+  constructor(options: StreamRuntimeOptions) {
+    this.#o = options;
+    this.patientId = options.patientId;
+    this.deviceId = options.deviceId;
+    this.#detectorFactory = options.detectors ?? ((_p, c) => detectorsForCriteria(c));
+    this.#stream = new PatientStream(options.patientId, options.deviceId, []);
+    this.#reorder = new ReorderBuffer(options.reorder);
+    this.#alarms = new StreamAlarms(options.patientId, options.deviceId, options.lifecycle ?? LIFECYCLE_DEFAULTS);
+    this.#monitors = [];
+  }
+
+  /** Rebuilds a stream from its changelog record (see stream-state.ts). */
+  static restore(options: StreamRuntimeOptions, record: StreamStateRecord): StreamRuntime {
+    const rt = new StreamRuntime(options);
+    rt.#reorder = ReorderBuffer.restore(record.reorder, options.reorder);
+    rt.#alarms = StreamAlarms.restore(options.patientId, options.deviceId, record.alarms, options.lifecycle ?? LIFECYCLE_DEFAULTS);
+    rt.#replayUntilMs = record.analysedUntilMs;
+    if (record.partition !== undefined) rt.partition = record.partition;
+    rt.#useCriteria(options.criteriaAt(record.analysedUntilMs ?? record.reorder.held[0]?.ts ?? 0));
+    if (record.analysedUntilMs !== undefined) rt.#alarms.awaitRedetection(record.analysedUntilMs);
+    for (const t of record.openTechnical) rt.#monitors.find((m) => m.kind === t.kind)?.resume(t.onsetMs);
+    return rt;
+  }
+
+  /** Device time up to which frames have been analysed. */
+  get analysedUntilMs(): number | undefined {
+    return this.#reorder.releasedUntilMs ?? this.#replayUntilMs;
+  }
+
+  get criteriaVersion(): number {
+    return this.#criteria?.version ?? 0;
+  }
+
+  /** The signal-loss delay in force for this patient, ms. */
+  get silenceMs(): number {
+    return (this.#criteria ?? this.#o.criteriaAt(this.analysedUntilMs ?? 0)).alarms.signal_loss.silenceMs;
+  }
+
+  get signalLossOpen(): boolean {
+    return this.#alarms.isOpen('signal_loss');
+  }
+
+  /** A new (deduplicated) frame arrived. */
+  ingest(frame: TelemetryFrame, nowIso: string): IngestResult {
+    const alerts: Alert[] = [];
+    // Data is flowing again: signal loss ends at the first frame that arrives.
+    const open = this.#alarms.openEpisodes().find((e) => e.kind === 'signal_loss');
+    if (open) {
+      const endMs = Math.max(frame.ts, open.onsetMs);
+      alerts.push(...this.#alarms.apply([{ type: 'end', kind: 'signal_loss', onsetMs: open.onsetMs, endMs, evidence: { ...open.alert.evidence, durationMs: endMs - open.onsetMs } }], endMs, nowIso));
+      alerts.push(...this.#alarms.advance(endMs, nowIso));
+    }
+    if (this.#replayUntilMs !== undefined && frame.ts + frame.durMs <= this.#replayUntilMs) {
+      this.#replay(frame);
+      return { late: false, replayed: true, alerts };
+    }
+    const { late, ready } = this.#reorder.push(frame);
+    for (const f of ready) alerts.push(...this.#analyse(f, nowIso));
+    return { late, replayed: false, alerts };
+  }
+
+  /**
+   * The device went silent (wall clock). Held frames are analysed, held ends are confirmed, and a
+   * signal_loss alert opens with onset = device time of the last frame's end.
+   */
+  onSilence(nowIso: string, silenceMs: number): Alert[] {
+    const alerts: Alert[] = [];
+    for (const f of this.#reorder.flush()) alerts.push(...this.#analyse(f, nowIso));
+    alerts.push(...this.#alarms.confirmPendingEnds(nowIso));
+    const lastEndMs = this.analysedUntilMs;
+    const criteria = this.#criteria ?? (lastEndMs !== undefined ? this.#o.criteriaAt(lastEndMs) : undefined);
+    if (lastEndMs !== undefined && criteria?.alarms.signal_loss.enabled !== false && !this.#alarms.isOpen('signal_loss')) {
+      const evidence: AlertEvidence = {
+        criterion: `no telemetry received for ≥ ${silenceMs / 1000} s (${SIGNAL_LOSS_SOURCE}); measured on arrival (wall clock), onset = end of the last frame`,
+        thresholds: { silenceMs },
+      };
+      alerts.push(...this.#alarms.apply([{ type: 'onset', kind: 'signal_loss', onsetMs: lastEndMs, evidence }], lastEndMs, nowIso));
+    }
+    return alerts;
+  }
+
+  /** A clinician snapshot (ack/resolve); true when the alert belongs to this stream. */
+  onClinician(alert: Alert): boolean {
+    return this.#alarms.onClinician(alert);
+  }
+
+  nextEscalationDueMs(): number | undefined {
+    return this.#alarms.nextEscalationDueMs();
+  }
+
+  escalate(nowMs: number): Alert[] {
+    return this.#alarms.escalate(nowMs);
+  }
+
+  /** Alerts still tracked (re-published once after a restore). */
+  trackedAlerts(): Alert[] {
+    return this.#alarms.trackedAlerts();
+  }
+
+  /** The changelog record of this stream. */
+  record(owner: string, writtenAt: number): StreamStateRecord {
+    const analysedUntilMs = this.analysedUntilMs;
+    return {
+      schema: STATE_SCHEMA,
+      patientId: this.patientId,
+      deviceId: this.deviceId,
+      owner,
+      ...(this.partition !== undefined ? { partition: this.partition } : {}),
+      writtenAt,
+      ...(analysedUntilMs !== undefined ? { analysedUntilMs } : {}),
+      criteriaVersion: this.criteriaVersion,
+      reorder: this.#reorder.snapshot(),
+      alarms: this.#alarms.snapshot(),
+      openTechnical: this.#alarms.openEpisodes().filter((e) => TECHNICAL_KINDS.has(e.kind) && e.kind !== 'signal_loss').map((e) => ({ kind: e.kind, onsetMs: e.onsetMs })),
+    };
+  }
+
+  /** What changes the record besides the advancing position (to decide whether to write it). */
+  contentFingerprint(): string {
+    return JSON.stringify([this.criteriaVersion, this.#reorder.snapshot().held.map((f) => [f.seq, f.ts]), this.#alarms.snapshot()]);
+  }
+
+  #replay(frame: TelemetryFrame): void {
+    const last = this.#stream.watermarkMs;
+    if (last !== undefined && frame.ts < last - CONTINUITY_TOLERANCE_MS) return;
+    this.#useCriteriaFor(frame.ts, undefined);
+    // Only the physiological detectors: technical monitors were resumed exactly from the record.
+    this.#alarms.onReplayedFrame(this.#stream.detect(frame));
+  }
+
+  #analyse(frame: TelemetryFrame, nowIso: string): Alert[] {
+    const alerts = this.#useCriteriaFor(frame.ts, nowIso);
+    const changes: EpisodeChange[] = this.#stream.detect(frame);
+    for (const m of this.#monitors) changes.push(...m.onFrame(frame));
+    alerts.push(...this.#alarms.onFrame(frame, changes, nowIso));
+    return alerts;
+  }
+
+  /** Switches to the criteria version in force at `tsMs` if it changed; returns alerts it ended. */
+  #useCriteriaFor(tsMs: number, nowIso: string | undefined): Alert[] {
+    const next = this.#o.criteriaAt(tsMs);
+    if (this.#criteria && next.version === this.#criteria.version) return [];
+    return this.#useCriteria(next, tsMs, nowIso);
+  }
+
+  #useCriteria(next: CriteriaVersion, atMs?: number, nowIso?: string): Alert[] {
+    const before = this.#criteria;
+    this.#criteria = next;
+    const built = this.#detectorFactory(this.patientId, next.alarms);
+    const monitors = monitorsForCriteria(next.alarms);
+    if (!before) {
+      this.#stream.replaceDetectors(built);
+      this.#monitors = monitors;
+      return [];
+    }
+    const changed = new Set<AlertKind>(changedKinds(before.alarms, next.alarms));
+    // Detectors of unchanged kinds keep their state; changed ones start fresh.
+    const keep = (kind: AlertKind) => !changed.has(kind);
+    const oldDetectors = new Map(this.#streamDetectors().map((d) => [d.kind, d]));
+    this.#stream.replaceDetectors(built.map((d) => (keep(d.kind) && oldDetectors.get(d.kind)) || d));
+    const oldMonitors = new Map(this.#monitors.map((m) => [m.kind, m]));
+    this.#monitors = monitors.map((m) => (keep(m.kind) && oldMonitors.get(m.kind)) || m);
+    const alerts: Alert[] = [];
+    if (atMs === undefined) return alerts;
+    for (const kind of changed) {
+      if (!this.#alarms.isOpen(kind)) continue;
+      const enabled = next.alarms[kind as keyof AlarmCriteria].enabled;
+      if (!enabled) {
+        if (nowIso !== undefined) alerts.push(...this.#alarms.endUnmonitored(kind, atMs, `alarm switched off by criteria version ${next.version} (set by ${next.setBy})`, nowIso));
+      } else if (TECHNICAL_KINDS.has(kind)) {
+        const episode = this.#alarms.openEpisodes().find((e) => e.kind === kind);
+        if (episode) this.#monitors.find((m) => m.kind === kind)?.resume(episode.onsetMs);
+      } else {
+        this.#alarms.expectRedetection(kind, atMs);
+      }
+    }
+    return alerts;
+  }
+
+  #streamDetectors(): readonly Detector[] {
+    return this.#stream.detectors;
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The processor's changelog record (STREAMS.processorState, compacted, key = patient + device):
+ * what a processor needs to continue a stream after a restart or a partition move without
+ * losing an episode or raising it twice.
+ *
+ * Design (issue 4 §5). Written in each batch before its alerts are published and before the bus
+ * commits the batch, whenever the stream's alarm state or held frames changed (and at least every
+ * {@link STATE_WRITE_INTERVAL_MS} of device time), so the record is never behind the committed
+ * telemetry position. A processor that takes over a stream:
+ * 1. restores open, ending and latched alerts, recent closed ids and held (reorder) frames;
+ * 2. re-publishes the restored alerts' latest snapshots (idempotent: same id and revision), in
+ *    case the previous instance died between writing this record and publishing them;
+ * 3. re-analyses re-delivered frames up to `analysedUntilMs` with fresh detectors without
+ *    publishing (their effects were published): the detectors rebuild their state, and an onset
+ *    they find for a restored open alert continues that alert;
+ * 4. analyses newer frames normally. An open alert is continued by the first onset of its kind,
+ *    or ended (with a note) if its detector does not report it again within the lifecycle's
+ *    re-detection window.
+ *
+ * Why not rewind the telemetry stream instead: the bus port (platform/bus.ts) has no seek, and
+ * an AF episode can last hours, so no fixed rewind window would rebuild every open episode
+ * anyway. Why not serialize detector internals: they are another team's private state machines.
+ */
+import type { AlertKind } from '../contracts/alert.ts';
+import type { StreamAlarmsState } from './alarm-lifecycle.ts';
+import type { ReorderState } from './reorder-buffer.ts';
+
+export const STATE_SCHEMA = 'pb.processor-state.v1';
+
+/** A stream's record is rewritten at least this often (device time) while frames flow, ms. */
+export const STATE_WRITE_INTERVAL_MS = 60_000;
+
+export interface StreamStateRecord {
+  schema: typeof STATE_SCHEMA;
+  patientId: string;
+  deviceId: string;
+  /** Processor instance that wrote it: a record from another instance means the stream moved. */
+  owner: string;
+  /** Telemetry partition the stream's frames come from (so a new owner can watch silent streams). */
+  partition?: number;
+  /** Wall-clock time of the write, ms. */
+  writtenAt: number;
+  /** Device time up to which frames were analysed (their alerts are published), ms. */
+  analysedUntilMs?: number;
+  /** Criteria version applied at that point. */
+  criteriaVersion: number;
+  reorder: ReorderState;
+  alarms: StreamAlarmsState;
+  /** Kinds whose technical monitor episode is open (resumed exactly on restore). */
+  openTechnical: { kind: AlertKind; onsetMs: number }[];
+}
+
+export function streamKey(patientId: string, deviceId: string): string {
+  return `${patientId}\n${deviceId}`;
+}
+
+/** Loose structural check of a record from the bus (our own writes; older/foreign ones are skipped). */
+export function parseStreamState(value: unknown): StreamStateRecord | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const r = value as Partial<StreamStateRecord>;
+  if (r.schema !== STATE_SCHEMA || typeof r.patientId !== 'string' || typeof r.deviceId !== 'string' || typeof r.owner !== 'string') return undefined;
+  if (!r.alarms || !Array.isArray(r.alarms.slots) || !Array.isArray(r.alarms.latched) || !Array.isArray(r.alarms.closed)) return undefined;
+  if (!r.reorder || !Array.isArray(r.reorder.held)) return undefined;
+  return { ...r, openTechnical: Array.isArray(r.openTechnical) ? r.openTechnical : [] } as StreamStateRecord;
+}
