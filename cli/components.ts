@@ -16,6 +16,7 @@ import { JsonlAuditSink } from '../dashboard-api/audit.ts';
 import { createTokenVerifier } from '../dashboard-api/auth.ts';
 import { registryPatientDirectory } from '../dashboard-api/patient-directory.ts';
 import { createDashboardApi, type DashboardApi } from '../dashboard-api/server.ts';
+import { deviceRoutes } from '../dashboard-api/routes-devices.ts';
 import { createEhrExporter } from '../ehr-exporter/exporter.ts';
 import { createHttpFhirClient } from '../ehr-exporter/fhir-client.ts';
 
@@ -49,7 +50,7 @@ function readTls(config: Readonly<PulsebridgeConfig>) {
 export async function startGateway(ctx: ComponentContext, registry: DeviceRegistry): Promise<Running & { gateway: Gateway; port: number }> {
   const { config } = ctx;
   const gateway = await createGateway({
-    bus: ctx.bus, registry, logger: ctx.logger.child({ component: 'gateway' }), metrics: ctx.metrics,
+    bus: ctx.bus, registry, liveness: registry.liveness, commands: registry.commands, logger: ctx.logger.child({ component: 'gateway' }), metrics: ctx.metrics,
     plaintext: config.gateway.plaintext,
     tls: config.gateway.plaintext ? undefined : readTls(config),
   });
@@ -75,6 +76,7 @@ export async function startDashboard(ctx: ComponentContext, store: VitalsStore, 
     audit: new JsonlAuditSink({ dataDir: config.dataDir }),
     logger: ctx.logger.child({ component: 'dashboard-api' }),
     metrics: ctx.metrics,
+    routeModules: [deviceRoutes({ directory: registry, liveness: registry.liveness, commands: registry.commands })],
   });
   const address = await api.listen(config.dashboard.httpPort, config.bindHost);
   ctx.logger.info('dashboard-api listening', { url: address.url });

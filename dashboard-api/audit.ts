@@ -16,7 +16,12 @@ export type AuditAction =
   | 'alerts.list'
   | 'alert.ack'
   | 'alert.resolve'
-  | 'stream.open';
+  | 'stream.open'
+  | 'devices.list'
+  | 'device.read'
+  | 'device.change'
+  | 'device.command'
+  | 'device.audit';
 
 /** `allowed`: access granted; `denied`: not on the care team; the rest name why nothing happened. */
 export type AuditOutcome = 'allowed' | 'denied' | 'not_found' | 'conflict' | 'error';
@@ -31,6 +36,8 @@ export interface AuditEntry {
   /** Patients whose data the response disclosed (list reads). */
   patientIds?: string[];
   alertId?: string;
+  /** The device addressed by a device route. */
+  deviceId?: string;
   outcome: AuditOutcome;
   /** HTTP status of the response (101 for an opened stream). */
   status: number;

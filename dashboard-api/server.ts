@@ -28,6 +28,7 @@ import type { Principal, TokenVerifier } from './auth.ts';
 import { badRequest, BASE_HEADERS, parseTimeParam, pathSegment, rejectUpgrade, sendError, sendJson, toApiError } from './http-util.ts';
 import type { ApiError } from './http-util.ts';
 import type { PatientDirectory } from './patient-directory.ts';
+import { bufferBody, type RouteModule } from './route-module.ts';
 
 export interface DashboardApiOptions {
   bus: Bus;
@@ -62,6 +63,8 @@ export interface DashboardApiOptions {
   webRoot?: string;
   /** Clock, ms since epoch (tests). */
   now?: () => number;
+  /** More /v1 routes (e.g. `deviceRoutes(…)` from routes-devices.ts), matched after the built-in ones. */
+  routeModules?: readonly RouteModule[];
 }
 
 export interface ListeningAddress {
@@ -99,6 +102,8 @@ interface RequestContext {
   url: URL;
   /** Route template for metrics, e.g. `/v1/patients/{id}`. */
   route: string;
+  /** The request body, buffered from the start (bounded; route-module.ts). */
+  body: () => Promise<Buffer>;
 }
 
 /** Creates the dashboard API. Nothing runs until {@link DashboardApi.listen}. */
@@ -323,7 +328,7 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
       res.end(text);
       return;
     }
-    const api = matchApiRoute(p);
+    const api = matchApiRoute(p) ?? moduleRoute(p, method);
     if (!api) {
       if (p === '/v1/stream') throw new PulsebridgeError('PB_HTTP_BAD_REQUEST', '/v1/stream is a WebSocket endpoint; send an Upgrade request', { details: { status: 426 } });
       throw new PulsebridgeError('PB_NOT_FOUND', `no route ${p}`);
@@ -352,15 +357,26 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
     return undefined;
   }
 
+  /** The first route module that serves the path. */
+  function moduleRoute(p: string, method: string): ReturnType<typeof matchApiRoute> {
+    for (const m of o.routeModules ?? []) {
+      const hit = m.match(p, method);
+      if (hit) {
+        return { route: hit.route, method: hit.method, run: (principal, ctx) => hit.run({ principal, req: ctx.req, res: ctx.res, url: ctx.url, body: ctx.body, audit: (entry) => audit(principal, ctx, entry) }) };
+      }
+    }
+    return undefined;
+  }
+
   function allow(method: string, allowed: string): void {
     if (method !== allowed) throw new PulsebridgeError('PB_HTTP_BAD_REQUEST', `${method} is not allowed here; use ${allowed}`, { details: { status: 405, allow: allowed } });
   }
 
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
-    // Bodies are not used by any route; drain them so keep-alive connections stay usable.
-    req.resume();
-    const ctx: RequestContext = { req, res, url: new URL(req.url ?? '/', 'http://localhost'), route: 'unmatched' };
+    // Read the body from the start (bounded) so keep-alive connections stay usable; only module routes use it.
+    const body = bufferBody(req);
+    const ctx: RequestContext = { req, res, url: new URL(req.url ?? '/', 'http://localhost'), route: 'unmatched', body };
     try {
       await route(ctx);
     } catch (err) {
