@@ -14,7 +14,12 @@
 export interface RateLimitOptions {
   /** Sustained frames per second per device. Default 20 (device-protocol.md "Limits"). */
   framesPerSecond: number;
-  /** Bucket depth: frames a device may send at once, e.g. its backlog after a reconnect. Default 200 (10 s at the sustained rate). */
+  /**
+   * Bucket depth: frames a device may send at once. Default 3600: the backlog of an hour offline
+   * at the default 1 s frame length, so a device catching up after a reconnect (or `sim replay
+   * --speed max` of a 30-minute record) is not slowed down, while a runaway device is held to the
+   * sustained rate after a few seconds. A connection starts with a full bucket.
+   */
   burstFrames: number;
   /** Longest a frame is held back waiting for a token; beyond it the frame is dead-lettered. Default 10 s. */
   maxDelayMs: number;
@@ -22,7 +27,7 @@ export interface RateLimitOptions {
   mode: 'delay' | 'dead_letter';
 }
 
-export const DEFAULT_RATE_LIMIT: Readonly<RateLimitOptions> = Object.freeze({ framesPerSecond: 20, burstFrames: 200, maxDelayMs: 10_000, mode: 'delay' });
+export const DEFAULT_RATE_LIMIT: Readonly<RateLimitOptions> = Object.freeze({ framesPerSecond: 20, burstFrames: 3600, maxDelayMs: 10_000, mode: 'delay' });
 
 /** `admitted`: go on (after `ready`, when given); `refused`: over the limit beyond what may be held back. */
 export type RateDecision = { admitted: true; delayedMs: number; ready?: Promise<void> } | { admitted: false };

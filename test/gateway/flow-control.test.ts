@@ -38,6 +38,13 @@ it('frames over the rate limit are held back, not lost: every frame is acknowled
   expect(fx.metrics.counter('pb_gateway_frames_rate_limited_total', '').get({ action: 'delayed' })).toBe(10);
 });
 
+it('with the default limit a reconnect backlog (here 500 frames) goes through without being held back', async () => {
+  fx = await startLifecycleGateway(bus);
+  await publishBurst('dev-1', 500);
+  expect(bus.inner.read(STREAMS.telemetry)).toHaveLength(500);
+  expect(fx.metrics.counter('pb_gateway_frames_rate_limited_total', '').get({ action: 'delayed' })).toBe(0);
+});
+
 it('in dead_letter mode frames over the limit are acknowledged and dead-lettered with reason rate_limited', async () => {
   fx = await startLifecycleGateway(bus, { rateLimit: { burstFrames: 5, framesPerSecond: 0.001, mode: 'dead_letter' } });
   await publishBurst('dev-1', 8);
