@@ -7,7 +7,7 @@ import type { Alert, AlertEnvelope } from '../../contracts/alert.ts';
 import type { BeatClass, TelemetryFrame, TelemetryRecord } from '../../contracts/telemetry.ts';
 import { STREAMS } from '../../contracts/topics.ts';
 import { buildFrames, type FrameBuilderOptions, type TimedBeat } from '../../device-sim/frames.ts';
-import type { Bus, BusMessage } from '../../platform/bus.ts';
+import type { Bus, BusMessage, ConsumedMessage, SubscribeOptions, Subscription } from '../../platform/bus.ts';
 import { InProcessBus } from '../../platform/bus-memory.ts';
 import { silentLogger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
@@ -116,4 +116,46 @@ export async function startHarness(options: Partial<ProcessorOptions> & { bus?: 
       await store.close();
     },
   };
+}
+
+/**
+ * A Bus that simulates a processor crash (same port, no module mocks): once `crashAfter` matches
+ * a telemetry batch, that batch is processed (outputs published) but its handler then fails, so
+ * the bus never commits it; every later telemetry batch fails too. Stop the processor afterwards.
+ */
+export class CrashingBus implements Bus {
+  readonly inner: Bus;
+  crashed = false;
+  crashAfter: ((batch: ConsumedMessage[]) => boolean) | undefined;
+
+  constructor(inner: Bus) {
+    this.inner = inner;
+  }
+
+  publish(stream: string, msgs: BusMessage[]): Promise<void> {
+    return this.inner.publish(stream, msgs);
+  }
+
+  subscribe(stream: string, options: SubscribeOptions): Promise<Subscription> {
+    if (stream !== STREAMS.telemetry) return this.inner.subscribe(stream, options);
+    return this.inner.subscribe(stream, {
+      ...options,
+      onBatch: async (batch) => {
+        if (this.crashed) throw new Error('test: the processor has crashed');
+        await options.onBatch(batch);
+        if (this.crashAfter?.(batch)) {
+          this.crashed = true;
+          throw new Error('test: crash before the commit');
+        }
+      },
+    });
+  }
+
+  ensureStreams(streams: { name: string; partitions: number; compacted?: boolean }[]): Promise<void> {
+    return this.inner.ensureStreams(streams);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
 }

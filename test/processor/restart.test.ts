@@ -1,0 +1,146 @@
+/**
+ * Restart safety (issue 4 §5): a processor killed in the middle of an episode, after it published
+ * its outputs for the last batch but before the bus committed that batch, is replaced by a fresh
+ * one. The episode must be neither lost nor raised twice, and its end must be the one an
+ * uninterrupted processor finds. Runs on the in-process bus and, when it is up, on Kafka.
+ */
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { Alert, AlertEnvelope } from '../../contracts/alert.ts';
+import type { TelemetryFrame } from '../../contracts/telemetry.ts';
+import { STREAMS } from '../../contracts/topics.ts';
+import type { TimedBeat } from '../../device-sim/frames.ts';
+import { createPrng, uniform } from '../../device-sim/prng.ts';
+import { KafkaBus } from '../../platform/bus-kafka.ts';
+import type { Bus } from '../../platform/bus.ts';
+import { InProcessBus } from '../../platform/bus-memory.ts';
+import { silentLogger } from '../../platform/log.ts';
+import { STREAM_PARTITIONS } from '../../platform/adapters.ts';
+import { describeWithService, kafkaAvailable, kafkaBrokers } from '../helpers/services.ts';
+import { beats, CrashingBus, frames, messages, startHarness, T0, until } from './helpers.ts';
+
+/** Extreme bradycardia from 20 s to 54 s, normal after. */
+const BRADY: TelemetryFrame[] = frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1700, count: 20 }, { rrMs: 800, count: 45 }]), 90_000);
+
+/** 40 s sinus rhythm, then 150 s of AF-like RR (independent, uniform 300–900 ms: 100 bpm, CV 29 %), then 80 s sinus rhythm. */
+function afLike(): TelemetryFrame[] {
+  const list: TimedBeat[] = beats(T0, [{ rrMs: 800, count: 50 }]);
+  let t = list.at(-1)!.tMs;
+  const random = createPrng(20261125);
+  while (t < T0 + 190_000) {
+    t += Math.round(uniform(random, 300, 900));
+    list.push({ tMs: t, cls: 'N' });
+  }
+  for (let i = 0; i < 100; i++) list.push({ tMs: (t += 800), cls: 'N' });
+  return frames(list, t - T0 + 1000);
+}
+
+/** The final state of every alert, in device-time terms, keyed by id. */
+function finals(snapshots: Alert[]): Map<string, Pick<Alert, 'kind' | 'onset' | 'end' | 'priority' | 'state'>> {
+  const out = new Map<string, Pick<Alert, 'kind' | 'onset' | 'end' | 'priority' | 'state'>>();
+  for (const a of snapshots) out.set(a.id, { kind: a.kind, onset: a.onset, end: a.end, priority: a.priority, state: a.state });
+  return out;
+}
+
+/** Collects every processor snapshot of one patient from the alerts stream. */
+async function collectAlerts(bus: Bus, patientId: string) {
+  const got: Alert[] = [];
+  const sub = await bus.subscribe(STREAMS.alerts, {
+    groupId: `restart-test-reader-${randomUUID()}`,
+    fromBeginning: false,
+    onBatch: async (batch) => {
+      for (const m of batch) {
+        const e = JSON.parse(m.value.toString()) as AlertEnvelope;
+        if (e.source === 'processor' && e.alert.patientId === patientId) got.push(e.alert);
+      }
+    },
+  });
+  return { got, stop: () => sub.stop() };
+}
+
+interface RunOptions {
+  makeBus: () => Promise<Bus>;
+  frameList: TelemetryFrame[];
+  /** Index of the last frame the first processor sees; it crashes after the batch holding it. */
+  crashAt?: number;
+  /** The first processor's frames are published in two parts, the second from this index (one batch). */
+  secondPartFrom?: number;
+  groupId: string;
+  patientId: string;
+}
+
+/** Sends the frames through one processor, or two with a crash in between; returns the processor snapshots. */
+async function run(o: RunOptions): Promise<Alert[]> {
+  const inner = await o.makeBus();
+  const bus = new CrashingBus(inner);
+  const reader = await collectAlerts(inner, o.patientId);
+  const common = { bus, groupId: o.groupId, fromBeginning: false, lifecycle: { escalationDelaysMs: [] as number[] } };
+  const taken = (m: { counter(n: string, h: string): { get(): number } }) => m.counter('pb_processor_frames_total', '').get();
+  const first = await startHarness({ ...common, bus });
+  const split = o.crashAt === undefined ? o.frameList.length : o.crashAt + 1;
+  const lastSeq = o.frameList[split - 1]!.seq;
+  bus.crashAfter = o.crashAt === undefined ? undefined : (batch) => batch.some((m) => JSON.parse(m.value.toString()).frame.seq === lastSeq);
+  const parts = o.secondPartFrom !== undefined && o.crashAt !== undefined ? [o.secondPartFrom, split] : [split];
+  for (let from = 0, i = 0; i < parts.length; from = parts[i++]!) {
+    await inner.publish(STREAMS.telemetry, messages(o.frameList.slice(from, parts[i]), o.patientId, 'dev-1'));
+    await until('the first processor to take the part', () => taken(first.metrics) >= parts[i]! || bus.crashed, 60_000);
+  }
+  await until('the first processor to take its frames', () => taken(first.metrics) >= split && (o.crashAt === undefined || bus.crashed), 60_000);
+  await first.processor.settled();
+  let last = first;
+  if (o.crashAt !== undefined) {
+    await first.stop();
+    bus.crashed = false;
+    bus.crashAfter = undefined;
+    last = await startHarness({ ...common, bus });
+    await inner.publish(STREAMS.telemetry, messages(o.frameList.slice(split), o.patientId, 'dev-1'));
+    // The second processor gets the uncommitted batch again, plus the rest.
+    await until('the second processor to take the rest', () => taken(last.metrics) >= o.frameList.length - split, 60_000);
+    await last.processor.settled();
+  }
+  const published = (m: typeof first.metrics) => [...m.counter('pb_processor_alert_snapshots_total', '').series.values()].reduce((n, x) => n + x.value, 0);
+  const total = published(first.metrics) + (last === first ? 0 : published(last.metrics));
+  await until('every published alert to be read back', () => reader.got.length >= total && total > 0, 60_000);
+  await last.stop();
+  await reader.stop();
+  await inner.close();
+  return reader.got;
+}
+
+function restartSuite(makeBus: () => Promise<Bus>) {
+  const cases = [
+    { name: 'an extreme bradycardia episode (crash 25 s into it)', frameList: BRADY, crashAt: 44, kinds: ['extreme_brady', 'brady'] },
+    { name: 'an extreme bradycardia episode (crash after its end, before the end was confirmed)', frameList: BRADY, crashAt: 58, kinds: ['extreme_brady', 'brady'] },
+    // The uncommitted batch holds the second half of the episode and its published end: the new
+    // processor, re-analysing it from the middle, must not raise a second alert.
+    { name: 'an extreme bradycardia episode (crash after a batch with its second half and its published end)', frameList: BRADY, secondPartFrom: 40, crashAt: 70, kinds: ['extreme_brady', 'brady'] },
+    { name: 'an AF-like episode (crash 60 s into it)', frameList: afLike(), crashAt: 100, kinds: ['afib'] },
+  ];
+  for (const c of cases) {
+    it(`continues ${c.name}: one alert per episode with the end an uninterrupted processor finds`, async () => {
+      const runId = randomUUID().slice(0, 8);
+      const reference = finals(await run({ makeBus, frameList: c.frameList, groupId: `ref-${runId}`, patientId: `ref-${runId}` }));
+      const restarted = await run({ makeBus, frameList: c.frameList, crashAt: c.crashAt, ...(c.secondPartFrom !== undefined ? { secondPartFrom: c.secondPartFrom } : {}), groupId: `crash-${runId}`, patientId: `crash-${runId}` });
+      const after = finals(restarted);
+      const view = (m: ReturnType<typeof finals>) => [...m.values()].filter((a) => c.kinds.includes(a.kind)).sort((a, b) => a.kind.localeCompare(b.kind));
+      expect(view(reference).map((a) => a.kind).sort()).toEqual([...c.kinds].sort());
+      expect(view(reference).every((a) => a.end !== undefined)).toBe(true);
+      expect(view(after)).toEqual(view(reference));
+      // Every snapshot of a kind carries one id: nothing raised twice.
+      for (const kind of c.kinds) expect(new Set(restarted.filter((a) => a.kind === kind).map((a) => a.id)).size).toBe(1);
+    }, 120_000);
+  }
+}
+
+describe('restart safety on the in-process bus', () => {
+  // Batches of at most 40 frames: a crash leaves one uncommitted batch behind, as on Kafka.
+  restartSuite(async () => new InProcessBus({ maxBatch: 40 }));
+});
+
+await describeWithService('restart safety on Kafka', kafkaAvailable, () => {
+  restartSuite(async () => {
+    const bus = new KafkaBus({ brokers: kafkaBrokers, clientId: `restart-test-${randomUUID().slice(0, 8)}`, logger: silentLogger });
+    await bus.ensureStreams(STREAM_PARTITIONS);
+    return bus;
+  });
+});
