@@ -403,6 +403,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
         { name: STREAMS.criteria, partitions: 1, compacted: true },
         { name: STREAMS.processorState, partitions: 1, compacted: true },
       ]);
+      const criteriaRecords = metrics.counter('pb_processor_criteria_records_total', 'Per-patient criteria records read');
+      criteria.onChange(() => criteriaRecords.inc());
       await Promise.all([criteria.start(), state.start()]);
       // Another instance wrote a stream we hold: the stream moved to it (rebalance). Let go.
       state.onChange((key, rec) => {

@@ -1,0 +1,100 @@
+/**
+ * Per-patient criteria on the processor side: versions read from the criteria stream apply to
+ * frames whose device time is at or after their `effectiveFrom`.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { alarmCriteriaSchema, DEFAULT_ALARM_CRITERIA, type AlarmCriteriaInput, type CriteriaRecord, type CriteriaVersion } from '../../contracts/criteria.ts';
+import { EXTREME_BRADY_DEFAULTS } from '../../processor/detectors/extreme-brady.ts';
+import { BRADY_DEFAULTS } from '../../processor/detectors/brady.ts';
+import { TACHY_DEFAULTS } from '../../processor/detectors/tachy.ts';
+import { EXTREME_TACHY_DEFAULTS } from '../../processor/detectors/extreme-tachy.ts';
+import { PAUSE_DEFAULTS } from '../../processor/detectors/pause.ts';
+import { VT_DEFAULTS } from '../../processor/detectors/vt.ts';
+import { AFIB_DEFAULTS } from '../../processor/detectors/afib.ts';
+import { ASYSTOLE_DEFAULTS } from '../../processor/detectors/asystole.ts';
+import { LEAD_OFF_DEFAULTS, LOW_BATTERY_DEFAULTS } from '../../processor/technical.ts';
+import { STREAMS } from '../../contracts/topics.ts';
+import { InProcessBus } from '../../platform/bus-memory.ts';
+import { beats, frames, iso, processorSnapshots, startHarness, T0, until, type Harness } from './helpers.ts';
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.stop();
+  h = undefined;
+});
+
+const version = (v: number, effectiveFromMs: number, alarms: AlarmCriteriaInput): CriteriaVersion => ({
+  version: v, effectiveFrom: iso(effectiveFromMs), setBy: 'dr-care', setAt: iso(T0), alarms: alarmCriteriaSchema.parse(alarms),
+});
+
+async function publishCriteria(bus: InProcessBus, harness: Harness | undefined, patientId: string, versions: CriteriaVersion[]) {
+  const rec: CriteriaRecord = { schema: 'pb.criteria.v1', patientId, versions };
+  const read = () => harness?.metrics.counter('pb_processor_criteria_records_total', '').get() ?? 0;
+  const before = read();
+  await bus.publish(STREAMS.criteria, [{ key: patientId, value: Buffer.from(JSON.stringify(rec)) }]);
+  if (harness) await until('the processor to read the criteria', () => read() > before);
+}
+
+describe('per-patient criteria in the processor', () => {
+  it('uses the defaults of the detectors (fhir-and-alarms.md §5) when nothing is configured', () => {
+    const c = DEFAULT_ALARM_CRITERIA;
+    expect({
+      asystole: c.asystole.minGapMs, pause: c.pause.minRrMs,
+      extremeBrady: [c.extreme_brady.hrBelowBpm, c.extreme_brady.consecutiveBeats], brady: [c.brady.limitBpm, c.brady.consecutiveBeats],
+      extremeTachy: [c.extreme_tachy.hrAboveBpm, c.extreme_tachy.consecutiveBeats], tachy: [c.tachy.limitBpm, c.tachy.consecutiveBeats],
+      vt: [c.vt.minBeats, c.vt.hrAboveBpm], afib: c.afib.minEpisodeMs, leadOff: c.lead_off.minDurationMs, battery: [c.low_battery.belowPct, c.low_battery.clearAtPct],
+    }).toEqual({
+      asystole: ASYSTOLE_DEFAULTS.minGapMs, pause: PAUSE_DEFAULTS.minRrMs,
+      extremeBrady: [EXTREME_BRADY_DEFAULTS.hrBelowBpm, EXTREME_BRADY_DEFAULTS.consecutiveBeats], brady: [BRADY_DEFAULTS.limitBpm, BRADY_DEFAULTS.consecutiveBeats],
+      extremeTachy: [EXTREME_TACHY_DEFAULTS.hrAboveBpm, EXTREME_TACHY_DEFAULTS.consecutiveBeats], tachy: [TACHY_DEFAULTS.limitBpm, TACHY_DEFAULTS.consecutiveBeats],
+      vt: [VT_DEFAULTS.minBeats, VT_DEFAULTS.hrAboveBpm], afib: AFIB_DEFAULTS.minEpisodeMs, leadOff: LEAD_OFF_DEFAULTS.minDurationMs, battery: [LOW_BATTERY_DEFAULTS.belowPct, LOW_BATTERY_DEFAULTS.clearAtPct],
+    });
+  });
+
+  it('alarms at 55 bpm with the brady limit raised to 60 for this patient, and not for a patient on the defaults', async () => {
+    const bus = new InProcessBus();
+    await publishCriteria(bus, undefined, 'p1', [version(1, T0, { brady: { limitBpm: 60 } })]);
+    h = await startHarness({ bus });
+    const at55 = frames(beats(T0, [{ rrMs: 800, count: 20 }, { rrMs: 1090, count: 30 }]), 50_000);
+    await h.send(at55, 'p1');
+    await h.send(at55, 'p2', 'd2');
+    const brady = processorSnapshots(bus).filter((a) => a.kind === 'brady');
+    expect([...new Set(brady.map((a) => a.patientId))]).toEqual(['p1']);
+    expect(brady[0]!.evidence.thresholds).toMatchObject({ limitBpm: 60 });
+  });
+
+  it('stops raising pauses from the effectiveFrom of the version that switches them off', async () => {
+    const bus = new InProcessBus();
+    await publishCriteria(bus, undefined, 'p1', [version(1, T0 + 60_000, { pause: { enabled: false } })]);
+    h = await startHarness({ bus });
+    // Pauses of 3.5 s at about 20 s and 80 s.
+    await h.send(frames(beats(T0, [{ rrMs: 800, count: 20 }, { rrMs: 3500, count: 1 }, { rrMs: 800, count: 72 }, { rrMs: 3500, count: 1 }, { rrMs: 800, count: 30 }]), 110_000));
+    const pauses = processorSnapshots(bus).filter((a) => a.kind === 'pause');
+    expect([...new Set(pauses.map((a) => a.onset))]).toEqual([iso(T0 + 16_000)]);
+  });
+
+  it('ends an open brady alert at the effectiveFrom of the version that switches brady off, with a note', async () => {
+    const bus = new InProcessBus();
+    h = await startHarness({ bus });
+    const run = frames(beats(T0, [{ rrMs: 800, count: 20 }, { rrMs: 1333, count: 60 }]), 95_000);
+    await h.send(run.slice(0, 40));
+    expect(new Set(processorSnapshots(bus).filter((a) => a.kind === 'brady').map((a) => a.end))).toEqual(new Set([undefined]));
+    await publishCriteria(bus, h, 'p1', [version(1, T0 + 50_000, { brady: { enabled: false } })]);
+    await h.send(run.slice(40));
+    const last = processorSnapshots(bus).filter((a) => a.kind === 'brady').at(-1)!;
+    expect(last).toMatchObject({ end: iso(T0 + 50_000), state: 'resolved' });
+    expect(last.evidence.note).toMatch(/switched off by criteria version 1 \(set by dr-care\)/);
+  });
+
+  it('continues an open extreme_brady alert when its thresholds change mid-episode (no second alert)', async () => {
+    const bus = new InProcessBus();
+    h = await startHarness({ bus });
+    const run = frames(beats(T0, [{ rrMs: 800, count: 20 }, { rrMs: 1700, count: 30 }, { rrMs: 800, count: 40 }]), 105_000);
+    await h.send(run.slice(0, 30));
+    await publishCriteria(bus, h, 'p1', [version(1, T0 + 40_000, { extreme_brady: { hrBelowBpm: 45 } })]);
+    await h.send(run.slice(30));
+    const snapshots = processorSnapshots(bus).filter((a) => a.kind === 'extreme_brady');
+    expect(new Set(snapshots.map((a) => a.id)).size).toBe(1);
+    expect(snapshots.at(-1)!.end).toBeDefined();
+  });
+});
