@@ -133,7 +133,7 @@ export function deviceRoutes(o: DeviceRoutesOptions): RouteModule {
   async function auditTrail(r: RouteRequest, deviceId: string): Promise<void> {
     await requireAdmin(r, 'device.audit', deviceId);
     requireDevice(deviceId);
-    const audit = o.directory.audit(deviceId).map(({ atMs, ...e }) => ({ at: new Date(atMs).toISOString(), ...e }));
+    const audit = (await o.directory.audit(deviceId)).map(({ atMs, ...e }) => ({ at: new Date(atMs).toISOString(), ...e }));
     await r.audit({ action: 'device.audit', deviceId, outcome: 'allowed', status: 200 });
     sendJson(r.res, 200, { audit });
   }

@@ -106,7 +106,7 @@ export type ResultOutcome = 'recorded' | 'late' | 'duplicate' | 'unknown';
 /** The command port (embedded: SQLite in the registry file). */
 export interface DeviceCommandStore {
   /** Queues a command for an enabled device. Throws PB_REGISTRY_UNKNOWN_DEVICE / PB_COMMAND_INVALID. */
-  create(deviceId: string, request: CommandRequest, actor: string): DeviceCommand;
+  create(deviceId: string, request: CommandRequest, actor: string): DeviceCommand | Promise<DeviceCommand>;
   get(commandId: string): DeviceCommand | undefined;
   /** The device's commands, newest first. */
   list(deviceId: string, limit?: number): DeviceCommand[];

@@ -50,21 +50,28 @@ export interface DeviceDirectoryReader {
   changeVersion(): number;
 }
 
-/** The device-registry port: reads, audited changes, and the audit trail. */
+/** Synchronous in the embedded adapter; a log-backed adapter resolves once its write is visible. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * The device-registry port: reads, audited changes, and the audit trail. Reads are synchronous
+ * (the gateway resolves a patient per frame; a log-backed adapter serves them from memory);
+ * changes and the audit trail may be asynchronous, and callers await them.
+ */
 export interface DeviceDirectory extends DeviceDirectoryReader {
   /** Registers a device (or re-enables it) and assigns it to a patient from `fromMs` on. */
-  add(deviceId: string, patientId: string, actor: string, fromMs?: number): DeviceRecord;
+  add(deviceId: string, patientId: string, actor: string, fromMs?: number): MaybePromise<DeviceRecord>;
   /**
    * Assigns the device to `patientId` from device time `fromMs` on; the assignment before it
    * ends at `fromMs`. History is never rewritten: `fromMs` may not lie before the start (or, for
    * a closed assignment, the end) of the device's latest assignment.
    */
-  assign(deviceId: string, patientId: string, fromMs: number, actor: string): DeviceRecord;
+  assign(deviceId: string, patientId: string, fromMs: number, actor: string): MaybePromise<DeviceRecord>;
   /** Ends the device's open assignment at device time `atMs`; later frames are dead-lettered as unassigned. */
-  unassign(deviceId: string, atMs: number, actor: string): DeviceRecord;
-  setEnabled(deviceId: string, enabled: boolean, actor: string): DeviceRecord;
+  unassign(deviceId: string, atMs: number, actor: string): MaybePromise<DeviceRecord>;
+  setEnabled(deviceId: string, enabled: boolean, actor: string): MaybePromise<DeviceRecord>;
   /** Every audited change of the device (registry changes and commands), oldest first. */
-  audit(deviceId: string): AuditRecord[];
+  audit(deviceId: string): MaybePromise<AuditRecord[]>;
 }
 
 const PATIENT_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
