@@ -17,6 +17,7 @@ import { createTokenVerifier } from '../dashboard-api/auth.ts';
 import { registryPatientDirectory } from '../dashboard-api/patient-directory.ts';
 import { createDashboardApi, type DashboardApi } from '../dashboard-api/server.ts';
 import { deviceRoutes } from '../dashboard-api/routes-devices.ts';
+import { criteriaRoutes } from '../dashboard-api/routes-criteria.ts';
 import { createEhrExporter } from '../ehr-exporter/exporter.ts';
 import { createHttpFhirClient } from '../ehr-exporter/fhir-client.ts';
 
@@ -68,6 +69,7 @@ export async function startProcessor(ctx: ComponentContext, store: VitalsStore):
 
 export async function startDashboard(ctx: ComponentContext, store: VitalsStore, registry: DeviceRegistry): Promise<Running & { url: string; api: DashboardApi }> {
   const { config } = ctx;
+  const criteria = criteriaRoutes({ bus: ctx.bus, logger: ctx.logger.child({ component: 'dashboard-api' }) });
   const api = createDashboardApi({
     bus: ctx.bus,
     vitalsStore: store,
@@ -76,11 +78,11 @@ export async function startDashboard(ctx: ComponentContext, store: VitalsStore, 
     audit: new JsonlAuditSink({ dataDir: config.dataDir }),
     logger: ctx.logger.child({ component: 'dashboard-api' }),
     metrics: ctx.metrics,
-    routeModules: [deviceRoutes({ directory: registry, liveness: registry.liveness, commands: registry.commands })],
+    routeModules: [deviceRoutes({ directory: registry, liveness: registry.liveness, commands: registry.commands }), criteria],
   });
   const address = await api.listen(config.dashboard.httpPort, config.bindHost);
   ctx.logger.info('dashboard-api listening', { url: address.url });
-  return { name: 'dashboard-api', api, url: address.url, stop: () => api.close() };
+  return { name: 'dashboard-api', api, url: address.url, stop: async () => { await api.close(); await criteria.close(); } };
 }
 
 /** The EHR exporter runs only when a FHIR base URL is configured. */

@@ -21,7 +21,9 @@ export type AuditAction =
   | 'device.read'
   | 'device.change'
   | 'device.command'
-  | 'device.audit';
+  | 'device.audit'
+  | 'criteria.read'
+  | 'criteria.change';
 
 /** `allowed`: access granted; `denied`: not on the care team; the rest name why nothing happened. */
 export type AuditOutcome = 'allowed' | 'denied' | 'not_found' | 'conflict' | 'error';

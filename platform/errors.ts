@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   PB_ALERT_RESOLVED: 'the alert is already resolved',
   PB_INTERNAL: 'an unexpected internal error occurred',
   PB_COMMAND_INVALID: 'the device command is invalid',
+  PB_CRITERIA_CONFLICT: 'the alarm criteria changed since the version the change was based on',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,0 +1,188 @@
+/**
+ * Per-patient alarm criteria routes of the dashboard API (issue 4 §2):
+ *
+ *   GET /v1/patients/{id}/criteria   care team or admin: the current version, the one in force
+ *                                    now, and the recent history
+ *   PUT /v1/patients/{id}/criteria   care team or admin: a new version
+ *        body {alarms, effectiveFrom?, reason?, expectedVersion?}   (or If-Match: "<version>")
+ *
+ * Versions are validated against bounded ranges (contracts/criteria.ts), numbered per patient,
+ * record who set them and when, and take effect for frames whose device time is at or after
+ * `effectiveFrom` (default: now). Every read and change is in the access audit trail; a change's
+ * entry holds the old and the new criteria. The source of truth is the compacted criteria
+ * stream (STREAMS.criteria), which the processor reads; this module folds it too.
+ */
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import {
+  alarmCriteriaSchema, criteriaAt, criteriaRecordSchema, latestCriteria, MAX_CRITERIA_VERSIONS,
+  type CriteriaRecord, type CriteriaVersion,
+} from '../contracts/criteria.ts';
+import { STREAMS } from '../contracts/topics.ts';
+import type { Bus } from '../platform/bus.ts';
+import { PulsebridgeError } from '../platform/errors.ts';
+import type { Logger } from '../platform/log.ts';
+import { ChangelogTable } from '../processor/changelog-table.ts';
+import { canAccessPatient } from './auth.ts';
+import { badRequest, parseTimeParam, pathSegment, sendJson } from './http-util.ts';
+import type { PatientDirectory } from './patient-directory.ts';
+import { jsonBody, type RouteModule, type RouteRequest } from './route-module.ts';
+
+export interface CriteriaRoutesOptions {
+  bus: Bus;
+  logger: Logger;
+  /** When given, criteria of a patient it does not know are 404. */
+  patients?: Pick<PatientDirectory, 'get'>;
+  /** Consumer group of this instance's reader of the criteria stream (default: unique per instance). */
+  groupId?: string;
+  /** Wall clock, ms (tests). */
+  now?: () => number;
+  /** How long to wait for the criteria stream to be read up to now, ms. Default 5000. */
+  catchUpTimeoutMs?: number;
+}
+
+/**
+ * How far in the past `effectiveFrom` may lie: frames already analysed are not analysed again,
+ * so an older time would only pretend to apply. 5 minutes allows for clock differences.
+ */
+export const MAX_EFFECTIVE_PAST_MS = 5 * 60_000;
+/** How far ahead a change may be scheduled: 30 days. */
+export const MAX_EFFECTIVE_FUTURE_MS = 30 * 24 * 60 * 60_000;
+
+const putBody = z.strictObject({
+  alarms: z.unknown(),
+  effectiveFrom: z.union([z.string(), z.number().int()]).optional(),
+  reason: z.string().max(500).optional(),
+  expectedVersion: z.number().int().min(0).optional(),
+});
+
+export interface CriteriaRoutes extends RouteModule {
+  /** Stops reading the criteria stream. */
+  close(): Promise<void>;
+}
+
+/** Creates the route module; register it with `createDashboardApi({ routeModules: [criteriaRoutes(…)] })`. */
+export function criteriaRoutes(o: CriteriaRoutesOptions): CriteriaRoutes {
+  const now = o.now ?? Date.now;
+  const catchUpTimeoutMs = o.catchUpTimeoutMs ?? 5000;
+  const table = new ChangelogTable<CriteriaRecord>({
+    bus: o.bus,
+    stream: STREAMS.criteria,
+    groupId: o.groupId ?? `dashboard-api-criteria-${randomUUID()}`,
+    logger: o.logger,
+    parse: (_key, value) => criteriaRecordSchema.safeParse(value).data,
+  });
+  let starting: Promise<void> | undefined;
+
+  /** Reads the criteria stream up to now (read-your-writes across API instances). */
+  async function current(patientId: string): Promise<CriteriaVersion[]> {
+    starting ??= (async () => {
+      await o.bus.ensureStreams([{ name: STREAMS.criteria, partitions: 1, compacted: true }]);
+      await table.start();
+    })().catch((err: unknown) => {
+      starting = undefined;
+      throw err;
+    });
+    await starting;
+    if (!(await table.catchUp(catchUpTimeoutMs))) {
+      throw new PulsebridgeError('PB_BUS_UNAVAILABLE', 'the criteria stream could not be read up to now');
+    }
+    return table.get(patientId)?.versions ?? [];
+  }
+
+  async function authorize(r: RouteRequest, patientId: string, action: 'criteria.read' | 'criteria.change'): Promise<void> {
+    if (!canAccessPatient(r.principal, patientId)) {
+      await r.audit({ action, patientId, outcome: 'denied', status: 403 });
+      throw new PulsebridgeError('PB_AUTH_FORBIDDEN', `patient ${patientId} is not on your care team`);
+    }
+    if (o.patients && !o.patients.get(patientId)) {
+      await r.audit({ action, patientId, outcome: 'not_found', status: 404 });
+      throw new PulsebridgeError('PB_NOT_FOUND', `patient ${patientId} is not known`);
+    }
+  }
+
+  const view = (patientId: string, versions: CriteriaVersion[]) => ({
+    patientId,
+    current: latestCriteria(versions),
+    inForce: criteriaAt(versions, now()),
+    versions,
+  });
+
+  async function getCriteria(r: RouteRequest, patientId: string): Promise<void> {
+    await authorize(r, patientId, 'criteria.read');
+    const versions = await current(patientId);
+    const body = view(patientId, versions);
+    await r.audit({ action: 'criteria.read', patientId, outcome: 'allowed', status: 200 });
+    sendJson(r.res, 200, body, { etag: `"${body.current.version}"` });
+  }
+
+  async function putCriteria(r: RouteRequest, patientId: string): Promise<void> {
+    await authorize(r, patientId, 'criteria.change');
+    const parsedBody = putBody.safeParse(await jsonBody(r));
+    if (!parsedBody.success) throw badRequest(`invalid criteria request: ${issues(parsedBody.error)}`);
+    const alarms = alarmCriteriaSchema.safeParse(parsedBody.data.alarms ?? {});
+    if (!alarms.success) throw badRequest(`invalid alarm criteria: ${issues(alarms.error, 'alarms')}`);
+    const nowMs = now();
+    const effectiveFromMs = parsedBody.data.effectiveFrom === undefined ? nowMs : parseTimeParam('effectiveFrom', String(parsedBody.data.effectiveFrom))!;
+    if (effectiveFromMs < nowMs - MAX_EFFECTIVE_PAST_MS) {
+      throw badRequest(`effectiveFrom may be at most ${MAX_EFFECTIVE_PAST_MS / 60_000} minutes in the past: frames already analysed are not analysed again`);
+    }
+    if (effectiveFromMs > nowMs + MAX_EFFECTIVE_FUTURE_MS) throw badRequest('effectiveFrom may be at most 30 days ahead');
+
+    const versions = await current(patientId);
+    const previous = latestCriteria(versions);
+    const expected = parsedBody.data.expectedVersion ?? ifMatchVersion(r.req.headers['if-match']);
+    if (expected !== undefined && expected !== previous.version) {
+      await r.audit({ action: 'criteria.change', patientId, outcome: 'conflict', status: 409, detail: `expected version ${expected}, current ${previous.version}` });
+      throw new PulsebridgeError('PB_CRITERIA_CONFLICT', `the criteria are at version ${previous.version}, not ${expected}; read them again`, { details: { status: 409 } });
+    }
+    const next: CriteriaVersion = {
+      version: previous.version + 1,
+      effectiveFrom: new Date(effectiveFromMs).toISOString(),
+      setBy: r.principal.sub,
+      setAt: new Date(nowMs).toISOString(),
+      ...(parsedBody.data.reason !== undefined ? { reason: parsedBody.data.reason } : {}),
+      alarms: alarms.data,
+    };
+    const record: CriteriaRecord = { schema: 'pb.criteria.v1', patientId, versions: [...versions, next].slice(-MAX_CRITERIA_VERSIONS) };
+    // Audited before it happens, with the old and the new criteria: if the trail cannot be
+    // written, the change is not made.
+    await r.audit({
+      action: 'criteria.change', patientId, outcome: 'allowed', status: 200,
+      detail: JSON.stringify({ version: next.version, effectiveFrom: next.effectiveFrom, reason: next.reason, old: { version: previous.version, alarms: previous.alarms }, new: next.alarms }),
+    });
+    try {
+      await o.bus.publish(STREAMS.criteria, [{ key: patientId, value: Buffer.from(JSON.stringify(record)) }]);
+    } catch (err) {
+      await r.audit({ action: 'criteria.change', patientId, outcome: 'error', status: 503, detail: `version ${next.version} not published` }).catch(() => {});
+      throw err instanceof PulsebridgeError ? err : new PulsebridgeError('PB_BUS_UNAVAILABLE', 'the criteria change could not be published', { cause: err });
+    }
+    const after = await current(patientId);
+    const body = view(patientId, after);
+    sendJson(r.res, 200, body, { etag: `"${body.current.version}"` });
+  }
+
+  return {
+    match(pathname: string, method: string) {
+      const seg = pathname.split('/'); // ['', 'v1', 'patients', id, 'criteria']
+      if (seg.length !== 5 || seg[1] !== 'v1' || seg[2] !== 'patients' || !seg[3] || seg[4] !== 'criteria') return undefined;
+      const id = seg[3];
+      if (method === 'PUT') return { route: '/v1/patients/{id}/criteria', method: 'PUT', run: (r) => putCriteria(r, pathSegment(id)) };
+      return { route: '/v1/patients/{id}/criteria', method: 'GET', run: (r) => getCriteria(r, pathSegment(id)) };
+    },
+    close: () => table.stop(),
+  };
+}
+
+function issues(error: z.ZodError, prefix?: string): string {
+  return error.issues.slice(0, 10).map((i) => `${[prefix, ...i.path].filter((x) => x !== undefined).join('.') || '(body)'}: ${i.message}`).join('; ');
+}
+
+/** `If-Match: "3"` → 3; anything else (absent, `*`, not a number) → undefined or 400. */
+function ifMatchVersion(header: string | string[] | undefined): number | undefined {
+  const v = Array.isArray(header) ? header[0] : header;
+  if (v === undefined || v.trim() === '*') return undefined;
+  const m = /^\s*(?:W\/)?"(\d{1,9})"\s*$/.exec(v);
+  if (!m) throw badRequest('If-Match must be the ETag of GET /v1/patients/{id}/criteria, e.g. "3"');
+  return Number(m[1]);
+}

@@ -1,0 +1,145 @@
+/**
+ * Criteria routes (dashboard-api/routes-criteria.ts): care team or admin read and change a
+ * patient's alarm criteria; changes are validated, versioned, audited with old and new values,
+ * and published on the criteria stream the processor reads.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_ALARM_CRITERIA, type CriteriaRecord } from '../../contracts/criteria.ts';
+import { STREAMS } from '../../contracts/topics.ts';
+import { auditLogPath, JsonlAuditSink, type AuditEntry } from '../../dashboard-api/audit.ts';
+import { createDevTokenVerifier } from '../../dashboard-api/auth.ts';
+import { openDevIssuer, type DevIssuer, type Role } from '../../dashboard-api/dev-issuer.ts';
+import { staticPatientDirectory } from '../../dashboard-api/patient-directory.ts';
+import { criteriaRoutes, type CriteriaRoutes } from '../../dashboard-api/routes-criteria.ts';
+import { createDashboardApi, type DashboardApi } from '../../dashboard-api/server.ts';
+import { InProcessBus } from '../../platform/bus-memory.ts';
+import { silentLogger } from '../../platform/log.ts';
+import { MetricsRegistry } from '../../platform/metrics.ts';
+import { SqliteVitalsStore } from '../../platform/vitals-store-sqlite.ts';
+
+const NOW = Date.parse('2026-03-01T10:00:00.000Z');
+const iso = (ms: number) => new Date(ms).toISOString();
+
+interface Api { url: string; bus: InProcessBus; api: DashboardApi; routes: CriteriaRoutes; dataDir: string; issuer: DevIssuer; close(): Promise<void> }
+
+async function startApi(): Promise<Api> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'pb-criteria-api-'));
+  const bus = new InProcessBus();
+  const store = new SqliteVitalsStore(':memory:');
+  const issuer = await openDevIssuer({ dataDir });
+  const patients = staticPatientDirectory([{ id: 'p1', devices: [] }, { id: 'p2', devices: [] }]);
+  const routes = criteriaRoutes({ bus, logger: silentLogger, patients, now: () => NOW });
+  const api = createDashboardApi({
+    bus, vitalsStore: store, patients, auth: createDevTokenVerifier(issuer), audit: new JsonlAuditSink({ dataDir }),
+    logger: silentLogger, metrics: new MetricsRegistry(), heartbeatIntervalMs: 600_000, now: () => NOW, routeModules: [routes],
+  });
+  const { url } = await api.listen(0, '127.0.0.1');
+  return {
+    url, bus, api, routes, dataDir, issuer,
+    close: async () => { await api.close(); await routes.close(); await bus.close(); await store.close(); await rm(dataDir, { recursive: true, force: true }); },
+  };
+}
+
+async function call(method: string, url: string, token: string | undefined, body?: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(url, {
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as Record<string, any>) : {} };
+}
+
+describe('criteria routes', () => {
+  let a: Api;
+  let token: (sub: string, role: Role, patients?: string[]) => Promise<string>;
+  beforeEach(async () => {
+    a = await startApi();
+    token = (sub, role, patients = []) => a.issuer.issueToken({ sub, role, patients, ttlSeconds: 3600 });
+  });
+  afterEach(async () => a.close());
+
+  const auditEntries = async () => (await readFile(auditLogPath(a.dataDir), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as AuditEntry);
+  const records = () => a.bus.read(STREAMS.criteria).map((m) => JSON.parse(m.value.toString())).filter((r) => r.schema === 'pb.criteria.v1') as CriteriaRecord[];
+
+  it('shows a care-team clinician the defaults (version 0) of a patient nobody configured', async () => {
+    const res = await call('GET', `${a.url}/v1/patients/p1/criteria`, await token('dr-a', 'clinician', ['p1']));
+    expect(res.status).toBe(200);
+    expect(res.headers.get('etag')).toBe('"0"');
+    expect(res.body).toEqual({
+      patientId: 'p1',
+      current: { version: 0, effectiveFrom: iso(0), setBy: 'pulsebridge-defaults', setAt: iso(0), alarms: DEFAULT_ALARM_CRITERIA },
+      inForce: { version: 0, effectiveFrom: iso(0), setBy: 'pulsebridge-defaults', setAt: iso(0), alarms: DEFAULT_ALARM_CRITERIA },
+      versions: [],
+    });
+  });
+
+  it('lets a care-team clinician set a new version: validated, numbered, published on the criteria stream and audited with old and new', async () => {
+    const dr = await token('dr-a', 'clinician', ['p1']);
+    const effectiveFrom = iso(NOW + 60_000);
+    const res = await call('PUT', `${a.url}/v1/patients/p1/criteria`, dr, { alarms: { brady: { limitBpm: 45 }, pause: { enabled: false } }, effectiveFrom, reason: 'athlete, known sinus pauses' });
+    expect(res.status).toBe(200);
+    const expectedAlarms = { ...DEFAULT_ALARM_CRITERIA, brady: { ...DEFAULT_ALARM_CRITERIA.brady, limitBpm: 45 }, pause: { ...DEFAULT_ALARM_CRITERIA.pause, enabled: false } };
+    const v1 = { version: 1, effectiveFrom, setBy: 'dr-a', setAt: iso(NOW), reason: 'athlete, known sinus pauses', alarms: expectedAlarms };
+    expect(res.body).toEqual({ patientId: 'p1', current: v1, inForce: expect.objectContaining({ version: 0 }), versions: [v1] });
+    expect(res.headers.get('etag')).toBe('"1"');
+    expect(records()).toEqual([{ schema: 'pb.criteria.v1', patientId: 'p1', versions: [v1] }]);
+    expect(a.bus.read(STREAMS.criteria).filter((m) => m.key === 'p1')).toHaveLength(1);
+
+    const change = (await auditEntries()).find((e) => e.action === 'criteria.change')!;
+    expect(change).toMatchObject({ actor: { sub: 'dr-a', role: 'clinician' }, patientId: 'p1', outcome: 'allowed', status: 200, at: iso(NOW) });
+    expect(JSON.parse(change.detail!)).toEqual({ version: 1, effectiveFrom, reason: 'athlete, known sinus pauses', old: { version: 0, alarms: DEFAULT_ALARM_CRITERIA }, new: expectedAlarms });
+
+    const again = await call('GET', `${a.url}/v1/patients/p1/criteria`, dr);
+    expect(again.body.current).toEqual(v1);
+  });
+
+  it('refuses values outside the allowed ranges, switching off a life-threatening alarm, and inconsistent limits, with the reasons', async () => {
+    const dr = await token('dr-a', 'clinician', ['p1']);
+    const cases: [unknown, RegExp][] = [
+      [{ asystole: { minGapMs: 2000 } }, /alarms\.asystole\.minGapMs/],
+      [{ pause: { minRrMs: 4500 } }, /alarms\.pause\.minRrMs/],
+      [{ brady: { limitBpm: 65 } }, /alarms\.brady\.limitBpm/],
+      [{ tachy: { limitBpm: 90 } }, /alarms\.tachy\.limitBpm/],
+      [{ vt: { enabled: false } }, /vt cannot be switched off/],
+      [{ brady: { limitBpm: 40 }, extreme_brady: { hrBelowBpm: 40 } }, /must be below the brady limit/],
+      [{ unknown_alarm: {} }, /alarms/],
+    ];
+    for (const [alarms, reason] of cases) {
+      const res = await call('PUT', `${a.url}/v1/patients/p1/criteria`, dr, { alarms });
+      expect(res.status, JSON.stringify(alarms)).toBe(400);
+      expect(res.body.error.message, JSON.stringify(alarms)).toMatch(reason);
+    }
+    const past = await call('PUT', `${a.url}/v1/patients/p1/criteria`, dr, { alarms: {}, effectiveFrom: iso(NOW - 10 * 60_000) });
+    expect(past.status).toBe(400);
+    expect(records()).toEqual([]);
+  });
+
+  it('answers 403 to a clinician outside the care team (audited as denied) and 404 for an unknown patient', async () => {
+    const other = await token('dr-b', 'clinician', ['p2']);
+    expect((await call('GET', `${a.url}/v1/patients/p1/criteria`, other)).status).toBe(403);
+    expect((await call('PUT', `${a.url}/v1/patients/p1/criteria`, other, { alarms: {} })).status).toBe(403);
+    expect((await call('GET', `${a.url}/v1/patients/nobody/criteria`, await token('ops', 'admin'))).status).toBe(404);
+    expect((await auditEntries()).filter((e) => e.outcome === 'denied').map((e) => [e.action, e.actor.sub, e.patientId])).toEqual([
+      ['criteria.read', 'dr-b', 'p1'],
+      ['criteria.change', 'dr-b', 'p1'],
+    ]);
+    expect(records()).toEqual([]);
+  });
+
+  it('lets an admin change any patient, and refuses a change based on a stale version (If-Match) with 409', async () => {
+    const admin = await token('ops', 'admin');
+    const first = await call('PUT', `${a.url}/v1/patients/p2/criteria`, admin, { alarms: { tachy: { limitBpm: 130 } } }, { 'if-match': '"0"' });
+    expect(first.status).toBe(200);
+    expect(first.body.current).toMatchObject({ version: 1, setBy: 'ops', effectiveFrom: iso(NOW) });
+    expect(first.body.inForce).toMatchObject({ version: 1 });
+    const stale = await call('PUT', `${a.url}/v1/patients/p2/criteria`, admin, { alarms: {} }, { 'if-match': '"0"' });
+    expect(stale.status).toBe(409);
+    expect(stale.body.error.code).toBe('PB_CRITERIA_CONFLICT');
+    const second = await call('PUT', `${a.url}/v1/patients/p2/criteria`, admin, { alarms: {}, expectedVersion: 1 });
+    expect(second.body.versions.map((v: { version: number }) => v.version)).toEqual([1, 2]);
+  });
+});
