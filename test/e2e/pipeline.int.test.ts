@@ -193,7 +193,10 @@ for (const variant of VARIANTS) {
       const search = async () => {
         const res = await fetch(`${fhir.baseUrl}/Observation?subject=Patient/${patientId}`, { headers: { Accept: 'application/fhir+json' } });
         const bundle = (await res.json()) as { entry?: { resource: Record<string, any> }[] };
-        return (bundle.entry ?? []).map((e) => e.resource);
+        // Only this alert's Observations: the brady limit alarm (HR < 50) fires during the
+        // extreme bradycardia too and is recorded as its own Observation.
+        return (bundle.entry ?? []).map((e) => e.resource)
+          .filter((r) => (r.identifier ?? []).some((i: { system?: string; value?: string }) => i.system === identifierSystem && i.value?.split('/')[2] === 'extreme_brady'));
       };
       await waitFor('the Observation with its end', async () => {
         const obs = await search();
