@@ -45,8 +45,12 @@ export interface FrameBuilderOptions {
   firstSeq?: number;
   /** Battery percent, constant or as a function of device time (default 255 = unknown). */
   battery?: number | ((tMs: number) => number);
-  /** Intervals with electrodes off: those frames carry `leadOff`, no beats, hr 0 and a flat ECG. */
-  leadOff?: readonly DeviceTimeInterval[];
+  /**
+   * Intervals with electrodes off: those frames carry `leadOff`, no beats, hr 0 and a flat ECG.
+   * Either a list, or a function telling whether the electrodes are off at any time in
+   * [fromMs, toMs) (for endless scenarios); it may be asked about past intervals too.
+   */
+  leadOff?: readonly DeviceTimeInterval[] | ((fromMs: number, toMs: number) => boolean);
   /** ECG to attach to every frame; frames have no `ecg` when absent. */
   ecg?: EcgSource;
   /** Sampling rate of the ECG in the frames, Hz (default: the source's rate brought into 125–1000). */
@@ -102,13 +106,16 @@ export function* buildFrames(beats: Iterable<TimedBeat>, options: FrameBuilderOp
   validateOptions(options, frameMs, ecgFsHz);
   const hrWindowMs = options.hrWindowMs ?? 10_000;
   const hrMaxIntervals = options.hrMaxIntervals ?? 8;
-  const leadOff = [...(options.leadOff ?? [])].sort((a, b) => a.startMs - b.startMs);
+  const leadOffOption = options.leadOff ?? [];
+  const leadOff = typeof leadOffOption === 'function' ? [] : [...leadOffOption].sort((a, b) => a.startMs - b.startMs);
   const battery = options.battery ?? 255;
   const frameCount = options.durationMs === undefined ? Infinity : Math.ceil(options.durationMs / frameMs);
   const ecgCount = ecgFsHz === undefined ? 0 : Math.floor((ecgFsHz * frameMs) / 1000);
 
-  const isLeadOff = (tMs: number): boolean => leadOff.some((i) => i.startMs <= tMs && tMs < i.endMs);
-  const overlapsLeadOff = (fromMs: number, toMs: number): boolean => leadOff.some((i) => i.startMs < toMs && i.endMs > fromMs);
+  const overlapsLeadOff = typeof leadOffOption === 'function'
+    ? (fromMs: number, toMs: number): boolean => toMs > fromMs && leadOffOption(fromMs, toMs)
+    : (fromMs: number, toMs: number): boolean => leadOff.some((i) => i.startMs < toMs && i.endMs > fromMs);
+  const isLeadOff = (tMs: number): boolean => overlapsLeadOff(tMs, tMs + 1);
 
   const it = beats[Symbol.iterator]();
   let pending: TimedBeat | undefined;

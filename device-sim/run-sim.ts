@@ -1,7 +1,15 @@
 /**
  * Runs N simulated devices (product.md "Simulator"): each has its own seeded sinus rhythm and
  * the scenario's episodes at known device times, sends frames paced by device time, and the
- * ground truth of the episodes it actually produced is written to a JSON file at the end.
+ * ground truth of the episodes it actually produced is written to a JSON file at the end, with
+ * the wall-clock times at which each episode's onset was sent (for detection latency).
+ *
+ * Signal loss: frames due during a `signal_loss` episode are not published on time. With
+ * `backlog` (the default) the device keeps them and publishes them, in order and before the next
+ * live frame, when it resumes — what firmware that buffers during a radio outage does, and what
+ * device-protocol.md allows ("bursts after reconnect"); the data is complete, only late.
+ * Without, they are dropped and the pipeline sees a hole. Withheld frames still pending when the
+ * run ends are not sent. The MQTT connection stays up meanwhile: it is the data that stops.
  */
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -10,10 +18,11 @@ import { PulsebridgeError } from '../platform/errors.ts';
 import { silentLogger, type Logger } from '../platform/log.ts';
 import { SimulatedDevice, type MqttConnectionOptions } from './device.ts';
 import { syntheticEcgSource } from './ecg-synth.ts';
-import { buildFrames } from './frames.ts';
+import { deviceFrames, SignalLossGate } from './device-frames.ts';
 import { validateSpeed, waitUntilDue, type SimSpeed } from './pacing.ts';
 import { createPrng, seedFromString } from './prng.ts';
-import { NORMAL_SCENARIO, resolveScenario, ScenarioTimeline, type GroundTruthEpisode, type Scenario } from './scenario.ts';
+import type { GroundTruthEpisode } from './ground-truth.ts';
+import { NORMAL_SCENARIO, resolveScenario, ScenarioTimeline, type Scenario } from './scenario.ts';
 
 /** Connection settings shared by all devices, with per-device credentials. */
 export interface SimConnectOptions extends Omit<MqttConnectionOptions, 'cert' | 'key'> {
@@ -29,7 +38,7 @@ export interface RunSimOptions {
   devices: number | readonly string[];
   /** Prefix of generated device ids (default `sim-`). */
   deviceIdPrefix?: string;
-  /** A scenario, a built-in name (`clinical-basics`, `normal`) or a scenario file path. Default: normal rhythm only. */
+  /** A scenario, a built-in name (`clinical-basics`, `all-alarms`, `normal`) or a scenario file path. Default: normal rhythm only. */
   scenario?: Readonly<Scenario> | string;
   /** Device time to simulate, ms. Runs until `signal` aborts when absent. */
   durationMs?: number;
@@ -76,8 +85,20 @@ export interface GroundTruthFile {
   /** End of the simulated device time, ms since the Unix epoch. */
   endMs: number;
   devices: string[];
-  /** Episodes in (deviceId, onset) order; definitions in scenario.ts. */
+  /** Episodes in (deviceId, onset) order; definitions in ground-truth.ts. */
   episodes: GroundTruthEpisode[];
+  /** The run's speed and its wall-clock start and end, ms since the Unix epoch. */
+  speed?: SimSpeed;
+  wallStartMs?: number;
+  wallEndMs?: number;
+}
+
+/** How late live frames were handed to MQTT after they were due, ms: what the machine sustained. */
+export interface SendLagStats {
+  p50: number;
+  p95: number;
+  max: number;
+  frames: number;
 }
 
 /** What a finished run did. */
@@ -94,12 +115,37 @@ export interface RunSimSummary {
   /** True when stopped by the abort signal before `durationMs`. */
   aborted: boolean;
   wallMs: number;
+  /** Wall-clock time the run started, ms since the Unix epoch. */
+  wallStartMs: number;
+  speed: SimSpeed;
+  sendLagMs: SendLagStats;
 }
 
 /** Device ids for a count: `${prefix}0001` … (at least four digits). */
 export function simDeviceIds(count: number, prefix = 'sim-'): string[] {
   const width = Math.max(4, String(count).length);
   return Array.from({ length: count }, (_, i) => `${prefix}${String(i + 1).padStart(width, '0')}`);
+}
+
+/** Keeps the most recent send lags (bounded) and the maximum of all. */
+class LagSampler {
+  readonly #recent: number[] = [];
+  #max = 0;
+  #count = 0;
+
+  add(lagMs: number): void {
+    const v = Math.max(0, Math.round(lagMs));
+    this.#count++;
+    this.#max = Math.max(this.#max, v);
+    this.#recent.push(v);
+    if (this.#recent.length > 100_000) this.#recent.shift();
+  }
+
+  stats(): SendLagStats {
+    const sorted = [...this.#recent].sort((a, b) => a - b);
+    const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] ?? 0;
+    return { p50: at(0.5), p95: at(0.95), max: this.#max, frames: this.#count };
+  }
 }
 
 /** Limits how many async tasks run at once. */
@@ -146,7 +192,7 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
   const log = options.logger ?? silentLogger;
   const ids = typeof options.devices === 'number' ? simDeviceIds(options.devices, options.deviceIdPrefix) : [...options.devices];
   if (new Set(ids).size !== ids.length) throw new PulsebridgeError('PB_SIM_FAILED', 'Device ids must be unique.');
-  const scenario = typeof options.scenario === 'string' ? await resolveScenario(options.scenario) : (options.scenario ?? NORMAL_SCENARIO);
+  const scenario = typeof options.scenario === 'string' ? await resolveScenario(options.scenario, { speed }) : (options.scenario ?? NORMAL_SCENARIO);
   const frameMs = options.frameMs ?? 1000;
   const t0Ms = Math.round(options.t0Ms ?? now());
   const endMs = options.durationMs === undefined ? undefined : t0Ms + options.durationMs;
@@ -178,6 +224,7 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
 
   const connectSlots = new Semaphore(options.connectConcurrency ?? 50);
   const wallStart = now();
+  const lag = new LagSampler();
   let framesSent = 0;
   let reachedMs = t0Ms;
   const started: SimulatedDevice[] = [];
@@ -188,27 +235,37 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
     const timeline = timelines[index] as ScenarioTimeline;
     const seed = seedFromString(`${runSeed}:${device.deviceId}:device`);
     const batteryStart = 60 + Math.floor(createPrng(seed)() * 41); // 60–100 %
-    const battery = (tMs: number) => Math.max(0, batteryStart - (tMs - t0Ms) * drainPerMs);
+    const baseBattery = (tMs: number) => Math.max(0, batteryStart - (tMs - t0Ms) * drainPerMs);
     // Spread devices over the frame window so they do not all publish in the same millisecond.
     const phaseMs = Math.floor((index * frameMs) / ids.length);
     device.updateStatus({ battery: batteryStart });
     await connectSlots.run(() => device.start());
     started.push(device);
-    const frames = buildFrames(timeline.beats(), {
+    const frames = deviceFrames(timeline, {
       t0Ms: t0Ms + phaseMs,
       frameMs,
-      battery,
+      baseBattery,
       ...(endMs === undefined ? {} : { durationMs: endMs - t0Ms - phaseMs }),
       ...(ecgFsHz === null ? {} : { ecg: syntheticEcgSource(seed, ecgFsHz), ecgFsHz }),
     });
-    for (const frame of frames) {
-      await waitUntilDue(wallStart, frame.ts + frame.durMs - t0Ms, speed, now, options.signal);
-      if (options.signal?.aborted || firstError !== undefined) break;
+    const gate = new SignalLossGate(timeline);
+    const send = async (frame: TelemetryFrame, as: 'late' | 'live') => {
       await device.send(frame);
+      gate.sent(frame, now(), as);
       framesSent++;
       reachedMs = Math.max(reachedMs, frame.ts + frame.durMs);
       options.onFrame?.(device.deviceId, frame);
-      if (frame.seq % 60 === 0) device.updateStatus({ battery: frame.battery });
+    };
+    for (const frame of frames) {
+      const dueElapsedMs = frame.ts + frame.durMs - t0Ms;
+      await waitUntilDue(wallStart, dueElapsedMs, speed, now, options.signal);
+      if (options.signal?.aborted || firstError !== undefined) break;
+      const { late, live } = gate.admit(frame, now());
+      for (const f of late) await send(f, 'late');
+      if (!live) continue;
+      if (speed !== 'max') lag.add(now() - (wallStart + dueElapsedMs / speed));
+      await send(live, 'live');
+      if (live.seq % 60 === 0) device.updateStatus({ battery: live.battery });
     }
     // After an abort, stop() gives outstanding acknowledgements a grace period instead.
     if (!options.signal?.aborted && firstError === undefined) await device.flush();
@@ -230,7 +287,7 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
     .sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : a.onsetMs - b.onsetMs));
 
   if (options.groundTruthPath) {
-    const file: GroundTruthFile = { schema: 'pb.sim.groundtruth.v1', scenario: scenario.name, t0Ms, endMs: untilMs, devices: ids, episodes };
+    const file: GroundTruthFile = { schema: 'pb.sim.groundtruth.v1', scenario: scenario.name, t0Ms, endMs: untilMs, devices: ids, episodes, speed, wallStartMs: wallStart, wallEndMs: now() };
     await writeJsonAtomically(options.groundTruthPath, file);
   }
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -247,6 +304,9 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
     groundTruthPath: options.groundTruthPath,
     aborted,
     wallMs: now() - wallStart,
+    wallStartMs: wallStart,
+    speed,
+    sendLagMs: lag.stats(),
   };
   log.info('simulation finished', { devices: summary.devices, framesSent, framesAcked: summary.framesAcked, episodes: episodes.length });
   return summary;

@@ -1,61 +1,50 @@
 /**
  * Scripted clinical scenarios: episodes injected into a device's sinus rhythm at known device
- * times, and the ground truth of what was actually generated.
+ * times. What each episode kind generates is described in episode-rhythms.ts (rate and
+ * ventricular kinds), afib-rr.ts (AF) and scenario-timeline.ts (silences and the frame kinds);
+ * the ground truth of what was actually generated, and its definitions, in ground-truth.ts.
  *
- * Episode kinds and their generated beats (thresholds from fhir-and-alarms.md §5, which takes
- * them from the PhysioNet/CinC Challenge 2015 alarm definitions):
- *  - `extreme_brady`: RR 1650–2000 ms (HR ≈ 30–36 bpm), i.e. every RR above 1500 ms (HR < 40).
- *  - `extreme_tachy`: RR 333–375 ms (HR ≈ 160–180 bpm), i.e. every RR below 60000/140 ≈ 428.6 ms (HR > 140).
- *  - `asystole`: no beat for exactly `durationMs` (default 6 s, above the 4 s asystole criterion).
- * Normal rhythm between episodes stays within RR 500–1300 ms (rhythm.ts), so no threshold is
- * crossed outside an episode.
- *
- * Ground truth definitions (device time, ms since the Unix epoch):
- *  - extreme_brady: onsetMs = time of the first beat at or after the scheduled start whose RR
- *    exceeds 1500 ms; endMs = time of the last beat of that unbroken run of RR > 1500 ms.
- *  - extreme_tachy: the same with RR < 60000/140 ms.
- *  - asystole: onsetMs = time of the last beat before the silence; endMs = time of the first
- *    beat after it (endMs − onsetMs = the scripted duration).
- *  - endMs is null when the run or silence had not ended within the simulated time.
+ * Episode kinds (episode-kinds.ts) and what `durationMs` means for each:
+ *  - extreme_brady, brady, tachy, extreme_tachy, afib: beats come at the episode's rhythm while
+ *    the previous beat lies in [start, start + durationMs);
+ *  - asystole, pause: the silence itself — the beat due at or after the start is replaced by
+ *    one `durationMs` after the last beat (asystole ≥ 4 s; pause 3 s to under 4 s, so it is a
+ *    pause and not an asystole);
+ *  - vt: a run of `beats` ventricular beats (default: as many as fit in `durationMs` at the
+ *    drawn rate, at least 5) from the first beat at or after the start; nsvt: the same with
+ *    1–4 beats (default 3 or 4), a distractor below the 5-beat VT criterion;
+ *  - lead_off: frames overlapping [start, start + durationMs) are flagged leadOff, no beats;
+ *  - low_battery: over the window the battery drains to 10 % and is charged back;
+ *  - signal_loss: frames starting in the window are not published then; with `backlog`
+ *    (default) they are sent when the device resumes, as a buffering device would, else dropped.
+ * Normal rhythm in between stays within RR 500–1200 ms (rhythm.ts), clear of every criterion.
  */
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { PulsebridgeError } from '../platform/errors.ts';
-import type { TimedBeat } from './frames.ts';
-import { gaussian, uniform } from './prng.ts';
-import { SinusRhythm, type SinusRhythmParams } from './rhythm.ts';
+import { AFIB_MIN_EPISODE_MS, ASYSTOLE_MIN_GAP_MS, LEAD_OFF_MIN_MS, PAUSE_MIN_RR_MS, SIGNAL_LOSS_SILENCE_MS, VT } from './alarm-criteria.ts';
+import { AF_HR_RANGE_BPM } from './afib-rr.ts';
+import { EPISODE_KINDS, isFrameEpisodeKind, type EpisodeKind } from './episode-kinds.ts';
+import { isRateEpisodeKind, RATE_EPISODES, VENTRICULAR_HR_ALLOWED_BPM, VENTRICULAR_HR_RANGE_BPM } from './episode-rhythms.ts';
+import type { SimSpeed } from './pacing.ts';
 
-export const EPISODE_KINDS = ['extreme_brady', 'extreme_tachy', 'asystole'] as const;
-export type EpisodeKind = (typeof EPISODE_KINDS)[number];
-
-/** RR above this is HR < 40 bpm: the extreme bradycardia criterion (PhysioNet/CinC 2015). */
-export const EXTREME_BRADY_RR_MS = 1500;
-/** RR below this is HR > 140 bpm: the extreme tachycardia criterion (PhysioNet/CinC 2015). */
-export const EXTREME_TACHY_RR_MS = 60_000 / 140;
-
-/** Normal rhythm a device shows before its first episode of a shifted repeating scenario, ms. */
-const RUN_IN_MS = 10_000;
-
-/** Default episode heart rates, bpm (ranges drawn from per occurrence). */
-const DEFAULT_HR_RANGE: Record<'extreme_brady' | 'extreme_tachy', [number, number]> = {
-  extreme_brady: [30, 36],
-  extreme_tachy: [160, 180],
-};
-/** RR bounds of generated episode beats, ms: inside the brief's ranges and clear of the thresholds. */
-const EPISODE_RR_BOUNDS_MS: Record<'extreme_brady' | 'extreme_tachy', [number, number]> = {
-  extreme_brady: [1650, 2000],
-  extreme_tachy: [333, 375],
-};
+export { EPISODE_KINDS, type EpisodeKind } from './episode-kinds.ts';
+export { EXTREME_BRADY_RR_MS, EXTREME_TACHY_RR_MS } from './alarm-criteria.ts';
+export type { GroundTruthEpisode } from './ground-truth.ts';
 
 /** One scripted episode, relative to the device's start. */
 export interface ScenarioEpisode {
   kind: EpisodeKind;
   /** Scheduled start, ms after the device's start. */
   startMs: number;
-  /** brady/tachy: how long beats come at the episode rate; asystole: length of the silence. ms. */
+  /** See the file comment for what it means per kind. ms. */
   durationMs: number;
-  /** Mean heart rate during a brady/tachy episode (default: drawn from 30–36 or 160–180). */
+  /** Mean heart rate of a rate, ventricular or AF episode (default: drawn from the kind's range). */
   hrBpm?: number;
+  /** vt, nsvt: ventricular beats in the run. */
+  beats?: number;
+  /** signal_loss: send the withheld frames on resuming (default true) or drop them. */
+  backlog?: boolean;
 }
 
 /** A scenario: episodes, optionally repeating every `cycleMs`. */
@@ -66,39 +55,131 @@ export interface Scenario {
   cycleMs?: number;
 }
 
-/** One episode that happened, as written to the ground-truth file. */
-export interface GroundTruthEpisode {
-  deviceId: string;
-  kind: EpisodeKind;
-  onsetMs: number;
-  endMs: number | null;
-}
-
 const invalidScenario = (source: string, what: string, cause?: unknown): PulsebridgeError =>
   new PulsebridgeError('PB_SIM_FAILED', `Scenario ${source} is invalid: ${what}.`, { cause, details: { source } });
+
+/** Slowest RR an episode may have, ms (for "long enough for the criterion" checks). */
+function slowestRrMs(e: ScenarioEpisode): number {
+  if (isRateEpisodeKind(e.kind)) return e.hrBpm === undefined ? RATE_EPISODES[e.kind].rrBoundsMs[1] : (60_000 / e.hrBpm) * 1.05;
+  return 60_000 / (e.hrBpm ?? VENTRICULAR_HR_RANGE_BPM[0]) * 1.02;
+}
+
+function checkRate(e: ScenarioEpisode, where: string, source: string): void {
+  if (e.hrBpm === undefined) return;
+  const hr = e.hrBpm;
+  let ok: boolean;
+  let range: string;
+  if (isRateEpisodeKind(e.kind)) {
+    const a = RATE_EPISODES[e.kind].hrAllowedBpm;
+    ok = (a.minInclusive ? hr >= a.min : hr > a.min) && (a.maxInclusive ? hr <= a.max : hr < a.max);
+    range = `${a.minInclusive ? 'from' : 'above'} ${a.min} ${a.maxInclusive ? 'up to' : 'to under'} ${a.max}`;
+  } else if (e.kind === 'vt' || e.kind === 'nsvt') {
+    ok = hr > VENTRICULAR_HR_ALLOWED_BPM.min && hr <= VENTRICULAR_HR_ALLOWED_BPM.max;
+    range = `above ${VENTRICULAR_HR_ALLOWED_BPM.min} up to ${VENTRICULAR_HR_ALLOWED_BPM.max}`;
+  } else if (e.kind === 'afib') {
+    ok = hr >= 60 && hr <= AF_HR_RANGE_BPM[1];
+    range = `from 60 up to ${AF_HR_RANGE_BPM[1]}`;
+  } else {
+    throw invalidScenario(source, `${where} takes no hrBpm`);
+  }
+  if (!ok) throw invalidScenario(source, `${where} needs hrBpm ${range}, got ${hr}`);
+}
+
+/** Checks one episode against its kind's rules (see the file comment). */
+function checkEpisode(e: ScenarioEpisode, where: string, source: string): void {
+  if (!Number.isFinite(e.startMs) || e.startMs < 0) throw invalidScenario(source, `${where} starts at ${e.startMs} ms`);
+  if (!Number.isFinite(e.durationMs) || e.durationMs <= 0) throw invalidScenario(source, `${where} lasts ${e.durationMs} ms`);
+  checkRate(e, where, source);
+  if (e.beats !== undefined && e.kind !== 'vt' && e.kind !== 'nsvt') throw invalidScenario(source, `${where} takes no beats (only vt and nsvt do)`);
+  if (e.backlog !== undefined && e.kind !== 'signal_loss') throw invalidScenario(source, `${where} takes no backlog (only signal_loss does)`);
+  const atLeast = (ms: number, why: string) => {
+    if (e.durationMs < ms) throw invalidScenario(source, `${where} must last at least ${Math.ceil(ms)} ms ${why}`);
+  };
+  switch (e.kind) {
+    case 'asystole':
+      atLeast(ASYSTOLE_MIN_GAP_MS, '(the asystole criterion; a shorter silence is a pause)');
+      break;
+    case 'pause':
+      atLeast(PAUSE_MIN_RR_MS, '(the pause criterion)');
+      if (e.durationMs >= ASYSTOLE_MIN_GAP_MS) throw invalidScenario(source, `${where} must last under ${ASYSTOLE_MIN_GAP_MS} ms (longer is an asystole)`);
+      break;
+    case 'afib':
+      atLeast(AFIB_MIN_EPISODE_MS, '(an AF episode of 30 s is diagnostic, ESC 2016)');
+      break;
+    case 'lead_off':
+      atLeast(LEAD_OFF_MIN_MS, '(the lead-off alarm delay)');
+      break;
+    case 'low_battery':
+      atLeast(10_000, '(time to drain and recharge)');
+      break;
+    case 'signal_loss':
+      atLeast(SIGNAL_LOSS_SILENCE_MS, '(the signal-loss delay)');
+      break;
+    case 'vt':
+    case 'nsvt': {
+      const [min, max] = e.kind === 'vt' ? [VT.minBeats, 1000] : [1, VT.minBeats - 1];
+      if (e.beats !== undefined && !(Number.isInteger(e.beats) && e.beats >= min && e.beats <= max)) {
+        throw invalidScenario(source, `${where} needs beats from ${min} to ${max}, got ${e.beats}`);
+      }
+      const beats = e.beats ?? (e.kind === 'vt' ? VT.minBeats : VT.minBeats - 1);
+      atLeast(beats * slowestRrMs(e), `for ${beats} ventricular beats at its slowest rate`);
+      break;
+    }
+    default:
+      atLeast(RATE_EPISODES[e.kind].criterionBeats * slowestRrMs(e), `for the ${RATE_EPISODES[e.kind].criterionBeats} consecutive beats of the ${e.kind} criterion`);
+  }
+}
+
+/** How far an episode's effect may reach past `startMs + durationMs`, ms. */
+function overrunMs(e: ScenarioEpisode): number {
+  if (e.kind === 'asystole' || e.kind === 'pause' || e.kind === 'low_battery') return 0;
+  // Frame kinds are aligned to frames (≤ 5 s); beat kinds may run one RR past their window
+  // (≤ 2 s), a ventricular run also by the beat before it starts and its jitter.
+  if (isFrameEpisodeKind(e.kind)) return 5000;
+  return 2000 + (e.kind === 'vt' || e.kind === 'nsvt' ? Math.ceil(e.durationMs * 0.05) : 0);
+}
 
 /** Checks ranges and ordering; returns the scenario frozen. */
 export function validateScenario(scenario: Scenario, source = scenario.name): Readonly<Scenario> {
   let prevEnd = 0;
   scenario.episodes.forEach((e, i) => {
     const where = `episode ${i + 1} (${e.kind})`;
-    if (!Number.isFinite(e.startMs) || e.startMs < 0) throw invalidScenario(source, `${where} starts at ${e.startMs} ms`);
-    if (!Number.isFinite(e.durationMs) || e.durationMs <= 0) throw invalidScenario(source, `${where} lasts ${e.durationMs} ms`);
+    if (!(EPISODE_KINDS as readonly string[]).includes(e.kind)) throw invalidScenario(source, `${where} is not a known kind`);
+    checkEpisode(e, where, source);
     if (e.startMs < prevEnd) throw invalidScenario(source, `${where} starts before the previous episode ends`);
-    if (e.kind === 'asystole' && e.durationMs < 2 * 1300) {
-      throw invalidScenario(source, `${where} must last at least 2600 ms to stand out from the slowest normal RR (1300 ms)`);
-    }
-    if (e.hrBpm !== undefined) {
-      if (e.kind === 'extreme_brady' && !(e.hrBpm >= 20 && e.hrBpm < 40)) throw invalidScenario(source, `${where} needs hrBpm from 20 to under 40, got ${e.hrBpm}`);
-      if (e.kind === 'extreme_tachy' && !(e.hrBpm > 140 && e.hrBpm <= 250)) throw invalidScenario(source, `${where} needs hrBpm above 140 up to 250, got ${e.hrBpm}`);
-    }
-    // A brady run may overrun its window by one RR (≤ 2000 ms) and needs a normal beat after it.
-    prevEnd = e.startMs + e.durationMs + (e.kind === 'asystole' ? 0 : 2000);
+    prevEnd = e.startMs + e.durationMs + overrunMs(e);
   });
   if (scenario.cycleMs !== undefined && !(scenario.cycleMs >= prevEnd)) {
     throw invalidScenario(source, `cycleMs ${scenario.cycleMs} is shorter than its episodes (${prevEnd} ms)`);
   }
   return Object.freeze({ ...scenario, episodes: scenario.episodes.map((e) => Object.freeze({ ...e })) });
+}
+
+/** A scenario phase: a stretch of normal rhythm or an episode. */
+export interface ScenarioPhase {
+  kind: 'normal' | EpisodeKind;
+  durationMs: number;
+  hrBpm?: number;
+  beats?: number;
+  backlog?: boolean;
+}
+
+/** Builds a scenario from consecutive phases; with `repeat` the sequence loops. */
+export function scenarioFromPhases(name: string, phases: readonly ScenarioPhase[], repeat = false): Readonly<Scenario> {
+  const episodes: ScenarioEpisode[] = [];
+  let at = 0;
+  for (const p of phases) {
+    if (p.kind !== 'normal') {
+      episodes.push({
+        kind: p.kind, startMs: at, durationMs: p.durationMs,
+        ...(p.hrBpm === undefined ? {} : { hrBpm: p.hrBpm }),
+        ...(p.beats === undefined ? {} : { beats: p.beats }),
+        ...(p.backlog === undefined ? {} : { backlog: p.backlog }),
+      });
+    }
+    at += p.durationMs;
+  }
+  return validateScenario(repeat ? { name, episodes, cycleMs: at } : { name, episodes });
 }
 
 /** Timings of {@link clinicalBasicsScenario}. */
@@ -131,40 +212,96 @@ export function clinicalBasicsScenario(timings: ClinicalBasicsTimings = {}): Rea
   ], timings.repeat ?? true);
 }
 
-/** A scenario phase: a stretch of normal rhythm or an episode. */
-export interface ScenarioPhase {
-  kind: 'normal' | EpisodeKind;
-  durationMs: number;
-  hrBpm?: number;
+/**
+ * Wall-clock silence an all-alarms signal loss aims for: the 10 s signal-loss delay plus 5 s
+ * for the processor's timer and the frame window.
+ */
+export const SIGNAL_LOSS_TARGET_WALL_MS = SIGNAL_LOSS_SILENCE_MS + 5000;
+
+/** Options of {@link allAlarmsScenario}. */
+export interface AllAlarmsOptions {
+  /**
+   * Device time the signal loss lasts, ms (default 20 000). Signal loss is detected on wall-clock
+   * time, so at N× speed it must last ≥ 15 s × N of device time to be seen: see {@link builtinScenario}.
+   */
+  signalLossMs?: number;
+  /** AF episode length, ms (default 180 000: the AF detector needs up to ~3 min on realistic AF, EVALUATION.md). */
+  afibMs?: number;
+  /** Normal rhythm between episodes, ms (default 15 000). */
+  normalMs?: number;
+  /** Repeat the sequence (default true). */
+  repeat?: boolean;
 }
 
-/** Builds a scenario from consecutive phases; with `repeat` the sequence loops. */
-export function scenarioFromPhases(name: string, phases: readonly ScenarioPhase[], repeat = false): Readonly<Scenario> {
-  const episodes: ScenarioEpisode[] = [];
-  let at = 0;
-  for (const p of phases) {
-    if (p.kind !== 'normal') episodes.push({ kind: p.kind, startMs: at, durationMs: p.durationMs, ...(p.hrBpm === undefined ? {} : { hrBpm: p.hrBpm }) });
-    at += p.durationMs;
-  }
-  return validateScenario(repeat ? { name, episodes, cycleMs: at } : { name, episodes });
+/**
+ * The built-in `all-alarms` scenario: every episode kind once, normal rhythm between, repeating
+ * (≈ 10.5 min per cycle at the defaults). AF comes first after a run-in and is followed by 90 s of
+ * normal rhythm, time the AF alarm needs to confirm its end before anything else happens.
+ */
+export function allAlarmsScenario(options: AllAlarmsOptions = {}): Readonly<Scenario> {
+  const normal = { kind: 'normal' as const, durationMs: options.normalMs ?? 15_000 };
+  return scenarioFromPhases('all-alarms', [
+    { kind: 'normal', durationMs: 20_000 },
+    { kind: 'afib', durationMs: options.afibMs ?? 180_000 },
+    { kind: 'normal', durationMs: 90_000 },
+    { kind: 'pause', durationMs: 3400 },
+    normal,
+    { kind: 'brady', durationMs: 20_000 },
+    normal,
+    { kind: 'tachy', durationMs: 15_000 },
+    normal,
+    { kind: 'vt', durationMs: 3000 },
+    { kind: 'normal', durationMs: 12_000 },
+    { kind: 'nsvt', durationMs: 3000 },
+    { kind: 'normal', durationMs: 12_000 },
+    { kind: 'extreme_brady', durationMs: 15_000 },
+    normal,
+    { kind: 'extreme_tachy', durationMs: 12_000 },
+    normal,
+    { kind: 'asystole', durationMs: 6000 },
+    normal,
+    { kind: 'lead_off', durationMs: 20_000 },
+    normal,
+    { kind: 'low_battery', durationMs: 30_000 },
+    normal,
+    { kind: 'signal_loss', durationMs: options.signalLossMs ?? 20_000 },
+    normal,
+  ], options.repeat ?? true);
 }
 
 /** Scenario with no episodes: normal sinus rhythm only. */
 export const NORMAL_SCENARIO: Readonly<Scenario> = Object.freeze({ name: 'normal', episodes: [] });
 
+/** What a built-in scenario may adapt to. */
+export interface BuiltinScenarioOptions {
+  /** The run's speed: all-alarms lengthens its signal loss to 15 s of wall-clock time at this speed. */
+  speed?: SimSpeed;
+}
+
 /** Built-in scenarios by name. */
-export const BUILTIN_SCENARIOS: Readonly<Record<string, () => Readonly<Scenario>>> = {
+export const BUILTIN_SCENARIOS: Readonly<Record<string, (options?: BuiltinScenarioOptions) => Readonly<Scenario>>> = {
   'clinical-basics': () => clinicalBasicsScenario(),
+  'all-alarms': (o = {}) => allAlarmsScenario({
+    signalLossMs: typeof o.speed === 'number' ? Math.max(20_000, Math.ceil((SIGNAL_LOSS_TARGET_WALL_MS * o.speed) / 1000) * 1000) : 20_000,
+  }),
   normal: () => NORMAL_SCENARIO,
 };
 
+/** A built-in scenario by name, or undefined. */
+export function builtinScenario(name: string, options: BuiltinScenarioOptions = {}): Readonly<Scenario> | undefined {
+  return Object.hasOwn(BUILTIN_SCENARIOS, name) ? BUILTIN_SCENARIOS[name]!(options) : undefined;
+}
+
 const positiveMs = z.number().int().positive();
-const phaseSchema = z.object({ kind: z.enum(['normal', ...EPISODE_KINDS]), durationMs: positiveMs, hrBpm: z.number().positive().optional() });
-const episodeSchema = z.object({ kind: z.enum(EPISODE_KINDS), startMs: z.number().int().nonnegative(), durationMs: positiveMs, hrBpm: z.number().positive().optional() });
+const episodeFields = { hrBpm: z.number().positive().optional(), beats: z.number().int().positive().optional(), backlog: z.boolean().optional() };
+const phaseSchema = z.object({ kind: z.enum(['normal', ...EPISODE_KINDS]), durationMs: positiveMs, ...episodeFields });
+const episodeSchema = z.object({ kind: z.enum(EPISODE_KINDS), startMs: z.number().int().nonnegative(), durationMs: positiveMs, ...episodeFields });
 const phasesFileSchema = z.object({ name: z.string().min(1).optional(), phases: z.array(phaseSchema).min(1), repeat: z.boolean().optional() }).strict();
 const episodesFileSchema = z.object({ name: z.string().min(1).optional(), episodes: z.array(episodeSchema), cycleMs: positiveMs.optional() }).strict();
 /** A scenario file: either consecutive `phases` (optionally `repeat`) or `episodes` at absolute offsets (optionally `cycleMs`). */
 export const scenarioFileSchema = z.union([phasesFileSchema, episodesFileSchema]);
+
+const withoutUndefined = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 
 /**
  * Parses the JSON text of a scenario file, e.g.
@@ -187,8 +324,8 @@ export function parseScenario(text: string, source = 'scenario'): Readonly<Scena
     throw invalidScenario(source, issues);
   }
   const name = r.data.name ?? source;
-  if ('phases' in r.data) return scenarioFromPhases(name, r.data.phases, r.data.repeat ?? false);
-  return validateScenario({ name, episodes: r.data.episodes, ...(r.data.cycleMs === undefined ? {} : { cycleMs: r.data.cycleMs }) }, source);
+  if ('phases' in r.data) return scenarioFromPhases(name, r.data.phases.map(withoutUndefined), r.data.repeat ?? false);
+  return validateScenario({ name, episodes: r.data.episodes.map(withoutUndefined), ...(r.data.cycleMs === undefined ? {} : { cycleMs: r.data.cycleMs }) }, source);
 }
 
 /** Reads a scenario file. */
@@ -205,209 +342,8 @@ export async function loadScenarioFile(filePath: string): Promise<Readonly<Scena
 /**
  * A built-in scenario by name, or a scenario file by path (anything that is not a built-in name).
  */
-export async function resolveScenario(nameOrPath: string): Promise<Readonly<Scenario>> {
-  const builtin = BUILTIN_SCENARIOS[nameOrPath];
-  return builtin ? builtin() : loadScenarioFile(nameOrPath);
+export async function resolveScenario(nameOrPath: string, options: BuiltinScenarioOptions = {}): Promise<Readonly<Scenario>> {
+  return builtinScenario(nameOrPath, options) ?? loadScenarioFile(nameOrPath);
 }
 
-/** One scheduled occurrence of an episode, in absolute device time. */
-interface Occurrence {
-  kind: EpisodeKind;
-  startMs: number;
-  endMs: number;
-  durationMs: number;
-  hrBpm: number | undefined;
-  /** Mean RR of this occurrence (brady/tachy), drawn once. */
-  meanRrMs: number;
-  done: boolean;
-}
-
-/** Options for {@link ScenarioTimeline}. */
-export interface ScenarioTimelineOptions {
-  deviceId: string;
-  /** Seed of the device's rhythm and episode randomness. */
-  seed: number;
-  /** Device time at which the device starts, ms since the Unix epoch. */
-  t0Ms: number;
-  scenario?: Readonly<Scenario>;
-  /**
-   * Shifts this device's episodes later by this many ms (to spread alarms over devices). For a
-   * repeating scenario the shift is taken modulo the cycle, and the cycle before it fills the
-   * start, so every device sees episodes from the first cycle on.
-   */
-  scenarioOffsetMs?: number;
-  rhythmParams?: Partial<SinusRhythmParams>;
-}
-
-/**
- * One device's beat timeline: its sinus rhythm with the scenario's episodes, and the ground
- * truth of the beats it has produced so far.
- */
-export class ScenarioTimeline {
-  readonly deviceId: string;
-  readonly rhythm: SinusRhythm;
-  readonly #opts: ScenarioTimelineOptions;
-  readonly #queue: Occurrence[] = [];
-  #nextCycle: number;
-  readonly #offsetMs: number;
-  readonly #tracker: GroundTruthTracker;
-
-  constructor(options: ScenarioTimelineOptions) {
-    this.deviceId = options.deviceId;
-    this.#opts = options;
-    const cycleMs = options.scenario?.cycleMs;
-    this.#offsetMs = cycleMs === undefined ? (options.scenarioOffsetMs ?? 0) : (options.scenarioOffsetMs ?? 0) % cycleMs;
-    this.#nextCycle = cycleMs === undefined || this.#offsetMs === 0 ? 0 : -1;
-    this.rhythm = new SinusRhythm({ seed: options.seed, ...(options.rhythmParams ? { params: options.rhythmParams } : {}) });
-    this.#tracker = new GroundTruthTracker(options.deviceId);
-  }
-
-  /** Makes sure at least two future occurrences are queued (expanding repeating cycles lazily). */
-  #fill(): void {
-    const sc = this.#opts.scenario;
-    if (!sc || sc.episodes.length === 0) return;
-    while (this.#queue.filter((o) => !o.done).length < 2) {
-      if (sc.cycleMs === undefined && this.#nextCycle > 0) return;
-      const base = this.#opts.t0Ms + this.#offsetMs + this.#nextCycle * (sc.cycleMs ?? 0);
-      this.#nextCycle++;
-      for (const e of sc.episodes) {
-        // Episodes of the shifted-in previous cycle that would start before the device has a few
-        // seconds of normal rhythm are left out.
-        if (base + e.startMs < this.#opts.t0Ms + RUN_IN_MS) continue;
-        let meanRrMs = 0;
-        if (e.kind !== 'asystole') {
-          const [lo, hi] = DEFAULT_HR_RANGE[e.kind];
-          meanRrMs = 60_000 / (e.hrBpm ?? uniform(() => this.rhythm.random(), lo, hi));
-        }
-        const occ: Occurrence = { kind: e.kind, startMs: base + e.startMs, endMs: base + e.startMs + e.durationMs, durationMs: e.durationMs, hrBpm: e.hrBpm, meanRrMs, done: false };
-        this.#queue.push(occ);
-        this.#tracker.schedule(occ);
-      }
-    }
-  }
-
-  #episodeRrMs(o: Occurrence): number {
-    if (o.kind === 'asystole') return o.durationMs;
-    // 2 % beat-to-beat jitter around the occurrence's mean, kept inside the episode's RR bounds
-    // and strictly on the episode's side of its threshold.
-    const rr = o.meanRrMs * (1 + 0.02 * gaussian(() => this.rhythm.random()));
-    let [lo, hi] = o.hrBpm === undefined ? EPISODE_RR_BOUNDS_MS[o.kind] : [o.meanRrMs * 0.95, o.meanRrMs * 1.05];
-    if (o.kind === 'extreme_brady') lo = Math.max(lo, EXTREME_BRADY_RR_MS + 1);
-    else hi = Math.min(hi, Math.floor(EXTREME_TACHY_RR_MS));
-    return Math.round(Math.min(hi, Math.max(lo, rr)));
-  }
-
-  /** The device's beats, endless; every beat is also recorded for the ground truth. */
-  *beats(): Generator<TimedBeat> {
-    const t0 = this.#opts.t0Ms;
-    let t = t0 + Math.floor(this.rhythm.random() * this.rhythm.meanRrMs);
-    for (;;) {
-      const beat: TimedBeat = { tMs: t, cls: 'N' };
-      this.#tracker.observe(beat);
-      yield beat;
-      this.#fill();
-      // Occurrences that are over (brady/tachy past their window, asystole already placed) retire.
-      while (this.#queue[0] && (this.#queue[0].done || (this.#queue[0].kind !== 'asystole' && this.#queue[0].endMs <= t))) this.#queue.shift();
-      const occ = this.#queue[0];
-      let rr: number;
-      if (occ && occ.kind !== 'asystole' && occ.startMs <= t && t < occ.endMs) rr = this.#episodeRrMs(occ);
-      else rr = this.rhythm.nextRrMs(t - t0);
-      if (occ && occ.kind === 'asystole' && t + rr >= occ.startMs) {
-        // The silence replaces the next beat: exactly `durationMs` from the last beat.
-        rr = occ.durationMs;
-        occ.done = true;
-      }
-      t += rr;
-    }
-  }
-
-  /**
-   * Episodes whose onset lies before `untilMs` (usually the end of the simulated time), in
-   * onset order. An episode still running at `untilMs` has `endMs: null`.
-   */
-  groundTruth(untilMs: number): GroundTruthEpisode[] {
-    return this.#tracker.episodes(untilMs);
-  }
-}
-
-interface TrackedOccurrence {
-  occ: Occurrence;
-  onsetMs?: number;
-  lastMs?: number;
-  endMs?: number;
-  closed: boolean;
-}
-
-/**
- * Finds each scheduled episode in the beats actually produced, by the definitions at the top of
- * this file. Beats must be observed in time order.
- */
-class GroundTruthTracker {
-  readonly #deviceId: string;
-  readonly #items: TrackedOccurrence[] = [];
-  #current = 0;
-  #prevMs: number | undefined;
-
-  constructor(deviceId: string) {
-    this.#deviceId = deviceId;
-  }
-
-  schedule(occ: Occurrence): void {
-    this.#items.push({ occ, closed: false });
-  }
-
-  observe(beat: TimedBeat): void {
-    const prev = this.#prevMs;
-    this.#prevMs = beat.tMs;
-    if (prev === undefined) return;
-    const rr = beat.tMs - prev;
-    // One beat can close one episode and open the next (e.g. brady straight into tachy).
-    for (let guard = 0; guard < 2; guard++) {
-      const item = this.#items[this.#current];
-      if (!item) return;
-      const { occ } = item;
-      if (occ.kind === 'asystole') {
-        if (beat.tMs >= occ.startMs && rr >= occ.durationMs) {
-          item.onsetMs = prev;
-          item.endMs = beat.tMs;
-          this.#close();
-        }
-        return;
-      }
-      const qualifies = occ.kind === 'extreme_brady' ? rr > EXTREME_BRADY_RR_MS : rr < EXTREME_TACHY_RR_MS;
-      if (item.onsetMs === undefined) {
-        if (beat.tMs >= occ.startMs && qualifies) {
-          item.onsetMs = beat.tMs;
-          item.lastMs = beat.tMs;
-        } else if (beat.tMs > occ.endMs + 2 * EPISODE_RR_BOUNDS_MS.extreme_brady[1]) {
-          this.#close(); // never happened (cannot occur with validated scenarios)
-          continue;
-        }
-        return;
-      }
-      if (qualifies) {
-        item.lastMs = beat.tMs;
-        return;
-      }
-      item.endMs = item.lastMs;
-      this.#close();
-    }
-  }
-
-  #close(): void {
-    const item = this.#items[this.#current];
-    if (item) item.closed = true;
-    this.#current++;
-  }
-
-  episodes(untilMs: number): GroundTruthEpisode[] {
-    return this.#items
-      .filter((i) => i.onsetMs !== undefined && i.onsetMs < untilMs)
-      .map((i) => ({
-        deviceId: this.#deviceId,
-        kind: i.occ.kind,
-        onsetMs: i.onsetMs as number,
-        endMs: i.endMs !== undefined && i.endMs < untilMs ? i.endMs : null,
-      }));
-  }
-}
+export { ScenarioTimeline, type ScenarioTimelineOptions } from './scenario-timeline.ts';

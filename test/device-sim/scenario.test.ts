@@ -45,12 +45,26 @@ describe('scenario engine', () => {
     const brady = runs(beats, (rr) => rr > 1500 && rr < 3000);
     const tachy = runs(beats, (rr) => rr < 60_000 / 140);
     const silences = runs(beats, (rr) => rr >= 3000);
-    // exactly one run of each, nothing unscripted
+    // exactly one run of each, nothing unscripted: no other interval beyond the 50 / 120 bpm limits either
     expect([brady.length, tachy.length, silences.length]).toEqual([1, 1, 1]);
-    expect(timeline.groundTruth(T0 + cycleMs)).toEqual([
-      { deviceId: 'dev-1', kind: 'extreme_brady', onsetMs: brady[0]!.first, endMs: brady[0]!.last },
-      { deviceId: 'dev-1', kind: 'extreme_tachy', onsetMs: tachy[0]!.first, endMs: tachy[0]!.last },
-      { deviceId: 'dev-1', kind: 'asystole', onsetMs: silences[0]!.first - 6000, endMs: silences[0]!.first },
+    expect([runs(beats, (rr) => rr > 1200).length, runs(beats, (rr) => rr < 500).length]).toEqual([2, 1]);
+    const next = (t: number) => beats.find((b) => b.tMs > t)!.tMs;
+    const nth = (t: number, n: number) => beats[beats.findIndex((b) => b.tMs === t) + n - 1]!.tMs;
+    const bradyOnset = brady[0]!.first;
+    const tachyOnset = tachy[0]!.first;
+    const silenceStart = silences[0]!.first - 6000;
+    const truth = timeline.groundTruth(T0 + cycleMs);
+    // ends: the first beat that no longer qualifies (extreme kinds), the beat ending the silence (asystole)
+    expect(truth.map(({ kind, onsetMs, endMs, alarm, criterionMs }) => ({ kind, onsetMs, endMs, alarm, criterionMs }))).toEqual([
+      { kind: 'extreme_brady', onsetMs: bradyOnset, endMs: next(brady[0]!.last), alarm: 'extreme_brady', criterionMs: nth(bradyOnset, 5) },
+      { kind: 'extreme_tachy', onsetMs: tachyOnset, endMs: next(tachy[0]!.last), alarm: 'extreme_tachy', criterionMs: nth(tachyOnset, 17) },
+      { kind: 'asystole', onsetMs: silenceStart, endMs: silences[0]!.first, alarm: 'asystole', criterionMs: silenceStart + 4000 },
+    ]);
+    // what else the beats raise, by definition: brady (< 50 bpm), tachy (> 120 bpm), pause (RR ≥ 3 s), from the same beat
+    expect(truth.map((e) => e.implied.map(({ kind, onsetMs, criterionMs }) => ({ kind, onsetMs, criterionMs })))).toEqual([
+      [{ kind: 'brady', onsetMs: bradyOnset, criterionMs: nth(bradyOnset, 5) }],
+      [{ kind: 'tachy', onsetMs: tachyOnset, criterionMs: nth(tachyOnset, 5) }],
+      [{ kind: 'pause', onsetMs: silenceStart, criterionMs: silenceStart + 3000 }],
     ]);
     // Episodes begin within one normal beat of their scheduled start (+ one episode RR for brady/tachy)
     expect(brady[0]!.first - (T0 + 60_000)).toBeGreaterThanOrEqual(0);
@@ -90,7 +104,7 @@ describe('scenario engine', () => {
     const scenario = parseScenario('{"phases":[{"kind":"normal","durationMs":10000},{"kind":"asystole","durationMs":8000}]}');
     const { timeline } = generate(scenario, 40_000);
     const [truth] = timeline.groundTruth(T0 + 12_000);
-    expect(truth).toEqual({ deviceId: 'dev-1', kind: 'asystole', onsetMs: expect.any(Number), endMs: null });
+    expect(truth).toMatchObject({ deviceId: 'dev-1', kind: 'asystole', onsetMs: expect.any(Number), endMs: null });
   });
 
   it('loads a scenario file with phases and honours the requested heart rate', async () => {
@@ -112,10 +126,22 @@ describe('scenario engine', () => {
 
   it.each([
     ['not json', 'it is not JSON'],
-    ['{"phases":[{"kind":"vt","durationMs":1000}]}', 'phases.0.kind'],
+    ['{"phases":[{"kind":"svt","durationMs":1000}]}', 'phases.0.kind'],
     ['{"phases":[{"kind":"extreme_brady","durationMs":1000,"hrBpm":45}]}', 'needs hrBpm from 20 to under 40, got 45'],
     ['{"episodes":[{"kind":"asystole","startMs":0,"durationMs":8000},{"kind":"extreme_tachy","startMs":5000,"durationMs":8000}]}', 'starts before the previous episode ends'],
-    ['{"episodes":[{"kind":"asystole","startMs":0,"durationMs":2000}]}', 'at least 2600 ms'],
+    ['{"episodes":[{"kind":"asystole","startMs":0,"durationMs":3500}]}', 'must last at least 4000 ms (the asystole criterion; a shorter silence is a pause)'],
+    ['{"phases":[{"kind":"pause","durationMs":4000}]}', 'must last under 4000 ms (longer is an asystole)'],
+    ['{"phases":[{"kind":"pause","durationMs":2999}]}', 'must last at least 3000 ms'],
+    ['{"phases":[{"kind":"brady","durationMs":20000,"hrBpm":50}]}', 'needs hrBpm above 40 to under 50, got 50'],
+    ['{"phases":[{"kind":"tachy","durationMs":20000,"hrBpm":140}]}', 'needs hrBpm above 120 to under 140, got 140'],
+    ['{"phases":[{"kind":"afib","durationMs":60000,"hrBpm":130}]}', 'needs hrBpm from 60 up to 110, got 130'],
+    ['{"phases":[{"kind":"afib","durationMs":29999}]}', 'must last at least 30000 ms'],
+    ['{"phases":[{"kind":"vt","durationMs":1000}]}', 'must last at least 2040 ms for 5 ventricular beats'],
+    ['{"phases":[{"kind":"vt","durationMs":10000,"beats":4}]}', 'needs beats from 5 to 1000, got 4'],
+    ['{"phases":[{"kind":"nsvt","durationMs":3000,"beats":5}]}', 'needs beats from 1 to 4, got 5'],
+    ['{"phases":[{"kind":"brady","durationMs":20000,"backlog":false}]}', 'takes no backlog'],
+    ['{"phases":[{"kind":"lead_off","durationMs":20000,"hrBpm":60}]}', 'takes no hrBpm'],
+    ['{"phases":[{"kind":"extreme_tachy","durationMs":6000}]}', 'for the 17 consecutive beats of the extreme_tachy criterion'],
   ])('rejects the scenario %s with a sentence naming the problem', (text, fragment) => {
     expect(() => parseScenario(text, 's.json')).toThrowError(expect.objectContaining({ code: 'PB_SIM_FAILED', message: expect.stringContaining(fragment) }));
   });

@@ -1,0 +1,39 @@
+/**
+ * The default alarm criteria the simulator's ground truth assumes (fhir-and-alarms.md §5 and
+ * issue 4). They are restated here from the published definitions rather than imported from the
+ * processor, so the simulator stays an independent judge of the detectors; a test checks that
+ * they equal the detectors' defaults. A patient whose criteria were changed through the API is
+ * judged against these defaults all the same (the report then shows the difference).
+ */
+
+/** Asystole: no QRS for ≥ 4 s (PhysioNet/CinC 2015). */
+export const ASYSTOLE_MIN_GAP_MS = 4000;
+/** Pause: an RR interval of ≥ 3 s (vendor convention, fhir-and-alarms.md §5). */
+export const PAUSE_MIN_RR_MS = 3000;
+/** Extreme bradycardia: HR < 40 bpm for 5 consecutive beats (PhysioNet/CinC 2015). */
+export const EXTREME_BRADY = { hrBelowBpm: 40, consecutiveBeats: 5 } as const;
+/** Bradycardia limit alarm: HR < 50 bpm for 5 beats; ends at HR ≥ 55 bpm for 5 beats (processor defaults). */
+export const BRADY = { limitBpm: 50, consecutiveBeats: 5, recoveredBpm: 55, recoveryBeats: 5 } as const;
+/** Extreme tachycardia: HR > 140 bpm for 17 consecutive beats (PhysioNet/CinC 2015). */
+export const EXTREME_TACHY = { hrAboveBpm: 140, consecutiveBeats: 17 } as const;
+/** Tachycardia limit alarm: HR > 120 bpm for 5 beats (EDAN: RR < 0.5 s × 5); ends at HR ≤ 115 bpm for 5 beats. */
+export const TACHY = { limitBpm: 120, consecutiveBeats: 5, recoveredBpm: 115, recoveryBeats: 5 } as const;
+/** VT: ≥ 5 consecutive ventricular beats at HR > 100 bpm (PhysioNet/CinC 2015; Philips default). */
+export const VT = { minBeats: 5, hrAboveBpm: 100 } as const;
+/** AF: an episode of ≥ 30 s is diagnostic (ESC 2016). */
+export const AFIB_MIN_EPISODE_MS = 30_000;
+/** Lead-off: frames flagged leadOff for ≥ 10 s (processor/technical.ts, our choice). */
+export const LEAD_OFF_MIN_MS = 10_000;
+/** Low battery: below 15 % (issue 4); ends at ≥ 20 % (hysteresis, processor/technical.ts). */
+export const LOW_BATTERY = { belowPct: 15, clearAtPct: 20 } as const;
+/** Signal loss: a streaming device silent for 10 s of wall-clock time (issue 4; arrival based). */
+export const SIGNAL_LOSS_SILENCE_MS = 10_000;
+
+/** RR above this is HR < 40 bpm. */
+export const EXTREME_BRADY_RR_MS = 60_000 / EXTREME_BRADY.hrBelowBpm;
+/** RR above this is HR < 50 bpm. */
+export const BRADY_RR_MS = 60_000 / BRADY.limitBpm;
+/** RR below this is HR > 140 bpm (≈ 428.6 ms). */
+export const EXTREME_TACHY_RR_MS = 60_000 / EXTREME_TACHY.hrAboveBpm;
+/** RR below this is HR > 120 bpm. */
+export const TACHY_RR_MS = 60_000 / TACHY.limitBpm;

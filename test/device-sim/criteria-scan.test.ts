@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import type { BeatClass } from '../../contracts/telemetry.ts';
+import { scanCriteria } from '../../device-sim/criteria-scan.ts';
+import type { TimedBeat } from '../../device-sim/frames.ts';
+
+const T0 = 1_764_064_800_000;
+
+/** Beats from RR intervals (the first beat at T0), all of class `cls` unless given per interval. */
+function beatsOf(rrMs: readonly number[], cls: BeatClass | readonly BeatClass[] = 'N'): TimedBeat[] {
+  const out: TimedBeat[] = [{ tMs: T0, cls: 'N' }];
+  rrMs.forEach((rr, i) => out.push({ tMs: out.at(-1)!.tMs + rr, cls: typeof cls === 'string' ? cls : cls[i]! }));
+  return out;
+}
+const normal = (n: number) => Array<number>(n).fill(800);
+
+describe('criteria scan of generated beats', () => {
+  it('finds nothing in normal rhythm between 500 and 1200 ms', () => {
+    expect(scanCriteria(beatsOf([500, 1200, 800, 500, 500, 500, 500, 1200, 1200, 1200, 1200, 1200, 999]))).toEqual([]);
+  });
+
+  it('needs 5 consecutive intervals above 1500 ms for extreme bradycardia (4 give nothing), onset at the first of them', () => {
+    expect(scanCriteria(beatsOf([...normal(3), 1501, 1501, 1501, 1501, ...normal(3)]))).toEqual([]);
+    const beats = beatsOf([...normal(3), 1501, 1501, 1501, 1501, 1501, ...normal(3)]);
+    expect(scanCriteria(beats)).toEqual([
+      { kind: 'extreme_brady', onsetMs: beats[4]!.tMs, criterionMs: beats[8]!.tMs },
+      { kind: 'brady', onsetMs: beats[4]!.tMs, criterionMs: beats[8]!.tMs },
+    ]);
+  });
+
+  it('treats exactly 1500 ms as 40 bpm (not below 40) and exactly 1200 ms as 50 bpm (not below 50)', () => {
+    expect(scanCriteria(beatsOf([...normal(2), 1500, 1500, 1500, 1500, 1500, ...normal(2)])).map((h) => h.kind)).toEqual(['brady']);
+    expect(scanCriteria(beatsOf([...normal(2), 1200, 1200, 1200, 1200, 1200, ...normal(2)]))).toEqual([]);
+  });
+
+  it('needs 17 intervals under 60000/140 ms for extreme tachycardia and 5 under 500 ms for tachycardia', () => {
+    const sixteen = beatsOf([...normal(2), ...Array<number>(16).fill(428), ...normal(2)]);
+    expect(scanCriteria(sixteen).map((h) => h.kind)).toEqual(['tachy']);
+    const seventeen = beatsOf([...normal(2), ...Array<number>(17).fill(428), ...normal(2)]);
+    expect(scanCriteria(seventeen)).toEqual([
+      { kind: 'extreme_tachy', onsetMs: seventeen[3]!.tMs, criterionMs: seventeen[19]!.tMs },
+      { kind: 'tachy', onsetMs: seventeen[3]!.tMs, criterionMs: seventeen[7]!.tMs },
+    ]);
+    expect(scanCriteria(beatsOf([...normal(2), 429, 429, 429, 429, 429, ...normal(2)])).map((h) => h.kind)).toEqual(['tachy']);
+    expect(scanCriteria(beatsOf([...normal(2), 500, 500, 500, 500, 500, ...normal(2)]))).toEqual([]);
+  });
+
+  it('reports a silence of 3 s as a pause and of 4 s as an asystole and a pause, from the beat before it', () => {
+    expect(scanCriteria(beatsOf([800, 2999, 800]))).toEqual([]);
+    expect(scanCriteria(beatsOf([800, 3000, 800]))).toEqual([{ kind: 'pause', onsetMs: T0 + 800, criterionMs: T0 + 3800 }]);
+    expect(scanCriteria(beatsOf([800, 3999, 800])).map((h) => h.kind)).toEqual(['pause']);
+    expect(scanCriteria(beatsOf([800, 4000, 800]))).toEqual([
+      { kind: 'asystole', onsetMs: T0 + 800, criterionMs: T0 + 4800 },
+      { kind: 'pause', onsetMs: T0 + 800, criterionMs: T0 + 3800 },
+    ]);
+  });
+
+  it('needs 5 consecutive ventricular beats whose V-to-V intervals average under 600 ms for VT', () => {
+    const cls = (v: number): BeatClass[] => [...Array<BeatClass>(2).fill('N'), ...Array<BeatClass>(v).fill('V'), ...Array<BeatClass>(3).fill('N')];
+    expect(scanCriteria(beatsOf([800, 800, 599, 599, 599, 599, 900, 800, 800], cls(4)))).toEqual([]);
+    const five = beatsOf([800, 800, 599, 599, 599, 599, 599, 900, 800, 800], cls(5));
+    expect(scanCriteria(five)).toEqual([{ kind: 'vt', onsetMs: five[3]!.tMs, criterionMs: five[7]!.tMs }]);
+    // exactly 600 ms is 100 bpm, not above it
+    expect(scanCriteria(beatsOf([800, 800, 600, 600, 600, 600, 600, 900, 800, 800], cls(5)))).toEqual([]);
+  });
+});

@@ -1,0 +1,198 @@
+import { describe, expect, it } from 'vitest';
+import type { TelemetryFrame } from '../../contracts/telemetry.ts';
+import type { TimedBeat } from '../../device-sim/frames.ts';
+import { allAlarmsScenario, builtinScenario, scenarioFromPhases, type ScenarioPhase } from '../../device-sim/scenario.ts';
+import { ScenarioTimeline } from '../../device-sim/scenario-timeline.ts';
+import { runOffline } from './helpers/offline-run.ts';
+
+const T0 = 1_764_064_800_000;
+const SEEDS = Array.from({ length: 30 }, (_, i) => i + 1);
+
+interface Interval { tMs: number; rrMs: number; cls: string }
+
+/** Beats of one device over `spanMs`, as intervals ending at each beat. */
+function generate(phases: ScenarioPhase[], spanMs: number, seed: number) {
+  const timeline = new ScenarioTimeline({ deviceId: 'dev', seed, t0Ms: T0, scenario: scenarioFromPhases('t', phases) });
+  const beats: TimedBeat[] = [];
+  for (const b of timeline.beats()) {
+    if (b.tMs >= T0 + spanMs) break;
+    beats.push(b);
+  }
+  const intervals: Interval[] = beats.slice(1).map((b, i) => ({ tMs: b.tMs, rrMs: b.tMs - beats[i]!.tMs, cls: b.cls }));
+  return { beats, intervals, truth: timeline.groundTruth(T0 + spanMs) };
+}
+
+/** Index of the interval ending at `tMs`. */
+const at = (intervals: Interval[], tMs: number) => intervals.findIndex((x) => x.tMs === tMs);
+
+/** First beat of the first run of `n` consecutive intervals passing `test`, from index `from`. */
+function firstRun(intervals: Interval[], from: number, n: number, test: (rr: number) => boolean): number | undefined {
+  let run = 0;
+  for (let i = from; i < intervals.length; i++) {
+    run = test(intervals[i]!.rrMs) ? run + 1 : 0;
+    if (run === n) return intervals[i - n + 1]!.tMs;
+  }
+  return undefined;
+}
+
+describe('generated episodes', () => {
+  it('brady: every interval between 42 and 48 bpm (1250–1428 ms), never under 40 bpm; onset = first slow beat, end = first of 5 beats back at ≥ 55 bpm', () => {
+    for (const seed of SEEDS) {
+      const { intervals, truth } = generate([{ kind: 'normal', durationMs: 20_000 }, { kind: 'brady', durationMs: 20_000 }, { kind: 'normal', durationMs: 30_000 }], 70_000, seed);
+      const slow = intervals.filter((x) => x.rrMs > 1200);
+      const [e] = truth;
+      const first = at(intervals, e!.onsetMs);
+      expect({
+        kinds: truth.map((x) => x.kind),
+        slowInRange: slow.every((x) => x.rrMs >= 1250 && x.rrMs <= 1428),
+        contiguous: slow.every((x, i) => at(intervals, x.tMs) === first + i),
+        enough: slow.length >= 5,
+        onset: e!.onsetMs,
+        criterion: e!.criterionMs,
+        end: e!.endMs,
+        implied: e!.implied,
+        alarm: e!.alarm,
+      }).toEqual({
+        kinds: ['brady'], slowInRange: true, contiguous: true, enough: true,
+        onset: slow[0]!.tMs,
+        criterion: slow[4]!.tMs,
+        end: firstRun(intervals, first + slow.length, 5, (rr) => rr <= 60_000 / 55),
+        implied: [],
+        alarm: 'brady',
+      });
+      expect(e!.detail.hrBpm).toBeGreaterThanOrEqual(42);
+      expect(e!.detail.hrBpm).toBeLessThanOrEqual(48);
+    }
+  });
+
+  it('tachy: every interval between 125 and 135 bpm (445–480 ms), never over 140 bpm; end = first of 5 beats back at ≤ 115 bpm', () => {
+    for (const seed of SEEDS) {
+      const { intervals, truth } = generate([{ kind: 'normal', durationMs: 20_000 }, { kind: 'tachy', durationMs: 15_000 }, { kind: 'normal', durationMs: 20_000 }], 55_000, seed);
+      const fast = intervals.filter((x) => x.rrMs < 500);
+      const [e] = truth;
+      expect({
+        fastInRange: fast.every((x) => x.rrMs >= 445 && x.rrMs <= 480),
+        onset: e!.onsetMs,
+        criterion: e!.criterionMs,
+        end: e!.endMs,
+        implied: e!.implied,
+      }).toEqual({
+        fastInRange: true,
+        onset: fast[0]!.tMs,
+        criterion: fast[4]!.tMs,
+        end: firstRun(intervals, at(intervals, fast.at(-1)!.tMs) + 1, 5, (rr) => rr >= 60_000 / 115),
+        implied: [],
+      });
+    }
+  });
+
+  it.each([
+    ['brady', 49.9, (rr: number) => rr >= 1201 && rr <= 1263],
+    ['brady', 40.1, (rr: number) => rr >= 1420 && rr <= 1499],
+    ['tachy', 120.1, (rr: number) => rr >= 475 && rr <= 499],
+    ['tachy', 139.9, (rr: number) => rr >= 429 && rr <= 451],
+  ] as const)('%s at an explicit %s bpm stays strictly inside its limits (RR test %s)', (kind, hrBpm, inRange) => {
+    for (const seed of SEEDS.slice(0, 10)) {
+      const { intervals, truth } = generate([{ kind: 'normal', durationMs: 10_000 }, { kind, durationMs: 20_000, hrBpm }, { kind: 'normal', durationMs: 20_000 }], 50_000, seed);
+      const own = intervals.filter((x) => x.tMs >= truth[0]!.onsetMs && (kind === 'brady' ? x.rrMs > 1200 : x.rrMs < 500));
+      expect([own.length >= 5, own.every((x) => inRange(x.rrMs)), truth.map((e) => [e.kind, e.implied.length])]).toEqual([true, true, [[kind, 0]]]);
+    }
+  });
+
+  it.each([3000, 3400, 3999])('pause of %i ms: exactly one interval of that length, a pause and no asystole', (durationMs) => {
+    for (const seed of SEEDS.slice(0, 10)) {
+      const { intervals, truth } = generate([{ kind: 'normal', durationMs: 10_000 }, { kind: 'pause', durationMs }, { kind: 'normal', durationMs: 10_000 }], 24_000, seed);
+      const long = intervals.filter((x) => x.rrMs > 1200);
+      expect(long.map((x) => x.rrMs)).toEqual([durationMs]);
+      expect(truth.map(({ kind, onsetMs, endMs, criterionMs, implied, alarm }) => ({ kind, onsetMs, endMs, criterionMs, implied, alarm }))).toEqual([
+        { kind: 'pause', onsetMs: long[0]!.tMs - durationMs, endMs: long[0]!.tMs, criterionMs: long[0]!.tMs - durationMs + 3000, implied: [], alarm: 'pause' },
+      ]);
+    }
+  });
+
+  it('vt: a run of ventricular beats at 150–200 bpm, V-to-V intervals all under 500 ms; onset = first V beat, criterion = 5th, end = first beat after; also a tachycardia', () => {
+    for (const seed of SEEDS) {
+      const { intervals, truth } = generate([{ kind: 'normal', durationMs: 10_000 }, { kind: 'vt', durationMs: 3000 }, { kind: 'normal', durationMs: 10_000 }], 23_000, seed);
+      const v = intervals.filter((x) => x.cls === 'V');
+      const afterRun = intervals[at(intervals, v.at(-1)!.tMs) + 1]!;
+      const [e] = truth;
+      expect({
+        contiguous: v.every((x, i) => at(intervals, x.tMs) === at(intervals, v[0]!.tMs) + i),
+        length: v.length >= 7 && v.length <= 10,
+        rate: v.every((x) => x.rrMs >= 60_000 / 200 * 0.98 - 1 && x.rrMs <= 60_000 / 150 * 1.02 + 1),
+        returnRr: afterRun.rrMs >= 500 && afterRun.rrMs <= 1200,
+        truth: { kind: e!.kind, onsetMs: e!.onsetMs, criterionMs: e!.criterionMs, endMs: e!.endMs, implied: e!.implied.map(({ kind, onsetMs, criterionMs }) => ({ kind, onsetMs, criterionMs })) },
+      }).toEqual({
+        contiguous: true, length: true, rate: true, returnRr: true,
+        truth: { kind: 'vt', onsetMs: v[0]!.tMs, criterionMs: v[4]!.tMs, endMs: afterRun.tMs, implied: [{ kind: 'tachy', onsetMs: v[0]!.tMs, criterionMs: v[4]!.tMs }] },
+      });
+    }
+  });
+
+  it.each([[5, ['tachy']], [16, ['tachy']], [17, ['extreme_tachy', 'tachy']]] as const)('vt of exactly %i beats also raises %j', (beats, implied) => {
+    const { intervals, truth } = generate([{ kind: 'normal', durationMs: 10_000 }, { kind: 'vt', durationMs: 8000, beats }, { kind: 'normal', durationMs: 10_000 }], 28_000, 4);
+    expect([intervals.filter((x) => x.cls === 'V').length, truth[0]!.detail.beats, truth[0]!.implied.map((i) => i.kind)]).toEqual([beats, beats, implied]);
+  });
+
+  it('nsvt: runs of 3 or 4 ventricular beats that meet no alarm criterion (no VT, no tachycardia)', () => {
+    const lengths = new Set<number>();
+    for (const seed of SEEDS) {
+      const { intervals, truth } = generate([{ kind: 'normal', durationMs: 10_000 }, { kind: 'nsvt', durationMs: 3000 }, { kind: 'normal', durationMs: 10_000 }], 23_000, seed);
+      const v = intervals.filter((x) => x.cls === 'V');
+      lengths.add(v.length);
+      expect(truth.map(({ kind, alarm, criterionMs, implied }) => ({ kind, alarm, criterionMs, implied }))).toEqual([{ kind: 'nsvt', alarm: null, criterionMs: null, implied: [] }]);
+      expect(truth[0]!.onsetMs).toBe(v[0]!.tMs);
+    }
+    expect([...lengths].sort()).toEqual([3, 4]);
+  });
+
+  it('afib: the irregular intervals run from the onset beat to the end beat, meet nothing but the AF criterion (30 s after onset), at 90–110 bpm', () => {
+    for (const seed of SEEDS.slice(0, 15)) {
+      const { intervals, truth } = generate([{ kind: 'normal', durationMs: 20_000 }, { kind: 'afib', durationMs: 60_000 }, { kind: 'normal', durationMs: 20_000 }], 100_000, seed);
+      const [e] = truth;
+      const own = intervals.slice(at(intervals, e!.onsetMs), at(intervals, e!.endMs!) + 1);
+      const rr = own.map((x) => x.rrMs);
+      const sd = Math.sqrt(rr.reduce((s, x) => s + (x - rr.reduce((a, b) => a + b) / rr.length) ** 2, 0) / rr.length);
+      expect({
+        kind: e!.kind, criterionMs: e!.criterionMs, implied: e!.implied, beats: e!.detail.beats,
+        window: own[0]!.tMs - own[0]!.rrMs >= T0 + 20_000 - 1200 && own.at(-1)!.tMs - own.at(-1)!.rrMs < T0 + 80_000,
+        irregular: sd > 50,
+      }).toEqual({ kind: 'afib', criterionMs: e!.onsetMs + 30_000, implied: [], beats: own.length, window: true, irregular: true });
+      expect(e!.detail.hrBpm! > 85 && e!.detail.hrBpm! < 115).toBe(true);
+    }
+  });
+
+  it('lead_off: frames overlapping the window carry leadOff, hr 0 and no beats inside it; onset = first such frame, end = first frame with contact, criterion 10 s in', () => {
+    const scenario = scenarioFromPhases('lo', [{ kind: 'normal', durationMs: 15_500 }, { kind: 'lead_off', durationMs: 15_000 }, { kind: 'normal', durationMs: 10_000 }]);
+    const { episodes, frames } = runOffline({ scenario, devices: ['d'], t0Ms: T0, durationMs: 40_000 });
+    const off = frames.get('d')!.filter((f) => f.leadOff);
+    const inside = (f: TelemetryFrame) => f.beats.every((b) => f.ts + b.off < T0 + 15_500 || f.ts + b.off >= T0 + 30_500);
+    expect([off.map((f) => f.ts - T0), off.every((f) => f.hr === 0 && inside(f)), off.slice(1, -1).every((f) => f.beats.length === 0)]).toEqual([
+      Array.from({ length: 16 }, (_, i) => 15_000 + i * 1000), true, true,
+    ]);
+    expect(episodes.map(({ kind, onsetMs, endMs, criterionMs, onsetSentAtMs, criterionSentAtMs }) => ({ kind, onsetMs, endMs, criterionMs, onsetSentAtMs, criterionSentAtMs }))).toEqual([
+      // offline, a frame is "sent" at its end; the criterion is met at the end of the 10th lead-off frame
+      { kind: 'lead_off', onsetMs: T0 + 15_000, endMs: T0 + 31_000, criterionMs: T0 + 25_000, onsetSentAtMs: T0 + 16_000, criterionSentAtMs: T0 + 25_000 },
+    ]);
+  });
+
+  it('low_battery: the battery drains to 10 % and is charged back; onset = first frame under 15 %, end = first frame at 20 % again', () => {
+    const scenario = scenarioFromPhases('bat', [{ kind: 'normal', durationMs: 20_000 }, { kind: 'low_battery', durationMs: 30_000 }, { kind: 'normal', durationMs: 10_000 }]);
+    const { episodes, frames } = runOffline({ scenario, devices: ['d'], t0Ms: T0, durationMs: 60_000, battery: 80 });
+    const battery = frames.get('d')!.map((f: TelemetryFrame) => f.battery);
+    const onset = battery.findIndex((b) => b < 15);
+    const end = battery.findIndex((b, i) => i > onset && b >= 20);
+    expect([Math.min(...battery), battery.slice(0, 20).every((b) => b === 80), battery.slice(50).every((b) => b === 80)]).toEqual([10, true, true]);
+    expect(episodes.map(({ kind, onsetMs, endMs, criterionMs, detail }) => ({ kind, onsetMs, endMs, criterionMs, minBatteryPct: detail.minBatteryPct }))).toEqual([
+      { kind: 'low_battery', onsetMs: T0 + onset * 1000, endMs: T0 + end * 1000, criterionMs: T0 + onset * 1000, minBatteryPct: 10 },
+    ]);
+  });
+
+  it('all-alarms holds every kind once per cycle with normal rhythm between, and lengthens its signal loss to 15 s of wall time at the run speed', () => {
+    const s = allAlarmsScenario();
+    expect(s.episodes.map((e) => e.kind)).toEqual(['afib', 'pause', 'brady', 'tachy', 'vt', 'nsvt', 'extreme_brady', 'extreme_tachy', 'asystole', 'lead_off', 'low_battery', 'signal_loss']);
+    expect(s.episodes.slice(1).every((e, i) => e.startMs - (s.episodes[i]!.startMs + s.episodes[i]!.durationMs) >= 12_000)).toBe(true);
+    const loss = (speed?: number | 'max') => builtinScenario('all-alarms', speed === undefined ? {} : { speed })!.episodes.find((e) => e.kind === 'signal_loss')!.durationMs;
+    expect([loss(), loss(1), loss(5), loss('max'), builtinScenario('all-alarms', { speed: 5 })!.cycleMs! - s.cycleMs!]).toEqual([20_000, 20_000, 75_000, 20_000, 55_000]);
+  });
+});
