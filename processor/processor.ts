@@ -129,6 +129,12 @@ export function createProcessor(options: ProcessorOptions): Processor {
   const { bus, store, logger, metrics } = options;
   const clock: Clock = options.clock ?? (options.now ? { ...systemClock, now: options.now } : systemClock);
   const instanceId = options.instanceId ?? randomUUID();
+  const groupId = options.groupId ?? 'pulsebridge-processor';
+  /**
+   * Changelog key of a stream: prefixed with the telemetry consumer group, so independent
+   * processor deployments (groups) reading the same telemetry never take each other's state.
+   */
+  const stateKey = (key: string) => `${groupId}\n${key}`;
   const lifecycle: LifecycleConfig = { ...LIFECYCLE_DEFAULTS, ...options.lifecycle };
   const catchUpTimeoutMs = options.catchUpTimeoutMs ?? 30_000;
   const graceMs = options.restoreEscalationGraceMs ?? 5000;
@@ -194,7 +200,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
 
   /** Creates (or restores from the changelog) a stream; restored alerts are added to `republish`. */
   const openStream = (key: string, patientId: string, deviceId: string, republish: Alert[]): Entry => {
-    const record = started ? state.get(key) : undefined;
+    const record = started ? state.get(stateKey(key)) : undefined;
     const nowMs = clock.now();
     let rt: StreamRuntime;
     if (record) {
@@ -273,7 +279,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
         const until = e.rt.analysedUntilMs;
         const moved = until !== undefined && (e.lastWrittenUntilMs === undefined || until - e.lastWrittenUntilMs >= STATE_WRITE_INTERVAL_MS);
         if (fingerprint === e.lastWrittenFingerprint && !moved) continue;
-        records.push({ key: e.key, value: Buffer.from(JSON.stringify(e.rt.record(instanceId, clock.now()))) });
+        records.push({ key: stateKey(e.key), value: Buffer.from(JSON.stringify(e.rt.record(instanceId, clock.now()))) });
         e.lastWrittenFingerprint = fingerprint;
         if (until !== undefined) e.lastWrittenUntilMs = until;
       }
@@ -285,7 +291,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
     if (alerts.length > 0) {
       const messages = alerts.map((alert) => {
         const envelope: AlertEnvelope = { schema: 'pb.alert.v1', source: 'processor', alert };
-        return { key: alert.patientId, value: Buffer.from(JSON.stringify(envelope)) };
+        // The header names the instance that published it (diagnostics with several processors).
+        return { key: alert.patientId, value: Buffer.from(JSON.stringify(envelope)), headers: { 'pb-processor': instanceId } };
       });
       await retryInPlace('alert publish', () => bus.publish(STREAMS.alerts, messages));
       for (const a of alerts) alertsPublished.inc({ kind: a.kind });
@@ -335,8 +342,9 @@ export function createProcessor(options: ProcessorOptions): Processor {
       seenPartitions.add(p);
       if (!started) continue;
       // Streams of this partition that were known before (they may be silent now): watch them.
-      for (const [key, rec] of [...state.entries()]) {
-        if (rec.partition !== p || entries.has(key)) continue;
+      for (const [sk, rec] of [...state.entries()]) {
+        const key = streamKey(rec.patientId, rec.deviceId);
+        if (sk !== stateKey(key) || rec.partition !== p || entries.has(key)) continue;
         const entry = openStream(key, rec.patientId, rec.deviceId, alerts);
         touched.add(entry);
       }
@@ -407,7 +415,9 @@ export function createProcessor(options: ProcessorOptions): Processor {
       criteria.onChange(() => criteriaRecords.inc());
       await Promise.all([criteria.start(), state.start()]);
       // Another instance wrote a stream we hold: the stream moved to it (rebalance). Let go.
-      state.onChange((key, rec) => {
+      state.onChange((sk, rec) => {
+        const key = streamKey(rec.patientId, rec.deviceId);
+        if (sk !== stateKey(key)) return;
         const entry = entries.get(key);
         if (entry && rec.owner !== instanceId) {
           logger.info('stream taken over by another processor instance', { patientId: rec.patientId, deviceId: rec.deviceId, owner: rec.owner });
@@ -421,7 +431,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
         onBatch: handleAlerts,
       });
       telemetrySub = await bus.subscribe(STREAMS.telemetry, {
-        groupId: options.groupId ?? 'pulsebridge-processor',
+        groupId,
         fromBeginning: options.fromBeginning ?? true,
         onBatch: async (batch) => {
           try {

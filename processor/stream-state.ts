@@ -1,5 +1,6 @@
 /**
- * The processor's changelog record (STREAMS.processorState, compacted, key = patient + device):
+ * The processor's changelog record (STREAMS.processorState, compacted, key = telemetry consumer
+ * group + patient + device, so separate processor deployments never share state):
  * what a processor needs to continue a stream after a restart or a partition move without
  * losing an episode or raising it twice.
  *

@@ -42,8 +42,11 @@ function finals(snapshots: Alert[]): Map<string, Pick<Alert, 'kind' | 'onset' | 
   return out;
 }
 
-/** Collects every processor snapshot of one patient from the alerts stream. */
-async function collectAlerts(bus: Bus, patientId: string) {
+/**
+ * Collects every snapshot of one patient published by the given processor instances (on Kafka,
+ * processors of other test files read the same telemetry topic and publish for it too).
+ */
+async function collectAlerts(bus: Bus, patientId: string, instances: readonly string[]) {
   const got: Alert[] = [];
   const sub = await bus.subscribe(STREAMS.alerts, {
     groupId: `restart-test-reader-${randomUUID()}`,
@@ -51,7 +54,7 @@ async function collectAlerts(bus: Bus, patientId: string) {
     onBatch: async (batch) => {
       for (const m of batch) {
         const e = JSON.parse(m.value.toString()) as AlertEnvelope;
-        if (e.source === 'processor' && e.alert.patientId === patientId) got.push(e.alert);
+        if (e.source === 'processor' && e.alert.patientId === patientId && instances.includes(m.headers?.['pb-processor'] ?? '')) got.push(e.alert);
       }
     },
   });
@@ -79,7 +82,8 @@ interface RunOptions {
 async function run(o: RunOptions): Promise<Alert[]> {
   const inner = await o.makeBus();
   const bus = new CrashingBus(inner);
-  const reader = await collectAlerts(inner, o.patientId);
+  const instances = [`${o.groupId}-a`, `${o.groupId}-b`];
+  const reader = await collectAlerts(inner, o.patientId, instances);
   const common = { bus, groupId: o.groupId, fromBeginning: false, lifecycle: { escalationDelaysMs: [] as number[] } };
   /** Whether a processor stored the heart rate of frame `i` (frames are analysed in order). */
   const stored = async (h: Harness, i: number) => {
@@ -87,7 +91,7 @@ async function run(o: RunOptions): Promise<Alert[]> {
     const points = await h.store.queryHeartRate(o.patientId, f.ts, f.ts + f.durMs + 1);
     return points.some((p) => p.timeMs === f.ts + f.durMs);
   };
-  const first = await startHarness({ ...common, bus });
+  const first = await startHarness({ ...common, bus, instanceId: instances[0]! });
   const split = o.crashAt === undefined ? o.frameList.length : o.crashAt + 1;
   const lastSeq = o.frameList[split - 1]!.seq;
   bus.crashAfter = o.crashAt === undefined ? undefined : (batch) => batch.some((m) => {
@@ -106,7 +110,7 @@ async function run(o: RunOptions): Promise<Alert[]> {
     await first.stop();
     bus.crashed = false;
     bus.crashAfter = undefined;
-    last = await startHarness({ ...common, bus });
+    last = await startHarness({ ...common, bus, instanceId: instances[1]! });
     // The second processor gets the uncommitted batch again, plus the rest.
     await inner.publish(STREAMS.telemetry, messages(o.frameList.slice(split), o.patientId, 'dev-1'));
   }
