@@ -31,8 +31,9 @@
  *   more evidence updates, but its end is still published (the EHR needs it).
  * - **Continuation** after a restart or a detector replacement (criteria change): restored open
  *   alerts wait for the (fresh) detector to report the condition again; that onset continues the
- *   same alert. If it is not reported within `reconfirmMs` of device time (60 s; AF 180 s, as the AF detector may take 120 s to alarm a weakly irregular episode), the
- *   alert ends at the last moment it was known to hold, with a note.
+ *   same alert. If it is not reported within `reconfirmMs` of device time (60 s; AF 180 s, as
+ *   the AF detector may take 120 s to alarm a weakly irregular episode), the alert ends at the
+ *   last moment it was known to hold, with a note.
  */
 import { alertId, DEFAULT_PRIORITY, TECHNICAL_KINDS } from '../contracts/alert.ts';
 import type { Alert, AlertEvidence, AlertKind, AlertPriority, AlertState } from '../contracts/alert.ts';

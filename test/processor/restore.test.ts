@@ -1,0 +1,86 @@
+/**
+ * What a processor taking over streams restores besides episodes (restart.test.ts): signal loss
+ * of streams that went silent while no processor ran, escalation of restored unacknowledged
+ * alerts, and acknowledgements given meanwhile.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Alert } from '../../contracts/alert.ts';
+import { InProcessBus } from '../../platform/bus-memory.ts';
+import { ManualClock } from '../../processor/clock.ts';
+import { beats, frames, iso, processorSnapshots, startHarness, T0, until, type Harness } from './helpers.ts';
+
+const running: Harness[] = [];
+afterEach(async () => {
+  for (const h of running.splice(0)) await h.stop();
+});
+
+const start = async (bus: InProcessBus, clock: ManualClock) => {
+  const h = await startHarness({ bus, clock });
+  running.push(h);
+  return h;
+};
+const stop = async (h: Harness) => {
+  running.splice(running.indexOf(h), 1);
+  await h.stop();
+};
+
+/** 20 s normal rhythm, then 20 beats at 35 bpm (still going when the frames stop). */
+const BRADY = frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1700, count: 40 }]), 80_000);
+
+describe('restoring streams', () => {
+  it('raises signal_loss for a stream that went silent while no processor ran, from the end of its last frame', async () => {
+    const bus = new InProcessBus();
+    const clock = new ManualClock(T0 + 3_600_000);
+    const a = await start(bus, clock);
+    await a.send(frames(beats(T0, [{ rrMs: 800, count: 30 }]), 20_000), 'p1', 'd1');
+    await stop(a);
+    clock.advance(60_000);
+    const b = await start(bus, clock);
+    // Another patient's frames arrive on the same partition: the new processor learns it owns it.
+    await b.send(frames(beats(T0 + 60_000, [{ rrMs: 800, count: 30 }]), 20_000, { t0Ms: T0 + 60_000 }), 'p2', 'd2');
+    await b.advance(10_000);
+    const loss = processorSnapshots(bus).filter((x) => x.kind === 'signal_loss');
+    expect(loss.map((x) => [x.patientId, x.onset])).toEqual([['p1', iso(T0 + 20_000)], ['p2', iso(T0 + 80_000)]]);
+  });
+
+  it('keeps escalating a restored unacknowledged high-priority alert (not before a 5 s grace after the restore)', async () => {
+    const bus = new InProcessBus();
+    const clock = new ManualClock(T0 + 3_600_000);
+    const wall0 = clock.now();
+    const a = await start(bus, clock);
+    await a.send(BRADY.slice(0, 40));
+    const [onset] = processorSnapshots(bus).filter((x) => x.kind === 'extreme_brady');
+    expect(onset!.detectedAt).toBe(iso(wall0));
+    await stop(a);
+    clock.advance(70_000);
+    const b = await start(bus, clock);
+    await b.send(BRADY.slice(40, 45));
+    await b.advance(4_000);
+    expect(processorSnapshots(bus).filter((x) => x.kind === 'extreme_brady' && x.escalationLevel !== undefined)).toEqual([]);
+    await b.advance(1_000);
+    const escalated = processorSnapshots(bus).filter((x) => x.kind === 'extreme_brady' && x.escalationLevel !== undefined);
+    expect(escalated.map((x) => [x.id, x.escalationLevel, x.escalatedAt])).toEqual([[onset!.id, 1, iso(wall0 + 75_000)]]);
+  });
+
+  it('does not escalate a restored alert that a clinician acknowledged while no processor ran', async () => {
+    const bus = new InProcessBus();
+    const clock = new ManualClock(T0 + 3_600_000);
+    const wall0 = clock.now();
+    const a = await start(bus, clock);
+    await a.send(BRADY.slice(0, 40));
+    const [onset] = processorSnapshots(bus).filter((x) => x.kind === 'extreme_brady');
+    await stop(a);
+    const acked: Alert = { ...onset!, state: 'acknowledged', acknowledgedBy: 'dr-care', acknowledgedAt: iso(wall0 + 30_000), revision: 9, updatedAt: iso(wall0 + 30_000) };
+    await bus.publish('pb.alerts.v1', [{ key: 'p1', value: Buffer.from(JSON.stringify({ schema: 'pb.alert.v1', source: 'clinician', alert: acked })) }]);
+    clock.advance(70_000);
+    const b = await start(bus, clock);
+    await until('the new processor to read the acknowledgement', () => b.metrics.counter('pb_processor_clinician_snapshots_total', '').get() >= 1);
+    await b.send(BRADY.slice(40));
+    await b.advance(300_000);
+    const later = processorSnapshots(bus).filter((x) => x.kind === 'extreme_brady');
+    expect(later.filter((x) => x.escalationLevel !== undefined)).toEqual([]);
+    // Its later snapshots (evidence updates) carry the acknowledgement and continue its revisions.
+    expect(later.at(-1)).toMatchObject({ id: onset!.id, state: 'acknowledged', acknowledgedBy: 'dr-care' });
+    expect(later.at(-1)!.revision).toBeGreaterThan(9);
+  });
+});
