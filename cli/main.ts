@@ -14,7 +14,7 @@ import { COMMON_FLAGS, envWithFlags, parse, parseDurationMs, UsageError } from '
 import { startDashboard, startEhrExporter, startGateway, startProcessor, type Running } from './components.ts';
 import { runDemo } from './demo.ts';
 import { runDeviceCommand } from './device.ts';
-import { parseSpeed, runReplayCommand, runSimCommand } from './sim.ts';
+import { normalizeReportFlag, parseSpeed, runReplayCommand, runSimCommand } from './sim.ts';
 
 const USAGE = `Usage: pulsebridge <command> [options]
 
@@ -23,6 +23,8 @@ Commands:
   gateway | processor | dashboard-api | ehr-exporter
                                             run one component (production mode)
   sim [--devices N] [--scenario NAME|FILE] [--duration 10m] [--speed N]
+      [--report [FILE]] [--api URL] [--token T] [--report-wait 5s]
+                                            scenarios: clinical-basics, all-alarms, normal, or a file
   sim replay --record PATH --device ID [--speed N|max] [--cert F --key F --ca F]
   token --sub USER --role clinician|admin [--patients p1,p2] [--ttl 12h]
   device add <id> --patient <pid> [--json] | device assign <id> --patient <pid> [--from ISO]
@@ -124,15 +126,17 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
           credentials: { cert: values.cert, key: values.key, ca: values.ca }, signal: shutdownSignal(logger), logger, out });
         return 0;
       }
-      const { values } = parse(rest, { ...COMMON_FLAGS, devices: { type: 'string' }, scenario: { type: 'string' }, duration: { type: 'string' },
-        speed: { type: 'string' }, url: { type: 'string' }, 'ground-truth': { type: 'string' }, 'cert-dir': { type: 'string' }, ca: { type: 'string' } });
+      const { values } = parse(normalizeReportFlag(rest), { ...COMMON_FLAGS, devices: { type: 'string' }, scenario: { type: 'string' }, duration: { type: 'string' },
+        speed: { type: 'string' }, url: { type: 'string' }, 'ground-truth': { type: 'string' }, 'cert-dir': { type: 'string' }, ca: { type: 'string' },
+        report: { type: 'string' }, api: { type: 'string' }, token: { type: 'string' }, 'report-wait': { type: 'string' } });
       const config = configFrom(values);
       const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, { app: 'pulsebridge', component: 'sim' });
       const devices = Number(values.devices ?? 1);
       if (!Number.isInteger(devices) || devices < 1) throw new UsageError('--devices must be a whole number ≥ 1');
       await runSimCommand({ config, devices, scenario: values.scenario, durationMs: values.duration ? parseDurationMs(values.duration) : undefined,
         speed: parseSpeed(values.speed, 1), groundTruthPath: values['ground-truth'], url: values.url,
-        credentials: { certDir: values['cert-dir'], ca: values.ca }, signal: shutdownSignal(logger), logger, out });
+        credentials: { certDir: values['cert-dir'], ca: values.ca }, signal: shutdownSignal(logger), logger, out,
+        report: values.report === undefined ? undefined : { path: values.report, apiUrl: values.api, token: values.token, waitMs: parseDurationMs(values['report-wait'] ?? '5s') } });
       return 0;
     }
     case 'token': {

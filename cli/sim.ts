@@ -3,10 +3,19 @@
  * Credentials: in embedded mode from the development PKI of the data folder (devices are
  * registered on the fly, each to its own patient); otherwise from --cert-dir (`<id>.crt`,
  * `<id>.key`) or --cert/--key, with --ca.
+ *
+ * `--report [FILE]`: after the run, the alerts of the simulated devices are read from the
+ * dashboard API (--api, default http://localhost:<PULSEBRIDGE_HTTP_PORT>) with an admin token
+ * from the data folder's development issuer (embedded mode) or --token, matched to the ground
+ * truth (device-sim/report.ts), printed as a table and written as JSON (default
+ * <data>/sim/report.json).
  */
 import fs from 'node:fs';
+import { writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { runReplay, runSim, simDeviceIds, type SimSpeed } from '../device-sim/index.ts';
+import { devIssuerKeyPath, openDevIssuer } from '../dashboard-api/dev-issuer.ts';
+import { formatSimReport, reportFromApi, runReplay, runSim, simDeviceIds, type RunSimSummary, type SimSpeed } from '../device-sim/index.ts';
+import { sleep } from '../device-sim/pacing.ts';
 import type { PulsebridgeConfig } from '../platform/config.ts';
 import { devPkiPaths, issueDeviceCertificate } from '../platform/dev-pki.ts';
 import { DeviceRegistry } from '../platform/device-registry.ts';
@@ -51,6 +60,18 @@ function credentialsFor(config: Readonly<PulsebridgeConfig>, flags: CredentialFl
   };
 }
 
+/** `--report` and its companions. */
+export interface SimReportFlags {
+  /** Where to write the JSON report; '' = `<data>/sim/report.json`. */
+  path: string;
+  /** Dashboard API base URL (default http://localhost:<http port>). */
+  apiUrl: string | undefined;
+  /** Bearer token (default: an admin token from the development issuer of the data folder). */
+  token: string | undefined;
+  /** Wall time to let the pipeline finish before reading the alerts, ms. */
+  waitMs: number;
+}
+
 export interface SimCommandInput {
   config: Readonly<PulsebridgeConfig>;
   devices: number;
@@ -60,9 +81,86 @@ export interface SimCommandInput {
   groundTruthPath: string | undefined;
   url: string | undefined;
   credentials: CredentialFlags;
+  report?: SimReportFlags | undefined;
   signal: AbortSignal;
   logger: Logger;
   out: (line: string) => void;
+}
+
+/**
+ * `--report` takes an optional FILE: a bare `--report` (last, or followed by another flag)
+ * becomes `--report=` so the argument parser accepts it.
+ */
+export function normalizeReportFlag(argv: readonly string[]): string[] {
+  return argv.map((a, i) => (a === '--report' && (argv[i + 1] === undefined || argv[i + 1]!.startsWith('-')) ? '--report=' : a));
+}
+
+/**
+ * Device clocks across runs: at speed N > 1 device time runs ahead of the wall clock, so a second
+ * run of the same devices started from the current time would go back in device time, and the
+ * processor would take its frames for late ones (analysed already) and raise nothing. The last
+ * device time of each simulated device is kept in `<data>/sim/device-clock.json`, and a run starts
+ * after it.
+ */
+function deviceClockPath(config: Readonly<PulsebridgeConfig>): string {
+  return path.join(config.dataDir, 'sim', 'device-clock.json');
+}
+
+function readDeviceClock(config: Readonly<PulsebridgeConfig>): Record<string, number> {
+  try {
+    const parsed: unknown = JSON.parse(fs.readFileSync(deviceClockPath(config), 'utf8'));
+    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, number>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Device time a run of `ids` starts at: now, or just after the last run of any of them. */
+export function simStartMs(config: Readonly<PulsebridgeConfig>, ids: readonly string[], nowMs: number): number {
+  const clock = readDeviceClock(config);
+  const last = Math.max(...ids.map((id) => (Number.isFinite(clock[id]) ? clock[id]! : 0)));
+  return Math.max(nowMs, last + 1000);
+}
+
+async function saveDeviceClock(config: Readonly<PulsebridgeConfig>, ids: readonly string[], endMs: number): Promise<void> {
+  const clock = readDeviceClock(config);
+  for (const id of ids) clock[id] = Math.max(clock[id] ?? 0, endMs);
+  await mkdir(path.dirname(deviceClockPath(config)), { recursive: true });
+  await writeFile(deviceClockPath(config), JSON.stringify(clock) + '\n');
+}
+
+async function reportToken(config: Readonly<PulsebridgeConfig>, flags: SimReportFlags): Promise<string> {
+  if (flags.token) return flags.token;
+  if (!fs.existsSync(devIssuerKeyPath(config.dataDir))) {
+    throw new UsageError(`--report needs --token: there is no development issuer in ${config.dataDir} to issue an admin token`);
+  }
+  const issuer = await openDevIssuer({ dataDir: config.dataDir });
+  return issuer.issueToken({ sub: 'pulsebridge-sim-report', role: 'admin', patients: [], ttlSeconds: 3600 });
+}
+
+async function writeReport(input: SimCommandInput, summary: RunSimSummary, flags: SimReportFlags, embedded: boolean): Promise<void> {
+  const { config } = input;
+  if (!summary.aborted && flags.waitMs > 0) await sleep(flags.waitMs, input.signal);
+  const apiUrl = flags.apiUrl ?? `http://localhost:${config.dashboard.httpPort}`;
+  const token = await reportToken(config, flags);
+  const base = {
+    scenario: summary.scenario, t0Ms: summary.t0Ms, endMs: summary.t0Ms + summary.durationMs, devices: summary.deviceIds,
+    episodes: summary.episodes, wallStartMs: summary.wallStartMs,
+  };
+  let { report, truncated } = await reportFromApi({ ...base, api: { apiUrl, token } });
+  if (truncated && embedded) {
+    // More than one page of alerts: ask patient by patient.
+    const registry = new DeviceRegistry(config.registryPath);
+    const patientIds = [...new Set(summary.deviceIds.map((id) => registry.get(id)?.patientId ?? simPatientFor(id)))];
+    registry.close();
+    ({ report, truncated } = await reportFromApi({ ...base, api: { apiUrl, token, patientIds } }));
+  }
+  const file = flags.path || path.join(config.dataDir, 'sim', 'report.json');
+  await mkdir(path.dirname(path.resolve(file)), { recursive: true });
+  await writeFile(file, JSON.stringify({ ...report, groundTruthPath: summary.groundTruthPath ?? null, alertsTruncated: truncated, sendLagMs: summary.sendLagMs }, null, 2) + '\n');
+  input.out(formatSimReport(report));
+  if (truncated) input.out('Note: the dashboard API returned a full page of alerts; some alerts may be missing from this report.');
+  input.out(`Report written to ${file}`);
 }
 
 export async function runSimCommand(input: SimCommandInput): Promise<void> {
@@ -71,7 +169,10 @@ export async function runSimCommand(input: SimCommandInput): Promise<void> {
   const embedded = !input.credentials.certDir && !input.credentials.cert;
   if (embedded) provisionSimDevices(config, ids);
   const creds = credentialsFor(config, input.credentials);
+  // Fail before the run, not after it, when the report could not be fetched.
+  if (input.report) await reportToken(config, input.report);
   const summary = await runSim({
+    t0Ms: simStartMs(config, ids, Date.now()),
     devices: ids,
     scenario: input.scenario,
     durationMs: input.durationMs,
@@ -82,8 +183,10 @@ export async function runSimCommand(input: SimCommandInput): Promise<void> {
     signal: input.signal,
     logger: input.logger,
   });
+  await saveDeviceClock(config, ids, summary.t0Ms + summary.durationMs);
   input.out(JSON.stringify({ devices: summary.devices, scenario: summary.scenario, framesSent: summary.framesSent, framesAcked: summary.framesAcked,
     episodes: summary.episodes.length, groundTruth: summary.groundTruthPath, aborted: summary.aborted }));
+  if (input.report) await writeReport(input, summary, input.report, embedded);
 }
 
 export interface ReplayCommandInput {

@@ -20,6 +20,7 @@ export { GroundTruthRecorder, type GroundTruthEpisode, type ImpliedAlarm, type E
 export { deviceFrames, SignalLossGate, type DeviceFramesOptions, type GateDecision } from './device-frames.ts';
 export { AfRrModel, randomAfParams, AF_HR_RANGE_BPM, AF_TAIL_MEAN_RANGE_MS, type AfRrParams } from './afib-rr.ts';
 export { scanCriteria, type CriterionHit } from './criteria-scan.ts';
+export { fetchAlerts, reportFromApi, type FetchAlertsOptions, type FetchedAlerts, type ReportFromApiInput } from './alerts-api.ts';
 export {
   buildSimReport, formatSimReport, expectedAlarms, distribution, DEFAULT_TOLERANCE_MS,
   type SimReport, type ReportInput, type ReportAlert, type ExpectedAlarm, type AlarmMatch, type KindStats, type Distribution, type UnmatchedAlert, type AlertRef,

@@ -175,7 +175,7 @@ export function expectedAlarms(episodes: readonly GroundTruthEpisode[], toleranc
     const windowEndMs = Math.max(e.onsetMs, e.endMs ?? runEndMs ?? e.onsetMs) + toleranceMs;
     const base = { deviceId: e.deviceId, episodeKind: e.kind, endMs: e.endMs, windowEndMs };
     const scoring = (criterionMs: number | null): Pick<ExpectedAlarm, 'scored' | 'notScoredReason'> =>
-      criterionMs === null ? { scored: false, notScoredReason: 'criterion_not_met' } : e.endMs === null ? { scored: false, notScoredReason: 'cut_off' } : { scored: true };
+      e.endMs === null ? { scored: false, notScoredReason: 'cut_off' } : criterionMs === null ? { scored: false, notScoredReason: 'criterion_not_met' } : { scored: true };
     if (e.alarm !== null) {
       out.push({
         ...base, kind: e.alarm, role: 'episode', onsetMs: e.onsetMs, criterionMs: e.criterionMs, onsetSentAtMs: e.onsetSentAtMs,

@@ -104,6 +104,7 @@ export interface SendLagStats {
 /** What a finished run did. */
 export interface RunSimSummary {
   devices: number;
+  deviceIds: string[];
   scenario: string;
   t0Ms: number;
   /** Device time simulated, ms. */
@@ -295,6 +296,7 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
 
   const summary: RunSimSummary = {
     devices: ids.length,
+    deviceIds: ids,
     scenario: scenario.name,
     t0Ms,
     durationMs: untilMs - t0Ms,
