@@ -8,8 +8,8 @@
  * - STREAMS.criteria (per-patient alarm criteria, contracts/criteria.ts);
  * - STREAMS.processorState (its changelog of open episodes, stream-state.ts: restart safety);
  * - STREAMS.alerts (clinician acknowledgements and resolutions, which stop escalation).
- * Before analysing a stream it has not seen yet, it makes sure the first two are read up to
- * now (changelog-table.ts barrier), so criteria apply and open episodes continue.
+ * Before analysing frames of a partition it was not assigned before, it makes sure the first two
+ * are read up to now (changelog-table.ts barrier), so criteria apply and open episodes continue.
  *
  * Per batch: analyse every record, then write the store, the changelog and the alerts (in that
  * order), and only then let the bus commit. Analysis changes in-memory state (dedup, detectors),
@@ -328,10 +328,11 @@ export function createProcessor(options: ProcessorOptions): Processor {
       parsed.push({ m, record });
     }
 
-    // Streams or partitions new to this instance: read criteria and the changelog up to now first.
+    // A partition new to this instance (start, rebalance): read criteria and the changelog up to
+    // now first, so its streams continue where their previous owner left them. Afterwards both
+    // are followed continuously; a change that arrives a moment late applies from the next frame.
     const newPartitions = [...new Set(parsed.map((p) => p.m.partition))].filter((p) => !seenPartitions.has(p));
-    const anyNewStream = parsed.some((p) => !entries.has(streamKey(p.record.patientId, p.record.deviceId)));
-    if (started && (anyNewStream || newPartitions.length > 0)) {
+    if (started && newPartitions.length > 0) {
       const [s, c] = await Promise.all([state.catchUp(catchUpTimeoutMs), criteria.catchUp(catchUpTimeoutMs)]);
       if (!s || !c) {
         catchUpTimeouts.inc();
