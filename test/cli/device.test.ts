@@ -74,12 +74,15 @@ describe('device command', () => {
   it('--wait returns once the device answered and prints the final command; exit 0 for ok', async () => {
     const creds = fx.addDevice('dev-1', 'pat-1');
     const device = await connectDevice(fx.port, { clientId: 'dev-1', creds });
+    const answers: Promise<void>[] = [];
     device.on('message', (_topic, payload) => {
       const { id } = JSON.parse(payload.toString()) as { id: string };
-      void publishQos1(device, 'pb/v1/dev/dev-1/cmd/ack', JSON.stringify({ id, ok: true }));
+      answers.push(publishQos1(device, 'pb/v1/dev/dev-1/cmd/ack', JSON.stringify({ id, ok: true })));
     });
     await device.subscribeAsync('pb/v1/dev/dev-1/cmd', { qos: 1 });
     const result = await cli(fx.dataDir, { action: 'command', deviceId: 'dev-1', commandType: 'config', commandJson: '{"frameMs":500,"ecg":false,"fs":250}', ttl: '10m', wait: true });
+    // Every answer the device started must finish before it disconnects (no dangling publish).
+    await Promise.all(answers);
     device.end(true);
     expect([result.code, result.err]).toEqual([0, []]);
     expect(JSON.parse(result.out[0]!)).toMatchObject({
