@@ -70,12 +70,17 @@ export async function runDemo(input: DemoInput): Promise<void> {
       },
       signal,
       logger: logger.child({ component: 'sim' }),
-    }).then(() => undefined);
+    }).then(
+      () => undefined,
+      // A simulated device refused by the gateway (e.g. disabled with `device disable`) ends the
+      // simulation; the demo's components keep running.
+      (err: unknown) => { logger.warn('simulator stopped with an error; the demo keeps running', { err: err as Error }); },
+    );
     await new Promise<void>((resolve) => {
       if (signal.aborted) return resolve();
       signal.addEventListener('abort', () => resolve(), { once: true });
     });
-    await sim.catch((err: unknown) => logger.warn('simulator stopped with an error', { err: err as Error }));
+    await sim;
   } finally {
     for (const r of running.reverse()) {
       await r.stop().catch((err: unknown) => logger.warn(`stopping ${r.name} failed`, { err: err as Error }));
