@@ -60,8 +60,10 @@ export async function startGateway(ctx: ComponentContext, registry: DeviceRegist
   return { name: 'gateway', gateway, port, stop: () => gateway.close() };
 }
 
-export async function startProcessor(ctx: ComponentContext, store: VitalsStore): Promise<Running & { processor: Processor }> {
-  const processor = createProcessor({ bus: ctx.bus, store, logger: ctx.logger.child({ component: 'processor' }), metrics: ctx.metrics });
+/** `groupId`: the telemetry consumer group (default `pulsebridge-processor`); tests isolate themselves with their own. */
+export async function startProcessor(ctx: ComponentContext, store: VitalsStore, options: { groupId?: string } = {}): Promise<Running & { processor: Processor }> {
+  const processor = createProcessor({ bus: ctx.bus, store, logger: ctx.logger.child({ component: 'processor' }), metrics: ctx.metrics,
+    ...(options.groupId ? { groupId: options.groupId } : {}) });
   await processor.start();
   ctx.logger.info('processor consuming telemetry');
   return { name: 'processor', processor, stop: () => processor.stop() };

@@ -111,7 +111,7 @@ for (const variant of VARIANTS) {
       registry = new DeviceRegistry(config.registryPath);
       registry.add(deviceId, patientId, 'e2e', Date.now() - 3_600_000);
       const ctx = { config, bus, logger: silentLogger, metrics: new MetricsRegistry() };
-      running.push(await startProcessor(ctx, store));
+      running.push(await startProcessor(ctx, store, { groupId: `e2e-processor-${runId}` }));
       running.push((await startEhrExporter(ctx))!);
       const dashboard = await startDashboard(ctx, store, registry);
       running.push(dashboard);
