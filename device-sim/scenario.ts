@@ -225,7 +225,11 @@ export interface AllAlarmsOptions {
    * time, so at N× speed it must last ≥ 15 s × N of device time to be seen: see {@link builtinScenario}.
    */
   signalLossMs?: number;
-  /** AF episode length, ms (default 180 000: the AF detector needs up to ~3 min on realistic AF, EVALUATION.md). */
+  /**
+   * AF episode length, ms (default 180 000). The AF detector raises realistic AF 30 s to ~3.5 min
+   * after its onset (measured: 32–215 s in the 100-device run of scripts/sim-100.ts, 31–272 s on
+   * the afdb records), so a shorter episode is often over before it could be alarmed.
+   */
   afibMs?: number;
   /** Normal rhythm between episodes, ms (default 15 000). */
   normalMs?: number;
