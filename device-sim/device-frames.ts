@@ -5,7 +5,7 @@
  * (test/device-sim), so both see exactly the same frames and ground truth.
  */
 import type { TelemetryFrame } from '../contracts/telemetry.ts';
-import { buildFrames, type EcgSource } from './frames.ts';
+import { buildFrames, type EcgSource, type FrameSettings } from './frames.ts';
 import type { ScenarioTimeline } from './scenario-timeline.ts';
 
 /** Options for {@link deviceFrames}. */
@@ -20,6 +20,8 @@ export interface DeviceFramesOptions {
   baseBattery: (tMs: number) => number;
   ecg?: EcgSource;
   ecgFsHz?: number;
+  /** Settings changed while running (a `config` command), asked at every frame start. */
+  settings?: () => FrameSettings;
 }
 
 /** The device's frames, lazily (lead-off frames flagged, battery from the timeline). */
@@ -31,6 +33,7 @@ export function deviceFrames(timeline: ScenarioTimeline, o: DeviceFramesOptions)
     battery: (tMs) => timeline.batteryPct(tMs, o.baseBattery),
     leadOff: (fromMs, toMs) => timeline.leadOffAt(fromMs, toMs),
     ...(o.ecg ? { ecg: o.ecg, ...(o.ecgFsHz === undefined ? {} : { ecgFsHz: o.ecgFsHz }) } : {}),
+    ...(o.settings ? { settings: o.settings } : {}),
   });
 }
 

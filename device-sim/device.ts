@@ -13,6 +13,7 @@
  * - A bounded window of unacknowledged frames (`maxInFlight`) gives back-pressure: `send`
  *   waits while the window is full.
  * - Commands on `…/cmd` are answered on `…/cmd/ack` (`ping` → ok, others via `onCommand`).
+ * - {@link SimulatedDevice.reboot} goes offline and comes back with a fresh connection and status.
  */
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { FRAME_LIMITS, type TelemetryFrame } from '../contracts/telemetry.ts';
@@ -82,8 +83,13 @@ export interface SimulatedDeviceOptions {
   encode?: (frame: TelemetryFrame) => Buffer;
   /** Called when a frame's PUBACK arrives. */
   onAck?: (frame: TelemetryFrame) => void;
-  /** Answers commands other than `ping` (default: `{ok:false}` "not supported by the simulator"). */
-  onCommand?: (command: DeviceCommand) => DeviceCommandResult;
+  /**
+   * Answers commands other than `ping` (default: `{ok:false}` "not supported by the simulator").
+   * May take its time (a firmware download): the answer is published when it resolves.
+   */
+  onCommand?: (command: DeviceCommand) => DeviceCommandResult | Promise<DeviceCommandResult>;
+  /** Called once a command's answer has been acknowledged by the gateway (PUBACK), e.g. to reboot after `fw_offer`. */
+  onCommandAnswered?: (command: DeviceCommand, result: DeviceCommandResult) => void;
   logger?: Logger;
   /** Clock for rate limiting, ms (default Date.now). */
   now?: () => number;
@@ -140,6 +146,11 @@ export class SimulatedDevice {
   /** Frames sent and not yet acknowledged. */
   get inFlightCount(): number {
     return this.#inFlight;
+  }
+
+  /** The status the device reports (firmware, model, battery, charging). */
+  get status(): Readonly<DeviceStatusInfo> {
+    return this.#status;
   }
 
   /** Successful connections so far (1 after start, +1 per reconnect). */
@@ -282,10 +293,39 @@ export class SimulatedDevice {
 
   /**
    * Simulates losing the network: the socket is destroyed without an MQTT DISCONNECT (so the
-   * broker publishes the Last Will), and mqtt.js reconnects after `reconnectPeriodMs`.
+   * broker publishes the Last Will), and mqtt.js reconnects after `reconnectPeriodMs`, or after
+   * `downMs` when given (the network stays down that long; later drops use the usual period).
+   * Frames sent meanwhile wait in mqtt.js and, like the unacknowledged ones, go out on reconnect.
    */
-  dropConnection(): void {
-    this.#client?.stream?.destroy();
+  dropConnection(downMs?: number): void {
+    const client = this.#client;
+    if (!client) return;
+    if (downMs !== undefined) {
+      const usual = client.options.reconnectPeriod;
+      // mqtt.js reads the period when it schedules the reconnect timer, right after the close.
+      client.options.reconnectPeriod = Math.max(1, Math.round(downMs));
+      client.once('connect', () => {
+        client.options.reconnectPeriod = usual;
+      });
+    }
+    client.stream?.destroy();
+  }
+
+  /**
+   * Reboots the device (device-protocol.md: `seq` restarts at 0 after a reboot — the caller's
+   * frames do that): waits for outstanding acknowledgements, publishes `{"online":false}` and
+   * disconnects cleanly, stays off for `downMs` (wall clock), then connects again with a new
+   * MQTT client and publishes the status with `status` applied (e.g. a new `fw`).
+   * @throws PulsebridgeError `PB_SIM_FAILED` when the device has failed or cannot reconnect
+   */
+  async reboot(downMs: number, status: Partial<DeviceStatusInfo> = {}, signal?: AbortSignal): Promise<void> {
+    this.#requireClient();
+    await this.flush(signal);
+    await this.stop();
+    this.#client = undefined;
+    this.#status = { ...this.#status, ...status };
+    await new Promise((r) => setTimeout(r, Math.max(0, downMs)));
+    await this.start();
   }
 
   /**
@@ -336,11 +376,24 @@ export class SimulatedDevice {
       this.#log.warn('unreadable command ignored', { err });
       return;
     }
-    let result: DeviceCommandResult;
-    if (command.type === 'ping') result = { ok: true };
-    else if (this.#opts.onCommand) result = this.#opts.onCommand(command);
-    else result = { ok: false, error: `command type "${String(command.type)}" is not supported by the simulator` };
-    this.#client?.publish(this.#topics.cmdAck, JSON.stringify({ id: command.id, ...result }), { qos: 1 });
+    void this.#resultOf(command).then((result) => {
+      const client = this.#client;
+      if (!client || client.disconnecting) return; // rebooted or stopped meanwhile: the gateway re-sends it
+      client.publish(this.#topics.cmdAck, JSON.stringify({ id: command.id, ...result }), { qos: 1 }, (err) => {
+        if (err) this.#log.warn('command answer not acknowledged', { err, commandId: command.id });
+        else this.#opts.onCommandAnswered?.(command, result);
+      });
+    });
+  }
+
+  async #resultOf(command: DeviceCommand): Promise<DeviceCommandResult> {
+    if (command.type === 'ping') return { ok: true };
+    if (!this.#opts.onCommand) return { ok: false, error: `command type "${String(command.type)}" is not supported by the simulator` };
+    try {
+      return await this.#opts.onCommand(command);
+    } catch (err) {
+      return { ok: false, error: (err as Error).message };
+    }
   }
 
   #requireClient(): MqttClient {

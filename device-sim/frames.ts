@@ -55,10 +55,24 @@ export interface FrameBuilderOptions {
   ecg?: EcgSource;
   /** Sampling rate of the ECG in the frames, Hz (default: the source's rate brought into 125–1000). */
   ecgFsHz?: number;
+  /**
+   * Settings that may change while frames are built (a `config` command): asked at the start of
+   * every frame, they override `frameMs` and `ecgFsHz` from then on; `ecgFsHz: null` = no ECG.
+   * Frames stay back to back (each starts where the previous one ended) and beats keep their
+   * device times. ECG needs `ecg` (the source) to be set.
+   */
+  settings?: () => FrameSettings;
   /** Heart rate is averaged over the beats of this window before the frame end, ms (default 10 000). */
   hrWindowMs?: number;
   /** …and over at most this many RR intervals (default 8). */
   hrMaxIntervals?: number;
+}
+
+/** Frame settings that can change between frames (see {@link FrameBuilderOptions.settings}). */
+export interface FrameSettings {
+  frameMs: number;
+  /** ECG rate, Hz; null = frames without ECG. */
+  ecgFsHz: number | null;
 }
 
 /** Largest ECG sample count per frame: keeps a JSON v1 frame under the 16 KiB payload limit
@@ -74,10 +88,29 @@ const simFailed = (message: string): PulsebridgeError => new PulsebridgeError('P
 
 function validateOptions(o: FrameBuilderOptions, frameMs: number, ecgFsHz: number | undefined): void {
   if (!Number.isSafeInteger(o.t0Ms) || o.t0Ms < 0) throw simFailed(`t0Ms must be a non-negative integer, got ${o.t0Ms}.`);
+  if (o.durationMs !== undefined && !(o.durationMs >= 0)) throw simFailed(`durationMs must be non-negative, got ${o.durationMs}.`);
+  const problem = frameSettingsProblem(frameMs, ecgFsHz ?? null);
+  if (problem) throw simFailed(problem);
+}
+
+/**
+ * Why frame settings break the contract (device-protocol.md "Telemetry frame", "Limits"), or
+ * undefined when they are valid: frame window 100–5000 ms, ECG 125–1000 Hz, and at most
+ * {@link MAX_ECG_SAMPLES_PER_FRAME} samples so a frame stays under the 16 KiB payload limit.
+ */
+export function frameSettingsProblem(frameMs: number, ecgFsHz: number | null): string | undefined {
+  try {
+    checkFrameSettings(frameMs, ecgFsHz ?? undefined);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+function checkFrameSettings(frameMs: number, ecgFsHz: number | undefined): void {
   if (!Number.isInteger(frameMs) || frameMs < FRAME_LIMITS.minDurMs || frameMs > FRAME_LIMITS.maxDurMs) {
     throw simFailed(`frameMs must be an integer from ${FRAME_LIMITS.minDurMs} to ${FRAME_LIMITS.maxDurMs}, got ${frameMs}.`);
   }
-  if (o.durationMs !== undefined && !(o.durationMs >= 0)) throw simFailed(`durationMs must be non-negative, got ${o.durationMs}.`);
   if (ecgFsHz !== undefined) {
     if (!Number.isInteger(ecgFsHz) || ecgFsHz < FRAME_LIMITS.minFsHz || ecgFsHz > FRAME_LIMITS.maxFsHz) {
       throw simFailed(`ecgFsHz must be an integer from ${FRAME_LIMITS.minFsHz} to ${FRAME_LIMITS.maxFsHz} Hz, got ${ecgFsHz}.`);
@@ -91,7 +124,8 @@ function validateOptions(o: FrameBuilderOptions, frameMs: number, ecgFsHz: numbe
 /**
  * Builds frames lazily from a (possibly endless) beat timeline.
  *
- * Per frame k: `seq` = firstSeq + k (wrapping at 2^32), `ts` = t0Ms + k × frameMs, beats with
+ * Per frame k: `seq` = firstSeq + k (wrapping at 2^32), `ts` = t0Ms + k × frameMs (with
+ * changing `settings`: the end of the previous frame), beats with
  * ts ≤ tMs < ts + frameMs and `off` = tMs − ts. `rr` = tMs − previous beat's tMs, or 0 (unknown)
  * for the first beat, after lead-off, or when it would not fit in uint16. `hr` = 60 000 / mean of
  * the last `hrMaxIntervals` known RR intervals of beats within `hrWindowMs` before the frame end,
@@ -109,8 +143,18 @@ export function* buildFrames(beats: Iterable<TimedBeat>, options: FrameBuilderOp
   const leadOffOption = options.leadOff ?? [];
   const leadOff = typeof leadOffOption === 'function' ? [] : [...leadOffOption].sort((a, b) => a.startMs - b.startMs);
   const battery = options.battery ?? 255;
-  const frameCount = options.durationMs === undefined ? Infinity : Math.ceil(options.durationMs / frameMs);
-  const ecgCount = ecgFsHz === undefined ? 0 : Math.floor((ecgFsHz * frameMs) / 1000);
+  // Frames start before this device time: ceil(durationMs / frameMs) frames at a fixed window.
+  const endMs = options.durationMs === undefined ? Infinity : options.t0Ms + options.durationMs;
+  let current: FrameSettings = { frameMs, ecgFsHz: ecgFsHz ?? null };
+  const settingsAt = (): FrameSettings => {
+    const next = options.settings?.();
+    if (next && (next.frameMs !== current.frameMs || next.ecgFsHz !== current.ecgFsHz)) {
+      checkFrameSettings(next.frameMs, next.ecgFsHz ?? undefined);
+      if (next.ecgFsHz !== null && !options.ecg) throw simFailed('ECG was turned on, but the frame builder has no ECG source.');
+      current = { ...next };
+    }
+    return current;
+  };
 
   const overlapsLeadOff = typeof leadOffOption === 'function'
     ? (fromMs: number, toMs: number): boolean => toMs > fromMs && leadOffOption(fromMs, toMs)
@@ -139,9 +183,9 @@ export function* buildFrames(beats: Iterable<TimedBeat>, options: FrameBuilderOp
   const recentRr: Array<{ tMs: number; rrMs: number }> = [];
   const previousBeats: TimedBeat[] = [];
 
-  for (let k = 0; k < frameCount; k++) {
-    const ts = options.t0Ms + k * frameMs;
-    const end = ts + frameMs;
+  for (let k = 0, ts = options.t0Ms; ts < endMs; k++) {
+    const { frameMs: durMs, ecgFsHz: fsHz } = settingsAt();
+    const end = ts + durMs;
     const frameLeadOff = overlapsLeadOff(ts, end);
     const frameBeats: TelemetryFrame['beats'] = [];
     const windowBeats: TimedBeat[] = [];
@@ -181,24 +225,25 @@ export function* buildFrames(beats: Iterable<TimedBeat>, options: FrameBuilderOp
     const frame: TelemetryFrame = {
       seq: (((options.firstSeq ?? 0) + k) % 0x1_0000_0000),
       ts,
-      durMs: frameMs,
+      durMs,
       hr,
       battery: Math.round(typeof battery === 'function' ? battery(ts) : battery),
       leadOff: frameLeadOff,
       beats: frameBeats,
     };
-    if (options.ecg && ecgFsHz !== undefined) {
-      const uV = new Array<number>(ecgCount).fill(0);
+    if (options.ecg && fsHz !== null) {
+      const uV = new Array<number>(Math.floor((fsHz * durMs) / 1000)).fill(0);
       if (!frameLeadOff) {
         const next = peek();
         const nearby = [...previousBeats, ...windowBeats, ...(next ? [next] : [])];
-        options.ecg.read(ts, ecgFsHz, uV, nearby);
+        options.ecg.read(ts, fsHz, uV, nearby);
         for (let i = 0; i < uV.length; i++) uV[i] = Math.max(-0x8000, Math.min(0x7fff, Math.round(uV[i] as number)));
       }
-      frame.ecg = { fs: ecgFsHz, uV };
+      frame.ecg = { fs: fsHz, uV };
     }
     previousBeats.push(...windowBeats);
     previousBeats.splice(0, Math.max(0, previousBeats.length - 2));
+    ts = end;
     yield frame;
   }
 }

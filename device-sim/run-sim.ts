@@ -16,13 +16,17 @@ import path from 'node:path';
 import type { TelemetryFrame } from '../contracts/telemetry.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
 import { silentLogger, type Logger } from '../platform/log.ts';
-import { SimulatedDevice, type MqttConnectionOptions } from './device.ts';
+import { applyConfig, checkFirmwareOffer, downloadMs } from './command-handler.ts';
+import { DeviceClock, type DeviceClockSpec } from './device-clock.ts';
+import { SimulatedDevice, type DeviceCommand, type DeviceCommandResult, type MqttConnectionOptions } from './device.ts';
 import { syntheticEcgSource } from './ecg-synth.ts';
 import { deviceFrames, SignalLossGate } from './device-frames.ts';
-import { validateSpeed, waitUntilDue, type SimSpeed } from './pacing.ts';
+import { frameSettingsProblem, type FrameSettings } from './frames.ts';
+import { sleep, validateSpeed, waitUntilDue, type SimSpeed } from './pacing.ts';
 import { createPrng, seedFromString } from './prng.ts';
 import type { GroundTruthEpisode } from './ground-truth.ts';
 import { NORMAL_SCENARIO, resolveScenario, ScenarioTimeline, type Scenario } from './scenario.ts';
+import { deviceWireFormats, encoderOf, type WireFormat, type WireFormatChoice } from './wire-format.ts';
 
 /** Connection settings shared by all devices, with per-device credentials. */
 export interface SimConnectOptions extends Omit<MqttConnectionOptions, 'cert' | 'key'> {
@@ -63,8 +67,34 @@ export interface RunSimOptions {
   maxInFlight?: number;
   /** Most frames per second per device (default unlimited). */
   maxFramesPerSecond?: number;
-  /** Wire encoding of telemetry frames (default JSON v1, `encodeV1`). */
+  /** Wire encoding of telemetry frames for every device; overrides `format`. */
   encode?: (frame: TelemetryFrame) => Buffer;
+  /** Wire format: `v1` (JSON, the default), `v2` (binary) or `mix` (half the devices v2, chosen by the seed; wire-format.ts). */
+  format?: WireFormatChoice;
+  /**
+   * Network drops with resend: every `everyMs` of device time (the first after `everyMs`) a
+   * device's socket is destroyed without DISCONNECT (the broker publishes its Last Will) and the
+   * network stays down for `downMs` of device time (downMs / speed of wall time; a few ms at
+   * `max`). Frames go on being built; unacknowledged and new ones are sent after the reconnect.
+   */
+  disconnects?: PeriodicEvent;
+  /**
+   * Scheduled reboots: every `everyMs` of device time the device finishes its acknowledgements,
+   * goes offline and is off for `downMs` of device time (default `rebootDownMs`): frames due
+   * meanwhile are never recorded. It comes back with `seq` restarting at 0; its clock runs on.
+   */
+  reboots?: PeriodicEvent;
+  /** Device time a reboot takes (scheduled, or after a firmware update), ms (default 5000). */
+  rebootDownMs?: number;
+  /** Simulated firmware download speed for `fw_offer`, bytes per wall-clock second (default 1 000 000). */
+  fwDownloadBytesPerSec?: number;
+  /**
+   * Device clock minus true time, ms, for every device or per device (device-clock.ts). Frames
+   * carry device time; the ground truth stays in true time and records each device's clock.
+   */
+  clockOffsetMs?: number | ((deviceId: string, index: number) => number);
+  /** Device clock drift, ppm (positive = the device clock runs fast), for every device or per device. */
+  clockDriftPpm?: number | ((deviceId: string, index: number) => number);
   /** Most devices connecting at the same time, so thousands of devices do not storm the gateway (default 50). */
   connectConcurrency?: number;
   /** Stops the run early; devices disconnect cleanly and the ground truth so far is written. */
@@ -74,6 +104,40 @@ export interface RunSimOptions {
   logger?: Logger;
   /** Observes each frame as it is handed to MQTT. */
   onFrame?: (deviceId: string, frame: TelemetryFrame) => void;
+  /** Observes disconnects, reboots and applied commands as they happen. */
+  onEvent?: (event: SimDeviceEvent) => void;
+}
+
+/** Something that happens every `everyMs` of device time, lasting `downMs` of device time. */
+export interface PeriodicEvent {
+  everyMs: number;
+  downMs?: number;
+}
+
+/** A disconnect, reboot or command a device went through (ground truth `deviceEvents`). */
+export interface SimDeviceEvent {
+  deviceId: string;
+  kind: 'disconnect' | 'reboot' | 'config' | 'fw_offer';
+  /** True time it happened (a frame boundary), ms since the Unix epoch. */
+  atMs: number;
+  /** The device clock at that moment, ms since the Unix epoch. */
+  deviceAtMs: number;
+  /** disconnect, reboot: device time the device was down, ms. */
+  downMs?: number;
+  /** reboot: firmware it came back with. */
+  fw?: string;
+  /** config, fw_offer: the command id and whether the device accepted it. */
+  commandId?: string;
+  ok?: boolean;
+  error?: string;
+  /** config: the settings from then on. */
+  settings?: FrameSettings;
+}
+
+/** One device's wire format and clock, as written to the ground truth. */
+export interface SimDeviceInfo {
+  format: WireFormat | 'custom';
+  clock: DeviceClockSpec;
 }
 
 /** The ground truth file (`groundTruthPath`). */
@@ -85,8 +149,12 @@ export interface GroundTruthFile {
   /** End of the simulated device time, ms since the Unix epoch. */
   endMs: number;
   devices: string[];
-  /** Episodes in (deviceId, onset) order; definitions in ground-truth.ts. */
+  /** Episodes in (deviceId, onset) order; definitions in ground-truth.ts. Times are true time, not device clocks. */
   episodes: GroundTruthEpisode[];
+  /** Per device: wire format and clock offset/drift (frames carry device time = true time mapped by it). */
+  deviceInfo?: Record<string, SimDeviceInfo>;
+  /** Disconnects, reboots and commands, in the order they happened. */
+  deviceEvents?: SimDeviceEvent[];
   /** The run's speed and its wall-clock start and end, ms since the Unix epoch. */
   speed?: SimSpeed;
   wallStartMs?: number;
@@ -120,6 +188,32 @@ export interface RunSimSummary {
   wallStartMs: number;
   speed: SimSpeed;
   sendLagMs: SendLagStats;
+  deviceInfo: Record<string, SimDeviceInfo>;
+  deviceEvents: SimDeviceEvent[];
+}
+
+function validatePeriodic(name: string, p: PeriodicEvent | undefined): void {
+  if (p === undefined) return;
+  if (!(Number.isFinite(p.everyMs) && p.everyMs > 0)) throw new PulsebridgeError('PB_SIM_FAILED', `${name}.everyMs must be a positive number, got ${p.everyMs}.`);
+  if (p.downMs !== undefined && !(Number.isFinite(p.downMs) && p.downMs >= 0)) throw new PulsebridgeError('PB_SIM_FAILED', `${name}.downMs must be zero or more, got ${p.downMs}.`);
+}
+
+/**
+ * An episode with device-clock times as true times (the ground truth is in true time; wall-clock
+ * send times stay as they are).
+ */
+function episodeInTrueTime(e: GroundTruthEpisode, clock: DeviceClock): GroundTruthEpisode {
+  if (clock.spec.offsetMs === 0 && clock.spec.driftPpm === 0) return e;
+  const t = (ms: number) => Math.round(clock.toTrue(ms));
+  const orNull = (ms: number | null) => (ms === null ? null : t(ms));
+  return {
+    ...e,
+    onsetMs: t(e.onsetMs),
+    endMs: orNull(e.endMs),
+    criterionMs: orNull(e.criterionMs),
+    implied: e.implied.map((i) => ({ ...i, onsetMs: t(i.onsetMs), criterionMs: t(i.criterionMs) })),
+    detail: { ...e.detail, scheduledStartMs: t(e.detail.scheduledStartMs) },
+  };
 }
 
 /** Device ids for a count: `${prefix}0001` … (at least four digits). */
@@ -201,14 +295,80 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
   const ecgFsHz = options.ecgFsHz === undefined ? 250 : options.ecgFsHz;
   const drainPerMs = (options.batteryDrainPctPerHour ?? 1) / 3_600_000;
 
+  const perDevice = (v: number | ((deviceId: string, index: number) => number) | undefined, id: string, i: number): number | undefined =>
+    typeof v === 'function' ? v(id, i) : v;
+  const clocks = ids.map((id, i) => new DeviceClock(t0Ms, { offsetMs: perDevice(options.clockOffsetMs, id, i) ?? 0, driftPpm: perDevice(options.clockDriftPpm, id, i) ?? 0 }));
+  const formats: Array<WireFormat | 'custom'> = options.encode ? ids.map(() => 'custom') : deviceWireFormats(options.format ?? 'v1', ids, runSeed);
+  const deviceInfo: Record<string, SimDeviceInfo> = Object.fromEntries(ids.map((id, i) => [id, { format: formats[i]!, clock: { ...clocks[i]!.spec } }]));
+  validatePeriodic('disconnects', options.disconnects);
+  validatePeriodic('reboots', options.reboots);
+  const rebootDownMs = options.reboots?.downMs ?? options.rebootDownMs ?? 5000;
+  const fwBytesPerSec = options.fwDownloadBytesPerSec ?? 1_000_000;
+  if (!(fwBytesPerSec > 0)) throw new PulsebridgeError('PB_SIM_FAILED', `fwDownloadBytesPerSec must be positive, got ${fwBytesPerSec}.`);
+  const initialSettings: FrameSettings = { frameMs, ecgFsHz };
+  const initialProblem = frameSettingsProblem(frameMs, ecgFsHz);
+  if (initialProblem) throw new PulsebridgeError('PB_SIM_FAILED', initialProblem);
+  const deviceEvents: SimDeviceEvent[] = [];
+  const recordEvent = (event: SimDeviceEvent) => {
+    deviceEvents.push(event);
+    log.info(`device ${event.kind}`, { ...event });
+    options.onEvent?.(event);
+  };
+
   const timelines = ids.map((deviceId, i) => {
     const seed = seedFromString(`${runSeed}:${deviceId}`);
-    return new ScenarioTimeline({ deviceId, seed, t0Ms, scenario, scenarioOffsetMs: i * (options.staggerMs ?? 0) });
+    return new ScenarioTimeline({ deviceId, seed, t0Ms: clocks[i]!.deviceT0Ms, scenario, scenarioOffsetMs: i * (options.staggerMs ?? 0) });
   });
 
+  /** What commands change in a running device; read by its frame loop. */
+  interface DeviceControl {
+    settings: FrameSettings;
+    /** ECG rate to use when ECG is on. */
+    fsHz: number;
+    /** Firmware to reboot into (an accepted fw_offer). */
+    rebootTo: string | undefined;
+    /** Device time reached (end of the last frame built), for event times. */
+    deviceNowMs: number;
+  }
+  const controls: DeviceControl[] = ids.map((_, i) => ({ settings: { ...initialSettings }, fsHz: ecgFsHz ?? 250, rebootTo: undefined, deviceNowMs: clocks[i]!.deviceT0Ms }));
+
   const c = options.connect;
-  const devices = ids.map(
-    (deviceId) =>
+  const devices: SimulatedDevice[] = [];
+  ids.forEach((deviceId, i) => {
+    const control = controls[i]!;
+    const clock = clocks[i]!;
+    const commandEvent = (command: DeviceCommand, result: DeviceCommandResult, extra: Partial<SimDeviceEvent> = {}) =>
+      recordEvent({
+        deviceId, kind: command.type as 'config' | 'fw_offer', atMs: Math.round(clock.toTrue(control.deviceNowMs)), deviceAtMs: control.deviceNowMs,
+        commandId: command.id, ok: result.ok, ...(result.error === undefined ? {} : { error: result.error }), ...extra,
+      });
+    const onCommand = async (command: DeviceCommand): Promise<DeviceCommandResult> => {
+      if (command.type === 'config') {
+        const outcome = applyConfig(control.settings, control.fsHz, command);
+        if (!outcome.ok) {
+          const result = { ok: false, error: outcome.error };
+          commandEvent(command, result);
+          return result;
+        }
+        control.settings = outcome.settings;
+        control.fsHz = outcome.fsHz;
+        commandEvent(command, { ok: true }, { settings: { ...outcome.settings } });
+        return { ok: true };
+      }
+      if (command.type === 'fw_offer') {
+        const check = checkFirmwareOffer(command, devices[i]!.status.fw);
+        if (!check.ok) {
+          const result = { ok: false, error: check.error };
+          commandEvent(command, result);
+          return result;
+        }
+        await sleep(downloadMs(check.offer.sizeBytes, fwBytesPerSec), options.signal);
+        commandEvent(command, { ok: true }, { fw: check.offer.version });
+        return { ok: true };
+      }
+      return { ok: false, error: `command type "${command.type}" is not supported by the simulator` };
+    };
+    devices.push(
       new SimulatedDevice({
         deviceId,
         connection: {
@@ -219,9 +379,15 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
         logger: log,
         ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
         ...(options.maxFramesPerSecond === undefined ? {} : { maxFramesPerSecond: options.maxFramesPerSecond }),
-        ...(options.encode === undefined ? {} : { encode: options.encode }),
+        encode: options.encode ?? encoderOf(formats[i] as WireFormat),
+        onCommand,
+        // Reboot only once the gateway has the answer: a reboot first would lose it.
+        onCommandAnswered: (command, result) => {
+          if (command.type === 'fw_offer' && result.ok) control.rebootTo = command.version as string;
+        },
       }),
-  );
+    );
+  });
 
   const connectSlots = new Semaphore(options.connectConcurrency ?? 50);
   const wallStart = now();
@@ -230,43 +396,87 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
   let reachedMs = t0Ms;
   const started: SimulatedDevice[] = [];
   let firstError: unknown;
+  /** Wall-clock time of a span of device time (a few ms at max speed, enough for a reconnect). */
+  const wallOf = (deviceMs: number) => (speed === 'max' ? 5 : Math.max(1, deviceMs / speed));
 
   const runDevice = async (index: number): Promise<void> => {
     const device = devices[index] as SimulatedDevice;
     const timeline = timelines[index] as ScenarioTimeline;
+    const clock = clocks[index] as DeviceClock;
+    const control = controls[index] as DeviceControl;
+    const deviceT0Ms = clock.deviceT0Ms;
     const seed = seedFromString(`${runSeed}:${device.deviceId}:device`);
     const batteryStart = 60 + Math.floor(createPrng(seed)() * 41); // 60–100 %
-    const baseBattery = (tMs: number) => Math.max(0, batteryStart - (tMs - t0Ms) * drainPerMs);
+    const baseBattery = (tMs: number) => Math.max(0, batteryStart - (tMs - deviceT0Ms) * drainPerMs);
     // Spread devices over the frame window so they do not all publish in the same millisecond.
     const phaseMs = Math.floor((index * frameMs) / ids.length);
     device.updateStatus({ battery: batteryStart });
     await connectSlots.run(() => device.start());
     started.push(device);
+    const firstTs = deviceT0Ms + phaseMs;
+    const deviceEndMs = endMs === undefined ? undefined : Math.ceil(clock.toDevice(endMs));
     const frames = deviceFrames(timeline, {
-      t0Ms: t0Ms + phaseMs,
+      t0Ms: firstTs,
       frameMs,
       baseBattery,
-      ...(endMs === undefined ? {} : { durationMs: endMs - t0Ms - phaseMs }),
-      ...(ecgFsHz === null ? {} : { ecg: syntheticEcgSource(seed, ecgFsHz), ecgFsHz }),
+      ...(deviceEndMs === undefined ? {} : { durationMs: Math.max(0, deviceEndMs - firstTs) }),
+      // The ECG source always exists, so that a config command can turn ECG on.
+      ecg: syntheticEcgSource(seed, control.fsHz),
+      ecgFsHz: control.fsHz,
+      settings: () => control.settings,
     });
     const gate = new SignalLossGate(timeline);
     const send = async (frame: TelemetryFrame, as: 'late' | 'live') => {
       await device.send(frame);
       gate.sent(frame, now(), as);
       framesSent++;
-      reachedMs = Math.max(reachedMs, frame.ts + frame.durMs);
+      reachedMs = Math.max(reachedMs, Math.round(clock.toTrue(frame.ts + frame.durMs)));
       options.onFrame?.(device.deviceId, frame);
     };
-    for (const frame of frames) {
-      const dueElapsedMs = frame.ts + frame.durMs - t0Ms;
+    const at = (deviceMs: number) => ({ atMs: Math.round(clock.toTrue(deviceMs)), deviceAtMs: deviceMs });
+    let seq = 0;
+    /** Frames starting before this device time are never recorded: the device is rebooting. */
+    let offUntilMs = -Infinity;
+    let nextDisconnectMs = options.disconnects ? deviceT0Ms + options.disconnects.everyMs : Infinity;
+    let nextRebootMs = options.reboots ? deviceT0Ms + options.reboots.everyMs : Infinity;
+    for (const built of frames) {
+      const frameEndMs = built.ts + built.durMs;
+      control.deviceNowMs = frameEndMs;
+      const dueElapsedMs = clock.toTrue(frameEndMs) - t0Ms;
       await waitUntilDue(wallStart, dueElapsedMs, speed, now, options.signal);
       if (options.signal?.aborted || firstError !== undefined) break;
+      if (built.ts < offUntilMs) continue;
+      // seq counts the frames recorded since the last reboot (device-protocol.md), wrapping at 2^32.
+      const frame: TelemetryFrame = { ...built, seq };
+      seq = (seq + 1) % 0x1_0000_0000;
       const { late, live } = gate.admit(frame, now());
       for (const f of late) await send(f, 'late');
-      if (!live) continue;
-      if (speed !== 'max') lag.add(now() - (wallStart + dueElapsedMs / speed));
-      await send(live, 'live');
-      if (live.seq % 60 === 0) device.updateStatus({ battery: live.battery });
+      if (live) {
+        if (speed !== 'max') lag.add(now() - (wallStart + dueElapsedMs / speed));
+        await send(live, 'live');
+        if (live.seq % 60 === 0) device.updateStatus({ battery: live.battery });
+      }
+      if (options.disconnects && frameEndMs >= nextDisconnectMs) {
+        while (nextDisconnectMs <= frameEndMs) nextDisconnectMs += options.disconnects.everyMs;
+        const downMs = options.disconnects.downMs ?? 0;
+        device.dropConnection(wallOf(downMs));
+        recordEvent({ deviceId: device.deviceId, kind: 'disconnect', ...at(frameEndMs), downMs });
+      }
+      const scheduledReboot = frameEndMs >= nextRebootMs;
+      if (scheduledReboot || control.rebootTo !== undefined) {
+        if (options.reboots) while (nextRebootMs <= frameEndMs) nextRebootMs += options.reboots.everyMs;
+        const fw = control.rebootTo;
+        control.rebootTo = undefined;
+        try {
+          await device.reboot(wallOf(rebootDownMs), fw === undefined ? {} : { fw }, options.signal);
+        } catch (err) {
+          if (options.signal?.aborted) break;
+          throw err;
+        }
+        seq = 0;
+        offUntilMs = frameEndMs + rebootDownMs;
+        recordEvent({ deviceId: device.deviceId, kind: 'reboot', ...at(frameEndMs), downMs: rebootDownMs, fw: device.status.fw });
+      }
     }
     // After an abort, stop() gives outstanding acknowledgements a grace period instead.
     if (!options.signal?.aborted && firstError === undefined) await device.flush();
@@ -284,11 +494,14 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
   const aborted = options.signal?.aborted === true && (endMs === undefined || reachedMs < endMs);
   const untilMs = endMs !== undefined && !aborted ? endMs : reachedMs;
   const episodes = timelines
-    .flatMap((t) => t.groundTruth(untilMs))
+    .flatMap((t, i) => t.groundTruth(Math.ceil(clocks[i]!.toDevice(untilMs))).map((e) => episodeInTrueTime(e, clocks[i]!)))
     .sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : a.onsetMs - b.onsetMs));
 
   if (options.groundTruthPath) {
-    const file: GroundTruthFile = { schema: 'pb.sim.groundtruth.v1', scenario: scenario.name, t0Ms, endMs: untilMs, devices: ids, episodes, speed, wallStartMs: wallStart, wallEndMs: now() };
+    const file: GroundTruthFile = {
+      schema: 'pb.sim.groundtruth.v1', scenario: scenario.name, t0Ms, endMs: untilMs, devices: ids, episodes, speed, wallStartMs: wallStart, wallEndMs: now(),
+      deviceInfo, deviceEvents,
+    };
     await writeJsonAtomically(options.groundTruthPath, file);
   }
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -309,6 +522,8 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
     wallStartMs: wallStart,
     speed,
     sendLagMs: lag.stats(),
+    deviceInfo,
+    deviceEvents,
   };
   log.info('simulation finished', { devices: summary.devices, framesSent, framesAcked: summary.framesAcked, episodes: episodes.length });
   return summary;

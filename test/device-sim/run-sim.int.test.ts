@@ -25,6 +25,8 @@ describe('multi-device simulation against a real MQTT broker', () => {
       expect({ ...truth, episodes: truth.episodes.map((e) => [e.deviceId, e.kind]) }).toEqual({
         schema: 'pb.sim.groundtruth.v1', scenario: 'clinical-basics', t0Ms: T0, endMs: T0 + durationMs, devices: ['sim-0001', 'sim-0002', 'sim-0003'],
         speed: 'max', wallStartMs: summary.wallStartMs, wallEndMs: expect.any(Number),
+        deviceInfo: Object.fromEntries(['sim-0001', 'sim-0002', 'sim-0003'].map((d) => [d, { format: 'v1', clock: { offsetMs: 0, driftPpm: 0 } }])),
+        deviceEvents: [],
         episodes: ['sim-0001', 'sim-0002', 'sim-0003'].flatMap((d) => [[d, 'extreme_brady'], [d, 'extreme_tachy'], [d, 'asystole']]),
       });
       expect(summary).toMatchObject({ devices: 3, scenario: 'clinical-basics', t0Ms: T0, durationMs, aborted: false, episodes: truth.episodes });
