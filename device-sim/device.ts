@@ -260,7 +260,16 @@ export class SimulatedDevice {
     }
     this.#inFlight++;
     this.#sent++;
-    client.publish(this.#topics.telemetry, payload, { qos: 1 }, (err) => {
+    const publish = () => client.publish(this.#topics.telemetry, payload, { qos: 1 }, (err) => {
+      // mqtt.js queues publishes made while it re-sends its store after a reconnect, and fails
+      // them with "Connection closed" when the connection drops again before it is done: they
+      // never reached the store, so firmware would simply send them again. (While disconnected
+      // otherwise, QoS 1 publishes go to the store and are re-sent on reconnect.)
+      if (err?.message === 'Connection closed' && !client.disconnecting && !this.#failure) {
+        // Later, not now: mqtt.js is still iterating its queue (in order, so the order is kept).
+        setImmediate(publish);
+        return;
+      }
       this.#inFlight--;
       if (err) this.#fail(new PulsebridgeError('PB_SIM_FAILED', `Frame ${frame.seq} of device ${this.deviceId} was not acknowledged: ${err.message}.`, { cause: err }));
       else {
@@ -269,6 +278,7 @@ export class SimulatedDevice {
       }
       this.#wake();
     });
+    publish();
   }
 
   /**
