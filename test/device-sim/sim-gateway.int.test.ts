@@ -1,0 +1,125 @@
+/**
+ * Simulated devices against the real gateway (mutual TLS, the registry file, the in-process
+ * bus): wire formats as the gateway decodes them, commands sent through the registry's command
+ * store as the API and CLI do, and device clocks as the gateway's clock skew sees them.
+ */
+import fs from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { TelemetryRecord } from '../../contracts/telemetry.ts';
+import { STREAMS } from '../../contracts/topics.ts';
+import { runSim, type RunSimOptions } from '../../device-sim/run-sim.ts';
+import { InProcessBus } from '../../platform/bus-memory.ts';
+import type { DeviceCredentials } from '../../platform/dev-pki.ts';
+import { DeviceRegistry } from '../../platform/device-registry.ts';
+import { FrameDeduplicator } from '../../processor/dedup.ts';
+import { startLifecycleGateway, until, type LifecycleFixture } from '../gateway/lifecycle-fixture.ts';
+
+let bus: InProcessBus;
+let fx: LifecycleFixture;
+/** The API's or CLI's own connection to the registry file. */
+let api: DeviceRegistry;
+beforeEach(async () => {
+  bus = new InProcessBus();
+  fx = await startLifecycleGateway(bus, { pollIntervalMs: 100 });
+  api = new DeviceRegistry(fx.registryPath);
+});
+afterEach(async () => {
+  api.close();
+  await fx.close();
+  await bus.close();
+});
+
+/** Registers the devices and returns runSim connection options with their certificates. */
+function provision(ids: string[]): RunSimOptions['connect'] {
+  const creds = new Map<string, DeviceCredentials>(ids.map((id, i) => [id, fx.addDevice(id, `pat-${i + 1}`)]));
+  const first = creds.get(ids[0]!)!;
+  return {
+    url: `mqtts://localhost:${fx.port}`, ca: fs.readFileSync(first.ca),
+    certFor: (id) => fs.readFileSync(creds.get(id)!.cert), keyFor: (id) => fs.readFileSync(creds.get(id)!.key),
+  };
+}
+
+const records = (deviceId?: string) =>
+  bus.read(STREAMS.telemetry).map((m) => JSON.parse(m.value.toString()) as TelemetryRecord).filter((r) => deviceId === undefined || r.deviceId === deviceId);
+
+describe('simulated devices through the real gateway', () => {
+  it('a mixed fleet arrives half as JSON v1 and half as binary v2, each device always in its own format', async () => {
+    const ids = ['mix-1', 'mix-2', 'mix-3', 'mix-4'];
+    const connect = provision(ids);
+    const summary = await runSim({ devices: ids, durationMs: 10_000, speed: 'max', t0Ms: Date.now() - 60_000, seed: 7, format: 'mix', connect });
+    const byDevice = Object.fromEntries(ids.map((id) => [id, [...new Set(records(id).map((r) => r.format))]]));
+    const expected = Object.fromEntries(ids.map((id) => [id, [summary.deviceInfo[id]!.format === 'v2' ? 'binary-v2' : 'json-v1']]));
+    expect(byDevice).toEqual(expected);
+    expect(Object.values(byDevice).flat().sort()).toEqual(['binary-v2', 'binary-v2', 'json-v1', 'json-v1']);
+    expect(records().length).toBe(summary.framesSent);
+    expect(records().every((r) => r.frame.ecg?.uV.length === 250)).toBe(true);
+  });
+
+  it('obeys a config command (500 ms frames without ECG) and a firmware offer (download, ok, reboot into 2.4.0 with seq from 0), and the processor\'s dedup keeps every post-reboot frame', async () => {
+    const id = 'cmd-1';
+    const connect = provision([id]);
+    const controller = new AbortController();
+    const run = runSim({
+      devices: [id], speed: 10, seed: 3, connect, signal: controller.signal, fwDownloadBytesPerSec: 100_000, rebootDownMs: 3000,
+    });
+    let configId = '';
+    try {
+      await until(() => records(id).length >= 5, 20_000, 'the first frames');
+      const config = api.commands.create(id, { type: 'config', config: { frameMs: 500, ecg: false, fs: 250 } }, 'test');
+      configId = config.id;
+      await until(() => api.commands.get(config.id)?.state === 'ok', 20_000, 'the config result');
+      await until(() => records(id).filter((r) => r.frame.durMs === 500).length >= 6, 20_000, 'frames of 500 ms');
+      const offer = api.commands.create(id, { type: 'fw_offer', version: '2.4.0', url: 'https://fw.example/pb-2.4.0.bin', sha256: 'ab'.repeat(32), size: 20_000 }, 'test');
+      await until(() => api.commands.get(offer.id)?.state === 'ok', 20_000, 'the fw_offer result');
+      await until(() => fx.registry.liveness.get(id)?.fw === '2.4.0', 20_000, 'the new firmware in the liveness');
+      await until(() => records(id).filter((r, i, all) => i > 0 && r.frame.seq < all[i - 1]!.frame.seq).length === 1 && records(id).at(-1)!.frame.seq >= 4, 20_000, 'frames after the reboot');
+    } finally {
+      controller.abort();
+    }
+    const summary = await run;
+    expect(api.commands.get(configId)).toMatchObject({ state: 'ok', result: { ok: true } });
+    expect(summary.deviceEvents.map((e) => [e.kind, e.ok, e.fw ?? e.settings ?? null])).toEqual([
+      ['config', true, { frameMs: 500, ecgFsHz: null }], ['fw_offer', true, '2.4.0'], ['reboot', undefined, '2.4.0'],
+    ]);
+
+    const frames = records(id).map((r) => r.frame);
+    const rebootAt = frames.findIndex((f, i) => i > 0 && f.seq < frames[i - 1]!.seq);
+    const before = frames.slice(0, rebootAt);
+    const after = frames.slice(rebootAt);
+    // Before the reboot: seq 0, 1, 2, …, frames back to back, first 1000 ms with 250 Hz ECG, then 500 ms without.
+    expect(before.map((f) => f.seq)).toEqual(before.map((_, i) => i));
+    expect(before.slice(1).every((f, i) => f.ts === before[i]!.ts + before[i]!.durMs)).toBe(true);
+    const switchAt = before.findIndex((f) => f.durMs === 500);
+    expect(before.map((f) => [f.durMs, f.ecg?.uV.length ?? 0])).toEqual(before.map((_, i) => (i < switchAt ? [1000, 250] : [500, 0])));
+    // The beats keep their device times across the change: every known RR is the distance to the previous beat.
+    const beats = before.flatMap((f) => f.beats.map((b) => ({ tMs: f.ts + b.off, rr: b.rr })));
+    expect(beats.slice(1).filter((b, i) => b.rr > 0 && b.rr !== b.tMs - beats[i]!.tMs)).toEqual([]);
+    // After it: seq from 0 again, the device clock ran on through the 3 s the device was off.
+    expect(after.map((f) => f.seq)).toEqual(after.map((_, i) => i));
+    expect(after[0]!.ts).toBe(before.at(-1)!.ts + before.at(-1)!.durMs + 3000);
+    expect(after.every((f) => f.durMs === 500)).toBe(true);
+    // seq alone would call the post-reboot frames duplicates; (seq, ts) as the processor keys them does not.
+    expect(after.some((f) => before.some((b) => b.seq === f.seq))).toBe(true);
+    const dedup = new FrameDeduplicator();
+    expect(frames.filter((f) => !dedup.firstSight(id, f.seq, f.ts))).toEqual([]);
+    expect(fx.registry.liveness.get(id)).toMatchObject({ fw: '2.4.0', model: 'PB-Sim-1' });
+  });
+
+  it('a device clock 60 s ahead or behind shows as that clock skew at the gateway', async () => {
+    const ids = ['ahead', 'behind'];
+    const connect = provision(ids);
+    const summary = await runSim({ devices: ids, durationMs: 3000, speed: 1, t0Ms: Date.now(), seed: 1, connect, clockOffsetMs: (d) => (d === 'ahead' ? 60_000 : -60_000) });
+    await fx.gateway.poll();
+    expect(summary.deviceInfo.ahead!.clock).toEqual({ offsetMs: 60_000, driftPpm: 0 });
+    // A skew sample is the device clock at the frame end minus the receive time: the offset minus the
+    // delivery delay, so at most the offset, and far from zero.
+    const skew = (d: string) => fx.registry.liveness.get(d)!.clockSkewMs!;
+    expect(skew('ahead')).toBeLessThanOrEqual(60_000);
+    expect(skew('ahead')).toBeGreaterThan(30_000);
+    expect(skew('behind')).toBeLessThanOrEqual(-60_000);
+    expect(skew('behind')).toBeGreaterThan(-90_000);
+    // the frames carry device time; the ground truth's run times stay true time
+    const ahead = records('ahead').map((r) => r.frame.ts);
+    expect(ahead[0]).toBe(summary.t0Ms + 60_000);
+  });
+});
