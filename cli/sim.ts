@@ -14,13 +14,14 @@ import fs from 'node:fs';
 import { writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { devIssuerKeyPath, openDevIssuer } from '../dashboard-api/dev-issuer.ts';
-import { formatSimReport, reportFromApi, runReplay, runSim, simDeviceIds, type RunSimSummary, type SimSpeed } from '../device-sim/index.ts';
+import { formatSimReport, reportFromApi, runReplay, runSim, simDeviceIds, type RunSimOptions, type RunSimSummary, type SimSpeed } from '../device-sim/index.ts';
+import { deviceWireFormats, encoderOf, parseWireFormat, type WireFormatChoice } from '../device-sim/wire-format.ts';
 import { sleep } from '../device-sim/pacing.ts';
 import type { PulsebridgeConfig } from '../platform/config.ts';
 import { devPkiPaths, issueDeviceCertificate } from '../platform/dev-pki.ts';
 import { DeviceRegistry } from '../platform/device-registry.ts';
 import type { Logger } from '../platform/log.ts';
-import { UsageError } from './args.ts';
+import { parseDurationMs, UsageError } from './args.ts';
 
 export function parseSpeed(text: string | undefined, fallback: SimSpeed): SimSpeed {
   if (text === undefined) return fallback;
@@ -72,6 +73,67 @@ export interface SimReportFlags {
   waitMs: number;
 }
 
+/** Device behaviour flags of `pulsebridge sim` (run-sim.ts options of the same names). */
+export type SimBehaviour = Pick<RunSimOptions, 'format' | 'disconnects' | 'reboots' | 'clockOffsetMs' | 'clockDriftPpm'>;
+
+/** Parse flags `sim` and `sim replay` share. */
+export const SIM_BEHAVIOUR_FLAGS = {
+  format: { type: 'string' },
+  'disconnect-every': { type: 'string' },
+  'disconnect-for': { type: 'string' },
+  'reboot-every': { type: 'string' },
+  'reboot-for': { type: 'string' },
+  'clock-offset': { type: 'string' },
+  'clock-drift-ppm': { type: 'string' },
+} as const;
+
+const wrapUsage = <T>(f: () => T): T => {
+  try {
+    return f();
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/\.$/, ''));
+  }
+};
+
+/** `--format v1|v2|mix`. */
+export function parseFormatFlag(text: string | undefined): WireFormatChoice | undefined {
+  return text === undefined ? undefined : wrapUsage(() => parseWireFormat(text));
+}
+
+/**
+ * `--format`, `--disconnect-every D [--disconnect-for D]`, `--reboot-every D [--reboot-for D]`,
+ * `--clock-offset [-]D` (device clock minus true time) and `--clock-drift-ppm N`.
+ */
+export function parseSimBehaviour(values: Partial<Record<keyof typeof SIM_BEHAVIOUR_FLAGS, string>>): SimBehaviour {
+  const out: SimBehaviour = {};
+  const format = parseFormatFlag(values.format);
+  if (format) out.format = format;
+  const periodic = (every: string | undefined, down: string | undefined, name: string) => {
+    if (every === undefined) {
+      if (down !== undefined) throw new UsageError(`--${name}-for needs --${name}-every`);
+      return undefined;
+    }
+    const everyMs = parseDurationMs(every);
+    if (everyMs <= 0) throw new UsageError(`--${name}-every must be longer than 0`);
+    return { everyMs, ...(down === undefined ? {} : { downMs: parseDurationMs(down) }) };
+  };
+  const disconnects = periodic(values['disconnect-every'], values['disconnect-for'], 'disconnect');
+  if (disconnects) out.disconnects = { downMs: 10_000, ...disconnects };
+  const reboots = periodic(values['reboot-every'], values['reboot-for'], 'reboot');
+  if (reboots) out.reboots = reboots;
+  if (values['clock-offset'] !== undefined) {
+    const text = values['clock-offset'].trim();
+    const negative = text.startsWith('-');
+    out.clockOffsetMs = (negative ? -1 : 1) * parseDurationMs(negative ? text.slice(1) : text);
+  }
+  if (values['clock-drift-ppm'] !== undefined) {
+    const ppm = Number(values['clock-drift-ppm']);
+    if (!Number.isFinite(ppm)) throw new UsageError(`--clock-drift-ppm must be a number, got "${values['clock-drift-ppm']}"`);
+    out.clockDriftPpm = ppm;
+  }
+  return out;
+}
+
 export interface SimCommandInput {
   config: Readonly<PulsebridgeConfig>;
   devices: number;
@@ -82,6 +144,8 @@ export interface SimCommandInput {
   url: string | undefined;
   credentials: CredentialFlags;
   report?: SimReportFlags | undefined;
+  /** Wire format, disconnects, reboots, device clocks (default: JSON v1, none, true clocks). */
+  behaviour?: SimBehaviour;
   signal: AbortSignal;
   logger: Logger;
   out: (line: string) => void;
@@ -180,6 +244,7 @@ export async function runSimCommand(input: SimCommandInput): Promise<void> {
     staggerMs: 7_000,
     groundTruthPath: input.groundTruthPath ?? path.join(config.dataDir, 'sim', 'ground-truth.json'),
     connect: { url: input.url ?? config.sim.gatewayUrl, ca: creds.ca, certFor: creds.certFor, keyFor: creds.keyFor },
+    ...input.behaviour,
     signal: input.signal,
     logger: input.logger,
   });
@@ -196,6 +261,8 @@ export interface ReplayCommandInput {
   speed: SimSpeed;
   url: string | undefined;
   credentials: CredentialFlags;
+  /** `v1` (default), `v2`, or `mix` (a coin tossed by the device id). */
+  format?: WireFormatChoice | undefined;
   signal: AbortSignal;
   logger: Logger;
   out: (line: string) => void;
@@ -210,6 +277,7 @@ export async function runReplayCommand(input: ReplayCommandInput): Promise<void>
     speed: input.speed,
     connect: { url: input.url ?? config.sim.gatewayUrl, ca: creds.ca, cert: creds.certFor(input.deviceId), key: creds.keyFor(input.deviceId) },
     out: input.out,
+    encode: encoderOf(deviceWireFormats(input.format ?? 'v1', [input.deviceId], input.deviceId)[0]!),
     signal: input.signal,
     logger: input.logger,
   });

@@ -3,10 +3,16 @@
  * simulated MQTT devices, the multi-device simulation and the record replay. The CLI
  * (`pulsebridge sim …`) wires these to command-line flags.
  */
-export { runSim, simDeviceIds, type RunSimOptions, type RunSimSummary, type SimConnectOptions, type GroundTruthFile, type SendLagStats } from './run-sim.ts';
+export {
+  runSim, simDeviceIds, type RunSimOptions, type RunSimSummary, type SimConnectOptions, type GroundTruthFile, type SendLagStats,
+  type PeriodicEvent, type SimDeviceEvent, type SimDeviceInfo,
+} from './run-sim.ts';
+export { deviceWireFormats, encoderOf, parseWireFormat, WIRE_FORMAT_CHOICES, type WireFormat, type WireFormatChoice } from './wire-format.ts';
+export { DeviceClock, MAX_DRIFT_PPM, type DeviceClockSpec } from './device-clock.ts';
+export { applyConfig, checkFirmwareOffer, downloadMs, type ConfigOutcome, type FirmwareOffer } from './command-handler.ts';
 export { runReplay, recordBeats, recordDurationMs, type ReplayOptions, type ReplaySummary } from './replay.ts';
 export { SimulatedDevice, type SimulatedDeviceOptions, type MqttConnectionOptions, type DeviceStatusInfo, type DeviceCommand, type DeviceCommandResult } from './device.ts';
-export { buildFrames, encodeV1, recordEcgSource, contractEcgFsHz, type TimedBeat, type FrameBuilderOptions, type EcgSource, type DeviceTimeInterval } from './frames.ts';
+export { buildFrames, encodeV1, recordEcgSource, contractEcgFsHz, frameSettingsProblem, type FrameSettings, type TimedBeat, type FrameBuilderOptions, type EcgSource, type DeviceTimeInterval } from './frames.ts';
 export { encodeV2 } from './encode-v2.ts';
 export { SinusRhythm, sinusBeats, sdnnMs, randomSinusParams, NORMAL_RR_BOUNDS_MS, type SinusRhythmParams, type SinusRhythmOptions } from './rhythm.ts';
 export {
