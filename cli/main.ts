@@ -14,7 +14,7 @@ import { COMMON_FLAGS, envWithFlags, parse, parseDurationMs, UsageError } from '
 import { startDashboard, startEhrExporter, startGateway, startProcessor, type Running } from './components.ts';
 import { runDemo } from './demo.ts';
 import { runDeviceCommand } from './device.ts';
-import { normalizeReportFlag, parseSpeed, runReplayCommand, runSimCommand } from './sim.ts';
+import { normalizeReportFlag, parseFormatFlag, parseSimBehaviour, parseSpeed, runReplayCommand, runSimCommand, SIM_BEHAVIOUR_FLAGS } from './sim.ts';
 
 const USAGE = `Usage: pulsebridge <command> [options]
 
@@ -23,9 +23,11 @@ Commands:
   gateway | processor | dashboard-api | ehr-exporter
                                             run one component (production mode)
   sim [--devices N] [--scenario NAME|FILE] [--duration 10m] [--speed N]
-      [--report [FILE]] [--api URL] [--token T] [--report-wait 5s]
+      [--report [FILE]] [--api URL] [--token T] [--report-wait 5s] [--format v1|v2|mix]
+      [--disconnect-every D [--disconnect-for D]] [--reboot-every D [--reboot-for D]]
+      [--clock-offset [-]D] [--clock-drift-ppm N]
                                             scenarios: clinical-basics, all-alarms, normal, or a file
-  sim replay --record PATH --device ID [--speed N|max] [--cert F --key F --ca F]
+  sim replay --record PATH --device ID [--speed N|max] [--format v1|v2|mix] [--cert F --key F --ca F]
   token --sub USER --role clinician|admin [--patients p1,p2] [--ttl 12h]
   device add <id> --patient <pid> [--json] | device assign <id> --patient <pid> [--from ISO]
   device unassign <id> [--at ISO] | device enable|disable <id> | device list [--json] | device show|audit <id>
@@ -117,25 +119,25 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     case 'sim': {
       if (rest[0] === 'replay') {
         const { values } = parse(rest.slice(1), { ...COMMON_FLAGS, record: { type: 'string' }, device: { type: 'string' }, speed: { type: 'string' },
-          url: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' }, ca: { type: 'string' } });
+          url: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' }, ca: { type: 'string' }, format: { type: 'string' } });
         if (!values.record) throw new UsageError('sim replay needs --record PATH');
         if (!values.device) throw new UsageError('sim replay needs --device ID');
         const config = configFrom(values);
         const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, { app: 'pulsebridge', component: 'sim' });
         await runReplayCommand({ config, recordPath: values.record, deviceId: values.device, speed: parseSpeed(values.speed, 1), url: values.url,
-          credentials: { cert: values.cert, key: values.key, ca: values.ca }, signal: shutdownSignal(logger), logger, out });
+          credentials: { cert: values.cert, key: values.key, ca: values.ca }, format: parseFormatFlag(values.format), signal: shutdownSignal(logger), logger, out });
         return 0;
       }
       const { values } = parse(normalizeReportFlag(rest), { ...COMMON_FLAGS, devices: { type: 'string' }, scenario: { type: 'string' }, duration: { type: 'string' },
         speed: { type: 'string' }, url: { type: 'string' }, 'ground-truth': { type: 'string' }, 'cert-dir': { type: 'string' }, ca: { type: 'string' },
-        report: { type: 'string' }, api: { type: 'string' }, token: { type: 'string' }, 'report-wait': { type: 'string' } });
+        report: { type: 'string' }, api: { type: 'string' }, token: { type: 'string' }, 'report-wait': { type: 'string' }, ...SIM_BEHAVIOUR_FLAGS });
       const config = configFrom(values);
       const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, { app: 'pulsebridge', component: 'sim' });
       const devices = Number(values.devices ?? 1);
       if (!Number.isInteger(devices) || devices < 1) throw new UsageError('--devices must be a whole number ≥ 1');
       await runSimCommand({ config, devices, scenario: values.scenario, durationMs: values.duration ? parseDurationMs(values.duration) : undefined,
         speed: parseSpeed(values.speed, 1), groundTruthPath: values['ground-truth'], url: values.url,
-        credentials: { certDir: values['cert-dir'], ca: values.ca }, signal: shutdownSignal(logger), logger, out,
+        credentials: { certDir: values['cert-dir'], ca: values.ca }, behaviour: parseSimBehaviour(values), signal: shutdownSignal(logger), logger, out,
         report: values.report === undefined ? undefined : { path: values.report, apiUrl: values.api, token: values.token, waitMs: parseDurationMs(values['report-wait'] ?? '5s') } });
       return 0;
     }
