@@ -31,8 +31,12 @@
  *  - Alarm operating point (EVALUATION.md): the paper's η labels beats; an alarm additionally
  *    needs clear evidence — smoothed score ≥ `onsetScore`, or the stretch's own irregularity
  *    ≥ `onsetStretchScore` (so short, strongly irregular bursts are not lost to the averagers'
- *    lag) — or, with borderline evidence, a stretch lasting `weakEvidenceMs`. In afdb, stretches
- *    just above η were mostly frequent atrial ectopy or noisy automated beat detection.
+ *    lag) — or, with borderline evidence, a stretch lasting `entropyEvidenceMs` whose intervals
+ *    are as unpredictable as AF's (coefficient of sample entropy over its latest 64 intervals,
+ *    Lake & Moorman 2011: the long window next to the 8-beat one), or else lasting
+ *    `weakEvidenceMs`. In afdb, stretches just above η were mostly frequent atrial ectopy (which
+ *    returns to the same few intervals: low entropy) or noisy automated beat detection. Memory
+ *    stays bounded: a stretch keeps its latest max(32, entropyBeats) intervals.
  *  - End hysteresis: an open episode ends only once the decision has said non-AF for
  *    `endConfirmMs` (a shorter interruption does not split it into two alarms).
  *  - Discontinuities (gap, lead-off, unknown RR) restart the measure; a stretch still being
@@ -42,7 +46,7 @@
 import type { AlertEvidence } from '../../contracts/alert.ts';
 import type { BeatClass } from '../../contracts/telemetry.ts';
 import type { BeatEvent, Detector, EpisodeChange, TimeEvent } from './detector.ts';
-import { RR_IRREGULARITY_DEFAULTS, RrIrregularity, type IrregularitySample, type RrIrregularityParams } from './rr-irregularity.ts';
+import { coefficientOfSampleEntropy, RR_IRREGULARITY_DEFAULTS, RrIrregularity, type IrregularitySample, type RrIrregularityParams } from './rr-irregularity.ts';
 
 export interface AfibParams extends RrIrregularityParams {
   /** Shortest reportable episode, ms (ESC 2016: 30 s). */
@@ -63,6 +67,19 @@ export interface AfibParams extends RrIrregularityParams {
   onsetScore: number;
   onsetStretchScore: number;
   weakEvidenceMs: number;
+  /**
+   * Entropy confirmation of borderline stretches: once a stretch that is AF by η has lasted
+   * `minEpisodeMs`, it is alarmed without waiting for `weakEvidenceMs` when the coefficient of
+   * sample entropy (COSEn, Lake & Moorman 2011) of its latest `entropyBeats` intervals exceeds
+   * `entropyThreshold`. Infinity switches the confirmation off.
+   */
+  entropyThreshold: number;
+  /** The entropy confirmation applies once the stretch has lasted this long, ms (≥ minEpisodeMs). */
+  entropyEvidenceMs: number;
+  /** Intervals of the stretch the entropy is computed on (the latest ones; bounds memory and work). */
+  entropyBeats: number;
+  /** Matching tolerance r of the sample entropy, ms. */
+  entropyToleranceMs: number;
 }
 
 export const AFIB_DEFAULTS: AfibParams = {
@@ -77,10 +94,18 @@ export const AFIB_DEFAULTS: AfibParams = {
   // Operating point for alarms rather than beat labels, chosen by eval/tune-af.ts (the setting
   // that maximises the worst of episode/duration Se/+P over all afdb records; 11 of 12
   // leave-one-record-out folds pick the same; EVALUATION.md). True AF with borderline
-  // irregularity (slow ventricular rate) is still alarmed, 3 minutes in.
+  // irregularity (slow ventricular rate) is still alarmed: at 60 s when its RR entropy confirms
+  // AF (below), else 2 minutes in.
   onsetScore: 1.2,
   onsetStretchScore: 1.2,
-  weakEvidenceMs: 180_000,
+  weakEvidenceMs: 120_000,
+  // Chosen with the operating point by eval/tune-af.ts (EVALUATION.md): borderline stretches
+  // whose RR are as unpredictable as AF's are alarmed at 60 s instead of 2 minutes. 64 intervals
+  // (≈ 40 s of AF at 100 bpm) are the long window next to the 8-beat one; r = γ = 30 ms.
+  entropyThreshold: -1.0,
+  entropyEvidenceMs: 60_000,
+  entropyBeats: 64,
+  entropyToleranceMs: 30,
 };
 
 /** Beat classes whose RR intervals reflect the atrial rhythm (firmware AAMI classes). */
@@ -140,6 +165,11 @@ export class AfibDetector implements Detector {
   #prevEctopic = false;
   /** End of the last episode: a new onset is never back-dated before it. */
   #lastEndMs = -Infinity;
+
+  /** Intervals a stretch keeps: 32 for the evidence, more when the entropy needs them. */
+  get #recentKept(): number {
+    return Math.max(32, this.#p.entropyBeats);
+  }
 
   constructor(params: Partial<AfibParams> = {}) {
     this.#p = { ...AFIB_DEFAULTS, ...params };
@@ -213,7 +243,7 @@ export class AfibDetector implements Detector {
       this.#stretch.rrSumMs += sample.rrMs;
       this.#stretch.beatCount++;
       this.#stretch.recentRrMs.push(sample.rrMs);
-      if (this.#stretch.recentRrMs.length > 32) this.#stretch.recentRrMs.shift();
+      if (this.#stretch.recentRrMs.length > this.#recentKept) this.#stretch.recentRrMs.shift();
     }
   }
 
@@ -271,9 +301,20 @@ export class AfibDetector implements Detector {
     const spanMs = s.lastIrregularMs - s.onsetMs;
     if (spanMs < this.#p.minEpisodeMs) return false;
     // The stretch's own irregularity needs no averager, so a short burst is graded fairly.
-    if (s.windowRrSumMs > 0 && (s.pairFractionSum * 1000) / s.windowRrSumMs >= this.#p.onsetStretchScore) return true;
-    if (!sample.af) return false;
-    return sample.score >= this.#p.onsetScore || spanMs >= this.#p.weakEvidenceMs;
+    if (this.#stretchScore(s) >= this.#p.onsetStretchScore) return true;
+    if (sample.af && (sample.score >= this.#p.onsetScore || spanMs >= this.#p.weakEvidenceMs)) return true;
+    // Borderline by the 8-beat measure (AF by η, smoothed or over the stretch itself, which has
+    // no averager lag): the longer window decides whether it is AF's unpredictable irregularity
+    // or ectopy around a regular rhythm.
+    if (!sample.af && this.#stretchScore(s) <= this.#p.irregularityThreshold) return false;
+    if (!(this.#p.entropyThreshold < Infinity) || s.recentRrMs.length < 3) return false;
+    if (spanMs < this.#p.entropyEvidenceMs) return false;
+    return coefficientOfSampleEntropy(s.recentRrMs.slice(-this.#p.entropyBeats), this.#p.entropyToleranceMs) > this.#p.entropyThreshold;
+  }
+
+  /** The stretch's own irregularity: mean M over its windows / mean RR, 1/s (0 before any window). */
+  #stretchScore(s: Stretch): number {
+    return s.windowRrSumMs > 0 ? (s.pairFractionSum * 1000) / s.windowRrSumMs : 0;
   }
 
   /** A stretch from a back-dated onset, with the intervals since then taken from the history. */
@@ -286,7 +327,7 @@ export class AfibDetector implements Detector {
       s.beatCount++;
       s.recentRrMs.push(h.rrMs);
     }
-    s.recentRrMs = s.recentRrMs.slice(-32);
+    s.recentRrMs = s.recentRrMs.slice(-this.#recentKept);
     return s;
   }
 

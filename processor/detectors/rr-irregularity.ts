@@ -160,3 +160,38 @@ export class RrIrregularity {
     };
   }
 }
+
+/**
+ * Coefficient of sample entropy (COSEn) of a short RR series, after Lake & Moorman, "Accurate
+ * estimation of entropy in very short physiological time series: the problem of atrial
+ * fibrillation detection in implanted ventricular devices", Am J Physiol Heart Circ Physiol
+ * 300:H319–H325 (2011): sample entropy with template length m = 1 and tolerance r, converted to
+ * a density (quadratic sample entropy, QSE = SampEn + ln 2r) and corrected for the heart rate
+ * (COSEn = QSE − ln mean RR; r and RR in seconds). AF's intervals are nearly independent, so a
+ * close match of one pair of intervals says little about the next pair (high entropy); sinus
+ * rhythm with atrial ectopy returns to the same intervals again and again (low entropy).
+ *
+ * Difference from the paper: r is fixed (the paper lets r grow until enough matches are found);
+ * when no pair of templates matches at length 2 the series is as irregular as it can be
+ * measured and +Infinity is returned. O(n²) in the number of intervals: callers bound n.
+ * @param rrMs RR intervals, ms, oldest first (at least 3)
+ * @param toleranceMs r, ms
+ */
+export function coefficientOfSampleEntropy(rrMs: readonly number[], toleranceMs: number): number {
+  const n = rrMs.length;
+  if (n < 3) return Number.NaN;
+  let matches1 = 0;
+  let matches2 = 0;
+  for (let i = 0; i < n - 1; i++) {
+    for (let j = i + 1; j < n - 1; j++) {
+      if (Math.abs(rrMs[i]! - rrMs[j]!) > toleranceMs) continue;
+      matches1++;
+      if (Math.abs(rrMs[i + 1]! - rrMs[j + 1]!) <= toleranceMs) matches2++;
+    }
+  }
+  if (matches2 === 0) return Number.POSITIVE_INFINITY;
+  let sum = 0;
+  for (const rr of rrMs) sum += rr;
+  const sampleEntropy = -Math.log(matches2 / matches1);
+  return sampleEntropy + Math.log((2 * toleranceMs) / 1000) - Math.log(sum / n / 1000);
+}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { RrIrregularity } from '../../../processor/detectors/rr-irregularity.ts';
+import { coefficientOfSampleEntropy, RrIrregularity } from '../../../processor/detectors/rr-irregularity.ts';
+import { createPrng, uniform } from '../../../device-sim/prng.ts';
 
 /** Pushes beats with the given RR intervals; returns every sample produced. */
 function feed(measure: RrIrregularity, rrMs: readonly number[]) {
@@ -38,5 +39,26 @@ describe('RR irregularity measure (Petrėnas et al. 2015)', () => {
     feed(m, Array(20).fill(800));
     m.reset();
     expect(feed(m, Array(9).fill(800)).every((s) => s === undefined)).toBe(true);
+  });
+});
+
+describe('coefficient of sample entropy (Lake & Moorman 2011)', () => {
+  it('is low for sinus rhythm with atrial premature beats repeating the same intervals, high for independent AF-like intervals', () => {
+    // 64 intervals: 800 ms sinus with a 480/1040 ms premature-beat pair every 4th beat.
+    const ectopy = Array.from({ length: 64 }, (_, i) => (i % 4 === 2 ? 480 : i % 4 === 3 ? 1040 : 800));
+    const random = createPrng(3);
+    const af = Array.from({ length: 64 }, () => Math.round(uniform(random, 400, 800)));
+    const cosenEctopy = coefficientOfSampleEntropy(ectopy, 30);
+    const cosenAf = coefficientOfSampleEntropy(af, 30);
+    // A strict two-interval cycle: each interval predicts the next, SampEn = 0, COSEn = ln 2r − ln mean RR.
+    const cycle = Array.from({ length: 64 }, (_, i) => (i % 2 ? 1000 : 600));
+    expect(coefficientOfSampleEntropy(cycle, 30)).toBeCloseTo(Math.log(0.06) - Math.log(0.8), 9);
+    expect(cosenEctopy).toBeLessThan(-1.0);
+    expect(cosenAf).toBeGreaterThan(-1.0);
+  });
+
+  it('is +Infinity when no two templates match at length 2, and NaN below 3 intervals', () => {
+    expect(coefficientOfSampleEntropy([500, 600, 700, 800, 900], 30)).toBe(Number.POSITIVE_INFINITY);
+    expect(coefficientOfSampleEntropy([800, 800], 30)).toBeNaN();
   });
 });
