@@ -226,9 +226,9 @@ export interface AllAlarmsOptions {
    */
   signalLossMs?: number;
   /**
-   * AF episode length, ms (default 180 000). The AF detector raises realistic AF 30 s to ~3.5 min
-   * after its onset (measured: 32–215 s in the 100-device run of scripts/sim-100.ts, 31–272 s on
-   * the afdb records), so a shorter episode is often over before it could be alarmed.
+   * AF episode length, ms (default 180 000). The AF detector raises realistic AF 32–143 s after
+   * its onset (median 64 s in the 100-device run of scripts/sim-100.ts; EVALUATION.md), so a
+   * much shorter episode can be over before it could be alarmed.
    */
   afibMs?: number;
   /** Normal rhythm between episodes, ms (default 15 000). */
