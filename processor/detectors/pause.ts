@@ -16,8 +16,7 @@
  * first (IEC 60601-1-8 prioritisation); both alerts carry the same onset and end, so they are
  * recognisably the same event.
  */
-import type { AlertEvidence } from '../../contracts/alert.ts';
-import type { BeatEvent, Detector, EpisodeChange, TimeEvent } from './detector.ts';
+import { SilenceDetector } from './silence.ts';
 
 export interface PauseParams {
   /** Shortest RR interval that is a pause, ms (allowed 2500–4000). */
@@ -27,53 +26,12 @@ export interface PauseParams {
 export const PAUSE_DEFAULTS: PauseParams = { minRrMs: 3000 };
 export const PAUSE_RANGE_MS = { min: 2500, max: 4000 } as const;
 
-export class PauseDetector implements Detector {
-  readonly kind = 'pause' as const;
-  readonly #minRrMs: number;
-  #lastBeatMs: number | undefined;
-  #openOnsetMs: number | undefined;
-  #leadOffUntilMs = -Infinity;
-
+export class PauseDetector extends SilenceDetector {
   constructor(params: PauseParams = PAUSE_DEFAULTS) {
     if (!(params.minRrMs >= PAUSE_RANGE_MS.min && params.minRrMs <= PAUSE_RANGE_MS.max)) {
       throw new RangeError(`pause minRrMs must be within ${PAUSE_RANGE_MS.min}–${PAUSE_RANGE_MS.max} ms, got ${params.minRrMs}`);
     }
-    this.#minRrMs = params.minRrMs;
-  }
-
-  #evidence(gapMs: number): AlertEvidence {
-    return { gapMs, criterion: `RR ≥ ${this.#minRrMs / 1000} s (pause)`, thresholds: { minRrMs: this.#minRrMs } };
-  }
-
-  onBeat(beat: BeatEvent): EpisodeChange[] {
-    const changes: EpisodeChange[] = [];
-    if (this.#openOnsetMs !== undefined) {
-      const onsetMs = this.#openOnsetMs;
-      changes.push({ type: 'end', kind: this.kind, onsetMs, endMs: beat.timeMs, evidence: this.#evidence(beat.timeMs - onsetMs) });
-      this.#openOnsetMs = undefined;
-    } else if (this.#lastBeatMs === undefined && beat.rrMs >= this.#minRrMs && beat.timeMs - beat.rrMs >= this.#leadOffUntilMs) {
-      // Frames were lost but the device measured the interval on lead-on data: still a pause,
-      // reported whole.
-      const onsetMs = beat.timeMs - beat.rrMs;
-      changes.push({ type: 'onset', kind: this.kind, onsetMs, evidence: this.#evidence(beat.rrMs) });
-      changes.push({ type: 'end', kind: this.kind, onsetMs, endMs: beat.timeMs, evidence: this.#evidence(beat.rrMs) });
-    }
-    this.#lastBeatMs = beat.timeMs;
-    return changes;
-  }
-
-  onTime(time: TimeEvent): EpisodeChange[] {
-    if (this.#openOnsetMs !== undefined || this.#lastBeatMs === undefined) return [];
-    const gapMs = time.nowMs - this.#lastBeatMs;
-    if (gapMs < this.#minRrMs) return [];
-    this.#openOnsetMs = this.#lastBeatMs;
-    return [{ type: 'onset', kind: this.kind, onsetMs: this.#openOnsetMs, evidence: this.#evidence(gapMs) }];
-  }
-
-  onDiscontinuity(atMs: number, reason: 'lead_off' | 'gap'): EpisodeChange[] {
-    if (reason === 'lead_off') this.#leadOffUntilMs = Math.max(this.#leadOffUntilMs, atMs);
-    this.#lastBeatMs = undefined;
-    return [];
+    super('pause', params.minRrMs, (gapMs) => ({ gapMs, criterion: `RR ≥ ${params.minRrMs / 1000} s (pause)`, thresholds: { minRrMs: params.minRrMs } }));
   }
 }
 
