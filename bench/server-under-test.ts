@@ -81,6 +81,11 @@ async function startAedes(s: SetupParams): Promise<{ port: number }> {
 async function startGateway(s: SetupParams): Promise<{ port: number }> {
   if (!registry) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-bench-registry-'));
+    // The registry is this process's scratch: gone with the process, however it ends.
+    process.on('exit', () => {
+      try { registry?.close(); } catch { /* already closed */ }
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
     registry = new DeviceRegistry(path.join(dir, 'registry.sqlite'));
     // Assigned an hour back: the benchmark's frames are stamped up to a minute in the past.
     const fromMs = Date.now() - 3_600_000;
@@ -159,6 +164,7 @@ serveRpc({
     running = undefined;
     await kafka?.close();
     registry?.close();
+    registry = undefined;
     return { kind: setup?.kind };
   },
 });
