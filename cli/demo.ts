@@ -52,8 +52,8 @@ export async function runDemo(input: DemoInput): Promise<void> {
     input.out(`  Dashboard:     ${dashboard.url}/#token=${token}`);
     input.out(`  MQTT gateway:  mqtts://localhost:${gateway.port} (device CA: ${devPkiPaths(config.dataDir).deviceCaCert})`);
     input.out(`  Simulated devices: ${ids.length}${ids.length ? ` (${ids[0]}…, scenario ${input.scenario})` : ''}`);
-    input.out(`  Another clinician token: pulsebridge token --sub <user> --role clinician --patients ${patients.slice(0, 2).join(',') || 'patient-0001'}`);
-    input.out(`  Add a device:  pulsebridge device add <id> --patient <pid> --json`);
+    input.out(`  Another clinician token: bin/pulsebridge token --sub <user> --role clinician --patients ${patients.slice(0, 2).join(',') || 'patient-0001'}`);
+    input.out(`  Add a device:  bin/pulsebridge device add <id> --patient <pid> --json`);
     input.out('Press Ctrl+C to stop.');
 
     const sim = ids.length === 0 ? Promise.resolve() : runSim({
