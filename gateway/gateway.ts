@@ -8,7 +8,7 @@
  * after the bus acknowledged the record (or the dead-letter record, for a rejected frame). If the
  * bus fails we call back with an error, aedes closes the connection without a PUBACK
  * ([MQTT-4.4.0-1]: the client resends unacknowledged PUBLISH packets on reconnect), and duplicates
- * are dropped downstream by (deviceId, seq).
+ * are dropped downstream by (deviceId, seq, ts) (processor/dedup.ts).
  *
  * Backpressure. aedes parses one socket read at a time: every packet of the read raises the
  * client's `_parsingBatch` and the next `conn.read()` happens only when their handlers called
