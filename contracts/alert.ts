@@ -101,6 +101,27 @@ export function alertId(patientId: string, kind: AlertKind, onsetMs: number): st
   return `al-${digest.slice(0, 24)}`;
 }
 
+/**
+ * The first snapshot of a newly detected episode: id, category and priority derived from the
+ * kind, state `active`, revision 1.
+ */
+export function raisedAlert(input: { patientId: string; deviceId: string; kind: AlertKind; onsetMs: number; evidence: AlertEvidence; nowIso: string }): Alert {
+  return {
+    id: alertId(input.patientId, input.kind, input.onsetMs),
+    patientId: input.patientId,
+    deviceId: input.deviceId,
+    kind: input.kind,
+    category: TECHNICAL_KINDS.has(input.kind) ? 'technical' : 'physiological',
+    priority: DEFAULT_PRIORITY[input.kind],
+    state: 'active',
+    onset: new Date(input.onsetMs).toISOString(),
+    detectedAt: input.nowIso,
+    evidence: input.evidence,
+    revision: 1,
+    updatedAt: input.nowIso,
+  };
+}
+
 const STATE_ORDER: Record<AlertState, number> = { active: 0, acknowledged: 1, resolved: 2 };
 
 /**

@@ -35,7 +35,7 @@
  *   the AF detector may take 120 s to alarm a weakly irregular episode), the alert ends at the
  *   last moment it was known to hold, with a note.
  */
-import { alertId, DEFAULT_PRIORITY, TECHNICAL_KINDS } from '../contracts/alert.ts';
+import { alertId, DEFAULT_PRIORITY, raisedAlert, TECHNICAL_KINDS } from '../contracts/alert.ts';
 import type { Alert, AlertEvidence, AlertKind, AlertPriority, AlertState } from '../contracts/alert.ts';
 import type { TelemetryFrame } from '../contracts/telemetry.ts';
 import type { EpisodeChange } from './detectors/detector.ts';
@@ -254,20 +254,7 @@ export class StreamAlarms {
       this.#suppressed.set(c.kind, c.onsetMs);
       return undefined;
     }
-    const alert: Alert = {
-      id,
-      patientId: this.patientId,
-      deviceId: this.deviceId,
-      kind: c.kind,
-      category: TECHNICAL_KINDS.has(c.kind) ? 'technical' : 'physiological',
-      priority: DEFAULT_PRIORITY[c.kind],
-      state: 'active',
-      onset: iso(c.onsetMs),
-      detectedAt: nowIso,
-      evidence: c.evidence,
-      revision: 1,
-      updatedAt: nowIso,
-    };
+    const alert = raisedAlert({ patientId: this.patientId, deviceId: this.deviceId, kind: c.kind, onsetMs: c.onsetMs, evidence: c.evidence, nowIso });
     const detectionMs = Math.max(atMs, c.onsetMs);
     this.#slots.set(c.kind, {
       alert,

@@ -4,7 +4,7 @@
  * (alarm-lifecycle.ts) turns those into alerts in the processor; {@link PatientStream.analyse}
  * keeps the plain one-alert-per-detector-episode view for the evaluation harness (eval/).
  */
-import { alertId, DEFAULT_PRIORITY, TECHNICAL_KINDS, type Alert } from '../contracts/alert.ts';
+import { raisedAlert, type Alert } from '../contracts/alert.ts';
 import type { TelemetryFrame } from '../contracts/telemetry.ts';
 import type { Detector, EpisodeChange } from './detectors/detector.ts';
 
@@ -84,33 +84,15 @@ export class PatientStream {
   }
 
   #toAlert(change: EpisodeChange, nowIso: string): Alert {
-    const id = alertId(this.patientId, change.kind, change.onsetMs);
+    const raised = raisedAlert({ patientId: this.patientId, deviceId: this.deviceId, kind: change.kind, onsetMs: change.onsetMs, evidence: change.evidence, nowIso });
     if (change.type === 'onset') {
-      const alert: Alert = {
-        id,
-        patientId: this.patientId,
-        deviceId: this.deviceId,
-        kind: change.kind,
-        category: TECHNICAL_KINDS.has(change.kind) ? 'technical' : 'physiological',
-        priority: DEFAULT_PRIORITY[change.kind],
-        state: 'active',
-        onset: new Date(change.onsetMs).toISOString(),
-        detectedAt: nowIso,
-        evidence: change.evidence,
-        revision: 1,
-        updatedAt: nowIso,
-      };
-      this.#open.set(id, alert);
-      return alert;
+      this.#open.set(raised.id, raised);
+      return raised;
     }
-    const open = this.#open.get(id);
-    this.#open.delete(id);
-    const base: Alert = open ?? {
-      id, patientId: this.patientId, deviceId: this.deviceId, kind: change.kind,
-      category: TECHNICAL_KINDS.has(change.kind) ? 'technical' : 'physiological',
-      priority: DEFAULT_PRIORITY[change.kind], state: 'active', onset: new Date(change.onsetMs).toISOString(),
-      detectedAt: nowIso, evidence: change.evidence, revision: 0, updatedAt: nowIso,
-    };
+    const open = this.#open.get(raised.id);
+    this.#open.delete(raised.id);
+    // An end without a seen onset (e.g. a device-measured gap) still gets a full alert, revision 1.
+    const base: Alert = open ?? { ...raised, revision: 0 };
     return { ...base, end: new Date(change.endMs).toISOString(), evidence: change.evidence, revision: base.revision + 1, updatedAt: nowIso };
   }
 }
