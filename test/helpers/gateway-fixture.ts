@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
-import { createGateway, type Gateway } from '../../gateway/gateway.ts';
+import { createGateway, type Gateway, type GatewayOptions } from '../../gateway/gateway.ts';
 import type { Bus } from '../../platform/bus.ts';
 import { ensureDevPki, issueDeviceCertificate, type DeviceCredentials } from '../../platform/dev-pki.ts';
 import { DeviceRegistry } from '../../platform/device-registry.ts';
@@ -15,6 +15,7 @@ import { MetricsRegistry } from '../../platform/metrics.ts';
 
 export interface GatewayFixture {
   dataDir: string;
+  registryPath: string;
   port: number;
   gateway: Gateway;
   registry: DeviceRegistry;
@@ -27,17 +28,28 @@ export function makeTempDir(prefix = 'pb-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-export async function startGatewayFixture(bus: Bus, dataDir = makeTempDir()): Promise<GatewayFixture> {
+/**
+ * `overrides` replace gateway options (liveness, commands, rate limit, poll period …), given
+ * directly or computed from the fixture's registry; without them the gateway runs with just the
+ * registry, as in the spine tests.
+ */
+export async function startGatewayFixture(
+  bus: Bus,
+  overrides: Partial<GatewayOptions> | ((registry: DeviceRegistry) => Partial<GatewayOptions>) = {},
+  dataDir = makeTempDir(),
+): Promise<GatewayFixture> {
   const pki = ensureDevPki(dataDir);
-  const registry = new DeviceRegistry(path.join(dataDir, 'registry.sqlite'));
+  const registryPath = path.join(dataDir, 'registry.sqlite');
+  const registry = new DeviceRegistry(registryPath);
   const metrics = new MetricsRegistry();
   const gateway = await createGateway({
     bus, registry, logger: silentLogger, metrics,
     tls: { cert: fs.readFileSync(pki.gatewayCert), key: fs.readFileSync(pki.gatewayKey), deviceCa: fs.readFileSync(pki.deviceCaCert) },
+    ...(typeof overrides === 'function' ? overrides(registry) : overrides),
   });
   const { port } = await gateway.listen(0, '127.0.0.1');
   return {
-    dataDir, port, gateway, registry, metrics,
+    dataDir, registryPath, port, gateway, registry, metrics,
     addDevice(deviceId, patientId) {
       // Assignment starts an hour back so frames stamped slightly in the past belong to the patient.
       registry.add(deviceId, patientId, 'test', Date.now() - 3_600_000);
