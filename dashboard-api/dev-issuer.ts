@@ -11,6 +11,7 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT 
 import type { CryptoKey, JSONWebKeySet, JWK } from 'jose';
 import { z } from 'zod';
 import { PulsebridgeError } from '../platform/errors.ts';
+import { describeZodIssues } from '../platform/zod-issues.ts';
 
 /** `iss` of every development token. */
 export const DEV_ISSUER = 'pulsebridge-dev';
@@ -96,7 +97,7 @@ export async function openDevIssuer(options: DevIssuerOptions): Promise<DevIssue
     async issueToken(input: IssueTokenInput): Promise<string> {
       const parsed = issueSchema.safeParse(input);
       if (!parsed.success) {
-        const detail = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+        const detail = describeZodIssues(parsed.error);
         throw new PulsebridgeError('PB_AUTH_INVALID_TOKEN', `cannot issue token: ${detail}`);
       }
       const { sub, role, patients, ttlSeconds } = parsed.data;

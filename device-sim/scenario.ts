@@ -27,6 +27,7 @@ import { AF_HR_RANGE_BPM } from './afib-rr.ts';
 import { EPISODE_KINDS, isFrameEpisodeKind, type EpisodeKind } from './episode-kinds.ts';
 import { isRateEpisodeKind, RATE_EPISODES, VENTRICULAR_HR_ALLOWED_BPM, VENTRICULAR_HR_RANGE_BPM } from './episode-rhythms.ts';
 import type { SimSpeed } from './pacing.ts';
+import { describeZodIssues } from '../platform/zod-issues.ts';
 
 export { EPISODE_KINDS, type EpisodeKind } from './episode-kinds.ts';
 export { EXTREME_BRADY_RR_MS, EXTREME_TACHY_RR_MS } from './alarm-criteria.ts';
@@ -301,9 +302,8 @@ const episodeFields = { hrBpm: z.number().positive().optional(), beats: z.number
 const phaseSchema = z.object({ kind: z.enum(['normal', ...EPISODE_KINDS]), durationMs: positiveMs, ...episodeFields });
 const episodeSchema = z.object({ kind: z.enum(EPISODE_KINDS), startMs: z.number().int().nonnegative(), durationMs: positiveMs, ...episodeFields });
 const phasesFileSchema = z.object({ name: z.string().min(1).optional(), phases: z.array(phaseSchema).min(1), repeat: z.boolean().optional() }).strict();
+/** A scenario file is either consecutive `phases` (optionally `repeat`) or `episodes` at absolute offsets (optionally `cycleMs`). */
 const episodesFileSchema = z.object({ name: z.string().min(1).optional(), episodes: z.array(episodeSchema), cycleMs: positiveMs.optional() }).strict();
-/** A scenario file: either consecutive `phases` (optionally `repeat`) or `episodes` at absolute offsets (optionally `cycleMs`). */
-export const scenarioFileSchema = z.union([phasesFileSchema, episodesFileSchema]);
 
 const withoutUndefined = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 
@@ -324,7 +324,7 @@ export function parseScenario(text: string, source = 'scenario'): Readonly<Scena
   const hasPhases = typeof json === 'object' && json !== null && 'phases' in json;
   const r = (hasPhases ? phasesFileSchema : episodesFileSchema).safeParse(json);
   if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    const issues = describeZodIssues(r.error);
     throw invalidScenario(source, issues);
   }
   const name = r.data.name ?? source;

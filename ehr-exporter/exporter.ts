@@ -41,6 +41,7 @@ import { alertToCommunication } from './communication.ts';
 import type { FhirClient, Stored } from './fhir-client.ts';
 import type { Communication, Identifier, Observation } from './fhir-types.ts';
 import { alertToObservation, isPhysiologicalKind } from './observation.ts';
+import { describeZodIssues } from '../platform/zod-issues.ts';
 
 export interface EhrExporterOptions {
   bus: Bus;
@@ -215,7 +216,7 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
       const parsed = envelopeSchema.safeParse(json);
       if (!parsed.success) {
         const deviceId = (json as { alert?: { deviceId?: unknown } } | null)?.alert?.deviceId;
-        const detail = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+        const detail = describeZodIssues(parsed.error);
         dead.push({ message, deviceId: typeof deviceId === 'string' ? deviceId : 'unknown', reason: 'schema', detail });
         continue;
       }

@@ -10,6 +10,7 @@ import { deviceTopics } from '../contracts/topics.ts';
 import { commandResultSchema, type DeviceCommand, type DeviceCommandStore, type ResultOutcome } from '../platform/device-commands.ts';
 import type { Logger } from '../platform/log.ts';
 import type { Metric } from '../platform/metrics.ts';
+import { describeZodIssues } from '../platform/zod-issues.ts';
 
 export interface CommandDispatcherOptions {
   store: DeviceCommandStore;
@@ -70,7 +71,7 @@ export class CommandDispatcher {
     }
     const parsed = commandResultSchema.safeParse(json);
     if (!parsed.success) {
-      return { ok: false, reason: 'invalid_command_result', detail: parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };
+      return { ok: false, reason: 'invalid_command_result', detail: describeZodIssues(parsed.error, 5) };
     }
     const { outcome, command } = this.#o.store.recordResult(deviceId, parsed.data, `device:${deviceId}`);
     if (outcome === 'unknown') return { ok: false, reason: 'unknown_command', detail: `device ${deviceId} has no command ${parsed.data.id}` };

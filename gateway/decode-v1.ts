@@ -4,6 +4,7 @@
  */
 import { telemetryV1Schema, type TelemetryFrame } from '../contracts/telemetry.ts';
 import type { DecodeResult } from './decode.ts';
+import { describeZodIssues } from '../platform/zod-issues.ts';
 
 export function decodeV1(payload: Buffer): DecodeResult {
   let json: unknown;
@@ -17,7 +18,7 @@ export function decodeV1(payload: Buffer): DecodeResult {
   }
   const parsed = telemetryV1Schema.safeParse(json);
   if (!parsed.success) {
-    const detail = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    const detail = describeZodIssues(parsed.error, 5);
     return { ok: false, reason: 'schema', detail };
   }
   const { v: _v, ...frame } = parsed.data;

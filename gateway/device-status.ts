@@ -3,6 +3,7 @@
  * `{"online":false}`. Unknown extra fields are ignored, like telemetry's.
  */
 import { z } from 'zod';
+import { describeZodIssues } from '../platform/zod-issues.ts';
 
 export const deviceStatusSchema = z.object({
   online: z.boolean(),
@@ -26,7 +27,7 @@ export function parseDeviceStatus(payload: Buffer): StatusParse {
   }
   const parsed = deviceStatusSchema.safeParse(json);
   if (!parsed.success) {
-    return { ok: false, reason: 'invalid_status', detail: parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };
+    return { ok: false, reason: 'invalid_status', detail: describeZodIssues(parsed.error, 5) };
   }
   return { ok: true, status: parsed.data };
 }

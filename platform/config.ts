@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { PulsebridgeError } from './errors.ts';
+import { describeZodIssues } from './zod-issues.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const bool = z
@@ -76,10 +77,6 @@ export interface PulsebridgeConfig {
   sim: { gatewayUrl: string };
 }
 
-/** Formats zod issues as "PATH: message" lines, every one of them. */
-function describeIssues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-}
 
 /**
  * Validates an environment (process.env or a docker-compose service's `environment`) and returns
@@ -88,7 +85,7 @@ function describeIssues(error: z.ZodError): string {
 export function loadConfig(env: Record<string, string | undefined>): Readonly<PulsebridgeConfig> {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
-    throw new PulsebridgeError('PB_CONFIG_INVALID', `invalid configuration: ${describeIssues(parsed.error)}`);
+    throw new PulsebridgeError('PB_CONFIG_INVALID', `invalid configuration: ${describeZodIssues(parsed.error)}`);
   }
   const e = parsed.data;
   const dataDir = path.resolve(e.PULSEBRIDGE_DATA_DIR);
