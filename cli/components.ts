@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { createGateway, type Gateway } from '../gateway/gateway.ts';
 import type { Bus } from '../platform/bus.ts';
 import type { PulsebridgeConfig } from '../platform/config.ts';
-import { DeviceRegistry } from '../platform/device-registry.ts';
+import type { Registry } from '../platform/device-registry.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
 import type { Logger } from '../platform/log.ts';
 import { MetricsRegistry } from '../platform/metrics.ts';
@@ -48,7 +48,7 @@ function readTls(config: Readonly<PulsebridgeConfig>) {
   };
 }
 
-export async function startGateway(ctx: ComponentContext, registry: DeviceRegistry): Promise<Running & { gateway: Gateway; port: number }> {
+export async function startGateway(ctx: ComponentContext, registry: Registry): Promise<Running & { gateway: Gateway; port: number }> {
   const { config } = ctx;
   const gateway = await createGateway({
     bus: ctx.bus, registry, liveness: registry.liveness, commands: registry.commands, logger: ctx.logger.child({ component: 'gateway' }), metrics: ctx.metrics,
@@ -69,7 +69,7 @@ export async function startProcessor(ctx: ComponentContext, store: VitalsStore, 
   return { name: 'processor', processor, stop: () => processor.stop() };
 }
 
-export async function startDashboard(ctx: ComponentContext, store: VitalsStore, registry: DeviceRegistry): Promise<Running & { url: string; api: DashboardApi }> {
+export async function startDashboard(ctx: ComponentContext, store: VitalsStore, registry: Registry): Promise<Running & { url: string; api: DashboardApi }> {
   const { config } = ctx;
   const criteria = criteriaRoutes({ bus: ctx.bus, logger: ctx.logger.child({ component: 'dashboard-api' }) });
   const api = createDashboardApi({

@@ -4,10 +4,9 @@
  */
 import { openDevIssuer } from '../dashboard-api/dev-issuer.ts';
 import { runSim, simDeviceIds } from '../device-sim/index.ts';
-import { openBus, openVitalsStore } from '../platform/adapters.ts';
+import { openBus, openRegistry, openVitalsStore } from '../platform/adapters.ts';
 import type { PulsebridgeConfig } from '../platform/config.ts';
 import { devPkiPaths, ensureDevPki } from '../platform/dev-pki.ts';
-import { DeviceRegistry } from '../platform/device-registry.ts';
 import type { Logger } from '../platform/log.ts';
 import { MetricsRegistry } from '../platform/metrics.ts';
 import { startDashboard, startEhrExporter, startGateway, startProcessor, type Running } from './components.ts';
@@ -32,7 +31,7 @@ export async function runDemo(input: DemoInput): Promise<void> {
   const metrics = new MetricsRegistry();
   const bus = await openBus(config, logger);
   const store = await openVitalsStore(config);
-  const registry = new DeviceRegistry(config.registryPath);
+  const registry = await openRegistry(config, bus, logger);
   const ctx = { config, bus, logger, metrics };
   try {
     running.push(await startProcessor(ctx, store));
@@ -44,7 +43,7 @@ export async function runDemo(input: DemoInput): Promise<void> {
     running.push(gateway);
 
     const ids = simDeviceIds(input.devices);
-    provisionSimDevices(config, ids, 'demo');
+    await provisionSimDevices(config, registry, ids, 'demo');
     const issuer = await openDevIssuer({ dataDir: config.dataDir });
     const patients = ids.map(simPatientFor);
     const token = await issuer.issueToken({ sub: 'demo-clinician', role: 'clinician', patients, ttlSeconds: 12 * 3600 });
@@ -86,7 +85,7 @@ export async function runDemo(input: DemoInput): Promise<void> {
       await r.stop().catch((err: unknown) => logger.warn(`stopping ${r.name} failed`, { err: err as Error }));
     }
     await store.close();
+    await registry.close();
     await bus.close();
-    registry.close();
   }
 }

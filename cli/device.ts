@@ -1,7 +1,8 @@
 /**
  * `pulsebridge device …`: the device registry from the command line. Works while the demo or the
- * gateway runs (another process on the same registry file): the gateway notices changes within
- * its poll period (revocation, new commands).
+ * gateway runs: embedded, through the same registry file; on Kafka (PULSEBRIDGE_BUS=kafka),
+ * through the registry's streams, from any host. The gateway notices changes within its poll
+ * period (revocation, new commands).
  *
  *   add <id> --patient P [--json]            register (and, in embedded mode, issue its certificate)
  *   assign <id> --patient P [--from ISO]     time-bounded reassignment (default from now)
@@ -14,7 +15,9 @@
  */
 import { issueDeviceCertificate } from '../platform/dev-pki.ts';
 import { COMMAND_TYPES, FINAL_COMMAND_STATES, parseCommandRequest, type DeviceCommand } from '../platform/device-commands.ts';
-import { DeviceRegistry } from '../platform/device-registry.ts';
+import { withRegistry } from '../platform/adapters.ts';
+import type { Registry } from '../platform/device-registry.ts';
+import { createLogger, type Logger } from '../platform/log.ts';
 import { commandView, deviceView } from '../platform/device-view.ts';
 import type { PulsebridgeConfig } from '../platform/config.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
@@ -42,6 +45,8 @@ export interface DeviceCommandInput {
   wait?: boolean | undefined;
   /** Stops `--wait` (SIGINT). */
   signal?: AbortSignal | undefined;
+  /** Warnings of the bus connection (Kafka mode). Default a warn-level logger on stderr. */
+  logger?: Logger;
   /** How often `--wait` re-reads the command, ms. Default 250. */
   waitPollMs?: number;
 }
@@ -50,20 +55,23 @@ const ACTIONS = 'add, assign, unassign, enable, disable, list, show, audit, comm
 
 /** Runs one device action; resolves with the exit status. */
 export async function runDeviceCommand(input: DeviceCommandInput): Promise<number> {
+  const logger = input.logger ?? createLogger('warn', { app: 'pulsebridge' });
+  return withRegistry(input.config, logger, (registry) => runDeviceAction(registry, input));
+}
+
+async function runDeviceAction(registry: Registry, input: DeviceCommandInput): Promise<number> {
   const { config, action, out } = input;
-  const registry = new DeviceRegistry(config.registryPath);
   const needId = () => {
     if (!input.deviceId) throw new UsageError(`device ${action} needs a device id: pulsebridge device ${action} <id>`);
     return input.deviceId;
   };
-  try {
     switch (action) {
       case 'add': {
         const deviceId = needId();
         if (!input.patientId) throw new UsageError('device add needs --patient <pid>');
         // Issue the certificate first: a registered device without credentials would be useless.
         const creds = issueDeviceCertificate(config.dataDir, deviceId);
-        registry.add(deviceId, input.patientId, input.actor);
+        await registry.add(deviceId, input.patientId, input.actor);
         const result = { deviceId, patientId: input.patientId, cert: creds.cert, key: creds.key, ca: creds.ca };
         out(input.json ? JSON.stringify(result) : `device ${deviceId} assigned to patient ${input.patientId}\n  cert ${creds.cert}\n  key  ${creds.key}\n  ca   ${creds.ca}`);
         return 0;
@@ -72,7 +80,7 @@ export async function runDeviceCommand(input: DeviceCommandInput): Promise<numbe
         const deviceId = needId();
         if (!input.patientId) throw new UsageError('device assign needs --patient <pid>');
         const fromMs = parseTime('--from', input.from) ?? Date.now();
-        const d = registry.assign(deviceId, input.patientId, fromMs, input.actor);
+        const d = await registry.assign(deviceId, input.patientId, fromMs, input.actor);
         const current = registry.assignments(deviceId).at(-1)!;
         out(input.json ? JSON.stringify(deviceView(d, registry.liveness.get(deviceId), registry.assignments(deviceId)))
           : `device ${deviceId} assigned to patient ${current.patientId} from ${new Date(current.fromMs).toISOString()}`);
@@ -81,7 +89,7 @@ export async function runDeviceCommand(input: DeviceCommandInput): Promise<numbe
       case 'unassign': {
         const deviceId = needId();
         const atMs = parseTime('--at', input.at) ?? Date.now();
-        const d = registry.unassign(deviceId, atMs, input.actor);
+        const d = await registry.unassign(deviceId, atMs, input.actor);
         out(input.json ? JSON.stringify(deviceView(d, registry.liveness.get(deviceId), registry.assignments(deviceId)))
           : `device ${deviceId} unassigned at ${new Date(atMs).toISOString()}`);
         return 0;
@@ -103,13 +111,13 @@ export async function runDeviceCommand(input: DeviceCommandInput): Promise<numbe
       case 'audit': {
         const deviceId = needId();
         if (!registry.get(deviceId)) throw new PulsebridgeError('PB_REGISTRY_UNKNOWN_DEVICE', `device "${deviceId}" is not registered`);
-        out(JSON.stringify(registry.audit(deviceId).map(({ atMs, ...e }) => ({ at: new Date(atMs).toISOString(), ...e })), null, 2));
+        out(JSON.stringify((await registry.audit(deviceId)).map(({ atMs, ...e }) => ({ at: new Date(atMs).toISOString(), ...e })), null, 2));
         return 0;
       }
       case 'enable':
       case 'disable': {
         const deviceId = needId();
-        const d = registry.setEnabled(deviceId, action === 'enable', input.actor);
+        const d = await registry.setEnabled(deviceId, action === 'enable', input.actor);
         out(input.json ? JSON.stringify(d) : `device ${deviceId} ${action}d`);
         return 0;
       }
@@ -118,12 +126,9 @@ export async function runDeviceCommand(input: DeviceCommandInput): Promise<numbe
       default:
         throw new UsageError(`unknown device action "${action ?? ''}" (${ACTIONS})`);
     }
-  } finally {
-    registry.close();
-  }
 }
 
-async function sendCommand(registry: DeviceRegistry, deviceId: string, input: DeviceCommandInput): Promise<number> {
+async function sendCommand(registry: Registry, deviceId: string, input: DeviceCommandInput): Promise<number> {
   const type = input.commandType;
   if (!type || !(COMMAND_TYPES as readonly string[]).includes(type)) throw new UsageError(`device command needs --type ${COMMAND_TYPES.join('|')}`);
   let body: Record<string, unknown> = {};
@@ -144,7 +149,7 @@ async function sendCommand(registry: DeviceRegistry, deviceId: string, input: De
     ...(input.ttl !== undefined ? { ttlMs: parseDurationMs(input.ttl) } : {}),
     ...(input.timeout !== undefined ? { timeoutMs: parseDurationMs(input.timeout) } : {}),
   });
-  let command: DeviceCommand = registry.commands.create(deviceId, request, input.actor);
+  let command: DeviceCommand = await registry.commands.create(deviceId, request, input.actor);
   if (!input.wait) {
     input.out(JSON.stringify(commandView(command)));
     return 0;

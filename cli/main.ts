@@ -4,9 +4,8 @@
  * Exit 0 on success; errors go to stderr as one clear sentence.
  */
 import { openDevIssuer, ROLES, type Role } from '../dashboard-api/dev-issuer.ts';
-import { openBus, openVitalsStore } from '../platform/adapters.ts';
+import { openBus, openRegistry, openVitalsStore } from '../platform/adapters.ts';
 import { loadConfig, type PulsebridgeConfig } from '../platform/config.ts';
-import { DeviceRegistry } from '../platform/device-registry.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
 import { createLogger, type Logger } from '../platform/log.ts';
 import { MetricsRegistry } from '../platform/metrics.ts';
@@ -65,7 +64,7 @@ async function runComponent(name: string, config: Readonly<PulsebridgeConfig>, l
   const closers: (() => Promise<void> | void)[] = [() => bus.close()];
   try {
     if (name === 'gateway') {
-      const registry = new DeviceRegistry(config.registryPath);
+      const registry = await openRegistry(config, bus, logger);
       closers.push(() => registry.close());
       running.push(await startGateway(ctx, registry));
     } else if (name === 'processor') {
@@ -74,7 +73,7 @@ async function runComponent(name: string, config: Readonly<PulsebridgeConfig>, l
       running.push(await startProcessor(ctx, store));
     } else if (name === 'dashboard-api') {
       const store = await openVitalsStore(config);
-      const registry = new DeviceRegistry(config.registryPath);
+      const registry = await openRegistry(config, bus, logger);
       closers.push(() => store.close(), () => registry.close());
       running.push(await startDashboard(ctx, store, registry));
     } else {

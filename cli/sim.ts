@@ -19,7 +19,8 @@ import { deviceWireFormats, encoderOf, parseWireFormat, type WireFormatChoice } 
 import { sleep } from '../device-sim/pacing.ts';
 import type { PulsebridgeConfig } from '../platform/config.ts';
 import { devPkiPaths, issueDeviceCertificate } from '../platform/dev-pki.ts';
-import { DeviceRegistry } from '../platform/device-registry.ts';
+import { withRegistry } from '../platform/adapters.ts';
+import type { Registry } from '../platform/device-registry.ts';
 import type { Logger } from '../platform/log.ts';
 import { parseDurationMs, UsageError } from './args.ts';
 
@@ -35,16 +36,11 @@ export function parseSpeed(text: string | undefined, fallback: SimSpeed): SimSpe
 export const simPatientFor = (deviceId: string) => deviceId.replace(/^sim-/, 'patient-');
 
 /** Registers simulated devices (if needed) and issues their development certificates. */
-export function provisionSimDevices(config: Readonly<PulsebridgeConfig>, deviceIds: string[], actor = 'sim'): void {
-  const registry = new DeviceRegistry(config.registryPath);
-  try {
-    for (const id of deviceIds) {
-      issueDeviceCertificate(config.dataDir, id);
-      const known = registry.get(id);
-      if (!known || !known.patientId) registry.add(id, simPatientFor(id), actor, Date.now() - 24 * 3_600_000);
-    }
-  } finally {
-    registry.close();
+export async function provisionSimDevices(config: Readonly<PulsebridgeConfig>, registry: Registry, deviceIds: string[], actor = 'sim'): Promise<void> {
+  for (const id of deviceIds) {
+    issueDeviceCertificate(config.dataDir, id);
+    const known = registry.get(id);
+    if (!known || !known.patientId) await registry.add(id, simPatientFor(id), actor, Date.now() - 24 * 3_600_000);
   }
 }
 
@@ -214,9 +210,8 @@ async function writeReport(input: SimCommandInput, summary: RunSimSummary, flags
   let { report, truncated } = await reportFromApi({ ...base, api: { apiUrl, token } });
   if (truncated && embedded) {
     // More than one page of alerts: ask patient by patient.
-    const registry = new DeviceRegistry(config.registryPath);
-    const patientIds = [...new Set(summary.deviceIds.map((id) => registry.get(id)?.patientId ?? simPatientFor(id)))];
-    registry.close();
+    const patientIds = await withRegistry(config, input.logger, async (registry) =>
+      [...new Set(summary.deviceIds.map((id) => registry.get(id)?.patientId ?? simPatientFor(id)))]);
     ({ report, truncated } = await reportFromApi({ ...base, api: { apiUrl, token, patientIds } }));
   }
   const file = flags.path || path.join(config.dataDir, 'sim', 'report.json');
@@ -231,7 +226,7 @@ export async function runSimCommand(input: SimCommandInput): Promise<void> {
   const { config } = input;
   const ids = simDeviceIds(input.devices);
   const embedded = !input.credentials.certDir && !input.credentials.cert;
-  if (embedded) provisionSimDevices(config, ids);
+  if (embedded) await withRegistry(config, input.logger, (registry) => provisionSimDevices(config, registry, ids));
   const creds = credentialsFor(config, input.credentials);
   // Fail before the run, not after it, when the report could not be fetched.
   if (input.report) await reportToken(config, input.report);

@@ -48,7 +48,7 @@ export class CommandDispatcher {
 
   /** Poll tick: time out / expire what is due, and deliver commands created since the last tick. */
   async tick(): Promise<void> {
-    for (const c of this.#o.store.sweep()) {
+    for (const c of await this.#o.store.sweep()) {
       this.#o.counter.inc({ event: c.state });
       this.#o.logger.info('device command finished without a result', { deviceId: c.deviceId, commandId: c.id, state: c.state });
     }
@@ -62,7 +62,7 @@ export class CommandDispatcher {
   }
 
   /** A payload on `…/cmd/ack`. Never throws for bad input: returns the reason instead. */
-  result(deviceId: string, payload: Buffer): ResultHandling {
+  async result(deviceId: string, payload: Buffer): Promise<ResultHandling> {
     let json: unknown;
     try {
       json = JSON.parse(payload.toString('utf8'));
@@ -73,7 +73,7 @@ export class CommandDispatcher {
     if (!parsed.success) {
       return { ok: false, reason: 'invalid_command_result', detail: describeZodIssues(parsed.error, 5) };
     }
-    const { outcome, command } = this.#o.store.recordResult(deviceId, parsed.data, `device:${deviceId}`);
+    const { outcome, command } = await this.#o.store.recordResult(deviceId, parsed.data, `device:${deviceId}`);
     if (outcome === 'unknown') return { ok: false, reason: 'unknown_command', detail: `device ${deviceId} has no command ${parsed.data.id}` };
     this.#o.counter.inc({ event: outcome === 'recorded' ? command!.state : outcome });
     return { ok: true, outcome, ...(command ? { command } : {}) };
@@ -83,7 +83,7 @@ export class CommandDispatcher {
     for (const c of commands) {
       if (!this.#subscribed.has(c.deviceId)) continue;
       // Claim first: two triggers (subscribe and tick) or two gateways never send it twice.
-      const claimed = this.#o.store.markDelivered(c.id, this.#o.actor);
+      const claimed = await this.#o.store.markDelivered(c.id, this.#o.actor);
       if (!claimed) continue;
       try {
         await this.#o.publish(deviceTopics(c.deviceId).cmd, Buffer.from(JSON.stringify(claimed.payload)));

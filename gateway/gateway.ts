@@ -140,7 +140,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const tracker = options.liveness
     ? new LivenessTracker({ store: options.liveness, gatewayId, logger, skewGauge, now })
     : undefined;
-  tracker?.start();
+  await tracker?.start();
 
   /** One message to the bus under the global in-flight cap; resolves when the bus acknowledged it. */
   const toBus = async (stream: string, message: BusMessage): Promise<void> => {
@@ -218,7 +218,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     tracker?.seen(deviceId);
     // The result is stored (synchronously, durably) before the PUBACK, like telemetry.
     const handled = dispatcher
-      ? dispatcher.result(deviceId, payload)
+      ? await dispatcher.result(deviceId, payload)
       : { ok: false as const, reason: 'unknown_command', detail: 'this gateway keeps no commands' };
     if (!handled.ok) {
       await deadLetter(deviceId, topic, payload, handled.reason, handled.detail);
@@ -414,7 +414,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const pollOnce = async (): Promise<void> => {
     try { revokeDisabled(); } catch (err) { pollErrors.inc({ step: 'revocation' }); logger.warn('registry poll failed', { err: err as Error }); }
     try { await dispatcher?.tick(); } catch (err) { pollErrors.inc({ step: 'commands' }); logger.warn('command poll failed', { err: err as Error }); }
-    try { tracker?.flush(); } catch (err) { pollErrors.inc({ step: 'liveness' }); logger.warn('liveness flush failed', { err: err as Error }); }
+    try { await tracker?.flush(); } catch (err) { pollErrors.inc({ step: 'liveness' }); logger.warn('liveness flush failed', { err: err as Error }); }
   };
   const poll = () => {
     // One poll at a time: a slow one (busy database) is not stacked up.
@@ -470,7 +470,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           for (const s of sockets) s.destroy();
         });
         await new Promise<void>((resolve) => broker.close(() => resolve()));
-        try { tracker?.flush(); } catch (err) { logger.warn('final liveness flush failed', { err: err as Error }); }
+        try { await tracker?.flush(); } catch (err) { logger.warn('final liveness flush failed', { err: err as Error }); }
       })();
       return closing;
     },

@@ -41,8 +41,8 @@ export class LivenessTracker {
   }
 
   /** A crashed predecessor could not record its devices' disconnections: do it now. */
-  start(): void {
-    this.#o.store.resetGateway(this.#o.gatewayId, 'gateway_restart');
+  async start(): Promise<void> {
+    await this.#o.store.resetGateway(this.#o.gatewayId, 'gateway_restart');
   }
 
   connected(deviceId: string): void {
@@ -104,11 +104,11 @@ export class LivenessTracker {
   }
 
   /** Writes every changed device in one transaction (and heart-beats the gateway). */
-  flush(): void {
+  async flush(): Promise<void> {
     const rows = [...this.#dirty].map((id) => ({ ...this.#devices.get(id)!.row }));
     this.#dirty.clear();
     try {
-      this.#o.store.write(this.#o.gatewayId, rows);
+      await this.#o.store.write(this.#o.gatewayId, rows);
     } catch (err) {
       for (const r of rows) this.#dirty.add(r.deviceId);
       throw err;

@@ -11,6 +11,8 @@ import type { VitalsStore } from './vitals-store.ts';
 import { SqliteVitalsStore } from './vitals-store-sqlite.ts';
 import { InfluxVitalsStore } from './vitals-store-influx.ts';
 import { STREAMS } from '../contracts/topics.ts';
+import { DeviceRegistry, type Registry } from './device-registry.ts';
+import { BusRegistry } from './registry-bus.ts';
 
 /** Partitions per stream when Pulsebridge creates them. Alerts: one, so its offset is a total order (event ids). */
 export const STREAM_PARTITIONS = [
@@ -36,4 +38,31 @@ export async function openVitalsStore(config: Pick<PulsebridgeConfig, 'store'>):
   const store = new InfluxVitalsStore({ url: s.url, database: s.database, token: s.token, username: s.username, password: s.password });
   await store.init();
   return store;
+}
+
+/**
+ * The device registry follows the bus: on Kafka it lives on the bus (shared by every instance on
+ * every host); embedded, it is the SQLite file in the data folder (shared with the CLI).
+ */
+export async function openRegistry(config: Pick<PulsebridgeConfig, 'bus' | 'registryPath'>, bus: Bus, logger: Logger): Promise<Registry> {
+  if (config.bus.kind === 'kafka') return BusRegistry.open({ bus, logger: logger.child({ component: 'registry' }) });
+  return new DeviceRegistry(config.registryPath);
+}
+
+/**
+ * Opens the registry for one short task (a CLI command), with its own bus connection on Kafka,
+ * and closes both afterwards.
+ */
+export async function withRegistry<T>(config: Pick<PulsebridgeConfig, 'bus' | 'registryPath'>, logger: Logger, fn: (registry: Registry) => Promise<T>): Promise<T> {
+  const bus = config.bus.kind === 'kafka' ? await openBus(config, logger) : undefined;
+  try {
+    const registry = await openRegistry(config, bus ?? new InProcessBus(), logger);
+    try {
+      return await fn(registry);
+    } finally {
+      await registry.close();
+    }
+  } finally {
+    await bus?.close();
+  }
 }

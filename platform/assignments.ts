@@ -9,6 +9,16 @@ import type { Assignment } from './device-registry.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+const PATIENT_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+export function checkPatientId(patientId: string): void {
+  if (!PATIENT_ID_PATTERN.test(patientId)) throw new PulsebridgeError('PB_REGISTRY_INVALID', `patient id "${patientId}" must match ${PATIENT_ID_PATTERN}`);
+}
+
+export function checkTime(name: string, ms: number): void {
+  if (!Number.isSafeInteger(ms) || ms < 0) throw new PulsebridgeError('PB_REGISTRY_INVALID', `${name} must be a time in ms since the epoch, got ${ms}`);
+}
+
 /** The patient at device time `timeMs`; a frame stamped before the first assignment belongs to the first patient. */
 export function patientAtTime(history: readonly Assignment[], timeMs: number): string | undefined {
   for (let i = history.length - 1; i >= 0; i--) {

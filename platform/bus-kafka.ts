@@ -15,7 +15,7 @@
  */
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import type { Admin, Consumer, EachBatchPayload, IHeaders, LogEntry, Producer } from 'kafkajs';
-import type { Bus, BusMessage, ConsumedMessage, SubscribeOptions, Subscription } from './bus.ts';
+import type { Bus, BusMessage, ConsumedMessage, SubscribeOptions, StreamSpec, Subscription } from './bus.ts';
 import { PulsebridgeError } from './errors.ts';
 import { createLogger } from './log.ts';
 import type { Logger } from './log.ts';
@@ -303,7 +303,7 @@ export class KafkaBus implements Bus {
     return subscription;
   }
 
-  async ensureStreams(streams: { name: string; partitions: number; compacted?: boolean }[]): Promise<void> {
+  async ensureStreams(streams: StreamSpec[]): Promise<void> {
     if (this.#closed) throw new PulsebridgeError('PB_BUS_CLOSED', 'the bus is closed');
     const admin: Admin = this.#kafka.admin();
     try {
@@ -319,7 +319,11 @@ export class KafkaBus implements Bus {
             topic: s.name,
             numPartitions: s.partitions,
             replicationFactor: this.#options.replicationFactor,
-            ...(s.compacted ? { configEntries: [{ name: 'cleanup.policy', value: 'compact' }] } : {}),
+            configEntries: [
+              ...(s.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : []),
+              // Kafka's default retention (7 days) would silently delete event-sourced state.
+              ...(s.retainForever ? [{ name: 'retention.ms', value: '-1' }, { name: 'retention.bytes', value: '-1' }] : []),
+            ],
           })),
         });
       }

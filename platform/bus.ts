@@ -33,6 +33,8 @@ export interface Subscription {
   stop(): Promise<void>;
 }
 
+export interface StreamSpec { name: string; partitions: number; compacted?: boolean; retainForever?: boolean }
+
 export interface Bus {
   /** Resolves once the bus durably holds every message (Kafka: acks=all); rejects otherwise. */
   publish(stream: string, messages: BusMessage[]): Promise<void>;
@@ -40,7 +42,9 @@ export interface Bus {
   /**
    * Creates streams that do not exist yet (idempotent). `compacted`: the log may drop all but the
    * latest message per key (Kafka cleanup.policy=compact); readers must only need the latest.
+   * `retainForever`: the log never drops messages by age or size (Kafka retention.ms = -1,
+   * retention.bytes = -1); for event-sourced state such as the device registry and its audit trail.
    */
-  ensureStreams(streams: { name: string; partitions: number; compacted?: boolean }[]): Promise<void>;
+  ensureStreams(streams: StreamSpec[]): Promise<void>;
   close(): Promise<void>;
 }

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { FRAME_LIMITS } from '../contracts/telemetry.ts';
 import { PulsebridgeError } from './errors.ts';
+import type { MaybePromise } from './device-registry.ts';
 import type { RegistryDb } from './registry-db.ts';
 
 export const COMMAND_TYPES = ['config', 'ping', 'fw_offer'] as const;
@@ -103,10 +104,13 @@ export interface DeviceCommand {
 
 export type ResultOutcome = 'recorded' | 'late' | 'duplicate' | 'unknown';
 
-/** The command port (embedded: SQLite in the registry file). */
+/**
+ * The command port (embedded: SQLite in the registry file; production: platform/device-commands-bus.ts).
+ * Changes may be asynchronous (a bus publish that resolves once visible); reads are synchronous.
+ */
 export interface DeviceCommandStore {
   /** Queues a command for an enabled device. Throws PB_REGISTRY_UNKNOWN_DEVICE / PB_COMMAND_INVALID. */
-  create(deviceId: string, request: CommandRequest, actor: string): DeviceCommand | Promise<DeviceCommand>;
+  create(deviceId: string, request: CommandRequest, actor: string): MaybePromise<DeviceCommand>;
   get(commandId: string): DeviceCommand | undefined;
   /** The device's commands, newest first. */
   list(deviceId: string, limit?: number): DeviceCommand[];
@@ -115,13 +119,74 @@ export interface DeviceCommandStore {
   /** What to send to a device that just subscribed: pending ones and delivered ones still waiting for an answer. */
   deliverable(deviceId: string): DeviceCommand[];
   /** Claims a command for delivery (state → delivered, deadline set). Undefined when it is no longer deliverable. */
-  markDelivered(commandId: string, actor: string): DeviceCommand | undefined;
+  markDelivered(commandId: string, actor: string): MaybePromise<DeviceCommand | undefined>;
   /** Stores the device's answer. */
-  recordResult(deviceId: string, result: CommandResult, actor: string): { outcome: ResultOutcome; command?: DeviceCommand };
+  recordResult(deviceId: string, result: CommandResult, actor: string): MaybePromise<{ outcome: ResultOutcome; command?: DeviceCommand }>;
   /** Expires undelivered commands past their TTL and times out unanswered ones past their deadline. */
-  sweep(): DeviceCommand[];
+  sweep(): MaybePromise<DeviceCommand[]>;
   /** Changes whenever a command is created (in any process). */
   changeVersion(): number;
+}
+
+// ---- the rules, as pure functions shared by the SQLite and the bus-backed stores ----------------
+
+/** A new command for a device, as queued. */
+export function newCommand(deviceId: string, request: CommandRequest, actor: string, nowMs: number): DeviceCommand {
+  const { ttlMs: ttl, timeoutMs: timeout, ...body } = request;
+  const id = `c-${randomBytes(8).toString('hex')}`;
+  return {
+    id, deviceId, type: request.type, payload: { id, ...body }, state: 'pending', createdAtMs: nowMs, createdBy: actor,
+    expiresAtMs: nowMs + (ttl ?? COMMAND_LIMITS.defaultTtlMs), timeoutMs: timeout ?? COMMAND_LIMITS.defaultTimeoutMs,
+    deliveredAtMs: undefined, deadlineAtMs: undefined, deliveryCount: 0, result: undefined, finishedAtMs: undefined,
+  };
+}
+
+/** Refuses commands to unknown or disabled devices. */
+export function checkCommandTarget(deviceId: string, device: { enabled: boolean } | undefined): void {
+  if (!device) throw new PulsebridgeError('PB_REGISTRY_UNKNOWN_DEVICE', `device "${deviceId}" is not registered`);
+  if (!device.enabled) throw new PulsebridgeError('PB_COMMAND_INVALID', `device ${deviceId} is disabled; enable it before sending commands`);
+}
+
+/** Pending and unexpired, or delivered and still waiting for the answer. */
+export function isDeliverable(c: DeviceCommand, nowMs: number): boolean {
+  return (c.state === 'pending' && c.expiresAtMs > nowMs) || (c.state === 'delivered' && (c.deadlineAtMs ?? 0) > nowMs);
+}
+
+/** The command once (re-)delivered, or undefined when it is no longer deliverable. A re-delivery restarts the answer timeout. */
+export function planDelivery(c: DeviceCommand, nowMs: number): DeviceCommand | undefined {
+  if (!isDeliverable(c, nowMs)) return undefined;
+  return { ...c, state: 'delivered', deliveredAtMs: nowMs, deadlineAtMs: nowMs + c.timeoutMs, deliveryCount: c.deliveryCount + 1 };
+}
+
+/**
+ * What the device's answer does to its command; `after` is undefined when nothing changes. An
+ * answer after the deadline is late even when no sweep has recorded the timeout yet.
+ */
+export function planResult(c: DeviceCommand | undefined, deviceId: string, result: CommandResult, nowMs: number): { outcome: ResultOutcome; after?: DeviceCommand } {
+  // A device can only answer its own commands.
+  if (!c || c.deviceId !== deviceId) return { outcome: 'unknown' };
+  const current = dueFinal(c, nowMs) ?? c;
+  if (current.state === 'ok' || current.state === 'error') return { outcome: 'duplicate' };
+  const late = current.state === 'timed_out' || current.state === 'expired';
+  if (late && current.result) return { outcome: 'duplicate' };
+  const answer = { ok: result.ok, ...(result.ok ? {} : { error: result.error ?? '' }), atMs: nowMs };
+  // A late answer is kept, but does not change the outcome.
+  if (late) return { outcome: 'late', after: { ...current, result: answer } };
+  return { outcome: 'recorded', after: { ...current, state: result.ok ? 'ok' : 'error', result: answer, finishedAtMs: nowMs } };
+}
+
+/** The audit action of a stored answer. */
+export const resultAction = (after: DeviceCommand): string =>
+  (after.state === 'ok' || after.state === 'error' ? `command.${after.state}` : 'command.late_result');
+
+/**
+ * Expired (TTL passed undelivered) or timed out (delivered, no answer by the deadline); undefined
+ * when not due. Finished at the moment it became final, not when somebody noticed.
+ */
+export function dueFinal(c: DeviceCommand, nowMs: number): DeviceCommand | undefined {
+  if (c.state === 'pending' && c.expiresAtMs <= nowMs) return { ...c, state: 'expired', finishedAtMs: c.expiresAtMs };
+  if (c.state === 'delivered' && (c.deadlineAtMs ?? 0) <= nowMs) return { ...c, state: 'timed_out', finishedAtMs: c.deadlineAtMs ?? nowMs };
+  return undefined;
 }
 
 interface Row {
@@ -163,20 +228,15 @@ export class SqliteDeviceCommandStore implements DeviceCommandStore {
   }
 
   create(deviceId: string, request: CommandRequest, actor: string): DeviceCommand {
-    const device = this.#devices.get(deviceId);
-    if (!device) throw new PulsebridgeError('PB_REGISTRY_UNKNOWN_DEVICE', `device "${deviceId}" is not registered`);
-    if (!device.enabled) throw new PulsebridgeError('PB_COMMAND_INVALID', `device ${deviceId} is disabled; enable it before sending commands`);
-    const { ttlMs: ttl, timeoutMs: timeout, ...body } = request;
-    const id = `c-${randomBytes(8).toString('hex')}`;
-    const payload = { id, ...body };
-    const now = this.#db.now();
+    checkCommandTarget(deviceId, this.#devices.get(deviceId));
+    const c = newCommand(deviceId, request, actor, this.#db.now());
     this.#db.transaction(() => {
       this.#db.stmt(`INSERT INTO command (cmd_id, device_id, type, payload, state, created_at, created_by, expires_at, timeout_ms) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)`)
-        .run(id, deviceId, request.type, JSON.stringify(payload), now, actor, now + (ttl ?? COMMAND_LIMITS.defaultTtlMs), timeout ?? COMMAND_LIMITS.defaultTimeoutMs);
+        .run(c.id, deviceId, c.type, JSON.stringify(c.payload), c.createdAtMs, actor, c.expiresAtMs, c.timeoutMs);
       this.#db.bump('command_version');
-      this.#db.audit(actor, 'command.create', deviceId, null, this.#row(id));
+      this.#db.audit(actor, 'command.create', deviceId, null, this.#row(c.id));
     });
-    return this.#row(id)!;
+    return this.#row(c.id)!;
   }
 
   get(commandId: string): DeviceCommand | undefined {
@@ -206,40 +266,20 @@ export class SqliteDeviceCommandStore implements DeviceCommandStore {
   }
 
   markDelivered(commandId: string, actor: string): DeviceCommand | undefined {
-    const now = this.#db.now();
     return this.#db.transaction(() => {
       const before = this.#row(commandId);
-      if (!before) return undefined;
-      const deliverable = (before.state === 'pending' && before.expiresAtMs > now) || (before.state === 'delivered' && (before.deadlineAtMs ?? 0) > now);
-      if (!deliverable) return undefined;
-      // A re-delivery (the device reconnected before answering) restarts the answer timeout.
-      this.#db.stmt(`UPDATE command SET state = 'delivered', delivered_at = ?, deadline_at = ?, delivery_count = delivery_count + 1 WHERE cmd_id = ?`)
-        .run(now, now + before.timeoutMs, commandId);
-      const after = this.#row(commandId)!;
-      this.#db.audit(actor, 'command.deliver', before.deviceId, before, after);
-      return after;
+      const after = before && planDelivery(before, this.#db.now());
+      if (!before || !after) return undefined;
+      return this.#save(actor, 'command.deliver', before, after);
     });
   }
 
   recordResult(deviceId: string, result: CommandResult, actor: string): { outcome: ResultOutcome; command?: DeviceCommand } {
-    const now = this.#db.now();
     return this.#db.transaction(() => {
       const before = this.#row(result.id);
-      // A device can only answer its own commands.
-      if (!before || before.deviceId !== deviceId) return { outcome: 'unknown' as const };
-      if (before.state === 'ok' || before.state === 'error') return { outcome: 'duplicate' as const, command: before };
-      const late = before.state === 'timed_out' || before.state === 'expired';
-      if (late && before.result) return { outcome: 'duplicate' as const, command: before };
-      const error = result.ok ? null : (result.error ?? '');
-      if (late) {
-        this.#db.stmt('UPDATE command SET result_at = ?, result_ok = ?, result_error = ? WHERE cmd_id = ?').run(now, result.ok ? 1 : 0, error, result.id);
-      } else {
-        this.#db.stmt('UPDATE command SET state = ?, result_at = ?, result_ok = ?, result_error = ?, finished_at = ? WHERE cmd_id = ?')
-          .run(result.ok ? 'ok' : 'error', now, result.ok ? 1 : 0, error, now, result.id);
-      }
-      const after = this.#row(result.id)!;
-      this.#db.audit(actor, late ? 'command.late_result' : `command.${after.state}`, deviceId, before, after);
-      return { outcome: late ? 'late' as const : 'recorded' as const, command: after };
+      const { outcome, after } = planResult(before, deviceId, result, this.#db.now());
+      if (!after) return { outcome, ...(outcome === 'duplicate' ? { command: before! } : {}) };
+      return { outcome, command: this.#save(actor, resultAction(after), before!, after) };
     });
   }
 
@@ -252,18 +292,23 @@ export class SqliteDeviceCommandStore implements DeviceCommandStore {
       const changed: DeviceCommand[] = [];
       for (const { cmd_id: id } of due) {
         const before = this.#row(id);
-        if (!before) continue;
-        let next: CommandState | undefined;
-        if (before.state === 'pending' && before.expiresAtMs <= now) next = 'expired';
-        else if (before.state === 'delivered' && (before.deadlineAtMs ?? 0) <= now) next = 'timed_out';
-        if (!next) continue; // another process got there first
-        this.#db.stmt('UPDATE command SET state = ?, finished_at = ? WHERE cmd_id = ?').run(next, now, id);
-        const after = this.#row(id)!;
-        this.#db.audit('system', `command.${next}`, before.deviceId, before, after);
-        changed.push(after);
+        const after = before && dueFinal(before, now);
+        if (!before || !after) continue; // another process got there first
+        changed.push(this.#save('system', `command.${after.state}`, before, after));
       }
       return changed;
     });
+  }
+
+  /** Writes the changed fields of a command and audits the change; call inside a transaction. */
+  #save(actor: string, action: string, before: DeviceCommand, after: DeviceCommand): DeviceCommand {
+    this.#db.stmt(`UPDATE command SET state = ?, delivered_at = ?, deadline_at = ?, delivery_count = ?, result_at = ?, result_ok = ?, result_error = ?, finished_at = ? WHERE cmd_id = ?`)
+      .run(after.state, after.deliveredAtMs ?? null, after.deadlineAtMs ?? null, after.deliveryCount,
+        after.result?.atMs ?? null, after.result ? (after.result.ok ? 1 : 0) : null, after.result ? (after.result.error ?? null) : null,
+        after.finishedAtMs ?? null, after.id);
+    const saved = this.#row(after.id)!;
+    this.#db.audit(actor, action, before.deviceId, before, saved);
+    return saved;
   }
 
   changeVersion(): number {

@@ -5,6 +5,7 @@
  * state in memory and writes it here in batches (once a second); the dashboard API and the CLI,
  * other processes in production, read it from here.
  */
+import type { MaybePromise } from './device-registry.ts';
 import type { RegistryDb } from './registry-db.ts';
 
 /** Liveness of one device as stored. Times are wall-clock ms since the epoch. */
@@ -46,17 +47,29 @@ export interface DeviceLivenessView extends DeviceLiveness {
   online: boolean;
 }
 
-/** The liveness port (embedded: SQLite in the registry file). */
+/**
+ * The liveness port (embedded: SQLite in the registry file; production: platform/device-liveness-bus.ts).
+ * Writes may be asynchronous (a bus publish); reads are synchronous.
+ */
 export interface DeviceLivenessStore {
   /** Writes whole liveness rows in one transaction and records the gateway's heartbeat. */
-  write(gatewayId: string, rows: readonly DeviceLiveness[]): void;
+  write(gatewayId: string, rows: readonly DeviceLiveness[]): MaybePromise<void>;
   /**
    * Start-up of a gateway: devices it still shows as connected (it crashed or was killed) are
    * marked disconnected with `reason`.
    */
-  resetGateway(gatewayId: string, reason: string): void;
+  resetGateway(gatewayId: string, reason: string): MaybePromise<void>;
   get(deviceId: string): DeviceLivenessView | undefined;
   list(): DeviceLivenessView[];
+}
+
+/**
+ * A gateway the device left (it reconnected elsewhere, e.g. after a network change) notices the
+ * old connection's end later and writes "disconnected": that must not hide the newer connection.
+ */
+export function supersededByNewerConnection(current: DeviceLiveness, incoming: DeviceLiveness): boolean {
+  return current.connected && !incoming.connected && current.gatewayId !== incoming.gatewayId
+    && (current.connectedAtMs ?? 0) > (incoming.connectedAtMs ?? 0);
 }
 
 interface Row {
@@ -95,6 +108,11 @@ export class SqliteDeviceLivenessStore implements DeviceLivenessStore {
       this.#db.stmt('INSERT INTO gateway_instance VALUES (?, ?) ON CONFLICT(gateway_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at').run(gatewayId, now);
       const upsert = this.#db.stmt(`INSERT OR REPLACE INTO device_liveness VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
       for (const l of rows) {
+        const current = this.#db.stmt('SELECT connected, gateway_id, connected_at FROM device_liveness WHERE device_id = ?').get(l.deviceId) as
+          | { connected: number; gateway_id: string | null; connected_at: number | null }
+          | undefined;
+        if (current && supersededByNewerConnection(
+          { ...l, connected: current.connected === 1, gatewayId: current.gateway_id ?? undefined, connectedAtMs: current.connected_at ?? undefined }, l)) continue;
         upsert.run(
           l.deviceId, l.connected ? 1 : 0, l.gatewayId ?? null,
           l.connectedAtMs ?? null, l.disconnectedAtMs ?? null, l.disconnectReason ?? null,

@@ -12,8 +12,9 @@
  * `changeVersion` = the consumed offset) implements the same interfaces.
  */
 import { DEVICE_ID_PATTERN } from '../contracts/topics.ts';
-import { SqliteDeviceCommandStore } from './device-commands.ts';
-import { SqliteDeviceLivenessStore } from './device-liveness.ts';
+import { checkPatientId, checkTime } from './assignments.ts';
+import { SqliteDeviceCommandStore, type DeviceCommandStore } from './device-commands.ts';
+import { SqliteDeviceLivenessStore, type DeviceLivenessStore } from './device-liveness.ts';
 import { PulsebridgeError } from './errors.ts';
 import { RegistryDb, type AuditRecord } from './registry-db.ts';
 
@@ -74,7 +75,16 @@ export interface DeviceDirectory extends DeviceDirectoryReader {
   audit(deviceId: string): MaybePromise<AuditRecord[]>;
 }
 
-const PATIENT_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+/**
+ * The whole registry as components use it: the directory plus device liveness and persistent
+ * commands, whose `audit` covers registry changes and commands. Embedded: {@link DeviceRegistry}
+ * (one SQLite file); production on Kafka: platform/registry-bus.ts.
+ */
+export interface Registry extends DeviceDirectory {
+  readonly liveness: DeviceLivenessStore;
+  readonly commands: DeviceCommandStore;
+  close(): MaybePromise<void>;
+}
 
 interface AssignmentRow { patient_id: string; from_ms: number; to_ms: number | null }
 
@@ -83,7 +93,7 @@ export interface DeviceRegistryOptions {
   now?: () => number;
 }
 
-export class DeviceRegistry implements DeviceDirectory {
+export class DeviceRegistry implements Registry {
   readonly #db: RegistryDb;
   /** Connection state, status and clock skew of each device, written by the gateway. */
   readonly liveness: SqliteDeviceLivenessStore;
@@ -237,14 +247,6 @@ export class DeviceRegistry implements DeviceDirectory {
     this.#db.bump('directory_version');
     this.#db.audit(actor, action, deviceId, before, this.#snapshot(deviceId));
   }
-}
-
-function checkPatientId(patientId: string): void {
-  if (!PATIENT_ID_PATTERN.test(patientId)) throw new PulsebridgeError('PB_REGISTRY_INVALID', `patient id "${patientId}" must match ${PATIENT_ID_PATTERN}`);
-}
-
-function checkTime(name: string, ms: number): void {
-  if (!Number.isSafeInteger(ms) || ms < 0) throw new PulsebridgeError('PB_REGISTRY_INVALID', `${name} must be a time in ms since the epoch, got ${ms}`);
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();

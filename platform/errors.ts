@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   PB_INTERNAL: 'an unexpected internal error occurred',
   PB_COMMAND_INVALID: 'the device command is invalid',
   PB_CRITERIA_CONFLICT: 'the alarm criteria changed since the version the change was based on',
+  PB_REGISTRY_CONFLICT: 'the registry entry kept changing concurrently; the change was not made',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
