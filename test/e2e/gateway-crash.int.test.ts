@@ -16,7 +16,7 @@ import { STREAMS } from '../../contracts/topics.ts';
 import { SimulatedDevice, SinusRhythm, buildFrames, sinusBeats } from '../../device-sim/index.ts';
 import { KafkaBus } from '../../platform/bus-kafka.ts';
 import { ensureDevPki, issueDeviceCertificate } from '../../platform/dev-pki.ts';
-import { DeviceRegistry } from '../../platform/device-registry.ts';
+import { BusRegistry } from '../../platform/registry-bus.ts';
 import { silentLogger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
 import { SqliteVitalsStore } from '../../platform/vitals-store-sqlite.ts';
@@ -63,9 +63,12 @@ describe.runIf(kafka)('gateway killed with SIGKILL mid-stream (real Kafka)', () 
 
   it('delivers every frame the device sent exactly once downstream', async () => {
     ensureDevPki(dataDir);
-    const registry = new DeviceRegistry(path.join(dataDir, 'registry.sqlite'));
-    registry.add(deviceId, patientId, 'test', Date.now() - 3_600_000);
-    registry.close();
+    // A gateway on Kafka reads the registry from the bus (no shared file).
+    const registryBus = new KafkaBus({ brokers: kafkaBrokers, clientId: `crash-registry-${runId}`, logger: silentLogger });
+    const registry = await BusRegistry.open({ bus: registryBus, logger: silentLogger });
+    await registry.add(deviceId, patientId, 'test', Date.now() - 3_600_000);
+    await registry.close();
+    await registryBus.close();
     const creds = issueDeviceCertificate(dataDir, deviceId);
     const port = await freePort();
     const startGatewayProcess = () => {

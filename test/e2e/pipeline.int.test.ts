@@ -20,7 +20,8 @@ import type { Bus } from '../../platform/bus.ts';
 import { InProcessBus } from '../../platform/bus-memory.ts';
 import { loadConfig, type PulsebridgeConfig } from '../../platform/config.ts';
 import { ensureDevPki, issueDeviceCertificate } from '../../platform/dev-pki.ts';
-import { DeviceRegistry } from '../../platform/device-registry.ts';
+import type { Registry } from '../../platform/device-registry.ts';
+import { openRegistry } from '../../platform/adapters.ts';
 import { silentLogger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
 import type { VitalsStore } from '../../platform/vitals-store.ts';
@@ -89,7 +90,7 @@ for (const variant of VARIANTS) {
     const sentFrames: TelemetryFrame[] = [];
     let bus: Bus;
     let store: VitalsStore;
-    let registry: DeviceRegistry;
+    let registry: Registry;
     let fhir: FhirTestServer;
     let config: Readonly<PulsebridgeConfig>;
     let dashboardUrl: string;
@@ -108,8 +109,9 @@ for (const variant of VARIANTS) {
       ensureDevPki(dataDir);
       config = loadConfig({ ...opened.env, PULSEBRIDGE_DATA_DIR: dataDir, PULSEBRIDGE_MQTT_PORT: '0', PULSEBRIDGE_HTTP_PORT: '0',
         PULSEBRIDGE_FHIR_BASE_URL: fhir.baseUrl, PULSEBRIDGE_FHIR_IDENTIFIER_SYSTEM: identifierSystem });
-      registry = new DeviceRegistry(config.registryPath);
-      registry.add(deviceId, patientId, 'e2e', Date.now() - 3_600_000);
+      // The registry the configuration selects: the SQLite file embedded, the bus on Kafka.
+      registry = await openRegistry(config, bus, silentLogger);
+      await registry.add(deviceId, patientId, 'e2e', Date.now() - 3_600_000);
       const ctx = { config, bus, logger: silentLogger, metrics: new MetricsRegistry() };
       running.push(await startProcessor(ctx, store, { groupId: `e2e-processor-${runId}` }));
       running.push((await startEhrExporter(ctx))!);
@@ -150,8 +152,8 @@ for (const variant of VARIANTS) {
       for (const r of running.reverse()) await r.stop();
       await fhir?.close();
       await store?.close();
+      await registry?.close();
       await bus?.close();
-      registry?.close();
     });
 
     it('delivers an extreme_brady alert to the care team over the WebSocket, onset within 1 s of the scripted onset', async () => {
