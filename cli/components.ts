@@ -51,7 +51,7 @@ function readTls(config: Readonly<PulsebridgeConfig>) {
 export async function startGateway(ctx: ComponentContext, registry: Registry): Promise<Running & { gateway: Gateway; port: number }> {
   const { config } = ctx;
   const gateway = await createGateway({
-    bus: ctx.bus, registry, liveness: registry.liveness, commands: registry.commands, logger: ctx.logger.child({ component: 'gateway' }), metrics: ctx.metrics,
+    bus: ctx.bus, registry, liveness: registry.liveness, commands: registry.commands, gatewayId: config.gateway.instanceId, logger: ctx.logger.child({ component: 'gateway' }), metrics: ctx.metrics,
     plaintext: config.gateway.plaintext,
     tls: config.gateway.plaintext ? undefined : readTls(config),
   });

@@ -3,6 +3,7 @@
  * zod with every problem reported at once, then frozen and passed down. Nothing below `main`
  * reads process.env.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { PulsebridgeError } from './errors.ts';
@@ -39,6 +40,8 @@ export const envSchema = z.object({
   PULSEBRIDGE_DEVICE_CA: z.string().optional(),
   /** Plain MQTT over TCP, for local development only (device-protocol.md). */
   PULSEBRIDGE_MQTT_PLAINTEXT: bool.default(false),
+  /** This gateway instance's name in device liveness and the audit trail (default host:port). */
+  PULSEBRIDGE_GATEWAY_ID: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'letters, digits and . _ : - (1–128)').optional(),
   /** External OpenID Connect issuer (production). Without it the development issuer is used. */
   PULSEBRIDGE_OIDC_ISSUER: z.url().optional(),
   PULSEBRIDGE_OIDC_JWKS_URL: z.url().optional(),
@@ -64,6 +67,12 @@ export interface PulsebridgeConfig {
   gateway: {
     mqttPort: number;
     plaintext: boolean;
+    /**
+     * Instance name. Unique per running gateway: a gateway starting under a name marks that
+     * name's devices disconnected (its crashed predecessor could not). Default host:port, so a
+     * restart on the same port takes over and two gateways on one host do not collide.
+     */
+    instanceId: string;
     tlsCertPath: string;
     tlsKeyPath: string;
     deviceCaPath: string;
@@ -102,6 +111,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Pu
     gateway: {
       mqttPort: e.PULSEBRIDGE_MQTT_PORT,
       plaintext: e.PULSEBRIDGE_MQTT_PLAINTEXT,
+      instanceId: e.PULSEBRIDGE_GATEWAY_ID ?? `${os.hostname()}:${e.PULSEBRIDGE_MQTT_PORT}`,
       tlsCertPath: e.PULSEBRIDGE_TLS_CERT ?? path.join(pki, 'gateway.crt'),
       tlsKeyPath: e.PULSEBRIDGE_TLS_KEY ?? path.join(pki, 'gateway.key'),
       deviceCaPath: e.PULSEBRIDGE_DEVICE_CA ?? path.join(pki, 'device-ca.crt'),
