@@ -452,7 +452,7 @@ async function main(): Promise<void> {
       `throughput: ${options.devices} devices (one mutual-TLS connection and certificate each) × ${options.windowPerDevice} QoS 1 frames in flight (closed loop), ` +
         `${options.warmupMs / 1000} s warm-up + ${options.measureMs / 1000} s measured, ${options.runs} runs per mode, median shown; ` +
         'server and load generator in separate processes on the same machine, loopback only.',
-      'gateway: createGateway wired like production (SQLite registry, liveness and command stores), per-device rate limit OFF (rateLimit: false); ' +
+      'gateway: createGateway wired like production (registry, liveness and command stores: SQLite with the in-process bus, on Kafka with KafkaBus), per-device rate limit OFF (rateLimit: false); ' +
         'frames: 1 s, ~75 bpm sinus with PVCs, "-ecg" = plus 250 Hz ECG; every PUBACKed frame checked accepted (none dead-lettered) and, on the in-process bus, present on the bus.',
       '',
       ...throughputTable(throughput),

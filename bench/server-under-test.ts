@@ -6,7 +6,8 @@
  *     requestCert and the same certificates), no authenticate/authorizePublish work — the
  *     ceiling an MQTT broker on this runtime reaches;
  *   - `gateway`: the real gateway from createGateway, wired like production (cli/components.ts:
- *     SQLite device registry with its liveness and command stores) on an in-process bus or Kafka.
+ *     device registry with its liveness and command stores) on an in-process bus with the SQLite
+ *     registry (embedded mode), or on Kafka with the registry on Kafka (production mode).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -20,7 +21,8 @@ import type { Bus } from '../platform/bus.ts';
 import { InProcessBus } from '../platform/bus-memory.ts';
 import { KafkaBus } from '../platform/bus-kafka.ts';
 import { devPkiPaths } from '../platform/dev-pki.ts';
-import { DeviceRegistry } from '../platform/device-registry.ts';
+import { DeviceRegistry, type Registry } from '../platform/device-registry.ts';
+import { BusRegistry } from '../platform/registry-bus.ts';
 import { silentLogger } from '../platform/log.ts';
 import { MetricsRegistry } from '../platform/metrics.ts';
 import { serveRpc } from './ipc-rpc.ts';
@@ -43,6 +45,7 @@ const gc = (globalThis as { gc?: () => void }).gc;
 let setup: SetupParams | undefined;
 let registry: DeviceRegistry | undefined;
 let kafka: KafkaBus | undefined;
+let kafkaRegistry: BusRegistry | undefined;
 let running: { close(): Promise<void>; connected(): number; stats(): StopStats } | undefined;
 
 function tlsMaterial(pkiDataDir: string) {
@@ -78,6 +81,15 @@ async function startAedes(s: SetupParams): Promise<{ port: number }> {
   return { port: (server.address() as { port: number }).port };
 }
 
+/** Assigned an hour back: the benchmark's frames are stamped up to a minute in the past. Idempotent. */
+async function assignBenchDevices(r: Registry, deviceIds: readonly string[]): Promise<void> {
+  const fromMs = Date.now() - 3_600_000;
+  for (const [i, id] of deviceIds.entries()) {
+    const patientId = `bench-patient-${String(i).padStart(4, '0')}`;
+    if (r.get(id)?.patientId !== patientId) await r.add(id, patientId, 'bench', fromMs);
+  }
+}
+
 async function startGateway(s: SetupParams): Promise<{ port: number }> {
   if (!registry) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-bench-registry-'));
@@ -87,19 +99,21 @@ async function startGateway(s: SetupParams): Promise<{ port: number }> {
       fs.rmSync(dir, { recursive: true, force: true });
     });
     registry = new DeviceRegistry(path.join(dir, 'registry.sqlite'));
-    // Assigned an hour back: the benchmark's frames are stamped up to a minute in the past.
-    const fromMs = Date.now() - 3_600_000;
-    for (const [i, id] of s.deviceIds.entries()) registry.add(id, `bench-patient-${String(i).padStart(4, '0')}`, 'bench', fromMs);
+    await assignBenchDevices(registry, s.deviceIds);
   }
   let bus: Bus;
+  let deviceRegistry: Registry = registry;
   let memoryBus: InProcessBus | undefined;
   if (s.bus === 'kafka') {
     if (!kafka) {
       kafka = new KafkaBus({ brokers: s.kafkaBrokers, clientId: 'pulsebridge-bench', logger: silentLogger });
       // The partition counts the e2e pipeline test uses; idempotent when the topics exist.
       await kafka.ensureStreams([{ name: STREAMS.telemetry, partitions: 6 }, { name: STREAMS.deadLetter, partitions: 1 }]);
+      kafkaRegistry = await BusRegistry.open({ bus: kafka, logger: silentLogger });
+      await assignBenchDevices(kafkaRegistry, s.deviceIds);
     }
     bus = kafka;
+    deviceRegistry = kafkaRegistry!;
   } else {
     // A fresh in-process bus per run: it keeps every record in memory (platform/bus-memory.ts).
     memoryBus = new InProcessBus();
@@ -107,7 +121,7 @@ async function startGateway(s: SetupParams): Promise<{ port: number }> {
   }
   const metrics = new MetricsRegistry();
   const gateway: Gateway = await createGateway({
-    bus, registry, liveness: registry.liveness, commands: registry.commands, gatewayId: 'bench', logger: silentLogger, metrics,
+    bus, registry: deviceRegistry, liveness: deviceRegistry.liveness, commands: deviceRegistry.commands, gatewayId: 'bench', logger: silentLogger, metrics,
     tls: tlsMaterial(s.pkiDataDir),
     // Throughput run: the contract's 20 frames/s per device would cap the run at devices × 20/s.
     rateLimit: false,
