@@ -12,8 +12,9 @@
  *   POST /v1/devices/{id}/enable | /disable        admin (disable = revocation: the gateway drops the device)
  *   GET  /v1/devices/{id}/audit                    admin: the registry's audit trail of the device
  *
- * Reads come from the registry database, which the gateway (another process in production)
- * writes liveness to; changes go to the same database, where the gateway's poll notices them.
+ * Reads come from the registry (platform/device-registry.ts `Registry`: the SQLite file embedded,
+ * the registry's Kafka streams in production), which the gateways (other processes) write
+ * liveness to; changes go to the same registry, where the gateways' poll notices them.
  */
 import { z } from 'zod';
 import type { DeviceCommandStore } from '../platform/device-commands.ts';

@@ -3,13 +3,13 @@
  * is assigned to over time (time-bounded assignments: a frame belongs to the patient assigned at
  * the frame's device time). Every change is audited (who, when, before, after).
  *
- * {@link DeviceDirectory} is the port; {@link DeviceRegistry} is the embedded adapter, a SQLite
- * file in the data folder (node:sqlite) that the CLI changes while the demo or the gateway runs.
- * The same file holds device liveness ({@link DeviceRegistry.liveness}) and persistent device
- * commands ({@link DeviceRegistry.commands}), so the gateway and the dashboard API, separate
- * processes in production, see one state. A production adapter for several hosts (e.g. a
- * compacted Kafka topic keyed by device id, consumed into memory by every instance, with
- * `changeVersion` = the consumed offset) implements the same interfaces.
+ * {@link DeviceDirectory} is the port and {@link Registry} the whole registry (directory, device
+ * liveness, persistent commands). Two adapters, chosen by platform/adapters.ts `openRegistry`:
+ * - embedded (in-process bus): {@link DeviceRegistry}, one SQLite file in the data folder
+ *   (node:sqlite) that the CLI changes while the demo or the gateway runs;
+ * - production (Kafka): platform/registry-bus.ts, three streams every gateway, API instance and
+ *   CLI run folds into memory, so instances on any number of hosts share one registry.
+ * Both pass the same contract tests (test/platform/*-contract*, *-scenarios.ts).
  */
 import { DEVICE_ID_PATTERN } from '../contracts/topics.ts';
 import { checkPatientId, checkTime } from './assignments.ts';
