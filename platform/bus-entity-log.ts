@@ -11,7 +11,8 @@
  *   folder rejects it — in the same log order, so identically — when another change of that
  *   entity got there first. The writer waits until its own instance folded the event, and
  *   recomputes on a rejection. Two gateways claiming one command: exactly one wins.
- * - Events carry ids, so at-least-once redelivery folds once.
+ * - At-least-once redelivery folds each change once: a repeated event names a revision already
+ *   past and is rejected (no set of seen event ids to grow without bound).
  * - `sync()` publishes a marker and waits for it: everything published before is folded here
  *   (read-your-writes across instances).
  *
@@ -67,7 +68,6 @@ export class BusEntityLog<S> {
   readonly #now: () => number;
   readonly #entities = new Map<string, Entity<S>>();
   readonly #auditByDevice = new Map<string, AuditRecord[]>();
-  readonly #seenEvents = new Set<string>();
   #version = 0;
   #follower!: BusFollower;
 
@@ -147,8 +147,9 @@ export class BusEntityLog<S> {
   }
 
   #fold(e: EntityEvent<S>): void {
-    if (e?.schema !== this.#o.eventSchema || typeof e.key !== 'string' || this.#seenEvents.has(e.eventId)) return;
-    this.#seenEvents.add(e.eventId);
+    if (e?.schema !== this.#o.eventSchema || typeof e.key !== 'string') return;
+    // A redelivered event names a revision that is already past: rejected like a lost race, so
+    // at-least-once delivery folds each change once without remembering every event id.
     const cur = this.#entities.get(e.key);
     const accepted = (cur?.revision ?? 0) === e.baseRevision;
     if (accepted) {

@@ -58,3 +58,23 @@ describe('bus-backed directory across instances', () => {
     await bus.close();
   });
 });
+
+describe('bus-backed directory: at-least-once delivery', () => {
+  it('an event delivered twice (a redelivery after a consumer restart) changes the device once and is audited once', async () => {
+    const bus = new InProcessBus();
+    const dir = await BusDeviceDirectory.open({ bus, logger: silentLogger });
+    await dir.add('dev-1', 'pat-a', 'test', 1000);
+    await dir.assign('dev-1', 'pat-b', 5000, 'test');
+    // Re-publish every change event as it was: a redelivery of the whole log.
+    const events = bus.read(DEVICE_EVENTS_STREAM).filter((m) => (JSON.parse(m.value.toString()) as { schema: string }).schema === 'pb.device-event.v1');
+    await bus.publish(DEVICE_EVENTS_STREAM, events.map((m) => ({ key: m.key, value: m.value })));
+    await dir.sync();
+    const late = await BusDeviceDirectory.open({ bus, logger: silentLogger });
+    for (const d of [dir, late]) {
+      expect(d.assignments('dev-1').map((a) => [a.patientId, a.fromMs, a.toMs])).toEqual([['pat-a', 1000, 5000], ['pat-b', 5000, undefined]]);
+      expect((await d.audit('dev-1')).map((e) => e.action)).toEqual(['add', 'assign']);
+    }
+    await Promise.all([dir.close(), late.close()]);
+    await bus.close();
+  });
+});
