@@ -47,7 +47,7 @@ export async function runDemo(input: DemoInput): Promise<void> {
     const issuer = await openDevIssuer({ dataDir: config.dataDir });
     const patients = ids.map(simPatientFor);
     const token = await issuer.issueToken({ sub: 'demo-clinician', role: 'clinician', patients, ttlSeconds: 12 * 3600 });
-    input.out(`Pulsebridge demo is running (embedded mode, data in ${config.dataDir}).`);
+    input.out(`Pulsebridge demo is running (${config.bus.kind === 'kafka' ? 'on Kafka' : 'embedded mode'}, data in ${config.dataDir}).`);
     input.out(`  Dashboard:     ${dashboard.url}/#token=${token}`);
     input.out(`  MQTT gateway:  mqtts://localhost:${gateway.port} (device CA: ${devPkiPaths(config.dataDir).deviceCaCert})`);
     input.out(`  Simulated devices: ${ids.length}${ids.length ? ` (${ids[0]}…, scenario ${input.scenario})` : ''}`);

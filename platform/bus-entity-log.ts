@@ -69,7 +69,7 @@ export class BusEntityLog<S> {
   readonly #entities = new Map<string, Entity<S>>();
   readonly #auditByDevice = new Map<string, AuditRecord[]>();
   #version = 0;
-  #follower!: BusFollower;
+  #follower: BusFollower | undefined;
 
   private constructor(options: BusEntityLogOptions<S>) {
     this.#o = options;
@@ -111,7 +111,7 @@ export class BusEntityLog<S> {
 
   /** Resolves once every event published before the call is folded here. */
   sync(): Promise<void> {
-    return this.#follower.sync();
+    return this.#follower!.sync();
   }
 
   /**
@@ -129,11 +129,12 @@ export class BusEntityLog<S> {
         schema: this.#o.eventSchema, eventId: randomUUID(), key, deviceId, atMs: this.#now(), actor,
         action: typeof action === 'string' ? action : action(after, cur?.state), baseRevision: cur?.revision ?? 0, after,
       };
-      const folded = this.#follower.expect(event.eventId);
+      const follower = this.#follower!;
+      const folded = follower.expect(event.eventId);
       try {
-        await this.#follower.publish(key, event);
+        await follower.publish(key, event);
       } catch (err) {
-        this.#follower.settle(event.eventId, false);
+        follower.settle(event.eventId, false);
         throw err;
       }
       if (await folded) return this.#entities.get(key);
@@ -142,8 +143,8 @@ export class BusEntityLog<S> {
     throw new PulsebridgeError('PB_REGISTRY_CONFLICT', `${key} is being changed concurrently; try again`, { details: { status: 409 } });
   }
 
-  close(): Promise<void> {
-    return this.#follower.close();
+  async close(): Promise<void> {
+    await this.#follower?.close();
   }
 
   #fold(e: EntityEvent<S>): void {
@@ -163,6 +164,7 @@ export class BusEntityLog<S> {
       this.#version++;
       this.#o.onAccepted?.(e, cur?.state);
     }
-    this.#follower.settle(e.eventId, accepted);
+    // Unset while the initial replay runs inside BusFollower.open; nobody waits then.
+    this.#follower?.settle(e.eventId, accepted);
   }
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { InProcessBus } from '../../platform/bus-memory.ts';
 import { BusDeviceDirectory, DEVICE_EVENTS_STREAM } from '../../platform/device-directory-bus.ts';
 import { DeviceRegistry } from '../../platform/device-registry.ts';
-import { silentLogger } from '../../platform/log.ts';
+import { createLogger, silentLogger } from '../../platform/log.ts';
 import { directoryContract } from './device-directory-scenarios.ts';
 
 describe('device directory contract: SQLite registry', () => {
@@ -77,4 +77,16 @@ describe('bus-backed directory: at-least-once delivery', () => {
     await Promise.all([dir.close(), late.close()]);
     await bus.close();
   });
+});
+
+it('a late joiner replays the log without a warning (nothing is skipped)', async () => {
+  const bus = new InProcessBus();
+  const first = await BusDeviceDirectory.open({ bus, logger: silentLogger });
+  await first.add('dev-1', 'pat-a', 'test', 1000);
+  await first.setEnabled('dev-1', false, 'test');
+  const warnings: string[] = [];
+  const late = await BusDeviceDirectory.open({ bus, logger: createLogger('warn', {}, (line) => warnings.push(line)) });
+  expect([late.get('dev-1')?.enabled, warnings]).toEqual([false, []]);
+  await Promise.all([first.close(), late.close()]);
+  await bus.close();
 });
