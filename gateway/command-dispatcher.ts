@@ -82,8 +82,9 @@ export class CommandDispatcher {
   async #deliver(commands: DeviceCommand[]): Promise<void> {
     for (const c of commands) {
       if (!this.#subscribed.has(c.deviceId)) continue;
-      // Claim first: two triggers (subscribe and tick) or two gateways never send it twice.
-      const claimed = await this.#o.store.markDelivered(c.id, this.#o.actor);
+      // Claim first, naming the delivery count we saw: two triggers (subscribe and tick) or two
+      // gateways working from the same listing never send it twice.
+      const claimed = await this.#o.store.markDelivered(c.id, this.#o.actor, c.deliveryCount);
       if (!claimed) continue;
       try {
         await this.#o.publish(deviceTopics(c.deviceId).cmd, Buffer.from(JSON.stringify(claimed.payload)));

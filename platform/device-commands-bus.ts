@@ -86,17 +86,21 @@ export class BusDeviceCommandStore implements DeviceCommandStore {
 
   pending(deviceIds?: readonly string[]): DeviceCommand[] {
     const ids = deviceIds ?? [...this.#byDevice.keys()];
-    return this.#all(ids).filter((c) => c.state === 'pending' && c.expiresAtMs > this.#now());
+    return oldestFirst(this.#all(ids).filter((c) => c.state === 'pending' && c.expiresAtMs > this.#now()));
   }
 
   deliverable(deviceId: string): DeviceCommand[] {
-    return this.#all([deviceId]).filter((c) => isDeliverable(c, this.#now()));
+    return oldestFirst(this.#all([deviceId]).filter((c) => isDeliverable(c, this.#now())));
   }
 
-  async markDelivered(commandId: string, actor: string): Promise<DeviceCommand | undefined> {
+  async markDelivered(commandId: string, actor: string, seenDeliveryCount?: number): Promise<DeviceCommand | undefined> {
     let claimed = false;
+    // Without the caller's count, the count of the first attempt: a recomputation after losing
+    // the race to another claimant must not deliver the command a second time.
+    let seen = seenDeliveryCount;
     const entity = await this.#log.change(commandId, this.#deviceOf(commandId), actor, 'command.deliver', (cur) => {
-      const after = cur && planDelivery(cur, this.#now());
+      seen ??= cur?.deliveryCount;
+      const after = cur && planDelivery(cur, this.#now(), seen);
       claimed = after !== undefined;
       return after;
     });
@@ -164,3 +168,6 @@ export class BusDeviceCommandStore implements DeviceCommandStore {
     return dueFinal(c, this.#now()) ?? c;
   }
 }
+
+/** By creation time; stable, so commands created in one millisecond keep their log order. */
+const oldestFirst = (commands: DeviceCommand[]) => commands.sort((a, b) => a.createdAtMs - b.createdAtMs);

@@ -118,8 +118,12 @@ export interface DeviceCommandStore {
   pending(deviceIds?: readonly string[]): DeviceCommand[];
   /** What to send to a device that just subscribed: pending ones and delivered ones still waiting for an answer. */
   deliverable(deviceId: string): DeviceCommand[];
-  /** Claims a command for delivery (state → delivered, deadline set). Undefined when it is no longer deliverable. */
-  markDelivered(commandId: string, actor: string): MaybePromise<DeviceCommand | undefined>;
+  /**
+   * Claims a command for delivery (state → delivered, deadline set). Undefined when it is no
+   * longer deliverable, or when `seenDeliveryCount` is given and somebody delivered it since the
+   * caller read it (another gateway, or another trigger of this one): one delivery per claim.
+   */
+  markDelivered(commandId: string, actor: string, seenDeliveryCount?: number): MaybePromise<DeviceCommand | undefined>;
   /** Stores the device's answer. */
   recordResult(deviceId: string, result: CommandResult, actor: string): MaybePromise<{ outcome: ResultOutcome; command?: DeviceCommand }>;
   /** Expires undelivered commands past their TTL and times out unanswered ones past their deadline. */
@@ -152,9 +156,13 @@ export function isDeliverable(c: DeviceCommand, nowMs: number): boolean {
   return (c.state === 'pending' && c.expiresAtMs > nowMs) || (c.state === 'delivered' && (c.deadlineAtMs ?? 0) > nowMs);
 }
 
-/** The command once (re-)delivered, or undefined when it is no longer deliverable. A re-delivery restarts the answer timeout. */
-export function planDelivery(c: DeviceCommand, nowMs: number): DeviceCommand | undefined {
+/**
+ * The command once (re-)delivered, or undefined when it is no longer deliverable or was delivered
+ * since the claimant read it (`seenDeliveryCount`). A re-delivery restarts the answer timeout.
+ */
+export function planDelivery(c: DeviceCommand, nowMs: number, seenDeliveryCount?: number): DeviceCommand | undefined {
   if (!isDeliverable(c, nowMs)) return undefined;
+  if (seenDeliveryCount !== undefined && c.deliveryCount !== seenDeliveryCount) return undefined;
   return { ...c, state: 'delivered', deliveredAtMs: nowMs, deadlineAtMs: nowMs + c.timeoutMs, deliveryCount: c.deliveryCount + 1 };
 }
 
@@ -265,10 +273,10 @@ export class SqliteDeviceCommandStore implements DeviceCommandStore {
     return rows.map(toCommand);
   }
 
-  markDelivered(commandId: string, actor: string): DeviceCommand | undefined {
+  markDelivered(commandId: string, actor: string, seenDeliveryCount?: number): DeviceCommand | undefined {
     return this.#db.transaction(() => {
       const before = this.#row(commandId);
-      const after = before && planDelivery(before, this.#db.now());
+      const after = before && planDelivery(before, this.#db.now(), seenDeliveryCount);
       if (!before || !after) return undefined;
       return this.#save(actor, 'command.deliver', before, after);
     });

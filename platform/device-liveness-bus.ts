@@ -1,23 +1,27 @@
 /**
  * Device liveness on the bus (Kafka in production): gateways on any host write, the dashboard API
  * and the CLI read, with no database to share. The stream `pb.device-liveness.v1` is compacted
- * and keyed `device/{id}` (the latest row of each device) and `gateway/{id}` (each gateway's
- * heartbeat); every reader folds it into memory. A gateway writes once per flush (~1 s), so the
- * stream's rate is bounded by devices whose liveness changed, not by frames.
+ * and keyed `device/{id}/{gateway}` (each gateway's latest view of the device) and
+ * `gateway/{id}` (each gateway's heartbeat); every reader folds it into memory. A gateway writes
+ * once per flush (~1 s), so the stream's rate is bounded by devices whose liveness changed, not
+ * by frames.
  *
  * Same reading rules as the SQLite store: a device is `online` while connected to a gateway whose
- * heartbeat is fresh. One more rule matters with several gateways: a device that moved to another
- * gateway is not marked disconnected by the late "disconnected" of the gateway it left.
+ * heartbeat is fresh. With several gateways a device is shown as its most recent connection's
+ * gateway sees it, so the late "disconnected" of a gateway the device left never hides the newer
+ * connection — also after compaction, because each gateway's view is kept under its own key.
  */
+import { randomUUID } from 'node:crypto';
 import type { Bus } from './bus.ts';
 import { BusFollower } from './bus-follower.ts';
-import { supersededByNewerConnection, type DeviceLiveness, type DeviceLivenessStore, type DeviceLivenessView } from './device-liveness.ts';
+import type { DeviceLiveness, DeviceLivenessStore, DeviceLivenessView } from './device-liveness.ts';
 import type { Logger } from './log.ts';
 
 export const DEVICE_LIVENESS_STREAM = 'pb.device-liveness.v1';
 
 interface LivenessMessage { schema: 'pb.device-liveness.v1'; row: DeviceLiveness }
-interface HeartbeatMessage { schema: 'pb.gateway-heartbeat.v1'; gatewayId: string; atMs: number }
+/** `nonce`: the writer waits until it folded its own heartbeat (the last message of its batch). */
+interface HeartbeatMessage { schema: 'pb.gateway-heartbeat.v1'; gatewayId: string; atMs: number; nonce?: string }
 
 export interface BusDeviceLivenessOptions {
   bus: Bus;
@@ -41,9 +45,10 @@ function completeRow(r: DeviceLiveness): DeviceLiveness {
 export class BusDeviceLivenessStore implements DeviceLivenessStore {
   readonly #now: () => number;
   readonly #staleAfterMs: number;
-  readonly #rows = new Map<string, DeviceLiveness>();
+  /** Per device, each gateway's latest row. */
+  readonly #rows = new Map<string, Map<string, DeviceLiveness>>();
   readonly #heartbeats = new Map<string, number>();
-  #follower!: BusFollower;
+  #follower: BusFollower | undefined;
 
   private constructor(options: BusDeviceLivenessOptions) {
     this.#now = options.now ?? Date.now;
@@ -63,48 +68,74 @@ export class BusDeviceLivenessStore implements DeviceLivenessStore {
     return store;
   }
 
+  /** Publishes the rows and the gateway's heartbeat; resolves once they are visible to this instance's reads. */
   async write(gatewayId: string, rows: readonly DeviceLiveness[]): Promise<void> {
-    const heartbeat: HeartbeatMessage = { schema: 'pb.gateway-heartbeat.v1', gatewayId, atMs: this.#now() };
-    await this.#follower.publishAll([
-      ...rows.map((row) => ({ key: `device/${row.deviceId}`, value: { schema: 'pb.device-liveness.v1', row } satisfies LivenessMessage })),
-      { key: `gateway/${gatewayId}`, value: heartbeat },
-    ]);
+    const follower = this.#follower!;
+    const heartbeat: HeartbeatMessage = { schema: 'pb.gateway-heartbeat.v1', gatewayId, atMs: this.#now(), nonce: randomUUID() };
+    const folded = follower.expect(heartbeat.nonce!);
+    try {
+      await follower.publishAll([
+        ...rows.map((r) => {
+          const row = { ...r, gatewayId: r.gatewayId ?? gatewayId };
+          return { key: `device/${row.deviceId}/${row.gatewayId}`, value: { schema: 'pb.device-liveness.v1', row } satisfies LivenessMessage };
+        }),
+        { key: `gateway/${gatewayId}`, value: heartbeat },
+      ]);
+    } catch (err) {
+      follower.settle(heartbeat.nonce!, false);
+      throw err;
+    }
+    await folded;
   }
 
   async resetGateway(gatewayId: string, reason: string): Promise<void> {
     const now = this.#now();
     const stale = [...this.#rows.values()]
-      .filter((r) => r.gatewayId === gatewayId && r.connected)
+      .map((byGateway) => byGateway.get(gatewayId))
+      .filter((r): r is DeviceLiveness => r?.connected === true)
       .map((r) => ({ ...r, connected: false, disconnectedAtMs: now, disconnectReason: reason }));
     await this.write(gatewayId, stale);
   }
 
   get(deviceId: string): DeviceLivenessView | undefined {
-    const row = this.#rows.get(deviceId);
+    const row = this.#current(deviceId);
     return row && this.#view(row);
   }
 
   list(): DeviceLivenessView[] {
-    return [...this.#rows.keys()].sort().map((id) => this.#view(this.#rows.get(id)!));
+    return [...this.#rows.keys()].sort().map((id) => this.#view(this.#current(id)!));
   }
 
   /** Resolves once everything written before the call (by any gateway) is visible here. */
   sync(): Promise<void> {
-    return this.#follower.sync();
+    return this.#follower!.sync();
   }
 
-  close(): Promise<void> {
-    return this.#follower.close();
+  async close(): Promise<void> {
+    await this.#follower?.close();
+  }
+
+  /** The row of the device's most recent connection (ties: the latest written). */
+  #current(deviceId: string): DeviceLiveness | undefined {
+    let best: DeviceLiveness | undefined;
+    for (const row of this.#rows.get(deviceId)?.values() ?? []) {
+      if (!best || (row.connectedAtMs ?? 0) >= (best.connectedAtMs ?? 0)) best = row;
+    }
+    return best;
   }
 
   #fold(m: LivenessMessage | HeartbeatMessage): void {
     if (m?.schema === 'pb.gateway-heartbeat.v1') {
       this.#heartbeats.set(m.gatewayId, m.atMs);
+      // Unset during the initial replay inside BusFollower.open; nobody waits then.
+      if (m.nonce) this.#follower?.settle(m.nonce, true);
     } else if (m?.schema === 'pb.device-liveness.v1' && typeof m.row?.deviceId === 'string') {
-      const incoming = completeRow(m.row);
-      const current = this.#rows.get(incoming.deviceId);
-      if (current && supersededByNewerConnection(current, incoming)) return;
-      this.#rows.set(incoming.deviceId, incoming);
+      const row = completeRow(m.row);
+      let byGateway = this.#rows.get(row.deviceId);
+      if (!byGateway) this.#rows.set(row.deviceId, (byGateway = new Map()));
+      // Re-inserted: iteration order is write order, which breaks ties in #current.
+      byGateway.delete(row.gatewayId ?? '');
+      byGateway.set(row.gatewayId ?? '', row);
     }
   }
 

@@ -58,10 +58,21 @@ export class BusRegistry implements Registry {
     return this.directory.setEnabled(deviceId, enabled, actor);
   }
 
-  /** Registry changes and commands of the device, oldest first (stable for equal times). */
+  /**
+   * Registry changes and commands of the device, oldest first. Each stream's order is the truth
+   * (the order the log accepted the changes, whatever the writers' clocks say), so the two are
+   * merged by time without reordering either.
+   */
   async audit(deviceId: string): Promise<AuditRecord[]> {
     const [changes, commands] = await Promise.all([this.directory.audit(deviceId), this.commands.audit(deviceId)]);
-    return [...changes, ...commands].sort((a, b) => a.atMs - b.atMs);
+    const merged: AuditRecord[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < changes.length || j < commands.length) {
+      const takeChange = j >= commands.length || (i < changes.length && changes[i]!.atMs <= commands[j]!.atMs);
+      merged.push(takeChange ? changes[i++]! : commands[j++]!);
+    }
+    return merged;
   }
 
   /** Resolves once every registry change published before the call (by any instance) is visible here. */

@@ -27,17 +27,6 @@ export const T = Date.parse('2026-03-01T10:00:00.000Z');
 export interface RegistryAdapter {
   /** A fresh registry whose clock is `now()`; `close()` releases everything it holds. */
   open(now: () => number): Promise<Registry>;
-  /**
-   * Contract scenarios this adapter is known to fail: product bugs, reported, run as `it.fails`
-   * so they keep proving the bug (flip back to passing once the product is fixed).
-   */
-  knownFailures?: readonly string[];
-  /**
-   * Waits until the registry's own liveness writes are visible to its reads. Only where a write
-   * resolves before that (a known product bug, see LIVENESS_READ_YOUR_WRITES), so that the other
-   * liveness scenarios still check the rest of the contract there.
-   */
-  livenessWritten?(registry: Registry): Promise<void>;
 }
 
 /** Bus-backed registry instances (separate processes in production) on one bus, opened within one test. */
@@ -78,10 +67,8 @@ export function inProcessInstances(): BusInstances {
 export const sqliteRegistry: RegistryAdapter = { open: async (now) => new DeviceRegistry(':memory:', { now }) };
 
 /** One bus-backed instance per contract scenario; closing it closes its bus too. */
-export function busRegistry(newInstances: () => BusInstances, options: { knownFailures?: readonly string[]; syncLivenessWrites?: boolean } = {}): RegistryAdapter {
+export function busRegistry(newInstances: () => BusInstances): RegistryAdapter {
   return {
-    knownFailures: options.knownFailures ?? [],
-    ...(options.syncLivenessWrites ? { livenessWritten: (r: Registry) => (r as BusRegistry).liveness.sync() } : {}),
     async open(now) {
       const instances = newInstances();
       const registry = await instances.open(now);
@@ -90,20 +77,6 @@ export function busRegistry(newInstances: () => BusInstances, options: { knownFa
   };
 }
 
-/** `it`, or `it.fails` for the scenarios named in `knownFailures`; `done()` refuses names of no scenario. */
-export function scenarioRunner(knownFailures: readonly string[] = []): { it: (name: string, fn: () => Promise<void>) => void; done(): void } {
-  const names = new Set<string>();
-  return {
-    it(name, fn) {
-      names.add(name);
-      (knownFailures.includes(name) ? it.fails : it)(name, fn);
-    },
-    done() {
-      const unknown = knownFailures.filter((n) => !names.has(n));
-      if (unknown.length > 0) throw new Error(`knownFailures name no scenario: ${unknown.join('; ')}`);
-    },
-  };
-}
 
 /** Unique per test: Kafka streams are shared across tests and runs. */
 export const uniqueSuffix = (): string => randomUUID().slice(0, 8);
@@ -118,11 +91,10 @@ async function commandActions(registry: Registry, deviceId: string): Promise<str
 
 // ---- the contract --------------------------------------------------------------------------------
 
-/** Known product bug (bus store): pending() lists device by device, not oldest first. */
-export const PENDING_OLDEST_FIRST = 'pending commands are listed oldest first across devices, and expired ones are left out';
+/** Oldest first, as the port promises (the dispatcher delivers in that order). */
+const PENDING_OLDEST_FIRST = 'pending commands are listed oldest first across devices, and expired ones are left out';
 
 export function commandContract(adapter: RegistryAdapter): void {
-  const scenario = scenarioRunner(adapter.knownFailures);
   let now: number;
   let registry: Registry;
   let dev1: string;
@@ -142,7 +114,7 @@ export function commandContract(adapter: RegistryAdapter): void {
   /** pending() of every device, restricted to this test's. */
   const ownPending = () => own(store().pending());
 
-  scenario.it('a command goes pending → delivered → ok, and the device sees exactly the documented payload', async () => {
+  it('a command goes pending → delivered → ok, and the device sees exactly the documented payload', async () => {
     const created = await store().create(dev1, { type: 'config', config: { frameMs: 500, ecg: false, fs: 250 }, timeoutMs: 30_000 }, 'api:admin');
     expect(created).toEqual({
       id: expect.stringMatching(/^c-[0-9a-f]{16}$/), deviceId: dev1, type: 'config',
@@ -164,14 +136,14 @@ export function commandContract(adapter: RegistryAdapter): void {
     ]);
   });
 
-  scenario.it('records an error answer with its message', async () => {
+  it('records an error answer with its message', async () => {
     const c = await store().create(dev1, { type: 'ping' }, 'test');
     await store().markDelivered(c.id, 'gw');
     await store().recordResult(dev1, { id: c.id, ok: false, error: 'busy' }, `device:${dev1}`);
     expect(store().get(c.id)).toMatchObject({ state: 'error', result: { ok: false, error: 'busy', atMs: T } });
   });
 
-  scenario.it('an undelivered command expires after its TTL; a delivered one without an answer times out; a late answer is kept but does not change the outcome', async () => {
+  it('an undelivered command expires after its TTL; a delivered one without an answer times out; a late answer is kept but does not change the outcome', async () => {
     const expiring = await store().create(dev1, { type: 'ping', ttlMs: 5000 }, 'test');
     const silent = await store().create(dev1, { type: 'ping', timeoutMs: 2000 }, 'test');
     await store().markDelivered(silent.id, 'gw');
@@ -191,7 +163,7 @@ export function commandContract(adapter: RegistryAdapter): void {
     ]);
   });
 
-  scenario.it('a sweep nobody read before records expiries and timeouts once, finished when they became due', async () => {
+  it('a sweep nobody read before records expiries and timeouts once, finished when they became due', async () => {
     const expiring = await store().create(dev1, { type: 'ping', ttlMs: 5000 }, 'test');
     const silent = await store().create(dev2, { type: 'ping', timeoutMs: 2000 }, 'test');
     const answered = await store().create(dev1, { type: 'ping', timeoutMs: 2000 }, 'test');
@@ -210,7 +182,7 @@ export function commandContract(adapter: RegistryAdapter): void {
     ]);
   });
 
-  scenario.it(PENDING_OLDEST_FIRST, async () => {
+  it(PENDING_OLDEST_FIRST, async () => {
     const first = await store().create(dev1, { type: 'ping' }, 'test');
     now = T + 1;
     const second = await store().create(dev2, { type: 'ping', ttlMs: 1000 }, 'test');
@@ -223,7 +195,7 @@ export function commandContract(adapter: RegistryAdapter): void {
     expect([store().pending([dev2, dev1]), store().pending([dev2])].map((l) => l.map((c) => c.id))).toEqual([[first.id, third.id], []]);
   });
 
-  scenario.it('a device cannot answer another device\'s command, and unknown ids are reported as unknown', async () => {
+  it('a device cannot answer another device\'s command, and unknown ids are reported as unknown', async () => {
     const c = await store().create(dev1, { type: 'ping' }, 'test');
     await store().markDelivered(c.id, 'gw');
     expect((await store().recordResult(dev2, { id: c.id, ok: true }, `device:${dev2}`)).outcome).toBe('unknown');
@@ -231,7 +203,7 @@ export function commandContract(adapter: RegistryAdapter): void {
     expect(store().get(c.id)?.state).toBe('delivered');
   });
 
-  scenario.it('a device that reconnects before answering gets its delivered command again, with a fresh timeout', async () => {
+  it('a device that reconnects before answering gets its delivered command again, with a fresh timeout', async () => {
     const c = await store().create(dev1, { type: 'ping', timeoutMs: 1000 }, 'test');
     await store().markDelivered(c.id, 'gw');
     now = T + 500;
@@ -240,33 +212,43 @@ export function commandContract(adapter: RegistryAdapter): void {
     expect(store().deliverable(dev2)).toEqual([]);
   });
 
-  scenario.it('refuses commands to unknown or disabled devices', async () => {
+  it('a claim naming the delivery count it read is refused once somebody delivered the command since (one delivery per listing)', async () => {
+    const c = await store().create(dev1, { type: 'ping' }, 'test');
+    const [listed] = store().deliverable(dev1);
+    expect(await store().markDelivered(c.id, 'gw:subscribe', listed!.deliveryCount)).toMatchObject({ deliveryCount: 1 });
+    // The poll worked from the same (now stale) listing.
+    expect(await store().markDelivered(c.id, 'gw:poll', listed!.deliveryCount)).toBeUndefined();
+    // A reconnect reads the command again and may re-deliver it.
+    const [again] = store().deliverable(dev1);
+    expect(await store().markDelivered(c.id, 'gw:reconnect', again!.deliveryCount)).toMatchObject({ deliveryCount: 2 });
+    expect((await commandActions(registry, dev1)).filter((a) => a === 'command.deliver')).toHaveLength(2);
+  });
+
+  it('refuses commands to unknown or disabled devices', async () => {
     await expect(attempt(() => store().create(`dev-9-${uniqueSuffix()}`, { type: 'ping' }, 'test'))).rejects.toThrow(/not registered/);
     await registry.setEnabled(dev2, false, 'test');
     await expect(attempt(() => store().create(dev2, { type: 'ping' }, 'test'))).rejects.toThrow(/disabled/);
     expect(store().list(dev2)).toEqual([]);
   });
 
-  scenario.it('the command change version moves when a command is created', async () => {
+  it('the command change version moves when a command is created', async () => {
     const v0 = store().changeVersion();
     await store().create(dev1, { type: 'ping' }, 'test');
     expect(store().changeVersion()).toBe(v0 + 1);
   });
 
-  scenario.done();
 }
 
 // ---- several bus-backed instances ----------------------------------------------------------------
 
 /** Known product bug (bus store): a claim that lost the race is recomputed as a re-delivery. */
-export const ONE_CLAIM_WINS = 'two gateways delivering one pending command at once: exactly one gets it, delivered once, audited once';
+const ONE_CLAIM_WINS = 'two gateways delivering one pending command at once: exactly one gets it, delivered once, audited once';
 
 /**
  * An API instance and gateways on one bus. `newInstances` gives each test its own set (closed
  * after it); every instance has its own clock, as separate hosts do.
  */
-export function commandsAcrossInstances(newInstances: () => BusInstances, knownFailures: readonly string[] = []): void {
-  const scenario = scenarioRunner(knownFailures);
+export function commandsAcrossInstances(newInstances: () => BusInstances): void {
   let instances: BusInstances;
   let dev: string;
   beforeEach(() => {
@@ -286,7 +268,7 @@ export function commandsAcrossInstances(newInstances: () => BusInstances, knownF
     return { api, gateway };
   }
 
-  scenario.it(ONE_CLAIM_WINS, async () => {
+  it(ONE_CLAIM_WINS, async () => {
     const { api: gw1, gateway: gw2 } = await apiAndGateway({ api: () => T, gateway: () => T });
     const c = await gw1.commands.create(dev, { type: 'ping' }, 'api:admin');
     await gw2.sync();
@@ -299,7 +281,7 @@ export function commandsAcrossInstances(newInstances: () => BusInstances, knownF
     }
   });
 
-  scenario.it('a command created through the API is seen by a gateway after it synced, and its answer by the API after it synced', async () => {
+  it('a command created through the API is seen by a gateway after it synced, and its answer by the API after it synced', async () => {
     let now = T;
     const { api, gateway } = await apiAndGateway({ api: () => now, gateway: () => now });
     const v0 = gateway.commands.changeVersion();
@@ -334,22 +316,22 @@ export function commandsAcrossInstances(newInstances: () => BusInstances, knownF
   }
 
   /**
-   * Both instances hold the same final command and the same command log (log order). The
-   * registry's merged audit holds the same entries, ordered by the writers' clocks: here the
-   * late answer (T + 999) before the timeout recorded at T + 1001.
+   * Both instances hold the same final command and the same command log (log order), and the
+   * registry's merged audit keeps that order although the writers' clocks disagree (here the late
+   * answer is stamped T + 999, the timeout recorded before it T + 1001).
    */
   async function expectSameOutcome(a: BusRegistry, b: BusRegistry, id: string): Promise<{ state: string | undefined; actions: string[] }> {
     await Promise.all([a.sync(), b.sync()]);
     const logged = async (r: BusRegistry) => (await r.commands.audit(dev)).map((e) => e.action);
     const actions = await logged(a);
-    expect([b.commands.get(id), await logged(b), (await commandActions(b, dev)).sort()]).toEqual([a.commands.get(id), actions, [...actions].sort()]);
+    expect([b.commands.get(id), await logged(b), await commandActions(b, dev)]).toEqual([a.commands.get(id), actions, actions]);
     return { state: a.commands.get(id)?.state, actions };
   }
 
   const TIMED_OUT_LATE = ['command.create', 'command.deliver', 'command.timed_out', 'command.late_result'];
   const ANSWERED = ['command.create', 'command.deliver', 'command.ok'];
 
-  scenario.it('a sweep folded before the answer wins: timed_out in both instances, the answer kept as late', async () => {
+  it('a sweep folded before the answer wins: timed_out in both instances, the answer kept as late', async () => {
     const { answering, sweeping, id } = await answerRacingSweep();
     expect(ofDevice(await sweeping.commands.sweep()).map((c) => [c.id, c.state])).toEqual([[id, 'timed_out']]);
     // The answering gateway has not seen the sweep: its change is recomputed on top of it.
@@ -358,7 +340,7 @@ export function commandsAcrossInstances(newInstances: () => BusInstances, knownF
     expect(sweeping.commands.get(id)).toMatchObject({ finishedAtMs: T + 1000, result: { ok: true, atMs: T + 999 } });
   });
 
-  scenario.it('an answer folded before the sweep wins: ok in both instances, and the sweep changes nothing', async () => {
+  it('an answer folded before the sweep wins: ok in both instances, and the sweep changes nothing', async () => {
     const { answering, sweeping, id } = await answerRacingSweep();
     expect((await answering.commands.recordResult(dev, { id, ok: true }, `device:${dev}`)).outcome).toBe('recorded');
     // The sweeping gateway has not seen the answer: its change is recomputed on top of it.
@@ -367,7 +349,7 @@ export function commandsAcrossInstances(newInstances: () => BusInstances, knownF
     expect(sweeping.commands.get(id)).toMatchObject({ finishedAtMs: T + 999, result: { ok: true, atMs: T + 999 } });
   });
 
-  scenario.it('an answer and a sweep at the same time: one of them wins, the same in both instances, never both audited', async () => {
+  it('an answer and a sweep at the same time: one of them wins, the same in both instances, never both audited', async () => {
     const { answering, sweeping, id } = await answerRacingSweep();
     await Promise.all([answering.commands.recordResult(dev, { id, ok: true }, `device:${dev}`), sweeping.commands.sweep()]);
     const outcome = await expectSameOutcome(answering, sweeping, id);
@@ -375,5 +357,4 @@ export function commandsAcrossInstances(newInstances: () => BusInstances, knownF
     expect(answering.commands.get(id)?.result).toEqual({ ok: true, atMs: T + 999 });
   });
 
-  scenario.done();
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseCommandRequest } from '../../platform/device-commands.ts';
 import {
-  busRegistry, commandContract, commandsAcrossInstances, inProcessInstances, ONE_CLAIM_WINS, PENDING_OLDEST_FIRST, sqliteRegistry,
+  busRegistry, commandContract, commandsAcrossInstances, inProcessInstances, sqliteRegistry,
 } from './device-commands-scenarios.ts';
 
 const SHA = 'A'.repeat(64);
@@ -34,9 +34,9 @@ describe('command store contract: SQLite registry', () => {
 });
 
 describe('command store contract: bus-backed registry on the in-process bus', () => {
-  commandContract(busRegistry(inProcessInstances, { knownFailures: [PENDING_OLDEST_FIRST] }));
+  commandContract(busRegistry(inProcessInstances));
 });
 
 describe('commands across bus-backed registry instances on the in-process bus', () => {
-  commandsAcrossInstances(inProcessInstances, [ONE_CLAIM_WINS]);
+  commandsAcrossInstances(inProcessInstances);
 });

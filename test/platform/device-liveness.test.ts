@@ -15,10 +15,9 @@ describe('liveness contract: bus-backed registry on the in-process bus', () => {
 describe('liveness across bus-backed registry instances on the in-process bus', () => {
   livenessAcrossInstances(inProcessInstances);
 
-  // it.fails: product bug, reported. The stream is compacted (Kafka keeps only the latest message
-  // per key), and the late "disconnected" is the latest of `device/dev-1`: it is folded by a new
-  // instance without the newer connection that made live instances skip it.
-  it.fails('after compaction, a new instance still sees a device connected on the gateway it moved to', async () => {
+  // The stream is compacted (Kafka keeps only the latest message per key): the late
+  // "disconnected" of the gateway the device left must not be all a new instance sees.
+  it('after compaction, a new instance still sees a device connected on the gateway it moved to', async () => {
     const written = new InProcessBus();
     const compacted = new InProcessBus();
     const writers = busInstances(() => written);

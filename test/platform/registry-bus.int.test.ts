@@ -10,24 +10,24 @@ import { KafkaBus } from '../../platform/bus-kafka.ts';
 import { silentLogger } from '../../platform/log.ts';
 import { describeWithService, kafkaAvailable, kafkaBrokers } from '../helpers/services.ts';
 import {
-  busInstances, busRegistry, commandContract, commandsAcrossInstances, ONE_CLAIM_WINS, PENDING_OLDEST_FIRST,
+  busInstances, busRegistry, commandContract, commandsAcrossInstances,
 } from './device-commands-scenarios.ts';
-import { LIVENESS_READ_YOUR_WRITES, livenessAcrossInstances, livenessContract } from './device-liveness-scenarios.ts';
+import { livenessAcrossInstances, livenessContract } from './device-liveness-scenarios.ts';
 
 /** Every instance on its own connection, as separate processes are. */
 const kafkaInstances = () => busInstances(() => new KafkaBus({ brokers: kafkaBrokers, clientId: `pb-registry-${randomUUID().slice(0, 8)}`, logger: silentLogger }));
 
 await describeWithService('bus-backed registry on Kafka', kafkaAvailable, () => {
   describe('command store contract', () => {
-    commandContract(busRegistry(kafkaInstances, { knownFailures: [PENDING_OLDEST_FIRST] }));
+    commandContract(busRegistry(kafkaInstances));
   });
 
   describe('liveness contract', () => {
-    livenessContract(busRegistry(kafkaInstances, { knownFailures: [LIVENESS_READ_YOUR_WRITES], syncLivenessWrites: true }));
+    livenessContract(busRegistry(kafkaInstances));
   });
 
   describe('commands across instances', () => {
-    commandsAcrossInstances(kafkaInstances, [ONE_CLAIM_WINS]);
+    commandsAcrossInstances(kafkaInstances);
   });
 
   describe('liveness across instances', () => {
