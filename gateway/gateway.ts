@@ -411,9 +411,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }
   };
 
+  const checkRevocation = () => {
+    try { revokeDisabled(); } catch (err) { pollErrors.inc({ step: 'revocation' }); logger.warn('registry poll failed', { err: err as Error }); }
+  };
   let polling: Promise<void> | undefined;
   const pollOnce = async (): Promise<void> => {
-    try { revokeDisabled(); } catch (err) { pollErrors.inc({ step: 'revocation' }); logger.warn('registry poll failed', { err: err as Error }); }
+    checkRevocation();
     try { await dispatcher?.tick(); } catch (err) { pollErrors.inc({ step: 'commands' }); logger.warn('command poll failed', { err: err as Error }); }
     try { await tracker?.flush(); } catch (err) { pollErrors.inc({ step: 'liveness' }); logger.warn('liveness flush failed', { err: err as Error }); }
   };
@@ -422,7 +425,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     polling ??= pollOnce().finally(() => { polling = undefined; });
     return polling;
   };
-  const pollTimer = setInterval(() => void poll(), pollIntervalMs);
+  const pollTimer = setInterval(() => {
+    // Revocation is synchronous and cheap: it never waits behind a slow command tick or liveness
+    // flush (on Kafka a flush waits to see its own write), so the 5 s contract holds regardless.
+    if (polling) checkRevocation();
+    void poll();
+  }, pollIntervalMs);
 
   let server: net.Server;
   if (options.plaintext) {

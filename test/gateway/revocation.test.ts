@@ -10,7 +10,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { InProcessBus } from '../../platform/bus-memory.ts';
 import { DeviceRegistry } from '../../platform/device-registry.ts';
 import { connectDevice } from '../helpers/gateway-fixture.ts';
-import { startLifecycleGateway, until, type LifecycleFixture } from './lifecycle-fixture.ts';
+import { sleep, startLifecycleGateway, until, type LifecycleFixture } from './lifecycle-fixture.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 /** The contract: a disabled device is dropped within 5 s. */
@@ -78,4 +78,26 @@ it('re-enabling a device lets it connect again', async () => {
   const client = await connectDevice(fx.port, { clientId: 'dev-1', creds });
   await until(() => fx.gateway.connectedDevices === 1, 5000, 'the device to be connected');
   client.end(true);
+});
+
+it('a liveness flush that hangs (the liveness stream stalled) does not delay revocation past 5 s', async () => {
+  // A gateway whose liveness writes never finish, e.g. a Kafka write waiting to see itself.
+  const stalledBus = new InProcessBus();
+  const stalled = await startLifecycleGateway(stalledBus, {
+    liveness: { write: () => new Promise<void>(() => {}), resetGateway: () => {}, get: () => undefined, list: () => [] },
+  });
+  try {
+    const creds = stalled.addDevice('dev-1', 'pat-1');
+    const client = await connectDevice(stalled.port, { clientId: 'dev-1', creds });
+    await sleep(1500); // at least one poll is now stuck in its liveness flush
+    const closed = new Promise<number>((resolve) => client.once('close', () => resolve(Date.now())));
+    const disabledAt = Date.now();
+    stalled.registry.setEnabled('dev-1', false, 'cli:ops');
+    const closedAt = await Promise.race([closed, sleep(CONTRACT_MS).then(() => undefined)]);
+    client.end(true);
+    expect(closedAt, 'connection still open 5 s after the device was disabled').toBeDefined();
+  } finally {
+    await Promise.race([stalled.close(), sleep(2000)]);
+    await stalledBus.close();
+  }
 });
