@@ -65,67 +65,67 @@ async function runDeviceAction(registry: Registry, input: DeviceCommandInput): P
     if (!input.deviceId) throw new UsageError(`device ${action} needs a device id: pulsebridge device ${action} <id>`);
     return input.deviceId;
   };
-    switch (action) {
-      case 'add': {
-        const deviceId = needId();
-        if (!input.patientId) throw new UsageError('device add needs --patient <pid>');
-        // Issue the certificate first: a registered device without credentials would be useless.
-        const creds = issueDeviceCertificate(config.dataDir, deviceId);
-        await registry.add(deviceId, input.patientId, input.actor);
-        const result = { deviceId, patientId: input.patientId, cert: creds.cert, key: creds.key, ca: creds.ca };
-        out(input.json ? JSON.stringify(result) : `device ${deviceId} assigned to patient ${input.patientId}\n  cert ${creds.cert}\n  key  ${creds.key}\n  ca   ${creds.ca}`);
-        return 0;
-      }
-      case 'assign': {
-        const deviceId = needId();
-        if (!input.patientId) throw new UsageError('device assign needs --patient <pid>');
-        const fromMs = parseTime('--from', input.from) ?? Date.now();
-        const d = await registry.assign(deviceId, input.patientId, fromMs, input.actor);
-        const current = registry.assignments(deviceId).at(-1)!;
-        out(input.json ? JSON.stringify(deviceView(d, registry.liveness.get(deviceId), registry.assignments(deviceId)))
-          : `device ${deviceId} assigned to patient ${current.patientId} from ${new Date(current.fromMs).toISOString()}`);
-        return 0;
-      }
-      case 'unassign': {
-        const deviceId = needId();
-        const atMs = parseTime('--at', input.at) ?? Date.now();
-        const d = await registry.unassign(deviceId, atMs, input.actor);
-        out(input.json ? JSON.stringify(deviceView(d, registry.liveness.get(deviceId), registry.assignments(deviceId)))
-          : `device ${deviceId} unassigned at ${new Date(atMs).toISOString()}`);
-        return 0;
-      }
-      case 'list': {
-        const liveness = new Map(registry.liveness.list().map((l) => [l.deviceId, l]));
-        const views = registry.list().map((d) => deviceView(d, liveness.get(d.deviceId)));
-        if (input.json) out(JSON.stringify(views));
-        else for (const v of views) out([v.deviceId, v.enabled ? 'enabled' : 'disabled', v.patientId ?? '-', v.online ? 'online' : 'offline', v.lastSeenAt ?? '-'].join('\t'));
-        return 0;
-      }
-      case 'show': {
-        const deviceId = needId();
-        const d = registry.get(deviceId);
-        if (!d) throw new PulsebridgeError('PB_REGISTRY_UNKNOWN_DEVICE', `device "${deviceId}" is not registered`);
-        out(JSON.stringify(deviceView(d, registry.liveness.get(deviceId), registry.assignments(deviceId)), null, 2));
-        return 0;
-      }
-      case 'audit': {
-        const deviceId = needId();
-        if (!registry.get(deviceId)) throw new PulsebridgeError('PB_REGISTRY_UNKNOWN_DEVICE', `device "${deviceId}" is not registered`);
-        out(JSON.stringify((await registry.audit(deviceId)).map(({ atMs, ...e }) => ({ at: new Date(atMs).toISOString(), ...e })), null, 2));
-        return 0;
-      }
-      case 'enable':
-      case 'disable': {
-        const deviceId = needId();
-        const d = await registry.setEnabled(deviceId, action === 'enable', input.actor);
-        out(input.json ? JSON.stringify(d) : `device ${deviceId} ${action}d`);
-        return 0;
-      }
-      case 'command':
-        return await sendCommand(registry, needId(), input);
-      default:
-        throw new UsageError(`unknown device action "${action ?? ''}" (${ACTIONS})`);
+  switch (action) {
+    case 'add': {
+      const deviceId = needId();
+      if (!input.patientId) throw new UsageError('device add needs --patient <pid>');
+      // Issue the certificate first: a registered device without credentials would be useless.
+      const creds = issueDeviceCertificate(config.dataDir, deviceId);
+      await registry.add(deviceId, input.patientId, input.actor);
+      const result = { deviceId, patientId: input.patientId, cert: creds.cert, key: creds.key, ca: creds.ca };
+      out(input.json ? JSON.stringify(result) : `device ${deviceId} assigned to patient ${input.patientId}\n  cert ${creds.cert}\n  key  ${creds.key}\n  ca   ${creds.ca}`);
+      return 0;
     }
+    case 'assign': {
+      const deviceId = needId();
+      if (!input.patientId) throw new UsageError('device assign needs --patient <pid>');
+      const fromMs = parseTime('--from', input.from) ?? Date.now();
+      const d = await registry.assign(deviceId, input.patientId, fromMs, input.actor);
+      const current = registry.assignments(deviceId).at(-1)!;
+      out(input.json ? JSON.stringify(deviceView(d, registry.liveness.get(deviceId), registry.assignments(deviceId)))
+        : `device ${deviceId} assigned to patient ${current.patientId} from ${new Date(current.fromMs).toISOString()}`);
+      return 0;
+    }
+    case 'unassign': {
+      const deviceId = needId();
+      const atMs = parseTime('--at', input.at) ?? Date.now();
+      const d = await registry.unassign(deviceId, atMs, input.actor);
+      out(input.json ? JSON.stringify(deviceView(d, registry.liveness.get(deviceId), registry.assignments(deviceId)))
+        : `device ${deviceId} unassigned at ${new Date(atMs).toISOString()}`);
+      return 0;
+    }
+    case 'list': {
+      const liveness = new Map(registry.liveness.list().map((l) => [l.deviceId, l]));
+      const views = registry.list().map((d) => deviceView(d, liveness.get(d.deviceId)));
+      if (input.json) out(JSON.stringify(views));
+      else for (const v of views) out([v.deviceId, v.enabled ? 'enabled' : 'disabled', v.patientId ?? '-', v.online ? 'online' : 'offline', v.lastSeenAt ?? '-'].join('\t'));
+      return 0;
+    }
+    case 'show': {
+      const deviceId = needId();
+      const d = registry.get(deviceId);
+      if (!d) throw new PulsebridgeError('PB_REGISTRY_UNKNOWN_DEVICE', `device "${deviceId}" is not registered`);
+      out(JSON.stringify(deviceView(d, registry.liveness.get(deviceId), registry.assignments(deviceId)), null, 2));
+      return 0;
+    }
+    case 'audit': {
+      const deviceId = needId();
+      if (!registry.get(deviceId)) throw new PulsebridgeError('PB_REGISTRY_UNKNOWN_DEVICE', `device "${deviceId}" is not registered`);
+      out(JSON.stringify((await registry.audit(deviceId)).map(({ atMs, ...e }) => ({ at: new Date(atMs).toISOString(), ...e })), null, 2));
+      return 0;
+    }
+    case 'enable':
+    case 'disable': {
+      const deviceId = needId();
+      const d = await registry.setEnabled(deviceId, action === 'enable', input.actor);
+      out(input.json ? JSON.stringify(d) : `device ${deviceId} ${action}d`);
+      return 0;
+    }
+    case 'command':
+      return await sendCommand(registry, needId(), input);
+    default:
+      throw new UsageError(`unknown device action "${action ?? ''}" (${ACTIONS})`);
+  }
 }
 
 async function sendCommand(registry: Registry, deviceId: string, input: DeviceCommandInput): Promise<number> {

@@ -217,7 +217,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   const handleCommandResult = async (deviceId: string, topic: string, payload: Buffer): Promise<void> => {
     tracker?.seen(deviceId);
-    // The result is stored (synchronously, durably) before the PUBACK, like telemetry.
+    // The result is stored durably (SQLite commit, or bus acknowledgement and fold) before the PUBACK, like telemetry.
     const handled = dispatcher
       ? await dispatcher.result(deviceId, payload)
       : { ok: false as const, reason: 'unknown_command', detail: 'this gateway keeps no commands' };

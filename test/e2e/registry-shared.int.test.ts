@@ -8,7 +8,7 @@
  * - Liveness written by gateway 1 (status, firmware, battery) → visible at GET /v1/devices/{id}.
  * - A command sent through the API is delivered by gateway 1 and answered → `ok` in the API.
  * - A command sent while the device is offline is delivered by gateway 2 when the device
- *   reconnects there → `ok`.
+ *   reconnects there → `ok`; `device command --wait` on the CLI host sees its answer.
  * - `pulsebridge device disable` (CLI host) → gateway 2 drops the live connection within 5 s;
  *   gateway 1 refuses the reconnect.
  * - The API's audit trail holds every step, with the actor of each host.
@@ -160,6 +160,11 @@ describe.runIf(kafka)('one registry shared through Kafka by separate gateway, AP
     expect(view.fw).toBe('2.3.1'); // seeded from the shared liveness, though gateway 2 never saw a status
   });
 
+  it('`device command --wait` on the CLI host waits for the answer the device gave through gateway 2', async () => {
+    const printed = JSON.parse(await cli('command', deviceId, '--type', 'ping', '--timeout', '10s', '--wait')) as { state: string; createdBy: string };
+    expect(printed).toMatchObject({ state: 'ok', createdBy: 'cli:ops' });
+  });
+
   it('`device disable` on the CLI host drops the device from gateway 2 within 5 s; gateway 1 refuses it', async () => {
     const closed = new Promise<number>((resolve) => device!.once('close', () => resolve(Date.now())));
     const disabledAt = Date.now();
@@ -179,6 +184,7 @@ describe.runIf(kafka)('one registry shared through Kafka by separate gateway, AP
       'cli:ops add',
       'api:admin-1 command.create', `gateway:gw-1-${runId} command.deliver`, `device:${deviceId} command.ok`,
       'api:admin-1 command.create', `gateway:gw-2-${runId} command.deliver`, `device:${deviceId} command.ok`,
+      'cli:ops command.create', `gateway:gw-2-${runId} command.deliver`, `device:${deviceId} command.ok`,
       'cli:ops disable',
     ]);
     for (const dir of Object.values(hosts)) expect(fs.existsSync(path.join(dir, 'registry.sqlite'))).toBe(false);
