@@ -64,7 +64,8 @@ async function runComponent(name: string, config: Readonly<PulsebridgeConfig>, l
   const closers: (() => Promise<void> | void)[] = [() => bus.close()];
   try {
     if (name === 'gateway') {
-      const registry = await openRegistry(config, bus, logger);
+      // A gateway never reads the audit trail: on Kafka it folds only the latest states.
+      const registry = await openRegistry(config, bus, logger, { auditTrail: false });
       closers.push(() => registry.close());
       running.push(await startGateway(ctx, registry));
     } else if (name === 'processor') {

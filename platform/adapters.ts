@@ -43,9 +43,12 @@ export async function openVitalsStore(config: Pick<PulsebridgeConfig, 'store'>):
 /**
  * The device registry follows the bus: on Kafka it lives on the bus (shared by every instance on
  * every host); embedded, it is the SQLite file in the data folder (shared with the CLI).
+ * `auditTrail: false` (on Kafka): the instance does not hold the audit trail in memory (gateways).
  */
-export async function openRegistry(config: Pick<PulsebridgeConfig, 'bus' | 'registryPath'>, bus: Bus, logger: Logger): Promise<Registry> {
-  if (config.bus.kind === 'kafka') return BusRegistry.open({ bus, logger: logger.child({ component: 'registry' }) });
+export async function openRegistry(config: Pick<PulsebridgeConfig, 'bus' | 'registryPath'>, bus: Bus, logger: Logger, options: { auditTrail?: boolean } = {}): Promise<Registry> {
+  if (config.bus.kind === 'kafka') {
+    return BusRegistry.open({ bus, logger: logger.child({ component: 'registry' }), ...(options.auditTrail === false ? { keepAuditTrail: false } : {}) });
+  }
   return new DeviceRegistry(config.registryPath);
 }
 

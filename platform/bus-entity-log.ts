@@ -54,6 +54,11 @@ export interface BusEntityLogOptions<S> {
   logger: Logger;
   /** The audited shape of a state (before/after in the audit trail). */
   audited: (state: S) => unknown;
+  /**
+   * Keep the audit trail in memory (default true). A gateway never reads it: without it an
+   * instance holds only each entity's latest state, not every past one.
+   */
+  keepAuditTrail?: boolean;
   /** Consumer group of this instance's fold; default a unique one (every instance reads everything). */
   groupId?: string;
   now?: () => number;
@@ -106,6 +111,7 @@ export class BusEntityLog<S> {
 
   /** The accepted changes concerning a device, oldest first (copies). */
   auditOf(deviceId: string): AuditRecord[] {
+    if (this.#o.keepAuditTrail === false) throw new PulsebridgeError('PB_INTERNAL', `this instance folds ${this.#o.stream} without its audit trail; read the audit from the API or the CLI`);
     return (this.#auditByDevice.get(deviceId) ?? []).map((a) => ({ ...a }));
   }
 
@@ -154,12 +160,14 @@ export class BusEntityLog<S> {
     const cur = this.#entities.get(e.key);
     const accepted = (cur?.revision ?? 0) === e.baseRevision;
     if (accepted) {
-      let audit = this.#auditByDevice.get(e.deviceId);
-      if (!audit) this.#auditByDevice.set(e.deviceId, (audit = []));
-      audit.push({
-        atMs: e.atMs, actor: e.actor, action: e.action, deviceId: e.deviceId,
-        before: cur ? this.#o.audited(cur.state) : null, after: this.#o.audited(e.after),
-      });
+      if (this.#o.keepAuditTrail !== false) {
+        let audit = this.#auditByDevice.get(e.deviceId);
+        if (!audit) this.#auditByDevice.set(e.deviceId, (audit = []));
+        audit.push({
+          atMs: e.atMs, actor: e.actor, action: e.action, deviceId: e.deviceId,
+          before: cur ? this.#o.audited(cur.state) : null, after: this.#o.audited(e.after),
+        });
+      }
       this.#entities.set(e.key, { state: e.after, revision: e.baseRevision + 1 });
       this.#version++;
       this.#o.onAccepted?.(e, cur?.state);

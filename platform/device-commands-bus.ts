@@ -30,6 +30,8 @@ export interface BusDeviceCommandOptions {
   devices: { get(deviceId: string): { enabled: boolean } | undefined };
   now?: () => number;
   groupId?: string;
+  /** Keep the audit trail in memory (default true; gateways do without). */
+  keepAuditTrail?: boolean;
 }
 
 export class BusDeviceCommandStore implements DeviceCommandStore {
@@ -56,6 +58,7 @@ export class BusDeviceCommandStore implements DeviceCommandStore {
       audited: (c) => c,
       ...(options.now ? { now: options.now } : {}),
       ...(options.groupId ? { groupId: options.groupId } : {}),
+      ...(options.keepAuditTrail === false ? { keepAuditTrail: false } : {}),
       onAccepted: (event, previous) => {
         if (previous) return;
         let ids = store.#byDevice.get(event.deviceId);

@@ -25,6 +25,8 @@ export interface BusDeviceDirectoryOptions {
   logger: Logger;
   /** Consumer group of this instance's fold; default a unique one (every instance reads everything). */
   groupId?: string;
+  /** Keep the audit trail in memory (default true; gateways do without). */
+  keepAuditTrail?: boolean;
   now?: () => number;
   /** How long a change or a sync waits to see its own event folded. Default 10 s. */
   visibleTimeoutMs?: number;
@@ -51,6 +53,7 @@ export class BusDeviceDirectory implements DeviceDirectory {
       audited: (s) => directory.#snapshot(s),
       now,
       ...(options.groupId ? { groupId: options.groupId } : {}),
+      ...(options.keepAuditTrail === false ? { keepAuditTrail: false } : {}),
       ...(options.visibleTimeoutMs ? { visibleTimeoutMs: options.visibleTimeoutMs } : {}),
     });
     return directory;

@@ -15,6 +15,8 @@ export interface BusRegistryOptions {
   bus: Bus;
   logger: Logger;
   now?: () => number;
+  /** Keep the audit trail in memory (default true). Gateways never read it and open without. */
+  keepAuditTrail?: boolean;
 }
 
 export class BusRegistry implements Registry {
@@ -31,10 +33,11 @@ export class BusRegistry implements Registry {
   /** Opens (and creates if needed) the three streams and resolves once all are caught up. */
   static async open(options: BusRegistryOptions): Promise<BusRegistry> {
     const common = { bus: options.bus, logger: options.logger, ...(options.now ? { now: options.now } : {}) };
-    const directory = await BusDeviceDirectory.open(common);
+    const audit = options.keepAuditTrail === false ? { keepAuditTrail: false } : {};
+    const directory = await BusDeviceDirectory.open({ ...common, ...audit });
     const [liveness, commands] = await Promise.all([
       BusDeviceLivenessStore.open(common),
-      BusDeviceCommandStore.open({ ...common, devices: directory }),
+      BusDeviceCommandStore.open({ ...common, ...audit, devices: directory }),
     ]);
     return new BusRegistry(directory, liveness, commands);
   }
