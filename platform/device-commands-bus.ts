@@ -15,7 +15,7 @@
 import type { Bus } from './bus.ts';
 import { BusEntityLog } from './bus-entity-log.ts';
 import {
-  checkCommandTarget, dueFinal, isDeliverable, newCommand, planDelivery, planResult, resultAction,
+  checkCommandTarget, dueFinal, FINAL_COMMAND_STATES, isDeliverable, newCommand, planDelivery, planResult, resultAction,
   type CommandRequest, type CommandResult, type DeviceCommand, type DeviceCommandStore, type ResultOutcome,
 } from './device-commands.ts';
 import type { AuditRecord } from './registry-db.ts';
@@ -39,6 +39,11 @@ export class BusDeviceCommandStore implements DeviceCommandStore {
   readonly #now: () => number;
   /** Command ids per device, oldest first. */
   readonly #byDevice = new Map<string, string[]>();
+  /**
+   * Ids of commands not final yet (pending or delivered), in log order. What a poll tick scans
+   * (sweep, pending, deliverable): the open few, not every command ever sent.
+   */
+  readonly #open = new Set<string>();
   #log!: BusEntityLog<DeviceCommand>;
   #created = 0;
 
@@ -60,6 +65,8 @@ export class BusDeviceCommandStore implements DeviceCommandStore {
       ...(options.groupId ? { groupId: options.groupId } : {}),
       ...(options.keepAuditTrail === false ? { keepAuditTrail: false } : {}),
       onAccepted: (event, previous) => {
+        if (FINAL_COMMAND_STATES.has(event.after.state)) store.#open.delete(event.key);
+        else store.#open.add(event.key);
         if (previous) return;
         let ids = store.#byDevice.get(event.deviceId);
         if (!ids) store.#byDevice.set(event.deviceId, (ids = []));
@@ -88,12 +95,12 @@ export class BusDeviceCommandStore implements DeviceCommandStore {
   }
 
   pending(deviceIds?: readonly string[]): DeviceCommand[] {
-    const ids = deviceIds ?? [...this.#byDevice.keys()];
-    return oldestFirst(this.#all(ids).filter((c) => c.state === 'pending' && c.expiresAtMs > this.#now()));
+    const wanted = deviceIds && new Set(deviceIds);
+    return oldestFirst(this.#openCommands().filter((c) => (!wanted || wanted.has(c.deviceId)) && c.state === 'pending' && c.expiresAtMs > this.#now()));
   }
 
   deliverable(deviceId: string): DeviceCommand[] {
-    return oldestFirst(this.#all([deviceId]).filter((c) => isDeliverable(c, this.#now())));
+    return oldestFirst(this.#openCommands().filter((c) => c.deviceId === deviceId && isDeliverable(c, this.#now())));
   }
 
   async markDelivered(commandId: string, actor: string, seenDeliveryCount?: number): Promise<DeviceCommand | undefined> {
@@ -125,7 +132,8 @@ export class BusDeviceCommandStore implements DeviceCommandStore {
   async sweep(): Promise<DeviceCommand[]> {
     const now = this.#now();
     const changed: DeviceCommand[] = [];
-    for (const [id, { state }] of this.#log.entities()) {
+    for (const id of [...this.#open]) {
+      const state = this.#log.get(id)!.state;
       if (!dueFinal(state, now)) continue;
       let swept = false;
       const entity = await this.#log.change(id, state.deviceId, 'system', (after) => `command.${after.state}`, (cur) => {
@@ -162,8 +170,9 @@ export class BusDeviceCommandStore implements DeviceCommandStore {
     return this.#log.get(commandId)?.state.deviceId ?? '';
   }
 
-  #all(deviceIds: readonly string[]): DeviceCommand[] {
-    return deviceIds.flatMap((d) => (this.#byDevice.get(d) ?? []).map((id) => this.get(id)!));
+  /** Open commands as of now (a command past its deadline already reads as final). */
+  #openCommands(): DeviceCommand[] {
+    return [...this.#open].map((id) => this.get(id)!);
   }
 
   /** The command as of now: past its TTL or answer deadline it reads as final before the sweep records it. */
