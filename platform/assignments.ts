@@ -1,8 +1,8 @@
 /**
  * Time-bounded patient assignments as pure functions over a device's assignment history
- * (oldest first, non-overlapping, each [fromMs, toMs)). The SQLite registry states the same rules
- * in SQL; in-memory adapters (the bus-backed directory) use these. The directory contract test
- * runs both against the same scenarios.
+ * (oldest first, non-overlapping, each [fromMs, toMs)). Both registries plan their changes with
+ * these (the SQLite one writes the planned history, the bus-backed one publishes it), and the
+ * directory contract test runs both against the same scenarios.
  */
 import { PulsebridgeError } from './errors.ts';
 import type { Assignment } from './device-registry.ts';

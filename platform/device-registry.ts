@@ -12,7 +12,7 @@
  * Both pass the same contract tests (test/platform/*-contract*, *-scenarios.ts).
  */
 import { DEVICE_ID_PATTERN } from '../contracts/topics.ts';
-import { checkPatientId, checkTime } from './assignments.ts';
+import { checkPatientId, checkTime, planAdd, planAssign, planUnassign } from './assignments.ts';
 import { SqliteDeviceCommandStore, type DeviceCommandStore } from './device-commands.ts';
 import { SqliteDeviceLivenessStore, type DeviceLivenessStore } from './device-liveness.ts';
 import { PulsebridgeError } from './errors.ts';
@@ -112,11 +112,7 @@ export class DeviceRegistry implements Registry {
     this.#db.transaction(() => {
       const before = this.#snapshot(deviceId);
       this.#db.stmt('INSERT INTO device VALUES (?, 1, ?) ON CONFLICT(device_id) DO UPDATE SET enabled = 1').run(deviceId, this.#db.now());
-      const open = this.#openAssignment(deviceId);
-      if (open?.patient_id !== patientId) {
-        this.#db.stmt('UPDATE assignment SET to_ms = ? WHERE device_id = ? AND to_ms IS NULL').run(fromMs, deviceId);
-        this.#db.stmt('INSERT OR REPLACE INTO assignment VALUES (?, ?, ?, NULL)').run(deviceId, patientId, fromMs);
-      }
+      this.#replaceAssignments(deviceId, planAdd(before?.assignments ?? [], patientId, fromMs));
       this.#changed(actor, 'add', deviceId, before);
     });
     return this.get(deviceId)!;
@@ -127,19 +123,9 @@ export class DeviceRegistry implements Registry {
     checkTime('fromMs', fromMs);
     this.#db.transaction(() => {
       const before = this.#requireSnapshot(deviceId);
-      const latest = this.#latestAssignment(deviceId);
-      if (latest && fromMs < latest.from_ms) {
-        throw new PulsebridgeError('PB_REGISTRY_INVALID',
-          `device ${deviceId} is assigned to ${latest.patient_id} from ${iso(latest.from_ms)}; a new assignment cannot start before that (${iso(fromMs)})`);
-      }
-      if (latest && latest.to_ms !== null && fromMs < latest.to_ms) {
-        throw new PulsebridgeError('PB_REGISTRY_INVALID',
-          `device ${deviceId} was assigned to ${latest.patient_id} until ${iso(latest.to_ms)}; a new assignment cannot start before that (${iso(fromMs)})`);
-      }
-      if (latest && latest.to_ms === null && latest.patient_id === patientId) return; // already assigned since before fromMs: nothing changes
-      if (latest && latest.to_ms === null) this.#db.stmt('UPDATE assignment SET to_ms = ? WHERE device_id = ? AND from_ms = ?').run(fromMs, deviceId, latest.from_ms);
-      // Same start as the open assignment: that one becomes empty and is replaced.
-      this.#db.stmt('INSERT OR REPLACE INTO assignment VALUES (?, ?, ?, NULL)').run(deviceId, patientId, fromMs);
+      const next = planAssign(deviceId, before.assignments, patientId, fromMs);
+      if (!next) return; // already assigned since before fromMs: nothing changes
+      this.#replaceAssignments(deviceId, next);
       this.#changed(actor, 'assign', deviceId, before);
     });
     return this.get(deviceId)!;
@@ -149,12 +135,7 @@ export class DeviceRegistry implements Registry {
     checkTime('atMs', atMs);
     this.#db.transaction(() => {
       const before = this.#requireSnapshot(deviceId);
-      const open = this.#openAssignment(deviceId);
-      if (!open) throw new PulsebridgeError('PB_REGISTRY_INVALID', `device ${deviceId} has no open patient assignment`);
-      if (atMs < open.from_ms) {
-        throw new PulsebridgeError('PB_REGISTRY_INVALID', `device ${deviceId} is assigned to ${open.patient_id} from ${iso(open.from_ms)}; it cannot be unassigned before that (${iso(atMs)})`);
-      }
-      this.#db.stmt('UPDATE assignment SET to_ms = ? WHERE device_id = ? AND from_ms = ?').run(atMs, deviceId, open.from_ms);
+      this.#replaceAssignments(deviceId, planUnassign(deviceId, before.assignments, atMs));
       this.#changed(actor, 'unassign', deviceId, before);
     });
     return this.get(deviceId)!;
@@ -219,16 +200,11 @@ export class DeviceRegistry implements Registry {
     this.#db.close();
   }
 
-  #openAssignment(deviceId: string): AssignmentRow | undefined {
-    return this.#db.stmt('SELECT patient_id, from_ms, to_ms FROM assignment WHERE device_id = ? AND to_ms IS NULL ORDER BY from_ms DESC LIMIT 1').get(deviceId) as
-      | AssignmentRow
-      | undefined;
-  }
-
-  #latestAssignment(deviceId: string): AssignmentRow | undefined {
-    return this.#db.stmt('SELECT patient_id, from_ms, to_ms FROM assignment WHERE device_id = ? ORDER BY from_ms DESC LIMIT 1').get(deviceId) as
-      | AssignmentRow
-      | undefined;
+  /** Writes a device's whole assignment history (a few rows), as planned by platform/assignments.ts. */
+  #replaceAssignments(deviceId: string, history: readonly Assignment[]): void {
+    this.#db.stmt('DELETE FROM assignment WHERE device_id = ?').run(deviceId);
+    const insert = this.#db.stmt('INSERT INTO assignment VALUES (?, ?, ?, ?)');
+    for (const a of history) insert.run(deviceId, a.patientId, a.fromMs, a.toMs ?? null);
   }
 
   /** The audited state of a device: the record plus its whole assignment history. */
@@ -248,5 +224,3 @@ export class DeviceRegistry implements Registry {
     this.#db.audit(actor, action, deviceId, before, this.#snapshot(deviceId));
   }
 }
-
-const iso = (ms: number) => new Date(ms).toISOString();
