@@ -22,18 +22,10 @@ import { MetricsRegistry } from '../../platform/metrics.ts';
 import { SqliteVitalsStore } from '../../platform/vitals-store-sqlite.ts';
 import { createProcessor } from '../../processor/processor.ts';
 import { makeTempDir } from '../helpers/gateway-fixture.ts';
+import { freePort, sleep } from '../helpers/wait.ts';
 import { kafkaAvailable, kafkaBrokers, requireService } from '../helpers/services.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 async function waitForPort(port: number, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -30,19 +30,11 @@ import { InfluxVitalsStore } from '../../platform/vitals-store-influx.ts';
 import { startFhirServer, type FhirTestServer } from '../helpers/fhir-server.ts';
 import { rhythmObservationProblems, validateFhir } from '../helpers/fhir-validate.ts';
 import { makeTempDir } from '../helpers/gateway-fixture.ts';
+import { sleep, waitFor as waitForWithin } from '../helpers/wait.ts';
 import { influxAuth, influxAvailable, influxUrl, kafkaAvailable, kafkaBrokers, requireService } from '../helpers/services.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+/** The scripted run takes ~20 s of wall time; its alerts and points arrive within that. */
+const waitFor = <T>(what: string, probe: () => T | undefined | Promise<T | undefined>) => waitForWithin(what, probe, 90_000);
 
 /** A WebSocket client of /v1/stream that records every message. */
 async function openStream(baseUrl: string, token: string) {

@@ -16,7 +16,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { MqttClient } from 'mqtt';
@@ -26,31 +25,13 @@ import { openDevIssuer } from '../../dashboard-api/dev-issuer.ts';
 import { ensureDevPki } from '../../platform/dev-pki.ts';
 import { connectDevice, frameJson, makeTempDir, publishQos1 } from '../helpers/gateway-fixture.ts';
 import { kafkaAvailable, kafkaBrokers, requireService } from '../helpers/services.ts';
+import { freePort, sleep, waitFor } from '../helpers/wait.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const BIN = path.join(ROOT, 'bin/pulsebridge');
 const run = promisify(execFile);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The contract: a disabled device is dropped within 5 s. */
 const REVOCATION_CONTRACT_MS = 5000;
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 const kafka = await requireService('kafka', kafkaAvailable);
 
@@ -105,7 +86,7 @@ describe.runIf(kafka)('one registry shared through Kafka by separate gateway, AP
     start('gateway-1', 'gateway', hosts.gateway1, { PULSEBRIDGE_MQTT_PORT: String(ports.gateway1), PULSEBRIDGE_GATEWAY_ID: `gw-1-${runId}` });
     start('gateway-2', 'gateway', hosts.gateway2, { PULSEBRIDGE_MQTT_PORT: String(ports.gateway2), PULSEBRIDGE_GATEWAY_ID: `gw-2-${runId}` });
     start('dashboard-api', 'dashboard-api', hosts.api, { PULSEBRIDGE_HTTP_PORT: String(ports.http) });
-    await until('the dashboard API', async () => (await fetch(`http://127.0.0.1:${ports.http}/healthz`).catch(() => undefined))?.ok || undefined, 60_000);
+    await waitFor('the dashboard API', async () => (await fetch(`http://127.0.0.1:${ports.http}/healthz`).catch(() => undefined))?.ok || undefined, 60_000);
   }, 90_000);
 
   afterAll(async () => {
@@ -118,10 +99,10 @@ describe.runIf(kafka)('one registry shared through Kafka by separate gateway, AP
   it('a device added by the CLI connects to gateway 1, and its liveness reaches the API', async () => {
     creds = JSON.parse(await cli('add', deviceId, '--patient', patientId, '--json')) as typeof creds;
     // Gateway 1 learns of the device through the bus; until then it refuses it.
-    device = await until('gateway 1 to accept the new device', () => connectTo(ports.gateway1).catch(() => undefined));
+    device = await waitFor('gateway 1 to accept the new device', () => connectTo(ports.gateway1).catch(() => undefined));
     await publishQos1(device, deviceTopics(deviceId).status, JSON.stringify({ online: true, fw: '2.3.1', model: 'PB-Patch-2', battery: 77, charging: false }));
     await publishQos1(device, deviceTopics(deviceId).telemetry, frameJson(0));
-    const view = await until('liveness in the API', async () => {
+    const view = await waitFor('liveness in the API', async () => {
       const { body } = await api('GET', `/v1/devices/${deviceId}`);
       return body.device?.online && body.device?.fw === '2.3.1' ? body.device : undefined;
     });
@@ -133,7 +114,7 @@ describe.runIf(kafka)('one registry shared through Kafka by separate gateway, AP
     await answerCommands(device!);
     const { status, body } = await api('POST', `/v1/devices/${deviceId}/commands`, { type: 'ping' });
     expect(status).toBe(201);
-    const done = await until('the ping result', async () => {
+    const done = await waitFor('the ping result', async () => {
       const c = (await api('GET', `/v1/devices/${deviceId}/commands/${body.command.id}`)).body.command;
       return c.state === 'ok' ? c : undefined;
     });
@@ -142,18 +123,18 @@ describe.runIf(kafka)('one registry shared through Kafka by separate gateway, AP
 
   it('a command to the offline device is delivered by gateway 2 when the device reconnects there', async () => {
     device!.end(true);
-    await until('the device to read as offline', async () => ((await api('GET', `/v1/devices/${deviceId}`)).body.device.online ? undefined : true));
+    await waitFor('the device to read as offline', async () => ((await api('GET', `/v1/devices/${deviceId}`)).body.device.online ? undefined : true));
     const { body } = await api('POST', `/v1/devices/${deviceId}/commands`, { type: 'config', config: { frameMs: 2000, ecg: false, fs: 250 } });
     await sleep(1500); // a gateway poll or two: nobody may deliver it while the device is away
     expect((await api('GET', `/v1/devices/${deviceId}/commands/${body.command.id}`)).body.command.state).toBe('pending');
     device = await connectTo(ports.gateway2);
     await answerCommands(device);
-    const done = await until('the config result via gateway 2', async () => {
+    const done = await waitFor('the config result via gateway 2', async () => {
       const c = (await api('GET', `/v1/devices/${deviceId}/commands/${body.command.id}`)).body.command;
       return c.state === 'ok' ? c : undefined;
     });
     expect(done).toMatchObject({ type: 'config', state: 'ok', deliveryCount: 1 });
-    const view = await until('liveness from gateway 2', async () => {
+    const view = await waitFor('liveness from gateway 2', async () => {
       const d = (await api('GET', `/v1/devices/${deviceId}`)).body.device;
       return d.online && d.gatewayId === `gw-2-${runId}` ? d : undefined;
     });
