@@ -90,19 +90,21 @@ async function assignBenchDevices(r: Registry, deviceIds: readonly string[]): Pr
   }
 }
 
+/** The embedded registry, in a scratch folder that goes with the process however it ends. */
+async function openScratchRegistry(deviceIds: readonly string[]): Promise<DeviceRegistry> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-bench-registry-'));
+  const scratch = new DeviceRegistry(path.join(dir, 'registry.sqlite'));
+  process.on('exit', () => {
+    try { scratch.close(); } catch { /* already closed */ }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  await assignBenchDevices(scratch, deviceIds);
+  return scratch;
+}
+
 async function startGateway(s: SetupParams): Promise<{ port: number }> {
-  if (!registry) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-bench-registry-'));
-    // The registry is this process's scratch: gone with the process, however it ends.
-    process.on('exit', () => {
-      try { registry?.close(); } catch { /* already closed */ }
-      fs.rmSync(dir, { recursive: true, force: true });
-    });
-    registry = new DeviceRegistry(path.join(dir, 'registry.sqlite'));
-    await assignBenchDevices(registry, s.deviceIds);
-  }
   let bus: Bus;
-  let deviceRegistry: Registry = registry;
+  let deviceRegistry: Registry;
   let memoryBus: InProcessBus | undefined;
   if (s.bus === 'kafka') {
     if (!kafka) {
@@ -115,6 +117,8 @@ async function startGateway(s: SetupParams): Promise<{ port: number }> {
     bus = kafka;
     deviceRegistry = kafkaRegistry!;
   } else {
+    registry ??= await openScratchRegistry(s.deviceIds);
+    deviceRegistry = registry;
     // A fresh in-process bus per run: it keeps every record in memory (platform/bus-memory.ts).
     memoryBus = new InProcessBus();
     bus = memoryBus;

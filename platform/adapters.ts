@@ -59,7 +59,7 @@ export async function openRegistry(config: Pick<PulsebridgeConfig, 'bus' | 'regi
 export async function withRegistry<T>(config: Pick<PulsebridgeConfig, 'bus' | 'registryPath'>, logger: Logger, fn: (registry: Registry) => Promise<T>): Promise<T> {
   const bus = config.bus.kind === 'kafka' ? await openBus(config, logger) : undefined;
   try {
-    const registry = await openRegistry(config, bus ?? new InProcessBus(), logger);
+    const registry = bus ? await openRegistry(config, bus, logger) : new DeviceRegistry(config.registryPath);
     try {
       return await fn(registry);
     } finally {
