@@ -35,7 +35,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Kafka, logLevel } from 'kafkajs';
+import { kafkaAnswers } from '../platform/bus-kafka.ts';
 import { ensureDevPki, issueDeviceCertificate } from '../platform/dev-pki.ts';
 import { FRAME_VARIANTS, framePool, type FramePool, type FrameVariant } from './bench-frames.ts';
 import { RpcChild } from './ipc-rpc.ts';
@@ -175,21 +175,7 @@ function credentials(count: number): DeviceCredentialFiles[] {
   return creds;
 }
 
-async function kafkaUp(brokers: string[]): Promise<boolean> {
-  const admin = new Kafka({
-    clientId: 'pulsebridge-bench-probe', brokers, connectionTimeout: 2_000, requestTimeout: 5_000,
-    retry: { retries: 1, initialRetryTime: 200 }, logLevel: logLevel.NOTHING,
-  }).admin();
-  try {
-    await admin.connect();
-    await admin.listTopics();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await admin.disconnect().catch(() => {});
-  }
-}
+const kafkaUp = (brokers: string[]) => kafkaAnswers(brokers, 'pulsebridge-bench-probe');
 
 // ---- throughput ----------------------------------------------------------------------------
 

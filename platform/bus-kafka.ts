@@ -397,3 +397,23 @@ function forwardLog(logger: Logger, entry: LogEntry): void {
   else if (entry.level === logLevel.INFO) logger.info(message, withNs);
   else logger.debug(message, withNs);
 }
+
+/**
+ * Whether a Kafka cluster answers a metadata request (list topics): the readiness probe of
+ * scripts/services.sh, the benchmark and the tests. A bare TCP connect is not enough: a KRaft
+ * broker accepts connections before its metadata log is loaded.
+ */
+export async function kafkaAnswers(brokers: string[], clientId = 'pulsebridge-probe'): Promise<boolean> {
+  const admin = new Kafka({
+    clientId, brokers, connectionTimeout: 2_000, requestTimeout: 5_000, retry: { retries: 1, initialRetryTime: 200 }, logLevel: logLevel.NOTHING,
+  }).admin();
+  try {
+    await admin.connect();
+    await admin.listTopics();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}

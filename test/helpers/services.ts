@@ -16,7 +16,7 @@
  * or `const kafka = await requireService('kafka', kafkaAvailable); it.runIf(kafka)(…)`.
  */
 import { describe, it } from 'vitest';
-import { Kafka, logLevel } from 'kafkajs';
+import { kafkaAnswers } from '../../platform/bus-kafka.ts';
 
 /** Kafka bootstrap brokers: KAFKA_BROKERS (comma-separated) or the local single-node broker. */
 export const kafkaBrokers: string[] = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092')
@@ -42,25 +42,7 @@ let influxProbe: Promise<boolean> | undefined;
 
 /** Whether the Kafka cluster answers a metadata request (memoised per test file). */
 export function kafkaAvailable(): Promise<boolean> {
-  kafkaProbe ??= (async () => {
-    const admin = new Kafka({
-      clientId: 'pulsebridge-test-probe',
-      brokers: kafkaBrokers,
-      connectionTimeout: 2_000,
-      requestTimeout: 5_000,
-      retry: { retries: 1, initialRetryTime: 200 },
-      logLevel: logLevel.NOTHING,
-    }).admin();
-    try {
-      await admin.connect();
-      await admin.listTopics();
-      return true;
-    } catch {
-      return false;
-    } finally {
-      await admin.disconnect().catch(() => {});
-    }
-  })();
+  kafkaProbe ??= kafkaAnswers(kafkaBrokers, 'pulsebridge-test-probe');
   return kafkaProbe;
 }
 
