@@ -42,6 +42,8 @@ export const STREAMS = {
   criteria: 'pb.criteria.v1',
   /** The processor's changelog of open episodes per patient stream (processor/stream-state.ts); compacted, one partition. */
   processorState: 'pb.processor-state.v1',
+  /** ECG strips around alarms (contracts/ecg-strip.ts), keyed by patient id; one per alert with ECG. */
+  ecgStrips: 'pb.ecg-strips.v1',
 } as const;
 
 export type StreamName = (typeof STREAMS)[keyof typeof STREAMS];
