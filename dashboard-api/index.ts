@@ -22,7 +22,7 @@ export { canAccessPatient, createDevTokenVerifier, createOidcTokenVerifier, crea
 export type { OidcVerifierOptions, Principal, TokenVerifier } from './auth.ts';
 export { auditLogPath, JsonlAuditSink } from './audit.ts';
 export type { AuditEntry, AuditSink } from './audit.ts';
-export { registryPatientDirectory, staticPatientDirectory } from './patient-directory.ts';
-export type { Patient, PatientDirectory } from './patient-directory.ts';
+export { DEMO_MRN_SYSTEM, demoPatientIdentity, registryPatientDirectory, staticPatientDirectory } from './patient-directory.ts';
+export type { Mrn, Patient, PatientDirectory, PatientIdentity, StaticPatient } from './patient-directory.ts';
 export { AlertProjection } from './alert-projection.ts';
 export type { AlertEvent, AlertQuery } from './alert-projection.ts';

@@ -1,7 +1,9 @@
 /**
  * Who the patients are. Production would back this with the hospital's patient index; embedded
- * mode derives patients from the device registry: every patient a device is currently assigned to.
+ * mode derives patients from the device registry (every patient a device is currently assigned
+ * to) and gives each a deterministic, clearly fictitious demo identity (name and MRN).
  */
+import { createHash } from 'node:crypto';
 import type { DeviceRecord } from '../platform/device-registry.ts';
 
 export interface PatientDevice {
@@ -9,25 +11,61 @@ export interface PatientDevice {
   enabled: boolean;
 }
 
-export interface Patient {
+/** A medical record number: the identifier the hospital knows the patient by (FHIR Identifier system + value). */
+export interface Mrn {
+  system: string;
+  value: string;
+}
+
+/** How people and the EHR name a patient. */
+export interface PatientIdentity {
+  /** Name shown on the board (no other demographics: the board needs nothing more). */
+  displayName: string;
+  mrn: Mrn;
+}
+
+export interface Patient extends PatientIdentity {
   id: string;
   /** Devices currently assigned to this patient, by device id. */
   devices: PatientDevice[];
 }
 
-/** The port the dashboard reads patients through. */
+/** The port the dashboard (and the EHR exporter) reads patients through. */
 export interface PatientDirectory {
   /** Every known patient, ordered by id. */
   list(): Patient[];
   get(id: string): Patient | undefined;
 }
 
+/** Identifier system of the demo MRNs: a URN of ours, so they can never be mistaken for a hospital's. */
+export const DEMO_MRN_SYSTEM = 'urn:pulsebridge:demo:mrn';
+
+const GIVEN = ['Ada', 'Bruno', 'Chloe', 'Dmitri', 'Elif', 'Farah', 'Goran', 'Hana', 'Ines', 'Jonas', 'Kiri', 'Lena', 'Milan', 'Nora', 'Omar', 'Priya', 'Quentin', 'Rosa', 'Sven', 'Tariq', 'Uma', 'Viktor', 'Wen', 'Yara'];
+const FAMILY = ['Abbott', 'Baptiste', 'Castillo', 'Duarte', 'Eriksen', 'Fontaine', 'Gallo', 'Haddad', 'Ivanova', 'Jansen', 'Kowalski', 'Lindqvist', 'Moreau', 'Nakamura', 'Okafor', 'Petrov', 'Quinn', 'Rossi', 'Santos', 'Tanaka', 'Ueda', 'Varga', 'Weber', 'Zielinski'];
+
+/**
+ * A deterministic made-up identity for a patient id (embedded demo only): the same id always gets
+ * the same name and MRN, so screenshots, tests and the FHIR export agree across restarts.
+ */
+export function demoPatientIdentity(patientId: string): PatientIdentity {
+  const h = createHash('sha256').update(patientId).digest();
+  return {
+    displayName: `${GIVEN[h[0]! % GIVEN.length]} ${FAMILY[h[1]! % FAMILY.length]}`,
+    mrn: { system: DEMO_MRN_SYSTEM, value: `D${String(h.readUInt32BE(2) % 10_000_000).padStart(7, '0')}` },
+  };
+}
+
+const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
 /**
  * Patients = distinct current assignments of the device registry (platform/device-registry.ts).
  * Reads the registry on every call, so a device added by `pulsebridge device add` while the demo
- * runs shows up without a restart.
+ * runs shows up without a restart. `identityOf` names them (default: {@link demoPatientIdentity}).
  */
-export function registryPatientDirectory(registry: { list(): DeviceRecord[] }): PatientDirectory {
+export function registryPatientDirectory(
+  registry: { list(): DeviceRecord[] },
+  identityOf: (patientId: string) => PatientIdentity = demoPatientIdentity,
+): PatientDirectory {
   const all = (): Patient[] => {
     const byPatient = new Map<string, PatientDevice[]>();
     for (const d of registry.list()) {
@@ -37,8 +75,8 @@ export function registryPatientDirectory(registry: { list(): DeviceRecord[] }): 
       byPatient.set(d.patientId, devices);
     }
     return [...byPatient.entries()]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([id, devices]) => ({ id, devices: devices.sort((a, b) => (a.deviceId < b.deviceId ? -1 : 1)) }));
+      .map(([id, devices]) => ({ id, ...identityOf(id), devices: devices.sort((a, b) => (a.deviceId < b.deviceId ? -1 : 1)) }))
+      .sort(byId);
   };
   return {
     list: all,
@@ -46,14 +84,18 @@ export function registryPatientDirectory(registry: { list(): DeviceRecord[] }): 
   };
 }
 
+/** A patient for {@link staticPatientDirectory}; a missing identity gets the demo one. */
+export type StaticPatient = Omit<Patient, keyof PatientIdentity> & Partial<PatientIdentity>;
+
 /** A fixed directory (tests, or a deployment that lists its patients in configuration). */
-export function staticPatientDirectory(patients: Patient[]): PatientDirectory {
-  const sorted = [...patients].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+export function staticPatientDirectory(patients: StaticPatient[]): PatientDirectory {
+  const sorted: Patient[] = patients.map((p) => ({ ...demoPatientIdentity(p.id), ...p })).sort(byId);
+  const copy = (p: Patient): Patient => ({ id: p.id, displayName: p.displayName, mrn: { ...p.mrn }, devices: p.devices.map((d) => ({ ...d })) });
   return {
-    list: () => sorted.map((p) => ({ id: p.id, devices: p.devices.map((d) => ({ ...d })) })),
+    list: () => sorted.map(copy),
     get: (id) => {
       const p = sorted.find((x) => x.id === id);
-      return p && { id: p.id, devices: p.devices.map((d) => ({ ...d })) };
+      return p && copy(p);
     },
   };
 }

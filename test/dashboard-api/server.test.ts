@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import type { Alert, AlertEnvelope } from '../../contracts/alert.ts';
 import { STREAMS } from '../../contracts/topics.ts';
 import type { AuditEntry } from '../../dashboard-api/audit.ts';
+import { demoPatientIdentity } from '../../dashboard-api/patient-directory.ts';
 import { http, makeAlert, publishAlerts, startFixture, StreamClient, T0 } from './helpers.ts';
 import type { Fixture } from './helpers.ts';
 
@@ -74,10 +75,10 @@ describe('a clinician on the care team', () => {
     });
 
     const list = await http('GET', `${fx.url}/v1/patients`, token);
-    expect([list.status, list.body]).toEqual([200, { patients: [{ id: 'p1', devices: [{ deviceId: 'dev-p1', enabled: true }] }] }]);
+    expect([list.status, list.body]).toEqual([200, { patients: [{ id: 'p1', ...demoPatientIdentity('p1'), devices: [{ deviceId: 'dev-p1', enabled: true }] }] }]);
 
     const one = await http('GET', `${fx.url}/v1/patients/p1`, token);
-    expect([one.status, one.body]).toEqual([200, { patient: { id: 'p1', devices: [{ deviceId: 'dev-p1', enabled: true }] } }]);
+    expect([one.status, one.body]).toEqual([200, { patient: { id: 'p1', ...demoPatientIdentity('p1'), devices: [{ deviceId: 'dev-p1', enabled: true }] } }]);
 
     // `from` as ISO 8601, `to` as ms since the epoch; `to` is exclusive.
     const vitals = await http('GET', `${fx.url}/v1/patients/p1/vitals?from=${new Date(T0).toISOString()}&to=${T0 + 60_000}`, token);
