@@ -1,7 +1,7 @@
 /**
  * How long an instance takes to start on the registry's Kafka streams, and what it holds in
  * memory: every instance replays the device log and the command log from the beginning
- * (platform/bus-entity-log.ts). Publishes synthetic logs to throw-away topics on the local broker,
+ * (platform/registry/entity-log.ts). Publishes synthetic logs to throw-away topics on the local broker,
  * replays each with and without the in-memory audit trail (gateways fold without it), each replay
  * in a fresh process (so one replay's garbage does not colour the next), prints a table, and
  * deletes the topics. A benchmark, not a test: nothing is asserted.
@@ -12,9 +12,9 @@ import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
-import { KafkaBus } from '../platform/bus-kafka.ts';
-import { BusEntityLog } from '../platform/bus-entity-log.ts';
-import { newCommand, planDelivery, planResult } from '../platform/device-commands.ts';
+import { KafkaBus } from '../platform/bus/index.ts';
+import { BusEntityLog } from '../platform/registry/index.ts';
+import { newCommand, planDelivery, planResult } from '../platform/registry/index.ts';
 import { silentLogger } from '../platform/log.ts';
 
 const { values } = parseArgs({

@@ -17,12 +17,12 @@ import v8 from 'node:v8';
 import { Aedes } from 'aedes';
 import { STREAMS } from '../contracts/topics.ts';
 import { createGateway, type Gateway } from '../gateway/gateway.ts';
-import type { Bus } from '../platform/bus.ts';
-import { InProcessBus } from '../platform/bus-memory.ts';
-import { KafkaBus } from '../platform/bus-kafka.ts';
-import { devPkiPaths } from '../platform/dev-pki.ts';
-import { DeviceRegistry, type Registry } from '../platform/device-registry.ts';
-import { BusRegistry } from '../platform/registry-bus.ts';
+import type { Bus } from '../platform/bus/index.ts';
+import { InProcessBus } from '../platform/bus/index.ts';
+import { KafkaBus } from '../platform/bus/index.ts';
+import { devPkiPaths } from '../platform/security/index.ts';
+import { DeviceRegistry, type Registry } from '../platform/registry/index.ts';
+import { BusRegistry } from '../platform/registry/index.ts';
 import { silentLogger } from '../platform/log.ts';
 import { MetricsRegistry } from '../platform/metrics.ts';
 import { serveRpc } from './ipc-rpc.ts';
@@ -119,7 +119,7 @@ async function startGateway(s: SetupParams): Promise<{ port: number }> {
   } else {
     registry ??= await openScratchRegistry(s.deviceIds);
     deviceRegistry = registry;
-    // A fresh in-process bus per run: it keeps every record in memory (platform/bus-memory.ts).
+    // A fresh in-process bus per run: it keeps every record in memory (platform/bus/memory.ts).
     memoryBus = new InProcessBus();
     bus = memoryBus;
   }

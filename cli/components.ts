@@ -4,13 +4,13 @@
  */
 import fs from 'node:fs';
 import { createGateway, type Gateway } from '../gateway/gateway.ts';
-import type { Bus } from '../platform/bus.ts';
+import type { Bus } from '../platform/bus/index.ts';
 import type { PulsebridgeConfig } from '../platform/config.ts';
-import type { Registry } from '../platform/device-registry.ts';
+import type { Registry } from '../platform/registry/index.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
 import type { Logger } from '../platform/log.ts';
 import { MetricsRegistry } from '../platform/metrics.ts';
-import type { VitalsStore } from '../platform/vitals-store.ts';
+import type { VitalsStore } from '../platform/store/index.ts';
 import { createProcessor, type Processor } from '../processor/processor.ts';
 import { JsonlAuditSink } from '../dashboard-api/audit.ts';
 import { createTokenVerifier } from '../dashboard-api/auth.ts';

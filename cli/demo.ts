@@ -6,7 +6,7 @@ import { openDevIssuer } from '../dashboard-api/dev-issuer.ts';
 import { runSim, simDeviceIds } from '../device-sim/index.ts';
 import { openBus, openRegistry, openVitalsStore } from '../platform/adapters.ts';
 import type { PulsebridgeConfig } from '../platform/config.ts';
-import { devPkiPaths, ensureDevPki } from '../platform/dev-pki.ts';
+import { devPkiPaths, ensureDevPki } from '../platform/security/index.ts';
 import type { Logger } from '../platform/log.ts';
 import { MetricsRegistry } from '../platform/metrics.ts';
 import { startDashboard, startEhrExporter, startGateway, startProcessor, type Running } from './components.ts';

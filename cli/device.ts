@@ -13,12 +13,12 @@
  *   audit <id>                               its audit trail as JSON
  *   command <id> --type ping|config|fw_offer [--json '{…}'] [--ttl 1h] [--timeout 60s] [--wait]
  */
-import { issueDeviceCertificate } from '../platform/dev-pki.ts';
-import { COMMAND_TYPES, FINAL_COMMAND_STATES, parseCommandRequest, type DeviceCommand } from '../platform/device-commands.ts';
+import { issueDeviceCertificate } from '../platform/security/index.ts';
+import { COMMAND_TYPES, FINAL_COMMAND_STATES, parseCommandRequest, type DeviceCommand } from '../platform/registry/index.ts';
 import { withRegistry } from '../platform/adapters.ts';
-import type { Registry } from '../platform/device-registry.ts';
+import type { Registry } from '../platform/registry/index.ts';
 import { createLogger, type Logger } from '../platform/log.ts';
-import { commandView, deviceView } from '../platform/device-view.ts';
+import { commandView, deviceView } from '../platform/registry/index.ts';
 import type { PulsebridgeConfig } from '../platform/config.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
 import { parseDurationMs, UsageError } from './args.ts';

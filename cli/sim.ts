@@ -18,9 +18,9 @@ import { formatSimReport, reportFromApi, runReplay, runSim, simDeviceIds, type R
 import { deviceWireFormats, encoderOf, parseWireFormat, type WireFormatChoice } from '../device-sim/wire-format.ts';
 import { sleep } from '../device-sim/pacing.ts';
 import type { PulsebridgeConfig } from '../platform/config.ts';
-import { devPkiPaths, issueDeviceCertificate } from '../platform/dev-pki.ts';
+import { devPkiPaths, issueDeviceCertificate } from '../platform/security/index.ts';
 import { withRegistry } from '../platform/adapters.ts';
-import type { Registry } from '../platform/device-registry.ts';
+import type { Registry } from '../platform/registry/index.ts';
 import type { Logger } from '../platform/log.ts';
 import { parseDurationMs, UsageError } from './args.ts';
 

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { ALERT_KINDS, mergeAlert } from '../contracts/alert.ts';
 import type { Alert, AlertEnvelope, AlertState } from '../contracts/alert.ts';
 import { STREAMS } from '../contracts/topics.ts';
-import type { Bus, ConsumedMessage, Subscription } from '../platform/bus.ts';
+import type { Bus, ConsumedMessage, Subscription } from '../platform/bus/index.ts';
 import type { Logger } from '../platform/log.ts';
 import type { Metric, MetricsRegistry } from '../platform/metrics.ts';
 

@@ -26,7 +26,7 @@ export const DEV_MAX_TTL_SECONDS = 30 * 24 * 60 * 60;
 export const ROLES = ['clinician', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
-/** Patient ids follow the registry's pattern (platform/device-registry.ts). */
+/** Patient ids follow the registry's pattern (platform/registry/). */
 const PATIENT_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 export interface IssueTokenInput {

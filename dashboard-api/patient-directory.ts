@@ -4,7 +4,7 @@
  * to) and gives each a deterministic, clearly fictitious demo identity (name and MRN).
  */
 import { createHash } from 'node:crypto';
-import type { DeviceRecord } from '../platform/device-registry.ts';
+import type { DeviceRecord } from '../platform/registry/index.ts';
 
 export interface PatientDevice {
   deviceId: string;
@@ -58,7 +58,7 @@ export function demoPatientIdentity(patientId: string): PatientIdentity {
 const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 /**
- * Patients = distinct current assignments of the device registry (platform/device-registry.ts).
+ * Patients = distinct current assignments of the device registry (platform/registry/).
  * Reads the registry on every call, so a device added by `pulsebridge device add` while the demo
  * runs shows up without a restart. `identityOf` names them (default: {@link demoPatientIdentity}).
  */

@@ -19,7 +19,7 @@ import {
   type CriteriaRecord, type CriteriaVersion,
 } from '../contracts/criteria.ts';
 import { STREAMS } from '../contracts/topics.ts';
-import type { Bus } from '../platform/bus.ts';
+import type { Bus } from '../platform/bus/index.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
 import type { Logger } from '../platform/log.ts';
 import { ChangelogTable } from '../processor/changelog-table.ts';

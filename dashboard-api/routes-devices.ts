@@ -12,16 +12,16 @@
  *   POST /v1/devices/{id}/enable | /disable        admin (disable = revocation: the gateway drops the device)
  *   GET  /v1/devices/{id}/audit                    admin: the registry's audit trail of the device
  *
- * Reads come from the registry (platform/device-registry.ts `Registry`: the SQLite file embedded,
+ * Reads come from the registry (platform/registry/registry.ts `Registry`: the SQLite file embedded,
  * the registry's Kafka streams in production), which the gateways (other processes) write
  * liveness to; changes go to the same registry, where the gateways' poll notices them.
  */
 import { z } from 'zod';
-import type { DeviceCommandStore } from '../platform/device-commands.ts';
-import { parseCommandRequest } from '../platform/device-commands.ts';
-import type { DeviceLivenessStore } from '../platform/device-liveness.ts';
-import type { DeviceDirectory } from '../platform/device-registry.ts';
-import { commandView, deviceView } from '../platform/device-view.ts';
+import type { DeviceCommandStore } from '../platform/registry/index.ts';
+import { parseCommandRequest } from '../platform/registry/index.ts';
+import type { DeviceLivenessStore } from '../platform/registry/index.ts';
+import type { DeviceDirectory } from '../platform/registry/index.ts';
+import { commandView, deviceView } from '../platform/registry/index.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
 import type { AuditAction } from './audit.ts';
 import { canAccessPatient } from './auth.ts';

@@ -38,7 +38,7 @@ export interface FirmwareOffer {
   sizeBytes: number;
 }
 
-/** Firmware versions as the registry accepts them (platform/device-commands.ts). */
+/** Firmware versions as the registry accepts them (platform/registry/commands.ts). */
 const VERSION_PATTERN = /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/;
 
 /** Checks an `fw_offer` against the running firmware version. */

@@ -16,11 +16,12 @@ export { buildFrames, encodeV1, recordEcgSource, contractEcgFsHz, frameSettingsP
 export { encodeV2 } from './encode-v2.ts';
 export { SinusRhythm, sinusBeats, sdnnMs, randomSinusParams, NORMAL_RR_BOUNDS_MS, type SinusRhythmParams, type SinusRhythmOptions } from './rhythm.ts';
 export {
-  ScenarioTimeline, clinicalBasicsScenario, allAlarmsScenario, scenarioFromPhases, parseScenario, loadScenarioFile, resolveScenario, validateScenario,
+  clinicalBasicsScenario, allAlarmsScenario, scenarioFromPhases, parseScenario, loadScenarioFile, resolveScenario, validateScenario,
   builtinScenario, BUILTIN_SCENARIOS, NORMAL_SCENARIO, EPISODE_KINDS, EXTREME_BRADY_RR_MS, EXTREME_TACHY_RR_MS, SIGNAL_LOSS_TARGET_WALL_MS,
   type Scenario, type ScenarioEpisode, type ScenarioPhase, type EpisodeKind, type ClinicalBasicsTimings, type AllAlarmsOptions,
-  type BuiltinScenarioOptions, type ScenarioTimelineOptions,
+  type BuiltinScenarioOptions,
 } from './scenario.ts';
+export { ScenarioTimeline, type ScenarioTimelineOptions } from './scenario-timeline.ts';
 export { ALARM_OF_EPISODE, BEAT_EPISODE_KINDS, FRAME_EPISODE_KINDS, type BeatEpisodeKind, type FrameEpisodeKind } from './episode-kinds.ts';
 export { GroundTruthRecorder, type GroundTruthEpisode, type ImpliedAlarm, type EpisodeDetail } from './ground-truth.ts';
 export { deviceFrames, SignalLossGate, type DeviceFramesOptions, type GateDecision } from './device-frames.ts';

@@ -25,7 +25,8 @@ import { frameSettingsProblem, type FrameSettings } from './frames.ts';
 import { sleep, validateSpeed, waitUntilDue, type SimSpeed } from './pacing.ts';
 import { createPrng, seedFromString } from './prng.ts';
 import type { GroundTruthEpisode } from './ground-truth.ts';
-import { NORMAL_SCENARIO, resolveScenario, ScenarioTimeline, type Scenario } from './scenario.ts';
+import { NORMAL_SCENARIO, resolveScenario, type Scenario } from './scenario.ts';
+import { ScenarioTimeline } from './scenario-timeline.ts';
 import { deviceWireFormats, encoderOf, type WireFormat, type WireFormatChoice } from './wire-format.ts';
 
 /** Connection settings shared by all devices, with per-device credentials. */

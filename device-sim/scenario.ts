@@ -350,4 +350,3 @@ export async function resolveScenario(nameOrPath: string, options: BuiltinScenar
   return builtinScenario(nameOrPath, options) ?? loadScenarioFile(nameOrPath);
 }
 
-export { ScenarioTimeline, type ScenarioTimelineOptions } from './scenario-timeline.ts';

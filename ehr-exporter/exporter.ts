@@ -33,7 +33,7 @@ import type { Alert, AlertEnvelope } from '../contracts/alert.ts';
 import { ALERT_KINDS } from '../contracts/alert.ts';
 import type { DeadLetterRecord } from '../contracts/telemetry.ts';
 import { STREAMS } from '../contracts/topics.ts';
-import type { Bus, BusMessage, ConsumedMessage, Subscription } from '../platform/bus.ts';
+import type { Bus, BusMessage, ConsumedMessage, Subscription } from '../platform/bus/index.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
 import type { Logger } from '../platform/log.ts';
 import type { MetricsRegistry } from '../platform/metrics.ts';

@@ -4,7 +4,7 @@
  * gets a promise that settles with its batch: resolved = durably on the bus.
  * Order is kept: messages leave in the order `enqueue` was called, one batch in flight per stream.
  */
-import type { Bus, BusMessage } from '../platform/bus.ts';
+import type { Bus, BusMessage } from '../platform/bus/index.ts';
 
 interface Pending { message: BusMessage; resolve: () => void; reject: (err: unknown) => void }
 

@@ -7,7 +7,7 @@
  * store's change counter move. The result on `…/cmd/ack` is matched by command id and device.
  */
 import { deviceTopics } from '../contracts/topics.ts';
-import { commandResultSchema, type DeviceCommand, type DeviceCommandStore, type ResultOutcome } from '../platform/device-commands.ts';
+import { commandResultSchema, type DeviceCommand, type DeviceCommandStore, type ResultOutcome } from '../platform/registry/index.ts';
 import type { Logger } from '../platform/log.ts';
 import type { Metric } from '../platform/metrics.ts';
 import { describeZodIssues } from '../platform/zod-issues.ts';

@@ -3,7 +3,7 @@
  * zod schema. Never throws: returns the frame or a reasoned rejection.
  */
 import { telemetryV1Schema, type TelemetryFrame } from '../contracts/telemetry.ts';
-import type { DecodeResult } from './decode.ts';
+import type { DecodeResult } from './decode-result.ts';
 import { describeZodIssues } from '../platform/zod-issues.ts';
 
 export function decodeV1(payload: Buffer): DecodeResult {

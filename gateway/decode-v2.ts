@@ -16,7 +16,7 @@
  */
 import { crc32 } from 'node:zlib';
 import { FRAME_LIMITS, type Beat, type BeatClass, type TelemetryFrame } from '../contracts/telemetry.ts';
-import type { DecodeResult } from './decode.ts';
+import type { DecodeResult } from './decode-result.ts';
 
 /** Fixed offsets and sizes of the v2 layout (device-protocol.md table). */
 export const V2_LAYOUT = {

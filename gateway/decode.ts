@@ -2,13 +2,12 @@
  * Telemetry payload dispatch (device-protocol.md "Telemetry frame"): JSON v1 starts with `{`,
  * binary v2 with the magic "PB". Both decode into the canonical {@link TelemetryFrame}.
  */
-import { FRAME_LIMITS, type TelemetryFrame } from '../contracts/telemetry.ts';
+import { FRAME_LIMITS } from '../contracts/telemetry.ts';
+import type { DecodeResult } from './decode-result.ts';
 import { decodeV1 } from './decode-v1.ts';
 import { decodeV2 } from './decode-v2.ts';
 
-export type DecodeResult =
-  | { ok: true; format: 'json-v1' | 'binary-v2'; frame: TelemetryFrame }
-  | { ok: false; reason: string; detail: string };
+export type { DecodeResult } from './decode-result.ts';
 
 export interface DecodeLimits {
   maxPayloadBytes: number;

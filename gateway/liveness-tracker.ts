@@ -5,7 +5,7 @@
  * `flush()` (the gateway flushes every poll tick, ~1 s), so a frame costs no database write.
  */
 import type { TelemetryFrame } from '../contracts/telemetry.ts';
-import type { DeviceLiveness, DeviceLivenessStore } from '../platform/device-liveness.ts';
+import type { DeviceLiveness, DeviceLivenessStore } from '../platform/registry/index.ts';
 import type { Logger } from '../platform/log.ts';
 import type { Metric } from '../platform/metrics.ts';
 import { ClockSkewEstimator, skewSampleMs, type ClockSkewOptions } from './clock-skew.ts';

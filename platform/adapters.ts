@@ -2,17 +2,17 @@
  * Chooses the adapter for each port from the configuration (house-style.md "Ports and
  * adapters"): in-process bus or Kafka; SQLite or InfluxDB.
  */
-import type { Bus } from './bus.ts';
-import { InProcessBus } from './bus-memory.ts';
-import { KafkaBus } from './bus-kafka.ts';
+import type { Bus } from './bus/index.ts';
+import { InProcessBus } from './bus/index.ts';
+import { KafkaBus } from './bus/index.ts';
 import type { PulsebridgeConfig } from './config.ts';
 import type { Logger } from './log.ts';
-import type { VitalsStore } from './vitals-store.ts';
-import { SqliteVitalsStore } from './vitals-store-sqlite.ts';
-import { InfluxVitalsStore } from './vitals-store-influx.ts';
+import type { VitalsStore } from './store/index.ts';
+import { SqliteVitalsStore } from './store/index.ts';
+import { InfluxVitalsStore } from './store/index.ts';
 import { STREAMS } from '../contracts/topics.ts';
-import { DeviceRegistry, type Registry } from './device-registry.ts';
-import { BusRegistry } from './registry-bus.ts';
+import { DeviceRegistry, type Registry } from './registry/index.ts';
+import { BusRegistry } from './registry/index.ts';
 
 /** Partitions per stream when Pulsebridge creates them. Alerts: one, so its offset is a total order (event ids). */
 export const STREAM_PARTITIONS = [

@@ -10,7 +10,7 @@
  * these streams must skip barrier records ({@link isBarrier}).
  */
 import { randomUUID } from 'node:crypto';
-import type { Bus, Subscription } from '../platform/bus.ts';
+import type { Bus, Subscription } from '../platform/bus/index.ts';
 import type { Logger } from '../platform/log.ts';
 
 export const BARRIER_SCHEMA = 'pb.barrier.v1';

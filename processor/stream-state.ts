@@ -18,7 +18,7 @@
  *    or ended (with a note) if its detector does not report it again within the lifecycle's
  *    re-detection window.
  *
- * Why not rewind the telemetry stream instead: the bus port (platform/bus.ts) has no seek, and
+ * Why not rewind the telemetry stream instead: the bus port (platform/bus/bus.ts) has no seek, and
  * an AF episode can last hours, so no fixed rewind window would rebuild every open episode
  * anyway. Why not serialize detector internals: they are another team's private state machines.
  */

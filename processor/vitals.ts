@@ -4,7 +4,7 @@
  * fhir-and-alarms.md §2.5 "Do not emit HR values for lead-off windows").
  */
 import type { TelemetryRecord } from '../contracts/telemetry.ts';
-import type { HeartRatePoint, RrPoint } from '../platform/vitals-store.ts';
+import type { HeartRatePoint, RrPoint } from '../platform/store/index.ts';
 
 /**
  * Heart rate of a frame = 60000 / mean RR of the frame's beats with a known RR, stamped at the

@@ -27,8 +27,8 @@ import { startDashboard, startGateway, startProcessor, type Running } from '../c
 import { parseSpeed, runSimCommand } from '../cli/sim.ts';
 import { openBus, openVitalsStore } from '../platform/adapters.ts';
 import { loadConfig } from '../platform/config.ts';
-import { ensureDevPki } from '../platform/dev-pki.ts';
-import { DeviceRegistry } from '../platform/device-registry.ts';
+import { ensureDevPki } from '../platform/security/index.ts';
+import { DeviceRegistry } from '../platform/registry/index.ts';
 import { createLogger } from '../platform/log.ts';
 import { MetricsRegistry } from '../platform/metrics.ts';
 

@@ -4,9 +4,9 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runDeviceCommand, type DeviceCommandInput } from '../../cli/device.ts';
-import { InProcessBus } from '../../platform/bus-memory.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
 import { loadConfig } from '../../platform/config.ts';
-import { DeviceRegistry } from '../../platform/device-registry.ts';
+import { DeviceRegistry } from '../../platform/registry/index.ts';
 import { connectDevice, makeTempDir, publishQos1 } from '../helpers/gateway-fixture.ts';
 import { startLifecycleGateway, type LifecycleFixture } from '../gateway/lifecycle-fixture.ts';
 

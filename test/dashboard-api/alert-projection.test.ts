@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import type { Alert } from '../../contracts/alert.ts';
 import { STREAMS } from '../../contracts/topics.ts';
-import { InProcessBus } from '../../platform/bus-memory.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
 import { silentLogger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
 import { AlertProjection, parseEventId } from '../../dashboard-api/alert-projection.ts';

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
 import { afterEach, beforeEach, expect, test } from 'vitest';
-import { InProcessBus } from '../../platform/bus-memory.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
 import { silentLogger } from '../../platform/log.ts';
 import { AlertProjection } from '../../dashboard-api/alert-projection.ts';
 import { AlertStreamHub } from '../../dashboard-api/alert-stream.ts';

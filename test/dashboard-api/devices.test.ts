@@ -12,12 +12,12 @@ import { openDevIssuer, type DevIssuer, type Role } from '../../dashboard-api/de
 import { registryPatientDirectory } from '../../dashboard-api/patient-directory.ts';
 import { deviceRoutes } from '../../dashboard-api/routes-devices.ts';
 import { createDashboardApi, type DashboardApi } from '../../dashboard-api/server.ts';
-import { InProcessBus } from '../../platform/bus-memory.ts';
-import type { DeviceLiveness } from '../../platform/device-liveness.ts';
-import { DeviceRegistry } from '../../platform/device-registry.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
+import type { DeviceLiveness } from '../../platform/registry/index.ts';
+import { DeviceRegistry } from '../../platform/registry/index.ts';
 import { silentLogger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
-import { SqliteVitalsStore } from '../../platform/vitals-store-sqlite.ts';
+import { SqliteVitalsStore } from '../../platform/store/index.ts';
 import { connectDevice, publishQos1 } from '../helpers/gateway-fixture.ts';
 import { startLifecycleGateway } from '../gateway/lifecycle-fixture.ts';
 

@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { DeviceRegistry } from '../../platform/device-registry.ts';
+import { DeviceRegistry } from '../../platform/registry/index.ts';
 import { DEMO_MRN_SYSTEM, demoPatientIdentity, registryPatientDirectory, staticPatientDirectory } from '../../dashboard-api/patient-directory.ts';
 
 const id = (patientId: string) => demoPatientIdentity(patientId);

@@ -15,10 +15,10 @@ import { openDevIssuer, type DevIssuer, type Role } from '../../dashboard-api/de
 import { staticPatientDirectory } from '../../dashboard-api/patient-directory.ts';
 import { criteriaRoutes, type CriteriaRoutes } from '../../dashboard-api/routes-criteria.ts';
 import { createDashboardApi, type DashboardApi } from '../../dashboard-api/server.ts';
-import { InProcessBus } from '../../platform/bus-memory.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
 import { silentLogger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
-import { SqliteVitalsStore } from '../../platform/vitals-store-sqlite.ts';
+import { SqliteVitalsStore } from '../../platform/store/index.ts';
 
 const NOW = Date.parse('2026-03-01T10:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();

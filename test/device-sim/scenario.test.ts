@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TimedBeat } from '../../device-sim/frames.ts';
-import { clinicalBasicsScenario, loadScenarioFile, parseScenario, resolveScenario, ScenarioTimeline, type Scenario } from '../../device-sim/scenario.ts';
+import { clinicalBasicsScenario, loadScenarioFile, parseScenario, resolveScenario, type Scenario } from '../../device-sim/scenario.ts';
+import { ScenarioTimeline } from '../../device-sim/scenario-timeline.ts';
 
 const T0 = 1_764_064_800_000;
 

@@ -8,9 +8,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TelemetryRecord } from '../../contracts/telemetry.ts';
 import { STREAMS } from '../../contracts/topics.ts';
 import { runSim, type RunSimOptions } from '../../device-sim/run-sim.ts';
-import { InProcessBus } from '../../platform/bus-memory.ts';
-import type { DeviceCredentials } from '../../platform/dev-pki.ts';
-import { DeviceRegistry } from '../../platform/device-registry.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
+import type { DeviceCredentials } from '../../platform/security/index.ts';
+import { DeviceRegistry } from '../../platform/registry/index.ts';
 import { FrameDeduplicator } from '../../processor/dedup.ts';
 import { startLifecycleGateway, until, type LifecycleFixture } from '../gateway/lifecycle-fixture.ts';
 

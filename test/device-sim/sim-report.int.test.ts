@@ -10,13 +10,13 @@ import { startDashboard, startGateway, startProcessor, type Running } from '../.
 import { runSimCommand } from '../../cli/sim.ts';
 import { fetchAlerts } from '../../device-sim/alerts-api.ts';
 import type { SimReport } from '../../device-sim/report.ts';
-import { InProcessBus } from '../../platform/bus-memory.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
 import { loadConfig, type PulsebridgeConfig } from '../../platform/config.ts';
-import { ensureDevPki } from '../../platform/dev-pki.ts';
-import { DeviceRegistry } from '../../platform/device-registry.ts';
+import { ensureDevPki } from '../../platform/security/index.ts';
+import { DeviceRegistry } from '../../platform/registry/index.ts';
 import { silentLogger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
-import { SqliteVitalsStore } from '../../platform/vitals-store-sqlite.ts';
+import { SqliteVitalsStore } from '../../platform/store/index.ts';
 import { makeTempDir } from '../helpers/gateway-fixture.ts';
 
 describe('sim --report against an embedded stack', () => {

@@ -9,13 +9,13 @@ import { startGateway, startProcessor, type Running } from '../../cli/components
 import type { AlertEnvelope } from '../../contracts/alert.ts';
 import { STREAMS } from '../../contracts/topics.ts';
 import { runSim, scenarioFromPhases } from '../../device-sim/index.ts';
-import { InProcessBus } from '../../platform/bus-memory.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
 import { loadConfig } from '../../platform/config.ts';
-import { ensureDevPki, issueDeviceCertificate } from '../../platform/dev-pki.ts';
-import { DeviceRegistry } from '../../platform/device-registry.ts';
+import { ensureDevPki, issueDeviceCertificate } from '../../platform/security/index.ts';
+import { DeviceRegistry } from '../../platform/registry/index.ts';
 import { silentLogger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
-import { SqliteVitalsStore } from '../../platform/vitals-store-sqlite.ts';
+import { SqliteVitalsStore } from '../../platform/store/index.ts';
 import { makeTempDir } from '../helpers/gateway-fixture.ts';
 
 describe('reassigning a device from patient A to patient B at T', () => {

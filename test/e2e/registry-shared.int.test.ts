@@ -22,7 +22,7 @@ import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deviceTopics } from '../../contracts/topics.ts';
 import { openDevIssuer } from '../../dashboard-api/dev-issuer.ts';
-import { ensureDevPki } from '../../platform/dev-pki.ts';
+import { ensureDevPki } from '../../platform/security/index.ts';
 import { connectDevice, frameJson, makeTempDir, publishQos1 } from '../helpers/gateway-fixture.ts';
 import { kafkaAvailable, kafkaBrokers, requireService } from '../helpers/services.ts';
 import { freePort, sleep, waitFor } from '../helpers/wait.ts';

@@ -8,13 +8,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, startProcessor, type Running } from '../../cli/components.ts';
 import { readWfdbAnnotations, isBeatCode } from '../../device-sim/index.ts';
-import { InProcessBus } from '../../platform/bus-memory.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
 import { loadConfig } from '../../platform/config.ts';
-import { ensureDevPki, issueDeviceCertificate } from '../../platform/dev-pki.ts';
-import { DeviceRegistry } from '../../platform/device-registry.ts';
+import { ensureDevPki, issueDeviceCertificate } from '../../platform/security/index.ts';
+import { DeviceRegistry } from '../../platform/registry/index.ts';
 import { createLogger, silentLogger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
-import { SqliteVitalsStore } from '../../platform/vitals-store-sqlite.ts';
+import { SqliteVitalsStore } from '../../platform/store/index.ts';
 import { makeTempDir } from '../helpers/gateway-fixture.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');

@@ -8,7 +8,7 @@ import { createEhrExporter } from '../../ehr-exporter/exporter.ts';
 import type { FhirClient } from '../../ehr-exporter/fhir-client.ts';
 import { createHttpFhirClient } from '../../ehr-exporter/fhir-client.ts';
 import { alertToObservation } from '../../ehr-exporter/observation.ts';
-import { InProcessBus } from '../../platform/bus-memory.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
 import { PulsebridgeError } from '../../platform/errors.ts';
 import { silentLogger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';

@@ -2,7 +2,7 @@
 import type { Alert, AlertEnvelope, AlertKind } from '../../contracts/alert.ts';
 import { alertId, DEFAULT_PRIORITY, TECHNICAL_KINDS } from '../../contracts/alert.ts';
 import { STREAMS } from '../../contracts/topics.ts';
-import type { ConsumedMessage } from '../../platform/bus.ts';
+import type { ConsumedMessage } from '../../platform/bus/index.ts';
 
 export const IDENTIFIER_SYSTEM = 'https://rpm.example.org/fhir/sid/observation-id';
 

@@ -5,8 +5,8 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { DeadLetterRecord, TelemetryRecord } from '../../contracts/telemetry.ts';
 import { STREAMS } from '../../contracts/topics.ts';
-import { InProcessBus } from '../../platform/bus-memory.ts';
-import { DeviceRegistry } from '../../platform/device-registry.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
+import { DeviceRegistry } from '../../platform/registry/index.ts';
 import { connectDevice, frameJson, publishQos1 } from '../helpers/gateway-fixture.ts';
 import { startLifecycleGateway, type LifecycleFixture } from './lifecycle-fixture.ts';
 

@@ -7,9 +7,9 @@ import type { MqttClient } from 'mqtt';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { DeadLetterRecord } from '../../contracts/telemetry.ts';
 import { STREAMS } from '../../contracts/topics.ts';
-import { InProcessBus } from '../../platform/bus-memory.ts';
-import type { DeviceCredentials } from '../../platform/dev-pki.ts';
-import { DeviceRegistry } from '../../platform/device-registry.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
+import type { DeviceCredentials } from '../../platform/security/index.ts';
+import { DeviceRegistry } from '../../platform/registry/index.ts';
 import { connectDevice, publishQos1 } from '../helpers/gateway-fixture.ts';
 import { startLifecycleGateway, until, type LifecycleFixture } from './lifecycle-fixture.ts';
 

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DeadLetterRecord, TelemetryRecord } from '../../contracts/telemetry.ts';
 import { STREAMS } from '../../contracts/topics.ts';
-import { issueForeignCertificate } from '../../platform/dev-pki.ts';
+import { issueForeignCertificate } from '../../platform/security/index.ts';
 import { ControllableBus } from '../helpers/controllable-bus.ts';
 import { connectDevice, frameJson, makeTempDir, publishQos1, startGatewayFixture, type GatewayFixture } from '../helpers/gateway-fixture.ts';
 

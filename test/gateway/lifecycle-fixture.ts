@@ -3,7 +3,7 @@
  * temporary data folder, liveness and commands in that file, options overridable per test.
  */
 import type { GatewayOptions } from '../../gateway/gateway.ts';
-import type { Bus } from '../../platform/bus.ts';
+import type { Bus } from '../../platform/bus/index.ts';
 import { makeTempDir, startGatewayFixture, type GatewayFixture } from '../helpers/gateway-fixture.ts';
 
 export type LifecycleFixture = GatewayFixture;

@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { DeadLetterRecord } from '../../contracts/telemetry.ts';
 import { STREAMS } from '../../contracts/topics.ts';
-import { InProcessBus } from '../../platform/bus-memory.ts';
-import type { DeviceCredentials } from '../../platform/dev-pki.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
+import type { DeviceCredentials } from '../../platform/security/index.ts';
 import { connectDevice, frameJson, publishQos1 } from '../helpers/gateway-fixture.ts';
 import { startLifecycleGateway, until, type LifecycleFixture } from './lifecycle-fixture.ts';
 

@@ -12,8 +12,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DeadLetterRecord, TelemetryFrame, TelemetryRecord } from '../../contracts/telemetry.ts';
 import { STREAMS } from '../../contracts/topics.ts';
 import { encodeV2 } from '../../device-sim/encode-v2.ts';
-import { InProcessBus } from '../../platform/bus-memory.ts';
-import type { DeviceCredentials } from '../../platform/dev-pki.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
+import type { DeviceCredentials } from '../../platform/security/index.ts';
 import { frameJson, startGatewayFixture, type GatewayFixture } from '../helpers/gateway-fixture.ts';
 import { requireService } from '../helpers/services.ts';
 

@@ -7,8 +7,8 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { InProcessBus } from '../../platform/bus-memory.ts';
-import { DeviceRegistry } from '../../platform/device-registry.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
+import { DeviceRegistry } from '../../platform/registry/index.ts';
 import { connectDevice } from '../helpers/gateway-fixture.ts';
 import { sleep, startLifecycleGateway, until, type LifecycleFixture } from './lifecycle-fixture.ts';
 

@@ -3,8 +3,8 @@
  * delegates to an InProcessBus, and lets a test hold publishes (to prove nothing is acknowledged
  * before the bus is) or fail them (bus unreachable).
  */
-import type { Bus, BusMessage, SubscribeOptions, Subscription } from '../../platform/bus.ts';
-import { InProcessBus } from '../../platform/bus-memory.ts';
+import type { Bus, BusMessage, SubscribeOptions, Subscription } from '../../platform/bus/index.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
 import { PulsebridgeError } from '../../platform/errors.ts';
 
 export class ControllableBus implements Bus {

@@ -7,9 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { createGateway, type Gateway, type GatewayOptions } from '../../gateway/gateway.ts';
-import type { Bus } from '../../platform/bus.ts';
-import { ensureDevPki, issueDeviceCertificate, type DeviceCredentials } from '../../platform/dev-pki.ts';
-import { DeviceRegistry } from '../../platform/device-registry.ts';
+import type { Bus } from '../../platform/bus/index.ts';
+import { ensureDevPki, issueDeviceCertificate, type DeviceCredentials } from '../../platform/security/index.ts';
+import { DeviceRegistry } from '../../platform/registry/index.ts';
 import { silentLogger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
 

@@ -8,7 +8,7 @@
  *
  * Usage in a test file (top-level await is fine in vitest):
  *
- *   import { describeWithService, kafkaAvailable, kafkaBrokers } from '../helpers/services.ts';
+ *   import { describeWithService, kafkaAvailable, kafkaBrokers } from './services.ts';
  *   await describeWithService('KafkaBus against a real broker', kafkaAvailable, () => {
  *     it('…', async () => { const bus = new KafkaBus({ brokers: kafkaBrokers }); … });
  *   });
@@ -16,7 +16,7 @@
  * or `const kafka = await requireService('kafka', kafkaAvailable); it.runIf(kafka)(…)`.
  */
 import { describe, it } from 'vitest';
-import { kafkaAnswers } from '../../platform/bus-kafka.ts';
+import { kafkaAnswers } from '../../platform/bus/index.ts';
 
 /** Kafka bootstrap brokers: KAFKA_BROKERS (comma-separated) or the local single-node broker. */
 export const kafkaBrokers: string[] = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092')

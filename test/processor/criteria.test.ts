@@ -14,7 +14,7 @@ import { AFIB_DEFAULTS } from '../../processor/detectors/afib.ts';
 import { ASYSTOLE_DEFAULTS } from '../../processor/detectors/asystole.ts';
 import { LEAD_OFF_DEFAULTS, LOW_BATTERY_DEFAULTS } from '../../processor/technical.ts';
 import { STREAMS } from '../../contracts/topics.ts';
-import { InProcessBus } from '../../platform/bus-memory.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
 import { beats, frames, iso, processorSnapshots, startHarness, T0, until, type Harness } from './helpers.ts';
 
 let h: Harness | undefined;

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Alert } from '../../contracts/alert.ts';
 import type { TelemetryFrame } from '../../contracts/telemetry.ts';
 import { STREAMS } from '../../contracts/topics.ts';
-import { InProcessBus } from '../../platform/bus-memory.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
 import { beats, frames, messages, processorSnapshots, startHarness, T0, until, type Harness } from './helpers.ts';
 
 let h: Harness | undefined;

@@ -7,11 +7,11 @@ import type { Alert, AlertEnvelope } from '../../contracts/alert.ts';
 import type { BeatClass, TelemetryFrame, TelemetryRecord } from '../../contracts/telemetry.ts';
 import { STREAMS } from '../../contracts/topics.ts';
 import { buildFrames, type FrameBuilderOptions, type TimedBeat } from '../../device-sim/frames.ts';
-import type { Bus, BusMessage, ConsumedMessage, SubscribeOptions, Subscription } from '../../platform/bus.ts';
-import { InProcessBus } from '../../platform/bus-memory.ts';
+import type { Bus, BusMessage, ConsumedMessage, SubscribeOptions, Subscription } from '../../platform/bus/index.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
 import { silentLogger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
-import { SqliteVitalsStore } from '../../platform/vitals-store-sqlite.ts';
+import { SqliteVitalsStore } from '../../platform/store/index.ts';
 import { ManualClock } from '../../processor/clock.ts';
 import { createProcessor, type Processor, type ProcessorOptions } from '../../processor/processor.ts';
 

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Alert } from '../../contracts/alert.ts';
 import { AlertProjection } from '../../dashboard-api/alert-projection.ts';
-import { InProcessBus } from '../../platform/bus-memory.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
 import { silentLogger } from '../../platform/log.ts';
 import { beats, frames, iso, processorSnapshots, startHarness, T0, until, type Harness } from './helpers.ts';
 

@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import type { AlertEnvelope } from '../../contracts/alert.ts';
 import type { TelemetryFrame, TelemetryRecord } from '../../contracts/telemetry.ts';
 import { STREAMS } from '../../contracts/topics.ts';
-import { InProcessBus } from '../../platform/bus-memory.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
 import { silentLogger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
-import { SqliteVitalsStore } from '../../platform/vitals-store-sqlite.ts';
+import { SqliteVitalsStore } from '../../platform/store/index.ts';
 import { createProcessor } from '../../processor/processor.ts';
 
 const T0 = Date.parse('2026-11-25T10:00:00.000Z');

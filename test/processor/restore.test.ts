@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Alert } from '../../contracts/alert.ts';
-import { InProcessBus } from '../../platform/bus-memory.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
 import { ManualClock } from '../../processor/clock.ts';
 import { beats, frames, iso, processorSnapshots, startHarness, T0, until, type Harness } from './helpers.ts';
 

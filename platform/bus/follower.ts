@@ -1,0 +1,114 @@
+/**
+ * Follows a bus stream from its beginning into this instance's memory: the building block of
+ * state shared through the bus (the device registry's logs, device liveness). Every instance
+ * reads everything (its own consumer group). `sync()` publishes a marker and resolves once this
+ * instance folded it, so everything published before the call is visible here (read-your-writes
+ * across instances); `open` does that once, so a follower is caught up when it resolves.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Bus, ConsumedMessage, StreamSpec, Subscription } from './bus.ts';
+import { PulsebridgeError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+
+const SYNC_SCHEMA = 'pb.log-sync.v1';
+interface SyncMarker { schema: typeof SYNC_SCHEMA; nonce: string }
+
+export interface BusFollowerOptions {
+  bus: Bus;
+  stream: StreamSpec;
+  logger: Logger;
+  /** Each message that is not a sync marker, parsed as JSON, in log order. */
+  onMessage: (value: unknown, message: ConsumedMessage) => void;
+  /** Consumer group; default a unique one per instance. */
+  groupId?: string;
+  /** How long `sync()` and `expect()` wait. Default 10 s. */
+  visibleTimeoutMs?: number;
+}
+
+export class BusFollower {
+  readonly #o: BusFollowerOptions;
+  readonly #timeoutMs: number;
+  readonly #waiters = new Map<string, (value: boolean) => void>();
+  #subscription: Subscription | undefined;
+
+  private constructor(options: BusFollowerOptions) {
+    this.#o = options;
+    this.#timeoutMs = options.visibleTimeoutMs ?? 10_000;
+  }
+
+  /** Creates the stream if needed, replays it, and resolves once caught up. */
+  static async open(options: BusFollowerOptions): Promise<BusFollower> {
+    const f = new BusFollower(options);
+    await options.bus.ensureStreams([options.stream]);
+    f.#subscription = await options.bus.subscribe(options.stream.name, {
+      groupId: options.groupId ?? `pb-${options.stream.name}-${randomUUID()}`,
+      fromBeginning: true,
+      onBatch: async (batch) => { for (const m of batch) f.#receive(m); },
+    });
+    await f.sync();
+    return f;
+  }
+
+  async publish(key: string, value: unknown): Promise<void> {
+    await this.#o.bus.publish(this.#o.stream.name, [{ key, value: Buffer.from(JSON.stringify(value)) }]);
+  }
+
+  async publishAll(messages: { key: string; value: unknown }[]): Promise<void> {
+    if (messages.length === 0) return;
+    await this.#o.bus.publish(this.#o.stream.name, messages.map((m) => ({ key: m.key, value: Buffer.from(JSON.stringify(m.value)) })));
+  }
+
+  /** Resolves once every message published before the call is folded here. */
+  async sync(): Promise<void> {
+    const nonce = randomUUID();
+    const seen = this.expect(nonce);
+    const marker: SyncMarker = { schema: SYNC_SCHEMA, nonce };
+    try {
+      await this.publish('sync', marker);
+    } catch (err) {
+      this.settle(nonce, false);
+      throw err;
+    }
+    await seen;
+  }
+
+  /** Waits until `settle(id, …)` is called while folding (e.g. a writer waiting for its own event). */
+  expect(id: string): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(id);
+        reject(new PulsebridgeError('PB_BUS_UNAVAILABLE', `${this.#o.stream.name}: this instance did not see its own write within ${this.#timeoutMs} ms`));
+      }, this.#timeoutMs);
+      this.#waiters.set(id, (value) => { clearTimeout(timer); this.#waiters.delete(id); resolve(value); });
+    });
+  }
+
+  settle(id: string, value: boolean): void {
+    this.#waiters.get(id)?.(value);
+  }
+
+  async close(): Promise<void> {
+    await this.#subscription?.stop();
+    for (const resolve of [...this.#waiters.values()]) resolve(false);
+  }
+
+  #receive(m: ConsumedMessage): void {
+    let value: unknown;
+    try {
+      value = JSON.parse(m.value.toString('utf8'));
+    } catch (err) {
+      this.#o.logger.warn('unreadable message skipped', { stream: this.#o.stream.name, offset: m.offset, err: err as Error });
+      return;
+    }
+    if ((value as Partial<SyncMarker> | null)?.schema === SYNC_SCHEMA) {
+      this.settle((value as SyncMarker).nonce, true);
+      return;
+    }
+    try {
+      this.#o.onMessage(value, m);
+    } catch (err) {
+      // A message this version cannot fold must not stop the fold of every later one.
+      this.#o.logger.warn('message could not be folded; skipped', { stream: this.#o.stream.name, offset: m.offset, err: err as Error });
+    }
+  }
+}

@@ -1,0 +1,419 @@
+/**
+ * Apache Kafka adapter of the bus port (platform/bus/bus.ts), on kafkajs.
+ *
+ * Producer: idempotent, acks=all (-1), one request in flight per broker connection, so a retried
+ * request can neither duplicate nor reorder one key's messages. Retries are bounded on purpose:
+ * `publish` must reject (PB_BUS_UNAVAILABLE) rather than hang when the cluster is gone, so the
+ * caller (e.g. the gateway) can stop acknowledging devices. Callers retry; every consumer is
+ * idempotent (alert ids, FHIR conditional updates), so a duplicate after a give-up is harmless.
+ *
+ * Consumer: one kafkajs consumer per subscription; a batch is handed to `onBatch`, and its offsets
+ * are resolved and committed only after `onBatch` resolved. A failing handler leaves the position
+ * where it was, so the same messages come again after `redeliveryDelayMs` (at-least-once).
+ *
+ * Every kafkajs default that changes behaviour is written out below with its reason.
+ */
+import { Kafka, Partitioners, logLevel } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, IHeaders, LogEntry, Producer } from 'kafkajs';
+import type { Bus, BusMessage, ConsumedMessage, SubscribeOptions, StreamSpec, Subscription } from './bus.ts';
+import { PulsebridgeError } from '../errors.ts';
+import { createLogger } from '../log.ts';
+import type { Logger } from '../log.ts';
+
+/** Consumer tuning. Defaults in KAFKA_CONSUMER_DEFAULTS. */
+export interface KafkaConsumerOptions {
+  /** Broker evicts a member that sent no heartbeat for this long, ms. */
+  sessionTimeoutMs?: number;
+  /** How often the member heartbeats, ms (Kafka recommends at most a third of the session timeout). */
+  heartbeatIntervalMs?: number;
+  /** How long the coordinator waits for every member to re-join during a rebalance, ms. */
+  rebalanceTimeoutMs?: number;
+  /** Upper bound of one fetch response per partition, bytes (bounds a batch's size). */
+  maxBytesPerPartition?: number;
+  /** Upper bound of one fetch response, bytes. */
+  maxBytes?: number;
+  /** How long the broker holds a fetch when there is no new data, ms. Also bounds how long stop() waits. */
+  maxWaitTimeMs?: number;
+  /** Pause before a batch whose handler failed is offered again, ms. */
+  redeliveryDelayMs?: number;
+}
+
+/** Options of KafkaBus. Only `brokers` is required. */
+export interface KafkaBusOptions {
+  /** `host:port` of one or more bootstrap brokers. */
+  brokers: string[];
+  clientId?: string;
+  /** kafkajs warnings and errors go here; without it, a warn-level logger on stderr. */
+  logger?: Logger;
+  /** TCP (and TLS) connect timeout per broker, ms. */
+  connectionTimeoutMs?: number;
+  /** Timeout of one broker request, ms. */
+  requestTimeoutMs?: number;
+  /** Retries of a failed request or connection before the operation fails. */
+  retries?: number;
+  /** First retry back-off, ms; it doubles (with jitter) up to maxRetryTimeMs. */
+  initialRetryTimeMs?: number;
+  maxRetryTimeMs?: number;
+  /**
+   * Hard upper bound of one `publish` (connect + send + every retry), ms. kafkajs nests its
+   * connection retries inside its send retries, so this is what makes "rejects within N s" true.
+   */
+  publishTimeoutMs?: number;
+  /** How long the partition leader waits for the in-sync replicas before answering, ms. */
+  ackTimeoutMs?: number;
+  /** Replication factor of streams created by ensureStreams; -1 = the broker's default.replication.factor. */
+  replicationFactor?: number;
+  consumer?: KafkaConsumerOptions;
+}
+
+type ResolvedBusOptions = Required<Omit<KafkaBusOptions, 'logger' | 'consumer'>>;
+
+export const KAFKA_BUS_DEFAULTS: Omit<ResolvedBusOptions, 'brokers'> = {
+  clientId: 'pulsebridge',
+  connectionTimeoutMs: 3_000,
+  requestTimeoutMs: 10_000,
+  retries: 5,
+  initialRetryTimeMs: 300,
+  maxRetryTimeMs: 5_000,
+  publishTimeoutMs: 30_000,
+  ackTimeoutMs: 10_000,
+  replicationFactor: -1,
+};
+
+export const KAFKA_CONSUMER_DEFAULTS: Required<KafkaConsumerOptions> = {
+  sessionTimeoutMs: 30_000,
+  heartbeatIntervalMs: 3_000,
+  rebalanceTimeoutMs: 60_000,
+  maxBytesPerPartition: 1_048_576,
+  maxBytes: 10_485_760,
+  // kafkajs default is 5000: an idle consumer would take up to 5 s to notice stop().
+  maxWaitTimeMs: 500,
+  redeliveryDelayMs: 1_000,
+};
+
+export class KafkaBus implements Bus {
+  readonly #kafka: Kafka;
+  readonly #producer: Producer;
+  readonly #options: ResolvedBusOptions;
+  readonly #consumerOptions: Required<KafkaConsumerOptions>;
+  readonly #logger: Logger;
+  readonly #subscriptions = new Set<Subscription>();
+  #producerConnected: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(options: KafkaBusOptions) {
+    if (options.brokers.length === 0) throw new PulsebridgeError('PB_CONFIG_INVALID', 'KafkaBus needs at least one broker');
+    const { consumer, logger, ...rest } = options;
+    this.#options = { ...KAFKA_BUS_DEFAULTS, ...definedOnly(rest), brokers: options.brokers };
+    this.#consumerOptions = { ...KAFKA_CONSUMER_DEFAULTS, ...definedOnly(consumer ?? {}) };
+    this.#logger = logger ?? createLogger('warn', { component: 'kafka' });
+    const o = this.#options;
+    this.#kafka = new Kafka({
+      clientId: o.clientId,
+      brokers: o.brokers,
+      connectionTimeout: o.connectionTimeoutMs,
+      requestTimeout: o.requestTimeoutMs,
+      // kafkajs 2.x defaults to enforcing requestTimeout already; written down because it is what
+      // stops a half-open connection from hanging a publish.
+      enforceRequestTimeout: true,
+      retry: { retries: o.retries, initialRetryTime: o.initialRetryTimeMs, maxRetryTime: o.maxRetryTimeMs },
+      // kafkajs logs every connection and group event at INFO; warnings and errors are what matter.
+      logLevel: logLevel.WARN,
+      logCreator: () => (entry: LogEntry) => forwardLog(this.#logger, entry),
+    });
+    this.#producer = this.#kafka.producer({
+      // Java-client-compatible murmur2 partitioning: other Kafka clients put a key on the same
+      // partition. Passing it explicitly also silences kafkajs' v2 partitioner warning.
+      createPartitioner: Partitioners.DefaultPartitioner,
+      // Streams are created deliberately (ensureStreams) with their partition counts; a typo must
+      // fail, not create a one-partition topic.
+      allowAutoTopicCreation: false,
+      idempotent: true,
+      // Required by kafkajs for the idempotent producer; also keeps per-key order across retries.
+      maxInFlightRequests: 1,
+      retry: { retries: o.retries, initialRetryTime: o.initialRetryTimeMs, maxRetryTime: o.maxRetryTimeMs },
+    });
+  }
+
+  async publish(stream: string, messages: BusMessage[]): Promise<void> {
+    if (this.#closed) throw new PulsebridgeError('PB_BUS_CLOSED', 'the bus is closed');
+    if (messages.length === 0) return;
+    const send = async () => {
+      await this.#connectProducer();
+      await this.#producer.send({
+        topic: stream,
+        acks: -1,
+        timeout: this.#options.ackTimeoutMs,
+        messages: messages.map((m) => ({ key: m.key, value: m.value, ...(m.headers ? { headers: m.headers } : {}) })),
+      });
+    };
+    try {
+      await withTimeout(send(), this.#options.publishTimeoutMs, `no acknowledgement within ${this.#options.publishTimeoutMs} ms`);
+    } catch (err) {
+      if (err instanceof PulsebridgeError && err.code === 'PB_BUS_CLOSED') throw err;
+      throw new PulsebridgeError('PB_BUS_UNAVAILABLE', `kafka did not acknowledge ${messages.length} message(s) on ${stream}: ${(err as Error).message}`, {
+        cause: err,
+        details: { stream, count: messages.length },
+      });
+    }
+  }
+
+  /** Connects the producer once; a failed connect is forgotten so the next publish tries again. */
+  #connectProducer(): Promise<void> {
+    if (!this.#producerConnected) {
+      this.#producerConnected = this.#producer.connect().catch((err: unknown) => {
+        this.#producerConnected = undefined;
+        throw err;
+      });
+    }
+    return this.#producerConnected;
+  }
+
+  async subscribe(stream: string, options: SubscribeOptions): Promise<Subscription> {
+    if (this.#closed) throw new PulsebridgeError('PB_BUS_CLOSED', 'the bus is closed');
+    const c = this.#consumerOptions;
+    const consumer = this.#kafka.consumer({
+      groupId: options.groupId,
+      sessionTimeout: c.sessionTimeoutMs,
+      heartbeatInterval: c.heartbeatIntervalMs,
+      rebalanceTimeout: c.rebalanceTimeoutMs,
+      maxBytesPerPartition: c.maxBytesPerPartition,
+      maxBytes: c.maxBytes,
+      minBytes: 1,
+      maxWaitTimeInMs: c.maxWaitTimeMs,
+      allowAutoTopicCreation: false,
+      readUncommitted: false,
+      retry: {
+        retries: this.#options.retries,
+        initialRetryTime: this.#options.initialRetryTimeMs,
+        maxRetryTime: this.#options.maxRetryTimeMs,
+        // After the retries a crashed consumer starts over (re-joins the group) instead of
+        // silently stopping: a processor with no consumer is a monitoring outage.
+        restartOnFailure: async () => true,
+      },
+    });
+    let running = true;
+    let wakeFromDelay: (() => void) | undefined;
+    consumer.on(consumer.events.CRASH, (event) => {
+      this.#logger.error('kafka consumer crashed', { stream, groupId: options.groupId, error: event.payload.error, restart: event.payload.restart });
+    });
+
+    const eachBatch = async (payload: EachBatchPayload): Promise<void> => {
+      const { batch } = payload;
+      if (batch.messages.length === 0 || !payload.isRunning() || payload.isStale()) return;
+      const messages = batch.messages.map((m): ConsumedMessage => {
+        const headers = decodeHeaders(m.headers);
+        return {
+          stream: batch.topic,
+          partition: batch.partition,
+          offset: m.offset,
+          timestamp: Number(m.timestamp),
+          key: m.key ? m.key.toString('utf8') : '',
+          value: m.value ?? Buffer.alloc(0),
+          ...(headers ? { headers } : {}),
+        };
+      });
+      // A slow handler must not get the member evicted: heartbeat while it runs (kafkajs throttles
+      // heartbeats to heartbeatInterval itself).
+      const beat = setInterval(() => void payload.heartbeat().catch(() => {}), c.heartbeatIntervalMs);
+      let handled = false;
+      try {
+        await options.onBatch(messages);
+        handled = true;
+      } catch (err) {
+        this.#logger.warn('bus handler failed; the batch will be delivered again', {
+          stream,
+          groupId: options.groupId,
+          partition: batch.partition,
+          firstOffset: messages[0]?.offset,
+          count: messages.length,
+          error: err,
+        });
+      } finally {
+        clearInterval(beat);
+      }
+      if (!handled) {
+        // Not resolving keeps the fetch position at this batch; the seek makes that explicit and
+        // discards any batch of this partition fetched meanwhile.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, c.redeliveryDelayMs);
+          wakeFromDelay = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wakeFromDelay = undefined;
+        if (running) consumer.seek({ topic: batch.topic, partition: batch.partition, offset: messages[0]!.offset });
+        return;
+      }
+      const last = messages[messages.length - 1]!.offset;
+      payload.resolveOffset(last);
+      // Kafka stores the offset of the next message to read.
+      await payload.commitOffsetsIfNecessary({
+        topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }] }],
+      });
+      await payload.heartbeat();
+    };
+
+    // kafkajs resolves a new group's start position (earliest/latest) on its first fetch, after
+    // run() resolved. Waiting for that fetch makes `fromBeginning: false` mean "from the moment
+    // subscribe resolved", as in the in-process bus, instead of racing with the next publish.
+    let positioned: () => void = () => {};
+    const hasPosition = new Promise<void>((resolve) => (positioned = resolve));
+    const removeJoinListener = consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      if ((event.payload.memberAssignment[stream] ?? []).length === 0) positioned(); // nothing to fetch
+    });
+    const removeFetchListener = consumer.on(consumer.events.FETCH, () => positioned());
+
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [stream], fromBeginning: options.fromBeginning });
+      await consumer.run({
+        // Commits are explicit, after the handler (see eachBatch).
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        // One batch at a time per subscription: onBatch calls never overlap.
+        partitionsConsumedConcurrently: 1,
+        eachBatch,
+      });
+      await withTimeout(hasPosition, c.sessionTimeoutMs, 'no first fetch').catch(() => {
+        this.#logger.warn('subscription has no position yet; continuing', { stream, groupId: options.groupId });
+      });
+    } catch (err) {
+      await consumer.disconnect().catch(() => {});
+      throw new PulsebridgeError('PB_BUS_UNAVAILABLE', `could not subscribe to ${stream} as ${options.groupId}: ${(err as Error).message}`, {
+        cause: err,
+        details: { stream, groupId: options.groupId },
+      });
+    } finally {
+      removeJoinListener();
+      removeFetchListener();
+    }
+
+    const subscription: Subscription = {
+      stop: async () => {
+        if (!running) return;
+        running = false;
+        wakeFromDelay?.();
+        this.#subscriptions.delete(subscription);
+        await consumer.disconnect();
+      },
+    };
+    this.#subscriptions.add(subscription);
+    return subscription;
+  }
+
+  async ensureStreams(streams: StreamSpec[]): Promise<void> {
+    if (this.#closed) throw new PulsebridgeError('PB_BUS_CLOSED', 'the bus is closed');
+    const admin: Admin = this.#kafka.admin();
+    try {
+      await admin.connect();
+      const existing = new Set(await admin.listTopics());
+      const missing = streams.filter((s) => !existing.has(s.name));
+      if (missing.length > 0) {
+        // Resolves false when another process created them first, which is fine (idempotent).
+        await admin.createTopics({
+          waitForLeaders: true,
+          timeout: this.#options.requestTimeoutMs,
+          topics: missing.map((s) => ({
+            topic: s.name,
+            numPartitions: s.partitions,
+            replicationFactor: this.#options.replicationFactor,
+            configEntries: [
+              ...(s.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : []),
+              // Kafka's default retention (7 days) would silently delete event-sourced state.
+              ...(s.retainForever ? [{ name: 'retention.ms', value: '-1' }, { name: 'retention.bytes', value: '-1' }] : []),
+            ],
+          })),
+        });
+      }
+      const present = streams.filter((s) => existing.has(s.name));
+      if (present.length > 0) {
+        const metadata = await admin.fetchTopicMetadata({ topics: present.map((s) => s.name) });
+        for (const t of metadata.topics) {
+          const wanted = present.find((s) => s.name === t.name)?.partitions;
+          // Adding partitions moves keys to other partitions (breaks per-patient order), so this
+          // is reported, never "fixed" here.
+          if (wanted !== undefined && t.partitions.length !== wanted) {
+            this.#logger.warn('stream exists with a different partition count', { stream: t.name, partitions: t.partitions.length, wanted });
+          }
+        }
+      }
+    } catch (err) {
+      throw new PulsebridgeError('PB_BUS_UNAVAILABLE', `could not create streams ${streams.map((s) => s.name).join(', ')}: ${(err as Error).message}`, {
+        cause: err,
+        details: { streams: streams.map((s) => s.name) },
+      });
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([...this.#subscriptions].map((s) => s.stop()));
+    await this.#producer.disconnect().catch(() => {});
+  }
+}
+
+/** Drops keys whose value is undefined so they do not override defaults. */
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  // The abandoned send may still fail later; it must not become an unhandled rejection.
+  promise.catch(() => {});
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function decodeHeaders(headers: IHeaders | undefined): Record<string, string> | undefined {
+  if (!headers) return undefined;
+  const out: Record<string, string> = {};
+  let any = false;
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined) continue;
+    const first = Array.isArray(v) ? v[0] : v;
+    if (first === undefined) continue;
+    out[k] = typeof first === 'string' ? first : first.toString('utf8');
+    any = true;
+  }
+  return any ? out : undefined;
+}
+
+function forwardLog(logger: Logger, entry: LogEntry): void {
+  const { message, timestamp: _t, logger: _l, ...fields } = entry.log;
+  const withNs = { kafkaNamespace: entry.namespace, ...fields };
+  // The bounded retries above are deliberate (see the file comment); kafkajs warns about them on
+  // every producer it creates.
+  if (message.startsWith('Limiting retries for the idempotent producer')) return logger.debug(message, withNs);
+  if (entry.level === logLevel.ERROR || entry.level === logLevel.NOTHING) logger.error(message, withNs);
+  else if (entry.level === logLevel.WARN) logger.warn(message, withNs);
+  else if (entry.level === logLevel.INFO) logger.info(message, withNs);
+  else logger.debug(message, withNs);
+}
+
+/**
+ * Whether a Kafka cluster answers a metadata request (list topics): the readiness probe of
+ * scripts/services.sh, the benchmark and the tests. A bare TCP connect is not enough: a KRaft
+ * broker accepts connections before its metadata log is loaded.
+ */
+export async function kafkaAnswers(brokers: string[], clientId = 'pulsebridge-probe'): Promise<boolean> {
+  const admin = new Kafka({
+    clientId, brokers, connectionTimeout: 2_000, requestTimeout: 5_000, retry: { retries: 1, initialRetryTime: 200 }, logLevel: logLevel.NOTHING,
+  }).admin();
+  try {
+    await admin.connect();
+    await admin.listTopics();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}

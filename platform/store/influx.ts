@@ -1,0 +1,247 @@
+/**
+ * InfluxDB adapter of the time-series store port (platform/store/vitals-store.ts), speaking the v1 HTTP
+ * API: `POST /write?db=…&precision=ms` with line protocol and `/query?db=…&epoch=ms` with InfluxQL.
+ * InfluxDB 1.x serves it natively; 2.x and 3.x through their v1 compatibility endpoints
+ * (product.md), so one adapter serves all three. `@influxdata/influxdb-client` provides the
+ * escaping (`Point`) and the HTTP transport (`transport.request()`); its v2 write/query APIs are
+ * not used because 1.x does not have them.
+ *
+ * Schema (one series per patient × device [× beat class]):
+ *   heart_rate,patient=…,device=…        hr_bpm=<float>   <device time, ms>
+ *   rr_interval,patient=…,device=…,cls=… rr_ms=<int>i     <device time, ms>
+ * A re-written point (same series and time) replaces the old one, as in the SQLite store.
+ */
+import { InfluxDB, Point } from '@influxdata/influxdb-client';
+import type { Transport } from '@influxdata/influxdb-client';
+import { PulsebridgeError } from '../errors.ts';
+import type { HeartRatePoint, RrPoint, VitalsStore } from './vitals-store.ts';
+
+/** Options of InfluxVitalsStore. Give either `token` or `username`/`password`, or neither (open 1.x). */
+export interface InfluxVitalsStoreOptions {
+  /** Base URL, e.g. http://127.0.0.1:8086 (a path prefix behind a proxy is kept). */
+  url: string;
+  /** v1 database (2.x/3.x: the bucket mapped to it; a bucket named like the database is mapped automatically). */
+  database: string;
+  /** Retention policy to write to; the database's default when absent. */
+  retentionPolicy?: string;
+  /** 2.x/3.x token, sent as `Authorization: Token …`. */
+  token?: string;
+  /** 1.x user, sent as `u`/`p` query parameters (the v1 API's own scheme). */
+  username?: string;
+  password?: string;
+  /** Socket timeout of one request, ms. */
+  timeoutMs?: number;
+  /** Points per /write request; InfluxDB's guidance is 5,000–10,000 lines per batch. */
+  maxPointsPerWrite?: number;
+  /** Write bodies larger than this are gzipped, bytes (the client's WriteApi default). */
+  gzipThresholdBytes?: number;
+}
+
+export const INFLUX_STORE_DEFAULTS = {
+  timeoutMs: 10_000,
+  maxPointsPerWrite: 5_000,
+  gzipThresholdBytes: 1_000,
+} as const;
+
+/** Patient ids are the registry's ids: same alphabet as device ids (contracts/topics.ts). */
+const PATIENT_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+interface InfluxSeries {
+  name: string;
+  columns: string[];
+  values?: unknown[][];
+  partial?: boolean;
+}
+interface InfluxQueryResponse {
+  results?: { statement_id?: number; error?: string; series?: InfluxSeries[]; partial?: boolean }[];
+  error?: string;
+}
+
+export class InfluxVitalsStore implements VitalsStore {
+  readonly #transport: Transport;
+  readonly #database: string;
+  readonly #retentionPolicy: string | undefined;
+  readonly #credentials: { u: string; p: string } | undefined;
+  readonly #maxPointsPerWrite: number;
+  readonly #gzipThresholdBytes: number;
+  #closed = false;
+
+  constructor(options: InfluxVitalsStoreOptions) {
+    if (!options.database) throw new PulsebridgeError('PB_CONFIG_INVALID', 'InfluxVitalsStore needs a database name');
+    this.#database = options.database;
+    this.#retentionPolicy = options.retentionPolicy;
+    this.#credentials = options.username !== undefined ? { u: options.username, p: options.password ?? '' } : undefined;
+    this.#maxPointsPerWrite = options.maxPointsPerWrite ?? INFLUX_STORE_DEFAULTS.maxPointsPerWrite;
+    this.#gzipThresholdBytes = options.gzipThresholdBytes ?? INFLUX_STORE_DEFAULTS.gzipThresholdBytes;
+    // The client sends `Authorization: Token <token>` on every request when a token is given.
+    this.#transport = new InfluxDB({
+      url: options.url,
+      timeout: options.timeoutMs ?? INFLUX_STORE_DEFAULTS.timeoutMs,
+      ...(options.token ? { token: options.token } : {}),
+    }).transport;
+  }
+
+  /**
+   * Makes sure the database exists: nothing to do when SHOW DATABASES lists it, otherwise
+   * `CREATE DATABASE` (idempotent on 1.x). On 2.x/3.x databases are buckets: create the bucket
+   * (named like the database, or add a DBRP mapping) when provisioning; this then only checks it.
+   */
+  async init(): Promise<void> {
+    this.#assertOpen();
+    let listed: string[] | undefined;
+    try {
+      const res = await this.#query('SHOW DATABASES', 'GET', false);
+      listed = (res.results?.[0]?.series?.[0]?.values ?? []).map((row) => String(row[0]));
+    } catch {
+      // Some v1-compatibility endpoints do not implement SHOW DATABASES; try creating instead.
+    }
+    if (listed?.includes(this.#database)) return;
+    try {
+      await this.#query(`CREATE DATABASE ${quoteIdentifier(this.#database)}`, 'POST', false);
+    } catch (err) {
+      throw new PulsebridgeError('PB_STORE_WRITE_FAILED', `could not create InfluxDB database ${this.#database}: ${(err as Error).message}`, {
+        cause: err,
+        details: { database: this.#database },
+      });
+    }
+  }
+
+  async write(points: { heartRate: HeartRatePoint[]; rr: RrPoint[] }): Promise<void> {
+    this.#assertOpen();
+    let lines: string[];
+    try {
+      lines = [...points.heartRate.map(heartRateLine), ...points.rr.map(rrLine)];
+    } catch (err) {
+      throw new PulsebridgeError('PB_STORE_WRITE_FAILED', `invalid point: ${(err as Error).message}`, { cause: err });
+    }
+    const params = new URLSearchParams({ db: this.#database, precision: 'ms', ...this.#credentials });
+    if (this.#retentionPolicy) params.set('rp', this.#retentionPolicy);
+    for (let i = 0; i < lines.length; i += this.#maxPointsPerWrite) {
+      const chunk = lines.slice(i, i + this.#maxPointsPerWrite);
+      try {
+        // 204 No Content on success; 4xx/5xx reject with the server's {"error": …}.
+        await this.#transport.request(`/write?${params}`, chunk.join('\n'), {
+          method: 'POST',
+          headers: { 'content-type': 'text/plain; charset=utf-8' },
+          gzipThreshold: this.#gzipThresholdBytes,
+        });
+      } catch (err) {
+        throw new PulsebridgeError('PB_STORE_WRITE_FAILED', `InfluxDB rejected a write of ${chunk.length} point(s): ${describeError(err)}`, {
+          cause: err,
+          // Earlier chunks of this call are stored; re-writing them is harmless (same series and time).
+          details: { database: this.#database, points: chunk.length, alreadyWritten: i },
+        });
+      }
+    }
+  }
+
+  async queryHeartRate(patientId: string, fromMs: number, toMs: number): Promise<HeartRatePoint[]> {
+    const rows = await this.#selectRange('heart_rate', ['hr_bpm', 'device'], patientId, fromMs, toMs);
+    return rows.map(([time, hrBpm, device]) => ({ patientId, deviceId: String(device), timeMs: Number(time), hrBpm: Number(hrBpm) }));
+  }
+
+  async queryRr(patientId: string, fromMs: number, toMs: number): Promise<RrPoint[]> {
+    const rows = await this.#selectRange('rr_interval', ['rr_ms', 'device', 'cls'], patientId, fromMs, toMs);
+    return rows.map(([time, rrMs, device, cls]) => ({ patientId, deviceId: String(device), timeMs: Number(time), rrMs: Number(rrMs), cls: String(cls) }));
+  }
+
+  async close(): Promise<void> {
+    // Stateless HTTP: nothing to flush (writes resolve only once InfluxDB accepted them).
+    this.#closed = true;
+  }
+
+  /** Rows `[time, ...columns]` of one patient with fromMs <= time < toMs, oldest first. */
+  async #selectRange(measurement: string, columns: string[], patientId: string, fromMs: number, toMs: number): Promise<unknown[][]> {
+    this.#assertOpen();
+    if (!PATIENT_ID_PATTERN.test(patientId)) {
+      throw new PulsebridgeError('PB_STORE_QUERY_FAILED', `invalid patient id ${JSON.stringify(patientId)}`, { details: { patientId } });
+    }
+    if (!Number.isFinite(fromMs) || !Number.isFinite(toMs)) {
+      throw new PulsebridgeError('PB_STORE_QUERY_FAILED', `invalid time range ${fromMs}..${toMs}`, { details: { fromMs, toMs } });
+    }
+    // Stored times are whole ms, so t >= x  <=>  t >= ceil(x), and t < y  <=>  t < ceil(y).
+    const q =
+      `SELECT ${columns.map(quoteIdentifier).join(', ')} FROM ${quoteIdentifier(measurement)}` +
+      ` WHERE "patient" = ${quoteString(patientId)} AND time >= ${Math.ceil(fromMs)}ms AND time < ${Math.ceil(toMs)}ms` +
+      ' ORDER BY time ASC';
+    let res: InfluxQueryResponse;
+    try {
+      res = await this.#query(q, 'GET', true);
+    } catch (err) {
+      throw new PulsebridgeError('PB_STORE_QUERY_FAILED', `InfluxDB query on ${measurement} failed: ${describeError(err)}`, {
+        cause: err,
+        details: { database: this.#database, measurement, patientId },
+      });
+    }
+    const result = res.results?.[0];
+    const series = result?.series ?? [];
+    if (result?.partial || series.some((s) => s.partial)) {
+      // The server's max-row-limit cut the answer; returning part of a trend silently would be wrong.
+      throw new PulsebridgeError('PB_STORE_QUERY_FAILED', `InfluxDB truncated the ${measurement} result (max-row-limit); query a shorter range`, {
+        details: { database: this.#database, measurement, patientId, fromMs, toMs },
+      });
+    }
+    const rows: unknown[][] = [];
+    for (const s of series) {
+      // Map by column name: the server decides column order.
+      const index = ['time', ...columns].map((c) => s.columns.indexOf(c));
+      for (const v of s.values ?? []) rows.push(index.map((i) => (i < 0 ? undefined : v[i])));
+    }
+    return rows;
+  }
+
+  /** Runs one InfluxQL statement; rejects on HTTP errors and on a statement-level `error`. */
+  async #query(q: string, method: 'GET' | 'POST', useDatabase: boolean): Promise<InfluxQueryResponse> {
+    const params = new URLSearchParams({ ...(useDatabase ? { db: this.#database } : {}), epoch: 'ms', q, ...this.#credentials });
+    const res = (await this.#transport.request(`/query?${params}`, null, { method, headers: { accept: 'application/json' } })) as InfluxQueryResponse;
+    const statementError = res?.error ?? res?.results?.find((r) => r.error)?.error;
+    if (statementError) throw new Error(statementError);
+    return res;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new PulsebridgeError('PB_STORE_WRITE_FAILED', 'the InfluxDB vitals store is closed');
+  }
+}
+
+function heartRateLine(p: HeartRatePoint): string {
+  return new Point('heart_rate')
+    .tag('patient', p.patientId)
+    .tag('device', p.deviceId)
+    .floatField('hr_bpm', p.hrBpm)
+    .timestamp(wholeMs(p.timeMs))
+    .toLineProtocol()!;
+}
+
+function rrLine(p: RrPoint): string {
+  return new Point('rr_interval')
+    .tag('patient', p.patientId)
+    .tag('device', p.deviceId)
+    .tag('cls', p.cls)
+    // RR intervals are whole milliseconds (device-protocol.md), stored as InfluxDB integers.
+    .intField('rr_ms', Math.round(p.rrMs))
+    .timestamp(wholeMs(p.timeMs))
+    .toLineProtocol()!;
+}
+
+/** Line protocol timestamps are integers in the write's precision (ms). */
+function wholeMs(timeMs: number): string {
+  if (!Number.isFinite(timeMs)) throw new Error(`timeMs is not a finite number: ${timeMs}`);
+  return String(Math.round(timeMs));
+}
+
+/** InfluxQL string literal: single quotes, backslash-escaped. */
+function quoteString(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+/** InfluxQL identifier: double quotes, backslash-escaped. */
+function quoteIdentifier(name: string): string {
+  return `"${name.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+function describeError(err: unknown): string {
+  const e = err as { statusCode?: number; json?: { error?: string }; message?: string };
+  if (e.statusCode !== undefined) return `HTTP ${e.statusCode}${e.json?.error ? `: ${e.json.error}` : ''}`;
+  return e.message ?? String(err);
+}

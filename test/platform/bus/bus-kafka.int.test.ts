@@ -1,0 +1,179 @@
+import net from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { afterAll, expect, it } from 'vitest';
+import { Kafka, logLevel } from 'kafkajs';
+import { KafkaBus } from '../../../platform/bus/index.ts';
+import type { ConsumedMessage, Subscription } from '../../../platform/bus/index.ts';
+import { silentLogger } from '../../../platform/log.ts';
+import { describeWithService, kafkaAvailable, kafkaBrokers } from '../../helpers/services.ts';
+
+/** Fresh stream name per test, so runs never see each other's messages. */
+const streamName = (what: string) => `pb.test.${what}.${randomUUID()}`;
+
+/** Resolves once `count` messages arrived through onBatch; keeps every batch it saw. */
+function collector(count: number) {
+  const batches: ConsumedMessage[][] = [];
+  const messages: ConsumedMessage[] = [];
+  let done: () => void = () => {};
+  const reached = new Promise<void>((resolve) => (done = resolve));
+  return {
+    batches,
+    messages,
+    reached,
+    onBatch: async (batch: ConsumedMessage[]) => {
+      batches.push(batch);
+      messages.push(...batch);
+      if (messages.length >= count) done();
+    },
+  };
+}
+
+/** A loopback port with nothing listening on it. */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+const text = (m: ConsumedMessage) => m.value.toString('utf8');
+
+await describeWithService('KafkaBus against a real broker', kafkaAvailable, () => {
+  const bus = new KafkaBus({ brokers: kafkaBrokers, clientId: 'pulsebridge-test', logger: silentLogger, consumer: { redeliveryDelayMs: 200 } });
+  const subscriptions: Subscription[] = [];
+  afterAll(async () => {
+    for (const s of subscriptions) await s.stop();
+    await bus.close();
+  });
+
+  it('creates streams with the requested partition counts and tolerates creating them again', async () => {
+    const telemetry = streamName('telemetry');
+    const alerts = streamName('alerts');
+    const wanted = [
+      { name: telemetry, partitions: 6 },
+      { name: alerts, partitions: 1 },
+    ];
+    await bus.ensureStreams(wanted);
+    await bus.ensureStreams(wanted);
+
+    const admin = new Kafka({ brokers: kafkaBrokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    const metadata = await admin.fetchTopicMetadata({ topics: [telemetry, alerts] });
+    await admin.disconnect();
+    const counts = Object.fromEntries(metadata.topics.map((t) => [t.name, t.partitions.length]));
+    expect(counts).toEqual({ [telemetry]: 6, [alerts]: 1 });
+  });
+
+  it('delivers every published message, in publish order per key, with key, value, headers and stream', async () => {
+    const stream = streamName('order');
+    await bus.ensureStreams([{ name: stream, partitions: 3 }]);
+    const keys = ['patient-a', 'patient-b', 'patient-c', 'patient-d'];
+    const perKey = 25;
+    // Several publishes, interleaving keys, so order must survive batching and partitioning.
+    for (let i = 0; i < perKey; i++) {
+      await bus.publish(
+        stream,
+        keys.map((key) => ({ key, value: Buffer.from(`${key}#${i}`), headers: { 'content-type': 'text/plain' } })),
+      );
+    }
+
+    const c = collector(keys.length * perKey);
+    subscriptions.push(await bus.subscribe(stream, { groupId: `g-${randomUUID()}`, fromBeginning: true, onBatch: c.onBatch }));
+    await c.reached;
+
+    for (const key of keys) {
+      const got = c.messages.filter((m) => m.key === key);
+      expect(got.map(text)).toEqual(Array.from({ length: perKey }, (_, i) => `${key}#${i}`));
+      // One key, one partition: that is what keeps a patient's frames ordered.
+      expect(new Set(got.map((m) => m.partition)).size).toBe(1);
+    }
+    expect(c.messages.length).toBe(keys.length * perKey);
+    expect(c.messages.every((m) => m.stream === stream && m.headers?.['content-type'] === 'text/plain')).toBe(true);
+    // Offsets are decimal strings, increasing within a partition.
+    for (const p of new Set(c.messages.map((m) => m.partition))) {
+      const offsets = c.messages.filter((m) => m.partition === p).map((m) => BigInt(m.offset));
+      expect(offsets).toEqual([...offsets].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+    }
+  });
+
+  it('delivers a batch again when the handler threw, and does not move past it', async () => {
+    const stream = streamName('redeliver');
+    await bus.ensureStreams([{ name: stream, partitions: 1 }]);
+    await bus.publish(stream, [1, 2, 3].map((i) => ({ key: 'p1', value: Buffer.from(`m${i}`) })));
+
+    const calls: string[][] = [];
+    let delivered: () => void = () => {};
+    const secondTime = new Promise<void>((resolve) => (delivered = resolve));
+    subscriptions.push(
+      await bus.subscribe(stream, {
+        groupId: `g-${randomUUID()}`,
+        fromBeginning: true,
+        onBatch: async (batch) => {
+          calls.push(batch.map(text));
+          if (calls.length === 1) throw new Error('downstream store is down');
+          if (calls.flat().filter((v) => v === 'm3').length >= 2) delivered();
+        },
+      }),
+    );
+    await secondTime;
+    // The failed batch's first message comes again; nothing is skipped.
+    expect(calls[0]).toEqual(['m1', 'm2', 'm3']);
+    expect(calls.slice(1).flat()).toEqual(['m1', 'm2', 'm3']);
+  });
+
+  it('lets a new consumer of the same group continue after the last committed batch', async () => {
+    const stream = streamName('commit');
+    const groupId = `g-${randomUUID()}`;
+    await bus.ensureStreams([{ name: stream, partitions: 2 }]);
+    await bus.publish(stream, ['a', 'b', 'c', 'd'].map((k) => ({ key: k, value: Buffer.from(`first-${k}`) })));
+
+    const first = collector(4);
+    const sub = await bus.subscribe(stream, { groupId, fromBeginning: true, onBatch: first.onBatch });
+    await first.reached;
+    await sub.stop();
+
+    await bus.publish(stream, ['a', 'b', 'c', 'd'].map((k) => ({ key: k, value: Buffer.from(`second-${k}`) })));
+    const second = collector(4);
+    subscriptions.push(await bus.subscribe(stream, { groupId, fromBeginning: true, onBatch: second.onBatch }));
+    await second.reached;
+
+    expect(first.messages.map(text).sort()).toEqual(['first-a', 'first-b', 'first-c', 'first-d']);
+    expect(second.messages.map(text).sort()).toEqual(['second-a', 'second-b', 'second-c', 'second-d']);
+  });
+
+  it('rejects a publish to a stream that was never created instead of creating it', async () => {
+    const impatient = new KafkaBus({ brokers: kafkaBrokers, logger: silentLogger, retries: 1, initialRetryTimeMs: 100, maxRetryTimeMs: 200, publishTimeoutMs: 10_000 });
+    const stream = streamName('missing');
+    await expect(impatient.publish(stream, [{ key: 'k', value: Buffer.from('x') }])).rejects.toMatchObject({ code: 'PB_BUS_UNAVAILABLE' });
+    await impatient.close();
+
+    const admin = new Kafka({ brokers: kafkaBrokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    const topics = await admin.listTopics();
+    await admin.disconnect();
+    expect(topics).not.toContain(stream);
+  });
+});
+
+// Needs no broker: nothing listens on the port.
+it('rejects a publish to an unreachable broker with PB_BUS_UNAVAILABLE instead of hanging', async () => {
+  const port = await closedPort();
+  const bus = new KafkaBus({
+    brokers: [`127.0.0.1:${port}`],
+    logger: silentLogger,
+    connectionTimeoutMs: 500,
+    requestTimeoutMs: 1_000,
+    retries: 2,
+    initialRetryTimeMs: 100,
+    maxRetryTimeMs: 300,
+    publishTimeoutMs: 5_000,
+  });
+  const error = await bus.publish('pb.telemetry.v1', [{ key: 'p1', value: Buffer.from('x') }]).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  await bus.close();
+  expect(error).toMatchObject({ name: 'PulsebridgeError', code: 'PB_BUS_UNAVAILABLE' });
+  expect((error as Error).cause).toBeInstanceOf(Error);
+});

@@ -1,0 +1,89 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, expect, it } from 'vitest';
+import { InfluxVitalsStore } from '../../../platform/store/index.ts';
+
+/**
+ * A loopback HTTP server that records requests and answers like InfluxDB 1.x, to check what the
+ * store puts on the wire (auth, paths, line protocol). Behaviour against a real InfluxDB is in
+ * vitals-store-influx.int.test.ts.
+ */
+interface Recorded {
+  method: string;
+  path: string;
+  params: Record<string, string>;
+  authorization: string | undefined;
+  body: string;
+}
+const servers: http.Server[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await new Promise<void>((r) => s.close(() => r()));
+});
+
+async function recordingInflux(): Promise<{ url: string; requests: Recorded[] }> {
+  const requests: Recorded[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      requests.push({
+        method: req.method ?? '',
+        path: url.pathname,
+        params: Object.fromEntries(url.searchParams),
+        authorization: req.headers.authorization,
+        body: Buffer.concat(chunks).toString('utf8'),
+      });
+      if (url.pathname === '/write') {
+        res.writeHead(204).end();
+      } else {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ results: [{ statement_id: 0 }] }));
+      }
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
+}
+
+const T0 = Date.UTC(2025, 0, 15, 8, 0, 0);
+
+it('sends a token as "Authorization: Token" and writes escaped line protocol in ms precision', async () => {
+  const influx = await recordingInflux();
+  const store = new InfluxVitalsStore({ url: influx.url, database: 'pulsebridge', token: 's3cret' });
+  await store.write({
+    heartRate: [{ patientId: 'p-1', deviceId: 'dev 1', timeMs: T0, hrBpm: 72 }],
+    rr: [{ patientId: 'p-1', deviceId: 'dev 1', timeMs: T0 + 800, rrMs: 800, cls: 'N' }],
+  });
+  expect(influx.requests).toEqual([
+    {
+      method: 'POST',
+      path: '/write',
+      params: { db: 'pulsebridge', precision: 'ms' },
+      authorization: 'Token s3cret',
+      body: `heart_rate,device=dev\\ 1,patient=p-1 hr_bpm=72 ${T0}\nrr_interval,cls=N,device=dev\\ 1,patient=p-1 rr_ms=800i ${T0 + 800}`,
+    },
+  ]);
+});
+
+it('sends a username and password as the v1 u/p parameters, on init and on queries', async () => {
+  const influx = await recordingInflux();
+  const store = new InfluxVitalsStore({ url: influx.url, database: 'vitals', username: 'pb', password: 'pw' });
+  await store.init();
+  await store.queryHeartRate('p-1', T0, T0 + 1_000);
+  expect(influx.requests.map((r) => ({ method: r.method, params: r.params, authorization: r.authorization }))).toEqual([
+    { method: 'GET', params: { epoch: 'ms', q: 'SHOW DATABASES', u: 'pb', p: 'pw' }, authorization: undefined },
+    { method: 'POST', params: { epoch: 'ms', q: 'CREATE DATABASE "vitals"', u: 'pb', p: 'pw' }, authorization: undefined },
+    {
+      method: 'GET',
+      params: {
+        db: 'vitals',
+        epoch: 'ms',
+        q: `SELECT "hr_bpm", "device" FROM "heart_rate" WHERE "patient" = 'p-1' AND time >= ${T0}ms AND time < ${T0 + 1_000}ms ORDER BY time ASC`,
+        u: 'pb',
+        p: 'pw',
+      },
+      authorization: undefined,
+    },
+  ]);
+});
