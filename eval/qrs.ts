@@ -1,0 +1,55 @@
+/**
+ * QRS detection from raw ECG, scored beat by beat against the reference beats (EC57 `bxb`
+ * style): every record with a signal file is replayed as an ECG-only device (frames with ECG and
+ * no beats, device-sim/frames.ts) through the production beat source (processor/ecg-beats.ts),
+ * exactly as the processor runs it.
+ */
+import type { TelemetryFrame } from '../contracts/telemetry.ts';
+import { buildFrames, recordEcgSource } from '../device-sim/frames.ts';
+import { recordBeats, recordDurationMs } from '../device-sim/replay.ts';
+import type { WfdbRecord } from '../device-sim/wfdb-record.ts';
+import { EcgBeatSource } from '../processor/ecg-beats.ts';
+import { bxb, type BxbBeat, type BxbCounts } from './bxb.ts';
+import { EC57_LEARNING_MS } from './evaluate.ts';
+import { EVAL_EPOCH_MS, EVAL_FRAME_MS } from './replay.ts';
+
+/** ECG-only frames of a record (what an ECG-only device sends), sample 0 at EVAL_EPOCH_MS. */
+export function ecgOnlyFrames(record: WfdbRecord, frameMs = EVAL_FRAME_MS): Iterable<TelemetryFrame> {
+  if (!record.ecg) throw new Error(`record ${record.recordPath} has no ECG signal`);
+  return buildFrames([], { t0Ms: EVAL_EPOCH_MS, durationMs: recordDurationMs(record), frameMs, battery: 100, ecg: recordEcgSource(record.ecg.uV, record.ecg.fsHz, EVAL_EPOCH_MS) });
+}
+
+/** The frames PatientStream analyses for an ECG-only replay, through the production beat source. */
+export function* derivedFrames(frames: Iterable<TelemetryFrame>, source = new EcgBeatSource()): Generator<TelemetryFrame> {
+  for (const f of frames) yield* source.frames(f);
+}
+
+export interface QrsRecordResult {
+  name: string;
+  fsHz: number;
+  durationMs: number;
+  referenceBeats: number;
+  detectedBeats: number;
+  counts: BxbCounts;
+  /** CPU time of the beat source (QRS detection + morphology) over the record, ms. */
+  cpuMs: number;
+}
+
+/** Detects the beats of a record's ECG and compares them with its reference beats (bxb). */
+export function evaluateQrsRecord(name: string, record: WfdbRecord): QrsRecordResult {
+  const frames = [...ecgOnlyFrames(record)];
+  const detected: BxbBeat[] = [];
+  const t0 = process.cpuUsage();
+  for (const f of derivedFrames(frames)) for (const b of f.beats) detected.push({ timeMs: f.ts + b.off - EVAL_EPOCH_MS, cls: b.cls });
+  const cpu = process.cpuUsage(t0);
+  const reference = recordBeats(record, 0).map((b) => ({ timeMs: b.tMs, cls: b.cls }));
+  return {
+    name,
+    fsHz: record.header.fsHz,
+    durationMs: recordDurationMs(record),
+    referenceBeats: reference.length,
+    detectedBeats: detected.length,
+    counts: bxb(reference, detected, EC57_LEARNING_MS),
+    cpuMs: (cpu.user + cpu.system) / 1000,
+  };
+}

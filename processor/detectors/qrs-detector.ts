@@ -1,0 +1,395 @@
+/**
+ * Streaming QRS detector for one single-lead ECG (device-protocol.md `ecg`: 125–1000 Hz, µV):
+ * beats for devices that stream ECG without firmware beats.
+ *
+ * Method: Pan & Tompkins (IEEE TBME 32(3):230–236, 1985) with the detection rules of Hamilton &
+ * Tompkins (IEEE TBME 33(12):1157–1165, 1986), the "quantitative investigation" of that family
+ * on the MIT-BIH database:
+ *   1. band-pass 5–15 Hz (2nd-order Butterworth high- and low-pass, designed for the actual fs
+ *      by the bilinear transform, so every rate from 125 to 1000 Hz gets the same response),
+ *   2. derivative, squaring, 150 ms moving-window integration (MWI),
+ *   3. MWI peaks: a local maximum, taken once the MWI falls to half of it,
+ *   4. adaptive threshold from the means of the last 8 QRS and 8 noise peak levels
+ *      (Hamilton & Tompkins: TH = noise + 0.3125 · (QRS − noise)), 200 ms refractory period,
+ *      T-wave rejection within 360 ms of the previous QRS by maximum slope (Pan & Tompkins:
+ *      < ½ of the previous QRS's slope), and search-back for a missed beat after 1.5 mean RR
+ *      with half the threshold.
+ * The R-peak is placed at the largest deviation of the wide-band signal (0.5–40 Hz) from its
+ * local level near the MWI rise, not at the MWI peak (which lags the QRS by the window).
+ *
+ * Each detected beat gets a morphology label from {@link BeatMorphology} (qrs-morphology.ts): `N`,
+ * or `V` for a wide complex unlike the patient's dominant beat; VT needs ventricular beats and
+ * the CinC 2015 records carry no firmware classes.
+ *
+ * Streaming contract: feed samples in order with {@link QrsDetector.push}; beats come out in
+ * time order, each at most a bounded delay after its R-peak ({@link QrsDetector.finalBefore}
+ * tells up to which sample no further beat can appear, so a caller can advance time safely).
+ * Memory is fixed at construction (ring buffers of a few seconds); push allocates nothing but
+ * the beats it returns. Pure: no I/O, no clock; one instance per device stream.
+ */
+import type { BeatClass } from '../../contracts/telemetry.ts';
+import { BeatMorphology, type MorphologyParams } from './qrs-morphology.ts';
+import { Biquad } from './biquad.ts';
+
+export interface QrsBeat {
+  /** R-peak sample index since the detector's start (or last reset). */
+  sample: number;
+  cls: BeatClass;
+  /** Estimated QRS duration, ms. */
+  qrsMs: number;
+  /** Correlation with the dominant beat's template (1 = identical; NaN before one exists). */
+  templateCorr: number;
+}
+
+export interface QrsParams {
+  /** Band-pass corners of the detection path, Hz (Pan & Tompkins ≈ 5–15 Hz). */
+  bandLowHz: number;
+  bandHighHz: number;
+  /** Moving-window integration width, ms (Pan & Tompkins: 150 ms). */
+  integrationMs: number;
+  /** No second QRS within this time, ms (physiological refractory period). */
+  refractoryMs: number;
+  /** Within this time of the previous QRS a candidate may be a T wave, ms. */
+  tWaveWindowMs: number;
+  /** Threshold coefficient (Hamilton & Tompkins 1986: 0.3125). */
+  thresholdCoeff: number;
+  /** Search back after this many mean RR intervals without a beat (Hamilton & Tompkins: 1.5). */
+  searchBackRr: number;
+  /** A candidate within the T-wave window replaces the previous beat when this much larger (MWI level). */
+  replaceRatio: number;
+  /**
+   * Smallest QRS amplitude that counts, µV (the input must be µV, as device frames are): a lead
+   * that reads only noise — electrodes off, a flat line — yields no beats however the adaptive
+   * thresholds settle. Normal QRS complexes are 0.5–2 mV; 100 µV is far below any usable lead.
+   */
+  minQrsUv: number;
+  /** Learning period after start/reset, ms: peaks are collected to set the first levels. */
+  learningMs: number;
+  morphology?: Partial<MorphologyParams>;
+}
+
+export const QRS_DEFAULTS: QrsParams = {
+  bandLowHz: 5,
+  bandHighHz: 15,
+  integrationMs: 150,
+  refractoryMs: 200,
+  tWaveWindowMs: 360,
+  thresholdCoeff: 0.3125,
+  searchBackRr: 1.5,
+  replaceRatio: 1.5,
+  learningMs: 2000,
+  minQrsUv: 100,
+};
+
+const LEVELS = 8;
+/**
+ * MWI level per µV² of R amplitude: measured on the synthetic beat of device-sim/ecg-synth.ts
+ * (R 1100 µV → 3.2·10⁸ at 125, 250 and 1000 Hz; the derivative is per second, so the level
+ * does not depend on fs). Only used for the {@link QrsParams.minQrsUv} floor.
+ */
+const MWI_LEVEL_PER_UV2 = 265;
+/** The searched-back interval and the ring buffers are bounded by this, ms. */
+const HISTORY_MS = 4000;
+/** Longest RR that enters the mean RR (beyond it the mean would stop the search-back), ms. */
+const MAX_RR_FOR_MEAN_MS = 2000;
+/** An MWI maximum not followed by a higher one within this time is decided, ms. */
+const MAX_PEAK_WAIT_MS = 300;
+
+/** The latest accepted beat while a larger candidate may still replace it, and the state before it. */
+interface Tentative {
+  peak: Peak;
+  before: Peak | undefined;
+  qrsLevels: number[];
+  rr: number[];
+}
+
+interface Peak {
+  /** MWI peak sample. */
+  at: number;
+  level: number;
+  /** R-peak sample on the wide-band signal. */
+  r: number;
+  /** Largest |slope| of the band-passed signal before the MWI peak. */
+  slope: number;
+}
+
+/** Ring buffer addressed by absolute sample index. */
+class Ring {
+  readonly buf: Float32Array;
+  constructor(size: number) { this.buf = new Float32Array(size); }
+  set(i: number, v: number): void { this.buf[i % this.buf.length] = v; }
+  get(i: number): number { return this.buf[i % this.buf.length]!; }
+}
+
+export class QrsDetector {
+  readonly fsHz: number;
+  readonly #p: QrsParams;
+  readonly #ms: (ms: number) => number;
+  // Signal path.
+  readonly #hp: Biquad;
+  readonly #lp: Biquad;
+  readonly #wideHp: Biquad;
+  readonly #wideLp: Biquad;
+  readonly #bp: Ring;
+  readonly #wide: Ring;
+  readonly #sq: Ring;
+  #mwiSum = 0;
+  /** MWI level of the smallest QRS that counts. */
+  readonly #floor: number;
+  #dc = 0;
+  readonly #win: number;
+  #n = 0;
+  // MWI peak finding.
+  #rising = false;
+  #prevMwi = 0;
+  #candAt = -1;
+  #candLevel = 0;
+  // Decision state.
+  readonly #qrsLevels: number[] = [];
+  readonly #noiseLevels: number[] = [];
+  readonly #rr: number[] = [];
+  #lastQrs: Peak | undefined;
+  /** Sub-threshold peaks since the last QRS: search-back candidates. */
+  #since: Peak[] = [];
+  #learning: Peak[] | undefined = [];
+  readonly #morph: BeatMorphology;
+  readonly #lookahead: number;
+  #pending: QrsBeat[] = [];
+  #tentative: Tentative | undefined;
+  /** Accepted beats waiting for the samples after their R-peak (morphology). */
+  #unclassified: { r: number; rr: number }[] = [];
+
+  constructor(fsHz: number, params: Partial<QrsParams> = {}) {
+    if (!(fsHz >= 100 && fsHz <= 2000)) throw new RangeError(`QRS detector: fs ${fsHz} Hz outside 100–2000 Hz`);
+    this.fsHz = fsHz;
+    this.#p = { ...QRS_DEFAULTS, ...params };
+    this.#ms = (ms) => Math.max(1, Math.round((ms * fsHz) / 1000));
+    this.#hp = Biquad.highPass(this.#p.bandLowHz, fsHz);
+    this.#lp = Biquad.lowPass(this.#p.bandHighHz, fsHz);
+    this.#wideHp = Biquad.highPass(0.5, fsHz);
+    this.#wideLp = Biquad.lowPass(Math.min(40, fsHz * 0.4), fsHz);
+    const size = this.#ms(HISTORY_MS) + 8;
+    this.#bp = new Ring(size);
+    this.#wide = new Ring(size);
+    this.#sq = new Ring(size);
+    this.#win = this.#ms(this.#p.integrationMs);
+    this.#floor = MWI_LEVEL_PER_UV2 * this.#p.minQrsUv ** 2;
+    this.#morph = new BeatMorphology(fsHz, (i) => this.#wide.get(i), params.morphology);
+    this.#lookahead = this.#morph.lookaheadSamples;
+  }
+
+  /** Samples consumed since start or reset. */
+  get samples(): number {
+    return this.#n;
+  }
+
+  /**
+   * No beat before this sample index will be reported any more: beats lag their R-peak by the
+   * MWI and half-fall (≈ 0.3 s) and, while a search-back is possible, by up to
+   * `searchBackRr` mean RR intervals.
+   */
+  get finalBefore(): number {
+    // A future peak's R lies at most MAX_PEAK_WAIT + window + 50 ms back.
+    const settle = this.#n - this.#ms(MAX_PEAK_WAIT_MS + this.#p.integrationMs + 60);
+    if (this.#learning) return 0;
+    let final = settle;
+    // A search-back may still recover a beat one refractory period after the last QRS.
+    if (this.#lastQrs && this.#since.length > 0) final = Math.min(final, this.#lastQrs.r + this.#ms(this.#p.refractoryMs));
+    if (this.#tentative) final = Math.min(final, this.#tentative.peak.r);
+    if (this.#unclassified.length > 0) final = Math.min(final, this.#unclassified[0]!.r);
+    return Math.max(0, final);
+  }
+
+  /** Forgets everything (lead-off, gap, fs change): the next sample is index 0. */
+  reset(): void {
+    this.#hp.reset(); this.#lp.reset(); this.#wideHp.reset(); this.#wideLp.reset();
+    this.#bp.buf.fill(0); this.#wide.buf.fill(0); this.#sq.buf.fill(0);
+    this.#mwiSum = 0; this.#n = 0; this.#rising = false; this.#prevMwi = 0; this.#candAt = -1; this.#candLevel = 0;
+    this.#qrsLevels.length = 0; this.#noiseLevels.length = 0; this.#rr.length = 0;
+    this.#lastQrs = undefined; this.#since = []; this.#learning = []; this.#pending = []; this.#unclassified = []; this.#tentative = undefined;
+    this.#morph.reset();
+  }
+
+  /**
+   * Consumes samples (µV or any linear unit) and returns the beats that became final.
+   * @param out beats are appended here (and returned)
+   */
+  push(samples: ArrayLike<number>, out: QrsBeat[] = []): QrsBeat[] {
+    for (let k = 0; k < samples.length; k++) this.#step(samples[k]!);
+    if (this.#pending.length > 0) {
+      for (const b of this.#pending) out.push(b);
+      this.#pending = [];
+    }
+    return out;
+  }
+
+  #step(raw: number): void {
+    const n = this.#n++;
+    // Start the filters at the signal's level: an electrode offset is not a step to detect.
+    if (n === 0) this.#dc = raw;
+    const x = raw - this.#dc;
+    const bp = this.#lp.step(this.#hp.step(x));
+    this.#bp.set(n, bp);
+    this.#wide.set(n, this.#wideLp.step(this.#wideHp.step(x)));
+    const d = (bp - (n > 0 ? this.#bp.get(n - 1) : 0)) * this.fsHz;
+    const sq = d * d;
+    this.#sq.set(n, sq);
+    this.#mwiSum += sq - (n >= this.#win ? this.#sq.get(n - this.#win) : 0);
+    const mwi = this.#mwiSum / this.#win;
+
+    // Local maximum of the MWI, confirmed when the MWI has fallen to half of it.
+    if (mwi > this.#prevMwi) {
+      if (!this.#rising || mwi > this.#candLevel) { this.#candAt = n; this.#candLevel = mwi; }
+      this.#rising = true;
+    } else if (this.#rising && (mwi < 0.5 * this.#candLevel || n - this.#candAt > this.#ms(MAX_PEAK_WAIT_MS))) {
+      // (A peak that never halves — a noise plateau — is still decided, so beats stay timely.)
+      this.#rising = false;
+      this.#onPeak(this.#peakAt(this.#candAt, this.#candLevel));
+    }
+    this.#prevMwi = mwi;
+    // No candidate can replace the tentative beat once its window has passed and settled.
+    if (this.#tentative && n - this.#tentative.peak.r > this.#ms(this.#p.tWaveWindowMs + MAX_PEAK_WAIT_MS + this.#p.integrationMs + 60)) this.#flushTentative();
+    while (this.#unclassified.length > 0 && this.#unclassified[0]!.r + this.#lookahead < n) {
+      const { r, rr } = this.#unclassified.shift()!;
+      const m = this.#morph.classify(r, rr);
+      this.#pending.push({ sample: r, cls: m.cls, qrsMs: m.qrsMs, templateCorr: m.corr });
+    }
+
+    if (this.#learning && n >= this.#ms(this.#p.learningMs)) this.#endLearning();
+    else if (!this.#learning && this.#lastQrs && this.#since.length > 0 && n >= this.#searchBackDue()) this.#searchBack();
+  }
+
+  /** Describes an MWI peak: its R-peak and the QRS's slope. */
+  #peakAt(at: number, level: number): Peak {
+    // The QRS lies under the rising MWI: from one window before the MWI peak to the peak.
+    const from = Math.max(0, at - this.#win - this.#ms(50), this.#n - this.#bp.buf.length + 1);
+    let slope = 0;
+    for (let i = Math.max(from + 1, 1); i <= at; i++) slope = Math.max(slope, Math.abs(this.#bp.get(i) - this.#bp.get(i - 1)));
+    // R = largest deviation of the wide-band signal from the level at the window's start.
+    const base = this.#wide.get(from);
+    let r = at;
+    let best = -1;
+    for (let i = from; i <= at; i++) {
+      const dev = Math.abs(this.#wide.get(i) - base);
+      if (dev > best) { best = dev; r = i; }
+    }
+    return { at, level, r, slope };
+  }
+
+  #threshold(): number {
+    const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / Math.max(1, a.length);
+    const qrs = mean(this.#qrsLevels);
+    const noise = mean(this.#noiseLevels);
+    return noise + this.#p.thresholdCoeff * (qrs - noise);
+  }
+
+  #meanRr(): number {
+    if (this.#rr.length === 0) return this.#ms(1000);
+    return this.#rr.reduce((s, v) => s + v, 0) / this.#rr.length;
+  }
+
+  #searchBackDue(): number {
+    return this.#lastQrs!.at + Math.round(this.#p.searchBackRr * this.#meanRr());
+  }
+
+  #keep(list: number[], v: number): void {
+    list.push(v);
+    if (list.length > LEVELS) list.shift();
+  }
+
+  #endLearning(): void {
+    const peaks = this.#learning!;
+    this.#learning = undefined;
+    if (peaks.length === 0) return;
+    // Pan & Tompkins start with a third of the largest peak as the QRS level and half the mean as noise.
+    const max = Math.max(...peaks.map((p) => p.level));
+    const mean = peaks.reduce((s, p) => s + p.level, 0) / peaks.length;
+    this.#qrsLevels.push(max / 3 * 1.5);
+    this.#noiseLevels.push(mean / 2);
+    for (const p of peaks) this.#decide(p);
+  }
+
+  #onPeak(p: Peak): void {
+    if (this.#learning) { this.#learning.push(p); return; }
+    this.#decide(p);
+  }
+
+  #decide(p: Peak): void {
+    const last = this.#lastQrs;
+    const t = this.#tentative;
+    if (t && t.peak === last && p.r - t.peak.r < this.#ms(this.#p.tWaveWindowMs)) {
+      // Two candidates close together: one QRS with two MWI humps (within the refractory
+      // period: the larger wins), or a tall P wave taken just before its QRS (the QRS is clearly
+      // larger). The earlier one is still tentative, so it is replaced, never reported.
+      const within = p.r - t.peak.r < this.#ms(this.#p.refractoryMs);
+      if (p.level > t.peak.level * (within ? 1 : this.#p.replaceRatio) && p.level > this.#threshold() && p.level >= this.#floor) {
+        this.#undo(t);
+        this.#accept(p, false);
+        return;
+      }
+    }
+    if (last && p.r - last.r < this.#ms(this.#p.refractoryMs)) return;
+    const th = this.#threshold();
+    if (p.level > th && p.level >= this.#floor) {
+      const tWave = last !== undefined && p.r - last.r < this.#ms(this.#p.tWaveWindowMs) && p.slope < 0.5 * last.slope;
+      if (!tWave) { this.#accept(p, false); return; }
+    }
+    this.#keep(this.#noiseLevels, p.level);
+    this.#since.push(p);
+    // Bounded: only the recent past can be searched back.
+    if (this.#since.length > 64) this.#since.shift();
+  }
+
+  #searchBack(): void {
+    const half = 0.5 * this.#threshold();
+    let best: Peak | undefined;
+    const last = this.#lastQrs!;
+    for (const c of this.#since) {
+      if (c.r - last.r < this.#ms(this.#p.refractoryMs) || c.level <= half || c.level < this.#floor) continue;
+      if (last && c.r - last.r < this.#ms(this.#p.tWaveWindowMs) && c.slope < 0.5 * last.slope) continue;
+      if (!best || c.level > best.level) best = c;
+    }
+    if (best) {
+      // The noise level had taken this peak in; it was a QRS after all.
+      const idx = this.#noiseLevels.lastIndexOf(best.level);
+      if (idx >= 0) this.#noiseLevels.splice(idx, 1);
+      const later = this.#since.filter((c) => c.r > best.r);
+      this.#accept(best, true);
+      // Peaks after the recovered beat are decided again against it.
+      for (const c of later) this.#decide(c);
+    } else {
+      this.#since = [];
+    }
+  }
+
+  #accept(p: Peak, searchedBack: boolean): void {
+    this.#flushTentative();
+    const last = this.#lastQrs;
+    const t: Tentative = { peak: p, before: last, qrsLevels: [...this.#qrsLevels], rr: [...this.#rr] };
+    // Search-back beats count half (Pan & Tompkins: SPKI updated with 0.25 instead of 0.125).
+    this.#keep(this.#qrsLevels, searchedBack ? 0.5 * (p.level + (this.#qrsLevels.at(-1) ?? p.level)) : p.level);
+    if (last) {
+      const rr = p.r - last.r;
+      if (rr <= this.#ms(MAX_RR_FOR_MEAN_MS)) this.#keep(this.#rr, rr);
+    }
+    this.#lastQrs = p;
+    this.#since = [];
+    this.#tentative = t;
+  }
+
+  /** Takes back the tentative beat (it was part of the next QRS, or a P wave). */
+  #undo(t: Tentative): void {
+    this.#qrsLevels.splice(0, this.#qrsLevels.length, ...t.qrsLevels);
+    this.#rr.splice(0, this.#rr.length, ...t.rr);
+    this.#lastQrs = t.before;
+    this.#tentative = undefined;
+  }
+
+  /** The tentative beat is final: on to classification. */
+  #flushTentative(): void {
+    const t = this.#tentative;
+    if (!t) return;
+    this.#tentative = undefined;
+    this.#unclassified.push({ r: t.peak.r, rr: t.before ? t.peak.r - t.before.r : 0 });
+  }
+}

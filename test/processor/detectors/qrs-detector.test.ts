@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import { syntheticEcgSource } from '../../../device-sim/ecg-synth.ts';
+import type { TimedBeat } from '../../../device-sim/frames.ts';
+import { createPrng, gaussian } from '../../../device-sim/prng.ts';
+import { QrsDetector } from '../../../processor/detectors/qrs-detector.ts';
+
+/** Synthetic ECG (device-sim/ecg-synth.ts) of `beats` at `fsHz`, `seconds` long. */
+function synth(beats: TimedBeat[], fsHz: number, seconds: number, seed = 1): Float64Array {
+  const out = new Array<number>(Math.round(fsHz * seconds)).fill(0);
+  syntheticEcgSource(seed, fsHz).read(0, fsHz, out, beats);
+  return Float64Array.from(out);
+}
+const regular = (rrMs: number, seconds: number, cls: TimedBeat['cls'] = 'N', fromMs = 500): TimedBeat[] => {
+  const out: TimedBeat[] = [];
+  for (let t = fromMs; t < seconds * 1000 - 300; t += rrMs) out.push({ tMs: t, cls });
+  return out;
+};
+/** Detected R-peaks in ms, after pushing `x` in 1 s chunks. */
+function detect(x: ArrayLike<number>, fsHz: number, chunk = fsHz): { tMs: number; cls: string }[] {
+  const q = new QrsDetector(fsHz);
+  const beats = [];
+  for (let i = 0; i < x.length; i += chunk) beats.push(...q.push(Array.prototype.slice.call(x, i, i + chunk) as number[]));
+  return beats.map((b) => ({ tMs: (b.sample * 1000) / fsHz, cls: b.cls }));
+}
+/**
+ * Each reference beat has exactly one detection within 150 ms (EC57 match window), none extra.
+ * The last 2 s are left out: the detector holds its latest beat until it is final (streaming).
+ */
+function expectMatches(detected: { tMs: number }[], reference: TimedBeat[], fromMs = 0): void {
+  const toMs = Math.max(...reference.map((b) => b.tMs)) - 1500;
+  const ref = reference.filter((b) => b.tMs >= fromMs && b.tMs < toMs);
+  const det = detected.filter((b) => b.tMs >= fromMs - 150 && b.tMs < toMs);
+  for (const r of ref) expect(det.filter((d) => Math.abs(d.tMs - r.tMs) <= 150), `beat at ${r.tMs} ms`).toHaveLength(1);
+  expect(det.length).toBe(ref.length);
+}
+
+describe('QRS detector (Pan–Tompkins / Hamilton–Tompkins)', () => {
+  for (const fsHz of [125, 250, 360, 500, 1000]) {
+    it(`finds every beat of a synthetic 75 bpm ECG at ${fsHz} Hz, within 30 ms of the R-peak`, () => {
+      const beats = regular(800, 30);
+      const det = detect(synth(beats, fsHz, 30), fsHz);
+      expectMatches(det, beats);
+      for (const b of beats.slice(0, -2)) expect(Math.min(...det.map((d) => Math.abs(d.tMs - b.tMs)))).toBeLessThanOrEqual(30);
+    });
+  }
+
+  it('does not depend on how the samples are chunked', () => {
+    const x = synth(regular(700, 20), 250, 20);
+    expect(detect(x, 250, 1)).toEqual(detect(x, 250, 250));
+    expect(detect(x, 250, 37)).toEqual(detect(x, 250, 5000));
+  });
+
+  it('follows rate changes: 50 → 150 bpm and back, without missing or doubling beats', () => {
+    const beats = [...regular(1200, 20), ...regular(400, 40, 'N', 20_000).filter((b) => b.tMs < 40_000), ...regular(1000, 60, 'N', 40_400).filter((b) => b.tMs >= 40_400)];
+    expectMatches(detect(synth(beats, 250, 60), 250), beats);
+  });
+
+  it('reports nothing on a flat line (asystole, or a disconnected lead reading 0 µV)', () => {
+    expect(detect(new Float64Array(250 * 60), 250)).toEqual([]);
+    expect(detect(new Float64Array(250 * 60).fill(-1200), 250)).toEqual([]);
+  });
+
+  it('a flat line after normal beats: the beats stop (asystole is not filled in with noise)', () => {
+    const beats = regular(800, 20);
+    const x = new Float64Array(250 * 40);
+    x.set(synth(beats, 250, 20));
+    for (let i = 250 * 20; i < x.length; i++) x[i] = 5 * gaussian(createPrng(i));
+    const det = detect(x, 250);
+    expect(det.filter((d) => d.tMs > 20_000)).toEqual([]);
+    expectMatches(det, beats);
+  });
+
+  it('keeps every beat under 50 µV RMS white noise and 300 µV baseline wander', () => {
+    const beats = regular(750, 60);
+    const x = synth(beats, 250, 60);
+    const rnd = createPrng(7);
+    for (let i = 0; i < x.length; i++) x[i]! += 50 * gaussian(rnd) + 300 * Math.sin((2 * Math.PI * 0.25 * i) / 250);
+    expectMatches(detect(x, 250), beats, 3000);
+  });
+
+  it('labels wide complexes unlike the dominant beat V (VT run) and the dominant beats N', () => {
+    const beats = [...regular(800, 20), ...regular(400, 26, 'V', 20_000).filter((b) => b.tMs < 26_000), ...regular(800, 40, 'N', 26_400).filter((b) => b.tMs >= 26_400)];
+    const det = detect(synth(beats, 250, 40), 250);
+    expectMatches(det, beats);
+    const clsAt = (t: number) => det.find((d) => Math.abs(d.tMs - t) <= 150)!.cls;
+    const vRef = beats.filter((b) => b.cls === 'V');
+    expect(vRef.filter((b) => clsAt(b.tMs) === 'V').length).toBeGreaterThanOrEqual(vRef.length - 1);
+    expect(beats.filter((b) => b.cls === 'N' && b.tMs < 38_000 && clsAt(b.tMs) === 'V')).toEqual([]);
+  });
+
+  it('tells up to which sample its output is final, and never reports a beat before it later', () => {
+    const x = synth(regular(900, 30), 250, 30);
+    const q = new QrsDetector(250);
+    let final = 0;
+    for (let i = 0; i < x.length; i += 50) {
+      for (const b of q.push(x.subarray(i, i + 50))) expect(b.sample).toBeGreaterThanOrEqual(final);
+      expect(q.finalBefore).toBeGreaterThanOrEqual(final);
+      final = q.finalBefore;
+      expect(final).toBeLessThanOrEqual(q.samples);
+    }
+    expect(q.samples - final).toBeLessThan(250 * 2);
+  });
+
+  it('starts over after reset (lead-off, fs change)', () => {
+    const x = synth(regular(800, 20), 250, 20);
+    const q = new QrsDetector(250);
+    const first = q.push(x);
+    q.reset();
+    expect(q.samples).toBe(0);
+    expect(q.push(x)).toEqual(first);
+  });
+
+  it('rejects sampling rates outside the contract', () => {
+    expect(() => new QrsDetector(50)).toThrow(RangeError);
+  });
+});
+
+describe('QRS detector on noise only', () => {
+  it('reports no beat on a lead reading 20 µV RMS noise (electrodes off, no heart signal)', () => {
+    const rnd = createPrng(3);
+    const x = new Float64Array(250 * 60).map(() => 20 * gaussian(rnd));
+    expect(detect(x, 250)).toEqual([]);
+  });
+});

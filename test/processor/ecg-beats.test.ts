@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import type { TelemetryFrame } from '../../contracts/telemetry.ts';
+import { syntheticEcgSource } from '../../device-sim/ecg-synth.ts';
+import { buildFrames, type TimedBeat } from '../../device-sim/frames.ts';
+import { EcgBeatSource, FIRMWARE_BEAT_MEMORY_MS } from '../../processor/ecg-beats.ts';
+
+const T0 = Date.parse('2026-03-01T00:00:00Z');
+const regular = (fromMs: number, toMs: number, rrMs: number): TimedBeat[] => {
+  const out: TimedBeat[] = [];
+  for (let t = fromMs; t < toMs; t += rrMs) out.push({ tMs: T0 + t, cls: 'N' });
+  return out;
+};
+/** Frames of an ECG-only device (ECG, no beats) built from `beats`. */
+function ecgOnly(beats: TimedBeat[], seconds: number, opts: { fsHz?: number; leadOff?: { startMs: number; endMs: number }[]; from?: number } = {}): TelemetryFrame[] {
+  const frames = [...buildFrames(beats, { t0Ms: T0 + (opts.from ?? 0), durationMs: seconds * 1000, ecg: syntheticEcgSource(1, opts.fsHz ?? 250), ecgFsHz: opts.fsHz ?? 250, battery: 90, ...(opts.leadOff ? { leadOff: opts.leadOff } : {}) })];
+  return frames.map((f) => ({ ...f, beats: [], hr: 0 }));
+}
+const beatTimes = (frames: TelemetryFrame[]) => frames.flatMap((f) => f.beats.map((b) => f.ts + b.off));
+
+describe('ECG-derived beats in front of the detectors', () => {
+  it('turns ECG-only frames into contiguous frames with the detected beats, RR and classes', () => {
+    const beats = regular(500, 30_000, 800);
+    const src = new EcgBeatSource();
+    const out = ecgOnly(beats, 30).flatMap((f) => src.frames(f));
+    for (let i = 1; i < out.length; i++) expect(out[i]!.ts).toBe(out[i - 1]!.ts + out[i - 1]!.durMs);
+    expect(out[0]!.ts).toBe(T0);
+    // Output lags the input by the detector's decision delay only (< 2 s).
+    expect(T0 + 30_000 - (out.at(-1)!.ts + out.at(-1)!.durMs)).toBeLessThan(2000);
+    const endMs = out.at(-1)!.ts + out.at(-1)!.durMs - 50;
+    const got = beatTimes(out).filter((t) => t < endMs);
+    const expected = beats.filter((b) => b.tMs < endMs).map((b) => b.tMs);
+    expect(got).toHaveLength(expected.length);
+    got.forEach((t, i) => expect(Math.abs(t - expected[i]!)).toBeLessThanOrEqual(30));
+    const rrs = out.flatMap((f) => f.beats.map((b) => b.rr));
+    expect(rrs[0]).toBe(0);
+    for (const rr of rrs.slice(1)) expect(Math.abs(rr - 800)).toBeLessThanOrEqual(30);
+    expect(out.every((f) => f.ecg === undefined && f.beats.every((b) => b.cls === 'N'))).toBe(true);
+    expect(src.ecgMode).toBe(true);
+  });
+
+  it('passes frames with firmware beats through unchanged, and keeps trusting the firmware for a minute of silence', () => {
+    const beats = regular(500, 20_000, 800);
+    const withEcg = [...buildFrames(beats, { t0Ms: T0, durationMs: 20_000, ecg: syntheticEcgSource(1, 250), battery: 90 })];
+    const src = new EcgBeatSource();
+    for (const f of withEcg) expect(src.frames(f)).toEqual([f]);
+    // Firmware reports silence (no beats) while the ECG still shows QRS: not overwritten by ECG beats…
+    const silent = ecgOnly(regular(20_000, 90_000, 800), 70, { from: 20_000 });
+    const early = silent.filter((f) => f.ts + f.durMs - (T0 + 19_700) < FIRMWARE_BEAT_MEMORY_MS);
+    for (const f of early) expect(src.frames(f)).toEqual([f]);
+    // …until the firmware has been silent for FIRMWARE_BEAT_MEMORY_MS: then the ECG's beats are used.
+    const later = silent.slice(early.length).flatMap((f) => src.frames(f));
+    expect(src.ecgMode).toBe(true);
+    expect(beatTimes(later).length).toBeGreaterThan(5);
+  });
+
+  it('passes lead-off frames through and restarts the detector after them, with no beats from the flat lead', () => {
+    const beats = regular(500, 40_000, 800);
+    const src = new EcgBeatSource();
+    const frames = ecgOnly(beats, 40, { leadOff: [{ startMs: T0 + 15_000, endMs: T0 + 20_000 }] });
+    const out = frames.flatMap((f) => src.frames(f));
+    const leadOff = out.filter((f) => f.leadOff);
+    expect(leadOff.map((f) => f.ts)).toEqual([15_000, 16_000, 17_000, 18_000, 19_000].map((t) => T0 + t));
+    expect(beatTimes(out).filter((t) => t >= T0 + 14_800 && t < T0 + 20_000)).toEqual([]);
+    // After the lead-off the detector learns again (2 s) and finds the beats.
+    expect(beatTimes(out).filter((t) => t > T0 + 23_000).length).toBeGreaterThan(15);
+    for (let i = 1; i < out.length; i++) expect(out[i]!.ts).toBeGreaterThanOrEqual(out[i - 1]!.ts + out[i - 1]!.durMs);
+  });
+
+  it('restarts on a change of sampling rate and after a hole in the frames', () => {
+    const src = new EcgBeatSource();
+    const a = ecgOnly(regular(500, 20_000, 800), 20, { fsHz: 250 });
+    const b = ecgOnly(regular(20_000, 40_000, 800), 20, { fsHz: 500, from: 20_000 });
+    const c = ecgOnly(regular(45_000, 65_000, 800), 20, { fsHz: 500, from: 45_000 });
+    const out = [...a, ...b, ...c].flatMap((f) => src.frames(f));
+    const times = beatTimes(out);
+    expect(times.filter((t) => t > T0 + 23_000 && t < T0 + 38_000).length).toBeGreaterThan(15);
+    expect(times.filter((t) => t > T0 + 48_000 && t < T0 + 63_000).length).toBeGreaterThan(15);
+    // The hole stays a hole: the first frame after it starts where the new ECG starts.
+    expect(out.some((f) => f.ts === T0 + 45_000)).toBe(true);
+    expect(out.filter((f) => f.ts < T0 + 45_000 && f.ts + f.durMs > T0 + 40_000)).toEqual([]);
+  });
+});
