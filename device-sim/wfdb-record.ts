@@ -4,7 +4,8 @@
  *
  * Beats come from the first annotation file that holds beats, in the order `.atr`, `.qrs`,
  * `.ecg` (product.md "Simulator": the AF database's `.atr` holds only rhythm annotations and
- * its beats are in `.qrs`; the NSR RR database ships its beats as `.ecg`).
+ * its beats are in `.qrs`; the NSR RR database ships its beats as `.ecg`). A record with a
+ * signal file and no beat annotations (CinC 2015/2017 `.mat`) is ECG-only: no beats.
  */
 import { access } from 'node:fs/promises';
 import path from 'node:path';
@@ -32,7 +33,7 @@ export interface WfdbRecord {
   /** Record path without extension, as given. */
   recordPath: string;
   header: WfdbHeader;
-  /** Annotation file the beats were read from. */
+  /** Annotation file the beats were read from; empty for an ECG-only record. */
   beatAnnotationPath: string;
   /** Beat annotations only (WFDB `isqrs`), in time order. */
   beats: WfdbAnnotation[];
@@ -62,7 +63,7 @@ export function stripRecordExtension(recordPath: string): string {
 /**
  * Reads header, annotations and ECG of a record.
  * @param recordPath path of the record without extension (`…/mitdb/100`); a trailing `.hea` is accepted
- * @throws PulsebridgeError `PB_WFDB_INVALID` when the header is missing or no annotation file holds beats
+ * @throws PulsebridgeError `PB_WFDB_INVALID` when the header is missing, or no annotation file holds beats and there is no signal file
  */
 export async function readWfdbRecord(recordPath: string, options: ReadWfdbRecordOptions = {}): Promise<WfdbRecord> {
   const base = stripRecordExtension(recordPath);
@@ -86,16 +87,21 @@ export async function readWfdbRecord(recordPath: string, options: ReadWfdbRecord
       beatAnnotationPath = p;
     }
   }
-  if (beats === undefined) {
-    throw new PulsebridgeError('PB_WFDB_INVALID', `WFDB record ${base} has no beat annotations in any of ${BEAT_ANNOTATORS.map((e) => `.${e}`).join(', ')}.`, { details: { source: base } });
-  }
-
   let ecg: WfdbEcgLead | undefined;
   const signalIndex = options.ecgSignalIndex ?? 0;
   const spec = header.signals[signalIndex];
-  if ((options.loadEcg ?? true) && spec && (await exists(path.join(path.dirname(base), spec.fileName)))) {
+  const hasSignal = spec !== undefined && (await exists(path.join(path.dirname(base), spec.fileName)));
+  if (beats === undefined) {
+    // ECG-only records (CinC 2015 / 2017: `.hea` + `.mat`): the device sends ECG and no beats;
+    // the processor detects them (processor/ecg-beats.ts).
+    if (!hasSignal) {
+      throw new PulsebridgeError('PB_WFDB_INVALID', `WFDB record ${base} has neither beat annotations in any of ${BEAT_ANNOTATORS.map((e) => `.${e}`).join(', ')} nor a signal file.`, { details: { source: base } });
+    }
+    beats = [];
+  }
+  if ((options.loadEcg ?? true) && hasSignal) {
     const [signal] = await readWfdbSignals(header, path.dirname(base), { signalIndexes: [signalIndex] });
-    if (signal) ecg = { signalIndex, description: spec.description, fsHz: header.fsHz, uV: adcToMicrovolts(signal) };
+    if (signal) ecg = { signalIndex, description: spec!.description, fsHz: header.fsHz, uV: adcToMicrovolts(signal) };
   }
 
   const lastAnnotation = Math.max(beats.at(-1)?.sample ?? 0, rhythm.at(-1)?.sample ?? 0);

@@ -28,6 +28,15 @@ describe('WFDB record loader', () => {
     expect([r.beatAnnotationPath, r.beats.length, r.lengthSamples]).toEqual([`${ECG}/nsr2db/nsr001.ecg`, 106460, 10392492]);
   });
 
+  it('reads an ECG-only CinC 2015 record (.hea + .mat, format 16 after a 24-byte MATLAB header): lead II, no beats', async () => {
+    const r = await readWfdbRecord(`${ECG}/challenge2015/v131l`);
+    expect([r.beatAnnotationPath, r.beats, r.rhythm, r.ecg?.description, r.ecg?.fsHz, r.ecg?.uV.length, r.lengthSamples]).toEqual(['', [], [], 'II', 250, 82500, 82500]);
+    // A QRS is hundreds of µV, not ADC units or volts.
+    const peak = r.ecg!.uV.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    expect(peak).toBeGreaterThan(300);
+    expect(peak).toBeLessThan(10_000);
+  });
+
   it('reports a record without a header as PB_WFDB_INVALID', async () => {
     await expect(readWfdbRecord(`${ECG}/mitdb/101`)).rejects.toMatchObject({ code: 'PB_WFDB_INVALID', message: `WFDB record ${ECG}/mitdb/101 has no header file ${ECG}/mitdb/101.hea.` });
   });
