@@ -33,8 +33,8 @@ export interface MorphologyParams {
 export const MORPHOLOGY_DEFAULTS: MorphologyParams = {
   matchCorr: 0.8,
   wideMs: 120,
-  widerByMs: 40,
-  slopeFraction: 0.2,
+  widerByMs: 20,
+  slopeFraction: 0.1,
   relearnBeats: 8,
   relearnBelowBpm: 100,
 };
@@ -128,7 +128,8 @@ export class BeatMorphology {
       return { cls: 'V', qrsMs, corr: NaN };
     }
     const corr = pearson(b, this.#template);
-    if (corr >= this.#p.matchCorr) {
+    const wider = qrsMs >= this.#templateQrsMs + this.#p.widerByMs;
+    if (corr >= this.#p.matchCorr && !wider) {
       this.#unmatched = 0;
       const t = this.#template;
       for (let k = 0; k < t.length; k++) t[k]! += (b[k]! - t[k]!) / 8;
@@ -140,8 +141,7 @@ export class BeatMorphology {
       this.#learn(qrsMs);
       return { cls: 'N', qrsMs, corr };
     }
-    const v = wide || qrsMs >= this.#templateQrsMs + this.#p.widerByMs;
-    return { cls: v ? 'V' : 'N', qrsMs, corr };
+    return { cls: wider ? 'V' : 'N', qrsMs, corr };
   }
 
   #learn(qrsMs: number): void {
