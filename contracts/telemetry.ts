@@ -89,15 +89,42 @@ export interface TelemetryRecord {
   frame: TelemetryFrame;
 }
 
-/** What lands on the dead-letter stream: device-protocol.md "Limits", last bullet. */
+/**
+ * What lands on the dead-letter stream (`pb.deadletter.v1`, JSON, keyed by device id):
+ * device-protocol.md "Limits", last bullet. Read back by `pulsebridge deadletter`
+ * (platform/dead-letters.ts, which also fills in `source` for records written without it).
+ *
+ * Producers: the gateway (rejected MQTT messages: `topic` is the MQTT topic), the processor
+ * (records on `pb.telemetry.v1` it cannot read) and the EHR exporter (alert snapshots it cannot
+ * export). Every field added after the first version is optional, so older records still parse.
+ */
 export interface DeadLetterRecord {
   schema: 'pb.deadletter.v1';
   deviceId: string;
+  /** The MQTT topic the message arrived on (gateway), or the bus stream it was read from. */
   topic: string;
   /** Stable machine-readable reason code, e.g. `invalid_json`, `schema`, `clock_skew`. */
   reason: string;
   /** Human-readable detail (which field, which rule). */
   detail: string;
+  /** The raw payload, or only its first bytes when `payloadTruncated` (never more than the payload limit). */
   payloadBase64: string;
   receivedAt: number;
+  /** Which component rejected it; absent in older records (then derived from `topic`). */
+  source?: DeadLetterSource;
+  /**
+   * Bus stream a replay re-publishes the payload to, with `key` as the partitioning key (processor
+   * and EHR records). Absent for gateway records: a replay runs them through the gateway's checks
+   * again (decode at the original receive time, patient assignment) into `pb.telemetry.v1`.
+   */
+  stream?: string;
+  key?: string;
+  /** Size of the whole payload as announced by the sender, when only a prefix is kept. */
+  payloadBytes?: number;
+  /** True when `payloadBase64` holds only a prefix (such a record cannot be replayed). */
+  payloadTruncated?: boolean;
+  /** A structured error from the receiving system, e.g. a FHIR OperationOutcome (EHR exporter). */
+  outcome?: unknown;
 }
+
+export type DeadLetterSource = 'gateway' | 'processor' | 'ehr-exporter';

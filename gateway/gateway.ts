@@ -46,6 +46,9 @@ import { decodeTelemetry, DEFAULT_DECODE_LIMITS, type DecodeLimits } from './dec
 import { parseDeviceStatus } from './device-status.ts';
 import { InFlightLimit } from './in-flight-limit.ts';
 import { LivenessTracker } from './liveness-tracker.ts';
+import { guardPacketSize } from './packet-size-guard.ts';
+import { ConnectionGate, type ConnectionGateOptions } from './connection-gate.ts';
+import { GATEWAY_TLS_SETTINGS } from './tls-settings.ts';
 import { RateLimiter, type RateLimitOptions } from './rate-limiter.ts';
 
 /** MQTT 3.1.1 CONNACK return codes (MQTT 3.1.1 §3.2.2.3). */
@@ -79,6 +82,18 @@ export interface GatewayOptions {
   rateLimit?: Partial<RateLimitOptions> | false;
   /** Most device messages handed to the bus and not yet acknowledged, over all devices. Default 10 000. */
   maxInFlightMessages?: number;
+  /**
+   * Largest MQTT packet read, bytes of Remaining Length (packet-size-guard.ts). A larger packet is
+   * refused as soon as its header is read: the connection is closed without a PUBACK and its first
+   * `deadLetterPrefixBytes` (default 1 KiB) are dead-lettered. Default: the payload limit + 512
+   * bytes for topic and packet id.
+   */
+  maxPacketBytes?: number;
+  deadLetterPrefixBytes?: number;
+  /** Connections not yet authenticated, per address and in all (connection-gate.ts). */
+  connectionGate?: Partial<ConnectionGateOptions>;
+  /** A TLS handshake not finished in this time closes the connection. Default 10 000 ms (Node's is 120 s). */
+  handshakeTimeoutMs?: number;
   /** Registry/command poll and liveness flush period, ms. Default 1000. */
   pollIntervalMs?: number;
   now?: () => number;
@@ -87,7 +102,7 @@ export interface GatewayOptions {
    * drainTimeout: a device that does not read for this long is disconnected instead of
    * buffering without bound. concurrency: mqemitter's parallel deliveries.
    */
-  aedes?: Pick<AedesOptions, 'drainTimeout' | 'concurrency' | 'maxTopicLevels' | 'connectTimeout' | 'keepaliveLimit'>;
+  aedes?: Pick<AedesOptions, 'drainTimeout' | 'concurrency' | 'maxTopicLevels' | 'connectTimeout' | 'keepaliveLimit' | 'persistence'>;
 }
 
 export interface Gateway {
@@ -112,6 +127,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const limits = options.limits ?? DEFAULT_DECODE_LIMITS;
   const gatewayId = options.gatewayId ?? os.hostname();
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
+  const maxPacketBytes = options.maxPacketBytes ?? limits.maxPayloadBytes + 512;
+  const deadLetterPrefixBytes = options.deadLetterPrefixBytes ?? 1024;
+  const gate = new ConnectionGate(options.connectionGate);
   const batcher = new BusBatcher(bus);
   const inFlight = new InFlightLimit(options.maxInFlightMessages ?? 10_000);
   const rateLimiter = options.rateLimit === false ? undefined : new RateLimiter(options.rateLimit ?? {}, now);
@@ -136,6 +154,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const connected = metrics.gauge('pb_gateway_connected_devices', 'Devices currently connected');
   const skewGauge = metrics.gauge('pb_gateway_device_clock_skew_seconds', 'Smoothed device clock minus gateway clock, per device');
   const commandEvents = metrics.counter('pb_gateway_commands_total', 'Device command events: delivered, redelivered, ok, error, timed_out, expired, late, duplicate');
+  const packetsRefused = metrics.counter('pb_gateway_packets_refused_total', 'MQTT packets refused while reading (connection closed), by reason and packet type');
+  const publishDowngraded = metrics.counter('pb_gateway_publish_downgraded_total', 'Device messages accepted with a flag the contract does not allow removed, by flag (retain)');
   const pollErrors = metrics.counter('pb_gateway_poll_errors_total', 'Failed registry polls, command ticks or liveness flushes, by step');
 
   const tracker = options.liveness
@@ -161,9 +181,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }
   };
 
-  const deadLetter = async (deviceId: string, topic: string, payload: Buffer, reason: string, detail: string, receivedAt = now()) => {
+  const deadLetter = async (deviceId: string, topic: string, payload: Buffer, reason: string, detail: string, receivedAt = now(), extra: Pick<DeadLetterRecord, 'payloadBytes' | 'payloadTruncated'> = {}) => {
     const record: DeadLetterRecord = {
-      schema: 'pb.deadletter.v1', deviceId, topic, reason, detail, payloadBase64: payload.toString('base64'), receivedAt,
+      schema: 'pb.deadletter.v1', source: 'gateway', deviceId, topic, reason, detail, payloadBase64: payload.toString('base64'), receivedAt, ...extra,
     };
     await toBus(STREAMS.deadLetter, { key: deviceId, value: Buffer.from(JSON.stringify(record)) });
   };
@@ -281,6 +301,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         return done(refuse(reason), false);
       }
       identities.set(client, { deviceId });
+      gate.authenticated(socket as net.Socket);
       done(null, true);
     },
 
@@ -297,7 +318,20 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         return callback(new Error(`publish to ${packet.topic} not allowed`));
       }
       const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-      const work = decision.kind === 'telemetry' ? handleTelemetry(identity.deviceId, packet.topic, payload)
+      // Only the status is retained (device-protocol.md "Topics"). A retain flag elsewhere is
+      // removed before aedes sees it (it would keep the message in its store for subscribers,
+      // which devices may not be): the message itself is handled as usual.
+      if (packet.retain && decision.kind !== 'status') {
+        packet.retain = false;
+        publishDowngraded.inc({ flag: 'retain', kind: decision.kind });
+      }
+      // Telemetry is QoS 1: its PUBACK is the delivery guarantee. A QoS 2 frame (the PUBREC
+      // flow is aedes's, not ours) is refused into the dead-letter stream with its reason; QoS 2
+      // cannot be downgraded, since the device waits for PUBREC, not PUBACK.
+      const work = decision.kind === 'telemetry' && packet.qos === 2
+        ? deadLetter(identity.deviceId, packet.topic, payload, 'qos_not_allowed', 'telemetry must be published with QoS 1 (device-protocol.md "Topics"); this frame used QoS 2')
+          .then(() => { framesReceived.inc(); framesRejected.inc({ reason: 'qos_not_allowed' }); })
+        : decision.kind === 'telemetry' ? handleTelemetry(identity.deviceId, packet.topic, payload)
         : decision.kind === 'status' ? handleStatus(identity.deviceId, packet.topic, payload)
         : handleCommandResult(identity.deviceId, packet.topic, payload);
       work.then(
@@ -432,9 +466,27 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     void poll();
   }, pollIntervalMs);
 
+  /** Hands a socket to aedes with the packet-size guard on its parser. */
+  const handle = (socket: net.Socket) => {
+    const client = broker.handle(socket);
+    guardPacketSize(client, maxPacketBytes, deadLetterPrefixBytes, (packet) => {
+      packetsRefused.inc({ reason: 'too_large', cmd: packet.cmd });
+      const deviceId = identities.get(client)?.deviceId;
+      closeReasons.set(client, 'packet_too_large');
+      logger.warn('packet refused: larger than the limit; connection closed', { deviceId, clientId: client.id, cmd: packet.cmd, declaredBytes: packet.declaredBytes, limit: maxPacketBytes });
+      // Only an authenticated device's PUBLISH is a rejected message worth keeping; anything
+      // else (an oversized CONNECT) is counted and logged.
+      if (!deviceId || packet.cmd !== 'publish') return;
+      deadLetter(deviceId, packet.topic ?? '', packet.prefix, 'packet_too_large',
+        `the packet announced ${packet.declaredBytes} bytes, the limit is ${maxPacketBytes}; the connection was closed and only the first ${packet.prefix.length} payload bytes are kept`,
+        now(), { payloadBytes: packet.declaredBytes, payloadTruncated: true })
+        .catch((err: unknown) => logger.warn('dead-letter of an oversized packet failed', { deviceId, err: err as Error }));
+    });
+  };
+
   let server: net.Server;
   if (options.plaintext) {
-    server = net.createServer((socket) => broker.handle(socket));
+    server = net.createServer(handle);
   } else {
     if (!options.tls) throw new Error('gateway TLS material is required unless plaintext is enabled');
     server = tls.createServer({
@@ -445,13 +497,22 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       // The handshake accepts any certificate so that authenticate() can refuse with CONNACK
       // "not authorized" and log the reason (device-protocol.md); it checks `authorized`.
       rejectUnauthorized: false,
-      minVersion: 'TLSv1.2',
-    }, (socket) => broker.handle(socket));
-    server.on('tlsClientError', (err) => {
+      ...GATEWAY_TLS_SETTINGS,
+      handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
+    }, handle);
+    server.on('tlsClientError', (err, tlsSocket) => {
       connectRefused.inc({ reason: 'tls_handshake' });
       logger.debug('TLS handshake failed', { err });
+      // With a listener here Node leaves the socket open (a handshake timeout then frees nothing).
+      tlsSocket.destroy();
     });
   }
+  // Before any TLS work: a connection over the pending limits is closed at once.
+  server.prependListener('connection', (raw: net.Socket) => {
+    if (gate.admit(raw)) return;
+    connectRefused.inc({ reason: 'too_many_pending' });
+    raw.destroy();
+  });
   const sockets = new Set<net.Socket>();
   server.on(options.plaintext ? 'connection' : 'secureConnection', (s: net.Socket) => {
     sockets.add(s);

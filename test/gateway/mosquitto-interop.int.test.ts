@@ -89,7 +89,7 @@ describe.skipIf(!hasMosquittoPub)('gateway interop with mosquitto_pub', () => {
     expect(dead).toEqual([{
       key: deviceId,
       record: {
-        schema: 'pb.deadletter.v1', deviceId, topic, reason: 'v2_crc_mismatch',
+        schema: 'pb.deadletter.v1', source: 'gateway', deviceId, topic, reason: 'v2_crc_mismatch',
         detail: `CRC-32 in frame is 0x${badCrc.readUInt32BE(badCrc.length - 4).toString(16).padStart(8, '0')}, computed over the ${v2.length - 4} bytes before it: 0x${v2.readUInt32BE(v2.length - 4).toString(16).padStart(8, '0')}`,
         payloadBase64: badCrc.toString('base64'), receivedAt: 0,
       },
