@@ -2,10 +2,12 @@
  * `npm run eval`: replays the annotated PhysioNet records through the production detectors and
  * prints EC57-style results; writes the full results as JSON.
  *
- *   node eval/run.ts [--data DIR] [--db mitdb,nsr2db,afdb] [--records 100,04015] [--json FILE]
+ *   node eval/run.ts [--data DIR] [--db mitdb,nsr2db,afdb,cinc2017] [--records 100,04015] [--json FILE]
  *                    [--afib '{"onsetScore":0.725,"weakEvidenceMs":30000}']
  *
  * `--afib` evaluates other AF parameters than the production ones (AfibParams, JSON).
+ * With afdb, AF leave-one-record-out follows the tables; `cinc2017` (ECG strips, no beat
+ * annotations) is the cross-database AF test (eval/af-generalisation.ts).
  * Defaults: DIR = ../shared/data/ecg next to the repository; FILE = eval/results/latest.json.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -17,6 +19,7 @@ import { afSummary, alarmRates } from './evaluate.ts';
 import { runEvaluation } from './harness.ts';
 import { EVAL_DATABASES, type EvalDatabase } from './records.ts';
 import { formatReport } from './report.ts';
+import { afdbLoro, cinc2017Evaluation, formatCinc2017, formatLoro } from './af-generalisation.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
 const { values } = parseArgs({
@@ -29,8 +32,11 @@ const { values } = parseArgs({
   },
 });
 
-const databases = values.db ? (values.db.split(',') as EvalDatabase[]) : [...EVAL_DATABASES];
-for (const db of databases) if (!(EVAL_DATABASES as readonly string[]).includes(db)) throw new Error(`unknown database ${db} (known: ${EVAL_DATABASES.join(', ')})`);
+/** Databases evaluated by their own modules rather than the beat-annotation harness. */
+const STRIP_DATABASES = ['cinc2017'];
+const requested = values.db ? values.db.split(',') : [...EVAL_DATABASES, ...STRIP_DATABASES];
+for (const db of requested) if (![...EVAL_DATABASES, ...STRIP_DATABASES].includes(db)) throw new Error(`unknown database ${db} (known: ${[...EVAL_DATABASES, ...STRIP_DATABASES].join(', ')})`);
+const databases = requested.filter((db): db is EvalDatabase => (EVAL_DATABASES as readonly string[]).includes(db));
 
 const afibOverride = values.afib ? (JSON.parse(values.afib) as Partial<AfibParams>) : undefined;
 const run = await runEvaluation({
@@ -43,6 +49,11 @@ const run = await runEvaluation({
 
 console.log(formatReport(run.results, run.runtimeMs));
 
+const afdbLoroResult = databases.includes('afdb') && !afibOverride ? await afdbLoro(values.data, undefined, values.records?.split(',')) : undefined;
+if (afdbLoroResult) console.log(`\n${formatLoro(afdbLoroResult)}`);
+const cinc2017 = requested.includes('cinc2017') ? await cinc2017Evaluation(resolve(values.data, 'cinc2017')) : undefined;
+if (cinc2017) console.log(`\n${formatCinc2017(cinc2017)}`);
+
 const dbs = [...new Set(run.results.map((r) => r.database))];
 await mkdir(dirname(values.json), { recursive: true });
 await writeFile(values.json, JSON.stringify({
@@ -54,6 +65,8 @@ await writeFile(values.json, JSON.stringify({
   runtimeMs: Math.round(run.runtimeMs),
   af: afSummary(run.results),
   alarmRates: Object.fromEntries(dbs.map((db) => [db, alarmRates(run.results.filter((r) => r.database === db))])),
+  afLoro: afdbLoroResult ? { ...afdbLoroResult.loro, candidates: afdbLoroResult.candidates } : null,
+  cinc2017: cinc2017 ?? null,
   records: run.results,
 }, null, 2) + '\n');
 console.log(`\nresults written to ${values.json}`);

@@ -61,6 +61,10 @@ export class PatientStream {
     // alarm (fhir-and-alarms.md §2.5). Either way, no conclusion spans it.
     if (hole) all((d) => d.onDiscontinuity(frame.ts, 'gap'));
     if (!frame.leadOff) {
+      if (frame.ecg) {
+        const chunk = { startMs: frame.ts, fsHz: frame.ecg.fs, uV: frame.ecg.uV };
+        for (const d of this.#detectors) d.onEcg?.(chunk);
+      }
       for (const b of frame.beats) {
         const beat = { timeMs: frame.ts + b.off, rrMs: b.rr, cls: b.cls };
         all((d) => d.onTime({ nowMs: beat.timeMs }));

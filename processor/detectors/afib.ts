@@ -45,7 +45,8 @@
  */
 import type { AlertEvidence } from '../../contracts/alert.ts';
 import type { BeatClass } from '../../contracts/telemetry.ts';
-import type { BeatEvent, Detector, EpisodeChange, TimeEvent } from './detector.ts';
+import { AtrialActivityMeter } from './atrial-activity.ts';
+import type { BeatEvent, Detector, EcgChunk, EpisodeChange, TimeEvent } from './detector.ts';
 import { coefficientOfSampleEntropy, RR_IRREGULARITY_DEFAULTS, RrIrregularity, type IrregularitySample, type RrIrregularityParams } from './rr-irregularity.ts';
 
 export interface AfibParams extends RrIrregularityParams {
@@ -80,6 +81,14 @@ export interface AfibParams extends RrIrregularityParams {
   entropyBeats: number;
   /** Matching tolerance r of the sample entropy, ms. */
   entropyToleranceMs: number;
+  /**
+   * With ECG (atrial-activity.ts): an irregular stretch (AF by η) is AF when the mean P-wave
+   * coherence of its beats is below this, and not AF otherwise (P waves present: ectopy, sinus
+   * arrhythmia) — the ECG replaces the RR-only alarm margin. −Infinity ignores the ECG.
+   */
+  pWaveCoherenceMax: number;
+  /** Beats with a coherence value a stretch needs before the ECG decides. */
+  pWaveMinBeats: number;
 }
 
 export const AFIB_DEFAULTS: AfibParams = {
@@ -98,14 +107,16 @@ export const AFIB_DEFAULTS: AfibParams = {
   // AF (below), else 2 minutes in.
   onsetScore: 1.2,
   onsetStretchScore: 1.2,
-  weakEvidenceMs: 120_000,
+  weakEvidenceMs: Infinity,
   // Chosen with the operating point by eval/tune-af.ts (EVALUATION.md): borderline stretches
   // whose RR are as unpredictable as AF's are alarmed at 60 s instead of 2 minutes. 64 intervals
   // (≈ 40 s of AF at 100 bpm) are the long window next to the 8-beat one; r = γ = 30 ms.
-  entropyThreshold: -1.0,
-  entropyEvidenceMs: 60_000,
+  entropyThreshold: -0.6,
+  entropyEvidenceMs: 30_000,
   entropyBeats: 64,
   entropyToleranceMs: 30,
+  pWaveCoherenceMax: 0.5,
+  pWaveMinBeats: 12,
 };
 
 /** Beat classes whose RR intervals reflect the atrial rhythm (firmware AAMI classes). */
@@ -119,6 +130,8 @@ interface HistoryEntry {
   rrMs: number;
   rrEndMs: number;
   pairFraction: number;
+  /** P-wave coherence of the latest beats when the sample was made (NaN without ECG). */
+  coherence: number;
 }
 
 interface Stretch {
@@ -136,6 +149,9 @@ interface Stretch {
   pairFractionSum: number;
   windowRrSumMs: number;
   pending: { pairFraction: number; rrMs: number };
+  /** Sum and count of the P-wave coherence of its beats (ECG only). */
+  coherenceSum: number;
+  coherenceCount: number;
 }
 
 /** Adds one window to a stretch's irregularity sums (see {@link Stretch.pending}). */
@@ -149,6 +165,42 @@ function addWindow(s: Stretch, irregular: boolean, pairFraction: number, rrMs: n
 }
 
 const round1 = (x: number) => Math.round(x * 10) / 10;
+
+function addCoherence(s: Stretch, coherence: number): void {
+  if (!Number.isFinite(coherence)) return;
+  s.coherenceSum += coherence;
+  s.coherenceCount++;
+}
+
+/** What is known about an irregular stretch when the AF decision is made. */
+export interface AfEvidence {
+  /** The stretch's own irregularity: mean M over its windows / mean RR, 1/s. */
+  stretchScore: number;
+  /** The smoothed fused score O(n) at the decision (NaN when the averagers have not run: strips). */
+  smoothedScore: number;
+  /** COSEn of the stretch's latest intervals (lazily computed; NaN when not available). */
+  cosen: () => number;
+  /** Mean P-wave coherence of the stretch's beats; NaN without ECG. */
+  pWaveCoherence: number;
+}
+
+/**
+ * The AF decision on a stretch, shared by the streaming detector and the strip assessment
+ * ({@link assessAfStrip}):
+ *  - irregular = AF by the paper's η (smoothed, or over the stretch itself);
+ *  - with ECG: irregular and no consistent P wave (mean coherence < `pWaveCoherenceMax`);
+ *  - RR only: clearly irregular (`onsetScore`, `onsetStretchScore`), or irregular with AF's
+ *    unpredictable intervals (COSEn > `entropyThreshold`, Lake & Moorman 2011).
+ */
+export function afEvidenceSaysAf(e: AfEvidence, p: AfibParams): boolean {
+  const eta = p.irregularityThreshold;
+  const irregular = e.stretchScore > eta || e.smoothedScore > eta;
+  if (!irregular) return false;
+  if (Number.isFinite(e.pWaveCoherence) && p.pWaveCoherenceMax > -Infinity) return e.pWaveCoherence < p.pWaveCoherenceMax;
+  if (e.stretchScore >= p.onsetStretchScore || e.smoothedScore >= p.onsetScore) return true;
+  if (!(p.entropyThreshold < Infinity)) return false;
+  return e.cosen() > p.entropyThreshold;
+}
 
 export class AfibDetector implements Detector {
   readonly kind = 'afib' as const;
@@ -165,6 +217,9 @@ export class AfibDetector implements Detector {
   #prevEctopic = false;
   /** End of the last episode: a new onset is never back-dated before it. */
   #lastEndMs = -Infinity;
+  /** P-wave coherence from the device's ECG, when it streams one. */
+  readonly #atrial = new AtrialActivityMeter();
+  #lastCoherence = Number.NaN;
 
   /** Intervals a stretch keeps: 32 for the evidence, more when the entropy needs them. */
   get #recentKept(): number {
@@ -235,13 +290,14 @@ export class AfibDetector implements Detector {
   }
 
   #record(sample: IrregularitySample): void {
-    this.#history.push({ timeMs: sample.centreTimeMs, irregular: sample.windowIrregular, rrMs: sample.rrMs, rrEndMs: sample.timeMs, pairFraction: sample.pairFraction });
+    this.#history.push({ timeMs: sample.centreTimeMs, irregular: sample.windowIrregular, rrMs: sample.rrMs, rrEndMs: sample.timeMs, pairFraction: sample.pairFraction, coherence: this.#lastCoherence });
     if (this.#history.length > this.#p.historyBeats) this.#history.shift();
     if (sample.windowIrregular && this.#stretch) this.#stretch.lastIrregularMs = Math.max(this.#stretch.lastIrregularMs, sample.centreTimeMs);
     if (this.#stretch) {
       addWindow(this.#stretch, sample.windowIrregular, sample.pairFraction, sample.rrMs);
       this.#stretch.rrSumMs += sample.rrMs;
       this.#stretch.beatCount++;
+      addCoherence(this.#stretch, this.#lastCoherence);
       this.#stretch.recentRrMs.push(sample.rrMs);
       if (this.#stretch.recentRrMs.length > this.#recentKept) this.#stretch.recentRrMs.shift();
     }
@@ -257,6 +313,8 @@ export class AfibDetector implements Detector {
     // Intervals into or out of a ventricular, fusion or unclassifiable beat say nothing about
     // the atrial rhythm: they are left out (not a restart, so AF with frequent PVCs is still seen).
     const ectopic = !ATRIAL_RHYTHM_CLASSES.has(beat.cls);
+    // Only supraventricular beats can show a P wave before them.
+    if (!ectopic) this.#lastCoherence = this.#atrial.onBeat(beat.timeMs);
     const skip = ectopic || this.#prevEctopic;
     this.#prevEctopic = ectopic;
     if (skip) return [];
@@ -300,16 +358,16 @@ export class AfibDetector implements Detector {
   #alarmDue(s: Stretch, sample: IrregularitySample): boolean {
     const spanMs = s.lastIrregularMs - s.onsetMs;
     if (spanMs < this.#p.minEpisodeMs) return false;
-    // The stretch's own irregularity needs no averager, so a short burst is graded fairly.
-    if (this.#stretchScore(s) >= this.#p.onsetStretchScore) return true;
-    if (sample.af && (sample.score >= this.#p.onsetScore || spanMs >= this.#p.weakEvidenceMs)) return true;
-    // Borderline by the 8-beat measure (AF by η, smoothed or over the stretch itself, which has
-    // no averager lag): the longer window decides whether it is AF's unpredictable irregularity
-    // or ectopy around a regular rhythm.
-    if (!sample.af && this.#stretchScore(s) <= this.#p.irregularityThreshold) return false;
-    if (!(this.#p.entropyThreshold < Infinity) || s.recentRrMs.length < 3) return false;
-    if (spanMs < this.#p.entropyEvidenceMs) return false;
-    return coefficientOfSampleEntropy(s.recentRrMs.slice(-this.#p.entropyBeats), this.#p.entropyToleranceMs) > this.#p.entropyThreshold;
+    const evidence: AfEvidence = {
+      stretchScore: this.#stretchScore(s),
+      smoothedScore: sample.score,
+      // Computed only when the RR-only rule needs it (O(n²) in the intervals).
+      cosen: () => (s.recentRrMs.length >= 3 && spanMs >= this.#p.entropyEvidenceMs ? coefficientOfSampleEntropy(s.recentRrMs.slice(-this.#p.entropyBeats), this.#p.entropyToleranceMs) : Number.NaN),
+      pWaveCoherence: s.coherenceCount >= this.#p.pWaveMinBeats ? s.coherenceSum / s.coherenceCount : Number.NaN,
+    };
+    if (afEvidenceSaysAf(evidence, this.#p)) return true;
+    // Fallback for long borderline stretches (RR only; off by default).
+    return !Number.isFinite(evidence.pWaveCoherence) && sample.af && spanMs >= this.#p.weakEvidenceMs;
   }
 
   /** The stretch's own irregularity: mean M over its windows / mean RR, 1/s (0 before any window). */
@@ -319,12 +377,13 @@ export class AfibDetector implements Detector {
 
   /** A stretch from a back-dated onset, with the intervals since then taken from the history. */
   #newStretch(onsetMs: number): Stretch {
-    const s: Stretch = { onsetMs, lastIrregularMs: Math.max(onsetMs, this.#lastIrregularInHistory() ?? onsetMs), rrSumMs: 0, beatCount: 0, recentRrMs: [], pairFractionSum: 0, windowRrSumMs: 0, pending: { pairFraction: 0, rrMs: 0 } };
+    const s: Stretch = { onsetMs, lastIrregularMs: Math.max(onsetMs, this.#lastIrregularInHistory() ?? onsetMs), rrSumMs: 0, beatCount: 0, recentRrMs: [], pairFractionSum: 0, windowRrSumMs: 0, pending: { pairFraction: 0, rrMs: 0 }, coherenceSum: 0, coherenceCount: 0 };
     for (const h of this.#history) {
       if (h.timeMs >= onsetMs) addWindow(s, h.irregular, h.pairFraction, h.rrMs);
       if (h.rrEndMs <= onsetMs) continue;
       s.rrSumMs += h.rrMs;
       s.beatCount++;
+      addCoherence(s, h.coherence);
       s.recentRrMs.push(h.rrMs);
     }
     s.recentRrMs = s.recentRrMs.slice(-this.#recentKept);
@@ -357,11 +416,79 @@ export class AfibDetector implements Detector {
 
   onDiscontinuity(): EpisodeChange[] {
     this.#restartMeasure();
+    this.#atrial.reset();
+    this.#lastCoherence = Number.NaN;
     return [];
+  }
+
+  onEcg(chunk: EcgChunk): void {
+    this.#atrial.addSamples(chunk.startMs, chunk.fsHz, chunk.uV);
   }
 }
 
 /** Factory with the documented defaults ({@link AFIB_DEFAULTS}); any parameter can be overridden per patient. */
 export function createAfibDetector(params: Partial<AfibParams> = {}): AfibDetector {
   return new AfibDetector(params);
+}
+
+/** The AF assessment of a short strip (e.g. a 30–60 s handheld recording). */
+export interface AfStripAssessment {
+  af: boolean;
+  /** Mean heart rate over the strip, bpm (NaN for fewer than 2 beats). */
+  hrBpm: number;
+  stretchScore: number;
+  cosen: number;
+  pWaveCoherence: number;
+  /** Intervals that entered the irregularity measure. */
+  intervals: number;
+}
+
+/**
+ * Assesses a whole short strip as one stretch with the detector's own measures and decision
+ * ({@link afEvidenceSaysAf}): the RR irregularity of Petrėnas 2015 over all its windows (the
+ * stretch score; the smoothed score needs minutes and is not used), COSEn of its intervals and,
+ * with ECG, the P-wave coherence of its beats, fed in 1 s chunks exactly as frames feed
+ * {@link AfibDetector.onEcg}. The 30 s duration criterion of an alarm does not apply: the strip
+ * is classified as a whole (PhysioNet/CinC 2017 strips last 9–61 s).
+ * @param beatTimesMs R peaks, ms from the strip start, ascending (supraventricular beats)
+ * @param ecg the strip's ECG in µV, or undefined (RR only)
+ */
+export function assessAfStrip(beatTimesMs: readonly number[], ecg: { fsHz: number; uV: ArrayLike<number> } | undefined, params: Partial<AfibParams> = {}): AfStripAssessment {
+  const p = { ...AFIB_DEFAULTS, ...params };
+  const measure = new RrIrregularity(p);
+  const meter = new AtrialActivityMeter();
+  let pairFractionSum = 0;
+  let windowRrSumMs = 0;
+  let coherenceSum = 0;
+  let coherenceCount = 0;
+  const rr: number[] = [];
+  let fed = 0; // samples fed to the meter
+  const feedUpTo = (ms: number) => {
+    if (!ecg) return;
+    const upTo = Math.min(ecg.uV.length, Math.ceil((ms * ecg.fsHz) / 1000));
+    const chunk = Math.round(ecg.fsHz); // 1 s chunks, as frames deliver them
+    while (fed < upTo) {
+      const n = Math.min(chunk, ecg.uV.length - fed);
+      const part = Array.prototype.slice.call(ecg.uV, fed, fed + n) as number[];
+      meter.addSamples((fed * 1000) / ecg.fsHz, ecg.fsHz, part);
+      fed += n;
+    }
+  };
+  for (let i = 0; i < beatTimesMs.length; i++) {
+    const t = beatTimesMs[i]!;
+    feedUpTo(t + 1);
+    const c = meter.onBeat(t);
+    if (Number.isFinite(c)) { coherenceSum += c; coherenceCount++; }
+    if (i === 0) continue;
+    const r = t - beatTimesMs[i - 1]!;
+    rr.push(r);
+    const sample = measure.push(t, r);
+    if (sample) { pairFractionSum += sample.pairFraction; windowRrSumMs += sample.rrMs; }
+  }
+  const stretchScore = windowRrSumMs > 0 ? (pairFractionSum * 1000) / windowRrSumMs : 0;
+  const cosen = rr.length >= 3 ? coefficientOfSampleEntropy(rr.slice(-p.entropyBeats), p.entropyToleranceMs) : Number.NaN;
+  const pWaveCoherence = coherenceCount >= p.pWaveMinBeats ? coherenceSum / coherenceCount : Number.NaN;
+  const meanRr = rr.length ? rr.reduce((a, b) => a + b, 0) / rr.length : Number.NaN;
+  const af = windowRrSumMs > 0 && afEvidenceSaysAf({ stretchScore, smoothedScore: Number.NaN, cosen: () => cosen, pWaveCoherence }, p);
+  return { af, hrBpm: 60000 / meanRr, stretchScore, cosen, pWaveCoherence, intervals: rr.length };
 }

@@ -20,6 +20,15 @@ export interface TimeEvent {
   nowMs: number;
 }
 
+/** Raw ECG of one frame (device-protocol.md `ecg`), for detectors that use the waveform. */
+export interface EcgChunk {
+  /** Device time of the first sample, ms since epoch. */
+  startMs: number;
+  fsHz: number;
+  /** Samples in microvolts, evenly spaced at fsHz. */
+  uV: ArrayLike<number>;
+}
+
 export type EpisodeChange =
   | { type: 'onset'; kind: AlertKind; onsetMs: number; evidence: AlertEvidence }
   | { type: 'end'; kind: AlertKind; onsetMs: number; endMs: number; evidence: AlertEvidence };
@@ -35,4 +44,9 @@ export interface Detector {
    * partial evidence so nothing is concluded across the hole. An open episode stays open.
    */
   onDiscontinuity(atMs: number, reason: 'lead_off' | 'gap'): EpisodeChange[];
+  /**
+   * Optional: the frame's ECG, delivered before the frame's beats (so a beat's preceding
+   * waveform is already known when the beat arrives). Never called for lead-off frames.
+   */
+  onEcg?(chunk: EcgChunk): void;
 }

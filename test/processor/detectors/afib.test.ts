@@ -106,11 +106,14 @@ describe('atrial fibrillation (irregular RR, episode ≥ 30 s, Petrėnas et al. 
     expect(afib(new Rhythm().sinus(60_000).sinusWithPvcs(750, 4))).toEqual([]);
   });
 
-  it('alarms slow AF (borderline score) once its RR entropy confirms AF, between 60 s and the 2-minute fallback (alarm operating point)', () => {
-    // RR uniform in 600–1300 ms (≈ 63 bpm, rate-controlled AF): AF by the paper's η, but its
-    // score stays below the alarm margins; its intervals are unpredictable (high COSEn), so it is
-    // alarmed once the stretch has lasted 60 s and η holds (at this rate the smoothed decision
-    // itself needs ≈ 90 s), before the 2-minute fallback for borderline stretches.
+  it('alarms slow AF (borderline score) once its averaged irregularity is clear; a 50 s borderline stretch raises nothing (RR-only operating point)', () => {
+    // RR uniform in 600–1300 ms (≈ 63 bpm, rate-controlled AF): AF by the paper's η, but at
+    // first below the alarm margins, and its COSEn over the first 30 s stays below the
+    // threshold chosen by leave-one-record-out on afdb (−0.6). Since issue 12 there is no
+    // time-based fallback (a rule that needs 60 s or 2 min of evidence can never report the
+    // 30–60 s episodes the criterion asks for, and it overfitted): the long episode is alarmed
+    // when the smoothed score reaches the margin (≈ 90 s here, at this slow rate), the short one
+    // never. With ECG, P-wave absence decides at 30 s instead (atrial-activity tests).
     const short = new Rhythm().sinus(120_000);
     short.af(50_000, 600, 1300);
     short.sinus(180_000);
@@ -122,7 +125,7 @@ describe('atrial fibrillation (irregular RR, episode ≥ 30 s, Petrėnas et al. 
     expect(alerts.map((a) => a.revision)).toEqual([1, 2]);
     expect(near(alerts[0]!.onset, ep.first, 3000)).toBe(true);
     const raisedAfterMs = Date.parse(alerts[0]!.detectedAt) - Date.parse(alerts[0]!.onset);
-    expect(raisedAfterMs).toBeGreaterThanOrEqual(60_000);
+    expect(raisedAfterMs).toBeGreaterThanOrEqual(30_000);
     expect(raisedAfterMs).toBeLessThan(120_000);
   });
 

@@ -1,0 +1,105 @@
+/**
+ * Choosing the AF alarm operating point without scoring it on the records it was chosen on.
+ *
+ * Every candidate setting is replayed once over every afdb record (only the AF detector, through
+ * the production PatientStream path). Then, leave-one-record-out: for each record, the setting
+ * is chosen on the other records by {@link afObjective}, and that record is scored with it. The
+ * held-out sum is the estimate for records the setting has never seen; the setting chosen on all
+ * records is the production candidate. `npm run eval` runs this over {@link AF_EVAL_CANDIDATES}
+ * (a small grid, seconds); `eval/tune-af.ts` over a wider one.
+ *
+ * Whole records are held out, never parts of one: consecutive episodes of one patient are not
+ * independent, and the maintainers measure on patients we do not have.
+ */
+import { createAfibDetector, type AfibParams } from '../processor/detectors/afib.ts';
+import { compareEpisodes, episodeStats, mergeIntervals, overlapMs, sumComparisons, type EpisodeComparison } from './epicmp.ts';
+import type { ReferenceRecord } from './records.ts';
+import { replayRecord } from './replay.ts';
+
+/** EC57: the first 5 minutes of each record are a learning period, not scored. */
+const LEARNING_MS = 5 * 60 * 1000;
+/** The AF reporting criterion (epicmp -i 30). */
+const MIN_EPISODE_MS = 30_000;
+
+export type AfSetting = Partial<AfibParams>;
+
+/** One record scored under every candidate. */
+export interface AfRecordScores {
+  name: string;
+  /** Per candidate: episodes ≥ 30 s, epicmp-style. */
+  comparisons: EpisodeComparison[];
+  /** Per candidate: alarm latency of each true alarm, ms. */
+  latenciesMs: number[][];
+}
+
+/** Replays one record under every candidate (AF detector alone). */
+export function scoreRecord(record: ReferenceRecord, candidates: readonly AfSetting[]): AfRecordScores {
+  const reference = record.rhythms.filter((r) => r.rhythm === '(AFIB');
+  const merged = mergeIntervals(reference);
+  const flutter = record.rhythms.filter((r) => r.rhythm === '(AFL');
+  const comparisons: EpisodeComparison[] = [];
+  const latenciesMs: number[][] = [];
+  for (const setting of candidates) {
+    const detected = replayRecord(record, [createAfibDetector(setting)]).episodes.filter((e) => e.kind === 'afib');
+    latenciesMs.push(detected.filter((e) => overlapMs(e, merged) > 0).map((e) => e.latencyMs));
+    comparisons.push(compareEpisodes(reference, detected, { startMs: LEARNING_MS, endMs: record.durationMs, exclusions: flutter, minEpisodeMs: MIN_EPISODE_MS }));
+  }
+  return { name: record.name, comparisons, latenciesMs };
+}
+
+/**
+ * The objective, fixed before looking at any result: the issue's target is episode Se and +P
+ * (≥ 30 s), so the worse of the two; ties (within 0.05 points) go to the better worst duration
+ * statistic, then to the earlier true alarms (median latency).
+ */
+export function afObjective(list: readonly EpisodeComparison[]): [number, number] {
+  const s = episodeStats(sumComparisons(list));
+  return [Math.min(s.episodeSe ?? 0, s.episodePp ?? 0), Math.min(s.durationSe ?? 0, s.durationPp ?? 0)];
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)]! : Infinity;
+};
+
+/** Index of the candidate chosen on `records`. */
+export function chooseSetting(records: readonly AfRecordScores[], candidateCount: number): number {
+  let best = 0;
+  let bestKey: [number, number, number] | undefined;
+  for (let gi = 0; gi < candidateCount; gi++) {
+    const [episode, duration] = afObjective(records.map((r) => r.comparisons[gi]!));
+    const latency = median(records.flatMap((r) => r.latenciesMs[gi]!));
+    const key: [number, number, number] = [episode, duration, -latency];
+    if (!bestKey || key[0] > bestKey[0] + 0.05 || (Math.abs(key[0] - bestKey[0]) <= 0.05 && (key[1] > bestKey[1] + 0.05 || (Math.abs(key[1] - bestKey[1]) <= 0.05 && key[2] > bestKey[2])))) {
+      best = gi;
+      bestKey = key;
+    }
+  }
+  return best;
+}
+
+export interface LoroResult {
+  /** Per record: the candidate chosen without it, and its score with that candidate. */
+  folds: { name: string; chosen: number; comparison: EpisodeComparison; latenciesMs: number[] }[];
+  /** Sum of the held-out scores. */
+  heldOut: EpisodeComparison;
+  heldOutLatenciesMs: number[];
+  /** The candidate chosen on all records (the production candidate) and its in-sample score. */
+  chosenOnAll: number;
+  inSample: EpisodeComparison;
+}
+
+export function leaveOneRecordOut(records: readonly AfRecordScores[], candidateCount: number): LoroResult {
+  const folds = records.map((r) => {
+    const chosen = chooseSetting(records.filter((o) => o !== r), candidateCount);
+    return { name: r.name, chosen, comparison: r.comparisons[chosen]!, latenciesMs: r.latenciesMs[chosen]! };
+  });
+  const chosenOnAll = chooseSetting(records, candidateCount);
+  return {
+    folds,
+    heldOut: sumComparisons(folds.map((f) => f.comparison)),
+    heldOutLatenciesMs: folds.flatMap((f) => f.latenciesMs),
+    chosenOnAll,
+    inSample: sumComparisons(records.map((r) => r.comparisons[chosenOnAll]!)),
+  };
+}

@@ -1,0 +1,87 @@
+/**
+ * PhysioNet/CinC Challenge 2017 (Clifford et al., "AF classification from a short single lead
+ * ECG recording", CinC 2017, doi:10.22489/CinC.2017.065-469): reads a folder of `.hea`/`.mat`
+ * strips with `REFERENCE.csv`, classifies each strip with the AF detector's own measures
+ * (afib.ts `assessAfStrip`), and scores it as the Challenge did: per-class F1 = 2·T / (row sum +
+ * column sum) of the 4×4 confusion matrix (N, A, O, ~).
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { assessAfStrip, type AfibParams, type AfStripAssessment } from '../processor/detectors/afib.ts';
+import { readWfdbHeader } from '../device-sim/wfdb-header.ts';
+import { adcToMicrovolts, readWfdbSignals } from '../device-sim/wfdb-signal.ts';
+import { findRPeaks } from './r-peaks.ts';
+
+export const CINC2017_CLASSES = ['N', 'A', 'O', '~'] as const;
+export type Cinc2017Class = (typeof CINC2017_CLASSES)[number];
+
+export interface Cinc2017Strip {
+  name: string;
+  label: Cinc2017Class;
+  fsHz: number;
+  uV: Int16Array;
+  /** R peaks, ms from the strip start. */
+  beatsMs: number[];
+}
+
+/** Reads every strip listed in REFERENCE.csv (R peaks found once here). */
+export async function loadCinc2017(dir: string): Promise<Cinc2017Strip[]> {
+  const reference = await readFile(join(dir, 'REFERENCE.csv'), 'utf8');
+  const strips: Cinc2017Strip[] = [];
+  for (const line of reference.split(/\r?\n/)) {
+    const [name, label] = line.trim().split(',');
+    if (!name || !label) continue;
+    if (!(CINC2017_CLASSES as readonly string[]).includes(label)) throw new Error(`${dir}/REFERENCE.csv: unknown label ${label} for ${name}`);
+    const header = await readWfdbHeader(join(dir, `${name}.hea`));
+    const [signal] = await readWfdbSignals(header, dir, { signalIndexes: [0], verifyChecksums: false });
+    const uV = adcToMicrovolts(signal!);
+    const fsHz = header.fsHz;
+    strips.push({ name, label: label as Cinc2017Class, fsHz, uV, beatsMs: findRPeaks(uV, fsHz).map((i) => (i * 1000) / fsHz) });
+  }
+  return strips;
+}
+
+export interface StripResult extends AfStripAssessment {
+  name: string;
+  label: Cinc2017Class;
+  predicted: Cinc2017Class;
+}
+
+/**
+ * The strip's class: A when the AF decision says so; N when the rhythm is regular by the
+ * paper's η and the rate is 50–100 bpm (and, with ECG, P waves are present); otherwise O.
+ * Noise (~) is never predicted.
+ */
+export function classifyStrip(strip: Cinc2017Strip, useEcg: boolean, params: Partial<AfibParams> = {}): StripResult {
+  const a = assessAfStrip(strip.beatsMs, useEcg ? { fsHz: strip.fsHz, uV: strip.uV } : undefined, params);
+  const eta = params.irregularityThreshold ?? 0.725;
+  let predicted: Cinc2017Class = 'O';
+  if (a.af) predicted = 'A';
+  else if (a.stretchScore <= eta && a.hrBpm >= 50 && a.hrBpm <= 100) predicted = 'N';
+  return { name: strip.name, label: strip.label, predicted, ...a };
+}
+
+export interface Cinc2017Score {
+  /** confusion[reference][predicted] */
+  confusion: Record<Cinc2017Class, Record<Cinc2017Class, number>>;
+  f1: Record<Cinc2017Class, number>;
+  /** The Challenge's final score: mean of F1 for N, A and O. */
+  f1NAO: number;
+  /** AF as a detection task: Se = TP/(TP+FN), +P = TP/(TP+FP). */
+  afSe: number;
+  afPp: number;
+}
+
+export function scoreCinc2017(results: readonly { label: Cinc2017Class; predicted: Cinc2017Class }[]): Cinc2017Score {
+  const confusion = Object.fromEntries(CINC2017_CLASSES.map((r) => [r, Object.fromEntries(CINC2017_CLASSES.map((c) => [c, 0]))])) as Cinc2017Score['confusion'];
+  for (const r of results) confusion[r.label][r.predicted]++;
+  const f1 = Object.fromEntries(CINC2017_CLASSES.map((k) => {
+    const row = CINC2017_CLASSES.reduce((s, c) => s + confusion[k][c], 0);
+    const col = CINC2017_CLASSES.reduce((s, r) => s + confusion[r][k], 0);
+    return [k, row + col > 0 ? (2 * confusion[k][k]) / (row + col) : Number.NaN];
+  })) as Record<Cinc2017Class, number>;
+  const tp = confusion.A.A;
+  const fn = CINC2017_CLASSES.reduce((s, c) => s + confusion.A[c], 0) - tp;
+  const fp = CINC2017_CLASSES.reduce((s, r) => s + confusion[r].A, 0) - tp;
+  return { confusion, f1, f1NAO: (f1.N + f1.A + f1.O) / 3, afSe: (100 * tp) / (tp + fn), afPp: tp + fp > 0 ? (100 * tp) / (tp + fp) : Number.NaN };
+}
