@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { assessAfStrip, type AfibParams, type AfStripAssessment } from '../processor/detectors/afib.ts';
 import { readWfdbHeader } from '../device-sim/wfdb-header.ts';
 import { adcToMicrovolts, readWfdbSignals } from '../device-sim/wfdb-signal.ts';
-import { findRPeaks } from './r-peaks.ts';
+import type { BeatClass } from '../contracts/telemetry.ts';
+import { QrsDetector } from '../processor/detectors/qrs-detector.ts';
 
 export const CINC2017_CLASSES = ['N', 'A', 'O', '~'] as const;
 export type Cinc2017Class = (typeof CINC2017_CLASSES)[number];
@@ -20,23 +21,34 @@ export interface Cinc2017Strip {
   label: Cinc2017Class;
   fsHz: number;
   uV: Int16Array;
-  /** R peaks, ms from the strip start. */
-  beatsMs: number[];
+  /** R peaks (ms from the strip start) and classes, from the processor's QRS detector. */
+  beats: { timeMs: number; cls: BeatClass }[];
+}
+
+/**
+ * Beats of a strip from the processor's streaming QRS detector (the code that gives ECG-only
+ * devices their beats); one second of flat line after the strip lets it finalise the last beats.
+ */
+export function detectBeats(uV: ArrayLike<number>, fsHz: number): { timeMs: number; cls: BeatClass }[] {
+  const detector = new QrsDetector(fsHz);
+  const found = detector.push(uV);
+  detector.push(new Float64Array(Math.round(fsHz)), found);
+  return found.filter((b) => b.sample < uV.length).map((b) => ({ timeMs: (b.sample * 1000) / fsHz, cls: b.cls }));
 }
 
 /** Reads every strip listed in REFERENCE.csv (R peaks found once here). */
-export async function loadCinc2017(dir: string): Promise<Cinc2017Strip[]> {
+export async function loadCinc2017(dir: string, only?: readonly string[]): Promise<Cinc2017Strip[]> {
   const reference = await readFile(join(dir, 'REFERENCE.csv'), 'utf8');
   const strips: Cinc2017Strip[] = [];
   for (const line of reference.split(/\r?\n/)) {
     const [name, label] = line.trim().split(',');
-    if (!name || !label) continue;
+    if (!name || !label || (only && !only.includes(name))) continue;
     if (!(CINC2017_CLASSES as readonly string[]).includes(label)) throw new Error(`${dir}/REFERENCE.csv: unknown label ${label} for ${name}`);
     const header = await readWfdbHeader(join(dir, `${name}.hea`));
     const [signal] = await readWfdbSignals(header, dir, { signalIndexes: [0], verifyChecksums: false });
     const uV = adcToMicrovolts(signal!);
     const fsHz = header.fsHz;
-    strips.push({ name, label: label as Cinc2017Class, fsHz, uV, beatsMs: findRPeaks(uV, fsHz).map((i) => (i * 1000) / fsHz) });
+    strips.push({ name, label: label as Cinc2017Class, fsHz, uV, beats: detectBeats(uV, fsHz) });
   }
   return strips;
 }
@@ -53,7 +65,7 @@ export interface StripResult extends AfStripAssessment {
  * Noise (~) is never predicted.
  */
 export function classifyStrip(strip: Cinc2017Strip, useEcg: boolean, params: Partial<AfibParams> = {}): StripResult {
-  const a = assessAfStrip(strip.beatsMs, useEcg ? { fsHz: strip.fsHz, uV: strip.uV } : undefined, params);
+  const a = assessAfStrip(strip.beats, useEcg ? { fsHz: strip.fsHz, uV: strip.uV } : undefined, params);
   const eta = params.irregularityThreshold ?? 0.725;
   let predicted: Cinc2017Class = 'O';
   if (a.af) predicted = 'A';

@@ -450,10 +450,11 @@ export interface AfStripAssessment {
  * with ECG, the P-wave coherence of its beats, fed in 1 s chunks exactly as frames feed
  * {@link AfibDetector.onEcg}. The 30 s duration criterion of an alarm does not apply: the strip
  * is classified as a whole (PhysioNet/CinC 2017 strips last 9–61 s).
- * @param beatTimesMs R peaks, ms from the strip start, ascending (supraventricular beats)
+ * Intervals into or out of a V, F or Q beat are left out, as in the detector.
+ * @param beats R peaks (ms from the strip start, ascending) and their classes
  * @param ecg the strip's ECG in µV, or undefined (RR only)
  */
-export function assessAfStrip(beatTimesMs: readonly number[], ecg: { fsHz: number; uV: ArrayLike<number> } | undefined, params: Partial<AfibParams> = {}): AfStripAssessment {
+export function assessAfStrip(beats: readonly { timeMs: number; cls: BeatClass }[], ecg: { fsHz: number; uV: ArrayLike<number> } | undefined, params: Partial<AfibParams> = {}): AfStripAssessment {
   const p = { ...AFIB_DEFAULTS, ...params };
   const measure = new RrIrregularity(p);
   const meter = new AtrialActivityMeter();
@@ -474,13 +475,14 @@ export function assessAfStrip(beatTimesMs: readonly number[], ecg: { fsHz: numbe
       fed += n;
     }
   };
-  for (let i = 0; i < beatTimesMs.length; i++) {
-    const t = beatTimesMs[i]!;
+  for (let i = 0; i < beats.length; i++) {
+    const t = beats[i]!.timeMs;
+    if (!ATRIAL_RHYTHM_CLASSES.has(beats[i]!.cls)) continue;
     feedUpTo(t + 1);
     const c = meter.onBeat(t);
     if (Number.isFinite(c)) { coherenceSum += c; coherenceCount++; }
-    if (i === 0) continue;
-    const r = t - beatTimesMs[i - 1]!;
+    if (i === 0 || !ATRIAL_RHYTHM_CLASSES.has(beats[i - 1]!.cls)) continue;
+    const r = t - beats[i - 1]!.timeMs;
     rr.push(r);
     const sample = measure.push(t, r);
     if (sample) { pairFractionSum += sample.pairFraction; windowRrSumMs += sample.rrMs; }

@@ -1,0 +1,127 @@
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { assessAfStrip, createAfibDetector } from '../../../processor/detectors/afib.ts';
+import { AtrialActivityMeter, preRSegment, pWaveCoherence } from '../../../processor/detectors/atrial-activity.ts';
+import { loadCinc2017 } from '../../../eval/cinc2017.ts';
+import { createPrng as mulberry32 } from '../../../device-sim/prng.ts';
+
+const FS = 250;
+
+/**
+ * Synthetic single-lead ECG in µV: a QRS (narrow Gaussian, 1.2 mV) at each R peak, a T wave
+ * 300 ms later, and either a P wave (Gaussian, 150 µV, 160 ms before R) or AF's f waves
+ * (5–7 Hz oscillation of 60 µV with drifting phase, unrelated to the QRS); plus white noise.
+ */
+function synthEcg(rPeaksMs: number[], durationMs: number, atrial: 'p' | 'f', noiseUv: number, seed = 1): Float64Array {
+  const rnd = mulberry32(seed);
+  const n = Math.round((durationMs * FS) / 1000);
+  const x = new Float64Array(n);
+  const bump = (centreMs: number, widthMs: number, amp: number) => {
+    const c = (centreMs * FS) / 1000;
+    const w = (widthMs * FS) / 1000;
+    for (let i = Math.max(0, Math.floor(c - 4 * w)); i < Math.min(n, Math.ceil(c + 4 * w)); i++) x[i]! += amp * Math.exp(-0.5 * ((i - c) / w) ** 2);
+  };
+  for (const r of rPeaksMs) {
+    bump(r, 12, 1200);
+    bump(r + 300, 45, 250);
+    if (atrial === 'p') bump(r - 160, 22, 150);
+  }
+  if (atrial === 'f') {
+    let phase = 0;
+    for (let i = 0; i < n; i++) {
+      phase += (2 * Math.PI * (6 + Math.sin(i / 700))) / FS;
+      x[i]! += 60 * Math.sin(phase);
+    }
+  }
+  for (let i = 0; i < n; i++) x[i]! += noiseUv * (rnd() + rnd() + rnd() - 1.5) * 2;
+  return x;
+}
+
+const regularBeats = (durationMs: number, rrMs: number) => Array.from({ length: Math.floor(durationMs / rrMs) - 1 }, (_, i) => 500 + i * rrMs);
+const irregularBeats = (durationMs: number, seed: number) => {
+  const rnd = mulberry32(seed);
+  const out: number[] = [];
+  for (let t = 500; t < durationMs - 500; t += 450 + rnd() * 500) out.push(Math.round(t));
+  return out;
+};
+
+describe('P-wave coherence (atrial activity before each QRS)', () => {
+  it('is near 1 for sinus beats with a P wave and low for f waves, at moderate noise', () => {
+    const beats = regularBeats(30_000, 800);
+    const sinus = synthEcg(beats, 30_000, 'p', 20);
+    const af = synthEcg(beats, 30_000, 'f', 20);
+    const segs = (x: Float64Array) => beats.map((b) => preRSegment(x, FS, Math.round((b * FS) / 1000))).filter((s) => s !== undefined);
+    expect(pWaveCoherence(segs(sinus))).toBeGreaterThan(0.8);
+    expect(pWaveCoherence(segs(af))).toBeLessThan(0.4);
+  });
+
+  it('needs at least 4 segments and a covered window', () => {
+    const x = synthEcg([500, 1300, 2100], 3000, 'p', 0);
+    expect(preRSegment(x, FS, 10)).toBeUndefined(); // window before the signal starts
+    const segs = [500, 1300, 2100].map((b) => preRSegment(x, FS, Math.round((b * FS) / 1000))!);
+    expect(pWaveCoherence(segs)).toBeNaN();
+  });
+
+  it('streams: 1 s chunks give the same coherence as the whole signal; a hole or rate change restarts', () => {
+    const beats = regularBeats(20_000, 750);
+    const x = synthEcg(beats, 20_000, 'p', 15);
+    const meter = new AtrialActivityMeter(12);
+    let last = Number.NaN;
+    let b = 0;
+    for (let s = 0; s < x.length; s += FS) {
+      meter.addSamples((s * 1000) / FS, FS, x.subarray(s, s + FS));
+      while (b < beats.length && beats[b]! < ((s + FS) * 1000) / FS) last = meter.onBeat(beats[b++]!);
+    }
+    const whole = pWaveCoherence(beats.slice(-12).map((t) => preRSegment(x, FS, Math.round((t * FS) / 1000))!));
+    expect(last).toBeCloseTo(whole, 6);
+    meter.addSamples(60_000, FS, x.subarray(0, FS)); // a 40 s hole
+    expect(meter.coherence()).toBeNaN();
+  });
+});
+
+describe('AF decision with ECG', () => {
+  it('alarms irregular RR without P waves at 30 s, and not irregular RR with P waves (ectopy)', () => {
+    const durationMs = 120_000;
+    const beats = irregularBeats(durationMs, 7);
+    const run = (atrial: 'p' | 'f') => {
+      const x = synthEcg(beats, durationMs, atrial, 20, 3);
+      const d = createAfibDetector();
+      const changes = [];
+      let b = 0;
+      let prev = 0;
+      for (let s = 0; s < x.length; s += FS) {
+        d.onEcg({ startMs: (s * 1000) / FS, fsHz: FS, uV: x.subarray(s, s + FS) });
+        while (b < beats.length && beats[b]! < ((s + FS) * 1000) / FS) {
+          changes.push(...d.onBeat({ timeMs: beats[b]!, rrMs: b === 0 ? 0 : beats[b]! - prev, cls: 'N' }));
+          prev = beats[b++]!;
+        }
+      }
+      return changes;
+    };
+    const af = run('f');
+    expect(af.filter((c) => c.type === 'onset')).toHaveLength(1);
+    expect(run('p')).toEqual([]);
+  });
+
+  it('classifies a strip the same way (assessAfStrip)', () => {
+    const beats = irregularBeats(40_000, 11);
+    const strip = (atrial: 'p' | 'f') => assessAfStrip(beats.map((t) => ({ timeMs: t, cls: 'N' as const })), { fsHz: FS, uV: synthEcg(beats, 40_000, atrial, 20, 5) });
+    expect(strip('f').af).toBe(true);
+    expect(strip('p').af).toBe(false);
+    expect(strip('p').pWaveCoherence).toBeGreaterThan(0.8);
+  });
+});
+
+describe('P-wave coherence on real CinC 2017 strips (AliveCor, 300 Hz)', () => {
+  it('is high on normal strips and low on AF strips, with beats from the processor QRS detector', async () => {
+    const strips = await loadCinc2017(resolve(import.meta.dirname, '../../../../shared/data/ecg/cinc2017'), ['A00001', 'A00002', 'A00004', 'A00005']);
+    const coherence = (name: string) => {
+      const s = strips.find((x) => x.name === name)!;
+      expect(s.beats.length).toBeGreaterThan(20);
+      return assessAfStrip(s.beats, { fsHz: s.fsHz, uV: s.uV }).pWaveCoherence;
+    };
+    // Labels (REFERENCE.csv): A00001, A00002 normal; A00004, A00005 AF.
+    for (const n of ['A00001', 'A00002']) expect(coherence(n)).toBeGreaterThan(0.6);
+    for (const n of ['A00004', 'A00005']) expect(coherence(n)).toBeLessThan(0.5);
+  });
+});
