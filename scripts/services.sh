@@ -6,15 +6,17 @@
 # Everything binds to loopback only. State, generated configs, pid files and logs live in
 # .services/ at the repository root (gitignored).
 #
-# Usage: bash scripts/services.sh start|stop|status
-#   start is idempotent: a service that already answers is left alone.
+# Usage: bash scripts/services.sh start|stop|status [kafka|influxdb]
+#   start is idempotent: a service that already answers is left alone. A second argument limits the
+#   command to one service (the fault suite stops and restarts its own throw-away instances that way).
 #   Environment: SERVICES_START_TIMEOUT_S (default 90) bounds the wait for each service;
 #   SERVICES_KAFKA_PORT, SERVICES_KAFKA_CONTROLLER_PORT, SERVICES_INFLUX_PORT, SERVICES_INFLUX_RPC_PORT
-#   move the ports (defaults 9092, 9093, 8086, 8088).
+#   move the ports (defaults 9092, 9093, 8086, 8088); SERVICES_STATE_DIR moves the state, pid files
+#   and logs (default .services/), so a throw-away set never touches the shared one's data or pids.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-STATE="$ROOT/.services"
+STATE="${SERVICES_STATE_DIR:-$ROOT/.services}"
 KAFKA_LIB="$ROOT/infra/kafka/lib"
 KAFKA_DIR="$STATE/kafka"
 INFLUX_DIR="$STATE/influxdb"
@@ -239,21 +241,27 @@ status() {
 }
 
 mkdir -p "$STATE"
+only="${2:-}"
+case "$only" in
+  ''|kafka|influxdb) ;;
+  *) echo "unknown service \"$only\" (kafka or influxdb)" >&2; exit 2 ;;
+esac
+wants() { [[ -z "$only" || "$only" == "$1" ]]; }
 case "${1:-}" in
   start)
-    start_kafka
-    start_influx
+    if wants kafka; then start_kafka; fi
+    if wants influxdb; then start_influx; fi
     log "ready: KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT INFLUX_URL=http://127.0.0.1:$INFLUX_PORT"
     ;;
   stop)
-    stop_one kafka "$STATE/kafka.pid"
-    stop_one influxdb "$STATE/influxdb.pid"
+    if wants kafka; then stop_one kafka "$STATE/kafka.pid"; fi
+    if wants influxdb; then stop_one influxdb "$STATE/influxdb.pid"; fi
     ;;
   status)
     status
     ;;
   *)
-    echo "usage: $0 start|stop|status" >&2
+    echo "usage: $0 start|stop|status [kafka|influxdb]" >&2
     exit 2
     ;;
 esac

@@ -53,6 +53,8 @@ export interface FhirTestServer {
   requests: RecordedRequest[];
   /** Answers the next `count` (matching) requests with a failure instead of handling them. */
   failNext(count: number, spec?: FailureSpec): void;
+  /** Ends every pending failure injection (the EHR is back). */
+  clearFailures(): void;
   close(): Promise<void>;
 }
 
@@ -163,6 +165,9 @@ export async function startFhirServer(options: FhirServerOptions = {}): Promise<
     requests,
     failNext(count, spec = {}) {
       failures.push({ remaining: count, spec });
+    },
+    clearFailures() {
+      failures.length = 0;
     },
     close: () =>
       new Promise<void>((resolve, reject) => {
