@@ -7,6 +7,7 @@ import { runSim, simDeviceIds } from '../device-sim/index.ts';
 import { openBus, openRegistry, openVitalsStore } from '../platform/adapters.ts';
 import type { PulsebridgeConfig } from '../platform/config.ts';
 import { devPkiPaths, ensureDevPki } from '../platform/security/index.ts';
+import { assertWritableFolder } from '../platform/sqlite-file.ts';
 import type { Logger } from '../platform/log.ts';
 import { MetricsRegistry } from '../platform/metrics.ts';
 import { startDashboard, startEhrExporter, startGateway, startProcessor, type Running } from './components.ts';
@@ -25,7 +26,7 @@ export interface DemoInput {
 
 export async function runDemo(input: DemoInput): Promise<void> {
   const { config, logger, signal } = input;
-  fs.mkdirSync(config.dataDir, { recursive: true });
+  assertWritableFolder(config.dataDir);
   ensureDevPki(config.dataDir);
   const running: Running[] = [];
   const metrics = new MetricsRegistry();

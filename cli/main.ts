@@ -7,6 +7,7 @@ import { openDevIssuer, ROLES, type Role } from '../dashboard-api/dev-issuer.ts'
 import { openBus, openRegistry, openVitalsStore } from '../platform/adapters.ts';
 import { loadConfig, type PulsebridgeConfig } from '../platform/config.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
+import { assertWritableFolder } from '../platform/sqlite-file.ts';
 import { createLogger, type Logger } from '../platform/log.ts';
 import { MetricsRegistry } from '../platform/metrics.ts';
 import { COMMON_FLAGS, envWithFlags, parse, parseDurationMs, UsageError } from './args.ts';
@@ -57,6 +58,8 @@ function untilAborted(signal: AbortSignal): Promise<void> {
 
 async function runComponent(name: string, config: Readonly<PulsebridgeConfig>, logger: Logger): Promise<void> {
   const signal = shutdownSignal(logger);
+  // Embedded adapters keep their databases in the data folder: say so at once when it cannot be written.
+  if (config.store.kind === 'sqlite' || config.bus.kind === 'memory') assertWritableFolder(config.dataDir);
   const metrics = new MetricsRegistry();
   const bus = await openBus(config, logger);
   const ctx = { config, bus, logger, metrics };

@@ -5,9 +5,8 @@
  * the demo or the gateway runs), so every write is a short transaction and readers notice other
  * processes' changes through the change counters in `registry_meta`.
  */
-import fs from 'node:fs';
-import { dirname } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { inTransaction, openSqliteFile, storageError } from '../sqlite-file.ts';
 import type { AuditRecord } from './types.ts';
 
 /** Keys of the change counters in `registry_meta`. */
@@ -47,17 +46,23 @@ const SCHEMA = `
 
 export class RegistryDb {
   readonly #db: DatabaseSync;
+  readonly #path: string;
   readonly #statements = new Map<string, StatementSync>();
   readonly now: () => number;
 
   constructor(path: string, now: () => number = Date.now) {
-    if (path !== ':memory:') fs.mkdirSync(dirname(path), { recursive: true });
-    this.#db = new DatabaseSync(path);
+    this.#path = path;
+    this.#db = openSqliteFile(path, 'the device registry database');
     this.now = now;
-    // WAL: readers (dashboard-api, CLI) never block the gateway's writes and vice versa.
-    // busy_timeout: concurrent writers from other processes wait instead of failing.
-    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;');
-    this.#db.exec(SCHEMA);
+    try {
+      // WAL: readers (dashboard-api, CLI) never block the gateway's writes and vice versa.
+      // busy_timeout: concurrent writers from other processes wait instead of failing.
+      this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;');
+      this.#db.exec(SCHEMA);
+    } catch (err) {
+      this.#db.close();
+      throw storageError(err, 'the device registry database', path);
+    }
   }
 
   /** A cached prepared statement: the gateway resolves a patient per frame, so preparing once matters. */
@@ -72,15 +77,7 @@ export class RegistryDb {
 
   /** Runs `fn` in one IMMEDIATE transaction (write lock taken up front, so no upgrade deadlocks). */
   transaction<T>(fn: () => T): T {
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
-      const result = fn();
-      this.#db.exec('COMMIT');
-      return result;
-    } catch (err) {
-      this.#db.exec('ROLLBACK');
-      throw err;
-    }
+    return inTransaction(this.#db, 'BEGIN IMMEDIATE', fn, 'the device registry database', this.#path);
   }
 
   /** Current value of a change counter (0 before the first change). */

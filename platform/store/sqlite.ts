@@ -2,19 +2,20 @@
  * Embedded time-series store on Node's built-in SQLite (node:sqlite). One file in the data
  * folder; WAL so the dashboard can read while the processor writes.
  */
-import fs from 'node:fs';
-import { dirname } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync } from 'node:sqlite';
+import { inTransaction, openSqliteFile, storageError } from '../sqlite-file.ts';
 import type { HeartRatePoint, RrPoint, VitalsStore } from './vitals-store.ts';
 
 export class SqliteVitalsStore implements VitalsStore {
   readonly #db: DatabaseSync;
+  readonly #path: string;
 
   /** @param path a file path, or ':memory:' */
   constructor(path: string) {
-    if (path !== ':memory:') fs.mkdirSync(dirname(path), { recursive: true });
-    this.#db = new DatabaseSync(path);
-    this.#db.exec(`
+    this.#path = path;
+    this.#db = openSqliteFile(path, 'the vitals database');
+    try {
+      this.#db.exec(`
       PRAGMA journal_mode = WAL;
       PRAGMA synchronous = NORMAL;
       CREATE TABLE IF NOT EXISTS heart_rate (
@@ -24,6 +25,10 @@ export class SqliteVitalsStore implements VitalsStore {
         patient_id TEXT NOT NULL, device_id TEXT NOT NULL, time_ms INTEGER NOT NULL, rr_ms INTEGER NOT NULL, cls TEXT NOT NULL,
         PRIMARY KEY (patient_id, time_ms, device_id)) WITHOUT ROWID;
     `);
+    } catch (err) {
+      this.#db.close();
+      throw storageError(err, 'the vitals database', path);
+    }
   }
 
   async write(points: { heartRate: HeartRatePoint[]; rr: RrPoint[] }): Promise<void> {
@@ -31,15 +36,11 @@ export class SqliteVitalsStore implements VitalsStore {
     // InfluxDB's last-write-wins for identical series and timestamp.
     const hr = this.#db.prepare('INSERT OR REPLACE INTO heart_rate VALUES (?, ?, ?, ?)');
     const rr = this.#db.prepare('INSERT OR REPLACE INTO rr_interval VALUES (?, ?, ?, ?, ?)');
-    this.#db.exec('BEGIN');
-    try {
+    // A full disk fails the whole batch (nothing half-written); the processor retries it.
+    inTransaction(this.#db, 'BEGIN', () => {
       for (const p of points.heartRate) hr.run(p.patientId, p.deviceId, p.timeMs, p.hrBpm);
       for (const p of points.rr) rr.run(p.patientId, p.deviceId, p.timeMs, p.rrMs, p.cls);
-      this.#db.exec('COMMIT');
-    } catch (err) {
-      this.#db.exec('ROLLBACK');
-      throw err;
-    }
+    }, 'the vitals database', this.#path);
   }
 
   async queryHeartRate(patientId: string, fromMs: number, toMs: number): Promise<HeartRatePoint[]> {

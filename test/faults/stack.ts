@@ -10,9 +10,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { ensureDevPki, issueDeviceCertificate } from '../../platform/dev-pki.ts';
-import { KafkaBus } from '../../platform/bus-kafka.ts';
-import { BusRegistry } from '../../platform/registry-bus.ts';
+import { ensureDevPki, issueDeviceCertificate } from '../../platform/security/index.ts';
+import { KafkaBus } from '../../platform/bus/index.ts';
+import { BusRegistry } from '../../platform/registry/index.ts';
 import { silentLogger } from '../../platform/log.ts';
 import { freePort, sleep, waitFor } from '../helpers/wait.ts';
 
