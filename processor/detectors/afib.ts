@@ -89,6 +89,12 @@ export interface AfibParams extends RrIrregularityParams {
   pWaveCoherenceMax: number;
   /** Beats with a coherence value a stretch needs before the ECG decides. */
   pWaveMinBeats: number;
+  /**
+   * With ECG, a stretch without P waves also counts as irregular when its COSEn exceeds this
+   * (AF with a slow or rate-controlled response scores below η on the 8-beat windows, yet its
+   * intervals are unpredictable); Infinity = η only.
+   */
+  pWaveEntropyThreshold: number;
 }
 
 export const AFIB_DEFAULTS: AfibParams = {
@@ -117,6 +123,7 @@ export const AFIB_DEFAULTS: AfibParams = {
   entropyToleranceMs: 30,
   pWaveCoherenceMax: 0.5,
   pWaveMinBeats: 12,
+  pWaveEntropyThreshold: -1.0,
 };
 
 /** Beat classes whose RR intervals reflect the atrial rhythm (firmware AAMI classes). */
@@ -188,15 +195,18 @@ export interface AfEvidence {
  * The AF decision on a stretch, shared by the streaming detector and the strip assessment
  * ({@link assessAfStrip}):
  *  - irregular = AF by the paper's η (smoothed, or over the stretch itself);
- *  - with ECG: irregular and no consistent P wave (mean coherence < `pWaveCoherenceMax`);
+ *  - with ECG: no consistent P wave (mean coherence < `pWaveCoherenceMax`) and irregular, or
+ *    with unpredictable intervals (COSEn > `pWaveEntropyThreshold`);
  *  - RR only: clearly irregular (`onsetScore`, `onsetStretchScore`), or irregular with AF's
  *    unpredictable intervals (COSEn > `entropyThreshold`, Lake & Moorman 2011).
  */
 export function afEvidenceSaysAf(e: AfEvidence, p: AfibParams): boolean {
   const eta = p.irregularityThreshold;
   const irregular = e.stretchScore > eta || e.smoothedScore > eta;
+  if (Number.isFinite(e.pWaveCoherence) && p.pWaveCoherenceMax > -Infinity) {
+    return e.pWaveCoherence < p.pWaveCoherenceMax && (irregular || e.cosen() > p.pWaveEntropyThreshold);
+  }
   if (!irregular) return false;
-  if (Number.isFinite(e.pWaveCoherence) && p.pWaveCoherenceMax > -Infinity) return e.pWaveCoherence < p.pWaveCoherenceMax;
   if (e.stretchScore >= p.onsetStretchScore || e.smoothedScore >= p.onsetScore) return true;
   if (!(p.entropyThreshold < Infinity)) return false;
   return e.cosen() > p.entropyThreshold;
