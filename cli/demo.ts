@@ -12,6 +12,8 @@ import type { Logger } from '../platform/log.ts';
 import { MetricsRegistry } from '../platform/metrics.ts';
 import { startDashboard, startEhrExporter, startGateway, startProcessor, type Running } from './components.ts';
 import { provisionSimDevices, simPatientFor } from './sim.ts';
+import { startDeadLetterArchiver } from './dead-letter-replay.ts';
+import { DeadLetterArchive, deadLetterArchivePath } from '../platform/dead-letters/index.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -34,6 +36,7 @@ export async function runDemo(input: DemoInput): Promise<void> {
   const store = await openVitalsStore(config);
   const registry = await openRegistry(config, bus, logger);
   const ctx = { config, bus, logger, metrics };
+  let deadLetters: DeadLetterArchive | undefined;
   try {
     running.push(await startProcessor(ctx, store));
     const ehr = await startEhrExporter(ctx);
@@ -42,6 +45,11 @@ export async function runDemo(input: DemoInput): Promise<void> {
     running.push(dashboard);
     const gateway = await startGateway(ctx, registry);
     running.push(gateway);
+    if (config.bus.kind === 'memory') {
+      // The in-process bus dies with this process: keep dead letters readable by `pulsebridge deadletter`.
+      deadLetters = new DeadLetterArchive(deadLetterArchivePath(config.dataDir));
+      running.push(await startDeadLetterArchiver({ bus, registry, archive: deadLetters, logger: logger.child({ component: 'dead-letters' }) }));
+    }
 
     const ids = simDeviceIds(input.devices);
     await provisionSimDevices(config, registry, ids, 'demo');
@@ -85,6 +93,7 @@ export async function runDemo(input: DemoInput): Promise<void> {
     for (const r of running.reverse()) {
       await r.stop().catch((err: unknown) => logger.warn(`stopping ${r.name} failed`, { err: err as Error }));
     }
+    deadLetters?.close();
     await store.close();
     await registry.close();
     await bus.close();

@@ -14,6 +14,7 @@ import { COMMON_FLAGS, envWithFlags, parse, parseDurationMs, UsageError } from '
 import { startDashboard, startEhrExporter, startGateway, startProcessor, type Running } from './components.ts';
 import { runDemo } from './demo.ts';
 import { runDeviceCommand } from './device.ts';
+import { runDeadLetterCommand } from './deadletter.ts';
 import { normalizeReportFlag, parseFormatFlag, parseSimBehaviour, parseSpeed, runReplayCommand, runSimCommand, SIM_BEHAVIOUR_FLAGS } from './sim.ts';
 
 const USAGE = `Usage: pulsebridge <command> [options]
@@ -32,6 +33,8 @@ Commands:
   device add <id> --patient <pid> [--json] | device assign <id> --patient <pid> [--from ISO]
   device unassign <id> [--at ISO] | device enable|disable <id> | device list [--json] | device show|audit <id>
   device command <id> --type ping|config|fw_offer [--json '{...}'] [--ttl 1h] [--timeout 60s] [--wait]
+  deadletter list [--source gateway|processor|ehr-exporter] [--reason R] [--device ID] [--since ISO] [--limit 50] [--json]
+  deadletter show <id> [--json] | deadletter replay <id> [--timeout 10s]
 
 Common options: --data-dir DIR, --mqtt-port N, --http-port N (override PULSEBRIDGE_* variables).`;
 
@@ -164,6 +167,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
         from: values.from, at: values.at, commandType: values.type, commandJson: typeof values.json === 'string' ? values.json : undefined,
         ttl: values.ttl, timeout: values.timeout, wait: values.wait, signal: values.wait ? shutdownSignal(createLogger('warn', { app: 'pulsebridge' })) : undefined,
         actor: `cli:${env.USER ?? 'unknown'}`, out, err: (line) => process.stderr.write(line + '\n') });
+    }
+    case 'deadletter': {
+      const { values, positionals } = parse(rest, { ...COMMON_FLAGS, source: { type: 'string' }, reason: { type: 'string' }, device: { type: 'string' },
+        since: { type: 'string' }, limit: { type: 'string' }, timeout: { type: 'string' }, json: { type: 'boolean' } });
+      const config = configFrom(values);
+      return runDeadLetterCommand({ config, action: positionals[0], id: positionals[1], source: values.source, reason: values.reason, deviceId: values.device,
+        since: values.since, limit: values.limit, timeout: values.timeout, json: values.json === true, actor: `cli:${env.USER ?? 'unknown'}`,
+        out, err: (line) => process.stderr.write(line + '\n') });
     }
     default:
       throw new UsageError(`unknown command "${command}"; run pulsebridge --help`);

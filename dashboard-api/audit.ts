@@ -23,7 +23,11 @@ export type AuditAction =
   | 'device.command'
   | 'device.audit'
   | 'criteria.read'
-  | 'criteria.change';
+  | 'criteria.change'
+  /** `pulsebridge deadletter` (operators): dead letters hold raw device payloads. */
+  | 'deadletters.list'
+  | 'deadletter.read'
+  | 'deadletter.replay';
 
 /** `allowed`: access granted; `denied`: not on the care team; the rest name why nothing happened. */
 export type AuditOutcome = 'allowed' | 'denied' | 'not_found' | 'conflict' | 'error';

@@ -32,7 +32,7 @@ import os from 'node:os';
 import tls from 'node:tls';
 import { Aedes, type AedesOptions, type Client } from 'aedes';
 import { deviceTopics, STREAMS } from '../contracts/topics.ts';
-import type { DeadLetterRecord, TelemetryRecord } from '../contracts/telemetry.ts';
+import type { DeadLetterRecord } from '../contracts/telemetry.ts';
 import type { Bus, BusMessage } from '../platform/bus/index.ts';
 import type { DeviceCommandStore } from '../platform/registry/index.ts';
 import type { DeviceLiveness, DeviceLivenessStore } from '../platform/registry/index.ts';
@@ -42,7 +42,8 @@ import type { MetricsRegistry } from '../platform/metrics.ts';
 import { checkPublish, checkSubscribe } from './acl.ts';
 import { BusBatcher } from './bus-batcher.ts';
 import { CommandDispatcher } from './command-dispatcher.ts';
-import { decodeTelemetry, DEFAULT_DECODE_LIMITS, type DecodeLimits } from './decode.ts';
+import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from './decode.ts';
+import { acceptTelemetry } from './accept-telemetry.ts';
 import { parseDeviceStatus } from './device-status.ts';
 import { InFlightLimit } from './in-flight-limit.ts';
 import { LivenessTracker } from './liveness-tracker.ts';
@@ -204,22 +205,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         await decision.ready;
       }
     }
-    const decoded = decodeTelemetry(payload, receivedAt, limits);
-    if (!decoded.ok) {
-      await deadLetter(deviceId, topic, payload, decoded.reason, decoded.detail, receivedAt);
-      framesRejected.inc({ reason: decoded.reason });
+    const accepted = acceptTelemetry(deviceId, payload, receivedAt, registry, limits);
+    const frame = accepted.ok ? accepted.record.frame : accepted.frame;
+    if (frame) tracker?.frame(deviceId, frame, receivedAt);
+    if (!accepted.ok) {
+      await deadLetter(deviceId, topic, payload, accepted.reason, accepted.detail, receivedAt);
+      framesRejected.inc({ reason: accepted.reason });
       return;
     }
-    tracker?.frame(deviceId, decoded.frame, receivedAt);
-    // A frame belongs to the patient assigned at the frame's device time.
-    const patientId = registry.patientAt(deviceId, decoded.frame.ts);
-    if (!patientId) {
-      await deadLetter(deviceId, topic, payload, 'unassigned_device', `device ${deviceId} has no patient assigned at ${new Date(decoded.frame.ts).toISOString()}`, receivedAt);
-      framesRejected.inc({ reason: 'unassigned_device' });
-      return;
-    }
-    const record: TelemetryRecord = { schema: 'pb.telemetry.v1', deviceId, patientId, format: decoded.format, receivedAt, frame: decoded.frame };
-    await toBus(STREAMS.telemetry, { key: patientId, value: Buffer.from(JSON.stringify(record)) });
+    await toBus(STREAMS.telemetry, { key: accepted.record.patientId, value: Buffer.from(JSON.stringify(accepted.record)) });
     framesAcked.inc();
   };
 
