@@ -1,0 +1,115 @@
+/**
+ * Everything the processor writes, in the order that keeps a crash safe: vitals points to the
+ * store, then each touched stream's changelog record, then the alert snapshots — the changelog
+ * always knows what was published. Analysis has already changed in-memory state (dedup,
+ * detectors), so a failed write is not handed back to the bus for re-delivery (the frames would
+ * then look like duplicates): it is retried in place until the store or the bus accepts it.
+ */
+import type { Alert, AlertEnvelope } from '../contracts/alert.ts';
+import { STREAMS } from '../contracts/topics.ts';
+import type { Bus, BusMessage, ConsumedMessage } from '../platform/bus/index.ts';
+import type { Logger } from '../platform/log.ts';
+import type { MetricsRegistry } from '../platform/metrics.ts';
+import type { HeartRatePoint, RrPoint, VitalsStore } from '../platform/store/index.ts';
+import type { Clock } from './clock.ts';
+import { STATE_WRITE_INTERVAL_MS } from './stream-state.ts';
+import type { StreamEntry } from './stream-table.ts';
+
+export interface ProcessorOutputsOptions {
+  bus: Bus;
+  store: VitalsStore;
+  logger: Logger;
+  metrics: MetricsRegistry;
+  clock: Clock;
+  instanceId: string;
+  /** Changelog key of a stream key (prefixed with the consumer group). */
+  stateKey: (streamKey: string) => string;
+  /** True once the processor stops: retries give up. */
+  stopping: () => boolean;
+}
+
+export class ProcessorOutputs {
+  readonly #o: ProcessorOutputsOptions;
+  readonly #alertsPublished;
+  readonly #stateWrites;
+  readonly #retries;
+
+  constructor(options: ProcessorOutputsOptions) {
+    this.#o = options;
+    const m = options.metrics;
+    this.#alertsPublished = m.counter('pb_processor_alert_snapshots_total', 'Alert snapshots published, by kind');
+    this.#stateWrites = m.counter('pb_processor_state_writes_total', 'Changelog records written (processor state per stream)');
+    this.#retries = m.counter('pb_processor_output_retries_total', 'Store writes or alert publishes retried, by output');
+  }
+
+  /** Heart-rate and RR points of one batch. */
+  async writeVitals(points: { heartRate: HeartRatePoint[]; rr: RrPoint[] }): Promise<void> {
+    if (points.heartRate.length === 0 && points.rr.length === 0) return;
+    await this.#retry('store write', () => this.#o.store.write(points));
+  }
+
+  /**
+   * A telemetry record that could not be parsed: the gateway validated every frame, so this is a
+   * bug or a foreign producer. It goes to the dead-letter stream rather than crash or block the partition.
+   */
+  async deadLetterInvalidRecord(m: ConsumedMessage, err: Error): Promise<void> {
+    const dead = { key: m.key, value: Buffer.from(JSON.stringify({
+      schema: 'pb.deadletter.v1', deviceId: 'unknown', topic: STREAMS.telemetry, reason: 'invalid_record',
+      detail: err.message, payloadBase64: m.value.toString('base64'), receivedAt: this.#o.clock.now(),
+    })) };
+    await this.#retry('dead-letter publish', () => this.#o.bus.publish(STREAMS.deadLetter, [dead]));
+  }
+
+  /**
+   * The changelog records of the touched streams that changed (or whose analysis moved on by
+   * STATE_WRITE_INTERVAL_MS), then the alert snapshots. `withChangelog` is false before the
+   * processor started (tests that drive batches directly).
+   */
+  async writeStreams(touched: Iterable<StreamEntry>, alerts: Alert[], withChangelog: boolean): Promise<void> {
+    if (withChangelog) await this.#writeChangelog(touched);
+    if (alerts.length > 0) await this.#publishAlerts(alerts);
+  }
+
+  async #writeChangelog(touched: Iterable<StreamEntry>): Promise<void> {
+    const { instanceId, clock, stateKey } = this.#o;
+    const records: BusMessage[] = [];
+    for (const e of new Set(touched)) {
+      if (e.dropped) continue;
+      const fingerprint = e.rt.contentFingerprint();
+      const until = e.rt.analysedUntilMs;
+      const moved = until !== undefined && (e.lastWrittenUntilMs === undefined || until - e.lastWrittenUntilMs >= STATE_WRITE_INTERVAL_MS);
+      if (fingerprint === e.lastWrittenFingerprint && !moved) continue;
+      records.push({ key: stateKey(e.key), value: Buffer.from(JSON.stringify(e.rt.record(instanceId, clock.now()))) });
+      e.lastWrittenFingerprint = fingerprint;
+      if (until !== undefined) e.lastWrittenUntilMs = until;
+    }
+    if (records.length === 0) return;
+    await this.#retry('state write', () => this.#o.bus.publish(STREAMS.processorState, records));
+    this.#stateWrites.inc({}, records.length);
+  }
+
+  async #publishAlerts(alerts: Alert[]): Promise<void> {
+    const messages = alerts.map((alert) => {
+      const envelope: AlertEnvelope = { schema: 'pb.alert.v1', source: 'processor', alert };
+      // The header names the instance that published it (diagnostics with several processors).
+      return { key: alert.patientId, value: Buffer.from(JSON.stringify(envelope)), headers: { 'pb-processor': this.#o.instanceId } };
+    });
+    await this.#retry('alert publish', () => this.#o.bus.publish(STREAMS.alerts, messages));
+    for (const a of alerts) this.#alertsPublished.inc({ kind: a.kind });
+    this.#o.logger.info('alerts published', { count: alerts.length, kinds: [...new Set(alerts.map((a) => a.kind))] });
+  }
+
+  /** Retries an output with capped exponential backoff until it succeeds or the processor stops. */
+  async #retry(what: string, fn: () => Promise<void>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (this.#o.stopping()) throw err;
+        this.#retries.inc({ output: what });
+        this.#o.logger.warn(`${what} failed; retrying`, { attempt, err: err as Error });
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+}

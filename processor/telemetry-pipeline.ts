@@ -1,0 +1,91 @@
+/**
+ * One telemetry batch, top down: parse each record (dead-letter what cannot be parsed), take on
+ * partitions new to this instance, then per frame drop duplicates, derive vitals points and let
+ * the patient stream analyse it; finally write the outputs (store, changelog, alerts — in that
+ * order, see outputs.ts) and re-arm the streams' timers. The bus commits the batch only after
+ * this resolves.
+ */
+import type { Alert } from '../contracts/alert.ts';
+import type { TelemetryRecord } from '../contracts/telemetry.ts';
+import type { ConsumedMessage } from '../platform/bus/index.ts';
+import type { MetricsRegistry } from '../platform/metrics.ts';
+import type { HeartRatePoint, RrPoint } from '../platform/store/index.ts';
+import type { Clock } from './clock.ts';
+import { FrameDeduplicator } from './dedup.ts';
+import type { ProcessorOutputs } from './outputs.ts';
+import type { StreamEntry, StreamTable } from './stream-table.ts';
+import type { StreamTimers } from './stream-timers.ts';
+import { vitalsFromFrame } from './vitals.ts';
+
+export interface TelemetryPipelineOptions {
+  streams: StreamTable;
+  outputs: ProcessorOutputs;
+  timers: StreamTimers;
+  clock: Clock;
+  metrics: MetricsRegistry;
+}
+
+export class TelemetryPipeline {
+  readonly #o: TelemetryPipelineOptions;
+  readonly #dedup = new FrameDeduplicator();
+  readonly #framesProcessed;
+  readonly #duplicates;
+  readonly #lateFrames;
+  readonly #replayedFrames;
+  readonly #invalid;
+
+  constructor(options: TelemetryPipelineOptions) {
+    this.#o = options;
+    const m = options.metrics;
+    this.#framesProcessed = m.counter('pb_processor_frames_total', 'Telemetry frames analysed');
+    this.#duplicates = m.counter('pb_processor_duplicate_frames_total', 'Duplicate frames dropped (same device, seq and ts)');
+    this.#lateFrames = m.counter('pb_processor_late_frames_total', 'Frames older than the stream watermark: stored, not analysed');
+    this.#replayedFrames = m.counter('pb_processor_replayed_frames_total', 'Frames re-analysed after a restore (detector state only)');
+    this.#invalid = m.counter('pb_processor_invalid_records_total', 'Records on the telemetry stream that could not be parsed');
+  }
+
+  async analyse(messages: ConsumedMessage[]): Promise<void> {
+    const { streams, outputs, timers } = this.#o;
+    const alerts: Alert[] = [];
+    const touched = new Set<StreamEntry>();
+    const nowIso = new Date(this.#o.clock.now()).toISOString();
+    const parsed = await this.#parse(messages);
+    await streams.adoptPartitions(parsed.map((p) => p.m.partition), alerts, touched);
+
+    const vitals: { heartRate: HeartRatePoint[]; rr: RrPoint[] } = { heartRate: [], rr: [] };
+    for (const { m, record } of parsed) {
+      const { frame, deviceId, patientId } = record;
+      if (!this.#dedup.firstSight(deviceId, frame.seq, frame.ts)) { this.#duplicates.inc(); continue; }
+      this.#framesProcessed.inc();
+      const points = vitalsFromFrame(record);
+      vitals.heartRate.push(...points.heartRate);
+      vitals.rr.push(...points.rr);
+      const entry = streams.streamOf(patientId, deviceId, alerts);
+      entry.rt.partition = m.partition;
+      entry.lastArrivalMs = this.#o.clock.now();
+      touched.add(entry);
+      const result = entry.rt.ingest(frame, nowIso);
+      if (result.late) this.#lateFrames.inc();
+      if (result.replayed) this.#replayedFrames.inc();
+      alerts.push(...result.alerts);
+    }
+    await outputs.writeVitals(vitals);
+    await outputs.writeStreams(touched, alerts, streams.started);
+    for (const e of touched) timers.sync(e);
+  }
+
+  async #parse(messages: ConsumedMessage[]): Promise<{ m: ConsumedMessage; record: TelemetryRecord }[]> {
+    const parsed: { m: ConsumedMessage; record: TelemetryRecord }[] = [];
+    for (const m of messages) {
+      try {
+        const record = JSON.parse(m.value.toString('utf8')) as TelemetryRecord;
+        if (record.schema !== 'pb.telemetry.v1') throw new Error(`unexpected schema ${String(record.schema)}`);
+        parsed.push({ m, record });
+      } catch (err) {
+        this.#invalid.inc();
+        await this.#o.outputs.deadLetterInvalidRecord(m, err as Error);
+      }
+    }
+    return parsed;
+  }
+}
