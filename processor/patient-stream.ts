@@ -6,7 +6,7 @@
  */
 import { raisedAlert, type Alert } from '../contracts/alert.ts';
 import type { TelemetryFrame } from '../contracts/telemetry.ts';
-import type { Detector, EpisodeChange } from './detectors/detector.ts';
+import type { Detector, EcgChunk, EpisodeChange } from './detectors/detector.ts';
 
 /** A frame starting later than this after the previous frame's end is a hole in the data. */
 export const CONTINUITY_TOLERANCE_MS = 50;
@@ -51,6 +51,17 @@ export class PatientStream {
     this.#detectors = detectors;
   }
 
+  /**
+   * Hands ECG to the detectors that use the waveform (AF: P-wave evidence). `detect` does this
+   * for a frame's own `ecg`; a caller whose frames carry derived beats but not the raw samples
+   * (processor/ecg-beats.ts in ECG mode lags the input and drops `ecg`) calls it with every input
+   * frame's ECG, before analysing the derived frames. Samples must arrive in device-time order;
+   * a hole restarts the waveform measures.
+   */
+  feedEcg(chunk: EcgChunk): void {
+    for (const d of this.#detectors) d.onEcg?.(chunk);
+  }
+
   /** Runs the detectors over one frame (in device-time order); returns their changes in order. */
   detect(frame: TelemetryFrame): EpisodeChange[] {
     const changes: EpisodeChange[] = [];
@@ -61,10 +72,7 @@ export class PatientStream {
     // alarm (fhir-and-alarms.md §2.5). Either way, no conclusion spans it.
     if (hole) all((d) => d.onDiscontinuity(frame.ts, 'gap'));
     if (!frame.leadOff) {
-      if (frame.ecg) {
-        const chunk = { startMs: frame.ts, fsHz: frame.ecg.fs, uV: frame.ecg.uV };
-        for (const d of this.#detectors) d.onEcg?.(chunk);
-      }
+      if (frame.ecg) this.feedEcg({ startMs: frame.ts, fsHz: frame.ecg.fs, uV: frame.ecg.uV });
       for (const b of frame.beats) {
         const beat = { timeMs: frame.ts + b.off, rrMs: b.rr, cls: b.cls };
         all((d) => d.onTime({ nowMs: beat.timeMs }));

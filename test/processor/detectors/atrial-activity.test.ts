@@ -4,6 +4,8 @@ import { assessAfStrip, createAfibDetector } from '../../../processor/detectors/
 import { AtrialActivityMeter, preRSegment, pWaveCoherence } from '../../../processor/detectors/atrial-activity.ts';
 import { loadCinc2017 } from '../../../eval/cinc2017.ts';
 import { createPrng as mulberry32 } from '../../../device-sim/prng.ts';
+import type { TelemetryFrame } from '../../../contracts/telemetry.ts';
+import { PatientStream } from '../../../processor/patient-stream.ts';
 
 const FS = 250;
 
@@ -101,6 +103,47 @@ describe('AF decision with ECG', () => {
     const af = run('f');
     expect(af.filter((c) => c.type === 'onset')).toHaveLength(1);
     expect(run('p')).toEqual([]);
+  });
+
+  it('through PatientStream (the production path): frames with firmware beats and ECG', () => {
+    const t0 = Date.parse('2026-01-01T00:00:00Z');
+    const durationMs = 150_000;
+    // 60 s of sinus rhythm, then 90 s of irregular RR; only the atrial activity differs.
+    const beats = [...regularBeats(60_000, 800), ...irregularBeats(durationMs - 60_000, 9).map((t) => t + 60_000)];
+    const frames = (atrial: 'p' | 'f'): TelemetryFrame[] => {
+      const x = synthEcg(beats, durationMs, atrial, 20, 4);
+      if (atrial === 'f') {
+        // Sinus with P waves for the first 60 s: overwrite with a P-wave ECG there.
+        const sinus = synthEcg(beats, durationMs, 'p', 20, 4);
+        x.set(sinus.subarray(0, 60 * FS));
+      }
+      const out: TelemetryFrame[] = [];
+      let prev: number | undefined;
+      for (let s = 0; s < durationMs / 1000; s++) {
+        const inFrame = beats.filter((b) => b >= s * 1000 && b < (s + 1) * 1000);
+        out.push({
+          seq: s, ts: t0 + s * 1000, durMs: 1000, hr: 0, battery: 100, leadOff: false,
+          beats: inFrame.map((b) => { const rr = prev === undefined ? 0 : b - prev; prev = b; return { off: b - s * 1000, rr, cls: 'N' as const }; }),
+          ecg: { fs: FS, uV: Array.from(x.subarray(s * FS, (s + 1) * FS), Math.round) },
+        });
+      }
+      return out;
+    };
+    const alerts = (atrial: 'p' | 'f', withEcg = true) => {
+      const stream = new PatientStream('p1', 'd1', [createAfibDetector()]);
+      return frames(atrial).flatMap((f) => stream.analyse(withEcg ? f : { ...f, ecg: undefined }, new Date(f.ts).toISOString()));
+    };
+    const af = alerts('f');
+    expect(af.map((a) => a.kind)).toEqual(['afib']);
+    const onsetMs = Date.parse(af[0]!.onset) - t0;
+    expect(onsetMs).toBeGreaterThan(55_000);
+    expect(onsetMs).toBeLessThan(70_000);
+    // Raised once the stretch spans 30 s, not later.
+    expect(Date.parse(af[0]!.detectedAt) - Date.parse(af[0]!.onset)).toBeLessThan(40_000);
+    // The same irregular RR with a P wave before every beat: frequent atrial ectopy, no alarm —
+    // which RR alone cannot tell (without the ECG the same beats raise AF).
+    expect(alerts('p')).toEqual([]);
+    expect(alerts('p', false).map((a) => a.kind)).toEqual(['afib']);
   });
 
   it('classifies a strip the same way (assessAfStrip)', () => {
