@@ -6,6 +6,9 @@
 /** Device ids are the certificate CN: device-protocol.md "Connection and identity". */
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
+/** Patient ids: the same alphabet (they are bus keys, InfluxDB tags and URL path segments). */
+export const PATIENT_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
 export const MQTT_TOPIC_PREFIX = 'pb/v1/dev/';
 
 export const deviceTopics = (deviceId: string) => ({

@@ -7,6 +7,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { PulsebridgeError } from '../platform/errors.ts';
+import { redactSecrets } from '../platform/log.ts';
 import type { Role } from './dev-issuer.ts';
 
 export type AuditAction =
@@ -85,7 +86,8 @@ export class JsonlAuditSink implements AuditSink {
   }
 
   record(entry: AuditEntry): Promise<void> {
-    const line = JSON.stringify(entry) + '\n';
+    // A detail copied from a request (a query string) may carry a token: never into the trail.
+    const line = redactSecrets(JSON.stringify(entry)) + '\n';
     const write = this.#tail.then(async () => {
       this.#dirReady ??= fs.mkdir(path.dirname(this.path), { recursive: true, mode: 0o700 }).then(() => undefined);
       try {

@@ -12,6 +12,7 @@ import type { CryptoKey, JSONWebKeySet, JWK } from 'jose';
 import { z } from 'zod';
 import { PulsebridgeError } from '../platform/errors.ts';
 import { describeZodIssues } from '../platform/zod-issues.ts';
+import { PATIENT_ID_PATTERN } from '../contracts/topics.ts';
 
 /** `iss` of every development token. */
 export const DEV_ISSUER = 'pulsebridge-dev';
@@ -27,7 +28,6 @@ export const ROLES = ['clinician', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** Patient ids follow the registry's pattern (platform/registry/). */
-const PATIENT_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 export interface IssueTokenInput {
   /** The user, e.g. `dr-jones`. */

@@ -5,6 +5,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
+import { DEVICE_ID_PATTERN, PATIENT_ID_PATTERN } from '../contracts/topics.ts';
 import { ERROR_CODES, PulsebridgeError } from '../platform/errors.ts';
 import type { ErrorCode } from '../platform/errors.ts';
 
@@ -100,6 +101,18 @@ export function parseTimeParam(name: string, value: string | null): number | und
   const ms = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : Number.NaN;
   if (Number.isNaN(ms)) throw badRequest(`${name} must be milliseconds since the epoch or an ISO 8601 time, got ${JSON.stringify(value)}`);
   return ms;
+}
+
+/**
+ * A patient or device id from the path: decoded, then held to the id alphabet
+ * (contracts/topics.ts), so `..`, `/`, NUL or anything else never reaches a store or a file name.
+ * 400 otherwise; the answer names no patient, so it tells an outsider nothing.
+ */
+export function idSegment(kind: 'patient' | 'device', raw: string): string {
+  const id = pathSegment(raw);
+  const pattern = kind === 'patient' ? PATIENT_ID_PATTERN : DEVICE_ID_PATTERN;
+  if (!pattern.test(id) || id === '.' || id === '..') throw badRequest(`not a ${kind} id: ids are 1–64 of A–Z a–z 0–9 . _ -`);
+  return id;
 }
 
 /** Decodes one path segment; 400 on bad percent-encoding. */

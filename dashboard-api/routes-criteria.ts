@@ -24,7 +24,7 @@ import { PulsebridgeError } from '../platform/errors.ts';
 import type { Logger } from '../platform/log.ts';
 import { ChangelogTable } from '../processor/changelog-table.ts';
 import { canAccessPatient } from './auth.ts';
-import { badRequest, parseTimeParam, pathSegment, sendJson } from './http-util.ts';
+import { badRequest, idSegment, parseTimeParam, sendJson } from './http-util.ts';
 import type { PatientDirectory } from './patient-directory.ts';
 import { jsonBody, type RouteModule, type RouteRequest } from './route-module.ts';
 
@@ -167,8 +167,8 @@ export function criteriaRoutes(o: CriteriaRoutesOptions): CriteriaRoutes {
       const seg = pathname.split('/'); // ['', 'v1', 'patients', id, 'criteria']
       if (seg.length !== 5 || seg[1] !== 'v1' || seg[2] !== 'patients' || !seg[3] || seg[4] !== 'criteria') return undefined;
       const id = seg[3];
-      if (method === 'PUT') return { route: '/v1/patients/{id}/criteria', method: 'PUT', run: (r) => putCriteria(r, pathSegment(id)) };
-      return { route: '/v1/patients/{id}/criteria', method: 'GET', run: (r) => getCriteria(r, pathSegment(id)) };
+      if (method === 'PUT') return { route: '/v1/patients/{id}/criteria', method: 'PUT', run: (r) => putCriteria(r, idSegment('patient', id)) };
+      return { route: '/v1/patients/{id}/criteria', method: 'GET', run: (r) => getCriteria(r, idSegment('patient', id)) };
     },
     close: () => table.stop(),
   };

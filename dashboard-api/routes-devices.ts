@@ -25,7 +25,7 @@ import { commandView, deviceView } from '../platform/registry/index.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
 import type { AuditAction } from './audit.ts';
 import { canAccessPatient } from './auth.ts';
-import { badRequest, parseTimeParam, pathSegment, sendJson } from './http-util.ts';
+import { badRequest, idSegment, parseTimeParam, pathSegment, sendJson } from './http-util.ts';
 import { jsonBody, type RouteMatch, type RouteModule, type RouteRequest } from './route-module.ts';
 
 export interface DeviceRoutesOptions {
@@ -146,7 +146,7 @@ export function deviceRoutes(o: DeviceRoutesOptions): RouteModule {
       if (seg.length === 3) return { route: '/v1/devices', method: 'GET', run: listDevices };
       const rawId = seg[3];
       if (!rawId) return undefined;
-      const id = () => pathSegment(rawId);
+      const id = () => idSegment('device', rawId);
       if (seg.length === 4) return { route: '/v1/devices/{id}', method: 'GET', run: (r) => getDevice(r, id()) };
       if (seg.length === 5 && seg[4] === 'commands') {
         return method === 'GET'

@@ -25,7 +25,7 @@ import { AlertStreamHub } from './alert-stream.ts';
 import type { AuditAction, AuditEntry, AuditSink } from './audit.ts';
 import { bearerToken, canAccessPatient } from './auth.ts';
 import type { Principal, TokenVerifier } from './auth.ts';
-import { badRequest, BASE_HEADERS, parseTimeParam, pathSegment, rejectUpgrade, sendError, sendJson, toApiError } from './http-util.ts';
+import { badRequest, BASE_HEADERS, idSegment, parseTimeParam, pathSegment, rejectUpgrade, sendError, sendJson, toApiError } from './http-util.ts';
 import type { ApiError } from './http-util.ts';
 import type { PatientDirectory } from './patient-directory.ts';
 import { bufferBody, type RouteModule } from './route-module.ts';
@@ -346,9 +346,9 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
     const seg = p.split('/'); // ['', 'v1', …]
     if (seg[1] !== 'v1' || !seg[3]) return undefined;
     const id = seg[3];
-    if (seg.length === 4 && seg[2] === 'patients') return { route: '/v1/patients/{id}', method: 'GET', run: (pr, ctx) => getPatient(pr, ctx, pathSegment(id)) };
+    if (seg.length === 4 && seg[2] === 'patients') return { route: '/v1/patients/{id}', method: 'GET', run: (pr, ctx) => getPatient(pr, ctx, idSegment('patient', id)) };
     if (seg.length === 5 && seg[2] === 'patients' && seg[4] === 'vitals') {
-      return { route: '/v1/patients/{id}/vitals', method: 'GET', run: (pr, ctx) => getVitals(pr, ctx, pathSegment(id)) };
+      return { route: '/v1/patients/{id}/vitals', method: 'GET', run: (pr, ctx) => getVitals(pr, ctx, idSegment('patient', id)) };
     }
     if (seg.length === 5 && seg[2] === 'alerts' && (seg[4] === 'ack' || seg[4] === 'resolve')) {
       const target = seg[4] === 'ack' ? 'acknowledged' : 'resolved';

@@ -13,12 +13,29 @@ export interface Logger {
   child(fields: Record<string, unknown>): Logger;
 }
 
+/**
+ * Secrets that may sit inside a logged value: a token in a URL query (`access_token=…`, the
+ * WebSocket's fallback, product.md) or an Authorization header value. Every log line and every
+ * audit line passes through this, whoever built the string (issue 13: a token must never land in
+ * a log). Matches the parameter names OAuth 2.0 and OIDC use.
+ */
+const SECRET_PATTERNS: readonly [RegExp, string][] = [
+  [/((?:access_token|id_token|refresh_token|token)=)[^&\s"'#]+/gi, '$1[redacted]'],
+  [/(Bearer\s+)[A-Za-z0-9._~+/-]+=*/gi, '$1[redacted]'],
+];
+
+export function redactSecrets(text: string): string {
+  let out = text;
+  for (const [pattern, replacement] of SECRET_PATTERNS) out = out.replace(pattern, replacement);
+  return out;
+}
+
 export function createLogger(level: LogLevel = 'info', base: Record<string, unknown> = {}, write: (line: string) => void = (l) => process.stderr.write(l + '\n')): Logger {
   const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (RANK[lvl] < RANK[level]) return;
     const extra: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(fields ?? {})) extra[k] = v instanceof Error ? { message: v.message, code: (v as { code?: unknown }).code } : v;
-    write(JSON.stringify({ time: new Date().toISOString(), level: lvl, ...base, msg, ...extra }));
+    write(redactSecrets(JSON.stringify({ time: new Date().toISOString(), level: lvl, ...base, msg, ...extra })));
   };
   return {
     debug: (m, f) => emit('debug', m, f),

@@ -6,10 +6,10 @@
  */
 import { PulsebridgeError } from '../errors.ts';
 import type { Assignment } from './types.ts';
+import { PATIENT_ID_PATTERN } from '../../contracts/topics.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-const PATIENT_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 export function checkPatientId(patientId: string): void {
   if (!PATIENT_ID_PATTERN.test(patientId)) throw new PulsebridgeError('PB_REGISTRY_INVALID', `patient id "${patientId}" must match ${PATIENT_ID_PATTERN}`);

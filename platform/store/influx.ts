@@ -15,6 +15,7 @@ import { InfluxDB, Point } from '@influxdata/influxdb-client';
 import type { Transport } from '@influxdata/influxdb-client';
 import { PulsebridgeError } from '../errors.ts';
 import type { HeartRatePoint, RrPoint, VitalsStore } from './vitals-store.ts';
+import { PATIENT_ID_PATTERN } from '../../contracts/topics.ts';
 
 /** Options of InfluxVitalsStore. Give either `token` or `username`/`password`, or neither (open 1.x). */
 export interface InfluxVitalsStoreOptions {
@@ -42,9 +43,6 @@ export const INFLUX_STORE_DEFAULTS = {
   maxPointsPerWrite: 5_000,
   gzipThresholdBytes: 1_000,
 } as const;
-
-/** Patient ids are the registry's ids: same alphabet as device ids (contracts/topics.ts). */
-const PATIENT_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 interface InfluxSeries {
   name: string;

@@ -1,0 +1,284 @@
+/**
+ * Abuse and negative security cases against the real dashboard API over HTTP and WebSocket
+ * (issue 13 item 3): forged, foreign, expired and edited tokens; a clinician on admin routes; an
+ * outsider on every patient route and on another team's alert; the stream without or with an
+ * outsider's token; oversized and malformed bodies; path traversal in ids; and the audit trail of
+ * every PHI read and admin change (who, when, outcome). Each case fails if its protection goes.
+ */
+import { readFile, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STREAMS } from '../../contracts/topics.ts';
+import { auditLogPath, JsonlAuditSink, type AuditEntry } from '../../dashboard-api/audit.ts';
+import { createDevTokenVerifier } from '../../dashboard-api/auth.ts';
+import { DEV_AUDIENCE, DEV_ISSUER, openDevIssuer, type DevIssuer, type Role } from '../../dashboard-api/dev-issuer.ts';
+import { registryPatientDirectory } from '../../dashboard-api/patient-directory.ts';
+import { criteriaRoutes } from '../../dashboard-api/routes-criteria.ts';
+import { deviceRoutes } from '../../dashboard-api/routes-devices.ts';
+import { createDashboardApi, type DashboardApi } from '../../dashboard-api/server.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
+import { createLogger } from '../../platform/log.ts';
+import { MetricsRegistry } from '../../platform/metrics.ts';
+import { DeviceRegistry } from '../../platform/registry/index.ts';
+import { SqliteVitalsStore } from '../../platform/store/index.ts';
+import { makeAlert, publishAlerts, StreamClient } from './helpers.ts';
+
+let dataDir: string;
+let bus: InProcessBus;
+let store: SqliteVitalsStore;
+let registry: DeviceRegistry;
+let issuer: DevIssuer;
+let api: DashboardApi;
+let url: string;
+let closeCriteria: () => Promise<void>;
+const logLines: string[] = [];
+const token = (sub: string, role: Role, patients: string[] = []) => issuer.issueToken({ sub, role, patients, ttlSeconds: 3600 });
+const p2Alert = makeAlert('p2', 'extreme_brady', 1);
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(path.join(os.tmpdir(), 'pb-abuse-api-'));
+  bus = new InProcessBus();
+  store = new SqliteVitalsStore(':memory:');
+  registry = new DeviceRegistry(':memory:');
+  for (const p of ['p1', 'p2']) registry.add(`dev-${p}`, p, 'test');
+  issuer = await openDevIssuer({ dataDir });
+  // Debug level, captured: the token-in-URL test reads every line the API logged.
+  const logger = createLogger('debug', {}, (l) => logLines.push(l));
+  const criteria = criteriaRoutes({ bus, logger, patients: registryPatientDirectory(registry) });
+  closeCriteria = () => criteria.close();
+  api = createDashboardApi({
+    bus, vitalsStore: store, patients: registryPatientDirectory(registry), auth: createDevTokenVerifier(issuer),
+    audit: new JsonlAuditSink({ dataDir }), logger, metrics: new MetricsRegistry(), heartbeatIntervalMs: 600_000,
+    routeModules: [deviceRoutes({ directory: registry, liveness: registry.liveness, commands: registry.commands }), criteria],
+  });
+  ({ url } = await api.listen(0, '127.0.0.1'));
+  await publishAlerts(bus, api.projection, [makeAlert('p1', 'extreme_tachy', 0), p2Alert]);
+});
+afterAll(async () => {
+  await api.close();
+  await closeCriteria();
+  await bus.close();
+  await store.close();
+  registry.close();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+async function call(method: string, path: string, bearer?: string, body?: string | Buffer, headers: Record<string, string> = {}) {
+  const res = await fetch(`${url}${path}`, {
+    method, headers: { ...(bearer ? { authorization: `Bearer ${bearer}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    ...(body !== undefined ? { body } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, text, json: (res.headers.get('content-type') ?? '').startsWith('application/json') ? JSON.parse(text) as { error?: { code: string } } & Record<string, unknown> : undefined };
+}
+
+const auditEntries = async () => (await readFile(auditLogPath(dataDir), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as AuditEntry);
+const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+const claims = (over: Record<string, unknown> = {}) => {
+  const now = Math.floor(Date.now() / 1000);
+  return { iss: DEV_ISSUER, aud: DEV_AUDIENCE, sub: 'mallory', role: 'admin', patients: ['p1', 'p2'], iat: now, exp: now + 600, ...over };
+};
+/** Signs with the development issuer's own private key (what only a forged claim set can fail on). */
+async function signWithDevKey(payload: Record<string, unknown>): Promise<string> {
+  const file = JSON.parse(await readFile(issuer.keyPath, 'utf8')) as { kid: string; privateJwk: JWK };
+  const key = await importJWK(file.privateJwk, 'ES256');
+  return new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid: file.kid, typ: 'JWT' }).sign(key);
+}
+
+describe('forged and altered tokens are 401 on every kind of route, and disclose nothing', () => {
+  const forged: [string, () => Promise<string>][] = [
+    ['alg none', async () => `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url(claims())}.`],
+    ['alg none with the kid of the real key', async () => `${b64url({ alg: 'none', kid: issuer.kid })}.${b64url(claims())}.`],
+    ['a foreign key (same kid, same claims)', async () => {
+      const { privateKey } = await generateKeyPair('ES256');
+      return new SignJWT(claims()).setProtectedHeader({ alg: 'ES256', kid: issuer.kid }).sign(privateKey);
+    }],
+    ['HS256 keyed with the public key (algorithm confusion)', async () => {
+      return new SignJWT(claims()).setProtectedHeader({ alg: 'HS256', kid: issuer.kid }).sign(new TextEncoder().encode(JSON.stringify(issuer.jwks().keys[0])));
+    }],
+    ['expired (beyond the clock tolerance)', () => signWithDevKey(claims({ iat: Math.floor(Date.now() / 1000) - 7200, exp: Math.floor(Date.now() / 1000) - 120 }))],
+    ['not yet valid', () => signWithDevKey(claims({ nbf: Math.floor(Date.now() / 1000) + 3600 }))],
+    ['wrong issuer', () => signWithDevKey(claims({ iss: 'https://evil.example' }))],
+    ['wrong audience', () => signWithDevKey(claims({ aud: 'another-api' }))],
+    ['no expiry', () => signWithDevKey(claims({ exp: undefined }))],
+    ['a clinician token edited to role admin', async () => {
+      const [h, p, s] = (await token('dr-out', 'clinician', ['p9'])).split('.') as [string, string, string];
+      return `${h}.${b64url({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), role: 'admin' })}.${s}`;
+    }],
+    ['a clinician token edited to add patients', async () => {
+      const [h, p, s] = (await token('dr-out', 'clinician', ['p9'])).split('.') as [string, string, string];
+      return `${h}.${b64url({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), patients: ['p1', 'p2'] })}.${s}`;
+    }],
+  ];
+  const routes: [string, string][] = [['GET', '/v1/patients'], ['GET', '/v1/patients/p2'], ['GET', '/v1/alerts'], ['GET', '/v1/devices'], ['POST', '/v1/devices/dev-p2/disable']];
+
+  for (const [name, make] of forged) {
+    it(name, async () => {
+      const t = await make();
+      for (const [method, route] of routes) {
+        const res = await call(method, route, t);
+        expect([name, method, route, res.status, res.json?.error?.code]).toEqual([name, method, route, 401, 'PB_AUTH_INVALID_TOKEN']);
+      }
+      await expect(StreamClient.open(`${url.replace(/^http/, 'ws')}/v1/stream?access_token=${t}`)).rejects.toMatchObject({ status: 401 });
+      expect(registry.get('dev-p2')?.enabled).toBe(true);
+    });
+  }
+
+  it('the same claims signed with the real key are accepted (the cases above fail only on what they forge)', async () => {
+    expect((await call('GET', '/v1/patients', await signWithDevKey(claims()))).status).toBe(200);
+  });
+});
+
+describe('least privilege', () => {
+  it('a clinician gets 403 on every admin route and changes nothing; the denial is audited', async () => {
+    const dr = await token('dr-a', 'clinician', ['p1']);
+    const adminRoutes: [string, string, string?][] = [
+      ['GET', '/v1/devices'], ['GET', '/v1/devices/dev-p2'], ['GET', '/v1/devices/dev-p1/audit'], ['GET', '/v1/devices/dev-p1/commands'],
+      ['POST', '/v1/devices/dev-p1/commands', JSON.stringify({ type: 'ping' })], ['POST', '/v1/devices/dev-p1/assign', JSON.stringify({ patientId: 'p2' })],
+      ['POST', '/v1/devices/dev-p1/unassign', '{}'], ['POST', '/v1/devices/dev-p1/disable', '{}'], ['POST', '/v1/devices/dev-p1/enable', '{}'],
+    ];
+    for (const [method, route, body] of adminRoutes) {
+      const res = await call(method, route, dr, body);
+      expect([method, route, res.status]).toEqual([method, route, 403]);
+    }
+    expect(registry.get('dev-p1')).toMatchObject({ enabled: true });
+    expect(registry.patientAt('dev-p1', Date.now())).toBe('p1');
+    const denied = (await auditEntries()).filter((e) => e.actor.sub === 'dr-a' && e.outcome === 'denied');
+    expect(denied.length).toBeGreaterThanOrEqual(adminRoutes.length - 1);
+  });
+
+  it('an outsider gets 403 on every route of another team\'s patient and alert, and the alert is unchanged', async () => {
+    const out = await token('dr-out', 'clinician', ['p1']);
+    const patientRoutes: [string, string, string?][] = [
+      ['GET', '/v1/patients/p2'], ['GET', '/v1/patients/p2/vitals'], ['GET', '/v1/alerts?patientId=p2'], ['GET', '/v1/patients/p2/criteria'],
+      ['PUT', '/v1/patients/p2/criteria', JSON.stringify({ alarms: { brady: { limitBpm: 30 } }, reason: 'x' })],
+      ['POST', `/v1/alerts/${encodeURIComponent(p2Alert.id)}/ack`], ['POST', `/v1/alerts/${encodeURIComponent(p2Alert.id)}/resolve`],
+    ];
+    for (const [method, route, body] of patientRoutes) {
+      const res = await call(method, route, out, body);
+      expect([method, route, res.status, res.text]).toEqual([method, route, 403, expect.not.stringContaining('"heartRate"')]);
+    }
+    expect(api.projection.get(p2Alert.id)?.state).toBe('active');
+    expect(bus.read(STREAMS.criteria)).toHaveLength(0);
+    const list = await call('GET', '/v1/alerts', out);
+    expect((list.json?.alerts as { patientId: string }[]).map((a) => a.patientId)).toEqual(['p1']);
+    const denied = (await auditEntries()).filter((e) => e.actor.sub === 'dr-out' && e.outcome === 'denied');
+    expect(denied.map((e) => [e.action, e.patientId])).toEqual(expect.arrayContaining([
+      ['patient.read', 'p2'], ['vitals.read', 'p2'], ['alerts.list', 'p2'], ['criteria.read', 'p2'], ['criteria.change', 'p2'], ['alert.ack', 'p2'], ['alert.resolve', 'p2'],
+    ]));
+  });
+
+  it('the stream refuses a handshake without a token, and gives an outsider none of another team\'s alerts', async () => {
+    await expect(StreamClient.open(`${url.replace(/^http/, 'ws')}/v1/stream`)).rejects.toMatchObject({ status: 401 });
+    const nobody = await StreamClient.open(`${url.replace(/^http/, 'ws')}/v1/stream?lastEventId=-1`, { headers: { authorization: `Bearer ${await token('dr-none', 'clinician', [])}` } });
+    const p1Only = await StreamClient.open(`${url.replace(/^http/, 'ws')}/v1/stream?lastEventId=-1`, { headers: { authorization: `Bearer ${await token('dr-p1', 'clinician', ['p1'])}` } });
+    const later = makeAlert('p2', 'asystole', 5);
+    const sentinel = makeAlert('p1', 'pause', 6);
+    await publishAlerts(bus, api.projection, [later, sentinel]);
+    // Everything dr-p1 receives up to the sentinel (the whole history replayed from -1) is p1's.
+    const seen = await p1Only.alertsUntil(sentinel.id);
+    expect(new Set(seen.map((m) => m.alert!.patientId))).toEqual(new Set(['p1']));
+    // dr-none has no patients: the only alert-type message would be a leak. A heartbeat-free
+    // stream delivers nothing; close it and check nothing was queued.
+    const received: string[] = [];
+    nobody.ws.on('message', (d) => { const m = JSON.parse(String(d)) as { type: string }; if (m.type === 'alert') received.push(String(d)); });
+    await nobody.close();
+    expect(received).toEqual([]);
+    await p1Only.close();
+  });
+});
+
+describe('bodies, headers and ids outside what the API expects', () => {
+  it('an oversized body is 413 (only 64 KiB kept), malformed JSON 400, both as JSON errors; the server keeps answering', async () => {
+    const admin = await token('root', 'admin');
+    const big = Buffer.alloc(8 * 1024 * 1024, 0x20);
+    const tooBig = await call('POST', '/v1/devices/dev-p1/commands', admin, big);
+    expect([tooBig.status, tooBig.json?.error?.code]).toEqual([413, 'PB_HTTP_BAD_REQUEST']);
+    for (const bad of ['{"type":', 'null', '[]', '"ping"', '{"type":"ping","__proto__":{"admin":true}}x']) {
+      const res = await call('POST', '/v1/devices/dev-p1/commands', admin, bad);
+      expect([bad, res.status, res.json?.error?.code]).toEqual([bad, 400, 'PB_HTTP_BAD_REQUEST']);
+    }
+    const put = await call('PUT', '/v1/patients/p1/criteria', admin, '{not json');
+    expect(put.status).toBe(400);
+    expect((await call('GET', '/healthz')).status).toBe(200);
+  });
+
+  it('oversized headers and URLs are refused by the HTTP parser (431/414-class), not buffered', async () => {
+    const res = await call('GET', '/v1/patients', await token('root', 'admin'), undefined, { 'x-junk': 'a'.repeat(64 * 1024) });
+    expect(res.status).toBe(431);
+    const longUrl = await call('GET', `/v1/alerts?since=${'1'.repeat(70_000)}`, await token('root', 'admin'));
+    expect([431, 414, 400]).toContain(longUrl.status);
+  });
+
+  it('path traversal and odd bytes in ids reach no file or store: 400 for an id outside the id alphabet, 404 elsewhere, never a file\'s content', async () => {
+    const admin = await token('root', 'admin');
+    const dr = await token('dr-a', 'clinician', ['p1']);
+    const attempts = [
+      '/v1/patients/..%2F..%2F..%2Fetc%2Fpasswd', '/v1/patients/%2e%2e%2f%2e%2e%2fregistry.sqlite/vitals', '/v1/devices/..%2F..%2Fpki%2Fca.key',
+      '/v1/devices/dev-p1%00.key', '/v1/patients/%E0%A4%A', '/../../../../etc/passwd', '/%2e%2e/%2e%2e/etc/passwd', '/app.js/..%2f..%2fserver.ts',
+      `/v1/patients/${encodeURIComponent('p1/../p2')}/vitals`,
+    ];
+    for (const p of attempts) {
+      for (const t of [admin, dr]) {
+        const res = await call('GET', p, t);
+        expect([p, res.status]).toEqual([p, p.startsWith('/v1/') ? 400 : 404]);
+        expect(res.text).not.toMatch(/root:x:0:0|BEGIN (EC )?PRIVATE KEY|SQLite format|import .* from/);
+      }
+    }
+  });
+});
+
+describe('audit trail of PHI reads and admin changes', () => {
+  it('names who, when, what and the outcome of each read and each change', async () => {
+    const admin = await token('root', 'admin');
+    const dr = await token('dr-audit', 'clinician', ['p1']);
+    const t0 = Date.now();
+    await call('GET', '/v1/patients/p1', dr);
+    await call('GET', '/v1/patients/p1/vitals', dr);
+    await call('GET', '/v1/alerts?patientId=p1', dr);
+    await call('GET', '/v1/patients/p1/criteria', dr);
+    await call('POST', '/v1/devices/dev-p2/disable', admin, '{}');
+    await call('POST', '/v1/devices/dev-p2/enable', admin, '{}');
+    await call('POST', '/v1/devices/dev-p2/commands', admin, JSON.stringify({ type: 'ping' }));
+    await call('PUT', '/v1/patients/p2/criteria', admin, JSON.stringify({ alarms: { brady: { limitBpm: 45 } }, reason: 'audit test' }));
+    const stream = await StreamClient.open(`${url.replace(/^http/, 'ws')}/v1/stream`, { headers: { authorization: `Bearer ${dr}` } });
+    await stream.close();
+    const entries = (await auditEntries()).filter((e) => Date.parse(e.at) >= t0 - 1000 && (e.actor.sub === 'dr-audit' || e.actor.sub === 'root'));
+    const row = (e: AuditEntry) => [e.actor.sub, e.actor.role, e.action, (e.action.startsWith('device') ? e.deviceId : e.patientId) ?? null, e.outcome];
+    expect(entries.map(row)).toEqual(expect.arrayContaining([
+      ['dr-audit', 'clinician', 'patient.read', 'p1', 'allowed'],
+      ['dr-audit', 'clinician', 'vitals.read', 'p1', 'allowed'],
+      ['dr-audit', 'clinician', 'alerts.list', 'p1', 'allowed'],
+      ['dr-audit', 'clinician', 'criteria.read', 'p1', 'allowed'],
+      ['root', 'admin', 'device.change', 'dev-p2', 'allowed'],
+      ['root', 'admin', 'device.command', 'dev-p2', 'allowed'],
+      ['root', 'admin', 'criteria.change', 'p2', 'allowed'],
+      ['dr-audit', 'clinician', 'stream.open', null, 'allowed'],
+    ]));
+    expect(entries.filter((e) => e.action === 'device.change')).toHaveLength(2);
+    for (const e of entries) {
+      expect(Math.abs(Date.parse(e.at) - Date.now())).toBeLessThan(120_000);
+      expect(e.remoteAddress).toBe('127.0.0.1');
+    }
+  });
+});
+
+describe('tokens never land in a log or the audit trail', () => {
+  it('access_token in a URL is redacted wherever the URL is written', async () => {
+    const dr = await token('dr-url', 'clinician', ['p1']);
+    const secretPart = dr.split('.')[2]!;
+    // Query strings the API copies into the audit trail, error paths that log, a stream upgrade.
+    await call('GET', `/v1/alerts?patientId=p1&access_token=${dr}`, dr);
+    await call('GET', `/v1/alerts?access_token=${dr}&state=bogus`, dr);
+    await call('GET', `/v1/nothing-here?access_token=${dr}`);
+    await expect(StreamClient.open(`${url.replace(/^http/, 'ws')}/v1/nope?access_token=${dr}`)).rejects.toMatchObject({ status: 404 });
+    const s = await StreamClient.open(`${url.replace(/^http/, 'ws')}/v1/stream?access_token=${dr}&lastEventId=-1`);
+    await s.close();
+    const auditText = await readFile(auditLogPath(dataDir), 'utf8');
+    expect(auditText).toContain('access_token=[redacted]');
+    expect(auditText).not.toContain(secretPart);
+    expect(logLines.join('\n')).not.toContain(secretPart);
+  });
+});
