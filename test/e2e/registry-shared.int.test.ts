@@ -102,9 +102,12 @@ describe.runIf(kafka)('one registry shared through Kafka by separate gateway, AP
     device = await waitFor('gateway 1 to accept the new device', () => connectTo(ports.gateway1).catch(() => undefined));
     await publishQos1(device, deviceTopics(deviceId).status, JSON.stringify({ online: true, fw: '2.3.1', model: 'PB-Patch-2', battery: 77, charging: false }));
     await publishQos1(device, deviceTopics(deviceId).telemetry, frameJson(0));
-    const view = await waitFor('liveness in the API', async () => {
+    // Wait for the frame's liveness, not only the status's: the gateway may flush the status in
+    // one poll and the frame in the next, and the API may read between them (a fresh clone once
+    // saw battery 77 and lastSeq null here). The frame is the later write, so lastSeq 0 means both.
+    const view = await waitFor('liveness of the status and the frame in the API', async () => {
       const { body } = await api('GET', `/v1/devices/${deviceId}`);
-      return body.device?.online && body.device?.fw === '2.3.1' ? body.device : undefined;
+      return body.device?.online && body.device?.fw === '2.3.1' && body.device?.lastSeq === 0 ? body.device : undefined;
     });
     // Battery 88 %: the frame's report, later than the status's 77 %.
     expect(view).toMatchObject({ deviceId, enabled: true, patientId, online: true, gatewayId: `gw-1-${runId}`, model: 'PB-Patch-2', batteryPercent: 88, lastSeq: 0 });
