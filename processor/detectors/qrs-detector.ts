@@ -340,25 +340,31 @@ export class QrsDetector {
     if (this.#since.length > 64) this.#since.shift();
   }
 
+  /**
+   * Search-back (Pan & Tompkins): no QRS for `searchBackRr` mean RR, so the peaks since the last
+   * one are looked at again with half the threshold. Every such peak that is not in the
+   * refractory period or a T wave is taken, in time order — not only the largest: after a sudden
+   * drop in QRS amplitude (VT in a lead where it is small) a single recovered beat per search
+   * would lose most of a fast run.
+   */
   #searchBack(): void {
     const half = 0.5 * this.#threshold();
-    let best: Peak | undefined;
-    const last = this.#lastQrs!;
-    for (const c of this.#since) {
-      if (c.r - last.r < this.#ms(this.#p.refractoryMs) || c.level <= half || c.level < this.#floor) continue;
-      if (last && c.r - last.r < this.#ms(this.#p.tWaveWindowMs) && c.slope < 0.5 * last.slope) continue;
-      if (!best || c.level > best.level) best = c;
-    }
-    if (best) {
-      // The noise level had taken this peak in; it was a QRS after all.
-      const idx = this.#noiseLevels.lastIndexOf(best.level);
-      if (idx >= 0) this.#noiseLevels.splice(idx, 1);
-      const later = this.#since.filter((c) => c.r > best.r);
-      this.#accept(best, true);
-      // Peaks after the recovered beat are decided again against it.
-      for (const c of later) this.#decide(c);
-    } else {
-      this.#since = [];
+    const candidates = this.#since;
+    this.#since = [];
+    let found = false;
+    for (const c of candidates) {
+      const last = this.#lastQrs!;
+      const ok = c.r - last.r >= this.#ms(this.#p.refractoryMs) && c.level > half && c.level >= this.#floor
+        && !(c.r - last.r < this.#ms(this.#p.tWaveWindowMs) && c.slope < 0.5 * last.slope);
+      if (ok) {
+        // The noise level had taken this peak in; it was a QRS after all.
+        const idx = this.#noiseLevels.lastIndexOf(c.level);
+        if (idx >= 0) this.#noiseLevels.splice(idx, 1);
+        this.#accept(c, true);
+        found = true;
+      } else if (found) {
+        this.#since.push(c);
+      }
     }
   }
 

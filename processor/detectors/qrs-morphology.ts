@@ -25,9 +25,8 @@ export interface MorphologyParams {
   wideMs: number;
   widerByMs: number;
   slopeFraction: number;
-  relearnBeats: number;
-  /** Beats at least this fast never re-learn the template (VT rate, bpm). */
-  relearnBelowBpm: number;
+  /** Per-beat decay of a template's weight (0.995: a time constant of ~200 beats). */
+  templateDecay: number;
 }
 
 export const MORPHOLOGY_DEFAULTS: MorphologyParams = {
@@ -35,8 +34,7 @@ export const MORPHOLOGY_DEFAULTS: MorphologyParams = {
   wideMs: 120,
   widerByMs: 20,
   slopeFraction: 0.1,
-  relearnBeats: 8,
-  relearnBelowBpm: 100,
+  templateDecay: 0.995,
 };
 
 const PRE_MS = 100;
@@ -45,11 +43,20 @@ const POST_MS = 120;
 const WIDTH_SPAN_MS = 150;
 /** A quiet stretch this long ends the complex, ms. */
 const QUIET_MS = 12;
+/** Morphologies remembered at once (dominant, PVC shapes, noise); the weakest is replaced. */
+const MAX_TEMPLATES = 4;
 
 export interface BeatShape {
   cls: BeatClass;
   qrsMs: number;
   corr: number;
+}
+
+interface Template {
+  wave: Float64Array;
+  qrsMs: number;
+  /** Decayed count of beats that matched it: the dominant template has the largest. */
+  weight: number;
 }
 
 export class BeatMorphology {
@@ -58,11 +65,8 @@ export class BeatMorphology {
   readonly #signal: (i: number) => number;
   readonly #pre: number;
   readonly #post: number;
-  readonly #template: Float64Array;
   readonly #beat: Float64Array;
-  #hasTemplate = false;
-  #templateQrsMs = 0;
-  #unmatched = 0;
+  readonly #templates: Template[] = [];
 
   /** @param signal wide-band sample at an absolute index (valid for the last few seconds) */
   constructor(fsHz: number, signal: (i: number) => number, params: Partial<MorphologyParams> = {}) {
@@ -71,7 +75,6 @@ export class BeatMorphology {
     this.#signal = signal;
     this.#pre = Math.round((PRE_MS * fsHz) / 1000);
     this.#post = Math.round((POST_MS * fsHz) / 1000);
-    this.#template = new Float64Array(this.#pre + this.#post + 1);
     this.#beat = new Float64Array(this.#pre + this.#post + 1);
   }
 
@@ -81,8 +84,7 @@ export class BeatMorphology {
   }
 
   reset(): void {
-    this.#hasTemplate = false;
-    this.#unmatched = 0;
+    this.#templates.length = 0;
   }
 
   /** QRS duration around R-peak `r`, ms. */
@@ -108,47 +110,48 @@ export class BeatMorphology {
   /**
    * Classifies the beat with R-peak at sample `r` (the signal must be valid up to
    * r + {@link lookaheadSamples}).
-   * @param rrSamples interval from the previous beat in samples (0 = unknown)
+   * @param _rrSamples interval from the previous beat in samples (0 = unknown)
    */
-  classify(r: number, rrSamples: number): BeatShape {
+  classify(r: number, _rrSamples: number): BeatShape {
     const b = this.#beat;
     let mean = 0;
     for (let k = 0; k < b.length; k++) { b[k] = this.#signal(r - this.#pre + k); mean += b[k]!; }
     mean /= b.length;
     for (let k = 0; k < b.length; k++) b[k]! -= mean;
     const qrsMs = this.qrsMs(r);
-    const wide = qrsMs >= this.#p.wideMs;
-    const slow = rrSamples > 0 && rrSamples >= (60 * this.#fs) / this.#p.relearnBelowBpm;
-    if (!this.#hasTemplate) {
-      this.#unmatched = slow ? this.#unmatched + 1 : 0;
-      if (!wide || this.#unmatched >= this.#p.relearnBeats) {
-        this.#learn(qrsMs);
-        return { cls: 'N', qrsMs, corr: 1 };
+    const dominant = this.#dominant();
+    // Which template does the beat belong to (same shape, not clearly wider)?
+    let best: Template | undefined;
+    let bestCorr = -Infinity;
+    for (const t of this.#templates) {
+      const c = pearson(b, t.wave);
+      if (c >= this.#p.matchCorr && qrsMs < t.qrsMs + this.#p.widerByMs && c > bestCorr) { best = t; bestCorr = c; }
+    }
+    for (const t of this.#templates) t.weight *= this.#p.templateDecay;
+    if (best) {
+      const w = best.wave;
+      for (let k = 0; k < w.length; k++) w[k]! += (b[k]! - w[k]!) / 8;
+      best.qrsMs += (qrsMs - best.qrsMs) / 8;
+      best.weight += 1;
+    } else {
+      if (this.#templates.length >= MAX_TEMPLATES) {
+        let weakest = 0;
+        for (let i = 1; i < this.#templates.length; i++) if (this.#templates[i]!.weight < this.#templates[weakest]!.weight) weakest = i;
+        this.#templates.splice(weakest, 1);
       }
-      return { cls: 'V', qrsMs, corr: NaN };
+      this.#templates.push({ wave: Float64Array.from(b), qrsMs, weight: 1 });
     }
-    const corr = pearson(b, this.#template);
-    const wider = qrsMs >= this.#templateQrsMs + this.#p.widerByMs;
-    if (corr >= this.#p.matchCorr && !wider) {
-      this.#unmatched = 0;
-      const t = this.#template;
-      for (let k = 0; k < t.length; k++) t[k]! += (b[k]! - t[k]!) / 8;
-      this.#templateQrsMs += (qrsMs - this.#templateQrsMs) / 8;
-      return { cls: 'N', qrsMs, corr };
-    }
-    this.#unmatched = slow ? this.#unmatched + 1 : 0;
-    if (this.#unmatched >= this.#p.relearnBeats) {
-      this.#learn(qrsMs);
-      return { cls: 'N', qrsMs, corr };
-    }
-    return { cls: wider ? 'V' : 'N', qrsMs, corr };
+    if (!dominant) return { cls: 'N', qrsMs, corr: NaN };
+    const corr = pearson(b, dominant.wave);
+    // V: unlike the patient's dominant beat — another shape, or the same shape clearly wider.
+    const v = !(corr >= this.#p.matchCorr && qrsMs < dominant.qrsMs + this.#p.widerByMs);
+    return { cls: v ? 'V' : 'N', qrsMs, corr };
   }
 
-  #learn(qrsMs: number): void {
-    this.#template.set(this.#beat);
-    this.#templateQrsMs = qrsMs;
-    this.#hasTemplate = true;
-    this.#unmatched = 0;
+  #dominant(): Template | undefined {
+    let d: Template | undefined;
+    for (const t of this.#templates) if (!d || t.weight > d.weight) d = t;
+    return d;
   }
 }
 
