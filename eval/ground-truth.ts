@@ -16,6 +16,7 @@ import { EXTREME_BRADY_DEFAULTS } from '../processor/detectors/extreme-brady.ts'
 import { EXTREME_TACHY_DEFAULTS } from '../processor/detectors/extreme-tachy.ts';
 import { PAUSE_DEFAULTS } from '../processor/detectors/pause.ts';
 import { TACHY_DEFAULTS } from '../processor/detectors/tachy.ts';
+import type { LimitRateParams } from '../processor/detectors/limit-rate.ts';
 import { VT_DEFAULTS } from '../processor/detectors/vt.ts';
 import type { Interval } from './epicmp.ts';
 import type { ReferenceBeat, ReferenceRecord } from './records.ts';
@@ -57,6 +58,37 @@ export function rateRuns(beats: readonly ReferenceBeat[], durationMs: number, mi
 }
 
 /**
+ * The limit alarms' episodes (brady, tachy): runs of ≥ `consecutiveBeats` qualifying beats
+ * whose qualifying beats span at least the sustain time — the shorter sudden-onset one when the
+ * run's first `consecutiveBeats` intervals average ≥ `suddenChange` shorter (above) / longer
+ * (below) than the last 8 non-qualifying intervals before it (processor/detectors/limit-rate.ts).
+ */
+export function sustainedRuns(beats: readonly ReferenceBeat[], durationMs: number, p: LimitRateParams, direction: 'above' | 'below'): Interval[] {
+  const limitRrMs = 60000 / p.limitBpm;
+  const qualifies = (rr: number) => (direction === 'above' ? rr < limitRrMs : rr > limitRrMs);
+  const out: Interval[] = [];
+  const before: number[] = [];
+  let i = 1;
+  while (i < beats.length) {
+    const rr = beats[i]!.timeMs - beats[i - 1]!.timeMs;
+    if (!qualifies(rr)) { before.push(rr); if (before.length > 8) before.shift(); i++; continue; }
+    let j = i;
+    while (j < beats.length && qualifies(beats[j]!.timeMs - beats[j - 1]!.timeMs)) j++;
+    // beats[i..j) qualify.
+    if (j - i >= p.consecutiveBeats) {
+      const runRr = (beats[i + p.consecutiveBeats - 1]!.timeMs - beats[i - 1]!.timeMs) / p.consecutiveBeats;
+      const ref = before.length === 8 ? before.reduce((a, b) => a + b, 0) / 8 : undefined;
+      const sudden = p.suddenChange > 0 && ref !== undefined && (direction === 'above' ? runRr <= (1 - p.suddenChange) * ref : runRr >= ref / (1 - p.suddenChange));
+      const sustainMs = sudden ? Math.min(p.sustainMs, p.suddenSustainMs) : p.sustainMs;
+      const lastOk = Math.max(i + p.consecutiveBeats - 1, i + beats.slice(i, j).findIndex((b) => b.timeMs - beats[i]!.timeMs >= sustainMs));
+      if (beats[j - 1]!.timeMs - beats[i]!.timeMs >= sustainMs && lastOk < j) out.push({ startMs: beats[i]!.timeMs, endMs: j < beats.length ? beats[j]!.timeMs : durationMs });
+    }
+    i = j;
+  }
+  return out;
+}
+
+/**
  * Runs of consecutive ventricular beats containing `minBeats` consecutive ones whose
  * V-to-V intervals average above `hrAboveBpm`; from the first beat of the first such window to
  * the first non-ventricular beat.
@@ -89,9 +121,9 @@ export function thresholdGroundTruth(record: ReferenceRecord): Record<ThresholdK
     asystole: silences(beats, ASYSTOLE_DEFAULTS.minGapMs),
     pause: silences(beats, PAUSE_DEFAULTS.minRrMs),
     extreme_brady: rateRuns(beats, durationMs, EXTREME_BRADY_DEFAULTS.consecutiveBeats, (rr) => 60000 / rr < EXTREME_BRADY_DEFAULTS.hrBelowBpm),
-    brady: rateRuns(beats, durationMs, BRADY_DEFAULTS.consecutiveBeats, (rr) => 60000 / rr < BRADY_DEFAULTS.limitBpm),
+    brady: sustainedRuns(beats, durationMs, BRADY_DEFAULTS, 'below'),
     extreme_tachy: rateRuns(beats, durationMs, EXTREME_TACHY_DEFAULTS.consecutiveBeats, (rr) => 60000 / rr > EXTREME_TACHY_DEFAULTS.hrAboveBpm),
-    tachy: rateRuns(beats, durationMs, TACHY_DEFAULTS.consecutiveBeats, (rr) => 60000 / rr > TACHY_DEFAULTS.limitBpm),
+    tachy: sustainedRuns(beats, durationMs, TACHY_DEFAULTS, 'above'),
     vt: ventricularRuns(beats, durationMs, VT_DEFAULTS.minBeats, VT_DEFAULTS.hrAboveBpm),
   };
 }

@@ -8,24 +8,28 @@ import type { AlertKind } from '../contracts/alert.ts';
 import { DEFAULT_ALARM_CRITERIA, type AlarmCriteria } from '../contracts/criteria.ts';
 import { createAfibDetector } from './detectors/afib.ts';
 import { AsystoleDetector } from './detectors/asystole.ts';
-import { createBradyDetector } from './detectors/brady.ts';
+import { BRADY_SUSTAINED, createBradyDetector } from './detectors/brady.ts';
 import type { Detector } from './detectors/detector.ts';
+import type { LimitRateParams } from './detectors/limit-rate.ts';
 import { createExtremeBradyDetector } from './detectors/extreme-brady.ts';
 import { createExtremeTachyDetector } from './detectors/extreme-tachy.ts';
 import { createPauseDetector } from './detectors/pause.ts';
-import { createTachyDetector } from './detectors/tachy.ts';
+import { createTachyDetector, TACHY_SUSTAINED } from './detectors/tachy.ts';
 import { createVtDetector } from './detectors/vt.ts';
 import { LeadOffMonitor, LowBatteryMonitor, type FrameMonitor } from './technical.ts';
 
 type PhysiologicalKind = 'asystole' | 'pause' | 'extreme_brady' | 'brady' | 'extreme_tachy' | 'tachy' | 'vt' | 'afib';
 
+/** A limit alarm's delay from the criteria; with a delay, the sudden-onset shortcut of the proposed defaults applies too. */
+const sustained = (proposed: LimitRateParams, sustainMs: number) => (sustainMs > 0 ? { sustainMs, suddenChange: proposed.suddenChange, suddenSustainMs: proposed.suddenSustainMs } : { sustainMs: 0 });
+
 const BUILDERS: Record<PhysiologicalKind, (c: AlarmCriteria) => Detector> = {
   asystole: (c) => new AsystoleDetector({ minGapMs: c.asystole.minGapMs }),
   pause: (c) => createPauseDetector({ minRrMs: c.pause.minRrMs }),
   extreme_brady: (c) => createExtremeBradyDetector({ hrBelowBpm: c.extreme_brady.hrBelowBpm, consecutiveBeats: c.extreme_brady.consecutiveBeats }),
-  brady: (c) => createBradyDetector({ limitBpm: c.brady.limitBpm, consecutiveBeats: c.brady.consecutiveBeats }),
+  brady: (c) => createBradyDetector({ limitBpm: c.brady.limitBpm, consecutiveBeats: c.brady.consecutiveBeats, ...sustained(BRADY_SUSTAINED, c.brady.sustainMs) }),
   extreme_tachy: (c) => createExtremeTachyDetector({ hrAboveBpm: c.extreme_tachy.hrAboveBpm, consecutiveBeats: c.extreme_tachy.consecutiveBeats }),
-  tachy: (c) => createTachyDetector({ limitBpm: c.tachy.limitBpm, consecutiveBeats: c.tachy.consecutiveBeats }),
+  tachy: (c) => createTachyDetector({ limitBpm: c.tachy.limitBpm, consecutiveBeats: c.tachy.consecutiveBeats, ...sustained(TACHY_SUSTAINED, c.tachy.sustainMs) }),
   vt: (c) => createVtDetector({ minBeats: c.vt.minBeats, hrAboveBpm: c.vt.hrAboveBpm }),
   afib: (c) => createAfibDetector({ minEpisodeMs: c.afib.minEpisodeMs }),
 };

@@ -9,10 +9,28 @@
  * isolated long RR intervals (a blocked or post-ectopic beat) do not alarm. The 5 bpm / 5 beat
  * hysteresis is our design choice against flapping at the limit (not from a standard).
  * HR < 50 bpm ⟺ RR > 1200 ms; recovered: HR ≥ 55 bpm ⟺ RR ≤ 1090.9 ms.
+ *
+ * Alarm delay against nuisance alarms (issue 12, {@link BRADY_SUSTAINED}): the run must last 120 s, or 30 s when it
+ * starts suddenly (its first intervals ≥ 25 % longer than the 8 before it, i.e. the rate
+ * dropped by ≥ 20 % from one beat to the next — a block, not the slow drift of sleep). Healthy
+ * sleep bradycardia drifts below 50 bpm for seconds to minutes and is not actionable (ISHNE-HRS
+ * 2017 ambulatory consensus, Steinberg et al., on nocturnal bradycardia in healthy subjects);
+ * alarm delays for non-lethal conditions and patient-specific limits are the alarm-fatigue
+ * measures of the AHA 2017 practice standards (Sandau et al., alarm management section). The
+ * lethal conditions keep their own undelayed high-priority detectors: extreme bradycardia (< 40
+ * bpm × 5 beats), asystole, pause. Numbers are ours (no standard gives them); clinicians
+ * override them per patient (contracts/criteria.ts).
  */
 import { LimitRateDetector, type LimitRateParams } from './limit-rate.ts';
 
-export const BRADY_DEFAULTS: LimitRateParams = { limitBpm: 50, consecutiveBeats: 5, hysteresisBpm: 5, recoveryBeats: 5 };
+export const BRADY_DEFAULTS: LimitRateParams = { limitBpm: 50, consecutiveBeats: 5, hysteresisBpm: 5, recoveryBeats: 5, sustainMs: 0, suddenChange: 0, suddenSustainMs: 0 };
+
+/**
+ * Proposed nuisance-alarm defaults (below); measured by `npm run eval` ("after"), not yet the
+ * production default: switching needs the simulator's independent ground truth
+ * (device-sim/alarm-criteria.ts, criteria-scan.ts) to learn the sustain rule first.
+ */
+export const BRADY_SUSTAINED: LimitRateParams = { ...BRADY_DEFAULTS, sustainMs: 120_000, suddenChange: 0.2, suddenSustainMs: 30_000 };
 
 /** Factory with the documented defaults; every parameter is patient-adjustable. */
 export function createBradyDetector(params: Partial<LimitRateParams> = {}): LimitRateDetector {
@@ -21,6 +39,6 @@ export function createBradyDetector(params: Partial<LimitRateParams> = {}): Limi
     kind: 'brady',
     direction: 'below',
     params: p,
-    criterion: `HR < ${p.limitBpm} bpm for ${p.consecutiveBeats} consecutive beats; ends at HR ≥ ${p.limitBpm + p.hysteresisBpm} bpm for ${p.recoveryBeats} beats (limit alarm)`,
+    criterion: `HR < ${p.limitBpm} bpm for ${p.consecutiveBeats} consecutive beats; ends at HR ≥ ${p.limitBpm + p.hysteresisBpm} bpm for ${p.recoveryBeats} beats (limit alarm); sustained ${p.sustainMs / 1000} s${p.suddenChange > 0 ? `, ${Math.min(p.sustainMs, p.suddenSustainMs) / 1000} s after a sudden onset` : ''}`,
   });
 }

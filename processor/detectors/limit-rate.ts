@@ -21,6 +21,20 @@ export interface LimitRateParams {
   hysteresisBpm: number;
   /** Consecutive recovered beats that end an episode. */
   recoveryBeats: number;
+  /**
+   * Alarm delay: the consecutive beats beyond the limit must also span this long before the
+   * episode opens (onset stays at the run's first beat), ms. 0 = no delay.
+   */
+  sustainMs: number;
+  /**
+   * Sudden onset (optional): when the run's first `consecutiveBeats` intervals are on average at
+   * least this fraction shorter (tachy) / longer (brady) than the 8 intervals before the run, the
+   * shorter {@link suddenSustainMs} applies. Sinus tachycardia of exercise ramps up; a
+   * re-entrant tachycardia starts from one beat to the next (the "sudden onset" discriminator
+   * of implantable defibrillators). 0 = off.
+   */
+  suddenChange: number;
+  suddenSustainMs: number;
 }
 
 export interface LimitRateCriterion {
@@ -33,6 +47,8 @@ export interface LimitRateCriterion {
 }
 
 const MAX_EVIDENCE_RR = 32;
+/** Intervals before a run that the sudden-onset test compares with. */
+const BEFORE_INTERVALS = 8;
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
 export class LimitRateDetector implements Detector {
@@ -40,8 +56,10 @@ export class LimitRateDetector implements Detector {
   readonly #c: LimitRateCriterion;
   readonly #beyond: (rrMs: number) => boolean;
   readonly #recovered: (rrMs: number) => boolean;
-  /** Qualifying beats before an episode opens. */
-  #run: BeatEvent[] = [];
+  /** The current run of qualifying beats before an episode opens (bounded summary). */
+  #run: { firstMs: number; count: number; rrSumMs: number; recentRrMs: number[]; sudden: boolean | undefined } | undefined;
+  /** The last intervals before the run (sudden-onset reference). */
+  #before: number[] = [];
   #open: { onsetMs: number; beatCount: number; rrSumMs: number; recentRrMs: number[] } | undefined;
   /** First beat and length of the current run of recovered beats while open. */
   #recovery: { firstMs: number; count: number } | undefined;
@@ -52,6 +70,7 @@ export class LimitRateDetector implements Detector {
       throw new RangeError(`${criterion.kind}: limit ${p.limitBpm} bpm with hysteresis ${p.hysteresisBpm} bpm is not a valid rate limit`);
     }
     if (!(p.consecutiveBeats >= 1) || !(p.recoveryBeats >= 1)) throw new RangeError(`${criterion.kind}: beat counts must be ≥ 1`);
+    if (!(p.sustainMs >= 0) || !(p.suddenSustainMs >= 0) || !(p.suddenChange >= 0 && p.suddenChange < 1)) throw new RangeError(`${criterion.kind}: sustain times must be ≥ 0 and the sudden-onset fraction in [0, 1)`);
     this.#c = criterion;
     this.kind = criterion.kind;
     const limitRrMs = 60000 / p.limitBpm;
@@ -73,24 +92,38 @@ export class LimitRateDetector implements Detector {
       rrMs: recentRrMs.slice(-MAX_EVIDENCE_RR),
       beatCount,
       criterion: this.#c.criterion,
-      thresholds: { limitBpm: p.limitBpm, consecutiveBeats: p.consecutiveBeats, hysteresisBpm: p.hysteresisBpm, recoveryBeats: p.recoveryBeats },
+      thresholds: { limitBpm: p.limitBpm, consecutiveBeats: p.consecutiveBeats, hysteresisBpm: p.hysteresisBpm, recoveryBeats: p.recoveryBeats, sustainMs: p.sustainMs, ...(p.suddenChange > 0 ? { suddenChange: p.suddenChange, suddenSustainMs: p.suddenSustainMs } : {}) },
     };
   }
 
   onBeat(beat: BeatEvent): EpisodeChange[] {
     if (beat.rrMs <= 0) {
       // Unknown interval: says nothing about the rate, and breaks any run of consecutive beats.
-      this.#run = [];
+      this.#run = undefined;
+      this.#before = [];
       this.#recovery = undefined;
       return [];
     }
     if (!this.#open) {
-      if (!this.#beyond(beat.rrMs)) { this.#run = []; return []; }
-      this.#run.push(beat);
-      if (this.#run.length < this.#c.params.consecutiveBeats) return [];
-      const rr = this.#run.map((b) => b.rrMs);
-      this.#open = { onsetMs: this.#run[0]!.timeMs, beatCount: rr.length, rrSumMs: rr.reduce((a, b) => a + b, 0), recentRrMs: rr.slice(-MAX_EVIDENCE_RR) };
-      this.#run = [];
+      const p = this.#c.params;
+      if (!this.#beyond(beat.rrMs)) {
+        this.#run = undefined;
+        this.#before.push(beat.rrMs);
+        if (this.#before.length > BEFORE_INTERVALS) this.#before.shift();
+        return [];
+      }
+      const run = (this.#run ??= { firstMs: beat.timeMs, count: 0, rrSumMs: 0, recentRrMs: [], sudden: undefined });
+      run.count++;
+      run.rrSumMs += beat.rrMs;
+      run.recentRrMs.push(beat.rrMs);
+      if (run.recentRrMs.length > MAX_EVIDENCE_RR) run.recentRrMs.shift();
+      if (run.count < p.consecutiveBeats) return [];
+      if (run.sudden === undefined) run.sudden = this.#isSudden(run.rrSumMs / run.count);
+      const sustainMs = run.sudden ? Math.min(p.sustainMs, p.suddenSustainMs) : p.sustainMs;
+      if (beat.timeMs - run.firstMs < sustainMs) return [];
+      this.#open = { onsetMs: run.firstMs, beatCount: run.count, rrSumMs: run.rrSumMs, recentRrMs: run.recentRrMs };
+      this.#run = undefined;
+      this.#before = [];
       this.#recovery = undefined;
       return [{ type: 'onset', kind: this.kind, onsetMs: this.#open.onsetMs, evidence: this.#evidence(this.#open.beatCount, this.#open.rrSumMs, this.#open.recentRrMs) }];
     }
@@ -122,9 +155,18 @@ export class LimitRateDetector implements Detector {
     return [];
   }
 
+  /** The run's first intervals (mean `runRrMs`) differ from those before it by the sudden-onset fraction. */
+  #isSudden(runRrMs: number): boolean {
+    const p = this.#c.params;
+    if (!(p.suddenChange > 0) || this.#before.length < BEFORE_INTERVALS) return false;
+    const beforeRrMs = this.#before.reduce((a, b) => a + b, 0) / this.#before.length;
+    return this.#c.direction === 'above' ? runRrMs <= (1 - p.suddenChange) * beforeRrMs : runRrMs >= beforeRrMs / (1 - p.suddenChange);
+  }
+
   onDiscontinuity(): EpisodeChange[] {
     // Nothing is concluded across the hole; an open episode stays open (Detector contract).
-    this.#run = [];
+    this.#run = undefined;
+    this.#before = [];
     this.#recovery = undefined;
     return [];
   }

@@ -7,10 +7,22 @@
  * consecutive-beat rule rather than an average, so a single premature beat (short RR) cannot
  * start it. The 5 bpm / 5 beat hysteresis is our design choice against flapping at the limit.
  * HR > 120 bpm ⟺ RR < 500 ms; recovered: HR ≤ 115 bpm ⟺ RR ≥ 521.7 ms.
+ *
+ * Alarm delay against nuisance alarms (issue 12, {@link TACHY_SUSTAINED}): the run must last 5 min, or 30 s when it
+ * starts suddenly (its first intervals ≥ 20 % shorter than the 8 before it — the "sudden onset"
+ * discriminator of implantable defibrillators, which separates re-entrant tachycardias from the
+ * gradual sinus tachycardia of exertion). Exertional sinus tachycardia in an ambulatory patient
+ * is not actionable; delays for non-lethal alarms follow the AHA 2017 practice standards'
+ * alarm-management recommendations (Sandau et al.). Extreme tachycardia (> 140 bpm × 17 beats),
+ * VT and AF keep their own undelayed detectors. Numbers are ours; clinicians override them per
+ * patient (contracts/criteria.ts).
  */
 import { LimitRateDetector, type LimitRateParams } from './limit-rate.ts';
 
-export const TACHY_DEFAULTS: LimitRateParams = { limitBpm: 120, consecutiveBeats: 5, hysteresisBpm: 5, recoveryBeats: 5 };
+export const TACHY_DEFAULTS: LimitRateParams = { limitBpm: 120, consecutiveBeats: 5, hysteresisBpm: 5, recoveryBeats: 5, sustainMs: 0, suddenChange: 0, suddenSustainMs: 0 };
+
+/** Proposed nuisance-alarm defaults (below; see brady.ts BRADY_SUSTAINED for their status). */
+export const TACHY_SUSTAINED: LimitRateParams = { ...TACHY_DEFAULTS, sustainMs: 300_000, suddenChange: 0.2, suddenSustainMs: 30_000 };
 
 /** Factory with the documented defaults; every parameter is patient-adjustable. */
 export function createTachyDetector(params: Partial<LimitRateParams> = {}): LimitRateDetector {
@@ -19,6 +31,6 @@ export function createTachyDetector(params: Partial<LimitRateParams> = {}): Limi
     kind: 'tachy',
     direction: 'above',
     params: p,
-    criterion: `HR > ${p.limitBpm} bpm for ${p.consecutiveBeats} consecutive beats (EDAN: RR < 0.5 s × 5); ends at HR ≤ ${p.limitBpm - p.hysteresisBpm} bpm for ${p.recoveryBeats} beats (limit alarm)`,
+    criterion: `HR > ${p.limitBpm} bpm for ${p.consecutiveBeats} consecutive beats (EDAN: RR < 0.5 s × 5); ends at HR ≤ ${p.limitBpm - p.hysteresisBpm} bpm for ${p.recoveryBeats} beats (limit alarm); sustained ${p.sustainMs / 1000} s${p.suddenChange > 0 ? `, ${Math.min(p.sustainMs, p.suddenSustainMs) / 1000} s after a sudden onset` : ''}`,
   });
 }

@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_ALARM_CRITERIA, alarmCriteriaSchema } from '../../../contracts/criteria.ts';
+import { BRADY_SUSTAINED, createBradyDetector } from '../../../processor/detectors/brady.ts';
+import { createTachyDetector, TACHY_SUSTAINED } from '../../../processor/detectors/tachy.ts';
+import { detectorsForCriteria } from '../../../processor/detector-set.ts';
+import { at, byIntervals, lastT, regular, run, type TestBeat } from './stream-helpers.ts';
+
+/** Intervals ramping linearly from `fromRr` to `toRr` over `n` beats. */
+const ramp = (fromRr: number, toRr: number, n: number) => Array.from({ length: n }, (_, i) => Math.round(fromRr + ((toRr - fromRr) * (i + 1)) / n));
+const seq = (...parts: number[][]) => {
+  const beats: TestBeat[] = regular(0, 800, 10);
+  for (const rr of parts) beats.push(...byIntervals(lastT(beats), rr));
+  return beats;
+};
+/** The device time each alert was raised at: the frame end after which it appeared (1 s frames). */
+const raised = (alerts: ReturnType<typeof run>) => alerts.filter((a) => a.revision === 1).map((a) => ({ kind: a.kind, onset: a.onset, detectedAt: a.detectedAt }));
+
+describe('limit alarms with the proposed nuisance-alarm delay (issue 12)', () => {
+  it('brady: a gradual drift under 50 bpm (sleep) for 100 s raises nothing; sustained for 2 min it raises one brady, onset back-dated', () => {
+    const drift = ramp(1000, 1300, 20);
+    const short = seq(drift, Array(70).fill(1300), ramp(1300, 900, 10));
+    expect(run([createBradyDetector(BRADY_SUSTAINED)], short, lastT(short) + 1)).toEqual([]);
+    const long = seq(drift, Array(110).fill(1300), ramp(1300, 900, 10), Array(10).fill(800));
+    const alerts = run([createBradyDetector(BRADY_SUSTAINED)], long, lastT(long) + 1);
+    expect(alerts.map((a) => a.kind)).toEqual(['brady', 'brady']);
+    const firstUnder = long.find((b, i) => i > 0 && b.t - long[i - 1]!.t > 1200)!.t;
+    expect(alerts[0]!.onset).toBe(at(firstUnder));
+  });
+
+  it('brady: a sudden drop (75 → 40 bpm, e.g. 2:1 block) alarms after 30 s instead of 2 min', () => {
+    const beats = seq(Array(40).fill(1400));
+    const alerts = raised(run([createBradyDetector(BRADY_SUSTAINED)], beats, lastT(beats) + 1));
+    expect(alerts).toHaveLength(1);
+    const delayMs = Date.parse(alerts[0]!.detectedAt) - Date.parse(alerts[0]!.onset);
+    expect(delayMs).toBeGreaterThanOrEqual(30_000);
+    expect(delayMs).toBeLessThanOrEqual(32_000);
+  });
+
+  it('tachy: exertional sinus tachycardia ramping over 120 bpm for 4 min raises nothing; a sudden 75 → 130 bpm alarms after 30 s', () => {
+    const exertion = seq(ramp(800, 470, 120), Array(480).fill(470), ramp(470, 800, 60));
+    expect(run([createTachyDetector(TACHY_SUSTAINED)], exertion, lastT(exertion) + 1)).toEqual([]);
+    const svt = seq(Array(80).fill(460));
+    const alerts = raised(run([createTachyDetector(TACHY_SUSTAINED)], svt, lastT(svt) + 1));
+    expect(alerts).toHaveLength(1);
+    expect(Date.parse(alerts[0]!.detectedAt) - Date.parse(alerts[0]!.onset)).toBeLessThanOrEqual(32_000);
+  });
+
+  it('the criteria carry the delay per patient (0 = the consecutive-beat rule alone, the current default)', () => {
+    expect(DEFAULT_ALARM_CRITERIA.brady.sustainMs).toBe(0);
+    const c = alarmCriteriaSchema.parse({ brady: { sustainMs: 120_000 }, tachy: { sustainMs: 300_000 } });
+    const beats = seq(Array(40).fill(1400));
+    const legacy = raised(run(detectorsForCriteria(DEFAULT_ALARM_CRITERIA, ['brady']), beats, lastT(beats) + 1));
+    const delayed = raised(run(detectorsForCriteria(c, ['brady']), beats, lastT(beats) + 1));
+    expect(legacy[0]!.onset).toBe(delayed[0]!.onset);
+    expect(Date.parse(delayed[0]!.detectedAt) - Date.parse(legacy[0]!.detectedAt)).toBeGreaterThanOrEqual(25_000);
+  });
+
+  it('never delays or drops a high-priority alarm: asystole, extreme brady, extreme tachy and VT are raised at the same device time with and without the delays', () => {
+    const beats = seq(
+      Array(20).fill(800), ramp(800, 1300, 40), Array(30).fill(1300), // slow drift (limit brady, delayed)
+      Array(8).fill(1600), // extreme brady < 40 bpm
+      [4500], Array(10).fill(800), // asystole 4.5 s
+      ramp(800, 420, 20), Array(40).fill(420), // gradual tachy past 140 bpm: extreme tachy
+      Array(10).fill(800),
+    );
+    const withV: TestBeat[] = [...beats, ...byIntervals(lastT(beats), Array(8).fill(400), 'V'), ...byIntervals(lastT(beats) + 3200, Array(10).fill(800))];
+    const untilMs = lastT(withV) + 1;
+    const legacy = raised(run(detectorsForCriteria(DEFAULT_ALARM_CRITERIA), withV, untilMs));
+    const delayed = raised(run(detectorsForCriteria(alarmCriteriaSchema.parse({ brady: { sustainMs: 120_000 }, tachy: { sustainMs: 300_000 } })), withV, untilMs));
+    const high = (list: typeof legacy) => list.filter((a) => ['asystole', 'extreme_brady', 'extreme_tachy', 'vt'].includes(a.kind));
+    expect(high(legacy).map((a) => a.kind).sort()).toEqual(['asystole', 'extreme_brady', 'extreme_tachy', 'vt']);
+    expect(high(delayed)).toEqual(high(legacy));
+    // …while the limit alarms of the same strip are gone (they did not last long enough).
+    expect(delayed.filter((a) => a.kind === 'brady' || a.kind === 'tachy')).toEqual([]);
+    expect(legacy.filter((a) => a.kind === 'brady' || a.kind === 'tachy').length).toBeGreaterThan(0);
+  });
+});
