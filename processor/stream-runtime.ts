@@ -11,6 +11,7 @@ import type { TelemetryFrame } from '../contracts/telemetry.ts';
 import { LIFECYCLE_DEFAULTS, StreamAlarms, type LifecycleConfig } from './alarm-lifecycle.ts';
 import { changedKinds, detectorsForCriteria, monitorsForCriteria } from './detector-set.ts';
 import type { Detector, EpisodeChange } from './detectors/detector.ts';
+import { EcgBeatSource } from './ecg-beats.ts';
 import { CONTINUITY_TOLERANCE_MS, PatientStream } from './patient-stream.ts';
 import { ReorderBuffer, type ReorderOptions } from './reorder-buffer.ts';
 import { STATE_SCHEMA, type StreamStateRecord } from './stream-state.ts';
@@ -45,6 +46,8 @@ export class StreamRuntime {
   readonly #o: StreamRuntimeOptions;
   readonly #detectorFactory: DetectorFactory;
   readonly #stream: PatientStream;
+  /** Beats for the detectors: the firmware's, or detected in the ECG when the device sends none. */
+  readonly #beats = new EcgBeatSource();
   #reorder: ReorderBuffer;
   #alarms: StreamAlarms;
   #monitors: FrameMonitor[];
@@ -181,12 +184,26 @@ export class StreamRuntime {
     if (last !== undefined && frame.ts < last - CONTINUITY_TOLERANCE_MS) return;
     this.#useCriteriaFor(frame.ts, undefined);
     // Only the physiological detectors: technical monitors were resumed exactly from the record.
-    this.#alarms.onReplayedFrame(this.#stream.detect(frame));
+    this.#alarms.onReplayedFrame(this.#detect(frame));
+  }
+
+  /**
+   * Beats from the firmware, or from the frame's ECG when the device sends none (ecg-beats.ts):
+   * the detectors see the beat frames the source hands out; in ECG mode the waveform detectors
+   * get the input frame's samples directly (the derived frames carry none).
+   */
+  #detect(frame: TelemetryFrame): EpisodeChange[] {
+    const frames = this.#beats.frames(frame);
+    if (this.#beats.ecgMode && frame.ecg && !frame.leadOff) this.#stream.feedEcg({ startMs: frame.ts, fsHz: frame.ecg.fs, uV: frame.ecg.uV });
+    if (frames.length === 1) return this.#stream.detect(frames[0]!);
+    const changes: EpisodeChange[] = [];
+    for (const f of frames) changes.push(...this.#stream.detect(f));
+    return changes;
   }
 
   #analyse(frame: TelemetryFrame, nowIso: string): Alert[] {
     const alerts = this.#useCriteriaFor(frame.ts, nowIso);
-    const changes: EpisodeChange[] = this.#stream.detect(frame);
+    const changes: EpisodeChange[] = this.#detect(frame);
     for (const m of this.#monitors) changes.push(...m.onFrame(frame));
     alerts.push(...this.#alarms.onFrame(frame, changes, nowIso));
     return alerts;

@@ -1,0 +1,46 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { TelemetryFrame } from '../../contracts/telemetry.ts';
+import { syntheticEcgSource } from '../../device-sim/ecg-synth.ts';
+import { beats, frames, processorSnapshots, startHarness, T0, type Harness } from './helpers.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
+
+/** What an ECG-only device sends: frames with 250 Hz ECG, no beats, hr 0. */
+const ecgOnly = (list: TelemetryFrame[]) => list.map((f) => ({ ...f, beats: [], hr: 0 }));
+
+let h: Harness | undefined;
+afterEach(async () => { await h?.processor.stop(); h = undefined; });
+
+describe('processor with an ECG-only device (beats detected from the ECG, issue 12)', () => {
+  it('raises asystole and VT from the ECG alone, at the onsets the beats would give, and nothing on the sinus rhythm around them', async () => {
+    const bus = new InProcessBus();
+    h = await startHarness({ bus });
+    // 30 s sinus at 75 bpm, 5 s without a QRS, 20 s sinus, 10 ventricular beats at 150 bpm, 20 s sinus.
+    const timeline = beats(T0, [{ rrMs: 800, count: 37 }, { rrMs: 5000, count: 1 }, { rrMs: 800, count: 25 }, { rrMs: 400, count: 10, cls: 'V' }, { rrMs: 800, count: 25 }]);
+    const sent = ecgOnly(frames(timeline, 80_000, { ecg: syntheticEcgSource(3, 250), ecgFsHz: 250 }));
+    expect(sent.every((f) => f.beats.length === 0 && f.ecg?.uV.length === 250)).toBe(true);
+    await h.send(sent);
+    const onsets = (kind: string) => [...new Set(processorSnapshots(bus).filter((a) => a.kind === kind).map((a) => a.onset))];
+    const lastBeforeSilence = timeline[36]!.tMs;
+    const firstV = timeline.find((b) => b.cls === 'V')!.tMs;
+    const near = (onset: string | undefined, ms: number) => onset !== undefined && Math.abs(Date.parse(onset) - ms) <= 50;
+    expect(onsets('asystole')).toHaveLength(1);
+    expect(near(onsets('asystole')[0], lastBeforeSilence)).toBe(true);
+    expect(onsets('vt')).toHaveLength(1);
+    expect(near(onsets('vt')[0], firstV)).toBe(true);
+    // Only what the rhythm implies: the silence is also a pause, the VT run also a tachycardia.
+    const kinds = new Set(processorSnapshots(bus).map((a) => a.kind));
+    for (const k of kinds) expect(['asystole', 'pause', 'tachy', 'vt']).toContain(k);
+  });
+
+  it('keeps using the firmware beats of a device that sends them (the ECG is not re-detected)', async () => {
+    const bus = new InProcessBus();
+    h = await startHarness({ bus });
+    // The firmware reports a 5 s silence the ECG does not show (its beats are drawn regularly): firmware wins.
+    const firmware = beats(T0, [{ rrMs: 800, count: 20 }, { rrMs: 5000, count: 1 }, { rrMs: 800, count: 20 }]);
+    const ecg = beats(T0, [{ rrMs: 800, count: 60 }]);
+    const withEcg = frames(ecg, 40_000, { ecg: syntheticEcgSource(3, 250), ecgFsHz: 250 });
+    const fw = frames(firmware, 40_000);
+    await h.send(withEcg.map((f, i) => ({ ...f, beats: fw[i]!.beats, hr: fw[i]!.hr })));
+    expect(processorSnapshots(bus).some((a) => a.kind === 'asystole')).toBe(true);
+  });
+});
