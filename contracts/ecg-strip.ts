@@ -8,6 +8,7 @@
  * STREAMS.ecgStrips (keyed by patient id) when the post-event window has passed on device time;
  * the vitals store keeps it for the dashboard. A device that streams no ECG yields no strip.
  */
+import type { AlertKind } from './alert.ts';
 
 /** Seconds of ECG kept before the onset and after it (device time). */
 export const ECG_STRIP_PRE_S = 8;
@@ -17,6 +18,8 @@ export interface EcgStrip {
   schema: 'pb.ecg-strip.v1';
   /** The alert (contracts/alert.ts alertId) whose onset the strip surrounds. */
   alertId: string;
+  /** The alert's kind (optional: added after v1; stores use it to keep strips of one onset apart). */
+  kind?: AlertKind;
   patientId: string;
   deviceId: string;
   /** Device time of sample 0, ms since epoch. */

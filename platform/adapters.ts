@@ -19,6 +19,8 @@ export const STREAM_PARTITIONS = [
   { name: STREAMS.telemetry, partitions: 6 },
   { name: STREAMS.alerts, partitions: 1 },
   { name: STREAMS.deadLetter, partitions: 1 },
+  // Keyed by patient like telemetry; one strip per alert (contracts/ecg-strip.ts).
+  { name: STREAMS.ecgStrips, partitions: 6 },
   // Compacted: only the latest record per key matters (criteria per patient, state per stream).
   { name: STREAMS.criteria, partitions: 1, compacted: true },
   { name: STREAMS.processorState, partitions: 1, compacted: true },

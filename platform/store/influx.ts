@@ -9,11 +9,17 @@
  * Schema (one series per patient × device [× beat class]):
  *   heart_rate,patient=…,device=…        hr_bpm=<float>   <device time, ms>
  *   rr_interval,patient=…,device=…,cls=… rr_ms=<int>i     <device time, ms>
+ *   ecg_strip,patient=…,device=…,kind=…  alert_id="…",fs_hz=<float>,uv="<base64 int16 LE>",
+ *                                        gaps="[[from,to),…]",lead_off="[…]",beats="[…]"  <strip start, ms>
+ * An ECG strip is one point (read whole, never aggregated); the alert id is a field, not a tag,
+ * so strips do not make a series per alert. The kind tag keeps apart two alerts of one patient
+ * with the same onset (e.g. brady and extreme_brady).
  * A re-written point (same series and time) replaces the old one, as in the SQLite store.
  */
 import { InfluxDB, Point } from '@influxdata/influxdb-client';
 import type { Transport } from '@influxdata/influxdb-client';
 import { PulsebridgeError } from '../errors.ts';
+import type { EcgStrip } from '../../contracts/ecg-strip.ts';
 import type { HeartRatePoint, RrPoint, VitalsStore } from './vitals-store.ts';
 import { PATIENT_ID_PATTERN } from '../../contracts/topics.ts';
 
@@ -112,6 +118,44 @@ export class InfluxVitalsStore implements VitalsStore {
     } catch (err) {
       throw new PulsebridgeError('PB_STORE_WRITE_FAILED', `invalid point: ${(err as Error).message}`, { cause: err });
     }
+    await this.#writeLines(lines);
+  }
+
+  async writeEcgStrips(strips: EcgStrip[]): Promise<void> {
+    this.#assertOpen();
+    let lines: string[];
+    try {
+      lines = strips.map(ecgStripLine);
+    } catch (err) {
+      throw new PulsebridgeError('PB_STORE_WRITE_FAILED', `invalid ECG strip: ${(err as Error).message}`, { cause: err });
+    }
+    await this.#writeLines(lines);
+  }
+
+  async getEcgStrip(patientId: string, alertId: string): Promise<EcgStrip | undefined> {
+    this.#assertOpen();
+    if (!PATIENT_ID_PATTERN.test(patientId)) {
+      throw new PulsebridgeError('PB_STORE_QUERY_FAILED', `invalid patient id ${JSON.stringify(patientId)}`, { details: { patientId } });
+    }
+    const columns = ['alert_id', 'device', 'kind', 'fs_hz', 'uv', 'gaps', 'lead_off', 'beats'];
+    const q = `SELECT ${columns.map(quoteIdentifier).join(', ')} FROM "ecg_strip" WHERE "patient" = ${quoteString(patientId)} AND "alert_id" = ${quoteString(alertId)}`;
+    let res: InfluxQueryResponse;
+    try {
+      res = await this.#query(q, 'GET', true);
+    } catch (err) {
+      throw new PulsebridgeError('PB_STORE_QUERY_FAILED', `InfluxDB query on ecg_strip failed: ${describeError(err)}`, { cause: err, details: { database: this.#database, patientId } });
+    }
+    const series = res.results?.[0]?.series?.[0];
+    const row = series?.values?.[0];
+    if (!series || !row) return undefined;
+    const col = (name: string) => row[series.columns.indexOf(name)];
+    return ecgStripFromRow(patientId, Number(col('time')), {
+      alertId: String(col('alert_id')), deviceId: String(col('device')), kind: col('kind'), fsHz: Number(col('fs_hz')),
+      uv: String(col('uv')), gaps: String(col('gaps')), leadOff: String(col('lead_off')), beats: String(col('beats')),
+    });
+  }
+
+  async #writeLines(lines: string[]): Promise<void> {
     const params = new URLSearchParams({ db: this.#database, precision: 'ms', ...this.#credentials });
     if (this.#retentionPolicy) params.set('rp', this.#retentionPolicy);
     for (let i = 0; i < lines.length; i += this.#maxPointsPerWrite) {
@@ -200,6 +244,54 @@ export class InfluxVitalsStore implements VitalsStore {
   #assertOpen(): void {
     if (this.#closed) throw new PulsebridgeError('PB_STORE_WRITE_FAILED', 'the InfluxDB vitals store is closed');
   }
+}
+
+/** InfluxDB's limit on one string field value (bytes). */
+const MAX_STRING_FIELD_BYTES = 64 * 1024;
+
+function ecgStripLine(strip: EcgStrip): string {
+  const samples = Int16Array.from(strip.uV, (v) => v ?? 0);
+  const uv = Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength).toString('base64');
+  if (uv.length > MAX_STRING_FIELD_BYTES) throw new Error(`strip of alert ${strip.alertId} has ${strip.uV.length} samples: more than one InfluxDB string field holds`);
+  // Where uV is null (no sample, lead-off): [from, to) index ranges.
+  const gaps: [number, number][] = [];
+  strip.uV.forEach((v, i) => {
+    if (v !== null) return;
+    const last = gaps.at(-1);
+    if (last && last[1] === i) last[1] = i + 1;
+    else gaps.push([i, i + 1]);
+  });
+  return new Point('ecg_strip')
+    .tag('patient', strip.patientId)
+    .tag('device', strip.deviceId)
+    .tag('kind', strip.kind ?? 'unknown')
+    .stringField('alert_id', strip.alertId)
+    .floatField('fs_hz', strip.fsHz)
+    .stringField('uv', uv)
+    .stringField('gaps', JSON.stringify(gaps))
+    .stringField('lead_off', JSON.stringify(strip.leadOff))
+    .stringField('beats', JSON.stringify(strip.beats))
+    .timestamp(wholeMs(strip.startMs))
+    .toLineProtocol()!;
+}
+
+function ecgStripFromRow(patientId: string, startMs: number, r: { alertId: string; deviceId: string; kind: unknown; fsHz: number; uv: string; gaps: string; leadOff: string; beats: string }): EcgStrip {
+  const bytes = Buffer.from(r.uv, 'base64');
+  const samples = new Int16Array(bytes.buffer, bytes.byteOffset, Math.floor(bytes.byteLength / 2));
+  const uV: (number | null)[] = Array.from(samples);
+  for (const [from, to] of JSON.parse(r.gaps) as [number, number][]) uV.fill(null, from, to);
+  return {
+    schema: 'pb.ecg-strip.v1',
+    alertId: r.alertId,
+    ...(typeof r.kind === 'string' && r.kind !== 'unknown' ? { kind: r.kind as NonNullable<EcgStrip['kind']> } : {}),
+    patientId,
+    deviceId: r.deviceId,
+    startMs,
+    fsHz: r.fsHz,
+    uV,
+    leadOff: JSON.parse(r.leadOff) as [number, number][],
+    beats: JSON.parse(r.beats) as EcgStrip['beats'],
+  };
 }
 
 function heartRateLine(p: HeartRatePoint): string {

@@ -2,6 +2,7 @@
  * The time-series store port (SQLite through node:sqlite in embedded mode, InfluxDB through its
  * v1 HTTP API in production). Points are on device time.
  */
+import type { EcgStrip } from '../../contracts/ecg-strip.ts';
 
 /** One heart-rate point: the rate over one frame's beats, at the frame's end (device time). */
 export interface HeartRatePoint {
@@ -29,5 +30,9 @@ export interface VitalsStore {
   queryHeartRate(patientId: string, fromMs: number, toMs: number): Promise<HeartRatePoint[]>;
   /** RR points of one patient with fromMs <= timeMs < toMs, oldest first. */
   queryRr(patientId: string, fromMs: number, toMs: number): Promise<RrPoint[]>;
+  /** Keeps ECG strips around alarms (contracts/ecg-strip.ts); writing an alert's strip again replaces it. */
+  writeEcgStrips(strips: EcgStrip[]): Promise<void>;
+  /** The strip of one alert of one patient, or undefined when there is none. */
+  getEcgStrip(patientId: string, alertId: string): Promise<EcgStrip | undefined>;
   close(): Promise<void>;
 }
