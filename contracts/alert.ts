@@ -74,6 +74,8 @@ export interface Alert {
   acknowledgedAt?: string;
   resolvedBy?: string;
   resolvedAt?: string;
+  /** Why the clinician resolved it (free text, e.g. "artefact: patient showering"); absent for older alerts. */
+  resolveReason?: string;
   /**
    * Wall-clock time (ISO 8601) of the latest escalation of an unacknowledged high-priority alert
    * (processor/alarm-lifecycle.ts); absent while it has not escalated.
@@ -141,12 +143,17 @@ export function mergeAlert(known: Alert | undefined, incoming: Alert): Alert {
     acknowledgedAt: incoming.acknowledgedAt ?? known.acknowledgedAt,
     resolvedBy: incoming.resolvedBy ?? known.resolvedBy,
     resolvedAt: incoming.resolvedAt ?? known.resolvedAt,
+    ...optional('resolveReason', incoming.resolveReason ?? known.resolveReason),
     end: incoming.end ?? known.end,
     // Escalation only goes up, like the state.
     ...escalation(known, incoming),
     detectedAt: known.detectedAt,
     revision: Math.max(known.revision, incoming.revision),
   };
+}
+
+function optional<K extends keyof Alert>(key: K, value: Alert[K] | undefined): Partial<Pick<Alert, K>> {
+  return value === undefined ? {} : ({ [key]: value } as Partial<Pick<Alert, K>>);
 }
 
 function escalation(known: Alert, incoming: Alert): Pick<Alert, 'escalatedAt' | 'escalationLevel'> {

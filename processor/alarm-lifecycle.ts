@@ -367,6 +367,7 @@ export class StreamAlarms {
         ...pick(incoming, known, 'acknowledgedAt'),
         ...pick(incoming, known, 'resolvedBy'),
         ...pick(incoming, known, 'resolvedAt'),
+        ...pick(incoming, known, 'resolveReason'),
         revision: Math.max(known.revision, incoming.revision),
         updatedAt: incoming.revision >= known.revision ? incoming.updatedAt : known.updatedAt,
       };
@@ -478,7 +479,7 @@ export class StreamAlarms {
   }
 }
 
-function pick<K extends 'acknowledgedBy' | 'acknowledgedAt' | 'resolvedBy' | 'resolvedAt'>(incoming: Alert, known: Alert, key: K): Partial<Pick<Alert, K>> {
+function pick<K extends 'acknowledgedBy' | 'acknowledgedAt' | 'resolvedBy' | 'resolvedAt' | 'resolveReason'>(incoming: Alert, known: Alert, key: K): Partial<Pick<Alert, K>> {
   const v = incoming[key] ?? known[key];
   return v === undefined ? {} : ({ [key]: v } as Partial<Pick<Alert, K>>);
 }

@@ -6,6 +6,7 @@
  * then look like duplicates): it is retried in place until the store or the bus accepts it.
  */
 import type { Alert, AlertEnvelope } from '../contracts/alert.ts';
+import type { EcgStrip } from '../contracts/ecg-strip.ts';
 import { STREAMS } from '../contracts/topics.ts';
 import type { Bus, BusMessage, ConsumedMessage } from '../platform/bus/index.ts';
 import type { Logger } from '../platform/log.ts';
@@ -33,6 +34,7 @@ export class ProcessorOutputs {
   readonly #alertsPublished;
   readonly #stateWrites;
   readonly #retries;
+  readonly #ecgStrips;
 
   constructor(options: ProcessorOutputsOptions) {
     this.#o = options;
@@ -40,6 +42,18 @@ export class ProcessorOutputs {
     this.#alertsPublished = m.counter('pb_processor_alert_snapshots_total', 'Alert snapshots published, by kind');
     this.#stateWrites = m.counter('pb_processor_state_writes_total', 'Changelog records written (processor state per stream)');
     this.#retries = m.counter('pb_processor_output_retries_total', 'Store writes or alert publishes retried, by output');
+    this.#ecgStrips = m.counter('pb_processor_ecg_strips_total', 'ECG strips around alarms stored and published');
+  }
+
+  /**
+   * ECG strips around alarms (processor/ecg-strips.ts), after their alerts: stored first (the
+   * dashboard reads the store), then published for the EHR exporter (STREAMS.ecgStrips).
+   */
+  async writeEcgStrips(strips: EcgStrip[]): Promise<void> {
+    if (strips.length === 0) return;
+    await this.#retry('ECG strip write', () => this.#o.store.writeEcgStrips(strips));
+    await this.#retry('ECG strip publish', () => this.#o.bus.publish(STREAMS.ecgStrips, strips.map((s) => ({ key: s.patientId, value: Buffer.from(JSON.stringify(s)) }))));
+    this.#ecgStrips.inc({}, strips.length);
   }
 
   /** Heart-rate and RR points of one batch. */

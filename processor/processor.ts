@@ -163,6 +163,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
       await bus.ensureStreams([
         { name: STREAMS.criteria, partitions: 1, compacted: true },
         { name: STREAMS.processorState, partitions: 1, compacted: true },
+        { name: STREAMS.ecgStrips, partitions: 6 },
       ]);
       const criteriaRecords = metrics.counter('pb_processor_criteria_records_total', 'Per-patient criteria records read');
       criteria.onChange(() => criteriaRecords.inc());

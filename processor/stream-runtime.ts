@@ -7,9 +7,11 @@
 import type { Alert, AlertEvidence, AlertKind } from '../contracts/alert.ts';
 import { TECHNICAL_KINDS } from '../contracts/alert.ts';
 import type { AlarmCriteria, CriteriaVersion } from '../contracts/criteria.ts';
+import type { EcgStrip } from '../contracts/ecg-strip.ts';
 import type { TelemetryFrame } from '../contracts/telemetry.ts';
 import { LIFECYCLE_DEFAULTS, StreamAlarms, type LifecycleConfig } from './alarm-lifecycle.ts';
 import { changedKinds, detectorsForCriteria, monitorsForCriteria } from './detector-set.ts';
+import { EcgStripRecorder, raisedPhysiological, type EcgStripOptions } from './ecg-strips.ts';
 import type { Detector, EpisodeChange } from './detectors/detector.ts';
 import { EcgBeatSource } from './ecg-beats.ts';
 import { CONTINUITY_TOLERANCE_MS, PatientStream } from './patient-stream.ts';
@@ -28,6 +30,8 @@ export interface StreamRuntimeOptions {
   detectors?: DetectorFactory;
   lifecycle?: LifecycleConfig;
   reorder?: ReorderOptions;
+  /** ECG strip windows (defaults: contracts/ecg-strip.ts); `false`: capture none. */
+  ecgStrips?: EcgStripOptions | false;
 }
 
 export interface IngestResult {
@@ -36,6 +40,8 @@ export interface IngestResult {
   /** The frame had been analysed before a restart: re-analysed for detector state only. */
   replayed: boolean;
   alerts: Alert[];
+  /** ECG strips whose post-onset window this frame completed (contracts/ecg-strip.ts). */
+  strips: EcgStrip[];
 }
 
 const SIGNAL_LOSS_SOURCE = 'issue 4: a streaming device silent for 10 s (configurable 5–60 s)';
@@ -56,6 +62,10 @@ export class StreamRuntime {
   #replayUntilMs: number | undefined;
   /** Telemetry partition of the stream's latest frame. */
   partition: number | undefined;
+  /** Created at the first frame with ECG: a stream without ECG keeps nothing for strips. */
+  #ecg: EcgStripRecorder | undefined;
+  /** Strips completed since the caller last took them. */
+  #strips: EcgStrip[] = [];
 
   constructor(options: StreamRuntimeOptions) {
     this.#o = options;
@@ -101,6 +111,17 @@ export class StreamRuntime {
 
   /** A new (deduplicated) frame arrived. */
   ingest(frame: TelemetryFrame, nowIso: string): IngestResult {
+    const result = this.#ingest(frame, nowIso);
+    return { ...result, strips: this.#takeStrips() };
+  }
+
+  #takeStrips(): EcgStrip[] {
+    const out = this.#strips;
+    this.#strips = [];
+    return out;
+  }
+
+  #ingest(frame: TelemetryFrame, nowIso: string): Omit<IngestResult, 'strips'> {
     const alerts: Alert[] = [];
     // Data is flowing again: signal loss ends at the first frame that arrives.
     const open = this.#alarms.openEpisodes().find((e) => e.kind === 'signal_loss');
@@ -125,6 +146,8 @@ export class StreamRuntime {
   onSilence(nowIso: string, silenceMs: number): Alert[] {
     const alerts: Alert[] = [];
     for (const f of this.#reorder.flush()) alerts.push(...this.#analyse(f, nowIso));
+    // Nothing more will come for a while: hand out pending strips with what there is.
+    if (this.#ecg) this.#strips.push(...this.#ecg.flush());
     alerts.push(...this.#alarms.confirmPendingEnds(nowIso));
     const lastEndMs = this.analysedUntilMs;
     const criteria = this.#criteria ?? (lastEndMs !== undefined ? this.#o.criteriaAt(lastEndMs) : undefined);
@@ -179,9 +202,25 @@ export class StreamRuntime {
     return JSON.stringify([this.criteriaVersion, this.#reorder.snapshot().held.map((f) => [f.seq, f.ts]), this.#alarms.snapshot()]);
   }
 
+  /** ECG strips completed outside {@link ingest} (by {@link onSilence}); the caller publishes them. */
+  takeStrips(): EcgStrip[] {
+    return this.#takeStrips();
+  }
+
+  /** Records the frame's ECG; opens a capture for each newly raised physiological alert. */
+  #recordEcg(frame: TelemetryFrame, alerts: readonly Alert[]): void {
+    if (this.#o.ecgStrips === false) return;
+    if (!this.#ecg && frame.ecg) this.#ecg = new EcgStripRecorder(this.patientId, this.deviceId, this.#o.ecgStrips ?? {});
+    if (!this.#ecg) return;
+    this.#strips.push(...this.#ecg.addFrame(frame));
+    for (const a of raisedPhysiological(alerts)) this.#strips.push(...this.#ecg.capture(a));
+  }
+
   #replay(frame: TelemetryFrame): void {
     const last = this.#stream.watermarkMs;
     if (last !== undefined && frame.ts < last - CONTINUITY_TOLERANCE_MS) return;
+    // Kept for the pre-onset part of strips of alarms raised after the restart.
+    this.#recordEcg(frame, []);
     this.#useCriteriaFor(frame.ts, undefined);
     // Only the physiological detectors: technical monitors were resumed exactly from the record.
     this.#alarms.onReplayedFrame(this.#detect(frame));
@@ -206,6 +245,7 @@ export class StreamRuntime {
     const changes: EpisodeChange[] = this.#detect(frame);
     for (const m of this.#monitors) changes.push(...m.onFrame(frame));
     alerts.push(...this.#alarms.onFrame(frame, changes, nowIso));
+    this.#recordEcg(frame, alerts);
     return alerts;
   }
 

@@ -77,6 +77,8 @@ export class StreamTimers {
     if (clock.now() - entry.lastArrivalMs < silenceMs) return this.armSilence(entry);
     const alerts = entry.rt.onSilence(new Date(clock.now()).toISOString(), silenceMs);
     await this.#o.outputs.writeStreams([entry], alerts, this.#o.withChangelog());
+    // Strips waiting for their post-onset window are handed out with what arrived.
+    await this.#o.outputs.writeEcgStrips(entry.rt.takeStrips());
     this.syncEscalation(entry);
   }
 

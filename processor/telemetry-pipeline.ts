@@ -6,6 +6,7 @@
  * this resolves.
  */
 import type { Alert } from '../contracts/alert.ts';
+import type { EcgStrip } from '../contracts/ecg-strip.ts';
 import type { TelemetryRecord } from '../contracts/telemetry.ts';
 import type { ConsumedMessage } from '../platform/bus/index.ts';
 import type { MetricsRegistry } from '../platform/metrics.ts';
@@ -53,6 +54,7 @@ export class TelemetryPipeline {
     await streams.adoptPartitions(parsed.map((p) => p.m.partition), alerts, touched);
 
     const vitals: { heartRate: HeartRatePoint[]; rr: RrPoint[] } = { heartRate: [], rr: [] };
+    const strips: EcgStrip[] = [];
     for (const { m, record } of parsed) {
       const { frame, deviceId, patientId } = record;
       if (!this.#dedup.firstSight(deviceId, frame.seq, frame.ts)) { this.#duplicates.inc(); continue; }
@@ -68,9 +70,11 @@ export class TelemetryPipeline {
       if (result.late) this.#lateFrames.inc();
       if (result.replayed) this.#replayedFrames.inc();
       alerts.push(...result.alerts);
+      strips.push(...result.strips);
     }
     await outputs.writeVitals(vitals);
     await outputs.writeStreams(touched, alerts, streams.started);
+    await outputs.writeEcgStrips(strips);
     for (const e of touched) timers.sync(e);
   }
 

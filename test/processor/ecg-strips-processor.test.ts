@@ -1,0 +1,68 @@
+/**
+ * The processor's ECG strips: a scripted asystole from a device that sends ECG yields one strip
+ * around the onset, stored and published once the post window has passed on device time; a
+ * device without ECG yields none.
+ */
+import { afterEach, expect, test } from 'vitest';
+import type { EcgStrip } from '../../contracts/ecg-strip.ts';
+import { ECG_STRIP_POST_S, ECG_STRIP_PRE_S } from '../../contracts/ecg-strip.ts';
+import { STREAMS } from '../../contracts/topics.ts';
+import { syntheticEcgSource } from '../../device-sim/ecg-synth.ts';
+import type { InProcessBus } from '../../platform/bus/index.ts';
+import { beats, frames, processorSnapshots, startHarness, T0, type Harness } from './helpers.ts';
+
+let h: Harness | undefined;
+afterEach(async () => { await h?.stop(); h = undefined; });
+
+const published = (bus: InProcessBus) => bus.read(STREAMS.ecgStrips).map((m) => ({ key: String(m.key), strip: JSON.parse(m.value.toString()) as EcgStrip }));
+
+// 20 s at 60 bpm, 8 s without a beat (asystole), then 60 bpm again.
+const rhythm = beats(T0, [{ rrMs: 1000, count: 20 }, { rrMs: 9000, count: 1 }, { rrMs: 1000, count: 30 }]);
+
+test('an asystole from a device with ECG gives a strip around its onset, stored and published after the post window', async () => {
+  h = await startHarness();
+  const all = frames(rhythm, 60_000, { ecg: syntheticEcgSource(7), ecgFsHz: 250 });
+  // The last beat before the pause is at T0 + 20 s: the asystole's onset. Frames up to onset + POST
+  // (device time) do not complete the strip …
+  const onsetMs = T0 + 20_000;
+  const postEndFrame = all.findIndex((f) => f.ts + f.durMs >= onsetMs + ECG_STRIP_POST_S * 1000);
+  await h.send(all.slice(0, postEndFrame));
+  expect(published(h.bus as InProcessBus)).toEqual([]);
+  // … the rest does (once the reorder buffer released the frames that cover it).
+  await h.send(all.slice(postEndFrame));
+  const asystole = processorSnapshots(h.bus as InProcessBus).find((a) => a.kind === 'asystole');
+  expect(asystole?.onset).toBe(new Date(onsetMs).toISOString());
+
+  const strips = published(h.bus as InProcessBus);
+  // One per raised physiological alert: the gap is both a pause and an asystole (same onset).
+  expect(strips.map((s) => s.strip.kind).sort()).toEqual(['asystole', 'pause']);
+  const { key, strip } = strips.find((s) => s.strip.kind === 'asystole')!;
+  expect(key).toBe('p1');
+  expect(strip).toMatchObject({ schema: 'pb.ecg-strip.v1', alertId: asystole!.id, kind: 'asystole', patientId: 'p1', deviceId: 'd1', startMs: onsetMs - ECG_STRIP_PRE_S * 1000, fsHz: 250, leadOff: [] });
+  expect(strip.uV).toHaveLength((ECG_STRIP_PRE_S + ECG_STRIP_POST_S) * 250);
+  expect(strip.uV.every((v) => typeof v === 'number')).toBe(true);
+  // The beats before the pause and none inside it.
+  const beatTimes = strip.beats.map((b) => b.timeMs);
+  expect(beatTimes.every((t) => t >= strip.startMs && t < strip.startMs + 16_000)).toBe(true);
+  expect(beatTimes.filter((t) => t > onsetMs && t < onsetMs + 8000)).toEqual([]);
+  expect(await h.store.getEcgStrip('p1', asystole!.id)).toEqual(strip);
+});
+
+test('a device that sends no ECG yields no strip', async () => {
+  h = await startHarness();
+  await h.send(frames(rhythm, 60_000));
+  expect(processorSnapshots(h.bus as InProcessBus).some((a) => a.kind === 'asystole')).toBe(true);
+  expect(published(h.bus as InProcessBus)).toEqual([]);
+});
+
+test('a device that goes silent in the post window: the strip is handed out at signal loss with what arrived', async () => {
+  h = await startHarness();
+  const all = frames(rhythm, 60_000, { ecg: syntheticEcgSource(7), ecgFsHz: 250 });
+  await h.send(all.slice(0, 26));
+  expect(published(h.bus as InProcessBus)).toEqual([]);
+  await h.advance(15_000);
+  const strips = published(h.bus as InProcessBus);
+  expect(strips.map((s) => s.strip.kind).sort()).toEqual(['asystole', 'pause']);
+  expect(strips[0]!.strip.uV.at(-1)).toBeNull();
+  expect(strips[0]!.strip.uV[0]).not.toBeNull();
+});
