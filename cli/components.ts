@@ -14,7 +14,9 @@ import type { VitalsStore } from '../platform/store/index.ts';
 import { createProcessor, type Processor } from '../processor/processor.ts';
 import { JsonlAuditSink } from '../dashboard-api/audit.ts';
 import { createTokenVerifier } from '../dashboard-api/auth.ts';
+import { openDevIssuer } from '../dashboard-api/dev-issuer.ts';
 import { registryPatientDirectory } from '../dashboard-api/patient-directory.ts';
+import { devTokenRenewer } from '../dashboard-api/session-renewal.ts';
 import { createDashboardApi, type DashboardApi } from '../dashboard-api/server.ts';
 import { deviceRoutes } from '../dashboard-api/routes-devices.ts';
 import { criteriaRoutes } from '../dashboard-api/routes-criteria.ts';
@@ -80,6 +82,8 @@ export async function startDashboard(ctx: ComponentContext, store: VitalsStore, 
     audit: new JsonlAuditSink({ dataDir: config.dataDir }),
     logger: ctx.logger.child({ component: 'dashboard-api' }),
     metrics: ctx.metrics,
+    // Embedded (development issuer): the page renews its token before expiry. With OIDC that is the issuer's job.
+    ...(config.dashboard.oidc ? {} : { tokenRenewer: devTokenRenewer(await openDevIssuer({ dataDir: config.dataDir })) }),
     routeModules: [deviceRoutes({ directory: registry, liveness: registry.liveness, commands: registry.commands }), criteria],
   });
   const address = await api.listen(config.dashboard.httpPort, config.bindHost);

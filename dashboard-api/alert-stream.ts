@@ -11,6 +11,13 @@
  *   {"type":"heartbeat","at":"<ISO>","lastEventId":"<id>"}  every heartbeatIntervalMs while the
  *     client is caught up, so it can tell a quiet ward ("no alerts") from a dead connection ("no
  *     data"); everything up to lastEventId has been delivered, so it may resume from there.
+ *   {"type":"vitals","snapshot":bool,"serverNowMs":N,"patients":[…]}  with a LiveVitals source: a
+ *     snapshot of every visible patient right after hello (with the heart-rate history), then
+ *     once a second the patients whose telemetry changed (live-vitals.ts).
+ *   {"type":"auth","expiresAtMs":N}  the answer to a renewed token (below).
+ *
+ * Client → server: {"type":"auth","token":"<JWT>"} replaces the connection's token (renewal
+ * before expiry; same subject and role only). Anything else is ignored.
  */
 import type { WebSocket } from 'ws';
 import type { Alert } from '../contracts/alert.ts';
@@ -19,6 +26,7 @@ import type { Metric, MetricsRegistry } from '../platform/metrics.ts';
 import type { AlertProjection } from './alert-projection.ts';
 import type { Principal } from './auth.ts';
 import { canAccessPatient } from './auth.ts';
+import { liveWire, type LivePatient, type LiveVitals } from './live-vitals.ts';
 
 /** Close codes (4000–4999 are application-defined, RFC 6455 §7.4.2). */
 export const STREAM_CLOSE = {
@@ -39,6 +47,12 @@ export interface AlertStreamHubOptions {
   /** Pause sending while more than this many bytes wait in the socket. */
   highWaterMarkBytes: number;
   now?: () => number;
+  /** Live patient state to push (the board); none: alerts only. */
+  live?: LiveVitals;
+  /** Verifies a renewed token sent on an open stream. */
+  reauthenticate?: (token: string) => Promise<Principal>;
+  /** Period of live vitals deltas, ms. Default 1000. */
+  vitalsIntervalMs?: number;
 }
 
 /** All open stream connections of one server. */
@@ -47,11 +61,22 @@ export class AlertStreamHub {
   readonly #connections = new Set<StreamConnection>();
   readonly #gauge: Metric | undefined;
   readonly #sent: Metric | undefined;
+  readonly #vitalsTimer: NodeJS.Timeout | undefined;
 
   constructor(options: AlertStreamHubOptions) {
     this.#options = options;
     this.#gauge = options.metrics?.gauge('pulsebridge_dashboard_stream_connections', 'Open /v1/stream WebSocket connections');
     this.#sent = options.metrics?.counter('pulsebridge_dashboard_stream_events_sent_total', 'Alert events sent on /v1/stream');
+    const live = options.live;
+    if (live) {
+      this.#vitalsTimer = setInterval(() => {
+        const changed = live.takeChanged();
+        if (changed.size === 0) return;
+        const patients = [...changed].map((id) => live.get(id)!).filter(Boolean);
+        for (const c of this.#connections) c.sendVitals(patients, false);
+      }, options.vitalsIntervalMs ?? 1000);
+      this.#vitalsTimer.unref();
+    }
   }
 
   get size(): number {
@@ -79,6 +104,7 @@ export class AlertStreamHub {
    * sockets still open after `graceMs` are terminated.
    */
   async shutdown(graceMs: number): Promise<void> {
+    if (this.#vitalsTimer) clearInterval(this.#vitalsTimer);
     const open = [...this.#connections];
     const closed = open.map((c) => new Promise<void>((resolve) => c.onClosed(resolve)));
     for (const c of open) c.close(STREAM_CLOSE.goingAway, 'server shutting down');
@@ -92,7 +118,7 @@ export class AlertStreamHub {
 
 class StreamConnection {
   readonly #ws: WebSocket;
-  readonly #principal: Principal;
+  #principal: Principal;
   readonly #options: AlertStreamHubOptions;
   readonly #onSent: () => void;
   readonly #filter: (alert: Alert) => boolean;
@@ -111,7 +137,40 @@ class StreamConnection {
     this.#onSent = onSent;
     this.#resumedFrom = afterEventId;
     this.#cursor = afterEventId ?? BigInt(options.projection.headEventId);
-    this.#filter = (alert) => canAccessPatient(principal, alert.patientId);
+    // Reads the current principal: a renewed token may carry a changed care team.
+    this.#filter = (alert) => canAccessPatient(this.#principal, alert.patientId);
+  }
+
+  /** Live patient states visible to this caller (a snapshot carries the heart-rate history). */
+  sendVitals(patients: readonly LivePatient[], snapshot: boolean): void {
+    // Behind on alerts: alerts first; the next delta or a reconnect's snapshot brings vitals.
+    if (this.#blocked) return;
+    const visible = patients.filter((p) => canAccessPatient(this.#principal, p.patientId)).map((p) => liveWire(p, snapshot));
+    if (visible.length === 0 && !snapshot) return;
+    this.#sendControl({ type: 'vitals', snapshot, serverNowMs: (this.#options.now ?? Date.now)(), patients: visible });
+  }
+
+  async #onMessage(data: unknown): Promise<void> {
+    let msg: { type?: unknown; token?: unknown };
+    try {
+      msg = JSON.parse(String(data)) as typeof msg;
+    } catch {
+      return;
+    }
+    if (msg?.type !== 'auth' || typeof msg.token !== 'string' || !this.#options.reauthenticate) return;
+    let next: Principal;
+    try {
+      next = await this.#options.reauthenticate(msg.token);
+    } catch {
+      this.close(STREAM_CLOSE.tokenExpired, 'renewed token rejected');
+      return;
+    }
+    if (next.sub !== this.#principal.sub || next.role !== this.#principal.role) {
+      this.close(STREAM_CLOSE.tokenExpired, 'a renewed token must name the same user and role');
+      return;
+    }
+    this.#principal = next;
+    this.#sendControl({ type: 'auth', expiresAtMs: next.expiresAtMs ?? null });
   }
 
   start(): void {
@@ -127,10 +186,11 @@ class StreamConnection {
       if (this.#filter(e.alert)) this.#pump();
     });
     this.#ws.on('pong', () => { this.#missedPongs = 0; });
-    this.#ws.on('message', () => { /* clients have nothing to say; ignored */ });
+    this.#ws.on('message', (data) => { void this.#onMessage(data); });
     this.#ws.on('error', (err) => this.#options.logger.debug('stream socket error', { err }));
     this.#timer = setInterval(() => this.#tick(), heartbeatIntervalMs);
     this.#pump();
+    if (this.#options.live) this.sendVitals(this.#options.live.all(), true);
   }
 
   /** Sends events after the cursor until caught up or the socket's buffer is full. */

@@ -15,6 +15,7 @@ export type AuditAction =
   | 'patient.read'
   | 'vitals.read'
   | 'alerts.list'
+  | 'ecg.read'
   | 'alert.ack'
   | 'alert.resolve'
   | 'stream.open'

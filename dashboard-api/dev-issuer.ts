@@ -37,6 +37,12 @@ export interface IssueTokenInput {
   patients: string[];
   /** Lifetime in seconds, 1 … {@link DEV_MAX_TTL_SECONDS}. */
   ttlSeconds: number;
+  /**
+   * When the sign-in that this token continues happened (seconds since epoch), claim `sst`;
+   * default: now. Renewed tokens carry the original one, so a session cannot be renewed forever
+   * (session-renewal.ts).
+   */
+  sessionStartedAt?: number;
 }
 
 export interface DevIssuer {
@@ -72,6 +78,7 @@ const issueSchema = z.object({
   role: z.enum(ROLES),
   patients: z.array(z.string().regex(PATIENT_ID_PATTERN, 'patient ids must match ' + PATIENT_ID_PATTERN)),
   ttlSeconds: z.number().int().min(1).max(DEV_MAX_TTL_SECONDS),
+  sessionStartedAt: z.number().int().min(0).optional(),
 });
 
 /** Path of the development key file inside a data folder. */
@@ -100,9 +107,9 @@ export async function openDevIssuer(options: DevIssuerOptions): Promise<DevIssue
         const detail = describeZodIssues(parsed.error);
         throw new PulsebridgeError('PB_AUTH_INVALID_TOKEN', `cannot issue token: ${detail}`);
       }
-      const { sub, role, patients, ttlSeconds } = parsed.data;
+      const { sub, role, patients, ttlSeconds, sessionStartedAt } = parsed.data;
       const iat = Math.floor(now() / 1000);
-      return new SignJWT({ role, patients })
+      return new SignJWT({ role, patients, sst: sessionStartedAt ?? iat })
         .setProtectedHeader({ alg: DEV_ALG, kid: file.kid, typ: 'JWT' })
         .setIssuer(DEV_ISSUER)
         .setAudience(DEV_AUDIENCE)

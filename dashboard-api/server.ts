@@ -6,6 +6,7 @@
  * sees the same history.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +14,7 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
+import type { WebSocket } from 'ws';
 import type { Alert, AlertEnvelope, AlertState } from '../contracts/alert.ts';
 import { STREAMS } from '../contracts/topics.ts';
 import type { Bus } from '../platform/bus/index.ts';
@@ -21,14 +23,16 @@ import type { Logger } from '../platform/log.ts';
 import type { MetricsRegistry } from '../platform/metrics.ts';
 import type { VitalsStore } from '../platform/store/index.ts';
 import { AlertProjection, parseEventId } from './alert-projection.ts';
-import { AlertStreamHub } from './alert-stream.ts';
+import { AlertStreamHub, STREAM_CLOSE } from './alert-stream.ts';
 import type { AuditAction, AuditEntry, AuditSink } from './audit.ts';
 import { bearerToken, canAccessPatient } from './auth.ts';
 import type { Principal, TokenVerifier } from './auth.ts';
 import { badRequest, BASE_HEADERS, idSegment, parseTimeParam, pathSegment, rejectUpgrade, sendError, sendJson, toApiError } from './http-util.ts';
 import type { ApiError } from './http-util.ts';
+import { LiveVitals } from './live-vitals.ts';
 import type { PatientDirectory } from './patient-directory.ts';
 import { bufferBody, type RouteModule } from './route-module.ts';
+import type { TokenRenewer } from './session-renewal.ts';
 
 export interface DashboardApiOptions {
   bus: Bus;
@@ -65,6 +69,16 @@ export interface DashboardApiOptions {
   now?: () => number;
   /** More /v1 routes (e.g. `deviceRoutes(…)` from routes-devices.ts), matched after the built-in ones. */
   routeModules?: readonly RouteModule[];
+  /** `POST /v1/session/renew` (session-renewal.ts devTokenRenewer in embedded mode); absent: 404. */
+  tokenRenewer?: TokenRenewer;
+  /** Push each patient's latest telemetry on /v1/stream (the board). Default true. */
+  liveVitals?: boolean;
+  /** Period of the live telemetry deltas on the stream, ms. Default 1000. */
+  vitalsIntervalMs?: number;
+  /** A stream opened without a token must send `{"type":"auth","token":…}` within this, ms. Default 10 000. */
+  streamAuthTimeoutMs?: number;
+  /** Longest resolve reason, characters. Default 500. */
+  maxResolveReasonLength?: number;
 }
 
 export interface ListeningAddress {
@@ -91,7 +105,22 @@ const STATIC_FILES: Record<string, { file: string; type: string }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
   '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
+  '/alarm-sound.js': { file: 'alarm-sound.js', type: 'text/javascript; charset=utf-8' },
+  '/charts.js': { file: 'charts.js', type: 'text/javascript; charset=utf-8' },
 };
+
+/**
+ * Third-party browser code, served from the installed npm package (never a CDN: the page's CSP
+ * allows only this origin, and a monitoring room must work without the internet).
+ */
+const VENDOR_FILES: Record<string, { module: string; type: string }> = {
+  '/vendor/uplot.js': { module: 'uplot/dist/uPlot.iife.min.js', type: 'text/javascript; charset=utf-8' },
+  '/vendor/uplot.css': { module: 'uplot/dist/uPlot.min.css', type: 'text/css; charset=utf-8' },
+};
+
+/** The subprotocol the page asks for; a token may ride along as `bearer.<JWT>` (never echoed back). */
+export const STREAM_SUBPROTOCOL = 'pulsebridge.v1';
+const BEARER_SUBPROTOCOL_PREFIX = 'bearer.';
 
 /** The page loads only its own script and style and talks only to this origin (HTTP and WebSocket). */
 const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -112,6 +141,8 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
     ...options,
     defaultVitalsRangeMs: options.defaultVitalsRangeMs ?? 60 * 60 * 1000,
     maxVitalsRangeMs: options.maxVitalsRangeMs ?? 24 * 60 * 60 * 1000,
+    streamAuthTimeoutMs: options.streamAuthTimeoutMs ?? 10_000,
+    maxResolveReasonLength: options.maxResolveReasonLength ?? 500,
     defaultAlertLimit: options.defaultAlertLimit ?? 1000,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? 10_000,
     streamHighWaterMarkBytes: options.streamHighWaterMarkBytes ?? 1024 * 1024,
@@ -119,6 +150,7 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
     now: options.now ?? Date.now,
   };
   const log = o.logger.child({ component: 'dashboard-api' });
+  const live = options.liveVitals === false ? undefined : new LiveVitals({ bus: o.bus, logger: log, now: o.now });
   const projection = new AlertProjection({
     bus: o.bus,
     logger: o.logger,
@@ -133,6 +165,9 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
     heartbeatIntervalMs: o.heartbeatIntervalMs,
     highWaterMarkBytes: o.streamHighWaterMarkBytes,
     now: o.now,
+    ...(live ? { live } : {}),
+    ...(options.vitalsIntervalMs !== undefined ? { vitalsIntervalMs: options.vitalsIntervalMs } : {}),
+    reauthenticate: (token) => authenticate(token),
   });
   const requests = o.metrics.counter('pulsebridge_dashboard_http_requests_total', 'HTTP requests by route, method and status');
   const duration = o.metrics.histogram('pulsebridge_dashboard_http_request_duration_seconds', 'HTTP request duration', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
@@ -140,8 +175,17 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
   const auditFailures = o.metrics.counter('pulsebridge_dashboard_audit_failures_total', 'Audit entries that could not be written');
 
   const webRoot = o.webRoot ?? fileURLToPath(new URL('./web/', import.meta.url));
-  const staticBodies = new Map<string, Buffer>();
-  for (const [route, { file }] of Object.entries(STATIC_FILES)) staticBodies.set(route, readFileSync(path.join(webRoot, file)));
+  const staticBodies = new Map<string, { body: Buffer; type: string }>();
+  for (const [route, { file, type }] of Object.entries(STATIC_FILES)) staticBodies.set(route, { body: readFileSync(path.join(webRoot, file)), type });
+  const requireFromHere = createRequire(import.meta.url);
+  for (const [route, { module, type }] of Object.entries(VENDOR_FILES)) {
+    try {
+      staticBodies.set(route, { body: readFileSync(requireFromHere.resolve(module)), type });
+    } catch (err) {
+      // The API still works; the page shows its charts as unavailable. `npm ci` installs it.
+      log.error('a browser library is not installed; run npm ci', { module, err });
+    }
+  }
 
   const iso = () => new Date(o.now()).toISOString();
 
@@ -256,8 +300,27 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
     sendJson(ctx.res, 200, { alerts, lastEventId });
   }
 
+  /** `{"reason": "…"}` of a resolve (optional; trimmed, bounded). */
+  async function resolveReason(ctx: RequestContext): Promise<string | undefined> {
+    const raw = await ctx.body();
+    if (raw.length === 0) return undefined;
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw badRequest('the request body must be JSON, e.g. {"reason": "artefact"}');
+    }
+    const reason = (body as { reason?: unknown } | null)?.reason;
+    if (reason === undefined || reason === null) return undefined;
+    if (typeof reason !== 'string') throw badRequest('reason must be a string');
+    const text = reason.trim();
+    if (text.length > o.maxResolveReasonLength) throw badRequest(`reason may be at most ${o.maxResolveReasonLength} characters`);
+    return text === '' ? undefined : text;
+  }
+
   async function changeAlert(principal: Principal, ctx: RequestContext, alertId: string, target: 'acknowledged' | 'resolved'): Promise<void> {
     const action: AuditAction = target === 'acknowledged' ? 'alert.ack' : 'alert.resolve';
+    const reason = target === 'resolved' ? await resolveReason(ctx) : undefined;
     const current = projection.get(alertId);
     if (!current) {
       await audit(principal, ctx, { action, alertId, outcome: 'not_found', status: 404 });
@@ -278,13 +341,13 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
     const next: Alert = {
       ...current,
       state: target,
-      ...(target === 'acknowledged' ? { acknowledgedBy: principal.sub, acknowledgedAt: at } : { resolvedBy: principal.sub, resolvedAt: at }),
+      ...(target === 'acknowledged' ? { acknowledgedBy: principal.sub, acknowledgedAt: at } : { resolvedBy: principal.sub, resolvedAt: at, ...(reason !== undefined ? { resolveReason: reason } : {}) }),
       revision: current.revision + 1,
       updatedAt: at,
     };
     const envelope: AlertEnvelope = { schema: 'pb.alert.v1', source: 'clinician', alert: next };
     // Audited before it happens: if the trail cannot be written, the change is not made.
-    await audit(principal, ctx, { action, alertId, patientId: current.patientId, outcome: 'allowed', status: 200 });
+    await audit(principal, ctx, { action, alertId, patientId: current.patientId, outcome: 'allowed', status: 200, ...(reason !== undefined ? { detail: `reason=${reason}` } : {}) });
     try {
       await o.bus.publish(STREAMS.alerts, [{ key: current.patientId, value: Buffer.from(JSON.stringify(envelope)) }]);
     } catch (err) {
@@ -298,6 +361,35 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
     else sendJson(ctx.res, 202, { alert: next, eventId: null });
   }
 
+  async function getEcgStrip(principal: Principal, ctx: RequestContext, alertId: string): Promise<void> {
+    const alert = projection.get(alertId);
+    if (!alert) {
+      await audit(principal, ctx, { action: 'ecg.read', alertId, outcome: 'not_found', status: 404 });
+      throw new PulsebridgeError('PB_NOT_FOUND', `alert ${alertId} is not known`);
+    }
+    await requirePatient(principal, ctx, 'ecg.read', alert.patientId, { alertId });
+    let strip;
+    try {
+      strip = await o.vitalsStore.getEcgStrip(alert.patientId, alertId);
+    } catch (err) {
+      throw err instanceof PulsebridgeError ? err : new PulsebridgeError('PB_STORE_QUERY_FAILED', 'the ECG strip query failed', { cause: err });
+    }
+    if (!strip) {
+      await audit(principal, ctx, { action: 'ecg.read', alertId, patientId: alert.patientId, outcome: 'not_found', status: 404 });
+      // Not yet (the post-event window is still running) or never (the device sends no ECG).
+      throw new PulsebridgeError('PB_NOT_FOUND', `no ECG strip for alert ${alertId} (yet): strips are kept for devices that send ECG, once the seconds after the onset have passed`);
+    }
+    await audit(principal, ctx, { action: 'ecg.read', alertId, patientId: alert.patientId, outcome: 'allowed', status: 200 });
+    sendJson(ctx.res, 200, { strip });
+  }
+
+  async function renewSession(principal: Principal, ctx: RequestContext): Promise<void> {
+    if (!o.tokenRenewer) throw new PulsebridgeError('PB_NOT_FOUND', 'this server cannot renew tokens (external issuer): sign in again with your identity provider');
+    const renewed = await o.tokenRenewer.renew(principal, bearerToken(ctx.req.headers.authorization)!);
+    log.info('session renewed', { sub: principal.sub, expiresAt: new Date(renewed.expiresAtMs).toISOString() });
+    sendJson(ctx.res, 200, { token: renewed.token, expiresAt: new Date(renewed.expiresAtMs).toISOString() });
+  }
+
   // ---- dispatch --------------------------------------------------------------------------
 
   async function route(ctx: RequestContext): Promise<void> {
@@ -305,12 +397,12 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
     const method = req.method ?? 'GET';
     const p = url.pathname;
 
-    const statik = STATIC_FILES[p];
+    const statik = staticBodies.get(p);
     if (statik) {
       ctx.route = p;
       allow(method, 'GET');
-      const body = staticBodies.get(p)!;
-      res.writeHead(200, { ...BASE_HEADERS, 'content-type': statik.type, 'content-length': String(body.length), 'content-security-policy': PAGE_CSP, 'x-frame-options': 'DENY' });
+      const { body, type } = statik;
+      res.writeHead(200, { ...BASE_HEADERS, 'content-type': type, 'content-length': String(body.length), 'content-security-policy': PAGE_CSP, 'x-frame-options': 'DENY' });
       res.end(body);
       return;
     }
@@ -343,12 +435,16 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
   function matchApiRoute(p: string): { route: string; method: string; run: (principal: Principal, ctx: RequestContext) => Promise<void> } | undefined {
     if (p === '/v1/patients') return { route: p, method: 'GET', run: listPatients };
     if (p === '/v1/alerts') return { route: p, method: 'GET', run: listAlerts };
+    if (p === '/v1/session/renew') return { route: p, method: 'POST', run: renewSession };
     const seg = p.split('/'); // ['', 'v1', …]
     if (seg[1] !== 'v1' || !seg[3]) return undefined;
     const id = seg[3];
     if (seg.length === 4 && seg[2] === 'patients') return { route: '/v1/patients/{id}', method: 'GET', run: (pr, ctx) => getPatient(pr, ctx, idSegment('patient', id)) };
     if (seg.length === 5 && seg[2] === 'patients' && seg[4] === 'vitals') {
       return { route: '/v1/patients/{id}/vitals', method: 'GET', run: (pr, ctx) => getVitals(pr, ctx, idSegment('patient', id)) };
+    }
+    if (seg.length === 5 && seg[2] === 'alerts' && seg[4] === 'ecg') {
+      return { route: '/v1/alerts/{id}/ecg', method: 'GET', run: (pr, ctx) => getEcgStrip(pr, ctx, pathSegment(id)) };
     }
     if (seg.length === 5 && seg[2] === 'alerts' && (seg[4] === 'ack' || seg[4] === 'resolve')) {
       const target = seg[4] === 'ack' ? 'acknowledged' : 'resolved';
@@ -392,30 +488,89 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
 
   // ---- WebSocket -------------------------------------------------------------------------
 
-  // Clients send nothing; a small limit keeps a misbehaving one from making the server buffer much.
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
+  // Clients send only small auth messages; a small limit keeps a misbehaving one from making the server buffer much.
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: 16 * 1024,
+    // Answer with our protocol name only, never with the offered `bearer.<token>`.
+    handleProtocols: (protocols) => (protocols.has(STREAM_SUBPROTOCOL) ? STREAM_SUBPROTOCOL : false),
+  });
+
+  /**
+   * Where the stream's token comes from, best first: the Authorization header (non-browser
+   * clients), a `bearer.<JWT>` subprotocol, or — the page's way, keeping the token out of URLs
+   * and proxy logs — the first message `{"type":"auth","token":…}` (undefined here). The
+   * `?access_token=` query parameter still works for older clients (product.md).
+   */
+  function upgradeToken(req: IncomingMessage, url: URL): string | undefined {
+    const header = bearerToken(req.headers.authorization);
+    if (header) return header;
+    const offered = headerValue(req.headers['sec-websocket-protocol'])?.split(',').map((p) => p.trim()) ?? [];
+    const sub = offered.find((p) => p.startsWith(BEARER_SUBPROTOCOL_PREFIX));
+    if (sub) return sub.slice(BEARER_SUBPROTOCOL_PREFIX.length);
+    return url.searchParams.get('access_token') || undefined;
+  }
+
+  const streamOpenEntry = (principal: Principal, afterEventId: bigint | undefined): Omit<AuditEntry, 'at' | 'actor' | 'remoteAddress'> => ({
+    action: 'stream.open',
+    ...(principal.role === 'admin' ? {} : { patientIds: [...principal.patients] }),
+    outcome: 'allowed',
+    status: 101,
+    ...(afterEventId !== undefined ? { detail: `lastEventId=${afterEventId}` } : {}),
+  });
+
+  /** An accepted stream without a token: its first message must authenticate it, in time. */
+  function awaitFirstMessageAuth(req: IncomingMessage, ws: WebSocket, afterEventId: bigint | undefined): void {
+    const timer = setTimeout(() => ws.close(STREAM_CLOSE.tokenExpired, 'send {"type":"auth","token":…} first'), o.streamAuthTimeoutMs);
+    ws.once('close', () => clearTimeout(timer));
+    ws.once('message', (data) => {
+      clearTimeout(timer);
+      void (async () => {
+        let token: unknown;
+        try {
+          const msg = JSON.parse(String(data)) as { type?: unknown; token?: unknown };
+          token = msg?.type === 'auth' ? msg.token : undefined;
+        } catch { /* not JSON: handled below */ }
+        let principal: Principal;
+        try {
+          if (typeof token !== 'string' || token === '') throw new PulsebridgeError('PB_AUTH_INVALID_TOKEN', 'the first message must be {"type":"auth","token":…}');
+          principal = await authenticate(token);
+        } catch (err) {
+          const unauthorized = err instanceof PulsebridgeError && err.code === 'PB_AUTH_INVALID_TOKEN';
+          ws.close(unauthorized ? STREAM_CLOSE.tokenExpired : 1011, unauthorized ? 'token rejected' : 'authentication unavailable');
+          return;
+        }
+        try {
+          await audit(principal, { req }, streamOpenEntry(principal, afterEventId));
+          hub.attach(ws, principal, afterEventId);
+        } catch (err) {
+          log.error('stream open failed', { err });
+          ws.close(1011, 'the access could not be audited');
+        }
+      })();
+    });
+  }
 
   async function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', (err) => log.debug('upgrade socket error', { err }));
     const url = new URL(req.url ?? '/', 'http://localhost');
     try {
       if (url.pathname !== '/v1/stream') throw new PulsebridgeError('PB_NOT_FOUND', `no WebSocket endpoint at ${url.pathname}`);
-      // Browsers cannot set headers on a WebSocket, hence the query parameter (product.md).
-      const principal = await authenticate(bearerToken(req.headers.authorization) ?? (url.searchParams.get('access_token') || undefined));
+      const token = upgradeToken(req, url);
+      const principal = token !== undefined ? await authenticate(token) : undefined;
       const lastEventIdText = url.searchParams.get('lastEventId') ?? headerValue(req.headers['last-event-id']);
       let afterEventId: bigint | undefined;
       if (lastEventIdText !== undefined && lastEventIdText !== '') {
         afterEventId = parseEventId(lastEventIdText);
         if (afterEventId === undefined) throw badRequest('lastEventId must be an event id (a decimal number, or -1 for the beginning)');
       }
-      await audit(principal, { req }, {
-        action: 'stream.open',
-        ...(principal.role === 'admin' ? {} : { patientIds: [...principal.patients] }),
-        outcome: 'allowed',
-        status: 101,
-        ...(afterEventId !== undefined ? { detail: `lastEventId=${afterEventId}` } : {}),
-      });
-      wss.handleUpgrade(req, socket, head, (ws) => hub.attach(ws, principal, afterEventId));
+      if (principal) {
+        // Audited before the upgrade: an unauditable access is refused with a proper HTTP status.
+        await audit(principal, { req }, streamOpenEntry(principal, afterEventId));
+        wss.handleUpgrade(req, socket, head, (ws) => hub.attach(ws, principal, afterEventId));
+      } else {
+        wss.handleUpgrade(req, socket, head, (ws) => awaitFirstMessageAuth(req, ws, afterEventId));
+      }
       requests.inc({ route: '/v1/stream', method: 'GET', status: '101' });
     } catch (err) {
       const apiError = toApiError(err);
@@ -435,6 +590,7 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
     async listen(port: number, host = '127.0.0.1'): Promise<ListeningAddress> {
       if (server) throw new PulsebridgeError('PB_CONFIG_INVALID', 'the dashboard API is already listening');
       await projection.start();
+      await live?.start();
       const s = createServer((req, res) => void onRequest(req, res));
       s.on('upgrade', (req, socket, head) => void onUpgrade(req, socket, head));
       server = s;
@@ -460,6 +616,7 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
           await closed;
         }
         wss.close();
+        await live?.stop();
         await projection.stop();
       })();
       return closing;

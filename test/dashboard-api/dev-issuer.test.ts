@@ -47,6 +47,8 @@ test('issues a compact JWT with iss, aud, sub, role, patients and the requested 
   expect(payload).toEqual({
     iss: 'pulsebridge-dev', aud: 'pulsebridge', sub: 'dr-a', role: 'clinician', patients: ['p1', 'p2'],
     iat: nowMs / 1000, exp: nowMs / 1000 + 900, jti: expect.stringMatching(/^[0-9a-f-]{36}$/),
+    // The sign-in this session started with (session-renewal.ts): a fresh token starts one.
+    sst: nowMs / 1000,
   });
 });
 

@@ -22,6 +22,7 @@ import { openDevIssuer } from '../../dashboard-api/dev-issuer.ts';
 import type { DevIssuer, Role } from '../../dashboard-api/dev-issuer.ts';
 import { registryPatientDirectory } from '../../dashboard-api/patient-directory.ts';
 import { createDashboardApi } from '../../dashboard-api/server.ts';
+import { devTokenRenewer } from '../../dashboard-api/session-renewal.ts';
 import type { DashboardApi, DashboardApiOptions } from '../../dashboard-api/server.ts';
 
 export const T0 = Date.parse('2026-03-01T10:00:00.000Z');
@@ -79,8 +80,11 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
-/** Starts the whole dashboard API on 127.0.0.1:0 with patients p1, p2, p3 (devices dev-p1 …). */
-export async function startFixture(overrides: Partial<DashboardApiOptions> = {}): Promise<Fixture> {
+/**
+ * Starts the whole dashboard API on 127.0.0.1:0 with patients p1, p2, p3 (devices dev-p1 …).
+ * `renewal`: serve POST /v1/session/renew with the fixture's development issuer.
+ */
+export async function startFixture(overrides: Partial<DashboardApiOptions> = {}, renewal?: { maxSessionMs?: number; now?: () => number }): Promise<Fixture> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'pb-dashboard-'));
   const bus = new InProcessBus();
   const store = new SqliteVitalsStore(':memory:');
@@ -98,6 +102,10 @@ export async function startFixture(overrides: Partial<DashboardApiOptions> = {})
     metrics,
     // Heartbeats are not what these tests are about; keep them out of the way.
     heartbeatIntervalMs: 600_000,
+    ...(renewal ? { tokenRenewer: devTokenRenewer(issuer, renewal) } : {}),
+    // Live telemetry on the stream is tested on its own (stream-auth-live.test.ts); here it would
+    // interleave vitals snapshots with the alert messages the tests take one by one.
+    liveVitals: false,
     ...overrides,
   });
   const { url } = await api.listen(0, '127.0.0.1');

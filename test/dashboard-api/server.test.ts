@@ -40,9 +40,14 @@ describe('authentication', () => {
     expect([c.status, c.body]).toEqual([401, invalidToken]);
   });
 
-  test('the stream refuses a handshake without a valid token with 401', async () => {
-    await expect(StreamClient.open(fx.wsUrl)).rejects.toMatchObject({ status: 401 });
+  test('the stream refuses a handshake with an invalid token with 401; without one, a bad first message closes it with 4401', async () => {
     await expect(StreamClient.open(`${fx.wsUrl}?access_token=garbage`)).rejects.toMatchObject({ status: 401 });
+    await expect(StreamClient.open(fx.wsUrl, { headers: { authorization: 'Bearer garbage' } })).rejects.toMatchObject({ status: 401 });
+    // No token in the handshake: the first message must carry it (browsers, token out of URLs).
+    const client = await StreamClient.open(fx.wsUrl);
+    const closed = new Promise<number>((resolve) => client.ws.once('close', (code) => resolve(code)));
+    client.ws.send(JSON.stringify({ type: 'auth', token: 'garbage' }));
+    expect(await closed).toBe(4401);
   });
 
   test('/healthz and /metrics answer without a token', async () => {
