@@ -1,8 +1,11 @@
-// Pulsebridge live alert board. Plain browser JavaScript, no build step, no third-party code.
-// Flow: GET /v1/alerts (the current board + the event id it reflects), then the /v1/stream
-// WebSocket resuming after that id; on any disconnect, reconnect with the last event id seen so
-// nothing is missed. The server sends a heartbeat every few seconds: when it stops arriving the
-// page says so loudly, because a silent board must mean "no alerts", never "no data".
+// Pulsebridge central station. Plain browser JavaScript, no build step; charts by uPlot
+// (charts.js), sound by Web Audio (alarm-sound.js).
+//
+// Flow: GET /v1/patients and /v1/alerts (the board + the event id it reflects), then the
+// /v1/stream WebSocket (token in the first message, never in the URL) resuming after that id; the
+// stream brings alerts, a heartbeat, and the patients' live telemetry once a second. On any
+// disconnect, reconnect with the last event id seen so nothing is missed. A silent board must
+// mean "no alarms", never "no data": a lost connection and a silent device both show loudly.
 'use strict';
 (() => {
   const TOKEN_KEY = 'pulsebridge.token';
@@ -12,30 +15,54 @@
     afib: 'Atrial fibrillation', signal_loss: 'Signal loss', lead_off: 'Lead off', low_battery: 'Low battery',
   };
   const PRIORITY_RANK = { high: 0, medium: 1, low: 2 };
+  /** Kinds that describe one episode together (an extreme brady is also a brady). */
+  const FAMILY = { brady: 'brady', extreme_brady: 'brady', tachy: 'tachy', extreme_tachy: 'tachy', asystole: 'gap', pause: 'gap' };
+  /** A patient without a frame for this long (or 2.5 frames, if longer) shows "no data". */
+  const NO_DATA_MS = 5000;
+  const AUDIO_PAUSE_MS = 2 * 60 * 1000;
 
   const $ = (id) => document.getElementById(id);
   const els = {
     connection: $('connection'), status: $('connection-status'), detail: $('connection-detail'),
     identity: $('identity'), signOut: $('sign-out'), signIn: $('sign-in'), tokenForm: $('token-form'),
-    tokenInput: $('token-input'), signInError: $('sign-in-error'), rows: $('alert-rows'), empty: $('empty'),
-    showResolved: $('show-resolved'), actionError: $('action-error'),
+    tokenInput: $('token-input'), signInError: $('sign-in-error'), board: $('board'), empty: $('empty'),
+    actionError: $('action-error'), staleNote: $('stale-note'), announcer: $('announcer'),
     countHigh: $('count-high'), countMedium: $('count-medium'), countLow: $('count-low'),
+    soundEnable: $('sound-enable'), audioPause: $('audio-pause'), audioStatus: $('audio-status'),
+    boardView: $('board-view'), detailView: $('detail-view'), detailTitle: $('detail-title'), detailSub: $('detail-sub'),
+    detailNow: $('detail-now'), trend: $('trend'), trendNote: $('trend-note'), ecg: $('ecg'), ecgCaption: $('ecg-caption'),
+    historyRows: $('history-rows'), criteriaForm: $('criteria-form'), criteriaNote: $('criteria-note'),
+    resolveDialog: $('resolve-dialog'), resolveForm: $('resolve-form'), resolveWhat: $('resolve-what'),
+    resolveOther: $('resolve-other'), resolveError: $('resolve-error'), resolveCancel: $('resolve-cancel'),
   };
+  const sound = window.PbAlarmSound;
+  const charts = window.PbCharts;
 
   /** alert id → { alert, eventId (BigInt) } */
   const alerts = new Map();
+  /** patient id → { id, displayName, mrn, devices } */
+  const patients = new Map();
+  /** patient id → live state from the stream (live-vitals.ts) */
+  const live = new Map();
+  /** Server clock minus ours, ms (the live states carry the server's arrival time). */
+  let serverOffsetMs = 0;
   let token = '';
-  let lastEventId; // string, or undefined before the first snapshot
+  let lastEventId;
   let ws;
   let connState = 'connecting';
-  let connectedAt = 0;
   let lastMessageAt = 0;
   let heartbeatIntervalMs = 10000;
   let retryDelayMs = 1000;
   let retryAt = 0;
   let retryTimer;
-  let generation = 0; // invalidates callbacks of replaced sockets
+  let renewTimer;
+  let generation = 0;
   let disconnectedReason = 'connection lost';
+  let snapshotLoaded = false;
+  const announced = new Set();
+  /** Test and diagnostics hook: renewals done, the board's order, render cost. */
+  const stats = { renewals: 0, tokenExpiresAtMs: 0, order: [], renders: 0 };
+  window.__pbBoard = stats;
 
   // ---- token ------------------------------------------------------------------------------
 
@@ -47,7 +74,7 @@
     history.replaceState(null, '', location.pathname + location.search);
   }
 
-  /** Decodes the token's claims for display only; the server verifies it. */
+  /** Decodes the token's claims for display and renewal timing only; the server verifies it. */
   function claimsOf(jwt) {
     try {
       const part = jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
@@ -72,21 +99,68 @@
     els.signInError.textContent = '';
     showIdentity();
     alerts.clear();
+    patients.clear();
+    live.clear();
     lastEventId = undefined;
+    snapshotLoaded = false;
     render();
     reconnectNow();
+  }
+
+  /**
+   * Sessions that last a shift: renew at three quarters of the token's life (at most 5 min
+   * before expiry), then hand the new token to the open stream so it is not closed at expiry.
+   */
+  function scheduleRenewal() {
+    clearTimeout(renewTimer);
+    const c = claimsOf(token);
+    if (!c || typeof c.exp !== 'number' || typeof c.iat !== 'number') return;
+    const lifeMs = (c.exp - c.iat) * 1000;
+    const renewAtMs = c.exp * 1000 - Math.min(lifeMs / 4, 5 * 60 * 1000);
+    stats.tokenExpiresAtMs = c.exp * 1000;
+    renewTimer = setTimeout(renew, Math.max(0, renewAtMs - Date.now()));
+  }
+
+  async function renew() {
+    try {
+      const res = await fetch('/v1/session/renew', { method: 'POST', headers: authHeaders() });
+      if (res.status === 404) return; // an external issuer: renewal is its job
+      if (res.status === 401) return unauthorized('Your session ended; sign in again.');
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const body = await res.json();
+      token = body.token;
+      sessionStorage.setItem(TOKEN_KEY, token);
+      stats.renewals++;
+      showIdentity();
+      if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'auth', token }));
+      scheduleRenewal();
+    } catch {
+      // Offline for a moment: try again soon (the token is still valid for a while).
+      clearTimeout(renewTimer);
+      renewTimer = setTimeout(renew, 5000);
+    }
   }
 
   // ---- connection ---------------------------------------------------------------------------
 
   function setConnection(state, status, detail) {
+    const changed = connState !== state;
     connState = state;
     els.connection.className = `connection state-${state}`;
     // While not live, the board shows the last known state: dim it so nobody takes it as current.
-    document.body.classList.toggle('stale', state !== 'live' && alerts.size > 0);
-    els.status.textContent = status;
+    const stale = state !== 'live' && snapshotLoaded;
+    document.body.classList.toggle('stale', stale);
+    els.staleNote.hidden = !stale;
+    if (els.status.textContent !== status) els.status.textContent = status;
     els.detail.textContent = detail || '';
+    if (changed) updateActionsEnabled();
     updateTitle();
+  }
+
+  /** Actions reach the server only while connected: otherwise they are disabled, visibly. */
+  function updateActionsEnabled() {
+    const off = connState !== 'live';
+    for (const b of document.querySelectorAll('[data-needs-live]')) b.disabled = off || b.dataset.busy === '1';
   }
 
   function updateTitle() {
@@ -95,18 +169,29 @@
     document.title = `${prefix}Pulsebridge`;
   }
 
-  function authHeaders() {
-    return { authorization: `Bearer ${token}` };
+  function authHeaders(extra) {
+    return { authorization: `Bearer ${token}`, ...extra };
+  }
+
+  async function api(path, init) {
+    const res = await fetch(path, { ...init, headers: authHeaders(init && init.headers) });
+    if (res.status === 401) throw Object.assign(new Error('token rejected'), { unauthorized: true });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) throw Object.assign(new Error(body.error ? body.error.message : `HTTP ${res.status}`), { status: res.status });
+    return body;
   }
 
   async function fetchSnapshot() {
-    const res = await fetch('/v1/alerts', { headers: authHeaders() });
-    if (res.status === 401) throw Object.assign(new Error('token rejected'), { unauthorized: true });
-    if (!res.ok) throw new Error(`GET /v1/alerts: HTTP ${res.status}`);
-    const body = await res.json();
+    const [p, a] = await Promise.all([api('/v1/patients'), api('/v1/alerts')]);
+    patients.clear();
+    for (const x of p.patients) patients.set(x.id, x);
     alerts.clear();
-    for (const a of body.alerts) alerts.set(a.id, { alert: a, eventId: -1n });
-    lastEventId = body.lastEventId;
+    for (const x of a.alerts) {
+      alerts.set(x.id, { alert: x, eventId: -1n });
+      announced.add(x.id); // only alarms that arrive live are announced
+    }
+    lastEventId = a.lastEventId;
+    snapshotLoaded = true;
     render();
   }
 
@@ -114,13 +199,14 @@
     const gen = ++generation;
     clearTimeout(retryTimer);
     if (!token) {
-      setConnection('unauthorized', 'NOT SIGNED IN — no alerts are being received', 'Paste a token below.');
+      setConnection('unauthorized', 'NOT SIGNED IN — no alarms are being received', 'Paste a token below.');
       els.signIn.hidden = false;
       return;
     }
     const claims = claimsOf(token);
     if (claims && typeof claims.exp === 'number' && claims.exp * 1000 <= Date.now()) return unauthorized('Your token has expired.');
-    setConnection('connecting', 'Connecting…', lastEventId === undefined ? 'loading alerts' : `resuming after event ${lastEventId}`);
+    scheduleRenewal();
+    setConnection('connecting', 'Connecting…', lastEventId === undefined ? 'loading the board' : `resuming after event ${lastEventId}`);
     try {
       if (lastEventId === undefined) await fetchSnapshot();
     } catch (err) {
@@ -130,10 +216,11 @@
     }
     if (gen !== generation) return;
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const q = new URLSearchParams({ access_token: token, lastEventId });
-    const socket = new WebSocket(`${proto}//${location.host}/v1/stream?${q}`);
+    // The token goes in the first message, not the URL (URLs end up in logs).
+    const socket = new WebSocket(`${proto}//${location.host}/v1/stream?${new URLSearchParams({ lastEventId })}`, ['pulsebridge.v1']);
     ws = socket;
     let greeted = false;
+    socket.onopen = () => socket.send(JSON.stringify({ type: 'auth', token }));
     socket.onmessage = (ev) => {
       if (gen !== generation) return;
       lastMessageAt = Date.now();
@@ -141,14 +228,25 @@
       try { msg = JSON.parse(ev.data); } catch { return; }
       if (msg.type === 'hello') {
         greeted = true;
-        connectedAt = Date.now();
         retryDelayMs = 1000;
         heartbeatIntervalMs = msg.heartbeatIntervalMs || heartbeatIntervalMs;
         setLive();
       } else if (msg.type === 'alert') {
         upsert(msg.alert, BigInt(msg.id));
         lastEventId = msg.id;
-        render();
+        renderSoon();
+      } else if (msg.type === 'vitals') {
+        serverOffsetMs = msg.serverNowMs - Date.now();
+        for (const p of msg.patients) {
+          const known = live.get(p.patientId);
+          const hrHistory = p.hrHistory || (known ? known.hrHistory : []);
+          if (!p.hrHistory && p.hrBpm !== null && (!hrHistory.length || hrHistory[hrHistory.length - 1][0] < p.deviceTimeMs)) {
+            hrHistory.push([p.deviceTimeMs, p.hrBpm]);
+            if (hrHistory.length > 300) hrHistory.splice(0, hrHistory.length - 300);
+          }
+          live.set(p.patientId, { ...p, hrHistory });
+        }
+        renderSoon();
       } else if (msg.type === 'heartbeat') {
         if (msg.lastEventId && BigInt(msg.lastEventId) > BigInt(lastEventId)) lastEventId = msg.lastEventId;
         setLive();
@@ -160,9 +258,8 @@
     };
     socket.onclose = async (ev) => {
       if (gen !== generation) return;
-      if (ev.code === 4401) return unauthorized('Your token expired while connected.');
+      if (ev.code === 4401) return unauthorized(greeted ? 'Your token expired while connected.' : 'The server rejected the token.');
       if (!greeted) {
-        // The handshake failed; browsers hide the HTTP status, so ask the REST API why.
         try {
           const res = await fetch('/v1/alerts?limit=1', { headers: authHeaders() });
           if (res.status === 401) return unauthorized('The server rejected the token.');
@@ -174,15 +271,17 @@
 
   function setLive() {
     const ago = Math.max(0, Math.round((Date.now() - lastMessageAt) / 1000));
-    setConnection('live', 'LIVE — receiving alerts', `Last heartbeat ${ago} s ago. No alert shown means none is open.`);
+    setConnection('live', 'LIVE — receiving alarms and patient data', `Last message ${ago} s ago. No alarm shown means none is open.`);
   }
 
   function unauthorized(why) {
     generation++;
+    clearTimeout(renewTimer);
     if (ws) ws.close();
-    setConnection('unauthorized', 'NOT SIGNED IN — no alerts are being received', why);
+    setConnection('unauthorized', 'NOT SIGNED IN — no alarms are being received', why);
     els.signIn.hidden = false;
     els.signInError.textContent = why;
+    sound.set(null);
   }
 
   function scheduleReconnect(reason) {
@@ -195,7 +294,7 @@
 
   function showDisconnected(reason) {
     const s = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
-    setConnection('disconnected', 'NOT CONNECTED — alerts are NOT being received', `${reason}. Retrying in ${s} s.`);
+    setConnection('disconnected', 'NOT CONNECTED — alarms are NOT being received', `${reason}. Retrying in ${s} s.`);
     disconnectedReason = reason;
   }
 
@@ -206,8 +305,7 @@
     connect();
   }
 
-  // Watchdog: the server sends a heartbeat every heartbeatIntervalMs; missing 2½ of them means
-  // the connection is dead even if the socket has not noticed (sleeping laptop, lost Wi-Fi).
+  // Watchdog: missing 2½ heartbeats means the connection is dead even if the socket has not noticed.
   setInterval(() => {
     if (connState === 'live') {
       if (Date.now() - lastMessageAt > 2.5 * heartbeatIntervalMs) {
@@ -220,115 +318,568 @@
     } else if (connState === 'disconnected') {
       showDisconnected(disconnectedReason);
     }
-    renderTimes();
+    render();
   }, 1000);
 
-  // ---- alerts -------------------------------------------------------------------------------
+  // ---- alarms -------------------------------------------------------------------------------
 
   function upsert(alert, eventId) {
     const known = alerts.get(alert.id);
     if (known && known.eventId > eventId) return;
     alerts.set(alert.id, { alert, eventId });
+    if (!announced.has(alert.id)) {
+      announced.add(alert.id);
+      if (alert.state === 'active') onNewAlarm(alert);
+    }
   }
 
-  function newestFirst(a, b) {
-    return (Date.parse(b.detectedAt) - Date.parse(a.detectedAt)) || (Date.parse(b.onset) - Date.parse(a.onset)) || (a.id < b.id ? 1 : -1);
+  /** A new alarm: announce a high one once, and end an audio pause if it is at least as urgent. */
+  function onNewAlarm(a) {
+    const p = patients.get(a.patientId);
+    if (a.priority === 'high') els.announcer.textContent = `High priority alarm: ${KIND_LABELS[a.kind] || a.kind}, ${p ? p.displayName : a.patientId}.`;
+    const st = sound.state;
+    if (st.paused && (st.wanted === null || PRIORITY_RANK[a.priority] <= PRIORITY_RANK[st.wanted])) sound.resume();
   }
 
-  // Local time, unambiguous (no 3/1 vs 1/3): HH:MM:SS today, YYYY-MM-DD HH:MM:SS otherwise.
-  function fmtTime(iso) {
-    const d = new Date(iso);
+  /** Unacknowledged first, then priority, then the oldest (the longest unattended). */
+  const byUrgency = (a, b) => ((a.state === 'active' ? 0 : 1) - (b.state === 'active' ? 0 : 1)) || (PRIORITY_RANK[a.priority] - PRIORITY_RANK[b.priority]) || (Date.parse(a.onset) - Date.parse(b.onset));
+
+  /**
+   * Open alarms of a patient grouped by episode: same family (brady + extreme brady …) with
+   * overlapping time, most urgent first; each group is led by its most urgent alarm.
+   */
+  function groupsOf(list) {
+    const groups = [];
+    for (const a of [...list].sort(byUrgency)) {
+      const fam = FAMILY[a.kind];
+      const start = Date.parse(a.onset);
+      const g = fam && groups.find((x) => x.family === fam && start <= x.endMs + 60000 && (a.end ? Date.parse(a.end) : Infinity) >= x.startMs - 60000);
+      if (g) {
+        g.alerts.push(a);
+        g.startMs = Math.min(g.startMs, start);
+        g.endMs = Math.max(g.endMs, a.end ? Date.parse(a.end) : Date.now());
+      } else {
+        groups.push({ family: fam, lead: a, alerts: [a], startMs: start, endMs: a.end ? Date.parse(a.end) : Date.now() });
+      }
+    }
+    return groups;
+  }
+
+  function soundForAlarms() {
+    let best = null;
+    for (const { alert: a } of alerts.values()) {
+      if (a.state !== 'active') continue;
+      if (best === null || PRIORITY_RANK[a.priority] < PRIORITY_RANK[best]) best = a.priority;
+    }
+    sound.set(connState === 'unauthorized' ? null : best);
+  }
+
+  // ---- formatting ---------------------------------------------------------------------------
+
+  function fmtTime(ms) {
+    const d = new Date(ms);
     const p2 = (n) => String(n).padStart(2, '0');
     const time = `${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}`;
     if (d.toDateString() === new Date().toDateString()) return time;
     return `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())} ${time}`;
   }
 
-  function fmtAgo(iso) {
-    const s = Math.round((Date.now() - Date.parse(iso)) / 1000);
+  function fmtAgo(ms) {
+    const s = Math.round((Date.now() - ms) / 1000);
     if (s < 60) return `${Math.max(s, 0)} s ago`;
     if (s < 3600) return `${Math.floor(s / 60)} min ago`;
     if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
     return `${Math.floor(s / 86400)} d ago`;
   }
 
-  function evidenceText(a) {
-    const e = a.evidence || {};
-    const parts = [];
-    if (typeof e.hrBpm === 'number') parts.push(`${Math.round(e.hrBpm)} bpm`);
-    if (typeof e.gapMs === 'number') parts.push(`gap ${(e.gapMs / 1000).toFixed(1)} s`);
-    if (typeof e.beatCount === 'number') parts.push(`${e.beatCount} beats`);
-    if (e.criterion) parts.push(e.criterion);
-    return parts.join(' · ');
+  function fmtDuration(ms) {
+    const s = Math.max(0, Math.round(ms / 1000));
+    return s < 120 ? `${s} s` : s < 7200 ? `${Math.floor(s / 60)} min` : `${Math.floor(s / 3600)} h`;
   }
 
   function el(tag, props, ...children) {
     const node = document.createElement(tag);
-    Object.assign(node, props);
-    for (const c of children) node.append(c);
+    if (props) {
+      for (const [k, v] of Object.entries(props)) {
+        if (k === 'dataset') Object.assign(node.dataset, v);
+        else if (k.startsWith('aria-') || k === 'role') node.setAttribute(k, v);
+        else node[k] = v;
+      }
+    }
+    for (const c of children) if (c !== null && c !== undefined) node.append(c);
     return node;
   }
 
+  function setText(node, text) {
+    if (node.textContent !== text) node.textContent = text;
+  }
+
+  function patientName(id) {
+    const p = patients.get(id);
+    return p ? p.displayName : id;
+  }
+
+  /** Age of the patient's newest frame at this server, ms; undefined when none arrived since the page connected. */
+  function dataAgeMs(l) {
+    return l ? Date.now() + serverOffsetMs - l.receivedAtMs : undefined;
+  }
+
+  function noDataFor(l) {
+    if (!l) return true;
+    return dataAgeMs(l) > Math.max(NO_DATA_MS, 2.5 * (l.frameMs || 1000));
+  }
+
+  // ---- board --------------------------------------------------------------------------------
+
+  /** patient id → { root, parts…, spark } */
+  const tiles = new Map();
+  let renderQueued = false;
+
+  function renderSoon() {
+    if (renderQueued) return;
+    renderQueued = true;
+    requestAnimationFrame(() => { renderQueued = false; render(); });
+  }
+
+  function openAlertsByPatient() {
+    const out = new Map();
+    for (const { alert: a } of alerts.values()) {
+      if (a.state === 'resolved') continue;
+      let list = out.get(a.patientId);
+      if (!list) out.set(a.patientId, (list = []));
+      list.push(a);
+    }
+    return out;
+  }
+
   function render() {
-    const all = [...alerts.values()].map((e) => e.alert);
-    const open = all.filter((a) => a.state !== 'resolved');
-    els.countHigh.textContent = open.filter((a) => a.priority === 'high').length;
-    els.countMedium.textContent = open.filter((a) => a.priority === 'medium').length;
-    els.countLow.textContent = open.filter((a) => a.priority === 'low').length;
-    const shown = (els.showResolved.checked ? all : open).sort(newestFirst);
-    const rows = shown.map((a) => {
-      const tr = el('tr', { className: `priority-${a.priority} state-${a.state}` });
-      tr.dataset.alertId = a.id;
-      tr.dataset.state = a.state;
-      const kind = el('div', { className: 'kind', textContent: KIND_LABELS[a.kind] || a.kind });
-      const evidence = el('div', { className: 'evidence', textContent: `${a.category} · ${evidenceText(a)}` });
-      const onset = el('td', {}, el('div', { textContent: fmtTime(a.onset) }), el('div', { className: 'sub ago', textContent: fmtAgo(a.onset) }));
-      onset.querySelector('.ago').dataset.iso = a.onset;
-      const state = el('td', {}, el('span', { className: `state-pill ${a.state}`, textContent: a.state }));
-      const who = a.state === 'resolved' ? a.resolvedBy : a.state === 'acknowledged' ? a.acknowledgedBy : undefined;
-      if (who) state.append(el('div', { className: 'sub', textContent: `by ${who}` }));
-      const actions = el('td', { className: 'actions' });
-      if (a.state === 'active') actions.append(actionButton('Acknowledge', 'ack', a));
-      if (a.state !== 'resolved') actions.append(actionButton('Resolve', 'resolve', a));
-      tr.append(
-        el('td', {}, el('span', { className: `badge badge-${a.priority}`, textContent: a.priority })),
-        el('td', {}, kind, evidence),
-        el('td', {}, el('div', { textContent: a.patientId }), el('div', { className: 'sub', textContent: a.deviceId })),
-        onset,
-        el('td', { textContent: fmtTime(a.detectedAt) }),
-        state,
-        actions,
-      );
-      return tr;
-    });
-    els.rows.replaceChildren(...rows);
-    els.empty.hidden = rows.length > 0;
-    els.empty.textContent = connState === 'live' || alerts.size ? 'No open alerts for your patients.' : 'No data yet.';
+    stats.renders++;
+    const open = openAlertsByPatient();
+    let high = 0; let medium = 0; let low = 0;
+    for (const list of open.values()) for (const a of list) { if (a.priority === 'high') high++; else if (a.priority === 'medium') medium++; else low++; }
+    setText(els.countHigh, String(high));
+    setText(els.countMedium, String(medium));
+    setText(els.countLow, String(low));
+    soundForAlarms();
     updateTitle();
+    renderBoard(open);
+    if (currentView.name === 'patient') renderDetail(open);
   }
 
-  function renderTimes() {
-    for (const node of els.rows.querySelectorAll('.ago')) node.textContent = fmtAgo(node.dataset.iso);
+  /**
+   * Sort key: the most urgent unacknowledged alarm (priority, then oldest first), then
+   * acknowledged ones, then "no data", then everyone else by name.
+   */
+  function urgency(id, list, l) {
+    let rank = 9; let since = Infinity;
+    for (const a of list || []) {
+      const r = PRIORITY_RANK[a.priority] + (a.state === 'acknowledged' ? 3 : 0);
+      const t = Date.parse(a.onset);
+      if (r < rank || (r === rank && t < since)) { rank = r; since = t; }
+    }
+    if (rank > 2 && noDataFor(l)) rank = Math.min(rank, 2.5);
+    return { rank, since, name: patientName(id) };
   }
 
-  function actionButton(label, action, alert) {
-    const b = el('button', { type: 'button', className: action, textContent: label });
+  function renderBoard(open) {
+    const ids = [...patients.keys()];
+    const keys = new Map(ids.map((id) => [id, urgency(id, open.get(id), live.get(id))]));
+    ids.sort((a, b) => {
+      const ka = keys.get(a); const kb = keys.get(b);
+      return (ka.rank - kb.rank) || (ka.since - kb.since) || (ka.name < kb.name ? -1 : ka.name > kb.name ? 1 : 0);
+    });
+    for (const [id, t] of tiles) {
+      if (!patients.has(id)) { t.spark.destroy(); t.root.remove(); tiles.delete(id); }
+    }
+    for (const id of ids) updateTile(id, open.get(id) || [], live.get(id));
+    // Move tiles only when the order changed (keeps focus and avoids layout work every second).
+    if (ids.join('\n') !== stats.order.join('\n')) {
+      els.board.replaceChildren(...ids.map((id) => tiles.get(id).root));
+      stats.order = ids;
+    }
+    els.empty.hidden = ids.length > 0;
+    setText(els.empty, snapshotLoaded ? 'No patients on your care team.' : 'No data yet.');
+    updateActionsEnabled();
+  }
+
+  function createTile(id) {
+    const p = patients.get(id);
+    const nameId = `tile-name-${id}`;
+    const t = {};
+    t.name = el('a', { className: 'tile-name', href: `#/patient/${encodeURIComponent(id)}`, id: nameId });
+    t.mrn = el('span', { className: 'tile-mrn' });
+    t.hr = el('span', { className: 'hr-value' });
+    t.hrUnit = el('span', { className: 'hr-unit', textContent: 'bpm' });
+    t.nodata = el('div', { className: 'nodata-banner' });
+    t.rhythm = el('div', { className: 'tile-rhythm' });
+    t.device = el('div', { className: 'tile-device' });
+    t.sparkBox = el('div', { className: 'spark', 'aria-hidden': 'true' });
+    t.alarms = el('ul', { className: 'tile-alarms', 'aria-label': `Open alarms of ${p ? p.displayName : id}` });
+    t.root = el('article', { className: 'tile', 'aria-labelledby': nameId, dataset: { patientId: id } },
+      el('header', { className: 'tile-head' }, t.name, t.mrn),
+      el('div', { className: 'tile-main' }, el('div', { className: 'hr' }, t.hr, t.hrUnit), t.sparkBox),
+      t.nodata, t.rhythm, t.device, t.alarms);
+    t.spark = charts.sparkline(t.sparkBox, 150, 44);
+    t.sparkLast = -1;
+    t.alarmKey = '';
+    tiles.set(id, t);
+    return t;
+  }
+
+  function updateTile(id, list, l) {
+    const t = tiles.get(id) || createTile(id);
+    const p = patients.get(id);
+    setText(t.name, p ? p.displayName : id);
+    setText(t.mrn, p && p.mrn ? `MRN ${p.mrn.value} · ${id}` : id);
+    const groups = groupsOf(list);
+    const top = groups.find((g) => g.alerts.some((a) => a.state === 'active')) || groups[0];
+    const activeTop = top && top.alerts.some((a) => a.state === 'active') ? top.lead.priority : null;
+    const nodata = noDataFor(l);
+    const cls = ['tile'];
+    if (activeTop) cls.push(`prio-${activeTop}`, 'alarming');
+    else if (top) cls.push(`prio-${top.lead.priority}`, 'acked');
+    if (nodata) cls.push('nodata');
+    const className = cls.join(' ');
+    if (t.root.className !== className) t.root.className = className;
+    t.root.dataset.priority = activeTop || '';
+    t.root.dataset.nodata = nodata ? '1' : '0';
+
+    // Never a stale number: without fresh data the value is replaced, not greyed.
+    if (nodata) {
+      setText(t.hr, '---');
+      setText(t.nodata, l ? `NO DATA for ${fmtDuration(dataAgeMs(l))}` : 'NO DATA since the board connected');
+    } else {
+      setText(t.hr, l.leadOff ? 'LEAD OFF' : l.hrBpm === null ? '?' : String(Math.round(l.hrBpm)));
+      setText(t.nodata, '');
+    }
+    setText(t.rhythm, l && !nodata ? rhythmText(l, list) : '');
+    setText(t.device, deviceText(id, l));
+    if (l && l.hrHistory.length && l.deviceTimeMs !== t.sparkLast) {
+      t.sparkLast = l.deviceTimeMs;
+      t.spark.set(l.hrHistory);
+    }
+    // Alarm list: rebuilt only when its content changed.
+    const key = connState + '|' + groups.map((g) => g.alerts.map((a) => `${a.id}:${a.state}:${a.revision}:${a.end ? 1 : 0}`).join(',')).join(';');
+    if (key !== t.alarmKey) {
+      t.alarmKey = key;
+      t.alarms.replaceChildren(...groups.map((g) => alarmItem(g, p ? p.displayName : id)));
+    }
+    for (const ago of t.alarms.querySelectorAll('[data-onset]')) setText(ago, fmtAgo(Number(ago.dataset.onset)));
+  }
+
+  function rhythmText(l, list) {
+    const rhythmAlarm = list.find((a) => a.kind === 'afib' || a.kind === 'vt');
+    const beats = l.beatClasses ? `beats ${l.beatClasses.split('').join(' ')}` : 'no beats';
+    return rhythmAlarm ? `${KIND_LABELS[rhythmAlarm.kind]} · ${beats}` : beats;
+  }
+
+  function deviceText(id, l) {
+    const p = patients.get(id);
+    const deviceId = l ? l.deviceId : p && p.devices[0] ? p.devices[0].deviceId : 'no device';
+    if (!l) return `${deviceId} · no data`;
+    const parts = [deviceId];
+    parts.push(l.batteryPct === null ? 'battery ?' : `battery ${l.batteryPct} %${l.charging ? ' (charging)' : ''}`);
+    if (l.leadOff) parts.push('LEAD OFF');
+    parts.push(noDataFor(l) ? `last data ${fmtAgo(Date.now() - dataAgeMs(l))}` : 'streaming');
+    return parts.join(' · ');
+  }
+
+  function alarmItem(g, who) {
+    const a = g.lead;
+    const active = g.alerts.filter((x) => x.state === 'active');
+    const li = el('li', { className: `alarm prio-${a.priority} state-${active.length ? 'active' : a.state}`, dataset: { alertId: a.id, state: active.length ? 'active' : a.state } });
+    const label = KIND_LABELS[a.kind] || a.kind;
+    li.append(el('span', { className: `badge badge-${a.priority}`, textContent: a.priority }));
+    const text = el('span', { className: 'alarm-text' }, el('strong', { textContent: label }));
+    const others = g.alerts.filter((x) => x !== a).map((x) => KIND_LABELS[x.kind] || x.kind);
+    if (others.length) text.append(el('span', { className: 'sub', textContent: ` with ${[...new Set(others)].join(', ')}` }));
+    text.append(' · ', el('span', { className: 'ago', dataset: { onset: String(Date.parse(a.onset)) }, textContent: fmtAgo(Date.parse(a.onset)) }));
+    if (active.length && a.end) text.append(el('span', { className: 'ended-tag', textContent: ' · ended, needs ack' }));
+    if (!active.length) text.append(el('span', { className: 'sub', textContent: ` · acknowledged by ${a.acknowledgedBy || '?'}` }));
+    if (a.escalationLevel) text.append(el('span', { className: 'escalated-tag', textContent: ` · ESCALATED ×${a.escalationLevel}` }));
+    li.append(text);
+    const actions = el('span', { className: 'alarm-actions' });
+    if (active.length) actions.append(actionButton('Acknowledge', `Acknowledge ${label} of ${who}`, () => changeAlerts(active, 'ack')));
+    actions.append(actionButton('Resolve…', `Resolve ${label} of ${who}`, () => askResolve(g.alerts, `${label} of ${who}`)));
+    li.append(actions);
+    return li;
+  }
+
+  function actionButton(text, ariaLabel, onClick) {
+    const b = el('button', { type: 'button', textContent: text, 'aria-label': ariaLabel, dataset: { needsLive: '1' } });
+    b.disabled = connState !== 'live';
     b.addEventListener('click', async () => {
+      b.dataset.busy = '1';
       b.disabled = true;
-      els.actionError.textContent = '';
-      try {
-        const res = await fetch(`/v1/alerts/${encodeURIComponent(alert.id)}/${action}`, { method: 'POST', headers: authHeaders() });
-        const body = await res.json().catch(() => ({}));
-        if (res.status === 401) return unauthorized('The server rejected the token.');
-        if (!res.ok) throw new Error(body.error ? body.error.message : `HTTP ${res.status}`);
-        if (body.eventId) upsert(body.alert, BigInt(body.eventId));
-        render();
-      } catch (err) {
-        els.actionError.textContent = `Could not ${action === 'ack' ? 'acknowledge' : 'resolve'} ${KIND_LABELS[alert.kind] || alert.kind} of ${alert.patientId}: ${err.message}`;
-        b.disabled = false;
-      }
+      try { await onClick(); } finally { b.dataset.busy = '0'; b.disabled = connState !== 'live'; }
     });
     return b;
+  }
+
+  async function changeAlerts(list, action, reason) {
+    els.actionError.textContent = '';
+    for (const alert of list) {
+      try {
+        const body = await api(`/v1/alerts/${encodeURIComponent(alert.id)}/${action}`, {
+          method: 'POST',
+          ...(reason ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ reason }) } : {}),
+        });
+        if (body.eventId) upsert(body.alert, BigInt(body.eventId));
+      } catch (err) {
+        if (err.unauthorized) return unauthorized('The server rejected the token.');
+        els.actionError.textContent = `Could not ${action === 'ack' ? 'acknowledge' : 'resolve'} ${KIND_LABELS[alert.kind] || alert.kind} of ${patientName(alert.patientId)}: ${err.message}`;
+      }
+    }
+    render();
+  }
+
+  // ---- resolve with a reason ------------------------------------------------------------------
+
+  let resolving;
+  function askResolve(list, what) {
+    resolving = list;
+    els.resolveForm.reset();
+    els.resolveError.textContent = '';
+    els.resolveWhat.textContent = `Resolve ${what}? A resolved alarm leaves the board; the reason is kept in its history.`;
+    els.resolveDialog.showModal();
+  }
+  els.resolveCancel.addEventListener('click', () => els.resolveDialog.close());
+  els.resolveForm.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const choice = els.resolveForm.querySelector('input[name="reason"]:checked');
+    const reason = choice && choice.value === 'other' ? els.resolveOther.value.trim() : choice ? choice.value : '';
+    if (!reason) { els.resolveError.textContent = 'Give a reason.'; return; }
+    const list = resolving;
+    els.resolveDialog.close();
+    await changeAlerts(list.filter((a) => a.state !== 'resolved'), 'resolve', reason);
+  });
+  els.resolveOther.addEventListener('input', () => {
+    const other = els.resolveForm.querySelector('input[value="other"]');
+    if (els.resolveOther.value) other.checked = true;
+  });
+
+  // ---- sound controls -----------------------------------------------------------------------
+
+  function renderAudio() {
+    const st = sound.state;
+    els.soundEnable.hidden = st.enabled;
+    els.audioPause.hidden = !st.enabled;
+    els.audioPause.textContent = st.paused ? 'Resume audio' : 'Pause audio 2 min';
+    els.audioPause.setAttribute('aria-pressed', st.paused ? 'true' : 'false');
+    const txt = !st.enabled ? '' : st.paused ? `AUDIO PAUSED — ${Math.max(0, Math.ceil((st.pausedUntilMs - Date.now()) / 1000))} s` : st.sounding ? `sounding: ${st.sounding}` : 'sound on';
+    setText(els.audioStatus, txt);
+    els.audioStatus.className = `audio-status ${st.paused ? 'paused' : st.sounding ? `sounding-${st.sounding}` : ''}`;
+  }
+  sound.onChange(renderAudio);
+  setInterval(renderAudio, 1000);
+  els.soundEnable.addEventListener('click', () => { void sound.enable().then(renderAudio); });
+  els.audioPause.addEventListener('click', () => { if (sound.state.paused) sound.resume(); else sound.pause(AUDIO_PAUSE_MS); });
+
+  // ---- patient detail -----------------------------------------------------------------------
+
+  let currentView = { name: 'board' };
+  const detail = { patientId: undefined, rangeH: 1, trend: undefined, ecg: undefined, ecgAlertId: undefined, ecgTriedAt: 0, historyKey: '', criteria: undefined, trendAt: 0 };
+
+  function route() {
+    const m = /^#\/patient\/([^/]+)$/.exec(location.hash);
+    if (m) {
+      currentView = { name: 'patient', id: decodeURIComponent(m[1]) };
+      els.boardView.hidden = true;
+      els.detailView.hidden = false;
+      openDetail(currentView.id);
+    } else {
+      currentView = { name: 'board' };
+      els.boardView.hidden = false;
+      els.detailView.hidden = true;
+      detail.patientId = undefined;
+    }
+  }
+
+  function openDetail(id) {
+    if (detail.patientId !== id) {
+      detail.patientId = id;
+      detail.ecgAlertId = undefined;
+      detail.historyKey = '';
+      detail.criteria = undefined;
+      if (detail.ecg) { detail.ecg.destroy(); detail.ecg = undefined; }
+      els.ecg.replaceChildren();
+      els.ecgCaption.textContent = '';
+      els.criteriaForm.replaceChildren();
+    }
+    if (!detail.trend) detail.trend = charts.trend(els.trend, els.trend.clientWidth || 1000, 260);
+    els.detailTitle.focus?.();
+    void loadTrend();
+    void loadCriteria();
+    render();
+  }
+
+  function patientAlerts(id) {
+    return [...alerts.values()].map((e) => e.alert).filter((a) => a.patientId === id).sort((a, b) => Date.parse(b.onset) - Date.parse(a.onset));
+  }
+
+  async function loadTrend() {
+    const id = detail.patientId;
+    const toMs = Date.now();
+    const fromMs = toMs - detail.rangeH * 3600_000;
+    detail.trendAt = toMs;
+    try {
+      const body = await api(`/v1/patients/${encodeURIComponent(id)}/vitals?${new URLSearchParams({ from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString() })}`);
+      if (id !== detail.patientId) return;
+      const c = detail.criteria && detail.criteria.inForce.alarms;
+      const limits = c ? [
+        { bpm: c.extreme_brady.hrBelowBpm, label: `extreme brady < ${c.extreme_brady.hrBelowBpm}`, priority: 'high' },
+        { bpm: c.brady.limitBpm, label: `brady < ${c.brady.limitBpm}`, priority: 'medium' },
+        { bpm: c.tachy.limitBpm, label: `tachy > ${c.tachy.limitBpm}`, priority: 'medium' },
+        { bpm: c.extreme_tachy.hrAboveBpm, label: `extreme tachy > ${c.extreme_tachy.hrAboveBpm}`, priority: 'high' },
+      ] : [];
+      const alarms = patientAlerts(id).filter((a) => a.category === 'physiological').map((a) => ({ timeMs: Date.parse(a.onset), priority: a.priority, label: KIND_LABELS[a.kind] || a.kind }));
+      detail.trend.set({ heartRate: body.heartRate, alarms, limits, fromMs, toMs });
+      els.trend.dataset.points = String(body.heartRate.length);
+      els.trend.setAttribute('aria-label', `Heart-rate trend of ${patientName(id)}, last ${detail.rangeH} h: ${body.heartRate.length} points, ${alarms.length} alarm markers`);
+      els.trendNote.textContent = `${body.heartRate.length} points · ${fmtTime(fromMs)} – ${fmtTime(toMs)} (device time) · dashed lines: this patient's limits in force`;
+    } catch (err) {
+      if (err.unauthorized) return unauthorized('The server rejected the token.');
+      els.trendNote.textContent = `Trend unavailable: ${err.message}`;
+    }
+  }
+
+  for (const b of document.querySelectorAll('.range button')) {
+    b.addEventListener('click', () => {
+      detail.rangeH = Number(b.dataset.range);
+      for (const x of document.querySelectorAll('.range button')) x.setAttribute('aria-pressed', x === b ? 'true' : 'false');
+      void loadTrend();
+    });
+  }
+
+  async function showEcg(alert) {
+    detail.ecgAlertId = alert.id;
+    detail.ecgTriedAt = Date.now();
+    const label = `${KIND_LABELS[alert.kind] || alert.kind} at ${fmtTime(Date.parse(alert.onset))}`;
+    try {
+      const { strip } = await api(`/v1/alerts/${encodeURIComponent(alert.id)}/ecg`);
+      if (detail.ecgAlertId !== alert.id) return;
+      if (detail.ecg) detail.ecg.destroy();
+      els.ecg.replaceChildren();
+      const seconds = strip.uV.length / strip.fsHz;
+      detail.ecg = charts.ecgStrip(els.ecg, strip, Date.parse(alert.onset), els.ecg.clientWidth || 1000, 240);
+      els.ecg.dataset.alertId = alert.id;
+      els.ecg.dataset.samples = String(strip.uV.length);
+      els.ecg.setAttribute('aria-label', `ECG strip of ${patientName(alert.patientId)} around ${label}: ${seconds} s at ${strip.fsHz} Hz, ${strip.beats.length} beats`);
+      els.ecgCaption.textContent = `${label} · ${seconds} s at ${strip.fsHz} Hz from ${strip.deviceId} · dashed line = onset · letters = beat classes (N normal, V ventricular, S supraventricular)`;
+    } catch (err) {
+      if (err.unauthorized) return unauthorized('The server rejected the token.');
+      if (detail.ecgAlertId !== alert.id) return;
+      els.ecg.dataset.alertId = '';
+      els.ecgCaption.textContent = err.status === 404 ? `${label}: no ECG strip (yet). It is kept for devices that send ECG, 8 s after the onset.` : `ECG unavailable: ${err.message}`;
+    }
+  }
+
+  function renderDetail() {
+    const id = detail.patientId;
+    if (!id) return;
+    const p = patients.get(id);
+    setText(els.detailTitle, p ? p.displayName : id);
+    setText(els.detailSub, p ? `MRN ${p.mrn.value} (${p.mrn.system}) · patient ${id}` : `patient ${id}`);
+    const l = live.get(id);
+    const nodata = noDataFor(l);
+    setText(els.detailNow, nodata ? (l ? `NO DATA for ${fmtDuration(dataAgeMs(l))} · ${deviceText(id, l)}` : 'NO DATA since the board connected') : `${l.leadOff ? 'LEAD OFF' : `${Math.round(l.hrBpm ?? 0)} bpm`} · ${rhythmText(l, patientAlerts(id))} · ${deviceText(id, l)}`);
+    els.detailNow.className = `detail-now ${nodata ? 'nodata' : ''}`;
+    const list = patientAlerts(id);
+    // The strip: the newest physiological alarm by default; retried while its post window runs.
+    const physio = list.filter((a) => a.category === 'physiological');
+    const chosen = physio.find((a) => a.id === detail.ecgAlertId) || physio[0];
+    if (chosen && (chosen.id !== detail.ecgAlertId || (!els.ecg.dataset.alertId && Date.now() - detail.ecgTriedAt > 3000))) void showEcg(chosen);
+    if (!chosen) setText(els.ecgCaption, 'No physiological alarm for this patient yet.');
+    const key = connState + '|' + list.map((a) => `${a.id}:${a.revision}:${a.state}`).join(',') + '|' + detail.ecgAlertId;
+    if (key === detail.historyKey) return;
+    detail.historyKey = key;
+    if (Date.now() - detail.trendAt > 15000) void loadTrend();
+    els.historyRows.replaceChildren(...list.map((a) => {
+      const handled = [];
+      if (a.acknowledgedBy) handled.push(`acknowledged by ${a.acknowledgedBy} at ${fmtTime(Date.parse(a.acknowledgedAt))}`);
+      if (a.resolvedBy) handled.push(`resolved by ${a.resolvedBy} at ${fmtTime(Date.parse(a.resolvedAt))}${a.resolveReason ? ` — “${a.resolveReason}”` : ''}`);
+      if (a.escalationLevel) handled.push(`escalated ×${a.escalationLevel}`);
+      const actions = el('td', { className: 'actions' });
+      if (a.category === 'physiological') {
+        const b = el('button', { type: 'button', textContent: 'ECG', 'aria-pressed': a.id === detail.ecgAlertId ? 'true' : 'false', 'aria-label': `Show the ECG strip of ${KIND_LABELS[a.kind] || a.kind} at ${fmtTime(Date.parse(a.onset))}` });
+        b.addEventListener('click', () => { void showEcg(a); detail.historyKey = ''; render(); });
+        actions.append(b);
+      }
+      if (a.state === 'active') actions.append(actionButton('Acknowledge', `Acknowledge ${KIND_LABELS[a.kind]}`, () => changeAlerts([a], 'ack')));
+      if (a.state !== 'resolved') actions.append(actionButton('Resolve…', `Resolve ${KIND_LABELS[a.kind]}`, () => askResolve([a], KIND_LABELS[a.kind] || a.kind)));
+      return el('tr', { className: `prio-${a.priority} state-${a.state}`, dataset: { alertId: a.id, state: a.state } },
+        el('td', {}, el('span', { className: `badge badge-${a.priority}`, textContent: a.priority })),
+        el('td', {}, el('div', { className: 'kind', textContent: KIND_LABELS[a.kind] || a.kind }), el('div', { className: 'sub', textContent: a.evidence && a.evidence.criterion ? a.evidence.criterion : '' })),
+        el('td', { textContent: fmtTime(Date.parse(a.onset)) }),
+        el('td', { textContent: a.end ? fmtTime(Date.parse(a.end)) : a.state === 'resolved' ? '' : 'ongoing' }),
+        el('td', {}, el('span', { className: `state-pill ${a.state}`, textContent: a.state === 'active' && a.end ? 'ended, needs ack' : a.state })),
+        el('td', { className: 'handled', textContent: handled.join('; ') }),
+        actions);
+    }));
+    updateActionsEnabled();
+  }
+
+  // ---- criteria -----------------------------------------------------------------------------
+
+  const ALWAYS_ON = new Set(['asystole', 'extreme_brady', 'extreme_tachy', 'vt', 'signal_loss']);
+
+  async function loadCriteria() {
+    const id = detail.patientId;
+    try {
+      const body = await api(`/v1/patients/${encodeURIComponent(id)}/criteria`);
+      if (id !== detail.patientId) return;
+      detail.criteria = body;
+      renderCriteria(body);
+      void loadTrend();
+    } catch (err) {
+      if (err.unauthorized) return unauthorized('The server rejected the token.');
+      els.criteriaNote.textContent = `Criteria unavailable: ${err.message}`;
+    }
+  }
+
+  function renderCriteria(body) {
+    const c = body.current;
+    els.criteriaNote.textContent = c.version === 0 ? 'Defaults (fhir-and-alarms.md §5); no patient-specific version yet.' : `Version ${c.version}, set by ${c.setBy} at ${fmtTime(Date.parse(c.setAt))}${c.reason ? ` — “${c.reason}”` : ''}; in force: version ${body.inForce.version}.`;
+    const rows = Object.entries(c.alarms).map(([kind, params]) => {
+      const cells = [el('th', { scope: 'row', textContent: KIND_LABELS[kind] || kind })];
+      const enabled = el('input', { type: 'checkbox', checked: params.enabled, disabled: ALWAYS_ON.has(kind), name: `${kind}.enabled`, 'aria-label': `${KIND_LABELS[kind]} enabled` });
+      cells.push(el('td', {}, enabled));
+      const fields = el('td', { className: 'params' });
+      for (const [k, v] of Object.entries(params)) {
+        if (k === 'enabled') continue;
+        const input = el('input', { type: 'number', value: String(v), name: `${kind}.${k}`, step: '1', 'aria-label': `${KIND_LABELS[kind]} ${k}` });
+        fields.append(el('label', {}, `${k} `, input));
+      }
+      cells.push(fields);
+      return el('tr', {}, ...cells);
+    });
+    const reason = el('input', { type: 'text', name: 'reason', maxLength: 500, placeholder: 'reason for the change', 'aria-label': 'Reason for the change' });
+    const save = el('button', { type: 'submit', textContent: 'Save criteria', dataset: { needsLive: '1' } });
+    const status = el('span', { className: 'sub', role: 'status' });
+    els.criteriaForm.replaceChildren(
+      el('table', { className: 'criteria' }, el('thead', {}, el('tr', {}, el('th', { scope: 'col', textContent: 'Alarm' }), el('th', { scope: 'col', textContent: 'On' }), el('th', { scope: 'col', textContent: 'Parameters' }))), el('tbody', {}, ...rows)),
+      el('div', { className: 'criteria-actions' }, reason, save, status));
+    updateActionsEnabled();
+    els.criteriaForm.onsubmit = async (ev) => {
+      ev.preventDefault();
+      const alarms = structuredClone(c.alarms);
+      for (const input of els.criteriaForm.querySelectorAll('input[name*="."]')) {
+        const [kind, k] = input.name.split('.');
+        alarms[kind][k] = input.type === 'checkbox' ? input.checked : Number(input.value);
+      }
+      try {
+        const next = await api(`/v1/patients/${encodeURIComponent(detail.patientId)}/criteria`, {
+          method: 'PUT', headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ alarms, expectedVersion: c.version, ...(reason.value.trim() ? { reason: reason.value.trim() } : {}) }),
+        });
+        detail.criteria = next;
+        renderCriteria(next);
+        void loadTrend();
+      } catch (err) {
+        if (err.unauthorized) return unauthorized('The server rejected the token.');
+        status.textContent = `Not saved: ${err.message}`;
+      }
+    };
   }
 
   // ---- start --------------------------------------------------------------------------------
@@ -341,21 +892,29 @@
     sessionStorage.removeItem(TOKEN_KEY);
     token = '';
     alerts.clear();
+    patients.clear();
+    live.clear();
     lastEventId = undefined;
+    snapshotLoaded = false;
     render();
     showIdentity();
     unauthorized('Signed out.');
   });
-  els.showResolved.addEventListener('change', render);
   window.addEventListener('hashchange', () => {
-    readTokenFromUrl();
-    const t = sessionStorage.getItem(TOKEN_KEY);
-    if (t && t !== token) useToken(t);
+    if (/token=/.test(location.hash)) {
+      readTokenFromUrl();
+      const t = sessionStorage.getItem(TOKEN_KEY);
+      if (t && t !== token) useToken(t);
+      return;
+    }
+    route();
   });
 
   readTokenFromUrl();
   token = sessionStorage.getItem(TOKEN_KEY) || '';
   showIdentity();
+  route();
   render();
+  renderAudio();
   connect();
 })();

@@ -1,7 +1,8 @@
 /**
  * The dashboard page in a real browser (Debian Chromium through playwright-core): sign in with a
- * token in the URL fragment, see an alert appear live, acknowledge it, notice a disconnect, and
- * catch up on what was missed after reconnecting.
+ * token in the URL fragment, see an alert appear live on its patient's tile, acknowledge it,
+ * notice a disconnect (actions disabled), and catch up on what was missed after reconnecting.
+ * The live pipeline (processor, sound, ECG, renewal) is in central-station.int.test.ts.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -16,7 +17,7 @@ import { MetricsRegistry } from '../../platform/metrics.ts';
 import { JsonlAuditSink } from '../../dashboard-api/audit.ts';
 import type { AuditEntry } from '../../dashboard-api/audit.ts';
 import { createDevTokenVerifier } from '../../dashboard-api/auth.ts';
-import { registryPatientDirectory } from '../../dashboard-api/patient-directory.ts';
+import { demoPatientIdentity, registryPatientDirectory } from '../../dashboard-api/patient-directory.ts';
 import { createDashboardApi } from '../../dashboard-api/server.ts';
 import { describeWithService } from '../helpers/services.ts';
 import { makeAlert, publishAlerts, startFixture } from './helpers.ts';
@@ -65,29 +66,27 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
     const high = makeAlert('p1', 'extreme_brady', 3);
     await publishAlerts(fx.bus, fx.api.projection, [hidden, low, high]);
 
-    const highRow = page.locator(`tr[data-alert-id="${high.id}"]`);
+    const highRow = page.locator(`li[data-alert-id="${high.id}"]`);
     await highRow.waitFor();
-    await page.locator(`tr[data-alert-id="${low.id}"]`).waitFor();
-    // Newest first; the other patient's alert is not on this board.
-    expect(await page.locator('#alert-rows tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-alert-id')))).toEqual([high.id, low.id]);
-    expect(await highRow.locator('td').allInnerTexts()).toEqual([
-      'HIGH',
-      'Extreme bradycardia\nphysiological · 35 bpm · 5 beats · five consecutive beats under 40 bpm',
-      'p1\ndev-p1',
-      expect.stringMatching(/ago$/),
-      expect.any(String),
-      'active',
-      expect.any(String),
-    ]);
-    expect(await highRow.getByRole('button').allInnerTexts()).toEqual(['Acknowledge', 'Resolve']);
+    await page.locator(`li[data-alert-id="${low.id}"]`).waitFor();
+    // One tile per care-team patient, the high alarm's patient first; the other patient is not on this board.
+    expect(await page.locator('#board .tile').evaluateAll((tiles) => tiles.map((t) => t.getAttribute('data-patient-id')))).toEqual(['p1', 'p3']);
+    expect(await page.locator('[data-patient-id="p1"] .tile-name').textContent()).toBe(demoPatientIdentity('p1').displayName);
+    expect(await page.locator('[data-patient-id="p1"] .tile-mrn').textContent()).toBe(`MRN ${demoPatientIdentity('p1').mrn.value} · p1`);
+    expect(await highRow.innerText()).toMatch(/^HIGH\s*Extreme bradycardia · \d+ (s|min|h|d) ago/);
+    expect(await highRow.getByRole('button').allInnerTexts()).toEqual(['Acknowledge', 'Resolve…']);
+    expect(await highRow.getByRole('button', { name: `Acknowledge Extreme bradycardia of ${demoPatientIdentity('p1').displayName}` }).count()).toBe(1);
     expect(await highRow.locator('.badge').evaluate((b) => getComputedStyle(b).backgroundColor)).toMatch(/^rgb\(229, 50, 45\)|^rgb\(90, 18, 16\)/);
-    expect(await page.locator(`tr[data-alert-id="${low.id}"] .badge`).evaluate((b) => getComputedStyle(b).backgroundColor)).toBe('rgb(30, 200, 224)');
+    expect(await page.locator(`li[data-alert-id="${low.id}"] .badge`).evaluate((b) => getComputedStyle(b).backgroundColor)).toBe('rgb(30, 200, 224)');
     expect(await page.locator('#count-high').textContent()).toBe('1');
+    // No telemetry from these devices: the tiles say so instead of showing a number.
+    expect(await page.locator('[data-patient-id="p3"] .hr-value').textContent()).toBe('---');
+    expect(await page.locator('[data-patient-id="p3"] .nodata-banner').textContent()).toBe('NO DATA since the board connected');
     await page.screenshot({ path: path.join(RESULTS, 'dashboard-live.png') });
 
     await highRow.getByRole('button', { name: 'Acknowledge' }).click();
-    await page.locator(`tr[data-alert-id="${high.id}"][data-state="acknowledged"]`).waitFor();
-    expect(await highRow.locator('td').nth(5).innerText()).toBe('acknowledged\nby dr-web');
+    await page.locator(`li[data-alert-id="${high.id}"][data-state="acknowledged"]`).waitFor();
+    expect(await highRow.innerText()).toContain('acknowledged by dr-web');
     const published = fx.bus.read(STREAMS.alerts).map((m) => JSON.parse(String(m.value)) as AlertEnvelope);
     expect(published.at(-1)).toMatchObject({ source: 'clinician', alert: { id: high.id, state: 'acknowledged', acknowledgedBy: 'dr-web', revision: 1 } });
     expect(errors).toEqual([]);
@@ -97,7 +96,7 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
     const fresh = await browser.newPage({ viewport: { width: 1280, height: 720 } });
     await fresh.goto(`${fx.url}/`);
     await fresh.locator('#connection.state-unauthorized').waitFor();
-    expect(await fresh.locator('#connection-status').textContent()).toBe('NOT SIGNED IN — no alerts are being received');
+    expect(await fresh.locator('#connection-status').textContent()).toBe('NOT SIGNED IN — no alarms are being received');
     expect(await fresh.locator('#sign-in').isVisible()).toBe(true);
     await fresh.screenshot({ path: path.join(RESULTS, 'dashboard-sign-in.png') });
 
@@ -116,8 +115,13 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
     const port = Number(new URL(fx.url).port);
     await fx.api.close();
     await page.locator('#connection.state-disconnected').waitFor();
-    expect(await page.locator('#connection-status').textContent()).toBe('NOT CONNECTED — alerts are NOT being received');
+    expect(await page.locator('#connection-status').textContent()).toBe('NOT CONNECTED — alarms are NOT being received');
     expect(await page.title()).toBe('⚠ NOT CONNECTED — Pulsebridge');
+    // Nothing can reach the server: every action is disabled, and the board says it is stale.
+    const buttons = page.locator('#board button');
+    expect(await buttons.count()).toBeGreaterThan(0);
+    expect(await buttons.evaluateAll((bs) => bs.every((b) => (b as unknown as { disabled: boolean }).disabled))).toBe(true);
+    expect(await page.locator('#stale-note').isVisible()).toBe(true);
     await page.screenshot({ path: path.join(RESULTS, 'dashboard-disconnected.png') });
 
     // Published while the page was away; a new server instance on the same port folds the same stream.
@@ -136,20 +140,22 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
     fx.api = again;
     await again.listen(port, '127.0.0.1');
 
-    await page.locator(`tr[data-alert-id="${missed.id}"]`).waitFor();
+    await page.locator(`li[data-alert-id="${missed.id}"]`).waitFor();
     await page.locator('#connection.state-live').waitFor();
-    const rows = await page.locator('#alert-rows tr').evaluateAll((trs) => trs.map((r) => [r.getAttribute('data-alert-id'), r.getAttribute('data-state')]));
+    // Most urgent first: the active VT, then the acknowledged extreme brady (same patient), then p3's lead-off.
+    const rows = await page.locator('#board li[data-alert-id]').evaluateAll((lis) => lis.map((r) => [r.getAttribute('data-alert-id'), r.getAttribute('data-state')]));
     expect(rows).toEqual([
       [missed.id, 'active'],
       [makeAlert('p1', 'extreme_brady', 3).id, 'acknowledged'],
       [makeAlert('p3', 'lead_off', 2).id, 'active'],
     ]);
+    expect(await page.locator('#board button').first().isEnabled()).toBe(true);
     // First connect: after the REST snapshot of an empty log (-1). Reconnect: after the last event
     // the page had seen (3: the acknowledgement), not starting over.
     const audit = (await readFile(fx.auditPath, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as AuditEntry);
     expect(audit.filter((e) => e.action === 'stream.open' && e.actor.sub === 'dr-web').map((e) => e.detail)).toEqual(['lastEventId=-1', 'lastEventId=3']);
     const live = makeAlert('p3', 'low_battery', 11);
     await publishAlerts(fx.bus, again.projection, [live]);
-    await page.locator(`tr[data-alert-id="${live.id}"]`).waitFor();
+    await page.locator(`li[data-alert-id="${live.id}"]`).waitFor();
   });
 });
