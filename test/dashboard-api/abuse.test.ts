@@ -170,8 +170,17 @@ describe('least privilege', () => {
     ]));
   });
 
-  it('the stream refuses a handshake without a token, and gives an outsider none of another team\'s alerts', async () => {
-    await expect(StreamClient.open(`${url.replace(/^http/, 'ws')}/v1/stream`)).rejects.toMatchObject({ status: 401 });
+  it('the stream sends nothing before a token and closes on a forged one, and gives an outsider none of another team\'s alerts', async () => {
+    // No token in the handshake is allowed (the page sends it as the first message, keeping it out
+    // of URLs); nothing flows until then, and a forged token closes the stream with 4401.
+    const anonymous = await StreamClient.open(`${url.replace(/^http/, 'ws')}/v1/stream?lastEventId=-1`);
+    const beforeAuth: string[] = [];
+    anonymous.ws.on('message', (d) => beforeAuth.push(String(d)));
+    const closed = new Promise<number>((resolve) => anonymous.ws.once('close', (code) => resolve(code)));
+    anonymous.ws.send(JSON.stringify({ type: 'auth', token: 'forged.token.value' }));
+    expect(await closed).toBe(4401);
+    expect(beforeAuth).toEqual([]);
+    await expect(StreamClient.open(`${url.replace(/^http/, 'ws')}/v1/stream?access_token=forged`)).rejects.toMatchObject({ status: 401 });
     const nobody = await StreamClient.open(`${url.replace(/^http/, 'ws')}/v1/stream?lastEventId=-1`, { headers: { authorization: `Bearer ${await token('dr-none', 'clinician', [])}` } });
     const p1Only = await StreamClient.open(`${url.replace(/^http/, 'ws')}/v1/stream?lastEventId=-1`, { headers: { authorization: `Bearer ${await token('dr-p1', 'clinician', ['p1'])}` } });
     const later = makeAlert('p2', 'asystole', 5);
