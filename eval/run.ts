@@ -2,12 +2,14 @@
  * `npm run eval`: replays the annotated PhysioNet records through the production detectors and
  * prints EC57-style results; writes the full results as JSON.
  *
- *   node eval/run.ts [--data DIR] [--db mitdb,nsr2db,afdb,cinc2017] [--records 100,04015] [--json FILE]
+ *   node eval/run.ts [--data DIR] [--db mitdb,nsr2db,afdb,cinc2017,challenge2015] [--records 100,04015] [--json FILE]
  *                    [--afib '{"onsetScore":0.725,"weakEvidenceMs":30000}']
  *
  * `--afib` evaluates other AF parameters than the production ones (AfibParams, JSON).
  * With afdb, AF leave-one-record-out follows the tables; `cinc2017` (ECG strips, no beat
- * annotations) is the cross-database AF test (eval/af-generalisation.ts).
+ * annotations) is the cross-database AF test (eval/af-generalisation.ts). mitdb also gets the QRS
+ * detector's bxb from its ECG, `challenge2015` the VT alarm score, and the other beat databases
+ * the alarm rates before/after the proposed limit-alarm delays (eval/ecg-eval.ts).
  * Defaults: DIR = ../shared/data/ecg next to the repository; FILE = eval/results/latest.json.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -20,6 +22,7 @@ import { runEvaluation } from './harness.ts';
 import { EVAL_DATABASES, type EvalDatabase } from './records.ts';
 import { formatReport } from './report.ts';
 import { afdbLoro, cinc2017Evaluation, formatCinc2017, formatLoro } from './af-generalisation.ts';
+import { challenge2015Evaluation, formatChallenge2015, formatNuisance, formatQrs, nuisanceEvaluation, qrsEvaluation } from './ecg-eval.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
 const { values } = parseArgs({
@@ -33,7 +36,7 @@ const { values } = parseArgs({
 });
 
 /** Databases evaluated by their own modules rather than the beat-annotation harness. */
-const STRIP_DATABASES = ['cinc2017'];
+const STRIP_DATABASES = ['cinc2017', 'challenge2015'];
 const requested = values.db ? values.db.split(',') : [...EVAL_DATABASES, ...STRIP_DATABASES];
 for (const db of requested) if (![...EVAL_DATABASES, ...STRIP_DATABASES].includes(db)) throw new Error(`unknown database ${db} (known: ${[...EVAL_DATABASES, ...STRIP_DATABASES].join(', ')})`);
 const databases = requested.filter((db): db is EvalDatabase => (EVAL_DATABASES as readonly string[]).includes(db));
@@ -53,6 +56,15 @@ const afdbLoroResult = databases.includes('afdb') && !afibOverride ? await afdbL
 if (afdbLoroResult) console.log(`\n${formatLoro(afdbLoroResult)}`);
 const cinc2017 = requested.includes('cinc2017') ? await cinc2017Evaluation(resolve(values.data, 'cinc2017')) : undefined;
 if (cinc2017) console.log(`\n${formatCinc2017(cinc2017)}`);
+// Issue 12 without AF (eval/ecg-eval.ts): QRS from raw ECG, VT on CinC 2015, nuisance alarms before/after.
+const only = values.records?.split(',');
+const qrs = databases.includes('mitdb') ? await qrsEvaluation(values.data, 'mitdb', only) : [];
+if (qrs.length > 0) console.log(`\n${formatQrs('mitdb', qrs)}`);
+const challenge2015 = requested.includes('challenge2015') ? await challenge2015Evaluation(resolve(values.data, 'challenge2015'), only) : undefined;
+if (challenge2015) console.log(`\n${formatChallenge2015(challenge2015)}`);
+const nuisanceDbs = databases.filter((db) => db !== 'mitdb');
+const nuisance = nuisanceDbs.length > 0 ? await nuisanceEvaluation(values.data, nuisanceDbs, new Map(nuisanceDbs.map((db) => [db, alarmRates(run.results.filter((r) => r.database === db))])), only) : [];
+if (nuisance.length > 0) console.log(`\n${formatNuisance(nuisance)}`);
 
 const dbs = [...new Set(run.results.map((r) => r.database))];
 await mkdir(dirname(values.json), { recursive: true });
@@ -67,6 +79,9 @@ await writeFile(values.json, JSON.stringify({
   alarmRates: Object.fromEntries(dbs.map((db) => [db, alarmRates(run.results.filter((r) => r.database === db))])),
   afLoro: afdbLoroResult ? { ...afdbLoroResult.loro, candidates: afdbLoroResult.candidates } : null,
   cinc2017: cinc2017 ?? null,
+  qrs,
+  challenge2015: challenge2015 ?? null,
+  nuisance,
   records: run.results,
 }, null, 2) + '\n');
 console.log(`\nresults written to ${values.json}`);

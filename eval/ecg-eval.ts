@@ -1,0 +1,96 @@
+/**
+ * The issue-12 parts of `npm run eval` that are not AF: QRS detection from raw ECG (bxb against
+ * the reference beats of every record with a signal file), VT on the CinC 2015 alarm records,
+ * and the nuisance-alarm rates before/after the proposed limit-alarm delays.
+ */
+import { join } from 'node:path';
+import { readWfdbRecord } from '../device-sim/wfdb-record.ts';
+import { BRADY_SUSTAINED, createBradyDetector } from '../processor/detectors/brady.ts';
+import { createTachyDetector, TACHY_SUSTAINED } from '../processor/detectors/tachy.ts';
+import type { Detector } from '../processor/detectors/detector.ts';
+import { pp, se, sumBxb, vPp, vSe } from './bxb.ts';
+import { challengeScore, evaluateChallenge2015, type AlarmResult, type ChallengeScore } from './challenge2015.ts';
+import { evaluationDetectors } from './detector-set.ts';
+import { alarmRates, type AlarmRate } from './evaluate.ts';
+import { runEvaluation } from './harness.ts';
+import { evaluateQrsRecord, type QrsRecordResult } from './qrs.ts';
+import { listRecords, type EvalDatabase } from './records.ts';
+
+const pct = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(2));
+
+/** bxb of the QRS detector on every record of `db` that has a signal file. */
+export async function qrsEvaluation(dataDir: string, db: string, only?: readonly string[]): Promise<QrsRecordResult[]> {
+  const out: QrsRecordResult[] = [];
+  for (const name of await listRecords(join(dataDir, db))) {
+    if (only && !only.includes(name)) continue;
+    const record = await readWfdbRecord(join(dataDir, db, name));
+    if (!record.ecg || record.beats.length === 0) continue;
+    out.push(evaluateQrsRecord(name, record));
+  }
+  return out;
+}
+
+export function formatQrs(db: string, results: readonly QrsRecordResult[]): string {
+  const rows = results.map((r) => [r.name, String(r.counts.tp + r.counts.fn), String(r.counts.tp), String(r.counts.fn), String(r.counts.fp), pct(se(r.counts)), pct(pp(r.counts)), pct(vSe(r.counts)), pct(vPp(r.counts))]);
+  const g = sumBxb(results.map((r) => r.counts));
+  rows.push(['gross', String(g.tp + g.fn), String(g.tp), String(g.fn), String(g.fp), pct(se(g)), pct(pp(g)), pct(vSe(g)), pct(vPp(g))]);
+  const ecgS = results.reduce((s, r) => s + r.durationMs / 1000, 0);
+  const cpuMs = results.reduce((s, r) => s + r.cpuMs, 0);
+  const header = ['record', 'ref beats', 'TP', 'FN', 'FP', 'QRS Se', 'QRS +P', 'VEB Se', 'VEB +P'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [
+    `QRS detection from the raw ECG (${db}, first lead, as an ECG-only device through processor/ecg-beats.ts), bxb-style: 150 ms match window, first 5 min excluded`,
+    line(header), ...rows.map(line),
+    `beat source CPU: ${(cpuMs / 1000).toFixed(2)} s for ${(ecgS / 3600).toFixed(2)} h of ECG = ${((cpuMs * 1000) / ecgS).toFixed(1)} µs per second of ECG (in-harness; see bench/qrs-detector.ts)`,
+  ].join('\n');
+}
+
+export interface Challenge2015Summary {
+  score: ChallengeScore;
+  alarms: AlarmResult[];
+}
+
+export async function challenge2015Evaluation(dir: string, only?: readonly string[]): Promise<Challenge2015Summary> {
+  const alarms = await evaluateChallenge2015(dir, () => evaluationDetectors(), only);
+  return { score: challengeScore(alarms), alarms };
+}
+
+export function formatChallenge2015(s: Challenge2015Summary): string {
+  const c = s.score;
+  const missed = s.alarms.filter((a) => a.truth && !a.alarm).map((a) => a.name);
+  return [
+    'CinC 2015 VT alarms (first ECG lead up to the alarm at 300 s, beats from the ECG, production vt detector; true = vt episode in the 10 s before the alarm)',
+    `alarms ${s.alarms.length} (true ${c.tp + c.fn}): TP ${c.tp}, FN ${c.fn}, TN ${c.tn}, FP ${c.fp}; TPR ${c.tpr.toFixed(1)} %, TNR ${c.tnr.toFixed(1)} %, score ${c.score.toFixed(2)} (published best, real-time: 81.39 Plesinger et al.; all VT alarms kept: ${(100 * (c.tp + c.fn) / Math.max(1, c.tp + c.fn + c.tn + c.fp)).toFixed(2)})`,
+    `missed true VT alarms: ${missed.join(' ') || 'none'}`,
+  ].join('\n');
+}
+
+/** The evaluation detector set with the proposed nuisance-alarm delays on brady and tachy. */
+export function sustainedLimitDetectors(): Detector[] {
+  return [...evaluationDetectors().filter((d) => d.kind !== 'brady' && d.kind !== 'tachy'), createBradyDetector(BRADY_SUSTAINED), createTachyDetector(TACHY_SUSTAINED)];
+}
+
+export interface NuisanceComparison {
+  database: EvalDatabase;
+  before: AlarmRate;
+  after: AlarmRate;
+}
+
+/** Alarm rates with the production limit alarms (before) and the proposed delays (after). */
+export async function nuisanceEvaluation(dataDir: string, databases: readonly EvalDatabase[], before: Map<EvalDatabase, AlarmRate>, only?: readonly string[]): Promise<NuisanceComparison[]> {
+  const run = await runEvaluation({ dataDir, databases, makeDetectors: sustainedLimitDetectors, ...(only ? { records: only } : {}) });
+  return databases.map((database) => ({ database, before: before.get(database)!, after: alarmRates(run.results.filter((r) => r.database === database)) }));
+}
+
+export function formatNuisance(list: readonly NuisanceComparison[]): string {
+  const kinds = ['asystole', 'pause', 'extreme_brady', 'brady', 'extreme_tachy', 'tachy', 'vt', 'afib'] as const;
+  const rows = kinds.map((k) => [k, ...list.flatMap((c) => [(c.before.byKind[k]?.alarmsPer24h ?? 0).toFixed(1), (c.after.byKind[k]?.alarmsPer24h ?? 0).toFixed(1)])]);
+  const header = ['kind', ...list.flatMap((c) => [`${c.database} before /24h`, `${c.database} after /24h`])];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [
+    'Physiological alarms per 24 h: production limit alarms (before) vs the proposed delays (after: brady 2 min, tachy 5 min, 30 s after a sudden onset; brady.ts BRADY_SUSTAINED, tachy.ts TACHY_SUSTAINED). afdb: outside reference AF/flutter.',
+    line(header), ...rows.map(line),
+  ].join('\n');
+}
