@@ -35,7 +35,11 @@ it('frames over the rate limit are held back, not lost: every frame is acknowled
   const seqs = bus.inner.read(STREAMS.telemetry).map((m) => parse<TelemetryRecord>(m).frame.seq);
   expect(seqs).toEqual(Array.from({ length: 15 }, (_, i) => i));
   expect(bus.inner.read(STREAMS.deadLetter)).toEqual([]);
-  expect(fx.metrics.counter('pb_gateway_frames_rate_limited_total', '').get({ action: 'delayed' })).toBe(10);
+  // 10 frames exceed the burst of 5 when the 15 arrive at once; on a loaded machine the bucket may
+  // refill a token or two while they arrive, so fewer are held back — but some always are.
+  const delayed = fx.metrics.counter('pb_gateway_frames_rate_limited_total', '').get({ action: 'delayed' });
+  expect(delayed).toBeGreaterThan(0);
+  expect(delayed).toBeLessThanOrEqual(10);
 });
 
 it('with the default limit a reconnect backlog (here 500 frames) goes through without being held back', async () => {
