@@ -2,8 +2,10 @@
  * Synthetic single-lead ECG for simulated devices: each beat is a sum of Gaussian waves (P, Q,
  * R, S, T) placed around its R-peak, the approach of McSharry et al., "A dynamical model for
  * generating synthetic electrocardiogram signals", IEEE TBME 50:289–294 (2003), reduced to
- * fixed Gaussians per beat. The waveform only has to look like an ECG strip on the dashboard;
- * detection runs on the beats, not on this signal.
+ * fixed Gaussians per beat. Beats conducted from atrial fibrillation (`TimedBeat.af`) have no
+ * P wave; instead fibrillatory waves (≈ 6 Hz, i.e. 360/min, within the 350–600/min of AF's f waves,
+ * 50 µV, with a slowly wandering rate so they bear no fixed relation to the QRS) run through the
+ * baseline around them — the AF detector's P-wave evidence reads this when a device streams ECG.
  */
 import type { BeatClass } from '../contracts/telemetry.ts';
 import type { EcgSource, TimedBeat } from './frames.ts';
@@ -41,14 +43,20 @@ export function syntheticEcgSource(seed: number, nativeFsHz = 250): EcgSource {
       for (let i = 0; i < out.length; i++) {
         const t = startMs + (i * 1000) / fsHz;
         let v = 40 * Math.sin((2 * Math.PI * 0.3 * t) / 1000) + 10 * gaussian(random);
+        let fibrillating = false;
         for (const b of nearbyBeats) {
           const d = t - b.tMs;
           if (d < -REACH_MS || d > REACH_MS) continue;
-          for (const w of MORPHOLOGY[b.cls]) {
+          if (b.af) fibrillating = true;
+          for (const [k, w] of MORPHOLOGY[b.cls].entries()) {
+            if (b.af && k === 0 && b.cls === 'N') continue; // no P wave in AF
             const z = (d - w.atMs) / w.sdMs;
             if (z > -5 && z < 5) v += w.uV * Math.exp(-0.5 * z * z);
           }
         }
+        // Phase of a 6 Hz oscillation whose rate wanders ±1 Hz over ~7 s (device time, so
+        // consecutive frames join smoothly).
+        if (fibrillating) v += 50 * Math.sin(2 * Math.PI * ((6 * t) / 1000 + Math.sin((2 * Math.PI * t) / 7000) / (2 * Math.PI * 0.14)));
         out[i] = v;
       }
     },

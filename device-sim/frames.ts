@@ -12,6 +12,8 @@ export interface TimedBeat {
   /** Device time of the R-peak, ms since the Unix epoch (integer). */
   tMs: number;
   cls: BeatClass;
+  /** Conducted from atrial fibrillation: the synthetic ECG draws no P wave but f waves before it. */
+  af?: boolean;
 }
 
 /** A half-open interval of device time [startMs, endMs). */

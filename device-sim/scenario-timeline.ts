@@ -143,7 +143,7 @@ export class ScenarioTimeline {
     let cls: BeatClass = 'N';
     let owner: BeatOccurrence | undefined;
     for (;;) {
-      const beat: TimedBeat = { tMs: t, cls };
+      const beat: TimedBeat = owner?.af ? { tMs: t, cls, af: true } : { tMs: t, cls };
       this.#recorder.beat(beat, owner?.rec);
       yield beat;
       this.#fill();

@@ -18,10 +18,11 @@ import { listRecords, loadRecord } from './records.ts';
  * 30–60 s episodes can be reported at all. Includes the production defaults.
  */
 export const AF_EVAL_CANDIDATES: AfSetting[] = [];
-for (const onsetScore of [1.2, 1.5]) {
-  for (const onsetStretchScore of [1.2, Infinity]) {
-    for (const entropyThreshold of [-1.0, -0.6, -0.4, Infinity]) {
-      AF_EVAL_CANDIDATES.push({ onsetScore, onsetStretchScore, entropyThreshold, entropyEvidenceMs: 30_000, weakEvidenceMs: Infinity });
+for (const onsetStretchScore of [1.2, Infinity]) {
+  for (const entropyThreshold of [-0.8, -0.6, -0.4]) {
+    // The simpler model first: ties keep the earlier candidate (af-loro.ts chooseSetting).
+    for (const ectopyMaxFraction of [Infinity, 0.2]) {
+      AF_EVAL_CANDIDATES.push({ onsetScore: 1.2, onsetStretchScore, entropyThreshold, ectopyMaxFraction, entropyEvidenceMs: 30_000, weakEvidenceMs: Infinity });
     }
   }
 }

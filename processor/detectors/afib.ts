@@ -47,7 +47,7 @@ import type { AlertEvidence } from '../../contracts/alert.ts';
 import type { BeatClass } from '../../contracts/telemetry.ts';
 import { AtrialActivityMeter } from './atrial-activity.ts';
 import type { BeatEvent, Detector, EcgChunk, EpisodeChange, TimeEvent } from './detector.ts';
-import { coefficientOfSampleEntropy, RR_IRREGULARITY_DEFAULTS, RrIrregularity, type IrregularitySample, type RrIrregularityParams } from './rr-irregularity.ts';
+import { coefficientOfSampleEntropy, prematureBeatSignature, RR_IRREGULARITY_DEFAULTS, RrIrregularity, type IrregularitySample, type RrIrregularityParams } from './rr-irregularity.ts';
 
 export interface AfibParams extends RrIrregularityParams {
   /** Shortest reportable episode, ms (ESC 2016: 30 s). */
@@ -95,6 +95,19 @@ export interface AfibParams extends RrIrregularityParams {
    * intervals are unpredictable); Infinity = η only.
    */
   pWaveEntropyThreshold: number;
+  /**
+   * RR intervals shorter than this are left out, with the interval after them, as beat-detection
+   * errors: 250 ms is a ventricular rate of 240 bpm, which AF conducted through the AV node does
+   * not reach without an accessory pathway, while an extra detection (T wave, artefact) in a
+   * device's or an automated detector's beats produces exactly such intervals.
+   */
+  minPlausibleRrMs: number;
+  /**
+   * RR only: an irregular stretch is not AF when more than this fraction of its premature
+   * intervals show the atrial-premature-beat pattern (premature, pause, back to the usual
+   * interval; rr-irregularity.ts `prematureBeatSignature`). Infinity switches the veto off.
+   */
+  ectopyMaxFraction: number;
 }
 
 export const AFIB_DEFAULTS: AfibParams = {
@@ -124,6 +137,8 @@ export const AFIB_DEFAULTS: AfibParams = {
   pWaveCoherenceMax: 0.5,
   pWaveMinBeats: 12,
   pWaveEntropyThreshold: -1.0,
+  minPlausibleRrMs: 250,
+  ectopyMaxFraction: Infinity,
 };
 
 /** Beat classes whose RR intervals reflect the atrial rhythm (firmware AAMI classes). */
@@ -189,6 +204,8 @@ export interface AfEvidence {
   cosen: () => number;
   /** Mean P-wave coherence of the stretch's beats; NaN without ECG. */
   pWaveCoherence: number;
+  /** The stretch's premature-beat signature fraction (lazily computed; NaN when not available). */
+  ectopy: () => number;
 }
 
 /**
@@ -207,6 +224,7 @@ export function afEvidenceSaysAf(e: AfEvidence, p: AfibParams): boolean {
     return e.pWaveCoherence < p.pWaveCoherenceMax && (irregular || e.cosen() > p.pWaveEntropyThreshold);
   }
   if (!irregular) return false;
+  if (p.ectopyMaxFraction < Infinity && e.ectopy() > p.ectopyMaxFraction) return false;
   if (e.stretchScore >= p.onsetStretchScore || e.smoothedScore >= p.onsetScore) return true;
   if (!(p.entropyThreshold < Infinity)) return false;
   return e.cosen() > p.entropyThreshold;
@@ -325,7 +343,8 @@ export class AfibDetector implements Detector {
     const ectopic = !ATRIAL_RHYTHM_CLASSES.has(beat.cls);
     // Only supraventricular beats can show a P wave before them.
     if (!ectopic) this.#lastCoherence = this.#atrial.onBeat(beat.timeMs);
-    const skip = ectopic || this.#prevEctopic;
+    const implausible = beat.rrMs < this.#p.minPlausibleRrMs;
+    const skip = ectopic || this.#prevEctopic || implausible;
     this.#prevEctopic = ectopic;
     if (skip) return [];
     const sample = this.#measure.push(beat.timeMs, beat.rrMs);
@@ -374,6 +393,7 @@ export class AfibDetector implements Detector {
       // Computed only when the RR-only rule needs it (O(n²) in the intervals).
       cosen: () => (s.recentRrMs.length >= 3 && spanMs >= this.#p.entropyEvidenceMs ? coefficientOfSampleEntropy(s.recentRrMs.slice(-this.#p.entropyBeats), this.#p.entropyToleranceMs) : Number.NaN),
       pWaveCoherence: s.coherenceCount >= this.#p.pWaveMinBeats ? s.coherenceSum / s.coherenceCount : Number.NaN,
+      ectopy: () => prematureBeatSignature(s.recentRrMs).fraction,
     };
     if (afEvidenceSaysAf(evidence, this.#p)) return true;
     // Fallback for long borderline stretches (RR only; off by default).
@@ -501,6 +521,6 @@ export function assessAfStrip(beats: readonly { timeMs: number; cls: BeatClass }
   const cosen = rr.length >= 3 ? coefficientOfSampleEntropy(rr.slice(-p.entropyBeats), p.entropyToleranceMs) : Number.NaN;
   const pWaveCoherence = coherenceCount >= p.pWaveMinBeats ? coherenceSum / coherenceCount : Number.NaN;
   const meanRr = rr.length ? rr.reduce((a, b) => a + b, 0) / rr.length : Number.NaN;
-  const af = windowRrSumMs > 0 && afEvidenceSaysAf({ stretchScore, smoothedScore: Number.NaN, cosen: () => cosen, pWaveCoherence }, p);
+  const af = windowRrSumMs > 0 && afEvidenceSaysAf({ stretchScore, smoothedScore: Number.NaN, cosen: () => cosen, pWaveCoherence, ectopy: () => prematureBeatSignature(rr).fraction }, p);
   return { af, hrBpm: 60000 / meanRr, stretchScore, cosen, pWaveCoherence, intervals: rr.length };
 }

@@ -129,6 +129,23 @@ describe('atrial fibrillation (irregular RR, episode ≥ 30 s, Petrėnas et al. 
     expect(raisedAfterMs).toBeLessThan(120_000);
   });
 
+  it('leaves out RR intervals under 250 ms (extra beat detections): a noisy sinus stretch raises nothing', () => {
+    // Sinus at 800 ms where about a third of the intervals are split by a spurious detection
+    // 120–240 ms after the R peak (e.g. a large T wave or artefact). Without the plausibility
+    // bound this is wildly irregular RR.
+    const r = new Rhythm().sinus(60_000);
+    const beats: TestBeat[] = [...r.beats];
+    let t = r.nowMs;
+    const random = createPrng(7);
+    for (let i = 0; i < 300; i++) {
+      if (random() < 0.35) beats.push({ t: t + Math.round(uniform(random, 120, 240)) });
+      t += 800;
+      beats.push({ t });
+    }
+    expect(run([createAfibDetector()], beats, t + 1000)).toEqual([]);
+    expect(run([createAfibDetector({ minPlausibleRrMs: 0 })], beats, t + 1000).map((a) => a.kind)).toContain('afib');
+  });
+
   it('keeps an open episode open across lead-off and ends it once, after the rhythm is regular again', () => {
     const r = new Rhythm().sinus(120_000);
     const ep = r.af(300_000);

@@ -6,6 +6,7 @@ import { loadCinc2017 } from '../../../eval/cinc2017.ts';
 import { createPrng as mulberry32 } from '../../../device-sim/prng.ts';
 import type { TelemetryFrame } from '../../../contracts/telemetry.ts';
 import { PatientStream } from '../../../processor/patient-stream.ts';
+import { syntheticEcgSource } from '../../../device-sim/ecg-synth.ts';
 
 const FS = 250;
 
@@ -152,6 +153,24 @@ describe('AF decision with ECG', () => {
     expect(strip('f').af).toBe(true);
     expect(strip('p').af).toBe(false);
     expect(strip('p').pWaveCoherence).toBeGreaterThan(0.8);
+  });
+});
+
+describe('the simulator draws AF without P waves (device-sim/ecg-synth.ts)', () => {
+  it('AF beats carry f waves and no P wave, so a simulated device streaming ECG still raises AF', () => {
+    const times = irregularBeats(40_000, 21);
+    const ecgOf = (af: boolean) => {
+      const beats = times.map((t) => (af ? { tMs: t, cls: 'N' as const, af: true } : { tMs: t, cls: 'N' as const }));
+      const out = new Array<number>(40 * FS).fill(0);
+      syntheticEcgSource(3, FS).read(0, FS, out, beats);
+      return assessAfStrip(times.map((t) => ({ timeMs: t, cls: 'N' as const })), { fsHz: FS, uV: out });
+    };
+    const af = ecgOf(true);
+    expect(af.pWaveCoherence).toBeLessThan(0.5);
+    expect(af.af).toBe(true);
+    const ectopy = ecgOf(false);
+    expect(ectopy.pWaveCoherence).toBeGreaterThan(0.8);
+    expect(ectopy.af).toBe(false);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { coefficientOfSampleEntropy, RrIrregularity } from '../../../processor/detectors/rr-irregularity.ts';
+import { coefficientOfSampleEntropy, prematureBeatSignature, RrIrregularity } from '../../../processor/detectors/rr-irregularity.ts';
 import { createPrng, uniform } from '../../../device-sim/prng.ts';
 
 /** Pushes beats with the given RR intervals; returns every sample produced. */
@@ -60,5 +60,19 @@ describe('coefficient of sample entropy (Lake & Moorman 2011)', () => {
   it('is +Infinity when no two templates match at length 2, and NaN below 3 intervals', () => {
     expect(coefficientOfSampleEntropy([500, 600, 700, 800, 900], 30)).toBe(Number.POSITIVE_INFINITY);
     expect(coefficientOfSampleEntropy([800, 800], 30)).toBeNaN();
+  });
+});
+
+describe('premature-beat signature (atrial ectopy vs AF)', () => {
+  it('is 1 for sinus rhythm with an atrial premature beat every 4th beat, low for AF, NaN without premature intervals', () => {
+    // 800 ms sinus; APB: 500 ms premature interval, 1000 ms pause, back to 800.
+    const ectopy = Array.from({ length: 15 }, () => [800, 800, 500, 1000]).flat();
+    expect(prematureBeatSignature(ectopy).fraction).toBe(1);
+    const random = createPrng(5);
+    const af = Array.from({ length: 60 }, () => uniform(random, 400, 1000));
+    const s = prematureBeatSignature(af);
+    expect(s.premature).toBeGreaterThan(5);
+    expect(s.fraction).toBeLessThan(0.35);
+    expect(prematureBeatSignature(Array.from({ length: 30 }, () => 800)).fraction).toBeNaN();
   });
 });
