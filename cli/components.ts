@@ -20,8 +20,11 @@ import { devTokenRenewer } from '../dashboard-api/session-renewal.ts';
 import { createDashboardApi, type DashboardApi } from '../dashboard-api/server.ts';
 import { deviceRoutes } from '../dashboard-api/routes-devices.ts';
 import { criteriaRoutes } from '../dashboard-api/routes-criteria.ts';
-import { createEhrExporter } from '../ehr-exporter/exporter.ts';
-import { createHttpFhirClient } from '../ehr-exporter/fhir-client.ts';
+import { createEhrExporter, type EhrExporter, type EhrExporterOptions } from '../ehr-exporter/exporter.ts';
+import { createHttpFhirClient, type FhirClient } from '../ehr-exporter/fhir-client.ts';
+import { configuredMrns, createPatientResolver, readPatientMrnsFile } from '../ehr-exporter/identity.ts';
+import { startOpsServer } from '../ehr-exporter/ops-server.ts';
+import { createSmartBackendAuth } from '../ehr-exporter/smart-auth.ts';
 
 export interface ComponentContext {
   config: Readonly<PulsebridgeConfig>;
@@ -91,18 +94,60 @@ export async function startDashboard(ctx: ComponentContext, store: VitalsStore, 
   return { name: 'dashboard-api', api, url: address.url, stop: async () => { await api.close(); await criteria.close(); } };
 }
 
-/** The EHR exporter runs only when a FHIR base URL is configured. */
-export async function startEhrExporter(ctx: ComponentContext): Promise<Running | undefined> {
+/** The FHIR client, with SMART Backend Services when a client id is configured. */
+function fhirClientFor(config: Readonly<PulsebridgeConfig>, baseUrl: string): FhirClient {
+  const smart = config.ehr.smart;
+  if (!smart) return createHttpFhirClient({ baseUrl });
+  let privateKey: string;
+  try {
+    privateKey = fs.readFileSync(smart.keyFile, 'utf8');
+  } catch (err) {
+    throw new PulsebridgeError('PB_CONFIG_INVALID', `cannot read the SMART private key at ${smart.keyFile}`, { cause: err });
+  }
+  const tokenProvider = createSmartBackendAuth({ fhirBaseUrl: baseUrl, clientId: smart.clientId, privateKey, keyId: smart.keyId, alg: smart.alg, scope: smart.scope, ...(smart.tokenUrl ? { tokenUrl: smart.tokenUrl } : {}) });
+  return createHttpFhirClient({ baseUrl, tokenProvider });
+}
+
+export interface RunningEhrExporter extends Running {
+  exporter: EhrExporter;
+  /** The /healthz + /metrics endpoint (PULSEBRIDGE_EHR_HTTP_PORT). */
+  opsUrl: string;
+}
+
+/**
+ * The EHR exporter runs only when a FHIR base URL is configured. `options.groupId` isolates
+ * tests; `options.ecgWaitMs` / `pauseBackoff` override the defaults (tests use short ones).
+ */
+export async function startEhrExporter(
+  ctx: ComponentContext,
+  options: Pick<EhrExporterOptions, 'groupId' | 'fromBeginning' | 'ecgWaitMs' | 'pauseBackoff'> = {},
+): Promise<RunningEhrExporter | undefined> {
   const { config } = ctx;
-  if (!config.ehr.fhirBaseUrl) return undefined;
+  const baseUrl = config.ehr.fhirBaseUrl;
+  if (!baseUrl) return undefined;
+  const fhir = fhirClientFor(config, baseUrl);
+  const mrns = configuredMrns(config.ehr.mrnSystem, config.ehr.patientMrnsFile ? readPatientMrnsFile(config.ehr.patientMrnsFile) : undefined);
   const exporter = createEhrExporter({
     bus: ctx.bus,
-    fhir: createHttpFhirClient({ baseUrl: config.ehr.fhirBaseUrl }),
+    fhir,
+    patients: createPatientResolver({ fhir, mrns }),
     identifierSystem: config.ehr.identifierSystem,
+    deviceSystem: config.ehr.deviceSystem,
+    ecgWaitMs: config.ehr.ecgWaitMs,
     logger: ctx.logger.child({ component: 'ehr-exporter' }),
     metrics: ctx.metrics,
+    ...options,
   });
   await exporter.start();
-  ctx.logger.info('ehr-exporter exporting alerts', { fhirBaseUrl: config.ehr.fhirBaseUrl });
-  return { name: 'ehr-exporter', stop: () => exporter.stop() };
+  const ops = await startOpsServer({ port: config.ehr.httpPort, host: config.bindHost, health: () => ({ component: 'ehr-exporter', ...exporter.health() }), metrics: ctx.metrics });
+  ctx.logger.info('ehr-exporter exporting alerts', { fhirBaseUrl: baseUrl, smart: config.ehr.smart !== undefined, opsUrl: ops.url });
+  return {
+    name: 'ehr-exporter',
+    exporter,
+    opsUrl: ops.url,
+    stop: async () => {
+      await exporter.stop();
+      await ops.close();
+    },
+  };
 }

@@ -47,6 +47,11 @@ export const STREAMS = {
   processorState: 'pb.processor-state.v1',
   /** ECG strips around alarms (contracts/ecg-strip.ts), keyed by patient id; one per alert with ECG. */
   ecgStrips: 'pb.ecg-strips.v1',
+  /**
+   * The EHR exporter's parking lot: alert snapshots and strips of patients the EHR does not know
+   * yet (ehr-exporter/exporter.ts), retried with backoff without holding up other patients. Keyed by patient.
+   */
+  ehrRetry: 'pb.ehr-retry.v1',
 } as const;
 
 export type StreamName = (typeof STREAMS)[keyof typeof STREAMS];

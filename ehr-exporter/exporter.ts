@@ -1,56 +1,71 @@
 /**
  * The EHR exporter: a consumer of the alerts stream (never on the detection path) that records
- * every alert in the EHR as FHIR R4 (fhir-and-alarms.md §2):
- * - physiological alerts → the rhythm Observation (observation.ts), created on first sight;
- * - technical alerts → a Communication `notification` (communication.ts), or skipped by option.
+ * every alert in the EHR as FHIR R4 (fhir-and-alarms.md §2, issue 11):
+ * - a raised physiological alert → one transaction Bundle (bundle.ts): Device, ECG strip,
+ *   heart-rate Observation and the rhythm Observation with derivedFrom, all conditional creates;
+ * - later snapshots (end, acknowledge, resolve, escalation) → the rhythm Observation is read,
+ *   its detection fields and our annotations rewritten, and PUT with `If-Match` on the version read;
+ *   a 412 reads again (bounded). Only a still-`preliminary` Observation is changed: once a clinician
+ *   set it final, amended or entered-in-error, the EHR owns it. An older snapshot never rolls back
+ *   a newer one (the alert revision travels in an extension);
+ * - technical alerts → Device + Communication `notification` (§2.5), or skipped by option.
+ * Patients are found by MRN and Devices by their identifier (identity.ts); our ids never become FHIR ids.
  *
- * Idempotence: every write is a conditional create keyed on the business identifier
- * (identifier.ts), so a re-delivered or replayed snapshot finds the resource made the first time.
- *
- * End update: when a snapshot carries `end` and the Observation already exists, the exporter
- * rewrites the detection-owned fields (effectivePeriod, value, interpretation, component) of the
- * stored resource and PUTs it with `If-Match` on the version it just read (§3 "Updates"). Why not
- * the conditional update `PUT [base]/Observation?identifier=…` that @medplum/fhir-router also
- * routes: it is a blind last-writer-wins overwrite, it creates when nothing matches, and on
- * medplum's repository the search and the write are not atomic. The read comes for free: the
- * conditional create answers 200 with the matching resource (we ask `Prefer: return=representation`);
- * a server that returns no body is asked with a search. On a version conflict it reads again
- * (bounded). A server that reports no version (no meta.versionId, no ETag) gets a plain PUT.
- * Only a still-`preliminary` Observation is updated: once a clinician set it to final,
- * amended, corrected or entered-in-error, the EHR owns it, as clinicians own acknowledgement in
- * mergeAlert (contracts/alert.ts). Everything else the EHR added to the resource is kept.
- *
- * Batches: the bus commits a batch only when this handler resolves, i.e. after every snapshot in
- * it was exported or dead-lettered. Rejections that will not change on retry (4xx, multiple
- * matches, a snapshot that does not parse or map) go to STREAMS.deadLetter with the reason.
- * Failures that will (server unavailable after the client's retries, refused credentials,
- * repeated version conflicts) reject the batch, which the bus offers again; conditional create
- * makes the already-exported part harmless, and dead letters are only published once a batch
- * completes so a re-delivery does not publish them twice.
+ * Failures, by whom they concern:
+ * - one message (4xx, several matches, a snapshot that does not parse or map): dead-letter
+ *   stream with the reason and the server's OperationOutcome; the rest of the batch goes on;
+ * - every message (EHR down or slow, 401 after a fresh token, a refused token request, repeated
+ *   version conflicts): export **pauses**. The snapshot is retried with capped backoff until it
+ *   goes through; /healthz, the metrics and the log say so, and the batch is not committed, so
+ *   nothing is lost and nothing is dead-lettered for it. It resumes by itself;
+ * - one patient (no Patient with the MRN in the EHR yet): the snapshot or strip is parked on
+ *   STREAMS.ehrRetry (keyed by patient, with a not-before time) and the batch goes on, so other
+ *   patients are not held up; the retry consumer tries it again with backoff (capped at
+ *   `parkBackoff.maxDelayMs`) until the EHR knows the patient. Listed under `unknownPatients` in
+ *   the health report and counted in a metric; never dead-lettered.
+ * Dead letters are published once the batch is done, so a re-delivery does not publish them twice.
  */
 import { z } from 'zod';
 import type { Alert, AlertEnvelope } from '../contracts/alert.ts';
 import { ALERT_KINDS } from '../contracts/alert.ts';
+import type { EcgStrip } from '../contracts/ecg-strip.ts';
 import type { DeadLetterRecord } from '../contracts/telemetry.ts';
 import { STREAMS } from '../contracts/topics.ts';
 import type { Bus, BusMessage, ConsumedMessage, Subscription } from '../platform/bus/index.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
 import type { Logger } from '../platform/log.ts';
 import type { MetricsRegistry } from '../platform/metrics.ts';
-import { alertToCommunication } from './communication.ts';
-import type { FhirClient, Stored } from './fhir-client.ts';
-import type { Communication, Identifier, Observation } from './fhir-types.ts';
-import { alertToObservation, isPhysiologicalKind } from './observation.ts';
 import { describeZodIssues } from '../platform/zod-issues.ts';
+import { backoffDelayMs, sleep } from './backoff.ts';
+import {
+  ALERT_REVISION_EXTENSION,
+  alertBundle,
+  alertIdIdentifier,
+  alertObservation,
+  ecgIdentifier,
+  NOTE_PREFIX,
+  revisionOf,
+  stripBundle,
+  technicalBundle,
+} from './bundle.ts';
+import { StripInbox } from './ecg-strips.ts';
+import type { FhirClient, Stored } from './fhir-client.ts';
+import type { Bundle, Observation } from './fhir-types.ts';
+import type { PatientResolver } from './identity.ts';
+import { isPhysiologicalKind, rhythmObservationIdentifier } from './observation.ts';
 
 export interface EhrExporterOptions {
   bus: Bus;
   fhir: FhirClient;
+  /** Finds `Patient/{EHR id}` by MRN (identity.ts). */
+  patients: PatientResolver;
   /** System URI of our business identifiers (config PULSEBRIDGE_FHIR_IDENTIFIER_SYSTEM). */
   identifierSystem: string;
+  /** System URI of Device identifiers (config PULSEBRIDGE_EHR_DEVICE_SYSTEM). Default `urn:pulsebridge:device`. */
+  deviceSystem?: string;
   logger: Logger;
   metrics: MetricsRegistry;
-  /** Consumer group. Default `ehr-exporter`. */
+  /** Consumer group of the alerts stream. Default `ehr-exporter`; the strips use `<groupId>-strips`. */
   groupId?: string;
   /**
    * Where a group without a committed position starts. Default true: the first deployment exports
@@ -61,21 +76,53 @@ export interface EhrExporterOptions {
   technicalAlerts?: 'communication' | 'skip';
   /** Alerts exported in parallel within a batch (snapshots of one alert stay in order). Default 4. */
   concurrency?: number;
-  /** Read-and-PUT rounds after If-Match version conflicts before the batch is retried. Default 3. */
+  /** Read-and-PUT rounds after If-Match version conflicts before the export pauses and retries. Default 3. */
   maxUpdateAttempts?: number;
+  /** How long a raised alert waits for its ECG strip after `detectedAt`, ms. Default 20 000; 0 = never wait. */
+  ecgWaitMs?: number;
+  /**
+   * How long a strip waits for its alert's Bundle to take it before it is written on its own, ms.
+   * Default 2 000: a strip comes ≥ 8 s of device time after its alert's onset, so an exporter that
+   * keeps up is already waiting for it; a longer wait would hold up the strips behind it.
+   */
+  stripGraceMs?: number;
+  /** Backoff between retries while paused (EHR down). Default 500 ms doubling to 30 s. */
+  pauseBackoff?: { baseDelayMs: number; maxDelayMs: number };
+  /** Delay before a parked message (unknown patient) is tried again. Default 2 s doubling to 5 min. */
+  parkBackoff?: { baseDelayMs: number; maxDelayMs: number };
   now?: () => number;
+  random?: () => number;
+}
+
+/** What /healthz shows about the export. */
+export interface ExportHealth {
+  status: 'ok' | 'paused';
+  /** Why it is paused: the last error that affects every message. */
+  reason?: string;
+  /** When the pause began (ISO 8601). */
+  pausedSince?: string;
+  /** Patients whose alerts wait because the EHR has no Patient with their MRN. */
+  unknownPatients: string[];
+  lastExportAt?: string;
+  /** Strips parked, waiting for their alert's Bundle. */
+  stripsWaiting: number;
 }
 
 export interface EhrExporter {
   start(): Promise<void>;
   /** Stops consuming; an export in progress is aborted and its batch left uncommitted. */
   stop(): Promise<void>;
-  /** Exports one batch of alert-stream messages (exposed for tests). Rejects if the batch must be re-delivered. */
+  /** Exports one batch of alert-stream messages (exposed for tests). Rejects only when stopped. */
   handleBatch(messages: ConsumedMessage[]): Promise<void>;
+  /** Handles one batch of ECG-strip messages (exposed for tests). */
+  handleStrips(messages: ConsumedMessage[]): Promise<void>;
+  /** Handles one batch of parked messages from STREAMS.ehrRetry (exposed for tests). */
+  handleRetries(messages: ConsumedMessage[]): Promise<void>;
+  health(): ExportHealth;
 }
 
 /** What a snapshot export did. */
-export type ExportResult = 'created' | 'existing' | 'updated' | 'unchanged' | 'skipped' | 'clinician_owned';
+export type ExportResult = 'created' | 'existing' | 'updated' | 'unchanged' | 'stale' | 'skipped' | 'clinician_owned' | 'strip_attached';
 
 const isoTime = z.string().refine((s) => Number.isFinite(Date.parse(s)), 'must be an ISO 8601 time');
 /** The fields the mapping reads; other fields pass through untouched. */
@@ -91,12 +138,24 @@ const envelopeSchema = z.looseObject({
     onset: isoTime,
     end: isoTime.optional(),
     detectedAt: isoTime,
+    revision: z.number().int(),
     evidence: z.looseObject({ hrBpm: z.number().optional(), gapMs: z.number().optional() }),
   }),
 });
 
-/** Detection-owned fields of the rhythm Observation: the only ones the end update rewrites. */
-const DETECTION_FIELDS = ['effectivePeriod', 'valueCodeableConcept', 'interpretation', 'component'] as const;
+const stripSchema = z.looseObject({
+  schema: z.literal('pb.ecg-strip.v1'),
+  alertId: z.string().min(1),
+  patientId: z.string().min(1),
+  deviceId: z.string().min(1),
+  startMs: z.number().finite(),
+  fsHz: z.number().positive(),
+  uV: z.array(z.number().nullable()),
+  leadOff: z.array(z.tuple([z.number().int(), z.number().int()])),
+});
+
+/** Fields of the rhythm Observation that Pulsebridge owns and rewrites on update. */
+const OWNED_FIELDS = ['effectivePeriod', 'valueCodeableConcept', 'interpretation', 'component'] as const;
 
 interface DeadLetter {
   message: ConsumedMessage;
@@ -104,6 +163,7 @@ interface DeadLetter {
   reason: string;
   detail: string;
   code?: string;
+  operationOutcome?: unknown;
 }
 
 /** Rejections that re-delivery cannot fix: dead-letter them with a stable reason. */
@@ -119,91 +179,271 @@ function canonical(value: unknown): string {
   );
 }
 
+const transactionCreated = (response: Bundle, index: number) => (response.entry?.[index]?.response?.status ?? '').startsWith('201');
+
 /**
- * Creates the exporter; `start()` subscribes to STREAMS.alerts with consumer group `ehr-exporter`.
+ * Creates the exporter; `start()` subscribes to STREAMS.alerts and STREAMS.ecgStrips.
  * It does not create streams (platform/adapters.ts openBus does).
  */
 export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
-  const { bus, fhir, identifierSystem, logger, metrics } = options;
+  const { bus, fhir, patients, identifierSystem, logger, metrics } = options;
+  const deviceSystem = options.deviceSystem ?? 'urn:pulsebridge:device';
   const technicalAlerts = options.technicalAlerts ?? 'communication';
   const concurrency = Math.max(1, options.concurrency ?? 4);
   const maxUpdateAttempts = Math.max(1, options.maxUpdateAttempts ?? 3);
+  const ecgWaitMs = options.ecgWaitMs ?? 20_000;
+  const stripGraceMs = options.stripGraceMs ?? 2_000;
+  const pausePolicy = { maxAttempts: Number.POSITIVE_INFINITY, baseDelayMs: 500, maxDelayMs: 30_000, ...options.pauseBackoff };
+  const parkPolicy = { baseDelayMs: 2_000, maxDelayMs: 300_000, ...options.parkBackoff };
   const now = options.now ?? Date.now;
+  const random = options.random ?? Math.random;
+  const groupId = options.groupId ?? 'ehr-exporter';
+  const inbox = new StripInbox(now);
 
   const exports = metrics.counter('pb_ehr_exports_total', 'Alert snapshots handled by the EHR exporter, by resource type and result');
   const deadLetters = metrics.counter('pb_ehr_dead_letters_total', 'Alert snapshots sent to the dead-letter stream, by reason');
-  const batchFailures = metrics.counter('pb_ehr_batch_failures_total', 'Batches handed back to the bus for re-delivery');
-  const versionConflicts = metrics.counter('pb_ehr_version_conflicts_total', 'If-Match version conflicts on the end update');
+  const versionConflicts = metrics.counter('pb_ehr_version_conflicts_total', 'If-Match version conflicts on updates');
+  const pausedGauge = metrics.gauge('pb_ehr_export_paused', '1 while the export is paused by a failure that affects every message');
+  const pauses = metrics.counter('pb_ehr_pauses_total', 'Times the export paused, by error code');
+  const retries = metrics.counter('pb_ehr_retries_total', 'Retries while paused or waiting for a patient, by error code');
+  const unknownGauge = metrics.gauge('pb_ehr_unknown_patients', 'Patients whose alerts wait for their MRN to appear in the EHR');
+  const parkedCounter = metrics.counter('pb_ehr_parked_total', 'Messages parked on the retry stream because the EHR does not know the patient, by source stream');
+  pausedGauge.set({}, 0);
+  unknownGauge.set({}, 0);
 
-  let subscription: Subscription | undefined;
+  const state: { paused?: { reason: string; since: number; code: string }; lastExportAt?: number } = {};
+  const unknownPatients = new Map<string, string>();
+
+  let subscriptions: Subscription[] = [];
   let controller = new AbortController();
 
-  /** The stored Observation and its version, from the create answer or else a search. */
-  const currentObservation = async (identifier: Identifier, signal: AbortSignal): Promise<{ resource: Stored<Observation>; versionId: string | undefined }> => {
-    const found = await fhir.searchByIdentifier<Observation>('Observation', identifier, { signal });
-    const only = found[0];
-    if (found.length > 1) {
-      throw new PulsebridgeError('PB_FHIR_MULTIPLE_MATCHES', `${found.length} Observations carry identifier ${identifier.value}`, { details: { identifier } });
+  // ---- health ------------------------------------------------------------------------------
+
+  const pause = (code: string, reason: string) => {
+    if (!state.paused) {
+      state.paused = { reason, since: now(), code };
+      pausedGauge.set({}, 1);
+      pauses.inc({ code });
+      logger.error('EHR export paused: the EHR cannot take any message; retrying until it can', { code, reason });
+    } else {
+      state.paused.reason = reason;
+      state.paused.code = code;
     }
-    if (!only) {
-      // The create just answered "exists": a search that misses it is a server inconsistency; retry the batch later.
-      throw new PulsebridgeError('PB_FHIR_UNAVAILABLE', `Observation ${identifier.value} exists but the identifier search does not find it`, { details: { identifier } });
+  };
+  const succeeded = (patientId?: string) => {
+    state.lastExportAt = now();
+    if (state.paused) {
+      logger.info('EHR export resumed', { pausedForMs: now() - state.paused.since, after: state.paused.code });
+      state.paused = undefined;
+      pausedGauge.set({}, 0);
     }
-    return { resource: only, versionId: only.meta?.versionId };
+    if (patientId !== undefined && unknownPatients.delete(patientId)) {
+      unknownGauge.set({}, unknownPatients.size);
+      logger.info('the EHR now knows the patient; their alerts go through', { patientId });
+    }
+  };
+  const patientUnknown = (patientId: string, reason: string) => {
+    if (!unknownPatients.has(patientId)) logger.warn('alerts of a patient wait: the EHR has no Patient with their MRN; retrying', { patientId, reason });
+    unknownPatients.set(patientId, reason);
+    unknownGauge.set({}, unknownPatients.size);
   };
 
-  /** A mapped snapshot, ready to write. Mapping is pure: its errors are the snapshot's fault. */
-  type Plan =
-    | { kind: 'observation'; alert: Alert; resource: Observation }
-    | { kind: 'communication'; alert: Alert; resource: Communication }
-    | { kind: 'skip'; alert: Alert };
-
-  const plan = (alert: Alert): Plan => {
-    if (isPhysiologicalKind(alert.kind)) return { kind: 'observation', alert, resource: alertToObservation(alert, { identifierSystem }) };
-    if (technicalAlerts === 'skip') return { kind: 'skip', alert };
-    return { kind: 'communication', alert, resource: alertToCommunication(alert, { identifierSystem }) };
-  };
-
-  const exportObservation = async (alert: Alert, observation: Observation, signal: AbortSignal): Promise<ExportResult> => {
-    const identifier = observation.identifier[0]!;
-    for (let attempt = 1; ; attempt++) {
-      const created = await fhir.createIfNoneExist(observation, identifier, { signal });
-      if (created.outcome === 'created' || alert.end === undefined) return created.outcome;
-      const current = created.resource ? { resource: created.resource, versionId: created.versionId } : await currentObservation(identifier, signal);
-      if (current.resource.status !== 'preliminary') return 'clinician_owned';
-      const same = DETECTION_FIELDS.every((f) => canonical(current.resource[f]) === canonical(observation[f]));
-      if (same) return 'unchanged';
-      const next: Stored<Observation> = { ...current.resource };
-      for (const f of DETECTION_FIELDS) {
-        if (observation[f] === undefined) delete next[f];
-        else (next as unknown as Record<string, unknown>)[f] = observation[f];
-      }
+  /**
+   * Runs `work` until it succeeds, the failure is the message's own or the patient's (thrown to
+   * the caller, who dead-letters or parks it), or the exporter stops (thrown). Failures that
+   * concern every message wait and retry: that is the pause.
+   */
+  const untilDone = async <T>(patientId: string, signal: AbortSignal, work: () => Promise<T>): Promise<T> => {
+    for (let round = 1; ; round++) {
       try {
-        await fhir.update(next, { signal, ifMatchVersionId: current.versionId });
+        const result = await work();
+        succeeded(patientId);
+        return result;
+      } catch (err) {
+        if (signal.aborted) throw err;
+        const code = err instanceof PulsebridgeError ? err.code : 'PB_INTERNAL';
+        if (DEAD_LETTER_REASON[code]) throw err;
+        if (code === 'PB_EHR_PATIENT_UNKNOWN') {
+          patientUnknown(patientId, (err as Error).message);
+          throw err; // the caller parks it
+        }
+        pause(code, (err as Error).message);
+        retries.inc({ code });
+        try {
+          await sleep(backoffDelayMs(round, pausePolicy, random) + pausePolicy.baseDelayMs / 2, signal);
+        } catch {
+          throw err;
+        }
+      }
+    }
+  };
+
+  // ---- physiological alerts ----------------------------------------------------------------
+
+  const findRhythm = async (alert: Alert, signal: AbortSignal): Promise<Stored<Observation> | undefined> => {
+    const identifier = rhythmObservationIdentifier(alert, identifierSystem);
+    const found = await fhir.searchByIdentifier<Observation>('Observation', identifier, { signal });
+    if (found.length > 1) throw new PulsebridgeError('PB_FHIR_MULTIPLE_MATCHES', `${found.length} Observations carry identifier ${identifier.value}`, { details: { identifier } });
+    return found[0];
+  };
+
+  /** The stored Observation with Pulsebridge's fields as `alert` has them; the EHR's own additions kept. */
+  const merged = (current: Stored<Observation>, alert: Alert): Stored<Observation> => {
+    const desired = alertObservation(alert, { identifierSystem, patientReference: current.subject.reference, deviceReference: current.device.reference, derivedFrom: [] });
+    const next: Stored<Observation> = { ...current };
+    for (const f of OWNED_FIELDS) {
+      if (desired[f] === undefined) delete next[f];
+      else (next as unknown as Record<string, unknown>)[f] = desired[f];
+    }
+    const theirNotes = (current.note ?? []).filter((n) => !n.text.startsWith(NOTE_PREFIX));
+    const notes = [...theirNotes, ...(desired.note ?? [])];
+    if (notes.length > 0) next.note = notes;
+    else delete next.note;
+    next.extension = [...(current.extension ?? []).filter((e) => e.url !== ALERT_REVISION_EXTENSION), ...(desired.extension ?? [])];
+    return next;
+  };
+
+  /** Puts `change(current)` with If-Match on the version read; reads again after a 412 (bounded). */
+  const updateRhythm = async (
+    read: () => Promise<Stored<Observation> | undefined>,
+    change: (current: Stored<Observation>) => Stored<Observation> | ExportResult,
+    signal: AbortSignal,
+  ): Promise<ExportResult | undefined> => {
+    for (let attempt = 1; ; attempt++) {
+      const current = await read();
+      if (!current) return undefined;
+      if (current.status !== 'preliminary') return 'clinician_owned';
+      const next = change(current);
+      if (typeof next === 'string') return next;
+      try {
+        await fhir.update(next, { signal, ifMatchVersionId: current.meta?.versionId });
         return 'updated';
       } catch (err) {
         if (!(err instanceof PulsebridgeError && err.code === 'PB_FHIR_VERSION_CONFLICT') || attempt >= maxUpdateAttempts) throw err;
         versionConflicts.inc();
-        logger.debug('version conflict on end update; reading again', { alertId: alert.id, attempt });
+        logger.debug('version conflict; reading again', { id: current.id, attempt });
       }
     }
   };
 
-  const execute = async (p: Plan, signal: AbortSignal): Promise<{ resourceType: string; result: ExportResult }> => {
-    switch (p.kind) {
-      case 'observation':
-        return { resourceType: 'Observation', result: await exportObservation(p.alert, p.resource, signal) };
-      case 'communication':
-        return { resourceType: 'Communication', result: (await fhir.createIfNoneExist(p.resource, p.resource.identifier[0]!, { signal })).outcome };
-      case 'skip':
-        return { resourceType: 'Communication', result: 'skipped' };
+  const exportRhythm = async (alert: Alert, signal: AbortSignal): Promise<ExportResult> => {
+    const patientReference = await patients.reference(alert.patientId, { signal });
+    for (;;) {
+      const updated = await updateRhythm(() => findRhythm(alert, signal), (current) => {
+        if ((revisionOf(current) ?? 0) > alert.revision) return 'stale';
+        const next = merged(current, alert);
+        return canonical(next) === canonical(current) ? 'unchanged' : next;
+      }, signal);
+      if (updated !== undefined) return updated;
+
+      // Not in the EHR yet: one Bundle with the strip (waiting for it a bounded time) or a link to a strip written before.
+      const strip = await inbox.waitFor(alert.id, Date.parse(alert.detectedAt) + ecgWaitMs, signal);
+      let existingEcgReference: string | undefined;
+      if (!strip) {
+        const ecg = await fhir.searchByIdentifier<Observation>('Observation', ecgIdentifier(identifierSystem, { deviceId: alert.deviceId, alertId: alert.id }), { signal });
+        if (ecg[0]) existingEcgReference = `Observation/${ecg[0].id}`;
+      }
+      const bundle = alertBundle(alert, { identifierSystem, deviceSystem, patientReference, strip, existingEcgReference });
+      const response = await fhir.transaction(bundle, { signal });
+      if (strip) inbox.taken(alert.id);
+      if (transactionCreated(response, bundle.entry!.length - 1)) return 'created';
+      // Someone created it between our search and the transaction: update it instead.
     }
+  };
+
+  /** A strip that missed its alert's Bundle: written with its Device, then linked from the alert Observation. */
+  const attachLateStrip = async (strip: EcgStrip, signal: AbortSignal): Promise<ExportResult> => {
+    const patientReference = await patients.reference(strip.patientId, { signal });
+    const response = await fhir.transaction(stripBundle(strip, { identifierSystem, deviceSystem, patientReference }), { signal });
+    const location = response.entry?.[1]?.response?.location;
+    let ecgId = location ? /Observation\/([^/]+)/.exec(location)?.[1] : undefined;
+    ecgId ??= (await fhir.searchByIdentifier<Observation>('Observation', ecgIdentifier(identifierSystem, strip), { signal }))[0]?.id;
+    if (!ecgId) throw new PulsebridgeError('PB_FHIR_UNAVAILABLE', 'the strip transaction went through but its Observation is not found');
+    const ecgRef = `Observation/${ecgId}`;
+    const readAlert = async () => {
+      const found = await fhir.searchByIdentifier<Observation>('Observation', alertIdIdentifier(identifierSystem, strip.alertId), { signal });
+      return found[0];
+    };
+    const result = await updateRhythm(readAlert, (current) => {
+      if ((current.derivedFrom ?? []).some((r) => r.reference === ecgRef)) return 'unchanged';
+      return { ...current, derivedFrom: [...(current.derivedFrom ?? []), { reference: ecgRef }] };
+    }, signal);
+    // No alert Observation yet: its Bundle will find the strip by identifier (exportRhythm).
+    return result === 'updated' ? 'strip_attached' : 'created';
+  };
+
+  // ---- batches -----------------------------------------------------------------------------
+
+  const publishDeadLetters = async (dead: DeadLetter[], topic: string) => {
+    if (dead.length === 0) return;
+    const records: BusMessage[] = dead.map((d) => {
+      const record: DeadLetterRecord = {
+        schema: 'pb.deadletter.v1',
+        deviceId: d.deviceId,
+        topic,
+        reason: d.reason,
+        detail: d.detail,
+        payloadBase64: d.message.value.toString('base64'),
+        receivedAt: now(),
+        source: 'ehr-exporter',
+        // `pulsebridge deadletter replay` re-publishes the payload here, where this exporter reads it again.
+        stream: d.message.stream,
+        key: d.message.key,
+        ...(d.operationOutcome !== undefined ? { outcome: d.operationOutcome } : {}),
+      };
+      const headers: Record<string, string> = { 'pb-source-stream': d.message.stream, 'pb-source-offset': d.message.offset };
+      if (d.code) headers['pb-error-code'] = d.code;
+      return { key: d.deviceId, value: Buffer.from(JSON.stringify(record)), headers };
+    });
+    // If this publish fails the batch is re-delivered and re-exported (idempotently).
+    await bus.publish(STREAMS.deadLetter, records);
+    for (const d of dead) deadLetters.inc({ reason: d.reason });
+  };
+
+  const rejected = (message: ConsumedMessage, deviceId: string, err: unknown): DeadLetter | undefined => {
+    const code = err instanceof PulsebridgeError ? err.code : undefined;
+    const reason = code ? DEAD_LETTER_REASON[code] : undefined;
+    if (!reason) return undefined;
+    const details = (err as PulsebridgeError).details;
+    return { message, deviceId, reason, detail: (err as Error).message, code, operationOutcome: details?.operationOutcome };
+  };
+
+  const isUnknownPatient = (err: unknown) => err instanceof PulsebridgeError && err.code === 'PB_EHR_PATIENT_UNKNOWN';
+
+  interface Parked { message: ConsumedMessage; patientId: string; attempt: number }
+  /** Parks messages of unknown patients on the retry stream, each with its next try time. */
+  const park = async (parked: Parked[]) => {
+    if (parked.length === 0) return;
+    await bus.publish(STREAMS.ehrRetry, parked.map(({ message, patientId, attempt }) => {
+      const delay = Math.min(parkPolicy.maxDelayMs, parkPolicy.baseDelayMs * 2 ** Math.min(20, attempt - 1));
+      const source = message.headers?.['pb-source-stream'] ?? message.stream;
+      return {
+        key: patientId,
+        value: message.value,
+        headers: {
+          'pb-source-stream': source,
+          'pb-source-offset': message.headers?.['pb-source-offset'] ?? message.offset,
+          'pb-attempt': String(attempt),
+          'pb-not-before': String(now() + delay),
+        },
+      };
+    }));
+    for (const p of parked) parkedCounter.inc({ stream: p.message.headers?.['pb-source-stream'] ?? p.message.stream });
+  };
+
+  const exportSnapshot = async (alert: Alert, signal: AbortSignal): Promise<{ resourceType: string; result: ExportResult }> => {
+    if (isPhysiologicalKind(alert.kind)) return { resourceType: 'Observation', result: await exportRhythm(alert, signal) };
+    if (technicalAlerts === 'skip') return { resourceType: 'Communication', result: 'skipped' };
+    const patientReference = await patients.reference(alert.patientId, { signal });
+    const bundle = technicalBundle(alert, { identifierSystem, deviceSystem, patientReference });
+    const response = await fhir.transaction(bundle, { signal });
+    return { resourceType: 'Communication', result: transactionCreated(response, 1) ? 'created' : 'existing' };
   };
 
   const handleBatch = async (messages: ConsumedMessage[]): Promise<void> => {
     const signal = controller.signal;
     const dead: DeadLetter[] = [];
-    /** Snapshots grouped by alert id, in stream order, so an alert's create precedes its end update. */
+    /** Snapshots grouped by alert id, in stream order, so an alert's create precedes its updates. */
     const byAlert = new Map<string, { message: ConsumedMessage; alert: Alert }[]>();
     for (const message of messages) {
       let json: unknown;
@@ -216,8 +456,7 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
       const parsed = envelopeSchema.safeParse(json);
       if (!parsed.success) {
         const deviceId = (json as { alert?: { deviceId?: unknown } } | null)?.alert?.deviceId;
-        const detail = describeZodIssues(parsed.error);
-        dead.push({ message, deviceId: typeof deviceId === 'string' ? deviceId : 'unknown', reason: 'schema', detail });
+        dead.push({ message, deviceId: typeof deviceId === 'string' ? deviceId : 'unknown', reason: 'schema', detail: describeZodIssues(parsed.error) });
         continue;
       }
       const alert = (json as AlertEnvelope).alert;
@@ -227,84 +466,128 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
     }
 
     const groups = [...byAlert.values()];
-    let failure: unknown;
     const counts: Record<string, number> = {};
+    const parked: Parked[] = [];
+    const attemptOf = (m: ConsumedMessage) => Number(m.headers?.['pb-attempt'] ?? '0') + 1;
     const worker = async () => {
-      for (let group = groups.shift(); group && failure === undefined; group = groups.shift()) {
+      for (let group = groups.shift(); group; group = groups.shift()) {
         for (const { message, alert } of group) {
-          if (failure !== undefined) return;
-          let planned: Plan;
           try {
-            planned = plan(alert);
-          } catch (err) {
-            dead.push({ message, deviceId: alert.deviceId, reason: 'mapping_failed', detail: (err as Error).message });
-            logger.warn('alert not exported: it does not map to FHIR; dead-lettered', { alertId: alert.id, kind: alert.kind, err: err as Error });
-            continue;
-          }
-          try {
-            const { resourceType, result } = await execute(planned, signal);
+            const { resourceType, result } = await untilDone(alert.patientId, signal, () => exportSnapshot(alert, signal));
             exports.inc({ resource: resourceType, result });
             counts[result] = (counts[result] ?? 0) + 1;
           } catch (err) {
-            // Anything not known to be permanent (unavailable, credentials, repeated version
-            // conflicts, an unexpected error) fails the batch: nothing is lost, the bus re-delivers.
-            const reason = err instanceof PulsebridgeError ? DEAD_LETTER_REASON[err.code] : undefined;
-            if (reason) {
-              dead.push({ message, deviceId: alert.deviceId, reason, detail: (err as Error).message, code: err instanceof PulsebridgeError ? err.code : undefined });
-              logger.warn('alert not exported; dead-lettered', { alertId: alert.id, kind: alert.kind, reason, err: err as Error });
-            } else {
-              failure ??= err;
+            if (signal.aborted) throw err;
+            if (isUnknownPatient(err)) {
+              parked.push({ message, patientId: alert.patientId, attempt: attemptOf(message) });
+              counts.parked = (counts.parked ?? 0) + 1;
+              continue;
             }
+            const d = rejected(message, alert.deviceId, err) ?? (err instanceof RangeError || err instanceof TypeError
+              ? { message, deviceId: alert.deviceId, reason: 'mapping_failed', detail: (err as Error).message }
+              : undefined);
+            if (!d) throw err;
+            dead.push(d);
+            logger.warn('alert not exported; dead-lettered', { alertId: alert.id, kind: alert.kind, reason: d.reason, err: err as Error });
           }
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, groups.length) }, worker));
-
-    if (failure !== undefined) {
-      batchFailures.inc();
-      logger.error('EHR export failed; the batch will be re-delivered', { messages: messages.length, err: failure as Error });
-      throw failure;
-    }
-    if (dead.length > 0) {
-      const records: BusMessage[] = dead.map((d) => {
-        const record: DeadLetterRecord = {
-          schema: 'pb.deadletter.v1',
-          deviceId: d.deviceId,
-          topic: STREAMS.alerts,
-          reason: d.reason,
-          detail: d.detail,
-          payloadBase64: d.message.value.toString('base64'),
-          receivedAt: now(),
-        };
-        const headers: Record<string, string> = { 'pb-source-stream': d.message.stream, 'pb-source-offset': d.message.offset };
-        if (d.code) headers['pb-error-code'] = d.code;
-        return { key: d.deviceId, value: Buffer.from(JSON.stringify(record)), headers };
-      });
-      // If this publish fails the batch is re-delivered and re-exported (idempotently).
-      await bus.publish(STREAMS.deadLetter, records);
-      for (const d of dead) deadLetters.inc({ reason: d.reason });
-    }
+    await park(parked);
+    await publishDeadLetters(dead, STREAMS.alerts);
     if (messages.length > 0) logger.info('EHR export batch done', { messages: messages.length, ...counts, deadLettered: dead.length });
+  };
+
+  const handleStrips = async (messages: ConsumedMessage[]): Promise<void> => {
+    const signal = controller.signal;
+    const dead: DeadLetter[] = [];
+    const strips: { message: ConsumedMessage; strip: EcgStrip }[] = [];
+    for (const message of messages) {
+      let json: unknown;
+      try {
+        json = JSON.parse(message.value.toString('utf8'));
+      } catch (err) {
+        dead.push({ message, deviceId: 'unknown', reason: 'invalid_json', detail: (err as Error).message });
+        continue;
+      }
+      const parsed = stripSchema.safeParse(json);
+      if (!parsed.success) {
+        dead.push({ message, deviceId: 'unknown', reason: 'schema', detail: describeZodIssues(parsed.error) });
+        continue;
+      }
+      strips.push({ message, strip: json as EcgStrip });
+      inbox.put(json as EcgStrip);
+    }
+    // Each strip is committed only once it is in the EHR (in its alert's Bundle or on its own) or parked.
+    const parked: Parked[] = [];
+    await Promise.all(strips.map(async ({ message, strip }) => {
+      // A parked strip (retry stream) waits for nothing: its alert had its chance.
+      const retried = message.headers?.['pb-attempt'] !== undefined;
+      if (await inbox.whenTaken(strip.alertId, retried ? 0 : stripGraceMs, signal)) return;
+      if (signal.aborted) throw new PulsebridgeError('PB_FHIR_UNAVAILABLE', 'EHR exporter stopping');
+      try {
+        const result = await untilDone(strip.patientId, signal, () => attachLateStrip(strip, signal));
+        exports.inc({ resource: 'Observation', result });
+      } catch (err) {
+        if (signal.aborted) throw err;
+        if (isUnknownPatient(err)) {
+          parked.push({ message, patientId: strip.patientId, attempt: Number(message.headers?.['pb-attempt'] ?? '0') + 1 });
+          return;
+        }
+        const d = rejected(message, strip.deviceId, err);
+        if (!d) throw err;
+        dead.push(d);
+      } finally {
+        inbox.release(strip.alertId);
+      }
+    }));
+    await park(parked);
+    await publishDeadLetters(dead, STREAMS.ecgStrips);
+  };
+
+  /** Parked messages: each waits for its not-before time, then goes through the alert or strip path again. */
+  const handleRetries = async (messages: ConsumedMessage[]): Promise<void> => {
+    const signal = controller.signal;
+    for (const message of messages) {
+      const notBefore = Number(message.headers?.['pb-not-before'] ?? '0');
+      const wait = notBefore - now();
+      if (wait > 0) await sleep(wait, signal);
+      // The original stream's handler, with the retry headers kept so the attempt count grows.
+      const again = { ...message, stream: message.headers?.['pb-source-stream'] ?? STREAMS.alerts };
+      if (again.stream === STREAMS.ecgStrips) await handleStrips([again]);
+      else await handleBatch([again]);
+    }
   };
 
   return {
     handleBatch,
+    handleStrips,
+    handleRetries,
+    health: () => ({
+      status: state.paused ? 'paused' : 'ok',
+      ...(state.paused ? { reason: state.paused.reason, pausedSince: new Date(state.paused.since).toISOString() } : {}),
+      unknownPatients: [...unknownPatients.keys()].sort(),
+      ...(state.lastExportAt !== undefined ? { lastExportAt: new Date(state.lastExportAt).toISOString() } : {}),
+      stripsWaiting: inbox.size,
+    }),
     async start() {
-      if (subscription) return;
+      if (subscriptions.length > 0) return;
       controller = new AbortController();
-      subscription = await bus.subscribe(STREAMS.alerts, {
-        groupId: options.groupId ?? 'ehr-exporter',
-        fromBeginning: options.fromBeginning ?? true,
-        onBatch: handleBatch,
-      });
+      const fromBeginning = options.fromBeginning ?? true;
+      subscriptions = [
+        await bus.subscribe(STREAMS.alerts, { groupId, fromBeginning, onBatch: handleBatch }),
+        await bus.subscribe(STREAMS.ecgStrips, { groupId: `${groupId}-strips`, fromBeginning, onBatch: handleStrips }),
+        // Parked messages are ours alone: always from the beginning of what this group has not done.
+        await bus.subscribe(STREAMS.ehrRetry, { groupId: `${groupId}-retry`, fromBeginning: true, onBatch: handleRetries }),
+      ];
     },
     async stop() {
-      const s = subscription;
-      subscription = undefined;
-      if (!s) return;
-      // Ask the consumer loop to end first, then abort the export in flight so it ends promptly.
-      const stopped = s.stop();
+      const subs = subscriptions;
+      subscriptions = [];
+      if (subs.length === 0) return;
+      // Ask the consumer loops to end first, then abort the exports in flight so they end promptly.
+      const stopped = Promise.all(subs.map((s) => s.stop()));
       controller.abort(new PulsebridgeError('PB_FHIR_UNAVAILABLE', 'EHR exporter stopping'));
       await stopped;
     },

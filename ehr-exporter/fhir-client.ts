@@ -23,7 +23,7 @@
 import { PulsebridgeError } from '../platform/errors.ts';
 import type { BackoffPolicy } from './backoff.ts';
 import { backoffDelayMs, DEFAULT_BACKOFF, sleep } from './backoff.ts';
-import type { FhirResource, Identifier, Meta, OperationOutcome } from './fhir-types.ts';
+import type { Bundle, FhirResource, Identifier, Meta, OperationOutcome } from './fhir-types.ts';
 
 /** A resource as stored on the server: it has an id. */
 export type Stored<T extends FhirResource> = T & { id: string; meta?: Meta };
@@ -70,6 +70,8 @@ export interface FhirClient {
   searchByIdentifier<T extends FhirResource>(resourceType: T['resourceType'], identifier: Identifier, options?: FhirRequestOptions): Promise<Stored<T>[]>;
   /** `PUT [base]/{type}/{id}`, with `If-Match: W/"<ifMatchVersionId>"` when given. */
   update<T extends FhirResource>(resource: Stored<T>, options?: FhirRequestOptions & { ifMatchVersionId?: string }): Promise<UpdateResult<T>>;
+  /** `POST [base]` with a transaction Bundle: all entries or none (R4 http.html#transaction). Resolves with the transaction-response. */
+  transaction(bundle: Bundle, options?: FhirRequestOptions): Promise<Bundle>;
 }
 
 export interface RetryEvent {
@@ -220,8 +222,17 @@ class HttpFhirClient implements FhirClient {
     return { status: res.status, resource: stored, versionId: stored?.meta?.versionId ?? versionFromEtag(res.headers.get('etag')) };
   }
 
+  async transaction(bundle: Bundle, options: FhirRequestOptions = {}): Promise<Bundle> {
+    const res = await this.#send('POST', '', { ...options, kind: 'create', body: bundle });
+    const body = res.body as Bundle | undefined;
+    if (!body || body.resourceType !== 'Bundle') {
+      throw new PulsebridgeError('PB_FHIR_UNAVAILABLE', `FHIR transaction answered ${res.status} without a Bundle`, { details: { status: res.status } });
+    }
+    return body;
+  }
+
   async #send(method: string, path: string, options: SendOptions): Promise<Sent> {
-    const url = `${this.#base}/${path}`;
+    const url = path === '' ? this.#base : `${this.#base}/${path}`;
     const { signal } = options;
     let refreshedToken = false;
     let lastReason = 'no attempt made';

@@ -41,11 +41,38 @@ export interface Quantity {
 export interface Meta {
   versionId?: string;
   lastUpdated?: string;
+  profile?: string[];
+}
+
+/** R4 SampledData: `period` in ms (R4, not R5's interval), `data` = space-separated decimals or E/L/U. */
+export interface SampledData {
+  origin: Quantity;
+  period: number;
+  factor?: number;
+  lowerLimit?: number;
+  upperLimit?: number;
+  dimensions: number;
+  data?: string;
+}
+
+export interface Annotation {
+  authorString?: string;
+  /** FHIR dateTime. */
+  time?: string;
+  text: string;
+}
+
+export interface Extension {
+  url: string;
+  valueInteger?: number;
+  valueString?: string;
 }
 
 export interface ObservationComponent {
   code: CodeableConcept;
   valueQuantity?: Quantity;
+  valueSampledData?: SampledData;
+  dataAbsentReason?: CodeableConcept;
   interpretation?: CodeableConcept[];
 }
 
@@ -53,18 +80,50 @@ export interface Observation {
   resourceType: 'Observation';
   id?: string;
   meta?: Meta;
+  extension?: Extension[];
   identifier: Identifier[];
   status: 'registered' | 'preliminary' | 'final' | 'amended' | 'corrected' | 'cancelled' | 'entered-in-error' | 'unknown';
   category: CodeableConcept[];
   code: CodeableConcept;
   subject: Reference;
-  effectivePeriod: Period;
+  effectivePeriod?: Period;
+  effectiveDateTime?: string;
   /** FHIR instant. */
-  issued: string;
+  issued?: string;
   device: Reference;
-  valueCodeableConcept: CodeableConcept;
-  interpretation: CodeableConcept[];
+  valueCodeableConcept?: CodeableConcept;
+  valueQuantity?: Quantity;
+  dataAbsentReason?: CodeableConcept;
+  interpretation?: CodeableConcept[];
+  note?: Annotation[];
+  derivedFrom?: Reference[];
   component?: ObservationComponent[];
+}
+
+export interface Device {
+  resourceType: 'Device';
+  id?: string;
+  meta?: Meta;
+  identifier: Identifier[];
+  status: 'active' | 'inactive' | 'entered-in-error' | 'unknown';
+  serialNumber?: string;
+  deviceName?: { name: string; type: 'udi-label-name' | 'user-friendly-name' | 'patient-reported-name' | 'manufacturer-name' | 'model-name' | 'other' }[];
+  type?: CodeableConcept;
+}
+
+export interface BundleEntry {
+  fullUrl?: string;
+  resource?: FhirResource;
+  request?: { method: 'GET' | 'POST' | 'PUT' | 'DELETE'; url: string; ifNoneExist?: string; ifMatch?: string };
+  response?: { status: string; location?: string; etag?: string };
+}
+
+export interface Bundle {
+  resourceType: 'Bundle';
+  id?: string;
+  meta?: Meta;
+  type: 'transaction' | 'transaction-response' | 'batch' | 'batch-response' | 'searchset';
+  entry?: BundleEntry[];
 }
 
 export interface Communication {

@@ -21,6 +21,7 @@ export const STREAM_PARTITIONS = [
   { name: STREAMS.deadLetter, partitions: 1 },
   // Keyed by patient like telemetry; one strip per alert (contracts/ecg-strip.ts).
   { name: STREAMS.ecgStrips, partitions: 6 },
+  { name: STREAMS.ehrRetry, partitions: 6 },
   // Compacted: only the latest record per key matters (criteria per patient, state per stream).
   { name: STREAMS.criteria, partitions: 1, compacted: true },
   { name: STREAMS.processorState, partitions: 1, compacted: true },

@@ -15,8 +15,7 @@ const bool = z
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const csv = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
 
-/** Environment variables understood by Pulsebridge, with their defaults. */
-export const envSchema = z.object({
+const envObject = z.object({
   PULSEBRIDGE_DATA_DIR: z.string().min(1).default('./data'),
   PULSEBRIDGE_MQTT_PORT: port.default(8883),
   PULSEBRIDGE_HTTP_PORT: port.default(8080),
@@ -49,9 +48,41 @@ export const envSchema = z.object({
   /** FHIR R4 base URL of the EHR. Without it the EHR exporter does not run. */
   PULSEBRIDGE_FHIR_BASE_URL: z.url().optional(),
   PULSEBRIDGE_FHIR_IDENTIFIER_SYSTEM: z.string().default('urn:pulsebridge:observation'),
+  /** SMART Backend Services (ehr-exporter/smart-auth.ts): without a client id the exporter sends no token. */
+  PULSEBRIDGE_SMART_CLIENT_ID: z.string().min(1).optional(),
+  /** PKCS#8 PEM private key file whose public half the EHR registered (JWKS). */
+  PULSEBRIDGE_SMART_KEY_FILE: z.string().min(1).optional(),
+  PULSEBRIDGE_SMART_KEY_ID: z.string().min(1).optional(),
+  PULSEBRIDGE_SMART_ALG: z.enum(['RS384', 'ES384']).default('RS384'),
+  PULSEBRIDGE_SMART_SCOPES: z.string().min(1).default('system/Observation.crus system/Patient.rs system/Device.crs'),
+  /** Token URL, when the EHR publishes no .well-known/smart-configuration. */
+  PULSEBRIDGE_SMART_TOKEN_URL: z.url().optional(),
+  /** Identifier system of the MRN strings in PULSEBRIDGE_EHR_PATIENT_MRNS: the exporter finds each Patient with `Patient?identifier=<system>|<mrn>`. */
+  PULSEBRIDGE_EHR_MRN_SYSTEM: z.string().min(1).default('urn:pulsebridge:mrn'),
+  /** JSON file `{ "<our patient id>": "<mrn>" | {"system", "value"} }`; without it, the demo identity of the patient directory. */
+  PULSEBRIDGE_EHR_PATIENT_MRNS: z.string().min(1).optional(),
+  /** Identifier system of the Device resources (value = our device id, the certificate CN). */
+  PULSEBRIDGE_EHR_DEVICE_SYSTEM: z.string().min(1).default('urn:pulsebridge:device'),
+  /** How long a raised alert waits for its ECG strip before it is exported without one, ms after detection. */
+  PULSEBRIDGE_EHR_ECG_WAIT_MS: z.coerce.number().int().min(0).default(20_000),
+  /** The ehr-exporter process's /healthz and /metrics port (0 = any free port). */
+  PULSEBRIDGE_EHR_HTTP_PORT: port.default(8081),
+  /** HL7 v2 over MLLP (IHE PCD-01/PCD-04) instead of, or next to, FHIR: `host:port` of the interface engine. */
+  PULSEBRIDGE_HL7_MLLP: z.string().regex(/^[^:\s]+:\d{1,5}$/, 'must be host:port').optional(),
+  PULSEBRIDGE_HL7_SENDING_FACILITY: z.string().min(1).default('PULSEBRIDGE'),
+  PULSEBRIDGE_HL7_RECEIVING_APPLICATION: z.string().min(1).default('EHR'),
   /** Where the simulator connects (default mqtts://localhost:<PULSEBRIDGE_MQTT_PORT>). */
   PULSEBRIDGE_GATEWAY_URL: z.string().regex(/^mqtts?:\/\/.+/, 'must be an mqtts:// or mqtt:// URL').optional(),
   PULSEBRIDGE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+/** Environment variables understood by Pulsebridge, with their defaults, and the rules that span several. */
+export const envSchema = envObject.superRefine((e, ctx) => {
+  if (e.PULSEBRIDGE_SMART_CLIENT_ID) {
+    for (const name of ['PULSEBRIDGE_SMART_KEY_FILE', 'PULSEBRIDGE_SMART_KEY_ID'] as const) {
+      if (!e[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'required when PULSEBRIDGE_SMART_CLIENT_ID is set' });
+    }
+  }
 });
 
 export type EnvConfig = z.infer<typeof envSchema>;
@@ -81,7 +112,17 @@ export interface PulsebridgeConfig {
     httpPort: number;
     oidc: { issuer: string; jwksUrl?: string; audience: string } | undefined;
   };
-  ehr: { fhirBaseUrl: string | undefined; identifierSystem: string };
+  ehr: {
+    fhirBaseUrl: string | undefined;
+    identifierSystem: string;
+    smart: { clientId: string; keyFile: string; keyId: string; alg: 'RS384' | 'ES384'; scope: string; tokenUrl?: string } | undefined;
+    mrnSystem: string;
+    patientMrnsFile: string | undefined;
+    deviceSystem: string;
+    ecgWaitMs: number;
+    httpPort: number;
+    hl7: { host: string; port: number; sendingFacility: string; receivingApplication: string } | undefined;
+  };
   registryPath: string;
   sim: { gatewayUrl: string };
 }
@@ -122,7 +163,33 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Pu
         ? { issuer: e.PULSEBRIDGE_OIDC_ISSUER, jwksUrl: e.PULSEBRIDGE_OIDC_JWKS_URL, audience: e.PULSEBRIDGE_OIDC_AUDIENCE }
         : undefined,
     },
-    ehr: { fhirBaseUrl: e.PULSEBRIDGE_FHIR_BASE_URL, identifierSystem: e.PULSEBRIDGE_FHIR_IDENTIFIER_SYSTEM },
+    ehr: {
+      fhirBaseUrl: e.PULSEBRIDGE_FHIR_BASE_URL,
+      identifierSystem: e.PULSEBRIDGE_FHIR_IDENTIFIER_SYSTEM,
+      smart: e.PULSEBRIDGE_SMART_CLIENT_ID
+        ? {
+            clientId: e.PULSEBRIDGE_SMART_CLIENT_ID,
+            keyFile: e.PULSEBRIDGE_SMART_KEY_FILE!,
+            keyId: e.PULSEBRIDGE_SMART_KEY_ID!,
+            alg: e.PULSEBRIDGE_SMART_ALG,
+            scope: e.PULSEBRIDGE_SMART_SCOPES,
+            ...(e.PULSEBRIDGE_SMART_TOKEN_URL ? { tokenUrl: e.PULSEBRIDGE_SMART_TOKEN_URL } : {}),
+          }
+        : undefined,
+      mrnSystem: e.PULSEBRIDGE_EHR_MRN_SYSTEM,
+      patientMrnsFile: e.PULSEBRIDGE_EHR_PATIENT_MRNS,
+      deviceSystem: e.PULSEBRIDGE_EHR_DEVICE_SYSTEM,
+      ecgWaitMs: e.PULSEBRIDGE_EHR_ECG_WAIT_MS,
+      httpPort: e.PULSEBRIDGE_EHR_HTTP_PORT,
+      hl7: e.PULSEBRIDGE_HL7_MLLP
+        ? {
+            host: e.PULSEBRIDGE_HL7_MLLP.slice(0, e.PULSEBRIDGE_HL7_MLLP.lastIndexOf(':')),
+            port: Number(e.PULSEBRIDGE_HL7_MLLP.slice(e.PULSEBRIDGE_HL7_MLLP.lastIndexOf(':') + 1)),
+            sendingFacility: e.PULSEBRIDGE_HL7_SENDING_FACILITY,
+            receivingApplication: e.PULSEBRIDGE_HL7_RECEIVING_APPLICATION,
+          }
+        : undefined,
+    },
     registryPath: path.join(dataDir, 'registry.sqlite'),
     sim: { gatewayUrl: e.PULSEBRIDGE_GATEWAY_URL ?? `${e.PULSEBRIDGE_MQTT_PLAINTEXT ? 'mqtt' : 'mqtts'}://localhost:${e.PULSEBRIDGE_MQTT_PORT}` },
   };

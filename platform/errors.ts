@@ -17,6 +17,8 @@ export const ERROR_CODES = {
   PB_FHIR_MULTIPLE_MATCHES: 'the FHIR conditional create matched more than one resource',
   PB_FHIR_VERSION_CONFLICT: 'the FHIR resource changed since it was read (If-Match failed)',
   PB_FHIR_UNAUTHORIZED: 'the FHIR server refused our credentials',
+  PB_EHR_PATIENT_UNKNOWN: 'the EHR has no Patient with this MRN (yet)',
+  PB_HL7_NAK: 'the HL7 v2 receiver answered with an error ACK',
   PB_WFDB_INVALID: 'the WFDB record could not be read',
   PB_SIM_FAILED: 'the simulator failed',
   PB_NOT_FOUND: 'not found',

@@ -13,7 +13,9 @@ import { startDashboard, startEhrExporter, startGateway, startProcessor, type Ru
 import type { Alert, AlertEnvelope } from '../../contracts/alert.ts';
 import type { TelemetryFrame } from '../../contracts/telemetry.ts';
 import { STREAMS } from '../../contracts/topics.ts';
+import type { Patient } from '@medplum/fhirtypes';
 import { openDevIssuer } from '../../dashboard-api/dev-issuer.ts';
+import { demoPatientIdentity } from '../../dashboard-api/patient-directory.ts';
 import { runSim, scenarioFromPhases } from '../../device-sim/index.ts';
 import { KafkaBus } from '../../platform/bus/index.ts';
 import type { Bus } from '../../platform/bus/index.ts';
@@ -28,7 +30,10 @@ import type { VitalsStore } from '../../platform/store/index.ts';
 import { SqliteVitalsStore } from '../../platform/store/index.ts';
 import { InfluxVitalsStore } from '../../platform/store/index.ts';
 import { startFhirServer, type FhirTestServer } from '../helpers/fhir-server.ts';
-import { rhythmObservationProblems, validateFhir } from '../helpers/fhir-validate.ts';
+import { ecgObservationProblems, heartRateObservationProblems, rhythmObservationProblems, validateFhir } from '../helpers/fhir-validate.ts';
+import { startSmartServer, type SmartTestServer } from '../helpers/smart-server.ts';
+import { createSmartBackendAuth } from '../../ehr-exporter/smart-auth.ts';
+import { exportJWK, exportPKCS8, generateKeyPair } from 'jose';
 import { makeTempDir } from '../helpers/gateway-fixture.ts';
 import { sleep, waitFor as waitForWithin } from '../helpers/wait.ts';
 import { influxAuth, influxAvailable, influxUrl, kafkaAvailable, kafkaBrokers, requireService } from '../helpers/services.ts';
@@ -90,23 +95,37 @@ for (const variant of VARIANTS) {
     let outsider: Awaited<ReturnType<typeof openStream>>;
     let outsiderToken: string;
     let scriptedOnsetMs: number;
+    let ehrPatientId: string;
+    let smart: SmartTestServer;
+    let careToken: string;
     let simEndMs: number;
 
     beforeAll(async () => {
       const opened = await variant.open(runId);
       bus = opened.bus;
       store = opened.store;
-      await bus.ensureStreams([{ name: STREAMS.telemetry, partitions: 6 }, { name: STREAMS.alerts, partitions: 1 }, { name: STREAMS.deadLetter, partitions: 1 }]);
-      fhir = await startFhirServer();
+      await bus.ensureStreams([{ name: STREAMS.telemetry, partitions: 6 }, { name: STREAMS.alerts, partitions: 1 }, { name: STREAMS.deadLetter, partitions: 1 }, { name: STREAMS.ecgStrips, partitions: 6 }, { name: STREAMS.ehrRetry, partitions: 6 }]);
+      // The EHR: a SMART authorization server that knows only the key made here, in front of the FHIR server.
+      const { privateKey, publicKey } = await generateKeyPair('ES384', { extractable: true });
+      const keyFile = path.join(dataDir, 'smart-client.pem');
+      fs.mkdirSync(dataDir, { recursive: true });
+      fs.writeFileSync(keyFile, await exportPKCS8(privateKey), { mode: 0o600 });
+      smart = await startSmartServer({ clientId: 'pulsebridge', jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: 'e2e', alg: 'ES384' }] } });
+      fhir = await startFhirServer({ authorize: smart.authorize, smartConfiguration: smart.configuration });
       ensureDevPki(dataDir);
       config = loadConfig({ ...opened.env, PULSEBRIDGE_DATA_DIR: dataDir, PULSEBRIDGE_MQTT_PORT: '0', PULSEBRIDGE_HTTP_PORT: '0',
-        PULSEBRIDGE_FHIR_BASE_URL: fhir.baseUrl, PULSEBRIDGE_FHIR_IDENTIFIER_SYSTEM: identifierSystem });
+        PULSEBRIDGE_FHIR_BASE_URL: fhir.baseUrl, PULSEBRIDGE_FHIR_IDENTIFIER_SYSTEM: identifierSystem, PULSEBRIDGE_EHR_HTTP_PORT: '0',
+        PULSEBRIDGE_SMART_CLIENT_ID: 'pulsebridge', PULSEBRIDGE_SMART_KEY_FILE: keyFile, PULSEBRIDGE_SMART_KEY_ID: 'e2e', PULSEBRIDGE_SMART_ALG: 'ES384',
+        PULSEBRIDGE_EHR_ECG_WAIT_MS: '30000' });
+      // The EHR knows the patient by the MRN the patient directory gives them.
+      ehrPatientId = (await fhir.repo.createResource<Patient>({ resourceType: 'Patient', identifier: [demoPatientIdentity(patientId).mrn] })).id!;
       // The registry the configuration selects: the SQLite file embedded, the bus on Kafka.
       registry = await openRegistry(config, bus, silentLogger);
       await registry.add(deviceId, patientId, 'e2e', Date.now() - 3_600_000);
       const ctx = { config, bus, logger: silentLogger, metrics: new MetricsRegistry() };
       running.push(await startProcessor(ctx, store, { groupId: `e2e-processor-${runId}` }));
-      running.push((await startEhrExporter(ctx))!);
+      // A fresh group from the stream's end: Kafka is shared, its older alerts name patients this EHR never admitted.
+      running.push((await startEhrExporter(ctx, { groupId: `e2e-ehr-${runId}`, fromBeginning: false }))!);
       const dashboard = await startDashboard(ctx, store, registry);
       running.push(dashboard);
       dashboardUrl = dashboard.url;
@@ -114,7 +133,8 @@ for (const variant of VARIANTS) {
       running.push(gateway);
 
       const issuer = await openDevIssuer({ dataDir });
-      careTeam = await openStream(dashboardUrl, await issuer.issueToken({ sub: 'dr-care', role: 'clinician', patients: [patientId], ttlSeconds: 600 }));
+      careToken = await issuer.issueToken({ sub: 'dr-care', role: 'clinician', patients: [patientId], ttlSeconds: 600 });
+      careTeam = await openStream(dashboardUrl, careToken);
       outsiderToken = await issuer.issueToken({ sub: 'dr-other', role: 'clinician', patients: [otherPatientId], ttlSeconds: 600 });
       outsider = await openStream(dashboardUrl, outsiderToken);
 
@@ -143,6 +163,7 @@ for (const variant of VARIANTS) {
       outsider?.ws.close();
       for (const r of running.reverse()) await r.stop();
       await fhir?.close();
+      await smart?.close();
       await store?.close();
       await registry?.close();
       await bus?.close();
@@ -182,15 +203,19 @@ for (const variant of VARIANTS) {
       for (const p of duringBrady) expect(p.hrBpm).toBeLessThan(40);
     });
 
-    it('records exactly one valid FHIR Observation in the EHR although the alert is delivered twice', async () => {
+    /** A token of our own for reading the protected FHIR server from the test. */
+    const bearer = () => testToken ??= createSmartBackendAuth({ fhirBaseUrl: fhir.baseUrl, clientId: 'pulsebridge', privateKey: fs.readFileSync(path.join(dataDir, 'smart-client.pem'), 'utf8'), keyId: 'e2e', alg: 'ES384', scope: 'system/*.rs' }).getAccessToken();
+    let testToken: Promise<string> | undefined;
+
+    it('records the alert as one transaction Bundle through SMART: alert + ECG SampledData + HR Observation + Device, once although delivered twice; an acknowledgement reaches the EHR', async () => {
       const alert = await waitFor('the ended extreme_brady alert', () => careTeam.alerts().find((a) => a.kind === 'extreme_brady' && a.end));
       const search = async () => {
-        const res = await fetch(`${fhir.baseUrl}/Observation?subject=Patient/${patientId}`, { headers: { Accept: 'application/fhir+json' } });
+        const res = await fetch(`${fhir.baseUrl}/Observation?subject=Patient/${ehrPatientId}`, { headers: { Accept: 'application/fhir+json', Authorization: `Bearer ${await bearer()}` } });
         const bundle = (await res.json()) as { entry?: { resource: Record<string, any> }[] };
         // Only this alert's Observations: the brady limit alarm (HR < 50) fires during the
         // extreme bradycardia too and is recorded as its own Observation.
         return (bundle.entry ?? []).map((e) => e.resource)
-          .filter((r) => (r.identifier ?? []).some((i: { system?: string; value?: string }) => i.system === identifierSystem && i.value?.split('/')[2] === 'extreme_brady'));
+          .filter((r) => (r.identifier ?? []).some((i: { system?: string; value?: string }) => i.system === identifierSystem && i.value?.split('/')[1] === '184327' && i.value?.split('/')[2] === 'extreme_brady'));
       };
       await waitFor('the Observation with its end', async () => {
         const obs = await search();
@@ -209,11 +234,43 @@ for (const variant of VARIANTS) {
       expect(rhythmObservationProblems(obs, identifierSystem)).toEqual([]);
       expect(obs).toMatchObject({
         status: 'preliminary',
-        subject: { reference: `Patient/${patientId}` },
-        device: { reference: `Device/${deviceId}` },
+        subject: { reference: `Patient/${ehrPatientId}` },
+        device: { reference: expect.stringMatching(/^Device\//) },
         code: { coding: [expect.objectContaining({ system: 'urn:iso:std:iso:11073:10101', code: '184327' })] },
         effectivePeriod: { start: alert.onset, end: alert.end },
       });
+      // One transaction Bundle carried the alert, its ECG strip, its HR and the Device.
+      const transactions = fhir.requests.filter((r) => r.method === 'POST' && r.url === '' && (r.body as { entry?: { resource?: { identifier?: { value?: string }[] } }[] }).entry?.some((e) => e.resource?.identifier?.some((i) => i.value?.includes(alert.id))));
+      expect(transactions.length).toBeGreaterThanOrEqual(1);
+      expect((transactions[0]!.body as { type: string; entry: { resource: { resourceType: string; code?: { coding?: { code?: string }[] } } }[] }).entry.map((e) => e.resource.code?.coding?.[0]?.code ?? e.resource.resourceType))
+        .toEqual(['Device', '131328', '8867-4', '184327']);
+      const read = async (ref: string) => (await (await fetch(`${fhir.baseUrl}/${ref}`, { headers: { Authorization: `Bearer ${await bearer()}` } })).json()) as Record<string, any>;
+      const refs = (obs.derivedFrom as { reference: string }[]).map((r) => r.reference);
+      const evidence = await Promise.all(refs.map(read));
+      const ecg = evidence.find((r) => r.code.coding[0].code === '131328')!;
+      const hr = evidence.find((r) => r.code.coding[0].code === '8867-4')!;
+      expect(ecgObservationProblems(ecg)).toEqual([]);
+      // The processor's strip (processor/ecg-strips.ts): 16 s around the onset at the device's sampling rate.
+      expect(Date.parse(ecg.effectivePeriod.end) - Date.parse(ecg.effectivePeriod.start)).toBeGreaterThan(10_000);
+      expect(heartRateObservationProblems(hr)).toEqual([]);
+      for (const r of [ecg, hr]) expect(validateFhir(r as never).errors).toEqual([]);
+      expect(validateFhir(hr as never, 'http://hl7.org/fhir/StructureDefinition/heartrate').errors).toEqual([]);
+      const device = await read(obs.device.reference);
+      expect(device.identifier).toEqual([{ system: 'urn:pulsebridge:device', value: deviceId }]);
+      expect(smart.attempts.every((a) => a.ok)).toBe(true);
+      expect(fhir.requests.filter((r) => r.status === 401)).toEqual([]);
+
+      // The clinician acknowledges it in the dashboard API; the EHR's Observation gets the annotation (If-Match).
+      const ack = await fetch(`${dashboardUrl}/v1/alerts/${alert.id}/ack`, { method: 'POST', headers: { Authorization: `Bearer ${careToken}` } });
+      expect(ack.status).toBe(200);
+      const acked = await waitFor('the acknowledgement in the EHR', async () => {
+        const [o] = await search();
+        return o?.note?.some((n: { text: string }) => n.text === 'Pulsebridge: acknowledged by dr-care') ? o : undefined;
+      });
+      expect(acked.note.find((n: { authorString?: string }) => n.authorString === 'dr-care').time).toMatch(/Z$/);
+      expect(acked.status).toBe('preliminary');
+      const puts = fhir.requests.filter((r) => r.method === 'PUT');
+      expect(puts.every((r) => typeof r.headers['if-match'] === 'string')).toBe(true);
     });
   });
 }

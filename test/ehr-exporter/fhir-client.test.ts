@@ -155,7 +155,7 @@ describe('HTTP FHIR client against @medplum/fhir-router', () => {
     const obs = observation();
     const created = await client.createIfNoneExist(obs, obs.identifier[0]!);
     const v1 = created.versionId!;
-    const ended = { ...created.resource!, effectivePeriod: { start: obs.effectivePeriod.start, end: '2026-01-01T00:00:09.000Z' } };
+    const ended = { ...created.resource!, effectivePeriod: { start: obs.effectivePeriod!.start, end: '2026-01-01T00:00:09.000Z' } };
     const updated = await client.update(ended, { ifMatchVersionId: v1 });
     expect(updated.status).toBe(200);
     expect(updated.versionId).not.toBe(v1);

@@ -1,6 +1,7 @@
 /** Alert fixtures and bus-message helpers shared by the ehr-exporter tests. */
 import type { Alert, AlertEnvelope, AlertKind } from '../../contracts/alert.ts';
 import { alertId, DEFAULT_PRIORITY, TECHNICAL_KINDS } from '../../contracts/alert.ts';
+import type { EcgStrip } from '../../contracts/ecg-strip.ts';
 import { STREAMS } from '../../contracts/topics.ts';
 import type { ConsumedMessage } from '../../platform/bus/index.ts';
 
@@ -36,4 +37,11 @@ export function consumed(value: AlertEnvelope | string, offset = 0): ConsumedMes
   const text = typeof value === 'string' ? value : JSON.stringify(value);
   const key = typeof value === 'string' ? 'p-001' : value.alert.patientId;
   return { key, value: Buffer.from(text), stream: STREAMS.alerts, partition: 0, offset: String(offset), timestamp: 0 };
+}
+
+/** One second of synthetic ECG at 250 Hz around 2026-01-01T00:00:00Z: sample 7 missing, 100–109 lead-off. */
+export function makeStrip(alertId: string, overrides: Partial<EcgStrip> = {}): EcgStrip {
+  const uV: (number | null)[] = Array.from({ length: 250 }, (_, i) => Math.round(800 * Math.sin(i / 10)));
+  uV[7] = null;
+  return { schema: 'pb.ecg-strip.v1', alertId, patientId: 'p-001', deviceId: 'patch-0001', startMs: Date.parse('2026-01-01T00:00:00Z'), fsHz: 250, uV, leadOff: [[100, 110]], beats: [], ...overrides };
 }

@@ -165,7 +165,7 @@ describe('alertToObservation', () => {
       coding: [{ system: SCT, code: '426525004', display: 'Sustained ventricular tachycardia' }],
       text: 'Sustained ventricular tachycardia',
     });
-    expect(value('2026-01-01T00:00:33Z').coding?.[0]?.code).toBe('444658006');
+    expect(value('2026-01-01T00:00:33Z')!.coding?.[0]?.code).toBe('444658006');
   });
 
   it('maps a pause to the generic MDC arrhythmia event with text "Pause" and its length as an RR component in ms', () => {

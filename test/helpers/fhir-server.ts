@@ -63,6 +63,13 @@ export interface FhirServerOptions {
   validateOnWrite?: boolean;
   /** Default `/fhir/R4`. */
   basePath?: string;
+  /**
+   * Bearer-token check in front of the router (a SMART-protected EHR): requests whose
+   * Authorization header it refuses get 401 + OperationOutcome. Default: no authentication.
+   */
+  authorize?: (authorization: string | undefined) => boolean;
+  /** Served at `{base}/.well-known/smart-configuration` without authentication. */
+  smartConfiguration?: () => object;
 }
 
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
@@ -113,6 +120,14 @@ export async function startFhirServer(options: FhirServerOptions = {}): Promise<
         return send(res, 400, outcome('structure', `request body is not JSON: ${(err as Error).message}`));
       }
     }
+    if (url === '.well-known/smart-configuration' && options.smartConfiguration) {
+      record(200);
+      return send(res, 200, options.smartConfiguration(), { 'Content-Type': 'application/json' });
+    }
+    if (options.authorize && !options.authorize(req.headers.authorization)) {
+      record(401);
+      return send(res, 401, outcome('login', 'missing, unknown or expired bearer token'), { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
+    }
     const failure = failures.find((f) => f.remaining > 0 && (f.spec.method === undefined || f.spec.method.toUpperCase() === method));
     if (failure) {
       failure.remaining--;
@@ -129,8 +144,12 @@ export async function startFhirServer(options: FhirServerOptions = {}): Promise<
       record(405);
       return send(res, 405, outcome('not-supported', `method ${method} not supported`));
     }
-    if (validateOnWrite && (method === 'POST' || method === 'PUT') && body && typeof body === 'object' && (body as Resource).resourceType !== 'Bundle') {
-      const { errors } = validateFhir(body as Resource);
+    if (validateOnWrite && (method === 'POST' || method === 'PUT') && body && typeof body === 'object') {
+      // A transaction or batch is validated entry by entry, as the Medplum server does.
+      const resources = (body as Resource).resourceType === 'Bundle'
+        ? ((body as { entry?: { resource?: Resource }[] }).entry ?? []).map((e) => e.resource).filter((r): r is Resource => r !== undefined)
+        : [body as Resource];
+      const errors = resources.flatMap((r) => validateFhir(r).errors);
       if (errors.length > 0) {
         record(400);
         return send(res, 400, { resourceType: 'OperationOutcome', issue: errors } satisfies OperationOutcome);

@@ -105,7 +105,9 @@ export function rhythmObservationProblems(obs: Json, expectedIdentifierSystem: s
   if (obs.resourceType !== 'Observation') p.push(`resourceType ${obs.resourceType}`);
   if (!OBSERVATION_STATUS.has(obs.status)) p.push(`status ${obs.status} not in R4 observation-status`);
   if (obs.status !== 'preliminary' && obs.status !== 'final') p.push(`status ${obs.status}: expected preliminary (or final after over-read)`);
-  if (!Array.isArray(obs.identifier) || obs.identifier.length !== 1) p.push('expected exactly one identifier');
+  // One business identifier; the Bundle path (ehr-exporter/bundle.ts) adds a second, `alert/{alertId}`.
+  if (!Array.isArray(obs.identifier) || obs.identifier.length < 1 || obs.identifier.length > 2) p.push('expected one identifier (two with the alert id)');
+  if (obs.identifier?.length === 2 && !/^alert\/al-[0-9a-f]{24}$/.test(obs.identifier[1]?.value ?? '')) p.push(`second identifier ${obs.identifier[1]?.value} is not alert/{alertId}`);
   const id = obs.identifier?.[0];
   if (id?.system !== expectedIdentifierSystem) p.push(`identifier.system ${id?.system}`);
   if (!new RegExp(`^[A-Za-z0-9._-]{1,64}/184327/[a-z_]+/\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z$`).test(id?.value ?? '')) p.push(`identifier.value ${id?.value} is not {deviceId}/184327/{kind}/{instant}`);
@@ -161,5 +163,43 @@ export function technicalCommunicationProblems(comm: Json, expectedIdentifierSys
   if (!new RegExp(`^Device/${FHIR_ID}$`).test(comm.sender?.reference ?? '')) p.push(`sender ${comm.sender?.reference}`);
   if (!INSTANT.test(comm.sent ?? '')) p.push(`sent ${comm.sent}`);
   if (typeof comm.payload?.[0]?.contentString !== 'string') p.push('payload[0].contentString missing');
+  return p;
+}
+
+/** The SampledData token grammar of §8: decimals or E/L/U, single spaces. */
+const SAMPLED_DATA = /^(-?\d+(\.\d+)?|E|L|U)( (-?\d+(\.\d+)?|E|L|U))*$/;
+
+/** Problems with a stored ECG strip Observation (§1 row 4); [] when fine. */
+export function ecgObservationProblems(obs: Json): string[] {
+  const p: string[] = [];
+  if (codings(obs.code).length !== 1 || !has(obs.code, MDC, '131328')) p.push('code is not MDC 131328 MDC_ECG_ELEC_POTL');
+  if (!has(obs.category?.[0], 'http://terminology.hl7.org/CodeSystem/observation-category', 'procedure')) p.push('category is not procedure');
+  if (!INSTANT.test(obs.effectivePeriod?.start ?? '') || !INSTANT.test(obs.effectivePeriod?.end ?? '')) p.push('effectivePeriod start..end missing');
+  if (!new RegExp(`^Patient/${FHIR_ID}$`).test(obs.subject?.reference ?? '')) p.push(`subject ${obs.subject?.reference}`);
+  if (!new RegExp(`^Device/${FHIR_ID}$`).test(obs.device?.reference ?? '')) p.push(`device ${obs.device?.reference}`);
+  for (const [i, comp] of (obs.component ?? []).entries()) {
+    const sd = comp.valueSampledData;
+    if (!sd) {
+      if (!has(comp.dataAbsentReason, 'http://terminology.hl7.org/CodeSystem/data-absent-reason', 'error')) p.push(`component[${i}] has neither SampledData nor dataAbsentReason error`);
+      continue;
+    }
+    if ('interval' in sd || 'intervalUnit' in sd) p.push(`component[${i}] uses R5 interval`);
+    if (sd.origin?.code !== 'mV' || sd.origin?.system !== UCUM) p.push(`component[${i}] origin is not UCUM mV`);
+    if (typeof sd.period !== 'number' || sd.period <= 0) p.push(`component[${i}] period ${sd.period}`);
+    if (sd.dimensions !== 1) p.push(`component[${i}] dimensions ${sd.dimensions}`);
+    if (!SAMPLED_DATA.test(sd.data ?? '')) p.push(`component[${i}] data does not follow the SampledData grammar`);
+  }
+  if (!obs.component?.length) p.push('no component');
+  return p;
+}
+
+/** Problems with a heart-rate Observation (§1 row 1) beyond the heartrate profile; [] when fine. */
+export function heartRateObservationProblems(obs: Json): string[] {
+  const p: string[] = [];
+  if (!has(obs.code, LOINC, '8867-4') || !has(obs.code, MDC, '147842')) p.push('code is not LOINC 8867-4 + MDC 147842');
+  if (!has(obs.category?.[0], 'http://terminology.hl7.org/CodeSystem/observation-category', 'vital-signs')) p.push('category is not vital-signs');
+  const q = obs.valueQuantity;
+  if (q?.system !== UCUM || q?.code !== '/min' || typeof q?.value !== 'number') p.push(`valueQuantity ${JSON.stringify(q)}: expected UCUM /min`);
+  if (!INSTANT.test(obs.effectiveDateTime ?? '')) p.push(`effectiveDateTime ${obs.effectiveDateTime}`);
   return p;
 }
