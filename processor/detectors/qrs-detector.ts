@@ -94,6 +94,8 @@ const HISTORY_MS = 4000;
 const MAX_RR_FOR_MEAN_MS = 2000;
 /** An MWI maximum not followed by a higher one within this time is decided, ms. */
 const MAX_PEAK_WAIT_MS = 300;
+/** Share of (QRS level − noise level) kept after a search-back that found nothing. */
+const EMPTY_SEARCH_DECAY = 0.5;
 
 /** The latest accepted beat while a larger candidate may still replace it, and the state before it. */
 interface Tentative {
@@ -156,6 +158,10 @@ export class QrsDetector {
   readonly #lookahead: number;
   #pending: QrsBeat[] = [];
   #tentative: Tentative | undefined;
+  /** Sample of the last search-back that found nothing. */
+  #emptySearchAt = -1;
+  /** Mean QRS level when the current silence began (bounds the decay). */
+  #levelBeforeSilence = 0;
   /** Accepted beats waiting for the samples after their R-peak (morphology). */
   #unclassified: { r: number; rr: number }[] = [];
 
@@ -206,7 +212,7 @@ export class QrsDetector {
     this.#bp.buf.fill(0); this.#wide.buf.fill(0); this.#sq.buf.fill(0);
     this.#mwiSum = 0; this.#n = 0; this.#rising = false; this.#prevMwi = 0; this.#candAt = -1; this.#candLevel = 0;
     this.#qrsLevels.length = 0; this.#noiseLevels.length = 0; this.#rr.length = 0;
-    this.#lastQrs = undefined; this.#since = []; this.#learning = []; this.#pending = []; this.#unclassified = []; this.#tentative = undefined;
+    this.#lastQrs = undefined; this.#since = []; this.#learning = []; this.#pending = []; this.#unclassified = []; this.#tentative = undefined; this.#emptySearchAt = -1;
     this.#morph.reset();
   }
 
@@ -256,7 +262,7 @@ export class QrsDetector {
     }
 
     if (this.#learning && n >= this.#ms(this.#p.learningMs)) this.#endLearning();
-    else if (!this.#learning && this.#lastQrs && this.#since.length > 0 && n >= this.#searchBackDue()) this.#searchBack();
+    else if (!this.#learning && this.#lastQrs && n >= this.#searchBackDue()) this.#searchBack();
   }
 
   /** Describes an MWI peak: its R-peak and the QRS's slope. */
@@ -289,7 +295,8 @@ export class QrsDetector {
   }
 
   #searchBackDue(): number {
-    return this.#lastQrs!.at + Math.round(this.#p.searchBackRr * this.#meanRr());
+    const from = Math.max(this.#lastQrs!.at, this.#emptySearchAt);
+    return from + Math.round(this.#p.searchBackRr * this.#meanRr());
   }
 
   #keep(list: number[], v: number): void {
@@ -365,6 +372,22 @@ export class QrsDetector {
       } else if (found) {
         this.#since.push(c);
       }
+    }
+    if (!found) {
+      // Nothing even at half the threshold: the QRS may have become much smaller (VT in a lead
+      // where it is small, electrode moved). The QRS level estimate decays towards the noise
+      // level with each empty search-back, so the detector re-acquires a smaller rhythm within
+      // a few seconds; the absolute floor (minQrsUv) keeps a flat or noisy lead silent.
+      // Never below 1/8 of the level before the silence (the half-threshold search then still
+      // finds complexes down to ≈ 1/50 of the old level — a QRS ~3× smaller — but not the P waves
+      // of a ventricular standstill, ≈ 1/90 of their QRS's level: the asystole stays an asystole).
+      const noise = this.#noiseLevels.reduce((a, b) => a + b, 0) / Math.max(1, this.#noiseLevels.length);
+      const mean = this.#qrsLevels.reduce((a, b) => a + b, 0) / Math.max(1, this.#qrsLevels.length);
+      if (this.#emptySearchAt < this.#lastQrs!.at) this.#levelBeforeSilence = mean;
+      const lowest = this.#levelBeforeSilence / 8;
+      for (let i = 0; i < this.#qrsLevels.length; i++) this.#qrsLevels[i] = Math.max(lowest, noise + (this.#qrsLevels[i]! - noise) * EMPTY_SEARCH_DECAY);
+      // Search again one mean RR later (not at once: the next due time is counted from now).
+      this.#emptySearchAt = this.#n;
     }
   }
 

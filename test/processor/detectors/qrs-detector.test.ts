@@ -122,3 +122,28 @@ describe('QRS detector on noise only', () => {
     expect(detect(x, 250)).toEqual([]);
   });
 });
+
+describe('QRS detector after a change of amplitude, and with P waves only', () => {
+  it('re-acquires a rhythm whose QRS became 3× smaller (VT in a lead where it is small) within a few seconds', () => {
+    const beats = regular(800, 60);
+    const x = synth(beats, 250, 60);
+    for (let i = 250 * 30; i < x.length; i++) x[i]! /= 3;
+    const det = detect(x, 250);
+    const after = beats.filter((b) => b.tMs > 36_000);
+    expectMatches(det.filter((d) => d.tMs > 35_850), after);
+  });
+
+  it('reports no beat for P waves alone (ventricular standstill): the asystole is not filled in', () => {
+    const beats = regular(800, 20);
+    const x = new Float64Array(250 * 50);
+    x.set(synth(beats, 250, 20));
+    // P waves of 150 µV every 800 ms after the last QRS, no QRS (device-sim/ecg-synth.ts P-wave shape).
+    const rnd = createPrng(5);
+    for (let i = 250 * 20; i < x.length; i++) {
+      const tMs = (i * 1000) / 250;
+      const d = ((tMs - 20_000) % 800) - 400;
+      x[i] = 150 * Math.exp(-0.5 * (d / 22) ** 2) + 5 * gaussian(rnd);
+    }
+    expect(detect(x, 250).filter((d) => d.tMs > 20_000)).toEqual([]);
+  });
+});
