@@ -28,15 +28,18 @@
  *    `minEpisodeMs`; shorter stretches raise nothing. A stretch starts with an irregular window
  *    or the decision, and is dropped after a full window of regular beats while the decision
  *    says non-AF.
- *  - Alarm operating point (EVALUATION.md): the paper's η labels beats; an alarm additionally
- *    needs clear evidence — smoothed score ≥ `onsetScore`, or the stretch's own irregularity
- *    ≥ `onsetStretchScore` (so short, strongly irregular bursts are not lost to the averagers'
- *    lag) — or, with borderline evidence, a stretch lasting `entropyEvidenceMs` whose intervals
- *    are as unpredictable as AF's (coefficient of sample entropy over its latest 64 intervals,
- *    Lake & Moorman 2011: the long window next to the 8-beat one), or else lasting
- *    `weakEvidenceMs`. In afdb, stretches just above η were mostly frequent atrial ectopy (which
- *    returns to the same few intervals: low entropy) or noisy automated beat detection. Memory
- *    stays bounded: a stretch keeps its latest max(32, entropyBeats) intervals.
+ *  - Alarm operating point (EVALUATION.md §2): the paper's η labels beats; an alarm, once the
+ *    stretch spans 30 s, additionally needs clear evidence — smoothed score ≥ `onsetScore`, or
+ *    the stretch's own irregularity ≥ `onsetStretchScore` (so short, strongly irregular bursts
+ *    are not lost to the averagers' lag) — or, with borderline evidence, intervals as
+ *    unpredictable as AF's (coefficient of sample entropy over the latest 64 intervals, Lake &
+ *    Moorman 2011: the long window next to the 8-beat one). Chosen by leave-one-record-out on
+ *    afdb. RR intervals < 250 ms are left out as extra detections (`minPlausibleRrMs`).
+ *  - With ECG (device frames carrying `ecg`, `onEcg`): P-wave coherence (atrial-activity.ts)
+ *    replaces the RR-only margin: an irregular (η, or COSEn > `pWaveEntropyThreshold`) stretch is
+ *    AF when its beats show no consistent P wave, and not AF when they do (atrial ectopy, sinus
+ *    arrhythmia) — the evidence RR intervals cannot give. Chosen by cross-validation on CinC 2017.
+ *    The same decision classifies whole short strips (`assessAfStrip`).
  *  - End hysteresis: an open episode ends only once the decision has said non-AF for
  *    `endConfirmMs` (a shorter interruption does not split it into two alarms).
  *  - Discontinuities (gap, lead-off, unknown RR) restart the measure; a stretch still being
@@ -119,24 +122,27 @@ export const AFIB_DEFAULTS: AfibParams = {
   // Symmetric with the 30 s onset criterion: a non-AF stretch shorter than a reportable AF
   // episode does not split one (avoids a train of onset/end alarms during a long episode).
   endConfirmMs: 30_000,
-  // Operating point for alarms rather than beat labels, chosen by eval/tune-af.ts (the setting
-  // that maximises the worst of episode/duration Se/+P over all afdb records; 11 of 12
-  // leave-one-record-out folds pick the same; EVALUATION.md). True AF with borderline
-  // irregularity (slow ventricular rate) is still alarmed: at 60 s when its RR entropy confirms
-  // AF (below), else 2 minutes in.
+  // RR-only operating point for alarms rather than beat labels, chosen by leave-one-record-out
+  // on afdb (eval/af-loro.ts; objective min(episode Se, episode +P) for episodes ≥ 30 s; 9 of 12
+  // folds pick the same; EVALUATION.md §2). Every evidence path decides once the stretch spans
+  // 30 s: no duration-only fallback (weakEvidenceMs ∞) — the 60 s / 2-minute rules used before
+  // issue 12 could never report 30–60 s episodes and missed them on unseen afdb records.
   onsetScore: 1.2,
   onsetStretchScore: 1.2,
   weakEvidenceMs: Infinity,
-  // Chosen with the operating point by eval/tune-af.ts (EVALUATION.md): borderline stretches
-  // whose RR are as unpredictable as AF's are alarmed at 60 s instead of 2 minutes. 64 intervals
-  // (≈ 40 s of AF at 100 bpm) are the long window next to the 8-beat one; r = γ = 30 ms.
+  // Borderline stretches (AF by η) whose RR are as unpredictable as AF's (COSEn > −0.6, chosen
+  // by the same LORO) are alarmed at 30 s. 64 intervals (≈ 40 s of AF at 100 bpm) are the long
+  // window next to the 8-beat one; r = γ = 30 ms.
   entropyThreshold: -0.6,
   entropyEvidenceMs: 30_000,
   entropyBeats: 64,
   entropyToleranceMs: 30,
-  pWaveCoherenceMax: 0.5,
+  // ECG evidence: both chosen by 5-fold cross-validation on the CinC 2017 strips (the setting
+  // the CV picks on all 300; 4 of 5 folds pick it too) — EVALUATION.md §2b. Never chosen on afdb
+  // (no signal there). 12 beats: the template needs a dozen beats to be stable.
+  pWaveCoherenceMax: 0.6,
   pWaveMinBeats: 12,
-  pWaveEntropyThreshold: -1.0,
+  pWaveEntropyThreshold: -1.4,
   minPlausibleRrMs: 250,
   ectopyMaxFraction: Infinity,
 };
