@@ -714,7 +714,9 @@
   }
 
   function patientAlerts(id) {
-    return [...alerts.values()].map((e) => e.alert).filter((a) => a.patientId === id).sort((a, b) => Date.parse(b.onset) - Date.parse(a.onset));
+    // Newest first; of alarms with one onset (a gap is both a pause and an asystole) the most urgent first.
+    return [...alerts.values()].map((e) => e.alert).filter((a) => a.patientId === id)
+      .sort((a, b) => (Date.parse(b.onset) - Date.parse(a.onset)) || (PRIORITY_RANK[a.priority] - PRIORITY_RANK[b.priority]));
   }
 
   async function loadTrend() {

@@ -65,7 +65,11 @@
         c.lineWidth = 2 * devicePixelRatio;
         c.beginPath(); c.moveTo(x, u.bbox.top); c.lineTo(x, u.bbox.top + u.bbox.height); c.stroke();
         c.fillStyle = c.strokeStyle;
-        c.fillText(a.label, x + 3 * devicePixelRatio, u.bbox.top + 12 * devicePixelRatio);
+        // Near the right edge (the newest alarm) the label goes to the left of its line.
+        const right = x + c.measureText(a.label).width + 6 * devicePixelRatio > u.bbox.left + u.bbox.width;
+        c.textAlign = right ? 'right' : 'left';
+        c.fillText(a.label, x + (right ? -3 : 3) * devicePixelRatio, u.bbox.top + 12 * devicePixelRatio);
+        c.textAlign = 'left';
       }
       c.restore();
     };
