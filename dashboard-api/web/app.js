@@ -245,8 +245,9 @@
             if (hrHistory.length > 300) hrHistory.splice(0, hrHistory.length - 300);
           }
           live.set(p.patientId, { ...p, hrHistory });
+          dirtyTiles.add(p.patientId);
         }
-        renderSoon();
+        renderTilesSoon();
       } else if (msg.type === 'heartbeat') {
         if (msg.lastEventId && BigInt(msg.lastEventId) > BigInt(lastEventId)) lastEventId = msg.lastEventId;
         setLive();
@@ -438,7 +439,26 @@
   function renderSoon() {
     if (renderQueued) return;
     renderQueued = true;
-    requestAnimationFrame(() => { renderQueued = false; render(); });
+    requestAnimationFrame(() => { renderQueued = false; dirtyTiles.clear(); render(); });
+  }
+
+  /**
+   * Live telemetry changes only its patients' tiles: update those (and the order, which "no
+   * data" may change) in the next frame, not the whole board (100 tiles at 1 frame/s each).
+   */
+  const dirtyTiles = new Set();
+  let tilesQueued = false;
+  function renderTilesSoon() {
+    if (tilesQueued) return;
+    tilesQueued = true;
+    requestAnimationFrame(() => {
+      tilesQueued = false;
+      if (renderQueued || dirtyTiles.size === 0) return;
+      const open = openAlertsByPatient();
+      for (const id of dirtyTiles) if (patients.has(id)) updateTile(id, open.get(id) || [], live.get(id));
+      dirtyTiles.clear();
+      if (currentView.name === 'patient') renderDetail(open);
+    });
   }
 
   function openAlertsByPatient() {
@@ -530,7 +550,8 @@
     const t = tiles.get(id) || createTile(id);
     const p = patients.get(id);
     setText(t.name, p ? p.displayName : id);
-    setText(t.mrn, p && p.mrn ? `MRN ${p.mrn.value} · ${id}` : id);
+    setText(t.mrn, p && p.mrn ? `MRN ${p.mrn.value}` : id);
+    if (t.mrn.title !== `patient ${id}`) t.mrn.title = `patient ${id}`;
     const groups = groupsOf(list);
     const top = groups.find((g) => g.alerts.some((a) => a.state === 'active')) || groups[0];
     const activeTop = top && top.alerts.some((a) => a.state === 'active') ? top.lead.priority : null;
@@ -554,8 +575,11 @@
     }
     setText(t.rhythm, l && !nodata ? rhythmText(l, list) : '');
     setText(t.device, deviceText(id, l));
-    if (l && l.hrHistory.length && l.deviceTimeMs !== t.sparkLast) {
+    // The sparkline spans 5 min in 150 px (2 s a pixel): redrawing it every 5 s is enough and
+    // spares 100 canvas redraws a second on a full board.
+    if (l && l.hrHistory.length && l.deviceTimeMs !== t.sparkLast && (l.deviceTimeMs - t.sparkLast >= 5000 || nodata !== t.sparkNodata)) {
       t.sparkLast = l.deviceTimeMs;
+      t.sparkNodata = nodata;
       t.spark.set(l.hrHistory);
     }
     // Alarm list: rebuilt only when its content changed.

@@ -72,7 +72,7 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
     // One tile per care-team patient, the high alarm's patient first; the other patient is not on this board.
     expect(await page.locator('#board .tile').evaluateAll((tiles) => tiles.map((t) => t.getAttribute('data-patient-id')))).toEqual(['p1', 'p3']);
     expect(await page.locator('[data-patient-id="p1"] .tile-name').textContent()).toBe(demoPatientIdentity('p1').displayName);
-    expect(await page.locator('[data-patient-id="p1"] .tile-mrn').textContent()).toBe(`MRN ${demoPatientIdentity('p1').mrn.value} · p1`);
+    expect(await page.locator('[data-patient-id="p1"] .tile-mrn').textContent()).toBe(`MRN ${demoPatientIdentity('p1').mrn.value}`);
     expect(await highRow.innerText()).toMatch(/^HIGH\s*Extreme bradycardia · \d+ (s|min|h|d) ago/);
     expect(await highRow.getByRole('button').allInnerTexts()).toEqual(['Acknowledge', 'Resolve…']);
     expect(await highRow.getByRole('button', { name: `Acknowledge Extreme bradycardia of ${demoPatientIdentity('p1').displayName}` }).count()).toBe(1);
