@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { chooseSetting, leaveOneRecordOut, type AfRecordScores } from '../../eval/af-loro.ts';
+import { scoreCinc2017 } from '../../eval/cinc2017.ts';
+import type { EpisodeComparison } from '../../eval/epicmp.ts';
+
+/** An episode comparison with `tp` detected / `fn` missed reference episodes and `fp` false alarms. */
+const cmp = (tp: number, fn: number, fp: number): EpisodeComparison => ({ tpSe: tp, fn, tpPp: tp, fp, overlapSeMs: tp * 60_000, overlapPpMs: tp * 60_000, refDurationMs: (tp + fn) * 60_000, testDurationMs: (tp + fp) * 60_000 });
+
+describe('AF leave-one-record-out (eval/af-loro.ts)', () => {
+  // Candidate 0 is right for records a–c; candidate 1 only suits record d (and hurts the others).
+  const records: AfRecordScores[] = [
+    { name: 'a', comparisons: [cmp(10, 0, 0), cmp(10, 0, 5)], latenciesMs: [[30_000], [30_000]] },
+    { name: 'b', comparisons: [cmp(10, 0, 0), cmp(10, 0, 5)], latenciesMs: [[30_000], [30_000]] },
+    { name: 'c', comparisons: [cmp(10, 0, 0), cmp(10, 0, 5)], latenciesMs: [[30_000], [30_000]] },
+    { name: 'd', comparisons: [cmp(0, 10, 0), cmp(10, 0, 0)], latenciesMs: [[], [30_000]] },
+  ];
+
+  it('never scores a record with a setting chosen on it', () => {
+    const loro = leaveOneRecordOut(records, 2);
+    // Without d, candidate 0 is perfect on a–c: d is scored with candidate 0 and misses everything.
+    expect(loro.folds.find((f) => f.name === 'd')!.chosen).toBe(0);
+    expect(loro.heldOut.fn).toBe(10);
+    // In sample, candidate 1 (every episode found, 15 false alarms) loses to candidate 0 on min(ESe, E+P):
+    // candidate 0: ESe 30/40 = 75 %, E+P 100 %; candidate 1: ESe 100 %, E+P 40/55 = 72.7 % → 0.
+    expect(loro.chosenOnAll).toBe(0);
+    expect(loro.heldOut.tpSe + loro.heldOut.fn).toBe(40);
+  });
+
+  it('breaks ties by the duration statistics, then by earlier alarms', () => {
+    const tie: AfRecordScores[] = [
+      { name: 'a', comparisons: [cmp(10, 0, 0), cmp(10, 0, 0)], latenciesMs: [[60_000], [31_000]] },
+    ];
+    expect(chooseSetting(tie, 2)).toBe(1);
+  });
+});
+
+describe('CinC 2017 scoring (the Challenge per-class F1)', () => {
+  it('F1 = 2·T / (row sum + column sum) per class; Se/+P of AF from the same matrix', () => {
+    const results = [
+      ...Array.from({ length: 8 }, () => ({ label: 'N' as const, predicted: 'N' as const })),
+      ...Array.from({ length: 2 }, () => ({ label: 'N' as const, predicted: 'O' as const })),
+      ...Array.from({ length: 3 }, () => ({ label: 'A' as const, predicted: 'A' as const })),
+      { label: 'A' as const, predicted: 'N' as const },
+      { label: 'O' as const, predicted: 'A' as const },
+      { label: '~' as const, predicted: 'O' as const },
+    ];
+    const s = scoreCinc2017(results);
+    // N: row 10, column 9, T 8 → 16/19. A: row 4, column 4, T 3 → 6/8. O: row 1, column 3, T 0.
+    expect(s.f1.N).toBeCloseTo(16 / 19, 10);
+    expect(s.f1.A).toBeCloseTo(0.75, 10);
+    expect(s.f1.O).toBe(0);
+    expect(s.f1NAO).toBeCloseTo((16 / 19 + 0.75 + 0) / 3, 10);
+    expect(s.afSe).toBeCloseTo(75, 10);
+    expect(s.afPp).toBeCloseTo(75, 10);
+  });
+});
