@@ -31,6 +31,19 @@ describe('record replay to a real MQTT broker', () => {
     }
   });
 
+  it('replays an ECG-only CinC 2015 record (.hea + .mat, no annotations): every frame carries 250 Hz ECG and no beats', async () => {
+    const broker = await startLocalBroker();
+    try {
+      const summary = await runReplay({ recordPath: `${ECG}/challenge2015/v131l`, deviceId: 'dev-vt', speed: 'max', connect: { url: broker.url }, now: () => NOW });
+      const frames = broker.telemetry.filter((m) => m.deviceId === 'dev-vt').map((m) => telemetryV1Schema.parse(JSON.parse(m.payload.toString())));
+      expect(summary).toMatchObject({ beatAnnotationPath: '', beats: 0, frames: 330, acked: 330, ecg: true });
+      expect(frames).toHaveLength(330);
+      expect(frames.every((f) => f.beats.length === 0 && f.ecg?.fs === 250 && f.ecg.uV.length === 250)).toBe(true);
+    } finally {
+      await broker.close();
+    }
+  });
+
   it('replays an AF database record from its .qrs beats, without ECG, paced by device time', async () => {
     const broker = await startLocalBroker();
     try {
