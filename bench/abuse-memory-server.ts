@@ -53,7 +53,7 @@ serveRpc({
     stop = async () => { await gateway.close(); registry.close(); };
     return { port, creds };
   },
-  async http(params: { patients: number; pointsPerPatient: number }) {
+  async http(params: { patients: number; pointsPerPatient: number; maxConcurrentRequests?: number }) {
     const registry = new DeviceRegistry(path.join(dataDir, 'registry.sqlite'));
     const store = new SqliteVitalsStore(path.join(dataDir, 'vitals.sqlite'));
     const t0 = Date.now() - params.pointsPerPatient * 1000;
@@ -74,6 +74,7 @@ serveRpc({
     const api = createDashboardApi({
       bus, vitalsStore: store, patients: registryPatientDirectory(registry), auth: createDevTokenVerifier(issuer),
       audit: new JsonlAuditSink({ dataDir }), logger: silentLogger, metrics: new MetricsRegistry(), heartbeatIntervalMs: 600_000,
+      ...(params.maxConcurrentRequests !== undefined ? { maxConcurrentRequests: params.maxConcurrentRequests } : {}),
     });
     const { url } = await api.listen(0, '127.0.0.1');
     const token = await issuer.issueToken({ sub: 'bench-admin', role: 'admin', patients: [], ttlSeconds: 3600 });

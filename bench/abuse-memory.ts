@@ -10,7 +10,8 @@
  *   node bench/abuse-memory.ts http [--rounds 5] [--concurrency 500] [--idle-s 30]
  *                                       rounds of N concurrent authorised requests (1 h of vitals,
  *                                       alert lists) against the dashboard API; memory after each
- *                                       round, after a full GC, and after idling
+ *                                       round, after a full GC, and after idling; without the
+ *                                       API's request limit (baseline) and with it
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -61,10 +62,10 @@ async function mqttCase(label: string, maxPacketBytes: number | undefined): Prom
   }
 }
 
-async function httpCase(rounds: number, concurrency: number, idleS: number): Promise<void> {
+async function httpCase(label: string, maxConcurrentRequests: number | undefined, rounds: number, concurrency: number, idleS: number): Promise<void> {
   const server = new RpcChild(SERVER, ['--expose-gc']);
   try {
-    const setup = await server.call<{ url: string; token: string; from: number; to: number }>('http', { patients: 20, pointsPerPatient: 3600 });
+    const setup = await server.call<{ url: string; token: string; from: number; to: number }>('http', { patients: 20, pointsPerPatient: 3600, maxConcurrentRequests });
     const headers = { authorization: `Bearer ${setup.token}` };
     const requestAt = (i: number) => (i % 2 === 0
       ? `${setup.url}/v1/patients/p${i % 20}/vitals?from=${setup.from}&to=${setup.to}`
@@ -72,7 +73,7 @@ async function httpCase(rounds: number, concurrency: number, idleS: number): Pro
     // Warm up (JIT, first SQLite pages), then the baseline.
     await Promise.all(Array.from({ length: 20 }, (_, i) => fetch(requestAt(i), { headers }).then((r) => r.arrayBuffer())));
     const baseline = await server.call<MemoryReading>('gc');
-    console.log(`\nHTTP: ${concurrency} concurrent authorised requests per round (1 h vitals = 3600 points, alert lists of 200)`);
+    console.log(`\nHTTP, ${label}: ${concurrency} concurrent authorised requests per round (1 h vitals = 3600 points, alert lists of 200)`);
     console.log(`  baseline after warm-up and GC: ${fmt(baseline)}`);
     for (let r = 1; r <= rounds; r++) {
       const started = performance.now();
@@ -98,7 +99,9 @@ if (which === 'mqtt') {
   await mqttCase('MQTT, packet limit lifted to 512 MB (baseline: the behaviour before issue 13)', 512 * MiB);
   await mqttCase('MQTT, packet limit on (default: payload limit + 512 B)', undefined);
 } else if (which === 'http') {
-  await httpCase(Number(values.rounds ?? 5), Number(values.concurrency ?? 500), Number(values['idle-s'] ?? 30));
+  const args = [Number(values.rounds ?? 5), Number(values.concurrency ?? 500), Number(values['idle-s'] ?? 30)] as const;
+  await httpCase('request limit lifted (baseline: the behaviour before issue 13)', 1_000_000, ...args);
+  await httpCase('request limit on (default: 32 answered at once)', undefined, ...args);
 } else {
   console.error('usage: node bench/abuse-memory.ts mqtt | http [--rounds 5] [--concurrency 500] [--idle-s 30]');
   process.exitCode = 2;

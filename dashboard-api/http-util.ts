@@ -27,6 +27,7 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   PB_STORE_QUERY_FAILED: 503,
   PB_BUS_UNAVAILABLE: 503,
   PB_BUS_CLOSED: 503,
+  PB_HTTP_BUSY: 503,
   PB_AUTH_DISCOVERY_FAILED: 503,
 };
 
@@ -50,6 +51,8 @@ export function toApiError(err: unknown): ApiError {
   const apiError: ApiError = { status, code: err.code, message: status >= 500 ? ERROR_CODES[err.code] : err.message };
   const allow = err.details?.['allow'];
   if (typeof allow === 'string') apiError.headers = { allow };
+  const retryAfterS = err.details?.['retryAfterS'];
+  if (typeof retryAfterS === 'number') apiError.headers = { ...apiError.headers, 'retry-after': String(retryAfterS) };
   if (err.code === 'PB_AUTH_INVALID_TOKEN') {
     // RFC 6750 §3: tell the client which scheme and why.
     apiError.headers = { 'www-authenticate': `Bearer realm="pulsebridge", error="invalid_token", error_description="${err.message.replace(/["\\]/g, '')}"` };

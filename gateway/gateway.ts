@@ -45,7 +45,7 @@ import { CommandDispatcher } from './command-dispatcher.ts';
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from './decode.ts';
 import { acceptTelemetry } from './accept-telemetry.ts';
 import { parseDeviceStatus } from './device-status.ts';
-import { InFlightLimit } from './in-flight-limit.ts';
+import { InFlightLimit } from '../platform/in-flight-limit.ts';
 import { LivenessTracker } from './liveness-tracker.ts';
 import { guardPacketSize } from './packet-size-guard.ts';
 import { ConnectionGate, type ConnectionGateOptions } from './connection-gate.ts';

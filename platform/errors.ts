@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   PB_COMMAND_INVALID: 'the device command is invalid',
   PB_CRITERIA_CONFLICT: 'the alarm criteria changed since the version the change was based on',
   PB_REGISTRY_CONFLICT: 'the registry entry kept changing concurrently; the change was not made',
+  PB_HTTP_BUSY: 'the server is answering as many requests as it may; retry shortly',
   PB_STORAGE_UNAVAILABLE: 'the data folder or a database file in it cannot be written (read-only, full, or missing)',
 } as const;
 

@@ -15,13 +15,19 @@ export interface Logger {
 
 /**
  * Secrets that may sit inside a logged value: a token in a URL query (`access_token=…`, the
- * WebSocket's fallback, product.md) or an Authorization header value. Every log line and every
+ * WebSocket's fallback, product.md), an Authorization header value, the stream's `bearer.<JWT>`
+ * subprotocol, a JSON `token` field, or any JWT-shaped string. Every log line and every
  * audit line passes through this, whoever built the string (issue 13: a token must never land in
  * a log). Matches the parameter names OAuth 2.0 and OIDC use.
  */
 const SECRET_PATTERNS: readonly [RegExp, string][] = [
   [/((?:access_token|id_token|refresh_token|token)=)[^&\s"'#]+/gi, '$1[redacted]'],
   [/(Bearer\s+)[A-Za-z0-9._~+/-]+=*/gi, '$1[redacted]'],
+  // The stream's `bearer.<JWT>` WebSocket subprotocol, and a token in a JSON field.
+  [/(bearer\.)[A-Za-z0-9._~+/-]+=*/gi, '$1[redacted]'],
+  [/("(?:access_token|id_token|refresh_token|token)\\?"\s*:\s*\\?")[^"\\]+/gi, '$1[redacted]'],
+  // Whatever carried it: anything shaped like a signed JWT (header.payload.signature).
+  [/eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+/g, '[redacted-jwt]'],
 ];
 
 export function redactSecrets(text: string): string {

@@ -17,7 +17,8 @@ import { DEV_AUDIENCE, DEV_ISSUER, openDevIssuer, type DevIssuer, type Role } fr
 import { registryPatientDirectory } from '../../dashboard-api/patient-directory.ts';
 import { criteriaRoutes } from '../../dashboard-api/routes-criteria.ts';
 import { deviceRoutes } from '../../dashboard-api/routes-devices.ts';
-import { createDashboardApi, type DashboardApi } from '../../dashboard-api/server.ts';
+import { createDashboardApi, STREAM_SUBPROTOCOL, type DashboardApi } from '../../dashboard-api/server.ts';
+import WebSocket from 'ws';
 import { InProcessBus } from '../../platform/bus/index.ts';
 import { createLogger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
@@ -285,9 +286,75 @@ describe('tokens never land in a log or the audit trail', () => {
     await expect(StreamClient.open(`${url.replace(/^http/, 'ws')}/v1/nope?access_token=${dr}`)).rejects.toMatchObject({ status: 404 });
     const s = await StreamClient.open(`${url.replace(/^http/, 'ws')}/v1/stream?access_token=${dr}&lastEventId=-1`);
     await s.close();
+    // The subprotocol form, with a valid and with a tampered token, and a first message with one.
+    for (const t of [dr, `${dr.slice(0, -4)}AAAA`]) {
+      const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/stream`, [STREAM_SUBPROTOCOL, `bearer.${t}`]);
+      await new Promise<void>((resolve) => { ws.once('open', () => { ws.close(); resolve(); }); ws.once('error', () => resolve()); ws.once('unexpected-response', () => resolve()); });
+    }
+    const first = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/stream`, [STREAM_SUBPROTOCOL]);
+    await new Promise<void>((resolve) => first.once('open', () => resolve()));
+    first.send(JSON.stringify({ type: 'auth', token: `${dr.slice(0, -4)}BBBB` }));
+    await new Promise<void>((resolve) => first.once('close', () => resolve()));
     const auditText = await readFile(auditLogPath(dataDir), 'utf8');
     expect(auditText).toContain('access_token=[redacted]');
     expect(auditText).not.toContain(secretPart);
     expect(logLines.join('\n')).not.toContain(secretPart);
+    expect(logLines.join('\n')).not.toContain(dr.split('.')[1]!);
+  });
+});
+
+describe('request flood', () => {
+  it('answers maxConcurrentRequests at once, queues up to maxQueuedRequests, sheds the rest with 503 + Retry-After; /healthz answers throughout', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'pb-abuse-flood-'));
+    const floodBus = new InProcessBus();
+    const inner = new SqliteVitalsStore(':memory:');
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    let queries = 0;
+    // A store that holds every query until released: requests pile up deterministically.
+    const held = new Proxy(inner, {
+      get(target, prop) {
+        if (prop === 'queryHeartRate') return async (...args: Parameters<typeof inner.queryHeartRate>) => { queries++; await gate; return target.queryHeartRate(...args); };
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const floodIssuer = await openDevIssuer({ dataDir: dir });
+    const metrics = new MetricsRegistry();
+    const flooded = createDashboardApi({
+      bus: floodBus, vitalsStore: held, patients: registryPatientDirectory(registry), auth: createDevTokenVerifier(floodIssuer),
+      audit: new JsonlAuditSink({ dataDir: dir }), logger: createLogger('error', {}, () => {}), metrics, heartbeatIntervalMs: 600_000,
+      maxConcurrentRequests: 2, maxQueuedRequests: 3,
+    });
+    const { url: floodUrl } = await flooded.listen(0, '127.0.0.1');
+    try {
+      const t = await floodIssuer.issueToken({ sub: 'root', role: 'admin', patients: [], ttlSeconds: 600 });
+      const get = (p: string) => fetch(`${floodUrl}${p}`, { headers: { authorization: `Bearer ${t}` } });
+      const first = [get('/v1/patients/p1/vitals'), get('/v1/patients/p1/vitals')];
+      while (queries < 2) await new Promise((r) => setTimeout(r, 10));
+      const queued = [get('/v1/patients/p1/vitals'), get('/v1/patients/p1/vitals'), get('/v1/patients/p1/vitals')];
+      // The three are waiting (not in the store) once the shed counter sees the next one refused.
+      let shed: Response | undefined;
+      for (;;) {
+        shed = await get('/v1/patients/p2/vitals');
+        if (shed.status === 503) break;
+        // Not all three queued yet: this one took a queue place; it is answered after the release.
+        queued.push(Promise.resolve(shed));
+      }
+      expect(shed.headers.get('retry-after')).toBe('1');
+      expect(((await shed.json()) as { error: { code: string } }).error.code).toBe('PB_HTTP_BUSY');
+      expect(queries).toBe(2);
+      expect((await fetch(`${floodUrl}/healthz`)).status).toBe(200);
+      release();
+      const statuses = await Promise.all([...first, ...queued].map(async (p) => (await p).status));
+      expect(statuses.every((s) => s === 200)).toBe(true);
+      expect(metrics.counter('pulsebridge_dashboard_http_requests_shed_total', '').get({})).toBeGreaterThanOrEqual(1);
+    } finally {
+      release();
+      await flooded.close();
+      await floodBus.close();
+      await inner.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -69,5 +69,9 @@ describe('token redaction in logs', () => {
     expect(lines[0]).toContain('access_token=[redacted]&lastEventId=4');
     expect(lines[0]).toContain('Bearer [redacted]');
     expect(redactSecrets('state=active&limit=5')).toBe('state=active&limit=5');
+    const jwt = `${Buffer.from('{"alg":"ES256"}').toString('base64url')}.${Buffer.from('{"sub":"dr"}').toString('base64url')}.c2lnbmF0dXJl`;
+    expect(redactSecrets(`protocols: pulsebridge.v1, bearer.${jwt}`)).toBe('protocols: pulsebridge.v1, bearer.[redacted]');
+    expect(redactSecrets(JSON.stringify({ first: { type: 'auth', token: 'opaque-secret' } }))).toBe('{"first":{"type":"auth","token":"[redacted]"}}');
+    expect(redactSecrets(`anything ${jwt} here`)).toBe('anything [redacted-jwt] here');
   });
 });

@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { InFlightLimit } from '../../gateway/in-flight-limit.ts';
+import { InFlightLimit } from '../../platform/in-flight-limit.ts';
 
 it('hands out slots up to the cap, then queues waiters first come first served', async () => {
   const limit = new InFlightLimit(2);

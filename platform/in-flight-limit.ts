@@ -1,5 +1,8 @@
 /**
- * A global cap on telemetry frames handed to the bus and not yet acknowledged by it. When the
+ * A cap on work in progress, first come, first served. The gateway caps telemetry frames handed
+ * to the bus and not yet acknowledged; the dashboard API caps requests being answered at once.
+ *
+ * Gateway: a global cap on telemetry frames handed to the bus and not yet acknowledged by it. When the
  * bus is slow, frames beyond the cap wait here (first come, first served) inside aedes'
  * authorizePublish; aedes reads no further packets from a socket while its last batch is still
  * there, so the kernel's TCP window closes and devices are slowed down instead of the gateway
