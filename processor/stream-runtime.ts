@@ -42,6 +42,11 @@ export interface IngestResult {
   alerts: Alert[];
   /** ECG strips whose post-onset window this frame completed (contracts/ecg-strip.ts). */
   strips: EcgStrip[];
+  /**
+   * Frames of beats detected in the ECG (device without firmware beats) that became final, for
+   * the vitals store: their beats and RR like a firmware frame's.
+   */
+  ecgBeatFrames: TelemetryFrame[];
 }
 
 const SIGNAL_LOSS_SOURCE = 'issue 4: a streaming device silent for 10 s (configurable 5–60 s)';
@@ -54,6 +59,8 @@ export class StreamRuntime {
   readonly #stream: PatientStream;
   /** Beats for the detectors: the firmware's, or detected in the ECG when the device sends none. */
   readonly #beats = new EcgBeatSource();
+  /** ECG-derived beat frames not yet handed out by {@link ingest}. */
+  #ecgBeatFrames: TelemetryFrame[] = [];
   #reorder: ReorderBuffer;
   #alarms: StreamAlarms;
   #monitors: FrameMonitor[];
@@ -112,7 +119,9 @@ export class StreamRuntime {
   /** A new (deduplicated) frame arrived. */
   ingest(frame: TelemetryFrame, nowIso: string): IngestResult {
     const result = this.#ingest(frame, nowIso);
-    return { ...result, strips: this.#takeStrips() };
+    const ecgBeatFrames = this.#ecgBeatFrames;
+    this.#ecgBeatFrames = [];
+    return { ...result, strips: this.#takeStrips(), ecgBeatFrames };
   }
 
   #takeStrips(): EcgStrip[] {
@@ -121,7 +130,7 @@ export class StreamRuntime {
     return out;
   }
 
-  #ingest(frame: TelemetryFrame, nowIso: string): Omit<IngestResult, 'strips'> {
+  #ingest(frame: TelemetryFrame, nowIso: string): Omit<IngestResult, 'strips' | 'ecgBeatFrames'> {
     const alerts: Alert[] = [];
     // Data is flowing again: signal loss ends at the first frame that arrives.
     const open = this.#alarms.openEpisodes().find((e) => e.kind === 'signal_loss');
@@ -231,9 +240,11 @@ export class StreamRuntime {
    * the detectors see the beat frames the source hands out; in ECG mode the waveform detectors
    * get the input frame's samples directly (the derived frames carry none).
    */
-  #detect(frame: TelemetryFrame): EpisodeChange[] {
+  #detect(frame: TelemetryFrame, keepBeats = false): EpisodeChange[] {
     const frames = this.#beats.frames(frame);
     if (this.#beats.ecgMode && frame.ecg && !frame.leadOff) this.#stream.feedEcg({ startMs: frame.ts, fsHz: frame.ecg.fs, uV: frame.ecg.uV });
+    // Replayed frames (after a restore) were stored by the previous owner: only new ones count.
+    if (keepBeats && this.#beats.ecgMode) for (const f of frames) if (f.beats.length > 0) this.#ecgBeatFrames.push(f);
     if (frames.length === 1) return this.#stream.detect(frames[0]!);
     const changes: EpisodeChange[] = [];
     for (const f of frames) changes.push(...this.#stream.detect(f));
@@ -242,7 +253,7 @@ export class StreamRuntime {
 
   #analyse(frame: TelemetryFrame, nowIso: string): Alert[] {
     const alerts = this.#useCriteriaFor(frame.ts, nowIso);
-    const changes: EpisodeChange[] = this.#detect(frame);
+    const changes: EpisodeChange[] = this.#detect(frame, true);
     for (const m of this.#monitors) changes.push(...m.onFrame(frame));
     alerts.push(...this.#alarms.onFrame(frame, changes, nowIso));
     this.#recordEcg(frame, alerts);

@@ -71,6 +71,12 @@ export class TelemetryPipeline {
       if (result.replayed) this.#replayedFrames.inc();
       alerts.push(...result.alerts);
       strips.push(...result.strips);
+      // Beats detected in the ECG of a device that sends none are stored like firmware beats.
+      for (const f of result.ecgBeatFrames) {
+        const derived = vitalsFromFrame({ ...record, frame: f });
+        vitals.heartRate.push(...derived.heartRate);
+        vitals.rr.push(...derived.rr);
+      }
     }
     await outputs.writeVitals(vitals);
     await outputs.writeStreams(touched, alerts, streams.started);

@@ -27,6 +27,11 @@ describe('processor with an ECG-only device (beats detected from the ECG, issue 
     expect(near(onsets('asystole')[0], lastBeforeSilence)).toBe(true);
     expect(onsets('vt')).toHaveLength(1);
     expect(near(onsets('vt')[0], firstV)).toBe(true);
+    // The detected beats are stored like firmware beats: RR points with their class.
+    const rr = await h.store.queryRr('p1', T0, T0 + 80_000);
+    expect(rr.length).toBeGreaterThan(timeline.length - 5);
+    expect(rr.filter((p) => p.cls === 'V').length).toBeGreaterThanOrEqual(8);
+    expect((await h.store.queryHeartRate('p1', T0, T0 + 80_000)).length).toBeGreaterThan(50);
     // Only what the rhythm implies: the silence is also a pause, the VT run also a tachycardia.
     const kinds = new Set(processorSnapshots(bus).map((a) => a.kind));
     for (const k of kinds) expect(['asystole', 'pause', 'tachy', 'vt']).toContain(k);
