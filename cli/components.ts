@@ -2,6 +2,7 @@
  * Starts each deployable component from the frozen configuration and already-open adapters.
  * `demo` starts them all in one process; `pulsebridge gateway|processor|…` starts one.
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { createGateway, type Gateway } from '../gateway/gateway.ts';
 import type { Bus } from '../platform/bus/index.ts';
@@ -65,10 +66,16 @@ export async function startGateway(ctx: ComponentContext, registry: Registry): P
   return { name: 'gateway', gateway, port, stop: () => gateway.close() };
 }
 
-/** `groupId`: the telemetry consumer group (default `pulsebridge-processor`); tests isolate themselves with their own. */
+/**
+ * `groupId`: the telemetry consumer group (default: PULSEBRIDGE_PROCESSOR_GROUP, `pulsebridge-processor`);
+ * instances in one group split the partitions. Tests isolate themselves with their own.
+ */
 export async function startProcessor(ctx: ComponentContext, store: VitalsStore, options: { groupId?: string } = {}): Promise<Running & { processor: Processor }> {
+  const groupId = options.groupId ?? ctx.config.processor.groupId;
   const processor = createProcessor({ bus: ctx.bus, store, logger: ctx.logger.child({ component: 'processor' }), metrics: ctx.metrics,
-    ...(options.groupId ? { groupId: options.groupId } : {}) });
+    groupId,
+    // Named after its group: alert headers and changelog owners then say which deployment wrote them.
+    instanceId: `${groupId}:${randomUUID()}` });
   await processor.start();
   ctx.logger.info('processor consuming telemetry');
   return { name: 'processor', processor, stop: () => processor.stop() };

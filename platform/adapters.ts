@@ -2,7 +2,7 @@
  * Chooses the adapter for each port from the configuration (house-style.md "Ports and
  * adapters"): in-process bus or Kafka; SQLite or InfluxDB.
  */
-import type { Bus } from './bus/index.ts';
+import type { Bus, StreamSpec } from './bus/index.ts';
 import { InProcessBus } from './bus/index.ts';
 import { KafkaBus } from './bus/index.ts';
 import type { PulsebridgeConfig } from './config.ts';
@@ -14,9 +14,15 @@ import { STREAMS } from '../contracts/topics.ts';
 import { DeviceRegistry, type Registry } from './registry/index.ts';
 import { BusRegistry } from './registry/index.ts';
 
-/** Partitions per stream when Pulsebridge creates them. Alerts: one, so its offset is a total order (event ids). */
-export const STREAM_PARTITIONS = [
-  { name: STREAMS.telemetry, partitions: 6 },
+/** Default partitions of the telemetry stream (PULSEBRIDGE_TELEMETRY_PARTITIONS). */
+export const DEFAULT_TELEMETRY_PARTITIONS = 6;
+
+/**
+ * Partitions per stream when Pulsebridge creates them. Telemetry: configurable, the most
+ * processor instances that can share the work. Alerts: one, so its offset is a total order (event ids).
+ */
+export const streamPartitions = (telemetryPartitions = DEFAULT_TELEMETRY_PARTITIONS): StreamSpec[] => [
+  { name: STREAMS.telemetry, partitions: telemetryPartitions },
   { name: STREAMS.alerts, partitions: 1 },
   { name: STREAMS.deadLetter, partitions: 1 },
   // Keyed by patient like telemetry; one strip per alert (contracts/ecg-strip.ts).
@@ -27,11 +33,18 @@ export const STREAM_PARTITIONS = [
   { name: STREAMS.processorState, partitions: 1, compacted: true },
 ];
 
-export async function openBus(config: Pick<PulsebridgeConfig, 'bus'>, logger: Logger): Promise<Bus> {
+export const STREAM_PARTITIONS: StreamSpec[] = streamPartitions();
+
+export async function openBus(config: Pick<PulsebridgeConfig, 'bus'> & Partial<Pick<PulsebridgeConfig, 'streams' | 'kafkaConsumer'>>, logger: Logger): Promise<Bus> {
+  const sessionTimeoutMs = config.kafkaConsumer?.sessionTimeoutMs;
   const bus: Bus = config.bus.kind === 'kafka'
-    ? new KafkaBus({ brokers: [...config.bus.brokers], clientId: config.bus.clientId, logger: logger.child({ component: 'kafka' }) })
+    ? new KafkaBus({
+      brokers: [...config.bus.brokers], clientId: config.bus.clientId, logger: logger.child({ component: 'kafka' }),
+      // Kafka's advice: heartbeat at most a third of the session timeout; a tenth reacts faster to a rebalance.
+      ...(sessionTimeoutMs ? { consumer: { sessionTimeoutMs, heartbeatIntervalMs: Math.min(3_000, Math.round(sessionTimeoutMs / 10)) } } : {}),
+    })
     : new InProcessBus();
-  await bus.ensureStreams(STREAM_PARTITIONS);
+  await bus.ensureStreams(streamPartitions(config.streams?.telemetryPartitions));
   return bus;
 }
 

@@ -27,6 +27,21 @@ const envObject = z.object({
   PULSEBRIDGE_STORE: z.enum(['sqlite', 'influxdb']).default('sqlite'),
   KAFKA_BROKERS: csv.default(['127.0.0.1:9092']),
   KAFKA_CLIENT_ID: z.string().min(1).default('pulsebridge'),
+  /**
+   * The broker drops a consumer that sent no heartbeat for this long and hands its partitions to
+   * the rest of its group: how long a SIGKILLed processor's patients wait for another instance.
+   * The broker allows 6 s–5 min by default (group.min/max.session.timeout.ms). Unset: 30 s
+   * (platform/bus-kafka.ts), which a machine stalled for seconds under load does not trip.
+   */
+  KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).max(300_000).optional(),
+  /**
+   * Partitions of the telemetry stream when Pulsebridge creates it: the most processor instances
+   * that can share the work. Changing it later moves patients between partitions (per-patient
+   * order), so an existing stream is left as it is (a warning names the difference).
+   */
+  PULSEBRIDGE_TELEMETRY_PARTITIONS: z.coerce.number().int().min(1).max(1024).default(6),
+  /** Consumer group of the processor instances that share the telemetry stream (and their state). */
+  PULSEBRIDGE_PROCESSOR_GROUP: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'letters, digits and . _ - (1–128)').default('pulsebridge-processor'),
   INFLUX_URL: z.url().default('http://127.0.0.1:8086'),
   INFLUX_DATABASE: z.string().min(1).default('pulsebridge'),
   /** InfluxDB 2.x/3.x v1-compatibility token (sent as `Authorization: Token …`). */
@@ -92,6 +107,11 @@ export interface PulsebridgeConfig {
   bindHost: string;
   logLevel: EnvConfig['PULSEBRIDGE_LOG_LEVEL'];
   bus: { kind: 'memory' } | { kind: 'kafka'; brokers: string[]; clientId: string };
+  /** Kafka consumer tuning (every consumer of this process). */
+  kafkaConsumer: { sessionTimeoutMs: number | undefined };
+  /** Partition counts of streams Pulsebridge creates. */
+  streams: { telemetryPartitions: number };
+  processor: { groupId: string };
   store:
     | { kind: 'sqlite'; path: string }
     | { kind: 'influxdb'; url: string; database: string; token?: string; username?: string; password?: string };
@@ -145,6 +165,9 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Pu
     bindHost: e.PULSEBRIDGE_BIND_HOST,
     logLevel: e.PULSEBRIDGE_LOG_LEVEL,
     bus: e.PULSEBRIDGE_BUS === 'kafka' ? { kind: 'kafka', brokers: e.KAFKA_BROKERS, clientId: e.KAFKA_CLIENT_ID } : { kind: 'memory' },
+    kafkaConsumer: { sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS },
+    streams: { telemetryPartitions: e.PULSEBRIDGE_TELEMETRY_PARTITIONS },
+    processor: { groupId: e.PULSEBRIDGE_PROCESSOR_GROUP },
     store:
       e.PULSEBRIDGE_STORE === 'influxdb'
         ? { kind: 'influxdb', url: e.INFLUX_URL, database: e.INFLUX_DATABASE, token: e.INFLUX_TOKEN, username: e.INFLUX_USERNAME, password: e.INFLUX_PASSWORD }
