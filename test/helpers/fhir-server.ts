@@ -33,6 +33,8 @@ export interface RecordedRequest {
   status: number;
   /** True when the answer came from failure injection. */
   injected: boolean;
+  /** Wall-clock time the request was answered, ms since the epoch (benchmarks measure delays with it). */
+  atMs: number;
 }
 
 export interface FailureSpec {
@@ -110,7 +112,7 @@ export async function startFhirServer(options: FhirServerOptions = {}): Promise<
     const url = rawUrl.startsWith(`${basePath}/`) || rawUrl === basePath ? rawUrl.slice(basePath.length).replace(/^\/+/, '') : undefined;
     const text = await readBody(req);
     let body: unknown;
-    const record = (status: number, injected = false) => requests.push({ method, url: url ?? rawUrl, headers: req.headers, body, status, injected });
+    const record = (status: number, injected = false) => requests.push({ method, url: url ?? rawUrl, headers: req.headers, body, status, injected, atMs: Date.now() });
 
     if (text !== '') {
       try {

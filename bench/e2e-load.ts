@@ -1,0 +1,253 @@
+/**
+ * Load generator of the end-to-end benchmark (bench/e2e.ts), in its own process: N devices, each
+ * with its own mutual-TLS connection and certificate, each sending one 1 s telemetry frame per
+ * second at QoS 1 on its own phase (open loop: a slow PUBACK does not slow the device down, as
+ * with real firmware). A device's clock is this process's wall clock, so the device time of a
+ * beat IS the generator's wall time of that beat, and latencies measured against Date.now() in
+ * the orchestrator (same machine, same clock) need no mapping.
+ *
+ * Scripted episodes (a known fraction of devices, alternating):
+ * - asystole: the last beat L, then no beat for 6 s. The criterion (no QRS for ≥ 4 s, asystole.ts)
+ *   holds at L + 4 s, placed exactly at the end of a frame: that frame leaves at that instant.
+ * - extreme bradycardia: RR 1.7 s (35 bpm) × 8 beats. The criterion (HR < 40 for 5 consecutive
+ *   beats, extreme-brady.ts) holds at the 5th slow beat, placed 1 ms before the end of its frame.
+ * So "criterion satisfied" and "frame with the deciding data sent" are the same moment (±1 ms)
+ * and the alert latency measured from the criterion is the pipeline's, not the frame length's.
+ */
+import fs from 'node:fs';
+import tls from 'node:tls';
+import type { Beat, TelemetryFrame } from '../contracts/telemetry.ts';
+import { deviceTopics } from '../contracts/topics.ts';
+import { encoderOf, type WireFormat } from '../device-sim/wire-format.ts';
+import { serveRpc } from './ipc-rpc.ts';
+import { connectPacket, DISCONNECT, PACKET, PacketReader, packetIdBytes, publishTemplate, subscribePacket, type IncomingPacket } from './mqtt-wire.ts';
+
+export interface E2eDevice { id: string; patientId: string; cert: string; key: string; ca: string; episode?: 'asystole' | 'extreme_brady' }
+export interface E2eConnectParams { port: number; devices: E2eDevice[]; concurrency: number }
+export interface E2eStartParams { format: WireFormat; /** Frame index (per device) whose end the criterion falls on. */ episodeFrame: number }
+export interface EpisodeTruth { deviceId: string; patientId: string; kind: 'asystole' | 'extreme_brady'; criterionMs: number; frameSentMs?: number }
+export interface LoadStats { sent: number; acked: number; inFlight: number; closedUnexpectedly: number; pubackP50Ms: number; pubackP99Ms: number; cpuUserUs: number; cpuSystemUs: number; tMs: number }
+
+const FRAME_MS = 1000;
+const NORMAL_RR_MS = 800;
+const STATUS = Buffer.from(JSON.stringify({ online: true, fw: '2.3.1', model: 'PB-Patch-2', battery: 88, charging: false }));
+const WILL = Buffer.from(JSON.stringify({ online: false }));
+
+/** Beats at start + rr·j (j ≥ 0) while < end. */
+interface Segment { start: number; rr: number; end: number }
+
+interface Device {
+  spec: E2eDevice;
+  socket: tls.TLSSocket;
+  reader: PacketReader;
+  topic: string;
+  t0: number;
+  segments: Segment[];
+  lastBeatMs: number | undefined;
+  nextPacketId: number;
+  sentAt: Map<number, number>;
+  waiting: Map<string, () => void>;
+  episode?: EpisodeTruth;
+  episodeFrame: number;
+}
+
+const devices: Device[] = [];
+let running = false;
+let timer: NodeJS.Timeout | undefined;
+let sent = 0;
+let acked = 0;
+let closedUnexpectedly = 0;
+let latencies: number[] = [];
+
+function takePacketId(d: Device): number {
+  const id = d.nextPacketId;
+  d.nextPacketId = id === 0xffff ? 1 : id + 1;
+  return id;
+}
+
+function onPacket(d: Device, p: IncomingPacket): void {
+  if (p.type === PACKET.puback) {
+    const id = p.body.readUInt16BE(0);
+    const at = d.sentAt.get(id);
+    if (at === undefined) return d.waiting.get(`puback:${id}`)?.();
+    d.sentAt.delete(id);
+    acked++;
+    latencies.push(performance.now() - at);
+  } else if (p.type === PACKET.connack) {
+    if (p.body[1] === 0) d.waiting.get('connack')?.();
+    else d.socket.destroy(new Error(`CONNACK return code ${p.body[1]}`));
+  } else if (p.type === PACKET.suback) {
+    d.waiting.get('suback')?.();
+  }
+}
+
+function waitFor(d: Device, key: string, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${d.spec.id}: no ${what} within 30 s`)), 30_000);
+    d.waiting.set(key, () => { clearTimeout(t); d.waiting.delete(key); resolve(); });
+  });
+}
+
+const fileCache = new Map<string, Buffer>();
+const readCached = (p: string) => { let b = fileCache.get(p); if (!b) fileCache.set(p, (b = fs.readFileSync(p))); return b; };
+
+async function connect(port: number, spec: E2eDevice): Promise<Device> {
+  const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: readCached(spec.ca), cert: fs.readFileSync(spec.cert), key: readCached(spec.key) });
+  socket.setNoDelay(true);
+  const topics = deviceTopics(spec.id);
+  const d: Device = { spec, socket, reader: new PacketReader(), topic: topics.telemetry, t0: 0, segments: [], lastBeatMs: undefined, nextPacketId: 1, sentAt: new Map(), waiting: new Map(), episodeFrame: -1 };
+  socket.on('data', (chunk: Buffer) => d.reader.push(chunk, (p) => onPacket(d, p)));
+  socket.on('error', () => {});
+  socket.on('close', () => { if (running) closedUnexpectedly++; });
+  const connack = waitFor(d, 'connack', 'CONNACK');
+  socket.write(connectPacket({ clientId: spec.id, keepaliveS: 120, will: { topic: topics.status, payload: WILL } }));
+  await connack;
+  const suback = waitFor(d, 'suback', 'SUBACK');
+  socket.write(subscribePacket(takePacketId(d), topics.cmd));
+  await suback;
+  const statusId = takePacketId(d);
+  const statusAck = waitFor(d, `puback:${statusId}`, 'status PUBACK');
+  const status = publishTemplate(topics.status, STATUS, true);
+  socket.write(Buffer.concat([status.head, packetIdBytes(statusId), status.tail]));
+  await statusAck;
+  return d;
+}
+
+/** Normal rhythm on a grid through `anchor` (beats at anchor − 800·j), from the device's start. */
+function normalUpTo(t0: number, anchor: number): Segment {
+  const back = Math.ceil((anchor - t0) / NORMAL_RR_MS);
+  return { start: anchor - back * NORMAL_RR_MS, rr: NORMAL_RR_MS, end: anchor + 1 };
+}
+
+/** The device's beat script and, for episode devices, the criterion time. */
+function script(d: Device, index: number, episodeFrame: number): void {
+  const { t0 } = d;
+  const kind = d.spec.episode;
+  if (!kind) {
+    d.segments = [{ start: t0 + 1 + (index * 37) % NORMAL_RR_MS, rr: NORMAL_RR_MS, end: Infinity }];
+    return;
+  }
+  d.episodeFrame = episodeFrame;
+  const frameEnd = t0 + (episodeFrame + 1) * FRAME_MS;
+  if (kind === 'asystole') {
+    const last = frameEnd - 4000; // asystole.ts: no QRS for ≥ 4 s
+    d.segments = [normalUpTo(t0, last), { start: last + 6000, rr: NORMAL_RR_MS, end: Infinity }];
+    d.episode = { deviceId: d.spec.id, patientId: d.spec.patientId, kind, criterionMs: frameEnd };
+  } else {
+    const deciding = frameEnd - 1; // extreme-brady.ts: HR < 40 bpm for 5 consecutive beats
+    const slowStart = deciding - 5 * 1700;
+    d.segments = [normalUpTo(t0, slowStart), { start: slowStart + 1700, rr: 1700, end: slowStart + 8 * 1700 + 1 }, { start: slowStart + 8 * 1700 + NORMAL_RR_MS, rr: NORMAL_RR_MS, end: Infinity }];
+    d.episode = { deviceId: d.spec.id, patientId: d.spec.patientId, kind, criterionMs: deciding };
+  }
+}
+
+function beatsIn(d: Device, from: number, to: number): Beat[] {
+  const out: Beat[] = [];
+  for (const s of d.segments) {
+    if (s.end <= from || s.start >= to) continue;
+    let j = Math.max(0, Math.ceil((from - s.start) / s.rr));
+    for (let t = s.start + j * s.rr; t < to && t < s.end; t = s.start + ++j * s.rr) {
+      out.push({ off: t - from, rr: d.lastBeatMs === undefined ? 0 : Math.min(0xffff, t - d.lastBeatMs), cls: 'N' });
+      d.lastBeatMs = t;
+    }
+  }
+  return out;
+}
+
+function frameOf(d: Device, k: number): TelemetryFrame {
+  const ts = d.t0 + k * FRAME_MS;
+  const beats = beatsIn(d, ts, ts + FRAME_MS);
+  const rr = beats.filter((b) => b.rr > 0);
+  const hr = rr.length > 0 ? Math.min(255, Math.round(60000 / (rr.reduce((a, b) => a + b.rr, 0) / rr.length))) : 0;
+  return { seq: k, ts, durMs: FRAME_MS, hr, battery: 80, leadOff: false, beats };
+}
+
+serveRpc({
+  async connect(p: E2eConnectParams) {
+    const started = performance.now();
+    const queue = [...p.devices];
+    let failed = 0;
+    const worker = async () => {
+      for (let spec = queue.shift(); spec; spec = queue.shift()) {
+        try {
+          devices.push(await connect(p.port, spec));
+        } catch {
+          failed++;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(p.concurrency, p.devices.length) }, worker));
+    return { connected: devices.length, failed, ms: performance.now() - started };
+  },
+
+  /** Every device starts its clock now + its phase (spread evenly over one second). */
+  start(p: E2eStartParams) {
+    const encode = encoderOf(p.format);
+    const startMs = Date.now() + 200;
+    devices.forEach((d, i) => {
+      d.t0 = startMs + Math.floor((i * FRAME_MS) / devices.length);
+      script(d, i, p.episodeFrame);
+    });
+    running = true;
+    // Devices in phase order: device i sends frame k at t0_i + (k + 1) s.
+    let cursor = 0;
+    let round = 0;
+    const tick = () => {
+      if (!running) return;
+      const now = Date.now();
+      for (;;) {
+        const d = devices[cursor]!;
+        const due = d.t0 + (round + 1) * FRAME_MS;
+        if (due > now) break;
+        const frame = frameOf(d, round);
+        const id = takePacketId(d);
+        const t = publishTemplate(d.topic, encode(frame));
+        d.sentAt.set(id, performance.now());
+        d.socket.write(Buffer.concat([t.head, packetIdBytes(id), t.tail]));
+        if (round === d.episodeFrame && d.episode) d.episode.frameSentMs = Date.now();
+        sent++;
+        if (++cursor === devices.length) { cursor = 0; round++; }
+      }
+      timer = setTimeout(tick, 2);
+    };
+    timer = setTimeout(tick, 2);
+    return { devices: devices.length, startMs, episodeDevices: devices.filter((d) => d.episode).length };
+  },
+
+  stats(): LoadStats {
+    const sorted = latencies.sort((a, b) => a - b);
+    latencies = [];
+    const q = (x: number) => sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(x * sorted.length))]! : NaN;
+    let inFlight = 0;
+    for (const d of devices) inFlight += d.sentAt.size;
+    const cpu = process.cpuUsage();
+    return { sent, acked, inFlight, closedUnexpectedly, pubackP50Ms: q(0.5), pubackP99Ms: q(0.99), cpuUserUs: cpu.user, cpuSystemUs: cpu.system, tMs: Date.now() };
+  },
+
+  episodes(): EpisodeTruth[] {
+    return devices.flatMap((d) => (d.episode ? [d.episode] : []));
+  },
+
+  /** Stops sending; waits (≤ 15 s) until every frame in flight is acknowledged. */
+  async stop() {
+    running = false;
+    if (timer) clearTimeout(timer);
+    const deadline = Date.now() + 15_000;
+    const inFlight = () => devices.reduce((n, d) => n + d.sentAt.size, 0);
+    while (inFlight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    return { sent, acked, unacknowledged: inFlight(), closedUnexpectedly };
+  },
+
+  async disconnect() {
+    running = false;
+    await Promise.all(devices.map((d) => new Promise<void>((resolve) => {
+      if (d.socket.destroyed) return resolve();
+      d.socket.once('close', () => resolve());
+      d.socket.end(DISCONNECT);
+      setTimeout(() => { d.socket.destroy(); resolve(); }, 3_000).unref();
+    })));
+    const n = devices.length;
+    devices.length = 0;
+    return { disconnected: n };
+  },
+});
