@@ -29,9 +29,32 @@ export const beatSchema = z.object({
   cls: z.enum(BEAT_CLASSES),
 });
 
+const INT16_MIN = -0x8000;
+const INT16_MAX = 0x7fff;
+const MAX_SAMPLE_ISSUES = 5;
+
+/**
+ * ECG samples: integers in −32768…32767, the same rule as `int16`, checked in one plain loop.
+ * `z.array(int16)` ran a zod schema per element: at 250 samples per frame that was a third of the
+ * gateway's CPU for JSON frames with ECG (BENCHMARKS.md, issue 9). Same paths in the issues
+ * (`ecg.uV.<index>`), at most {@link MAX_SAMPLE_ISSUES} of them per frame.
+ */
+const int16Samples = z.custom<unknown[]>((v) => Array.isArray(v), { message: "expected array" }).transform((samples, ctx) => {
+  let issues = 0;
+  for (let i = 0; i < samples.length && issues < MAX_SAMPLE_ISSUES; i++) {
+    const x = samples[i];
+    if (typeof x === 'number' && Number.isInteger(x) && x >= INT16_MIN && x <= INT16_MAX) continue;
+    issues++;
+    const message = typeof x !== 'number' ? `expected number, received ${x === null ? 'null' : typeof x}`
+      : !Number.isInteger(x) ? 'expected an integer' : `must be within ${INT16_MIN}…${INT16_MAX}`;
+    ctx.addIssue({ code: 'custom', path: [i], message, input: x });
+  }
+  return samples as number[];
+});
+
 export const ecgSchema = z.object({
   fs: z.number().int().min(FRAME_LIMITS.minFsHz).max(FRAME_LIMITS.maxFsHz),
-  uV: z.array(int16),
+  uV: int16Samples,
 });
 
 /** JSON v1 frame. Unknown extra fields are ignored (zod strips them). */
