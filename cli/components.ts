@@ -59,6 +59,7 @@ export async function startGateway(ctx: ComponentContext, registry: Registry): P
   const gateway = await createGateway({
     bus: ctx.bus, registry, liveness: registry.liveness, commands: registry.commands, gatewayId: config.gateway.instanceId, logger: ctx.logger.child({ component: 'gateway' }), metrics: ctx.metrics,
     plaintext: config.gateway.plaintext,
+    rateLimit: { ...config.gateway.rateLimit },
     tls: config.gateway.plaintext ? undefined : readTls(config),
   });
   const { port } = await gateway.listen(config.gateway.mqttPort, config.bindHost);

@@ -28,7 +28,8 @@ Commands:
       [--disconnect-every D [--disconnect-for D]] [--reboot-every D [--reboot-for D]]
       [--clock-offset [-]D] [--clock-drift-ppm N]
                                             scenarios: clinical-basics, all-alarms, normal, or a file
-  sim replay --record PATH --device ID [--speed N|max] [--format v1|v2|mix] [--cert F --key F --ca F]
+  sim replay --record PATH[,PATH…] --device ID[,ID…] [--speed N|max] [--frame-ms 1000..5000]
+      [--format v1|v2|mix] [--cert F --key F --ca F]      several records at once, one device each
   token --sub USER --role clinician|admin [--patients p1,p2] [--ttl 12h]
   device add <id> --patient <pid> [--json] | device assign <id> --patient <pid> [--from ISO]
   device unassign <id> [--at ISO] | device enable|disable <id> | device list [--json] | device show|audit <id>
@@ -125,12 +126,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     case 'sim': {
       if (rest[0] === 'replay') {
         const { values } = parse(rest.slice(1), { ...COMMON_FLAGS, record: { type: 'string' }, device: { type: 'string' }, speed: { type: 'string' },
-          url: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' }, ca: { type: 'string' }, format: { type: 'string' } });
+          url: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' }, ca: { type: 'string' }, format: { type: 'string' }, 'frame-ms': { type: 'string' } });
         if (!values.record) throw new UsageError('sim replay needs --record PATH');
         if (!values.device) throw new UsageError('sim replay needs --device ID');
+        const list = (text: string) => text.split(',').map((x) => x.trim()).filter(Boolean);
+        const frameMs = values['frame-ms'] === undefined ? undefined : Number(values['frame-ms']);
+        if (frameMs !== undefined && !(Number.isInteger(frameMs) && frameMs >= 100 && frameMs <= 5000)) throw new UsageError('--frame-ms must be a whole number of ms from 100 to 5000 (device-protocol.md "Limits")');
         const config = configFrom(values);
         const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, { app: 'pulsebridge', component: 'sim' });
-        await runReplayCommand({ config, recordPath: values.record, deviceId: values.device, speed: parseSpeed(values.speed, 1), url: values.url,
+        await runReplayCommand({ config, recordPaths: list(values.record), deviceIds: list(values.device), frameMs, speed: parseSpeed(values.speed, 1), url: values.url,
           credentials: { cert: values.cert, key: values.key, ca: values.ca }, format: parseFormatFlag(values.format), signal: shutdownSignal(logger), logger, out });
         return 0;
       }

@@ -251,9 +251,12 @@ export async function runSimCommand(input: SimCommandInput): Promise<void> {
 
 export interface ReplayCommandInput {
   config: Readonly<PulsebridgeConfig>;
-  recordPath: string;
-  deviceId: string;
+  /** One record per device, replayed at the same time (`--record a,b --device d1,d2`). */
+  recordPaths: string[];
+  deviceIds: string[];
   speed: SimSpeed;
+  /** Frame length, ms (default 1000; the contract allows up to 5000). */
+  frameMs?: number | undefined;
   url: string | undefined;
   credentials: CredentialFlags;
   /** `v1` (default), `v2`, or `mix` (a coin tossed by the device id). */
@@ -263,17 +266,38 @@ export interface ReplayCommandInput {
   out: (line: string) => void;
 }
 
+/**
+ * Replays each record as its device, all at once, and prints one summary line per record and, with
+ * several, one for all: frames sent and acknowledged, device time covered, wall time taken.
+ */
 export async function runReplayCommand(input: ReplayCommandInput): Promise<void> {
   const { config } = input;
+  if (input.recordPaths.length !== input.deviceIds.length) {
+    throw new UsageError(`sim replay needs one --device per --record (got ${input.recordPaths.length} records and ${input.deviceIds.length} devices)`);
+  }
   const creds = credentialsFor(config, input.credentials);
-  await runReplay({
-    recordPath: input.recordPath,
-    deviceId: input.deviceId,
-    speed: input.speed,
-    connect: { url: input.url ?? config.sim.gatewayUrl, ca: creds.ca, cert: creds.certFor(input.deviceId), key: creds.keyFor(input.deviceId) },
-    out: input.out,
-    encode: encoderOf(deviceWireFormats(input.format ?? 'v1', [input.deviceId], input.deviceId)[0]!),
-    signal: input.signal,
-    logger: input.logger,
-  });
+  const formats = deviceWireFormats(input.format ?? 'v1', input.deviceIds, input.deviceIds.join(','));
+  const started = Date.now();
+  const summaries = await Promise.all(input.recordPaths.map((recordPath, i) => {
+    const deviceId = input.deviceIds[i]!;
+    return runReplay({
+      recordPath,
+      deviceId,
+      speed: input.speed,
+      ...(input.frameMs === undefined ? {} : { frameMs: input.frameMs }),
+      connect: { url: input.url ?? config.sim.gatewayUrl, ca: creds.ca, cert: creds.certFor(deviceId), key: creds.keyFor(deviceId) },
+      out: input.out,
+      encode: encoderOf(formats[i]!),
+      signal: input.signal,
+      logger: input.logger,
+    });
+  }));
+  const line = (what: Record<string, unknown>, frames: number, acked: number, durationMs: number, wallMs: number) => input.out(JSON.stringify({
+    ...what, frames, acked, deviceHours: Math.round(durationMs / 36_000) / 100, wallSeconds: Math.round(wallMs / 100) / 10, speedup: Math.round(durationMs / Math.max(1, wallMs)),
+  }));
+  for (const s of summaries) line({ replayed: s.record, device: s.deviceId }, s.frames, s.acked, s.durationMs, s.wallMs);
+  if (summaries.length > 1) {
+    const sum = (f: (s: (typeof summaries)[number]) => number) => summaries.reduce((a, s) => a + f(s), 0);
+    line({ replayed: `${summaries.length} records` }, sum((s) => s.frames), sum((s) => s.acked), sum((s) => s.durationMs), Date.now() - started);
+  }
 }

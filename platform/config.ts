@@ -56,6 +56,14 @@ const envObject = z.object({
   PULSEBRIDGE_MQTT_PLAINTEXT: bool.default(false),
   /** This gateway instance's name in device liveness and the audit trail (default host:port). */
   PULSEBRIDGE_GATEWAY_ID: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'letters, digits and . _ : - (1–128)').optional(),
+  /**
+   * Per-device telemetry rate limit of the gateway (gateway/rate-limiter.ts). Devices in the field
+   * keep the contract's 20 frames/s (device-protocol.md "Limits"); a testers' gateway that replays
+   * recordings at full speed (`sim replay --speed max`) may allow more.
+   */
+  PULSEBRIDGE_GATEWAY_FRAMES_PER_S: z.coerce.number().int().min(1).max(100_000).default(20),
+  /** Frames a device may send at once before the sustained rate applies (default: an hour of 1 s frames). */
+  PULSEBRIDGE_GATEWAY_BURST_FRAMES: z.coerce.number().int().min(1).max(1_000_000).default(3600),
   /** External OpenID Connect issuer (production). Without it the development issuer is used. */
   PULSEBRIDGE_OIDC_ISSUER: z.url().optional(),
   PULSEBRIDGE_OIDC_JWKS_URL: z.url().optional(),
@@ -127,6 +135,8 @@ export interface PulsebridgeConfig {
     tlsCertPath: string;
     tlsKeyPath: string;
     deviceCaPath: string;
+    /** Per-device rate limit (frames/s sustained, burst depth). */
+    rateLimit: { framesPerSecond: number; burstFrames: number };
   };
   dashboard: {
     httpPort: number;
@@ -179,6 +189,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Pu
       tlsCertPath: e.PULSEBRIDGE_TLS_CERT ?? path.join(pki, 'gateway.crt'),
       tlsKeyPath: e.PULSEBRIDGE_TLS_KEY ?? path.join(pki, 'gateway.key'),
       deviceCaPath: e.PULSEBRIDGE_DEVICE_CA ?? path.join(pki, 'device-ca.crt'),
+      rateLimit: { framesPerSecond: e.PULSEBRIDGE_GATEWAY_FRAMES_PER_S, burstFrames: e.PULSEBRIDGE_GATEWAY_BURST_FRAMES },
     },
     dashboard: {
       httpPort: e.PULSEBRIDGE_HTTP_PORT,

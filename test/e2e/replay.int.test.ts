@@ -46,6 +46,8 @@ describe('sim replay of mitdb/100 at maximum speed', () => {
     registry = new DeviceRegistry(config.registryPath);
     registry.add('replay-100', 'patient-100', 'test', Date.now() - 2 * 3_600_000);
     issueDeviceCertificate(dataDir, 'replay-100');
+    registry.add('replay-103', 'patient-103', 'test', Date.now() - 2 * 3_600_000);
+    issueDeviceCertificate(dataDir, 'replay-103');
     const ctx = { config, bus, logger: process.env.DEBUG_E2E ? createLogger('debug') : silentLogger, metrics: new MetricsRegistry() };
     running.push(await startProcessor(ctx, store));
     const gateway = await startGateway(ctx, registry);
@@ -96,5 +98,28 @@ describe('sim replay of mitdb/100 at maximum speed', () => {
     const meanBpm = stored.reduce((s, p) => s + p.hrBpm, 0) / stored.length;
     expect(meanBpm).toBeGreaterThan(70); // record 100 is sinus rhythm around 75 bpm
     expect(meanBpm).toBeLessThan(80);
+  });
+
+  it('replays several records at once, one device each, every frame acknowledged, and prints the time each took', async () => {
+    const record103 = path.resolve(ROOT, '../shared/data/ecg/mitdb/103');
+    const result = await runCli(['sim', 'replay', '--record', `${RECORD},${record103}`, '--device', 'replay-100,replay-103', '--speed', 'max',
+      '--frame-ms', '2000', '--data-dir', dataDir, '--url', `mqtts://localhost:${port}`]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const lines = result.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.filter((l) => 't0' in l).map((l) => l.device).sort()).toEqual(['replay-100', 'replay-103']);
+    const summaries = lines.filter((l) => 'replayed' in l);
+    // ~30 min each in 2 s frames: 903 frames (the last one partial).
+    expect(summaries).toEqual([
+      { replayed: RECORD, device: 'replay-100', frames: 903, acked: 903, deviceHours: 0.5, wallSeconds: expect.any(Number), speedup: expect.any(Number) },
+      { replayed: record103, device: 'replay-103', frames: 903, acked: 903, deviceHours: 0.5, wallSeconds: expect.any(Number), speedup: expect.any(Number) },
+      { replayed: '2 records', frames: 1806, acked: 1806, deviceHours: 1, wallSeconds: expect.any(Number), speedup: expect.any(Number) },
+    ]);
+  });
+
+  it('keeps the contract rate limit for devices unless the gateway is configured otherwise', () => {
+    expect(loadConfig({}).gateway.rateLimit).toEqual({ framesPerSecond: 20, burstFrames: 3600 });
+    expect(loadConfig({ PULSEBRIDGE_GATEWAY_FRAMES_PER_S: '5000' }).gateway.rateLimit.framesPerSecond).toBe(5000);
+    expect(() => loadConfig({ PULSEBRIDGE_GATEWAY_FRAMES_PER_S: '0' })).toThrow('PULSEBRIDGE_GATEWAY_FRAMES_PER_S');
   });
 });
