@@ -12,7 +12,7 @@ import path from 'node:path';
 // @peculiar/x509's dependency injection (tsyringe) needs the Reflect metadata polyfill first.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { ensureDevPki } from '../platform/dev-pki.ts';
+import { ensureDevPki } from '../platform/security/index.ts';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;

@@ -34,10 +34,10 @@ import type { Alert } from '../contracts/alert.ts';
 import { STREAMS } from '../contracts/topics.ts';
 import { openDevIssuer } from '../dashboard-api/dev-issuer.ts';
 import type { WireFormat } from '../device-sim/wire-format.ts';
-import { KafkaBus } from '../platform/bus-kafka.ts';
+import { KafkaBus } from '../platform/bus/index.ts';
 import { createLogger, silentLogger } from '../platform/log.ts';
-import { BusRegistry } from '../platform/registry-bus.ts';
-import { InfluxVitalsStore } from '../platform/vitals-store-influx.ts';
+import { BusRegistry } from '../platform/registry/index.ts';
+import { InfluxVitalsStore } from '../platform/store/index.ts';
 import { startFhirServer } from '../test/helpers/fhir-server.ts';
 import { freePort, sleep, waitFor } from '../test/helpers/wait.ts';
 import type { E2eDevice, EpisodeTruth, LoadStats } from './e2e-load.ts';
@@ -267,7 +267,18 @@ async function run(services: Services, dataDir: string, runId: string, cleanups:
   const { streamPartitions } = await import('../platform/adapters.ts');
   await bus.ensureStreams(streamPartitions(PARTITIONS));
   t = Date.now();
-  const registry = await BusRegistry.open({ bus, logger: createLogger('warn', { component: 'bench-registry' }), keepAuditTrail: false });
+  // A broker that has just started may not host a new topic's partitions for a moment.
+  const openRegistry = async (attempt = 1): Promise<BusRegistry> => {
+    try {
+      return await BusRegistry.open({ bus, logger: createLogger('warn', { component: 'bench-registry' }), keepAuditTrail: false });
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      log(`registry not ready (${(err as Error).message}); retrying`);
+      await sleep(2_000);
+      return openRegistry(attempt + 1);
+    }
+  };
+  const registry = await openRegistry();
   const fromMs = Date.now() - 3_600_000;
   for (let i = 0; i < devices.length; i += 200) {
     await Promise.all(devices.slice(i, i + 200).map((d) => registry.add(d.id, d.patientId, 'bench-e2e', fromMs)));

@@ -16,7 +16,7 @@ import type { Alert, AlertEnvelope } from '../../contracts/alert.ts';
 import type { TelemetryFrame } from '../../contracts/telemetry.ts';
 import { STREAMS } from '../../contracts/topics.ts';
 import { buildFrames, type TimedBeat } from '../../device-sim/frames.ts';
-import { KafkaBus } from '../../platform/bus-kafka.ts';
+import { KafkaBus } from '../../platform/bus/index.ts';
 import { silentLogger } from '../../platform/log.ts';
 import { makeTempDir } from '../helpers/gateway-fixture.ts';
 import { describeWithService, kafkaAvailable, kafkaBrokers } from '../helpers/services.ts';
