@@ -23,6 +23,7 @@ import { deviceRoutes } from '../dashboard-api/routes-devices.ts';
 import { criteriaRoutes } from '../dashboard-api/routes-criteria.ts';
 import { createEhrExporter, type EhrExporter, type EhrExporterOptions } from '../ehr-exporter/exporter.ts';
 import { createHttpFhirClient, type FhirClient } from '../ehr-exporter/fhir-client.ts';
+import { createHl7Exporter, type Hl7Exporter } from '../ehr-exporter/hl7-exporter.ts';
 import { configuredMrns, createPatientResolver, readPatientMrnsFile } from '../ehr-exporter/identity.ts';
 import { startOpsServer } from '../ehr-exporter/ops-server.ts';
 import { createSmartBackendAuth } from '../ehr-exporter/smart-auth.ts';
@@ -117,44 +118,72 @@ function fhirClientFor(config: Readonly<PulsebridgeConfig>, baseUrl: string): Fh
 }
 
 export interface RunningEhrExporter extends Running {
-  exporter: EhrExporter;
+  /** The FHIR exporter, when PULSEBRIDGE_FHIR_BASE_URL is set. */
+  exporter: EhrExporter | undefined;
+  /** The HL7 v2 exporter, when PULSEBRIDGE_HL7_MLLP is set. */
+  hl7: Hl7Exporter | undefined;
   /** The /healthz + /metrics endpoint (PULSEBRIDGE_EHR_HTTP_PORT). */
   opsUrl: string;
 }
 
 /**
- * The EHR exporter runs only when a FHIR base URL is configured. `options.groupId` isolates
- * tests; `options.ecgWaitMs` / `pauseBackoff` override the defaults (tests use short ones).
+ * The EHR export runs when a FHIR base URL (FHIR R4, SMART when configured) or an HL7 v2 MLLP
+ * target is configured, or both. `options` isolate tests (group ids, where a new group starts)
+ * and shorten waits.
  */
 export async function startEhrExporter(
   ctx: ComponentContext,
-  options: Pick<EhrExporterOptions, 'groupId' | 'fromBeginning' | 'ecgWaitMs' | 'pauseBackoff'> = {},
+  options: Pick<EhrExporterOptions, 'groupId' | 'fromBeginning' | 'ecgWaitMs' | 'pauseBackoff'> & { hl7GroupId?: string } = {},
 ): Promise<RunningEhrExporter | undefined> {
   const { config } = ctx;
   const baseUrl = config.ehr.fhirBaseUrl;
-  if (!baseUrl) return undefined;
-  const fhir = fhirClientFor(config, baseUrl);
+  const hl7Target = config.ehr.hl7;
+  if (!baseUrl && !hl7Target) return undefined;
+  const logger = ctx.logger.child({ component: 'ehr-exporter' });
   const mrns = configuredMrns(config.ehr.mrnSystem, config.ehr.patientMrnsFile ? readPatientMrnsFile(config.ehr.patientMrnsFile) : undefined);
-  const exporter = createEhrExporter({
-    bus: ctx.bus,
-    fhir,
-    patients: createPatientResolver({ fhir, mrns }),
-    identifierSystem: config.ehr.identifierSystem,
-    deviceSystem: config.ehr.deviceSystem,
-    ecgWaitMs: config.ehr.ecgWaitMs,
-    logger: ctx.logger.child({ component: 'ehr-exporter' }),
-    metrics: ctx.metrics,
-    ...options,
-  });
-  await exporter.start();
-  const ops = await startOpsServer({ port: config.ehr.httpPort, host: config.bindHost, health: () => ({ component: 'ehr-exporter', ...exporter.health() }), metrics: ctx.metrics });
-  ctx.logger.info('ehr-exporter exporting alerts', { fhirBaseUrl: baseUrl, smart: config.ehr.smart !== undefined, opsUrl: ops.url });
+  const { hl7GroupId, ...fhirOptions } = options;
+  let exporter: EhrExporter | undefined;
+  if (baseUrl) {
+    const fhir = fhirClientFor(config, baseUrl);
+    exporter = createEhrExporter({
+      bus: ctx.bus,
+      fhir,
+      patients: createPatientResolver({ fhir, mrns }),
+      identifierSystem: config.ehr.identifierSystem,
+      deviceSystem: config.ehr.deviceSystem,
+      ecgWaitMs: config.ehr.ecgWaitMs,
+      logger,
+      metrics: ctx.metrics,
+      ...fhirOptions,
+    });
+    await exporter.start();
+  }
+  let hl7: Hl7Exporter | undefined;
+  if (hl7Target) {
+    hl7 = createHl7Exporter({
+      bus: ctx.bus, host: hl7Target.host, port: hl7Target.port, mrns, logger: logger.child({ protocol: 'hl7v2' }), metrics: ctx.metrics,
+      message: { sendingApplication: 'PULSEBRIDGE', sendingFacility: hl7Target.sendingFacility, receivingApplication: hl7Target.receivingApplication },
+      ...(hl7GroupId ? { groupId: hl7GroupId } : {}),
+      ...(options.fromBeginning !== undefined ? { fromBeginning: options.fromBeginning } : {}),
+    });
+    await hl7.start();
+  }
+  const health = () => {
+    const fhirHealth = exporter?.health();
+    const hl7Health = hl7?.health();
+    const paused = fhirHealth?.status === 'paused' || hl7Health?.status === 'paused';
+    return { component: 'ehr-exporter', status: paused ? 'paused' : 'ok', ...(fhirHealth ? { fhir: fhirHealth } : {}), ...(hl7Health ? { hl7: hl7Health } : {}) };
+  };
+  const ops = await startOpsServer({ port: config.ehr.httpPort, host: config.bindHost, health, metrics: ctx.metrics });
+  logger.info('ehr-exporter exporting alerts', { fhirBaseUrl: baseUrl, smart: config.ehr.smart !== undefined, hl7: hl7Target ? `${hl7Target.host}:${hl7Target.port}` : undefined, opsUrl: ops.url });
   return {
     name: 'ehr-exporter',
     exporter,
+    hl7,
     opsUrl: ops.url,
     stop: async () => {
-      await exporter.stop();
+      await exporter?.stop();
+      await hl7?.stop();
       await ops.close();
     },
   };

@@ -86,7 +86,7 @@ async function runComponent(name: string, config: Readonly<PulsebridgeConfig>, l
       running.push(await startDashboard(ctx, store, registry));
     } else {
       const ehr = await startEhrExporter(ctx);
-      if (!ehr) throw new PulsebridgeError('PB_CONFIG_INVALID', 'the EHR exporter needs PULSEBRIDGE_FHIR_BASE_URL');
+      if (!ehr) throw new PulsebridgeError('PB_CONFIG_INVALID', 'the EHR exporter needs PULSEBRIDGE_FHIR_BASE_URL (FHIR R4) or PULSEBRIDGE_HL7_MLLP (HL7 v2)');
       running.push(ehr);
     }
     await untilAborted(signal);

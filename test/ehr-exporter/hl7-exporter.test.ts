@@ -1,0 +1,124 @@
+/**
+ * The HL7 v2 path against a real MLLP listener (@medplum/hl7 Hl7Server on a local port) that
+ * parses every message it receives and answers with an ACK the test chooses.
+ */
+import type { AddressInfo } from 'node:net';
+import { Hl7Message } from '@medplum/core';
+import { Hl7Server, type Hl7Connection, type Hl7MessageEvent } from '@medplum/hl7';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Alert } from '../../contracts/alert.ts';
+import type { DeadLetterRecord } from '../../contracts/telemetry.ts';
+import { STREAMS } from '../../contracts/topics.ts';
+import { createHl7Exporter, type Hl7Exporter } from '../../ehr-exporter/hl7-exporter.ts';
+import { configuredMrns } from '../../ehr-exporter/identity.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
+import { silentLogger } from '../../platform/log.ts';
+import { MetricsRegistry } from '../../platform/metrics.ts';
+import { consumed, envelope, makeAlert } from './fixtures.ts';
+
+type Answer = 'AA' | 'AE' | 'AR' | 'none';
+interface Listener { port: number; received: Hl7Message[]; answers: Answer[]; stop(): Promise<void> }
+
+async function startListener(port = 0): Promise<Listener> {
+  const received: Hl7Message[] = [];
+  const answers: Answer[] = [];
+  const server = new Hl7Server((connection: Hl7Connection) => {
+    connection.addEventListener('message', (event: Hl7MessageEvent) => {
+      // Re-parse the text that crossed the wire: what an interface engine would see.
+      const msg = Hl7Message.parse(event.message.toString());
+      received.push(msg);
+      const answer = answers.shift() ?? 'AA';
+      if (answer !== 'none') connection.send(event.message.buildAck({ ackCode: answer }) as never);
+    });
+  });
+  await server.start(port);
+  return { port: (server.server!.address() as AddressInfo).port, received, answers, stop: () => server.stop({ forceDrainTimeoutMs: 0 }) };
+}
+
+const obx = (m: Hl7Message) => m.getAllSegments('OBX').map((s) => ({ code: s.getComponent(3, 1), name: s.getComponent(3, 2), subId: s.getField(4).toString(), value: s.getField(5).toString(), units: s.getComponent(6, 1), flags: s.getField(8).toString() }));
+const facet = (m: Hl7Message, code: string) => obx(m).find((o) => o.code === code)?.value;
+
+let bus: InProcessBus;
+let listener: Listener;
+const running: Hl7Exporter[] = [];
+beforeEach(async () => {
+  bus = new InProcessBus();
+  listener = await startListener();
+});
+afterEach(async () => {
+  for (const e of running.splice(0)) await e.stop();
+  await listener.stop();
+  await bus.close();
+});
+
+function exporter(port = listener.port, ackTimeoutMs = 2_000): { exporter: Hl7Exporter; metrics: MetricsRegistry } {
+  const metrics = new MetricsRegistry();
+  const e = createHl7Exporter({ bus, host: '127.0.0.1', port, mrns: configuredMrns('urn:oid:1.2.3.4', { 'p-001': 'MRN-001' }), logger: silentLogger, metrics,
+    message: { sendingApplication: 'PULSEBRIDGE', sendingFacility: 'CARDIO', receivingApplication: 'EHR' }, backoff: { baseDelayMs: 10, maxDelayMs: 50 }, ackTimeoutMs });
+  running.push(e);
+  return { exporter: e, metrics };
+}
+
+const asystole: Alert = makeAlert('asystole', { evidence: { hrBpm: 12, criterion: 'no QRS >= 4 s', thresholds: {} } });
+
+describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
+  it('sends ORU^R01 with the heart rate and ORU^R40 for each lifecycle change, with the codes of the doc, all ACKed', async () => {
+    const { exporter: e, metrics } = exporter();
+    const acked = { ...asystole, state: 'acknowledged' as const, acknowledgedBy: 'dr-a', acknowledgedAt: '2026-01-01T00:01:00Z', revision: 2 };
+    const resolved = { ...acked, end: '2026-01-01T00:00:09Z', state: 'resolved' as const, resolvedBy: 'dr-a', resolvedAt: '2026-01-01T00:02:00Z', revision: 3 };
+    await e.handleBatch([consumed(envelope(asystole), 0), consumed(envelope(acked, 'clinician'), 1), consumed(envelope(resolved, 'clinician'), 2)]);
+
+    expect(listener.received.map((m) => m.getSegment('MSH')!.getField(9).toString())).toEqual(['ORU^R01^ORU_R01', 'ORU^R40^ORU_R40', 'ORU^R40^ORU_R40', 'ORU^R40^ORU_R40']);
+    const [r01, raised, ack, end] = listener.received as [Hl7Message, Hl7Message, Hl7Message, Hl7Message];
+    expect(r01.getSegment('MSH')!.getComponent(21, 1)).toBe('IHE_PCD_001');
+    expect(r01.getSegment('PID')!.getComponent(3, 1)).toBe('MRN-001');
+    expect(obx(r01)).toEqual([expect.objectContaining({ code: '147842', name: 'MDC_ECG_HEART_RATE', value: '12', units: '264864' })]);
+
+    expect(raised.getSegment('MSH')!.getComponent(21, 1)).toBe('IHE_PCD_ACM_001');
+    expect(raised.getSegment('OBR')!.getComponent(2, 1)).toBe(asystole.id);
+    expect(obx(raised)[0]).toMatchObject({ code: '199684', name: 'MDC_EVT_ECG_ASYSTOLE', subId: '1.0.0.0.1', flags: 'A~PH~SP' });
+    expect([facet(raised, '68481'), facet(raised, '68482'), facet(raised, '68483')]).toEqual(['start', 'active', undefined]);
+    expect([facet(ack, '68481'), facet(ack, '68483')]).toEqual(['update', 'alert-acknowledged']);
+    expect([facet(end, '68481'), facet(end, '68482')]).toEqual(['end', 'inactive']);
+    expect(end.getSegment('OBR')!.getField(8).toString()).toBe('20260101000009.000+0000');
+    expect(metrics.counter('pb_hl7_messages_total', '').get({ type: 'ORU^R40' })).toBe(3);
+    expect(e.health()).toEqual({ status: 'ok' });
+  });
+
+  it('retries the same message after an AE or a missing ACK (same control id), paused meanwhile', async () => {
+    const { exporter: e, metrics } = exporter(listener.port, 300);
+    listener.answers.push('AE', 'none');
+    const statuses: string[] = [];
+    const timer = setInterval(() => statuses.push(e.health().status), 5);
+    await e.handleBatch([consumed(envelope({ ...asystole, revision: 2 }), 0)]);
+    clearInterval(timer);
+    const ids = listener.received.map((m) => m.getSegment('MSH')!.getField(10).toString());
+    expect(ids).toEqual([`${asystole.id}-2`, `${asystole.id}-2`, `${asystole.id}-2`]);
+    expect(statuses).toContain('paused');
+    expect(e.health().status).toBe('ok');
+    expect(metrics.counter('pb_hl7_naks_total', '').get({ code: 'AE' })).toBe(1);
+    expect(bus.read(STREAMS.deadLetter)).toEqual([]);
+  });
+
+  it('dead-letters a message the receiver rejects (AR) and goes on with the next', async () => {
+    const { exporter: e } = exporter();
+    listener.answers.push('AR');
+    const other = makeAlert('afib');
+    await e.handleBatch([consumed(envelope({ ...asystole, revision: 2 }), 4), consumed(envelope({ ...other, revision: 2 }), 5)]);
+    const dead = bus.read(STREAMS.deadLetter).map((m) => JSON.parse(m.value.toString()) as DeadLetterRecord);
+    expect(dead.map((d) => [d.reason, d.source, d.stream])).toEqual([['hl7_rejected', 'ehr-exporter', STREAMS.alerts]]);
+    expect(listener.received.map((m) => obx(m)[0]!.code)).toEqual(['199684', '199736']);
+  });
+
+  it('waits while nothing listens, and delivers once the listener is up', async () => {
+    const port = listener.port;
+    await listener.stop();
+    const { exporter: e } = exporter(port);
+    const delivered = e.handleBatch([consumed(envelope({ ...asystole, revision: 2 }), 0)]);
+    while (e.health().status !== 'paused') await new Promise((r) => setTimeout(r, 5));
+    listener = await startListener(port);
+    await delivered;
+    expect(listener.received).toHaveLength(1);
+    expect(e.health().status).toBe('ok');
+  });
+});
