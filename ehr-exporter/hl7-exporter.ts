@@ -2,7 +2,7 @@
  * HL7 v2 export over MLLP (issue 11 §6): a consumer of the alerts stream (own group) that sends
  * IHE PCD-04 ORU^R40 for every lifecycle snapshot and, when an alert is raised, PCD-01 ORU^R01 with
  * the heart rate at the event (hl7-messages.ts), to an interface engine. Framing, connection and
- * ACK matching come from @medplum/hl7 (Hl7Client: MLLP client with sendAndWait), not hand-written.
+ * ACK matching come from @medplum/hl7 (Hl7Client: MLLP client with sendAndWait; mllp.ts), not hand-written.
  *
  * ACK handling (HL7 v2.6 §2.9, original/enhanced mode): AA/CA = delivered. AR/CR (rejected: the
  * message itself is wrong) = dead-lettered with the ACK text. AE/CE (application error), no ACK in
@@ -11,7 +11,6 @@
  * The same control id is re-sent on a retry, so a de-duplicating engine records it once.
  */
 import { Hl7Message } from '@medplum/core';
-import { Hl7Client } from '@medplum/hl7';
 import type { AlertEnvelope } from '../contracts/alert.ts';
 import type { DeadLetterRecord } from '../contracts/telemetry.ts';
 import { STREAMS } from '../contracts/topics.ts';
@@ -22,6 +21,7 @@ import type { MetricsRegistry } from '../platform/metrics.ts';
 import { backoffDelayMs, sleep } from './backoff.ts';
 import { pcd01HeartRate, pcd04Alarm, type Hl7Options } from './hl7-messages.ts';
 import type { MrnSource } from './identity.ts';
+import { loadMllp, type MllpClient } from './mllp.ts';
 
 export interface Hl7ExporterOptions {
   bus: Bus;
@@ -54,12 +54,12 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
   const naks = o.metrics.counter('pb_hl7_naks_total', 'HL7 v2 negative acknowledgements and failed sends, by code');
   const paused = o.metrics.gauge('pb_hl7_export_paused', '1 while the HL7 export waits for the receiver');
   paused.set({}, 0);
-  let client: Hl7Client | undefined;
+  let client: MllpClient | undefined;
   let subscription: Subscription | undefined;
   let controller = new AbortController();
   let pause: string | undefined;
 
-  const connection = () => (client ??= new Hl7Client({ host: o.host, port: o.port, keepAlive: true, connectTimeout: 5_000 }));
+  const connection = async () => (client ??= new (await loadMllp()).Hl7Client({ host: o.host, port: o.port, keepAlive: true, connectTimeout: 5_000 }));
   const drop = async () => {
     const c = client;
     client = undefined;
@@ -71,8 +71,7 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
     for (let round = 1; ; round++) {
       let reason: string;
       try {
-        // Parsed with the core HL7 model the client shares (our @medplum/core may be newer than its own).
-        const ack = await connection().sendAndWait(Hl7Message.parse(text) as never, { timeoutMs: o.ackTimeoutMs ?? 10_000 }) as unknown as Hl7Message;
+        const ack = await (await connection()).sendAndWait(Hl7Message.parse(text), { timeoutMs: o.ackTimeoutMs ?? 10_000 });
         const code = ack.getSegment('MSA')?.getComponent(1, 1) ?? '';
         const detail = ack.getSegment('MSA')?.getComponent(3, 1) || ack.getSegment('ERR')?.toString() || '';
         if (code === 'AA' || code === 'CA') {

@@ -4,13 +4,13 @@
  */
 import type { AddressInfo } from 'node:net';
 import { Hl7Message } from '@medplum/core';
-import { Hl7Server, type Hl7Connection, type Hl7MessageEvent } from '@medplum/hl7';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Alert } from '../../contracts/alert.ts';
 import type { DeadLetterRecord } from '../../contracts/telemetry.ts';
 import { STREAMS } from '../../contracts/topics.ts';
 import { createHl7Exporter, type Hl7Exporter } from '../../ehr-exporter/hl7-exporter.ts';
 import { configuredMrns } from '../../ehr-exporter/identity.ts';
+import { loadMllp, type MllpConnection } from '../../ehr-exporter/mllp.ts';
 import { InProcessBus } from '../../platform/bus/index.ts';
 import { silentLogger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
@@ -22,17 +22,18 @@ interface Listener { port: number; received: Hl7Message[]; answers: Answer[]; st
 async function startListener(port = 0): Promise<Listener> {
   const received: Hl7Message[] = [];
   const answers: Answer[] = [];
-  const server = new Hl7Server((connection: Hl7Connection) => {
-    connection.addEventListener('message', (event: Hl7MessageEvent) => {
+  const { Hl7Server } = await loadMllp();
+  const server = new Hl7Server((connection: MllpConnection) => {
+    connection.addEventListener('message', (event) => {
       // Re-parse the text that crossed the wire: what an interface engine would see.
       const msg = Hl7Message.parse(event.message.toString());
       received.push(msg);
       const answer = answers.shift() ?? 'AA';
-      if (answer !== 'none') connection.send(event.message.buildAck({ ackCode: answer }) as never);
+      if (answer !== 'none') connection.send(event.message.buildAck({ ackCode: answer }));
     });
   });
   await server.start(port);
-  return { port: (server.server!.address() as AddressInfo).port, received, answers, stop: () => server.stop({ forceDrainTimeoutMs: 0 }) };
+  return { port: (server.server?.address() as AddressInfo).port, received, answers, stop: () => server.stop({ forceDrainTimeoutMs: 0 }) };
 }
 
 const obx = (m: Hl7Message) => m.getAllSegments('OBX').map((s) => ({ code: s.getComponent(3, 1), name: s.getComponent(3, 2), subId: s.getField(4).toString(), value: s.getField(5).toString(), units: s.getComponent(6, 1), flags: s.getField(8).toString() }));
