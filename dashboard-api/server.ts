@@ -65,12 +65,16 @@ export interface DashboardApiOptions {
   /**
    * Requests answered at once (not counting /healthz, /metrics and open streams); the rest wait
    * in arrival order. Default 32. Peak memory follows this, not the number of callers: 500
-   * concurrent 1 h vitals reads held ~250 MiB of response bodies at once and left RSS ~270 MiB
-   * above baseline (no leak: the JS heap returned to baseline after GC; bench/abuse-memory.ts http).
+   * concurrent 1 h vitals reads peaked at 475 MiB RSS without the limit and 323 MiB with it
+   * (no leak either way: the JS heap returns to baseline after GC; bench/abuse-memory.ts http).
    */
   maxConcurrentRequests?: number;
   /** Requests that may wait for a slot; beyond that the answer is 503 with Retry-After. Default 2000. */
   maxQueuedRequests?: number;
+  /** A connection whose request headers are not complete in this time is closed (408). Default 10 000 ms (Node's: 60 s). */
+  headersTimeoutMs?: number;
+  /** Whole request (headers and body) within this time. Default 30 000 ms (Node's: 300 s). */
+  requestTimeoutMs?: number;
   /** How long ack/resolve wait to see their own snapshot come back from the bus, ms. Default 5000. */
   writeVisibleTimeoutMs?: number;
   /** Folder with index.html, app.js, app.css. Default: `web/` next to this file. */
@@ -158,6 +162,8 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
     streamHighWaterMarkBytes: options.streamHighWaterMarkBytes ?? 1024 * 1024,
     writeVisibleTimeoutMs: options.writeVisibleTimeoutMs ?? 5000,
     maxConcurrentRequests: options.maxConcurrentRequests ?? 32,
+    headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
+    requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
     maxQueuedRequests: options.maxQueuedRequests ?? 2000,
     now: options.now ?? Date.now,
   };
@@ -621,7 +627,14 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
       if (server) throw new PulsebridgeError('PB_CONFIG_INVALID', 'the dashboard API is already listening');
       await projection.start();
       await live?.start();
-      const s = createServer((req, res) => void onRequest(req, res));
+      // Slow clients are cut off (slowloris): headers must arrive within headersTimeoutMs and a
+      // whole request within requestTimeoutMs; Node checks both every connectionsCheckingInterval.
+      const s = createServer({
+        headersTimeout: o.headersTimeoutMs,
+        requestTimeout: o.requestTimeoutMs,
+        connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(o.headersTimeoutMs / 4))),
+        keepAliveTimeout: 5_000,
+      }, (req, res) => void onRequest(req, res));
       s.on('upgrade', (req, socket, head) => void onUpgrade(req, socket, head));
       server = s;
       await new Promise<void>((resolve, reject) => {

@@ -6,6 +6,7 @@
  * every PHI read and admin change (who, when, outcome). Each case fails if its protection goes.
  */
 import { readFile, mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
@@ -354,6 +355,39 @@ describe('request flood', () => {
       await flooded.close();
       await floodBus.close();
       await inner.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('slow clients', () => {
+  it('a connection that never finishes its request headers is closed after headersTimeoutMs (slowloris)', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'pb-abuse-slow-'));
+    const slowBus = new InProcessBus();
+    const slowStore = new SqliteVitalsStore(':memory:');
+    const slowIssuer = await openDevIssuer({ dataDir: dir });
+    const slow = createDashboardApi({
+      bus: slowBus, vitalsStore: slowStore, patients: registryPatientDirectory(registry), auth: createDevTokenVerifier(slowIssuer),
+      audit: new JsonlAuditSink({ dataDir: dir }), logger: createLogger('error', {}, () => {}), metrics: new MetricsRegistry(), heartbeatIntervalMs: 600_000,
+      headersTimeoutMs: 400,
+    });
+    const { port } = await slow.listen(0, '127.0.0.1');
+    try {
+      const socket = net.connect({ host: '127.0.0.1', port });
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.write('GET /v1/patients HTTP/1.1\r\nHost: x\r\nX-Slow: a');
+      let answer = '';
+      socket.on('data', (d: Buffer) => { answer += d.toString(); });
+      socket.on('error', () => undefined);
+      // One more header byte now and then, never the end of the headers.
+      const drip = setInterval(() => { if (!socket.destroyed) socket.write('a'); }, 100);
+      await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      clearInterval(drip);
+      expect(answer).toMatch(/^HTTP\/1\.1 408/);
+    } finally {
+      await slow.close();
+      await slowBus.close();
+      await slowStore.close();
       await rm(dir, { recursive: true, force: true });
     }
   });
