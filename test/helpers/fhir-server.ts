@@ -72,6 +72,10 @@ export interface FhirServerOptions {
   authorize?: (authorization: string | undefined) => boolean;
   /** Served at `{base}/.well-known/smart-configuration` without authentication. */
   smartConfiguration?: () => object;
+  /** Listen on this port (0 = any). With `repo`, a test can stop the server and start it again: an EHR outage. */
+  port?: number;
+  /** The repository to serve (default a new MemoryRepository). */
+  repo?: MemoryRepository;
 }
 
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
@@ -95,7 +99,7 @@ export async function startFhirServer(options: FhirServerOptions = {}): Promise<
   loadFhirDefinitions();
   const validateOnWrite = options.validateOnWrite ?? true;
   const basePath = (options.basePath ?? '/fhir/R4').replace(/\/+$/, '');
-  const repo = new MemoryRepository();
+  const repo = options.repo ?? new MemoryRepository();
   const router = new FhirRouter();
   const requests: RecordedRequest[] = [];
   const failures: { remaining: number; spec: FailureSpec }[] = [];
@@ -177,7 +181,10 @@ export async function startFhirServer(options: FhirServerOptions = {}): Promise<
       else res.destroy();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', resolve);
+  });
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}${basePath}`;
 
   return {
