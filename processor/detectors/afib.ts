@@ -48,7 +48,7 @@
  */
 import type { AlertEvidence } from '../../contracts/alert.ts';
 import type { BeatClass } from '../../contracts/telemetry.ts';
-import { AtrialActivityMeter } from './atrial-activity.ts';
+import { AtrialActivityMeter, TQ_WINDOW_MIN_RR_MS } from './atrial-activity.ts';
 import type { BeatEvent, Detector, EcgChunk, EpisodeChange, TimeEvent } from './detector.ts';
 import { coefficientOfSampleEntropy, prematureBeatSignature, RR_IRREGULARITY_DEFAULTS, RrIrregularity, type IrregularitySample, type RrIrregularityParams } from './rr-irregularity.ts';
 
@@ -138,9 +138,11 @@ export const AFIB_DEFAULTS: AfibParams = {
   entropyBeats: 64,
   entropyToleranceMs: 30,
   // ECG evidence: both chosen by 5-fold cross-validation on the CinC 2017 strips (the setting
-  // the CV picks on all 300; 4 of 5 folds pick it too) — EVALUATION.md §2b. Never chosen on afdb
-  // (no signal there). 12 beats: the template needs a dozen beats to be stable.
-  pWaveCoherenceMax: 0.6,
+  // the CV picks on all 300; the folds pick 0.45–0.6 and −1.4) — EVALUATION.md §2b. Never chosen
+  // on afdb (no signal there). The best limit moves with the QRS detector that supplies the R
+  // peaks: re-run `node eval/run.ts --db cinc2017` after changing it. 12 beats: the template
+  // needs a dozen beats to be stable.
+  pWaveCoherenceMax: 0.5,
   pWaveMinBeats: 12,
   pWaveEntropyThreshold: -1.4,
   minPlausibleRrMs: 250,
@@ -210,6 +212,8 @@ export interface AfEvidence {
   cosen: () => number;
   /** Mean P-wave coherence of the stretch's beats; NaN without ECG. */
   pWaveCoherence: number;
+  /** Mean RR of the stretch, ms (decides whether a high coherence can be trusted). */
+  meanRrMs: number;
   /** The stretch's premature-beat signature fraction (lazily computed; NaN when not available). */
   ectopy: () => number;
 }
@@ -227,7 +231,10 @@ export function afEvidenceSaysAf(e: AfEvidence, p: AfibParams): boolean {
   const eta = p.irregularityThreshold;
   const irregular = e.stretchScore > eta || e.smoothedScore > eta;
   if (Number.isFinite(e.pWaveCoherence) && p.pWaveCoherenceMax > -Infinity) {
-    return e.pWaveCoherence < p.pWaveCoherenceMax && (irregular || e.cosen() > p.pWaveEntropyThreshold);
+    if (e.pWaveCoherence < p.pWaveCoherenceMax) return irregular || e.cosen() > p.pWaveEntropyThreshold;
+    // A consistent wave before the QRS: P waves, so not AF — unless the rate is so fast that the
+    // previous T wave fills the window (atrial-activity.ts TQ_WINDOW_MIN_RR_MS): RR decides.
+    if (e.meanRrMs >= TQ_WINDOW_MIN_RR_MS) return false;
   }
   if (!irregular) return false;
   if (p.ectopyMaxFraction < Infinity && e.ectopy() > p.ectopyMaxFraction) return false;
@@ -348,7 +355,7 @@ export class AfibDetector implements Detector {
     // the atrial rhythm: they are left out (not a restart, so AF with frequent PVCs is still seen).
     const ectopic = !ATRIAL_RHYTHM_CLASSES.has(beat.cls);
     // Only supraventricular beats can show a P wave before them.
-    if (!ectopic) this.#lastCoherence = this.#atrial.onBeat(beat.timeMs);
+    if (!ectopic) this.#lastCoherence = this.#atrial.onBeat(beat.timeMs, beat.rrMs);
     const implausible = beat.rrMs < this.#p.minPlausibleRrMs;
     const skip = ectopic || this.#prevEctopic || implausible;
     this.#prevEctopic = ectopic;
@@ -400,6 +407,7 @@ export class AfibDetector implements Detector {
       cosen: () => (s.recentRrMs.length >= 3 && spanMs >= this.#p.entropyEvidenceMs ? coefficientOfSampleEntropy(s.recentRrMs.slice(-this.#p.entropyBeats), this.#p.entropyToleranceMs) : Number.NaN),
       pWaveCoherence: s.coherenceCount >= this.#p.pWaveMinBeats ? s.coherenceSum / s.coherenceCount : Number.NaN,
       ectopy: () => prematureBeatSignature(s.recentRrMs).fraction,
+      meanRrMs: s.beatCount > 0 ? s.rrSumMs / s.beatCount : Number.NaN,
     };
     if (afEvidenceSaysAf(evidence, this.#p)) return true;
     // Fallback for long borderline stretches (RR only; off by default).
@@ -515,7 +523,7 @@ export function assessAfStrip(beats: readonly { timeMs: number; cls: BeatClass }
     const t = beats[i]!.timeMs;
     if (!ATRIAL_RHYTHM_CLASSES.has(beats[i]!.cls)) continue;
     feedUpTo(t + 1);
-    const c = meter.onBeat(t);
+    const c = meter.onBeat(t, i === 0 ? Infinity : t - beats[i - 1]!.timeMs);
     if (Number.isFinite(c)) { coherenceSum += c; coherenceCount++; }
     if (i === 0 || !ATRIAL_RHYTHM_CLASSES.has(beats[i - 1]!.cls)) continue;
     const r = t - beats[i - 1]!.timeMs;
@@ -527,6 +535,6 @@ export function assessAfStrip(beats: readonly { timeMs: number; cls: BeatClass }
   const cosen = rr.length >= 3 ? coefficientOfSampleEntropy(rr.slice(-p.entropyBeats), p.entropyToleranceMs) : Number.NaN;
   const pWaveCoherence = coherenceCount >= p.pWaveMinBeats ? coherenceSum / coherenceCount : Number.NaN;
   const meanRr = rr.length ? rr.reduce((a, b) => a + b, 0) / rr.length : Number.NaN;
-  const af = windowRrSumMs > 0 && afEvidenceSaysAf({ stretchScore, smoothedScore: Number.NaN, cosen: () => cosen, pWaveCoherence, ectopy: () => prematureBeatSignature(rr).fraction }, p);
+  const af = windowRrSumMs > 0 && afEvidenceSaysAf({ stretchScore, smoothedScore: Number.NaN, cosen: () => cosen, pWaveCoherence, ectopy: () => prematureBeatSignature(rr).fraction, meanRrMs: meanRr }, p);
   return { af, hrBpm: 60000 / meanRr, stretchScore, cosen, pWaveCoherence, intervals: rr.length };
 }

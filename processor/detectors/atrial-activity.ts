@@ -25,6 +25,19 @@
 /** Start and end of the pre-R segment, ms before the R peak. */
 export const P_WINDOW_START_MS = 250;
 export const P_WINDOW_END_MS = 50;
+/**
+ * A beat contributes a segment only when the previous R peak is at least this far before it, ms:
+ * then the window starts ≥ 100 ms after the previous R, past its QRS complex.
+ */
+export const MIN_PRECEDING_RR_MS = P_WINDOW_START_MS + 100;
+/**
+ * Below this mean RR, ms, the window also holds the previous beat's T wave (it ends about a QT
+ * after the previous R: ≈ 300 ms at 110 bpm by Bazett, QT ≈ 400 ms·√(RR/1 s), and the window
+ * starts 250 ms before R). A T wave can pass for a consistent P wave, so at such rates a high
+ * coherence is no evidence against AF (afib.ts then falls back to the RR-only rule); a low one
+ * still shows that no consistent atrial wave precedes the QRS.
+ */
+export const TQ_WINDOW_MIN_RR_MS = 550;
 /** Samples per segment after resampling (fixed so different sampling rates compare). */
 export const P_WINDOW_POINTS = 50;
 
@@ -140,10 +153,12 @@ export class AtrialActivityMeter {
 
   /**
    * A supraventricular beat's R peak at `timeMs`: adds its pre-R segment (when the buffer holds
-   * it) and returns the coherence of the latest `groupBeats` segments (NaN until there are 4).
+   * it and the previous R peak, `precedingRrMs` before, is not inside the window) and returns the
+   * coherence of the latest `groupBeats` segments (NaN until there are 4).
    */
-  onBeat(timeMs: number): number {
+  onBeat(timeMs: number, precedingRrMs = Infinity): number {
     if (this.#fsHz === 0) return Number.NaN;
+    if (precedingRrMs > 0 && precedingRrMs < MIN_PRECEDING_RR_MS) return this.coherence();
     const rIndex = Math.round(((timeMs - this.#t0Ms) * this.#fsHz) / 1000);
     const first = Math.max(0, this.#next - this.#ring.length);
     // Copy the span the segment needs (with margin for the smoothing) out of the ring.

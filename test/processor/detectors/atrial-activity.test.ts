@@ -147,6 +147,29 @@ describe('AF decision with ECG', () => {
     expect(alerts('p', false).map((a) => a.kind)).toEqual(['afib']);
   });
 
+  it('fast AF (RR 280–420 ms, ≈ 170 bpm): the previous T wave sits in the window, so a high coherence does not veto and the RR-only rule decides', () => {
+    const rnd = mulberry32(31);
+    const times: number[] = [];
+    for (let t = 500; t < 39_500; t += 280 + rnd() * 140) times.push(Math.round(t));
+    const ecg = synthEcg(times, 40_000, 'f', 20, 8);
+    const a = assessAfStrip(times.map((t) => ({ timeMs: t, cls: 'N' as const })), { fsHz: FS, uV: ecg });
+    expect(a.af).toBe(assessAfStrip(times.map((t) => ({ timeMs: t, cls: 'N' as const })), undefined).af);
+    // Even with a strongly irregular fast AF that the RR-only rule alarms, the ECG never vetoes it.
+    const rr = assessAfStrip(times.map((t) => ({ timeMs: t, cls: 'N' as const })), undefined, { onsetStretchScore: 1.0 });
+    expect(rr.af).toBe(true);
+    expect(assessAfStrip(times.map((t) => ({ timeMs: t, cls: 'N' as const })), { fsHz: FS, uV: ecg }, { onsetStretchScore: 1.0 }).af).toBe(true);
+    // A beat 300 ms after the previous one adds no segment: the group's coherence is unchanged.
+    const beats = [300, 900, 1500, 2100, 2700, 3300];
+    const sinus = synthEcg(beats, 4000, 'p', 5, 2);
+    const meter = new AtrialActivityMeter();
+    meter.addSamples(0, FS, sinus);
+    let c = Number.NaN;
+    for (const b of beats.slice(0, 5)) c = meter.onBeat(b, 800);
+    expect(c).toBeGreaterThan(0.8);
+    expect(meter.onBeat(beats[4]! + 300, 300)).toBe(c);
+    expect(meter.onBeat(beats[5]!, 800)).not.toBe(c);
+  });
+
   it('classifies a strip the same way (assessAfStrip)', () => {
     const beats = irregularBeats(40_000, 11);
     const strip = (atrial: 'p' | 'f') => assessAfStrip(beats.map((t) => ({ timeMs: t, cls: 'N' as const })), { fsHz: FS, uV: synthEcg(beats, 40_000, atrial, 20, 5) });
