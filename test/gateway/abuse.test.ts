@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import aedesPersistence, { type AedesMemoryPersistence } from 'aedes-persistence';
+import mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DeadLetterRecord, TelemetryRecord } from '../../contracts/telemetry.ts';
@@ -190,6 +191,40 @@ describe('gateway abuse: QoS and retain outside the contract', () => {
     for await (const p of persistence.createRetainedStream('#') as AsyncIterable<{ topic: string }>) retained.push(p.topic);
     expect(retained).toEqual([]);
     expect(bus.read(STREAMS.deadLetter)).toHaveLength(0);
+  });
+});
+
+describe('gateway abuse: Last Will', () => {
+  it('a Last Will on another device\'s status is not published when the device drops (the ACL applies to wills); its own is', async () => {
+    const persistence = memoryPersistence();
+    await start({ aedes: { persistence } });
+    fx.addDevice('dev-2', 'pat-2');
+    const creds = fx.addDevice('dev-1', 'pat-1');
+    const connectWithWill = (topic: string) => new Promise<mqtt.MqttClient>((resolve, reject) => {
+      const c = mqtt.connect(`mqtts://localhost:${fx.port}`, {
+        clientId: 'dev-1', protocolVersion: 4, reconnectPeriod: 0, rejectUnauthorized: true,
+        ca: fs.readFileSync(creds.ca), cert: fs.readFileSync(creds.cert), key: fs.readFileSync(creds.key),
+        will: { topic, payload: Buffer.from('{"online":false}'), qos: 1, retain: true },
+      });
+      c.once('connect', () => resolve(c));
+      c.once('error', reject);
+    });
+    const retainedTopics = async () => {
+      const topics: string[] = [];
+      for await (const p of persistence.createRetainedStream('#') as AsyncIterable<{ topic: string }>) topics.push(p.topic);
+      return topics;
+    };
+    const denied = fx.metrics.counter('pb_gateway_acl_denied_total', '');
+    const spoofer = await connectWithWill('pb/v1/dev/dev-2/status');
+    (spoofer as unknown as { stream: net.Socket }).stream.destroy(); // drop without DISCONNECT: the will fires
+    await waitFor('the will to be refused', () => (denied.get({ reason: 'topic_of_other_device' }) === 1 ? true : undefined));
+    expect(await retainedTopics()).toEqual([]);
+    spoofer.end(true);
+
+    const honest = await connectWithWill('pb/v1/dev/dev-1/status');
+    (honest as unknown as { stream: net.Socket }).stream.destroy();
+    await waitFor('its own will to be retained', async () => ((await retainedTopics()).includes('pb/v1/dev/dev-1/status') ? true : undefined));
+    honest.end(true);
   });
 });
 
