@@ -14,7 +14,8 @@ import { createLogger, redactSecrets } from '../../platform/log.ts';
 const root = path.resolve(import.meta.dirname, '..', '..');
 // Built from parts so this file does not match itself.
 const DASHES = '-'.repeat(5);
-const PEM_PRIVATE = new RegExp(`${DASHES}BEGIN ((RSA|EC|DSA|ENCRYPTED|OPENSSH) )?PRIVATE KEY${DASHES}`);
+/** A PEM private key with its body (a header alone, as in code that writes keys at run time, is not a key). */
+const PEM_PRIVATE = new RegExp(`${DASHES}BEGIN ((RSA|EC|DSA|ENCRYPTED|OPENSSH) )?PRIVATE KEY${DASHES}\\s*(\\r?\\n[A-Za-z0-9+/=:, -]*)*?[A-Za-z0-9+/=]{60,}`);
 /** A JWK with a private part: "d" next to "kty"/"crv" in one object. */
 const PRIVATE_JWK = /\{[^{}]*"kty"\s*:\s*"(EC|RSA|OKP)"[^{}]*"d"\s*:\s*"[A-Za-z0-9_-]{20,}"[^{}]*\}|\{[^{}]*"d"\s*:\s*"[A-Za-z0-9_-]{20,}"[^{}]*"kty"\s*:/;
 /** A signed JWT (header.payload.signature, base64url, header starting with {"alg"…). */
@@ -47,8 +48,12 @@ describe('secrets in the repository', () => {
   });
 
   it('the patterns find what they look for (so the scan above cannot pass vacuously)', () => {
-    expect(PEM_PRIVATE.test(`${DASHES}BEGIN EC PRIVATE KEY${DASHES}`)).toBe(true);
-    expect(PEM_PRIVATE.test(`${DASHES}BEGIN PRIVATE KEY${DASHES}`)).toBe(true);
+    const body = 'MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg'.repeat(2);
+    expect(PEM_PRIVATE.test(`${DASHES}BEGIN EC PRIVATE KEY${DASHES}\n${body}\n${DASHES}END EC PRIVATE KEY${DASHES}`)).toBe(true);
+    expect(PEM_PRIVATE.test(`${DASHES}BEGIN PRIVATE KEY${DASHES}\r\n${body}`)).toBe(true);
+    expect(PEM_PRIVATE.test(`${DASHES}BEGIN ENCRYPTED PRIVATE KEY${DASHES}\nProc-Type: 4,ENCRYPTED\n\n${body}`)).toBe(true);
+    // Code that writes a key it generated at run time holds the header, not a key.
+    expect(PEM_PRIVATE.test(`\`${DASHES}BEGIN PRIVATE KEY${DASHES}\\n\${pkcs8.toString('base64')}\``)).toBe(false);
     expect(PRIVATE_JWK.test(JSON.stringify({ kty: 'EC', crv: 'P-256', x: 'a', y: 'b', d: 'x'.repeat(43) }))).toBe(true);
     expect(PRIVATE_JWK.test(JSON.stringify({ kty: 'EC', crv: 'P-256', x: 'a', y: 'b' }))).toBe(false);
     expect(JWT.test(`${Buffer.from('{"alg":"ES256"}').toString('base64url')}.${Buffer.from('{"sub":"someone-here"}').toString('base64url')}.${'s'.repeat(40)}`)).toBe(true);
