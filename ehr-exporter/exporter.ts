@@ -425,6 +425,8 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
           'pb-source-offset': message.headers?.['pb-source-offset'] ?? message.offset,
           'pb-attempt': String(attempt),
           'pb-not-before': String(now() + delay),
+          // Another exporter group (another EHR) sharing the stream leaves it alone.
+          'pb-ehr-group': groupId,
         },
       };
     }));
@@ -550,6 +552,7 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
   const handleRetries = async (messages: ConsumedMessage[]): Promise<void> => {
     const signal = controller.signal;
     for (const message of messages) {
+      if ((message.headers?.['pb-ehr-group'] ?? groupId) !== groupId) continue;
       const notBefore = Number(message.headers?.['pb-not-before'] ?? '0');
       const wait = notBefore - now();
       if (wait > 0) await sleep(wait, signal);
@@ -578,8 +581,7 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
       subscriptions = [
         await bus.subscribe(STREAMS.alerts, { groupId, fromBeginning, onBatch: handleBatch }),
         await bus.subscribe(STREAMS.ecgStrips, { groupId: `${groupId}-strips`, fromBeginning, onBatch: handleStrips }),
-        // Parked messages are ours alone: always from the beginning of what this group has not done.
-        await bus.subscribe(STREAMS.ehrRetry, { groupId: `${groupId}-retry`, fromBeginning: true, onBatch: handleRetries }),
+        await bus.subscribe(STREAMS.ehrRetry, { groupId: `${groupId}-retry`, fromBeginning, onBatch: handleRetries }),
       ];
     },
     async stop() {

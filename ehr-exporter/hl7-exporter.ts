@@ -106,14 +106,14 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
 
   const handleBatch = async (messages: ConsumedMessage[]) => {
     const signal = controller.signal;
-    const dead: { message: ConsumedMessage; deviceId: string; detail: string }[] = [];
+    const dead: { message: ConsumedMessage; deviceId: string; reason: string; detail: string }[] = [];
     for (const message of messages) {
       let envelope: AlertEnvelope;
       try {
         envelope = JSON.parse(message.value.toString('utf8')) as AlertEnvelope;
         if (envelope?.schema !== 'pb.alert.v1' || typeof envelope.alert?.id !== 'string') throw new Error('not an alert envelope');
       } catch (err) {
-        dead.push({ message, deviceId: 'unknown', detail: (err as Error).message });
+        dead.push({ message, deviceId: 'unknown', reason: 'schema', detail: (err as Error).message });
         continue;
       }
       const alert = envelope.alert;
@@ -126,13 +126,14 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
       } catch (err) {
         if (signal.aborted) throw err;
         if (!(err instanceof PulsebridgeError) || (err.code !== 'PB_HL7_NAK' && err.code !== 'PB_EHR_PATIENT_UNKNOWN')) throw err;
-        dead.push({ message, deviceId: alert.deviceId, detail: err.message });
+        // An MRN missing from the configured file: an HL7 message without PID-3 is useless to the engine.
+        dead.push({ message, deviceId: alert.deviceId, reason: err.code === 'PB_HL7_NAK' ? 'hl7_rejected' : 'mrn_unknown', detail: err.message });
       }
     }
     if (dead.length > 0) {
       await o.bus.publish(STREAMS.deadLetter, dead.map((d) => {
         const record: DeadLetterRecord = {
-          schema: 'pb.deadletter.v1', deviceId: d.deviceId, topic: STREAMS.alerts, reason: 'hl7_rejected', detail: d.detail,
+          schema: 'pb.deadletter.v1', deviceId: d.deviceId, topic: STREAMS.alerts, reason: d.reason, detail: d.detail,
           payloadBase64: d.message.value.toString('base64'), receivedAt: now(), source: 'ehr-exporter', stream: d.message.stream, key: d.message.key,
         };
         return { key: d.deviceId, value: Buffer.from(JSON.stringify(record)), headers: { 'pb-source-stream': d.message.stream, 'pb-source-offset': d.message.offset } };

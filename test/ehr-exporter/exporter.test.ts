@@ -46,7 +46,7 @@ function exporter(overrides: Partial<EhrExporterOptions> = {}): { exporter: EhrE
   const e = createEhrExporter({
     bus,
     fhir,
-    patients: createPatientResolver({ fhir, mrns: configuredMrns(MRN_SYSTEM, { 'p-001': 'MRN-001', 'p-002': 'MRN-002' }) }),
+    patients: createPatientResolver({ fhir, mrns: configuredMrns(MRN_SYSTEM, { 'p-001': 'MRN-001', 'p-002': 'MRN-002', 'p_001:x': 'MRN-001' }) }),
     identifierSystem: IDENTIFIER_SYSTEM,
     logger: silentLogger,
     metrics,
@@ -95,6 +95,17 @@ describe('EHR exporter: one transaction Bundle per alert', () => {
     const transaction = server.requests.find((r) => r.method === 'POST')!;
     expect(transaction.url).toBe('');
     expect((transaction.body as { type: string }).type).toBe('transaction');
+  });
+
+  it('never uses our ids as FHIR ids: ids FHIR cannot carry (underscore, colon) travel only in identifier values', async () => {
+    const { exporter: e } = exporter();
+    await e.handleBatch([consumed(envelope(makeAlert('asystole', { patientId: 'p_001:x', deviceId: 'patch_01' })), 0)]);
+    const [rhythm] = await rhythms();
+    const [device] = await search<MedplumDevice>('Device');
+    expect(device!.identifier).toEqual([{ system: 'urn:pulsebridge:device', value: 'patch_01' }]);
+    expect(rhythm!.subject?.reference).toBe(patientRef);
+    expect(rhythm!.device?.reference).toBe(`Device/${device!.id}`);
+    expect(describeIssues(validateFhir(rhythm!).errors)).toEqual([]);
   });
 
   it('creates nothing new when the alert is delivered twice in a batch, again later, or by several exporters at once', async () => {
