@@ -7,6 +7,10 @@
  * writes the outcome back, as device commands travel through the registry file.
  *
  * The archive id is the row id (the in-process bus restarts its offsets with each run).
+ *
+ * Bounded: a device sending garbage at its full rate (20 frames/s of up to 16 KiB) would
+ * otherwise grow the file by ~1.4 GB an hour. The archive keeps the newest `maxRecords`
+ * (default 100,000, at most ~2.2 GB of base64 payloads) and drops older ones as it appends.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -41,10 +45,18 @@ export interface ReplayRequest {
 
 type Row = Record<string, unknown>;
 
+export interface DeadLetterArchiveOptions {
+  /** Newest records kept. Default 100 000. */
+  maxRecords?: number;
+}
+
 export class DeadLetterArchive {
   readonly #db: DatabaseSync;
+  readonly #maxRecords: number;
+  #appendsSincePrune = 0;
 
-  constructor(file: string) {
+  constructor(file: string, options: DeadLetterArchiveOptions = {}) {
+    this.#maxRecords = options.maxRecords ?? 100_000;
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     this.#db = new DatabaseSync(file);
     // WAL + busy timeout: the demo writes while the CLI reads (as the registry file does).
@@ -57,7 +69,13 @@ export class DeadLetterArchive {
   append(record: DeadLetterRecord & { source: DeadLetterSource }): string {
     const r = this.#db.prepare('INSERT INTO dead_letter (received_at, source, device_id, reason, record) VALUES (?, ?, ?, ?, ?)')
       .run(record.receivedAt, record.source, record.deviceId, record.reason, JSON.stringify(record));
-    return String(r.lastInsertRowid);
+    const id = Number(r.lastInsertRowid);
+    // Prune in steps (every 1% of the bound), not per insert.
+    if (++this.#appendsSincePrune >= Math.max(1, Math.floor(this.#maxRecords / 100))) {
+      this.#appendsSincePrune = 0;
+      this.#db.prepare('DELETE FROM dead_letter WHERE id <= ?').run(id - this.#maxRecords);
+    }
+    return String(id);
   }
 
   /** Oldest first; `limit` keeps the newest ones. */

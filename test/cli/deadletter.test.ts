@@ -16,7 +16,7 @@ import { InProcessBus } from '../../platform/bus/index.ts';
 import { loadConfig } from '../../platform/config.ts';
 import { DeadLetterArchive, deadLetterArchivePath, parseDeadLetter } from '../../platform/dead-letters/index.ts';
 import { silentLogger } from '../../platform/log.ts';
-import { connectDevice, frameJson, publishQos1, startGatewayFixture, type GatewayFixture } from '../helpers/gateway-fixture.ts';
+import { connectDevice, frameJson, makeTempDir, publishQos1, startGatewayFixture, type GatewayFixture } from '../helpers/gateway-fixture.ts';
 import { waitFor } from '../helpers/wait.ts';
 import type { Running } from '../../cli/components.ts';
 
@@ -138,6 +138,22 @@ describe('dead-letter records', () => {
     expect(parseDeadLetter(JSON.stringify({ ...base, topic: STREAMS.alerts }), 'd')).toMatchObject({ source: 'ehr-exporter', stream: STREAMS.alerts });
     expect(parseDeadLetter('not json', 'k')).toBeUndefined();
     expect(parseDeadLetter(JSON.stringify({ schema: 'pb.log-sync.v1' }), 'k')).toBeUndefined();
+  });
+
+  it('the embedded archive keeps only its newest maxRecords', () => {
+    const file = deadLetterArchivePath(makeTempDir('pb-dl-bound-'));
+    const bounded = new DeadLetterArchive(file, { maxRecords: 200 });
+    try {
+      for (let i = 0; i < 1000; i++) {
+        bounded.append({ schema: 'pb.deadletter.v1', source: 'gateway', deviceId: 'd', topic: 'pb/v1/dev/d/telemetry', reason: 'r', detail: '', payloadBase64: '', receivedAt: i });
+      }
+      const kept = bounded.list({}, 10_000);
+      expect(kept.length).toBeLessThanOrEqual(202);
+      expect(kept.length).toBeGreaterThanOrEqual(200);
+      expect(kept.at(-1)!.record.receivedAt).toBe(999);
+    } finally {
+      bounded.close();
+    }
   });
 
   it('a raw prefix is printable on a terminal', () => {
