@@ -273,11 +273,17 @@ export class AfibDetector implements Detector {
   }
 
   #evidence(s: Stretch): AlertEvidence {
+    const coherence = s.coherenceCount >= this.#p.pWaveMinBeats ? s.coherenceSum / s.coherenceCount : Number.NaN;
+    // Say whether the ECG took part: a clinician reading the alert should know if P waves were
+    // looked for (device streaming ECG) or the call rests on RR intervals alone.
+    const atrial = Number.isFinite(coherence)
+      ? `, no consistent P wave in the ECG (P-wave coherence ${coherence.toFixed(2)}, limit ${this.#p.pWaveCoherenceMax})`
+      : ' (RR intervals only; no ECG evidence)';
     return {
       hrBpm: s.rrSumMs > 0 ? round1(60000 / (s.rrSumMs / s.beatCount)) : 0,
       rrMs: s.recentRrMs.slice(-32),
       beatCount: s.beatCount,
-      criterion: `irregular RR (Petrėnas et al. 2015 8-beat detector) for ≥ ${this.#p.minEpisodeMs / 1000} s (ESC 2016)`,
+      criterion: `irregular RR (Petrėnas et al. 2015 8-beat detector) for ≥ ${this.#p.minEpisodeMs / 1000} s (ESC 2016)${atrial}`,
       thresholds: {
         minEpisodeMs: this.#p.minEpisodeMs,
         windowBeats: this.#p.windowBeats,

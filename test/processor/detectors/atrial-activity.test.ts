@@ -136,6 +136,8 @@ describe('AF decision with ECG', () => {
     };
     const af = alerts('f');
     expect(af.map((a) => a.kind)).toEqual(['afib']);
+    expect(af[0]!.evidence.criterion).toContain('no consistent P wave in the ECG');
+    expect(alerts('p', false)[0]!.evidence.criterion).toContain('RR intervals only');
     const onsetMs = Date.parse(af[0]!.onset) - t0;
     expect(onsetMs).toBeGreaterThan(55_000);
     expect(onsetMs).toBeLessThan(70_000);
