@@ -49,6 +49,8 @@ export interface IngestResult {
   ecgBeatFrames: TelemetryFrame[];
 }
 
+const NO_STRIPS: EcgStrip[] = Object.freeze([]) as unknown as EcgStrip[];
+
 const SIGNAL_LOSS_SOURCE = 'issue 4: a streaming device silent for 10 s (configurable 5–60 s)';
 
 export class StreamRuntime {
@@ -72,7 +74,7 @@ export class StreamRuntime {
   /** Created at the first frame with ECG: a stream without ECG keeps nothing for strips. */
   #ecg: EcgStripRecorder | undefined;
   /** Strips completed since the caller last took them. */
-  #strips: EcgStrip[] = [];
+  #strips: EcgStrip[] | undefined;
 
   constructor(options: StreamRuntimeOptions) {
     this.#o = options;
@@ -124,10 +126,15 @@ export class StreamRuntime {
     return { ...result, strips: this.#takeStrips(), ecgBeatFrames };
   }
 
+  /** The completed strips; a shared empty array when there are none (no allocation per frame). */
   #takeStrips(): EcgStrip[] {
-    const out = this.#strips;
-    this.#strips = [];
+    const out = this.#strips ?? NO_STRIPS;
+    this.#strips = undefined;
     return out;
+  }
+
+  #addStrips(strips: EcgStrip[]): void {
+    if (strips.length > 0) (this.#strips ??= []).push(...strips);
   }
 
   #ingest(frame: TelemetryFrame, nowIso: string): Omit<IngestResult, 'strips' | 'ecgBeatFrames'> {
@@ -156,7 +163,7 @@ export class StreamRuntime {
     const alerts: Alert[] = [];
     for (const f of this.#reorder.flush()) alerts.push(...this.#analyse(f, nowIso));
     // Nothing more will come for a while: hand out pending strips with what there is.
-    if (this.#ecg) this.#strips.push(...this.#ecg.flush());
+    if (this.#ecg) this.#addStrips(this.#ecg.flush());
     alerts.push(...this.#alarms.confirmPendingEnds(nowIso));
     const lastEndMs = this.analysedUntilMs;
     const criteria = this.#criteria ?? (lastEndMs !== undefined ? this.#o.criteriaAt(lastEndMs) : undefined);
@@ -221,8 +228,8 @@ export class StreamRuntime {
     if (this.#o.ecgStrips === false) return;
     if (!this.#ecg && frame.ecg) this.#ecg = new EcgStripRecorder(this.patientId, this.deviceId, this.#o.ecgStrips ?? {});
     if (!this.#ecg) return;
-    this.#strips.push(...this.#ecg.addFrame(frame));
-    for (const a of raisedPhysiological(alerts)) this.#strips.push(...this.#ecg.capture(a));
+    this.#addStrips(this.#ecg.addFrame(frame));
+    for (const a of raisedPhysiological(alerts)) this.#addStrips(this.#ecg.capture(a));
   }
 
   #replay(frame: TelemetryFrame): void {
