@@ -16,7 +16,7 @@ if (!gc) throw new Error('run with node --expose-gc');
 
 const frame = (s: number): TelemetryFrame => ({
   seq: s, ts: 1_700_000_000_000 + s * 1000, durMs: 1000, hr: 70, battery: 80, leadOff: false,
-  beats: [{ off: 200, rr: 850, cls: 'N' }, { off: 1000 - 150, rr: 850, cls: 'N' }].slice(0, 1 + (s % 2)),
+  beats: ([{ off: 200, rr: 850, cls: 'N' }, { off: 850, rr: 850, cls: 'N' }] as TelemetryFrame['beats']).slice(0, 1 + (s % 2)),
   ecg: { fs: 250, uV: Array.from({ length: 250 }, (_, i) => Math.round(800 * Math.sin(i / 5))) },
 });
 gc();
