@@ -16,8 +16,13 @@
  *     once a second the patients whose telemetry changed (live-vitals.ts).
  *   {"type":"auth","expiresAtMs":N}  the answer to a renewed token (below).
  *
+ *   {"type":"ecg","patientId":…,"ts":N,"fs":N,"uV":[…],"leadOff":bool,"beats":[…]}  each ECG frame
+ *     of the watched patient (below).
+ *
  * Client → server: {"type":"auth","token":"<JWT>"} replaces the connection's token (renewal
- * before expiry; same subject and role only). Anything else is ignored.
+ * before expiry; same subject and role only). {"type":"watch","patientId":"…"|null} streams that
+ * patient's ECG frames (care team only; one patient per connection: the patient view).
+ * Anything else is ignored.
  */
 import type { WebSocket } from 'ws';
 import type { Alert } from '../contracts/alert.ts';
@@ -127,6 +132,7 @@ class StreamConnection {
   #blocked = false;
   #missedPongs = 0;
   #unsubscribe: (() => void) | undefined;
+  #unwatch: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
   readonly #resumedFrom: bigint | undefined;
 
@@ -157,6 +163,7 @@ class StreamConnection {
     } catch {
       return;
     }
+    if (msg?.type === 'watch') return this.#watch((msg as { patientId?: unknown }).patientId);
     if (msg?.type !== 'auth' || typeof msg.token !== 'string' || !this.#options.reauthenticate) return;
     let next: Principal;
     try {
@@ -259,7 +266,19 @@ class StreamConnection {
     if (this.#ws.readyState === this.#ws.OPEN || this.#ws.readyState === this.#ws.CONNECTING) this.#ws.close(code, reason);
   }
 
+  #watch(patientId: unknown): void {
+    this.#unwatch?.();
+    this.#unwatch = undefined;
+    const live = this.#options.live;
+    if (!live || typeof patientId !== 'string' || !canAccessPatient(this.#principal, patientId)) return;
+    this.#unwatch = live.watchEcg(patientId, (e) => {
+      // Live waveform is best effort: skipped while the socket is behind (alerts come first).
+      if (!this.#blocked && canAccessPatient(this.#principal, patientId)) this.#sendControl({ type: 'ecg', ...e });
+    });
+  }
+
   dispose(): void {
+    this.#unwatch?.();
     this.#unsubscribe?.();
     if (this.#timer) clearInterval(this.#timer);
   }

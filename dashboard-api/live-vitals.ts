@@ -35,6 +35,19 @@ export interface LivePatient {
   hrHistory: [number, number][];
 }
 
+/** One frame's ECG for a watching client (the patient view's live strip). */
+export interface LiveEcg {
+  patientId: string;
+  deviceId: string;
+  /** Device time of sample 0, ms since epoch. */
+  ts: number;
+  fs: number;
+  uV: number[];
+  leadOff: boolean;
+  /** Beat times (device ms) and classes within the frame. */
+  beats: { timeMs: number; cls: string }[];
+}
+
 export interface LiveVitalsOptions {
   bus: Bus;
   logger: Logger;
@@ -50,6 +63,7 @@ export class LiveVitals {
   readonly #byPatient = new Map<string, LivePatient>();
   readonly #changed = new Set<string>();
   readonly #historyPoints: number;
+  readonly #ecgWatchers = new Map<string, Set<(e: LiveEcg) => void>>();
   #sub: Subscription | undefined;
 
   constructor(options: LiveVitalsOptions) {
@@ -85,8 +99,24 @@ export class LiveVitals {
     }
   }
 
+  /** Calls `cb` with every ECG frame of the patient until the returned function is called. */
+  watchEcg(patientId: string, cb: (e: LiveEcg) => void): () => void {
+    let set = this.#ecgWatchers.get(patientId);
+    if (!set) this.#ecgWatchers.set(patientId, (set = new Set()));
+    set.add(cb);
+    return () => {
+      set.delete(cb);
+      if (set.size === 0) this.#ecgWatchers.delete(patientId);
+    };
+  }
+
   #fold(r: TelemetryRecord, now: number): void {
     const f = r.frame;
+    const watchers = this.#ecgWatchers.get(r.patientId);
+    if (watchers && f.ecg) {
+      const e: LiveEcg = { patientId: r.patientId, deviceId: r.deviceId, ts: f.ts, fs: f.ecg.fs, uV: f.ecg.uV, leadOff: f.leadOff, beats: f.beats.map((b) => ({ timeMs: f.ts + b.off, cls: b.cls })) };
+      for (const w of watchers) w(e);
+    }
     const endMs = f.ts + f.durMs;
     const known = this.#byPatient.get(r.patientId);
     // A resent or reordered older frame must not make the tile go back in time.

@@ -31,7 +31,7 @@
     soundEnable: $('sound-enable'), audioPause: $('audio-pause'), audioStatus: $('audio-status'),
     boardView: $('board-view'), detailView: $('detail-view'), detailTitle: $('detail-title'), detailSub: $('detail-sub'),
     detailNow: $('detail-now'), trend: $('trend'), trendNote: $('trend-note'), ecg: $('ecg'), ecgCaption: $('ecg-caption'),
-    historyRows: $('history-rows'), criteriaForm: $('criteria-form'), criteriaNote: $('criteria-note'),
+    historyRows: $('history-rows'), liveEcg: $('live-ecg'), liveEcgNote: $('live-ecg-note'), criteriaForm: $('criteria-form'), criteriaNote: $('criteria-note'),
     resolveDialog: $('resolve-dialog'), resolveForm: $('resolve-form'), resolveWhat: $('resolve-what'),
     resolveOther: $('resolve-other'), resolveError: $('resolve-error'), resolveCancel: $('resolve-cancel'),
   };
@@ -231,6 +231,7 @@
         retryDelayMs = 1000;
         heartbeatIntervalMs = msg.heartbeatIntervalMs || heartbeatIntervalMs;
         setLive();
+        if (detail.patientId) watchEcg(detail.patientId);
       } else if (msg.type === 'alert') {
         upsert(msg.alert, BigInt(msg.id));
         lastEventId = msg.id;
@@ -248,6 +249,12 @@
           dirtyTiles.add(p.patientId);
         }
         renderTilesSoon();
+      } else if (msg.type === 'ecg') {
+        if (msg.patientId === detail.patientId && detail.liveEcg) {
+          const n = detail.liveEcg.push(msg);
+          els.liveEcg.dataset.samples = String(n);
+          setText(els.liveEcgNote, `${msg.deviceId} · ${msg.fs} Hz · newest sample at ${fmtTime(msg.ts + msg.uV.length * 1000 / msg.fs)} (device time)${msg.leadOff ? ' · LEAD OFF' : ''}`);
+        }
       } else if (msg.type === 'heartbeat') {
         if (msg.lastEventId && BigInt(msg.lastEventId) > BigInt(lastEventId)) lastEventId = msg.lastEventId;
         setLive();
@@ -718,7 +725,12 @@
   // ---- patient detail -----------------------------------------------------------------------
 
   let currentView = { name: 'board' };
-  const detail = { patientId: undefined, rangeH: 1, trend: undefined, ecg: undefined, ecgAlertId: undefined, ecgTriedAt: 0, historyKey: '', criteria: undefined, trendAt: 0 };
+  /** Asks the stream for one patient's ECG frames (null: none). */
+  function watchEcg(patientId) {
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'watch', patientId }));
+  }
+
+  const detail = { liveEcg: undefined, patientId: undefined, rangeH: 1, trend: undefined, ecg: undefined, ecgAlertId: undefined, ecgTriedAt: 0, historyKey: '', criteria: undefined, trendAt: 0 };
 
   function route() {
     const m = /^#\/patient\/([^/]+)$/.exec(location.hash);
@@ -731,6 +743,7 @@
       currentView = { name: 'board' };
       els.boardView.hidden = false;
       els.detailView.hidden = true;
+      if (detail.patientId) watchEcg(null);
       detail.patientId = undefined;
     }
   }
@@ -742,6 +755,12 @@
       detail.historyKey = '';
       detail.criteria = undefined;
       if (detail.ecg) { detail.ecg.destroy(); detail.ecg = undefined; }
+      if (detail.liveEcg) detail.liveEcg.destroy();
+      els.liveEcg.replaceChildren();
+      els.liveEcg.dataset.samples = '0';
+      els.liveEcgNote.textContent = 'Waiting for ECG from the device…';
+      detail.liveEcg = charts.liveEcg(els.liveEcg, els.liveEcg.clientWidth || 1000, 160);
+      watchEcg(id);
       els.ecg.replaceChildren();
       els.ecgCaption.textContent = '';
       els.criteriaForm.replaceChildren();

@@ -148,7 +148,7 @@
       scales: { x: { time: false }, y: { range: (_u, min, max) => [Math.min(-1.5, (min ?? 0) - 0.2), Math.max(1.5, (max ?? 0) + 0.2)] } },
       axes: [
         { stroke: COLORS.text, grid: { stroke: '#3a2228', width: 1 }, ticks: { show: false }, incrs: [0.2, 1], values: (_u, vals) => vals.map((v) => (Math.abs(v - Math.round(v)) < 1e-6 ? `${Math.round(v)} s` : '')) },
-        { stroke: COLORS.text, grid: { stroke: '#3a2228', width: 1 }, incrs: [0.5], label: 'mV', size: 44 },
+        { stroke: COLORS.text, grid: { stroke: '#3a2228', width: 1 }, incrs: [0.5, 1, 2, 5], values: (_u, vals) => vals.map((v) => v.toFixed(1)), label: 'mV', size: 50 },
       ],
       series: [{}, { label: 'ECG', stroke: COLORS.ecg, width: 1.2, points: { show: false } }],
       hooks: { draw: [draw] },
@@ -156,5 +156,40 @@
     return { set() {}, destroy() { plot.destroy(); } };
   }
 
-  window.PbCharts = { available, sparkline, trend, ecgStrip };
+  /**
+   * The watched patient's ECG as it arrives (one frame a second from the stream): the last
+   * `windowS` seconds, x in seconds before the newest sample; lead-off frames leave a gap.
+   */
+  function liveEcg(container, width, height, windowS = 8) {
+    if (!available) return unavailable(container);
+    let xs = []; let ys = [];
+    const plot = new uPlot({
+      width, height,
+      legend: { show: false }, cursor: { show: false }, select: { show: false },
+      scales: { x: { time: false, range: [-windowS, 0] }, y: { range: [-1.5, 1.5] } },
+      axes: [
+        { stroke: COLORS.text, grid: { stroke: '#3a2228', width: 1 }, ticks: { show: false }, incrs: [1], values: (_u, vals) => vals.map((v) => `${Math.round(v)} s`) },
+        { stroke: COLORS.text, grid: { stroke: '#3a2228', width: 1 }, incrs: [0.5, 1, 2, 5], values: (_u, vals) => vals.map((v) => v.toFixed(1)), label: 'mV', size: 50 },
+      ],
+      series: [{}, { stroke: COLORS.ecg, width: 1.2, points: { show: false } }],
+    }, [[], []], container);
+    return {
+      /** frame: {ts, fs, uV, leadOff} */
+      push(frame) {
+        const t0 = frame.ts / 1000;
+        if (xs.length && t0 < xs[xs.length - 1]) { xs = []; ys = []; } // device restarted its clock
+        if (xs.length && t0 - xs[xs.length - 1] > 2 / frame.fs) { xs.push(t0 - 1 / frame.fs); ys.push(null); } // a hole
+        for (let i = 0; i < frame.uV.length; i++) { xs.push(t0 + i / frame.fs); ys.push(frame.leadOff ? null : frame.uV[i] / 1000); }
+        const newest = xs[xs.length - 1];
+        let cut = 0;
+        while (cut < xs.length && xs[cut] < newest - windowS) cut++;
+        if (cut) { xs = xs.slice(cut); ys = ys.slice(cut); }
+        plot.setData([xs.map((x) => x - newest), ys]);
+        return xs.length;
+      },
+      destroy() { plot.destroy(); },
+    };
+  }
+
+  window.PbCharts = { available, sparkline, trend, ecgStrip, liveEcg };
 })();

@@ -125,6 +125,16 @@ test('the stream pushes live telemetry of the caller\'s patients only: a snapsho
   do delta = await stream.next(); while (delta.type !== 'vitals');
   expect(delta).toMatchObject({ snapshot: false, patients: [{ patientId: 'p1', hrBpm: null, leadOff: true, batteryPct: null, beatClasses: '' }] });
   expect((delta as unknown as { patients: object[] }).patients[0]).not.toHaveProperty('hrHistory');
+
+  // Watching a patient streams its ECG frames; another team's patient cannot be watched.
+  stream.ws.send(JSON.stringify({ type: 'watch', patientId: 'p2' }));
+  stream.ws.send(JSON.stringify({ type: 'watch', patientId: 'p1' }));
+  await new Promise((r) => setTimeout(r, 50));
+  const ecg = { fs: 250, uV: Array.from({ length: 250 }, (_, i) => i) };
+  await send([frame('p2', T0 + 2000, { ecg }), frame('p1', T0 + 2000, { ecg })]);
+  let e;
+  do e = await stream.next(); while (e.type !== 'ecg');
+  expect(e).toEqual({ type: 'ecg', patientId: 'p1', deviceId: 'dev-p1', ts: T0 + 2000, fs: 250, uV: ecg.uV, leadOff: false, beats: [{ timeMs: T0 + 2100, cls: 'N' }, { timeMs: T0 + 2900, cls: 'V' }] });
   await stream.close();
 });
 

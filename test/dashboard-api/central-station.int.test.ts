@@ -47,6 +47,7 @@ const RESULTS = path.resolve('test-results');
 const SCREENSHOTS = process.env.PB_SCREENSHOTS === '1' ? path.resolve('docs/screenshots') : RESULTS;
 
 // Runs in the page (the test's tsconfig has no DOM library).
+declare const document: { getElementById(id: string): { dataset: { samples?: string } } };
 declare const getComputedStyle: (element: unknown) => { borderTopColor: string };
 declare const window: { __pbAudio: { enabled: boolean; sounding: string | null; bursts: number; lastBurst: { priority: string; pulses: number } | null }; __pbBoard: { renewals: number; tokenExpiresAtMs: number; order: string[] } };
 
@@ -168,6 +169,8 @@ await describeWithService('central station in Chromium on the live pipeline', as
     await page.locator('#trend[data-points]').waitFor();
     expect(Number(await page.locator('#trend').getAttribute('data-points'))).toBeGreaterThan(60);
     expect(await page.locator('#trend canvas').count()).toBe(1);
+    // The live waveform of the watched patient, frame by frame from the stream.
+    await page.waitForFunction(() => Number(document.getElementById('live-ecg').dataset.samples) >= 500);
     // The strip exists once device time passed onset + 8 s; the page retries until then.
     const asystoleRow = page.locator('#history-rows tr', { hasText: 'Asystole' });
     const alertId = await asystoleRow.getAttribute('data-alert-id');
