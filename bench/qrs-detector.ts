@@ -49,7 +49,7 @@ for (const fsHz of [125, 500, 1000]) {
 // Warm-up (JIT) on the first input, not measured.
 { const w = inputs[0]!; const src = new EcgBeatSource(); for (const f of w.frames) src.frames({ ...f, beats: [] }); const s = new PatientStream('p', 'd', detectorsForCriteria()); for (const f of w.frames) s.detect({ ...f, ecg: undefined }); }
 console.log(`${seconds} s of ECG per input, 1 s frames; CPU time, best of 3`);
-console.log('input                      fs Hz  QRS µs/s  beat source µs/s  detectors on firmware beats µs/s (baseline)  cores for 10,000 devices (beat source)');
+console.log('input                      fs Hz  QRS µs/s  beat source µs/s  detectors on firmware beats µs/s (baseline)  cores for 10,000 devices (beat source)  signal history KiB/device');
 for (const input of inputs) {
   const samples = input.frames.map((f) => f.ecg!.uV);
   const qrs = best(() => { const q = new QrsDetector(input.fsHz); const out: QrsBeat[] = []; for (const s of samples) q.push(s, out); });
@@ -58,5 +58,6 @@ for (const input of inputs) {
   const noEcg = input.frames.map((f) => ({ ...f, ecg: undefined }));
   const baseline = best(() => { const s = new PatientStream('p', 'd', detectorsForCriteria()); for (const f of noEcg) s.detect(f); });
   const perS = (us: number) => us / seconds;
-  console.log(`${input.label.padEnd(26)} ${String(input.fsHz).padStart(5)}  ${perS(qrs).toFixed(1).padStart(8)}  ${perS(source).toFixed(1).padStart(16)}  ${perS(baseline).toFixed(1).padStart(44)}  ${(perS(source) * devices / 1e6).toFixed(2).padStart(38)}`);
+  const kib = new QrsDetector(input.fsHz).historyBytes / 1024;
+  console.log(`${input.label.padEnd(26)} ${String(input.fsHz).padStart(5)}  ${perS(qrs).toFixed(1).padStart(8)}  ${perS(source).toFixed(1).padStart(16)}  ${perS(baseline).toFixed(1).padStart(44)}  ${(perS(source) * devices / 1e6).toFixed(2).padStart(38)}  ${kib.toFixed(1).padStart(25)}`);
 }

@@ -174,14 +174,21 @@ export class QrsDetector {
     this.#lp = Biquad.lowPass(this.#p.bandHighHz, fsHz);
     this.#wideHp = Biquad.highPass(0.5, fsHz);
     this.#wideLp = Biquad.lowPass(Math.min(40, fsHz * 0.4), fsHz);
-    const size = this.#ms(HISTORY_MS) + 8;
-    this.#bp = new Ring(size);
-    this.#wide = new Ring(size);
-    this.#sq = new Ring(size);
+    // Each ring holds only what is read back: the wide-band signal for beats found late
+    // (search-back, tentative hold) and their morphology; the band-passed signal for locating an
+    // MWI peak's QRS (≤ MAX_PEAK_WAIT + window + 50 ms back); the squared slope for the window.
+    this.#wide = new Ring(this.#ms(HISTORY_MS) + 8);
+    this.#bp = new Ring(this.#ms(MAX_PEAK_WAIT_MS + this.#p.integrationMs + 100) + 8);
+    this.#sq = new Ring(this.#ms(this.#p.integrationMs) + 8);
     this.#win = this.#ms(this.#p.integrationMs);
     this.#floor = MWI_LEVEL_PER_UV2 * this.#p.minQrsUv ** 2;
     this.#morph = new BeatMorphology(fsHz, (i) => this.#wide.get(i), params.morphology);
     this.#lookahead = this.#morph.lookaheadSamples;
+  }
+
+  /** Bytes of signal history kept (ring buffers), for capacity planning. */
+  get historyBytes(): number {
+    return this.#wide.buf.byteLength + this.#bp.buf.byteLength + this.#sq.buf.byteLength;
   }
 
   /** Samples consumed since start or reset. */
