@@ -82,11 +82,12 @@ export interface Cinc2017Report {
   results: { rrOnly: StripResult[]; withEcgCv: StripResult[] };
 }
 
-export async function cinc2017Evaluation(dir: string, k = 5): Promise<Cinc2017Report> {
+/** @param base AF parameters under test (`--afib`); the ECG candidates are varied on top of them. */
+export async function cinc2017Evaluation(dir: string, base: AfSetting = {}, k = 5): Promise<Cinc2017Report> {
   const strips = await loadCinc2017(dir);
-  const rrOnly = strips.map((s) => classifyStrip(s, false));
+  const rrOnly = strips.map((s) => classifyStrip(s, false, base));
   // Classify every strip once per candidate limit, then choose per fold on the other folds (F1 of AF).
-  const byLimit = ECG_CANDIDATES.map((setting) => strips.map((s) => classifyStrip(s, true, setting)));
+  const byLimit = ECG_CANDIDATES.map((setting) => strips.map((s) => classifyStrip(s, true, { ...base, ...setting })));
   const f = folds(strips, k);
   const choose = (keep: (i: number) => boolean) => {
     let best = 0;
@@ -102,7 +103,7 @@ export async function cinc2017Evaluation(dir: string, k = 5): Promise<Cinc2017Re
     strips.forEach((_, i) => { if (f[i] === fold) cv[i] = byLimit[li]![i]!; });
   }
   const all = choose(() => true);
-  const atDefault = strips.map((s) => classifyStrip(s, true));
+  const atDefault = strips.map((s) => classifyStrip(s, true, base));
   return {
     strips: strips.length,
     rrOnly: scoreCinc2017(rrOnly),

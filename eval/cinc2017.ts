@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { assessAfStrip, type AfibParams, type AfStripAssessment } from '../processor/detectors/afib.ts';
+import { AFIB_DEFAULTS, assessAfStrip, type AfibParams, type AfStripAssessment } from '../processor/detectors/afib.ts';
 import { readWfdbHeader } from '../device-sim/wfdb-header.ts';
 import { adcToMicrovolts, readWfdbSignals } from '../device-sim/wfdb-signal.ts';
 import type { BeatClass } from '../contracts/telemetry.ts';
@@ -66,7 +66,7 @@ export interface StripResult extends AfStripAssessment {
  */
 export function classifyStrip(strip: Cinc2017Strip, useEcg: boolean, params: Partial<AfibParams> = {}): StripResult {
   const a = assessAfStrip(strip.beats, useEcg ? { fsHz: strip.fsHz, uV: strip.uV } : undefined, params);
-  const eta = params.irregularityThreshold ?? 0.725;
+  const eta = params.irregularityThreshold ?? AFIB_DEFAULTS.irregularityThreshold;
   let predicted: Cinc2017Class = 'O';
   if (a.af) predicted = 'A';
   else if (a.stretchScore <= eta && a.hrBpm >= 50 && a.hrBpm <= 100) predicted = 'N';

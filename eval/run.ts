@@ -54,7 +54,7 @@ console.log(formatReport(run.results, run.runtimeMs));
 
 const afdbLoroResult = databases.includes('afdb') && !afibOverride ? await afdbLoro(values.data, undefined, values.records?.split(',')) : undefined;
 if (afdbLoroResult) console.log(`\n${formatLoro(afdbLoroResult)}`);
-const cinc2017 = requested.includes('cinc2017') ? await cinc2017Evaluation(resolve(values.data, 'cinc2017')) : undefined;
+const cinc2017 = requested.includes('cinc2017') ? await cinc2017Evaluation(resolve(values.data, 'cinc2017'), afibOverride) : undefined;
 if (cinc2017) console.log(`\n${formatCinc2017(cinc2017)}`);
 // Issue 12 without AF (eval/ecg-eval.ts): QRS from raw ECG, VT on CinC 2015, nuisance alarms before/after.
 const only = values.records?.split(',');
