@@ -13,6 +13,7 @@ import { JsonlAuditSink } from '../dashboard-api/audit.ts';
 import { createDevTokenVerifier } from '../dashboard-api/auth.ts';
 import { openDevIssuer } from '../dashboard-api/dev-issuer.ts';
 import { registryPatientDirectory } from '../dashboard-api/patient-directory.ts';
+import { deviceRoutes } from '../dashboard-api/routes-devices.ts';
 import { createDashboardApi } from '../dashboard-api/server.ts';
 import { createGateway } from '../gateway/gateway.ts';
 import { InProcessBus } from '../platform/bus/index.ts';
@@ -75,6 +76,7 @@ serveRpc({
       bus, vitalsStore: store, patients: registryPatientDirectory(registry), auth: createDevTokenVerifier(issuer),
       audit: new JsonlAuditSink({ dataDir }), logger: silentLogger, metrics: new MetricsRegistry(), heartbeatIntervalMs: 600_000,
       ...(params.maxConcurrentRequests !== undefined ? { maxConcurrentRequests: params.maxConcurrentRequests } : {}),
+      routeModules: [deviceRoutes({ directory: registry, liveness: registry.liveness, commands: registry.commands })],
     });
     const { url } = await api.listen(0, '127.0.0.1');
     const token = await issuer.issueToken({ sub: 'bench-admin', role: 'admin', patients: [], ttlSeconds: 3600 });

@@ -7,6 +7,7 @@
  *                                       one 200 MB telemetry PUBLISH; the gateway with the packet
  *                                       limit (default) and, as the baseline in the same run,
  *                                       with the limit lifted to 512 MB (the old behaviour)
+ *   node bench/abuse-memory.ts body     one 200 MB request body to the API (kept: 64 KiB, the rest drained)
  *   node bench/abuse-memory.ts http [--rounds 5] [--concurrency 500] [--idle-s 30]
  *                                       rounds of N concurrent authorised requests (1 h of vitals,
  *                                       alert lists) against the dashboard API; memory after each
@@ -93,16 +94,39 @@ async function httpCase(label: string, maxConcurrentRequests: number | undefined
   }
 }
 
+/** One 200 MB request body (streamed by the client) to a route that takes a 64 KiB JSON body. */
+async function bodyCase(): Promise<void> {
+  const server = new RpcChild(SERVER, ['--expose-gc']);
+  try {
+    const setup = await server.call<{ url: string; token: string }>('http', { patients: 1, pointsPerPatient: 10 });
+    console.log(`\nHTTP, one 200 MB request body to POST /v1/devices/dev-0/commands (limit 64 KiB)`);
+    console.log(`  idle, after GC: ${fmt(await server.call<MemoryReading>('gc'))}`);
+    const chunk = Buffer.alloc(MiB, 0x20);
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({ pull(c) { if (sent >= 200) { c.close(); return; } sent++; c.enqueue(chunk); } });
+    const started = performance.now();
+    const res = await fetch(`${setup.url}/v1/devices/dev-0/commands`, { method: 'POST', headers: { authorization: `Bearer ${setup.token}`, 'content-type': 'application/json' }, body, duplex: 'half' } as RequestInit);
+    const text = await res.text();
+    console.log(`  answer ${res.status} after ${Math.round(performance.now() - started)} ms (${sent} MiB sent): ${text.slice(0, 100)}`);
+    console.log(`  after: ${fmt(await server.call<MemoryReading>('memory'))}`);
+    await server.call('stop');
+  } finally {
+    await server.close();
+  }
+}
+
 const { positionals, values } = parseArgs({ allowPositionals: true, options: { rounds: { type: 'string' }, concurrency: { type: 'string' }, 'idle-s': { type: 'string' } } });
 const which = positionals[0] ?? 'mqtt';
 if (which === 'mqtt') {
   await mqttCase('MQTT, packet limit lifted to 512 MB (baseline: the behaviour before issue 13)', 512 * MiB);
   await mqttCase('MQTT, packet limit on (default: payload limit + 512 B)', undefined);
+} else if (which === 'body') {
+  await bodyCase();
 } else if (which === 'http') {
   const args = [Number(values.rounds ?? 5), Number(values.concurrency ?? 500), Number(values['idle-s'] ?? 30)] as const;
   await httpCase('request limit lifted (baseline: the behaviour before issue 13)', 1_000_000, ...args);
   await httpCase('request limit on (default: 32 answered at once)', undefined, ...args);
 } else {
-  console.error('usage: node bench/abuse-memory.ts mqtt | http [--rounds 5] [--concurrency 500] [--idle-s 30]');
+  console.error('usage: node bench/abuse-memory.ts mqtt | body | http [--rounds 5] [--concurrency 500] [--idle-s 30]');
   process.exitCode = 2;
 }
