@@ -587,7 +587,6 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
     async stop() {
       const subs = subscriptions;
       subscriptions = [];
-      if (subs.length === 0) return;
       // Ask the consumer loops to end first, then abort the exports in flight so they end promptly.
       const stopped = Promise.all(subs.map((s) => s.stop()));
       controller.abort(new PulsebridgeError('PB_FHIR_UNAVAILABLE', 'EHR exporter stopping'));

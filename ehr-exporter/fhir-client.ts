@@ -284,6 +284,11 @@ class HttpFhirClient implements FhirClient {
       if (options.kind === 'versioned-update' && (status === 409 || status === 412)) {
         throw new PulsebridgeError('PB_FHIR_VERSION_CONFLICT', `FHIR ${method} ${path} hit a version conflict (${status}): ${outcomeText}`, { details });
       }
+      if (status === 404 || status === 405) {
+        // We only address the base, a resource type or a resource we just read: "not found" here
+        // means the endpoint is wrong (base URL, a server without that type), which no message can fix.
+        throw new PulsebridgeError('PB_FHIR_UNAVAILABLE', `FHIR ${method} ${url} answered ${status}: is PULSEBRIDGE_FHIR_BASE_URL right? ${outcomeText}`, { details });
+      }
       const retryable = status >= 500 || status === 408 || status === 429 || (status === 409 && options.kind === 'create');
       if (!retryable) {
         throw new PulsebridgeError('PB_FHIR_REJECTED', `FHIR server rejected ${method} ${path} with ${status}: ${outcomeText}`, { details });

@@ -225,6 +225,17 @@ describe('EHR exporter: delivery you can operate', () => {
     expect(deadLetters()).toEqual([]);
   });
 
+  it('a wrong base URL (404) pauses the export instead of dead-lettering every alert', async () => {
+    fhir = createHttpFhirClient({ baseUrl: `${server.baseUrl}/not-the-base`, retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 } });
+    const { exporter: e } = exporter();
+    const batch = e.handleBatch([consumed(envelope(vt), 0)]);
+    await eventually(() => e.health().status === 'paused');
+    expect(e.health().reason).toMatch(/404.*PULSEBRIDGE_FHIR_BASE_URL/);
+    await e.stop().catch(() => {});
+    await batch.catch(() => {});
+    expect(deadLetters()).toEqual([]);
+  });
+
   it('dead-letters an alert the server rejects with 400 with its OperationOutcome, and exports the rest', async () => {
     const { exporter: e, metrics } = exporter({ concurrency: 1 });
     const afib = makeAlert('afib');
