@@ -740,10 +740,15 @@
       els.detailView.hidden = false;
       openDetail(currentView.id);
     } else {
+      const from = detail.patientId;
       currentView = { name: 'board' };
       els.boardView.hidden = false;
       els.detailView.hidden = true;
-      if (detail.patientId) watchEcg(null);
+      if (from) {
+        watchEcg(null);
+        // Back on the board: focus returns to the tile the user came from.
+        requestAnimationFrame(() => { const t = tiles.get(from); if (t) t.name.focus(); });
+      }
       detail.patientId = undefined;
     }
   }
@@ -766,7 +771,8 @@
       els.criteriaForm.replaceChildren();
     }
     if (!detail.trend) detail.trend = charts.trend(els.trend, els.trend.clientWidth || 1000, 260);
-    els.detailTitle.focus?.();
+    // Keyboard and screen-reader users land on the patient's name, not at the top of the page.
+    requestAnimationFrame(() => els.detailTitle.focus());
     void loadTrend();
     void loadCriteria();
     render();

@@ -163,9 +163,12 @@ await describeWithService('central station in Chromium on the live pipeline', as
   });
 
   test('the detail view shows the trend and the ECG strip around the alarm; resolve asks for a reason that lands in the history', async () => {
-    await tile('p2').locator('.tile-name').click();
+    // By keyboard: the tile's name is a link; the patient view puts focus on the patient's name.
+    await tile('p2').locator('.tile-name').focus();
+    await page.keyboard.press('Enter');
     await page.locator('#detail-view').waitFor();
     expect(await page.locator('#detail-title').textContent()).toBe(demoPatientIdentity('p2').displayName);
+    await page.locator('#detail-title:focus').waitFor();
     await page.locator('#trend[data-points]').waitFor();
     expect(Number(await page.locator('#trend').getAttribute('data-points'))).toBeGreaterThan(60);
     expect(await page.locator('#trend canvas').count()).toBe(1);
