@@ -14,7 +14,7 @@
 import { createAfibDetector, type AfibParams } from '../processor/detectors/afib.ts';
 import { compareEpisodes, episodeStats, mergeIntervals, overlapMs, sumComparisons, type EpisodeComparison } from './epicmp.ts';
 import type { ReferenceRecord } from './records.ts';
-import { replayRecord } from './replay.ts';
+import { recordFrames, replayRecord } from './replay.ts';
 
 /** EC57: the first 5 minutes of each record are a learning period, not scored. */
 const LEARNING_MS = 5 * 60 * 1000;
@@ -39,8 +39,9 @@ export function scoreRecord(record: ReferenceRecord, candidates: readonly AfSett
   const flutter = record.rhythms.filter((r) => r.rhythm === '(AFL');
   const comparisons: EpisodeComparison[] = [];
   const latenciesMs: number[][] = [];
+  const frames = [...recordFrames(record)]; // built once: frames are not modified by the replay
   for (const setting of candidates) {
-    const detected = replayRecord(record, [createAfibDetector(setting)]).episodes.filter((e) => e.kind === 'afib');
+    const detected = replayRecord(record, [createAfibDetector(setting)], frames).episodes.filter((e) => e.kind === 'afib');
     latenciesMs.push(detected.filter((e) => overlapMs(e, merged) > 0).map((e) => e.latencyMs));
     comparisons.push(compareEpisodes(reference, detected, { startMs: LEARNING_MS, endMs: record.durationMs, exclusions: flutter, minEpisodeMs: MIN_EPISODE_MS }));
   }

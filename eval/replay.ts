@@ -4,6 +4,7 @@
  * alert snapshots, folded into episodes (one per alert id).
  */
 import type { Alert, AlertKind } from '../contracts/alert.ts';
+import type { TelemetryFrame } from '../contracts/telemetry.ts';
 import type { Detector } from '../processor/detectors/detector.ts';
 import { buildFrames } from '../device-sim/frames.ts';
 import { PatientStream } from '../processor/patient-stream.ts';
@@ -34,16 +35,24 @@ export interface ReplayResult {
 }
 
 /**
+ * The record's beats as the 1 s telemetry frames a device would send (the simulator's frame
+ * builder). Build once to replay one record under many detector settings (eval/af-loro.ts).
+ */
+export function recordFrames(record: ReferenceRecord): Iterable<TelemetryFrame> {
+  const beats = record.beats.map((b) => ({ tMs: EVAL_EPOCH_MS + b.timeMs, cls: b.cls }));
+  return buildFrames(beats, { t0Ms: EVAL_EPOCH_MS, durationMs: record.durationMs, frameMs: EVAL_FRAME_MS, battery: 100 });
+}
+
+/**
  * Runs one record through a fresh PatientStream built with `detectors`.
  * `detectedAt` of each alert is the device time of the frame that raised it, so latency is
  * measured on the record's own clock (replay speed does not matter).
  */
-export function replayRecord(record: ReferenceRecord, detectors: Detector[]): ReplayResult {
+export function replayRecord(record: ReferenceRecord, detectors: Detector[], prebuilt?: readonly TelemetryFrame[]): ReplayResult {
   const stream = new PatientStream(`eval-${record.database}-${record.name}`, `eval-device-${record.name}`, detectors);
   const byId = new Map<string, Alert[]>();
   let frames = 0;
-  const beats = record.beats.map((b) => ({ tMs: EVAL_EPOCH_MS + b.timeMs, cls: b.cls }));
-  for (const frame of buildFrames(beats, { t0Ms: EVAL_EPOCH_MS, durationMs: record.durationMs, frameMs: EVAL_FRAME_MS, battery: 100 })) {
+  for (const frame of prebuilt ?? recordFrames(record)) {
     frames++;
     const alerts = stream.analyse(frame, new Date(frame.ts + frame.durMs).toISOString());
     for (const a of alerts) {
