@@ -49,7 +49,7 @@ const SCREENSHOTS = process.env.PB_SCREENSHOTS === '1' ? path.resolve('docs/scre
 // Runs in the page (the test's tsconfig has no DOM library).
 declare const document: { getElementById(id: string): { dataset: { samples?: string } } };
 declare const getComputedStyle: (element: unknown) => { borderTopColor: string };
-declare const window: { __pbAudio: { enabled: boolean; sounding: string | null; bursts: number; lastBurst: { priority: string; pulses: number } | null }; __pbBoard: { renewals: number; tokenExpiresAtMs: number; order: string[] } };
+declare const window: { PbAlarmSound: { pause(ms: number): void }; __pbAudio: { enabled: boolean; sounding: string | null; wanted: string | null; paused: boolean; bursts: number; lastBurst: { priority: string; pulses: number } | null }; __pbBoard: { renewals: number; tokenExpiresAtMs: number; order: string[] } };
 
 await describeWithService('central station in Chromium on the live pipeline', async () => existsSync(CHROMIUM), () => {
   let dataDir: string;
@@ -146,6 +146,12 @@ await describeWithService('central station in Chromium on the live pipeline', as
     expect(sounding.bursts).toBeGreaterThan(0);
     expect(await page.locator('#announcer').textContent()).toBe(`High priority alarm: Asystole, ${demoPatientIdentity('p2').displayName}.`);
     await page.screenshot({ path: path.join(SCREENSHOTS, 'board.png') });
+
+    // Audio pause silences, and the alarm sounds again when the pause runs out (re-alarm).
+    await page.getByRole('button', { name: 'Pause audio 2 min' }).click();
+    expect(await audio()).toMatchObject({ paused: true, sounding: null, wanted: 'high' });
+    await page.evaluate(() => window.PbAlarmSound.pause(300)); // the same pause, shortened for the test
+    await page.waitForFunction(() => window.__pbAudio.sounding === 'high' && !window.__pbAudio.paused);
 
     await asystole.getByRole('button', { name: /^Acknowledge Asystole/ }).click();
     await tile('p2').locator('li.alarm[data-state="acknowledged"]').first().waitFor();
