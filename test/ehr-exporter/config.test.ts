@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../platform/config.ts';
+import { PulsebridgeError } from '../../platform/errors.ts';
+
+describe('EHR configuration (platform/config.ts)', () => {
+  it('reads SMART, MRN, HL7 and health settings from the environment', () => {
+    const c = loadConfig({
+      PULSEBRIDGE_FHIR_BASE_URL: 'https://ehr.example.org/fhir/R4', PULSEBRIDGE_SMART_CLIENT_ID: 'pb', PULSEBRIDGE_SMART_KEY_FILE: '/run/secrets/pb.pem',
+      PULSEBRIDGE_SMART_KEY_ID: 'k1', PULSEBRIDGE_SMART_ALG: 'ES384', PULSEBRIDGE_HL7_MLLP: 'engine.local:2575', PULSEBRIDGE_EHR_HTTP_PORT: '9181',
+    });
+    expect(c.ehr.smart).toEqual({ clientId: 'pb', keyFile: '/run/secrets/pb.pem', keyId: 'k1', alg: 'ES384', scope: 'system/Observation.crus system/Patient.rs system/Device.crs' });
+    expect(c.ehr.hl7).toEqual({ host: 'engine.local', port: 2575, sendingFacility: 'PULSEBRIDGE', receivingApplication: 'EHR' });
+    expect([c.ehr.httpPort, c.ehr.ecgWaitMs, c.ehr.deviceSystem, c.ehr.patientMrnsFile]).toEqual([9181, 20_000, 'urn:pulsebridge:device', undefined]);
+    expect(loadConfig({}).ehr.smart).toBeUndefined();
+  });
+
+  it('names every missing SMART setting at once, and refuses an algorithm SMART does not require', () => {
+    const err = (() => {
+      try {
+        loadConfig({ PULSEBRIDGE_SMART_CLIENT_ID: 'pb', PULSEBRIDGE_SMART_ALG: 'HS256', PULSEBRIDGE_HL7_MLLP: 'no-port' });
+      } catch (e) {
+        return e;
+      }
+    })() as PulsebridgeError;
+    expect(err.code).toBe('PB_CONFIG_INVALID');
+    for (const name of ['PULSEBRIDGE_SMART_ALG', 'PULSEBRIDGE_HL7_MLLP']) expect(err.message).toContain(name);
+  });
+
+  it('a client id without its key file and key id is refused', () => {
+    expect(() => loadConfig({ PULSEBRIDGE_SMART_CLIENT_ID: 'pb' })).toThrow(/PULSEBRIDGE_SMART_KEY_FILE.*required when PULSEBRIDGE_SMART_CLIENT_ID is set.*PULSEBRIDGE_SMART_KEY_ID|PULSEBRIDGE_SMART_KEY_ID.*PULSEBRIDGE_SMART_KEY_FILE/);
+  });
+});
