@@ -7,6 +7,7 @@
  */
 import type { Alert, AlertEnvelope } from '../contracts/alert.ts';
 import type { EcgStrip } from '../contracts/ecg-strip.ts';
+import type { DeadLetterRecord } from '../contracts/telemetry.ts';
 import { STREAMS } from '../contracts/topics.ts';
 import type { Bus, BusMessage, ConsumedMessage } from '../platform/bus/index.ts';
 import type { Logger } from '../platform/log.ts';
@@ -67,10 +68,13 @@ export class ProcessorOutputs {
    * bug or a foreign producer. It goes to the dead-letter stream rather than crash or block the partition.
    */
   async deadLetterInvalidRecord(m: ConsumedMessage, err: Error): Promise<void> {
-    const dead = { key: m.key, value: Buffer.from(JSON.stringify({
+    const record: DeadLetterRecord = {
       schema: 'pb.deadletter.v1', deviceId: 'unknown', topic: STREAMS.telemetry, reason: 'invalid_record',
       detail: err.message, payloadBase64: m.value.toString('base64'), receivedAt: this.#o.clock.now(),
-    })) };
+      // `pulsebridge deadletter replay` puts it back where it was read, with its key.
+      source: 'processor', stream: m.stream, key: m.key,
+    };
+    const dead = { key: m.key, value: Buffer.from(JSON.stringify(record)) };
     await this.#retry('dead-letter publish', () => this.#o.bus.publish(STREAMS.deadLetter, [dead]));
   }
 
