@@ -1,18 +1,24 @@
 /**
  * PhysioNet/CinC Challenge 2015, ventricular tachycardia alarms (fhir-and-alarms.md §6): each
  * record is 5 min of bedside ECG ending in a VT alarm, labelled true or false by experts
- * (`alarms.csv`). The record's first ECG lead is replayed as an ECG-only device (250 Hz frames
- * with no beats) through the production path — processor/ecg-beats.ts (QRS detector + beat
- * morphology) → PatientStream → the production detector set — using only the data up to the
- * alarm (300 s; the Challenge's real-time event). Our verdict for the alarm is "true" when the
- * vt detector has an episode overlapping the 10 s before the alarm (the Challenge's VT alarm
- * window), else "false". Score = 100·(TP+TN)/(TP+TN+FP+5·FN).
+ * (`alarms.csv`). Each ECG lead of the record (the signals in mV/µV; ABP, PPG and respiration are
+ * not used) is replayed on its own as an ECG-only device (250 Hz frames with no beats) through
+ * the production path — processor/ecg-beats.ts (QRS detector + beat morphology) → PatientStream →
+ * the production detector set — using only the data up to the alarm (300 s; the Challenge's
+ * real-time event). A lead "shows VT" when the vt detector has an episode overlapping the 10 s
+ * before the alarm (the Challenge's VT alarm window). The verdict for the alarm depends on a
+ * {@link VtSetting}: the first ECG lead only (what a single-lead device gives the processor) or
+ * any ECG lead (a multi-lead monitor running the same per-lead code on every lead), and the vt
+ * detector's run length (`minBeats`, the per-patient criterion: 5 = the PhysioNet/Philips alarm
+ * default, 3 = the clinical definition of VT, 2017 AHA/ACC/HRS; fhir-and-alarms.md §5).
+ * Score = 100·(TP+TN)/(TP+TN+FP+5·FN).
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { TelemetryFrame } from '../contracts/telemetry.ts';
 import type { Detector } from '../processor/detectors/detector.ts';
-import type { WfdbRecord } from '../device-sim/wfdb-record.ts';
-import { readWfdbRecord } from '../device-sim/wfdb-record.ts';
+import { readWfdbHeader, type WfdbHeader } from '../device-sim/wfdb-header.ts';
+import { readWfdbRecord, type WfdbRecord } from '../device-sim/wfdb-record.ts';
 import { PatientStream } from '../processor/patient-stream.ts';
 import { derivedFrames, ecgOnlyFrames } from './qrs.ts';
 import { EVAL_EPOCH_MS } from './replay.ts';
@@ -22,16 +28,51 @@ export const ALARM_AT_MS = 300_000;
 /** A VT alarm is true when VT occurs within this window before the alarm (Challenge rules). */
 export const ALARM_WINDOW_MS = 10_000;
 
-export interface AlarmResult {
+/** How the alarm is decided from the leads' vt episodes. */
+export interface VtSetting {
+  /** `first`: the record's first ECG lead only (a single-lead device); `all`: VT in any ECG lead. */
+  leads: 'first' | 'all';
+  /** vt detector run length (VtParams.minBeats; the per-patient criterion allows 3–10). */
+  minBeats: number;
+}
+
+/** Run lengths compared: the alarm default (5, PhysioNet/Philips), 4, and the clinical definition (3, AHA/ACC/HRS 2017). */
+export const VT_MIN_BEATS = [5, 4, 3] as const;
+/** Every setting compared, in order of preference on ties (fewer leads, then longer runs: fewer alarms). */
+export const VT_SETTINGS: readonly VtSetting[] = (['first', 'all'] as const).flatMap((leads) => VT_MIN_BEATS.map((minBeats) => ({ leads, minBeats })));
+/** What production runs by default: one ECG lead per device, ≥ 5 V beats. */
+export const PRODUCTION_VT_SETTING: VtSetting = { leads: 'first', minBeats: 5 };
+
+export const settingName = (s: VtSetting): string => `${s.leads === 'first' ? 'first ECG lead' : 'any ECG lead'}, ≥ ${s.minBeats} V beats`;
+
+export interface LeadResult {
+  /** Lead name from the header (II, V, …). */
+  lead: string;
+  beats: number;
+  vBeats: number;
+  /** Per minBeats: vt episodes overlapping the window, [start, end] s from the record start (end null: still open). */
+  vtEpisodes: Record<number, [number, number | null][]>;
+}
+
+export interface AlarmRecord {
   name: string;
   /** Expert label: the alarm was a true VT. */
   truth: boolean;
-  /** Our verdict: a vt episode overlaps the window. */
+  /** Every ECG lead of the record, in header order (the first one first). */
+  leads: LeadResult[];
+}
+
+/** One alarm decided by one setting (the scoring unit). */
+export interface AlarmResult {
+  name: string;
+  truth: boolean;
+  /** Our verdict: VT in the window. */
   alarm: boolean;
-  beats: number;
-  vBeats: number;
-  /** vt episodes in the window, [start, end] s from the record start. */
-  vtEpisodes: [number, number | null][];
+}
+
+/** Indexes of a record's ECG signals: those in mV or µV (ABP is in mmHg, PPG and RESP in NU). */
+export function ecgSignalIndexes(header: WfdbHeader): number[] {
+  return header.signals.flatMap((s, i) => (['mV', 'uV', 'µV'].includes(s.units) ? [i] : []));
 }
 
 export async function readAlarmLabels(dir: string): Promise<Map<string, boolean>> {
@@ -46,25 +87,39 @@ export async function readAlarmLabels(dir: string): Promise<Map<string, boolean>
   return out;
 }
 
-/** Replays one alarm record up to the alarm and decides it. */
-export function evaluateAlarm(name: string, record: WfdbRecord, truth: boolean, detectors: Detector[]): AlarmResult {
-  const stream = new PatientStream(`cinc2015-${name}`, `cinc2015-${name}`, detectors);
+/**
+ * Replays one ECG lead up to the alarm. The beat source runs once; its frames go to one
+ * PatientStream per run length (`makeDetectors(minBeats)`), so every setting sees the same beats.
+ */
+export function evaluateLead(name: string, record: WfdbRecord, makeDetectors: (minBeats: number) => Detector[], minBeatsList: readonly number[] = VT_MIN_BEATS): LeadResult {
+  const input = [...ecgOnlyFrames(record)].filter((f) => f.ts + f.durMs <= EVAL_EPOCH_MS + ALARM_AT_MS);
+  const frames: TelemetryFrame[] = [...derivedFrames(input)];
   let beats = 0;
   let vBeats = 0;
-  const open = new Map<number, [number, number | null]>();
-  const frames = [...ecgOnlyFrames(record)].filter((f) => f.ts + f.durMs <= EVAL_EPOCH_MS + ALARM_AT_MS);
-  for (const f of derivedFrames(frames)) {
+  for (const f of frames) {
     beats += f.beats.length;
-    vBeats += f.beats.filter((b) => b.cls === 'V').length;
-    for (const c of stream.detect(f)) {
-      if (c.kind !== 'vt') continue;
-      const onset = (c.onsetMs - EVAL_EPOCH_MS) / 1000;
-      open.set(c.onsetMs, [onset, c.type === 'end' ? (c.endMs - EVAL_EPOCH_MS) / 1000 : null]);
-    }
+    for (const b of f.beats) if (b.cls === 'V') vBeats++;
   }
   const from = (ALARM_AT_MS - ALARM_WINDOW_MS) / 1000;
-  const vtEpisodes = [...open.values()].filter(([s, e]) => s <= ALARM_AT_MS / 1000 && (e === null || e >= from));
-  return { name, truth, alarm: vtEpisodes.length > 0, beats, vBeats, vtEpisodes };
+  const vtEpisodes: Record<number, [number, number | null][]> = {};
+  for (const minBeats of minBeatsList) {
+    const stream = new PatientStream(`cinc2015-${name}`, `cinc2015-${name}`, makeDetectors(minBeats));
+    const open = new Map<number, [number, number | null]>();
+    for (const f of frames) {
+      for (const c of stream.detect(f)) {
+        if (c.kind !== 'vt') continue;
+        open.set(c.onsetMs, [(c.onsetMs - EVAL_EPOCH_MS) / 1000, c.type === 'end' ? (c.endMs - EVAL_EPOCH_MS) / 1000 : null]);
+      }
+    }
+    vtEpisodes[minBeats] = [...open.values()].filter(([s, e]) => s <= ALARM_AT_MS / 1000 && (e === null || e >= from));
+  }
+  return { lead: record.ecg?.description ?? '', beats, vBeats, vtEpisodes };
+}
+
+/** The verdict of one setting on one alarm. */
+export function decide(record: AlarmRecord, setting: VtSetting): AlarmResult {
+  const leads = setting.leads === 'first' ? record.leads.slice(0, 1) : record.leads;
+  return { name: record.name, truth: record.truth, alarm: leads.some((l) => (l.vtEpisodes[setting.minBeats]?.length ?? 0) > 0) };
 }
 
 export interface ChallengeScore {
@@ -85,14 +140,20 @@ export function challengeScore(results: readonly AlarmResult[]): ChallengeScore 
   return { tp, fn, tn, fp, tpr: (100 * tp) / Math.max(1, tp + fn), tnr: (100 * tn) / Math.max(1, tn + fp), score: (100 * (tp + tn)) / Math.max(1, tp + tn + fp + 5 * fn) };
 }
 
-/** Every record of a Challenge 2015 folder that alarms.csv labels (only `.hea`/`.mat` + alarms.csv needed). */
-export async function evaluateChallenge2015(dir: string, makeDetectors: () => Detector[], only?: readonly string[]): Promise<AlarmResult[]> {
+/** Every record of a Challenge 2015 folder that alarms.csv labels (only `.hea`/`.mat` + alarms.csv needed), every ECG lead. */
+export async function evaluateChallenge2015(dir: string, makeDetectors: (minBeats: number) => Detector[], only?: readonly string[]): Promise<AlarmRecord[]> {
   const labels = await readAlarmLabels(dir);
-  const out: AlarmResult[] = [];
+  const out: AlarmRecord[] = [];
   for (const [name, truth] of labels) {
     if (only && !only.includes(name)) continue;
-    const record = await readWfdbRecord(join(dir, name), { ecgSignalIndex: 0 });
-    out.push(evaluateAlarm(name, record, truth, makeDetectors()));
+    const header = await readWfdbHeader(join(dir, `${name}.hea`));
+    const leads: LeadResult[] = [];
+    for (const index of ecgSignalIndexes(header)) {
+      const record = await readWfdbRecord(join(dir, name), { ecgSignalIndex: index });
+      leads.push(evaluateLead(name, record, makeDetectors));
+    }
+    if (leads.length === 0) throw new Error(`challenge2015: record ${name} has no ECG signal (no signal in mV or µV)`);
+    out.push({ name, truth, leads });
   }
   return out;
 }

@@ -24,7 +24,7 @@ describe('bxb-style beat comparison (EC57: 150 ms window, learning period exclud
 });
 
 describe('CinC 2015 scoring', () => {
-  const r = (truth: boolean, alarm: boolean): AlarmResult => ({ name: 'x', truth, alarm, beats: 0, vBeats: 0, vtEpisodes: [] });
+  const r = (truth: boolean, alarm: boolean): AlarmResult => ({ name: 'x', truth, alarm });
   it('scores 100·(TP+TN)/(TP+TN+FP+5·FN)', () => {
     const s = challengeScore([r(true, true), r(true, false), r(false, false), r(false, false), r(false, true)]);
     expect(s).toMatchObject({ tp: 1, fn: 1, tn: 2, fp: 1, tpr: 50 });
