@@ -152,6 +152,7 @@ export async function startEhrExporter(
       identifierSystem: config.ehr.identifierSystem,
       deviceSystem: config.ehr.deviceSystem,
       ecgWaitMs: config.ehr.ecgWaitMs,
+      hrSummaryWindowMs: config.ehr.hrSummaryWindowMs,
       logger,
       metrics: ctx.metrics,
       ...fhirOptions,

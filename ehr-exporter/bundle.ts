@@ -21,6 +21,7 @@ import { identifierQuery } from './fhir-client.ts';
 import type { Annotation, Bundle, BundleEntry, Device, FhirResource, Identifier, Observation, Reference } from './fhir-types.ts';
 import { businessIdentifier, IDENTIFIER_SEPARATOR, toInstant } from './identifier.ts';
 import { alertToCommunication } from './communication.ts';
+import type { HrWindow } from './hr-summaries.ts';
 import { alertToObservation } from './observation.ts';
 
 /** MDC_ECG_ELEC_POTL 131328 (§1 row 4). Our patch has one lead whose placement the protocol does not name, so no lead I/II code. */
@@ -108,6 +109,39 @@ export function alertObservation(alert: Alert, o: { identifierSystem: string; pa
   const notes = lifecycleNotes(alert);
   if (notes.length > 0) obs.note = notes;
   return obs;
+}
+
+/** A periodic HR summary (hr-summaries.ts): the window's mean at its end, or dataAbsentReason `error` when no frame counted. */
+export function hrSummaryObservation(w: HrWindow, o: { identifierSystem: string; patientReference: string; deviceReference: string }): Observation {
+  const end = new Date(w.endMs).toISOString();
+  return {
+    resourceType: 'Observation',
+    meta: { profile: [HEART_RATE_PROFILE] },
+    identifier: [{ system: o.identifierSystem, value: [w.deviceId, HEART_RATE_CODINGS[1]!.code, 'summary', new Date(w.startMs).toISOString()].join(IDENTIFIER_SEPARATOR) }],
+    status: 'final',
+    category: [{ coding: [{ ...VITAL_SIGNS_CATEGORY }] }],
+    code: { coding: HEART_RATE_CODINGS.map((c) => ({ ...c })), text: `Heart rate, mean over ${Math.round((w.endMs - w.startMs) / 60_000)} min` },
+    subject: { reference: o.patientReference },
+    effectiveDateTime: end,
+    ...(w.meanBpm === undefined
+      ? { dataAbsentReason: DATA_ABSENT_ERROR }
+      : { valueQuantity: { value: Math.round(w.meanBpm * 10) / 10, unit: 'beats/minute', system: SYSTEMS.ucum, code: '/min' } }),
+    device: { reference: o.deviceReference },
+  };
+}
+
+/** Device + HR summary as one transaction. */
+export function hrSummaryBundle(w: HrWindow, o: Omit<AlertBundleOptions, 'strip' | 'existingEcgReference'>): Bundle {
+  const uuid = o.uuid ?? randomUUID;
+  const deviceUrl = `urn:uuid:${uuid()}`;
+  return {
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: [
+      createEntry(deviceUrl, deviceResource(o.deviceSystem, w.deviceId)),
+      createEntry(`urn:uuid:${uuid()}`, hrSummaryObservation(w, { identifierSystem: o.identifierSystem, patientReference: o.patientReference, deviceReference: deviceUrl })),
+    ],
+  };
 }
 
 /** The heart rate at the event (evidence.hrBpm over the qualifying beats), or undefined when detection had none. */

@@ -29,7 +29,7 @@ import { z } from 'zod';
 import type { Alert, AlertEnvelope } from '../contracts/alert.ts';
 import { ALERT_KINDS } from '../contracts/alert.ts';
 import type { EcgStrip } from '../contracts/ecg-strip.ts';
-import type { DeadLetterRecord } from '../contracts/telemetry.ts';
+import type { DeadLetterRecord, TelemetryRecord } from '../contracts/telemetry.ts';
 import { STREAMS } from '../contracts/topics.ts';
 import type { Bus, BusMessage, ConsumedMessage, Subscription } from '../platform/bus/index.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
@@ -41,6 +41,7 @@ import {
   ALERT_REVISION_EXTENSION,
   alertBundle,
   alertIdIdentifier,
+  hrSummaryBundle,
   alertObservation,
   ecgIdentifier,
   NOTE_PREFIX,
@@ -49,6 +50,7 @@ import {
   technicalBundle,
 } from './bundle.ts';
 import { StripInbox } from './ecg-strips.ts';
+import { HrSummaries, type HrWindow } from './hr-summaries.ts';
 import type { FhirClient, Stored } from './fhir-client.ts';
 import type { Bundle, Observation } from './fhir-types.ts';
 import type { PatientResolver } from './identity.ts';
@@ -88,6 +90,11 @@ export interface EhrExporterOptions {
   stripGraceMs?: number;
   /** Backoff between retries while paused (EHR down). Default 500 ms doubling to 30 s. */
   pauseBackoff?: { baseDelayMs: number; maxDelayMs: number };
+  /**
+   * Periodic heart-rate summaries (hr-summaries.ts) from the telemetry stream: window length, ms.
+   * Default 0 = off (config PULSEBRIDGE_EHR_HR_SUMMARY_MIN).
+   */
+  hrSummaryWindowMs?: number;
   /** Delay before a parked message (unknown patient) is tried again. Default 2 s doubling to 5 min. */
   parkBackoff?: { baseDelayMs: number; maxDelayMs: number };
   now?: () => number;
@@ -118,6 +125,8 @@ export interface EhrExporter {
   handleStrips(messages: ConsumedMessage[]): Promise<void>;
   /** Handles one batch of parked messages from STREAMS.ehrRetry (exposed for tests). */
   handleRetries(messages: ConsumedMessage[]): Promise<void>;
+  /** Handles one batch of telemetry for the HR summaries (exposed for tests). */
+  handleTelemetry(messages: ConsumedMessage[]): Promise<void>;
   health(): ExportHealth;
 }
 
@@ -199,6 +208,8 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
   const random = options.random ?? Math.random;
   const groupId = options.groupId ?? 'ehr-exporter';
   const inbox = new StripInbox(now);
+  const hrWindowMs = options.hrSummaryWindowMs ?? 0;
+  const summaries = hrWindowMs > 0 ? new HrSummaries(hrWindowMs) : undefined;
 
   const exports = metrics.counter('pb_ehr_exports_total', 'Alert snapshots handled by the EHR exporter, by resource type and result');
   const deadLetters = metrics.counter('pb_ehr_dead_letters_total', 'Alert snapshots sent to the dead-letter stream, by reason');
@@ -207,6 +218,7 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
   const pauses = metrics.counter('pb_ehr_pauses_total', 'Times the export paused, by error code');
   const retries = metrics.counter('pb_ehr_retries_total', 'Retries while paused or waiting for a patient, by error code');
   const unknownGauge = metrics.gauge('pb_ehr_unknown_patients', 'Patients whose alerts wait for their MRN to appear in the EHR');
+  const summaryCounter = metrics.counter('pb_ehr_hr_summaries_total', 'Periodic HR summaries, by result (created, existing, partial_skipped, unknown_patient, rejected)');
   const parkedCounter = metrics.counter('pb_ehr_parked_total', 'Messages parked on the retry stream because the EHR does not know the patient, by source stream');
   pausedGauge.set({}, 0);
   unknownGauge.set({}, 0);
@@ -548,6 +560,40 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
     await publishDeadLetters(dead, STREAMS.ecgStrips);
   };
 
+  /** Telemetry → closed HR windows → Device + HR Observation transactions (derived data: an unknown patient's window is skipped, not parked). */
+  const handleTelemetry = async (messages: ConsumedMessage[]): Promise<void> => {
+    if (!summaries) return;
+    const signal = controller.signal;
+    const closed: HrWindow[] = [];
+    const skippedBefore = summaries.partialSkipped;
+    for (const message of messages) {
+      let record: TelemetryRecord;
+      try {
+        record = JSON.parse(message.value.toString('utf8')) as TelemetryRecord;
+      } catch {
+        continue; // the processor dead-letters records it cannot read
+      }
+      if (record?.schema !== 'pb.telemetry.v1' || typeof record.frame?.ts !== 'number' || typeof record.patientId !== 'string') continue;
+      closed.push(...summaries.add(record));
+    }
+    if (summaries.partialSkipped > skippedBefore) summaryCounter.inc({ result: 'partial_skipped' }, summaries.partialSkipped - skippedBefore);
+    for (const w of closed) {
+      try {
+        const response = await untilDone(w.patientId, signal, async () => {
+          const patientReference = await patients.reference(w.patientId, { signal });
+          return fhir.transaction(hrSummaryBundle(w, { identifierSystem, deviceSystem, patientReference }), { signal });
+        });
+        summaryCounter.inc({ result: transactionCreated(response, 1) ? 'created' : 'existing' });
+      } catch (err) {
+        if (signal.aborted) throw err;
+        const result = isUnknownPatient(err) ? 'unknown_patient' : DEAD_LETTER_REASON[(err as PulsebridgeError).code ?? ''] ? 'rejected' : undefined;
+        if (!result) throw err;
+        summaryCounter.inc({ result });
+        logger.warn('HR summary not exported', { patientId: w.patientId, windowStart: new Date(w.startMs).toISOString(), result, err: err as Error });
+      }
+    }
+  };
+
   /** Parked messages: each waits for its not-before time, then goes through the alert or strip path again. */
   const handleRetries = async (messages: ConsumedMessage[]): Promise<void> => {
     const signal = controller.signal;
@@ -567,6 +613,7 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
     handleBatch,
     handleStrips,
     handleRetries,
+    handleTelemetry,
     health: () => ({
       status: state.paused ? 'paused' : 'ok',
       ...(state.paused ? { reason: state.paused.reason, pausedSince: new Date(state.paused.since).toISOString() } : {}),
@@ -583,6 +630,8 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
         await bus.subscribe(STREAMS.ecgStrips, { groupId: `${groupId}-strips`, fromBeginning, onBatch: handleStrips }),
         await bus.subscribe(STREAMS.ehrRetry, { groupId: `${groupId}-retry`, fromBeginning, onBatch: handleRetries }),
       ];
+      // Summaries start at the stream's end: the first deployment does not back-fill history.
+      if (summaries) subscriptions.push(await bus.subscribe(STREAMS.telemetry, { groupId: `${groupId}-hr`, fromBeginning: false, onBatch: handleTelemetry }));
     },
     async stop() {
       const subs = subscriptions;

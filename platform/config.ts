@@ -88,6 +88,8 @@ const envObject = z.object({
   PULSEBRIDGE_EHR_DEVICE_SYSTEM: z.string().min(1).default('urn:pulsebridge:device'),
   /** How long a raised alert waits for its ECG strip before it is exported without one, ms after detection. */
   PULSEBRIDGE_EHR_ECG_WAIT_MS: z.coerce.number().int().min(0).default(20_000),
+  /** Periodic HR summary Observations from the telemetry, window in minutes (0 = none). */
+  PULSEBRIDGE_EHR_HR_SUMMARY_MIN: z.coerce.number().min(0).max(1440).default(0),
   /** The ehr-exporter process's /healthz and /metrics port (0 = any free port). */
   PULSEBRIDGE_EHR_HTTP_PORT: port.default(8081),
   /** HL7 v2 over MLLP (IHE PCD-01/PCD-04) instead of, or next to, FHIR: `host:port` of the interface engine. */
@@ -150,6 +152,7 @@ export interface PulsebridgeConfig {
     patientMrnsFile: string | undefined;
     deviceSystem: string;
     ecgWaitMs: number;
+    hrSummaryWindowMs: number;
     httpPort: number;
     hl7: { host: string; port: number; sendingFacility: string; receivingApplication: string } | undefined;
   };
@@ -214,6 +217,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Pu
       patientMrnsFile: e.PULSEBRIDGE_EHR_PATIENT_MRNS,
       deviceSystem: e.PULSEBRIDGE_EHR_DEVICE_SYSTEM,
       ecgWaitMs: e.PULSEBRIDGE_EHR_ECG_WAIT_MS,
+      hrSummaryWindowMs: Math.round(e.PULSEBRIDGE_EHR_HR_SUMMARY_MIN * 60_000),
       httpPort: e.PULSEBRIDGE_EHR_HTTP_PORT,
       hl7: e.PULSEBRIDGE_HL7_MLLP
         ? {

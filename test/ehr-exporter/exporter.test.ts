@@ -157,6 +157,45 @@ describe('EHR exporter: one transaction Bundle per alert', () => {
   });
 });
 
+describe('EHR exporter: periodic heart-rate summaries', () => {
+  const T0 = Date.parse('2026-01-01T00:00:00Z');
+  const frame = (patientId: string, tsMs: number, hr: number, leadOff = false, offset = 0) => ({
+    ...consumed('x', offset), key: patientId, stream: STREAMS.telemetry,
+    value: Buffer.from(JSON.stringify({ schema: 'pb.telemetry.v1', deviceId: 'patch-0001', patientId, format: 'json-v1', receivedAt: tsMs,
+      frame: { seq: offset, ts: tsMs, durMs: 1000, hr, battery: 90, leadOff, beats: [] } })),
+  });
+
+  it('writes one vital-signs HR Observation per window (mean, lead-off and hr 0 excluded), once; an all-lead-off window has dataAbsentReason', async () => {
+    const { exporter: e, metrics } = exporter({ hrSummaryWindowMs: 60_000 });
+    const first = [frame('p-001', T0, 70), frame('p-001', T0 + 1000, 80), frame('p-001', T0 + 2000, 200, true), frame('p-001', T0 + 3000, 0)];
+    const second = [frame('p-001', T0 + 60_000, 90, true), frame('p-001', T0 + 61_000, 90, true)];
+    await e.handleTelemetry([...first, ...second, frame('p-001', T0 + 120_000, 60)]);
+    const hr = (await observations()).filter((o) => o.code?.coding?.[0]?.code === '8867-4');
+    expect(hr.map((o) => [o.effectiveDateTime, o.valueQuantity?.value, o.dataAbsentReason?.coding?.[0]?.code])).toEqual([
+      ['2026-01-01T00:01:00.000Z', 75, undefined],
+      ['2026-01-01T00:02:00.000Z', undefined, 'error'],
+    ]);
+    for (const o of hr) {
+      expect(o.subject?.reference).toBe(patientRef);
+      expect(describeIssues(validateFhir(o, 'http://hl7.org/fhir/StructureDefinition/heartrate').errors)).toEqual([]);
+    }
+    expect(heartRateObservationProblems(hr[0]!)).toEqual([]);
+    // The same frames again (a re-delivery into a fresh exporter): nothing new.
+    const { exporter: again } = exporter({ hrSummaryWindowMs: 60_000 });
+    await again.handleTelemetry([...first, ...second, frame('p-001', T0 + 120_000, 60)]);
+    expect((await observations()).filter((o) => o.code?.coding?.[0]?.code === '8867-4')).toHaveLength(2);
+    expect(metrics.counter('pb_ehr_hr_summaries_total', '').get({ result: 'created' })).toBe(2);
+  });
+
+  it('skips a window it joined in the middle (after a restart) instead of sending a partial mean', async () => {
+    const { exporter: e, metrics } = exporter({ hrSummaryWindowMs: 60_000 });
+    await e.handleTelemetry([frame('p-001', T0 + 30_000, 70), frame('p-001', T0 + 60_000, 80), frame('p-001', T0 + 120_000, 80)]);
+    const hr = (await observations()).filter((o) => o.code?.coding?.[0]?.code === '8867-4');
+    expect(hr.map((o) => o.effectiveDateTime)).toEqual(['2026-01-01T00:02:00.000Z']);
+    expect(metrics.counter('pb_ehr_hr_summaries_total', '').get({ result: 'partial_skipped' })).toBe(1);
+  });
+});
+
 describe('EHR exporter: lifecycle', () => {
   it('writes the end, the acknowledgement and the resolution with If-Match; a re-delivery or an older snapshot writes nothing', async () => {
     const { exporter: e, metrics } = exporter();
