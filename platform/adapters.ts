@@ -35,6 +35,9 @@ export const streamPartitions = (telemetryPartitions = DEFAULT_TELEMETRY_PARTITI
 
 export const STREAM_PARTITIONS: StreamSpec[] = streamPartitions();
 
+/** Messages each in-process stream keeps once every consumer has read them (about a day of a few devices). */
+export const EMBEDDED_RETAINED_MESSAGES = 100_000;
+
 export async function openBus(config: Pick<PulsebridgeConfig, 'bus'> & Partial<Pick<PulsebridgeConfig, 'streams' | 'kafkaConsumer'>>, logger: Logger): Promise<Bus> {
   const sessionTimeoutMs = config.kafkaConsumer?.sessionTimeoutMs;
   const bus: Bus = config.bus.kind === 'kafka'
@@ -43,7 +46,9 @@ export async function openBus(config: Pick<PulsebridgeConfig, 'bus'> & Partial<P
       // Kafka's advice: heartbeat at most a third of the session timeout; a tenth reacts faster to a rebalance.
       ...(sessionTimeoutMs ? { consumer: { sessionTimeoutMs, heartbeatIntervalMs: Math.min(3_000, Math.round(sessionTimeoutMs / 10)) } } : {}),
     })
-    : new InProcessBus();
+    // Embedded: keep the newest consumed messages only, or a long-running demo grows without bound
+    // (10 devices at 1 frame/s is ~0.9 GB a day). Unconsumed messages are never dropped.
+    : new InProcessBus({ maxRetainedMessages: EMBEDDED_RETAINED_MESSAGES });
   await bus.ensureStreams(streamPartitions(config.streams?.telemetryPartitions));
   return bus;
 }

@@ -2,12 +2,27 @@
  * In-process bus for the embedded mode and for tests. Same semantics as the Kafka adapter as far
  * as callers can tell: per-stream append-only log, per-group committed offsets, at-least-once
  * batches. Not durable across a process crash (product.md "Embedded").
+ *
+ * Memory: a log keeps every message unless `maxRetainedMessages` is set (the embedded mode sets
+ * it): then, once a stream holds more than that, the oldest messages that EVERY group subscribed to
+ * the stream has already committed are dropped — never one a consumer has yet to see. Compacted and
+ * kept-forever streams (criteria, changelog, registry) are never trimmed: a late reader needs them.
+ * Offsets keep counting from where they were, as Kafka's do after retention.
  */
-import type { Bus, BusMessage, ConsumedMessage, SubscribeOptions, Subscription } from './bus.ts';
+import type { Bus, BusMessage, ConsumedMessage, StreamSpec, SubscribeOptions, Subscription } from './bus.ts';
 import { PulsebridgeError } from '../errors.ts';
 
 interface StreamLog {
+  /** Retained messages; messages[i] has offset base + i. */
   messages: ConsumedMessage[];
+  /** Offset of messages[0] (messages before it were trimmed). */
+  base: number;
+  /** Next offset to assign. */
+  end: number;
+  /** Never trimmed (compacted or kept-forever streams). */
+  keep: boolean;
+  /** Committed-offset keys of the groups subscribed to this stream. */
+  groups: Set<string>;
   /** Wakes consumers waiting for new messages. */
   waiters: Set<() => void>;
 }
@@ -15,6 +30,11 @@ interface StreamLog {
 export interface InProcessBusOptions {
   /** Largest batch handed to one onBatch call. */
   maxBatch?: number;
+  /**
+   * Trim a stream's consumed messages once it holds more than this many (see the file comment).
+   * Default: keep everything (tests read whole streams).
+   */
+  maxRetainedMessages?: number;
 }
 
 export class InProcessBus implements Bus {
@@ -22,11 +42,14 @@ export class InProcessBus implements Bus {
   /** Committed next-offset per `${group}\n${stream}`. */
   readonly #committed = new Map<string, number>();
   readonly #maxBatch: number;
+  readonly #maxRetained: number;
+  readonly #specs = new Map<string, StreamSpec>();
   #available = true;
   #closed = false;
 
   constructor(options: InProcessBusOptions = {}) {
     this.#maxBatch = options.maxBatch ?? 500;
+    this.#maxRetained = options.maxRetainedMessages ?? Number.POSITIVE_INFINITY;
   }
 
   /** Test hook: simulate the bus going away (publishes reject) and coming back. */
@@ -37,7 +60,8 @@ export class InProcessBus implements Bus {
   #log(stream: string): StreamLog {
     let log = this.#streams.get(stream);
     if (!log) {
-      log = { messages: [], waiters: new Set() };
+      const spec = this.#specs.get(stream);
+      log = { messages: [], base: 0, end: 0, keep: Boolean(spec?.compacted || spec?.retainForever), groups: new Set(), waiters: new Set() };
       this.#streams.set(stream, log);
     }
     return log;
@@ -49,12 +73,25 @@ export class InProcessBus implements Bus {
     const log = this.#log(stream);
     const now = Date.now();
     for (const m of messages) {
-      log.messages.push({ ...m, stream, partition: 0, offset: String(log.messages.length), timestamp: now });
+      log.messages.push({ ...m, stream, partition: 0, offset: String(log.end++), timestamp: now });
     }
+    this.#trim(log);
     for (const wake of log.waiters) wake();
   }
 
-  /** Everything appended to a stream so far (tests and diagnostics). */
+  /** Drops the oldest messages every subscribed group has committed, down to the retention limit. */
+  #trim(log: StreamLog): void {
+    // Trim in steps of a quarter of the limit, so splicing the array stays cheap per message.
+    if (log.keep || log.groups.size === 0 || log.messages.length <= this.#maxRetained * 1.25) return;
+    let consumed = Number.POSITIVE_INFINITY;
+    for (const key of log.groups) consumed = Math.min(consumed, this.#committed.get(key) ?? log.base);
+    const drop = Math.min(consumed - log.base, log.messages.length - this.#maxRetained);
+    if (drop <= 0) return;
+    log.messages.splice(0, drop);
+    log.base += drop;
+  }
+
+  /** The messages a stream retains: everything appended, unless trimmed (tests and diagnostics). */
   read(stream: string): readonly ConsumedMessage[] {
     return this.#log(stream).messages;
   }
@@ -62,13 +99,14 @@ export class InProcessBus implements Bus {
   async subscribe(stream: string, options: SubscribeOptions): Promise<Subscription> {
     const log = this.#log(stream);
     const key = `${options.groupId}\n${stream}`;
-    if (!this.#committed.has(key)) this.#committed.set(key, options.fromBeginning ? 0 : log.messages.length);
+    if (!this.#committed.has(key)) this.#committed.set(key, options.fromBeginning ? log.base : log.end);
+    log.groups.add(key);
     let running = true;
     let wake: (() => void) | undefined;
     const loop = async () => {
       while (running) {
-        const next = this.#committed.get(key) ?? 0;
-        if (next >= log.messages.length) {
+        const next = Math.max(this.#committed.get(key) ?? 0, log.base);
+        if (next >= log.end) {
           await new Promise<void>((resolve) => {
             wake = resolve;
             log.waiters.add(resolve);
@@ -76,7 +114,7 @@ export class InProcessBus implements Bus {
           if (wake) log.waiters.delete(wake);
           continue;
         }
-        const batch = log.messages.slice(next, next + this.#maxBatch);
+        const batch = log.messages.slice(next - log.base, next - log.base + this.#maxBatch);
         try {
           await options.onBatch(batch);
           this.#committed.set(key, next + batch.length);
@@ -97,7 +135,14 @@ export class InProcessBus implements Bus {
     };
   }
 
-  async ensureStreams(): Promise<void> {}
+  /** Records which streams are compacted or kept forever (never trimmed). */
+  async ensureStreams(streams: StreamSpec[]): Promise<void> {
+    for (const spec of streams) {
+      this.#specs.set(spec.name, spec);
+      const log = this.#streams.get(spec.name);
+      if (log) log.keep ||= Boolean(spec.compacted || spec.retainForever);
+    }
+  }
 
   async close(): Promise<void> {
     this.#closed = true;
