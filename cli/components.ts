@@ -96,6 +96,8 @@ export async function startDashboard(ctx: ComponentContext, store: VitalsStore, 
     metrics: ctx.metrics,
     // Embedded (development issuer): the page renews its token before expiry. With OIDC that is the issuer's job.
     ...(config.dashboard.oidc ? {} : { tokenRenewer: devTokenRenewer(await openDevIssuer({ dataDir: config.dataDir })) }),
+    // With an external issuer and a client id, the page signs in there (Authorization Code + PKCE).
+    ...(config.dashboard.oidc?.clientId ? { browserLogin: { issuer: config.dashboard.oidc.issuer, clientId: config.dashboard.oidc.clientId } } : {}),
     routeModules: [deviceRoutes({ directory: registry, liveness: registry.liveness, commands: registry.commands }), criteria],
   });
   const address = await api.listen(config.dashboard.httpPort, config.bindHost);

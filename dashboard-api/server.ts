@@ -34,6 +34,7 @@ import { LiveVitals } from './live-vitals.ts';
 import type { PatientDirectory } from './patient-directory.ts';
 import { bufferBody, type RouteModule } from './route-module.ts';
 import type { TokenRenewer } from './session-renewal.ts';
+import { resolveBrowserLogin, type BrowserLogin, type BrowserLoginConfig } from './browser-login.ts';
 
 export interface DashboardApiOptions {
   bus: Bus;
@@ -87,6 +88,11 @@ export interface DashboardApiOptions {
   tokenRenewer?: TokenRenewer;
   /** Push each patient's latest telemetry on /v1/stream (the board). Default true. */
   liveVitals?: boolean;
+  /**
+   * The page signs in at this OpenID Connect issuer (Authorization Code + PKCE, browser-login.ts);
+   * `GET /v1/auth/config` tells the page where. Absent: the page takes a pasted token.
+   */
+  browserLogin?: BrowserLoginConfig;
   /** Period of the live telemetry deltas on the stream, ms. Default 1000. */
   vitalsIntervalMs?: number;
   /** A stream opened without a token must send `{"type":"auth","token":…}` within this, ms. Default 10 000. */
@@ -422,8 +428,17 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
       ctx.route = p;
       allow(method, 'GET');
       const { body, type } = statik;
-      res.writeHead(200, { ...BASE_HEADERS, 'content-type': type, 'content-length': String(body.length), 'content-security-policy': PAGE_CSP, 'x-frame-options': 'DENY' });
+      // With an external issuer the page exchanges its code and refreshes at the token endpoint.
+      const csp = login ? PAGE_CSP.replace("connect-src 'self'", `connect-src 'self' ${new URL(login.tokenEndpoint).origin}`) : PAGE_CSP;
+      res.writeHead(200, { ...BASE_HEADERS, 'content-type': type, 'content-length': String(body.length), 'content-security-policy': csp, 'x-frame-options': 'DENY' });
       res.end(body);
+      return;
+    }
+    if (p === '/v1/auth/config') {
+      ctx.route = p;
+      allow(method, 'GET');
+      if (o.browserLogin && !login) login = await resolveBrowserLogin(o.browserLogin);
+      sendJson(res, 200, login ?? { kind: 'dev', renew: o.tokenRenewer !== undefined });
       return;
     }
     if (p === '/healthz') {
@@ -620,6 +635,7 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
 
   let server: Server | undefined;
   let closing: Promise<void> | undefined;
+  let login: BrowserLogin | undefined;
 
   return {
     projection,
@@ -627,6 +643,13 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
       if (server) throw new PulsebridgeError('PB_CONFIG_INVALID', 'the dashboard API is already listening');
       await projection.start();
       await live?.start();
+      if (o.browserLogin) {
+        // Not fatal: an issuer that is down now is asked again by the next GET /v1/auth/config.
+        login = await resolveBrowserLogin(o.browserLogin).catch((err: unknown) => {
+          log.warn('OpenID configuration for the page not available yet', { err: err as Error });
+          return undefined;
+        });
+      }
       // Slow clients are cut off (slowloris): headers must arrive within headersTimeoutMs and a
       // whole request within requestTimeoutMs; Node checks both every connectionsCheckingInterval.
       const s = createServer({

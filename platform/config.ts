@@ -68,6 +68,8 @@ const envObject = z.object({
   PULSEBRIDGE_OIDC_ISSUER: z.url().optional(),
   PULSEBRIDGE_OIDC_JWKS_URL: z.url().optional(),
   PULSEBRIDGE_OIDC_AUDIENCE: z.string().default('pulsebridge'),
+  /** The web page's public client id at the issuer: the page signs in with Authorization Code + PKCE. */
+  PULSEBRIDGE_OIDC_CLIENT_ID: z.string().min(1).optional(),
   /** FHIR R4 base URL of the EHR. Without it the EHR exporter does not run. */
   PULSEBRIDGE_FHIR_BASE_URL: z.url().optional(),
   PULSEBRIDGE_FHIR_IDENTIFIER_SYSTEM: z.string().default('urn:pulsebridge:observation'),
@@ -142,7 +144,7 @@ export interface PulsebridgeConfig {
   };
   dashboard: {
     httpPort: number;
-    oidc: { issuer: string; jwksUrl?: string; audience: string } | undefined;
+    oidc: { issuer: string; jwksUrl?: string; audience: string; clientId?: string } | undefined;
   };
   ehr: {
     fhirBaseUrl: string | undefined;
@@ -197,7 +199,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Pu
     dashboard: {
       httpPort: e.PULSEBRIDGE_HTTP_PORT,
       oidc: e.PULSEBRIDGE_OIDC_ISSUER
-        ? { issuer: e.PULSEBRIDGE_OIDC_ISSUER, jwksUrl: e.PULSEBRIDGE_OIDC_JWKS_URL, audience: e.PULSEBRIDGE_OIDC_AUDIENCE }
+        ? { issuer: e.PULSEBRIDGE_OIDC_ISSUER, jwksUrl: e.PULSEBRIDGE_OIDC_JWKS_URL, audience: e.PULSEBRIDGE_OIDC_AUDIENCE, clientId: e.PULSEBRIDGE_OIDC_CLIENT_ID }
         : undefined,
     },
     ehr: {

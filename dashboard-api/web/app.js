@@ -9,6 +9,10 @@
 'use strict';
 (() => {
   const TOKEN_KEY = 'pulsebridge.token';
+  const REFRESH_KEY = 'pulsebridge.refresh';
+  const PKCE_KEY = 'pulsebridge.pkce';
+  /** GET /v1/auth/config: the development issuer (renewal by the API) or an OIDC issuer (PKCE login). */
+  let authConfig = { kind: 'dev', renew: true };
   const KIND_LABELS = {
     asystole: 'Asystole', pause: 'Pause', extreme_brady: 'Extreme bradycardia', brady: 'Bradycardia',
     extreme_tachy: 'Extreme tachycardia', tachy: 'Tachycardia', vt: 'Ventricular tachycardia',
@@ -121,7 +125,58 @@
     renewTimer = setTimeout(renew, Math.max(0, renewAtMs - Date.now()));
   }
 
+  const b64url = (bytes) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  const redirectUri = () => `${location.origin}/`;
+
+  async function loadAuthConfig() {
+    try {
+      const res = await fetch('/v1/auth/config');
+      if (res.ok) authConfig = await res.json();
+    } catch { /* server unreachable: the connection banner says so */ }
+    const b = $('oidc-sign-in');
+    b.hidden = authConfig.kind !== 'oidc';
+    if (authConfig.kind === 'oidc') b.textContent = `Sign in with ${new URL(authConfig.issuer).host}`;
+  }
+
+  /** Authorization Code with PKCE (RFC 7636, S256): off to the issuer, back with ?code=&state=. */
+  async function startLogin() {
+    const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)));
+    const challenge = b64url(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))));
+    const state = b64url(crypto.getRandomValues(new Uint8Array(16)));
+    sessionStorage.setItem(PKCE_KEY, JSON.stringify({ verifier, state }));
+    const q = new URLSearchParams({ response_type: 'code', client_id: authConfig.clientId, redirect_uri: redirectUri(), scope: authConfig.scope, state, code_challenge: challenge, code_challenge_method: 'S256' });
+    location.assign(`${authConfig.authorizationEndpoint}?${q}`);
+  }
+
+  async function tokenRequest(form) {
+    const res = await fetch(authConfig.tokenEndpoint, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ client_id: authConfig.clientId, ...form }) });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok || typeof body.access_token !== 'string') throw Object.assign(new Error(body.error_description || body.error || `HTTP ${res.status}`), { status: res.status });
+    if (typeof body.refresh_token === 'string') sessionStorage.setItem(REFRESH_KEY, body.refresh_token);
+    return body.access_token;
+  }
+
+  /** Back from the issuer: check the state, trade the code (with the verifier) for tokens. */
+  async function finishLogin() {
+    const params = new URLSearchParams(location.search);
+    const code = params.get('code');
+    if (!code && !params.get('error')) return;
+    history.replaceState(null, '', location.pathname + location.hash);
+    const pkce = JSON.parse(sessionStorage.getItem(PKCE_KEY) || 'null');
+    sessionStorage.removeItem(PKCE_KEY);
+    if (!code || !pkce || pkce.state !== params.get('state') || authConfig.kind !== 'oidc') {
+      els.signInError.textContent = `Sign-in failed: ${params.get('error_description') || params.get('error') || 'the answer does not belong to this sign-in'}.`;
+      return;
+    }
+    try {
+      sessionStorage.setItem(TOKEN_KEY, await tokenRequest({ grant_type: 'authorization_code', code, redirect_uri: redirectUri(), code_verifier: pkce.verifier }));
+    } catch (err) {
+      els.signInError.textContent = `Sign-in failed: ${err.message}.`;
+    }
+  }
+
   async function renew() {
+    if (authConfig.kind === 'oidc') return renewAtIssuer();
     try {
       const res = await fetch('/v1/session/renew', { method: 'POST', headers: authHeaders() });
       if (res.status === 404) return; // an external issuer: renewal is its job
@@ -139,6 +194,25 @@
       clearTimeout(renewTimer);
       renewTimer = setTimeout(renew, 5000);
     }
+  }
+
+  /** With an OIDC issuer: the refresh token (offline_access) buys a new access token. */
+  async function renewAtIssuer() {
+    const refresh = sessionStorage.getItem(REFRESH_KEY);
+    if (!refresh) return; // the stream closes at expiry and the page asks to sign in again
+    try {
+      token = await tokenRequest({ grant_type: 'refresh_token', refresh_token: refresh });
+    } catch (err) {
+      if (err.status === 400 || err.status === 401) return unauthorized('Your session at the identity provider ended; sign in again.');
+      clearTimeout(renewTimer);
+      renewTimer = setTimeout(renew, 5000);
+      return;
+    }
+    sessionStorage.setItem(TOKEN_KEY, token);
+    stats.renewals++;
+    showIdentity();
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'auth', token }));
+    scheduleRenewal();
   }
 
   // ---- connection ---------------------------------------------------------------------------
@@ -955,8 +1029,10 @@
     ev.preventDefault();
     if (els.tokenInput.value.trim()) useToken(els.tokenInput.value);
   });
+  $('oidc-sign-in').addEventListener('click', () => { void startLogin(); });
   els.signOut.addEventListener('click', () => {
     sessionStorage.removeItem(TOKEN_KEY);
+    sessionStorage.removeItem(REFRESH_KEY);
     token = '';
     alerts.clear();
     patients.clear();
@@ -978,10 +1054,14 @@
   });
 
   readTokenFromUrl();
-  token = sessionStorage.getItem(TOKEN_KEY) || '';
-  showIdentity();
   route();
   render();
   renderAudio();
-  connect();
+  void (async () => {
+    await loadAuthConfig();
+    await finishLogin();
+    token = sessionStorage.getItem(TOKEN_KEY) || '';
+    showIdentity();
+    connect();
+  })();
 })();
