@@ -10,7 +10,7 @@ import { createTachyDetector, TACHY_SUSTAINED } from '../processor/detectors/tac
 import type { Detector } from '../processor/detectors/detector.ts';
 import { pp, se, sumBxb, vPp, vSe } from './bxb.ts';
 import { challengeScore, decide, evaluateChallenge2015, PRODUCTION_VT_SETTING, settingName, VT_SETTINGS, type AlarmRecord, type ChallengeScore, type VtSetting } from './challenge2015.ts';
-import { chooseVtSetting, crossValidateVt, type VtCrossValidation } from './vt-cv.ts';
+import { chooseVtSetting, crossValidateVt, leaveOneOutVt, type VtCrossValidation } from './vt-cv.ts';
 import { createVtDetector } from '../processor/detectors/vt.ts';
 import { evaluationDetectors } from './detector-set.ts';
 import { alarmRates, type AlarmRate } from './evaluate.ts';
@@ -55,6 +55,8 @@ export interface Challenge2015Summary {
   production: ChallengeScore;
   /** The setting chosen by 5-fold cross-validation, scored on held-out alarms only. */
   cv: VtCrossValidation;
+  /** Leave-one-record-out, the same choice rule. */
+  loro: VtCrossValidation;
   /** The setting the cross-validation chooses on all alarms (what a re-measurement on other records would use). */
   chosen: VtSetting;
   alarms: AlarmRecord[];
@@ -75,6 +77,7 @@ export async function challenge2015Evaluation(dir: string, only?: readonly strin
     bySetting,
     production: challengeScore(alarms.map((a) => decide(a, PRODUCTION_VT_SETTING))),
     cv: crossValidateVt(alarms),
+    loro: leaveOneOutVt(alarms),
     chosen: chooseVtSetting(alarms).setting,
     alarms,
   };
@@ -85,7 +88,14 @@ const scoreCells = (c: ChallengeScore) => [String(c.tp), String(c.fn), String(c.
 export function formatChallenge2015(s: Challenge2015Summary): string {
   const header = ['setting', 'TP', 'FN', 'TN', 'FP', 'TPR %', 'TNR %', 'score', 'missed true VT'];
   const rows = s.bySetting.map((b) => [settingName(b.setting) + (b.setting === PRODUCTION_VT_SETTING || (b.setting.leads === PRODUCTION_VT_SETTING.leads && b.setting.minBeats === PRODUCTION_VT_SETTING.minBeats) ? ' (production default)' : ''), ...scoreCells(b.score), b.missed.join(' ') || '-']);
-  rows.push([`5-fold CV, held out (chosen per fold: ${s.cv.folds.map((f) => `${f.chosen.leads}/${f.chosen.minBeats}`).join(', ')})`, ...scoreCells(s.cv.heldOut), '']);
+  const chosen = (cv: VtCrossValidation) => {
+    const count = new Map<string, number>();
+    for (const f of cv.folds) count.set(`${f.chosen.leads}/${f.chosen.minBeats}`, (count.get(`${f.chosen.leads}/${f.chosen.minBeats}`) ?? 0) + 1);
+    return [...count].map(([k, v]) => `${k} ×${v}`).join(', ');
+  };
+  const missedHeldOut = (cv: VtCrossValidation) => cv.folds.flatMap((f) => s.alarms.filter((a) => f.test.includes(a.name) && a.truth && !decide(a, f.chosen).alarm).map((a) => a.name)).join(' ') || '-';
+  rows.push([`5-fold CV by record, held out (chosen: ${chosen(s.cv)})`, ...scoreCells(s.cv.heldOut), missedHeldOut(s.cv)]);
+  rows.push([`leave-one-record-out, held out (chosen: ${chosen(s.loro)})`, ...scoreCells(s.loro.heldOut), missedHeldOut(s.loro)]);
   const n = s.alarms.length;
   const trueN = s.alarms.filter((a) => a.truth).length;
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));

@@ -47,8 +47,12 @@ export function chooseVtSetting(records: readonly AlarmRecord[], settings: reado
   return best;
 }
 
-export function crossValidateVt(records: readonly AlarmRecord[], k = VT_CV_FOLDS, settings: readonly VtSetting[] = VT_SETTINGS): VtCrossValidation {
-  const fold = vtFolds(records, k);
+/** Leave-one-record-out: every alarm decided by the setting chosen on the other alarms (a check on the 5-fold estimate). */
+export function leaveOneOutVt(records: readonly AlarmRecord[], settings: readonly VtSetting[] = VT_SETTINGS): VtCrossValidation {
+  return crossValidateVt(records, records.length, settings, new Map(records.map((r, i) => [r.name, i])));
+}
+
+export function crossValidateVt(records: readonly AlarmRecord[], k = VT_CV_FOLDS, settings: readonly VtSetting[] = VT_SETTINGS, fold = vtFolds(records, k)): VtCrossValidation {
   const folds: VtFold[] = [];
   const heldOut: AlarmResult[] = [];
   for (let f = 0; f < k; f++) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decide, ecgSignalIndexes, evaluateChallenge2015, type AlarmRecord, type LeadResult } from '../../eval/challenge2015.ts';
 import { vtDetectors } from '../../eval/ecg-eval.ts';
-import { chooseVtSetting, crossValidateVt, vtFolds } from '../../eval/vt-cv.ts';
+import { chooseVtSetting, crossValidateVt, leaveOneOutVt, vtFolds } from '../../eval/vt-cv.ts';
 import { readWfdbHeader } from '../../device-sim/wfdb-header.ts';
 
 const ECG = '/work/shared/data/ecg';
@@ -50,6 +50,15 @@ describe('CinC 2015 VT verdicts and their cross-validated choice', () => {
     expect(cv.folds[1]!.chosen).toEqual({ leads: 'first', minBeats: 5 });
     // Held out: t0 caught, f0 a false alarm (fold 0, ≥ 3); t1 missed, f1 quiet (fold 1, ≥ 5).
     expect(cv.heldOut).toMatchObject({ tp: 1, fn: 1, tn: 1, fp: 1 });
+  });
+
+  it('leave-one-record-out: the only alarm that needs ≥ 3 beats is missed when it is the one held out', () => {
+    const records = [rec('t0', true, lead(5, 4, 3)), rec('t1', true, lead(3)), rec('t2', true, lead(4, 3)), rec('f0', false, lead(3)), rec('f1', false, lead())];
+    const loro = leaveOneOutVt(records);
+    expect(loro.folds).toHaveLength(5);
+    expect(loro.folds.find((f) => f.test[0] === 't1')!.chosen.minBeats).toBe(4);
+    expect(loro.folds.find((f) => f.test[0] === 't0')!.chosen.minBeats).toBe(3);
+    expect(loro.heldOut).toMatchObject({ tp: 2, fn: 1, fp: 1, tn: 1 });
   });
 
   it('reads only the ECG leads of a record (mV), not ABP, PPG or RESP', async () => {
