@@ -9,7 +9,9 @@ import { createEhrExporter } from '../../ehr-exporter/exporter.ts';
 import type { FhirClient } from '../../ehr-exporter/fhir-client.ts';
 import { createHttpFhirClient } from '../../ehr-exporter/fhir-client.ts';
 import { configuredMrns, createPatientResolver } from '../../ehr-exporter/identity.ts';
+import { replayDeadLetter } from '../../cli/dead-letter-replay.ts';
 import { InProcessBus } from '../../platform/bus/index.ts';
+import { parseDeadLetter } from '../../platform/dead-letters/index.ts';
 import { silentLogger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
 import type { FhirTestServer } from '../helpers/fhir-server.ts';
@@ -290,6 +292,20 @@ describe('EHR exporter: delivery you can operate', () => {
     expect(dead!.record.outcome).toEqual({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'processing', diagnostics: 'Observation.code: unknown code' }] });
     expect((await rhythms()).map((o) => o.valueCodeableConcept?.text)).toEqual(['Atrial fibrillation']);
     expect(metrics.counter('pb_ehr_dead_letters_total', '').get({ reason: 'fhir_rejected' })).toBe(1);
+  });
+
+  it('a dead letter replayed with `pulsebridge deadletter replay` reaches the exporter again and is exported once', async () => {
+    const { exporter: e, metrics } = exporter();
+    await e.start();
+    server.failNext(1, { status: 422, method: 'POST', outcome: 'business rule: not today' });
+    await bus.publish(STREAMS.alerts, [{ key: vt.patientId, value: Buffer.from(JSON.stringify(envelope(vt))) }]);
+    await eventually(() => deadLetters().length === 1);
+    const message = bus.read(STREAMS.deadLetter)[0]!;
+    const record = parseDeadLetter(message.value, message.key, message.headers)!;
+    expect(record).toMatchObject({ source: 'ehr-exporter', stream: STREAMS.alerts, key: vt.patientId, reason: 'fhir_rejected' });
+    expect(await replayDeadLetter({ id: '0:0', record }, { bus, registry: { patientAt: () => undefined } })).toMatchObject({ ok: true, stream: STREAMS.alerts });
+    await eventually(() => exportsCount(metrics, 'Observation', 'created') === 1);
+    expect((await rhythms()).length).toBe(1);
   });
 
   it('dead-letters messages that are not JSON or not an alert envelope', async () => {
