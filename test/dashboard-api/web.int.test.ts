@@ -20,7 +20,7 @@ import { createDevTokenVerifier } from '../../dashboard-api/auth.ts';
 import { demoPatientIdentity, registryPatientDirectory } from '../../dashboard-api/patient-directory.ts';
 import { createDashboardApi } from '../../dashboard-api/server.ts';
 import { describeWithService } from '../helpers/services.ts';
-import { makeAlert, publishAlerts, startFixture } from './helpers.ts';
+import { makeAlert, publishAlerts, startFixture, T0 } from './helpers.ts';
 import type { Fixture } from './helpers.ts';
 
 // Runs in the page (the test's tsconfig has no DOM library).
@@ -89,6 +89,7 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
     expect(await highRow.innerText()).toContain('acknowledged by dr-web');
     const published = fx.bus.read(STREAMS.alerts).map((m) => JSON.parse(String(m.value)) as AlertEnvelope);
     expect(published.at(-1)).toMatchObject({ source: 'clinician', alert: { id: high.id, state: 'acknowledged', acknowledgedBy: 'dr-web', revision: 1 } });
+
     expect(errors).toEqual([]);
   });
 
@@ -157,5 +158,20 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
     const live = makeAlert('p3', 'low_battery', 11);
     await publishAlerts(fx.bus, again.projection, [live]);
     await page.locator(`li[data-alert-id="${live.id}"]`).waitFor();
+  });
+
+  test('a latched alarm whose condition ended says so, escalation shows, one episode\'s alarms are grouped', async () => {
+    // The brady of the same episode is listed under the extreme brady, not as its own row.
+    const latched = makeAlert('p3', 'asystole', 4, { end: new Date(T0 + 4 * 60_000 + 9000).toISOString(), escalationLevel: 2, escalatedAt: new Date(T0 + 5 * 60_000).toISOString() });
+    const brady = makeAlert('p3', 'brady', 6);
+    const extreme = makeAlert('p3', 'extreme_brady', 6);
+    await publishAlerts(fx.bus, fx.api.projection, [latched, brady, extreme]);
+    const latchedItem = page.locator(`li[data-alert-id="${latched.id}"]`);
+    await latchedItem.waitFor();
+    expect(await latchedItem.innerText()).toMatch(/Asystole · .* ago · ended, needs ack · ESCALATED ×2/);
+    const group = page.locator(`li[data-alert-id="${extreme.id}"]`);
+    await group.waitFor();
+    expect(await group.innerText()).toContain('Extreme bradycardia with Bradycardia');
+    expect(await page.locator(`li[data-alert-id="${brady.id}"]`).count()).toBe(0);
   });
 });
