@@ -74,13 +74,18 @@ export class BusFollower {
 
   /** Waits until `settle(id, …)` is called while folding (e.g. a writer waiting for its own event). */
   expect(id: string): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
+    const expected = new Promise<boolean>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiters.delete(id);
         reject(new PulsebridgeError('PB_BUS_UNAVAILABLE', `${this.#o.stream.name}: this instance did not see its own write within ${this.#timeoutMs} ms`));
       }, this.#timeoutMs);
       this.#waiters.set(id, (value) => { clearTimeout(timer); this.#waiters.delete(id); resolve(value); });
     });
+    // A caller whose publish failed never awaits this; its timeout must not become an unhandled
+    // rejection that ends the process (issue 9: a gateway with 10,000 devices exited this way).
+    // Callers that await it still get the rejection.
+    expected.catch(() => {});
+    return expected;
   }
 
   settle(id: string, value: boolean): void {

@@ -140,12 +140,19 @@ export class KafkaBus implements Bus {
     if (messages.length === 0) return;
     const send = async () => {
       await this.#connectProducer();
-      await this.#producer.send({
-        topic: stream,
-        acks: -1,
-        timeout: this.#options.ackTimeoutMs,
-        messages: messages.map((m) => ({ key: m.key, value: m.value, ...(m.headers ? { headers: m.headers } : {}) })),
-      });
+      // One produce request per chunk, in order: a request whose record batch for a partition is
+      // larger than the broker's message.max.bytes (1 MiB by default) is refused whole, and kafkajs
+      // retries it forever-the-same while every later publish queues behind it (issue 9: the
+      // gateway's liveness flush of 10,000 devices blocked telemetry). The idempotent producer
+      // keeps the chunks' order per partition.
+      for (const chunk of chunksOf(messages, MAX_REQUEST_BYTES)) {
+        await this.#producer.send({
+          topic: stream,
+          acks: -1,
+          timeout: this.#options.ackTimeoutMs,
+          messages: chunk.map((m) => ({ key: m.key, value: m.value, ...(m.headers ? { headers: m.headers } : {}) })),
+        });
+      }
     };
     try {
       await withTimeout(send(), this.#options.publishTimeoutMs, `no acknowledgement within ${this.#options.publishTimeoutMs} ms`);
@@ -355,6 +362,32 @@ export class KafkaBus implements Bus {
     await Promise.allSettled([...this.#subscriptions].map((s) => s.stop()));
     await this.#producer.disconnect().catch(() => {});
   }
+}
+
+/**
+ * Upper bound of the messages' bytes in one produce request: half the broker's default
+ * message.max.bytes (1 MiB), leaving room for record overhead and headers.
+ */
+export const MAX_REQUEST_BYTES = 512 * 1024;
+
+/** Consecutive chunks of at most `maxBytes` (key + value + headers); a larger single message goes alone. */
+export function chunksOf(messages: BusMessage[], maxBytes: number): BusMessage[][] {
+  const chunks: BusMessage[][] = [];
+  let current: BusMessage[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    let size = m.value.length + Buffer.byteLength(m.key) + 64;
+    for (const [k, v] of Object.entries(m.headers ?? {})) size += k.length + v.length;
+    if (current.length > 0 && bytes + size > maxBytes) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(m);
+    bytes += size;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
 }
 
 /** Drops keys whose value is undefined so they do not override defaults. */

@@ -97,6 +97,18 @@ await describeWithService('KafkaBus against a real broker', kafkaAvailable, () =
     }
   });
 
+  it('publishes more than the broker takes in one request (message.max.bytes, 1 MiB) in order, as one call', async () => {
+    // Issue 9: a gateway's liveness flush of 10,000 devices was one refused request that blocked every later publish.
+    const stream = streamName('large');
+    await bus.ensureStreams([{ name: stream, partitions: 1 }]);
+    const count = 3000;
+    await bus.publish(stream, Array.from({ length: count }, (_, i) => ({ key: 'one-key', value: Buffer.from(`${i}:`.padEnd(1000, 'x')) })));
+    const c = collector(count);
+    subscriptions.push(await bus.subscribe(stream, { groupId: `g-${randomUUID()}`, fromBeginning: true, onBatch: c.onBatch }));
+    await c.reached;
+    expect(c.messages.map((m) => Number(text(m).split(':')[0]))).toEqual(Array.from({ length: count }, (_, i) => i));
+  });
+
   it('delivers a batch again when the handler threw, and does not move past it', async () => {
     const stream = streamName('redeliver');
     await bus.ensureStreams([{ name: stream, partitions: 1 }]);
