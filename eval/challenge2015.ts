@@ -10,7 +10,10 @@
  * {@link VtSetting}: the first ECG lead only (what a single-lead device gives the processor) or
  * any ECG lead (a multi-lead monitor running the same per-lead code on every lead), and the vt
  * detector's run length (`minBeats`, the per-patient criterion: 5 = the PhysioNet/Philips alarm
- * default, 3 = the clinical definition of VT, 2017 AHA/ACC/HRS; fhir-and-alarms.md §5).
+ * default, 3 = the clinical definition of VT, 2017 AHA/ACC/HRS; fhir-and-alarms.md §5), and
+ * optionally waveform evidence that needs no beats: the lead's VF-filter leakage
+ * (processor/detectors/vf-leakage.ts) below a threshold in a 4 s window inside the alarm window.
+ * The setting is chosen by cross-validation (eval/vt-cv.ts).
  * Score = 100·(TP+TN)/(TP+TN+FP+5·FN).
  */
 import { readFile } from 'node:fs/promises';
@@ -20,6 +23,7 @@ import type { Detector } from '../processor/detectors/detector.ts';
 import { readWfdbHeader, type WfdbHeader } from '../device-sim/wfdb-header.ts';
 import { readWfdbRecord, type WfdbRecord } from '../device-sim/wfdb-record.ts';
 import { PatientStream } from '../processor/patient-stream.ts';
+import { VF_WINDOW_MS, VfLeakageMeter } from '../processor/detectors/vf-leakage.ts';
 import { derivedFrames, ecgOnlyFrames } from './qrs.ts';
 import { EVAL_EPOCH_MS } from './replay.ts';
 
@@ -34,16 +38,27 @@ export interface VtSetting {
   leads: 'first' | 'all';
   /** vt detector run length (VtParams.minBeats; the per-patient criterion allows 3–10). */
   minBeats: number;
+  /**
+   * Also alarm when a lead's VF-filter leakage (processor/detectors/vf-leakage.ts) falls below
+   * this in a 4 s window inside the alarm window: an organised VT/VF-like waveform without
+   * (enough) detected V beats. null = beats only.
+   */
+  leakageBelow: number | null;
 }
 
 /** Run lengths compared: the alarm default (5, PhysioNet/Philips), 4, and the clinical definition (3, AHA/ACC/HRS 2017). */
 export const VT_MIN_BEATS = [5, 4, 3] as const;
-/** Every setting compared, in order of preference on ties (fewer leads, then longer runs: fewer alarms). */
-export const VT_SETTINGS: readonly VtSetting[] = (['first', 'all'] as const).flatMap((leads) => VT_MIN_BEATS.map((minBeats) => ({ leads, minBeats })));
-/** What production runs by default: one ECG lead per device, ≥ 5 V beats. */
-export const PRODUCTION_VT_SETTING: VtSetting = { leads: 'first', minBeats: 5 };
+/** Leakage thresholds compared (Amann et al. 2005 compare the VF filter over its ROC; no single published alarm threshold). */
+export const VT_LEAKAGE_THRESHOLDS = [null, 0.55, 0.6, 0.65, 0.7, 0.75] as const;
+/** Every setting compared, in order of preference on ties (fewer leads, longer runs, beats only, lower thresholds: fewer alarms first). */
+export const VT_SETTINGS: readonly VtSetting[] = (['first', 'all'] as const).flatMap((leads) =>
+  VT_MIN_BEATS.flatMap((minBeats) => VT_LEAKAGE_THRESHOLDS.map((leakageBelow) => ({ leads, minBeats, leakageBelow }))));
+/** What production runs by default: one ECG lead per device, ≥ 5 V beats, no waveform evidence. */
+export const PRODUCTION_VT_SETTING: VtSetting = { leads: 'first', minBeats: 5, leakageBelow: null };
 
-export const settingName = (s: VtSetting): string => `${s.leads === 'first' ? 'first ECG lead' : 'any ECG lead'}, ≥ ${s.minBeats} V beats`;
+export const settingName = (s: VtSetting): string =>
+  `${s.leads === 'first' ? 'first ECG lead' : 'any ECG lead'}, ≥ ${s.minBeats} V beats${s.leakageBelow === null ? '' : ` or VF leakage < ${s.leakageBelow}`}`;
+export const sameSetting = (a: VtSetting, b: VtSetting): boolean => a.leads === b.leads && a.minBeats === b.minBeats && a.leakageBelow === b.leakageBelow;
 
 export interface LeadResult {
   /** Lead name from the header (II, V, …). */
@@ -52,6 +67,8 @@ export interface LeadResult {
   vBeats: number;
   /** Per minBeats: vt episodes overlapping the window, [start, end] s from the record start (end null: still open). */
   vtEpisodes: Record<number, [number, number | null][]>;
+  /** Lowest VF-filter leakage of the 4 s windows ending at each frame end inside the alarm window (1: none). */
+  vfLeakage: number;
 }
 
 export interface AlarmRecord {
@@ -94,6 +111,15 @@ export async function readAlarmLabels(dir: string): Promise<Map<string, boolean>
 export function evaluateLead(name: string, record: WfdbRecord, makeDetectors: (minBeats: number) => Detector[], minBeatsList: readonly number[] = VT_MIN_BEATS): LeadResult {
   const input = [...ecgOnlyFrames(record)].filter((f) => f.ts + f.durMs <= EVAL_EPOCH_MS + ALARM_AT_MS);
   const frames: TelemetryFrame[] = [...derivedFrames(input)];
+  // Waveform evidence: the lead's VF-filter leakage over 4 s windows lying inside the alarm window.
+  let meter: VfLeakageMeter | undefined;
+  let vfLeakage = 1;
+  for (const f of input) {
+    if (!f.ecg) continue;
+    meter ??= new VfLeakageMeter(f.ecg.fs);
+    meter.push(f.ecg.uV);
+    if (f.ts + f.durMs - VF_WINDOW_MS >= EVAL_EPOCH_MS + ALARM_AT_MS - ALARM_WINDOW_MS) vfLeakage = Math.min(vfLeakage, meter.leakage());
+  }
   let beats = 0;
   let vBeats = 0;
   for (const f of frames) {
@@ -113,13 +139,14 @@ export function evaluateLead(name: string, record: WfdbRecord, makeDetectors: (m
     }
     vtEpisodes[minBeats] = [...open.values()].filter(([s, e]) => s <= ALARM_AT_MS / 1000 && (e === null || e >= from));
   }
-  return { lead: record.ecg?.description ?? '', beats, vBeats, vtEpisodes };
+  return { lead: record.ecg?.description ?? '', beats, vBeats, vtEpisodes, vfLeakage };
 }
 
 /** The verdict of one setting on one alarm. */
 export function decide(record: AlarmRecord, setting: VtSetting): AlarmResult {
   const leads = setting.leads === 'first' ? record.leads.slice(0, 1) : record.leads;
-  return { name: record.name, truth: record.truth, alarm: leads.some((l) => (l.vtEpisodes[setting.minBeats]?.length ?? 0) > 0) };
+  const th = setting.leakageBelow;
+  return { name: record.name, truth: record.truth, alarm: leads.some((l) => (l.vtEpisodes[setting.minBeats]?.length ?? 0) > 0 || (th !== null && l.vfLeakage < th)) };
 }
 
 export interface ChallengeScore {

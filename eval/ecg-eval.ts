@@ -9,7 +9,7 @@ import { BRADY_SUSTAINED, createBradyDetector } from '../processor/detectors/bra
 import { createTachyDetector, TACHY_SUSTAINED } from '../processor/detectors/tachy.ts';
 import type { Detector } from '../processor/detectors/detector.ts';
 import { pp, se, sumBxb, vPp, vSe } from './bxb.ts';
-import { challengeScore, decide, evaluateChallenge2015, PRODUCTION_VT_SETTING, settingName, VT_SETTINGS, type AlarmRecord, type ChallengeScore, type VtSetting } from './challenge2015.ts';
+import { challengeScore, decide, evaluateChallenge2015, PRODUCTION_VT_SETTING, sameSetting, settingName, VT_SETTINGS, type AlarmRecord, type ChallengeScore, type VtSetting } from './challenge2015.ts';
 import { chooseVtSetting, crossValidateVt, leaveOneOutVt, type VtCrossValidation } from './vt-cv.ts';
 import { createVtDetector } from '../processor/detectors/vt.ts';
 import { evaluationDetectors } from './detector-set.ts';
@@ -87,10 +87,10 @@ const scoreCells = (c: ChallengeScore) => [String(c.tp), String(c.fn), String(c.
 
 export function formatChallenge2015(s: Challenge2015Summary): string {
   const header = ['setting', 'TP', 'FN', 'TN', 'FP', 'TPR %', 'TNR %', 'score', 'missed true VT'];
-  const rows = s.bySetting.map((b) => [settingName(b.setting) + (b.setting === PRODUCTION_VT_SETTING || (b.setting.leads === PRODUCTION_VT_SETTING.leads && b.setting.minBeats === PRODUCTION_VT_SETTING.minBeats) ? ' (production default)' : ''), ...scoreCells(b.score), b.missed.join(' ') || '-']);
+  const rows = s.bySetting.map((b) => [settingName(b.setting) + (sameSetting(b.setting, PRODUCTION_VT_SETTING) ? ' (production default)' : ''), ...scoreCells(b.score), b.missed.join(' ') || '-']);
   const chosen = (cv: VtCrossValidation) => {
     const count = new Map<string, number>();
-    for (const f of cv.folds) count.set(`${f.chosen.leads}/${f.chosen.minBeats}`, (count.get(`${f.chosen.leads}/${f.chosen.minBeats}`) ?? 0) + 1);
+    for (const f of cv.folds) { const k = `${f.chosen.leads}/${f.chosen.minBeats}${f.chosen.leakageBelow === null ? '' : `/leak<${f.chosen.leakageBelow}`}`; count.set(k, (count.get(k) ?? 0) + 1); }
     return [...count].map(([k, v]) => `${k} ×${v}`).join(', ');
   };
   const missedHeldOut = (cv: VtCrossValidation) => cv.folds.flatMap((f) => s.alarms.filter((a) => f.test.includes(a.name) && a.truth && !decide(a, f.chosen).alarm).map((a) => a.name)).join(' ') || '-';

@@ -1,0 +1,96 @@
+/**
+ * VF-filter leakage of the ECG: how sinusoid-like the last 4 s of one lead are — low for the
+ * organised, sinusoidal waveform of ventricular flutter / fast VT and for VF, high for narrow QRS
+ * complexes separated by flat segments (sinus rhythm) and for broadband noise.
+ *
+ * Method: the "VF filter" of Kuo & Dillman (Computer detection of ventricular fibrillation,
+ * Computers in Cardiology 1978, 347–349) as described and compared among VF/VT detectors in Amann,
+ * Tratnig & Unterkofler (BioMed Eng OnLine 4:60, 2005): over a window, the mean period is
+ * estimated as N = ⌊π·Σ|xᵢ| / Σ|xᵢ − xᵢ₋₁| + ½⌋ samples (for a sinusoid this is half its period),
+ * and the leakage is l = Σ|xᵢ + xᵢ₋N| / Σ(|xᵢ| + |xᵢ₋N|): a signal that is cancelled by itself
+ * half a period later (a sinusoid) leaks little (l → 0), anything else leaks (l → 1).
+ * The window is 4 s (the VF/flutter criterion of fhir-and-alarms.md §5: ≥ 4 s), the signal
+ * 0.5–40 Hz (baseline wander and mains removed, as the QRS detector's wide band).
+ *
+ * Used by the CinC 2015 VT evaluation (eval/challenge2015.ts) as VT evidence that does not need
+ * beats: VT whose complexes the QRS detector misses or labels like sinus beats. The threshold is
+ * not fixed here: the evaluation chooses it by cross-validation. Not yet wired into the
+ * processor's alarms (no `vf` alert kind, no VT confirmation path) — see EVALUATION.md §6.
+ * Pure: no I/O, no clock; fixed memory (one 4 s window); one instance per lead.
+ */
+import { Biquad } from './biquad.ts';
+
+/** Analysis window, ms (fhir-and-alarms.md §5: fibrillatory, flutter or oscillatory waveform ≥ 4 s). */
+export const VF_WINDOW_MS = 4000;
+
+/** VF-filter leakage of `x` (any linear unit, DC-free): 0 = a pure sinusoid, → 1 = no periodic cancellation. */
+export function vfFilterLeakage(x: ArrayLike<number>): number {
+  let sumAbs = 0;
+  let sumDiff = 0;
+  for (let i = 0; i < x.length; i++) {
+    sumAbs += Math.abs(x[i]!);
+    if (i > 0) sumDiff += Math.abs(x[i]! - x[i - 1]!);
+  }
+  if (sumDiff === 0) return 1;
+  const n = Math.floor(Math.PI * (sumAbs / sumDiff) + 0.5);
+  if (n < 1 || n >= x.length) return 1;
+  let num = 0;
+  let den = 0;
+  for (let i = n; i < x.length; i++) {
+    num += Math.abs(x[i]! + x[i - n]!);
+    den += Math.abs(x[i]!) + Math.abs(x[i - n]!);
+  }
+  return den > 0 ? num / den : 1;
+}
+
+/** Streams one lead and tells the VF-filter leakage of its last {@link VF_WINDOW_MS}. */
+export class VfLeakageMeter {
+  readonly fsHz: number;
+  readonly #hp: Biquad;
+  readonly #lp: Biquad;
+  readonly #ring: Float64Array;
+  readonly #window: Float64Array;
+  #n = 0;
+  #dc = 0;
+
+  constructor(fsHz: number) {
+    if (!(fsHz >= 100 && fsHz <= 2000)) throw new RangeError(`VF leakage: fs ${fsHz} Hz outside 100–2000 Hz`);
+    this.fsHz = fsHz;
+    this.#hp = Biquad.highPass(0.5, fsHz);
+    this.#lp = Biquad.lowPass(Math.min(40, fsHz * 0.4), fsHz);
+    this.#ring = new Float64Array(Math.round((VF_WINDOW_MS * fsHz) / 1000));
+    this.#window = new Float64Array(this.#ring.length);
+  }
+
+  /** A full window has been seen since the start or the last reset. */
+  get ready(): boolean {
+    return this.#n >= this.#ring.length;
+  }
+
+  /** Consumes samples (µV). */
+  push(samples: ArrayLike<number>): void {
+    for (let k = 0; k < samples.length; k++) {
+      // Start the filters at the signal's level: an electrode offset is not a step.
+      if (this.#n === 0) this.#dc = samples[k]!;
+      this.#ring[this.#n % this.#ring.length] = this.#lp.step(this.#hp.step(samples[k]! - this.#dc));
+      this.#n++;
+    }
+  }
+
+  /** Leakage of the last window; 1 (no evidence) until a full window has been seen. */
+  leakage(): number {
+    if (!this.ready) return 1;
+    const len = this.#ring.length;
+    const start = this.#n % len;
+    for (let i = 0; i < len; i++) this.#window[i] = this.#ring[(start + i) % len]!;
+    return vfFilterLeakage(this.#window);
+  }
+
+  /** Forgets the window (lead-off, gap, fs change). */
+  reset(): void {
+    this.#hp.reset();
+    this.#lp.reset();
+    this.#ring.fill(0);
+    this.#n = 0;
+  }
+}
