@@ -33,9 +33,12 @@ const int = (min: number, max: number) => z.number().int().min(min).max(max);
  *   (our bounds; must stay above the tachy limit, checked below).
  * - tachy: 120–150 configurable (EDAN, ZOLL 150) → limit 100–180 bpm.
  * - brady/tachy sustainMs: alarm delay of the limit alarms against nuisance alarms (issue 12;
- *   processor/detectors/brady.ts, tachy.ts). Default 0 = alarm after the consecutive beats alone
- *   (the behaviour the simulator's ground truth assumes); the proposed 120 s / 5 min (30 s after
- *   a sudden onset) are measured by `npm run eval` → 0–10 / 0–15 min.
+ *   processor/detectors/brady.ts, tachy.ts): default 120 s / 5 min, 30 s after a sudden onset.
+ *   Basis: alarm delays for non-lethal conditions and patient-specific limits are alarm-fatigue
+ *   measures of the AHA 2017 practice standards (Sandau et al., Circulation 2017, alarm
+ *   management); the numbers are ours, not fitted to the evaluated records (EVALUATION.md §3).
+ *   A clinician sets 0 for the consecutive-beat rule alone (no delay, no sudden-onset test)
+ *   → 0–10 / 0–15 min.
  * - vt: ≥ 5 V beats at > 100 bpm (PhysioNet, Philips); the clinical definition starts at 3 beats
  *   (2017 AHA/ACC/HRS) → 3–10 beats, 100–150 bpm.
  * - afib: episode ≥ 30 s is diagnostic (ESC 2016) → 30 s–5 min (never shorter than 30 s).
@@ -47,9 +50,9 @@ export const alarmCriteriaSchema = z.strictObject({
   asystole: z.strictObject({ enabled: z.boolean().default(true), minGapMs: int(3000, 6000).default(4000) }).prefault({}),
   pause: z.strictObject({ enabled: z.boolean().default(true), minRrMs: int(2500, 4000).default(3000) }).prefault({}),
   extreme_brady: z.strictObject({ enabled: z.boolean().default(true), hrBelowBpm: int(30, 45).default(40), consecutiveBeats: int(3, 10).default(5) }).prefault({}),
-  brady: z.strictObject({ enabled: z.boolean().default(true), limitBpm: int(30, 60).default(50), consecutiveBeats: int(3, 20).default(5), sustainMs: int(0, 600_000).default(0) }).prefault({}),
+  brady: z.strictObject({ enabled: z.boolean().default(true), limitBpm: int(30, 60).default(50), consecutiveBeats: int(3, 20).default(5), sustainMs: int(0, 600_000).default(120_000) }).prefault({}),
   extreme_tachy: z.strictObject({ enabled: z.boolean().default(true), hrAboveBpm: int(130, 220).default(140), consecutiveBeats: int(5, 30).default(17) }).prefault({}),
-  tachy: z.strictObject({ enabled: z.boolean().default(true), limitBpm: int(100, 180).default(120), consecutiveBeats: int(3, 20).default(5), sustainMs: int(0, 900_000).default(0) }).prefault({}),
+  tachy: z.strictObject({ enabled: z.boolean().default(true), limitBpm: int(100, 180).default(120), consecutiveBeats: int(3, 20).default(5), sustainMs: int(0, 900_000).default(300_000) }).prefault({}),
   vt: z.strictObject({ enabled: z.boolean().default(true), minBeats: int(3, 10).default(5), hrAboveBpm: int(100, 150).default(100) }).prefault({}),
   afib: z.strictObject({ enabled: z.boolean().default(true), minEpisodeMs: int(30_000, 300_000).default(30_000) }).prefault({}),
   signal_loss: z.strictObject({ enabled: z.boolean().default(true), silenceMs: int(5000, 60_000).default(10_000) }).prefault({}),

@@ -9,7 +9,7 @@
 import type { AlertKind } from '../contracts/alert.ts';
 import {
   ASYSTOLE_MIN_GAP_MS, BRADY, BRADY_RR_MS, EXTREME_BRADY, EXTREME_BRADY_RR_MS, EXTREME_TACHY, EXTREME_TACHY_RR_MS,
-  PAUSE_MIN_RR_MS, TACHY, TACHY_RR_MS, VT,
+  PAUSE_MIN_RR_MS, SUDDEN_ONSET, TACHY, TACHY_RR_MS, VT,
 } from './alarm-criteria.ts';
 import type { TimedBeat } from './frames.ts';
 
@@ -22,20 +22,64 @@ export interface CriterionHit {
   criterionMs: number;
 }
 
-const RATE_CRITERIA: ReadonlyArray<{ kind: AlertKind; beats: number; qualifies: (rrMs: number) => boolean }> = [
+interface RateCriterion {
+  kind: AlertKind;
+  beats: number;
+  qualifies: (rrMs: number) => boolean;
+  /** Limit alarms (issue 12): the run must also span `sustainMs`, or `suddenSustainMs` after a sudden onset. */
+  delay?: { sustainMs: number; suddenSustainMs: number; sudden: (runRrMs: number, beforeRrMs: number) => boolean };
+}
+
+const RATE_CRITERIA: readonly RateCriterion[] = [
   { kind: 'extreme_brady', beats: EXTREME_BRADY.consecutiveBeats, qualifies: (rr) => rr > EXTREME_BRADY_RR_MS },
-  { kind: 'brady', beats: BRADY.consecutiveBeats, qualifies: (rr) => rr > BRADY_RR_MS },
+  {
+    kind: 'brady', beats: BRADY.consecutiveBeats, qualifies: (rr) => rr > BRADY_RR_MS,
+    delay: { sustainMs: BRADY.sustainMs, suddenSustainMs: BRADY.suddenSustainMs, sudden: (run, before) => run >= before / (1 - SUDDEN_ONSET.change) },
+  },
   { kind: 'extreme_tachy', beats: EXTREME_TACHY.consecutiveBeats, qualifies: (rr) => rr < EXTREME_TACHY_RR_MS },
-  { kind: 'tachy', beats: TACHY.consecutiveBeats, qualifies: (rr) => rr < TACHY_RR_MS },
+  {
+    kind: 'tachy', beats: TACHY.consecutiveBeats, qualifies: (rr) => rr < TACHY_RR_MS,
+    delay: { sustainMs: TACHY.sustainMs, suddenSustainMs: TACHY.suddenSustainMs, sudden: (run, before) => run <= (1 - SUDDEN_ONSET.change) * before },
+  },
 ];
+
+/** First hit of one rate criterion; `beforeRrMs`: the intervals just before `beats[0]`, oldest first. */
+function scanRate(c: RateCriterion, beats: readonly TimedBeat[], beforeRrMs: readonly number[]): CriterionHit | undefined {
+  const rr = (i: number) => beats[i]!.tMs - beats[i - 1]!.tMs;
+  // The last intervals inside the limit (a run too short to count is not one of them).
+  const inside = beforeRrMs.filter((x) => !c.qualifies(x)).slice(-SUDDEN_ONSET.beforeIntervals);
+  let run: { first: number; count: number; sumMs: number; sudden?: boolean } | undefined;
+  for (let i = 1; i < beats.length; i++) {
+    if (!c.qualifies(rr(i))) {
+      run = undefined;
+      inside.push(rr(i));
+      if (inside.length > SUDDEN_ONSET.beforeIntervals) inside.shift();
+      continue;
+    }
+    run ??= { first: i, count: 0, sumMs: 0 };
+    run.count++;
+    if (run.count <= c.beats) run.sumMs += rr(i);
+    if (run.count < c.beats) continue;
+    let sustainMs = 0;
+    if (c.delay) {
+      run.sudden ??= inside.length >= SUDDEN_ONSET.beforeIntervals && c.delay.sudden(run.sumMs / c.beats, inside.reduce((a, b) => a + b, 0) / inside.length);
+      sustainMs = run.sudden ? Math.min(c.delay.sustainMs, c.delay.suddenSustainMs) : c.delay.sustainMs;
+    }
+    if (beats[i]!.tMs - beats[run.first]!.tMs >= sustainMs) return { kind: c.kind, onsetMs: beats[run.first]!.tMs, criterionMs: beats[i]!.tMs };
+  }
+  return undefined;
+}
 
 /**
  * Scans beats in time order; `beats[0]` only gives the first interval (its own RR is unknown).
  * Silences (asystole, pause) start at the beat before them and are met once they have lasted
  * the threshold; rate criteria need N consecutive qualifying intervals; VT needs `VT.minBeats`
- * consecutive ventricular beats whose V-to-V intervals average above `VT.hrAboveBpm`.
+ * consecutive ventricular beats whose V-to-V intervals average above `VT.hrAboveBpm`. The limit
+ * alarms (brady, tachy) are met once their run has also lasted the alarm delay, measured from the
+ * run's first beat; whether the run started suddenly compares it with the intervals before it,
+ * which `beforeRrMs` supplies for the run that starts the list (alarm-criteria.ts SUDDEN_ONSET).
  */
-export function scanCriteria(beats: readonly TimedBeat[]): CriterionHit[] {
+export function scanCriteria(beats: readonly TimedBeat[], beforeRrMs: readonly number[] = []): CriterionHit[] {
   const hits: CriterionHit[] = [];
   const rr = (i: number) => beats[i]!.tMs - beats[i - 1]!.tMs;
   for (const [kind, minMs] of [['asystole', ASYSTOLE_MIN_GAP_MS], ['pause', PAUSE_MIN_RR_MS]] as const) {
@@ -47,14 +91,8 @@ export function scanCriteria(beats: readonly TimedBeat[]): CriterionHit[] {
     }
   }
   for (const c of RATE_CRITERIA) {
-    let run = 0;
-    for (let i = 1; i < beats.length; i++) {
-      run = c.qualifies(rr(i)) ? run + 1 : 0;
-      if (run === c.beats) {
-        hits.push({ kind: c.kind, onsetMs: beats[i - c.beats + 1]!.tMs, criterionMs: beats[i]!.tMs });
-        break;
-      }
-    }
+    const hit = scanRate(c, beats, beforeRrMs);
+    if (hit) hits.push(hit);
   }
   let vRun = 0;
   for (let i = 0; i < beats.length; i++) {

@@ -11,7 +11,11 @@
  *    consecutive intervals beyond the limit (N = 5, 5, 17, 5), which is the episode's first beat;
  *    end, extreme kinds = the first beat after the run (the first that no longer qualifies); end,
  *    limit kinds = the first beat of the first 5 consecutive recovered beats (HR ≥ 55 bpm resp.
- *    ≤ 115 bpm), the limit alarms' hysteresis.
+ *    ≤ 115 bpm), the limit alarms' hysteresis. The limit kinds' criterion is met only once the run
+ *    has also lasted the alarm delay (2 min brady, 5 min tachy; 30 s when the run starts suddenly
+ *    compared with the 8 intervals before it: alarm-criteria.ts, issue 12), so a short limit
+ *    episode — and the brady/tachy implied by a short extreme brady/tachy or VT run — raises no
+ *    limit alarm.
  *  - vt: onset = the first ventricular beat; end = the first beat after the run. nsvt (3–4 V
  *    beats, a distractor): the same, but no alarm is due.
  *  - afib: onset = the first beat of the irregular rhythm; end = its last beat. The criterion is
@@ -28,7 +32,7 @@
  */
 import type { AlertKind } from '../contracts/alert.ts';
 import type { TelemetryFrame } from '../contracts/telemetry.ts';
-import { AFIB_MIN_EPISODE_MS, BRADY, LEAD_OFF_MIN_MS, LOW_BATTERY, SIGNAL_LOSS_SILENCE_MS, TACHY } from './alarm-criteria.ts';
+import { AFIB_MIN_EPISODE_MS, BRADY, LEAD_OFF_MIN_MS, LOW_BATTERY, SIGNAL_LOSS_SILENCE_MS, SUDDEN_ONSET, TACHY } from './alarm-criteria.ts';
 import { scanCriteria, type CriterionHit } from './criteria-scan.ts';
 import { ALARM_OF_EPISODE, type EpisodeKind } from './episode-kinds.ts';
 import type { TimedBeat } from './frames.ts';
@@ -103,6 +107,8 @@ export interface EpisodeRecord {
   endMs?: number;
   beats: TimedBeat[];
   hits?: CriterionHit[];
+  /** The intervals just before the episode's first interval (oldest first): the sudden-onset reference of the limit alarms. */
+  beforeRrMs?: number[];
   criterionMs?: number | null;
   onsetSentAtMs?: number;
   criterionSentAtMs?: number;
@@ -122,6 +128,8 @@ export class GroundTruthRecorder {
   readonly #active: EpisodeRecord[] = [];
   readonly #openFrameRecords: EpisodeRecord[] = [];
   #prevBeat: TimedBeat | undefined;
+  /** The last intervals up to the previous beat (sudden-onset reference, alarm-criteria.ts SUDDEN_ONSET). */
+  readonly #recentRrMs: number[] = [];
   readonly #sendLog: Array<{ ts: number; endMs: number; wallMs: number }> = [];
   #pending: SentTarget[] = [];
   /** Wall time of the last frame sent and the device time it ended at. */
@@ -146,6 +154,11 @@ export class GroundTruthRecorder {
   beat(beat: TimedBeat, rec: EpisodeRecord | undefined): void {
     const prev = this.#prevBeat;
     this.#prevBeat = beat;
+    const beforeRrMs = this.#recentRrMs.slice();
+    if (prev) {
+      this.#recentRrMs.push(beat.tMs - prev.tMs);
+      if (this.#recentRrMs.length > SUDDEN_ONSET.beforeIntervals) this.#recentRrMs.shift();
+    }
     for (const r of [...this.#active]) {
       if (r === rec) continue;
       if (r.phase === 'running') this.#endRun(r, beat, prev);
@@ -155,6 +168,7 @@ export class GroundTruthRecorder {
     if (rec.phase === 'scheduled') {
       rec.phase = 'running';
       rec.beats = prev ? [prev] : [];
+      rec.beforeRrMs = beforeRrMs;
       this.#active.push(rec);
     }
     rec.beats.push(beat);
@@ -224,7 +238,7 @@ export class GroundTruthRecorder {
   }
 
   #criteria(rec: EpisodeRecord): { criterionMs: number | null; hits: CriterionHit[]; onsetMs?: number } {
-    const hits = scanCriteria(rec.beats);
+    const hits = scanCriteria(rec.beats, rec.beforeRrMs);
     if (rec.kind === 'afib') {
       const endMs = rec.endMs ?? rec.beats.at(-1)?.tMs;
       const met = rec.onsetMs !== undefined && endMs !== undefined && endMs - rec.onsetMs >= AFIB_MIN_EPISODE_MS;

@@ -240,7 +240,7 @@ export interface AllAlarmsOptions {
 
 /**
  * The built-in `all-alarms` scenario: every episode kind once, normal rhythm between, repeating
- * (≈ 10.5 min per cycle at the defaults). AF comes first after a run-in and is followed by 90 s of
+ * (≈ 11 min per cycle at the defaults). AF comes first after a run-in and is followed by 90 s of
  * normal rhythm, time the AF alarm needs to confirm its end before anything else happens.
  */
 export function allAlarmsScenario(options: AllAlarmsOptions = {}): Readonly<Scenario> {
@@ -251,9 +251,12 @@ export function allAlarmsScenario(options: AllAlarmsOptions = {}): Readonly<Scen
     { kind: 'normal', durationMs: 90_000 },
     { kind: 'pause', durationMs: 3400 },
     normal,
-    { kind: 'brady', durationMs: 20_000 },
+    // The limit alarms wait 30 s after a sudden onset (issue 12, alarm-criteria.ts): a brady at 42
+    // bpm drops abruptly from any normal rhythm here (≥ 25 % longer intervals; at the default
+    // 42–48 bpm a 48 bpm brady from 60 bpm would not), every tachy at 125–135 bpm rises abruptly.
+    { kind: 'brady', durationMs: 45_000, hrBpm: 42 },
     normal,
-    { kind: 'tachy', durationMs: 15_000 },
+    { kind: 'tachy', durationMs: 40_000 },
     normal,
     { kind: 'vt', durationMs: 3000 },
     { kind: 'normal', durationMs: 12_000 },

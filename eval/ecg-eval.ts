@@ -1,12 +1,12 @@
 /**
  * The issue-12 parts of `npm run eval` that are not AF: QRS detection from raw ECG (bxb against
  * the reference beats of every record with a signal file), VT on the CinC 2015 alarm records,
- * and the nuisance-alarm rates before/after the proposed limit-alarm delays.
+ * and the nuisance-alarm rates before/after the limit-alarm delays (the defaults since issue 12).
  */
 import { join } from 'node:path';
 import { readWfdbRecord } from '../device-sim/wfdb-record.ts';
-import { BRADY_SUSTAINED, createBradyDetector } from '../processor/detectors/brady.ts';
-import { createTachyDetector, TACHY_SUSTAINED } from '../processor/detectors/tachy.ts';
+import { BRADY_IMMEDIATE, createBradyDetector } from '../processor/detectors/brady.ts';
+import { createTachyDetector, TACHY_IMMEDIATE } from '../processor/detectors/tachy.ts';
 import type { Detector } from '../processor/detectors/detector.ts';
 import { pp, se, sumBxb, vPp, vSe } from './bxb.ts';
 import { challengeScore, decide, evaluateChallenge2015, PRODUCTION_VT_SETTING, sameSetting, settingName, VT_SETTINGS, type AlarmRecord, type ChallengeScore, type VtSetting } from './challenge2015.ts';
@@ -107,9 +107,9 @@ export function formatChallenge2015(s: Challenge2015Summary): string {
   ].join('\n');
 }
 
-/** The evaluation detector set with the proposed nuisance-alarm delays on brady and tachy. */
-export function sustainedLimitDetectors(): Detector[] {
-  return [...evaluationDetectors().filter((d) => d.kind !== 'brady' && d.kind !== 'tachy'), createBradyDetector(BRADY_SUSTAINED), createTachyDetector(TACHY_SUSTAINED)];
+/** The evaluation detector set with the limit alarms as before issue 12: the consecutive-beat rule alone, no alarm delay. */
+export function immediateLimitDetectors(): Detector[] {
+  return [...evaluationDetectors().filter((d) => d.kind !== 'brady' && d.kind !== 'tachy'), createBradyDetector(BRADY_IMMEDIATE), createTachyDetector(TACHY_IMMEDIATE)];
 }
 
 export interface NuisanceComparison {
@@ -118,10 +118,10 @@ export interface NuisanceComparison {
   after: AlarmRate;
 }
 
-/** Alarm rates with the production limit alarms (before) and the proposed delays (after). */
-export async function nuisanceEvaluation(dataDir: string, databases: readonly EvalDatabase[], before: Map<EvalDatabase, AlarmRate>, only?: readonly string[]): Promise<NuisanceComparison[]> {
-  const run = await runEvaluation({ dataDir, databases, makeDetectors: sustainedLimitDetectors, ...(only ? { records: only } : {}) });
-  return databases.map((database) => ({ database, before: before.get(database)!, after: alarmRates(run.results.filter((r) => r.database === database)) }));
+/** Alarm rates before issue 12 (limit alarms without delay, re-run here) and with the production defaults (after: the main run's). */
+export async function nuisanceEvaluation(dataDir: string, databases: readonly EvalDatabase[], after: Map<EvalDatabase, AlarmRate>, only?: readonly string[]): Promise<NuisanceComparison[]> {
+  const run = await runEvaluation({ dataDir, databases, makeDetectors: immediateLimitDetectors, ...(only ? { records: only } : {}) });
+  return databases.map((database) => ({ database, before: alarmRates(run.results.filter((r) => r.database === database)), after: after.get(database)! }));
 }
 
 export function formatNuisance(list: readonly NuisanceComparison[]): string {
@@ -131,7 +131,7 @@ export function formatNuisance(list: readonly NuisanceComparison[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [
-    'Physiological alarms per 24 h: production limit alarms (before) vs the proposed delays (after: brady 2 min, tachy 5 min, 30 s after a sudden onset; brady.ts BRADY_SUSTAINED, tachy.ts TACHY_SUSTAINED). afdb: outside reference AF/flutter.',
+    'Physiological alarms per 24 h: limit alarms without delay (before issue 12; brady.ts BRADY_IMMEDIATE, tachy.ts TACHY_IMMEDIATE) vs the production defaults (after: brady 2 min, tachy 5 min, 30 s after a sudden onset). afdb: outside reference AF/flutter.',
     line(header), ...rows.map(line),
   ].join('\n');
 }

@@ -8,28 +8,31 @@ import type { AlertKind } from '../contracts/alert.ts';
 import { DEFAULT_ALARM_CRITERIA, type AlarmCriteria } from '../contracts/criteria.ts';
 import { createAfibDetector } from './detectors/afib.ts';
 import { AsystoleDetector } from './detectors/asystole.ts';
-import { BRADY_SUSTAINED, createBradyDetector } from './detectors/brady.ts';
+import { BRADY_DEFAULTS, createBradyDetector } from './detectors/brady.ts';
 import type { Detector } from './detectors/detector.ts';
 import type { LimitRateParams } from './detectors/limit-rate.ts';
 import { createExtremeBradyDetector } from './detectors/extreme-brady.ts';
 import { createExtremeTachyDetector } from './detectors/extreme-tachy.ts';
 import { createPauseDetector } from './detectors/pause.ts';
-import { createTachyDetector, TACHY_SUSTAINED } from './detectors/tachy.ts';
+import { createTachyDetector, TACHY_DEFAULTS } from './detectors/tachy.ts';
 import { createVtDetector } from './detectors/vt.ts';
 import { LeadOffMonitor, LowBatteryMonitor, type FrameMonitor } from './technical.ts';
 
 type PhysiologicalKind = 'asystole' | 'pause' | 'extreme_brady' | 'brady' | 'extreme_tachy' | 'tachy' | 'vt' | 'afib';
 
-/** A limit alarm's delay from the criteria; with a delay, the sudden-onset shortcut of the proposed defaults applies too. */
-const sustained = (proposed: LimitRateParams, sustainMs: number) => (sustainMs > 0 ? { sustainMs, suddenChange: proposed.suddenChange, suddenSustainMs: proposed.suddenSustainMs } : { sustainMs: 0 });
+/**
+ * A limit alarm's delay from the criteria; with a delay, the 30 s sudden-onset shortcut of the
+ * defaults applies too (never longer than the delay itself); 0 = the consecutive-beat rule alone.
+ */
+const sustained = (defaults: LimitRateParams, sustainMs: number) => (sustainMs > 0 ? { sustainMs, suddenChange: defaults.suddenChange, suddenSustainMs: defaults.suddenSustainMs } : { sustainMs: 0, suddenChange: 0, suddenSustainMs: 0 });
 
 const BUILDERS: Record<PhysiologicalKind, (c: AlarmCriteria) => Detector> = {
   asystole: (c) => new AsystoleDetector({ minGapMs: c.asystole.minGapMs }),
   pause: (c) => createPauseDetector({ minRrMs: c.pause.minRrMs }),
   extreme_brady: (c) => createExtremeBradyDetector({ hrBelowBpm: c.extreme_brady.hrBelowBpm, consecutiveBeats: c.extreme_brady.consecutiveBeats }),
-  brady: (c) => createBradyDetector({ limitBpm: c.brady.limitBpm, consecutiveBeats: c.brady.consecutiveBeats, ...sustained(BRADY_SUSTAINED, c.brady.sustainMs) }),
+  brady: (c) => createBradyDetector({ limitBpm: c.brady.limitBpm, consecutiveBeats: c.brady.consecutiveBeats, ...sustained(BRADY_DEFAULTS, c.brady.sustainMs) }),
   extreme_tachy: (c) => createExtremeTachyDetector({ hrAboveBpm: c.extreme_tachy.hrAboveBpm, consecutiveBeats: c.extreme_tachy.consecutiveBeats }),
-  tachy: (c) => createTachyDetector({ limitBpm: c.tachy.limitBpm, consecutiveBeats: c.tachy.consecutiveBeats, ...sustained(TACHY_SUSTAINED, c.tachy.sustainMs) }),
+  tachy: (c) => createTachyDetector({ limitBpm: c.tachy.limitBpm, consecutiveBeats: c.tachy.consecutiveBeats, ...sustained(TACHY_DEFAULTS, c.tachy.sustainMs) }),
   vt: (c) => createVtDetector({ minBeats: c.vt.minBeats, hrAboveBpm: c.vt.hrAboveBpm }),
   afib: (c) => createAfibDetector({ minEpisodeMs: c.afib.minEpisodeMs }),
 };

@@ -95,7 +95,10 @@ export class StreamRuntime {
     rt.#replayUntilMs = record.analysedUntilMs;
     if (record.partition !== undefined) rt.partition = record.partition;
     rt.#useCriteria(options.criteriaAt(record.analysedUntilMs ?? record.reorder.held[0]?.ts ?? 0));
-    if (record.analysedUntilMs !== undefined) rt.#alarms.awaitRedetection(record.analysedUntilMs);
+    if (record.analysedUntilMs !== undefined) {
+      rt.#alarms.awaitRedetection(record.analysedUntilMs);
+      for (const e of rt.#alarms.openEpisodes()) rt.#continueOpen(e.kind, record.analysedUntilMs);
+    }
     for (const t of record.openTechnical) rt.#monitors.find((m) => m.kind === t.kind)?.resume(t.onsetMs);
     return rt;
   }
@@ -303,9 +306,16 @@ export class StreamRuntime {
         if (episode) this.#monitors.find((m) => m.kind === kind)?.resume(episode.onsetMs);
       } else {
         this.#alarms.expectRedetection(kind, atMs);
+        this.#continueOpen(kind, atMs);
       }
     }
     return alerts;
+  }
+
+  /** The fresh detector of an open alert's kind re-detects it without an alarm delay within the re-detection window. */
+  #continueOpen(kind: AlertKind, sinceMs: number): void {
+    const windowMs = (this.#o.lifecycle ?? LIFECYCLE_DEFAULTS).reconfirmMs[kind];
+    this.#streamDetectors().find((d) => d.kind === kind)?.continueOpen?.(sinceMs + windowMs);
   }
 
   #streamDetectors(): readonly Detector[] {

@@ -10,7 +10,7 @@
  * hysteresis is our design choice against flapping at the limit (not from a standard).
  * HR < 50 bpm ⟺ RR > 1200 ms; recovered: HR ≥ 55 bpm ⟺ RR ≤ 1090.9 ms.
  *
- * Alarm delay against nuisance alarms (issue 12, {@link BRADY_SUSTAINED}): the run must last 120 s, or 30 s when it
+ * Alarm delay against nuisance alarms (issue 12, the default): the run must last 120 s, or 30 s when it
  * starts suddenly (its first intervals ≥ 25 % longer than the 8 before it, i.e. the rate
  * dropped by ≥ 20 % from one beat to the next — a block, not the slow drift of sleep). Healthy
  * sleep bradycardia drifts below 50 bpm for seconds to minutes and is not actionable (ISHNE-HRS
@@ -23,14 +23,17 @@
  */
 import { LimitRateDetector, type LimitRateParams } from './limit-rate.ts';
 
-export const BRADY_DEFAULTS: LimitRateParams = { limitBpm: 50, consecutiveBeats: 5, hysteresisBpm: 5, recoveryBeats: 5, sustainMs: 0, suddenChange: 0, suddenSustainMs: 0 };
+/**
+ * Production defaults (since issue 12): the consecutive-beat rule, then the alarm delay of 2 min,
+ * 30 s after a sudden onset (file comment). `npm run eval`: nsr2db limit alarms 9.5 → 0 per day.
+ */
+export const BRADY_DEFAULTS: LimitRateParams = { limitBpm: 50, consecutiveBeats: 5, hysteresisBpm: 5, recoveryBeats: 5, sustainMs: 120_000, suddenChange: 0.2, suddenSustainMs: 30_000 };
 
 /**
- * Proposed nuisance-alarm defaults (below); measured by `npm run eval` ("after"), not yet the
- * production default: switching needs the simulator's independent ground truth
- * (device-sim/alarm-criteria.ts, criteria-scan.ts) to learn the sustain rule first.
+ * The consecutive-beat rule alone, without the alarm delay (the default before issue 12; what a
+ * clinician gets with `brady.sustainMs: 0`): the "before" of the nuisance-alarm evaluation.
  */
-export const BRADY_SUSTAINED: LimitRateParams = { ...BRADY_DEFAULTS, sustainMs: 120_000, suddenChange: 0.2, suddenSustainMs: 30_000 };
+export const BRADY_IMMEDIATE: LimitRateParams = { ...BRADY_DEFAULTS, sustainMs: 0, suddenChange: 0, suddenSustainMs: 0 };
 
 /** Factory with the documented defaults; every parameter is patient-adjustable. */
 export function createBradyDetector(params: Partial<LimitRateParams> = {}): LimitRateDetector {

@@ -49,4 +49,11 @@ export interface Detector {
    * waveform is already known when the beat arrives). Never called for lead-off frames.
    */
   onEcg?(chunk: EcgChunk): void;
+  /**
+   * Optional: an alert of this kind is already open and waits for this (fresh) detector to
+   * report the condition again (after a restart or a criteria change). Runs that start before
+   * `untilMs` (device time) are reported as soon as the basic criterion holds, without any alarm
+   * delay: the delay is for raising an alarm, not for confirming one already raised.
+   */
+  continueOpen?(untilMs: number): void;
 }

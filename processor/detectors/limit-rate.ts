@@ -63,6 +63,8 @@ export class LimitRateDetector implements Detector {
   #open: { onsetMs: number; beatCount: number; rrSumMs: number; recentRrMs: number[] } | undefined;
   /** First beat and length of the current run of recovered beats while open. */
   #recovery: { firstMs: number; count: number } | undefined;
+  /** {@link continueOpen}: runs starting before this device time open without the alarm delay. */
+  #continueUntilMs = -Infinity;
 
   constructor(criterion: LimitRateCriterion) {
     const p = criterion.params;
@@ -119,10 +121,11 @@ export class LimitRateDetector implements Detector {
       if (run.recentRrMs.length > MAX_EVIDENCE_RR) run.recentRrMs.shift();
       if (run.count < p.consecutiveBeats) return [];
       if (run.sudden === undefined) run.sudden = this.#isSudden(run.rrSumMs / run.count);
-      const sustainMs = run.sudden ? Math.min(p.sustainMs, p.suddenSustainMs) : p.sustainMs;
+      const sustainMs = run.firstMs < this.#continueUntilMs ? 0 : run.sudden ? Math.min(p.sustainMs, p.suddenSustainMs) : p.sustainMs;
       if (beat.timeMs - run.firstMs < sustainMs) return [];
       this.#open = { onsetMs: run.firstMs, beatCount: run.count, rrSumMs: run.rrSumMs, recentRrMs: run.recentRrMs };
       this.#run = undefined;
+      this.#continueUntilMs = -Infinity;
       this.#before = [];
       this.#recovery = undefined;
       return [{ type: 'onset', kind: this.kind, onsetMs: this.#open.onsetMs, evidence: this.#evidence(this.#open.beatCount, this.#open.rrSumMs, this.#open.recentRrMs) }];
@@ -153,6 +156,11 @@ export class LimitRateDetector implements Detector {
 
   onTime(_time: TimeEvent): EpisodeChange[] {
     return [];
+  }
+
+  /** An alert of this kind is open (restart, criteria change): re-detect it without the alarm delay. */
+  continueOpen(untilMs: number): void {
+    this.#continueUntilMs = untilMs;
   }
 
   /** The run's first intervals (mean `runRrMs`) differ from those before it by the sudden-onset fraction. */

@@ -8,7 +8,7 @@
  * start it. The 5 bpm / 5 beat hysteresis is our design choice against flapping at the limit.
  * HR > 120 bpm ⟺ RR < 500 ms; recovered: HR ≤ 115 bpm ⟺ RR ≥ 521.7 ms.
  *
- * Alarm delay against nuisance alarms (issue 12, {@link TACHY_SUSTAINED}): the run must last 5 min, or 30 s when it
+ * Alarm delay against nuisance alarms (issue 12, the default): the run must last 5 min, or 30 s when it
  * starts suddenly (its first intervals ≥ 20 % shorter than the 8 before it — the "sudden onset"
  * discriminator of implantable defibrillators, which separates re-entrant tachycardias from the
  * gradual sinus tachycardia of exertion). Exertional sinus tachycardia in an ambulatory patient
@@ -19,10 +19,11 @@
  */
 import { LimitRateDetector, type LimitRateParams } from './limit-rate.ts';
 
-export const TACHY_DEFAULTS: LimitRateParams = { limitBpm: 120, consecutiveBeats: 5, hysteresisBpm: 5, recoveryBeats: 5, sustainMs: 0, suddenChange: 0, suddenSustainMs: 0 };
+/** Production defaults (since issue 12): consecutive beats, then 5 min, or 30 s after a sudden onset (file comment). */
+export const TACHY_DEFAULTS: LimitRateParams = { limitBpm: 120, consecutiveBeats: 5, hysteresisBpm: 5, recoveryBeats: 5, sustainMs: 300_000, suddenChange: 0.2, suddenSustainMs: 30_000 };
 
-/** Proposed nuisance-alarm defaults (below; see brady.ts BRADY_SUSTAINED for their status). */
-export const TACHY_SUSTAINED: LimitRateParams = { ...TACHY_DEFAULTS, sustainMs: 300_000, suddenChange: 0.2, suddenSustainMs: 30_000 };
+/** The consecutive-beat rule alone (before issue 12; `tachy.sustainMs: 0`), see brady.ts BRADY_IMMEDIATE. */
+export const TACHY_IMMEDIATE: LimitRateParams = { ...TACHY_DEFAULTS, sustainMs: 0, suddenChange: 0, suddenSustainMs: 0 };
 
 /** Factory with the documented defaults; every parameter is patient-adjustable. */
 export function createTachyDetector(params: Partial<LimitRateParams> = {}): LimitRateDetector {

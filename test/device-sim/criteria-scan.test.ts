@@ -18,30 +18,48 @@ describe('criteria scan of generated beats', () => {
     expect(scanCriteria(beatsOf([500, 1200, 800, 500, 500, 500, 500, 1200, 1200, 1200, 1200, 1200, 999]))).toEqual([]);
   });
 
-  it('needs 5 consecutive intervals above 1500 ms for extreme bradycardia (4 give nothing), onset at the first of them', () => {
+  it('needs 5 consecutive intervals above 1500 ms for extreme bradycardia (4 give nothing), onset at the first of them; 5 beats are no bradycardia (alarm delay)', () => {
     expect(scanCriteria(beatsOf([...normal(3), 1501, 1501, 1501, 1501, ...normal(3)]))).toEqual([]);
     const beats = beatsOf([...normal(3), 1501, 1501, 1501, 1501, 1501, ...normal(3)]);
-    expect(scanCriteria(beats)).toEqual([
-      { kind: 'extreme_brady', onsetMs: beats[4]!.tMs, criterionMs: beats[8]!.tMs },
-      { kind: 'brady', onsetMs: beats[4]!.tMs, criterionMs: beats[8]!.tMs },
-    ]);
+    expect(scanCriteria(beats)).toEqual([{ kind: 'extreme_brady', onsetMs: beats[4]!.tMs, criterionMs: beats[8]!.tMs }]);
   });
 
   it('treats exactly 1500 ms as 40 bpm (not below 40) and exactly 1200 ms as 50 bpm (not below 50)', () => {
-    expect(scanCriteria(beatsOf([...normal(2), 1500, 1500, 1500, 1500, 1500, ...normal(2)])).map((h) => h.kind)).toEqual(['brady']);
-    expect(scanCriteria(beatsOf([...normal(2), 1200, 1200, 1200, 1200, 1200, ...normal(2)]))).toEqual([]);
+    expect(scanCriteria(beatsOf([...normal(8), ...Array<number>(25).fill(1500), ...normal(2)])).map((h) => h.kind)).toEqual(['brady']);
+    expect(scanCriteria(beatsOf([...normal(8), ...Array<number>(120).fill(1200), ...normal(2)]))).toEqual([]);
   });
 
-  it('needs 17 intervals under 60000/140 ms for extreme tachycardia and 5 under 500 ms for tachycardia', () => {
+  it('brady: a sudden drop (≥ 25 % longer intervals than the 8 before) is met 30 s after the first slow beat; a gradual one only after 2 min', () => {
+    const sudden = beatsOf([...normal(8), ...Array<number>(21).fill(1500), ...normal(2)]);
+    expect(scanCriteria(sudden)).toEqual([{ kind: 'brady', onsetMs: sudden[9]!.tMs, criterionMs: sudden[29]!.tMs }]);
+    expect(scanCriteria(beatsOf([...normal(8), ...Array<number>(20).fill(1500), ...normal(2)]))).toEqual([]); // 28.5 s
+    // 1100 → 1300 ms is 18 % longer: not sudden, 2 min needed (92 intervals = 119.6 s are not enough)
+    expect(scanCriteria(beatsOf([...Array<number>(8).fill(1100), ...Array<number>(92).fill(1300), ...normal(2)]))).toEqual([]);
+    const gradual = beatsOf([...Array<number>(8).fill(1100), ...Array<number>(100).fill(1300), ...normal(2)]);
+    expect(scanCriteria(gradual)).toEqual([{ kind: 'brady', onsetMs: gradual[9]!.tMs, criterionMs: gradual[9 + 93]!.tMs }]);
+  });
+
+  it('takes the intervals before the list as the sudden-onset reference, and without 8 of them a run is not sudden', () => {
+    const run = beatsOf([800, 800, ...Array<number>(25).fill(1500)]);
+    expect(scanCriteria(run)).toEqual([]);
+    expect(scanCriteria(run, normal(6)).map((h) => h.kind)).toEqual(['brady']);
+    expect(scanCriteria(run, normal(5))).toEqual([]); // 7 intervals inside the limit
+    // a lone slow interval is no run and no part of the reference (as in limit-rate.ts)
+    expect(scanCriteria(run, [...normal(6), 1450]).map((h) => h.kind)).toEqual(['brady']);
+  });
+
+  it('needs 17 intervals under 60000/140 ms for extreme tachycardia, and a tachycardia lasting 30 s after a sudden onset or 5 min after a gradual one', () => {
     const sixteen = beatsOf([...normal(2), ...Array<number>(16).fill(428), ...normal(2)]);
-    expect(scanCriteria(sixteen).map((h) => h.kind)).toEqual(['tachy']);
+    expect(scanCriteria(sixteen)).toEqual([]);
     const seventeen = beatsOf([...normal(2), ...Array<number>(17).fill(428), ...normal(2)]);
-    expect(scanCriteria(seventeen)).toEqual([
-      { kind: 'extreme_tachy', onsetMs: seventeen[3]!.tMs, criterionMs: seventeen[19]!.tMs },
-      { kind: 'tachy', onsetMs: seventeen[3]!.tMs, criterionMs: seventeen[7]!.tMs },
-    ]);
-    expect(scanCriteria(beatsOf([...normal(2), 429, 429, 429, 429, 429, ...normal(2)])).map((h) => h.kind)).toEqual(['tachy']);
-    expect(scanCriteria(beatsOf([...normal(2), 500, 500, 500, 500, 500, ...normal(2)]))).toEqual([]);
+    expect(scanCriteria(seventeen)).toEqual([{ kind: 'extreme_tachy', onsetMs: seventeen[3]!.tMs, criterionMs: seventeen[19]!.tMs }]);
+    const sudden = beatsOf([...normal(8), ...Array<number>(80).fill(429), ...normal(2)]);
+    expect(scanCriteria(sudden)).toEqual([{ kind: 'tachy', onsetMs: sudden[9]!.tMs, criterionMs: sudden[9 + 70]!.tMs }]); // 70 × 429 ms ≥ 30 s
+    expect(scanCriteria(beatsOf([...normal(8), ...Array<number>(80).fill(500), ...normal(2)]))).toEqual([]);
+    // 560 → 480 ms is 14 % shorter: not sudden, 5 min needed
+    expect(scanCriteria(beatsOf([...Array<number>(8).fill(560), ...Array<number>(600).fill(480), ...normal(2)]))).toEqual([]);
+    const gradual = beatsOf([...Array<number>(8).fill(560), ...Array<number>(640).fill(480), ...normal(2)]);
+    expect(scanCriteria(gradual)).toEqual([{ kind: 'tachy', onsetMs: gradual[9]!.tMs, criterionMs: gradual[9 + 625]!.tMs }]);
   });
 
   it('reports a silence of 3 s as a pause and of 4 s as an asystole and a pause, from the beat before it', () => {

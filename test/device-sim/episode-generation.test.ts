@@ -3,6 +3,7 @@ import type { TelemetryFrame } from '../../contracts/telemetry.ts';
 import type { TimedBeat } from '../../device-sim/frames.ts';
 import { allAlarmsScenario, builtinScenario, scenarioFromPhases, type ScenarioPhase } from '../../device-sim/scenario.ts';
 import { ScenarioTimeline } from '../../device-sim/scenario-timeline.ts';
+import type { SinusRhythmParams } from '../../device-sim/rhythm.ts';
 import { runOffline } from './helpers/offline-run.ts';
 
 const T0 = 1_764_064_800_000;
@@ -11,8 +12,8 @@ const SEEDS = Array.from({ length: 30 }, (_, i) => i + 1);
 interface Interval { tMs: number; rrMs: number; cls: string }
 
 /** Beats of one device over `spanMs`, as intervals ending at each beat. */
-function generate(phases: ScenarioPhase[], spanMs: number, seed: number) {
-  const timeline = new ScenarioTimeline({ deviceId: 'dev', seed, t0Ms: T0, scenario: scenarioFromPhases('t', phases) });
+function generate(phases: ScenarioPhase[], spanMs: number, seed: number, rhythmParams?: Partial<SinusRhythmParams>) {
+  const timeline = new ScenarioTimeline({ deviceId: 'dev', seed, t0Ms: T0, scenario: scenarioFromPhases('t', phases), ...(rhythmParams ? { rhythmParams } : {}) });
   const beats: TimedBeat[] = [];
   for (const b of timeline.beats()) {
     if (b.tMs >= T0 + spanMs) break;
@@ -20,6 +21,23 @@ function generate(phases: ScenarioPhase[], spanMs: number, seed: number) {
   }
   const intervals: Interval[] = beats.slice(1).map((b, i) => ({ tMs: b.tMs, rrMs: b.tMs - beats[i]!.tMs, cls: b.cls }));
   return { beats, intervals, truth: timeline.groundTruth(T0 + spanMs) };
+}
+
+/**
+ * Device time the limit alarm's delay is over (alarm-criteria.ts, issue 12): the first beat of
+ * the run `from`…`from + n` at least 30 s after its first beat when its first 5 intervals average
+ * ≥ 25 % longer (brady) / 20 % shorter (tachy) than the 8 intervals before it, else 2 / 5 min;
+ * null when the run is shorter. Written here from the rule, not from criteria-scan.ts.
+ */
+function delayOver(intervals: Interval[], from: number, n: number, kind: 'brady' | 'tachy'): { sudden: boolean; criterionMs: number | null } {
+  const mean = (xs: Interval[]) => xs.reduce((a, x) => a + x.rrMs, 0) / xs.length;
+  const before = mean(intervals.slice(from - 8, from));
+  const first5 = mean(intervals.slice(from, from + 5));
+  const sudden = kind === 'brady' ? first5 >= before / 0.8 : first5 <= 0.8 * before;
+  const delayMs = sudden ? 30_000 : kind === 'brady' ? 120_000 : 300_000;
+  const t0 = intervals[from]!.tMs;
+  const hit = intervals.slice(from + 4, from + n).find((x) => x.tMs - t0 >= delayMs);
+  return { sudden, criterionMs: hit?.tMs ?? null };
 }
 
 /** Index of the interval ending at `tMs`. */
@@ -36,12 +54,15 @@ function firstRun(intervals: Interval[], from: number, n: number, test: (rr: num
 }
 
 describe('generated episodes', () => {
-  it('brady: every interval between 42 and 48 bpm (1250–1428 ms), never under 40 bpm; onset = first slow beat, end = first of 5 beats back at ≥ 55 bpm', () => {
+  it('brady: every interval between 42 and 48 bpm (1250–1428 ms), never under 40 bpm; onset = first slow beat, criterion = 30 s into a sudden drop (2 min otherwise: not met in 45 s), end = first of 5 beats back at ≥ 55 bpm', () => {
+    let sudden = 0;
     for (const seed of SEEDS) {
-      const { intervals, truth } = generate([{ kind: 'normal', durationMs: 20_000 }, { kind: 'brady', durationMs: 20_000 }, { kind: 'normal', durationMs: 30_000 }], 70_000, seed);
+      const { intervals, truth } = generate([{ kind: 'normal', durationMs: 20_000 }, { kind: 'brady', durationMs: 45_000 }, { kind: 'normal', durationMs: 30_000 }], 95_000, seed);
       const slow = intervals.filter((x) => x.rrMs > 1200);
       const [e] = truth;
       const first = at(intervals, e!.onsetMs);
+      const delay = delayOver(intervals, first, slow.length, 'brady');
+      if (delay.sudden) sudden++;
       expect({
         kinds: truth.map((x) => x.kind),
         slowInRange: slow.every((x) => x.rrMs >= 1250 && x.rrMs <= 1428),
@@ -55,7 +76,7 @@ describe('generated episodes', () => {
       }).toEqual({
         kinds: ['brady'], slowInRange: true, contiguous: true, enough: true,
         onset: slow[0]!.tMs,
-        criterion: slow[4]!.tMs,
+        criterion: delay.criterionMs,
         end: firstRun(intervals, first + slow.length, 5, (rr) => rr <= 60_000 / 55),
         implied: [],
         alarm: 'brady',
@@ -63,23 +84,47 @@ describe('generated episodes', () => {
       expect(e!.detail.hrBpm).toBeGreaterThanOrEqual(42);
       expect(e!.detail.hrBpm).toBeLessThanOrEqual(48);
     }
+    // a scripted brady drops abruptly from 60–85 bpm: sudden for these seeds (the gradual branch: next test)
+    expect(sudden).toBe(SEEDS.length);
   });
 
-  it('tachy: every interval between 125 and 135 bpm (445–480 ms), never over 140 bpm; end = first of 5 beats back at ≤ 115 bpm', () => {
+  it('brady at 49 bpm from a 58 bpm rhythm is no sudden drop: no alarm due within 45 s, due 2 min after its first slow beat when it lasts', () => {
+    for (const seed of SEEDS.slice(0, 10)) {
+      const phases = (ms: number): ScenarioPhase[] => [{ kind: 'normal', durationMs: 20_000 }, { kind: 'brady', durationMs: ms, hrBpm: 49 }, { kind: 'normal', durationMs: 30_000 }];
+      const short = generate(phases(45_000), 95_000, seed, { meanHrBpm: 58 });
+      const long = generate(phases(130_000), 180_000, seed, { meanHrBpm: 58 });
+      const slow = long.intervals.filter((x) => x.rrMs > 1200);
+      const delay = delayOver(long.intervals, at(long.intervals, slow[0]!.tMs), slow.length, 'brady');
+      expect([short.truth[0]!.kind, short.truth[0]!.criterionMs, delay.sudden, long.truth[0]!.criterionMs, long.truth[0]!.criterionMs! - slow[0]!.tMs >= 120_000]).toEqual(['brady', null, false, delay.criterionMs, true]);
+    }
+  });
+
+  it('brady at an explicit 42 bpm (the all-alarms setting) always starts suddenly: its alarm is due 30 s after the first slow beat', () => {
     for (const seed of SEEDS) {
-      const { intervals, truth } = generate([{ kind: 'normal', durationMs: 20_000 }, { kind: 'tachy', durationMs: 15_000 }, { kind: 'normal', durationMs: 20_000 }], 55_000, seed);
+      const { intervals, truth } = generate([{ kind: 'normal', durationMs: 20_000 }, { kind: 'brady', durationMs: 45_000, hrBpm: 42 }, { kind: 'normal', durationMs: 30_000 }], 95_000, seed);
+      const slow = intervals.filter((x) => x.rrMs > 1200);
+      const delay = delayOver(intervals, at(intervals, slow[0]!.tMs), slow.length, 'brady');
+      expect([delay.sudden, truth[0]!.criterionMs, truth[0]!.criterionMs! - slow[0]!.tMs < 32_000]).toEqual([true, delay.criterionMs, true]);
+    }
+  });
+
+  it('tachy: every interval between 125 and 135 bpm (445–480 ms), never over 140 bpm; always a sudden onset, criterion 30 s in; end = first of 5 beats back at ≤ 115 bpm', () => {
+    for (const seed of SEEDS) {
+      const { intervals, truth } = generate([{ kind: 'normal', durationMs: 20_000 }, { kind: 'tachy', durationMs: 40_000 }, { kind: 'normal', durationMs: 20_000 }], 80_000, seed);
       const fast = intervals.filter((x) => x.rrMs < 500);
       const [e] = truth;
       expect({
         fastInRange: fast.every((x) => x.rrMs >= 445 && x.rrMs <= 480),
+        sudden: delayOver(intervals, at(intervals, fast[0]!.tMs), fast.length, 'tachy').sudden,
         onset: e!.onsetMs,
         criterion: e!.criterionMs,
         end: e!.endMs,
         implied: e!.implied,
       }).toEqual({
         fastInRange: true,
+        sudden: true,
         onset: fast[0]!.tMs,
-        criterion: fast[4]!.tMs,
+        criterion: delayOver(intervals, at(intervals, fast[0]!.tMs), fast.length, 'tachy').criterionMs,
         end: firstRun(intervals, at(intervals, fast.at(-1)!.tMs) + 1, 5, (rr) => rr >= 60_000 / 115),
         implied: [],
       });
@@ -110,7 +155,7 @@ describe('generated episodes', () => {
     }
   });
 
-  it('vt: a run of ventricular beats at 150–200 bpm, V-to-V intervals all under 500 ms; onset = first V beat, criterion = 5th, end = first beat after; also a tachycardia', () => {
+  it('vt: a run of ventricular beats at 150–200 bpm, V-to-V intervals all under 500 ms; onset = first V beat, criterion = 5th, end = first beat after; too short for the tachycardia alarm delay', () => {
     for (const seed of SEEDS) {
       const { intervals, truth } = generate([{ kind: 'normal', durationMs: 10_000 }, { kind: 'vt', durationMs: 3000 }, { kind: 'normal', durationMs: 10_000 }], 23_000, seed);
       const v = intervals.filter((x) => x.cls === 'V');
@@ -124,14 +169,17 @@ describe('generated episodes', () => {
         truth: { kind: e!.kind, onsetMs: e!.onsetMs, criterionMs: e!.criterionMs, endMs: e!.endMs, implied: e!.implied.map(({ kind, onsetMs, criterionMs }) => ({ kind, onsetMs, criterionMs })) },
       }).toEqual({
         contiguous: true, length: true, rate: true, returnRr: true,
-        truth: { kind: 'vt', onsetMs: v[0]!.tMs, criterionMs: v[4]!.tMs, endMs: afterRun.tMs, implied: [{ kind: 'tachy', onsetMs: v[0]!.tMs, criterionMs: v[4]!.tMs }] },
+        truth: { kind: 'vt', onsetMs: v[0]!.tMs, criterionMs: v[4]!.tMs, endMs: afterRun.tMs, implied: [] },
       });
     }
   });
 
-  it.each([[5, ['tachy']], [16, ['tachy']], [17, ['extreme_tachy', 'tachy']]] as const)('vt of exactly %i beats also raises %j', (beats, implied) => {
-    const { intervals, truth } = generate([{ kind: 'normal', durationMs: 10_000 }, { kind: 'vt', durationMs: 8000, beats }, { kind: 'normal', durationMs: 10_000 }], 28_000, 4);
-    expect([intervals.filter((x) => x.cls === 'V').length, truth[0]!.detail.beats, truth[0]!.implied.map((i) => i.kind)]).toEqual([beats, beats, implied]);
+  it.each([[5, []], [16, []], [17, ['extreme_tachy']], [100, ['extreme_tachy', 'tachy']]] as const)('vt of exactly %i beats also raises %j (tachy only once the run outlasts its 30 s sudden-onset delay)', (beats, implied) => {
+    const { intervals, truth } = generate([{ kind: 'normal', durationMs: 10_000 }, { kind: 'vt', durationMs: 42_000, beats, hrBpm: 150 }, { kind: 'normal', durationMs: 10_000 }], 64_000, 4);
+    const v = intervals.filter((x) => x.cls === 'V');
+    expect([v.length, truth[0]!.detail.beats, truth[0]!.implied.map((i) => i.kind)]).toEqual([beats, beats, implied]);
+    const tachy = truth[0]!.implied.find((i) => i.kind === 'tachy');
+    if (tachy) expect([tachy.onsetMs, tachy.criterionMs]).toEqual([v[0]!.tMs, delayOver(intervals, at(intervals, v[0]!.tMs), v.length, 'tachy').criterionMs]);
   });
 
   it('nsvt: runs of 3 or 4 ventricular beats that meet no alarm criterion (no VT, no tachycardia)', () => {

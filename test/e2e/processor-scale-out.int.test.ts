@@ -29,10 +29,12 @@ const SESSION_TIMEOUT_MS = 6_000; // the broker's minimum (group.min.session.tim
 function episodeFrames(t0Ms: number): TelemetryFrame[] {
   const beats: TimedBeat[] = [];
   let t = t0Ms;
-  for (const [rrMs, count] of [[800, 25], [1700, 18], [800, 25]] as const) {
+  // 35 bpm from 9.7 s to 76 s: extreme bradycardia at once, the bradycardia alert 30 s into the
+  // run (sudden-onset alarm delay, issue 12), both open before the kill at 45 s.
+  for (const [rrMs, count] of [[800, 10], [1700, 40], [800, 25]] as const) {
     for (let i = 0; i < count; i++) beats.push({ tMs: (t += rrMs), cls: 'N' });
   }
-  return [...buildFrames(beats, { t0Ms, durationMs: 72_000, battery: 80 })];
+  return [...buildFrames(beats, { t0Ms, durationMs: 97_000, battery: 80 })];
 }
 
 interface Member { clientId: string; partitions: number[] }
@@ -118,14 +120,14 @@ await describeWithService('processors in one consumer group on Kafka', kafkaAvai
       })));
       const alertsOf = (patientId: string) => snapshots.filter((s) => s.alert.patientId === patientId);
 
-      // 40 s of device time: every episode has begun (onset at the 5th slow beat, 28.5 s).
-      for (let k = 0; k < 40; k++) await send(k);
-      await waitFor('an extreme_brady onset for every patient', () =>
-        patients.every((p) => alertsOf(p.id).some((s) => s.alert.kind === 'extreme_brady')) ? true : undefined, 60_000);
+      // 45 s of device time: both alerts are open (extreme brady at the 5th slow beat, 16.5 s; brady at 40.3 s).
+      for (let k = 0; k < 45; k++) await send(k);
+      await waitFor('an extreme_brady and a brady onset for every patient', () =>
+        patients.every((p) => alertsOf(p.id).some((s) => s.alert.kind === 'extreme_brady') && alertsOf(p.id).some((s) => s.alert.kind === 'brady')) ? true : undefined, 60_000);
 
       a.kill('SIGKILL');
-      // The rest paced over ~13 s of wall clock, so frames keep arriving across the session timeout and the rebalance.
-      for (let k = 40; k < frames.length; k++) {
+      // The rest paced over ~21 s of wall clock, so frames keep arriving across the session timeout and the rebalance.
+      for (let k = 45; k < frames.length; k++) {
         await send(k);
         await sleep(400);
       }
@@ -153,12 +155,12 @@ await describeWithService('processors in one consumer group on Kafka', kafkaAvai
           expect(final.evidence.note ?? '', `${p.id} ${kind}: the end was observed, not estimated`).not.toMatch(/estimat/i);
           relative[kind] = [Date.parse(final.onset) - t0Ms, Date.parse(final.end!) - t0Ms];
         }
-        // Extreme bradycardia: onset within the slow run (20 s … 28.5 s), end at the recovery (≈ 50.6 s).
+        // Extreme bradycardia: onset within the slow run (8 s … 16.5 s), end at the recovery (≈ 76.8 s).
         const [onset, end] = relative.extreme_brady!;
-        expect(onset, p.id).toBeGreaterThanOrEqual(20_000);
-        expect(onset, p.id).toBeLessThanOrEqual(28_600);
-        expect(end, p.id).toBeGreaterThan(50_000);
-        expect(end, p.id).toBeLessThan(53_000);
+        expect(onset, p.id).toBeGreaterThanOrEqual(8_000);
+        expect(onset, p.id).toBeLessThanOrEqual(16_600);
+        expect(end, p.id).toBeGreaterThan(76_000);
+        expect(end, p.id).toBeLessThan(79_000);
         episodes.set(p.id, JSON.stringify(relative));
         const by = new Set(mine.map((s) => s.by));
         if (moved.has(p.id)) {

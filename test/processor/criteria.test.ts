@@ -40,13 +40,13 @@ describe('per-patient criteria in the processor', () => {
     const c = DEFAULT_ALARM_CRITERIA;
     expect({
       asystole: c.asystole.minGapMs, pause: c.pause.minRrMs,
-      extremeBrady: [c.extreme_brady.hrBelowBpm, c.extreme_brady.consecutiveBeats], brady: [c.brady.limitBpm, c.brady.consecutiveBeats],
-      extremeTachy: [c.extreme_tachy.hrAboveBpm, c.extreme_tachy.consecutiveBeats], tachy: [c.tachy.limitBpm, c.tachy.consecutiveBeats],
+      extremeBrady: [c.extreme_brady.hrBelowBpm, c.extreme_brady.consecutiveBeats], brady: [c.brady.limitBpm, c.brady.consecutiveBeats, c.brady.sustainMs],
+      extremeTachy: [c.extreme_tachy.hrAboveBpm, c.extreme_tachy.consecutiveBeats], tachy: [c.tachy.limitBpm, c.tachy.consecutiveBeats, c.tachy.sustainMs],
       vt: [c.vt.minBeats, c.vt.hrAboveBpm], afib: c.afib.minEpisodeMs, leadOff: c.lead_off.minDurationMs, battery: [c.low_battery.belowPct, c.low_battery.clearAtPct],
     }).toEqual({
       asystole: ASYSTOLE_DEFAULTS.minGapMs, pause: PAUSE_DEFAULTS.minRrMs,
-      extremeBrady: [EXTREME_BRADY_DEFAULTS.hrBelowBpm, EXTREME_BRADY_DEFAULTS.consecutiveBeats], brady: [BRADY_DEFAULTS.limitBpm, BRADY_DEFAULTS.consecutiveBeats],
-      extremeTachy: [EXTREME_TACHY_DEFAULTS.hrAboveBpm, EXTREME_TACHY_DEFAULTS.consecutiveBeats], tachy: [TACHY_DEFAULTS.limitBpm, TACHY_DEFAULTS.consecutiveBeats],
+      extremeBrady: [EXTREME_BRADY_DEFAULTS.hrBelowBpm, EXTREME_BRADY_DEFAULTS.consecutiveBeats], brady: [BRADY_DEFAULTS.limitBpm, BRADY_DEFAULTS.consecutiveBeats, BRADY_DEFAULTS.sustainMs],
+      extremeTachy: [EXTREME_TACHY_DEFAULTS.hrAboveBpm, EXTREME_TACHY_DEFAULTS.consecutiveBeats], tachy: [TACHY_DEFAULTS.limitBpm, TACHY_DEFAULTS.consecutiveBeats, TACHY_DEFAULTS.sustainMs],
       vt: [VT_DEFAULTS.minBeats, VT_DEFAULTS.hrAboveBpm], afib: AFIB_DEFAULTS.minEpisodeMs, leadOff: LEAD_OFF_DEFAULTS.minDurationMs, battery: [LOW_BATTERY_DEFAULTS.belowPct, LOW_BATTERY_DEFAULTS.clearAtPct],
     });
   });
@@ -76,14 +76,32 @@ describe('per-patient criteria in the processor', () => {
   it('ends an open brady alert at the effectiveFrom of the version that switches brady off, with a note', async () => {
     const bus = new InProcessBus();
     h = await startHarness({ bus });
+    // 45 bpm from 17.3 s on: the brady alert opens 30 s later (sudden-onset alarm delay, issue 12)
     const run = frames(beats(T0, [{ rrMs: 800, count: 20 }, { rrMs: 1333, count: 60 }]), 95_000);
-    await h.send(run.slice(0, 40));
+    await h.send(run.slice(0, 50));
     expect(new Set(processorSnapshots(bus).filter((a) => a.kind === 'brady').map((a) => a.end))).toEqual(new Set([undefined]));
-    await publishCriteria(bus, h, 'p1', [version(1, T0 + 50_000, { brady: { enabled: false } })]);
-    await h.send(run.slice(40));
+    await publishCriteria(bus, h, 'p1', [version(1, T0 + 55_000, { brady: { enabled: false } })]);
+    await h.send(run.slice(50));
     const last = processorSnapshots(bus).filter((a) => a.kind === 'brady').at(-1)!;
-    expect(last).toMatchObject({ end: iso(T0 + 50_000), state: 'resolved' });
+    expect(last).toMatchObject({ end: iso(T0 + 55_000), state: 'resolved' });
     expect(last.evidence.note).toMatch(/switched off by criteria version 1 \(set by dr-care\)/);
+  });
+
+  it('continues an open brady alert when its limit changes mid-episode: the rebuilt detector confirms it without a second alarm delay (no second alert, no estimated end)', async () => {
+    const bus = new InProcessBus();
+    h = await startHarness({ bus });
+    // 45 bpm from 17.3 s to 137 s: a sudden drop, so the alert opens 30 s in (≈ 47 s).
+    const run = frames(beats(T0, [{ rrMs: 800, count: 20 }, { rrMs: 1333, count: 90 }, { rrMs: 800, count: 40 }]), 170_000);
+    await h.send(run.slice(0, 60));
+    expect(processorSnapshots(bus).filter((a) => a.kind === 'brady').length).toBeGreaterThan(0);
+    await publishCriteria(bus, h, 'p1', [version(1, T0 + 65_000, { brady: { limitBpm: 52 } })]);
+    await h.send(run.slice(60));
+    const snapshots = processorSnapshots(bus).filter((a) => a.kind === 'brady');
+    expect(new Set(snapshots.map((a) => a.id)).size).toBe(1);
+    const last = snapshots.at(-1)!;
+    expect(last.end).toBe(iso(T0 + 16_000 + 90 * 1333 + 800)); // the first recovered beat
+    expect(last.evidence.note).toBeUndefined();
+    expect(last.evidence.thresholds).toMatchObject({ limitBpm: 52 });
   });
 
   it('continues an open extreme_brady alert when its thresholds change mid-episode (no second alert)', async () => {

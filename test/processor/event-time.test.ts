@@ -16,18 +16,24 @@ afterEach(async () => {
   h = undefined;
 });
 
-/** 2 minutes with a pause, an extreme bradycardia run, a VT run and a tachycardia. */
+/**
+ * 3 minutes with a pause, an extreme bradycardia run, a bradycardia, a VT run and a
+ * tachycardia. The limit alarms (brady, tachy) open after their alarm delay, 30 s of device time
+ * after these sudden onsets (issue 12), so their runs last longer than that.
+ */
 const SCENARIO: TelemetryFrame[] = frames(beats(T0, [
   { rrMs: 800, count: 20 },
   { rrMs: 3500, count: 1 },            // pause
   { rrMs: 800, count: 15 },
-  { rrMs: 1700, count: 8 },            // extreme bradycardia
+  { rrMs: 1700, count: 8 },            // extreme bradycardia (13.6 s: no brady alarm)
+  { rrMs: 800, count: 15 },
+  { rrMs: 1300, count: 25 },           // bradycardia, 46 bpm, 32.5 s
   { rrMs: 800, count: 15 },
   { rrMs: 400, count: 6, cls: 'V' },   // VT run, 150 bpm
   { rrMs: 800, count: 15 },
-  { rrMs: 450, count: 40 },            // tachycardia, 133 bpm
+  { rrMs: 450, count: 80 },            // tachycardia, 133 bpm, 36 s
   { rrMs: 800, count: 25 },
-]), 110_000);
+]), 175_000);
 
 /** Alerts without the wall-clock fields (detectedAt, updatedAt, resolvedAt, escalatedAt). */
 const deviceTimeView = (alerts: Alert[]) => alerts.map(({ detectedAt: _d, updatedAt: _u, resolvedAt: _r, escalatedAt: _e, ...rest }) => rest);

@@ -19,8 +19,10 @@ import { STREAM_PARTITIONS } from '../../platform/adapters.ts';
 import { describeWithService, kafkaAvailable, kafkaBrokers } from '../helpers/services.ts';
 import { beats, CrashingBus, frames, messages, startHarness, T0, until, type Harness } from './helpers.ts';
 
-/** Extreme bradycardia from 20 s to 54 s, normal after. */
+/** Extreme bradycardia from 20 s to 54 s, normal after; its bradycardia alert opens 30 s in (sudden-onset alarm delay, issue 12). */
 const BRADY: TelemetryFrame[] = frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1700, count: 20 }, { rrMs: 800, count: 45 }]), 90_000);
+/** Extreme bradycardia from 20 s to 88 s: its bradycardia alert is open from ≈ 50 s. */
+const BRADY_LONG: TelemetryFrame[] = frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1700, count: 40 }, { rrMs: 800, count: 45 }]), 130_000);
 
 /** 40 s sinus rhythm, then 150 s of AF-like RR (independent, uniform 300–900 ms: 100 bpm, CV 29 %), then 80 s sinus rhythm. */
 function afLike(): TelemetryFrame[] {
@@ -125,7 +127,12 @@ async function run(o: RunOptions): Promise<Alert[]> {
 
 function restartSuite(makeBus: () => Promise<Bus>) {
   const cases = [
-    { name: 'an extreme bradycardia episode (crash 25 s into it)', frameList: BRADY, crashAt: 44, kinds: ['extreme_brady', 'brady'] },
+    // The bradycardia's 30 s alarm delay is still running at this crash (44 s): a pending run is
+    // not in the changelog, so the next processor starts the delay again from the beats it sees
+    // and this 34 s episode raises no brady there — a known limit of the alarm delay (EVALUATION.md
+    // §3). Only the undelayed high-priority alarm is compared; the open-brady case is next.
+    { name: 'an extreme bradycardia episode (crash 25 s into it)', frameList: BRADY, crashAt: 44, kinds: ['extreme_brady'] },
+    { name: 'an extreme bradycardia episode with its bradycardia alert open (crash 41 s into it)', frameList: BRADY_LONG, crashAt: 60, kinds: ['extreme_brady', 'brady'] },
     { name: 'an extreme bradycardia episode (crash after its end, before the end was confirmed)', frameList: BRADY, crashAt: 58, kinds: ['extreme_brady', 'brady'] },
     // The uncommitted batch holds the second half of the episode and its published end: the new
     // processor, re-analysing it from the middle, must not raise a second alert.

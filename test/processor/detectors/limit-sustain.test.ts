@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_ALARM_CRITERIA, alarmCriteriaSchema } from '../../../contracts/criteria.ts';
-import { BRADY_SUSTAINED, createBradyDetector } from '../../../processor/detectors/brady.ts';
-import { createTachyDetector, TACHY_SUSTAINED } from '../../../processor/detectors/tachy.ts';
+import { BRADY_DEFAULTS, createBradyDetector } from '../../../processor/detectors/brady.ts';
+import { createTachyDetector, TACHY_DEFAULTS } from '../../../processor/detectors/tachy.ts';
 import { detectorsForCriteria } from '../../../processor/detector-set.ts';
 import { at, byIntervals, lastT, regular, run, type TestBeat } from './stream-helpers.ts';
 
@@ -15,13 +15,13 @@ const seq = (...parts: number[][]) => {
 /** The device time each alert was raised at: the frame end after which it appeared (1 s frames). */
 const raised = (alerts: ReturnType<typeof run>) => alerts.filter((a) => a.revision === 1).map((a) => ({ kind: a.kind, onset: a.onset, detectedAt: a.detectedAt }));
 
-describe('limit alarms with the proposed nuisance-alarm delay (issue 12)', () => {
+describe('limit alarms with the nuisance-alarm delay, the default since issue 12', () => {
   it('brady: a gradual drift under 50 bpm (sleep) for 100 s raises nothing; sustained for 2 min it raises one brady, onset back-dated', () => {
     const drift = ramp(1000, 1300, 20);
     const short = seq(drift, Array(70).fill(1300), ramp(1300, 900, 10));
-    expect(run([createBradyDetector(BRADY_SUSTAINED)], short, lastT(short) + 1)).toEqual([]);
+    expect(run([createBradyDetector(BRADY_DEFAULTS)], short, lastT(short) + 1)).toEqual([]);
     const long = seq(drift, Array(110).fill(1300), ramp(1300, 900, 10), Array(10).fill(800));
-    const alerts = run([createBradyDetector(BRADY_SUSTAINED)], long, lastT(long) + 1);
+    const alerts = run([createBradyDetector(BRADY_DEFAULTS)], long, lastT(long) + 1);
     expect(alerts.map((a) => a.kind)).toEqual(['brady', 'brady']);
     const firstUnder = long.find((b, i) => i > 0 && b.t - long[i - 1]!.t > 1200)!.t;
     expect(alerts[0]!.onset).toBe(at(firstUnder));
@@ -29,7 +29,7 @@ describe('limit alarms with the proposed nuisance-alarm delay (issue 12)', () =>
 
   it('brady: a sudden drop (75 → 40 bpm, e.g. 2:1 block) alarms after 30 s instead of 2 min', () => {
     const beats = seq(Array(40).fill(1400));
-    const alerts = raised(run([createBradyDetector(BRADY_SUSTAINED)], beats, lastT(beats) + 1));
+    const alerts = raised(run([createBradyDetector(BRADY_DEFAULTS)], beats, lastT(beats) + 1));
     expect(alerts).toHaveLength(1);
     const delayMs = Date.parse(alerts[0]!.detectedAt) - Date.parse(alerts[0]!.onset);
     expect(delayMs).toBeGreaterThanOrEqual(30_000);
@@ -38,19 +38,25 @@ describe('limit alarms with the proposed nuisance-alarm delay (issue 12)', () =>
 
   it('tachy: exertional sinus tachycardia ramping over 120 bpm for 4 min raises nothing; a sudden 75 → 130 bpm alarms after 30 s', () => {
     const exertion = seq(ramp(800, 470, 120), Array(480).fill(470), ramp(470, 800, 60));
-    expect(run([createTachyDetector(TACHY_SUSTAINED)], exertion, lastT(exertion) + 1)).toEqual([]);
+    expect(run([createTachyDetector(TACHY_DEFAULTS)], exertion, lastT(exertion) + 1)).toEqual([]);
     const svt = seq(Array(80).fill(460));
-    const alerts = raised(run([createTachyDetector(TACHY_SUSTAINED)], svt, lastT(svt) + 1));
+    const alerts = raised(run([createTachyDetector(TACHY_DEFAULTS)], svt, lastT(svt) + 1));
     expect(alerts).toHaveLength(1);
     expect(Date.parse(alerts[0]!.detectedAt) - Date.parse(alerts[0]!.onset)).toBeLessThanOrEqual(32_000);
   });
 
-  it('the criteria carry the delay per patient (0 = the consecutive-beat rule alone, the current default)', () => {
-    expect(DEFAULT_ALARM_CRITERIA.brady.sustainMs).toBe(0);
-    const c = alarmCriteriaSchema.parse({ brady: { sustainMs: 120_000 }, tachy: { sustainMs: 300_000 } });
+  it('the criteria carry the delay per patient: 2 min / 5 min by default, 0 = the consecutive-beat rule alone (the clinician\'s override)', () => {
+    expect([DEFAULT_ALARM_CRITERIA.brady.sustainMs, DEFAULT_ALARM_CRITERIA.tachy.sustainMs]).toEqual([120_000, 300_000]);
+    const c = alarmCriteriaSchema.parse({ brady: { sustainMs: 0 }, tachy: { sustainMs: 0 } });
     const beats = seq(Array(40).fill(1400));
-    const legacy = raised(run(detectorsForCriteria(DEFAULT_ALARM_CRITERIA, ['brady']), beats, lastT(beats) + 1));
-    const delayed = raised(run(detectorsForCriteria(c, ['brady']), beats, lastT(beats) + 1));
+    const legacy = raised(run(detectorsForCriteria(c, ['brady']), beats, lastT(beats) + 1));
+    const delayed = raised(run(detectorsForCriteria(DEFAULT_ALARM_CRITERIA, ['brady']), beats, lastT(beats) + 1));
+    // without the delay: raised with the 5th slow beat, as before issue 12
+    expect(Date.parse(legacy[0]!.detectedAt) - Date.parse(legacy[0]!.onset)).toBeLessThanOrEqual(4 * 1400 + 1000);
+    // a gradual drift the clinician wants alarmed at once: with sustainMs 0 there is no delay and no sudden-onset test
+    const drift = seq(ramp(1000, 1300, 20), Array(10).fill(1300));
+    expect(raised(run(detectorsForCriteria(c, ['brady']), drift, lastT(drift) + 1)).map((a) => a.kind)).toEqual(['brady']);
+    expect(raised(run(detectorsForCriteria(DEFAULT_ALARM_CRITERIA, ['brady']), drift, lastT(drift) + 1))).toEqual([]);
     expect(legacy[0]!.onset).toBe(delayed[0]!.onset);
     expect(Date.parse(delayed[0]!.detectedAt) - Date.parse(legacy[0]!.detectedAt)).toBeGreaterThanOrEqual(25_000);
   });
@@ -65,8 +71,8 @@ describe('limit alarms with the proposed nuisance-alarm delay (issue 12)', () =>
     );
     const withV: TestBeat[] = [...beats, ...byIntervals(lastT(beats), Array(8).fill(400), 'V'), ...byIntervals(lastT(beats) + 3200, Array(10).fill(800))];
     const untilMs = lastT(withV) + 1;
-    const legacy = raised(run(detectorsForCriteria(DEFAULT_ALARM_CRITERIA), withV, untilMs));
-    const delayed = raised(run(detectorsForCriteria(alarmCriteriaSchema.parse({ brady: { sustainMs: 120_000 }, tachy: { sustainMs: 300_000 } })), withV, untilMs));
+    const legacy = raised(run(detectorsForCriteria(alarmCriteriaSchema.parse({ brady: { sustainMs: 0 }, tachy: { sustainMs: 0 } })), withV, untilMs));
+    const delayed = raised(run(detectorsForCriteria(DEFAULT_ALARM_CRITERIA), withV, untilMs));
     const high = (list: typeof legacy) => list.filter((a) => ['asystole', 'extreme_brady', 'extreme_tachy', 'vt'].includes(a.kind));
     expect(high(legacy).map((a) => a.kind).sort()).toEqual(['asystole', 'extreme_brady', 'extreme_tachy', 'vt']);
     expect(high(delayed)).toEqual(high(legacy));
