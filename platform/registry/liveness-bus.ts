@@ -48,6 +48,8 @@ export class BusDeviceLivenessStore implements DeviceLivenessStore {
   /** Per device, each gateway's latest row. */
   readonly #rows = new Map<string, Map<string, DeviceLiveness>>();
   readonly #heartbeats = new Map<string, number>();
+  /** Per gateway, when its latest heartbeat was folded here (this reader's clock). */
+  readonly #heardAt = new Map<string, number>();
   #follower: BusFollower | undefined;
 
   private constructor(options: BusDeviceLivenessOptions) {
@@ -127,6 +129,8 @@ export class BusDeviceLivenessStore implements DeviceLivenessStore {
   #fold(m: LivenessMessage | HeartbeatMessage): void {
     if (m?.schema === 'pb.gateway-heartbeat.v1') {
       this.#heartbeats.set(m.gatewayId, m.atMs);
+      // The reader's clock, not the gateway's: no clock skew between hosts enters the comparison.
+      this.#heardAt.set(m.gatewayId, this.#now());
       // Unset during the initial replay inside BusFollower.open; nobody waits then.
       if (m.nonce) this.#follower?.settle(m.nonce, true);
     } else if (m?.schema === 'pb.device-liveness.v1' && typeof m.row?.deviceId === 'string') {
@@ -142,6 +146,7 @@ export class BusDeviceLivenessStore implements DeviceLivenessStore {
   #view(row: DeviceLiveness): DeviceLivenessView {
     const heartbeat = row.gatewayId === undefined ? undefined : this.#heartbeats.get(row.gatewayId);
     const gatewayAlive = heartbeat !== undefined && this.#now() - heartbeat <= this.#staleAfterMs;
-    return { ...row, online: row.connected && gatewayAlive };
+    const heardAt = row.gatewayId === undefined ? undefined : this.#heardAt.get(row.gatewayId);
+    return { ...row, online: row.connected && gatewayAlive, ...(heardAt !== undefined ? { gatewayHeardAtMs: heardAt } : {}) };
   }
 }

@@ -80,6 +80,7 @@ export class SqliteDeviceLivenessStore implements DeviceLivenessStore {
     return {
       deviceId: r.device_id,
       online: connected && gatewayAlive,
+      ...(r.heartbeat_at !== null ? { gatewayHeardAtMs: r.heartbeat_at } : {}),
       connected,
       gatewayId: opt(r.gateway_id),
       connectedAtMs: opt(r.connected_at),

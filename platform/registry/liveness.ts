@@ -44,6 +44,13 @@ export interface DeviceLivenessView extends DeviceLiveness {
    * cannot write "disconnected"; its stale heartbeat turns its devices offline for readers.
    */
   online: boolean;
+  /**
+   * When this reader last heard the heartbeat of the device's gateway, on the READER's clock
+   * (bus: when the heartbeat was folded here; SQLite: the heartbeat time, one machine). The
+   * processor compares it with when its own last frame of the device arrived, to tell a silent
+   * device from telemetry that cannot reach it (processor/silence-cause.ts). Absent when unknown.
+   */
+  gatewayHeardAtMs?: number;
 }
 
 /**

@@ -132,10 +132,10 @@ export class ClinicianStream {
     await this.#connect();
   }
 
+  /** One connection attempt; resolves when open, rejects when it fails. */
   async #connect(): Promise<void> {
     const q = new URLSearchParams({ access_token: this.#token, ...(this.lastEventId !== undefined ? { lastEventId: this.lastEventId } : {}) });
     const ws = new WebSocket(`${this.#url}?${q}`);
-    this.#ws = ws;
     ws.on('message', (data) => {
       const m = JSON.parse(data.toString()) as { type: string; id?: string; alert?: Alert; lastEventId?: string };
       if (m.type === 'alert' && m.alert && m.id !== undefined) {
@@ -146,14 +146,25 @@ export class ClinicianStream {
       }
     });
     ws.on('error', () => {});
-    ws.once('close', () => {
-      if (this.#closed) return;
-      // Reconnect like the page does, every 500 ms until the API answers again.
-      const retry = () => { if (!this.#closed) this.#connect().catch(() => setTimeout(retry, 500)); };
-      setTimeout(retry, 500);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('close', () => reject(new Error('closed before it opened')));
     });
-    await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
+    this.#ws = ws;
     this.connects++;
+    // Reconnect like the page does: one attempt every 500 ms until the API answers again.
+    ws.once('close', () => void this.#reconnect());
+  }
+
+  async #reconnect(): Promise<void> {
+    while (!this.#closed) {
+      await sleep(500);
+      if (this.#closed) return;
+      try {
+        await this.#connect();
+        return;
+      } catch { /* the API is not back yet */ }
+    }
   }
 
   alerts(): Alert[] {

@@ -57,12 +57,21 @@ export function livenessContract(adapter: RegistryAdapter): void {
   it('stores whole liveness rows and reads them back, online while the writing gateway is alive', async () => {
     const { dev1, dev2, dev3, gw1 } = ids;
     await write(gw1, [row(dev1), row(dev2, { connected: false, battery: undefined, charging: undefined, disconnectReason: 'revoked' })]);
-    expect(liveness().get(dev1)).toEqual({ ...row(dev1), online: true });
+    expect(liveness().get(dev1)).toEqual({ ...row(dev1), online: true, gatewayHeardAtMs: T });
     // list() holds every device; a Kafka registry also other tests'.
     expect(liveness().list().filter((l) => [dev1, dev2, dev3].includes(l.deviceId)).map((l) => [l.deviceId, l.online, l.battery, l.charging, l.disconnectReason])).toEqual([
       [dev1, true, 88, false, undefined], [dev2, false, undefined, undefined, 'revoked'],
     ]);
     expect(liveness().get(dev3)).toBeUndefined();
+  });
+
+  it('tells when the reader last heard the device\'s gateway, on the reader\'s clock (processor/silence-cause.ts)', async () => {
+    await write(ids.gw1, [row(ids.dev1)]);
+    expect(liveness().get(ids.dev1)?.gatewayHeardAtMs).toBe(T);
+    now = T + 3000;
+    // A heartbeat with no changed device: the gateway is alive, the device row is unchanged.
+    await write(ids.gw1, []);
+    expect(liveness().get(ids.dev1)).toMatchObject({ lastFrameAtMs: T - 100, gatewayHeardAtMs: T + 3000 });
   });
 
   it('a device of a gateway that stopped heart-beating reads as offline, though still marked connected', async () => {
@@ -91,7 +100,7 @@ export function livenessContract(adapter: RegistryAdapter): void {
     await write(gw2, [moved]);
     now = T + 2000;
     await write(gw1, [row(dev1, { connected: false, disconnectedAtMs: T + 2000, disconnectReason: 'keepalive_timeout' })]);
-    expect(liveness().get(dev1)).toEqual({ ...moved, online: true });
+    expect(liveness().get(dev1)).toEqual({ ...moved, online: true, gatewayHeardAtMs: T + 1000 });
     // The gateway it is connected to does end the connection.
     now = T + 3000;
     await write(gw2, [{ ...moved, connected: false, disconnectedAtMs: T + 3000, disconnectReason: 'client_disconnect' }]);
@@ -116,7 +125,8 @@ export function livenessAcrossInstances(newInstances: () => BusInstances): void 
     await gateway.liveness.write(gw1, [livenessRow(dev1, gw1)]);
     await api.liveness.sync();
     apiNow = T + 10_000;
-    expect(api.liveness.get(dev1)).toEqual({ ...livenessRow(dev1, gw1), online: true });
+    // The API heard the heartbeat when it synced, at its T.
+    expect(api.liveness.get(dev1)).toEqual({ ...livenessRow(dev1, gw1), online: true, gatewayHeardAtMs: T });
     apiNow = T + 10_001;
     expect(api.liveness.get(dev1)).toMatchObject({ connected: true, online: false });
     // The next flush is a fresh heartbeat.

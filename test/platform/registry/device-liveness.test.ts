@@ -34,7 +34,7 @@ describe('liveness across bus-backed registry instances on the in-process bus', 
       const latest = log.filter((m, i) => !log.slice(i + 1).some((later) => later.key === m.key));
       await compacted.publish(DEVICE_LIVENESS_STREAM, latest.map(({ key, value }) => ({ key, value })));
       const api = await readers.open(() => T);
-      expect(api.liveness.get('dev-1')).toEqual({ ...moved, online: true });
+      expect(api.liveness.get('dev-1')).toEqual({ ...moved, online: true, gatewayHeardAtMs: T });
     } finally {
       await writers.closeAll();
       await readers.closeAll();

@@ -1,0 +1,57 @@
+/**
+ * Signal loss is not bus loss (issue 13 item 2). When no frame of a stream has reached the
+ * processor for the silence delay, the cause is either the device (patient alarm `signal_loss`)
+ * or the infrastructure between the device's gateway and the processor: the bus is down, the
+ * gateway is down, or the processor lags behind. The latter must raise ONE alarm to operators,
+ * not one patient alarm per stream, and must not flush what the detectors hold: the frames are
+ * delayed, not missing, and are analysed on device time once they arrive.
+ *
+ * The evidence is the gateway's liveness (platform/registry: rows and heartbeats the gateway
+ * writes every ~1 s through the same bus, or the SQLite registry in embedded mode):
+ * - the processor has heard the device's gateway AFTER its own last frame of the device arrived
+ *   (plus a margin of two heartbeats), so the gateway and the path from it are alive; and
+ * - the gateway has received no frame of the device newer than the processor's last one
+ *   (both are the gateway's receive times, one clock).
+ * Only then is the silence the device's. Without liveness for the device (never seen by a
+ * gateway, or no liveness reader configured) the silence is the device's, as before.
+ */
+
+/** What the processor reads of a device's liveness (platform/registry DeviceLivenessView). */
+export interface UpstreamLivenessView {
+  gatewayId: string | undefined;
+  /** Gateway receive time of the device's latest frame (gateway clock). */
+  lastFrameAtMs: number | undefined;
+  /** When the processor last heard the gateway's heartbeat (processor clock). */
+  gatewayHeardAtMs?: number;
+}
+
+export interface UpstreamLiveness {
+  get(deviceId: string): UpstreamLivenessView | undefined;
+}
+
+export interface SilenceEvidence {
+  /** Processor clock: when the stream's latest frame reached the processor. */
+  lastArrivalMs: number;
+  /** Gateway clock: `receivedAt` of the stream's latest frame; undefined after a restore. */
+  lastReceivedAtMs: number | undefined;
+}
+
+export type SilenceVerdict =
+  | { cause: 'device'; reason: string }
+  | { cause: 'infrastructure'; reason: string; gatewayId: string | undefined };
+
+/** Two heartbeats (gateways flush every ~1 s): a heartbeat this much after our last frame is news. */
+export const HEARTBEAT_MARGIN_MS = 2000;
+
+export function silenceCause(view: UpstreamLivenessView | undefined, evidence: SilenceEvidence, marginMs = HEARTBEAT_MARGIN_MS): SilenceVerdict {
+  if (!view) return { cause: 'device', reason: 'no gateway liveness known for the device' };
+  if (view.gatewayHeardAtMs === undefined || view.gatewayHeardAtMs < evidence.lastArrivalMs + marginMs) {
+    return { cause: 'infrastructure', gatewayId: view.gatewayId,
+      reason: `no heartbeat of gateway ${view.gatewayId ?? '(unknown)'} reached the processor since the device's last frame: the bus or the gateway is down` };
+  }
+  if (evidence.lastReceivedAtMs !== undefined && view.lastFrameAtMs !== undefined && view.lastFrameAtMs > evidence.lastReceivedAtMs) {
+    return { cause: 'infrastructure', gatewayId: view.gatewayId,
+      reason: `gateway ${view.gatewayId ?? '(unknown)'} received frames ${view.lastFrameAtMs - evidence.lastReceivedAtMs} ms newer than the processor's latest: telemetry is delayed on the bus` };
+  }
+  return { cause: 'device', reason: `gateway ${view.gatewayId ?? '(unknown)'} is alive and received nothing newer from the device` };
+}
