@@ -13,12 +13,14 @@ import type { Logger } from '../platform/log.ts';
 import { MetricsRegistry } from '../platform/metrics.ts';
 import type { VitalsStore } from '../platform/store/index.ts';
 import { createProcessor, type Processor } from '../processor/processor.ts';
+import type { UpstreamLiveness } from '../processor/silence-cause.ts';
 import { JsonlAuditSink } from '../dashboard-api/audit.ts';
 import { createTokenVerifier } from '../dashboard-api/auth.ts';
 import { openDevIssuer } from '../dashboard-api/dev-issuer.ts';
 import { registryPatientDirectory } from '../dashboard-api/patient-directory.ts';
 import { devTokenRenewer } from '../dashboard-api/session-renewal.ts';
 import { createDashboardApi, type DashboardApi } from '../dashboard-api/server.ts';
+import { openOperatorAlarmBoard } from '../dashboard-api/operator-alarms.ts';
 import { deviceRoutes } from '../dashboard-api/routes-devices.ts';
 import { criteriaRoutes } from '../dashboard-api/routes-criteria.ts';
 import { createEhrExporter, type EhrExporter, type EhrExporterOptions } from '../ehr-exporter/exporter.ts';
@@ -71,13 +73,14 @@ export async function startGateway(ctx: ComponentContext, registry: Registry): P
 /**
  * `groupId`: the telemetry consumer group (default: PULSEBRIDGE_PROCESSOR_GROUP, `pulsebridge-processor`);
  * instances in one group split the partitions. Tests isolate themselves with their own.
+ * `upstream`: the gateways' liveness, so a bus or gateway outage is one operator alarm, not patient signal-loss alarms.
  */
-export async function startProcessor(ctx: ComponentContext, store: VitalsStore, options: { groupId?: string } = {}): Promise<Running & { processor: Processor }> {
+export async function startProcessor(ctx: ComponentContext, store: VitalsStore, options: { groupId?: string; upstream?: UpstreamLiveness } = {}): Promise<Running & { processor: Processor }> {
   const groupId = options.groupId ?? ctx.config.processor.groupId;
   const processor = createProcessor({ bus: ctx.bus, store, logger: ctx.logger.child({ component: 'processor' }), metrics: ctx.metrics,
     groupId,
     // Named after its group: alert headers and changelog owners then say which deployment wrote them.
-    instanceId: `${groupId}:${randomUUID()}` });
+    instanceId: `${groupId}:${randomUUID()}`, ...(options.upstream ? { upstream: options.upstream } : {}) });
   await processor.start();
   ctx.logger.info('processor consuming telemetry');
   return { name: 'processor', processor, stop: () => processor.stop() };
@@ -86,6 +89,7 @@ export async function startProcessor(ctx: ComponentContext, store: VitalsStore, 
 export async function startDashboard(ctx: ComponentContext, store: VitalsStore, registry: Registry): Promise<Running & { url: string; api: DashboardApi }> {
   const { config } = ctx;
   const criteria = criteriaRoutes({ bus: ctx.bus, logger: ctx.logger.child({ component: 'dashboard-api' }) });
+  const operatorAlarms = await openOperatorAlarmBoard({ bus: ctx.bus, logger: ctx.logger.child({ component: 'dashboard-api' }), metrics: ctx.metrics });
   const api = createDashboardApi({
     bus: ctx.bus,
     vitalsStore: store,
@@ -99,10 +103,11 @@ export async function startDashboard(ctx: ComponentContext, store: VitalsStore, 
     // With an external issuer and a client id, the page signs in there (Authorization Code + PKCE).
     ...(config.dashboard.oidc?.clientId ? { browserLogin: { issuer: config.dashboard.oidc.issuer, clientId: config.dashboard.oidc.clientId } } : {}),
     routeModules: [deviceRoutes({ directory: registry, liveness: registry.liveness, commands: registry.commands }), criteria],
+    operatorAlarms,
   });
   const address = await api.listen(config.dashboard.httpPort, config.bindHost);
   ctx.logger.info('dashboard-api listening', { url: address.url });
-  return { name: 'dashboard-api', api, url: address.url, stop: async () => { await api.close(); await criteria.close(); } };
+  return { name: 'dashboard-api', api, url: address.url, stop: async () => { await api.close(); await criteria.close(); await operatorAlarms.close(); } };
 }
 
 /** The FHIR client, with SMART Backend Services when a client id is configured. */

@@ -38,7 +38,7 @@ export async function runDemo(input: DemoInput): Promise<void> {
   const ctx = { config, bus, logger, metrics };
   let deadLetters: DeadLetterArchive | undefined;
   try {
-    running.push(await startProcessor(ctx, store));
+    running.push(await startProcessor(ctx, store, { upstream: registry.liveness }));
     const ehr = await startEhrExporter(ctx);
     if (ehr) running.push(ehr);
     const dashboard = await startDashboard(ctx, store, registry);

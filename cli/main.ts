@@ -4,7 +4,7 @@
  * Exit 0 on success; errors go to stderr as one clear sentence.
  */
 import { openDevIssuer, ROLES, type Role } from '../dashboard-api/dev-issuer.ts';
-import { openBus, openRegistry, openVitalsStore } from '../platform/adapters.ts';
+import { openBus, openLivenessReader, openRegistry, openVitalsStore } from '../platform/adapters.ts';
 import { loadConfig, type PulsebridgeConfig } from '../platform/config.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
 import { assertWritableFolder } from '../platform/sqlite-file.ts';
@@ -78,7 +78,9 @@ async function runComponent(name: string, config: Readonly<PulsebridgeConfig>, l
     } else if (name === 'processor') {
       const store = await openVitalsStore(config);
       closers.push(() => store.close());
-      running.push(await startProcessor(ctx, store));
+      const upstream = await openLivenessReader(config, bus, logger);
+      closers.push(() => upstream.close());
+      running.push(await startProcessor(ctx, store, { upstream: upstream.liveness }));
     } else if (name === 'dashboard-api') {
       const store = await openVitalsStore(config);
       const registry = await openRegistry(config, bus, logger);

@@ -45,6 +45,16 @@ export const STREAMS = {
   criteria: 'pb.criteria.v1',
   /** The processor's changelog of open episodes per patient stream (processor/stream-state.ts); compacted, one partition. */
   processorState: 'pb.processor-state.v1',
+  /**
+   * Operator alarms (processor/infrastructure-gap.ts: telemetry not reaching the processor), keyed by
+   * source (`processor/{instance}`); compacted, one partition: the latest record is each source's state.
+   */
+  operatorAlarms: 'pb.operator-alarms.v1',
+  /**
+   * Heart-rate and RR points of beats the processor detected in ECG (devices that send no beats),
+   * keyed by patient: the processor's store sink writes them (processor/store-sink.ts).
+   */
+  derivedVitals: 'pb.derived-vitals.v1',
   /** ECG strips around alarms (contracts/ecg-strip.ts), keyed by patient id; one per alert with ECG. */
   ecgStrips: 'pb.ecg-strips.v1',
   /**

@@ -15,6 +15,7 @@ import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
+import type { OperatorAlarmRecord } from '../contracts/operator-alarm.ts';
 import type { Alert, AlertEnvelope, AlertState } from '../contracts/alert.ts';
 import { STREAMS } from '../contracts/topics.ts';
 import type { Bus } from '../platform/bus/index.ts';
@@ -99,6 +100,8 @@ export interface DashboardApiOptions {
   streamAuthTimeoutMs?: number;
   /** Longest resolve reason, characters. Default 500. */
   maxResolveReasonLength?: number;
+  /** Active operator alarms for /healthz (operator-alarms.ts); the caller opens and closes it. */
+  operatorAlarms?: { active(): OperatorAlarmRecord[] };
 }
 
 export interface ListeningAddress {
@@ -444,7 +447,10 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
     if (p === '/healthz') {
       ctx.route = p;
       allow(method, 'GET');
-      sendJson(res, 200, { status: 'ok', alertsHeadEventId: projection.headEventId, streamConnections: hub.size });
+      // 200 while degraded: the API itself serves; the operator alarm says what is wrong upstream.
+      const operatorAlarms = o.operatorAlarms?.active() ?? [];
+      sendJson(res, 200, { status: operatorAlarms.length > 0 ? 'degraded' : 'ok', alertsHeadEventId: projection.headEventId, streamConnections: hub.size,
+        ...(operatorAlarms.length > 0 ? { operatorAlarms } : {}) });
       return;
     }
     if (p === '/metrics') {

@@ -12,7 +12,7 @@ import { SqliteVitalsStore } from './store/index.ts';
 import { InfluxVitalsStore } from './store/index.ts';
 import { STREAMS } from '../contracts/topics.ts';
 import { DeviceRegistry, type Registry } from './registry/index.ts';
-import { BusRegistry } from './registry/index.ts';
+import { BusDeviceLivenessStore, BusRegistry, type DeviceLivenessStore } from './registry/index.ts';
 
 /** Default partitions of the telemetry stream (PULSEBRIDGE_TELEMETRY_PARTITIONS). */
 export const DEFAULT_TELEMETRY_PARTITIONS = 6;
@@ -71,6 +71,20 @@ export async function openRegistry(config: Pick<PulsebridgeConfig, 'bus' | 'regi
     return BusRegistry.open({ bus, logger: logger.child({ component: 'registry' }), ...(options.auditTrail === false ? { keepAuditTrail: false } : {}) });
   }
   return new DeviceRegistry(config.registryPath);
+}
+
+/**
+ * Device liveness only, for a reader that needs nothing else of the registry (the processor tells
+ * device silence from infrastructure gaps with it): on Kafka the compacted liveness stream
+ * folded into memory, embedded the SQLite registry file.
+ */
+export async function openLivenessReader(config: Pick<PulsebridgeConfig, 'bus' | 'registryPath'>, bus: Bus, logger: Logger): Promise<{ liveness: Pick<DeviceLivenessStore, 'get'>; close(): Promise<void> }> {
+  if (config.bus.kind === 'kafka') {
+    const liveness = await BusDeviceLivenessStore.open({ bus, logger: logger.child({ component: 'liveness' }) });
+    return { liveness, close: () => liveness.close() };
+  }
+  const registry = new DeviceRegistry(config.registryPath);
+  return { liveness: registry.liveness, close: async () => { await registry.close(); } };
 }
 
 /**

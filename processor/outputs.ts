@@ -1,25 +1,25 @@
 /**
- * Everything the processor writes, in the order that keeps a crash safe: vitals points to the
- * store, then each touched stream's changelog record, then the alert snapshots — the changelog
- * always knows what was published. Analysis has already changed in-memory state (dedup,
- * detectors), so a failed write is not handed back to the bus for re-delivery (the frames would
- * then look like duplicates): it is retried in place until the store or the bus accepts it.
+ * Everything the detection side of the processor writes, in the order that keeps a crash safe:
+ * each touched stream's changelog record, then the alert snapshots — the changelog always knows
+ * what was published. Analysis has already changed in-memory state (dedup, detectors), so a
+ * failed write is not handed back to the bus for re-delivery (the frames would then look like
+ * duplicates): it is retried in place until the bus accepts it. The vitals store is written by
+ * its own consumer (store-sink.ts), so a store outage never holds alerts back.
  */
 import type { Alert, AlertEnvelope } from '../contracts/alert.ts';
 import type { EcgStrip } from '../contracts/ecg-strip.ts';
+import type { DerivedVitalsRecord } from './store-sink.ts';
 import type { DeadLetterRecord } from '../contracts/telemetry.ts';
 import { STREAMS } from '../contracts/topics.ts';
 import type { Bus, BusMessage, ConsumedMessage } from '../platform/bus/index.ts';
 import type { Logger } from '../platform/log.ts';
 import type { MetricsRegistry } from '../platform/metrics.ts';
-import type { HeartRatePoint, RrPoint, VitalsStore } from '../platform/store/index.ts';
 import type { Clock } from './clock.ts';
 import { STATE_WRITE_INTERVAL_MS } from './stream-state.ts';
 import type { StreamEntry } from './stream-table.ts';
 
 export interface ProcessorOutputsOptions {
   bus: Bus;
-  store: VitalsStore;
   logger: Logger;
   metrics: MetricsRegistry;
   clock: Clock;
@@ -47,20 +47,26 @@ export class ProcessorOutputs {
   }
 
   /**
-   * ECG strips around alarms (processor/ecg-strips.ts), after their alerts: stored first (the
-   * dashboard reads the store), then published for the EHR exporter (STREAMS.ecgStrips).
+   * ECG strips around alarms (processor/ecg-strips.ts), after their alerts: published
+   * (STREAMS.ecgStrips) for the EHR exporter and for the store sink, which stores them for the
+   * dashboard in its own consumer group — a store outage never holds detection back.
    */
   async writeEcgStrips(strips: EcgStrip[]): Promise<void> {
     if (strips.length === 0) return;
-    await this.#retry('ECG strip write', () => this.#o.store.writeEcgStrips(strips));
     await this.#retry('ECG strip publish', () => this.#o.bus.publish(STREAMS.ecgStrips, strips.map((s) => ({ key: s.patientId, value: Buffer.from(JSON.stringify(s)) }))));
     this.#ecgStrips.inc({}, strips.length);
   }
 
-  /** Heart-rate and RR points of one batch. */
-  async writeVitals(points: { heartRate: HeartRatePoint[]; rr: RrPoint[] }): Promise<void> {
+  /**
+   * Heart-rate and RR points of beats the processor detected in the ECG of a device that sends
+   * none (processor/ecg-beats.ts): the store sink cannot derive them from the telemetry record, so
+   * they travel on STREAMS.derivedVitals to it.
+   */
+  async publishDerivedVitals(points: DerivedVitalsRecord['points']): Promise<void> {
     if (points.heartRate.length === 0 && points.rr.length === 0) return;
-    await this.#retry('store write', () => this.#o.store.write(points));
+    const key = points.heartRate[0]?.patientId ?? points.rr[0]!.patientId;
+    const record: DerivedVitalsRecord = { schema: 'pb.derived-vitals.v1', points };
+    await this.#retry('derived vitals publish', () => this.#o.bus.publish(STREAMS.derivedVitals, [{ key, value: Buffer.from(JSON.stringify(record)) }]));
   }
 
   /**

@@ -1,6 +1,6 @@
 /**
- * The stream processor: consumes the telemetry stream, drops duplicate frames, writes heart rate
- * and RR intervals to the time-series store, reorders each patient-device stream on device time,
+ * The stream processor: consumes the telemetry stream, drops duplicate frames, reorders each
+ * patient-device stream on device time,
  * runs the detectors and technical monitors chosen by the patient's criteria, and publishes the
  * alarm lifecycle (alarm-lifecycle.ts) as alert snapshots on the alerts stream.
  *
@@ -11,8 +11,10 @@
  * Before analysing frames of a partition it was not assigned before, it makes sure the first two
  * are read up to now (changelog-table.ts barrier), so criteria apply and open episodes continue.
  *
- * Per batch: analyse every record, then write the store, the changelog and the alerts (in that
- * order), and only then let the bus commit. A crash before the commit re-delivers the batch to a
+ * Per batch: analyse every record, then write the changelog and the alerts (in that order), and
+ * only then let the bus commit. Heart rate and RR intervals go to the time-series store through a
+ * second consumer of the telemetry stream (store-sink.ts, group `<group>-store`), so a store
+ * outage never holds detection back; its points wait on the bus. A crash before the commit re-delivers the batch to a
  * fresh process, which restores the stream from the changelog (written before the alerts, so it
  * knows every alert published) and re-analyses the re-delivered frames without publishing what
  * was already published.
@@ -21,8 +23,11 @@
  * - telemetry-pipeline.ts — one telemetry batch: parse, dedup, vitals, analysis, outputs;
  * - stream-table.ts — the patient streams owned here and the partition lifecycle (open, restore
  *   from the changelog, catch up on new partitions, let go of streams taken over);
- * - stream-timers.ts — wall-clock duties per stream: signal loss and escalation;
- * - outputs.ts — store, changelog and alert writes, retried in place;
+ * - stream-timers.ts — wall-clock duties per stream: signal loss (or, when the gateways' liveness
+ *   says the silence is the infrastructure's, one operator alarm: silence-cause.ts,
+ *   infrastructure-gap.ts) and escalation;
+ * - outputs.ts — changelog and alert writes, retried in place;
+ * - store-sink.ts — vitals points to the store, in its own consumer group;
  * - lock.ts — batches, timers and clinician snapshots run one at a time.
  * This file wires them and owns the subscriptions.
  */
@@ -46,6 +51,9 @@ import { parseStreamState, type StreamStateRecord } from './stream-state.ts';
 import { StreamTable, type StreamEntry } from './stream-table.ts';
 import { StreamTimers } from './stream-timers.ts';
 import { TelemetryPipeline } from './telemetry-pipeline.ts';
+import { InfrastructureGap } from './infrastructure-gap.ts';
+import type { UpstreamLiveness } from './silence-cause.ts';
+import { createStoreSink } from './store-sink.ts';
 
 export interface ProcessorOptions {
   bus: Bus;
@@ -78,6 +86,12 @@ export interface ProcessorOptions {
    * acknowledgements given while no processor ran are read from the alerts stream first. Default 5000.
    */
   restoreEscalationGraceMs?: number;
+  /**
+   * The gateways' liveness (the registry's DeviceLivenessStore: the bus fold on Kafka, SQLite
+   * embedded). With it, a silence caused by the bus, a gateway or lag raises one operator alarm
+   * instead of patient signal-loss alarms (silence-cause.ts). Without it every silence is the device's.
+   */
+  upstream?: UpstreamLiveness;
 }
 
 /** The default physiological detector set (fhir-and-alarms.md §5 defaults, every kind). */
@@ -117,9 +131,12 @@ export function createProcessor(options: ProcessorOptions): Processor {
     parse: (_key, value) => parseStreamState(value),
   });
 
-  const outputs = new ProcessorOutputs({ bus, store, logger, metrics, clock, instanceId, stateKey, stopping: isStopping });
+  const outputs = new ProcessorOutputs({ bus, logger, metrics, clock, instanceId, stateKey, stopping: isStopping });
+  const sink = createStoreSink({ bus, store, logger, metrics, groupId: `${groupId}-store`, fromBeginning: options.fromBeginning ?? true });
+  const gap = new InfrastructureGap({ bus, logger, metrics, clock, instanceId });
   // `streams` is created below; timers only need to know whether the changelog is written.
-  const timers = new StreamTimers({ clock, lock, logger, outputs, withChangelog: () => streams.started, stopping: isStopping });
+  const timers = new StreamTimers({ clock, lock, logger, outputs, withChangelog: () => streams.started, stopping: isStopping,
+    ...(options.upstream ? { upstream: options.upstream, gap } : {}) });
   const streams = new StreamTable({
     logger, metrics, clock, instanceId, criteria, state, stateKey,
     lifecycle: { ...LIFECYCLE_DEFAULTS, ...options.lifecycle },
@@ -158,12 +175,18 @@ export function createProcessor(options: ProcessorOptions): Processor {
   let alertsSub: Subscription | undefined;
   return {
     handleBatch,
-    settled: () => lock.settled(),
+    async settled() {
+      await lock.settled();
+      await sink.settled();
+      await gap.flushed();
+    },
     async start() {
       await bus.ensureStreams([
         { name: STREAMS.criteria, partitions: 1, compacted: true },
         { name: STREAMS.processorState, partitions: 1, compacted: true },
         { name: STREAMS.ecgStrips, partitions: 6 },
+        { name: STREAMS.operatorAlarms, partitions: 1, compacted: true },
+        { name: STREAMS.derivedVitals, partitions: 6 },
       ]);
       const criteriaRecords = metrics.counter('pb_processor_criteria_records_total', 'Per-patient criteria records read');
       criteria.onChange(() => criteriaRecords.inc());
@@ -175,6 +198,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
         fromBeginning: true,
         onBatch: handleClinicianSnapshots,
       });
+      await sink.start();
       telemetrySub = await bus.subscribe(STREAMS.telemetry, {
         groupId,
         fromBeginning: options.fromBeginning ?? true,
@@ -191,6 +215,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
     async stop() {
       stopping = true;
       await telemetrySub?.stop();
+      await sink.stop();
       await alertsSub?.stop();
       for (const e of streams.all()) streams.drop(e);
       await Promise.all([criteria.stop(), state.stop()]);

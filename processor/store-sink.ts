@@ -1,6 +1,7 @@
 /**
  * Writes the time series (heart rate, RR) from the telemetry stream to the vitals store, in its
- * OWN consumer group, so the store never blocks detection (issue 13: with InfluxDB down the
+ * OWN consumer groups (also the points of ECG-derived beats from STREAMS.derivedVitals and the
+ * ECG strips from STREAMS.ecgStrips, which only the detection side can make), so the store never blocks detection (issue 13: with InfluxDB down the
  * detection consumer kept retrying the store write in place, no alert left the processor for
  * the whole outage, and every stream then looked silent: a signal_loss flood).
  *
@@ -11,6 +12,7 @@
  * REPLACE), so a re-read batch or a resent frame overwrites its own points: nothing is doubled
  * and no deduplication state is needed here.
  */
+import type { EcgStrip } from '../contracts/ecg-strip.ts';
 import type { TelemetryRecord } from '../contracts/telemetry.ts';
 import { STREAMS } from '../contracts/topics.ts';
 import type { Bus, ConsumedMessage, Subscription } from '../platform/bus/index.ts';
@@ -19,12 +21,18 @@ import type { MetricsRegistry } from '../platform/metrics.ts';
 import type { HeartRatePoint, RrPoint, VitalsStore } from '../platform/store/index.ts';
 import { vitalsFromFrame } from './vitals.ts';
 
+/** A batch of points of ECG-derived beats (STREAMS.derivedVitals). */
+export interface DerivedVitalsRecord {
+  schema: 'pb.derived-vitals.v1';
+  points: { heartRate: HeartRatePoint[]; rr: RrPoint[] };
+}
+
 export interface StoreSinkOptions {
   bus: Bus;
   store: VitalsStore;
   logger: Logger;
   metrics: MetricsRegistry;
-  /** Consumer group of the sink (the processor uses `<its group>-store`). */
+  /** Consumer group of the sink (the processor uses `<its group>-store`; `-derived` and `-strips` are appended for the other two streams). */
   groupId: string;
   fromBeginning: boolean;
   /** Longest wait between two attempts of a failed write, ms. Default 5000. */
@@ -45,22 +53,26 @@ export function createStoreSink(o: StoreSinkOptions): StoreSink {
   const retries = o.metrics.counter('pb_processor_output_retries_total', 'Store writes or alert publishes retried, by output');
   const failing = o.metrics.gauge('pb_processor_store_failing', '1 while writes to the vitals store fail (points wait on the bus)');
   const maxBackoffMs = o.maxBackoffMs ?? 5000;
-  let subscription: Subscription | undefined;
+  const subscriptions: Subscription[] = [];
   let stopping = false;
   let failingSinceMs: number | undefined;
   let inFlight: Promise<void> = Promise.resolve();
 
-  const write = async (heartRate: HeartRatePoint[], rr: RrPoint[]) => {
+  const write = (heartRate: HeartRatePoint[], rr: RrPoint[]) => retry(async () => {
+    await o.store.write({ heartRate, rr });
+    points.inc({ kind: 'heart_rate' }, heartRate.length);
+    points.inc({ kind: 'rr' }, rr.length);
+  });
+
+  const retry = async (fn: () => Promise<void>) => {
     for (let attempt = 0; ; attempt++) {
       try {
-        await o.store.write({ heartRate, rr });
+        await fn();
         if (failingSinceMs !== undefined) {
           o.logger.info('vitals store writes again; catching up from the bus', { failedForMs: Date.now() - failingSinceMs });
           failingSinceMs = undefined;
           failing.set({}, 0);
         }
-        points.inc({ kind: 'heart_rate' }, heartRate.length);
-        points.inc({ kind: 'rr' }, rr.length);
         return;
       } catch (err) {
         // Stopping: give the batch back uncommitted; the next consumer re-reads it.
@@ -78,36 +90,60 @@ export function createStoreSink(o: StoreSinkOptions): StoreSink {
     }
   };
 
-  const onBatch = (batch: ConsumedMessage[]) => {
-    const run = (async () => {
-      const heartRate: HeartRatePoint[] = [];
-      const rr: RrPoint[] = [];
-      for (const m of batch) {
-        let record: TelemetryRecord;
-        try {
-          record = JSON.parse(m.value.toString('utf8')) as TelemetryRecord;
-        } catch {
-          continue; // the detection consumer dead-letters it
-        }
-        if (record?.schema !== 'pb.telemetry.v1' || !record.frame) continue;
-        const v = vitalsFromFrame(record);
-        heartRate.push(...v.heartRate);
-        rr.push(...v.rr);
-      }
-      if (heartRate.length > 0 || rr.length > 0) await write(heartRate, rr);
-    })();
-    inFlight = run.catch(() => {});
+  /** Tracks the batch in flight (for settled()) while `fn` writes it. */
+  const tracked = (fn: (batch: ConsumedMessage[]) => Promise<void>) => (batch: ConsumedMessage[]) => {
+    const run = fn(batch);
+    inFlight = Promise.all([inFlight, run.catch(() => {})]).then(() => {});
     return run;
   };
+  const parse = <T>(m: ConsumedMessage): T | undefined => {
+    try {
+      return JSON.parse(m.value.toString('utf8')) as T;
+    } catch {
+      return undefined; // the detection consumer dead-letters unreadable telemetry
+    }
+  };
+
+  const onTelemetry = tracked(async (batch) => {
+    const heartRate: HeartRatePoint[] = [];
+    const rr: RrPoint[] = [];
+    for (const m of batch) {
+      const record = parse<TelemetryRecord>(m);
+      if (record?.schema !== 'pb.telemetry.v1' || !record.frame) continue;
+      const v = vitalsFromFrame(record);
+      heartRate.push(...v.heartRate);
+      rr.push(...v.rr);
+    }
+    if (heartRate.length > 0 || rr.length > 0) await write(heartRate, rr);
+  });
+
+  const onDerived = tracked(async (batch) => {
+    const heartRate: HeartRatePoint[] = [];
+    const rr: RrPoint[] = [];
+    for (const m of batch) {
+      const record = parse<DerivedVitalsRecord>(m);
+      if (record?.schema !== 'pb.derived-vitals.v1') continue;
+      heartRate.push(...record.points.heartRate);
+      rr.push(...record.points.rr);
+    }
+    if (heartRate.length > 0 || rr.length > 0) await write(heartRate, rr);
+  });
+
+  const onStrips = tracked(async (batch) => {
+    const strips = batch.map((m) => parse<EcgStrip>(m)).filter((s): s is EcgStrip => typeof s?.alertId === 'string');
+    if (strips.length > 0) await retry(() => o.store.writeEcgStrips(strips));
+  });
 
   return {
     get failingSinceMs() { return failingSinceMs; },
     async start() {
-      subscription = await o.bus.subscribe(STREAMS.telemetry, { groupId: o.groupId, fromBeginning: o.fromBeginning, onBatch });
+      subscriptions.push(await o.bus.subscribe(STREAMS.telemetry, { groupId: o.groupId, fromBeginning: o.fromBeginning, onBatch: onTelemetry }));
+      subscriptions.push(await o.bus.subscribe(STREAMS.derivedVitals, { groupId: `${o.groupId}-derived`, fromBeginning: o.fromBeginning, onBatch: onDerived }));
+      subscriptions.push(await o.bus.subscribe(STREAMS.ecgStrips, { groupId: `${o.groupId}-strips`, fromBeginning: o.fromBeginning, onBatch: onStrips }));
     },
     async stop() {
       stopping = true;
-      await subscription?.stop();
+      await Promise.all(subscriptions.map((s) => s.stop()));
     },
     async settled() {
       for (;;) {

@@ -33,6 +33,8 @@ export interface StreamEntry {
   dropped: boolean;
   /** Wall-clock time of the latest frame arrival. */
   lastArrivalMs: number;
+  /** Gateway clock: `receivedAt` of the latest frame (undefined after a restore), for silence-cause.ts. */
+  lastReceivedAtMs?: number;
   silenceTimer?: TimerHandle;
   escalationTimer?: TimerHandle;
   escalationDueMs?: number;

@@ -3,12 +3,23 @@
  * a stream for `signal_loss.silenceMs` (default 10 s) — and escalation of unacknowledged
  * high-priority alerts. A due timer queues its work on the {@link Lock}, so it never runs while
  * a batch is analysing the same stream.
+ *
+ * Signal loss is not bus loss: with the gateways' liveness at hand (`upstream`), a silence whose
+ * cause is the infrastructure (silence-cause.ts) is held as one operator alarm
+ * (infrastructure-gap.ts) instead of a patient alarm, the stream's detectors keep what they hold
+ * (the delayed frames are analysed on device time when they come), and the cause is judged again
+ * every {@link SILENCE_RECHECK_MS} until frames arrive or the silence turns out to be the device's.
  */
 import type { Logger } from '../platform/log.ts';
 import type { Clock } from './clock.ts';
 import type { Lock } from './lock.ts';
 import type { ProcessorOutputs } from './outputs.ts';
+import type { InfrastructureGap } from './infrastructure-gap.ts';
+import { silenceCause, type UpstreamLiveness } from './silence-cause.ts';
 import type { StreamEntry } from './stream-table.ts';
+
+/** How often a held silence is judged again, ms (two gateway heartbeats). */
+export const SILENCE_RECHECK_MS = 2000;
 
 export interface StreamTimersOptions {
   clock: Clock;
@@ -18,6 +29,9 @@ export interface StreamTimersOptions {
   /** Whether changelog records are written (the processor started). */
   withChangelog: () => boolean;
   stopping: () => boolean;
+  /** The gateways' liveness (registry); without it every silence is the device's, as before. */
+  upstream?: UpstreamLiveness;
+  gap?: InfrastructureGap;
 }
 
 export class StreamTimers {
@@ -33,10 +47,15 @@ export class StreamTimers {
     this.syncEscalation(entry);
   }
 
+  /** A frame of the stream arrived: a held silence is over. */
+  arrived(entry: StreamEntry): void {
+    this.#o.gap?.release(entry.key);
+  }
+
   /** Arms the signal-loss timer, unless one is armed or signal loss is already open. */
-  armSilence(entry: StreamEntry): void {
+  armSilence(entry: StreamEntry, recheck = false): void {
     if (entry.silenceTimer || entry.rt.signalLossOpen || this.#o.stopping()) return;
-    const dueMs = entry.lastArrivalMs + entry.rt.silenceMs;
+    const dueMs = recheck ? this.#o.clock.now() + SILENCE_RECHECK_MS : entry.lastArrivalMs + entry.rt.silenceMs;
     entry.silenceTimer = this.#o.clock.setTimeout(() => {
       entry.silenceTimer = undefined;
       this.#queue('signal-loss handling', () => this.#onSilence(entry));
@@ -62,6 +81,7 @@ export class StreamTimers {
   }
 
   clear(entry: StreamEntry): void {
+    this.#o.gap?.release(entry.key);
     if (entry.silenceTimer) this.#o.clock.clearTimeout(entry.silenceTimer);
     if (entry.escalationTimer) this.#o.clock.clearTimeout(entry.escalationTimer);
   }
@@ -75,6 +95,15 @@ export class StreamTimers {
     const silenceMs = entry.rt.silenceMs;
     const { clock } = this.#o;
     if (clock.now() - entry.lastArrivalMs < silenceMs) return this.armSilence(entry);
+    const { upstream, gap } = this.#o;
+    if (upstream && gap) {
+      const verdict = silenceCause(upstream.get(entry.rt.deviceId), { lastArrivalMs: entry.lastArrivalMs, lastReceivedAtMs: entry.lastReceivedAtMs });
+      if (verdict.cause === 'infrastructure') {
+        gap.hold(entry.key, verdict);
+        return this.armSilence(entry, true);
+      }
+      gap.release(entry.key);
+    }
     const alerts = entry.rt.onSilence(new Date(clock.now()).toISOString(), silenceMs);
     await this.#o.outputs.writeStreams([entry], alerts, this.#o.withChangelog());
     // Strips waiting for their post-onset window are handed out with what arrived.

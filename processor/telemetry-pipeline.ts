@@ -1,9 +1,9 @@
 /**
  * One telemetry batch, top down: parse each record (dead-letter what cannot be parsed), take on
- * partitions new to this instance, then per frame drop duplicates, derive vitals points and let
- * the patient stream analyse it; finally write the outputs (store, changelog, alerts — in that
- * order, see outputs.ts) and re-arm the streams' timers. The bus commits the batch only after
- * this resolves.
+ * partitions new to this instance, then per frame drop duplicates and let the patient stream
+ * analyse it; finally write the outputs (changelog, alerts — in that order, see outputs.ts) and
+ * re-arm the streams' timers. The bus commits the batch only after this resolves. The vitals
+ * points are written by the store sink's own consumer of the same stream (store-sink.ts).
  */
 import type { Alert } from '../contracts/alert.ts';
 import type { EcgStrip } from '../contracts/ecg-strip.ts';
@@ -53,18 +53,17 @@ export class TelemetryPipeline {
     const parsed = await this.#parse(messages);
     await streams.adoptPartitions(parsed.map((p) => p.m.partition), alerts, touched);
 
-    const vitals: { heartRate: HeartRatePoint[]; rr: RrPoint[] } = { heartRate: [], rr: [] };
+    const derived: { heartRate: HeartRatePoint[]; rr: RrPoint[] } = { heartRate: [], rr: [] };
     const strips: EcgStrip[] = [];
     for (const { m, record } of parsed) {
       const { frame, deviceId, patientId } = record;
       if (!this.#dedup.firstSight(deviceId, frame.seq, frame.ts)) { this.#duplicates.inc(); continue; }
       this.#framesProcessed.inc();
-      const points = vitalsFromFrame(record);
-      vitals.heartRate.push(...points.heartRate);
-      vitals.rr.push(...points.rr);
       const entry = streams.streamOf(patientId, deviceId, alerts);
       entry.rt.partition = m.partition;
       entry.lastArrivalMs = this.#o.clock.now();
+      entry.lastReceivedAtMs = record.receivedAt;
+      timers.arrived(entry);
       touched.add(entry);
       const result = entry.rt.ingest(frame, nowIso);
       if (result.late) this.#lateFrames.inc();
@@ -72,13 +71,14 @@ export class TelemetryPipeline {
       alerts.push(...result.alerts);
       strips.push(...result.strips);
       // Beats detected in the ECG of a device that sends none are stored like firmware beats.
+      // They travel through the bus to the store sink, which cannot derive them itself.
       for (const f of result.ecgBeatFrames) {
-        const derived = vitalsFromFrame({ ...record, frame: f });
-        vitals.heartRate.push(...derived.heartRate);
-        vitals.rr.push(...derived.rr);
+        const points = vitalsFromFrame({ ...record, frame: f });
+        derived.heartRate.push(...points.heartRate);
+        derived.rr.push(...points.rr);
       }
     }
-    await outputs.writeVitals(vitals);
+    await outputs.publishDerivedVitals(derived);
     await outputs.writeStreams(touched, alerts, streams.started);
     await outputs.writeEcgStrips(strips);
     for (const e of touched) timers.sync(e);

@@ -75,8 +75,14 @@ wait_for() {
 }
 
 # Kafka Uuid: 16 random bytes, URL-safe base64 without padding (what `kafka-storage random-uuid` prints).
+# Like Kafka's Uuid.randomUuid, never one starting with "-": the storage tool's argument parser
+# takes it for an option and the format fails (1 fresh start in 64; found by the fault suite).
 random_cluster_id() {
-  head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
+  local id="-"
+  while [[ "$id" == -* ]]; do
+    id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+  done
+  echo "$id"
 }
 
 start_kafka() {

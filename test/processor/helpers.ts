@@ -137,7 +137,9 @@ export class CrashingBus implements Bus {
   }
 
   subscribe(stream: string, options: SubscribeOptions): Promise<Subscription> {
-    if (stream !== STREAMS.telemetry) return this.inner.subscribe(stream, options);
+    // The crash is the detection consumer's; the store sink (its own group, processor/store-sink.ts)
+    // commits on its own and is stopped with the processor.
+    if (stream !== STREAMS.telemetry || options.groupId.endsWith('-store')) return this.inner.subscribe(stream, options);
     return this.inner.subscribe(stream, {
       ...options,
       onBatch: async (batch) => {

@@ -4,6 +4,7 @@
  * store answers again every point is written, none twice.
  */
 import { describe, expect, it } from 'vitest';
+import type { EcgStrip } from '../../contracts/ecg-strip.ts';
 import { STREAMS } from '../../contracts/topics.ts';
 import { InProcessBus } from '../../platform/bus/index.ts';
 import { silentLogger } from '../../platform/log.ts';
@@ -24,6 +25,11 @@ class OutageStore implements VitalsStore {
     this.writtenHeartRate += points.heartRate.length;
     await this.inner.write(points);
   }
+  async writeEcgStrips(strips: EcgStrip[]): Promise<void> {
+    if (this.down) { this.failedWrites++; throw new Error('connect ECONNREFUSED 127.0.0.1:8086'); }
+    await this.inner.writeEcgStrips(strips);
+  }
+  getEcgStrip(patientId: string, alertId: string) { return this.inner.getEcgStrip(patientId, alertId); }
   queryHeartRate(p: string, from: number, to: number) { return this.inner.queryHeartRate(p, from, to); }
   queryRr(p: string, from: number, to: number) { return this.inner.queryRr(p, from, to); }
   close() { return this.inner.close(); }

@@ -1,0 +1,106 @@
+/**
+ * Signal loss is not bus loss (issue 13 item 2): when telemetry stops reaching the processor
+ * because the bus, a gateway or the processor's own lag is the problem, the gateways' liveness
+ * says so, and the processor raises ONE operator alarm instead of a patient signal_loss per
+ * stream; the frames delayed by the gap are analysed on device time when they come, so no
+ * patient alarm is missed. A device that really went silent still raises signal_loss.
+ */
+import { describe, expect, it } from 'vitest';
+import { STREAMS } from '../../contracts/topics.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
+import type { OperatorAlarmRecord } from '../../contracts/operator-alarm.ts';
+import type { UpstreamLiveness, UpstreamLivenessView } from '../../processor/silence-cause.ts';
+import { beats, frames, processorSnapshots, startHarness, T0 } from './helpers.ts';
+
+/** 60 s of device time: 25 s normal, then 30 bpm (extreme bradycardia) from ~20 s on. */
+const LIST = frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 2000, count: 20 }]), 60_000);
+/** helpers.record: the gateway received each frame at its end (gateway clock). */
+const receivedAt = (i: number) => LIST[i]!.ts + LIST[i]!.durMs;
+
+/** The gateway's liveness as the processor would read it; the test moves it. */
+class FakeUpstream implements UpstreamLiveness {
+  view: UpstreamLivenessView = { gatewayId: 'gw-1', lastFrameAtMs: undefined, gatewayHeardAtMs: undefined };
+  get(deviceId: string) { return deviceId === 'd1' ? this.view : undefined; }
+}
+
+/** The gateway heart-beats every second for `seconds`, its latest frame of the device received at `lastFrameAtMs`. */
+async function heartbeats(h: Awaited<ReturnType<typeof startHarness>>, upstream: FakeUpstream, seconds: number, lastFrameAtMs: number) {
+  for (let s = 0; s < seconds; s++) {
+    upstream.view = { gatewayId: 'gw-1', lastFrameAtMs, gatewayHeardAtMs: h.clock.now() };
+    await h.advance(1000);
+  }
+}
+
+const operatorAlarms = (bus: InProcessBus) => bus.read(STREAMS.operatorAlarms).map((m) => JSON.parse(m.value.toString()) as OperatorAlarmRecord);
+
+describe('silence while the bus or the gateway is down', () => {
+  it('holds patient signal loss as one operator alarm, and analyses the delayed frames (a bradycardia inside the gap) afterwards', async () => {
+    const bus = new InProcessBus();
+    const upstream = new FakeUpstream();
+    const h = await startHarness({ bus, upstream });
+    await h.send(LIST.slice(0, 15));
+    // The bus goes down: neither frames nor gateway heartbeats reach the processor any more.
+    upstream.view = { gatewayId: 'gw-1', lastFrameAtMs: receivedAt(14), gatewayHeardAtMs: h.clock.now() };
+    await h.advance(30_000);
+    expect(processorSnapshots(bus).filter((a) => a.kind === 'signal_loss')).toEqual([]);
+    expect(h.metrics.gauge('pb_processor_infrastructure_gap_streams', '').get()).toBe(1);
+    expect(h.metrics.counter('pb_processor_infrastructure_gaps_total', '').get()).toBe(1);
+    await h.processor.settled();
+    expect(operatorAlarms(bus)).toMatchObject([{ kind: 'infrastructure_gap', state: 'active', streamCount: 1, gateways: ['gw-1'] }]);
+
+    // The bus is back: the frames the device resent arrive, the bradycardia among them.
+    upstream.view = { gatewayId: 'gw-1', lastFrameAtMs: receivedAt(LIST.length - 1), gatewayHeardAtMs: h.clock.now() };
+    await h.send(LIST.slice(15));
+    const brady = processorSnapshots(bus).filter((a) => a.kind === 'extreme_brady');
+    expect(brady.length).toBeGreaterThan(0);
+    expect(Date.parse(brady[0]!.onset)).toBeGreaterThan(T0 + 15_000);
+    expect(processorSnapshots(bus).filter((a) => a.kind === 'signal_loss')).toEqual([]);
+    expect(h.metrics.gauge('pb_processor_infrastructure_gap_streams', '').get()).toBe(0);
+    await h.processor.settled();
+    expect(operatorAlarms(bus).map((r) => r.state)).toEqual(['active', 'cleared']);
+    await h.stop();
+  });
+
+  it('holds it too when the gateway received newer frames that have not reached the processor (lag)', async () => {
+    const bus = new InProcessBus();
+    const upstream = new FakeUpstream();
+    const h = await startHarness({ bus, upstream });
+    await h.send(LIST.slice(0, 15));
+    // Heartbeats keep coming, and the gateway took frames up to the 30th: they are stuck on the bus.
+    await heartbeats(h, upstream, 15, receivedAt(29));
+    expect(processorSnapshots(bus).filter((a) => a.kind === 'signal_loss')).toEqual([]);
+    expect(h.metrics.gauge('pb_processor_infrastructure_gap_streams', '').get()).toBe(1);
+    await h.stop();
+  });
+
+  it('raises signal_loss when the gateway is alive and received nothing newer: the device is silent', async () => {
+    const bus = new InProcessBus();
+    const upstream = new FakeUpstream();
+    const h = await startHarness({ bus, upstream });
+    await h.send(LIST.slice(0, 15));
+    await heartbeats(h, upstream, 15, receivedAt(14));
+    const loss = processorSnapshots(bus).filter((a) => a.kind === 'signal_loss');
+    expect(loss).toHaveLength(1);
+    expect(Date.parse(loss[0]!.onset)).toBe(LIST[14]!.ts + LIST[14]!.durMs);
+    expect(h.metrics.gauge('pb_processor_infrastructure_gap_streams', '').get()).toBe(0);
+    await h.stop();
+  });
+
+  it('raises signal_loss after a gap once the evidence turns: the bus is back and the device stayed silent', async () => {
+    const bus = new InProcessBus();
+    const upstream = new FakeUpstream();
+    const h = await startHarness({ bus, upstream });
+    await h.send(LIST.slice(0, 15));
+    upstream.view = { gatewayId: 'gw-1', lastFrameAtMs: receivedAt(14), gatewayHeardAtMs: h.clock.now() };
+    await h.advance(20_000);
+    expect(processorSnapshots(bus).filter((a) => a.kind === 'signal_loss')).toEqual([]);
+    // Heartbeats again; the gateway has nothing newer from the device.
+    upstream.view = { gatewayId: 'gw-1', lastFrameAtMs: receivedAt(14), gatewayHeardAtMs: h.clock.now() };
+    await h.advance(3000);
+    expect(processorSnapshots(bus).filter((a) => a.kind === 'signal_loss')).toHaveLength(1);
+    expect(h.metrics.gauge('pb_processor_infrastructure_gap_streams', '').get()).toBe(0);
+    await h.processor.settled();
+    expect(operatorAlarms(bus).map((r) => r.state)).toEqual(['active', 'cleared']);
+    await h.stop();
+  });
+});
