@@ -83,7 +83,8 @@ export class BusFollower {
     });
     // A caller whose publish failed never awaits this; its timeout must not become an unhandled
     // rejection that ends the process (issue 9: a gateway with 10,000 devices exited this way).
-    // Callers that await it still get the rejection.
+    // Nor may a publish that outlasts the wait (a broker that is down: the gateway died in the fault
+    // suite's Kafka restart, test/platform/bus/follower.test.ts). Callers that await it still get the rejection.
     expected.catch(() => {});
     return expected;
   }

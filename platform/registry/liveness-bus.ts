@@ -30,6 +30,8 @@ export interface BusDeviceLivenessOptions {
   /** A gateway whose heartbeat is older than this is taken as gone. Default 10 s (10 flushes). */
   gatewayStaleAfterMs?: number;
   groupId?: string;
+  /** How long a write waits to see its own heartbeat folded, ms (BusFollower default 10 s). */
+  visibleTimeoutMs?: number;
 }
 
 /** JSON drops `undefined` fields; a row read back has every field again. */
@@ -66,6 +68,7 @@ export class BusDeviceLivenessStore implements DeviceLivenessStore {
       logger: options.logger,
       onMessage: (value) => store.#fold(value as LivenessMessage | HeartbeatMessage),
       ...(options.groupId ? { groupId: options.groupId } : {}),
+      ...(options.visibleTimeoutMs !== undefined ? { visibleTimeoutMs: options.visibleTimeoutMs } : {}),
     });
     return store;
   }

@@ -32,6 +32,7 @@ function startDemo(dataDir: string, mqttPort: number, httpPort: number, logName:
     env: { PATH: process.env.PATH, HOME: process.env.HOME, PULSEBRIDGE_LOG_LEVEL: 'info' }, stdio: ['ignore', fd, fd], cwd: ROOT,
   });
   fs.closeSync(fd);
+  fs.appendFileSync(path.join(RESULTS_DIR, 'pids'), `${child.pid}\n`);
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const log = () => fs.readFileSync(logPath, 'utf8');
   return { child, exited, log, ready: () => waitFor('the demo to run', () => {

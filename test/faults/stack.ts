@@ -175,6 +175,8 @@ export class FaultStack {
     const fd = fs.openSync(logPath, 'w');
     const child = spawn(path.join(ROOT, 'bin/pulsebridge'), [name], { env: this.env(options.env), stdio: ['ignore', fd, fd], cwd: ROOT });
     fs.closeSync(fd);
+    // scripts/faults.sh ends any of these still alive after the run (a timed-out vitest cannot).
+    fs.appendFileSync(path.join(RESULTS_DIR, 'pids'), `${child.pid}\n`);
     const proc = new ComponentProcess(name, child, logPath);
     this.components.set(key, proc);
     const ready: Record<ComponentName, string> = {
