@@ -22,11 +22,18 @@ export SERVICES_KAFKA_PORT="$kafka_port"
 export SERVICES_KAFKA_CONTROLLER_PORT="$((kafka_port + 1))"
 export SERVICES_INFLUX_PORT="$influx_port"
 export SERVICES_INFLUX_RPC_PORT="$((influx_port + 2))"
-export FAULTS_CASES="1-influx-down,2-kafka-restart,3-processor-kill,4-ehr-down,5-dashboard-restart,6-embedded-disk"
+export FAULTS_CASES="1-influx-down,2-kafka-restart,3-processor-kill,3b-processor-handover,4-ehr-down,5-dashboard-restart,6-embedded-disk"
 [[ $# -gt 0 ]] && FAULTS_CASES=""
 
 stop_services() {
   local rc=$?
+  # Component processes a timed-out or killed vitest left behind (by pid, as recorded by test/faults/).
+  if [[ -f test-results/faults/pids ]]; then
+    while read -r pid; do
+      # Only if that pid is still one of ours (a pid can be reused by another program).
+      if grep -qs "cli/main.ts" "/proc/$pid/cmdline" && [[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" == "$ROOT" ]]; then kill "$pid" 2>/dev/null || true; fi
+    done <test-results/faults/pids
+  fi
   bash scripts/services.sh stop || true
   exit "$rc"
 }

@@ -44,6 +44,10 @@ export interface CaseSpec {
   /** Wall seconds the devices stream (speed 2: device time runs twice as fast). */
   streamS: number;
   devices?: number;
+  /** Processor processes in one consumer group (default 1). */
+  processors?: number;
+  /** Environment of every component process (e.g. KAFKA_SESSION_TIMEOUT_MS). */
+  env?: Record<string, string>;
   /** Runs while the devices stream: inject the fault and lift it, setting injectedAtMs/liftedAtMs. */
   inject: (ctx: CaseContext) => Promise<void>;
   /** What "recovered" means for this fault (for the recovery-time column), polled after the lift. */
@@ -81,13 +85,15 @@ export async function runFaultCase(spec: CaseSpec): Promise<ReliabilityRow> {
   const runId = randomUUID().slice(0, 6);
   const identifierSystem = `urn:pulsebridge:faults:${spec.case}:${runId}`;
   const fhir = await startFhirServer();
-  const stack = await FaultStack.create({ caseName: spec.case, fhirBaseUrl: fhir.baseUrl, identifierSystem, influxDatabase: `faults_${spec.case.replace(/\W/g, '_')}_${runId}` });
+  const stack = await FaultStack.create({ caseName: spec.case, fhirBaseUrl: fhir.baseUrl, identifierSystem, influxDatabase: `faults_${spec.case.replace(/\W/g, '_')}_${runId}`,
+    ...(spec.env ? { env: spec.env } : {}) });
   const devices = Array.from({ length: spec.devices ?? 4 }, (_, i) => ({ deviceId: `f${runId}-${spec.case}-d${i}`, patientId: `f${runId}-${spec.case}-p${i}` }));
   const patientOf = (d: string) => devices.find((x) => x.deviceId === d)!.patientId;
   const ctx: CaseContext = { stack, fhir, clinician: undefined as never, sent: new SentFrames(), devices, startedAtMs: 0, notes: [], checks: [] };
   try {
     await stack.addDevices(devices);
-    await Promise.all([stack.start('processor'), stack.start('gateway'), stack.start('dashboard-api'), stack.start('ehr-exporter')]);
+    await Promise.all([stack.start('processor'), stack.start('gateway'), stack.start('dashboard-api'), stack.start('ehr-exporter'),
+      ...((spec.processors ?? 1) > 1 ? [stack.start('processor', { key: 'processor-b' })] : [])]);
     const issuer = await openDevIssuer({ dataDir: stack.dataDir });
     const token = await issuer.issueToken({ sub: 'dr-faults', role: 'clinician', patients: devices.map((d) => d.patientId), ttlSeconds: 3600 });
     ctx.clinician = new ClinicianStream(stack.dashboardUrl, token);

@@ -120,6 +120,8 @@ export interface StackOptions {
   identifierSystem?: string;
   /** InfluxDB database of this case (one per case, so counts never mix). */
   influxDatabase: string;
+  /** Environment of every component process. */
+  env?: Record<string, string>;
 }
 
 /** One case's processes, data folder and ports. */
@@ -165,7 +167,7 @@ export class FaultStack {
       ...(this.o.fhirBaseUrl ? { PULSEBRIDGE_FHIR_BASE_URL: this.o.fhirBaseUrl } : {}),
       ...(this.o.identifierSystem ? { PULSEBRIDGE_FHIR_IDENTIFIER_SYSTEM: this.o.identifierSystem } : {}),
     };
-    return { ...base, ...extra };
+    return { ...base, ...this.o.env, ...extra };
   }
 
   /** Starts one component process and waits until it serves. `key` names a second instance. */
