@@ -8,7 +8,9 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { TECHNICAL_KINDS, type Alert } from '../../contracts/alert.ts';
+import type { Patient } from '@medplum/fhirtypes';
 import { openDevIssuer } from '../../dashboard-api/dev-issuer.ts';
+import { demoPatientIdentity } from '../../dashboard-api/patient-directory.ts';
 import { runSim, scenarioFromPhases, type RunSimSummary } from '../../device-sim/index.ts';
 import type { ReliabilityRow } from '../../scripts/reliability-report.ts';
 import { startFhirServer, type FhirTestServer } from '../helpers/fhir-server.ts';
@@ -89,6 +91,8 @@ export async function runFaultCase(spec: CaseSpec): Promise<ReliabilityRow> {
     ...(spec.env ? { env: spec.env } : {}) });
   const devices = Array.from({ length: spec.devices ?? 4 }, (_, i) => ({ deviceId: `f${runId}-${spec.case}-d${i}`, patientId: `f${runId}-${spec.case}-p${i}` }));
   const patientOf = (d: string) => devices.find((x) => x.deviceId === d)!.patientId;
+  // The EHR knows each patient by the MRN the patient directory gives them (else the exporter parks their alerts).
+  for (const d of devices) await fhir.repo.createResource<Patient>({ resourceType: 'Patient', identifier: [demoPatientIdentity(d.patientId).mrn] });
   const ctx: CaseContext = { stack, fhir, clinician: undefined as never, sent: new SentFrames(), devices, startedAtMs: 0, notes: [], checks: [] };
   try {
     await stack.addDevices(devices);

@@ -163,6 +163,8 @@ export class FaultStack {
       INFLUX_DATABASE: this.o.influxDatabase,
       PULSEBRIDGE_MQTT_PORT: String(this.mqttPort),
       PULSEBRIDGE_HTTP_PORT: String(this.httpPort),
+      // The exporter's own /healthz and /metrics: any free port (several stacks and other runs share the machine).
+      PULSEBRIDGE_EHR_HTTP_PORT: '0',
       PULSEBRIDGE_LOG_LEVEL: 'info',
       ...(this.o.fhirBaseUrl ? { PULSEBRIDGE_FHIR_BASE_URL: this.o.fhirBaseUrl } : {}),
       ...(this.o.identifierSystem ? { PULSEBRIDGE_FHIR_IDENTIFIER_SYSTEM: this.o.identifierSystem } : {}),
