@@ -2,8 +2,8 @@
  * Which default alarm criteria (alarm-criteria.ts) a short list of generated beats meets, and
  * from when: a batch scan written from the published definitions, used by the ground truth to
  * state the onset and criterion time of an episode and the other alarms its beats also raise
- * (an extreme tachycardia is also a tachycardia; an asystole is also a pause; a VT run at
- * 150 bpm is also a tachycardia). Only the first occurrence per criterion is reported: one
+ * (an extreme tachycardia lasting past the tachycardia's alarm delay is also a tachycardia; a VT
+ * run at 150 bpm as long is too). An asystole is no pause: one alarm per silence (issue 12). Only the first occurrence per criterion is reported: one
  * episode, one alarm of each kind.
  */
 import type { AlertKind } from '../contracts/alert.ts';
@@ -72,8 +72,8 @@ function scanRate(c: RateCriterion, beats: readonly TimedBeat[], beforeRrMs: rea
 
 /**
  * Scans beats in time order; `beats[0]` only gives the first interval (its own RR is unknown).
- * Silences (asystole, pause) start at the beat before them and are met once they have lasted
- * the threshold; rate criteria need N consecutive qualifying intervals; VT needs `VT.minBeats`
+ * Silences start at the beat before them; an asystole is met once it has lasted its threshold, a
+ * pause (3 s up to the asystole's 4 s) at the beat ending it; rate criteria need N consecutive qualifying intervals; VT needs `VT.minBeats`
  * consecutive ventricular beats whose V-to-V intervals average above `VT.hrAboveBpm`. The limit
  * alarms (brady, tachy) are met once their run has also lasted the alarm delay, measured from the
  * run's first beat; whether the run started suddenly compares it with the intervals before it,
@@ -82,12 +82,18 @@ function scanRate(c: RateCriterion, beats: readonly TimedBeat[], beforeRrMs: rea
 export function scanCriteria(beats: readonly TimedBeat[], beforeRrMs: readonly number[] = []): CriterionHit[] {
   const hits: CriterionHit[] = [];
   const rr = (i: number) => beats[i]!.tMs - beats[i - 1]!.tMs;
-  for (const [kind, minMs] of [['asystole', ASYSTOLE_MIN_GAP_MS], ['pause', PAUSE_MIN_RR_MS]] as const) {
-    for (let i = 1; i < beats.length; i++) {
-      if (rr(i) >= minMs) {
-        hits.push({ kind, onsetMs: beats[i - 1]!.tMs, criterionMs: beats[i - 1]!.tMs + minMs });
-        break;
-      }
+  for (let i = 1; i < beats.length; i++) {
+    if (rr(i) >= ASYSTOLE_MIN_GAP_MS) {
+      hits.push({ kind: 'asystole', onsetMs: beats[i - 1]!.tMs, criterionMs: beats[i - 1]!.tMs + ASYSTOLE_MIN_GAP_MS });
+      break;
+    }
+  }
+  // A pause is a silence that ends short of the asystole (one alarm per silence, the higher
+  // priority wins: issue 12); it is known, and met, at the beat that ends it.
+  for (let i = 1; i < beats.length; i++) {
+    if (rr(i) >= PAUSE_MIN_RR_MS && rr(i) < ASYSTOLE_MIN_GAP_MS) {
+      hits.push({ kind: 'pause', onsetMs: beats[i - 1]!.tMs, criterionMs: beats[i]!.tMs });
+      break;
     }
   }
   for (const c of RATE_CRITERIA) {

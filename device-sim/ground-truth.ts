@@ -6,7 +6,9 @@
  *
  * Definitions (device time, ms since the Unix epoch), aligned with the alarm definitions of
  * processor/detectors and processor/technical.ts (fhir-and-alarms.md §5):
- *  - asystole, pause: onset = the beat before the silence; end = the beat ending it.
+ *  - asystole, pause: onset = the beat before the silence; end = the beat ending it. A pause is a
+ *    silence of 3 s up to the asystole's 4 s, met at its end beat; a longer silence is an asystole
+ *    only (one alarm per silence, issue 12).
  *  - extreme_brady, extreme_tachy, brady, tachy: onset = the first beat of the first run of N
  *    consecutive intervals beyond the limit (N = 5, 5, 17, 5), which is the episode's first beat;
  *    end, extreme kinds = the first beat after the run (the first that no longer qualifies); end,
@@ -404,7 +406,8 @@ export class GroundTruthRecorder {
   }
 }
 
-const isSilence = (kind: string) => kind === 'asystole' || kind === 'pause';
+/** Kinds met at an instant (a silence reaching its length) rather than at a beat; a pause is met at its end beat. */
+const isSilence = (kind: string) => kind === 'asystole';
 
 function carries(frame: { ts: number; endMs: number }, t: SentTarget): boolean {
   return t.instant ? frame.ts < t.timeMs && t.timeMs <= frame.endMs : frame.ts <= t.timeMs && t.timeMs < frame.endMs;

@@ -119,7 +119,8 @@ export function thresholdGroundTruth(record: ReferenceRecord): Record<ThresholdK
   const { beats, durationMs } = record;
   return {
     asystole: silences(beats, ASYSTOLE_DEFAULTS.minGapMs),
-    pause: silences(beats, PAUSE_DEFAULTS.minRrMs),
+    // One alarm per silence (issue 12): a silence reaching the asystole length is no pause.
+    pause: silences(beats, PAUSE_DEFAULTS.minRrMs).filter((s) => s.endMs - s.startMs < ASYSTOLE_DEFAULTS.minGapMs),
     extreme_brady: rateRuns(beats, durationMs, EXTREME_BRADY_DEFAULTS.consecutiveBeats, (rr) => 60000 / rr < EXTREME_BRADY_DEFAULTS.hrBelowBpm),
     brady: sustainedRuns(beats, durationMs, BRADY_DEFAULTS, 'below'),
     extreme_tachy: rateRuns(beats, durationMs, EXTREME_TACHY_DEFAULTS.consecutiveBeats, (rr) => 60000 / rr > EXTREME_TACHY_DEFAULTS.hrAboveBpm),

@@ -26,9 +26,10 @@ type PhysiologicalKind = 'asystole' | 'pause' | 'extreme_brady' | 'brady' | 'ext
  */
 const sustained = (defaults: LimitRateParams, sustainMs: number) => (sustainMs > 0 ? { sustainMs, suddenChange: defaults.suddenChange, suddenSustainMs: defaults.suddenSustainMs } : { sustainMs: 0, suddenChange: 0, suddenSustainMs: 0 });
 
-const BUILDERS: Record<PhysiologicalKind, (c: AlarmCriteria) => Detector> = {
+const BUILDERS: Record<PhysiologicalKind, (c: AlarmCriteria, kinds: readonly AlertKind[]) => Detector> = {
   asystole: (c) => new AsystoleDetector({ minGapMs: c.asystole.minGapMs }),
-  pause: (c) => createPauseDetector({ minRrMs: c.pause.minRrMs }),
+  // One alarm per silence: a silence long enough for the asystole (always on, same data rules) is not also a pause (pause.ts).
+  pause: (c, kinds) => createPauseDetector({ minRrMs: c.pause.minRrMs, ...(kinds.includes('asystole') && c.asystole.enabled ? { yieldsToGapMs: c.asystole.minGapMs } : {}) }),
   extreme_brady: (c) => createExtremeBradyDetector({ hrBelowBpm: c.extreme_brady.hrBelowBpm, consecutiveBeats: c.extreme_brady.consecutiveBeats }),
   brady: (c) => createBradyDetector({ limitBpm: c.brady.limitBpm, consecutiveBeats: c.brady.consecutiveBeats, ...sustained(BRADY_DEFAULTS, c.brady.sustainMs) }),
   extreme_tachy: (c) => createExtremeTachyDetector({ hrAboveBpm: c.extreme_tachy.hrAboveBpm, consecutiveBeats: c.extreme_tachy.consecutiveBeats }),
@@ -43,7 +44,7 @@ export const PHYSIOLOGICAL_KINDS = Object.keys(BUILDERS) as PhysiologicalKind[];
 export function detectorsForCriteria(criteria: AlarmCriteria = DEFAULT_ALARM_CRITERIA, kinds: readonly AlertKind[] = PHYSIOLOGICAL_KINDS): Detector[] {
   const out: Detector[] = [];
   for (const kind of PHYSIOLOGICAL_KINDS) {
-    if (kinds.includes(kind) && criteria[kind].enabled) out.push(BUILDERS[kind](criteria));
+    if (kinds.includes(kind) && criteria[kind].enabled) out.push(BUILDERS[kind](criteria, kinds));
   }
   return out;
 }
@@ -61,5 +62,7 @@ export function monitorsForCriteria(criteria: AlarmCriteria = DEFAULT_ALARM_CRIT
  * parameter): only their detectors are rebuilt when a new version takes effect.
  */
 export function changedKinds(before: AlarmCriteria, after: AlarmCriteria): AlertKind[] {
-  return (Object.keys(after) as AlertKind[]).filter((k) => JSON.stringify(before[k as keyof AlarmCriteria]) !== JSON.stringify(after[k as keyof AlarmCriteria]));
+  const differs = (k: AlertKind) => JSON.stringify(before[k as keyof AlarmCriteria]) !== JSON.stringify(after[k as keyof AlarmCriteria]);
+  // The pause detector also depends on the asystole's length (it yields to it).
+  return (Object.keys(after) as AlertKind[]).filter((k) => differs(k) || (k === 'pause' && differs('asystole')));
 }

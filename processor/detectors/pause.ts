@@ -8,19 +8,23 @@
  * counts (same rules as asystole.ts): a silence that spans lead-off or lost frames is a technical
  * condition; a device-measured RR after lost frames still counts when it began on lead-on data.
  *
- * Relation to asystole (no QRS ≥ 4 s, high priority): both fire for a silence ≥ 4 s, on purpose.
- * They are separate conditions with separate priorities and per-patient switches (a clinician
- * may set pause to 2.5 s and leave asystole at 4 s, or turn pause off in a patient with known
- * sinus pauses without losing asystole); coupling the detectors would make one silently depend
- * on the other's settings. The alarm layer can show the highest-priority alert of a patient
- * first (IEC 60601-1-8 prioritisation); both alerts carry the same onset and end, so they are
- * recognisably the same event.
+ * Relation to asystole (no QRS ≥ 4 s, high priority, always on): in the production detector set
+ * (detector-set.ts) the pause yields to asystole — a silence that reaches the patient's asystole
+ * length raises asystole only, one alarm condition per silence with the higher priority
+ * (IEC 60601-1-8 prioritisation; issue 12: on nsr2db every overnight silence raised both). Both
+ * detectors apply the same data rules (silence.ts), so every silence the pause gives up is an
+ * asystole; a pause is then raised at its end beat (≤ 1 s after the live 3 s point at the
+ * defaults), since only then is it known not to become an asystole. Without `yieldsToGapMs`
+ * (tests, evaluation of pause alone) it is raised live at the threshold as before. Separate
+ * per-patient switches stay: a clinician may turn pause off without losing asystole.
  */
 import { SilenceDetector } from './silence.ts';
 
 export interface PauseParams {
   /** Shortest RR interval that is a pause, ms (allowed 2500–4000). */
   minRrMs: number;
+  /** A silence this long is the asystole's (the patient's asystole length): no pause for it. Default ∞ (pause alone). */
+  yieldsToGapMs?: number;
 }
 
 export const PAUSE_DEFAULTS: PauseParams = { minRrMs: 3000 };
@@ -31,7 +35,9 @@ export class PauseDetector extends SilenceDetector {
     if (!(params.minRrMs >= PAUSE_RANGE_MS.min && params.minRrMs <= PAUSE_RANGE_MS.max)) {
       throw new RangeError(`pause minRrMs must be within ${PAUSE_RANGE_MS.min}–${PAUSE_RANGE_MS.max} ms, got ${params.minRrMs}`);
     }
-    super('pause', params.minRrMs, (gapMs) => ({ gapMs, criterion: `RR ≥ ${params.minRrMs / 1000} s (pause)`, thresholds: { minRrMs: params.minRrMs } }));
+    const yields = params.yieldsToGapMs ?? Infinity;
+    const criterion = `RR ≥ ${params.minRrMs / 1000} s (pause)${yields === Infinity ? '' : `; ≥ ${yields / 1000} s is an asystole, not a pause`}`;
+    super('pause', params.minRrMs, (gapMs) => ({ gapMs, criterion, thresholds: { minRrMs: params.minRrMs } }), yields);
   }
 }
 

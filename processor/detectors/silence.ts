@@ -6,6 +6,12 @@
  * technical condition). Onset = the last R-peak before the silence, raised as soon as the silence
  * reaches the threshold; end = the next R-peak. After lost frames, a beat whose device-measured
  * RR reaches the threshold still counts when the interval began on lead-on data.
+ *
+ * `yieldsToGapMs` (pause, issue 12): a silence reaching this length is another, higher-priority
+ * condition's (asystole, same data rules), and this detector raises nothing for it — one alarm
+ * condition per silence, the higher priority wins (IEC 60601-1-8 prioritisation). The alert is
+ * then raised when the silence ends short of that length, at its end beat: at most
+ * `yieldsToGapMs − minGapMs` (1 s at the defaults) later than live.
  */
 import type { AlertEvidence, AlertKind } from '../../contracts/alert.ts';
 import type { BeatEvent, Detector, EpisodeChange, TimeEvent } from './detector.ts';
@@ -19,11 +25,18 @@ export class SilenceDetector implements Detector {
   #openOnsetMs: number | undefined;
   /** Device time up to which the electrodes were reported off: no silence before it counts. */
   #leadOffUntilMs = -Infinity;
+  readonly #yieldsToGapMs: number;
 
-  constructor(kind: AlertKind, minGapMs: number, evidence: (gapMs: number) => AlertEvidence) {
+  constructor(kind: AlertKind, minGapMs: number, evidence: (gapMs: number) => AlertEvidence, yieldsToGapMs = Infinity) {
     this.kind = kind;
     this.#minGapMs = minGapMs;
     this.#evidence = evidence;
+    this.#yieldsToGapMs = yieldsToGapMs;
+  }
+
+  /** A silence of `gapMs` is this detector's (not yielded to a higher-priority condition). */
+  #mine(gapMs: number): boolean {
+    return gapMs >= this.#minGapMs && gapMs < this.#yieldsToGapMs;
   }
 
   onBeat(beat: BeatEvent): EpisodeChange[] {
@@ -32,7 +45,13 @@ export class SilenceDetector implements Detector {
       const onsetMs = this.#openOnsetMs;
       changes.push({ type: 'end', kind: this.kind, onsetMs, endMs: beat.timeMs, evidence: this.#evidence(beat.timeMs - onsetMs) });
       this.#openOnsetMs = undefined;
-    } else if (this.#lastBeatMs === undefined && beat.rrMs >= this.#minGapMs && beat.timeMs - beat.rrMs >= this.#leadOffUntilMs) {
+    } else if (this.#lastBeatMs !== undefined && this.#yieldsToGapMs !== Infinity && this.#mine(beat.timeMs - this.#lastBeatMs)) {
+      // A silence held back until it was known not to reach the yielded length: reported whole.
+      const onsetMs = this.#lastBeatMs;
+      const gapMs = beat.timeMs - onsetMs;
+      changes.push({ type: 'onset', kind: this.kind, onsetMs, evidence: this.#evidence(gapMs) });
+      changes.push({ type: 'end', kind: this.kind, onsetMs, endMs: beat.timeMs, evidence: this.#evidence(gapMs) });
+    } else if (this.#lastBeatMs === undefined && this.#mine(beat.rrMs) && beat.timeMs - beat.rrMs >= this.#leadOffUntilMs) {
       // Frames were lost, but the device itself measured the gap on lead-on data: reported whole.
       const onsetMs = beat.timeMs - beat.rrMs;
       changes.push({ type: 'onset', kind: this.kind, onsetMs, evidence: this.#evidence(beat.rrMs) });
@@ -45,7 +64,8 @@ export class SilenceDetector implements Detector {
   onTime(time: TimeEvent): EpisodeChange[] {
     if (this.#openOnsetMs !== undefined || this.#lastBeatMs === undefined) return [];
     const gapMs = time.nowMs - this.#lastBeatMs;
-    if (gapMs < this.#minGapMs) return [];
+    // With a yielded length the silence is decided at its end beat (onBeat), never live.
+    if (gapMs < this.#minGapMs || this.#yieldsToGapMs !== Infinity) return [];
     this.#openOnsetMs = this.#lastBeatMs;
     return [{ type: 'onset', kind: this.kind, onsetMs: this.#openOnsetMs, evidence: this.#evidence(gapMs) }];
   }

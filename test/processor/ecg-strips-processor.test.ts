@@ -34,8 +34,8 @@ test('an asystole from a device with ECG gives a strip around its onset, stored 
   expect(asystole?.onset).toBe(new Date(onsetMs).toISOString());
 
   const strips = published(h.bus as InProcessBus);
-  // One per raised physiological alert: the gap is both a pause and an asystole (same onset).
-  expect(strips.map((s) => s.strip.kind).sort()).toEqual(['asystole', 'pause']);
+  // One per raised physiological alert: the 9 s gap is an asystole (not also a pause: one alarm per silence).
+  expect(strips.map((s) => s.strip.kind).sort()).toEqual(['asystole']);
   const { key, strip } = strips.find((s) => s.strip.kind === 'asystole')!;
   expect(key).toBe('p1');
   expect(strip).toMatchObject({ schema: 'pb.ecg-strip.v1', alertId: asystole!.id, kind: 'asystole', patientId: 'p1', deviceId: 'd1', startMs: onsetMs - ECG_STRIP_PRE_S * 1000, fsHz: 250, leadOff: [] });
@@ -62,7 +62,7 @@ test('a device that goes silent in the post window: the strip is handed out at s
   expect(published(h.bus as InProcessBus)).toEqual([]);
   await h.advance(15_000);
   const strips = published(h.bus as InProcessBus);
-  expect(strips.map((s) => s.strip.kind).sort()).toEqual(['asystole', 'pause']);
+  expect(strips.map((s) => s.strip.kind).sort()).toEqual(['asystole']);
   expect(strips[0]!.strip.uV.at(-1)).toBeNull();
   expect(strips[0]!.strip.uV[0]).not.toBeNull();
 });

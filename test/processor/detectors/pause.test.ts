@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { AsystoleDetector } from '../../../processor/detectors/asystole.ts';
 import { createPauseDetector } from '../../../processor/detectors/pause.ts';
+import { alarmCriteriaSchema, DEFAULT_ALARM_CRITERIA } from '../../../contracts/criteria.ts';
+import { detectorsForCriteria } from '../../../processor/detector-set.ts';
 import { at, episodes, lastT, regular, run } from './stream-helpers.ts';
 
 /** 5 beats at 1 s, a silence of `gapMs` after the beat at 4 s, then 5 beats at 1 s. */
@@ -36,7 +38,7 @@ describe('pause (RR ≥ 3 s)', () => {
     expect(() => createPauseDetector({ minRrMs: 4500 })).toThrow(RangeError);
   });
 
-  it('raises both pause and asystole for a 5 s silence, with the same onset and end', () => {
+  it('alone (no asystole to yield to) raises both pause and asystole for a 5 s silence, with the same onset and end', () => {
     const alerts = run([createPauseDetector(), new AsystoleDetector()], withGap(5000), upToLast(5000));
     expect(episodes(alerts)).toEqual([
       { kind: 'pause', onset: at(4000), end: null, revision: 1 },
@@ -44,6 +46,56 @@ describe('pause (RR ≥ 3 s)', () => {
       { kind: 'pause', onset: at(4000), end: at(9000), revision: 2 },
       { kind: 'asystole', onset: at(4000), end: at(9000), revision: 2 },
     ]);
+  });
+});
+
+describe('pause yielding to asystole (the production detector set: one alarm per silence)', () => {
+  const kindsOf = (gapMs: number, options: Parameters<typeof run>[3] = {}, criteria = DEFAULT_ALARM_CRITERIA) =>
+    episodes(run(detectorsForCriteria(criteria, ['asystole', 'pause']), withGap(gapMs), upToLast(gapMs), options));
+
+  it('raises asystole only for a silence of 4 s or more, with its onset and end', () => {
+    for (const gapMs of [4000, 5000, 7000]) {
+      expect(kindsOf(gapMs)).toEqual([
+        { kind: 'asystole', onset: at(4000), end: null, revision: 1 },
+        { kind: 'asystole', onset: at(4000), end: at(4000 + gapMs), revision: 2 },
+      ]);
+    }
+  });
+
+  it('still raises every pause no asystole covers (3 s up to 4 s), onset and end together at its end beat', () => {
+    for (const gapMs of [3000, 3500, 3999]) {
+      const alerts = run(detectorsForCriteria(DEFAULT_ALARM_CRITERIA, ['asystole', 'pause']), withGap(gapMs), upToLast(gapMs));
+      expect(episodes(alerts)).toEqual([
+        { kind: 'pause', onset: at(4000), end: null, revision: 1 },
+        { kind: 'pause', onset: at(4000), end: at(4000 + gapMs), revision: 2 },
+      ]);
+      // raised with the frame holding its end beat: at most 1 s after the 3 s point
+      expect(Date.parse(alerts[0]!.detectedAt) - Date.parse(at(4000 + gapMs))).toBeLessThanOrEqual(1000);
+    }
+    expect(kindsOf(2999)).toEqual([]);
+  });
+
+  it('loses no pause over every silence length 2.5–6 s: each silence ≥ the pause threshold raises exactly one alarm, pause or asystole, and asystole exactly when it would alone', () => {
+    for (let gapMs = 2500; gapMs <= 6000; gapMs += 50) {
+      const yielded = kindsOf(gapMs).filter((e) => e.revision === 1).map((e) => e.kind);
+      const alone = episodes(run([createPauseDetector(), new AsystoleDetector()], withGap(gapMs), upToLast(gapMs))).filter((e) => e.revision === 1).map((e) => e.kind);
+      const expected = gapMs >= 4000 ? ['asystole'] : gapMs >= 3000 ? ['pause'] : [];
+      expect([gapMs, yielded]).toEqual([gapMs, expected]);
+      expect(alone.includes('asystole')).toBe(yielded.includes('asystole'));
+      expect(alone.includes('pause')).toBe(yielded.length > 0);
+    }
+  });
+
+  it('follows the patient\'s asystole length (3 s: every pause is an asystole; 6 s: a 5 s silence is a pause)', () => {
+    const c = (minGapMs: number) => alarmCriteriaSchema.parse({ asystole: { minGapMs } });
+    expect(kindsOf(3500, {}, c(3000)).map((e) => e.kind)).toEqual(['asystole', 'asystole']);
+    expect(kindsOf(5000, {}, c(6000)).map((e) => e.kind)).toEqual(['pause', 'pause']);
+  });
+
+  it('keeps the data rules: nothing across lead-off; a silence measured across lost frames is an asystole, a shorter one a pause', () => {
+    expect(kindsOf(5000, { leadOffFrames: [5, 6, 7] })).toEqual([]);
+    expect(kindsOf(5000, { lostFrames: [5, 6, 7, 8] }).map((e) => e.kind)).toEqual(['asystole', 'asystole']);
+    expect(kindsOf(3500, { lostFrames: [5, 6] }).map((e) => e.kind)).toEqual(['pause', 'pause']);
   });
 
   it('never raises a pause across lead-off frames', () => {
