@@ -338,6 +338,13 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
     }
   };
 
+  /** Adds `derivedFrom` → the ECG Observation to the alert Observation `read` finds (If-Match). */
+  const linkEcg = (read: () => Promise<Stored<Observation> | undefined>, ecgRef: string, signal: AbortSignal) =>
+    updateRhythm(read, (current) => {
+      if ((current.derivedFrom ?? []).some((r) => r.reference === ecgRef)) return 'unchanged';
+      return { ...current, derivedFrom: [...(current.derivedFrom ?? []), { reference: ecgRef }] };
+    }, signal);
+
   const exportRhythm = async (alert: Alert, signal: AbortSignal): Promise<ExportResult> => {
     const patientReference = await patients.reference(alert.patientId, { signal });
     for (;;) {
@@ -358,7 +365,15 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
       const bundle = alertBundle(alert, { identifierSystem, deviceSystem, patientReference, strip, existingEcgReference });
       const response = await fhir.transaction(bundle, { signal });
       if (strip) inbox.taken(alert.id);
-      if (transactionCreated(response, bundle.entry!.length - 1)) return 'created';
+      if (transactionCreated(response, bundle.entry!.length - 1)) {
+        if (!strip && !existingEcgReference) {
+          // A strip written on its own while this Bundle was in flight looked for the alert before
+          // it existed: look for the strip once more, so one of the two always sees the other.
+          const ecg = await fhir.searchByIdentifier<Observation>('Observation', ecgIdentifier(identifierSystem, { deviceId: alert.deviceId, alertId: alert.id }), { signal });
+          if (ecg[0]) await linkEcg(() => findRhythm(alert, signal), `Observation/${ecg[0].id}`, signal);
+        }
+        return 'created';
+      }
       // Someone created it between our search and the transaction: update it instead.
     }
   };
@@ -376,10 +391,7 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
       const found = await fhir.searchByIdentifier<Observation>('Observation', alertIdIdentifier(identifierSystem, strip.alertId), { signal });
       return found[0];
     };
-    const result = await updateRhythm(readAlert, (current) => {
-      if ((current.derivedFrom ?? []).some((r) => r.reference === ecgRef)) return 'unchanged';
-      return { ...current, derivedFrom: [...(current.derivedFrom ?? []), { reference: ecgRef }] };
-    }, signal);
+    const result = await linkEcg(readAlert, ecgRef, signal);
     // No alert Observation yet: its Bundle will find the strip by identifier (exportRhythm).
     return result === 'updated' ? 'strip_attached' : 'created';
   };

@@ -121,7 +121,8 @@ describe('EHR exporter: one transaction Bundle per alert', () => {
   });
 
   it('puts the ECG strip that arrives while the alert waits into the same Bundle, with derivedFrom', async () => {
-    const { exporter: e } = exporter({ ecgWaitMs: 60_000, now: () => Date.parse(vt.detectedAt) + 1000 });
+    // A long grace: the strip consumer waits for the Bundle to take it however slow the machine is.
+    const { exporter: e } = exporter({ ecgWaitMs: 60_000, stripGraceMs: 30_000, now: () => Date.parse(vt.detectedAt) + 1000 });
     const strip = makeStrip(vt.id);
     const exported = e.handleBatch([consumed(envelope(vt), 0)]);
     await new Promise((r) => setTimeout(r, 50));
