@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { readWfdbRecord } from '../device-sim/wfdb-record.ts';
 import { BRADY_IMMEDIATE, createBradyDetector } from '../processor/detectors/brady.ts';
 import { createTachyDetector, TACHY_IMMEDIATE } from '../processor/detectors/tachy.ts';
+import { createPauseDetector } from '../processor/detectors/pause.ts';
 import type { Detector } from '../processor/detectors/detector.ts';
 import { pp, se, sumBxb, vPp, vSe } from './bxb.ts';
 import { challengeScore, decide, evaluateChallenge2015, PRODUCTION_VT_SETTING, sameSetting, settingName, VT_SETTINGS, type AlarmRecord, type ChallengeScore, type VtSetting } from './challenge2015.ts';
@@ -107,9 +108,13 @@ export function formatChallenge2015(s: Challenge2015Summary): string {
   ].join('\n');
 }
 
-/** The evaluation detector set with the limit alarms as before issue 12: the consecutive-beat rule alone, no alarm delay. */
-export function immediateLimitDetectors(): Detector[] {
-  return [...evaluationDetectors().filter((d) => d.kind !== 'brady' && d.kind !== 'tachy'), createBradyDetector(BRADY_IMMEDIATE), createTachyDetector(TACHY_IMMEDIATE)];
+/**
+ * The evaluation detector set as before issue 12 item 5: limit alarms on the consecutive-beat
+ * rule alone (no alarm delay), and a pause for every silence ≥ 3 s, also the asystole's.
+ */
+export function beforeNuisanceDetectors(): Detector[] {
+  const replaced = new Set(['brady', 'tachy', 'pause']);
+  return [...evaluationDetectors().filter((d) => !replaced.has(d.kind)), createBradyDetector(BRADY_IMMEDIATE), createTachyDetector(TACHY_IMMEDIATE), createPauseDetector()];
 }
 
 export interface NuisanceComparison {
@@ -118,20 +123,28 @@ export interface NuisanceComparison {
   after: AlarmRate;
 }
 
-/** Alarm rates before issue 12 (limit alarms without delay, re-run here) and with the production defaults (after: the main run's). */
+/** Alarm rates before issue 12 item 5 (re-run here: {@link beforeNuisanceDetectors}) and with the production defaults (after: the main run's). */
 export async function nuisanceEvaluation(dataDir: string, databases: readonly EvalDatabase[], after: Map<EvalDatabase, AlarmRate>, only?: readonly string[]): Promise<NuisanceComparison[]> {
-  const run = await runEvaluation({ dataDir, databases, makeDetectors: immediateLimitDetectors, ...(only ? { records: only } : {}) });
+  const run = await runEvaluation({ dataDir, databases, makeDetectors: beforeNuisanceDetectors, ...(only ? { records: only } : {}) });
   return databases.map((database) => ({ database, before: alarmRates(run.results.filter((r) => r.database === database)), after: after.get(database)! }));
 }
 
+/** The medium-priority physiological kinds (contracts/alert.ts DEFAULT_PRIORITY). */
+const MEDIUM = ['pause', 'brady', 'tachy', 'afib'] as const;
+
 export function formatNuisance(list: readonly NuisanceComparison[]): string {
   const kinds = ['asystole', 'pause', 'extreme_brady', 'brady', 'extreme_tachy', 'tachy', 'vt', 'afib'] as const;
-  const rows = kinds.map((k) => [k, ...list.flatMap((c) => [(c.before.byKind[k]?.alarmsPer24h ?? 0).toFixed(1), (c.after.byKind[k]?.alarmsPer24h ?? 0).toFixed(1)])]);
+  const rate = (r: AlarmRate, ks: readonly string[]) => ks.reduce((sum, k) => sum + (r.byKind[k as keyof AlarmRate['byKind']]?.alarmsPer24h ?? 0), 0).toFixed(1);
+  const rows = [
+    ...kinds.map((k) => [k, ...list.flatMap((c) => [rate(c.before, [k]), rate(c.after, [k])])]),
+    ['medium (pause, brady, tachy, afib)', ...list.flatMap((c) => [rate(c.before, MEDIUM), rate(c.after, MEDIUM)])],
+    ['all physiological', ...list.flatMap((c) => [rate(c.before, kinds), rate(c.after, kinds)])],
+  ];
   const header = ['kind', ...list.flatMap((c) => [`${c.database} before /24h`, `${c.database} after /24h`])];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [
-    'Physiological alarms per 24 h: limit alarms without delay (before issue 12; brady.ts BRADY_IMMEDIATE, tachy.ts TACHY_IMMEDIATE) vs the production defaults (after: brady 2 min, tachy 5 min, 30 s after a sudden onset). afdb: outside reference AF/flutter.',
+    'Physiological alarms per 24 h: before issue 12 item 5 (limit alarms without delay: brady.ts BRADY_IMMEDIATE, tachy.ts TACHY_IMMEDIATE; a pause also for every asystole) vs the production defaults (after: brady 2 min, tachy 5 min, 30 s after a sudden onset; one alarm per silence). afdb: outside reference AF/flutter.',
     line(header), ...rows.map(line),
   ].join('\n');
 }
