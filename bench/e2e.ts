@@ -151,8 +151,13 @@ function startComponent(name: string, command: string, env: Record<string, strin
     cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
   let tail = '';
+  // Every component's log (JSON lines, warn and up) is kept for reading after the run.
+  const logDir = path.join(flags['cache-dir']!, 'logs');
+  fs.mkdirSync(logDir, { recursive: true });
+  const logFile = fs.createWriteStream(path.join(logDir, `${name}.log`));
   child.stderr!.on('data', (chunk: Buffer) => {
     tail = (tail + chunk.toString()).slice(-4000);
+    logFile.write(chunk);
   });
   const exited = new Promise<void>((resolve) => child.on('exit', (code, signal) => {
     if (signal !== 'SIGTERM' && signal !== 'SIGKILL' && code !== 0) log(`${name} exited (code ${code}, signal ${signal}); stderr tail:\n${tail}`);
