@@ -172,7 +172,10 @@ export async function runFaultCase(spec: CaseSpec): Promise<ReliabilityRow> {
     const ehrDuplicates = [...ehr.values()].reduce((s, c) => s + Math.max(c - 1, 0), 0);
     const dupEpisodes = duplicateEpisodes(raisedList);
     const missed = missedEpisodes(summary.episodes, raisedList);
-    const falseSignalLoss = raisedList.filter((a) => a.kind === 'signal_loss').length;
+    // A device that stopped at the end of the run is silent for real: only a signal_loss whose onset
+    // (the end of the last frame before the silence) lies before the end of the stream is false.
+    const streamEndMs = summary.t0Ms + summary.durationMs;
+    const falseSignalLoss = raisedList.filter((a) => a.kind === 'signal_loss' && Date.parse(a.onset) < streamEndMs - 1000).length;
     const row: ReliabilityRow = {
       case: spec.case,
       fault: spec.fault,
