@@ -34,8 +34,11 @@ export const TACHY = { limitBpm: 120, consecutiveBeats: 5, recoveredBpm: 115, re
  * i.e. ≥ 25 % longer). Fewer than 8 such intervals known: not sudden.
  */
 export const SUDDEN_ONSET = { change: 0.2, beforeIntervals: 8 } as const;
-/** VT: ≥ 5 consecutive ventricular beats at HR > 100 bpm (PhysioNet/CinC 2015; Philips default). */
-export const VT = { minBeats: 5, hrAboveBpm: 100 } as const;
+/**
+ * VT: ≥ 5 consecutive ventricular beats at HR > 100 bpm (PhysioNet/CinC 2015; Philips default), or
+ * with ECG a VT/VF waveform: VF-filter leakage of 4 s < 0.65 (processor/detectors/vt.ts, EVALUATION.md §6).
+ */
+export const VT = { minBeats: 5, hrAboveBpm: 100, leakageBelow: 0.65 } as const;
 /** AF: an episode of ≥ 30 s is diagnostic (ESC 2016). */
 export const AFIB_MIN_EPISODE_MS = 30_000;
 /** Lead-off: frames flagged leadOff for ≥ 10 s (processor/technical.ts, our choice). */

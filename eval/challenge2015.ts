@@ -14,17 +14,24 @@
  * optionally waveform evidence that needs no beats: the lead's VF-filter leakage
  * (processor/detectors/vf-leakage.ts) below a threshold in a 4 s window inside the alarm window.
  * The setting is chosen by cross-validation (eval/vt-cv.ts).
+ * Separately, each lead is replayed exactly as the processor runs it (processor/ecg-beats.ts
+ * `detectThroughBeatSource`: beats from the ECG and the ECG itself to the detectors) through the
+ * production detector set with the production default criteria (contracts/criteria.ts: vt ≥ 5 V
+ * beats or VF-filter leakage < 0.65 for 4 s): the "production default" row, on the first lead
+ * (a single-lead device); nothing of it is chosen on these alarms.
  * Score = 100·(TP+TN)/(TP+TN+FP+5·FN).
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { TelemetryFrame } from '../contracts/telemetry.ts';
 import type { Detector } from '../processor/detectors/detector.ts';
+import { DEFAULT_ALARM_CRITERIA } from '../contracts/criteria.ts';
+import { detectorsForCriteria } from '../processor/detector-set.ts';
+import { detectThroughBeatSource, EcgBeatSource } from '../processor/ecg-beats.ts';
 import { readWfdbHeader, type WfdbHeader } from '../device-sim/wfdb-header.ts';
 import { readWfdbRecord, type WfdbRecord } from '../device-sim/wfdb-record.ts';
 import { PatientStream } from '../processor/patient-stream.ts';
 import { VF_WINDOW_MS, VfLeakageMeter } from '../processor/detectors/vf-leakage.ts';
-import { derivedFrames, ecgOnlyFrames } from './qrs.ts';
+import { ecgOnlyFrames } from './qrs.ts';
 import { EVAL_EPOCH_MS } from './replay.ts';
 
 /** The bedside monitor raised the alarm here (every Challenge record). */
@@ -53,7 +60,11 @@ export const VT_LEAKAGE_THRESHOLDS = [null, 0.55, 0.6, 0.65, 0.7, 0.75] as const
 /** Every setting compared, in order of preference on ties (fewer leads, longer runs, beats only, lower thresholds: fewer alarms first). */
 export const VT_SETTINGS: readonly VtSetting[] = (['first', 'all'] as const).flatMap((leads) =>
   VT_MIN_BEATS.flatMap((minBeats) => VT_LEAKAGE_THRESHOLDS.map((leakageBelow) => ({ leads, minBeats, leakageBelow }))));
-/** What production runs by default: one ECG lead per device, ≥ 5 V beats, no waveform evidence. */
+/**
+ * What production ran before the waveform evidence was wired in (issue 12 item 6): one ECG lead per
+ * device, ≥ 5 V beats. The production default now is measured by replaying the production path
+ * (LeadResult.productionVt), not by a setting of this grid.
+ */
 export const PRODUCTION_VT_SETTING: VtSetting = { leads: 'first', minBeats: 5, leakageBelow: null };
 
 export const settingName = (s: VtSetting): string =>
@@ -69,6 +80,8 @@ export interface LeadResult {
   vtEpisodes: Record<number, [number, number | null][]>;
   /** Lowest VF-filter leakage of the 4 s windows ending at each frame end inside the alarm window (1: none). */
   vfLeakage: number;
+  /** vt episodes of the production path with the production default criteria overlapping the window, as vtEpisodes. */
+  productionVt: [number, number | null][];
 }
 
 export interface AlarmRecord {
@@ -104,42 +117,64 @@ export async function readAlarmLabels(dir: string): Promise<Map<string, boolean>
   return out;
 }
 
+/** The production detector set for a patient nobody configured (processor/detector-set.ts, default criteria). */
+export const productionDetectors = (): Detector[] => detectorsForCriteria(DEFAULT_ALARM_CRITERIA);
+
+/** Keeps each episode of `kind` by onset ([start, end] s from the record start, end null while open). */
+class EpisodeLog {
+  readonly #open = new Map<number, [number, number | null]>();
+  add(changes: readonly { kind: string; type: string; onsetMs: number; endMs?: number }[]): void {
+    for (const c of changes) {
+      if (c.kind !== 'vt') continue;
+      this.#open.set(c.onsetMs, [(c.onsetMs - EVAL_EPOCH_MS) / 1000, c.type === 'end' && c.endMs !== undefined ? (c.endMs - EVAL_EPOCH_MS) / 1000 : null]);
+    }
+  }
+  /** Episodes overlapping the alarm window. */
+  inWindow(): [number, number | null][] {
+    const from = (ALARM_AT_MS - ALARM_WINDOW_MS) / 1000;
+    return [...this.#open.values()].filter(([s, e]) => s <= ALARM_AT_MS / 1000 && (e === null || e >= from));
+  }
+}
+
 /**
- * Replays one ECG lead up to the alarm. The beat source runs once; its frames go to one
- * PatientStream per run length (`makeDetectors(minBeats)`), so every setting sees the same beats.
+ * Replays one ECG lead up to the alarm. The beat source runs once, inside the production path
+ * (`detectThroughBeatSource` into a stream of `production()` detectors, fed the ECG as the
+ * processor feeds it); the derived frames it hands out also go to one beats-only PatientStream
+ * per run length (`makeDetectors(minBeats)`), so every setting sees the same beats.
  */
-export function evaluateLead(name: string, record: WfdbRecord, makeDetectors: (minBeats: number) => Detector[], minBeatsList: readonly number[] = VT_MIN_BEATS): LeadResult {
+export function evaluateLead(name: string, record: WfdbRecord, makeDetectors: (minBeats: number) => Detector[], minBeatsList: readonly number[] = VT_MIN_BEATS, production: () => Detector[] = productionDetectors): LeadResult {
   const input = [...ecgOnlyFrames(record)].filter((f) => f.ts + f.durMs <= EVAL_EPOCH_MS + ALARM_AT_MS);
-  const frames: TelemetryFrame[] = [...derivedFrames(input)];
-  // Waveform evidence: the lead's VF-filter leakage over 4 s windows lying inside the alarm window.
+  const source = new EcgBeatSource();
+  const prodStream = new PatientStream(`cinc2015-${name}`, `cinc2015-${name}`, production());
+  const prodLog = new EpisodeLog();
+  const streams = minBeatsList.map((minBeats) => ({ minBeats, stream: new PatientStream(`cinc2015-${name}`, `cinc2015-${name}`, makeDetectors(minBeats)), log: new EpisodeLog() }));
+  // Waveform evidence for the settings grid: the lead's VF-filter leakage over 4 s windows lying inside the alarm window.
   let meter: VfLeakageMeter | undefined;
   let vfLeakage = 1;
-  for (const f of input) {
-    if (!f.ecg) continue;
-    meter ??= new VfLeakageMeter(f.ecg.fs);
-    meter.push(f.ecg.uV);
-    if (f.ts + f.durMs - VF_WINDOW_MS >= EVAL_EPOCH_MS + ALARM_AT_MS - ALARM_WINDOW_MS) vfLeakage = Math.min(vfLeakage, meter.leakage());
-  }
   let beats = 0;
   let vBeats = 0;
-  for (const f of frames) {
-    beats += f.beats.length;
-    for (const b of f.beats) if (b.cls === 'V') vBeats++;
-  }
-  const from = (ALARM_AT_MS - ALARM_WINDOW_MS) / 1000;
-  const vtEpisodes: Record<number, [number, number | null][]> = {};
-  for (const minBeats of minBeatsList) {
-    const stream = new PatientStream(`cinc2015-${name}`, `cinc2015-${name}`, makeDetectors(minBeats));
-    const open = new Map<number, [number, number | null]>();
-    for (const f of frames) {
-      for (const c of stream.detect(f)) {
-        if (c.kind !== 'vt') continue;
-        open.set(c.onsetMs, [(c.onsetMs - EVAL_EPOCH_MS) / 1000, c.type === 'end' ? (c.endMs - EVAL_EPOCH_MS) / 1000 : null]);
-      }
+  for (const f of input) {
+    if (f.ecg) {
+      meter ??= new VfLeakageMeter(f.ecg.fs);
+      meter.push(f.ecg.uV);
+      if (f.ts + f.durMs - VF_WINDOW_MS >= EVAL_EPOCH_MS + ALARM_AT_MS - ALARM_WINDOW_MS) vfLeakage = Math.min(vfLeakage, meter.leakage());
     }
-    vtEpisodes[minBeats] = [...open.values()].filter(([s, e]) => s <= ALARM_AT_MS / 1000 && (e === null || e >= from));
+    const { frames, changes } = detectThroughBeatSource(source, prodStream, f);
+    prodLog.add(changes);
+    for (const d of frames) {
+      beats += d.beats.length;
+      for (const b of d.beats) if (b.cls === 'V') vBeats++;
+      for (const s of streams) s.log.add(s.stream.detect(d));
+    }
   }
-  return { lead: record.ecg?.description ?? '', beats, vBeats, vtEpisodes, vfLeakage };
+  const vtEpisodes: Record<number, [number, number | null][]> = {};
+  for (const s of streams) vtEpisodes[s.minBeats] = s.log.inWindow();
+  return { lead: record.ecg?.description ?? '', beats, vBeats, vtEpisodes, vfLeakage, productionVt: prodLog.inWindow() };
+}
+
+/** The verdict of production with its default criteria on one alarm: a vt episode of the first lead in the window. */
+export function decideProduction(record: AlarmRecord): AlarmResult {
+  return { name: record.name, truth: record.truth, alarm: (record.leads[0]?.productionVt.length ?? 0) > 0 };
 }
 
 /** The verdict of one setting on one alarm. */

@@ -17,6 +17,8 @@
  * 2 s learning period follows); lead-off frames pass through so the detectors see them.
  */
 import type { Beat, TelemetryFrame } from '../contracts/telemetry.ts';
+import type { EpisodeChange } from './detectors/detector.ts';
+import type { PatientStream } from './patient-stream.ts';
 import { QrsDetector, type QrsBeat, type QrsParams } from './detectors/qrs-detector.ts';
 
 /** ECG-derived beats are used once the firmware has sent no beat for this long (device time), ms. */
@@ -110,4 +112,19 @@ export class EcgBeatSource {
     this.#beats = [];
     this.#lastBeatMs = undefined;
   }
+}
+
+/**
+ * One input frame through the beat source into the stream's detectors — the one path the
+ * processor (stream-runtime.ts) and the evaluation (eval/challenge2015.ts) share. In ECG mode the
+ * derived frames carry no samples, so the input frame's ECG goes to the waveform detectors first
+ * (it is ~0.5–1.4 s ahead of the derived beats; the detectors merge both on device time).
+ */
+export function detectThroughBeatSource(source: EcgBeatSource, stream: PatientStream, frame: TelemetryFrame): { frames: TelemetryFrame[]; changes: EpisodeChange[] } {
+  const frames = source.frames(frame);
+  if (source.ecgMode && frame.ecg && !frame.leadOff) stream.feedEcg({ startMs: frame.ts, fsHz: frame.ecg.fs, uV: frame.ecg.uV });
+  if (frames.length === 1) return { frames, changes: stream.detect(frames[0]!) };
+  const changes: EpisodeChange[] = [];
+  for (const f of frames) changes.push(...stream.detect(f));
+  return { frames, changes };
 }

@@ -13,7 +13,7 @@ import { LIFECYCLE_DEFAULTS, StreamAlarms, type LifecycleConfig } from './alarm-
 import { changedKinds, detectorsForCriteria, monitorsForCriteria } from './detector-set.ts';
 import { EcgStripRecorder, raisedPhysiological, type EcgStripOptions } from './ecg-strips.ts';
 import type { Detector, EpisodeChange } from './detectors/detector.ts';
-import { EcgBeatSource } from './ecg-beats.ts';
+import { detectThroughBeatSource, EcgBeatSource } from './ecg-beats.ts';
 import { CONTINUITY_TOLERANCE_MS, PatientStream } from './patient-stream.ts';
 import { ReorderBuffer, type ReorderOptions } from './reorder-buffer.ts';
 import { STATE_SCHEMA, type StreamStateRecord } from './stream-state.ts';
@@ -251,13 +251,9 @@ export class StreamRuntime {
    * get the input frame's samples directly (the derived frames carry none).
    */
   #detect(frame: TelemetryFrame, keepBeats = false): EpisodeChange[] {
-    const frames = this.#beats.frames(frame);
-    if (this.#beats.ecgMode && frame.ecg && !frame.leadOff) this.#stream.feedEcg({ startMs: frame.ts, fsHz: frame.ecg.fs, uV: frame.ecg.uV });
+    const { frames, changes } = detectThroughBeatSource(this.#beats, this.#stream, frame);
     // Replayed frames (after a restore) were stored by the previous owner: only new ones count.
     if (keepBeats && this.#beats.ecgMode) for (const f of frames) if (f.beats.length > 0) this.#ecgBeatFrames.push(f);
-    if (frames.length === 1) return this.#stream.detect(frames[0]!);
-    const changes: EpisodeChange[] = [];
-    for (const f of frames) changes.push(...this.#stream.detect(f));
     return changes;
   }
 

@@ -12,10 +12,10 @@
  * The window is 4 s (the VF/flutter criterion of fhir-and-alarms.md §5: ≥ 4 s), the signal
  * 0.5–40 Hz (baseline wander and mains removed, as the QRS detector's wide band).
  *
- * Used by the CinC 2015 VT evaluation (eval/challenge2015.ts) as VT evidence that does not need
- * beats: VT whose complexes the QRS detector misses or labels like sinus beats. The threshold is
- * not fixed here: the evaluation chooses it by cross-validation. Not yet wired into the
- * processor's alarms (no `vf` alert kind, no VT confirmation path) — see EVALUATION.md §6.
+ * VT evidence that does not need beats (VT whose complexes the QRS detector misses or labels like
+ * sinus beats): the vt detector (vt.ts) raises `vt` when the leakage is below the per-patient
+ * `vt.leakageBelow` (default 0.65, chosen by cross-validation on the CinC 2015 VT alarms,
+ * EVALUATION.md §6); the evaluation (eval/challenge2015.ts) also measures it per lead for its grid.
  * Pure: no I/O, no clock; fixed memory (one 4 s window); one instance per lead.
  */
 import { Biquad } from './biquad.ts';

@@ -14,18 +14,48 @@
  * ventricular (the run is over). While it lasts the rate is not re-tested: a VT that slows
  * stays one episode instead of flapping. A beat with unknown RR (after lost frames) restarts
  * the count; an open episode stays open across a discontinuity (Detector contract).
+ *
+ * Waveform evidence (devices that send ECG; issue 12 item 6): the VF-filter leakage of the last
+ * 4 s of the lead (vf-leakage.ts; Kuo & Dillman 1978, compared by Amann et al. 2005) below
+ * `leakageBelow` (default 0.65, chosen by 5-fold cross-validation on the CinC 2015 VT alarms,
+ * EVALUATION.md §6) is VT/VF evidence without beats: fhir-and-alarms.md §5 "fibrillatory,
+ * flutter or oscillatory waveform ≥ 4 s". VF/flutter raises this `vt` kind (the alert kinds are a
+ * stable contract); the evidence's criterion says which rule fired. Onset = start of the 4 s
+ * window. The leakage is read at the end of each ECG chunk and acted on at the next onBeat/onTime
+ * (onEcg cannot return changes). In ECG mode the waveform arrives ~1 s before the beats derived
+ * from it: a reading below the threshold opens the episode at once and the later beats join it;
+ * the end waits until the beats reach the reading that ended the waveform evidence, so one event
+ * seen by both stays one episode. The episode ends when neither holds: the last beat is not
+ * ventricular and the last reading is not below the threshold (or no ECG for 4 s of beats).
+ * Lead-off samples are never fed (PatientStream); a hole in the chunks or an fs change restarts
+ * the 4 s window.
  */
 import type { AlertEvidence } from '../../contracts/alert.ts';
-import type { BeatEvent, Detector, EpisodeChange, TimeEvent } from './detector.ts';
+import type { BeatEvent, Detector, EcgChunk, EpisodeChange, TimeEvent } from './detector.ts';
+import { VF_WINDOW_MS, VfLeakageMeter } from './vf-leakage.ts';
 
 export interface VtParams {
   /** Consecutive ventricular beats that make a run. */
   minBeats: number;
   /** The run's rate must exceed this, bpm. */
   hrAboveBpm: number;
+  /** Waveform evidence: VF-filter leakage of 4 s of ECG below this (0 = beats only). */
+  leakageBelow: number;
 }
 
-export const VT_DEFAULTS: VtParams = { minBeats: 5, hrAboveBpm: 100 };
+export const VT_DEFAULTS: VtParams = { minBeats: 5, hrAboveBpm: 100, leakageBelow: 0.65 };
+
+/** Chunks further apart than this restart the leakage window, ms (as PatientStream's continuity). */
+const ECG_CONTINUITY_MS = 50;
+
+/** A change of the waveform evidence, at the end of the ECG chunk it was read on. */
+interface WaveReading {
+  atMs: number;
+  /** Start of the chunk it was read on. */
+  chunkStartMs: number;
+  below: boolean;
+  leakage: number;
+}
 
 const MAX_EVIDENCE_RR = 32;
 
@@ -36,6 +66,12 @@ interface OpenRun {
   /** Known intervals summed in rrSumMs. */
   intervals: number;
   recentRrMs: number[];
+  /** The latest beat was ventricular (beat evidence still holds). */
+  beatsHold: boolean;
+  /** Lowest leakage read while open (1 = none below the threshold). */
+  minLeakage: number;
+  /** Opened by the waveform (no qualifying run yet). */
+  byWaveform: boolean;
 }
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
@@ -45,32 +81,135 @@ export class VtDetector implements Detector {
   /** The last `minBeats` beats of the current run of ventricular beats. */
   #run: BeatEvent[] = [];
   #open: OpenRun | undefined;
+  #meter: VfLeakageMeter | undefined;
+  /** Device time the ECG continues at (end of the last chunk). */
+  #ecgEndMs: number | undefined;
+  /** Waveform readings not yet reached by the beat stream (changes of `below` only), in time order. */
+  readonly #readings: WaveReading[] = [];
+  /** The waveform evidence as of the beat stream's time. */
+  #waveBelow = false;
+  /** When it last stopped holding (reading time). */
+  #waveOffMs = -Infinity;
+  /** The first beat after the last non-ventricular beat (or that beat while none followed), ms. */
+  #afterLastNonVMs = -Infinity;
+  #lastBeatWasNonV = false;
+  /** Whether the last state pushed to #readings was `below`. */
+  #lastPushedBelow = false;
 
   constructor(params: VtParams = VT_DEFAULTS) {
     if (!(params.minBeats >= 2)) throw new RangeError('vt minBeats must be ≥ 2 (a rate needs an interval)');
+    if (!(params.leakageBelow >= 0 && params.leakageBelow < 1)) throw new RangeError('vt leakageBelow must be in [0, 1)');
     this.#p = params;
   }
 
   #evidence(o: OpenRun): AlertEvidence {
+    const beats = `≥ ${this.#p.minBeats} consecutive ventricular beats at HR > ${this.#p.hrAboveBpm} bpm (PhysioNet/CinC 2015; Philips default)`;
+    const wave = `VF-filter leakage ${o.minLeakage.toFixed(2)} < ${this.#p.leakageBelow} over ${VF_WINDOW_MS / 1000} s of ECG: VT/VF/flutter waveform (Kuo & Dillman 1978; fhir-and-alarms.md §5 VF/flutter ≥ 4 s, raised as vt)`;
+    const waveHeld = o.minLeakage < this.#p.leakageBelow;
+    const thresholds: Record<string, number> = { minBeats: this.#p.minBeats, hrAboveBpm: this.#p.hrAboveBpm };
+    if (this.#p.leakageBelow > 0) thresholds.leakageBelow = this.#p.leakageBelow;
     return {
-      hrBpm: round1(60000 / (o.rrSumMs / o.intervals)),
-      rrMs: o.recentRrMs.slice(-MAX_EVIDENCE_RR),
+      ...(o.intervals > 0 ? { hrBpm: round1(60000 / (o.rrSumMs / o.intervals)), rrMs: o.recentRrMs.slice(-MAX_EVIDENCE_RR) } : {}),
       beatCount: o.beatCount,
-      criterion: `≥ ${this.#p.minBeats} consecutive ventricular beats at HR > ${this.#p.hrAboveBpm} bpm (PhysioNet/CinC 2015; Philips default)`,
-      thresholds: { minBeats: this.#p.minBeats, hrAboveBpm: this.#p.hrAboveBpm },
+      criterion: o.byWaveform ? wave + (o.intervals > 0 && o.beatCount >= this.#p.minBeats ? `; then ${beats}` : '') : beats + (waveHeld ? `; also ${wave}` : ''),
+      thresholds,
     };
   }
 
+  onEcg(chunk: EcgChunk): void {
+    if (this.#p.leakageBelow <= 0 || chunk.uV.length === 0) return;
+    if (!this.#meter || this.#meter.fsHz !== chunk.fsHz || this.#ecgEndMs === undefined || Math.abs(chunk.startMs - this.#ecgEndMs) > ECG_CONTINUITY_MS) {
+      // A hole (lost frames, lead-off never fed) or a new rate: the 4 s window starts again. The
+      // evidence keeps its last state until a fresh window says otherwise (open episodes stay open).
+      if (!this.#meter || this.#meter.fsHz !== chunk.fsHz) this.#meter = new VfLeakageMeter(chunk.fsHz);
+      else this.#meter.reset();
+    }
+    this.#meter.push(chunk.uV);
+    this.#ecgEndMs = chunk.startMs + (chunk.uV.length * 1000) / chunk.fsHz;
+    if (!this.#meter.ready) return;
+    const leakage = this.#meter.leakage();
+    const below = leakage < this.#p.leakageBelow;
+    const last = this.#readings.at(-1);
+    if (below !== this.#lastPushedBelow) {
+      this.#readings.push({ atMs: this.#ecgEndMs, chunkStartMs: chunk.startMs, below, leakage });
+      this.#lastPushedBelow = below;
+    } else if (below && last && leakage < last.leakage) last.leakage = leakage;
+    else if (below && this.#open && !last) this.#open.minLeakage = Math.min(this.#open.minLeakage, leakage);
+  }
+
+  /**
+   * Applies the waveform readings at the beat stream's time `nowMs`: a reading below the threshold
+   * at once (its 4 s window is complete; in ECG mode this is ~1 s before the beats of that time
+   * arrive, which then join the open episode); a reading that ends the evidence only once the
+   * beats have reached its time (beats still to come may hold the episode), and not at all when
+   * the waveform is VT-like again by then (one event, one episode).
+   */
+  #advance(nowMs: number): EpisodeChange[] {
+    const out: EpisodeChange[] = [];
+    // No ECG for a full window of beats (the device stopped sending it): the waveform says nothing.
+    if (this.#lastPushedBelow && this.#ecgEndMs !== undefined && nowMs > this.#ecgEndMs + VF_WINDOW_MS) {
+      this.#readings.push({ atMs: this.#ecgEndMs, chunkStartMs: this.#ecgEndMs, below: false, leakage: 1 });
+      this.#lastPushedBelow = false;
+    }
+    while (this.#readings.length > 0) {
+      const r = this.#readings[0]!;
+      // A reading below waits for the beats of its own chunk when they come with it (firmware
+      // beats: the frame's beats follow its ECG), so a V run there opens the episode at its first
+      // V beat; when the beats lag the ECG (derived from it: the stream has not reached the
+      // chunk), it applies at once.
+      if (r.below && r.atMs > nowMs && nowMs >= r.chunkStartMs) break;
+      if (!r.below && r.atMs > nowMs) {
+        // Not reached yet; superseded if the waveform is VT-like again after it.
+        if (this.#readings.length > 1) { this.#readings.shift(); continue; }
+        break;
+      }
+      this.#readings.shift();
+      this.#waveBelow = r.below;
+      if (r.below) {
+        if (this.#open) {
+          this.#open.minLeakage = Math.min(this.#open.minLeakage, r.leakage);
+          continue;
+        }
+        // The window's start, or after the last non-ventricular beat inside it (the rhythm was
+        // still normal then): the first beat after it, or that beat itself when none followed.
+        const onsetMs = Math.max(r.atMs - VF_WINDOW_MS, this.#afterLastNonVMs);
+        this.#open = { onsetMs, beatCount: 0, rrSumMs: 0, intervals: 0, recentRrMs: [], beatsHold: false, minLeakage: r.leakage, byWaveform: true };
+        this.#run = [];
+        out.push({ type: 'onset', kind: this.kind, onsetMs, evidence: this.#evidence(this.#open) });
+      } else {
+        this.#waveOffMs = r.atMs;
+        if (this.#open && !this.#open.beatsHold) out.push(this.#end(r.atMs));
+      }
+    }
+    return out;
+  }
+
+  #end(endMs: number): EpisodeChange {
+    const o = this.#open!;
+    this.#open = undefined;
+    return { type: 'end', kind: this.kind, onsetMs: o.onsetMs, endMs: Math.max(endMs, o.onsetMs), evidence: this.#evidence(o) };
+  }
+
   onBeat(beat: BeatEvent): EpisodeChange[] {
+    const changes = this.#readings.length > 0 || this.#lastPushedBelow ? this.#advance(beat.timeMs) : [];
+    changes.push(...this.#beat(beat));
+    return changes;
+  }
+
+  #beat(beat: BeatEvent): EpisodeChange[] {
+    if (this.#lastBeatWasNonV) this.#afterLastNonVMs = beat.timeMs;
+    this.#lastBeatWasNonV = beat.cls !== 'V';
     if (beat.cls !== 'V') {
+      this.#afterLastNonVMs = beat.timeMs;
       this.#run = [];
       if (!this.#open) return [];
-      const o = this.#open;
-      this.#open = undefined;
-      return [{ type: 'end', kind: this.kind, onsetMs: o.onsetMs, endMs: beat.timeMs, evidence: this.#evidence(o) }];
+      this.#open.beatsHold = false;
+      if (this.#waveBelow) return [];
+      return [this.#end(Math.max(beat.timeMs, this.#waveOffMs))];
     }
     if (this.#open) {
       const o = this.#open;
+      o.beatsHold = true;
       o.beatCount++;
       if (beat.rrMs > 0) {
         o.rrSumMs += beat.rrMs;
@@ -89,13 +228,13 @@ export class VtDetector implements Detector {
     const rrSumMs = intervals.reduce((a, b) => a + b, 0);
     // HR > limit ⟺ mean RR < 60000 / limit.
     if (rrSumMs / intervals.length >= 60000 / this.#p.hrAboveBpm) return [];
-    this.#open = { onsetMs: this.#run[0]!.timeMs, beatCount: this.#run.length, rrSumMs, intervals: intervals.length, recentRrMs: intervals };
+    this.#open = { onsetMs: this.#run[0]!.timeMs, beatCount: this.#run.length, rrSumMs, intervals: intervals.length, recentRrMs: intervals, beatsHold: true, minLeakage: 1, byWaveform: false };
     this.#run = [];
     return [{ type: 'onset', kind: this.kind, onsetMs: this.#open.onsetMs, evidence: this.#evidence(this.#open) }];
   }
 
-  onTime(_time: TimeEvent): EpisodeChange[] {
-    return [];
+  onTime(time: TimeEvent): EpisodeChange[] {
+    return this.#readings.length > 0 || this.#lastPushedBelow ? this.#advance(time.nowMs) : [];
   }
 
   onDiscontinuity(): EpisodeChange[] {
@@ -104,7 +243,7 @@ export class VtDetector implements Detector {
   }
 }
 
-/** Factory with the documented defaults (≥ 5 V beats, HR > 100 bpm); both patient-adjustable. */
+/** Factory with the documented defaults (≥ 5 V beats, HR > 100 bpm, leakage < 0.65); all patient-adjustable. */
 export function createVtDetector(params: Partial<VtParams> = {}): VtDetector {
   return new VtDetector({ ...VT_DEFAULTS, ...params });
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decide, ecgSignalIndexes, evaluateChallenge2015, VT_SETTINGS, type AlarmRecord, type LeadResult } from '../../eval/challenge2015.ts';
+import { decide, decideProduction, ecgSignalIndexes, evaluateChallenge2015, VT_SETTINGS, type AlarmRecord, type LeadResult } from '../../eval/challenge2015.ts';
 import { vtDetectors } from '../../eval/ecg-eval.ts';
 import { chooseVtSetting, crossValidateVt, leaveOneOutVt, vtFolds } from '../../eval/vt-cv.ts';
 import { readWfdbHeader } from '../../device-sim/wfdb-header.ts';
@@ -7,7 +7,7 @@ import { readWfdbHeader } from '../../device-sim/wfdb-header.ts';
 const ECG = '/work/shared/data/ecg';
 
 /** A lead whose vt episodes exist for the given run lengths. */
-const lead = (...minBeats: number[]): LeadResult => ({ lead: 'II', beats: 0, vBeats: 0, vfLeakage: 1, vtEpisodes: Object.fromEntries([5, 4, 3].map((m) => [m, minBeats.includes(m) ? [[295, null]] : []])) });
+const lead = (...minBeats: number[]): LeadResult => ({ lead: 'II', beats: 0, vBeats: 0, vfLeakage: 1, productionVt: [], vtEpisodes: Object.fromEntries([5, 4, 3].map((m) => [m, minBeats.includes(m) ? [[295, null]] : []])) });
 const beatsOnly = VT_SETTINGS.filter((s) => s.leakageBelow === null);
 const rec = (name: string, truth: boolean, ...leads: LeadResult[]): AlarmRecord => ({ name, truth, leads });
 
@@ -82,5 +82,13 @@ describe('CinC 2015 VT verdicts and their cross-validated choice', () => {
     expect(r!.leads[1]!.vtEpisodes[5]!.length).toBeGreaterThan(0);
     expect(decide(r!, { leads: 'first', minBeats: 5, leakageBelow: null }).alarm).toBe(false);
     expect(decide(r!, { leads: 'all', minBeats: 5, leakageBelow: null }).alarm).toBe(true);
+  });
+
+  it('the production row replays the processor path with the default criteria: true VT v797l (missed by ≥ 5 beats in lead II) alarms through the waveform rule', async () => {
+    const [r] = await evaluateChallenge2015(`${ECG}/challenge2015`, vtDetectors, ['v797l']);
+    expect(r!.truth).toBe(true);
+    expect(decide(r!, { leads: 'first', minBeats: 5, leakageBelow: null }).alarm).toBe(false);
+    expect(r!.leads[0]!.productionVt.length).toBeGreaterThan(0);
+    expect(decideProduction(r!).alarm).toBe(true);
   });
 });

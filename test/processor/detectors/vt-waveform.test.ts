@@ -1,0 +1,168 @@
+/**
+ * The vt detector's waveform evidence (VF-filter leakage < 0.65 over 4 s; vt.ts, vf-leakage.ts)
+ * through the production path: PatientStream with the production detector set, ECG frames fed
+ * as the processor feeds them (detectThroughBeatSource: ECG-only devices; PatientStream.detect:
+ * frames that carry firmware beats and ECG).
+ */
+import { describe, expect, it } from 'vitest';
+import type { Beat, TelemetryFrame } from '../../../contracts/telemetry.ts';
+import { DEFAULT_ALARM_CRITERIA } from '../../../contracts/criteria.ts';
+import { readWfdbRecord } from '../../../device-sim/wfdb-record.ts';
+import { detectorsForCriteria } from '../../../processor/detector-set.ts';
+import type { EpisodeChange } from '../../../processor/detectors/detector.ts';
+import { createVtDetector } from '../../../processor/detectors/vt.ts';
+import { VF_WINDOW_MS } from '../../../processor/detectors/vf-leakage.ts';
+import { detectThroughBeatSource, EcgBeatSource } from '../../../processor/ecg-beats.ts';
+import { PatientStream } from '../../../processor/patient-stream.ts';
+import { ecgOnlyFrames } from '../../../eval/qrs.ts';
+
+const FS = 250;
+const T0 = Date.UTC(2026, 0, 1);
+
+/** Sum of Gaussian waves per beat, µV, from `fromS` to `toS` of a signal of `total` samples. */
+function addBeats(x: Float64Array, fromS: number, toS: number, rrMs: number, waves: readonly [number, number, number][]): void {
+  for (let r = fromS * 1000 + 200; r < toS * 1000; r += rrMs) {
+    const i0 = Math.max(0, Math.floor(((r - 600) * FS) / 1000));
+    const i1 = Math.min(x.length, Math.ceil(((r + 600) * FS) / 1000));
+    for (let i = i0; i < i1; i++) {
+      const t = (i * 1000) / FS;
+      for (const [at, uV, sd] of waves) x[i]! += uV * Math.exp(-(((t - r - at) / sd) ** 2) / 2);
+    }
+  }
+}
+const SINUS: [number, number, number][] = [[-170, 120, 22], [-28, -90, 8], [0, 1100, 9], [26, -220, 9], [280, 280, 45]];
+const VENTRICULAR: [number, number, number][] = [[-40, -150, 20], [0, 1400, 28], [70, -400, 30], [320, -350, 60]];
+/** Coarse VF (≈ 4.7 Hz, wandering phase and amplitude), µV. */
+const vf = (t: number) => 300 * Math.sin(2 * Math.PI * 4.7 * t + 0.8 * Math.sin(2 * Math.PI * 0.4 * t)) * (1 + 0.3 * Math.sin(2 * Math.PI * 0.25 * t));
+
+/** 1 s frames of `x` (no firmware beats: an ECG-only device), optionally lead-off in [fromS, toS). */
+function ecgFrames(x: Float64Array, leadOff?: [number, number]): TelemetryFrame[] {
+  const out: TelemetryFrame[] = [];
+  for (let s = 0; s * FS < x.length; s++) {
+    const off = leadOff !== undefined && s >= leadOff[0] && s < leadOff[1];
+    out.push({ seq: s, ts: T0 + s * 1000, durMs: 1000, hr: 0, battery: 90, leadOff: off, beats: [], ecg: { fs: FS, uV: Array.from(x.subarray(s * FS, (s + 1) * FS)) } });
+  }
+  return out;
+}
+
+/** Replays ECG-only frames as the processor does; returns the vt changes. */
+function replay(frames: readonly TelemetryFrame[], detectors = detectorsForCriteria(DEFAULT_ALARM_CRITERIA)): EpisodeChange[] {
+  const stream = new PatientStream('p', 'd', detectors);
+  const source = new EcgBeatSource();
+  return frames.flatMap((f) => detectThroughBeatSource(source, stream, f).changes).filter((c) => c.kind === 'vt');
+}
+
+function signal(seconds: number, segments: { fromS: number; toS: number; kind: 'sinus' | 'vt' | 'vf' }[]): Float64Array {
+  const x = new Float64Array(seconds * FS);
+  for (const seg of segments) {
+    if (seg.kind === 'sinus') addBeats(x, seg.fromS, seg.toS, 800, SINUS);
+    else if (seg.kind === 'vt') addBeats(x, seg.fromS, seg.toS, 333, VENTRICULAR);
+    else for (let i = seg.fromS * FS; i < seg.toS * FS; i++) x[i] = vf(i / FS);
+  }
+  return x;
+}
+
+describe('vt from the ECG waveform (VF-filter leakage < 0.65 for 4 s)', () => {
+  it('VF on an ECG-only device raises one high-priority vt, onset at the start of the first 4 s window below the threshold, evidence naming the rule', () => {
+    const frames = ecgFrames(signal(60, [{ fromS: 0, toS: 20, kind: 'sinus' }, { fromS: 20, toS: 35, kind: 'vf' }, { fromS: 35, toS: 60, kind: 'sinus' }]));
+    const changes = replay(frames);
+    expect(changes.map((c) => c.type)).toEqual(['onset', 'end']);
+    const onset = changes[0]!;
+    // Onset: the window's start, or the last sinus beat seen inside it. 1 s of VF (continuous,
+    // 300 µV) in a window of sinus already reads below 0.65 (the leakage weighs samples by
+    // amplitude), so the window's start lies up to 3 s before the VF; the beats seen narrow it.
+    const firstBelowAt = Math.ceil((onset.onsetMs - T0) / 1000) * 1000 + T0;
+    expect(onset.onsetMs).toBeGreaterThanOrEqual(firstBelowAt - VF_WINDOW_MS);
+    expect(onset.onsetMs).toBeGreaterThanOrEqual(T0 + 16_000);
+    expect(onset.onsetMs).toBeLessThanOrEqual(T0 + 20_000);
+    expect(onset.evidence.criterion).toMatch(/VF-filter leakage 0\.\d\d < 0\.65 over 4 s .*raised as vt/);
+    expect(onset.evidence.thresholds).toMatchObject({ leakageBelow: 0.65 });
+    const end = changes[1]! as Extract<EpisodeChange, { type: 'end' }>;
+    expect(end.endMs).toBeGreaterThanOrEqual(T0 + 35_000);
+    expect(end.endMs).toBeLessThanOrEqual(T0 + 41_000);
+  });
+
+  it('VT whose beats the QRS detector also finds (ECG ~1 s ahead of the derived beats) is one episode, not two', () => {
+    const frames = ecgFrames(signal(60, [{ fromS: 0, toS: 20, kind: 'sinus' }, { fromS: 20, toS: 32, kind: 'vt' }, { fromS: 32, toS: 60, kind: 'sinus' }]));
+    const changes = replay(frames);
+    expect(changes.map((c) => c.type)).toEqual(['onset', 'end']);
+    expect(changes[0]!.onsetMs).toBeGreaterThanOrEqual(T0 + 17_000);
+    expect(changes[0]!.onsetMs).toBeLessThanOrEqual(T0 + 21_000);
+    // Both rules: the beats' V run and the waveform.
+    expect(changes[1]!.evidence.beatCount).toBeGreaterThanOrEqual(5);
+    // Beats only (leakageBelow 0) still finds this VT: the waveform did not add an episode.
+    const beatsOnly = replay(frames, detectorsForCriteria({ ...DEFAULT_ALARM_CRITERIA, vt: { ...DEFAULT_ALARM_CRITERIA.vt, leakageBelow: 0 } }));
+    expect(beatsOnly.map((c) => c.type)).toEqual(['onset', 'end']);
+  });
+
+  it('sinus rhythm with ECG raises no vt', () => {
+    expect(replay(ecgFrames(signal(90, [{ fromS: 0, toS: 90, kind: 'sinus' }])))).toEqual([]);
+  });
+
+  it('lead-off samples never count: VF-like samples in lead-off frames of an ECG-only device raise nothing', () => {
+    const x = signal(60, [{ fromS: 0, toS: 20, kind: 'sinus' }, { fromS: 20, toS: 30, kind: 'vf' }, { fromS: 30, toS: 60, kind: 'sinus' }]);
+    // Clean, the same signal raises vt (so the lead-off flag is what prevents it).
+    expect(replay(ecgFrames(x)).filter((c) => c.type === 'onset')).toHaveLength(1);
+    expect(replay(ecgFrames(x, [20, 30]))).toEqual([]);
+  });
+
+  it('a lead-off frame restarts the 4 s window: VF in 3 s stretches between lead-off frames raises nothing, unbroken VF does', () => {
+    const x = signal(40, [{ fromS: 0, toS: 40, kind: 'vf' }]);
+    const run = (frames: TelemetryFrame[]) => { const s = new PatientStream('p', 'd', [createVtDetector()]); return frames.flatMap((f) => s.detect(f)); };
+    expect(run(ecgFrames(x).map((f, i) => (i % 4 === 3 ? { ...f, leadOff: true } : f)))).toEqual([]);
+    expect(run(ecgFrames(x)).map((c) => c.type)).toEqual(['onset']);
+    // A hole in the frames (lost frames) restarts it the same way.
+    expect(run(ecgFrames(x).filter((_, i) => i % 4 !== 3))).toEqual([]);
+  });
+
+  it('lead-off frames fed straight to PatientStream (frames with firmware beats and ECG) never reach the waveform meter', () => {
+    const x = signal(40, [{ fromS: 0, toS: 40, kind: 'vf' }]);
+    const frames = ecgFrames(x).map((f) => ({ ...f, leadOff: true }));
+    const stream = new PatientStream('p', 'd', detectorsForCriteria());
+    expect(frames.flatMap((f) => stream.detect(f)).filter((c) => c.kind === 'vt')).toEqual([]);
+  });
+
+  it('a device with firmware beats and ECG: VF raises vt between its firmware beats too (PatientStream.detect feeds the ECG first)', () => {
+    const x = signal(40, [{ fromS: 0, toS: 15, kind: 'sinus' }, { fromS: 15, toS: 40, kind: 'vf' }]);
+    const frames = ecgFrames(x).map((f, s) => ({ ...f, beats: s < 15 ? [{ off: 200, rr: 1000, cls: 'N' as Beat['cls'] }] : [] }));
+    const stream = new PatientStream('p', 'd', detectorsForCriteria());
+    const vt = frames.flatMap((f) => stream.detect(f)).filter((c) => c.kind === 'vt');
+    expect(vt.map((c) => c.type)).toEqual(['onset']);
+    expect(vt[0]!.onsetMs).toBeGreaterThanOrEqual(T0 + 13_000);
+    expect(vt[0]!.onsetMs).toBeLessThanOrEqual(T0 + 15_000);
+  });
+
+  it('a device without ECG (firmware beats only) is unaffected: the same changes with or without the waveform rule', () => {
+    const beats: { t: number; cls: Beat['cls'] }[] = [];
+    let t = 0;
+    for (let i = 0; i < 20; i++) beats.push({ t: (t += 800), cls: 'N' });
+    for (let i = 0; i < 8; i++) beats.push({ t: (t += 380), cls: 'V' });
+    for (let i = 0; i < 20; i++) beats.push({ t: (t += 800), cls: 'N' });
+    const frames: TelemetryFrame[] = [];
+    for (let s = 0; s * 1000 < t + 2000; s++) {
+      const inFrame = beats.filter((b) => b.t >= s * 1000 && b.t < (s + 1) * 1000);
+      frames.push({ seq: s, ts: T0 + s * 1000, durMs: 1000, hr: 75, battery: 90, leadOff: false, beats: inFrame.map((b) => ({ off: b.t - s * 1000, rr: beats.indexOf(b) === 0 ? 0 : b.t - beats[beats.indexOf(b) - 1]!.t, cls: b.cls })) });
+    }
+    const run = (leakageBelow: number) => { const s = new PatientStream('p', 'd', [createVtDetector({ leakageBelow })]); return frames.flatMap((f) => s.detect(f)); };
+    const withRule = run(0.65);
+    expect(withRule.map((c) => c.type)).toEqual(['onset', 'end']);
+    expect(withRule[0]!.onsetMs).toBe(T0 + beats[20]!.t);
+    // Identical but for the threshold listed in the evidence.
+    const strip = (list: EpisodeChange[]) => list.map((c) => ({ ...c, evidence: { ...c.evidence, thresholds: { ...c.evidence.thresholds, leakageBelow: 0 } } }));
+    expect(strip(withRule)).toEqual(strip(run(0)));
+  });
+
+  it('real CinC 2015 true VT v797l (lead II; its complexes the QRS detector partly misses) raises vt in the 10 s before the alarm through the production path; false alarm v140s does not', async () => {
+    const vtNear = async (name: string) => {
+      const r = await readWfdbRecord(`/work/shared/data/ecg/challenge2015/${name}`);
+      const frames = [...ecgOnlyFrames(r)];
+      const t0 = frames[0]!.ts;
+      const input = frames.filter((f) => f.ts + f.durMs <= t0 + 300_000);
+      const open = new Map<number, number | null>();
+      for (const c of replay(input)) open.set(c.onsetMs, c.type === 'end' ? c.endMs : null);
+      return [...open].some(([on, end]) => on <= t0 + 300_000 && (end === null || end >= t0 + 290_000));
+    };
+    expect(await vtNear('v797l')).toBe(true);
+    expect(await vtNear('v140s')).toBe(false);
+  });
+});
