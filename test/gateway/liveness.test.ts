@@ -59,6 +59,7 @@ it('records the status, every frame\'s receive time, battery and clock skew, and
     reportedOnline: true, statusAtMs: T, fw: '2.3.1', model: 'PB-Patch-2',
     battery: undefined, // 255 = unknown
     charging: false, clockSkewMs: 2000, lastClockSkewMs: 2000,
+    gatewayHeardAtMs: expect.any(Number), // the gateway's latest heartbeat (its own clock)
   });
   expect(fx.metrics.render()).toContain('pb_gateway_device_clock_skew_seconds{device="dev-1"} 2\n');
   expect(fx.metrics.render()).toContain('pb_gateway_connected_devices 1\n');
