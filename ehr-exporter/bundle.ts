@@ -4,8 +4,10 @@
  * - the Device, created once (conditional create on its identifier; identity.ts);
  * - the heart-rate Observation at the onset (§1 row 1: vital-signs, LOINC 8867-4 + MDC 147842, `/min`);
  * - the ECG strip Observation (§1 row 4: MDC 131328, SampledData in mV, `E` for missing and lead-off samples);
- * - the alert (rhythm status) Observation (§1 row 5) with `derivedFrom` → the strip and the HR
- *   Observation, the lifecycle as annotations (who and when), and its alert id as a second identifier.
+ * - the mean RR interval (§1 row 2, MDC 147240) and, with enough N–N intervals, SDNN (§1 row 3,
+ *   LOINC 80404-7) over the qualifying beats (rr-hrv.ts: sources and rule);
+ * - the alert (rhythm status) Observation (§1 row 5) with `derivedFrom` → the strip, the HR and
+ *   RR/HRV Observations, the lifecycle as annotations (who and when), and its alert id as a second identifier.
  * Every entry is a conditional create keyed on a business identifier, so a re-sent Bundle
  * creates nothing new. References between entries use `urn:uuid:` fullUrls; the server rewrites
  * them (R4 http.html#transaction). Pure: no I/O.
@@ -23,6 +25,7 @@ import { businessIdentifier, IDENTIFIER_SEPARATOR, toInstant } from './identifie
 import { alertToCommunication } from './communication.ts';
 import type { HrWindow } from './hr-summaries.ts';
 import { alertToObservation } from './observation.ts';
+import { alertRrSeries, meanRrObservation, sdnnObservation } from './rr-hrv.ts';
 
 /** MDC_ECG_ELEC_POTL 131328 (§1 row 4). Our patch has one lead whose placement the protocol does not name, so no lead I/II code. */
 export const ECG_CODING = { system: SYSTEMS.mdc, code: '131328', display: 'MDC_ECG_ELEC_POTL' } as const;
@@ -222,9 +225,12 @@ export function alertBundle(alert: Alert, o: AlertBundleOptions): Bundle {
     derivedFrom.push({ reference: o.existingEcgReference });
   }
   const hr = heartRateObservation(alert, refs);
-  if (hr) {
+  const rr = alertRrSeries(alert, o.strip);
+  const evidence = [hr, rr && meanRrObservation(alert, rr, refs), rr && sdnnObservation(alert, rr, refs)];
+  for (const obs of evidence) {
+    if (!obs) continue;
     const url = `urn:uuid:${uuid()}`;
-    entries.push(createEntry(url, hr));
+    entries.push(createEntry(url, obs));
     derivedFrom.push({ reference: url });
   }
   const alertUrl = `urn:uuid:${uuid()}`;

@@ -207,7 +207,7 @@ for (const variant of VARIANTS) {
     const bearer = () => testToken ??= createSmartBackendAuth({ fhirBaseUrl: fhir.baseUrl, clientId: 'pulsebridge', privateKey: fs.readFileSync(path.join(dataDir, 'smart-client.pem'), 'utf8'), keyId: 'e2e', alg: 'ES384', scope: 'system/*.rs' }).getAccessToken();
     let testToken: Promise<string> | undefined;
 
-    it('records the alert as one transaction Bundle through SMART: alert + ECG SampledData + HR Observation + Device, once although delivered twice; an acknowledgement reaches the EHR', async () => {
+    it('records the alert as one transaction Bundle through SMART: alert + ECG SampledData + HR + mean RR Observations + Device, once although delivered twice; an acknowledgement reaches the EHR', async () => {
       const alert = await waitFor('the ended extreme_brady alert', () => careTeam.alerts().find((a) => a.kind === 'extreme_brady' && a.end));
       const search = async () => {
         const res = await fetch(`${fhir.baseUrl}/Observation?subject=Patient/${ehrPatientId}`, { headers: { Accept: 'application/fhir+json', Authorization: `Bearer ${await bearer()}` } });
@@ -243,17 +243,22 @@ for (const variant of VARIANTS) {
       const transactions = fhir.requests.filter((r) => r.method === 'POST' && r.url === '' && (r.body as { entry?: { resource?: { identifier?: { value?: string }[] } }[] }).entry?.some((e) => e.resource?.identifier?.some((i) => i.value?.includes(alert.id))));
       expect(transactions.length).toBeGreaterThanOrEqual(1);
       expect((transactions[0]!.body as { type: string; entry: { resource: { resourceType: string; code?: { coding?: { code?: string }[] } } }[] }).entry.map((e) => e.resource.code?.coding?.[0]?.code ?? e.resource.resourceType))
-        .toEqual(['Device', '131328', '8867-4', '184327']);
+        .toEqual(['Device', '131328', '8867-4', '147240', '184327']);
       const read = async (ref: string) => (await (await fetch(`${fhir.baseUrl}/${ref}`, { headers: { Authorization: `Bearer ${await bearer()}` } })).json()) as Record<string, any>;
       const refs = (obs.derivedFrom as { reference: string }[]).map((r) => r.reference);
       const evidence = await Promise.all(refs.map(read));
       const ecg = evidence.find((r) => r.code.coding[0].code === '131328')!;
       const hr = evidence.find((r) => r.code.coding[0].code === '8867-4')!;
+      // Mean RR of the qualifying beats (ehr-exporter/rr-hrv.ts); no SDNN: an extreme bradycardia gives far fewer than 20 intervals.
+      const rr = evidence.find((r) => r.code.coding[0].code === '147240')!;
+      expect(rr).toMatchObject({ category: [{ coding: [expect.objectContaining({ code: 'procedure' })] }], valueQuantity: { code: 'ms', system: 'http://unitsofmeasure.org' } });
+      expect(rr.valueQuantity.value).toBeGreaterThan(1000); // a bradycardia: RR > 1000 ms (< 60 bpm)
+      expect(Date.parse(rr.effectivePeriod.end)).toBeGreaterThan(Date.parse(rr.effectivePeriod.start));
       expect(ecgObservationProblems(ecg)).toEqual([]);
       // The processor's strip (processor/ecg-strips.ts): 16 s around the onset at the device's sampling rate.
       expect(Date.parse(ecg.effectivePeriod.end) - Date.parse(ecg.effectivePeriod.start)).toBeGreaterThan(10_000);
       expect(heartRateObservationProblems(hr)).toEqual([]);
-      for (const r of [ecg, hr]) expect(validateFhir(r as never).errors).toEqual([]);
+      for (const r of [ecg, hr, rr]) expect(validateFhir(r as never).errors).toEqual([]);
       expect(validateFhir(hr as never, 'http://hl7.org/fhir/StructureDefinition/heartrate').errors).toEqual([]);
       const device = await read(obs.device.reference);
       expect(device.identifier).toEqual([{ system: 'urn:pulsebridge:device', value: deviceId }]);

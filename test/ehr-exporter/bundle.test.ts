@@ -1,12 +1,11 @@
 import { parseSearchRequest } from '@medplum/core';
-import type { Device as MedplumDevice, Observation as MedplumObservation, Patient } from '@medplum/fhirtypes';
+import type { Device as MedplumDevice, Observation as MedplumObservation } from '@medplum/fhirtypes';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { alertBundle, ecgObservation, HEART_RATE_PROFILE } from '../../ehr-exporter/bundle.ts';
-import { createHttpFhirClient, type FhirClient } from '../../ehr-exporter/fhir-client.ts';
+import type { FhirClient } from '../../ehr-exporter/fhir-client.ts';
 import type { FhirTestServer } from '../helpers/fhir-server.ts';
-import { startFhirServer } from '../helpers/fhir-server.ts';
 import { describeIssues, ecgObservationProblems, heartRateObservationProblems, rhythmObservationProblems, validateFhir } from '../helpers/fhir-validate.ts';
-import { IDENTIFIER_SYSTEM, makeAlert, makeStrip } from './fixtures.ts';
+import { IDENTIFIER_SYSTEM, makeAlert, makeStrip, startEhrWithPatient } from './fixtures.ts';
 
 const DEVICE_SYSTEM = 'urn:pulsebridge:device';
 
@@ -15,10 +14,7 @@ let fhir: FhirClient;
 let patientRef: string;
 
 beforeEach(async () => {
-  server = await startFhirServer();
-  fhir = createHttpFhirClient({ baseUrl: server.baseUrl, retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2 } });
-  const patient = await server.repo.createResource<Patient>({ resourceType: 'Patient', identifier: [{ system: 'urn:mrn', value: 'MRN-1' }] });
-  patientRef = `Patient/${patient.id}`;
+  ({ server, fhir, patientRef } = await startEhrWithPatient());
 });
 afterEach(async () => server.close());
 

@@ -4,6 +4,9 @@ import { alertId, DEFAULT_PRIORITY, TECHNICAL_KINDS } from '../../contracts/aler
 import type { EcgStrip } from '../../contracts/ecg-strip.ts';
 import { STREAMS } from '../../contracts/topics.ts';
 import type { ConsumedMessage } from '../../platform/bus/index.ts';
+import type { Patient } from '@medplum/fhirtypes';
+import { createHttpFhirClient, type FhirClient } from '../../ehr-exporter/fhir-client.ts';
+import { startFhirServer, type FhirTestServer } from '../helpers/fhir-server.ts';
 
 export const IDENTIFIER_SYSTEM = 'https://rpm.example.org/fhir/sid/observation-id';
 
@@ -44,4 +47,12 @@ export function makeStrip(alertId: string, overrides: Partial<EcgStrip> = {}): E
   const uV: (number | null)[] = Array.from({ length: 250 }, (_, i) => Math.round(800 * Math.sin(i / 10)));
   uV[7] = null;
   return { schema: 'pb.ecg-strip.v1', alertId, patientId: 'p-001', deviceId: 'patch-0001', startMs: Date.parse('2026-01-01T00:00:00Z'), fsHz: 250, uV, leadOff: [[100, 110]], beats: [], ...overrides };
+}
+
+/** A FHIR test server with one Patient (MRN-1) and a client to it with fast retries: the Bundle tests' setup. */
+export async function startEhrWithPatient(): Promise<{ server: FhirTestServer; fhir: FhirClient; patientRef: string }> {
+  const server = await startFhirServer();
+  const fhir = createHttpFhirClient({ baseUrl: server.baseUrl, retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2 } });
+  const patient = await server.repo.createResource<Patient>({ resourceType: 'Patient', identifier: [{ system: 'urn:mrn', value: 'MRN-1' }] });
+  return { server, fhir, patientRef: `Patient/${patient.id}` };
 }
