@@ -41,6 +41,7 @@ import type { Logger } from '../platform/log.ts';
 import type { MetricsRegistry } from '../platform/metrics.ts';
 import { checkPublish, checkSubscribe } from './acl.ts';
 import { BusBatcher } from './bus-batcher.ts';
+import type { BusBatcherOptions } from './bus-batcher.ts';
 import { CommandDispatcher } from './command-dispatcher.ts';
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from './decode.ts';
 import { acceptTelemetry } from './accept-telemetry.ts';
@@ -98,6 +99,8 @@ export interface GatewayOptions {
   /** Registry/command poll and liveness flush period, ms. Default 1000. */
   pollIntervalMs?: number;
   now?: () => number;
+  /** Messages per bus publish and publishes in flight per stream; defaults: BUS_BATCHER_DEFAULTS. */
+  busBatcher?: Partial<BusBatcherOptions>;
   /**
    * aedes settings written down explicitly rather than inherited (house-style.md "Config").
    * drainTimeout: a device that does not read for this long is disconnected instead of
@@ -131,7 +134,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const maxPacketBytes = options.maxPacketBytes ?? limits.maxPayloadBytes + 512;
   const deadLetterPrefixBytes = options.deadLetterPrefixBytes ?? 1024;
   const gate = new ConnectionGate(options.connectionGate);
-  const batcher = new BusBatcher(bus);
+  const batcher = new BusBatcher(bus, options.busBatcher);
   const inFlight = new InFlightLimit(options.maxInFlightMessages ?? 10_000);
   const rateLimiter = options.rateLimit === false ? undefined : new RateLimiter(options.rateLimit ?? {}, now);
   const identities = new WeakMap<Client, DeviceIdentity>();
