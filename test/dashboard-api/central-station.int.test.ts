@@ -180,7 +180,7 @@ await describeWithService('central station in Chromium on the live pipeline', as
     // The criteria form holds a fractional criterion (vt.leakageBelow 0.65) and is still valid (savable).
     await page.locator('#criteria-form input[name="vt.leakageBelow"]').waitFor();
     expect(await page.locator('#criteria-form input[name="vt.leakageBelow"]').inputValue()).toBe('0.65');
-    expect(await page.locator('#criteria-form').evaluate((f) => (f as HTMLFormElement).checkValidity())).toBe(true);
+    expect(await page.locator('#criteria-form').evaluate((f) => (f as unknown as { checkValidity(): boolean }).checkValidity())).toBe(true);
     expect(await page.locator('#trend canvas').count()).toBe(1);
     // The live waveform of the watched patient, frame by frame from the stream.
     await page.waitForFunction(() => Number(document.getElementById('live-ecg').dataset.samples) >= 500);
