@@ -133,18 +133,29 @@ export function hrSummaryObservation(w: HrWindow, o: { identifierSystem: string;
   };
 }
 
-/** Device + HR summary as one transaction. */
-export function hrSummaryBundle(w: HrWindow, o: Omit<AlertBundleOptions, 'strip' | 'existingEcgReference'>): Bundle {
+type StandaloneBundleOptions = Omit<AlertBundleOptions, 'strip' | 'existingEcgReference'>;
+
+/** One Observation with its Device as a transaction; `observation` gets the Device's bundle reference. */
+function deviceAndObservationBundle(
+  deviceId: string,
+  o: StandaloneBundleOptions,
+  observation: (refs: { identifierSystem: string; patientReference: string; deviceReference: string }) => Observation,
+): Bundle {
   const uuid = o.uuid ?? randomUUID;
   const deviceUrl = `urn:uuid:${uuid()}`;
   return {
     resourceType: 'Bundle',
     type: 'transaction',
     entry: [
-      createEntry(deviceUrl, deviceResource(o.deviceSystem, w.deviceId)),
-      createEntry(`urn:uuid:${uuid()}`, hrSummaryObservation(w, { identifierSystem: o.identifierSystem, patientReference: o.patientReference, deviceReference: deviceUrl })),
+      createEntry(deviceUrl, deviceResource(o.deviceSystem, deviceId)),
+      createEntry(`urn:uuid:${uuid()}`, observation({ identifierSystem: o.identifierSystem, patientReference: o.patientReference, deviceReference: deviceUrl })),
     ],
   };
+}
+
+/** Device + HR summary as one transaction. */
+export function hrSummaryBundle(w: HrWindow, o: StandaloneBundleOptions): Bundle {
+  return deviceAndObservationBundle(w.deviceId, o, (refs) => hrSummaryObservation(w, refs));
 }
 
 /** The heart rate at the event (evidence.hrBpm over the qualifying beats), or undefined when detection had none. */
@@ -256,15 +267,6 @@ export function technicalBundle(alert: Alert, o: Omit<AlertBundleOptions, 'strip
 }
 
 /** A strip that missed its alert's Bundle, written on its own with its Device. */
-export function stripBundle(strip: EcgStrip, o: Omit<AlertBundleOptions, 'strip' | 'existingEcgReference'>): Bundle {
-  const uuid = o.uuid ?? randomUUID;
-  const deviceUrl = `urn:uuid:${uuid()}`;
-  return {
-    resourceType: 'Bundle',
-    type: 'transaction',
-    entry: [
-      createEntry(deviceUrl, deviceResource(o.deviceSystem, strip.deviceId)),
-      createEntry(`urn:uuid:${uuid()}`, ecgObservation(strip, { identifierSystem: o.identifierSystem, patientReference: o.patientReference, deviceReference: deviceUrl })),
-    ],
-  };
+export function stripBundle(strip: EcgStrip, o: StandaloneBundleOptions): Bundle {
+  return deviceAndObservationBundle(strip.deviceId, o, (refs) => ecgObservation(strip, refs));
 }

@@ -175,6 +175,32 @@ interface DeadLetter {
   operationOutcome?: unknown;
 }
 
+/**
+ * A consumed record's JSON when it is valid for `schema`; otherwise undefined, with a dead letter
+ * (reason `invalid_json` or `schema`) added to `dead`. `deviceIdOf` names the device when it can.
+ */
+function parseRecord(
+  message: ConsumedMessage,
+  schema: { safeParse(value: unknown): { success: true } | { success: false; error: Parameters<typeof describeZodIssues>[0] } },
+  dead: DeadLetter[],
+  deviceIdOf: (json: unknown) => unknown = () => undefined,
+): unknown {
+  let json: unknown;
+  try {
+    json = JSON.parse(message.value.toString('utf8'));
+  } catch (err) {
+    dead.push({ message, deviceId: 'unknown', reason: 'invalid_json', detail: (err as Error).message });
+    return undefined;
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const deviceId = deviceIdOf(json);
+    dead.push({ message, deviceId: typeof deviceId === 'string' ? deviceId : 'unknown', reason: 'schema', detail: describeZodIssues(parsed.error) });
+    return undefined;
+  }
+  return json;
+}
+
 /** Rejections that re-delivery cannot fix: dead-letter them with a stable reason. */
 const DEAD_LETTER_REASON: Partial<Record<string, string>> = {
   PB_FHIR_REJECTED: 'fhir_rejected',
@@ -472,19 +498,8 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
     /** Snapshots grouped by alert id, in stream order, so an alert's create precedes its updates. */
     const byAlert = new Map<string, { message: ConsumedMessage; alert: Alert }[]>();
     for (const message of messages) {
-      let json: unknown;
-      try {
-        json = JSON.parse(message.value.toString('utf8'));
-      } catch (err) {
-        dead.push({ message, deviceId: 'unknown', reason: 'invalid_json', detail: (err as Error).message });
-        continue;
-      }
-      const parsed = envelopeSchema.safeParse(json);
-      if (!parsed.success) {
-        const deviceId = (json as { alert?: { deviceId?: unknown } } | null)?.alert?.deviceId;
-        dead.push({ message, deviceId: typeof deviceId === 'string' ? deviceId : 'unknown', reason: 'schema', detail: describeZodIssues(parsed.error) });
-        continue;
-      }
+      const json = parseRecord(message, envelopeSchema, dead, (j) => (j as { alert?: { deviceId?: unknown } } | null)?.alert?.deviceId);
+      if (json === undefined) continue;
       const alert = (json as AlertEnvelope).alert;
       const list = byAlert.get(alert.id) ?? [];
       list.push({ message, alert });
@@ -530,18 +545,8 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
     const dead: DeadLetter[] = [];
     const strips: { message: ConsumedMessage; strip: EcgStrip }[] = [];
     for (const message of messages) {
-      let json: unknown;
-      try {
-        json = JSON.parse(message.value.toString('utf8'));
-      } catch (err) {
-        dead.push({ message, deviceId: 'unknown', reason: 'invalid_json', detail: (err as Error).message });
-        continue;
-      }
-      const parsed = stripSchema.safeParse(json);
-      if (!parsed.success) {
-        dead.push({ message, deviceId: 'unknown', reason: 'schema', detail: describeZodIssues(parsed.error) });
-        continue;
-      }
+      const json = parseRecord(message, stripSchema, dead);
+      if (json === undefined) continue;
       strips.push({ message, strip: json as EcgStrip });
       inbox.put(json as EcgStrip);
     }
