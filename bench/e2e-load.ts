@@ -19,8 +19,9 @@ import tls from 'node:tls';
 import type { Beat, TelemetryFrame } from '../contracts/telemetry.ts';
 import { deviceTopics } from '../contracts/topics.ts';
 import { encoderOf, type WireFormat } from '../device-sim/wire-format.ts';
+import { openDeviceSession, takePacketId } from './device-session.ts';
 import { serveRpc } from './ipc-rpc.ts';
-import { connectPacket, DISCONNECT, PACKET, PacketReader, packetIdBytes, publishTemplate, subscribePacket, type IncomingPacket } from './mqtt-wire.ts';
+import { DISCONNECT, PACKET, PacketReader, packetIdBytes, publishTemplate, type IncomingPacket } from './mqtt-wire.ts';
 
 export interface E2eDevice { id: string; patientId: string; cert: string; key: string; ca: string; episode?: 'asystole' | 'extreme_brady' }
 export interface E2eConnectParams { port: number; devices: E2eDevice[]; concurrency: number }
@@ -30,8 +31,6 @@ export interface LoadStats { sent: number; acked: number; inFlight: number; clos
 
 const FRAME_MS = 1000;
 const NORMAL_RR_MS = 800;
-const STATUS = Buffer.from(JSON.stringify({ online: true, fw: '2.3.1', model: 'PB-Patch-2', battery: 88, charging: false }));
-const WILL = Buffer.from(JSON.stringify({ online: false }));
 
 /** Beats at start + rr·j (j ≥ 0) while < end. */
 interface Segment { start: number; rr: number; end: number }
@@ -59,12 +58,6 @@ let acked = 0;
 let closedUnexpectedly = 0;
 let latencies: number[] = [];
 
-function takePacketId(d: Device): number {
-  const id = d.nextPacketId;
-  d.nextPacketId = id === 0xffff ? 1 : id + 1;
-  return id;
-}
-
 function onPacket(d: Device, p: IncomingPacket): void {
   if (p.type === PACKET.puback) {
     const id = p.body.readUInt16BE(0);
@@ -81,13 +74,6 @@ function onPacket(d: Device, p: IncomingPacket): void {
   }
 }
 
-function waitFor(d: Device, key: string, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${d.spec.id}: no ${what} within 30 s`)), 30_000);
-    d.waiting.set(key, () => { clearTimeout(t); d.waiting.delete(key); resolve(); });
-  });
-}
-
 const fileCache = new Map<string, Buffer>();
 const readCached = (p: string) => { let b = fileCache.get(p); if (!b) fileCache.set(p, (b = fs.readFileSync(p))); return b; };
 
@@ -99,17 +85,7 @@ async function connect(port: number, spec: E2eDevice): Promise<Device> {
   socket.on('data', (chunk: Buffer) => d.reader.push(chunk, (p) => onPacket(d, p)));
   socket.on('error', () => {});
   socket.on('close', () => { if (running) closedUnexpectedly++; });
-  const connack = waitFor(d, 'connack', 'CONNACK');
-  socket.write(connectPacket({ clientId: spec.id, keepaliveS: 120, will: { topic: topics.status, payload: WILL } }));
-  await connack;
-  const suback = waitFor(d, 'suback', 'SUBACK');
-  socket.write(subscribePacket(takePacketId(d), topics.cmd));
-  await suback;
-  const statusId = takePacketId(d);
-  const statusAck = waitFor(d, `puback:${statusId}`, 'status PUBACK');
-  const status = publishTemplate(topics.status, STATUS, true);
-  socket.write(Buffer.concat([status.head, packetIdBytes(statusId), status.tail]));
-  await statusAck;
+  await openDeviceSession(d, spec.id, { keepaliveS: 120, timeoutMs: 30_000 });
   return d;
 }
 

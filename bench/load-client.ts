@@ -11,9 +11,10 @@
 import fs from 'node:fs';
 import tls from 'node:tls';
 import { deviceTopics } from '../contracts/topics.ts';
+import { openDeviceSession, takePacketId } from './device-session.ts';
 import { serveRpc } from './ipc-rpc.ts';
 import {
-  connectPacket, DISCONNECT, PACKET, PacketReader, packetIdBytes, publishTemplate, subscribePacket, type IncomingPacket, type PublishTemplate,
+  DISCONNECT, PACKET, PacketReader, packetIdBytes, publishTemplate, type IncomingPacket, type PublishTemplate,
 } from './mqtt-wire.ts';
 
 export interface DeviceCredentialFiles { id: string; cert: string; key: string; ca: string }
@@ -34,8 +35,6 @@ export interface Mark {
 }
 
 const KEEPALIVE_S = 60;
-const STATUS = Buffer.from(JSON.stringify({ online: true, fw: '2.3.1', model: 'PB-Patch-2', battery: 88, charging: false }));
-const WILL = Buffer.from(JSON.stringify({ online: false }));
 
 interface Device {
   id: string;
@@ -73,13 +72,6 @@ function recordLatency(ms: number): void {
 function percentile(sorted: Float64Array, q: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
-}
-
-function takePacketId(d: Device): number {
-  const id = d.nextPacketId;
-  // Packet ids are 1–65535 (§2.3.1); the window is far smaller, so reuse never collides.
-  d.nextPacketId = id === 0xffff ? 1 : id + 1;
-  return id;
 }
 
 function sendFrame(d: Device): void {
@@ -120,20 +112,6 @@ function onPacket(d: Device, p: IncomingPacket): void {
   }
 }
 
-function waitFor(d: Device, key: string, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${d.id}: no ${what} within 10 s`)), 10_000);
-    const onClose = () => { clearTimeout(timer); reject(new Error(`${d.id}: connection closed before ${what}`)); };
-    d.socket.once('close', onClose);
-    d.waiting.set(key, () => {
-      clearTimeout(timer);
-      d.waiting.delete(key);
-      d.socket.removeListener('close', onClose);
-      resolve();
-    });
-  });
-}
-
 async function connectDevice(port: number, cred: DeviceCredentialFiles): Promise<Device> {
   const socket = tls.connect({
     host: '127.0.0.1', port, servername: 'localhost',
@@ -150,18 +128,7 @@ async function connectDevice(port: number, cred: DeviceCredentialFiles): Promise
   });
   socket.on('error', () => { /* reported through 'close' */ });
   socket.on('close', () => { if (loading || d.sentAt.size > 0) closedUnexpectedly++; });
-  const topics = deviceTopics(cred.id);
-  const connack = waitFor(d, 'connack', 'CONNACK');
-  socket.write(connectPacket({ clientId: cred.id, keepaliveS: KEEPALIVE_S, will: { topic: topics.status, payload: WILL } }));
-  await connack;
-  const suback = waitFor(d, 'suback', 'SUBACK');
-  socket.write(subscribePacket(takePacketId(d), topics.cmd));
-  await suback;
-  const statusId = takePacketId(d);
-  const statusAck = waitFor(d, `puback:${statusId}`, 'PUBACK of the status');
-  const status = publishTemplate(topics.status, STATUS, true);
-  socket.write(Buffer.concat([status.head, packetIdBytes(statusId), status.tail]));
-  await statusAck;
+  await openDeviceSession(d, cred.id, { keepaliveS: KEEPALIVE_S, timeoutMs: 10_000 });
   return d;
 }
 
