@@ -1,14 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { InProcessBus } from '../../../platform/bus/index.ts';
 import type { ConsumedMessage } from '../../../platform/bus/index.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 const msg = (i: number) => ({ key: 'k', value: Buffer.from(String(i)) });
 const values = (ms: readonly ConsumedMessage[]) => ms.map((m) => Number(m.value.toString()));
 
-async function until(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
-  expect(cond()).toBe(true);
-}
+const until = (cond: () => boolean) => waitFor('the consumers to catch up', () => cond() || undefined, 5000);
 
 describe('in-process bus retention (embedded mode)', () => {
   it('drops the oldest messages every group has committed once a stream holds more than the limit, and offsets keep counting', async () => {
