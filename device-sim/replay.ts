@@ -13,7 +13,7 @@ import { beatClassOfSymbol } from './beat-classes.ts';
 import { SimulatedDevice, type MqttConnectionOptions } from './device.ts';
 import { buildFrames, recordEcgSource, type TimedBeat } from './frames.ts';
 import { validateSpeed, waitUntilDue, type SimSpeed } from './pacing.ts';
-import { readWfdbRecord, type WfdbRecord } from './wfdb-record.ts';
+import { missingEcgIntervals, readWfdbRecord, type WfdbRecord } from './wfdb-record.ts';
 
 /** Options for {@link runReplay}. */
 export interface ReplayOptions {
@@ -114,7 +114,8 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     durationMs,
     frameMs,
     battery,
-    ...(record.ecg ? { ecg: recordEcgSource(record.ecg.uV, record.ecg.fsHz, t0Ms) } : {}),
+    // Invalid ("no data") ECG samples are sent as lead-off frames, as a device would flag them.
+    ...(record.ecg ? { ecg: recordEcgSource(record.ecg.uV, record.ecg.fsHz, t0Ms), leadOff: missingEcgIntervals(record.ecg, t0Ms) } : {}),
     ...(options.ecgFsHz === undefined ? {} : { ecgFsHz: options.ecgFsHz }),
   });
 

@@ -10,9 +10,10 @@
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { PulsebridgeError } from '../platform/errors.ts';
+import type { DeviceTimeInterval } from './frames.ts';
 import { isBeatCode, readWfdbAnnotations, type WfdbAnnotation } from './wfdb-annotations.ts';
 import { readWfdbHeader, type WfdbHeader } from './wfdb-header.ts';
-import { adcToMicrovolts, readWfdbSignals } from './wfdb-signal.ts';
+import { adcToMicrovolts, missingRuns, readWfdbSignals, type MissingRun } from './wfdb-signal.ts';
 
 /** Annotation file extensions searched for beats, in order. */
 export const BEAT_ANNOTATORS = ['atr', 'qrs', 'ecg'] as const;
@@ -25,7 +26,10 @@ export interface WfdbEcgLead {
   /** Lead name from the header, e.g. `MLII`. */
   description: string;
   fsHz: number;
+  /** Samples in µV; invalid samples are 0 (see `missing`). */
   uV: Int16Array;
+  /** Runs of samples the record marks invalid ("no data"): replayed as lead-off frames. */
+  missing: MissingRun[];
 }
 
 /** A record ready for replay. */
@@ -101,10 +105,19 @@ export async function readWfdbRecord(recordPath: string, options: ReadWfdbRecord
   }
   if ((options.loadEcg ?? true) && hasSignal) {
     const [signal] = await readWfdbSignals(header, path.dirname(base), { signalIndexes: [signalIndex] });
-    if (signal) ecg = { signalIndex, description: spec!.description, fsHz: header.fsHz, uV: adcToMicrovolts(signal) };
+    if (signal) ecg = { signalIndex, description: spec!.description, fsHz: header.fsHz, uV: adcToMicrovolts(signal), missing: missingRuns(signal) };
   }
 
   const lastAnnotation = Math.max(beats.at(-1)?.sample ?? 0, rhythm.at(-1)?.sample ?? 0);
   const lengthSamples = header.sampleCount > 0 ? header.sampleCount : (ecg?.uV.length || lastAnnotation + 1);
   return { recordPath: base, header, beatAnnotationPath, beats, rhythm, ecg, lengthSamples };
+}
+
+/**
+ * The device-time intervals of a lead's invalid samples, for `buildFrames`' `leadOff`: a frame
+ * holding any of them is sent with `leadOff` (its ECG is unreliable), as a device would.
+ */
+export function missingEcgIntervals(ecg: WfdbEcgLead, t0Ms: number): DeviceTimeInterval[] {
+  const toMs = (sample: number): number => t0Ms + (sample * 1000) / ecg.fsHz;
+  return ecg.missing.map((r) => ({ startMs: toMs(r.startSample), endMs: toMs(r.endSample) }));
 }

@@ -143,6 +143,30 @@ export async function readWfdbSignals(header: WfdbHeader, recordDir: string, opt
   return wanted.map((i) => ({ spec: header.signals[i] as WfdbSignalSpec, adc: decoded.get(i) as Int16Array }));
 }
 
+/** A run of samples WFDB marks invalid ("no data"), as sample indexes [start, end). */
+export interface MissingRun {
+  startSample: number;
+  endSample: number;
+}
+
+/**
+ * The runs of invalid samples of a signal (e.g. the NaN stretches of CinC 2015 bedside records,
+ * stored as -32768 in format 16). A device has no such thing as "no data" inside a frame: it
+ * flags the frame lead-off (device-protocol.md `leadOff`), which is how replays send them.
+ */
+export function missingRuns(signal: WfdbSignal): MissingRun[] {
+  const invalidValue = INVALID_SAMPLE[signal.spec.format];
+  const runs: MissingRun[] = [];
+  const { adc } = signal;
+  for (let i = 0; i < adc.length; i++) {
+    if (adc[i] !== invalidValue) continue;
+    const startSample = i;
+    while (i < adc.length && adc[i] === invalidValue) i++;
+    runs.push({ startSample, endSample: i });
+  }
+  return runs;
+}
+
 /**
  * Converts raw samples to microvolts: (adc − baseline) / gain, with the gain in ADC units per mV
  * (× 1000 µV/mV), rounded and clamped to int16 as the telemetry contract requires. Invalid samples

@@ -154,7 +154,8 @@ export function evaluateLead(name: string, record: WfdbRecord, makeDetectors: (m
   let beats = 0;
   let vBeats = 0;
   for (const f of input) {
-    if (f.ecg) {
+    if (f.leadOff) meter?.reset(); // as the production vt detector: lead-off samples are not fed, the window restarts
+    else if (f.ecg) {
       meter ??= new VfLeakageMeter(f.ecg.fs);
       meter.push(f.ecg.uV);
       if (f.ts + f.durMs - VF_WINDOW_MS >= EVAL_EPOCH_MS + ALARM_AT_MS - ALARM_WINDOW_MS) vfLeakage = Math.min(vfLeakage, meter.leakage());
@@ -202,6 +203,15 @@ export function challengeScore(results: readonly AlarmResult[]): ChallengeScore 
   return { tp, fn, tn, fp, tpr: (100 * tp) / Math.max(1, tp + fn), tnr: (100 * tn) / Math.max(1, tn + fp), score: (100 * (tp + tn)) / Math.max(1, tp + tn + fp + 5 * fn) };
 }
 
+/** The alarm type the Challenge writes in each header's first comment (e.g. `Ventricular_Tachycardia`). */
+const VT_ALARM_TYPE = 'Ventricular_Tachycardia';
+const ALARM_TYPES = ['Asystole', 'Bradycardia', 'Tachycardia', 'Ventricular_Tachycardia', 'Ventricular_Flutter_Fib'];
+
+/** The record's alarm type from its header comments; undefined when the header names none (then it is taken as a VT alarm). */
+export function alarmType(header: WfdbHeader): string | undefined {
+  return header.comments.map((c) => c.trim()).find((c) => ALARM_TYPES.includes(c));
+}
+
 /** Every record of a Challenge 2015 folder that alarms.csv labels (only `.hea`/`.mat` + alarms.csv needed), every ECG lead. */
 export async function evaluateChallenge2015(dir: string, makeDetectors: (minBeats: number) => Detector[], only?: readonly string[]): Promise<AlarmRecord[]> {
   const labels = await readAlarmLabels(dir);
@@ -209,6 +219,12 @@ export async function evaluateChallenge2015(dir: string, makeDetectors: (minBeat
   for (const [name, truth] of labels) {
     if (only && !only.includes(name)) continue;
     const header = await readWfdbHeader(join(dir, `${name}.hea`));
+    const type = alarmType(header);
+    if (type !== undefined && type !== VT_ALARM_TYPE) {
+      // The Challenge's other alarm types (asystole, brady, tachy, VF) are not VT alarms: not scored here.
+      process.stderr.write(`  challenge2015/${name}: ${type} alarm, not a VT alarm: skipped\n`);
+      continue;
+    }
     const leads: LeadResult[] = [];
     for (const index of ecgSignalIndexes(header)) {
       const record = await readWfdbRecord(join(dir, name), { ecgSignalIndex: index });

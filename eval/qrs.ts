@@ -7,7 +7,7 @@
 import type { TelemetryFrame } from '../contracts/telemetry.ts';
 import { buildFrames, recordEcgSource } from '../device-sim/frames.ts';
 import { recordBeats, recordDurationMs } from '../device-sim/replay.ts';
-import type { WfdbRecord } from '../device-sim/wfdb-record.ts';
+import { missingEcgIntervals, type WfdbRecord } from '../device-sim/wfdb-record.ts';
 import { EcgBeatSource } from '../processor/ecg-beats.ts';
 import { bxb, type BxbBeat, type BxbCounts } from './bxb.ts';
 import { EC57_LEARNING_MS } from './evaluate.ts';
@@ -16,7 +16,8 @@ import { EVAL_EPOCH_MS, EVAL_FRAME_MS } from './replay.ts';
 /** ECG-only frames of a record (what an ECG-only device sends), sample 0 at EVAL_EPOCH_MS. */
 export function ecgOnlyFrames(record: WfdbRecord, frameMs = EVAL_FRAME_MS): Iterable<TelemetryFrame> {
   if (!record.ecg) throw new Error(`record ${record.recordPath} has no ECG signal`);
-  return buildFrames([], { t0Ms: EVAL_EPOCH_MS, durationMs: recordDurationMs(record), frameMs, battery: 100, ecg: recordEcgSource(record.ecg.uV, record.ecg.fsHz, EVAL_EPOCH_MS) });
+  // Invalid ("no data") samples go out as lead-off frames, as a device sends them.
+  return buildFrames([], { t0Ms: EVAL_EPOCH_MS, durationMs: recordDurationMs(record), frameMs, battery: 100, leadOff: missingEcgIntervals(record.ecg, EVAL_EPOCH_MS), ecg: recordEcgSource(record.ecg.uV, record.ecg.fsHz, EVAL_EPOCH_MS) });
 }
 
 /** The frames PatientStream analyses for an ECG-only replay, through the production beat source. */

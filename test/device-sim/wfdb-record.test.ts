@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { readWfdbRecord } from '../../device-sim/wfdb-record.ts';
+import { missingEcgIntervals, readWfdbRecord } from '../../device-sim/wfdb-record.ts';
+import { ecgOnlyFrames } from '../../eval/qrs.ts';
 
 const ECG = '/work/shared/data/ecg';
 
@@ -35,6 +36,24 @@ describe('WFDB record loader', () => {
     const peak = r.ecg!.uV.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
     expect(peak).toBeGreaterThan(300);
     expect(peak).toBeLessThan(10_000);
+  });
+
+  it('keeps the runs of invalid samples of a CinC 2015 lead (stored as -32768) and replays them as lead-off frames', async () => {
+    // v623l lead II: no data from 49.3 s to the end of the record (the bedside record's NaN).
+    const r = await readWfdbRecord(`${ECG}/challenge2015/v623l`);
+    const long = r.ecg!.missing.filter((m) => m.endSample - m.startSample > 250);
+    expect(long.map((m) => [m.startSample, m.endSample])).toEqual([[12_328, 82_500]]);
+    expect(r.ecg!.uV.slice(20_000, 20_010).every((v) => v === 0)).toBe(true);
+    const t0Ms = 1_000_000;
+    const intervals = missingEcgIntervals(r.ecg!, t0Ms);
+    expect(intervals).toHaveLength(r.ecg!.missing.length);
+    expect(intervals.find((i) => i.endMs - i.startMs > 1000)).toEqual({ startMs: t0Ms + 12_328 * 4, endMs: t0Ms + 82_500 * 4 });
+    const frames = [...ecgOnlyFrames(r)];
+    // Every frame touching the missing stretch is lead-off; the frames before 49 s are not.
+    expect(frames.slice(50, 300).every((f) => f.leadOff)).toBe(true);
+    expect(frames.slice(0, 46).some((f) => f.leadOff)).toBe(false);
+    // mitdb has no invalid samples: nothing changes there.
+    expect((await readWfdbRecord(`${ECG}/mitdb/100`)).ecg!.missing).toEqual([]);
   });
 
   it('reports a record without a header as PB_WFDB_INVALID', async () => {

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { decide, decideProduction, ecgSignalIndexes, evaluateChallenge2015, VT_SETTINGS, type AlarmRecord, type LeadResult } from '../../eval/challenge2015.ts';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { alarmType, decide, decideProduction, ecgSignalIndexes, evaluateChallenge2015, VT_SETTINGS, type AlarmRecord, type LeadResult } from '../../eval/challenge2015.ts';
 import { vtDetectors } from '../../eval/ecg-eval.ts';
 import { chooseVtSetting, crossValidateVt, leaveOneOutVt, vtFolds } from '../../eval/vt-cv.ts';
 import { readWfdbHeader } from '../../device-sim/wfdb-header.ts';
@@ -67,6 +70,25 @@ describe('CinC 2015 VT verdicts and their cross-validated choice', () => {
     expect(loro.folds.find((f) => f.test[0] === 't1')!.chosen.minBeats).toBe(4);
     expect(loro.folds.find((f) => f.test[0] === 't0')!.chosen.minBeats).toBe(3);
     expect(loro.heldOut).toMatchObject({ tp: 2, fn: 1, fp: 1, tn: 1 });
+  });
+
+  it('scores VT alarms only: a folder holding the Challenge\'s other alarm types skips them by the header\'s alarm type', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cinc2015-'));
+    try {
+      const vt = await readFile(`${ECG}/challenge2015/v131l.hea`, 'utf8');
+      await writeFile(join(dir, 'v131l.hea'), vt);
+      await copyFile(`${ECG}/challenge2015/v131l.mat`, join(dir, 'v131l.mat'));
+      // The same signals relabelled as an asystole alarm (the training set's a*.hea say "#Asystole").
+      await writeFile(join(dir, 'a131l.hea'), vt.replace(/^v131l/, 'a131l').replaceAll('v131l.mat', 'a131l.mat').replace('#Ventricular_Tachycardia', '#Asystole'));
+      await copyFile(`${ECG}/challenge2015/v131l.mat`, join(dir, 'a131l.mat'));
+      await writeFile(join(dir, 'alarms.csv'), 'record,true_alarm\nv131l,1\na131l,1\n');
+      expect(alarmType(await readWfdbHeader(join(dir, 'a131l.hea')))).toBe('Asystole');
+      expect(alarmType(await readWfdbHeader(join(dir, 'v131l.hea')))).toBe('Ventricular_Tachycardia');
+      const records = await evaluateChallenge2015(dir, vtDetectors);
+      expect(records.map((r) => r.name)).toEqual(['v131l']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('reads only the ECG leads of a record (mV), not ABP, PPG or RESP', async () => {
