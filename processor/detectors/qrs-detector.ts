@@ -276,8 +276,14 @@ export class QrsDetector {
   #peakAt(at: number, level: number): Peak {
     // The QRS lies under the rising MWI: from one window before the MWI peak to the peak.
     const from = Math.max(0, at - this.#win - this.#ms(50), this.#n - this.#bp.buf.length + 1);
+    // The slope is the candidate's own (Pan & Tompkins compare the candidate's maximal slope with
+    // the previous QRS's): it is measured after the previous QRS's MWI peak only. A candidate
+    // ≤ ~200 ms after that QRS — the tail of a wide PVC, whose MWI falls and rises again — would
+    // otherwise inherit the QRS's slope through the look-back window (ratio exactly 1) and the
+    // T-wave rule could never reject it (mitdb 106/108: a second beat ~210 ms after PVCs).
+    const slopeFrom = Math.max(from + 1, 1, this.#lastQrs ? this.#lastQrs.at + 1 : 0);
     let slope = 0;
-    for (let i = Math.max(from + 1, 1); i <= at; i++) slope = Math.max(slope, Math.abs(this.#bp.get(i) - this.#bp.get(i - 1)));
+    for (let i = slopeFrom; i <= at; i++) slope = Math.max(slope, Math.abs(this.#bp.get(i) - this.#bp.get(i - 1)));
     // R = largest deviation of the wide-band signal from the level at the window's start.
     const base = this.#wide.get(from);
     let r = at;

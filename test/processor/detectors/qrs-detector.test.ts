@@ -115,6 +115,44 @@ describe('QRS detector (Pan–Tompkins / Hamilton–Tompkins)', () => {
   });
 });
 
+/** One Gaussian wave of a beat: centre from the R-peak (ms), amplitude (µV), SD (ms). */
+type Wave = { atMs: number; uV: number; sdMs: number };
+/** A signal of beats with explicit wave shapes (for shapes device-sim/ecg-synth.ts does not draw). */
+function drawBeats(beats: { tMs: number; waves: Wave[] }[], fsHz: number, seconds: number): Float64Array {
+  const x = new Float64Array(Math.round(fsHz * seconds));
+  for (let i = 0; i < x.length; i++) {
+    const t = (i * 1000) / fsHz;
+    for (const b of beats) {
+      if (Math.abs(t - b.tMs) > 700) continue;
+      for (const w of b.waves) {
+        const z = (t - b.tMs - w.atMs) / w.sdMs;
+        if (Math.abs(z) < 6) x[i]! += w.uV * Math.exp(-0.5 * z * z);
+      }
+    }
+  }
+  return x;
+}
+
+describe('QRS detector on wide ventricular complexes', () => {
+  // Lead-II-like sinus beat (as device-sim/ecg-synth.ts) and a wide QS-type PVC whose band-passed
+  // energy falls and rises again (a late, low-slope R' and T): mitdb 106/108 have such PVCs.
+  const sinus: Wave[] = [{ atMs: -170, uV: 120, sdMs: 22 }, { atMs: -28, uV: -90, sdMs: 8 }, { atMs: 0, uV: 1100, sdMs: 9 }, { atMs: 26, uV: -220, sdMs: 9 }, { atMs: 280, uV: 280, sdMs: 45 }];
+  const pvc: Wave[] = [{ atMs: 0, uV: -1400, sdMs: 28 }, { atMs: 40, uV: 300, sdMs: 25 }, { atMs: 250, uV: 500, sdMs: 50 }];
+  for (const fsHz of [125, 250, 360, 1000]) {
+    it(`counts each PVC once: its low-slope tail ~200 ms later is not a second QRS (T-wave slope rule), ${fsHz} Hz`, () => {
+      // Trigeminy-like: three sinus beats, then a premature PVC and a compensatory pause.
+      const beats: { tMs: number; cls: TimedBeat['cls']; waves: Wave[] }[] = [];
+      for (let t = 500, k = 0; t < 59_000; k++) {
+        const v = k % 4 === 3;
+        beats.push({ tMs: t, cls: v ? 'V' : 'N', waves: v ? pvc : sinus });
+        t += v ? 1100 : k % 4 === 2 ? 500 : 800;
+      }
+      const det = detect(drawBeats(beats, fsHz, 60), fsHz);
+      expectMatches(det, beats, 3000);
+    });
+  }
+});
+
 describe('QRS detector on noise only', () => {
   it('reports no beat on a lead reading 20 µV RMS noise (electrodes off, no heart signal)', () => {
     const rnd = createPrng(3);
