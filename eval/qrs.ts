@@ -9,7 +9,7 @@ import { buildFrames, recordEcgSource } from '../device-sim/frames.ts';
 import { recordBeats, recordDurationMs } from '../device-sim/replay.ts';
 import { missingEcgIntervals, type WfdbRecord } from '../device-sim/wfdb-record.ts';
 import { EcgBeatSource } from '../processor/ecg-beats.ts';
-import { bxb, type BxbBeat, type BxbCounts } from './bxb.ts';
+import { bxb, BXB_MATCH_WINDOW_MS, type BxbBeat, type BxbCounts, type ExcludedInterval } from './bxb.ts';
 import { EC57_LEARNING_MS } from './evaluate.ts';
 import { EVAL_EPOCH_MS, EVAL_FRAME_MS } from './replay.ts';
 
@@ -31,13 +31,21 @@ export interface QrsRecordResult {
   durationMs: number;
   referenceBeats: number;
   detectedBeats: number;
+  /** EC57 / WFDB bxb: beats inside ventricular flutter/fibrillation episodes are not scored. */
   counts: BxbCounts;
+  /** The same with nothing excluded but the learning period (equal to `counts` without VF episodes). */
+  countsAll: BxbCounts;
+  /** Ventricular flutter/fibrillation episodes left out of `counts`, ms from the record's start. */
+  vfEpisodes: ExcludedInterval[];
   /** CPU time of the beat source (QRS detection + morphology) over the record, ms. */
   cpuMs: number;
 }
 
-/** Detects the beats of a record's ECG and compares them with its reference beats (bxb). */
-export function evaluateQrsRecord(name: string, record: WfdbRecord): QrsRecordResult {
+/**
+ * Detects the beats of a record's ECG and compares them with its reference beats (bxb).
+ * @param vfEpisodes the reference's VF episodes (eval/bxb.ts `vfEpisodes`), not scored in `counts`
+ */
+export function evaluateQrsRecord(name: string, record: WfdbRecord, vfEpisodes: ExcludedInterval[] = []): QrsRecordResult {
   const frames = [...ecgOnlyFrames(record)];
   const detected: BxbBeat[] = [];
   const t0 = process.cpuUsage();
@@ -50,7 +58,9 @@ export function evaluateQrsRecord(name: string, record: WfdbRecord): QrsRecordRe
     durationMs: recordDurationMs(record),
     referenceBeats: reference.length,
     detectedBeats: detected.length,
-    counts: bxb(reference, detected, EC57_LEARNING_MS),
+    counts: bxb(reference, detected, EC57_LEARNING_MS, BXB_MATCH_WINDOW_MS, vfEpisodes),
+    countsAll: bxb(reference, detected, EC57_LEARNING_MS),
+    vfEpisodes,
     cpuMs: (cpu.user + cpu.system) / 1000,
   };
 }

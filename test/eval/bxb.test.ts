@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bxb, pp, se } from '../../eval/bxb.ts';
+import { bxb, pp, se, vfEpisodes } from '../../eval/bxb.ts';
+import type { WfdbAnnotation } from '../../device-sim/wfdb-annotations.ts';
 import { challengeScore, readAlarmLabels, type AlarmResult } from '../../eval/challenge2015.ts';
 
 const b = (timeMs: number, cls: 'N' | 'V' = 'N') => ({ timeMs, cls });
@@ -20,6 +21,23 @@ describe('bxb-style beat comparison (EC57: 150 ms window, learning period exclud
 
   it('takes the nearest detection when two fall in the window; the other is a false positive', () => {
     expect(bxb([b(400_000)], [b(399_900), b(400_010)], 0)).toMatchObject({ tp: 1, fn: 0, fp: 1 });
+  });
+
+  it('does not score ventricular flutter/fibrillation: beats between [ and ] are neither missed nor extra (WFDB bxb)', () => {
+    const ann = (sample: number, code: number, symbol: string): WfdbAnnotation => ({ sample, code, symbol, subtype: 0, chan: 0, num: 0, aux: undefined });
+    // 360 Hz: VF from 1000 s to 1010 s, and an unterminated one from 1500 s to the end (1800 s).
+    const vf = vfEpisodes([ann(360_000, 1, 'N'), ann(360_000, 32, '['), ann(360_720, 31, '!'), ann(363_600, 33, ']'), ann(540_000, 32, '[')], 360, 1_800_000);
+    expect(vf).toEqual([{ fromMs: 1_000_000, toMs: 1_010_000 }, { fromMs: 1_500_000, toMs: 1_800_000 }]);
+    const ref = [b(999_000), b(1_002_000), b(1_011_000), b(1_600_000)];
+    const det = [b(999_000), b(1_001_000), b(1_001_300), b(1_011_000), b(1_700_000)];
+    expect(bxb(ref, det, 300_000, 150, vf)).toMatchObject({ tp: 2, fn: 0, fp: 0 });
+    // Nothing excluded: the flutter-wave reference beats are missed and the detections in VF are extra.
+    expect(bxb(ref, det, 300_000)).toMatchObject({ tp: 2, fn: 2, fp: 3 });
+  });
+
+  it('also takes VF episodes labelled only by rhythm ((VFL up to the next rhythm label)', () => {
+    const rhythm = (sample: number, aux: string): WfdbAnnotation => ({ sample, code: 28, symbol: '+', subtype: 0, chan: 0, num: 0, aux });
+    expect(vfEpisodes([rhythm(0, '(N'), rhythm(3600, '(VFL'), rhythm(7200, '(VT'), rhythm(10_800, '(VF')], 360, 60_000)).toEqual([{ fromMs: 10_000, toMs: 20_000 }, { fromMs: 30_000, toMs: 60_000 }]);
   });
 });
 
