@@ -2,13 +2,15 @@
  * The honest AF figures of `npm run eval` (issue 12): leave-one-record-out on afdb over a small
  * grid of RR-only operating points (af-loro.ts), and the cross-database test on the CinC 2017
  * strips — RR only with the afdb-chosen operating point (nothing chosen on CinC), and with ECG,
- * whose one ECG parameter (the P-wave coherence limit) is chosen by stratified 5-fold
- * cross-validation on CinC 2017 (each fold scored with a limit chosen on the other four).
+ * whose ECG parameters (P-wave coherence limit, entropy gate, f-wave fraction) are chosen by
+ * stratified 5-fold cross-validation on CinC 2017 (each fold scored with a setting chosen on the
+ * other four).
  */
 import { join } from 'node:path';
 import { AFIB_DEFAULTS } from '../processor/detectors/afib.ts';
 import { leaveOneRecordOut, scoreRecord, type AfSetting, type LoroResult } from './af-loro.ts';
-import { classifyStrip, loadCinc2017, scoreCinc2017, type Cinc2017Score, type Cinc2017Strip, type StripResult } from './cinc2017.ts';
+import type { AfStripMeasures } from '../processor/detectors/afib.ts';
+import { classifyMeasured, classifyStrip, loadCinc2017, measureStrip, scoreCinc2017, type Cinc2017Score, type Cinc2017Strip, type StripResult } from './cinc2017.ts';
 import { episodeStats } from './epicmp.ts';
 import { listRecords, loadRecord } from './records.ts';
 
@@ -71,47 +73,65 @@ for (const pWaveCoherenceMax of [0.35, 0.4, 0.45, 0.5, 0.55, 0.6]) {
   for (const pWaveEntropyThreshold of [-1.4, -1.0, -0.6, Infinity]) ECG_CANDIDATES.push({ pWaveCoherenceMax, pWaveEntropyThreshold });
 }
 
+/**
+ * The same × the f-wave fraction that overrides a consistent pre-R wave (afib.ts `fWaveMin`; ∞ =
+ * not used): the f-wave evidence measured but not adopted in production (EVALUATION.md §2b).
+ */
+export const F_WAVE_CANDIDATES: AfSetting[] = ECG_CANDIDATES.flatMap((c) => [Infinity, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4].map((fWaveMin) => ({ ...c, fWaveMin })));
+
+/** Nested choice: each fold scored with the candidate (best F1 of AF) chosen on the other folds. */
+export interface CvOutcome {
+  score: Cinc2017Score;
+  results: StripResult[];
+  /** Setting chosen on each fold's training part, and on all strips. */
+  foldSettings: AfSetting[];
+  settingOnAll: AfSetting;
+}
+
+function crossValidate(strips: readonly Cinc2017Strip[], measured: readonly AfStripMeasures[], candidates: readonly AfSetting[], base: AfSetting, k: number): CvOutcome {
+  const byCandidate = candidates.map((setting) => strips.map((s, i) => classifyMeasured(s, measured[i]!, { ...base, ...setting })));
+  const f = folds(strips, k);
+  const choose = (keep: (i: number) => boolean) => {
+    let best = 0;
+    let bestF1 = -1;
+    byCandidate.forEach((res, ci) => { const f1 = scoreCinc2017(res.filter((_, i) => keep(i))).f1.A; if (f1 > bestF1 + 1e-9) { best = ci; bestF1 = f1; } });
+    return best;
+  };
+  const foldSettings: AfSetting[] = [];
+  const cv: StripResult[] = new Array(strips.length);
+  for (let fold = 0; fold < k; fold++) {
+    const ci = choose((i) => f[i] !== fold);
+    foldSettings.push(candidates[ci]!);
+    strips.forEach((_, i) => { if (f[i] === fold) cv[i] = byCandidate[ci]![i]!; });
+  }
+  return { score: scoreCinc2017(cv), results: cv, foldSettings, settingOnAll: candidates[choose(() => true)]! };
+}
+
 export interface Cinc2017Report {
   strips: number;
   rrOnly: Cinc2017Score;
-  withEcgCv: Cinc2017Score;
-  /** ECG setting chosen on each fold's training part, and on all strips. */
-  foldSettings: AfSetting[];
-  settingOnAll: AfSetting;
+  /** With ECG: the production method's settings (P-wave coherence), 5-fold CV. */
+  withEcg: CvOutcome;
+  /** With ECG and the f-wave override (measured, not adopted), 5-fold CV. */
+  withFWaves: CvOutcome;
   withEcgDefault: Cinc2017Score;
-  results: { rrOnly: StripResult[]; withEcgCv: StripResult[] };
+  results: { rrOnly: StripResult[] };
 }
 
 /** @param base AF parameters under test (`--afib`); the ECG candidates are varied on top of them. */
 export async function cinc2017Evaluation(dir: string, base: AfSetting = {}, k = 5): Promise<Cinc2017Report> {
   const strips = await loadCinc2017(dir);
   const rrOnly = strips.map((s) => classifyStrip(s, false, base));
-  // Classify every strip once per candidate limit, then choose per fold on the other folds (F1 of AF).
-  const byLimit = ECG_CANDIDATES.map((setting) => strips.map((s) => classifyStrip(s, true, { ...base, ...setting })));
-  const f = folds(strips, k);
-  const choose = (keep: (i: number) => boolean) => {
-    let best = 0;
-    let bestF1 = -1;
-    byLimit.forEach((res, li) => { const f1 = scoreCinc2017(res.filter((_, i) => keep(i))).f1.A; if (f1 > bestF1 + 1e-9) { best = li; bestF1 = f1; } });
-    return best;
-  };
-  const foldSettings: AfSetting[] = [];
-  const cv: StripResult[] = new Array(strips.length);
-  for (let fold = 0; fold < k; fold++) {
-    const li = choose((i) => f[i] !== fold);
-    foldSettings.push(ECG_CANDIDATES[li]!);
-    strips.forEach((_, i) => { if (f[i] === fold) cv[i] = byLimit[li]![i]!; });
-  }
-  const all = choose(() => true);
-  const atDefault = strips.map((s) => classifyStrip(s, true, base));
+  // The candidates differ only in the decision: measure each strip once (afib.ts measureAfStrip).
+  const measured = strips.map((s) => measureStrip(s, true, base));
+  const atDefault = strips.map((s, i) => classifyMeasured(s, measured[i]!, base));
   return {
     strips: strips.length,
     rrOnly: scoreCinc2017(rrOnly),
-    withEcgCv: scoreCinc2017(cv),
-    foldSettings,
-    settingOnAll: ECG_CANDIDATES[all]!,
+    withEcg: crossValidate(strips, measured, ECG_CANDIDATES, base, k),
+    withFWaves: crossValidate(strips, measured, F_WAVE_CANDIDATES, base, k),
     withEcgDefault: scoreCinc2017(atDefault),
-    results: { rrOnly, withEcgCv: cv },
+    results: { rrOnly },
   };
 }
 
@@ -123,10 +143,12 @@ export function formatCinc2017(r: Cinc2017Report): string {
     `CinC 2017 (${r.strips} strips; Challenge per-class F1 = 2·T/(row + column sums); ~ never predicted):`,
     `  ${''.padEnd(58)} ${'F1n'.padStart(5)} ${'F1a'.padStart(5)} ${'F1o'.padStart(5)} ${'F1(NAO)'.padStart(8)} ${'AF Se'.padStart(6)} ${'AF +P'.padStart(6)}`,
     row('RR only, operating point from afdb (cross-database)', r.rrOnly),
-    row('with ECG P-wave coherence, 5-fold CV', r.withEcgCv),
+    row('with ECG P-wave coherence, 5-fold CV', r.withEcg.score),
     row(`with ECG at the production setting (in sample)`, r.withEcgDefault),
-    `  folds chose: ${r.foldSettings.map(settingLabel).join(' | ')}`,
-    `  chosen on all strips: ${settingLabel(r.settingOnAll)}; production: pWaveCoherenceMax ${AFIB_DEFAULTS.pWaveCoherenceMax}, pWaveEntropyThreshold ${AFIB_DEFAULTS.pWaveEntropyThreshold}`,
+    row('+ f waves in the TQ interval (not adopted), 5-fold CV', r.withFWaves.score),
+    `  folds chose: ${r.withEcg.foldSettings.map(settingLabel).join(' | ')}`,
+    `  with f waves, folds chose: ${r.withFWaves.foldSettings.map((s) => `fWaveMin ${s.fWaveMin}`).join(' | ')}; on all strips: ${settingLabel(r.withFWaves.settingOnAll)}`,
+    `  chosen on all strips: ${settingLabel(r.withEcg.settingOnAll)}; production: pWaveCoherenceMax ${AFIB_DEFAULTS.pWaveCoherenceMax}, pWaveEntropyThreshold ${AFIB_DEFAULTS.pWaveEntropyThreshold}, fWaveMin ${AFIB_DEFAULTS.fWaveMin}`,
     `  published (hidden test set, 3,658 strips): four winners at F1(NAO) 0.83 (Clifford et al. 2017)`,
   ].join('\n');
 }

@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AFIB_DEFAULTS, assessAfStrip, type AfibParams, type AfStripAssessment } from '../processor/detectors/afib.ts';
+import { AFIB_DEFAULTS, decideAfStrip, measureAfStrip, type AfibParams, type AfStripAssessment, type AfStripMeasures } from '../processor/detectors/afib.ts';
 import { readWfdbHeader } from '../device-sim/wfdb-header.ts';
 import { adcToMicrovolts, readWfdbSignals } from '../device-sim/wfdb-signal.ts';
 import type { BeatClass } from '../contracts/telemetry.ts';
@@ -65,7 +65,17 @@ export interface StripResult extends AfStripAssessment {
  * Noise (~) is never predicted.
  */
 export function classifyStrip(strip: Cinc2017Strip, useEcg: boolean, params: Partial<AfibParams> = {}): StripResult {
-  const a = assessAfStrip(strip.beats, useEcg ? { fsHz: strip.fsHz, uV: strip.uV } : undefined, params);
+  return classifyMeasured(strip, measureStrip(strip, useEcg, params), params);
+}
+
+/** The strip's measures (afib.ts `measureAfStrip`), to be decided under several settings. */
+export function measureStrip(strip: Cinc2017Strip, useEcg: boolean, params: Partial<AfibParams> = {}): AfStripMeasures {
+  return measureAfStrip(strip.beats, useEcg ? { fsHz: strip.fsHz, uV: strip.uV } : undefined, params);
+}
+
+/** {@link classifyStrip} on measures taken once (the decision is what the settings change). */
+export function classifyMeasured(strip: Cinc2017Strip, measures: AfStripMeasures, params: Partial<AfibParams> = {}): StripResult {
+  const a = decideAfStrip(measures, params);
   const eta = params.irregularityThreshold ?? AFIB_DEFAULTS.irregularityThreshold;
   let predicted: Cinc2017Class = 'O';
   if (a.af) predicted = 'A';

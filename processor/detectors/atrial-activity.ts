@@ -20,7 +20,25 @@
  * and the ST/T level do not make every segment look alike, and band-limited by a 5-sample
  * (20 ms at 250 Hz) moving average against muscle noise. Ventricular beats have no P wave by
  * nature: callers pass only supraventricular beats (firmware classes N/S).
+ *
+ * Second measure, f-wave evidence in the TQ interval: AF's fibrillatory waves are a continuous
+ * oscillation whose dominant atrial frequency lies at 4–9 Hz (Bollmann et al., "Analysis of
+ * surface electrocardiograms in atrial fibrillation: techniques, research, and clinical
+ * applications", Europace 8:911–926, 2006; Sörnmo (ed.), "Atrial Fibrillation from an Engineering
+ * Perspective", Springer 2018, ch. 4–5), while the TQ interval of sinus rhythm is iso-electric.
+ * The ventricular activity is avoided by taking only the TQ interval — from the end of the
+ * previous T wave to shortly before the QRS — instead of cancelling it (average-beat subtraction,
+ * Stridh & Sörnmo, IEEE TBME 48:105–111, 2001, needs a whole-beat template per beat; the TQ
+ * interval is the cheap alternative used by TQ-based f-wave analyses, e.g. the median TQ segment
+ * of Ródenas et al. 2015). The measure is the fraction of the TQ interval's ECG power (1–40 Hz,
+ * the diagnostic band) that lies in the atrial fibrillatory band 4–10 Hz: a few tenths for f
+ * waves, about 0.1 for an iso-electric TQ with white or baseline noise. The band powers come from
+ * band-pass filters run on the continuous signal (so the short TQ windows need no spectrum of
+ * their own); the T wave is assumed to end a Bazett QT (QTc 400 ms) plus 50 ms after the previous
+ * R peak, and the window stops 100 ms before the R peak (QRS onset and the filters' ringing).
  */
+import { Biquad } from './biquad.ts';
+
 
 /** Start and end of the pre-R segment, ms before the R peak. */
 export const P_WINDOW_START_MS = 250;
@@ -40,6 +58,74 @@ export const MIN_PRECEDING_RR_MS = P_WINDOW_START_MS + 100;
 export const TQ_WINDOW_MIN_RR_MS = 550;
 /** Samples per segment after resampling (fixed so different sampling rates compare). */
 export const P_WINDOW_POINTS = 50;
+/** The atrial fibrillatory band and the diagnostic band of the f-wave fraction, Hz. */
+export const F_WAVE_BAND_HZ = [4, 10] as const;
+export const ECG_BAND_HZ = [1, 40] as const;
+/** The TQ window ends this long before the R peak, ms. */
+export const TQ_END_BEFORE_R_MS = 100;
+/**
+ * Group delays of the two causal filter chains in the fibrillatory band, ms: the f-wave band's
+ * 4th-order band-pass lags 86–136 ms (8–5 Hz; 105 ms at 6.5 Hz), the diagnostic band 9–15 ms
+ * (measured on sinusoids at 250 and 300 Hz). Each filtered signal is read that much later, so
+ * the band and the total power come from the same stretch of ECG, and the slow ringing of the
+ * band filter after the previous T wave is not counted as f waves.
+ */
+export const FILTER_DELAY_MS = { band: 100, wide: 10 } as const;
+
+/**
+ * End of the previous beat's T wave, ms after its R peak, for a preceding interval `rrMs`:
+ * Bazett's QT = QTc · √RR with QTc 400 ms (Bazett, Heart 7:353–370, 1920), plus 50 ms margin.
+ */
+export const tWaveEndMs = (rrMs: number) => 400 * Math.sqrt(rrMs / 1000) + 50;
+
+/**
+ * The TQ window of a beat, in samples relative to its R peak (`from` < `to` ≤ 0), or undefined
+ * when the interval is too short to leave one.
+ */
+export function tqWindow(fsHz: number, precedingRrMs: number): { from: number; to: number } | undefined {
+  if (!(precedingRrMs > 0 && Number.isFinite(precedingRrMs))) return undefined;
+  const from = Math.ceil(((tWaveEndMs(precedingRrMs) - precedingRrMs) * fsHz) / 1000);
+  const to = -Math.ceil((TQ_END_BEFORE_R_MS * fsHz) / 1000);
+  return from < to ? { from, to } : undefined;
+}
+
+/**
+ * Band-pass filters of the f-wave fraction for one stream: 4–10 Hz (two Butterworth high- and
+ * two low-pass sections, so the band edges are steep enough to keep the P/T waves' low
+ * frequencies out) and 1–40 Hz (one each).
+ */
+export class FWaveFilters {
+  readonly #band: Biquad[];
+  readonly #wide: Biquad[];
+
+  constructor(fsHz: number) {
+    const [lo, hi] = F_WAVE_BAND_HZ;
+    const [wlo, whi] = ECG_BAND_HZ;
+    this.#band = [Biquad.highPass(lo, fsHz), Biquad.highPass(lo, fsHz), Biquad.lowPass(hi, fsHz), Biquad.lowPass(hi, fsHz)];
+    this.#wide = [Biquad.highPass(wlo, fsHz), Biquad.lowPass(Math.min(whi, fsHz * 0.45), fsHz)];
+  }
+
+  /** Filters one sample: [f-wave band, diagnostic band]. */
+  step(x: number): [number, number] {
+    let a = x;
+    for (const f of this.#band) a = f.step(a);
+    let w = x;
+    for (const f of this.#wide) w = f.step(w);
+    return [a, w];
+  }
+}
+
+/**
+ * The f-wave fraction of a group of beats: Σ band power / Σ diagnostic-band power over their TQ
+ * windows; NaN with fewer than 4 windows or no power.
+ */
+export function fWaveFraction(windows: readonly { bandPower: number; widePower: number }[]): number {
+  if (windows.length < 4) return Number.NaN;
+  let a = 0;
+  let w = 0;
+  for (const x of windows) { a += x.bandPower; w += x.widePower; }
+  return w > 0 ? a / w : Number.NaN;
+}
 
 /**
  * The pre-R segment of one beat, resampled to {@link P_WINDOW_POINTS} points, smoothed and
@@ -118,13 +204,23 @@ export class AtrialActivityMeter {
   #fsHz = 0;
   /** Ring of the latest samples and the absolute index of the next sample. */
   #ring: Float64Array = new Float64Array(0);
+  /** The same samples through the f-wave band and the diagnostic band (FWaveFilters). */
+  #bandRing: Float64Array = new Float64Array(0);
+  #wideRing: Float64Array = new Float64Array(0);
+  #filters: FWaveFilters | undefined;
   #next = 0;
   #segments: Float64Array[] = [];
+  /** TQ-window powers of the latest `groupBeats` beats that had a TQ window, and their f-band signals. */
+  #tq: { bandPower: number; widePower: number }[] = [];
   /** Device time of absolute sample 0 (the stream's current continuous run), ms. */
   #t0Ms = 0;
 
-  constructor(groupBeats = 12) {
+  /** Whether the f-wave fraction is measured (its filters cost ~6 biquad steps per sample). */
+  readonly fWaves: boolean;
+
+  constructor(groupBeats = 12, fWaves = true) {
     this.groupBeats = groupBeats;
+    this.fWaves = fWaves;
   }
 
   /** Forget samples and segments (gap, lead-off, sampling-rate change). */
@@ -132,6 +228,7 @@ export class AtrialActivityMeter {
     this.#fsHz = 0;
     this.#next = 0;
     this.#segments = [];
+    this.#tq = [];
   }
 
   /**
@@ -143,11 +240,25 @@ export class AtrialActivityMeter {
     if (fsHz !== this.#fsHz || Math.abs(startMs - expectedMs) > 1000 / fsHz + 1) {
       this.#fsHz = fsHz;
       this.#ring = new Float64Array(Math.ceil(fsHz * 4)); // 4 s: the window plus frame jitter
+      this.#bandRing = new Float64Array(this.fWaves ? this.#ring.length : 0);
+      this.#wideRing = new Float64Array(this.fWaves ? this.#ring.length : 0);
+      this.#filters = this.fWaves ? new FWaveFilters(fsHz) : undefined;
       this.#next = 0;
       this.#t0Ms = startMs;
       this.#segments = [];
+      this.#tq = [];
     }
-    for (let i = 0; i < samples.length; i++) this.#ring[(this.#next + i) % this.#ring.length] = samples[i]!;
+    const n = this.#ring.length;
+    const filters = this.#filters;
+    for (let i = 0; i < samples.length; i++) {
+      const k = (this.#next + i) % n;
+      const x = samples[i]!;
+      this.#ring[k] = x;
+      if (!filters) continue;
+      const [a, w] = filters.step(x);
+      this.#bandRing[k] = a;
+      this.#wideRing[k] = w;
+    }
     this.#next += samples.length;
   }
 
@@ -158,9 +269,10 @@ export class AtrialActivityMeter {
    */
   onBeat(timeMs: number, precedingRrMs = Infinity): number {
     if (this.#fsHz === 0) return Number.NaN;
-    if (precedingRrMs > 0 && precedingRrMs < MIN_PRECEDING_RR_MS) return this.coherence();
     const rIndex = Math.round(((timeMs - this.#t0Ms) * this.#fsHz) / 1000);
     const first = Math.max(0, this.#next - this.#ring.length);
+    this.#addTqWindow(rIndex, first, precedingRrMs);
+    if (precedingRrMs > 0 && precedingRrMs < MIN_PRECEDING_RR_MS) return this.coherence();
     // Copy the span the segment needs (with margin for the smoothing) out of the ring.
     const from = rIndex - Math.ceil(((P_WINDOW_START_MS + 20) * this.#fsHz) / 1000);
     const to = rIndex; // exclusive; the window ends 50 ms before R
@@ -177,5 +289,31 @@ export class AtrialActivityMeter {
 
   coherence(): number {
     return pWaveCoherence(this.#segments);
+  }
+
+  /** The f-wave fraction of the latest beats' TQ windows (NaN until 4 beats had one). */
+  fWaveFraction(): number {
+    return fWaveFraction(this.#tq);
+  }
+
+  /** Band powers over the beat's TQ window, when the buffer holds it. */
+  #addTqWindow(rIndex: number, first: number, precedingRrMs: number): void {
+    const w = this.fWaves ? tqWindow(this.#fsHz, precedingRrMs) : undefined;
+    if (!w) return;
+    // Each filtered signal is read later by its group delay, so both windows cover the same ECG.
+    const dBand = Math.round((FILTER_DELAY_MS.band * this.#fsHz) / 1000);
+    const dWide = Math.round((FILTER_DELAY_MS.wide * this.#fsHz) / 1000);
+    const from = Math.max(first - dWide, rIndex + w.from);
+    const to = rIndex + w.to;
+    if (to + dBand > this.#next || to - from < (50 * this.#fsHz) / 1000) return; // < 50 ms: nothing to measure
+    let a = 0;
+    let b = 0;
+    const n = this.#ring.length;
+    for (let i = from; i < to; i++) {
+      a += this.#bandRing[(i + dBand) % n]! ** 2;
+      b += this.#wideRing[(i + dWide) % n]! ** 2;
+    }
+    this.#tq.push({ bandPower: a, widePower: b });
+    if (this.#tq.length > this.groupBeats) this.#tq.shift();
   }
 }
