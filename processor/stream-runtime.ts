@@ -69,6 +69,11 @@ export class StreamRuntime {
   #criteria: CriteriaVersion | undefined;
   /** After a restore: frames ending at or before this were analysed by the previous owner. */
   #replayUntilMs: number | undefined;
+  /**
+   * After a restore with pending alarms: the first frame analysed must continue from here (the
+   * previous owner's position), otherwise the hole is a discontinuity, as it was for that owner.
+   */
+  #continueFromMs: number | undefined;
   /** Telemetry partition of the stream's latest frame. */
   partition: number | undefined;
   /** Created at the first frame with ECG: a stream without ECG keeps nothing for strips. */
@@ -100,6 +105,10 @@ export class StreamRuntime {
       for (const e of rt.#alarms.openEpisodes()) rt.#continueOpen(e.kind, record.analysedUntilMs);
     }
     for (const t of record.openTechnical) rt.#monitors.find((m) => m.kind === t.kind)?.resume(t.onsetMs);
+    if (record.pending && record.analysedUntilMs !== undefined) {
+      for (const p of record.pending) rt.#streamDetectors().find((d) => d.kind === p.kind)?.resumePending?.(p.state);
+      rt.#continueFromMs = record.analysedUntilMs;
+    }
     return rt;
   }
 
@@ -201,6 +210,7 @@ export class StreamRuntime {
   /** The changelog record of this stream. */
   record(owner: string, writtenAt: number): StreamStateRecord {
     const analysedUntilMs = this.analysedUntilMs;
+    const pending = this.#pending();
     return {
       schema: STATE_SCHEMA,
       patientId: this.patientId,
@@ -213,12 +223,28 @@ export class StreamRuntime {
       reorder: this.#reorder.snapshot(),
       alarms: this.#alarms.snapshot(),
       openTechnical: this.#alarms.openEpisodes().filter((e) => TECHNICAL_KINDS.has(e.kind) && e.kind !== 'signal_loss').map((e) => ({ kind: e.kind, onsetMs: e.onsetMs })),
+      ...(pending.length > 0 ? { pending } : {}),
     };
   }
 
-  /** What changes the record besides the advancing position (to decide whether to write it). */
+  /** Alarms whose delay is running (stream-state.ts `pending`). */
+  #pending(): NonNullable<StreamStateRecord['pending']> {
+    const out: NonNullable<StreamStateRecord['pending']> = [];
+    for (const d of this.#streamDetectors()) {
+      const state = d.pendingState?.();
+      if (state) out.push({ kind: d.kind, state });
+    }
+    return out;
+  }
+
+  /**
+   * What changes the record besides the advancing position (to decide whether to write it). While
+   * an alarm delay is running the position is part of it: the record is rewritten with every
+   * batch, so a successor resumes the delay from exactly the committed position (stream-state.ts).
+   */
   contentFingerprint(): string {
-    return JSON.stringify([this.criteriaVersion, this.#reorder.snapshot().held.map((f) => [f.seq, f.ts]), this.#alarms.snapshot()]);
+    const pending = this.#pending();
+    return JSON.stringify([this.criteriaVersion, this.#reorder.snapshot().held.map((f) => [f.seq, f.ts]), this.#alarms.snapshot(), pending.length > 0 ? [pending, this.analysedUntilMs] : 0]);
   }
 
   /** ECG strips completed outside {@link ingest} (by {@link onSilence}); the caller publishes them. */
@@ -251,6 +277,12 @@ export class StreamRuntime {
    * get the input frame's samples directly (the derived frames carry none).
    */
   #detect(frame: TelemetryFrame, keepBeats = false): EpisodeChange[] {
+    if (this.#continueFromMs !== undefined) {
+      // The first frame after a restore with pending alarms: a hole since the previous owner's
+      // position reaches the detectors as one (PatientStream), which drops what was pending.
+      if (this.#stream.watermarkMs === undefined) this.#stream.resumeAt(this.#continueFromMs);
+      this.#continueFromMs = undefined;
+    }
     const { frames, changes } = detectThroughBeatSource(this.#beats, this.#stream, frame);
     // Replayed frames (after a restore) were stored by the previous owner: only new ones count.
     if (keepBeats && this.#beats.ecgMode) for (const f of frames) if (f.beats.length > 0) this.#ecgBeatFrames.push(f);
@@ -288,6 +320,11 @@ export class StreamRuntime {
     const keep = (kind: AlertKind) => !changed.has(kind);
     const oldDetectors = new Map(this.#streamDetectors().map((d) => [d.kind, d]));
     this.#stream.replaceDetectors(built.map((d) => (keep(d.kind) && oldDetectors.get(d.kind)) || d));
+    for (const d of built) {
+      // A running alarm delay goes on under the new criteria when they cover it (the detector decides, limit-rate.ts).
+      const state = changed.has(d.kind) ? oldDetectors.get(d.kind)?.pendingState?.() : undefined;
+      if (state) d.resumePending?.(state);
+    }
     const oldMonitors = new Map(this.#monitors.map((m) => [m.kind, m]));
     this.#monitors = monitors.map((m) => (keep(m.kind) && oldMonitors.get(m.kind)) || m);
     const alerts: Alert[] = [];

@@ -18,11 +18,24 @@
  *    or ended (with a note) if its detector does not report it again within the lifecycle's
  *    re-detection window.
  *
+ * Pending alarms (`pending`, since issue 12): an alarm whose delay is running (a brady/tachy run
+ * beyond the limit not yet `sustainMs` long) is no alert yet, and fresh detectors re-analysing
+ * the re-delivered frames would start the delay again from the first beat they see — the alarm
+ * would come up to `sustainMs` late. Such detectors report what their successor needs
+ * (Detector.pendingState: a small JSON with its own format version; absent in older records, which
+ * still restore, without it). While any is pending, the record is rewritten with every batch
+ * (the fingerprint includes the position), so the record is never older than the committed
+ * telemetry position and the successor sees every beat after the state; the first frame after
+ * the restore must start where the record left off, else the hole drops the pending alarm, as it
+ * would have for the previous owner.
+ *
  * Why not rewind the telemetry stream instead: the bus port (platform/bus/bus.ts) has no seek, and
  * an AF episode can last hours, so no fixed rewind window would rebuild every open episode
- * anyway. Why not serialize detector internals: they are another team's private state machines.
+ * anyway. Why not serialize detector internals: they are another team's private state machines;
+ * a detector with a pending alarm exposes only the small explicit state above.
  */
 import type { AlertKind } from '../contracts/alert.ts';
+import type { PendingState } from './detectors/detector.ts';
 import type { StreamAlarmsState } from './alarm-lifecycle.ts';
 import type { ReorderState } from './reorder-buffer.ts';
 
@@ -49,6 +62,8 @@ export interface StreamStateRecord {
   alarms: StreamAlarmsState;
   /** Kinds whose technical monitor episode is open (resumed exactly on restore). */
   openTechnical: { kind: AlertKind; onsetMs: number }[];
+  /** Alarms whose delay is running, per detector kind, as of `analysedUntilMs` (optional: older records have none). */
+  pending?: { kind: AlertKind; state: PendingState }[];
 }
 
 export function streamKey(patientId: string, deviceId: string): string {
@@ -62,5 +77,8 @@ export function parseStreamState(value: unknown): StreamStateRecord | undefined 
   if (r.schema !== STATE_SCHEMA || typeof r.patientId !== 'string' || typeof r.deviceId !== 'string' || typeof r.owner !== 'string') return undefined;
   if (!r.alarms || !Array.isArray(r.alarms.slots) || !Array.isArray(r.alarms.latched) || !Array.isArray(r.alarms.closed)) return undefined;
   if (!r.reorder || !Array.isArray(r.reorder.held)) return undefined;
-  return { ...r, openTechnical: Array.isArray(r.openTechnical) ? r.openTechnical : [] } as StreamStateRecord;
+  const { pending: raw, ...rest } = r;
+  // Unknown or malformed pending entries are skipped: the alarm delay then starts again (as before issue 12).
+  const pending = Array.isArray(raw) ? raw.filter((p) => typeof p?.kind === 'string' && typeof p.state === 'object' && p.state !== null && typeof p.state.v === 'number') : [];
+  return { ...rest, openTechnical: Array.isArray(r.openTechnical) ? r.openTechnical : [], ...(pending.length > 0 ? { pending } : {}) } as StreamStateRecord;
 }

@@ -56,4 +56,24 @@ export interface Detector {
    * delay: the delay is for raising an alarm, not for confirming one already raised.
    */
   continueOpen?(untilMs: number): void;
+  /**
+   * Optional, for detectors whose alarm waits (an alarm delay running): what a fresh detector
+   * needs to raise the alarm at the same device time as this one would, as JSON carrying its own
+   * version; undefined when nothing is pending. The processor keeps it in its changelog record
+   * (stream-state.ts `pending`) and hands it to the detector that replaces this one.
+   */
+  pendingState?(): PendingState | undefined;
+  /**
+   * Optional: a fresh detector takes over a predecessor's {@link pendingState} (after a restart,
+   * a partition move or a criteria change). The beats that follow continue from it: re-delivered
+   * beats it already covers are not counted twice, and the pending alarm is dropped when the data
+   * do not continue it. A state it cannot use (another version, incompatible criteria) is ignored.
+   */
+  resumePending?(state: PendingState): void;
+}
+
+/** A detector's pending alarm as JSON (see {@link Detector.pendingState}); `v` is its format version. */
+export interface PendingState {
+  readonly v: number;
+  readonly [field: string]: unknown;
 }

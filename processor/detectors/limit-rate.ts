@@ -10,7 +10,7 @@
  * lives with for hours, hence the hysteresis.
  */
 import type { AlertEvidence, AlertKind } from '../../contracts/alert.ts';
-import type { BeatEvent, Detector, EpisodeChange, TimeEvent } from './detector.ts';
+import type { BeatEvent, Detector, EpisodeChange, PendingState, TimeEvent } from './detector.ts';
 
 export interface LimitRateParams {
   /** The limit, bpm (patient-adjustable). */
@@ -46,6 +46,31 @@ export interface LimitRateCriterion {
   criterion: string;
 }
 
+/**
+ * A run whose alarm delay is running, as the processor's changelog keeps it ({@link
+ * LimitRateDetector.pendingState}, format 1): the run's first beat (the onset the alarm will carry
+ * and the start of the delay) and the sudden-onset decision are what the alarm's timing needs; the
+ * rest is for the evidence (beats, mean rate) and for deciding the sudden-onset test when the run
+ * is still shorter than `consecutiveBeats`. `limitBpm` and `direction` tell a detector with other
+ * criteria whether every beat of the run is beyond its own limit too.
+ */
+export interface PendingRun extends PendingState {
+  v: 1;
+  direction: 'below' | 'above';
+  limitBpm: number;
+  /** Device time of the run's first beat, ms. */
+  firstMs: number;
+  /** Device time of the last beat counted here, ms: re-delivered beats up to it are not counted again. */
+  lastMs: number;
+  count: number;
+  rrSumMs: number;
+  recentRrMs: number[];
+  /** The sudden-onset decision; absent until the run has `consecutiveBeats` intervals. */
+  sudden?: boolean;
+  /** While undecided: the intervals before the run the test compares with (up to 8). */
+  beforeRrMs?: number[];
+}
+
 const MAX_EVIDENCE_RR = 32;
 /** Intervals before a run that the sudden-onset test compares with. */
 const BEFORE_INTERVALS = 8;
@@ -57,7 +82,7 @@ export class LimitRateDetector implements Detector {
   readonly #beyond: (rrMs: number) => boolean;
   readonly #recovered: (rrMs: number) => boolean;
   /** The current run of qualifying beats before an episode opens (bounded summary). */
-  #run: { firstMs: number; count: number; rrSumMs: number; recentRrMs: number[]; sudden: boolean | undefined } | undefined;
+  #run: { firstMs: number; lastMs: number; count: number; rrSumMs: number; recentRrMs: number[]; sudden: boolean | undefined } | undefined;
   /** The last intervals before the run (sudden-onset reference). */
   #before: number[] = [];
   #open: { onsetMs: number; beatCount: number; rrSumMs: number; recentRrMs: number[] } | undefined;
@@ -65,6 +90,10 @@ export class LimitRateDetector implements Detector {
   #recovery: { firstMs: number; count: number } | undefined;
   /** {@link continueOpen}: runs starting before this device time open without the alarm delay. */
   #continueUntilMs = -Infinity;
+  /** {@link resumePending}: a predecessor's run, taken over at the first beat that continues it. */
+  #resumed: PendingRun | undefined;
+  /** Beats up to this device time are already counted in the run taken over (re-delivered after a restart). */
+  #countedUntilMs = -Infinity;
 
   constructor(criterion: LimitRateCriterion) {
     const p = criterion.params;
@@ -99,6 +128,12 @@ export class LimitRateDetector implements Detector {
   }
 
   onBeat(beat: BeatEvent): EpisodeChange[] {
+    if (this.#resumed && beat.timeMs >= this.#resumed.firstMs) this.#takeOver(this.#resumed, beat);
+    if (beat.timeMs <= this.#countedUntilMs) {
+      // A re-delivered beat of the run taken over: already counted, unless the data differ.
+      if (this.#run && beat.rrMs > 0 && this.#beyond(beat.rrMs)) return [];
+      this.#countedUntilMs = -Infinity;
+    }
     if (beat.rrMs <= 0) {
       // Unknown interval: says nothing about the rate, and breaks any run of consecutive beats.
       this.#run = undefined;
@@ -114,7 +149,8 @@ export class LimitRateDetector implements Detector {
         if (this.#before.length > BEFORE_INTERVALS) this.#before.shift();
         return [];
       }
-      const run = (this.#run ??= { firstMs: beat.timeMs, count: 0, rrSumMs: 0, recentRrMs: [], sudden: undefined });
+      const run = (this.#run ??= { firstMs: beat.timeMs, lastMs: beat.timeMs, count: 0, rrSumMs: 0, recentRrMs: [], sudden: undefined });
+      run.lastMs = beat.timeMs;
       run.count++;
       run.rrSumMs += beat.rrMs;
       run.recentRrMs.push(beat.rrMs);
@@ -163,6 +199,50 @@ export class LimitRateDetector implements Detector {
     this.#continueUntilMs = untilMs;
   }
 
+  /** The run whose alarm delay is running, for a successor (changelog); undefined when none. */
+  pendingState(): PendingRun | undefined {
+    const run = this.#run;
+    if (this.#open) return undefined;
+    // A run taken over but not yet continued by a beat is still pending.
+    if (!run) return this.#resumed;
+    const c = this.#c;
+    return {
+      v: 1, direction: c.direction, limitBpm: c.params.limitBpm,
+      firstMs: run.firstMs, lastMs: run.lastMs, count: run.count, rrSumMs: run.rrSumMs, recentRrMs: [...run.recentRrMs],
+      ...(run.sudden !== undefined ? { sudden: run.sudden } : { beforeRrMs: [...this.#before] }),
+    };
+  }
+
+  /**
+   * Takes over a predecessor's pending run (restart, partition move, criteria change): its delay
+   * goes on from the run's first beat instead of starting again. Only when every beat of that run
+   * is beyond this detector's limit as well (same limit, or a wider one: a higher brady / lower
+   * tachy limit); otherwise the run is judged afresh by the new limit from the next beat. This
+   * detector's own delays apply to it; the sudden-onset decision is kept when it applies the test.
+   */
+  resumePending(state: PendingState): void {
+    const r = parsePendingRun(state);
+    const c = this.#c;
+    if (!r || r.direction !== c.direction) return;
+    const covered = c.direction === 'below' ? c.params.limitBpm >= r.limitBpm : c.params.limitBpm <= r.limitBpm;
+    if (!covered) return;
+    this.#resumed = r;
+  }
+
+  /**
+   * The first beat at or after the taken-over run's first beat: the run goes on when this beat is
+   * beyond the limit (it is one of the run's re-delivered beats, or the next one); otherwise the
+   * run ended while no detector watched and is dropped.
+   */
+  #takeOver(r: PendingRun, beat: BeatEvent): void {
+    this.#resumed = undefined;
+    if (this.#open || !(beat.rrMs > 0 && this.#beyond(beat.rrMs))) return;
+    const suddenOff = !(this.#c.params.suddenChange > 0);
+    this.#run = { firstMs: r.firstMs, lastMs: r.lastMs, count: r.count, rrSumMs: r.rrSumMs, recentRrMs: [...r.recentRrMs], sudden: suddenOff ? false : r.sudden };
+    this.#before = r.beforeRrMs ? [...r.beforeRrMs] : [];
+    this.#countedUntilMs = r.lastMs;
+  }
+
   /** The run's first intervals (mean `runRrMs`) differ from those before it by the sudden-onset fraction. */
   #isSudden(runRrMs: number): boolean {
     const p = this.#c.params;
@@ -171,11 +251,27 @@ export class LimitRateDetector implements Detector {
     return this.#c.direction === 'above' ? runRrMs <= (1 - p.suddenChange) * beforeRrMs : runRrMs >= beforeRrMs / (1 - p.suddenChange);
   }
 
-  onDiscontinuity(): EpisodeChange[] {
-    // Nothing is concluded across the hole; an open episode stays open (Detector contract).
+  onDiscontinuity(atMs: number): EpisodeChange[] {
+    // Nothing is concluded across the hole; an open episode stays open (Detector contract). A run
+    // taken over from a predecessor survives only a hole before it (one the predecessor saw too).
+    if (this.#resumed && atMs > this.#resumed.firstMs) this.#resumed = undefined;
+    this.#countedUntilMs = -Infinity;
     this.#run = undefined;
     this.#before = [];
     this.#recovery = undefined;
     return [];
   }
+}
+
+const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+const isNums = (x: unknown): x is number[] => Array.isArray(x) && x.every(isNum);
+
+/** A changelog state this detector can continue (format 1), or undefined. */
+function parsePendingRun(s: PendingState): PendingRun | undefined {
+  const r = s as Partial<PendingRun>;
+  if (r.v !== 1 || (r.direction !== 'below' && r.direction !== 'above')) return undefined;
+  if (![r.limitBpm, r.firstMs, r.lastMs, r.count, r.rrSumMs].every(isNum) || !isNums(r.recentRrMs) || !(r.count! >= 1) || r.lastMs! < r.firstMs!) return undefined;
+  if (r.sudden !== undefined && typeof r.sudden !== 'boolean') return undefined;
+  if (r.beforeRrMs !== undefined && !isNums(r.beforeRrMs)) return undefined;
+  return r as PendingRun;
 }

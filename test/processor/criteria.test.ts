@@ -104,6 +104,29 @@ describe('per-patient criteria in the processor', () => {
     expect(last.evidence.thresholds).toMatchObject({ limitBpm: 52 });
   });
 
+  it('keeps a running brady alarm delay when the criteria change during it and still cover the run (wider limit: same beat; no delay: the next beat), onset back-dated', async () => {
+    // 45 bpm from 17.3 s: a sudden drop, so without a change the alarm is raised 30 s into the run.
+    const run = frames(beats(T0, [{ rrMs: 800, count: 20 }, { rrMs: 1333, count: 60 }, { rrMs: 800, count: 20 }]), 100_000);
+    const firstRaise = async (change?: AlarmCriteriaInput) => {
+      const bus = new InProcessBus();
+      h = await startHarness({ bus });
+      await h.send(run.slice(0, 35));
+      if (change) await publishCriteria(bus, h, 'p1', [version(1, T0 + 35_000, change)]);
+      await h.send(run.slice(35));
+      await h.stop();
+      h = undefined;
+      return processorSnapshots(bus).filter((a) => a.kind === 'brady' && a.revision === 1);
+    };
+    const [reference] = await firstRaise();
+    expect(reference!.onset).toBe(iso(T0 + 16_000 + 1333));
+    const [wider] = await firstRaise({ brady: { limitBpm: 52 } });
+    expect([wider!.onset, wider!.evidence.beatCount, wider!.evidence.thresholds]).toEqual([reference!.onset, reference!.evidence.beatCount, expect.objectContaining({ limitBpm: 52 })]);
+    // sustainMs 0 (the clinician's "alarm now"): the run is already 18 s long, so its next beat raises it.
+    const [immediate] = await firstRaise({ brady: { sustainMs: 0 } });
+    expect(immediate!.onset).toBe(reference!.onset);
+    expect(immediate!.evidence.beatCount).toBe(beats(T0, [{ rrMs: 800, count: 20 }, { rrMs: 1333, count: 60 }]).filter((b) => b.tMs >= T0 + 16_000 + 1333 && b.tMs < T0 + 35_000 + 1333).length);
+  });
+
   it('continues an open extreme_brady alert when its thresholds change mid-episode (no second alert)', async () => {
     const bus = new InProcessBus();
     h = await startHarness({ bus });

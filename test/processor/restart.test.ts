@@ -21,6 +21,8 @@ import { beats, CrashingBus, frames, messages, startHarness, T0, until, type Har
 
 /** Extreme bradycardia from 20 s to 54 s, normal after; its bradycardia alert opens 30 s in (sudden-onset alarm delay, issue 12). */
 const BRADY: TelemetryFrame[] = frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1700, count: 20 }, { rrMs: 800, count: 45 }]), 90_000);
+/** Bradycardia (35 bpm) from 20 s lasting 29 s, just short of the 30 s sudden-onset delay: no brady alarm. */
+const BRADY_SHORT: TelemetryFrame[] = frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1700, count: 17 }, { rrMs: 800, count: 45 }]), 90_000);
 /** Extreme bradycardia from 20 s to 88 s: its bradycardia alert is open from ≈ 50 s. */
 const BRADY_LONG: TelemetryFrame[] = frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1700, count: 40 }, { rrMs: 800, count: 45 }]), 130_000);
 
@@ -68,6 +70,8 @@ interface RunOptions {
   frameList: TelemetryFrame[];
   /** Kinds whose episodes must all have ended (with their end published) when the run is complete. */
   kinds: string[];
+  /** Kinds that must raise nothing, with and without the crash. */
+  absent?: string[];
   /** Index of the last frame the first processor sees; it crashes after the batch holding it. */
   crashAt?: number;
   /** The first processor's frames are published in two parts, the second from this index (one batch). */
@@ -126,12 +130,17 @@ async function run(o: RunOptions): Promise<Alert[]> {
 }
 
 function restartSuite(makeBus: () => Promise<Bus>) {
-  const cases = [
-    // The bradycardia's 30 s alarm delay is still running at this crash (44 s): a pending run is
-    // not in the changelog, so the next processor starts the delay again from the beats it sees
-    // and this 34 s episode raises no brady there — a known limit of the alarm delay (EVALUATION.md
-    // §3). Only the undelayed high-priority alarm is compared; the open-brady case is next.
-    { name: 'an extreme bradycardia episode (crash 25 s into it)', frameList: BRADY, crashAt: 44, kinds: ['extreme_brady'] },
+  const cases: { name: string; frameList: TelemetryFrame[]; crashAt: number; secondPartFrom?: number; kinds: string[]; absent?: string[] }[] = [
+    // The bradycardia's 30 s alarm delay (sudden onset) is still running at these crashes: the
+    // changelog's pending run lets the next processor raise the brady at the same device time,
+    // with the same back-dated onset — crash 25 s into the run (re-delivered: the batch from 40 s),
+    // 1 s into it (before the sudden-onset test is decided; everything re-delivered) and 19 s into
+    // it with the uncommitted batch starting inside the run.
+    { name: 'an extreme bradycardia episode with its bradycardia alarm delay running (crash 25 s into it)', frameList: BRADY, crashAt: 44, kinds: ['extreme_brady', 'brady'] },
+    { name: 'an extreme bradycardia episode with its bradycardia alarm delay running (crash at its first beat, before the sudden-onset test is decided; uncommitted batch from 18 s)', frameList: BRADY, secondPartFrom: 18, crashAt: 22, kinds: ['extreme_brady', 'brady'] },
+    { name: 'an extreme bradycardia episode with its bradycardia alarm delay running (crash 19 s into it, uncommitted batch from 30 s)', frameList: BRADY, secondPartFrom: 30, crashAt: 38, kinds: ['extreme_brady', 'brady'] },
+    // A run that ends 29 s in, just short of the delay: the next processor must not carry it on.
+    { name: 'an extreme bradycardia episode shorter than the brady delay (crash 27 s into it)', frameList: BRADY_SHORT, crashAt: 47, kinds: ['extreme_brady'], absent: ['brady'] },
     { name: 'an extreme bradycardia episode with its bradycardia alert open (crash 41 s into it)', frameList: BRADY_LONG, crashAt: 60, kinds: ['extreme_brady', 'brady'] },
     { name: 'an extreme bradycardia episode (crash after its end, before the end was confirmed)', frameList: BRADY, crashAt: 58, kinds: ['extreme_brady', 'brady'] },
     // The uncommitted batch holds the second half of the episode and its published end: the new
@@ -142,13 +151,18 @@ function restartSuite(makeBus: () => Promise<Bus>) {
   for (const c of cases) {
     it(`continues ${c.name}: one alert per episode with the end an uninterrupted processor finds`, async () => {
       const runId = randomUUID().slice(0, 8);
-      const reference = finals(await run({ makeBus, frameList: c.frameList, kinds: c.kinds, groupId: `ref-${runId}`, patientId: `ref-${runId}` }));
+      const referenceSnapshots = await run({ makeBus, frameList: c.frameList, kinds: c.kinds, groupId: `ref-${runId}`, patientId: `ref-${runId}` });
+      const reference = finals(referenceSnapshots);
       const restarted = await run({ makeBus, frameList: c.frameList, kinds: c.kinds, crashAt: c.crashAt, ...(c.secondPartFrom !== undefined ? { secondPartFrom: c.secondPartFrom } : {}), groupId: `crash-${runId}`, patientId: `crash-${runId}` });
       const after = finals(restarted);
       const view = (m: ReturnType<typeof finals>) => [...m.values()].filter((a) => c.kinds.includes(a.kind)).sort((a, b) => a.kind.localeCompare(b.kind));
       expect(view(reference).map((a) => a.kind).sort()).toEqual([...c.kinds].sort());
       expect(view(reference).every((a) => a.end !== undefined)).toBe(true);
       expect(view(after)).toEqual(view(reference));
+      // Raised with the same evidence (beats counted, rate): at the same beat, not one delay later.
+      const raisedEvidence = (list: Alert[]) => c.kinds.map((kind) => list.find((a) => a.kind === kind && a.revision === 1)?.evidence);
+      expect(raisedEvidence(restarted)).toEqual(raisedEvidence(referenceSnapshots));
+      for (const kind of c.absent ?? []) expect([...reference.values(), ...after.values()].filter((a) => a.kind === kind)).toEqual([]);
       // Every snapshot of a kind carries one id: nothing raised twice.
       for (const kind of c.kinds) expect(new Set(restarted.filter((a) => a.kind === kind).map((a) => a.id)).size).toBe(1);
     }, 120_000);

@@ -83,4 +83,31 @@ describe('restoring streams', () => {
     expect(later.at(-1)).toMatchObject({ id: onset!.id, state: 'acknowledged', acknowledgedBy: 'dr-care' });
     expect(later.at(-1)!.revision).toBeGreaterThan(9);
   });
+
+  it('continues a running brady alarm delay after a restart, but not across a hole in the frames at the restart (as one processor would not)', async () => {
+    // 35 bpm from 21.7 s for 51 s: a sudden drop, brady raised 30 s into it.
+    const run = frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1700, count: 30 }, { rrMs: 800, count: 20 }]), 95_000);
+    const withHole = run.filter((f) => f.ts < T0 + 40_000 || f.ts >= T0 + 45_000);
+    const brady = async (list: typeof run, restartAtMs?: number) => {
+      const bus = new InProcessBus();
+      const clock = new ManualClock(T0 + 3_600_000);
+      let h = await start(bus, clock);
+      if (restartAtMs === undefined) {
+        await h.send(list);
+      } else {
+        await h.send(list.filter((f) => f.ts < restartAtMs));
+        await stop(h);
+        h = await start(bus, clock);
+        await h.send(list.filter((f) => f.ts >= restartAtMs));
+      }
+      await stop(h);
+      return processorSnapshots(bus).filter((x) => x.kind === 'brady' && x.revision === 1).map((x) => [x.onset, x.evidence.beatCount]);
+    };
+    const reference = await brady(run);
+    expect(reference).toEqual([[iso(T0 + 21_700), 19]]); // raised at the 19th slow beat, 30.6 s into the run
+    expect(await brady(run, T0 + 40_000)).toEqual(reference);
+    // 5 s of frames lost: the delay starts again after the hole, too late for this run, with or without a restart there.
+    expect(await brady(withHole)).toEqual([]);
+    expect(await brady(withHole, T0 + 40_000)).toEqual([]);
+  });
 });
