@@ -153,6 +153,34 @@ describe('QRS detector on wide ventricular complexes', () => {
   }
 });
 
+describe('QRS detector on a paced rhythm', () => {
+  // Ventricular pacing at 70/min: a pacemaker spike (2 mV, SD 1 ms: a 0.5 ms pulse after the
+  // device's anti-alias filter, one or two samples at 250 Hz) 25 ms before a wide paced QRS.
+  const paced: Wave[] = [{ atMs: -25, uV: 2000, sdMs: 1 }, { atMs: 0, uV: -1200, sdMs: 25 }, { atMs: 50, uV: 400, sdMs: 25 }, { atMs: 300, uV: 400, sdMs: 60 }];
+  for (const fsHz of [250, 500, 1000]) {
+    it(`reports one beat per paced complex (spike and QRS are one detection, at the QRS), ${fsHz} Hz`, () => {
+      const beats: { tMs: number; cls: TimedBeat['cls']; waves: Wave[] }[] = [];
+      for (let t = 500; t < 59_000; t += 857) beats.push({ tMs: t, cls: 'Q', waves: paced });
+      const det = detect(drawBeats(beats, fsHz, 60), fsHz);
+      expectMatches(det, beats, 3000);
+      // The R-peak is placed on the QRS, not on the spike 25 ms before it.
+      for (const d of det) expect(Math.min(...beats.map((b) => Math.abs(d.tMs - b.tMs)))).toBeLessThanOrEqual(10);
+    });
+  }
+
+  it('KNOWN LIMIT (no pacer-pulse rejection, EVALUATION.md §5): spikes without capture are taken as beats', () => {
+    // 20 s of captured paced beats, then loss of capture: spikes alone for 29 s. A monitor would
+    // call this asystole; without a pace flag from the device this detector reports the spikes.
+    // When pacer-pulse rejection is added this test fails: then assert no beat after 20.5 s.
+    const spikeOnly: Wave[] = [paced[0]!];
+    const beats: { tMs: number; cls: TimedBeat['cls']; waves: Wave[] }[] = [];
+    for (let t = 500; t < 49_500; t += 857) beats.push({ tMs: t, cls: 'Q', waves: t < 20_000 ? paced : spikeOnly });
+    const spikes = beats.filter((b) => b.tMs > 20_500).length;
+    const reported = detect(drawBeats(beats, 250, 50), 250).filter((d) => d.tMs > 20_500).length;
+    expect(reported).toBeGreaterThanOrEqual(Math.floor((2 * spikes) / 3));
+  });
+});
+
 describe('QRS detector on noise only', () => {
   it('reports no beat on a lead reading 20 µV RMS noise (electrodes off, no heart signal)', () => {
     const rnd = createPrng(3);
