@@ -408,7 +408,11 @@ export class QrsDetector {
     this.#flushTentative();
     const last = this.#lastQrs;
     const t: Tentative = { peak: p, before: last, qrsLevels: [...this.#qrsLevels], rr: [...this.#rr] };
-    // Search-back beats count half (Pan & Tompkins: SPKI updated with 0.25 instead of 0.125).
+    // A searched-back beat enters the QRS level halfway between its level and the last one: the
+    // estimate follows a sub-threshold beat more slowly than a normal one. (This is ours, not Pan &
+    // Tompkins's: their SPKI moves 0.25 instead of 0.125 towards a searched-back peak, i.e. faster.
+    // Their weighting — the peak kept twice in the 8-level mean — was measured: mitdb FP 39 → 44,
+    // and a true CinC 2015 VT alarm (v773l) lost in production, so it is not used; EVALUATION.md §5.)
     this.#keep(this.#qrsLevels, searchedBack ? 0.5 * (p.level + (this.#qrsLevels.at(-1) ?? p.level)) : p.level);
     if (last) {
       const rr = p.r - last.r;
