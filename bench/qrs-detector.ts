@@ -9,6 +9,7 @@
  *   node bench/qrs-detector.ts [--seconds 1800] [--devices 10000]
  */
 import { parseArgs } from 'node:util';
+import { bestCpuUs } from './cpu-time.ts';
 import { syntheticEcgSource } from '../device-sim/ecg-synth.ts';
 import { buildFrames, recordEcgSource, type TimedBeat } from '../device-sim/frames.ts';
 import { readWfdbRecord } from '../device-sim/wfdb-record.ts';
@@ -24,14 +25,7 @@ const seconds = Number(values.seconds);
 const devices = Number(values.devices);
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 
-const cpuUs = (f: () => void): number => {
-  const t = process.cpuUsage();
-  f();
-  const d = process.cpuUsage(t);
-  return d.user + d.system;
-};
-/** Best of 3 (the machine is shared). */
-const best = (f: () => void) => Math.min(cpuUs(f), cpuUs(f), cpuUs(f));
+const best = bestCpuUs;
 
 interface Input { label: string; fsHz: number; frames: TelemetryFrame[]; beats: TimedBeat[] }
 const inputs: Input[] = [];
