@@ -14,15 +14,18 @@
  * Symbols outside the MIT-BIH Arrhythmia set that WFDB still counts as beats are placed where
  * EC57's rule puts them: `B` (bundle branch block, unspecified) and `n` (supraventricular
  * escape) are non-ectopic → N, like e and j; `r` (R-on-T PVC) is ventricular → V; `?` (learning)
- * is unclassified → Q. Everything else (rhythm `+`, noise `~`, artifact `|`, blocked P `x`,
- * flutter wave `!`, …) is not a beat and is skipped.
+ * is unclassified → Q. `!` (ventricular flutter wave, a QRS in WFDB's `isqrs` table; EC57 leaves
+ * VF/flutter episodes out of beat classification) → V: a replayed ventricular flutter (mitdb 207)
+ * then reaches the detectors as a fast ventricular rhythm — the `vt` alarm, which covers VF and
+ * flutter — instead of as no beats at all, which would read as an asystole. Everything else
+ * (rhythm `+`, noise `~`, artifact `|`, blocked P `x`, …) is not a beat and is skipped.
  */
 import type { BeatClass } from '../contracts/telemetry.ts';
 
 const SYMBOL_TO_CLASS: Readonly<Record<string, BeatClass>> = {
   N: 'N', L: 'N', R: 'N', e: 'N', j: 'N', B: 'N', n: 'N',
   A: 'S', a: 'S', J: 'S', S: 'S',
-  V: 'V', E: 'V', r: 'V',
+  V: 'V', E: 'V', r: 'V', '!': 'V',
   F: 'F',
   '/': 'Q', f: 'Q', Q: 'Q', '?': 'Q',
 };

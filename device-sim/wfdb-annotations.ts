@@ -67,7 +67,7 @@ export const ANNOTATION_SYMBOLS: readonly string[] = [
 ];
 
 /** Codes the WFDB library's `isqrs` table marks as QRS complexes (beats). */
-const BEAT_CODES: ReadonlySet<number> = new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 25, 30, 34, 35, 38, 41]);
+const BEAT_CODES: ReadonlySet<number> = new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 25, 30, 31, 34, 35, 38, 41]);
 
 /** Largest annotation type code (WFDB ACMAX). */
 const MAX_ANNOTATION_CODE = 49;

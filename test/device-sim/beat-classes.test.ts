@@ -11,7 +11,12 @@ describe('WFDB symbol to firmware beat class (AAMI EC57)', () => {
   });
 
   it('skips non-beat annotations', () => {
-    expect(['+', '~', '|', 'x', '!', '[', ']', '"', 'p', 't', 'u', '(', ')', '', 'toString'].map(beatClassOfSymbol)).toEqual(new Array(15).fill(undefined));
+    expect(['+', '~', '|', 'x', '[', ']', '"', 'p', 't', 'u', '(', ')', '', 'toString'].map(beatClassOfSymbol)).toEqual(new Array(14).fill(undefined));
+  });
+
+  it('takes ventricular flutter waves (!, a QRS for WFDB isqrs) as ventricular beats, so a replayed flutter is VT-like, not a silence', () => {
+    expect(beatClassOfSymbol('!')).toBe('V');
+    expect(isBeatCode(ANNOTATION_SYMBOLS.indexOf('!'))).toBe(true);
   });
 
   it('gives a class to every code WFDB counts as a beat, and to no other', () => {
