@@ -4,6 +4,7 @@
  * and the nuisance-alarm rates before/after the limit-alarm delays (the defaults since issue 12).
  */
 import { join } from 'node:path';
+import { readWfdbHeader, type WfdbHeader } from '../device-sim/wfdb-header.ts';
 import { readWfdbRecord } from '../device-sim/wfdb-record.ts';
 import { BRADY_IMMEDIATE, createBradyDetector } from '../processor/detectors/brady.ts';
 import { createTachyDetector, TACHY_IMMEDIATE } from '../processor/detectors/tachy.ts';
@@ -24,11 +25,22 @@ import { listRecords, type EvalDatabase } from './records.ts';
 const pct = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(2));
 
 /** bxb of the QRS detector on every record of `db` that has a signal file. */
+/**
+ * The lead the QRS detector is scored on: MLII where the record has it — the limb lead of 45 of
+ * the 48 MIT-BIH records, the one published detectors report on, and the closest to a patch's
+ * lead — else the first signal (mitdb 102 and 104 have only chest leads; 114 has MLII second).
+ */
+export function qrsLeadIndex(header: WfdbHeader): number {
+  const mlii = header.signals.findIndex((s) => s.description === 'MLII');
+  return mlii >= 0 ? mlii : 0;
+}
+
 export async function qrsEvaluation(dataDir: string, db: string, only?: readonly string[]): Promise<QrsRecordResult[]> {
   const out: QrsRecordResult[] = [];
   for (const name of await listRecords(join(dataDir, db))) {
     if (only && !only.includes(name)) continue;
-    const record = await readWfdbRecord(join(dataDir, db, name));
+    const header = await readWfdbHeader(join(dataDir, db, `${name}.hea`));
+    const record = await readWfdbRecord(join(dataDir, db, name), { ecgSignalIndex: qrsLeadIndex(header) });
     if (!record.ecg || record.beats.length === 0) continue;
     // The reference's VF episodes ([ … ] in the expert annotations) are not scored (EC57 / bxb).
     const vf = record.beatAnnotationPath ? vfEpisodes(await readWfdbAnnotations(record.beatAnnotationPath), record.header.fsHz, recordDurationMs(record)) : [];
@@ -38,18 +50,18 @@ export async function qrsEvaluation(dataDir: string, db: string, only?: readonly
 }
 
 export function formatQrs(db: string, results: readonly QrsRecordResult[]): string {
-  const rows = results.map((r) => [r.name, String(r.counts.tp + r.counts.fn), String(r.counts.tp), String(r.counts.fn), String(r.counts.fp), pct(se(r.counts)), pct(pp(r.counts)), pct(vSe(r.counts)), pct(vPp(r.counts))]);
+  const rows = results.map((r) => [r.name, r.lead, String(r.counts.tp + r.counts.fn), String(r.counts.tp), String(r.counts.fn), String(r.counts.fp), pct(se(r.counts)), pct(pp(r.counts)), pct(vSe(r.counts)), pct(vPp(r.counts))]);
   const g = sumBxb(results.map((r) => r.counts));
-  rows.push(['gross', String(g.tp + g.fn), String(g.tp), String(g.fn), String(g.fp), pct(se(g)), pct(pp(g)), pct(vSe(g)), pct(vPp(g))]);
+  rows.push(['gross', '', String(g.tp + g.fn), String(g.tp), String(g.fn), String(g.fp), pct(se(g)), pct(pp(g)), pct(vSe(g)), pct(vPp(g))]);
   const all = sumBxb(results.map((r) => r.countsAll));
   const vf = results.flatMap((r) => r.vfEpisodes.map((e) => `${r.name} ${(e.fromMs / 1000).toFixed(1)}–${(e.toMs / 1000).toFixed(1)} s`));
   const ecgS = results.reduce((s, r) => s + r.durationMs / 1000, 0);
   const cpuMs = results.reduce((s, r) => s + r.cpuMs, 0);
-  const header = ['record', 'ref beats', 'TP', 'FN', 'FP', 'QRS Se', 'QRS +P', 'VEB Se', 'VEB +P'];
+  const header = ['record', 'lead', 'ref beats', 'TP', 'FN', 'FP', 'QRS Se', 'QRS +P', 'VEB Se', 'VEB +P'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const line = (cells: string[]) => cells.map((c, i) => (i <= 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [
-    `QRS detection from the raw ECG (${db}, first lead, as an ECG-only device through processor/ecg-beats.ts), EC57 / WFDB bxb: 150 ms match window, first 5 min and ventricular flutter/fibrillation episodes ([ … ]) excluded`,
+    `QRS detection from the raw ECG (${db}, lead MLII where the record has it, else its first signal, as an ECG-only device through processor/ecg-beats.ts), EC57 / WFDB bxb: 150 ms match window, first 5 min and ventricular flutter/fibrillation episodes ([ … ]) excluded`,
     line(header), ...rows.map(line),
     vf.length === 0
       ? 'no VF episode in these records: nothing else excluded'
@@ -157,7 +169,7 @@ export function formatNuisance(list: readonly NuisanceComparison[]): string {
   ];
   const header = ['kind', ...list.flatMap((c) => [`${c.database} before /24h`, `${c.database} after /24h`])];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const line = (cells: string[]) => cells.map((c, i) => (i <= 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [
     'Physiological alarms per 24 h: before issue 12 item 5 (limit alarms without delay: brady.ts BRADY_IMMEDIATE, tachy.ts TACHY_IMMEDIATE; a pause also for every asystole) vs the production defaults (after: brady 2 min, tachy 5 min, 30 s after a sudden onset; one alarm per silence). afdb: outside reference AF/flutter.',
     line(header), ...rows.map(line),

@@ -27,6 +27,8 @@ export function* derivedFrames(frames: Iterable<TelemetryFrame>, source = new Ec
 
 export interface QrsRecordResult {
   name: string;
+  /** The lead scored (the header's description, e.g. MLII). */
+  lead: string;
   fsHz: number;
   durationMs: number;
   referenceBeats: number;
@@ -54,6 +56,7 @@ export function evaluateQrsRecord(name: string, record: WfdbRecord, vfEpisodes: 
   const reference = recordBeats(record, 0).map((b) => ({ timeMs: b.tMs, cls: b.cls }));
   return {
     name,
+    lead: record.ecg?.description ?? '',
     fsHz: record.header.fsHz,
     durationMs: recordDurationMs(record),
     referenceBeats: reference.length,
