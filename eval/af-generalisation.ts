@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import { AFIB_DEFAULTS } from '../processor/detectors/afib.ts';
-import { leaveOneRecordOut, scoreRecord, type AfSetting, type LoroResult } from './af-loro.ts';
+import { extraDetectionShares, leaveOneRecordOut, scoreRecord, type AfSetting, type LoroResult, type MergeShares } from './af-loro.ts';
 import type { AfStripMeasures } from '../processor/detectors/afib.ts';
 import { classifyMeasured, classifyStrip, loadCinc2017, measureStrip, scoreCinc2017, type Cinc2017Score, type Cinc2017Strip, type StripResult } from './cinc2017.ts';
 import { episodeStats } from './epicmp.ts';
@@ -32,19 +32,38 @@ for (const onsetStretchScore of [1.2, Infinity]) {
 export const settingLabel = (s: AfSetting) =>
   Object.entries(s).map(([k, v]) => `${k} ${v}`).join(', ');
 
-export async function afdbLoro(dataDir: string, candidates: readonly AfSetting[] = AF_EVAL_CANDIDATES, records?: readonly string[]): Promise<{ loro: LoroResult; candidates: readonly AfSetting[] }> {
+export interface AfdbLoro {
+  loro: LoroResult;
+  candidates: readonly AfSetting[];
+  /** Extra-detection merges in 64-interval windows, all records pooled (af-loro.ts extraDetectionShares). */
+  mergeShares: MergeShares;
+}
+
+export async function afdbLoro(dataDir: string, candidates: readonly AfSetting[] = AF_EVAL_CANDIDATES, records?: readonly string[]): Promise<AfdbLoro> {
   const dir = join(dataDir, 'afdb');
   const scores = [];
+  const mergeShares: MergeShares = { af: [], nonAf: [] };
   for (const name of await listRecords(dir)) {
     if (records && !records.includes(name)) continue;
-    scores.push(scoreRecord(await loadRecord('afdb', dir, name), candidates));
+    const record = await loadRecord('afdb', dir, name);
+    scores.push(scoreRecord(record, candidates));
+    const shares = extraDetectionShares(record);
+    mergeShares.af.push(...shares.af);
+    mergeShares.nonAf.push(...shares.nonAf);
   }
-  return { loro: leaveOneRecordOut(scores, candidates.length), candidates };
+  return { loro: leaveOneRecordOut(scores, candidates.length), candidates, mergeShares };
+}
+
+/** "p50 a %, p95 b %, p99 c %, max d %" of shares (fractions). */
+function shareQuantiles(xs: readonly number[]): string {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p: number) => (s.length ? (100 * s[Math.min(s.length - 1, Math.floor(p * s.length))]!).toFixed(1) : '-');
+  return `p50 ${q(0.5)} %, p95 ${q(0.95)} %, p99 ${q(0.99)} %, max ${s.length ? (100 * s.at(-1)!).toFixed(1) : '-'} %`;
 }
 
 const pct = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(1));
 
-export function formatLoro({ loro, candidates }: { loro: LoroResult; candidates: readonly AfSetting[] }): string {
+export function formatLoro({ loro, candidates, mergeShares }: AfdbLoro): string {
   const h = episodeStats(loro.heldOut);
   const i = episodeStats(loro.inSample);
   const lat = [...loro.heldOutLatenciesMs].sort((a, b) => a - b);
@@ -56,6 +75,7 @@ export function formatLoro({ loro, candidates }: { loro: LoroResult; candidates:
     `  held out (each record scored with a setting chosen without it): ESe ${pct(h.episodeSe)}  E+P ${pct(h.episodePp)}  DSe ${pct(h.durationSe)}  D+P ${pct(h.durationPp)}; true-alarm latency median ${q(0.5)} s, p90 ${q(0.9)} s`,
     `  chosen on all records: ${settingLabel(candidates[loro.chosenOnAll]!)} (in sample: ESe ${pct(i.episodeSe)}  E+P ${pct(i.episodePp)}  DSe ${pct(i.durationSe)}  D+P ${pct(i.durationPp)})`,
     ...[...picks].map(([gi, names]) => `  folds choosing ${settingLabel(candidates[gi]!)}: ${names.length === loro.folds.length ? 'all' : `without ${names.join(', ')}`}`),
+    `  extra-detection merges (tolerance ${AFIB_DEFAULTS.extraDetectionTolerance}), share of intervals per 64-interval window: reference AF (${mergeShares.af.length} windows) ${shareQuantiles(mergeShares.af)}; outside AF/flutter (${mergeShares.nonAf.length}) ${shareQuantiles(mergeShares.nonAf)}`,
   ].join('\n');
 }
 

@@ -11,7 +11,8 @@
  * Whole records are held out, never parts of one: consecutive episodes of one patient are not
  * independent, and the maintainers measure on patients we do not have.
  */
-import { createAfibDetector, type AfibParams } from '../processor/detectors/afib.ts';
+import { AFIB_DEFAULTS, createAfibDetector, type AfibParams } from '../processor/detectors/afib.ts';
+import { ExtraDetectionMerger } from '../processor/detectors/rr-irregularity.ts';
 import { compareEpisodes, episodeStats, mergeIntervals, overlapMs, sumComparisons, type EpisodeComparison } from './epicmp.ts';
 import type { ReferenceRecord } from './records.ts';
 import { recordFrames, replayRecord } from './replay.ts';
@@ -103,4 +104,52 @@ export function leaveOneRecordOut(records: readonly AfRecordScores[], candidateC
     chosenOnAll,
     inSample: sumComparisons(records.map((r) => r.comparisons[chosenOnAll]!)),
   };
+}
+
+/** Share of intervals merged as extra detections, per window of intervals, inside and outside reference AF. */
+export interface MergeShares {
+  af: number[];
+  nonAf: number[];
+}
+
+/**
+ * The measurement behind the extra-detection merger (AfibParams.extraDetectionTolerance): how
+ * often does it merge intervals of real AF, and of everything else? The record's supraventricular
+ * intervals go through the production merger in order (an interval into or out of another beat
+ * class releases a held one, as in the detector); each window of `windowIntervals` consecutive
+ * intervals that lies wholly inside reference AF, or wholly outside AF and flutter, after the
+ * learning period, gives the share of its intervals that were merged.
+ */
+export function extraDetectionShares(record: ReferenceRecord, tolerance = AFIB_DEFAULTS.extraDetectionTolerance, windowIntervals = 64): MergeShares {
+  const merger = new ExtraDetectionMerger(tolerance, AFIB_DEFAULTS.windowBeats, AFIB_DEFAULTS.minPlausibleRrMs);
+  const af = mergeIntervals(record.rhythms.filter((r) => r.rhythm === '(AFIB'));
+  const afOrFlutter = mergeIntervals(record.rhythms.filter((r) => r.rhythm === '(AFIB' || r.rhythm === '(AFL'));
+  const shares: MergeShares = { af: [], nonAf: [] };
+  // The current run of consecutive supraventricular intervals: end time and merged flag of each.
+  let endsMs: number[] = [];
+  let merged: boolean[] = [];
+  const closeRun = () => {
+    for (let w = 0; w + windowIntervals <= merged.length; w += windowIntervals) {
+      const window = { startMs: endsMs[w]!, endMs: endsMs[w + windowIntervals - 1]! };
+      if (window.startMs < LEARNING_MS) continue;
+      const share = merged.slice(w, w + windowIntervals).filter(Boolean).length / windowIntervals;
+      if (af.some((a) => a.startMs <= window.startMs && window.endMs <= a.endMs)) shares.af.push(share);
+      else if (overlapMs(window, afOrFlutter) === 0) shares.nonAf.push(share);
+    }
+    endsMs = [];
+    merged = [];
+  };
+  const sv = (i: number) => record.beats[i]!.cls === 'N' || record.beats[i]!.cls === 'S';
+  for (let i = 1; i < record.beats.length; i++) {
+    if (!sv(i) || !sv(i - 1)) { merger.flush(); closeRun(); continue; }
+    const { timeMs } = record.beats[i]!;
+    const rrMs = timeMs - record.beats[i - 1]!.timeMs;
+    const out = merger.push(timeMs, rrMs);
+    endsMs.push(timeMs);
+    merged.push(false);
+    // One released interval ending at this beat but longer than it: the held one merged into it.
+    if (out.length === 1 && out[0]!.timeMs === timeMs && out[0]!.rrMs !== rrMs && merged.length >= 2) merged[merged.length - 1] = merged[merged.length - 2] = true;
+  }
+  closeRun();
+  return shares;
 }

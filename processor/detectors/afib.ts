@@ -34,7 +34,11 @@
  *    are not lost to the averagers' lag) — or, with borderline evidence, intervals as
  *    unpredictable as AF's (coefficient of sample entropy over the latest 64 intervals, Lake &
  *    Moorman 2011: the long window next to the 8-beat one). Chosen by leave-one-record-out on
- *    afdb. RR intervals < 250 ms are left out as extra detections (`minPlausibleRrMs`).
+ *    afdb.
+ *  - Beat-detection errors: two consecutive intervals that add up to the usual one (an extra
+ *    detection between two real beats) are merged back into one before the irregularity is
+ *    measured (`extraDetectionTolerance`, Lipponen & Tarvainen 2019); intervals still < 250 ms
+ *    after that are left out (`minPlausibleRrMs`).
  *  - With ECG (device frames carrying `ecg`, `onEcg`): P-wave coherence (atrial-activity.ts)
  *    replaces the RR-only margin: an irregular (η, or COSEn > `pWaveEntropyThreshold`) stretch is
  *    AF when its beats show no consistent P wave, and not AF when they do (atrial ectopy, sinus
@@ -50,7 +54,7 @@ import type { AlertEvidence } from '../../contracts/alert.ts';
 import type { BeatClass } from '../../contracts/telemetry.ts';
 import { AtrialActivityMeter, TQ_WINDOW_MIN_RR_MS } from './atrial-activity.ts';
 import type { BeatEvent, Detector, EcgChunk, EpisodeChange, TimeEvent } from './detector.ts';
-import { coefficientOfSampleEntropy, prematureBeatSignature, RR_IRREGULARITY_DEFAULTS, RrIrregularity, type IrregularitySample, type RrIrregularityParams } from './rr-irregularity.ts';
+import { coefficientOfSampleEntropy, ExtraDetectionMerger, prematureBeatSignature, RR_IRREGULARITY_DEFAULTS, RrIrregularity, type IrregularitySample, type RrInterval, type RrIrregularityParams } from './rr-irregularity.ts';
 
 export interface AfibParams extends RrIrregularityParams {
   /** Shortest reportable episode, ms (ESC 2016: 30 s). */
@@ -113,6 +117,13 @@ export interface AfibParams extends RrIrregularityParams {
    */
   minPlausibleRrMs: number;
   /**
+   * Extra beat detections are undone before the irregularity is measured: two consecutive
+   * intervals whose sum lies within ± this fraction of the median of the latest N intervals are
+   * merged into one (rr-irregularity.ts `ExtraDetectionMerger`, Lipponen & Tarvainen 2019's
+   * "extra beat"). 0 switches it off.
+   */
+  extraDetectionTolerance: number;
+  /**
    * RR only: an irregular stretch is not AF when more than this fraction of its premature
    * intervals show the atrial-premature-beat pattern (premature, pause, back to the usual
    * interval; rr-irregularity.ts `prematureBeatSignature`). Infinity switches the veto off.
@@ -160,6 +171,10 @@ export const AFIB_DEFAULTS: AfibParams = {
   // without losing the gain (average-beat subtraction did not keep it: CV +P 88.6 %).
   fWaveMin: Infinity,
   minPlausibleRrMs: 250,
+  // Set a priori, not tuned: the 20 % acceptance rule of HRV editing (Malik et al. 1993)
+  // tightened to 15 %, as for the premature-beat signature. On afdb 10–20 % give the same
+  // leave-one-record-out result (EVALUATION.md §2).
+  extraDetectionTolerance: 0.15,
   ectopyMaxFraction: Infinity,
 };
 
@@ -268,6 +283,7 @@ export class AfibDetector implements Detector {
   readonly kind = 'afib' as const;
   readonly #p: AfibParams;
   readonly #measure: RrIrregularity;
+  readonly #merger: ExtraDetectionMerger;
   /** Window irregularity of recent beats (centre-attributed), oldest first, bounded. */
   #history: HistoryEntry[] = [];
   /** The stretch being timed (decision AF, not yet 30 s) or the open episode. */
@@ -294,6 +310,7 @@ export class AfibDetector implements Detector {
     this.#measure = new RrIrregularity(this.#p);
     // The f-wave filters run only when the decision reads them (fWaveMin off by default).
     this.#atrial = new AtrialActivityMeter(12, this.#p.fWaveMin < Infinity);
+    this.#merger = createMerger(this.#p);
   }
 
   #evidence(s: Stretch): AlertEvidence {
@@ -393,11 +410,19 @@ export class AfibDetector implements Detector {
       this.#lastCoherence = this.#atrial.onBeat(beat.timeMs, beat.rrMs);
       this.#lastFWave = this.#atrial.fWaveFraction();
     }
-    const implausible = beat.rrMs < this.#p.minPlausibleRrMs;
-    const skip = ectopic || this.#prevEctopic || implausible;
+    const skip = ectopic || this.#prevEctopic;
     this.#prevEctopic = ectopic;
-    if (skip) return [];
-    const sample = this.#measure.push(beat.timeMs, beat.rrMs);
+    // Extra detections are merged first (a merged pair is one real interval); what is still
+    // implausibly short afterwards is left out.
+    const changes: EpisodeChange[] = [];
+    for (const interval of skip ? this.#merger.flush() : this.#merger.push(beat.timeMs, beat.rrMs)) {
+      if (interval.rrMs >= this.#p.minPlausibleRrMs) changes.push(...this.#onInterval(interval));
+    }
+    return changes;
+  }
+
+  #onInterval(interval: RrInterval): EpisodeChange[] {
+    const sample = this.#measure.push(interval.timeMs, interval.rrMs);
     if (!sample) return [];
     this.#record(sample);
     const changes: EpisodeChange[] = [];
@@ -486,6 +511,7 @@ export class AfibDetector implements Detector {
 
   #restartMeasure(): void {
     this.#measure.reset();
+    this.#merger.reset();
     this.#history = [];
     // A stretch still being timed cannot be concluded across the hole; an open episode stays
     // open (Detector contract) and is ended by the restarted measure.
@@ -507,6 +533,11 @@ export class AfibDetector implements Detector {
   onEcg(chunk: EcgChunk): void {
     this.#atrial.addSamples(chunk.startMs, chunk.fsHz, chunk.uV);
   }
+}
+
+/** The extra-detection merger of the RR path: reference = the latest N intervals (the paper's window). */
+function createMerger(p: AfibParams): ExtraDetectionMerger {
+  return new ExtraDetectionMerger(p.extraDetectionTolerance, p.windowBeats, p.minPlausibleRrMs);
 }
 
 /** Factory with the documented defaults ({@link AFIB_DEFAULTS}); any parameter can be overridden per patient. */
@@ -548,6 +579,7 @@ export interface AfStripAssessment extends Omit<AfStripMeasures, 'rrMs'> {
 export function measureAfStrip(beats: readonly { timeMs: number; cls: BeatClass }[], ecg: { fsHz: number; uV: ArrayLike<number> } | undefined, params: Partial<AfibParams> = {}): AfStripMeasures {
   const p = { ...AFIB_DEFAULTS, ...params };
   const measure = new RrIrregularity(p);
+  const merger = createMerger(p);
   const meter = new AtrialActivityMeter();
   let pairFractionSum = 0;
   let windowRrSumMs = 0;
@@ -557,6 +589,13 @@ export function measureAfStrip(beats: readonly { timeMs: number; cls: BeatClass 
   let fWaveSum = 0;
   let fWaveCount = 0;
   const rr: number[] = [];
+  const measureAll = (intervals: readonly RrInterval[]) => {
+    for (const interval of intervals) {
+      rr.push(interval.rrMs);
+      const sample = measure.push(interval.timeMs, interval.rrMs);
+      if (sample) { pairFractionSum += sample.pairFraction; windowRrSumMs += sample.rrMs; windows++; }
+    }
+  };
   let fed = 0; // samples fed to the meter
   const feedUpTo = (ms: number) => {
     if (!ecg) return;
@@ -577,12 +616,9 @@ export function measureAfStrip(beats: readonly { timeMs: number; cls: BeatClass 
     if (Number.isFinite(c)) { coherenceSum += c; coherenceCount++; }
     const fw = meter.fWaveFraction();
     if (Number.isFinite(fw)) { fWaveSum += fw; fWaveCount++; }
-    if (i === 0 || !ATRIAL_RHYTHM_CLASSES.has(beats[i - 1]!.cls)) continue;
-    const r = t - beats[i - 1]!.timeMs;
-    rr.push(r);
-    const sample = measure.push(t, r);
-    if (sample) { pairFractionSum += sample.pairFraction; windowRrSumMs += sample.rrMs; windows++; }
+    measureAll(i === 0 || !ATRIAL_RHYTHM_CLASSES.has(beats[i - 1]!.cls) ? merger.flush() : merger.push(t, t - beats[i - 1]!.timeMs));
   }
+  measureAll(merger.flush());
   const meanRr = rr.length ? rr.reduce((a, b) => a + b, 0) / rr.length : Number.NaN;
   return {
     hrBpm: 60000 / meanRr,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { chooseSetting, leaveOneRecordOut, type AfRecordScores } from '../../eval/af-loro.ts';
+import { chooseSetting, extraDetectionShares, leaveOneRecordOut, type AfRecordScores } from '../../eval/af-loro.ts';
+import type { ReferenceBeat, ReferenceRecord } from '../../eval/records.ts';
 import { scoreCinc2017 } from '../../eval/cinc2017.ts';
 import type { EpisodeComparison } from '../../eval/epicmp.ts';
 
@@ -31,6 +32,30 @@ describe('AF leave-one-record-out (eval/af-loro.ts)', () => {
       { name: 'a', comparisons: [cmp(10, 0, 0), cmp(10, 0, 0)], latenciesMs: [[60_000], [31_000]] },
     ];
     expect(chooseSetting(tie, 2)).toBe(1);
+  });
+});
+
+describe('extra-detection shares (the measurement behind the merger)', () => {
+  it('counts merged intervals per 64-interval window, inside reference AF and outside it, after the 5-minute learning period', () => {
+    // 6 min of 800 ms sinus, then 6 min where every 4th interval is split 300/500 by a false
+    // detection (labelled sinus), then 6 min of "AF" cycling through intervals that never add up
+    // to the usual one.
+    const beats: ReferenceBeat[] = [{ timeMs: 0, cls: 'N' }];
+    const add = (rr: number) => beats.push({ timeMs: beats.at(-1)!.timeMs + rr, cls: 'N' });
+    while (beats.at(-1)!.timeMs < 360_000) add(800);
+    for (let i = 0; beats.at(-1)!.timeMs < 720_000; i++) { if (i % 4 === 0) { add(300); add(500); } else add(800); }
+    const afStart = beats.at(-1)!.timeMs;
+    const cycle = [700, 560, 900, 640, 820, 610];
+    for (let i = 0; beats.at(-1)!.timeMs < 1_080_000; i++) add(cycle[i % cycle.length]!);
+    const record: ReferenceRecord = { database: 'afdb', name: 'synthetic', fsHz: 250, durationMs: 1_080_000, beats, beatSource: 'qrs',
+      rhythms: [{ rhythm: '(N', startMs: 0, endMs: afStart }, { rhythm: '(AFIB', startMs: afStart, endMs: 1_080_000 }] };
+    const shares = extraDetectionShares(record);
+    expect(shares.af.length).toBeGreaterThan(0);
+    expect(shares.af.every((s) => s === 0)).toBe(true);
+    // Outside AF: the clean sinus after 5 min (0) and the split stretch (2 of every 5 intervals).
+    expect(Math.max(...shares.nonAf)).toBeCloseTo(0.4, 1);
+    expect(shares.nonAf).toContain(0);
+    expect(extraDetectionShares(record, 0).nonAf.every((s) => s === 0)).toBe(true);
   });
 });
 

@@ -129,21 +129,36 @@ describe('atrial fibrillation (irregular RR, episode ≥ 30 s, Petrėnas et al. 
     expect(raisedAfterMs).toBeLessThan(120_000);
   });
 
-  it('leaves out RR intervals under 250 ms (extra beat detections): a noisy sinus stretch raises nothing', () => {
-    // Sinus at 800 ms where about a third of the intervals are split by a spurious detection
-    // 120–240 ms after the R peak (e.g. a large T wave or artefact). Without the plausibility
-    // bound this is wildly irregular RR.
+  /**
+   * 60 s of sinus at 800 ms, then 300 beats where a share of the intervals is split by a
+   * spurious detection `fromMs`–`toMs` after the R peak (a large T wave, an artefact).
+   */
+  function sinusWithFalseDetections(seed: number, share: number, fromMs: number, toMs: number): { beats: TestBeat[]; untilMs: number } {
     const r = new Rhythm().sinus(60_000);
     const beats: TestBeat[] = [...r.beats];
     let t = r.nowMs;
-    const random = createPrng(7);
+    const random = createPrng(seed);
     for (let i = 0; i < 300; i++) {
-      if (random() < 0.35) beats.push({ t: t + Math.round(uniform(random, 120, 240)) });
+      if (random() < share) beats.push({ t: t + Math.round(uniform(random, fromMs, toMs)) });
       t += 800;
       beats.push({ t });
     }
-    expect(run([createAfibDetector()], beats, t + 1000)).toEqual([]);
-    expect(run([createAfibDetector({ minPlausibleRrMs: 0 })], beats, t + 1000).map((a) => a.kind)).toContain('afib');
+    return { beats, untilMs: t + 1000 };
+  }
+
+  it('leaves out RR intervals under 250 ms (extra beat detections): a noisy sinus stretch raises nothing', () => {
+    // A third of the intervals split 120–240 ms after the R peak: wildly irregular RR without
+    // the plausibility bound (the merger, below, is switched off to test the bound alone).
+    const { beats, untilMs } = sinusWithFalseDetections(7, 0.35, 120, 240);
+    expect(run([createAfibDetector({ extraDetectionTolerance: 0 })], beats, untilMs)).toEqual([]);
+    expect(run([createAfibDetector({ minPlausibleRrMs: 0, extraDetectionTolerance: 0 })], beats, untilMs).map((a) => a.kind)).toContain('afib');
+  });
+
+  it('merges extra detections (two intervals summing to the usual one): sinus with false beats 250–550 ms after the R peak raises nothing', () => {
+    // Above the 250 ms plausibility bound, so only the merger can undo them.
+    const { beats, untilMs } = sinusWithFalseDetections(9, 0.5, 250, 550);
+    expect(run([createAfibDetector()], beats, untilMs)).toEqual([]);
+    expect(run([createAfibDetector({ extraDetectionTolerance: 0 })], beats, untilMs).map((a) => a.kind)).toContain('afib');
   });
 
   it('keeps an open episode open across lead-off and ends it once, after the rhythm is regular again', () => {

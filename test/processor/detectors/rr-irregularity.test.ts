@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { coefficientOfSampleEntropy, prematureBeatSignature, RrIrregularity } from '../../../processor/detectors/rr-irregularity.ts';
+import { coefficientOfSampleEntropy, ExtraDetectionMerger, prematureBeatSignature, RrIrregularity, type RrInterval } from '../../../processor/detectors/rr-irregularity.ts';
 import { createPrng, uniform } from '../../../device-sim/prng.ts';
 
 /** Pushes beats with the given RR intervals; returns every sample produced. */
@@ -74,5 +74,52 @@ describe('premature-beat signature (atrial ectopy vs AF)', () => {
     expect(s.premature).toBeGreaterThan(5);
     expect(s.fraction).toBeLessThan(0.35);
     expect(prematureBeatSignature(Array.from({ length: 30 }, () => 800)).fraction).toBeNaN();
+  });
+});
+
+describe('extra-detection merger (Lipponen & Tarvainen 2019 "extra beat")', () => {
+  /** Feeds intervals as beats; returns the released intervals, with a final flush. */
+  function merge(m: ExtraDetectionMerger, rrMs: readonly number[]): RrInterval[] {
+    let t = 0;
+    return [...rrMs.flatMap((rr) => m.push((t += rr), rr)), ...m.flush()];
+  }
+
+  it('restores sinus rhythm whose intervals are split by spurious detections', () => {
+    // 800 ms sinus; every 3rd interval split by a false detection 300–500 ms after the R peak.
+    const random = createPrng(11);
+    const rr: number[] = [];
+    for (let i = 0; i < 120; i++) {
+      if (i >= 10 && i % 3 === 0) { const x = Math.round(uniform(random, 300, 500)); rr.push(x, 800 - x); } else rr.push(800);
+    }
+    const out = merge(new ExtraDetectionMerger(0.15), rr);
+    expect(out.map((i) => i.rrMs)).toEqual(Array(120).fill(800));
+    // The merged interval ends at the real beat.
+    expect(out.at(-1)!.timeMs).toBe(rr.reduce((a, b) => a + b, 0));
+  });
+
+  it('leaves sinus rhythm with atrial premature beats alone (premature + pause is not one interval)', () => {
+    const apbs = Array.from({ length: 30 }, () => [800, 800, 500, 1000]).flat();
+    expect(merge(new ExtraDetectionMerger(0.15), apbs).map((i) => i.rrMs)).toEqual(apbs);
+  });
+
+  it('merges few intervals of AF-like independent RR', () => {
+    const random = createPrng(23);
+    const af = Array.from({ length: 2000 }, () => Math.round(uniform(random, 300, 900)));
+    const out = merge(new ExtraDetectionMerger(0.15), af);
+    const merged = af.length - out.length;
+    expect(merged).toBeGreaterThan(0);
+    expect(merged / af.length).toBeLessThan(0.05);
+    expect(out.reduce((a, i) => a + i.rrMs, 0)).toBe(af.reduce((a, b) => a + b, 0));
+  });
+
+  it('releases a held short interval unchanged when the next one does not complete it, and passes everything at tolerance 0', () => {
+    const rr = [...Array(8).fill(800), 500, 800, 800];
+    const m = new ExtraDetectionMerger(0.15);
+    let t = 0;
+    const released = rr.map((x) => m.push((t += x), x).map((i) => i.rrMs));
+    expect(released.slice(8)).toEqual([[], [500, 800], [800]]);
+    const split = [...Array(8).fill(800), 400, 400];
+    expect(merge(new ExtraDetectionMerger(0), split).map((i) => i.rrMs)).toEqual(split);
+    expect(() => new ExtraDetectionMerger(1)).toThrow(RangeError);
   });
 });
