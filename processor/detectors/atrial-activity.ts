@@ -36,9 +36,11 @@
  * band-pass filters run on the continuous signal (so the short TQ windows need no spectrum of
  * their own); the T wave is assumed to end a Bazett QT (QTc 400 ms) plus 50 ms after the previous
  * R peak, and the window stops 100 ms before the R peak (QRS onset and the filters' ringing).
+ * That window also holds the P wave (≈ 250–100 ms before R), which raises the fraction too
+ * (synthetic sinus P wave ≈ 0.2–0.25, f waves ≈ 0.3): afib.ts therefore does not use it by
+ * default (`fWaveMin` ∞; EVALUATION.md §2b).
  */
 import { Biquad } from './biquad.ts';
-
 
 /** Start and end of the pre-R segment, ms before the R peak. */
 export const P_WINDOW_START_MS = 250;
@@ -210,7 +212,7 @@ export class AtrialActivityMeter {
   #filters: FWaveFilters | undefined;
   #next = 0;
   #segments: Float64Array[] = [];
-  /** TQ-window powers of the latest `groupBeats` beats that had a TQ window, and their f-band signals. */
+  /** TQ-window powers of the latest `groupBeats` beats that had a TQ window. */
   #tq: { bandPower: number; widePower: number }[] = [];
   /** Device time of absolute sample 0 (the stream's current continuous run), ms. */
   #t0Ms = 0;
