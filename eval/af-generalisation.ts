@@ -108,7 +108,7 @@ export interface CvOutcome {
   settingOnAll: AfSetting;
 }
 
-function crossValidate(strips: readonly Cinc2017Strip[], measured: readonly AfStripMeasures[], candidates: readonly AfSetting[], base: AfSetting, k: number): CvOutcome {
+export function crossValidate(strips: readonly Cinc2017Strip[], measured: readonly AfStripMeasures[], candidates: readonly AfSetting[], base: AfSetting, k: number): CvOutcome {
   const byCandidate = candidates.map((setting) => strips.map((s, i) => classifyMeasured(s, measured[i]!, { ...base, ...setting })));
   const f = folds(strips, k);
   const choose = (keep: (i: number) => boolean) => {

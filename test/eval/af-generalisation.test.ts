@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { chooseSetting, extraDetectionShares, leaveOneRecordOut, type AfRecordScores } from '../../eval/af-loro.ts';
 import type { ReferenceBeat, ReferenceRecord } from '../../eval/records.ts';
 import { scoreCinc2017 } from '../../eval/cinc2017.ts';
+import { crossValidate } from '../../eval/af-generalisation.ts';
+import type { AfStripMeasures } from '../../processor/detectors/afib.ts';
 import type { EpisodeComparison } from '../../eval/epicmp.ts';
 
 /** An episode comparison with `tp` detected / `fn` missed reference episodes and `fp` false alarms. */
@@ -77,5 +79,30 @@ describe('CinC 2017 scoring (the Challenge per-class F1)', () => {
     expect(s.f1NAO).toBeCloseTo((16 / 19 + 0.75 + 0) / 3, 10);
     expect(s.afSe).toBeCloseTo(75, 10);
     expect(s.afPp).toBeCloseTo(75, 10);
+  });
+});
+
+describe('CinC 2017 nested cross-validation (eval/af-generalisation.ts crossValidate)', () => {
+  // Ten irregular strips (5 AF, 5 normal), one of each per fold (stratified round-robin). Only the
+  // P-wave coherence differs. Limit 0.42 is right on folds 1–4 (AF 0.40 < 0.42 ≤ normal 0.45);
+  // fold 0 is the odd one (its AF strip at 0.44, its normal strip at 0.30), which limit 0.5 suits.
+  const strip = (name: string, label: 'A' | 'N') => ({ name, label, fsHz: 300, uV: new Int16Array(0), beats: [] });
+  const measures = (coherence: number): AfStripMeasures => ({ hrBpm: 80, stretchScore: 1, cosen: -2, pWaveCoherence: coherence, fWaveFraction: Number.NaN, intervals: 40, windows: 30, rrMs: [] });
+  const strips = [0, 1, 2, 3, 4].flatMap((i) => [strip(`a${i}`, 'A'), strip(`n${i}`, 'N')]);
+  const measured = [0, 1, 2, 3, 4].flatMap((i) => (i === 0 ? [measures(0.44), measures(0.3)] : [measures(0.4), measures(0.45)]));
+  const candidates = [{ pWaveCoherenceMax: 0.5 }, { pWaveCoherenceMax: 0.42 }];
+
+  it('scores each fold with the setting chosen on the other folds, never on itself', () => {
+    const cv = crossValidate(strips, measured, candidates, {}, 5);
+    // Folds 1–4 are each scored with a choice that includes fold 0's strips, 0.42 still wins there
+    // (3 of 4 training folds prefer it); fold 0 is scored with 0.42, chosen without it, and fails.
+    expect(cv.foldSettings.map((s) => s.pWaveCoherenceMax)).toEqual([0.42, 0.42, 0.42, 0.42, 0.42]);
+    expect(cv.results.find((r) => r.name === 'a0')!.predicted).not.toBe('A');
+    expect(cv.results.find((r) => r.name === 'n0')!.predicted).toBe('A');
+    expect(cv.score.afSe).toBeCloseTo(80, 10);
+    expect(cv.score.afPp).toBeCloseTo(80, 10);
+    // Had fold 0 been scored with a setting chosen on itself, limit 0.5 would have found a0.
+    const inSample = crossValidate(strips.slice(0, 2), measured.slice(0, 2), candidates, {}, 1);
+    expect(inSample.settingOnAll.pWaveCoherenceMax).toBe(0.5);
   });
 });
