@@ -23,6 +23,12 @@ export class PatientStream {
     this.patientId = patientId;
     this.deviceId = deviceId;
     this.#detectors = detectors;
+    this.#link();
+  }
+
+  /** Lets the detectors that consult others (silence.ts asks vt.ts) see the current set. */
+  #link(): void {
+    for (const d of this.#detectors) d.useStreamDetectors?.(this.#detectors);
   }
 
   /** Device time up to which this stream has been analysed. */
@@ -49,6 +55,7 @@ export class PatientStream {
    */
   replaceDetectors(detectors: Detector[]): void {
     this.#detectors = detectors;
+    this.#link();
   }
 
   /**

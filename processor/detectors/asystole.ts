@@ -3,7 +3,9 @@
  * vendor telemetry often uses 3 s — configurable).
  *
  * Onset = the last R-peak before the silence; end = the next R-peak; only continuous, lead-on
- * data counts (silence.ts).
+ * data counts (silence.ts). A silence of derived beats while the vt detector sees VF/VT in the
+ * waveform is that VF, not an asystole (silence.ts); a flat line, baseline wander or noise never
+ * reads as VF (vt.ts).
  */
 import { SilenceDetector } from './silence.ts';
 

@@ -70,6 +70,15 @@ export interface Detector {
    * do not continue it. A state it cannot use (another version, incompatible criteria) is ignored.
    */
   resumePending?(state: PendingState): void;
+  /**
+   * Optional: at device time `nowMs` the stream shows a more specific condition that accounts for
+   * missing QRS complexes (VF/VT seen in the waveform: vt.ts), so a silence of beats there is not
+   * an asystole or pause. May apply this detector's pending evidence up to `nowMs`; the changes
+   * that causes come with its next onBeat/onTime/onDiscontinuity.
+   */
+  explainsSilence?(nowMs: number): boolean;
+  /** Optional: the stream's detectors (PatientStream hands them over whenever its set changes), for detectors that consult others. */
+  useStreamDetectors?(detectors: readonly Detector[]): void;
 }
 
 /** A detector's pending alarm as JSON (see {@link Detector.pendingState}); `v` is its format version. */

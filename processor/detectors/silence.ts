@@ -12,6 +12,15 @@
  * condition per silence, the higher priority wins (IEC 60601-1-8 prioritisation). The alert is
  * then raised when the silence ends short of that length, at its end beat: at most
  * `yieldsToGapMs − minGapMs` (1 s at the defaults) later than live.
+ *
+ * VF/VT seen in the waveform (issue 12): on a device whose beats come from its ECG, VF has no QRS
+ * complexes and the beats stop, though the heart is not silent. While another detector of the
+ * stream explains the silence (`explainsSilence`: the vt detector's waveform evidence holds, vt.ts)
+ * nothing is raised for it — one alarm condition, the more specific and higher-priority one
+ * (IEC 60601-1-8). A silence that stays silent after that evidence ends (VF decaying to a flat
+ * line: the vt detector never reads a flat line, baseline wander or noise as VF) is raised at the
+ * first step without it, onset = where the explained stretch ended, since the criterion (no QRS for
+ * `minGapMs`) has held all along; a pause whose silence was explained at any point is not raised.
  */
 import type { AlertEvidence, AlertKind } from '../../contracts/alert.ts';
 import type { BeatEvent, Detector, EpisodeChange, TimeEvent } from './detector.ts';
@@ -26,12 +35,27 @@ export class SilenceDetector implements Detector {
   /** Device time up to which the electrodes were reported off: no silence before it counts. */
   #leadOffUntilMs = -Infinity;
   readonly #yieldsToGapMs: number;
+  /** The stream's detectors that can explain a silence (vt). */
+  #explainers: Detector[] = [];
+  /** Device time up to which another condition explained the current silence (−∞: it did not). */
+  #explainedUntilMs = -Infinity;
 
   constructor(kind: AlertKind, minGapMs: number, evidence: (gapMs: number) => AlertEvidence, yieldsToGapMs = Infinity) {
     this.kind = kind;
     this.#minGapMs = minGapMs;
     this.#evidence = evidence;
     this.#yieldsToGapMs = yieldsToGapMs;
+  }
+
+  useStreamDetectors(detectors: readonly Detector[]): void {
+    this.#explainers = detectors.filter((d) => d !== this && d.explainsSilence !== undefined);
+  }
+
+  /** Another condition explains the silence at `nowMs` (remembered for the rest of this silence). */
+  #explained(nowMs: number): boolean {
+    if (!this.#explainers.some((d) => d.explainsSilence!(nowMs))) return false;
+    this.#explainedUntilMs = nowMs;
+    return true;
   }
 
   /** A silence of `gapMs` is this detector's (not yielded to a higher-priority condition). */
@@ -45,7 +69,7 @@ export class SilenceDetector implements Detector {
       const onsetMs = this.#openOnsetMs;
       changes.push({ type: 'end', kind: this.kind, onsetMs, endMs: beat.timeMs, evidence: this.#evidence(beat.timeMs - onsetMs) });
       this.#openOnsetMs = undefined;
-    } else if (this.#lastBeatMs !== undefined && this.#yieldsToGapMs !== Infinity && this.#mine(beat.timeMs - this.#lastBeatMs)) {
+    } else if (this.#lastBeatMs !== undefined && this.#yieldsToGapMs !== Infinity && this.#mine(beat.timeMs - this.#lastBeatMs) && !this.#explained(beat.timeMs) && this.#explainedUntilMs === -Infinity) {
       // A silence held back until it was known not to reach the yielded length: reported whole.
       const onsetMs = this.#lastBeatMs;
       const gapMs = beat.timeMs - onsetMs;
@@ -58,21 +82,24 @@ export class SilenceDetector implements Detector {
       changes.push({ type: 'end', kind: this.kind, onsetMs, endMs: beat.timeMs, evidence: this.#evidence(beat.rrMs) });
     }
     this.#lastBeatMs = beat.timeMs;
+    this.#explainedUntilMs = -Infinity;
     return changes;
   }
 
   onTime(time: TimeEvent): EpisodeChange[] {
     if (this.#openOnsetMs !== undefined || this.#lastBeatMs === undefined) return [];
     const gapMs = time.nowMs - this.#lastBeatMs;
+    if (gapMs < this.#minGapMs || this.#explained(time.nowMs)) return [];
     // With a yielded length the silence is decided at its end beat (onBeat), never live.
-    if (gapMs < this.#minGapMs || this.#yieldsToGapMs !== Infinity) return [];
-    this.#openOnsetMs = this.#lastBeatMs;
+    if (this.#yieldsToGapMs !== Infinity) return [];
+    this.#openOnsetMs = Math.max(this.#lastBeatMs, this.#explainedUntilMs);
     return [{ type: 'onset', kind: this.kind, onsetMs: this.#openOnsetMs, evidence: this.#evidence(gapMs) }];
   }
 
   onDiscontinuity(atMs: number, reason: 'lead_off' | 'gap'): EpisodeChange[] {
     if (reason === 'lead_off') this.#leadOffUntilMs = Math.max(this.#leadOffUntilMs, atMs);
     this.#lastBeatMs = undefined;
+    this.#explainedUntilMs = -Infinity;
     return [];
   }
 }

@@ -25,22 +25,36 @@ export const VF_WINDOW_MS = 4000;
 
 /** VF-filter leakage of `x` (any linear unit, DC-free): 0 = a pure sinusoid, → 1 = no periodic cancellation. */
 export function vfFilterLeakage(x: ArrayLike<number>): number {
+  return vfFilter(x).leakage;
+}
+
+/** The leakage and the filter's half-period estimate N in samples (0 when there is none). */
+function vfFilter(x: ArrayLike<number>): { leakage: number; halfPeriod: number } {
   let sumAbs = 0;
   let sumDiff = 0;
   for (let i = 0; i < x.length; i++) {
     sumAbs += Math.abs(x[i]!);
     if (i > 0) sumDiff += Math.abs(x[i]! - x[i - 1]!);
   }
-  if (sumDiff === 0) return 1;
+  if (sumDiff === 0) return { leakage: 1, halfPeriod: 0 };
   const n = Math.floor(Math.PI * (sumAbs / sumDiff) + 0.5);
-  if (n < 1 || n >= x.length) return 1;
+  if (n < 1 || n >= x.length) return { leakage: 1, halfPeriod: 0 };
   let num = 0;
   let den = 0;
   for (let i = n; i < x.length; i++) {
     num += Math.abs(x[i]! + x[i - n]!);
     den += Math.abs(x[i]!) + Math.abs(x[i - n]!);
   }
-  return den > 0 ? num / den : 1;
+  return { leakage: den > 0 ? num / den : 1, halfPeriod: n };
+}
+
+/** One window's VF-filter reading, with what tells a ventricular oscillation from baseline and noise. */
+export interface VfReading {
+  leakage: number;
+  /** The oscillation's frequency as the filter estimates it (fs / 2N), Hz; 0 = none. */
+  meanHz: number;
+  /** Peak-to-peak amplitude of the filtered (0.5–40 Hz) window, µV. */
+  peakToPeakUv: number;
 }
 
 /** Streams one lead and tells the VF-filter leakage of its last {@link VF_WINDOW_MS}. */
@@ -79,11 +93,23 @@ export class VfLeakageMeter {
 
   /** Leakage of the last window; 1 (no evidence) until a full window has been seen. */
   leakage(): number {
-    if (!this.ready) return 1;
+    return this.reading().leakage;
+  }
+
+  /** Leakage, frequency and amplitude of the last window; no evidence (leakage 1) until a full window has been seen. */
+  reading(): VfReading {
+    if (!this.ready) return { leakage: 1, meanHz: 0, peakToPeakUv: 0 };
     const len = this.#ring.length;
     const start = this.#n % len;
-    for (let i = 0; i < len; i++) this.#window[i] = this.#ring[(start + i) % len]!;
-    return vfFilterLeakage(this.#window);
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let i = 0; i < len; i++) {
+      const v = (this.#window[i] = this.#ring[(start + i) % len]!);
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    const { leakage, halfPeriod } = vfFilter(this.#window);
+    return { leakage, meanHz: halfPeriod > 0 ? this.fsHz / (2 * halfPeriod) : 0, peakToPeakUv: hi - lo };
   }
 
   /** Forgets the window (lead-off, gap, fs change). */

@@ -29,10 +29,25 @@
  * ventricular and the last reading is not below the threshold (or no ECG for 4 s of beats).
  * Lead-off samples are never fed (PatientStream); a hole in the chunks or an fs change restarts
  * the 4 s window.
+ *
+ * A low leakage alone is not a ventricular waveform: any narrow-band signal cancels itself — a
+ * flat line's baseline wander or respiration artefact (< 1 Hz), mains residue, and even 10 µV of
+ * amplifier noise dips below 0.65 (vt-waveform.test.ts). The window must also oscillate (issue 12
+ * item 6, so that an asystole is never read as VF): at ≥ 100 µV peak-to-peak ({@link
+ * ASYSTOLE_BELOW_UV}: below it the AHA's AED performance recommendations call the rhythm asystole,
+ * Kerber et al., Circulation 1997;95:1677; fine VF is 100–200 µV), and at a frequency faster than
+ * the VT rate limit (`hrAboveBpm`: a slower oscillation is no VT) and not above {@link
+ * VF_MAX_HZ} (human VF: dominant frequency ≈ 3–7 Hz, median ≈ 4–5 Hz, spectral edge ≈ 10 Hz,
+ * Strohmenger et al., Chest 1997;111:584; faster is muscle or mains noise).
+ *
+ * Silences (issue 12): while an episode is open and the waveform evidence holds, the stream shows
+ * VF/VT, not a silence: {@link VtDetector.explainsSilence} tells the asystole and pause detectors
+ * (silence.ts) so they raise nothing for that stretch — one alarm condition, the more specific and
+ * higher-priority one (IEC 60601-1-8).
  */
 import type { AlertEvidence } from '../../contracts/alert.ts';
 import type { BeatEvent, Detector, EcgChunk, EpisodeChange, TimeEvent } from './detector.ts';
-import { VF_WINDOW_MS, VfLeakageMeter } from './vf-leakage.ts';
+import { VF_WINDOW_MS, VfLeakageMeter, type VfReading } from './vf-leakage.ts';
 
 export interface VtParams {
   /** Consecutive ventricular beats that make a run. */
@@ -44,6 +59,11 @@ export interface VtParams {
 }
 
 export const VT_DEFAULTS: VtParams = { minBeats: 5, hrAboveBpm: 100, leakageBelow: 0.65 };
+
+/** Below this peak-to-peak amplitude a window is asystole, not VF (Kerber et al. 1997, file comment), µV. */
+export const ASYSTOLE_BELOW_UV = 100;
+/** Above this mean frequency a low-leakage window is noise, not VF (Strohmenger et al. 1997, file comment), Hz. */
+export const VF_MAX_HZ = 10;
 
 /** Chunks further apart than this restart the leakage window, ms (as PatientStream's continuity). */
 const ECG_CONTINUITY_MS = 50;
@@ -95,6 +115,8 @@ export class VtDetector implements Detector {
   #lastBeatWasNonV = false;
   /** Whether the last state pushed to #readings was `below`. */
   #lastPushedBelow = false;
+  /** Changes found while answering {@link explainsSilence}, returned with the next onBeat/onTime. */
+  #queued: EpisodeChange[] = [];
 
   constructor(params: VtParams = VT_DEFAULTS) {
     if (!(params.minBeats >= 2)) throw new RangeError('vt minBeats must be ≥ 2 (a rate needs an interval)');
@@ -127,8 +149,9 @@ export class VtDetector implements Detector {
     this.#meter.push(chunk.uV);
     this.#ecgEndMs = chunk.startMs + (chunk.uV.length * 1000) / chunk.fsHz;
     if (!this.#meter.ready) return;
-    const leakage = this.#meter.leakage();
-    const below = leakage < this.#p.leakageBelow;
+    const reading = this.#meter.reading();
+    const leakage = reading.leakage;
+    const below = leakage < this.#p.leakageBelow && this.#oscillates(reading);
     const last = this.#readings.at(-1);
     if (below !== this.#lastPushedBelow) {
       this.#readings.push({ atMs: this.#ecgEndMs, chunkStartMs: chunk.startMs, below, leakage });
@@ -190,8 +213,32 @@ export class VtDetector implements Detector {
     return { type: 'end', kind: this.kind, onsetMs: o.onsetMs, endMs: Math.max(endMs, o.onsetMs), evidence: this.#evidence(o) };
   }
 
+  /** A ventricular oscillation, not a flat line, baseline wander or noise (file comment). */
+  #oscillates(r: VfReading): boolean {
+    return r.peakToPeakUv >= ASYSTOLE_BELOW_UV && r.meanHz > this.#p.hrAboveBpm / 60 && r.meanHz <= VF_MAX_HZ;
+  }
+
+  /**
+   * The stream shows VF/VT in the waveform at device time `nowMs`: an episode is open and the
+   * waveform evidence holds (as {@link onTime} would apply it at `nowMs`). The silence detectors
+   * ask before raising asystole/pause; they run before this one at each step, so the readings are
+   * applied here first and their changes handed out with this detector's next call.
+   */
+  explainsSilence(nowMs: number): boolean {
+    if (this.#readings.length > 0 || this.#lastPushedBelow) this.#queued.push(...this.#advance(nowMs));
+    return this.#open !== undefined && this.#waveBelow;
+  }
+
+  #takeQueued(): EpisodeChange[] {
+    if (this.#queued.length === 0) return [];
+    const out = this.#queued;
+    this.#queued = [];
+    return out;
+  }
+
   onBeat(beat: BeatEvent): EpisodeChange[] {
-    const changes = this.#readings.length > 0 || this.#lastPushedBelow ? this.#advance(beat.timeMs) : [];
+    const changes = this.#takeQueued();
+    if (this.#readings.length > 0 || this.#lastPushedBelow) changes.push(...this.#advance(beat.timeMs));
     changes.push(...this.#beat(beat));
     return changes;
   }
@@ -234,12 +281,14 @@ export class VtDetector implements Detector {
   }
 
   onTime(time: TimeEvent): EpisodeChange[] {
-    return this.#readings.length > 0 || this.#lastPushedBelow ? this.#advance(time.nowMs) : [];
+    const changes = this.#takeQueued();
+    if (this.#readings.length > 0 || this.#lastPushedBelow) changes.push(...this.#advance(time.nowMs));
+    return changes;
   }
 
   onDiscontinuity(): EpisodeChange[] {
     this.#run = [];
-    return [];
+    return this.#takeQueued();
   }
 }
 
