@@ -87,10 +87,13 @@ function folds(strips: readonly Cinc2017Strip[], k: number): number[] {
   return fold;
 }
 
-/** ECG settings the cross-validation chooses among: P-wave coherence limit × entropy gate. */
+/**
+ * ECG settings the cross-validation chooses among: P-wave coherence limit × entropy gate. The
+ * gate's grid reached down to −1.4 until every fold chose that edge; it now extends to −2.0.
+ */
 export const ECG_CANDIDATES: AfSetting[] = [];
 for (const pWaveCoherenceMax of [0.35, 0.4, 0.45, 0.5, 0.55, 0.6]) {
-  for (const pWaveEntropyThreshold of [-1.4, -1.0, -0.6, Infinity]) ECG_CANDIDATES.push({ pWaveCoherenceMax, pWaveEntropyThreshold });
+  for (const pWaveEntropyThreshold of [-2.0, -1.8, -1.6, -1.4, -1.0, -0.6, Infinity]) ECG_CANDIDATES.push({ pWaveCoherenceMax, pWaveEntropyThreshold });
 }
 
 /**
