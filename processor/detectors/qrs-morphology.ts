@@ -15,10 +15,20 @@
  *  - QRS duration: from the first to the last point around the R-peak where the wide-band slope
  *    exceeds `slopeFraction` of its maximum (the steep part of the complex; it under-reads the
  *    clinical QRS duration, so only differences from the dominant beat are used);
- *  - `V` when the beat does not match the dominant template (shape, or ≥ `widerByMs` wider);
- *    everything else is `N`. Supraventricular beats with another shape and noise are also `V`
- *    here, which costs VEB +P (eval: mitdb) but only matters to VT when ≥ 5 of them come in a
- *    fast run.
+ *  - noise gate (the high-frequency noise check of Hamilton's OSEA classifier, EP Limited,
+ *    classify.c `HFNoiseCheck`): the mean |second difference| (10 ms apart) over 50 ms, at its
+ *    largest outside the QRS (−280…−50 ms and +110…+150 ms around R), relative to the QRS
+ *    amplitude (−70…+80 ms). A beat unlike the dominant one whose noise is above `noiseMax` is
+ *    `Q` (unknown), never `V`, and starts no template (OSEA: no new beat type above its noise
+ *    limits), so a noisy beat can neither be called ventricular nor seed/crowd out the dominant
+ *    beat. `noiseMax` 0.225 is OSEA's limit for calling a wide beat a PVC (TempClass rule 11,
+ *    `R11_HF_THRESHOLD` 45 in its units = 200 · mean|Δ²| / amplitude at 100 Hz), set a priori;
+ *  - `V` when the beat does not match the dominant template (shape, or ≥ `widerByMs` wider) and
+ *    is not noisy; everything else is `N`. Supraventricular beats with another shape are also
+ *    `V` here, which costs VEB +P (eval: mitdb) but only matters to VT when ≥ 5 of them come in
+ *    a fast run. (Requiring width or prematurity as well — de Chazal et al. 2004; OSEA rule 2 —
+ *    was measured and not adopted: the first beat of a true VT run in CinC 2015 v793l is neither,
+ *    and the alarm is lost; EVALUATION.md §5.)
  * `matchCorr` and `widerByMs` were set on the MIT-BIH Arrhythmia records' reference V labels
  * (eval: VEB Se/+P), not on the CinC 2015 alarms they are then scored on.
  */
@@ -30,6 +40,8 @@ export interface MorphologyParams {
   slopeFraction: number;
   /** Per-beat decay of a template's weight (0.995: a time constant of ~200 beats). */
   templateDecay: number;
+  /** High-frequency noise (share of the QRS amplitude) above which an unmatched beat is `Q`. */
+  noiseMax: number;
 }
 
 export const MORPHOLOGY_DEFAULTS: MorphologyParams = {
@@ -37,6 +49,7 @@ export const MORPHOLOGY_DEFAULTS: MorphologyParams = {
   widerByMs: 20,
   slopeFraction: 0.1,
   templateDecay: 0.995,
+  noiseMax: 0.225,
 };
 
 const PRE_MS = 100;
@@ -69,6 +82,8 @@ export class BeatMorphology {
   readonly #post: number;
   readonly #beat: Float64Array;
   readonly #templates: Template[] = [];
+  /** Running sum buffer of the noise check (50 ms). */
+  readonly #noiseAvg: Float64Array;
 
   /** @param signal wide-band sample at an absolute index (valid for the last few seconds) */
   constructor(fsHz: number, signal: (i: number) => number, params: Partial<MorphologyParams> = {}) {
@@ -78,6 +93,7 @@ export class BeatMorphology {
     this.#pre = Math.round((PRE_MS * fsHz) / 1000);
     this.#post = Math.round((POST_MS * fsHz) / 1000);
     this.#beat = new Float64Array(this.#pre + this.#post + 1);
+    this.#noiseAvg = new Float64Array(Math.max(1, Math.round((50 * fsHz) / 1000)));
   }
 
   /** Samples needed after the R-peak before a beat can be classified. */
@@ -130,12 +146,15 @@ export class BeatMorphology {
       if (c >= this.#p.matchCorr && qrsMs < t.qrsMs + this.#p.widerByMs && c > bestCorr) { best = t; bestCorr = c; }
     }
     for (const t of this.#templates) t.weight *= this.#p.templateDecay;
+    // Noise only matters for a beat unlike the dominant one (it is measured only then).
+    let noisy: boolean | undefined;
+    const isNoisy = () => (noisy ??= this.hfNoise(r) > this.#p.noiseMax);
     if (best) {
       const w = best.wave;
       for (let k = 0; k < w.length; k++) w[k]! += (b[k]! - w[k]!) / 8;
       best.qrsMs += (qrsMs - best.qrsMs) / 8;
       best.weight += 1;
-    } else {
+    } else if (!isNoisy()) {
       if (this.#templates.length >= MAX_TEMPLATES) {
         let weakest = 0;
         for (let i = 1; i < this.#templates.length; i++) if (this.#templates[i]!.weight < this.#templates[weakest]!.weight) weakest = i;
@@ -143,11 +162,39 @@ export class BeatMorphology {
       }
       this.#templates.push({ wave: Float64Array.from(b), qrsMs, weight: 1 });
     }
-    if (!dominant) return { cls: 'N', qrsMs, corr: NaN };
+    if (!dominant) return { cls: isNoisy() ? 'Q' : 'N', qrsMs, corr: NaN };
     const corr = pearson(b, dominant.wave);
-    // V: unlike the patient's dominant beat — another shape, or the same shape clearly wider.
-    const v = !(corr >= this.#p.matchCorr && qrsMs < dominant.qrsMs + this.#p.widerByMs);
-    return { cls: v ? 'V' : 'N', qrsMs, corr };
+    // V: unlike the patient's dominant beat — another shape, or the same shape clearly wider —
+    // unless it is noisy (then unknown: Q).
+    const unlike = !(corr >= this.#p.matchCorr && qrsMs < dominant.qrsMs + this.#p.widerByMs);
+    return { cls: !unlike ? 'N' : isNoisy() ? 'Q' : 'V', qrsMs, corr };
+  }
+
+  /**
+   * High-frequency (muscle) noise around the beat at R-peak `r`, as a share of its QRS
+   * amplitude (OSEA `HFNoiseCheck`, see the file comment).
+   */
+  hfNoise(r: number): number {
+    const s = this.#signal;
+    const ms = (x: number) => Math.round((x * this.#fs) / 1000);
+    let lo = Infinity, hi = -Infinity;
+    for (let i = Math.max(0, r - ms(70)); i <= r + ms(80); i++) { const v = s(i); if (v < lo) lo = v; if (v > hi) hi = v; }
+    if (!(hi > lo)) return 0;
+    const d = Math.max(1, ms(10));
+    const ring = this.#noiseAvg;
+    ring.fill(0);
+    // (Samples before the stream's start do not exist: the window starts at the first one.)
+    const from = Math.max(2 * d, r - ms(280));
+    const qrsFrom = r - ms(50);
+    const qrsTo = r + ms(110);
+    let sum = 0, max = 0;
+    for (let i = from, k = 0; i <= r + ms(WIDTH_SPAN_MS); i++, k = (k + 1) % ring.length) {
+      const v = Math.abs(s(i) - 2 * s(i - d) + s(i - 2 * d));
+      sum += v - ring[k]!;
+      ring[k] = v;
+      if ((i < qrsFrom || i > qrsTo) && i >= from + ring.length - 1 && sum > max) max = sum;
+    }
+    return max / ring.length / (hi - lo);
   }
 
   #dominant(): Template | undefined {

@@ -213,3 +213,67 @@ describe('QRS detector after a change of amplitude, and with P waves only', () =
     expect(detect(x, 250).filter((d) => d.tMs > 20_000)).toEqual([]);
   });
 });
+
+describe('beat labels (qrs-morphology.ts): noise is unknown (Q), never ventricular', () => {
+  const sinus: Wave[] = [{ atMs: -170, uV: 120, sdMs: 22 }, { atMs: -28, uV: -90, sdMs: 8 }, { atMs: 0, uV: 1100, sdMs: 9 }, { atMs: 26, uV: -220, sdMs: 9 }, { atMs: 280, uV: 280, sdMs: 45 }];
+  const wide: Wave[] = [{ atMs: 0, uV: -1400, sdMs: 28 }, { atMs: 40, uV: 300, sdMs: 25 }, { atMs: 250, uV: 500, sdMs: 50 }];
+  const scaled = (w: Wave[], k: number): Wave[] => w.map((x) => ({ ...x, uV: x.uV * k }));
+  /** Adds white Gaussian noise of `sdUv` to `x` between `fromMs` and `toMs` (muscle artefact). */
+  function addNoise(x: Float64Array, fsHz: number, sdUv: number, fromMs = 0, toMs = Infinity, seed = 7): Float64Array {
+    const random = createPrng(seed);
+    for (let i = 0; i < x.length; i++) {
+      const t = (i * 1000) / fsHz;
+      const n = gaussian(random) * sdUv;
+      if (t >= fromMs && t < toMs) x[i]! += n;
+    }
+    return x;
+  }
+  const clsNear = (det: { tMs: number; cls: string }[], tMs: number) => det.find((d) => Math.abs(d.tMs - tMs) <= 150)?.cls;
+
+  it('a noisy first beat does not seed the dominant template: the normal beats after it are N', () => {
+    const fsHz = 250;
+    const beats = regular(800, 30).map((b) => ({ ...b, waves: sinus }));
+    const x = addNoise(drawBeats(beats, fsHz, 30), fsHz, 250, 0, 1000);
+    const det = detect(x, fsHz);
+    expectMatches(det, beats);
+    expect(det[0]!.cls).not.toBe('V');
+    expect(det.slice(1).filter((d) => d.cls !== 'N')).toEqual([]);
+  });
+
+  it('a burst of muscle noise over sinus beats gives no V (the noisy beats are Q or N)', () => {
+    const fsHz = 250;
+    const beats = regular(800, 40).map((b) => ({ ...b, waves: sinus }));
+    const x = addNoise(drawBeats(beats, fsHz, 40), fsHz, 250, 15_000, 25_000);
+    const det = detect(x, fsHz);
+    const labels = beats.filter((b) => b.tMs < 38_000).map((b) => clsNear(det, b.tMs));
+    expect(labels.filter((c) => c === 'V')).toEqual([]);
+    expect(labels.filter((c) => c === 'Q').length).toBeGreaterThan(0);
+  });
+
+  it('normal beats whose amplitude varies 0.6–1.4× on a wandering baseline (a handheld lead) stay N', () => {
+    const fsHz = 300;
+    const beats = regular(800, 30).map((b, k) => ({ ...b, waves: scaled(sinus, 1 + 0.4 * Math.sin(k / 2)) }));
+    const x = drawBeats(beats, fsHz, 30);
+    for (let i = 0; i < x.length; i++) x[i]! += 400 * Math.sin((2 * Math.PI * 0.3 * i) / fsHz);
+    const det = detect(x, fsHz);
+    expectMatches(det, beats);
+    expect(det.filter((d) => d.cls !== 'N')).toEqual([]);
+  });
+
+  for (const fsHz of [125, 250, 360, 500, 1000]) {
+    it(`a run of 8 wide beats at 150/min after 10 normal beats is V (the ECG-only VT path), 30 µV noise, ${fsHz} Hz`, () => {
+      const beats: { tMs: number; cls: TimedBeat['cls']; waves: Wave[] }[] = [];
+      let t = 500;
+      for (let k = 0; k < 10; k++, t += 800) beats.push({ tMs: t, cls: 'N', waves: sinus });
+      t -= 400;
+      for (let k = 0; k < 8; k++, t += 400) beats.push({ tMs: t, cls: 'V', waves: wide });
+      t += 400;
+      for (; t < 19_000; t += 800) beats.push({ tMs: t, cls: 'N', waves: sinus });
+      const det = detect(addNoise(drawBeats(beats, fsHz, 20), fsHz, 30), fsHz);
+      expectMatches(det, beats);
+      const labels = beats.filter((b) => b.cls === 'V').map((b) => clsNear(det, b.tMs));
+      expect(labels).toEqual(Array(8).fill('V'));
+      expect(beats.filter((b) => b.cls === 'N' && b.tMs < 17_000).map((b) => clsNear(det, b.tMs)).filter((c) => c !== 'N')).toEqual([]);
+    });
+  }
+});
