@@ -19,9 +19,10 @@
  *    classify.c `HFNoiseCheck`): the mean |second difference| (10 ms apart) over 50 ms, at its
  *    largest outside the QRS (−280…−50 ms and +110…+150 ms around R), relative to the QRS
  *    amplitude (−70…+80 ms). A beat unlike the dominant one whose noise is above `noiseMax` is
- *    `Q` (unknown), never `V`, and starts no template (OSEA: no new beat type above its noise
- *    limits), so a noisy beat can neither be called ventricular nor seed/crowd out the dominant
- *    beat. `noiseMax` 0.225 is OSEA's limit for calling a wide beat a PVC (TempClass rule 11,
+ *    `Q` (unknown) unless it is premature — RR < 7/8 of the mean of the last 4 NN intervals
+ *    (OSEA rythmchk `RRShort2`); OSEA's rule 2, premature and different → PVC, precedes its noise
+ *    rules, and keeps noisy VT runs `V` — and it starts no template (OSEA: no new beat type above
+ *    its noise limits), so noise can neither seed nor crowd out the dominant beat. `noiseMax` 0.225 is OSEA's limit for calling a wide beat a PVC (TempClass rule 11,
  *    `R11_HF_THRESHOLD` 45 in its units = 200 · mean|Δ²| / amplitude at 100 Hz), set a priori;
  *  - `V` when the beat does not match the dominant template (shape, or ≥ `widerByMs` wider) and
  *    is not noisy; everything else is `N`. Supraventricular beats with another shape are also
@@ -60,6 +61,8 @@ const WIDTH_SPAN_MS = 150;
 const QUIET_MS = 12;
 /** Morphologies remembered at once (dominant, PVC shapes, noise); the weakest is replaced. */
 const MAX_TEMPLATES = 4;
+/** NN intervals averaged for the dominant rhythm (OSEA rythmchk `RRShort2`: the last 4). */
+const NN_HISTORY = 4;
 
 export interface BeatShape {
   cls: BeatClass;
@@ -84,6 +87,9 @@ export class BeatMorphology {
   readonly #templates: Template[] = [];
   /** Running sum buffer of the noise check (50 ms). */
   readonly #noiseAvg: Float64Array;
+  /** Recent NN intervals (samples, both beats `N`): the dominant rhythm, for prematurity. */
+  readonly #nn: number[] = [];
+  #prevCls: BeatClass | undefined;
 
   /** @param signal wide-band sample at an absolute index (valid for the last few seconds) */
   constructor(fsHz: number, signal: (i: number) => number, params: Partial<MorphologyParams> = {}) {
@@ -103,6 +109,8 @@ export class BeatMorphology {
 
   reset(): void {
     this.#templates.length = 0;
+    this.#nn.length = 0;
+    this.#prevCls = undefined;
   }
 
   /** QRS duration around R-peak `r`, ms. */
@@ -128,9 +136,9 @@ export class BeatMorphology {
   /**
    * Classifies the beat with R-peak at sample `r` (the signal must be valid up to
    * r + {@link lookaheadSamples}).
-   * @param _rrSamples interval from the previous beat in samples (0 = unknown)
+   * @param rrSamples interval from the previous beat in samples (0 = unknown)
    */
-  classify(r: number, _rrSamples: number): BeatShape {
+  classify(r: number, rrSamples: number): BeatShape {
     const b = this.#beat;
     let mean = 0;
     for (let k = 0; k < b.length; k++) { b[k] = this.#signal(r - this.#pre + k); mean += b[k]!; }
@@ -148,7 +156,7 @@ export class BeatMorphology {
     for (const t of this.#templates) t.weight *= this.#p.templateDecay;
     // Noise only matters for a beat unlike the dominant one (it is measured only then).
     let noisy: boolean | undefined;
-    const isNoisy = () => (noisy ??= this.hfNoise(r) > this.#p.noiseMax);
+    const isNoisy = () => (noisy ??= this.hfNoise(r, rrSamples) > this.#p.noiseMax);
     if (best) {
       const w = best.wave;
       for (let k = 0; k < w.length; k++) w[k]! += (b[k]! - w[k]!) / 8;
@@ -165,16 +173,27 @@ export class BeatMorphology {
     if (!dominant) return { cls: isNoisy() ? 'Q' : 'N', qrsMs, corr: NaN };
     const corr = pearson(b, dominant.wave);
     // V: unlike the patient's dominant beat — another shape, or the same shape clearly wider —
-    // unless it is noisy (then unknown: Q).
+    // unless it is noisy and not premature (then unknown: Q). A premature beat unlike the
+    // dominant one stays V however noisy: OSEA's rule 2 (premature and different → PVC) comes
+    // before its noise rules, and the first beats of a VT run are premature.
     const unlike = !(corr >= this.#p.matchCorr && qrsMs < dominant.qrsMs + this.#p.widerByMs);
-    return { cls: !unlike ? 'N' : isNoisy() ? 'Q' : 'V', qrsMs, corr };
+    const cls: BeatClass = !unlike ? 'N' : isNoisy() && !this.#premature(rrSamples) ? 'Q' : 'V';
+    if (cls === 'N' && this.#prevCls === 'N' && rrSamples > 0) {
+      this.#nn.push(rrSamples);
+      if (this.#nn.length > NN_HISTORY) this.#nn.shift();
+    }
+    this.#prevCls = cls;
+    return { cls, qrsMs, corr };
   }
 
   /**
    * High-frequency (muscle) noise around the beat at R-peak `r`, as a share of its QRS
-   * amplitude (OSEA `HFNoiseCheck`, see the file comment).
+   * amplitude (OSEA `HFNoiseCheck`, see the file comment). The window starts after the previous
+   * beat's QRS (its R + 110 ms): at fast rates (VT at 150/min: RR 400 ms) −280 ms would reach
+   * into the previous QRS, whose steep slopes are not noise.
+   * @param rrSamples interval from the previous beat (0 = unknown)
    */
-  hfNoise(r: number): number {
+  hfNoise(r: number, rrSamples = 0): number {
     const s = this.#signal;
     const ms = (x: number) => Math.round((x * this.#fs) / 1000);
     let lo = Infinity, hi = -Infinity;
@@ -184,7 +203,7 @@ export class BeatMorphology {
     const ring = this.#noiseAvg;
     ring.fill(0);
     // (Samples before the stream's start do not exist: the window starts at the first one.)
-    const from = Math.max(2 * d, r - ms(280));
+    const from = Math.max(2 * d, r - ms(280), rrSamples > 0 ? r - rrSamples + ms(110) : 0);
     const qrsFrom = r - ms(50);
     const qrsTo = r + ms(110);
     let sum = 0, max = 0;
@@ -195,6 +214,14 @@ export class BeatMorphology {
       if ((i < qrsFrom || i > qrsTo) && i >= from + ring.length - 1 && sum > max) max = sum;
     }
     return max / ring.length / (hi - lo);
+  }
+
+  /** RR shorter than 7/8 of the mean of the last NN intervals (OSEA rythmchk `RRShort2`). */
+  #premature(rr: number): boolean {
+    if (rr <= 0 || this.#nn.length < 4) return false;
+    let sum = 0;
+    for (const x of this.#nn) sum += x;
+    return rr < (0.875 * sum) / this.#nn.length;
   }
 
   #dominant(): Template | undefined {
