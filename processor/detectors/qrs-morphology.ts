@@ -17,13 +17,14 @@
  *    clinical QRS duration, so only differences from the dominant beat are used);
  *  - noise gate (the high-frequency noise check of Hamilton's OSEA classifier, EP Limited,
  *    classify.c `HFNoiseCheck`): the mean |second difference| (10 ms apart) over 50 ms, at its
- *    largest outside the QRS (−280…−50 ms and +110…+150 ms around R), relative to the QRS
- *    amplitude (−70…+80 ms). A beat unlike the dominant one whose noise is above `noiseMax` is
+ *    largest outside the QRS (−280…−50 ms, but not before the previous R + 110 ms, and
+ *    +110…+150 ms around R), relative to the QRS amplitude (−70…+80 ms). A beat unlike the dominant one whose noise is above `noiseMax` is
  *    `Q` (unknown) unless it is premature — RR < 7/8 of the mean of the last 4 NN intervals
  *    (OSEA rythmchk `RRShort2`); OSEA's rule 2, premature and different → PVC, precedes its noise
  *    rules, and keeps noisy VT runs `V` — and it starts no template (OSEA: no new beat type above
- *    its noise limits), so noise can neither seed nor crowd out the dominant beat. `noiseMax` 0.225 is OSEA's limit for calling a wide beat a PVC (TempClass rule 11,
- *    `R11_HF_THRESHOLD` 45 in its units = 200 · mean|Δ²| / amplitude at 100 Hz), set a priori;
+ *    its noise limits), so noise can neither seed nor crowd out the dominant beat. `noiseMax`
+ *    0.225 is OSEA's limit for calling a wide beat a PVC (TempClass rule 11, `R11_HF_THRESHOLD`
+ *    45 in its units = 200 · mean|Δ²| / amplitude at 100 Hz), set a priori, not tuned;
  *  - `V` when the beat does not match the dominant template (shape, or ≥ `widerByMs` wider) and
  *    is not noisy; everything else is `N`. Supraventricular beats with another shape are also
  *    `V` here, which costs VEB +P (eval: mitdb) but only matters to VT when ≥ 5 of them come in
