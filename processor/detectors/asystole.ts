@@ -15,6 +15,6 @@ export class AsystoleDetector extends SilenceDetector {
   constructor(params: { minGapMs: number } = ASYSTOLE_DEFAULTS) {
     super('asystole', params.minGapMs, (gapMs) => ({
       gapMs, criterion: `no QRS for ≥ ${params.minGapMs / 1000} s (PhysioNet/CinC 2015)`, thresholds: { minGapMs: params.minGapMs },
-    }));
+    }), Infinity, true);
   }
 }

@@ -5,7 +5,11 @@
  * and without holes, otherwise we do not know that there was no beat (that is signal loss, a
  * technical condition). Onset = the last R-peak before the silence, raised as soon as the silence
  * reaches the threshold; end = the next R-peak. After lost frames, a beat whose device-measured
- * RR reaches the threshold still counts when the interval began on lead-on data.
+ * RR reaches the threshold still counts when the interval began on lead-on data. A no-QRS
+ * criterion (asystole, `fromDataStart`) also counts from where lead-on, continuous data resume
+ * when no beat is known yet (after lead-off or lost frames): a flat line right after the
+ * electrodes come back is an asystole, onset = the start of that data (before issue 12 it was
+ * never raised). An RR criterion (pause) needs the beat that starts the interval.
  *
  * `yieldsToGapMs` (pause, issue 12): a silence reaching this length is another, higher-priority
  * condition's (asystole, same data rules), and this detector raises nothing for it — one alarm
@@ -31,6 +35,10 @@ export class SilenceDetector implements Detector {
   readonly #evidence: (gapMs: number) => AlertEvidence;
   /** Last R-peak seen on continuous data; undefined after a discontinuity. */
   #lastBeatMs: number | undefined;
+  /** With {@link #fromDataStart}: start of the continuous lead-on data in which no beat was seen yet. */
+  #dataSinceMs: number | undefined;
+  /** Whether a silence also counts from the start of the data when no beat is known (no-QRS criteria), not only from a beat (RR criteria). */
+  readonly #fromDataStart: boolean;
   #openOnsetMs: number | undefined;
   /** Device time up to which the electrodes were reported off: no silence before it counts. */
   #leadOffUntilMs = -Infinity;
@@ -40,7 +48,8 @@ export class SilenceDetector implements Detector {
   /** Device time up to which another condition explained the current silence (−∞: it did not). */
   #explainedUntilMs = -Infinity;
 
-  constructor(kind: AlertKind, minGapMs: number, evidence: (gapMs: number) => AlertEvidence, yieldsToGapMs = Infinity) {
+  constructor(kind: AlertKind, minGapMs: number, evidence: (gapMs: number) => AlertEvidence, yieldsToGapMs = Infinity, fromDataStart = false) {
+    this.#fromDataStart = fromDataStart;
     this.kind = kind;
     this.#minGapMs = minGapMs;
     this.#evidence = evidence;
@@ -82,23 +91,29 @@ export class SilenceDetector implements Detector {
       changes.push({ type: 'end', kind: this.kind, onsetMs, endMs: beat.timeMs, evidence: this.#evidence(beat.rrMs) });
     }
     this.#lastBeatMs = beat.timeMs;
+    this.#dataSinceMs = undefined;
     this.#explainedUntilMs = -Infinity;
     return changes;
   }
 
   onTime(time: TimeEvent): EpisodeChange[] {
-    if (this.#openOnsetMs !== undefined || this.#lastBeatMs === undefined) return [];
-    const gapMs = time.nowMs - this.#lastBeatMs;
+    const sinceMs = this.#lastBeatMs ?? this.#dataSinceMs;
+    if (this.#openOnsetMs !== undefined || sinceMs === undefined) return [];
+    const gapMs = time.nowMs - sinceMs;
     if (gapMs < this.#minGapMs || this.#explained(time.nowMs)) return [];
     // With a yielded length the silence is decided at its end beat (onBeat), never live.
     if (this.#yieldsToGapMs !== Infinity) return [];
-    this.#openOnsetMs = Math.max(this.#lastBeatMs, this.#explainedUntilMs);
-    return [{ type: 'onset', kind: this.kind, onsetMs: this.#openOnsetMs, evidence: this.#evidence(gapMs) }];
+    this.#openOnsetMs = Math.max(sinceMs, this.#explainedUntilMs);
+    const evidence = this.#evidence(gapMs);
+    if (this.#lastBeatMs === undefined) evidence.note = 'no QRS since the data resumed (after lead-off or lost frames): no earlier beat is known';
+    return [{ type: 'onset', kind: this.kind, onsetMs: this.#openOnsetMs, evidence }];
   }
 
   onDiscontinuity(atMs: number, reason: 'lead_off' | 'gap'): EpisodeChange[] {
     if (reason === 'lead_off') this.#leadOffUntilMs = Math.max(this.#leadOffUntilMs, atMs);
     this.#lastBeatMs = undefined;
+    // The electrodes are back / frames flow again: no QRS from here on counts for no-QRS criteria.
+    this.#dataSinceMs = this.#fromDataStart ? atMs : undefined;
     this.#explainedUntilMs = -Infinity;
     return [];
   }

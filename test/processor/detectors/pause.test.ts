@@ -102,6 +102,20 @@ describe('pause yielding to asystole (the production detector set: one alarm per
     expect(run([createPauseDetector()], withGap(5000), upToLast(5000), { leadOffFrames: [5, 6, 7] })).toEqual([]);
   });
 
+  it('counts an asystole from where the data resume when no beat is known: a flat line after lead-off or lost frames is raised 4 s into it (no pause: a pause is an RR interval)', () => {
+    // beats until 4 s, then lead-off (or lost frames) 5–8 s, then 10 s without a beat
+    const beats = regular(0, 1000, 5);
+    for (const options of [{ leadOffFrames: [5, 6, 7] }, { lostFrames: [5, 6, 7] }]) {
+      const alerts = run(detectorsForCriteria(DEFAULT_ALARM_CRITERIA, ['asystole', 'pause']), beats, 18_000, options);
+      expect(episodes(alerts)).toEqual([{ kind: 'asystole', onset: at(8000), end: null, revision: 1 }]);
+      expect(alerts[0]!.detectedAt).toBe(at(12_000));
+      expect(alerts[0]!.evidence.note).toMatch(/no QRS since the data resumed/);
+    }
+    // a beat within 4 s of the data resuming: nothing
+    const back = [...beats, ...regular(11_500, 1000, 6)];
+    expect(run(detectorsForCriteria(DEFAULT_ALARM_CRITERIA, ['asystole', 'pause']), back, 17_000, { leadOffFrames: [5, 6, 7] })).toEqual([]);
+  });
+
   it('reports a pause the device measured across lost frames, onset and end together', () => {
     const alerts = run([createPauseDetector()], withGap(5000), upToLast(5000), { lostFrames: [5, 6, 7, 8] });
     expect(episodes(alerts)).toEqual([

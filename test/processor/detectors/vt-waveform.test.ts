@@ -129,6 +129,16 @@ describe('silences next to VF/VT seen in the waveform (one alarm condition: vt w
     expect(onsetsOf(replayAll(frames)).map((o) => o.kind)).not.toContain('vt');
   });
 
+  it('ECG-only device: sinus rhythm after lead-off raises no asystole (the beat source re-learns, its first beats come back in time); a flat line after it does', () => {
+    const sinus = signal(60, [{ fromS: 0, toS: 60, kind: 'sinus' }]);
+    expect(onsetsOf(replayAll(ecgFrames(sinus, [20, 25]))).map((o) => o.kind)).toEqual([]);
+    const flatAfter = signal(60, [{ fromS: 0, toS: 20, kind: 'sinus' }]);
+    const n = noise(60 * FS, 4);
+    for (let i = 25 * FS; i < flatAfter.length; i++) flatAfter[i] = 10 * n[i]!;
+    const got = onsetsOf(replayAll(ecgFrames(flatAfter, [20, 25])));
+    expect(got.map((o) => [o.kind, o.onsetMs])).toEqual([['asystole', T0 + 25_000]]);
+  });
+
   it('fine VF (≥ 100 µV peak-to-peak) decaying to a flat line: vt while it lasts, then the asystole once the waveform is flat, onset where the VF evidence ended', () => {
     const flatFromS = 34;
     const x = signal(50, [{ fromS: 0, toS: 20, kind: 'sinus' }]);
