@@ -121,7 +121,10 @@ async function run(o: RunOptions): Promise<Alert[]> {
     await inner.publish(STREAMS.telemetry, messages(o.frameList.slice(split), o.patientId, 'dev-1'));
   }
   await until('the last frame to be analysed', () => stored(last, o.frameList.length - 1), 60_000);
-  await until('every episode to be published with its end', () => o.kinds.every((k) => reader.got.some((a) => a.kind === k && a.end !== undefined)), 60_000);
+  await until('every episode to be published with its end', () => o.kinds.every((k) => reader.got.some((a) => a.kind === k && a.end !== undefined)), 60_000).catch((err: Error) => {
+    // Say what was published (diagnosis of a run that never completes).
+    throw new Error(`${err.message} (${o.groupId}, crash after frame ${o.crashAt ?? 'none'}; published: ${JSON.stringify(reader.got.map((a) => [a.kind, a.onset, a.end ?? null, a.revision]))})`);
+  });
   await last.processor.settled();
   await last.stop();
   await reader.stop();
