@@ -348,7 +348,7 @@ export class StreamRuntime {
   /** The fresh detector of an open alert's kind re-detects it without an alarm delay within the re-detection window. */
   #continueOpen(kind: AlertKind, sinceMs: number): void {
     const windowMs = (this.#o.lifecycle ?? LIFECYCLE_DEFAULTS).reconfirmMs[kind];
-    this.#streamDetectors().find((d) => d.kind === kind)?.continueOpen?.(sinceMs + windowMs);
+    this.#streamDetectors().find((d) => d.kind === kind)?.continueOpen?.(sinceMs + windowMs, sinceMs);
   }
 
   #streamDetectors(): readonly Detector[] {

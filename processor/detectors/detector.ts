@@ -53,9 +53,10 @@ export interface Detector {
    * Optional: an alert of this kind is already open and waits for this (fresh) detector to
    * report the condition again (after a restart or a criteria change). Runs that start before
    * `untilMs` (device time) are reported as soon as the basic criterion holds, without any alarm
-   * delay: the delay is for raising an alarm, not for confirming one already raised.
+   * delay: the delay is for raising an alarm, not for confirming one already raised. `sinceMs`:
+   * the device time up to which the open alert was known to hold (the previous owner's position).
    */
-  continueOpen?(untilMs: number): void;
+  continueOpen?(untilMs: number, sinceMs: number): void;
   /**
    * Optional, for detectors whose alarm waits (an alarm delay running): what a fresh detector
    * needs to raise the alarm at the same device time as this one would, as JSON carrying its own

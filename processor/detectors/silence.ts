@@ -9,7 +9,9 @@
  * criterion (asystole, `fromDataStart`) also counts from where lead-on, continuous data resume
  * when no beat is known yet (after lead-off or lost frames): a flat line right after the
  * electrodes come back is an asystole, onset = the start of that data (before issue 12 it was
- * never raised). An RR criterion (pause) needs the beat that starts the interval.
+ * never raised). An RR criterion (pause) needs the beat that starts the interval. An alert of
+ * this kind open at a restart is continued from the restored position ({@link
+ * SilenceDetector.continueOpen}): the fresh detector never sees the beat before the silence.
  *
  * `yieldsToGapMs` (pause, issue 12): a silence reaching this length is another, higher-priority
  * condition's (asystole, same data rules), and this detector raises nothing for it — one alarm
@@ -45,6 +47,8 @@ export class SilenceDetector implements Detector {
   readonly #yieldsToGapMs: number;
   /** The stream's detectors that can explain a silence (vt). */
   #explainers: Detector[] = [];
+  /** {@link continueOpen}: an alert of this kind was open (silent) up to `sinceMs`; re-detected without a known beat until `untilMs`. */
+  #continue: { sinceMs: number; untilMs: number } | undefined;
   /** Device time up to which another condition explained the current silence (−∞: it did not). */
   #explainedUntilMs = -Infinity;
 
@@ -96,7 +100,24 @@ export class SilenceDetector implements Detector {
     return changes;
   }
 
+  /**
+   * An alert of this kind is open (restart, partition move, criteria change): the silence was
+   * going on at `sinceMs`. A fresh detector that knows no beat since then continues it from its
+   * first data at or after `sinceMs` (before `untilMs`) instead of waiting for a beat it will
+   * never see; the next beat ends it. With a known beat the silence is measured from it as usual.
+   */
+  continueOpen(untilMs: number, sinceMs: number): void {
+    this.#continue = { sinceMs, untilMs };
+  }
+
   onTime(time: TimeEvent): EpisodeChange[] {
+    const c = this.#continue;
+    if (c && this.#openOnsetMs === undefined && this.#lastBeatMs === undefined && time.nowMs >= c.sinceMs && time.nowMs < c.untilMs) {
+      this.#continue = undefined;
+      this.#openOnsetMs = c.sinceMs;
+      return [{ type: 'onset', kind: this.kind, onsetMs: c.sinceMs, evidence: { ...this.#evidence(time.nowMs - c.sinceMs), note: 'continued after the processor resumed this stream: no beat since' } }];
+    }
+    if (c && time.nowMs >= c.untilMs) this.#continue = undefined;
     const sinceMs = this.#lastBeatMs ?? this.#dataSinceMs;
     if (this.#openOnsetMs !== undefined || sinceMs === undefined) return [];
     const gapMs = time.nowMs - sinceMs;

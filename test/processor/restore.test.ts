@@ -84,6 +84,29 @@ describe('restoring streams', () => {
     expect(later.at(-1)!.revision).toBeGreaterThan(9);
   });
 
+  it('continues an asystole that is still going on at a restart (the new processor sees no beat before it): no estimated end, it ends at the first beat', async () => {
+    // beats until 16 s, silence until 100.8 s (longer than the 60 s re-detection window after the restart at 30 s), then beats again
+    const list = frames([...beats(T0, [{ rrMs: 800, count: 20 }]), ...beats(T0 + 100_000, [{ rrMs: 800, count: 20 }])], 119_000);
+    const asystoles = async (restartAtMs?: number) => {
+      const bus = new InProcessBus();
+      const clock = new ManualClock(T0 + 3_600_000);
+      let h = await start(bus, clock);
+      if (restartAtMs !== undefined) {
+        await h.send(list.filter((f) => f.ts < restartAtMs));
+        await stop(h);
+        h = await start(bus, clock);
+      }
+      await h.send(list.filter((f) => restartAtMs === undefined || f.ts >= restartAtMs));
+      await stop(h);
+      const finals = new Map<string, Alert>();
+      for (const a of processorSnapshots(bus).filter((x) => x.kind === 'asystole')) finals.set(a.id, a);
+      return [...finals.values()].map((a) => [a.onset, a.end, a.evidence.note ?? null]);
+    };
+    const reference = await asystoles();
+    expect(reference).toEqual([[iso(T0 + 16_000), iso(T0 + 100_800), null]]);
+    expect(await asystoles(T0 + 30_000)).toEqual(reference);
+  });
+
   it('continues a running brady alarm delay after a restart, but not across a hole in the frames at the restart (as one processor would not)', async () => {
     // 35 bpm from 21.7 s for 51 s: a sudden drop, brady raised 30 s into it.
     const run = frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1700, count: 30 }, { rrMs: 800, count: 20 }]), 95_000);
