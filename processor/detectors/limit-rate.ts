@@ -9,6 +9,7 @@
  * as their PhysioNet definitions describe the event itself), these are limit alarms a nurse
  * lives with for hours, hence the hysteresis.
  */
+import { z } from 'zod';
 import type { AlertEvidence, AlertKind } from '../../contracts/alert.ts';
 import type { BeatEvent, Detector, EpisodeChange, PendingState, TimeEvent } from './detector.ts';
 
@@ -263,15 +264,24 @@ export class LimitRateDetector implements Detector {
   }
 }
 
-const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
-const isNums = (x: unknown): x is number[] => Array.isArray(x) && x.every(isNum);
+/** Format 1 of {@link PendingRun} as it comes back from the changelog (z.number() is finite). */
+const pendingRunSchema = z
+  .object({
+    v: z.literal(1),
+    direction: z.enum(['below', 'above']),
+    limitBpm: z.number(),
+    firstMs: z.number(),
+    lastMs: z.number(),
+    count: z.number().min(1),
+    rrSumMs: z.number(),
+    recentRrMs: z.array(z.number()),
+    sudden: z.boolean().optional(),
+    beforeRrMs: z.array(z.number()).optional(),
+  })
+  .refine((r) => r.lastMs >= r.firstMs);
 
 /** A changelog state this detector can continue (format 1), or undefined. */
 function parsePendingRun(s: PendingState): PendingRun | undefined {
-  const r = s as Partial<PendingRun>;
-  if (r.v !== 1 || (r.direction !== 'below' && r.direction !== 'above')) return undefined;
-  if (![r.limitBpm, r.firstMs, r.lastMs, r.count, r.rrSumMs].every(isNum) || !isNums(r.recentRrMs) || !(r.count! >= 1) || r.lastMs! < r.firstMs!) return undefined;
-  if (r.sudden !== undefined && typeof r.sudden !== 'boolean') return undefined;
-  if (r.beforeRrMs !== undefined && !isNums(r.beforeRrMs)) return undefined;
-  return r as PendingRun;
+  const r = pendingRunSchema.safeParse(s);
+  return r.success ? r.data : undefined;
 }
