@@ -147,8 +147,8 @@ export function extraDetectionShares(record: ReferenceRecord, tolerance = AFIB_D
     const out = merger.push(timeMs, rrMs);
     endsMs.push(timeMs);
     merged.push(false);
-    // One released interval ending at this beat but longer than it: the held one merged into it.
-    if (out.length === 1 && out[0]!.timeMs === timeMs && out[0]!.rrMs !== rrMs && merged.length >= 2) merged[merged.length - 1] = merged[merged.length - 2] = true;
+    // The held interval and this one were merged: both count as merged.
+    if (out.some((o) => o.merged) && merged.length >= 2) merged[merged.length - 1] = merged[merged.length - 2] = true;
   }
   closeRun();
   return shares;

@@ -229,6 +229,8 @@ export function prematureBeatSignature(rrMs: readonly number[]): { fraction: num
 export interface RrInterval {
   timeMs: number;
   rrMs: number;
+  /** Set when this interval is two detected intervals merged back into one. */
+  merged?: true;
 }
 
 /**
@@ -295,7 +297,7 @@ export class ExtraDetectionMerger {
     if (held) {
       this.#held = undefined;
       if (Math.abs(held.interval.rrMs + rrMs - held.referenceMs) <= this.#tolerance * held.referenceMs) {
-        return [this.#release({ timeMs, rrMs: held.interval.rrMs + rrMs })];
+        return [this.#release({ timeMs, rrMs: held.interval.rrMs + rrMs, merged: true })];
       }
       return [this.#release(held.interval), ...this.push(timeMs, rrMs)];
     }
