@@ -219,7 +219,7 @@ export class BeatMorphology {
 
   /** RR shorter than 7/8 of the mean of the last NN intervals (OSEA rythmchk `RRShort2`). */
   #premature(rr: number): boolean {
-    if (rr <= 0 || this.#nn.length < 4) return false;
+    if (rr <= 0 || this.#nn.length < NN_HISTORY) return false;
     let sum = 0;
     for (const x of this.#nn) sum += x;
     return rr < (0.875 * sum) / this.#nn.length;
