@@ -31,7 +31,9 @@ export const TACHY = { limitBpm: 120, consecutiveBeats: 5, recoveredBpm: 115, re
  * defibrillators): the mean of the run's first `consecutiveBeats` intervals is at least
  * `change` (20 %) shorter (tachy) than the mean of the last `beforeIntervals` (8) intervals
  * inside the limit before the run, or longer by the same rate change (brady: RR ≥ mean / 0.8,
- * i.e. ≥ 25 % longer). Fewer than 8 such intervals known: not sudden.
+ * i.e. ≥ 25 % longer). Those intervals are consecutive and immediately before the run: an
+ * interval beyond the limit among them (an earlier dip) restarts the count. Fewer than 8: not
+ * sudden.
  */
 export const SUDDEN_ONSET = { change: 0.2, beforeIntervals: 8 } as const;
 /**

@@ -46,11 +46,14 @@ const RATE_CRITERIA: readonly RateCriterion[] = [
 /** First hit of one rate criterion; `beforeRrMs`: the intervals just before `beats[0]`, oldest first. */
 function scanRate(c: RateCriterion, beats: readonly TimedBeat[], beforeRrMs: readonly number[]): CriterionHit | undefined {
   const rr = (i: number) => beats[i]!.tMs - beats[i - 1]!.tMs;
-  // The last intervals inside the limit (a run too short to count is not one of them).
-  const inside = beforeRrMs.filter((x) => !c.qualifies(x)).slice(-SUDDEN_ONSET.beforeIntervals);
+  // The consecutive intervals inside the limit just before a run: a qualifying interval, even
+  // one of a run too short to count, starts the reference afresh.
+  const lastQualifying = beforeRrMs.findLastIndex((x) => c.qualifies(x));
+  const inside = beforeRrMs.slice(lastQualifying + 1).slice(-SUDDEN_ONSET.beforeIntervals);
   let run: { first: number; count: number; sumMs: number; sudden?: boolean } | undefined;
   for (let i = 1; i < beats.length; i++) {
     if (!c.qualifies(rr(i))) {
+      if (run) inside.length = 0;
       run = undefined;
       inside.push(rr(i));
       if (inside.length > SUDDEN_ONSET.beforeIntervals) inside.shift();

@@ -61,7 +61,8 @@ export function rateRuns(beats: readonly ReferenceBeat[], durationMs: number, mi
  * The limit alarms' episodes (brady, tachy): runs of ≥ `consecutiveBeats` qualifying beats
  * whose qualifying beats span at least the sustain time — the shorter sudden-onset one when the
  * run's first `consecutiveBeats` intervals average ≥ `suddenChange` shorter (above) / longer
- * (below) than the last 8 non-qualifying intervals before it (processor/detectors/limit-rate.ts).
+ * (below) than the 8 non-qualifying intervals right before it, with no qualifying one among them
+ * (processor/detectors/limit-rate.ts).
  */
 export function sustainedRuns(beats: readonly ReferenceBeat[], durationMs: number, p: LimitRateParams, direction: 'above' | 'below'): Interval[] {
   const limitRrMs = 60000 / p.limitBpm;
@@ -83,6 +84,8 @@ export function sustainedRuns(beats: readonly ReferenceBeat[], durationMs: numbe
       const lastOk = Math.max(i + p.consecutiveBeats - 1, i + beats.slice(i, j).findIndex((b) => b.timeMs - beats[i]!.timeMs >= sustainMs));
       if (beats[j - 1]!.timeMs - beats[i]!.timeMs >= sustainMs && lastOk < j) out.push({ startMs: beats[i]!.timeMs, endMs: j < beats.length ? beats[j]!.timeMs : durationMs });
     }
+    // The sudden-onset reference is the consecutive intervals inside the limit before a run.
+    before.length = 0;
     i = j;
   }
   return out;

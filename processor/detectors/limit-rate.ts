@@ -29,7 +29,8 @@ export interface LimitRateParams {
   sustainMs: number;
   /**
    * Sudden onset (optional): when the run's first `consecutiveBeats` intervals are on average at
-   * least this fraction shorter (tachy) / longer (brady) than the 8 intervals before the run, the
+   * least this fraction shorter (tachy) / longer (brady) than the 8 intervals before the run
+   * (consecutive, all inside the limit: a beat beyond it restarts the reference), the
    * shorter {@link suddenSustainMs} applies. Sinus tachycardia of exercise ramps up; a
    * re-entrant tachycardia starts from one beat to the next (the "sudden onset" discriminator
    * of implantable defibrillators). 0 = off.
@@ -84,7 +85,7 @@ export class LimitRateDetector implements Detector {
   readonly #recovered: (rrMs: number) => boolean;
   /** The current run of qualifying beats before an episode opens (bounded summary). */
   #run: { firstMs: number; lastMs: number; count: number; rrSumMs: number; recentRrMs: number[]; sudden: boolean | undefined } | undefined;
-  /** The last intervals before the run (sudden-onset reference). */
+  /** The last intervals before the run, all inside the limit and consecutive (sudden-onset reference). */
   #before: number[] = [];
   #open: { onsetMs: number; beatCount: number; rrSumMs: number; recentRrMs: number[] } | undefined;
   /** First beat and length of the current run of recovered beats while open. */
@@ -145,6 +146,12 @@ export class LimitRateDetector implements Detector {
     if (!this.#open) {
       const p = this.#c.params;
       if (!this.#beyond(beat.rrMs)) {
+        // The sudden-onset reference is the intervals *immediately* before a run: a run that
+        // broke off here (a few beats beyond the limit) means the rhythm already hovered at the
+        // limit, so the intervals before it no longer describe where the next run comes from.
+        // Kept, they let a rhythm drifting around the limit (sleep) pass for a sudden change
+        // against a rate it left minutes ago.
+        if (this.#run) this.#before = [];
         this.#run = undefined;
         this.#before.push(beat.rrMs);
         if (this.#before.length > BEFORE_INTERVALS) this.#before.shift();

@@ -36,6 +36,23 @@ describe('limit alarms with the nuisance-alarm delay, the default since issue 12
     expect(delayMs).toBeLessThanOrEqual(32_000);
   });
 
+  it('brady: a rhythm that already dipped under the limit is not "sudden" against the faster rate it had before the dip (sleep hovering at 50 bpm)', () => {
+    // 800 ms sinus, a 3-beat dip beyond the limit, 3 beats back at 1150 ms, then a long run at
+    // 1300 ms: ≥ 25 % longer than the mean of the last 8 intervals inside the limit (5 × 800,
+    // 3 × 1150: 931 ms), but those span the dip; only 3 intervals come right before the run.
+    const hovering = seq(Array(3).fill(1300), Array(3).fill(1150), Array(110).fill(1300));
+    const alerts = raised(run([createBradyDetector(BRADY_DEFAULTS)], hovering, lastT(hovering) + 1));
+    expect(alerts).toHaveLength(1);
+    expect(Date.parse(alerts[0]!.detectedAt) - Date.parse(alerts[0]!.onset)).toBeGreaterThanOrEqual(120_000);
+    // The same run after 8 undisturbed intervals at 1150 ms is not sudden either (1300 < 1.25 × 1150),
+    // while after 8 at 800 ms it is (the block case above): the reference is what came just before.
+    const fresh = seq(Array(3).fill(1300), Array(8).fill(800), Array(40).fill(1300));
+    const sudden = raised(run([createBradyDetector(BRADY_DEFAULTS)], fresh, lastT(fresh) + 1));
+    expect(sudden).toHaveLength(1);
+    // 30 s, plus up to one interval and one frame until the beat and the frame that show it.
+    expect(Date.parse(sudden[0]!.detectedAt) - Date.parse(sudden[0]!.onset)).toBeLessThanOrEqual(30_000 + 1300 + 1000);
+  });
+
   it('tachy: exertional sinus tachycardia ramping over 120 bpm for 4 min raises nothing; a sudden 75 → 130 bpm alarms after 30 s', () => {
     const exertion = seq(ramp(800, 470, 120), Array(480).fill(470), ramp(470, 800, 60));
     expect(run([createTachyDetector(TACHY_DEFAULTS)], exertion, lastT(exertion) + 1)).toEqual([]);
