@@ -15,16 +15,77 @@
  * Output frames never go back in device time (PatientStream and the detectors need order).
  * Lead-off, a hole in the frames or a change of sampling rate restarts the detector (its
  * 2 s learning period follows); lead-off frames pass through so the detectors see them.
+ *
+ * Restarts (processor restart, partition move): a fresh source would restart the detector at the
+ * first frame it sees, lose the beats the old one had not yet handed out (its ~0.5–3 s decision
+ * lag) and give its first beat no RR, which ends a brady/tachy run whose alarm delay is running
+ * (limit-rate.ts). So while such a delay runs the processor's changelog keeps {@link
+ * EcgBeatState} (stream-state.ts `ecgBeats`): the ECG of the current detector run from
+ * {@link RESUME_LEAD_MS} before the last handed-out beat, the handed-out beats in it and the
+ * output position. A successor whose first frame continues that ECG runs a new detector over it
+ * first, so the detector has been running across the span between the last handed-out beat and
+ * the next one: the next beat's RR is a measured interval, not a guess across a blind spot, and
+ * the beats the predecessor had not handed out are found. Why not the interval from the last
+ * handed-out beat alone: beats in the lag window and at the new detector's start would be missed,
+ * and a missed beat makes one long "interval" — a false bradycardia beat, or the end of a
+ * tachycardia run. Why not serialize the detector: its filters, thresholds and ring buffers are
+ * kilobytes of private state; its input is the public contract.
  */
+import { z } from 'zod';
 import type { Beat, TelemetryFrame } from '../contracts/telemetry.ts';
 import type { EpisodeChange } from './detectors/detector.ts';
 import type { PatientStream } from './patient-stream.ts';
-import { QrsDetector, type QrsBeat, type QrsParams } from './detectors/qrs-detector.ts';
+import { QRS_DEFAULTS, QrsDetector, type QrsBeat, type QrsParams } from './detectors/qrs-detector.ts';
 
 /** ECG-derived beats are used once the firmware has sent no beat for this long (device time), ms. */
 export const FIRMWARE_BEAT_MEMORY_MS = 60_000;
 /** A frame starting further than this from where the ECG left off restarts the detector, ms. */
 const ECG_CONTINUITY_MS = 50;
+/**
+ * A successor's detector starts at least this long before the last handed-out beat (unless that is
+ * where the run started): the QRS detector's learning period (qrs-detector.ts), so it has settled
+ * its filters and thresholds before the beats it hands out, ms.
+ */
+const RESUME_LEAD_MS = QRS_DEFAULTS.learningMs;
+/**
+ * ECG kept for a successor at most, ms: the lead, a 30 bpm interval, the detector's decision lag
+ * (≤ 1.5 mean RR, the mean capped at 2 s) and a 5 s frame (device-protocol.md's longest).
+ */
+const MAX_RESUME_ECG_MS = 12_000;
+
+/**
+ * What a successor needs to continue an ECG-only stream's beats (format 1; the processor's
+ * changelog, stream-state.ts `ecgBeats`). Samples are int16 (the contract's range), base64 little-endian.
+ */
+export interface EcgBeatState {
+  v: 1;
+  /** Device time up to which derived frames were handed out, ms. */
+  outUntilMs: number;
+  /** Device time the detector run started at (after the last hole, lead-off or change of rate), ms. */
+  runStartMs: number;
+  /** Handed-out beats (R-peaks, device time ms) within the ECG below: the last one gives the next beat its RR. */
+  beatsMs: number[];
+  /** The current detector run's latest ECG frames, oldest first, back to back. */
+  ecg: { ts: number; durMs: number; fs: number; uV: string }[];
+}
+
+/** Format 1 of {@link EcgBeatState} as it comes back from the changelog (z.number() is finite). */
+export const ecgBeatStateSchema = z.object({
+  v: z.literal(1),
+  outUntilMs: z.number(),
+  runStartMs: z.number(),
+  beatsMs: z.array(z.number()),
+  ecg: z.array(z.object({ ts: z.number(), durMs: z.number().positive(), fs: z.number().int().positive(), uV: z.base64() })
+    .refine((f) => Buffer.byteLength(f.uV, 'base64') === 2 * Math.floor((f.fs * f.durMs) / 1000), 'samples must match fs × durMs')).min(1),
+});
+
+const encodeInt16 = (uV: readonly number[]) => Buffer.from(Int16Array.from(uV).buffer).toString('base64');
+function decodeInt16(b64: string): number[] {
+  const bytes = Buffer.from(b64, 'base64');
+  const out = new Array<number>(bytes.length >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = bytes.readInt16LE(2 * i);
+  return out;
+}
 
 export class EcgBeatSource {
   readonly #params: Partial<QrsParams>;
@@ -40,6 +101,14 @@ export class EcgBeatSource {
   readonly #scratch: QrsBeat[] = [];
   /** Beats detected but not yet handed out (their time is not final yet in firmware mode). */
   #beats: { tMs: number; cls: Beat['cls'] }[] = [];
+  /** Device time the current detector run started at. */
+  #runStartMs = 0;
+  /** The current detector run's recent input frames (references), for {@link state}. */
+  #ecgTail: { ts: number; durMs: number; fs: number; uV: number[] }[] = [];
+  /** Recently handed-out derived beats, device time ms (those within {@link #ecgTail}). */
+  #handedMs: number[] = [];
+  /** {@link resume}: a predecessor's state, applied at the first frame. */
+  #resume: EcgBeatState | undefined;
 
   constructor(params: Partial<QrsParams> = {}) {
     this.#params = params;
@@ -50,15 +119,22 @@ export class EcgBeatSource {
 
   /** Frames to analyse for one incoming frame (in device-time order), zero or more. */
   frames(frame: TelemetryFrame): TelemetryFrame[] {
+    const resume = this.#resume;
+    this.#resume = undefined;
+    const resumeFromMs = resume && this.#prime(resume, frame);
     const endMs = frame.ts + frame.durMs;
     if (frame.beats.length > 0) this.#lastFirmwareBeatMs = frame.ts + frame.beats.at(-1)!.off;
     const firmware = frame.beats.length > 0 || endMs - this.#lastFirmwareBeatMs < FIRMWARE_BEAT_MEMORY_MS;
     this.#feedEcg(frame);
+    if (resume && resumeFromMs !== undefined) this.#continueFrom(resume, frame.ts, resumeFromMs);
     if (firmware || !frame.ecg || frame.leadOff) {
       this.ecgMode = false;
       this.#beats = [];
       // The derived beats up to here are superseded by this frame.
       this.#lastBeatMs = undefined;
+      this.#handedMs = [];
+      // (A successor needs ECG only in ECG mode: a firmware device keeps none.)
+      this.#ecgTail = [];
       if (this.#outUntilMs !== undefined && frame.ts < this.#outUntilMs) {
         // Cannot happen for ordered input; keep the detectors' time monotone anyway.
         if (endMs <= this.#outUntilMs) return [];
@@ -79,9 +155,11 @@ export class EcgBeatSource {
       const rr = this.#lastBeatMs === undefined ? 0 : b.tMs - this.#lastBeatMs;
       beats.push({ off: b.tMs - fromMs, rr: rr > 0 && rr <= 0xffff ? rr : 0, cls: b.cls });
       this.#lastBeatMs = b.tMs;
+      this.#handedMs.push(b.tMs);
     }
     this.#beats.splice(0, k);
     this.#outUntilMs = toMs;
+    this.#pruneTail();
     return [{ ...frame, ts: fromMs, durMs: toMs - fromMs, beats, hr: 0, ecg: undefined }];
   }
 
@@ -95,6 +173,7 @@ export class EcgBeatSource {
     if (!this.#qrs || this.#qrs.fsHz !== ecg.fs || this.#nextEcgMs === undefined || Math.abs(frame.ts - this.#nextEcgMs) > ECG_CONTINUITY_MS) {
       this.#restart(new QrsDetector(ecg.fs, this.#params));
       this.#t0Ms = frame.ts;
+      this.#runStartMs = frame.ts;
       if (this.#outUntilMs === undefined || this.#outUntilMs < frame.ts) this.#outUntilMs = frame.ts;
     }
     const qrs = this.#qrs!;
@@ -104,6 +183,8 @@ export class EcgBeatSource {
     // Re-anchor on the device clock: frames of a non-integer sample count must not drift.
     this.#nextEcgMs = frame.ts + frame.durMs;
     this.#t0Ms = this.#nextEcgMs - (qrs.samples * 1000) / qrs.fsHz;
+    this.#ecgTail.push({ ts: frame.ts, durMs: frame.durMs, fs: ecg.fs, uV: ecg.uV });
+    this.#pruneTail();
   }
 
   #restart(qrs: QrsDetector | undefined): void {
@@ -111,6 +192,81 @@ export class EcgBeatSource {
     this.#nextEcgMs = undefined;
     this.#beats = [];
     this.#lastBeatMs = undefined;
+    this.#ecgTail = [];
+    this.#handedMs = [];
+  }
+
+  /** Keeps the ECG from {@link RESUME_LEAD_MS} before the last handed-out beat (at most {@link MAX_RESUME_ECG_MS}). */
+  #pruneTail(): void {
+    const tail = this.#ecgTail;
+    if (this.#nextEcgMs === undefined) return;
+    const keepFromMs = Math.max(this.#nextEcgMs - MAX_RESUME_ECG_MS, (this.#lastBeatMs ?? -Infinity) - RESUME_LEAD_MS);
+    let drop = 0;
+    while (drop + 1 < tail.length && tail[drop + 1]!.ts <= keepFromMs) drop++;
+    if (drop > 0) tail.splice(0, drop);
+    const fromMs = tail[0]?.ts ?? Infinity;
+    while (this.#handedMs.length > 0 && this.#handedMs[0]! < fromMs) this.#handedMs.shift();
+  }
+
+  /**
+   * What a successor needs to go on where this source is (see the file comment), in ECG mode;
+   * undefined otherwise (firmware beats need nothing: they come with the frames).
+   */
+  state(): EcgBeatState | undefined {
+    const tail = this.#ecgTail;
+    if (!this.ecgMode || this.#outUntilMs === undefined || tail.length === 0) return undefined;
+    return {
+      v: 1,
+      outUntilMs: this.#outUntilMs,
+      runStartMs: this.#runStartMs,
+      beatsMs: [...this.#handedMs],
+      ecg: tail.map((f) => ({ ts: f.ts, durMs: f.durMs, fs: f.fs, uV: encodeInt16(f.uV) })),
+    };
+  }
+
+  /** Continues from a predecessor's {@link state} (restart, partition move), if the first frame continues its ECG. */
+  resume(state: EcgBeatState): void {
+    this.#resume = state;
+  }
+
+  /**
+   * The first frame after {@link resume}, before it is fed: when it continues the predecessor's
+   * kept ECG (a new frame, or one re-delivered from inside it), the detector runs over that ECG
+   * up to the frame first. Returns where the detector starts (the frame itself when the kept ECG
+   * is all re-delivered), or undefined when the frame does not continue it.
+   */
+  #prime(s: EcgBeatState, frame: TelemetryFrame): number | undefined {
+    if (!frame.ecg || frame.leadOff) return undefined;
+    if (frame.ts <= s.ecg[0]!.ts + ECG_CONTINUITY_MS) return frame.ts;
+    const prime = s.ecg.filter((f) => f.ts + f.durMs <= frame.ts + ECG_CONTINUITY_MS);
+    const last = prime.at(-1)!;
+    if (Math.abs(frame.ts - (last.ts + last.durMs)) > ECG_CONTINUITY_MS) return undefined;
+    for (const f of prime) this.#feedEcg({ seq: 0, ts: f.ts, durMs: f.durMs, hr: 0, battery: 255, leadOff: false, beats: [], ecg: { fs: f.fs, uV: decodeInt16(f.uV) } });
+    return prime[0]!.ts;
+  }
+
+  /**
+   * After the first frame is fed: if the detector has been running since `startMs` (no hole,
+   * lead-off or other rate since), the beats the predecessor handed out are not handed out again
+   * and the next one gets its RR from the last of them — only when this detector had settled
+   * (RESUME_LEAD_MS) before that beat, or repeats the predecessor's exactly (same start). Beats of
+   * re-delivered frames are handed out again when the beat before them is such a beat (the
+   * fresh detectors re-analyse them; the limit alarms skip what they counted), else from where
+   * the predecessor stopped.
+   */
+  #continueFrom(s: EcgBeatState, frameMs: number, startMs: number): void {
+    if (!this.#qrs || this.#runStartMs !== startMs || s.runStartMs > startMs) return;
+    const settledFromMs = startMs === s.runStartMs ? -Infinity : startMs + RESUME_LEAD_MS;
+    const lastBefore = (ms: number) => s.beatsMs.filter((t) => t < ms).at(-1);
+    const settled = (t: number | undefined) => t !== undefined && t >= settledFromMs;
+    let outMs = Math.min(s.outUntilMs, frameMs);
+    if (!settled(lastBefore(outMs))) outMs = s.outUntilMs;
+    const last = lastBefore(outMs);
+    this.#outUntilMs = Math.max(outMs, this.#outUntilMs ?? outMs);
+    this.#handedMs = s.beatsMs.filter((t) => t >= startMs && t < outMs);
+    this.#lastBeatMs = settled(last) ? last : undefined;
+    // For this source's own successor: the beats are the predecessor's run's.
+    this.#runStartMs = s.runStartMs;
   }
 }
 

@@ -74,6 +74,8 @@ export class StreamRuntime {
    * previous owner's position), otherwise the hole is a discontinuity, as it was for that owner.
    */
   #continueFromMs: number | undefined;
+  /** End (device time) of the last frame analysed or re-analysed. */
+  #inputUntilMs: number | undefined;
   /** Telemetry partition of the stream's latest frame. */
   partition: number | undefined;
   /** Created at the first frame with ECG: a stream without ECG keeps nothing for strips. */
@@ -108,6 +110,8 @@ export class StreamRuntime {
     if (record.pending && record.analysedUntilMs !== undefined) {
       for (const p of record.pending) rt.#streamDetectors().find((d) => d.kind === p.kind)?.resumePending?.(p.state);
       rt.#continueFromMs = record.analysedUntilMs;
+      // ECG-only device: the beats continue where the predecessor's left off (ecg-beats.ts).
+      if (record.ecgBeats) rt.#beats.resume(record.ecgBeats);
     }
     return rt;
   }
@@ -211,6 +215,8 @@ export class StreamRuntime {
   record(owner: string, writtenAt: number): StreamStateRecord {
     const analysedUntilMs = this.analysedUntilMs;
     const pending = this.#pending();
+    // Only a running alarm delay needs the beat source's state (its ECG costs a few kB per write).
+    const ecgBeats = pending.length > 0 ? this.#beats.state() : undefined;
     return {
       schema: STATE_SCHEMA,
       patientId: this.patientId,
@@ -224,6 +230,7 @@ export class StreamRuntime {
       alarms: this.#alarms.snapshot(),
       openTechnical: this.#alarms.openEpisodes().filter((e) => TECHNICAL_KINDS.has(e.kind) && e.kind !== 'signal_loss').map((e) => ({ kind: e.kind, onsetMs: e.onsetMs })),
       ...(pending.length > 0 ? { pending } : {}),
+      ...(ecgBeats ? { ecgBeats } : {}),
     };
   }
 
@@ -262,7 +269,9 @@ export class StreamRuntime {
   }
 
   #replay(frame: TelemetryFrame): void {
-    const last = this.#stream.watermarkMs;
+    // Input time, not the stream's watermark: in ECG mode that lags the input (ecg-beats.ts), and
+    // after a restore it starts at the predecessor's position — a re-delivered frame is not old.
+    const last = this.#inputUntilMs;
     if (last !== undefined && frame.ts < last - CONTINUITY_TOLERANCE_MS) return;
     // Kept for the pre-onset part of strips of alarms raised after the restart.
     this.#recordEcg(frame, []);
@@ -283,6 +292,7 @@ export class StreamRuntime {
       if (this.#stream.watermarkMs === undefined) this.#stream.resumeAt(this.#continueFromMs);
       this.#continueFromMs = undefined;
     }
+    this.#inputUntilMs = frame.ts + frame.durMs;
     const { frames, changes } = detectThroughBeatSource(this.#beats, this.#stream, frame);
     // Replayed frames (after a restore) were stored by the previous owner: only new ones count.
     if (keepBeats && this.#beats.ecgMode) for (const f of frames) if (f.beats.length > 0) this.#ecgBeatFrames.push(f);

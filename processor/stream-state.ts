@@ -36,6 +36,7 @@
  */
 import type { AlertKind } from '../contracts/alert.ts';
 import type { PendingState } from './detectors/detector.ts';
+import { ecgBeatStateSchema, type EcgBeatState } from './ecg-beats.ts';
 import type { StreamAlarmsState } from './alarm-lifecycle.ts';
 import type { ReorderState } from './reorder-buffer.ts';
 
@@ -64,6 +65,12 @@ export interface StreamStateRecord {
   openTechnical: { kind: AlertKind; onsetMs: number }[];
   /** Alarms whose delay is running, per detector kind, as of `analysedUntilMs` (optional: older records have none). */
   pending?: { kind: AlertKind; state: PendingState }[];
+  /**
+   * With `pending`, for a device whose beats the processor detects in its ECG: the beat source's
+   * state (ecg-beats.ts), so the beats go on with a measured RR after the restart (optional: older
+   * records have none, and then the first beat after the restart has no RR, which ends the run).
+   */
+  ecgBeats?: EcgBeatState;
 }
 
 export function streamKey(patientId: string, deviceId: string): string {
@@ -77,8 +84,10 @@ export function parseStreamState(value: unknown): StreamStateRecord | undefined 
   if (r.schema !== STATE_SCHEMA || typeof r.patientId !== 'string' || typeof r.deviceId !== 'string' || typeof r.owner !== 'string') return undefined;
   if (!r.alarms || !Array.isArray(r.alarms.slots) || !Array.isArray(r.alarms.latched) || !Array.isArray(r.alarms.closed)) return undefined;
   if (!r.reorder || !Array.isArray(r.reorder.held)) return undefined;
-  const { pending: raw, ...rest } = r;
+  const { pending: raw, ecgBeats: rawEcgBeats, ...rest } = r;
   // Unknown or malformed pending entries are skipped: the alarm delay then starts again (as before issue 12).
   const pending = Array.isArray(raw) ? raw.filter((p) => typeof p?.kind === 'string' && typeof p.state === 'object' && p.state !== null && typeof p.state.v === 'number') : [];
-  return { ...rest, openTechnical: Array.isArray(r.openTechnical) ? r.openTechnical : [], ...(pending.length > 0 ? { pending } : {}) } as StreamStateRecord;
+  // Likewise a beat source state in another format: the beats then start afresh.
+  const ecgBeats = rawEcgBeats === undefined ? undefined : ecgBeatStateSchema.safeParse(rawEcgBeats).data;
+  return { ...rest, openTechnical: Array.isArray(r.openTechnical) ? r.openTechnical : [], ...(pending.length > 0 ? { pending } : {}), ...(ecgBeats ? { ecgBeats } : {}) } as StreamStateRecord;
 }

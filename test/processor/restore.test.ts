@@ -5,7 +5,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Alert } from '../../contracts/alert.ts';
+import type { TelemetryFrame } from '../../contracts/telemetry.ts';
 import { InProcessBus } from '../../platform/bus/index.ts';
+import { syntheticEcgSource } from '../../device-sim/ecg-synth.ts';
 import { ManualClock } from '../../processor/clock.ts';
 import { beats, frames, iso, processorSnapshots, startHarness, T0, until, type Harness } from './helpers.ts';
 
@@ -23,6 +25,21 @@ const stop = async (h: Harness) => {
   running.splice(running.indexOf(h), 1);
   await h.stop();
 };
+
+/** Every processor snapshot for `list` sent through one processor, or two with a restart before the first frame at or after `restartAtMs`. */
+async function withRestart(list: TelemetryFrame[], restartAtMs?: number): Promise<Alert[]> {
+  const bus = new InProcessBus();
+  const clock = new ManualClock(T0 + 3_600_000);
+  let h = await start(bus, clock);
+  if (restartAtMs !== undefined) {
+    await h.send(list.filter((f) => f.ts < restartAtMs));
+    await stop(h);
+    h = await start(bus, clock);
+  }
+  await h.send(list.filter((f) => restartAtMs === undefined || f.ts >= restartAtMs));
+  await stop(h);
+  return processorSnapshots(bus);
+}
 
 /** 20 s normal rhythm, then 20 beats at 35 bpm (still going when the frames stop). */
 const BRADY = frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1700, count: 40 }]), 80_000);
@@ -88,18 +105,8 @@ describe('restoring streams', () => {
     // beats until 16 s, silence until 100.8 s (longer than the 60 s re-detection window after the restart at 30 s), then beats again
     const list = frames([...beats(T0, [{ rrMs: 800, count: 20 }]), ...beats(T0 + 100_000, [{ rrMs: 800, count: 20 }])], 119_000);
     const asystoles = async (restartAtMs?: number) => {
-      const bus = new InProcessBus();
-      const clock = new ManualClock(T0 + 3_600_000);
-      let h = await start(bus, clock);
-      if (restartAtMs !== undefined) {
-        await h.send(list.filter((f) => f.ts < restartAtMs));
-        await stop(h);
-        h = await start(bus, clock);
-      }
-      await h.send(list.filter((f) => restartAtMs === undefined || f.ts >= restartAtMs));
-      await stop(h);
       const finals = new Map<string, Alert>();
-      for (const a of processorSnapshots(bus).filter((x) => x.kind === 'asystole')) finals.set(a.id, a);
+      for (const a of (await withRestart(list, restartAtMs)).filter((x) => x.kind === 'asystole')) finals.set(a.id, a);
       return [...finals.values()].map((a) => [a.onset, a.end, a.evidence.note ?? null]);
     };
     const reference = await asystoles();
@@ -111,26 +118,24 @@ describe('restoring streams', () => {
     // 35 bpm from 21.7 s for 51 s: a sudden drop, brady raised 30 s into it.
     const run = frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1700, count: 30 }, { rrMs: 800, count: 20 }]), 95_000);
     const withHole = run.filter((f) => f.ts < T0 + 40_000 || f.ts >= T0 + 45_000);
-    const brady = async (list: typeof run, restartAtMs?: number) => {
-      const bus = new InProcessBus();
-      const clock = new ManualClock(T0 + 3_600_000);
-      let h = await start(bus, clock);
-      if (restartAtMs === undefined) {
-        await h.send(list);
-      } else {
-        await h.send(list.filter((f) => f.ts < restartAtMs));
-        await stop(h);
-        h = await start(bus, clock);
-        await h.send(list.filter((f) => f.ts >= restartAtMs));
-      }
-      await stop(h);
-      return processorSnapshots(bus).filter((x) => x.kind === 'brady' && x.revision === 1).map((x) => [x.onset, x.evidence.beatCount]);
-    };
+    const brady = async (list: typeof run, restartAtMs?: number) =>
+      (await withRestart(list, restartAtMs)).filter((x) => x.kind === 'brady' && x.revision === 1).map((x) => [x.onset, x.evidence.beatCount]);
     const reference = await brady(run);
     expect(reference).toEqual([[iso(T0 + 21_700), 19]]); // raised at the 19th slow beat, 30.6 s into the run
     expect(await brady(run, T0 + 40_000)).toEqual(reference);
     // 5 s of frames lost: the delay starts again after the hole, too late for this run, with or without a restart there.
     expect(await brady(withHole)).toEqual([]);
     expect(await brady(withHole, T0 + 40_000)).toEqual([]);
+  });
+
+  it('continues a running brady alarm delay of an ECG-only device (beats detected in the processor) after a restart', async () => {
+    // 45 bpm from 21.3 s for 45 s, 250 Hz ECG and no beats in the frames: brady raised 30 s into it.
+    const run = frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1333, count: 34 }, { rrMs: 800, count: 30 }]), 110_000, { ecg: syntheticEcgSource(7, 250), ecgFsHz: 250 }).map((f) => ({ ...f, beats: [], hr: 0 }));
+    const brady = async (restartAtMs?: number) =>
+      (await withRestart(run, restartAtMs)).filter((x) => x.kind === 'brady' && x.revision === 1).map((x) => [x.onset, x.evidence.beatCount, x.evidence.hrBpm]);
+    const reference = await brady();
+    expect(reference).toHaveLength(1);
+    expect(Math.abs(Date.parse(reference[0]![0] as string) - (T0 + 21_333))).toBeLessThanOrEqual(30);
+    expect(await brady(T0 + 35_000)).toEqual(reference);
   });
 });
