@@ -21,9 +21,9 @@ const OPTIONS: StreamRuntimeOptions = { patientId: 'p1', deviceId: 'd1', criteri
 const ecgOnly = (list: TelemetryFrame[]) => list.map((f) => ({ ...f, beats: [], hr: 0 }));
 
 /** 20 s at 75 bpm, then 45 bpm (a sudden drop: 30 s delay) for 45 s, then 75 bpm again. */
-const BRADY = ecgOnly(frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1333, count: 34 }, { rrMs: 800, count: 30 }]), 110_000, { ecg: syntheticEcgSource(7, 250), ecgFsHz: 250 }));
+const BRADY = ecgOnly(frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1333, count: 34 }, { rrMs: 800, count: 30 }]), 89_000, { ecg: syntheticEcgSource(7, 250), ecgFsHz: 250 }));
 /** 20 s at 75 bpm, then 130 bpm (sudden: 30 s delay) for 40 s, then 75 bpm again. */
-const TACHY = ecgOnly(frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 460, count: 87 }, { rrMs: 800, count: 30 }]), 110_000, { ecg: syntheticEcgSource(8, 250), ecgFsHz: 250 }));
+const TACHY = ecgOnly(frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 460, count: 87 }, { rrMs: 800, count: 30 }]), 84_000, { ecg: syntheticEcgSource(8, 250), ecgFsHz: 250 }));
 
 interface Raised { kind: string; onset: string; atMs: number; beatCount: number | undefined; hrBpm: number | undefined }
 
@@ -104,7 +104,7 @@ describe('ECG-only device: a restart inside a brady/tachy alarm delay', () => {
   });
 
   it('lead-off across the restart still ends the run', () => {
-    const leadOff = ecgOnly(frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1333, count: 34 }, { rrMs: 800, count: 30 }]), 110_000, { ecg: syntheticEcgSource(7, 250), ecgFsHz: 250, leadOff: [{ startMs: T0 + 41_000, endMs: T0 + 43_000 }] }));
+    const leadOff = ecgOnly(frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1333, count: 34 }, { rrMs: 800, count: 30 }]), 89_000, { ecg: syntheticEcgSource(7, 250), ecgFsHz: 250, leadOff: [{ startMs: T0 + 41_000, endMs: T0 + 43_000 }] }));
     expect(raised(leadOff, 'brady')).toEqual([]);
     expect(raised(leadOff, 'brady', { after: 40 })).toEqual([]);
   });

@@ -130,7 +130,7 @@ describe('restoring streams', () => {
 
   it('continues a running brady alarm delay of an ECG-only device (beats detected in the processor) after a restart', async () => {
     // 45 bpm from 21.3 s for 45 s, 250 Hz ECG and no beats in the frames: brady raised 30 s into it.
-    const run = frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1333, count: 34 }, { rrMs: 800, count: 30 }]), 110_000, { ecg: syntheticEcgSource(7, 250), ecgFsHz: 250 }).map((f) => ({ ...f, beats: [], hr: 0 }));
+    const run = frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1333, count: 34 }, { rrMs: 800, count: 30 }]), 89_000, { ecg: syntheticEcgSource(7, 250), ecgFsHz: 250 }).map((f) => ({ ...f, beats: [], hr: 0 }));
     const brady = async (restartAtMs?: number) =>
       (await withRestart(run, restartAtMs)).filter((x) => x.kind === 'brady' && x.revision === 1).map((x) => [x.onset, x.evidence.beatCount, x.evidence.hrBpm]);
     const reference = await brady();
