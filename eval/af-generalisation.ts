@@ -20,11 +20,13 @@ import { listRecords, loadRecord } from './records.ts';
  * 30–60 s episodes can be reported at all. Includes the production defaults.
  */
 export const AF_EVAL_CANDIDATES: AfSetting[] = [];
-for (const onsetStretchScore of [1.2, Infinity]) {
+// `onsetStretchScore ∞` left the grid in session 4 (no fold chose it in sessions 2–3; eval/tune-af.ts
+// still searches it), making room for `stretchGapBeats` at the same cost.
+for (const stretchGapBeats of [8, 16]) {
   for (const entropyThreshold of [-0.8, -0.6, -0.4]) {
     // The simpler model first: ties keep the earlier candidate (af-loro.ts chooseSetting).
     for (const ectopyMaxFraction of [Infinity, 0.2]) {
-      AF_EVAL_CANDIDATES.push({ onsetScore: 1.2, onsetStretchScore, entropyThreshold, ectopyMaxFraction, entropyEvidenceMs: 30_000, weakEvidenceMs: Infinity });
+      AF_EVAL_CANDIDATES.push({ onsetScore: 1.2, onsetStretchScore: 1.2, entropyThreshold, ectopyMaxFraction, entropyEvidenceMs: 30_000, weakEvidenceMs: Infinity, stretchGapBeats });
     }
   }
 }
@@ -71,7 +73,7 @@ export function formatLoro({ loro, candidates, mergeShares }: AfdbLoro): string 
   const picks = new Map<number, string[]>();
   for (const f of loro.folds) picks.set(f.chosen, [...(picks.get(f.chosen) ?? []), f.name]);
   return [
-    `AF leave-one-record-out on afdb (RR only, episodes ≥ 30 s; ${candidates.length} candidate operating points, objective min(ESe, E+P) fixed in eval/af-loro.ts):`,
+    `AF leave-one-record-out on afdb (RR only, episodes ≥ 30 s; ${candidates.length} candidate operating points, objective min(ESe, E+P, DSe) in eval/af-loro.ts):`,
     `  held out (each record scored with a setting chosen without it): ESe ${pct(h.episodeSe)}  E+P ${pct(h.episodePp)}  DSe ${pct(h.durationSe)}  D+P ${pct(h.durationPp)}; true-alarm latency median ${q(0.5)} s, p90 ${q(0.9)} s`,
     `  chosen on all records: ${settingLabel(candidates[loro.chosenOnAll]!)} (in sample: ESe ${pct(i.episodeSe)}  E+P ${pct(i.episodePp)}  DSe ${pct(i.durationSe)}  D+P ${pct(i.durationPp)})`,
     ...[...picks].map(([gi, names]) => `  folds choosing ${settingLabel(candidates[gi]!)}: ${names.length === loro.folds.length ? 'all' : `without ${names.join(', ')}`}`),

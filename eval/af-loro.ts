@@ -50,13 +50,18 @@ export function scoreRecord(record: ReferenceRecord, candidates: readonly AfSett
 }
 
 /**
- * The objective, fixed before looking at any result: the issue's target is episode Se and +P
- * (≥ 30 s), so the worse of the two; ties (within 0.05 points) go to the better worst duration
+ * The objective: the issue's target is episode Se and +P (≥ 30 s), so the worse of the two —
+ * and of the duration Se, which says whether the long episodes are alarmed in time (an episode
+ * counts as found if any alarm overlaps it, however late: a setting can keep episode Se while
+ * alarming a 10-hour AF hours late). Ties (within 0.05 points) go to the better worst duration
  * statistic, then to the earlier true alarms (median latency).
+ * History: fixed before looking at any result as min(ESe, E+P) in issue 12; duration Se added in
+ * session 4 after that objective picked COSEn −0.4 once the stretch-gap option entered the grid
+ * (in-sample DSe 96 → 75 %, the failure session 3 had already seen in two folds).
  */
 export function afObjective(list: readonly EpisodeComparison[]): [number, number] {
   const s = episodeStats(sumComparisons(list));
-  return [Math.min(s.episodeSe ?? 0, s.episodePp ?? 0), Math.min(s.durationSe ?? 0, s.durationPp ?? 0)];
+  return [Math.min(s.episodeSe ?? 0, s.episodePp ?? 0, s.durationSe ?? 0), Math.min(s.durationSe ?? 0, s.durationPp ?? 0)];
 }
 
 const median = (xs: number[]) => {

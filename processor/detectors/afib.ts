@@ -61,6 +61,13 @@ export interface AfibParams extends RrIrregularityParams {
   minEpisodeMs: number;
   /** Consecutive regular windows that separate an irregular stretch from the rhythm around it. */
   boundaryRegularBeats: number;
+  /**
+   * Consecutive regular windows that drop an irregular stretch still being timed for the 30 s
+   * criterion (while the smoothed decision says non-AF). Longer than `boundaryRegularBeats`: in
+   * a short episode the smoothed decision has not yet turned AF, so one regular-looking window
+   * inside the AF would split it into pieces that never span 30 s.
+   */
+  stretchGapBeats: number;
   /** Recent beats kept to back-date an onset (bounds memory; ≈ 4–8 min of beats). */
   historyBeats: number;
   /** An open episode ends only after the rhythm has been judged non-AF for this long, ms. */
@@ -136,6 +143,10 @@ export const AFIB_DEFAULTS: AfibParams = {
   minEpisodeMs: 30_000,
   // One full window (N beats) of regular rhythm: shorter regular runs are what AF itself shows.
   boundaryRegularBeats: RR_IRREGULARITY_DEFAULTS.windowBeats,
+  // Two full windows: chosen by the afdb leave-one-record-out from {8, 16} (EVALUATION.md §2,
+  // "Short episodes"); with 8, AF episodes of 40 s spliced from afdb's own intervals were found
+  // 65 % of the time (eval/af-splice.ts), their stretches split by one regular-looking window.
+  stretchGapBeats: 2 * RR_IRREGULARITY_DEFAULTS.windowBeats,
   historyBeats: 512,
   // Symmetric with the 30 s onset criterion: a non-AF stretch shorter than a reportable AF
   // episode does not split one (avoids a train of onset/end alarms during a long episode).
@@ -454,7 +465,7 @@ export class AfibDetector implements Detector {
       if (this.#stretch && this.#alarmDue(this.#stretch, sample)) {
         this.#open = true;
         changes.push({ type: 'onset', kind: this.kind, onsetMs: this.#stretch.onsetMs, evidence: this.#evidence(this.#stretch) });
-      } else if (this.#stretch && !sample.af && this.#trailingRegular() >= this.#p.boundaryRegularBeats) {
+      } else if (this.#stretch && !sample.af && this.#trailingRegular() >= this.#p.stretchGapBeats) {
         this.#stretch = undefined;
       }
     }

@@ -29,6 +29,14 @@ describe('AF leave-one-record-out (eval/af-loro.ts)', () => {
     expect(loro.heldOut.tpSe + loro.heldOut.fn).toBe(40);
   });
 
+  it('does not trade the duration Se of long episodes for episode +P: a setting that alarms a long episode late loses', () => {
+    // Candidate 1 has no false alarm (E+P 100 %) but covers only half of the reference AF (it
+    // alarms the long episode late); candidate 0 has one false episode in 11 (E+P 90.9 %).
+    const late = (c: EpisodeComparison): EpisodeComparison => ({ ...c, overlapSeMs: c.overlapSeMs / 2, overlapPpMs: c.overlapPpMs / 2, testDurationMs: c.testDurationMs / 2 });
+    const records: AfRecordScores[] = [{ name: 'a', comparisons: [cmp(10, 0, 1), late(cmp(10, 0, 0))], latenciesMs: [[30_000], [30_000]] }];
+    expect(chooseSetting(records, 2)).toBe(0);
+  });
+
   it('breaks ties by the duration statistics, then by earlier alarms', () => {
     const tie: AfRecordScores[] = [
       { name: 'a', comparisons: [cmp(10, 0, 0), cmp(10, 0, 0)], latenciesMs: [[60_000], [31_000]] },

@@ -82,6 +82,32 @@ describe('atrial fibrillation (irregular RR, episode ≥ 30 s, Petrėnas et al. 
     expect(onset!.evidence).toMatchObject({ criterion: expect.stringContaining('Petrėnas'), thresholds: { minEpisodeMs: 30_000, windowBeats: 8 } });
   });
 
+  it('times a short episode across a regular-looking run inside it: 25 s AF, 6 regular beats, 25 s AF raise one afib (not when one regular window drops the stretch)', () => {
+    // Three fixed seeds for which the smoothed decision has not turned AF when the regular beats
+    // come (the situation of a short episode): with stretchGapBeats 8 (before session 4) one
+    // regular window dropped the stretch and neither 25 s half reached the 30 s criterion.
+    for (const seed of [8, 11, 14]) {
+      const random = createPrng(seed);
+      const beats: TestBeat[] = [{ t: 0 }];
+      const add = (rr: number) => beats.push({ t: beats.at(-1)!.t + Math.round(rr) });
+      const until = (ms: number, rr: () => number) => { const end = beats.at(-1)!.t + ms; while (beats.at(-1)!.t < end) add(rr()); };
+      until(6 * 60_000, () => 800 + uniform(random, -10, 10));
+      const first = beats.at(-1)!.t;
+      until(25_000, () => uniform(random, 300, 900));
+      for (let i = 0; i < 6; i++) add(650);
+      until(25_000, () => uniform(random, 300, 900));
+      const last = beats.at(-1)!.t;
+      until(3 * 60_000, () => 800 + uniform(random, -10, 10));
+      const untilMs = beats.at(-1)!.t + 1;
+      const got = episodes(run([createAfibDetector()], beats, untilMs));
+      // One episode: its onset snapshot and its end snapshot.
+      expect(got.map((e) => [e.kind, e.revision])).toEqual([['afib', 1], ['afib', 2]]);
+      expect(Date.parse(got[0]!.onset)).toBeGreaterThanOrEqual(Date.parse(at(first)) - 5_000);
+      expect(Date.parse(got[1]!.end!)).toBeLessThanOrEqual(Date.parse(at(last)) + 5_000);
+      expect(episodes(run([createAfibDetector({ stretchGapBeats: 8 })], beats, untilMs))).toEqual([]);
+    }
+  });
+
   it('keeps one episode across a 15 s regular interruption (end hysteresis)', () => {
     const r = new Rhythm().sinus(120_000);
     const first = r.af(240_000);
