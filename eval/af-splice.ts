@@ -18,9 +18,8 @@
 import { resolve, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AfibParams } from '../processor/detectors/afib.ts';
-import { evaluationDetectors } from './detector-set.ts';
+import { scoreRecord } from './af-loro.ts';
 import { episodeStats, sumComparisons, type EpisodeComparison } from './epicmp.ts';
-import { evaluateRecord } from './evaluate.ts';
 import { listRecords, loadRecord, type ReferenceBeat, type ReferenceRecord, type RhythmEpisode } from './records.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
@@ -101,14 +100,15 @@ for (const name of await listRecords(dir)) {
     const synthetic = splice(record, s * 1000);
     if (!synthetic) continue;
     any = true;
-    const result = evaluateRecord(synthetic, () => evaluationDetectors(afibOverride));
-    byLength.set(s, [...(byLength.get(s) ?? []), result.af!.min30s]);
+    // The AF detector alone, scored as the leave-one-record-out scores a record (epicmp -i 30).
+    const [comparison] = scoreRecord(synthetic, [afibOverride ?? {}]).comparisons;
+    byLength.set(s, [...(byLength.get(s) ?? []), comparison!]);
   }
   if (any) used.push(name);
 }
 
 const pct = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(1));
-console.log(`afdb, AF episodes of one length spliced from each record's own intervals (${used.length} records: ${used.join(' ')}; up to ${MAX_EPISODES} per record, 4 min apart), ${afibOverride ? `AF parameters ${values.afib}` : 'production detectors'}, epicmp -i 30`);
+console.log(`afdb, AF episodes of one length spliced from each record's own intervals (${used.length} records: ${used.join(' ')}; up to ${MAX_EPISODES} per record, 4 min apart), ${afibOverride ? `AF parameters ${values.afib}` : 'the production AF detector'}, epicmp -i 30`);
 const header = ['AF length', 'episodes', 'found', 'ESe', 'false eps', 'E+P', 'DSe'];
 const rows = lengthsS.map((s) => {
   const c = sumComparisons(byLength.get(s) ?? []);

@@ -5,12 +5,12 @@
  */
 import { join } from 'node:path';
 import { readWfdbHeader, type WfdbHeader } from '../device-sim/wfdb-header.ts';
-import { readWfdbRecord } from '../device-sim/wfdb-record.ts';
+import { readWfdbRecord, type WfdbRecord } from '../device-sim/wfdb-record.ts';
 import { BRADY_IMMEDIATE, createBradyDetector } from '../processor/detectors/brady.ts';
 import { createTachyDetector, TACHY_IMMEDIATE } from '../processor/detectors/tachy.ts';
 import { createPauseDetector } from '../processor/detectors/pause.ts';
 import type { Detector } from '../processor/detectors/detector.ts';
-import { pp, se, sumBxb, vfEpisodes, vPp, vSe } from './bxb.ts';
+import { pp, se, sumBxb, vfEpisodes, vPp, vSe, type ExcludedInterval } from './bxb.ts';
 import { readWfdbAnnotations } from '../device-sim/wfdb-annotations.ts';
 import { recordDurationMs } from '../device-sim/replay.ts';
 import { challengeScore, decide, decideProduction, evaluateChallenge2015, PRODUCTION_VT_SETTING, sameSetting, settingName, VT_SETTINGS, type AlarmRecord, type ChallengeScore, type VtSetting } from './challenge2015.ts';
@@ -24,7 +24,6 @@ import { listRecords, type EvalDatabase } from './records.ts';
 
 const pct = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(2));
 
-/** bxb of the QRS detector on every record of `db` that has a signal file. */
 /**
  * The lead the QRS detector is scored on: MLII where the record has it — the limb lead of 45 of
  * the 48 MIT-BIH records, the one published detectors report on, and the closest to a patch's
@@ -35,16 +34,26 @@ export function qrsLeadIndex(header: WfdbHeader): number {
   return mlii >= 0 ? mlii : 0;
 }
 
+/**
+ * One record as the QRS evaluation scores it: its scored lead ({@link qrsLeadIndex}) and the
+ * reference's VF episodes ([ … ] in the expert annotations, not scored: EC57 / bxb); undefined
+ * when it has no signal or no reference beats.
+ */
+export async function loadQrsRecord(dir: string, name: string): Promise<{ record: WfdbRecord; vf: ExcludedInterval[] } | undefined> {
+  const header = await readWfdbHeader(join(dir, `${name}.hea`));
+  const record = await readWfdbRecord(join(dir, name), { ecgSignalIndex: qrsLeadIndex(header) });
+  if (!record.ecg || record.beats.length === 0) return undefined;
+  const vf = record.beatAnnotationPath ? vfEpisodes(await readWfdbAnnotations(record.beatAnnotationPath), record.header.fsHz, recordDurationMs(record)) : [];
+  return { record, vf };
+}
+
+/** bxb of the QRS detector on every record of `db` that has a signal file. */
 export async function qrsEvaluation(dataDir: string, db: string, only?: readonly string[]): Promise<QrsRecordResult[]> {
   const out: QrsRecordResult[] = [];
   for (const name of await listRecords(join(dataDir, db))) {
     if (only && !only.includes(name)) continue;
-    const header = await readWfdbHeader(join(dataDir, db, `${name}.hea`));
-    const record = await readWfdbRecord(join(dataDir, db, name), { ecgSignalIndex: qrsLeadIndex(header) });
-    if (!record.ecg || record.beats.length === 0) continue;
-    // The reference's VF episodes ([ … ] in the expert annotations) are not scored (EC57 / bxb).
-    const vf = record.beatAnnotationPath ? vfEpisodes(await readWfdbAnnotations(record.beatAnnotationPath), record.header.fsHz, recordDurationMs(record)) : [];
-    out.push(evaluateQrsRecord(name, record, vf));
+    const loaded = await loadQrsRecord(join(dataDir, db), name);
+    if (loaded) out.push(evaluateQrsRecord(name, loaded.record, loaded.vf));
   }
   return out;
 }

@@ -19,12 +19,10 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createPrng, gaussian } from '../device-sim/prng.ts';
-import { readWfdbHeader } from '../device-sim/wfdb-header.ts';
-import { readWfdbAnnotations } from '../device-sim/wfdb-annotations.ts';
-import { readWfdbRecord, type WfdbRecord } from '../device-sim/wfdb-record.ts';
-import { recordBeats, recordDurationMs } from '../device-sim/replay.ts';
-import { pp, se, sumBxb, vfEpisodes } from './bxb.ts';
-import { qrsLeadIndex } from './ecg-eval.ts';
+import type { WfdbRecord } from '../device-sim/wfdb-record.ts';
+import { recordBeats } from '../device-sim/replay.ts';
+import { pp, se, sumBxb } from './bxb.ts';
+import { loadQrsRecord } from './ecg-eval.ts';
 import { evaluateQrsRecord, type QrsRecordResult } from './qrs.ts';
 import { listRecords } from './records.ts';
 
@@ -86,10 +84,9 @@ const only = values.records?.split(',');
 const results = new Map<string, QrsRecordResult[]>();
 for (const name of await listRecords(dir)) {
   if (only && !only.includes(name)) continue;
-  const header = await readWfdbHeader(join(dir, `${name}.hea`));
-  const record = await readWfdbRecord(join(dir, name), { ecgSignalIndex: qrsLeadIndex(header) });
-  if (!record.ecg || record.beats.length === 0) continue;
-  const vf = record.beatAnnotationPath ? vfEpisodes(await readWfdbAnnotations(record.beatAnnotationPath), record.header.fsHz, recordDurationMs(record)) : [];
+  const loaded = await loadQrsRecord(dir, name);
+  if (!loaded) continue;
+  const { record, vf } = loaded;
   const add = (key: string, r: QrsRecordResult) => results.set(key, [...(results.get(key) ?? []), r]);
   add('clean', evaluateQrsRecord(name, record, vf));
   for (const [k, kind] of (['muscle', 'wander'] as const).entries()) {
