@@ -55,6 +55,13 @@ const int16Samples = z.custom<unknown[]>((v) => Array.isArray(v), { message: "ex
 export const ecgSchema = z.object({
   fs: z.number().int().min(FRAME_LIMITS.minFsHz).max(FRAME_LIMITS.maxFsHz),
   uV: int16Samples,
+  /**
+   * Extension of JSON v1 (optional; older devices omit it, older servers ignore it): indices into
+   * `uV`, ascending, of the samples at which the device's ECG front end detected a pacemaker
+   * pulse. The processor's QRS detector blanks them and labels the beats they evoke as paced
+   * (processor/detectors/qrs-detector.ts). At most one per sample, ≤ 255 per frame.
+   */
+  pace: z.array(uint16).max(FRAME_LIMITS.maxBeats).optional(),
 });
 
 /** JSON v1 frame. Unknown extra fields are ignored (zod strips them). */
@@ -82,6 +89,12 @@ export const telemetryV1Schema = z
       if (f.ecg.uV.length !== expected) {
         ctx.addIssue({ code: 'custom', path: ['ecg', 'uV'], message: `expected ${expected} samples (fs × durMs / 1000), got ${f.ecg.uV.length}` });
       }
+      let prev = -1;
+      f.ecg.pace?.forEach((i, k) => {
+        if (i >= f.ecg!.uV.length) ctx.addIssue({ code: 'custom', path: ['ecg', 'pace', k], message: `pace ${i} must be a sample index < ${f.ecg!.uV.length}` });
+        else if (i <= prev) ctx.addIssue({ code: 'custom', path: ['ecg', 'pace', k], message: 'pace indices must be ascending' });
+        prev = i;
+      });
     }
   });
 
@@ -97,7 +110,8 @@ export interface TelemetryFrame {
   leadOff: boolean;
   charging?: boolean;
   beats: Beat[];
-  ecg?: { fs: number; uV: number[] };
+  /** `pace`: JSON v1 only (binary v2 has no field for it; its reserved flag bits must stay 0). */
+  ecg?: { fs: number; uV: number[]; pace?: number[] };
 }
 
 /** What the gateway publishes on the telemetry stream (JSON, keyed by patient id). */

@@ -65,8 +65,8 @@ export interface EcgBeatState {
   runStartMs: number;
   /** Handed-out beats (R-peaks, device time ms) within the ECG below: the last one gives the next beat its RR. */
   beatsMs: number[];
-  /** The current detector run's latest ECG frames, oldest first, back to back. */
-  ecg: { ts: number; durMs: number; fs: number; uV: string }[];
+  /** The current detector run's latest ECG frames, oldest first, back to back (`pace`: the frame's flagged pacer pulses, if any). */
+  ecg: { ts: number; durMs: number; fs: number; uV: string; pace?: number[] }[];
 }
 
 /** Format 1 of {@link EcgBeatState} as it comes back from the changelog (z.number() is finite). */
@@ -75,7 +75,7 @@ export const ecgBeatStateSchema = z.object({
   outUntilMs: z.number(),
   runStartMs: z.number(),
   beatsMs: z.array(z.number()),
-  ecg: z.array(z.object({ ts: z.number(), durMs: z.number().positive(), fs: z.number().int().positive(), uV: z.base64() })
+  ecg: z.array(z.object({ ts: z.number(), durMs: z.number().positive(), fs: z.number().int().positive(), uV: z.base64(), pace: z.array(z.number().int().min(0)).optional() })
     .refine((f) => Buffer.byteLength(f.uV, 'base64') === 2 * Math.floor((f.fs * f.durMs) / 1000), 'samples must match fs × durMs')).min(1),
 });
 
@@ -104,7 +104,7 @@ export class EcgBeatSource {
   /** Device time the current detector run started at. */
   #runStartMs = 0;
   /** The current detector run's recent input frames (references), for {@link state}. */
-  #ecgTail: { ts: number; durMs: number; fs: number; uV: number[] }[] = [];
+  #ecgTail: { ts: number; durMs: number; fs: number; uV: number[]; pace?: number[] }[] = [];
   /** Recently handed-out derived beats, device time ms (those within {@link #ecgTail}). */
   #handedMs: number[] = [];
   /** {@link resume}: a predecessor's state, applied at the first frame. */
@@ -178,12 +178,12 @@ export class EcgBeatSource {
     }
     const qrs = this.#qrs!;
     this.#scratch.length = 0;
-    qrs.push(ecg.uV, this.#scratch);
+    qrs.push(ecg.uV, this.#scratch, ecg.pace);
     for (const b of this.#scratch) this.#beats.push({ tMs: Math.round(this.#t0Ms + (b.sample * 1000) / qrs.fsHz), cls: b.cls });
     // Re-anchor on the device clock: frames of a non-integer sample count must not drift.
     this.#nextEcgMs = frame.ts + frame.durMs;
     this.#t0Ms = this.#nextEcgMs - (qrs.samples * 1000) / qrs.fsHz;
-    this.#ecgTail.push({ ts: frame.ts, durMs: frame.durMs, fs: ecg.fs, uV: ecg.uV });
+    this.#ecgTail.push({ ts: frame.ts, durMs: frame.durMs, fs: ecg.fs, uV: ecg.uV, ...(ecg.pace?.length ? { pace: ecg.pace } : {}) });
     this.#pruneTail();
   }
 
@@ -220,7 +220,7 @@ export class EcgBeatSource {
       outUntilMs: this.#outUntilMs,
       runStartMs: this.#runStartMs,
       beatsMs: [...this.#handedMs],
-      ecg: tail.map((f) => ({ ts: f.ts, durMs: f.durMs, fs: f.fs, uV: encodeInt16(f.uV) })),
+      ecg: tail.map((f) => ({ ts: f.ts, durMs: f.durMs, fs: f.fs, uV: encodeInt16(f.uV), ...(f.pace ? { pace: f.pace } : {}) })),
     };
   }
 
@@ -241,7 +241,7 @@ export class EcgBeatSource {
     const prime = s.ecg.filter((f) => f.ts + f.durMs <= frame.ts + ECG_CONTINUITY_MS);
     const last = prime.at(-1)!;
     if (Math.abs(frame.ts - (last.ts + last.durMs)) > ECG_CONTINUITY_MS) return undefined;
-    for (const f of prime) this.#feedEcg({ seq: 0, ts: f.ts, durMs: f.durMs, hr: 0, battery: 255, leadOff: false, beats: [], ecg: { fs: f.fs, uV: decodeInt16(f.uV) } });
+    for (const f of prime) this.#feedEcg({ seq: 0, ts: f.ts, durMs: f.durMs, hr: 0, battery: 255, leadOff: false, beats: [], ecg: { fs: f.fs, uV: decodeInt16(f.uV), ...(f.pace ? { pace: f.pace } : {}) } });
     return prime[0]!.ts;
   }
 

@@ -21,6 +21,17 @@
  * or `V` for a wide complex unlike the patient's dominant beat; VT needs ventricular beats and
  * the CinC 2015 records carry no firmware classes.
  *
+ * Pacemaker pulses: a device whose ECG front end detects pacer pulses flags their sample indices
+ * (`ecg.pace`, a JSON v1 extension; see {@link QrsDetector.push}). The detector then does what a
+ * monitor's pace-pulse rejection does (IEC 60601-2-27 requires ECG monitors to reject pacer pulses
+ * so that a pulse without capture is not counted as a heartbeat): it blanks the input from each
+ * pulse for `paceBlankMs` (sample-and-hold of the last sample before it, as hardware blanking
+ * does), so a pulse alone yields no beat and a loss of capture is the silence it is; and a beat
+ * whose R peak follows a pulse within `pacedBeatMs` is labelled `Q` (AAMI: paced beats are class Q),
+ * so a paced rhythm — wide complexes unlike any intrinsic beat — is neither counted as ventricular
+ * beats (VT) nor read for atrial irregularity (AF). Without flags nothing changes: a pulse seen
+ * only in the samples at 250 Hz cannot be told from a QRS reliably (one or two smeared samples).
+ *
  * Streaming contract: feed samples in order with {@link QrsDetector.push}; beats come out in
  * time order, each at most a bounded delay after its R-peak ({@link QrsDetector.finalBefore}
  * tells up to which sample no further beat can appear, so a caller can advance time safely).
@@ -65,6 +76,18 @@ export interface QrsParams {
   minQrsUv: number;
   /** Learning period after start/reset, ms: peaks are collected to set the first levels. */
   learningMs: number;
+  /**
+   * Input blanked after a flagged pacer pulse, ms: the pulse (0.1–2 ms, IEC 60601-2-27) smeared by
+   * the device's anti-alias filter over a few samples at 250 Hz, and the fast part of its recharge.
+   */
+  paceBlankMs: number;
+  /**
+   * A beat whose R peak lies within this time after a flagged pulse is a paced beat (`Q`), ms: the
+   * evoked QRS starts within a few ms of a ventricular pulse and is 120–200 ms wide, so its largest
+   * deflection lies well inside; an atrial pulse precedes a conducted QRS by the AV delay (paced
+   * AV delays ≥ 120 ms, plus the QRS onset-to-peak time), so that beat is left to the morphology labels.
+   */
+  pacedBeatMs: number;
   morphology?: Partial<MorphologyParams>;
 }
 
@@ -79,6 +102,8 @@ export const QRS_DEFAULTS: QrsParams = {
   replaceRatio: 1.5,
   learningMs: 2000,
   minQrsUv: 100,
+  paceBlankMs: 20,
+  pacedBeatMs: 140,
 };
 
 const LEVELS = 8;
@@ -164,6 +189,11 @@ export class QrsDetector {
   #levelBeforeSilence = 0;
   /** Accepted beats waiting for the samples after their R-peak (morphology). */
   #unclassified: { r: number; rr: number }[] = [];
+  /** Flagged pacer pulses (sample indices) not older than the longest a beat waits for its label. */
+  #pulses: number[] = [];
+  /** Input is held at {@link #held} up to this sample (pacer-pulse blanking). */
+  #blankUntil = -1;
+  #held = 0;
 
   constructor(fsHz: number, params: Partial<QrsParams> = {}) {
     if (!(fsHz >= 100 && fsHz <= 2000)) throw new RangeError(`QRS detector: fs ${fsHz} Hz outside 100–2000 Hz`);
@@ -220,15 +250,31 @@ export class QrsDetector {
     this.#mwiSum = 0; this.#n = 0; this.#rising = false; this.#prevMwi = 0; this.#candAt = -1; this.#candLevel = 0;
     this.#qrsLevels.length = 0; this.#noiseLevels.length = 0; this.#rr.length = 0;
     this.#lastQrs = undefined; this.#since = []; this.#learning = []; this.#pending = []; this.#unclassified = []; this.#tentative = undefined; this.#emptySearchAt = -1;
+    this.#pulses = []; this.#blankUntil = -1;
     this.#morph.reset();
   }
 
   /**
    * Consumes samples (µV or any linear unit) and returns the beats that became final.
    * @param out beats are appended here (and returned)
+   * @param pace indices into `samples` (ascending) where the device flagged a pacemaker pulse
    */
-  push(samples: ArrayLike<number>, out: QrsBeat[] = []): QrsBeat[] {
-    for (let k = 0; k < samples.length; k++) this.#step(samples[k]!);
+  push(samples: ArrayLike<number>, out: QrsBeat[] = [], pace?: readonly number[]): QrsBeat[] {
+    let nextPulse = 0;
+    for (let k = 0; k < samples.length; k++) {
+      let x = samples[k]!;
+      if (pace && nextPulse < pace.length && pace[nextPulse] === k) {
+        while (nextPulse < pace.length && pace[nextPulse] === k) nextPulse++;
+        // A beat is labelled at most HISTORY_MS after its R peak: older pulses can label none.
+        while (this.#pulses.length > 0 && this.#pulses[0]! < this.#n - this.#ms(HISTORY_MS + this.#p.pacedBeatMs)) this.#pulses.shift();
+        this.#pulses.push(this.#n);
+        this.#blankUntil = this.#n + this.#ms(this.#p.paceBlankMs);
+        if (this.#n === 0) this.#held = x;
+      }
+      if (this.#n <= this.#blankUntil) x = this.#held;
+      else this.#held = x;
+      this.#step(x);
+    }
     if (this.#pending.length > 0) {
       for (const b of this.#pending) out.push(b);
       this.#pending = [];
@@ -265,11 +311,17 @@ export class QrsDetector {
     while (this.#unclassified.length > 0 && this.#unclassified[0]!.r + this.#lookahead < n) {
       const { r, rr } = this.#unclassified.shift()!;
       const m = this.#morph.classify(r, rr);
-      this.#pending.push({ sample: r, cls: m.cls, qrsMs: m.qrsMs, templateCorr: m.corr });
+      this.#pending.push({ sample: r, cls: this.#paced(r) ? 'Q' : m.cls, qrsMs: m.qrsMs, templateCorr: m.corr });
     }
 
     if (this.#learning && n >= this.#ms(this.#p.learningMs)) this.#endLearning();
     else if (!this.#learning && this.#lastQrs && n >= this.#searchBackDue()) this.#searchBack();
+  }
+
+  /** A flagged pacer pulse precedes the R peak at `r` by at most `pacedBeatMs` (older pulses are dropped). */
+  #paced(r: number): boolean {
+    while (this.#pulses.length > 0 && this.#pulses[0]! < r - this.#ms(this.#p.pacedBeatMs)) this.#pulses.shift();
+    return this.#pulses.length > 0 && this.#pulses[0]! <= r;
   }
 
   /** Describes an MWI peak: its R-peak and the QRS's slope. */

@@ -38,3 +38,28 @@ describe('v1 ECG samples', () => {
     expect(decodeV1(frame(samples(24)))).toMatchObject({ ok: false, reason: 'schema', detail: expect.stringContaining('expected 25 samples') });
   });
 });
+
+describe('v1 pacer pulses (ecg.pace, an optional extension)', () => {
+  const paced = (pace: unknown) => Buffer.from(JSON.stringify({
+    v: 1, seq: 1, ts: 1_760_000_000_000, durMs: 100, hr: 75, battery: 80, leadOff: false, beats: [], ecg: { fs: 250, uV: samples(25), pace },
+  }));
+
+  it('carries the flagged sample indices to the bus; a frame without them decodes as before', () => {
+    expect(decodeV1(paced([0, 12, 24]))).toMatchObject({ ok: true, frame: { ecg: { fs: 250, pace: [0, 12, 24] } } });
+    const plain = decodeV1(frame(samples(25)));
+    expect(plain.ok && plain.frame.ecg).not.toHaveProperty('pace');
+  });
+
+  it.each([
+    ['beyond the samples', [3, 25], 'ecg.pace.1: pace 25 must be a sample index < 25'],
+    ['not ascending', [12, 3], 'ecg.pace.1: pace indices must be ascending'],
+    ['repeated', [12, 12], 'ecg.pace.1: pace indices must be ascending'],
+  ])('rejects indices %s, naming the entry', (_name, pace, detail) => {
+    expect(decodeV1(paced(pace))).toEqual({ ok: false, reason: 'schema', detail });
+  });
+
+  it('rejects a list that is not of sample indices', () => {
+    expect(decodeV1(paced([-1]))).toMatchObject({ ok: false, reason: 'schema', detail: expect.stringContaining('ecg.pace.0') });
+    expect(decodeV1(paced('3'))).toMatchObject({ ok: false, reason: 'schema', detail: expect.stringContaining('ecg.pace') });
+  });
+});

@@ -168,10 +168,10 @@ describe('QRS detector on a paced rhythm', () => {
     });
   }
 
-  it('KNOWN LIMIT (no pacer-pulse rejection, EVALUATION.md §5): spikes without capture are taken as beats', () => {
+  it('LIMIT without pace flags (binary v2, or a front end without pace detection; EVALUATION.md §5): spikes without capture are taken as beats', () => {
     // 20 s of captured paced beats, then loss of capture: spikes alone for 29 s. A monitor would
-    // call this asystole; without a pace flag from the device this detector reports the spikes.
-    // When pacer-pulse rejection is added this test fails: then assert no beat after 20.5 s.
+    // call this asystole; without the device's pace flags (`ecg.pace`) this detector reports the
+    // spikes. With the flags it does not: test/processor/detectors/pacing.test.ts.
     const spikeOnly: Wave[] = [paced[0]!];
     const beats: { tMs: number; cls: TimedBeat['cls']; waves: Wave[] }[] = [];
     for (let t = 500; t < 49_500; t += 857) beats.push({ tMs: t, cls: 'Q', waves: t < 20_000 ? paced : spikeOnly });

@@ -1,0 +1,175 @@
+/**
+ * Pacemaker pulses flagged by the device (`ecg.pace`, JSON v1 extension): the QRS detector blanks
+ * them and labels the beats they evoke `Q` (qrs-detector.ts), so that a loss of capture is the
+ * silence it is (asystole) and a paced rhythm is neither a run of ventricular beats (VT) nor read
+ * for atrial irregularity. Without flags the detector cannot tell a pulse from a QRS (the limit
+ * test in qrs-detector.test.ts).
+ */
+import { describe, expect, it } from 'vitest';
+import type { TelemetryFrame } from '../../../contracts/telemetry.ts';
+import { DEFAULT_ALARM_CRITERIA } from '../../../contracts/criteria.ts';
+import { createPrng, gaussian } from '../../../device-sim/prng.ts';
+import { detectorsForCriteria } from '../../../processor/detector-set.ts';
+import type { EpisodeChange } from '../../../processor/detectors/detector.ts';
+import { QrsDetector } from '../../../processor/detectors/qrs-detector.ts';
+import { detectThroughBeatSource, EcgBeatSource, ecgBeatStateSchema } from '../../../processor/ecg-beats.ts';
+import { PatientStream } from '../../../processor/patient-stream.ts';
+
+const T0 = Date.UTC(2026, 0, 1);
+
+/** Gaussian waves relative to a beat's R peak: centre (ms), amplitude (µV), SD (ms). */
+type Wave = [atMs: number, uV: number, sdMs: number];
+/** Ventricular paced complex: wide (QRS ≈ 160 ms), R peak 50 ms after the pulse. */
+const PACED_QRS: Wave[] = [[-10, -300, 18], [0, 1200, 22], [45, -500, 25], [300, -350, 60]];
+/** Intrinsic narrow beat (lead-II-like sinus beat of the other QRS tests). */
+const SINUS: Wave[] = [[-170, 120, 22], [-28, -90, 8], [0, 1100, 9], [26, -220, 9], [280, 280, 45]];
+const PULSE_TO_R_MS = 50;
+
+interface Drawn {
+  x: Float64Array;
+  /** Sample indices of the pacer pulses. */
+  pace: number[];
+  /** R peaks of the complexes drawn, ms. */
+  beatsMs: number[];
+}
+
+/**
+ * `seconds` of ECG at `fsHz`: a pacer pulse every `intervalMs` from 500 ms; while `captured(t)` a
+ * paced QRS follows it. A pulse is 2 mV on its sample and 0.6 mV on the next (a 0.5 ms pulse
+ * after the anti-alias filter of a 250 Hz front end), with 10 µV of noise throughout.
+ */
+function pacedEcg(fsHz: number, seconds: number, intervalMs: number, captured: (tMs: number) => boolean, qrs: Wave[] = PACED_QRS, pulseToRMs = PULSE_TO_R_MS, opts: { fromMs?: number; pulses?: boolean; onto?: Drawn } = {}): Drawn {
+  const x = opts.onto?.x ?? new Float64Array(Math.round(fsHz * seconds));
+  const rnd = createPrng(5);
+  if (!opts.onto) for (let i = 0; i < x.length; i++) x[i] = 10 * gaussian(rnd);
+  const pace: number[] = [...(opts.onto?.pace ?? [])];
+  const beatsMs: number[] = [...(opts.onto?.beatsMs ?? [])];
+  for (let t = opts.fromMs ?? 500; t < seconds * 1000 - 1000; t += intervalMs) {
+    const i = Math.round((t * fsHz) / 1000);
+    if (opts.pulses !== false) {
+      pace.push(i);
+      x[i]! += 2000;
+      x[i + 1]! += 600;
+    }
+    if (!captured(t)) continue;
+    const r = t + pulseToRMs;
+    beatsMs.push(r);
+    for (let k = Math.max(0, Math.floor(((r - 700) * fsHz) / 1000)); k < Math.min(x.length, ((r + 700) * fsHz) / 1000); k++) {
+      const tk = (k * 1000) / fsHz;
+      for (const [at, uV, sd] of qrs) x[k]! += uV * Math.exp(-0.5 * ((tk - r - at) / sd) ** 2);
+    }
+  }
+  return { x, pace, beatsMs };
+}
+
+/** Beats (ms, class) of `x` pushed in chunks of `chunk` samples, with the pulses flagged or not. */
+function detect(d: Drawn, fsHz: number, flagged: boolean, chunk = fsHz): { tMs: number; cls: string }[] {
+  const q = new QrsDetector(fsHz);
+  const out = [];
+  for (let i = 0; i < d.x.length; i += chunk) {
+    const pace = flagged ? d.pace.filter((p) => p >= i && p < i + chunk).map((p) => p - i) : undefined;
+    out.push(...q.push(Array.prototype.slice.call(d.x, i, i + chunk) as number[], [], pace));
+  }
+  return out.map((b) => ({ tMs: (b.sample * 1000) / fsHz, cls: b.cls }));
+}
+
+/** 1 s frames of an ECG-only device (no firmware beats), each with its flagged pulses. */
+function ecgFrames(d: Drawn, fsHz: number, flagged = true): TelemetryFrame[] {
+  const out: TelemetryFrame[] = [];
+  for (let s = 0; s * fsHz < d.x.length; s++) {
+    const pace = d.pace.filter((p) => p >= s * fsHz && p < (s + 1) * fsHz).map((p) => p - s * fsHz);
+    out.push({ seq: s, ts: T0 + s * 1000, durMs: 1000, hr: 0, battery: 90, leadOff: false, beats: [], ecg: { fs: fsHz, uV: Array.from(d.x.subarray(s * fsHz, (s + 1) * fsHz), Math.round), ...(flagged && pace.length ? { pace } : {}) } });
+  }
+  return out;
+}
+
+/** Alarm onsets of a replay through the processor's path (EcgBeatSource → PatientStream, production detectors). */
+function onsets(frames: readonly TelemetryFrame[]): { kind: string; onsetMs: number }[] {
+  const stream = new PatientStream('p', 'd', detectorsForCriteria(DEFAULT_ALARM_CRITERIA));
+  const source = new EcgBeatSource();
+  const changes: EpisodeChange[] = frames.flatMap((f) => detectThroughBeatSource(source, stream, f).changes);
+  return changes.filter((c) => c.type === 'onset').map((c) => ({ kind: c.kind, onsetMs: c.onsetMs - T0 }));
+}
+
+describe('QRS detector with flagged pacer pulses', () => {
+  for (const fsHz of [250, 500, 1000]) {
+    it(`reports each captured paced complex once, at its R peak, labelled Q (paced), ${fsHz} Hz`, () => {
+      const d = pacedEcg(fsHz, 60, 857, () => true);
+      const det = detect(d, fsHz, true).filter((b) => b.tMs > 3000 && b.tMs < 57_000);
+      const ref = d.beatsMs.filter((t) => t > 3000 && t < 57_000);
+      expect(det).toHaveLength(ref.length);
+      det.forEach((b, i) => expect(Math.abs(b.tMs - ref[i]!)).toBeLessThanOrEqual(10));
+      expect(det.every((b) => b.cls === 'Q')).toBe(true);
+    });
+
+    it(`a loss of capture is a silence: pulses without a QRS give no beat, ${fsHz} Hz`, () => {
+      const d = pacedEcg(fsHz, 50, 857, (t) => t < 20_000);
+      const det = detect(d, fsHz, true);
+      expect(det.filter((b) => b.tMs > 20_000 + PULSE_TO_R_MS + 100)).toEqual([]);
+      expect(det.filter((b) => b.tMs > 3000 && b.tMs < 19_000)).toHaveLength(d.beatsMs.filter((t) => t > 3000 && t < 19_000).length);
+    });
+  }
+
+  it('does not depend on how the samples are chunked (a pulse on a chunk edge blanks into the next chunk)', () => {
+    const d = pacedEcg(250, 30, 700, (t) => t < 15_000 || t > 22_000);
+    const whole = detect(d, 250, true, 250);
+    expect(detect(d, 250, true, 1)).toEqual(whole);
+    expect(detect(d, 250, true, 37)).toEqual(whole);
+    // …including pulses exactly on the last and on the first sample of a chunk
+    const edge = d.pace[3]!;
+    expect(detect(d, 250, true, edge + 1)).toEqual(whole);
+    expect(detect(d, 250, true, edge)).toEqual(whole);
+  });
+
+  it('an atrial pulse (P wave and a conducted narrow QRS 200 ms later) leaves the beat to the morphology labels: N', () => {
+    const d = pacedEcg(250, 40, 900, () => true, SINUS, 200);
+    const det = detect(d, 250, true).filter((b) => b.tMs > 3000 && b.tMs < 37_000);
+    expect(det).toHaveLength(d.beatsMs.filter((t) => t > 3000 && t < 37_000).length);
+    expect(det.every((b) => b.cls === 'N')).toBe(true);
+  });
+
+  it('without flags the pulses alone are counted as beats (the limit the flags remove)', () => {
+    const d = pacedEcg(250, 50, 857, (t) => t < 20_000);
+    const spikes = d.pace.filter((p) => (p * 1000) / 250 > 20_500).length;
+    expect(detect(d, 250, false).filter((b) => b.tMs > 20_500).length).toBeGreaterThanOrEqual(Math.floor((2 * spikes) / 3));
+  });
+});
+
+describe('paced patients on an ECG-only device, through the processor path (production criteria)', () => {
+  it('a loss of capture raises the asystole, at the silence after the last captured beat; without flags it raises nothing', () => {
+    // Paced at 70/min; capture lost from 30 s to 45 s (pulses go on), then regained.
+    const d = pacedEcg(250, 70, 857, (t) => t < 30_000 || t >= 45_000);
+    const lastCaptured = Math.max(...d.beatsMs.filter((t) => t < 30_000));
+    const flagged = onsets(ecgFrames(d, 250));
+    expect(flagged.map((o) => o.kind)).toEqual(['asystole']);
+    expect(Math.abs(flagged[0]!.onsetMs - lastCaptured)).toBeLessThanOrEqual(20);
+    // The same ECG without the flags: the pulses pass for beats at 70/min, and nothing is raised.
+    expect(onsets(ecgFrames(d, 250, false))).toEqual([]);
+  });
+
+  it("pacing at 120/min after a minute of the patient's own narrow rhythm (rate-responsive pacing) is not VT", () => {
+    // Own sinus rhythm at 75/min for 60 s (the dominant beat), then ventricular pacing at 120/min.
+    const own = pacedEcg(250, 100, 800, (t) => t < 60_000, SINUS, 0, { pulses: false });
+    const d = pacedEcg(250, 100, 500, () => true, PACED_QRS, PULSE_TO_R_MS, { fromMs: 60_400, onto: own });
+    expect(onsets(ecgFrames(d, 250)).filter((o) => o.kind === 'vt')).toEqual([]);
+    // Without the flags the wide paced complexes, unlike the dominant beat, are ventricular beats at 120/min: a false VT alarm.
+    expect(onsets(ecgFrames(d, 250, false)).map((o) => o.kind)).toContain('vt');
+  });
+
+  it("the beat source's restart state keeps each kept frame's pulses, and a successor detects the same beats", () => {
+    const d = pacedEcg(250, 40, 857, (t) => t < 20_000 || t >= 26_000);
+    const frames = ecgFrames(d, 250);
+    const beatsOf = (out: TelemetryFrame[]) => out.flatMap((f) => f.beats.map((b) => `${f.ts + b.off}${b.cls}`));
+    const whole = new EcgBeatSource();
+    const expected = beatsOf(frames.flatMap((f) => whole.frames(f)));
+    // Stop after 24 s (inside the loss of capture), hand the state to a new source, go on.
+    const first = new EcgBeatSource();
+    const before = beatsOf(frames.slice(0, 24).flatMap((f) => first.frames(f)));
+    const state = ecgBeatStateSchema.parse(JSON.parse(JSON.stringify(first.state())));
+    expect(state.ecg.some((f) => (f.pace?.length ?? 0) > 0)).toBe(true);
+    const second = new EcgBeatSource();
+    second.resume(state);
+    const after = beatsOf(frames.slice(24).flatMap((f) => second.frames(f)));
+    expect([...before, ...after]).toEqual(expected);
+  });
+});
