@@ -3,6 +3,8 @@ import type { TelemetryFrame } from '../../contracts/telemetry.ts';
 import { syntheticEcgSource } from '../../device-sim/ecg-synth.ts';
 import { beats, frames, processorSnapshots, startHarness, T0, type Harness } from './helpers.ts';
 import { InProcessBus } from '../../platform/bus/index.ts';
+import { decodeV1 } from '../../gateway/decode-v1.ts';
+import { pacedEcg } from './detectors/paced-ecg.ts';
 
 /** What an ECG-only device sends: frames with 250 Hz ECG, no beats, hr 0. */
 const ecgOnly = (list: TelemetryFrame[]) => list.map((f) => ({ ...f, beats: [], hr: 0 }));
@@ -47,5 +49,29 @@ describe('processor with an ECG-only device (beats detected from the ECG, issue 
     const fw = frames(firmware, 40_000);
     await h.send(withEcg.map((f, i) => ({ ...f, beats: fw[i]!.beats, hr: fw[i]!.hr })));
     expect(processorSnapshots(bus).some((a) => a.kind === 'asystole')).toBe(true);
+  });
+
+  it('a paced patient whose device flags pacer pulses (JSON v1 ecg.pace, decoded by the gateway): loss of capture raises the asystole; the paced beats are stored as Q', async () => {
+    const bus = new InProcessBus();
+    h = await startHarness({ bus });
+    // Ventricular pacing at 70/min; capture lost from 30 s to 45 s while the pulses go on.
+    const d = pacedEcg(250, 70, 857, (t) => t < 30_000 || t >= 45_000);
+    const sent: TelemetryFrame[] = [];
+    for (let s = 0; s < 70; s++) {
+      const pace = d.pace.filter((p) => p >= s * 250 && p < (s + 1) * 250).map((p) => p - s * 250);
+      const payload = { v: 1, seq: s, ts: T0 + s * 1000, durMs: 1000, hr: 0, battery: 90, leadOff: false, beats: [], ecg: { fs: 250, uV: Array.from(d.x.subarray(s * 250, (s + 1) * 250), Math.round), pace } };
+      const decoded = decodeV1(Buffer.from(JSON.stringify(payload)));
+      if (!decoded.ok) throw new Error(decoded.detail);
+      sent.push(decoded.frame);
+    }
+    await h.send(sent);
+    const asystole = processorSnapshots(bus).filter((a) => a.kind === 'asystole');
+    const lastCaptured = T0 + Math.max(...d.beatsMs.filter((t) => t < 30_000));
+    expect(new Set(asystole.map((a) => a.onset)).size).toBe(1);
+    expect(Math.abs(Date.parse(asystole[0]!.onset) - lastCaptured)).toBeLessThanOrEqual(20);
+    expect(new Set(processorSnapshots(bus).map((a) => a.kind))).toEqual(new Set(['asystole']));
+    const rr = await h.store.queryRr('p1', T0, T0 + 70_000);
+    expect(rr.length).toBeGreaterThan(50);
+    expect(rr.every((p) => p.cls === 'Q')).toBe(true);
   });
 });

@@ -8,59 +8,14 @@
 import { describe, expect, it } from 'vitest';
 import type { TelemetryFrame } from '../../../contracts/telemetry.ts';
 import { DEFAULT_ALARM_CRITERIA } from '../../../contracts/criteria.ts';
-import { createPrng, gaussian } from '../../../device-sim/prng.ts';
 import { detectorsForCriteria } from '../../../processor/detector-set.ts';
 import type { EpisodeChange } from '../../../processor/detectors/detector.ts';
 import { QrsDetector } from '../../../processor/detectors/qrs-detector.ts';
 import { detectThroughBeatSource, EcgBeatSource, ecgBeatStateSchema } from '../../../processor/ecg-beats.ts';
 import { PatientStream } from '../../../processor/patient-stream.ts';
+import { pacedEcg, PACED_QRS, PULSE_TO_R_MS, SINUS, type Drawn } from './paced-ecg.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
-
-/** Gaussian waves relative to a beat's R peak: centre (ms), amplitude (µV), SD (ms). */
-type Wave = [atMs: number, uV: number, sdMs: number];
-/** Ventricular paced complex: wide (QRS ≈ 160 ms), R peak 50 ms after the pulse. */
-const PACED_QRS: Wave[] = [[-10, -300, 18], [0, 1200, 22], [45, -500, 25], [300, -350, 60]];
-/** Intrinsic narrow beat (lead-II-like sinus beat of the other QRS tests). */
-const SINUS: Wave[] = [[-170, 120, 22], [-28, -90, 8], [0, 1100, 9], [26, -220, 9], [280, 280, 45]];
-const PULSE_TO_R_MS = 50;
-
-interface Drawn {
-  x: Float64Array;
-  /** Sample indices of the pacer pulses. */
-  pace: number[];
-  /** R peaks of the complexes drawn, ms. */
-  beatsMs: number[];
-}
-
-/**
- * `seconds` of ECG at `fsHz`: a pacer pulse every `intervalMs` from 500 ms; while `captured(t)` a
- * paced QRS follows it. A pulse is 2 mV on its sample and 0.6 mV on the next (a 0.5 ms pulse
- * after the anti-alias filter of a 250 Hz front end), with 10 µV of noise throughout.
- */
-function pacedEcg(fsHz: number, seconds: number, intervalMs: number, captured: (tMs: number) => boolean, qrs: Wave[] = PACED_QRS, pulseToRMs = PULSE_TO_R_MS, opts: { fromMs?: number; pulses?: boolean; onto?: Drawn } = {}): Drawn {
-  const x = opts.onto?.x ?? new Float64Array(Math.round(fsHz * seconds));
-  const rnd = createPrng(5);
-  if (!opts.onto) for (let i = 0; i < x.length; i++) x[i] = 10 * gaussian(rnd);
-  const pace: number[] = [...(opts.onto?.pace ?? [])];
-  const beatsMs: number[] = [...(opts.onto?.beatsMs ?? [])];
-  for (let t = opts.fromMs ?? 500; t < seconds * 1000 - 1000; t += intervalMs) {
-    const i = Math.round((t * fsHz) / 1000);
-    if (opts.pulses !== false) {
-      pace.push(i);
-      x[i]! += 2000;
-      x[i + 1]! += 600;
-    }
-    if (!captured(t)) continue;
-    const r = t + pulseToRMs;
-    beatsMs.push(r);
-    for (let k = Math.max(0, Math.floor(((r - 700) * fsHz) / 1000)); k < Math.min(x.length, ((r + 700) * fsHz) / 1000); k++) {
-      const tk = (k * 1000) / fsHz;
-      for (const [at, uV, sd] of qrs) x[k]! += uV * Math.exp(-0.5 * ((tk - r - at) / sd) ** 2);
-    }
-  }
-  return { x, pace, beatsMs };
-}
 
 /** Beats (ms, class) of `x` pushed in chunks of `chunk` samples, with the pulses flagged or not. */
 function detect(d: Drawn, fsHz: number, flagged: boolean, chunk = fsHz): { tMs: number; cls: string }[] {
