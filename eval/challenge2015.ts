@@ -33,6 +33,7 @@ import { PatientStream } from '../processor/patient-stream.ts';
 import { VF_WINDOW_MS, VfLeakageMeter } from '../processor/detectors/vf-leakage.ts';
 import { ecgOnlyFrames } from './qrs.ts';
 import { EVAL_EPOCH_MS } from './replay.ts';
+import { fileExists } from './records.ts';
 
 /** The bedside monitor raised the alarm here (every Challenge record). */
 export const ALARM_AT_MS = 300_000;
@@ -216,8 +217,11 @@ export function alarmType(header: WfdbHeader): string | undefined {
 export async function evaluateChallenge2015(dir: string, makeDetectors: (minBeats: number) => Detector[], only?: readonly string[]): Promise<AlarmRecord[]> {
   const labels = await readAlarmLabels(dir);
   const out: AlarmRecord[] = [];
+  let absent = 0;
   for (const [name, truth] of labels) {
     if (only && !only.includes(name)) continue;
+    // A folder may hold a subset of the records its alarms.csv lists.
+    if (!(await fileExists(join(dir, `${name}.hea`)))) { absent++; continue; }
     const header = await readWfdbHeader(join(dir, `${name}.hea`));
     const type = alarmType(header);
     if (type !== undefined && type !== VT_ALARM_TYPE) {
@@ -233,5 +237,6 @@ export async function evaluateChallenge2015(dir: string, makeDetectors: (minBeat
     if (leads.length === 0) throw new Error(`challenge2015: record ${name} has no ECG signal (no signal in mV or µV)`);
     out.push({ name, truth, leads });
   }
+  if (absent > 0) process.stderr.write(`  challenge2015: ${absent} records listed in alarms.csv have no .hea in ${dir}: skipped\n`);
   return out;
 }

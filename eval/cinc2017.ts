@@ -12,6 +12,7 @@ import { readWfdbHeader } from '../device-sim/wfdb-header.ts';
 import { adcToMicrovolts, readWfdbSignals } from '../device-sim/wfdb-signal.ts';
 import type { BeatClass } from '../contracts/telemetry.ts';
 import { QrsDetector } from '../processor/detectors/qrs-detector.ts';
+import { fileExists } from './records.ts';
 
 export const CINC2017_CLASSES = ['N', 'A', 'O', '~'] as const;
 export type Cinc2017Class = (typeof CINC2017_CLASSES)[number];
@@ -36,20 +37,27 @@ export function detectBeats(uV: ArrayLike<number>, fsHz: number): { timeMs: numb
   return found.filter((b) => b.sample < uV.length).map((b) => ({ timeMs: (b.sample * 1000) / fsHz, cls: b.cls }));
 }
 
-/** Reads every strip listed in REFERENCE.csv (R peaks found once here). */
+/**
+ * Reads every strip listed in REFERENCE.csv whose `.hea` is in the folder (R peaks found once
+ * here). A folder may hold a subset of the Challenge's strips with its full REFERENCE.csv: the
+ * listed strips that are not there are skipped, with a count on stderr.
+ */
 export async function loadCinc2017(dir: string, only?: readonly string[]): Promise<Cinc2017Strip[]> {
   const reference = await readFile(join(dir, 'REFERENCE.csv'), 'utf8');
   const strips: Cinc2017Strip[] = [];
+  let absent = 0;
   for (const line of reference.split(/\r?\n/)) {
     const [name, label] = line.trim().split(',');
     if (!name || !label || (only && !only.includes(name))) continue;
     if (!(CINC2017_CLASSES as readonly string[]).includes(label)) throw new Error(`${dir}/REFERENCE.csv: unknown label ${label} for ${name}`);
+    if (!(await fileExists(join(dir, `${name}.hea`)))) { absent++; continue; }
     const header = await readWfdbHeader(join(dir, `${name}.hea`));
     const [signal] = await readWfdbSignals(header, dir, { signalIndexes: [0], verifyChecksums: false });
     const uV = adcToMicrovolts(signal!);
     const fsHz = header.fsHz;
     strips.push({ name, label: label as Cinc2017Class, fsHz, uV, beats: detectBeats(uV, fsHz) });
   }
+  if (absent > 0) process.stderr.write(`  cinc2017: ${absent} strips listed in REFERENCE.csv have no .hea in ${dir}: skipped\n`);
   return strips;
 }
 

@@ -8,7 +8,7 @@
  * (expert), afdb `.qrs` (PhysioNet's automated detector, not audited; `.atr` there holds rhythm
  * annotations only).
  */
-import { readdir } from 'node:fs/promises';
+import { access, readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { BeatClass } from '../contracts/telemetry.ts';
 import { recordBeats, recordDurationMs } from '../device-sim/replay.ts';
@@ -79,4 +79,14 @@ export async function loadRecord(database: EvalDatabase, dir: string, name: stri
 export async function listRecords(dir: string): Promise<string[]> {
   const files = await readdir(dir);
   return files.filter((f) => f.endsWith('.hea')).map((f) => f.slice(0, -4)).sort();
+}
+
+/** Whether `path` can be read (a folder may hold a subset of the records its label file lists). */
+export async function fileExists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
 }

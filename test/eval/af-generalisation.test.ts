@@ -1,7 +1,10 @@
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { chooseSetting, extraDetectionShares, leaveOneRecordOut, type AfRecordScores } from '../../eval/af-loro.ts';
 import type { ReferenceBeat, ReferenceRecord } from '../../eval/records.ts';
-import { scoreCinc2017 } from '../../eval/cinc2017.ts';
+import { loadCinc2017, scoreCinc2017 } from '../../eval/cinc2017.ts';
 import { crossValidate } from '../../eval/af-generalisation.ts';
 import type { AfStripMeasures } from '../../processor/detectors/afib.ts';
 import type { EpisodeComparison } from '../../eval/epicmp.ts';
@@ -112,5 +115,21 @@ describe('CinC 2017 nested cross-validation (eval/af-generalisation.ts crossVali
     // Had fold 0 been scored with a setting chosen on itself, limit 0.5 would have found a0.
     const inSample = crossValidate(strips.slice(0, 2), measured.slice(0, 2), candidates, {}, 1);
     expect(inSample.settingOnAll.pWaveCoherenceMax).toBe(0.5);
+  });
+});
+
+describe('CinC 2017 folder (eval/cinc2017.ts)', () => {
+  it('reads the strips REFERENCE.csv lists that are in the folder, and skips the others (a subset with the full REFERENCE.csv)', async () => {
+    const from = resolve(import.meta.dirname, '../../../shared/data/ecg/cinc2017');
+    const dir = await mkdtemp(join(tmpdir(), 'cinc2017-'));
+    try {
+      for (const name of ['A00001', 'A00004']) for (const ext of ['hea', 'mat']) await copyFile(join(from, `${name}.${ext}`), join(dir, `${name}.${ext}`));
+      await writeFile(join(dir, 'REFERENCE.csv'), 'A00001,N\nA00002,N\nA00004,A\nA09999,O\n');
+      const strips = await loadCinc2017(dir);
+      expect(strips.map((s) => [s.name, s.label])).toEqual([['A00001', 'N'], ['A00004', 'A']]);
+      expect(strips.every((s) => s.beats.length > 5)).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

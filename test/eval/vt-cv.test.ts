@@ -72,7 +72,7 @@ describe('CinC 2015 VT verdicts and their cross-validated choice', () => {
     expect(loro.heldOut).toMatchObject({ tp: 2, fn: 1, fp: 1, tn: 1 });
   });
 
-  it('scores VT alarms only: a folder holding the Challenge\'s other alarm types skips them by the header\'s alarm type', async () => {
+  it('scores VT alarms only: a folder holding the Challenge\'s other alarm types skips them by the header\'s alarm type, and listed records that are absent', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cinc2015-'));
     try {
       const vt = await readFile(`${ECG}/challenge2015/v131l.hea`, 'utf8');
@@ -81,7 +81,8 @@ describe('CinC 2015 VT verdicts and their cross-validated choice', () => {
       // The same signals relabelled as an asystole alarm (the training set's a*.hea say "#Asystole").
       await writeFile(join(dir, 'a131l.hea'), vt.replace(/^v131l/, 'a131l').replaceAll('v131l.mat', 'a131l.mat').replace('#Ventricular_Tachycardia', '#Asystole'));
       await copyFile(`${ECG}/challenge2015/v131l.mat`, join(dir, 'a131l.mat'));
-      await writeFile(join(dir, 'alarms.csv'), 'record,true_alarm\nv131l,1\na131l,1\n');
+      // v999s is listed but not in the folder (a subset of the records with the full alarms.csv): skipped.
+      await writeFile(join(dir, 'alarms.csv'), 'record,true_alarm\nv131l,1\na131l,1\nv999s,0\n');
       expect(alarmType(await readWfdbHeader(join(dir, 'a131l.hea')))).toBe('Asystole');
       expect(alarmType(await readWfdbHeader(join(dir, 'v131l.hea')))).toBe('Ventricular_Tachycardia');
       const records = await evaluateChallenge2015(dir, vtDetectors);
