@@ -96,4 +96,25 @@ describe.skipIf(!hasMosquittoPub)('gateway interop with mosquitto_pub', () => {
     }]);
     expect(fx.metrics.counter('pb_gateway_frames_rejected_total', '').get({ reason: 'v2_crc_mismatch' })).toBe(1);
   });
+
+  it('carries the pacer pulses of a JSON v1 frame (ecg.pace) to the bus, and dead-letters a frame whose pulse lies beyond its samples', async () => {
+    const deviceId = 'dev-mosq-paced';
+    const topic = `pb/v1/dev/${deviceId}/telemetry`;
+    const creds = fx.addDevice(deviceId, 'pat-paced');
+    const ts = Date.now();
+    const uV = Array.from({ length: 250 }, (_, i) => Math.round(900 * Math.sin(i / 9)));
+    const paced = frameJson(1, ts, { beats: [], hr: 0, ecg: { fs: 250, uV, pace: [3, 217] } });
+    const beyond = frameJson(2, ts + 1000, { beats: [], hr: 0, ecg: { fs: 250, uV, pace: [250] } });
+    const files = { paced: path.join(fx.dataDir, 'paced.json'), beyond: path.join(fx.dataDir, 'paced-beyond.json') };
+    fs.writeFileSync(files.paced, paced);
+    fs.writeFileSync(files.beyond, beyond);
+
+    await mosquittoPub(fx.port, deviceId, creds, topic, files.paced);
+    await mosquittoPub(fx.port, deviceId, creds, topic, files.beyond);
+
+    const records = bus.read(STREAMS.telemetry).map((m) => parse<TelemetryRecord>(m));
+    expect(records.map((r) => [r.frame.seq, r.frame.ecg?.pace])).toEqual([[1, [3, 217]]]);
+    const dead = bus.read(STREAMS.deadLetter).map((m) => parse<DeadLetterRecord>(m));
+    expect(dead.map((d) => [d.reason, d.detail])).toEqual([['schema', 'ecg.pace.0: pace 250 must be a sample index < 250']]);
+  });
 });
