@@ -269,7 +269,9 @@ export class QrsDetector {
         while (this.#pulses.length > 0 && this.#pulses[0]! < this.#n - this.#ms(HISTORY_MS + this.#p.pacedBeatMs)) this.#pulses.shift();
         this.#pulses.push(this.#n);
         this.#blankUntil = this.#n + this.#ms(this.#p.paceBlankMs);
-        if (this.#n === 0) this.#held = x;
+        // No sample before a pulse on the very first one: hold the first sample after the blanking
+        // (when this chunk has it), not the pulse.
+        if (this.#n === 0) this.#held = samples[Math.min(samples.length - 1, k + this.#ms(this.#p.paceBlankMs) + 1)]!;
       }
       if (this.#n <= this.#blankUntil) x = this.#held;
       else this.#held = x;

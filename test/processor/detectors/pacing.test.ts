@@ -76,6 +76,12 @@ describe('QRS detector with flagged pacer pulses', () => {
     expect(detect(d, 250, true, edge)).toEqual(whole);
   });
 
+  it('pulses alone from the very first sample on (a pulse at index 0, no sample before it to hold) give no beat', () => {
+    const d = pacedEcg(250, 20, 857, () => false, PACED_QRS, PULSE_TO_R_MS, { fromMs: 0 });
+    expect(d.pace[0]).toBe(0);
+    expect(detect(d, 250, true)).toEqual([]);
+  });
+
   it('an atrial pulse (P wave and a conducted narrow QRS 200 ms later) leaves the beat to the morphology labels: N', () => {
     const d = pacedEcg(250, 40, 900, () => true, SINUS, 200);
     const det = detect(d, 250, true).filter((b) => b.tMs > 3000 && b.tMs < 37_000);
