@@ -24,6 +24,10 @@ export interface Drawn {
  * `seconds` of ECG at `fsHz`: a pacer pulse every `intervalMs` from 500 ms; while `captured(t)` a
  * paced QRS follows it. A pulse is 2 mV on its sample and 0.6 mV on the next (a 0.5 ms pulse
  * after the anti-alias filter of a 250 Hz front end), with 10 µV of noise throughout.
+ * `qrs` / `pulseToRMs`: the complex drawn and where its R peak lies after the pulse (an intrinsic
+ * beat 200 ms after an atrial pulse, say). `opts.fromMs`: first pulse; `opts.pulses: false`: beats
+ * without pulses (the patient's own rhythm); `opts.onto`: draw onto an earlier signal (in place),
+ * appending to its pulses and beats.
  */
 export function pacedEcg(fsHz: number, seconds: number, intervalMs: number, captured: (tMs: number) => boolean, qrs: Wave[] = PACED_QRS, pulseToRMs = PULSE_TO_R_MS, opts: { fromMs?: number; pulses?: boolean; onto?: Drawn } = {}): Drawn {
   const x = opts.onto?.x ?? new Float64Array(Math.round(fsHz * seconds));
