@@ -55,6 +55,12 @@ export interface RunSimOptions {
   frameMs?: number;
   /** Synthetic ECG rate in the frames, Hz; null for frames without ECG (default 250). */
   ecgFsHz?: number | null;
+  /**
+   * ECG-only devices: frames that carry ECG are sent without firmware beats (`beats: []`, `hr: 0`),
+   * so the processor detects the beats from the ECG (processor/ecg-beats.ts). The ground truth is
+   * the same (the scripted beats the ECG is drawn from). Needs ECG (`ecgFsHz` not null).
+   */
+  ecgOnly?: boolean;
   /** Seed of the whole run: same seed and device ids, same rhythms and episodes (default 1). */
   seed?: number | string;
   /** Shift device i's scenario later by i × staggerMs, to spread episodes over devices (default 0). */
@@ -294,6 +300,7 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
   const endMs = options.durationMs === undefined ? undefined : t0Ms + options.durationMs;
   const runSeed = typeof options.seed === 'string' ? seedFromString(options.seed) : (options.seed ?? 1);
   const ecgFsHz = options.ecgFsHz === undefined ? 250 : options.ecgFsHz;
+  if (options.ecgOnly && ecgFsHz === null) throw new PulsebridgeError('PB_SIM_FAILED', 'ECG-only devices need ECG in their frames (ecgFsHz must not be null).');
   const drainPerMs = (options.batteryDrainPctPerHour ?? 1) / 3_600_000;
 
   const perDevice = (v: number | ((deviceId: string, index: number) => number) | undefined, id: string, i: number): number | undefined =>
@@ -448,7 +455,7 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
       if (options.signal?.aborted || firstError !== undefined) break;
       if (built.ts < offUntilMs) continue;
       // seq counts the frames recorded since the last reboot (device-protocol.md), wrapping at 2^32.
-      const frame: TelemetryFrame = { ...built, seq };
+      const frame: TelemetryFrame = options.ecgOnly && built.ecg ? { ...built, seq, beats: [], hr: 0 } : { ...built, seq };
       seq = (seq + 1) % 0x1_0000_0000;
       const { late, live } = gate.admit(frame, now());
       for (const f of late) await send(f, 'late');

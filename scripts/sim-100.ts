@@ -11,7 +11,9 @@
  * machine sustained (send lag, CPU) and where the JSON report is.
  *
  *   node scripts/sim-100.ts [--devices 100] [--duration 10m] [--speed 5] [--scenario all-alarms]
- *                         [--report FILE] [--data-dir DIR] [--keep]
+ *                         [--report FILE] [--data-dir DIR] [--keep] [--ecg-only]
+ * `--ecg-only`: the devices send their ECG without firmware beats, so every alarm rests on the
+ * beats the processor's QRS detector finds (processor/ecg-beats.ts).
  * The data folder (default: a new temporary one) keeps the report and the ground truth; the
  * time series is deleted unless --keep.
  *
@@ -41,6 +43,7 @@ const { values } = parseArgs({
     report: { type: 'string' },
     'data-dir': { type: 'string' },
     keep: { type: 'boolean', default: false },
+    'ecg-only': { type: 'boolean', default: false },
   },
 });
 
@@ -76,14 +79,14 @@ try {
   running.push(dashboard);
   const gateway = await startGateway(ctx, registry);
   running.push(gateway);
-  out(`Embedded stack up (data in ${dataDir}); ${devices} devices, scenario ${values.scenario}, ${values.duration} of device time at ${speed}× (≈ ${speed === 'max' ? '?' : ((durationMs / speed) / 60_000).toFixed(1)} min of wall time).`);
+  out(`Embedded stack up (data in ${dataDir}); ${devices} ${values['ecg-only'] ? 'ECG-only devices (no firmware beats: beats from the processor\'s QRS detector)' : 'devices'}, scenario ${values.scenario}, ${values.duration} of device time at ${speed}× (≈ ${speed === 'max' ? '?' : ((durationMs / speed) / 60_000).toFixed(1)} min of wall time).`);
 
   const cpuBefore = process.cpuUsage();
   const wallBefore = Date.now();
   const lines: string[] = [];
   await runSimCommand({
     config, devices, scenario: values.scenario, durationMs, speed, groundTruthPath: undefined,
-    url: `mqtts://localhost:${gateway.port}`, credentials: {},
+    url: `mqtts://localhost:${gateway.port}`, credentials: {}, behaviour: values['ecg-only'] ? { ecgOnly: true } : {},
     report: { path: reportPath, apiUrl: dashboard.url, token: undefined, waitMs: 5000 },
     signal: controller.signal, logger, out: (line) => { lines.push(line); out(line); },
   });

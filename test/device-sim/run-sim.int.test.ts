@@ -56,6 +56,29 @@ describe('multi-device simulation against a real MQTT broker', () => {
     }
   });
 
+  it('ECG-only devices (ecgOnly): the same frames and ground truth, with the ECG but without firmware beats', async () => {
+    const broker = await startLocalBroker();
+    try {
+      const scenario = clinicalBasicsScenario({ normalMs: 10_000, bradyMs: 12_000, tachyMs: 12_000, asystoleMs: 5000, repeat: false });
+      const run = async (ecgOnly: boolean) => {
+        broker.telemetry.length = 0;
+        const summary = await runSim({ devices: 1, scenario, durationMs: 60_000, speed: 'max', t0Ms: T0, seed: 7, connect: { url: broker.url }, ecgOnly });
+        return { summary, frames: broker.telemetry.map((m) => telemetryV1Schema.parse(JSON.parse(m.payload.toString())) as TelemetryFrame) };
+      };
+      const withBeats = await run(false);
+      const ecgOnly = await run(true);
+      expect(ecgOnly.frames.every((f) => f.beats.length === 0 && f.hr === 0)).toBe(true);
+      expect(withBeats.frames.filter((f) => f.beats.length > 0).length).toBeGreaterThan(30);
+      expect(ecgOnly.frames.map((f) => ({ ...f, beats: [], hr: 0 }))).toEqual(withBeats.frames.map((f) => ({ ...f, beats: [], hr: 0 })));
+      // (apart from the wall-clock send times)
+      const deviceTime = (episodes: typeof withBeats.summary.episodes) => episodes.map(({ onsetSentAtMs: _o, criterionSentAtMs: _c, ...e }) => e);
+      expect(deviceTime(ecgOnly.summary.episodes)).toEqual(deviceTime(withBeats.summary.episodes));
+      await expect(runSim({ devices: 1, durationMs: 5000, speed: 'max', t0Ms: T0, ecgFsHz: null, ecgOnly: true, connect: { url: broker.url } })).rejects.toThrow(/ECG-only devices need ECG/);
+    } finally {
+      await broker.close();
+    }
+  });
+
   it('gives every device its own rhythm, and the same rhythm again for the same seed', async () => {
     const broker = await startLocalBroker();
     try {
