@@ -26,9 +26,10 @@ Commands:
   sim [--devices N] [--scenario NAME|FILE] [--duration 10m] [--speed N]
       [--report [FILE]] [--api URL] [--token T] [--report-wait 5s] [--format v1|v2|mix]
       [--disconnect-every D [--disconnect-for D]] [--reboot-every D [--reboot-for D]]
-      [--clock-offset [-]D] [--clock-drift-ppm N] [--ecg-only]
+      [--clock-offset [-]D] [--clock-drift-ppm N] [--ecg-only] [--paced]
                                             scenarios: clinical-basics, all-alarms, normal, or a file;
-                                            --ecg-only: ECG without firmware beats (the processor finds them)
+                                            --ecg-only: ECG without firmware beats (the processor finds them);
+                                            --paced: paced patients, pulses flagged in ecg.pace (JSON v1)
   sim replay --record PATH[,PATH…] --device ID[,ID…] [--speed N|max] [--frame-ms 1000..5000]
       [--format v1|v2|mix] [--cert F --key F --ca F]      several records at once, one device each
   token --sub USER --role clinician|admin [--patients p1,p2] [--ttl 12h]
@@ -143,14 +144,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       }
       const { values } = parse(normalizeReportFlag(rest), { ...COMMON_FLAGS, devices: { type: 'string' }, scenario: { type: 'string' }, duration: { type: 'string' },
         speed: { type: 'string' }, url: { type: 'string' }, 'ground-truth': { type: 'string' }, 'cert-dir': { type: 'string' }, ca: { type: 'string' },
-        report: { type: 'string' }, api: { type: 'string' }, token: { type: 'string' }, 'report-wait': { type: 'string' }, 'ecg-only': { type: 'boolean' }, ...SIM_BEHAVIOUR_FLAGS });
+        report: { type: 'string' }, api: { type: 'string' }, token: { type: 'string' }, 'report-wait': { type: 'string' }, 'ecg-only': { type: 'boolean' }, paced: { type: 'boolean' }, ...SIM_BEHAVIOUR_FLAGS });
       const config = configFrom(values);
       const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, { app: 'pulsebridge', component: 'sim' });
       const devices = Number(values.devices ?? 1);
       if (!Number.isInteger(devices) || devices < 1) throw new UsageError('--devices must be a whole number ≥ 1');
       await runSimCommand({ config, devices, scenario: values.scenario, durationMs: values.duration ? parseDurationMs(values.duration) : undefined,
         speed: parseSpeed(values.speed, 1), groundTruthPath: values['ground-truth'], url: values.url,
-        credentials: { certDir: values['cert-dir'], ca: values.ca }, behaviour: { ...parseSimBehaviour(values), ...(values['ecg-only'] ? { ecgOnly: true } : {}) }, signal: shutdownSignal(logger), logger, out,
+        credentials: { certDir: values['cert-dir'], ca: values.ca }, behaviour: { ...parseSimBehaviour(values), ...(values['ecg-only'] ? { ecgOnly: true } : {}), ...(values.paced ? { paced: true } : {}) }, signal: shutdownSignal(logger), logger, out,
         report: values.report === undefined ? undefined : { path: values.report, apiUrl: values.api, token: values.token, waitMs: parseDurationMs(values['report-wait'] ?? '5s') } });
       return 0;
     }

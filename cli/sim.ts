@@ -70,7 +70,7 @@ export interface SimReportFlags {
 }
 
 /** Device behaviour flags of `pulsebridge sim` (run-sim.ts options of the same names). */
-export type SimBehaviour = Pick<RunSimOptions, 'format' | 'disconnects' | 'reboots' | 'clockOffsetMs' | 'clockDriftPpm' | 'ecgOnly'>;
+export type SimBehaviour = Pick<RunSimOptions, 'format' | 'disconnects' | 'reboots' | 'clockOffsetMs' | 'clockDriftPpm' | 'ecgOnly' | 'paced'>;
 
 /** Parse flags `sim` and `sim replay` share. */
 export const SIM_BEHAVIOUR_FLAGS = {

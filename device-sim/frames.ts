@@ -31,8 +31,10 @@ export interface EcgSource {
    * i = 0 … out.length − 1.
    * @param nearbyBeats beats around the window (the last two before it, those in it and the next
    *        one after it), for sources that synthesise the waveform from the beats
+   * @returns the indices into `out` of pacemaker pulses the device's front end would flag
+   *        (`ecg.pace`, ascending), or nothing for a patient without a pacemaker
    */
-  read(startMs: number, fsHz: number, out: number[], nearbyBeats: readonly TimedBeat[]): void;
+  read(startMs: number, fsHz: number, out: number[], nearbyBeats: readonly TimedBeat[]): number[] | void;
 }
 
 /** Options for {@link buildFrames}. */
@@ -235,13 +237,14 @@ export function* buildFrames(beats: Iterable<TimedBeat>, options: FrameBuilderOp
     };
     if (options.ecg && fsHz !== null) {
       const uV = new Array<number>(Math.floor((fsHz * durMs) / 1000)).fill(0);
+      let pace: number[] | undefined;
       if (!frameLeadOff) {
         const next = peek();
         const nearby = [...previousBeats, ...windowBeats, ...(next ? [next] : [])];
-        options.ecg.read(ts, fsHz, uV, nearby);
+        pace = options.ecg.read(ts, fsHz, uV, nearby) ?? undefined;
         for (let i = 0; i < uV.length; i++) uV[i] = Math.max(-0x8000, Math.min(0x7fff, Math.round(uV[i] as number)));
       }
-      frame.ecg = { fs: fsHz, uV };
+      frame.ecg = { fs: fsHz, uV, ...(pace && pace.length > 0 ? { pace } : {}) };
     }
     previousBeats.push(...windowBeats);
     previousBeats.splice(0, Math.max(0, previousBeats.length - 2));

@@ -61,6 +61,13 @@ export interface RunSimOptions {
    * the same (the scripted beats the ECG is drawn from). Needs ECG (`ecgFsHz` not null).
    */
   ecgOnly?: boolean;
+  /**
+   * Paced patients: every beat of the own rhythm is a ventricular paced beat, the ECG carries the
+   * pacemaker pulses and JSON v1 frames list them in `ecg.pace` (binary v2 cannot carry them); a
+   * pause or asystole is a loss of capture, pulses without QRS (ecg-synth.ts). Only the ECG
+   * changes: use with `ecgOnly`, or the firmware beats decide as before.
+   */
+  paced?: boolean;
   /** Seed of the whole run: same seed and device ids, same rhythms and episodes (default 1). */
   seed?: number | string;
   /** Shift device i's scenario later by i × staggerMs, to spread episodes over devices (default 0). */
@@ -429,7 +436,7 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
       baseBattery,
       ...(deviceEndMs === undefined ? {} : { durationMs: Math.max(0, deviceEndMs - firstTs) }),
       // The ECG source always exists, so that a config command can turn ECG on.
-      ecg: syntheticEcgSource(seed, control.fsHz),
+      ecg: syntheticEcgSource(seed, control.fsHz, { paced: options.paced === true }),
       ecgFsHz: control.fsHz,
       settings: () => control.settings,
     });

@@ -11,9 +11,11 @@
  * machine sustained (send lag, CPU) and where the JSON report is.
  *
  *   node scripts/sim-100.ts [--devices 100] [--duration 10m] [--speed 5] [--scenario all-alarms]
- *                         [--report FILE] [--data-dir DIR] [--keep] [--ecg-only]
+ *                         [--report FILE] [--data-dir DIR] [--keep] [--ecg-only] [--paced] [--format v1|v2|mix]
  * `--ecg-only`: the devices send their ECG without firmware beats, so every alarm rests on the
- * beats the processor's QRS detector finds (processor/ecg-beats.ts).
+ * beats the processor's QRS detector finds (processor/ecg-beats.ts). `--paced`: paced patients
+ * (pacemaker pulses flagged in `ecg.pace`; a pause or asystole is a loss of capture). `--format`:
+ * the devices' wire format (binary v2 cannot carry the pulse flags).
  * The data folder (default: a new temporary one) keeps the report and the ground truth; the
  * time series is deleted unless --keep.
  *
@@ -26,7 +28,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDurationMs } from '../cli/args.ts';
 import { startDashboard, startGateway, startProcessor, type Running } from '../cli/components.ts';
-import { parseSpeed, runSimCommand } from '../cli/sim.ts';
+import { parseFormatFlag, parseSpeed, runSimCommand } from '../cli/sim.ts';
 import { openBus, openVitalsStore } from '../platform/adapters.ts';
 import { loadConfig } from '../platform/config.ts';
 import { ensureDevPki } from '../platform/security/index.ts';
@@ -44,6 +46,8 @@ const { values } = parseArgs({
     'data-dir': { type: 'string' },
     keep: { type: 'boolean', default: false },
     'ecg-only': { type: 'boolean', default: false },
+    paced: { type: 'boolean', default: false },
+    format: { type: 'string' },
   },
 });
 
@@ -79,14 +83,14 @@ try {
   running.push(dashboard);
   const gateway = await startGateway(ctx, registry);
   running.push(gateway);
-  out(`Embedded stack up (data in ${dataDir}); ${devices} ${values['ecg-only'] ? 'ECG-only devices (no firmware beats: beats from the processor\'s QRS detector)' : 'devices'}, scenario ${values.scenario}, ${values.duration} of device time at ${speed}× (≈ ${speed === 'max' ? '?' : ((durationMs / speed) / 60_000).toFixed(1)} min of wall time).`);
+  out(`Embedded stack up (data in ${dataDir}); ${devices} ${values.paced ? 'paced ' : ''}${values['ecg-only'] ? 'ECG-only devices (no firmware beats: beats from the processor\'s QRS detector)' : 'devices'}, scenario ${values.scenario}${values.format ? `, format ${values.format}` : ''}, ${values.duration} of device time at ${speed}× (≈ ${speed === 'max' ? '?' : ((durationMs / speed) / 60_000).toFixed(1)} min of wall time).`);
 
   const cpuBefore = process.cpuUsage();
   const wallBefore = Date.now();
   const lines: string[] = [];
   await runSimCommand({
     config, devices, scenario: values.scenario, durationMs, speed, groundTruthPath: undefined,
-    url: `mqtts://localhost:${gateway.port}`, credentials: {}, behaviour: values['ecg-only'] ? { ecgOnly: true } : {},
+    url: `mqtts://localhost:${gateway.port}`, credentials: {}, behaviour: { ...(values['ecg-only'] ? { ecgOnly: true } : {}), ...(values.paced ? { paced: true } : {}), ...(values.format ? { format: parseFormatFlag(values.format)! } : {}) },
     report: { path: reportPath, apiUrl: dashboard.url, token: undefined, waitMs: 5000 },
     signal: controller.signal, logger, out: (line) => { lines.push(line); out(line); },
   });

@@ -312,8 +312,8 @@ export class QrsDetector {
     if (this.#tentative && n - this.#tentative.peak.r > this.#ms(this.#p.tWaveWindowMs + MAX_PEAK_WAIT_MS + this.#p.integrationMs + 60)) this.#flushTentative();
     while (this.#unclassified.length > 0 && this.#unclassified[0]!.r + this.#lookahead < n) {
       const { r, rr } = this.#unclassified.shift()!;
-      const m = this.#morph.classify(r, rr);
-      this.#pending.push({ sample: r, cls: this.#paced(r) ? 'Q' : m.cls, qrsMs: m.qrsMs, templateCorr: m.corr });
+      const m = this.#morph.classify(r, rr, this.#paced(r));
+      this.#pending.push({ sample: r, cls: m.cls, qrsMs: m.qrsMs, templateCorr: m.corr });
     }
 
     if (this.#learning && n >= this.#ms(this.#p.learningMs)) this.#endLearning();

@@ -33,6 +33,19 @@
  *    and the alarm is lost; EVALUATION.md §5.)
  * `matchCorr` and `widerByMs` were set on the MIT-BIH Arrhythmia records' reference V labels
  * (eval: VEB Se/+P), not on the CinC 2015 alarms they are then scored on.
+ *
+ * Paced beats (the caller knows them from the device's pace flags, qrs-detector.ts) are `Q` and
+ * take part in the templates like any beat, so in a mostly paced patient the dominant template is
+ * a paced one. Against a paced dominant beat the shape rule cannot be used: a beat without a pulse
+ * that looks like the paced beats is ventricular (a paced ventricle is depolarised from the lead's
+ * tip, like an ectopic focus nearby — VT from the right ventricle resembles right-ventricular
+ * pacing), while a conducted (supraventricular) beat is narrow, using the His–Purkinje system. So
+ * a beat of the patient's own that is ≥ 2 × `widerByMs` *narrower* than the paced dominant beat is
+ * `N`, any other is `V` (or `Q` when noisy and not premature, as below). Without this, AF or the
+ * own rhythm returning in a paced patient would be a run of `V` beats (a false VT alarm), and VT
+ * shaped like the paced beats a run of `N` beats (a missed one). Twice the margin, because
+ * ventricular beats' measured width varies beat to beat. Conducted beats that are wide themselves
+ * (bundle-branch block) read as `V` in a patient whose dominant beat is paced.
  */
 import type { BeatClass } from '../../contracts/telemetry.ts';
 
@@ -74,6 +87,8 @@ export interface BeatShape {
 interface Template {
   wave: Float64Array;
   qrsMs: number;
+  /** Seeded by a paced beat. */
+  paced: boolean;
   /** Decayed count of beats that matched it: the dominant template has the largest. */
   weight: number;
 }
@@ -138,8 +153,9 @@ export class BeatMorphology {
    * Classifies the beat with R-peak at sample `r` (the signal must be valid up to
    * r + {@link lookaheadSamples}).
    * @param rrSamples interval from the previous beat in samples (0 = unknown)
+   * @param paced the device flagged a pacer pulse just before it: the beat is `Q`
    */
-  classify(r: number, rrSamples: number): BeatShape {
+  classify(r: number, rrSamples: number, paced = false): BeatShape {
     const b = this.#beat;
     let mean = 0;
     for (let k = 0; k < b.length; k++) { b[k] = this.#signal(r - this.#pre + k); mean += b[k]!; }
@@ -169,7 +185,11 @@ export class BeatMorphology {
         for (let i = 1; i < this.#templates.length; i++) if (this.#templates[i]!.weight < this.#templates[weakest]!.weight) weakest = i;
         this.#templates.splice(weakest, 1);
       }
-      this.#templates.push({ wave: Float64Array.from(b), qrsMs, weight: 1 });
+      this.#templates.push({ wave: Float64Array.from(b), qrsMs, weight: 1, paced });
+    }
+    if (paced) {
+      this.#prevCls = 'Q';
+      return { cls: 'Q', qrsMs, corr: dominant ? pearson(b, dominant.wave) : NaN };
     }
     if (!dominant) return { cls: isNoisy() ? 'Q' : 'N', qrsMs, corr: NaN };
     const corr = pearson(b, dominant.wave);
@@ -177,7 +197,9 @@ export class BeatMorphology {
     // unless it is noisy and not premature (then unknown: Q). A premature beat unlike the
     // dominant one stays V however noisy: OSEA's rule 2 (premature and different → PVC) comes
     // before its noise rules, and the first beats of a VT run are premature.
-    const unlike = !(corr >= this.#p.matchCorr && qrsMs < dominant.qrsMs + this.#p.widerByMs);
+    const unlike = dominant.paced
+      ? qrsMs > dominant.qrsMs - 2 * this.#p.widerByMs
+      : !(corr >= this.#p.matchCorr && qrsMs < dominant.qrsMs + this.#p.widerByMs);
     const cls: BeatClass = !unlike ? 'N' : isNoisy() && !this.#premature(rrSamples) ? 'Q' : 'V';
     if (cls === 'N' && this.#prevCls === 'N' && rrSamples > 0) {
       this.#nn.push(rrSamples);

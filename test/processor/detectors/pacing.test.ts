@@ -117,6 +117,18 @@ describe('paced patients on an ECG-only device, through the processor path (prod
     expect(onsets(ecgFrames(d, 250, false)).map((o) => o.kind)).toContain('vt');
   });
 
+  it('VT shaped like the paced beats but without pulses, after a minute of pacing, is VT (a paced dominant beat: only narrow beats are conducted)', () => {
+    // Paced at 70/min for 60 s, then 8 complexes of the paced shape without pulses at 170/min, then pacing again.
+    const paced = pacedEcg(250, 90, 857, (t) => t < 60_000 || t >= 64_000, PACED_QRS, PULSE_TO_R_MS, { pulses: true });
+    // (the pulses of 60–64 s stay, uncaptured: a pacemaker that does not sense the VT; the VT complexes come in between)
+    const d = pacedEcg(250, 90, 353, (t) => t >= 60_100 && t < 62_900, PACED_QRS, 0, { fromMs: 60_100, pulses: false, onto: paced });
+    const vt = detect(d, 250, true).filter((b) => b.tMs >= 60_000 && b.tMs < 63_000);
+    expect(vt.length).toBeGreaterThanOrEqual(7);
+    // (with the usual shape rule these complexes would match the paced dominant beat and be N)
+    expect(vt.filter((b) => b.cls === 'V').length).toBeGreaterThanOrEqual(vt.length - 1);
+    expect(onsets(ecgFrames(d, 250)).map((o) => o.kind)).toContain('vt');
+  });
+
   it("the beat source's restart state keeps each kept frame's pulses, and a successor detects the same beats", () => {
     const d = pacedEcg(250, 40, 857, (t) => t < 20_000 || t >= 26_000);
     const frames = ecgFrames(d, 250);
