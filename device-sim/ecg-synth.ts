@@ -10,11 +10,11 @@
  * Paced patients (`paced`): every beat of the patient's own rhythm (class N, not AF) up to the
  * pacemaker's upper rate is a ventricular paced beat (a dual-chamber pacemaker tracking the sinus
  * rhythm) — a pacemaker pulse 50 ms before a wide paced QRS; faster ones are the patient's own
- * conducted beats — and the source returns
- * the pulses' sample indices, as a front end's pace-detection channel flags them (`ecg.pace`). A
- * silence longer than 1.5 intervals (pause, asystole episodes) is a loss of capture: the pacemaker
- * goes on firing at the last interval, and no QRS follows. A pulse is 2 mV on its sample and
- * 0.6 mV on the next (a 0.5 ms pulse after the anti-alias filter of a 250 Hz front end).
+ * conducted beats — and the source returns the pulses' sample indices, as a front end's
+ * pace-detection channel flags them (`ecg.pace`). A silence longer than 1.5 intervals (pause,
+ * asystole episodes) is a loss of capture: the pacemaker goes on firing at the last interval, and
+ * no QRS follows. A pulse is 2 mV on its sample and 0.6 mV on the next (a 0.5 ms pulse after the
+ * anti-alias filter of a 250 Hz front end).
  */
 import type { BeatClass } from '../contracts/telemetry.ts';
 import type { EcgSource, TimedBeat } from './frames.ts';

@@ -29,7 +29,8 @@
  * does), so a pulse alone yields no beat and a loss of capture is the silence it is; and a beat
  * whose R peak follows a pulse within `pacedBeatMs` is labelled `Q` (AAMI: paced beats are class Q),
  * so a paced rhythm — wide complexes unlike any intrinsic beat — is neither counted as ventricular
- * beats (VT) nor read for atrial irregularity (AF). Without flags nothing changes: a pulse seen
+ * beats (VT) nor read for atrial irregularity (AF); against a paced dominant beat the other beats
+ * are labelled by width (qrs-morphology.ts). Without flags nothing changes: a pulse seen
  * only in the samples at 250 Hz cannot be told from a QRS reliably (one or two smeared samples).
  *
  * Streaming contract: feed samples in order with {@link QrsDetector.push}; beats come out in
