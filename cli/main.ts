@@ -15,7 +15,7 @@ import { startDashboard, startEhrExporter, startGateway, startProcessor, type Ru
 import { runDemo } from './demo.ts';
 import { runDeviceCommand } from './device.ts';
 import { runDeadLetterCommand } from './deadletter.ts';
-import { normalizeReportFlag, parseFormatFlag, parseSimBehaviour, parseSpeed, runReplayCommand, runSimCommand, SIM_BEHAVIOUR_FLAGS } from './sim.ts';
+import { normalizeReportFlag, parseFormatFlag, parseSimBehaviour, parseSpeed, runReplayCommand, parseSimEcgFlags, runSimCommand, SIM_BEHAVIOUR_FLAGS, SIM_ECG_FLAGS } from './sim.ts';
 
 const USAGE = `Usage: pulsebridge <command> [options]
 
@@ -144,14 +144,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       }
       const { values } = parse(normalizeReportFlag(rest), { ...COMMON_FLAGS, devices: { type: 'string' }, scenario: { type: 'string' }, duration: { type: 'string' },
         speed: { type: 'string' }, url: { type: 'string' }, 'ground-truth': { type: 'string' }, 'cert-dir': { type: 'string' }, ca: { type: 'string' },
-        report: { type: 'string' }, api: { type: 'string' }, token: { type: 'string' }, 'report-wait': { type: 'string' }, 'ecg-only': { type: 'boolean' }, paced: { type: 'boolean' }, ...SIM_BEHAVIOUR_FLAGS });
+        report: { type: 'string' }, api: { type: 'string' }, token: { type: 'string' }, 'report-wait': { type: 'string' }, ...SIM_ECG_FLAGS, ...SIM_BEHAVIOUR_FLAGS });
       const config = configFrom(values);
       const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, { app: 'pulsebridge', component: 'sim' });
       const devices = Number(values.devices ?? 1);
       if (!Number.isInteger(devices) || devices < 1) throw new UsageError('--devices must be a whole number ≥ 1');
       await runSimCommand({ config, devices, scenario: values.scenario, durationMs: values.duration ? parseDurationMs(values.duration) : undefined,
         speed: parseSpeed(values.speed, 1), groundTruthPath: values['ground-truth'], url: values.url,
-        credentials: { certDir: values['cert-dir'], ca: values.ca }, behaviour: { ...parseSimBehaviour(values), ...(values['ecg-only'] ? { ecgOnly: true } : {}), ...(values.paced ? { paced: true } : {}) }, signal: shutdownSignal(logger), logger, out,
+        credentials: { certDir: values['cert-dir'], ca: values.ca }, behaviour: { ...parseSimBehaviour(values), ...parseSimEcgFlags(values) }, signal: shutdownSignal(logger), logger, out,
         report: values.report === undefined ? undefined : { path: values.report, apiUrl: values.api, token: values.token, waitMs: parseDurationMs(values['report-wait'] ?? '5s') } });
       return 0;
     }

@@ -83,6 +83,17 @@ export const SIM_BEHAVIOUR_FLAGS = {
   'clock-drift-ppm': { type: 'string' },
 } as const;
 
+/** The simulated patients' ECG, flags of `pulsebridge sim` only (and `scripts/sim-100.ts`). */
+export const SIM_ECG_FLAGS = {
+  'ecg-only': { type: 'boolean' },
+  paced: { type: 'boolean' },
+} as const;
+
+/** `--ecg-only` (frames without firmware beats) and `--paced` (paced patients, ecg-synth.ts). */
+export function parseSimEcgFlags(values: { 'ecg-only'?: boolean; paced?: boolean }): Pick<SimBehaviour, 'ecgOnly' | 'paced'> {
+  return { ...(values['ecg-only'] ? { ecgOnly: true } : {}), ...(values.paced ? { paced: true } : {}) };
+}
+
 const wrapUsage = <T>(f: () => T): T => {
   try {
     return f();

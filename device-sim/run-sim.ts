@@ -63,10 +63,10 @@ export interface RunSimOptions {
   ecgOnly?: boolean;
   /**
    * Paced patients: every beat of the own rhythm up to the pacemaker's upper rate (140/min) is a
-   * ventricular paced beat, the ECG carries the
-   * pacemaker pulses and JSON v1 frames list them in `ecg.pace` (binary v2 cannot carry them); a
-   * pause or asystole is a loss of capture, pulses without QRS (ecg-synth.ts). Only the ECG
-   * changes: use with `ecgOnly`, or the firmware beats decide as before.
+   * ventricular paced beat, the ECG carries the pacemaker pulses and JSON v1 frames list them in
+   * `ecg.pace` (binary v2 cannot carry them); a pause or asystole is a loss of capture, pulses
+   * without QRS (ecg-synth.ts). Only the ECG changes: use with `ecgOnly`, or the firmware beats
+   * decide as before.
    */
   paced?: boolean;
   /** Seed of the whole run: same seed and device ids, same rhythms and episodes (default 1). */

@@ -11,11 +11,12 @@
  * machine sustained (send lag, CPU) and where the JSON report is.
  *
  *   node scripts/sim-100.ts [--devices 100] [--duration 10m] [--speed 5] [--scenario all-alarms]
- *                         [--report FILE] [--data-dir DIR] [--keep] [--ecg-only] [--paced] [--format v1|v2|mix]
+ *                         [--report FILE] [--data-dir DIR] [--keep] [--ecg-only] [--paced]
+ *                         [--format v1|v2|mix] [--disconnect-every D …] (the device flags of `pulsebridge sim`)
  * `--ecg-only`: the devices send their ECG without firmware beats, so every alarm rests on the
  * beats the processor's QRS detector finds (processor/ecg-beats.ts). `--paced`: paced patients
- * (pacemaker pulses flagged in `ecg.pace`; a pause or asystole is a loss of capture). `--format`:
- * the devices' wire format (binary v2 cannot carry the pulse flags).
+ * (pacemaker pulses flagged in `ecg.pace`; a pause or asystole is a loss of capture). `--format v2`
+ * cannot carry the pulse flags.
  * The data folder (default: a new temporary one) keeps the report and the ground truth; the
  * time series is deleted unless --keep.
  *
@@ -28,7 +29,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDurationMs } from '../cli/args.ts';
 import { startDashboard, startGateway, startProcessor, type Running } from '../cli/components.ts';
-import { parseFormatFlag, parseSpeed, runSimCommand } from '../cli/sim.ts';
+import { parseSimBehaviour, parseSimEcgFlags, parseSpeed, runSimCommand, SIM_BEHAVIOUR_FLAGS, SIM_ECG_FLAGS } from '../cli/sim.ts';
 import { openBus, openVitalsStore } from '../platform/adapters.ts';
 import { loadConfig } from '../platform/config.ts';
 import { ensureDevPki } from '../platform/security/index.ts';
@@ -45,9 +46,8 @@ const { values } = parseArgs({
     report: { type: 'string' },
     'data-dir': { type: 'string' },
     keep: { type: 'boolean', default: false },
-    'ecg-only': { type: 'boolean', default: false },
-    paced: { type: 'boolean', default: false },
-    format: { type: 'string' },
+    ...SIM_ECG_FLAGS,
+    ...SIM_BEHAVIOUR_FLAGS,
   },
 });
 
@@ -90,7 +90,7 @@ try {
   const lines: string[] = [];
   await runSimCommand({
     config, devices, scenario: values.scenario, durationMs, speed, groundTruthPath: undefined,
-    url: `mqtts://localhost:${gateway.port}`, credentials: {}, behaviour: { ...(values['ecg-only'] ? { ecgOnly: true } : {}), ...(values.paced ? { paced: true } : {}), ...(values.format ? { format: parseFormatFlag(values.format)! } : {}) },
+    url: `mqtts://localhost:${gateway.port}`, credentials: {}, behaviour: { ...parseSimBehaviour(values), ...parseSimEcgFlags(values) },
     report: { path: reportPath, apiUrl: dashboard.url, token: undefined, waitMs: 5000 },
     signal: controller.signal, logger, out: (line) => { lines.push(line); out(line); },
   });
