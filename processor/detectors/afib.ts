@@ -45,10 +45,15 @@
  *    arrhythmia) — the evidence RR intervals cannot give. Chosen by cross-validation on CinC 2017.
  *    The same decision classifies whole short strips (`assessAfStrip`).
  *  - End hysteresis: an open episode ends only once the decision has said non-AF for
- *    `endConfirmMs` (a shorter interruption does not split it into two alarms).
+ *    `endConfirmMs` (a shorter interruption does not split it into two alarms). With ECG the
+ *    decision that ends it is the one that opened it: while the latest beats show no consistent
+ *    P wave and the latest intervals are irregular or unpredictable, the episode goes on even if
+ *    the smoothed RR decision says non-AF (mild AF hovers around η; without this one episode
+ *    became two alarms).
  *  - Discontinuities (gap, lead-off, unknown RR) restart the measure; a stretch still being
  *    timed is dropped, an open episode stays open (Detector contract) and is ended by the
- *    restarted measure.
+ *    restarted measure. So does a run of left-out beats as long as the window (paced
+ *    rhythm, a VT run): the measure saw nothing of the atria during it.
  */
 import type { AlertEvidence } from '../../contracts/alert.ts';
 import type { BeatClass } from '../../contracts/telemetry.ts';
@@ -305,8 +310,10 @@ export class AfibDetector implements Detector {
   #open = false;
   /** While an open episode's decision says non-AF: when that began and where the episode ended. */
   #endCandidate: { decidedMs: number; endMs: number } | undefined;
-  /** The previous beat was ventricular/fusion/unclassifiable. */
+  /** The previous beat was ventricular/fusion/unclassifiable/paced. */
   #prevEctopic = false;
+  /** Consecutive beats left out of the measure (see onBeat). */
+  #leftOutRun = 0;
   /** End of the last episode: a new onset is never back-dated before it. */
   #lastEndMs = -Infinity;
   /** P-wave coherence from the device's ECG, when it streams one. */
@@ -414,6 +421,7 @@ export class AfibDetector implements Detector {
       // Unknown interval (first beat, or after lost frames): nothing can be compared across it.
       this.#restartMeasure();
       this.#prevEctopic = !ATRIAL_RHYTHM_CLASSES.has(beat.cls);
+      this.#leftOutRun = this.#prevEctopic ? 1 : 0;
       return [];
     }
     // Intervals into or out of a ventricular, fusion or unclassifiable beat say nothing about
@@ -426,6 +434,12 @@ export class AfibDetector implements Detector {
     }
     const skip = ectopic || this.#prevEctopic;
     this.#prevEctopic = ectopic;
+    // A run of left-out beats as long as the window (paced rhythm, a VT run) is a stretch the
+    // measure did not see: restart it, as after a discontinuity. Otherwise the next window would
+    // join intervals from before the run to those after it, and a stretch would be back-dated
+    // across it (AF after minutes of pacing was dated into the paced rhythm before it).
+    this.#leftOutRun = ectopic ? this.#leftOutRun + 1 : 0;
+    if (this.#leftOutRun === this.#p.windowBeats) this.#restartMeasure();
     // Extra detections are merged first (a merged pair is one real interval); what is still
     // implausibly short afterwards is left out.
     const changes: EpisodeChange[] = [];
@@ -442,7 +456,7 @@ export class AfibDetector implements Detector {
     const changes: EpisodeChange[] = [];
     if (this.#open) {
       const s = this.#stretch!;
-      if (sample.af) this.#endCandidate = undefined;
+      if (sample.af || this.#ecgStillSaysAf(s, sample)) this.#endCandidate = undefined;
       else {
         // The smoothed decision left AF: the episode ended where irregularity stopped being
         // dense, before the decision's lag. Frozen now, so ectopic windows during the
@@ -470,6 +484,29 @@ export class AfibDetector implements Detector {
       }
     }
     return changes;
+  }
+
+  /**
+   * With ECG, the evidence that opened the episode also keeps it going: the latest beats still
+   * show no consistent P wave and the latest intervals are irregular or unpredictable (the ECG
+   * rule of {@link afEvidenceSaysAf} on the last `stretchGapBeats` windows and the stretch's
+   * latest intervals). Without ECG (coherence NaN) the RR-only smoothed decision alone decides.
+   */
+  #ecgStillSaysAf(s: Stretch, sample: IrregularitySample): boolean {
+    if (!Number.isFinite(this.#lastCoherence) || !(this.#p.pWaveCoherenceMax > -Infinity)) return false;
+    const recent = this.#history.slice(-this.#p.stretchGapBeats);
+    let pairFraction = 0;
+    let rrMs = 0;
+    for (const h of recent) { pairFraction += h.pairFraction; rrMs += h.rrMs; }
+    return afEvidenceSaysAf({
+      stretchScore: rrMs > 0 ? (pairFraction * 1000) / rrMs : 0,
+      smoothedScore: sample.score,
+      cosen: () => (s.recentRrMs.length >= 3 ? coefficientOfSampleEntropy(s.recentRrMs.slice(-this.#p.entropyBeats), this.#p.entropyToleranceMs) : Number.NaN),
+      pWaveCoherence: this.#lastCoherence,
+      fWaveFraction: this.#lastFWave,
+      meanRrMs: recent.length > 0 ? rrMs / recent.length : Number.NaN,
+      ectopy: () => Number.NaN,
+    }, this.#p);
   }
 
   /** The 30 s criterion and the alarm operating point (see {@link AfibParams.onsetScore}). */

@@ -36,6 +36,10 @@ class Rhythm {
     }
     return this;
   }
+  /** Paced beats (class Q, left out of the AF evidence) every `rrMs`, for `ms`. */
+  paced(ms: number, rrMs = 700): this { const end = this.nowMs + ms; while (this.nowMs < end) this.#add(rrMs, 'Q'); return this; }
+  /** Regular beats every `rrMs` ± 4 ms (the patient's own fast rhythm, class N), `n` of them. */
+  fastRegular(n: number, rrMs = 340): this { for (let i = 0; i < n; i++) this.#add(rrMs + uniform(this.#random, -4, 4)); return this; }
   untilMs(afterLastMs = 1): number { return this.nowMs + afterLastMs; }
 }
 
@@ -185,6 +189,23 @@ describe('atrial fibrillation (irregular RR, episode ≥ 30 s, Petrėnas et al. 
     const { beats, untilMs } = sinusWithFalseDetections(9, 0.5, 250, 550);
     expect(run([createAfibDetector()], beats, untilMs)).toEqual([]);
     expect(run([createAfibDetector({ extraDetectionTolerance: 0 })], beats, untilMs).map((a) => a.kind)).toContain('afib');
+  });
+
+  it('does not measure across minutes of paced beats: AF after a paced stretch is dated from its own first beats', () => {
+    // A run of left-out beats longer than the 8-beat window restarts the measure. Before, the
+    // window joined the intervals before the paced stretch to the AF after it, and the onset
+    // was back-dated 3 minutes, into the paced rhythm (own AF burst or own fast rhythm before it).
+    for (const before of ['af burst', 'fast own rhythm'] as const) {
+      const r = new Rhythm().sinus(60_000);
+      if (before === 'af burst') r.af(20_000); else r.fastRegular(40);
+      r.paced(180_000);
+      const ep = r.af(150_000);
+      r.sinus(120_000);
+      const alerts = afib(r);
+      expect(episodes(alerts).map((e) => e.revision), before).toEqual([1, 2]);
+      expect(near(alerts[0]!.onset, ep.first, 5000), `${before}: onset ${alerts[0]!.onset}, AF from ${at(ep.first)}`).toBe(true);
+      expect(near(alerts[1]!.end!, ep.last, 3000), before).toBe(true);
+    }
   });
 
   it('keeps an open episode open across lead-off and ends it once, after the rhythm is regular again', () => {
