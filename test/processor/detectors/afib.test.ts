@@ -192,7 +192,7 @@ describe('atrial fibrillation (irregular RR, episode ≥ 30 s, Petrėnas et al. 
   });
 
   it('does not measure across minutes of paced beats: AF after a paced stretch is dated from its own first beats', () => {
-    // A run of left-out beats longer than the 8-beat window restarts the measure. Before, the
+    // A run of left-out beats as long as the 8-beat window restarts the measure. Before, the
     // window joined the intervals before the paced stretch to the AF after it, and the onset
     // was back-dated 3 minutes, into the paced rhythm (own AF burst or own fast rhythm before it).
     for (const before of ['af burst', 'fast own rhythm'] as const) {
