@@ -505,7 +505,7 @@ export class AfibDetector implements Detector {
       pWaveCoherence: this.#lastCoherence,
       fWaveFraction: this.#lastFWave,
       meanRrMs: recent.length > 0 ? rrMs / recent.length : Number.NaN,
-      ectopy: () => Number.NaN,
+      ectopy: () => prematureBeatSignature(s.recentRrMs).fraction,
     }, this.#p);
   }
 
