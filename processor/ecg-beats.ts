@@ -278,7 +278,7 @@ export class EcgBeatSource {
  */
 export function detectThroughBeatSource(source: EcgBeatSource, stream: PatientStream, frame: TelemetryFrame): { frames: TelemetryFrame[]; changes: EpisodeChange[] } {
   const frames = source.frames(frame);
-  if (source.ecgMode && frame.ecg && !frame.leadOff) stream.feedEcg({ startMs: frame.ts, fsHz: frame.ecg.fs, uV: frame.ecg.uV });
+  if (source.ecgMode && frame.ecg && !frame.leadOff) stream.feedEcg({ startMs: frame.ts, fsHz: frame.ecg.fs, uV: frame.ecg.uV, ...(frame.ecg.pace ? { pace: frame.ecg.pace } : {}) });
   if (frames.length === 1) return { frames, changes: stream.detect(frames[0]!) };
   const changes: EpisodeChange[] = [];
   for (const f of frames) changes.push(...stream.detect(f));

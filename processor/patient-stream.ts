@@ -79,7 +79,7 @@ export class PatientStream {
     // alarm (fhir-and-alarms.md §2.5). Either way, no conclusion spans it.
     if (hole) all((d) => d.onDiscontinuity(frame.ts, 'gap'));
     if (!frame.leadOff) {
-      if (frame.ecg) this.feedEcg({ startMs: frame.ts, fsHz: frame.ecg.fs, uV: frame.ecg.uV });
+      if (frame.ecg) this.feedEcg({ startMs: frame.ts, fsHz: frame.ecg.fs, uV: frame.ecg.uV, ...(frame.ecg.pace ? { pace: frame.ecg.pace } : {}) });
       for (const b of frame.beats) {
         const beat = { timeMs: frame.ts + b.off, rrMs: b.rr, cls: b.cls };
         all((d) => d.onTime({ nowMs: beat.timeMs }));

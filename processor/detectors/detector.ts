@@ -27,6 +27,8 @@ export interface EcgChunk {
   fsHz: number;
   /** Samples in microvolts, evenly spaced at fsHz. */
   uV: ArrayLike<number>;
+  /** Indices of the samples where the device flagged a pacemaker pulse (JSON v1 `ecg.pace`), ascending. */
+  pace?: readonly number[];
 }
 
 export type EpisodeChange =

@@ -40,6 +40,14 @@
  * VF_MAX_HZ} (human VF: dominant frequency ≈ 3–7 Hz, median ≈ 4–5 Hz, spectral edge ≈ 10 Hz,
  * Strohmenger et al., Chest 1997;111:584; faster is muscle or mains noise).
  *
+ * Paced rhythm (devices that flag pacer pulses, JSON v1 `ecg.pace`): a window in which the
+ * pacemaker fires faster than the VT rate limit (≥ 3 pulses, mean interval < 60 000 / `hrAboveBpm`
+ * ms) is a paced tachycardia — wide evoked complexes at a steady rate, which the VF filter reads as
+ * flutter (leakage 0.6–0.65 at 160/min) — and is not waveform evidence; a paced rhythm is not VT,
+ * and monitors must reject pacer pulses (IEC 60601-2-27). The beats still decide (paced beats are
+ * `Q`, never `V`). Slower pulses do not count: a pacemaker that does not sense VF goes on pacing
+ * at its lower rate (≈ 60–70/min), and VF under those pulses must still raise the alarm.
+ *
  * Silences (issue 12): while an episode is open and the waveform evidence holds, the stream shows
  * VF/VT, not a silence: {@link VtDetector.explainsSilence} tells the asystole and pause detectors
  * (silence.ts) so they raise nothing for that stretch — one alarm condition, the more specific and
@@ -64,6 +72,9 @@ export const VT_DEFAULTS: VtParams = { minBeats: 5, hrAboveBpm: 100, leakageBelo
 export const ASYSTOLE_BELOW_UV = 100;
 /** Above this mean frequency a low-leakage window is noise, not VF (Strohmenger et al. 1997, file comment), Hz. */
 export const VF_MAX_HZ = 10;
+
+/** Pacer pulses in a 4 s window that can make it a paced tachycardia (with their mean rate, file comment). */
+const PACED_WINDOW_MIN_PULSES = 3;
 
 /** Chunks further apart than this restart the leakage window, ms (as PatientStream's continuity). */
 const ECG_CONTINUITY_MS = 50;
@@ -117,6 +128,8 @@ export class VtDetector implements Detector {
   #lastPushedBelow = false;
   /** Changes found while answering {@link explainsSilence}, returned with the next onBeat/onTime. */
   #queued: EpisodeChange[] = [];
+  /** Flagged pacer pulses inside the current 4 s window, device time ms, ascending. */
+  #pulsesMs: number[] = [];
 
   constructor(params: VtParams = VT_DEFAULTS) {
     if (!(params.minBeats >= 2)) throw new RangeError('vt minBeats must be ≥ 2 (a rate needs an interval)');
@@ -145,13 +158,16 @@ export class VtDetector implements Detector {
       // evidence keeps its last state until a fresh window says otherwise (open episodes stay open).
       if (!this.#meter || this.#meter.fsHz !== chunk.fsHz) this.#meter = new VfLeakageMeter(chunk.fsHz);
       else this.#meter.reset();
+      this.#pulsesMs = [];
     }
     this.#meter.push(chunk.uV);
     this.#ecgEndMs = chunk.startMs + (chunk.uV.length * 1000) / chunk.fsHz;
+    for (const i of chunk.pace ?? []) this.#pulsesMs.push(chunk.startMs + (i * 1000) / chunk.fsHz);
+    while (this.#pulsesMs.length > 0 && this.#pulsesMs[0]! < this.#ecgEndMs - VF_WINDOW_MS) this.#pulsesMs.shift();
     if (!this.#meter.ready) return;
     const reading = this.#meter.reading();
     const leakage = reading.leakage;
-    const below = leakage < this.#p.leakageBelow && this.#oscillates(reading);
+    const below = leakage < this.#p.leakageBelow && this.#oscillates(reading) && !this.#pacedFast();
     const last = this.#readings.at(-1);
     if (below !== this.#lastPushedBelow) {
       this.#readings.push({ atMs: this.#ecgEndMs, chunkStartMs: chunk.startMs, below, leakage });
@@ -211,6 +227,14 @@ export class VtDetector implements Detector {
     const o = this.#open!;
     this.#open = undefined;
     return { type: 'end', kind: this.kind, onsetMs: o.onsetMs, endMs: Math.max(endMs, o.onsetMs), evidence: this.#evidence(o) };
+  }
+
+  /** The 4 s window is paced faster than the VT rate limit (file comment): a paced rhythm, not VT. */
+  #pacedFast(): boolean {
+    const n = this.#pulsesMs.length;
+    if (n < PACED_WINDOW_MIN_PULSES) return false;
+    const meanIntervalMs = (this.#pulsesMs[n - 1]! - this.#pulsesMs[0]!) / (n - 1);
+    return meanIntervalMs < 60_000 / this.#p.hrAboveBpm;
   }
 
   /** A ventricular oscillation, not a flat line, baseline wander or noise (file comment). */

@@ -129,6 +129,35 @@ describe('paced patients on an ECG-only device, through the processor path (prod
     expect(onsets(ecgFrames(d, 250)).map((o) => o.kind)).toContain('vt');
   });
 
+  it('pacing faster than the VT limit (160 and 170/min, a high tracking rate) is not VT; without flags the waveform rule raises vt', () => {
+    // Own narrow rhythm at 75/min for 60 s, then ventricular pacing. The wide evoked complexes at
+    // a steady rate read as flutter to the VF filter (leakage 0.60–0.65 at 160/min); with the
+    // pulses flagged the window is a paced tachycardia, not VT (vt.ts). HR > 140 stays an
+    // extreme tachycardia, which is what the rate is.
+    for (const rate of [160, 170]) {
+      const own = pacedEcg(250, 100, 800, (t) => t < 60_000, SINUS, 0, { pulses: false });
+      const d = pacedEcg(250, 100, 60_000 / rate, () => true, PACED_QRS, PULSE_TO_R_MS, { fromMs: 60_400, onto: own });
+      const kinds = onsets(ecgFrames(d, 250)).map((o) => o.kind);
+      expect(kinds, `${rate}/min`).not.toContain('vt');
+      expect(kinds, `${rate}/min`).toContain('extreme_tachy');
+    }
+    // The limit the flags remove, at 160/min: without them the waveform rule reads the paced complexes as VT.
+    const own = pacedEcg(250, 100, 800, (t) => t < 60_000, SINUS, 0, { pulses: false });
+    const d = pacedEcg(250, 100, 375, () => true, PACED_QRS, PULSE_TO_R_MS, { fromMs: 60_400, onto: own });
+    expect(onsets(ecgFrames(d, 250, false)).map((o) => o.kind)).toContain('vt');
+  });
+
+  it('VF under pacer pulses at the lower rate (a pacemaker that does not sense it, 70/min, no capture) still raises vt by the waveform', () => {
+    const fs = 250;
+    // Paced at 70/min for 30 s, then 20 s of coarse VF (≈ 4.7 Hz, 300 µV) with the pulses going on uncaptured.
+    const d = pacedEcg(fs, 60, 857, (t) => t < 30_000);
+    for (let i = 30 * fs; i < 50 * fs; i++) { const t = i / fs; d.x[i]! += 300 * Math.sin(2 * Math.PI * 4.7 * t + 0.8 * Math.sin(2 * Math.PI * 0.4 * t)); }
+    const vt = onsets(ecgFrames(d, fs)).filter((o) => o.kind === 'vt');
+    expect(vt).toHaveLength(1);
+    expect(vt[0]!.onsetMs).toBeGreaterThanOrEqual(29_000);
+    expect(vt[0]!.onsetMs).toBeLessThanOrEqual(35_000);
+  });
+
   it("the beat source's restart state keeps each kept frame's pulses, and a successor detects the same beats", () => {
     const d = pacedEcg(250, 40, 857, (t) => t < 20_000 || t >= 26_000);
     const frames = ecgFrames(d, 250);
