@@ -34,7 +34,7 @@
 import { z } from 'zod';
 import type { Beat, TelemetryFrame } from '../contracts/telemetry.ts';
 import type { EpisodeChange } from './detectors/detector.ts';
-import type { PatientStream } from './patient-stream.ts';
+import { ecgChunkOf, type PatientStream } from './patient-stream.ts';
 import { QRS_DEFAULTS, QrsDetector, type QrsBeat, type QrsParams } from './detectors/qrs-detector.ts';
 
 /** ECG-derived beats are used once the firmware has sent no beat for this long (device time), ms. */
@@ -278,7 +278,7 @@ export class EcgBeatSource {
  */
 export function detectThroughBeatSource(source: EcgBeatSource, stream: PatientStream, frame: TelemetryFrame): { frames: TelemetryFrame[]; changes: EpisodeChange[] } {
   const frames = source.frames(frame);
-  if (source.ecgMode && frame.ecg && !frame.leadOff) stream.feedEcg({ startMs: frame.ts, fsHz: frame.ecg.fs, uV: frame.ecg.uV, ...(frame.ecg.pace ? { pace: frame.ecg.pace } : {}) });
+  if (source.ecgMode && frame.ecg && !frame.leadOff) stream.feedEcg(ecgChunkOf(frame.ts, frame.ecg));
   if (frames.length === 1) return { frames, changes: stream.detect(frames[0]!) };
   const changes: EpisodeChange[] = [];
   for (const f of frames) changes.push(...stream.detect(f));

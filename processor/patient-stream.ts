@@ -11,6 +11,11 @@ import type { Detector, EcgChunk, EpisodeChange } from './detectors/detector.ts'
 /** A frame starting later than this after the previous frame's end is a hole in the data. */
 export const CONTINUITY_TOLERANCE_MS = 50;
 
+/** The detectors' view of a frame's ECG starting at `ts`: its samples and the device's pacer-pulse flags. */
+export function ecgChunkOf(ts: number, ecg: NonNullable<TelemetryFrame['ecg']>): EcgChunk {
+  return { startMs: ts, fsHz: ecg.fs, uV: ecg.uV, ...(ecg.pace ? { pace: ecg.pace } : {}) };
+}
+
 export class PatientStream {
   readonly patientId: string;
   readonly deviceId: string;
@@ -79,7 +84,7 @@ export class PatientStream {
     // alarm (fhir-and-alarms.md §2.5). Either way, no conclusion spans it.
     if (hole) all((d) => d.onDiscontinuity(frame.ts, 'gap'));
     if (!frame.leadOff) {
-      if (frame.ecg) this.feedEcg({ startMs: frame.ts, fsHz: frame.ecg.fs, uV: frame.ecg.uV, ...(frame.ecg.pace ? { pace: frame.ecg.pace } : {}) });
+      if (frame.ecg) this.feedEcg(ecgChunkOf(frame.ts, frame.ecg));
       for (const b of frame.beats) {
         const beat = { timeMs: frame.ts + b.off, rrMs: b.rr, cls: b.cls };
         all((d) => d.onTime({ nowMs: beat.timeMs }));

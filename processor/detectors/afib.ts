@@ -501,7 +501,7 @@ export class AfibDetector implements Detector {
     return afEvidenceSaysAf({
       stretchScore: rrMs > 0 ? (pairFraction * 1000) / rrMs : 0,
       smoothedScore: sample.score,
-      cosen: () => (s.recentRrMs.length >= 3 ? coefficientOfSampleEntropy(s.recentRrMs.slice(-this.#p.entropyBeats), this.#p.entropyToleranceMs) : Number.NaN),
+      cosen: () => this.#cosen(s),
       pWaveCoherence: this.#lastCoherence,
       fWaveFraction: this.#lastFWave,
       meanRrMs: recent.length > 0 ? rrMs / recent.length : Number.NaN,
@@ -516,8 +516,8 @@ export class AfibDetector implements Detector {
     const evidence: AfEvidence = {
       stretchScore: this.#stretchScore(s),
       smoothedScore: sample.score,
-      // Computed only when the RR-only rule needs it (O(n²) in the intervals).
-      cosen: () => (s.recentRrMs.length >= 3 && spanMs >= this.#p.entropyEvidenceMs ? coefficientOfSampleEntropy(s.recentRrMs.slice(-this.#p.entropyBeats), this.#p.entropyToleranceMs) : Number.NaN),
+      // Lazy: only a decision that reads it pays for it (O(n²) in the intervals).
+      cosen: () => (spanMs >= this.#p.entropyEvidenceMs ? this.#cosen(s) : Number.NaN),
       pWaveCoherence: s.coherenceCount >= this.#p.pWaveMinBeats ? s.coherenceSum / s.coherenceCount : Number.NaN,
       fWaveFraction: s.fWaveCount > 0 ? s.fWaveSum / s.fWaveCount : Number.NaN,
       ectopy: () => prematureBeatSignature(s.recentRrMs).fraction,
@@ -526,6 +526,11 @@ export class AfibDetector implements Detector {
     if (afEvidenceSaysAf(evidence, this.#p)) return true;
     // Fallback for long borderline stretches (RR only; off by default).
     return !Number.isFinite(evidence.pWaveCoherence) && sample.af && spanMs >= this.#p.weakEvidenceMs;
+  }
+
+  /** COSEn of the stretch's latest `entropyBeats` intervals (O(n²): computed only when a decision reads it); NaN for fewer than 3. */
+  #cosen(s: Stretch): number {
+    return s.recentRrMs.length >= 3 ? coefficientOfSampleEntropy(s.recentRrMs.slice(-this.#p.entropyBeats), this.#p.entropyToleranceMs) : Number.NaN;
   }
 
   /** The stretch's own irregularity: mean M over its windows / mean RR, 1/s (0 before any window). */
