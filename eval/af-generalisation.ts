@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { AFIB_DEFAULTS } from '../processor/detectors/afib.ts';
 import { extraDetectionShares, leaveOneRecordOut, scoreRecord, type AfSetting, type LoroResult, type MergeShares } from './af-loro.ts';
 import type { AfStripMeasures } from '../processor/detectors/afib.ts';
-import { classifyMeasured, classifyStrip, loadCinc2017, measureStrip, scoreCinc2017, type Cinc2017Score, type Cinc2017Strip, type StripResult } from './cinc2017.ts';
-import { episodeStats } from './epicmp.ts';
+import { CINC2017_CLASSES, classifyMeasured, classifyStrip, loadCinc2017, measureStrip, scoreCinc2017, type Cinc2017Score, type Cinc2017Strip, type StripResult } from './cinc2017.ts';
+import { formatInterval, recordBootstrap, wilsonInterval, type ConfidenceInterval } from './confidence.ts';
+import { episodeStats, sumComparisons } from './epicmp.ts';
 import { listRecords, loadRecord } from './records.ts';
 
 /**
@@ -65,6 +66,25 @@ function shareQuantiles(xs: readonly number[]): string {
 
 const pct = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(1));
 
+const LORO_STATS = ['episodeSe', 'episodePp', 'durationSe', 'durationPp'] as const;
+const LORO_LABEL: Record<(typeof LORO_STATS)[number], string> = { episodeSe: 'ESe', episodePp: 'E+P', durationSe: 'DSe', durationPp: 'D+P' };
+
+/**
+ * 95 % interval of a held-out LORO statistic: the held-out records (each scored with its fold's
+ * setting) resampled as whole records — episodes of one record are not independent.
+ */
+export function loroInterval(loro: LoroResult, stat: (typeof LORO_STATS)[number]): ConfidenceInterval | undefined {
+  return recordBootstrap(loro.folds, (sample) => episodeStats(sumComparisons(sample.map((f) => f.comparison)))[stat]);
+}
+
+/** 95 % Wilson intervals of AF Se and +P of a CinC 2017 score (one strip = one independent unit). */
+export function cincAfIntervals(s: Cinc2017Score): { se: ConfidenceInterval | undefined; pp: ConfidenceInterval | undefined } {
+  const tp = s.confusion.A.A;
+  const found = CINC2017_CLASSES.reduce((n, c) => n + s.confusion.A[c], 0);
+  const called = CINC2017_CLASSES.reduce((n, r) => n + s.confusion[r].A, 0);
+  return { se: wilsonInterval(tp, found), pp: wilsonInterval(tp, called) };
+}
+
 export function formatLoro({ loro, candidates, mergeShares }: AfdbLoro): string {
   const h = episodeStats(loro.heldOut);
   const i = episodeStats(loro.inSample);
@@ -75,6 +95,7 @@ export function formatLoro({ loro, candidates, mergeShares }: AfdbLoro): string 
   return [
     `AF leave-one-record-out on afdb (RR only, episodes ≥ 30 s; ${candidates.length} candidate operating points, objective min(ESe, E+P, DSe) in eval/af-loro.ts):`,
     `  held out (each record scored with a setting chosen without it): ESe ${pct(h.episodeSe)}  E+P ${pct(h.episodePp)}  DSe ${pct(h.durationSe)}  D+P ${pct(h.durationPp)}; true-alarm latency median ${q(0.5)} s, p90 ${q(0.9)} s`,
+    `  held out, 95 % CI (record bootstrap: the ${loro.folds.length} held-out records resampled, eval/confidence.ts): ${LORO_STATS.map((k) => `${LORO_LABEL[k]} ${formatInterval(loroInterval(loro, k))}`).join('  ')}`,
     `  chosen on all records: ${settingLabel(candidates[loro.chosenOnAll]!)} (in sample: ESe ${pct(i.episodeSe)}  E+P ${pct(i.episodePp)}  DSe ${pct(i.durationSe)}  D+P ${pct(i.durationPp)})`,
     ...[...picks].map(([gi, names]) => `  folds choosing ${settingLabel(candidates[gi]!)}: ${names.length === loro.folds.length ? 'all' : `without ${names.join(', ')}`}`),
     `  extra-detection merges (tolerance ${AFIB_DEFAULTS.extraDetectionTolerance}), share of intervals per 64-interval window: reference AF (${mergeShares.af.length} windows) ${shareQuantiles(mergeShares.af)}; outside AF/flutter (${mergeShares.nonAf.length}) ${shareQuantiles(mergeShares.nonAf)}`,
@@ -163,6 +184,7 @@ export async function cinc2017Evaluation(dir: string, base: AfSetting = {}, k = 
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
 
 export function formatCinc2017(r: Cinc2017Report): string {
+  const afCi = (s: Cinc2017Score) => { const ci = cincAfIntervals(s); return `${formatInterval(ci.se)} / ${formatInterval(ci.pp)}`; };
   const row = (label: string, s: Cinc2017Score) => `  ${label.padEnd(58)} ${f2(s.f1.N).padStart(5)} ${f2(s.f1.A).padStart(5)} ${f2(s.f1.O).padStart(5)} ${f2(s.f1NAO).padStart(8)} ${pct(s.afSe).padStart(6)} ${pct(s.afPp).padStart(6)}`;
   return [
     `CinC 2017 (${r.strips} strips; Challenge per-class F1 = 2·T/(row + column sums); ~ never predicted):`,
@@ -171,6 +193,7 @@ export function formatCinc2017(r: Cinc2017Report): string {
     row('with ECG P-wave coherence, 5-fold CV', r.withEcg.score),
     row(`with ECG at the production setting (in sample)`, r.withEcgDefault),
     row('+ f waves in the TQ interval (not adopted), 5-fold CV', r.withFWaves.score),
+    `  AF Se / +P, 95 % CI (Wilson, strips as independent units, eval/confidence.ts): RR only ${afCi(r.rrOnly)}; with ECG 5-fold CV ${afCi(r.withEcg.score)}; production setting ${afCi(r.withEcgDefault)}`,
     `  folds chose: ${r.withEcg.foldSettings.map(settingLabel).join(' | ')}`,
     `  with f waves, folds chose: ${r.withFWaves.foldSettings.map((s) => `fWaveMin ${s.fWaveMin}`).join(' | ')}; on all strips: ${settingLabel(r.withFWaves.settingOnAll)}`,
     `  chosen on all strips: ${settingLabel(r.withEcg.settingOnAll)}; production: pWaveCoherenceMax ${AFIB_DEFAULTS.pWaveCoherenceMax}, pWaveEntropyThreshold ${AFIB_DEFAULTS.pWaveEntropyThreshold}, fWaveMin ${AFIB_DEFAULTS.fWaveMin}`,

@@ -10,6 +10,7 @@ import { BRADY_IMMEDIATE, createBradyDetector } from '../processor/detectors/bra
 import { createTachyDetector, TACHY_IMMEDIATE } from '../processor/detectors/tachy.ts';
 import { createPauseDetector } from '../processor/detectors/pause.ts';
 import type { Detector } from '../processor/detectors/detector.ts';
+import { formatInterval, recordBootstrap, wilsonInterval } from './confidence.ts';
 import { pp, se, sumBxb, vfEpisodes, vPp, vSe, type ExcludedInterval } from './bxb.ts';
 import { readWfdbAnnotations } from '../device-sim/wfdb-annotations.ts';
 import { recordDurationMs } from '../device-sim/replay.ts';
@@ -75,6 +76,7 @@ export function formatQrs(db: string, results: readonly QrsRecordResult[]): stri
     vf.length === 0
       ? 'no VF episode in these records: nothing else excluded'
       : `VF episodes excluded: ${vf.join(', ')}; with nothing excluded but the first 5 min: TP ${all.tp} FN ${all.fn} FP ${all.fp}, QRS Se ${pct(se(all))}, +P ${pct(pp(all))}`,
+    `gross QRS Se / +P, 95 % CI (record bootstrap: the ${results.length} records resampled, eval/confidence.ts; beats of one record are not independent): ${formatInterval(recordBootstrap(results, (r) => se(sumBxb(r.map((x) => x.counts)))), 2)} / ${formatInterval(recordBootstrap(results, (r) => pp(sumBxb(r.map((x) => x.counts)))), 2)}`,
     `beat source CPU: ${(cpuMs / 1000).toFixed(2)} s for ${(ecgS / 3600).toFixed(2)} h of ECG = ${((cpuMs * 1000) / ecgS).toFixed(1)} µs per second of ECG (in-harness; see bench/qrs-detector.ts)`,
   ].join('\n');
 }
@@ -119,6 +121,9 @@ export async function challenge2015Evaluation(dir: string, only?: readonly strin
   };
 }
 
+/** 95 % Wilson intervals of TPR and TNR, "a–b / c–d". */
+const vtCi = (c: ChallengeScore) => `${formatInterval(wilsonInterval(c.tp, c.tp + c.fn))} / ${formatInterval(wilsonInterval(c.tn, c.tn + c.fp))}`;
+
 const scoreCells = (c: ChallengeScore) => [String(c.tp), String(c.fn), String(c.tn), String(c.fp), c.tpr.toFixed(1), c.tnr.toFixed(1), c.score.toFixed(2)];
 
 export function formatChallenge2015(s: Challenge2015Summary): string {
@@ -140,6 +145,7 @@ export function formatChallenge2015(s: Challenge2015Summary): string {
   return [
     `CinC 2015 VT alarms: ${n} (true ${trueN}); each ECG lead up to the alarm at 300 s, beats from the ECG, production vt detector; a lead shows VT = vt episode in the 10 s before the alarm`,
     line(header), ...rows.map(line),
+    `TPR / TNR, 95 % CI (Wilson, alarm records as independent units, eval/confidence.ts): production ${vtCi(s.production)}; 5-fold CV held out ${vtCi(s.cv.heldOut)}; leave-one-record-out held out ${vtCi(s.loro.heldOut)}`,
     `published best, real-time: 81.39 (Plesinger et al.); all VT alarms kept: ${((100 * trueN) / Math.max(1, n)).toFixed(2)}. Setting chosen on all alarms (sensitivity first, then score): ${settingName(s.chosen)}`,
   ].join('\n');
 }

@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { chooseSetting, extraDetectionShares, leaveOneRecordOut, type AfRecordScores } from '../../eval/af-loro.ts';
 import type { ReferenceBeat, ReferenceRecord } from '../../eval/records.ts';
 import { loadCinc2017, scoreCinc2017 } from '../../eval/cinc2017.ts';
-import { crossValidate } from '../../eval/af-generalisation.ts';
+import { cincAfIntervals, crossValidate, loroInterval } from '../../eval/af-generalisation.ts';
+import { wilsonInterval } from '../../eval/confidence.ts';
 import type { AfStripMeasures } from '../../processor/detectors/afib.ts';
 import type { EpisodeComparison } from '../../eval/epicmp.ts';
 
@@ -38,6 +39,17 @@ describe('AF leave-one-record-out (eval/af-loro.ts)', () => {
     const late = (c: EpisodeComparison): EpisodeComparison => ({ ...c, overlapSeMs: c.overlapSeMs / 2, overlapPpMs: c.overlapPpMs / 2, testDurationMs: c.testDurationMs / 2 });
     const records: AfRecordScores[] = [{ name: 'a', comparisons: [cmp(10, 0, 1), late(cmp(10, 0, 0))], latenciesMs: [[30_000], [30_000]] }];
     expect(chooseSetting(records, 2)).toBe(0);
+  });
+
+  it('gives the held-out figures an interval from resampling whole records: d, scored without its setting, is what widens it', () => {
+    const loro = leaveOneRecordOut(records, 2);
+    // Held out: a–c find all 30, d misses its 10 → ESe 75 %; a resample without d finds all.
+    const se = loroInterval(loro, 'episodeSe')!;
+    expect(se.high).toBe(100);
+    expect(se.low).toBeLessThan(75);
+    // a–c are each scored with candidate 1 (chosen on the other three, where d tips it): 10 of
+    // 15 alarms right in each record, d raises none — +P is 66.7 % in every resample with alarms.
+    expect(loroInterval(loro, 'episodePp')).toEqual({ low: 200 / 3, high: 200 / 3 });
   });
 
   it('breaks ties by the duration statistics, then by earlier alarms', () => {
@@ -90,6 +102,8 @@ describe('CinC 2017 scoring (the Challenge per-class F1)', () => {
     expect(s.f1NAO).toBeCloseTo((16 / 19 + 0.75 + 0) / 3, 10);
     expect(s.afSe).toBeCloseTo(75, 10);
     expect(s.afPp).toBeCloseTo(75, 10);
+    // The 95 % intervals count the AF strips (3 of 4 found) and the strips called AF (3 of 4 right).
+    expect(cincAfIntervals(s)).toEqual({ se: wilsonInterval(3, 4), pp: wilsonInterval(3, 4) });
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bxb, pp, se, vfEpisodes } from '../../eval/bxb.ts';
@@ -51,9 +51,13 @@ describe('CinC 2015 scoring', () => {
 
   it('reads alarms.csv and rejects a label that is not 0 or 1', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cinc2015-'));
-    await writeFile(join(dir, 'alarms.csv'), 'record,true_alarm\nv100s,1\nv101l,0\n');
-    expect([...(await readAlarmLabels(dir))]).toEqual([['v100s', true], ['v101l', false]]);
-    await writeFile(join(dir, 'alarms.csv'), 'record,true_alarm\nv100s,yes\n');
-    await expect(readAlarmLabels(dir)).rejects.toThrow(/label yes/);
+    try {
+      await writeFile(join(dir, 'alarms.csv'), 'record,true_alarm\nv100s,1\nv101l,0\n');
+      expect([...(await readAlarmLabels(dir))]).toEqual([['v100s', true], ['v101l', false]]);
+      await writeFile(join(dir, 'alarms.csv'), 'record,true_alarm\nv100s,yes\n');
+      await expect(readAlarmLabels(dir)).rejects.toThrow(/label yes/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
