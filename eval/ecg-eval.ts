@@ -18,10 +18,11 @@ import { challengeScore, decide, decideProduction, evaluateChallenge2015, PRODUC
 import { chooseVtSetting, crossValidateVt, leaveOneOutVt, type VtCrossValidation } from './vt-cv.ts';
 import { createVtDetector } from '../processor/detectors/vt.ts';
 import { evaluationDetectors } from './detector-set.ts';
-import { alarmRates, type AlarmRate } from './evaluate.ts';
+import { alarmRates, scoreAlarms, type AlarmRate, type KindAlarms, type ScoredEpisode } from './evaluate.ts';
 import { runEvaluation } from './harness.ts';
-import { evaluateQrsRecord, type QrsRecordResult } from './qrs.ts';
-import { listRecords, type EvalDatabase } from './records.ts';
+import { evaluateQrsRecord, replayEcgOnly, type QrsRecordResult } from './qrs.ts';
+import { listRecords, loadRecord, type EvalDatabase } from './records.ts';
+import type { AlertKind } from '../contracts/alert.ts';
 
 const pct = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(2));
 
@@ -78,6 +79,53 @@ export function formatQrs(db: string, results: readonly QrsRecordResult[]): stri
       : `VF episodes excluded: ${vf.join(', ')}; with nothing excluded but the first 5 min: TP ${all.tp} FN ${all.fn} FP ${all.fp}, QRS Se ${pct(se(all))}, +P ${pct(pp(all))}`,
     `gross QRS Se / +P, 95 % CI (record bootstrap: the ${results.length} records resampled, eval/confidence.ts; beats of one record are not independent): ${formatInterval(recordBootstrap(results, (r) => se(sumBxb(r.map((x) => x.counts)))), 2)} / ${formatInterval(recordBootstrap(results, (r) => pp(sumBxb(r.map((x) => x.counts)))), 2)}`,
     `beat source CPU: ${(cpuMs / 1000).toFixed(2)} s for ${(ecgS / 3600).toFixed(2)} h of ECG = ${((cpuMs * 1000) / ecgS).toFixed(1)} µs per second of ECG (in-harness; see bench/qrs-detector.ts)`,
+  ].join('\n');
+}
+
+/** One record's alarms on the ECG-only path ({@link ecgPathAlarms}). */
+export interface EcgPathRecordAlarms {
+  name: string;
+  lead: string;
+  alarmScopeMs: number;
+  alarms: Partial<Record<AlertKind, KindAlarms>>;
+  /** The episodes the ground truth does not support, ms from the record start. */
+  falseEpisodes: ScoredEpisode[];
+}
+
+/**
+ * Physiological alarms when the records' ECG is all a device sends: each record with a signal
+ * (its scored lead, {@link qrsLeadIndex}) replayed as an ECG-only device through the production
+ * path (qrs.ts `replayEcgOnly`: beats from the QRS detector, the ECG to the detectors), scored
+ * against the ground truth the reference beats give (evaluate.ts `scoreAlarms`) — the same scoring
+ * as the reference-beat replay, so the two rate tables compare the beat source's effect on alarms.
+ */
+export async function ecgPathAlarms(dataDir: string, db: EvalDatabase, only?: readonly string[]): Promise<EcgPathRecordAlarms[]> {
+  const out: EcgPathRecordAlarms[] = [];
+  const dir = join(dataDir, db);
+  for (const name of await listRecords(dir)) {
+    if (only && !only.includes(name)) continue;
+    const loaded = await loadQrsRecord(dir, name);
+    if (!loaded) continue;
+    const reference = await loadRecord(db, dir, name);
+    const { alarmScopeMs, alarms, unsupported } = scoreAlarms(reference, replayEcgOnly(loaded.record, evaluationDetectors()));
+    out.push({ name, lead: loaded.record.ecg?.description ?? '', alarmScopeMs, alarms, falseEpisodes: unsupported });
+  }
+  return out;
+}
+
+export function formatEcgPathAlarms(db: string, ecgPath: readonly EcgPathRecordAlarms[], referencePath: AlarmRate): string {
+  const kinds = ['asystole', 'pause', 'extreme_brady', 'brady', 'extreme_tachy', 'tachy', 'vt', 'afib'] as const;
+  const ecg = alarmRates(ecgPath);
+  const cell = (r: AlarmRate, k: string) => { const x = r.byKind[k as keyof AlarmRate['byKind']]; return x ? `${x.alarms} (${x.false}) ${x.alarmsPer24h.toFixed(1)} (${x.falsePer24h.toFixed(1)})` : '-'; };
+  const rows = kinds.map((k) => [k, cell(referencePath, k), cell(ecg, k)]);
+  const header = ['kind', 'reference beats: alarms (false), per 24 h', 'beats from the ECG: alarms (false), per 24 h'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const listed = ecgPath.flatMap((r) => r.falseEpisodes.map((e) => `${r.name} ${e.kind} ${(e.startMs / 1000).toFixed(0)} s`));
+  return [
+    `Physiological alarms on the ECG-only path (${db}, ${ecg.hours.toFixed(1)} h: each record's scored lead replayed as an ECG-only device — beats from the processor's QRS detector, the ECG fed to the detectors, production detectors — next to the same records' reference beats sent as firmware beats; false = no ground-truth episode of the kind in the reference beats):`,
+    line(header), ...rows.map(line),
+    `not supported by the reference beats (ECG path): ${listed.join(', ') || 'none'}`,
   ].join('\n');
 }
 

@@ -108,7 +108,6 @@ export function evaluateRecord(record: ReferenceRecord, makeDetectors: () => Det
   const hasRhythmLabels = record.rhythms.length > 0 && record.database === 'mitdb';
   const afRef = mergeIntervals(rhythm(record, '(AFIB'));
   const aflRef = mergeIntervals(rhythm(record, '(AFL'));
-  const afOrFlutter = mergeIntervals([...afRef, ...aflRef]);
 
   let af: AfResult | undefined;
   if (record.database === 'afdb') {
@@ -122,16 +121,7 @@ export function evaluateRecord(record: ReferenceRecord, makeDetectors: () => Det
     };
   }
 
-  // Alarm rates: on afdb only alarms entirely outside reference AF/flutter ("non-AF stretches").
-  const scoped = (e: DetectedEpisode) => record.database !== 'afdb' || overlapMs({ startMs: e.startMs, endMs: Math.max(e.endMs, e.startMs + 1) }, afOrFlutter) === 0;
-  const afOrFlutterMs = afOrFlutter.reduce((s, i) => s + i.endMs - i.startMs, 0);
-  const alarms: Partial<Record<AlertKind, KindAlarms>> = {};
-  for (const kind of PHYSIOLOGICAL_KINDS) {
-    const inScope = of(kind).filter(scoped);
-    const supportedBy: Interval[] = kind === 'afib' ? afOrFlutter : (truth[kind as ThresholdKind] ?? []);
-    const falseCount = inScope.filter((e) => !supportedBy.some((t) => t.startMs <= e.endMs && e.startMs <= t.endMs)).length;
-    alarms[kind] = { alarms: inScope.length, false: falseCount };
-  }
+  const { alarmScopeMs, alarms } = scoreAlarms(record, replay.episodes, truth);
 
   return {
     database: record.database,
@@ -145,10 +135,36 @@ export function evaluateRecord(record: ReferenceRecord, makeDetectors: () => Det
     threshold,
     ...(hasRhythmLabels ? { vtRhythm: agreement(vtRef, toIntervals(of('vt'))) } : {}),
     ...(af ? { af } : {}),
-    alarmScopeMs: record.database === 'afdb' ? record.durationMs - afOrFlutterMs : record.durationMs,
+    alarmScopeMs,
     alarms,
     detected: replay.episodes.map((e) => ({ kind: e.kind, startMs: e.startMs, endMs: e.endMs, ended: e.ended, latencyMs: e.latencyMs })),
   };
+}
+
+/** An alarm episode to score: its kind and extent, ms from the record start. */
+export type ScoredEpisode = Pick<DetectedEpisode, 'kind' | 'startMs' | 'endMs'>;
+
+/**
+ * Alarms per kind in the alarm-rate scope, and how many of them the ground truth does not
+ * support: threshold kinds against the criterion applied to the reference beats
+ * (eval/ground-truth.ts), afib against reference AF or flutter. The scope is the whole record,
+ * on afdb only what lies outside reference AF/flutter ("non-AF stretches").
+ */
+export function scoreAlarms(record: ReferenceRecord, episodes: readonly ScoredEpisode[], truth = thresholdGroundTruth(record)): { alarmScopeMs: number; alarms: Partial<Record<AlertKind, KindAlarms>>; unsupported: ScoredEpisode[] } {
+  const afOrFlutter = mergeIntervals([...rhythm(record, '(AFIB'), ...rhythm(record, '(AFL')]);
+  const scoped = (e: ScoredEpisode) => record.database !== 'afdb' || overlapMs({ startMs: e.startMs, endMs: Math.max(e.endMs, e.startMs + 1) }, afOrFlutter) === 0;
+  const afOrFlutterMs = afOrFlutter.reduce((s, i) => s + i.endMs - i.startMs, 0);
+  const alarms: Partial<Record<AlertKind, KindAlarms>> = {};
+  const unsupported: ScoredEpisode[] = [];
+  for (const kind of PHYSIOLOGICAL_KINDS) {
+    const inScope = episodes.filter((e) => e.kind === kind && scoped(e));
+    const supportedBy: Interval[] = kind === 'afib' ? afOrFlutter : (truth[kind as ThresholdKind] ?? []);
+    const unsupportedOfKind = inScope.filter((e) => !supportedBy.some((t) => t.startMs <= e.endMs && e.startMs <= t.endMs));
+    alarms[kind] = { alarms: inScope.length, false: unsupportedOfKind.length };
+    unsupported.push(...unsupportedOfKind);
+  }
+  unsupported.sort((a, b) => a.startMs - b.startMs);
+  return { alarmScopeMs: record.database === 'afdb' ? record.durationMs - afOrFlutterMs : record.durationMs, alarms, unsupported };
 }
 
 /** Sums agreements (gross over records). */
@@ -168,7 +184,7 @@ export interface AlarmRate {
 }
 
 /** Alarms per 24 h of scope over a set of records. */
-export function alarmRates(results: readonly RecordResult[]): AlarmRate {
+export function alarmRates(results: readonly Pick<RecordResult, 'alarmScopeMs' | 'alarms'>[]): AlarmRate {
   const scopeMs = results.reduce((s, r) => s + r.alarmScopeMs, 0);
   const hours = scopeMs / 3_600_000;
   const byKind: AlarmRate['byKind'] = {};

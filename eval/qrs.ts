@@ -8,7 +8,11 @@ import type { TelemetryFrame } from '../contracts/telemetry.ts';
 import { buildFrames, recordEcgSource } from '../device-sim/frames.ts';
 import { recordBeats, recordDurationMs } from '../device-sim/replay.ts';
 import { missingEcgIntervals, type WfdbRecord } from '../device-sim/wfdb-record.ts';
-import { EcgBeatSource } from '../processor/ecg-beats.ts';
+import { detectThroughBeatSource, EcgBeatSource } from '../processor/ecg-beats.ts';
+import type { AlertKind } from '../contracts/alert.ts';
+import type { Detector } from '../processor/detectors/detector.ts';
+import { PatientStream } from '../processor/patient-stream.ts';
+import type { ScoredEpisode } from './evaluate.ts';
 import { bxb, BXB_MATCH_WINDOW_MS, type BxbBeat, type BxbCounts, type ExcludedInterval } from './bxb.ts';
 import { EC57_LEARNING_MS } from './evaluate.ts';
 import { EVAL_EPOCH_MS, EVAL_FRAME_MS } from './replay.ts';
@@ -66,4 +70,29 @@ export function evaluateQrsRecord(name: string, record: WfdbRecord, vfEpisodes: 
     vfEpisodes,
     cpuMs: (cpu.user + cpu.system) / 1000,
   };
+}
+
+/**
+ * The alarm episodes of a record's ECG replayed as an ECG-only device through the production
+ * path: the beat source derives the beats and the ECG goes to the detectors as the processor
+ * feeds it (processor/ecg-beats.ts `detectThroughBeatSource`, also called by
+ * processor/stream-runtime.ts). Times in ms from the record start; an episode still open at the
+ * end of the record ends there.
+ */
+export function replayEcgOnly(record: WfdbRecord, detectors: Detector[]): ScoredEpisode[] {
+  const source = new EcgBeatSource();
+  const stream = new PatientStream(`eval-ecg-${record.header.recordName}`, `eval-ecg-device-${record.header.recordName}`, detectors);
+  const open = new Map<AlertKind, number>();
+  const episodes: ScoredEpisode[] = [];
+  for (const frame of ecgOnlyFrames(record)) {
+    for (const c of detectThroughBeatSource(source, stream, frame).changes) {
+      if (c.type === 'onset') open.set(c.kind, c.onsetMs - EVAL_EPOCH_MS);
+      else {
+        episodes.push({ kind: c.kind, startMs: c.onsetMs - EVAL_EPOCH_MS, endMs: c.endMs - EVAL_EPOCH_MS });
+        open.delete(c.kind);
+      }
+    }
+  }
+  for (const [kind, startMs] of open) episodes.push({ kind, startMs, endMs: recordDurationMs(record) });
+  return episodes.sort((a, b) => a.startMs - b.startMs || a.kind.localeCompare(b.kind));
 }

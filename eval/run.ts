@@ -22,7 +22,7 @@ import { runEvaluation } from './harness.ts';
 import { EVAL_DATABASES, type EvalDatabase } from './records.ts';
 import { formatReport } from './report.ts';
 import { afdbLoro, cinc2017Evaluation, formatCinc2017, formatLoro } from './af-generalisation.ts';
-import { challenge2015Evaluation, formatChallenge2015, formatNuisance, formatQrs, nuisanceEvaluation, qrsEvaluation } from './ecg-eval.ts';
+import { challenge2015Evaluation, ecgPathAlarms, formatChallenge2015, formatEcgPathAlarms, formatNuisance, formatQrs, nuisanceEvaluation, qrsEvaluation } from './ecg-eval.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
 const { values } = parseArgs({
@@ -60,6 +60,8 @@ if (cinc2017) console.log(`\n${formatCinc2017(cinc2017)}`);
 const only = values.records?.split(',');
 const qrs = databases.includes('mitdb') ? await qrsEvaluation(values.data, 'mitdb', only) : [];
 if (qrs.length > 0) console.log(`\n${formatQrs('mitdb', qrs)}`);
+const ecgPath = qrs.length > 0 ? await ecgPathAlarms(values.data, 'mitdb', only) : [];
+if (ecgPath.length > 0) console.log(`\n${formatEcgPathAlarms('mitdb', ecgPath, alarmRates(run.results.filter((r) => r.database === 'mitdb')))}`);
 const challenge2015 = requested.includes('challenge2015') ? await challenge2015Evaluation(resolve(values.data, 'challenge2015'), only) : undefined;
 if (challenge2015) console.log(`\n${formatChallenge2015(challenge2015)}`);
 const nuisanceDbs = databases.filter((db) => db !== 'mitdb');
@@ -80,6 +82,7 @@ await writeFile(values.json, JSON.stringify({
   afLoro: afdbLoroResult ? { ...afdbLoroResult.loro, candidates: afdbLoroResult.candidates } : null,
   cinc2017: cinc2017 ?? null,
   qrs,
+  ecgPathAlarms: ecgPath,
   challenge2015: challenge2015 ?? null,
   nuisance,
   records: run.results,
