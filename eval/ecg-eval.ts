@@ -37,30 +37,40 @@ export function qrsLeadIndex(header: WfdbHeader): number {
 }
 
 /**
- * One record as the QRS evaluation scores it: its scored lead ({@link qrsLeadIndex}) and the
- * reference's VF episodes ([ … ] in the expert annotations, not scored: EC57 / bxb); undefined
- * when it has no signal or no reference beats.
+ * Which lead the QRS evaluation reads: the scored one ({@link qrsLeadIndex}), or the record's
+ * other lead — the first signal that is not the scored one (mitdb: V1, V2, V4 or V5, a chest lead
+ * like a patch's), never chosen on and reported apart.
  */
-export async function loadQrsRecord(dir: string, name: string): Promise<{ record: WfdbRecord; vf: ExcludedInterval[] } | undefined> {
+export type QrsLead = 'scored' | 'other';
+
+/**
+ * One record as the QRS evaluation scores it: its lead (`lead`) and the reference's VF episodes
+ * ([ … ] in the expert annotations, not scored: EC57 / bxb); undefined when it has no signal (or
+ * no other lead) or no reference beats.
+ */
+export async function loadQrsRecord(dir: string, name: string, lead: QrsLead = 'scored'): Promise<{ record: WfdbRecord; vf: ExcludedInterval[] } | undefined> {
   const header = await readWfdbHeader(join(dir, `${name}.hea`));
-  const record = await readWfdbRecord(join(dir, name), { ecgSignalIndex: qrsLeadIndex(header) });
+  const scored = qrsLeadIndex(header);
+  const index = lead === 'scored' ? scored : header.signals.findIndex((_, i) => i !== scored);
+  if (index < 0 || index >= header.signals.length) return undefined;
+  const record = await readWfdbRecord(join(dir, name), { ecgSignalIndex: index });
   if (!record.ecg || record.beats.length === 0) return undefined;
   const vf = record.beatAnnotationPath ? vfEpisodes(await readWfdbAnnotations(record.beatAnnotationPath), record.header.fsHz, recordDurationMs(record)) : [];
   return { record, vf };
 }
 
-/** bxb of the QRS detector on every record of `db` that has a signal file. */
-export async function qrsEvaluation(dataDir: string, db: string, only?: readonly string[]): Promise<QrsRecordResult[]> {
+/** bxb of the QRS detector on every record of `db` that has a signal file (on `lead`). */
+export async function qrsEvaluation(dataDir: string, db: string, only?: readonly string[], lead: QrsLead = 'scored'): Promise<QrsRecordResult[]> {
   const out: QrsRecordResult[] = [];
   for (const name of await listRecords(join(dataDir, db))) {
     if (only && !only.includes(name)) continue;
-    const loaded = await loadQrsRecord(join(dataDir, db), name);
+    const loaded = await loadQrsRecord(join(dataDir, db), name, lead);
     if (loaded) out.push(evaluateQrsRecord(name, loaded.record, loaded.vf));
   }
   return out;
 }
 
-export function formatQrs(db: string, results: readonly QrsRecordResult[]): string {
+export function formatQrs(db: string, results: readonly QrsRecordResult[], lead: QrsLead = 'scored'): string {
   const rows = results.map((r) => [r.name, r.lead, String(r.counts.tp + r.counts.fn), String(r.counts.tp), String(r.counts.fn), String(r.counts.fp), pct(se(r.counts)), pct(pp(r.counts)), pct(vSe(r.counts)), pct(vPp(r.counts))]);
   const g = sumBxb(results.map((r) => r.counts));
   rows.push(['gross', '', String(g.tp + g.fn), String(g.tp), String(g.fn), String(g.fp), pct(se(g)), pct(pp(g)), pct(vSe(g)), pct(vPp(g))]);
@@ -72,7 +82,9 @@ export function formatQrs(db: string, results: readonly QrsRecordResult[]): stri
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i <= 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [
-    `QRS detection from the raw ECG (${db}, lead MLII where the record has it, else its first signal, as an ECG-only device through processor/ecg-beats.ts), EC57 / WFDB bxb: 150 ms match window, first 5 min and ventricular flutter/fibrillation episodes ([ … ]) excluded`,
+    lead === 'scored'
+      ? `QRS detection from the raw ECG (${db}, lead MLII where the record has it, else its first signal, as an ECG-only device through processor/ecg-beats.ts), EC57 / WFDB bxb: 150 ms match window, first 5 min and ventricular flutter/fibrillation episodes ([ … ]) excluded`
+      : `The same on each record's other lead (${db}: the chest lead, as a patch records; not the lead published detectors report on, nothing chosen on it — a check on data the detector was not developed on):`,
     line(header), ...rows.map(line),
     vf.length === 0
       ? 'no VF episode in these records: nothing else excluded'

@@ -60,6 +60,8 @@ if (cinc2017) console.log(`\n${formatCinc2017(cinc2017)}`);
 const only = values.records?.split(',');
 const qrs = databases.includes('mitdb') ? await qrsEvaluation(values.data, 'mitdb', only) : [];
 if (qrs.length > 0) console.log(`\n${formatQrs('mitdb', qrs)}`);
+const qrsOtherLead = qrs.length > 0 ? await qrsEvaluation(values.data, 'mitdb', only, 'other') : [];
+if (qrsOtherLead.length > 0) console.log(`\n${formatQrs('mitdb', qrsOtherLead, 'other')}`);
 const ecgPath = qrs.length > 0 ? await ecgPathAlarms(values.data, 'mitdb', only) : [];
 if (ecgPath.length > 0) console.log(`\n${formatEcgPathAlarms('mitdb', ecgPath, alarmRates(run.results.filter((r) => r.database === 'mitdb')))}`);
 const challenge2015 = requested.includes('challenge2015') ? await challenge2015Evaluation(resolve(values.data, 'challenge2015'), only) : undefined;
@@ -82,6 +84,7 @@ await writeFile(values.json, JSON.stringify({
   afLoro: afdbLoroResult ? { ...afdbLoroResult.loro, candidates: afdbLoroResult.candidates } : null,
   cinc2017: cinc2017 ?? null,
   qrs,
+  qrsOtherLead,
   ecgPathAlarms: ecgPath,
   challenge2015: challenge2015 ?? null,
   nuisance,

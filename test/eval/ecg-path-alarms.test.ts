@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readWfdbRecord } from '../../device-sim/wfdb-record.ts';
 import { evaluationDetectors } from '../../eval/detector-set.ts';
-import { ecgPathAlarms } from '../../eval/ecg-eval.ts';
+import { ecgPathAlarms, loadQrsRecord } from '../../eval/ecg-eval.ts';
 import { scoreAlarms, type ScoredEpisode } from '../../eval/evaluate.ts';
 import { replayEcgOnly } from '../../eval/qrs.ts';
 import type { ReferenceRecord } from '../../eval/records.ts';
@@ -52,5 +52,15 @@ describe('alarms on the ECG-only path (eval/qrs.ts replayEcgOnly, eval/ecg-eval.
       expect(r.lead).toBe('MLII');
       for (const [kind, counts] of Object.entries(r.alarms)) expect(r.falseEpisodes.filter((e) => e.kind === kind)).toHaveLength(counts.false);
     }
+  });
+});
+
+describe('the QRS evaluation\'s other lead (eval/ecg-eval.ts loadQrsRecord)', () => {
+  it('reads the scored lead (MLII) or the record\'s other one, and has no other lead for a one-signal record', async () => {
+    expect((await loadQrsRecord(`${ECG}/mitdb`, '100'))!.record.ecg!.description).toBe('MLII');
+    expect((await loadQrsRecord(`${ECG}/mitdb`, '100', 'other'))!.record.ecg!.description).toBe('V5');
+    expect((await loadQrsRecord(`${ECG}/mitdb`, '105', 'other'))!.record.ecg!.description).toBe('V1');
+    // CinC 2017 strips carry one lead.
+    expect(await loadQrsRecord(`${ECG}/cinc2017`, 'A00001', 'other')).toBeUndefined();
   });
 });
