@@ -135,7 +135,7 @@ export function formatEcgPathAlarms(db: string, ecgPath: readonly EcgPathRecordA
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   const listed = ecgPath.flatMap((r) => r.falseEpisodes.map((e) => `${r.name} ${e.kind} ${(e.startMs / 1000).toFixed(0)} s`));
   return [
-    `Physiological alarms on the ECG-only path (${db}, ${ecg.hours.toFixed(1)} h: each record's scored lead replayed as an ECG-only device — beats from the processor's QRS detector, the ECG fed to the detectors, production detectors — next to the same records' reference beats sent as firmware beats; false = no ground-truth episode of the kind in the reference beats):`,
+    `Physiological alarms on the ECG-only path (${db}, ${ecg.hours.toFixed(1)} h: each record's scored lead replayed as an ECG-only device — beats from the processor's QRS detector, the ECG fed to the detectors, production detectors — next to the same records' reference beats sent as firmware beats; false = no ground-truth episode of the kind in the reference beats; afib: no reference AF or flutter):`,
     line(header), ...rows.map(line),
     `not supported by the reference beats (ECG path): ${listed.join(', ') || 'none'}`,
   ].join('\n');

@@ -12,9 +12,8 @@ import { detectThroughBeatSource, EcgBeatSource } from '../processor/ecg-beats.t
 import type { AlertKind } from '../contracts/alert.ts';
 import type { Detector } from '../processor/detectors/detector.ts';
 import { PatientStream } from '../processor/patient-stream.ts';
-import type { ScoredEpisode } from './evaluate.ts';
 import { bxb, BXB_MATCH_WINDOW_MS, type BxbBeat, type BxbCounts, type ExcludedInterval } from './bxb.ts';
-import { EC57_LEARNING_MS } from './evaluate.ts';
+import { EC57_LEARNING_MS, type ScoredEpisode } from './evaluate.ts';
 import { EVAL_EPOCH_MS, EVAL_FRAME_MS } from './replay.ts';
 
 /** ECG-only frames of a record (what an ECG-only device sends), sample 0 at EVAL_EPOCH_MS. */
