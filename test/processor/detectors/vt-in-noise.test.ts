@@ -3,8 +3,9 @@
  * detector, as the processor runs it): the labeller keeps a beat that is unlike the dominant one
  * and premature as `V` however noisy (qrs-morphology.ts, OSEA's rule 2 before its noise rules).
  * That exception costs false VT alarms in motion artefact (EVALUATION.md §3, "On the ECG-only
- * path"; §5: 10 more false alarms of 74 on CinC 2015 without it) and is kept because without it a
- * VT run in muscle noise is not alarmed at all — this test is that evidence.
+ * path"; §5: without it the CinC 2015 production row has 19 false VT alarms instead of 29) and is
+ * kept because without it a VT run in muscle noise is not alarmed at all — this test is that
+ * evidence.
  */
 import { describe, expect, it } from 'vitest';
 import type { TelemetryFrame } from '../../../contracts/telemetry.ts';
