@@ -41,7 +41,7 @@ describe('AF leave-one-record-out (eval/af-loro.ts)', () => {
     expect(chooseSetting(records, 2)).toBe(0);
   });
 
-  it('gives the held-out figures an interval from resampling whole records: d, scored without its setting, is what widens it', () => {
+  it('gives the held-out figures an interval from resampling whole records: d, which the setting chosen without it misses, is what widens it', () => {
     const loro = leaveOneRecordOut(records, 2);
     // Held out: a–c find all 30, d misses its 10 → ESe 75 %; a resample without d finds all.
     const se = loroInterval(loro, 'episodeSe')!;
