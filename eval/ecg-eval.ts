@@ -106,17 +106,17 @@ export interface EcgPathRecordAlarms {
 
 /**
  * Physiological alarms when the records' ECG is all a device sends: each record with a signal
- * (its scored lead, {@link qrsLeadIndex}) replayed as an ECG-only device through the production
+ * (its scored lead, {@link qrsLeadIndex}, or its other one: `lead`) replayed as an ECG-only device through the production
  * path (qrs.ts `replayEcgOnly`: beats from the QRS detector, the ECG to the detectors), scored
  * against the ground truth the reference beats give (evaluate.ts `scoreAlarms`) — the same scoring
  * as the reference-beat replay, so the two rate tables compare the beat source's effect on alarms.
  */
-export async function ecgPathAlarms(dataDir: string, db: EvalDatabase, only?: readonly string[]): Promise<EcgPathRecordAlarms[]> {
+export async function ecgPathAlarms(dataDir: string, db: EvalDatabase, only?: readonly string[], lead: QrsLead = 'scored'): Promise<EcgPathRecordAlarms[]> {
   const out: EcgPathRecordAlarms[] = [];
   const dir = join(dataDir, db);
   for (const name of await listRecords(dir)) {
     if (only && !only.includes(name)) continue;
-    const loaded = await loadQrsRecord(dir, name);
+    const loaded = await loadQrsRecord(dir, name, lead);
     if (!loaded) continue;
     const reference = await loadRecord(db, dir, name);
     const { alarmScopeMs, alarms, unsupported } = scoreAlarms(reference, replayEcgOnly(loaded.record, evaluationDetectors()));
@@ -125,7 +125,7 @@ export async function ecgPathAlarms(dataDir: string, db: EvalDatabase, only?: re
   return out;
 }
 
-export function formatEcgPathAlarms(db: string, ecgPath: readonly EcgPathRecordAlarms[], referencePath: AlarmRate): string {
+export function formatEcgPathAlarms(db: string, ecgPath: readonly EcgPathRecordAlarms[], referencePath: AlarmRate, lead: QrsLead = 'scored'): string {
   const kinds = ['asystole', 'pause', 'extreme_brady', 'brady', 'extreme_tachy', 'tachy', 'vt', 'afib'] as const;
   const ecg = alarmRates(ecgPath);
   const cell = (r: AlarmRate, k: string) => { const x = r.byKind[k as keyof AlarmRate['byKind']]; return x ? `${x.alarms} (${x.false}) ${x.alarmsPer24h.toFixed(1)} (${x.falsePer24h.toFixed(1)})` : '-'; };
@@ -135,7 +135,7 @@ export function formatEcgPathAlarms(db: string, ecgPath: readonly EcgPathRecordA
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   const listed = ecgPath.flatMap((r) => r.falseEpisodes.map((e) => `${r.name} ${e.kind} ${(e.startMs / 1000).toFixed(0)} s`));
   return [
-    `Physiological alarms on the ECG-only path (${db}, ${ecg.hours.toFixed(1)} h: each record's scored lead replayed as an ECG-only device — beats from the processor's QRS detector, the ECG fed to the detectors, production detectors — next to the same records' reference beats sent as firmware beats; false = no ground-truth episode of the kind in the reference beats; afib: no reference AF or flutter):`,
+    `Physiological alarms on the ECG-only path (${db}, ${ecg.hours.toFixed(1)} h: each record's ${lead === 'scored' ? 'scored lead' : 'other (chest) lead'} replayed as an ECG-only device — beats from the processor's QRS detector, the ECG fed to the detectors, production detectors — next to the same records' reference beats sent as firmware beats; false = no ground-truth episode of the kind in the reference beats; afib: no reference AF or flutter):`,
     line(header), ...rows.map(line),
     `not supported by the reference beats (ECG path): ${listed.join(', ') || 'none'}`,
   ].join('\n');

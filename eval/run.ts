@@ -62,8 +62,11 @@ const qrs = databases.includes('mitdb') ? await qrsEvaluation(values.data, 'mitd
 if (qrs.length > 0) console.log(`\n${formatQrs('mitdb', qrs)}`);
 const qrsOtherLead = qrs.length > 0 ? await qrsEvaluation(values.data, 'mitdb', only, 'other') : [];
 if (qrsOtherLead.length > 0) console.log(`\n${formatQrs('mitdb', qrsOtherLead, 'other')}`);
+const mitdbReferenceRates = alarmRates(run.results.filter((r) => r.database === 'mitdb'));
 const ecgPath = qrs.length > 0 ? await ecgPathAlarms(values.data, 'mitdb', only) : [];
-if (ecgPath.length > 0) console.log(`\n${formatEcgPathAlarms('mitdb', ecgPath, alarmRates(run.results.filter((r) => r.database === 'mitdb')))}`);
+if (ecgPath.length > 0) console.log(`\n${formatEcgPathAlarms('mitdb', ecgPath, mitdbReferenceRates)}`);
+const ecgPathOtherLead = qrs.length > 0 ? await ecgPathAlarms(values.data, 'mitdb', only, 'other') : [];
+if (ecgPathOtherLead.length > 0) console.log(`\n${formatEcgPathAlarms('mitdb', ecgPathOtherLead, mitdbReferenceRates, 'other')}`);
 const challenge2015 = requested.includes('challenge2015') ? await challenge2015Evaluation(resolve(values.data, 'challenge2015'), only) : undefined;
 if (challenge2015) console.log(`\n${formatChallenge2015(challenge2015)}`);
 const nuisanceDbs = databases.filter((db) => db !== 'mitdb');
@@ -86,6 +89,7 @@ await writeFile(values.json, JSON.stringify({
   qrs,
   qrsOtherLead,
   ecgPathAlarms: ecgPath,
+  ecgPathAlarmsOtherLead: ecgPathOtherLead,
   challenge2015: challenge2015 ?? null,
   nuisance,
   records: run.results,

@@ -47,9 +47,14 @@ describe('alarms on the ECG-only path (eval/qrs.ts replayEcgOnly, eval/ecg-eval.
     expect(replayEcgOnly(r, evaluationDetectors())).toEqual([]);
   });
 
-  it('lists exactly the alarms it counts as false, per kind, on the noisy records (mitdb 105, 108)', async () => {
+  it('lists exactly the alarms it counts as false, per kind, on the noisy records (mitdb 105, 108), on either lead', async () => {
     for (const r of await ecgPathAlarms(ECG, 'mitdb', ['105', '108'])) {
       expect(r.lead).toBe('MLII');
+      for (const [kind, counts] of Object.entries(r.alarms)) expect(r.falseEpisodes.filter((e) => e.kind === kind)).toHaveLength(counts.false);
+    }
+    // The same on the records' other lead (V1 in both).
+    for (const r of await ecgPathAlarms(ECG, 'mitdb', ['105', '108'], 'other')) {
+      expect(r.lead).toBe('V1');
       for (const [kind, counts] of Object.entries(r.alarms)) expect(r.falseEpisodes.filter((e) => e.kind === kind)).toHaveLength(counts.false);
     }
   });
