@@ -106,10 +106,11 @@ export interface EcgPathRecordAlarms {
 
 /**
  * Physiological alarms when the records' ECG is all a device sends: each record with a signal
- * (its scored lead, {@link qrsLeadIndex}, or its other one: `lead`) replayed as an ECG-only device through the production
- * path (qrs.ts `replayEcgOnly`: beats from the QRS detector, the ECG to the detectors), scored
- * against the ground truth the reference beats give (evaluate.ts `scoreAlarms`) — the same scoring
- * as the reference-beat replay, so the two rate tables compare the beat source's effect on alarms.
+ * (its scored lead, {@link qrsLeadIndex}, or its other one: `lead`) replayed as an ECG-only
+ * device through the production path (qrs.ts `replayEcgOnly`: beats from the QRS detector, the
+ * ECG to the detectors), scored against the ground truth the reference beats give (evaluate.ts
+ * `scoreAlarms`) — the same scoring as the reference-beat replay, so the two rate tables compare
+ * the beat source's effect on alarms.
  */
 export async function ecgPathAlarms(dataDir: string, db: EvalDatabase, only?: readonly string[], lead: QrsLead = 'scored'): Promise<EcgPathRecordAlarms[]> {
   const out: EcgPathRecordAlarms[] = [];
