@@ -13,19 +13,20 @@ export const PAUSE_MIN_RR_MS = 3000;
 /** Extreme bradycardia: HR < 40 bpm for 5 consecutive beats (PhysioNet/CinC 2015). */
 export const EXTREME_BRADY = { hrBelowBpm: 40, consecutiveBeats: 5 } as const;
 /**
- * Bradycardia limit alarm: HR < 50 bpm for 5 beats; ends at HR ≥ 55 bpm for 5 beats (processor
- * defaults). Alarm delay (issue 12, against nuisance alarms; AHA 2017 practice standards, Sandau
- * et al., alarm management): the run of slow beats must also span 120 s — or 30 s when it starts
- * suddenly, see {@link SUDDEN_ONSET}.
+ * Bradycardia limit alarm: HR < 50 bpm for 5 beats; ends at HR ≥ 55 bpm for 5 beats spanning
+ * 120 s, the off-delay (processor defaults). Alarm delay (issue 12, against nuisance alarms; AHA
+ * 2017 practice standards, Sandau et al., alarm management): the run of slow beats must also span
+ * 120 s — or 30 s when it starts suddenly, see {@link SUDDEN_ONSET}.
  */
-export const BRADY = { limitBpm: 50, consecutiveBeats: 5, recoveredBpm: 55, recoveryBeats: 5, sustainMs: 120_000, suddenSustainMs: 30_000 } as const;
+export const BRADY = { limitBpm: 50, consecutiveBeats: 5, recoveredBpm: 55, recoveryBeats: 5, recoveryMs: 120_000, sustainMs: 120_000, suddenSustainMs: 30_000 } as const;
 /** Extreme tachycardia: HR > 140 bpm for 17 consecutive beats (PhysioNet/CinC 2015). */
 export const EXTREME_TACHY = { hrAboveBpm: 140, consecutiveBeats: 17 } as const;
 /**
  * Tachycardia limit alarm: HR > 120 bpm for 5 beats (EDAN: RR < 0.5 s × 5); ends at HR ≤ 115 bpm
- * for 5 beats. Alarm delay (issue 12): the run must span 5 min, or 30 s after a sudden onset.
+ * for 5 beats (no off-delay). Alarm delay (issue 12): the run must span 5 min, or 30 s after a
+ * sudden onset.
  */
-export const TACHY = { limitBpm: 120, consecutiveBeats: 5, recoveredBpm: 115, recoveryBeats: 5, sustainMs: 300_000, suddenSustainMs: 30_000 } as const;
+export const TACHY = { limitBpm: 120, consecutiveBeats: 5, recoveredBpm: 115, recoveryBeats: 5, recoveryMs: 0, sustainMs: 300_000, suddenSustainMs: 30_000 } as const;
 /**
  * Sudden onset of a limit-alarm run (the "sudden onset" discriminator of implantable
  * defibrillators): the mean of the run's first `consecutiveBeats` intervals is at least

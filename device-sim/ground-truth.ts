@@ -13,8 +13,9 @@
  *    consecutive intervals beyond the limit (N = 5, 5, 17, 5), which is the episode's first beat;
  *    end, extreme kinds = the first beat after the run (the first that no longer qualifies); end,
  *    limit kinds = the first beat of the first 5 consecutive recovered beats (HR ≥ 55 bpm resp.
- *    ≤ 115 bpm), the limit alarms' hysteresis. The limit kinds' criterion is met only once the run
- *    has also lasted the alarm delay (2 min brady, 5 min tachy; 30 s when the run starts suddenly
+ *    ≤ 115 bpm), the limit alarms' hysteresis; brady's is final only after its 2 min off-delay
+ *    passes without 5 consecutive beats < 50 bpm (a relapse continues the episode). The limit
+ *    kinds' criterion is met only once the run has also lasted the alarm delay (2 min brady, 5 min tachy; 30 s when the run starts suddenly
  *    compared with the 8 intervals before it: alarm-criteria.ts, issue 12), so a short limit
  *    episode — and the brady/tachy implied by a short extreme brady/tachy or VT run — raises no
  *    limit alarm.
@@ -116,6 +117,8 @@ export interface EpisodeRecord {
   criterionSentAtMs?: number;
   implied: ImpliedAlarm[];
   recovery?: { firstMs: number; count: number };
+  /** Limit kinds after recovering: the end, final once the off-delay passes without a relapse (consecutive beats beyond the limit). */
+  ending?: { endMs: number; relapse: number };
   /** signal_loss: wall time the silence began. */
   silenceStartWallMs?: number;
 }
@@ -197,9 +200,24 @@ export class GroundTruthRecorder {
     this.#close(rec);
   }
 
-  /** Limit-alarm hysteresis: the episode ends at the first of 5 consecutive recovered beats. */
+  /**
+   * Limit-alarm hysteresis: the episode ends at the first of 5 consecutive recovered beats, once
+   * the off-delay (brady 2 min) has passed without a relapse — 5 consecutive beats beyond the
+   * limit, after which it waits for a new recovery (processor/detectors/limit-rate.ts).
+   */
   #recover(rec: EpisodeRecord, rrMs: number, tMs: number): void {
     const p = rec.kind === 'brady' ? BRADY : TACHY;
+    if (rec.ending) {
+      if (tMs - rec.ending.endMs >= p.recoveryMs) {
+        rec.endMs = rec.ending.endMs;
+        this.#close(rec);
+        return;
+      }
+      const beyond = rec.kind === 'brady' ? rrMs > 60_000 / p.limitBpm : rrMs < 60_000 / p.limitBpm;
+      rec.ending.relapse = beyond ? rec.ending.relapse + 1 : 0;
+      if (rec.ending.relapse >= p.consecutiveBeats) rec.ending = undefined;
+      return;
+    }
     const recovered = rec.kind === 'brady' ? rrMs <= 60_000 / p.recoveredBpm : rrMs >= 60_000 / p.recoveredBpm;
     if (!recovered) {
       rec.recovery = undefined;
@@ -207,8 +225,11 @@ export class GroundTruthRecorder {
     }
     rec.recovery ??= { firstMs: tMs, count: 0 };
     rec.recovery.count++;
-    if (rec.recovery.count >= p.recoveryBeats) {
-      rec.endMs = rec.recovery.firstMs;
+    if (rec.recovery.count < p.recoveryBeats) return;
+    rec.ending = { endMs: rec.recovery.firstMs, relapse: 0 };
+    rec.recovery = undefined;
+    if (p.recoveryMs === 0) {
+      rec.endMs = rec.ending.endMs;
       this.#close(rec);
     }
   }

@@ -22,9 +22,11 @@ type PhysiologicalKind = 'asystole' | 'pause' | 'extreme_brady' | 'brady' | 'ext
 
 /**
  * A limit alarm's delay from the criteria; with a delay, the 30 s sudden-onset shortcut of the
- * defaults applies too (never longer than the delay itself); 0 = the consecutive-beat rule alone.
+ * defaults applies too (never longer than the delay itself), and where the defaults have an
+ * off-delay (brady) the same delay is the off-delay of the episode's end (limit-rate.ts
+ * `recoveryMs`); 0 = the consecutive-beat rule alone.
  */
-const sustained = (defaults: LimitRateParams, sustainMs: number) => (sustainMs > 0 ? { sustainMs, suddenChange: defaults.suddenChange, suddenSustainMs: defaults.suddenSustainMs } : { sustainMs: 0, suddenChange: 0, suddenSustainMs: 0 });
+const sustained = (defaults: LimitRateParams, sustainMs: number) => (sustainMs > 0 ? { sustainMs, recoveryMs: defaults.recoveryMs > 0 ? sustainMs : 0, suddenChange: defaults.suddenChange, suddenSustainMs: defaults.suddenSustainMs } : { sustainMs: 0, recoveryMs: 0, suddenChange: 0, suddenSustainMs: 0 });
 
 const BUILDERS: Record<PhysiologicalKind, (c: AlarmCriteria, kinds: readonly AlertKind[]) => Detector> = {
   asystole: (c) => new AsystoleDetector({ minGapMs: c.asystole.minGapMs }),

@@ -20,6 +20,13 @@
  * lethal conditions keep their own undelayed high-priority detectors: extreme bradycardia (< 40
  * bpm × 5 beats), asystole, pause. Numbers are ours (no standard gives them); clinicians
  * override them per patient (contracts/criteria.ts).
+ *
+ * Off-delay (session 8): with the delay, the episode also ends only once the recovered beats span
+ * the same 120 s (`recoveryMs`; the end is still the first recovered beat). A sleeping heart
+ * wakes above 55 bpm for a minute and sinks again many times a night, and each return used to be
+ * a new alarm 30 s or 2 min later; on- and off-delays are the alarm-management remedy for such
+ * chattering alarms (ANSI/ISA-18.2 and its basic-alarm-design report ISA-TR18.2.3: deadband,
+ * on-delay, off-delay). Equal to the on-delay, not fitted: `node eval/rate-stress.ts`.
  */
 import { LimitRateDetector, type LimitRateParams } from './limit-rate.ts';
 
@@ -27,13 +34,13 @@ import { LimitRateDetector, type LimitRateParams } from './limit-rate.ts';
  * Production defaults (since issue 12): the consecutive-beat rule, then the alarm delay of 2 min,
  * 30 s after a sudden onset (file comment). `npm run eval`: nsr2db limit alarms 9.5 → 0 per day.
  */
-export const BRADY_DEFAULTS: LimitRateParams = { limitBpm: 50, consecutiveBeats: 5, hysteresisBpm: 5, recoveryBeats: 5, sustainMs: 120_000, suddenChange: 0.2, suddenSustainMs: 30_000 };
+export const BRADY_DEFAULTS: LimitRateParams = { limitBpm: 50, consecutiveBeats: 5, hysteresisBpm: 5, recoveryBeats: 5, recoveryMs: 120_000, sustainMs: 120_000, suddenChange: 0.2, suddenSustainMs: 30_000 };
 
 /**
  * The consecutive-beat rule alone, without the alarm delay (the default before issue 12; what a
  * clinician gets with `brady.sustainMs: 0`): the "before" of the nuisance-alarm evaluation.
  */
-export const BRADY_IMMEDIATE: LimitRateParams = { ...BRADY_DEFAULTS, sustainMs: 0, suddenChange: 0, suddenSustainMs: 0 };
+export const BRADY_IMMEDIATE: LimitRateParams = { ...BRADY_DEFAULTS, sustainMs: 0, recoveryMs: 0, suddenChange: 0, suddenSustainMs: 0 };
 
 /** Factory with the documented defaults; every parameter is patient-adjustable. */
 export function createBradyDetector(params: Partial<LimitRateParams> = {}): LimitRateDetector {
@@ -42,6 +49,6 @@ export function createBradyDetector(params: Partial<LimitRateParams> = {}): Limi
     kind: 'brady',
     direction: 'below',
     params: p,
-    criterion: `HR < ${p.limitBpm} bpm for ${p.consecutiveBeats} consecutive beats; ends at HR ≥ ${p.limitBpm + p.hysteresisBpm} bpm for ${p.recoveryBeats} beats (limit alarm); sustained ${p.sustainMs / 1000} s${p.suddenChange > 0 ? `, ${Math.min(p.sustainMs, p.suddenSustainMs) / 1000} s after a sudden onset` : ''}`,
+    criterion: `HR < ${p.limitBpm} bpm for ${p.consecutiveBeats} consecutive beats; ends at HR ≥ ${p.limitBpm + p.hysteresisBpm} bpm for ${p.recoveryBeats} beats${p.recoveryMs > 0 ? ` spanning ${p.recoveryMs / 1000} s` : ''} (limit alarm); sustained ${p.sustainMs / 1000} s${p.suddenChange > 0 ? `, ${Math.min(p.sustainMs, p.suddenSustainMs) / 1000} s after a sudden onset` : ''}`,
   });
 }

@@ -4,6 +4,12 @@
  * recovered past the limit by `hysteresisBpm` for `recoveryBeats` consecutive beats, so a rate
  * hovering at the limit raises one alert instead of a flapping series. Beat-to-beat rate =
  * 60000 / RR. Beats between the limit and the recovery level neither extend nor end the episode.
+ * Off-delay (`recoveryMs`, brady since session 8): the episode's end — the first recovered beat —
+ * is final only once `recoveryMs` of device time has passed after it without a relapse, i.e.
+ * without `consecutiveBeats` consecutive beats beyond the limit (which would start a new episode);
+ * after a relapse the episode goes on and waits for a new recovery. A sleeping heart that rises
+ * above the recovery level for a minute and sinks again stays one episode instead of a new alarm
+ * per arousal. Single long intervals (a compensatory pause, AF) do not prolong it.
  *
  * Unlike consecutive-rate.ts (extreme brady/tachy, which end at the first non-qualifying beat,
  * as their PhysioNet definitions describe the event itself), these are limit alarms a nurse
@@ -22,6 +28,11 @@ export interface LimitRateParams {
   hysteresisBpm: number;
   /** Consecutive recovered beats that end an episode. */
   recoveryBeats: number;
+  /**
+   * Alarm off-delay: device time after the end (the first recovered beat) within which a relapse
+   * (`consecutiveBeats` beats beyond the limit) continues the episode, ms. 0 = none.
+   */
+  recoveryMs: number;
   /**
    * Alarm delay: the consecutive beats beyond the limit must also span this long before the
    * episode opens (onset stays at the run's first beat), ms. 0 = no delay.
@@ -73,6 +84,28 @@ export interface PendingRun extends PendingState {
   beforeRrMs?: number[];
 }
 
+/**
+ * An episode whose off-delay is running (format 2 of the changelog state; format 1 is
+ * {@link PendingRun}, which an older processor reads, so this one has its own version): the
+ * episode's onset and evidence, its end if no relapse comes, and the relapse so far. A successor
+ * continues the off-delay from it instead of letting the open alert time out with an estimated end.
+ */
+export interface EndingEpisode extends PendingState {
+  v: 2;
+  direction: 'below' | 'above';
+  limitBpm: number;
+  onsetMs: number;
+  beatCount: number;
+  rrSumMs: number;
+  recentRrMs: number[];
+  /** Device time of the first recovered beat: the episode's end unless a relapse comes, ms. */
+  endMs: number;
+  /** Consecutive beats beyond the limit since (a relapse at `consecutiveBeats`). */
+  relapse: number;
+  /** Device time of the last beat counted here, ms: re-delivered beats up to it are not counted again. */
+  lastMs: number;
+}
+
 const MAX_EVIDENCE_RR = 32;
 /** Intervals before a run that the sudden-onset test compares with. */
 const BEFORE_INTERVALS = 8;
@@ -90,6 +123,12 @@ export class LimitRateDetector implements Detector {
   #open: { onsetMs: number; beatCount: number; rrSumMs: number; recentRrMs: number[] } | undefined;
   /** First beat and length of the current run of recovered beats while open. */
   #recovery: { firstMs: number; count: number } | undefined;
+  /** While open: the end (first recovered beat) waiting for its off-delay, and the relapse so far. */
+  #ending: { endMs: number; relapse: number } | undefined;
+  /** Device time of the last beat seen while open (the off-delay's changelog state). */
+  #lastBeatMs = -Infinity;
+  /** {@link resumePending}: a predecessor's open episode in its off-delay, taken over at the next beat. */
+  #resumedOpen: EndingEpisode | undefined;
   /** {@link continueOpen}: runs starting before this device time open without the alarm delay. */
   #continueUntilMs = -Infinity;
   /** {@link resumePending}: a predecessor's run, taken over at the first beat that continues it. */
@@ -103,7 +142,7 @@ export class LimitRateDetector implements Detector {
       throw new RangeError(`${criterion.kind}: limit ${p.limitBpm} bpm with hysteresis ${p.hysteresisBpm} bpm is not a valid rate limit`);
     }
     if (!(p.consecutiveBeats >= 1) || !(p.recoveryBeats >= 1)) throw new RangeError(`${criterion.kind}: beat counts must be ≥ 1`);
-    if (!(p.sustainMs >= 0) || !(p.suddenSustainMs >= 0) || !(p.suddenChange >= 0 && p.suddenChange < 1)) throw new RangeError(`${criterion.kind}: sustain times must be ≥ 0 and the sudden-onset fraction in [0, 1)`);
+    if (!(p.sustainMs >= 0) || !(p.recoveryMs >= 0) || !(p.suddenSustainMs >= 0) || !(p.suddenChange >= 0 && p.suddenChange < 1)) throw new RangeError(`${criterion.kind}: sustain times must be ≥ 0 and the sudden-onset fraction in [0, 1)`);
     this.#c = criterion;
     this.kind = criterion.kind;
     const limitRrMs = 60000 / p.limitBpm;
@@ -125,11 +164,12 @@ export class LimitRateDetector implements Detector {
       rrMs: recentRrMs.slice(-MAX_EVIDENCE_RR),
       beatCount,
       criterion: this.#c.criterion,
-      thresholds: { limitBpm: p.limitBpm, consecutiveBeats: p.consecutiveBeats, hysteresisBpm: p.hysteresisBpm, recoveryBeats: p.recoveryBeats, sustainMs: p.sustainMs, ...(p.suddenChange > 0 ? { suddenChange: p.suddenChange, suddenSustainMs: p.suddenSustainMs } : {}) },
+      thresholds: { limitBpm: p.limitBpm, consecutiveBeats: p.consecutiveBeats, hysteresisBpm: p.hysteresisBpm, recoveryBeats: p.recoveryBeats, ...(p.recoveryMs > 0 ? { recoveryMs: p.recoveryMs } : {}), sustainMs: p.sustainMs, ...(p.suddenChange > 0 ? { suddenChange: p.suddenChange, suddenSustainMs: p.suddenSustainMs } : {}) },
     };
   }
 
   onBeat(beat: BeatEvent): EpisodeChange[] {
+    if (this.#resumedOpen) return this.#takeOverOpen(this.#resumedOpen, beat);
     if (this.#resumed && beat.timeMs >= this.#resumed.firstMs) this.#takeOver(this.#resumed, beat);
     if (beat.timeMs <= this.#countedUntilMs) {
       // A re-delivered beat of the run taken over: already counted, unless the data differ.
@@ -141,6 +181,7 @@ export class LimitRateDetector implements Detector {
       this.#run = undefined;
       this.#before = [];
       this.#recovery = undefined;
+      if (this.#ending) this.#ending.relapse = 0;
       return [];
     }
     if (!this.#open) {
@@ -175,13 +216,21 @@ export class LimitRateDetector implements Detector {
       return [{ type: 'onset', kind: this.kind, onsetMs: this.#open.onsetMs, evidence: this.#evidence(this.#open.beatCount, this.#open.rrSumMs, this.#open.recentRrMs) }];
     }
     const open = this.#open;
+    const p = this.#c.params;
+    this.#lastBeatMs = beat.timeMs;
     if (this.#beyond(beat.rrMs)) {
       open.beatCount++;
       open.rrSumMs += beat.rrMs;
       open.recentRrMs.push(beat.rrMs);
       if (open.recentRrMs.length > MAX_EVIDENCE_RR) open.recentRrMs.shift();
       this.#recovery = undefined;
+      // A relapse within the off-delay: the episode goes on and waits for a new recovery.
+      if (this.#ending && ++this.#ending.relapse >= p.consecutiveBeats) this.#ending = undefined;
       return [];
+    }
+    if (this.#ending) {
+      this.#ending.relapse = 0;
+      return this.#endIfOver(beat.timeMs);
     }
     if (!this.#recovered(beat.rrMs)) {
       // In the hysteresis band: not beyond the limit, not recovered either.
@@ -190,16 +239,26 @@ export class LimitRateDetector implements Detector {
     }
     this.#recovery ??= { firstMs: beat.timeMs, count: 0 };
     this.#recovery.count++;
-    if (this.#recovery.count < this.#c.params.recoveryBeats) return [];
-    // The criterion stopped holding at the first recovered beat.
-    const endMs = this.#recovery.firstMs;
-    this.#open = undefined;
+    if (this.#recovery.count < p.recoveryBeats) return [];
+    // The criterion stopped holding at the first recovered beat; final after the off-delay.
+    this.#ending = { endMs: this.#recovery.firstMs, relapse: 0 };
     this.#recovery = undefined;
-    return [{ type: 'end', kind: this.kind, onsetMs: open.onsetMs, endMs, evidence: this.#evidence(open.beatCount, open.rrSumMs, open.recentRrMs) }];
+    return this.#endIfOver(beat.timeMs);
   }
 
-  onTime(_time: TimeEvent): EpisodeChange[] {
-    return [];
+  /** Ends the open episode at its pending end once the off-delay has passed by device time `nowMs`. */
+  #endIfOver(nowMs: number): EpisodeChange[] {
+    const open = this.#open;
+    const ending = this.#ending;
+    if (!open || !ending || nowMs - ending.endMs < this.#c.params.recoveryMs) return [];
+    this.#open = undefined;
+    this.#ending = undefined;
+    return [{ type: 'end', kind: this.kind, onsetMs: open.onsetMs, endMs: ending.endMs, evidence: this.#evidence(open.beatCount, open.rrSumMs, open.recentRrMs) }];
+  }
+
+  onTime(time: TimeEvent): EpisodeChange[] {
+    if (this.#resumedOpen && time.nowMs > this.#resumedOpen.lastMs) return [this.#reopen(this.#resumedOpen), ...this.#endIfOver(time.nowMs)];
+    return this.#endIfOver(time.nowMs);
   }
 
   /** An alert of this kind is open (restart, criteria change): re-detect it without the alarm delay. */
@@ -207,10 +266,23 @@ export class LimitRateDetector implements Detector {
     this.#continueUntilMs = untilMs;
   }
 
-  /** The run whose alarm delay is running, for a successor (changelog); undefined when none. */
-  pendingState(): PendingRun | undefined {
+  /**
+   * The run whose alarm delay is running, or the open episode whose off-delay is running, for a
+   * successor (changelog); undefined when none.
+   */
+  pendingState(): PendingRun | EndingEpisode | undefined {
     const run = this.#run;
-    if (this.#open) return undefined;
+    if (this.#resumedOpen) return this.#resumedOpen;
+    if (this.#open) {
+      const o = this.#open;
+      const e = this.#ending;
+      if (!e) return undefined;
+      return {
+        v: 2, direction: this.#c.direction, limitBpm: this.#c.params.limitBpm,
+        onsetMs: o.onsetMs, beatCount: o.beatCount, rrSumMs: o.rrSumMs, recentRrMs: [...o.recentRrMs],
+        endMs: e.endMs, relapse: e.relapse, lastMs: Math.max(this.#lastBeatMs, e.endMs),
+      };
+    }
     // A run taken over but not yet continued by a beat is still pending.
     if (!run) return this.#resumed;
     const c = this.#c;
@@ -229,8 +301,14 @@ export class LimitRateDetector implements Detector {
    * detector's own delays apply to it; the sudden-onset decision is kept when it applies the test.
    */
   resumePending(state: PendingState): void {
-    const r = parsePendingRun(state);
     const c = this.#c;
+    const open = parseEndingEpisode(state);
+    if (open) {
+      // The recovery has been seen: its end stands under any limit, which only judges a relapse.
+      if (open.direction === c.direction) this.#resumedOpen = open;
+      return;
+    }
+    const r = parsePendingRun(state);
     if (!r || r.direction !== c.direction) return;
     const covered = c.direction === 'below' ? c.params.limitBpm >= r.limitBpm : c.params.limitBpm <= r.limitBpm;
     if (!covered) return;
@@ -251,6 +329,26 @@ export class LimitRateDetector implements Detector {
     this.#countedUntilMs = r.lastMs;
   }
 
+  /**
+   * The first beat after a taken-over episode's last counted beat: the episode is open again
+   * here, reported to the alarm lifecycle as the re-detection of its open alert (an onset with the
+   * same onset time continues it), and its off-delay goes on with this beat. Re-delivered beats up
+   * to the last counted one return [] (already counted).
+   */
+  #takeOverOpen(r: EndingEpisode, beat: BeatEvent): EpisodeChange[] {
+    if (beat.timeMs <= r.lastMs) return [];
+    return [this.#reopen(r), ...this.onBeat(beat)];
+  }
+
+  /** Opens the taken-over episode in its off-delay; the onset change that reports it to the alarm lifecycle. */
+  #reopen(r: EndingEpisode): EpisodeChange {
+    this.#resumedOpen = undefined;
+    this.#run = undefined;
+    this.#open = { onsetMs: r.onsetMs, beatCount: r.beatCount, rrSumMs: r.rrSumMs, recentRrMs: [...r.recentRrMs] };
+    this.#ending = { endMs: r.endMs, relapse: r.relapse };
+    return { type: 'onset', kind: this.kind, onsetMs: r.onsetMs, evidence: this.#evidence(r.beatCount, r.rrSumMs, r.recentRrMs) };
+  }
+
   /** The run's first intervals (mean `runRrMs`) differ from those before it by the sudden-onset fraction. */
   #isSudden(runRrMs: number): boolean {
     const p = this.#c.params;
@@ -263,11 +361,15 @@ export class LimitRateDetector implements Detector {
     // Nothing is concluded across the hole; an open episode stays open (Detector contract). A run
     // taken over from a predecessor survives only a hole before it (one the predecessor saw too).
     if (this.#resumed && atMs > this.#resumed.firstMs) this.#resumed = undefined;
+    // An episode in its off-delay keeps its end (the recovery was seen); a relapse needs
+    // consecutive beats, which the hole breaks.
+    const reopened = this.#resumedOpen && atMs > this.#resumedOpen.lastMs ? [this.#reopen(this.#resumedOpen)] : [];
+    if (this.#ending) this.#ending.relapse = 0;
     this.#countedUntilMs = -Infinity;
     this.#run = undefined;
     this.#before = [];
     this.#recovery = undefined;
-    return [];
+    return reopened;
   }
 }
 
@@ -286,6 +388,27 @@ const pendingRunSchema = z
     beforeRrMs: z.array(z.number()).optional(),
   })
   .refine((r) => r.lastMs >= r.firstMs);
+
+/** Format 2 ({@link EndingEpisode}) as it comes back from the changelog. */
+const endingEpisodeSchema = z
+  .object({
+    v: z.literal(2),
+    direction: z.enum(['below', 'above']),
+    limitBpm: z.number(),
+    onsetMs: z.number(),
+    beatCount: z.number().min(1),
+    rrSumMs: z.number(),
+    recentRrMs: z.array(z.number()),
+    endMs: z.number(),
+    relapse: z.number().min(0),
+    lastMs: z.number(),
+  })
+  .refine((r) => r.lastMs >= r.endMs && r.endMs >= r.onsetMs);
+
+function parseEndingEpisode(s: PendingState): EndingEpisode | undefined {
+  const r = endingEpisodeSchema.safeParse(s);
+  return r.success ? r.data : undefined;
+}
 
 /** A changelog state this detector can continue (format 1), or undefined. */
 function parsePendingRun(s: PendingState): PendingRun | undefined {

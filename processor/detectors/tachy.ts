@@ -19,11 +19,15 @@
  */
 import { LimitRateDetector, type LimitRateParams } from './limit-rate.ts';
 
-/** Production defaults (since issue 12): consecutive beats, then 5 min, or 30 s after a sudden onset (file comment). */
-export const TACHY_DEFAULTS: LimitRateParams = { limitBpm: 120, consecutiveBeats: 5, hysteresisBpm: 5, recoveryBeats: 5, sustainMs: 300_000, suddenChange: 0.2, suddenSustainMs: 30_000 };
+/**
+ * Production defaults (since issue 12): consecutive beats, then 5 min, or 30 s after a sudden onset
+ * (file comment). No off-delay (brady.ts has one): with the 5 min delay no record here raises a
+ * tachy nuisance alarm, and 5 min of recovered beats would rarely pass in the simulator's scenario.
+ */
+export const TACHY_DEFAULTS: LimitRateParams = { limitBpm: 120, consecutiveBeats: 5, hysteresisBpm: 5, recoveryBeats: 5, recoveryMs: 0, sustainMs: 300_000, suddenChange: 0.2, suddenSustainMs: 30_000 };
 
 /** The consecutive-beat rule alone (before issue 12; `tachy.sustainMs: 0`), see brady.ts BRADY_IMMEDIATE. */
-export const TACHY_IMMEDIATE: LimitRateParams = { ...TACHY_DEFAULTS, sustainMs: 0, suddenChange: 0, suddenSustainMs: 0 };
+export const TACHY_IMMEDIATE: LimitRateParams = { ...TACHY_DEFAULTS, sustainMs: 0, recoveryMs: 0, suddenChange: 0, suddenSustainMs: 0 };
 
 /** Factory with the documented defaults; every parameter is patient-adjustable. */
 export function createTachyDetector(params: Partial<LimitRateParams> = {}): LimitRateDetector {
@@ -32,6 +36,6 @@ export function createTachyDetector(params: Partial<LimitRateParams> = {}): Limi
     kind: 'tachy',
     direction: 'above',
     params: p,
-    criterion: `HR > ${p.limitBpm} bpm for ${p.consecutiveBeats} consecutive beats (EDAN: RR < 0.5 s × 5); ends at HR ≤ ${p.limitBpm - p.hysteresisBpm} bpm for ${p.recoveryBeats} beats (limit alarm); sustained ${p.sustainMs / 1000} s${p.suddenChange > 0 ? `, ${Math.min(p.sustainMs, p.suddenSustainMs) / 1000} s after a sudden onset` : ''}`,
+    criterion: `HR > ${p.limitBpm} bpm for ${p.consecutiveBeats} consecutive beats (EDAN: RR < 0.5 s × 5); ends at HR ≤ ${p.limitBpm - p.hysteresisBpm} bpm for ${p.recoveryBeats} beats${p.recoveryMs > 0 ? ` spanning ${p.recoveryMs / 1000} s` : ''} (limit alarm); sustained ${p.sustainMs / 1000} s${p.suddenChange > 0 ? `, ${Math.min(p.sustainMs, p.suddenSustainMs) / 1000} s after a sudden onset` : ''}`,
   });
 }

@@ -13,7 +13,9 @@ describe('all-alarms scenario through the production detectors (no MQTT)', () =>
   it('has every threshold-alarm episode detected at its ground-truth onset, and raises no false physiological alarm, not even on the NSVT distractors', () => {
     const scenario = allAlarmsScenario();
     const devices = simDeviceIds(24);
-    const durationMs = scenario.cycleMs! + 60_000;
+    // A cycle and then some: a brady episode stays open through the off-delay (2 min of recovered
+    // beats, which the extreme brady, the asystole and the lead-off of its cycle restart).
+    const durationMs = scenario.cycleMs! + 420_000;
     const run = runOffline({ scenario, devices, t0Ms: T0, durationMs, seed: 'all-alarms', staggerMs: Math.floor(scenario.cycleMs! / devices.length), detectors: () => evaluationDetectors() });
     const report = buildSimReport({ scenario: scenario.name, t0Ms: T0, endMs: T0 + durationMs, devices, episodes: run.episodes, alerts: run.alerts });
 

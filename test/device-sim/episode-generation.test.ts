@@ -54,10 +54,10 @@ function firstRun(intervals: Interval[], from: number, n: number, test: (rr: num
 }
 
 describe('generated episodes', () => {
-  it('brady: every interval between 42 and 48 bpm (1250–1428 ms), never under 40 bpm; onset = first slow beat, criterion = 30 s into a sudden drop (2 min otherwise: not met in 45 s), end = first of 5 beats back at ≥ 55 bpm', () => {
+  it('brady: every interval between 42 and 48 bpm (1250–1428 ms), never under 40 bpm; onset = first slow beat, criterion = 30 s into a sudden drop (2 min otherwise: not met in 45 s), end = first of 5 beats back at ≥ 55 bpm, final after the 2 min off-delay', () => {
     let sudden = 0;
     for (const seed of SEEDS) {
-      const { intervals, truth } = generate([{ kind: 'normal', durationMs: 20_000 }, { kind: 'brady', durationMs: 45_000 }, { kind: 'normal', durationMs: 30_000 }], 95_000, seed);
+      const { intervals, truth } = generate([{ kind: 'normal', durationMs: 20_000 }, { kind: 'brady', durationMs: 45_000 }, { kind: 'normal', durationMs: 150_000 }], 215_000, seed);
       const slow = intervals.filter((x) => x.rrMs > 1200);
       const [e] = truth;
       const first = at(intervals, e!.onsetMs);
@@ -81,11 +81,28 @@ describe('generated episodes', () => {
         implied: [],
         alarm: 'brady',
       });
+      expect(e!.endMs).toBeGreaterThan(slow.at(-1)!.tMs);
       expect(e!.detail.hrBpm).toBeGreaterThanOrEqual(42);
       expect(e!.detail.hrBpm).toBeLessThanOrEqual(48);
     }
     // a scripted brady drops abruptly from 60–85 bpm: sudden for these seeds (the gradual branch: next test)
     expect(sudden).toBe(SEEDS.length);
+  });
+
+  it('brady followed within its 2 min off-delay by an extreme brady (a relapse): one brady episode, ended after the extreme brady; without the relapse it ends after the brady', () => {
+    for (const seed of SEEDS.slice(0, 10)) {
+      const phases = (gapMs: number): ScenarioPhase[] => [{ kind: 'normal', durationMs: 20_000 }, { kind: 'brady', durationMs: 45_000 }, { kind: 'normal', durationMs: gapMs }, { kind: 'extreme_brady', durationMs: 15_000 }, { kind: 'normal', durationMs: 150_000 }];
+      const near = generate(phases(60_000), 290_000, seed);
+      const far = generate(phases(150_000), 380_000, seed);
+      const recovered = (rr: number) => rr <= 60_000 / 55;
+      for (const [{ intervals, truth }, lastSlowKind] of [[near, 'extreme_brady'], [far, 'brady']] as const) {
+        const brady = truth.find((e) => e.kind === 'brady')!;
+        const extreme = truth.find((e) => e.kind === 'extreme_brady')!;
+        const [from, to] = lastSlowKind === 'brady' ? [brady.onsetMs, extreme.onsetMs] : [extreme.onsetMs, Infinity];
+        const lastSlowBeat = intervals.filter((x) => x.tMs >= from && x.tMs < to && x.rrMs > 1200).at(-1)!;
+        expect([truth.filter((e) => e.kind === 'brady').length, brady.endMs]).toEqual([1, firstRun(intervals, at(intervals, lastSlowBeat.tMs) + 1, 5, recovered)]);
+      }
+    }
   });
 
   it('brady at 49 bpm from a 58 bpm rhythm is no sudden drop: no alarm due within 45 s, due 2 min after its first slow beat when it lasts', () => {
@@ -108,7 +125,7 @@ describe('generated episodes', () => {
     }
   });
 
-  it('tachy: every interval between 125 and 135 bpm (445–480 ms), never over 140 bpm; always a sudden onset, criterion 30 s in; end = first of 5 beats back at ≤ 115 bpm', () => {
+  it('tachy: every interval between 125 and 135 bpm (445–480 ms), never over 140 bpm; always a sudden onset, criterion 30 s in; end = first of 5 beats back at ≤ 115 bpm (no off-delay)', () => {
     for (const seed of SEEDS) {
       const { intervals, truth } = generate([{ kind: 'normal', durationMs: 20_000 }, { kind: 'tachy', durationMs: 40_000 }, { kind: 'normal', durationMs: 20_000 }], 80_000, seed);
       const fast = intervals.filter((x) => x.rrMs < 500);
@@ -128,6 +145,7 @@ describe('generated episodes', () => {
         end: firstRun(intervals, at(intervals, fast.at(-1)!.tMs) + 1, 5, (rr) => rr >= 60_000 / 115),
         implied: [],
       });
+      expect(e!.endMs).toBeGreaterThan(fast.at(-1)!.tMs);
     }
   });
 

@@ -63,9 +63,10 @@ describe('alarm lifecycle', () => {
   });
 
   it('resolves a medium-priority alert itself when its end is confirmed (non-latching) and records the processor as resolver', () => {
-    // 40 s at 45 bpm: a bradycardia past its 30 s sudden-onset alarm delay (issue 12), not extreme.
-    const slow = beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1333, count: 30 }, { rrMs: 800, count: 40 }]);
-    const { of } = drive(frames(slow, 100_000));
+    // 40 s at 45 bpm: a bradycardia past its 30 s sudden-onset alarm delay (issue 12), not extreme;
+    // then 136 s of normal rhythm: its end is final after the 2 min off-delay (brady.ts).
+    const slow = beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1333, count: 30 }, { rrMs: 800, count: 170 }]);
+    const { of } = drive(frames(slow, 200_000));
     const brady = of('brady');
     expect(rel(brady[0]!.alert.onset)).toBe(times(slow)[25]);
     expect(new Set(brady.map((s) => s.alert.id)).size).toBe(1);

@@ -90,8 +90,9 @@ describe('per-patient criteria in the processor', () => {
   it('continues an open brady alert when its limit changes mid-episode: the rebuilt detector confirms it without a second alarm delay (no second alert, no estimated end)', async () => {
     const bus = new InProcessBus();
     h = await startHarness({ bus });
-    // 45 bpm from 17.3 s to 137 s: a sudden drop, so the alert opens 30 s in (≈ 47 s).
-    const run = frames(beats(T0, [{ rrMs: 800, count: 20 }, { rrMs: 1333, count: 90 }, { rrMs: 800, count: 40 }]), 170_000);
+    // 45 bpm from 17.3 s to 137 s: a sudden drop, so the alert opens 30 s in (≈ 47 s); then 2 min
+    // 16 s of normal rhythm, past the end's 2 min off-delay (brady.ts).
+    const run = frames(beats(T0, [{ rrMs: 800, count: 20 }, { rrMs: 1333, count: 90 }, { rrMs: 800, count: 170 }]), 275_000);
     await h.send(run.slice(0, 60));
     expect(processorSnapshots(bus).filter((a) => a.kind === 'brady').length).toBeGreaterThan(0);
     await publishCriteria(bus, h, 'p1', [version(1, T0 + 65_000, { brady: { limitBpm: 52 } })]);
@@ -102,6 +103,21 @@ describe('per-patient criteria in the processor', () => {
     expect(last.end).toBe(iso(T0 + 16_000 + 90 * 1333 + 800)); // the first recovered beat
     expect(last.evidence.note).toBeUndefined();
     expect(last.evidence.thresholds).toMatchObject({ limitBpm: 52 });
+  });
+
+  it('keeps an ending brady alert through a limit change in its off-delay: ended at its first recovered beat, no estimated end', async () => {
+    const bus = new InProcessBus();
+    h = await startHarness({ bus });
+    // 45 bpm from 17.3 s to 137 s, then normal rhythm: the end (≈ 137 s) is final at ≈ 257 s.
+    const run = frames(beats(T0, [{ rrMs: 800, count: 20 }, { rrMs: 1333, count: 90 }, { rrMs: 800, count: 170 }]), 275_000);
+    await h.send(run.slice(0, 170));
+    await publishCriteria(bus, h, 'p1', [version(1, T0 + 170_000, { brady: { limitBpm: 45 } })]);
+    await h.send(run.slice(170));
+    const snapshots = processorSnapshots(bus).filter((a) => a.kind === 'brady');
+    expect(new Set(snapshots.map((a) => a.id)).size).toBe(1);
+    const last = snapshots.at(-1)!;
+    expect(last.end).toBe(iso(T0 + 16_000 + 90 * 1333 + 800)); // the first recovered beat
+    expect(last.evidence.note).toBeUndefined();
   });
 
   it('keeps a running brady alarm delay when the criteria change during it and still cover the run (wider limit: same beat; no delay: the next beat), onset back-dated', async () => {

@@ -20,15 +20,18 @@ import { STREAM_PARTITIONS } from '../../platform/adapters.ts';
 import { describeWithService, kafkaAvailable, kafkaBrokers } from '../helpers/services.ts';
 import { beats, CrashingBus, frames, messages, startHarness, T0, until, type Harness } from './helpers.ts';
 
-/** Extreme bradycardia from 20 s to 54 s, normal after; its bradycardia alert opens 30 s in (sudden-onset alarm delay, issue 12). */
-const BRADY: TelemetryFrame[] = frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1700, count: 20 }, { rrMs: 800, count: 45 }]), 90_000);
+/**
+ * Extreme bradycardia from 20 s to 54 s, normal after; its bradycardia alert opens 30 s in
+ * (sudden-onset alarm delay, issue 12) and its end (54 s) is final after the 2 min off-delay (174 s).
+ */
+const BRADY: TelemetryFrame[] = frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1700, count: 20 }, { rrMs: 800, count: 200 }]), 215_000);
 /** Bradycardia (45 bpm, not extreme) from 21.3 s lasting 28 s, just short of the 30 s sudden-onset delay: no brady alarm. */
 const BRADY_SHORT: TelemetryFrame[] = frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1333, count: 21 }, { rrMs: 800, count: 40 }]), 82_000);
-/** Extreme bradycardia from 20 s to 88 s: its bradycardia alert is open from ≈ 50 s. */
-const BRADY_LONG: TelemetryFrame[] = frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1700, count: 40 }, { rrMs: 800, count: 45 }]), 130_000);
+/** Extreme bradycardia from 20 s to 88 s: its bradycardia alert is open from ≈ 50 s (end final at ≈ 208 s). */
+const BRADY_LONG: TelemetryFrame[] = frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1700, count: 40 }, { rrMs: 800, count: 200 }]), 255_000);
 
-/** An ECG-only device (250 Hz ECG, no beats in the frames: the processor detects them): 45 bpm from 21.3 s for 45 s, brady raised 30 s into it (sudden onset). */
-const BRADY_ECG_ONLY: TelemetryFrame[] = frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1333, count: 34 }, { rrMs: 800, count: 30 }]), 89_000, { ecg: syntheticEcgSource(7, 250), ecgFsHz: 250 }).map((f) => ({ ...f, beats: [], hr: 0 }));
+/** An ECG-only device (250 Hz ECG, no beats in the frames: the processor detects them): 45 bpm from 21.3 s for 45 s, brady raised 30 s into it (sudden onset), ended ≈ 66 s (final ≈ 186 s). */
+const BRADY_ECG_ONLY: TelemetryFrame[] = frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1333, count: 34 }, { rrMs: 800, count: 170 }]), 201_000, { ecg: syntheticEcgSource(7, 250), ecgFsHz: 250 }).map((f) => ({ ...f, beats: [], hr: 0 }));
 
 /** 40 s sinus rhythm, then 150 s of AF-like RR (independent, uniform 300–900 ms: 100 bpm, CV 29 %), then 80 s sinus rhythm. */
 function afLike(): TelemetryFrame[] {
@@ -158,10 +161,15 @@ function restartSuite(makeBus: () => Promise<Bus>) {
     // The uncommitted batch holds the second half of the episode and its published end: the new
     // processor, re-analysing it from the middle, must not raise a second alert.
     { name: 'an extreme bradycardia episode (crash after a batch with its second half and its published end)', frameList: BRADY, secondPartFrom: 40, crashAt: 70, kinds: ['extreme_brady', 'brady'] },
+    // The bradycardia's end waits for its 2 min off-delay (brady.ts): the changelog keeps the
+    // ending episode, so the next processor ends it at the same beat instead of estimating it.
+    { name: 'a bradycardia in its off-delay (crash 46 s after its end, uncommitted batch from 80 s)', frameList: BRADY, secondPartFrom: 80, crashAt: 100, kinds: ['extreme_brady', 'brady'] },
+    { name: 'a bradycardia in its off-delay (crash 1 s before the off-delay ends)', frameList: BRADY, crashAt: 173, kinds: ['extreme_brady', 'brady'] },
     { name: 'an AF-like episode (crash 60 s into it)', frameList: afLike(), crashAt: 100, kinds: ['afib'] },
     // Beats detected in the processor: the changelog keeps the beat source's ECG while the delay
     // runs; the uncommitted batch (from 30 s) starts before the ECG it keeps (ecg-beats.ts).
     { name: 'a bradycardia of an ECG-only device with its alarm delay running (crash 23 s into it, uncommitted batch from 30 s)', frameList: BRADY_ECG_ONLY, secondPartFrom: 30, crashAt: 44, kinds: ['brady'], absent: ['extreme_brady'] },
+    { name: 'a bradycardia of an ECG-only device in its off-delay (crash 60 s after its end, uncommitted batch from 110 s)', frameList: BRADY_ECG_ONLY, secondPartFrom: 110, crashAt: 126, kinds: ['brady'], absent: ['extreme_brady'] },
   ];
   for (const c of cases) {
     it(`continues ${c.name}: one alert per episode with the end an uninterrupted processor finds`, async () => {

@@ -3,6 +3,7 @@ import { DEFAULT_ALARM_CRITERIA, alarmCriteriaSchema } from '../../../contracts/
 import { BRADY_DEFAULTS, createBradyDetector } from '../../../processor/detectors/brady.ts';
 import { createTachyDetector, TACHY_DEFAULTS } from '../../../processor/detectors/tachy.ts';
 import { detectorsForCriteria } from '../../../processor/detector-set.ts';
+import type { Detector } from '../../../processor/detectors/detector.ts';
 import { at, byIntervals, lastT, regular, run, type TestBeat } from './stream-helpers.ts';
 
 /** Intervals ramping linearly from `fromRr` to `toRr` over `n` beats. */
@@ -20,11 +21,57 @@ describe('limit alarms with the nuisance-alarm delay, the default since issue 12
     const drift = ramp(1000, 1300, 20);
     const short = seq(drift, Array(70).fill(1300), ramp(1300, 900, 10));
     expect(run([createBradyDetector(BRADY_DEFAULTS)], short, lastT(short) + 1)).toEqual([]);
-    const long = seq(drift, Array(110).fill(1300), ramp(1300, 900, 10), Array(10).fill(800));
+    // (then 2 min 40 s of 800 ms beats: the end waits for the 2 min off-delay)
+    const long = seq(drift, Array(110).fill(1300), ramp(1300, 900, 10), Array(200).fill(800));
     const alerts = run([createBradyDetector(BRADY_DEFAULTS)], long, lastT(long) + 1);
     expect(alerts.map((a) => a.kind)).toEqual(['brady', 'brady']);
     const firstUnder = long.find((b, i) => i > 0 && b.t - long[i - 1]!.t > 1200)!.t;
     expect(alerts[0]!.onset).toBe(at(firstUnder));
+  });
+
+  describe('brady off-delay (session 8): the end is final only after 2 min without a relapse', () => {
+    // 40 bpm from a 75 bpm rhythm (a sudden drop: alarmed 30 s in), 60 s of it, then `between`, then `after`.
+    const night = (between: number[], after: number[]) => seq(Array(43).fill(1400), between, after);
+    const episodes = (beats: TestBeat[], detectors: Detector[] = [createBradyDetector(BRADY_DEFAULTS)]) =>
+      run(detectors, beats, lastT(beats) + 1).filter((a) => a.end !== undefined).map((a) => ({ onset: a.onset, end: a.end }));
+    const firstRecovered = (beats: TestBeat[], fromMs: number) => beats.find((b, i) => i > 0 && b.t > fromMs && b.t - beats[i - 1]!.t <= 60_000 / 55)!.t;
+
+    it('a relapse within 2 min (an arousal to 75 bpm for 90 s, then 40 bpm again) continues the same episode', () => {
+      const beats = night(Array(112).fill(800), [...Array(43).fill(1400), ...Array(200).fill(800)]);
+      const eps = episodes(beats);
+      expect(eps).toHaveLength(1);
+      // ended at the first recovered beat after the second slow stretch
+      const secondSlowEnd = beats[10 + 43 + 112 + 43 - 1]!.t;
+      expect(eps[0]!.end).toBe(at(firstRecovered(beats, secondSlowEnd)));
+      // without the off-delay (the clinician's sustainMs 0, or before session 8) it was two alarms
+      expect(episodes(beats, [createBradyDetector({ ...BRADY_DEFAULTS, recoveryMs: 0 })])).toHaveLength(2);
+    });
+
+    it('the end is the first recovered beat; a relapse after the off-delay is a new episode', () => {
+      const beats = night(Array(160).fill(800), [...Array(43).fill(1400), ...Array(200).fill(800)]);
+      const eps = episodes(beats);
+      expect(eps).toHaveLength(2);
+      expect(eps[0]!.end).toBe(at(firstRecovered(beats, beats[10 + 43 - 1]!.t)));
+    });
+
+    it('single long intervals (compensatory pauses, 4 in a row at most) during the off-delay do not prolong it', () => {
+      const ectopic = Array.from({ length: 150 }, (_, i) => (i % 10 === 9 ? 1500 : 800));
+      const burst = [...Array(20).fill(800), 1300, 1300, 1300, 1300, ...Array(130).fill(800)];
+      for (const between of [ectopic, burst]) {
+        const beats = night(between, []);
+        const eps = episodes(beats);
+        expect(eps).toHaveLength(1);
+        expect(eps[0]!.end).toBe(at(firstRecovered(beats, beats[10 + 43 - 1]!.t)));
+      }
+    });
+
+    it("the clinician's sustainMs 0 ends it at the 5th recovered beat, as before issue 12", () => {
+      const c = alarmCriteriaSchema.parse({ brady: { sustainMs: 0 } });
+      const beats = night(Array(10).fill(800), []);
+      const eps = episodes(beats, detectorsForCriteria(c, ['brady']));
+      expect(eps).toEqual([{ onset: eps[0]!.onset, end: at(firstRecovered(beats, beats[10 + 43 - 1]!.t)) }]);
+      expect(episodes(beats)).toEqual([]);
+    });
   });
 
   it('brady: a sudden drop (75 → 40 bpm, e.g. 2:1 block) alarms after 30 s instead of 2 min', () => {
