@@ -21,9 +21,10 @@
  * Pending alarms (`pending`, since issue 12): an alarm whose delay is running (a brady/tachy run
  * beyond the limit not yet `sustainMs` long) is no alert yet, and fresh detectors re-analysing
  * the re-delivered frames would start the delay again from the first beat they see — the alarm
- * would come up to `sustainMs` late. Such detectors report what their successor needs
- * (Detector.pendingState: a small JSON with its own format version; absent in older records, which
- * still restore, without it). While any is pending, the record is rewritten with every batch
+ * would come up to `sustainMs` late. Likewise a brady episode whose end waits for its off-delay
+ * (limit-rate.ts, session 8): a fresh detector would not know the end it waits to confirm. Such
+ * detectors report what their successor needs (Detector.pendingState: a small JSON with its own
+ * format version; absent in older records, which still restore, without it). While any is pending, the record is rewritten with every batch
  * (the fingerprint includes the position), so the record is never older than the committed
  * telemetry position and the successor sees every beat after the state; the first frame after
  * the restore must start where the record left off, else the hole drops the pending alarm, as it

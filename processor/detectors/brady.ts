@@ -1,6 +1,6 @@
 /**
  * Bradycardia limit alarm (medium priority): HR < 50 bpm for 5 consecutive beats, ending once
- * HR ≥ 55 bpm for 5 consecutive beats.
+ * HR ≥ 55 bpm for 5 consecutive beats (final after the off-delay below).
  *
  * Sources (fhir-and-alarms.md §5): the low limit is patient-adjustable; 50 bpm is our default
  * (the AHA 2017 monitoring statement gives no number, ZOLL ships 30 bpm, so no default is
@@ -21,10 +21,11 @@
  * bpm × 5 beats), asystole, pause. Numbers are ours (no standard gives them); clinicians
  * override them per patient (contracts/criteria.ts).
  *
- * Off-delay (session 8): with the delay, the episode also ends only once the recovered beats span
- * the same 120 s (`recoveryMs`; the end is still the first recovered beat). A sleeping heart
- * wakes above 55 bpm for a minute and sinks again many times a night, and each return used to be
- * a new alarm 30 s or 2 min later; on- and off-delays are the alarm-management remedy for such
+ * Off-delay (session 8): with the delay, the episode's end (still its first recovered beat) is
+ * final only after the same 120 s without a relapse — 5 consecutive beats < 50 bpm, which continue
+ * the episode instead of opening a new one (`recoveryMs`, limit-rate.ts). A sleeping heart wakes
+ * above 55 bpm for a minute and sinks again many times a night, and each return used to be a new
+ * alarm 30 s or 2 min later; on- and off-delays are the alarm-management remedy for such
  * chattering alarms (ANSI/ISA-18.2 and its basic-alarm-design report ISA-TR18.2.3: deadband,
  * on-delay, off-delay). Equal to the on-delay, not fitted: `node eval/rate-stress.ts`.
  */
@@ -49,6 +50,6 @@ export function createBradyDetector(params: Partial<LimitRateParams> = {}): Limi
     kind: 'brady',
     direction: 'below',
     params: p,
-    criterion: `HR < ${p.limitBpm} bpm for ${p.consecutiveBeats} consecutive beats; ends at HR ≥ ${p.limitBpm + p.hysteresisBpm} bpm for ${p.recoveryBeats} beats${p.recoveryMs > 0 ? ` spanning ${p.recoveryMs / 1000} s` : ''} (limit alarm); sustained ${p.sustainMs / 1000} s${p.suddenChange > 0 ? `, ${Math.min(p.sustainMs, p.suddenSustainMs) / 1000} s after a sudden onset` : ''}`,
+    criterion: `HR < ${p.limitBpm} bpm for ${p.consecutiveBeats} consecutive beats; ends at HR ≥ ${p.limitBpm + p.hysteresisBpm} bpm for ${p.recoveryBeats} beats${p.recoveryMs > 0 ? `, final after ${p.recoveryMs / 1000} s without ${p.consecutiveBeats} beats < ${p.limitBpm} bpm again` : ''} (limit alarm); sustained ${p.sustainMs / 1000} s${p.suddenChange > 0 ? `, ${Math.min(p.sustainMs, p.suddenSustainMs) / 1000} s after a sudden onset` : ''}`,
   });
 }

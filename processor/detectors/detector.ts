@@ -60,9 +60,9 @@ export interface Detector {
    */
   continueOpen?(untilMs: number, sinceMs: number): void;
   /**
-   * Optional, for detectors whose alarm waits (an alarm delay running): what a fresh detector
-   * needs to raise the alarm at the same device time as this one would, as JSON carrying its own
-   * version; undefined when nothing is pending. The processor keeps it in its changelog record
+   * Optional, for detectors whose alarm waits (an alarm delay running, or an end waiting for its
+   * off-delay): what a fresh detector needs to raise or end the alarm at the same device time as
+   * this one would, as JSON carrying its own version; undefined when nothing is pending. The processor keeps it in its changelog record
    * (stream-state.ts `pending`) and hands it to the detector that replaces this one.
    */
   pendingState?(): PendingState | undefined;

@@ -36,6 +36,6 @@ export function createTachyDetector(params: Partial<LimitRateParams> = {}): Limi
     kind: 'tachy',
     direction: 'above',
     params: p,
-    criterion: `HR > ${p.limitBpm} bpm for ${p.consecutiveBeats} consecutive beats (EDAN: RR < 0.5 s × 5); ends at HR ≤ ${p.limitBpm - p.hysteresisBpm} bpm for ${p.recoveryBeats} beats${p.recoveryMs > 0 ? ` spanning ${p.recoveryMs / 1000} s` : ''} (limit alarm); sustained ${p.sustainMs / 1000} s${p.suddenChange > 0 ? `, ${Math.min(p.sustainMs, p.suddenSustainMs) / 1000} s after a sudden onset` : ''}`,
+    criterion: `HR > ${p.limitBpm} bpm for ${p.consecutiveBeats} consecutive beats (EDAN: RR < 0.5 s × 5); ends at HR ≤ ${p.limitBpm - p.hysteresisBpm} bpm for ${p.recoveryBeats} beats${p.recoveryMs > 0 ? `, final after ${p.recoveryMs / 1000} s without ${p.consecutiveBeats} beats > ${p.limitBpm} bpm again` : ''} (limit alarm); sustained ${p.sustainMs / 1000} s${p.suddenChange > 0 ? `, ${Math.min(p.sustainMs, p.suddenSustainMs) / 1000} s after a sudden onset` : ''}`,
   });
 }

@@ -25,16 +25,17 @@ import { sleep, waitFor } from '../helpers/wait.ts';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SESSION_TIMEOUT_MS = 6_000; // the broker's minimum (group.min.session.timeout.ms)
 
-/** Normal 20 s, extreme bradycardia (RR 1.7 s) 30.6 s, normal 20 s; 1 s frames over 72 s. */
+/** Normal 8 s, extreme bradycardia (RR 1.7 s) 68 s, normal 2 min 16 s; 1 s frames over 215 s. */
 function episodeFrames(t0Ms: number): TelemetryFrame[] {
   const beats: TimedBeat[] = [];
   let t = t0Ms;
   // 35 bpm from 9.7 s to 76 s: extreme bradycardia at once, the bradycardia alert 30 s into the
-  // run (sudden-onset alarm delay, issue 12), both open before the kill at 45 s.
-  for (const [rrMs, count] of [[800, 10], [1700, 40], [800, 25]] as const) {
+  // run (sudden-onset alarm delay, issue 12), both open before the kill at 45 s; the bradycardia's
+  // end (≈ 76.8 s) is final after its 2 min off-delay (brady.ts), so normal rhythm goes on to 215 s.
+  for (const [rrMs, count] of [[800, 10], [1700, 40], [800, 170]] as const) {
     for (let i = 0; i < count; i++) beats.push({ tMs: (t += rrMs), cls: 'N' });
   }
-  return [...buildFrames(beats, { t0Ms, durationMs: 97_000, battery: 80 })];
+  return [...buildFrames(beats, { t0Ms, durationMs: 215_000, battery: 80 })];
 }
 
 interface Member { clientId: string; partitions: number[] }
@@ -126,10 +127,11 @@ await describeWithService('processors in one consumer group on Kafka', kafkaAvai
         patients.every((p) => alertsOf(p.id).some((s) => s.alert.kind === 'extreme_brady') && alertsOf(p.id).some((s) => s.alert.kind === 'brady')) ? true : undefined, 60_000);
 
       a.kill('SIGKILL');
-      // The rest paced over ~21 s of wall clock, so frames keep arriving across the session timeout and the rebalance.
+      // The next 52 frames paced over ~21 s of wall clock, so frames keep arriving across the session
+      // timeout and the rebalance; the rest (the bradycardia's off-delay) at once.
       for (let k = 45; k < frames.length; k++) {
         await send(k);
-        await sleep(400);
+        if (k < 97) await sleep(400);
       }
       const ended = (patientId: string, kind: string) => alertsOf(patientId).some((s) => s.alert.kind === kind && s.alert.end !== undefined);
       await waitFor('every episode ended', () => patients.every((p) => ended(p.id, 'extreme_brady') && ended(p.id, 'brady')) ? true : undefined, 90_000);

@@ -132,6 +132,45 @@ describe('a limit alarm delay continues across a detector replacement (restart, 
   });
 });
 
+describe('a brady episode in its off-delay (session 8) continues across a detector replacement', () => {
+  const ends = (changes: Change[]) => changes.filter((c) => c.change.type === 'end');
+  const cases: { name: string; beats: TestBeat[] }[] = [
+    // 75 → 43 bpm for 56 s, then 160 s of 75 bpm: the end (first recovered beat) is final 2 min later.
+    { name: 'no relapse', beats: seq(Array(40).fill(1400), Array(200).fill(800)) },
+    // … with a relapse 48 s after the first recovery: one episode, ended after the second slow stretch.
+    { name: 'a relapse 48 s into the off-delay', beats: seq(Array(40).fill(1400), Array(60).fill(800), Array(30).fill(1400), Array(200).fill(800)) },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: a replacement at any frame of the off-delay ends the episode at the same beat in the same frame, re-detecting the open alert with its own onset`, () => {
+      const frames = framesFor(c.beats, lastT(c.beats) + 1000);
+      const reference = uninterrupted(bradyDefaults(), frames);
+      const [onset] = onsets(reference);
+      const [end] = ends(reference);
+      expect([onsets(reference).length, ends(reference).length]).toEqual([1, 1]);
+      const firstRecovered = frameOf(c.beats.find((b, i) => i > 12 && b.t - c.beats[i - 1]!.t === 800)!.t);
+      let pendingSeen = 0;
+      for (let crashAt = firstRecovered + 5; crashAt < end!.frame; crashAt++) {
+        for (const back of [0, 1, 7]) {
+          const { changes, pending } = restarted(bradyDefaults, bradyDefaults, frames, crashAt, crashAt + 1 - back);
+          // Between a relapse and the next recovery the episode is just open: the processor's
+          // re-detection (continueOpen, restart.test.ts) continues it, not this state.
+          if (!pending) continue;
+          pendingSeen++;
+          const where = `crash after frame ${crashAt}, re-delivered from ${crashAt + 1 - back}`;
+          expect(ends(changes), where).toEqual([end]);
+          // The re-detection (an onset with the alert's own onset time) comes at the first beat or
+          // frame end after the state's last beat: in a re-delivered frame (the processor's replay
+          // takes it there, not returned here) or in the next one.
+          expect(onsets(changes).filter((x) => x.change.onsetMs !== onset!.change.onsetMs), where).toEqual([]);
+          expect(onsets(changes).length, where).toBeLessThanOrEqual(1);
+        }
+      }
+      // the off-delay (2 min) is handed over at nearly every crash point
+      expect(pendingSeen).toBeGreaterThan(3 * 100);
+    });
+  }
+});
+
 describe('a criteria change during the delay', () => {
   const beats = seq(Array(40).fill(1400), Array(10).fill(800));
   const frames = framesFor(beats, lastT(beats) + 1000);
