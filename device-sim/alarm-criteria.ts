@@ -14,9 +14,9 @@ export const PAUSE_MIN_RR_MS = 3000;
 export const EXTREME_BRADY = { hrBelowBpm: 40, consecutiveBeats: 5 } as const;
 /**
  * Bradycardia limit alarm: HR < 50 bpm for 5 beats; ends at HR ≥ 55 bpm for 5 beats, final after
- * the 120 s off-delay without 5 beats < 50 bpm again (processor defaults). Alarm delay (issue 12, against nuisance alarms; AHA
- * 2017 practice standards, Sandau et al., alarm management): the run of slow beats must also span
- * 120 s — or 30 s when it starts suddenly, see {@link SUDDEN_ONSET}.
+ * the 120 s off-delay without 5 beats < 50 bpm again (processor defaults). Alarm delay (issue 12,
+ * against nuisance alarms; AHA 2017 practice standards, Sandau et al., alarm management): the run
+ * of slow beats must also span 120 s — or 30 s when it starts suddenly, see {@link SUDDEN_ONSET}.
  */
 export const BRADY = { limitBpm: 50, consecutiveBeats: 5, recoveredBpm: 55, recoveryBeats: 5, recoveryMs: 120_000, sustainMs: 120_000, suddenSustainMs: 30_000 } as const;
 /** Extreme tachycardia: HR > 140 bpm for 17 consecutive beats (PhysioNet/CinC 2015). */

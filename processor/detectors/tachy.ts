@@ -22,7 +22,7 @@ import { LimitRateDetector, type LimitRateParams } from './limit-rate.ts';
 /**
  * Production defaults (since issue 12): consecutive beats, then 5 min, or 30 s after a sudden onset
  * (file comment). No off-delay (brady.ts has one): with the 5 min delay no record here raises a
- * tachy nuisance alarm, and 5 min of recovered beats would rarely pass in the simulator's scenario.
+ * tachy nuisance alarm, so there is nothing to choose or measure one on.
  */
 export const TACHY_DEFAULTS: LimitRateParams = { limitBpm: 120, consecutiveBeats: 5, hysteresisBpm: 5, recoveryBeats: 5, recoveryMs: 0, sustainMs: 300_000, suddenChange: 0.2, suddenSustainMs: 30_000 };
 
