@@ -6,10 +6,13 @@
  * stratified 5-fold cross-validation on CinC 2017 (each fold scored with a setting chosen on the
  * other four).
  */
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { AFIB_DEFAULTS } from '../processor/detectors/afib.ts';
 import { extraDetectionShares, leaveOneRecordOut, scoreRecord, type AfSetting, type LoroResult, type MergeShares } from './af-loro.ts';
 import type { AfStripMeasures } from '../processor/detectors/afib.ts';
+import type { LoroWorkerInput, LoroWorkerResult } from './af-loro-worker.ts';
 import { CINC2017_CLASSES, classifyMeasured, classifyStrip, loadCinc2017, measureStrip, scoreCinc2017, type Cinc2017Score, type Cinc2017Strip, type StripResult } from './cinc2017.ts';
 import { formatInterval, recordBootstrap, wilsonInterval, type ConfidenceInterval } from './confidence.ts';
 import { episodeStats, sumComparisons } from './epicmp.ts';
@@ -24,7 +27,7 @@ export const AF_EVAL_CANDIDATES: AfSetting[] = [];
 // `onsetStretchScore ∞` left the grid in session 4 (no fold chose it in sessions 2–3; eval/tune-af.ts
 // still searches it), making room for `stretchGapBeats` at the same cost.
 for (const stretchGapBeats of [8, 16]) {
-  for (const entropyThreshold of [-0.8, -0.6, -0.4]) {
+  for (const entropyThreshold of [-0.8, -0.7, -0.6, -0.5, -0.4]) {
     // The simpler model first: ties keep the earlier candidate (af-loro.ts chooseSetting).
     for (const ectopyMaxFraction of [Infinity, 0.2]) {
       AF_EVAL_CANDIDATES.push({ onsetScore: 1.2, onsetStretchScore: 1.2, entropyThreshold, ectopyMaxFraction, entropyEvidenceMs: 30_000, weakEvidenceMs: Infinity, stretchGapBeats });
@@ -42,19 +45,53 @@ export interface AfdbLoro {
   mergeShares: MergeShares;
 }
 
-export async function afdbLoro(dataDir: string, candidates: readonly AfSetting[] = AF_EVAL_CANDIDATES, records?: readonly string[]): Promise<AfdbLoro> {
+/**
+ * Scores every afdb record under every candidate and runs the leave-one-record-out. The records
+ * are replayed on `workers` worker threads (af-loro-worker.ts; default: one per core, at most 2 —
+ * the eval machine's cores), so the main thread can evaluate the other databases meanwhile; 0
+ * replays them in-process. The result does not depend on the number of workers: records are
+ * put back in name order before the folds are formed.
+ */
+export async function afdbLoro(dataDir: string, candidates: readonly AfSetting[] = AF_EVAL_CANDIDATES, records?: readonly string[], workers = Math.min(2, availableParallelism())): Promise<AfdbLoro> {
   const dir = join(dataDir, 'afdb');
-  const scores = [];
+  const names = (await listRecords(dir)).filter((name) => !records || records.includes(name));
+  const results = workers > 0 && names.length > 1 ? await scoreOnWorkers(dir, names, candidates, workers) : await scoreInProcess(dir, names, candidates);
+  const scores = names.map((name) => results.get(name)!.scores);
   const mergeShares: MergeShares = { af: [], nonAf: [] };
-  for (const name of await listRecords(dir)) {
-    if (records && !records.includes(name)) continue;
-    const record = await loadRecord('afdb', dir, name);
-    scores.push(scoreRecord(record, candidates));
-    const shares = extraDetectionShares(record);
-    mergeShares.af.push(...shares.af);
-    mergeShares.nonAf.push(...shares.nonAf);
+  for (const name of names) {
+    mergeShares.af.push(...results.get(name)!.shares.af);
+    mergeShares.nonAf.push(...results.get(name)!.shares.nonAf);
   }
   return { loro: leaveOneRecordOut(scores, candidates.length), candidates, mergeShares };
+}
+
+async function scoreInProcess(dir: string, names: readonly string[], candidates: readonly AfSetting[]): Promise<Map<string, LoroWorkerResult>> {
+  const out = new Map<string, LoroWorkerResult>();
+  for (const name of names) {
+    const record = await loadRecord('afdb', dir, name);
+    out.set(name, { scores: scoreRecord(record, candidates), shares: extraDetectionShares(record) });
+  }
+  return out;
+}
+
+/** Records dealt round-robin to `count` workers; rejects on the first worker error or early exit. */
+function scoreOnWorkers(dir: string, names: readonly string[], candidates: readonly AfSetting[], count: number): Promise<Map<string, LoroWorkerResult>> {
+  const out = new Map<string, LoroWorkerResult>();
+  const shares = Array.from({ length: Math.min(count, names.length) }, (_, w) => names.filter((_, i) => i % count === w));
+  return new Promise((resolvePromise, reject) => {
+    let running = shares.length;
+    for (const share of shares) {
+      const input: LoroWorkerInput = { dir, names: share, candidates: [...candidates] };
+      const worker = new Worker(new URL('./af-loro-worker.ts', import.meta.url), { workerData: input });
+      worker.on('message', (result: LoroWorkerResult) => out.set(result.scores.name, result));
+      worker.on('error', reject);
+      worker.on('exit', (code) => {
+        const missing = share.filter((name) => !out.has(name));
+        if (code !== 0 || missing.length > 0) reject(new Error(`afdb LORO worker exited with code ${code} before scoring ${missing.join(', ') || 'its records'}`));
+        else if (--running === 0) resolvePromise(out);
+      });
+    }
+  });
 }
 
 /** "p50 a %, p95 b %, p99 c %, max d %" of shares (fractions). */

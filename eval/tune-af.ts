@@ -10,7 +10,7 @@
  * (weakEvidenceMs = ∞): the earlier 60 s / 2-minute rules could never report a 30–60 s episode,
  * and they were what failed on afdb records outside the repository (issue 12).
  *
- *   node eval/tune-af.ts [--data DIR]      (≈ 2 min on 2 cores)
+ *   node eval/tune-af.ts [--data DIR]      (210 settings; ≈ 4 min on 2 cores, records on worker threads)
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,7 +22,8 @@ const { values } = parseArgs({ options: { data: { type: 'string', default: resol
 const grid: AfSetting[] = [];
 for (const onsetScore of [0.725, 1.0, 1.2, 1.5, 2.0]) {
   for (const onsetStretchScore of [1.2, 1.5, Infinity]) {
-    for (const entropyThreshold of [-1.4, -1.2, -1.0, -0.8, -0.6, -0.4, -0.2, Infinity]) {
+    // 0.1 steps (session 9; 0.2 before): the 0.2 grid's −0.6 and −0.8 bracketed the choice.
+    for (const entropyThreshold of [...Array.from({ length: 13 }, (_, i) => Math.round(-14 + i) / 10), Infinity]) {
       grid.push({ onsetScore, onsetStretchScore, entropyThreshold, entropyEvidenceMs: 30_000, weakEvidenceMs: Infinity });
     }
   }

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { chooseSetting, extraDetectionShares, leaveOneRecordOut, type AfRecordScores } from '../../eval/af-loro.ts';
 import type { ReferenceBeat, ReferenceRecord } from '../../eval/records.ts';
 import { loadCinc2017, scoreCinc2017 } from '../../eval/cinc2017.ts';
-import { cincAfIntervals, crossValidate, loroInterval } from '../../eval/af-generalisation.ts';
+import { afdbLoro, cincAfIntervals, crossValidate, loroInterval } from '../../eval/af-generalisation.ts';
 import { wilsonInterval } from '../../eval/confidence.ts';
 import type { AfStripMeasures } from '../../processor/detectors/afib.ts';
 import type { EpisodeComparison } from '../../eval/epicmp.ts';
@@ -57,6 +57,17 @@ describe('AF leave-one-record-out (eval/af-loro.ts)', () => {
       { name: 'a', comparisons: [cmp(10, 0, 0), cmp(10, 0, 0)], latenciesMs: [[60_000], [31_000]] },
     ];
     expect(chooseSetting(tie, 2)).toBe(1);
+  });
+
+  it('gives the same folds, scores and shares on worker threads as in-process (afdb records, two candidates)', async () => {
+    const data = resolve(import.meta.dirname, '../../../shared/data/ecg');
+    const candidates = [{ entropyThreshold: -0.7 }, { entropyThreshold: -0.4, stretchGapBeats: 8 }];
+    const records = ['04048', '07910', '08405'];
+    const inProcess = await afdbLoro(data, candidates, records, 0);
+    const onWorkers = await afdbLoro(data, candidates, records, 2);
+    expect(inProcess.loro.folds.map((f) => f.name)).toEqual(records);
+    expect(inProcess.loro.heldOut.tpSe).toBeGreaterThan(0);
+    expect(onWorkers).toEqual(inProcess);
   });
 });
 

@@ -139,7 +139,7 @@ describe('atrial fibrillation (irregular RR, episode ≥ 30 s, Petrėnas et al. 
   it('alarms slow AF (borderline score) once its averaged irregularity is clear; a 50 s borderline stretch raises nothing (RR-only operating point)', () => {
     // RR uniform in 600–1300 ms (≈ 63 bpm, rate-controlled AF): AF by the paper's η, but at
     // first below the alarm margins, and its COSEn over the first 30 s stays below the
-    // threshold chosen by leave-one-record-out on afdb (−0.6). Since issue 12 there is no
+    // threshold chosen by leave-one-record-out on afdb (−0.7). Since issue 12 there is no
     // time-based fallback (a rule that needs 60 s or 2 min of evidence can never report the
     // 30–60 s episodes the criterion asks for, and it overfitted): the long episode is alarmed
     // when the smoothed score reaches the margin (≈ 90 s here, at this slow rate), the short one
