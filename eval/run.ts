@@ -10,8 +10,10 @@
  * annotations) is the cross-database AF test (eval/af-generalisation.ts). mitdb also gets the QRS
  * detector's bxb from its ECG, `challenge2015` the VT alarm score, and the other beat databases
  * the alarm rates before/after the proposed limit-alarm delays (eval/ecg-eval.ts).
- * Defaults: DIR = ../shared/data/ecg next to the repository; FILE = eval/results/latest.json.
+ * Defaults: DIR = ../shared/data/ecg next to the repository; the databases: those of DIR's folders;
+ * FILE = eval/results/latest.json.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -37,8 +39,16 @@ const { values } = parseArgs({
 
 /** Databases evaluated by their own modules rather than the beat-annotation harness. */
 const STRIP_DATABASES = ['cinc2017', 'challenge2015'];
-const requested = values.db ? values.db.split(',') : [...EVAL_DATABASES, ...STRIP_DATABASES];
-for (const db of requested) if (![...EVAL_DATABASES, ...STRIP_DATABASES].includes(db)) throw new Error(`unknown database ${db} (known: ${[...EVAL_DATABASES, ...STRIP_DATABASES].join(', ')})`);
+const KNOWN_DATABASES = [...EVAL_DATABASES, ...STRIP_DATABASES];
+const hasFolder = (db: string) => existsSync(resolve(values.data, db));
+// Without --db: every known database the folder holds (a folder with some of them is evaluated on
+// those, with a note); a database named with --db must be there.
+const requested = values.db ? values.db.split(',') : KNOWN_DATABASES.filter(hasFolder);
+for (const db of requested) if (!KNOWN_DATABASES.includes(db)) throw new Error(`unknown database ${db} (known: ${KNOWN_DATABASES.join(', ')})`);
+for (const db of requested) if (!hasFolder(db)) throw new Error(`--db ${db}: no folder ${resolve(values.data, db)}`);
+if (requested.length === 0) throw new Error(`no database folder (${KNOWN_DATABASES.join(', ')}) in ${values.data}`);
+const absent = KNOWN_DATABASES.filter((db) => !values.db && !requested.includes(db));
+if (absent.length > 0) process.stderr.write(`no ${absent.join(', ')} folder in ${values.data}: not evaluated\n`);
 const databases = requested.filter((db): db is EvalDatabase => (EVAL_DATABASES as readonly string[]).includes(db));
 
 const afibOverride = values.afib ? (JSON.parse(values.afib) as Partial<AfibParams>) : undefined;

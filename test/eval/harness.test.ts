@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -44,6 +44,23 @@ describe('evaluation harness on real records', () => {
       expect(stdout).toContain('Threshold alarms vs ground truth');
       const written = JSON.parse(await readFile(json, 'utf8'));
       expect({ schema: written.schema, records: written.records.map((r: { database: string; name: string }) => `${r.database}/${r.name}`) }).toEqual({ schema: 'pb.eval.v1', records: ['mitdb/100'] });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('without --db evaluates the database folders DIR holds and says which are absent; a named database must be there', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pb-eval-'));
+    try {
+      await mkdir(join(dir, 'data', 'mitdb'), { recursive: true });
+      for (const ext of ['hea', 'dat', 'atr']) await copyFile(join(dataDir, 'mitdb', `100.${ext}`), join(dir, 'data', 'mitdb', `100.${ext}`));
+      const json = join(dir, 'r.json');
+      const run = (...args: string[]) => promisify(execFile)(process.execPath, [join(repoRoot, 'eval/run.ts'), '--data', join(dir, 'data'), '--json', json, ...args], { cwd: repoRoot });
+      const { stdout, stderr } = await run();
+      expect(stderr).toContain('no nsr2db, afdb, cinc2017, challenge2015 folder');
+      expect(stdout).toContain('QRS detection from the raw ECG');
+      expect(JSON.parse(await readFile(json, 'utf8')).records.map((r: { database: string; name: string }) => `${r.database}/${r.name}`)).toEqual(['mitdb/100']);
+      await expect(run('--db', 'mitdb,afdb')).rejects.toThrow(/--db afdb: no folder/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
