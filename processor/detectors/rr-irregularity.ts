@@ -260,6 +260,8 @@ export class ExtraDetectionMerger {
   readonly #referenceIntervals: number;
   readonly #minReferenceRrMs: number;
   #released: number[] = [];
+  /** Sorting space for the median (no array is allocated per interval: this runs for every beat). */
+  readonly #sorted: Float64Array;
   #held: { interval: RrInterval; referenceMs: number } | undefined;
 
   /**
@@ -273,6 +275,7 @@ export class ExtraDetectionMerger {
     this.#tolerance = tolerance;
     this.#referenceIntervals = referenceIntervals;
     this.#minReferenceRrMs = minReferenceRrMs;
+    this.#sorted = new Float64Array(referenceIntervals);
   }
 
   /** Forget everything (after a discontinuity); a held interval is dropped. */
@@ -301,8 +304,8 @@ export class ExtraDetectionMerger {
       }
       return [this.#release(held.interval), ...this.push(timeMs, rrMs)];
     }
-    const referenceMs = this.#reference();
-    if (this.#tolerance > 0 && referenceMs !== undefined && rrMs < (1 - this.#tolerance) * referenceMs) {
+    const referenceMs = this.#tolerance > 0 ? this.#reference() : undefined;
+    if (referenceMs !== undefined && rrMs < (1 - this.#tolerance) * referenceMs) {
       this.#held = { interval: { timeMs, rrMs }, referenceMs };
       return [];
     }
@@ -321,7 +324,13 @@ export class ExtraDetectionMerger {
   #reference(): number | undefined {
     const n = this.#released.length;
     if (n < this.#referenceIntervals) return undefined;
-    const s = [...this.#released].sort((a, b) => a - b);
+    const s = this.#sorted;
+    for (let i = 0; i < n; i++) { // insertion sort of the few (N = 8) released intervals
+      const x = this.#released[i]!;
+      let j = i - 1;
+      for (; j >= 0 && s[j]! > x; j--) s[j + 1] = s[j]!;
+      s[j + 1] = x;
+    }
     return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
   }
 }
