@@ -2,8 +2,8 @@
  * How the RR-only AF alarm operating point (AfibParams onsetScore, onsetStretchScore,
  * entropyThreshold) was chosen, reproducibly, with the same leave-one-record-out method as
  * `npm run eval` (eval/af-loro.ts) over a wider grid: each afdb record is scored with the
- * setting chosen on the other records (objective fixed in advance: min of episode Se and +P,
- * episodes ≥ 30 s); the setting chosen on all records is the production default.
+ * setting chosen on the other records (objective af-loro.ts `afObjective`: min of episode Se,
+ * episode +P and duration Se, episodes ≥ 30 s); the setting chosen on all records is the production default.
  *
  * Fixed by the method, not tuned: every evidence path decides once the irregular stretch spans
  * 30 s (entropyEvidenceMs = minEpisodeMs) and there is no "it lasted long enough" fallback
@@ -23,7 +23,7 @@ const grid: AfSetting[] = [];
 for (const onsetScore of [0.725, 1.0, 1.2, 1.5, 2.0]) {
   for (const onsetStretchScore of [1.2, 1.5, Infinity]) {
     // 0.1 steps (session 9; 0.2 before): the 0.2 grid's −0.6 and −0.8 bracketed the choice.
-    for (const entropyThreshold of [...Array.from({ length: 13 }, (_, i) => Math.round(-14 + i) / 10), Infinity]) {
+    for (const entropyThreshold of [...Array.from({ length: 13 }, (_, i) => (-14 + i) / 10), Infinity]) {
       grid.push({ onsetScore, onsetStretchScore, entropyThreshold, entropyEvidenceMs: 30_000, weakEvidenceMs: Infinity });
     }
   }

@@ -157,10 +157,11 @@ export const AFIB_DEFAULTS: AfibParams = {
   // episode does not split one (avoids a train of onset/end alarms during a long episode).
   endConfirmMs: 30_000,
   // RR-only operating point for alarms rather than beat labels, chosen by leave-one-record-out
-  // on afdb (eval/af-loro.ts; objective min(episode Se, episode +P) for episodes ≥ 30 s; 9 of 12
-  // folds pick the same; EVALUATION.md §2). Every evidence path decides once the stretch spans
-  // 30 s: no duration-only fallback (weakEvidenceMs ∞) — the 60 s / 2-minute rules used before
-  // issue 12 could never report 30–60 s episodes and missed them on unseen afdb records.
+  // on afdb (eval/af-loro.ts; objective min(episode Se, episode +P, duration Se) for episodes
+  // ≥ 30 s; 10 of 12 folds pick the same; EVALUATION.md §2). Every evidence path decides once
+  // the stretch spans 30 s: no duration-only fallback (weakEvidenceMs ∞) — the 60 s / 2-minute
+  // rules used before issue 12 could never report 30–60 s episodes and missed them on unseen
+  // afdb records.
   onsetScore: 1.2,
   onsetStretchScore: 1.2,
   weakEvidenceMs: Infinity,
