@@ -10,13 +10,13 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AFIB_DEFAULTS } from '../processor/detectors/afib.ts';
-import { extraDetectionShares, leaveOneRecordOut, scoreRecord, type AfSetting, type LoroResult, type MergeShares } from './af-loro.ts';
+import { leaveOneRecordOut, scoreAfdbRecord, type AfdbRecordResult, type AfSetting, type LoroResult, type MergeShares } from './af-loro.ts';
 import type { AfStripMeasures } from '../processor/detectors/afib.ts';
-import type { LoroWorkerInput, LoroWorkerResult } from './af-loro-worker.ts';
+import type { LoroWorkerInput } from './af-loro-worker.ts';
 import { CINC2017_CLASSES, classifyMeasured, classifyStrip, loadCinc2017, measureStrip, scoreCinc2017, type Cinc2017Score, type Cinc2017Strip, type StripResult } from './cinc2017.ts';
 import { formatInterval, recordBootstrap, wilsonInterval, type ConfidenceInterval } from './confidence.ts';
 import { episodeStats, sumComparisons } from './epicmp.ts';
-import { listRecords, loadRecord } from './records.ts';
+import { listRecords } from './records.ts';
 
 /**
  * RR-only candidates `npm run eval` chooses among (eval/tune-af.ts searches a wider grid):
@@ -65,25 +65,22 @@ export async function afdbLoro(dataDir: string, candidates: readonly AfSetting[]
   return { loro: leaveOneRecordOut(scores, candidates.length), candidates, mergeShares };
 }
 
-async function scoreInProcess(dir: string, names: readonly string[], candidates: readonly AfSetting[]): Promise<Map<string, LoroWorkerResult>> {
-  const out = new Map<string, LoroWorkerResult>();
-  for (const name of names) {
-    const record = await loadRecord('afdb', dir, name);
-    out.set(name, { scores: scoreRecord(record, candidates), shares: extraDetectionShares(record) });
-  }
+async function scoreInProcess(dir: string, names: readonly string[], candidates: readonly AfSetting[]): Promise<Map<string, AfdbRecordResult>> {
+  const out = new Map<string, AfdbRecordResult>();
+  for (const name of names) out.set(name, await scoreAfdbRecord(dir, name, candidates));
   return out;
 }
 
 /** Records dealt round-robin to `count` workers; rejects on the first worker error or early exit. */
-function scoreOnWorkers(dir: string, names: readonly string[], candidates: readonly AfSetting[], count: number): Promise<Map<string, LoroWorkerResult>> {
-  const out = new Map<string, LoroWorkerResult>();
+function scoreOnWorkers(dir: string, names: readonly string[], candidates: readonly AfSetting[], count: number): Promise<Map<string, AfdbRecordResult>> {
+  const out = new Map<string, AfdbRecordResult>();
   const shares = Array.from({ length: Math.min(count, names.length) }, (_, w) => names.filter((_, i) => i % count === w));
   return new Promise((resolvePromise, reject) => {
     let running = shares.length;
     for (const share of shares) {
-      const input: LoroWorkerInput = { dir, names: share, candidates: [...candidates] };
+      const input: LoroWorkerInput = { dir, names: share, candidates };
       const worker = new Worker(new URL('./af-loro-worker.ts', import.meta.url), { workerData: input });
-      worker.on('message', (result: LoroWorkerResult) => out.set(result.scores.name, result));
+      worker.on('message', (result: AfdbRecordResult) => out.set(result.scores.name, result));
       worker.on('error', reject);
       worker.on('exit', (code) => {
         const missing = share.filter((name) => !out.has(name));

@@ -14,7 +14,7 @@
 import { AFIB_DEFAULTS, createAfibDetector, type AfibParams } from '../processor/detectors/afib.ts';
 import { ExtraDetectionMerger } from '../processor/detectors/rr-irregularity.ts';
 import { compareEpisodes, episodeStats, mergeIntervals, overlapMs, sumComparisons, type EpisodeComparison } from './epicmp.ts';
-import type { ReferenceRecord } from './records.ts';
+import { loadRecord, type ReferenceRecord } from './records.ts';
 import { recordFrames, replayRecord } from './replay.ts';
 
 /** EC57: the first 5 minutes of each record are a learning period, not scored. */
@@ -109,6 +109,18 @@ export function leaveOneRecordOut(records: readonly AfRecordScores[], candidateC
     chosenOnAll,
     inSample: sumComparisons(records.map((r) => r.comparisons[chosenOnAll]!)),
   };
+}
+
+/** One afdb record scored for the leave-one-record-out: its scores and its extra-detection shares. */
+export interface AfdbRecordResult {
+  scores: AfRecordScores;
+  shares: MergeShares;
+}
+
+/** Loads one afdb record and scores it (in-process or on a worker thread: af-loro-worker.ts). */
+export async function scoreAfdbRecord(dir: string, name: string, candidates: readonly AfSetting[]): Promise<AfdbRecordResult> {
+  const record = await loadRecord('afdb', dir, name);
+  return { scores: scoreRecord(record, candidates), shares: extraDetectionShares(record) };
 }
 
 /** Share of intervals merged as extra detections, per window of intervals, inside and outside reference AF. */

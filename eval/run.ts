@@ -47,7 +47,7 @@ const requested = values.db ? values.db.split(',') : KNOWN_DATABASES.filter(hasF
 for (const db of requested) if (!KNOWN_DATABASES.includes(db)) throw new Error(`unknown database ${db} (known: ${KNOWN_DATABASES.join(', ')})`);
 for (const db of requested) if (!hasFolder(db)) throw new Error(`--db ${db}: no folder ${resolve(values.data, db)}`);
 if (requested.length === 0) throw new Error(`no database folder (${KNOWN_DATABASES.join(', ')}) in ${values.data}`);
-const absent = KNOWN_DATABASES.filter((db) => !values.db && !requested.includes(db));
+const absent = values.db ? [] : KNOWN_DATABASES.filter((db) => !requested.includes(db));
 if (absent.length > 0) process.stderr.write(`no ${absent.join(', ')} folder in ${values.data}: not evaluated\n`);
 const databases = requested.filter((db): db is EvalDatabase => (EVAL_DATABASES as readonly string[]).includes(db));
 
