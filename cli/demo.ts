@@ -3,7 +3,7 @@
  * SQLite store), a development PKI and token issuer in the data folder, and simulated devices.
  */
 import { openDevIssuer } from '../dashboard-api/dev-issuer.ts';
-import { runSim, simDeviceIds } from '../device-sim/index.ts';
+import { runSim, SIM_STAGGER_MS, simDeviceIds } from '../device-sim/index.ts';
 import { openBus, openRegistry, openVitalsStore } from '../platform/adapters.ts';
 import type { PulsebridgeConfig } from '../platform/config.ts';
 import { devPkiPaths, ensureDevPki } from '../platform/security/index.ts';
@@ -68,7 +68,7 @@ export async function runDemo(input: DemoInput): Promise<void> {
       devices: ids,
       scenario: input.scenario,
       speed: 1,
-      staggerMs: 7_000,
+      staggerMs: SIM_STAGGER_MS,
       groundTruthPath: path.join(config.dataDir, 'sim', 'demo-ground-truth.json'),
       connect: {
         url: `mqtts://localhost:${gateway.port}`,

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import { writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { devIssuerKeyPath, openDevIssuer } from '../dashboard-api/dev-issuer.ts';
-import { formatSimReport, reportFromApi, runReplay, runSim, simDeviceIds, type RunSimOptions, type RunSimSummary, type SimSpeed } from '../device-sim/index.ts';
+import { formatSimReport, reportFromApi, runReplay, runSim, SIM_STAGGER_MS, simDeviceIds, type RunSimOptions, type RunSimSummary, type SimSpeed } from '../device-sim/index.ts';
 import { deviceWireFormats, encoderOf, parseWireFormat, type WireFormatChoice } from '../device-sim/wire-format.ts';
 import { sleep } from '../device-sim/pacing.ts';
 import type { PulsebridgeConfig } from '../platform/config.ts';
@@ -247,7 +247,7 @@ export async function runSimCommand(input: SimCommandInput): Promise<void> {
     scenario: input.scenario,
     durationMs: input.durationMs,
     speed: input.speed,
-    staggerMs: 7_000,
+    staggerMs: SIM_STAGGER_MS,
     groundTruthPath: input.groundTruthPath ?? path.join(config.dataDir, 'sim', 'ground-truth.json'),
     connect: { url: input.url ?? config.sim.gatewayUrl, ca: creds.ca, certFor: creds.certFor, keyFor: creds.keyFor },
     ...input.behaviour,

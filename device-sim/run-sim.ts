@@ -231,6 +231,22 @@ function episodeInTrueTime(e: GroundTruthEpisode, clock: DeviceClock): GroundTru
   };
 }
 
+/** The CLI's shift between consecutive devices' scenarios (`pulsebridge sim`, `pulsebridge demo`), ms. */
+export const SIM_STAGGER_MS = 7_000;
+
+/**
+ * The seeds of one simulated device in a run: its scenario timeline's, and the device's own
+ * (battery, synthetic ECG). Same run seed and device id, same device.
+ */
+export function simDeviceSeeds(runSeed: number, deviceId: string): { timeline: number; device: number } {
+  return { timeline: seedFromString(`${runSeed}:${deviceId}`), device: seedFromString(`${runSeed}:${deviceId}:device`) };
+}
+
+/** Device `index`'s frames start this long after the run's t0: devices are spread over the frame window so they do not all publish in the same millisecond. */
+export function simFramePhaseMs(index: number, frameMs: number, deviceCount: number): number {
+  return Math.floor((index * frameMs) / deviceCount);
+}
+
 /** Device ids for a count: `${prefix}0001` … (at least four digits). */
 export function simDeviceIds(count: number, prefix = 'sim-'): string[] {
   const width = Math.max(4, String(count).length);
@@ -332,8 +348,7 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
   };
 
   const timelines = ids.map((deviceId, i) => {
-    const seed = seedFromString(`${runSeed}:${deviceId}`);
-    return new ScenarioTimeline({ deviceId, seed, t0Ms: clocks[i]!.deviceT0Ms, scenario, scenarioOffsetMs: i * (options.staggerMs ?? 0) });
+    return new ScenarioTimeline({ deviceId, seed: simDeviceSeeds(runSeed, deviceId).timeline, t0Ms: clocks[i]!.deviceT0Ms, scenario, scenarioOffsetMs: i * (options.staggerMs ?? 0) });
   });
 
   /** What commands change in a running device; read by its frame loop. */
@@ -421,11 +436,10 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
     const clock = clocks[index] as DeviceClock;
     const control = controls[index] as DeviceControl;
     const deviceT0Ms = clock.deviceT0Ms;
-    const seed = seedFromString(`${runSeed}:${device.deviceId}:device`);
+    const seed = simDeviceSeeds(runSeed, device.deviceId).device;
     const batteryStart = 60 + Math.floor(createPrng(seed)() * 41); // 60–100 %
     const baseBattery = (tMs: number) => Math.max(0, batteryStart - (tMs - deviceT0Ms) * drainPerMs);
-    // Spread devices over the frame window so they do not all publish in the same millisecond.
-    const phaseMs = Math.floor((index * frameMs) / ids.length);
+    const phaseMs = simFramePhaseMs(index, frameMs, ids.length);
     device.updateStatus({ battery: batteryStart });
     await connectSlots.run(() => device.start());
     started.push(device);

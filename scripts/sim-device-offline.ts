@@ -1,8 +1,8 @@
 /**
  * Replays ONE simulated device offline through the processor's detection path, to reproduce an
  * alarm seen in a `scripts/sim-100.ts` run without MQTT, Kafka or wall-clock timing: the device's
- * timeline and ECG are those of `pulsebridge sim` (run seed 1, scenario offset index × 7 s, frame
- * phase index × 10 ms for 100 devices), its frames go through the beat source and the production
+ * timeline and ECG are those of `pulsebridge sim` (run seed 1, scenario offset and frame phase as
+ * runSim derives them: device-sim/run-sim.ts `simDeviceSeeds`, `SIM_STAGGER_MS`, `simFramePhaseMs`), its frames go through the beat source and the production
  * detectors with the default criteria (processor/ecg-beats.ts `detectThroughBeatSource`).
  *
  *   node scripts/sim-device-offline.ts --device sim-0080 --t0 1796396238293 [--devices 100]
@@ -18,7 +18,7 @@ import type { TelemetryFrame } from '../contracts/telemetry.ts';
 import { parseDurationMs } from '../cli/args.ts';
 import { deviceFrames } from '../device-sim/device-frames.ts';
 import { syntheticEcgSource } from '../device-sim/ecg-synth.ts';
-import { seedFromString } from '../device-sim/prng.ts';
+import { SIM_STAGGER_MS, simDeviceSeeds, simFramePhaseMs } from '../device-sim/run-sim.ts';
 import { resolveScenario } from '../device-sim/scenario.ts';
 import { ScenarioTimeline } from '../device-sim/scenario-timeline.ts';
 import { detectorsForCriteria } from '../processor/detector-set.ts';
@@ -51,15 +51,16 @@ const kinds = values.kinds?.split(',');
 const deviceId = values.device!;
 
 const scenario = await resolveScenario(values.scenario, { speed: Number(values.speed) });
-// As runSim (device-sim/run-sim.ts) with the CLI's stagger (cli/sim.ts) and default clocks.
-const timeline = new ScenarioTimeline({ deviceId, seed: seedFromString(`1:${deviceId}`), t0Ms, scenario, scenarioOffsetMs: index * 7000 });
-const phaseMs = Math.floor((index * 1000) / deviceCount);
+// As runSim (device-sim/run-sim.ts) for the CLI's runs: run seed 1, its stagger, default clocks.
+const seeds = simDeviceSeeds(1, deviceId);
+const timeline = new ScenarioTimeline({ deviceId, seed: seeds.timeline, t0Ms, scenario, scenarioOffsetMs: index * SIM_STAGGER_MS });
+const phaseMs = simFramePhaseMs(index, 1000, deviceCount);
 const frames = deviceFrames(timeline, {
   t0Ms: t0Ms + phaseMs,
   frameMs: 1000,
   durationMs: durationMs - phaseMs,
   baseBattery: () => 80,
-  ecg: syntheticEcgSource(seedFromString(`1:${deviceId}:device`), 250, { paced: values.paced }),
+  ecg: syntheticEcgSource(seeds.device, 250, { paced: values.paced }),
   ecgFsHz: 250,
 });
 const source = new EcgBeatSource();
