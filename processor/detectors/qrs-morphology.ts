@@ -46,6 +46,16 @@
  * shaped like the paced beats a run of `N` beats (a missed one). Twice the margin, because
  * ventricular beats' measured width varies beat to beat. Conducted beats that are wide themselves
  * (bundle-branch block) read as `V` in a patient whose dominant beat is paced.
+ * The widths compared are steadied, because the slope-threshold width of a broad, slow complex is
+ * not: on identical paced beats it reads ≈ 136 ms or, when three samples around the S wave's
+ * trough fall below the threshold in 10 µV of noise, ≈ 80 ms (the simulator's paced complexes,
+ * one beat in five or so). So a paced beat joins a paced template by shape alone (a short reading
+ * would otherwise start a second, narrow "paced" template that could become the dominant one), a
+ * paced template's width is the median of its last {@link WIDTH_HISTORY} beats' (a mean follows
+ * the short readings), and a beat that belongs to a template is as wide as that template. Without
+ * this the paced dominant beat came within 2 × `widerByMs` of the patient's own conducted beats
+ * (68–92 ms at 107–165/min) and a run of them read `V` — a false VT alarm on simulated paced
+ * ECG-only devices (test/eval/sim-device-replay.test.ts; EVALUATION §5).
  */
 import type { BeatClass } from '../../contracts/telemetry.ts';
 
@@ -75,6 +85,8 @@ const WIDTH_SPAN_MS = 150;
 const QUIET_MS = 12;
 /** Morphologies remembered at once (dominant, PVC shapes, noise); the weakest is replaced. */
 const MAX_TEMPLATES = 4;
+/** Paced beats whose widths give a paced template's QRS duration (their median; see the file comment). */
+const WIDTH_HISTORY = 9;
 /** NN intervals averaged for the dominant rhythm (OSEA rythmchk `RRShort2`: the last 4). */
 const NN_HISTORY = 4;
 
@@ -86,7 +98,10 @@ export interface BeatShape {
 
 interface Template {
   wave: Float64Array;
+  /** The template's QRS duration, ms: a running mean of its beats', or for a paced template the median of {@link widths}. */
   qrsMs: number;
+  /** A paced template's last {@link WIDTH_HISTORY} QRS durations, oldest first, ms (empty otherwise). */
+  widths: number[];
   /** Seeded by a paced beat. */
   paced: boolean;
   /** Decayed count of beats that matched it: the dominant template has the largest. */
@@ -166,9 +181,10 @@ export class BeatMorphology {
     // Which template does the beat belong to (same shape, not clearly wider)?
     let best: Template | undefined;
     let bestCorr = -Infinity;
+    // (A paced beat joins a paced template by shape alone: its width reading is not steady, below.)
     for (const t of this.#templates) {
       const c = pearson(b, t.wave);
-      if (c >= this.#p.matchCorr && qrsMs < t.qrsMs + this.#p.widerByMs && c > bestCorr) { best = t; bestCorr = c; }
+      if (c >= this.#p.matchCorr && ((paced && t.paced) || qrsMs < t.qrsMs + this.#p.widerByMs) && c > bestCorr) { best = t; bestCorr = c; }
     }
     for (const t of this.#templates) t.weight *= this.#p.templateDecay;
     // Noise only matters for a beat unlike the dominant one (it is measured only then).
@@ -177,7 +193,13 @@ export class BeatMorphology {
     if (best) {
       const w = best.wave;
       for (let k = 0; k < w.length; k++) w[k]! += (b[k]! - w[k]!) / 8;
-      best.qrsMs += (qrsMs - best.qrsMs) / 8;
+      if (best.paced) {
+        best.widths.push(qrsMs);
+        if (best.widths.length > WIDTH_HISTORY) best.widths.shift();
+        best.qrsMs = median(best.widths);
+      } else {
+        best.qrsMs += (qrsMs - best.qrsMs) / 8;
+      }
       best.weight += 1;
     } else if (!isNoisy()) {
       if (this.#templates.length >= MAX_TEMPLATES) {
@@ -185,7 +207,7 @@ export class BeatMorphology {
         for (let i = 1; i < this.#templates.length; i++) if (this.#templates[i]!.weight < this.#templates[weakest]!.weight) weakest = i;
         this.#templates.splice(weakest, 1);
       }
-      this.#templates.push({ wave: Float64Array.from(b), qrsMs, weight: 1, paced });
+      this.#templates.push({ wave: Float64Array.from(b), qrsMs, widths: paced ? [qrsMs] : [], weight: 1, paced });
     }
     if (paced) {
       this.#prevCls = 'Q';
@@ -197,8 +219,10 @@ export class BeatMorphology {
     // unless it is noisy and not premature (then unknown: Q). A premature beat unlike the
     // dominant one stays V however noisy: OSEA's rule 2 (premature and different → PVC) comes
     // before its noise rules, and the first beats of a VT run are premature.
+    // Against a paced dominant beat the width decides; a beat that belongs to a template is as
+    // wide as its template (an average over its beats), steadier than its own reading.
     const unlike = dominant.paced
-      ? qrsMs > dominant.qrsMs - 2 * this.#p.widerByMs
+      ? (best?.qrsMs ?? qrsMs) > dominant.qrsMs - 2 * this.#p.widerByMs
       : !(corr >= this.#p.matchCorr && qrsMs < dominant.qrsMs + this.#p.widerByMs);
     const cls: BeatClass = !unlike ? 'N' : isNoisy() && !this.#premature(rrSamples) ? 'Q' : 'V';
     if (cls === 'N' && this.#prevCls === 'N' && rrSamples > 0) {
@@ -252,6 +276,22 @@ export class BeatMorphology {
     for (const t of this.#templates) if (!d || t.weight > d.weight) d = t;
     return d;
   }
+}
+
+/** Sorting space of {@link median} (classification runs beat by beat: no allocation per beat). */
+const widthScratch = new Float64Array(WIDTH_HISTORY);
+
+/** Median of at most {@link WIDTH_HISTORY} widths (insertion sort into the scratch array). */
+function median(xs: readonly number[]): number {
+  const s = widthScratch;
+  for (let i = 0; i < xs.length; i++) {
+    const x = xs[i]!;
+    let j = i;
+    for (; j > 0 && s[j - 1]! > x; j--) s[j] = s[j - 1]!;
+    s[j] = x;
+  }
+  const m = xs.length >> 1;
+  return xs.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function pearson(a: Float64Array, b: Float64Array): number {

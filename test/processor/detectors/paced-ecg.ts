@@ -25,17 +25,17 @@ export interface Drawn {
  * paced QRS follows it. A pulse is 2 mV on its sample and 0.6 mV on the next (a 0.5 ms pulse
  * after the anti-alias filter of a 250 Hz front end), with 10 µV of noise throughout.
  * `qrs` / `pulseToRMs`: the complex drawn and where its R peak lies after the pulse (an intrinsic
- * beat 200 ms after an atrial pulse, say). `opts.fromMs`: first pulse; `opts.pulses: false`: beats
+ * beat 200 ms after an atrial pulse, say). `opts.fromMs`: first pulse; `opts.toMs`: no pulse from then on; `opts.pulses: false`: beats
  * without pulses (the patient's own rhythm); `opts.onto`: draw onto an earlier signal (in place),
  * appending to its pulses and beats.
  */
-export function pacedEcg(fsHz: number, seconds: number, intervalMs: number, captured: (tMs: number) => boolean, qrs: Wave[] = PACED_QRS, pulseToRMs = PULSE_TO_R_MS, opts: { fromMs?: number; pulses?: boolean; onto?: Drawn } = {}): Drawn {
+export function pacedEcg(fsHz: number, seconds: number, intervalMs: number, captured: (tMs: number) => boolean, qrs: Wave[] = PACED_QRS, pulseToRMs = PULSE_TO_R_MS, opts: { fromMs?: number; toMs?: number; pulses?: boolean; onto?: Drawn } = {}): Drawn {
   const x = opts.onto?.x ?? new Float64Array(Math.round(fsHz * seconds));
   const rnd = createPrng(5);
   if (!opts.onto) for (let i = 0; i < x.length; i++) x[i] = 10 * gaussian(rnd);
   const pace: number[] = [...(opts.onto?.pace ?? [])];
   const beatsMs: number[] = [...(opts.onto?.beatsMs ?? [])];
-  for (let t = opts.fromMs ?? 500; t < seconds * 1000 - 1000; t += intervalMs) {
+  for (let t = opts.fromMs ?? 500; t < Math.min(seconds * 1000 - 1000, opts.toMs ?? Infinity); t += intervalMs) {
     const i = Math.round((t * fsHz) / 1000);
     if (opts.pulses !== false) {
       pace.push(i);

@@ -117,6 +117,30 @@ describe('paced patients on an ECG-only device, through the processor path (prod
     expect(onsets(ecgFrames(d, 250, false)).map((o) => o.kind)).toContain('vt');
   });
 
+  it("the patient's own conducted beats after a minute of pacing (AF at about 107/min, a tachycardia at 165/min) are not VT", () => {
+    // The paced complexes' slope-threshold width reads about 80 or 136 ms from beat to beat (the
+    // flanks of a slow complex hover near the threshold in 10 µV of noise): the paced dominant
+    // beat must be as wide as most of its beats, or the narrow own beats (68–92 ms) come within
+    // 2 × widerByMs of it and read V — a false VT (found on simulated paced devices, EVALUATION §5).
+    for (const [label, intervalsMs] of [
+      ['AF', [560, 610, 520, 700, 480, 650, 540, 590, 720, 500, 630, 560, 470, 680, 600, 520, 740, 550, 610, 490]],
+      ['tachycardia at 165/min', [364]],
+    ] as const) {
+      // Paced at 75/min for a minute; then the own rhythm, faster, inhibits the pacemaker (no pulses).
+      const paced = pacedEcg(250, 100, 800, () => true, PACED_QRS, PULSE_TO_R_MS, { fromMs: 400, toMs: 60_000 });
+      // Own narrow beats from 60.4 s: the rhythm's intervals, repeated.
+      let d = paced;
+      for (let t = 60_400, k = 0; t < 98_000; t += intervalsMs[k++ % intervalsMs.length]!) {
+        d = pacedEcg(250, 100, 1e9, () => true, SINUS, 0, { fromMs: t, pulses: false, onto: d });
+      }
+      const own = detect(d, 250, true).filter((b) => b.tMs > 61_000 && b.tMs < 97_000);
+      expect(own.length, label).toBeGreaterThan(50);
+      // (an isolated beat may read V once the own beats have become the dominant ones: no run)
+      expect(own.filter((b, i) => b.cls === 'V' && own[i - 1]?.cls === 'V'), label).toEqual([]);
+      expect(onsets(ecgFrames(d, 250)).filter((o) => o.kind === 'vt'), label).toEqual([]);
+    }
+  });
+
   it('VT shaped like the paced beats but without pulses, after a minute of pacing, is VT (a paced dominant beat: only narrow beats are conducted)', () => {
     // Paced at 70/min for 60 s, then 8 complexes of the paced shape without pulses at 170/min, then pacing again.
     const paced = pacedEcg(250, 90, 857, (t) => t < 60_000 || t >= 64_000, PACED_QRS, PULSE_TO_R_MS, { pulses: true });

@@ -1,0 +1,40 @@
+/**
+ * Alarms found in `scripts/sim-100.ts` runs, reproduced offline with the run's start
+ * (eval/sim-device-replay.ts) and kept as regression cases.
+ */
+import { describe, expect, it } from 'vitest';
+import { replaySimDevice, type SimDeviceReplayOptions } from '../../eval/sim-device-replay.ts';
+
+const RUN: Omit<SimDeviceReplayOptions, 'deviceId' | 't0Ms'> = { devices: 100, scenario: 'all-alarms', speed: 5, durationMs: 600_000, ecgOnly: true, paced: true };
+
+/** vt onsets (s from t0) outside every ground-truth vt episode, and ground-truth vt episodes without an onset in them. */
+async function vtScore(deviceId: string, t0Ms: number) {
+  const { changes, truth } = await replaySimDevice({ ...RUN, deviceId, t0Ms });
+  const onsets = changes.filter((c) => c.kind === 'vt' && c.type === 'onset').map((c) => c.onsetMs);
+  const vt = truth.filter((e) => e.kind === 'vt');
+  const within = (t: number, e: (typeof vt)[number]) => t >= e.onsetMs && t <= (e.endMs ?? Infinity);
+  return {
+    falseOnsetsS: onsets.filter((t) => !vt.some((e) => within(t, e))).map((t) => (t - t0Ms) / 1000),
+    missedS: vt.filter((e) => !onsets.some((t) => within(t, e))).map((e) => (e.onsetMs - t0Ms) / 1000),
+    truthCount: vt.length,
+  };
+}
+
+describe('paced ECG-only devices of sim-100 runs (--ecg-only --paced): the patient\'s own conducted beats are not VT', () => {
+  // The paced complexes' width reads ≈ 80 or ≈ 136 ms beat to beat (the slope threshold meets the
+  // broad S wave's trough in noise); the paced dominant beat's width followed the short readings,
+  // and the own conducted beats (68–92 ms) within 2 × widerByMs of it read V (qrs-morphology.ts).
+  it('sim-0080 of the run at t0 1796396238293: no vt in its extreme tachycardia of own beats at 165/min (336–348 s)', async () => {
+    const s = await vtScore('sim-0080', 1796396238293);
+    expect(s.falseOnsetsS).toEqual([]);
+    expect(s.truthCount).toBe(1);
+    expect(s.missedS).toEqual([]);
+  });
+
+  it('sim-0008 of the run at t0 1796396393113: no vt at the onset of its AF at about 107/min (70 s); its true VT (473 s) is found', async () => {
+    const s = await vtScore('sim-0008', 1796396393113);
+    expect(s.falseOnsetsS).toEqual([]);
+    expect(s.truthCount).toBe(1);
+    expect(s.missedS).toEqual([]);
+  });
+});
