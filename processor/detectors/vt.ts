@@ -9,6 +9,15 @@
  * `minBeats − 1` intervals inside the window; the coupling interval from the preceding normal
  * beat is not part of the ventricular rhythm). The test slides over the run, so a run that
  * starts slow and speeds up alarms once its last `minBeats` beats are fast.
+ * The rate must also exceed the limit on **all of the window's intervals but one**
+ * ({@link MAX_SLOW_INTERVALS}). The mean alone is fooled by one extra detection: in motion
+ * artefact the ECG labeller can read several beats of a slow rhythm as `V`, and a noise spike
+ * between two of them splits one interval in two — 710, 270, 460, 720 ms is a mean of 540 ms
+ * (111 bpm) in a rhythm of 83/min (mitdb 105, chest lead, EVALUATION §3 and §6). A ventricular
+ * rhythm faster than the limit has every interval short except, at most, one doubled by a complex
+ * the QRS detector missed (small VT complexes in a lead dominated by tall sinus beats, EVALUATION
+ * §6 v525l), which the one slow interval allowed still tolerates. So the rule never raises more
+ * than the mean alone.
  *
  * Onset = the first ventricular beat of the qualifying window; end = the first beat that is not
  * ventricular (the run is over). While it lasts the rate is not re-tested: a VT that slows
@@ -89,6 +98,9 @@ interface WaveReading {
 }
 
 const MAX_EVIDENCE_RR = 32;
+
+/** Intervals of a qualifying window that may be at or below the rate limit (file comment). */
+const MAX_SLOW_INTERVALS = 1;
 
 interface OpenRun {
   onsetMs: number;
@@ -297,8 +309,10 @@ export class VtDetector implements Detector {
     if (this.#run.length < this.#p.minBeats) return [];
     const intervals = this.#run.slice(1).map((b) => b.rrMs);
     const rrSumMs = intervals.reduce((a, b) => a + b, 0);
-    // HR > limit ⟺ mean RR < 60000 / limit.
-    if (rrSumMs / intervals.length >= 60000 / this.#p.hrAboveBpm) return [];
+    // HR > limit ⟺ mean RR < 60000 / limit; and so on all the intervals but one (file comment).
+    const limitMs = 60000 / this.#p.hrAboveBpm;
+    if (rrSumMs / intervals.length >= limitMs) return [];
+    if (intervals.filter((rr) => rr >= limitMs).length > MAX_SLOW_INTERVALS) return [];
     this.#open = { onsetMs: this.#run[0]!.timeMs, beatCount: this.#run.length, rrSumMs, intervals: intervals.length, recentRrMs: intervals, beatsHold: true, minLeakage: 1, byWaveform: false };
     this.#run = [];
     return [{ type: 'onset', kind: this.kind, onsetMs: this.#open.onsetMs, evidence: this.#evidence(this.#open) }];

@@ -34,6 +34,21 @@ describe('ventricular tachycardia (≥ 5 consecutive V beats at HR > 100 bpm)', 
     expect(run([createVtDetector()], fast.beats, fast.untilMs)).toHaveLength(2);
   });
 
+  it('one extra detection does not make a slow run fast: two intervals at or below the limit in the window raise nothing', () => {
+    // Beats of a rhythm at 83/min read as V (motion artefact), a noise spike between two of them
+    // splitting one interval: mean of the window 710, 270, 460, 720 ms = 540 ms (111 bpm).
+    const split = withRun([720, 710, 710, 270, 460, 720, 720]);
+    expect(run([createVtDetector()], split.beats, split.untilMs)).toEqual([]);
+    // (a slower run with the same fast mean, 400/650 ms alternating, likewise: 2 slow intervals per window)
+    const alternating = withRun([400, 400, 650, 400, 650, 400, 650]);
+    expect(run([createVtDetector()], alternating.beats, alternating.untilMs)).toEqual([]);
+  });
+
+  it('a VT with one complex missed (one doubled interval in the window) still raises vt, at the first V', () => {
+    const s = withRun([400, 400, 800, 400, 400]);
+    expect(episodes(run([createVtDetector()], s.beats, s.untilMs))[0]).toEqual({ kind: 'vt', onset: at(s.firstV), end: null, revision: 1 });
+  });
+
   it('starts at the first beat of the first fast window when a ventricular run speeds up', () => {
     // V beats 1–3 at 40 bpm (V–V 1500 ms), then V beats 4–8 at 150 bpm. The rate of a window is
     // its mean V–V interval: windows 1–5 (1500,1500,400,400) and 2–6 (1500,400,400,400: 675 ms)
