@@ -77,7 +77,7 @@ function scanRate(c: RateCriterion, beats: readonly TimedBeat[], beforeRrMs: rea
  * Scans beats in time order; `beats[0]` only gives the first interval (its own RR is unknown).
  * Silences start at the beat before them; an asystole is met once it has lasted its threshold, a
  * pause (3 s up to the asystole's 4 s) at the beat ending it; rate criteria need N consecutive qualifying intervals; VT needs `VT.minBeats`
- * consecutive ventricular beats whose V-to-V intervals average above `VT.hrAboveBpm`. The limit
+ * consecutive ventricular beats whose V-to-V intervals average above `VT.hrAboveBpm` (all but `VT.maxSlowIntervals` of them above it too). The limit
  * alarms (brady, tachy) are met once their run has also lasted the alarm delay, measured from the
  * run's first beat; whether the run started suddenly compares it with the intervals before it,
  * which `beforeRrMs` supplies for the run that starts the list (alarm-criteria.ts SUDDEN_ONSET).
@@ -109,7 +109,9 @@ export function scanCriteria(beats: readonly TimedBeat[], beforeRrMs: readonly n
     if (vRun < VT.minBeats) continue;
     const first = i - VT.minBeats + 1;
     const meanRrMs = (beats[i]!.tMs - beats[first]!.tMs) / (VT.minBeats - 1);
-    if (meanRrMs < 60_000 / VT.hrAboveBpm) {
+    let slow = 0;
+    for (let k = first + 1; k <= i; k++) if (rr(k) >= 60_000 / VT.hrAboveBpm) slow++;
+    if (meanRrMs < 60_000 / VT.hrAboveBpm && slow <= VT.maxSlowIntervals) {
       hits.push({ kind: 'vt', onsetMs: beats[first]!.tMs, criterionMs: beats[i]!.tMs });
       break;
     }

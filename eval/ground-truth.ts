@@ -17,7 +17,7 @@ import { EXTREME_TACHY_DEFAULTS } from '../processor/detectors/extreme-tachy.ts'
 import { PAUSE_DEFAULTS } from '../processor/detectors/pause.ts';
 import { TACHY_DEFAULTS } from '../processor/detectors/tachy.ts';
 import type { LimitRateParams } from '../processor/detectors/limit-rate.ts';
-import { VT_DEFAULTS } from '../processor/detectors/vt.ts';
+import { isVtRate, VT_DEFAULTS } from '../processor/detectors/vt.ts';
 import type { Interval } from './epicmp.ts';
 import type { ReferenceBeat, ReferenceRecord } from './records.ts';
 
@@ -93,12 +93,12 @@ export function sustainedRuns(beats: readonly ReferenceBeat[], durationMs: numbe
 
 /**
  * Runs of consecutive ventricular beats containing `minBeats` consecutive ones whose
- * V-to-V intervals average above `hrAboveBpm`; from the first beat of the first such window to
- * the first non-ventricular beat.
+ * V-to-V intervals are a rate above `hrAboveBpm` — by their mean and on all but one of them, the
+ * vt detector's own test (`isVtRate`); from the first beat of the first such window to the first
+ * non-ventricular beat.
  */
 export function ventricularRuns(beats: readonly ReferenceBeat[], durationMs: number, minBeats: number, hrAboveBpm: number): Interval[] {
   const out: Interval[] = [];
-  const maxMeanRrMs = 60000 / hrAboveBpm;
   let i = 0;
   while (i < beats.length) {
     if (beats[i]!.cls !== 'V') { i++; continue; }
@@ -106,8 +106,9 @@ export function ventricularRuns(beats: readonly ReferenceBeat[], durationMs: num
     while (j < beats.length && beats[j]!.cls === 'V') j++;
     // beats[i..j) is a maximal ventricular run; find its first fast window.
     for (let w = i; w + minBeats <= j; w++) {
-      const meanRr = (beats[w + minBeats - 1]!.timeMs - beats[w]!.timeMs) / (minBeats - 1);
-      if (meanRr < maxMeanRrMs) {
+      const intervals: number[] = [];
+      for (let k = w + 1; k < w + minBeats; k++) intervals.push(beats[k]!.timeMs - beats[k - 1]!.timeMs);
+      if (isVtRate(intervals, hrAboveBpm)) {
         out.push({ startMs: beats[w]!.timeMs, endMs: j < beats.length ? beats[j]!.timeMs : durationMs });
         break;
       }

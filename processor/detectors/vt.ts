@@ -100,7 +100,23 @@ interface WaveReading {
 const MAX_EVIDENCE_RR = 32;
 
 /** Intervals of a qualifying window that may be at or below the rate limit (file comment). */
-const MAX_SLOW_INTERVALS = 1;
+export const MAX_SLOW_INTERVALS = 1;
+
+/**
+ * Whether a window's V-to-V intervals are a ventricular rate above `hrAboveBpm`: by their mean
+ * (HR > limit ⟺ mean RR < 60000 / limit) and on all of them but {@link MAX_SLOW_INTERVALS}
+ * (file comment). Shared with the reference ground truth (eval/ground-truth.ts).
+ */
+export function isVtRate(intervalsMs: readonly number[], hrAboveBpm: number): boolean {
+  const limitMs = 60000 / hrAboveBpm;
+  let sum = 0;
+  let slow = 0;
+  for (const rr of intervalsMs) {
+    sum += rr;
+    if (rr >= limitMs) slow++;
+  }
+  return intervalsMs.length > 0 && sum / intervalsMs.length < limitMs && slow <= MAX_SLOW_INTERVALS;
+}
 
 interface OpenRun {
   onsetMs: number;
@@ -309,10 +325,7 @@ export class VtDetector implements Detector {
     if (this.#run.length < this.#p.minBeats) return [];
     const intervals = this.#run.slice(1).map((b) => b.rrMs);
     const rrSumMs = intervals.reduce((a, b) => a + b, 0);
-    // HR > limit ⟺ mean RR < 60000 / limit; and so on all the intervals but one (file comment).
-    const limitMs = 60000 / this.#p.hrAboveBpm;
-    if (rrSumMs / intervals.length >= limitMs) return [];
-    if (intervals.filter((rr) => rr >= limitMs).length > MAX_SLOW_INTERVALS) return [];
+    if (!isVtRate(intervals, this.#p.hrAboveBpm)) return [];
     this.#open = { onsetMs: this.#run[0]!.timeMs, beatCount: this.#run.length, rrSumMs, intervals: intervals.length, recentRrMs: intervals, beatsHold: true, minLeakage: 1, byWaveform: false };
     this.#run = [];
     return [{ type: 'onset', kind: this.kind, onsetMs: this.#open.onsetMs, evidence: this.#evidence(this.#open) }];

@@ -7,7 +7,7 @@ import { EXTREME_BRADY_DEFAULTS } from '../../processor/detectors/extreme-brady.
 import { EXTREME_TACHY_DEFAULTS } from '../../processor/detectors/extreme-tachy.ts';
 import { PAUSE_DEFAULTS } from '../../processor/detectors/pause.ts';
 import { TACHY_DEFAULTS } from '../../processor/detectors/tachy.ts';
-import { VT_DEFAULTS } from '../../processor/detectors/vt.ts';
+import { MAX_SLOW_INTERVALS, VT_DEFAULTS } from '../../processor/detectors/vt.ts';
 
 describe('criteria the simulator ground truth assumes', () => {
   it('are the detectors\u2019 defaults', () => {
@@ -29,7 +29,7 @@ describe('criteria the simulator ground truth assumes', () => {
       extremeTachy: EXTREME_TACHY_DEFAULTS,
       tachy: { limitBpm: TACHY_DEFAULTS.limitBpm, consecutiveBeats: TACHY_DEFAULTS.consecutiveBeats, recoveredBpm: TACHY_DEFAULTS.limitBpm - TACHY_DEFAULTS.hysteresisBpm, recoveryBeats: TACHY_DEFAULTS.recoveryBeats, recoveryMs: TACHY_DEFAULTS.recoveryMs, sustainMs: TACHY_DEFAULTS.sustainMs, suddenSustainMs: TACHY_DEFAULTS.suddenSustainMs },
       suddenChange: [BRADY_DEFAULTS.suddenChange, TACHY_DEFAULTS.suddenChange],
-      vt: VT_DEFAULTS,
+      vt: { ...VT_DEFAULTS, maxSlowIntervals: MAX_SLOW_INTERVALS },
       afib: AFIB_DEFAULTS.minEpisodeMs,
     });
   });

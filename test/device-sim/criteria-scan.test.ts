@@ -80,5 +80,9 @@ describe('criteria scan of generated beats', () => {
     expect(scanCriteria(five)).toEqual([{ kind: 'vt', onsetMs: five[3]!.tMs, criterionMs: five[7]!.tMs }]);
     // exactly 600 ms is 100 bpm, not above it
     expect(scanCriteria(beatsOf([800, 800, 600, 600, 600, 600, 600, 900, 800, 800], cls(5)))).toEqual([]);
+    // fast by the mean but on only two of the four V-to-V intervals (one split): not VT, as the detector
+    expect(scanCriteria(beatsOf([800, 800, 700, 710, 270, 460, 720, 900, 800, 800], cls(5)))).toEqual([]);
+    // one slow interval (a complex the detector would miss) is allowed
+    expect(scanCriteria(beatsOf([800, 800, 400, 400, 800, 400, 400, 900, 800, 800], cls(5))).map((h) => h.kind)).toEqual(['vt']);
   });
 });

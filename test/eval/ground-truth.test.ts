@@ -21,6 +21,9 @@ describe('ground truth from reference beats', () => {
     // V–V of exactly 600 ms is 100 bpm, not above it.
     const slow = [...beatsAt([0]), ...beatsAt([600, 1200, 1800, 2400, 3000], 'V'), ...beatsAt([3800])];
     expect(ventricularRuns(slow, 10_000, 5, 100)).toEqual([]);
+    // The vt detector's rule: fast by the mean only because one interval is split (710, 270, 460, 720): no VT.
+    const split = [...beatsAt([0]), ...beatsAt([700, 1410, 1680, 2140, 2860], 'V'), ...beatsAt([3600])];
+    expect(ventricularRuns(split, 10_000, 5, 100)).toEqual([]);
   });
 
   it('scores agreement by overlap, comparing onsets only for the first truth episode of a detection', () => {
