@@ -39,7 +39,8 @@ const int = (min: number, max: number) => z.number().int().min(min).max(max);
  *   management); the numbers are ours, not fitted to the evaluated records (EVALUATION.md §3).
  *   A clinician sets 0 for the consecutive-beat rule alone (no delay, no sudden-onset test)
  *   → 0–10 / 0–15 min.
- * - vt: ≥ 5 V beats at > 100 bpm (PhysioNet, Philips); the clinical definition starts at 3 beats
+ * - vt: ≥ 5 V beats at > 100 bpm (PhysioNet, Philips) — by their mean V–V interval and on all
+ *   intervals but one (processor/detectors/vt.ts); the clinical definition starts at 3 beats
  *   (2017 AHA/ACC/HRS) → 3–10 beats, 100–150 bpm. leakageBelow: VT/VF waveform evidence from the
  *   ECG, VF-filter leakage of 4 s < 0.65 (Kuo & Dillman 1978, Amann et al. 2005; threshold chosen by
  *   5-fold CV on the CinC 2015 VT alarms, EVALUATION.md §6) → 0–0.75 (0 = beats only).
