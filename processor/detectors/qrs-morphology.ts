@@ -49,8 +49,9 @@
  * The widths compared are steadied, because the slope-threshold width of a broad, slow complex is
  * not: on identical paced beats it reads ≈ 136 ms or, when three samples around the S wave's
  * trough fall below the threshold in 10 µV of noise, ≈ 80 ms (the simulator's paced complexes,
- * one beat in five or so). So a paced beat joins a paced template by shape alone (a short reading
- * would otherwise start a second, narrow "paced" template that could become the dominant one), a
+ * one beat in five or so). So a paced beat joins a paced template by shape alone (otherwise the long
+ * readings, ≥ `widerByMs` wider than a template seeded or pulled down by short ones, split the
+ * paced beats into a narrow and a wide paced template, and the narrow one can be the dominant), a
  * paced template's width is the median of its last {@link WIDTH_HISTORY} beats' (a mean follows
  * the short readings), and a beat that belongs to a template is as wide as that template. Without
  * this the paced dominant beat came within 2 × `widerByMs` of the patient's own conducted beats
