@@ -118,10 +118,12 @@ describe('paced patients on an ECG-only device, through the processor path (prod
   });
 
   it("the patient's own conducted beats after a minute of pacing (AF at about 107/min, a tachycardia at 165/min) are not VT", () => {
-    // The paced complexes' slope-threshold width reads about 80 or 136 ms from beat to beat (the
-    // flanks of a slow complex hover near the threshold in 10 µV of noise): the paced dominant
+    // The simulator's paced complexes read about 80 or 136 ms wide from beat to beat (at the broad
+    // S wave's trough the slope hovers near the threshold in 10 µV of noise): the paced dominant
     // beat must be as wide as most of its beats, or the narrow own beats (68–92 ms) come within
-    // 2 × widerByMs of it and read V — a false VT (found on simulated paced devices, EVALUATION §5).
+    // 2 × widerByMs of it and read V — a false VT (EVALUATION §5). These paced complexes happen to
+    // read steadily, so this guards the rule in general; test/eval/sim-device-replay.test.ts holds
+    // the two simulated devices that fail without the steadied widths.
     for (const [label, intervalsMs] of [
       ['AF', [560, 610, 520, 700, 480, 650, 540, 590, 720, 500, 630, 560, 470, 680, 600, 520, 740, 550, 610, 490]],
       ['tachycardia at 165/min', [364]],

@@ -39,7 +39,7 @@ describe('ventricular tachycardia (≥ 5 consecutive V beats at HR > 100 bpm)', 
     // splitting one interval: mean of the window 710, 270, 460, 720 ms = 540 ms (111 bpm).
     const split = withRun([720, 710, 710, 270, 460, 720, 720]);
     expect(run([createVtDetector()], split.beats, split.untilMs)).toEqual([]);
-    // (a slower run with the same fast mean, 400/650 ms alternating, likewise: 2 slow intervals per window)
+    // (an irregular run, 400 and 650 ms alternating — mean 525 ms, 114 bpm — likewise: 2 slow intervals per window)
     const alternating = withRun([400, 400, 650, 400, 650, 400, 650]);
     expect(run([createVtDetector()], alternating.beats, alternating.untilMs)).toEqual([]);
   });
