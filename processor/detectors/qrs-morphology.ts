@@ -279,18 +279,14 @@ export class BeatMorphology {
   }
 }
 
-/** Sorting space of {@link median} (classification runs beat by beat: no allocation per beat). */
+/** Sorting space of {@link median} (classification runs beat by beat: no array per beat, only a view on this one). */
 const widthScratch = new Float64Array(WIDTH_HISTORY);
 
-/** Median of at most {@link WIDTH_HISTORY} widths (insertion sort into the scratch array). */
+/** Median of at most {@link WIDTH_HISTORY} widths (sorted in the scratch array). */
 function median(xs: readonly number[]): number {
-  const s = widthScratch;
-  for (let i = 0; i < xs.length; i++) {
-    const x = xs[i]!;
-    let j = i;
-    for (; j > 0 && s[j - 1]! > x; j--) s[j] = s[j - 1]!;
-    s[j] = x;
-  }
+  const s = widthScratch.subarray(0, xs.length);
+  s.set(xs);
+  s.sort();
   const m = xs.length >> 1;
   return xs.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
