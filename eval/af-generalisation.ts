@@ -71,21 +71,27 @@ async function scoreInProcess(dir: string, names: readonly string[], candidates:
   return out;
 }
 
-/** Records dealt round-robin to `count` workers; rejects on the first worker error or early exit. */
+/**
+ * Records taken one at a time by `count` workers from a shared counter (a worker that finishes a
+ * record takes the next one, so an uneven share never leaves a core idle, and the main thread,
+ * busy with other databases, need not hand out work); rejects on the first worker error or early exit.
+ */
 function scoreOnWorkers(dir: string, names: readonly string[], candidates: readonly AfSetting[], count: number): Promise<Map<string, AfdbRecordResult>> {
   const out = new Map<string, AfdbRecordResult>();
-  const shares = Array.from({ length: Math.min(count, names.length) }, (_, w) => names.filter((_, i) => i % count === w));
+  const next = new Int32Array(new SharedArrayBuffer(4));
   return new Promise((resolvePromise, reject) => {
-    let running = shares.length;
-    for (const share of shares) {
-      const input: LoroWorkerInput = { dir, names: share, candidates };
+    let running = Math.min(count, names.length);
+    for (let w = running; w > 0; w--) {
+      const input: LoroWorkerInput = { dir, names, candidates, next };
       const worker = new Worker(new URL('./af-loro-worker.ts', import.meta.url), { workerData: input });
       worker.on('message', (result: AfdbRecordResult) => out.set(result.scores.name, result));
       worker.on('error', reject);
       worker.on('exit', (code) => {
-        const missing = share.filter((name) => !out.has(name));
-        if (code !== 0 || missing.length > 0) reject(new Error(`afdb LORO worker exited with code ${code} before scoring ${missing.join(', ') || 'its records'}`));
-        else if (--running === 0) resolvePromise(out);
+        if (code !== 0) reject(new Error(`afdb LORO worker exited with code ${code}`));
+        else if (--running > 0) return;
+        const missing = names.filter((name) => !out.has(name));
+        if (missing.length > 0) reject(new Error(`afdb LORO workers exited before scoring ${missing.join(', ')}`));
+        else resolvePromise(out);
       });
     }
   });

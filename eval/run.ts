@@ -53,7 +53,8 @@ const databases = requested.filter((db): db is EvalDatabase => (EVAL_DATABASES a
 
 const afibOverride = values.afib ? (JSON.parse(values.afib) as Partial<AfibParams>) : undefined;
 // The afdb leave-one-record-out is most of the work: its worker threads start first and run while
-// this thread evaluates everything else (its result is printed in its usual place below).
+// this thread evaluates everything else (its result is printed in its usual place below; two
+// workers and this thread share the eval machine's 2 cores, none of them waits for another).
 const afdbLoroPending = databases.includes('afdb') && !afibOverride ? afdbLoro(values.data, undefined, values.records?.split(',')) : undefined;
 const run = await runEvaluation({
   ...(afibOverride ? { makeDetectors: () => evaluationDetectors(afibOverride) } : {}),
@@ -65,25 +66,28 @@ const run = await runEvaluation({
 
 console.log(formatReport(run.results, run.runtimeMs));
 
-const afdbLoroResult = await afdbLoroPending;
-if (afdbLoroResult) console.log(`\n${formatLoro(afdbLoroResult)}`);
+// Everything else is evaluated while the LORO workers run (their result is awaited last), then
+// printed in the usual order.
 const cinc2017 = requested.includes('cinc2017') ? await cinc2017Evaluation(resolve(values.data, 'cinc2017'), afibOverride) : undefined;
-if (cinc2017) console.log(`\n${formatCinc2017(cinc2017)}`);
 // Issue 12 without AF (eval/ecg-eval.ts): QRS from raw ECG, VT on CinC 2015, nuisance alarms before/after.
 const only = values.records?.split(',');
 const qrs = databases.includes('mitdb') ? await qrsEvaluation(values.data, 'mitdb', only) : [];
-if (qrs.length > 0) console.log(`\n${formatQrs('mitdb', qrs)}`);
 const qrsOtherLead = qrs.length > 0 ? await qrsEvaluation(values.data, 'mitdb', only, 'other') : [];
-if (qrsOtherLead.length > 0) console.log(`\n${formatQrs('mitdb', qrsOtherLead, 'other')}`);
 const mitdbReferenceRates = alarmRates(run.results.filter((r) => r.database === 'mitdb'));
 const ecgPath = qrs.length > 0 ? await ecgPathAlarms(values.data, 'mitdb', only) : [];
-if (ecgPath.length > 0) console.log(`\n${formatEcgPathAlarms('mitdb', ecgPath, mitdbReferenceRates)}`);
 const ecgPathOtherLead = qrs.length > 0 ? await ecgPathAlarms(values.data, 'mitdb', only, 'other') : [];
-if (ecgPathOtherLead.length > 0) console.log(`\n${formatEcgPathAlarms('mitdb', ecgPathOtherLead, mitdbReferenceRates, 'other')}`);
 const challenge2015 = requested.includes('challenge2015') ? await challenge2015Evaluation(resolve(values.data, 'challenge2015'), only) : undefined;
-if (challenge2015) console.log(`\n${formatChallenge2015(challenge2015)}`);
 const nuisanceDbs = databases.filter((db) => db !== 'mitdb');
 const nuisance = nuisanceDbs.length > 0 ? await nuisanceEvaluation(values.data, nuisanceDbs, new Map(nuisanceDbs.map((db) => [db, alarmRates(run.results.filter((r) => r.database === db))])), only) : [];
+const afdbLoroResult = await afdbLoroPending;
+
+if (afdbLoroResult) console.log(`\n${formatLoro(afdbLoroResult)}`);
+if (cinc2017) console.log(`\n${formatCinc2017(cinc2017)}`);
+if (qrs.length > 0) console.log(`\n${formatQrs('mitdb', qrs)}`);
+if (qrsOtherLead.length > 0) console.log(`\n${formatQrs('mitdb', qrsOtherLead, 'other')}`);
+if (ecgPath.length > 0) console.log(`\n${formatEcgPathAlarms('mitdb', ecgPath, mitdbReferenceRates)}`);
+if (ecgPathOtherLead.length > 0) console.log(`\n${formatEcgPathAlarms('mitdb', ecgPathOtherLead, mitdbReferenceRates, 'other')}`);
+if (challenge2015) console.log(`\n${formatChallenge2015(challenge2015)}`);
 if (nuisance.length > 0) console.log(`\n${formatNuisance(nuisance)}`);
 
 const dbs = [...new Set(run.results.map((r) => r.database))];
