@@ -21,29 +21,38 @@ const T0 = Date.UTC(2026, 0, 1);
 const SINUS: [number, number, number][] = [[-170, 120, 22], [-28, -90, 8], [0, 1100, 9], [26, -220, 9], [280, 280, 45]];
 const WIDE: [number, number, number][] = [[0, -1400, 28], [40, 300, 25], [250, 500, 50]];
 
+/** When the run starts, where the noise lies around it, and how long the recording is (defaults: at 30 s; 3 s either side; 60 s). */
+interface NoiseSpan {
+  runAtMs?: number;
+  beforeMs?: number;
+  afterMs?: number;
+  totalMs?: number;
+}
+
 /**
- * 60 s of ECG: sinus at 75/min, then `vBeats` wide complexes every `rrMs`, then sinus again, with
- * white noise of `noiseUv` (sd) from 3 s before the run to 3 s after it. Returns the frames and
- * where the run lies (ms from the start).
+ * ECG of sinus at 75/min for 30 s, then `vBeats` wide complexes every `rrMs`, then sinus again,
+ * with white noise of `noiseUv` (sd) from `span.beforeMs` before the run to `span.afterMs` after
+ * it. Returns the frames and where the run lies (ms from the start).
  */
-function vtInNoise(vBeats: number, rrMs: number, noiseUv: number, seed: number): { frames: TelemetryFrame[]; fromMs: number; toMs: number } {
-  const x = new Float64Array(60 * FS);
+function vtInNoise(vBeats: number, rrMs: number, noiseUv: number, seed: number, span: NoiseSpan = {}): { frames: TelemetryFrame[]; fromMs: number; toMs: number } {
+  const { runAtMs = 30_000, beforeMs = 3000, afterMs = 3000, totalMs = 60_000 } = span;
+  const x = new Float64Array((totalMs / 1000) * FS);
   const beat = (rMs: number, waves: [number, number, number][]) => {
     for (let i = Math.max(0, Math.floor(((rMs - 600) * FS) / 1000)); i < Math.min(x.length, Math.ceil(((rMs + 600) * FS) / 1000)); i++) {
       for (const [at, uV, sd] of waves) x[i]! += uV * Math.exp(-((((i * 1000) / FS - rMs - at) / sd) ** 2) / 2);
     }
   };
   let t = 500;
-  for (; t < 30_000; t += 800) beat(t, SINUS);
+  for (; t < runAtMs; t += 800) beat(t, SINUS);
   t -= 800 - rrMs;
   const fromMs = t;
   for (let k = 0; k < vBeats; k++, t += rrMs) beat(t, WIDE);
   const toMs = t;
-  for (t += 400; t < 59_000; t += 800) beat(t, SINUS);
+  for (t += 400; t < totalMs - 1000; t += 800) beat(t, SINUS);
   const random = createPrng(seed);
   for (let i = 0; i < x.length; i++) {
     const tMs = (i * 1000) / FS;
-    if (tMs >= fromMs - 3000 && tMs < toMs + 3000) x[i]! += noiseUv * gaussian(random);
+    if (tMs >= fromMs - beforeMs && tMs < toMs + afterMs) x[i]! += noiseUv * gaussian(random);
   }
   const frames: TelemetryFrame[] = [];
   for (let s = 0; s * FS < x.length; s++) frames.push({ seq: s, ts: T0 + s * 1000, durMs: 1000, hr: 0, battery: 90, leadOff: false, beats: [], ecg: { fs: FS, uV: Array.from(x.subarray(s * FS, (s + 1) * FS)) } });
@@ -67,4 +76,13 @@ describe('VT in muscle noise, ECG-only device (production path)', () => {
       expect(hits).toBeGreaterThanOrEqual(9);
     });
   }
+
+  it('8 wide complexes at 150/min after a minute of 400 µV noise raise vt for at least 9 of 10 noise seeds', () => {
+    // The guard for any rule that distrusts prematurity in lasting noise: OSEA applies its
+    // premature-beat rules only while the dominant rhythm is regular (≤ 60 of the last 180
+    // intervals unknown to its rhythm check); with that condition here, 4 of 10 (EVALUATION §5).
+    let hits = 0;
+    for (let seed = 1; seed <= 10; seed++) if (alarmed(vtInNoise(8, 400, 400, seed, { runAtMs: 90_000, beforeMs: 60_000, totalMs: 110_000 }))) hits++;
+    expect(hits).toBeGreaterThanOrEqual(9);
+  });
 });
