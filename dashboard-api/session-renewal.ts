@@ -44,7 +44,9 @@ export function devTokenRenewer(issuer: DevIssuer, options: { maxSessionMs?: num
       }
       const ttlSeconds = exp - iat;
       const fresh = await issuer.issueToken({ sub: principal.sub, role: principal.role, patients: [...principal.patients], ttlSeconds, sessionStartedAt });
-      return { token: fresh, expiresAtMs: (Math.floor(now() / 1000) + ttlSeconds) * 1000 };
+      // The expiry the client is told is the fresh token's own (the issuer's clock, not this one's:
+      // the two can fall on either side of a second boundary).
+      return { token: fresh, expiresAtMs: decodeJwt(fresh).exp! * 1000 };
     },
   };
 }
