@@ -3,8 +3,8 @@
  * detector, as the processor runs it): the labeller keeps a beat that is unlike the dominant one
  * and premature as `V` however noisy (qrs-morphology.ts, OSEA's rule 2 before its noise rules).
  * That exception costs false VT alarms in motion artefact (EVALUATION.md §3, "On the ECG-only
- * path"; §5: without it the CinC 2015 production row has 19 false VT alarms instead of 29) and is
- * kept because without it a VT run in muscle noise is not alarmed at all — this test is that
+ * path", and §5, where it was introduced with the CinC 2015 figures of the day) and is kept
+ * because without it a VT run in muscle noise is not alarmed at all — this test is that
  * evidence. Rules that distrust the exception only in some noise were measured in session 11
  * (EVALUATION §5 (5)–(10)): each loses VT in noise, e.g. after a minute of it (the last case).
  */
