@@ -34,9 +34,20 @@ export const TACHY = { limitBpm: 120, consecutiveBeats: 5, recoveredBpm: 115, re
  * inside the limit before the run, or longer by the same rate change (brady: RR ≥ mean / 0.8,
  * i.e. ≥ 25 % longer). Those intervals are consecutive and immediately before the run: an
  * interval beyond the limit among them (an earlier dip) restarts the count. Fewer than 8: not
- * sudden.
+ * sudden. The run must differ as much from the **prevailing interval** before it as well: the
+ * average of all intervals weighted by time with an exponential memory of `prevailingTauMs`
+ * (5 min; {@link nextPrevailingRrMs}), so the return to a sleeping rate after an arousal of a
+ * minute or two is not a sudden onset (issue 12, nuisance alarms).
  */
-export const SUDDEN_ONSET = { change: 0.2, beforeIntervals: 8 } as const;
+export const SUDDEN_ONSET = { change: 0.2, beforeIntervals: 8, prevailingTauMs: 300_000 } as const;
+
+/**
+ * The prevailing interval after one more interval of `rrMs`: it moves towards `rrMs` by
+ * 1 − e^(−rrMs / τ), the share of the memory that interval's duration fills. NaN before any interval.
+ */
+export function nextPrevailingRrMs(prevailingRrMs: number, rrMs: number): number {
+  return Number.isNaN(prevailingRrMs) ? rrMs : prevailingRrMs + (1 - Math.exp(-rrMs / SUDDEN_ONSET.prevailingTauMs)) * (rrMs - prevailingRrMs);
+}
 /**
  * VT: ≥ 5 consecutive ventricular beats at HR > 100 bpm (PhysioNet/CinC 2015; Philips default) — by
  * the mean of their V-to-V intervals and on all of them but `maxSlowIntervals` (one extra

@@ -9,7 +9,7 @@
 import type { AlertKind } from '../contracts/alert.ts';
 import {
   ASYSTOLE_MIN_GAP_MS, BRADY, BRADY_RR_MS, EXTREME_BRADY, EXTREME_BRADY_RR_MS, EXTREME_TACHY, EXTREME_TACHY_RR_MS,
-  PAUSE_MIN_RR_MS, SUDDEN_ONSET, TACHY, TACHY_RR_MS, VT,
+  nextPrevailingRrMs, PAUSE_MIN_RR_MS, SUDDEN_ONSET, TACHY, TACHY_RR_MS, VT,
 } from './alarm-criteria.ts';
 import type { TimedBeat } from './frames.ts';
 
@@ -43,15 +43,21 @@ const RATE_CRITERIA: readonly RateCriterion[] = [
   },
 ];
 
-/** First hit of one rate criterion; `beforeRrMs`: the intervals just before `beats[0]`, oldest first. */
-function scanRate(c: RateCriterion, beats: readonly TimedBeat[], beforeRrMs: readonly number[]): CriterionHit | undefined {
+/**
+ * First hit of one rate criterion; `beforeRrMs`: the intervals just before `beats[0]`, oldest
+ * first; `prevailingRrMs`: the prevailing interval up to `beats[0]` (NaN: unknown).
+ */
+function scanRate(c: RateCriterion, beats: readonly TimedBeat[], beforeRrMs: readonly number[], prevailingRrMs: number): CriterionHit | undefined {
   const rr = (i: number) => beats[i]!.tMs - beats[i - 1]!.tMs;
   // The consecutive intervals inside the limit just before a run: a qualifying interval, even
   // one of a run too short to count, starts the reference afresh.
   const lastQualifying = beforeRrMs.findLastIndex((x) => c.qualifies(x));
   const inside = beforeRrMs.slice(lastQualifying + 1).slice(-SUDDEN_ONSET.beforeIntervals);
-  let run: { first: number; count: number; sumMs: number; sudden?: boolean } | undefined;
+  let run: { first: number; count: number; sumMs: number; prevailingRrMs: number; sudden?: boolean } | undefined;
+  let prevailing = prevailingRrMs;
   for (let i = 1; i < beats.length; i++) {
+    const prevailingBefore = prevailing;
+    prevailing = nextPrevailingRrMs(prevailing, rr(i));
     if (!c.qualifies(rr(i))) {
       if (run) inside.length = 0;
       run = undefined;
@@ -59,13 +65,15 @@ function scanRate(c: RateCriterion, beats: readonly TimedBeat[], beforeRrMs: rea
       if (inside.length > SUDDEN_ONSET.beforeIntervals) inside.shift();
       continue;
     }
-    run ??= { first: i, count: 0, sumMs: 0 };
+    run ??= { first: i, count: 0, sumMs: 0, prevailingRrMs: prevailingBefore };
     run.count++;
     if (run.count <= c.beats) run.sumMs += rr(i);
     if (run.count < c.beats) continue;
     let sustainMs = 0;
     if (c.delay) {
-      run.sudden ??= inside.length >= SUDDEN_ONSET.beforeIntervals && c.delay.sudden(run.sumMs / c.beats, inside.reduce((a, b) => a + b, 0) / inside.length);
+      const runRrMs = run.sumMs / c.beats;
+      // Sudden against the 8 intervals before the run and against the prevailing interval (when known).
+      run.sudden ??= inside.length >= SUDDEN_ONSET.beforeIntervals && c.delay.sudden(runRrMs, inside.reduce((a, b) => a + b, 0) / inside.length) && (Number.isNaN(run.prevailingRrMs) || c.delay.sudden(runRrMs, run.prevailingRrMs));
       sustainMs = run.sudden ? Math.min(c.delay.sustainMs, c.delay.suddenSustainMs) : c.delay.sustainMs;
     }
     if (beats[i]!.tMs - beats[run.first]!.tMs >= sustainMs) return { kind: c.kind, onsetMs: beats[run.first]!.tMs, criterionMs: beats[i]!.tMs };
@@ -80,9 +88,10 @@ function scanRate(c: RateCriterion, beats: readonly TimedBeat[], beforeRrMs: rea
  * consecutive ventricular beats whose V-to-V intervals average above `VT.hrAboveBpm` (all but `VT.maxSlowIntervals` of them above it too). The limit
  * alarms (brady, tachy) are met once their run has also lasted the alarm delay, measured from the
  * run's first beat; whether the run started suddenly compares it with the intervals before it,
- * which `beforeRrMs` supplies for the run that starts the list (alarm-criteria.ts SUDDEN_ONSET).
+ * which `beforeRrMs` and `prevailingRrMs` (the prevailing interval up to `beats[0]`) supply for
+ * the run that starts the list (alarm-criteria.ts SUDDEN_ONSET).
  */
-export function scanCriteria(beats: readonly TimedBeat[], beforeRrMs: readonly number[] = []): CriterionHit[] {
+export function scanCriteria(beats: readonly TimedBeat[], beforeRrMs: readonly number[] = [], prevailingRrMs = Number.NaN): CriterionHit[] {
   const hits: CriterionHit[] = [];
   const rr = (i: number) => beats[i]!.tMs - beats[i - 1]!.tMs;
   for (let i = 1; i < beats.length; i++) {
@@ -100,7 +109,7 @@ export function scanCriteria(beats: readonly TimedBeat[], beforeRrMs: readonly n
     }
   }
   for (const c of RATE_CRITERIA) {
-    const hit = scanRate(c, beats, beforeRrMs);
+    const hit = scanRate(c, beats, beforeRrMs, prevailingRrMs);
     if (hit) hits.push(hit);
   }
   let vRun = 0;

@@ -35,7 +35,7 @@
  */
 import type { AlertKind } from '../contracts/alert.ts';
 import type { TelemetryFrame } from '../contracts/telemetry.ts';
-import { AFIB_MIN_EPISODE_MS, BRADY, LEAD_OFF_MIN_MS, LOW_BATTERY, SIGNAL_LOSS_SILENCE_MS, SUDDEN_ONSET, TACHY } from './alarm-criteria.ts';
+import { AFIB_MIN_EPISODE_MS, BRADY, LEAD_OFF_MIN_MS, LOW_BATTERY, nextPrevailingRrMs, SIGNAL_LOSS_SILENCE_MS, SUDDEN_ONSET, TACHY } from './alarm-criteria.ts';
 import { scanCriteria, type CriterionHit } from './criteria-scan.ts';
 import { ALARM_OF_EPISODE, type EpisodeKind } from './episode-kinds.ts';
 import type { TimedBeat } from './frames.ts';
@@ -112,6 +112,8 @@ export interface EpisodeRecord {
   hits?: CriterionHit[];
   /** The intervals just before the episode's first interval (oldest first): the sudden-onset reference of the limit alarms. */
   beforeRrMs?: number[];
+  /** The prevailing interval before the episode's first interval (the sudden-onset test's second reference). */
+  prevailingRrMs?: number;
   criterionMs?: number | null;
   onsetSentAtMs?: number;
   criterionSentAtMs?: number;
@@ -135,6 +137,8 @@ export class GroundTruthRecorder {
   #prevBeat: TimedBeat | undefined;
   /** The last intervals up to the previous beat (sudden-onset reference, alarm-criteria.ts SUDDEN_ONSET). */
   readonly #recentRrMs: number[] = [];
+  /** The prevailing interval up to the previous beat (alarm-criteria.ts SUDDEN_ONSET); NaN before any. */
+  #prevailingRrMs = Number.NaN;
   readonly #sendLog: Array<{ ts: number; endMs: number; wallMs: number }> = [];
   #pending: SentTarget[] = [];
   /** Wall time of the last frame sent and the device time it ended at. */
@@ -160,7 +164,9 @@ export class GroundTruthRecorder {
     const prev = this.#prevBeat;
     this.#prevBeat = beat;
     const beforeRrMs = this.#recentRrMs.slice();
+    const prevailingRrMs = this.#prevailingRrMs;
     if (prev) {
+      this.#prevailingRrMs = nextPrevailingRrMs(this.#prevailingRrMs, beat.tMs - prev.tMs);
       this.#recentRrMs.push(beat.tMs - prev.tMs);
       if (this.#recentRrMs.length > SUDDEN_ONSET.beforeIntervals) this.#recentRrMs.shift();
     }
@@ -174,6 +180,7 @@ export class GroundTruthRecorder {
       rec.phase = 'running';
       rec.beats = prev ? [prev] : [];
       rec.beforeRrMs = beforeRrMs;
+      rec.prevailingRrMs = prevailingRrMs;
       this.#active.push(rec);
     }
     rec.beats.push(beat);
@@ -261,7 +268,7 @@ export class GroundTruthRecorder {
   }
 
   #criteria(rec: EpisodeRecord): { criterionMs: number | null; hits: CriterionHit[]; onsetMs?: number } {
-    const hits = scanCriteria(rec.beats, rec.beforeRrMs);
+    const hits = scanCriteria(rec.beats, rec.beforeRrMs, rec.prevailingRrMs);
     if (rec.kind === 'afib') {
       const endMs = rec.endMs ?? rec.beats.at(-1)?.tMs;
       const met = rec.onsetMs !== undefined && endMs !== undefined && endMs - rec.onsetMs >= AFIB_MIN_EPISODE_MS;

@@ -16,7 +16,7 @@ import { EXTREME_BRADY_DEFAULTS } from '../processor/detectors/extreme-brady.ts'
 import { EXTREME_TACHY_DEFAULTS } from '../processor/detectors/extreme-tachy.ts';
 import { PAUSE_DEFAULTS } from '../processor/detectors/pause.ts';
 import { TACHY_DEFAULTS } from '../processor/detectors/tachy.ts';
-import type { LimitRateParams } from '../processor/detectors/limit-rate.ts';
+import { nextPrevailingRrMs, type LimitRateParams } from '../processor/detectors/limit-rate.ts';
 import { isVtRate, VT_DEFAULTS } from '../processor/detectors/vt.ts';
 import type { Interval } from './epicmp.ts';
 import type { ReferenceBeat, ReferenceRecord } from './records.ts';
@@ -61,14 +61,17 @@ export function rateRuns(beats: readonly ReferenceBeat[], durationMs: number, mi
  * The limit alarms' episodes (brady, tachy): runs of ≥ `consecutiveBeats` qualifying beats
  * whose qualifying beats span at least the sustain time — the shorter sudden-onset one when the
  * run's first `consecutiveBeats` intervals average ≥ `suddenChange` shorter (above) / longer
- * (below) than the 8 non-qualifying intervals right before it, with no qualifying one among them
- * (processor/detectors/limit-rate.ts).
+ * (below) than the 8 non-qualifying intervals right before it, with no qualifying one among them,
+ * and than the prevailing interval before it (processor/detectors/limit-rate.ts `nextPrevailingRrMs`).
  */
 export function sustainedRuns(beats: readonly ReferenceBeat[], durationMs: number, p: LimitRateParams, direction: 'above' | 'below'): Interval[] {
   const limitRrMs = 60000 / p.limitBpm;
   const qualifies = (rr: number) => (direction === 'above' ? rr < limitRrMs : rr > limitRrMs);
   const out: Interval[] = [];
   const before: number[] = [];
+  // prevailingBefore[i]: the prevailing interval over the intervals before beats[i]'s.
+  const prevailingBefore = [Number.NaN, Number.NaN];
+  for (let k = 1; k < beats.length - 1; k++) prevailingBefore.push(nextPrevailingRrMs(prevailingBefore[k]!, beats[k]!.timeMs - beats[k - 1]!.timeMs));
   let i = 1;
   while (i < beats.length) {
     const rr = beats[i]!.timeMs - beats[i - 1]!.timeMs;
@@ -79,7 +82,8 @@ export function sustainedRuns(beats: readonly ReferenceBeat[], durationMs: numbe
     if (j - i >= p.consecutiveBeats) {
       const runRr = (beats[i + p.consecutiveBeats - 1]!.timeMs - beats[i - 1]!.timeMs) / p.consecutiveBeats;
       const ref = before.length === 8 ? before.reduce((a, b) => a + b, 0) / 8 : undefined;
-      const sudden = p.suddenChange > 0 && ref !== undefined && (direction === 'above' ? runRr <= (1 - p.suddenChange) * ref : runRr >= ref / (1 - p.suddenChange));
+      const differs = (reference: number) => (direction === 'above' ? runRr <= (1 - p.suddenChange) * reference : runRr >= reference / (1 - p.suddenChange));
+      const sudden = p.suddenChange > 0 && ref !== undefined && differs(ref) && differs(prevailingBefore[i]!);
       const sustainMs = sudden ? Math.min(p.sustainMs, p.suddenSustainMs) : p.sustainMs;
       const lastOk = Math.max(i + p.consecutiveBeats - 1, i + beats.slice(i, j).findIndex((b) => b.timeMs - beats[i]!.timeMs >= sustainMs));
       if (beats[j - 1]!.timeMs - beats[i]!.timeMs >= sustainMs && lastOk < j) out.push({ startMs: beats[i]!.timeMs, endMs: j < beats.length ? beats[j]!.timeMs : durationMs });

@@ -41,10 +41,11 @@ export interface LimitRateParams {
   /**
    * Sudden onset (optional): when the run's first `consecutiveBeats` intervals are on average at
    * least this fraction shorter (tachy) / longer (brady) than the 8 intervals before the run
-   * (consecutive, all inside the limit: a beat beyond it restarts the reference), the
-   * shorter {@link suddenSustainMs} applies. Sinus tachycardia of exercise ramps up; a
-   * re-entrant tachycardia starts from one beat to the next (the "sudden onset" discriminator
-   * of implantable defibrillators). 0 = off.
+   * (consecutive, all inside the limit: a beat beyond it restarts the reference) **and** than the
+   * prevailing interval before the run ({@link PREVAILING_TAU_MS}), the shorter
+   * {@link suddenSustainMs} applies. Sinus tachycardia of exercise ramps up; a re-entrant
+   * tachycardia starts from one beat to the next (the "sudden onset" discriminator of implantable
+   * defibrillators). 0 = off.
    */
   suddenChange: number;
   suddenSustainMs: number;
@@ -82,6 +83,8 @@ export interface PendingRun extends PendingState {
   sudden?: boolean;
   /** While undecided: the intervals before the run the test compares with (up to 8). */
   beforeRrMs?: number[];
+  /** While undecided: the prevailing interval before the run (absent in older records: not compared). */
+  prevailingRrMs?: number;
 }
 
 /**
@@ -109,6 +112,30 @@ export interface EndingEpisode extends PendingState {
 const MAX_EVIDENCE_RR = 32;
 /** Intervals before a run that the sudden-onset test compares with. */
 const BEFORE_INTERVALS = 8;
+/**
+ * Time constant of the prevailing interval, the sudden-onset test's second reference, ms.
+ * Why a second reference: the 8 intervals right before a run say what the heart did a few
+ * seconds ago, and after an arousal from sleep (a transient acceleration of a minute or two)
+ * the return to the sleeping rate looks like a sudden drop against them, although the heart only
+ * goes back to where it has been for minutes. A block or a re-entrant tachycardia departs from
+ * the prevailing rhythm too, so it stays sudden. The prevailing interval is the intervals'
+ * average weighted by time with an exponential memory of 5 min — the short-term recording length
+ * of heart-rate-variability practice (Task Force of the ESC and NASPE, Circulation 1996) — set
+ * a priori: 2, 5 and 10 min (and a 5 or 10 min median) give the same nuisance figures in
+ * `node eval/rate-stress.ts` (EVALUATION.md §3).
+ */
+export const PREVAILING_TAU_MS = 300_000;
+
+/**
+ * The prevailing interval after one more interval `rrMs`: each interval pulls it by its own
+ * duration's share of the time constant (an exponential average over time, not over beats, so a
+ * fast stretch weighs by how long it lasted). NaN before the first interval.
+ */
+export function nextPrevailingRrMs(prevailingRrMs: number, rrMs: number): number {
+  if (Number.isNaN(prevailingRrMs)) return rrMs;
+  return prevailingRrMs + (1 - Math.exp(-rrMs / PREVAILING_TAU_MS)) * (rrMs - prevailingRrMs);
+}
+
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
 export class LimitRateDetector implements Detector {
@@ -117,9 +144,11 @@ export class LimitRateDetector implements Detector {
   readonly #beyond: (rrMs: number) => boolean;
   readonly #recovered: (rrMs: number) => boolean;
   /** The current run of qualifying beats before an episode opens (bounded summary). */
-  #run: { firstMs: number; lastMs: number; count: number; rrSumMs: number; recentRrMs: number[]; sudden: boolean | undefined } | undefined;
+  #run: { firstMs: number; lastMs: number; count: number; rrSumMs: number; recentRrMs: number[]; sudden: boolean | undefined; prevailingRrMs: number } | undefined;
   /** The last intervals before the run, all inside the limit and consecutive (sudden-onset reference). */
   #before: number[] = [];
+  /** The prevailing interval up to the previous beat (the sudden-onset test's second reference); NaN before any. */
+  #prevailingRrMs = Number.NaN;
   #open: { onsetMs: number; beatCount: number; rrSumMs: number; recentRrMs: number[] } | undefined;
   /** First beat and length of the current run of recovered beats while open. */
   #recovery: { firstMs: number; count: number } | undefined;
@@ -184,6 +213,9 @@ export class LimitRateDetector implements Detector {
       if (this.#ending) this.#ending.relapse = 0;
       return [];
     }
+    // Every known interval moves the prevailing interval; a run compares with its value before the run.
+    const prevailingRrMs = this.#prevailingRrMs;
+    this.#prevailingRrMs = nextPrevailingRrMs(prevailingRrMs, beat.rrMs);
     if (!this.#open) {
       const p = this.#c.params;
       if (!this.#beyond(beat.rrMs)) {
@@ -198,14 +230,14 @@ export class LimitRateDetector implements Detector {
         if (this.#before.length > BEFORE_INTERVALS) this.#before.shift();
         return [];
       }
-      const run = (this.#run ??= { firstMs: beat.timeMs, lastMs: beat.timeMs, count: 0, rrSumMs: 0, recentRrMs: [], sudden: undefined });
+      const run = (this.#run ??= { firstMs: beat.timeMs, lastMs: beat.timeMs, count: 0, rrSumMs: 0, recentRrMs: [], sudden: undefined, prevailingRrMs });
       run.lastMs = beat.timeMs;
       run.count++;
       run.rrSumMs += beat.rrMs;
       run.recentRrMs.push(beat.rrMs);
       if (run.recentRrMs.length > MAX_EVIDENCE_RR) run.recentRrMs.shift();
       if (run.count < p.consecutiveBeats) return [];
-      if (run.sudden === undefined) run.sudden = this.#isSudden(run.rrSumMs / run.count);
+      if (run.sudden === undefined) run.sudden = this.#isSudden(run.rrSumMs / run.count, run.prevailingRrMs);
       const sustainMs = run.firstMs < this.#continueUntilMs ? 0 : run.sudden ? Math.min(p.sustainMs, p.suddenSustainMs) : p.sustainMs;
       if (beat.timeMs - run.firstMs < sustainMs) return [];
       this.#open = { onsetMs: run.firstMs, beatCount: run.count, rrSumMs: run.rrSumMs, recentRrMs: run.recentRrMs };
@@ -289,7 +321,7 @@ export class LimitRateDetector implements Detector {
     return {
       v: 1, direction: c.direction, limitBpm: c.params.limitBpm,
       firstMs: run.firstMs, lastMs: run.lastMs, count: run.count, rrSumMs: run.rrSumMs, recentRrMs: [...run.recentRrMs],
-      ...(run.sudden !== undefined ? { sudden: run.sudden } : { beforeRrMs: [...this.#before] }),
+      ...(run.sudden !== undefined ? { sudden: run.sudden } : { beforeRrMs: [...this.#before], ...(Number.isNaN(run.prevailingRrMs) ? {} : { prevailingRrMs: run.prevailingRrMs }) }),
     };
   }
 
@@ -324,7 +356,7 @@ export class LimitRateDetector implements Detector {
     this.#resumed = undefined;
     if (this.#open || !(beat.rrMs > 0 && this.#beyond(beat.rrMs))) return;
     const suddenOff = !(this.#c.params.suddenChange > 0);
-    this.#run = { firstMs: r.firstMs, lastMs: r.lastMs, count: r.count, rrSumMs: r.rrSumMs, recentRrMs: [...r.recentRrMs], sudden: suddenOff ? false : r.sudden };
+    this.#run = { firstMs: r.firstMs, lastMs: r.lastMs, count: r.count, rrSumMs: r.rrSumMs, recentRrMs: [...r.recentRrMs], sudden: suddenOff ? false : r.sudden, prevailingRrMs: r.prevailingRrMs ?? Number.NaN };
     this.#before = r.beforeRrMs ? [...r.beforeRrMs] : [];
     this.#countedUntilMs = r.lastMs;
   }
@@ -349,12 +381,17 @@ export class LimitRateDetector implements Detector {
     return { type: 'onset', kind: this.kind, onsetMs: r.onsetMs, evidence: this.#evidence(r.beatCount, r.rrSumMs, r.recentRrMs) };
   }
 
-  /** The run's first intervals (mean `runRrMs`) differ from those before it by the sudden-onset fraction. */
-  #isSudden(runRrMs: number): boolean {
+  /**
+   * The run's first intervals (mean `runRrMs`) differ by the sudden-onset fraction from the 8
+   * intervals before it and from the prevailing interval before it (not compared when unknown: a
+   * predecessor's record without it).
+   */
+  #isSudden(runRrMs: number, prevailingRrMs: number): boolean {
     const p = this.#c.params;
     if (!(p.suddenChange > 0) || this.#before.length < BEFORE_INTERVALS) return false;
+    const differs = (referenceRrMs: number) => (this.#c.direction === 'above' ? runRrMs <= (1 - p.suddenChange) * referenceRrMs : runRrMs >= referenceRrMs / (1 - p.suddenChange));
     const beforeRrMs = this.#before.reduce((a, b) => a + b, 0) / this.#before.length;
-    return this.#c.direction === 'above' ? runRrMs <= (1 - p.suddenChange) * beforeRrMs : runRrMs >= beforeRrMs / (1 - p.suddenChange);
+    return differs(beforeRrMs) && (Number.isNaN(prevailingRrMs) || differs(prevailingRrMs));
   }
 
   onDiscontinuity(atMs: number): EpisodeChange[] {
@@ -386,6 +423,7 @@ const pendingRunSchema = z
     recentRrMs: z.array(z.number()),
     sudden: z.boolean().optional(),
     beforeRrMs: z.array(z.number()).optional(),
+    prevailingRrMs: z.number().positive().optional(),
   })
   .refine((r) => r.lastMs >= r.firstMs);
 

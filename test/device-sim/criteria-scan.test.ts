@@ -50,6 +50,18 @@ describe('criteria scan of generated beats', () => {
     expect(scanCriteria(run, [1450, ...normal(6)]).map((h) => h.kind)).toEqual(['brady']);
   });
 
+  it('a run is sudden against the prevailing interval too (alarm-criteria.ts SUDDEN_ONSET): the return to a sleeping rate after an arousal is not', () => {
+    const run = beatsOf([920, ...Array<number>(25).fill(1300), ...normal(2)]);
+    const arousal = Array<number>(8).fill(920);
+    // 1300 ms is 41 % longer than the arousal's 920 ms: sudden, unless the heart had prevailed near 1056 ms (23 %)
+    expect(scanCriteria(run, arousal).map((h) => h.kind)).toEqual(['brady']);
+    expect(scanCriteria(run, arousal, 830).map((h) => h.kind)).toEqual(['brady']);
+    expect(scanCriteria(run, arousal, 1056)).toEqual([]);
+    // the prevailing interval follows the list's own intervals: a long enough slow stretch inside it pulls it up
+    const sleepInList = beatsOf([...Array<number>(522).fill(1150), ...Array<number>(98).fill(920), ...Array<number>(25).fill(1300), ...normal(2)]);
+    expect(scanCriteria(sleepInList, arousal, 800)).toEqual([]);
+  });
+
   it('needs 17 intervals under 60000/140 ms for extreme tachycardia, and a tachycardia lasting 30 s after a sudden onset or 5 min after a gradual one', () => {
     const sixteen = beatsOf([...normal(2), ...Array<number>(16).fill(428), ...normal(2)]);
     expect(scanCriteria(sixteen)).toEqual([]);

@@ -26,14 +26,17 @@ function generate(phases: ScenarioPhase[], spanMs: number, seed: number, rhythmP
 /**
  * Device time the limit alarm's delay is over (alarm-criteria.ts, issue 12): the first beat of
  * the run `from`…`from + n` at least 30 s after its first beat when its first 5 intervals average
- * ≥ 25 % longer (brady) / 20 % shorter (tachy) than the 8 intervals before it, else 2 / 5 min;
- * null when the run is shorter. Written here from the rule, not from criteria-scan.ts.
+ * ≥ 25 % longer (brady) / 20 % shorter (tachy) than the 8 intervals before it and than the
+ * prevailing interval (every interval before the run, averaged over time with an exponential
+ * memory of 5 min), else 2 / 5 min; null when the run is shorter. Written here from the rule, not
+ * from criteria-scan.ts.
  */
 function delayOver(intervals: Interval[], from: number, n: number, kind: 'brady' | 'tachy'): { sudden: boolean; criterionMs: number | null } {
   const mean = (xs: Interval[]) => xs.reduce((a, x) => a + x.rrMs, 0) / xs.length;
   const before = mean(intervals.slice(from - 8, from));
+  const prevailing = intervals.slice(0, from).reduce((avg, x) => (Number.isNaN(avg) ? x.rrMs : avg + (1 - Math.exp(-x.rrMs / 300_000)) * (x.rrMs - avg)), Number.NaN);
   const first5 = mean(intervals.slice(from, from + 5));
-  const sudden = kind === 'brady' ? first5 >= before / 0.8 : first5 <= 0.8 * before;
+  const sudden = kind === 'brady' ? first5 >= before / 0.8 && first5 >= prevailing / 0.8 : first5 <= 0.8 * before && first5 <= 0.8 * prevailing;
   const delayMs = sudden ? 30_000 : kind === 'brady' ? 120_000 : 300_000;
   const t0 = intervals[from]!.tMs;
   const hit = intervals.slice(from + 4, from + n).find((x) => x.tMs - t0 >= delayMs);

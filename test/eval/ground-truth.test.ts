@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { agreement, rateRuns, silences, ventricularRuns } from '../../eval/ground-truth.ts';
+import { agreement, rateRuns, silences, sustainedRuns, ventricularRuns } from '../../eval/ground-truth.ts';
+import { BRADY_DEFAULTS } from '../../processor/detectors/brady.ts';
 import type { ReferenceBeat } from '../../eval/records.ts';
 
 const beatsAt = (times: number[], cls: ReferenceBeat['cls'] = 'N'): ReferenceBeat[] => times.map((timeMs) => ({ timeMs, cls }));
@@ -13,6 +14,16 @@ describe('ground truth from reference beats', () => {
     // RR: 800, 1600 ×5, 800, 1600 ×4, 800
     const t = [0, 800, 2400, 4000, 5600, 7200, 8800, 9600, 11_200, 12_800, 14_400, 16_000, 16_800];
     expect(rateRuns(beatsAt(t), 20_000, 5, (rr) => rr > 1500)).toEqual([{ startMs: 2400, endMs: 9600 }]);
+  });
+
+  it('limit-alarm runs: sudden (30 s) against the 8 intervals before and the prevailing interval; the sleeping rate after an arousal needs 2 min', () => {
+    const fromIntervals = (rr: number[]) => beatsAt(rr.reduce<number[]>((t, x) => [...t, t.at(-1)! + x], [0]));
+    const fill = (rr: number, n: number) => Array<number>(n).fill(rr);
+    // 75 s at 46 bpm after 90 s at 65 bpm: after 10 min awake at 75 bpm a sudden drop, after 10 min asleep at 52 bpm not
+    const awake = fromIntervals([...fill(800, 750), ...fill(920, 98), ...fill(1300, 58), ...fill(1000, 10)]);
+    const asleep = fromIntervals([...fill(1150, 522), ...fill(920, 98), ...fill(1300, 58), ...fill(1000, 10)]);
+    expect(sustainedRuns(awake, 1e9, BRADY_DEFAULTS, 'below')).toEqual([{ startMs: awake[849]!.timeMs, endMs: awake[907]!.timeMs }]);
+    expect(sustainedRuns(asleep, 1e9, BRADY_DEFAULTS, 'below')).toEqual([]);
   });
 
   it('finds ventricular runs from their first fast window to the first non-ventricular beat', () => {

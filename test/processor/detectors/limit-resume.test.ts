@@ -67,6 +67,10 @@ const CASES: { name: string; make: () => Detector; beats: TestBeat[] }[] = [
   { name: 'brady, sudden drop (30 s delay)', make: () => createBradyDetector(BRADY_DEFAULTS), beats: seq(Array(40).fill(1400), Array(10).fill(800)) },
   // a gradual drift below 50 bpm held for > 2 min: the full delay.
   { name: 'brady, gradual drift (2 min delay)', make: () => createBradyDetector(BRADY_DEFAULTS), beats: seq(ramp(1000, 1300, 20), Array(110).fill(1300), Array(10).fill(800)) },
+  // 52 bpm asleep for 10 min, 90 s at 65 bpm, then 46 bpm for 2.5 min: sudden against the 8
+  // intervals before, not against the prevailing interval (2 min delay). A replacement within the
+  // run's first 5 beats must hand the prevailing interval over, or the fresh detector calls it sudden.
+  { name: 'brady, the sleeping rate after an arousal (prevailing interval: 2 min delay)', make: () => createBradyDetector(BRADY_DEFAULTS), beats: seq(Array(522).fill(1150), Array(98).fill(920), Array(116).fill(1300), Array(10).fill(800)) },
   // 75 → 130 bpm at once: sudden onset, 30 s delay.
   { name: 'tachy, sudden onset (30 s delay)', make: () => createTachyDetector(TACHY_DEFAULTS), beats: seq(Array(80).fill(460), Array(10).fill(800)) },
 ];

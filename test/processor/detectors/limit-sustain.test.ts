@@ -100,6 +100,34 @@ describe('limit alarms with the nuisance-alarm delay, the default since issue 12
     expect(Date.parse(sudden[0]!.detectedAt) - Date.parse(sudden[0]!.onset)).toBeLessThanOrEqual(30_000 + 1300 + 1000);
   });
 
+  describe('the prevailing interval: sudden against the last minutes as well as the last 8 intervals', () => {
+    const mins = (rrMs: number, minutes: number) => Array<number>(Math.round((minutes * 60_000) / rrMs)).fill(rrMs);
+    // 90 s at 65 bpm (an arousal, or a patient who sat up), then 75 s at 46 bpm, then 60 bpm again.
+    const arousalThenSlow = [...mins(920, 1.5), ...mins(1300, 1.25), ...mins(1000, 1)];
+
+    it('brady: the return to a sleeping rate after an arousal is not a sudden onset; the same drop from an awake rate is', () => {
+      // Asleep at 52 bpm for 10 min: against the arousal's last 8 intervals the drop to 46 bpm is
+      // 41 % longer (sudden by the 8 intervals alone: alarmed at 30 s before this rule), against the
+      // prevailing interval (≈ 1056 ms) only 23 %: the 2 min delay applies, and 75 s raise nothing.
+      const asleep = seq(mins(1150, 10), arousalThenSlow);
+      expect(raised(run([createBradyDetector(BRADY_DEFAULTS)], asleep, lastT(asleep) + 1))).toEqual([]);
+      // Awake at 75 bpm for 10 min (prevailing ≈ 830 ms): the same 90 s and the same drop are sudden.
+      const awake = seq(mins(800, 10), arousalThenSlow);
+      const alerts = raised(run([createBradyDetector(BRADY_DEFAULTS)], awake, lastT(awake) + 1));
+      expect(alerts).toHaveLength(1);
+      const firstSlow = awake.find((b, i) => i > 0 && b.t - awake[i - 1]!.t === 1300)!.t;
+      expect(alerts[0]!.onset).toBe(at(firstSlow));
+      expect(Date.parse(alerts[0]!.detectedAt) - Date.parse(alerts[0]!.onset)).toBeLessThanOrEqual(30_000 + 1300 + 1000);
+    });
+
+    it('tachy: a re-entrant tachycardia (150 bpm) right after 10 min of exertion at 107 bpm is still sudden: alarmed at 30 s', () => {
+      const svtAfterExertion = seq(mins(560, 10), mins(720, 1), mins(400, 1), mins(800, 1));
+      const alerts = raised(run([createTachyDetector(TACHY_DEFAULTS)], svtAfterExertion, lastT(svtAfterExertion) + 1));
+      expect(alerts).toHaveLength(1);
+      expect(Date.parse(alerts[0]!.detectedAt) - Date.parse(alerts[0]!.onset)).toBeLessThanOrEqual(30_000 + 400 + 1000);
+    });
+  });
+
   it('tachy: exertional sinus tachycardia ramping over 120 bpm for 4 min raises nothing; a sudden 75 → 130 bpm alarms after 30 s', () => {
     const exertion = seq(ramp(800, 470, 120), Array(480).fill(470), ramp(470, 800, 60));
     expect(run([createTachyDetector(TACHY_DEFAULTS)], exertion, lastT(exertion) + 1)).toEqual([]);
