@@ -44,6 +44,9 @@ const int = (min: number, max: number) => z.number().int().min(min).max(max);
  *   (2017 AHA/ACC/HRS) → 3–10 beats, 100–150 bpm. leakageBelow: VT/VF waveform evidence from the
  *   ECG, VF-filter leakage of 4 s < 0.65 (Kuo & Dillman 1978, Amann et al. 2005; threshold chosen by
  *   5-fold CV on the CinC 2015 VT alarms, EVALUATION.md §6) → 0–0.75 (0 = beats only).
+ *   similarityMin: with ECG, a run of V beats counts only when its consecutive complexes are alike
+ *   (mean correlation ≥ 0.3; noise read as V beats is not; processor/detectors/complex-similarity.ts,
+ *   EVALUATION.md §6) → 0–0.9 (0 = not checked).
  * - afib: episode ≥ 30 s is diagnostic (ESC 2016) → 30 s–5 min (never shorter than 30 s).
  * - signal_loss: a streaming device silent for 10 s (issue 4) → 5–60 s.
  * - lead_off: frames flagged lead-off for ≥ 10 s (our choice, see processor/technical.ts) → 0–60 s.
@@ -56,7 +59,7 @@ export const alarmCriteriaSchema = z.strictObject({
   brady: z.strictObject({ enabled: z.boolean().default(true), limitBpm: int(30, 60).default(50), consecutiveBeats: int(3, 20).default(5), sustainMs: int(0, 600_000).default(120_000) }).prefault({}),
   extreme_tachy: z.strictObject({ enabled: z.boolean().default(true), hrAboveBpm: int(130, 220).default(140), consecutiveBeats: int(5, 30).default(17) }).prefault({}),
   tachy: z.strictObject({ enabled: z.boolean().default(true), limitBpm: int(100, 180).default(120), consecutiveBeats: int(3, 20).default(5), sustainMs: int(0, 900_000).default(300_000) }).prefault({}),
-  vt: z.strictObject({ enabled: z.boolean().default(true), minBeats: int(3, 10).default(5), hrAboveBpm: int(100, 150).default(100), leakageBelow: z.number().min(0).max(0.75).default(0.65) }).prefault({}),
+  vt: z.strictObject({ enabled: z.boolean().default(true), minBeats: int(3, 10).default(5), hrAboveBpm: int(100, 150).default(100), leakageBelow: z.number().min(0).max(0.75).default(0.65), similarityMin: z.number().min(0).max(0.9).default(0.3) }).prefault({}),
   afib: z.strictObject({ enabled: z.boolean().default(true), minEpisodeMs: int(30_000, 300_000).default(30_000) }).prefault({}),
   signal_loss: z.strictObject({ enabled: z.boolean().default(true), silenceMs: int(5000, 60_000).default(10_000) }).prefault({}),
   lead_off: z.strictObject({ enabled: z.boolean().default(true), minDurationMs: int(0, 60_000).default(10_000) }).prefault({}),

@@ -145,7 +145,7 @@ export function formatEcgPathAlarms(db: string, ecgPath: readonly EcgPathRecordA
 export interface Challenge2015Summary {
   /** Every setting on all 100 alarms (descriptive: not a choice). */
   bySetting: { setting: VtSetting; score: ChallengeScore; missed: string[] }[];
-  /** Production as it runs (processor path, default criteria: ≥ 5 V beats or leakage < 0.65 for 4 s), first lead. */
+  /** Production as it runs (processor path, default criteria: ≥ 5 V beats whose complexes are alike, or leakage < 0.65 for 4 s), first lead. */
   production: ChallengeScore;
   productionMissed: string[];
   /** The setting chosen by 5-fold cross-validation, scored on held-out alarms only. */
@@ -196,7 +196,7 @@ export function formatChallenge2015(s: Challenge2015Summary): string {
     return [...count].map(([k, v]) => `${k} ×${v}`).join(', ');
   };
   const missedHeldOut = (cv: VtCrossValidation) => cv.folds.flatMap((f) => s.alarms.filter((a) => f.test.includes(a.name) && a.truth && !decide(a, f.chosen).alarm).map((a) => a.name)).join(' ') || '-';
-  rows.push(['production default as it runs (processor path, default criteria: first lead, ≥ 5 V beats or leakage < 0.65 for 4 s)', ...scoreCells(s.production), s.productionMissed.join(' ') || '-']);
+  rows.push(['production default as it runs (processor path, default criteria: first lead, ≥ 5 alike V beats or leakage < 0.65 for 4 s)', ...scoreCells(s.production), s.productionMissed.join(' ') || '-']);
   rows.push([`5-fold CV by record, held out (chosen: ${chosen(s.cv)})`, ...scoreCells(s.cv.heldOut), missedHeldOut(s.cv)]);
   rows.push([`leave-one-record-out, held out (chosen: ${chosen(s.loro)})`, ...scoreCells(s.loro.heldOut), missedHeldOut(s.loro)]);
   const n = s.alarms.length;

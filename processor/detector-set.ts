@@ -36,7 +36,7 @@ const BUILDERS: Record<PhysiologicalKind, (c: AlarmCriteria, kinds: readonly Ale
   brady: (c) => createBradyDetector({ limitBpm: c.brady.limitBpm, consecutiveBeats: c.brady.consecutiveBeats, ...sustained(BRADY_DEFAULTS, c.brady.sustainMs) }),
   extreme_tachy: (c) => createExtremeTachyDetector({ hrAboveBpm: c.extreme_tachy.hrAboveBpm, consecutiveBeats: c.extreme_tachy.consecutiveBeats }),
   tachy: (c) => createTachyDetector({ limitBpm: c.tachy.limitBpm, consecutiveBeats: c.tachy.consecutiveBeats, ...sustained(TACHY_DEFAULTS, c.tachy.sustainMs) }),
-  vt: (c) => createVtDetector({ minBeats: c.vt.minBeats, hrAboveBpm: c.vt.hrAboveBpm, leakageBelow: c.vt.leakageBelow }),
+  vt: (c) => createVtDetector({ minBeats: c.vt.minBeats, hrAboveBpm: c.vt.hrAboveBpm, leakageBelow: c.vt.leakageBelow, similarityMin: c.vt.similarityMin }),
   afib: (c) => createAfibDetector({ minEpisodeMs: c.afib.minEpisodeMs }),
 };
 

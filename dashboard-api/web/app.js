@@ -961,7 +961,7 @@
   }
 
   // ---- criteria -----------------------------------------------------------------------------
-  const FRACTIONAL_CRITERIA = new Set(['leakageBelow']);
+  const FRACTIONAL_CRITERIA = new Set(['leakageBelow', 'similarityMin']);
 
   const ALWAYS_ON = new Set(['asystole', 'extreme_brady', 'extreme_tachy', 'vt', 'signal_loss']);
 
@@ -989,7 +989,7 @@
       const fields = el('td', { className: 'params' });
       for (const [k, v] of Object.entries(params)) {
         if (k === 'enabled') continue;
-        // Whole numbers except the fractional criteria (vt.leakageBelow, 0–0.75): step 1 would make 0.65 invalid and block saving.
+        // Whole numbers except the fractional criteria (vt.leakageBelow 0–0.75, vt.similarityMin 0–0.9): step 1 would make 0.65 invalid and block saving.
         const input = el('input', { type: 'number', value: String(v), name: `${kind}.${k}`, step: FRACTIONAL_CRITERIA.has(k) ? '0.01' : '1', 'aria-label': `${KIND_LABELS[kind]} ${k}` });
         fields.append(el('label', {}, `${k} `, input));
       }

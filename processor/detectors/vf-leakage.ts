@@ -112,6 +112,16 @@ export class VfLeakageMeter {
     return { leakage, meanHz: halfPeriod > 0 ? this.fsHz / (2 * halfPeriod) : 0, peakToPeakUv: hi - lo };
   }
 
+  /** Samples consumed since the start or the last reset. */
+  get sampleCount(): number {
+    return this.#n;
+  }
+
+  /** The filtered (0.5–40 Hz) sample with index `i` since the start or last reset; NaN when no longer (or not yet) held. */
+  filteredAt(i: number): number {
+    return i >= 0 && i < this.#n && i >= this.#n - this.#ring.length ? this.#ring[i % this.#ring.length]! : Number.NaN;
+  }
+
   /** Forgets the window (lead-off, gap, fs change). */
   reset(): void {
     this.#hp.reset();

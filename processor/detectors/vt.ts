@@ -21,6 +21,18 @@
  * with 5 % interval jitter a third are alarmed 2–4 beats later; at ≥ 110 bpm almost none:
  * eval/vt-rate-jitter.ts, EVALUATION §6).
  *
+ * With ECG the run's complexes must also be alike ({@link VtParams.similarityMin}, default 0.3;
+ * complex-similarity.ts): the mean correlation of consecutive complexes (low-passed, aligned within
+ * ±30 ms) of the window's beats. A ventricular focus repeats its complex, while motion or muscle
+ * artefact that the beat labeller reads as wide beats changes shape from one "beat" to the next;
+ * an unlike window is not a VT run, and the window slides on (a VT whose first complexes are
+ * disturbed is raised a beat or two later). The threshold is low on purpose — VT in heavy noise
+ * loses similarity too — and was set by `node eval/vt-similarity.ts` (EVALUATION.md §6): at 0.3
+ * no CinC 2015 true VT alarm and no synthetic VT run in noise up to 500 µV is lost, while mitdb's
+ * ECG-only false VT fall from 67 to 48 (MLII) and 383 to 211 (chest leads) per 24 h. Where the
+ * ECG does not hold every complex (no ECG, a hole, a run longer than the 4 s buffer, firmware
+ * beats whose frame ends within ≈ 180 ms of the last one) the beats decide alone, as before.
+ *
  * Onset = the first ventricular beat of the qualifying window; end = the first beat that is not
  * ventricular (the run is over). While it lasts the rate is not re-tested: a VT that slows
  * stays one episode instead of flapping. A beat with unknown RR (after lost frames) restarts
@@ -66,6 +78,7 @@
  */
 import type { AlertEvidence } from '../../contracts/alert.ts';
 import type { BeatEvent, Detector, EcgChunk, EpisodeChange, TimeEvent } from './detector.ts';
+import { consecutiveComplexSimilarity } from './complex-similarity.ts';
 import { VF_WINDOW_MS, VfLeakageMeter, type VfReading } from './vf-leakage.ts';
 
 export interface VtParams {
@@ -75,9 +88,14 @@ export interface VtParams {
   hrAboveBpm: number;
   /** Waveform evidence: VF-filter leakage of 4 s of ECG below this (0 = beats only). */
   leakageBelow: number;
+  /**
+   * With ECG: a run of ventricular beats counts only when its consecutive complexes are alike —
+   * mean correlation at least this (complex-similarity.ts; file comment). 0 = not checked.
+   */
+  similarityMin: number;
 }
 
-export const VT_DEFAULTS: VtParams = { minBeats: 5, hrAboveBpm: 100, leakageBelow: 0.65 };
+export const VT_DEFAULTS: VtParams = { minBeats: 5, hrAboveBpm: 100, leakageBelow: 0.65, similarityMin: 0.3 };
 
 /** Below this peak-to-peak amplitude a window is asystole, not VF (Kerber et al. 1997, file comment), µV. */
 export const ASYSTOLE_BELOW_UV = 100;
@@ -131,6 +149,8 @@ interface OpenRun {
   beatsHold: boolean;
   /** Lowest leakage read while open (1 = none below the threshold). */
   minLeakage: number;
+  /** Similarity of the qualifying run's complexes (NaN: not measured). */
+  similarity: number;
   /** Opened by the waveform (no qualifying run yet). */
   byWaveform: boolean;
 }
@@ -164,6 +184,7 @@ export class VtDetector implements Detector {
   constructor(params: VtParams = VT_DEFAULTS) {
     if (!(params.minBeats >= 2)) throw new RangeError('vt minBeats must be ≥ 2 (a rate needs an interval)');
     if (!(params.leakageBelow >= 0 && params.leakageBelow < 1)) throw new RangeError('vt leakageBelow must be in [0, 1)');
+    if (!(params.similarityMin >= 0 && params.similarityMin < 1)) throw new RangeError('vt similarityMin must be in [0, 1)');
     this.#p = params;
   }
 
@@ -171,18 +192,20 @@ export class VtDetector implements Detector {
     const beats = `≥ ${this.#p.minBeats} consecutive ventricular beats at HR > ${this.#p.hrAboveBpm} bpm (PhysioNet/CinC 2015; Philips default)`;
     const wave = `VF-filter leakage ${o.minLeakage.toFixed(2)} < ${this.#p.leakageBelow} over ${VF_WINDOW_MS / 1000} s of ECG: VT/VF/flutter waveform (Kuo & Dillman 1978; fhir-and-alarms.md §5 VF/flutter ≥ 4 s, raised as vt)`;
     const waveHeld = o.minLeakage < this.#p.leakageBelow;
+    const alike = Number.isFinite(o.similarity) ? `, consecutive complexes alike (mean correlation ${o.similarity.toFixed(2)} ≥ ${this.#p.similarityMin})` : '';
     const thresholds: Record<string, number> = { minBeats: this.#p.minBeats, hrAboveBpm: this.#p.hrAboveBpm };
     if (this.#p.leakageBelow > 0) thresholds.leakageBelow = this.#p.leakageBelow;
+    if (this.#p.similarityMin > 0) thresholds.similarityMin = this.#p.similarityMin;
     return {
       ...(o.intervals > 0 ? { hrBpm: round1(60000 / (o.rrSumMs / o.intervals)), rrMs: o.recentRrMs.slice(-MAX_EVIDENCE_RR) } : {}),
       beatCount: o.beatCount,
-      criterion: o.byWaveform ? wave + (o.intervals > 0 && o.beatCount >= this.#p.minBeats ? `; then ${beats}` : '') : beats + (waveHeld ? `; also ${wave}` : ''),
+      criterion: o.byWaveform ? wave + (o.intervals > 0 && o.beatCount >= this.#p.minBeats ? `; then ${beats}` : '') : beats + alike + (waveHeld ? `; also ${wave}` : ''),
       thresholds,
     };
   }
 
   onEcg(chunk: EcgChunk): void {
-    if (this.#p.leakageBelow <= 0 || chunk.uV.length === 0) return;
+    if ((this.#p.leakageBelow <= 0 && this.#p.similarityMin <= 0) || chunk.uV.length === 0) return;
     if (!this.#meter || this.#meter.fsHz !== chunk.fsHz || this.#ecgEndMs === undefined || Math.abs(chunk.startMs - this.#ecgEndMs) > ECG_CONTINUITY_MS) {
       // A hole (lost frames, lead-off never fed) or a new rate: the 4 s window starts again. The
       // evidence keeps its last state until a fresh window says otherwise (open episodes stay open).
@@ -194,7 +217,8 @@ export class VtDetector implements Detector {
     this.#ecgEndMs = chunk.startMs + (chunk.uV.length * 1000) / chunk.fsHz;
     for (const i of chunk.pace ?? []) this.#pulsesMs.push(chunk.startMs + (i * 1000) / chunk.fsHz);
     while (this.#pulsesMs.length > 0 && this.#pulsesMs[0]! < this.#ecgEndMs - VF_WINDOW_MS) this.#pulsesMs.shift();
-    if (!this.#meter.ready) return;
+    // (The meter also keeps the filtered ECG the complex similarity reads; leakage 0 = no waveform evidence.)
+    if (!this.#meter.ready || this.#p.leakageBelow <= 0) return;
     const reading = this.#meter.reading();
     const leakage = reading.leakage;
     const below = leakage < this.#p.leakageBelow && this.#oscillates(reading) && !this.#pacedFast();
@@ -242,7 +266,7 @@ export class VtDetector implements Detector {
         // The window's start, or after the last non-ventricular beat inside it (the rhythm was
         // still normal then): the first beat after it, or that beat itself when none followed.
         const onsetMs = Math.max(r.atMs - VF_WINDOW_MS, this.#afterLastNonVMs);
-        this.#open = { onsetMs, beatCount: 0, rrSumMs: 0, intervals: 0, recentRrMs: [], beatsHold: false, minLeakage: r.leakage, byWaveform: true };
+        this.#open = { onsetMs, beatCount: 0, rrSumMs: 0, intervals: 0, recentRrMs: [], beatsHold: false, minLeakage: r.leakage, similarity: Number.NaN, byWaveform: true };
         this.#run = [];
         out.push({ type: 'onset', kind: this.kind, onsetMs, evidence: this.#evidence(this.#open) });
       } else {
@@ -328,9 +352,27 @@ export class VtDetector implements Detector {
     const intervals = this.#run.slice(1).map((b) => b.rrMs);
     const rrSumMs = intervals.reduce((a, b) => a + b, 0);
     if (!isVtRate(intervals, this.#p.hrAboveBpm)) return [];
-    this.#open = { onsetMs: this.#run[0]!.timeMs, beatCount: this.#run.length, rrSumMs, intervals: intervals.length, recentRrMs: intervals, beatsHold: true, minLeakage: 1, byWaveform: false };
+    // Unlike complexes are noise read as ventricular beats: the window slides on, and a VT whose
+    // first complexes are disturbed is raised a beat or two later.
+    const similarity = this.#similarity(this.#run);
+    if (similarity < this.#p.similarityMin) return [];
+    this.#open = { onsetMs: this.#run[0]!.timeMs, beatCount: this.#run.length, rrSumMs, intervals: intervals.length, recentRrMs: intervals, beatsHold: true, minLeakage: 1, similarity, byWaveform: false };
     this.#run = [];
     return [{ type: 'onset', kind: this.kind, onsetMs: this.#open.onsetMs, evidence: this.#evidence(this.#open) }];
+  }
+
+  /**
+   * Similarity of the run's complexes from the ECG the meter still holds (complex-similarity.ts);
+   * NaN — not checked, the beats decide as before — without ECG, when the check is off, or when
+   * the ECG does not hold every complex (a run longer than the 4 s buffer, a hole, or firmware
+   * beats whose frame ends before the last complex's window).
+   */
+  #similarity(run: readonly BeatEvent[]): number {
+    const m = this.#meter;
+    const endMs = this.#ecgEndMs;
+    if (this.#p.similarityMin <= 0 || !m || endMs === undefined) return Number.NaN;
+    const peaks = run.map((b) => m.sampleCount - Math.round(((endMs - b.timeMs) * m.fsHz) / 1000));
+    return consecutiveComplexSimilarity((i) => m.filteredAt(i), m.fsHz, peaks);
   }
 
   onTime(time: TimeEvent): EpisodeChange[] {

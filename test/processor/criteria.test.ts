@@ -42,12 +42,12 @@ describe('per-patient criteria in the processor', () => {
       asystole: c.asystole.minGapMs, pause: c.pause.minRrMs,
       extremeBrady: [c.extreme_brady.hrBelowBpm, c.extreme_brady.consecutiveBeats], brady: [c.brady.limitBpm, c.brady.consecutiveBeats, c.brady.sustainMs],
       extremeTachy: [c.extreme_tachy.hrAboveBpm, c.extreme_tachy.consecutiveBeats], tachy: [c.tachy.limitBpm, c.tachy.consecutiveBeats, c.tachy.sustainMs],
-      vt: [c.vt.minBeats, c.vt.hrAboveBpm, c.vt.leakageBelow], afib: c.afib.minEpisodeMs, leadOff: c.lead_off.minDurationMs, battery: [c.low_battery.belowPct, c.low_battery.clearAtPct],
+      vt: [c.vt.minBeats, c.vt.hrAboveBpm, c.vt.leakageBelow, c.vt.similarityMin], afib: c.afib.minEpisodeMs, leadOff: c.lead_off.minDurationMs, battery: [c.low_battery.belowPct, c.low_battery.clearAtPct],
     }).toEqual({
       asystole: ASYSTOLE_DEFAULTS.minGapMs, pause: PAUSE_DEFAULTS.minRrMs,
       extremeBrady: [EXTREME_BRADY_DEFAULTS.hrBelowBpm, EXTREME_BRADY_DEFAULTS.consecutiveBeats], brady: [BRADY_DEFAULTS.limitBpm, BRADY_DEFAULTS.consecutiveBeats, BRADY_DEFAULTS.sustainMs],
       extremeTachy: [EXTREME_TACHY_DEFAULTS.hrAboveBpm, EXTREME_TACHY_DEFAULTS.consecutiveBeats], tachy: [TACHY_DEFAULTS.limitBpm, TACHY_DEFAULTS.consecutiveBeats, TACHY_DEFAULTS.sustainMs],
-      vt: [VT_DEFAULTS.minBeats, VT_DEFAULTS.hrAboveBpm, VT_DEFAULTS.leakageBelow], afib: AFIB_DEFAULTS.minEpisodeMs, leadOff: LEAD_OFF_DEFAULTS.minDurationMs, battery: [LOW_BATTERY_DEFAULTS.belowPct, LOW_BATTERY_DEFAULTS.clearAtPct],
+      vt: [VT_DEFAULTS.minBeats, VT_DEFAULTS.hrAboveBpm, VT_DEFAULTS.leakageBelow, VT_DEFAULTS.similarityMin], afib: AFIB_DEFAULTS.minEpisodeMs, leadOff: LEAD_OFF_DEFAULTS.minDurationMs, battery: [LOW_BATTERY_DEFAULTS.belowPct, LOW_BATTERY_DEFAULTS.clearAtPct],
     });
   });
 
