@@ -23,10 +23,8 @@ const PRE_MS = 100;
 const POST_MS = 120;
 /** Alignment search, ± ms. */
 const SHIFT_MS = 30;
-/** Moving-average low-pass before the comparison, ms. */
-export const SMOOTH_MS = 60;
-/** Samples needed after the last R peak, ms (window + alignment + half the smoothing). */
-export const SIMILARITY_LOOKAHEAD_MS = POST_MS + SHIFT_MS + SMOOTH_MS / 2;
+/** Moving-average low-pass before the comparison, ms (so the last complex needs ECG up to ≈ 180 ms after its R peak). */
+const SMOOTH_MS = 60;
 
 /**
  * Mean correlation of consecutive complexes at the R-peak sample indexes `peaks` (ascending);

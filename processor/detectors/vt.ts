@@ -28,8 +28,9 @@
  * an unlike window is not a VT run, and the window slides on (a VT whose first complexes are
  * disturbed is raised a beat or two later). The threshold is low on purpose — VT in heavy noise
  * loses similarity too — and was set by `node eval/vt-similarity.ts` (EVALUATION.md §6): at 0.3
- * no CinC 2015 true VT alarm and no synthetic VT run in noise up to 500 µV is lost, while mitdb's
- * ECG-only false VT fall from 67 to 48 (MLII) and 383 to 211 (chest leads) per 24 h. Where the
+ * no CinC 2015 true VT alarm is lost and 2 of 240 synthetic VT runs in noise (both at 600 µV sd;
+ * with more seeds ≈ 1–3 % of the runs in the heaviest cases), while mitdb's ECG-only false VT
+ * fall from 67 to 48 (MLII) and 383 to 211 (chest leads) per 24 h. Where the
  * ECG does not hold every complex (no ECG, a hole, a run longer than the 4 s buffer, firmware
  * beats whose frame ends within ≈ 180 ms of the last one) the beats decide alone, as before.
  *
