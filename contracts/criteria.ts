@@ -44,9 +44,10 @@ const int = (min: number, max: number) => z.number().int().min(min).max(max);
  *   (2017 AHA/ACC/HRS) → 3–10 beats, 100–150 bpm. leakageBelow: VT/VF waveform evidence from the
  *   ECG, VF-filter leakage of 4 s < 0.65 (Kuo & Dillman 1978, Amann et al. 2005; threshold chosen by
  *   5-fold CV on the CinC 2015 VT alarms, EVALUATION.md §6) → 0–0.75 (0 = beats only).
- *   similarityMin: with ECG, a run of V beats counts only when its consecutive complexes are alike
- *   (mean correlation ≥ 0.3; noise read as V beats is not; processor/detectors/complex-similarity.ts,
- *   EVALUATION.md §6) → 0–0.9 (0 = not checked).
+ *   similarityMin: beats derived from the ECG (ECG-only devices): a run of V beats counts only when
+ *   its consecutive complexes are alike (mean correlation ≥ 0.3; noise read as V beats is not;
+ *   firmware beats are not checked; processor/detectors/complex-similarity.ts, EVALUATION.md §6)
+ *   → 0–0.9 (0 = not checked).
  * - afib: episode ≥ 30 s is diagnostic (ESC 2016) → 30 s–5 min (never shorter than 30 s).
  * - signal_loss: a streaming device silent for 10 s (issue 4) → 5–60 s.
  * - lead_off: frames flagged lead-off for ≥ 10 s (our choice, see processor/technical.ts) → 0–60 s.

@@ -52,10 +52,10 @@ export function nextPrevailingRrMs(prevailingRrMs: number, rrMs: number): number
  * VT: ≥ 5 consecutive ventricular beats at HR > 100 bpm (PhysioNet/CinC 2015; Philips default) — by
  * the mean of their V-to-V intervals and on all of them but `maxSlowIntervals` (one extra
  * detection must not make a slow run fast) — or with ECG a VT/VF waveform: VF-filter leakage of
- * 4 s < 0.65 (processor/detectors/vt.ts, EVALUATION.md §6). With ECG the run's consecutive
- * complexes must also be alike (mean correlation ≥ `similarityMin`, complex-similarity.ts): the
- * simulator's ventricular complexes are one shape plus its noise, so its ground truth needs no
- * such test.
+ * 4 s < 0.65 (processor/detectors/vt.ts, EVALUATION.md §6). When the processor derives the beats
+ * from the ECG, the run's consecutive complexes must also be alike (mean correlation ≥
+ * `similarityMin`, complex-similarity.ts): the simulator's ventricular complexes are one shape plus
+ * its noise, so its ground truth needs no such test.
  */
 export const VT = { minBeats: 5, hrAboveBpm: 100, maxSlowIntervals: 1, leakageBelow: 0.65, similarityMin: 0.3 } as const;
 /** AF: an episode of ≥ 30 s is diagnostic (ESC 2016). */

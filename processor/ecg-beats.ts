@@ -278,7 +278,7 @@ export class EcgBeatSource {
  */
 export function detectThroughBeatSource(source: EcgBeatSource, stream: PatientStream, frame: TelemetryFrame): { frames: TelemetryFrame[]; changes: EpisodeChange[] } {
   const frames = source.frames(frame);
-  if (source.ecgMode && frame.ecg && !frame.leadOff) stream.feedEcg(ecgChunkOf(frame.ts, frame.ecg));
+  if (source.ecgMode && frame.ecg && !frame.leadOff) stream.feedEcg({ ...ecgChunkOf(frame.ts, frame.ecg), beatsDerived: true });
   if (frames.length === 1) return { frames, changes: stream.detect(frames[0]!) };
   const changes: EpisodeChange[] = [];
   for (const f of frames) changes.push(...stream.detect(f));

@@ -29,6 +29,12 @@ export interface EcgChunk {
   uV: ArrayLike<number>;
   /** Indices of the samples where the device flagged a pacemaker pulse (JSON v1 `ecg.pace`), ascending. */
   pace?: readonly number[];
+  /**
+   * The stream's beats are derived from this ECG by the processor (an ECG-only device,
+   * processor/ecg-beats.ts), not the device's firmware beats: checks of our own beat labels
+   * against the waveform apply (vt.ts `similarityMin`).
+   */
+  beatsDerived?: boolean;
 }
 
 export type EpisodeChange =

@@ -21,18 +21,21 @@
  * with 5 % interval jitter a third are alarmed 2–4 beats later; at ≥ 110 bpm almost none:
  * eval/vt-rate-jitter.ts, EVALUATION §6).
  *
- * With ECG the run's complexes must also be alike ({@link VtParams.similarityMin}, default 0.3;
- * complex-similarity.ts): the mean correlation of consecutive complexes (low-passed, aligned within
- * ±30 ms) of the window's beats. A ventricular focus repeats its complex, while motion or muscle
- * artefact that the beat labeller reads as wide beats changes shape from one "beat" to the next;
+ * When the beats are derived from the ECG by the processor (an ECG-only device; the beat labeller,
+ * qrs-morphology.ts, is ours), the run's complexes must also be alike ({@link
+ * VtParams.similarityMin}, default 0.3; complex-similarity.ts): the mean correlation of consecutive
+ * complexes (low-passed, aligned within ±30 ms) of the window's beats. A device's firmware beat
+ * classes decide as documented (fhir-and-alarms.md §5: ≥ 5 V beats), ECG or not. A ventricular
+ * focus repeats its complex, while motion or muscle artefact that our labeller reads as wide beats
+ * changes shape from one "beat" to the next;
  * an unlike window is not a VT run, and the window slides on (a VT whose first complexes are
  * disturbed is raised a beat or two later). The threshold is low on purpose — VT in heavy noise
  * loses similarity too — and was set by `node eval/vt-similarity.ts` (EVALUATION.md §6): at 0.3
  * no CinC 2015 true VT alarm is lost and 2 of 240 synthetic VT runs in noise (both at 600 µV sd;
  * with more seeds ≈ 1–3 % of the runs in the heaviest cases), while mitdb's ECG-only false VT
  * fall from 67 to 48 (MLII) and 383 to 211 (chest leads) per 24 h. Where the
- * ECG does not hold every complex (no ECG, a hole, a run longer than the 4 s buffer, firmware
- * beats whose frame ends within ≈ 180 ms of the last one) the beats decide alone, as before.
+ * ECG does not hold every complex (a hole, a run longer than the 4 s buffer) the beats decide
+ * alone, as before.
  *
  * Onset = the first ventricular beat of the qualifying window; end = the first beat that is not
  * ventricular (the run is over). While it lasts the rate is not re-tested: a VT that slows
@@ -90,8 +93,9 @@ export interface VtParams {
   /** Waveform evidence: VF-filter leakage of 4 s of ECG below this (0 = beats only). */
   leakageBelow: number;
   /**
-   * With ECG: a run of ventricular beats counts only when its consecutive complexes are alike —
-   * mean correlation at least this (complex-similarity.ts; file comment). 0 = not checked.
+   * Beats derived from the ECG (ECG-only device): a run of ventricular beats counts only when its
+   * consecutive complexes are alike — mean correlation at least this (complex-similarity.ts; file
+   * comment). 0 = not checked. Firmware beats are not checked.
    */
   similarityMin: number;
 }
@@ -164,6 +168,8 @@ export class VtDetector implements Detector {
   #run: BeatEvent[] = [];
   #open: OpenRun | undefined;
   #meter: VfLeakageMeter | undefined;
+  /** The beats are derived from this ECG by the processor (EcgChunk.beatsDerived): the similarity check applies. */
+  #beatsDerived = false;
   /** Device time the ECG continues at (end of the last chunk). */
   #ecgEndMs: number | undefined;
   /** Waveform readings not yet reached by the beat stream (changes of `below` only), in time order. */
@@ -215,6 +221,7 @@ export class VtDetector implements Detector {
       this.#pulsesMs = [];
     }
     this.#meter.push(chunk.uV);
+    this.#beatsDerived = chunk.beatsDerived === true;
     this.#ecgEndMs = chunk.startMs + (chunk.uV.length * 1000) / chunk.fsHz;
     for (const i of chunk.pace ?? []) this.#pulsesMs.push(chunk.startMs + (i * 1000) / chunk.fsHz);
     while (this.#pulsesMs.length > 0 && this.#pulsesMs[0]! < this.#ecgEndMs - VF_WINDOW_MS) this.#pulsesMs.shift();
@@ -364,14 +371,13 @@ export class VtDetector implements Detector {
 
   /**
    * Similarity of the run's complexes from the ECG the meter still holds (complex-similarity.ts);
-   * NaN — not checked, the beats decide as before — without ECG, when the check is off, or when
-   * the ECG does not hold every complex (a run longer than the 4 s buffer, a hole, or firmware
-   * beats whose frame ends before the last complex's window).
+   * NaN — not checked, the beats decide as before — for firmware beats, without ECG, when the check
+   * is off, or when the ECG does not hold every complex (a run longer than the 4 s buffer, a hole).
    */
   #similarity(run: readonly BeatEvent[]): number {
     const m = this.#meter;
     const endMs = this.#ecgEndMs;
-    if (this.#p.similarityMin <= 0 || !m || endMs === undefined) return Number.NaN;
+    if (this.#p.similarityMin <= 0 || !this.#beatsDerived || !m || endMs === undefined) return Number.NaN;
     const peaks = run.map((b) => m.sampleCount - Math.round(((endMs - b.timeMs) * m.fsHz) / 1000));
     return consecutiveComplexSimilarity((i) => m.filteredAt(i), m.fsHz, peaks);
   }
