@@ -16,7 +16,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_ALARM_CRITERIA, type AlarmCriteria } from '../contracts/criteria.ts';
 import { readWfdbHeader } from '../device-sim/wfdb-header.ts';
-import { readWfdbRecord } from '../device-sim/wfdb-record.ts';
+import { readWfdbRecord, type WfdbRecord } from '../device-sim/wfdb-record.ts';
 import { detectorsForCriteria } from '../processor/detector-set.ts';
 import { detectThroughBeatSource, EcgBeatSource } from '../processor/ecg-beats.ts';
 import { PatientStream } from '../processor/patient-stream.ts';
@@ -24,7 +24,7 @@ import { ALARM_AT_MS, ALARM_WINDOW_MS, challengeScore, ecgSignalIndexes, readAla
 import { loadQrsRecord, type QrsLead } from './ecg-eval.ts';
 import { scoreAlarms } from './evaluate.ts';
 import { ecgOnlyFrames, replayEcgOnly } from './qrs.ts';
-import { listRecords, loadRecord } from './records.ts';
+import { listRecords, loadRecord, type ReferenceRecord } from './records.ts';
 import { EVAL_EPOCH_MS } from './replay.ts';
 import { alarmed, vtInNoise, type NoiseSpan } from './vt-in-noise.ts';
 
@@ -69,16 +69,26 @@ async function cinc2015(dir: string): Promise<Map<number, AlarmResult[]>> {
   return out;
 }
 
+/** A mitdb record with one lead's ECG and its reference beats. */
+interface MitdbLead { name: string; record: WfdbRecord; reference: ReferenceRecord }
+
+/** mitdb's records with one lead's ECG, read once for every threshold. */
+async function loadMitdb(dir: string, lead: QrsLead): Promise<MitdbLead[]> {
+  const out: MitdbLead[] = [];
+  for (const name of await listRecords(dir)) {
+    const loaded = await loadQrsRecord(dir, name, lead);
+    if (loaded) out.push({ name, record: loaded.record, reference: await loadRecord('mitdb', dir, name) });
+  }
+  return out;
+}
+
 /** False vt per 24 h on mitdb's ECG-only path (every vt is false there: no reference VT) and where they lie. */
-async function mitdbFalseVt(dir: string, lead: QrsLead, t: number): Promise<{ per24h: number; count: number; at: string[] }> {
+function mitdbFalseVt(records: readonly MitdbLead[], t: number): { per24h: number; count: number; at: string[] } {
   let count = 0;
   let scopeMs = 0;
   const at: string[] = [];
-  for (const name of await listRecords(dir)) {
-    const loaded = await loadQrsRecord(dir, name, lead);
-    if (!loaded) continue;
-    const reference = await loadRecord('mitdb', dir, name);
-    const scored = scoreAlarms(reference, replayEcgOnly(loaded.record, detectorsForCriteria(criteriaWith(t))));
+  for (const { name, record, reference } of records) {
+    const scored = scoreAlarms(reference, replayEcgOnly(record, detectorsForCriteria(criteriaWith(t))));
     scopeMs += scored.alarmScopeMs;
     const vt = scored.unsupported.filter((e) => e.kind === 'vt');
     count += vt.length;
@@ -106,10 +116,11 @@ for (const t of thresholds) {
   console.log(`${String(t).padEnd(9)}  ${String(s.tp).padStart(3)} ${String(s.fn).padStart(3)} ${String(s.tn).padStart(3)} ${String(s.fp).padStart(3)}  ${s.score.toFixed(2)}  ${r.filter((x) => x.truth && !x.alarm).map((x) => x.name).join(' ') || '-'}`);
 }
 console.log('\nmitdb ECG-only path, false vt (per 24 h) on the scored lead / the chest lead:');
-const mitdb = join(values.data, 'mitdb');
+const mitdbScored = await loadMitdb(join(values.data, 'mitdb'), 'scored');
+const mitdbChest = await loadMitdb(join(values.data, 'mitdb'), 'other');
 for (const t of thresholds) {
-  const scored = await mitdbFalseVt(mitdb, 'scored', t);
-  const chest = await mitdbFalseVt(mitdb, 'other', t);
+  const scored = mitdbFalseVt(mitdbScored, t);
+  const chest = mitdbFalseVt(mitdbChest, t);
   console.log(`${String(t).padEnd(9)}  ${scored.count} (${scored.per24h.toFixed(1)}) / ${chest.count} (${chest.per24h.toFixed(1)})   scored lead: ${scored.at.join(', ') || '-'}`);
 }
 console.log(`\nsynthetic VT in white noise (8 or 6 wide complexes at 150/min, eval/vt-in-noise.ts), runs alarmed of ${seeds} seeds:`);
