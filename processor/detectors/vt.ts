@@ -118,6 +118,8 @@ interface WaveReading {
   atMs: number;
   /** Start of the chunk it was read on. */
   chunkStartMs: number;
+  /** The stream's beats are derived from this ECG (they lag it; EcgChunk.beatsDerived). */
+  beatsDerived: boolean;
   below: boolean;
   leakage: number;
 }
@@ -232,7 +234,7 @@ export class VtDetector implements Detector {
     const below = leakage < this.#p.leakageBelow && this.#oscillates(reading) && !this.#pacedFast();
     const last = this.#readings.at(-1);
     if (below !== this.#lastPushedBelow) {
-      this.#readings.push({ atMs: this.#ecgEndMs, chunkStartMs: chunk.startMs, below, leakage });
+      this.#readings.push({ atMs: this.#ecgEndMs, chunkStartMs: chunk.startMs, beatsDerived: this.#beatsDerived, below, leakage });
       this.#lastPushedBelow = below;
     } else if (below && last && leakage < last.leakage) last.leakage = leakage;
     else if (below && this.#open && !last) this.#open.minLeakage = Math.min(this.#open.minLeakage, leakage);
@@ -249,16 +251,18 @@ export class VtDetector implements Detector {
     const out: EpisodeChange[] = [];
     // No ECG for a full window of beats (the device stopped sending it): the waveform says nothing.
     if (this.#lastPushedBelow && this.#ecgEndMs !== undefined && nowMs > this.#ecgEndMs + VF_WINDOW_MS) {
-      this.#readings.push({ atMs: this.#ecgEndMs, chunkStartMs: this.#ecgEndMs, below: false, leakage: 1 });
+      this.#readings.push({ atMs: this.#ecgEndMs, chunkStartMs: this.#ecgEndMs, beatsDerived: this.#beatsDerived, below: false, leakage: 1 });
       this.#lastPushedBelow = false;
     }
     while (this.#readings.length > 0) {
       const r = this.#readings[0]!;
       // A reading below waits for the beats of its own chunk when they come with it (firmware
       // beats: the frame's beats follow its ECG), so a V run there opens the episode at its first
-      // V beat; when the beats lag the ECG (derived from it: the stream has not reached the
-      // chunk), it applies at once.
-      if (r.below && r.atMs > nowMs && nowMs >= r.chunkStartMs) break;
+      // V beat. When the beats are derived from this ECG they lag it by the QRS detector's
+      // decision delay (0.5–1.4 s), and the beat stream may already be inside the chunk: waiting
+      // for it to reach the chunk's end would raise a VF alarm up to a frame later, so it applies
+      // at once — the onset is then placed from the beats known so far.
+      if (r.below && r.atMs > nowMs && nowMs >= r.chunkStartMs && !r.beatsDerived) break;
       if (!r.below && r.atMs > nowMs) {
         // Not reached yet; superseded if the waveform is VT-like again after it.
         if (this.#readings.length > 1) { this.#readings.shift(); continue; }

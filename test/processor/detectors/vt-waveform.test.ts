@@ -182,6 +182,26 @@ describe('vt from the ECG waveform (VF-filter leakage < 0.65 for 4 s)', () => {
     expect(end.endMs).toBeLessThanOrEqual(T0 + 41_000);
   });
 
+  it('derived beats lag the ECG: VF is raised after the chunk that reads it, even when the beat stream is already inside that chunk (not a frame later)', () => {
+    const x = signal(20, [{ fromS: 0, toS: 8, kind: 'sinus' }, { fromS: 8, toS: 20, kind: 'vf' }]);
+    /** The chunk after which the onset is raised, when the beat stream's time is `lagMs` behind each chunk's end. */
+    const raisedAfterChunk = (beatsDerived: boolean, lagMs: number): number => {
+      const vt = createVtDetector();
+      for (let s = 0; s < 20; s++) {
+        vt.onEcg({ startMs: T0 + s * 1000, fsHz: FS, uV: x.subarray(s * FS, (s + 1) * FS), beatsDerived });
+        if (vt.onTime({ nowMs: T0 + (s + 1) * 1000 - lagMs }).some((c) => c.type === 'onset')) return s;
+      }
+      return -1;
+    };
+    // Firmware beats come with their frame: the stream reaches the chunk's end with it.
+    const caughtUp = raisedAfterChunk(false, 0);
+    expect(caughtUp).toBeGreaterThanOrEqual(8);
+    // An ECG-only device: its beats, derived from the ECG, are 0.7 s behind — inside the chunk.
+    expect(raisedAfterChunk(true, 700)).toBe(caughtUp);
+    // (Firmware beats that are 0.7 s behind the chunk's end still wait for it: their V run may open the episode.)
+    expect(raisedAfterChunk(false, 700)).toBe(caughtUp + 1);
+  });
+
   it('VT whose beats the QRS detector also finds (ECG ~1 s ahead of the derived beats) is one episode, not two', () => {
     const frames = ecgFrames(signal(60, [{ fromS: 0, toS: 20, kind: 'sinus' }, { fromS: 20, toS: 32, kind: 'vt' }, { fromS: 32, toS: 60, kind: 'sinus' }]));
     const changes = replay(frames);
