@@ -15,7 +15,8 @@
  *      < ½ of the previous QRS's slope), and search-back for a missed beat after 1.5 mean RR
  *      with half the threshold.
  * The R-peak is placed at the largest deviation of the wide-band signal (0.5–40 Hz) from its
- * local level near the MWI rise, not at the MWI peak (which lags the QRS by the window).
+ * local level near the MWI rise, not at the MWI peak (which lags the QRS by the window); the beat
+ * labeller may report a beat on the other phase of a biphasic complex (qrs-morphology.ts).
  *
  * Each detected beat gets a morphology label from {@link BeatMorphology} (qrs-morphology.ts): `N`,
  * or `V` for a wide complex unlike the patient's dominant beat; VT needs ventricular beats and
@@ -44,7 +45,10 @@ import { BeatMorphology, type MorphologyParams } from './qrs-morphology.ts';
 import { Biquad } from './biquad.ts';
 
 export interface QrsBeat {
-  /** R-peak sample index since the detector's start (or last reset). */
+  /**
+   * The beat's sample index since the detector's start (or last reset): its R peak, or the other
+   * phase of a biphasic complex when that is where it matches the dominant beat (qrs-morphology.ts).
+   */
   sample: number;
   cls: BeatClass;
   /** Estimated QRS duration, ms. */
@@ -241,7 +245,9 @@ export class QrsDetector {
     if (this.#lastQrs && this.#since.length > 0) final = Math.min(final, this.#lastQrs.r + this.#ms(this.#p.refractoryMs));
     if (this.#tentative) final = Math.min(final, this.#tentative.peak.r);
     if (this.#unclassified.length > 0) final = Math.min(final, this.#unclassified[0]!.r);
-    return Math.max(0, final);
+    // A beat may be reported on the other phase of its complex (qrs-morphology.ts), up to
+    // OTHER_PHASE_MS before its R peak: a held (tentative) beat can be the binding term above.
+    return Math.max(0, final - this.#morph.maxShiftSamples);
   }
 
   /** Forgets everything (lead-off, gap, fs change): the next sample is index 0. */
@@ -314,7 +320,7 @@ export class QrsDetector {
     while (this.#unclassified.length > 0 && this.#unclassified[0]!.r + this.#lookahead < n) {
       const { r, rr } = this.#unclassified.shift()!;
       const m = this.#morph.classify(r, rr, this.#paced(r));
-      this.#pending.push({ sample: r, cls: m.cls, qrsMs: m.qrsMs, templateCorr: m.corr });
+      this.#pending.push({ sample: r + m.shift, cls: m.cls, qrsMs: m.qrsMs, templateCorr: m.corr });
     }
 
     if (this.#learning && n >= this.#ms(this.#p.learningMs)) this.#endLearning();

@@ -25,6 +25,13 @@
  *    its noise limits), so noise can neither seed nor crowd out the dominant beat. `noiseMax`
  *    0.225 is OSEA's limit for calling a wide beat a PVC (TempClass rule 11, `R11_HF_THRESHOLD`
  *    45 in its units = 200 · mean|Δ²| / amplitude at 100 Hz), set a priori, not tuned;
+ *  - the other phase (issue 12, session 13): the R peak is the complex's largest deviation, so on
+ *    a biphasic complex whose R and S waves are about equal noise decides, beat by beat, which
+ *    phase the templates are anchored at, and the patient's own beat anchored on the other phase
+ *    is unlike the dominant template — a run of them at a fast rate read as VT. A beat unlike the
+ *    dominant beat is compared once more anchored on its other phase ({@link OTHER_PHASE_MS});
+ *    when it matches the dominant beat there it is that beat, reported at that point
+ *    ({@link BeatShape.shift}) so that its interval runs between like points of like beats;
  *  - `V` when the beat does not match the dominant template (shape, or ≥ `widerByMs` wider) and
  *    is not noisy; everything else is `N`. Supraventricular beats with another shape are also
  *    `V` here, which costs VEB +P (eval: mitdb) but only matters to VT when ≥ 5 of them come in
@@ -88,6 +95,11 @@ const QUIET_MS = 12;
 const MAX_TEMPLATES = 4;
 /** Paced beats whose widths give a paced template's QRS duration (their median; see the file comment). */
 const WIDTH_HISTORY = 9;
+/**
+ * The other phase of a biphasic complex is looked for within ± this of its R peak, ms: half a
+ * normal QRS duration (≈ 100 ms), which holds a QRS's R and S waves.
+ */
+const OTHER_PHASE_MS = 50;
 /** NN intervals averaged for the dominant rhythm (OSEA rythmchk `RRShort2`: the last 4). */
 const NN_HISTORY = 4;
 
@@ -95,6 +107,11 @@ export interface BeatShape {
   cls: BeatClass;
   qrsMs: number;
   corr: number;
+  /**
+   * Samples from the detected R peak to the beat's point: 0, or the other phase of a biphasic
+   * complex when the beat matches a template only when anchored there (see {@link BeatMorphology.classify}).
+   */
+  shift: number;
 }
 
 interface Template {
@@ -116,6 +133,8 @@ export class BeatMorphology {
   readonly #pre: number;
   readonly #post: number;
   readonly #beat: Float64Array;
+  /** The other phase of a biphasic complex is looked for within ± this many samples of the R peak. */
+  readonly #flip: number;
   readonly #templates: Template[] = [];
   /** Running sum buffer of the noise check (50 ms). */
   readonly #noiseAvg: Float64Array;
@@ -131,12 +150,18 @@ export class BeatMorphology {
     this.#pre = Math.round((PRE_MS * fsHz) / 1000);
     this.#post = Math.round((POST_MS * fsHz) / 1000);
     this.#beat = new Float64Array(this.#pre + this.#post + 1);
+    this.#flip = Math.round((OTHER_PHASE_MS * fsHz) / 1000);
     this.#noiseAvg = new Float64Array(Math.max(1, Math.round((50 * fsHz) / 1000)));
+  }
+
+  /** Largest |{@link BeatShape.shift}|, samples. */
+  get maxShiftSamples(): number {
+    return this.#flip;
   }
 
   /** Samples needed after the R-peak before a beat can be classified. */
   get lookaheadSamples(): number {
-    return Math.round((WIDTH_SPAN_MS * this.#fs) / 1000) + 1;
+    return Math.max(Math.round((WIDTH_SPAN_MS * this.#fs) / 1000), this.#post + this.#flip) + 1;
   }
 
   reset(): void {
@@ -173,19 +198,22 @@ export class BeatMorphology {
    */
   classify(r: number, rrSamples: number, paced = false): BeatShape {
     const b = this.#beat;
-    let mean = 0;
-    for (let k = 0; k < b.length; k++) { b[k] = this.#signal(r - this.#pre + k); mean += b[k]!; }
-    mean /= b.length;
-    for (let k = 0; k < b.length; k++) b[k]! -= mean;
+    const mean = this.#window(r);
     const qrsMs = this.qrsMs(r);
     const dominant = this.#dominant();
-    // Which template does the beat belong to (same shape, not clearly wider)?
-    let best: Template | undefined;
-    let bestCorr = -Infinity;
-    // (A paced beat joins a paced template by shape alone: its width reading is not steady, below.)
-    for (const t of this.#templates) {
-      const c = pearson(b, t.wave);
-      if (c >= this.#p.matchCorr && ((paced && t.paced) || qrsMs < t.qrsMs + this.#p.widerByMs) && c > bestCorr) { best = t; bestCorr = c; }
+    let best = this.#belongsTo(qrsMs, paced);
+    let shift = 0;
+    if (dominant && best !== dominant && !paced && !dominant.paced) {
+      // The R peak is the complex's largest deviation; when its two phases are about equal in
+      // size, noise decides which one it is, and the patient's own beat anchored on its other
+      // phase is unlike the dominant template (and may even seed a template of its own).
+      // Anchored on its other phase, is it the dominant beat?
+      const other = this.#otherPhase(r, mean);
+      if (other !== undefined) {
+        this.#window(other);
+        if (this.#belongsTo(qrsMs, paced, dominant)) { best = dominant; shift = other - r; }
+        else this.#window(r);
+      }
     }
     for (const t of this.#templates) t.weight *= this.#p.templateDecay;
     // Noise only matters for a beat unlike the dominant one (it is measured only then).
@@ -212,9 +240,9 @@ export class BeatMorphology {
     }
     if (paced) {
       this.#prevCls = 'Q';
-      return { cls: 'Q', qrsMs, corr: dominant ? pearson(b, dominant.wave) : NaN };
+      return { cls: 'Q', qrsMs, corr: dominant ? pearson(b, dominant.wave) : NaN, shift };
     }
-    if (!dominant) return { cls: isNoisy() ? 'Q' : 'N', qrsMs, corr: NaN };
+    if (!dominant) return { cls: isNoisy() ? 'Q' : 'N', qrsMs, corr: NaN, shift };
     const corr = pearson(b, dominant.wave);
     // V: unlike the patient's dominant beat — another shape, or the same shape clearly wider —
     // unless it is noisy and not premature (then unknown: Q). A premature beat unlike the
@@ -231,7 +259,44 @@ export class BeatMorphology {
       if (this.#nn.length > NN_HISTORY) this.#nn.shift();
     }
     this.#prevCls = cls;
-    return { cls, qrsMs, corr };
+    return { cls, qrsMs, corr, shift };
+  }
+
+  /** Fills the beat window around sample `at`, without its mean; returns the mean. */
+  #window(at: number): number {
+    const b = this.#beat;
+    let mean = 0;
+    for (let k = 0; k < b.length; k++) { b[k] = this.#signal(at - this.#pre + k); mean += b[k]!; }
+    mean /= b.length;
+    for (let k = 0; k < b.length; k++) b[k]! -= mean;
+    return mean;
+  }
+
+  /** The template the beat window belongs to: the best correlated of those it matches (same shape, not clearly wider). */
+  #belongsTo(qrsMs: number, paced: boolean, only?: Template): Template | undefined {
+    let best: Template | undefined;
+    let bestCorr = -Infinity;
+    // (A paced beat joins a paced template by shape alone: its width reading is not steady, below.)
+    for (const t of only ? [only] : this.#templates) {
+      const c = pearson(this.#beat, t.wave);
+      if (c >= this.#p.matchCorr && ((paced && t.paced) || qrsMs < t.qrsMs + this.#p.widerByMs) && c > bestCorr) { best = t; bestCorr = c; }
+    }
+    return best;
+  }
+
+  /**
+   * The other phase of the complex at R peak `r`: its largest deflection of the opposite sign
+   * (about the window's mean) within ± {@link OTHER_PHASE_MS}; undefined when there is none.
+   */
+  #otherPhase(r: number, mean: number): number | undefined {
+    const sign = Math.sign(this.#signal(r) - mean);
+    let at: number | undefined;
+    let size = 0;
+    for (let i = r - this.#flip; i <= r + this.#flip; i++) {
+      const v = -sign * (this.#signal(i) - mean);
+      if (v > size) { size = v; at = i; }
+    }
+    return at;
   }
 
   /**

@@ -116,3 +116,39 @@ describe('ECG-derived beats in front of the detectors', () => {
     expect(beats[0]!.rr).toBe(0);
   });
 });
+
+describe('ECG-derived beats on biphasic complexes (the labeller reports some beats on the other phase, qrs-morphology.ts)', () => {
+  const FS = 250;
+  /** Frames of a 115/min rhythm whose R and S waves are about equal (the detected peak falls on either), 1 s each. */
+  function biphasicFrames(seconds: number, seed: number): TelemetryFrame[] {
+    let state = seed;
+    const random = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const x = new Float64Array(seconds * FS);
+    const wave = (r: number, at: number, uV: number, sd: number) => {
+      for (let i = Math.max(0, Math.floor(((r + at - 4 * sd) * FS) / 1000)); i < Math.min(x.length, ((r + at + 4 * sd) * FS) / 1000); i++) x[i]! += uV * Math.exp(-((((i * 1000) / FS - r - at) / sd) ** 2) / 2);
+    };
+    for (let r = 400; r < seconds * 1000 - 200; r += 520) {
+      wave(r, -150, 100, 20); wave(r, 0, 600, 7); wave(r, 24, random() < 0.5 ? -660 : -540, 7); wave(r, 230, 200, 40);
+    }
+    return Array.from({ length: seconds }, (_, s) => ({ seq: s, ts: T0 + s * 1000, durMs: 1000, hr: 0, battery: 90, leadOff: false, beats: [], ecg: { fs: FS, uV: Array.from(x.subarray(s * FS, (s + 1) * FS), Math.round) } }));
+  }
+
+  it('a restart at any frame hands out each complex once: no two beats closer than the QRS refractory period, as many as without it', () => {
+    const beatsOf = (out: TelemetryFrame[]) => out.flatMap((f) => f.beats.map((b) => f.ts + b.off));
+    for (const seed of [11, 12, 13]) {
+      const frames = biphasicFrames(40, seed);
+      const reference = new EcgBeatSource();
+      const all = beatsOf(frames.flatMap((f) => reference.frames(f)));
+      for (let after = 4; after < 36; after++) {
+        const first = new EcgBeatSource();
+        const handed = beatsOf(frames.slice(0, after + 1).flatMap((f) => first.frames(f)));
+        const next = new EcgBeatSource();
+        next.resume(ecgBeatStateSchema.parse(JSON.parse(JSON.stringify(first.state()))));
+        const joined = [...handed, ...beatsOf(frames.slice(after + 1).flatMap((f) => next.frames(f)))];
+        const gaps = joined.slice(1).map((t, i) => t - joined[i]!);
+        expect(Math.min(...gaps), `seed ${seed}, restart after frame ${after}`).toBeGreaterThanOrEqual(200);
+        expect(joined.length, `seed ${seed}, restart after frame ${after}`).toBe(all.length);
+      }
+    }
+  });
+});

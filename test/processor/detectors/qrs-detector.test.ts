@@ -296,3 +296,36 @@ describe('beat labels (qrs-morphology.ts): noise is unknown (Q), never ventricul
     });
   }
 });
+
+describe('beat labels: a biphasic QRS whose detected peak falls on either phase (qrs-morphology.ts, the other phase)', () => {
+  // R and S waves of about equal size: which is the complex's largest deviation depends on a few µV.
+  const rs = (sBigger: boolean): Wave[] => [{ atMs: -150, uV: 100, sdMs: 20 }, { atMs: 0, uV: 600, sdMs: 7 }, { atMs: 24, uV: sBigger ? -660 : -540, sdMs: 7 }, { atMs: 230, uV: 200, sdMs: 40 }];
+
+  for (const fsHz of [250, 500]) {
+    it(`a regular 115/min rhythm whose peak is R or S at random: every beat N, reported on one phase (steady RR), ${fsHz} Hz`, () => {
+      const random = createPrng(3);
+      const beats = regular(520, 40).map((b) => ({ ...b, waves: rs(random() < 0.5) }));
+      const det = detect(drawBeats(beats, fsHz, 40), fsHz);
+      expectMatches(det, beats);
+      const settled = det.filter((d) => d.tMs > 3000 && d.tMs < 38_000);
+      // Without the other phase, the beats anchored on S are unlike the R-anchored dominant
+      // template (correlation < 0): V — five in a row at 115/min is a false VT.
+      expect(settled.filter((d) => d.cls !== 'N')).toEqual([]);
+      const rr = settled.slice(1).map((d, i) => d.tMs - settled[i]!.tMs);
+      expect(Math.max(...rr) - Math.min(...rr)).toBeLessThanOrEqual(2 * (1000 / fsHz));
+    });
+  }
+
+  it('a beat reported on the other phase (before its R peak) is never before what the detector already called final', () => {
+    const fsHz = 250;
+    const random = createPrng(5);
+    const x = drawBeats(regular(520, 30).map((b) => ({ ...b, waves: rs(random() < 0.5) })), fsHz, 30);
+    const q = new QrsDetector(fsHz);
+    let final = 0;
+    for (let i = 0; i < x.length; i += 13) {
+      for (const b of q.push(x.subarray(i, i + 13))) expect(b.sample).toBeGreaterThanOrEqual(final);
+      expect(q.finalBefore).toBeGreaterThanOrEqual(final);
+      final = q.finalBefore;
+    }
+  });
+});
