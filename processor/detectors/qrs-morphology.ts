@@ -134,7 +134,7 @@ export class BeatMorphology {
   readonly #post: number;
   readonly #beat: Float64Array;
   /** The other phase of a biphasic complex is looked for within ± this many samples of the R peak. */
-  readonly #flip: number;
+  readonly #otherPhaseSpan: number;
   readonly #templates: Template[] = [];
   /** Running sum buffer of the noise check (50 ms). */
   readonly #noiseAvg: Float64Array;
@@ -150,18 +150,18 @@ export class BeatMorphology {
     this.#pre = Math.round((PRE_MS * fsHz) / 1000);
     this.#post = Math.round((POST_MS * fsHz) / 1000);
     this.#beat = new Float64Array(this.#pre + this.#post + 1);
-    this.#flip = Math.round((OTHER_PHASE_MS * fsHz) / 1000);
+    this.#otherPhaseSpan = Math.round((OTHER_PHASE_MS * fsHz) / 1000);
     this.#noiseAvg = new Float64Array(Math.max(1, Math.round((50 * fsHz) / 1000)));
   }
 
   /** Largest |{@link BeatShape.shift}|, samples. */
   get maxShiftSamples(): number {
-    return this.#flip;
+    return this.#otherPhaseSpan;
   }
 
   /** Samples needed after the R-peak before a beat can be classified. */
   get lookaheadSamples(): number {
-    return Math.max(Math.round((WIDTH_SPAN_MS * this.#fs) / 1000), this.#post + this.#flip) + 1;
+    return Math.max(Math.round((WIDTH_SPAN_MS * this.#fs) / 1000), this.#post + this.#otherPhaseSpan) + 1;
   }
 
   reset(): void {
@@ -292,7 +292,7 @@ export class BeatMorphology {
     const sign = Math.sign(this.#signal(r) - mean);
     let at: number | undefined;
     let size = 0;
-    for (let i = r - this.#flip; i <= r + this.#flip; i++) {
+    for (let i = r - this.#otherPhaseSpan; i <= r + this.#otherPhaseSpan; i++) {
       const v = -sign * (this.#signal(i) - mean);
       if (v > size) { size = v; at = i; }
     }
