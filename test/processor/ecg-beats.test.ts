@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { TelemetryFrame } from '../../contracts/telemetry.ts';
 import { syntheticEcgSource } from '../../device-sim/ecg-synth.ts';
 import { buildFrames, type TimedBeat } from '../../device-sim/frames.ts';
+import { createPrng } from '../../device-sim/prng.ts';
 import { EcgBeatSource, ecgBeatStateSchema, FIRMWARE_BEAT_MEMORY_MS } from '../../processor/ecg-beats.ts';
 
 const T0 = Date.parse('2026-03-01T00:00:00Z');
@@ -121,8 +122,7 @@ describe('ECG-derived beats on biphasic complexes (the labeller reports some bea
   const FS = 250;
   /** Frames of a 115/min rhythm whose R and S waves are about equal (the detected peak falls on either), 1 s each. */
   function biphasicFrames(seconds: number, seed: number): TelemetryFrame[] {
-    let state = seed;
-    const random = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = createPrng(seed);
     const x = new Float64Array(seconds * FS);
     const wave = (r: number, at: number, uV: number, sd: number) => {
       for (let i = Math.max(0, Math.floor(((r + at - 4 * sd) * FS) / 1000)); i < Math.min(x.length, ((r + at + 4 * sd) * FS) / 1000); i++) x[i]! += uV * Math.exp(-((((i * 1000) / FS - r - at) / sd) ** 2) / 2);
