@@ -69,8 +69,11 @@ export interface StripResult extends AfStripAssessment {
 
 /**
  * The strip's class: A when the AF decision says so; N when the rhythm is regular by the
- * paper's η and the rate is 50–100 bpm (and, with ECG, P waves are present); otherwise O.
- * Noise (~) is never predicted.
+ * paper's η, the rate is 50–100 bpm and, with ECG, the P wave is not measured absent (sinus
+ * rhythm has the same P wave before each QRS: a P-wave coherence below the AF decision's own
+ * `pWaveCoherenceMax` makes a regular strip O — junctional, flutter, a wide-complex rhythm — as
+ * it makes an irregular one A; a strip with too few usable beats to measure it, or RR only, is
+ * decided by the RR rule); otherwise O. Noise (~) is never predicted.
  */
 export function classifyStrip(strip: Cinc2017Strip, useEcg: boolean, params: Partial<AfibParams> = {}): StripResult {
   return classifyMeasured(strip, measureStrip(strip, useEcg, params), params);
@@ -87,8 +90,14 @@ export function classifyMeasured(strip: Cinc2017Strip, measures: AfStripMeasures
   const eta = params.irregularityThreshold ?? AFIB_DEFAULTS.irregularityThreshold;
   let predicted: Cinc2017Class = 'O';
   if (a.af) predicted = 'A';
-  else if (a.stretchScore <= eta && a.hrBpm >= 50 && a.hrBpm <= 100) predicted = 'N';
+  else if (a.stretchScore <= eta && a.hrBpm >= 50 && a.hrBpm <= 100 && !pWaveMeasuredAbsent(a, params)) predicted = 'N';
   return { name: strip.name, label: strip.label, predicted, ...a };
+}
+
+/** The P-wave coherence was measured (enough usable beats, ECG) and is below the AF decision's limit. */
+function pWaveMeasuredAbsent(a: AfStripAssessment, params: Partial<AfibParams>): boolean {
+  const limit = params.pWaveCoherenceMax ?? AFIB_DEFAULTS.pWaveCoherenceMax;
+  return Number.isFinite(a.pWaveCoherence) && a.pWaveCoherence < limit;
 }
 
 export interface Cinc2017Score {

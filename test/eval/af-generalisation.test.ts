@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { chooseSetting, extraDetectionShares, leaveOneRecordOut, type AfRecordScores } from '../../eval/af-loro.ts';
 import type { ReferenceBeat, ReferenceRecord } from '../../eval/records.ts';
-import { loadCinc2017, scoreCinc2017 } from '../../eval/cinc2017.ts';
+import { classifyMeasured, loadCinc2017, scoreCinc2017 } from '../../eval/cinc2017.ts';
 import { afdbLoro, cincAfIntervals, crossValidate, loroInterval } from '../../eval/af-generalisation.ts';
 import { wilsonInterval } from '../../eval/confidence.ts';
 import type { AfStripMeasures } from '../../processor/detectors/afib.ts';
@@ -115,6 +115,23 @@ describe('CinC 2017 scoring (the Challenge per-class F1)', () => {
     expect(s.afPp).toBeCloseTo(75, 10);
     // The 95 % intervals count the AF strips (3 of 4 found) and the strips called AF (3 of 4 right).
     expect(cincAfIntervals(s)).toEqual({ se: wilsonInterval(3, 4), pp: wilsonInterval(3, 4) });
+  });
+});
+
+describe('CinC 2017 strip class (eval/cinc2017.ts classifyMeasured)', () => {
+  const strip = { name: 's', label: 'N' as const, fsHz: 300, uV: new Int16Array(0), beats: [] };
+  // A regular strip at 75 bpm (stretch score and COSEn far below the AF gates).
+  const regular = (coherence: number): AfStripMeasures => ({ hrBpm: 75, stretchScore: 0.1, cosen: -3, pWaveCoherence: coherence, fWaveFraction: Number.NaN, intervals: 40, windows: 30, rrMs: [] });
+
+  it('calls a regular strip N only when its P wave is not measured absent, at the AF decision\'s own limit', () => {
+    expect(classifyMeasured(strip, regular(0.9)).predicted).toBe('N');
+    // No consistent P wave before a regular QRS: not sinus rhythm (junctional, flutter), so O, not N.
+    expect(classifyMeasured(strip, regular(0.3)).predicted).toBe('O');
+    // Too few usable beats to measure it, or RR only: the RR rule decides.
+    expect(classifyMeasured(strip, regular(Number.NaN)).predicted).toBe('N');
+    // The limit is the setting's pWaveCoherenceMax, the one the AF decision uses.
+    expect(classifyMeasured(strip, regular(0.3), { pWaveCoherenceMax: 0.25 }).predicted).toBe('N');
+    expect(classifyMeasured(strip, regular(0.6), { pWaveCoherenceMax: 0.7 }).predicted).toBe('O');
   });
 });
 
