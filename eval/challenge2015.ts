@@ -106,15 +106,26 @@ export function ecgSignalIndexes(header: WfdbHeader): number[] {
   return header.signals.flatMap((s, i) => (['mV', 'uV', 'µV'].includes(s.units) ? [i] : []));
 }
 
+/**
+ * The labels of alarms.csv: `record,true_alarm` per line (1 = true alarm). Also read: the file
+ * without its header line, and the Challenge's own three-column form `record,alarm type,label`
+ * (the label is the last field; the alarm type is taken from the record's header, {@link alarmType}).
+ */
 export async function readAlarmLabels(dir: string): Promise<Map<string, boolean>> {
   const text = await readFile(join(dir, 'alarms.csv'), 'utf8');
   const out = new Map<string, boolean>();
-  for (const line of text.split(/\r?\n/).slice(1)) {
-    const [name, label] = line.split(',').map((s) => s.trim());
-    if (!name) continue;
-    if (label !== '0' && label !== '1') throw new Error(`alarms.csv: record ${name} has label ${label} (expected 0 or 1)`);
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
+  lines.forEach((line, i) => {
+    const fields = line.split(',').map((s) => s.trim());
+    const name = fields[0]!;
+    const label = fields.length >= 2 ? fields.at(-1) : undefined;
+    if (label !== '0' && label !== '1') {
+      if (i === 0) return; // the header line (`record,true_alarm`)
+      throw new Error(`alarms.csv: record ${name} has ${label === undefined ? 'no label' : `label ${label}`} (expected 0 or 1)`);
+    }
     out.set(name, label === '1');
-  }
+  });
+  if (out.size === 0) throw new Error(`alarms.csv in ${dir} labels no record (expected lines record,0 or record,1)`);
   return out;
 }
 

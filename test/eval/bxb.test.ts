@@ -56,6 +56,15 @@ describe('CinC 2015 scoring', () => {
       expect([...(await readAlarmLabels(dir))]).toEqual([['v100s', true], ['v101l', false]]);
       await writeFile(join(dir, 'alarms.csv'), 'record,true_alarm\nv100s,yes\n');
       await expect(readAlarmLabels(dir)).rejects.toThrow(/label yes/);
+      // Without the header line the first record is not lost; the Challenge's three-column form.
+      await writeFile(join(dir, 'alarms.csv'), 'v100s,1\r\nv101l,0\r\n\r\n');
+      expect([...(await readAlarmLabels(dir))]).toEqual([['v100s', true], ['v101l', false]]);
+      await writeFile(join(dir, 'alarms.csv'), 'v100s,Ventricular_Tachycardia,1\na103l,Asystole,0\n');
+      expect([...(await readAlarmLabels(dir))]).toEqual([['v100s', true], ['a103l', false]]);
+      await writeFile(join(dir, 'alarms.csv'), 'record,true_alarm\nv100s\n');
+      await expect(readAlarmLabels(dir)).rejects.toThrow(/v100s has no label/);
+      await writeFile(join(dir, 'alarms.csv'), 'record,true_alarm\n');
+      await expect(readAlarmLabels(dir)).rejects.toThrow(/labels no record/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
