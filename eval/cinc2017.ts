@@ -46,10 +46,15 @@ export async function loadCinc2017(dir: string, only?: readonly string[]): Promi
   const reference = await readFile(join(dir, 'REFERENCE.csv'), 'utf8');
   const strips: Cinc2017Strip[] = [];
   let absent = 0;
-  for (const line of reference.split(/\r?\n/)) {
-    const [name, label] = line.trim().split(',');
-    if (!name || !label || (only && !only.includes(name))) continue;
-    if (!(CINC2017_CLASSES as readonly string[]).includes(label)) throw new Error(`${dir}/REFERENCE.csv: unknown label ${label} for ${name}`);
+  const lines = reference.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+  for (const [i, line] of lines.entries()) {
+    const [name, label] = line.split(',').map((f) => f.trim());
+    if (!name || !label) continue;
+    if (!(CINC2017_CLASSES as readonly string[]).includes(label)) {
+      if (i === 0) continue; // a header line (the Challenge's file has none)
+      throw new Error(`${dir}/REFERENCE.csv: unknown label ${label} for ${name}`);
+    }
+    if (only && !only.includes(name)) continue;
     if (!(await fileExists(join(dir, `${name}.hea`)))) { absent++; continue; }
     const header = await readWfdbHeader(join(dir, `${name}.hea`));
     const [signal] = await readWfdbSignals(header, dir, { signalIndexes: [0], verifyChecksums: false });

@@ -170,6 +170,11 @@ describe('CinC 2017 folder (eval/cinc2017.ts)', () => {
       const strips = await loadCinc2017(dir);
       expect(strips.map((s) => [s.name, s.label])).toEqual([['A00001', 'N'], ['A00004', 'A']]);
       expect(strips.every((s) => s.beats.length > 5)).toBe(true);
+      // A header line and CRLF line ends are read too; an unknown label after the first line is an error.
+      await writeFile(join(dir, 'REFERENCE.csv'), 'record,label\r\nA00001,N\r\nA00004,A\r\n');
+      expect((await loadCinc2017(dir)).map((s) => [s.name, s.label])).toEqual([['A00001', 'N'], ['A00004', 'A']]);
+      await writeFile(join(dir, 'REFERENCE.csv'), 'A00001,N\nA00004,X\n');
+      await expect(loadCinc2017(dir)).rejects.toThrow(/unknown label X for A00004/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
