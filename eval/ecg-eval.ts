@@ -18,7 +18,7 @@ import { challengeScore, decide, decideProduction, evaluateChallenge2015, PRODUC
 import { chooseVtSetting, crossValidateVt, leaveOneOutVt, type VtCrossValidation } from './vt-cv.ts';
 import { createVtDetector } from '../processor/detectors/vt.ts';
 import { evaluationDetectors } from './detector-set.ts';
-import { alarmRates, scoreAlarms, type AlarmRate, type KindAlarms, type ScoredEpisode } from './evaluate.ts';
+import { alarmRates, scoreAlarms, type AlarmRate, type KindAlarms, type RecordResult, type ScoredEpisode } from './evaluate.ts';
 import { runEvaluation } from './harness.ts';
 import { evaluateQrsRecord, replayEcgOnly, type QrsRecordResult } from './qrs.ts';
 import { listRecords, loadRecord, type EvalDatabase } from './records.ts';
@@ -224,12 +224,25 @@ export interface NuisanceComparison {
   database: EvalDatabase;
   before: AlarmRate;
   after: AlarmRate;
+  /** The same per record (the issue's target is per patient-day: which patients exceed it). */
+  records: { name: string; before: AlarmRate; after: AlarmRate }[];
 }
 
-/** Alarm rates before issue 12 item 5 (re-run here: {@link beforeNuisanceDetectors}) and with the production defaults (after: the main run's). */
-export async function nuisanceEvaluation(dataDir: string, databases: readonly EvalDatabase[], after: Map<EvalDatabase, AlarmRate>, only?: readonly string[]): Promise<NuisanceComparison[]> {
+/**
+ * Alarm rates before issue 12 item 5 (re-run here: {@link beforeNuisanceDetectors}) and with the
+ * production defaults (after: the main run's per-record results, `after`).
+ */
+export async function nuisanceEvaluation(dataDir: string, databases: readonly EvalDatabase[], after: readonly RecordResult[], only?: readonly string[]): Promise<NuisanceComparison[]> {
   const run = await runEvaluation({ dataDir, databases, makeDetectors: beforeNuisanceDetectors, ...(only ? { records: only } : {}) });
-  return databases.map((database) => ({ database, before: alarmRates(run.results.filter((r) => r.database === database)), after: after.get(database)! }));
+  return databases.map((database) => {
+    const beforeResults = run.results.filter((r) => r.database === database);
+    const afterResults = after.filter((r) => r.database === database);
+    const records = afterResults.map((a) => {
+      const b = beforeResults.find((r) => r.name === a.name);
+      return { name: a.name, before: alarmRates(b ? [b] : []), after: alarmRates([a]) };
+    });
+    return { database, before: alarmRates(beforeResults), after: alarmRates(afterResults), records };
+  });
 }
 
 /** The medium-priority physiological kinds (contracts/alert.ts DEFAULT_PRIORITY). */
@@ -237,7 +250,8 @@ const MEDIUM = ['pause', 'brady', 'tachy', 'afib'] as const;
 
 export function formatNuisance(list: readonly NuisanceComparison[]): string {
   const kinds = ['asystole', 'pause', 'extreme_brady', 'brady', 'extreme_tachy', 'tachy', 'vt', 'afib'] as const;
-  const rate = (r: AlarmRate, ks: readonly string[]) => ks.reduce((sum, k) => sum + (r.byKind[k as keyof AlarmRate['byKind']]?.alarmsPer24h ?? 0), 0).toFixed(1);
+  const per24h = (r: AlarmRate, ks: readonly string[]) => ks.reduce((sum, k) => sum + (r.byKind[k as keyof AlarmRate['byKind']]?.alarmsPer24h ?? 0), 0);
+  const rate = (r: AlarmRate, ks: readonly string[]) => per24h(r, ks).toFixed(1);
   const rows = [
     ...kinds.map((k) => [k, ...list.flatMap((c) => [rate(c.before, [k]), rate(c.after, [k])])]),
     ['medium (pause, brady, tachy, afib)', ...list.flatMap((c) => [rate(c.before, MEDIUM), rate(c.after, MEDIUM)])],
@@ -246,8 +260,16 @@ export function formatNuisance(list: readonly NuisanceComparison[]): string {
   const header = ['kind', ...list.flatMap((c) => [`${c.database} before /24h`, `${c.database} after /24h`])];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i <= 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  // Per patient: the target is < 1 medium alarm per patient-day, so say which records exceed it.
+  const perRecord = list.map((c) => {
+    const above = c.records.filter((r) => per24h(r.after, MEDIUM) >= 1);
+    const cells = c.records.map((r) => `${r.name} ${rate(r.before, MEDIUM)} → ${rate(r.after, MEDIUM)}`);
+    return `  ${c.database}: ${above.length} of ${c.records.length} records at ≥ 1 per 24 h after${above.length > 0 ? ` (${above.map((r) => r.name).join(', ')})` : ''}; before → after: ${cells.join(', ')}`;
+  });
   return [
     'Physiological alarms per 24 h: before issue 12 item 5 (limit alarms without delay: brady.ts BRADY_IMMEDIATE, tachy.ts TACHY_IMMEDIATE; a pause also for every asystole) vs the production defaults (after: brady 2 min, tachy 5 min, 30 s after a sudden onset; one alarm per silence). afdb: outside reference AF/flutter.',
     line(header), ...rows.map(line),
+    'Medium alarms (pause, brady, tachy, afib) per 24 h by record (afdb: outside reference AF/flutter):',
+    ...perRecord,
   ].join('\n');
 }

@@ -78,7 +78,7 @@ const ecgPath = qrs.length > 0 ? await ecgPathAlarms(values.data, 'mitdb', only)
 const ecgPathOtherLead = qrs.length > 0 ? await ecgPathAlarms(values.data, 'mitdb', only, 'other') : [];
 const challenge2015 = requested.includes('challenge2015') ? await challenge2015Evaluation(resolve(values.data, 'challenge2015'), only) : undefined;
 const nuisanceDbs = databases.filter((db) => db !== 'mitdb');
-const nuisance = nuisanceDbs.length > 0 ? await nuisanceEvaluation(values.data, nuisanceDbs, new Map(nuisanceDbs.map((db) => [db, alarmRates(run.results.filter((r) => r.database === db))])), only) : [];
+const nuisance = nuisanceDbs.length > 0 ? await nuisanceEvaluation(values.data, nuisanceDbs, run.results, only) : [];
 const afdbLoroResult = await afdbLoroPending;
 
 if (afdbLoroResult) console.log(`\n${formatLoro(afdbLoroResult)}`);
