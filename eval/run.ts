@@ -41,14 +41,18 @@ const { values } = parseArgs({
 const STRIP_DATABASES = ['cinc2017', 'challenge2015'];
 const KNOWN_DATABASES = [...EVAL_DATABASES, ...STRIP_DATABASES];
 const hasFolder = (db: string) => existsSync(resolve(values.data, db));
-// Without --db: every known database the folder holds (a folder with some of them is evaluated on
-// those, with a note); a database named with --db must be there.
-const requested = values.db ? values.db.split(',') : KNOWN_DATABASES.filter(hasFolder);
-for (const db of requested) if (!KNOWN_DATABASES.includes(db)) throw new Error(`unknown database ${db} (known: ${KNOWN_DATABASES.join(', ')})`);
-for (const db of requested) if (!hasFolder(db)) throw new Error(`--db ${db}: no folder ${resolve(values.data, db)}`);
-if (requested.length === 0) throw new Error(`no database folder (${KNOWN_DATABASES.join(', ')}) in ${values.data}`);
-const absent = values.db ? [] : KNOWN_DATABASES.filter((db) => !requested.includes(db));
-if (absent.length > 0) process.stderr.write(`no ${absent.join(', ')} folder in ${values.data}: not evaluated\n`);
+// Without --db: every known database the folder holds; with --db, those of the named ones it
+// holds. A folder with some of them is evaluated on those, with a note on stderr and in the
+// report (the command is run on folders of other records that may not hold every database); an
+// unknown name, or no database at all, is an error.
+const fail = (message: string): never => { process.stderr.write(`eval/run.ts: ${message}\n`); process.exit(2); };
+const named = values.db ? values.db.split(',') : KNOWN_DATABASES;
+for (const db of named) if (!KNOWN_DATABASES.includes(db)) fail(`unknown database ${db} (known: ${KNOWN_DATABASES.join(', ')})`);
+const requested = named.filter(hasFolder);
+if (requested.length === 0) fail(`no folder of ${named.join(', ')} in ${values.data}`);
+const absent = named.filter((db) => !requested.includes(db));
+const absentNote = absent.length > 0 ? `no ${absent.join(', ')} folder in ${values.data}: not evaluated` : undefined;
+if (absentNote) process.stderr.write(`${absentNote}\n`);
 const databases = requested.filter((db): db is EvalDatabase => (EVAL_DATABASES as readonly string[]).includes(db));
 
 const afibOverride = values.afib ? (JSON.parse(values.afib) as Partial<AfibParams>) : undefined;
@@ -64,6 +68,7 @@ const run = await runEvaluation({
   onRecord: (r) => process.stderr.write(`  ${r.database}/${r.name}: ${(r.durationMs / 3_600_000).toFixed(1)} h, ${r.beats} beats, ${Math.round(r.runtimeMs)} ms\n`),
 });
 
+if (absentNote) console.log(absentNote);
 console.log(formatReport(run.results, run.runtimeMs));
 
 // Everything else is evaluated while the LORO workers run (their result is awaited last), then
