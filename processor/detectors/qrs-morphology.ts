@@ -211,7 +211,7 @@ export class BeatMorphology {
       const other = this.#otherPhase(r, mean);
       if (other !== undefined) {
         this.#window(other);
-        if (this.#belongsTo(qrsMs, paced, dominant)) { best = dominant; shift = other - r; }
+        if (this.#match(dominant, qrsMs, paced) > -Infinity) { best = dominant; shift = other - r; }
         else this.#window(r);
       }
     }
@@ -272,16 +272,25 @@ export class BeatMorphology {
     return mean;
   }
 
-  /** The template the beat window belongs to: the best correlated of those it matches (same shape, not clearly wider). */
-  #belongsTo(qrsMs: number, paced: boolean, only?: Template): Template | undefined {
+  /** The template the beat window belongs to: the best correlated of those it matches. */
+  #belongsTo(qrsMs: number, paced: boolean): Template | undefined {
     let best: Template | undefined;
     let bestCorr = -Infinity;
-    // (A paced beat joins a paced template by shape alone: its width reading is not steady, below.)
-    for (const t of only ? [only] : this.#templates) {
-      const c = pearson(this.#beat, t.wave);
-      if (c >= this.#p.matchCorr && ((paced && t.paced) || qrsMs < t.qrsMs + this.#p.widerByMs) && c > bestCorr) { best = t; bestCorr = c; }
+    for (const t of this.#templates) {
+      const c = this.#match(t, qrsMs, paced);
+      if (c > bestCorr) { best = t; bestCorr = c; }
     }
     return best;
+  }
+
+  /**
+   * The beat window's correlation with template `t` when it matches it (same shape, not clearly
+   * wider), else −∞. A paced beat joins a paced template by shape alone: its width reading is not
+   * steady (file comment).
+   */
+  #match(t: Template, qrsMs: number, paced: boolean): number {
+    const c = pearson(this.#beat, t.wave);
+    return c >= this.#p.matchCorr && ((paced && t.paced) || qrsMs < t.qrsMs + this.#p.widerByMs) ? c : -Infinity;
   }
 
   /**
