@@ -4,6 +4,7 @@ import { syntheticEcgSource } from '../../device-sim/ecg-synth.ts';
 import { buildFrames, type TimedBeat } from '../../device-sim/frames.ts';
 import { createPrng } from '../../device-sim/prng.ts';
 import { EcgBeatSource, ecgBeatStateSchema, FIRMWARE_BEAT_MEMORY_MS } from '../../processor/ecg-beats.ts';
+import { drawBeats, type Wave } from './detectors/drawn-beats.ts';
 
 const T0 = Date.parse('2026-03-01T00:00:00Z');
 const regular = (fromMs: number, toMs: number, rrMs: number): TimedBeat[] => {
@@ -123,13 +124,11 @@ describe('ECG-derived beats on biphasic complexes (the labeller reports some bea
   /** Frames of a 115/min rhythm whose R and S waves are about equal (the detected peak falls on either), 1 s each. */
   function biphasicFrames(seconds: number, seed: number): TelemetryFrame[] {
     const random = createPrng(seed);
-    const x = new Float64Array(seconds * FS);
-    const wave = (r: number, at: number, uV: number, sd: number) => {
-      for (let i = Math.max(0, Math.floor(((r + at - 4 * sd) * FS) / 1000)); i < Math.min(x.length, ((r + at + 4 * sd) * FS) / 1000); i++) x[i]! += uV * Math.exp(-((((i * 1000) / FS - r - at) / sd) ** 2) / 2);
-    };
+    const beats: { tMs: number; waves: Wave[] }[] = [];
     for (let r = 400; r < seconds * 1000 - 200; r += 520) {
-      wave(r, -150, 100, 20); wave(r, 0, 600, 7); wave(r, 24, random() < 0.5 ? -660 : -540, 7); wave(r, 230, 200, 40);
+      beats.push({ tMs: r, waves: [{ atMs: -150, uV: 100, sdMs: 20 }, { atMs: 0, uV: 600, sdMs: 7 }, { atMs: 24, uV: random() < 0.5 ? -660 : -540, sdMs: 7 }, { atMs: 230, uV: 200, sdMs: 40 }] });
     }
+    const x = drawBeats(beats, FS, seconds);
     return Array.from({ length: seconds }, (_, s) => ({ seq: s, ts: T0 + s * 1000, durMs: 1000, hr: 0, battery: 90, leadOff: false, beats: [], ecg: { fs: FS, uV: Array.from(x.subarray(s * FS, (s + 1) * FS), Math.round) } }));
   }
 

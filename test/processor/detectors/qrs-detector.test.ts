@@ -3,6 +3,7 @@ import { syntheticEcgSource } from '../../../device-sim/ecg-synth.ts';
 import type { TimedBeat } from '../../../device-sim/frames.ts';
 import { createPrng, gaussian } from '../../../device-sim/prng.ts';
 import { QrsDetector } from '../../../processor/detectors/qrs-detector.ts';
+import { drawBeats, type Wave } from './drawn-beats.ts';
 
 /** Synthetic ECG (device-sim/ecg-synth.ts) of `beats` at `fsHz`, `seconds` long. */
 function synth(beats: TimedBeat[], fsHz: number, seconds: number, seed = 1): Float64Array {
@@ -114,24 +115,6 @@ describe('QRS detector (Pan–Tompkins / Hamilton–Tompkins)', () => {
     expect(() => new QrsDetector(50)).toThrow(RangeError);
   });
 });
-
-/** One Gaussian wave of a beat: centre from the R-peak (ms), amplitude (µV), SD (ms). */
-type Wave = { atMs: number; uV: number; sdMs: number };
-/** A signal of beats with explicit wave shapes (for shapes device-sim/ecg-synth.ts does not draw). */
-function drawBeats(beats: { tMs: number; waves: Wave[] }[], fsHz: number, seconds: number): Float64Array {
-  const x = new Float64Array(Math.round(fsHz * seconds));
-  for (let i = 0; i < x.length; i++) {
-    const t = (i * 1000) / fsHz;
-    for (const b of beats) {
-      if (Math.abs(t - b.tMs) > 700) continue;
-      for (const w of b.waves) {
-        const z = (t - b.tMs - w.atMs) / w.sdMs;
-        if (Math.abs(z) < 6) x[i]! += w.uV * Math.exp(-0.5 * z * z);
-      }
-    }
-  }
-  return x;
-}
 
 describe('QRS detector on wide ventricular complexes', () => {
   // Lead-II-like sinus beat (as device-sim/ecg-synth.ts) and a wide QS-type PVC whose band-passed
