@@ -16,6 +16,12 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: s
   }
 }
 
+/** Whether a command's arguments hold `--help` or `-h` as an option (not as a value after `--`). */
+export function asksForHelp(argv: string[]): boolean {
+  const { tokens } = parseArgs({ args: argv, strict: false, allowPositionals: true, tokens: true });
+  return tokens.some((t) => t.kind === 'option' && (t.name === 'help' || t.name === 'h'));
+}
+
 /** Flags shared by every command that reads the configuration. */
 export const COMMON_FLAGS = {
   'data-dir': { type: 'string' },

@@ -10,7 +10,7 @@ import { PulsebridgeError } from '../platform/errors.ts';
 import { assertWritableFolder } from '../platform/sqlite-file.ts';
 import { createLogger, type Logger } from '../platform/log.ts';
 import { MetricsRegistry } from '../platform/metrics.ts';
-import { COMMON_FLAGS, envWithFlags, parse, parseDurationMs, UsageError } from './args.ts';
+import { asksForHelp, COMMON_FLAGS, envWithFlags, parse, parseDurationMs, UsageError } from './args.ts';
 import { startDashboard, startEhrExporter, startGateway, startProcessor, type Running } from './components.ts';
 import { runDemo } from './demo.ts';
 import { runDeviceCommand } from './device.ts';
@@ -105,6 +105,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     out(USAGE);
     return command ? 0 : 2;
+  }
+  // `pulsebridge gateway --help` must print the usage, not start a gateway (or the demo, or a simulator).
+  if (asksForHelp(rest)) {
+    out(USAGE);
+    return 0;
   }
   const configFrom = (values: Record<string, unknown>) => loadConfig(envWithFlags(env, values));
 
