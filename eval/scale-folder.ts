@@ -48,14 +48,15 @@ async function copyRecord(src: string, dst: string, name: string, copy: string, 
   }
 }
 
-/** label file rows `record,label` with the header line (if any) kept. */
+/** A label file's rows `record,label`, and its header line when it has one. */
 function labelRows(text: string): { header?: string; rows: [string, string][] } {
   const lines = text.replace(/\r/g, '').split('\n').filter((l) => l.trim() !== '');
   const header = lines[0]?.startsWith('record') ? lines.shift() : undefined;
   return { header, rows: lines.map((l) => { const i = l.indexOf(','); return [l.slice(0, i), l.slice(i + 1)]; }) };
 }
 
-async function scaleDatabase(db: string, src: string, dst: string, size: number): Promise<number> {
+/** Writes `size` copies of the records of `src` (cycling through them) into `dst`, with their label file. */
+export async function scaleDatabase(db: string, src: string, dst: string, size: number): Promise<number> {
   await mkdir(dst, { recursive: true });
   const files = await readdir(src);
   const labelFile = db === 'cinc2017' ? 'REFERENCE.csv' : db === 'challenge2015' ? 'alarms.csv' : undefined;
@@ -103,4 +104,4 @@ async function main(): Promise<void> {
   }
 }
 
-await main().catch((e: unknown) => { process.stderr.write(`scale-folder: ${e instanceof Error ? e.message : String(e)}\n`); process.exitCode = 2; });
+if (import.meta.main) await main().catch((e: unknown) => { process.stderr.write(`scale-folder: ${e instanceof Error ? e.message : String(e)}\n`); process.exitCode = 2; });
