@@ -44,6 +44,21 @@ describe('record replay to a real MQTT broker', () => {
     }
   });
 
+  it('replays an ECG-only CinC 2017 strip (.hea + .mat at 300 Hz, header checksum 0): every frame carries ECG and no beats', async () => {
+    // README: `sim replay` sends the CinC 2017 strips as ECG-only devices; the reader used to reject
+    // them on their headers' checksum field, which the Challenge left 0.
+    const broker = await startLocalBroker();
+    try {
+      const summary = await runReplay({ recordPath: `${ECG}/cinc2017/A00004`, deviceId: 'dev-af', speed: 'max', connect: { url: broker.url }, now: () => NOW });
+      const frames = broker.telemetry.filter((m) => m.deviceId === 'dev-af').map((m) => telemetryV1Schema.parse(JSON.parse(m.payload.toString())));
+      expect(summary).toMatchObject({ beatAnnotationPath: '', beats: 0, frames: 30, acked: 30, ecg: true });
+      expect(frames).toHaveLength(30);
+      expect(frames.every((f) => f.beats.length === 0 && f.ecg !== undefined && f.ecg.uV.length === f.ecg.fs)).toBe(true);
+    } finally {
+      await broker.close();
+    }
+  });
+
   it('replays an AF database record from its .qrs beats, without ECG, paced by device time', async () => {
     const broker = await startLocalBroker();
     try {

@@ -48,6 +48,17 @@ describe('WFDB signal reader', () => {
     });
   });
 
+  it('reads a header whose checksum field is 0 as "no checksum" (the CinC 2017 strips: 0 in every header)', async () => {
+    const h = await readWfdbHeader(`${ECG}/cinc2017/A00004.hea`);
+    expect(h.signals[0]!.checksum).toBe(0);
+    const [signal] = await readWfdbSignals(h, `${ECG}/cinc2017`);
+    expect(wfdbChecksum(signal!.adc)).not.toBe(0);
+    expect(signal!.adc).toHaveLength(9000);
+    // Any other checksum is still checked.
+    const tampered = { ...h, signals: [{ ...h.signals[0]!, checksum: 1 }] };
+    await expect(readWfdbSignals(tampered, `${ECG}/cinc2017`)).rejects.toMatchObject({ code: 'PB_WFDB_INVALID', message: expect.stringContaining('fails the checksum of signal 0 (ECG): header says 1') });
+  });
+
   it('rejects a header that announces more samples than the file holds', async () => {
     const h = await readWfdbHeader(`${ECG}/mitdb/100.hea`);
     await expect(readWfdbSignals({ ...h, sampleCount: 700000 }, `${ECG}/mitdb`)).rejects.toMatchObject({ code: 'PB_WFDB_INVALID', message: expect.stringContaining('holds 650000 samples per signal but the header announces 700000') });
