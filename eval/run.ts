@@ -13,7 +13,7 @@
  * Defaults: DIR = ../shared/data/ecg next to the repository; the databases: those of DIR's folders;
  * FILE = eval/results/latest.json.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -54,6 +54,12 @@ const absent = named.filter((db) => !requested.includes(db));
 const absentNote = absent.length > 0 ? `no ${absent.join(', ')} folder in ${values.data}: not evaluated` : undefined;
 if (absentNote) process.stderr.write(`${absentNote}\n`);
 const databases = requested.filter((db): db is EvalDatabase => (EVAL_DATABASES as readonly string[]).includes(db));
+// A --records name that no evaluated folder holds is a typo, not an empty table.
+if (values.records) {
+  const held = new Set(requested.flatMap((db) => readdirSync(resolve(values.data, db)).map((f) => f.replace(/\.[^.]*$/, ''))));
+  const unknown = values.records.split(',').filter((r) => !held.has(r));
+  if (unknown.length > 0) fail(`no record ${unknown.join(', ')} in the ${requested.join(', ')} folder${requested.length > 1 ? 's' : ''} of ${values.data}`);
+}
 
 const afibOverride = values.afib ? (JSON.parse(values.afib) as Partial<AfibParams>) : undefined;
 // The afdb leave-one-record-out is most of the work: its worker threads start first and run while

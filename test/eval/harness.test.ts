@@ -49,7 +49,7 @@ describe('evaluation harness on real records', () => {
     }
   });
 
-  it('evaluates the database folders DIR holds (of all, or of those --db names) and says which are absent; an unknown name or no folder at all is an error', async () => {
+  it('evaluates the database folders DIR holds (of all, or of those --db names) and says which are absent; an unknown name, no folder at all or a --records name no folder holds is an error', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pb-eval-'));
     try {
       await mkdir(join(dir, 'data', 'mitdb'), { recursive: true });
@@ -67,6 +67,8 @@ describe('evaluation harness on real records', () => {
       expect(named.stdout).toContain('QRS detection from the raw ECG');
       await expect(run('--db', 'afdb,nsr2db')).rejects.toThrow(/no folder of afdb, nsr2db in/);
       await expect(run('--db', 'mitdb,mitbih')).rejects.toThrow(/unknown database mitbih/);
+      // A record no folder holds is a typo: an error, not empty tables.
+      await expect(run('--records', '100,1000')).rejects.toThrow(/no record 1000 in the mitdb folder of/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
