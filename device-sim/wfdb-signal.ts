@@ -131,13 +131,17 @@ export async function readWfdbSignals(header: WfdbHeader, recordDir: string, opt
       const adc = new Int16Array(frames);
       for (let f = 0; f < frames; f++) adc[f] = stream[f * width + k] as number;
       const spec = specs[k] as WfdbSignalSpec;
-      // A checksum of 0 is taken as "not computed": writers that fill the field without summing the
-      // samples leave 0 there (every header of the CinC 2017 strips does). A real sum of 0 then goes
-      // unchecked, 1 record in 65,536; the file size and initial-value checks still apply.
-      if (verify && header.sampleCount > 0 && spec.checksum !== undefined && spec.checksum !== 0 && wfdbChecksum(adc) !== spec.checksum) {
+      // A checksum of 0 is taken as "not computed": a header written without reading its samples
+      // back. Every CinC 2017 header has 0 there, and in 16 of the 300 strips here an initial value
+      // that is not the first sample (the .mat holds the right signal: A00013 starts −20, −27, −33,
+      // the header says 3), so neither is verified for such a header; the file size still is. A
+      // real sum of 0 goes unchecked, 1 record in 65,536. (WFDB itself uses the initial value
+      // only to decode difference formats, which this reader does not support.)
+      const unverifiedHeader = spec.checksum === 0;
+      if (verify && !unverifiedHeader && header.sampleCount > 0 && spec.checksum !== undefined && wfdbChecksum(adc) !== spec.checksum) {
         throw fail(`fails the checksum of signal ${signalIndex} (${spec.description || 'unnamed'}): header says ${spec.checksum}, samples sum to ${wfdbChecksum(adc)}`);
       }
-      if (verify && spec.initialValue !== undefined && frames > 0 && adc[0] !== spec.initialValue) {
+      if (verify && !unverifiedHeader && spec.initialValue !== undefined && frames > 0 && adc[0] !== spec.initialValue) {
         throw fail(`starts signal ${signalIndex} with ${adc[0]} but the header's initial value is ${spec.initialValue}`);
       }
       decoded.set(signalIndex, adc);

@@ -48,12 +48,21 @@ describe('WFDB signal reader', () => {
     });
   });
 
-  it('reads a header whose checksum field is 0 as "no checksum" (the CinC 2017 strips: 0 in every header)', async () => {
+  it('reads a header whose checksum field is 0 as unverified (the CinC 2017 strips: 0 in every header, some with a wrong initial value)', async () => {
     const h = await readWfdbHeader(`${ECG}/cinc2017/A00004.hea`);
     expect(h.signals[0]!.checksum).toBe(0);
     const [signal] = await readWfdbSignals(h, `${ECG}/cinc2017`);
     expect(wfdbChecksum(signal!.adc)).not.toBe(0);
     expect(signal!.adc).toHaveLength(9000);
+    // A00013's header says the first sample is 3; the file (a MATLAB v4 matrix "val") starts −20, −27, −33.
+    const h13 = await readWfdbHeader(`${ECG}/cinc2017/A00013.hea`);
+    expect(h13.signals[0]!.initialValue).toBe(3);
+    const [s13] = await readWfdbSignals(h13, `${ECG}/cinc2017`);
+    expect(Array.from(s13!.adc.subarray(0, 3))).toEqual([-20, -27, -33]);
+    // A header with a checksum still has its initial value checked.
+    const h100 = await readWfdbHeader(`${ECG}/mitdb/100.hea`);
+    const wrongStart = { ...h100, signals: h100.signals.map((s, i) => (i === 0 ? { ...s, initialValue: 3 } : s)) };
+    await expect(readWfdbSignals(wrongStart, `${ECG}/mitdb`)).rejects.toMatchObject({ message: expect.stringContaining("starts signal 0 with 995 but the header's initial value is 3") });
     // Any other checksum is still checked.
     const tampered = { ...h, signals: [{ ...h.signals[0]!, checksum: 1 }] };
     await expect(readWfdbSignals(tampered, `${ECG}/cinc2017`)).rejects.toMatchObject({ code: 'PB_WFDB_INVALID', message: expect.stringContaining('fails the checksum of signal 0 (ECG): header says 1') });
