@@ -13,8 +13,10 @@ import { AFIB_DEFAULTS } from '../processor/detectors/afib.ts';
 import { leaveOneRecordOut, scoreAfdbRecord, type AfdbRecordResult, type AfSetting, type LoroResult, type MergeShares } from './af-loro.ts';
 import type { AfStripMeasures } from '../processor/detectors/afib.ts';
 import type { LoroWorkerInput } from './af-loro-worker.ts';
+import { streamStrip, type StreamedStrip } from './cinc2017-stream.ts';
 import { CINC2017_CLASSES, classifyMeasured, classifyStrip, loadCinc2017, measureStrip, scoreCinc2017, type Cinc2017Score, type Cinc2017Strip, type StripResult } from './cinc2017.ts';
 import { formatInterval, recordBootstrap, wilsonInterval, type ConfidenceInterval } from './confidence.ts';
+import { evaluationDetectors } from './detector-set.ts';
 import { episodeStats, sumComparisons } from './epicmp.ts';
 import { listRecords } from './records.ts';
 
@@ -202,6 +204,8 @@ export interface Cinc2017Report {
   withFWaves: CvOutcome;
   withEcgDefault: Cinc2017Score;
   results: { rrOnly: StripResult[] };
+  /** Each strip replayed as an ECG-only device through the production path: its alarms. */
+  streamed: StreamedStrip[];
 }
 
 /** @param base AF parameters under test (`--afib`); the ECG candidates are varied on top of them. */
@@ -218,6 +222,7 @@ export async function cinc2017Evaluation(dir: string, base: AfSetting = {}, k = 
     withFWaves: crossValidate(strips, measured, F_WAVE_CANDIDATES, base, k),
     withEcgDefault: scoreCinc2017(atDefault),
     results: { rrOnly },
+    streamed: strips.map((s) => streamStrip(s, evaluationDetectors(Object.keys(base).length > 0 ? base : undefined))),
   };
 }
 

@@ -24,6 +24,7 @@ import { runEvaluation } from './harness.ts';
 import { EVAL_DATABASES, type EvalDatabase } from './records.ts';
 import { formatReport } from './report.ts';
 import { afdbLoro, cinc2017Evaluation, formatCinc2017, formatLoro } from './af-generalisation.ts';
+import { formatCinc2017Streaming } from './cinc2017-stream.ts';
 import { challenge2015Evaluation, ecgPathAlarms, formatChallenge2015, formatEcgPathAlarms, formatNuisance, formatQrs, nuisanceEvaluation, qrsEvaluation } from './ecg-eval.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
@@ -93,7 +94,7 @@ const nuisance = nuisanceDbs.length > 0 ? await nuisanceEvaluation(values.data, 
 const afdbLoroResult = await afdbLoroPending;
 
 if (afdbLoroResult) console.log(`\n${formatLoro(afdbLoroResult)}`);
-if (cinc2017) console.log(`\n${formatCinc2017(cinc2017)}`);
+if (cinc2017) console.log(`\n${formatCinc2017(cinc2017)}\n\n${formatCinc2017Streaming(cinc2017.streamed)}`);
 if (qrs.length > 0) console.log(`\n${formatQrs('mitdb', qrs)}`);
 if (qrsOtherLead.length > 0) console.log(`\n${formatQrs('mitdb', qrsOtherLead, 'other')}`);
 if (ecgPath.length > 0) console.log(`\n${formatEcgPathAlarms('mitdb', ecgPath, mitdbReferenceRates)}`);
