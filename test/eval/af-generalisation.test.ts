@@ -7,6 +7,8 @@ import type { ReferenceBeat, ReferenceRecord } from '../../eval/records.ts';
 import { classifyMeasured, loadCinc2017, scoreCinc2017 } from '../../eval/cinc2017.ts';
 import { afdbLoro, cincAfIntervals, crossValidate, loroInterval } from '../../eval/af-generalisation.ts';
 import { wilsonInterval } from '../../eval/confidence.ts';
+import { formatCinc2017Streaming, streamStrip } from '../../eval/cinc2017-stream.ts';
+import { evaluationDetectors } from '../../eval/detector-set.ts';
 import type { AfStripMeasures } from '../../processor/detectors/afib.ts';
 import type { EpisodeComparison } from '../../eval/epicmp.ts';
 
@@ -178,5 +180,17 @@ describe('CinC 2017 folder (eval/cinc2017.ts)', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('CinC 2017 strips as ECG-only devices (eval/cinc2017-stream.ts)', () => {
+  it('replays a strip through the production path: the 60 s AF strip A00005 raises afib, the 60 s sinus strip A00037 does not', async () => {
+    const strips = await loadCinc2017(resolve(import.meta.dirname, '../../../shared/data/ecg/cinc2017'), ['A00005', 'A00037']);
+    const [af, sinus] = strips.map((s) => streamStrip(s, evaluationDetectors()));
+    expect({ name: af!.name, label: af!.label, durationMs: af!.durationMs, afib: af!.onsetsS.afib?.length }).toEqual({ name: 'A00005', label: 'A', durationMs: 60_000, afib: 1 });
+    expect({ name: sinus!.name, label: sinus!.label, afib: sinus!.onsetsS.afib }).toEqual({ name: 'A00037', label: 'N', afib: undefined });
+    // The AF onset is back-dated into the strip, and the alarm is counted in the summary line.
+    expect(af!.onsetsS.afib![0]).toBeLessThan(30);
+    expect(formatCinc2017Streaming([af!, sinus!])).toContain('AF alarm on the AF strips of ≥ 50 s (long enough for the 30 s criterion): 1 of 1');
   });
 });
