@@ -46,6 +46,9 @@ export function streamStrip(strip: Cinc2017Strip, detectors: Detector[]): Stream
 /** The strips long enough for an AF alarm: the 30 s criterion plus the detectors' warm-up (8-beat window, smoothing). */
 export const AF_ALARMABLE_MS = 50_000;
 
+/** Strips named per summary line. */
+const LISTED = 20;
+
 const CLASSES: readonly Cinc2017Class[] = ['N', 'A', 'O', '~'];
 const KINDS: readonly AlertKind[] = ['afib', 'vt', 'asystole', 'pause', 'extreme_brady', 'brady', 'extreme_tachy', 'tachy'];
 
@@ -69,7 +72,11 @@ export function formatCinc2017Streaming(strips: readonly StreamedStrip[]): strin
   const normal = strips.filter((s) => s.label === 'N');
   const normalHours = normal.reduce((h, s) => h + s.durationMs, 0) / 3_600_000;
   const normalVt = normal.reduce((n, s) => n + (s.onsetsS.vt?.length ?? 0), 0);
-  const listed = (list: readonly StreamedStrip[], kind: AlertKind) => list.filter((s) => s.onsetsS[kind]?.length).map((s) => `${s.name} ${s.onsetsS[kind]!.join('/')} s`).join(', ') || 'none';
+  // The first LISTED strips by name (a folder of the whole training set has hundreds).
+  const listed = (list: readonly StreamedStrip[], kind: AlertKind) => {
+    const hit = list.filter((s) => s.onsetsS[kind]?.length).map((s) => `${s.name} ${s.onsetsS[kind]!.join('/')} s`);
+    return hit.length === 0 ? 'none' : hit.slice(0, LISTED).join(', ') + (hit.length > LISTED ? `, … ${hit.length - LISTED} strips more` : '');
+  };
   return [
     `CinC 2017 strips replayed as ECG-only devices through the production path (eval/cinc2017-stream.ts: 1 s frames of ECG → processor/ecg-beats.ts → PatientStream, default criteria): strips with ≥ 1 alarm of the kind (alarms)`,
     line(header), ...rows.map(line),
