@@ -341,13 +341,22 @@ export class AfibDetector implements Detector {
     const coherence = s.coherenceCount >= this.#p.pWaveMinBeats ? s.coherenceSum / s.coherenceCount : Number.NaN;
     // Say whether the ECG took part: a clinician reading the alert should know if P waves were
     // looked for (device streaming ECG) or the call rests on RR intervals alone.
+    // The f-wave fraction is named only where it is measured (fWaveMin set; off by default).
     const fWave = s.fWaveCount > 0 ? s.fWaveSum / s.fWaveCount : Number.NaN;
+    const fWaveOn = Number.isFinite(this.#p.fWaveMin);
     const fWaveText = Number.isFinite(fWave) ? `f-wave fraction ${fWave.toFixed(2)}, limit ${this.#p.fWaveMin}` : 'no TQ interval measured';
+    const meanRrMs = s.beatCount > 0 ? s.rrSumMs / s.beatCount : Number.NaN;
+    // The same three ways afEvidenceSaysAf lets ECG evidence through.
     const atrial = !Number.isFinite(coherence)
       ? ' (RR intervals only; no ECG evidence)'
       : coherence < this.#p.pWaveCoherenceMax
-        ? `, no consistent P wave in the ECG (P-wave coherence ${coherence.toFixed(2)}, limit ${this.#p.pWaveCoherenceMax}; ${fWaveText})`
-        : `, f waves in the TQ interval of the ECG (${fWaveText}; P-wave coherence ${coherence.toFixed(2)})`;
+        ? `, no consistent P wave in the ECG (P-wave coherence ${coherence.toFixed(2)}, limit ${this.#p.pWaveCoherenceMax}${fWaveOn ? `; ${fWaveText}` : ''})`
+        : fWaveOn && fWave >= this.#p.fWaveMin
+          ? `, f waves in the TQ interval of the ECG (${fWaveText}; P-wave coherence ${coherence.toFixed(2)})`
+          : meanRrMs < TQ_WINDOW_MIN_RR_MS
+            ? ` (RR intervals decide at this rate: mean RR ${Math.round(meanRrMs)} ms, the previous T wave lies where the P wave is looked for; P-wave coherence ${coherence.toFixed(2)})`
+            // The decision reads the latest beats, this the stretch's mean: they can disagree.
+            : `, ECG read for P waves (P-wave coherence ${coherence.toFixed(2)} over the stretch, limit ${this.#p.pWaveCoherenceMax})`;
     return {
       hrBpm: s.rrSumMs > 0 ? round1(60000 / (s.rrSumMs / s.beatCount)) : 0,
       rrMs: s.recentRrMs.slice(-32),

@@ -171,6 +171,21 @@ describe('AF decision with ECG', () => {
     expect(meter.onBeat(beats[5]!, 800)).not.toBe(c);
   });
 
+  it('says in the alert why the ECG did not decide: at a fast rate the RR intervals do (P-wave-like T waves), and the f-wave fraction is not named while it is off', () => {
+    // Irregular RR of 330–530 ms (mean ≈ 430 ms, ≈ 140 bpm) with a P wave before every beat:
+    // the T wave of each beat lies in the next beat's P-wave window, so RR decides (no veto).
+    const rnd = mulberry32(5);
+    const times: number[] = [];
+    for (let t = 500; t < 89_500; t += 330 + rnd() * 200) times.push(Math.round(t));
+    const onset = runDetector(times, synthEcg(times, 90_000, 'p', 10, 3), { onsetStretchScore: 1.0 }).find((c) => c.type === 'onset');
+    expect(onset?.evidence.criterion).toMatch(/RR intervals decide at this rate: mean RR 4\d\d ms/);
+    // Sinus-rate AF with f waves: no P wave; production has the f-wave measure off, so no word of TQ.
+    const slow = irregularBeats(90_000, 7);
+    const af = runDetector(slow, synthEcg(slow, 90_000, 'f', 20, 3)).find((c) => c.type === 'onset');
+    expect(af?.evidence.criterion).toContain('no consistent P wave in the ECG');
+    expect(af?.evidence.criterion).not.toContain('TQ');
+  });
+
   it('classifies a strip the same way (assessAfStrip)', () => {
     const beats = irregularBeats(40_000, 11);
     const strip = (atrial: 'p' | 'f') => assessAfStrip(beats.map((t) => ({ timeMs: t, cls: 'N' as const })), { fsHz: FS, uV: synthEcg(beats, 40_000, atrial, 20, 5) });
