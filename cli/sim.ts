@@ -48,12 +48,18 @@ interface CredentialFlags { certDir?: string; cert?: string; key?: string; ca?: 
 
 function credentialsFor(config: Readonly<PulsebridgeConfig>, flags: CredentialFlags) {
   const pki = devPkiPaths(config.dataDir);
-  const ca = fs.readFileSync(flags.ca ?? pki.serverCaCert);
+  // A missing file is a setup step not taken, not a crash: say which step (not a raw ENOENT).
+  const read = (file: string, what: string, fix: string): Buffer => {
+    if (!fs.existsSync(file)) throw new UsageError(`${what} ${file} does not exist: ${fix}`);
+    return fs.readFileSync(file);
+  };
+  const ca = read(flags.ca ?? pki.serverCaCert, 'the server CA', flags.ca ? 'check --ca' : `no Pulsebridge data folder at ${config.dataDir} (start pulsebridge demo, or pass --data-dir of the running one, or --ca)`);
   const dir = flags.certDir ?? path.join(pki.dir, 'devices');
+  const addDevice = (id: string) => `register the device first (pulsebridge device add ${id} --patient <patient id>, same --data-dir) or pass --cert/--key`;
   return {
     ca,
-    certFor: (id: string) => fs.readFileSync(flags.cert ?? path.join(dir, `${id}.crt`)),
-    keyFor: (id: string) => fs.readFileSync(flags.key ?? path.join(dir, `${id}.key`)),
+    certFor: (id: string) => read(flags.cert ?? path.join(dir, `${id}.crt`), `the certificate of device ${id}`, flags.cert ? 'check --cert' : addDevice(id)),
+    keyFor: (id: string) => read(flags.key ?? path.join(dir, `${id}.key`), `the key of device ${id}`, flags.key ? 'check --key' : addDevice(id)),
   };
 }
 
