@@ -337,26 +337,26 @@ export class AfibDetector implements Detector {
     this.#merger = createMerger(this.#p);
   }
 
+  /** The ECG part of the criterion text: one case per way `afEvidenceSaysAf` decides with ECG. */
+  #atrialText(coherence: number, fWave: number, meanRrMs: number): string {
+    if (!Number.isFinite(coherence)) return ' (RR intervals only; no ECG evidence)';
+    // The f-wave fraction is named only where it is measured (`fWaveMin` set; off by default).
+    const fWaveOn = Number.isFinite(this.#p.fWaveMin);
+    const fWaveText = Number.isFinite(fWave) ? `f-wave fraction ${fWave.toFixed(2)}, limit ${this.#p.fWaveMin}` : 'no TQ interval measured';
+    const c = coherence.toFixed(2);
+    if (coherence < this.#p.pWaveCoherenceMax) return `, no consistent P wave in the ECG (P-wave coherence ${c}, limit ${this.#p.pWaveCoherenceMax}${fWaveOn ? `; ${fWaveText}` : ''})`;
+    if (fWaveOn && fWave >= this.#p.fWaveMin) return `, f waves in the TQ interval of the ECG (${fWaveText}; P-wave coherence ${c})`;
+    if (meanRrMs < TQ_WINDOW_MIN_RR_MS) return ` (RR intervals decide at this rate: mean RR ${Math.round(meanRrMs)} ms, the previous T wave lies where the P wave is looked for; P-wave coherence ${c})`;
+    // The decision reads the latest beats, this text the stretch's mean: the two can disagree.
+    return `, ECG read for P waves (P-wave coherence ${c} over the stretch, limit ${this.#p.pWaveCoherenceMax})`;
+  }
+
   #evidence(s: Stretch): AlertEvidence {
     const coherence = s.coherenceCount >= this.#p.pWaveMinBeats ? s.coherenceSum / s.coherenceCount : Number.NaN;
     // Say whether the ECG took part: a clinician reading the alert should know if P waves were
     // looked for (device streaming ECG) or the call rests on RR intervals alone.
-    // The f-wave fraction is named only where it is measured (fWaveMin set; off by default).
     const fWave = s.fWaveCount > 0 ? s.fWaveSum / s.fWaveCount : Number.NaN;
-    const fWaveOn = Number.isFinite(this.#p.fWaveMin);
-    const fWaveText = Number.isFinite(fWave) ? `f-wave fraction ${fWave.toFixed(2)}, limit ${this.#p.fWaveMin}` : 'no TQ interval measured';
-    const meanRrMs = s.beatCount > 0 ? s.rrSumMs / s.beatCount : Number.NaN;
-    // The same three ways afEvidenceSaysAf lets ECG evidence through.
-    const atrial = !Number.isFinite(coherence)
-      ? ' (RR intervals only; no ECG evidence)'
-      : coherence < this.#p.pWaveCoherenceMax
-        ? `, no consistent P wave in the ECG (P-wave coherence ${coherence.toFixed(2)}, limit ${this.#p.pWaveCoherenceMax}${fWaveOn ? `; ${fWaveText}` : ''})`
-        : fWaveOn && fWave >= this.#p.fWaveMin
-          ? `, f waves in the TQ interval of the ECG (${fWaveText}; P-wave coherence ${coherence.toFixed(2)})`
-          : meanRrMs < TQ_WINDOW_MIN_RR_MS
-            ? ` (RR intervals decide at this rate: mean RR ${Math.round(meanRrMs)} ms, the previous T wave lies where the P wave is looked for; P-wave coherence ${coherence.toFixed(2)})`
-            // The decision reads the latest beats, this the stretch's mean: they can disagree.
-            : `, ECG read for P waves (P-wave coherence ${coherence.toFixed(2)} over the stretch, limit ${this.#p.pWaveCoherenceMax})`;
+    const atrial = this.#atrialText(coherence, fWave, s.beatCount > 0 ? s.rrSumMs / s.beatCount : Number.NaN);
     return {
       hrBpm: s.rrSumMs > 0 ? round1(60000 / (s.rrSumMs / s.beatCount)) : 0,
       rrMs: s.recentRrMs.slice(-32),
