@@ -28,15 +28,30 @@ import { formatCinc2017Streaming } from './cinc2017-stream.ts';
 import { challenge2015Evaluation, ecgPathAlarms, formatChallenge2015, formatEcgPathAlarms, formatNuisance, formatQrs, nuisanceEvaluation, qrsEvaluation } from './ecg-eval.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
-const { values } = parseArgs({
-  options: {
-    data: { type: 'string', default: resolve(repoRoot, '../shared/data/ecg') },
-    db: { type: 'string' },
-    records: { type: 'string' },
-    json: { type: 'string', default: resolve(repoRoot, 'eval/results/latest.json') },
-    afib: { type: 'string' },
-  },
-});
+const USAGE = `usage: node eval/run.ts [--data DIR] [--db mitdb,nsr2db,afdb,cinc2017,challenge2015] [--records NAME,…] [--json FILE] [--afib '{…AfibParams}']`;
+const parsed = (() => {
+  try {
+    return parseArgs({
+      options: {
+        data: { type: 'string', default: resolve(repoRoot, '../shared/data/ecg') },
+        db: { type: 'string' },
+        records: { type: 'string' },
+        json: { type: 'string', default: resolve(repoRoot, 'eval/results/latest.json') },
+        afib: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    // A mistyped option: one line and the usage, not a stack trace.
+    process.stderr.write(`eval/run.ts: ${(err as Error).message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+})();
+if (parsed.values.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+const { values } = parsed;
 
 /** Databases evaluated by their own modules rather than the beat-annotation harness. */
 const STRIP_DATABASES = ['cinc2017', 'challenge2015'];
@@ -62,7 +77,14 @@ if (values.records) {
   if (unknown.length > 0) fail(`no record ${unknown.join(', ')} in the ${requested.join(', ')} folder${requested.length > 1 ? 's' : ''} of ${values.data}`);
 }
 
-const afibOverride = values.afib ? (JSON.parse(values.afib) as Partial<AfibParams>) : undefined;
+const parseAfib = (text: string): Partial<AfibParams> => {
+  try {
+    return JSON.parse(text) as Partial<AfibParams>;
+  } catch (err) {
+    return fail(`--afib is not JSON (${(err as Error).message})`);
+  }
+};
+const afibOverride = values.afib ? parseAfib(values.afib) : undefined;
 // The afdb leave-one-record-out is most of the work: its worker threads start first and run while
 // this thread evaluates everything else (its result is printed in its usual place below; two
 // workers and this thread share the eval machine's 2 cores, none of them waits for another).

@@ -69,6 +69,9 @@ describe('evaluation harness on real records', () => {
       await expect(run('--db', 'mitdb,mitbih')).rejects.toThrow(/unknown database mitbih/);
       // A record no folder holds is a typo: an error, not empty tables.
       await expect(run('--records', '100,1000')).rejects.toThrow(/no record 1000 in the mitdb folder of/);
+      // A mistyped option or --afib value: one line and exit 2, not a stack trace.
+      await expect(run('--dat', 'x')).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("eval/run.ts: Unknown option '--dat'") });
+      await expect(run('--afib', '{onsetScore')).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("eval/run.ts: --afib is not JSON") });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
