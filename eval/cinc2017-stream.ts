@@ -13,12 +13,9 @@
  * label; on `O` and `~` strips it is only counted.
  */
 import type { AlertKind } from '../contracts/alert.ts';
-import { buildFrames, recordEcgSource } from '../device-sim/frames.ts';
-import { detectThroughBeatSource, EcgBeatSource } from '../processor/ecg-beats.ts';
-import { PatientStream } from '../processor/patient-stream.ts';
 import type { Detector } from '../processor/detectors/detector.ts';
 import type { Cinc2017Class, Cinc2017Strip } from './cinc2017.ts';
-import { EVAL_EPOCH_MS, EVAL_FRAME_MS } from './replay.ts';
+import { ecgSignalFrames, replayEcgFrames } from './qrs.ts';
 
 /** One strip's alarms: onsets per kind, seconds from the strip's start. */
 export interface StreamedStrip {
@@ -28,17 +25,12 @@ export interface StreamedStrip {
   onsetsS: Partial<Record<AlertKind, number[]>>;
 }
 
-/** Replays one strip as an ECG-only device through the production path. */
+/** Replays one strip as an ECG-only device through the production path (eval/qrs.ts, as mitdb's ECG-only replay). */
 export function streamStrip(strip: Cinc2017Strip, detectors: Detector[]): StreamedStrip {
   const durationMs = Math.round((strip.uV.length * 1000) / strip.fsHz);
-  const frames = buildFrames([], { t0Ms: EVAL_EPOCH_MS, durationMs, frameMs: EVAL_FRAME_MS, battery: 100, leadOff: [], ecg: recordEcgSource(strip.uV, strip.fsHz, EVAL_EPOCH_MS) });
-  const source = new EcgBeatSource();
-  const stream = new PatientStream(`eval-cinc-${strip.name}`, `eval-cinc-device-${strip.name}`, detectors);
   const onsetsS: Partial<Record<AlertKind, number[]>> = {};
-  for (const frame of frames) {
-    for (const c of detectThroughBeatSource(source, stream, frame).changes) {
-      if (c.type === 'onset') (onsetsS[c.kind] ??= []).push(Math.round((c.onsetMs - EVAL_EPOCH_MS) / 100) / 10);
-    }
+  for (const e of replayEcgFrames(strip.name, ecgSignalFrames(strip.uV, strip.fsHz, durationMs), durationMs, detectors)) {
+    (onsetsS[e.kind] ??= []).push(Math.round(e.startMs / 100) / 10);
   }
   return { name: strip.name, label: strip.label, durationMs, onsetsS };
 }

@@ -20,7 +20,12 @@ import { EVAL_EPOCH_MS, EVAL_FRAME_MS } from './replay.ts';
 export function ecgOnlyFrames(record: WfdbRecord, frameMs = EVAL_FRAME_MS): Iterable<TelemetryFrame> {
   if (!record.ecg) throw new Error(`record ${record.recordPath} has no ECG signal`);
   // Invalid ("no data") samples go out as lead-off frames, as a device sends them.
-  return buildFrames([], { t0Ms: EVAL_EPOCH_MS, durationMs: recordDurationMs(record), frameMs, battery: 100, leadOff: missingEcgIntervals(record.ecg, EVAL_EPOCH_MS), ecg: recordEcgSource(record.ecg.uV, record.ecg.fsHz, EVAL_EPOCH_MS) });
+  return ecgSignalFrames(record.ecg.uV, record.ecg.fsHz, recordDurationMs(record), missingEcgIntervals(record.ecg, EVAL_EPOCH_MS), frameMs);
+}
+
+/** ECG-only frames of a signal in µV (sample 0 at EVAL_EPOCH_MS), lead-off over `leadOff`. */
+export function ecgSignalFrames(uV: ArrayLike<number>, fsHz: number, durationMs: number, leadOff: ReturnType<typeof missingEcgIntervals> = [], frameMs = EVAL_FRAME_MS): Iterable<TelemetryFrame> {
+  return buildFrames([], { t0Ms: EVAL_EPOCH_MS, durationMs, frameMs, battery: 100, leadOff, ecg: recordEcgSource(uV, fsHz, EVAL_EPOCH_MS) });
 }
 
 /** The frames PatientStream analyses for an ECG-only replay, through the production beat source. */
@@ -79,11 +84,16 @@ export function evaluateQrsRecord(name: string, record: WfdbRecord, vfEpisodes: 
  * end of the record ends there.
  */
 export function replayEcgOnly(record: WfdbRecord, detectors: Detector[]): ScoredEpisode[] {
+  return replayEcgFrames(record.header.recordName, ecgOnlyFrames(record), recordDurationMs(record), detectors);
+}
+
+/** {@link replayEcgOnly} of any ECG-only frames (`name` labels the stream). */
+export function replayEcgFrames(name: string, frames: Iterable<TelemetryFrame>, durationMs: number, detectors: Detector[]): ScoredEpisode[] {
   const source = new EcgBeatSource();
-  const stream = new PatientStream(`eval-ecg-${record.header.recordName}`, `eval-ecg-device-${record.header.recordName}`, detectors);
+  const stream = new PatientStream(`eval-ecg-${name}`, `eval-ecg-device-${name}`, detectors);
   const open = new Map<AlertKind, number>();
   const episodes: ScoredEpisode[] = [];
-  for (const frame of ecgOnlyFrames(record)) {
+  for (const frame of frames) {
     for (const c of detectThroughBeatSource(source, stream, frame).changes) {
       if (c.type === 'onset') open.set(c.kind, c.onsetMs - EVAL_EPOCH_MS);
       else {
@@ -92,6 +102,6 @@ export function replayEcgOnly(record: WfdbRecord, detectors: Detector[]): Scored
       }
     }
   }
-  for (const [kind, startMs] of open) episodes.push({ kind, startMs, endMs: recordDurationMs(record) });
+  for (const [kind, startMs] of open) episodes.push({ kind, startMs, endMs: durationMs });
   return episodes.sort((a, b) => a.startMs - b.startMs || a.kind.localeCompare(b.kind));
 }

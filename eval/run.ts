@@ -28,6 +28,7 @@ import { formatCinc2017Streaming } from './cinc2017-stream.ts';
 import { challenge2015Evaluation, ecgPathAlarms, formatChallenge2015, formatEcgPathAlarms, formatNuisance, formatQrs, nuisanceEvaluation, qrsEvaluation } from './ecg-eval.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
+const fail = (message: string): never => { process.stderr.write(`eval/run.ts: ${message}\n`); process.exit(2); };
 const USAGE = `usage: node eval/run.ts [--data DIR] [--db mitdb,nsr2db,afdb,cinc2017,challenge2015] [--records NAME,…] [--json FILE] [--afib '{…AfibParams}']`;
 const parsed = (() => {
   try {
@@ -43,8 +44,7 @@ const parsed = (() => {
     });
   } catch (err) {
     // A mistyped option: one line and the usage, not a stack trace.
-    process.stderr.write(`eval/run.ts: ${(err as Error).message}\n${USAGE}\n`);
-    process.exit(2);
+    return fail(`${(err as Error).message}\n${USAGE}`);
   }
 })();
 if (parsed.values.help) {
@@ -61,7 +61,6 @@ const hasFolder = (db: string) => existsSync(resolve(values.data, db));
 // holds. A folder with some of them is evaluated on those, with a note on stderr and in the
 // report (the command is run on folders of other records that may not hold every database); an
 // unknown name, or no database at all, is an error.
-const fail = (message: string): never => { process.stderr.write(`eval/run.ts: ${message}\n`); process.exit(2); };
 const named = values.db ? values.db.split(',') : KNOWN_DATABASES;
 for (const db of named) if (!KNOWN_DATABASES.includes(db)) fail(`unknown database ${db} (known: ${KNOWN_DATABASES.join(', ')})`);
 const requested = named.filter(hasFolder);
