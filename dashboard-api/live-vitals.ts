@@ -7,11 +7,20 @@
  * Why here and not from the store: the store answers "what was the trend", the board must know
  * within a second whether data is still arriving. Arrival is stamped with this server's wall
  * clock, so "no data for N s" never depends on a device's clock.
+ *
+ * The heart rate between beats: a frame without a beat (at 50 bpm one 1 s frame in six) keeps
+ * the latest rate while the silence is no longer than {@link HOLD_INTERVALS} of its interval;
+ * beyond that the rate shown is 60000 / the silence — the rate if a beat came now — so an
+ * asystole shows a falling rate at once, never a held one (and never a 0 between two beats).
+ * A device that sends ECG without beats gets its beats from the processor's QRS detector
+ * (processor/ecg-beats.ts): the rate and classes then come from those derived frames
+ * (STREAMS.derivedVitals, a second consumer group), which lag the ECG by up to a few seconds.
  */
-import type { TelemetryRecord } from '../contracts/telemetry.ts';
+import type { Beat, TelemetryRecord } from '../contracts/telemetry.ts';
 import { STREAMS } from '../contracts/topics.ts';
 import type { Bus, ConsumedMessage, Subscription } from '../platform/bus/index.ts';
 import type { Logger } from '../platform/log.ts';
+import type { DerivedBeatFrame, DerivedVitalsRecord } from '../processor/store-sink.ts';
 
 /** The newest state of one patient (one entry per patient: the device that sent last wins). */
 export interface LivePatient {
@@ -23,9 +32,12 @@ export interface LivePatient {
   receivedAtMs: number;
   /** Frame duration, ms: the client treats ≥ 2.5 frames without news as "no data". */
   frameMs: number;
-  /** Rate over the frame's RR intervals (bpm, one decimal), or the device's own `hr`; null when lead-off or no beats. */
+  /**
+   * Rate over the newest frame's RR intervals (bpm, one decimal); between beats held, then
+   * bounded by the silence (file comment); null when lead-off or no interval is known yet.
+   */
   hrBpm: number | null;
-  /** Beat classes of the frame in order, e.g. "NNVN" (firmware classes N S V F Q). */
+  /** Beat classes of the newest frame in order, e.g. "NNVN" (firmware classes N S V F Q; for an ECG-only device its derived beats). */
   beatClasses: string;
   /** Battery percent, null when the device does not know (255). */
   batteryPct: number | null;
@@ -57,14 +69,68 @@ export interface LiveVitalsOptions {
   groupId?: string;
 }
 
+/**
+ * How long a rate is held without a beat, in intervals of that rate: one interval of an irregular
+ * rhythm (AF, a compensatory pause) may be this much longer than the mean.
+ */
+const HOLD_INTERVALS = 1.5;
+/**
+ * An ECG-only device whose derived beats fall this far behind its newest frame (device time) has
+ * an unknown rate rather than a stale one (the processor is behind or down). The derived beats
+ * lag by the QRS detector's decision (≤ 1.5 mean RR, ecg-beats.ts) plus a frame and a bus batch, ms.
+ */
+const DERIVED_STALE_MS = 10_000;
+
+/** Where one patient's beats stand, in device time: what the rate between beats needs. */
+interface BeatClock {
+  deviceId: string;
+  /** The newest beat. */
+  lastBeatMs?: number;
+  /** Mean rate of the newest frame's known intervals, bpm; undefined when none is known (a first beat after a gap). */
+  rateBpm?: number;
+  /** End of the newest frame of beats the processor derived from this device's ECG. */
+  derivedUntilMs?: number;
+  /** Derived frames ending at or before this are superseded (firmware beats or lead-off came after them). */
+  supersededUntilMs?: number;
+}
+
+const round1 = (x: number) => Math.round(x * 10) / 10;
+
+/** The clock after a frame's beats (R-peak times and RR, 0 = unknown). */
+function addBeats(c: BeatClock, beats: readonly { timeMs: number; rr: number }[]): void {
+  if (beats.length === 0) return;
+  const known = beats.filter((b) => b.rr > 0);
+  c.rateBpm = known.length > 0 ? 60000 / (known.reduce((s, b) => s + b.rr, 0) / known.length) : undefined;
+  c.lastBeatMs = beats.at(-1)!.timeMs;
+}
+
+/** The rate to show at device time `atMs` when no beat came since the clock's newest. */
+function rateBetweenBeats(c: BeatClock, atMs: number): number | null {
+  if (c.rateBpm === undefined || c.lastBeatMs === undefined) return null;
+  const silenceMs = atMs - c.lastBeatMs;
+  return round1(silenceMs <= (HOLD_INTERVALS * 60000) / c.rateBpm ? c.rateBpm : 60000 / silenceMs);
+}
+
+const beatTimes = (ts: number, beats: readonly Beat[]) => beats.map((b) => ({ timeMs: ts + b.off, rr: b.rr }));
+
+/** A bus record's JSON; undefined when it is not JSON. */
+function parseJson<T>(m: ConsumedMessage): T | undefined {
+  try {
+    return JSON.parse(m.value.toString('utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Latest state per patient plus change notifications (the WebSocket hub sends them once a second). */
 export class LiveVitals {
   readonly #o: LiveVitalsOptions;
   readonly #byPatient = new Map<string, LivePatient>();
+  readonly #clocks = new Map<string, BeatClock>();
   readonly #changed = new Set<string>();
   readonly #historyPoints: number;
   readonly #ecgWatchers = new Map<string, Set<(e: LiveEcg) => void>>();
-  #sub: Subscription | undefined;
+  #subs: Subscription[] = [];
 
   constructor(options: LiveVitalsOptions) {
     this.#o = options;
@@ -72,30 +138,33 @@ export class LiveVitals {
   }
 
   async start(): Promise<void> {
-    this.#sub = await this.#o.bus.subscribe(STREAMS.telemetry, {
-      groupId: this.#o.groupId ?? `pulsebridge-dashboard-live-${process.pid}-${Math.random().toString(36).slice(2, 10)}`,
-      fromBeginning: false,
-      onBatch: async (batch) => this.ingest(batch),
-    });
+    const groupId = this.#o.groupId ?? `pulsebridge-dashboard-live-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+    this.#subs.push(await this.#o.bus.subscribe(STREAMS.telemetry, { groupId, fromBeginning: false, onBatch: async (batch) => this.ingest(batch) }));
+    this.#subs.push(await this.#o.bus.subscribe(STREAMS.derivedVitals, { groupId: `${groupId}-derived`, fromBeginning: false, onBatch: async (batch) => this.ingestDerived(batch) }));
   }
 
   async stop(): Promise<void> {
-    await this.#sub?.stop();
-    this.#sub = undefined;
+    const subs = this.#subs;
+    this.#subs = [];
+    for (const sub of subs) await sub.stop();
   }
 
   /** Folds telemetry records (exposed for tests). Bad records are skipped: the processor dead-letters them. */
   ingest(messages: readonly ConsumedMessage[]): void {
     const now = (this.#o.now ?? Date.now)();
     for (const m of messages) {
-      let r: TelemetryRecord;
-      try {
-        r = JSON.parse(m.value.toString('utf8')) as TelemetryRecord;
-      } catch {
-        continue;
-      }
+      const r = parseJson<TelemetryRecord>(m);
       if (r?.schema !== 'pb.telemetry.v1' || typeof r.patientId !== 'string' || !r.frame) continue;
       this.#fold(r, now);
+    }
+  }
+
+  /** Folds the processor's ECG-derived beat frames (exposed for tests). Records without frames (older processors) carry nothing for the board. */
+  ingestDerived(messages: readonly ConsumedMessage[]): void {
+    for (const m of messages) {
+      const r = parseJson<DerivedVitalsRecord>(m);
+      if (r?.schema !== 'pb.derived-vitals.v1' || !Array.isArray(r.frames)) continue;
+      for (const f of r.frames) this.#foldDerived(f);
     }
   }
 
@@ -121,13 +190,33 @@ export class LiveVitals {
     const known = this.#byPatient.get(r.patientId);
     // A resent or reordered older frame must not make the tile go back in time.
     if (known && known.deviceId === r.deviceId && endMs <= known.deviceTimeMs) return;
-    const rr = f.beats.filter((b) => b.rr > 0);
-    const hrBpm = f.leadOff ? null : rr.length > 0 ? Math.round((60000 / (rr.reduce((s, b) => s + b.rr, 0) / rr.length)) * 10) / 10 : f.beats.length === 0 ? 0 : null;
-    const history = known?.hrHistory ?? [];
-    if (hrBpm !== null) {
-      history.push([endMs, hrBpm]);
-      if (history.length > this.#historyPoints) history.splice(0, history.length - this.#historyPoints);
+    let clock = this.#clocks.get(r.patientId);
+    if (!clock || clock.deviceId !== r.deviceId) this.#clocks.set(r.patientId, (clock = { deviceId: r.deviceId }));
+    let hrBpm: number | null;
+    let beatClasses = '';
+    let measured = true;
+    if (f.leadOff) {
+      // Beats are unreliable: nothing before the lead-off says anything about the rate after it.
+      this.#clocks.set(r.patientId, { deviceId: r.deviceId, supersededUntilMs: endMs });
+      hrBpm = null;
+    } else if (f.beats.length > 0) {
+      addBeats(clock, beatTimes(f.ts, f.beats));
+      clock.derivedUntilMs = undefined;
+      clock.supersededUntilMs = endMs;
+      hrBpm = clock.rateBpm === undefined ? null : round1(clock.rateBpm);
+      beatClasses = f.beats.map((b) => b.cls).join('');
+    } else if (clock.derivedUntilMs !== undefined) {
+      // The processor derives this device's beats from its ECG: its frames set rate and classes.
+      measured = false;
+      const fresh = endMs - clock.derivedUntilMs <= DERIVED_STALE_MS && known !== undefined && !known.leadOff;
+      hrBpm = fresh ? known.hrBpm : null;
+      beatClasses = fresh ? known.beatClasses : '';
+    } else {
+      hrBpm = rateBetweenBeats(clock, endMs);
     }
+    // The patient's sparkline goes on across a change of device unless the new device's clock is behind it.
+    const history = known && (known.deviceId === r.deviceId || (known.hrHistory.at(-1)?.[0] ?? -Infinity) < endMs) ? known.hrHistory : [];
+    if (measured) this.#addHistory(history, endMs, hrBpm);
     this.#byPatient.set(r.patientId, {
       patientId: r.patientId,
       deviceId: r.deviceId,
@@ -135,13 +224,37 @@ export class LiveVitals {
       receivedAtMs: now,
       frameMs: f.durMs,
       hrBpm,
-      beatClasses: f.leadOff ? '' : f.beats.map((b) => b.cls).join(''),
+      beatClasses,
       batteryPct: f.battery === 255 ? null : f.battery,
       charging: f.charging === true,
       leadOff: f.leadOff,
       hrHistory: history,
     });
     this.#changed.add(r.patientId);
+  }
+
+  /** One frame of beats the processor derived from the ECG of a device that sends none. */
+  #foldDerived(d: DerivedBeatFrame): void {
+    const known = this.#byPatient.get(d.patientId);
+    const clock = this.#clocks.get(d.patientId);
+    // The tile is opened by the device's telemetry; a derived frame of another device, one already
+    // folded, or one that firmware beats or a lead-off came after has nothing to add.
+    if (!known || !clock || known.deviceId !== d.deviceId || clock.deviceId !== d.deviceId) return;
+    const endMs = d.ts + d.durMs;
+    if (endMs <= Math.max(clock.derivedUntilMs ?? -Infinity, clock.supersededUntilMs ?? -Infinity)) return;
+    clock.derivedUntilMs = endMs;
+    addBeats(clock, beatTimes(d.ts, d.beats));
+    if (known.leadOff) return;
+    const hrBpm = d.beats.length > 0 ? (clock.rateBpm === undefined ? null : round1(clock.rateBpm)) : rateBetweenBeats(clock, endMs);
+    this.#addHistory(known.hrHistory, endMs, hrBpm);
+    this.#byPatient.set(d.patientId, { ...known, hrBpm, beatClasses: d.beats.map((b) => b.cls).join('') });
+    this.#changed.add(d.patientId);
+  }
+
+  #addHistory(history: [number, number][], atMs: number, hrBpm: number | null): void {
+    if (hrBpm === null || (history.length > 0 && history.at(-1)![0] >= atMs)) return;
+    history.push([atMs, hrBpm]);
+    if (history.length > this.#historyPoints) history.splice(0, history.length - this.#historyPoints);
   }
 
   get(patientId: string): LivePatient | undefined {

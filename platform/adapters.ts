@@ -27,6 +27,9 @@ export const streamPartitions = (telemetryPartitions = DEFAULT_TELEMETRY_PARTITI
   { name: STREAMS.deadLetter, partitions: 1 },
   // Keyed by patient like telemetry; one strip per alert (contracts/ecg-strip.ts).
   { name: STREAMS.ecgStrips, partitions: 6 },
+  // Written by the processor, read by its store sink and the board (dashboard-api/live-vitals.ts),
+  // which may start first.
+  { name: STREAMS.derivedVitals, partitions: 6 },
   { name: STREAMS.ehrRetry, partitions: 6 },
   // Compacted: only the latest record per key matters (criteria per patient, state per stream).
   { name: STREAMS.criteria, partitions: 1, compacted: true },

@@ -8,7 +8,7 @@
  */
 import type { Alert, AlertEnvelope } from '../contracts/alert.ts';
 import type { EcgStrip } from '../contracts/ecg-strip.ts';
-import type { DerivedVitalsRecord } from './store-sink.ts';
+import type { DerivedBeatFrame, DerivedVitalsRecord } from './store-sink.ts';
 import type { DeadLetterRecord } from '../contracts/telemetry.ts';
 import { STREAMS } from '../contracts/topics.ts';
 import type { Bus, BusMessage, ConsumedMessage } from '../platform/bus/index.ts';
@@ -59,13 +59,13 @@ export class ProcessorOutputs {
 
   /**
    * Heart-rate and RR points of beats the processor detected in the ECG of a device that sends
-   * none (processor/ecg-beats.ts): the store sink cannot derive them from the telemetry record, so
-   * they travel on STREAMS.derivedVitals to it.
+   * none (processor/ecg-beats.ts), and the frames they came in: the store sink and the board
+   * cannot derive them from the telemetry record, so they travel on STREAMS.derivedVitals.
    */
-  async publishDerivedVitals(points: DerivedVitalsRecord['points']): Promise<void> {
-    if (points.heartRate.length === 0 && points.rr.length === 0) return;
-    const key = points.heartRate[0]?.patientId ?? points.rr[0]!.patientId;
-    const record: DerivedVitalsRecord = { schema: 'pb.derived-vitals.v1', points };
+  async publishDerivedVitals(points: DerivedVitalsRecord['points'], frames: DerivedBeatFrame[]): Promise<void> {
+    if (frames.length === 0) return;
+    const key = frames[0]!.patientId;
+    const record: DerivedVitalsRecord = { schema: 'pb.derived-vitals.v1', points, frames };
     await this.#retry('derived vitals publish', () => this.#o.bus.publish(STREAMS.derivedVitals, [{ key, value: Buffer.from(JSON.stringify(record)) }]));
   }
 

@@ -13,7 +13,7 @@
  * and no deduplication state is needed here.
  */
 import type { EcgStrip } from '../contracts/ecg-strip.ts';
-import type { TelemetryRecord } from '../contracts/telemetry.ts';
+import type { Beat, TelemetryRecord } from '../contracts/telemetry.ts';
 import { STREAMS } from '../contracts/topics.ts';
 import type { Bus, ConsumedMessage, Subscription } from '../platform/bus/index.ts';
 import type { Logger } from '../platform/log.ts';
@@ -25,6 +25,21 @@ import { vitalsFromFrame } from './vitals.ts';
 export interface DerivedVitalsRecord {
   schema: 'pb.derived-vitals.v1';
   points: { heartRate: HeartRatePoint[]; rr: RrPoint[] };
+  /**
+   * The derived beat frames themselves, with or without beats, in device-time order per stream:
+   * the board's live heart rate (dashboard-api/live-vitals.ts) needs to know up to when the beats
+   * are final, so that a silence shows. Optional: records of earlier processors lack it.
+   */
+  frames?: DerivedBeatFrame[];
+}
+
+/** One frame of ECG-derived beats (processor/ecg-beats.ts): device time [ts, ts + durMs), its beats. */
+export interface DerivedBeatFrame {
+  patientId: string;
+  deviceId: string;
+  ts: number;
+  durMs: number;
+  beats: Beat[];
 }
 
 export interface StoreSinkOptions {

@@ -44,7 +44,8 @@ export interface IngestResult {
   strips: EcgStrip[];
   /**
    * Frames of beats detected in the ECG (device without firmware beats) that became final, for
-   * the vitals store: their beats and RR like a firmware frame's.
+   * the vitals store (their beats and RR like a firmware frame's) and the board's live heart
+   * rate — also those without a beat, which tell the board how long the heart has been silent.
    */
   ecgBeatFrames: TelemetryFrame[];
 }
@@ -295,7 +296,7 @@ export class StreamRuntime {
     this.#inputUntilMs = frame.ts + frame.durMs;
     const { frames, changes } = detectThroughBeatSource(this.#beats, this.#stream, frame);
     // Replayed frames (after a restore) were stored by the previous owner: only new ones count.
-    if (keepBeats && this.#beats.ecgMode) for (const f of frames) if (f.beats.length > 0) this.#ecgBeatFrames.push(f);
+    if (keepBeats && this.#beats.ecgMode) this.#ecgBeatFrames.push(...frames);
     return changes;
   }
 

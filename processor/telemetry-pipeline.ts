@@ -14,6 +14,7 @@ import type { HeartRatePoint, RrPoint } from '../platform/store/index.ts';
 import type { Clock } from './clock.ts';
 import { FrameDeduplicator } from './dedup.ts';
 import type { ProcessorOutputs } from './outputs.ts';
+import type { DerivedBeatFrame } from './store-sink.ts';
 import type { StreamEntry, StreamTable } from './stream-table.ts';
 import type { StreamTimers } from './stream-timers.ts';
 import { vitalsFromFrame } from './vitals.ts';
@@ -54,6 +55,7 @@ export class TelemetryPipeline {
     await streams.adoptPartitions(parsed.map((p) => p.m.partition), alerts, touched);
 
     const derived: { heartRate: HeartRatePoint[]; rr: RrPoint[] } = { heartRate: [], rr: [] };
+    const derivedFrames: DerivedBeatFrame[] = [];
     const strips: EcgStrip[] = [];
     for (const { m, record } of parsed) {
       const { frame, deviceId, patientId } = record;
@@ -76,9 +78,10 @@ export class TelemetryPipeline {
         const points = vitalsFromFrame({ ...record, frame: f });
         derived.heartRate.push(...points.heartRate);
         derived.rr.push(...points.rr);
+        derivedFrames.push({ patientId, deviceId, ts: f.ts, durMs: f.durMs, beats: f.beats });
       }
     }
-    await outputs.publishDerivedVitals(derived);
+    await outputs.publishDerivedVitals(derived, derivedFrames);
     await outputs.writeStreams(touched, alerts, streams.started);
     await outputs.writeEcgStrips(strips);
     for (const e of touched) timers.sync(e);

@@ -923,7 +923,7 @@
     setText(els.detailSub, p ? `MRN ${p.mrn.value} (${p.mrn.system}) · patient ${id}` : `patient ${id}`);
     const l = live.get(id);
     const nodata = noDataFor(l);
-    setText(els.detailNow, nodata ? (l ? `NO DATA for ${fmtDuration(dataAgeMs(l))} · ${deviceText(id, l)}` : 'NO DATA since the board connected') : `${l.leadOff ? 'LEAD OFF' : `${Math.round(l.hrBpm ?? 0)} bpm`} · ${rhythmText(l, patientAlerts(id))} · ${deviceText(id, l)}`);
+    setText(els.detailNow, nodata ? (l ? `NO DATA for ${fmtDuration(dataAgeMs(l))} · ${deviceText(id, l)}` : 'NO DATA since the board connected') : `${l.leadOff ? 'LEAD OFF' : `${l.hrBpm === null ? '?' : Math.round(l.hrBpm)} bpm`} · ${rhythmText(l, patientAlerts(id))} · ${deviceText(id, l)}`);
     els.detailNow.className = `detail-now ${nodata ? 'nodata' : ''}`;
     const list = patientAlerts(id);
     // The strip: the newest physiological alarm by default; retried while its post window runs.
