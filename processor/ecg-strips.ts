@@ -26,6 +26,12 @@ export interface EcgStripOptions {
 }
 
 export const ECG_HISTORY_MS = 60_000;
+/**
+ * A device that sends ECG without beats: the beats the processor derives from it (ecg-beats.ts)
+ * are final ~0.5–2 s behind the ECG, up to ~5 s in a silence while a missed beat can still be
+ * searched back. A strip waits this long at most for them, ms.
+ */
+export const DERIVED_BEATS_WAIT_MS = 6_000;
 
 interface Chunk {
   ts: number;
@@ -54,6 +60,8 @@ export class EcgStripRecorder {
   #pending: Capture[] = [];
   /** End (device time) of the newest frame seen. */
   #untilMs: number | undefined;
+  /** Device time up to which the derived beats are final, while the stream's beats are derived from its ECG. */
+  #derivedUntilMs: number | undefined;
 
   constructor(patientId: string, deviceId: string, options: EcgStripOptions = {}) {
     this.patientId = patientId;
@@ -87,9 +95,25 @@ export class EcgStripRecorder {
       beats: frame.beats.map((b) => ({ timeMs: frame.ts + b.off, cls: b.cls })),
     });
     this.#untilMs = Math.max(this.#untilMs ?? 0, frame.ts + frame.durMs);
+    // Firmware beats annotate their own frames: nothing to wait for.
+    if (frame.beats.length > 0) this.#derivedUntilMs = undefined;
     const done = this.#completed(false);
     this.#trim();
     return done;
+  }
+
+  /**
+   * Beats the processor derived from this stream's ECG (ecg-beats.ts), final up to `untilMs`:
+   * each annotates the frame it falls in, and a strip waits for them (at most
+   * {@link DERIVED_BEATS_WAIT_MS}) so that its last seconds are annotated too.
+   */
+  addDerivedBeats(beats: readonly { timeMs: number; cls: string }[], untilMs: number): EcgStrip[] {
+    for (const b of beats) {
+      const k = this.#chunks.findLast((c) => c.ts <= b.timeMs);
+      if (k && b.timeMs < k.ts + k.durMs) k.beats.push(b);
+    }
+    this.#derivedUntilMs = Math.max(this.#derivedUntilMs ?? untilMs, untilMs);
+    return this.#completed(false);
   }
 
   /**
@@ -111,8 +135,11 @@ export class EcgStripRecorder {
     if (this.#pending.length === 0) return [];
     const out: EcgStrip[] = [];
     const keep: Capture[] = [];
+    const untilMs = this.#untilMs === undefined || this.#derivedUntilMs === undefined
+      ? this.#untilMs
+      : Math.min(this.#untilMs, Math.max(this.#derivedUntilMs, this.#untilMs - DERIVED_BEATS_WAIT_MS));
     for (const c of this.#pending) {
-      if (all || (this.#untilMs !== undefined && this.#untilMs >= c.onsetMs + this.#postMs)) out.push(this.#strip(c));
+      if (all || (untilMs !== undefined && untilMs >= c.onsetMs + this.#postMs)) out.push(this.#strip(c));
       else keep.push(c);
     }
     this.#pending = keep;

@@ -260,12 +260,16 @@ export class StreamRuntime {
     return this.#takeStrips();
   }
 
-  /** Records the frame's ECG; opens a capture for each newly raised physiological alert. */
-  #recordEcg(frame: TelemetryFrame, alerts: readonly Alert[]): void {
+  /** Records the frame's ECG for strips (the recorder starts at the first frame with ECG). */
+  #recordEcg(frame: TelemetryFrame): void {
     if (this.#o.ecgStrips === false) return;
     if (!this.#ecg && frame.ecg) this.#ecg = new EcgStripRecorder(this.patientId, this.deviceId, this.#o.ecgStrips ?? {});
+    if (this.#ecg) this.#addStrips(this.#ecg.addFrame(frame));
+  }
+
+  /** Opens a strip capture for each newly raised physiological alert. */
+  #captureStrips(alerts: readonly Alert[]): void {
     if (!this.#ecg) return;
-    this.#addStrips(this.#ecg.addFrame(frame));
     for (const a of raisedPhysiological(alerts)) this.#addStrips(this.#ecg.capture(a));
   }
 
@@ -275,7 +279,7 @@ export class StreamRuntime {
     const last = this.#inputUntilMs;
     if (last !== undefined && frame.ts < last - CONTINUITY_TOLERANCE_MS) return;
     // Kept for the pre-onset part of strips of alarms raised after the restart.
-    this.#recordEcg(frame, []);
+    this.#recordEcg(frame);
     this.#useCriteriaFor(frame.ts, undefined);
     // Only the physiological detectors: technical monitors were resumed exactly from the record.
     this.#alarms.onReplayedFrame(this.#detect(frame));
@@ -296,16 +300,23 @@ export class StreamRuntime {
     this.#inputUntilMs = frame.ts + frame.durMs;
     const { frames, changes } = detectThroughBeatSource(this.#beats, this.#stream, frame);
     // Replayed frames (after a restore) were stored by the previous owner: only new ones count.
-    if (keepBeats && this.#beats.ecgMode) this.#ecgBeatFrames.push(...frames);
+    if (this.#beats.ecgMode) {
+      if (keepBeats) this.#ecgBeatFrames.push(...frames);
+      // The strips' beat annotations: the ECG frames they cut carry no beats.
+      const last = frames.at(-1);
+      if (this.#ecg && last) this.#addStrips(this.#ecg.addDerivedBeats(frames.flatMap((f) => f.beats.map((b) => ({ timeMs: f.ts + b.off, cls: b.cls }))), last.ts + last.durMs));
+    }
     return changes;
   }
 
   #analyse(frame: TelemetryFrame, nowIso: string): Alert[] {
     const alerts = this.#useCriteriaFor(frame.ts, nowIso);
+    // Before detection: beats derived from this frame's ECG annotate it (addDerivedBeats).
+    this.#recordEcg(frame);
     const changes: EpisodeChange[] = this.#detect(frame, true);
     for (const m of this.#monitors) changes.push(...m.onFrame(frame));
     alerts.push(...this.#alarms.onFrame(frame, changes, nowIso));
-    this.#recordEcg(frame, alerts);
+    this.#captureStrips(alerts);
     return alerts;
   }
 

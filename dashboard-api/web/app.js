@@ -102,13 +102,18 @@
     els.signIn.hidden = true;
     els.signInError.textContent = '';
     showIdentity();
+    clearBoard();
+    reconnectNow();
+  }
+
+  /** Forgets what the previous user saw (sign-in as someone else, sign-out). */
+  function clearBoard() {
     alerts.clear();
     patients.clear();
     live.clear();
     lastEventId = undefined;
     snapshotLoaded = false;
     render();
-    reconnectNow();
   }
 
   /**
@@ -1036,12 +1041,7 @@
     sessionStorage.removeItem(TOKEN_KEY);
     sessionStorage.removeItem(REFRESH_KEY);
     token = '';
-    alerts.clear();
-    patients.clear();
-    live.clear();
-    lastEventId = undefined;
-    snapshotLoaded = false;
-    render();
+    clearBoard();
     showIdentity();
     unauthorized('Signed out.');
   });

@@ -37,6 +37,14 @@ describe('processor with an ECG-only device (beats detected from the ECG, issue 
     // Nothing else (issue 12 defaults): the silence is an asystole, not also a pause; the short VT
     // run is past no tachycardia alarm delay.
     expect(new Set(processorSnapshots(bus).map((a) => a.kind))).toEqual(new Set(['asystole', 'vt']));
+    // The ECG strip around the VT carries the detected beats as annotations, to its end (the
+    // frames it is cut from carry none), with the run's ventricular beats.
+    const vt = processorSnapshots(bus).find((a) => a.kind === 'vt')!;
+    const strip = await h.store.getEcgStrip('p1', vt.id);
+    const inStrip = timeline.filter((b) => b.tMs >= strip!.startMs && b.tMs < strip!.startMs + 16_000);
+    expect(strip!.beats.length).toBeGreaterThanOrEqual(inStrip.length - 1);
+    expect(strip!.beats.filter((b) => b.cls === 'V').length).toBeGreaterThanOrEqual(8);
+    expect(strip!.beats.at(-1)!.timeMs).toBeGreaterThan(strip!.startMs + 15_000);
   });
 
   it('keeps using the firmware beats of a device that sends them (the ECG is not re-detected)', async () => {

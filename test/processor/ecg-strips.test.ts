@@ -77,3 +77,23 @@ test('a capture is taken once per alert id; only newly raised physiological aler
   ] satisfies Alert[];
   expect(raisedPhysiological(alerts).map((a) => a.id)).toEqual(['a']);
 });
+
+test('an ECG-only stream: derived beats annotate the frames they fall in, and the strip waits for them (at most 6 s)', () => {
+  const ecgOnly = (second: number): TelemetryFrame => ({ ...frame(second), beats: [] });
+  const r = new EcgStripRecorder('p1', 'd1', { preS: 8, postS: 8 });
+  for (let s = 0; s < 22; s++) r.addFrame(ecgOnly(s));
+  // Derived beats final up to T0 + 21 s (the QRS detector's lag behind the ECG).
+  r.addDerivedBeats(Array.from({ length: 21 }, (_, s) => ({ timeMs: T0 + s * 1000 + 500, cls: s === 20 ? 'V' : 'N' })), T0 + 21_000);
+  expect(r.capture(alertAt(T0 + 20_000))).toEqual([]);
+  for (let s = 22; s < 28; s++) expect(r.addFrame(ecgOnly(s))).toEqual([]); // the ECG is past onset + POST, its beats are not
+  const [strip] = r.addDerivedBeats(Array.from({ length: 7 }, (_, i) => ({ timeMs: T0 + (21 + i) * 1000 + 500, cls: 'N' })), T0 + 28_000);
+  expect(strip!.beats).toHaveLength(16);
+  expect(strip!.beats[8]).toEqual({ timeMs: T0 + 20_500, cls: 'V' });
+  // Derived beats that stop coming (processor in a silence, lead-off): the strip goes out 6 s late.
+  const late = new EcgStripRecorder('p1', 'd1', { preS: 8, postS: 8 });
+  for (let s = 0; s < 22; s++) late.addFrame(ecgOnly(s));
+  late.addDerivedBeats([], T0 + 21_000);
+  late.capture(alertAt(T0 + 20_000));
+  for (let s = 22; s < 33; s++) expect(late.addFrame(ecgOnly(s))).toEqual([]);
+  expect(late.addFrame(ecgOnly(33))).toHaveLength(1);
+});
