@@ -299,8 +299,8 @@ export class StreamRuntime {
     }
     this.#inputUntilMs = frame.ts + frame.durMs;
     const { frames, changes } = detectThroughBeatSource(this.#beats, this.#stream, frame);
-    // Replayed frames (after a restore) were stored by the previous owner: only new ones count.
     if (this.#beats.ecgMode) {
+      // Replayed frames (after a restore) were stored by the previous owner: only new ones count.
       if (keepBeats) this.#ecgBeatFrames.push(...frames);
       // The strips' beat annotations: the ECG frames they cut carry no beats.
       const last = frames.at(-1);
