@@ -312,6 +312,10 @@ export class KafkaBus implements Bus {
 
   async ensureStreams(streams: StreamSpec[]): Promise<void> {
     if (this.#closed) throw new PulsebridgeError('PB_BUS_CLOSED', 'the bus is closed');
+    await retryTransientMetadata(() => this.#ensureStreamsOnce(streams));
+  }
+
+  async #ensureStreamsOnce(streams: StreamSpec[]): Promise<void> {
     const admin: Admin = this.#kafka.admin();
     try {
       await admin.connect();
@@ -361,6 +365,47 @@ export class KafkaBus implements Bus {
     this.#closed = true;
     await Promise.allSettled([...this.#subscriptions].map((s) => s.stop()));
     await this.#producer.disconnect().catch(() => {});
+  }
+}
+
+/**
+ * Kafka error types a topic's metadata can answer with for a moment after the topic was created,
+ * until its partitions' leaders are known to the broker that answers: retriable by Kafka's
+ * protocol. kafkajs' createTopics waits only for LEADER_NOT_AVAILABLE (tulios/kafkajs#815). Seen
+ * here when components start together on a fresh broker and create the same streams: a processor
+ * exited with "This server does not host this topic-partition" (fault case 3b, 2026-12-05).
+ */
+const TRANSIENT_METADATA_ERRORS = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION']);
+/** Their messages (kafkajs' texts for codes 3, 5, 6): a KafkaJSNonRetriableError wrapper keeps only the message. */
+const TRANSIENT_METADATA_MESSAGES = new Set([
+  'This server does not host this topic-partition',
+  'There is no leader for this topic-partition as we are in the middle of a leadership election',
+  'This server is not the leader for that topic-partition',
+]);
+
+/** Whether a kafkajs error (or an error it wraps) is one of {@link TRANSIENT_METADATA_ERRORS}. */
+export function isTransientMetadataError(err: unknown): boolean {
+  let e = err as { type?: unknown; message?: unknown; originalError?: unknown; cause?: unknown } | undefined;
+  for (let depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    if (typeof e.type === 'string' && TRANSIENT_METADATA_ERRORS.has(e.type)) return true;
+    if (typeof e.message === 'string' && TRANSIENT_METADATA_MESSAGES.has(e.message)) return true;
+    e = (e.originalError ?? e.cause) as typeof e;
+  }
+  return false;
+}
+
+/**
+ * Runs `attempt` again after a transient metadata error (back-off 250, 500, 1000, 2000 ms: about
+ * 4 s in all, far beyond the moment the broker needs), and rethrows anything else at once.
+ */
+export async function retryTransientMetadata<T>(attempt: () => Promise<T>, delaysMs: readonly number[] = [250, 500, 1000, 2000]): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (i >= delaysMs.length || !isTransientMetadataError(err)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, delaysMs[i]));
+    }
   }
 }
 
