@@ -105,6 +105,11 @@ function addBeats(c: BeatClock, beats: readonly { timeMs: number; rr: number }[]
   c.lastBeatMs = beats.at(-1)!.timeMs;
 }
 
+/** The rate of the newest frame's intervals, as a frame with beats shows it. */
+function newestRate(c: BeatClock): number | null {
+  return c.rateBpm === undefined ? null : round1(c.rateBpm);
+}
+
 /** The rate to show at device time `atMs` when no beat came since the clock's newest. */
 function rateBetweenBeats(c: BeatClock, atMs: number): number | null {
   if (c.rateBpm === undefined || c.lastBeatMs === undefined) return null;
@@ -204,7 +209,7 @@ export class LiveVitals {
       addBeats(clock, beatTimes(f.ts, f.beats));
       clock.derivedUntilMs = undefined;
       clock.supersededUntilMs = endMs;
-      hrBpm = clock.rateBpm === undefined ? null : round1(clock.rateBpm);
+      hrBpm = newestRate(clock);
       beatClasses = f.beats.map((b) => b.cls).join('');
     } else if (clock.derivedUntilMs !== undefined) {
       // The processor derives this device's beats from its ECG: its frames set rate and classes.
@@ -246,7 +251,7 @@ export class LiveVitals {
     clock.derivedUntilMs = endMs;
     addBeats(clock, beatTimes(d.ts, d.beats));
     if (known.leadOff) return;
-    const hrBpm = d.beats.length > 0 ? (clock.rateBpm === undefined ? null : round1(clock.rateBpm)) : rateBetweenBeats(clock, endMs);
+    const hrBpm = d.beats.length > 0 ? newestRate(clock) : rateBetweenBeats(clock, endMs);
     this.#addHistory(known.hrHistory, endMs, hrBpm);
     this.#byPatient.set(d.patientId, { ...known, hrBpm, beatClasses: d.beats.map((b) => b.cls).join('') });
     this.#changed.add(d.patientId);
