@@ -13,11 +13,19 @@
  *   beats, extreme-brady.ts) holds at the 5th slow beat, placed 1 ms before the end of its frame.
  * So "criterion satisfied" and "frame with the deciding data sent" are the same moment (±1 ms)
  * and the alert latency measured from the criterion is the pipeline's, not the frame length's.
+ *
+ * ECG (`E2eStartParams.ecg`): `none` sends beats only; `with-beats` adds the simulator's 250 Hz
+ * synthetic ECG of the same beats (device-sim/ecg-synth.ts), as a patch that streams both;
+ * `only` sends that ECG without beats (hr 0), so the processor's QRS detector finds the beats
+ * (processor/ecg-beats.ts). The criterion times stay those of the scripted beats: with ECG only,
+ * the alert latency includes the QRS detector's decision lag, as a clinician would see it.
  */
 import fs from 'node:fs';
 import tls from 'node:tls';
 import type { Beat, TelemetryFrame } from '../contracts/telemetry.ts';
 import { deviceTopics } from '../contracts/topics.ts';
+import { syntheticEcgSource } from '../device-sim/ecg-synth.ts';
+import type { EcgSource, TimedBeat } from '../device-sim/frames.ts';
 import { encoderOf, type WireFormat } from '../device-sim/wire-format.ts';
 import { openDeviceSession, takePacketId } from './device-session.ts';
 import { serveRpc } from './ipc-rpc.ts';
@@ -25,12 +33,17 @@ import { DISCONNECT, PACKET, PacketReader, packetIdBytes, publishTemplate, type 
 
 export interface E2eDevice { id: string; patientId: string; cert: string; key: string; ca: string; episode?: 'asystole' | 'extreme_brady' }
 export interface E2eConnectParams { port: number; devices: E2eDevice[]; concurrency: number }
-export interface E2eStartParams { format: WireFormat; /** Frame index (per device) whose end the criterion falls on. */ episodeFrame: number }
+/** What the devices stream besides the frame header: beats only, beats and ECG, or ECG only. */
+export type E2eEcgMode = 'none' | 'with-beats' | 'only';
+export interface E2eStartParams { format: WireFormat; /** Frame index (per device) whose end the criterion falls on. */ episodeFrame: number; ecg?: E2eEcgMode }
 export interface EpisodeTruth { deviceId: string; patientId: string; kind: 'asystole' | 'extreme_brady'; criterionMs: number; frameSentMs?: number }
 export interface LoadStats { sent: number; acked: number; inFlight: number; closedUnexpectedly: number; pubackP50Ms: number; pubackP99Ms: number; cpuUserUs: number; cpuSystemUs: number; tMs: number }
 
 const FRAME_MS = 1000;
 const NORMAL_RR_MS = 800;
+const ECG_FS_HZ = 250;
+/** The synthetic ECG draws beats up to this far from a sample (device-sim/ecg-synth.ts REACH_MS), ms. */
+const ECG_BEAT_REACH_MS = 600;
 
 /** Beats at start + rr·j (j ≥ 0) while < end. */
 interface Segment { start: number; rr: number; end: number }
@@ -48,6 +61,7 @@ interface Device {
   waiting: Map<string, () => void>;
   episode?: EpisodeTruth;
   episodeFrame: number;
+  ecgSource?: EcgSource;
 }
 
 const devices: Device[] = [];
@@ -57,6 +71,7 @@ let sent = 0;
 let acked = 0;
 let closedUnexpectedly = 0;
 let latencies: number[] = [];
+let ecgMode: E2eEcgMode = 'none';
 
 function onPacket(d: Device, p: IncomingPacket): void {
   if (p.type === PACKET.puback) {
@@ -117,17 +132,32 @@ function script(d: Device, index: number, episodeFrame: number): void {
   }
 }
 
-function beatsIn(d: Device, from: number, to: number): Beat[] {
-  const out: Beat[] = [];
+/** R-peak times of the script in [from, to). */
+function beatTimesIn(d: Device, from: number, to: number): number[] {
+  const out: number[] = [];
   for (const s of d.segments) {
     if (s.end <= from || s.start >= to) continue;
     let j = Math.max(0, Math.ceil((from - s.start) / s.rr));
-    for (let t = s.start + j * s.rr; t < to && t < s.end; t = s.start + ++j * s.rr) {
-      out.push({ off: t - from, rr: d.lastBeatMs === undefined ? 0 : Math.min(0xffff, t - d.lastBeatMs), cls: 'N' });
-      d.lastBeatMs = t;
-    }
+    for (let t = s.start + j * s.rr; t < to && t < s.end; t = s.start + ++j * s.rr) out.push(t);
   }
   return out;
+}
+
+function beatsIn(d: Device, from: number, to: number): Beat[] {
+  return beatTimesIn(d, from, to).map((t) => {
+    const beat: Beat = { off: t - from, rr: d.lastBeatMs === undefined ? 0 : Math.min(0xffff, t - d.lastBeatMs), cls: 'N' };
+    d.lastBeatMs = t;
+    return beat;
+  });
+}
+
+/** The frame's 250 Hz synthetic ECG of the scripted beats (int16 µV, as the contract carries it). */
+function ecgOf(d: Device, ts: number): { fs: number; uV: number[] } {
+  const nearby: TimedBeat[] = beatTimesIn(d, ts - ECG_BEAT_REACH_MS, ts + FRAME_MS + ECG_BEAT_REACH_MS).map((tMs) => ({ tMs, cls: 'N' }));
+  const uV = new Array<number>((ECG_FS_HZ * FRAME_MS) / 1000);
+  d.ecgSource!.read(ts, ECG_FS_HZ, uV, nearby);
+  for (let i = 0; i < uV.length; i++) uV[i] = Math.max(-32768, Math.min(32767, Math.round(uV[i]!)));
+  return { fs: ECG_FS_HZ, uV };
 }
 
 function frameOf(d: Device, k: number): TelemetryFrame {
@@ -135,7 +165,11 @@ function frameOf(d: Device, k: number): TelemetryFrame {
   const beats = beatsIn(d, ts, ts + FRAME_MS);
   const rr = beats.filter((b) => b.rr > 0);
   const hr = rr.length > 0 ? Math.min(255, Math.round(60000 / (rr.reduce((a, b) => a + b.rr, 0) / rr.length))) : 0;
-  return { seq: k, ts, durMs: FRAME_MS, hr, battery: 80, leadOff: false, beats };
+  if (ecgMode === 'none') return { seq: k, ts, durMs: FRAME_MS, hr, battery: 80, leadOff: false, beats };
+  const ecg = ecgOf(d, ts);
+  // ECG only: the firmware computes neither beats nor a rate (device-protocol.md: hr 0 = not computed).
+  if (ecgMode === 'only') return { seq: k, ts, durMs: FRAME_MS, hr: 0, battery: 80, leadOff: false, beats: [], ecg };
+  return { seq: k, ts, durMs: FRAME_MS, hr, battery: 80, leadOff: false, beats, ecg };
 }
 
 serveRpc({
@@ -159,10 +193,12 @@ serveRpc({
   /** Every device starts its clock now + its phase (spread evenly over one second). */
   start(p: E2eStartParams) {
     const encode = encoderOf(p.format);
+    ecgMode = p.ecg ?? 'none';
     const startMs = Date.now() + 200;
     devices.forEach((d, i) => {
       d.t0 = startMs + Math.floor((i * FRAME_MS) / devices.length);
       script(d, i, p.episodeFrame);
+      if (ecgMode !== 'none') d.ecgSource = syntheticEcgSource(i + 1, ECG_FS_HZ);
     });
     running = true;
     // Devices in phase order: device i sends frame k at t0_i + (k + 1) s.

@@ -16,7 +16,10 @@
  *
  *   npm run bench:e2e -- --devices 10000 --seconds 120 [--processors 2] [--partitions 6]
  *                        [--episode-fraction 0.02] [--format v1|v2] [--kill-processor-at 60]
- *                        [--no-aedes-baseline] [--check]   (--check: exit 1 on a correctness problem; CI's smoke run)
+ *                        [--ecg none|with-beats|only] [--no-aedes-baseline] [--check]   (--check: exit 1 on a correctness problem; CI's smoke run)
+ *
+ * --ecg: `none` (default) sends beats only; `with-beats` adds 250 Hz synthetic ECG (strips for the
+ * EHR); `only` sends ECG without beats, so the processor's QRS detector finds them (issue 12 item 3).
  *
  * A benchmark, not a test: nothing here asserts a timing; correctness checks (every frame
  * acknowledged, every episode alerted to its care team and nobody else) are reported.
@@ -30,7 +33,8 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { AssignerProtocol, Kafka, logLevel, type Admin } from 'kafkajs';
 import WebSocket from 'ws';
-import type { Alert } from '../contracts/alert.ts';
+import { TECHNICAL_KINDS, type Alert, type AlertKind } from '../contracts/alert.ts';
+import { ECG_STRIP_POST_S } from '../contracts/ecg-strip.ts';
 import { STREAMS } from '../contracts/topics.ts';
 import type { Patient } from '@medplum/fhirtypes';
 import { openDevIssuer } from '../dashboard-api/dev-issuer.ts';
@@ -42,7 +46,7 @@ import { BusRegistry } from '../platform/registry/index.ts';
 import { InfluxVitalsStore } from '../platform/store/index.ts';
 import { startFhirServer } from '../test/helpers/fhir-server.ts';
 import { freePort, sleep, waitFor } from '../test/helpers/wait.ts';
-import type { E2eDevice, EpisodeTruth, LoadStats } from './e2e-load.ts';
+import type { E2eDevice, E2eEcgMode, EpisodeTruth, LoadStats } from './e2e-load.ts';
 import { issueBenchDeviceCertificates } from './e2e-pki.ts';
 import { RpcChild } from './ipc-rpc.ts';
 
@@ -55,6 +59,7 @@ const { values: flags } = parseArgs({
     partitions: { type: 'string', default: '6' },
     'episode-fraction': { type: 'string', default: '0.05' },
     format: { type: 'string', default: 'v1' },
+    ecg: { type: 'string', default: 'none' },
     'kill-processor-at': { type: 'string' },
     'clinician-team': { type: 'string', default: '50' },
     /** Kafka session timeout of every component (how long a SIGKILLed processor's partitions wait). */
@@ -73,6 +78,7 @@ const PROCESSORS = Number(flags.processors);
 const PARTITIONS = Number(flags.partitions);
 const EPISODE_FRACTION = Number(flags['episode-fraction']);
 const FORMAT = flags.format as WireFormat;
+const ECG = flags.ecg as E2eEcgMode;
 const TEAM = Number(flags['clinician-team']);
 const KILL_AT_S = flags['kill-processor-at'] === undefined ? undefined : Number(flags['kill-processor-at']);
 for (const [name, v, min] of [['devices', DEVICES, 1], ['seconds', SECONDS, 15], ['processors', PROCESSORS, 1], ['partitions', PARTITIONS, 1], ['clinician-team', TEAM, 1]] as const) {
@@ -80,6 +86,7 @@ for (const [name, v, min] of [['devices', DEVICES, 1], ['seconds', SECONDS, 15],
 }
 if (!(EPISODE_FRACTION > 0 && EPISODE_FRACTION <= 1)) throw new Error('--episode-fraction must be in (0, 1]');
 if (FORMAT !== 'v1' && FORMAT !== 'v2') throw new Error('--format must be v1 or v2');
+if (!['none', 'with-beats', 'only'].includes(ECG)) throw new Error('--ecg must be none, with-beats or only');
 if (KILL_AT_S !== undefined && (PROCESSORS < 2 || !(KILL_AT_S > 0 && KILL_AT_S < SECONDS))) throw new Error('--kill-processor-at needs --processors ≥ 2 and a time inside --seconds');
 
 const log = (line: string) => process.stderr.write(`[bench:e2e ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
@@ -329,6 +336,18 @@ async function run(services: Services, dataDir: string, runId: string, cleanups:
   const admin = kafka.admin();
   await admin.connect();
   cleanups.push(() => admin.disconnect());
+  // When each ECG strip reached the bus (devices that stream ECG): the EHR exporter waits for it.
+  const stripSeenAt = new Map<string, number>();
+  const stripConsumer = kafka.consumer({ groupId: `bench-e2e-strips-${runId}`, maxWaitTimeInMs: 100 });
+  await stripConsumer.connect();
+  cleanups.push(() => stripConsumer.disconnect());
+  await stripConsumer.subscribe({ topics: [STREAMS.ecgStrips], fromBeginning: true });
+  void stripConsumer.run({
+    eachMessage: async ({ message }) => {
+      const alertId = message.value ? (JSON.parse(message.value.toString('utf8')) as { alertId?: string }).alertId : undefined;
+      if (alertId !== undefined && !stripSeenAt.has(alertId)) stripSeenAt.set(alertId, Date.now());
+    },
+  });
   await waitFor('the gateway port', () => new Promise<true | undefined>((resolve) => {
     const s = net.connect(mqttPort, '127.0.0.1', () => { s.destroy(); resolve(true); });
     s.on('error', () => resolve(undefined));
@@ -380,7 +399,7 @@ async function run(services: Services, dataDir: string, runId: string, cleanups:
   const memBefore = new Map(await Promise.all(processors.map(async (p) => [p.name, await memoryOf(p)] as const)));
   const warmupS = Math.min(30, Math.round(SECONDS / 4));
   const episodeFrame = Math.max(10, Math.ceil(warmupS + (SECONDS - warmupS) * 0.3));
-  const started = await load.call<{ startMs: number }>('start', { format: FORMAT, episodeFrame });
+  const started = await load.call<{ startMs: number }>('start', { format: FORMAT, episodeFrame, ecg: ECG });
   const windowStartMs = started.startMs + warmupS * 1000;
   const windowEndMs = started.startMs + SECONDS * 1000;
 
@@ -459,6 +478,7 @@ async function run(services: Services, dataDir: string, runId: string, cleanups:
 
   // ---- drain: stop the devices, wait until the processors have read everything and alerts came
   const stopped = await load.call<{ sent: number; acked: number; unacknowledged: number; closedUnexpectedly: number }>('stop');
+  const stoppedAtMs = Date.now();
   // After this the devices are silent: signal_loss alarms 10 s later are expected, not counted as load-time alarms.
   const alertKindsWhileSending = { ...alertKinds };
   const drainStarted = Date.now();
@@ -466,7 +486,7 @@ async function run(services: Services, dataDir: string, runId: string, cleanups:
   const drainS = (Date.now() - drainStarted) / 1000;
   const episodes = await load.call<EpisodeTruth[]>('episodes');
   await waitFor('every episode alerted', () => (episodes.every((e) => firstAlertAt.has(`${e.patientId}/${e.kind}`)) ? true : undefined), 60_000).catch((err: Error) => log(err.message));
-  // The EHR exporter holds a raised alert up to 20 s for its ECG strip (ehr-exporter ecgWaitMs); these frames carry no ECG.
+  // The EHR exporter holds a raised alert up to 20 s for its ECG strip (ehr-exporter ecgWaitMs); without ECG no strip comes.
   const ehrWrites = () => fhir.requests.filter((r) => (r.method === 'POST' || r.method === 'PUT') && r.status < 300);
   const ehrWriteOf = (e: EpisodeTruth) => {
     const id = firstAlertId.get(`${e.patientId}/${e.kind}`);
@@ -474,6 +494,10 @@ async function run(services: Services, dataDir: string, runId: string, cleanups:
   };
   const ehrHas = (e: EpisodeTruth) => ehrWriteOf(e) !== undefined;
   await waitFor('every episode in the EHR', () => (episodes.every(ehrHas) ? true : undefined), 60_000).catch((err: Error) => log(err.message));
+  // Physiological alarms the script did not call for, raised while the devices sent (each patient's
+  // rhythm is sinus at 75 bpm apart from its one scripted episode): false alarms under load.
+  const scripted = new Set(episodes.map((e) => `${e.patientId}/${e.kind}`));
+  const unexpectedAlerts = [...firstAlertAt].filter(([key, at]) => at <= stoppedAtMs && !scripted.has(key) && !TECHNICAL_KINDS.has(key.split('/')[1] as AlertKind)).map(([key]) => key);
   const alertLatencies = episodes.flatMap((e) => { const at = firstAlertAt.get(`${e.patientId}/${e.kind}`); return at === undefined ? [] : [at - e.criterionMs]; }).sort((a, b) => a - b);
   const sendSkew = episodes.flatMap((e) => (e.frameSentMs === undefined ? [] : [e.frameSentMs - e.criterionMs])).sort((a, b) => a - b);
   const byKind = (kind: string) => episodes.filter((e) => e.kind === kind).flatMap((e) => { const at = firstAlertAt.get(`${e.patientId}/${e.kind}`); return at === undefined ? [] : [at - e.criterionMs]; }).sort((a, b) => a - b);
@@ -495,6 +519,7 @@ async function run(services: Services, dataDir: string, runId: string, cleanups:
     if (w) ehrDelays.push(w.atMs - e.criterionMs);
   }
   ehrDelays.sort((a, b) => a - b);
+  const stripDelays = episodes.flatMap((e) => { const id = firstAlertId.get(`${e.patientId}/${e.kind}`); const at = id === undefined ? undefined : stripSeenAt.get(id); return at === undefined ? [] : [at - e.criterionMs]; }).sort((a, b) => a - b);
   const ehrSpanS = observationWrites.length > 1 ? (observationWrites.at(-1)!.atMs - observationWrites[0]!.atMs) / 1000 : NaN;
 
   // ---- memory per patient stream in the processors (after forced GCs)
@@ -610,7 +635,7 @@ async function run(services: Services, dataDir: string, runId: string, cleanups:
     try {
       const { port } = await server.call<{ port: number }>('start', { kind: 'aedes', bus: 'memory', pkiDataDir: dataDir, deviceIds: [], kafkaBrokers: [] });
       await aedesLoad.call('connect', { port, devices: devices.map(({ episode: _e, ...d }) => d), concurrency: 64 });
-      const st = await aedesLoad.call<{ startMs: number }>('start', { format: FORMAT, episodeFrame: 1_000_000 });
+      const st = await aedesLoad.call<{ startMs: number }>('start', { format: FORMAT, episodeFrame: 1_000_000, ecg: ECG });
       const measureS = Math.min(30, Math.max(10, Math.round(SECONDS / 4)));
       await sleep(Math.max(0, st.startMs + 5_000 - Date.now()));
       const c0 = await server.call<{ userUs: number; systemUs: number }>('cpu');
@@ -636,10 +661,10 @@ async function run(services: Services, dataDir: string, runId: string, cleanups:
   const processedPerS = (last.committed - first.committed) / windowS;
   const sustained = !lagGrowing && stopped.unacknowledged === 0 && stopped.closedUnexpectedly === 0 ? DEVICES : Math.floor(processedPerS);
   const result = {
-    command: `npm run bench:e2e -- --devices ${DEVICES} --seconds ${SECONDS} --processors ${PROCESSORS} --partitions ${PARTITIONS}${KILL_AT_S !== undefined ? ` --kill-processor-at ${KILL_AT_S}` : ''}`,
-    devices: DEVICES, seconds: SECONDS, processors: PROCESSORS, partitions: PARTITIONS, format: FORMAT, nproc: os.cpus().length,
+    command: `npm run bench:e2e -- --devices ${DEVICES} --seconds ${SECONDS} --processors ${PROCESSORS} --partitions ${PARTITIONS}${ECG !== 'none' ? ` --ecg ${ECG}` : ''}${KILL_AT_S !== undefined ? ` --kill-processor-at ${KILL_AT_S}` : ''}`,
+    devices: DEVICES, seconds: SECONDS, processors: PROCESSORS, partitions: PARTITIONS, format: FORMAT, ecg: ECG, nproc: os.cpus().length,
     window: { seconds: r1(windowS), frames: framesInWindow, framesPerSecond: r1(framesInWindow / windowS), machineBusyPct: r1(machineBusyPct) },
-    correctness: { sent: stopped.sent, acked: stopped.acked, unacknowledged: stopped.unacknowledged, connectionsDropped: stopped.closedUnexpectedly, episodes: episodes.length, episodesAlerted: alertLatencies.length, alertMessages, alertMessagesByKindWhileSending: alertKindsWhileSending, alertMessagesByKind: alertKinds, alertsOutsideCareTeam: foreignAlerts },
+    correctness: { sent: stopped.sent, acked: stopped.acked, unacknowledged: stopped.unacknowledged, connectionsDropped: stopped.closedUnexpectedly, episodes: episodes.length, episodesAlerted: alertLatencies.length, unexpectedPhysiologicalAlerts: unexpectedAlerts.length, unexpectedAlertExamples: unexpectedAlerts.slice(0, 10), alertMessages, alertMessagesByKindWhileSending: alertKindsWhileSending, alertMessagesByKind: alertKinds, alertsOutsideCareTeam: foreignAlerts },
     lag: { slopeFramesPerS: r1(slope), growing: lagGrowing, maxInWindow: Math.max(...inWindow.map((s) => s.lag)), atWindowEnd: last.lag, drainSeconds: r1(drainS) },
     sustainedDevices: sustained, processedFramesPerS: r1(processedPerS),
     alertLatencyMs: { n: alertLatencies.length, p50: pct(alertLatencies, 0.5), p95: pct(alertLatencies, 0.95), p99: pct(alertLatencies, 0.99), max: alertLatencies.at(-1) ?? NaN,
@@ -652,6 +677,7 @@ async function run(services: Services, dataDir: string, runId: string, cleanups:
     processorMemory: { streamsPerProcessor, heapBytesPerStream: heapPerStream.map(Math.round), rssBytesPerStream: rssPerStream.map(Math.round), note: '(after the run − before the first frame), both after forced GCs, ÷ streams the processor owns' },
     influx: { writes: influxWrites, points: influxPoints, linesPerWrite: r1(influxPoints / Math.max(1, influxWrites)), writesPerSecond: r1(influxWrites / influxWindowS),
       rawBatch5000PointsPerS: Math.round(rawInflux.perSecond), oursPointsPerS: Math.round(oursInflux.perSecond), ratio: r1((oursInflux.perSecond / rawInflux.perSecond) * 100) },
+    ecgStripMs: { n: stripDelays.length, p50: pct(stripDelays, 0.5), p99: pct(stripDelays, 0.99), max: stripDelays.at(-1) ?? NaN },
     ehr: { requests: fhirStatuses, observations: observationCount, observationWrites: observationWrites.length, resourcesPerSecond: r1(observationCount / ehrSpanS), delayMsP50: pct(ehrDelays, 0.5), delayMsP99: pct(ehrDelays, 0.99), delayMsMax: ehrDelays.at(-1) ?? NaN },
     consume: { rawKafkajsPerS: Math.round(rawConsume.perSecond), rawCpuUsPerRecord: r1(rawConsume.cpuUsPerRecord), processorPerS: Math.round(oursConsume.perSecond), processorCpuUsPerRecord: r1(oursConsume.cpuUsPerRecord), ratio: r1((oursConsume.perSecond / rawConsume.perSecond) * 100), ratioByCpu: r1((rawConsume.cpuUsPerRecord / oursConsume.cpuUsPerRecord) * 100), rawRunsPerS: rawRuns.map((r) => Math.round(r.perSecond)), records: rawConsume.records },
     gatewayVsAedes: aedes ? { aedesCpuUsPerFrame: r1(aedes.cpuUsPerFrame), gatewayCpuUsPerFrame: r1(cpuPerFrame.gateway!), ratioByCpu: r1((aedes.cpuUsPerFrame / cpuPerFrame.gateway!) * 100) } : null,
@@ -663,7 +689,8 @@ async function run(services: Services, dataDir: string, runId: string, cleanups:
   const out = (s: string) => process.stdout.write(s + '\n');
   out('# Pulsebridge end-to-end benchmark\n');
   out(`nproc ${result.nproc}, node ${process.version}; load average at end ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; machine busy ${fmt(machineBusyPct)} % of one core during the window`);
-  out(`command: ${result.command}; frames ${FORMAT}, 1 s, no ECG; ${episodes.length} scripted episodes (asystole / extreme bradycardia); ${teams.length} clinicians (care teams of ${TEAM})\n`);
+  const ecgText = { none: 'no ECG', 'with-beats': 'beats + 250 Hz ECG', only: '250 Hz ECG without beats (the processor finds them)' }[ECG];
+  out(`command: ${result.command}; frames ${FORMAT}, 1 s, ${ecgText}; ${episodes.length} scripted episodes (asystole / extreme bradycardia); ${teams.length} clinicians (care teams of ${TEAM})\n`);
   out('| figure | value | baseline (same run) | ours / baseline |');
   out('|---|---:|---:|---:|');
   out(`| devices × 1 frame/s | ${fmt(DEVICES)} (${fmt(result.window.framesPerSecond, 0)} frames/s acknowledged in the ${fmt(windowS)} s window) | | |`);
@@ -671,6 +698,7 @@ async function run(services: Services, dataDir: string, runId: string, cleanups:
   out(`| sustained devices at 1 frame/s (lag not growing; else frames/s the processors committed) | ${fmt(sustained)}${lagGrowing ? ` (processors committed ${fmt(processedPerS)} frames/s)` : ''} | | |`);
   out(`| consumer lag: trend, max, at end | ${fmt(slope, 1)} frames/s, ${fmt(result.lag.maxInWindow)}, ${fmt(last.lag)} → ${lagGrowing ? '**growing**' : 'not growing'} | | |`);
   out(`| episodes alerted to their care team (outsiders' messages) | ${alertLatencies.length} / ${episodes.length} (${foreignAlerts}) | | |`);
+  out(`| physiological alarms nobody scripted (false alarms), while the devices sent | ${unexpectedAlerts.length}${unexpectedAlerts.length ? ` (${unexpectedAlerts.slice(0, 5).join(', ')})` : ''} | | |`);
   out(`| alert messages on the WebSockets while the devices sent, by kind | ${Object.entries(alertKindsWhileSending).map(([k, n]) => `${k} ${n}`).join(', ')} | | |`);
   out(`| alert latency criterion → WebSocket, p50 / p95 / p99 / max (ms) | ${[0.5, 0.95, 0.99].map((q) => fmt(pct(alertLatencies, q))).join(' / ')} / ${fmt(alertLatencies.at(-1))} | | |`);
   out(`| frame → visible in InfluxDB, p50 / p99 (ms, polled every ~100 ms × ${probes.length} patients) | ${fmt(result.influxVisibleMs.p50)} / ${fmt(result.influxVisibleMs.p99)} | | |`);
@@ -682,6 +710,7 @@ async function run(services: Services, dataDir: string, runId: string, cleanups:
   out(`| InfluxDB in the run: lines per write, writes/s | ${fmt(result.influx.linesPerWrite, 1)}, ${fmt(result.influx.writesPerSecond, 1)} | | |`);
   out(`| processor heap / RSS per patient stream ((after − before) ÷ streams, after forced GCs) | ${heapPerStream.map((b) => fmt(b / 1024, 2)).join(', ')} KiB / ${rssPerStream.map((b) => fmt(b / 1024, 1)).join(', ')} KiB | | |`);
   out(`| EHR Observations written, per second, delay criterion → FHIR write p50 / p99 (ms) | ${observationCount} in ${observationWrites.length} requests, ${fmt(result.ehr.resourcesPerSecond, 1)}/s, ${fmt(result.ehr.delayMsP50)} / ${fmt(result.ehr.delayMsP99)} | | |`);
+  if (ECG !== 'none') out(`| ECG strips of the episodes on the bus, delay criterion → strip p50 / p99 (ms; the strip ends ${ECG_STRIP_POST_S} s after the onset) | ${stripDelays.length} / ${episodes.length}, ${fmt(result.ecgStripMs.p50)} / ${fmt(result.ecgStripMs.p99)} | | |`);
   if (killed) out(`| SIGKILL ${killed.name} at ${KILL_AT_S} s (session timeout ${flags['session-timeout-ms']} ms): group stable again / lag back after (ms) | ${fmt(rebalance?.stableAfterMs)} / ${fmt(rebalance?.caughtUpAfterMs)} | | |`);
   out(`| peak RSS (MiB) | ${Object.entries(rssPeak).map(([k, v]) => `${k} ${fmt(v / 1048576)}`).join(', ')} | | |`);
   out('');
@@ -692,6 +721,7 @@ async function run(services: Services, dataDir: string, runId: string, cleanups:
     ...(c.connectionsDropped > 0 ? [`${c.connectionsDropped} connections dropped`] : []),
     ...(c.episodesAlerted < c.episodes ? [`${c.episodes - c.episodesAlerted} of ${c.episodes} episodes without their alert on the care team's WebSocket`] : []),
     ...(c.alertsOutsideCareTeam > 0 ? [`${c.alertsOutsideCareTeam} alerts delivered outside the care team`] : []),
+    ...(c.unexpectedPhysiologicalAlerts > 0 ? [`${c.unexpectedPhysiologicalAlerts} physiological alarms nobody scripted (${c.unexpectedAlertExamples.join(', ')})`] : []),
   ];
   if (flags.check && problems.length > 0) throw new Error(`correctness check failed: ${problems.join('; ')}`);
 }

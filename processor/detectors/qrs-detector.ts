@@ -241,8 +241,12 @@ export class QrsDetector {
     const settle = this.#n - this.#ms(MAX_PEAK_WAIT_MS + this.#p.integrationMs + 60);
     if (this.#learning) return 0;
     let final = settle;
-    // A search-back may still recover a beat one refractory period after the last QRS.
-    if (this.#lastQrs && this.#since.length > 0) final = Math.min(final, this.#lastQrs.r + this.#ms(this.#p.refractoryMs));
+    // A search-back can still recover only a peak of #since (those before the last empty
+    // search-back are gone) that reaches the floor. Holding back to the last QRS instead, as long
+    // as any sub-threshold peak was waiting, stalled the output through an asystole: a flat lead's
+    // noise makes such peaks all the time, so an ECG-only asystole alarm came up to 17 s late
+    // (node eval/silence-lag.ts).
+    for (const c of this.#since) if (c.level >= this.#floor) final = Math.min(final, c.r);
     if (this.#tentative) final = Math.min(final, this.#tentative.peak.r);
     if (this.#unclassified.length > 0) final = Math.min(final, this.#unclassified[0]!.r);
     // A beat may be reported on the other phase of its complex (qrs-morphology.ts), up to

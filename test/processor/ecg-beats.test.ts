@@ -117,6 +117,31 @@ describe('ECG-derived beats in front of the detectors', () => {
     const beats = off.flatMap((f) => leadOff.frames(f)).flatMap((f) => f.beats);
     expect(beats[0]!.rr).toBe(0);
   });
+
+  it('keeps its output within a second of the input through a long silence (asystole), at 50–100 bpm', () => {
+    // The detectors can only see an asystole once the output has passed its 4 s: the output used
+    // to stall near the last beat for as long as the flat lead's noise left sub-threshold peaks
+    // waiting for a search-back — 4.9–20.9 s into the silence on this synthetic ECG (eval/silence-lag.ts).
+    for (const rrMs of [600, 800, 1000, 1200]) {
+      for (const seed of [1, 2, 3]) {
+        const lastMs = 40_000 + 123;
+        const beats = regular(lastMs % rrMs, lastMs + 1, rrMs);
+        const frames = [...buildFrames(beats, { t0Ms: T0, durationMs: 60_000, ecg: syntheticEcgSource(seed, 250), ecgFsHz: 250, battery: 90 })].map((f) => ({ ...f, beats: [], hr: 0 }));
+        const src = new EcgBeatSource();
+        let outEndMs = T0;
+        const handedOut: number[] = [];
+        for (const f of frames) {
+          for (const o of src.frames(f)) { outEndMs = o.ts + o.durMs; handedOut.push(...o.beats.map((b) => o.ts + b.off)); }
+          const inEndMs = f.ts + f.durMs;
+          // (Until a search-back has looked at the sub-threshold peaks after the last beat — 1.5
+          // mean RR — the output may wait for it: a missed beat could still be recovered.)
+          if (inEndMs > T0 + lastMs + 2 * rrMs + 1000) expect(inEndMs - outEndMs, `rr ${rrMs}, seed ${seed}, input to ${inEndMs - T0 - lastMs} ms into the silence`).toBeLessThan(1000);
+        }
+        // Nothing found in the silence; the last beat is the last one drawn.
+        expect(Math.abs(handedOut.at(-1)! - (T0 + lastMs))).toBeLessThanOrEqual(30);
+      }
+    }
+  });
 });
 
 describe('ECG-derived beats on biphasic complexes (the labeller reports some beats on the other phase, qrs-morphology.ts)', () => {

@@ -47,6 +47,21 @@ describe('processor with an ECG-only device (beats detected from the ECG, issue 
     expect(strip!.beats.at(-1)!.timeMs).toBeGreaterThan(strip!.startMs + 15_000);
   });
 
+  it('raises the asystole of an ECG-only device while the silence goes on, within 2 s of device time of its 4 s criterion', async () => {
+    const bus = new InProcessBus();
+    h = await startHarness({ bus });
+    // 30 s sinus at 50 bpm, then no QRS at all. The frames stop 2 s after the criterion (last
+    // beat + 4 s) holds: the alarm must be out by then, not wait for beats to come back (it used
+    // to, up to 17 s late: the beat source held its output back; ecg-beats.test.ts).
+    const timeline = beats(T0, [{ rrMs: 1200, count: 25 }]);
+    const lastMs = timeline.at(-1)!.tMs;
+    const all = ecgOnly(frames(timeline, 60_000, { ecg: syntheticEcgSource(1, 250), ecgFsHz: 250 }));
+    await h.send(all.filter((f) => f.ts + f.durMs <= lastMs + 4000 + 2000));
+    const asystole = processorSnapshots(bus).filter((a) => a.kind === 'asystole');
+    expect(asystole).toHaveLength(1);
+    expect(Math.abs(Date.parse(asystole[0]!.onset) - lastMs)).toBeLessThanOrEqual(50);
+  });
+
   it('keeps using the firmware beats of a device that sends them (the ECG is not re-detected)', async () => {
     const bus = new InProcessBus();
     h = await startHarness({ bus });
