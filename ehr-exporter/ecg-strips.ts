@@ -17,6 +17,13 @@ import type { EcgStrip } from '../contracts/ecg-strip.ts';
 /** Bound of the "exported without a strip" memory; an older miss only costs the strip a wait. */
 const MISSED_LIMIT = 10_000;
 
+/** Adds to a set that keeps only the latest MISSED_LIMIT ids. */
+function remember(set: Set<string>, alertId: string): void {
+  set.delete(alertId);
+  set.add(alertId);
+  if (set.size > MISSED_LIMIT) set.delete(set.values().next().value!);
+}
+
 interface Parked {
   strip: EcgStrip;
   taken: boolean;
@@ -28,6 +35,13 @@ export class StripInbox {
   readonly #waiting = new Map<string, Set<(strip: EcgStrip) => void>>();
   /** Alert ids exported without a strip (the latest MISSED_LIMIT): a strip that arrives later is attached at once. */
   readonly #missed = new Set<string>();
+  /**
+   * Alert ids whose strip left the inbox without an alert export taking it (written on its own,
+   * parked or dead-lettered; the latest MISSED_LIMIT): their export must not wait for it. Both
+   * consumers take one partition at a time, so an alert export can be held behind another
+   * partition's until its strip's grace has run out; it then waited the whole `ecgWaitMs` (20 s).
+   */
+  readonly #gone = new Set<string>();
   readonly #now: () => number;
 
   constructor(now: () => number = Date.now) {
@@ -47,6 +61,7 @@ export class StripInbox {
   async waitFor(alertId: string, deadlineMs: number, signal?: AbortSignal): Promise<EcgStrip | undefined> {
     const here = this.#parked.get(alertId);
     if (here) return here.strip;
+    if (this.#gone.has(alertId)) return undefined;
     const remaining = deadlineMs - this.#now();
     if (remaining <= 0 || signal?.aborted) {
       this.#miss(alertId);
@@ -102,15 +117,15 @@ export class StripInbox {
     });
   }
 
-  /** Forgets a strip that was written on its own. */
+  /** Forgets a strip that was written on its own (or parked, or dead-lettered): its alert's export will not wait for it. */
   release(alertId: string): void {
     this.#parked.delete(alertId);
     this.#missed.delete(alertId);
+    remember(this.#gone, alertId);
   }
 
   #miss(alertId: string): void {
-    this.#missed.add(alertId);
-    if (this.#missed.size > MISSED_LIMIT) this.#missed.delete(this.#missed.values().next().value!);
+    remember(this.#missed, alertId);
   }
 
   get size(): number {

@@ -166,6 +166,9 @@ const stripSchema = z.looseObject({
 /** Fields of the rhythm Observation that Pulsebridge owns and rewrites on update. */
 const OWNED_FIELDS = ['effectivePeriod', 'valueCodeableConcept', 'interpretation', 'component'] as const;
 
+/** Strip batches handled at once: at least the strips stream's partitions (platform/adapters.ts: 6). */
+const STRIP_PARTITIONS_AT_ONCE = 16;
+
 interface DeadLetter {
   message: ConsumedMessage;
   deviceId: string;
@@ -644,7 +647,10 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
       const fromBeginning = options.fromBeginning ?? true;
       subscriptions = [
         await bus.subscribe(STREAMS.alerts, { groupId, fromBeginning, onBatch: handleBatch }),
-        await bus.subscribe(STREAMS.ecgStrips, { groupId: `${groupId}-strips`, fromBeginning, onBatch: handleStrips }),
+        // Every strip partition at once: a strip waits (stripGraceMs) for its alert's export, which
+        // may be held behind an earlier alert's; taken one partition at a time, each strip's wait
+        // held up the strips behind it, which were then written on their own, late.
+        await bus.subscribe(STREAMS.ecgStrips, { groupId: `${groupId}-strips`, fromBeginning, onBatch: handleStrips, concurrentPartitions: STRIP_PARTITIONS_AT_ONCE }),
         await bus.subscribe(STREAMS.ehrRetry, { groupId: `${groupId}-retry`, fromBeginning, onBatch: handleRetries }),
       ];
       // Summaries start at the stream's end: the first deployment does not back-fill history.

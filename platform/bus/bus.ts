@@ -27,6 +27,12 @@ export interface SubscribeOptions {
   fromBeginning: boolean;
   /** Called with each batch in partition order; commit happens after it resolves. */
   onBatch: (messages: ConsumedMessage[]) => Promise<void>;
+  /**
+   * Batches of up to this many partitions may be handled at once (Kafka; default 1: onBatch calls
+   * never overlap). Each partition's batches stay in order. For handlers that wait on something
+   * another partition's batch may bring. The in-process bus has one partition per stream.
+   */
+  concurrentPartitions?: number;
 }
 
 export interface Subscription {

@@ -200,7 +200,8 @@ export class KafkaBus implements Bus {
       },
     });
     let running = true;
-    let wakeFromDelay: (() => void) | undefined;
+    /** Batches waiting to be delivered again after a failed handler (one per partition at most). */
+    const wakeFromDelay = new Set<() => void>();
     consumer.on(consumer.events.CRASH, (event) => {
       this.#logger.error('kafka consumer crashed', { stream, groupId: options.groupId, error: event.payload.error, restart: event.payload.restart });
     });
@@ -243,13 +244,14 @@ export class KafkaBus implements Bus {
         // Not resolving keeps the fetch position at this batch; the seek makes that explicit and
         // discards any batch of this partition fetched meanwhile.
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, c.redeliveryDelayMs);
-          wakeFromDelay = () => {
+          const wake = () => {
             clearTimeout(timer);
+            wakeFromDelay.delete(wake);
             resolve();
           };
+          const timer = setTimeout(wake, c.redeliveryDelayMs);
+          wakeFromDelay.add(wake);
         });
-        wakeFromDelay = undefined;
         if (running) consumer.seek({ topic: batch.topic, partition: batch.partition, offset: messages[0]!.offset });
         return;
       }
@@ -279,8 +281,8 @@ export class KafkaBus implements Bus {
         // Commits are explicit, after the handler (see eachBatch).
         autoCommit: false,
         eachBatchAutoResolve: false,
-        // One batch at a time per subscription: onBatch calls never overlap.
-        partitionsConsumedConcurrently: 1,
+        // One batch at a time per subscription unless the subscriber asks for more (SubscribeOptions).
+        partitionsConsumedConcurrently: Math.max(1, Math.floor(options.concurrentPartitions ?? 1)),
         eachBatch,
       });
       await withTimeout(hasPosition, c.sessionTimeoutMs, 'no first fetch').catch(() => {
@@ -301,7 +303,7 @@ export class KafkaBus implements Bus {
       stop: async () => {
         if (!running) return;
         running = false;
-        wakeFromDelay?.();
+        for (const wake of [...wakeFromDelay]) wake();
         this.#subscriptions.delete(subscription);
         await consumer.disconnect();
       },

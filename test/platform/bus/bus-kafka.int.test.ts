@@ -134,6 +134,39 @@ await describeWithService('KafkaBus against a real broker', kafkaAvailable, () =
     expect(calls.slice(1).flat()).toEqual(['m1', 'm2', 'm3']);
   });
 
+  it('with concurrentPartitions, handles another partition\'s batch while one is still running (the EHR strip handler waits inside its batch)', async () => {
+    const stream = streamName('concurrent');
+    await bus.ensureStreams([{ name: stream, partitions: 2 }]);
+    await bus.publish(stream, ['a', 'b', 'c', 'd', 'e', 'f'].map((k) => ({ key: k, value: Buffer.from(k) })));
+    let firstPartition: number | undefined;
+    let otherHandled: () => void = () => {};
+    const other = new Promise<'overlapped'>((resolve) => (otherHandled = () => resolve('overlapped')));
+    let outcome: string | undefined;
+    let finished: () => void = () => {};
+    const done = new Promise<void>((resolve) => (finished = resolve));
+    subscriptions.push(
+      await bus.subscribe(stream, {
+        groupId: `g-${randomUUID()}`,
+        fromBeginning: true,
+        concurrentPartitions: 2,
+        onBatch: async (batch) => {
+          const partition = batch[0]!.partition;
+          if (firstPartition === undefined) {
+            firstPartition = partition;
+            // Holds its batch until the other partition's batch has been handled (one at a time,
+            // that never happens; the bound only ends the wait so the test fails instead of hanging).
+            outcome = await Promise.race([other, new Promise<string>((resolve) => setTimeout(() => resolve('serial'), 10_000))]);
+            finished();
+          } else if (partition !== firstPartition) {
+            otherHandled();
+          }
+        },
+      }),
+    );
+    await done;
+    expect(outcome).toBe('overlapped');
+  });
+
   it('lets a new consumer of the same group continue after the last committed batch', async () => {
     const stream = streamName('commit');
     const groupId = `g-${randomUUID()}`;
