@@ -83,6 +83,12 @@ export interface Alert {
   escalatedAt?: string;
   /** How many times it escalated (1 = first escalation); absent or 0 = not escalated. */
   escalationLevel?: number;
+  /**
+   * Set by the processor on a raised physiological alert: whether an ECG strip around its onset
+   * will follow on the strips stream (the device has sent ECG; contracts/ecg-strip.ts). False: no
+   * strip will come, so the EHR exporter does not wait for one. Absent: not known (wait).
+   */
+  ecgStrip?: boolean;
   /** Increases with every published change of this alert. */
   revision: number;
   /** Wall-clock time of this revision. */

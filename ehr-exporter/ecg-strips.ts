@@ -42,6 +42,10 @@ export class StripInbox {
    * partition's until its strip's grace has run out; it then waited the whole `ecgWaitMs` (20 s).
    */
   readonly #gone = new Set<string>();
+  /** Alerts whose export is under way (in a batch being handled), with how many exports of each. */
+  readonly #exporting = new Map<string, number>();
+  /** Strip waits whose grace ran out while their alert's export was under way: settled when it ends. */
+  readonly #afterExport = new Map<string, Set<() => void>>();
   readonly #now: () => number;
 
   constructor(now: () => number = Date.now) {
@@ -97,24 +101,53 @@ export class StripInbox {
 
   /**
    * Resolves true once an alert export took the strip, false after `timeoutMs` or at once when the
-   * alert was already exported without it. The strip stays parked until {@link release}.
+   * alert was already exported without it. When `timeoutMs` runs out while the alert's export is
+   * under way ({@link exporting}), it waits for that export to end: the export is about to take the
+   * strip, and a strip written on its own costs the EHR a second write and a link. The strip stays
+   * parked until {@link release}.
    */
   whenTaken(alertId: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
     const parked = this.#parked.get(alertId);
     if (!parked) return Promise.resolve(true);
     if (this.#missed.has(alertId) || timeoutMs <= 0 || signal?.aborted) return Promise.resolve(false);
     return new Promise<boolean>((resolve) => {
+      const afterExport = () => done(parked.taken);
       const done = (taken: boolean) => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         parked.onTaken.delete(done);
+        this.#afterExport.get(alertId)?.delete(afterExport);
         resolve(taken);
       };
       const onAbort = () => done(false);
-      const timer = setTimeout(() => done(parked.taken), timeoutMs);
+      const timer = setTimeout(() => {
+        if (!this.#exporting.has(alertId)) return done(parked.taken);
+        const set = this.#afterExport.get(alertId) ?? new Set();
+        set.add(afterExport);
+        this.#afterExport.set(alertId, set);
+      }, timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
       parked.onTaken.add(done);
     });
+  }
+
+  /**
+   * An export of the alert has begun (its batch is being handled); pair with {@link exported}.
+   * Alerts are one partition and an export waits inside its batch for its strip, so a strip often
+   * comes while its alert is queued behind other alerts of the same batch.
+   */
+  exporting(alertId: string): void {
+    this.#exporting.set(alertId, (this.#exporting.get(alertId) ?? 0) + 1);
+  }
+
+  /** An export of the alert has ended (with or without its strip, or failed). */
+  exported(alertId: string): void {
+    const left = (this.#exporting.get(alertId) ?? 1) - 1;
+    if (left > 0) return void this.#exporting.set(alertId, left);
+    this.#exporting.delete(alertId);
+    const waits = this.#afterExport.get(alertId);
+    this.#afterExport.delete(alertId);
+    for (const settle of waits ?? []) settle();
   }
 
   /** Forgets a strip that was written on its own (or parked, or dead-lettered): its alert's export will not wait for it. */

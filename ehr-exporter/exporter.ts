@@ -385,7 +385,8 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
       if (updated !== undefined) return updated;
 
       // Not in the EHR yet: one Bundle with the strip (waiting for it a bounded time) or a link to a strip written before.
-      const strip = await inbox.waitFor(alert.id, Date.parse(alert.detectedAt) + ecgWaitMs, signal);
+      // (No wait when the processor said no strip will come: a device that sends no ECG.)
+      const strip = alert.ecgStrip === false ? undefined : await inbox.waitFor(alert.id, Date.parse(alert.detectedAt) + ecgWaitMs, signal);
       let existingEcgReference: string | undefined;
       if (!strip) {
         const ecg = await fhir.searchByIdentifier<Observation>('Observation', ecgIdentifier(identifierSystem, { deviceId: alert.deviceId, alertId: alert.id }), { signal });
@@ -510,34 +511,48 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
     }
 
     const groups = [...byAlert.values()];
+    // A strip that comes meanwhile waits for its alert's export rather than be written on its own.
+    for (const id of byAlert.keys()) inbox.exporting(id);
     const counts: Record<string, number> = {};
     const parked: Parked[] = [];
     const attemptOf = (m: ConsumedMessage) => Number(m.headers?.['pb-attempt'] ?? '0') + 1;
-    const worker = async () => {
-      for (let group = groups.shift(); group; group = groups.shift()) {
-        for (const { message, alert } of group) {
-          try {
-            const { resourceType, result } = await untilDone(alert.patientId, signal, () => exportSnapshot(alert, signal));
-            exports.inc({ resource: resourceType, result });
-            counts[result] = (counts[result] ?? 0) + 1;
-          } catch (err) {
-            if (signal.aborted) throw err;
-            if (isUnknownPatient(err)) {
-              parked.push({ message, patientId: alert.patientId, attempt: attemptOf(message) });
-              counts.parked = (counts.parked ?? 0) + 1;
-              continue;
-            }
-            const d = rejected(message, alert.deviceId, err) ?? (err instanceof RangeError || err instanceof TypeError
-              ? { message, deviceId: alert.deviceId, reason: 'mapping_failed', detail: (err as Error).message }
-              : undefined);
-            if (!d) throw err;
-            dead.push(d);
-            logger.warn('alert not exported; dead-lettered', { alertId: alert.id, kind: alert.kind, reason: d.reason, err: err as Error });
+    const exportGroup = async (group: { message: ConsumedMessage; alert: Alert }[]) => {
+      for (const { message, alert } of group) {
+        try {
+          const { resourceType, result } = await untilDone(alert.patientId, signal, () => exportSnapshot(alert, signal));
+          exports.inc({ resource: resourceType, result });
+          counts[result] = (counts[result] ?? 0) + 1;
+        } catch (err) {
+          if (signal.aborted) throw err;
+          if (isUnknownPatient(err)) {
+            parked.push({ message, patientId: alert.patientId, attempt: attemptOf(message) });
+            counts.parked = (counts.parked ?? 0) + 1;
+            continue;
           }
+          const d = rejected(message, alert.deviceId, err) ?? (err instanceof RangeError || err instanceof TypeError
+            ? { message, deviceId: alert.deviceId, reason: 'mapping_failed', detail: (err as Error).message }
+            : undefined);
+          if (!d) throw err;
+          dead.push(d);
+          logger.warn('alert not exported; dead-lettered', { alertId: alert.id, kind: alert.kind, reason: d.reason, err: err as Error });
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(concurrency, groups.length) }, worker));
+    const worker = async () => {
+      for (let group = groups.shift(); group; group = groups.shift()) {
+        try {
+          await exportGroup(group);
+        } finally {
+          inbox.exported(group[0]!.alert.id);
+        }
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.min(concurrency, groups.length) }, worker));
+    } finally {
+      // Groups no worker got to (a worker threw): their exports will not run in this batch.
+      for (const group of groups.splice(0)) inbox.exported(group[0]!.alert.id);
+    }
     await park(parked);
     await publishDeadLetters(dead, STREAMS.alerts);
     if (messages.length > 0) logger.info('EHR export batch done', { messages: messages.length, ...counts, deadLettered: dead.length });

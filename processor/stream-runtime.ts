@@ -267,10 +267,15 @@ export class StreamRuntime {
     if (this.#ecg) this.#addStrips(this.#ecg.addFrame(frame));
   }
 
-  /** Opens a strip capture for each newly raised physiological alert. */
+  /**
+   * Opens a strip capture for each newly raised physiological alert, and says on the alert whether
+   * a strip will follow (a stream that has sent no ECG has no recorder, so none ever will).
+   */
   #captureStrips(alerts: readonly Alert[]): void {
-    if (!this.#ecg) return;
-    for (const a of raisedPhysiological(alerts)) this.#addStrips(this.#ecg.capture(a));
+    for (const a of raisedPhysiological(alerts)) {
+      a.ecgStrip = this.#ecg !== undefined;
+      if (this.#ecg) this.#addStrips(this.#ecg.capture(a));
+    }
   }
 
   #replay(frame: TelemetryFrame): void {

@@ -150,6 +150,15 @@ describe('EHR exporter: one transaction Bundle per alert', () => {
     expect((await observations()).length).toBe(3);
   });
 
+  it('does not wait for a strip when the processor said none will come (a device without ECG)', async () => {
+    // ecgWaitMs 60 s from detectedAt: an export that waited would outlast the bound below.
+    const { exporter: e } = exporter({ ecgWaitMs: 60_000, now: () => Date.parse(vt.detectedAt) + 1000 });
+    const exported = e.handleBatch([consumed(envelope({ ...vt, ecgStrip: false }), 0)]).then(() => 'exported');
+    const outcome = await Promise.race([exported, new Promise<string>((resolve) => setTimeout(() => resolve('still waiting'), 15_000))]);
+    expect(outcome).toBe('exported');
+    expect((await rhythms()).length).toBe(1);
+  });
+
   it('a strip written before its alert is linked from the alert Bundle', async () => {
     const { exporter: e } = exporter();
     await e.handleStrips([stripMessage(makeStrip(vt.id))]);

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { StripInbox } from '../../ehr-exporter/ecg-strips.ts';
 import { makeStrip } from './fixtures.ts';
 
@@ -29,5 +29,36 @@ describe('StripInbox: where an alert export meets its ECG strip', () => {
     // A re-delivered strip is parked again and taken as usual.
     inbox.put(makeStrip('al-1'));
     expect(await settledNow(inbox.waitFor('al-1', 60_000))).toEqual({ value: makeStrip('al-1') });
+  });
+});
+
+describe('StripInbox: a strip waits for its alert\'s export while that export is under way', () => {
+  afterEach(() => { vi.useRealTimers(); });
+
+  it('past its grace, until the export takes it; or, when the export ends without it, then', async () => {
+    // Alerts are one partition and an export waits inside its batch for its strip, so the strip of
+    // an alert queued behind others in the batch outlived its 2 s grace and was written on its own.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const inbox = new StripInbox(() => 0);
+    inbox.exporting('al-1');
+    inbox.exporting('al-2');
+    inbox.put(makeStrip('al-1'));
+    inbox.put(makeStrip('al-2'));
+    const first = inbox.whenTaken('al-1', 2000);
+    const second = inbox.whenTaken('al-2', 2000);
+    vi.advanceTimersByTime(5000);
+    expect(await settledNow(first)).toBe('pending');
+    expect(await settledNow(second)).toBe('pending');
+    inbox.taken('al-1');
+    inbox.exported('al-1');
+    expect(await first).toBe(true);
+    // The second export ended without its strip (e.g. it had stopped waiting): the strip goes on its own now.
+    inbox.exported('al-2');
+    expect(await second).toBe(false);
+    // With no export under way, the grace decides as before.
+    inbox.put(makeStrip('al-3'));
+    const third = inbox.whenTaken('al-3', 2000);
+    vi.advanceTimersByTime(2000);
+    expect(await third).toBe(false);
   });
 });

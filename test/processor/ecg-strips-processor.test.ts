@@ -32,6 +32,8 @@ test('an asystole from a device with ECG gives a strip around its onset, stored 
   await h.send(all.slice(postEndFrame));
   const asystole = processorSnapshots(h.bus as InProcessBus).find((a) => a.kind === 'asystole');
   expect(asystole?.onset).toBe(new Date(onsetMs).toISOString());
+  // The raised alert says a strip will follow (the EHR exporter waits for it).
+  expect(asystole?.ecgStrip).toBe(true);
 
   const strips = published(h.bus as InProcessBus);
   // One per raised physiological alert: the 9 s gap is an asystole (not also a pause: one alarm per silence).
@@ -48,10 +50,11 @@ test('an asystole from a device with ECG gives a strip around its onset, stored 
   expect(await h.store.getEcgStrip('p1', asystole!.id)).toEqual(strip);
 });
 
-test('a device that sends no ECG yields no strip', async () => {
+test('a device that sends no ECG yields no strip, and its raised alert says so (the EHR exporter does not wait for one)', async () => {
   h = await startHarness();
   await h.send(frames(rhythm, 60_000));
-  expect(processorSnapshots(h.bus as InProcessBus).some((a) => a.kind === 'asystole')).toBe(true);
+  const asystole = processorSnapshots(h.bus as InProcessBus).find((a) => a.kind === 'asystole');
+  expect(asystole?.ecgStrip).toBe(false);
   expect(published(h.bus as InProcessBus)).toEqual([]);
 });
 
