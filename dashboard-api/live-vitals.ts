@@ -77,8 +77,8 @@ const HOLD_INTERVALS = 1.5;
 /**
  * An ECG-only device whose derived beats fall this far behind its newest frame (device time) has
  * an unknown rate rather than a stale one (the processor is behind or down). The derived beats
- * lag by the QRS detector's decision (≈ 0.5–2 s, ecg-beats.ts; up to ≈ 5 s into a silence, while a
- * missed beat can still be searched back) plus a frame and a bus batch, ms.
+ * lag by the QRS detector's decision (≈ 0.6 s, ecg-beats.ts; up to 1.5 mean RR right after a
+ * beat, while a missed beat can still be searched back) plus a frame and a bus batch, ms.
  */
 const DERIVED_STALE_MS = 10_000;
 
