@@ -661,7 +661,7 @@ async function run(services: Services, dataDir: string, runId: string, cleanups:
   const processedPerS = (last.committed - first.committed) / windowS;
   const sustained = !lagGrowing && stopped.unacknowledged === 0 && stopped.closedUnexpectedly === 0 ? DEVICES : Math.floor(processedPerS);
   const result = {
-    command: `npm run bench:e2e -- --devices ${DEVICES} --seconds ${SECONDS} --processors ${PROCESSORS} --partitions ${PARTITIONS}${ECG !== 'none' ? ` --ecg ${ECG}` : ''}${KILL_AT_S !== undefined ? ` --kill-processor-at ${KILL_AT_S}` : ''}`,
+    command: `npm run bench:e2e -- --devices ${DEVICES} --seconds ${SECONDS} --processors ${PROCESSORS} --partitions ${PARTITIONS}${FORMAT !== 'v1' ? ` --format ${FORMAT}` : ''}${ECG !== 'none' ? ` --ecg ${ECG}` : ''}${KILL_AT_S !== undefined ? ` --kill-processor-at ${KILL_AT_S}` : ''}`,
     devices: DEVICES, seconds: SECONDS, processors: PROCESSORS, partitions: PARTITIONS, format: FORMAT, ecg: ECG, nproc: os.cpus().length,
     window: { seconds: r1(windowS), frames: framesInWindow, framesPerSecond: r1(framesInWindow / windowS), machineBusyPct: r1(machineBusyPct) },
     correctness: { sent: stopped.sent, acked: stopped.acked, unacknowledged: stopped.unacknowledged, connectionsDropped: stopped.closedUnexpectedly, episodes: episodes.length, episodesAlerted: alertLatencies.length, unexpectedPhysiologicalAlerts: unexpectedAlerts.length, unexpectedAlertExamples: unexpectedAlerts.slice(0, 10), alertMessages, alertMessagesByKindWhileSending: alertKindsWhileSending, alertMessagesByKind: alertKinds, alertsOutsideCareTeam: foreignAlerts },
