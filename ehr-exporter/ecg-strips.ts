@@ -37,9 +37,9 @@ export class StripInbox {
   readonly #missed = new Set<string>();
   /**
    * Alert ids whose strip left the inbox without an alert export taking it (written on its own,
-   * parked or dead-lettered; the latest MISSED_LIMIT): their export must not wait for it. Both
-   * consumers take one partition at a time, so an alert export can be held behind another
-   * partition's until its strip's grace has run out; it then waited the whole `ecgWaitMs` (20 s).
+   * parked or dead-lettered; the latest MISSED_LIMIT): their export must not wait for it. Alerts
+   * are one partition, so an alert export can be held behind earlier alerts' until its strip's
+   * grace has run out; it then waited the whole `ecgWaitMs` (20 s).
    */
   readonly #gone = new Set<string>();
   /** Alerts whose export is under way (in a batch being handled), with how many exports of each. */
