@@ -34,6 +34,7 @@
 import { z } from 'zod';
 import type { Beat, TelemetryFrame } from '../contracts/telemetry.ts';
 import type { EpisodeChange } from './detectors/detector.ts';
+import { base64ToInt16, int16ToBase64 } from './int16-base64.ts';
 import { ecgChunkOf, type PatientStream } from './patient-stream.ts';
 import { QRS_DEFAULTS, QrsDetector, type QrsBeat, type QrsParams } from './detectors/qrs-detector.ts';
 
@@ -78,14 +79,6 @@ export const ecgBeatStateSchema = z.object({
   ecg: z.array(z.object({ ts: z.number(), durMs: z.number().positive(), fs: z.number().int().positive(), uV: z.base64(), pace: z.array(z.number().int().min(0)).optional() })
     .refine((f) => Buffer.byteLength(f.uV, 'base64') === 2 * Math.floor((f.fs * f.durMs) / 1000), 'samples must match fs × durMs')).min(1),
 });
-
-const encodeInt16 = (uV: readonly number[]) => Buffer.from(Int16Array.from(uV).buffer).toString('base64');
-function decodeInt16(b64: string): number[] {
-  const bytes = Buffer.from(b64, 'base64');
-  const out = new Array<number>(bytes.length >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = bytes.readInt16LE(2 * i);
-  return out;
-}
 
 export class EcgBeatSource {
   readonly #params: Partial<QrsParams>;
@@ -220,8 +213,28 @@ export class EcgBeatSource {
       outUntilMs: this.#outUntilMs,
       runStartMs: this.#runStartMs,
       beatsMs: [...this.#handedMs],
-      ecg: tail.map((f) => ({ ts: f.ts, durMs: f.durMs, fs: f.fs, uV: encodeInt16(f.uV), ...(f.pace ? { pace: f.pace } : {}) })),
+      ecg: tail.map((f) => ({ ts: f.ts, durMs: f.durMs, fs: f.fs, uV: int16ToBase64(f.uV), ...(f.pace ? { pace: f.pace } : {}) })),
     };
+  }
+
+  /**
+   * Device time of the firmware's latest beat, while it still makes this source trust the
+   * firmware (within {@link FIRMWARE_BEAT_MEMORY_MS} of the input); for the changelog.
+   */
+  recentFirmwareBeatMs(): number | undefined {
+    // (In firmware mode the output is the input.)
+    const untilMs = this.#outUntilMs;
+    if (!Number.isFinite(this.#lastFirmwareBeatMs) || untilMs === undefined || untilMs - this.#lastFirmwareBeatMs >= FIRMWARE_BEAT_MEMORY_MS) return undefined;
+    return this.#lastFirmwareBeatMs;
+  }
+
+  /**
+   * A predecessor's {@link recentFirmwareBeatMs} (restart, partition move): a device with firmware
+   * beats that restarts inside a silence the firmware reports (an asystole) keeps its silence, as
+   * it did for the predecessor, instead of the beats this source would detect in its ECG.
+   */
+  rememberFirmwareBeat(timeMs: number): void {
+    this.#lastFirmwareBeatMs = Math.max(this.#lastFirmwareBeatMs, timeMs);
   }
 
   /** Continues from a predecessor's {@link state} (restart, partition move), if the first frame continues its ECG. */
@@ -241,7 +254,7 @@ export class EcgBeatSource {
     const prime = s.ecg.filter((f) => f.ts + f.durMs <= frame.ts + ECG_CONTINUITY_MS);
     const last = prime.at(-1)!;
     if (Math.abs(frame.ts - (last.ts + last.durMs)) > ECG_CONTINUITY_MS) return undefined;
-    for (const f of prime) this.#feedEcg({ seq: 0, ts: f.ts, durMs: f.durMs, hr: 0, battery: 255, leadOff: false, beats: [], ecg: { fs: f.fs, uV: decodeInt16(f.uV), ...(f.pace ? { pace: f.pace } : {}) } });
+    for (const f of prime) this.#feedEcg({ seq: 0, ts: f.ts, durMs: f.durMs, hr: 0, battery: 255, leadOff: false, beats: [], ecg: { fs: f.fs, uV: Array.from(base64ToInt16(f.uV)), ...(f.pace ? { pace: f.pace } : {}) } });
     return prime[0]!.ts;
   }
 

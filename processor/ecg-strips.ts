@@ -12,9 +12,11 @@
  * PRE seconds before the onset. Samples older than the ring are null in the strip (contract:
  * "null where no sample exists"), never invented.
  */
-import type { Alert } from '../contracts/alert.ts';
+import { z } from 'zod';
+import { ALERT_KINDS, type Alert } from '../contracts/alert.ts';
 import { ECG_STRIP_POST_S, ECG_STRIP_PRE_S, type EcgStrip } from '../contracts/ecg-strip.ts';
 import type { TelemetryFrame } from '../contracts/telemetry.ts';
+import { base64ToInt16, int16ToBase64 } from './int16-base64.ts';
 
 export interface EcgStripOptions {
   /** Seconds before the onset (default: the contract's ECG_STRIP_PRE_S). */
@@ -49,6 +51,33 @@ interface Capture {
   onsetMs: number;
 }
 
+/**
+ * What a successor needs to finish the strips still waiting for their post window (format 1; the
+ * processor's changelog, stream-state.ts `ecgStrips`): the captures and the frames of their
+ * windows analysed so far. Samples are int16 base64 little-endian; null for a frame without ECG.
+ */
+export interface EcgStripState {
+  v: 1;
+  captures: Capture[];
+  /** End (device time) of the newest frame recorded, ms. */
+  untilMs: number;
+  /** Device time up to which the derived beats are final (a device whose beats come from its ECG), ms. */
+  derivedUntilMs?: number;
+  frames: { ts: number; durMs: number; fs: number; uV: string | null; leadOff: boolean; beats: { timeMs: number; cls: string }[] }[];
+}
+
+/** Format 1 of {@link EcgStripState} as it comes back from the changelog (z.number() is finite). */
+export const ecgStripStateSchema = z.object({
+  v: z.literal(1),
+  captures: z.array(z.object({ alertId: z.string(), kind: z.enum(ALERT_KINDS), onsetMs: z.number() })).min(1),
+  untilMs: z.number(),
+  derivedUntilMs: z.number().optional(),
+  frames: z.array(z.object({
+    ts: z.number(), durMs: z.number().positive(), fs: z.number().nonnegative(), uV: z.base64().nullable(), leadOff: z.boolean(),
+    beats: z.array(z.object({ timeMs: z.number(), cls: z.string() })),
+  })),
+});
+
 /** Captures of one patient-device stream. Feed frames in device-time order. */
 export class EcgStripRecorder {
   readonly patientId: string;
@@ -69,6 +98,38 @@ export class EcgStripRecorder {
     this.#preMs = (options.preS ?? ECG_STRIP_PRE_S) * 1000;
     this.#postMs = (options.postS ?? ECG_STRIP_POST_S) * 1000;
     this.#historyMs = Math.max(options.historyMs ?? ECG_HISTORY_MS, this.#preMs + this.#postMs);
+  }
+
+  /**
+   * A predecessor's recorder (processor restart or partition move, stream-state.ts): its captures
+   * and their windows' frames. The frames the bus delivers again after them are already in it
+   * ({@link addFrame} skips what is not newer), so the strips come out as they would have.
+   */
+  static restore(patientId: string, deviceId: string, state: EcgStripState, options: EcgStripOptions = {}): EcgStripRecorder {
+    const r = new EcgStripRecorder(patientId, deviceId, options);
+    r.#pending = state.captures.map((c) => ({ ...c }));
+    r.#untilMs = state.untilMs;
+    r.#derivedUntilMs = state.derivedUntilMs;
+    r.#chunks = state.frames.map((f) => ({ ts: f.ts, durMs: f.durMs, fs: f.fs, uV: f.uV === null ? null : base64ToInt16(f.uV), leadOff: f.leadOff, beats: f.beats.map((b) => ({ ...b })) }));
+    return r;
+  }
+
+  /**
+   * The captures waiting for their post window and the frames of their windows, for the changelog
+   * (about 0.75 kB of JSON per second of 250 Hz ECG); undefined when no strip is waiting.
+   */
+  state(): EcgStripState | undefined {
+    if (this.#pending.length === 0 || this.#untilMs === undefined) return undefined;
+    const fromMs = Math.min(...this.#pending.map((c) => c.onsetMs)) - this.#preMs;
+    return {
+      v: 1,
+      captures: this.#pending.map((c) => ({ ...c })),
+      untilMs: this.#untilMs,
+      ...(this.#derivedUntilMs !== undefined ? { derivedUntilMs: this.#derivedUntilMs } : {}),
+      frames: this.#chunks.filter((k) => k.ts + k.durMs > fromMs).map((k) => ({
+        ts: k.ts, durMs: k.durMs, fs: k.fs, uV: k.uV === null ? null : int16ToBase64(k.uV), leadOff: k.leadOff, beats: k.beats,
+      })),
+    };
   }
 
   /** Captures waiting for their post window. */
@@ -108,7 +169,11 @@ export class EcgStripRecorder {
    * {@link DERIVED_BEATS_WAIT_MS}) so that its last seconds are annotated too.
    */
   addDerivedBeats(beats: readonly { timeMs: number; cls: string }[], untilMs: number): EcgStrip[] {
+    const newFromMs = this.#derivedUntilMs ?? -Infinity;
     for (const b of beats) {
+      // Derived beats come out in device-time order, so an older one was added before: a restored
+      // recorder's frames carry their beats, and the successor's beat source finds them again.
+      if (b.timeMs < newFromMs) continue;
       const k = this.#chunks.findLast((c) => c.ts <= b.timeMs);
       if (k && b.timeMs < k.ts + k.durMs) k.beats.push(b);
     }

@@ -47,9 +47,11 @@ export class ProcessorOutputs {
   }
 
   /**
-   * ECG strips around alarms (processor/ecg-strips.ts), after their alerts: published
-   * (STREAMS.ecgStrips) for the EHR exporter and for the store sink, which stores them for the
-   * dashboard in its own consumer group — a store outage never holds detection back.
+   * ECG strips around alarms (processor/ecg-strips.ts): published (STREAMS.ecgStrips) for the
+   * EHR exporter and for the store sink, which stores them for the dashboard in its own consumer
+   * group — a store outage never holds detection back. Published before the batch's changelog
+   * records (stream-state.ts), so a strip whose alarm is raised late (AF: its onset is ≥ 30 s back,
+   * the strip is complete at once) reaches the bus just before its alert; its consumers wait for it.
    */
   async writeEcgStrips(strips: EcgStrip[]): Promise<void> {
     if (strips.length === 0) return;

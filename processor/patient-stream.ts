@@ -23,6 +23,8 @@ export class PatientStream {
   readonly #open = new Map<string, Alert>();
   /** End (device time) of the last frame fed to the detectors. */
   #lastFrameEndMs: number | undefined;
+  /** {@link resumedDetectors}: the detectors are told where their data starts at the next frame. */
+  #resumed = false;
 
   constructor(patientId: string, deviceId: string, detectors: Detector[]) {
     this.patientId = patientId;
@@ -39,6 +41,16 @@ export class PatientStream {
   /** Device time up to which this stream has been analysed. */
   get watermarkMs(): number | undefined {
     return this.#lastFrameEndMs;
+  }
+
+  /**
+   * The detectors are fresh ones that take over a stream another processor analysed (a restart or
+   * partition move): at the first frame they get they are told it starts their data
+   * (Detector.dataResumedAt) — the first frame they get, which for an ECG-only device is the first
+   * frame of beats the beat source hands out, not the first ECG frame it was given.
+   */
+  resumedDetectors(): void {
+    this.#resumed = true;
   }
 
   /**
@@ -79,6 +91,10 @@ export class PatientStream {
     const changes: EpisodeChange[] = [];
     const all = (f: (d: Detector) => EpisodeChange[]) => { for (const d of this.#detectors) changes.push(...f(d)); };
     const frameEndMs = frame.ts + frame.durMs;
+    if (this.#resumed) {
+      this.#resumed = false;
+      for (const d of this.#detectors) d.dataResumedAt?.(frame.ts);
+    }
     const hole = this.#lastFrameEndMs !== undefined && frame.ts > this.#lastFrameEndMs + CONTINUITY_TOLERANCE_MS;
     // A hole means we do not know what happened; lead-off data never produces a physiological
     // alarm (fhir-and-alarms.md §2.5). Either way, no conclusion spans it.

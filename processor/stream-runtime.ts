@@ -101,6 +101,8 @@ export class StreamRuntime {
     rt.#reorder = ReorderBuffer.restore(record.reorder, options.reorder);
     rt.#alarms = StreamAlarms.restore(options.patientId, options.deviceId, record.alarms, options.lifecycle ?? LIFECYCLE_DEFAULTS);
     rt.#replayUntilMs = record.analysedUntilMs;
+    // Fresh detectors: their data starts at the first frame they get, replayed or new (silence.ts).
+    rt.#stream.resumedDetectors();
     if (record.partition !== undefined) rt.partition = record.partition;
     rt.#useCriteria(options.criteriaAt(record.analysedUntilMs ?? record.reorder.held[0]?.ts ?? 0));
     if (record.analysedUntilMs !== undefined) {
@@ -108,12 +110,15 @@ export class StreamRuntime {
       for (const e of rt.#alarms.openEpisodes()) rt.#continueOpen(e.kind, record.analysedUntilMs);
     }
     for (const t of record.openTechnical) rt.#monitors.find((m) => m.kind === t.kind)?.resume(t.onsetMs);
+    if (record.lastFirmwareBeatMs !== undefined) rt.#beats.rememberFirmwareBeat(record.lastFirmwareBeatMs);
+    // Strips waiting for their post window go on with their windows' ECG so far.
+    if (record.ecgStrips && options.ecgStrips !== false) rt.#ecg = EcgStripRecorder.restore(options.patientId, options.deviceId, record.ecgStrips, options.ecgStrips ?? {});
     if (record.pending && record.analysedUntilMs !== undefined) {
       for (const p of record.pending) rt.#streamDetectors().find((d) => d.kind === p.kind)?.resumePending?.(p.state);
       rt.#continueFromMs = record.analysedUntilMs;
-      // ECG-only device: the beats continue where the predecessor's left off (ecg-beats.ts).
-      if (record.ecgBeats) rt.#beats.resume(record.ecgBeats);
     }
+    // ECG-only device: the beats continue where the predecessor's left off (ecg-beats.ts).
+    if (record.ecgBeats && record.analysedUntilMs !== undefined) rt.#beats.resume(record.ecgBeats);
     return rt;
   }
 
@@ -216,8 +221,10 @@ export class StreamRuntime {
   record(owner: string, writtenAt: number): StreamStateRecord {
     const analysedUntilMs = this.analysedUntilMs;
     const pending = this.#pending();
-    // Only a running alarm delay needs the beat source's state (its ECG costs a few kB per write).
-    const ecgBeats = pending.length > 0 ? this.#beats.state() : undefined;
+    const ecgStrips = this.#ecg?.state();
+    // Only a running alarm delay, and a strip's beat annotations, need the beat source's state (its ECG costs a few kB per write).
+    const ecgBeats = pending.length > 0 || ecgStrips ? this.#beats.state() : undefined;
+    const lastFirmwareBeatMs = this.#beats.recentFirmwareBeatMs();
     return {
       schema: STATE_SCHEMA,
       patientId: this.patientId,
@@ -232,6 +239,8 @@ export class StreamRuntime {
       openTechnical: this.#alarms.openEpisodes().filter((e) => TECHNICAL_KINDS.has(e.kind) && e.kind !== 'signal_loss').map((e) => ({ kind: e.kind, onsetMs: e.onsetMs })),
       ...(pending.length > 0 ? { pending } : {}),
       ...(ecgBeats ? { ecgBeats } : {}),
+      ...(lastFirmwareBeatMs !== undefined ? { lastFirmwareBeatMs } : {}),
+      ...(ecgStrips ? { ecgStrips } : {}),
     };
   }
 
@@ -247,12 +256,14 @@ export class StreamRuntime {
 
   /**
    * What changes the record besides the advancing position (to decide whether to write it). While
-   * an alarm delay is running the position is part of it: the record is rewritten with every
-   * batch, so a successor resumes the delay from exactly the committed position (stream-state.ts).
+   * an alarm delay is running, or a strip is waiting for its post window, the position is part of
+   * it: the record is rewritten with every batch, so a successor resumes the delay from exactly the
+   * committed position, and has the strip's ECG up to it (stream-state.ts).
    */
   contentFingerprint(): string {
     const pending = this.#pending();
-    return JSON.stringify([this.criteriaVersion, this.#reorder.snapshot().held.map((f) => [f.seq, f.ts]), this.#alarms.snapshot(), pending.length > 0 ? [pending, this.analysedUntilMs] : 0]);
+    const strips = this.#ecg?.pendingCount ?? 0;
+    return JSON.stringify([this.criteriaVersion, this.#reorder.snapshot().held.map((f) => [f.seq, f.ts]), this.#alarms.snapshot(), pending.length > 0 || strips > 0 ? [pending, strips, this.analysedUntilMs] : 0]);
   }
 
   /** ECG strips completed outside {@link ingest} (by {@link onSilence}); the caller publishes them. */
@@ -348,9 +359,12 @@ export class StreamRuntime {
     const oldDetectors = new Map(this.#streamDetectors().map((d) => [d.kind, d]));
     this.#stream.replaceDetectors(built.map((d) => (keep(d.kind) && oldDetectors.get(d.kind)) || d));
     for (const d of built) {
+      if (!changed.has(d.kind)) continue;
       // A running alarm delay goes on under the new criteria when they cover it (the detector decides, limit-rate.ts).
-      const state = changed.has(d.kind) ? oldDetectors.get(d.kind)?.pendingState?.() : undefined;
+      const state = oldDetectors.get(d.kind)?.pendingState?.();
       if (state) d.resumePending?.(state);
+      // The new detector sees the stream from here (a silence running here counts from here, silence.ts).
+      if (atMs !== undefined) d.dataResumedAt?.(atMs);
     }
     const oldMonitors = new Map(this.#monitors.map((m) => [m.kind, m]));
     this.#monitors = monitors.map((m) => (keep(m.kind) && oldMonitors.get(m.kind)) || m);

@@ -30,6 +30,16 @@
  * the restore must start where the record left off, else the hole drops the pending alarm, as it
  * would have for the previous owner.
  *
+ * ECG strips waiting for their post window (`ecgStrips`, issue 12): a strip is cut from the
+ * stream's ECG 8 s before to 8 s after its alarm's onset (ecg-strips.ts), and the successor reads
+ * the telemetry again only from the committed position, usually past the onset. So while a strip
+ * is waiting the record carries its capture and the ECG of its window analysed so far, rewritten
+ * with every batch like a pending alarm (≈ 0.75 kB per second of 250 Hz ECG, at most ≈ 12 kB per
+ * strip, for the ≈ 4–14 s between the alarm and its strip; an ECG-only device's record also keeps
+ * the beat source's state meanwhile, so the strip's beats after the restart are annotated too). The processor publishes a batch's finished strips before this
+ * record, so a strip is on the bus, or still in the record, at every moment: a crash between the
+ * two can publish it twice, with the same alert id (its consumers keep one).
+ *
  * Why not rewind the telemetry stream instead: the bus port (platform/bus/bus.ts) has no seek, and
  * an AF episode can last hours, so no fixed rewind window would rebuild every open episode
  * anyway. Why not serialize detector internals: they are another team's private state machines;
@@ -38,6 +48,7 @@
 import type { AlertKind } from '../contracts/alert.ts';
 import type { PendingState } from './detectors/detector.ts';
 import { ecgBeatStateSchema, type EcgBeatState } from './ecg-beats.ts';
+import { ecgStripStateSchema, type EcgStripState } from './ecg-strips.ts';
 import type { StreamAlarmsState } from './alarm-lifecycle.ts';
 import type { ReorderState } from './reorder-buffer.ts';
 
@@ -72,6 +83,14 @@ export interface StreamStateRecord {
    * records have none, and then the first beat after the restart has no RR, which ends the run).
    */
   ecgBeats?: EcgBeatState;
+  /**
+   * Device time of the firmware's latest beat while the processor still trusts the firmware's
+   * beats over its own QRS detection (ecg-beats.ts, 60 s): a successor restarting inside a silence
+   * the firmware reports keeps that silence (optional: older records have none).
+   */
+  lastFirmwareBeatMs?: number;
+  /** ECG strips waiting for their post window, with their windows' frames so far (optional: older records have none, and such strips were lost). */
+  ecgStrips?: EcgStripState;
 }
 
 export function streamKey(patientId: string, deviceId: string): string {
@@ -85,10 +104,20 @@ export function parseStreamState(value: unknown): StreamStateRecord | undefined 
   if (r.schema !== STATE_SCHEMA || typeof r.patientId !== 'string' || typeof r.deviceId !== 'string' || typeof r.owner !== 'string') return undefined;
   if (!r.alarms || !Array.isArray(r.alarms.slots) || !Array.isArray(r.alarms.latched) || !Array.isArray(r.alarms.closed)) return undefined;
   if (!r.reorder || !Array.isArray(r.reorder.held)) return undefined;
-  const { pending: raw, ecgBeats: rawEcgBeats, ...rest } = r;
+  const { pending: raw, ecgBeats: rawEcgBeats, ecgStrips: rawEcgStrips, ...rest } = r;
   // Unknown or malformed pending entries are skipped: the alarm delay then starts again (as before issue 12).
   const pending = Array.isArray(raw) ? raw.filter((p) => typeof p?.kind === 'string' && typeof p.state === 'object' && p.state !== null && typeof p.state.v === 'number') : [];
   // Likewise a beat source state in another format: the beats then start afresh.
   const ecgBeats = rawEcgBeats === undefined ? undefined : ecgBeatStateSchema.safeParse(rawEcgBeats).data;
-  return { ...rest, openTechnical: Array.isArray(r.openTechnical) ? r.openTechnical : [], ...(pending.length > 0 ? { pending } : {}), ...(ecgBeats ? { ecgBeats } : {}) } as StreamStateRecord;
+  // And waiting strips in another format: they are lost, as before there was a field for them.
+  const ecgStrips = rawEcgStrips === undefined ? undefined : ecgStripStateSchema.safeParse(rawEcgStrips).data;
+  const { lastFirmwareBeatMs, ...others } = rest;
+  return {
+    ...others,
+    ...(Number.isFinite(lastFirmwareBeatMs) ? { lastFirmwareBeatMs } : {}),
+    openTechnical: Array.isArray(r.openTechnical) ? r.openTechnical : [],
+    ...(pending.length > 0 ? { pending } : {}),
+    ...(ecgBeats ? { ecgBeats } : {}),
+    ...(ecgStrips ? { ecgStrips } : {}),
+  } as StreamStateRecord;
 }

@@ -105,9 +105,10 @@ export class StreamTimers {
       gap.release(entry.key);
     }
     const alerts = entry.rt.onSilence(new Date(clock.now()).toISOString(), silenceMs);
-    await this.#o.outputs.writeStreams([entry], alerts, this.#o.withChangelog());
-    // Strips waiting for their post-onset window are handed out with what arrived.
+    // Strips waiting for their post-onset window are handed out with what arrived, before the
+    // changelog record that no longer holds them (stream-state.ts).
     await this.#o.outputs.writeEcgStrips(entry.rt.takeStrips());
+    await this.#o.outputs.writeStreams([entry], alerts, this.#o.withChangelog());
     this.syncEscalation(entry);
   }
 

@@ -81,9 +81,10 @@ export class TelemetryPipeline {
         derivedFrames.push({ patientId, deviceId, ts: f.ts, durMs: f.durMs, beats: f.beats });
       }
     }
-    await outputs.publishDerivedVitals(derived, derivedFrames);
+    // Finished strips before the changelog records that no longer hold them (stream-state.ts):
+    // a crash in between re-publishes a strip rather than losing it.
+    await Promise.all([outputs.publishDerivedVitals(derived, derivedFrames), outputs.writeEcgStrips(strips)]);
     await outputs.writeStreams(touched, alerts, streams.started);
-    await outputs.writeEcgStrips(strips);
     for (const e of touched) timers.sync(e);
   }
 

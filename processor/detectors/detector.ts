@@ -80,6 +80,12 @@ export interface Detector {
    */
   resumePending?(state: PendingState): void;
   /**
+   * Optional: this fresh detector (after a restart, a partition move or a criteria change) sees
+   * the stream from device time `atMs` on; the one it replaces saw what came before. Called at
+   * the first frame it gets, after {@link resumePending}.
+   */
+  dataResumedAt?(atMs: number): void;
+  /**
    * Optional: at device time `nowMs` the stream shows a more specific condition that accounts for
    * missing QRS complexes (VF/VT seen in the waveform: vt.ts), so a silence of beats there is not
    * an asystole or pause. May apply this detector's pending evidence up to `nowMs`; the changes

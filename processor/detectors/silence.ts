@@ -13,6 +13,16 @@
  * this kind open at a restart is continued from the restored position ({@link
  * SilenceDetector.continueOpen}): the fresh detector never sees the beat before the silence.
  *
+ * Restarts (processor restart, partition move) and criteria changes: a fresh detector never sees
+ * the beat before a silence that began before it, and its successor reads the telemetry only from
+ * the committed position. So a silence of ≥ {@link SILENCE_PENDING_MS} (half the criterion at
+ * most) is a pending alarm ({@link SilenceDetector.pendingState}: the processor's changelog
+ * rewrites it with every batch while it lasts, stream-state.ts), and the successor measures it
+ * from the same beat. A shorter one (no record of it) is measured from the first data the fresh
+ * detector sees ({@link SilenceDetector.dataResumedAt}), at most that much late, with a note.
+ * Before issue 12 session 18 neither held: a processor that restarted in the first seconds of an
+ * asystole never raised it, unless the beat before it was delivered again.
+ *
  * `yieldsToGapMs` (pause, issue 12): a silence reaching this length is another, higher-priority
  * condition's (asystole, same data rules), and this detector raises nothing for it — one alarm
  * condition per silence, the higher priority wins (IEC 60601-1-8 prioritisation). The alert is
@@ -29,7 +39,23 @@
  * `minGapMs`) has held all along; a pause whose silence was explained at any point is not raised.
  */
 import type { AlertEvidence, AlertKind } from '../../contracts/alert.ts';
-import type { BeatEvent, Detector, EpisodeChange, TimeEvent } from './detector.ts';
+import type { BeatEvent, Detector, EpisodeChange, PendingState, TimeEvent } from './detector.ts';
+
+/**
+ * A silence this long (or half the criterion, if shorter) is kept for a successor, ms: above 2 s
+ * between beats is below 30/min, so a stream whose heart beats is almost never pending and its
+ * changelog record is not rewritten for it.
+ */
+export const SILENCE_PENDING_MS = 2000;
+
+/** A silence running at a restart (format 1; see {@link SilenceDetector.pendingState}). */
+interface PendingSilence extends PendingState {
+  v: 1;
+  /** The silence is measured from this beat … */
+  lastBeatMs?: number;
+  /** … or, with no beat known (no-QRS criteria), from the start of this lead-on, continuous data. */
+  dataSinceMs?: number;
+}
 
 export class SilenceDetector implements Detector {
   readonly kind: AlertKind;
@@ -51,6 +77,10 @@ export class SilenceDetector implements Detector {
   #continue: { sinceMs: number; untilMs: number } | undefined;
   /** Device time up to which another condition explained the current silence (−∞: it did not). */
   #explainedUntilMs = -Infinity;
+  /** Device time up to which the stream was seen (the last onTime). */
+  #nowMs = -Infinity;
+  /** Why the silence counts from {@link #dataSinceMs} (the alert's note). */
+  #dataSinceNote = 'no QRS since the data resumed (after lead-off or lost frames): no earlier beat is known';
 
   constructor(kind: AlertKind, minGapMs: number, evidence: (gapMs: number) => AlertEvidence, yieldsToGapMs = Infinity, fromDataStart = false) {
     this.#fromDataStart = fromDataStart;
@@ -110,7 +140,48 @@ export class SilenceDetector implements Detector {
     this.#continue = { sinceMs, untilMs };
   }
 
+  /**
+   * A silence of ≥ {@link SILENCE_PENDING_MS} (or half the criterion) not yet raised: where it is
+   * measured from, so that a fresh detector raises it at the same device time with the same onset.
+   */
+  pendingState(): PendingSilence | undefined {
+    if (this.#openOnsetMs !== undefined || this.#explainedUntilMs !== -Infinity) return undefined;
+    const sinceMs = this.#lastBeatMs ?? (this.#fromDataStart ? this.#dataSinceMs : undefined);
+    if (sinceMs === undefined || this.#nowMs - sinceMs < Math.min(SILENCE_PENDING_MS, this.#minGapMs / 2)) return undefined;
+    // A silence that reached the yielded length is the other condition's: nothing to keep.
+    if (this.#nowMs - sinceMs >= this.#yieldsToGapMs) return undefined;
+    return this.#lastBeatMs !== undefined ? { v: 1, lastBeatMs: this.#lastBeatMs } : { v: 1, dataSinceMs: sinceMs };
+  }
+
+  /**
+   * A predecessor's silence: measured from its beat (or data start) unless this detector has seen
+   * a beat itself. The frames that follow must continue the predecessor's (the processor makes a
+   * hole a discontinuity, which ends it).
+   */
+  resumePending(state: PendingState): void {
+    if (state.v !== 1 || this.#lastBeatMs !== undefined) return;
+    const s = state as PendingSilence;
+    if (typeof s.lastBeatMs === 'number') this.#lastBeatMs = s.lastBeatMs;
+    else if (typeof s.dataSinceMs === 'number' && this.#fromDataStart) {
+      this.#dataSinceMs = s.dataSinceMs;
+      this.#dataSinceNote = 'no QRS since the data resumed: no earlier beat is known (measured before the processor resumed this stream)';
+    }
+  }
+
+  /**
+   * After a restart or criteria change: this fresh detector sees the stream from `atMs` on (the
+   * previous one saw what came before). With no beat known and no silence taken over, a no-QRS
+   * criterion counts from there, as after lost frames; the silence before it (less than
+   * {@link SILENCE_PENDING_MS}, or it would have been taken over) is not counted.
+   */
+  dataResumedAt(atMs: number): void {
+    if (!this.#fromDataStart || this.#lastBeatMs !== undefined || this.#dataSinceMs !== undefined) return;
+    this.#dataSinceMs = atMs;
+    this.#dataSinceNote = 'no QRS since the processor resumed this stream: the beat before is not known (the silence began less than 2 s before)';
+  }
+
   onTime(time: TimeEvent): EpisodeChange[] {
+    this.#nowMs = Math.max(this.#nowMs, time.nowMs);
     const c = this.#continue;
     if (c && this.#openOnsetMs === undefined && this.#lastBeatMs === undefined && time.nowMs >= c.sinceMs && time.nowMs < c.untilMs) {
       this.#continue = undefined;
@@ -126,7 +197,7 @@ export class SilenceDetector implements Detector {
     if (this.#yieldsToGapMs !== Infinity) return [];
     this.#openOnsetMs = Math.max(sinceMs, this.#explainedUntilMs);
     const evidence = this.#evidence(gapMs);
-    if (this.#lastBeatMs === undefined) evidence.note = 'no QRS since the data resumed (after lead-off or lost frames): no earlier beat is known';
+    if (this.#lastBeatMs === undefined) evidence.note = this.#dataSinceNote;
     return [{ type: 'onset', kind: this.kind, onsetMs: this.#openOnsetMs, evidence }];
   }
 
@@ -135,6 +206,7 @@ export class SilenceDetector implements Detector {
     this.#lastBeatMs = undefined;
     // The electrodes are back / frames flow again: no QRS from here on counts for no-QRS criteria.
     this.#dataSinceMs = this.#fromDataStart ? atMs : undefined;
+    this.#dataSinceNote = 'no QRS since the data resumed (after lead-off or lost frames): no earlier beat is known';
     this.#explainedUntilMs = -Infinity;
     return [];
   }

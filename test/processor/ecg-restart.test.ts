@@ -123,3 +123,44 @@ describe('ECG-only device: a restart inside a brady/tachy alarm delay', () => {
     expect(raised(BRADY, 'brady', { after: 5, edit: old })).toEqual(bradyRef);
   });
 });
+
+describe('a device with firmware beats and ECG: a restart inside a silence the firmware reports', () => {
+  // The firmware reports no beat for 9 s from 20 s (asystole), while its ECG shows sinus rhythm
+  // throughout: the processor trusts the firmware's beats over its own QRS detection for 60 s
+  // after the firmware's last beat (ecg-beats.ts), before and after a restart alike.
+  const firmwareBeats = frames(beats(T0, [{ rrMs: 1000, count: 20 }, { rrMs: 9000, count: 1 }, { rrMs: 1000, count: 30 }]), 60_000);
+  const sinusEcg = frames(beats(T0, [{ rrMs: 1000, count: 60 }]), 60_000, { ecg: syntheticEcgSource(7, 250), ecgFsHz: 250 });
+  const list = firmwareBeats.map((f, i) => ({ ...f, ecg: sinusEcg[i]!.ecg }));
+  const OPTIONS_FW: StreamRuntimeOptions = { ...OPTIONS, ecgStrips: false };
+
+  const asystoles = (restartAfter?: number, edit?: (r: StreamStateRecord) => StreamStateRecord) => {
+    let rt = new StreamRuntime(OPTIONS_FW);
+    const out: { at: number; onset: string; revision: number; end: string | undefined }[] = [];
+    for (const [i, f] of list.entries()) {
+      for (const a of rt.ingest(f, iso(f.ts + f.durMs)).alerts) if (a.kind === 'asystole') out.push({ at: i, onset: a.onset, revision: a.revision, end: a.end });
+      if (i === restartAfter) {
+        const record = parseStreamState(JSON.parse(JSON.stringify(rt.record('a', 0))))!;
+        rt = StreamRuntime.restore(OPTIONS_FW, edit ? edit(record) : record);
+      }
+    }
+    return out;
+  };
+
+  const reference = asystoles();
+
+  it('raises and ends the asystole as an uninterrupted processor does', () => {
+    expect(reference.map((a) => [a.revision, a.onset])).toEqual([[1, iso(T0 + 20_000)], [2, iso(T0 + 20_000)]]);
+    // Restarts 2 s and 3 s into the silence (before the alarm; the record keeps the silence, silence.ts) and after it.
+    for (const after of [21, 22, 25]) expect([after, asystoles(after)]).toEqual([after, reference]);
+    // 1 s into it the record does not keep the silence: counted from the successor's first frame (1 s late), still from the firmware's beats.
+    expect(asystoles(20).map((a) => [a.at, a.onset])).toEqual([[reference[0]!.at + 1, iso(T0 + 21_000)], [reference[1]!.at, iso(T0 + 21_000)]]);
+  });
+
+  it('without the firmware beat in the record (an older processor) the successor detects its own beats in the ECG instead: the alarm comes late', () => {
+    const old = (r: StreamStateRecord): StreamStateRecord => {
+      const { lastFirmwareBeatMs: _dropped, ...rest } = r;
+      return rest;
+    };
+    expect(asystoles(22, old)[0]!.at).toBeGreaterThan(reference[0]!.at + 3);
+  });
+});

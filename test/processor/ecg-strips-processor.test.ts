@@ -8,8 +8,8 @@ import type { EcgStrip } from '../../contracts/ecg-strip.ts';
 import { ECG_STRIP_POST_S, ECG_STRIP_PRE_S } from '../../contracts/ecg-strip.ts';
 import { STREAMS } from '../../contracts/topics.ts';
 import { syntheticEcgSource } from '../../device-sim/ecg-synth.ts';
-import type { InProcessBus } from '../../platform/bus/index.ts';
-import { beats, frames, processorSnapshots, startHarness, T0, type Harness } from './helpers.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
+import { beats, CrashingBus, frames, messages, processorSnapshots, startHarness, T0, until, type Harness } from './helpers.ts';
 
 let h: Harness | undefined;
 afterEach(async () => { await h?.stop(); h = undefined; });
@@ -68,4 +68,44 @@ test('a device that goes silent in the post window: the strip is handed out at s
   expect(strips.map((s) => s.strip.kind).sort()).toEqual(['asystole']);
   expect(strips[0]!.strip.uV.at(-1)).toBeNull();
   expect(strips[0]!.strip.uV[0]).not.toBeNull();
+});
+
+test('a processor that crashes while a strip waits for its post window: its successor publishes the whole strip, as an uninterrupted one does', async () => {
+  const all = frames(rhythm, 60_000, { ecg: syntheticEcgSource(7), ecgFsHz: 250 });
+  const stripsOf = async (crash: { from: number; at: number } | undefined) => {
+    // Batches of at most 40 frames; the frames before `from` are one committed batch, `from`…`at` the uncommitted one.
+    const inner = new InProcessBus({ maxBatch: 40 });
+    const bus = new CrashingBus(inner);
+    const common = { bus, groupId: 'strip-crash', fromBeginning: false, lifecycle: { escalationDelaysMs: [] as number[] } };
+    const seen = () => inner.read(STREAMS.telemetry).length;
+    let p = await startHarness({ ...common, instanceId: 'a' });
+    const taken = (x: Harness) => x.metrics.counter('pb_processor_frames_total', '').get();
+    if (crash) {
+      await inner.publish(STREAMS.telemetry, messages(all.slice(0, crash.from)));
+      await until('the first part', () => taken(p) >= crash.from);
+      await p.processor.settled();
+      const lastSeq = all[crash.at]!.seq;
+      bus.crashAfter = (batch) => batch.some((m) => (JSON.parse(m.value.toString()) as { frame: { seq: number } }).frame.seq === lastSeq);
+      await inner.publish(STREAMS.telemetry, messages(all.slice(crash.from, crash.at + 1)));
+      await until('the crash', () => bus.crashed);
+      await p.processor.settled();
+      await p.stop();
+      bus.crashed = false;
+      bus.crashAfter = undefined;
+      p = await startHarness({ ...common, instanceId: 'b' });
+    }
+    const rest = crash ? all.slice(crash.at + 1) : all;
+    const before = seen();
+    await inner.publish(STREAMS.telemetry, messages(rest));
+    await until('the rest', () => seen() >= before + rest.length && taken(p) >= rest.length);
+    await p.processor.settled();
+    await p.stop();
+    return published(inner).map((x) => x.strip);
+  };
+  const reference = await stripsOf(undefined);
+  expect(reference.map((s) => s.kind)).toEqual(['asystole']);
+  // The asystole is raised at 24 s; its strip needs the ECG up to 28 s. Crash after the frame at
+  // 25 s, with the frames from 23 s not committed: the successor reads from 23 s on.
+  const crashed = await stripsOf({ from: 23, at: 25 });
+  expect(crashed).toEqual(reference);
 });

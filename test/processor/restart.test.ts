@@ -33,6 +33,11 @@ const BRADY_LONG: TelemetryFrame[] = frames(beats(T0, [{ rrMs: 800, count: 25 },
 /** An ECG-only device (250 Hz ECG, no beats in the frames: the processor detects them): 45 bpm from 21.3 s for 45 s, brady raised 30 s into it (sudden onset), ended ≈ 66 s (final ≈ 186 s). */
 const BRADY_ECG_ONLY: TelemetryFrame[] = frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1333, count: 34 }, { rrMs: 800, count: 170 }]), 201_000, { ecg: syntheticEcgSource(7, 250), ecgFsHz: 250 }).map((f) => ({ ...f, beats: [], hr: 0 }));
 
+/** 60 bpm, no beat for 12 s from 20 s (asystole raised 4 s in, ended at 32 s), then 60 bpm: firmware beats. */
+const ASYSTOLE: TelemetryFrame[] = frames(beats(T0, [{ rrMs: 1000, count: 20 }, { rrMs: 12_000, count: 1 }, { rrMs: 1000, count: 40 }]), 72_000);
+/** The same from an ECG-only device (the processor detects the beats in its 250 Hz ECG). */
+const ASYSTOLE_ECG_ONLY: TelemetryFrame[] = frames(beats(T0, [{ rrMs: 1000, count: 20 }, { rrMs: 12_000, count: 1 }, { rrMs: 1000, count: 40 }]), 72_000, { ecg: syntheticEcgSource(7, 250), ecgFsHz: 250 }).map((f) => ({ ...f, beats: [], hr: 0 }));
+
 /** 40 s sinus rhythm, then 150 s of AF-like RR (independent, uniform 300–900 ms: 100 bpm, CV 29 %), then 80 s sinus rhythm. */
 function afLike(): TelemetryFrame[] {
   const list: TimedBeat[] = beats(T0, [{ rrMs: 800, count: 50 }]);
@@ -169,6 +174,12 @@ function restartSuite(makeBus: () => Promise<Bus>) {
     // Beats detected in the processor: the changelog keeps the beat source's ECG while the delay
     // runs; the uncommitted batch (from 30 s) starts before the ECG it keeps (ecg-beats.ts).
     { name: 'a bradycardia of an ECG-only device with its alarm delay running (crash 23 s into it, uncommitted batch from 30 s)', frameList: BRADY_ECG_ONLY, secondPartFrom: 30, crashAt: 44, kinds: ['brady'], absent: ['extreme_brady'] },
+    // A silence running at the crash, its last beat in the committed part: the successor never sees
+    // that beat. The changelog keeps the silence (≥ 2 s, silence.ts), so the asystole is raised at
+    // the same device time (before issue 12 session 18 it came only with the next beat, 8 s later,
+    // from the firmware's RR — and never, without firmware RR or a next beat).
+    { name: 'a silence 3 s long, before its asystole alarm (uncommitted batch from 21 s, after the last beat)', frameList: ASYSTOLE, secondPartFrom: 21, crashAt: 22, kinds: ['asystole'], absent: ['pause'] },
+    { name: 'a silence of an ECG-only device 3.5 s long, before its asystole alarm (uncommitted batch from 22 s)', frameList: ASYSTOLE_ECG_ONLY, secondPartFrom: 22, crashAt: 23, kinds: ['asystole'], absent: ['pause'] },
     { name: 'a bradycardia of an ECG-only device in its off-delay (crash 60 s after its end, uncommitted batch from 110 s)', frameList: BRADY_ECG_ONLY, secondPartFrom: 110, crashAt: 126, kinds: ['brady'], absent: ['extreme_brady'] },
   ];
   for (const c of cases) {
