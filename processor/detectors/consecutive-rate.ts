@@ -1,9 +1,31 @@
 /**
  * Shared machinery for "heart rate beyond a limit for N consecutive beats" criteria
  * (extreme bradycardia, extreme tachycardia). Beat-to-beat rate = 60000 / RR.
+ *
+ * Restarts (processor restart, partition move) and criteria changes: the run of qualifying beats
+ * so far is a pending alarm ({@link ConsecutiveRateDetector.pendingState}, kept in the processor's
+ * changelog while it lasts, stream-state.ts), so a fresh detector counts on from it instead of
+ * from zero. Without it the high-priority alarm came up to N beats late: 7 s for an extreme
+ * bradycardia at 35/min restarted 4 beats into its run (test/processor/consecutive-restart.test.ts).
  */
 import type { AlertEvidence, AlertKind } from '../../contracts/alert.ts';
-import type { BeatEvent, Detector, EpisodeChange, TimeEvent } from './detector.ts';
+import type { BeatEvent, Detector, EpisodeChange, PendingState, TimeEvent } from './detector.ts';
+
+/** A run of qualifying beats at a restart (format 1; see {@link ConsecutiveRateDetector.pendingState}). */
+interface PendingRun extends PendingState {
+  v: 1;
+  /** The run's beats so far (R-peak times and their RR), oldest first. */
+  beats: { timeMs: number; rrMs: number }[];
+  /** Device time up to which the predecessor saw the stream: beats before it are in `beats` or were not in the run. */
+  seenUntilMs: number;
+}
+
+function parsePendingRun(state: PendingState): PendingRun | undefined {
+  const s = state as Partial<PendingRun>;
+  if (s.v !== 1 || !Array.isArray(s.beats) || s.beats.length === 0 || typeof s.seenUntilMs !== 'number') return undefined;
+  if (!s.beats.every((b) => typeof b?.timeMs === 'number' && typeof b.rrMs === 'number' && b.rrMs > 0)) return undefined;
+  return s as PendingRun;
+}
 
 export interface ConsecutiveRateCriterion {
   kind: AlertKind;
@@ -22,6 +44,10 @@ export class ConsecutiveRateDetector implements Detector {
   /** The current run of qualifying beats. */
   #run: BeatEvent[] = [];
   #open: { onsetMs: number; rrMs: number[] } | undefined;
+  /** Device time up to which the stream was seen (the last beat or onTime). */
+  #seenUntilMs = -Infinity;
+  /** {@link resumePending}: a predecessor's run, taken over at the first beat after what it saw. */
+  #resumed: PendingRun | undefined;
 
   constructor(criterion: ConsecutiveRateCriterion) {
     this.#c = criterion;
@@ -32,7 +58,33 @@ export class ConsecutiveRateDetector implements Detector {
     return { hrBpm: meanBpm(rrMs), rrMs: rrMs.slice(-32), beatCount: rrMs.length, criterion: this.#c.criterion, thresholds: this.#c.thresholds };
   }
 
+  /** The run of qualifying beats so far, while one runs and no episode is open; undefined otherwise. */
+  pendingState(): PendingRun | undefined {
+    if (this.#resumed) return this.#resumed;
+    if (this.#open || this.#run.length === 0) return undefined;
+    return { v: 1, beats: this.#run.map((b) => ({ timeMs: b.timeMs, rrMs: b.rrMs })), seenUntilMs: this.#seenUntilMs };
+  }
+
+  /**
+   * Takes over a predecessor's run: re-delivered beats it saw are skipped, and the first beat
+   * after them continues the run (or ends it, as it would have for the predecessor). A run whose
+   * beats do not all meet this detector's criterion (a criteria change) is judged afresh.
+   */
+  resumePending(state: PendingState): void {
+    const r = parsePendingRun(state);
+    if (!r || this.#open || this.#run.length > 0 || !r.beats.every((b) => this.#c.qualifies(b.rrMs))) return;
+    this.#resumed = r;
+  }
+
   onBeat(beat: BeatEvent): EpisodeChange[] {
+    this.#seenUntilMs = Math.max(this.#seenUntilMs, beat.timeMs);
+    const resumed = this.#resumed;
+    if (resumed) {
+      // (A beat lies before the end of its frame, so one at the predecessor's last frame end is new.)
+      if (beat.timeMs < resumed.seenUntilMs) return [];
+      this.#resumed = undefined;
+      this.#run = resumed.beats.map((b) => ({ timeMs: b.timeMs, rrMs: b.rrMs, cls: 'N' as const }));
+    }
     if (beat.rrMs > 0 && this.#c.qualifies(beat.rrMs)) {
       if (this.#open) {
         this.#open.rrMs.push(beat.rrMs);
@@ -58,12 +110,15 @@ export class ConsecutiveRateDetector implements Detector {
     return [];
   }
 
-  onTime(_time: TimeEvent): EpisodeChange[] {
+  onTime(time: TimeEvent): EpisodeChange[] {
+    this.#seenUntilMs = Math.max(this.#seenUntilMs, time.nowMs);
     return [];
   }
 
-  onDiscontinuity(): EpisodeChange[] {
+  onDiscontinuity(atMs: number): EpisodeChange[] {
     this.#run = [];
+    // A taken-over run survives only a hole the predecessor saw too (before what it saw).
+    if (this.#resumed && atMs > this.#resumed.seenUntilMs) this.#resumed = undefined;
     return [];
   }
 }

@@ -174,6 +174,9 @@ function restartSuite(makeBus: () => Promise<Bus>) {
     // Beats detected in the processor: the changelog keeps the beat source's ECG while the delay
     // runs; the uncommitted batch (from 30 s) starts before the ECG it keeps (ecg-beats.ts).
     { name: 'a bradycardia of an ECG-only device with its alarm delay running (crash 23 s into it, uncommitted batch from 30 s)', frameList: BRADY_ECG_ONLY, secondPartFrom: 30, crashAt: 44, kinds: ['brady'], absent: ['extreme_brady'] },
+    // An extreme bradycardia's run of 5 beats under 40/min half counted at the crash: the changelog
+    // keeps the run (consecutive-rate.ts), so the high-priority alarm is not up to 5 beats late.
+    { name: 'an extreme bradycardia 2 beats into its 5-beat run (uncommitted batch from 23 s)', frameList: BRADY, secondPartFrom: 23, crashAt: 24, kinds: ['extreme_brady', 'brady'] },
     // A silence running at the crash, its last beat in the committed part: the successor never sees
     // that beat. The changelog keeps the silence (≥ 2 s, silence.ts), so the asystole is raised at
     // the same device time (before issue 12 session 18 it came only with the next beat, 8 s later,
