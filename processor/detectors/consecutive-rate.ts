@@ -10,22 +10,7 @@
  */
 import type { AlertEvidence, AlertKind } from '../../contracts/alert.ts';
 import type { BeatEvent, Detector, EpisodeChange, PendingState, TimeEvent } from './detector.ts';
-
-/** A run of qualifying beats at a restart (format 1; see {@link ConsecutiveRateDetector.pendingState}). */
-interface PendingRun extends PendingState {
-  v: 1;
-  /** The run's beats so far (R-peak times and their RR), oldest first. */
-  beats: { timeMs: number; rrMs: number }[];
-  /** Device time up to which the predecessor saw the stream: beats before it are in `beats` or were not in the run. */
-  seenUntilMs: number;
-}
-
-function parsePendingRun(state: PendingState): PendingRun | undefined {
-  const s = state as Partial<PendingRun>;
-  if (s.v !== 1 || !Array.isArray(s.beats) || s.beats.length === 0 || typeof s.seenUntilMs !== 'number') return undefined;
-  if (!s.beats.every((b) => typeof b?.timeMs === 'number' && typeof b.rrMs === 'number' && b.rrMs > 0)) return undefined;
-  return s as PendingRun;
-}
+import { parsePendingBeatRun, seenBefore, type PendingBeatRun } from './pending-run.ts';
 
 export interface ConsecutiveRateCriterion {
   kind: AlertKind;
@@ -47,7 +32,7 @@ export class ConsecutiveRateDetector implements Detector {
   /** Device time up to which the stream was seen (the last beat or onTime). */
   #seenUntilMs = -Infinity;
   /** {@link resumePending}: a predecessor's run, taken over at the first beat after what it saw. */
-  #resumed: PendingRun | undefined;
+  #resumed: PendingBeatRun | undefined;
 
   constructor(criterion: ConsecutiveRateCriterion) {
     this.#c = criterion;
@@ -59,7 +44,7 @@ export class ConsecutiveRateDetector implements Detector {
   }
 
   /** The run of qualifying beats so far, while one runs and no episode is open; undefined otherwise. */
-  pendingState(): PendingRun | undefined {
+  pendingState(): PendingBeatRun | undefined {
     if (this.#resumed) return this.#resumed;
     if (this.#open || this.#run.length === 0) return undefined;
     return { v: 1, beats: this.#run.map((b) => ({ timeMs: b.timeMs, rrMs: b.rrMs })), seenUntilMs: this.#seenUntilMs };
@@ -71,8 +56,8 @@ export class ConsecutiveRateDetector implements Detector {
    * beats do not all meet this detector's criterion (a criteria change) is judged afresh.
    */
   resumePending(state: PendingState): void {
-    const r = parsePendingRun(state);
-    if (!r || this.#open || this.#run.length > 0 || !r.beats.every((b) => this.#c.qualifies(b.rrMs))) return;
+    const r = parsePendingBeatRun(state);
+    if (!r || this.#open || this.#run.length > 0 || !r.beats.every((b) => b.rrMs > 0 && this.#c.qualifies(b.rrMs))) return;
     this.#resumed = r;
   }
 
@@ -80,8 +65,7 @@ export class ConsecutiveRateDetector implements Detector {
     this.#seenUntilMs = Math.max(this.#seenUntilMs, beat.timeMs);
     const resumed = this.#resumed;
     if (resumed) {
-      // (A beat lies before the end of its frame, so one at the predecessor's last frame end is new.)
-      if (beat.timeMs < resumed.seenUntilMs) return [];
+      if (seenBefore(resumed, beat.timeMs)) return [];
       this.#resumed = undefined;
       this.#run = resumed.beats.map((b) => ({ timeMs: b.timeMs, rrMs: b.rrMs, cls: 'N' as const }));
     }

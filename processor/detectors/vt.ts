@@ -79,10 +79,18 @@
  * VF/VT, not a silence: {@link VtDetector.explainsSilence} tells the asystole and pause detectors
  * (silence.ts) so they raise nothing for that stretch — one alarm condition, the more specific and
  * higher-priority one (IEC 60601-1-8).
+ *
+ * Restarts (processor restart, partition move) and criteria changes (issue 12 session 18): the
+ * run of ventricular beats so far is a pending alarm ({@link VtDetector.pendingState}, kept in the
+ * processor's changelog while it lasts), so a fresh detector counts on from it instead of from
+ * zero — up to `minBeats` − 1 beats late otherwise (5.4 s at 10 beats and 100/min). Firmware beats
+ * only: a run of beats derived from the ECG must also show alike complexes, and a successor's
+ * waveform buffer does not hold the earlier ones, so such a run is judged afresh.
  */
 import type { AlertEvidence } from '../../contracts/alert.ts';
-import type { BeatEvent, Detector, EcgChunk, EpisodeChange, TimeEvent } from './detector.ts';
+import type { BeatEvent, Detector, EcgChunk, EpisodeChange, PendingState, TimeEvent } from './detector.ts';
 import { consecutiveComplexSimilarity } from './complex-similarity.ts';
+import { parsePendingBeatRun, seenBefore, type PendingBeatRun } from './pending-run.ts';
 import { VF_WINDOW_MS, VfLeakageMeter, type VfReading } from './vf-leakage.ts';
 
 export interface VtParams {
@@ -189,6 +197,10 @@ export class VtDetector implements Detector {
   #queued: EpisodeChange[] = [];
   /** Flagged pacer pulses inside the current 4 s window, device time ms, ascending. */
   #pulsesMs: number[] = [];
+  /** Device time up to which the stream was seen (the last beat or onTime). */
+  #seenUntilMs = -Infinity;
+  /** {@link resumePending}: a predecessor's run, taken over at the first beat after what it saw. */
+  #resumed: PendingBeatRun | undefined;
 
   constructor(params: VtParams = VT_DEFAULTS) {
     if (!(params.minBeats >= 2)) throw new RangeError('vt minBeats must be ≥ 2 (a rate needs an interval)');
@@ -333,7 +345,26 @@ export class VtDetector implements Detector {
     return changes;
   }
 
+  /** The run of ventricular beats so far (firmware beats), while no episode is open; undefined otherwise. */
+  pendingState(): PendingBeatRun | undefined {
+    if (this.#resumed) return this.#resumed;
+    if (this.#open || this.#run.length === 0 || this.#beatsDerived) return undefined;
+    return { v: 1, beats: this.#run.map((b) => ({ timeMs: b.timeMs, rrMs: b.rrMs })), seenUntilMs: this.#seenUntilMs };
+  }
+
+  /** Takes over a predecessor's run: re-delivered beats it saw are skipped, the first beat after them continues it (or ends it). */
+  resumePending(state: PendingState): void {
+    const r = parsePendingBeatRun(state);
+    if (r && !this.#open && this.#run.length === 0) this.#resumed = r;
+  }
+
   #beat(beat: BeatEvent): EpisodeChange[] {
+    this.#seenUntilMs = Math.max(this.#seenUntilMs, beat.timeMs);
+    const resumed = this.#resumed;
+    if (resumed && !seenBefore(resumed, beat.timeMs)) {
+      this.#resumed = undefined;
+      if (!this.#open && !this.#beatsDerived) this.#run = resumed.beats.map((b) => ({ timeMs: b.timeMs, rrMs: b.rrMs, cls: 'V' as const }));
+    }
     if (this.#lastBeatWasNonV) this.#afterLastNonVMs = beat.timeMs;
     this.#lastBeatWasNonV = beat.cls !== 'V';
     if (beat.cls !== 'V') {
@@ -356,6 +387,8 @@ export class VtDetector implements Detector {
       }
       return [];
     }
+    // A re-delivered beat of the run taken over: already counted.
+    if (this.#resumed) return [];
     // An unknown interval means the previous beat is unknown: the run starts again here.
     if (beat.rrMs <= 0) this.#run = [];
     this.#run.push(beat);
@@ -387,13 +420,16 @@ export class VtDetector implements Detector {
   }
 
   onTime(time: TimeEvent): EpisodeChange[] {
+    this.#seenUntilMs = Math.max(this.#seenUntilMs, time.nowMs);
     const changes = this.#takeQueued();
     if (this.#readings.length > 0 || this.#lastPushedBelow) changes.push(...this.#advance(time.nowMs));
     return changes;
   }
 
-  onDiscontinuity(): EpisodeChange[] {
+  onDiscontinuity(atMs: number): EpisodeChange[] {
     this.#run = [];
+    // A taken-over run survives only a hole the predecessor saw too (before what it saw).
+    if (this.#resumed && atMs > this.#resumed.seenUntilMs) this.#resumed = undefined;
     return this.#takeQueued();
   }
 }

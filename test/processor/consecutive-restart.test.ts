@@ -1,6 +1,7 @@
 /**
  * Extreme bradycardia and extreme tachycardia (N consecutive beats beyond the limit,
- * consecutive-rate.ts) across a processor restart or partition move: the run of qualifying beats
+ * consecutive-rate.ts) and VT (N consecutive ventricular beats, vt.ts; firmware beats) across a
+ * processor restart or partition move: the run of qualifying beats
  * so far is in the changelog record, so the high-priority alarm is raised at the same frame with the
  * same onset as without the restart. Before issue 12 session 18 the successor counted from zero:
  * up to 7 s late for an extreme bradycardia at 35/min. StreamRuntime directly (its record through
@@ -20,7 +21,14 @@ const OPTIONS: StreamRuntimeOptions = { patientId: 'p1', deviceId: 'd1', criteri
 const BRADY: Segment[] = [{ rrMs: 800, count: 25 }, { rrMs: 1700, count: 20 }, { rrMs: 800, count: 40 }];
 /** 20 s at 75/min, 40 beats at 150/min (extreme tachycardia: > 140/min for 17 beats), then 75/min. */
 const TACHY: Segment[] = [{ rrMs: 800, count: 25 }, { rrMs: 400, count: 40 }, { rrMs: 800, count: 40 }];
+/** 20 s at 75/min, 15 ventricular beats at 107/min (VT), then 75/min. */
+const VT: Segment[] = [{ rrMs: 800, count: 25 }, { rrMs: 560, count: 15, cls: 'V' }, { rrMs: 800, count: 40 }];
 const firmware = (segments: Segment[]) => frames(beats(T0, segments), 90_000);
+/** The patient's VT criterion set to its longest run, 10 beats (allowed 3–10), from the start. */
+const VT_10: StreamRuntimeOptions = {
+  ...OPTIONS,
+  criteriaAt: () => ({ version: 1, effectiveFrom: iso(T0), setBy: 'dr-care', setAt: iso(T0), alarms: alarmCriteriaSchema.parse({ vt: { minBeats: 10 } }) }),
+};
 const ecgOnly = (segments: Segment[]) => frames(beats(T0, segments), 90_000, { ecg: syntheticEcgSource(7, 250), ecgFsHz: 250 }).map((f) => ({ ...f, beats: [], hr: 0 }));
 
 interface Restart { after: number; redeliverFrom?: number; rest?: TelemetryFrame[] }
@@ -46,13 +54,15 @@ function raised(list: TelemetryFrame[], kind: string, restart?: Restart, options
 }
 
 describe('a run of extreme-rate beats when the processor restarts', () => {
-  const cases = [
+  const cases: { name: string; list: TelemetryFrame[]; kind: string; firstBeatMs: number; options?: StreamRuntimeOptions }[] = [
+    { name: 'VT, firmware beats', list: firmware(VT), kind: 'vt', firstBeatMs: 20_560 },
+    { name: 'VT of 10 beats (the patient\'s criterion), firmware beats', list: firmware(VT), kind: 'vt', firstBeatMs: 20_560, options: VT_10 },
     { name: 'extreme bradycardia, firmware beats', list: firmware(BRADY), kind: 'extreme_brady', firstBeatMs: 21_700 },
     { name: 'extreme tachycardia, firmware beats', list: firmware(TACHY), kind: 'extreme_tachy', firstBeatMs: 20_400 },
     { name: 'extreme bradycardia, ECG-only device', list: ecgOnly(BRADY), kind: 'extreme_brady', firstBeatMs: 21_700 },
   ];
   for (const c of cases) {
-    const reference = raised(c.list, c.kind);
+    const reference = raised(c.list, c.kind, undefined, c.options);
     it(`${c.name}: the reference raises it once, onset at the run's first beat`, () => {
       expect(reference).toHaveLength(1);
       expect(Math.abs(reference[0]!.onsetMs - c.firstBeatMs)).toBeLessThanOrEqual(30);
@@ -64,7 +74,7 @@ describe('a run of extreme-rate beats when the processor restarts', () => {
       const from = Math.ceil((c.firstBeatMs + (c.name.includes('ECG-only') ? 1000 : 0)) / 1000);
       for (let after = from; after < reference[0]!.at; after++) {
         for (const redeliverFrom of [undefined, after, from - 2]) {
-          expect([after, redeliverFrom, raised(c.list, c.kind, { after, ...(redeliverFrom !== undefined ? { redeliverFrom } : {}) })]).toEqual([after, redeliverFrom, reference]);
+          expect([after, redeliverFrom, raised(c.list, c.kind, { after, ...(redeliverFrom !== undefined ? { redeliverFrom } : {}) }, c.options)]).toEqual([after, redeliverFrom, reference]);
         }
       }
     });
