@@ -345,10 +345,15 @@ export class VtDetector implements Detector {
     return changes;
   }
 
-  /** The run of ventricular beats so far (firmware beats), while no episode is open; undefined otherwise. */
+  /**
+   * The run of ventricular beats so far (firmware beats), from its second beat, while no episode
+   * is open; undefined otherwise. Not a lone ventricular beat: isolated PVCs are common (mitdb 106,
+   * bigeminy: pending in 40 % of its frames, a changelog rewrite each), while a restart right
+   * after a run's first beat costs the VT alarm one beat (≤ 0.6 s at > 100/min).
+   */
   pendingState(): PendingBeatRun | undefined {
     if (this.#resumed) return this.#resumed;
-    if (this.#open || this.#run.length === 0 || this.#beatsDerived) return undefined;
+    if (this.#open || this.#run.length < 2 || this.#beatsDerived) return undefined;
     return { v: 1, beats: this.#run.map((b) => ({ timeMs: b.timeMs, rrMs: b.rrMs })), seenUntilMs: this.#seenUntilMs };
   }
 
