@@ -346,14 +346,16 @@ export class VtDetector implements Detector {
   }
 
   /**
-   * The run of ventricular beats so far (firmware beats), from its second beat, while no episode
-   * is open; undefined otherwise. Not a lone ventricular beat: isolated PVCs are common (mitdb 106,
-   * bigeminy: pending in 40 % of its frames, a changelog rewrite each), while a restart right
-   * after a run's first beat costs the VT alarm one beat (≤ 0.6 s at > 100/min).
+   * The run of ventricular beats so far (firmware beats), while no episode is open and its latest
+   * interval is faster than the limit; undefined otherwise. Not a lone ventricular beat (isolated
+   * PVCs are common: mitdb 106, bigeminy, would be pending in 40 % of its frames, a changelog
+   * rewrite each) nor a slow ventricular rhythm (idioventricular: hours of it). The price: a
+   * restart right after such a beat costs the VT alarm one beat (≤ 0.6 s at > 100/min).
    */
   pendingState(): PendingBeatRun | undefined {
     if (this.#resumed) return this.#resumed;
-    if (this.#open || this.#run.length < 2 || this.#beatsDerived) return undefined;
+    const last = this.#run.at(-1);
+    if (this.#open || this.#run.length < 2 || this.#beatsDerived || !(last!.rrMs > 0 && last!.rrMs < 60000 / this.#p.hrAboveBpm)) return undefined;
     return { v: 1, beats: this.#run.map((b) => ({ timeMs: b.timeMs, rrMs: b.rrMs })), seenUntilMs: this.#seenUntilMs };
   }
 

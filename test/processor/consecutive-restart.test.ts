@@ -80,6 +80,23 @@ describe('a run of extreme-rate beats when the processor restarts', () => {
     });
   }
 
+  it('a slow ventricular rhythm or a lone PVC is not kept (no changelog rewrite for it); a fast run is', () => {
+    /** Whether the VT detector had a run pending after some frame. */
+    const pendingKinds = (list: TelemetryFrame[]) => {
+      const rt = new StreamRuntime(OPTIONS);
+      const kinds = new Set<string>();
+      for (const f of list) {
+        rt.ingest(f, iso(f.ts + f.durMs));
+        for (const p of rt.record('a', 0).pending ?? []) if (p.kind === 'vt') kinds.add(p.kind);
+      }
+      return [...kinds];
+    };
+    // 60 s of an idioventricular rhythm at 60/min, and sinus rhythm with a PVC every 4th beat.
+    expect(pendingKinds(firmware([{ rrMs: 800, count: 10 }, { rrMs: 1000, count: 60, cls: 'V' }]))).toEqual([]);
+    expect(pendingKinds(firmware(Array.from({ length: 20 }, (): Segment[] => [{ rrMs: 800, count: 3 }, { rrMs: 500, count: 1, cls: 'V' }]).flat()))).toEqual([]);
+    expect(pendingKinds(firmware(VT))).toContain('vt');
+  });
+
   it('a hole in the frames across the restart still ends the run: the count starts again after it', () => {
     const list = firmware(BRADY);
     const reference = raised(list, 'extreme_brady');
