@@ -36,9 +36,10 @@
  * is waiting the record carries its capture and the ECG of its window analysed so far, rewritten
  * with every batch like a pending alarm (≈ 0.75 kB per second of 250 Hz ECG, at most ≈ 12 kB per
  * strip, for the ≈ 4–14 s between the alarm and its strip; an ECG-only device's record also keeps
- * the beat source's state meanwhile, so the strip's beats after the restart are annotated too). The processor publishes a batch's finished strips before this
- * record, so a strip is on the bus, or still in the record, at every moment: a crash between the
- * two can publish it twice, with the same alert id (its consumers keep one).
+ * the beat source's state meanwhile, so the strip's beats after the restart are annotated too).
+ * The processor publishes a batch's finished strips before this record, so a strip is on the bus,
+ * or still in the record, at every moment: a crash between the two can publish it twice, with the
+ * same alert id (its consumers keep one).
  *
  * Why not rewind the telemetry stream instead: the bus port (platform/bus/bus.ts) has no seek, and
  * an AF episode can last hours, so no fixed rewind window would rebuild every open episode

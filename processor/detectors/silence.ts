@@ -48,6 +48,9 @@ import type { BeatEvent, Detector, EpisodeChange, PendingState, TimeEvent } from
  */
 export const SILENCE_PENDING_MS = 2000;
 
+/** The alert's note when a silence counts from where lead-on, continuous data resumed. */
+const AFTER_HOLE_NOTE = 'no QRS since the data resumed (after lead-off or lost frames): no earlier beat is known';
+
 /** A silence running at a restart (format 1; see {@link SilenceDetector.pendingState}). */
 interface PendingSilence extends PendingState {
   v: 1;
@@ -80,7 +83,7 @@ export class SilenceDetector implements Detector {
   /** Device time up to which the stream was seen (the last onTime). */
   #nowMs = -Infinity;
   /** Why the silence counts from {@link #dataSinceMs} (the alert's note). */
-  #dataSinceNote = 'no QRS since the data resumed (after lead-off or lost frames): no earlier beat is known';
+  #dataSinceNote = AFTER_HOLE_NOTE;
 
   constructor(kind: AlertKind, minGapMs: number, evidence: (gapMs: number) => AlertEvidence, yieldsToGapMs = Infinity, fromDataStart = false) {
     this.#fromDataStart = fromDataStart;
@@ -206,7 +209,7 @@ export class SilenceDetector implements Detector {
     this.#lastBeatMs = undefined;
     // The electrodes are back / frames flow again: no QRS from here on counts for no-QRS criteria.
     this.#dataSinceMs = this.#fromDataStart ? atMs : undefined;
-    this.#dataSinceNote = 'no QRS since the data resumed (after lead-off or lost frames): no earlier beat is known';
+    this.#dataSinceNote = AFTER_HOLE_NOTE;
     this.#explainedUntilMs = -Infinity;
     return [];
   }
