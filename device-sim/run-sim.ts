@@ -58,7 +58,9 @@ export interface RunSimOptions {
   /**
    * ECG-only devices: frames that carry ECG are sent without firmware beats (`beats: []`, `hr: 0`),
    * so the processor detects the beats from the ECG (processor/ecg-beats.ts). The ground truth is
-   * the same (the scripted beats the ECG is drawn from). Needs ECG (`ecgFsHz` not null).
+   * the same (the scripted beats the ECG is drawn from). Needs ECG (`ecgFsHz` not null). With its
+   * ECG switched off (a `config` command `{"ecg":false}`) such a device sends frames with neither,
+   * as a patch without beat detection does (before issue 12 session 19 it sent its beats then).
    */
   ecgOnly?: boolean;
   /**
@@ -477,7 +479,7 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
       if (options.signal?.aborted || firstError !== undefined) break;
       if (built.ts < offUntilMs) continue;
       // seq counts the frames recorded since the last reboot (device-protocol.md), wrapping at 2^32.
-      const frame: TelemetryFrame = options.ecgOnly && built.ecg ? { ...built, seq, beats: [], hr: 0 } : { ...built, seq };
+      const frame: TelemetryFrame = options.ecgOnly ? { ...built, seq, beats: [], hr: 0 } : { ...built, seq };
       seq = (seq + 1) % 0x1_0000_0000;
       const { late, live } = gate.admit(frame, now());
       for (const f of late) await send(f, 'late');

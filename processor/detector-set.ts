@@ -16,7 +16,7 @@ import { createExtremeTachyDetector } from './detectors/extreme-tachy.ts';
 import { createPauseDetector } from './detectors/pause.ts';
 import { createTachyDetector, TACHY_DEFAULTS } from './detectors/tachy.ts';
 import { createVtDetector } from './detectors/vt.ts';
-import { LeadOffMonitor, LowBatteryMonitor, type FrameMonitor } from './technical.ts';
+import { LeadOffMonitor, LowBatteryMonitor, NoRhythmMonitor, type FrameMonitor } from './technical.ts';
 
 type PhysiologicalKind = 'asystole' | 'pause' | 'extreme_brady' | 'brady' | 'extreme_tachy' | 'tachy' | 'vt' | 'afib';
 
@@ -56,6 +56,7 @@ export function monitorsForCriteria(criteria: AlarmCriteria = DEFAULT_ALARM_CRIT
   const out: FrameMonitor[] = [];
   if (criteria.lead_off.enabled) out.push(new LeadOffMonitor({ minDurationMs: criteria.lead_off.minDurationMs }));
   if (criteria.low_battery.enabled) out.push(new LowBatteryMonitor({ belowPct: criteria.low_battery.belowPct, clearAtPct: criteria.low_battery.clearAtPct }));
+  if (criteria.signal_loss.enabled) out.push(new NoRhythmMonitor({ silenceMs: criteria.signal_loss.silenceMs }));
   return out;
 }
 

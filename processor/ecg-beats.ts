@@ -107,8 +107,18 @@ export class EcgBeatSource {
     this.#params = params;
   }
 
-  /** Whether the last frame was analysed with ECG-derived beats. */
+  /** Whether the last frame was analysed with ECG-derived beats (or carried no rhythm in that mode: {@link noRhythm}). */
   ecgMode = false;
+
+  /**
+   * Whether the last frame carried no rhythm: the stream's beats come from its ECG, and this
+   * lead-on frame has neither ECG nor beats (an ECG-only device whose ECG was switched off by a
+   * `config` command, or a frame that lost it). It says nothing about the heart, so it goes to no
+   * detector: for them it is missing data, a hole, never a silence. Before issue 12 session 19 it
+   * passed on as a frame without beats, and after 4 s raised a false asystole. The processor's
+   * technical alarm for it is `NoRhythmMonitor` (technical.ts).
+   */
+  noRhythm = false;
 
   /** Frames to analyse for one incoming frame (in device-time order), zero or more. */
   frames(frame: TelemetryFrame): TelemetryFrame[] {
@@ -120,6 +130,13 @@ export class EcgBeatSource {
     const firmware = frame.beats.length > 0 || endMs - this.#lastFirmwareBeatMs < FIRMWARE_BEAT_MEMORY_MS;
     this.#feedEcg(frame);
     if (resume && resumeFromMs !== undefined) this.#continueFrom(resume, frame.ts, resumeFromMs);
+    this.noRhythm = this.ecgMode && !firmware && !frame.ecg && !frame.leadOff;
+    if (this.noRhythm) {
+      // (#feedEcg restarted the QRS detector: the ECG that follows starts a new run.) The detectors
+      // see a hole from where the derived frames ended to where the next ones start.
+      this.#outUntilMs = Math.max(this.#outUntilMs ?? endMs, endMs);
+      return [];
+    }
     if (firmware || !frame.ecg || frame.leadOff) {
       this.ecgMode = false;
       this.#beats = [];
@@ -235,6 +252,14 @@ export class EcgBeatSource {
    */
   rememberFirmwareBeat(timeMs: number): void {
     this.#lastFirmwareBeatMs = Math.max(this.#lastFirmwareBeatMs, timeMs);
+  }
+
+  /**
+   * A predecessor's {@link ecgMode} (restart, partition move): the stream's beats came from its
+   * ECG, so a first frame without ECG or beats is {@link noRhythm}, not a silence.
+   */
+  rememberEcgMode(): void {
+    this.ecgMode = true;
   }
 
   /** Continues from a predecessor's {@link state} (restart, partition move), if the first frame continues its ECG. */

@@ -22,6 +22,7 @@
  * from its stored watermark without that wait.
  */
 import type { TelemetryFrame } from '../contracts/telemetry.ts';
+import { base64ToInt16, int16ToBase64 } from './int16-base64.ts';
 
 export interface ReorderOptions {
   /** How far (device time) a frame may arrive behind newer ones and still be analysed, ms. Default 5000. */
@@ -32,10 +33,14 @@ export interface ReorderOptions {
 
 export const REORDER_DEFAULTS = { toleranceMs: 5000, continuityMs: 50 } as const;
 
+/** A held frame in the processor's changelog: its ECG samples as int16 base64 (int16-base64.ts). */
+export type HeldFrame = Omit<TelemetryFrame, 'ecg'> & { ecg?: { fs: number; uV: string; pace?: number[] } };
+
 export interface ReorderState {
   releasedUntilMs?: number;
   maxSeenEndMs?: number;
-  held: TelemetryFrame[];
+  /** Records before issue 12 session 19 held frames without their ECG (`ecg` absent). */
+  held: HeldFrame[];
 }
 
 export class ReorderBuffer {
@@ -102,12 +107,23 @@ export class ReorderBuffer {
     return out;
   }
 
-  /** State for the processor's changelog (frames without ECG: detection does not read it). */
+  /** The held frames' identities (seq, ts), oldest first: what changes the record. */
+  heldIds(): [number, number][] {
+    return this.#held.map((f) => [f.seq, f.ts]);
+  }
+
+  /**
+   * State for the processor's changelog, held frames with their ECG. Detection reads the ECG of an
+   * ECG-only device (its beats, ecg-beats.ts), the waveform checks and the strips read it for
+   * every device. Before issue 12 session 19 the ECG was left out, and a successor released the held
+   * frames as lead-on frames without beats: a silence of up to the tolerance (5 s), a false
+   * asystole on an ECG-only device. A few kB per write, only while frames wait for a predecessor.
+   */
   snapshot(): ReorderState {
     return {
       ...(this.#releasedUntilMs !== undefined ? { releasedUntilMs: this.#releasedUntilMs } : {}),
       ...(this.#maxSeenEndMs !== undefined ? { maxSeenEndMs: this.#maxSeenEndMs } : {}),
-      held: this.#held.map(({ ecg: _ecg, ...f }) => f),
+      held: this.#held.map(({ ecg, ...f }) => (ecg ? { ...f, ecg: { ...ecg, uV: int16ToBase64(ecg.uV) } } : f)),
     };
   }
 
@@ -115,7 +131,15 @@ export class ReorderBuffer {
     const b = new ReorderBuffer(options);
     b.#releasedUntilMs = state.releasedUntilMs;
     b.#maxSeenEndMs = state.maxSeenEndMs;
-    b.#held = [...state.held].sort((x, y) => x.ts - y.ts || x.seq - y.seq);
+    b.#held = state.held.map(restoreHeld).sort((x, y) => x.ts - y.ts || x.seq - y.seq);
     return b;
   }
+}
+
+/** A held frame from the changelog; ECG that does not fit its frame (another writer's format) is dropped, as older records had none. */
+function restoreHeld({ ecg, ...frame }: HeldFrame): TelemetryFrame {
+  if (!ecg || typeof ecg.uV !== 'string' || !(ecg.fs > 0)) return frame;
+  const uV = Array.from(base64ToInt16(ecg.uV));
+  if (uV.length !== Math.floor((ecg.fs * frame.durMs) / 1000)) return frame;
+  return { ...frame, ecg: { ...ecg, uV } };
 }

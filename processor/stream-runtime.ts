@@ -17,7 +17,7 @@ import { detectThroughBeatSource, EcgBeatSource } from './ecg-beats.ts';
 import { CONTINUITY_TOLERANCE_MS, PatientStream } from './patient-stream.ts';
 import { ReorderBuffer, type ReorderOptions } from './reorder-buffer.ts';
 import { STATE_SCHEMA, type StreamStateRecord } from './stream-state.ts';
-import type { FrameMonitor } from './technical.ts';
+import { NoRhythmMonitor, type FrameMonitor } from './technical.ts';
 
 /** Builds the physiological detectors of a patient for given criteria. */
 export type DetectorFactory = (patientId: string, criteria: AlarmCriteria) => Detector[];
@@ -111,6 +111,7 @@ export class StreamRuntime {
     }
     for (const t of record.openTechnical) rt.#monitors.find((m) => m.kind === t.kind)?.resume(t.onsetMs);
     if (record.lastFirmwareBeatMs !== undefined) rt.#beats.rememberFirmwareBeat(record.lastFirmwareBeatMs);
+    if (record.beatsFromEcg) rt.#beats.rememberEcgMode();
     // Strips waiting for their post window go on with their windows' ECG so far.
     if (record.ecgStrips && options.ecgStrips !== false) rt.#ecg = EcgStripRecorder.restore(options.patientId, options.deviceId, record.ecgStrips, options.ecgStrips ?? {});
     if (record.pending && record.analysedUntilMs !== undefined) {
@@ -161,9 +162,11 @@ export class StreamRuntime {
 
   #ingest(frame: TelemetryFrame, nowIso: string): Omit<IngestResult, 'strips' | 'ecgBeatFrames'> {
     const alerts: Alert[] = [];
-    // Data is flowing again: signal loss ends at the first frame that arrives.
+    // Data is flowing again: signal loss ends at the first frame that arrives — unless it is the
+    // loss of the rhythm in frames that do arrive (technical.ts NoRhythmMonitor), which ends at a
+    // frame that carries it.
     const open = this.#alarms.openEpisodes().find((e) => e.kind === 'signal_loss');
-    if (open) {
+    if (open && !this.#noRhythmOpen()) {
       const endMs = Math.max(frame.ts, open.onsetMs);
       alerts.push(...this.#alarms.apply([{ type: 'end', kind: 'signal_loss', onsetMs: open.onsetMs, endMs, evidence: { ...open.alert.evidence, durationMs: endMs - open.onsetMs } }], endMs, nowIso));
       alerts.push(...this.#alarms.advance(endMs, nowIso));
@@ -236,12 +239,19 @@ export class StreamRuntime {
       criteriaVersion: this.criteriaVersion,
       reorder: this.#reorder.snapshot(),
       alarms: this.#alarms.snapshot(),
-      openTechnical: this.#alarms.openEpisodes().filter((e) => TECHNICAL_KINDS.has(e.kind) && e.kind !== 'signal_loss').map((e) => ({ kind: e.kind, onsetMs: e.onsetMs })),
+      // Signal loss only while frames arrive without the rhythm (resumed like lead-off); the arrival based one ends at the next frame anyway.
+      openTechnical: this.#alarms.openEpisodes().filter((e) => TECHNICAL_KINDS.has(e.kind) && (e.kind !== 'signal_loss' || this.#noRhythmOpen())).map((e) => ({ kind: e.kind, onsetMs: e.onsetMs })),
       ...(pending.length > 0 ? { pending } : {}),
       ...(ecgBeats ? { ecgBeats } : {}),
       ...(lastFirmwareBeatMs !== undefined ? { lastFirmwareBeatMs } : {}),
+      ...(this.#beats.ecgMode ? { beatsFromEcg: true as const } : {}),
       ...(ecgStrips ? { ecgStrips } : {}),
     };
+  }
+
+  /** The signal loss open is the loss of the rhythm in arriving frames (technical.ts NoRhythmMonitor). */
+  #noRhythmOpen(): boolean {
+    return this.#monitors.some((m) => m instanceof NoRhythmMonitor && m.open);
   }
 
   /** Alarms whose delay is running (stream-state.ts `pending`). */
@@ -263,7 +273,7 @@ export class StreamRuntime {
   contentFingerprint(): string {
     const pending = this.#pending();
     const strips = this.#ecg?.pendingCount ?? 0;
-    return JSON.stringify([this.criteriaVersion, this.#reorder.snapshot().held.map((f) => [f.seq, f.ts]), this.#alarms.snapshot(), pending.length > 0 || strips > 0 ? [pending, strips, this.analysedUntilMs] : 0]);
+    return JSON.stringify([this.criteriaVersion, this.#beats.ecgMode, this.#reorder.heldIds(), this.#alarms.snapshot(), pending.length > 0 || strips > 0 ? [pending, strips, this.analysedUntilMs] : 0]);
   }
 
   /** ECG strips completed outside {@link ingest} (by {@link onSilence}); the caller publishes them. */
@@ -330,7 +340,8 @@ export class StreamRuntime {
     // Before detection: beats derived from this frame's ECG annotate it (addDerivedBeats).
     this.#recordEcg(frame);
     const changes: EpisodeChange[] = this.#detect(frame, true);
-    for (const m of this.#monitors) changes.push(...m.onFrame(frame));
+    const context = { noRhythm: this.#beats.noRhythm };
+    for (const m of this.#monitors) changes.push(...m.onFrame(frame, context));
     alerts.push(...this.#alarms.onFrame(frame, changes, nowIso));
     this.#captureStrips(alerts);
     return alerts;

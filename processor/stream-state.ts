@@ -90,6 +90,12 @@ export interface StreamStateRecord {
    * the firmware reports keeps that silence (optional: older records have none).
    */
   lastFirmwareBeatMs?: number;
+  /**
+   * The stream's beats come from its ECG (ecg-beats.ts `ecgMode`): a successor's first frames
+   * without ECG or beats then carry no rhythm, they are not a silence (optional: older records
+   * have none).
+   */
+  beatsFromEcg?: true;
   /** ECG strips waiting for their post window, with their windows' frames so far (optional: older records have none, and such strips were lost). */
   ecgStrips?: EcgStripState;
 }
@@ -112,9 +118,10 @@ export function parseStreamState(value: unknown): StreamStateRecord | undefined 
   const ecgBeats = rawEcgBeats === undefined ? undefined : ecgBeatStateSchema.safeParse(rawEcgBeats).data;
   // And waiting strips in another format: they are lost, as before there was a field for them.
   const ecgStrips = rawEcgStrips === undefined ? undefined : ecgStripStateSchema.safeParse(rawEcgStrips).data;
-  const { lastFirmwareBeatMs, ...others } = rest;
+  const { lastFirmwareBeatMs, beatsFromEcg, ...others } = rest;
   return {
     ...others,
+    ...(beatsFromEcg === true ? { beatsFromEcg } : {}),
     ...(Number.isFinite(lastFirmwareBeatMs) ? { lastFirmwareBeatMs } : {}),
     openTechnical: Array.isArray(r.openTechnical) ? r.openTechnical : [],
     ...(pending.length > 0 ? { pending } : {}),

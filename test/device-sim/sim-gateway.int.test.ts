@@ -11,7 +11,9 @@ import { runSim, type RunSimOptions } from '../../device-sim/run-sim.ts';
 import { InProcessBus } from '../../platform/bus/index.ts';
 import type { DeviceCredentials } from '../../platform/security/index.ts';
 import { DeviceRegistry } from '../../platform/registry/index.ts';
+import { DEFAULT_CRITERIA_VERSION } from '../../contracts/criteria.ts';
 import { FrameDeduplicator } from '../../processor/dedup.ts';
+import { StreamRuntime } from '../../processor/stream-runtime.ts';
 import { startLifecycleGateway, until, type LifecycleFixture } from '../gateway/lifecycle-fixture.ts';
 
 let bus: InProcessBus;
@@ -103,6 +105,32 @@ describe('simulated devices through the real gateway', () => {
     const dedup = new FrameDeduplicator();
     expect(frames.filter((f) => !dedup.firstSight(id, f.seq, f.ts))).toEqual([]);
     expect(fx.registry.liveness.get(id)).toMatchObject({ fw: '2.4.0', model: 'PB-Sim-1' });
+  });
+
+  it('an ECG-only device told to stop its ECG sends frames with neither ECG nor beats, which the processor reads as signal loss, not as an asystole', async () => {
+    const id = 'ecg-only-1';
+    const connect = provision([id]);
+    const controller = new AbortController();
+    const run = runSim({ devices: [id], speed: 10, seed: 5, connect, signal: controller.signal, ecgOnly: true });
+    try {
+      await until(() => records(id).length >= 20, 30_000, 'the first frames');
+      const config = api.commands.create(id, { type: 'config', config: { frameMs: 1000, ecg: false, fs: 250 } }, 'test');
+      await until(() => api.commands.get(config.id)?.state === 'ok', 20_000, 'the config result');
+      await until(() => records(id).filter((r) => !r.frame.ecg).length >= 15, 30_000, '15 frames without ECG');
+    } finally {
+      controller.abort();
+    }
+    await run;
+    const frames = records(id).map((r) => r.frame);
+    const off = frames.findIndex((f) => !f.ecg);
+    expect(off).toBeGreaterThanOrEqual(20);
+    // A patch without beat detection: no beats with the ECG, and none without it either.
+    expect(frames.every((f) => f.beats.length === 0 && f.hr === 0)).toBe(true);
+    expect(frames.slice(off).every((f) => !f.ecg)).toBe(true);
+    // The same frames through the processor's stream runtime.
+    const rt = new StreamRuntime({ patientId: 'pat-1', deviceId: id, criteriaAt: () => DEFAULT_CRITERIA_VERSION, ecgStrips: false });
+    const alerts = frames.flatMap((f) => rt.ingest(f, new Date(f.ts + f.durMs).toISOString()).alerts);
+    expect(alerts.map((a) => [a.kind, a.revision, a.onset])).toEqual([['signal_loss', 1, new Date(frames[off]!.ts).toISOString()]]);
   });
 
   it('a device clock 60 s ahead or behind shows as that clock skew at the gateway', async () => {

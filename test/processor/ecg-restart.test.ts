@@ -164,3 +164,39 @@ describe('a device with firmware beats and ECG: a restart inside a silence the f
     expect(asystoles(22, old)[0]!.at).toBeGreaterThan(reference[0]!.at + 3);
   });
 });
+
+describe('ECG-only device: frames held at a restart (a lost frame before them) keep their ECG', () => {
+  // 90 s at 75 bpm; frame 30 never arrives, so frames 31… wait in the reorder buffer (≤ 5 s).
+  const SINUS = ecgOnly(frames(beats(T0, [{ rrMs: 800, count: 120 }]), 90_000, { ecg: syntheticEcgSource(7, 250), ecgFsHz: 250 })).filter((_, i) => i !== 30);
+
+  /** Every alert, and the beats the stream's detectors got from its ECG (device time ms), with a restart after the frame starting at `restartAtS`. */
+  const run = (restartAtS?: number) => {
+    let rt = new StreamRuntime(OPTIONS);
+    const alerts: string[] = [];
+    const beatsMs: number[] = [];
+    let held = 0;
+    for (const f of SINUS) {
+      const r = rt.ingest(f, iso(f.ts + f.durMs));
+      for (const a of r.alerts) alerts.push(`${a.kind} r${a.revision} ${a.onset}`);
+      for (const b of r.ecgBeatFrames) beatsMs.push(...b.beats.map((x) => b.ts + x.off));
+      if (f.ts === T0 + (restartAtS ?? -1) * 1000) {
+        const record = parseStreamState(JSON.parse(JSON.stringify(rt.record('a', 0))))!;
+        held = record.reorder.held.length;
+        rt = StreamRuntime.restore(OPTIONS, record);
+      }
+    }
+    return { alerts, beatsMs, held };
+  };
+
+  const reference = run();
+
+  it('a restart with 1–4 frames held gives the same beats and no alarm (before, 4 held frames without ECG were a 4 s silence: a false asystole)', () => {
+    expect(reference.alerts).toEqual([]);
+    for (const [restartAtS, held] of [[31, 1], [32, 2], [33, 3], [34, 4]] as const) {
+      const after = run(restartAtS);
+      expect([restartAtS, after.held, after.alerts]).toEqual([restartAtS, held, []]);
+      // The held frames' beats are detected from their ECG as without the restart.
+      expect(after.beatsMs.filter((t) => t >= T0 + 31_000)).toEqual(reference.beatsMs.filter((t) => t >= T0 + 31_000));
+    }
+  });
+});

@@ -57,12 +57,22 @@ describe('reorder buffer (event time, 5 s tolerance)', () => {
     expect(buffer.releasedUntilMs).toBe(T0 + 2000);
   });
 
-  it('restores from its snapshot without the ECG and continues where it left off', () => {
+  it('restores from its snapshot with the held frames’ ECG (int16 base64) and continues where it left off', () => {
     const buffer = new ReorderBuffer({ toleranceMs: 5000 });
-    for (const i of [0, 1, 2, 3, 4, 5, 7]) buffer.push({ ...frame(i), ecg: { fs: 125, uV: Array(125).fill(0) } });
+    const ecg = (i: number) => ({ fs: 125, uV: Array.from({ length: 125 }, (_, k) => (k - 62) * 37 + i), pace: [3, 90] });
+    for (const i of [0, 1, 2, 3, 4, 5, 7, 8]) buffer.push({ ...frame(i), ecg: ecg(i) });
     const snap = buffer.snapshot();
-    expect(snap.held.map((f) => [f.seq, f.ecg])).toEqual([[7, undefined]]);
+    expect(snap.held.map((f) => [f.seq, typeof f.ecg?.uV])).toEqual([[7, 'string'], [8, 'string']]);
+    // A third of a JSON number array's size: 2 bytes per sample, base64.
+    expect(snap.held[0]!.ecg!.uV.length).toBe(Math.ceil((125 * 2) / 3) * 4);
+    expect(buffer.heldIds()).toEqual([[7, T0 + 7000], [8, T0 + 8000]]);
     const restored = ReorderBuffer.restore(JSON.parse(JSON.stringify(snap)));
-    expect(restored.push(frame(6)).ready.map((f) => f.seq)).toEqual([6, 7]);
+    expect(restored.push({ ...frame(6), ecg: ecg(6) }).ready.map((f) => [f.seq, f.ecg])).toEqual([6, 7, 8].map((i) => [i, ecg(i)]));
+  });
+
+  it('restores an older record’s held frames, which have no ECG, and drops ECG that does not fit its frame', () => {
+    const snap = { releasedUntilMs: T0 + 6000, maxSeenEndMs: T0 + 9000, held: [frame(7), { ...frame(8), ecg: { fs: 125, uV: 'AAAA' } }] };
+    const restored = ReorderBuffer.restore(JSON.parse(JSON.stringify(snap)));
+    expect(restored.push(frame(6)).ready.map((f) => [f.seq, f.ecg])).toEqual([[6, undefined], [7, undefined], [8, undefined]]);
   });
 });
