@@ -61,8 +61,9 @@ export interface RunSimOptions {
    * the same (the scripted beats the ECG is drawn from). Needs ECG (`ecgFsHz` not null). With its
    * ECG switched off (a `config` command `{"ecg":false}`) such a device sends frames with neither,
    * as a patch without beat detection does (before issue 12 session 19 it sent its beats then).
+   * A function chooses per device (a mixed fleet: the fault suite).
    */
-  ecgOnly?: boolean;
+  ecgOnly?: boolean | ((deviceId: string, index: number) => boolean);
   /**
    * Paced patients: every beat of the own rhythm up to the pacemaker's upper rate (140/min) is a
    * ventricular paced beat, the ECG carries the pacemaker pulses and JSON v1 frames list them in
@@ -155,6 +156,8 @@ export interface SimDeviceEvent {
 export interface SimDeviceInfo {
   format: WireFormat | 'custom';
   clock: DeviceClockSpec;
+  /** Frames without firmware beats (`ecgOnly`). */
+  ecgOnly?: true;
 }
 
 /** The ground truth file (`groundTruthPath`). */
@@ -326,14 +329,15 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
   const endMs = options.durationMs === undefined ? undefined : t0Ms + options.durationMs;
   const runSeed = typeof options.seed === 'string' ? seedFromString(options.seed) : (options.seed ?? 1);
   const ecgFsHz = options.ecgFsHz === undefined ? 250 : options.ecgFsHz;
-  if (options.ecgOnly && ecgFsHz === null) throw new PulsebridgeError('PB_SIM_FAILED', 'ECG-only devices need ECG in their frames (ecgFsHz must not be null).');
+  const ecgOnlyOf = (id: string, i: number): boolean => (typeof options.ecgOnly === 'function' ? options.ecgOnly(id, i) : options.ecgOnly === true);
+  if (ids.some((id, i) => ecgOnlyOf(id, i)) && ecgFsHz === null) throw new PulsebridgeError('PB_SIM_FAILED', 'ECG-only devices need ECG in their frames (ecgFsHz must not be null).');
   const drainPerMs = (options.batteryDrainPctPerHour ?? 1) / 3_600_000;
 
   const perDevice = (v: number | ((deviceId: string, index: number) => number) | undefined, id: string, i: number): number | undefined =>
     typeof v === 'function' ? v(id, i) : v;
   const clocks = ids.map((id, i) => new DeviceClock(t0Ms, { offsetMs: perDevice(options.clockOffsetMs, id, i) ?? 0, driftPpm: perDevice(options.clockDriftPpm, id, i) ?? 0 }));
   const formats: Array<WireFormat | 'custom'> = options.encode ? ids.map(() => 'custom') : deviceWireFormats(options.format ?? 'v1', ids, runSeed);
-  const deviceInfo: Record<string, SimDeviceInfo> = Object.fromEntries(ids.map((id, i) => [id, { format: formats[i]!, clock: { ...clocks[i]!.spec } }]));
+  const deviceInfo: Record<string, SimDeviceInfo> = Object.fromEntries(ids.map((id, i) => [id, { format: formats[i]!, clock: { ...clocks[i]!.spec }, ...(ecgOnlyOf(id, i) ? { ecgOnly: true as const } : {}) }]));
   validatePeriodic('disconnects', options.disconnects);
   validatePeriodic('reboots', options.reboots);
   const rebootDownMs = options.reboots?.downMs ?? options.rebootDownMs ?? 5000;
@@ -442,6 +446,7 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
     const batteryStart = 60 + Math.floor(createPrng(seed)() * 41); // 60–100 %
     const baseBattery = (tMs: number) => Math.max(0, batteryStart - (tMs - deviceT0Ms) * drainPerMs);
     const phaseMs = simFramePhaseMs(index, frameMs, ids.length);
+    const ecgOnly = ecgOnlyOf(device.deviceId, index);
     device.updateStatus({ battery: batteryStart });
     await connectSlots.run(() => device.start());
     started.push(device);
@@ -479,7 +484,7 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
       if (options.signal?.aborted || firstError !== undefined) break;
       if (built.ts < offUntilMs) continue;
       // seq counts the frames recorded since the last reboot (device-protocol.md), wrapping at 2^32.
-      const frame: TelemetryFrame = options.ecgOnly ? { ...built, seq, beats: [], hr: 0 } : { ...built, seq };
+      const frame: TelemetryFrame = ecgOnly ? { ...built, seq, beats: [], hr: 0 } : { ...built, seq };
       seq = (seq + 1) % 0x1_0000_0000;
       const { late, live } = gate.admit(frame, now());
       for (const f of late) await send(f, 'late');

@@ -39,6 +39,8 @@ export interface ReliabilityRow {
     duplicated: number;
     /** Scripted episodes whose alarm was due and that no alert covers. */
     missedEpisodes: number;
+    /** Physiological alarms no scripted episode explains (rows before issue 12 session 19 lack it). */
+    falsePhysiological?: number;
     /** Patient signal_loss alarms raised although the devices never stopped streaming. */
     falseSignalLoss: number;
   };
@@ -59,20 +61,21 @@ export function renderReliability(rows: ReliabilityRow[], missing: string[], met
   lines.push('');
   lines.push(`Written by \`${meta.command}\` (scripts/faults.sh → test/faults/, scripts/reliability-report.ts) on ${meta.generatedAt}.`);
   lines.push('Every component is its own `bin/pulsebridge` process on a throw-away Kafka and InfluxDB (loopback, own ports and');
-  lines.push('state folder); simulated devices stream over mutual TLS with scripted episodes while the fault is injected; then');
-  lines.push('every stream is counted end to end. Frames: in = acknowledged to the devices (PUBACK), bus = distinct on');
-  lines.push('`pb.telemetry.v1`, out = heart-rate points in InfluxDB. Alerts: in = distinct alerts the processor raised on');
-  lines.push('`pb.alerts.v1`, out = at the clinician\'s WebSocket (latest revision) / in the FHIR server.');
+  lines.push('state folder); simulated devices stream over mutual TLS with scripted episodes while the fault is injected (every');
+  lines.push('other device ECG-only: the processor detects its beats); then every stream is counted end to end. Frames: in =');
+  lines.push('acknowledged to the devices (PUBACK), bus = distinct on `pb.telemetry.v1`, out = heart-rate points in InfluxDB (of');
+  lines.push('the firmware beats). Alerts: in = distinct alerts the processor raised on `pb.alerts.v1`, out = at the clinician\'s');
+  lines.push('WebSocket (latest revision) / in the FHIR server; false alarms = physiological alarms no scripted episode explains.');
   lines.push('');
-  lines.push('| fault | frames in | bus | out | lost | duplicated | alerts in | out (WS / EHR) | lost | duplicated | missed episodes | false signal_loss | recovery time | result |');
-  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  lines.push('| fault | frames in | bus | out | lost | duplicated | alerts in | out (WS / EHR) | lost | duplicated | missed episodes | false alarms | false signal_loss | recovery time | result |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of [...rows].sort((a, b) => a.case.localeCompare(b.case))) {
     const ok = r.checks.every((c) => c.ok);
     const rec = r.recoveryS === null ? '–' : `${r.recoveryS.toFixed(1)} s (${r.recoveryOf})`;
     lines.push(`| ${r.fault} | ${n(r.frames.acked)} | ${n(r.frames.onBus)}${r.frames.busCopies ? ` (+${r.frames.busCopies} resent copies)` : ''} | ${n(r.frames.storeFound)}/${n(r.frames.storeExpected)} | ${n(r.frames.lost)} | ${n(r.frames.duplicated)} `
-      + `| ${n(r.alerts.raised)} | ${n(r.alerts.atClinician)} / ${n(r.alerts.inEhr)} of ${n(r.alerts.ehrExpected)} | ${n(r.alerts.lost)} | ${n(r.alerts.duplicated)} | ${n(r.alerts.missedEpisodes)} | ${n(r.alerts.falseSignalLoss)} | ${rec} | ${ok ? 'pass' : '**FAIL**'} |`);
+      + `| ${n(r.alerts.raised)} | ${n(r.alerts.atClinician)} / ${n(r.alerts.inEhr)} of ${n(r.alerts.ehrExpected)} | ${n(r.alerts.lost)} | ${n(r.alerts.duplicated)} | ${n(r.alerts.missedEpisodes)} | ${r.alerts.falsePhysiological === undefined ? '–' : n(r.alerts.falsePhysiological)} | ${n(r.alerts.falseSignalLoss)} | ${rec} | ${ok ? 'pass' : '**FAIL**'} |`);
   }
-  for (const m of missing) lines.push(`| ${m} | – | – | – | – | – | – | – | – | – | – | – | – | **no result** |`);
+  for (const m of missing) lines.push(`| ${m} | – | – | – | – | – | – | – | – | – | – | – | – | – | **no result** |`);
   lines.push('');
   for (const r of [...rows].sort((a, b) => a.case.localeCompare(b.case))) {
     lines.push(`## ${r.fault}`);
