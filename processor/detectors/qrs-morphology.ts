@@ -100,6 +100,28 @@ const WIDTH_HISTORY = 9;
  * normal QRS duration (≈ 100 ms), which holds a QRS's R and S waves.
  */
 const OTHER_PHASE_MS = 50;
+/**
+ * An interval shorter than this is at a ventricular-tachycardia rate (> 100/min, the VT criterion
+ * of fhir-and-alarms.md §5), ms. A beat unlike the dominant one that comes this fast takes no part
+ * in choosing the dominant beat (its template's weight and the others' decay stand still), so a
+ * morphology seen only in a fast run never becomes the patient's own beat: the bedside rule that a
+ * wide-complex tachycardia is VT until shown otherwise. The price: a bundle-branch block that
+ * appears only at rates above 100/min (rate-related aberrancy) keeps reading `V`, and alarming as
+ * VT, for as long as the rate stays there, where before it became the dominant beat after ≈ 140
+ * beats. A morphology change at a slower rate (new electrode position, a lasting block) still
+ * takes over after a few hundred beats.
+ */
+const FAST_RR_MS = 600;
+/**
+ * {@link FAST_RR_MS} holds only for a dominant beat of at least this weight: half the weight a
+ * template reaches when every beat matches it (1 / (1 − `templateDecay`) = 200), ≈ 140 beats of
+ * the patient's rhythm. Before that (the first minutes of a stream) every beat votes, as before:
+ * otherwise a first template that was not the patient's beat (an ectopic or noisy first complex)
+ * stayed dominant through a fast rhythm's first beats, which then all read `V` — on the 30 s CinC
+ * 2017 strips a freeze from the first beat cost the AF detector 6 points of sensitivity. Set a
+ * priori from the decay, not on the evaluation records.
+ */
+const ESTABLISHED_WEIGHT = 100;
 /** NN intervals averaged for the dominant rhythm (OSEA rythmchk `RRShort2`: the last 4). */
 const NN_HISTORY = 4;
 
@@ -215,7 +237,19 @@ export class BeatMorphology {
         else this.#window(r);
       }
     }
-    for (const t of this.#templates) t.weight *= this.#p.templateDecay;
+    const corr = dominant ? pearson(b, dominant.wave) : NaN;
+    // V: unlike the patient's dominant beat — another shape, or the same shape clearly wider.
+    // Against a paced dominant beat the width decides; a beat that belongs to a template is as
+    // wide as its template (an average over its beats), steadier than its own reading.
+    const unlike = !dominant || paced ? false : dominant.paced
+      ? (best?.qrsMs ?? qrsMs) > dominant.qrsMs - 2 * this.#p.widerByMs
+      : !(corr >= this.#p.matchCorr && qrsMs < dominant.qrsMs + this.#p.widerByMs);
+    // A beat unlike an established dominant one at a ventricular-tachycardia rate does not vote on
+    // which beat is the patient's own ({@link FAST_RR_MS}): without this a sustained VT became the
+    // dominant beat after ≈ 140 beats, its complexes then read `N` and its alarm ended while it
+    // went on, and the sinus beats after it read `V` for minutes.
+    const votes = !(unlike && dominant!.weight >= ESTABLISHED_WEIGHT && rrSamples > 0 && rrSamples < (FAST_RR_MS * this.#fs) / 1000);
+    if (votes) for (const t of this.#templates) t.weight *= this.#p.templateDecay;
     // Noise only matters for a beat unlike the dominant one (it is measured only then).
     let noisy: boolean | undefined;
     const isNoisy = () => (noisy ??= this.hfNoise(r, rrSamples) > this.#p.noiseMax);
@@ -229,30 +263,23 @@ export class BeatMorphology {
       } else {
         best.qrsMs += (qrsMs - best.qrsMs) / 8;
       }
-      best.weight += 1;
+      if (votes) best.weight += 1;
     } else if (!isNoisy()) {
       if (this.#templates.length >= MAX_TEMPLATES) {
         let weakest = 0;
         for (let i = 1; i < this.#templates.length; i++) if (this.#templates[i]!.weight < this.#templates[weakest]!.weight) weakest = i;
         this.#templates.splice(weakest, 1);
       }
-      this.#templates.push({ wave: Float64Array.from(b), qrsMs, widths: paced ? [qrsMs] : [], weight: 1, paced });
+      this.#templates.push({ wave: Float64Array.from(b), qrsMs, widths: paced ? [qrsMs] : [], weight: votes ? 1 : 0, paced });
     }
     if (paced) {
       this.#prevCls = 'Q';
       return { cls: 'Q', qrsMs, corr: dominant ? pearson(b, dominant.wave) : NaN, shift };
     }
     if (!dominant) return { cls: isNoisy() ? 'Q' : 'N', qrsMs, corr: NaN, shift };
-    const corr = pearson(b, dominant.wave);
-    // V: unlike the patient's dominant beat — another shape, or the same shape clearly wider —
-    // unless it is noisy and not premature (then unknown: Q). A premature beat unlike the
-    // dominant one stays V however noisy: OSEA's rule 2 (premature and different → PVC) comes
-    // before its noise rules, and the first beats of a VT run are premature.
-    // Against a paced dominant beat the width decides; a beat that belongs to a template is as
-    // wide as its template (an average over its beats), steadier than its own reading.
-    const unlike = dominant.paced
-      ? (best?.qrsMs ?? qrsMs) > dominant.qrsMs - 2 * this.#p.widerByMs
-      : !(corr >= this.#p.matchCorr && qrsMs < dominant.qrsMs + this.#p.widerByMs);
+    // Unlike the dominant beat: V, unless it is noisy and not premature (then unknown: Q). A
+    // premature beat unlike the dominant one stays V however noisy: OSEA's rule 2 (premature and
+    // different → PVC) comes before its noise rules, and the first beats of a VT run are premature.
     const cls: BeatClass = !unlike ? 'N' : isNoisy() && !this.#premature(rrSamples) ? 'Q' : 'V';
     if (cls === 'N' && this.#prevCls === 'N' && rrSamples > 0) {
       this.#nn.push(rrSamples);

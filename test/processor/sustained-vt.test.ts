@@ -1,0 +1,95 @@
+/**
+ * A sustained VT on an ECG-only device (issue 12 session 19). The beat labeller (qrs-morphology.ts)
+ * calls a beat `V` when it is unlike the patient's dominant beat, and the dominant beat is the
+ * template most beats matched lately. Before this session a VT lasting ≈ 140 beats became the
+ * dominant beat: its complexes then read `N`, so its alarm ended while it went on and came back
+ * as new alarms (a 3 min VT at 120/min: three alarms, 16 s and 8 s "ended" in between), and the
+ * sinus beats after it read `V`, which carried the last alarm on into a sinus tachycardia. Now a
+ * fast beat unlike an established dominant beat does not vote: the device raises what the same
+ * beats as firmware beats raise. StreamRuntime directly, with 10 min of sinus rhythm first (a
+ * patient being monitored, not a stream that starts in the arrhythmia).
+ */
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CRITERIA_VERSION } from '../../contracts/criteria.ts';
+import type { TelemetryFrame } from '../../contracts/telemetry.ts';
+import { syntheticEcgSource } from '../../device-sim/ecg-synth.ts';
+import { StreamRuntime, type StreamRuntimeOptions } from '../../processor/stream-runtime.ts';
+import { beats, frames, iso, T0, type Segment } from './helpers.ts';
+
+const OPTIONS: StreamRuntimeOptions = { patientId: 'p1', deviceId: 'd1', criteriaAt: () => DEFAULT_CRITERIA_VERSION, ecgStrips: false };
+
+interface Outcome {
+  /** VT alerts: onset and end (device time s after T0; end undefined while open). */
+  vt: { onsetS: number; endS: number | undefined }[];
+  /** Labels of the beats the processor derived from the ECG, per stretch (ECG-only device). */
+  labels: { vt: string; after: string };
+}
+
+/** 10 min at 75/min, `vtMs` of VT (class V) at interval `vtRrMs`, then 2 min of sinus at `afterRrMs`. */
+/** `vtEndMs`: the first beat after the VT. */
+function run(vtRrMs: number, afterRrMs: number, ecgOnly: boolean, seed = 9): Outcome & { vtStartMs: number; vtEndMs: number } {
+  const segments: Segment[] = [{ rrMs: 800, count: 750 }, { rrMs: vtRrMs, count: Math.round(180_000 / vtRrMs), cls: 'V' }, { rrMs: afterRrMs, count: Math.round(120_000 / afterRrMs) }];
+  const timeline = beats(T0, segments);
+  const vtStartMs = timeline[750]!.tMs;
+  const vtEndMs = timeline[750 + segments[1]!.count]!.tMs;
+  const list: TelemetryFrame[] = frames(timeline, 905_000, { ecg: syntheticEcgSource(seed, 250), ecgFsHz: 250 }).map((f) => (ecgOnly ? { ...f, beats: [], hr: 0 } : f));
+  const rt = new StreamRuntime(OPTIONS);
+  const vt = new Map<string, { onsetS: number; endS: number | undefined }>();
+  const labels = { vt: '', after: '' };
+  for (const f of list) {
+    const r = rt.ingest(f, iso(f.ts + f.durMs));
+    for (const a of r.alerts) if (a.kind === 'vt') vt.set(a.id, { onsetS: (Date.parse(a.onset) - T0) / 1000, endS: a.end ? (Date.parse(a.end) - T0) / 1000 : undefined });
+    for (const b of r.ecgBeatFrames) {
+      for (const x of b.beats) {
+        const t = b.ts + x.off;
+        if (t >= vtStartMs + 1000 && t < vtEndMs - 1000) labels.vt += x.cls;
+        else if (t >= vtEndMs + 1000) labels.after += x.cls;
+      }
+    }
+  }
+  return { vt: [...vt.values()], labels, vtStartMs, vtEndMs };
+}
+
+const count = (s: string, c: string) => [...s].filter((x) => x === c).length;
+
+describe('a 3 min VT on an ECG-only device after 10 min of sinus rhythm', () => {
+  for (const [vtRrMs, afterRrMs, what] of [
+    [500, 560, 'VT at 120/min, then a sinus tachycardia at 107/min'],
+    [400, 800, 'VT at 150/min, then sinus rhythm at 75/min'],
+    [580, 700, 'VT at 103/min (just above the VT rate), then sinus rhythm at 86/min'],
+  ] as const) {
+    it(`${what}: one VT alarm, ended at the VT's end, as with firmware beats; the beats after it read N`, () => {
+      const firmware = run(vtRrMs, afterRrMs, false);
+      const ecg = run(vtRrMs, afterRrMs, true);
+      expect(firmware.vt).toHaveLength(1);
+      expect(ecg.vt).toHaveLength(1);
+      // Onset and end within 20 ms of the firmware beats' (the QRS detector's R-peak placement).
+      expect(Math.abs(ecg.vt[0]!.onsetS - firmware.vt[0]!.onsetS)).toBeLessThanOrEqual(0.02);
+      expect(Math.abs(ecg.vt[0]!.endS! - firmware.vt[0]!.endS!)).toBeLessThanOrEqual(0.02);
+      expect(ecg.vt[0]!.endS! * 1000).toBeGreaterThanOrEqual(ecg.vtEndMs - T0 - 20);
+      // Every VT complex but at most one reads V, every beat after the VT reads N.
+      expect(count(ecg.labels.vt, 'N')).toBeLessThanOrEqual(1);
+      expect(ecg.labels.vt.length).toBeGreaterThan(150);
+      expect(count(ecg.labels.after, 'V')).toBe(0);
+    });
+  }
+});
+
+describe('the dominant beat is still elected by every beat at the start of a stream', () => {
+  it('a stream that starts with an ectopic complex, then a fast rhythm of the patient’s own beats: they read N within a few beats (no freeze before the dominant beat is established)', () => {
+    // One ventricular complex, then 90 s of the patient's beats at 125/min (RR 480 ms).
+    const timeline = beats(T0, [{ rrMs: 480, count: 1, cls: 'V' }, { rrMs: 480, count: 185 }]);
+    const list = frames(timeline, 90_000, { ecg: syntheticEcgSource(4, 250), ecgFsHz: 250 }).map((f) => ({ ...f, beats: [], hr: 0 }));
+    const rt = new StreamRuntime(OPTIONS);
+    let labels = '';
+    const alerts: string[] = [];
+    for (const f of list) {
+      const r = rt.ingest(f, iso(f.ts + f.durMs));
+      alerts.push(...r.alerts.filter((a) => a.kind === 'vt').map((a) => a.id));
+      for (const b of r.ecgBeatFrames) labels += b.beats.map((x) => x.cls).join('');
+    }
+    expect(labels.length).toBeGreaterThan(150);
+    expect(count(labels.slice(10), 'V')).toBe(0);
+    expect(alerts).toEqual([]);
+  });
+});
