@@ -37,9 +37,17 @@ import type { EpisodeChange } from './detectors/detector.ts';
 import { base64ToInt16, int16ToBase64 } from './int16-base64.ts';
 import { ecgChunkOf, type PatientStream } from './patient-stream.ts';
 import { QRS_DEFAULTS, QrsDetector, type QrsBeat, type QrsParams } from './detectors/qrs-detector.ts';
+import type { MorphologyTemplates } from './detectors/qrs-morphology.ts';
+import { LEAD_OFF_DEFAULTS } from './technical.ts';
 
 /** ECG-derived beats are used once the firmware has sent no beat for this long (device time), ms. */
 export const FIRMWARE_BEAT_MEMORY_MS = 60_000;
+/**
+ * The patient's beat shapes survive a lead-off shorter than this, ms: the lead-off alarm's delay
+ * (technical.ts, 10 s), which tells a patch that moved from electrodes that came off. Putting
+ * electrodes back takes longer.
+ */
+const SHAPES_SURVIVE_LEAD_OFF_MS = LEAD_OFF_DEFAULTS.minDurationMs;
 /** A frame starting further than this from where the ECG left off restarts the detector, ms. */
 const ECG_CONTINUITY_MS = 50;
 /**
@@ -80,6 +88,22 @@ export const ecgBeatStateSchema = z.object({
     .refine((f) => Buffer.byteLength(f.uV, 'base64') === 2 * Math.floor((f.fs * f.durMs) / 1000), 'samples must match fs × durMs')).min(1),
 });
 
+/**
+ * The beat shapes the labeller learned (qrs-morphology.ts `MorphologyTemplates`) in the processor's
+ * changelog (stream-state.ts `beatShapes`, format 1): waves as int16 base64, like the ECG.
+ */
+export interface BeatShapesState {
+  v: 1;
+  fsHz: number;
+  templates: { wave: string; qrsMs: number; widths: number[]; paced: boolean; weight: number }[];
+}
+
+export const beatShapesStateSchema = z.object({
+  v: z.literal(1),
+  fsHz: z.number().int().positive(),
+  templates: z.array(z.object({ wave: z.base64(), qrsMs: z.number(), widths: z.array(z.number()), paced: z.boolean(), weight: z.number().nonnegative() })).min(1).max(8),
+});
+
 export class EcgBeatSource {
   readonly #params: Partial<QrsParams>;
   #qrs: QrsDetector | undefined;
@@ -102,6 +126,18 @@ export class EcgBeatSource {
   #handedMs: number[] = [];
   /** {@link resume}: a predecessor's state, applied at the first frame. */
   #resume: EcgBeatState | undefined;
+  /**
+   * The patient's beat shapes, for the next QRS detector of this stream: the last detector's,
+   * kept across missing ECG (a hole, frames without ECG), a processor restart
+   * ({@link rememberBeatShapes}) and a lead-off shorter than {@link SHAPES_SURVIVE_LEAD_OFF_MS}.
+   * Without them a detector started inside a sustained VT took the VT's complex for the patient's
+   * beat and read it `N`: one lost frame ended the VT alarm while the VT went on (issue 12 session
+   * 19). After a longer lead-off the electrodes may have been put back elsewhere, and the beat
+   * looks different: it is learned afresh, as kept shapes would read every beat `V`.
+   */
+  #learned: MorphologyTemplates | undefined;
+  /** Start of the current lead-off (device time), until ECG with contact comes again. */
+  #leadOffSinceMs: number | undefined;
 
   constructor(params: Partial<QrsParams> = {}) {
     this.#params = params;
@@ -177,11 +213,20 @@ export class EcgBeatSource {
     const ecg = frame.ecg;
     if (!ecg || frame.leadOff) {
       // No conclusion spans missing ECG or lead-off: the next ECG restarts the detector.
+      if (frame.leadOff) this.#leadOffSinceMs ??= frame.ts;
+      this.#learned = this.#qrs?.morphologyTemplates() ?? this.#learned;
       this.#restart(undefined);
       return;
     }
+    if (this.#leadOffSinceMs !== undefined && frame.ts - this.#leadOffSinceMs >= SHAPES_SURVIVE_LEAD_OFF_MS) this.#learned = undefined;
+    this.#leadOffSinceMs = undefined;
     if (!this.#qrs || this.#qrs.fsHz !== ecg.fs || this.#nextEcgMs === undefined || Math.abs(frame.ts - this.#nextEcgMs) > ECG_CONTINUITY_MS) {
-      this.#restart(new QrsDetector(ecg.fs, this.#params));
+      const qrs = new QrsDetector(ecg.fs, this.#params);
+      // (A detector at another rate ignores shapes learned at this one.)
+      const learned = this.#qrs?.morphologyTemplates() ?? this.#learned;
+      if (learned) qrs.adoptMorphology(learned);
+      this.#learned = undefined;
+      this.#restart(qrs);
       this.#t0Ms = frame.ts;
       this.#runStartMs = frame.ts;
       if (this.#outUntilMs === undefined || this.#outUntilMs < frame.ts) this.#outUntilMs = frame.ts;
@@ -252,6 +297,18 @@ export class EcgBeatSource {
    */
   rememberFirmwareBeat(timeMs: number): void {
     this.#lastFirmwareBeatMs = Math.max(this.#lastFirmwareBeatMs, timeMs);
+  }
+
+  /** The labeller's beat shapes for the changelog, in ECG mode (undefined otherwise, or before any beat). */
+  beatShapes(): BeatShapesState | undefined {
+    const learned = this.ecgMode ? (this.#qrs?.morphologyTemplates() ?? this.#learned) : undefined;
+    if (!learned) return undefined;
+    return { v: 1, fsHz: learned.fsHz, templates: learned.templates.map(({ wave, ...t }) => ({ ...t, wave: int16ToBase64(wave) })) };
+  }
+
+  /** A predecessor's {@link beatShapes} (restart, partition move): the first QRS detector starts from them. */
+  rememberBeatShapes(state: BeatShapesState): void {
+    this.#learned = { fsHz: state.fsHz, templates: state.templates.map(({ wave, ...t }) => ({ ...t, wave: Array.from(base64ToInt16(wave)) })) };
   }
 
   /**

@@ -112,6 +112,7 @@ export class StreamRuntime {
     for (const t of record.openTechnical) rt.#monitors.find((m) => m.kind === t.kind)?.resume(t.onsetMs);
     if (record.lastFirmwareBeatMs !== undefined) rt.#beats.rememberFirmwareBeat(record.lastFirmwareBeatMs);
     if (record.beatsFromEcg) rt.#beats.rememberEcgMode();
+    if (record.beatShapes) rt.#beats.rememberBeatShapes(record.beatShapes);
     // Strips waiting for their post window go on with their windows' ECG so far.
     if (record.ecgStrips && options.ecgStrips !== false) rt.#ecg = EcgStripRecorder.restore(options.patientId, options.deviceId, record.ecgStrips, options.ecgStrips ?? {});
     if (record.pending && record.analysedUntilMs !== undefined) {
@@ -228,6 +229,7 @@ export class StreamRuntime {
     // Only a running alarm delay, and a strip's beat annotations, need the beat source's state (its ECG costs a few kB per write).
     const ecgBeats = pending.length > 0 || ecgStrips ? this.#beats.state() : undefined;
     const lastFirmwareBeatMs = this.#beats.recentFirmwareBeatMs();
+    const beatShapes = this.#beats.beatShapes();
     return {
       schema: STATE_SCHEMA,
       patientId: this.patientId,
@@ -245,6 +247,7 @@ export class StreamRuntime {
       ...(ecgBeats ? { ecgBeats } : {}),
       ...(lastFirmwareBeatMs !== undefined ? { lastFirmwareBeatMs } : {}),
       ...(this.#beats.ecgMode ? { beatsFromEcg: true as const } : {}),
+      ...(beatShapes ? { beatShapes } : {}),
       ...(ecgStrips ? { ecgStrips } : {}),
     };
   }

@@ -48,7 +48,7 @@
  */
 import type { AlertKind } from '../contracts/alert.ts';
 import type { PendingState } from './detectors/detector.ts';
-import { ecgBeatStateSchema, type EcgBeatState } from './ecg-beats.ts';
+import { beatShapesStateSchema, ecgBeatStateSchema, type BeatShapesState, type EcgBeatState } from './ecg-beats.ts';
 import { ecgStripStateSchema, type EcgStripState } from './ecg-strips.ts';
 import type { StreamAlarmsState } from './alarm-lifecycle.ts';
 import type { ReorderState } from './reorder-buffer.ts';
@@ -96,6 +96,13 @@ export interface StreamStateRecord {
    * have none).
    */
   beatsFromEcg?: true;
+  /**
+   * With `beatsFromEcg`: the beat shapes the QRS labeller learned (ecg-beats.ts), as of the record's
+   * write (at least every minute), so a successor started inside a sustained VT does not take the
+   * VT's complex for the patient's beat (optional: older records have none, and the successor
+   * learns afresh).
+   */
+  beatShapes?: BeatShapesState;
   /** ECG strips waiting for their post window, with their windows' frames so far (optional: older records have none, and such strips were lost). */
   ecgStrips?: EcgStripState;
 }
@@ -111,13 +118,15 @@ export function parseStreamState(value: unknown): StreamStateRecord | undefined 
   if (r.schema !== STATE_SCHEMA || typeof r.patientId !== 'string' || typeof r.deviceId !== 'string' || typeof r.owner !== 'string') return undefined;
   if (!r.alarms || !Array.isArray(r.alarms.slots) || !Array.isArray(r.alarms.latched) || !Array.isArray(r.alarms.closed)) return undefined;
   if (!r.reorder || !Array.isArray(r.reorder.held)) return undefined;
-  const { pending: raw, ecgBeats: rawEcgBeats, ecgStrips: rawEcgStrips, ...rest } = r;
+  const { pending: raw, ecgBeats: rawEcgBeats, ecgStrips: rawEcgStrips, beatShapes: rawBeatShapes, ...rest } = r;
   // Unknown or malformed pending entries are skipped: the alarm delay then starts again (as before issue 12).
   const pending = Array.isArray(raw) ? raw.filter((p) => typeof p?.kind === 'string' && typeof p.state === 'object' && p.state !== null && typeof p.state.v === 'number') : [];
   // Likewise a beat source state in another format: the beats then start afresh.
   const ecgBeats = rawEcgBeats === undefined ? undefined : ecgBeatStateSchema.safeParse(rawEcgBeats).data;
   // And waiting strips in another format: they are lost, as before there was a field for them.
   const ecgStrips = rawEcgStrips === undefined ? undefined : ecgStripStateSchema.safeParse(rawEcgStrips).data;
+  // And beat shapes in another format: the successor's labeller learns afresh.
+  const beatShapes = rawBeatShapes === undefined ? undefined : beatShapesStateSchema.safeParse(rawBeatShapes).data;
   const { lastFirmwareBeatMs, beatsFromEcg, ...others } = rest;
   return {
     ...others,
@@ -127,5 +136,6 @@ export function parseStreamState(value: unknown): StreamStateRecord | undefined 
     ...(pending.length > 0 ? { pending } : {}),
     ...(ecgBeats ? { ecgBeats } : {}),
     ...(ecgStrips ? { ecgStrips } : {}),
+    ...(beatShapes ? { beatShapes } : {}),
   } as StreamStateRecord;
 }

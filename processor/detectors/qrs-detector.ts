@@ -41,7 +41,7 @@
  * the beats it returns. Pure: no I/O, no clock; one instance per device stream.
  */
 import type { BeatClass } from '../../contracts/telemetry.ts';
-import { BeatMorphology, type MorphologyParams } from './qrs-morphology.ts';
+import { BeatMorphology, type MorphologyParams, type MorphologyTemplates } from './qrs-morphology.ts';
 import { Biquad } from './biquad.ts';
 
 export interface QrsBeat {
@@ -252,6 +252,16 @@ export class QrsDetector {
     // A beat may be reported on the other phase of its complex (qrs-morphology.ts), up to
     // OTHER_PHASE_MS before its R peak: a held (tentative) beat can be the binding term above.
     return Math.max(0, final - this.#morph.maxShiftSamples);
+  }
+
+  /** The beat shapes its labeller learned (qrs-morphology.ts), for a detector that continues this stream. */
+  morphologyTemplates(): MorphologyTemplates | undefined {
+    return this.#morph.templates();
+  }
+
+  /** Starts labelling from a previous detector's {@link morphologyTemplates} of this stream (same rate); false when they do not fit. */
+  adoptMorphology(learned: MorphologyTemplates): boolean {
+    return this.#morph.adopt(learned);
   }
 
   /** Forgets everything (lead-off, gap, fs change): the next sample is index 0. */

@@ -148,6 +148,18 @@ interface Template {
   weight: number;
 }
 
+/**
+ * The patient's beat shapes as {@link BeatMorphology} learned them, for another labeller of the
+ * same stream to start from (a QRS detector restarted after lost frames, or a processor taking the
+ * stream over): without them a fresh labeller takes whatever it sees first for the patient's beat —
+ * inside a sustained VT, the VT's complex, which then reads `N` (ecg-beats.ts). Waves are the
+ * mean-free −100…+120 ms windows at `fsHz`.
+ */
+export interface MorphologyTemplates {
+  fsHz: number;
+  templates: { wave: number[]; qrsMs: number; widths: number[]; paced: boolean; weight: number }[];
+}
+
 export class BeatMorphology {
   readonly #fs: number;
   readonly #p: MorphologyParams;
@@ -190,6 +202,24 @@ export class BeatMorphology {
     this.#templates.length = 0;
     this.#nn.length = 0;
     this.#prevCls = undefined;
+  }
+
+  /** A copy of the learned templates (see {@link MorphologyTemplates}); undefined before the first beat. */
+  templates(): MorphologyTemplates | undefined {
+    if (this.#templates.length === 0) return undefined;
+    return { fsHz: this.#fs, templates: this.#templates.map((t) => ({ wave: Array.from(t.wave), qrsMs: t.qrsMs, widths: [...t.widths], paced: t.paced, weight: t.weight })) };
+  }
+
+  /**
+   * Starts from another labeller's templates of the same stream, replacing what this one learned.
+   * Ignored (false) unless they were learned at this sampling rate, with this window.
+   */
+  adopt(learned: MorphologyTemplates): boolean {
+    const n = this.#beat.length;
+    if (learned.fsHz !== this.#fs || learned.templates.length === 0 || learned.templates.length > MAX_TEMPLATES || learned.templates.some((t) => t.wave.length !== n)) return false;
+    this.#templates.length = 0;
+    for (const t of learned.templates) this.#templates.push({ wave: Float64Array.from(t.wave), qrsMs: t.qrsMs, widths: t.widths.slice(-WIDTH_HISTORY), paced: t.paced, weight: t.weight });
+    return true;
   }
 
   /** QRS duration around R-peak `r`, ms. */

@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_CRITERIA_VERSION } from '../../contracts/criteria.ts';
 import type { TelemetryFrame } from '../../contracts/telemetry.ts';
 import { syntheticEcgSource } from '../../device-sim/ecg-synth.ts';
+import { parseStreamState, type StreamStateRecord } from '../../processor/stream-state.ts';
 import { StreamRuntime, type StreamRuntimeOptions } from '../../processor/stream-runtime.ts';
 import { beats, frames, iso, T0, type Segment } from './helpers.ts';
 
@@ -26,19 +27,36 @@ interface Outcome {
 }
 
 /** 10 min at 75/min, `vtMs` of VT (class V) at interval `vtRrMs`, then 2 min of sinus at `afterRrMs`. */
+/** What happens to the stream inside the VT (device time s after T0). */
+interface Disturbance {
+  /** These frames never arrive (a hole). */
+  lostFramesAtS?: number[];
+  /** Electrodes off over [from, to) s. */
+  leadOff?: { fromS: number; toS: number };
+  /** The processor restarts after the frame starting here (its record through JSON, maybe edited on the way). */
+  restartAtS?: number;
+  edit?: (r: StreamStateRecord) => StreamStateRecord;
+}
+
 /** `vtEndMs`: the first beat after the VT. */
-function run(vtRrMs: number, afterRrMs: number, ecgOnly: boolean, seed = 9): Outcome & { vtStartMs: number; vtEndMs: number } {
+function run(vtRrMs: number, afterRrMs: number, ecgOnly: boolean, seed = 9, disturb: Disturbance = {}): Outcome & { vtStartMs: number; vtEndMs: number; notes: string[]; shapesBytes: number } {
   const segments: Segment[] = [{ rrMs: 800, count: 750 }, { rrMs: vtRrMs, count: Math.round(180_000 / vtRrMs), cls: 'V' }, { rrMs: afterRrMs, count: Math.round(120_000 / afterRrMs) }];
   const timeline = beats(T0, segments);
   const vtStartMs = timeline[750]!.tMs;
   const vtEndMs = timeline[750 + segments[1]!.count]!.tMs;
-  const list: TelemetryFrame[] = frames(timeline, 905_000, { ecg: syntheticEcgSource(seed, 250), ecgFsHz: 250 }).map((f) => (ecgOnly ? { ...f, beats: [], hr: 0 } : f));
-  const rt = new StreamRuntime(OPTIONS);
+  const leadOff = disturb.leadOff ? [{ startMs: T0 + disturb.leadOff.fromS * 1000, endMs: T0 + disturb.leadOff.toS * 1000 }] : [];
+  const list: TelemetryFrame[] = frames(timeline, 905_000, { ecg: syntheticEcgSource(seed, 250), ecgFsHz: 250, leadOff })
+    .filter((f) => !disturb.lostFramesAtS?.includes((f.ts - T0) / 1000))
+    .map((f) => (ecgOnly ? { ...f, beats: [], hr: 0 } : f));
+  let rt = new StreamRuntime(OPTIONS);
+  const notes: string[] = [];
+  let shapesBytes = 0;
   const vt = new Map<string, { onsetS: number; endS: number | undefined }>();
   const labels = { vt: '', after: '' };
   for (const f of list) {
     const r = rt.ingest(f, iso(f.ts + f.durMs));
     for (const a of r.alerts) if (a.kind === 'vt') vt.set(a.id, { onsetS: (Date.parse(a.onset) - T0) / 1000, endS: a.end ? (Date.parse(a.end) - T0) / 1000 : undefined });
+    for (const a of r.alerts) if (a.kind === 'vt' && a.evidence.note) notes.push(a.evidence.note);
     for (const b of r.ecgBeatFrames) {
       for (const x of b.beats) {
         const t = b.ts + x.off;
@@ -46,8 +64,14 @@ function run(vtRrMs: number, afterRrMs: number, ecgOnly: boolean, seed = 9): Out
         else if (t >= vtEndMs + 1000) labels.after += x.cls;
       }
     }
+    if (disturb.restartAtS !== undefined && f.ts === T0 + disturb.restartAtS * 1000) {
+      const json = JSON.parse(JSON.stringify(rt.record('a', 0))) as StreamStateRecord;
+      shapesBytes = JSON.stringify(json.beatShapes ?? '').length;
+      const record = parseStreamState(json)!;
+      rt = StreamRuntime.restore(OPTIONS, disturb.edit ? disturb.edit(record) : record);
+    }
   }
-  return { vt: [...vt.values()], labels, vtStartMs, vtEndMs };
+  return { vt: [...vt.values()], labels, vtStartMs, vtEndMs, notes, shapesBytes };
 }
 
 const count = (s: string, c: string) => [...s].filter((x) => x === c).length;
@@ -91,5 +115,47 @@ describe('the dominant beat is still elected by every beat at the start of a str
     expect(labels.length).toBeGreaterThan(150);
     expect(count(labels.slice(10), 'V')).toBe(0);
     expect(alerts).toEqual([]);
+  });
+});
+
+describe('the patient’s beat shapes survive what restarts the QRS detector inside a sustained VT (ECG-only, VT at 120/min)', () => {
+  const firmware = run(500, 560, false);
+  const sameAsFirmware = (o: ReturnType<typeof run>) => {
+    expect(o.vt).toHaveLength(1);
+    expect(Math.abs(o.vt[0]!.onsetS - firmware.vt[0]!.onsetS)).toBeLessThanOrEqual(0.02);
+    expect(Math.abs(o.vt[0]!.endS! - firmware.vt[0]!.endS!)).toBeLessThanOrEqual(0.02);
+    expect(count(o.labels.after, 'V')).toBe(0);
+  };
+
+  it('one lost frame 60 s into the VT (before: the alarm ended at the hole and the VT was read N from there)', () => {
+    const o = run(500, 560, true, 9, { lostFramesAtS: [661] });
+    sameAsFirmware(o);
+    expect(count(o.labels.vt, 'N')).toBeLessThanOrEqual(2);
+  });
+
+  it('a processor restart 60 s into the VT: the record carries the shapes (≈ 1 kB), and the alarm goes on as without the restart', () => {
+    const o = run(500, 560, true, 9, { restartAtS: 660 });
+    sameAsFirmware(o);
+    expect(o.notes).toEqual([]);
+    expect(o.shapesBytes).toBeGreaterThan(100);
+    expect(o.shapesBytes).toBeLessThan(1500);
+  });
+
+  it('an older record without the shapes: the successor takes the VT for the patient’s beat, and the alarm ends with an estimated end while the VT goes on (the old behaviour)', () => {
+    const older = (r: StreamStateRecord): StreamStateRecord => {
+      const { beatShapes: _dropped, ...rest } = r;
+      return rest;
+    };
+    const o = run(500, 560, true, 9, { restartAtS: 660, edit: older });
+    expect(o.vt.length).toBeGreaterThan(1);
+    expect(o.notes.some((n) => n.startsWith('end estimated'))).toBe(true);
+  });
+
+  it('a 3 s lead-off keeps the shapes (the patch moved); after a 30 s one they are learned afresh — inside a VT that is the VT’s complex (electrodes may have been put back elsewhere)', () => {
+    const short = run(500, 560, true, 9, { leadOff: { fromS: 660, toS: 663 } });
+    expect(count(short.labels.vt, 'N')).toBeLessThanOrEqual(8);
+    expect(count(short.labels.after, 'V')).toBe(0);
+    const long = run(500, 560, true, 9, { leadOff: { fromS: 660, toS: 690 } });
+    expect(count(long.labels.vt, 'N')).toBeGreaterThan(100);
   });
 });
