@@ -10,8 +10,10 @@
  *    correlation is ≥ `matchCorr` and it is not ≥ `widerByMs` wider; otherwise it starts a new
  *    template (replacing the weakest). Each template's weight counts its beats with a decay of
  *    `templateDecay` per beat (≈ 200-beat memory); the heaviest is the dominant beat. A VT run of
- *    tens of beats cannot outweigh hundreds of sinus beats; a lasting change of the dominant
- *    morphology (new electrode position, bundle branch block) takes over after a few hundred beats;
+ *    tens of beats cannot outweigh hundreds of sinus beats, and a fast run unlike an established
+ *    dominant beat does not vote at all ({@link FAST_RR_MS}: a sustained VT never becomes the
+ *    patient's beat); a lasting change of the dominant morphology at a slower rate (new electrode
+ *    position, bundle branch block) takes over after a few hundred beats;
  *  - QRS duration: from the first to the last point around the R-peak where the wide-band slope
  *    exceeds `slopeFraction` of its maximum (the steep part of the complex; it under-reads the
  *    clinical QRS duration, so only differences from the dominant beat are used);
