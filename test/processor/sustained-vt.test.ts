@@ -81,6 +81,7 @@ describe('a 3 min VT on an ECG-only device after 10 min of sinus rhythm', () => 
     [500, 560, 'VT at 120/min, then a sinus tachycardia at 107/min'],
     [400, 800, 'VT at 150/min, then sinus rhythm at 75/min'],
     [580, 700, 'VT at 103/min (just above the VT rate), then sinus rhythm at 86/min'],
+    [250, 700, 'VT at 240/min, then sinus rhythm at 86/min'],
   ] as const) {
     it(`${what}: one VT alarm, ended at the VT's end, as with firmware beats; the beats after it read N`, () => {
       const firmware = run(vtRrMs, afterRrMs, false);
