@@ -329,12 +329,13 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
   const endMs = options.durationMs === undefined ? undefined : t0Ms + options.durationMs;
   const runSeed = typeof options.seed === 'string' ? seedFromString(options.seed) : (options.seed ?? 1);
   const ecgFsHz = options.ecgFsHz === undefined ? 250 : options.ecgFsHz;
-  const ecgOnlyOf = (id: string, i: number): boolean => (typeof options.ecgOnly === 'function' ? options.ecgOnly(id, i) : options.ecgOnly === true);
+  /** A per-device option: the value, or a function of the device (id, index). */
+  const perDevice = <T extends number | boolean>(v: T | ((deviceId: string, index: number) => T) | undefined, id: string, i: number): T | undefined =>
+    typeof v === 'function' ? v(id, i) : v;
+  const ecgOnlyOf = (id: string, i: number): boolean => perDevice(options.ecgOnly, id, i) === true;
   if (ids.some((id, i) => ecgOnlyOf(id, i)) && ecgFsHz === null) throw new PulsebridgeError('PB_SIM_FAILED', 'ECG-only devices need ECG in their frames (ecgFsHz must not be null).');
   const drainPerMs = (options.batteryDrainPctPerHour ?? 1) / 3_600_000;
 
-  const perDevice = (v: number | ((deviceId: string, index: number) => number) | undefined, id: string, i: number): number | undefined =>
-    typeof v === 'function' ? v(id, i) : v;
   const clocks = ids.map((id, i) => new DeviceClock(t0Ms, { offsetMs: perDevice(options.clockOffsetMs, id, i) ?? 0, driftPpm: perDevice(options.clockDriftPpm, id, i) ?? 0 }));
   const formats: Array<WireFormat | 'custom'> = options.encode ? ids.map(() => 'custom') : deviceWireFormats(options.format ?? 'v1', ids, runSeed);
   const deviceInfo: Record<string, SimDeviceInfo> = Object.fromEntries(ids.map((id, i) => [id, { format: formats[i]!, clock: { ...clocks[i]!.spec }, ...(ecgOnlyOf(id, i) ? { ecgOnly: true as const } : {}) }]));
