@@ -5,7 +5,8 @@
  * sustained VT: EVALUATION.md §5). Each scenario is 10 min of sinus rhythm (a patient being
  * monitored, not a stream that starts in the arrhythmia), a sustained episode, and 2 min of
  * sinus rhythm; each is also run with a processor restart (the changelog record through JSON) and
- * with one lost frame 100 s into the episode. Synthetic ECG (device-sim/ecg-synth.ts, seed 9): it
+ * with one lost frame 100 s into the episode, and the ECG-only device also switches there to
+ * 500 Hz or to 250 ms frames (an operator's `config` command during the rhythm; session 20). Synthetic ECG (device-sim/ecg-synth.ts, seed 9): it
  * draws a P wave before every `N` beat, so the irregular rhythm below is an irregular rhythm with
  * P waves (like multifocal atrial tachycardia), not AF, on a device with ECG.
  *
@@ -70,13 +71,16 @@ function timeline(episode: Segment[]): { beats: TimedBeat[]; startMs: number; en
   return { beats, startMs, endMs };
 }
 
-type Variant = 'firmware' | 'firmware, restart' | 'firmware, lost frame' | 'ECG-only' | 'ECG-only, restart' | 'ECG-only, lost frame';
-const VARIANTS: Variant[] = ['firmware', 'firmware, restart', 'firmware, lost frame', 'ECG-only', 'ECG-only, restart', 'ECG-only, lost frame'];
+type Variant = 'firmware' | 'firmware, restart' | 'firmware, lost frame' | 'ECG-only' | 'ECG-only, restart' | 'ECG-only, lost frame' | 'ECG-only, to 500 Hz' | 'ECG-only, to 250 ms frames';
+const VARIANTS: Variant[] = ['firmware', 'firmware, restart', 'firmware, lost frame', 'ECG-only', 'ECG-only, restart', 'ECG-only, lost frame', 'ECG-only, to 500 Hz', 'ECG-only, to 250 ms frames'];
 
 function run(beats: TimedBeat[], startMs: number, variant: Variant): string[] {
   const durationMs = beats.at(-1)!.tMs - T0 + 2000;
   const disturbFrameMs = Math.floor((startMs + DISTURB_AT_MS - T0) / 1000) * 1000 + T0;
-  const frames: TelemetryFrame[] = [...buildFrames(beats, { t0Ms: T0, durationMs, battery: 90, ecg: syntheticEcgSource(9, 250), ecgFsHz: 250 })]
+  const build = (fsHz: number, frameMs = 1000) => [...buildFrames(beats, { t0Ms: T0, durationMs, battery: 90, ecg: syntheticEcgSource(9, fsHz), ecgFsHz: fsHz, frameMs })];
+  // An operator's config command at the disturbance: the device switches its sampling rate or frame length there.
+  const switched = variant === 'ECG-only, to 500 Hz' ? build(500) : variant === 'ECG-only, to 250 ms frames' ? build(250, 250) : undefined;
+  const frames: TelemetryFrame[] = [...build(250).filter((f) => !switched || f.ts < disturbFrameMs), ...(switched ?? []).filter((f) => f.ts >= disturbFrameMs)]
     .filter((f) => !(variant.endsWith('lost frame') && f.ts === disturbFrameMs))
     .map((f) => (variant.startsWith('ECG-only') ? { ...f, beats: [], hr: 0 } : f));
   let rt = new StreamRuntime(OPTIONS);

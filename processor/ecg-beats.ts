@@ -222,7 +222,7 @@ export class EcgBeatSource {
     this.#leadOffSinceMs = undefined;
     if (!this.#qrs || this.#qrs.fsHz !== ecg.fs || this.#nextEcgMs === undefined || Math.abs(frame.ts - this.#nextEcgMs) > ECG_CONTINUITY_MS) {
       const qrs = new QrsDetector(ecg.fs, this.#params);
-      // (A detector at another rate ignores shapes learned at this one.)
+      // (Shapes learned at another rate are resampled to this one: qrs-morphology.ts adopt.)
       const learned = this.#qrs?.morphologyTemplates() ?? this.#learned;
       if (learned) qrs.adoptMorphology(learned);
       this.#learned = undefined;

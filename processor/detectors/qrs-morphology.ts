@@ -162,6 +162,37 @@ export interface MorphologyTemplates {
   templates: { wave: number[]; qrsMs: number; widths: number[]; paced: boolean; weight: number }[];
 }
 
+/** Samples of a template window (−{@link PRE_MS}…+{@link POST_MS} ms around the R peak) at `fsHz`: before the peak, and in all. */
+function windowSamples(fsHz: number): { pre: number; length: number } {
+  const pre = Math.round((PRE_MS * fsHz) / 1000);
+  return { pre, length: pre + Math.round((POST_MS * fsHz) / 1000) + 1 };
+}
+
+/**
+ * A template wave learned at `fromHz`, at `toHz`: linear interpolation on the time axis around the
+ * R peak, made mean-free again (as the windows it is compared with). The waves are QRS complexes
+ * of the wide-band signal, smooth at the 8 ms spacing of 125 Hz, so interpolation keeps their
+ * shape; the match is a correlation and a width in ms, neither of which depends on the rate.
+ * Undefined when `wave` is not a window at `fromHz`.
+ */
+export function resampleWave(wave: readonly number[], fromHz: number, toHz: number): Float64Array | undefined {
+  const from = windowSamples(fromHz);
+  if (wave.length !== from.length || !(toHz > 0)) return undefined;
+  if (fromHz === toHz) return Float64Array.from(wave);
+  const to = windowSamples(toHz);
+  const out = new Float64Array(to.length);
+  for (let k = 0; k < to.length; k++) {
+    const x = Math.min(from.length - 1, Math.max(0, from.pre + ((k - to.pre) * fromHz) / toHz));
+    const i = Math.min(from.length - 2, Math.floor(x));
+    out[k] = wave[i]! + (x - i) * (wave[i + 1]! - wave[i]!);
+  }
+  let mean = 0;
+  for (const v of out) mean += v;
+  mean /= out.length;
+  for (let k = 0; k < out.length; k++) out[k]! -= mean;
+  return out;
+}
+
 export class BeatMorphology {
   readonly #fs: number;
   readonly #p: MorphologyParams;
@@ -183,9 +214,10 @@ export class BeatMorphology {
     this.#fs = fsHz;
     this.#p = { ...MORPHOLOGY_DEFAULTS, ...params };
     this.#signal = signal;
-    this.#pre = Math.round((PRE_MS * fsHz) / 1000);
-    this.#post = Math.round((POST_MS * fsHz) / 1000);
-    this.#beat = new Float64Array(this.#pre + this.#post + 1);
+    const window = windowSamples(fsHz);
+    this.#pre = window.pre;
+    this.#post = window.length - window.pre - 1;
+    this.#beat = new Float64Array(window.length);
     this.#otherPhaseSpan = Math.round((OTHER_PHASE_MS * fsHz) / 1000);
     this.#noiseAvg = new Float64Array(Math.max(1, Math.round((50 * fsHz) / 1000)));
   }
@@ -214,13 +246,18 @@ export class BeatMorphology {
 
   /**
    * Starts from another labeller's templates of the same stream, replacing what this one learned.
-   * Ignored (false) unless they were learned at this sampling rate, with this window.
+   * Templates learned at another sampling rate are resampled to this one ({@link resampleWave}):
+   * the device's rate can change by a `config` command in the middle of a rhythm (an operator asks
+   * for 500 Hz strips during a VT), and a labeller that learned afresh there took the VT's complex
+   * for the patient's beat (issue 12 session 20). Ignored (false) when the waves do not have the
+   * −100…+120 ms window at their rate.
    */
   adopt(learned: MorphologyTemplates): boolean {
-    const n = this.#beat.length;
-    if (learned.fsHz !== this.#fs || learned.templates.length === 0 || learned.templates.length > MAX_TEMPLATES || learned.templates.some((t) => t.wave.length !== n)) return false;
+    if (learned.templates.length === 0 || learned.templates.length > MAX_TEMPLATES) return false;
+    const waves = learned.templates.map((t) => resampleWave(t.wave, learned.fsHz, this.#fs));
+    if (waves.some((w) => w === undefined)) return false;
     this.#templates.length = 0;
-    for (const t of learned.templates) this.#templates.push({ wave: Float64Array.from(t.wave), qrsMs: t.qrsMs, widths: t.widths.slice(-WIDTH_HISTORY), paced: t.paced, weight: t.weight });
+    learned.templates.forEach((t, i) => this.#templates.push({ wave: waves[i]!, qrsMs: t.qrsMs, widths: t.widths.slice(-WIDTH_HISTORY), paced: t.paced, weight: t.weight }));
     return true;
   }
 

@@ -36,6 +36,8 @@ interface Disturbance {
   /** The processor restarts after the frame starting here (its record through JSON, maybe edited on the way). */
   restartAtS?: number;
   edit?: (r: StreamStateRecord) => StreamStateRecord;
+  /** From the frame starting here on, the device samples at another rate (an operator's `config` command). */
+  switchFs?: { atS: number; fsHz: number };
 }
 
 /** `vtEndMs`: the first beat after the VT. */
@@ -45,7 +47,9 @@ function run(vtRrMs: number, afterRrMs: number, ecgOnly: boolean, seed = 9, dist
   const vtStartMs = timeline[750]!.tMs;
   const vtEndMs = timeline[750 + segments[1]!.count]!.tMs;
   const leadOff = disturb.leadOff ? [{ startMs: T0 + disturb.leadOff.fromS * 1000, endMs: T0 + disturb.leadOff.toS * 1000 }] : [];
-  const list: TelemetryFrame[] = frames(timeline, 905_000, { ecg: syntheticEcgSource(seed, 250), ecgFsHz: 250, leadOff })
+  const atRate = (fsHz: number) => frames(timeline, 905_000, { ecg: syntheticEcgSource(seed, fsHz), ecgFsHz: fsHz, leadOff });
+  const switchMs = disturb.switchFs ? T0 + disturb.switchFs.atS * 1000 : Infinity;
+  const list: TelemetryFrame[] = [...atRate(250).filter((f) => f.ts < switchMs), ...(disturb.switchFs ? atRate(disturb.switchFs.fsHz).filter((f) => f.ts >= switchMs) : [])]
     .filter((f) => !disturb.lostFramesAtS?.includes((f.ts - T0) / 1000))
     .map((f) => (ecgOnly ? { ...f, beats: [], hr: 0 } : f));
   let rt = new StreamRuntime(OPTIONS);
@@ -151,6 +155,14 @@ describe('the patient’s beat shapes survive what restarts the QRS detector ins
     expect(o.vt.length).toBeGreaterThan(1);
     expect(o.notes.some((n) => n.startsWith('end estimated'))).toBe(true);
   });
+
+  for (const fsHz of [500, 1000]) {
+    it(`the device's sampling rate switched from 250 to ${fsHz} Hz 60 s into the VT (a config command): the shapes are resampled, and the alarm goes on as without the switch`, () => {
+      const o = run(500, 560, true, 9, { switchFs: { atS: 660, fsHz } });
+      sameAsFirmware(o);
+      expect(count(o.labels.vt, 'N')).toBeLessThanOrEqual(2);
+    });
+  }
 
   it('a 3 s lead-off keeps the shapes (the patch moved); after a 30 s one they are learned afresh — inside a VT that is the VT’s complex (electrodes may have been put back elsewhere)', () => {
     const short = run(500, 560, true, 9, { leadOff: { fromS: 660, toS: 663 } });

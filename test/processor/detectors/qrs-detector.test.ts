@@ -3,6 +3,7 @@ import { syntheticEcgSource } from '../../../device-sim/ecg-synth.ts';
 import type { TimedBeat } from '../../../device-sim/frames.ts';
 import { createPrng, gaussian } from '../../../device-sim/prng.ts';
 import { QrsDetector } from '../../../processor/detectors/qrs-detector.ts';
+import { resampleWave } from '../../../processor/detectors/qrs-morphology.ts';
 import { drawBeats, type Wave } from './drawn-beats.ts';
 
 /** Synthetic ECG (device-sim/ecg-synth.ts) of `beats` at `fsHz`, `seconds` long. */
@@ -310,5 +311,34 @@ describe('beat labels: a biphasic QRS whose detected peak falls on either phase 
       expect(q.finalBefore).toBeGreaterThanOrEqual(final);
       final = q.finalBefore;
     }
+  });
+});
+
+describe('beat shapes learned at one sampling rate, adopted at another (qrs-morphology.ts resampleWave)', () => {
+  it('a waveform resampled 250 → 500 → 250 Hz comes back within 2 % of its range, mean-free; a window of the wrong length is refused', () => {
+    const n250 = 56; // −100…+120 ms at 250 Hz: 25 + 30 + 1 samples
+    const wave = Array.from({ length: n250 }, (_, k) => 1000 * Math.exp(-(((k - 25) / 4) ** 2)) - 300 * Math.exp(-(((k - 32) / 5) ** 2)));
+    const up = resampleWave(wave, 250, 500)!;
+    expect(up).toHaveLength(111);
+    const back = resampleWave(Array.from(up), 500, 250)!;
+    const mean = wave.reduce((a, b) => a + b, 0) / n250;
+    const range = Math.max(...wave) - Math.min(...wave);
+    back.forEach((v, k) => expect(Math.abs(v - (wave[k]! - mean))).toBeLessThan(0.02 * range));
+    expect(Math.abs(back.reduce((a, b) => a + b, 0))).toBeLessThan(1e-6);
+    expect(resampleWave(wave.slice(1), 250, 500)).toBeUndefined();
+  });
+
+  it('a detector at 500 Hz started inside a VT reads it V when it adopts the shapes learned at 250 Hz, N without them', () => {
+    const learnedAt250 = new QrsDetector(250);
+    learnedAt250.push(synth(regular(800, 40), 250, 40));
+    const vtAt500 = (learned?: QrsDetector) => {
+      const q = new QrsDetector(500);
+      if (learned) expect(q.adoptMorphology(learned.morphologyTemplates()!)).toBe(true);
+      return q.push(synth(regular(500, 20, 'V'), 500, 20, 5)).map((b) => b.cls).join('');
+    };
+    const fresh = vtAt500();
+    const adopted = vtAt500(learnedAt250);
+    expect([...fresh].filter((c) => c === 'N').length).toBeGreaterThan(fresh.length / 2);
+    expect(adopted).toMatch(/^V{35,}$/);
   });
 });
