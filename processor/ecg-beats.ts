@@ -95,13 +95,13 @@ export const ecgBeatStateSchema = z.object({
 export interface BeatShapesState {
   v: 1;
   fsHz: number;
-  templates: { wave: string; qrsMs: number; widths: number[]; paced: boolean; weight: number }[];
+  templates: { wave: string; qrsMs: number; widths: number[]; paced: boolean; weight: number; normalRateWeight?: number }[];
 }
 
 export const beatShapesStateSchema = z.object({
   v: z.literal(1),
   fsHz: z.number().int().positive(),
-  templates: z.array(z.object({ wave: z.base64(), qrsMs: z.number(), widths: z.array(z.number()), paced: z.boolean(), weight: z.number().nonnegative() })).min(1).max(8),
+  templates: z.array(z.object({ wave: z.base64(), qrsMs: z.number(), widths: z.array(z.number()), paced: z.boolean(), weight: z.number().nonnegative(), normalRateWeight: z.number().nonnegative().optional() })).min(1).max(8),
 });
 
 export class EcgBeatSource {

@@ -117,13 +117,28 @@ const FAST_RR_MS = 600;
 /**
  * {@link FAST_RR_MS} holds only for a dominant beat of at least this weight: half the weight a
  * template reaches when every beat matches it (1 / (1 − `templateDecay`) = 200), ≈ 140 beats of
- * the patient's rhythm. Before that (the first minutes of a stream) every beat votes, as before:
+ * the patient's rhythm — or, sooner, for one learned at a normal rate ({@link
+ * LEARNED_AT_NORMAL_RATE_BEATS}). Before that every beat votes, as before:
  * otherwise a first template that was not the patient's beat (an ectopic or noisy first complex)
  * stayed dominant through a fast rhythm's first beats, which then all read `V` — on the 30 s CinC
  * 2017 strips a freeze from the first beat cost the AF detector 6 points of sensitivity. Set a
  * priori from the decay, not on the evaluation records.
  */
 const ESTABLISHED_WEIGHT = 100;
+/**
+ * {@link FAST_RR_MS} also holds, sooner, for a dominant beat learned at a normal rate: once this
+ * many of its beats came at RR ≥ {@link FAST_RR_MS} (its decayed count of them,
+ * `Template.normalRateWeight`). Bedside monitors learn the patient's dominant beat from the first
+ * 15 valid beats (Philips HeartStart MRx, "Arrhythmia Learning/Relearning") to 30 identical ones
+ * (Data Critical PatientNet); 15 here. Without it a VT in the first ≈ 2 minutes of a stream (a
+ * patient who puts the patch on and then has a VT) became the dominant beat after ≈ 140 beats,
+ * and its alarm broke into several, as {@link ESTABLISHED_WEIGHT} describes (issue 12 session 20:
+ * a 3 min VT at 120/min after 60 s of sinus rhythm raised five VT alarms). A dominant beat learned
+ * only at fast rates (a patient who is tachycardic from the start: the CinC 2015 ICU records) still
+ * waits for {@link ESTABLISHED_WEIGHT}: with 30 beats at any rate instead, CinC 2015 production
+ * lost 2 true negatives (EVALUATION.md §5).
+ */
+const LEARNED_AT_NORMAL_RATE_BEATS = 15;
 /** NN intervals averaged for the dominant rhythm (OSEA rythmchk `RRShort2`: the last 4). */
 const NN_HISTORY = 4;
 
@@ -148,6 +163,8 @@ interface Template {
   paced: boolean;
   /** Decayed count of beats that matched it: the dominant template has the largest. */
   weight: number;
+  /** The same count for its beats at a normal rate (RR ≥ {@link FAST_RR_MS}; see {@link LEARNED_AT_NORMAL_RATE_BEATS}). */
+  normalRateWeight: number;
 }
 
 /**
@@ -159,7 +176,8 @@ interface Template {
  */
 export interface MorphologyTemplates {
   fsHz: number;
-  templates: { wave: number[]; qrsMs: number; widths: number[]; paced: boolean; weight: number }[];
+  /** `normalRateWeight` is absent in records of processors before issue 12 session 20 (then 0). */
+  templates: { wave: number[]; qrsMs: number; widths: number[]; paced: boolean; weight: number; normalRateWeight?: number }[];
 }
 
 /** Samples of a template window (−{@link PRE_MS}…+{@link POST_MS} ms around the R peak) at `fsHz`: before the peak, and in all. */
@@ -203,6 +221,8 @@ export class BeatMorphology {
   /** The other phase of a biphasic complex is looked for within ± this many samples of the R peak. */
   readonly #otherPhaseSpan: number;
   readonly #templates: Template[] = [];
+  /** The decayed count {@link LEARNED_AT_NORMAL_RATE_BEATS} matching beats in a row reach. */
+  readonly #learnedWeight: number;
   /** Running sum buffer of the noise check (50 ms). */
   readonly #noiseAvg: Float64Array;
   /** Recent NN intervals (samples, both beats `N`): the dominant rhythm, for prematurity. */
@@ -213,6 +233,9 @@ export class BeatMorphology {
   constructor(fsHz: number, signal: (i: number) => number, params: Partial<MorphologyParams> = {}) {
     this.#fs = fsHz;
     this.#p = { ...MORPHOLOGY_DEFAULTS, ...params };
+    const d = this.#p.templateDecay;
+    // (Less a rounding margin: the running sum of that many beats must reach it.)
+    this.#learnedWeight = (d < 1 ? (1 - d ** LEARNED_AT_NORMAL_RATE_BEATS) / (1 - d) : LEARNED_AT_NORMAL_RATE_BEATS) - 1e-9;
     this.#signal = signal;
     const window = windowSamples(fsHz);
     this.#pre = window.pre;
@@ -241,7 +264,7 @@ export class BeatMorphology {
   /** A copy of the learned templates (see {@link MorphologyTemplates}); undefined before the first beat. */
   templates(): MorphologyTemplates | undefined {
     if (this.#templates.length === 0) return undefined;
-    return { fsHz: this.#fs, templates: this.#templates.map((t) => ({ wave: Array.from(t.wave), qrsMs: t.qrsMs, widths: [...t.widths], paced: t.paced, weight: t.weight })) };
+    return { fsHz: this.#fs, templates: this.#templates.map((t) => ({ wave: Array.from(t.wave), qrsMs: t.qrsMs, widths: [...t.widths], paced: t.paced, weight: t.weight, normalRateWeight: t.normalRateWeight })) };
   }
 
   /**
@@ -257,7 +280,7 @@ export class BeatMorphology {
     const waves = learned.templates.map((t) => resampleWave(t.wave, learned.fsHz, this.#fs));
     if (waves.some((w) => w === undefined)) return false;
     this.#templates.length = 0;
-    learned.templates.forEach((t, i) => this.#templates.push({ wave: waves[i]!, qrsMs: t.qrsMs, widths: t.widths.slice(-WIDTH_HISTORY), paced: t.paced, weight: t.weight }));
+    learned.templates.forEach((t, i) => this.#templates.push({ wave: waves[i]!, qrsMs: t.qrsMs, widths: t.widths.slice(-WIDTH_HISTORY), paced: t.paced, weight: t.weight, normalRateWeight: t.normalRateWeight ?? 0 }));
     return true;
   }
 
@@ -317,8 +340,11 @@ export class BeatMorphology {
     // which beat is the patient's own ({@link FAST_RR_MS}): without this a sustained VT became the
     // dominant beat after ≈ 140 beats, its complexes then read `N` and its alarm ended while it
     // went on, and the sinus beats after it read `V` for minutes.
-    const votes = !(unlike && dominant!.weight >= ESTABLISHED_WEIGHT && rrSamples > 0 && rrSamples < (FAST_RR_MS * this.#fs) / 1000);
-    if (votes) for (const t of this.#templates) t.weight *= this.#p.templateDecay;
+    const fast = rrSamples > 0 && rrSamples < (FAST_RR_MS * this.#fs) / 1000;
+    const normalRate = rrSamples > 0 && !fast;
+    const established = dominant !== undefined && (dominant.weight >= ESTABLISHED_WEIGHT || dominant.normalRateWeight >= this.#learnedWeight);
+    const votes = !(unlike && established && fast);
+    if (votes) for (const t of this.#templates) { t.weight *= this.#p.templateDecay; t.normalRateWeight *= this.#p.templateDecay; }
     // Noise only matters for a beat unlike the dominant one (it is measured only then).
     let noisy: boolean | undefined;
     const isNoisy = () => (noisy ??= this.hfNoise(r, rrSamples) > this.#p.noiseMax);
@@ -333,13 +359,14 @@ export class BeatMorphology {
         best.qrsMs += (qrsMs - best.qrsMs) / 8;
       }
       if (votes) best.weight += 1;
+      if (votes && normalRate) best.normalRateWeight += 1;
     } else if (!isNoisy()) {
       if (this.#templates.length >= MAX_TEMPLATES) {
         let weakest = 0;
         for (let i = 1; i < this.#templates.length; i++) if (this.#templates[i]!.weight < this.#templates[weakest]!.weight) weakest = i;
         this.#templates.splice(weakest, 1);
       }
-      this.#templates.push({ wave: Float64Array.from(b), qrsMs, widths: paced ? [qrsMs] : [], weight: votes ? 1 : 0, paced });
+      this.#templates.push({ wave: Float64Array.from(b), qrsMs, widths: paced ? [qrsMs] : [], weight: votes ? 1 : 0, normalRateWeight: votes && normalRate ? 1 : 0, paced });
     }
     if (paced) {
       this.#prevCls = 'Q';

@@ -41,13 +41,13 @@ interface Disturbance {
 }
 
 /** `vtEndMs`: the first beat after the VT. */
-function run(vtRrMs: number, afterRrMs: number, ecgOnly: boolean, seed = 9, disturb: Disturbance = {}): Outcome & { vtStartMs: number; vtEndMs: number; notes: string[]; shapesBytes: number } {
-  const segments: Segment[] = [{ rrMs: 800, count: 750 }, { rrMs: vtRrMs, count: Math.round(180_000 / vtRrMs), cls: 'V' }, { rrMs: afterRrMs, count: Math.round(120_000 / afterRrMs) }];
+function run(vtRrMs: number, afterRrMs: number, ecgOnly: boolean, seed = 9, disturb: Disturbance = {}, sinusBeats = 750): Outcome & { vtStartMs: number; vtEndMs: number; notes: string[]; shapesBytes: number } {
+  const segments: Segment[] = [{ rrMs: 800, count: sinusBeats }, { rrMs: vtRrMs, count: Math.round(180_000 / vtRrMs), cls: 'V' }, { rrMs: afterRrMs, count: Math.round(120_000 / afterRrMs) }];
   const timeline = beats(T0, segments);
-  const vtStartMs = timeline[750]!.tMs;
-  const vtEndMs = timeline[750 + segments[1]!.count]!.tMs;
+  const vtStartMs = timeline[sinusBeats]!.tMs;
+  const vtEndMs = timeline[sinusBeats + segments[1]!.count]!.tMs;
   const leadOff = disturb.leadOff ? [{ startMs: T0 + disturb.leadOff.fromS * 1000, endMs: T0 + disturb.leadOff.toS * 1000 }] : [];
-  const atRate = (fsHz: number) => frames(timeline, 905_000, { ecg: syntheticEcgSource(seed, fsHz), ecgFsHz: fsHz, leadOff });
+  const atRate = (fsHz: number) => frames(timeline, vtEndMs - T0 + 125_000, { ecg: syntheticEcgSource(seed, fsHz), ecgFsHz: fsHz, leadOff });
   const switchMs = disturb.switchFs ? T0 + disturb.switchFs.atS * 1000 : Infinity;
   const list: TelemetryFrame[] = [...atRate(250).filter((f) => f.ts < switchMs), ...(disturb.switchFs ? atRate(disturb.switchFs.fsHz).filter((f) => f.ts >= switchMs) : [])]
     .filter((f) => !disturb.lostFramesAtS?.includes((f.ts - T0) / 1000))
@@ -102,6 +102,29 @@ describe('a 3 min VT on an ECG-only device after 10 min of sinus rhythm', () => 
       expect(count(ecg.labels.after, 'V')).toBe(0);
     });
   }
+});
+
+describe('a VT in the first minutes of a stream (a patient who puts the patch on, then has a VT)', () => {
+  // Before issue 12 session 20 the freeze needed ≈ 140 beats of the dominant beat: a 3 min VT at
+  // 120/min after 60 s of sinus rhythm became the dominant beat and raised five VT alarms.
+  for (const sinusBeats of [20, 75]) {
+    it(`${sinusBeats} beats of sinus rhythm, then a 3 min VT at 120/min: one VT alarm, as with firmware beats (the dominant beat was learned at a normal rate from 15 beats)`, () => {
+      const firmware = run(500, 560, false, 9, {}, sinusBeats);
+      const ecg = run(500, 560, true, 9, {}, sinusBeats);
+      expect(firmware.vt).toHaveLength(1);
+      expect(ecg.vt).toHaveLength(1);
+      expect(Math.abs(ecg.vt[0]!.endS! - firmware.vt[0]!.endS!)).toBeLessThanOrEqual(0.02);
+      expect(count(ecg.labels.vt, 'N')).toBeLessThanOrEqual(1);
+      expect(count(ecg.labels.after, 'V')).toBe(0);
+    });
+  }
+
+  it('a restart inside that VT: the record carries what the dominant beat learned at a normal rate, and the alarm goes on', () => {
+    const o = run(500, 560, true, 9, { restartAtS: 120 }, 75);
+    expect(o.vt).toHaveLength(1);
+    expect(o.notes).toEqual([]);
+    expect(count(o.labels.vt, 'N')).toBeLessThanOrEqual(1);
+  });
 });
 
 describe('the dominant beat is still elected by every beat at the start of a stream', () => {
