@@ -348,5 +348,8 @@ export function formatSimReport(r: SimReport): string {
     `False physiological alarms: ${t.falsePhysiological} (on distractors: ${t.distractorAlarms} of ${t.distractors} distractor episodes); unmatched technical alerts: ${t.unmatchedTechnical}; duplicates: ${t.duplicates}`,
     `Detection latency (detectedAt − onset frame sent) p50/p95/max: ${dist(r.latencyMs)}; after the criterion was met: ${dist(r.afterCriterionMs)}`,
     `Result: ${r.pass ? 'PASS (every scored episode detected, no false physiological alarm)' : 'FAIL'}`,
+    // A duplicate does not fail the run (a device reboot may legitimately split an alarm at its
+    // hole), but an episode raised several times is what a clinician sees: say so under the result.
+    ...(t.duplicates > 0 ? [`Note: ${t.duplicates} duplicate alert(s): an episode was raised more than once (a split alarm; listed under "duplicates" in the JSON report)`] : []),
   ].join('\n');
 }

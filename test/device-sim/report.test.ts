@@ -71,6 +71,12 @@ describe('simulation report', () => {
   it('counts a second alert for the same episode as a duplicate, not as false', () => {
     const r = report([episode('tachy', 100, 130)], [alert('tachy', 100, 2), alert('tachy', 115, 2)]);
     expect([r.totals.episodesDetected, r.totals.duplicates, r.totals.falsePhysiological, r.duplicates[0]!.onsetMs - T0]).toEqual([1, 1, 0, 115_000]);
+    // It does not fail the run, but the printed result says that an episode was raised twice.
+    expect(r.pass).toBe(true);
+    expect(formatSimReport(r).split('\n').slice(-2)).toEqual([
+      'Result: PASS (every scored episode detected, no false physiological alarm)',
+      'Note: 1 duplicate alert(s): an episode was raised more than once (a split alarm; listed under "duplicates" in the JSON report)',
+    ]);
   });
 
   it('matches the alert closest in onset when several are in the window', () => {
