@@ -6,7 +6,7 @@
  * monitored, not a stream that starts in the arrhythmia), a sustained episode, and 2 min of
  * sinus rhythm; each is also run with a processor restart (the changelog record through JSON) and
  * with one lost frame 100 s into the episode, and the ECG-only device also switches there to
- * 500 Hz or to 250 ms frames (an operator's `config` command during the rhythm; session 20). Synthetic ECG (device-sim/ecg-synth.ts, seed 9): it
+ * 500 Hz, to 250 ms or to 5 s frames (an operator's `config` command during the rhythm; session 20). Synthetic ECG (device-sim/ecg-synth.ts, seed 9): it
  * draws a P wave before every `N` beat, so the irregular rhythm below is an irregular rhythm with
  * P waves (like multifocal atrial tachycardia), not AF, on a device with ECG.
  *
@@ -71,15 +71,15 @@ function timeline(episode: Segment[]): { beats: TimedBeat[]; startMs: number; en
   return { beats, startMs, endMs };
 }
 
-type Variant = 'firmware' | 'firmware, restart' | 'firmware, lost frame' | 'ECG-only' | 'ECG-only, restart' | 'ECG-only, lost frame' | 'ECG-only, to 500 Hz' | 'ECG-only, to 250 ms frames';
-const VARIANTS: Variant[] = ['firmware', 'firmware, restart', 'firmware, lost frame', 'ECG-only', 'ECG-only, restart', 'ECG-only, lost frame', 'ECG-only, to 500 Hz', 'ECG-only, to 250 ms frames'];
+type Variant = 'firmware' | 'firmware, restart' | 'firmware, lost frame' | 'ECG-only' | 'ECG-only, restart' | 'ECG-only, lost frame' | 'ECG-only, to 500 Hz' | 'ECG-only, to 250 ms frames' | 'ECG-only, to 5 s frames';
+const VARIANTS: Variant[] = ['firmware', 'firmware, restart', 'firmware, lost frame', 'ECG-only', 'ECG-only, restart', 'ECG-only, lost frame', 'ECG-only, to 500 Hz', 'ECG-only, to 250 ms frames', 'ECG-only, to 5 s frames'];
 
 function run(beats: TimedBeat[], startMs: number, variant: Variant): string[] {
   const durationMs = beats.at(-1)!.tMs - T0 + 2000;
   const disturbFrameMs = Math.floor((startMs + DISTURB_AT_MS - T0) / 1000) * 1000 + T0;
   const build = (fsHz: number, frameMs = 1000) => [...buildFrames(beats, { t0Ms: T0, durationMs, battery: 90, ecg: syntheticEcgSource(9, fsHz), ecgFsHz: fsHz, frameMs })];
   // An operator's config command at the disturbance: the device switches its sampling rate or frame length there.
-  const switched = variant === 'ECG-only, to 500 Hz' ? build(500) : variant === 'ECG-only, to 250 ms frames' ? build(250, 250) : undefined;
+  const switched = variant === 'ECG-only, to 500 Hz' ? build(500) : variant === 'ECG-only, to 250 ms frames' ? build(250, 250) : variant === 'ECG-only, to 5 s frames' ? build(250, 5000) : undefined;
   const frames: TelemetryFrame[] = [...build(250).filter((f) => !switched || f.ts < disturbFrameMs), ...(switched ?? []).filter((f) => f.ts >= disturbFrameMs)]
     .filter((f) => !(variant.endsWith('lost frame') && f.ts === disturbFrameMs))
     .map((f) => (variant.startsWith('ECG-only') ? { ...f, beats: [], hr: 0 } : f));
@@ -90,7 +90,9 @@ function run(beats: TimedBeat[], startMs: number, variant: Variant): string[] {
     if (variant.endsWith('restart') && f.ts === disturbFrameMs) rt = StreamRuntime.restore(OPTIONS, parseStreamState(JSON.parse(JSON.stringify(rt.record('eval', 0))))!);
   }
   const s = (ms: number) => ((ms - startMs) / 1000).toFixed(1);
-  return [...alarms.values()].map((a) => `${a.kind} ${s(Date.parse(a.onset))}–${a.end ? s(Date.parse(a.end)) : 'open'}${a.evidence.note?.startsWith('end estimated') ? ' est' : ''}`);
+  // The data end after the last beat (up to a 5 s frame later): a silence there is the end of the run, not the patient's.
+  const lastBeatMs = beats.at(-1)!.tMs;
+  return [...alarms.values()].filter((a) => Date.parse(a.onset) < lastBeatMs).map((a) => `${a.kind} ${s(Date.parse(a.onset))}–${a.end ? s(Date.parse(a.end)) : 'open'}${a.evidence.note?.startsWith('end estimated') ? ' est' : ''}`);
 }
 
 console.log(`Alarms per variant (s from the episode's start; restart / lost frame at ${DISTURB_AT_MS / 1000} s into it); "=" equals the uninterrupted firmware run`);
