@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import { writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { devIssuerKeyPath, openDevIssuer } from '../dashboard-api/dev-issuer.ts';
-import { formatSimReport, reportFromApi, runReplay, runSim, SIM_STAGGER_MS, simDeviceIds, type RunSimOptions, type RunSimSummary, type SimSpeed } from '../device-sim/index.ts';
+import { formatSimReport, reportFromApi, unmonitoredPeriods, runReplay, runSim, SIM_STAGGER_MS, simDeviceIds, type RunSimOptions, type RunSimSummary, type SimSpeed } from '../device-sim/index.ts';
 import { deviceWireFormats, encoderOf, parseWireFormat, type WireFormatChoice } from '../device-sim/wire-format.ts';
 import { sleep } from '../device-sim/pacing.ts';
 import type { PulsebridgeConfig } from '../platform/config.ts';
@@ -223,6 +223,7 @@ async function writeReport(input: SimCommandInput, summary: RunSimSummary, flags
   const base = {
     scenario: summary.scenario, t0Ms: summary.t0Ms, endMs: summary.t0Ms + summary.durationMs, devices: summary.deviceIds,
     episodes: summary.episodes, wallStartMs: summary.wallStartMs,
+    unmonitored: unmonitoredPeriods(summary.deviceInfo, summary.deviceEvents, summary.t0Ms + summary.durationMs),
   };
   let { report, truncated } = await reportFromApi({ ...base, api: { apiUrl, token } });
   if (truncated && embedded) {

@@ -6,7 +6,7 @@
 import type { Alert } from '../contracts/alert.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
 import type { GroundTruthEpisode } from './ground-truth.ts';
-import { buildSimReport, type SimReport } from './report.ts';
+import { buildSimReport, type SimReport, type UnmonitoredPeriod } from './report.ts';
 
 /** The API's largest page (dashboard-api/server.ts MAX_ALERT_LIMIT). */
 const MAX_LIMIT = 10_000;
@@ -90,6 +90,8 @@ export interface ReportFromApiInput {
   wallStartMs: number;
   api: Omit<FetchAlertsOptions, 'sinceMs'>;
   toleranceMs?: number;
+  /** Where devices sent no rhythm (report.ts `unmonitoredPeriods`). */
+  unmonitored?: readonly UnmonitoredPeriod[];
 }
 
 /** Fetches the run's alerts and builds the simulation report (report.ts). */
@@ -98,6 +100,7 @@ export async function reportFromApi(input: ReportFromApiInput): Promise<{ report
   const report = buildSimReport({
     scenario: input.scenario, t0Ms: input.t0Ms, endMs: input.endMs, devices: input.devices, episodes: input.episodes, alerts,
     ...(input.toleranceMs === undefined ? {} : { toleranceMs: input.toleranceMs }),
+    ...(input.unmonitored === undefined ? {} : { unmonitored: input.unmonitored }),
   });
   return { report, truncated };
 }

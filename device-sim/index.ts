@@ -29,8 +29,8 @@ export { AfRrModel, randomAfParams, AF_HR_RANGE_BPM, AF_TAIL_MEAN_RANGE_MS, type
 export { scanCriteria, type CriterionHit } from './criteria-scan.ts';
 export { fetchAlerts, reportFromApi, type FetchAlertsOptions, type FetchedAlerts, type ReportFromApiInput } from './alerts-api.ts';
 export {
-  buildSimReport, formatSimReport, expectedAlarms, distribution, DEFAULT_TOLERANCE_MS,
-  type SimReport, type ReportInput, type ReportAlert, type ExpectedAlarm, type AlarmMatch, type KindStats, type Distribution, type UnmatchedAlert, type AlertRef,
+  buildSimReport, formatSimReport, expectedAlarms, distribution, unmonitoredPeriods, DEFAULT_TOLERANCE_MS,
+  type SimReport, type ReportInput, type ReportAlert, type ExpectedAlarm, type AlarmMatch, type KindStats, type Distribution, type UnmatchedAlert, type AlertRef, type UnmonitoredPeriod,
 } from './report.ts';
 export { syntheticEcgSource } from './ecg-synth.ts';
 export { readWfdbRecord, type WfdbRecord, type WfdbEcgLead, type ReadWfdbRecordOptions } from './wfdb-record.ts';

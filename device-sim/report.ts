@@ -43,6 +43,42 @@ export interface ReportInput {
   alerts: readonly ReportAlert[];
   /** Onset tolerance, ms (default {@link DEFAULT_TOLERANCE_MS}). */
   toleranceMs?: number;
+  /** Where a device sent nothing the rhythm can be read from ({@link unmonitoredPeriods}): alarms due there are not scored. */
+  unmonitored?: readonly UnmonitoredPeriod[];
+}
+
+/** A stretch of true time in which a device's frames carried neither beats nor ECG. */
+export interface UnmonitoredPeriod {
+  deviceId: string;
+  fromMs: number;
+  toMs: number;
+}
+
+/**
+ * Where the devices of a run could not be monitored: an ECG-only device (no firmware beats)
+ * whose ECG a `config` command switched off sends frames with neither beats nor ECG until ECG is
+ * switched on again. The processor then raises `signal_loss` (the rhythm is not monitored), and
+ * no arrhythmia scripted in that time can be detected, so it is not scored against the product.
+ */
+export function unmonitoredPeriods(
+  deviceInfo: Readonly<Record<string, { ecgOnly?: true }>>,
+  deviceEvents: readonly { deviceId: string; kind: string; atMs: number; ok?: boolean; settings?: { ecgFsHz: number | null } }[],
+  runEndMs: number,
+): UnmonitoredPeriod[] {
+  const out: UnmonitoredPeriod[] = [];
+  const offSince = new Map<string, number>();
+  for (const e of deviceEvents) {
+    if (e.kind !== 'config' || e.ok !== true || !e.settings || deviceInfo[e.deviceId]?.ecgOnly !== true) continue;
+    const since = offSince.get(e.deviceId);
+    if (e.settings.ecgFsHz === null) {
+      if (since === undefined) offSince.set(e.deviceId, e.atMs);
+    } else if (since !== undefined) {
+      out.push({ deviceId: e.deviceId, fromMs: since, toMs: e.atMs });
+      offSince.delete(e.deviceId);
+    }
+  }
+  for (const [deviceId, fromMs] of offSince) out.push({ deviceId, fromMs, toMs: runEndMs });
+  return out;
 }
 
 export const DEFAULT_TOLERANCE_MS = 5000;
@@ -64,7 +100,7 @@ export interface ExpectedAlarm {
   windowEndMs: number;
   /** Counted as detected or missed; otherwise why not. */
   scored: boolean;
-  notScoredReason?: 'cut_off' | 'criterion_not_met';
+  notScoredReason?: 'cut_off' | 'criterion_not_met' | 'not_monitored';
 }
 
 /** An alert as the report shows it. */
@@ -207,7 +243,12 @@ const inWindow = (t: number, x: { windowStartMs: number; windowEndMs: number }) 
 export function buildSimReport(input: ReportInput): SimReport {
   const tol = input.toleranceMs ?? DEFAULT_TOLERANCE_MS;
   const devices = new Set(input.devices);
-  const expected = expectedAlarms(input.episodes, tol, input.endMs);
+  // An alarm due while its device sent no rhythm (from the episode's onset to its criterion) cannot be raised.
+  const unmonitored = input.unmonitored ?? [];
+  const expected = expectedAlarms(input.episodes, tol, input.endMs).map((x) =>
+    x.scored && unmonitored.some((u) => u.deviceId === x.deviceId && u.fromMs <= (x.criterionMs ?? x.onsetMs) && u.toMs >= x.onsetMs)
+      ? { ...x, scored: false, notScoredReason: 'not_monitored' as const }
+      : x);
   const distractors = input.episodes.filter((e) => e.alarm === null).map((e) => ({
     deviceId: e.deviceId, kind: e.kind, windowStartMs: e.onsetMs - tol, windowEndMs: Math.max(e.onsetMs, e.endMs ?? input.endMs) + tol,
   }));
@@ -344,7 +385,7 @@ export function formatSimReport(r: SimReport): string {
     `Simulation report: scenario ${r.scenario}, ${r.devices} devices, ${((r.endMs - r.t0Ms) / 60_000).toFixed(1)} min of device time, onset tolerance ±${r.toleranceMs / 1000} s`,
     line(header),
     ...rows.map(line),
-    `Injected episodes detected: ${t.episodesDetected}/${t.episodes}; implied alarms detected: ${t.impliedDetected}/${t.implied}; missed: ${t.missed}; not scored (cut off or criterion not met): ${t.notScored}`,
+    `Injected episodes detected: ${t.episodesDetected}/${t.episodes}; implied alarms detected: ${t.impliedDetected}/${t.implied}; missed: ${t.missed}; not scored (cut off, criterion not met, or device sending no rhythm): ${t.notScored}`,
     `False physiological alarms: ${t.falsePhysiological} (on distractors: ${t.distractorAlarms} of ${t.distractors} distractor episodes); unmatched technical alerts: ${t.unmatchedTechnical}; duplicates: ${t.duplicates}`,
     `Detection latency (detectedAt − onset frame sent) p50/p95/max: ${dist(r.latencyMs)}; after the criterion was met: ${dist(r.afterCriterionMs)}`,
     `Result: ${r.pass ? 'PASS (every scored episode detected, no false physiological alarm)' : 'FAIL'}`,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AlertKind } from '../../contracts/alert.ts';
 import type { GroundTruthEpisode } from '../../device-sim/ground-truth.ts';
-import { buildSimReport, distribution, formatSimReport, type ReportAlert } from '../../device-sim/report.ts';
+import { buildSimReport, distribution, formatSimReport, unmonitoredPeriods, type ReportAlert } from '../../device-sim/report.ts';
 
 const T0 = 1_764_064_800_000;
 const END = T0 + 600_000;
@@ -129,10 +129,23 @@ describe('simulation report', () => {
       'tachy                 0         0       0           0      1               0                        –                    –                            –',
       'vt                    1         0       1           0      0               0                        –                    –                            –',
       'lead_off              0         0       0           0                 1    0                        –                    –                            –',
-      'Injected episodes detected: 1/2; implied alarms detected: 0/0; missed: 1; not scored (cut off or criterion not met): 0',
+      'Injected episodes detected: 1/2; implied alarms detected: 0/0; missed: 1; not scored (cut off, criterion not met, or device sending no rhythm): 0',
       'False physiological alarms: 1 (on distractors: 0 of 0 distractor episodes); unmatched technical alerts: 1; duplicates: 0',
       'Detection latency (detectedAt − onset frame sent) p50/p95/max: 2.5s / 2.5s / 2.5s; after the criterion was met: 500ms / 500ms / 500ms',
       'Result: FAIL',
     ].join('\n'));
+  });
+
+  it('an ECG-only device whose ECG a config command switched off sends no rhythm: alarms due then are not scored (not missed), the rest are', () => {
+    const config = (atS: number, ecgFsHz: number | null, deviceId = 'sim-0001') => ({ deviceId, kind: 'config', atMs: T0 + atS * 1000, ok: true, settings: { frameMs: 1000, ecgFsHz } });
+    const events = [config(100, null), config(200, 250), config(300, null, 'sim-0002'), config(400, null)];
+    const periods = unmonitoredPeriods({ 'sim-0001': { ecgOnly: true }, 'sim-0002': {} }, events, END);
+    // sim-0002 sends firmware beats: switching its ECG off does not stop the rhythm.
+    expect(periods.map((p) => [p.deviceId, (p.fromMs - T0) / 1000, (p.toMs - T0) / 1000])).toEqual([['sim-0001', 100, 200], ['sim-0001', 400, 600]]);
+    const r = buildSimReport({ scenario: 'test', t0Ms: T0, endMs: END, devices: ['sim-0001'], episodes: [episode('vt', 150, 160), episode('vt', 250, 260), episode('vt', 450, 460)], alerts: [alert('vt', 250, 3)], unmonitored: periods });
+    expect([r.pass, r.totals.missed, r.totals.notScored, r.totals.episodesDetected]).toEqual([true, 0, 2, 1]);
+    expect(r.matches.map((m) => m.expected.notScoredReason ?? 'scored')).toEqual(['not_monitored', 'scored', 'not_monitored']);
+    // Without the periods the same run fails: two VTs the device never sent look missed.
+    expect(buildSimReport({ scenario: 'test', t0Ms: T0, endMs: END, devices: ['sim-0001'], episodes: [episode('vt', 150, 160), episode('vt', 250, 260), episode('vt', 450, 460)], alerts: [alert('vt', 250, 3)] }).pass).toBe(false);
   });
 });
