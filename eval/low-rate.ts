@@ -1,0 +1,114 @@
+/**
+ * The ECG-only path at a lower sampling rate than the records': device-protocol.md allows
+ * 125–1000 Hz, and Holter-class front ends sample at 125–128 Hz. Each record's ECG is resampled
+ * the way such a front end would have sampled it (a zero-phase 4th-order Butterworth low-pass at
+ * 0.4 × the new rate, then linear interpolation), then replayed through the production beat
+ * source and detectors, as `npm run eval` replays it at the native rate:
+ *  - mitdb (both leads): QRS detection and ventricular-beat labels, bxb (eval/bxb.ts);
+ *  - CinC 2015 VT alarms: the production verdict on the first ECG lead (eval/challenge2015.ts).
+ * Not part of `npm run eval` (nothing is chosen on it); EVALUATION.md §5 has the results.
+ *
+ *   node eval/low-rate.ts [--data DIR] [--fs 250,128] [--no-anti-alias]
+ */
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { readWfdbHeader } from '../device-sim/wfdb-header.ts';
+import { readWfdbRecord, type WfdbRecord } from '../device-sim/wfdb-record.ts';
+import { recordBeats, recordDurationMs } from '../device-sim/replay.ts';
+import { Biquad } from '../processor/detectors/biquad.ts';
+import { bxb, type BxbBeat, type BxbCounts } from './bxb.ts';
+import { alarmType, challengeScore, decideProduction, ecgSignalIndexes, evaluateLead, productionDetectors, readAlarmLabels, type AlarmResult } from './challenge2015.ts';
+import { loadQrsRecord, type QrsLead } from './ecg-eval.ts';
+import { EC57_LEARNING_MS } from './evaluate.ts';
+import { derivedFrames, ecgSignalFrames } from './qrs.ts';
+import { listRecords } from './records.ts';
+import { EVAL_EPOCH_MS } from './replay.ts';
+
+/** `x` sampled at `fromHz`, as a front end at `toHz` would have sampled the same signal. */
+export function resampleEcg(x: ArrayLike<number>, fromHz: number, toHz: number, antiAlias = true): Float64Array {
+  const y = Float64Array.from(x as ArrayLike<number>);
+  if (toHz < fromHz && antiAlias) {
+    // Anti-aliasing: two Butterworth sections forwards, then backwards (no phase shift of the QRS).
+    for (const backwards of [false, true]) {
+      const filters = [Biquad.lowPass(0.4 * toHz, fromHz), Biquad.lowPass(0.4 * toHz, fromHz)];
+      for (let i = 0; i < y.length; i++) {
+        const k = backwards ? y.length - 1 - i : i;
+        let v = y[k]!;
+        for (const f of filters) v = f.step(v);
+        y[k] = v;
+      }
+    }
+  }
+  const out = new Float64Array(Math.floor((x.length * toHz) / fromHz));
+  for (let k = 0; k < out.length; k++) {
+    const t = (k * fromHz) / toHz;
+    const i = Math.min(y.length - 2, Math.floor(t));
+    out[k] = y[i]! + (t - i) * (y[i + 1]! - y[i]!);
+  }
+  return out;
+}
+
+/** The record with its ECG lead at `toHz` (sample positions of invalid runs scaled); as it is when that is not lower. */
+function atRate(record: WfdbRecord, toHz: number): WfdbRecord {
+  const ecg = record.ecg!;
+  if (toHz >= ecg.fsHz) return record;
+  const scale = toHz / ecg.fsHz;
+  return {
+    ...record,
+    lengthSamples: Math.floor(record.lengthSamples * scale),
+    header: { ...record.header, fsHz: toHz },
+    // (int16 µV, as a device sends them)
+    ecg: { ...ecg, fsHz: toHz, uV: Int16Array.from(resampleEcg(ecg.uV, ecg.fsHz, toHz, antiAlias), (v) => Math.max(-32768, Math.min(32767, Math.round(v)))), missing: ecg.missing.map((m) => ({ ...m, startSample: Math.floor(m.startSample * scale), endSample: Math.ceil(m.endSample * scale) })) },
+  };
+}
+
+const pct = (n: number, d: number) => (d > 0 ? ((100 * n) / d).toFixed(2) : '-');
+
+async function mitdbAtRate(dir: string, lead: QrsLead, fsHz: number): Promise<string> {
+  const sum: BxbCounts = { tp: 0, fn: 0, fp: 0, vTp: 0, vFn: 0, vFp: 0 };
+  const perRecord: string[] = [];
+  for (const name of await listRecords(dir)) {
+    const loaded = await loadQrsRecord(dir, name, lead);
+    if (!loaded) continue;
+    const record = atRate(loaded.record, fsHz);
+    const detected: BxbBeat[] = [];
+    for (const f of derivedFrames(ecgSignalFrames(record.ecg!.uV, fsHz, recordDurationMs(record)))) {
+      for (const b of f.beats) detected.push({ timeMs: f.ts + b.off - EVAL_EPOCH_MS, cls: b.cls });
+    }
+    const reference = recordBeats(loaded.record, 0).map((b) => ({ timeMs: b.tMs, cls: b.cls }));
+    const c = bxb(reference, detected, EC57_LEARNING_MS, undefined, loaded.vf);
+    for (const k of Object.keys(sum) as (keyof BxbCounts)[]) sum[k] += c[k];
+    perRecord.push(`${name} ${c.vFp}`);
+  }
+  return `QRS Se ${pct(sum.tp, sum.tp + sum.fn)} +P ${pct(sum.tp, sum.tp + sum.fp)}; VEB Se ${pct(sum.vTp, sum.vTp + sum.vFn)} +P ${pct(sum.vTp, sum.vTp + sum.vFp)}; beats labelled V that are not (per record: ${perRecord.join(', ')}) ${sum.vFp}`;
+}
+
+async function challengeAtRate(dir: string, fsHz: number): Promise<string> {
+  const results: AlarmResult[] = [];
+  for (const [name, truth] of await readAlarmLabels(dir)) {
+    const header = await readWfdbHeader(join(dir, `${name}.hea`)).catch(() => undefined);
+    if (!header) continue;
+    const type = alarmType(header);
+    const first = ecgSignalIndexes(header)[0];
+    if ((type !== undefined && type !== 'Ventricular_Tachycardia') || first === undefined) continue;
+    const record = atRate(await readWfdbRecord(join(dir, name), { ecgSignalIndex: first }), fsHz);
+    results.push(decideProduction({ name, truth, leads: [evaluateLead(name, record, () => productionDetectors(), [5])] }));
+  }
+  const s = challengeScore(results);
+  const missed = results.filter((r) => r.truth && !r.alarm).map((r) => r.name);
+  const falseVt = results.filter((r) => !r.truth && r.alarm).map((r) => r.name);
+  return `TP ${s.tp} FN ${s.fn} TN ${s.tn} FP ${s.fp}, TPR ${s.tpr.toFixed(1)} %, TNR ${s.tnr.toFixed(1)} %, score ${s.score.toFixed(2)}; missed ${missed.join(' ') || '-'}; false VT on ${falseVt.join(' ') || '-'}`;
+}
+
+const { values } = parseArgs({ options: { data: { type: 'string', default: '../shared/data/ecg' }, fs: { type: 'string', default: '360,250,128' }, 'no-anti-alias': { type: 'boolean', default: false } } });
+/** `--no-anti-alias`: interpolation only, to tell aliasing from the rate itself. */
+const antiAlias = !values['no-anti-alias'];
+const data = resolve(values.data);
+const rates = values.fs.split(',').map(Number);
+if (rates.some((r) => !(r >= 125 && r <= 1000))) throw new Error('--fs: rates within the contract, 125–1000 Hz');
+for (const fsHz of rates) {
+  console.log(`${fsHz} Hz (resampled from each record's rate; a rate at or above it is replayed as is):`);
+  console.log(`  mitdb scored lead: ${await mitdbAtRate(join(data, 'mitdb'), 'scored', fsHz)}`);
+  console.log(`  mitdb other lead:  ${await mitdbAtRate(join(data, 'mitdb'), 'other', fsHz)}`);
+  console.log(`  CinC 2015 VT alarms, production (first lead): ${await challengeAtRate(join(data, 'challenge2015'), fsHz)}`);
+}
