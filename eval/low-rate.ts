@@ -5,7 +5,8 @@
  * 0.4 × the new rate, then linear interpolation), then replayed through the production beat
  * source and detectors, as `npm run eval` replays it at the native rate:
  *  - mitdb (both leads): QRS detection and ventricular-beat labels, bxb (eval/bxb.ts);
- *  - CinC 2015 VT alarms: the production verdict on the first ECG lead (eval/challenge2015.ts).
+ *  - CinC 2015 VT alarms: the production verdict on the first ECG lead (eval/challenge2015.ts);
+ *  - CinC 2017 strips: AF with ECG at the production setting (eval/cinc2017.ts, in sample).
  * Not part of `npm run eval` (nothing is chosen on it); EVALUATION.md §5 has the results.
  *
  *   node eval/low-rate.ts [--data DIR] [--fs 250,128] [--no-anti-alias]
@@ -17,6 +18,7 @@ import { readWfdbRecord, type WfdbRecord } from '../device-sim/wfdb-record.ts';
 import { recordBeats, recordDurationMs } from '../device-sim/replay.ts';
 import { Biquad } from '../processor/detectors/biquad.ts';
 import { bxb, type BxbBeat, type BxbCounts } from './bxb.ts';
+import { classifyStrip, detectBeats, loadCinc2017, scoreCinc2017 } from './cinc2017.ts';
 import { alarmType, challengeScore, decideProduction, ecgSignalIndexes, evaluateLead, productionDetectors, readAlarmLabels, type AlarmResult } from './challenge2015.ts';
 import { loadQrsRecord, type QrsLead } from './ecg-eval.ts';
 import { EC57_LEARNING_MS } from './evaluate.ts';
@@ -100,6 +102,16 @@ async function challengeAtRate(dir: string, fsHz: number): Promise<string> {
   return `TP ${s.tp} FN ${s.fn} TN ${s.tn} FP ${s.fp}, TPR ${s.tpr.toFixed(1)} %, TNR ${s.tnr.toFixed(1)} %, score ${s.score.toFixed(2)}; missed ${missed.join(' ') || '-'}; false VT on ${falseVt.join(' ') || '-'}`;
 }
 
+async function cinc2017AtRate(dir: string, fsHz: number): Promise<string> {
+  const results = [];
+  for (const strip of await loadCinc2017(dir)) {
+    const at = fsHz >= strip.fsHz ? strip : { ...strip, fsHz, uV: Int16Array.from(resampleEcg(strip.uV, strip.fsHz, fsHz, antiAlias), (v) => Math.max(-32768, Math.min(32767, Math.round(v)))) };
+    results.push(classifyStrip(at === strip ? strip : { ...at, beats: detectBeats(at.uV, fsHz) }, true));
+  }
+  const s = scoreCinc2017(results);
+  return `AF Se ${s.afSe.toFixed(1)} % +P ${s.afPp.toFixed(1)} %, F1 N/A/O ${s.f1.N.toFixed(2)} / ${s.f1.A.toFixed(2)} / ${s.f1.O.toFixed(2)}`;
+}
+
 const { values } = parseArgs({ options: { data: { type: 'string', default: '../shared/data/ecg' }, fs: { type: 'string', default: '360,250,128' }, 'no-anti-alias': { type: 'boolean', default: false } } });
 /** `--no-anti-alias`: interpolation only, to tell aliasing from the rate itself. */
 const antiAlias = !values['no-anti-alias'];
@@ -111,4 +123,5 @@ for (const fsHz of rates) {
   console.log(`  mitdb scored lead: ${await mitdbAtRate(join(data, 'mitdb'), 'scored', fsHz)}`);
   console.log(`  mitdb other lead:  ${await mitdbAtRate(join(data, 'mitdb'), 'other', fsHz)}`);
   console.log(`  CinC 2015 VT alarms, production (first lead): ${await challengeAtRate(join(data, 'challenge2015'), fsHz)}`);
+  console.log(`  CinC 2017 strips, AF with ECG at the production setting: ${await cinc2017AtRate(join(data, 'cinc2017'), fsHz)}`);
 }
