@@ -8,7 +8,8 @@
  * with one lost frame 100 s into the episode, and the ECG-only device also switches there to
  * 500 Hz, to 250 ms or to 5 s frames (an operator's `config` command during the rhythm; session 20). Synthetic ECG (device-sim/ecg-synth.ts, seed 9): it
  * draws a P wave before every `N` beat, so the irregular rhythm below is an irregular rhythm with
- * P waves (like multifocal atrial tachycardia), not AF, on a device with ECG.
+ * P waves (like multifocal atrial tachycardia), not AF, on a device with ECG; the two AF scenarios
+ * draw f waves and no P wave.
  *
  *   node eval/ecg-vs-firmware.ts
  *
@@ -33,13 +34,15 @@ const SINUS_AFTER_MS = 120_000;
 /** Where the restart or the lost frame falls, after the episode's start. */
 const DISTURB_AT_MS = 100_000;
 
-interface Segment { ms: number; rrMs: (i: number) => number; cls?: (i: number) => 'N' | 'V' }
+interface Segment { ms: number; rrMs: (i: number) => number; cls?: (i: number) => 'N' | 'V'; af?: boolean }
 
 const regular = (ms: number, rrMs: number, cls: 'N' | 'V' = 'N'): Segment => ({ ms, rrMs: () => rrMs, cls: () => cls });
 
 /** The episodes (each between the sinus rhythm before and after, at 75/min). */
 function scenarios(): { name: string; episode: Segment[] }[] {
   const irregular = new AfRrModel(createPrng(6), { meanHrBpm: 120, tailMeanMs: 300 });
+  const af = new AfRrModel(createPrng(7), { meanHrBpm: 100, tailMeanMs: 300 });
+  const fastAf = new AfRrModel(createPrng(8), { meanHrBpm: 140, tailMeanMs: 300 });
   return [
     { name: 'VT 120/min, 3 min', episode: [regular(180_000, 500, 'V')] },
     { name: 'VT 150/min, 3 min', episode: [regular(180_000, 400, 'V')] },
@@ -50,6 +53,9 @@ function scenarios(): { name: string; episode: Segment[] }[] {
     { name: 'ventricular bigeminy, 5 min', episode: [{ ms: 300_000, rrMs: (i) => (i % 2 ? 1000 : 600), cls: (i) => (i % 2 ? 'N' : 'V') }] },
     { name: 'idioventricular rhythm 90/min, 3 min', episode: [regular(180_000, 667, 'V')] },
     { name: 'irregular 120/min with P waves, 5 min', episode: [{ ms: 300_000, rrMs: () => Math.round(irregular.next()) }] },
+    // AF: the same kind of intervals, conducted from fibrillation (f waves, no P wave, in the synthetic ECG).
+    { name: 'AF 100/min (f waves, no P wave), 5 min', episode: [{ ms: 300_000, rrMs: () => Math.round(af.next()), af: true }] },
+    { name: 'AF 140/min (f waves, no P wave), 5 min', episode: [{ ms: 300_000, rrMs: () => Math.round(fastAf.next()), af: true }] },
   ];
 }
 
@@ -60,7 +66,7 @@ function timeline(episode: Segment[]): { beats: TimedBeat[]; startMs: number; en
     const until = t + s.ms;
     for (let i = 0; t < until; i++) {
       t += s.rrMs(i);
-      beats.push({ tMs: t, cls: s.cls?.(i) ?? 'N' });
+      beats.push({ tMs: t, cls: s.cls?.(i) ?? 'N', ...(s.af ? { af: true } : {}) });
     }
   };
   add(regular(SINUS_BEFORE_MS, 800));
