@@ -7,9 +7,9 @@
  * sinus rhythm; each is also run with a processor restart (the changelog record through JSON) and
  * with one lost frame 100 s into the episode, and the ECG-only device also switches there to
  * 500 Hz, to 250 ms or to 5 s frames (an operator's `config` command during the rhythm; session
- * 20). Synthetic ECG (device-sim/ecg-synth.ts, seed 9): it draws a P wave before every `N` beat, so the irregular rhythm below is an irregular rhythm with
- * P waves (like multifocal atrial tachycardia), not AF, on a device with ECG; the two AF scenarios
- * draw f waves and no P wave.
+ * 20). Synthetic ECG (device-sim/ecg-synth.ts, seed 9): it draws a P wave before every `N`
+ * beat, so the irregular rhythm below is an irregular rhythm with P waves (like multifocal atrial
+ * tachycardia), not AF, on a device with ECG; the two AF scenarios draw f waves and no P wave.
  *
  *   node eval/ecg-vs-firmware.ts
  *
