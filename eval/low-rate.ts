@@ -23,7 +23,7 @@ import { alarmType, challengeScore, decideProduction, ecgSignalIndexes, evaluate
 import { loadQrsRecord, type QrsLead } from './ecg-eval.ts';
 import { EC57_LEARNING_MS } from './evaluate.ts';
 import { derivedFrames, ecgSignalFrames } from './qrs.ts';
-import { listRecords } from './records.ts';
+import { fileExists, listRecords } from './records.ts';
 import { EVAL_EPOCH_MS } from './replay.ts';
 
 /** `x` sampled at `fromHz`, as a front end at `toHz` would have sampled the same signal. */
@@ -118,10 +118,14 @@ const antiAlias = !values['no-anti-alias'];
 const data = resolve(values.data);
 const rates = values.fs.split(',').map(Number);
 if (rates.some((r) => !(r >= 125 && r <= 1000))) throw new Error('--fs: rates within the contract, 125–1000 Hz');
+// A database whose folder (or labels file) is not in --data is left out, with a line saying so.
+const has = async (db: string, file?: string) => fileExists(join(data, db, file ?? ''));
+const [mitdb, cinc2015, cinc2017] = [await has('mitdb'), await has('challenge2015', 'alarms.csv'), await has('cinc2017', 'REFERENCE.csv')];
+const absent = (db: string) => `(no ${db} in ${data})`;
 for (const fsHz of rates) {
   console.log(`${fsHz} Hz (resampled from each record's rate; a rate at or above it is replayed as is):`);
-  console.log(`  mitdb scored lead: ${await mitdbAtRate(join(data, 'mitdb'), 'scored', fsHz)}`);
-  console.log(`  mitdb other lead:  ${await mitdbAtRate(join(data, 'mitdb'), 'other', fsHz)}`);
-  console.log(`  CinC 2015 VT alarms, production (first lead): ${await challengeAtRate(join(data, 'challenge2015'), fsHz)}`);
-  console.log(`  CinC 2017 strips, AF with ECG at the production setting: ${await cinc2017AtRate(join(data, 'cinc2017'), fsHz)}`);
+  console.log(`  mitdb scored lead: ${mitdb ? await mitdbAtRate(join(data, 'mitdb'), 'scored', fsHz) : absent('mitdb')}`);
+  console.log(`  mitdb other lead:  ${mitdb ? await mitdbAtRate(join(data, 'mitdb'), 'other', fsHz) : absent('mitdb')}`);
+  console.log(`  CinC 2015 VT alarms, production (first lead): ${cinc2015 ? await challengeAtRate(join(data, 'challenge2015'), fsHz) : absent('challenge2015/alarms.csv')}`);
+  console.log(`  CinC 2017 strips, AF with ECG at the production setting: ${cinc2017 ? await cinc2017AtRate(join(data, 'cinc2017'), fsHz) : absent('cinc2017/REFERENCE.csv')}`);
 }
