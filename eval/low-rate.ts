@@ -16,7 +16,6 @@ import { parseArgs } from 'node:util';
 import { readWfdbHeader } from '../device-sim/wfdb-header.ts';
 import { readWfdbRecord, type WfdbRecord } from '../device-sim/wfdb-record.ts';
 import { recordBeats, recordDurationMs } from '../device-sim/replay.ts';
-import { Biquad } from '../processor/detectors/biquad.ts';
 import { bxb, type BxbBeat, type BxbCounts } from './bxb.ts';
 import { classifyStrip, detectBeats, loadCinc2017, scoreCinc2017 } from './cinc2017.ts';
 import { alarmType, challengeScore, decideProduction, ecgSignalIndexes, evaluateLead, productionDetectors, readAlarmLabels, type AlarmResult } from './challenge2015.ts';
@@ -24,31 +23,8 @@ import { loadQrsRecord, type QrsLead } from './ecg-eval.ts';
 import { EC57_LEARNING_MS } from './evaluate.ts';
 import { derivedFrames, ecgSignalFrames } from './qrs.ts';
 import { fileExists, listRecords } from './records.ts';
+import { resampleEcg } from './resample.ts';
 import { EVAL_EPOCH_MS } from './replay.ts';
-
-/** `x` sampled at `fromHz`, as a front end at `toHz` would have sampled the same signal. */
-export function resampleEcg(x: ArrayLike<number>, fromHz: number, toHz: number, antiAlias = true): Float64Array {
-  const y = Float64Array.from(x as ArrayLike<number>);
-  if (toHz < fromHz && antiAlias) {
-    // Anti-aliasing: two Butterworth sections forwards, then backwards (no phase shift of the QRS).
-    for (const backwards of [false, true]) {
-      const filters = [Biquad.lowPass(0.4 * toHz, fromHz), Biquad.lowPass(0.4 * toHz, fromHz)];
-      for (let i = 0; i < y.length; i++) {
-        const k = backwards ? y.length - 1 - i : i;
-        let v = y[k]!;
-        for (const f of filters) v = f.step(v);
-        y[k] = v;
-      }
-    }
-  }
-  const out = new Float64Array(Math.floor((x.length * toHz) / fromHz));
-  for (let k = 0; k < out.length; k++) {
-    const t = (k * fromHz) / toHz;
-    const i = Math.min(y.length - 2, Math.floor(t));
-    out[k] = y[i]! + (t - i) * (y[i + 1]! - y[i]!);
-  }
-  return out;
-}
 
 /** The record with its ECG lead at `toHz` (sample positions of invalid runs scaled); as it is when that is not lower. */
 function atRate(record: WfdbRecord, toHz: number): WfdbRecord {
