@@ -23,11 +23,11 @@ import { loadQrsRecord, type QrsLead } from './ecg-eval.ts';
 import { EC57_LEARNING_MS } from './evaluate.ts';
 import { derivedFrames, ecgSignalFrames } from './qrs.ts';
 import { fileExists, listRecords } from './records.ts';
-import { resampleEcg } from './resample.ts';
+import { resampleEcgInt16 } from './resample.ts';
 import { EVAL_EPOCH_MS } from './replay.ts';
 
 /** The record with its ECG lead at `toHz` (sample positions of invalid runs scaled); as it is when that is not lower. */
-function atRate(record: WfdbRecord, toHz: number): WfdbRecord {
+function atRate(record: WfdbRecord, toHz: number, antiAlias: boolean): WfdbRecord {
   const ecg = record.ecg!;
   if (toHz >= ecg.fsHz) return record;
   const scale = toHz / ecg.fsHz;
@@ -35,20 +35,19 @@ function atRate(record: WfdbRecord, toHz: number): WfdbRecord {
     ...record,
     lengthSamples: Math.floor(record.lengthSamples * scale),
     header: { ...record.header, fsHz: toHz },
-    // (int16 µV, as a device sends them)
-    ecg: { ...ecg, fsHz: toHz, uV: Int16Array.from(resampleEcg(ecg.uV, ecg.fsHz, toHz, antiAlias), (v) => Math.max(-32768, Math.min(32767, Math.round(v)))), missing: ecg.missing.map((m) => ({ ...m, startSample: Math.floor(m.startSample * scale), endSample: Math.ceil(m.endSample * scale) })) },
+    ecg: { ...ecg, fsHz: toHz, uV: resampleEcgInt16(ecg.uV, ecg.fsHz, toHz, antiAlias), missing: ecg.missing.map((m) => ({ ...m, startSample: Math.floor(m.startSample * scale), endSample: Math.ceil(m.endSample * scale) })) },
   };
 }
 
 const pct = (n: number, d: number) => (d > 0 ? ((100 * n) / d).toFixed(2) : '-');
 
-async function mitdbAtRate(dir: string, lead: QrsLead, fsHz: number): Promise<string> {
+async function mitdbAtRate(dir: string, lead: QrsLead, fsHz: number, antiAlias: boolean): Promise<string> {
   const sum: BxbCounts = { tp: 0, fn: 0, fp: 0, vTp: 0, vFn: 0, vFp: 0 };
   const perRecord: string[] = [];
   for (const name of await listRecords(dir)) {
     const loaded = await loadQrsRecord(dir, name, lead);
     if (!loaded) continue;
-    const record = atRate(loaded.record, fsHz);
+    const record = atRate(loaded.record, fsHz, antiAlias);
     const detected: BxbBeat[] = [];
     for (const f of derivedFrames(ecgSignalFrames(record.ecg!.uV, fsHz, recordDurationMs(record)))) {
       for (const b of f.beats) detected.push({ timeMs: f.ts + b.off - EVAL_EPOCH_MS, cls: b.cls });
@@ -61,7 +60,7 @@ async function mitdbAtRate(dir: string, lead: QrsLead, fsHz: number): Promise<st
   return `QRS Se ${pct(sum.tp, sum.tp + sum.fn)} +P ${pct(sum.tp, sum.tp + sum.fp)}; VEB Se ${pct(sum.vTp, sum.vTp + sum.vFn)} +P ${pct(sum.vTp, sum.vTp + sum.vFp)}; beats labelled V that are not (per record: ${perRecord.join(', ')}) ${sum.vFp}`;
 }
 
-async function challengeAtRate(dir: string, fsHz: number): Promise<string> {
+async function challengeAtRate(dir: string, fsHz: number, antiAlias: boolean): Promise<string> {
   const results: AlarmResult[] = [];
   for (const [name, truth] of await readAlarmLabels(dir)) {
     const header = await readWfdbHeader(join(dir, `${name}.hea`)).catch(() => undefined);
@@ -69,7 +68,7 @@ async function challengeAtRate(dir: string, fsHz: number): Promise<string> {
     const type = alarmType(header);
     const first = ecgSignalIndexes(header)[0];
     if ((type !== undefined && type !== 'Ventricular_Tachycardia') || first === undefined) continue;
-    const record = atRate(await readWfdbRecord(join(dir, name), { ecgSignalIndex: first }), fsHz);
+    const record = atRate(await readWfdbRecord(join(dir, name), { ecgSignalIndex: first }), fsHz, antiAlias);
     results.push(decideProduction({ name, truth, leads: [evaluateLead(name, record, () => productionDetectors(), [5])] }));
   }
   const s = challengeScore(results);
@@ -78,11 +77,12 @@ async function challengeAtRate(dir: string, fsHz: number): Promise<string> {
   return `TP ${s.tp} FN ${s.fn} TN ${s.tn} FP ${s.fp}, TPR ${s.tpr.toFixed(1)} %, TNR ${s.tnr.toFixed(1)} %, score ${s.score.toFixed(2)}; missed ${missed.join(' ') || '-'}; false VT on ${falseVt.join(' ') || '-'}`;
 }
 
-async function cinc2017AtRate(dir: string, fsHz: number): Promise<string> {
+async function cinc2017AtRate(dir: string, fsHz: number, antiAlias: boolean): Promise<string> {
   const results = [];
   for (const strip of await loadCinc2017(dir)) {
-    const at = fsHz >= strip.fsHz ? strip : { ...strip, fsHz, uV: Int16Array.from(resampleEcg(strip.uV, strip.fsHz, fsHz, antiAlias), (v) => Math.max(-32768, Math.min(32767, Math.round(v)))) };
-    results.push(classifyStrip(at === strip ? strip : { ...at, beats: detectBeats(at.uV, fsHz) }, true));
+    if (fsHz >= strip.fsHz) { results.push(classifyStrip(strip, true)); continue; }
+    const uV = resampleEcgInt16(strip.uV, strip.fsHz, fsHz, antiAlias);
+    results.push(classifyStrip({ ...strip, fsHz, uV, beats: detectBeats(uV, fsHz) }, true));
   }
   const s = scoreCinc2017(results);
   return `AF Se ${s.afSe.toFixed(1)} % +P ${s.afPp.toFixed(1)} %, F1 N/A/O ${s.f1.N.toFixed(2)} / ${s.f1.A.toFixed(2)} / ${s.f1.O.toFixed(2)}`;
@@ -100,8 +100,8 @@ const [mitdb, cinc2015, cinc2017] = [await has('mitdb'), await has('challenge201
 const absent = (db: string) => `(no ${db} in ${data})`;
 for (const fsHz of rates) {
   console.log(`${fsHz} Hz (resampled from each record's rate; a rate at or above it is replayed as is):`);
-  console.log(`  mitdb scored lead: ${mitdb ? await mitdbAtRate(join(data, 'mitdb'), 'scored', fsHz) : absent('mitdb')}`);
-  console.log(`  mitdb other lead:  ${mitdb ? await mitdbAtRate(join(data, 'mitdb'), 'other', fsHz) : absent('mitdb')}`);
-  console.log(`  CinC 2015 VT alarms, production (first lead): ${cinc2015 ? await challengeAtRate(join(data, 'challenge2015'), fsHz) : absent('challenge2015/alarms.csv')}`);
-  console.log(`  CinC 2017 strips, AF with ECG at the production setting: ${cinc2017 ? await cinc2017AtRate(join(data, 'cinc2017'), fsHz) : absent('cinc2017/REFERENCE.csv')}`);
+  console.log(`  mitdb scored lead: ${mitdb ? await mitdbAtRate(join(data, 'mitdb'), 'scored', fsHz, antiAlias) : absent('mitdb')}`);
+  console.log(`  mitdb other lead:  ${mitdb ? await mitdbAtRate(join(data, 'mitdb'), 'other', fsHz, antiAlias) : absent('mitdb')}`);
+  console.log(`  CinC 2015 VT alarms, production (first lead): ${cinc2015 ? await challengeAtRate(join(data, 'challenge2015'), fsHz, antiAlias) : absent('challenge2015/alarms.csv')}`);
+  console.log(`  CinC 2017 strips, AF with ECG at the production setting: ${cinc2017 ? await cinc2017AtRate(join(data, 'cinc2017'), fsHz, antiAlias) : absent('cinc2017/REFERENCE.csv')}`);
 }

@@ -28,3 +28,8 @@ export function resampleEcg(x: ArrayLike<number>, fromHz: number, toHz: number, 
   }
   return out;
 }
+
+/** {@link resampleEcg} as int16 µV, what a device sends (device-protocol.md `ecg.uV`). */
+export function resampleEcgInt16(x: ArrayLike<number>, fromHz: number, toHz: number, antiAlias = true): Int16Array {
+  return Int16Array.from(resampleEcg(x, fromHz, toHz, antiAlias), (v) => Math.max(-32768, Math.min(32767, Math.round(v))));
+}

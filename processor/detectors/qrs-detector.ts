@@ -259,7 +259,7 @@ export class QrsDetector {
     return this.#morph.templates();
   }
 
-  /** Starts labelling from a previous detector's {@link morphologyTemplates} of this stream (same rate); false when they do not fit. */
+  /** Starts labelling from a previous detector's {@link morphologyTemplates} of this stream (resampled if learned at another rate); false when they do not fit. */
   adoptMorphology(learned: MorphologyTemplates): boolean {
     return this.#morph.adopt(learned);
   }
