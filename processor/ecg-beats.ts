@@ -219,12 +219,14 @@ export class EcgBeatSource {
       return;
     }
     if (this.#leadOffSinceMs !== undefined && frame.ts - this.#leadOffSinceMs >= SHAPES_SURVIVE_LEAD_OFF_MS) this.#learned = undefined;
+    const afterLeadOff = this.#leadOffSinceMs !== undefined;
     this.#leadOffSinceMs = undefined;
     if (!this.#qrs || this.#qrs.fsHz !== ecg.fs || this.#nextEcgMs === undefined || Math.abs(frame.ts - this.#nextEcgMs) > ECG_CONTINUITY_MS) {
       const qrs = new QrsDetector(ecg.fs, this.#params);
-      // (Shapes learned at another rate are resampled to this one: qrs-morphology.ts adopt.)
+      // (Shapes learned at another rate are resampled to this one, and after a lead-off the first
+      // beats check whether the patch went back on turned: qrs-morphology.ts adopt.)
       const learned = this.#qrs?.morphologyTemplates() ?? this.#learned;
-      if (learned) qrs.adoptMorphology(learned);
+      if (learned) qrs.adoptMorphology(learned, afterLeadOff);
       this.#learned = undefined;
       this.#restart(qrs);
       this.#t0Ms = frame.ts;

@@ -259,9 +259,13 @@ export class QrsDetector {
     return this.#morph.templates();
   }
 
-  /** Starts labelling from a previous detector's {@link morphologyTemplates} of this stream (resampled if learned at another rate); false when they do not fit. */
-  adoptMorphology(learned: MorphologyTemplates): boolean {
-    return this.#morph.adopt(learned);
+  /**
+   * Starts labelling from a previous detector's {@link morphologyTemplates} of this stream
+   * (resampled if learned at another rate; checked for a patch put back turned when
+   * `afterLeadOff`: qrs-morphology.ts); false when they do not fit.
+   */
+  adoptMorphology(learned: MorphologyTemplates, afterLeadOff = false): boolean {
+    return this.#morph.adopt(learned, afterLeadOff);
   }
 
   /** Forgets everything (lead-off, gap, fs change): the next sample is index 0. */

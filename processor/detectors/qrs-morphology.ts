@@ -139,6 +139,15 @@ const ESTABLISHED_WEIGHT = 100;
  * lost 2 true negatives (EVALUATION.md §5).
  */
 const LEARNED_AT_NORMAL_RATE_BEATS = 15;
+/**
+ * After a short lead-off ({@link BeatMorphology.adopt} with `afterLeadOff`), this many beats that
+ * match the dominant beat upside down — before any beat matches a learned shape as it is — say the
+ * patch went back on turned through 180°: the templates are inverted (see {@link PolarityCheck}).
+ * Three, so that one ectopic or noisy complex cannot turn them; the beats before the third are `Q`.
+ */
+const POLARITY_CONFIRM_BEATS = 3;
+/** The check ends, nothing changed, after this many beats without a verdict (≈ 10–20 s). */
+const POLARITY_CHECK_BEATS = 20;
 /** NN intervals averaged for the dominant rhythm (OSEA rythmchk `RRShort2`: the last 4). */
 const NN_HISTORY = 4;
 
@@ -151,6 +160,24 @@ export interface BeatShape {
    * complex when the beat matches a template only when anchored there (see {@link BeatMorphology.classify}).
    */
   shift: number;
+}
+
+/**
+ * The first beats after a short lead-off, before the learned shapes are trusted again. A
+ * two-electrode patch stuck back on turned through 180° records the same lead with the opposite
+ * sign: every complex is the patient's own beat inverted (Pearson −1 with its template, the same
+ * width and R-peak position, since the detector places R at the largest |deviation|). Kept
+ * templates then read every beat `V`, and during a sinus tachycardia those fast, unlike beats do not
+ * vote ({@link FAST_RR_MS}): a false VT alarm that stayed open as long as the rate stayed above
+ * 100/min (issue 12 session 20, EVALUATION.md §5). A VT that starts or goes on during the lead-off
+ * is not mistaken for it: its complexes are wide and unlike the dominant beat either way up, and a
+ * VT going on matches its own `V` template as it is, which ends the check.
+ */
+interface PolarityCheck {
+  /** Beats left before the check ends without a verdict. */
+  beatsLeft: number;
+  /** Beats so far that matched the dominant beat inverted. */
+  inverted: number;
 }
 
 interface Template {
@@ -228,6 +255,8 @@ export class BeatMorphology {
   /** Recent NN intervals (samples, both beats `N`): the dominant rhythm, for prematurity. */
   readonly #nn: number[] = [];
   #prevCls: BeatClass | undefined;
+  /** Set by {@link adopt} after a lead-off, until the first beats decide ({@link PolarityCheck}). */
+  #polarityCheck: PolarityCheck | undefined;
 
   /** @param signal wide-band sample at an absolute index (valid for the last few seconds) */
   constructor(fsHz: number, signal: (i: number) => number, params: Partial<MorphologyParams> = {}) {
@@ -259,6 +288,7 @@ export class BeatMorphology {
     this.#templates.length = 0;
     this.#nn.length = 0;
     this.#prevCls = undefined;
+    this.#polarityCheck = undefined;
   }
 
   /** A copy of the learned templates (see {@link MorphologyTemplates}); undefined before the first beat. */
@@ -274,13 +304,16 @@ export class BeatMorphology {
    * for 500 Hz strips during a VT), and a labeller that learned afresh there took the VT's complex
    * for the patient's beat (issue 12 session 20). Ignored (false) when the waves do not have the
    * −100…+120 ms window at their rate.
+   * @param afterLeadOff the electrodes were off in between: the patch may have gone back on turned,
+   *   so the first beats are checked against the templates inverted ({@link PolarityCheck})
    */
-  adopt(learned: MorphologyTemplates): boolean {
+  adopt(learned: MorphologyTemplates, afterLeadOff = false): boolean {
     if (learned.templates.length === 0 || learned.templates.length > MAX_TEMPLATES) return false;
     const waves = learned.templates.map((t) => resampleWave(t.wave, learned.fsHz, this.#fs));
     if (waves.some((w) => w === undefined)) return false;
     this.#templates.length = 0;
     learned.templates.forEach((t, i) => this.#templates.push({ wave: waves[i]!, qrsMs: t.qrsMs, widths: t.widths.slice(-WIDTH_HISTORY), paced: t.paced, weight: t.weight, normalRateWeight: t.normalRateWeight ?? 0 }));
+    this.#polarityCheck = afterLeadOff ? { beatsLeft: POLARITY_CHECK_BEATS, inverted: 0 } : undefined;
     return true;
   }
 
@@ -316,6 +349,12 @@ export class BeatMorphology {
     const qrsMs = this.qrsMs(r);
     const dominant = this.#dominant();
     let best = this.#belongsTo(qrsMs, paced);
+    if (this.#polarityCheck && dominant && !paced) {
+      const polarity = this.#checkPolarity(this.#polarityCheck, best === dominant, dominant, qrsMs);
+      // Not yet sure the patch went back turned: neither the patient's beat nor a ventricular one.
+      if (polarity === 'inverted?') return { cls: 'Q', qrsMs, corr: pearson(b, dominant.wave), shift: 0 };
+      if (polarity === 'inverted') best = this.#belongsTo(qrsMs, paced);
+    }
     let shift = 0;
     if (dominant && best !== dominant && !paced && !dominant.paced) {
       // The R peak is the complex's largest deviation; when its two phases are about equal in
@@ -383,6 +422,27 @@ export class BeatMorphology {
     }
     this.#prevCls = cls;
     return { cls, qrsMs, corr, shift };
+  }
+
+  /**
+   * One beat of the {@link PolarityCheck} (the beat window is filled): `inverted` when it confirms
+   * that the patch went back turned — the templates are inverted then, and the window matches
+   * them as it is; `inverted?` for a beat that matches the dominant beat upside down before that.
+   * @param matches the beat matches a learned template as it is: the polarity is unchanged
+   */
+  #checkPolarity(check: PolarityCheck, matches: boolean, dominant: Template, qrsMs: number): 'same' | 'inverted?' | 'inverted' | 'undecided' {
+    if (matches) { this.#polarityCheck = undefined; return 'same'; }
+    const b = this.#beat;
+    for (let k = 0; k < b.length; k++) b[k] = -b[k]!;
+    const inverted = this.#match(dominant, qrsMs, false) > -Infinity;
+    for (let k = 0; k < b.length; k++) b[k] = -b[k]!;
+    if (inverted && ++check.inverted >= POLARITY_CONFIRM_BEATS) {
+      for (const t of this.#templates) for (let k = 0; k < t.wave.length; k++) t.wave[k] = -t.wave[k]!;
+      this.#polarityCheck = undefined;
+      return 'inverted';
+    }
+    if (--check.beatsLeft <= 0) this.#polarityCheck = undefined;
+    return inverted ? 'inverted?' : 'undecided';
   }
 
   /** Fills the beat window around sample `at`, without its mean; returns the mean. */

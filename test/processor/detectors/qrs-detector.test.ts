@@ -1,6 +1,8 @@
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { syntheticEcgSource } from '../../../device-sim/ecg-synth.ts';
 import type { TimedBeat } from '../../../device-sim/frames.ts';
+import { readWfdbRecord } from '../../../device-sim/wfdb-record.ts';
 import { createPrng, gaussian } from '../../../device-sim/prng.ts';
 import { QrsDetector } from '../../../processor/detectors/qrs-detector.ts';
 import { resampleWave } from '../../../processor/detectors/qrs-morphology.ts';
@@ -341,4 +343,35 @@ describe('beat shapes learned at one sampling rate, adopted at another (qrs-morp
     expect([...fresh].filter((c) => c === 'N').length).toBeGreaterThan(fresh.length / 2);
     expect(adopted).toMatch(/^V{35,}$/);
   });
+});
+
+describe('a patch put back turned through 180° after a short lead-off (qrs-morphology.ts PolarityCheck), real ECG', () => {
+  // mitdb 100 and 103 lead MLII: shapes learned over 0–300 s; after a 3 s gap the detector that
+  // adopts them reads 303–600 s as it is, or negated (the patch turned).
+  const continued = async (name: string, options: { afterLeadOff: boolean; inverted: boolean }) => {
+    const r = await readWfdbRecord(resolve(import.meta.dirname, '../../../../shared/data/ecg/mitdb', name));
+    const { fsHz, uV } = r.ecg!;
+    const before = new QrsDetector(fsHz);
+    before.push(uV.subarray(0, 300 * fsHz));
+    const after = new QrsDetector(fsHz);
+    expect(after.adoptMorphology(before.morphologyTemplates()!, options.afterLeadOff)).toBe(true);
+    const out = after.push(Int16Array.from(uV.subarray(303 * fsHz, 600 * fsHz), (v) => (options.inverted ? -v : v)));
+    after.push(new Int16Array(2 * fsHz), out);
+    return out.map((b) => b.cls).join('');
+  };
+  const count = (s: string, c: string) => [...s].filter((x) => x === c).length;
+
+  for (const name of ['100', '103']) {
+    it(`mitdb ${name}: inverted, the beats read as the same beats upright (but the first two, Q); upright, the check changes nothing; without it most inverted beats read V`, async () => {
+      const upright = await continued(name, { afterLeadOff: false, inverted: false });
+      const inverted = await continued(name, { afterLeadOff: true, inverted: true });
+      expect(inverted).toHaveLength(upright.length);
+      expect(inverted.slice(0, 2)).toBe('QQ');
+      expect(count(inverted, 'V')).toBeLessThanOrEqual(count(upright, 'V') + 1);
+      expect(count(inverted, 'Q')).toBe(count(upright, 'Q') + 2);
+      expect(await continued(name, { afterLeadOff: true, inverted: false })).toBe(upright);
+      const unchecked = await continued(name, { afterLeadOff: false, inverted: true });
+      expect(count(unchecked, 'V')).toBeGreaterThan(count(upright, 'V') + 80);
+    });
+  }
 });
