@@ -24,15 +24,31 @@ export interface DeviceFramesOptions {
   settings?: () => FrameSettings;
 }
 
-/** The device's frames, lazily (lead-off frames flagged, battery from the timeline). */
+/**
+ * The ECG of a patch that lead_off episodes may put back turned (scenario.ts `reversed`): each
+ * sample with the timeline's sign at its time ({@link ScenarioTimeline.ecgSign}).
+ */
+function withPatchPolarity(ecg: EcgSource, timeline: ScenarioTimeline): EcgSource {
+  return {
+    fsHz: ecg.fsHz,
+    read(startMs, fsHz, out, nearbyBeats) {
+      const pace = ecg.read(startMs, fsHz, out, nearbyBeats);
+      for (let i = 0; i < out.length; i++) if (timeline.ecgSign(startMs + (i * 1000) / fsHz) < 0) out[i] = -out[i]!;
+      return pace;
+    },
+  };
+}
+
+/** The device's frames, lazily (lead-off frames flagged, battery and the patch's polarity from the timeline). */
 export function deviceFrames(timeline: ScenarioTimeline, o: DeviceFramesOptions): Generator<TelemetryFrame> {
+  const ecg = o.ecg && timeline.patchReversals ? withPatchPolarity(o.ecg, timeline) : o.ecg;
   return buildFrames(timeline.beats(), {
     t0Ms: o.t0Ms,
     ...(o.frameMs === undefined ? {} : { frameMs: o.frameMs }),
     ...(o.durationMs === undefined ? {} : { durationMs: o.durationMs }),
     battery: (tMs) => timeline.batteryPct(tMs, o.baseBattery),
     leadOff: (fromMs, toMs) => timeline.leadOffAt(fromMs, toMs),
-    ...(o.ecg ? { ecg: o.ecg, ...(o.ecgFsHz === undefined ? {} : { ecgFsHz: o.ecgFsHz }) } : {}),
+    ...(ecg ? { ecg, ...(o.ecgFsHz === undefined ? {} : { ecgFsHz: o.ecgFsHz }) } : {}),
     ...(o.settings ? { settings: o.settings } : {}),
   });
 }

@@ -211,6 +211,31 @@ export class ScenarioTimeline {
     return out;
   }
 
+  /** Whether a lead_off episode puts the patch back turned (`reversed`): the ECG's sign then changes ({@link ecgSign}). */
+  get patchReversals(): boolean {
+    return this.#frameEpisodes.some(({ e }) => e.kind === 'lead_off' && e.reversed === true);
+  }
+
+  /**
+   * The sign of the ECG at device time `tMs`: −1 after an odd number of `reversed` lead_off
+   * episodes have ended (each put the patch back turned through 180°), else 1. Counted from the
+   * schedule, so it holds for any time, in any order of asking.
+   */
+  ecgSign(tMs: number): 1 | -1 {
+    const cycleMs = this.#opts.scenario?.cycleMs;
+    let ended = 0;
+    for (const { e } of this.#frameEpisodes) {
+      if (e.kind !== 'lead_off' || e.reversed !== true) continue;
+      // The first cycle whose occurrence is not left out as too early, and the last that has ended by tMs.
+      let first = this.#firstCycle;
+      if (this.#tooEarly(this.#cycleBase(first) + e.startMs)) first++;
+      const endOf = (c: number) => this.#cycleBase(c) + e.startMs + e.durationMs;
+      const last = cycleMs === undefined ? (endOf(0) <= tMs ? 0 : -1) : Math.floor((tMs - endOf(0)) / cycleMs);
+      ended += Math.max(0, last - first + 1);
+    }
+    return ended % 2 === 0 ? 1 : -1;
+  }
+
   /** Whether the electrodes are off at any time in [fromMs, toMs) (a lead_off episode). */
   leadOffAt(fromMs: number, toMs: number): boolean {
     return this.#framesOverlapping(fromMs, Math.max(toMs, fromMs + 1)).some((o) => o.kind === 'lead_off');

@@ -13,7 +13,10 @@
  *  - vt: a run of `beats` ventricular beats (default: as many as fit in `durationMs` at the
  *    drawn rate, at least 5) from the first beat at or after the start; nsvt: the same with
  *    1–4 beats (default 3 or 4), a distractor below the 5-beat VT criterion;
- *  - lead_off: frames overlapping [start, start + durationMs) are flagged leadOff, no beats;
+ *  - lead_off: frames overlapping [start, start + durationMs) are flagged leadOff, no beats; one
+ *    shorter than the lead-off alarm's 10 s is a patient adjusting the patch (its criterion is not
+ *    met: no lead-off alarm is due, and the rhythm's alarms must not come of it either); with
+ *    `reversed` the patch goes back on turned through 180°, so the ECG after it has the opposite sign;
  *  - low_battery: over the window the battery drains to 10 % and is charged back;
  *  - signal_loss: frames starting in the window are not published then; with `backlog`
  *    (default) they are sent when the device resumes, as a buffering device would, else dropped.
@@ -22,7 +25,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { PulsebridgeError } from '../platform/errors.ts';
-import { AFIB_MIN_EPISODE_MS, ASYSTOLE_MIN_GAP_MS, LEAD_OFF_MIN_MS, PAUSE_MIN_RR_MS, SIGNAL_LOSS_SILENCE_MS, VT } from './alarm-criteria.ts';
+import { AFIB_MIN_EPISODE_MS, ASYSTOLE_MIN_GAP_MS, PAUSE_MIN_RR_MS, SIGNAL_LOSS_SILENCE_MS, VT } from './alarm-criteria.ts';
 import { AF_HR_RANGE_BPM } from './afib-rr.ts';
 import { EPISODE_KINDS, isFrameEpisodeKind, type EpisodeKind } from './episode-kinds.ts';
 import { isRateEpisodeKind, RATE_EPISODES, VENTRICULAR_HR_ALLOWED_BPM, VENTRICULAR_HR_RANGE_BPM } from './episode-rhythms.ts';
@@ -46,6 +49,12 @@ export interface ScenarioEpisode {
   beats?: number;
   /** signal_loss: send the withheld frames on resuming (default true) or drop them. */
   backlog?: boolean;
+  /**
+   * lead_off: the patch goes back on turned through 180° (a two-electrode patch: the same lead,
+   * inverted), so from the episode's end the ECG has the opposite sign, until another reversed
+   * lead_off turns it back. Beats and their classes are unchanged (firmware knows its own beats).
+   */
+  reversed?: boolean;
 }
 
 /** A scenario: episodes, optionally repeating every `cycleMs`. */
@@ -93,6 +102,7 @@ function checkEpisode(e: ScenarioEpisode, where: string, source: string): void {
   checkRate(e, where, source);
   if (e.beats !== undefined && e.kind !== 'vt' && e.kind !== 'nsvt') throw invalidScenario(source, `${where} takes no beats (only vt and nsvt do)`);
   if (e.backlog !== undefined && e.kind !== 'signal_loss') throw invalidScenario(source, `${where} takes no backlog (only signal_loss does)`);
+  if (e.reversed !== undefined && e.kind !== 'lead_off') throw invalidScenario(source, `${where} takes no reversed (only lead_off does)`);
   const atLeast = (ms: number, why: string) => {
     if (e.durationMs < ms) throw invalidScenario(source, `${where} must last at least ${Math.ceil(ms)} ms ${why}`);
   };
@@ -108,7 +118,7 @@ function checkEpisode(e: ScenarioEpisode, where: string, source: string): void {
       atLeast(AFIB_MIN_EPISODE_MS, '(an AF episode of 30 s is diagnostic, ESC 2016)');
       break;
     case 'lead_off':
-      atLeast(LEAD_OFF_MIN_MS, '(the lead-off alarm delay)');
+      // Any length: under the lead-off alarm's delay (alarm-criteria.ts LEAD_OFF_MIN_MS) no alarm is due.
       break;
     case 'low_battery':
       atLeast(10_000, '(time to drain and recharge)');
@@ -163,6 +173,7 @@ export interface ScenarioPhase {
   hrBpm?: number;
   beats?: number;
   backlog?: boolean;
+  reversed?: boolean;
 }
 
 /** Builds a scenario from consecutive phases; with `repeat` the sequence loops. */
@@ -176,6 +187,7 @@ export function scenarioFromPhases(name: string, phases: readonly ScenarioPhase[
         ...(p.hrBpm === undefined ? {} : { hrBpm: p.hrBpm }),
         ...(p.beats === undefined ? {} : { beats: p.beats }),
         ...(p.backlog === undefined ? {} : { backlog: p.backlog }),
+        ...(p.reversed === undefined ? {} : { reversed: p.reversed }),
       });
     }
     at += p.durationMs;
@@ -301,7 +313,7 @@ export function builtinScenario(name: string, options: BuiltinScenarioOptions = 
 }
 
 const positiveMs = z.number().int().positive();
-const episodeFields = { hrBpm: z.number().positive().optional(), beats: z.number().int().positive().optional(), backlog: z.boolean().optional() };
+const episodeFields = { hrBpm: z.number().positive().optional(), beats: z.number().int().positive().optional(), backlog: z.boolean().optional(), reversed: z.boolean().optional() };
 const phaseSchema = z.object({ kind: z.enum(['normal', ...EPISODE_KINDS]), durationMs: positiveMs, ...episodeFields });
 const episodeSchema = z.object({ kind: z.enum(EPISODE_KINDS), startMs: z.number().int().nonnegative(), durationMs: positiveMs, ...episodeFields });
 const phasesFileSchema = z.object({ name: z.string().min(1).optional(), phases: z.array(phaseSchema).min(1), repeat: z.boolean().optional() }).strict();

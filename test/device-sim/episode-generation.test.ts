@@ -245,6 +245,33 @@ describe('generated episodes', () => {
     ]);
   });
 
+  it('lead_off shorter than the 10 s alarm delay: its frames carry leadOff, and no alarm is due (a distractor)', () => {
+    const scenario = scenarioFromPhases('lo', [{ kind: 'normal', durationMs: 15_500 }, { kind: 'lead_off', durationMs: 3000 }, { kind: 'normal', durationMs: 10_000 }]);
+    const { episodes, frames } = runOffline({ scenario, devices: ['d'], t0Ms: T0, durationMs: 30_000 });
+    expect(frames.get('d')!.filter((f) => f.leadOff).map((f) => f.ts - T0)).toEqual([15_000, 16_000, 17_000, 18_000]);
+    expect(episodes.map(({ kind, criterionMs, alarm }) => ({ kind, criterionMs, alarm }))).toEqual([{ kind: 'lead_off', criterionMs: null, alarm: 'lead_off' }]);
+  });
+
+  it('lead_off with reversed: the ECG after it is the negative of the same patient’s ECG without it, and a second one turns it back (also in a repeating scenario)', () => {
+    const ecgOf = (reversed: boolean, cycle: boolean) => {
+      // Lead-offs at 20–23 s and 63–66 s: two phases, or one cycle of 43 s repeated.
+      const phases: ScenarioPhase[] = [{ kind: 'normal', durationMs: 20_000 }, { kind: 'lead_off', durationMs: 3000, reversed }, { kind: 'normal', durationMs: 20_000 }];
+      const scenario = cycle ? scenarioFromPhases('rev', phases, true) : scenarioFromPhases('rev', [...phases, { kind: 'normal', durationMs: 20_000 }, { kind: 'lead_off', durationMs: 3000, reversed }, { kind: 'normal', durationMs: 10_000 }]);
+      const { frames } = runOffline({ scenario, devices: ['d'], t0Ms: T0, durationMs: 70_000, ecgFsHz: 250 });
+      return new Map(frames.get('d')!.filter((f) => f.ecg && !f.leadOff).map((f) => [f.ts - T0, f.ecg!.uV]));
+    };
+    for (const cycle of [false, true]) {
+      const upright = ecgOf(false, cycle);
+      const turned = ecgOf(true, cycle);
+      const sign = (ts: number) => {
+        const a = upright.get(ts)!, b = turned.get(ts)!;
+        return a.every((v, i) => v === b[i]) ? 1 : a.every((v, i) => v === -b[i]!) ? -1 : 0;
+      };
+      // Before the first lead-off, between the two, after the second.
+      expect([sign(10_000), sign(19_000), sign(23_000), sign(42_000), sign(62_000), sign(66_000), sign(69_000)]).toEqual([1, 1, -1, -1, -1, 1, 1]);
+    }
+  });
+
   it('low_battery: the battery drains to 10 % and is charged back; onset = first frame under 15 %, end = first frame at 20 % again', () => {
     const scenario = scenarioFromPhases('bat', [{ kind: 'normal', durationMs: 20_000 }, { kind: 'low_battery', durationMs: 30_000 }, { kind: 'normal', durationMs: 10_000 }]);
     const { episodes, frames } = runOffline({ scenario, devices: ['d'], t0Ms: T0, durationMs: 60_000, battery: 80 });

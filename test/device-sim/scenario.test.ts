@@ -142,9 +142,16 @@ describe('scenario engine', () => {
     ['{"phases":[{"kind":"nsvt","durationMs":3000,"beats":5}]}', 'needs beats from 1 to 4, got 5'],
     ['{"phases":[{"kind":"brady","durationMs":20000,"backlog":false}]}', 'takes no backlog'],
     ['{"phases":[{"kind":"lead_off","durationMs":20000,"hrBpm":60}]}', 'takes no hrBpm'],
+    ['{"phases":[{"kind":"signal_loss","durationMs":20000,"reversed":true}]}', 'takes no reversed (only lead_off does)'],
     ['{"phases":[{"kind":"extreme_tachy","durationMs":6000}]}', 'for the 17 consecutive beats of the extreme_tachy criterion'],
   ])('rejects the scenario %s with a sentence naming the problem', (text, fragment) => {
     expect(() => parseScenario(text, 's.json')).toThrowError(expect.objectContaining({ code: 'PB_SIM_FAILED', message: expect.stringContaining(fragment) }));
+  });
+
+  it('takes a lead_off of any length (under the 10 s alarm delay it is a distractor) and a patch put back turned (reversed)', () => {
+    expect(parseScenario('{"phases":[{"kind":"normal","durationMs":60000},{"kind":"lead_off","durationMs":3000,"reversed":true}]}', 's.json').episodes).toEqual([
+      { kind: 'lead_off', startMs: 60_000, durationMs: 3000, reversed: true },
+    ]);
   });
 
   it('reports a missing scenario file clearly', async () => {

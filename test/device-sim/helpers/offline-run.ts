@@ -7,6 +7,7 @@
 import type { Alert } from '../../../contracts/alert.ts';
 import type { TelemetryFrame } from '../../../contracts/telemetry.ts';
 import { deviceFrames, SignalLossGate } from '../../../device-sim/device-frames.ts';
+import { syntheticEcgSource } from '../../../device-sim/ecg-synth.ts';
 import type { GroundTruthEpisode } from '../../../device-sim/ground-truth.ts';
 import { seedFromString } from '../../../device-sim/prng.ts';
 import type { Scenario } from '../../../device-sim/scenario.ts';
@@ -24,6 +25,8 @@ export interface OfflineRunOptions {
   /** Detectors per device; no analysis when absent. */
   detectors?: () => Detector[];
   battery?: number;
+  /** Devices stream the synthetic ECG at this rate (none when absent). */
+  ecgFsHz?: number;
 }
 
 export interface OfflineRun {
@@ -49,7 +52,8 @@ export function runOffline(o: OfflineRunOptions): OfflineRun {
       published.push(f);
       for (const a of stream?.analyse(f, new Date(wallMs).toISOString()) ?? []) alerts.set(a.id, { ...a, detectedAt: alerts.get(a.id)?.detectedAt ?? a.detectedAt });
     };
-    for (const frame of deviceFrames(timeline, { t0Ms: o.t0Ms, durationMs: o.durationMs, baseBattery: () => o.battery ?? 80 })) {
+    const ecg = o.ecgFsHz === undefined ? {} : { ecg: syntheticEcgSource(seedFromString(`ecg:${deviceId}`), o.ecgFsHz), ecgFsHz: o.ecgFsHz };
+    for (const frame of deviceFrames(timeline, { t0Ms: o.t0Ms, durationMs: o.durationMs, baseBattery: () => o.battery ?? 80, ...ecg })) {
       const wallMs = frame.ts + frame.durMs;
       const { late, live } = gate.admit(frame, wallMs);
       for (const f of late) publish(f, wallMs, 'late');
