@@ -34,7 +34,10 @@ export function detectBeats(uV: ArrayLike<number>, fsHz: number): { timeMs: numb
   const detector = new QrsDetector(fsHz);
   const found = detector.push(uV);
   detector.push(new Float64Array(Math.round(fsHz)), found);
-  return found.filter((b) => b.sample < uV.length).map((b) => ({ timeMs: (b.sample * 1000) / fsHz, cls: b.cls }));
+  // Beat times as the processor's beat source hands them on (ecg-beats.ts): between samples
+  // (QrsBeat.offset), in whole ms (a beat's `off` on the wire). The CV rows move by a strip or two
+  // with such sub-sample details (EVALUATION.md §2b, session 21).
+  return found.filter((b) => b.sample < uV.length).map((b) => ({ timeMs: Math.round(((b.sample + b.offset) * 1000) / fsHz), cls: b.cls }));
 }
 
 /**

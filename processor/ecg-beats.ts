@@ -236,7 +236,7 @@ export class EcgBeatSource {
     const qrs = this.#qrs!;
     this.#scratch.length = 0;
     qrs.push(ecg.uV, this.#scratch, ecg.pace);
-    for (const b of this.#scratch) this.#beats.push({ tMs: Math.round(this.#t0Ms + (b.sample * 1000) / qrs.fsHz), cls: b.cls });
+    for (const b of this.#scratch) this.#beats.push({ tMs: Math.round(this.#t0Ms + ((b.sample + b.offset) * 1000) / qrs.fsHz), cls: b.cls });
     // Re-anchor on the device clock: frames of a non-integer sample count must not drift.
     this.#nextEcgMs = frame.ts + frame.durMs;
     this.#t0Ms = this.#nextEcgMs - (qrs.samples * 1000) / qrs.fsHz;

@@ -50,6 +50,14 @@ export interface QrsBeat {
    * phase of a biphasic complex when that is where it matches the dominant beat (qrs-morphology.ts).
    */
   sample: number;
+  /**
+   * Where the peak at {@link sample} really lies, in samples from it (−0.5…0.5): the vertex of a
+   * parabola through the wide-band signal at it and its two neighbours. Beat times then have
+   * sub-sample resolution, as a firmware's at its own higher internal rate: an RR interval
+   * rounded to whole samples (4 ms at 250 Hz) reads a rhythm just above a rate limit as at the limit
+   * (issue 12 session 21: 122–125/min read 500 ms = 120/min, which breaks the tachy run).
+   */
+  offset: number;
   cls: BeatClass;
   /** Estimated QRS duration, ms. */
   qrsMs: number;
@@ -338,7 +346,7 @@ export class QrsDetector {
     while (this.#unclassified.length > 0 && this.#unclassified[0]!.r + this.#lookahead < n) {
       const { r, rr } = this.#unclassified.shift()!;
       const m = this.#morph.classify(r, rr, this.#paced(r));
-      this.#pending.push({ sample: r + m.shift, cls: m.cls, qrsMs: m.qrsMs, templateCorr: m.corr });
+      this.#pending.push({ sample: r + m.shift, offset: this.#vertexOffset(r + m.shift), cls: m.cls, qrsMs: m.qrsMs, templateCorr: m.corr });
     }
 
     if (this.#learning && n >= this.#ms(this.#p.learningMs)) this.#endLearning();
@@ -349,6 +357,15 @@ export class QrsDetector {
   #paced(r: number): boolean {
     while (this.#pulses.length > 0 && this.#pulses[0]! < r - this.#ms(this.#p.pacedBeatMs)) this.#pulses.shift();
     return this.#pulses.length > 0 && this.#pulses[0]! <= r;
+  }
+
+  /** The vertex of the parabola through the wide-band signal at `k − 1`, `k`, `k + 1`, in samples from `k` (0 when `k` is no extremum there). */
+  #vertexOffset(k: number): number {
+    const a = this.#wide.get(k - 1), b = this.#wide.get(k), c = this.#wide.get(k + 1);
+    const curvature = a - 2 * b + c;
+    if (curvature === 0) return 0;
+    const offset = (0.5 * (a - c)) / curvature;
+    return offset >= -0.5 && offset <= 0.5 ? offset : 0;
   }
 
   /** Describes an MWI peak: its R-peak and the QRS's slope. */

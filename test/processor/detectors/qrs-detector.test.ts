@@ -375,3 +375,17 @@ describe('a patch put back turned through 180° after a short lead-off (qrs-morp
     });
   }
 });
+
+describe('beat times between samples (QrsBeat.offset, the parabola vertex of the peak)', () => {
+  it('a regular rhythm at 498 ms (120.5/min, just above the tachy limit) at 250 Hz: intervals with the offset are 498 ± 1.5 ms, while whole samples read some as 500 ms (= 120/min, not above the limit)', () => {
+    const fsHz = 250;
+    const q = new QrsDetector(fsHz);
+    const beats = q.push(synth(regular(498, 60), fsHz, 60));
+    const at = (b: { sample: number; offset: number }, withOffset: boolean) => ((b.sample + (withOffset ? b.offset : 0)) * 1000) / fsHz;
+    const intervals = (withOffset: boolean) => beats.slice(11).map((b, i) => at(b, withOffset) - at(beats[10 + i]!, withOffset));
+    expect(intervals(true).length).toBeGreaterThan(90);
+    for (const rr of intervals(true)) expect(Math.abs(rr - 498)).toBeLessThanOrEqual(1.5);
+    expect(intervals(false).filter((rr) => rr >= 500).length).toBeGreaterThan(20);
+    for (const b of beats) expect(Math.abs(b.offset)).toBeLessThanOrEqual(0.5);
+  });
+});
