@@ -16,8 +16,8 @@
  *    ≤ 115 bpm), the limit alarms' hysteresis; brady's is final only after its 2 min off-delay
  *    passes without 5 consecutive beats < 50 bpm (a relapse continues the episode). The limit
  *    kinds' criterion is met only once the run has also lasted the alarm delay (2 min brady, 5 min
- *    tachy; 30 s when the run starts suddenly compared with the 8 intervals before it:
- *    alarm-criteria.ts, issue 12), so a short limit episode — and the brady/tachy implied by a
+ *    tachy; 30 s when the run starts suddenly compared with the 8 intervals before it, intervals
+ *    the device sent, so none across a lead-off: alarm-criteria.ts, issue 12), so a short limit episode — and the brady/tachy implied by a
  *    short extreme brady/tachy or VT run — raises no limit alarm.
  *  - vt: onset = the first ventricular beat; end = the first beat after the run. nsvt (3–4 V
  *    beats, a distractor): the same, but no alarm is due.
@@ -159,13 +159,17 @@ export class GroundTruthRecorder {
   /**
    * One beat, in time order, with the episode whose rhythm produced it (undefined: normal
    * rhythm). For a silence (asystole, pause) the beat ending it belongs to the episode.
+   * @param intervalSent false when the electrodes were off at some time since the previous beat:
+   *   the device sends no interval for it (frames.ts), so the detectors' sudden-onset reference
+   *   starts again after it, as the processor's does after a lead-off (limit-rate.ts)
    */
-  beat(beat: TimedBeat, rec: EpisodeRecord | undefined): void {
+  beat(beat: TimedBeat, rec: EpisodeRecord | undefined, intervalSent = true): void {
     const prev = this.#prevBeat;
     this.#prevBeat = beat;
     const beforeRrMs = this.#recentRrMs.slice();
     const prevailingRrMs = this.#prevailingRrMs;
-    if (prev) {
+    if (!intervalSent) this.#recentRrMs.length = 0;
+    else if (prev) {
       this.#prevailingRrMs = nextPrevailingRrMs(this.#prevailingRrMs, beat.tMs - prev.tMs);
       this.#recentRrMs.push(beat.tMs - prev.tMs);
       if (this.#recentRrMs.length > SUDDEN_ONSET.beforeIntervals) this.#recentRrMs.shift();

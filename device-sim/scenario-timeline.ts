@@ -142,9 +142,11 @@ export class ScenarioTimeline {
     let t = t0 + Math.floor(this.rhythm.random() * this.rhythm.meanRrMs);
     let cls: BeatClass = 'N';
     let owner: BeatOccurrence | undefined;
+    let prevT: number | undefined;
     for (;;) {
       const beat: TimedBeat = owner?.af ? { tMs: t, cls, af: true } : { tMs: t, cls };
-      this.#recorder.beat(beat, owner?.rec);
+      this.#recorder.beat(beat, owner?.rec, prevT === undefined || !this.#leadOffBetween(prevT, t));
+      prevT = t;
       yield beat;
       this.#fill();
       // Occurrences that are over (window kinds past their window, silences placed, runs complete) retire.
@@ -209,6 +211,25 @@ export class ScenarioTimeline {
     // Forget occurrences long past (the ground truth keeps their records).
     for (const [key, occ] of this.#frameOccurrences) if (occ.endMs < fromMs - 600_000) this.#frameOccurrences.delete(key);
     return out;
+  }
+
+  /**
+   * Whether a lead_off episode overlaps [fromMs, toMs], from the schedule alone (no ground-truth
+   * record is made: beats are generated ahead of the frames, {@link leadOffAt}).
+   */
+  #leadOffBetween(fromMs: number, toMs: number): boolean {
+    const cycleMs = this.#opts.scenario?.cycleMs;
+    for (const { e } of this.#frameEpisodes) {
+      if (e.kind !== 'lead_off') continue;
+      // The occurrences whose window [start, end) can overlap: cycles c with start(c) ≤ toMs and end(c) > fromMs.
+      const startOf = (c: number) => this.#cycleBase(c) + e.startMs;
+      const cycles = cycleMs === undefined ? [0] : [Math.floor((fromMs - startOf(0) - e.durationMs) / cycleMs) + 1, Math.floor((toMs - startOf(0)) / cycleMs)];
+      for (let c = Math.max(this.#firstCycle, cycles[0]!); c <= (cycles[1] ?? cycles[0]!); c++) {
+        const start = startOf(c);
+        if (!this.#tooEarly(start) && start <= toMs && start + e.durationMs > fromMs) return true;
+      }
+    }
+    return false;
   }
 
   /** Whether a lead_off episode puts the patch back turned (`reversed`): the ECG's sign then changes ({@link ecgSign}). */

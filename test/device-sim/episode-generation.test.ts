@@ -3,6 +3,7 @@ import type { TelemetryFrame } from '../../contracts/telemetry.ts';
 import type { TimedBeat } from '../../device-sim/frames.ts';
 import { allAlarmsScenario, builtinScenario, scenarioFromPhases, type ScenarioPhase } from '../../device-sim/scenario.ts';
 import { ScenarioTimeline } from '../../device-sim/scenario-timeline.ts';
+import { evaluationDetectors } from '../../eval/detector-set.ts';
 import type { SinusRhythmParams } from '../../device-sim/rhythm.ts';
 import { runOffline } from './helpers/offline-run.ts';
 
@@ -250,6 +251,22 @@ describe('generated episodes', () => {
     const { episodes, frames } = runOffline({ scenario, devices: ['d'], t0Ms: T0, durationMs: 30_000 });
     expect(frames.get('d')!.filter((f) => f.leadOff).map((f) => f.ts - T0)).toEqual([15_000, 16_000, 17_000, 18_000]);
     expect(episodes.map(({ kind, criterionMs, alarm }) => ({ kind, criterionMs, alarm }))).toEqual([{ kind: 'lead_off', criterionMs: null, alarm: 'lead_off' }]);
+  });
+
+  it('a tachycardia a few seconds after a short lead-off is not a sudden onset (the device sent no intervals across the lead-off), as the processor sees it; without the lead-off it is', () => {
+    const truthAndAlarms = (leadOff: boolean) => {
+      const scenario = scenarioFromPhases('t', [
+        { kind: 'normal', durationMs: 60_000 }, leadOff ? { kind: 'lead_off', durationMs: 3000 } : { kind: 'normal', durationMs: 3000 },
+        { kind: 'normal', durationMs: 5000 }, { kind: 'tachy', durationMs: 120_000, hrBpm: 130 }, { kind: 'normal', durationMs: 20_000 },
+      ]);
+      const run = runOffline({ scenario, devices: ['d'], t0Ms: T0, durationMs: 210_000, detectors: () => evaluationDetectors() });
+      const tachy = run.episodes.find((e) => e.kind === 'tachy')!;
+      // Due: 30 s after a sudden onset (at the first beat from then on), else after 5 min (never in 2 min).
+      const due = tachy.criterionMs === null ? null : Math.floor((tachy.criterionMs - tachy.onsetMs) / 1000);
+      return { due, raised: run.alerts.filter((a) => a.kind === 'tachy').length };
+    };
+    expect(truthAndAlarms(true)).toEqual({ due: null, raised: 0 });
+    expect(truthAndAlarms(false)).toEqual({ due: 30, raised: 1 });
   });
 
   it('lead_off with reversed: the ECG after it is the negative of the same patient’s ECG without it, and a second one turns it back (also in a repeating scenario)', () => {
