@@ -16,9 +16,10 @@
  *    ≤ 115 bpm), the limit alarms' hysteresis; brady's is final only after its 2 min off-delay
  *    passes without 5 consecutive beats < 50 bpm (a relapse continues the episode). The limit
  *    kinds' criterion is met only once the run has also lasted the alarm delay (2 min brady, 5 min
- *    tachy; 30 s when the run starts suddenly compared with the 8 intervals before it, intervals
- *    the device sent, so none across a lead-off: alarm-criteria.ts, issue 12), so a short limit episode — and the brady/tachy implied by a
- *    short extreme brady/tachy or VT run — raises no limit alarm.
+ *    tachy; 30 s when the run starts suddenly compared with the 8 intervals before it — intervals
+ *    the device sent, so none across a lead-off: alarm-criteria.ts, issue 12), so a short limit
+ *    episode — and the brady/tachy implied by a short extreme brady/tachy or VT run — raises no
+ *    limit alarm.
  *  - vt: onset = the first ventricular beat; end = the first beat after the run. nsvt (3–4 V
  *    beats, a distractor): the same, but no alarm is due.
  *  - afib: onset = the first beat of the irregular rhythm; end = its last beat. The criterion is

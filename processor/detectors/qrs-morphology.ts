@@ -141,7 +141,7 @@ const ESTABLISHED_WEIGHT = 100;
 const LEARNED_AT_NORMAL_RATE_BEATS = 15;
 /**
  * After a short lead-off ({@link BeatMorphology.adopt} with `afterLeadOff`), this many beats that
- * match the dominant beat upside down — before any beat matches a learned shape as it is — say the
+ * match the dominant beat upside down — before any beat matches it as it is — say the
  * patch went back on turned through 180°: the templates are inverted (see {@link PolarityCheck}).
  * Three, so that one ectopic or noisy complex cannot turn them; the beats before the third are `Q`.
  */
@@ -170,8 +170,10 @@ export interface BeatShape {
  * templates then read every beat `V`, and during a sinus tachycardia those fast, unlike beats do not
  * vote ({@link FAST_RR_MS}): a false VT alarm that stayed open as long as the rate stayed above
  * 100/min (issue 12 session 20, EVALUATION.md §5). A VT that starts or goes on during the lead-off
- * is not mistaken for it: its complexes are wide and unlike the dominant beat either way up, and a
- * VT going on matches its own `V` template as it is, which ends the check.
+ * is not mistaken for it: its complexes are wide and unlike the dominant beat either way up, so they
+ * read as they would without the check (a VT going on still matches its own `V` template). Only a
+ * beat that matches the dominant beat as it is ends the check early: any other template (a `V` or
+ * noise shape) can be matched by an inverted beat (mitdb 106 and 108, eval/patch-reversed.ts).
  */
 interface PolarityCheck {
   /** Beats left before the check ends without a verdict. */
@@ -428,7 +430,7 @@ export class BeatMorphology {
    * One beat of the {@link PolarityCheck} (the beat window is filled): `inverted` when it confirms
    * that the patch went back turned — the templates are inverted then, and the window matches
    * them as it is; `inverted?` for a beat that matches the dominant beat upside down before that.
-   * @param matches the beat matches a learned template as it is: the polarity is unchanged
+   * @param matches the beat matches the dominant beat as it is: the polarity is unchanged
    */
   #checkPolarity(check: PolarityCheck, matches: boolean, dominant: Template, qrsMs: number): 'same' | 'inverted?' | 'inverted' | 'undecided' {
     if (matches) { this.#polarityCheck = undefined; return 'same'; }
