@@ -179,34 +179,41 @@ export class ScenarioTimeline {
     }
   }
 
+  /**
+   * The scheduled frame episodes whose window [start, end) overlaps [fromMs, toMs] (start ≤ toMs),
+   * with their cycle: the schedule alone, no ground-truth record is made.
+   */
+  *#scheduledFrameEpisodes(fromMs: number, toMs: number): Generator<{ cycle: number; index: number; e: ScenarioEpisode; startMs: number; endMs: number }> {
+    const sc = this.#opts.scenario;
+    if (!sc || this.#frameEpisodes.length === 0) return;
+    let first = 0, last = 0;
+    if (sc.cycleMs !== undefined) {
+      const reach = Math.max(...this.#frameEpisodes.map(({ e }) => e.startMs + e.durationMs));
+      first = Math.max(this.#firstCycle, Math.floor((fromMs - this.#cycleBase(0) - reach) / sc.cycleMs));
+      last = Math.floor((toMs - this.#cycleBase(0)) / sc.cycleMs);
+    }
+    for (let cycle = first; cycle <= last; cycle++) {
+      for (const { index, e } of this.#frameEpisodes) {
+        const startMs = this.#cycleBase(cycle) + e.startMs;
+        const endMs = startMs + e.durationMs;
+        if (!this.#tooEarly(startMs) && endMs > fromMs && startMs <= toMs) yield { cycle, index, e, startMs, endMs };
+      }
+    }
+  }
+
   /** Frame occurrences overlapping [fromMs, toMs), enumerated from the schedule (no randomness). */
   #framesOverlapping(fromMs: number, toMs: number): FrameOccurrence[] {
-    const sc = this.#opts.scenario;
-    if (!sc || this.#frameEpisodes.length === 0) return [];
-    let cycles: number[];
-    if (sc.cycleMs === undefined) cycles = [0];
-    else {
-      const reach = Math.max(...this.#frameEpisodes.map(({ e }) => e.startMs + e.durationMs));
-      const first = Math.max(this.#firstCycle, Math.floor((fromMs - this.#cycleBase(0) - reach) / sc.cycleMs));
-      const last = Math.floor((toMs - this.#cycleBase(0)) / sc.cycleMs);
-      cycles = [];
-      for (let c = first; c <= last; c++) cycles.push(c);
-    }
     const out: FrameOccurrence[] = [];
-    for (const c of cycles) {
-      for (const { index, e } of this.#frameEpisodes) {
-        const startMs = this.#cycleBase(c) + e.startMs;
-        const endMs = startMs + e.durationMs;
-        if (this.#tooEarly(startMs) || endMs <= fromMs || startMs >= toMs) continue;
-        const key = `${c}:${index}`;
-        let occ = this.#frameOccurrences.get(key);
-        if (!occ) {
-          const kind = e.kind as FrameEpisodeKind;
-          occ = { kind, startMs, endMs, backlog: e.backlog ?? true, rec: this.#recorder.schedule(kind, startMs, endMs, kind === 'signal_loss' ? { backlog: e.backlog ?? true } : {}) };
-          this.#frameOccurrences.set(key, occ);
-        }
-        out.push(occ);
+    for (const { cycle, index, e, startMs, endMs } of this.#scheduledFrameEpisodes(fromMs, toMs)) {
+      if (startMs >= toMs) continue;
+      const key = `${cycle}:${index}`;
+      let occ = this.#frameOccurrences.get(key);
+      if (!occ) {
+        const kind = e.kind as FrameEpisodeKind;
+        occ = { kind, startMs, endMs, backlog: e.backlog ?? true, rec: this.#recorder.schedule(kind, startMs, endMs, kind === 'signal_loss' ? { backlog: e.backlog ?? true } : {}) };
+        this.#frameOccurrences.set(key, occ);
       }
+      out.push(occ);
     }
     // Forget occurrences long past (the ground truth keeps their records).
     for (const [key, occ] of this.#frameOccurrences) if (occ.endMs < fromMs - 600_000) this.#frameOccurrences.delete(key);
@@ -218,17 +225,7 @@ export class ScenarioTimeline {
    * record is made: beats are generated ahead of the frames, {@link leadOffAt}).
    */
   #leadOffBetween(fromMs: number, toMs: number): boolean {
-    const cycleMs = this.#opts.scenario?.cycleMs;
-    for (const { e } of this.#frameEpisodes) {
-      if (e.kind !== 'lead_off') continue;
-      // The occurrences whose window [start, end) can overlap: cycles c with start(c) ≤ toMs and end(c) > fromMs.
-      const startOf = (c: number) => this.#cycleBase(c) + e.startMs;
-      const cycles = cycleMs === undefined ? [0] : [Math.floor((fromMs - startOf(0) - e.durationMs) / cycleMs) + 1, Math.floor((toMs - startOf(0)) / cycleMs)];
-      for (let c = Math.max(this.#firstCycle, cycles[0]!); c <= (cycles[1] ?? cycles[0]!); c++) {
-        const start = startOf(c);
-        if (!this.#tooEarly(start) && start <= toMs && start + e.durationMs > fromMs) return true;
-      }
-    }
+    for (const o of this.#scheduledFrameEpisodes(fromMs, toMs)) if (o.e.kind === 'lead_off') return true;
     return false;
   }
 

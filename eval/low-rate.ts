@@ -1,8 +1,8 @@
 /**
  * The ECG-only path at a lower sampling rate than the records': device-protocol.md allows
  * 125–1000 Hz, and Holter-class front ends sample at 125–128 Hz. Each record's ECG is resampled
- * the way such a front end would have sampled it (a zero-phase 4th-order Butterworth low-pass at
- * 0.4 × the new rate, then linear interpolation), then replayed through the production beat
+ * the way such a front end would have sampled it (a zero-phase low-pass at 0.4 × the new rate,
+ * eval/resample.ts, then linear interpolation), then replayed through the production beat
  * source and detectors, as `npm run eval` replays it at the native rate:
  *  - mitdb (both leads): QRS detection and ventricular-beat labels, bxb (eval/bxb.ts);
  *  - CinC 2015 VT alarms: the production verdict on the first ECG lead (eval/challenge2015.ts);

@@ -1,7 +1,8 @@
 /**
  * ECG resampled to another rate the way a front end at that rate would have sampled it (used by
- * eval/low-rate.ts): a zero-phase 4th-order Butterworth low-pass at 0.4 × the new rate against
- * aliasing, then linear interpolation.
+ * eval/low-rate.ts): a low-pass at 0.4 × the new rate against aliasing — two 2nd-order Butterworth
+ * sections (together −6 dB at the corner), run forwards and backwards (zero phase, −12 dB at the
+ * corner) — then linear interpolation.
  */
 import { Biquad } from '../processor/detectors/biquad.ts';
 

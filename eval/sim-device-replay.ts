@@ -13,7 +13,7 @@ import type { TelemetryFrame } from '../contracts/telemetry.ts';
 import { deviceFrames } from '../device-sim/device-frames.ts';
 import { syntheticEcgSource } from '../device-sim/ecg-synth.ts';
 import { SIM_STAGGER_MS, simDeviceSeeds, simFramePhaseMs } from '../device-sim/run-sim.ts';
-import { resolveScenario } from '../device-sim/scenario.ts';
+import { resolveScenario, validateScenario, type Scenario } from '../device-sim/scenario.ts';
 import { ScenarioTimeline } from '../device-sim/scenario-timeline.ts';
 import { detectorsForCriteria } from '../processor/detector-set.ts';
 import type { EpisodeChange } from '../processor/detectors/detector.ts';
@@ -27,7 +27,8 @@ export interface SimDeviceReplayOptions {
   t0Ms: number;
   /** Devices in the run (sets the frame phase). */
   devices: number;
-  scenario: string;
+  /** A built-in scenario's name, a scenario file, or a scenario. */
+  scenario: string | Readonly<Scenario>;
   speed: number;
   durationMs: number;
   /** Frames carry the ECG without firmware beats (`sim --ecg-only`). */
@@ -38,15 +39,15 @@ export interface SimDeviceReplayOptions {
 
 export interface SimDeviceReplay {
   changes: EpisodeChange[];
-  /** The device's ground-truth episodes up to the end of the run. */
-  truth: { kind: string; onsetMs: number; endMs: number | null }[];
+  /** The device's ground-truth episodes up to the end of the run (`criterionMs` null: no alarm due). */
+  truth: { kind: string; onsetMs: number; endMs: number | null; criterionMs: number | null }[];
 }
 
 export async function replaySimDevice(o: SimDeviceReplayOptions): Promise<SimDeviceReplay> {
   const match = /^sim-(\d{4})$/.exec(o.deviceId);
   if (!match) throw new Error(`not a simulated device id: ${o.deviceId} (sim-NNNN)`);
   const index = Number(match[1]) - 1;
-  const scenario = await resolveScenario(o.scenario, { speed: o.speed });
+  const scenario = typeof o.scenario === 'string' ? await resolveScenario(o.scenario, { speed: o.speed }) : o.scenario;
   const seeds = simDeviceSeeds(1, o.deviceId);
   const timeline = new ScenarioTimeline({ deviceId: o.deviceId, seed: seeds.timeline, t0Ms: o.t0Ms, scenario, scenarioOffsetMs: index * SIM_STAGGER_MS });
   const phaseMs = simFramePhaseMs(index, 1000, o.devices);
@@ -66,6 +67,20 @@ export async function replaySimDevice(o: SimDeviceReplayOptions): Promise<SimDev
     const frame: TelemetryFrame = o.ecgOnly && built.ecg ? { ...built, seq: seq++, beats: [], hr: 0 } : { ...built, seq: seq++ };
     changes.push(...detectThroughBeatSource(source, stream, frame).changes);
   }
-  const truth = timeline.groundTruth(o.t0Ms + o.durationMs).map((e) => ({ kind: e.kind, onsetMs: e.onsetMs, endMs: e.endMs ?? null }));
+  const truth = timeline.groundTruth(o.t0Ms + o.durationMs).map((e) => ({ kind: e.kind, onsetMs: e.onsetMs, endMs: e.endMs ?? null, criterionMs: e.criterionMs }));
   return { changes, truth };
+}
+
+/** 1 min of the device's own rhythm, then a tachycardia at `hrBpm` for 4 min (eval/ecg-rate-limit.ts). */
+export function suddenTachycardia(hrBpm: number): Readonly<Scenario> {
+  return validateScenario({ name: `tachy-${hrBpm}`, episodes: [{ kind: 'tachy', startMs: 60_000, durationMs: 240_000, hrBpm }] });
+}
+
+/** One device of a 10 min run of `scenario` at 1× (t0 fixed): the tachy alarms it raises and the one its ground truth says is due. */
+export async function tachyAlarms(deviceId: string, scenario: Readonly<Scenario>, ecgOnly: boolean): Promise<{ raisedOnsetsMs: number[]; dueOnsetMs: number | undefined }> {
+  const { changes, truth } = await replaySimDevice({ deviceId, t0Ms: 1_796_000_000_000, devices: 20, scenario, speed: 1, durationMs: 600_000, ecgOnly, paced: false });
+  return {
+    raisedOnsetsMs: changes.filter((c) => c.kind === 'tachy' && c.type === 'onset').map((c) => c.onsetMs),
+    dueOnsetMs: truth.find((e) => e.kind === 'tachy' && e.criterionMs !== null)?.onsetMs,
+  };
 }

@@ -2,10 +2,8 @@
  * Alarms found in `scripts/sim-100.ts` runs, reproduced offline with the run's start
  * (eval/sim-device-replay.ts) and kept as regression cases.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { validateScenario } from '../../device-sim/scenario.ts';
 import { replaySimDevice, type SimDeviceReplayOptions } from '../../eval/sim-device-replay.ts';
 
 const RUN: Omit<SimDeviceReplayOptions, 'deviceId' | 't0Ms'> = { devices: 100, scenario: 'all-alarms', speed: 5, durationMs: 600_000, ecgOnly: true, paced: true };
@@ -45,19 +43,18 @@ describe('paced ECG-only devices of sim-100 runs (--ecg-only --paced): the patie
 describe('a patch put back turned through 180° in a tachycardia (sim scenario with a reversed 3 s lead_off), ECG-only devices', () => {
   // The demo run of issue 12 session 21 (four ECG-only devices, 10 min at speed 4): before the
   // labeller's polarity check each device raised a false VT after the lead-off.
-  const scenarioFile = join(mkdtempSync(join(tmpdir(), 'pb-sim-')), 'patch-turned.json');
-  writeFileSync(scenarioFile, JSON.stringify({
+  const scenario = validateScenario({
     name: 'patch-turned-in-tachycardia',
     episodes: [
       { kind: 'tachy', startMs: 30_000, durationMs: 240_000, hrBpm: 125 },
       { kind: 'lead_off', startMs: 272_000, durationMs: 3000, reversed: true },
       { kind: 'tachy', startMs: 280_000, durationMs: 240_000, hrBpm: 125 },
     ],
-  }));
+  });
   for (const deviceId of ['sim-0001', 'sim-0002', 'sim-0003', 'sim-0004']) {
     it(`${deviceId}: no vt, and the tachy alarm the ground truth says is due`, async () => {
       const t0Ms = 1_796_514_000_000;
-      const { changes, truth } = await replaySimDevice({ deviceId, t0Ms, devices: 4, scenario: scenarioFile, speed: 4, durationMs: 600_000, ecgOnly: true, paced: false });
+      const { changes, truth } = await replaySimDevice({ deviceId, t0Ms, devices: 4, scenario, speed: 4, durationMs: 600_000, ecgOnly: true, paced: false });
       expect(changes.filter((c) => c.kind === 'vt')).toEqual([]);
       const due = truth.filter((e) => e.kind === 'tachy');
       const raised = changes.filter((c) => c.kind === 'tachy' && c.type === 'onset').map((c) => c.onsetMs);
