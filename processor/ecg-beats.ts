@@ -96,12 +96,22 @@ export interface BeatShapesState {
   v: 1;
   fsHz: number;
   templates: { wave: string; qrsMs: number; widths: number[]; paced: boolean; weight: number; normalRateWeight?: number }[];
+  /** The first beats after a lead-off are still being checked for a patch put back turned (qrs-morphology.ts `polarityUnchecked`). */
+  polarityUnchecked?: true;
+  /**
+   * Written during a lead-off: device time it began. The successor then keeps the shapes only if
+   * the lead-off ends within {@link SHAPES_SURVIVE_LEAD_OFF_MS} of it, and checks the first beats
+   * after it for a turned patch, as the predecessor would have.
+   */
+  leadOffSinceMs?: number;
 }
 
 export const beatShapesStateSchema = z.object({
   v: z.literal(1),
   fsHz: z.number().int().positive(),
   templates: z.array(z.object({ wave: z.base64(), qrsMs: z.number(), widths: z.array(z.number()), paced: z.boolean(), weight: z.number().nonnegative(), normalRateWeight: z.number().nonnegative().optional() })).min(1).max(8),
+  polarityUnchecked: z.literal(true).optional(),
+  leadOffSinceMs: z.number().optional(),
 });
 
 export class EcgBeatSource {
@@ -138,6 +148,8 @@ export class EcgBeatSource {
   #learned: MorphologyTemplates | undefined;
   /** Start of the current lead-off (device time), until ECG with contact comes again. */
   #leadOffSinceMs: number | undefined;
+  /** The current lead-off began while the stream's beats came from its ECG: its shapes go on into the changelog. */
+  #leadOffInEcgMode = false;
 
   constructor(params: Partial<QrsParams> = {}) {
     this.#params = params;
@@ -213,7 +225,11 @@ export class EcgBeatSource {
     const ecg = frame.ecg;
     if (!ecg || frame.leadOff) {
       // No conclusion spans missing ECG or lead-off: the next ECG restarts the detector.
-      if (frame.leadOff) this.#leadOffSinceMs ??= frame.ts;
+      if (frame.leadOff && this.#leadOffSinceMs === undefined) {
+        this.#leadOffSinceMs = frame.ts;
+        // (Still the previous frame's mode: this frame's is decided after it is fed.)
+        this.#leadOffInEcgMode = this.ecgMode;
+      }
       this.#learned = this.#qrs?.morphologyTemplates() ?? this.#learned;
       this.#restart(undefined);
       return;
@@ -301,16 +317,32 @@ export class EcgBeatSource {
     this.#lastFirmwareBeatMs = Math.max(this.#lastFirmwareBeatMs, timeMs);
   }
 
-  /** The labeller's beat shapes for the changelog, in ECG mode (undefined otherwise, or before any beat). */
+  /**
+   * The labeller's beat shapes for the changelog, in ECG mode or in a lead-off that began in it
+   * (undefined otherwise, or before any beat). Without them in a lead-off, a processor restarted
+   * there learned afresh at its end — inside a VT, the VT's complex as the patient's beat.
+   */
   beatShapes(): BeatShapesState | undefined {
-    const learned = this.ecgMode ? (this.#qrs?.morphologyTemplates() ?? this.#learned) : undefined;
+    const inLeadOff = this.#leadOffSinceMs !== undefined && this.#leadOffInEcgMode;
+    const learned = this.ecgMode || inLeadOff ? (this.#qrs?.morphologyTemplates() ?? this.#learned) : undefined;
     if (!learned) return undefined;
-    return { v: 1, fsHz: learned.fsHz, templates: learned.templates.map(({ wave, ...t }) => ({ ...t, wave: int16ToBase64(wave) })) };
+    return {
+      v: 1,
+      fsHz: learned.fsHz,
+      templates: learned.templates.map(({ wave, ...t }) => ({ ...t, wave: int16ToBase64(wave) })),
+      ...(learned.polarityUnchecked ? { polarityUnchecked: true as const } : {}),
+      ...(inLeadOff ? { leadOffSinceMs: this.#leadOffSinceMs } : {}),
+    };
   }
 
   /** A predecessor's {@link beatShapes} (restart, partition move): the first QRS detector starts from them. */
   rememberBeatShapes(state: BeatShapesState): void {
-    this.#learned = { fsHz: state.fsHz, templates: state.templates.map(({ wave, ...t }) => ({ ...t, wave: Array.from(base64ToInt16(wave)) })) };
+    const templates = state.templates.map(({ wave, ...t }) => ({ ...t, wave: Array.from(base64ToInt16(wave)) }));
+    this.#learned = { fsHz: state.fsHz, templates, ...(state.polarityUnchecked ? { polarityUnchecked: true as const } : {}) };
+    if (state.leadOffSinceMs !== undefined) {
+      this.#leadOffSinceMs = state.leadOffSinceMs;
+      this.#leadOffInEcgMode = true;
+    }
   }
 
   /**

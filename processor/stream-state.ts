@@ -97,10 +97,12 @@ export interface StreamStateRecord {
    */
   beatsFromEcg?: true;
   /**
-   * With `beatsFromEcg`: the beat shapes the QRS labeller learned (ecg-beats.ts), as of the record's
-   * write (at least every minute), so a successor started inside a sustained VT does not take the
-   * VT's complex for the patient's beat (optional: older records have none, and the successor
-   * learns afresh).
+   * With `beatsFromEcg`, or in a lead-off that began with it: the beat shapes the QRS labeller
+   * learned (ecg-beats.ts), as of the record's write (at least every minute), so a successor
+   * started inside a sustained VT does not take the VT's complex for the patient's beat; with the
+   * lead-off's start, and whether the first beats after a lead-off are still being checked for a
+   * patch put back turned (optional: older records have none, and the successor learns afresh, or
+   * trusts the shapes as they are).
    */
   beatShapes?: BeatShapesState;
   /** ECG strips waiting for their post window, with their windows' frames so far (optional: older records have none, and such strips were lost). */

@@ -207,6 +207,13 @@ export interface MorphologyTemplates {
   fsHz: number;
   /** `normalRateWeight` is absent in records of processors before issue 12 session 20 (then 0). */
   templates: { wave: number[]; qrsMs: number; widths: number[]; paced: boolean; weight: number; normalRateWeight?: number }[];
+  /**
+   * The templates were adopted after a lead-off and the first beats have not yet shown which way
+   * round the patch went back ({@link PolarityCheck}): the next labeller checks again. Without it
+   * a processor restart (or a lost frame) within those few beats handed the successor the
+   * templates as trusted, and a turned patch read `V` from then on.
+   */
+  polarityUnchecked?: true;
 }
 
 /** Samples of a template window (−{@link PRE_MS}…+{@link POST_MS} ms around the R peak) at `fsHz`: before the peak, and in all. */
@@ -296,7 +303,8 @@ export class BeatMorphology {
   /** A copy of the learned templates (see {@link MorphologyTemplates}); undefined before the first beat. */
   templates(): MorphologyTemplates | undefined {
     if (this.#templates.length === 0) return undefined;
-    return { fsHz: this.#fs, templates: this.#templates.map((t) => ({ wave: Array.from(t.wave), qrsMs: t.qrsMs, widths: [...t.widths], paced: t.paced, weight: t.weight, normalRateWeight: t.normalRateWeight })) };
+    const templates = this.#templates.map((t) => ({ wave: Array.from(t.wave), qrsMs: t.qrsMs, widths: [...t.widths], paced: t.paced, weight: t.weight, normalRateWeight: t.normalRateWeight }));
+    return { fsHz: this.#fs, templates, ...(this.#polarityCheck ? { polarityUnchecked: true as const } : {}) };
   }
 
   /**
@@ -307,7 +315,8 @@ export class BeatMorphology {
    * for the patient's beat (issue 12 session 20). Ignored (false) when the waves do not have the
    * −100…+120 ms window at their rate.
    * @param afterLeadOff the electrodes were off in between: the patch may have gone back on turned,
-   *   so the first beats are checked against the templates inverted ({@link PolarityCheck})
+   *   so the first beats are checked against the templates inverted ({@link PolarityCheck}); also
+   *   when the templates come from a labeller whose check was still running (`polarityUnchecked`)
    */
   adopt(learned: MorphologyTemplates, afterLeadOff = false): boolean {
     if (learned.templates.length === 0 || learned.templates.length > MAX_TEMPLATES) return false;
@@ -315,7 +324,7 @@ export class BeatMorphology {
     if (waves.some((w) => w === undefined)) return false;
     this.#templates.length = 0;
     learned.templates.forEach((t, i) => this.#templates.push({ wave: waves[i]!, qrsMs: t.qrsMs, widths: t.widths.slice(-WIDTH_HISTORY), paced: t.paced, weight: t.weight, normalRateWeight: t.normalRateWeight ?? 0 }));
-    this.#polarityCheck = afterLeadOff ? { beatsLeft: POLARITY_CHECK_BEATS, inverted: 0 } : undefined;
+    this.#polarityCheck = afterLeadOff || learned.polarityUnchecked ? { beatsLeft: POLARITY_CHECK_BEATS, inverted: 0 } : undefined;
     return true;
   }
 

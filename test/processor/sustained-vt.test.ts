@@ -194,4 +194,15 @@ describe('the patient’s beat shapes survive what restarts the QRS detector ins
     const long = run(500, 560, true, 9, { leadOff: { fromS: 660, toS: 690 } });
     expect(count(long.labels.vt, 'N')).toBeGreaterThan(100);
   });
+
+  it('a processor restart inside a 3 s lead-off: the record still carries the shapes, and the VT goes on reading V', () => {
+    const o = run(500, 560, true, 9, { leadOff: { fromS: 660, toS: 663 }, restartAtS: 661 });
+    expect(count(o.labels.vt, 'N')).toBeLessThanOrEqual(8);
+    expect(count(o.labels.after, 'V')).toBe(0);
+  });
+
+  it('a processor restart inside a 30 s lead-off, 5 s before it ends: the successor learns afresh, as without the restart', () => {
+    const o = run(500, 560, true, 9, { leadOff: { fromS: 660, toS: 690 }, restartAtS: 685 });
+    expect(count(o.labels.vt, 'N')).toBeGreaterThan(100);
+  });
 });
