@@ -10,6 +10,7 @@ import type { AlarmCriteria, CriteriaVersion } from '../contracts/criteria.ts';
 import type { EcgStrip } from '../contracts/ecg-strip.ts';
 import type { TelemetryFrame } from '../contracts/telemetry.ts';
 import { LIFECYCLE_DEFAULTS, StreamAlarms, type LifecycleConfig } from './alarm-lifecycle.ts';
+import { ClockBehindMonitor } from './clock-behind.ts';
 import { changedKinds, detectorsForCriteria, monitorsForCriteria } from './detector-set.ts';
 import { EcgStripRecorder, raisedPhysiological, type EcgStripOptions } from './ecg-strips.ts';
 import type { Detector, EpisodeChange } from './detectors/detector.ts';
@@ -83,6 +84,8 @@ export class StreamRuntime {
   #ecg: EcgStripRecorder | undefined;
   /** Strips completed since the caller last took them. */
   #strips: EcgStrip[] | undefined;
+  /** New frames arriving behind the analysed data: the device clock stepped back (clock-behind.ts). */
+  readonly #clock = new ClockBehindMonitor();
 
   constructor(options: StreamRuntimeOptions) {
     this.#o = options;
@@ -109,7 +112,9 @@ export class StreamRuntime {
       rt.#alarms.awaitRedetection(record.analysedUntilMs);
       for (const e of rt.#alarms.openEpisodes()) rt.#continueOpen(e.kind, record.analysedUntilMs);
     }
-    for (const t of record.openTechnical) rt.#monitors.find((m) => m.kind === t.kind)?.resume(t.onsetMs);
+    if (record.clockBehind) rt.#clock.resume(record.clockBehind);
+    // (A signal loss raised by late frames is the clock monitor's, not the no-rhythm monitor's.)
+    for (const t of record.openTechnical) if (t.kind !== 'signal_loss' || !rt.#clock.raised) rt.#monitors.find((m) => m.kind === t.kind)?.resume(t.onsetMs);
     if (record.lastFirmwareBeatMs !== undefined) rt.#beats.rememberFirmwareBeat(record.lastFirmwareBeatMs);
     if (record.beatsFromEcg) rt.#beats.rememberEcgMode();
     if (record.beatShapes) rt.#beats.rememberBeatShapes(record.beatShapes);
@@ -163,22 +168,48 @@ export class StreamRuntime {
 
   #ingest(frame: TelemetryFrame, nowIso: string): Omit<IngestResult, 'strips' | 'ecgBeatFrames'> {
     const alerts: Alert[] = [];
-    // Data is flowing again: signal loss ends at the first frame that arrives — unless it is the
-    // loss of the rhythm in frames that do arrive (technical.ts NoRhythmMonitor), which ends at a
-    // frame that carries it.
-    const open = this.#alarms.openEpisodes().find((e) => e.kind === 'signal_loss');
-    if (open && !this.#noRhythmOpen()) {
-      const endMs = Math.max(frame.ts, open.onsetMs);
-      alerts.push(...this.#alarms.apply([{ type: 'end', kind: 'signal_loss', onsetMs: open.onsetMs, endMs, evidence: { ...open.alert.evidence, durationMs: endMs - open.onsetMs } }], endMs, nowIso));
-      alerts.push(...this.#alarms.advance(endMs, nowIso));
-    }
     if (this.#replayUntilMs !== undefined && frame.ts + frame.durMs <= this.#replayUntilMs) {
+      // Not re-delivered but sent after the predecessor's frames, with the clock stepped back: late.
+      if (this.#clock.sentAfterOnTime(frame)) return { late: true, replayed: false, alerts: this.#onLate(frame, nowIso) };
+      alerts.push(...this.#onTime(frame, nowIso));
       this.#replay(frame);
       return { late: false, replayed: true, alerts };
     }
     const { late, ready } = this.#reorder.push(frame);
+    if (late) alerts.push(...this.#onLate(frame, nowIso));
+    else alerts.push(...this.#onTime(frame, nowIso));
     for (const f of ready) alerts.push(...this.#analyse(f, nowIso));
     return { late, replayed: false, alerts };
+  }
+
+  /**
+   * A frame arrived on time: data is flowing again, so signal loss ends here — unless it is the
+   * loss of the rhythm in frames that do arrive (technical.ts NoRhythmMonitor), which ends at a
+   * frame that carries it. (A late frame ends neither kind of loss: clock-behind.ts.)
+   */
+  #onTime(frame: TelemetryFrame, nowIso: string): Alert[] {
+    this.#clock.onTime(frame);
+    const open = this.#alarms.openEpisodes().find((e) => e.kind === 'signal_loss');
+    if (!open || this.#noRhythmOpen()) return [];
+    const endMs = Math.max(frame.ts, open.onsetMs);
+    return [
+      ...this.#alarms.apply([{ type: 'end', kind: 'signal_loss', onsetMs: open.onsetMs, endMs, evidence: { ...open.alert.evidence, durationMs: endMs - open.onsetMs } }], endMs, nowIso),
+      ...this.#alarms.advance(endMs, nowIso),
+    ];
+  }
+
+  /** A late frame: the device's new frames behind the analysed data for the signal-loss delay raise the signal loss (clock-behind.ts). */
+  #onLate(frame: TelemetryFrame, nowIso: string): Alert[] {
+    const lastEndMs = this.analysedUntilMs;
+    const signalLoss = (this.#criteria ?? (lastEndMs !== undefined ? this.#o.criteriaAt(lastEndMs) : undefined))?.alarms.signal_loss;
+    if (lastEndMs === undefined || !signalLoss?.enabled || !this.#clock.onLate(frame, signalLoss.silenceMs) || this.#alarms.isOpen('signal_loss')) return [];
+    const behindS = Math.round((lastEndMs - frame.ts - frame.durMs) / 1000);
+    const evidence: AlertEvidence = {
+      durationMs: signalLoss.silenceMs,
+      criterion: `new frames from the device have arrived for ≥ ${signalLoss.silenceMs / 1000} s of their device time with timestamps behind the data already analysed (now ${behindS} s behind: the device clock stepped back, or the device rebooted with an earlier clock): they are stored but not analysed, so the rhythm is not monitored; onset = end of the analysed data, ends at the first frame on time`,
+      thresholds: { silenceMs: signalLoss.silenceMs },
+    };
+    return this.#alarms.apply([{ type: 'onset', kind: 'signal_loss', onsetMs: lastEndMs, evidence }], lastEndMs, nowIso);
   }
 
   /**
@@ -230,6 +261,7 @@ export class StreamRuntime {
     const ecgBeats = pending.length > 0 || ecgStrips ? this.#beats.state() : undefined;
     const lastFirmwareBeatMs = this.#beats.recentFirmwareBeatMs();
     const beatShapes = this.#beats.beatShapes();
+    const clockBehind = this.#clock.state();
     return {
       schema: STATE_SCHEMA,
       patientId: this.patientId,
@@ -242,13 +274,14 @@ export class StreamRuntime {
       reorder: this.#reorder.snapshot(),
       alarms: this.#alarms.snapshot(),
       // Signal loss only while frames arrive without the rhythm (resumed like lead-off); the arrival based one ends at the next frame anyway.
-      openTechnical: this.#alarms.openEpisodes().filter((e) => TECHNICAL_KINDS.has(e.kind) && (e.kind !== 'signal_loss' || this.#noRhythmOpen())).map((e) => ({ kind: e.kind, onsetMs: e.onsetMs })),
+      openTechnical: this.#alarms.openEpisodes().filter((e) => TECHNICAL_KINDS.has(e.kind) && (e.kind !== 'signal_loss' || this.#noRhythmOpen() || this.#clock.raised)).map((e) => ({ kind: e.kind, onsetMs: e.onsetMs })),
       ...(pending.length > 0 ? { pending } : {}),
       ...(ecgBeats ? { ecgBeats } : {}),
       ...(lastFirmwareBeatMs !== undefined ? { lastFirmwareBeatMs } : {}),
       ...(this.#beats.ecgMode ? { beatsFromEcg: true as const } : {}),
       ...(beatShapes ? { beatShapes } : {}),
       ...(ecgStrips ? { ecgStrips } : {}),
+      ...(clockBehind ? { clockBehind } : {}),
     };
   }
 
@@ -276,7 +309,9 @@ export class StreamRuntime {
   contentFingerprint(): string {
     const pending = this.#pending();
     const strips = this.#ecg?.pendingCount ?? 0;
-    return JSON.stringify([this.criteriaVersion, this.#beats.ecgMode, this.#reorder.heldIds(), this.#alarms.snapshot(), pending.length > 0 || strips > 0 ? [pending, strips, this.analysedUntilMs] : 0]);
+    // (A run of late frames, clock-behind.ts: rewritten with each of them, so a successor goes on counting it.)
+    const clock = this.#clock.counting ? this.#clock.state() : 0;
+    return JSON.stringify([this.criteriaVersion, this.#beats.ecgMode, this.#reorder.heldIds(), this.#alarms.snapshot(), pending.length > 0 || strips > 0 ? [pending, strips, this.analysedUntilMs] : 0, clock]);
   }
 
   /** ECG strips completed outside {@link ingest} (by {@link onSilence}); the caller publishes them. */

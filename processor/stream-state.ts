@@ -47,6 +47,7 @@
  * a detector with a pending alarm exposes only the small explicit state above.
  */
 import type { AlertKind } from '../contracts/alert.ts';
+import { clockBehindStateSchema, type ClockBehindState } from './clock-behind.ts';
 import type { PendingState } from './detectors/detector.ts';
 import { beatShapesStateSchema, ecgBeatStateSchema, type BeatShapesState, type EcgBeatState } from './ecg-beats.ts';
 import { ecgStripStateSchema, type EcgStripState } from './ecg-strips.ts';
@@ -107,6 +108,12 @@ export interface StreamStateRecord {
   beatShapes?: BeatShapesState;
   /** ECG strips waiting for their post window, with their windows' frames so far (optional: older records have none, and such strips were lost). */
   ecgStrips?: EcgStripState;
+  /**
+   * The device's frame counter as of the last frame on time, and a run of its new frames arriving
+   * behind the analysed data (clock-behind.ts: a device clock stepped back raises signal loss;
+   * optional: older records have none, and the successor counts from its first frame on time).
+   */
+  clockBehind?: ClockBehindState;
 }
 
 export function streamKey(patientId: string, deviceId: string): string {
@@ -120,7 +127,7 @@ export function parseStreamState(value: unknown): StreamStateRecord | undefined 
   if (r.schema !== STATE_SCHEMA || typeof r.patientId !== 'string' || typeof r.deviceId !== 'string' || typeof r.owner !== 'string') return undefined;
   if (!r.alarms || !Array.isArray(r.alarms.slots) || !Array.isArray(r.alarms.latched) || !Array.isArray(r.alarms.closed)) return undefined;
   if (!r.reorder || !Array.isArray(r.reorder.held)) return undefined;
-  const { pending: raw, ecgBeats: rawEcgBeats, ecgStrips: rawEcgStrips, beatShapes: rawBeatShapes, ...rest } = r;
+  const { pending: raw, ecgBeats: rawEcgBeats, ecgStrips: rawEcgStrips, beatShapes: rawBeatShapes, clockBehind: rawClockBehind, ...rest } = r;
   // Unknown or malformed pending entries are skipped: the alarm delay then starts again (as before issue 12).
   const pending = Array.isArray(raw) ? raw.filter((p) => typeof p?.kind === 'string' && typeof p.state === 'object' && p.state !== null && typeof p.state.v === 'number') : [];
   // Likewise a beat source state in another format: the beats then start afresh.
@@ -129,6 +136,8 @@ export function parseStreamState(value: unknown): StreamStateRecord | undefined 
   const ecgStrips = rawEcgStrips === undefined ? undefined : ecgStripStateSchema.safeParse(rawEcgStrips).data;
   // And beat shapes in another format: the successor's labeller learns afresh.
   const beatShapes = rawBeatShapes === undefined ? undefined : beatShapesStateSchema.safeParse(rawBeatShapes).data;
+  // And the clock monitor's state: the successor counts late frames from its first frame on time.
+  const clockBehind = rawClockBehind === undefined ? undefined : clockBehindStateSchema.safeParse(rawClockBehind).data;
   const { lastFirmwareBeatMs, beatsFromEcg, ...others } = rest;
   return {
     ...others,
@@ -139,5 +148,6 @@ export function parseStreamState(value: unknown): StreamStateRecord | undefined 
     ...(ecgBeats ? { ecgBeats } : {}),
     ...(ecgStrips ? { ecgStrips } : {}),
     ...(beatShapes ? { beatShapes } : {}),
+    ...(clockBehind ? { clockBehind } : {}),
   } as StreamStateRecord;
 }

@@ -1,0 +1,126 @@
+/**
+ * A device whose clock stepped back: its new frames keep arriving with device times behind the
+ * data already analysed. The reorder buffer calls such frames late (reorder-buffer.ts: stored, not
+ * analysed, since detection never goes back in time), so until the device clock passes the
+ * analysed position again — an hour after a one-hour step — nothing of the patient's rhythm was
+ * analysed, while frames arrived, the device looked online and no alarm said so (found in issue 12
+ * session 22: a VT an hour long after such a step raised nothing). This monitor makes it visible:
+ * the stream's `signal_loss` alarm (the rhythm is not monitored: same kind, delay and priority as
+ * the other two signal losses, technical.ts NoRhythmMonitor) with evidence that says why.
+ *
+ * Which late frames count: those the device sent after the frames already analysed, by its own
+ * frame counter (device-protocol.md `seq`: +1 per frame, restarts at 0 after a reboot) — a frame
+ * whose `seq` follows the last on-time frame's (a clock stepped back by NTP or by hand), or a run
+ * starting at `seq` 0 (a reboot whose clock came back earlier), each continued frame by frame.
+ * Frames a device resends from before what was analysed carry older `seq` values and are still
+ * stored quietly, as before. The delay is the signal-loss delay in device time of such frames
+ * (criteria `signal_loss.silenceMs`, 10 s by default): a small NTP correction of a few seconds
+ * costs those seconds of analysis and raises nothing. Onset = the end of the analysed data (the
+ * device time monitoring stopped at); the alarm ends, like the arrival-based signal loss, at the
+ * first frame that arrives on time again (stream-runtime.ts).
+ *
+ * Why not re-base the stream on the new clock instead: every view of the patient (stored trends,
+ * strips, alerts, the EHR) is on device time, and a shifted time base would put the same hour
+ * twice in the store (points overwrite per timestamp) or show alerts at times the stored data
+ * does not have. Which clock was right is not known to the processor. That design is left to a
+ * decision; until then the loss of monitoring is shown, not hidden.
+ */
+import { z } from 'zod';
+import type { TelemetryFrame } from '../contracts/telemetry.ts';
+
+/** What a successor needs (the processor's changelog, stream-state.ts `clockBehind`, format 1). */
+export interface ClockBehindState {
+  v: 1;
+  /** `seq` of the latest frame that arrived on time. */
+  lastSeq?: number;
+  /** The current run of late frames the device sent after it. */
+  run?: { lastSeq: number; durMs: number; raised: boolean };
+}
+
+const uint32 = z.number().int().min(0).max(2 ** 32 - 1);
+export const clockBehindStateSchema = z.object({
+  v: z.literal(1),
+  lastSeq: uint32.optional(),
+  run: z.object({ lastSeq: uint32, durMs: z.number().nonnegative(), raised: z.boolean() }).optional(),
+});
+
+const SEQ_MODULUS = 2 ** 32;
+/** A run goes on across frames the device dropped (its buffer full), up to this many `seq` at a time. */
+const MAX_SEQ_GAP = 1000;
+
+/** `seq` b was sent after a (uint32 wrap-around, half the range). */
+function seqAfter(b: number, a: number): boolean {
+  const d = (b - a + SEQ_MODULUS) % SEQ_MODULUS;
+  return d > 0 && d < SEQ_MODULUS / 2;
+}
+
+export class ClockBehindMonitor {
+  #lastSeq: number | undefined;
+  #run: { lastSeq: number; durMs: number; raised: boolean } | undefined;
+
+  /** A frame that arrived on time (analysed, held or replayed): the device time is where it should be. */
+  onTime(frame: TelemetryFrame): void {
+    // The device's latest frame: frames reordered on the way (or re-delivered after a restart) are
+    // older; a reboot starts again from 0, far behind.
+    const last = this.#lastSeq;
+    if (last === undefined || seqAfter(frame.seq, last) || (last - frame.seq + SEQ_MODULUS) % SEQ_MODULUS > MAX_SEQ_GAP) this.#lastSeq = frame.seq;
+    this.#run = undefined;
+  }
+
+  /**
+   * The device sent this frame after the last frame on time (or it continues a late run). After a
+   * restart, a frame behind the predecessor's position is either re-delivered from the bus (sent
+   * before: re-analysed, stream-runtime.ts) or one of these (late).
+   */
+  sentAfterOnTime(frame: TelemetryFrame): boolean {
+    const run = this.#run;
+    if (run) return this.#continues(run, frame);
+    return this.#lastSeq !== undefined && seqAfter(frame.seq, this.#lastSeq);
+  }
+
+  #continues(run: { lastSeq: number }, frame: TelemetryFrame): boolean {
+    return seqAfter(frame.seq, run.lastSeq) && (frame.seq - run.lastSeq + SEQ_MODULUS) % SEQ_MODULUS <= MAX_SEQ_GAP;
+  }
+
+  /**
+   * A late frame (reorder-buffer.ts). True once per run, when the device's new frames have been
+   * late for `delayMs` of their device time: the caller raises the signal loss.
+   */
+  onLate(frame: TelemetryFrame, delayMs: number): boolean {
+    const run = this.#run;
+    if (run && this.#continues(run, frame)) {
+      run.lastSeq = frame.seq;
+      run.durMs += frame.durMs;
+    } else if (frame.seq === 0 || (this.#lastSeq !== undefined && seqAfter(frame.seq, this.#lastSeq) && !run)) {
+      this.#run = { lastSeq: frame.seq, durMs: frame.durMs, raised: false };
+    } else {
+      // A resent older frame: stored, nothing else.
+      return false;
+    }
+    const current = this.#run!;
+    if (current.raised || current.durMs < delayMs) return false;
+    current.raised = true;
+    return true;
+  }
+
+  /** Whether the signal loss this monitor raised is still open (no frame on time since). */
+  get raised(): boolean {
+    return this.#run?.raised === true;
+  }
+
+  /** A run of late frames is being counted (the changelog record is then rewritten with each batch). */
+  get counting(): boolean {
+    return this.#run !== undefined;
+  }
+
+  state(): ClockBehindState | undefined {
+    if (this.#lastSeq === undefined && !this.#run) return undefined;
+    return { v: 1, ...(this.#lastSeq !== undefined ? { lastSeq: this.#lastSeq } : {}), ...(this.#run ? { run: { ...this.#run } } : {}) };
+  }
+
+  /** A predecessor's {@link state} (restart, partition move). */
+  resume(state: ClockBehindState): void {
+    this.#lastSeq = state.lastSeq;
+    this.#run = state.run ? { ...state.run } : undefined;
+  }
+}

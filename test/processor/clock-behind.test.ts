@@ -1,0 +1,153 @@
+/**
+ * A device clock that steps back (processor/clock-behind.ts). Frames behind the analysed data are
+ * late: stored, not analysed. Before issue 12 session 22 a device whose clock stepped back an hour
+ * went on streaming for that hour with nothing analysed and nothing said — a VT in it raised no
+ * alarm. Now its new frames raise the signal loss after the signal-loss delay, ending at the first
+ * frame on time; a small correction and frames resent from the past raise nothing.
+ * StreamRuntime directly (the processor's dedup keys on seq and ts, so these frames all pass it).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Alert } from '../../contracts/alert.ts';
+import { DEFAULT_CRITERIA_VERSION } from '../../contracts/criteria.ts';
+import type { TelemetryFrame } from '../../contracts/telemetry.ts';
+import { syntheticEcgSource } from '../../device-sim/ecg-synth.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
+import { parseStreamState } from '../../processor/stream-state.ts';
+import { StreamRuntime, type StreamRuntimeOptions } from '../../processor/stream-runtime.ts';
+import { beats, frames, iso, processorSnapshots, startHarness, T0, type Harness } from './helpers.ts';
+
+const OPTIONS: StreamRuntimeOptions = { patientId: 'p1', deviceId: 'd1', criteriaAt: () => DEFAULT_CRITERIA_VERSION, ecgStrips: false };
+
+/** 100 s of sinus rhythm at 75/min, 40 s of VT at 150/min, 100 s of sinus: 1 s frames, seq 0…, with ECG. */
+function stream(ecgOnly: boolean): TelemetryFrame[] {
+  const timeline = beats(T0, [{ rrMs: 800, count: 125 }, { rrMs: 400, count: 100, cls: 'V' }, { rrMs: 800, count: 125 }]);
+  return frames(timeline, 240_000, { ecg: syntheticEcgSource(3, 250), ecgFsHz: 250 }).map((f) => (ecgOnly ? { ...f, beats: [], hr: 0 } : f));
+}
+
+interface Run {
+  /** Every alert snapshot, in order. */
+  alerts: Alert[];
+  late: number;
+}
+
+/**
+ * Feeds the frames; each arrives 100 ms after its device end (wall clock), whatever its ts says.
+ * `restartAfter`: the processor restarts after that many frames (its record through JSON).
+ */
+function run(list: TelemetryFrame[], restartAfter?: number): Run {
+  let rt = new StreamRuntime(OPTIONS);
+  const alerts: Alert[] = [];
+  let late = 0;
+  list.forEach((f, i) => {
+    const r = rt.ingest(f, iso(T0 + (i + 1) * 1000 + 100));
+    if (r.late) late++;
+    alerts.push(...r.alerts);
+    if (i + 1 === restartAfter) rt = StreamRuntime.restore(OPTIONS, parseStreamState(JSON.parse(JSON.stringify(rt.record('a', 0))))!);
+  });
+  return { alerts, late };
+}
+
+/** From frame `at` on, device time is shifted by `shiftMs` (and seq restarted at 0 if `reboot`). */
+function stepped(list: TelemetryFrame[], at: number, shiftMs: number, reboot = false): TelemetryFrame[] {
+  return list.map((f, i) => (i < at ? f : { ...f, ts: f.ts + shiftMs, seq: reboot ? i - at : f.seq }));
+}
+
+const signalLoss = (r: Run) => {
+  const byId = new Map<string, Alert>();
+  for (const a of r.alerts) if (a.kind === 'signal_loss') byId.set(a.id, a);
+  return [...byId.values()];
+};
+const kinds = (r: Run) => new Set(r.alerts.map((a) => a.kind));
+
+describe('a device clock stepped back while the device streams', () => {
+  for (const ecgOnly of [false, true]) {
+    const device = ecgOnly ? 'ECG-only device' : 'firmware beats';
+    it(`${device}: back 1 h 60 s in — the new frames are not analysed, and after 10 s of them the signal loss says so (onset = end of the analysed data)`, () => {
+      const r = run(stepped(stream(ecgOnly), 60, -3_600_000));
+      expect(r.late).toBe(180);
+      const [loss, ...more] = signalLoss(r);
+      expect(more).toEqual([]);
+      expect(loss!.onset).toBe(iso(T0 + 60_000));
+      expect(loss!.end).toBeUndefined();
+      expect(loss!.evidence.criterion).toMatch(/device clock stepped back/);
+      // Before: no alarm at all, and the VT in the late frames was never analysed.
+      expect(kinds(r).has('vt')).toBe(false);
+      // The first alert snapshot of it came with the 10th late frame.
+      const first = r.alerts.findIndex((a) => a.kind === 'signal_loss');
+      expect(first).toBeGreaterThan(-1);
+    });
+  }
+
+  it('a reboot whose clock came back 10 min earlier (seq restarts at 0): the same', () => {
+    const r = run(stepped(stream(false), 60, -600_000, true));
+    const [loss, ...more] = signalLoss(r);
+    expect(more).toEqual([]);
+    expect(loss!.onset).toBe(iso(T0 + 60_000));
+    expect(loss!.end).toBeUndefined();
+  });
+
+  it('a step back of 30 s: the signal loss ends at the first frame on time again, and the VT after it is alarmed', () => {
+    const r = run(stepped(stream(false), 60, -30_000));
+    expect(r.late).toBe(30);
+    const [loss, ...more] = signalLoss(r);
+    expect(more).toEqual([]);
+    expect(loss!.onset).toBe(iso(T0 + 60_000));
+    // The 31st stepped frame starts at device time 61 s + … : the first one after the analysed data.
+    expect(loss!.end).toBe(iso(T0 + 60_000));
+    expect(kinds(r).has('vt')).toBe(true);
+  });
+
+  it('a small correction (3 s back, as NTP does): those seconds are not analysed, nothing is raised, the VT is alarmed', () => {
+    const r = run(stepped(stream(false), 60, -3000));
+    expect(r.late).toBe(3);
+    expect(signalLoss(r)).toEqual([]);
+    expect(kinds(r).has('vt')).toBe(true);
+  });
+
+  it('frames resent from the past (older seq) for longer than the delay: stored quietly as before, no signal loss', () => {
+    const list = stream(false);
+    const r = run([...list.slice(0, 120), ...list.slice(20, 60), ...list.slice(120)]);
+    expect(r.late).toBe(40);
+    expect(signalLoss(r)).toEqual([]);
+  });
+
+  for (const restartAfter of [65, 75]) {
+    it(`a processor restart ${restartAfter - 60} s into the stepped frames: the successor goes on counting, and the alert stays open as one`, () => {
+      const list = stepped(stream(false), 60, -3_600_000);
+      const uninterrupted = signalLoss(run(list));
+      const r = run(list, restartAfter);
+      const losses = signalLoss(r);
+      expect(losses).toHaveLength(1);
+      expect(losses[0]!.id).toBe(uninterrupted[0]!.id);
+      expect(losses[0]!.onset).toBe(uninterrupted[0]!.onset);
+      expect(losses[0]!.end).toBeUndefined();
+    });
+  }
+
+  it('a processor restart in a 30 s step back: the alert still ends at the first frame on time', () => {
+    const r = run(stepped(stream(false), 60, -30_000), 75);
+    const [loss, ...more] = signalLoss(r);
+    expect(more).toEqual([]);
+    expect(loss!.end).toBe(iso(T0 + 60_000));
+  });
+});
+
+describe('through the processor (in-process bus: dedup, changelog, alerts stream)', () => {
+  const running: Harness[] = [];
+  afterEach(async () => {
+    for (const h of running.splice(0)) await h.stop();
+  });
+
+  it('the stepped frames pass the duplicate filter (new seq and ts), and the signal loss is published once, open', async () => {
+    const bus = new InProcessBus();
+    const h = await startHarness({ bus });
+    running.push(h);
+    const list = stepped(stream(false), 60, -3_600_000);
+    for (let i = 0; i < list.length; i += 20) await h.send(list.slice(i, i + 20));
+    const losses = processorSnapshots(bus).filter((a) => a.kind === 'signal_loss');
+    expect(new Set(losses.map((a) => a.id)).size).toBe(1);
+    expect(losses.at(-1)!.onset).toBe(iso(T0 + 60_000));
+    expect(losses.at(-1)!.end).toBeUndefined();
+    expect(h.metrics.counter('pb_processor_late_frames_total', '').get()).toBe(180);
+  });
+});
