@@ -273,7 +273,7 @@ export class StreamRuntime {
       criteriaVersion: this.criteriaVersion,
       reorder: this.#reorder.snapshot(),
       alarms: this.#alarms.snapshot(),
-      // Signal loss only while frames arrive without the rhythm (resumed like lead-off); the arrival based one ends at the next frame anyway.
+      // Signal loss only while frames arrive without the rhythm (resumed like lead-off) or behind the analysed data (clock-behind.ts); the arrival based one ends at the next frame on time anyway.
       openTechnical: this.#alarms.openEpisodes().filter((e) => TECHNICAL_KINDS.has(e.kind) && (e.kind !== 'signal_loss' || this.#noRhythmOpen() || this.#clock.raised)).map((e) => ({ kind: e.kind, onsetMs: e.onsetMs })),
       ...(pending.length > 0 ? { pending } : {}),
       ...(ecgBeats ? { ecgBeats } : {}),

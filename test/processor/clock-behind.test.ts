@@ -86,6 +86,23 @@ describe('a device clock stepped back while the device streams', () => {
     expect(loss!.end).toBeUndefined();
   });
 
+  it('a reboot after a silence (the arrival-based signal loss is open) whose clock came back 30 s earlier: the late frames do not end it, the first frame on time does', () => {
+    const list = stepped(stream(false), 60, -30_000, true);
+    const rt = new StreamRuntime(OPTIONS);
+    list.slice(0, 60).forEach((f, i) => rt.ingest(f, iso(T0 + (i + 1) * 1000 + 100)));
+    // The processor's silence watcher: no frame for 10 s (wall clock) while the device rebooted.
+    const opened = rt.onSilence(iso(T0 + 71_000), 10_000).find((a) => a.kind === 'signal_loss');
+    expect(opened?.onset).toBe(iso(T0 + 60_000));
+    // Frames 60–89 carry device times 30–59 s (late), frame 90 on is on time.
+    let endedByFrame: number | undefined;
+    list.slice(60).forEach((f, k) => {
+      const ended = rt.ingest(f, iso(T0 + 75_000 + k * 1000)).alerts.find((a) => a.kind === 'signal_loss' && a.end !== undefined);
+      if (ended) endedByFrame ??= 60 + k;
+    });
+    // Before: the first late frame ended it (data was flowing), and nothing was analysed for 30 s.
+    expect(endedByFrame).toBe(90);
+  });
+
   it('a step back of 30 s: the signal loss ends at the first frame on time again, and the VT after it is alarmed', () => {
     const r = run(stepped(stream(false), 60, -30_000));
     expect(r.late).toBe(30);
