@@ -33,20 +33,25 @@ export interface ClockBehindState {
   v: 1;
   /** `seq` of the latest frame that arrived on time. */
   lastSeq?: number;
-  /** The current run of late frames the device sent after it. */
-  run?: { lastSeq: number; durMs: number; raised: boolean };
+  /** The current run of late frames the device sent after it (`firstSeq` absent in the first records: then the run's last only). */
+  run?: { firstSeq?: number; lastSeq: number; durMs: number; raised: boolean };
 }
 
 const uint32 = z.number().int().min(0).max(2 ** 32 - 1);
 export const clockBehindStateSchema = z.object({
   v: z.literal(1),
   lastSeq: uint32.optional(),
-  run: z.object({ lastSeq: uint32, durMs: z.number().nonnegative(), raised: z.boolean() }).optional(),
+  run: z.object({ firstSeq: uint32.optional(), lastSeq: uint32, durMs: z.number().nonnegative(), raised: z.boolean() }).optional(),
 });
 
 const SEQ_MODULUS = 2 ** 32;
 /** A run goes on across frames the device dropped (its buffer full), up to this many `seq` at a time. */
 const MAX_SEQ_GAP = 1000;
+/**
+ * An on-time frame up to this many `seq` behind the latest is one reordered on the way (the reorder
+ * buffer's 5 s at the shortest frames, 100 ms, is 50); further behind, the device rebooted.
+ */
+const REORDERED_SEQ = 64;
 
 /** `seq` b was sent after a (uint32 wrap-around, half the range). */
 function seqAfter(b: number, a: number): boolean {
@@ -54,32 +59,41 @@ function seqAfter(b: number, a: number): boolean {
   return d > 0 && d < SEQ_MODULUS / 2;
 }
 
+type Run = { firstSeq?: number; lastSeq: number; durMs: number; raised: boolean };
+
 export class ClockBehindMonitor {
   #lastSeq: number | undefined;
-  #run: { lastSeq: number; durMs: number; raised: boolean } | undefined;
+  #run: Run | undefined;
 
-  /** A frame that arrived on time (analysed, held or replayed): the device time is where it should be. */
+  /** A new frame that arrived on time (analysed or held): the device time is where it should be. */
   onTime(frame: TelemetryFrame): void {
-    // The device's latest frame: frames reordered on the way (or re-delivered after a restart) are
-    // older; a reboot starts again from 0, far behind.
+    // The device's latest frame: frames reordered on the way are a little older; a reboot starts
+    // again from 0 (its frame 0 may have been lost: then far behind).
     const last = this.#lastSeq;
-    if (last === undefined || seqAfter(frame.seq, last) || (last - frame.seq + SEQ_MODULUS) % SEQ_MODULUS > MAX_SEQ_GAP) this.#lastSeq = frame.seq;
+    const reboot = frame.seq === 0 || (last !== undefined && (last - frame.seq + SEQ_MODULUS) % SEQ_MODULUS > REORDERED_SEQ);
+    if (last === undefined || reboot || seqAfter(frame.seq, last)) this.#lastSeq = frame.seq;
     this.#run = undefined;
   }
 
   /**
-   * The device sent this frame after the last frame on time (or it continues a late run). After a
-   * restart, a frame behind the predecessor's position is either re-delivered from the bus (sent
-   * before: re-analysed, stream-runtime.ts) or one of these (late).
+   * The device sent this frame after the last frame on time, or it belongs to the late run. After
+   * a restart, a frame behind the predecessor's position is either re-delivered from the bus (sent
+   * before: re-analysed, stream-runtime.ts) or one of these (late, new or re-delivered).
    */
   sentAfterOnTime(frame: TelemetryFrame): boolean {
     const run = this.#run;
-    if (run) return this.#continues(run, frame);
+    if (run && (this.#counted(run, frame) || this.#continues(run, frame))) return true;
     return this.#lastSeq !== undefined && seqAfter(frame.seq, this.#lastSeq);
   }
 
-  #continues(run: { lastSeq: number }, frame: TelemetryFrame): boolean {
+  #continues(run: Run, frame: TelemetryFrame): boolean {
     return seqAfter(frame.seq, run.lastSeq) && (frame.seq - run.lastSeq + SEQ_MODULUS) % SEQ_MODULUS <= MAX_SEQ_GAP;
+  }
+
+  /** Already counted in the run: the same frame delivered again (a restart re-reads the bus). */
+  #counted(run: Run, frame: TelemetryFrame): boolean {
+    const first = run.firstSeq ?? run.lastSeq;
+    return (frame.seq - first + SEQ_MODULUS) % SEQ_MODULUS <= (run.lastSeq - first + SEQ_MODULUS) % SEQ_MODULUS;
   }
 
   /**
@@ -88,11 +102,12 @@ export class ClockBehindMonitor {
    */
   onLate(frame: TelemetryFrame, delayMs: number): boolean {
     const run = this.#run;
+    if (run && this.#counted(run, frame)) return false;
     if (run && this.#continues(run, frame)) {
       run.lastSeq = frame.seq;
       run.durMs += frame.durMs;
     } else if (frame.seq === 0 || (this.#lastSeq !== undefined && seqAfter(frame.seq, this.#lastSeq) && !run)) {
-      this.#run = { lastSeq: frame.seq, durMs: frame.durMs, raised: false };
+      this.#run = { firstSeq: frame.seq, lastSeq: frame.seq, durMs: frame.durMs, raised: false };
     } else {
       // A resent older frame: stored, nothing else.
       return false;

@@ -169,15 +169,19 @@ export class StreamRuntime {
   #ingest(frame: TelemetryFrame, nowIso: string): Omit<IngestResult, 'strips' | 'ecgBeatFrames'> {
     const alerts: Alert[] = [];
     if (this.#replayUntilMs !== undefined && frame.ts + frame.durMs <= this.#replayUntilMs) {
-      // Not re-delivered but sent after the predecessor's frames, with the clock stepped back: late.
+      // Sent after the predecessor's frames on time, with the clock stepped back: late, not re-delivered.
       if (this.#clock.sentAfterOnTime(frame)) return { late: true, replayed: false, alerts: this.#onLate(frame, nowIso) };
-      alerts.push(...this.#onTime(frame, nowIso));
+      // A re-delivered frame says nothing about the device's clock now: it ends no loss the late frames keep open.
+      if (!this.#clock.counting) alerts.push(...this.#endSignalLoss(frame, nowIso));
       this.#replay(frame);
       return { late: false, replayed: true, alerts };
     }
     const { late, ready } = this.#reorder.push(frame);
     if (late) alerts.push(...this.#onLate(frame, nowIso));
-    else alerts.push(...this.#onTime(frame, nowIso));
+    else {
+      this.#clock.onTime(frame);
+      alerts.push(...this.#endSignalLoss(frame, nowIso));
+    }
     for (const f of ready) alerts.push(...this.#analyse(f, nowIso));
     return { late, replayed: false, alerts };
   }
@@ -187,8 +191,7 @@ export class StreamRuntime {
    * loss of the rhythm in frames that do arrive (technical.ts NoRhythmMonitor), which ends at a
    * frame that carries it. (A late frame ends neither kind of loss: clock-behind.ts.)
    */
-  #onTime(frame: TelemetryFrame, nowIso: string): Alert[] {
-    this.#clock.onTime(frame);
+  #endSignalLoss(frame: TelemetryFrame, nowIso: string): Alert[] {
     const open = this.#alarms.openEpisodes().find((e) => e.kind === 'signal_loss');
     if (!open || this.#noRhythmOpen()) return [];
     const endMs = Math.max(frame.ts, open.onsetMs);

@@ -34,16 +34,21 @@ interface Run {
  * Feeds the frames; each arrives 100 ms after its device end (wall clock), whatever its ts says.
  * `restartAfter`: the processor restarts after that many frames (its record through JSON).
  */
-function run(list: TelemetryFrame[], restartAfter?: number): Run {
+function run(list: TelemetryFrame[], restartAfter?: number, redeliver = 0): Run {
   let rt = new StreamRuntime(OPTIONS);
   const alerts: Alert[] = [];
   let late = 0;
-  list.forEach((f, i) => {
+  for (let i = 0; i < list.length; i++) {
+    const f = list[i]!;
     const r = rt.ingest(f, iso(T0 + (i + 1) * 1000 + 100));
     if (r.late) late++;
     alerts.push(...r.alerts);
-    if (i + 1 === restartAfter) rt = StreamRuntime.restore(OPTIONS, parseStreamState(JSON.parse(JSON.stringify(rt.record('a', 0))))!);
-  });
+    if (i + 1 === restartAfter) {
+      rt = StreamRuntime.restore(OPTIONS, parseStreamState(JSON.parse(JSON.stringify(rt.record('a', 0))))!);
+      // The successor reads the bus from the committed position: the last frames come again.
+      for (const again of list.slice(i + 1 - redeliver, i + 1)) alerts.push(...rt.ingest(again, iso(T0 + (i + 1) * 1000 + 200)).alerts);
+    }
+  }
   return { alerts, late };
 }
 
@@ -103,6 +108,18 @@ describe('a device clock stepped back while the device streams', () => {
     expect(endedByFrame).toBe(90);
   });
 
+  it('a reboot 60 s in (seq back to 0, clock on), then a step back of 1 h 40 s later: raised after 10 s of stepped frames, as on a device that never rebooted', () => {
+    const list = stream(false).map((f, i) => (i < 60 ? f : { ...f, seq: i - 60 })).map((f, i) => (i < 100 ? f : { ...f, ts: f.ts - 3_600_000 }));
+    const rt = new StreamRuntime(OPTIONS);
+    let raisedAtFrame: number | undefined;
+    list.forEach((f, i) => {
+      if (rt.ingest(f, iso(T0 + (i + 1) * 1000 + 100)).alerts.some((a) => a.kind === 'signal_loss' && a.end === undefined)) raisedAtFrame ??= i;
+    });
+    // (Before: the frame counter's reboot was taken for frames reordered on the way, and the
+    // stepped frames counted only once their seq passed the pre-reboot one: 20 s later.)
+    expect(raisedAtFrame).toBe(109);
+  });
+
   it('a step back of 30 s: the signal loss ends at the first frame on time again, and the VT after it is alarmed', () => {
     const r = run(stepped(stream(false), 60, -30_000));
     expect(r.late).toBe(30);
@@ -128,11 +145,11 @@ describe('a device clock stepped back while the device streams', () => {
     expect(signalLoss(r)).toEqual([]);
   });
 
-  for (const restartAfter of [65, 75]) {
-    it(`a processor restart ${restartAfter - 60} s into the stepped frames: the successor goes on counting, and the alert stays open as one`, () => {
+  for (const [restartAfter, redeliver] of [[65, 0], [75, 0], [65, 8], [75, 8], [75, 20]] as const) {
+    it(`a processor restart ${restartAfter - 60} s into the stepped frames, ${redeliver} frames delivered again: the successor goes on counting, and the alert stays open as one`, () => {
       const list = stepped(stream(false), 60, -3_600_000);
       const uninterrupted = signalLoss(run(list));
-      const r = run(list, restartAfter);
+      const r = run(list, restartAfter, redeliver);
       const losses = signalLoss(r);
       expect(losses).toHaveLength(1);
       expect(losses[0]!.id).toBe(uninterrupted[0]!.id);
@@ -141,8 +158,8 @@ describe('a device clock stepped back while the device streams', () => {
     });
   }
 
-  it('a processor restart in a 30 s step back: the alert still ends at the first frame on time', () => {
-    const r = run(stepped(stream(false), 60, -30_000), 75);
+  it('a processor restart in a 30 s step back, 20 frames delivered again: the alert still ends at the first frame on time', () => {
+    const r = run(stepped(stream(false), 60, -30_000), 75, 20);
     const [loss, ...more] = signalLoss(r);
     expect(more).toEqual([]);
     expect(loss!.end).toBe(iso(T0 + 60_000));
