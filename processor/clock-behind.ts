@@ -33,15 +33,23 @@ export interface ClockBehindState {
   v: 1;
   /** `seq` of the latest frame that arrived on time. */
   lastSeq?: number;
-  /** The current run of late frames the device sent after it (`firstSeq` absent in the first records: then the run's last only). */
-  run?: { firstSeq?: number; lastSeq: number; durMs: number; raised: boolean };
+  /** The current run of late frames the device sent after it. */
+  run?: Run;
+}
+
+/** A run of late frames: its first and last `seq`, their device time, and whether it raised the signal loss. */
+interface Run {
+  firstSeq: number;
+  lastSeq: number;
+  durMs: number;
+  raised: boolean;
 }
 
 const uint32 = z.number().int().min(0).max(2 ** 32 - 1);
 export const clockBehindStateSchema = z.object({
   v: z.literal(1),
   lastSeq: uint32.optional(),
-  run: z.object({ firstSeq: uint32.optional(), lastSeq: uint32, durMs: z.number().nonnegative(), raised: z.boolean() }).optional(),
+  run: z.object({ firstSeq: uint32, lastSeq: uint32, durMs: z.number().nonnegative(), raised: z.boolean() }).optional(),
 });
 
 const SEQ_MODULUS = 2 ** 32;
@@ -53,13 +61,16 @@ const MAX_SEQ_GAP = 1000;
  */
 const REORDERED_SEQ = 64;
 
-/** `seq` b was sent after a (uint32 wrap-around, half the range). */
-function seqAfter(b: number, a: number): boolean {
-  const d = (b - a + SEQ_MODULUS) % SEQ_MODULUS;
-  return d > 0 && d < SEQ_MODULUS / 2;
+/** How many frames `seq` b is ahead of a (the counter wraps at 2^32). */
+function seqAhead(b: number, a: number): number {
+  return (b - a + SEQ_MODULUS) % SEQ_MODULUS;
 }
 
-type Run = { firstSeq?: number; lastSeq: number; durMs: number; raised: boolean };
+/** `seq` b was sent after a (within half the counter's range). */
+function seqAfter(b: number, a: number): boolean {
+  const ahead = seqAhead(b, a);
+  return ahead > 0 && ahead < SEQ_MODULUS / 2;
+}
 
 export class ClockBehindMonitor {
   #lastSeq: number | undefined;
@@ -70,7 +81,7 @@ export class ClockBehindMonitor {
     // The device's latest frame: frames reordered on the way are a little older; a reboot starts
     // again from 0 (its frame 0 may have been lost: then far behind).
     const last = this.#lastSeq;
-    const reboot = frame.seq === 0 || (last !== undefined && (last - frame.seq + SEQ_MODULUS) % SEQ_MODULUS > REORDERED_SEQ);
+    const reboot = frame.seq === 0 || (last !== undefined && seqAhead(last, frame.seq) > REORDERED_SEQ);
     if (last === undefined || reboot || seqAfter(frame.seq, last)) this.#lastSeq = frame.seq;
     this.#run = undefined;
   }
@@ -87,13 +98,13 @@ export class ClockBehindMonitor {
   }
 
   #continues(run: Run, frame: TelemetryFrame): boolean {
-    return seqAfter(frame.seq, run.lastSeq) && (frame.seq - run.lastSeq + SEQ_MODULUS) % SEQ_MODULUS <= MAX_SEQ_GAP;
+    const ahead = seqAhead(frame.seq, run.lastSeq);
+    return ahead > 0 && ahead <= MAX_SEQ_GAP;
   }
 
   /** Already counted in the run: the same frame delivered again (a restart re-reads the bus). */
   #counted(run: Run, frame: TelemetryFrame): boolean {
-    const first = run.firstSeq ?? run.lastSeq;
-    return (frame.seq - first + SEQ_MODULUS) % SEQ_MODULUS <= (run.lastSeq - first + SEQ_MODULUS) % SEQ_MODULUS;
+    return seqAhead(frame.seq, run.firstSeq) <= seqAhead(run.lastSeq, run.firstSeq);
   }
 
   /**

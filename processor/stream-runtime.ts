@@ -177,8 +177,9 @@ export class StreamRuntime {
       return { late: false, replayed: true, alerts };
     }
     const { late, ready } = this.#reorder.push(frame);
-    if (late) alerts.push(...this.#onLate(frame, nowIso));
-    else {
+    if (late) {
+      alerts.push(...this.#onLate(frame, nowIso));
+    } else {
       this.#clock.onTime(frame);
       alerts.push(...this.#endSignalLoss(frame, nowIso));
     }
@@ -187,7 +188,7 @@ export class StreamRuntime {
   }
 
   /**
-   * A frame arrived on time: data is flowing again, so signal loss ends here — unless it is the
+   * A frame arrived on time (or was re-delivered): data is flowing again, so signal loss ends here — unless it is the
    * loss of the rhythm in frames that do arrive (technical.ts NoRhythmMonitor), which ends at a
    * frame that carries it. (A late frame ends neither kind of loss: clock-behind.ts.)
    */
@@ -204,7 +205,7 @@ export class StreamRuntime {
   /** A late frame: the device's new frames behind the analysed data for the signal-loss delay raise the signal loss (clock-behind.ts). */
   #onLate(frame: TelemetryFrame, nowIso: string): Alert[] {
     const lastEndMs = this.analysedUntilMs;
-    const signalLoss = (this.#criteria ?? (lastEndMs !== undefined ? this.#o.criteriaAt(lastEndMs) : undefined))?.alarms.signal_loss;
+    const signalLoss = this.#criteriaAtEnd()?.alarms.signal_loss;
     if (lastEndMs === undefined || !signalLoss?.enabled || !this.#clock.onLate(frame, signalLoss.silenceMs) || this.#alarms.isOpen('signal_loss')) return [];
     const behindS = Math.round((lastEndMs - frame.ts - frame.durMs) / 1000);
     const evidence: AlertEvidence = {
@@ -226,7 +227,7 @@ export class StreamRuntime {
     if (this.#ecg) this.#addStrips(this.#ecg.flush());
     alerts.push(...this.#alarms.confirmPendingEnds(nowIso));
     const lastEndMs = this.analysedUntilMs;
-    const criteria = this.#criteria ?? (lastEndMs !== undefined ? this.#o.criteriaAt(lastEndMs) : undefined);
+    const criteria = this.#criteriaAtEnd();
     if (lastEndMs !== undefined && criteria?.alarms.signal_loss.enabled !== false && !this.#alarms.isOpen('signal_loss')) {
       const evidence: AlertEvidence = {
         criterion: `no telemetry received for ≥ ${silenceMs / 1000} s (${SIGNAL_LOSS_SOURCE}); measured on arrival (wall clock), onset = end of the last frame`,
@@ -386,6 +387,12 @@ export class StreamRuntime {
     alerts.push(...this.#alarms.onFrame(frame, changes, nowIso));
     this.#captureStrips(alerts);
     return alerts;
+  }
+
+  /** The criteria in force at the end of the analysed data (before the first frame: none). */
+  #criteriaAtEnd(): CriteriaVersion | undefined {
+    const endMs = this.analysedUntilMs;
+    return this.#criteria ?? (endMs !== undefined ? this.#o.criteriaAt(endMs) : undefined);
   }
 
   /** Switches to the criteria version in force at `tsMs` if it changed; returns alerts it ended. */
