@@ -58,7 +58,8 @@
 import type { AlertEvidence } from '../../contracts/alert.ts';
 import type { BeatClass } from '../../contracts/telemetry.ts';
 import { AtrialActivityMeter, TQ_WINDOW_MIN_RR_MS } from './atrial-activity.ts';
-import type { BeatEvent, Detector, EcgChunk, EpisodeChange, TimeEvent } from './detector.ts';
+import { AfibBeatLog, parsePendingAfib, type PendingAfib } from './afib-replay.ts';
+import type { BeatEvent, Detector, EcgChunk, EpisodeChange, PendingState, TimeEvent } from './detector.ts';
 import { coefficientOfSampleEntropy, ExtraDetectionMerger, prematureBeatSignature, RR_IRREGULARITY_DEFAULTS, RrIrregularity, type IrregularitySample, type RrInterval, type RrIrregularityParams } from './rr-irregularity.ts';
 
 export interface AfibParams extends RrIrregularityParams {
@@ -200,6 +201,18 @@ export const AFIB_DEFAULTS: AfibParams = {
   ectopyMaxFraction: Infinity,
 };
 
+/**
+ * An open episode is kept for a successor (its `pendingState`) once this many windows in a row
+ * are regular, before its averaged decision leaves AF (≈ 20–30 beats later) and its end is being
+ * confirmed: otherwise a restart there left a fresh detector that never saw the AF, and the alert
+ * ended 180 s later at an estimated time. Half a window, not one: a regular window or two inside
+ * AF is common, and each kept one rewrites the record. On afdb's reference beats the record
+ * carries the AF inputs at 2.4 % of the beats for ending episodes (0.8 % with the end
+ * confirmation alone) and 9.8 % for timed stretches; on nsr2db 1.8 %, mitdb 6.6 % (throw-away
+ * count over eval/records.ts, issue 12 session 23).
+ */
+const ENDING_REGULAR_WINDOWS = RR_IRREGULARITY_DEFAULTS.windowBeats / 2;
+
 /** Beat classes whose RR intervals reflect the atrial rhythm (firmware AAMI classes). */
 const ATRIAL_RHYTHM_CLASSES: ReadonlySet<BeatClass> = new Set(['N', 'S']);
 
@@ -323,6 +336,12 @@ export class AfibDetector implements Detector {
   readonly #atrial: AtrialActivityMeter;
   #lastCoherence = Number.NaN;
   #lastFWave = Number.NaN;
+  /** The inputs since the measure last started, for a successor to replay (afib-replay.ts). */
+  readonly #log: AfibBeatLog;
+  /** After {@link resumePending}: the last replayed beat (re-delivered beats up to it are not taken again). */
+  #replayedUntilMs: number | undefined;
+  /** A taken-over open episode not yet reported to the alarm lifecycle. */
+  #resumedOpen = false;
 
   /** Intervals a stretch keeps: 32 for the evidence, more when the entropy needs them. */
   get #recentKept(): number {
@@ -335,6 +354,7 @@ export class AfibDetector implements Detector {
     // The f-wave filters run only when the decision reads them (fWaveMin off by default).
     this.#atrial = new AtrialActivityMeter(12, this.#p.fWaveMin < Infinity);
     this.#merger = createMerger(this.#p);
+    this.#log = new AfibBeatLog(this.#p.historyBeats);
   }
 
   /** The ECG part of the criterion text: one case per way `afEvidenceSaysAf` decides with ECG. */
@@ -429,20 +449,38 @@ export class AfibDetector implements Detector {
   }
 
   onBeat(beat: BeatEvent): EpisodeChange[] {
+    // Only supraventricular beats can show a P wave before them.
+    const measured = beat.rrMs > 0 && ATRIAL_RHYTHM_CLASSES.has(beat.cls);
+    const coherence = measured ? this.#atrial.onBeat(beat.timeMs, beat.rrMs) : Number.NaN;
+    const fWave = measured ? this.#atrial.fWaveFraction() : Number.NaN;
+    // A beat the replayed inputs already hold, delivered again after a restart (its P wave has
+    // just trained the meter, which starts empty, as the predecessor's had).
+    if (this.#replayedUntilMs !== undefined && beat.timeMs <= this.#replayedUntilMs) return [];
+    if (this.#resumedOpen) return [...this.#reportResumedOpen(), ...this.#take(beat, coherence, fWave)];
+    return this.#take(beat, coherence, fWave);
+  }
+
+  /**
+   * One beat into the measure, with the atrial evidence measured at it (NaN for a beat without a
+   * known interval or of a ventricular class, which has none; a replay hands in the logged values).
+   */
+  #take(beat: BeatEvent, coherence: number, fWave: number): EpisodeChange[] {
     if (beat.rrMs <= 0) {
       // Unknown interval (first beat, or after lost frames): nothing can be compared across it.
       this.#restartMeasure();
+      this.#log.clear();
+      this.#log.push(beat, Number.NaN, Number.NaN);
       this.#prevEctopic = !ATRIAL_RHYTHM_CLASSES.has(beat.cls);
       this.#leftOutRun = this.#prevEctopic ? 1 : 0;
       return [];
     }
+    this.#log.push(beat, coherence, fWave);
     // Intervals into or out of a ventricular, fusion or unclassifiable beat say nothing about
     // the atrial rhythm: they are left out (not a restart, so AF with frequent PVCs is still seen).
     const ectopic = !ATRIAL_RHYTHM_CLASSES.has(beat.cls);
-    // Only supraventricular beats can show a P wave before them.
     if (!ectopic) {
-      this.#lastCoherence = this.#atrial.onBeat(beat.timeMs, beat.rrMs);
-      this.#lastFWave = this.#atrial.fWaveFraction();
+      this.#lastCoherence = coherence;
+      this.#lastFWave = fWave;
     }
     const skip = ectopic || this.#prevEctopic;
     this.#prevEctopic = ectopic;
@@ -587,15 +625,71 @@ export class AfibDetector implements Detector {
   }
 
   onTime(_time: TimeEvent): EpisodeChange[] {
-    return [];
+    return this.#reportResumedOpen();
   }
 
   onDiscontinuity(): EpisodeChange[] {
+    const reopened = this.#reportResumedOpen();
+    this.#replayedUntilMs = undefined;
     this.#restartMeasure();
+    this.#log.clear();
     this.#atrial.reset();
     this.#lastCoherence = Number.NaN;
     this.#lastFWave = Number.NaN;
-    return [];
+    return reopened;
+  }
+
+  /**
+   * While an AF alarm waits — a stretch timed towards the 30 s criterion, or an open episode
+   * that is ending (regular windows, or its end being confirmed) — the inputs a successor replays
+   * to reach this state (afib-replay.ts); undefined otherwise. An open episode in full AF is not
+   * kept: the successor re-detects it (alarm-lifecycle.ts), and rewriting the record with every
+   * batch for hours of AF is not worth it.
+   */
+  pendingState(): PendingAfib | undefined {
+    const timing = this.#stretch !== undefined && !this.#open;
+    const ending = this.#open && (this.#endCandidate !== undefined || this.#trailingRegular() >= ENDING_REGULAR_WINDOWS);
+    if (!(timing || ending) || this.#log.lastTimeMs === undefined) return undefined;
+    return {
+      v: 1,
+      beats: this.#log.toState(),
+      lastEndMs: Number.isFinite(this.#lastEndMs) ? this.#lastEndMs : null,
+      ...(ending ? { ending: { onsetMs: this.#stretch!.onsetMs, ...(this.#endCandidate ?? {}) } } : {}),
+    };
+  }
+
+  /**
+   * Takes over a predecessor's inputs: replays them (their changes were the predecessor's to
+   * report), then agrees with what the predecessor had decided, which a replay of a log cut at
+   * its capacity could miss: an episode in its end confirmation is open, with that onset and
+   * end; none other is. Re-delivered beats up to the last replayed one are not taken twice.
+   */
+  resumePending(state: PendingState): void {
+    const parsed = parsePendingAfib(state);
+    if (!parsed) return;
+    for (const b of parsed.beats) this.#take(b, b.coherence, b.fWave);
+    const { lastEndMs, ending } = parsed.state;
+    if (lastEndMs !== null) this.#lastEndMs = Math.max(this.#lastEndMs, lastEndMs);
+    if (ending) {
+      if (!this.#open || !this.#stretch) this.#stretch = this.#newStretch(ending.onsetMs);
+      this.#stretch.onsetMs = ending.onsetMs;
+      this.#open = true;
+      this.#endCandidate = ending.decidedMs !== undefined && ending.endMs !== undefined ? { decidedMs: ending.decidedMs, endMs: ending.endMs } : undefined;
+      this.#resumedOpen = true;
+    } else if (this.#open) {
+      // The replay reached an alarm the predecessor had not raised: it is raised again from here.
+      this.#open = false;
+      this.#endCandidate = undefined;
+    }
+    this.#replayedUntilMs = parsed.beats.at(-1)!.timeMs;
+  }
+
+  /** The taken-over open episode, reported once to the alarm lifecycle as the re-detection of its open alert. */
+  #reportResumedOpen(): EpisodeChange[] {
+    if (!this.#resumedOpen) return [];
+    this.#resumedOpen = false;
+    if (!this.#open || !this.#stretch) return [];
+    return [{ type: 'onset', kind: this.kind, onsetMs: this.#stretch.onsetMs, evidence: this.#evidence(this.#stretch) }];
   }
 
   onEcg(chunk: EcgChunk): void {

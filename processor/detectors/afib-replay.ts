@@ -1,0 +1,174 @@
+/**
+ * The AF detector's inputs since its measure last started, so a successor can replay them after
+ * a restart, a partition move or a criteria change (the detector's `pendingState`, kept in the
+ * processor's changelog record while an AF alarm waits: stream-state.ts `pending`).
+ *
+ * Why replay rather than a snapshot of the detector's state: AF is judged over a stretch of at
+ * least 30 s, from an 8-beat window, exponential averagers with a memory of ≈ 50 beats, a
+ * 512-beat history that back-dates the onset, and the P-wave evidence of each beat. A fresh
+ * detector given only the frames the bus delivers again (from the committed position, seconds
+ * back) started the 30 s over: measured on AF-like streams (`test/processor/afib-restart.test.ts`),
+ * a restart 5–35 s into the AF delayed its alarm by up to 35 s with its onset dated up to 35 s
+ * late, a 47 s episode with a restart 15–30 s into it was never alarmed, and a restart while the
+ * episode's end was being confirmed left the alert open 180 s longer with an estimated end.
+ * Feeding the same inputs to a fresh detector rebuilds the same state, with no second copy of
+ * its internals to keep in step; the ECG enters only as each beat's measured P-wave coherence and
+ * f-wave fraction (the signal itself is not kept).
+ *
+ * Not covered: a restart in the first beats of AF, before any 8-beat window is irregular (no
+ * stretch yet, so nothing is kept: the successor's stretch starts a few beats later), and one in
+ * the first beats after an open episode's AF stops, while its windows still hold AF intervals
+ * (the successor re-detects the episode, as before: it ends at the restart's position, 180 s
+ * later). Keeping the inputs at all times would cover both, at a record rewrite per batch for
+ * every stream.
+ */
+import { z } from 'zod';
+import { BEAT_CLASSES, type BeatClass } from '../../contracts/telemetry.ts';
+import type { BeatEvent, PendingState } from './detector.ts';
+
+/** One beat as the AF detector took it, with the atrial evidence measured at it (NaN: none). */
+export interface LoggedBeat extends BeatEvent {
+  coherence: number;
+  fWave: number;
+}
+
+/**
+ * The latest beats fed to the detector since its measure last started (a discontinuity or a beat
+ * of unknown interval), at most `capacity` (the detector's history length: beyond it the
+ * averagers' weight of older beats is < 0.98^512 ≈ 3·10⁻⁵, and the onset is never back-dated
+ * further). Parallel typed rings: a few kB per stream, no object per beat.
+ */
+export class AfibBeatLog {
+  readonly #timeMs: Float64Array;
+  readonly #rrMs: Float64Array;
+  readonly #coherence: Float64Array;
+  readonly #fWave: Float64Array;
+  readonly #cls: string[];
+  readonly capacity: number;
+  #start = 0;
+  #length = 0;
+
+  constructor(capacity: number) {
+    this.capacity = capacity;
+    this.#timeMs = new Float64Array(capacity);
+    this.#rrMs = new Float64Array(capacity);
+    this.#coherence = new Float64Array(capacity);
+    this.#fWave = new Float64Array(capacity);
+    this.#cls = new Array<string>(capacity);
+  }
+
+  clear(): void {
+    this.#start = 0;
+    this.#length = 0;
+  }
+
+  push(b: BeatEvent, coherence: number, fWave: number): void {
+    const i = (this.#start + this.#length) % this.capacity;
+    this.#timeMs[i] = b.timeMs;
+    this.#rrMs[i] = b.rrMs;
+    this.#coherence[i] = coherence;
+    this.#fWave[i] = fWave;
+    this.#cls[i] = b.cls;
+    if (this.#length < this.capacity) this.#length++;
+    else this.#start = (this.#start + 1) % this.capacity;
+  }
+
+  get lastTimeMs(): number | undefined {
+    return this.#length > 0 ? this.#timeMs[(this.#start + this.#length - 1) % this.capacity] : undefined;
+  }
+
+  /** The logged beats, oldest first, in the changelog's compact form ({@link PendingAfibBeats}). */
+  toState(): PendingAfibBeats {
+    const at = (k: number) => (this.#start + k) % this.capacity;
+    const t0 = this.#timeMs[at(0)]!;
+    const out: PendingAfibBeats = { t0, rr0: this.#rrMs[at(0)]!, dt: [], drr: [], cls: '' };
+    const c: (number | null)[] = [];
+    const f: (number | null)[] = [];
+    for (let k = 0; k < this.#length; k++) {
+      const i = at(k);
+      if (k > 0) {
+        const dt = this.#timeMs[i]! - this.#timeMs[at(k - 1)]!;
+        out.dt.push(dt);
+        out.drr.push(this.#rrMs[i]! - dt);
+      }
+      out.cls += this.#cls[i]!;
+      c.push(rounded(this.#coherence[i]!));
+      f.push(rounded(this.#fWave[i]!));
+    }
+    // A device without ECG has no atrial evidence at any beat (and the f-wave fraction is off by default).
+    if (c.some((x) => x !== null)) out.c = c;
+    if (f.some((x) => x !== null)) out.f = f;
+    return out;
+  }
+}
+
+/**
+ * Atrial evidence to 4 decimals (≤ 5·10⁻⁵ off; the limits it meets are set to 0.05), NaN as null.
+ */
+const rounded = (x: number): number | null => (Number.isFinite(x) ? Math.round(x * 1e4) / 1e4 : null);
+
+/**
+ * The logged beats in the changelog, ≈ 12 bytes per beat without ECG and 19 with it: the first
+ * beat's time and interval; then each beat's time after the previous one and how its interval
+ * differs from that (0 unless beats were merged or left out upstream); one class letter per beat;
+ * the P-wave coherence and the f-wave fraction per beat, absent when none was measured.
+ */
+export interface PendingAfibBeats {
+  t0: number;
+  rr0: number;
+  dt: number[];
+  drr: number[];
+  cls: string;
+  c?: (number | null)[];
+  f?: (number | null)[];
+}
+
+/** The AF detector's pending state (format 1): its inputs, and what the replay must agree with. */
+export interface PendingAfib extends PendingState {
+  v: 1;
+  beats: PendingAfibBeats;
+  /** End of the detector's previous episode (an onset is never back-dated before it). */
+  lastEndMs: number | null;
+  /**
+   * The episode is open and ending: its onset, and the end it waits to confirm (absent while the
+   * windows have turned regular but the averaged decision has not left AF yet).
+   */
+  ending?: { onsetMs: number; decidedMs?: number; endMs?: number };
+}
+
+const KNOWN_CLASSES: ReadonlySet<string> = new Set(BEAT_CLASSES);
+
+const pendingAfibSchema = z
+  .object({
+    v: z.literal(1),
+    beats: z.object({
+      t0: z.number(),
+      rr0: z.number(),
+      dt: z.array(z.number().min(0)),
+      drr: z.array(z.number()),
+      cls: z.string().min(1),
+      c: z.array(z.number().nullable()).optional(),
+      f: z.array(z.number().nullable()).optional(),
+    }),
+    lastEndMs: z.number().nullable(),
+    ending: z.object({ onsetMs: z.number(), decidedMs: z.number().optional(), endMs: z.number().optional() }).optional(),
+  })
+  .refine(({ beats: b }) => {
+    const n = b.cls.length;
+    return b.dt.length === n - 1 && b.drr.length === n - 1 && (b.c ?? b.cls).length === n && (b.f ?? b.cls).length === n && [...b.cls].every((x) => KNOWN_CLASSES.has(x));
+  });
+
+/** A state in format 1 with its beats unpacked, oldest first; undefined for another format or a malformed one. */
+export function parsePendingAfib(state: PendingState): { state: PendingAfib; beats: LoggedBeat[] } | undefined {
+  const r = pendingAfibSchema.safeParse(state);
+  if (!r.success) return undefined;
+  const b = r.data.beats;
+  const beats: LoggedBeat[] = [];
+  let t = b.t0;
+  for (let k = 0; k < b.cls.length; k++) {
+    if (k > 0) t += b.dt[k - 1]!;
+    const rrMs = k === 0 ? b.rr0 : b.dt[k - 1]! + b.drr[k - 1]!;
+    beats.push({ timeMs: t, rrMs, cls: b.cls[k] as BeatClass, coherence: b.c?.[k] ?? Number.NaN, fWave: b.f?.[k] ?? Number.NaN });
+  }
+  return { state: r.data as PendingAfib, beats };
+}

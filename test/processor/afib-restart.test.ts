@@ -1,0 +1,181 @@
+/**
+ * AF across a processor restart or partition move (afib-replay.ts): while an AF alarm waits — the
+ * irregular stretch timed towards the 30 s criterion, or an open episode that is ending — the
+ * changelog record carries the AF detector's recent inputs, and the successor replays them. The
+ * alarm is then raised at the same frame with the same onset, and ended at the same frame with
+ * the same end, as without the restart. Before: a restart 5–35 s into the AF raised it up to 35 s
+ * late with its onset dated up to 35 s late; a 47 s episode with a restart 15–30 s into it was
+ * never alarmed; a restart while the end was being confirmed kept the alert open 180 s longer,
+ * ended at an estimated time. StreamRuntime directly (its record through JSON, as on the bus),
+ * with firmware beats, with firmware beats and ECG (the P-wave evidence decides), and from an
+ * ECG-only device (the processor derives the beats).
+ */
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CRITERIA_VERSION } from '../../contracts/criteria.ts';
+import type { TelemetryFrame } from '../../contracts/telemetry.ts';
+import { AfRrModel } from '../../device-sim/afib-rr.ts';
+import { syntheticEcgSource } from '../../device-sim/ecg-synth.ts';
+import type { TimedBeat } from '../../device-sim/frames.ts';
+import { createPrng, uniform } from '../../device-sim/prng.ts';
+import { parseStreamState } from '../../processor/stream-state.ts';
+import { StreamRuntime, type StreamRuntimeOptions } from '../../processor/stream-runtime.ts';
+import { beats, frames, iso, T0 } from './helpers.ts';
+
+const OPTIONS: StreamRuntimeOptions = { patientId: 'p1', deviceId: 'd1', criteriaAt: () => DEFAULT_CRITERIA_VERSION, ecgStrips: false };
+
+/** 40 s at 75/min, AF-like intervals (independent, uniform 400–900 ms) until `afEndS`, then 75/min for `afterS`. */
+function afLike(seed: number, afEndS: number, afterS = 100): TimedBeat[] {
+  const list: TimedBeat[] = beats(T0, [{ rrMs: 800, count: 50 }]);
+  let t = list.at(-1)!.tMs;
+  const random = createPrng(seed);
+  while (t < T0 + afEndS * 1000) list.push({ tMs: (t += Math.round(uniform(random, 400, 900))), cls: 'N', af: true });
+  for (let i = 0; i < afterS / 0.8; i++) list.push({ tMs: (t += 800), cls: 'N' });
+  return list;
+}
+
+/** The simulator's AF (afib-rr.ts, 110/min) between two stretches of sinus rhythm at ≈ 75/min, beats with `af` marked for the ECG. */
+function simulatedAf(seed: number): TimedBeat[] {
+  const random = createPrng(seed);
+  const list: TimedBeat[] = [];
+  let t = T0 + 500;
+  for (const end = t + 40_000; t < end; t += 780 + Math.round(random() * 40)) list.push({ tMs: t, cls: 'N' });
+  const model = new AfRrModel(random, { meanHrBpm: 110, tailMeanMs: 140 });
+  for (const end = t + 90_000; t < end; t += model.next()) list.push({ tMs: Math.round(t), cls: 'N', af: true });
+  for (const end = t + 100_000; t < end; t += 780 + Math.round(random() * 40)) list.push({ tMs: Math.round(t), cls: 'N' });
+  return list;
+}
+
+const durationOf = (list: TimedBeat[]) => list.at(-1)!.tMs - T0 + 1000;
+const firmware = (list: TimedBeat[]) => frames(list, durationOf(list));
+const firmwareWithEcg = (list: TimedBeat[], seed: number) => frames(list, durationOf(list), { ecg: syntheticEcgSource(seed, 250), ecgFsHz: 250 });
+const ecgOnly = (list: TimedBeat[], seed: number) => firmwareWithEcg(list, seed).map((f) => ({ ...f, beats: [], hr: 0 }));
+
+interface Restart { after: number; redeliverFrom?: number }
+
+/** What the stream published of AF: each alert's raising and ending frame, onset and end (s after T0), and how many ids. */
+function afAlarms(list: TelemetryFrame[], restart?: Restart): { raised: string[]; ended: string[]; ids: number } {
+  const raised: string[] = [];
+  const ended: string[] = [];
+  const ids = new Set<string>();
+  let rt = new StreamRuntime(OPTIONS);
+  const seconds = (isoTime: string) => (Date.parse(isoTime) - T0) / 1000;
+  const feed = (fs: TelemetryFrame[], at: (i: number) => number) => {
+    for (const [i, f] of fs.entries()) {
+      for (const a of rt.ingest(f, iso(f.ts + f.durMs)).alerts) {
+        if (a.kind !== 'afib') continue;
+        ids.add(a.id);
+        if (a.revision === 1) raised.push(`frame ${at(i)}: onset ${seconds(a.onset)}`);
+        if (a.end !== undefined && !ended.some((e) => e.endsWith(`end ${seconds(a.end!)}`))) ended.push(`frame ${at(i)}: end ${seconds(a.end)}`);
+      }
+    }
+  };
+  if (!restart) {
+    feed(list, (i) => i);
+    return { raised, ended, ids: ids.size };
+  }
+  feed(list.slice(0, restart.after + 1), (i) => i);
+  const json = JSON.stringify(rt.record('a', 0));
+  rt = StreamRuntime.restore(OPTIONS, parseStreamState(JSON.parse(json))!);
+  feed(list.slice(restart.redeliverFrom ?? restart.after + 1, restart.after + 1), () => restart.after);
+  feed(list.slice(restart.after + 1), (i) => restart.after + 1 + i);
+  return { raised, ended, ids: ids.size };
+}
+
+/** The frame of a published entry. */
+const frameOf = (entry: string) => Number(/frame (\d+)/.exec(entry)![1]);
+
+/** The frames after which the stream's record carries the AF detector's inputs (an AF alarm waits). */
+function pendingFrames(list: TelemetryFrame[]): number[] {
+  const rt = new StreamRuntime(OPTIONS);
+  const out: number[] = [];
+  for (const [i, f] of list.entries()) {
+    rt.ingest(f, iso(f.ts + f.durMs));
+    if (rt.record('a', 0).pending?.some((p) => p.kind === 'afib')) out.push(i);
+  }
+  return out;
+}
+
+describe('AF across a processor restart', () => {
+  const cases: { name: string; list: TelemetryFrame[]; afStartS: number }[] = [
+    { name: 'firmware beats, 150 s of AF', list: firmware(afLike(1, 190)), afStartS: 40 },
+    { name: 'firmware beats, a 47 s AF episode', list: firmware(afLike(2, 87)), afStartS: 40 },
+    { name: 'firmware beats and ECG (P-wave evidence), the simulator\'s AF', list: firmwareWithEcg(simulatedAf(3), 3), afStartS: 40 },
+    { name: 'an ECG-only device (beats from the processor\'s QRS detector), the simulator\'s AF', list: ecgOnly(simulatedAf(4), 4), afStartS: 40 },
+  ];
+  for (const c of cases) {
+    const reference = afAlarms(c.list);
+    it(`${c.name}: the reference raises one AF alarm near the AF's start and ends it`, () => {
+      expect(reference.raised).toHaveLength(1);
+      expect(reference.ended).toHaveLength(1);
+      expect(reference.ids).toBe(1);
+      const onsetS = Number(/onset ([\d.]+)/.exec(reference.raised[0]!)![1]);
+      expect(Math.abs(onsetS - c.afStartS)).toBeLessThanOrEqual(8);
+    });
+
+    const pending = pendingFrames(c.list);
+    const raisedAt = frameOf(reference.raised[0]!);
+    const endedAt = frameOf(reference.ended[0]!);
+    const endS = Number(/end ([\d.]+)/.exec(reference.ended[0]!)![1]);
+    /** The pending frames from `fromFrame` up to `toFrame` (excluded). */
+    const pendingBetween = (fromFrame: number, toFrame: number) => pending.filter((i) => i >= fromFrame && i < toFrame);
+    const range = (fromFrame: number, toFrame: number) => Array.from({ length: Math.max(0, toFrame - fromFrame) }, (_, k) => fromFrame + k);
+    /** Restarts while the alarm is timed: from 10 s into the AF (the test below) to the alarm. */
+    const timedRestarts = range(c.afStartS + 10, raisedAt);
+    /** Restarts while the open episode is kept: from 12 s after the AF's end to its end's publication, and its odd kept frames inside the AF. */
+    const endingRestarts = [...pendingBetween(raisedAt, Math.floor(endS)), ...range(Math.floor(endS) + 12, endedAt)];
+
+    it(`${c.name}: the record carries the AF inputs from a few beats into the AF until the alarm, and from a few beats after it until the end is published`, () => {
+      const timed = pendingBetween(c.afStartS, raisedAt);
+      // Once the first 8-beat window is irregular (a stretch begins; an ECG-only device's beats
+      // come ≈ 1.5 s after their frame), and on every frame after it.
+      expect(timed[0]! - c.afStartS).toBeLessThanOrEqual(10);
+      expect(timed).toEqual(Array.from({ length: raisedAt - timed[0]! }, (_, k) => timed[0]! + k));
+      // Open in full AF: kept only on the odd frame with 4 regular windows in a row (the
+      // successor re-detects it). Kept on every frame once the windows turn regular after the AF.
+      expect(pendingBetween(raisedAt, Math.floor(endS)).length).toBeLessThanOrEqual(5);
+      const ending = pendingBetween(Math.floor(endS), endedAt);
+      expect(ending[0]! - endS).toBeLessThanOrEqual(12);
+      expect(ending).toEqual(Array.from({ length: endedAt - ending[0]! }, (_, k) => ending[0]! + k));
+    });
+
+    it(`${c.name}: a restart after any frame while the alarm is timed raises it at the same frame with the same onset`, () => {
+      expect(timedRestarts.length).toBeGreaterThanOrEqual(15);
+      for (const after of timedRestarts) {
+        for (const redeliverFrom of [undefined, after - 1, after - 5]) {
+          const got = afAlarms(c.list, { after, ...(redeliverFrom !== undefined ? { redeliverFrom } : {}) });
+          expect([after, redeliverFrom, got]).toEqual([after, redeliverFrom, reference]);
+        }
+      }
+    });
+
+    it(`${c.name}: a restart after any frame while the open episode is kept (ending, or a few regular windows inside the AF) ends it at the same frame at the same end, one alert`, () => {
+      expect(endingRestarts.length).toBeGreaterThanOrEqual(15);
+      for (const after of endingRestarts) {
+        for (const redeliverFrom of [undefined, after - 3]) {
+          const got = afAlarms(c.list, { after, ...(redeliverFrom !== undefined ? { redeliverFrom } : {}) });
+          expect([after, redeliverFrom, got]).toEqual([after, redeliverFrom, reference]);
+        }
+      }
+    });
+  }
+
+  it('frames lost at the restart end the timed stretch, as they would for one processor', () => {
+    // Frames 61 and 62 (21–22 s into the AF) never arrive: the measure starts again after them.
+    const list = firmware(afLike(1, 190)).filter((_, i) => i !== 61 && i !== 62);
+    const oneProcessor = afAlarms(list);
+    expect(Number(/onset ([\d.]+)/.exec(oneProcessor.raised[0]!)![1])).toBeGreaterThan(62);
+    expect(afAlarms(list, { after: 60 })).toEqual(oneProcessor);
+  });
+
+  it('the record stays small: the inputs of a 150 s AF stretch without ECG are a few kB', () => {
+    const list = firmware(afLike(1, 190));
+    let rt = new StreamRuntime(OPTIONS);
+    for (const f of list.slice(0, 70)) rt.ingest(f, iso(f.ts + f.durMs));
+    const record = rt.record('a', 0);
+    const afib = record.pending?.find((p) => p.kind === 'afib');
+    expect(afib).toBeDefined();
+    expect(JSON.stringify(afib).length).toBeLessThan(4000);
+    rt = StreamRuntime.restore(OPTIONS, parseStreamState(JSON.parse(JSON.stringify(record)))!);
+    expect(rt.record('a', 0).pending?.find((p) => p.kind === 'afib')).toEqual(afib);
+  });
+});
