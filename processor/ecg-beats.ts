@@ -282,6 +282,21 @@ export class EcgBeatSource {
   }
 
   /**
+   * In ECG mode: device time up to which the input holds no beat after the last one handed out,
+   * as far as the QRS detector knows: the first beat found but not handed out yet (or still being
+   * decided), else the end of the input. The derived frames lag it by the detector's decision
+   * (≈ 0.5 s, up to 1.5 RR while a search-back may still add a weak beat). Undefined otherwise
+   * (firmware beats come with their frames) and during the detector's learning period.
+   */
+  quietUntilMs(): number | undefined {
+    const qrs = this.#qrs;
+    if (!this.ecgMode || !qrs || qrs.finalBefore === 0 || this.#nextEcgMs === undefined) return undefined;
+    const undecided = qrs.firstUndecided;
+    const undecidedMs = undecided === undefined ? Infinity : this.#t0Ms + (undecided * 1000) / qrs.fsHz;
+    return Math.min(this.#beats[0]?.tMs ?? Infinity, undecidedMs, this.#nextEcgMs);
+  }
+
+  /**
    * What a successor needs to go on where this source is (see the file comment), in ECG mode;
    * undefined otherwise (firmware beats need nothing: they come with the frames).
    */

@@ -297,8 +297,13 @@ export class StreamRuntime {
   /** Alarms whose delay is running (stream-state.ts `pending`). */
   #pending(): NonNullable<StreamStateRecord['pending']> {
     const out: NonNullable<StreamStateRecord['pending']> = [];
+    // How far the input is known to hold no further beat, ahead of the detectors' data, for an
+    // ECG-only device (ecg-beats.ts); firmware beats come with their frames, and frames without the
+    // rhythm are a hole, not a silence: there the detectors' own data say it.
+    const quietUntilMs = this.#beats.quietUntilMs();
+    const context = quietUntilMs !== undefined ? { quietUntilMs } : undefined;
     for (const d of this.#streamDetectors()) {
-      const state = d.pendingState?.();
+      const state = d.pendingState?.(context);
       if (state) out.push({ kind: d.kind, state });
     }
     return out;

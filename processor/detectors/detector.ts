@@ -71,7 +71,7 @@ export interface Detector {
    * this one would, as JSON carrying its own version; undefined when nothing is pending. The processor keeps it in its changelog record
    * (stream-state.ts `pending`) and hands it to the detector that replaces this one.
    */
-  pendingState?(): PendingState | undefined;
+  pendingState?(context?: PendingContext): PendingState | undefined;
   /**
    * Optional: a fresh detector takes over a predecessor's {@link pendingState} (after a restart,
    * a partition move or a criteria change). The beats that follow continue from it: re-delivered
@@ -94,6 +94,17 @@ export interface Detector {
   explainsSilence?(nowMs: number): boolean;
   /** Optional: the stream's detectors (PatientStream hands them over whenever its set changes), for detectors that consult others. */
   useStreamDetectors?(detectors: readonly Detector[]): void;
+}
+
+/** What the processor knows when it asks for a detector's {@link Detector.pendingState}. */
+export interface PendingContext {
+  /**
+   * Device time up to which the stream's input is known to hold no beat after the last one the
+   * detectors were given. For a device whose beats come from its ECG it is ahead of the detectors'
+   * data by the beat source's decision lag (ecg-beats.ts `quietUntilMs`, ≈ 0.5 s, up to 1.5 RR):
+   * a silence that has begun is longer there than the detectors have seen.
+   */
+  quietUntilMs?: number;
 }
 
 /** A detector's pending alarm as JSON (see {@link Detector.pendingState}); `v` is its format version. */

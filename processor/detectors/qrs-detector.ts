@@ -262,6 +262,18 @@ export class QrsDetector {
     return Math.max(0, final - this.#morph.maxShiftSamples);
   }
 
+  /**
+   * The earliest R peak found but not reported yet (tentative, waiting for its label, or ready to
+   * be returned), as a sample index; undefined when none is. For the changelog: a silence after
+   * the last reported beat ends there (ecg-beats.ts `quietUntilMs`).
+   */
+  get firstUndecided(): number | undefined {
+    let first = this.#tentative?.peak.r ?? Infinity;
+    if (this.#unclassified.length > 0) first = Math.min(first, this.#unclassified[0]!.r);
+    if (this.#pending.length > 0) first = Math.min(first, this.#pending[0]!.sample);
+    return Number.isFinite(first) ? first : undefined;
+  }
+
   /** The beat shapes its labeller learned (qrs-morphology.ts), for a detector that continues this stream. */
   morphologyTemplates(): MorphologyTemplates | undefined {
     return this.#morph.templates();

@@ -39,7 +39,7 @@
  * `minGapMs`) has held all along; a pause whose silence was explained at any point is not raised.
  */
 import type { AlertEvidence, AlertKind } from '../../contracts/alert.ts';
-import type { BeatEvent, Detector, EpisodeChange, PendingState, TimeEvent } from './detector.ts';
+import type { BeatEvent, Detector, EpisodeChange, PendingContext, PendingState, TimeEvent } from './detector.ts';
 
 /**
  * A silence this long (or half the criterion, if shorter) is kept for a successor, ms: above 2 s
@@ -146,11 +146,19 @@ export class SilenceDetector implements Detector {
   /**
    * A silence of ≥ {@link SILENCE_PENDING_MS} (or half the criterion) not yet raised: where it is
    * measured from, so that a fresh detector raises it at the same device time with the same onset.
+   * Measured up to where the input is known to hold no beat (`quietUntilMs`), not only to the data
+   * this detector has seen: from an ECG-only device those lag the input by the beat source's
+   * decision (≈ 0.5 s, up to 1.5 RR), and a successor's fresh beat source neither sees the beat before a silence that
+   * began before its first frame nor counts a silence during its 2 s learning. Measured on the
+   * detector's data alone, a restart 2 s into an ECG-only device's 5 s asystole raised nothing in
+   * 2 of 12 rhythms (test/processor/silence-restart.test.ts; firmware beats: the device's RR tells
+   * the successor the silence's length).
    */
-  pendingState(): PendingSilence | undefined {
+  pendingState(context?: PendingContext): PendingSilence | undefined {
     if (this.#openOnsetMs !== undefined || this.#explainedUntilMs !== -Infinity) return undefined;
     const sinceMs = this.#lastBeatMs ?? (this.#fromDataStart ? this.#dataSinceMs : undefined);
-    if (sinceMs === undefined || this.#nowMs - sinceMs < Math.min(SILENCE_PENDING_MS, this.#minGapMs / 2)) return undefined;
+    const quietMs = Math.max(this.#nowMs, context?.quietUntilMs ?? -Infinity);
+    if (sinceMs === undefined || quietMs - sinceMs < Math.min(SILENCE_PENDING_MS, this.#minGapMs / 2)) return undefined;
     // A silence that reached the yielded length is the other condition's: nothing to keep.
     if (this.#nowMs - sinceMs >= this.#yieldsToGapMs) return undefined;
     return this.#lastBeatMs !== undefined ? { v: 1, lastBeatMs: this.#lastBeatMs } : { v: 1, dataSinceMs: sinceMs };

@@ -78,7 +78,10 @@ describe('an asystole running when the processor restarts', () => {
           expect([after, redeliverFrom, asystole({ after, ...(redeliverFrom !== undefined ? { redeliverFrom } : {}) })]).toEqual([after, redeliverFrom, reference]);
         }
       }
-      expect(kept).toBeGreaterThanOrEqual(device === 'ECG-only' ? 1 : 2);
+      // The record keeps a silence 2 s long at the input, also from an ECG-only device, whose beats
+      // reach the detectors ≈ 0.5–1.5 s after their frame (before session 23: 2 s at the detectors,
+      // and a restart 1–2 s into an ECG-only device's 5 s asystole raised nothing).
+      expect(kept).toBeGreaterThanOrEqual(2);
     });
 
     it(`${device}: restarted less than 2 s into it (or just before), raised at most 2 s late, counted from the first frame the successor sees`, () => {
@@ -95,6 +98,36 @@ describe('an asystole running when the processor restarts', () => {
         else expect(got[0]!.note).toMatch(/processor resumed this stream/);
       }
       expect(notKept).toBeGreaterThanOrEqual(4);
+    });
+  }
+});
+
+describe('an ECG-only device\'s 5 s asystole when the processor restarts with nothing delivered again', () => {
+  // Twelve rhythms (60–91 bpm, other ECG seeds and phases): the beats the processor derives reach
+  // the detectors ≈ 0.5–1.5 s after their frame, so at a restart 2 s into the silence the asystole
+  // detector has seen less than 2 s of it. The record keeps the silence by the input (2 s), and the
+  // successor raises the asystole from the same beat. Before session 23 of issue 12 a restart 2 s
+  // into the silence (frame 21) raised no asystole at all in 2 of the 12 rhythms (RR 900, 940 ms).
+  // Still a limit: a restart less than 2 s into it, with nothing delivered again, can lose it
+  // (an ECG-only successor has no device RR to tell the silence's length; EVALUATION.md §5).
+  for (let seed = 1; seed <= 12; seed++) {
+    const rrMs = 700 + seed * 40;
+    const list = frames(beats(T0 + seed * 37, [{ rrMs, count: Math.round(20_000 / rrMs) }, { rrMs: 5000, count: 1 }, { rrMs, count: 20 }]), 50_000, { ecg: syntheticEcgSource(seed, 250), ecgFsHz: 250 }).map((f) => ({ ...f, beats: [], hr: 0 }));
+    it(`rhythm ${seed} (RR ${rrMs} ms): a restart after any frame ending ≥ 2 s into the silence raises it with the same onset, at most 2 frames late`, () => {
+      // (The asystole at the end of the list, after its last beat, is not this one.)
+      const first = (r: Raised[]) => r.filter((a) => a.kind === 'asystole' && a.onsetMs < 30_000);
+      const reference = first(raised(list));
+      expect(reference).toHaveLength(1);
+      const lastBeatMs = reference[0]!.onsetMs;
+      let checked = 0;
+      for (let after = 0; after < reference[0]!.at; after++) {
+        if (list[after]!.ts + list[after]!.durMs - T0 < lastBeatMs + 2000) continue;
+        const got = first(raised(list, { after }));
+        expect([after, got.length, got[0] && Math.abs(got[0].onsetMs - lastBeatMs) <= 30]).toEqual([after, 1, true]);
+        expect(got[0]!.at - reference[0]!.at).toBeLessThanOrEqual(2);
+        checked++;
+      }
+      expect(checked).toBeGreaterThanOrEqual(1);
     });
   }
 });
@@ -137,7 +170,7 @@ describe('a pause running when the processor restarts', () => {
         expect([after, got]).toEqual([after, reference]);
         checked++;
       }
-      expect(checked).toBeGreaterThanOrEqual(device === 'ECG-only' ? 1 : 3);
+      expect(checked).toBeGreaterThanOrEqual(device === 'ECG-only' ? 2 : 3);
     });
   }
 });
