@@ -28,9 +28,9 @@
  * (the fingerprint includes the position), so the record is never older than the committed
  * telemetry position and the successor sees every beat after the state; the first frame after
  * the restore must start where the record left off, else the hole drops the pending alarm, as it
- * would have for the previous owner. The AF detector's pending state is its latest inputs (a
- * 30 s criterion over averaged 8-beat windows has no small summary), which the successor replays
- * (detectors/afib-replay.ts: ≤ 512 beats, ≈ 4 kB, 7 kB with ECG).
+ * would have for the previous owner. The AF detector's pending state is mostly its latest inputs
+ * (a 30 s criterion over averaged 8-beat windows has no small summary), which the successor
+ * replays (detectors/afib-replay.ts: 192 beats with the stretch, ≈ 2 kB, 3.4 kB with ECG).
  *
  * ECG strips waiting for their post window (`ecgStrips`, issue 12): a strip is cut from the
  * stream's ECG 8 s before to 8 s after its alarm's onset (ecg-strips.ts), and the successor reads

@@ -3,17 +3,20 @@
  * a restart, a partition move or a criteria change (the detector's `pendingState`, kept in the
  * processor's changelog record while an AF alarm waits: stream-state.ts `pending`).
  *
- * Why replay rather than a snapshot of the detector's state: AF is judged over a stretch of at
- * least 30 s, from an 8-beat window, exponential averagers with a memory of ≈ 50 beats, a
- * 512-beat history that back-dates the onset, and the P-wave evidence of each beat. A fresh
- * detector given only the frames the bus delivers again (from the committed position, seconds
- * back) started the 30 s over: measured on AF-like streams (`test/processor/afib-restart.test.ts`),
- * a restart 5–35 s into the AF delayed its alarm by up to 35 s with its onset dated up to 35 s
- * late, a 47 s episode with a restart 15–30 s into it was never alarmed, and a restart while the
- * episode's end was being confirmed left the alert open 180 s longer with an estimated end.
- * Feeding the same inputs to a fresh detector rebuilds the same state, with no second copy of
- * its internals to keep in step; the ECG enters only as each beat's measured P-wave coherence and
- * f-wave fraction (the signal itself is not kept).
+ * Why mostly a replay rather than a snapshot of the detector's state: AF is judged over a stretch
+ * of at least 30 s, from an 8-beat window, exponential averagers with a memory of ≈ 50 beats, a
+ * window history that back-dates the onset and places the end, an extra-detection merger and the
+ * P-wave evidence of each beat. A fresh detector given only the frames the bus delivers again (from
+ * the committed position, seconds back) started the 30 s over: measured on AF-like streams
+ * (`test/processor/afib-restart.test.ts`), a restart 5–35 s into the AF delayed its alarm by up to
+ * 35 s with its onset dated up to 35 s late, a 47 s episode with a restart 15–30 s into it was
+ * never alarmed, and a restart while the episode's end was being confirmed left the alert open
+ * 180 s longer with an estimated end. Feeding the latest inputs to a fresh detector rebuilds the
+ * windows, the merger and the history without a second copy of their internals to keep in step;
+ * what a short replay cannot rebuild goes as it was — the stretch (it may have begun minutes
+ * before), whether it is open, the end it waits to confirm, and the three averagers. The ECG
+ * enters only as each beat's measured P-wave coherence and f-wave fraction (the signal itself is
+ * not kept).
  *
  * Not covered: a restart in the first beats of AF, before any 8-beat window is irregular (no
  * stretch yet, so nothing is kept: the successor's stretch starts a few beats later), and one in
@@ -34,9 +37,7 @@ export interface LoggedBeat extends BeatEvent {
 
 /**
  * The latest beats fed to the detector since its measure last started (a discontinuity or a beat
- * of unknown interval), at most `capacity` (the detector's history length: beyond it the
- * averagers' weight of older beats is < 0.98^512 ≈ 3·10⁻⁵, and the onset is never back-dated
- * further). Parallel typed rings: a few kB per stream, no object per beat.
+ * of unknown interval), at most `capacity`. Parallel typed rings: no object per beat.
  */
 export class AfibBeatLog {
   readonly #timeMs: Float64Array;
@@ -123,17 +124,50 @@ export interface PendingAfibBeats {
   f?: (number | null)[];
 }
 
-/** The AF detector's pending state (format 1): its inputs, and what the replay must agree with. */
+/**
+ * The stretch an AF alarm waits on, as the detector holds it (afib.ts `Stretch`: the stretch being
+ * timed, or the open episode): its onset, its latest irregular beat, the sums its evidence and
+ * decisions read, and its latest intervals.
+ */
+export interface StretchSnapshot {
+  onsetMs: number;
+  /** Latest beat whose window was irregular. */
+  lastIrregularMs: number;
+  /** Sums over the stretch's intervals (for the evidence). */
+  rrSumMs: number;
+  beatCount: number;
+  recentRrMs: number[];
+  /**
+   * Sums of M and of RR over the stretch's windows up to its latest irregular one (the
+   * stretch's own I = mean M / mean RR); `pending` holds the regular windows after it.
+   */
+  pairFractionSum: number;
+  windowRrSumMs: number;
+  pending: { pairFraction: number; rrMs: number };
+  /** Sum and count of the P-wave coherence and of the f-wave fraction of its beats (ECG only). */
+  coherenceSum: number;
+  coherenceCount: number;
+  fWaveSum: number;
+  fWaveCount: number;
+}
+
+/**
+ * The AF detector's pending state (format 1): its latest inputs, replayed to rebuild the measure
+ * (8-beat windows, averagers, the window history), and what the replay cannot rebuild when the
+ * stretch began before them — the stretch itself, whether it is open, the end it waits to confirm.
+ */
 export interface PendingAfib extends PendingState {
   v: 1;
   beats: PendingAfibBeats;
+  stretch: StretchSnapshot;
+  /** The stretch is an open episode (its end being confirmed, or its windows turned regular). */
+  open: boolean;
+  /** The end an open episode waits to confirm: when the decision left AF, and the end it found. */
+  endCandidate?: { decidedMs: number; endMs: number };
   /** End of the detector's previous episode (an onset is never back-dated before it). */
   lastEndMs: number | null;
-  /**
-   * The episode is open and ending: its onset, and the end it waits to confirm (absent while the
-   * windows have turned regular but the averaged decision has not left AF yet).
-   */
-  ending?: { onsetMs: number; decidedMs?: number; endMs?: number };
+  /** The RR measure's averagers after the last beat (rr-irregularity.ts), which the replay rebuilds only approximately. */
+  averagers: [number | null, number | null, number | null];
 }
 
 const KNOWN_CLASSES: ReadonlySet<string> = new Set(BEAT_CLASSES);
@@ -150,8 +184,24 @@ const pendingAfibSchema = z
       c: z.array(z.number().nullable()).optional(),
       f: z.array(z.number().nullable()).optional(),
     }),
+    stretch: z.object({
+      onsetMs: z.number(),
+      lastIrregularMs: z.number(),
+      rrSumMs: z.number(),
+      beatCount: z.number(),
+      recentRrMs: z.array(z.number()),
+      pairFractionSum: z.number(),
+      windowRrSumMs: z.number(),
+      pending: z.object({ pairFraction: z.number(), rrMs: z.number() }),
+      coherenceSum: z.number(),
+      coherenceCount: z.number(),
+      fWaveSum: z.number(),
+      fWaveCount: z.number(),
+    }),
+    open: z.boolean(),
+    endCandidate: z.object({ decidedMs: z.number(), endMs: z.number() }).optional(),
     lastEndMs: z.number().nullable(),
-    ending: z.object({ onsetMs: z.number(), decidedMs: z.number().optional(), endMs: z.number().optional() }).optional(),
+    averagers: z.tuple([z.number().nullable(), z.number().nullable(), z.number().nullable()]),
   })
   .refine(({ beats: b }) => {
     const n = b.cls.length;

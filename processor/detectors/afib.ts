@@ -58,7 +58,7 @@
 import type { AlertEvidence } from '../../contracts/alert.ts';
 import type { BeatClass } from '../../contracts/telemetry.ts';
 import { AtrialActivityMeter, TQ_WINDOW_MIN_RR_MS } from './atrial-activity.ts';
-import { AfibBeatLog, parsePendingAfib, type PendingAfib } from './afib-replay.ts';
+import { AfibBeatLog, parsePendingAfib, type PendingAfib, type StretchSnapshot } from './afib-replay.ts';
 import type { BeatEvent, Detector, EcgChunk, EpisodeChange, PendingState, TimeEvent } from './detector.ts';
 import { coefficientOfSampleEntropy, ExtraDetectionMerger, prematureBeatSignature, RR_IRREGULARITY_DEFAULTS, RrIrregularity, type IrregularitySample, type RrInterval, type RrIrregularityParams } from './rr-irregularity.ts';
 
@@ -213,6 +213,17 @@ export const AFIB_DEFAULTS: AfibParams = {
  */
 const ENDING_REGULAR_WINDOWS = RR_IRREGULARITY_DEFAULTS.windowBeats / 2;
 
+/**
+ * Beats a successor replays (afib-replay.ts): they rebuild the 8-beat windows, the merger of
+ * extra detections, the window history an ending episode's end is placed from and the P-wave
+ * evidence of the latest beats. The stretch and the averagers go with them as they were: the
+ * stretch may have begun long before, and the averagers remember further back. 192: with 128 an
+ * ECG-only device's AF end moved by 0.8 s after one restart in test/processor/afib-restart.test.ts;
+ * with 512 the pending states cost 1.8× the bytes (bench/pending-delay-share.ts: 1310 against
+ * 717 kB per stream-hour on the beat records here).
+ */
+const REPLAY_BEATS = 192;
+
 /** Beat classes whose RR intervals reflect the atrial rhythm (firmware AAMI classes). */
 const ATRIAL_RHYTHM_CLASSES: ReadonlySet<BeatClass> = new Set(['N', 'S']);
 
@@ -229,29 +240,10 @@ interface HistoryEntry {
   fWave: number;
 }
 
-interface Stretch {
-  onsetMs: number;
-  /** Latest beat whose window was irregular. */
-  lastIrregularMs: number;
-  /** Sums over the stretch's intervals (for the evidence). */
-  rrSumMs: number;
-  beatCount: number;
-  recentRrMs: number[];
-  /**
-   * Sums of M and of RR over the stretch's windows up to its latest irregular one (the
-   * stretch's own I = mean M / mean RR); `pending` holds the regular windows after it.
-   */
-  pairFractionSum: number;
-  windowRrSumMs: number;
-  pending: { pairFraction: number; rrMs: number };
-  /** Sum and count of the P-wave coherence and of the f-wave fraction of its beats (ECG only). */
-  coherenceSum: number;
-  coherenceCount: number;
-  fWaveSum: number;
-  fWaveCount: number;
-}
+/** The stretch being timed or the open episode (its fields: afib-replay.ts, which carries it to a successor). */
+type Stretch = StretchSnapshot;
 
-/** Adds one window to a stretch's irregularity sums (see {@link Stretch.pending}). */
+/** Adds one window to a stretch's irregularity sums (see {@link StretchSnapshot.pending}). */
 function addWindow(s: Stretch, irregular: boolean, pairFraction: number, rrMs: number): void {
   s.pending.pairFraction += pairFraction;
   s.pending.rrMs += rrMs;
@@ -354,7 +346,7 @@ export class AfibDetector implements Detector {
     // The f-wave filters run only when the decision reads them (fWaveMin off by default).
     this.#atrial = new AtrialActivityMeter(12, this.#p.fWaveMin < Infinity);
     this.#merger = createMerger(this.#p);
-    this.#log = new AfibBeatLog(this.#p.historyBeats);
+    this.#log = new AfibBeatLog(REPLAY_BEATS);
   }
 
   /** The ECG part of the criterion text: one case per way `afEvidenceSaysAf` decides with ECG. */
@@ -647,40 +639,38 @@ export class AfibDetector implements Detector {
    * batch for hours of AF is not worth it.
    */
   pendingState(): PendingAfib | undefined {
-    const timing = this.#stretch !== undefined && !this.#open;
+    const s = this.#stretch;
+    if (!s || this.#log.lastTimeMs === undefined) return undefined;
     const ending = this.#open && (this.#endCandidate !== undefined || this.#trailingRegular() >= ENDING_REGULAR_WINDOWS);
-    if (!(timing || ending) || this.#log.lastTimeMs === undefined) return undefined;
+    if (this.#open && !ending) return undefined;
     return {
       v: 1,
       beats: this.#log.toState(),
+      stretch: { ...s, recentRrMs: [...s.recentRrMs], pending: { ...s.pending } },
+      open: this.#open,
+      ...(this.#endCandidate ? { endCandidate: { ...this.#endCandidate } } : {}),
       lastEndMs: Number.isFinite(this.#lastEndMs) ? this.#lastEndMs : null,
-      ...(ending ? { ending: { onsetMs: this.#stretch!.onsetMs, ...(this.#endCandidate ?? {}) } } : {}),
+      averagers: this.#measure.averagers,
     };
   }
 
   /**
-   * Takes over a predecessor's inputs: replays them (their changes were the predecessor's to
-   * report), then agrees with what the predecessor had decided, which a replay of a log cut at
-   * its capacity could miss: an episode in its end confirmation is open, with that onset and
-   * end; none other is. Re-delivered beats up to the last replayed one are not taken twice.
+   * Takes over a predecessor's state: replays its inputs (their changes were the predecessor's
+   * to report), then takes its stretch, open or not, and the end it waits to confirm, as they
+   * were (the replay rebuilds the measure; a stretch older than the replayed beats it cannot).
+   * Re-delivered beats up to the last replayed one are not taken twice.
    */
   resumePending(state: PendingState): void {
     const parsed = parsePendingAfib(state);
     if (!parsed) return;
     for (const b of parsed.beats) this.#take(b, b.coherence, b.fWave);
-    const { lastEndMs, ending } = parsed.state;
+    const { stretch, open, endCandidate, lastEndMs, averagers } = parsed.state;
+    this.#measure.averagers = averagers;
+    this.#stretch = { ...stretch, recentRrMs: [...stretch.recentRrMs], pending: { ...stretch.pending } };
+    this.#open = open;
+    this.#endCandidate = endCandidate ? { ...endCandidate } : undefined;
     if (lastEndMs !== null) this.#lastEndMs = Math.max(this.#lastEndMs, lastEndMs);
-    if (ending) {
-      if (!this.#open || !this.#stretch) this.#stretch = this.#newStretch(ending.onsetMs);
-      this.#stretch.onsetMs = ending.onsetMs;
-      this.#open = true;
-      this.#endCandidate = ending.decidedMs !== undefined && ending.endMs !== undefined ? { decidedMs: ending.decidedMs, endMs: ending.endMs } : undefined;
-      this.#resumedOpen = true;
-    } else if (this.#open) {
-      // The replay reached an alarm the predecessor had not raised: it is raised again from here.
-      this.#open = false;
-      this.#endCandidate = undefined;
-    }
+    this.#resumedOpen = open;
     this.#replayedUntilMs = parsed.beats.at(-1)!.timeMs;
   }
 

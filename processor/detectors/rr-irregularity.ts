@@ -103,6 +103,21 @@ export class RrIrregularity {
   }
 
   /**
+   * The exponential averagers (RR, M, B; null before their first value): a replay of recent beats
+   * rebuilds the windows exactly but these only approximately, so a successor takes them as they
+   * were (afib-replay.ts).
+   */
+  get averagers(): [number | null, number | null, number | null] {
+    return [this.#rt ?? null, this.#mt ?? null, this.#bt ?? null];
+  }
+
+  set averagers([rt, mt, bt]: [number | null, number | null, number | null]) {
+    this.#rt = rt ?? undefined;
+    this.#mt = mt ?? undefined;
+    this.#bt = bt ?? undefined;
+  }
+
+  /**
    * Adds one beat with a known RR interval. Returns the sample for the previous interval (the
    * median filter needs one interval of look-ahead), or undefined while the window fills.
    */
