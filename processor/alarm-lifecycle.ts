@@ -209,6 +209,18 @@ export class StreamAlarms {
     return out;
   }
 
+  /**
+   * The open alert of `kind` gets new evidence now (its cause turned out to be another: a signal
+   * loss first seen as silence whose frames come back behind the analysed data); its next
+   * revision, or undefined when none is open.
+   */
+  reviseEvidence(kind: AlertKind, evidence: Partial<AlertEvidence>, nowIso: string): Alert | undefined {
+    const slot = this.#slots.get(kind);
+    if (!slot || slot.pendingEnd || slot.alert.state === 'resolved') return undefined;
+    slot.alert = { ...slot.alert, evidence: { ...slot.alert.evidence, ...evidence }, revision: slot.alert.revision + 1, updatedAt: nowIso };
+    return slot.alert;
+  }
+
   /** The alarm of `kind` was switched off (criteria): its open alert ends at `atMs`. */
   endUnmonitored(kind: AlertKind, atMs: number, why: string, nowIso: string): Alert[] {
     const slot = this.#slots.get(kind);

@@ -206,13 +206,21 @@ export class StreamRuntime {
   #onLate(frame: TelemetryFrame, nowIso: string): Alert[] {
     const lastEndMs = this.analysedUntilMs;
     const signalLoss = this.#criteriaAtEnd()?.alarms.signal_loss;
-    if (lastEndMs === undefined || !signalLoss?.enabled || !this.#clock.onLate(frame, signalLoss.silenceMs) || this.#alarms.isOpen('signal_loss')) return [];
+    if (lastEndMs === undefined || !signalLoss?.enabled || !this.#clock.onLate(frame, signalLoss.silenceMs)) return [];
     const behindS = Math.round((lastEndMs - frame.ts - frame.durMs) / 1000);
     const evidence: AlertEvidence = {
       durationMs: signalLoss.silenceMs,
       criterion: `new frames from the device have arrived for ≥ ${signalLoss.silenceMs / 1000} s of their device time with timestamps behind the data already analysed (now ${behindS} s behind: the device clock stepped back, or the device rebooted with an earlier clock): they are stored but not analysed, so the rhythm is not monitored; onset = end of the analysed data, ends at the first frame on time`,
       thresholds: { silenceMs: signalLoss.silenceMs },
     };
+    if (this.#alarms.isOpen('signal_loss')) {
+      // Open since the device fell silent (it rebooted with an earlier clock): the same alert
+      // goes on, and says now that frames arrive again, but behind — a clock for the operator to
+      // look at, not a device out of reach. Its duration goes on from its onset.
+      const { durationMs: _fromOnset, ...cause } = evidence;
+      const revised = this.#alarms.reviseEvidence('signal_loss', { ...cause, note: 'frames arrive again since the signal loss began, but with device times behind the data already analysed' }, nowIso);
+      return revised ? [revised] : [];
+    }
     return this.#alarms.apply([{ type: 'onset', kind: 'signal_loss', onsetMs: lastEndMs, evidence }], lastEndMs, nowIso);
   }
 

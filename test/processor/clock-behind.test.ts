@@ -91,7 +91,7 @@ describe('a device clock stepped back while the device streams', () => {
     expect(loss!.end).toBeUndefined();
   });
 
-  it('a reboot after a silence (the arrival-based signal loss is open) whose clock came back 30 s earlier: the late frames do not end it, the first frame on time does', () => {
+  it('a reboot after a silence (the arrival-based signal loss is open) whose clock came back 30 s earlier: the late frames do not end it, the first frame on time does; once they cover the delay the same alert says why', () => {
     const list = stepped(stream(false), 60, -30_000, true);
     const rt = new StreamRuntime(OPTIONS);
     list.slice(0, 60).forEach((f, i) => rt.ingest(f, iso(T0 + (i + 1) * 1000 + 100)));
@@ -100,12 +100,19 @@ describe('a device clock stepped back while the device streams', () => {
     expect(opened?.onset).toBe(iso(T0 + 60_000));
     // Frames 60–89 carry device times 30–59 s (late), frame 90 on is on time.
     let endedByFrame: number | undefined;
+    const revisions: { frame: number; id: string; criterion: string | undefined; note: string | undefined }[] = [];
     list.slice(60).forEach((f, k) => {
-      const ended = rt.ingest(f, iso(T0 + 75_000 + k * 1000)).alerts.find((a) => a.kind === 'signal_loss' && a.end !== undefined);
-      if (ended) endedByFrame ??= 60 + k;
+      const alerts = rt.ingest(f, iso(T0 + 75_000 + k * 1000)).alerts.filter((a) => a.kind === 'signal_loss');
+      for (const a of alerts) if (a.end === undefined) revisions.push({ frame: 60 + k, id: a.id, criterion: a.evidence.criterion, note: a.evidence.note });
+      if (alerts.some((a) => a.end !== undefined)) endedByFrame ??= 60 + k;
     });
     // Before: the first late frame ended it (data was flowing), and nothing was analysed for 30 s.
     expect(endedByFrame).toBe(90);
+    // Once the late frames cover the signal-loss delay (frame 69), the same alert says why: not
+    // "no telemetry received" any more (before session 23 it said so until it ended).
+    expect(revisions.map((r) => [r.frame, r.id])).toEqual([[69, opened!.id]]);
+    expect(revisions[0]!.criterion).toMatch(/behind the data already analysed .*device clock stepped back/);
+    expect(revisions[0]!.note).toMatch(/frames arrive again/);
   });
 
   it('a reboot 60 s in (seq back to 0, clock on), then a step back of 1 h 40 s later: raised after 10 s of stepped frames, as on a device that never rebooted', () => {
