@@ -162,7 +162,7 @@ export class StreamTable {
       }
       // The previous owner may have died between writing the changelog and publishing these.
       republish.push(...rt.trackedAlerts());
-      this.#o.logger.info('stream restored from the changelog', { patientId, deviceId, from: record.owner, tracked: rt.trackedAlerts().length });
+      this.#o.logger.info('stream restored from the changelog', { patientId, deviceId, from: record.owner, tracked: rt.trackedAlerts().length, analysedUntil: record.analysedUntilMs !== undefined ? new Date(record.analysedUntilMs).toISOString() : null, pending: (record.pending ?? []).map((p) => p.kind) });
     } else {
       rt = new StreamRuntime(this.#runtimeOptions(patientId, deviceId));
     }

@@ -11,7 +11,7 @@ import { TECHNICAL_KINDS, type Alert } from '../../contracts/alert.ts';
 import type { Patient } from '@medplum/fhirtypes';
 import { openDevIssuer } from '../../dashboard-api/dev-issuer.ts';
 import { demoPatientIdentity } from '../../dashboard-api/patient-directory.ts';
-import { buildSimReport, runSim, scenarioFromPhases, type RunSimSummary } from '../../device-sim/index.ts';
+import { buildSimReport, runSim, scenarioFromPhases, type RunSimSummary, type ScenarioPhase } from '../../device-sim/index.ts';
 import type { ReliabilityRow } from '../../scripts/reliability-report.ts';
 import { startFhirServer, type FhirTestServer } from '../helpers/fhir-server.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
@@ -56,6 +56,8 @@ export interface CaseSpec {
   recovery: { of: string; caughtUp: (ctx: CaseContext, liftedAtMs: number) => Promise<boolean> };
   /** Case-specific checks after the counting. */
   extraChecks?: (ctx: CaseContext, counted: Counted) => void;
+  /** The devices' scripted phases over the device time (default: {@link scenario}'s brady and tachy). */
+  phases?: (deviceMs: number) => ScenarioPhase[];
 }
 
 export interface Counted {
@@ -65,6 +67,9 @@ export interface Counted {
 }
 
 const SPEED = 2;
+
+/** Device time speed of the fault cases: device time runs this many times as fast as the wall clock. */
+export const FAULTS_SPEED = SPEED;
 
 /** Normal, extreme bradycardia, normal, extreme tachycardia, normal: fractions of the device time. */
 function scenario(deviceMs: number) {
@@ -108,7 +113,7 @@ export async function runFaultCase(spec: CaseSpec): Promise<ReliabilityRow> {
     ctx.startedAtMs = Date.now();
     const simming = runSim({
       devices: devices.map((d) => d.deviceId),
-      scenario: scenario(deviceMs),
+      scenario: spec.phases ? scenarioFromPhases(spec.case, spec.phases(deviceMs)) : scenario(deviceMs),
       durationMs: deviceMs,
       speed: SPEED,
       t0Ms: Date.now() - deviceMs,
