@@ -290,7 +290,7 @@ export class EcgBeatSource {
    */
   quietUntilMs(): number | undefined {
     const qrs = this.#qrs;
-    if (!this.ecgMode || !qrs || qrs.finalBefore === 0 || this.#nextEcgMs === undefined) return undefined;
+    if (!this.ecgMode || !qrs || qrs.learning || this.#nextEcgMs === undefined) return undefined;
     const undecided = qrs.firstUndecided;
     const undecidedMs = undecided === undefined ? Infinity : this.#t0Ms + (undecided * 1000) / qrs.fsHz;
     return Math.min(this.#beats[0]?.tMs ?? Infinity, undecidedMs, this.#nextEcgMs);

@@ -262,6 +262,11 @@ export class QrsDetector {
     return Math.max(0, final - this.#morph.maxShiftSamples);
   }
 
+  /** Still in the learning period after its start or a reset (no beat is decided yet). */
+  get learning(): boolean {
+    return this.#learning !== undefined;
+  }
+
   /**
    * The earliest R peak found but not reported yet (tentative, waiting for its label, or ready to
    * be returned), as a sample index; undefined when none is. For the changelog: a silence after

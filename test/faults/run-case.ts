@@ -66,10 +66,8 @@ export interface Counted {
   clinicianLatest: Map<string, Alert>;
 }
 
-const SPEED = 2;
-
-/** Device time speed of the fault cases: device time runs this many times as fast as the wall clock. */
-export const FAULTS_SPEED = SPEED;
+/** Device time runs this many times as fast as the wall clock in the fault cases. */
+export const FAULTS_SPEED = 2;
 
 /** Normal, extreme bradycardia, normal, extreme tachycardia, normal: fractions of the device time. */
 function scenario(deviceMs: number) {
@@ -108,14 +106,14 @@ export async function runFaultCase(spec: CaseSpec): Promise<ReliabilityRow> {
     ctx.clinician = new ClinicianStream(stack.dashboardUrl, token);
     await ctx.clinician.open();
 
-    const deviceMs = spec.streamS * 1000 * SPEED;
+    const deviceMs = spec.streamS * 1000 * FAULTS_SPEED;
     const creds = stack.credentials(devices[0]!.deviceId);
     ctx.startedAtMs = Date.now();
     const simming = runSim({
       devices: devices.map((d) => d.deviceId),
       scenario: spec.phases ? scenarioFromPhases(spec.case, spec.phases(deviceMs)) : scenario(deviceMs),
       durationMs: deviceMs,
-      speed: SPEED,
+      speed: FAULTS_SPEED,
       t0Ms: Date.now() - deviceMs,
       seed: runId,
       connect: {
@@ -216,7 +214,7 @@ export async function runFaultCase(spec: CaseSpec): Promise<ReliabilityRow> {
     check('no physiological alarm the script does not explain', falseAlarms.length === 0,
       falseAlarms.map((a) => `${a.deviceId}${summary.deviceInfo[a.deviceId]?.ecgOnly ? ' (ECG-only)' : ''} ${a.kind}@${new Date(a.onsetMs).toISOString()}`).join(', ') || `${simReport.totals.alertsConsidered} alerts, all explained`);
     spec.extraChecks?.(ctx, { summary, raised, clinicianLatest });
-    row.notes.push(`${devices.length} devices (${devices.filter((d) => summary.deviceInfo[d.deviceId]?.ecgOnly).length} of them ECG-only) × ${spec.streamS} s wall at speed ${SPEED} (1 frame per device-second: ${(devices.length * SPEED).toFixed(0)} frames/s), `
+    row.notes.push(`${devices.length} devices (${devices.filter((d) => summary.deviceInfo[d.deviceId]?.ecgOnly).length} of them ECG-only) × ${spec.streamS} s wall at speed ${FAULTS_SPEED} (1 frame per device-second: ${(devices.length * FAULTS_SPEED).toFixed(0)} frames/s), `
       + `episodes: ${summary.episodes.map((e) => e.kind).filter((k, i, a) => a.indexOf(k) === i).join(', ')}; technical alerts go to the EHR as Communications.`);
     if (raisedList.some((a) => TECHNICAL_KINDS.has(a.kind))) row.notes.push(`technical alerts raised: ${raisedList.filter((a) => TECHNICAL_KINDS.has(a.kind)).map((a) => a.kind).join(', ')}`);
     writeRow(row);
