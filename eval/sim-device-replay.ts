@@ -6,11 +6,14 @@
  * through the beat source and the production detectors with the default criteria
  * (processor/ecg-beats.ts `detectThroughBeatSource`). The simulated ECG depends on absolute time,
  * so a run's alarms are reproduced only with its own start (`t0Ms`, the ground truth's `t0Ms`).
+ * Any other runSim run replays the same way with its own seed, device index and stagger (the
+ * fault suite compares a restarted processor with this uninterrupted replay: test/faults/).
  * Used by `scripts/sim-device-offline.ts` and the regression tests of alarms found in such runs.
  */
 import { DEFAULT_ALARM_CRITERIA } from '../contracts/criteria.ts';
 import type { TelemetryFrame } from '../contracts/telemetry.ts';
 import { deviceFrames } from '../device-sim/device-frames.ts';
+import { seedFromString } from '../device-sim/prng.ts';
 import { syntheticEcgSource } from '../device-sim/ecg-synth.ts';
 import { SIM_STAGGER_MS, simDeviceSeeds, simFramePhaseMs } from '../device-sim/run-sim.ts';
 import { resolveScenario, validateScenario, type Scenario } from '../device-sim/scenario.ts';
@@ -21,8 +24,14 @@ import { detectThroughBeatSource, EcgBeatSource } from '../processor/ecg-beats.t
 import { PatientStream } from '../processor/patient-stream.ts';
 
 export interface SimDeviceReplayOptions {
-  /** `sim-NNNN` (1-based index in the run). */
+  /** `sim-NNNN` (1-based index in the run), or any id with {@link index} given. */
   deviceId: string;
+  /** The device's 0-based index in the run (default: from `sim-NNNN`). */
+  index?: number;
+  /** The run's seed (runSim `seed`; default 1, the CLI's). */
+  runSeed?: string | number;
+  /** Shift of device i's scenario, i × staggerMs (default {@link SIM_STAGGER_MS}, the CLI's). */
+  staggerMs?: number;
   /** The run's start, device time ms. */
   t0Ms: number;
   /** Devices in the run (sets the frame phase). */
@@ -44,14 +53,26 @@ export interface SimDeviceReplay {
 }
 
 export async function replaySimDevice(o: SimDeviceReplayOptions): Promise<SimDeviceReplay> {
+  const { frames, timeline } = await simDeviceFrames(o);
+  const source = new EcgBeatSource();
+  const stream = new PatientStream(`patient-${o.deviceId}`, o.deviceId, detectorsForCriteria(DEFAULT_ALARM_CRITERIA));
+  const changes: EpisodeChange[] = [];
+  for (const frame of frames) changes.push(...detectThroughBeatSource(source, stream, frame).changes);
+  const truth = timeline.groundTruth(o.t0Ms + o.durationMs).map((e) => ({ kind: e.kind, onsetMs: e.onsetMs, endMs: e.endMs ?? null, criterionMs: e.criterionMs }));
+  return { changes, truth };
+}
+
+/** The frames the simulated device published in the run (as its wire format decodes them), and its scenario timeline. */
+export async function simDeviceFrames(o: SimDeviceReplayOptions): Promise<{ frames: TelemetryFrame[]; timeline: ScenarioTimeline }> {
   const match = /^sim-(\d{4})$/.exec(o.deviceId);
-  if (!match) throw new Error(`not a simulated device id: ${o.deviceId} (sim-NNNN)`);
-  const index = Number(match[1]) - 1;
+  if (!match && o.index === undefined) throw new Error(`not a simulated device id: ${o.deviceId} (sim-NNNN), and no index given`);
+  const index = o.index ?? Number(match![1]) - 1;
   const scenario = typeof o.scenario === 'string' ? await resolveScenario(o.scenario, { speed: o.speed }) : o.scenario;
-  const seeds = simDeviceSeeds(1, o.deviceId);
-  const timeline = new ScenarioTimeline({ deviceId: o.deviceId, seed: seeds.timeline, t0Ms: o.t0Ms, scenario, scenarioOffsetMs: index * SIM_STAGGER_MS });
+  const runSeed = typeof o.runSeed === 'string' ? seedFromString(o.runSeed) : (o.runSeed ?? 1);
+  const seeds = simDeviceSeeds(runSeed, o.deviceId);
+  const timeline = new ScenarioTimeline({ deviceId: o.deviceId, seed: seeds.timeline, t0Ms: o.t0Ms, scenario, scenarioOffsetMs: index * (o.staggerMs ?? SIM_STAGGER_MS) });
   const phaseMs = simFramePhaseMs(index, 1000, o.devices);
-  const frames = deviceFrames(timeline, {
+  const built = deviceFrames(timeline, {
     t0Ms: o.t0Ms + phaseMs,
     frameMs: 1000,
     durationMs: o.durationMs - phaseMs,
@@ -59,16 +80,10 @@ export async function replaySimDevice(o: SimDeviceReplayOptions): Promise<SimDev
     ecg: syntheticEcgSource(seeds.device, 250, { paced: o.paced }),
     ecgFsHz: 250,
   });
-  const source = new EcgBeatSource();
-  const stream = new PatientStream(`patient-${o.deviceId}`, o.deviceId, detectorsForCriteria(DEFAULT_ALARM_CRITERIA));
-  const changes: EpisodeChange[] = [];
+  const frames: TelemetryFrame[] = [];
   let seq = 0;
-  for (const built of frames) {
-    const frame: TelemetryFrame = o.ecgOnly && built.ecg ? { ...built, seq: seq++, beats: [], hr: 0 } : { ...built, seq: seq++ };
-    changes.push(...detectThroughBeatSource(source, stream, frame).changes);
-  }
-  const truth = timeline.groundTruth(o.t0Ms + o.durationMs).map((e) => ({ kind: e.kind, onsetMs: e.onsetMs, endMs: e.endMs ?? null, criterionMs: e.criterionMs }));
-  return { changes, truth };
+  for (const f of built) frames.push(o.ecgOnly && f.ecg ? { ...f, seq: seq++, beats: [], hr: 0 } : { ...f, seq: seq++ });
+  return { frames, timeline };
 }
 
 /** 1 min of the device's own rhythm, then a tachycardia at `hrBpm` for 4 min (eval/ecg-rate-limit.ts). */

@@ -22,7 +22,7 @@ export SERVICES_KAFKA_PORT="$kafka_port"
 export SERVICES_KAFKA_CONTROLLER_PORT="$((kafka_port + 1))"
 export SERVICES_INFLUX_PORT="$influx_port"
 export SERVICES_INFLUX_RPC_PORT="$((influx_port + 2))"
-export FAULTS_CASES="1-influx-down,2-kafka-restart,3-processor-kill,3b-processor-handover,4-ehr-down,5-dashboard-restart,6-embedded-disk"
+export FAULTS_CASES="1-influx-down,2-kafka-restart,3-processor-kill,3b-processor-handover,3c-processor-kill-af,4-ehr-down,5-dashboard-restart,6-embedded-disk"
 [[ $# -gt 0 ]] && FAULTS_CASES=""
 
 stop_services() {

@@ -18,12 +18,20 @@
  * enters only as each beat's measured P-wave coherence and f-wave fraction (the signal itself is
  * not kept).
  *
- * Not covered: a restart in the first beats of AF, before any 8-beat window is irregular (no
- * stretch yet, so nothing is kept: the successor's stretch starts a few beats later), and one in
+ * Kept also without a stretch while irregular windows are among the latest (afib.ts
+ * `RECENT_IRREGULAR_WINDOWS`: mild AF whose stretch was dropped and starts again).
+ *
+ * Not covered: a restart in the first beats of AF, before any 8-beat window is irregular (nothing
+ * is kept; the successor's first window comes 8 beats after the frames it re-reads), and one in
  * the first beats after an open episode's AF stops, while its windows still hold AF intervals
  * (the successor re-detects the episode, as before: it ends at the restart's position, 180 s
- * later). Keeping the inputs at all times would cover both, at a record rewrite per batch for
- * every stream.
+ * later). Measured on the simulator's AF (250 run seeds × 4 devices, restart after the frame
+ * 2 / 5 / 10 / 20 / 40 s into the AF; issue 12 session 24): the successor's AF alarms equal an
+ * uninterrupted processor's in 13 / 67 / 95 / 99.5 / 100 % of the episodes (an episode that
+ * neither alarms counted as equal; `node bench/af-restart-sweep.ts --seeds 250`); the others'
+ * onsets differ by a median of +4 to +6 s (from −35 s, a fresh measure dating a mild AF earlier,
+ * to +28 s). Keeping the inputs at all times would cover both, at a record rewrite per batch for every
+ * stream; re-reading some seconds of frames before the committed position at a restart would too.
  */
 import { z } from 'zod';
 import { BEAT_CLASSES, type BeatClass } from '../../contracts/telemetry.ts';
@@ -159,7 +167,8 @@ export interface StretchSnapshot {
 export interface PendingAfib extends PendingState {
   v: 1;
   beats: PendingAfibBeats;
-  stretch: StretchSnapshot;
+  /** Null: no stretch yet (or just dropped), but irregular windows among the latest ones (afib.ts `RECENT_IRREGULAR_WINDOWS`). */
+  stretch: StretchSnapshot | null;
   /** The stretch is an open episode (its end being confirmed, or its windows turned regular). */
   open: boolean;
   /** The end an open episode waits to confirm: when the decision left AF, and the end it found. */
@@ -197,12 +206,13 @@ const pendingAfibSchema = z
       coherenceCount: z.number(),
       fWaveSum: z.number(),
       fWaveCount: z.number(),
-    }),
+    }).nullable(),
     open: z.boolean(),
     endCandidate: z.object({ decidedMs: z.number(), endMs: z.number() }).optional(),
     lastEndMs: z.number().nullable(),
     averagers: z.tuple([z.number().nullable(), z.number().nullable(), z.number().nullable()]),
   })
+  .refine(({ stretch, open }) => stretch !== null || !open)
   .refine(({ beats: b }) => {
     const n = b.cls.length;
     return b.dt.length === n - 1 && b.drr.length === n - 1 && (b.c ?? b.cls).length === n && (b.f ?? b.cls).length === n && [...b.cls].every((x) => KNOWN_CLASSES.has(x));

@@ -12,6 +12,7 @@ import type { Patient } from '@medplum/fhirtypes';
 import { openDevIssuer } from '../../dashboard-api/dev-issuer.ts';
 import { demoPatientIdentity } from '../../dashboard-api/patient-directory.ts';
 import { buildSimReport, runSim, scenarioFromPhases, type RunSimSummary, type ScenarioPhase } from '../../device-sim/index.ts';
+import type { Scenario } from '../../device-sim/scenario.ts';
 import type { ReliabilityRow } from '../../scripts/reliability-report.ts';
 import { startFhirServer, type FhirTestServer } from '../helpers/fhir-server.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
@@ -30,6 +31,8 @@ export interface CaseContext {
   clinician: ClinicianStream;
   sent: SentFrames;
   devices: { deviceId: string; patientId: string }[];
+  /** The simulator's run seed: with the device ids, the case's frames can be rebuilt offline (eval/sim-device-replay.ts). */
+  seed: string;
   /** Wall time the devices started streaming. */
   startedAtMs: number;
   notes: string[];
@@ -55,15 +58,25 @@ export interface CaseSpec {
   /** What "recovered" means for this fault (for the recovery-time column), polled after the lift. */
   recovery: { of: string; caughtUp: (ctx: CaseContext, liftedAtMs: number) => Promise<boolean> };
   /** Case-specific checks after the counting. */
-  extraChecks?: (ctx: CaseContext, counted: Counted) => void;
+  extraChecks?: (ctx: CaseContext, counted: Counted) => void | Promise<void>;
   /** The devices' scripted phases over the device time (default: {@link scenario}'s brady and tachy). */
   phases?: (deviceMs: number) => ScenarioPhase[];
 }
 
 export interface Counted {
   summary: RunSimSummary;
+  /** The scenario the devices played. */
+  scenario: Readonly<Scenario>;
   raised: Map<string, Alert>;
   clinicianLatest: Map<string, Alert>;
+}
+
+/**
+ * Every other device sends ECG without firmware beats: the processor detects its beats (ecg-beats.ts),
+ * whose state across a crash or handover is the more delicate one (issue 12 sessions 16–19).
+ */
+export function ecgOnlyDevice(index: number): boolean {
+  return index % 2 === 1;
 }
 
 /** Device time runs this many times as fast as the wall clock in the fault cases. */
@@ -96,7 +109,7 @@ export async function runFaultCase(spec: CaseSpec): Promise<ReliabilityRow> {
   const patientOf = (d: string) => devices.find((x) => x.deviceId === d)!.patientId;
   // The EHR knows each patient by the MRN the patient directory gives them (else the exporter parks their alerts).
   for (const d of devices) await fhir.repo.createResource<Patient>({ resourceType: 'Patient', identifier: [demoPatientIdentity(d.patientId).mrn] });
-  const ctx: CaseContext = { stack, fhir, clinician: undefined as never, sent: new SentFrames(), devices, startedAtMs: 0, notes: [], checks: [] };
+  const ctx: CaseContext = { stack, fhir, clinician: undefined as never, sent: new SentFrames(), devices, seed: runId, startedAtMs: 0, notes: [], checks: [] };
   try {
     await stack.addDevices(devices);
     await Promise.all([stack.start('processor'), stack.start('gateway'), stack.start('dashboard-api'), stack.start('ehr-exporter'),
@@ -109,9 +122,10 @@ export async function runFaultCase(spec: CaseSpec): Promise<ReliabilityRow> {
     const deviceMs = spec.streamS * 1000 * FAULTS_SPEED;
     const creds = stack.credentials(devices[0]!.deviceId);
     ctx.startedAtMs = Date.now();
+    const played = spec.phases ? scenarioFromPhases(spec.case, spec.phases(deviceMs)) : scenario(deviceMs);
     const simming = runSim({
       devices: devices.map((d) => d.deviceId),
-      scenario: spec.phases ? scenarioFromPhases(spec.case, spec.phases(deviceMs)) : scenario(deviceMs),
+      scenario: played,
       durationMs: deviceMs,
       speed: FAULTS_SPEED,
       t0Ms: Date.now() - deviceMs,
@@ -120,9 +134,7 @@ export async function runFaultCase(spec: CaseSpec): Promise<ReliabilityRow> {
         url: `mqtts://localhost:${stack.mqttPort}`, ca: fs.readFileSync(creds.ca), reconnectPeriodMs: 500,
         certFor: (id) => fs.readFileSync(stack.credentials(id).cert), keyFor: (id) => fs.readFileSync(stack.credentials(id).key),
       },
-      // Every other device sends ECG without firmware beats: the processor detects its beats (ecg-beats.ts),
-      // whose state across a crash or handover is the more delicate one (issue 12 sessions 16–19).
-      ecgOnly: (_id, i) => i % 2 === 1,
+      ecgOnly: (_id, i) => ecgOnlyDevice(i),
       groundTruthPath: path.join(stack.dataDir, 'ground-truth.json'),
       onFrame: ctx.sent.onFrame,
     });
@@ -213,7 +225,7 @@ export async function runFaultCase(spec: CaseSpec): Promise<ReliabilityRow> {
     check('no patient signal_loss while the devices streamed', falseSignalLoss === 0, `${falseSignalLoss} signal_loss alerts`);
     check('no physiological alarm the script does not explain', falseAlarms.length === 0,
       falseAlarms.map((a) => `${a.deviceId}${summary.deviceInfo[a.deviceId]?.ecgOnly ? ' (ECG-only)' : ''} ${a.kind}@${new Date(a.onsetMs).toISOString()}`).join(', ') || `${simReport.totals.alertsConsidered} alerts, all explained`);
-    spec.extraChecks?.(ctx, { summary, raised, clinicianLatest });
+    await spec.extraChecks?.(ctx, { summary, scenario: played, raised, clinicianLatest });
     row.notes.push(`${devices.length} devices (${devices.filter((d) => summary.deviceInfo[d.deviceId]?.ecgOnly).length} of them ECG-only) × ${spec.streamS} s wall at speed ${FAULTS_SPEED} (1 frame per device-second: ${(devices.length * FAULTS_SPEED).toFixed(0)} frames/s), `
       + `episodes: ${summary.episodes.map((e) => e.kind).filter((k, i, a) => a.indexOf(k) === i).join(', ')}; technical alerts go to the EHR as Communications.`);
     if (raisedList.some((a) => TECHNICAL_KINDS.has(a.kind))) row.notes.push(`technical alerts raised: ${raisedList.filter((a) => TECHNICAL_KINDS.has(a.kind)).map((a) => a.kind).join(', ')}`);

@@ -17,6 +17,9 @@ import { AfRrModel } from '../../device-sim/afib-rr.ts';
 import { syntheticEcgSource } from '../../device-sim/ecg-synth.ts';
 import type { TimedBeat } from '../../device-sim/frames.ts';
 import { createPrng, uniform } from '../../device-sim/prng.ts';
+import { simDeviceFrames } from '../../eval/sim-device-replay.ts';
+import { scenarioFromPhases } from '../../device-sim/scenario.ts';
+import { parsePendingAfib } from '../../processor/detectors/afib-replay.ts';
 import { parseStreamState } from '../../processor/stream-state.ts';
 import { StreamRuntime, type StreamRuntimeOptions } from '../../processor/stream-runtime.ts';
 import { beats, frames, iso, T0 } from './helpers.ts';
@@ -177,5 +180,38 @@ describe('AF across a processor restart', () => {
     expect(JSON.stringify(afib).length).toBeLessThan(4000);
     rt = StreamRuntime.restore(OPTIONS, parseStreamState(JSON.parse(JSON.stringify(record)))!);
     expect(rt.record('a', 0).pending?.find((p) => p.kind === 'afib')).toEqual(afib);
+  });
+});
+
+describe('AF across a restart just after a mild AF\'s stretch was dropped', async () => {
+  // A device of the fault suite's case 3c (test/faults/processor-kill-af.fault.test.ts: 30 s of
+  // sinus rhythm, 60 s of the simulator's AF at 110/min), run seed "sw64", rebuilt offline. Its AF
+  // is mild: the first stretch is dropped 19 s into the AF after 16 regular windows, and the next
+  // irregular window starts the stretch that is alarmed, back-dated before the drop. Before the
+  // AF detector kept its inputs without a stretch (afib.ts RECENT_IRREGULAR_WINDOWS), a restart
+  // in those seconds left a successor without those windows: onset 3–4 s later.
+  const { frames: list } = await simDeviceFrames({
+    deviceId: 'fsw64-3c-processor-kill-af-d0', index: 0, runSeed: 'sw64', staggerMs: 0, t0Ms: Date.parse('2026-12-06T07:01:00Z'), devices: 4,
+    scenario: scenarioFromPhases('3c', [{ kind: 'normal', durationMs: 30_000 }, { kind: 'afib', durationMs: 60_000, hrBpm: 110 }, { kind: 'normal', durationMs: 30_000 }]),
+    speed: 2, durationMs: 120_000, ecgOnly: false, paced: false,
+  });
+  const reference = afAlarms(list);
+  /** Frames 48–50: 19–21 s into the AF (it starts at frame 30). */
+  const afterDrop = [48, 49, 50];
+
+  it('the reference raises one AF alarm; after the drop the record carries the AF inputs without a stretch', () => {
+    expect(reference.raised).toHaveLength(1);
+    const rt = new StreamRuntime(OPTIONS);
+    const stretchless: number[] = [];
+    for (const [i, f] of list.entries()) {
+      rt.ingest(f, iso(f.ts + f.durMs));
+      const afib = rt.record('a', 0).pending?.find((p) => p.kind === 'afib');
+      if (afib && parsePendingAfib(afib.state)?.state.stretch === null) stretchless.push(i);
+    }
+    expect(stretchless).toContain(48);
+  });
+
+  it('a restart after each of those frames raises the same alarm at the same frame with the same onset', () => {
+    for (const after of afterDrop) expect([after, afAlarms(list, { after })]).toEqual([after, reference]);
   });
 });
