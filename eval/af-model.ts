@@ -10,7 +10,8 @@
  * exponential part; the all-alarms scenario's AF length), 2 min of the sinus rhythm again; the
  * simulator's ECG (device-sim/ecg-synth.ts) for the ECG-only device. Default criteria, through
  * PatientStream (and EcgBeatSource for the ECG) as the processor runs them. Reported per cell:
- * episodes alarmed, split into more than one alarm, and the median onset error. `--paced`: the
+ * episodes alarmed, split into more than one alarm, the median onset error, and the median error
+ * of the first alarm's end (from the AF's last beat; "–" when no alarm ended within the 2 min). `--paced`: the
  * ECG-only device is a paced patient (ecg-synth.ts: the sinus beats are paced, flagged in
  * `ecg.pace`; the AF is the patient's own), so the AF follows minutes of paced beats.
  *
@@ -54,6 +55,8 @@ const AF_MS = 180_000;
 interface Case {
   beats: TimedBeat[];
   afStartMs: number;
+  /** The AF's last beat. */
+  afEndMs: number;
   endMs: number;
   seed: number;
 }
@@ -68,8 +71,9 @@ function makeCase(seed: number, tailMeanMs: number, meanHrBpm: number): Case {
   const afStartMs = t;
   const af = new AfRrModel(random, { meanHrBpm, tailMeanMs });
   for (const end = t + AF_MS; t < end;) { beats.push({ tMs: t, cls: 'N', af: true }); t += af.next(); }
+  const afEndMs = beats.at(-1)!.tMs;
   sinusFor(120_000);
-  return { beats, afStartMs, endMs: t, seed };
+  return { beats, afStartMs, afEndMs, endMs: t, seed };
 }
 
 /** The AF changes for the case on a device of the given kind. */
@@ -89,7 +93,7 @@ function afChanges(c: Case, device: 'rr-only' | 'ecg-only'): EpisodeChange[] {
 const median = (xs: number[]) => (xs.length === 0 ? Number.NaN : [...xs].sort((a, b) => a - b)[xs.length >> 1]!);
 const started = performance.now();
 console.log(`AF of the simulator's RR model (afib-rr.ts), ${AF_MS / 1000} s episodes between sinus rhythms${values.paced ? ' (paced on the ECG-only device)' : ''}, ${seeds} seeds per cell, default criteria`);
-console.log('1/γ ms  HR bpm   RR only: found  split  onset err s   ECG only: found  split  onset err s');
+console.log('1/γ ms  HR bpm   RR only: found  split  onset err s  end err s   ECG only: found  split  onset err s  end err s');
 const totals = { 'rr-only': 0, 'ecg-only': 0 };
 for (const tail of tails) {
   for (const hr of rates) {
@@ -97,14 +101,19 @@ for (const tail of tails) {
       let found = 0;
       let split = 0;
       const onsetErr: number[] = [];
+      const endErr: number[] = [];
       for (let seed = 1; seed <= seeds; seed++) {
         const c = makeCase(seed, tail, hr);
-        const onsets = afChanges(c, device).filter((x) => x.type === 'onset');
+        const changes = afChanges(c, device);
+        const onsets = changes.filter((x) => x.type === 'onset');
         if (onsets.length > 0) { found++; onsetErr.push((onsets[0]!.onsetMs - c.afStartMs) / 1000); }
         if (onsets.length > 1) split++;
+        const end = changes.find((x) => x.type === 'end');
+        if (end?.type === 'end') endErr.push((end.endMs - c.afEndMs) / 1000);
       }
       totals[device] += found;
-      return `${String(found).padStart(5)}/${seeds}  ${String(split).padStart(5)}  ${median(onsetErr).toFixed(1).padStart(11)}`;
+      const endText = endErr.length > 0 ? median(endErr).toFixed(1) : '–';
+      return `${String(found).padStart(5)}/${seeds}  ${String(split).padStart(5)}  ${median(onsetErr).toFixed(1).padStart(11)}  ${endText.padStart(9)}`;
     });
     console.log(`${String(tail).padStart(6)}  ${String(hr).padStart(6)}   ${cells[0]}   ${cells[1]}`);
   }

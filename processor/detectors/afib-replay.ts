@@ -21,17 +21,15 @@
  * Kept also without a stretch while irregular windows are among the latest (afib.ts
  * `RECENT_IRREGULAR_WINDOWS`: mild AF whose stretch was dropped and starts again).
  *
- * Not covered: a restart in the first beats of AF, before any 8-beat window is irregular (nothing
- * is kept; the successor's first window comes 8 beats after the frames it re-reads), and one in
- * the first beats after an open episode's AF stops, while its windows still hold AF intervals
- * (the successor re-detects the episode, as before: it ends at the restart's position, 180 s
- * later). Measured on the simulator's AF (250 run seeds × 4 devices, restart after the frame
- * 2 / 5 / 10 / 20 / 40 s into the AF; issue 12 session 24): the successor's AF alarms equal an
- * uninterrupted processor's in 13 / 67 / 95 / 99.5 / 100 % of the episodes (an episode that
- * neither alarms counted as equal; `node bench/af-restart-sweep.ts --seeds 250`); the others'
- * onsets differ by a median of +4 to +6 s (from −35 s, a fresh measure dating a mild AF earlier,
- * to +28 s). Keeping the inputs at all times would cover both, at a record rewrite per batch for every
- * stream; re-reading some seconds of frames before the committed position at a restart would too.
+ * Not covered (`node bench/af-restart-sweep.ts`, EVALUATION.md §3, session 24): a restart in the
+ * first beats of AF, before any 8-beat window is irregular (nothing is kept; the successor's first
+ * window comes 8 beats after the frames it re-reads: onsets a median 4–6 s later); one in full AF
+ * (an open episode is not kept: re-detected within 180 s, or ended then at the restart's position
+ * when less than 30 s of AF is left); and one in the AF's last seconds and first beats after it,
+ * until 4 regular windows or the end's confirmation (not kept, or kept without the P-wave meter's
+ * 12-beat group: the end placed a few seconds differently). Keeping the inputs at all times would
+ * cover them, at a record rewrite per batch for every stream; re-reading some seconds of frames
+ * before the committed position at a restart would cover the first and the last.
  */
 import { z } from 'zod';
 import { BEAT_CLASSES, type BeatClass } from '../../contracts/telemetry.ts';

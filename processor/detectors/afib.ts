@@ -512,12 +512,21 @@ export class AfibDetector implements Detector {
     const changes: EpisodeChange[] = [];
     if (this.#open) {
       const s = this.#stretch!;
-      if (sample.af || this.#ecgStillSaysAf(s, sample)) this.#endCandidate = undefined;
+      const pWavesBack = this.#pWavesBack();
+      // While the device's ECG cannot be read yet (the P-wave meter refilling its 12-beat group
+      // after a restart or a gap), an end already found stands: the averaged RR decision, which
+      // the ECG overrules, is no evidence that the AF goes on.
+      const ecgUnread = this.#endCandidate !== undefined && this.#atrial.measuring && !Number.isFinite(this.#lastCoherence);
+      if (!pWavesBack && !ecgUnread && (sample.af || this.#ecgStillSaysAf(s, sample))) this.#endCandidate = undefined;
       else {
-        // The smoothed decision left AF: the episode ended where irregularity stopped being
-        // dense, before the decision's lag. Frozen now, so ectopic windows during the
-        // confirmation period cannot push the end later.
-        this.#endCandidate ??= { decidedMs: sample.timeMs, endMs: Math.max(this.#denseEndMs(s.lastIrregularMs), s.onsetMs) };
+        // The smoothed decision left AF, or the ECG shows P waves again: the episode ended where
+        // irregularity stopped being dense, before the decision's lag — or, by the ECG, at the
+        // last beat measured without P waves, if that is earlier (sinus arrhythmia keeps the
+        // windows dense). Frozen now, so ectopic windows during the confirmation period cannot
+        // push the end later.
+        const rrEndMs = this.#denseEndMs(s.lastIrregularMs);
+        const ecgEndMs = pWavesBack ? this.#lastBeatWithoutPWaveMs() : undefined;
+        this.#endCandidate ??= { decidedMs: sample.timeMs, endMs: Math.max(ecgEndMs !== undefined ? Math.min(rrEndMs, ecgEndMs) : rrEndMs, s.onsetMs) };
         // Hysteresis: a short regular interruption does not split an AF episode.
         if (sample.timeMs - this.#endCandidate.decidedMs >= this.#p.endConfirmMs) {
           const endMs = this.#endCandidate.endMs;
@@ -540,6 +549,35 @@ export class AfibDetector implements Detector {
       }
     }
     return changes;
+  }
+
+  /**
+   * With ECG: the latest beats show consistent P waves (coherence at or above the limit that
+   * vetoes an onset), at a rate where the P-wave window is clear of the previous T wave — sinus
+   * rhythm by the ECG, whatever the RR irregularity. The averaged RR decision alone lags the end
+   * of AF by tens of beats, and in sinus rhythm with a healthy adult's respiratory sinus
+   * arrhythmia (beat-to-beat changes of 30–70 ms) the 8-beat windows stay at η, so it kept an
+   * episode open a median 27–78 s after the AF's last beat (`node eval/af-model.ts`, issue 12
+   * session 24). The same P-wave evidence decides the onset (`afEvidenceSaysAf`).
+   */
+  #pWavesBack(): boolean {
+    if (!Number.isFinite(this.#lastCoherence) || !(this.#p.pWaveCoherenceMax > -Infinity)) return false;
+    if (this.#lastCoherence < this.#p.pWaveCoherenceMax) return false;
+    // f waves in the TQ interval count as AF even with a consistent pre-R wave (`fWaveMin`, off by default).
+    if (Number.isFinite(this.#lastFWave) && this.#lastFWave >= this.#p.fWaveMin) return false;
+    const recent = this.#history.slice(-this.#p.windowBeats);
+    const meanRrMs = recent.reduce((sum, h) => sum + h.rrMs, 0) / Math.max(recent.length, 1);
+    return meanRrMs >= TQ_WINDOW_MIN_RR_MS;
+  }
+
+  /** With ECG: the newest beat, after the previous episode, whose P-wave coherence was below the limit (undefined: none). */
+  #lastBeatWithoutPWaveMs(): number | undefined {
+    for (let i = this.#history.length - 1; i >= 0; i--) {
+      const h = this.#history[i]!;
+      if (h.rrEndMs <= this.#lastEndMs) break;
+      if (Number.isFinite(h.coherence) && h.coherence < this.#p.pWaveCoherenceMax) return h.rrEndMs;
+    }
+    return undefined;
   }
 
   /**

