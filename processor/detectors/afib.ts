@@ -220,10 +220,10 @@ const ENDING_REGULAR_WINDOWS = RR_IRREGULARITY_DEFAULTS.windowBeats / 2;
  * not have (its onset, and so its alarm, came 3–7 s later after a restart there). 24 = that gap
  * plus one window. Measured on the simulator's AF (250 run seeds × 4 devices of the fault suite's
  * case 3c, a restart 20 s into the AF; `node bench/af-restart-sweep.ts --seeds 250 --at 20`, issue
- * 12 session 24): the successor's AF alarms equal the uninterrupted ones in 995 of 1000 episodes,
- * 989 without this rule (10 s into the AF: 946, 945). Cost: the
- * share of frames after which the record is rewritten, 15.0 → 16.3 % over the beat databases
- * (`node bench/pending-delay-share.ts`; nsr2db 3.2 → 4.0 %).
+ * 12 session 24, comparing onsets only, before the ECG end rule): the successor's AF onsets equal
+ * the uninterrupted ones in 995 of 1000 episodes, 989 without this rule (10 s into the AF: 946,
+ * 945). Cost: the share of frames after which the record is rewritten, 15.0 → 16.3 % over the beat
+ * databases (`node bench/pending-delay-share.ts`; nsr2db 3.2 → 4.0 %).
  */
 const RECENT_IRREGULAR_WINDOWS = 3 * RR_IRREGULARITY_DEFAULTS.windowBeats;
 
@@ -556,9 +556,10 @@ export class AfibDetector implements Detector {
    * vetoes an onset), at a rate where the P-wave window is clear of the previous T wave — sinus
    * rhythm by the ECG, whatever the RR irregularity. The averaged RR decision alone lags the end
    * of AF by tens of beats, and in sinus rhythm with a healthy adult's respiratory sinus
-   * arrhythmia (beat-to-beat changes of 30–70 ms) the 8-beat windows stay at η, so it kept an
-   * episode open a median 27–78 s after the AF's last beat (`node eval/af-model.ts`, issue 12
-   * session 24). The same P-wave evidence decides the onset (`afEvidenceSaysAf`).
+   * arrhythmia (beat-to-beat changes of 30–70 ms) the 8-beat windows stay at η, so it placed the
+   * end of the simulator's AF episodes a median 35–57 s after their last beat on an ECG-only
+   * device (`node eval/af-model.ts`, per cell; with this, 0.0–2.4 s; issue 12 session 24). The
+   * same P-wave evidence decides the onset (`afEvidenceSaysAf`).
    */
   #pWavesBack(): boolean {
     if (!Number.isFinite(this.#lastCoherence) || !(this.#p.pWaveCoherenceMax > -Infinity)) return false;
