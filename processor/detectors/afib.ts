@@ -348,6 +348,8 @@ export class AfibDetector implements Detector {
   #replayedUntilMs: number | undefined;
   /** A taken-over open episode not yet reported to the alarm lifecycle. */
   #resumedOpen = false;
+  /** {@link continueOpen}: stretches beginning before this device time re-detect an open alert without the 30 s. */
+  #reconfirmUntilMs = -Infinity;
 
   /** Intervals a stretch keeps: 32 for the evidence, more when the entropy needs them. */
   get #recentKept(): number {
@@ -543,6 +545,7 @@ export class AfibDetector implements Detector {
       if (!this.#stretch && (sample.af || sample.windowIrregular)) this.#stretch = this.#newStretch(this.#backDatedOnsetMs());
       if (this.#stretch && this.#alarmDue(this.#stretch, sample)) {
         this.#open = true;
+        this.#reconfirmUntilMs = -Infinity;
         changes.push({ type: 'onset', kind: this.kind, onsetMs: this.#stretch.onsetMs, evidence: this.#evidence(this.#stretch) });
       } else if (this.#stretch && !sample.af && this.#trailingRegular() >= this.#p.stretchGapBeats) {
         this.#stretch = undefined;
@@ -607,7 +610,8 @@ export class AfibDetector implements Detector {
   /** The 30 s criterion and the alarm operating point (see {@link AfibParams.onsetScore}). */
   #alarmDue(s: Stretch, sample: IrregularitySample): boolean {
     const spanMs = s.lastIrregularMs - s.onsetMs;
-    if (spanMs < this.#p.minEpisodeMs) return false;
+    // Re-detecting an alert already open ({@link continueOpen}): the AF evidence, not its 30 s.
+    if (spanMs < this.#p.minEpisodeMs && !(s.onsetMs < this.#reconfirmUntilMs)) return false;
     const evidence: AfEvidence = {
       stretchScore: this.#stretchScore(s),
       smoothedScore: sample.score,
@@ -671,6 +675,19 @@ export class AfibDetector implements Detector {
 
   onTime(_time: TimeEvent): EpisodeChange[] {
     return this.#reportResumedOpen();
+  }
+
+  /**
+   * An AF alert is open and this fresh detector must report it again (a restart or partition move
+   * in full AF, where the state is not kept, or a criteria change): a stretch beginning before
+   * `untilMs` reports it as soon as the AF evidence holds, without the 30 s — the criterion is
+   * for raising an alarm, not for confirming one already raised (Detector.continueOpen). Without
+   * it, a restart with less than 30 s of AF left could not re-detect the episode, and the alert
+   * ended 180 s later (the re-detection window) at the restart's position; now the detector
+   * follows the AF and ends it where it ends (`node bench/af-restart-sweep.ts`, issue 12 session 24).
+   */
+  continueOpen(untilMs: number): void {
+    this.#reconfirmUntilMs = untilMs;
   }
 
   onDiscontinuity(): EpisodeChange[] {
