@@ -23,13 +23,14 @@
  *
  * Not covered (`node bench/af-restart-sweep.ts`, EVALUATION.md §3, session 24): a restart in the
  * first beats of AF, before any 8-beat window is irregular (nothing is kept; the successor's first
- * window comes 8 beats after the frames it re-reads: onsets a median 4–6 s later); one in full AF
- * (an open episode is not kept: re-detected within 180 s, or ended then at the restart's position
- * when less than 30 s of AF is left); and one in the AF's last seconds and first beats after it,
- * until 4 regular windows or the end's confirmation (not kept, or kept without the P-wave meter's
- * 12-beat group: the end placed a few seconds differently). Keeping the inputs at all times would
- * cover them, at a record rewrite per batch for every stream; re-reading some seconds of frames
- * before the committed position at a restart would cover the first and the last.
+ * window comes 8 beats after the frames it re-reads: onsets a median 4–6 s later); and one in the
+ * AF's last seconds and first beats after it, until 4 regular windows or the end's confirmation
+ * (not kept — re-detected with enough AF left, else ended 180 s later at the restart's position —
+ * or kept without the P-wave meter's 12-beat group: the end placed a few seconds differently). An
+ * open episode in full AF is not kept either: the successor re-detects it on the AF evidence
+ * without the 30 s (afib.ts `continueOpen`). Keeping the inputs at all times would cover both, at
+ * a record rewrite per batch for every stream; re-reading some seconds of frames before the
+ * committed position at a restart would too.
  */
 import { z } from 'zod';
 import { BEAT_CLASSES, type BeatClass } from '../../contracts/telemetry.ts';
