@@ -32,7 +32,7 @@ const SCENARIO = scenarioFromPhases('3c', [{ kind: 'normal', durationMs: 30_000 
 const DURATION_MS = 330_000;
 
 /** AF onsets and ends the stream raises, restarted after frame `after` when given; and whether its record then carried AF state. */
-function afOnsets(frames: readonly TelemetryFrame[], options: StreamRuntimeOptions, after?: number): { onsetsMs: number[]; endsMs: number[]; kept: boolean } {
+function afAlerts(frames: readonly TelemetryFrame[], options: StreamRuntimeOptions, after?: number): { onsetsMs: number[]; endsMs: number[]; kept: boolean } {
   let rt = new StreamRuntime(options);
   const onsetsMs: number[] = [];
   const endsMs: number[] = [];
@@ -61,11 +61,11 @@ for (let seed = 0; seed < SEEDS; seed++) {
     const deviceId = `f${runSeed}-3c-processor-kill-af-d${index}`;
     const { frames } = await simDeviceFrames({ deviceId, index, runSeed, staggerMs: 0, t0Ms: T0_MS, devices: DEVICES, scenario: SCENARIO, speed: 2, durationMs: DURATION_MS, ecgOnly: index % 2 === 1, paced: false });
     const options: StreamRuntimeOptions = { patientId: `p-${deviceId}`, deviceId, criteriaAt: () => DEFAULT_CRITERIA_VERSION, ecgStrips: false };
-    const reference = afOnsets(frames, options);
+    const reference = afAlerts(frames, options);
     for (const atS of AT_S) {
       const t = tallies.get(atS)!;
       const after = frames.findIndex((f) => f.ts + f.durMs >= AF_START_MS + atS * 1000);
-      const restarted = afOnsets(frames, options, after);
+      const restarted = afAlerts(frames, options, after);
       if (restarted.kept) t.kept++;
       if (restarted.onsetsMs.length !== reference.onsetsMs.length || restarted.endsMs.length !== reference.endsMs.length) { t.countDiffers++; continue; }
       const sameOnsets = near(restarted.onsetsMs, reference.onsetsMs);

@@ -569,9 +569,11 @@ export class AfibDetector implements Detector {
     if (this.#lastCoherence < this.#p.pWaveCoherenceMax) return false;
     // f waves in the TQ interval count as AF even with a consistent pre-R wave (`fWaveMin`, off by default).
     if (Number.isFinite(this.#lastFWave) && this.#lastFWave >= this.#p.fWaveMin) return false;
-    const recent = this.#history.slice(-this.#p.windowBeats);
-    const meanRrMs = recent.reduce((sum, h) => sum + h.rrMs, 0) / Math.max(recent.length, 1);
-    return meanRrMs >= TQ_WINDOW_MIN_RR_MS;
+    // Mean RR of the latest window, without a copy: this runs at every beat of an open episode.
+    const from = Math.max(0, this.#history.length - this.#p.windowBeats);
+    let sumRrMs = 0;
+    for (let i = from; i < this.#history.length; i++) sumRrMs += this.#history[i]!.rrMs;
+    return sumRrMs / Math.max(this.#history.length - from, 1) >= TQ_WINDOW_MIN_RR_MS;
   }
 
   /** With ECG: the newest beat, after the previous episode, whose P-wave coherence was below the limit (undefined: none). */
