@@ -276,7 +276,11 @@ export class KafkaBus implements Bus {
 
     try {
       await consumer.connect();
-      await consumer.subscribe({ topics: [stream], fromBeginning: options.fromBeginning });
+      // A stream just created (by this process or another starting beside it) can still answer
+      // "does not host this topic-partition" to the subscription's metadata request, as it can to
+      // ensureStreams': seen when dashboard-api started beside a fresh broker (CI, 2026-12-06).
+      // kafkajs drops the topic from its targets on that error, so subscribing again is clean.
+      await retryTransientMetadata(() => consumer.subscribe({ topics: [stream], fromBeginning: options.fromBeginning }));
       await consumer.run({
         // Commits are explicit, after the handler (see eachBatch).
         autoCommit: false,

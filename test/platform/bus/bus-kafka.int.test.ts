@@ -187,6 +187,23 @@ await describeWithService('KafkaBus against a real broker', kafkaAvailable, () =
     expect(second.messages.map(text).sort()).toEqual(['second-a', 'second-b', 'second-c', 'second-d']);
   });
 
+  it('subscribes to a stream whose metadata is not there yet, once it is (a component started beside the one creating it)', async () => {
+    const stream = streamName('late');
+    const late = collector(1);
+    // The metadata answers UNKNOWN_TOPIC_OR_PARTITION until the topic exists, as a just-created
+    // topic can for a moment; the subscription retries instead of failing the component's start.
+    const subscribing = bus.subscribe(stream, { groupId: `late-${randomUUID()}`, fromBeginning: true, onBatch: late.onBatch });
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const admin = new Kafka({ brokers: kafkaBrokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic: stream, numPartitions: 1 }] });
+    await admin.disconnect();
+    subscriptions.push(await subscribing);
+    await bus.publish(stream, [{ key: 'k', value: Buffer.from('after') }]);
+    await late.reached;
+    expect(late.messages.map(text)).toEqual(['after']);
+  });
+
   it('rejects a publish to a stream that was never created instead of creating it', async () => {
     const impatient = new KafkaBus({ brokers: kafkaBrokers, logger: silentLogger, retries: 1, initialRetryTimeMs: 100, maxRetryTimeMs: 200, publishTimeoutMs: 10_000 });
     const stream = streamName('missing');
