@@ -107,12 +107,30 @@ export const criteriaVersionSchema = z.object({
 });
 export type CriteriaVersion = z.output<typeof criteriaVersionSchema>;
 
+/** How many relearns a criteria record keeps (the oldest are dropped; only the latest matters to the processor). */
+export const MAX_RELEARNS = 20;
+
+/**
+ * The care team asked for the patient's beat shapes to be learned afresh (POST
+ * /v1/patients/{id}/relearn; bedside monitors' "relearn arrhythmia"): the processor forgets the
+ * shapes it learned from the ECG at the first frame that ends after `at` (device time).
+ */
+export const relearnSchema = z.object({
+  at: isoTime,
+  /** Who asked (token subject). */
+  by: z.string().min(1),
+  reason: z.string().max(500).optional(),
+});
+export type Relearn = z.output<typeof relearnSchema>;
+
 /** The value on STREAMS.criteria, keyed by patient id. */
 export const criteriaRecordSchema = z.object({
   schema: z.literal('pb.criteria.v1'),
   patientId: z.string().min(1),
   /** Ascending by version, at most MAX_CRITERIA_VERSIONS. */
   versions: z.array(criteriaVersionSchema).max(MAX_CRITERIA_VERSIONS),
+  /** Ascending by `at`, at most MAX_RELEARNS; absent when nobody asked for one. */
+  relearns: z.array(relearnSchema).max(MAX_RELEARNS).optional(),
 });
 export type CriteriaRecord = z.output<typeof criteriaRecordSchema>;
 
@@ -141,4 +159,18 @@ export function criteriaAt(versions: readonly CriteriaVersion[], tsMs: number): 
 /** The newest version (what the API shows as "current"), the defaults when there is none. */
 export function latestCriteria(versions: readonly CriteriaVersion[]): CriteriaVersion {
   return versions.reduce<CriteriaVersion>((best, v) => (v.version > best.version ? v : best), DEFAULT_CRITERIA_VERSION);
+}
+
+/**
+ * Device time of the latest relearn at or before `tsMs`, -Infinity when there is none: a stream
+ * relearns when this moves on (processor/stream-runtime.ts). The latest time, not a count, so
+ * dropping the oldest relearns from the record changes nothing.
+ */
+export function latestRelearnAt(relearns: readonly Relearn[] | undefined, tsMs: number): number {
+  let latest = -Infinity;
+  for (const r of relearns ?? []) {
+    const at = Date.parse(r.at);
+    if (at <= tsMs && at > latest) latest = at;
+  }
+  return latest;
 }

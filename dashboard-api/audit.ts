@@ -26,6 +26,8 @@ export type AuditAction =
   | 'device.audit'
   | 'criteria.read'
   | 'criteria.change'
+  /** The care team had the patient's beat shapes learned afresh (POST /v1/patients/{id}/relearn). */
+  | 'criteria.relearn'
   /** `pulsebridge deadletter` (operators): dead letters hold raw device payloads. */
   | 'deadletters.list'
   | 'deadletter.read'

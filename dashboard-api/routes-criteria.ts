@@ -5,6 +5,9 @@
  *                                    now, and the recent history
  *   PUT /v1/patients/{id}/criteria   care team or admin: a new version
  *        body {alarms, effectiveFrom?, reason?, expectedVersion?}   (or If-Match: "<version>")
+ *   POST /v1/patients/{id}/relearn   care team or admin: the processor learns the patient's beat
+ *        shapes afresh from now on (body {reason?}; bedside monitors' "relearn arrhythmia": for
+ *        beats read V after a patch was put back at another angle; contracts/criteria.ts Relearn)
  *
  * Versions are validated against bounded ranges (contracts/criteria.ts), numbered per patient,
  * record who set them and when, and take effect for frames whose device time is at or after
@@ -15,8 +18,8 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import {
-  alarmCriteriaSchema, criteriaAt, criteriaRecordSchema, latestCriteria, MAX_CRITERIA_VERSIONS,
-  type CriteriaRecord, type CriteriaVersion,
+  alarmCriteriaSchema, criteriaAt, criteriaRecordSchema, latestCriteria, MAX_CRITERIA_VERSIONS, MAX_RELEARNS,
+  type CriteriaRecord, type CriteriaVersion, type Relearn,
 } from '../contracts/criteria.ts';
 import { STREAMS } from '../contracts/topics.ts';
 import type { Bus } from '../platform/bus/index.ts';
@@ -56,6 +59,8 @@ const putBody = z.strictObject({
   expectedVersion: z.number().int().min(0).optional(),
 });
 
+const relearnBody = z.strictObject({ reason: z.string().max(500).optional() });
+
 export interface CriteriaRoutes extends RouteModule {
   /** Stops reading the criteria stream. */
   close(): Promise<void>;
@@ -75,7 +80,7 @@ export function criteriaRoutes(o: CriteriaRoutesOptions): CriteriaRoutes {
   let starting: Promise<void> | undefined;
 
   /** Reads the criteria stream up to now (read-your-writes across API instances). */
-  async function current(patientId: string): Promise<CriteriaVersion[]> {
+  async function current(patientId: string): Promise<{ versions: CriteriaVersion[]; relearns: Relearn[] }> {
     starting ??= (async () => {
       await o.bus.ensureStreams([{ name: STREAMS.criteria, partitions: 1, compacted: true }]);
       await table.start();
@@ -87,10 +92,21 @@ export function criteriaRoutes(o: CriteriaRoutesOptions): CriteriaRoutes {
     if (!(await table.catchUp(catchUpTimeoutMs))) {
       throw new PulsebridgeError('PB_BUS_UNAVAILABLE', 'the criteria stream could not be read up to now');
     }
-    return table.get(patientId)?.versions ?? [];
+    const record = table.get(patientId);
+    return { versions: record?.versions ?? [], relearns: record?.relearns ?? [] };
   }
 
-  async function authorize(r: RouteRequest, patientId: string, action: 'criteria.read' | 'criteria.change'): Promise<void> {
+  /** Publishes a patient's whole criteria record (the stream is compacted: the latest record per patient is the truth). */
+  async function publish(r: RouteRequest, record: CriteriaRecord, action: 'criteria.change' | 'criteria.relearn', what: string): Promise<void> {
+    try {
+      await o.bus.publish(STREAMS.criteria, [{ key: record.patientId, value: Buffer.from(JSON.stringify(record)) }]);
+    } catch (err) {
+      await r.audit({ action, patientId: record.patientId, outcome: 'error', status: 503, detail: `${what} not published` }).catch(() => {});
+      throw err instanceof PulsebridgeError ? err : new PulsebridgeError('PB_BUS_UNAVAILABLE', `the ${what} could not be published`, { cause: err });
+    }
+  }
+
+  async function authorize(r: RouteRequest, patientId: string, action: 'criteria.read' | 'criteria.change' | 'criteria.relearn'): Promise<void> {
     if (!canAccessPatient(r.principal, patientId)) {
       await r.audit({ action, patientId, outcome: 'denied', status: 403 });
       throw new PulsebridgeError('PB_AUTH_FORBIDDEN', `patient ${patientId} is not on your care team`);
@@ -101,17 +117,17 @@ export function criteriaRoutes(o: CriteriaRoutesOptions): CriteriaRoutes {
     }
   }
 
-  const view = (patientId: string, versions: CriteriaVersion[]) => ({
+  const view = (patientId: string, { versions, relearns }: { versions: CriteriaVersion[]; relearns: Relearn[] }) => ({
     patientId,
     current: latestCriteria(versions),
     inForce: criteriaAt(versions, now()),
     versions,
+    relearns,
   });
 
   async function getCriteria(r: RouteRequest, patientId: string): Promise<void> {
     await authorize(r, patientId, 'criteria.read');
-    const versions = await current(patientId);
-    const body = view(patientId, versions);
+    const body = view(patientId, await current(patientId));
     await r.audit({ action: 'criteria.read', patientId, outcome: 'allowed', status: 200 });
     sendJson(r.res, 200, body, { etag: `"${body.current.version}"` });
   }
@@ -129,7 +145,7 @@ export function criteriaRoutes(o: CriteriaRoutesOptions): CriteriaRoutes {
     }
     if (effectiveFromMs > nowMs + MAX_EFFECTIVE_FUTURE_MS) throw badRequest('effectiveFrom may be at most 30 days ahead');
 
-    const versions = await current(patientId);
+    const { versions, relearns } = await current(patientId);
     const previous = latestCriteria(versions);
     const expected = parsedBody.data.expectedVersion ?? ifMatchVersion(r.req.headers['if-match']);
     if (expected !== undefined && expected !== previous.version) {
@@ -144,29 +160,47 @@ export function criteriaRoutes(o: CriteriaRoutesOptions): CriteriaRoutes {
       ...(parsedBody.data.reason !== undefined ? { reason: parsedBody.data.reason } : {}),
       alarms: alarms.data,
     };
-    const record: CriteriaRecord = { schema: 'pb.criteria.v1', patientId, versions: [...versions, next].slice(-MAX_CRITERIA_VERSIONS) };
+    const record: CriteriaRecord = {
+      schema: 'pb.criteria.v1', patientId, versions: [...versions, next].slice(-MAX_CRITERIA_VERSIONS), ...(relearns.length > 0 ? { relearns } : {}),
+    };
     // Audited before it happens, with the old and the new criteria: if the trail cannot be
     // written, the change is not made.
     await r.audit({
       action: 'criteria.change', patientId, outcome: 'allowed', status: 200,
       detail: JSON.stringify({ version: next.version, effectiveFrom: next.effectiveFrom, reason: next.reason, old: { version: previous.version, alarms: previous.alarms }, new: next.alarms }),
     });
-    try {
-      await o.bus.publish(STREAMS.criteria, [{ key: patientId, value: Buffer.from(JSON.stringify(record)) }]);
-    } catch (err) {
-      await r.audit({ action: 'criteria.change', patientId, outcome: 'error', status: 503, detail: `version ${next.version} not published` }).catch(() => {});
-      throw err instanceof PulsebridgeError ? err : new PulsebridgeError('PB_BUS_UNAVAILABLE', 'the criteria change could not be published', { cause: err });
-    }
-    const after = await current(patientId);
-    const body = view(patientId, after);
+    await publish(r, record, 'criteria.change', `criteria version ${next.version}`);
+    const body = view(patientId, await current(patientId));
+    sendJson(r.res, 200, body, { etag: `"${body.current.version}"` });
+  }
+
+  /**
+   * The care team's relearn: from now (device time, like a criteria version's default
+   * effectiveFrom) the processor learns the patient's beat shapes afresh. Not a criteria version,
+   * so it never replaces a version scheduled ahead; kept in the same record, since the processor
+   * reads that record for the patient anyway.
+   */
+  async function postRelearn(r: RouteRequest, patientId: string): Promise<void> {
+    await authorize(r, patientId, 'criteria.relearn');
+    const parsedBody = relearnBody.safeParse(await jsonBody(r));
+    if (!parsedBody.success) throw badRequest(`invalid relearn request: ${issues(parsedBody.error)}`);
+    const { versions, relearns } = await current(patientId);
+    const relearn: Relearn = { at: new Date(now()).toISOString(), by: r.principal.sub, ...(parsedBody.data.reason !== undefined ? { reason: parsedBody.data.reason } : {}) };
+    const record: CriteriaRecord = { schema: 'pb.criteria.v1', patientId, versions, relearns: [...relearns, relearn].slice(-MAX_RELEARNS) };
+    // Audited before it happens, as a criteria change is.
+    await r.audit({ action: 'criteria.relearn', patientId, outcome: 'allowed', status: 200, detail: JSON.stringify(relearn) });
+    await publish(r, record, 'criteria.relearn', 'relearn');
+    const body = view(patientId, await current(patientId));
     sendJson(r.res, 200, body, { etag: `"${body.current.version}"` });
   }
 
   return {
     match(pathname: string, method: string) {
-      const seg = pathname.split('/'); // ['', 'v1', 'patients', id, 'criteria']
-      if (seg.length !== 5 || seg[1] !== 'v1' || seg[2] !== 'patients' || !seg[3] || seg[4] !== 'criteria') return undefined;
+      const seg = pathname.split('/'); // ['', 'v1', 'patients', id, 'criteria' | 'relearn']
+      if (seg.length !== 5 || seg[1] !== 'v1' || seg[2] !== 'patients' || !seg[3]) return undefined;
       const id = seg[3];
+      if (seg[4] === 'relearn') return { route: '/v1/patients/{id}/relearn', method: 'POST', run: (r) => postRelearn(r, idSegment('patient', id)) };
+      if (seg[4] !== 'criteria') return undefined;
       if (method === 'PUT') return { route: '/v1/patients/{id}/criteria', method: 'PUT', run: (r) => putCriteria(r, idSegment('patient', id)) };
       return { route: '/v1/patients/{id}/criteria', method: 'GET', run: (r) => getCriteria(r, idSegment('patient', id)) };
     },

@@ -155,6 +155,21 @@ export class EcgBeatSource {
     this.#params = params;
   }
 
+  /**
+   * Learns the patient's beat shapes afresh from the next beats (the care team's relearn: the
+   * criteria record's `relearns`, stream-runtime.ts). What it is for: shapes that no longer fit the
+   * patient — a patch put back at another angle after a short lead-off, or a stream that began
+   * inside a VT and learned the VT's complex — read the patient's own beats `V`, and during a
+   * sinus tachycardia that is a false VT alarm that stays open. Bedside monitors give the
+   * clinician the same action ("relearn arrhythmia"), with the same caution: relearning during a
+   * ventricular rhythm learns that rhythm as the patient's beat. Firmware beat classes are the
+   * device's and are not changed.
+   */
+  relearn(): void {
+    this.#qrs?.relearnMorphology();
+    this.#learned = undefined;
+  }
+
   /** Whether the last frame was analysed with ECG-derived beats (or carried no rhythm in that mode: {@link noRhythm}). */
   ecgMode = false;
 

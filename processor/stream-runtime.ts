@@ -28,6 +28,11 @@ export interface StreamRuntimeOptions {
   deviceId: string;
   /** Criteria version that applies to a frame starting at `tsMs` (device time). */
   criteriaAt: (tsMs: number) => CriteriaVersion;
+  /**
+   * Device time of the care team's latest relearn at or before `tsMs` (contracts/criteria.ts
+   * `latestRelearnAt`; -Infinity: none). Default: never.
+   */
+  relearnAt?: (tsMs: number) => number;
   detectors?: DetectorFactory;
   lifecycle?: LifecycleConfig;
   reorder?: ReorderOptions;
@@ -86,6 +91,8 @@ export class StreamRuntime {
   #strips: EcgStrip[] | undefined;
   /** New frames arriving behind the analysed data: the device clock stepped back (clock-behind.ts). */
   readonly #clock = new ClockBehindMonitor();
+  /** The latest relearn this stream has applied, or found in force where it started (undefined before its first frame). */
+  #relearnedAtMs: number | undefined;
 
   constructor(options: StreamRuntimeOptions) {
     this.#o = options;
@@ -108,6 +115,8 @@ export class StreamRuntime {
     rt.#stream.resumedDetectors();
     if (record.partition !== undefined) rt.partition = record.partition;
     rt.#useCriteria(options.criteriaAt(record.analysedUntilMs ?? record.reorder.held[0]?.ts ?? 0));
+    // The predecessor applied every relearn before its position (they apply at the first frame that ends after them).
+    if (record.analysedUntilMs !== undefined) rt.#relearnedAtMs = options.relearnAt?.(record.analysedUntilMs - 1) ?? -Infinity;
     if (record.analysedUntilMs !== undefined) {
       rt.#alarms.awaitRedetection(record.analysedUntilMs);
       for (const e of rt.#alarms.openEpisodes()) rt.#continueOpen(e.kind, record.analysedUntilMs);
@@ -392,6 +401,7 @@ export class StreamRuntime {
 
   #analyse(frame: TelemetryFrame, nowIso: string): Alert[] {
     const alerts = this.#useCriteriaFor(frame.ts, nowIso);
+    this.#relearnIfAsked(frame);
     // Before detection: beats derived from this frame's ECG annotate it (addDerivedBeats).
     this.#recordEcg(frame);
     const changes: EpisodeChange[] = this.#detect(frame, true);
@@ -400,6 +410,17 @@ export class StreamRuntime {
     alerts.push(...this.#alarms.onFrame(frame, changes, nowIso));
     this.#captureStrips(alerts);
     return alerts;
+  }
+
+  /**
+   * The care team's relearn (contracts/criteria.ts `Relearn`), at the first frame that ends after
+   * it: the beat shapes learned from the ECG are forgotten before this frame's ECG is fed
+   * (ecg-beats.ts `relearn`). A stream's first frame only notes the latest one: it learns afresh anyway.
+   */
+  #relearnIfAsked(frame: TelemetryFrame): void {
+    const latest = this.#o.relearnAt?.(frame.ts + frame.durMs - 1) ?? -Infinity;
+    if (this.#relearnedAtMs !== undefined && latest > this.#relearnedAtMs) this.#beats.relearn();
+    this.#relearnedAtMs = latest;
   }
 
   /** The criteria in force at the end of the analysed data (before the first frame: none). */

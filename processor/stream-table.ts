@@ -14,7 +14,7 @@
  *   restored later.
  */
 import type { Alert } from '../contracts/alert.ts';
-import { criteriaAt, type AlarmCriteria, type CriteriaRecord, type CriteriaVersion } from '../contracts/criteria.ts';
+import { criteriaAt, latestRelearnAt, type AlarmCriteria, type CriteriaRecord, type CriteriaVersion } from '../contracts/criteria.ts';
 import type { Logger } from '../platform/log.ts';
 import type { MetricsRegistry } from '../platform/metrics.ts';
 import type { LifecycleConfig } from './alarm-lifecycle.ts';
@@ -177,6 +177,7 @@ export class StreamTable {
       patientId,
       deviceId,
       criteriaAt: (tsMs: number): CriteriaVersion => criteriaAt(criteria.get(patientId)?.versions ?? [], tsMs),
+      relearnAt: (tsMs: number): number => latestRelearnAt(criteria.get(patientId)?.relearns, tsMs),
       lifecycle: this.#o.lifecycle,
       ...(this.#o.detectorsFor ? { detectors: this.#o.detectorsFor } : {}),
       ...(this.#o.reorder ? { reorder: this.#o.reorder } : {}),

@@ -1004,9 +1004,32 @@
     const reason = el('input', { type: 'text', name: 'reason', maxLength: 500, placeholder: 'reason for the change', 'aria-label': 'Reason for the change' });
     const save = el('button', { type: 'submit', textContent: 'Save criteria', dataset: { needsLive: '1' } });
     const status = el('span', { className: 'sub', role: 'status' });
+    // A bedside monitor's "relearn arrhythmia": the processor learns the patient's beat shapes from
+    // the ECG afresh (beats read V after a patch was put back at another angle). Not during a
+    // ventricular rhythm: that rhythm would be learned as the patient's beat.
+    const relearn = el('button', {
+      type: 'button', textContent: 'Relearn beat shapes', dataset: { needsLive: '1' },
+      title: 'Learn this patient\'s beat shapes from the ECG afresh (e.g. every beat reads V after the patch was re-applied). Not during a ventricular rhythm: it would be learned as the normal beat.',
+    });
+    const lastRelearn = (body.relearns || []).at(-1);
+    const relearned = el('span', { className: 'sub', id: 'relearn-note', textContent: lastRelearn ? `Beat shapes last relearned at ${fmtTime(Date.parse(lastRelearn.at))} by ${lastRelearn.by}.` : '' });
     els.criteriaForm.replaceChildren(
       el('table', { className: 'criteria' }, el('thead', {}, el('tr', {}, el('th', { scope: 'col', textContent: 'Alarm' }), el('th', { scope: 'col', textContent: 'On' }), el('th', { scope: 'col', textContent: 'Parameters' }))), el('tbody', {}, ...rows)),
-      el('div', { className: 'criteria-actions' }, reason, save, status));
+      el('div', { className: 'criteria-actions' }, reason, save, status),
+      el('div', { className: 'criteria-actions' }, relearn, relearned));
+    relearn.onclick = async () => {
+      try {
+        const next = await api(`/v1/patients/${encodeURIComponent(detail.patientId)}/relearn`, {
+          method: 'POST', headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(reason.value.trim() ? { reason: reason.value.trim() } : {}),
+        });
+        detail.criteria = next;
+        renderCriteria(next);
+      } catch (err) {
+        if (err.unauthorized) return unauthorized('The server rejected the token.');
+        relearned.textContent = `Not relearned: ${err.message}`;
+      }
+    };
     updateActionsEnabled();
     els.criteriaForm.onsubmit = async (ev) => {
       ev.preventDefault();

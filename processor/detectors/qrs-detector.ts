@@ -293,6 +293,14 @@ export class QrsDetector {
     return this.#morph.adopt(learned, afterLeadOff);
   }
 
+  /**
+   * Forgets the learned beat shapes (a clinician's relearn, ecg-beats.ts `relearn`): the beats
+   * from here on are labelled against shapes learned from them, as at a stream's start.
+   */
+  relearnMorphology(): void {
+    this.#morph.reset();
+  }
+
   /** Forgets everything (lead-off, gap, fs change): the next sample is index 0. */
   reset(): void {
     this.#hp.reset(); this.#lp.reset(); this.#wideHp.reset(); this.#wideLp.reset();

@@ -20,6 +20,7 @@ import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { AlertEnvelope } from '../../contracts/alert.ts';
+import type { CriteriaRecord } from '../../contracts/criteria.ts';
 import { STREAMS } from '../../contracts/topics.ts';
 import { JsonlAuditSink } from '../../dashboard-api/audit.ts';
 import { createDevTokenVerifier } from '../../dashboard-api/auth.ts';
@@ -181,6 +182,11 @@ await describeWithService('central station in Chromium on the live pipeline', as
     await page.locator('#criteria-form input[name="vt.leakageBelow"]').waitFor();
     expect(await page.locator('#criteria-form input[name="vt.leakageBelow"]').inputValue()).toBe('0.65');
     expect(await page.locator('#criteria-form').evaluate((f) => (f as unknown as { checkValidity(): boolean }).checkValidity())).toBe(true);
+    // Relearn: the processor is asked to learn the beat shapes afresh (criteria stream), and the page says when and by whom.
+    await page.getByRole('button', { name: 'Relearn beat shapes' }).click();
+    await page.locator('#relearn-note', { hasText: /^Beat shapes last relearned at \d\d:\d\d:\d\d by dr-station\.$/ }).waitFor();
+    const criteriaRecords = bus.read(STREAMS.criteria).map((m) => JSON.parse(String(m.value)) as CriteriaRecord).filter((r) => r.schema === 'pb.criteria.v1');
+    expect(criteriaRecords.at(-1)).toMatchObject({ patientId: 'p2', relearns: [{ by: 'dr-station' }] });
     expect(await page.locator('#trend canvas').count()).toBe(1);
     // The live waveform of the watched patient, frame by frame from the stream.
     await page.waitForFunction(() => Number(document.getElementById('live-ecg').dataset.samples) >= 500);

@@ -74,6 +74,7 @@ describe('criteria routes', () => {
       current: { version: 0, effectiveFrom: iso(0), setBy: 'pulsebridge-defaults', setAt: iso(0), alarms: DEFAULT_ALARM_CRITERIA },
       inForce: { version: 0, effectiveFrom: iso(0), setBy: 'pulsebridge-defaults', setAt: iso(0), alarms: DEFAULT_ALARM_CRITERIA },
       versions: [],
+      relearns: [],
     });
   });
 
@@ -84,7 +85,7 @@ describe('criteria routes', () => {
     expect(res.status).toBe(200);
     const expectedAlarms = { ...DEFAULT_ALARM_CRITERIA, brady: { ...DEFAULT_ALARM_CRITERIA.brady, limitBpm: 45 }, pause: { ...DEFAULT_ALARM_CRITERIA.pause, enabled: false } };
     const v1 = { version: 1, effectiveFrom, setBy: 'dr-a', setAt: iso(NOW), reason: 'athlete, known sinus pauses', alarms: expectedAlarms };
-    expect(res.body).toEqual({ patientId: 'p1', current: v1, inForce: expect.objectContaining({ version: 0 }), versions: [v1] });
+    expect(res.body).toEqual({ patientId: 'p1', current: v1, inForce: expect.objectContaining({ version: 0 }), versions: [v1], relearns: [] });
     expect(res.headers.get('etag')).toBe('"1"');
     expect(records()).toEqual([{ schema: 'pb.criteria.v1', patientId: 'p1', versions: [v1] }]);
     expect(a.bus.read(STREAMS.criteria).filter((m) => m.key === 'p1')).toHaveLength(1);
@@ -141,5 +142,35 @@ describe('criteria routes', () => {
     expect(stale.body.error.code).toBe('PB_CRITERIA_CONFLICT');
     const second = await call('PUT', `${a.url}/v1/patients/p2/criteria`, admin, { alarms: {}, expectedVersion: 1 });
     expect(second.body.versions.map((v: { version: number }) => v.version)).toEqual([1, 2]);
+  });
+
+  it('relearn: a care-team clinician has the beat shapes learned afresh from now; kept with the versions, audited, refused outside the care team', async () => {
+    const dr = await token('dr-a', 'clinician', ['p1']);
+    const scheduled = iso(NOW + 3_600_000);
+    expect((await call('PUT', `${a.url}/v1/patients/p1/criteria`, dr, { alarms: { tachy: { limitBpm: 130 } }, effectiveFrom: scheduled })).status).toBe(200);
+
+    const res = await call('POST', `${a.url}/v1/patients/p1/relearn`, dr, { reason: 'patch re-applied, every beat read V' });
+    expect(res.status).toBe(200);
+    const relearn = { at: iso(NOW), by: 'dr-a', reason: 'patch re-applied, every beat read V' };
+    expect(res.body.relearns).toEqual([relearn]);
+    // Not a criteria version: the change scheduled an hour ahead stays the current version and takes effect then.
+    expect(res.body.current).toMatchObject({ version: 1, effectiveFrom: scheduled });
+    expect(res.body.inForce).toMatchObject({ version: 0 });
+    expect(records().at(-1)).toEqual({ schema: 'pb.criteria.v1', patientId: 'p1', versions: [expect.objectContaining({ version: 1 })], relearns: [relearn] });
+    const audited = (await auditEntries()).find((e) => e.action === 'criteria.relearn')!;
+    expect(audited).toMatchObject({ actor: { sub: 'dr-a' }, patientId: 'p1', outcome: 'allowed', status: 200 });
+    expect(JSON.parse(audited.detail!)).toEqual(relearn);
+
+    // A later criteria change keeps the relearns; a second relearn without a body is recorded too.
+    await call('PUT', `${a.url}/v1/patients/p1/criteria`, dr, { alarms: {}, expectedVersion: 1 });
+    expect(records().at(-1)!.relearns).toEqual([relearn]);
+    expect((await call('POST', `${a.url}/v1/patients/p1/relearn`, await token('ops', 'admin'))).body.relearns).toEqual([relearn, { at: iso(NOW), by: 'ops' }]);
+
+    const other = await token('dr-b', 'clinician', ['p2']);
+    expect((await call('POST', `${a.url}/v1/patients/p1/relearn`, other, {})).status).toBe(403);
+    expect((await call('POST', `${a.url}/v1/patients/p1/relearn`, dr, { reason: 7 })).status).toBe(400);
+    expect((await call('GET', `${a.url}/v1/patients/p1/relearn`, dr)).status).toBe(405);
+    expect((await auditEntries()).filter((e) => e.outcome === 'denied').map((e) => [e.action, e.actor.sub])).toEqual([['criteria.relearn', 'dr-b']]);
+    expect(records().at(-1)!.relearns).toHaveLength(2);
   });
 });

@@ -15,6 +15,7 @@ import { ASYSTOLE_DEFAULTS } from '../../processor/detectors/asystole.ts';
 import { LEAD_OFF_DEFAULTS, LOW_BATTERY_DEFAULTS } from '../../processor/technical.ts';
 import { STREAMS } from '../../contracts/topics.ts';
 import { InProcessBus } from '../../platform/bus/index.ts';
+import { syntheticEcgSource } from '../../device-sim/ecg-synth.ts';
 import { beats, frames, iso, processorSnapshots, startHarness, T0, until, type Harness } from './helpers.ts';
 
 let h: Harness | undefined;
@@ -27,8 +28,8 @@ const version = (v: number, effectiveFromMs: number, alarms: AlarmCriteriaInput)
   version: v, effectiveFrom: iso(effectiveFromMs), setBy: 'dr-care', setAt: iso(T0), alarms: alarmCriteriaSchema.parse(alarms),
 });
 
-async function publishCriteria(bus: InProcessBus, harness: Harness | undefined, patientId: string, versions: CriteriaVersion[]) {
-  const rec: CriteriaRecord = { schema: 'pb.criteria.v1', patientId, versions };
+async function publishCriteria(bus: InProcessBus, harness: Harness | undefined, patientId: string, versions: CriteriaVersion[], relearns?: CriteriaRecord['relearns']) {
+  const rec: CriteriaRecord = { schema: 'pb.criteria.v1', patientId, versions, ...(relearns ? { relearns } : {}) };
   const read = () => harness?.metrics.counter('pb_processor_criteria_records_total', '').get() ?? 0;
   const before = read();
   await bus.publish(STREAMS.criteria, [{ key: patientId, value: Buffer.from(JSON.stringify(rec)) }]);
@@ -61,6 +62,28 @@ describe('per-patient criteria in the processor', () => {
     const brady = processorSnapshots(bus).filter((a) => a.kind === 'brady');
     expect([...new Set(brady.map((a) => a.patientId))]).toEqual(['p1']);
     expect(brady[0]!.evidence.thresholds).toMatchObject({ limitBpm: 60 });
+  });
+
+  it('applies the care team\'s relearn from the criteria record: an ECG-only patch put back at another angle reads V (false VT) until it, N after (test/processor/relearn.test.ts)', async () => {
+    const patchBackMs = T0 + 65_000;
+    const relearnAtMs = patchBackMs + 60_000;
+    // The same heart from another electrode axis after a 5 s lead-off (relearn.test.ts anotherAngle).
+    const anotherAngle = (x: number[]) => x.map((v, i) => -0.4 * v + 3 * ((x[i + 1] ?? v) - (x[i - 1] ?? v)));
+    const timeline = beats(T0, [{ rrMs: 800, count: 75 }, { rrMs: 550, count: 300 }]);
+    const ecgOnly = frames(timeline, timeline.at(-1)!.tMs - T0, { ecg: syntheticEcgSource(9, 250), ecgFsHz: 250, leadOff: [{ startMs: T0 + 60_000, endMs: patchBackMs }] })
+      .map((f) => ({ ...f, beats: [], hr: 0, ...(f.ts >= patchBackMs && f.ecg ? { ecg: { ...f.ecg, uV: anotherAngle(f.ecg.uV) } } : {}) }));
+    for (const relearn of [false, true]) {
+      const bus = new InProcessBus();
+      if (relearn) await publishCriteria(bus, undefined, 'p1', [], [{ at: iso(relearnAtMs), by: 'dr-care' }]);
+      h = await startHarness({ bus });
+      await h.send(ecgOnly);
+      const vt = [...new Map(processorSnapshots(bus).filter((a) => a.kind === 'vt').map((a) => [a.id, a])).values()];
+      expect(vt, `relearn ${relearn}`).toHaveLength(1);
+      if (relearn) expect(Date.parse(vt[0]!.end!)).toBeLessThanOrEqual(relearnAtMs);
+      else expect(vt[0]!.end).toBeUndefined();
+      await h.stop();
+      h = undefined;
+    }
   });
 
   it('stops raising pauses from the effectiveFrom of the version that switches them off', async () => {
