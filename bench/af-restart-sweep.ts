@@ -9,9 +9,11 @@
  * re-delivers frames, which the replay path feeds the detectors too). An episode is "equal" when
  * both runs raise the same AF alerts with the same onsets and ends (within 50 ms), or both none;
  * restarts after 60 s into the AF fall after it stopped.
+ * `--handover`: restarted through the record a graceful stop writes (StreamRuntime.record
+ * `handover`, processor.ts `stop`) instead of the regular one.
  * A correctness measure, not a timing: prints counts, asserts nothing.
  *
- *   node bench/af-restart-sweep.ts [--seeds 100] [--at 2,5,10,20,40,62,64,66]
+ *   node bench/af-restart-sweep.ts [--seeds 100] [--at 2,5,10,20,40,62,64,66] [--handover]
  */
 import { parseArgs } from 'node:util';
 import { DEFAULT_CRITERIA_VERSION } from '../contracts/criteria.ts';
@@ -21,7 +23,7 @@ import { simDeviceFrames } from '../eval/sim-device-replay.ts';
 import { parseStreamState } from '../processor/stream-state.ts';
 import { StreamRuntime, type StreamRuntimeOptions } from '../processor/stream-runtime.ts';
 
-const { values } = parseArgs({ options: { seeds: { type: 'string', default: '100' }, at: { type: 'string', default: '2,5,10,20,40,62,64,66' } } });
+const { values } = parseArgs({ options: { seeds: { type: 'string', default: '100' }, at: { type: 'string', default: '2,5,10,20,40,62,64,66' }, handover: { type: 'boolean', default: false } } });
 const SEEDS = Number(values.seeds);
 const AT_S = values.at.split(',').map(Number);
 const DEVICES = 4;
@@ -44,7 +46,7 @@ function afAlerts(frames: readonly TelemetryFrame[], options: StreamRuntimeOptio
       if (a.end !== undefined && endsMs.length < onsetsMs.length) endsMs.push(Date.parse(a.end));
     }
     if (i === after) {
-      const record = rt.record('sweep', 0);
+      const record = rt.record('sweep', 0, { handover: values.handover });
       kept = record.pending?.some((p) => p.kind === 'afib') ?? false;
       rt = StreamRuntime.restore(options, parseStreamState(JSON.parse(JSON.stringify(record)))!);
     }
@@ -84,7 +86,7 @@ function spread(offsetsS: readonly number[]): string {
 }
 
 const n = SEEDS * DEVICES;
-console.log(`AF alarms after a restart vs uninterrupted: ${SEEDS} run seeds × ${DEVICES} devices (2 ECG-only), the simulator's AF at 110/min for 60 s\n`);
+console.log(`AF alarms after a restart${values.handover ? ' (graceful hand-over records)' : ''} vs uninterrupted: ${SEEDS} run seeds × ${DEVICES} devices (2 ECG-only), the simulator's AF at 110/min for 60 s\n`);
 console.log('restart (s into AF) | equal (onsets and ends) | AF state kept | alarm count differs | onset differs: n: min / median / max (s) | end differs: n: min / median / max (s)');
 for (const [atS, t] of tallies) {
   console.log(`${String(atS).padStart(19)} | ${`${t.equal} (${((100 * t.equal) / n).toFixed(1)} %)`.padEnd(23)} | ${String(t.kept).padStart(13)} | ${String(t.countDiffers).padStart(19)} | ${spread(t.onsetOffsetsS).padEnd(40)} | ${spread(t.endOffsetsS)}`);

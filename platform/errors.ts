@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   PB_REGISTRY_CONFLICT: 'the registry entry kept changing concurrently; the change was not made',
   PB_HTTP_BUSY: 'the server is answering as many requests as it may; retry shortly',
   PB_STORAGE_UNAVAILABLE: 'the data folder or a database file in it cannot be written (read-only, full, or missing)',
+  PB_PROCESSOR_STOPPING: 'the processor is stopping; the batch is left to its successor',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

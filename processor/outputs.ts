@@ -125,6 +125,24 @@ export class ProcessorOutputs {
     this.#o.logger.info('alerts published', { count: alerts.length, kinds: [...new Set(alerts.map((a) => a.kind))] });
   }
 
+  /**
+   * The last records of a graceful stop (StreamRuntime.record `handover`: what a successor needs to
+   * go on exactly, processor.ts `stop`). Not retried: a stop must end, and without them the
+   * successor resumes from the latest regular records, as after a crash. Returns how many.
+   */
+  async writeHandover(entries: Iterable<StreamEntry>): Promise<number> {
+    const { instanceId, clock, stateKey } = this.#o;
+    const records: BusMessage[] = [];
+    for (const e of entries) {
+      if (e.dropped || e.rt.analysedUntilMs === undefined) continue;
+      records.push({ key: stateKey(e.key), value: Buffer.from(JSON.stringify(e.rt.record(instanceId, clock.now(), { handover: true }))) });
+    }
+    if (records.length === 0) return 0;
+    await this.#o.bus.publish(STREAMS.processorState, records);
+    this.#stateWrites.inc({}, records.length);
+    return records.length;
+  }
+
   /** Retries an output with capped exponential backoff until it succeeds or the processor stops. */
   async #retry(what: string, fn: () => Promise<void>): Promise<void> {
     for (let attempt = 0; ; attempt++) {

@@ -36,6 +36,7 @@ import type { AlertEnvelope } from '../contracts/alert.ts';
 import { criteriaRecordSchema, type AlarmCriteria, type CriteriaRecord } from '../contracts/criteria.ts';
 import { STREAMS } from '../contracts/topics.ts';
 import type { Bus, ConsumedMessage, Subscription } from '../platform/bus/index.ts';
+import { PulsebridgeError } from '../platform/errors.ts';
 import type { Logger } from '../platform/log.ts';
 import type { MetricsRegistry } from '../platform/metrics.ts';
 import type { VitalsStore } from '../platform/store/index.ts';
@@ -79,6 +80,11 @@ export interface ProcessorOptions {
   reorder?: ReorderOptions;
   /** This instance's id in the changelog (default: random). */
   instanceId?: string;
+  /**
+   * How long a graceful stop waits for the batch in progress (one whose outputs are being retried
+   * while the bus is down holds on) before it stops without the hand-over records, ms. Default 10 000.
+   */
+  handoverWaitMs?: number;
   /** How long to wait for the criteria and changelog streams to be read up to now, ms. Default 30 000. */
   catchUpTimeoutMs?: number;
   /**
@@ -149,7 +155,11 @@ export function createProcessor(options: ProcessorOptions): Processor {
   const pipeline = new TelemetryPipeline({ streams, outputs, timers, clock, metrics });
   const clinicianUpdates = metrics.counter('pb_processor_clinician_snapshots_total', 'Clinician snapshots (ack, resolve) read from the alerts stream');
 
-  const handleBatch = (messages: ConsumedMessage[]) => lock.run(() => pipeline.analyse(messages));
+  const handleBatch = (messages: ConsumedMessage[]) => lock.run(() => {
+    // After the hand-over records (stop) a batch analysed here would move the streams past them.
+    if (stopping) throw new PulsebridgeError('PB_PROCESSOR_STOPPING', 'the processor is stopping: the batch is left to its successor');
+    return pipeline.analyse(messages);
+  });
 
   /** Acknowledgements and resolutions stop escalation; they reach the stream tracking the alert. */
   const handleClinicianSnapshots = (messages: ConsumedMessage[]) => lock.run(async () => {
@@ -206,14 +216,44 @@ export function createProcessor(options: ProcessorOptions): Processor {
           try {
             await handleBatch(batch);
           } catch (err) {
-            logger.error('telemetry batch failed; it will be re-delivered', { err: err as Error, size: batch.length });
+            if (!stopping) logger.error('telemetry batch failed; it will be re-delivered', { err: err as Error, size: batch.length });
             throw err;
           }
         },
       });
     },
     async stop() {
-      stopping = true;
+      // A graceful stop (SIGTERM: a rolling deploy, a scale-in) hands every stream over exactly.
+      // Under the batch lock, so no batch is half analysed: each stream's record is written once
+      // more with what a successor needs even where nothing is pending (the beat a silence counts
+      // from, an ECG-only stream's beat source, the AF detector's inputs: StreamRuntime.record
+      // `handover`), and batches are refused from then on (the bus keeps them for the successor),
+      // all before this processor leaves the consumer group. Without it a successor resumes from
+      // the latest regular records, as after a crash (e.g. an ECG-only asystole restarted in its
+      // first 2 s was missed: EVALUATION.md §3 "Restarts during a silence").
+      const handedOver = lock.run(async () => {
+        if (!stopping && streams.started) {
+          try {
+            logger.info('streams handed over', { streams: await outputs.writeHandover(streams.all()) });
+          } catch (err) {
+            logger.warn('hand-over records not written; a successor resumes from the latest records', { err: err as Error });
+          }
+        }
+        stopping = true;
+      });
+      // A batch whose outputs are being retried (the bus down) holds the lock until the processor
+      // stops: after a while stop without the hand-over rather than wait for ever.
+      const handoverWaitMs = options.handoverWaitMs ?? 10_000;
+      let timer: NodeJS.Timeout | undefined;
+      const gaveUp = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          if (!stopping) logger.warn('no hand-over: a batch still holds the processor; stopping without it', { waitedMs: handoverWaitMs });
+          stopping = true;
+          resolve();
+        }, handoverWaitMs);
+      });
+      await Promise.race([handedOver, gaveUp]);
+      clearTimeout(timer);
       await telemetrySub?.stop();
       await sink.stop();
       await alertsSub?.stop();

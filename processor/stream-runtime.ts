@@ -13,7 +13,7 @@ import { LIFECYCLE_DEFAULTS, StreamAlarms, type LifecycleConfig } from './alarm-
 import { ClockBehindMonitor } from './clock-behind.ts';
 import { changedKinds, detectorsForCriteria, monitorsForCriteria } from './detector-set.ts';
 import { EcgStripRecorder, raisedPhysiological, type EcgStripOptions } from './ecg-strips.ts';
-import type { Detector, EpisodeChange } from './detectors/detector.ts';
+import type { Detector, EpisodeChange, PendingContext } from './detectors/detector.ts';
 import { detectThroughBeatSource, EcgBeatSource } from './ecg-beats.ts';
 import { CONTINUITY_TOLERANCE_MS, PatientStream } from './patient-stream.ts';
 import { ReorderBuffer, type ReorderOptions } from './reorder-buffer.ts';
@@ -273,13 +273,18 @@ export class StreamRuntime {
     return this.#alarms.trackedAlerts();
   }
 
-  /** The changelog record of this stream. */
-  record(owner: string, writtenAt: number): StreamStateRecord {
+  /**
+   * The changelog record of this stream. `handover`: the last record before the stream is handed
+   * to another processor (a graceful stop): the detectors keep what a successor needs even where
+   * nothing is pending, and an ECG-only stream's beat source its state, so the successor goes on
+   * exactly where this one stopped (processor.ts `stop`).
+   */
+  record(owner: string, writtenAt: number, options: { handover?: boolean } = {}): StreamStateRecord {
     const analysedUntilMs = this.analysedUntilMs;
-    const pending = this.#pending();
+    const pending = this.#pending(options.handover === true);
     const ecgStrips = this.#ecg?.state();
     // Only a running alarm delay, and a strip's beat annotations, need the beat source's state (its ECG costs a few kB per write).
-    const ecgBeats = pending.length > 0 || ecgStrips ? this.#beats.state() : undefined;
+    const ecgBeats = pending.length > 0 || ecgStrips || (options.handover && this.#beats.ecgMode) ? this.#beats.state() : undefined;
     const lastFirmwareBeatMs = this.#beats.recentFirmwareBeatMs();
     const beatShapes = this.#beats.beatShapes();
     const clockBehind = this.#clock.state();
@@ -312,13 +317,13 @@ export class StreamRuntime {
   }
 
   /** Alarms whose delay is running (stream-state.ts `pending`). */
-  #pending(): NonNullable<StreamStateRecord['pending']> {
+  #pending(handover = false): NonNullable<StreamStateRecord['pending']> {
     const out: NonNullable<StreamStateRecord['pending']> = [];
     // How far the input is known to hold no further beat, ahead of the detectors' data, for an
     // ECG-only device (ecg-beats.ts); firmware beats come with their frames, and frames without the
     // rhythm are a hole, not a silence: there the detectors' own data say it.
     const quietUntilMs = this.#beats.quietUntilMs();
-    const context = quietUntilMs !== undefined ? { quietUntilMs } : undefined;
+    const context: PendingContext = { ...(quietUntilMs !== undefined ? { quietUntilMs } : {}), ...(handover ? { handover } : {}) };
     for (const d of this.#streamDetectors()) {
       const state = d.pendingState?.(context);
       if (state) out.push({ kind: d.kind, state });

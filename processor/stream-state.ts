@@ -43,6 +43,11 @@
  * or still in the record, at every moment: a crash between the two can publish it twice, with the
  * same alert id (its consumers keep one).
  *
+ * A graceful stop (processor.ts `stop`) writes every stream's record once more as a hand-over
+ * (StreamRuntime.record `handover`): the detectors' state even where nothing is pending (the beat a
+ * silence counts from, the AF detector's inputs) and an ECG-only stream's beat source, so the
+ * successor goes on exactly; paid once per stream and stop instead of with every batch.
+ *
  * Why not rewind the telemetry stream instead: the bus port (platform/bus/bus.ts) has no seek, and
  * an AF episode can last hours, so no fixed rewind window would rebuild every open episode
  * anyway. Why not serialize detector internals: they are another team's private state machines;

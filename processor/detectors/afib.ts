@@ -59,7 +59,7 @@ import type { AlertEvidence } from '../../contracts/alert.ts';
 import type { BeatClass } from '../../contracts/telemetry.ts';
 import { AtrialActivityMeter, TQ_WINDOW_MIN_RR_MS } from './atrial-activity.ts';
 import { AfibBeatLog, parsePendingAfib, type PendingAfib, type StretchSnapshot } from './afib-replay.ts';
-import type { BeatEvent, Detector, EcgChunk, EpisodeChange, PendingState, TimeEvent } from './detector.ts';
+import type { BeatEvent, Detector, EcgChunk, EpisodeChange, PendingContext, PendingState, TimeEvent } from './detector.ts';
 import { coefficientOfSampleEntropy, ExtraDetectionMerger, prematureBeatSignature, RR_IRREGULARITY_DEFAULTS, RrIrregularity, type IrregularitySample, type RrInterval, type RrIrregularityParams } from './rr-irregularity.ts';
 
 export interface AfibParams extends RrIrregularityParams {
@@ -711,12 +711,16 @@ export class AfibDetector implements Detector {
    * kept: the successor re-detects it (alarm-lifecycle.ts), and rewriting the record with every
    * batch for hours of AF is not worth it.
    */
-  pendingState(): PendingAfib | undefined {
+  pendingState(context?: PendingContext): PendingAfib | undefined {
     const s = this.#stretch;
     if (this.#log.lastTimeMs === undefined) return undefined;
-    if (!s && this.#trailingRegular() >= Math.min(RECENT_IRREGULAR_WINDOWS, this.#history.length)) return undefined;
-    const ending = this.#open && (this.#endCandidate !== undefined || this.#trailingRegular() >= ENDING_REGULAR_WINDOWS);
-    if (this.#open && !ending) return undefined;
+    // At a hand-over (a graceful stop) the inputs are kept in any state: the restart gaps of the
+    // AF's first and last seconds (afib-replay.ts) need no rewrite per batch for that.
+    if (!context?.handover) {
+      if (!s && this.#trailingRegular() >= Math.min(RECENT_IRREGULAR_WINDOWS, this.#history.length)) return undefined;
+      const ending = this.#open && (this.#endCandidate !== undefined || this.#trailingRegular() >= ENDING_REGULAR_WINDOWS);
+      if (this.#open && !ending) return undefined;
+    }
     return {
       v: 1,
       beats: this.#log.toState(),

@@ -105,6 +105,12 @@ export interface PendingContext {
    * a silence that has begun is longer there than the detectors have seen.
    */
   quietUntilMs?: number;
+  /**
+   * The stream is being handed to another processor now (a graceful stop, processor.ts): its
+   * record is written once more, and a detector may keep what its successor needs even where it
+   * would keep nothing between batches (cost), e.g. the beat a short silence is counted from.
+   */
+  handover?: boolean;
 }
 
 /** A detector's pending alarm as JSON (see {@link Detector.pendingState}); `v` is its format version. */

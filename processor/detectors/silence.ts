@@ -158,7 +158,10 @@ export class SilenceDetector implements Detector {
     if (this.#openOnsetMs !== undefined || this.#explainedUntilMs !== -Infinity) return undefined;
     const sinceMs = this.#lastBeatMs ?? (this.#fromDataStart ? this.#dataSinceMs : undefined);
     const quietMs = Math.max(this.#nowMs, context?.quietUntilMs ?? -Infinity);
-    if (sinceMs === undefined || quietMs - sinceMs < Math.min(SILENCE_PENDING_MS, this.#minGapMs / 2)) return undefined;
+    if (sinceMs === undefined) return undefined;
+    // (At a hand-over the beat is kept whatever the silence so far: a successor whose count began at
+    // its first frame would miss the part before it, the restart gap described above.)
+    if (!context?.handover && quietMs - sinceMs < Math.min(SILENCE_PENDING_MS, this.#minGapMs / 2)) return undefined;
     // A silence that reached the yielded length is the other condition's: nothing to keep.
     if (this.#nowMs - sinceMs >= this.#yieldsToGapMs) return undefined;
     return this.#lastBeatMs !== undefined ? { v: 1, lastBeatMs: this.#lastBeatMs } : { v: 1, dataSinceMs: sinceMs };
