@@ -128,13 +128,16 @@ export class ProcessorOutputs {
   /**
    * The last records of a graceful stop (StreamRuntime.record `handover`: what a successor needs to
    * go on exactly, processor.ts `stop`). Not retried: a stop must end, and without them the
-   * successor resumes from the latest regular records, as after a crash. Returns how many.
+   * successor resumes from the latest regular records, as after a crash. Only streams of the
+   * telemetry partitions this processor still holds (`assigned`): a stream whose partition went to
+   * another instance in a rebalance may still be held here until that instance writes its record,
+   * and a record from here would make that instance drop its newer state. Returns how many.
    */
-  async writeHandover(entries: Iterable<StreamEntry>): Promise<number> {
+  async writeHandover(entries: Iterable<StreamEntry>, assigned: readonly number[]): Promise<number> {
     const { instanceId, clock, stateKey } = this.#o;
     const records: BusMessage[] = [];
     for (const e of entries) {
-      if (e.dropped || e.rt.analysedUntilMs === undefined) continue;
+      if (e.dropped || e.rt.analysedUntilMs === undefined || e.rt.partition === undefined || !assigned.includes(e.rt.partition)) continue;
       records.push({ key: stateKey(e.key), value: Buffer.from(JSON.stringify(e.rt.record(instanceId, clock.now(), { handover: true }))) });
     }
     if (records.length === 0) return 0;

@@ -234,7 +234,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
       const handedOver = lock.run(async () => {
         if (!stopping && streams.started) {
           try {
-            logger.info('streams handed over', { streams: await outputs.writeHandover(streams.all()) });
+            const assigned = telemetrySub?.assignedPartitions?.() ?? [];
+            logger.info('streams handed over', { streams: await outputs.writeHandover(streams.all(), assigned), partitions: assigned });
           } catch (err) {
             logger.warn('hand-over records not written; a successor resumes from the latest records', { err: err as Error });
           }

@@ -37,6 +37,12 @@ export interface SubscribeOptions {
 
 export interface Subscription {
   stop(): Promise<void>;
+  /**
+   * The partitions of the stream this subscriber holds now (Kafka: its latest group assignment,
+   * none while the group rebalances; the in-process bus: its one partition). For work that must not
+   * touch what another member of the group has taken over (the processor's hand-over at a stop).
+   */
+  assignedPartitions?(): readonly number[];
 }
 
 export interface StreamSpec { name: string; partitions: number; compacted?: boolean; retainForever?: boolean }

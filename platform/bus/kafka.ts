@@ -202,7 +202,16 @@ export class KafkaBus implements Bus {
     let running = true;
     /** Batches waiting to be delivered again after a failed handler (one per partition at most). */
     const wakeFromDelay = new Set<() => void>();
+    /** The partitions of `stream` the group gave this member last; none while it rebalances or after a crash, until it joined again. */
+    let assigned: readonly number[] = [];
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      assigned = [...(event.payload.memberAssignment[stream] ?? [])];
+    });
+    consumer.on(consumer.events.REBALANCING, () => {
+      assigned = [];
+    });
     consumer.on(consumer.events.CRASH, (event) => {
+      assigned = [];
       this.#logger.error('kafka consumer crashed', { stream, groupId: options.groupId, error: event.payload.error, restart: event.payload.restart });
     });
 
@@ -304,6 +313,7 @@ export class KafkaBus implements Bus {
     }
 
     const subscription: Subscription = {
+      assignedPartitions: () => (running ? assigned : []),
       stop: async () => {
         if (!running) return;
         running = false;

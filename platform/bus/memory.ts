@@ -132,6 +132,7 @@ export class InProcessBus implements Bus {
         wake?.();
         await done;
       },
+      assignedPartitions: () => (running ? [0] : []),
     };
   }
 

@@ -24,7 +24,9 @@ import { describeWithService, kafkaAvailable, kafkaBrokers } from '../helpers/se
 import { MetricsRegistry } from '../../platform/metrics.ts';
 import { SqliteVitalsStore } from '../../platform/store/index.ts';
 import { ManualClock } from '../../processor/clock.ts';
+import { ProcessorOutputs } from '../../processor/outputs.ts';
 import { createProcessor } from '../../processor/processor.ts';
+import type { StreamEntry } from '../../processor/stream-table.ts';
 import { beats, frames, iso, messages, startHarness, T0, until } from './helpers.ts';
 
 const OPTIONS: StreamRuntimeOptions = { patientId: 'p1', deviceId: 'd1', criteriaAt: () => DEFAULT_CRITERIA_VERSION, ecgStrips: false };
@@ -118,6 +120,23 @@ function stopAndReplaceSuite(makeBus: () => Promise<Bus>) {
     for (const stopAfter of [silenceFrom, silenceFrom + 1]) expect(await stopAndReplace(makeBus, list, stopAfter), `stopped after frame ${stopAfter}`).toEqual(reference);
   }, 120_000);
 }
+
+describe('which streams a stop hands over', () => {
+  it('only those of the telemetry partitions the processor still holds (a stream moved in a rebalance may still be held here)', async () => {
+    const bus = new InProcessBus();
+    const outputs = new ProcessorOutputs({ bus, logger: silentLogger, metrics: new MetricsRegistry(), clock: new ManualClock(T0), instanceId: 'a', stateKey: (k) => `g\n${k}`, stopping: () => false });
+    const list = rhythm(1, 5000).slice(0, 5);
+    const entry = (partition: number, patientId: string): StreamEntry => {
+      const rt = new StreamRuntime({ ...OPTIONS, patientId });
+      for (const f of list) rt.ingest(f, iso(f.ts + f.durMs));
+      rt.partition = partition;
+      return { key: patientId, rt, dropped: false, lastArrivalMs: 0, notBeforeMs: 0 };
+    };
+    expect(await outputs.writeHandover([entry(1, 'moved'), entry(2, 'held'), { ...entry(2, 'dropped'), dropped: true }], [0, 2])).toBe(1);
+    expect(bus.read(STREAMS.processorState).map((m) => m.key)).toEqual(['g\nheld']);
+    expect(await outputs.writeHandover([entry(1, 'moved')], [])).toBe(0);
+  });
+});
 
 describe('a processor stopped gracefully and replaced, in-process bus', () => {
   stopAndReplaceSuite(async () => new InProcessBus());

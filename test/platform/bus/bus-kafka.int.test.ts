@@ -204,6 +204,15 @@ await describeWithService('KafkaBus against a real broker', kafkaAvailable, () =
     expect(late.messages.map(text)).toEqual(['after']);
   });
 
+  it('tells which partitions a subscriber holds: all of them alone, none once stopped', async () => {
+    const stream = streamName('assigned');
+    await bus.ensureStreams([{ name: stream, partitions: 3 }]);
+    const sub = await bus.subscribe(stream, { groupId: `assigned-${randomUUID()}`, fromBeginning: true, onBatch: async () => {} });
+    expect([...(sub.assignedPartitions?.() ?? [])].sort()).toEqual([0, 1, 2]);
+    await sub.stop();
+    expect(sub.assignedPartitions?.()).toEqual([]);
+  });
+
   it('rejects a publish to a stream that was never created instead of creating it', async () => {
     const impatient = new KafkaBus({ brokers: kafkaBrokers, logger: silentLogger, retries: 1, initialRetryTimeMs: 100, maxRetryTimeMs: 200, publishTimeoutMs: 10_000 });
     const stream = streamName('missing');
