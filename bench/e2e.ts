@@ -15,8 +15,12 @@
  * devices at the same rate. Prints a markdown table and, as its last line, one JSON object.
  *
  *   npm run bench:e2e -- --devices 10000 --seconds 120 [--processors 2] [--partitions 6]
- *                        [--episode-fraction 0.02] [--format v1|v2] [--kill-processor-at 60]
+ *                        [--episode-fraction 0.02] [--format v1|v2] [--kill-processor-at 60 | --stop-processor-at 60]
  *                        [--ecg none|with-beats|only] [--no-aedes-baseline] [--check]   (--check: exit 1 on a correctness problem; CI's smoke run)
+ *
+ * --kill-processor-at S: SIGKILL the first of ≥ 2 processors S s into the run (checked every ≈ 2 s;
+ * the table says when it fell); --stop-processor-at S: the same with SIGTERM, a graceful stop that
+ * hands its streams over (processor.ts `stop`).
  *
  * --ecg: `none` (default) sends beats only; `with-beats` adds 250 Hz synthetic ECG (strips for the
  * EHR); `only` sends ECG without beats, so the processor's QRS detector finds them (issue 12 item 3).
@@ -61,6 +65,7 @@ const { values: flags } = parseArgs({
     format: { type: 'string', default: 'v1' },
     ecg: { type: 'string', default: 'none' },
     'kill-processor-at': { type: 'string' },
+    'stop-processor-at': { type: 'string' },
     'clinician-team': { type: 'string', default: '50' },
     /** Kafka session timeout of every component (how long a SIGKILLed processor's partitions wait). */
     'session-timeout-ms': { type: 'string', default: '10000' },
@@ -80,14 +85,18 @@ const EPISODE_FRACTION = Number(flags['episode-fraction']);
 const FORMAT = flags.format as WireFormat;
 const ECG = flags.ecg as E2eEcgMode;
 const TEAM = Number(flags['clinician-team']);
-const KILL_AT_S = flags['kill-processor-at'] === undefined ? undefined : Number(flags['kill-processor-at']);
+if (flags['kill-processor-at'] !== undefined && flags['stop-processor-at'] !== undefined) throw new Error('--kill-processor-at or --stop-processor-at, not both');
+/** SIGKILL (a crash) or SIGTERM (a graceful stop) of one processor, at KILL_AT_S. */
+const KILL_SIGNAL: 'SIGKILL' | 'SIGTERM' = flags['stop-processor-at'] !== undefined ? 'SIGTERM' : 'SIGKILL';
+const killAtFlag = flags['kill-processor-at'] ?? flags['stop-processor-at'];
+const KILL_AT_S = killAtFlag === undefined ? undefined : Number(killAtFlag);
 for (const [name, v, min] of [['devices', DEVICES, 1], ['seconds', SECONDS, 15], ['processors', PROCESSORS, 1], ['partitions', PARTITIONS, 1], ['clinician-team', TEAM, 1]] as const) {
   if (!Number.isInteger(v) || v < min) throw new Error(`--${name} must be a whole number ≥ ${min}`);
 }
 if (!(EPISODE_FRACTION > 0 && EPISODE_FRACTION <= 1)) throw new Error('--episode-fraction must be in (0, 1]');
 if (FORMAT !== 'v1' && FORMAT !== 'v2') throw new Error('--format must be v1 or v2');
 if (!['none', 'with-beats', 'only'].includes(ECG)) throw new Error('--ecg must be none, with-beats or only');
-if (KILL_AT_S !== undefined && (PROCESSORS < 2 || !(KILL_AT_S > 0 && KILL_AT_S < SECONDS))) throw new Error('--kill-processor-at needs --processors ≥ 2 and a time inside --seconds');
+if (KILL_AT_S !== undefined && (PROCESSORS < 2 || !(KILL_AT_S > 0 && KILL_AT_S < SECONDS))) throw new Error('--kill-processor-at / --stop-processor-at need --processors ≥ 2 and a time inside --seconds');
 
 const log = (line: string) => process.stderr.write(`[bench:e2e ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 const pct = (sorted: number[], q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : NaN);
@@ -445,8 +454,8 @@ async function run(services: Services, dataDir: string, runId: string, cleanups:
       const victim = processors[0]!;
       killed = { atMs: Date.now(), name: victim.name };
       rebalance = { lagBefore: lag.lag };
-      victim.child.kill('SIGKILL');
-      log(`SIGKILL ${victim.name}`);
+      victim.child.kill(KILL_SIGNAL);
+      log(`${KILL_SIGNAL} ${victim.name}`);
       void (async () => {
         await waitFor('the group stable without the killed processor', async () => {
           const a = await groupAssignment(admin, groupId).catch(() => undefined);
@@ -661,7 +670,7 @@ async function run(services: Services, dataDir: string, runId: string, cleanups:
   const processedPerS = (last.committed - first.committed) / windowS;
   const sustained = !lagGrowing && stopped.unacknowledged === 0 && stopped.closedUnexpectedly === 0 ? DEVICES : Math.floor(processedPerS);
   const result = {
-    command: `npm run bench:e2e -- --devices ${DEVICES} --seconds ${SECONDS} --processors ${PROCESSORS} --partitions ${PARTITIONS}${FORMAT !== 'v1' ? ` --format ${FORMAT}` : ''}${ECG !== 'none' ? ` --ecg ${ECG}` : ''}${KILL_AT_S !== undefined ? ` --kill-processor-at ${KILL_AT_S}` : ''}`,
+    command: `npm run bench:e2e -- --devices ${DEVICES} --seconds ${SECONDS} --processors ${PROCESSORS} --partitions ${PARTITIONS}${FORMAT !== 'v1' ? ` --format ${FORMAT}` : ''}${ECG !== 'none' ? ` --ecg ${ECG}` : ''}${KILL_AT_S !== undefined ? ` --${KILL_SIGNAL === 'SIGTERM' ? 'stop' : 'kill'}-processor-at ${KILL_AT_S}` : ''}`,
     devices: DEVICES, seconds: SECONDS, processors: PROCESSORS, partitions: PARTITIONS, format: FORMAT, ecg: ECG, nproc: os.cpus().length,
     window: { seconds: r1(windowS), frames: framesInWindow, framesPerSecond: r1(framesInWindow / windowS), machineBusyPct: r1(machineBusyPct) },
     correctness: { sent: stopped.sent, acked: stopped.acked, unacknowledged: stopped.unacknowledged, connectionsDropped: stopped.closedUnexpectedly, episodes: episodes.length, episodesAlerted: alertLatencies.length, unexpectedPhysiologicalAlerts: unexpectedAlerts.length, unexpectedAlertExamples: unexpectedAlerts.slice(0, 10), alertMessages, alertMessagesByKindWhileSending: alertKindsWhileSending, alertMessagesByKind: alertKinds, alertsOutsideCareTeam: foreignAlerts },
@@ -711,7 +720,7 @@ async function run(services: Services, dataDir: string, runId: string, cleanups:
   out(`| processor heap / RSS per patient stream ((after − before) ÷ streams, after forced GCs) | ${heapPerStream.map((b) => fmt(b / 1024, 2)).join(', ')} KiB / ${rssPerStream.map((b) => fmt(b / 1024, 1)).join(', ')} KiB | | |`);
   out(`| EHR Observations written, per second, delay criterion → FHIR write p50 / p99 (ms) | ${observationCount} in ${observationWrites.length} requests, ${fmt(result.ehr.resourcesPerSecond, 1)}/s, ${fmt(result.ehr.delayMsP50)} / ${fmt(result.ehr.delayMsP99)} | | |`);
   if (ECG !== 'none') out(`| ECG strips of the episodes on the bus, delay criterion → strip p50 / p99 (ms; the strip ends ${ECG_STRIP_POST_S} s after the onset) | ${stripDelays.length} / ${episodes.length}, ${fmt(result.ecgStripMs.p50)} / ${fmt(result.ecgStripMs.p99)} | | |`);
-  if (killed) out(`| SIGKILL ${killed.name} at ${KILL_AT_S} s (session timeout ${flags['session-timeout-ms']} ms): group stable again / lag back after (ms) | ${fmt(rebalance?.stableAfterMs)} / ${fmt(rebalance?.caughtUpAfterMs)} | | |`);
+  if (killed) out(`| ${KILL_SIGNAL} ${killed.name} at ${fmt((killed.atMs - started.startMs) / 1000, 1)} s (asked: ${KILL_AT_S} s; session timeout ${flags['session-timeout-ms']} ms): group stable again / lag back after (ms) | ${fmt(rebalance?.stableAfterMs)} / ${fmt(rebalance?.caughtUpAfterMs)} | | |`);
   out(`| peak RSS (MiB) | ${Object.entries(rssPeak).map(([k, v]) => `${k} ${fmt(v / 1048576)}`).join(', ')} | | |`);
   out('');
   out(JSON.stringify(result));
