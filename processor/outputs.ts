@@ -96,8 +96,13 @@ export class ProcessorOutputs {
     if (alerts.length > 0) await this.#publishAlerts(alerts);
   }
 
-  async #writeChangelog(touched: Iterable<StreamEntry>): Promise<void> {
+  /** A stream's changelog record as a message of STREAMS.processorState (stream-state.ts). */
+  #stateMessage(e: StreamEntry, options: { handover?: boolean } = {}): BusMessage {
     const { instanceId, clock, stateKey } = this.#o;
+    return { key: stateKey(e.key), value: Buffer.from(JSON.stringify(e.rt.record(instanceId, clock.now(), options))) };
+  }
+
+  async #writeChangelog(touched: Iterable<StreamEntry>): Promise<void> {
     const records: BusMessage[] = [];
     for (const e of new Set(touched)) {
       if (e.dropped) continue;
@@ -105,7 +110,7 @@ export class ProcessorOutputs {
       const until = e.rt.analysedUntilMs;
       const moved = until !== undefined && (e.lastWrittenUntilMs === undefined || until - e.lastWrittenUntilMs >= STATE_WRITE_INTERVAL_MS);
       if (fingerprint === e.lastWrittenFingerprint && !moved) continue;
-      records.push({ key: stateKey(e.key), value: Buffer.from(JSON.stringify(e.rt.record(instanceId, clock.now()))) });
+      records.push(this.#stateMessage(e));
       e.lastWrittenFingerprint = fingerprint;
       if (until !== undefined) e.lastWrittenUntilMs = until;
     }
@@ -134,11 +139,10 @@ export class ProcessorOutputs {
    * and a record from here would make that instance drop its newer state. Returns how many.
    */
   async writeHandover(entries: Iterable<StreamEntry>, assigned: readonly number[]): Promise<number> {
-    const { instanceId, clock, stateKey } = this.#o;
     const records: BusMessage[] = [];
     for (const e of entries) {
       if (e.dropped || e.rt.analysedUntilMs === undefined || e.rt.partition === undefined || !assigned.includes(e.rt.partition)) continue;
-      records.push({ key: stateKey(e.key), value: Buffer.from(JSON.stringify(e.rt.record(instanceId, clock.now(), { handover: true }))) });
+      records.push(this.#stateMessage(e, { handover: true }));
     }
     if (records.length === 0) return 0;
     await this.#o.bus.publish(STREAMS.processorState, records);
