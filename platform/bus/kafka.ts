@@ -18,6 +18,7 @@ import type { Admin, Consumer, EachBatchPayload, IHeaders, LogEntry, Producer } 
 import type { Bus, BusMessage, ConsumedMessage, SubscribeOptions, StreamSpec, Subscription } from './bus.ts';
 import { PulsebridgeError } from '../errors.ts';
 import { createLogger } from '../log.ts';
+import { silenceKafkajsNegativeTimeoutWarning } from './kafkajs-timer-warning.ts';
 import type { Logger } from '../log.ts';
 
 /** Consumer tuning. Defaults in KAFKA_CONSUMER_DEFAULTS. */
@@ -107,6 +108,7 @@ export class KafkaBus implements Bus {
     this.#options = { ...KAFKA_BUS_DEFAULTS, ...definedOnly(rest), brokers: options.brokers };
     this.#consumerOptions = { ...KAFKA_CONSUMER_DEFAULTS, ...definedOnly(consumer ?? {}) };
     this.#logger = logger ?? createLogger('warn', { component: 'kafka' });
+    silenceKafkajsNegativeTimeoutWarning();
     const o = this.#options;
     this.#kafka = new Kafka({
       clientId: o.clientId,
