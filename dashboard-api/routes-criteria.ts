@@ -26,6 +26,7 @@ import type { Bus } from '../platform/bus/index.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
 import type { Logger } from '../platform/log.ts';
 import { ChangelogTable } from '../processor/changelog-table.ts';
+import { Lock } from '../processor/lock.ts';
 import { canAccessPatient } from './auth.ts';
 import { badRequest, idSegment, parseTimeParam, sendJson } from './http-util.ts';
 import type { PatientDirectory } from './patient-directory.ts';
@@ -78,6 +79,21 @@ export function criteriaRoutes(o: CriteriaRoutesOptions): CriteriaRoutes {
     parse: (_key, value) => criteriaRecordSchema.safeParse(value).data,
   });
   let starting: Promise<void> | undefined;
+  /**
+   * Each write reads the patient's record, changes it and publishes it whole (the stream is
+   * compacted). Two writes for one patient at once would both start from the same record, and the
+   * later would drop the earlier one's change after both were answered 200. So an instance runs a
+   * patient's writes one after the other; the entry is removed when the last one is done.
+   */
+  const writeQueues = new Map<string, Lock>();
+  async function oneWriteAtATime<T>(patientId: string, write: () => Promise<T>): Promise<T> {
+    let queue = writeQueues.get(patientId);
+    if (!queue) writeQueues.set(patientId, (queue = new Lock()));
+    const done = queue.run(write);
+    const own = queue;
+    void own.settled().then(() => { if (writeQueues.get(patientId) === own) writeQueues.delete(patientId); });
+    return done;
+  }
 
   /** Reads the criteria stream up to now (read-your-writes across API instances). */
   async function current(patientId: string): Promise<{ versions: CriteriaVersion[]; relearns: Relearn[] }> {
@@ -145,32 +161,34 @@ export function criteriaRoutes(o: CriteriaRoutesOptions): CriteriaRoutes {
     }
     if (effectiveFromMs > nowMs + MAX_EFFECTIVE_FUTURE_MS) throw badRequest('effectiveFrom may be at most 30 days ahead');
 
-    const { versions, relearns } = await current(patientId);
-    const previous = latestCriteria(versions);
-    const expected = parsedBody.data.expectedVersion ?? ifMatchVersion(r.req.headers['if-match']);
-    if (expected !== undefined && expected !== previous.version) {
-      await r.audit({ action: 'criteria.change', patientId, outcome: 'conflict', status: 409, detail: `expected version ${expected}, current ${previous.version}` });
-      throw new PulsebridgeError('PB_CRITERIA_CONFLICT', `the criteria are at version ${previous.version}, not ${expected}; read them again`, { details: { status: 409 } });
-    }
-    const next: CriteriaVersion = {
-      version: previous.version + 1,
-      effectiveFrom: new Date(effectiveFromMs).toISOString(),
-      setBy: r.principal.sub,
-      setAt: new Date(nowMs).toISOString(),
-      ...(parsedBody.data.reason !== undefined ? { reason: parsedBody.data.reason } : {}),
-      alarms: alarms.data,
-    };
-    const record: CriteriaRecord = {
-      schema: 'pb.criteria.v1', patientId, versions: [...versions, next].slice(-MAX_CRITERIA_VERSIONS), ...(relearns.length > 0 ? { relearns } : {}),
-    };
-    // Audited before it happens, with the old and the new criteria: if the trail cannot be
-    // written, the change is not made.
-    await r.audit({
-      action: 'criteria.change', patientId, outcome: 'allowed', status: 200,
-      detail: JSON.stringify({ version: next.version, effectiveFrom: next.effectiveFrom, reason: next.reason, old: { version: previous.version, alarms: previous.alarms }, new: next.alarms }),
+    const body = await oneWriteAtATime(patientId, async () => {
+      const { versions, relearns } = await current(patientId);
+      const previous = latestCriteria(versions);
+      const expected = parsedBody.data.expectedVersion ?? ifMatchVersion(r.req.headers['if-match']);
+      if (expected !== undefined && expected !== previous.version) {
+        await r.audit({ action: 'criteria.change', patientId, outcome: 'conflict', status: 409, detail: `expected version ${expected}, current ${previous.version}` });
+        throw new PulsebridgeError('PB_CRITERIA_CONFLICT', `the criteria are at version ${previous.version}, not ${expected}; read them again`, { details: { status: 409 } });
+      }
+      const next: CriteriaVersion = {
+        version: previous.version + 1,
+        effectiveFrom: new Date(effectiveFromMs).toISOString(),
+        setBy: r.principal.sub,
+        setAt: new Date(nowMs).toISOString(),
+        ...(parsedBody.data.reason !== undefined ? { reason: parsedBody.data.reason } : {}),
+        alarms: alarms.data,
+      };
+      const record: CriteriaRecord = {
+        schema: 'pb.criteria.v1', patientId, versions: [...versions, next].slice(-MAX_CRITERIA_VERSIONS), ...(relearns.length > 0 ? { relearns } : {}),
+      };
+      // Audited before it happens, with the old and the new criteria: if the trail cannot be
+      // written, the change is not made.
+      await r.audit({
+        action: 'criteria.change', patientId, outcome: 'allowed', status: 200,
+        detail: JSON.stringify({ version: next.version, effectiveFrom: next.effectiveFrom, reason: next.reason, old: { version: previous.version, alarms: previous.alarms }, new: next.alarms }),
+      });
+      await publish(r, record, 'criteria.change', `criteria version ${next.version}`);
+      return view(patientId, await current(patientId));
     });
-    await publish(r, record, 'criteria.change', `criteria version ${next.version}`);
-    const body = view(patientId, await current(patientId));
     sendJson(r.res, 200, body, { etag: `"${body.current.version}"` });
   }
 
@@ -184,13 +202,15 @@ export function criteriaRoutes(o: CriteriaRoutesOptions): CriteriaRoutes {
     await authorize(r, patientId, 'criteria.relearn');
     const parsedBody = relearnBody.safeParse(await jsonBody(r));
     if (!parsedBody.success) throw badRequest(`invalid relearn request: ${issues(parsedBody.error)}`);
-    const { versions, relearns } = await current(patientId);
-    const relearn: Relearn = { at: new Date(now()).toISOString(), by: r.principal.sub, ...(parsedBody.data.reason !== undefined ? { reason: parsedBody.data.reason } : {}) };
-    const record: CriteriaRecord = { schema: 'pb.criteria.v1', patientId, versions, relearns: [...relearns, relearn].slice(-MAX_RELEARNS) };
-    // Audited before it happens, as a criteria change is.
-    await r.audit({ action: 'criteria.relearn', patientId, outcome: 'allowed', status: 200, detail: JSON.stringify(relearn) });
-    await publish(r, record, 'criteria.relearn', 'relearn');
-    const body = view(patientId, await current(patientId));
+    const body = await oneWriteAtATime(patientId, async () => {
+      const { versions, relearns } = await current(patientId);
+      const relearn: Relearn = { at: new Date(now()).toISOString(), by: r.principal.sub, ...(parsedBody.data.reason !== undefined ? { reason: parsedBody.data.reason } : {}) };
+      const record: CriteriaRecord = { schema: 'pb.criteria.v1', patientId, versions, relearns: [...relearns, relearn].slice(-MAX_RELEARNS) };
+      // Audited before it happens, as a criteria change is.
+      await r.audit({ action: 'criteria.relearn', patientId, outcome: 'allowed', status: 200, detail: JSON.stringify(relearn) });
+      await publish(r, record, 'criteria.relearn', 'relearn');
+      return view(patientId, await current(patientId));
+    });
     sendJson(r.res, 200, body, { etag: `"${body.current.version}"` });
   }
 

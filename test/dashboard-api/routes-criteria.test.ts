@@ -173,4 +173,26 @@ describe('criteria routes', () => {
     expect((await auditEntries()).filter((e) => e.outcome === 'denied').map((e) => [e.action, e.actor.sub])).toEqual([['criteria.relearn', 'dr-b']]);
     expect(records().at(-1)!.relearns).toHaveLength(2);
   });
+  it('runs one patient’s writes one after the other: changes and relearns sent at once are all kept, and of two changes based on one version one is refused', async () => {
+    const dr = await token('dr-a', 'clinician', ['p1', 'p2']);
+    const put = (alarms: object, extra: object = {}) => call('PUT', `${a.url}/v1/patients/p1/criteria`, dr, { alarms, ...extra });
+    const relearn = (reason: string) => call('POST', `${a.url}/v1/patients/p1/relearn`, dr, { reason });
+
+    const answers = await Promise.all([
+      put({ brady: { limitBpm: 45 } }, { reason: 'one' }), relearn('first'), put({ tachy: { limitBpm: 130 } }, { reason: 'two' }),
+      relearn('second'), put({ pause: { enabled: false } }, { reason: 'three' }),
+      call('PUT', `${a.url}/v1/patients/p2/criteria`, dr, { alarms: {}, reason: 'other patient' }),
+    ]);
+    expect(answers.map((x) => x.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    const last = records().filter((r) => r.patientId === 'p1').at(-1)!;
+    // Every answered change is in the record the processor reads, numbered in the order they ran.
+    expect(last.versions.map((v) => v.reason).sort()).toEqual(['one', 'three', 'two']);
+    expect(last.versions.map((v) => v.version)).toEqual([1, 2, 3]);
+    expect(last.relearns!.map((x) => x.reason).sort()).toEqual(['first', 'second']);
+
+    const [first, second] = await Promise.all([put({}, { expectedVersion: 3, reason: 'a' }), put({}, { expectedVersion: 3, reason: 'b' })]);
+    expect([first.status, second.status].sort()).toEqual([200, 409]);
+    const after = records().filter((r) => r.patientId === 'p1').at(-1)!;
+    expect(after.versions.map((v) => v.version)).toEqual([1, 2, 3, 4]);
+  });
 });
