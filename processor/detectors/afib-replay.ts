@@ -26,7 +26,8 @@
  * window comes 8 beats after the frames it re-reads: onsets a median 4–6 s later); and one in the
  * AF's last seconds and first beats after it, until 4 regular windows or the end's confirmation
  * (not kept — re-detected with enough AF left, else ended 180 s later at the restart's position —
- * or kept without the P-wave meter's 12-beat group: the end placed a few seconds differently). An
+ * or kept without the P-wave meter's 12-beat group: the end placed a few seconds differently; a
+ * graceful hand-over keeps the inputs in any state and the meter too, and closes both). An
  * open episode in full AF is not kept either: the successor re-detects it on the AF evidence
  * without the 30 s (afib.ts `continueOpen`). Keeping the inputs at all times would cover both, at
  * a record rewrite per batch for every stream; re-reading some seconds of frames before the
@@ -34,6 +35,7 @@
  */
 import { z } from 'zod';
 import { BEAT_CLASSES, type BeatClass } from '../../contracts/telemetry.ts';
+import type { AtrialMeterState } from './atrial-activity.ts';
 import type { BeatEvent, PendingState } from './detector.ts';
 
 /** One beat as the AF detector took it, with the atrial evidence measured at it (NaN: none). */
@@ -176,6 +178,12 @@ export interface PendingAfib extends PendingState {
   lastEndMs: number | null;
   /** The RR measure's averagers after the last beat (rr-irregularity.ts), which the replay rebuilds only approximately. */
   averagers: [number | null, number | null, number | null];
+  /**
+   * The P-wave meter as it was (only at a graceful hand-over, from an ECG device): without it the
+   * successor's meter refills its 12-beat group first, and an episode's end in those beats is
+   * placed a few seconds differently.
+   */
+  atrial?: AtrialMeterState;
 }
 
 const KNOWN_CLASSES: ReadonlySet<string> = new Set(BEAT_CLASSES);
@@ -210,6 +218,13 @@ const pendingAfibSchema = z
     endCandidate: z.object({ decidedMs: z.number(), endMs: z.number() }).optional(),
     lastEndMs: z.number().nullable(),
     averagers: z.tuple([z.number().nullable(), z.number().nullable(), z.number().nullable()]),
+    atrial: z.object({
+      fsHz: z.number().int().min(125).max(1000),
+      t0Ms: z.number(),
+      next: z.number().int().min(0),
+      samples: z.string().max(20_000),
+      segments: z.array(z.string().max(400)).max(64),
+    }).optional(),
   })
   .refine(({ stretch, open }) => stretch !== null || !open)
   .refine(({ beats: b }) => {

@@ -57,7 +57,7 @@
  */
 import type { AlertEvidence } from '../../contracts/alert.ts';
 import type { BeatClass } from '../../contracts/telemetry.ts';
-import { AtrialActivityMeter, TQ_WINDOW_MIN_RR_MS } from './atrial-activity.ts';
+import { AtrialActivityMeter, TQ_WINDOW_MIN_RR_MS, type AtrialMeterState } from './atrial-activity.ts';
 import { AfibBeatLog, parsePendingAfib, type PendingAfib, type StretchSnapshot } from './afib-replay.ts';
 import type { BeatEvent, Detector, EcgChunk, EpisodeChange, PendingContext, PendingState, TimeEvent } from './detector.ts';
 import { coefficientOfSampleEntropy, ExtraDetectionMerger, prematureBeatSignature, RR_IRREGULARITY_DEFAULTS, RrIrregularity, type IrregularitySample, type RrInterval, type RrIrregularityParams } from './rr-irregularity.ts';
@@ -729,6 +729,7 @@ export class AfibDetector implements Detector {
       ...(this.#endCandidate ? { endCandidate: { ...this.#endCandidate } } : {}),
       lastEndMs: Number.isFinite(this.#lastEndMs) ? this.#lastEndMs : null,
       averagers: this.#measure.averagers,
+      ...(context?.handover ? definedAtrial(this.#atrial.state(this.#log.lastTimeMs)) : {}),
     };
   }
 
@@ -748,6 +749,7 @@ export class AfibDetector implements Detector {
     this.#open = open;
     this.#endCandidate = endCandidate ? { ...endCandidate } : undefined;
     if (lastEndMs !== null) this.#lastEndMs = Math.max(this.#lastEndMs, lastEndMs);
+    if (parsed.state.atrial) this.#atrial.restore(parsed.state.atrial);
     this.#resumedOpen = open;
     this.#replayedUntilMs = parsed.beats.at(-1)!.timeMs;
   }
@@ -764,6 +766,9 @@ export class AfibDetector implements Detector {
     this.#atrial.addSamples(chunk.startMs, chunk.fsHz, chunk.uV);
   }
 }
+
+/** The meter's state as an optional field (none before any ECG). */
+const definedAtrial = (atrial: AtrialMeterState | undefined): { atrial?: AtrialMeterState } => (atrial ? { atrial } : {});
 
 /** The extra-detection merger of the RR path: reference = the latest N intervals (the paper's window). */
 function createMerger(p: AfibParams): ExtraDetectionMerger {

@@ -41,6 +41,7 @@
  * default (`fWaveMin` ∞; EVALUATION.md §2b).
  */
 import { Biquad } from './biquad.ts';
+import { base64ToInt16, int16ToBase64 } from '../int16-base64.ts';
 
 /** Start and end of the pre-R segment, ms before the R peak. */
 export const P_WINDOW_START_MS = 250;
@@ -197,6 +198,23 @@ export function pWaveCoherence(segments: readonly Float64Array[]): number {
 }
 
 /**
+ * What a successor needs to go on measuring exactly where a meter left off (a graceful hand-over,
+ * afib.ts `pendingState`): the sampling clock, the latest raw samples (int16 base64, the
+ * contract's range) and the group's pre-R segments (float32 base64: they are averages, not
+ * samples; float32 moves a correlation by < 10⁻⁶). ≈ 3–4 kB at 250 Hz. Not for a meter that
+ * measures f waves (off in production): its filters' state and filtered samples would have to go
+ * too, so its successor starts empty as before.
+ */
+export interface AtrialMeterState {
+  fsHz: number;
+  t0Ms: number;
+  /** Absolute index of the next sample; `samples` are the ones just before it. */
+  next: number;
+  samples: string;
+  segments: string[];
+}
+
+/**
  * Streaming P-wave coherence for one device's ECG: keeps the latest samples (a few seconds) and
  * the pre-R segments of the latest `groupBeats` beats; each beat yields the group's coherence.
  * Memory is bounded by the buffer and the group.
@@ -211,6 +229,8 @@ export class AtrialActivityMeter {
   #wideRing: Float64Array = new Float64Array(0);
   #filters: FWaveFilters | undefined;
   #next = 0;
+  /** Absolute index of the oldest sample the ring holds (above 0 only after {@link restore}). */
+  #validFrom = 0;
   #segments: Float64Array[] = [];
   /** TQ-window powers of the latest `groupBeats` beats that had a TQ window. */
   #tq: { bandPower: number; widePower: number }[] = [];
@@ -229,6 +249,7 @@ export class AtrialActivityMeter {
   reset(): void {
     this.#fsHz = 0;
     this.#next = 0;
+    this.#validFrom = 0;
     this.#segments = [];
     this.#tq = [];
   }
@@ -246,6 +267,7 @@ export class AtrialActivityMeter {
       this.#wideRing = new Float64Array(this.fWaves ? this.#ring.length : 0);
       this.#filters = this.fWaves ? new FWaveFilters(fsHz) : undefined;
       this.#next = 0;
+      this.#validFrom = 0;
       this.#t0Ms = startMs;
       this.#segments = [];
       this.#tq = [];
@@ -272,7 +294,7 @@ export class AtrialActivityMeter {
   onBeat(timeMs: number, precedingRrMs = Infinity): number {
     if (this.#fsHz === 0) return Number.NaN;
     const rIndex = Math.round(((timeMs - this.#t0Ms) * this.#fsHz) / 1000);
-    const first = Math.max(0, this.#next - this.#ring.length);
+    const first = this.#first();
     this.#addTqWindow(rIndex, first, precedingRrMs);
     if (precedingRrMs > 0 && precedingRrMs < MIN_PRECEDING_RR_MS) return this.coherence();
     // Copy the span the segment needs (with margin for the smoothing) out of the ring.
@@ -291,6 +313,49 @@ export class AtrialActivityMeter {
 
   coherence(): number {
     return pWaveCoherence(this.#segments);
+  }
+
+  /** Absolute index of the oldest sample still in the ring. */
+  #first(): number {
+    return Math.max(this.#validFrom, this.#next - this.#ring.length);
+  }
+
+  /**
+   * The meter's state for a successor, keeping the samples from the pre-R window of a beat at
+   * `fromMs` (device time: the latest beat it was given; later beats may still lie in these
+   * samples) on. Undefined before any ECG, and when f waves are measured ({@link AtrialMeterState}).
+   */
+  state(fromMs: number): AtrialMeterState | undefined {
+    if (this.#fsHz === 0 || this.fWaves) return undefined;
+    const from = Math.max(this.#first(), Math.floor(((fromMs - this.#t0Ms) * this.#fsHz) / 1000) - Math.ceil(((P_WINDOW_START_MS + 20) * this.#fsHz) / 1000));
+    const samples: number[] = [];
+    for (let i = Math.min(from, this.#next); i < this.#next; i++) samples.push(this.#ring[i % this.#ring.length]!);
+    return {
+      fsHz: this.#fsHz,
+      t0Ms: this.#t0Ms,
+      next: this.#next,
+      samples: int16ToBase64(samples),
+      segments: this.#segments.map((seg) => Buffer.from(new Float32Array(seg).buffer).toString('base64')),
+    };
+  }
+
+  /** Takes over a predecessor's {@link state}: the next chunk that continues its samples continues the measure. */
+  restore(state: AtrialMeterState): void {
+    this.reset();
+    if (this.fWaves) return;
+    this.#fsHz = state.fsHz;
+    this.#t0Ms = state.t0Ms;
+    this.#ring = new Float64Array(Math.ceil(state.fsHz * 4));
+    const all = base64ToInt16(state.samples);
+    const samples = all.subarray(all.length - Math.min(all.length, this.#ring.length, state.next));
+    this.#next = state.next;
+    this.#validFrom = state.next - samples.length;
+    for (let i = 0; i < samples.length; i++) this.#ring[(this.#validFrom + i) % this.#ring.length] = samples[i]!;
+    this.#segments = state.segments
+      .slice(-this.groupBeats)
+      .map((b64) => Buffer.from(b64, 'base64'))
+      .filter((bytes) => bytes.length === 4 * P_WINDOW_POINTS)
+      .map((bytes) => Float64Array.from(new Float32Array(new Uint8Array(bytes).buffer)));
   }
 
   /** ECG has arrived since the last reset (the coherence may still be NaN while the group fills). */

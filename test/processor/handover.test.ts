@@ -14,6 +14,8 @@ import type { Alert, AlertEnvelope } from '../../contracts/alert.ts';
 import { DEFAULT_CRITERIA_VERSION } from '../../contracts/criteria.ts';
 import type { TelemetryFrame } from '../../contracts/telemetry.ts';
 import { syntheticEcgSource } from '../../device-sim/ecg-synth.ts';
+import { scenarioFromPhases } from '../../device-sim/scenario.ts';
+import { simDeviceFrames } from '../../eval/sim-device-replay.ts';
 import { STREAMS } from '../../contracts/topics.ts';
 import { STREAM_PARTITIONS } from '../../platform/adapters.ts';
 import { InProcessBus, KafkaBus, type Bus } from '../../platform/bus/index.ts';
@@ -73,6 +75,50 @@ describe('a graceful hand-over inside an ECG-only device\'s silence, nothing del
       expect(handedOver).toBeGreaterThan(12 * 3);
       // The gap the hand-over closes is real: the regular records lose some of these alarms.
       expect(lostWithRegularRecords).toBeGreaterThan(0);
+    });
+  }
+});
+
+/** AF alerts as published: the frame that raised or ended each, its onset and end (ms after `t0Ms`). */
+function afAlerts(list: TelemetryFrame[], t0Ms: number, restartAfter?: number): string[] {
+  const out: string[] = [];
+  let rt = new StreamRuntime(OPTIONS);
+  for (const [i, f] of list.entries()) {
+    for (const a of rt.ingest(f, iso(f.ts + f.durMs)).alerts) {
+      if (a.kind !== 'afib') continue;
+      if (a.revision === 1) out.push(`frame ${i}: onset ${Date.parse(a.onset) - t0Ms}`);
+      if (a.end !== undefined) out.push(`frame ${i}: end ${Date.parse(a.end) - t0Ms}`);
+    }
+    if (i === restartAfter) rt = StreamRuntime.restore(OPTIONS, parseStreamState(JSON.parse(JSON.stringify(rt.record('a', 0, { handover: true }))))!);
+  }
+  return [...new Set(out)];
+}
+
+describe('a graceful hand-over in the last seconds of AF on an ECG device, nothing delivered again', () => {
+  // The fault suite's case 3c devices (bench/af-restart-sweep.ts): 30 s of sinus rhythm, 60 s of
+  // the simulator's AF at 110/min, then sinus rhythm; firmware beats with ECG, and ECG only. The
+  // end is where the P waves come back, read over the P-wave meter's 12-beat group: the hand-over
+  // carries the meter (samples and group), so the successor places it where one processor would.
+  // Without the meter (session 25) a hand-over 60 s into the AF left the end where one processor
+  // puts it in 14 % of runs (bench/af-restart-sweep.ts --handover); now in all of them.
+  const t0Ms = Date.parse('2026-12-06T07:01:00Z');
+  const scenario = scenarioFromPhases('3c', [{ kind: 'normal', durationMs: 30_000 }, { kind: 'afib', durationMs: 60_000, hrBpm: 110 }, { kind: 'normal', durationMs: 90_000 }]);
+  for (const ecgOnly of [false, true]) {
+    it(`${ecgOnly ? 'ECG only' : 'firmware beats and ECG'}: a hand-over after every frame from 10 s before the AF's end until its end is published raises and ends the same alert at the same frames`, async () => {
+      let handedOver = 0;
+      for (const runSeed of ['h1', 'h2']) {
+        const deviceId = `handover-af-${runSeed}-${ecgOnly ? 'ecg' : 'fw'}`;
+        const { frames: list } = await simDeviceFrames({ deviceId, index: ecgOnly ? 1 : 0, runSeed, staggerMs: 0, t0Ms, devices: 2, scenario, speed: 2, durationMs: 180_000, ecgOnly, paced: false });
+        const reference = afAlerts(list, t0Ms);
+        expect(reference.filter((x) => x.includes('onset')), runSeed).toHaveLength(1);
+        const endedAt = Number(/frame (\d+): end/.exec(reference.find((x) => x.includes('end'))!)![1]);
+        const from = list.findIndex((f) => f.ts + f.durMs >= t0Ms + 80_000);
+        for (let after = from; after < endedAt; after++) {
+          expect(afAlerts(list, t0Ms, after), `${runSeed}, hand-over after frame ${after}`).toEqual(reference);
+          handedOver++;
+        }
+      }
+      expect(handedOver).toBeGreaterThan(2 * 20);
     });
   }
 });

@@ -93,6 +93,46 @@ describe('P-wave coherence (atrial activity before each QRS)', () => {
     meter.addSamples(60_000, FS, x.subarray(0, FS)); // a 40 s hole
     expect(meter.coherence()).toBeNaN();
   });
+
+  it('hands over (state / restore, a graceful stop): the successor measures every later beat as one meter would; the state is a few kB and survives JSON', () => {
+    const beats = irregularBeats(40_000, 5);
+    const x = synthEcg(beats, 40_000, 'f', 15, 5);
+    for (const stopAtS of [6, 13, 21]) {
+        const one = new AtrialActivityMeter(12, false);
+        let two = new AtrialActivityMeter(12, false);
+        let b = 0;
+        const differing: number[] = [];
+        for (let s = 0; s < x.length; s += FS) {
+          const chunk = x.subarray(s, s + FS).map(Math.round);
+          one.addSamples((s * 1000) / FS, FS, chunk);
+          two.addSamples((s * 1000) / FS, FS, chunk);
+          // The beats of the first half of this second: the rest come with the next chunk (a beat
+          // source that reports R peaks later than the ECG, as the processor's QRS detector does).
+          for (; b < beats.length && beats[b]! < (s * 1000) / FS + 500; b++) {
+            const rr = b === 0 ? 0 : beats[b]! - beats[b - 1]!;
+            const [c1, c2] = [one.onBeat(beats[b]!, rr), two.onBeat(beats[b]!, rr)];
+            if (!(Math.abs(c1 - c2) <= 1e-6 || (Number.isNaN(c1) && Number.isNaN(c2)))) differing.push(beats[b]!);
+          }
+          if (s === stopAtS * FS) {
+            const state = JSON.parse(JSON.stringify(two.state(beats[b - 1]!)));
+            expect(JSON.stringify(state).length).toBeLessThan(6000);
+            two = new AtrialActivityMeter(12, false);
+            two.restore(state);
+          }
+        }
+        expect(differing, `stop at ${stopAtS} s`).toEqual([]);
+    }
+    // A meter that measures f waves (off in production) hands nothing over: its filters would have to go too.
+    const fWaves = new AtrialActivityMeter(12, true);
+    fWaves.addSamples(0, FS, x.subarray(0, FS));
+    expect(fWaves.state(500)).toBeUndefined();
+    // Before any ECG there is nothing to hand over; malformed segments are left out.
+    expect(new AtrialActivityMeter(12).state(0)).toBeUndefined();
+    const meter = new AtrialActivityMeter(12);
+    meter.restore({ fsHz: FS, t0Ms: 0, next: 3, samples: 'AAAAAAAAAAAAAAAA', segments: ['AAAA', 'AAAAAA'] });
+    expect(meter.coherence()).toBeNaN();
+    expect(meter.onBeat(1000, 800)).toBeNaN();
+  });
 });
 
 describe('AF decision with ECG', () => {
