@@ -1018,6 +1018,13 @@
       el('div', { className: 'criteria-actions' }, reason, save, status),
       el('div', { className: 'criteria-actions' }, relearn, relearned));
     relearn.onclick = async () => {
+      // The monitors' caution made a question: relearning now would take the ventricular complex
+      // as the patient's normal beat, and the VT could stop being alarmed.
+      const vt = patientAlerts(detail.patientId).find((a) => a.kind === 'vt' && !a.end && a.state !== 'resolved');
+      if (vt && !window.confirm(`A ventricular tachycardia alarm is open for this patient (since ${fmtTime(Date.parse(vt.onset))}). Relearning now would learn that rhythm as the patient's normal beat, and it could stop being alarmed. Relearn anyway?`)) {
+        relearned.textContent = 'Not relearned: a ventricular tachycardia alarm is open.';
+        return;
+      }
       try {
         const next = await api(`/v1/patients/${encodeURIComponent(detail.patientId)}/relearn`, {
           method: 'POST', headers: { 'content-type': 'application/json' },

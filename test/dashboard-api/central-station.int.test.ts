@@ -212,6 +212,26 @@ await describeWithService('central station in Chromium on the live pipeline', as
     expect(errors).toEqual([]);
   });
 
+  test('relearn while a ventricular tachycardia alarm is open asks first: dismissed, nothing is sent; confirmed, the beat shapes are relearned', async () => {
+    const relearns = () => bus.read(STREAMS.criteria).map((m) => JSON.parse(String(m.value)) as CriteriaRecord).filter((r) => r.schema === 'pb.criteria.v1' && r.patientId === 'p2').at(-1)?.relearns?.length ?? 0;
+    const before = relearns();
+    const vt = makeAlert('p2', 'vt', 0, { onset: new Date().toISOString() });
+    await publishAlerts(bus, api.projection, [vt]);
+    await page.locator(`#history-rows tr[data-alert-id="${vt.id}"]`).waitFor();
+    const questions: string[] = [];
+    page.once('dialog', (d) => { questions.push(d.message()); void d.dismiss(); });
+    await page.getByRole('button', { name: 'Relearn beat shapes' }).click();
+    await page.locator('#relearn-note', { hasText: 'Not relearned: a ventricular tachycardia alarm is open.' }).waitFor();
+    expect(questions).toEqual([expect.stringMatching(/^A ventricular tachycardia alarm is open for this patient \(since \d\d:\d\d:\d\d\)\. Relearning now would learn that rhythm as the patient's normal beat/)]);
+    expect(relearns()).toBe(before);
+
+    page.once('dialog', (d) => { questions.push(d.message()); void d.accept(); });
+    await page.getByRole('button', { name: 'Relearn beat shapes' }).click();
+    await page.locator('#relearn-note', { hasText: /^Beat shapes last relearned at / }).waitFor();
+    expect(questions).toHaveLength(2);
+    expect(relearns()).toBe(before + 1);
+  });
+
   test('token renewal keeps the board live past the original token\'s expiry', async () => {
     const renewing = await browser.newPage({ viewport: { width: 1000, height: 700 } });
     const ttlSeconds = 4;
