@@ -19,6 +19,10 @@ import type { Bus, BusMessage, ConsumedMessage, SubscribeOptions, StreamSpec, Su
 import { PulsebridgeError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { silenceKafkajsNegativeTimeoutWarning } from './kafkajs-timer-warning.ts';
+
+// Every process that loads this adapter talks to Kafka through kafkajs (KafkaBus, the readiness
+// probe kafkaAnswers, tests' admin clients): none of them prints kafkajs' harmless negative-timeout warning.
+silenceKafkajsNegativeTimeoutWarning();
 import type { Logger } from '../log.ts';
 
 /** Consumer tuning. Defaults in KAFKA_CONSUMER_DEFAULTS. */
@@ -108,7 +112,6 @@ export class KafkaBus implements Bus {
     this.#options = { ...KAFKA_BUS_DEFAULTS, ...definedOnly(rest), brokers: options.brokers };
     this.#consumerOptions = { ...KAFKA_CONSUMER_DEFAULTS, ...definedOnly(consumer ?? {}) };
     this.#logger = logger ?? createLogger('warn', { component: 'kafka' });
-    silenceKafkajsNegativeTimeoutWarning();
     const o = this.#options;
     this.#kafka = new Kafka({
       clientId: o.clientId,
