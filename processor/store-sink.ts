@@ -10,7 +10,9 @@
  * catches up from its committed position once the store answers again, also after a crash or a
  * restart. Points are idempotent (InfluxDB: one value per series and timestamp; SQLite: INSERT OR
  * REPLACE), so a re-read batch or a resent frame overwrites its own points: nothing is doubled
- * and no deduplication state is needed here.
+ * and no deduplication state is needed here. The frame's seq is part of a point's key
+ * (vitals-store.ts FrameSeq), so another frame at the same device time — a clock stepped back by
+ * whole frames — does not overwrite them.
  */
 import type { EcgStrip } from '../contracts/ecg-strip.ts';
 import type { Beat, TelemetryRecord } from '../contracts/telemetry.ts';

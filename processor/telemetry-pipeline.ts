@@ -75,7 +75,7 @@ export class TelemetryPipeline {
       // Beats detected in the ECG of a device that sends none are stored like firmware beats.
       // They travel through the bus to the store sink, which cannot derive them itself.
       for (const f of result.ecgBeatFrames) {
-        const points = vitalsFromFrame({ ...record, frame: f });
+        const points = vitalsFromFrame({ ...record, frame: f }, { keyBySeq: false });
         derived.heartRate.push(...points.heartRate);
         derived.rr.push(...points.rr);
         derivedFrames.push({ patientId, deviceId, ts: f.ts, durMs: f.durMs, beats: f.beats });

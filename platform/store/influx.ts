@@ -1,6 +1,6 @@
 /**
  * InfluxDB adapter of the time-series store port (platform/store/vitals-store.ts), speaking the v1 HTTP
- * API: `POST /write?db=…&precision=ms` with line protocol and `/query?db=…&epoch=ms` with InfluxQL.
+ * API: `POST /write?db=…&precision=ns` with line protocol and `/query?db=…&epoch=ms` with InfluxQL.
  * InfluxDB 1.x serves it natively; 2.x and 3.x through their v1 compatibility endpoints
  * (product.md), so one adapter serves all three. `@influxdata/influxdb-client` provides the
  * escaping (`Point`) and the HTTP transport (`transport.request()`); its v2 write/query APIs are
@@ -14,13 +14,17 @@
  * An ECG strip is one point (read whole, never aggregated); the alert id is a field, not a tag,
  * so strips do not make a series per alert. The kind tag keeps apart two alerts of one patient
  * with the same onset (e.g. brady and extreme_brady).
- * A re-written point (same series and time) replaces the old one, as in the SQLite store.
+ * A re-written point (same series and time) replaces the old one, as in the SQLite store. Times
+ * are written in nanoseconds: the device time in ms, and below the millisecond the frame's `seq`
+ * (1 + seq mod 999,999; 0 without one: vitals-store.ts FrameSeq). The same frame resent lands on
+ * its own points; another frame at the same device time (a clock stepped back by whole frames)
+ * gets its own point instead of replacing the stored one. Queries read ms (`epoch=ms` truncates).
  */
 import { InfluxDB, Point } from '@influxdata/influxdb-client';
 import type { Transport } from '@influxdata/influxdb-client';
 import { PulsebridgeError } from '../errors.ts';
 import type { EcgStrip } from '../../contracts/ecg-strip.ts';
-import type { HeartRatePoint, RrPoint, VitalsStore } from './vitals-store.ts';
+import type { FrameSeq, HeartRatePoint, RrPoint, VitalsStore } from './vitals-store.ts';
 import { PATIENT_ID_PATTERN } from '../../contracts/topics.ts';
 
 /** Options of InfluxVitalsStore. Give either `token` or `username`/`password`, or neither (open 1.x). */
@@ -156,7 +160,7 @@ export class InfluxVitalsStore implements VitalsStore {
   }
 
   async #writeLines(lines: string[]): Promise<void> {
-    const params = new URLSearchParams({ db: this.#database, precision: 'ms', ...this.#credentials });
+    const params = new URLSearchParams({ db: this.#database, precision: 'ns', ...this.#credentials });
     if (this.#retentionPolicy) params.set('rp', this.#retentionPolicy);
     for (let i = 0; i < lines.length; i += this.#maxPointsPerWrite) {
       const chunk = lines.slice(i, i + this.#maxPointsPerWrite);
@@ -271,7 +275,7 @@ function ecgStripLine(strip: EcgStrip): string {
     .stringField('gaps', JSON.stringify(gaps))
     .stringField('lead_off', JSON.stringify(strip.leadOff))
     .stringField('beats', JSON.stringify(strip.beats))
-    .timestamp(wholeMs(strip.startMs))
+    .timestamp(nanoseconds(strip.startMs))
     .toLineProtocol()!;
 }
 
@@ -299,7 +303,7 @@ function heartRateLine(p: HeartRatePoint): string {
     .tag('patient', p.patientId)
     .tag('device', p.deviceId)
     .floatField('hr_bpm', p.hrBpm)
-    .timestamp(wholeMs(p.timeMs))
+    .timestamp(nanoseconds(p.timeMs, p.seq))
     .toLineProtocol()!;
 }
 
@@ -310,14 +314,15 @@ function rrLine(p: RrPoint): string {
     .tag('cls', p.cls)
     // RR intervals are whole milliseconds (device-protocol.md), stored as InfluxDB integers.
     .intField('rr_ms', Math.round(p.rrMs))
-    .timestamp(wholeMs(p.timeMs))
+    .timestamp(nanoseconds(p.timeMs, p.seq))
     .toLineProtocol()!;
 }
 
-/** Line protocol timestamps are integers in the write's precision (ms). */
-function wholeMs(timeMs: number): string {
+/** A line protocol timestamp in ns: whole ms, and the frame's seq below the millisecond (module comment). */
+function nanoseconds(timeMs: number, seq?: FrameSeq): string {
   if (!Number.isFinite(timeMs)) throw new Error(`timeMs is not a finite number: ${timeMs}`);
-  return String(Math.round(timeMs));
+  const belowMs = seq === undefined ? 0 : 1 + (seq % 999_999);
+  return `${BigInt(Math.round(timeMs)) * 1_000_000n + BigInt(belowMs)}`;
 }
 
 /** InfluxQL string literal: single quotes, backslash-escaped. */

@@ -5,7 +5,41 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { inTransaction, openSqliteFile, storageError } from '../sqlite-file.ts';
 import type { EcgStrip } from '../../contracts/ecg-strip.ts';
-import type { HeartRatePoint, RrPoint, VitalsStore } from './vitals-store.ts';
+import type { FrameSeq, HeartRatePoint, RrPoint, VitalsStore } from './vitals-store.ts';
+
+/** The point tables: their value columns, and the key (a point per series, device time and frame). */
+const POINT_TABLES = [
+  { name: 'heart_rate', columns: 'hr_bpm REAL NOT NULL', values: 'hr_bpm' },
+  { name: 'rr_interval', columns: 'rr_ms INTEGER NOT NULL, cls TEXT NOT NULL', values: 'rr_ms, cls' },
+] as const;
+
+/** The key column of a point without a frame seq (derived points, and points stored before it was kept). */
+const NO_SEQ = -1;
+const seqKey = (seq: FrameSeq): number => seq ?? NO_SEQ;
+
+/**
+ * Creates a point table, or moves one of a file written before the frame's seq was part of the key
+ * (their points keep NO_SEQ): SQLite cannot change a primary key in place, so the table is copied.
+ */
+function createPointTable(db: DatabaseSync, t: (typeof POINT_TABLES)[number], path: string): void {
+  const columns = db.prepare(`PRAGMA table_info(${t.name})`).all() as { name: string }[];
+  const create = (name: string) => `CREATE TABLE IF NOT EXISTS ${name} (
+    patient_id TEXT NOT NULL, device_id TEXT NOT NULL, time_ms INTEGER NOT NULL, ${t.columns}, seq INTEGER NOT NULL,
+    PRIMARY KEY (patient_id, time_ms, device_id, seq)) WITHOUT ROWID`;
+  if (columns.length === 0) {
+    db.exec(create(t.name));
+    return;
+  }
+  if (columns.some((c) => c.name === 'seq')) return;
+  // Checked again under the write lock (IMMEDIATE): two processes opening an old file at once do not both move it.
+  inTransaction(db, 'BEGIN IMMEDIATE', () => {
+    if ((db.prepare(`PRAGMA table_info(${t.name})`).all() as { name: string }[]).some((c) => c.name === 'seq')) return;
+    db.exec(`${create(`${t.name}_keyed`)};
+      INSERT INTO ${t.name}_keyed SELECT patient_id, device_id, time_ms, ${t.values}, ${NO_SEQ} FROM ${t.name};
+      DROP TABLE ${t.name};
+      ALTER TABLE ${t.name}_keyed RENAME TO ${t.name};`);
+  }, 'the vitals database', path);
+}
 
 export class SqliteVitalsStore implements VitalsStore {
   readonly #db: DatabaseSync;
@@ -19,15 +53,10 @@ export class SqliteVitalsStore implements VitalsStore {
       this.#db.exec(`
       PRAGMA journal_mode = WAL;
       PRAGMA synchronous = NORMAL;
-      CREATE TABLE IF NOT EXISTS heart_rate (
-        patient_id TEXT NOT NULL, device_id TEXT NOT NULL, time_ms INTEGER NOT NULL, hr_bpm REAL NOT NULL,
-        PRIMARY KEY (patient_id, time_ms, device_id)) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS rr_interval (
-        patient_id TEXT NOT NULL, device_id TEXT NOT NULL, time_ms INTEGER NOT NULL, rr_ms INTEGER NOT NULL, cls TEXT NOT NULL,
-        PRIMARY KEY (patient_id, time_ms, device_id)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS ecg_strip (
         alert_id TEXT NOT NULL PRIMARY KEY, patient_id TEXT NOT NULL, device_id TEXT NOT NULL, start_ms INTEGER NOT NULL, strip TEXT NOT NULL);
     `);
+      for (const t of POINT_TABLES) createPointTable(this.#db, t, path);
     } catch (err) {
       this.#db.close();
       throw storageError(err, 'the vitals database', path);
@@ -35,27 +64,28 @@ export class SqliteVitalsStore implements VitalsStore {
   }
 
   async write(points: { heartRate: HeartRatePoint[]; rr: RrPoint[] }): Promise<void> {
-    // INSERT OR REPLACE: a re-delivered frame overwrites its own points (same key), like
-    // InfluxDB's last-write-wins for identical series and timestamp.
-    const hr = this.#db.prepare('INSERT OR REPLACE INTO heart_rate VALUES (?, ?, ?, ?)');
-    const rr = this.#db.prepare('INSERT OR REPLACE INTO rr_interval VALUES (?, ?, ?, ?, ?)');
+    // INSERT OR REPLACE: a re-delivered frame overwrites its own points (same key, its seq
+    // included: vitals-store.ts FrameSeq), like InfluxDB's last-write-wins for identical series
+    // and timestamp.
+    const hr = this.#db.prepare('INSERT OR REPLACE INTO heart_rate VALUES (?, ?, ?, ?, ?)');
+    const rr = this.#db.prepare('INSERT OR REPLACE INTO rr_interval VALUES (?, ?, ?, ?, ?, ?)');
     // A full disk fails the whole batch (nothing half-written); the processor retries it.
     inTransaction(this.#db, 'BEGIN', () => {
-      for (const p of points.heartRate) hr.run(p.patientId, p.deviceId, p.timeMs, p.hrBpm);
-      for (const p of points.rr) rr.run(p.patientId, p.deviceId, p.timeMs, p.rrMs, p.cls);
+      for (const p of points.heartRate) hr.run(p.patientId, p.deviceId, p.timeMs, p.hrBpm, seqKey(p.seq));
+      for (const p of points.rr) rr.run(p.patientId, p.deviceId, p.timeMs, p.rrMs, p.cls, seqKey(p.seq));
     }, 'the vitals database', this.#path);
   }
 
   async queryHeartRate(patientId: string, fromMs: number, toMs: number): Promise<HeartRatePoint[]> {
     const rows = this.#db
-      .prepare('SELECT patient_id, device_id, time_ms, hr_bpm FROM heart_rate WHERE patient_id = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms')
+      .prepare('SELECT patient_id, device_id, time_ms, hr_bpm FROM heart_rate WHERE patient_id = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms, seq')
       .all(patientId, fromMs, toMs) as { patient_id: string; device_id: string; time_ms: number; hr_bpm: number }[];
     return rows.map((r) => ({ patientId: r.patient_id, deviceId: r.device_id, timeMs: r.time_ms, hrBpm: r.hr_bpm }));
   }
 
   async queryRr(patientId: string, fromMs: number, toMs: number): Promise<RrPoint[]> {
     const rows = this.#db
-      .prepare('SELECT patient_id, device_id, time_ms, rr_ms, cls FROM rr_interval WHERE patient_id = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms')
+      .prepare('SELECT patient_id, device_id, time_ms, rr_ms, cls FROM rr_interval WHERE patient_id = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms, seq')
       .all(patientId, fromMs, toMs) as { patient_id: string; device_id: string; time_ms: number; rr_ms: number; cls: string }[];
     return rows.map((r) => ({ patientId: r.patient_id, deviceId: r.device_id, timeMs: r.time_ms, rrMs: r.rr_ms, cls: r.cls }));
   }

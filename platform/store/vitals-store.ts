@@ -4,6 +4,17 @@
  */
 import type { EcgStrip } from '../../contracts/ecg-strip.ts';
 
+/**
+ * The device's frame counter of the frame a point came from (device-protocol.md `seq`), where it
+ * is known. Points are idempotent per series and device time, so the same frame resent overwrites
+ * its own points; but a device clock stepped back by a whole number of frames (a time-zone or NTP
+ * step of exactly an hour) sends other frames at device times already stored, which would
+ * overwrite the stored points. The stores keep points of different frames apart by it. Absent
+ * (points the processor derives from the ECG of analysed frames, whose times only advance):
+ * keyed by time alone.
+ */
+export type FrameSeq = number | undefined;
+
 /** One heart-rate point: the rate over one frame's beats, at the frame's end (device time). */
 export interface HeartRatePoint {
   patientId: string;
@@ -11,6 +22,7 @@ export interface HeartRatePoint {
   /** Device time, ms since epoch. */
   timeMs: number;
   hrBpm: number;
+  seq?: FrameSeq;
 }
 
 /** One RR interval, at the R-peak that closes it (device time). */
@@ -21,6 +33,7 @@ export interface RrPoint {
   rrMs: number;
   /** Firmware beat class of the closing beat (N, S, V, F, Q). */
   cls: string;
+  seq?: FrameSeq;
 }
 
 export interface VitalsStore {

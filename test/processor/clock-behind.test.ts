@@ -14,7 +14,7 @@ import { syntheticEcgSource } from '../../device-sim/ecg-synth.ts';
 import { InProcessBus } from '../../platform/bus/index.ts';
 import { parseStreamState } from '../../processor/stream-state.ts';
 import { StreamRuntime, type StreamRuntimeOptions } from '../../processor/stream-runtime.ts';
-import { beats, frames, iso, processorSnapshots, startHarness, T0, type Harness } from './helpers.ts';
+import { beats, frames, iso, processorSnapshots, startHarness, T0, until, type Harness } from './helpers.ts';
 
 const OPTIONS: StreamRuntimeOptions = { patientId: 'p1', deviceId: 'd1', criteriaAt: () => DEFAULT_CRITERIA_VERSION, ecgStrips: false };
 
@@ -178,17 +178,33 @@ describe('through the processor (in-process bus: dedup, changelog, alerts stream
   afterEach(async () => {
     for (const h of running.splice(0)) await h.stop();
   });
-
-  it('the stepped frames pass the duplicate filter (new seq and ts), and the signal loss is published once, open', async () => {
+  /** A processor that takes the firmware stream stepped back by `shiftMs` 60 s in, 20 frames a batch. */
+  async function sendStepped(shiftMs: number): Promise<{ bus: InProcessBus; h: Harness; list: TelemetryFrame[] }> {
     const bus = new InProcessBus();
     const h = await startHarness({ bus });
     running.push(h);
-    const list = stepped(stream(false), 60, -3_600_000);
+    const list = stepped(stream(false), 60, shiftMs);
     for (let i = 0; i < list.length; i += 20) await h.send(list.slice(i, i + 20));
+    return { bus, h, list };
+  }
+
+  it('the stepped frames pass the duplicate filter (new seq and ts), and the signal loss is published once, open', async () => {
+    const { bus, h } = await sendStepped(-3_600_000);
     const losses = processorSnapshots(bus).filter((a) => a.kind === 'signal_loss');
     expect(new Set(losses.map((a) => a.id)).size).toBe(1);
     expect(losses.at(-1)!.onset).toBe(iso(T0 + 60_000));
     expect(losses.at(-1)!.end).toBeUndefined();
     expect(h.metrics.counter('pb_processor_late_frames_total', '').get()).toBe(180);
+  });
+
+  it('a step back of exactly 30 s (whole frames): the heart rate stored for those 30 s keeps its points, and the stepped frames are stored next to them', async () => {
+    const { h, list } = await sendStepped(-30_000);
+    await until('the store to hold every frame', async () => (await h.store.queryHeartRate('p1', T0, T0 + 300_000)).length >= list.length - 1);
+    // Frames 30–59 (seq 30–59) and the stepped frames 60–89 (seq 60–89) end at the same device times.
+    const points = await h.store.queryHeartRate('p1', T0 + 31_000, T0 + 61_000);
+    const perTime = new Map<number, number[]>();
+    for (const p of points) perTime.set(p.timeMs, [...(perTime.get(p.timeMs) ?? []), p.hrBpm]);
+    expect(perTime.size).toBe(30);
+    expect([...perTime.values()].every((rates) => rates.length === 2)).toBe(true);
   });
 });

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { InfluxVitalsStore } from '../../../platform/store/index.ts';
 import type { HeartRatePoint, RrPoint } from '../../../platform/store/index.ts';
 import { describeWithService, influxAuth, influxAvailable, influxUrl } from '../../helpers/services.ts';
+import { frameSeqCases } from './frame-seq-cases.ts';
 
 /** One database per test run, dropped afterwards. */
 const database = `pb_test_${randomUUID().replaceAll('-', '')}`;
@@ -78,6 +79,10 @@ await describeWithService('InfluxVitalsStore against a real InfluxDB (v1 HTTP AP
     await store.write({ heartRate: [point], rr: [] });
     await store.write({ heartRate: [{ ...point, hrBpm: 81 }], rr: [] });
     expect(await store.queryHeartRate('dup-p1', T0, T0 + 1)).toEqual([{ ...point, hrBpm: 81 }]);
+  });
+
+  it('keeps the points of another frame at the same device time (a clock stepped back by whole frames); the same frame resent replaces its own', async () => {
+    await frameSeqCases(store, 'seq-p1');
   });
 
   it('splits a large write into several requests and stores every point', async () => {

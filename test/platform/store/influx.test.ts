@@ -48,20 +48,21 @@ async function recordingInflux(): Promise<{ url: string; requests: Recorded[] }>
 
 const T0 = Date.UTC(2025, 0, 15, 8, 0, 0);
 
-it('sends a token as "Authorization: Token" and writes escaped line protocol in ms precision', async () => {
+it('sends a token as "Authorization: Token" and writes escaped line protocol in ns precision: the device time in ms, the frame seq below it', async () => {
   const influx = await recordingInflux();
   const store = new InfluxVitalsStore({ url: influx.url, database: 'pulsebridge', token: 's3cret' });
   await store.write({
     heartRate: [{ patientId: 'p-1', deviceId: 'dev 1', timeMs: T0, hrBpm: 72 }],
-    rr: [{ patientId: 'p-1', deviceId: 'dev 1', timeMs: T0 + 800, rrMs: 800, cls: 'N' }],
+    rr: [{ patientId: 'p-1', deviceId: 'dev 1', timeMs: T0 + 800, rrMs: 800, cls: 'N', seq: 1_000_041 }],
   });
   expect(influx.requests).toEqual([
     {
       method: 'POST',
       path: '/write',
-      params: { db: 'pulsebridge', precision: 'ms' },
+      params: { db: 'pulsebridge', precision: 'ns' },
       authorization: 'Token s3cret',
-      body: `heart_rate,device=dev\\ 1,patient=p-1 hr_bpm=72 ${T0}\nrr_interval,cls=N,device=dev\\ 1,patient=p-1 rr_ms=800i ${T0 + 800}`,
+      // No seq: 0 below the ms; seq 1,000,041: 1 + 1,000,041 mod 999,999 = 43.
+      body: `heart_rate,device=dev\\ 1,patient=p-1 hr_bpm=72 ${T0}000000\nrr_interval,cls=N,device=dev\\ 1,patient=p-1 rr_ms=800i ${T0 + 800}000043`,
     },
   ]);
 });
