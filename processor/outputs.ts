@@ -136,18 +136,19 @@ export class ProcessorOutputs {
    * successor resumes from the latest regular records, as after a crash. Only streams of the
    * telemetry partitions this processor still holds (`assigned`): a stream whose partition went to
    * another instance in a rebalance may still be held here until that instance writes its record,
-   * and a record from here would make that instance drop its newer state. Returns how many.
+   * and a record from here would make that instance drop its newer state. Returns how many, and
+   * their size (for the stop's log: a hand-over record is 4–12 kB with ECG).
    */
-  async writeHandover(entries: Iterable<StreamEntry>, assigned: readonly number[]): Promise<number> {
+  async writeHandover(entries: Iterable<StreamEntry>, assigned: readonly number[]): Promise<{ streams: number; bytes: number }> {
     const records: BusMessage[] = [];
     for (const e of entries) {
       if (e.dropped || e.rt.analysedUntilMs === undefined || e.rt.partition === undefined || !assigned.includes(e.rt.partition)) continue;
       records.push(this.#stateMessage(e, { handover: true }));
     }
-    if (records.length === 0) return 0;
+    if (records.length === 0) return { streams: 0, bytes: 0 };
     await this.#o.bus.publish(STREAMS.processorState, records);
     this.#stateWrites.inc({}, records.length);
-    return records.length;
+    return { streams: records.length, bytes: records.reduce((sum, r) => sum + r.value.length, 0) };
   }
 
   /** Retries an output with capped exponential backoff until it succeeds or the processor stops. */

@@ -235,7 +235,9 @@ export function createProcessor(options: ProcessorOptions): Processor {
         if (!stopping && streams.started) {
           try {
             const assigned = telemetrySub?.assignedPartitions?.() ?? [];
-            logger.info('streams handed over', { streams: await outputs.writeHandover(streams.all(), assigned), partitions: assigned });
+            const startedMs = Date.now();
+            const written = await outputs.writeHandover(streams.all(), assigned);
+            logger.info('streams handed over', { ...written, partitions: assigned, ms: Date.now() - startedMs });
           } catch (err) {
             logger.warn('hand-over records not written; a successor resumes from the latest records', { err: err as Error });
           }

@@ -178,9 +178,9 @@ describe('which streams a stop hands over', () => {
       rt.partition = partition;
       return { key: patientId, rt, dropped: false, lastArrivalMs: 0, notBeforeMs: 0 };
     };
-    expect(await outputs.writeHandover([entry(1, 'moved'), entry(2, 'held'), { ...entry(2, 'dropped'), dropped: true }], [0, 2])).toBe(1);
+    expect(await outputs.writeHandover([entry(1, 'moved'), entry(2, 'held'), { ...entry(2, 'dropped'), dropped: true }], [0, 2])).toMatchObject({ streams: 1 });
     expect(bus.read(STREAMS.processorState).map((m) => m.key)).toEqual(['g\nheld']);
-    expect(await outputs.writeHandover([entry(1, 'moved')], [])).toBe(0);
+    expect(await outputs.writeHandover([entry(1, 'moved')], [])).toEqual({ streams: 0, bytes: 0 });
   });
 });
 
