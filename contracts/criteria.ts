@@ -131,6 +131,14 @@ export const criteriaRecordSchema = z.object({
   versions: z.array(criteriaVersionSchema).max(MAX_CRITERIA_VERSIONS),
   /** Ascending by `at`, at most MAX_RELEARNS; absent when nobody asked for one. */
   relearns: z.array(relearnSchema).max(MAX_RELEARNS).optional(),
+  /**
+   * The write that published this record, and the write whose record it was built on (absent for a
+   * patient's first record, and in records of earlier versions). A writer that finds its record
+   * replaced one it was not built on — another API instance wrote the patient at the same moment —
+   * publishes the two merged (dashboard-api/routes-criteria.ts). Readers need neither.
+   */
+  writeId: z.string().max(64).optional(),
+  basedOn: z.string().max(64).optional(),
 });
 export type CriteriaRecord = z.output<typeof criteriaRecordSchema>;
 

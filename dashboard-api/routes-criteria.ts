@@ -13,7 +13,9 @@
  * record who set them and when, and take effect for frames whose device time is at or after
  * `effectiveFrom` (default: now). Every read and change is in the access audit trail; a change's
  * entry holds the old and the new criteria. The source of truth is the compacted criteria
- * stream (STREAMS.criteria), which the processor reads; this module folds it too.
+ * stream (STREAMS.criteria), which the processor reads; this module folds it too. No write that
+ * was answered 200 is lost to another written at the same moment, on this instance or another
+ * (oneWriteAtATime, publishAndConfirm).
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
@@ -28,6 +30,7 @@ import type { Logger } from '../platform/log.ts';
 import { ChangelogTable } from '../processor/changelog-table.ts';
 import { Lock } from '../processor/lock.ts';
 import { canAccessPatient } from './auth.ts';
+import { mergeCriteria, sameVersion, type CriteriaEntries } from './criteria-merge.ts';
 import { badRequest, idSegment, parseTimeParam, sendJson } from './http-util.ts';
 import type { PatientDirectory } from './patient-directory.ts';
 import { jsonBody, type RouteModule, type RouteRequest } from './route-module.ts';
@@ -62,6 +65,11 @@ const putBody = z.strictObject({
 
 const relearnBody = z.strictObject({ reason: z.string().max(500).optional() });
 
+/** How often a write merges in another instance's write before it gives up (each needs a write at the same moment). */
+const MAX_MERGES = 3;
+
+const entriesOf = (record: CriteriaRecord | undefined): CriteriaEntries => ({ versions: record?.versions ?? [], relearns: record?.relearns ?? [] });
+
 export interface CriteriaRoutes extends RouteModule {
   /** Stops reading the criteria stream. */
   close(): Promise<void>;
@@ -83,7 +91,8 @@ export function criteriaRoutes(o: CriteriaRoutesOptions): CriteriaRoutes {
    * Each write reads the patient's record, changes it and publishes it whole (the stream is
    * compacted). Two writes for one patient at once would both start from the same record, and the
    * later would drop the earlier one's change after both were answered 200. So an instance runs a
-   * patient's writes one after the other; the entry is removed when the last one is done.
+   * patient's writes one after the other; the entry is removed when the last one is done. (Writes
+   * of two instances at once are merged by the later writer: publishAndConfirm.)
    */
   const writeQueues = new Map<string, Lock>();
   async function oneWriteAtATime<T>(patientId: string, write: () => Promise<T>): Promise<T> {
@@ -96,7 +105,7 @@ export function criteriaRoutes(o: CriteriaRoutesOptions): CriteriaRoutes {
   }
 
   /** Reads the criteria stream up to now (read-your-writes across API instances). */
-  async function current(patientId: string): Promise<{ versions: CriteriaVersion[]; relearns: Relearn[] }> {
+  async function readUpToNow(): Promise<void> {
     starting ??= (async () => {
       await o.bus.ensureStreams([{ name: STREAMS.criteria, partitions: 1, compacted: true }]);
       await table.start();
@@ -108,8 +117,64 @@ export function criteriaRoutes(o: CriteriaRoutesOptions): CriteriaRoutes {
     if (!(await table.catchUp(catchUpTimeoutMs))) {
       throw new PulsebridgeError('PB_BUS_UNAVAILABLE', 'the criteria stream could not be read up to now');
     }
-    const record = table.get(patientId);
-    return { versions: record?.versions ?? [], relearns: record?.relearns ?? [] };
+  }
+
+  /** The patient's record as of now (undefined: nobody changed the defaults yet). */
+  async function currentRecord(patientId: string): Promise<CriteriaRecord | undefined> {
+    await readUpToNow();
+    return table.get(patientId);
+  }
+
+  async function current(patientId: string): Promise<CriteriaEntries> {
+    return entriesOf(await currentRecord(patientId));
+  }
+
+  /**
+   * This instance's records not read back yet (by write id) → the record each replaced without
+   * having been built on it (undefined: none so far). Filled while the record is read back.
+   */
+  const unconfirmed = new Map<string, CriteriaRecord | undefined>();
+  table.onChange((_patientId, record, previous) => {
+    if (record.writeId === undefined || !unconfirmed.has(record.writeId)) return;
+    if (previous !== undefined && previous.writeId !== record.basedOn) unconfirmed.set(record.writeId, previous);
+  });
+
+  /**
+   * Publishes the patient's record with `entries`, built on `base`, and reads it back. Two API
+   * instances may write one patient at the same moment, each building on the record it read; the
+   * later record would replace the earlier one without its entry after both writers answered.
+   * Each record names the record it was built on (`basedOn`), so the writer whose record replaced
+   * another one sees that while reading its own back, and publishes the two merged
+   * (criteria-merge.ts) before it answers: the later writer always repairs. `onMerge` may take
+   * the writer's own entry out of a merge (a change based on a version that is no longer current).
+   */
+  async function publishAndConfirm(
+    r: RouteRequest, patientId: string, base: CriteriaRecord | undefined, entries: CriteriaEntries,
+    action: 'criteria.change' | 'criteria.relearn', what: string,
+    onMerge: (merged: CriteriaEntries, other: CriteriaRecord) => CriteriaEntries = (merged) => merged,
+  ): Promise<{ merges: number }> {
+    let basedOn = base?.writeId;
+    for (let merges = 0; merges <= MAX_MERGES; merges++) {
+      const writeId = randomUUID();
+      const record: CriteriaRecord = {
+        schema: 'pb.criteria.v1', patientId, versions: entries.versions, ...(entries.relearns.length > 0 ? { relearns: entries.relearns } : {}),
+        writeId, ...(basedOn !== undefined ? { basedOn } : {}),
+      };
+      unconfirmed.set(writeId, undefined);
+      let replaced: CriteriaRecord | undefined;
+      try {
+        await publish(r, record, action, what);
+        await readUpToNow();
+      } finally {
+        replaced = unconfirmed.get(writeId);
+        unconfirmed.delete(writeId);
+      }
+      if (!replaced) return { merges };
+      o.logger.warn('a criteria record replaced one written at the same moment by another instance; publishing the two merged', { patientId, writeId, replaced: replaced.writeId });
+      entries = onMerge(mergeCriteria(entriesOf(replaced), entries), replaced);
+      basedOn = writeId;
+    }
+    throw new PulsebridgeError('PB_BUS_UNAVAILABLE', `the ${what} met other writes ${MAX_MERGES + 1} times in a row; read the criteria again`);
   }
 
   /** Publishes a patient's whole criteria record (the stream is compacted: the latest record per patient is the truth). */
@@ -162,13 +227,15 @@ export function criteriaRoutes(o: CriteriaRoutesOptions): CriteriaRoutes {
     if (effectiveFromMs > nowMs + MAX_EFFECTIVE_FUTURE_MS) throw badRequest('effectiveFrom may be at most 30 days ahead');
 
     const body = await oneWriteAtATime(patientId, async () => {
-      const { versions, relearns } = await current(patientId);
+      const base = await currentRecord(patientId);
+      const { versions, relearns } = entriesOf(base);
       const previous = latestCriteria(versions);
       const expected = parsedBody.data.expectedVersion ?? ifMatchVersion(r.req.headers['if-match']);
-      if (expected !== undefined && expected !== previous.version) {
-        await r.audit({ action: 'criteria.change', patientId, outcome: 'conflict', status: 409, detail: `expected version ${expected}, current ${previous.version}` });
-        throw new PulsebridgeError('PB_CRITERIA_CONFLICT', `the criteria are at version ${previous.version}, not ${expected}; read them again`, { details: { status: 409 } });
-      }
+      const conflict = async (current: number) => {
+        await r.audit({ action: 'criteria.change', patientId, outcome: 'conflict', status: 409, detail: `expected version ${expected}, current ${current}` });
+        return new PulsebridgeError('PB_CRITERIA_CONFLICT', `the criteria are at version ${current}, not ${expected}; read them again`, { details: { status: 409 } });
+      };
+      if (expected !== undefined && expected !== previous.version) throw await conflict(previous.version);
       const next: CriteriaVersion = {
         version: previous.version + 1,
         effectiveFrom: new Date(effectiveFromMs).toISOString(),
@@ -177,17 +244,28 @@ export function criteriaRoutes(o: CriteriaRoutesOptions): CriteriaRoutes {
         ...(parsedBody.data.reason !== undefined ? { reason: parsedBody.data.reason } : {}),
         alarms: alarms.data,
       };
-      const record: CriteriaRecord = {
-        schema: 'pb.criteria.v1', patientId, versions: [...versions, next].slice(-MAX_CRITERIA_VERSIONS), ...(relearns.length > 0 ? { relearns } : {}),
-      };
       // Audited before it happens, with the old and the new criteria: if the trail cannot be
       // written, the change is not made.
       await r.audit({
         action: 'criteria.change', patientId, outcome: 'allowed', status: 200,
         detail: JSON.stringify({ version: next.version, effectiveFrom: next.effectiveFrom, reason: next.reason, old: { version: previous.version, alarms: previous.alarms }, new: next.alarms }),
       });
-      await publish(r, record, 'criteria.change', `criteria version ${next.version}`);
-      return view(patientId, await current(patientId));
+      // Another instance's change published at the same moment, which this one replaced: merged,
+      // unless this change was based on a version (If-Match) that the other one has overtaken.
+      let overtaken = false;
+      const { merges } = await publishAndConfirm(r, patientId, base, { versions: [...versions, next].slice(-MAX_CRITERIA_VERSIONS), relearns }, 'criteria.change', `criteria version ${next.version}`, (merged, other) => {
+        if (expected === undefined || other.versions.every((v) => versions.some((w) => sameVersion(v, w)))) return merged;
+        overtaken = true;
+        return { ...merged, versions: merged.versions.filter((v) => !sameVersion(v, next)) };
+      });
+      const after = await current(patientId);
+      if (overtaken) throw await conflict(latestCriteria(after.versions).version);
+      const numbered = after.versions.find((v) => sameVersion(v, next));
+      if (merges > 0 && numbered && numbered.version !== next.version) {
+        // The trail said which number the change would get; it got another.
+        await r.audit({ action: 'criteria.change', patientId, outcome: 'allowed', status: 200, detail: JSON.stringify({ version: numbered.version, renumberedFrom: next.version, why: 'merged with a change another API instance wrote at the same moment' }) });
+      }
+      return view(patientId, after);
     });
     sendJson(r.res, 200, body, { etag: `"${body.current.version}"` });
   }
@@ -203,12 +281,12 @@ export function criteriaRoutes(o: CriteriaRoutesOptions): CriteriaRoutes {
     const parsedBody = relearnBody.safeParse(await jsonBody(r));
     if (!parsedBody.success) throw badRequest(`invalid relearn request: ${issues(parsedBody.error)}`);
     const body = await oneWriteAtATime(patientId, async () => {
-      const { versions, relearns } = await current(patientId);
+      const base = await currentRecord(patientId);
+      const { versions, relearns } = entriesOf(base);
       const relearn: Relearn = { at: new Date(now()).toISOString(), by: r.principal.sub, ...(parsedBody.data.reason !== undefined ? { reason: parsedBody.data.reason } : {}) };
-      const record: CriteriaRecord = { schema: 'pb.criteria.v1', patientId, versions, relearns: [...relearns, relearn].slice(-MAX_RELEARNS) };
       // Audited before it happens, as a criteria change is.
       await r.audit({ action: 'criteria.relearn', patientId, outcome: 'allowed', status: 200, detail: JSON.stringify(relearn) });
-      await publish(r, record, 'criteria.relearn', 'relearn');
+      await publishAndConfirm(r, patientId, base, { versions, relearns: [...relearns, relearn].slice(-MAX_RELEARNS) }, 'criteria.relearn', 'relearn');
       return view(patientId, await current(patientId));
     });
     sendJson(r.res, 200, body, { etag: `"${body.current.version}"` });

@@ -34,7 +34,8 @@ export interface ChangelogTableOptions<T> {
   logger: Logger;
 }
 
-export type ChangeListener<T> = (key: string, value: T) => void;
+/** `previous`: the key's value before this record (undefined for its first). */
+export type ChangeListener<T> = (key: string, value: T, previous: T | undefined) => void;
 
 export class ChangelogTable<T> {
   readonly #o: ChangelogTableOptions<T>;
@@ -73,10 +74,11 @@ export class ChangelogTable<T> {
           }
           const value = this.#o.parse(m.key, json);
           if (value === undefined) continue;
+          const previous = this.#rows.get(m.key);
           this.#rows.set(m.key, value);
           for (const l of this.#listeners) {
             try {
-              l(m.key, value);
+              l(m.key, value, previous);
             } catch (err) {
               this.#o.logger.error('changelog listener failed', { stream: this.#o.stream, err: err as Error });
             }

@@ -15,7 +15,7 @@ import { openDevIssuer, type DevIssuer, type Role } from '../../dashboard-api/de
 import { staticPatientDirectory } from '../../dashboard-api/patient-directory.ts';
 import { criteriaRoutes, type CriteriaRoutes } from '../../dashboard-api/routes-criteria.ts';
 import { createDashboardApi, type DashboardApi } from '../../dashboard-api/server.ts';
-import { InProcessBus } from '../../platform/bus/index.ts';
+import { InProcessBus, type Bus } from '../../platform/bus/index.ts';
 import { silentLogger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
 import { SqliteVitalsStore } from '../../platform/store/index.ts';
@@ -25,13 +25,14 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 interface Api { url: string; bus: InProcessBus; api: DashboardApi; routes: CriteriaRoutes; dataDir: string; issuer: DevIssuer; close(): Promise<void> }
 
-async function startApi(): Promise<Api> {
+/** An API instance with the criteria routes; a second instance is given the first one's bus (its criteria stream through `routesBus`) and token issuer. */
+async function startApi(shared: { bus: InProcessBus; routesBus?: Bus; issuer: DevIssuer } | undefined = undefined): Promise<Api> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'pb-criteria-api-'));
-  const bus = new InProcessBus();
+  const bus = shared?.bus ?? new InProcessBus();
   const store = new SqliteVitalsStore(':memory:');
-  const issuer = await openDevIssuer({ dataDir });
+  const issuer = shared?.issuer ?? (await openDevIssuer({ dataDir }));
   const patients = staticPatientDirectory([{ id: 'p1', devices: [] }, { id: 'p2', devices: [] }]);
-  const routes = criteriaRoutes({ bus, logger: silentLogger, patients, now: () => NOW });
+  const routes = criteriaRoutes({ bus: shared?.routesBus ?? bus, logger: silentLogger, patients, now: () => NOW });
   const api = createDashboardApi({
     bus, vitalsStore: store, patients, auth: createDevTokenVerifier(issuer), audit: new JsonlAuditSink({ dataDir }),
     logger: silentLogger, metrics: new MetricsRegistry(), heartbeatIntervalMs: 600_000, now: () => NOW, routeModules: [routes],
@@ -39,7 +40,13 @@ async function startApi(): Promise<Api> {
   const { url } = await api.listen(0, '127.0.0.1');
   return {
     url, bus, api, routes, dataDir, issuer,
-    close: async () => { await api.close(); await routes.close(); await bus.close(); await store.close(); await rm(dataDir, { recursive: true, force: true }); },
+    close: async () => {
+      await api.close();
+      await routes.close();
+      if (!shared) await bus.close();
+      await store.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
   };
 }
 
@@ -87,7 +94,8 @@ describe('criteria routes', () => {
     const v1 = { version: 1, effectiveFrom, setBy: 'dr-a', setAt: iso(NOW), reason: 'athlete, known sinus pauses', alarms: expectedAlarms };
     expect(res.body).toEqual({ patientId: 'p1', current: v1, inForce: expect.objectContaining({ version: 0 }), versions: [v1], relearns: [] });
     expect(res.headers.get('etag')).toBe('"1"');
-    expect(records()).toEqual([{ schema: 'pb.criteria.v1', patientId: 'p1', versions: [v1] }]);
+    // The write's id is on the record (criteria-merge across API instances); the first has no basedOn.
+    expect(records()).toEqual([{ schema: 'pb.criteria.v1', patientId: 'p1', versions: [v1], writeId: expect.any(String) }]);
     expect(a.bus.read(STREAMS.criteria).filter((m) => m.key === 'p1')).toHaveLength(1);
 
     const change = (await auditEntries()).find((e) => e.action === 'criteria.change')!;
@@ -156,7 +164,9 @@ describe('criteria routes', () => {
     // Not a criteria version: the change scheduled an hour ahead stays the current version and takes effect then.
     expect(res.body.current).toMatchObject({ version: 1, effectiveFrom: scheduled });
     expect(res.body.inForce).toMatchObject({ version: 0 });
-    expect(records().at(-1)).toEqual({ schema: 'pb.criteria.v1', patientId: 'p1', versions: [expect.objectContaining({ version: 1 })], relearns: [relearn] });
+    expect(records().at(-1)).toEqual({
+      schema: 'pb.criteria.v1', patientId: 'p1', versions: [expect.objectContaining({ version: 1 })], relearns: [relearn], writeId: expect.any(String), basedOn: records().at(-2)!.writeId,
+    });
     const audited = (await auditEntries()).find((e) => e.action === 'criteria.relearn')!;
     expect(audited).toMatchObject({ actor: { sub: 'dr-a' }, patientId: 'p1', outcome: 'allowed', status: 200 });
     expect(JSON.parse(audited.detail!)).toEqual(relearn);
@@ -194,5 +204,81 @@ describe('criteria routes', () => {
     expect([first.status, second.status].sort()).toEqual([200, 409]);
     const after = records().filter((r) => r.patientId === 'p1').at(-1)!;
     expect(after.versions.map((v) => v.version)).toEqual([1, 2, 3, 4]);
+  });
+});
+
+describe('two API instances writing one patient at the same moment', () => {
+  let a: Api;
+  let b: Api;
+  /** Instance B's criteria records wait here until released: B has read the record, A writes meanwhile. */
+  let held: { arrived: Promise<void>; release: () => void };
+  beforeEach(async () => {
+    a = await startApi();
+    let arrive!: () => void;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    held = { arrived: new Promise<void>((r) => (arrive = r)), release };
+    const holding: Bus = {
+      async publish(stream, messages) {
+        if (stream === STREAMS.criteria && messages.some((m) => (JSON.parse(m.value.toString()) as { schema?: string }).schema === 'pb.criteria.v1')) {
+          arrive();
+          await gate;
+        }
+        return a.bus.publish(stream, messages);
+      },
+      subscribe: (stream, options) => a.bus.subscribe(stream, options),
+      ensureStreams: (streams) => a.bus.ensureStreams(streams),
+      close: async () => {},
+    };
+    b = await startApi({ bus: a.bus, routesBus: holding, issuer: a.issuer });
+  });
+  afterEach(async () => {
+    held.release();
+    await b.close();
+    await a.close();
+  });
+
+  const last = () => a.bus.read(STREAMS.criteria).map((m) => JSON.parse(m.value.toString())).filter((r) => r.schema === 'pb.criteria.v1' && r.patientId === 'p1').at(-1) as CriteriaRecord;
+  const token = () => a.issuer.issueToken({ sub: 'dr-a', role: 'clinician', patients: ['p1'], ttlSeconds: 3600 });
+  /** B's write is held after it read the record; A's write goes through; then B's is released. */
+  async function race(first: (t: string) => Promise<{ status: number; body: Record<string, any> }>, heldWrite: (t: string) => Promise<{ status: number; body: Record<string, any> }>) {
+    const t = await token();
+    const later = heldWrite(t);
+    await held.arrived;
+    const earlier = await first(t);
+    held.release();
+    return { earlier, later: await later };
+  }
+  const put = (api: Api, alarms: object, extra: object = {}) => (t: string) => call('PUT', `${api.url}/v1/patients/p1/criteria`, t, { alarms, ...extra });
+
+  it('two changes: both are kept, the one published last numbered after the other, whatever each instance had read', async () => {
+    const { earlier, later } = await race(put(a, { brady: { limitBpm: 45 } }, { reason: 'from A' }), put(b, { tachy: { limitBpm: 130 } }, { reason: 'from B' }));
+    expect([earlier.status, later.status]).toEqual([200, 200]);
+    expect(earlier.body.current).toMatchObject({ version: 1, reason: 'from A' });
+    // B's record (built on no record) replaced A's; B saw it reading its own back, and published both.
+    expect(later.body.versions.map((v: { version: number; reason: string }) => [v.version, v.reason])).toEqual([[1, 'from A'], [2, 'from B']]);
+    expect(last().versions.map((v) => v.reason)).toEqual(['from A', 'from B']);
+    expect(last().versions[1]!.alarms.tachy.limitBpm).toBe(130);
+    expect(last().versions[0]!.alarms.brady.limitBpm).toBe(45);
+    // B's trail said version 1 before it published; it says where the change ended up.
+    const trail = (await readFile(auditLogPath(b.dataDir), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as AuditEntry).filter((e) => e.action === 'criteria.change');
+    expect(trail.map((e) => JSON.parse(e.detail!).version)).toEqual([1, 2]);
+    expect(JSON.parse(trail[1]!.detail!)).toMatchObject({ renumberedFrom: 1 });
+  });
+
+  it('a change and a relearn: both kept', async () => {
+    const relearn = (t: string) => call('POST', `${b.url}/v1/patients/p1/relearn`, t, { reason: 'patch re-applied' });
+    const { earlier, later } = await race(put(a, { brady: { limitBpm: 45 } }), relearn);
+    expect([earlier.status, later.status]).toEqual([200, 200]);
+    expect(last()).toMatchObject({ versions: [{ version: 1, alarms: { brady: { limitBpm: 45 } } }], relearns: [{ reason: 'patch re-applied' }] });
+  });
+
+  it('two changes based on the same version (If-Match): the one published first stands, the other is refused with 409 and taken out again', async () => {
+    const { earlier, later } = await race(put(a, { brady: { limitBpm: 45 } }, { expectedVersion: 0, reason: 'from A' }), put(b, { tachy: { limitBpm: 130 } }, { expectedVersion: 0, reason: 'from B' }));
+    expect([earlier.status, later.status]).toEqual([200, 409]);
+    expect(later.body.error.code).toBe('PB_CRITERIA_CONFLICT');
+    expect(last().versions.map((v) => [v.version, v.reason])).toEqual([[1, 'from A']]);
+    const got = await call('GET', `${b.url}/v1/patients/p1/criteria`, await token());
+    expect(got.body.current).toMatchObject({ version: 1, reason: 'from A' });
   });
 });
