@@ -75,6 +75,8 @@ const { values: flags } = parseArgs({
     /** Write a V8 CPU profile of every component into this folder (node --cpu-prof), and print the top functions. */
     'cpu-prof-dir': { type: 'string' },
     'cache-dir': { type: 'string', default: path.join(os.tmpdir(), 'pulsebridge-bench-e2e') },
+    /** Log level of every component; their logs are kept in <cache-dir>/logs (info: e.g. the processor's "streams handed over"). */
+    'log-level': { type: 'string', default: 'warn' },
   },
 });
 const DEVICES = Number(flags.devices);
@@ -327,7 +329,7 @@ async function run(services: Services, dataDir: string, runId: string, cleanups:
   const baseEnv: Record<string, string> = {
     PULSEBRIDGE_BUS: 'kafka', KAFKA_BROKERS: kafkaBrokers.join(','), PULSEBRIDGE_STORE: 'influxdb', INFLUX_URL: influxUrl,
     PULSEBRIDGE_DATA_DIR: dataDir, PULSEBRIDGE_MQTT_PORT: String(mqttPort), PULSEBRIDGE_HTTP_PORT: String(httpPort),
-    PULSEBRIDGE_TELEMETRY_PARTITIONS: String(PARTITIONS), PULSEBRIDGE_PROCESSOR_GROUP: groupId, PULSEBRIDGE_LOG_LEVEL: 'warn',
+    PULSEBRIDGE_TELEMETRY_PARTITIONS: String(PARTITIONS), PULSEBRIDGE_PROCESSOR_GROUP: groupId, PULSEBRIDGE_LOG_LEVEL: flags['log-level']!,
     PULSEBRIDGE_FHIR_BASE_URL: fhir.baseUrl, PULSEBRIDGE_GATEWAY_ID: `bench-e2e-${runId}`, KAFKA_SESSION_TIMEOUT_MS: flags['session-timeout-ms']!,
   };
   const components: Component[] = [];
