@@ -123,6 +123,11 @@ describe('a graceful hand-over in the last seconds of AF on an ECG device, nothi
   }
 });
 
+/** The in-process bus with another publish (a bus that refuses or is slow). */
+function withPublish(inner: InProcessBus, publish: Bus['publish']): Bus {
+  return { publish, subscribe: (stream, options) => inner.subscribe(stream, options), ensureStreams: (streams) => inner.ensureStreams(streams), close: () => inner.close() };
+}
+
 /** A processor that stops gracefully after frame `stopAfter` (if given) and one that takes over on the same bus: the asystole alerts published. */
 async function stopAndReplace(makeBus: () => Promise<Bus>, list: TelemetryFrame[], stopAfter?: number): Promise<string[]> {
   const bus = await makeBus();
@@ -189,12 +194,7 @@ describe('a processor stopped gracefully and replaced, in-process bus', () => {
 
   it('a stop while a batch retries its outputs (the bus refuses alerts) ends without the hand-over instead of waiting for ever', async () => {
     const inner = new InProcessBus();
-    const bus: Bus = {
-      publish: (stream, messages) => (stream === STREAMS.alerts ? Promise.reject(new Error('test: alerts refused')) : inner.publish(stream, messages)),
-      subscribe: (stream, options) => inner.subscribe(stream, options),
-      ensureStreams: (streams) => inner.ensureStreams(streams),
-      close: () => inner.close(),
-    };
+    const bus = withPublish(inner, (stream, messages) => (stream === STREAMS.alerts ? Promise.reject(new Error('test: alerts refused')) : inner.publish(stream, messages)));
     const metrics = new MetricsRegistry();
     const store = new SqliteVitalsStore(':memory:');
     const processor = createProcessor({ bus, store, logger: silentLogger, metrics, clock: new ManualClock(T0 + 3_600_000), handoverWaitMs: 300 });
@@ -204,6 +204,30 @@ describe('a processor stopped gracefully and replaced, in-process bus', () => {
     const writesBefore = metrics.counter('pb_processor_state_writes_total', '').get();
     await processor.stop();
     expect(metrics.counter('pb_processor_state_writes_total', '').get()).toBe(writesBefore);
+    await store.close();
+    await inner.close();
+  });
+
+  it('a hand-over whose writing takes longer than that bound is still written whole before the stop ends (the bound is for getting the lock)', async () => {
+    const inner = new InProcessBus();
+    let slowWrites = 0;
+    const bus = withPublish(inner, async (stream, messages) => {
+      if (stream === STREAMS.processorState && slowWrites++ > 0) await new Promise((r) => setTimeout(r, 600));
+      return inner.publish(stream, messages);
+    });
+    const metrics = new MetricsRegistry();
+    const store = new SqliteVitalsStore(':memory:');
+    const processor = createProcessor({ bus, store, logger: silentLogger, metrics, clock: new ManualClock(T0 + 3_600_000), handoverWaitMs: 300 });
+    await processor.start();
+    const list = rhythm(3, 5000).slice(0, 10);
+    await inner.publish(STREAMS.telemetry, messages(list));
+    await until('the frames to be taken', () => metrics.counter('pb_processor_frames_total', '').get() >= list.length);
+    await processor.settled();
+    slowWrites = 1; // every processor-state write from now on takes 600 ms
+    const before = inner.read(STREAMS.processorState).length;
+    await processor.stop();
+    // Without the change the stop ended after 300 ms, with the records still on their way.
+    expect(inner.read(STREAMS.processorState).length).toBeGreaterThan(before);
     await store.close();
     await inner.close();
   });
