@@ -7,10 +7,10 @@
  * not used because 1.x does not have them.
  *
  * Schema (one series per patient × device [× beat class]):
- *   heart_rate,patient=…,device=…        hr_bpm=<float>   <device time, ms>
- *   rr_interval,patient=…,device=…,cls=… rr_ms=<int>i     <device time, ms>
+ *   heart_rate,patient=…,device=…        hr_bpm=<float>   <device time in ns: ms, frame seq below>
+ *   rr_interval,patient=…,device=…,cls=… rr_ms=<int>i     <device time in ns: ms, frame seq below>
  *   ecg_strip,patient=…,device=…,kind=…  alert_id="…",fs_hz=<float>,uv="<base64 int16 LE>",
- *                                        gaps="[[from,to),…]",lead_off="[…]",beats="[…]"  <strip start, ms>
+ *                                        gaps="[[from,to),…]",lead_off="[…]",beats="[…]"  <strip start in ns, whole ms>
  * An ECG strip is one point (read whole, never aggregated); the alert id is a field, not a tag,
  * so strips do not make a series per alert. The kind tag keeps apart two alerts of one patient
  * with the same onset (e.g. brady and extreme_brady).
