@@ -125,10 +125,6 @@ export function criteriaRoutes(o: CriteriaRoutesOptions): CriteriaRoutes {
     return table.get(patientId);
   }
 
-  async function current(patientId: string): Promise<CriteriaEntries> {
-    return entriesOf(await currentRecord(patientId));
-  }
-
   /**
    * This instance's records not read back yet (by write id) → the record each replaced without
    * having been built on it (undefined: none so far). Filled while the record is read back.
@@ -152,7 +148,7 @@ export function criteriaRoutes(o: CriteriaRoutesOptions): CriteriaRoutes {
     r: RouteRequest, patientId: string, base: CriteriaRecord | undefined, entries: CriteriaEntries,
     action: 'criteria.change' | 'criteria.relearn', what: string,
     onMerge: (merged: CriteriaEntries, other: CriteriaRecord) => CriteriaEntries = (merged) => merged,
-  ): Promise<{ merges: number }> {
+  ): Promise<{ merges: number; after: CriteriaEntries }> {
     let basedOn = base?.writeId;
     for (let merges = 0; merges <= MAX_MERGES; merges++) {
       const writeId = randomUUID();
@@ -169,7 +165,8 @@ export function criteriaRoutes(o: CriteriaRoutesOptions): CriteriaRoutes {
         replaced = unconfirmed.get(writeId);
         unconfirmed.delete(writeId);
       }
-      if (!replaced) return { merges };
+      // Read up to now already: the table holds the patient's record after this write.
+      if (!replaced) return { merges, after: entriesOf(table.get(patientId)) };
       o.logger.warn('a criteria record replaced one written at the same moment by another instance; publishing the two merged', { patientId, writeId, replaced: replaced.writeId });
       entries = onMerge(mergeCriteria(entriesOf(replaced), entries), replaced);
       basedOn = writeId;
@@ -208,7 +205,7 @@ export function criteriaRoutes(o: CriteriaRoutesOptions): CriteriaRoutes {
 
   async function getCriteria(r: RouteRequest, patientId: string): Promise<void> {
     await authorize(r, patientId, 'criteria.read');
-    const body = view(patientId, await current(patientId));
+    const body = view(patientId, entriesOf(await currentRecord(patientId)));
     await r.audit({ action: 'criteria.read', patientId, outcome: 'allowed', status: 200 });
     sendJson(r.res, 200, body, { etag: `"${body.current.version}"` });
   }
@@ -253,12 +250,11 @@ export function criteriaRoutes(o: CriteriaRoutesOptions): CriteriaRoutes {
       // Another instance's change published at the same moment, which this one replaced: merged,
       // unless this change was based on a version (If-Match) that the other one has overtaken.
       let overtaken = false;
-      const { merges } = await publishAndConfirm(r, patientId, base, { versions: [...versions, next].slice(-MAX_CRITERIA_VERSIONS), relearns }, 'criteria.change', `criteria version ${next.version}`, (merged, other) => {
+      const { merges, after } = await publishAndConfirm(r, patientId, base, { versions: [...versions, next].slice(-MAX_CRITERIA_VERSIONS), relearns }, 'criteria.change', `criteria version ${next.version}`, (merged, other) => {
         if (expected === undefined || other.versions.every((v) => versions.some((w) => sameVersion(v, w)))) return merged;
         overtaken = true;
         return { ...merged, versions: merged.versions.filter((v) => !sameVersion(v, next)) };
       });
-      const after = await current(patientId);
       if (overtaken) throw await conflict(latestCriteria(after.versions).version);
       const numbered = after.versions.find((v) => sameVersion(v, next));
       if (merges > 0 && numbered && numbered.version !== next.version) {
@@ -286,8 +282,8 @@ export function criteriaRoutes(o: CriteriaRoutesOptions): CriteriaRoutes {
       const relearn: Relearn = { at: new Date(now()).toISOString(), by: r.principal.sub, ...(parsedBody.data.reason !== undefined ? { reason: parsedBody.data.reason } : {}) };
       // Audited before it happens, as a criteria change is.
       await r.audit({ action: 'criteria.relearn', patientId, outcome: 'allowed', status: 200, detail: JSON.stringify(relearn) });
-      await publishAndConfirm(r, patientId, base, { versions, relearns: [...relearns, relearn].slice(-MAX_RELEARNS) }, 'criteria.relearn', 'relearn');
-      return view(patientId, await current(patientId));
+      const { after } = await publishAndConfirm(r, patientId, base, { versions, relearns: [...relearns, relearn].slice(-MAX_RELEARNS) }, 'criteria.relearn', 'relearn');
+      return view(patientId, after);
     });
     sendJson(r.res, 200, body, { etag: `"${body.current.version}"` });
   }

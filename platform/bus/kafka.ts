@@ -18,12 +18,12 @@ import type { Admin, Consumer, EachBatchPayload, IHeaders, LogEntry, Producer } 
 import type { Bus, BusMessage, ConsumedMessage, SubscribeOptions, StreamSpec, Subscription } from './bus.ts';
 import { PulsebridgeError } from '../errors.ts';
 import { createLogger } from '../log.ts';
+import type { Logger } from '../log.ts';
 import { silenceKafkajsNegativeTimeoutWarning } from './kafkajs-timer-warning.ts';
 
 // Every process that loads this adapter talks to Kafka through kafkajs (KafkaBus, the readiness
 // probe kafkaAnswers, tests' admin clients): none of them prints kafkajs' harmless negative-timeout warning.
 silenceKafkajsNegativeTimeoutWarning();
-import type { Logger } from '../log.ts';
 
 /** Consumer tuning. Defaults in KAFKA_CONSUMER_DEFAULTS. */
 export interface KafkaConsumerOptions {

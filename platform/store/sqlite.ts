@@ -15,25 +15,26 @@ const POINT_TABLES = [
 
 /** The key column of a point without a frame seq (derived points, and points stored before it was kept). */
 const NO_SEQ = -1;
-const seqKey = (seq: FrameSeq): number => seq ?? NO_SEQ;
+const seqKey = (seq: FrameSeq | undefined): number => seq ?? NO_SEQ;
 
 /**
  * Creates a point table, or moves one of a file written before the frame's seq was part of the key
  * (their points keep NO_SEQ): SQLite cannot change a primary key in place, so the table is copied.
  */
 function createPointTable(db: DatabaseSync, t: (typeof POINT_TABLES)[number], path: string): void {
-  const columns = db.prepare(`PRAGMA table_info(${t.name})`).all() as { name: string }[];
+  const columns = () => db.prepare(`PRAGMA table_info(${t.name})`).all() as { name: string }[];
+  const keyedBySeq = () => columns().some((c) => c.name === 'seq');
   const create = (name: string) => `CREATE TABLE IF NOT EXISTS ${name} (
     patient_id TEXT NOT NULL, device_id TEXT NOT NULL, time_ms INTEGER NOT NULL, ${t.columns}, seq INTEGER NOT NULL,
     PRIMARY KEY (patient_id, time_ms, device_id, seq)) WITHOUT ROWID`;
-  if (columns.length === 0) {
+  if (columns().length === 0) {
     db.exec(create(t.name));
     return;
   }
-  if (columns.some((c) => c.name === 'seq')) return;
+  if (keyedBySeq()) return;
   // Checked again under the write lock (IMMEDIATE): two processes opening an old file at once do not both move it.
   inTransaction(db, 'BEGIN IMMEDIATE', () => {
-    if ((db.prepare(`PRAGMA table_info(${t.name})`).all() as { name: string }[]).some((c) => c.name === 'seq')) return;
+    if (keyedBySeq()) return;
     db.exec(`${create(`${t.name}_keyed`)};
       INSERT INTO ${t.name}_keyed SELECT patient_id, device_id, time_ms, ${t.values}, ${NO_SEQ} FROM ${t.name};
       DROP TABLE ${t.name};

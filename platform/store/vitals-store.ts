@@ -13,7 +13,7 @@ import type { EcgStrip } from '../../contracts/ecg-strip.ts';
  * (points the processor derives from the ECG of analysed frames, whose times only advance):
  * keyed by time alone.
  */
-export type FrameSeq = number | undefined;
+export type FrameSeq = number;
 
 /** One heart-rate point: the rate over one frame's beats, at the frame's end (device time). */
 export interface HeartRatePoint {
