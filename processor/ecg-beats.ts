@@ -28,15 +28,20 @@
  * the beats the predecessor had not handed out are found. Why not the interval from the last
  * handed-out beat alone: beats in the lag window and at the new detector's start would be missed,
  * and a missed beat makes one long "interval" — a false bradycardia beat, or the end of a
- * tachycardia run. Why not serialize the detector: its filters, thresholds and ring buffers are
- * kilobytes of private state; its input is the public contract.
+ * tachycardia run. Why not serialize the detector in these records: its filters, thresholds and
+ * ring buffers are ≈ 9 kB at 250 Hz, and the records are rewritten with every batch; its input is
+ * the public contract. A graceful hand-over (processor.ts `stop`), written once per stream and
+ * stop, does carry the detector itself ({@link EcgBeatState.exact}): the re-run above is close but
+ * not exact — thresholds learned again from 2 s, beat shapes that take in the re-read beats a
+ * second time — and changed a beat's class or time within a minute after 26 % of hand-overs on the
+ * mitdb records (bench/ecg-handover-sweep.ts; 0 with the detector's state).
  */
 import { z } from 'zod';
-import type { Beat, TelemetryFrame } from '../contracts/telemetry.ts';
+import { BEAT_CLASSES, type Beat, type TelemetryFrame } from '../contracts/telemetry.ts';
 import type { EpisodeChange } from './detectors/detector.ts';
 import { base64ToInt16, int16ToBase64 } from './int16-base64.ts';
 import { ecgChunkOf, type PatientStream } from './patient-stream.ts';
-import { QRS_DEFAULTS, QrsDetector, type QrsBeat, type QrsParams } from './detectors/qrs-detector.ts';
+import { QRS_DEFAULTS, QrsDetector, qrsSnapshotSchema, type QrsBeat, type QrsParams, type QrsSnapshot } from './detectors/qrs-detector.ts';
 import type { MorphologyTemplates } from './detectors/qrs-morphology.ts';
 import { LEAD_OFF_DEFAULTS } from './technical.ts';
 
@@ -76,7 +81,35 @@ export interface EcgBeatState {
   beatsMs: number[];
   /** The current detector run's latest ECG frames, oldest first, back to back (`pace`: the frame's flagged pacer pulses, if any). */
   ecg: { ts: number; durMs: number; fs: number; uV: string; pace?: number[] }[];
+  /**
+   * Written at a graceful hand-over only (processor.ts `stop`): the QRS detector itself and the
+   * beats it found but had not handed out, so a successor whose first frame continues the ECG goes
+   * on exactly (see {@link EcgBeatSource.state}). Optional: regular records and older hand-overs
+   * have none, and a successor whose first frame starts elsewhere runs over {@link ecg} instead.
+   */
+  exact?: ExactBeatSourceState;
 }
+
+/** {@link EcgBeatState.exact}. */
+export interface ExactBeatSourceState {
+  /** Device time the next frame's ECG continues at (the exact state is for that frame only). */
+  nextEcgMs: number;
+  /** Device time of the detector's sample 0 (re-anchored on the device clock at every frame), ms. */
+  t0Ms: number;
+  /** The last handed-out beat (R peak, device time ms): the next beat's RR is measured from it. */
+  lastBeatMs?: number;
+  /** Beats detected but not handed out yet (device time ms, class). */
+  beats: { tMs: number; cls: Beat['cls'] }[];
+  qrs: QrsSnapshot;
+}
+
+const exactBeatSourceStateSchema = z.object({
+  nextEcgMs: z.number(),
+  t0Ms: z.number(),
+  lastBeatMs: z.number().optional(),
+  beats: z.array(z.object({ tMs: z.number(), cls: z.enum(BEAT_CLASSES) })),
+  qrs: qrsSnapshotSchema,
+});
 
 /** Format 1 of {@link EcgBeatState} as it comes back from the changelog (z.number() is finite). */
 export const ecgBeatStateSchema = z.object({
@@ -86,6 +119,7 @@ export const ecgBeatStateSchema = z.object({
   beatsMs: z.array(z.number()),
   ecg: z.array(z.object({ ts: z.number(), durMs: z.number().positive(), fs: z.number().int().positive(), uV: z.base64(), pace: z.array(z.number().int().min(0)).optional() })
     .refine((f) => Buffer.byteLength(f.uV, 'base64') === 2 * Math.floor((f.fs * f.durMs) / 1000), 'samples must match fs × durMs')).min(1),
+  exact: exactBeatSourceStateSchema.optional(),
 });
 
 /**
@@ -187,12 +221,13 @@ export class EcgBeatSource {
   frames(frame: TelemetryFrame): TelemetryFrame[] {
     const resume = this.#resume;
     this.#resume = undefined;
-    const resumeFromMs = resume && this.#prime(resume, frame);
+    const exactly = resume !== undefined && this.#resumeExactly(resume, frame);
+    const resumeFromMs = resume && !exactly ? this.#prime(resume, frame) : undefined;
     const endMs = frame.ts + frame.durMs;
     if (frame.beats.length > 0) this.#lastFirmwareBeatMs = frame.ts + frame.beats.at(-1)!.off;
     const firmware = frame.beats.length > 0 || endMs - this.#lastFirmwareBeatMs < FIRMWARE_BEAT_MEMORY_MS;
     this.#feedEcg(frame);
-    if (resume && resumeFromMs !== undefined) this.#continueFrom(resume, frame.ts, resumeFromMs);
+    if (resume && !exactly && resumeFromMs !== undefined) this.#continueFrom(resume, frame.ts, resumeFromMs);
     this.noRhythm = this.ecgMode && !firmware && !frame.ecg && !frame.leadOff;
     if (this.noRhythm) {
       // (#feedEcg restarted the QRS detector: the ECG that follows starts a new run.) The detectors
@@ -314,16 +349,31 @@ export class EcgBeatSource {
   /**
    * What a successor needs to go on where this source is (see the file comment), in ECG mode;
    * undefined otherwise (firmware beats need nothing: they come with the frames).
+   * `exact` (a graceful hand-over): also the QRS detector's own state ({@link EcgBeatState.exact},
+   * ≈ 8 kB more at 250 Hz). A successor that runs a fresh detector over the kept ECG finds the
+   * same beats almost always, but its thresholds and beat shapes are learned again from 2 s and
+   * the beats it re-reads count twice in its shapes: measured on the mitdb records, 12.8 % of
+   * hand-overs changed a beat's class or time within the next minute (EVALUATION.md §3). Paid once
+   * per stream at a stop; the regular records, written with every batch, keep only the ECG.
    */
-  state(): EcgBeatState | undefined {
+  state(options: { exact?: boolean } = {}): EcgBeatState | undefined {
     const tail = this.#ecgTail;
     if (!this.ecgMode || this.#outUntilMs === undefined || tail.length === 0) return undefined;
+    const qrs = this.#qrs;
+    const exact: ExactBeatSourceState | undefined = options.exact && qrs && this.#nextEcgMs !== undefined ? {
+      nextEcgMs: this.#nextEcgMs,
+      t0Ms: this.#t0Ms,
+      ...(this.#lastBeatMs !== undefined ? { lastBeatMs: this.#lastBeatMs } : {}),
+      beats: this.#beats.map((b) => ({ ...b })),
+      qrs: qrs.snapshot(),
+    } : undefined;
     return {
       v: 1,
       outUntilMs: this.#outUntilMs,
       runStartMs: this.#runStartMs,
       beatsMs: [...this.#handedMs],
       ecg: tail.map((f) => ({ ts: f.ts, durMs: f.durMs, fs: f.fs, uV: int16ToBase64(f.uV), ...(f.pace ? { pace: f.pace } : {}) })),
+      ...(exact ? { exact } : {}),
     };
   }
 
@@ -386,6 +436,31 @@ export class EcgBeatSource {
   /** Continues from a predecessor's {@link state} (restart, partition move), if the first frame continues its ECG. */
   resume(state: EcgBeatState): void {
     this.#resume = state;
+  }
+
+  /**
+   * The first frame after {@link resume}, before it is fed: when the state is a hand-over's
+   * ({@link EcgBeatState.exact}) and the frame continues the ECG where the predecessor's detector
+   * stopped (the rule by which a running detector goes on, {@link ECG_CONTINUITY_MS}), this source
+   * takes the predecessor's place exactly. False otherwise (then the kept ECG is run over).
+   */
+  #resumeExactly(s: EcgBeatState, frame: TelemetryFrame): boolean {
+    const x = s.exact;
+    if (!x || !frame.ecg || frame.leadOff || frame.ecg.fs !== x.qrs.fsHz || Math.abs(frame.ts - x.nextEcgMs) > ECG_CONTINUITY_MS) return false;
+    const qrs = QrsDetector.restore(x.qrs, this.#params);
+    if (!qrs) return false;
+    this.#restart(qrs);
+    this.#t0Ms = x.t0Ms;
+    this.#nextEcgMs = x.nextEcgMs;
+    this.#beats = x.beats.map((b) => ({ ...b }));
+    this.#lastBeatMs = x.lastBeatMs;
+    this.#outUntilMs = s.outUntilMs;
+    this.#runStartMs = s.runStartMs;
+    this.#handedMs = [...s.beatsMs];
+    this.#ecgTail = s.ecg.map((f) => ({ ts: f.ts, durMs: f.durMs, fs: f.fs, uV: Array.from(base64ToInt16(f.uV)), ...(f.pace ? { pace: f.pace } : {}) }));
+    // (The shapes are the detector's own; rememberBeatShapes' int16 copy is not needed.)
+    this.#learned = undefined;
+    return true;
   }
 
   /**

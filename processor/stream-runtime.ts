@@ -284,7 +284,7 @@ export class StreamRuntime {
     const pending = this.#pending(options.handover === true);
     const ecgStrips = this.#ecg?.state();
     // Only a running alarm delay, and a strip's beat annotations, need the beat source's state (its ECG costs a few kB per write).
-    const ecgBeats = pending.length > 0 || ecgStrips || (options.handover && this.#beats.ecgMode) ? this.#beats.state() : undefined;
+    const ecgBeats = pending.length > 0 || ecgStrips || (options.handover && this.#beats.ecgMode) ? this.#beats.state({ exact: options.handover === true }) : undefined;
     const lastFirmwareBeatMs = this.#beats.recentFirmwareBeatMs();
     const beatShapes = this.#beats.beatShapes();
     const clockBehind = this.#clock.state();

@@ -45,13 +45,15 @@
  *
  * A graceful stop (processor.ts `stop`) writes every stream's record once more as a hand-over
  * (StreamRuntime.record `handover`): the detectors' state even where nothing is pending (the beat a
- * silence counts from, the AF detector's inputs) and an ECG-only stream's beat source, so the
- * successor goes on exactly; paid once per stream and stop instead of with every batch.
+ * silence counts from, the AF detector's inputs and P-wave meter) and an ECG-only stream's beat
+ * source with its QRS detector's whole state (ecg-beats.ts `EcgBeatState.exact`), so the successor
+ * goes on exactly; paid once per stream and stop instead of with every batch.
  *
  * Why not rewind the telemetry stream instead: the bus port (platform/bus/bus.ts) has no seek, and
  * an AF episode can last hours, so no fixed rewind window would rebuild every open episode
- * anyway. Why not serialize detector internals: they are another team's private state machines;
- * a detector with a pending alarm exposes only the small explicit state above.
+ * anyway. Why not serialize detector internals in the regular records: they are kilobytes per
+ * stream (the QRS detector ≈ 9 kB at 250 Hz), rewritten with every batch; a detector with a pending
+ * alarm exposes only the small explicit state above. The hand-over, written once, may carry more.
  */
 import type { AlertKind } from '../contracts/alert.ts';
 import { clockBehindStateSchema, type ClockBehindState } from './clock-behind.ts';

@@ -41,7 +41,7 @@
  * default (`fWaveMin` ∞; EVALUATION.md §2b).
  */
 import { Biquad } from './biquad.ts';
-import { base64ToInt16, int16ToBase64 } from '../int16-base64.ts';
+import { base64ToFloat32, base64ToInt16, float32ToBase64, int16ToBase64 } from '../int16-base64.ts';
 
 /** Start and end of the pre-R segment, ms before the R peak. */
 export const P_WINDOW_START_MS = 250;
@@ -335,7 +335,7 @@ export class AtrialActivityMeter {
       t0Ms: this.#t0Ms,
       next: this.#next,
       samples: int16ToBase64(samples),
-      segments: this.#segments.map((seg) => Buffer.from(new Float32Array(seg).buffer).toString('base64')),
+      segments: this.#segments.map((seg) => float32ToBase64(seg)),
     };
   }
 
@@ -353,9 +353,8 @@ export class AtrialActivityMeter {
     for (let i = 0; i < samples.length; i++) this.#ring[(this.#validFrom + i) % this.#ring.length] = samples[i]!;
     this.#segments = state.segments
       .slice(-this.groupBeats)
-      .map((b64) => Buffer.from(b64, 'base64'))
-      .filter((bytes) => bytes.length === 4 * P_WINDOW_POINTS)
-      .map((bytes) => Float64Array.from(new Float32Array(new Uint8Array(bytes).buffer)));
+      .filter((b64) => Buffer.byteLength(b64, 'base64') === 4 * P_WINDOW_POINTS)
+      .map((b64) => Float64Array.from(base64ToFloat32(b64)));
   }
 
   /** ECG has arrived since the last reset (the coherence may still be NaN while the group fills). */

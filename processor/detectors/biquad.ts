@@ -37,4 +37,14 @@ export class Biquad {
   reset(): void {
     this.#x1 = this.#x2 = this.#y1 = this.#y2 = 0;
   }
+
+  /** The filter's memory (last two inputs and outputs), for an exact hand-over (qrs-detector.ts `snapshot`). */
+  memory(): [number, number, number, number] {
+    return [this.#x1, this.#x2, this.#y1, this.#y2];
+  }
+
+  /** Continues from another section's {@link memory} (same design). */
+  restoreMemory([x1, x2, y1, y2]: readonly [number, number, number, number]): void {
+    this.#x1 = x1; this.#x2 = x2; this.#y1 = y1; this.#y2 = y2;
+  }
 }

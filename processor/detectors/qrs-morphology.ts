@@ -67,7 +67,9 @@
  * (68–92 ms at 107–165/min) and a run of them read `V` — a false VT alarm on simulated paced
  * ECG-only devices (test/eval/sim-device-replay.test.ts; EVALUATION §5).
  */
-import type { BeatClass } from '../../contracts/telemetry.ts';
+import { z } from 'zod';
+import { BEAT_CLASSES, type BeatClass } from '../../contracts/telemetry.ts';
+import { base64ToFloat64, float64ToBase64 } from '../int16-base64.ts';
 
 export interface MorphologyParams {
   matchCorr: number;
@@ -216,6 +218,21 @@ export interface MorphologyTemplates {
   polarityUnchecked?: true;
 }
 
+/** {@link BeatMorphology.snapshot}: waves as float64 base64 (little-endian). */
+export interface MorphologySnapshot {
+  templates: { wave: string; qrsMs: number; widths: number[]; paced: boolean; weight: number; normalRateWeight: number }[];
+  nn: number[];
+  prevCls?: BeatClass;
+  polarityCheck?: { beatsLeft: number; inverted: number };
+}
+
+export const morphologySnapshotSchema = z.object({
+  templates: z.array(z.object({ wave: z.base64(), qrsMs: z.number(), widths: z.array(z.number()), paced: z.boolean(), weight: z.number(), normalRateWeight: z.number() })),
+  nn: z.array(z.number()),
+  prevCls: z.enum(BEAT_CLASSES).optional(),
+  polarityCheck: z.object({ beatsLeft: z.number().int(), inverted: z.number().int() }).optional(),
+});
+
 /** Samples of a template window (−{@link PRE_MS}…+{@link POST_MS} ms around the R peak) at `fsHz`: before the peak, and in all. */
 function windowSamples(fsHz: number): { pre: number; length: number } {
   const pre = Math.round((PRE_MS * fsHz) / 1000);
@@ -325,6 +342,34 @@ export class BeatMorphology {
     this.#templates.length = 0;
     learned.templates.forEach((t, i) => this.#templates.push({ wave: waves[i]!, qrsMs: t.qrsMs, widths: t.widths.slice(-WIDTH_HISTORY), paced: t.paced, weight: t.weight, normalRateWeight: t.normalRateWeight ?? 0 }));
     this.#polarityCheck = afterLeadOff || learned.polarityUnchecked ? { beatsLeft: POLARITY_CHECK_BEATS, inverted: 0 } : undefined;
+    return true;
+  }
+
+  /**
+   * Everything this labeller has learned, exactly (waves in float64), for a hand-over
+   * (qrs-detector.ts `snapshot`). Unlike {@link templates} (int16 waves in the regular changelog
+   * record, a few hundred bytes), a successor that restores it labels every later beat as this
+   * labeller would have.
+   */
+  snapshot(): MorphologySnapshot {
+    return {
+      templates: this.#templates.map((t) => ({ wave: float64ToBase64(t.wave), qrsMs: t.qrsMs, widths: [...t.widths], paced: t.paced, weight: t.weight, normalRateWeight: t.normalRateWeight })),
+      nn: [...this.#nn],
+      ...(this.#prevCls !== undefined ? { prevCls: this.#prevCls } : {}),
+      ...(this.#polarityCheck ? { polarityCheck: { ...this.#polarityCheck } } : {}),
+    };
+  }
+
+  /** Continues from a {@link snapshot} of a labeller at this rate; false (nothing changed) when its waves are not windows at this rate. */
+  restore(snapshot: MorphologySnapshot): boolean {
+    const length = this.#pre + this.#post + 1;
+    const waves = snapshot.templates.map((t) => base64ToFloat64(t.wave));
+    if (waves.some((w) => w.length !== length) || waves.length > MAX_TEMPLATES) return false;
+    this.reset();
+    snapshot.templates.forEach((t, i) => this.#templates.push({ wave: waves[i]!, qrsMs: t.qrsMs, widths: [...t.widths], paced: t.paced, weight: t.weight, normalRateWeight: t.normalRateWeight }));
+    this.#nn.push(...snapshot.nn);
+    this.#prevCls = snapshot.prevCls;
+    this.#polarityCheck = snapshot.polarityCheck ? { ...snapshot.polarityCheck } : undefined;
     return true;
   }
 

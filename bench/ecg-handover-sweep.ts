@@ -1,0 +1,107 @@
+/**
+ * Is a graceful hand-over of an ECG-only stream exact? (issue 12, session 27). Each mitdb record's
+ * lead is replayed as an ECG-only device through StreamRuntime (the processor's per-stream path,
+ * beats from the processor's QRS detector), once without interruption; every `--every` seconds
+ * (from 60 s on) the stream is handed over through the JSON record a graceful stop writes
+ * (StreamRuntime.record `handover`, processor.ts `stop`), nothing delivered again, and the
+ * successor runs the next `--horizon` seconds. A hand-over "differs" when any derived beat frame
+ * (its span, each beat's time, class and RR) or any alert in that time is not what the
+ * uninterrupted run produced.
+ * Two successors per hand-over: from the record as written (the beat source's exact state,
+ * ecg-beats.ts `EcgBeatState.exact`), and from the same record without it (a fresh QRS detector
+ * runs over the kept ECG: what every hand-over did before session 27, and what a crash still does).
+ * A control checks that writing the records does not change the uninterrupted run.
+ * A correctness measure, not a timing: prints counts, asserts nothing.
+ *
+ *   node bench/ecg-handover-sweep.ts [--data ../shared/data/ecg] [--records 100,103,…] [--every 10] [--horizon 60]
+ */
+import { readdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DEFAULT_CRITERIA_VERSION } from '../contracts/criteria.ts';
+import type { TelemetryFrame } from '../contracts/telemetry.ts';
+import { loadQrsRecord, type QrsLead } from '../eval/ecg-eval.ts';
+import { ecgOnlyFrames } from '../eval/qrs.ts';
+import { parseStreamState, type StreamStateRecord } from '../processor/stream-state.ts';
+import { StreamRuntime, type StreamRuntimeOptions } from '../processor/stream-runtime.ts';
+
+const { values } = parseArgs({
+  options: {
+    data: { type: 'string', default: resolve(import.meta.dirname, '../../shared/data/ecg') },
+    records: { type: 'string' },
+    every: { type: 'string', default: '10' },
+    horizon: { type: 'string', default: '60' },
+  },
+});
+const dir = resolve(values.data, 'mitdb');
+const EVERY_S = Number(values.every);
+const HORIZON_S = Number(values.horizon);
+const names = values.records?.split(',') ?? [...new Set((await readdir(dir)).filter((f) => f.endsWith('.dat')).map((f) => f.slice(0, -4)))].sort();
+
+/** What one frame produced, as comparable strings: the derived beat frames and the alerts. */
+function outputs(rt: StreamRuntime, f: TelemetryFrame): { beats: string[]; alerts: string[] } {
+  const r = rt.ingest(f, new Date(f.ts + f.durMs).toISOString());
+  return {
+    beats: r.ecgBeatFrames.map((d) => `${d.ts}+${d.durMs}:${d.beats.map((b) => `${b.off}/${b.cls}/${b.rr}`).join(',')}`),
+    alerts: r.alerts.map((a) => JSON.stringify(a)),
+  };
+}
+
+interface Tally { handovers: number; beatsDiffer: number; alertsDiffer: number; exactUsed: number }
+const fresh = (): Tally => ({ handovers: 0, beatsDiffer: 0, alertsDiffer: 0, exactUsed: 0 });
+const rows: { name: string; lead: string; exact: Tally; replay: Tally; controlDiffers: number; recordBytes: number[]; exactBytes: number[] }[] = [];
+
+for (const name of names) {
+  for (const lead of ['scored', 'other'] as QrsLead[]) {
+    const loaded = await loadQrsRecord(dir, name, lead);
+    if (!loaded) continue;
+    const frames = [...ecgOnlyFrames(loaded.record)];
+    const options: StreamRuntimeOptions = { patientId: `p-${name}`, deviceId: `d-${name}`, criteriaAt: () => DEFAULT_CRITERIA_VERSION, ecgStrips: false };
+    // Uninterrupted, writing a hand-over record at each hand-over point.
+    const rt = new StreamRuntime(options);
+    const reference: { beats: string[]; alerts: string[] }[] = [];
+    const records = new Map<number, string>();
+    for (const [i, f] of frames.entries()) {
+      reference.push(outputs(rt, f));
+      if (i >= 60 && i % EVERY_S === 0 && i + HORIZON_S < frames.length) records.set(i, JSON.stringify(rt.record('bench', 0, { handover: true })));
+    }
+    // Control: the same run without writing records.
+    const plain = new StreamRuntime(options);
+    let controlDiffers = 0;
+    for (const [i, f] of frames.entries()) if (JSON.stringify(outputs(plain, f)) !== JSON.stringify(reference[i])) controlDiffers++;
+    const row = { name, lead: loaded.record.ecg?.description ?? lead, exact: fresh(), replay: fresh(), controlDiffers, recordBytes: [] as number[], exactBytes: [] as number[] };
+    for (const [i, json] of records) {
+      row.recordBytes.push(json.length);
+      for (const variant of ['exact', 'replay'] as const) {
+        const record = parseStreamState(JSON.parse(json)) as StreamStateRecord;
+        if (variant === 'exact' && record.ecgBeats?.exact) row.exactBytes.push(JSON.stringify(record.ecgBeats.exact).length);
+        if (variant === 'replay' && record.ecgBeats) delete record.ecgBeats.exact;
+        const t = row[variant];
+        t.handovers++;
+        if (record.ecgBeats?.exact) t.exactUsed++;
+        const successor = StreamRuntime.restore(options, record);
+        let beats = false, alerts = false;
+        for (let j = i + 1; j <= i + HORIZON_S; j++) {
+          const o = outputs(successor, frames[j]!);
+          beats ||= o.beats.join('|') !== reference[j]!.beats.join('|');
+          alerts ||= o.alerts.join('|') !== reference[j]!.alerts.join('|');
+        }
+        if (beats) t.beatsDiffer++;
+        if (alerts) t.alertsDiffer++;
+      }
+    }
+    rows.push(row);
+  }
+}
+
+const pct = (n: number, of: number) => `${n} (${of > 0 ? ((100 * n) / of).toFixed(1) : '–'} %)`;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+console.log(`ECG-only hand-overs every ${EVERY_S} s, the next ${HORIZON_S} s compared with the uninterrupted run (mitdb, ${dir})\n`);
+console.log('record | lead | hand-overs | beats differ: exact state | beats differ: ECG re-run | alerts differ: exact | alerts differ: re-run | record, median kB (exact part) | control');
+const total = { n: 0, eb: 0, rb: 0, ea: 0, ra: 0 };
+for (const r of rows) {
+  const n = r.exact.handovers;
+  total.n += n; total.eb += r.exact.beatsDiffer; total.rb += r.replay.beatsDiffer; total.ea += r.exact.alertsDiffer; total.ra += r.replay.alertsDiffer;
+  console.log(`${r.name} | ${r.lead} | ${n} | ${pct(r.exact.beatsDiffer, n)} | ${pct(r.replay.beatsDiffer, n)} | ${pct(r.exact.alertsDiffer, n)} | ${pct(r.replay.alertsDiffer, n)} | ${(median(r.recordBytes) / 1000).toFixed(1)} (${(median(r.exactBytes) / 1000).toFixed(1)}) | ${r.controlDiffers === 0 ? 'same' : `${r.controlDiffers} frames differ`}`);
+}
+console.log(`all | | ${total.n} | ${pct(total.eb, total.n)} | ${pct(total.rb, total.n)} | ${pct(total.ea, total.n)} | ${pct(total.ra, total.n)} | |`);
