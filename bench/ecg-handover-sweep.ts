@@ -7,9 +7,11 @@
  * successor runs the next `--horizon` seconds. A hand-over "differs" when any derived beat frame
  * (its span, each beat's time, class and RR) or any alert in that time is not what the
  * uninterrupted run produced.
- * Two successors per hand-over: from the record as written (the beat source's exact state,
- * ecg-beats.ts `EcgBeatState.exact`), and from the same record without it (a fresh QRS detector
- * runs over the kept ECG: what every hand-over did before session 27, and what a crash still does).
+ * Two successors per hand-over: from the record as written, and from the record as a hand-over
+ * wrote it before session 27 — without the beat source's exact state (ecg-beats.ts
+ * `EcgBeatState.exact`: a fresh QRS detector runs over the kept ECG instead, as after a crash
+ * still), and with the brady/tachy and VT detectors' regular pending states instead of their
+ * whole state (limit-rate.ts format 3, vt.ts format 2).
  * A control checks that writing the records does not change the uninterrupted run.
  * A correctness measure, not a timing: prints counts, asserts nothing.
  *
@@ -47,8 +49,23 @@ function outputs(rt: StreamRuntime, f: TelemetryFrame): { beats: string[]; alert
   };
 }
 
-interface Tally { handovers: number; beatsDiffer: number; alertsDiffer: number; exactUsed: number }
-const fresh = (): Tally => ({ handovers: 0, beatsDiffer: 0, alertsDiffer: 0, exactUsed: 0 });
+/** The hand-over record as session 26 wrote it (see the file comment). */
+function asBefore(record: StreamStateRecord): void {
+  if (record.ecgBeats) delete record.ecgBeats.exact;
+  const pending = (record.pending ?? []).flatMap((p) => {
+    const state = p.state as { v: number; regular?: typeof p.state };
+    if (p.kind === 'vt' && state.v === 2) return [];
+    // (Extreme brady/tachy hand over format 2, brady/tachy format 3; each carries its regular state.)
+    const whole = ((p.kind === 'extreme_brady' || p.kind === 'extreme_tachy') && state.v === 2) || state.v === 3;
+    if (whole) return state.regular ? [{ kind: p.kind, state: state.regular }] : [];
+    return [p];
+  });
+  if (pending.length > 0) record.pending = pending;
+  else delete record.pending;
+}
+
+interface Tally { handovers: number; beatsDiffer: number; alertsDiffer: number }
+const fresh = (): Tally => ({ handovers: 0, beatsDiffer: 0, alertsDiffer: 0 });
 const rows: { name: string; lead: string; exact: Tally; replay: Tally; controlDiffers: number; recordBytes: number[]; exactBytes: number[] }[] = [];
 
 for (const name of names) {
@@ -75,10 +92,9 @@ for (const name of names) {
       for (const variant of ['exact', 'replay'] as const) {
         const record = parseStreamState(JSON.parse(json)) as StreamStateRecord;
         if (variant === 'exact' && record.ecgBeats?.exact) row.exactBytes.push(JSON.stringify(record.ecgBeats.exact).length);
-        if (variant === 'replay' && record.ecgBeats) delete record.ecgBeats.exact;
+        if (variant === 'replay') asBefore(record);
         const t = row[variant];
         t.handovers++;
-        if (record.ecgBeats?.exact) t.exactUsed++;
         const successor = StreamRuntime.restore(options, record);
         let beats = false, alerts = false;
         for (let j = i + 1; j <= i + HORIZON_S; j++) {
@@ -97,7 +113,7 @@ for (const name of names) {
 const pct = (n: number, of: number) => `${n} (${of > 0 ? ((100 * n) / of).toFixed(1) : '–'} %)`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 console.log(`ECG-only hand-overs every ${EVERY_S} s, the next ${HORIZON_S} s compared with the uninterrupted run (mitdb, ${dir})\n`);
-console.log('record | lead | hand-overs | beats differ: exact state | beats differ: ECG re-run | alerts differ: exact | alerts differ: re-run | record, median kB (exact part) | control');
+console.log('record | lead | hand-overs | beats differ: now | beats differ: before session 27 | alerts differ: now | alerts differ: before | record, median kB (beat source exact part) | control');
 const total = { n: 0, eb: 0, rb: 0, ea: 0, ra: 0 };
 for (const r of rows) {
   const n = r.exact.handovers;

@@ -9,8 +9,22 @@
  * bradycardia at 35/min restarted 4 beats into its run (test/processor/consecutive-restart.test.ts).
  */
 import type { AlertEvidence, AlertKind } from '../../contracts/alert.ts';
-import type { BeatEvent, Detector, EpisodeChange, PendingState, TimeEvent } from './detector.ts';
+import { z } from 'zod';
+import { BEAT_CLASSES } from '../../contracts/telemetry.ts';
+import type { BeatEvent, Detector, EpisodeChange, PendingContext, PendingState, TimeEvent } from './detector.ts';
 import { parsePendingBeatRun, seenBefore, type PendingBeatRun } from './pending-run.ts';
+
+/** {@link ConsecutiveRateDetector.pendingState} at a hand-over (format 2); `thresholds` as JSON, to tell the same criterion. */
+const handoverSchema = z.object({
+  v: z.literal(2),
+  thresholds: z.string(),
+  run: z.array(z.object({ timeMs: z.number(), rrMs: z.number(), cls: z.enum(BEAT_CLASSES) })),
+  open: z.object({ onsetMs: z.number(), rrMs: z.array(z.number()) }).optional(),
+  seenUntilMs: z.number().optional(),
+  regular: z.looseObject({ v: z.number() }).optional(),
+});
+
+export type ConsecutiveRateHandover = z.infer<typeof handoverSchema> & PendingState;
 
 export interface ConsecutiveRateCriterion {
   kind: AlertKind;
@@ -33,6 +47,10 @@ export class ConsecutiveRateDetector implements Detector {
   #seenUntilMs = -Infinity;
   /** {@link resumePending}: a predecessor's run, taken over at the first beat after what it saw. */
   #resumed: PendingBeatRun | undefined;
+  /** A hand-over's state, taken up at the first input ({@link #settle}). */
+  #whole: z.infer<typeof handoverSchema> | undefined;
+  /** A hand-over's open episode, to be announced at the next beat or time step. */
+  #reannounce = false;
 
   constructor(criterion: ConsecutiveRateCriterion) {
     this.#c = criterion;
@@ -43,8 +61,26 @@ export class ConsecutiveRateDetector implements Detector {
     return { hrBpm: meanBpm(rrMs), rrMs: rrMs.slice(-32), beatCount: rrMs.length, criterion: this.#c.criterion, thresholds: this.#c.thresholds };
   }
 
-  /** The run of qualifying beats so far, while one runs and no episode is open; undefined otherwise. */
-  pendingState(): PendingBeatRun | undefined {
+  /**
+   * The run of qualifying beats so far, while one runs and no episode is open; undefined otherwise.
+   * At a graceful hand-over (processor.ts `stop`) the whole detector ({@link ConsecutiveRateHandover}):
+   * also an open episode with the intervals its evidence reports, which a successor would otherwise
+   * re-detect from the beats it sees (an end reporting 29 beats of a 50-beat run).
+   */
+  pendingState(context?: PendingContext): PendingBeatRun | ConsecutiveRateHandover | undefined {
+    // (A hand-over's state not yet taken up by an input goes on as it came.)
+    if (this.#whole) return context?.handover ? this.#whole : parsePendingBeatRun(this.#whole.regular ?? { v: 0 });
+    if (context?.handover && !this.#resumed) {
+      const regular = this.pendingState();
+      return {
+        v: 2,
+        thresholds: JSON.stringify(this.#c.thresholds),
+        run: this.#run.map((b) => ({ ...b })),
+        ...(this.#open ? { open: { onsetMs: this.#open.onsetMs, rrMs: [...this.#open.rrMs] } } : {}),
+        ...(Number.isFinite(this.#seenUntilMs) ? { seenUntilMs: this.#seenUntilMs } : {}),
+        ...(regular ? { regular } : {}),
+      };
+    }
     if (this.#resumed) return this.#resumed;
     if (this.#open || this.#run.length === 0) return undefined;
     return { v: 1, beats: this.#run.map((b) => ({ timeMs: b.timeMs, rrMs: b.rrMs })), seenUntilMs: this.#seenUntilMs };
@@ -56,12 +92,52 @@ export class ConsecutiveRateDetector implements Detector {
    * beats do not all meet this detector's criterion (a criteria change) is judged afresh.
    */
   resumePending(state: PendingState): void {
+    if (state.v === 2) {
+      const h = handoverSchema.safeParse(state).data;
+      if (!h || this.#open || this.#run.length > 0) return;
+      // Under other criteria (changed meanwhile) only the run, as at a restart.
+      if (h.thresholds !== JSON.stringify(this.#c.thresholds)) {
+        if (h.regular) this.resumePending(h.regular);
+        return;
+      }
+      this.#whole = h;
+      return;
+    }
     const r = parsePendingBeatRun(state);
     if (!r || this.#open || this.#run.length > 0 || !r.beats.every((b) => b.rrMs > 0 && this.#c.qualifies(b.rrMs))) return;
     this.#resumed = r;
   }
 
+  /**
+   * The first input after a hand-over: the predecessor's whole state when the input follows what it
+   * saw; a re-delivered one (a batch it had not committed) goes the way of a restart instead, from
+   * its regular state, which skips what was counted.
+   */
+  #settle(isNew: boolean): void {
+    const h = this.#whole;
+    if (!h) return;
+    this.#whole = undefined;
+    if (!isNew) {
+      if (h.regular) this.resumePending(h.regular);
+      return;
+    }
+    this.#run = h.run.map((b) => ({ ...b }));
+    this.#open = h.open && { onsetMs: h.open.onsetMs, rrMs: [...h.open.rrMs] };
+    this.#seenUntilMs = h.seenUntilMs ?? -Infinity;
+    // (The alarm lifecycle takes an onset of its open alert as the successor continuing it.)
+    this.#reannounce = this.#open !== undefined;
+  }
+
+  /** After a hand-over with an episode open: the onset change that tells the alarm lifecycle it goes on. */
+  #announce(): EpisodeChange[] {
+    if (!this.#reannounce || !this.#open) return [];
+    this.#reannounce = false;
+    return [{ type: 'onset', kind: this.kind, onsetMs: this.#open.onsetMs, evidence: this.#evidence(this.#open.rrMs) }];
+  }
+
   onBeat(beat: BeatEvent): EpisodeChange[] {
+    if (this.#whole) this.#settle(beat.timeMs >= (this.#whole.seenUntilMs ?? -Infinity));
+    if (this.#reannounce) return [...this.#announce(), ...this.onBeat(beat)];
     this.#seenUntilMs = Math.max(this.#seenUntilMs, beat.timeMs);
     const resumed = this.#resumed;
     if (resumed) {
@@ -95,11 +171,13 @@ export class ConsecutiveRateDetector implements Detector {
   }
 
   onTime(time: TimeEvent): EpisodeChange[] {
+    if (this.#whole) this.#settle(time.nowMs >= (this.#whole.seenUntilMs ?? -Infinity));
     this.#seenUntilMs = Math.max(this.#seenUntilMs, time.nowMs);
-    return [];
+    return this.#announce();
   }
 
   onDiscontinuity(atMs: number): EpisodeChange[] {
+    if (this.#whole) this.#settle(atMs >= (this.#whole.seenUntilMs ?? -Infinity));
     this.#run = [];
     // A taken-over run survives only a hole the predecessor saw too (before what it saw).
     if (this.#resumed && atMs > this.#resumed.seenUntilMs) this.#resumed = undefined;

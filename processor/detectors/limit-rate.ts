@@ -17,7 +17,7 @@
  */
 import { z } from 'zod';
 import type { AlertEvidence, AlertKind } from '../../contracts/alert.ts';
-import type { BeatEvent, Detector, EpisodeChange, PendingState, TimeEvent } from './detector.ts';
+import type { BeatEvent, Detector, EpisodeChange, PendingContext, PendingState, TimeEvent } from './detector.ts';
 
 export interface LimitRateParams {
   /** The limit, bpm (patient-adjustable). */
@@ -164,6 +164,12 @@ export class LimitRateDetector implements Detector {
   #resumed: PendingRun | undefined;
   /** Beats up to this device time are already counted in the run taken over (re-delivered after a restart). */
   #countedUntilMs = -Infinity;
+  /** {@link #restoreHandover} took over an open episode: it is announced at the next beat or time step. */
+  #reannounce = false;
+  /** A hand-over's state, taken up at the first input ({@link #settle}). */
+  #whole: z.infer<typeof limitRateHandoverSchema> | undefined;
+  /** Device time up to which the stream was seen (the last beat or time step), for a hand-over. */
+  #seenUntilMs = -Infinity;
 
   constructor(criterion: LimitRateCriterion) {
     const p = criterion.params;
@@ -198,6 +204,9 @@ export class LimitRateDetector implements Detector {
   }
 
   onBeat(beat: BeatEvent): EpisodeChange[] {
+    if (this.#whole) this.#settle(beat.timeMs >= (this.#whole.seenUntilMs ?? -Infinity));
+    this.#seenUntilMs = Math.max(this.#seenUntilMs, beat.timeMs);
+    if (this.#reannounce) return [...this.#announce(), ...this.onBeat(beat)];
     if (this.#resumedOpen) return this.#takeOverOpen(this.#resumedOpen, beat);
     if (this.#resumed && beat.timeMs >= this.#resumed.firstMs) this.#takeOver(this.#resumed, beat);
     if (beat.timeMs <= this.#countedUntilMs) {
@@ -289,6 +298,9 @@ export class LimitRateDetector implements Detector {
   }
 
   onTime(time: TimeEvent): EpisodeChange[] {
+    if (this.#whole) this.#settle(time.nowMs >= (this.#whole.seenUntilMs ?? -Infinity));
+    this.#seenUntilMs = Math.max(this.#seenUntilMs, time.nowMs);
+    if (this.#reannounce) return [...this.#announce(), ...this.onTime(time)];
     if (this.#resumedOpen && time.nowMs > this.#resumedOpen.lastMs) return [this.#reopen(this.#resumedOpen), ...this.#endIfOver(time.nowMs)];
     return this.#endIfOver(time.nowMs);
   }
@@ -302,7 +314,14 @@ export class LimitRateDetector implements Detector {
    * The run whose alarm delay is running, or the open episode whose off-delay is running, for a
    * successor (changelog); undefined when none.
    */
-  pendingState(): PendingRun | EndingEpisode | undefined {
+  pendingState(context?: PendingContext): PendingRun | EndingEpisode | LimitRateHandover | undefined {
+    // (A state taken over itself and not yet continued by an input goes on as it came.)
+    if (this.#whole) return context?.handover ? this.#whole : (this.#whole.regular as PendingRun | EndingEpisode | undefined);
+    if (context?.handover && !this.#resumed && !this.#resumedOpen) return this.#handover();
+    return this.#regularState();
+  }
+
+  #regularState(): PendingRun | EndingEpisode | undefined {
     const run = this.#run;
     if (this.#resumedOpen) return this.#resumedOpen;
     if (this.#open) {
@@ -333,6 +352,10 @@ export class LimitRateDetector implements Detector {
    * detector's own delays apply to it; the sudden-onset decision is kept when it applies the test.
    */
   resumePending(state: PendingState): void {
+    if (state.v === 3) {
+      this.#restoreHandover(state);
+      return;
+    }
     const c = this.#c;
     const open = parseEndingEpisode(state);
     if (open) {
@@ -345,6 +368,86 @@ export class LimitRateDetector implements Detector {
     const covered = c.direction === 'below' ? c.params.limitBpm >= r.limitBpm : c.params.limitBpm <= r.limitBpm;
     if (!covered) return;
     this.#resumed = r;
+  }
+
+  /**
+   * At a graceful hand-over (processor.ts `stop`): the detector's whole state, so the successor
+   * goes on exactly — also the sudden-onset references (the 8 intervals before a run and the
+   * prevailing interval, minutes of memory) that the regular state keeps only while a run is
+   * pending. Without them a run starting soon after a hand-over was judged against the few
+   * intervals the successor had seen (issue 12 session 27). With the regular state inside, for a
+   * successor under other criteria.
+   */
+  #handover(): LimitRateHandover {
+    const finite = (key: string, x: number) => (Number.isFinite(x) ? { [key]: x } : {});
+    const run = this.#run;
+    const regular = this.#regularState();
+    return {
+      v: 3,
+      params: JSON.stringify(this.#c.params),
+      direction: this.#c.direction,
+      ...(run ? { run: { firstMs: run.firstMs, lastMs: run.lastMs, count: run.count, rrSumMs: run.rrSumMs, recentRrMs: [...run.recentRrMs], ...(run.sudden !== undefined ? { sudden: run.sudden } : {}), ...finite('prevailingRrMs', run.prevailingRrMs) } } : {}),
+      before: [...this.#before],
+      ...finite('prevailingRrMs', this.#prevailingRrMs),
+      ...(this.#open ? { open: { ...this.#open, recentRrMs: [...this.#open.recentRrMs] } } : {}),
+      ...(this.#recovery ? { recovery: { ...this.#recovery } } : {}),
+      ...(this.#ending ? { ending: { ...this.#ending } } : {}),
+      ...finite('lastBeatMs', this.#lastBeatMs),
+      ...finite('continueUntilMs', this.#continueUntilMs),
+      ...finite('countedUntilMs', this.#countedUntilMs),
+      ...finite('seenUntilMs', this.#seenUntilMs),
+      ...(regular ? { regular } : {}),
+    };
+  }
+
+  /**
+   * A predecessor's {@link #handover}: taken over whole when this detector applies the same
+   * criterion and the first input follows what the predecessor saw ({@link #settle}), else its
+   * regular state as at a restart. An open episode is announced again at the next beat or time
+   * step (the alarm lifecycle's re-detection of its open alert).
+   */
+  #restoreHandover(state: PendingState): void {
+    const h = limitRateHandoverSchema.safeParse(state).data;
+    if (!h || this.#open || this.#run) return;
+    if (h.direction !== this.#c.direction || h.params !== JSON.stringify(this.#c.params)) {
+      if (h.regular) this.resumePending(h.regular);
+      return;
+    }
+    this.#whole = h;
+  }
+
+  /**
+   * The first input after a hand-over: the predecessor's whole state when the input follows what it
+   * saw; a re-delivered one (a batch it had not committed) goes the way of a restart instead, from
+   * its regular state, which skips what was counted.
+   */
+  #settle(isNew: boolean): void {
+    const h = this.#whole;
+    if (!h) return;
+    this.#whole = undefined;
+    if (!isNew) {
+      if (h.regular) this.resumePending(h.regular);
+      return;
+    }
+    this.#seenUntilMs = h.seenUntilMs ?? -Infinity;
+    this.#run = h.run && { ...h.run, recentRrMs: [...h.run.recentRrMs], sudden: h.run.sudden, prevailingRrMs: h.run.prevailingRrMs ?? Number.NaN };
+    this.#before = [...h.before];
+    this.#prevailingRrMs = h.prevailingRrMs ?? Number.NaN;
+    this.#open = h.open && { ...h.open, recentRrMs: [...h.open.recentRrMs] };
+    this.#recovery = h.recovery && { ...h.recovery };
+    this.#ending = h.ending && { ...h.ending };
+    this.#lastBeatMs = h.lastBeatMs ?? -Infinity;
+    this.#continueUntilMs = h.continueUntilMs ?? -Infinity;
+    this.#countedUntilMs = h.countedUntilMs ?? -Infinity;
+    this.#reannounce = this.#open !== undefined;
+  }
+
+  /** After {@link #restoreHandover} with an episode open: the onset change that tells the alarm lifecycle it goes on. */
+  #announce(): EpisodeChange[] {
+    if (!this.#reannounce || !this.#open) return [];
+    this.#reannounce = false;
+    const o = this.#open;
+    return [{ type: 'onset', kind: this.kind, onsetMs: o.onsetMs, evidence: this.#evidence(o.beatCount, o.rrSumMs, o.recentRrMs) }];
   }
 
   /**
@@ -395,6 +498,7 @@ export class LimitRateDetector implements Detector {
   }
 
   onDiscontinuity(atMs: number): EpisodeChange[] {
+    if (this.#whole) this.#settle(atMs >= (this.#whole.seenUntilMs ?? -Infinity));
     // Nothing is concluded across the hole; an open episode stays open (Detector contract). A run
     // taken over from a predecessor survives only a hole before it (one the predecessor saw too).
     if (this.#resumed && atMs > this.#resumed.firstMs) this.#resumed = undefined;
@@ -442,6 +546,26 @@ const endingEpisodeSchema = z
     lastMs: z.number(),
   })
   .refine((r) => r.lastMs >= r.endMs && r.endMs >= r.onsetMs);
+
+/** {@link LimitRateDetector.pendingState} at a hand-over (format 3): the whole detector; `params` is its criterion's parameters as JSON, unknown times left out. */
+const limitRateHandoverSchema = z.object({
+  v: z.literal(3),
+  params: z.string(),
+  direction: z.enum(['below', 'above']),
+  run: z.object({ firstMs: z.number(), lastMs: z.number(), count: z.number().int().min(1), rrSumMs: z.number(), recentRrMs: z.array(z.number()), sudden: z.boolean().optional(), prevailingRrMs: z.number().optional() }).optional(),
+  before: z.array(z.number()),
+  prevailingRrMs: z.number().optional(),
+  open: z.object({ onsetMs: z.number(), beatCount: z.number().int().min(1), rrSumMs: z.number(), recentRrMs: z.array(z.number()) }).optional(),
+  recovery: z.object({ firstMs: z.number(), count: z.number().int() }).optional(),
+  ending: z.object({ endMs: z.number(), relapse: z.number().int().min(0) }).optional(),
+  lastBeatMs: z.number().optional(),
+  continueUntilMs: z.number().optional(),
+  countedUntilMs: z.number().optional(),
+  seenUntilMs: z.number().optional(),
+  regular: z.looseObject({ v: z.number() }).optional(),
+});
+
+export type LimitRateHandover = z.infer<typeof limitRateHandoverSchema> & PendingState;
 
 function parseEndingEpisode(s: PendingState): EndingEpisode | undefined {
   const r = endingEpisodeSchema.safeParse(s);

@@ -18,7 +18,9 @@
  * EVALUATION.md §6); the evaluation (eval/challenge2015.ts) also measures it per lead for its grid.
  * Pure: no I/O, no clock; fixed memory (one 4 s window); one instance per lead.
  */
+import { z } from 'zod';
 import { Biquad } from './biquad.ts';
+import { base64ToFloat64, base64ToInt16, float64ToBase64, int16ToBase64 } from '../int16-base64.ts';
 
 /** Analysis window, ms (fhir-and-alarms.md §5: fibrillatory, flutter or oscillatory waveform ≥ 4 s). */
 export const VF_WINDOW_MS = 4000;
@@ -57,6 +59,31 @@ export interface VfReading {
   peakToPeakUv: number;
 }
 
+type FilterMemory = [number, number, number, number];
+
+/**
+ * {@link VfLeakageMeter.state}: the input since the oldest sample the window holds, by push, each
+ * with the filters' memory before it. A successor filters it again and holds exactly the same window
+ * (the same operations on the same numbers) — the raw input is int16 in the contract, a quarter of
+ * the filtered window's float64.
+ */
+export interface VfMeterState {
+  v: 1;
+  fsHz: number;
+  n: number;
+  dc: number;
+  chunks: { n0: number; hp: FilterMemory; lp: FilterMemory; uV: string; float64?: true }[];
+}
+
+const memorySchema = z.tuple([z.number(), z.number(), z.number(), z.number()]);
+export const vfMeterStateSchema = z.object({
+  v: z.literal(1),
+  fsHz: z.number().min(100).max(2000),
+  n: z.number().int().nonnegative(),
+  dc: z.number(),
+  chunks: z.array(z.object({ n0: z.number().int().nonnegative(), hp: memorySchema, lp: memorySchema, uV: z.base64(), float64: z.literal(true).optional() })),
+});
+
 /** Streams one lead and tells the VF-filter leakage of its last {@link VF_WINDOW_MS}. */
 export class VfLeakageMeter {
   readonly fsHz: number;
@@ -66,6 +93,8 @@ export class VfLeakageMeter {
   readonly #window: Float64Array;
   #n = 0;
   #dc = 0;
+  /** The pushes that hold the window's samples, oldest first (references to the callers' arrays), for {@link state}. */
+  #chunks: { n0: number; hp: FilterMemory; lp: FilterMemory; samples: ArrayLike<number> }[] = [];
 
   constructor(fsHz: number) {
     if (!(fsHz >= 100 && fsHz <= 2000)) throw new RangeError(`VF leakage: fs ${fsHz} Hz outside 100–2000 Hz`);
@@ -83,12 +112,51 @@ export class VfLeakageMeter {
 
   /** Consumes samples (µV). */
   push(samples: ArrayLike<number>): void {
+    if (samples.length === 0) return;
+    this.#chunks.push({ n0: this.#n, hp: this.#hp.memory(), lp: this.#lp.memory(), samples });
     for (let k = 0; k < samples.length; k++) {
       // Start the filters at the signal's level: an electrode offset is not a step.
       if (this.#n === 0) this.#dc = samples[k]!;
       this.#ring[this.#n % this.#ring.length] = this.#lp.step(this.#hp.step(samples[k]! - this.#dc));
       this.#n++;
     }
+    const oldestHeld = this.#n - this.#ring.length;
+    let drop = 0;
+    while (drop + 1 < this.#chunks.length && this.#chunks[drop + 1]!.n0 <= oldestHeld) drop++;
+    if (drop > 0) this.#chunks.splice(0, drop);
+  }
+
+  /**
+   * What a successor needs to hold exactly this window (see {@link VfMeterState}); for a graceful
+   * hand-over (vt.ts). Samples go as int16 when they all are (the contract's µV), else as float64.
+   */
+  state(): VfMeterState {
+    return {
+      v: 1,
+      fsHz: this.fsHz,
+      n: this.#n,
+      dc: this.#dc,
+      chunks: this.#chunks.map((c) => {
+        const int16 = Array.prototype.every.call(c.samples, (v: number) => Number.isInteger(v) && v >= -32768 && v <= 32767);
+        return { n0: c.n0, hp: c.hp, lp: c.lp, uV: int16 ? int16ToBase64(c.samples) : float64ToBase64(c.samples), ...(int16 ? {} : { float64: true as const }) };
+      }),
+    };
+  }
+
+  /** A meter holding the window of a {@link state}; undefined when the state does not add up (its pushes do not end at its sample count). */
+  static restore(state: VfMeterState): VfLeakageMeter | undefined {
+    const m = new VfLeakageMeter(state.fsHz);
+    const first = state.chunks[0];
+    if (!first) return state.n === 0 ? m : undefined;
+    m.#n = first.n0;
+    m.#dc = state.dc;
+    m.#hp.restoreMemory(first.hp);
+    m.#lp.restoreMemory(first.lp);
+    for (const c of state.chunks) {
+      if (c.n0 !== m.#n) return undefined;
+      m.push(c.float64 ? base64ToFloat64(c.uV) : base64ToInt16(c.uV));
+    }
+    return m.#n === state.n ? m : undefined;
   }
 
   /** Leakage of the last window; 1 (no evidence) until a full window has been seen. */
@@ -128,5 +196,6 @@ export class VfLeakageMeter {
     this.#lp.reset();
     this.#ring.fill(0);
     this.#n = 0;
+    this.#chunks = [];
   }
 }

@@ -87,11 +87,13 @@
  * only: a run of beats derived from the ECG must also show alike complexes, and a successor's
  * waveform buffer does not hold the earlier ones, so such a run is judged afresh.
  */
+import { z } from 'zod';
 import type { AlertEvidence } from '../../contracts/alert.ts';
-import type { BeatEvent, Detector, EcgChunk, EpisodeChange, PendingState, TimeEvent } from './detector.ts';
+import { BEAT_CLASSES } from '../../contracts/telemetry.ts';
+import type { BeatEvent, Detector, EcgChunk, EpisodeChange, PendingContext, PendingState, TimeEvent } from './detector.ts';
 import { consecutiveComplexSimilarity } from './complex-similarity.ts';
 import { parsePendingBeatRun, seenBefore, type PendingBeatRun } from './pending-run.ts';
-import { VF_WINDOW_MS, VfLeakageMeter, type VfReading } from './vf-leakage.ts';
+import { VF_WINDOW_MS, VfLeakageMeter, vfMeterStateSchema, type VfReading } from './vf-leakage.ts';
 
 export interface VtParams {
   /** Consecutive ventricular beats that make a run. */
@@ -171,6 +173,33 @@ interface OpenRun {
 }
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
+const beatRunSchema = z.object({ v: z.literal(1), beats: z.array(z.object({ timeMs: z.number(), rrMs: z.number() })).min(1), seenUntilMs: z.number() });
+
+/** {@link VtDetector.pendingState} at a hand-over (format 2): the whole detector; times that are not yet known are left out. */
+const vtHandoverSchema = z.object({
+  v: z.literal(2),
+  run: z.array(z.object({ timeMs: z.number(), rrMs: z.number(), cls: z.enum(BEAT_CLASSES) })),
+  open: z.object({
+    onsetMs: z.number(), beatCount: z.number().int(), rrSumMs: z.number(), intervals: z.number().int(), recentRrMs: z.array(z.number()),
+    beatsHold: z.boolean(), minLeakage: z.number(), similarity: z.number().optional(), byWaveform: z.boolean(),
+  }).optional(),
+  meter: vfMeterStateSchema.optional(),
+  beatsDerived: z.boolean(),
+  ecgEndMs: z.number().optional(),
+  readings: z.array(z.object({ atMs: z.number(), chunkStartMs: z.number(), beatsDerived: z.boolean(), below: z.boolean(), leakage: z.number() })),
+  waveBelow: z.boolean(),
+  waveOffMs: z.number().optional(),
+  afterLastNonVMs: z.number().optional(),
+  lastBeatWasNonV: z.boolean(),
+  lastPushedBelow: z.boolean(),
+  pulsesMs: z.array(z.number()),
+  seenUntilMs: z.number().optional(),
+  resumed: beatRunSchema.optional(),
+  regular: beatRunSchema.optional(),
+});
+
+export type VtHandover = z.infer<typeof vtHandoverSchema> & PendingState;
+
 export class VtDetector implements Detector {
   readonly kind = 'vt' as const;
   readonly #p: VtParams;
@@ -201,6 +230,8 @@ export class VtDetector implements Detector {
   #seenUntilMs = -Infinity;
   /** {@link resumePending}: a predecessor's run, taken over at the first beat after what it saw. */
   #resumed: PendingBeatRun | undefined;
+  /** A hand-over's state, taken up at the first input ({@link #settle}). */
+  #whole: z.infer<typeof vtHandoverSchema> | undefined;
 
   constructor(params: VtParams = VT_DEFAULTS) {
     if (!(params.minBeats >= 2)) throw new RangeError('vt minBeats must be ≥ 2 (a rate needs an interval)');
@@ -226,6 +257,7 @@ export class VtDetector implements Detector {
   }
 
   onEcg(chunk: EcgChunk): void {
+    if (this.#whole) this.#settle(this.#whole.ecgEndMs === undefined || chunk.startMs >= this.#whole.ecgEndMs - ECG_CONTINUITY_MS);
     if ((this.#p.leakageBelow <= 0 && this.#p.similarityMin <= 0) || chunk.uV.length === 0) return;
     if (!this.#meter || this.#meter.fsHz !== chunk.fsHz || this.#ecgEndMs === undefined || Math.abs(chunk.startMs - this.#ecgEndMs) > ECG_CONTINUITY_MS) {
       // A hole (lost frames, lead-off never fed) or a new rate: the 4 s window starts again. The
@@ -327,6 +359,7 @@ export class VtDetector implements Detector {
    * applied here first and their changes handed out with this detector's next call.
    */
   explainsSilence(nowMs: number): boolean {
+    if (this.#whole) this.#settle(nowMs >= (this.#whole.seenUntilMs ?? -Infinity));
     if (this.#readings.length > 0 || this.#lastPushedBelow) this.#queued.push(...this.#advance(nowMs));
     return this.#open !== undefined && this.#waveBelow;
   }
@@ -339,6 +372,7 @@ export class VtDetector implements Detector {
   }
 
   onBeat(beat: BeatEvent): EpisodeChange[] {
+    if (this.#whole) this.#settle(beat.timeMs >= (this.#whole.seenUntilMs ?? -Infinity));
     const changes = this.#takeQueued();
     if (this.#readings.length > 0 || this.#lastPushedBelow) changes.push(...this.#advance(beat.timeMs));
     changes.push(...this.#beat(beat));
@@ -346,23 +380,101 @@ export class VtDetector implements Detector {
   }
 
   /**
-   * The run of ventricular beats so far (firmware beats), while no episode is open and its latest
+   * At a graceful hand-over (`context.handover`, processor.ts `stop`): the detector's whole state
+   * ({@link VtHandover}), so the successor goes on exactly — the run of beats derived from the ECG
+   * too, the open episode, and the 4 s waveform window. Otherwise:
+   * the run of ventricular beats so far (firmware beats), while no episode is open and its latest
    * interval is faster than the limit; undefined otherwise. Not a lone ventricular beat (isolated
    * PVCs are common: mitdb 106, bigeminy, would be pending in 40 % of its frames, a changelog
    * rewrite each) nor a slow ventricular rhythm (idioventricular: hours of it). The price: a
    * restart right after such a beat costs the VT alarm one beat (≤ 0.6 s at > 100/min).
    */
-  pendingState(): PendingBeatRun | undefined {
+  pendingState(context?: PendingContext): PendingBeatRun | VtHandover | undefined {
+    // (A hand-over's state not yet taken up by an input goes on as it came.)
+    if (this.#whole) return context?.handover ? this.#whole : this.#whole.regular;
+    if (context?.handover) return this.#handover();
     if (this.#resumed) return this.#resumed;
     const last = this.#run.at(-1);
     if (this.#open || this.#run.length < 2 || this.#beatsDerived || !(last!.rrMs > 0 && last!.rrMs < 60000 / this.#p.hrAboveBpm)) return undefined;
     return { v: 1, beats: this.#run.map((b) => ({ timeMs: b.timeMs, rrMs: b.rrMs })), seenUntilMs: this.#seenUntilMs };
   }
 
-  /** Takes over a predecessor's run: re-delivered beats it saw are skipped, the first beat after them continues it (or ends it). */
+  /**
+   * Takes over a predecessor's run: re-delivered beats it saw are skipped, the first beat after
+   * them continues it (or ends it). Or, from a hand-over, the predecessor's whole state, taken up
+   * at the first input ({@link #settle}); an open episode is then announced again at the next beat
+   * or time step, which is how the alarm lifecycle recognises a successor's detector continuing it
+   * (alarm-lifecycle.ts `expectRedetection`).
+   */
   resumePending(state: PendingState): void {
+    if (state.v === 2) {
+      this.#restoreHandover(state);
+      return;
+    }
     const r = parsePendingBeatRun(state);
     if (r && !this.#open && this.#run.length === 0) this.#resumed = r;
+  }
+
+  #handover(): VtHandover {
+    const regular = this.pendingState() as PendingBeatRun | undefined;
+    const finite = (key: string, x: number) => (Number.isFinite(x) ? { [key]: x } : {});
+    const o = this.#open;
+    return {
+      v: 2,
+      run: this.#run.map((b) => ({ ...b })),
+      ...(o ? { open: { onsetMs: o.onsetMs, beatCount: o.beatCount, rrSumMs: o.rrSumMs, intervals: o.intervals, recentRrMs: [...o.recentRrMs], beatsHold: o.beatsHold, minLeakage: o.minLeakage, ...finite('similarity', o.similarity), byWaveform: o.byWaveform } } : {}),
+      ...(this.#meter ? { meter: this.#meter.state() } : {}),
+      beatsDerived: this.#beatsDerived,
+      ...(this.#ecgEndMs !== undefined ? { ecgEndMs: this.#ecgEndMs } : {}),
+      readings: this.#readings.map((r) => ({ ...r })),
+      waveBelow: this.#waveBelow,
+      ...finite('waveOffMs', this.#waveOffMs),
+      ...finite('afterLastNonVMs', this.#afterLastNonVMs),
+      lastBeatWasNonV: this.#lastBeatWasNonV,
+      lastPushedBelow: this.#lastPushedBelow,
+      pulsesMs: [...this.#pulsesMs],
+      ...finite('seenUntilMs', this.#seenUntilMs),
+      ...(this.#resumed ? { resumed: this.#resumed } : {}),
+      ...(regular ? { regular } : {}),
+    };
+  }
+
+  #restoreHandover(state: PendingState): void {
+    const h = vtHandoverSchema.safeParse(state).data;
+    if (!h || this.#open || this.#run.length > 0) return;
+    this.#whole = h;
+  }
+
+  /**
+   * The first input after a hand-over: the predecessor's whole state when the input follows what it
+   * saw (ECG from where its window ends, beats and time after its last); a re-delivered one (a
+   * batch it had not committed) goes the way of a restart instead, from its regular state.
+   */
+  #settle(isNew: boolean): void {
+    const h = this.#whole;
+    if (!h) return;
+    this.#whole = undefined;
+    if (!isNew) {
+      if (h.regular) this.resumePending(h.regular);
+      return;
+    }
+    const meter = h.meter && VfLeakageMeter.restore(h.meter);
+    // (A window that does not add up starts again, as after a hole: the beats still decide.)
+    this.#meter = meter;
+    this.#ecgEndMs = meter ? h.ecgEndMs : undefined;
+    this.#run = h.run.map((b) => ({ ...b }));
+    this.#open = h.open && { ...h.open, recentRrMs: [...h.open.recentRrMs], similarity: h.open.similarity ?? Number.NaN };
+    this.#beatsDerived = h.beatsDerived;
+    this.#readings.push(...h.readings.map((r) => ({ ...r })));
+    this.#waveBelow = h.waveBelow;
+    this.#waveOffMs = h.waveOffMs ?? -Infinity;
+    this.#afterLastNonVMs = h.afterLastNonVMs ?? -Infinity;
+    this.#lastBeatWasNonV = h.lastBeatWasNonV;
+    this.#lastPushedBelow = h.lastPushedBelow;
+    this.#pulsesMs = [...h.pulsesMs];
+    this.#seenUntilMs = h.seenUntilMs ?? -Infinity;
+    this.#resumed = h.resumed && parsePendingBeatRun(h.resumed);
+    if (this.#open) this.#queued.push({ type: 'onset', kind: this.kind, onsetMs: this.#open.onsetMs, evidence: this.#evidence(this.#open) });
   }
 
   #beat(beat: BeatEvent): EpisodeChange[] {
@@ -427,6 +539,7 @@ export class VtDetector implements Detector {
   }
 
   onTime(time: TimeEvent): EpisodeChange[] {
+    if (this.#whole) this.#settle(time.nowMs >= (this.#whole.seenUntilMs ?? -Infinity));
     this.#seenUntilMs = Math.max(this.#seenUntilMs, time.nowMs);
     const changes = this.#takeQueued();
     if (this.#readings.length > 0 || this.#lastPushedBelow) changes.push(...this.#advance(time.nowMs));
@@ -434,6 +547,7 @@ export class VtDetector implements Detector {
   }
 
   onDiscontinuity(atMs: number): EpisodeChange[] {
+    if (this.#whole) this.#settle(atMs >= (this.#whole.seenUntilMs ?? -Infinity));
     this.#run = [];
     // A taken-over run survives only a hole the predecessor saw too (before what it saw).
     if (this.#resumed && atMs > this.#resumed.seenUntilMs) this.#resumed = undefined;

@@ -1,0 +1,124 @@
+/**
+ * A graceful hand-over carries the whole state of the brady/tachy, extreme brady/tachy and VT
+ * detectors (issue 12 session 27; limit-rate.ts format 3, consecutive-rate.ts and vt.ts format 2),
+ * so a successor raises, updates and ends their alerts at the same frames as a processor that never
+ * stopped. Before, these detectors handed over their regular pending state only: the sudden-onset
+ * references of brady/tachy (the 8 intervals before a run, the prevailing interval) were lost, so a
+ * sudden bradycardia starting within seconds of a stop waited the 2 min gradual delay instead of
+ * 30 s; an ECG-only VT run, the open episode and the 4 s waveform window were judged afresh; and
+ * an open extreme tachycardia ended with the evidence of the beats the successor had seen.
+ * StreamRuntime directly, its hand-over record through JSON as on the bus.
+ */
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CRITERIA_VERSION } from '../../contracts/criteria.ts';
+import type { TelemetryFrame } from '../../contracts/telemetry.ts';
+import { syntheticEcgSource } from '../../device-sim/ecg-synth.ts';
+import { parseStreamState, type StreamStateRecord } from '../../processor/stream-state.ts';
+import { StreamRuntime, type StreamRuntimeOptions } from '../../processor/stream-runtime.ts';
+import { beats, frames, iso, T0, type Segment } from './helpers.ts';
+
+const OPTIONS: StreamRuntimeOptions = { patientId: 'p1', deviceId: 'd1', criteriaAt: () => DEFAULT_CRITERIA_VERSION, ecgStrips: false };
+
+/** What one frame produced: alerts and derived beat frames, comparable. */
+function outputs(rt: StreamRuntime, f: TelemetryFrame): string {
+  const r = rt.ingest(f, iso(f.ts + f.durMs));
+  return JSON.stringify([r.alerts, r.ecgBeatFrames.map((d) => [d.ts, d.durMs, d.beats])]);
+}
+
+/** The hand-over record as session 26 wrote it: the detectors' regular pending states only, no exact beat source. */
+function asBefore(record: StreamStateRecord): StreamStateRecord {
+  const pending = (record.pending ?? []).flatMap((p) => {
+    const state = p.state as { v: number; regular?: typeof p.state };
+    if (p.kind === 'vt' && state.v === 2) return [];
+    // (Extreme brady/tachy hand over format 2, brady/tachy format 3; each carries its regular state.)
+    const whole = ((p.kind === 'extreme_brady' || p.kind === 'extreme_tachy') && state.v === 2) || state.v === 3;
+    if (whole) return state.regular ? [{ kind: p.kind, state: state.regular }] : [];
+    return [p];
+  });
+  const { ecgBeats, pending: _p, ...rest } = record;
+  const { exact: _e, ...beatSource } = ecgBeats ?? { exact: undefined };
+  return { ...rest, ...(pending.length > 0 ? { pending } : {}), ...(ecgBeats ? { ecgBeats: beatSource as NonNullable<StreamStateRecord['ecgBeats']> } : {}) };
+}
+
+/**
+ * Hand-overs after each frame in [fromMs, toMs) of an uninterrupted run: the frames (from the
+ * first after it, `horizon` of them) whose outputs differ from the uninterrupted run's, per
+ * hand-over; `before`: from the record as session 26 wrote it.
+ */
+function sweep(list: TelemetryFrame[], fromMs: number, toMs: number, horizon: number, before = false): { handovers: number; differ: number; kinds: Set<string> } {
+  const rt = new StreamRuntime(OPTIONS);
+  const reference: string[] = [];
+  const records = new Map<number, string>();
+  for (const [i, f] of list.entries()) {
+    reference.push(outputs(rt, f));
+    if (f.ts >= fromMs && f.ts < toMs) records.set(i, JSON.stringify(rt.record('p', 0, { handover: true })));
+  }
+  let differ = 0;
+  const kinds = new Set<string>();
+  for (const [after, json] of records) {
+    const record = parseStreamState(JSON.parse(json))!;
+    const successor = StreamRuntime.restore(OPTIONS, before ? asBefore(record) : record);
+    for (let j = after + 1; j < Math.min(list.length, after + 1 + horizon); j++) {
+      const out = outputs(successor, list[j]!);
+      if (out !== reference[j]) {
+        differ++;
+        for (const a of JSON.parse(reference[j]!)[0] as { kind: string }[]) kinds.add(a.kind);
+        break;
+      }
+    }
+  }
+  return { handovers: records.size, differ, kinds };
+}
+
+describe('a graceful hand-over of the limit-rate detectors (firmware beats)', () => {
+  // 4 min at 75/min, then a sudden drop to 45/min (a block: 30 s alarm delay) for 3 min, then 75/min.
+  const segments: Segment[] = [{ rrMs: 800, count: 300 }, { rrMs: 1333, count: 135 }, { rrMs: 800, count: 150 }];
+  const timeline = beats(T0, segments);
+  const dropMs = timeline[300]!.tMs;
+  const list = frames(timeline, 540_000);
+
+  it('a sudden bradycardia starting within 10 s after the hand-over: the same alert at the same frame, its end too', () => {
+    const now = sweep(list, dropMs - 10_000, dropMs + 2_000, 420);
+    expect(now).toMatchObject({ handovers: 12, differ: 0 });
+    // (So the comparison can fail: the regular state alone loses the 8 intervals before the run.)
+    const before = sweep(list, dropMs - 10_000, dropMs + 2_000, 420, true);
+    expect(before.differ).toBeGreaterThan(3);
+    expect(before.kinds).toContain('brady');
+  });
+});
+
+describe('a hand-over followed by frames the stopped processor had analysed (a batch it had not committed)', () => {
+  it('the detectors take up their regular state instead, so no beat is counted twice: one bradycardia and one extreme bradycardia alert each, with the uninterrupted onsets', () => {
+    // 2 min at 75/min, then 35/min (extreme brady and brady) for 60 s, then 75/min.
+    const timeline = beats(T0, [{ rrMs: 800, count: 150 }, { rrMs: 1714, count: 35 }, { rrMs: 800, count: 100 }]);
+    const list = frames(timeline, 260_000);
+    const onsets = (rt: StreamRuntime, part: TelemetryFrame[]) => part.flatMap((f) => rt.ingest(f, iso(f.ts + f.durMs)).alerts).filter((a) => a.revision === 1).map((a) => `${a.kind}@${a.onset}`);
+    const reference = onsets(new StreamRuntime(OPTIONS), list);
+    expect(reference.sort()).toEqual(expect.arrayContaining([expect.stringMatching(/^brady@/), expect.stringMatching(/^extreme_brady@/)]));
+    const dropIndex = list.findIndex((f) => f.ts >= timeline[150]!.tMs);
+    for (const after of [dropIndex + 3, dropIndex + 6, dropIndex + 40]) {
+      const first = new StreamRuntime(OPTIONS);
+      const raised = onsets(first, list.slice(0, after + 1));
+      const successor = StreamRuntime.restore(OPTIONS, parseStreamState(JSON.parse(JSON.stringify(first.record('p', 0, { handover: true }))))!);
+      // The last 5 frames come again, then the rest.
+      raised.push(...onsets(successor, list.slice(after - 4)));
+      expect(raised.sort()).toEqual(reference.sort());
+    }
+  });
+});
+
+describe('a graceful hand-over of the VT detector (ECG-only device, beats from the ECG)', () => {
+  // 3 min at 75/min, 20 s of VT at 150/min, 2 min at 75/min, 250 Hz synthetic ECG.
+  const segments: Segment[] = [{ rrMs: 800, count: 225 }, { rrMs: 400, count: 50, cls: 'V' }, { rrMs: 800, count: 150 }];
+  const timeline = beats(T0, segments);
+  const vtStartMs = timeline[225]!.tMs;
+  const vtEndMs = timeline[275]!.tMs;
+  const list = frames(timeline, 330_000, { ecg: syntheticEcgSource(11, 250), ecgFsHz: 250 }).map((f) => ({ ...f, beats: [], hr: 0 }));
+
+  it('a hand-over after every frame from 3 s before the VT to 3 s after it: the same VT alert, updates and end at the same frames', () => {
+    const now = sweep(list, vtStartMs - 3_000, vtEndMs + 3_000, 60);
+    expect(now).toMatchObject({ handovers: 26, differ: 0 });
+    const before = sweep(list, vtStartMs - 3_000, vtEndMs + 3_000, 60, true);
+    expect(before.differ).toBeGreaterThan(3);
+  });
+});
