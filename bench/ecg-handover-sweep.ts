@@ -25,6 +25,7 @@ import type { TelemetryFrame } from '../contracts/telemetry.ts';
 import { loadQrsRecord, type QrsLead } from '../eval/ecg-eval.ts';
 import { ecgOnlyFrames } from '../eval/qrs.ts';
 import { parseStreamState, type StreamStateRecord } from '../processor/stream-state.ts';
+import { handoverAsBefore } from './handover-as-before.ts';
 import { StreamRuntime, type StreamRuntimeOptions } from '../processor/stream-runtime.ts';
 
 const { values } = parseArgs({
@@ -47,21 +48,6 @@ function outputs(rt: StreamRuntime, f: TelemetryFrame): { beats: string[]; alert
     beats: r.ecgBeatFrames.map((d) => `${d.ts}+${d.durMs}:${d.beats.map((b) => `${b.off}/${b.cls}/${b.rr}`).join(',')}`),
     alerts: r.alerts.map((a) => JSON.stringify(a)),
   };
-}
-
-/** The hand-over record as session 26 wrote it (see the file comment). */
-function asBefore(record: StreamStateRecord): void {
-  if (record.ecgBeats) delete record.ecgBeats.exact;
-  const pending = (record.pending ?? []).flatMap((p) => {
-    const state = p.state as { v: number; regular?: typeof p.state };
-    if (p.kind === 'vt' && state.v === 2) return [];
-    // (Extreme brady/tachy hand over format 2, brady/tachy format 3; each carries its regular state.)
-    const whole = ((p.kind === 'extreme_brady' || p.kind === 'extreme_tachy') && state.v === 2) || state.v === 3;
-    if (whole) return state.regular ? [{ kind: p.kind, state: state.regular }] : [];
-    return [p];
-  });
-  if (pending.length > 0) record.pending = pending;
-  else delete record.pending;
 }
 
 interface Tally { handovers: number; beatsDiffer: number; alertsDiffer: number }
@@ -92,10 +78,9 @@ for (const name of names) {
       for (const variant of ['exact', 'replay'] as const) {
         const record = parseStreamState(JSON.parse(json)) as StreamStateRecord;
         if (variant === 'exact' && record.ecgBeats?.exact) row.exactBytes.push(JSON.stringify(record.ecgBeats.exact).length);
-        if (variant === 'replay') asBefore(record);
         const t = row[variant];
         t.handovers++;
-        const successor = StreamRuntime.restore(options, record);
+        const successor = StreamRuntime.restore(options, variant === 'replay' ? handoverAsBefore(record) : record);
         let beats = false, alerts = false;
         for (let j = i + 1; j <= i + HORIZON_S; j++) {
           const o = outputs(successor, frames[j]!);

@@ -12,7 +12,7 @@ import type { AlertEvidence, AlertKind } from '../../contracts/alert.ts';
 import { z } from 'zod';
 import { BEAT_CLASSES } from '../../contracts/telemetry.ts';
 import type { BeatEvent, Detector, EpisodeChange, PendingContext, PendingState, TimeEvent } from './detector.ts';
-import { parsePendingBeatRun, seenBefore, type PendingBeatRun } from './pending-run.ts';
+import { HeldHandover, parsePendingBeatRun, seenBefore, type PendingBeatRun } from './pending-run.ts';
 
 /** {@link ConsecutiveRateDetector.pendingState} at a hand-over (format 2); `thresholds` as JSON, to tell the same criterion. */
 const handoverSchema = z.object({
@@ -47,8 +47,8 @@ export class ConsecutiveRateDetector implements Detector {
   #seenUntilMs = -Infinity;
   /** {@link resumePending}: a predecessor's run, taken over at the first beat after what it saw. */
   #resumed: PendingBeatRun | undefined;
-  /** A hand-over's state, taken up at the first input ({@link #settle}). */
-  #whole: z.infer<typeof handoverSchema> | undefined;
+  /** A hand-over's state, held until the first input (pending-run.ts). */
+  readonly #whole = new HeldHandover<z.infer<typeof handoverSchema>>((h) => this.#takeUp(h), (regular) => this.resumePending(regular));
   /** A hand-over's open episode, to be announced at the next beat or time step. */
   #reannounce = false;
 
@@ -69,7 +69,8 @@ export class ConsecutiveRateDetector implements Detector {
    */
   pendingState(context?: PendingContext): PendingBeatRun | ConsecutiveRateHandover | undefined {
     // (A hand-over's state not yet taken up by an input goes on as it came.)
-    if (this.#whole) return context?.handover ? this.#whole : parsePendingBeatRun(this.#whole.regular ?? { v: 0 });
+    const held = this.#whole.held;
+    if (held) return context?.handover ? held : parsePendingBeatRun(held.regular ?? { v: 0 });
     if (context?.handover && !this.#resumed) {
       const regular = this.pendingState();
       return {
@@ -100,7 +101,7 @@ export class ConsecutiveRateDetector implements Detector {
         if (h.regular) this.resumePending(h.regular);
         return;
       }
-      this.#whole = h;
+      this.#whole.hold(h);
       return;
     }
     const r = parsePendingBeatRun(state);
@@ -108,19 +109,8 @@ export class ConsecutiveRateDetector implements Detector {
     this.#resumed = r;
   }
 
-  /**
-   * The first input after a hand-over: the predecessor's whole state when the input follows what it
-   * saw; a re-delivered one (a batch it had not committed) goes the way of a restart instead, from
-   * its regular state, which skips what was counted.
-   */
-  #settle(isNew: boolean): void {
-    const h = this.#whole;
-    if (!h) return;
-    this.#whole = undefined;
-    if (!isNew) {
-      if (h.regular) this.resumePending(h.regular);
-      return;
-    }
+  /** A hand-over's state, taken up at the first input that follows what the predecessor saw (pending-run.ts). */
+  #takeUp(h: z.infer<typeof handoverSchema>): void {
     this.#run = h.run.map((b) => ({ ...b }));
     this.#open = h.open && { onsetMs: h.open.onsetMs, rrMs: [...h.open.rrMs] };
     this.#seenUntilMs = h.seenUntilMs ?? -Infinity;
@@ -136,7 +126,7 @@ export class ConsecutiveRateDetector implements Detector {
   }
 
   onBeat(beat: BeatEvent): EpisodeChange[] {
-    if (this.#whole) this.#settle(beat.timeMs >= (this.#whole.seenUntilMs ?? -Infinity));
+    this.#whole.inputAt(beat.timeMs);
     if (this.#reannounce) return [...this.#announce(), ...this.onBeat(beat)];
     this.#seenUntilMs = Math.max(this.#seenUntilMs, beat.timeMs);
     const resumed = this.#resumed;
@@ -171,13 +161,13 @@ export class ConsecutiveRateDetector implements Detector {
   }
 
   onTime(time: TimeEvent): EpisodeChange[] {
-    if (this.#whole) this.#settle(time.nowMs >= (this.#whole.seenUntilMs ?? -Infinity));
+    this.#whole.inputAt(time.nowMs);
     this.#seenUntilMs = Math.max(this.#seenUntilMs, time.nowMs);
     return this.#announce();
   }
 
   onDiscontinuity(atMs: number): EpisodeChange[] {
-    if (this.#whole) this.#settle(atMs >= (this.#whole.seenUntilMs ?? -Infinity));
+    this.#whole.inputAt(atMs);
     this.#run = [];
     // A taken-over run survives only a hole the predecessor saw too (before what it saw).
     if (this.#resumed && atMs > this.#resumed.seenUntilMs) this.#resumed = undefined;

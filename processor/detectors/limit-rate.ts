@@ -18,6 +18,7 @@
 import { z } from 'zod';
 import type { AlertEvidence, AlertKind } from '../../contracts/alert.ts';
 import type { BeatEvent, Detector, EpisodeChange, PendingContext, PendingState, TimeEvent } from './detector.ts';
+import { HeldHandover } from './pending-run.ts';
 
 export interface LimitRateParams {
   /** The limit, bpm (patient-adjustable). */
@@ -166,8 +167,8 @@ export class LimitRateDetector implements Detector {
   #countedUntilMs = -Infinity;
   /** {@link #restoreHandover} took over an open episode: it is announced at the next beat or time step. */
   #reannounce = false;
-  /** A hand-over's state, taken up at the first input ({@link #settle}). */
-  #whole: z.infer<typeof limitRateHandoverSchema> | undefined;
+  /** A hand-over's state, held until the first input (pending-run.ts). */
+  readonly #whole = new HeldHandover<z.infer<typeof limitRateHandoverSchema>>((h) => this.#takeUp(h), (regular) => this.resumePending(regular));
   /** Device time up to which the stream was seen (the last beat or time step), for a hand-over. */
   #seenUntilMs = -Infinity;
 
@@ -204,7 +205,7 @@ export class LimitRateDetector implements Detector {
   }
 
   onBeat(beat: BeatEvent): EpisodeChange[] {
-    if (this.#whole) this.#settle(beat.timeMs >= (this.#whole.seenUntilMs ?? -Infinity));
+    this.#whole.inputAt(beat.timeMs);
     this.#seenUntilMs = Math.max(this.#seenUntilMs, beat.timeMs);
     if (this.#reannounce) return [...this.#announce(), ...this.onBeat(beat)];
     if (this.#resumedOpen) return this.#takeOverOpen(this.#resumedOpen, beat);
@@ -298,7 +299,7 @@ export class LimitRateDetector implements Detector {
   }
 
   onTime(time: TimeEvent): EpisodeChange[] {
-    if (this.#whole) this.#settle(time.nowMs >= (this.#whole.seenUntilMs ?? -Infinity));
+    this.#whole.inputAt(time.nowMs);
     this.#seenUntilMs = Math.max(this.#seenUntilMs, time.nowMs);
     if (this.#reannounce) return [...this.#announce(), ...this.onTime(time)];
     if (this.#resumedOpen && time.nowMs > this.#resumedOpen.lastMs) return [this.#reopen(this.#resumedOpen), ...this.#endIfOver(time.nowMs)];
@@ -316,7 +317,8 @@ export class LimitRateDetector implements Detector {
    */
   pendingState(context?: PendingContext): PendingRun | EndingEpisode | LimitRateHandover | undefined {
     // (A state taken over itself and not yet continued by an input goes on as it came.)
-    if (this.#whole) return context?.handover ? this.#whole : (this.#whole.regular as PendingRun | EndingEpisode | undefined);
+    const held = this.#whole.held;
+    if (held) return context?.handover ? held : (held.regular as PendingRun | EndingEpisode | undefined);
     if (context?.handover && !this.#resumed && !this.#resumedOpen) return this.#handover();
     return this.#regularState();
   }
@@ -402,7 +404,7 @@ export class LimitRateDetector implements Detector {
 
   /**
    * A predecessor's {@link #handover}: taken over whole when this detector applies the same
-   * criterion and the first input follows what the predecessor saw ({@link #settle}), else its
+   * criterion and the first input follows what the predecessor saw (pending-run.ts `HeldHandover`), else its
    * regular state as at a restart. An open episode is announced again at the next beat or time
    * step (the alarm lifecycle's re-detection of its open alert).
    */
@@ -413,22 +415,11 @@ export class LimitRateDetector implements Detector {
       if (h.regular) this.resumePending(h.regular);
       return;
     }
-    this.#whole = h;
+    this.#whole.hold(h);
   }
 
-  /**
-   * The first input after a hand-over: the predecessor's whole state when the input follows what it
-   * saw; a re-delivered one (a batch it had not committed) goes the way of a restart instead, from
-   * its regular state, which skips what was counted.
-   */
-  #settle(isNew: boolean): void {
-    const h = this.#whole;
-    if (!h) return;
-    this.#whole = undefined;
-    if (!isNew) {
-      if (h.regular) this.resumePending(h.regular);
-      return;
-    }
+  /** A hand-over's state, taken up at the first input that follows what the predecessor saw (pending-run.ts). */
+  #takeUp(h: z.infer<typeof limitRateHandoverSchema>): void {
     this.#seenUntilMs = h.seenUntilMs ?? -Infinity;
     this.#run = h.run && { ...h.run, recentRrMs: [...h.run.recentRrMs], sudden: h.run.sudden, prevailingRrMs: h.run.prevailingRrMs ?? Number.NaN };
     this.#before = [...h.before];
@@ -498,7 +489,7 @@ export class LimitRateDetector implements Detector {
   }
 
   onDiscontinuity(atMs: number): EpisodeChange[] {
-    if (this.#whole) this.#settle(atMs >= (this.#whole.seenUntilMs ?? -Infinity));
+    this.#whole.inputAt(atMs);
     // Nothing is concluded across the hole; an open episode stays open (Detector contract). A run
     // taken over from a predecessor survives only a hole before it (one the predecessor saw too).
     if (this.#resumed && atMs > this.#resumed.firstMs) this.#resumed = undefined;

@@ -92,7 +92,7 @@ import type { AlertEvidence } from '../../contracts/alert.ts';
 import { BEAT_CLASSES } from '../../contracts/telemetry.ts';
 import type { BeatEvent, Detector, EcgChunk, EpisodeChange, PendingContext, PendingState, TimeEvent } from './detector.ts';
 import { consecutiveComplexSimilarity } from './complex-similarity.ts';
-import { parsePendingBeatRun, seenBefore, type PendingBeatRun } from './pending-run.ts';
+import { HeldHandover, parsePendingBeatRun, seenBefore, type PendingBeatRun } from './pending-run.ts';
 import { VF_WINDOW_MS, VfLeakageMeter, vfMeterStateSchema, type VfReading } from './vf-leakage.ts';
 
 export interface VtParams {
@@ -230,8 +230,8 @@ export class VtDetector implements Detector {
   #seenUntilMs = -Infinity;
   /** {@link resumePending}: a predecessor's run, taken over at the first beat after what it saw. */
   #resumed: PendingBeatRun | undefined;
-  /** A hand-over's state, taken up at the first input ({@link #settle}). */
-  #whole: z.infer<typeof vtHandoverSchema> | undefined;
+  /** A hand-over's state, held until the first input (pending-run.ts). */
+  readonly #whole = new HeldHandover<z.infer<typeof vtHandoverSchema>>((h) => this.#takeUp(h), (regular) => this.resumePending(regular));
 
   constructor(params: VtParams = VT_DEFAULTS) {
     if (!(params.minBeats >= 2)) throw new RangeError('vt minBeats must be ≥ 2 (a rate needs an interval)');
@@ -257,7 +257,8 @@ export class VtDetector implements Detector {
   }
 
   onEcg(chunk: EcgChunk): void {
-    if (this.#whole) this.#settle(this.#whole.ecgEndMs === undefined || chunk.startMs >= this.#whole.ecgEndMs - ECG_CONTINUITY_MS);
+    const held = this.#whole.held;
+    if (held) this.#whole.settle(held.ecgEndMs === undefined || chunk.startMs >= held.ecgEndMs - ECG_CONTINUITY_MS);
     if ((this.#p.leakageBelow <= 0 && this.#p.similarityMin <= 0) || chunk.uV.length === 0) return;
     if (!this.#meter || this.#meter.fsHz !== chunk.fsHz || this.#ecgEndMs === undefined || Math.abs(chunk.startMs - this.#ecgEndMs) > ECG_CONTINUITY_MS) {
       // A hole (lost frames, lead-off never fed) or a new rate: the 4 s window starts again. The
@@ -359,7 +360,7 @@ export class VtDetector implements Detector {
    * applied here first and their changes handed out with this detector's next call.
    */
   explainsSilence(nowMs: number): boolean {
-    if (this.#whole) this.#settle(nowMs >= (this.#whole.seenUntilMs ?? -Infinity));
+    this.#whole.inputAt(nowMs);
     if (this.#readings.length > 0 || this.#lastPushedBelow) this.#queued.push(...this.#advance(nowMs));
     return this.#open !== undefined && this.#waveBelow;
   }
@@ -372,7 +373,7 @@ export class VtDetector implements Detector {
   }
 
   onBeat(beat: BeatEvent): EpisodeChange[] {
-    if (this.#whole) this.#settle(beat.timeMs >= (this.#whole.seenUntilMs ?? -Infinity));
+    this.#whole.inputAt(beat.timeMs);
     const changes = this.#takeQueued();
     if (this.#readings.length > 0 || this.#lastPushedBelow) changes.push(...this.#advance(beat.timeMs));
     changes.push(...this.#beat(beat));
@@ -391,7 +392,8 @@ export class VtDetector implements Detector {
    */
   pendingState(context?: PendingContext): PendingBeatRun | VtHandover | undefined {
     // (A hand-over's state not yet taken up by an input goes on as it came.)
-    if (this.#whole) return context?.handover ? this.#whole : this.#whole.regular;
+    const held = this.#whole.held;
+    if (held) return context?.handover ? held : held.regular;
     if (context?.handover) return this.#handover();
     if (this.#resumed) return this.#resumed;
     const last = this.#run.at(-1);
@@ -402,7 +404,7 @@ export class VtDetector implements Detector {
   /**
    * Takes over a predecessor's run: re-delivered beats it saw are skipped, the first beat after
    * them continues it (or ends it). Or, from a hand-over, the predecessor's whole state, taken up
-   * at the first input ({@link #settle}); an open episode is then announced again at the next beat
+   * at the first input (pending-run.ts `HeldHandover`); an open episode is then announced again at the next beat
    * or time step, which is how the alarm lifecycle recognises a successor's detector continuing it
    * (alarm-lifecycle.ts `expectRedetection`).
    */
@@ -442,22 +444,14 @@ export class VtDetector implements Detector {
   #restoreHandover(state: PendingState): void {
     const h = vtHandoverSchema.safeParse(state).data;
     if (!h || this.#open || this.#run.length > 0) return;
-    this.#whole = h;
+    this.#whole.hold(h);
   }
 
   /**
-   * The first input after a hand-over: the predecessor's whole state when the input follows what it
-   * saw (ECG from where its window ends, beats and time after its last); a re-delivered one (a
-   * batch it had not committed) goes the way of a restart instead, from its regular state.
+   * A hand-over's state, taken up at the first input that follows what the predecessor saw
+   * (pending-run.ts): ECG from where its window ends, beats and time from its last.
    */
-  #settle(isNew: boolean): void {
-    const h = this.#whole;
-    if (!h) return;
-    this.#whole = undefined;
-    if (!isNew) {
-      if (h.regular) this.resumePending(h.regular);
-      return;
-    }
+  #takeUp(h: z.infer<typeof vtHandoverSchema>): void {
     const meter = h.meter && VfLeakageMeter.restore(h.meter);
     // (A window that does not add up starts again, as after a hole: the beats still decide.)
     this.#meter = meter;
@@ -539,7 +533,7 @@ export class VtDetector implements Detector {
   }
 
   onTime(time: TimeEvent): EpisodeChange[] {
-    if (this.#whole) this.#settle(time.nowMs >= (this.#whole.seenUntilMs ?? -Infinity));
+    this.#whole.inputAt(time.nowMs);
     this.#seenUntilMs = Math.max(this.#seenUntilMs, time.nowMs);
     const changes = this.#takeQueued();
     if (this.#readings.length > 0 || this.#lastPushedBelow) changes.push(...this.#advance(time.nowMs));
@@ -547,7 +541,7 @@ export class VtDetector implements Detector {
   }
 
   onDiscontinuity(atMs: number): EpisodeChange[] {
-    if (this.#whole) this.#settle(atMs >= (this.#whole.seenUntilMs ?? -Infinity));
+    this.#whole.inputAt(atMs);
     this.#run = [];
     // A taken-over run survives only a hole the predecessor saw too (before what it saw).
     if (this.#resumed && atMs > this.#resumed.seenUntilMs) this.#resumed = undefined;

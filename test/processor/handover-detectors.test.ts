@@ -15,6 +15,7 @@ import type { TelemetryFrame } from '../../contracts/telemetry.ts';
 import { syntheticEcgSource } from '../../device-sim/ecg-synth.ts';
 import { parseStreamState, type StreamStateRecord } from '../../processor/stream-state.ts';
 import { StreamRuntime, type StreamRuntimeOptions } from '../../processor/stream-runtime.ts';
+import { handoverAsBefore } from '../../bench/handover-as-before.ts';
 import { beats, frames, iso, T0, type Segment } from './helpers.ts';
 
 const OPTIONS: StreamRuntimeOptions = { patientId: 'p1', deviceId: 'd1', criteriaAt: () => DEFAULT_CRITERIA_VERSION, ecgStrips: false };
@@ -23,21 +24,6 @@ const OPTIONS: StreamRuntimeOptions = { patientId: 'p1', deviceId: 'd1', criteri
 function outputs(rt: StreamRuntime, f: TelemetryFrame): string {
   const r = rt.ingest(f, iso(f.ts + f.durMs));
   return JSON.stringify([r.alerts, r.ecgBeatFrames.map((d) => [d.ts, d.durMs, d.beats])]);
-}
-
-/** The hand-over record as session 26 wrote it: the detectors' regular pending states only, no exact beat source. */
-function asBefore(record: StreamStateRecord): StreamStateRecord {
-  const pending = (record.pending ?? []).flatMap((p) => {
-    const state = p.state as { v: number; regular?: typeof p.state };
-    if (p.kind === 'vt' && state.v === 2) return [];
-    // (Extreme brady/tachy hand over format 2, brady/tachy format 3; each carries its regular state.)
-    const whole = ((p.kind === 'extreme_brady' || p.kind === 'extreme_tachy') && state.v === 2) || state.v === 3;
-    if (whole) return state.regular ? [{ kind: p.kind, state: state.regular }] : [];
-    return [p];
-  });
-  const { ecgBeats, pending: _p, ...rest } = record;
-  const { exact: _e, ...beatSource } = ecgBeats ?? { exact: undefined };
-  return { ...rest, ...(pending.length > 0 ? { pending } : {}), ...(ecgBeats ? { ecgBeats: beatSource as NonNullable<StreamStateRecord['ecgBeats']> } : {}) };
 }
 
 /**
@@ -57,7 +43,7 @@ function sweep(list: TelemetryFrame[], fromMs: number, toMs: number, horizon: nu
   const kinds = new Set<string>();
   for (const [after, json] of records) {
     const record = parseStreamState(JSON.parse(json))!;
-    const successor = StreamRuntime.restore(OPTIONS, before ? asBefore(record) : record);
+    const successor = StreamRuntime.restore(OPTIONS, before ? handoverAsBefore(record) : record);
     for (let j = after + 1; j < Math.min(list.length, after + 1 + horizon); j++) {
       const out = outputs(successor, list[j]!);
       if (out !== reference[j]) {
