@@ -15,7 +15,10 @@
  * A control checks that writing the records does not change the uninterrupted run.
  * A correctness measure, not a timing: prints counts, asserts nothing.
  *
- *   node bench/ecg-handover-sweep.ts [--data ../shared/data/ecg] [--records 100,103,…] [--every 10] [--horizon 60]
+ * `--firmware`: the device sends the reference beats as its firmware beats, with the ECG (the VT
+ * waveform evidence and the AF P-wave meter read it), instead of ECG only.
+ *
+ *   node bench/ecg-handover-sweep.ts [--data ../shared/data/ecg] [--records 100,103,…] [--every 10] [--horizon 60] [--firmware]
  */
 import { readdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -24,6 +27,10 @@ import { DEFAULT_CRITERIA_VERSION } from '../contracts/criteria.ts';
 import type { TelemetryFrame } from '../contracts/telemetry.ts';
 import { loadQrsRecord, type QrsLead } from '../eval/ecg-eval.ts';
 import { ecgOnlyFrames } from '../eval/qrs.ts';
+import { EVAL_EPOCH_MS, EVAL_FRAME_MS } from '../eval/replay.ts';
+import { buildFrames, recordEcgSource } from '../device-sim/frames.ts';
+import { recordBeats, recordDurationMs } from '../device-sim/replay.ts';
+import { missingEcgIntervals, type WfdbRecord } from '../device-sim/wfdb-record.ts';
 import { parseStreamState, type StreamStateRecord } from '../processor/stream-state.ts';
 import { handoverAsBefore } from './handover-as-before.ts';
 import { StreamRuntime, type StreamRuntimeOptions } from '../processor/stream-runtime.ts';
@@ -34,12 +41,22 @@ const { values } = parseArgs({
     records: { type: 'string' },
     every: { type: 'string', default: '10' },
     horizon: { type: 'string', default: '60' },
+    firmware: { type: 'boolean', default: false },
   },
 });
 const dir = resolve(values.data, 'mitdb');
 const EVERY_S = Number(values.every);
 const HORIZON_S = Number(values.horizon);
 const names = values.records?.split(',') ?? [...new Set((await readdir(dir)).filter((f) => f.endsWith('.dat')).map((f) => f.slice(0, -4)))].sort();
+
+/** The record as a device with firmware beats (the reference beats) and ECG sends it. */
+function firmwareFrames(record: WfdbRecord): TelemetryFrame[] {
+  const ecg = record.ecg!;
+  return [...buildFrames(recordBeats(record, EVAL_EPOCH_MS), {
+    t0Ms: EVAL_EPOCH_MS, durationMs: recordDurationMs(record), frameMs: EVAL_FRAME_MS, battery: 100,
+    leadOff: missingEcgIntervals(ecg, EVAL_EPOCH_MS), ecg: recordEcgSource(ecg.uV, ecg.fsHz, EVAL_EPOCH_MS),
+  })];
+}
 
 /** What one frame produced, as comparable strings: the derived beat frames and the alerts. */
 function outputs(rt: StreamRuntime, f: TelemetryFrame): { beats: string[]; alerts: string[] } {
@@ -58,7 +75,7 @@ for (const name of names) {
   for (const lead of ['scored', 'other'] as QrsLead[]) {
     const loaded = await loadQrsRecord(dir, name, lead);
     if (!loaded) continue;
-    const frames = [...ecgOnlyFrames(loaded.record)];
+    const frames = values.firmware ? firmwareFrames(loaded.record) : [...ecgOnlyFrames(loaded.record)];
     const options: StreamRuntimeOptions = { patientId: `p-${name}`, deviceId: `d-${name}`, criteriaAt: () => DEFAULT_CRITERIA_VERSION, ecgStrips: false };
     // Uninterrupted, writing a hand-over record at each hand-over point.
     const rt = new StreamRuntime(options);
@@ -97,7 +114,7 @@ for (const name of names) {
 
 const pct = (n: number, of: number) => `${n} (${of > 0 ? ((100 * n) / of).toFixed(1) : '–'} %)`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
-console.log(`ECG-only hand-overs every ${EVERY_S} s, the next ${HORIZON_S} s compared with the uninterrupted run (mitdb, ${dir})\n`);
+console.log(`${values.firmware ? 'Firmware beats with ECG' : 'ECG-only'}: hand-overs every ${EVERY_S} s, the next ${HORIZON_S} s compared with the uninterrupted run (mitdb, ${dir})\n`);
 console.log('record | lead | hand-overs | beats differ: now | beats differ: before session 27 | alerts differ: now | alerts differ: before | record, median kB (beat source exact part) | control');
 const total = { n: 0, eb: 0, rb: 0, ea: 0, ra: 0 };
 for (const r of rows) {

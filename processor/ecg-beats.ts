@@ -29,7 +29,7 @@
  * handed-out beat alone: beats in the lag window and at the new detector's start would be missed,
  * and a missed beat makes one long "interval" — a false bradycardia beat, or the end of a
  * tachycardia run. Why not serialize the detector in these records: its filters, thresholds and
- * ring buffers are ≈ 9 kB at 250 Hz, and the records are rewritten with every batch; its input is
+ * histories are ≈ 5 kB at 250 Hz, and the records are rewritten with every batch; its input is
  * the public contract. A graceful hand-over (processor.ts `stop`), written once per stream and
  * stop, does carry the detector itself ({@link EcgBeatState.exact}): the re-run above is close but
  * not exact — thresholds learned again from 2 s, beat shapes that take in the re-read beats a
@@ -350,10 +350,10 @@ export class EcgBeatSource {
    * What a successor needs to go on where this source is (see the file comment), in ECG mode;
    * undefined otherwise (firmware beats need nothing: they come with the frames).
    * `exact` (a graceful hand-over): also the QRS detector's own state ({@link EcgBeatState.exact},
-   * ≈ 8 kB more at 250 Hz). A successor that runs a fresh detector over the kept ECG finds the
+   * ≈ 4.6 kB more at 250 Hz). A successor that runs a fresh detector over the kept ECG finds the
    * same beats almost always, but its thresholds and beat shapes are learned again from 2 s and
-   * the beats it re-reads count twice in its shapes: measured on the mitdb records, 12.8 % of
-   * hand-overs changed a beat's class or time within the next minute (EVALUATION.md §3). Paid once
+   * the beats it re-reads count twice in its shapes: measured on the mitdb records (both leads),
+   * 26 % of hand-overs changed a beat's class or time within the next minute (EVALUATION.md §3). Paid once
    * per stream at a stop; the regular records, written with every batch, keep only the ECG.
    */
   state(options: { exact?: boolean } = {}): EcgBeatState | undefined {

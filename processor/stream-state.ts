@@ -52,7 +52,7 @@
  * Why not rewind the telemetry stream instead: the bus port (platform/bus/bus.ts) has no seek, and
  * an AF episode can last hours, so no fixed rewind window would rebuild every open episode
  * anyway. Why not serialize detector internals in the regular records: they are kilobytes per
- * stream (the QRS detector ≈ 9 kB at 250 Hz), rewritten with every batch; a detector with a pending
+ * stream (the QRS detector ≈ 5 kB at 250 Hz), rewritten with every batch; a detector with a pending
  * alarm exposes only the small explicit state above. The hand-over, written once, may carry more.
  */
 import type { AlertKind } from '../contracts/alert.ts';

@@ -152,6 +152,8 @@ export const qrsSnapshotSchema = z.object({
   candAt: z.number().int(),
   candLevel: z.number(),
   filters: z.tuple([memorySchema, memorySchema, memorySchema, memorySchema]),
+  /** The wide-band history from this sample on (what can still be read), the rings as kept. */
+  wideFrom: z.number().int().nonnegative(),
   wide: z.base64(),
   bp: z.base64(),
   sq: z.base64(),
@@ -342,12 +344,13 @@ export class QrsDetector {
   /**
    * The detector's whole state between two {@link push} calls, for a graceful hand-over of the
    * stream to another processor (ecg-beats.ts): a detector {@link restore}d from it returns, for
-   * the same next samples, exactly the beats this one would have. ≈ 7 kB at 250 Hz, mostly the
-   * wide-band history (4 s, float32 as kept). Not for the regular changelog records, written with
+   * the same next samples, exactly the beats this one would have. ≈ 5 kB at 250 Hz, mostly the
+   * wide-band history that can still be read (float32, as kept) and the beat shapes. Not for the regular changelog records, written with
    * every batch: those keep the input ECG, which a fresh detector runs over (close, not exact).
    */
   snapshot(): QrsSnapshot {
     const t = this.#tentative;
+    const wideFrom = this.#oldestWideRead();
     return {
       v: 1,
       fsHz: this.fsHz,
@@ -359,7 +362,8 @@ export class QrsDetector {
       candAt: this.#candAt,
       candLevel: this.#candLevel,
       filters: [this.#hp.memory(), this.#lp.memory(), this.#wideHp.memory(), this.#wideLp.memory()],
-      wide: float32ToBase64(this.#wide.buf),
+      wideFrom,
+      wide: float32ToBase64(Array.from({ length: this.#n - wideFrom }, (_, k) => this.#wide.get(wideFrom + k))),
       bp: float32ToBase64(this.#bp.buf),
       sq: float32ToBase64(this.#sq.buf),
       qrsLevels: [...this.#qrsLevels],
@@ -381,15 +385,38 @@ export class QrsDetector {
   }
 
   /**
+   * The oldest sample of the wide-band history that can still be read: by the labels of beats not
+   * yet labelled — held, tentative, search-back candidates, the learning period's peaks, and peaks
+   * still to be found (R no further back than the band-passed history) — whose noise check reaches
+   * 280 ms before R (+ 20 ms of its second difference) and whose other phase lies within ±50 ms of
+   * it (qrs-morphology.ts); the R-peak search reads less far. A snapshot keeps only this part
+   * (≈ 1–2 s instead of 4 s).
+   */
+  #oldestWideRead(): number {
+    // A peak still to be found has its R no further back than the band-passed history reaches.
+    let oldestR = this.#n - this.#bp.buf.length;
+    for (const u of this.#unclassified) oldestR = Math.min(oldestR, u.r);
+    for (const p of this.#since) oldestR = Math.min(oldestR, p.r);
+    for (const p of this.#learning ?? []) oldestR = Math.min(oldestR, p.r);
+    if (this.#tentative) oldestR = Math.min(oldestR, this.#tentative.peak.r);
+    const labelReach = this.#ms(300) + this.#morph.maxShiftSamples + 4;
+    return Math.max(0, this.#n - this.#wide.buf.length + 1, oldestR - labelReach);
+  }
+
+  /**
    * A detector that goes on from a {@link snapshot} taken with the same parameters; undefined when
    * the snapshot does not fit them (another rate, other buffer sizes): the caller then starts afresh.
    */
   static restore(snapshot: QrsSnapshot, params: Partial<QrsParams> = {}): QrsDetector | undefined {
     const d = new QrsDetector(snapshot.fsHz, params);
-    const rings = [[d.#wide, snapshot.wide], [d.#bp, snapshot.bp], [d.#sq, snapshot.sq]] as const;
+    const rings = [[d.#bp, snapshot.bp], [d.#sq, snapshot.sq]] as const;
     const values = rings.map(([ring, b64]) => (Buffer.byteLength(b64, 'base64') === 4 * ring.buf.length ? base64ToFloat32(b64) : undefined));
-    if (values.some((v) => v === undefined) || !d.#morph.restore(snapshot.morphology)) return undefined;
+    const wideCount = snapshot.n - snapshot.wideFrom;
+    const wideFits = wideCount >= 0 && wideCount < d.#wide.buf.length && Buffer.byteLength(snapshot.wide, 'base64') === 4 * wideCount;
+    if (values.some((v) => v === undefined) || !wideFits || !d.#morph.restore(snapshot.morphology)) return undefined;
     rings.forEach(([ring], i) => ring.buf.set(values[i]!));
+    const wide = base64ToFloat32(snapshot.wide);
+    for (let k = 0; k < wide.length; k++) d.#wide.set(snapshot.wideFrom + k, wide[k]!);
     [d.#hp, d.#lp, d.#wideHp, d.#wideLp].forEach((f, i) => f.restoreMemory(snapshot.filters[i]!));
     d.#n = snapshot.n;
     d.#dc = snapshot.dc;
