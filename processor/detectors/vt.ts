@@ -85,7 +85,10 @@
  * processor's changelog while it lasts), so a fresh detector counts on from it instead of from
  * zero — up to `minBeats` − 1 beats late otherwise (5.4 s at 10 beats and 100/min). Firmware beats
  * only: a run of beats derived from the ECG must also show alike complexes, and a successor's
- * waveform buffer does not hold the earlier ones, so such a run is judged afresh.
+ * waveform buffer does not hold the earlier ones, so such a run is judged afresh. A graceful
+ * hand-over (processor.ts `stop`, written once) carries the whole detector instead (format 2: the
+ * run, the open episode, the waveform readings and the 4 s window as the input it was filtered
+ * from, vf-leakage.ts `VfMeterState`), so the successor goes on exactly (issue 12 session 27).
  */
 import { z } from 'zod';
 import type { AlertEvidence } from '../../contracts/alert.ts';
