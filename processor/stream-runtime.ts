@@ -327,6 +327,9 @@ export class StreamRuntime {
     for (const d of this.#streamDetectors()) {
       const state = d.pendingState?.(context);
       if (state) out.push({ kind: d.kind, state });
+      // (After the regular state, which a processor that cannot read this one still finds.)
+      const whole = handover ? d.handoverState?.() : undefined;
+      if (whole) out.push({ kind: d.kind, state: whole });
     }
     return out;
   }

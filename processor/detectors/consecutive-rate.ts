@@ -11,7 +11,7 @@
 import type { AlertEvidence, AlertKind } from '../../contracts/alert.ts';
 import { z } from 'zod';
 import { BEAT_CLASSES } from '../../contracts/telemetry.ts';
-import type { BeatEvent, Detector, EpisodeChange, PendingContext, PendingState, TimeEvent } from './detector.ts';
+import type { BeatEvent, Detector, EpisodeChange, PendingState, TimeEvent } from './detector.ts';
 import { HeldHandover, parsePendingBeatRun, seenBefore, type PendingBeatRun } from './pending-run.ts';
 
 /** {@link ConsecutiveRateDetector.pendingState} at a hand-over (format 2); `thresholds` as JSON, to tell the same criterion. */
@@ -21,7 +21,6 @@ const handoverSchema = z.object({
   run: z.array(z.object({ timeMs: z.number(), rrMs: z.number(), cls: z.enum(BEAT_CLASSES) })),
   open: z.object({ onsetMs: z.number(), rrMs: z.array(z.number()) }).optional(),
   seenUntilMs: z.number().optional(),
-  regular: z.looseObject({ v: z.number() }).optional(),
 });
 
 export type ConsecutiveRateHandover = z.infer<typeof handoverSchema> & PendingState;
@@ -48,7 +47,7 @@ export class ConsecutiveRateDetector implements Detector {
   /** {@link resumePending}: a predecessor's run, taken over at the first beat after what it saw. */
   #resumed: PendingBeatRun | undefined;
   /** A hand-over's state, held until the first input (pending-run.ts). */
-  readonly #whole = new HeldHandover<z.infer<typeof handoverSchema>>((h) => this.#takeUp(h), (regular) => this.resumePending(regular));
+  readonly #whole = new HeldHandover<z.infer<typeof handoverSchema>>((h) => this.#takeUp(h));
   /** A hand-over's open episode, to be announced at the next beat or time step. */
   #reannounce = false;
 
@@ -61,47 +60,41 @@ export class ConsecutiveRateDetector implements Detector {
     return { hrBpm: meanBpm(rrMs), rrMs: rrMs.slice(-32), beatCount: rrMs.length, criterion: this.#c.criterion, thresholds: this.#c.thresholds };
   }
 
-  /**
-   * The run of qualifying beats so far, while one runs and no episode is open; undefined otherwise.
-   * At a graceful hand-over (processor.ts `stop`) the whole detector ({@link ConsecutiveRateHandover}):
-   * also an open episode with the intervals its evidence reports, which a successor would otherwise
-   * re-detect from the beats it sees (an end reporting 29 beats of a 50-beat run).
-   */
-  pendingState(context?: PendingContext): PendingBeatRun | ConsecutiveRateHandover | undefined {
-    // (A hand-over's state not yet taken up by an input goes on as it came.)
-    const held = this.#whole.held;
-    if (held) return context?.handover ? held : parsePendingBeatRun(held.regular ?? { v: 0 });
-    if (context?.handover && !this.#resumed) {
-      const regular = this.pendingState();
-      return {
-        v: 2,
-        thresholds: JSON.stringify(this.#c.thresholds),
-        run: this.#run.map((b) => ({ ...b })),
-        ...(this.#open ? { open: { onsetMs: this.#open.onsetMs, rrMs: [...this.#open.rrMs] } } : {}),
-        ...(Number.isFinite(this.#seenUntilMs) ? { seenUntilMs: this.#seenUntilMs } : {}),
-        ...(regular ? { regular } : {}),
-      };
-    }
+  /** The run of qualifying beats so far, while one runs and no episode is open; undefined otherwise. */
+  pendingState(): PendingBeatRun | undefined {
     if (this.#resumed) return this.#resumed;
     if (this.#open || this.#run.length === 0) return undefined;
     return { v: 1, beats: this.#run.map((b) => ({ timeMs: b.timeMs, rrMs: b.rrMs })), seenUntilMs: this.#seenUntilMs };
   }
 
   /**
+   * At a graceful hand-over: the whole detector ({@link ConsecutiveRateHandover}), also an open
+   * episode with the intervals its evidence reports, which a successor would otherwise re-detect
+   * from the beats it sees (an end reporting 29 beats of a 50-beat run).
+   */
+  handoverState(): ConsecutiveRateHandover | undefined {
+    // (Not yet taken up: on as it came. A regular state taken over and not yet continued: that one suffices.)
+    if (this.#whole.held) return this.#whole.held;
+    if (this.#resumed) return undefined;
+    return {
+      v: 2,
+      thresholds: JSON.stringify(this.#c.thresholds),
+      run: this.#run.map((b) => ({ ...b })),
+      ...(this.#open ? { open: { onsetMs: this.#open.onsetMs, rrMs: [...this.#open.rrMs] } } : {}),
+      ...(Number.isFinite(this.#seenUntilMs) ? { seenUntilMs: this.#seenUntilMs } : {}),
+    };
+  }
+
+  /**
    * Takes over a predecessor's run: re-delivered beats it saw are skipped, and the first beat
    * after them continues the run (or ends it, as it would have for the predecessor). A run whose
-   * beats do not all meet this detector's criterion (a criteria change) is judged afresh.
+   * beats do not all meet this detector's criterion (a criteria change) is judged afresh. A
+   * {@link handoverState} of the same criterion is held for the first input (pending-run.ts).
    */
   resumePending(state: PendingState): void {
     if (state.v === 2) {
       const h = handoverSchema.safeParse(state).data;
-      if (!h || this.#open || this.#run.length > 0) return;
-      // Under other criteria (changed meanwhile) only the run, as at a restart.
-      if (h.thresholds !== JSON.stringify(this.#c.thresholds)) {
-        if (h.regular) this.resumePending(h.regular);
-        return;
-      }
-      this.#whole.hold(h);
+      if (h && !this.#open && this.#run.length === 0 && h.thresholds === JSON.stringify(this.#c.thresholds)) this.#whole.hold(h);
       return;
     }
     const r = parsePendingBeatRun(state);
@@ -111,6 +104,7 @@ export class ConsecutiveRateDetector implements Detector {
 
   /** A hand-over's state, taken up at the first input that follows what the predecessor saw (pending-run.ts). */
   #takeUp(h: z.infer<typeof handoverSchema>): void {
+    this.#resumed = undefined;
     this.#run = h.run.map((b) => ({ ...b }));
     this.#open = h.open && { onsetMs: h.open.onsetMs, rrMs: [...h.open.rrMs] };
     this.#seenUntilMs = h.seenUntilMs ?? -Infinity;

@@ -77,8 +77,18 @@ export interface Detector {
    * a partition move or a criteria change). The beats that follow continue from it: re-delivered
    * beats it already covers are not counted twice, and the pending alarm is dropped when the data
    * do not continue it. A state it cannot use (another version, incompatible criteria) is ignored.
+   * Also given a {@link handoverState}, after the regular state of the same record.
    */
   resumePending?(state: PendingState): void;
+  /**
+   * Optional: at a graceful hand-over only (processor.ts `stop`), the detector's whole state, in a
+   * format version of its own, so the successor goes on exactly. The record carries it as a second
+   * entry of the kind, after the regular {@link pendingState} (stream-runtime.ts): a processor that
+   * does not know the format ignores it and still finds the regular one (a rolling deploy mixes
+   * versions). Taken up through {@link resumePending} only when the successor's first input follows
+   * what this detector saw; otherwise the regular state stands (pending-run.ts `HeldHandover`).
+   */
+  handoverState?(): PendingState | undefined;
   /**
    * Optional: this fresh detector (after a restart, a partition move or a criteria change) sees
    * the stream from device time `atMs` on; the one it replaces saw what came before. Called at

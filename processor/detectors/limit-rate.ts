@@ -17,7 +17,7 @@
  */
 import { z } from 'zod';
 import type { AlertEvidence, AlertKind } from '../../contracts/alert.ts';
-import type { BeatEvent, Detector, EpisodeChange, PendingContext, PendingState, TimeEvent } from './detector.ts';
+import type { BeatEvent, Detector, EpisodeChange, PendingState, TimeEvent } from './detector.ts';
 import { HeldHandover } from './pending-run.ts';
 
 export interface LimitRateParams {
@@ -165,10 +165,10 @@ export class LimitRateDetector implements Detector {
   #resumed: PendingRun | undefined;
   /** Beats up to this device time are already counted in the run taken over (re-delivered after a restart). */
   #countedUntilMs = -Infinity;
-  /** {@link #restoreHandover} took over an open episode: it is announced at the next beat or time step. */
+  /** A hand-over's open episode was taken up: it is announced at the next beat or time step. */
   #reannounce = false;
   /** A hand-over's state, held until the first input (pending-run.ts). */
-  readonly #whole = new HeldHandover<z.infer<typeof limitRateHandoverSchema>>((h) => this.#takeUp(h), (regular) => this.resumePending(regular));
+  readonly #whole = new HeldHandover<z.infer<typeof limitRateHandoverSchema>>((h) => this.#takeUp(h));
   /** Device time up to which the stream was seen (the last beat or time step), for a hand-over. */
   #seenUntilMs = -Infinity;
 
@@ -315,15 +315,7 @@ export class LimitRateDetector implements Detector {
    * The run whose alarm delay is running, or the open episode whose off-delay is running, for a
    * successor (changelog); undefined when none.
    */
-  pendingState(context?: PendingContext): PendingRun | EndingEpisode | LimitRateHandover | undefined {
-    // (A state taken over itself and not yet continued by an input goes on as it came.)
-    const held = this.#whole.held;
-    if (held) return context?.handover ? held : (held.regular as PendingRun | EndingEpisode | undefined);
-    if (context?.handover && !this.#resumed && !this.#resumedOpen) return this.#handover();
-    return this.#regularState();
-  }
-
-  #regularState(): PendingRun | EndingEpisode | undefined {
+  pendingState(): PendingRun | EndingEpisode | undefined {
     const run = this.#run;
     if (this.#resumedOpen) return this.#resumedOpen;
     if (this.#open) {
@@ -355,7 +347,9 @@ export class LimitRateDetector implements Detector {
    */
   resumePending(state: PendingState): void {
     if (state.v === 3) {
-      this.#restoreHandover(state);
+      const h = limitRateHandoverSchema.safeParse(state).data;
+      // (Under other criteria, changed meanwhile, the regular state given first stands.)
+      if (h && !this.#open && !this.#run && h.direction === this.#c.direction && h.params === JSON.stringify(this.#c.params)) this.#whole.hold(h);
       return;
     }
     const c = this.#c;
@@ -377,13 +371,15 @@ export class LimitRateDetector implements Detector {
    * goes on exactly — also the sudden-onset references (the 8 intervals before a run and the
    * prevailing interval, minutes of memory) that the regular state keeps only while a run is
    * pending. Without them a run starting soon after a hand-over was judged against the few
-   * intervals the successor had seen (issue 12 session 27). With the regular state inside, for a
-   * successor under other criteria.
+   * intervals the successor had seen (issue 12 session 27). A successor takes it up only under the
+   * same criterion (`params`); otherwise the regular state stands.
    */
-  #handover(): LimitRateHandover {
+  handoverState(): LimitRateHandover | undefined {
+    // (Not yet taken up: on as it came. A regular state taken over and not yet continued: that one suffices.)
+    if (this.#whole.held) return this.#whole.held;
+    if (this.#resumed || this.#resumedOpen) return undefined;
     const finite = (key: string, x: number) => (Number.isFinite(x) ? { [key]: x } : {});
     const run = this.#run;
-    const regular = this.#regularState();
     return {
       v: 3,
       params: JSON.stringify(this.#c.params),
@@ -398,28 +394,14 @@ export class LimitRateDetector implements Detector {
       ...finite('continueUntilMs', this.#continueUntilMs),
       ...finite('countedUntilMs', this.#countedUntilMs),
       ...finite('seenUntilMs', this.#seenUntilMs),
-      ...(regular ? { regular } : {}),
     };
-  }
-
-  /**
-   * A predecessor's {@link #handover}: taken over whole when this detector applies the same
-   * criterion and the first input follows what the predecessor saw (pending-run.ts `HeldHandover`), else its
-   * regular state as at a restart. An open episode is announced again at the next beat or time
-   * step (the alarm lifecycle's re-detection of its open alert).
-   */
-  #restoreHandover(state: PendingState): void {
-    const h = limitRateHandoverSchema.safeParse(state).data;
-    if (!h || this.#open || this.#run) return;
-    if (h.direction !== this.#c.direction || h.params !== JSON.stringify(this.#c.params)) {
-      if (h.regular) this.resumePending(h.regular);
-      return;
-    }
-    this.#whole.hold(h);
   }
 
   /** A hand-over's state, taken up at the first input that follows what the predecessor saw (pending-run.ts). */
   #takeUp(h: z.infer<typeof limitRateHandoverSchema>): void {
+    // (Instead of the regular state the record gave first.)
+    this.#resumed = undefined;
+    this.#resumedOpen = undefined;
     this.#seenUntilMs = h.seenUntilMs ?? -Infinity;
     this.#run = h.run && { ...h.run, recentRrMs: [...h.run.recentRrMs], sudden: h.run.sudden, prevailingRrMs: h.run.prevailingRrMs ?? Number.NaN };
     this.#before = [...h.before];
@@ -433,7 +415,7 @@ export class LimitRateDetector implements Detector {
     this.#reannounce = this.#open !== undefined;
   }
 
-  /** After {@link #restoreHandover} with an episode open: the onset change that tells the alarm lifecycle it goes on. */
+  /** After a hand-over's open episode was taken up: the onset change that tells the alarm lifecycle it goes on. */
   #announce(): EpisodeChange[] {
     if (!this.#reannounce || !this.#open) return [];
     this.#reannounce = false;
@@ -553,7 +535,6 @@ const limitRateHandoverSchema = z.object({
   continueUntilMs: z.number().optional(),
   countedUntilMs: z.number().optional(),
   seenUntilMs: z.number().optional(),
-  regular: z.looseObject({ v: z.number() }).optional(),
 });
 
 export type LimitRateHandover = z.infer<typeof limitRateHandoverSchema> & PendingState;

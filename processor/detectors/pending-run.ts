@@ -28,27 +28,26 @@ export function parsePendingBeatRun(state: PendingState): PendingBeatRun | undef
 export const seenBefore = (run: PendingBeatRun, beatMs: number) => beatMs < run.seenUntilMs;
 
 /**
- * A detector's whole state from a graceful hand-over (processor.ts `stop`), held until the first
- * input: taken up (`takeUp`) when that input follows what the predecessor saw, so the successor
- * goes on exactly; when it is re-delivered instead (a batch the predecessor had not committed),
- * the regular state inside is resumed (`resume`), as at a restart, whose skipping of counted beats
- * keeps them from being counted twice. Used by the VT, limit-rate and consecutive-rate detectors.
+ * A detector's whole state from a graceful hand-over (Detector.handoverState), held until the
+ * first input: taken up (`takeUp`) when that input follows what the predecessor saw, so the
+ * successor goes on exactly; dropped when it is re-delivered instead (a batch the predecessor had
+ * not committed), and then the regular state the same record gave the detector first stands, as at
+ * a restart, whose skipping of counted beats keeps them from being counted twice. Used by the VT,
+ * limit-rate and consecutive-rate detectors.
  */
-export class HeldHandover<T extends { seenUntilMs?: number | undefined; regular?: PendingState | undefined }> {
+export class HeldHandover<T extends { seenUntilMs?: number | undefined }> {
   #held: T | undefined;
   readonly #takeUp: (state: T) => void;
-  readonly #resume: (regular: PendingState) => void;
 
-  constructor(takeUp: (state: T) => void, resume: (regular: PendingState) => void) {
+  constructor(takeUp: (state: T) => void) {
     this.#takeUp = takeUp;
-    this.#resume = resume;
   }
 
   hold(state: T): void {
     this.#held = state;
   }
 
-  /** The state not yet taken up (a record written meanwhile carries it on as it came). */
+  /** The state not yet taken up (a hand-over written meanwhile carries it on as it came). */
   get held(): T | undefined {
     return this.#held;
   }
@@ -63,6 +62,5 @@ export class HeldHandover<T extends { seenUntilMs?: number | undefined; regular?
     if (!held) return;
     this.#held = undefined;
     if (isNew) this.#takeUp(held);
-    else if (held.regular) this.#resume(held.regular);
   }
 }

@@ -93,7 +93,7 @@
 import { z } from 'zod';
 import type { AlertEvidence } from '../../contracts/alert.ts';
 import { BEAT_CLASSES } from '../../contracts/telemetry.ts';
-import type { BeatEvent, Detector, EcgChunk, EpisodeChange, PendingContext, PendingState, TimeEvent } from './detector.ts';
+import type { BeatEvent, Detector, EcgChunk, EpisodeChange, PendingState, TimeEvent } from './detector.ts';
 import { consecutiveComplexSimilarity } from './complex-similarity.ts';
 import { HeldHandover, parsePendingBeatRun, seenBefore, type PendingBeatRun } from './pending-run.ts';
 import { VF_WINDOW_MS, VfLeakageMeter, vfMeterStateSchema, type VfReading } from './vf-leakage.ts';
@@ -198,7 +198,6 @@ const vtHandoverSchema = z.object({
   pulsesMs: z.array(z.number()),
   seenUntilMs: z.number().optional(),
   resumed: beatRunSchema.optional(),
-  regular: beatRunSchema.optional(),
 });
 
 export type VtHandover = z.infer<typeof vtHandoverSchema> & PendingState;
@@ -234,7 +233,7 @@ export class VtDetector implements Detector {
   /** {@link resumePending}: a predecessor's run, taken over at the first beat after what it saw. */
   #resumed: PendingBeatRun | undefined;
   /** A hand-over's state, held until the first input (pending-run.ts). */
-  readonly #whole = new HeldHandover<z.infer<typeof vtHandoverSchema>>((h) => this.#takeUp(h), (regular) => this.resumePending(regular));
+  readonly #whole = new HeldHandover<z.infer<typeof vtHandoverSchema>>((h) => this.#takeUp(h));
 
   constructor(params: VtParams = VT_DEFAULTS) {
     if (!(params.minBeats >= 2)) throw new RangeError('vt minBeats must be ≥ 2 (a rate needs an interval)');
@@ -384,20 +383,13 @@ export class VtDetector implements Detector {
   }
 
   /**
-   * At a graceful hand-over (`context.handover`, processor.ts `stop`): the detector's whole state
-   * ({@link VtHandover}), so the successor goes on exactly — the run of beats derived from the ECG
-   * too, the open episode, and the 4 s waveform window. Otherwise:
-   * the run of ventricular beats so far (firmware beats), while no episode is open and its latest
+   * The run of ventricular beats so far (firmware beats), while no episode is open and its latest
    * interval is faster than the limit; undefined otherwise. Not a lone ventricular beat (isolated
    * PVCs are common: mitdb 106, bigeminy, would be pending in 40 % of its frames, a changelog
    * rewrite each) nor a slow ventricular rhythm (idioventricular: hours of it). The price: a
    * restart right after such a beat costs the VT alarm one beat (≤ 0.6 s at > 100/min).
    */
-  pendingState(context?: PendingContext): PendingBeatRun | VtHandover | undefined {
-    // (A hand-over's state not yet taken up by an input goes on as it came.)
-    const held = this.#whole.held;
-    if (held) return context?.handover ? held : held.regular;
-    if (context?.handover) return this.#handover();
+  pendingState(): PendingBeatRun | undefined {
     if (this.#resumed) return this.#resumed;
     const last = this.#run.at(-1);
     if (this.#open || this.#run.length < 2 || this.#beatsDerived || !(last!.rrMs > 0 && last!.rrMs < 60000 / this.#p.hrAboveBpm)) return undefined;
@@ -413,15 +405,22 @@ export class VtDetector implements Detector {
    */
   resumePending(state: PendingState): void {
     if (state.v === 2) {
-      this.#restoreHandover(state);
+      const h = vtHandoverSchema.safeParse(state).data;
+      if (h && !this.#open && this.#run.length === 0) this.#whole.hold(h);
       return;
     }
     const r = parsePendingBeatRun(state);
     if (r && !this.#open && this.#run.length === 0) this.#resumed = r;
   }
 
-  #handover(): VtHandover {
-    const regular = this.pendingState() as PendingBeatRun | undefined;
+  /**
+   * At a graceful hand-over (processor.ts `stop`): the detector's whole state ({@link VtHandover}),
+   * so the successor goes on exactly — the run of beats derived from the ECG too, the open episode,
+   * and the 4 s waveform window.
+   */
+  handoverState(): VtHandover | undefined {
+    // (Not yet taken up: on as it came.)
+    if (this.#whole.held) return this.#whole.held;
     const finite = (key: string, x: number) => (Number.isFinite(x) ? { [key]: x } : {});
     const o = this.#open;
     return {
@@ -440,14 +439,7 @@ export class VtDetector implements Detector {
       pulsesMs: [...this.#pulsesMs],
       ...finite('seenUntilMs', this.#seenUntilMs),
       ...(this.#resumed ? { resumed: this.#resumed } : {}),
-      ...(regular ? { regular } : {}),
     };
-  }
-
-  #restoreHandover(state: PendingState): void {
-    const h = vtHandoverSchema.safeParse(state).data;
-    if (!h || this.#open || this.#run.length > 0) return;
-    this.#whole.hold(h);
   }
 
   /**

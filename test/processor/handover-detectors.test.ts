@@ -73,6 +73,26 @@ describe('a graceful hand-over of the limit-rate detectors (firmware beats)', ()
   });
 });
 
+describe('the hand-over record in a rolling deploy (processors of two versions)', () => {
+  it('carries each detector\'s regular state first, and its whole state as a second entry of the kind that an older processor ignores', () => {
+    // 2 min at 75/min, then 45/min: a brady run whose alarm delay is running at the hand-over.
+    const list = frames(beats(T0, [{ rrMs: 800, count: 150 }, { rrMs: 1333, count: 30 }]), 160_000);
+    const rt = new StreamRuntime(OPTIONS);
+    for (const f of list.slice(0, 130)) rt.ingest(f, iso(f.ts + f.durMs));
+    const pending = parseStreamState(JSON.parse(JSON.stringify(rt.record('p', 0, { handover: true }))))!.pending!;
+    const brady = pending.filter((p) => p.kind === 'brady').map((p) => p.state.v);
+    expect(brady).toEqual([1, 3]);
+    for (const kind of ['tachy', 'extreme_brady', 'extreme_tachy', 'vt']) {
+      const versions = pending.filter((p) => p.kind === kind).map((p) => p.state.v);
+      // (Nothing pending for these: only the whole state.)
+      expect(versions).toEqual([kind === 'tachy' ? 3 : 2]);
+    }
+    // The regular record of the same moment is what session 26 wrote at a hand-over for these detectors.
+    const regular = parseStreamState(JSON.parse(JSON.stringify(rt.record('p', 0))))!.pending!.filter((p) => ['brady', 'tachy', 'extreme_brady', 'extreme_tachy', 'vt'].includes(p.kind));
+    expect(handoverAsBefore({ ...parseStreamState(JSON.parse(JSON.stringify(rt.record('p', 0, { handover: true }))))!, ecgBeats: undefined }).pending!.filter((p) => ['brady', 'tachy', 'extreme_brady', 'extreme_tachy', 'vt'].includes(p.kind))).toEqual(regular);
+  });
+});
+
 describe('a hand-over followed by frames the stopped processor had analysed (a batch it had not committed)', () => {
   it('the detectors take up their regular state instead, so no beat is counted twice: one bradycardia and one extreme bradycardia alert each, with the uninterrupted onsets', () => {
     // 2 min at 75/min, then 35/min (extreme brady and brady) for 60 s, then 75/min.
