@@ -16,9 +16,11 @@
  * A correctness measure, not a timing: prints counts, asserts nothing.
  *
  * `--firmware`: the device sends the reference beats as its firmware beats, with the ECG (the VT
- * waveform evidence and the AF P-wave meter read it), instead of ECG only.
+ * waveform evidence and the AF P-wave meter read it), instead of ECG only (mitdb only).
+ * `--db challenge2015`: the CinC 2015 VT-alarm records instead (5 min, real VT at their end), each
+ * ECG lead as an ECG-only device, a hand-over every `--every` s from 60 s on.
  *
- *   node bench/ecg-handover-sweep.ts [--data ../shared/data/ecg] [--records 100,103,…] [--every 10] [--horizon 60] [--firmware]
+ *   node bench/ecg-handover-sweep.ts [--data ../shared/data/ecg] [--db mitdb|challenge2015] [--records 100,103,…] [--every 10] [--horizon 60] [--firmware]
  */
 import { readdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -30,7 +32,9 @@ import { ecgOnlyFrames } from '../eval/qrs.ts';
 import { EVAL_EPOCH_MS, EVAL_FRAME_MS } from '../eval/replay.ts';
 import { buildFrames, recordEcgSource } from '../device-sim/frames.ts';
 import { recordBeats, recordDurationMs } from '../device-sim/replay.ts';
-import { missingEcgIntervals, type WfdbRecord } from '../device-sim/wfdb-record.ts';
+import { missingEcgIntervals, readWfdbRecord, type WfdbRecord } from '../device-sim/wfdb-record.ts';
+import { readWfdbHeader } from '../device-sim/wfdb-header.ts';
+import { ecgSignalIndexes } from '../eval/challenge2015.ts';
 import { parseStreamState, type StreamStateRecord } from '../processor/stream-state.ts';
 import { handoverAsBefore } from './handover-as-before.ts';
 import { StreamRuntime, type StreamRuntimeOptions } from '../processor/stream-runtime.ts';
@@ -42,12 +46,31 @@ const { values } = parseArgs({
     every: { type: 'string', default: '10' },
     horizon: { type: 'string', default: '60' },
     firmware: { type: 'boolean', default: false },
+    db: { type: 'string', default: 'mitdb' },
   },
 });
-const dir = resolve(values.data, 'mitdb');
+const DB = values.db;
+if (DB !== 'mitdb' && DB !== 'challenge2015') throw new Error(`--db mitdb or challenge2015, not ${DB}`);
+if (values.firmware && DB !== 'mitdb') throw new Error('--firmware needs reference beats: mitdb only');
+const dir = resolve(values.data, DB);
 const EVERY_S = Number(values.every);
 const HORIZON_S = Number(values.horizon);
-const names = values.records?.split(',') ?? [...new Set((await readdir(dir)).filter((f) => f.endsWith('.dat')).map((f) => f.slice(0, -4)))].sort();
+const signalFile = DB === 'mitdb' ? '.dat' : '.mat';
+const names = values.records?.split(',') ?? [...new Set((await readdir(dir)).filter((f) => f.endsWith(signalFile)).map((f) => f.slice(0, -4)))].sort();
+
+/** The leads a record is replayed on: mitdb's scored lead and its other one; every ECG lead of a CinC 2015 record. */
+async function leadsOf(name: string): Promise<WfdbRecord[]> {
+  if (DB === 'mitdb') {
+    const out: WfdbRecord[] = [];
+    for (const lead of ['scored', 'other'] as QrsLead[]) {
+      const loaded = await loadQrsRecord(dir, name, lead);
+      if (loaded) out.push(loaded.record);
+    }
+    return out;
+  }
+  const header = await readWfdbHeader(resolve(dir, `${name}.hea`));
+  return Promise.all(ecgSignalIndexes(header).map((index) => readWfdbRecord(resolve(dir, name), { ecgSignalIndex: index })));
+}
 
 /** The record as a device with firmware beats (the reference beats) and ECG sends it. */
 function firmwareFrames(record: WfdbRecord): TelemetryFrame[] {
@@ -72,10 +95,8 @@ const fresh = (): Tally => ({ handovers: 0, beatsDiffer: 0, alertsDiffer: 0 });
 const rows: { name: string; lead: string; exact: Tally; replay: Tally; controlDiffers: number; recordBytes: number[]; exactBytes: number[] }[] = [];
 
 for (const name of names) {
-  for (const lead of ['scored', 'other'] as QrsLead[]) {
-    const loaded = await loadQrsRecord(dir, name, lead);
-    if (!loaded) continue;
-    const frames = values.firmware ? firmwareFrames(loaded.record) : [...ecgOnlyFrames(loaded.record)];
+  for (const record of await leadsOf(name)) {
+    const frames = values.firmware ? firmwareFrames(record) : [...ecgOnlyFrames(record)];
     const options: StreamRuntimeOptions = { patientId: `p-${name}`, deviceId: `d-${name}`, criteriaAt: () => DEFAULT_CRITERIA_VERSION, ecgStrips: false };
     // Uninterrupted, writing a hand-over record at each hand-over point.
     const rt = new StreamRuntime(options);
@@ -89,7 +110,7 @@ for (const name of names) {
     const plain = new StreamRuntime(options);
     let controlDiffers = 0;
     for (const [i, f] of frames.entries()) if (JSON.stringify(outputs(plain, f)) !== JSON.stringify(reference[i])) controlDiffers++;
-    const row = { name, lead: loaded.record.ecg?.description ?? lead, exact: fresh(), replay: fresh(), controlDiffers, recordBytes: [] as number[], exactBytes: [] as number[] };
+    const row = { name, lead: record.ecg?.description ?? '?', exact: fresh(), replay: fresh(), controlDiffers, recordBytes: [] as number[], exactBytes: [] as number[] };
     for (const [i, json] of records) {
       row.recordBytes.push(json.length);
       for (const variant of ['exact', 'replay'] as const) {
@@ -114,7 +135,7 @@ for (const name of names) {
 
 const pct = (n: number, of: number) => `${n} (${of > 0 ? ((100 * n) / of).toFixed(1) : '–'} %)`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
-console.log(`${values.firmware ? 'Firmware beats with ECG' : 'ECG-only'}: hand-overs every ${EVERY_S} s, the next ${HORIZON_S} s compared with the uninterrupted run (mitdb, ${dir})\n`);
+console.log(`${values.firmware ? 'Firmware beats with ECG' : 'ECG-only'}: hand-overs every ${EVERY_S} s, the next ${HORIZON_S} s compared with the uninterrupted run (${DB}, ${dir})\n`);
 console.log('record | lead | hand-overs | beats differ: now | beats differ: before session 27 | alerts differ: now | alerts differ: before | record, median kB (beat source exact part) | control');
 const total = { n: 0, eb: 0, rb: 0, ea: 0, ra: 0 };
 for (const r of rows) {
