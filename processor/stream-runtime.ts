@@ -124,6 +124,7 @@ export class StreamRuntime {
     if (record.clockBehind) rt.#clock.resume(record.clockBehind);
     // (A signal loss raised by late frames is the clock monitor's, not the no-rhythm monitor's.)
     for (const t of record.openTechnical) if (t.kind !== 'signal_loss' || !rt.#clock.raised) rt.#monitors.find((m) => m.kind === t.kind)?.resume(t.onsetMs);
+    for (const t of record.technicalSince ?? []) rt.#monitors.find((m) => m.kind === t.kind)?.resumeHolding?.(t.sinceMs);
     if (record.lastFirmwareBeatMs !== undefined) rt.#beats.rememberFirmwareBeat(record.lastFirmwareBeatMs);
     if (record.beatsFromEcg) rt.#beats.rememberEcgMode();
     if (record.beatShapes) rt.#beats.rememberBeatShapes(record.beatShapes);
@@ -288,6 +289,8 @@ export class StreamRuntime {
     const lastFirmwareBeatMs = this.#beats.recentFirmwareBeatMs();
     const beatShapes = this.#beats.beatShapes();
     const clockBehind = this.#clock.state();
+    // (At a hand-over only: the regular records are rewritten with every batch, and a lead-off is common.)
+    const technicalSince = options.handover ? this.#monitors.flatMap((m) => { const sinceMs = m.holdingSinceMs?.(); return sinceMs === undefined ? [] : [{ kind: m.kind, sinceMs }]; }) : [];
     return {
       schema: STATE_SCHEMA,
       patientId: this.patientId,
@@ -301,6 +304,7 @@ export class StreamRuntime {
       alarms: this.#alarms.snapshot(),
       // Signal loss only while frames arrive without the rhythm (resumed like lead-off) or behind the analysed data (clock-behind.ts); the arrival based one ends at the next frame on time anyway.
       openTechnical: this.#alarms.openEpisodes().filter((e) => TECHNICAL_KINDS.has(e.kind) && (e.kind !== 'signal_loss' || this.#noRhythmOpen() || this.#clock.raised)).map((e) => ({ kind: e.kind, onsetMs: e.onsetMs })),
+      ...(technicalSince.length > 0 ? { technicalSince } : {}),
       ...(pending.length > 0 ? { pending } : {}),
       ...(ecgBeats ? { ecgBeats } : {}),
       ...(lastFirmwareBeatMs !== undefined ? { lastFirmwareBeatMs } : {}),

@@ -86,6 +86,12 @@ export interface StreamStateRecord {
   alarms: StreamAlarmsState;
   /** Kinds whose technical monitor episode is open (resumed exactly on restore). */
   openTechnical: { kind: AlertKind; onsetMs: number }[];
+  /**
+   * At a graceful hand-over: technical conditions that hold without their alarm yet (a lead-off in
+   * its first 10 s), and since when, so the successor raises it at the same frame instead of up to
+   * the delay later (optional: regular records and older hand-overs have none).
+   */
+  technicalSince?: { kind: AlertKind; sinceMs: number }[];
   /** Alarms whose delay is running, per detector kind, as of `analysedUntilMs` (optional: older records have none). */
   pending?: { kind: AlertKind; state: PendingState }[];
   /**
@@ -153,6 +159,7 @@ export function parseStreamState(value: unknown): StreamStateRecord | undefined 
     ...(beatsFromEcg === true ? { beatsFromEcg } : {}),
     ...(Number.isFinite(lastFirmwareBeatMs) ? { lastFirmwareBeatMs } : {}),
     openTechnical: Array.isArray(r.openTechnical) ? r.openTechnical : [],
+    ...(Array.isArray(r.technicalSince) ? { technicalSince: r.technicalSince.filter((t) => typeof t?.kind === 'string' && Number.isFinite(t.sinceMs)) } : {}),
     ...(pending.length > 0 ? { pending } : {}),
     ...(ecgBeats ? { ecgBeats } : {}),
     ...(ecgStrips ? { ecgStrips } : {}),

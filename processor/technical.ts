@@ -24,6 +24,13 @@ export interface FrameMonitor {
    * the monitor ends it at the right moment instead of starting over.
    */
   resume(onsetMs: number): void;
+  /**
+   * Optional: since when the condition holds without its alarm yet (its delay running), for a
+   * graceful hand-over (stream-state.ts `technicalSince`); undefined when it does not hold or is open.
+   */
+  holdingSinceMs?(): number | undefined;
+  /** Optional: a predecessor's {@link holdingSinceMs}: the delay goes on from it if the next frames still hold the condition. */
+  resumeHolding?(sinceMs: number): void;
 }
 
 export interface LeadOffParams {
@@ -82,6 +89,15 @@ abstract class SustainedFrameCondition implements FrameMonitor {
   resume(onsetMs: number): void {
     this.#openOnsetMs = onsetMs;
     this.#sinceMs = onsetMs;
+  }
+
+  holdingSinceMs(): number | undefined {
+    return this.#openOnsetMs === undefined ? this.#sinceMs : undefined;
+  }
+
+  resumeHolding(sinceMs: number): void {
+    // (A frame without the condition, re-delivered or new, starts it afresh as ever.)
+    if (this.#openOnsetMs === undefined) this.#sinceMs ??= sinceMs;
   }
 }
 

@@ -33,7 +33,7 @@ export const seenBefore = (run: PendingBeatRun, beatMs: number) => beatMs < run.
  * successor goes on exactly; dropped when it is re-delivered instead (a batch the predecessor had
  * not committed), and then the regular state the same record gave the detector first stands, as at
  * a restart, whose skipping of counted beats keeps them from being counted twice. Used by the VT,
- * limit-rate and consecutive-rate detectors.
+ * limit-rate, consecutive-rate and silence detectors.
  */
 export class HeldHandover<T extends { seenUntilMs?: number | undefined }> {
   #held: T | undefined;
@@ -52,15 +52,19 @@ export class HeldHandover<T extends { seenUntilMs?: number | undefined }> {
     return this.#held;
   }
 
-  /** The first input is at device time `atMs` (a beat, a time step, a hole): new when not before what the predecessor saw. */
-  inputAt(atMs: number): void {
-    this.settle(atMs >= (this.#held?.seenUntilMs ?? -Infinity));
+  /**
+   * The first input is at device time `atMs` (a beat, a time step, a hole): new when not before
+   * what the predecessor saw. Whether a held state was taken up now.
+   */
+  inputAt(atMs: number): boolean {
+    return this.settle(atMs >= (this.#held?.seenUntilMs ?? -Infinity));
   }
 
-  settle(isNew: boolean): void {
+  settle(isNew: boolean): boolean {
     const held = this.#held;
-    if (!held) return;
+    if (!held) return false;
     this.#held = undefined;
     if (isNew) this.#takeUp(held);
+    return isNew;
   }
 }

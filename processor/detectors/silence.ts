@@ -38,8 +38,10 @@
  * first step without it, onset = where the explained stretch ended, since the criterion (no QRS for
  * `minGapMs`) has held all along; a pause whose silence was explained at any point is not raised.
  */
+import { z } from 'zod';
 import type { AlertEvidence, AlertKind } from '../../contracts/alert.ts';
 import type { BeatEvent, Detector, EpisodeChange, PendingContext, PendingState, TimeEvent } from './detector.ts';
+import { HeldHandover } from './pending-run.ts';
 
 /**
  * A silence this long (or half the criterion, if shorter) is kept for a successor, ms: above 2 s
@@ -50,6 +52,26 @@ export const SILENCE_PENDING_MS = 2000;
 
 /** The alert's note when a silence counts from where lead-on, continuous data resumed. */
 const AFTER_HOLE_NOTE = 'no QRS since the data resumed (after lead-off or lost frames): no earlier beat is known';
+
+/**
+ * {@link SilenceDetector.handoverState} (format 2): the whole detector at a graceful hand-over,
+ * for a successor with the same criterion; times not yet known are left out.
+ */
+const silenceHandoverSchema = z.object({
+  v: z.literal(2),
+  minGapMs: z.number(),
+  yieldsToGapMs: z.number().optional(),
+  lastBeatMs: z.number().optional(),
+  dataSinceMs: z.number().optional(),
+  openOnsetMs: z.number().optional(),
+  leadOffUntilMs: z.number().optional(),
+  continue: z.object({ sinceMs: z.number(), untilMs: z.number() }).optional(),
+  explainedUntilMs: z.number().optional(),
+  seenUntilMs: z.number().optional(),
+  dataSinceNote: z.string(),
+});
+
+export type SilenceHandover = z.infer<typeof silenceHandoverSchema> & PendingState;
 
 /** A silence running at a restart (format 1; see {@link SilenceDetector.pendingState}). */
 interface PendingSilence extends PendingState {
@@ -84,6 +106,10 @@ export class SilenceDetector implements Detector {
   #nowMs = -Infinity;
   /** Why the silence counts from {@link #dataSinceMs} (the alert's note). */
   #dataSinceNote = AFTER_HOLE_NOTE;
+  /** A hand-over's state, held until the first input (pending-run.ts). */
+  readonly #whole = new HeldHandover<z.infer<typeof silenceHandoverSchema>>((h) => this.#takeUp(h));
+  /** A hand-over's open silence was taken up: it is announced at the next step (the alarm lifecycle's re-detection). */
+  #reannounce = false;
 
   constructor(kind: AlertKind, minGapMs: number, evidence: (gapMs: number) => AlertEvidence, yieldsToGapMs = Infinity, fromDataStart = false) {
     this.#fromDataStart = fromDataStart;
@@ -110,7 +136,8 @@ export class SilenceDetector implements Detector {
   }
 
   onBeat(beat: BeatEvent): EpisodeChange[] {
-    const changes: EpisodeChange[] = [];
+    this.#whole.inputAt(beat.timeMs);
+    const changes: EpisodeChange[] = this.#announce();
     if (this.#openOnsetMs !== undefined) {
       const onsetMs = this.#openOnsetMs;
       changes.push({ type: 'end', kind: this.kind, onsetMs, endMs: beat.timeMs, evidence: this.#evidence(beat.timeMs - onsetMs) });
@@ -173,6 +200,13 @@ export class SilenceDetector implements Detector {
    * hole a discontinuity, which ends it).
    */
   resumePending(state: PendingState): void {
+    if (state.v === 2) {
+      const h = silenceHandoverSchema.safeParse(state).data;
+      const same = h !== undefined && h.minGapMs === this.#minGapMs && (h.yieldsToGapMs ?? Infinity) === this.#yieldsToGapMs;
+      // (The regular state the record gave first may have set the beat; the whole state replaces it.)
+      if (same && this.#openOnsetMs === undefined) this.#whole.hold(h);
+      return;
+    }
     if (state.v !== 1 || this.#lastBeatMs !== undefined) return;
     const s = state as PendingSilence;
     if (typeof s.lastBeatMs === 'number') this.#lastBeatMs = s.lastBeatMs;
@@ -189,12 +223,16 @@ export class SilenceDetector implements Detector {
    * {@link SILENCE_PENDING_MS}, or it would have been taken over) is not counted.
    */
   dataResumedAt(atMs: number): void {
+    // (A hand-over's state taken up here knows the silence so far.)
+    if (this.#whole.inputAt(atMs)) return;
     if (!this.#fromDataStart || this.#lastBeatMs !== undefined || this.#dataSinceMs !== undefined) return;
     this.#dataSinceMs = atMs;
     this.#dataSinceNote = 'no QRS since the processor resumed this stream: the beat before is not known (the silence began less than 2 s before)';
   }
 
   onTime(time: TimeEvent): EpisodeChange[] {
+    this.#whole.inputAt(time.nowMs);
+    if (this.#reannounce) return [...this.#announce(), ...this.onTime(time)];
     this.#nowMs = Math.max(this.#nowMs, time.nowMs);
     const c = this.#continue;
     if (c && this.#openOnsetMs === undefined && this.#lastBeatMs === undefined && time.nowMs >= c.sinceMs && time.nowMs < c.untilMs) {
@@ -216,12 +254,60 @@ export class SilenceDetector implements Detector {
   }
 
   onDiscontinuity(atMs: number, reason: 'lead_off' | 'gap'): EpisodeChange[] {
+    this.#whole.inputAt(atMs);
+    const announced = this.#announce();
     if (reason === 'lead_off') this.#leadOffUntilMs = Math.max(this.#leadOffUntilMs, atMs);
     this.#lastBeatMs = undefined;
     // The electrodes are back / frames flow again: no QRS from here on counts for no-QRS criteria.
     this.#dataSinceMs = this.#fromDataStart ? atMs : undefined;
     this.#dataSinceNote = AFTER_HOLE_NOTE;
     this.#explainedUntilMs = -Infinity;
-    return [];
+    return announced;
+  }
+
+  /**
+   * At a graceful hand-over (processor.ts `stop`): the whole detector, so the successor goes on
+   * exactly — also an open silence (its end evidence measures the gap from its own onset, not from
+   * where the successor began) and a silence another condition explains (VF seen in the waveform),
+   * which the regular state leaves out.
+   */
+  handoverState(): SilenceHandover | undefined {
+    if (this.#whole.held) return this.#whole.held;
+    const finite = (key: string, x: number | undefined) => (x !== undefined && Number.isFinite(x) ? { [key]: x } : {});
+    return {
+      v: 2,
+      minGapMs: this.#minGapMs,
+      ...finite('yieldsToGapMs', this.#yieldsToGapMs),
+      ...finite('lastBeatMs', this.#lastBeatMs),
+      ...finite('dataSinceMs', this.#dataSinceMs),
+      ...finite('openOnsetMs', this.#openOnsetMs),
+      ...finite('leadOffUntilMs', this.#leadOffUntilMs),
+      ...(this.#continue ? { continue: { ...this.#continue } } : {}),
+      ...finite('explainedUntilMs', this.#explainedUntilMs),
+      ...finite('seenUntilMs', this.#nowMs),
+      dataSinceNote: this.#dataSinceNote,
+    };
+  }
+
+  /** A hand-over's state, taken up at the first input that follows what the predecessor saw (pending-run.ts). */
+  #takeUp(h: z.infer<typeof silenceHandoverSchema>): void {
+    this.#lastBeatMs = h.lastBeatMs;
+    this.#dataSinceMs = h.dataSinceMs;
+    this.#openOnsetMs = h.openOnsetMs;
+    this.#leadOffUntilMs = h.leadOffUntilMs ?? -Infinity;
+    // (Instead of a continueOpen the restore gave: the open silence itself is known.)
+    this.#continue = h.continue && { ...h.continue };
+    this.#explainedUntilMs = h.explainedUntilMs ?? -Infinity;
+    this.#nowMs = h.seenUntilMs ?? -Infinity;
+    this.#dataSinceNote = h.dataSinceNote;
+    this.#reannounce = this.#openOnsetMs !== undefined;
+  }
+
+  /** After a hand-over's open silence was taken up: the onset change that tells the alarm lifecycle it goes on. */
+  #announce(): EpisodeChange[] {
+    if (!this.#reannounce || this.#openOnsetMs === undefined) return [];
+    this.#reannounce = false;
+    const gapMs = Math.max(0, this.#nowMs - this.#openOnsetMs);
+    return [{ type: 'onset', kind: this.kind, onsetMs: this.#openOnsetMs, evidence: this.#evidence(gapMs) }];
   }
 }

@@ -1,12 +1,15 @@
 /**
- * A graceful hand-over carries the whole state of the brady/tachy, extreme brady/tachy and VT
- * detectors (issue 12 session 27; limit-rate.ts format 3, consecutive-rate.ts and vt.ts format 2),
+ * A graceful hand-over carries the whole state of the brady/tachy, extreme brady/tachy, VT,
+ * asystole and pause detectors (issue 12 session 27; limit-rate.ts format 3, consecutive-rate.ts,
+ * vt.ts and silence.ts format 2) and the technical conditions' running delays (a lead-off),
  * so a successor raises, updates and ends their alerts at the same frames as a processor that never
  * stopped. Before, these detectors handed over their regular pending state only: the sudden-onset
  * references of brady/tachy (the 8 intervals before a run, the prevailing interval) were lost, so a
  * sudden bradycardia starting within seconds of a stop waited the 2 min gradual delay instead of
- * 30 s; an ECG-only VT run, the open episode and the 4 s waveform window were judged afresh; and
- * an open extreme tachycardia ended with the evidence of the beats the successor had seen.
+ * 30 s; an ECG-only VT run, the open episode and the 4 s waveform window were judged afresh; an
+ * open extreme tachycardia ended with the evidence of the beats the successor had seen; an open
+ * asystole ended with a gap measured from where the successor began; and a lead-off in its first
+ * 10 s was alarmed up to 10 s late.
  * StreamRuntime directly, its hand-over record through JSON as on the bus.
  */
 import { describe, expect, it } from 'vitest';
@@ -73,6 +76,29 @@ describe('a graceful hand-over of the limit-rate detectors (firmware beats)', ()
   });
 });
 
+describe('a graceful hand-over inside an open asystole or a lead-off not yet alarmed (firmware beats)', () => {
+  // 1 min at 75/min, 12 s without a beat (an asystole, open for 8 s), 1 min at 75/min; the electrodes
+  // off for 15 s from 150 s (a lead-off alarm after 10 s).
+  const timeline = beats(T0, [{ rrMs: 800, count: 75 }, { rrMs: 12_800, count: 1 }, { rrMs: 800, count: 120 }]);
+  const silenceFromMs = timeline[74]!.tMs;
+  const leadOffFromMs = T0 + 150_000;
+  const list = frames(timeline, 200_000, { leadOff: [{ startMs: leadOffFromMs, endMs: leadOffFromMs + 15_000 }] });
+
+  it('an open asystole: the same updates and the same end, with its evidence, for a hand-over at every frame of it', () => {
+    expect(sweep(list, silenceFromMs + 4_000, silenceFromMs + 12_000, 30)).toMatchObject({ handovers: 8, differ: 0 });
+    // (So the comparison can fail: the regular state does not carry an open silence; the successor continued it from its own start.)
+    const before = sweep(list, silenceFromMs + 4_000, silenceFromMs + 12_000, 30, true);
+    expect(before.kinds).toContain('asystole');
+  });
+
+  it('a lead-off in its first 10 s: its alarm at the same frame', () => {
+    expect(sweep(list, leadOffFromMs, leadOffFromMs + 9_000, 20)).toMatchObject({ handovers: 9, differ: 0 });
+    const before = sweep(list, leadOffFromMs, leadOffFromMs + 9_000, 20, true);
+    expect(before).toMatchObject({ differ: 9 });
+    expect(before.kinds).toContain('lead_off');
+  });
+});
+
 describe('the hand-over record in a rolling deploy (processors of two versions)', () => {
   it('carries each detector\'s regular state first, and its whole state as a second entry of the kind that an older processor ignores', () => {
     // 2 min at 75/min, then 45/min: a brady run whose alarm delay is running at the hand-over.
@@ -87,9 +113,12 @@ describe('the hand-over record in a rolling deploy (processors of two versions)'
       // (Nothing pending for these: only the whole state.)
       expect(versions).toEqual([kind === 'tachy' ? 3 : 2]);
     }
+    // The silence detectors keep the beat a silence counts from at a hand-over (format 1, session 25), then their whole state.
+    expect(pending.filter((p) => p.kind === 'asystole').map((p) => p.state.v)).toEqual([1, 2]);
     // The regular record of the same moment is what session 26 wrote at a hand-over for these detectors.
-    const regular = parseStreamState(JSON.parse(JSON.stringify(rt.record('p', 0))))!.pending!.filter((p) => ['brady', 'tachy', 'extreme_brady', 'extreme_tachy', 'vt'].includes(p.kind));
-    expect(handoverAsBefore({ ...parseStreamState(JSON.parse(JSON.stringify(rt.record('p', 0, { handover: true }))))!, ecgBeats: undefined }).pending!.filter((p) => ['brady', 'tachy', 'extreme_brady', 'extreme_tachy', 'vt'].includes(p.kind))).toEqual(regular);
+    const kinds = ['brady', 'tachy', 'extreme_brady', 'extreme_tachy', 'vt'];
+    const regular = parseStreamState(JSON.parse(JSON.stringify(rt.record('p', 0))))!.pending!.filter((p) => kinds.includes(p.kind));
+    expect(handoverAsBefore({ ...parseStreamState(JSON.parse(JSON.stringify(rt.record('p', 0, { handover: true }))))!, ecgBeats: undefined }).pending!.filter((p) => kinds.includes(p.kind))).toEqual(regular);
   });
 });
 
