@@ -153,13 +153,14 @@ export function parseStreamState(value: unknown): StreamStateRecord | undefined 
   const beatShapes = rawBeatShapes === undefined ? undefined : beatShapesStateSchema.safeParse(rawBeatShapes).data;
   // And the clock monitor's state: the successor counts late frames from its first frame on time.
   const clockBehind = rawClockBehind === undefined ? undefined : clockBehindStateSchema.safeParse(rawClockBehind).data;
-  const { lastFirmwareBeatMs, beatsFromEcg, ...others } = rest;
+  const { lastFirmwareBeatMs, beatsFromEcg, technicalSince, ...others } = rest;
   return {
     ...others,
     ...(beatsFromEcg === true ? { beatsFromEcg } : {}),
     ...(Number.isFinite(lastFirmwareBeatMs) ? { lastFirmwareBeatMs } : {}),
     openTechnical: Array.isArray(r.openTechnical) ? r.openTechnical : [],
-    ...(Array.isArray(r.technicalSince) ? { technicalSince: r.technicalSince.filter((t) => typeof t?.kind === 'string' && Number.isFinite(t.sinceMs)) } : {}),
+    // (Malformed entries are skipped: that delay starts again, as before there was a field for it.)
+    ...(Array.isArray(technicalSince) ? { technicalSince: technicalSince.filter((t) => typeof t?.kind === 'string' && Number.isFinite(t.sinceMs)) } : {}),
     ...(pending.length > 0 ? { pending } : {}),
     ...(ecgBeats ? { ecgBeats } : {}),
     ...(ecgStrips ? { ecgStrips } : {}),

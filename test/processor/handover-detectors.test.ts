@@ -97,6 +97,20 @@ describe('a graceful hand-over inside an open asystole or a lead-off not yet ala
     expect(before).toMatchObject({ differ: 9 });
     expect(before.kinds).toContain('lead_off');
   });
+
+  it('a malformed running delay in the record is skipped: the lead-off alarm counts from the successor\'s first frame, as before', () => {
+    const rt = new StreamRuntime(OPTIONS);
+    const after = list.findIndex((f) => f.ts >= leadOffFromMs + 3_000);
+    for (const f of list.slice(0, after + 1)) rt.ingest(f, iso(f.ts + f.durMs));
+    const record = JSON.parse(JSON.stringify(rt.record('p', 0, { handover: true })));
+    expect(record.technicalSince).toEqual([{ kind: 'lead_off', sinceMs: leadOffFromMs }]);
+    for (const garbage of ['garbage', 7, { kind: 'lead_off' }, [{ kind: 'lead_off', sinceMs: 'x' }], [null]]) {
+      const successor = StreamRuntime.restore(OPTIONS, parseStreamState({ ...record, technicalSince: garbage })!);
+      const raised = list.slice(after + 1, after + 20).flatMap((f) => successor.ingest(f, iso(f.ts + f.durMs)).alerts.filter((a) => a.kind === 'lead_off' && a.revision === 1).map(() => f.ts));
+      // 10 s from the successor's first frame (4 s into the lead-off): in the frame ending 14 s in, not 10 s in.
+      expect(raised).toEqual([leadOffFromMs + 13_000]);
+    }
+  });
 });
 
 describe('the hand-over record in a rolling deploy (processors of two versions)', () => {
