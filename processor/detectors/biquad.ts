@@ -4,6 +4,13 @@
  * formulae for audio EQ biquad filter coefficients"). Used by the QRS detector so 125–1000 Hz
  * ECG get the same frequency response.
  */
+import { z } from 'zod';
+/** {@link Biquad.memory}: x[n−1], x[n−2], y[n−1], y[n−2]. */
+export type BiquadMemory = [number, number, number, number];
+
+/** {@link BiquadMemory} as it comes back from the changelog. */
+export const biquadMemorySchema = z.tuple([z.number(), z.number(), z.number(), z.number()]);
+
 export class Biquad {
   readonly #b0: number; readonly #b1: number; readonly #b2: number; readonly #a1: number; readonly #a2: number;
   #x1 = 0; #x2 = 0; #y1 = 0; #y2 = 0;
@@ -39,12 +46,12 @@ export class Biquad {
   }
 
   /** The filter's memory (last two inputs and outputs), for an exact hand-over (qrs-detector.ts `snapshot`). */
-  memory(): [number, number, number, number] {
+  memory(): BiquadMemory {
     return [this.#x1, this.#x2, this.#y1, this.#y2];
   }
 
   /** Continues from another section's {@link memory} (same design). */
-  restoreMemory([x1, x2, y1, y2]: readonly [number, number, number, number]): void {
+  restoreMemory([x1, x2, y1, y2]: Readonly<BiquadMemory>): void {
     this.#x1 = x1; this.#x2 = x2; this.#y1 = y1; this.#y2 = y2;
   }
 }

@@ -12,7 +12,7 @@ import type { AlertEvidence, AlertKind } from '../../contracts/alert.ts';
 import { z } from 'zod';
 import { BEAT_CLASSES } from '../../contracts/telemetry.ts';
 import type { BeatEvent, Detector, EpisodeChange, PendingState, TimeEvent } from './detector.ts';
-import { HeldHandover, parsePendingBeatRun, seenBefore, type PendingBeatRun } from './pending-run.ts';
+import { finiteEntry, HeldHandover, parsePendingBeatRun, seenBefore, type PendingBeatRun } from './pending-run.ts';
 
 /** {@link ConsecutiveRateDetector.pendingState} at a hand-over (format 2); `thresholds` as JSON, to tell the same criterion. */
 const handoverSchema = z.object({
@@ -81,7 +81,7 @@ export class ConsecutiveRateDetector implements Detector {
       thresholds: JSON.stringify(this.#c.thresholds),
       run: this.#run.map((b) => ({ ...b })),
       ...(this.#open ? { open: { onsetMs: this.#open.onsetMs, rrMs: [...this.#open.rrMs] } } : {}),
-      ...(Number.isFinite(this.#seenUntilMs) ? { seenUntilMs: this.#seenUntilMs } : {}),
+      ...finiteEntry('seenUntilMs', this.#seenUntilMs),
     };
   }
 

@@ -18,7 +18,7 @@
 import { z } from 'zod';
 import type { AlertEvidence, AlertKind } from '../../contracts/alert.ts';
 import type { BeatEvent, Detector, EpisodeChange, PendingState, TimeEvent } from './detector.ts';
-import { HeldHandover } from './pending-run.ts';
+import { finiteEntry, HeldHandover } from './pending-run.ts';
 
 export interface LimitRateParams {
   /** The limit, bpm (patient-adjustable). */
@@ -378,22 +378,21 @@ export class LimitRateDetector implements Detector {
     // (Not yet taken up: on as it came. A regular state taken over and not yet continued: that one suffices.)
     if (this.#whole.held) return this.#whole.held;
     if (this.#resumed || this.#resumedOpen) return undefined;
-    const finite = (key: string, x: number) => (Number.isFinite(x) ? { [key]: x } : {});
     const run = this.#run;
     return {
       v: 3,
       params: JSON.stringify(this.#c.params),
       direction: this.#c.direction,
-      ...(run ? { run: { firstMs: run.firstMs, lastMs: run.lastMs, count: run.count, rrSumMs: run.rrSumMs, recentRrMs: [...run.recentRrMs], ...(run.sudden !== undefined ? { sudden: run.sudden } : {}), ...finite('prevailingRrMs', run.prevailingRrMs) } } : {}),
+      ...(run ? { run: { firstMs: run.firstMs, lastMs: run.lastMs, count: run.count, rrSumMs: run.rrSumMs, recentRrMs: [...run.recentRrMs], ...(run.sudden !== undefined ? { sudden: run.sudden } : {}), ...finiteEntry('prevailingRrMs', run.prevailingRrMs) } } : {}),
       before: [...this.#before],
-      ...finite('prevailingRrMs', this.#prevailingRrMs),
+      ...finiteEntry('prevailingRrMs', this.#prevailingRrMs),
       ...(this.#open ? { open: { ...this.#open, recentRrMs: [...this.#open.recentRrMs] } } : {}),
       ...(this.#recovery ? { recovery: { ...this.#recovery } } : {}),
       ...(this.#ending ? { ending: { ...this.#ending } } : {}),
-      ...finite('lastBeatMs', this.#lastBeatMs),
-      ...finite('continueUntilMs', this.#continueUntilMs),
-      ...finite('countedUntilMs', this.#countedUntilMs),
-      ...finite('seenUntilMs', this.#seenUntilMs),
+      ...finiteEntry('lastBeatMs', this.#lastBeatMs),
+      ...finiteEntry('continueUntilMs', this.#continueUntilMs),
+      ...finiteEntry('countedUntilMs', this.#countedUntilMs),
+      ...finiteEntry('seenUntilMs', this.#seenUntilMs),
     };
   }
 

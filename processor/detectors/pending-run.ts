@@ -68,3 +68,8 @@ export class HeldHandover<T extends { seenUntilMs?: number | undefined }> {
     return isNew;
   }
 }
+
+/** `{ [key]: x }` when `x` is a finite number, else `{}`: a hand-over state leaves out times not yet known (±∞, NaN do not survive JSON). */
+export function finiteEntry(key: string, x: number | undefined): Record<string, number> {
+  return x !== undefined && Number.isFinite(x) ? { [key]: x } : {};
+}

@@ -43,7 +43,7 @@
 import type { BeatClass } from '../../contracts/telemetry.ts';
 import { z } from 'zod';
 import { BeatMorphology, morphologySnapshotSchema, type MorphologyParams, type MorphologyTemplates } from './qrs-morphology.ts';
-import { Biquad } from './biquad.ts';
+import { Biquad, biquadMemorySchema } from './biquad.ts';
 import { base64ToFloat32, float32ToBase64 } from '../int16-base64.ts';
 
 export interface QrsBeat {
@@ -138,7 +138,6 @@ const MAX_PEAK_WAIT_MS = 300;
 const EMPTY_SEARCH_DECAY = 0.5;
 
 const peakSchema = z.object({ at: z.number(), level: z.number(), r: z.number(), slope: z.number() });
-const memorySchema = z.tuple([z.number(), z.number(), z.number(), z.number()]);
 
 /** {@link QrsDetector.snapshot} (format 1): signal histories as float32 base64 (little-endian), the rest as kept. */
 export const qrsSnapshotSchema = z.object({
@@ -151,7 +150,7 @@ export const qrsSnapshotSchema = z.object({
   prevMwi: z.number(),
   candAt: z.number().int(),
   candLevel: z.number(),
-  filters: z.tuple([memorySchema, memorySchema, memorySchema, memorySchema]),
+  filters: z.tuple([biquadMemorySchema, biquadMemorySchema, biquadMemorySchema, biquadMemorySchema]),
   /** The wide-band history from this sample on (what can still be read), the rings as kept. */
   wideFrom: z.number().int().nonnegative(),
   wide: z.base64(),

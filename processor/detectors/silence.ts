@@ -41,7 +41,7 @@
 import { z } from 'zod';
 import type { AlertEvidence, AlertKind } from '../../contracts/alert.ts';
 import type { BeatEvent, Detector, EpisodeChange, PendingContext, PendingState, TimeEvent } from './detector.ts';
-import { HeldHandover } from './pending-run.ts';
+import { finiteEntry, HeldHandover } from './pending-run.ts';
 
 /**
  * A silence this long (or half the criterion, if shorter) is kept for a successor, ms: above 2 s
@@ -273,18 +273,17 @@ export class SilenceDetector implements Detector {
    */
   handoverState(): SilenceHandover | undefined {
     if (this.#whole.held) return this.#whole.held;
-    const finite = (key: string, x: number | undefined) => (x !== undefined && Number.isFinite(x) ? { [key]: x } : {});
     return {
       v: 2,
       minGapMs: this.#minGapMs,
-      ...finite('yieldsToGapMs', this.#yieldsToGapMs),
-      ...finite('lastBeatMs', this.#lastBeatMs),
-      ...finite('dataSinceMs', this.#dataSinceMs),
-      ...finite('openOnsetMs', this.#openOnsetMs),
-      ...finite('leadOffUntilMs', this.#leadOffUntilMs),
+      ...finiteEntry('yieldsToGapMs', this.#yieldsToGapMs),
+      ...finiteEntry('lastBeatMs', this.#lastBeatMs),
+      ...finiteEntry('dataSinceMs', this.#dataSinceMs),
+      ...finiteEntry('openOnsetMs', this.#openOnsetMs),
+      ...finiteEntry('leadOffUntilMs', this.#leadOffUntilMs),
       ...(this.#continue ? { continue: { ...this.#continue } } : {}),
-      ...finite('explainedUntilMs', this.#explainedUntilMs),
-      ...finite('seenUntilMs', this.#nowMs),
+      ...finiteEntry('explainedUntilMs', this.#explainedUntilMs),
+      ...finiteEntry('seenUntilMs', this.#nowMs),
       dataSinceNote: this.#dataSinceNote,
     };
   }

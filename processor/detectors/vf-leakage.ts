@@ -19,7 +19,7 @@
  * Pure: no I/O, no clock; fixed memory (one 4 s window); one instance per lead.
  */
 import { z } from 'zod';
-import { Biquad } from './biquad.ts';
+import { Biquad, biquadMemorySchema, type BiquadMemory } from './biquad.ts';
 import { base64ToFloat64, base64ToInt16, float64ToBase64, int16ToBase64 } from '../int16-base64.ts';
 
 /** Analysis window, ms (fhir-and-alarms.md §5: fibrillatory, flutter or oscillatory waveform ≥ 4 s). */
@@ -59,8 +59,6 @@ export interface VfReading {
   peakToPeakUv: number;
 }
 
-type FilterMemory = [number, number, number, number];
-
 /**
  * {@link VfLeakageMeter.state}: the input since the oldest sample the window holds, by push, each
  * with the filters' memory before it. A successor filters it again and holds exactly the same window
@@ -72,16 +70,15 @@ export interface VfMeterState {
   fsHz: number;
   n: number;
   dc: number;
-  chunks: { n0: number; hp: FilterMemory; lp: FilterMemory; uV: string; float64?: true }[];
+  chunks: { n0: number; hp: BiquadMemory; lp: BiquadMemory; uV: string; float64?: true }[];
 }
 
-const memorySchema = z.tuple([z.number(), z.number(), z.number(), z.number()]);
 export const vfMeterStateSchema = z.object({
   v: z.literal(1),
   fsHz: z.number().min(100).max(2000),
   n: z.number().int().nonnegative(),
   dc: z.number(),
-  chunks: z.array(z.object({ n0: z.number().int().nonnegative(), hp: memorySchema, lp: memorySchema, uV: z.base64(), float64: z.literal(true).optional() })),
+  chunks: z.array(z.object({ n0: z.number().int().nonnegative(), hp: biquadMemorySchema, lp: biquadMemorySchema, uV: z.base64(), float64: z.literal(true).optional() })),
 });
 
 /** Streams one lead and tells the VF-filter leakage of its last {@link VF_WINDOW_MS}. */
@@ -94,7 +91,7 @@ export class VfLeakageMeter {
   #n = 0;
   #dc = 0;
   /** The pushes that hold the window's samples, oldest first (references to the callers' arrays), for {@link state}. */
-  #chunks: { n0: number; hp: FilterMemory; lp: FilterMemory; samples: ArrayLike<number> }[] = [];
+  #chunks: { n0: number; hp: BiquadMemory; lp: BiquadMemory; samples: ArrayLike<number> }[] = [];
 
   constructor(fsHz: number) {
     if (!(fsHz >= 100 && fsHz <= 2000)) throw new RangeError(`VF leakage: fs ${fsHz} Hz outside 100–2000 Hz`);

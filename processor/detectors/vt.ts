@@ -95,7 +95,7 @@ import type { AlertEvidence } from '../../contracts/alert.ts';
 import { BEAT_CLASSES } from '../../contracts/telemetry.ts';
 import type { BeatEvent, Detector, EcgChunk, EpisodeChange, PendingState, TimeEvent } from './detector.ts';
 import { consecutiveComplexSimilarity } from './complex-similarity.ts';
-import { HeldHandover, parsePendingBeatRun, seenBefore, type PendingBeatRun } from './pending-run.ts';
+import { finiteEntry, HeldHandover, parsePendingBeatRun, seenBefore, type PendingBeatRun } from './pending-run.ts';
 import { VF_WINDOW_MS, VfLeakageMeter, vfMeterStateSchema, type VfReading } from './vf-leakage.ts';
 
 export interface VtParams {
@@ -421,23 +421,22 @@ export class VtDetector implements Detector {
   handoverState(): VtHandover | undefined {
     // (Not yet taken up: on as it came.)
     if (this.#whole.held) return this.#whole.held;
-    const finite = (key: string, x: number) => (Number.isFinite(x) ? { [key]: x } : {});
     const o = this.#open;
     return {
       v: 2,
       run: this.#run.map((b) => ({ ...b })),
-      ...(o ? { open: { onsetMs: o.onsetMs, beatCount: o.beatCount, rrSumMs: o.rrSumMs, intervals: o.intervals, recentRrMs: [...o.recentRrMs], beatsHold: o.beatsHold, minLeakage: o.minLeakage, ...finite('similarity', o.similarity), byWaveform: o.byWaveform } } : {}),
+      ...(o ? { open: { onsetMs: o.onsetMs, beatCount: o.beatCount, rrSumMs: o.rrSumMs, intervals: o.intervals, recentRrMs: [...o.recentRrMs], beatsHold: o.beatsHold, minLeakage: o.minLeakage, ...finiteEntry('similarity', o.similarity), byWaveform: o.byWaveform } } : {}),
       ...(this.#meter ? { meter: this.#meter.state() } : {}),
       beatsDerived: this.#beatsDerived,
       ...(this.#ecgEndMs !== undefined ? { ecgEndMs: this.#ecgEndMs } : {}),
       readings: this.#readings.map((r) => ({ ...r })),
       waveBelow: this.#waveBelow,
-      ...finite('waveOffMs', this.#waveOffMs),
-      ...finite('afterLastNonVMs', this.#afterLastNonVMs),
+      ...finiteEntry('waveOffMs', this.#waveOffMs),
+      ...finiteEntry('afterLastNonVMs', this.#afterLastNonVMs),
       lastBeatWasNonV: this.#lastBeatWasNonV,
       lastPushedBelow: this.#lastPushedBelow,
       pulsesMs: [...this.#pulsesMs],
-      ...finite('seenUntilMs', this.#seenUntilMs),
+      ...finiteEntry('seenUntilMs', this.#seenUntilMs),
       ...(this.#resumed ? { resumed: this.#resumed } : {}),
     };
   }
