@@ -19,11 +19,14 @@ import type { Bus, BusMessage, ConsumedMessage, SubscribeOptions, StreamSpec, Su
 import { PulsebridgeError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import type { Logger } from '../log.ts';
-import { silenceKafkajsNegativeTimeoutWarning } from './kafkajs-timer-warning.ts';
+import { mendKafkajsRequestQueue } from './kafkajs-request-queue.ts';
 
 // Every process that loads this adapter talks to Kafka through kafkajs (KafkaBus, the readiness
-// probe kafkaAnswers, tests' admin clients): none of them prints kafkajs' harmless negative-timeout warning.
-silenceKafkajsNegativeTimeoutWarning();
+// probe kafkaAnswers, tests' admin clients): none of its connections spins a 1 ms timer while idle.
+const requestQueueMend = mendKafkajsRequestQueue();
+if (requestQueueMend.startsWith('left alone')) {
+  process.emitWarning(`kafkajs' request queue was ${requestQueueMend} (platform/bus/kafkajs-request-queue.ts); idle connections may poll every millisecond`, 'PulsebridgeWarning');
+}
 
 /** Consumer tuning. Defaults in KAFKA_CONSUMER_DEFAULTS. */
 export interface KafkaConsumerOptions {

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type IHeaders } from 'kafkajs';
 import { STREAMS } from '../../contracts/topics.ts';
 import { parseDeadLetter, type DeadLetterEntry } from './record.ts';
-import { silenceKafkajsNegativeTimeoutWarning } from '../bus/kafkajs-timer-warning.ts';
+import { mendKafkajsRequestQueue } from '../bus/kafkajs-request-queue.ts';
 
 export interface KafkaDeadLetterSource {
   brokers: string[];
@@ -27,7 +27,7 @@ function headersOf(headers: IHeaders | undefined): Record<string, string> {
  * that record of its partition (for `show`, which stops at it by returning false).
  */
 export async function scanKafkaDeadLetters(source: KafkaDeadLetterSource, visit: (entry: DeadLetterEntry) => boolean | void, options: { timeoutMs?: number; from?: string } = {}): Promise<void> {
-  silenceKafkajsNegativeTimeoutWarning();
+  mendKafkajsRequestQueue();
   const kafka = new Kafka({ clientId: source.clientId, brokers: source.brokers, logLevel: logLevel.NOTHING, connectionTimeout: 3_000, retry: { retries: 3 } });
   const admin = kafka.admin();
   await admin.connect();

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { createRequire } from 'node:module';
 import { randomUUID } from 'node:crypto';
 import { afterAll, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
@@ -211,6 +212,35 @@ await describeWithService('KafkaBus against a real broker', kafkaAvailable, () =
     expect([...(sub.assignedPartitions?.() ?? [])].sort()).toEqual([0, 1, 2]);
     await sub.stop();
     expect(sub.assignedPartitions?.()).toEqual([]);
+  });
+
+  it("leaves no kafkajs request-queue check armed on idle connections (kafkajs' 1 ms busy loop, platform/bus/kafkajs-request-queue.ts)", async () => {
+    // Every queue that checks its requests while a message goes through is recorded; once idle, a
+    // queue with nothing pending must have no check armed. Unmended, each one re-arms every 1 ms.
+    const RequestQueue = createRequire(import.meta.url)('kafkajs/src/network/requestQueue/index.js') as {
+      prototype: { checkPendingRequests(this: IdleQueue): void };
+    };
+    type IdleQueue = { pending: unknown[]; throttleCheckTimeoutId: unknown };
+    const queues = new Set<IdleQueue>();
+    const check = RequestQueue.prototype.checkPendingRequests;
+    RequestQueue.prototype.checkPendingRequests = function (this: IdleQueue) {
+      queues.add(this);
+      check.call(this);
+    };
+    try {
+      const stream = streamName('idle');
+      await bus.ensureStreams([{ name: stream, partitions: 1 }]);
+      const got = collector(1);
+      subscriptions.push(await bus.subscribe(stream, { groupId: `idle-${randomUUID()}`, fromBeginning: true, onBatch: got.onBatch }));
+      await bus.publish(stream, [{ key: 'k', value: Buffer.from('x') }]);
+      await got.reached;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const idle = [...queues].filter((q) => q.pending.length === 0);
+      expect(idle.length).toBeGreaterThan(0);
+      expect(idle.filter((q) => q.throttleCheckTimeoutId !== null)).toHaveLength(0);
+    } finally {
+      RequestQueue.prototype.checkPendingRequests = check;
+    }
   });
 
   it('rejects a publish to a stream that was never created instead of creating it', async () => {
