@@ -34,9 +34,10 @@
  *    dominant beat is compared once more anchored on its other phase ({@link OTHER_PHASE_MS});
  *    when it matches the dominant beat there it is that beat, reported at that point
  *    ({@link BeatShape.shift}) so that its interval runs between like points of like beats;
- *  - a complex cut by the start of the input (its window begins before the detector's first
- *    sample: the stream's first frame, or the first after lost frames or a lead-off) is `Q` and
- *    touches no template (issue 12, session 28). Until then it was compared like any beat: it
+ *  - a complex cut by the start of the input (what it is measured on — its window, also anchored
+ *    on the other phase, and the width search: 150 ms before R — begins before the detector's
+ *    first sample: the stream's first frame, or the first after lost frames or a lead-off) is `Q`
+ *    and touches no template (issue 12, session 28). Until then it was compared like any beat: it
  *    read `N` and was averaged into the dominant template, and the first whole complex after it
  *    read `V`, after about one restart in seven (test/processor/ecg-beats.test.ts);
  *  - `V` when the beat does not match the dominant template (shape, or ≥ `widerByMs` wider) and
@@ -310,6 +311,14 @@ export class BeatMorphology {
     return this.#otherPhaseSpan;
   }
 
+  /**
+   * Samples the classification reads before the R-peak: the window, also anchored on the other
+   * phase, and the width search. A beat with fewer since the detector's first sample is `Q`.
+   */
+  get lookbehindSamples(): number {
+    return Math.max(Math.round((WIDTH_SPAN_MS * this.#fs) / 1000), this.#pre + this.#otherPhaseSpan);
+  }
+
   /** Samples needed after the R-peak before a beat can be classified. */
   get lookaheadSamples(): number {
     return Math.max(Math.round((WIDTH_SPAN_MS * this.#fs) / 1000), this.#post + this.#otherPhaseSpan) + 1;
@@ -405,11 +414,12 @@ export class BeatMorphology {
    * @param paced the device flagged a pacer pulse just before it: the beat is `Q`
    */
   classify(r: number, rrSamples: number, paced = false): BeatShape {
-    if (r - this.#pre < 0) {
-      // The complex is cut by the start of the input: the detector started or restarted inside
-      // it (the stream's first frame, or the frame after lost frames or a lead-off). Its window
-      // holds nothing before the start, so it cannot be compared: it is neither the patient's
-      // beat nor a ventricular one, and it teaches the templates nothing.
+    if (r < this.lookbehindSamples) {
+      // The complex is cut by the start of the input: the detector started or restarted just
+      // before or inside it (the stream's first frame, or the frame after lost frames or a
+      // lead-off), and what it would be measured on reaches back before the start. It cannot be
+      // compared: it is neither the patient's beat nor a ventricular one, and it teaches the
+      // templates nothing.
       return { cls: 'Q', qrsMs: this.qrsMs(r), corr: NaN, shift: 0 };
     }
     const b = this.#beat;

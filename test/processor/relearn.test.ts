@@ -121,12 +121,12 @@ describe('relearn: a patch put back at another angle, ECG-only device', () => {
       for (const restartAfterMs of [relearnAtMs, relearnAtMs + 3000, relearnAtMs + 30_000, relearnAtMs + 120_000]) {
         const what = `${rrMs} ms, restart after ${restartAfterMs - relearnAtMs} ms`;
         const o = run({ rrMs, relearnAtMs, restartAfterMs });
-        // No more V than the same restart where the shapes always fitted: a successor that restores
-        // an older record starts after a hole and can read the beats at the restart V (1–2 beats at
-        // some restart points, with or without a relearn; not the relearn's doing).
+        // No V, as in the same restart where the shapes always fitted. A successor that restores an
+        // older record starts after a hole; a complex measured on samples before that start reads
+        // Q (qrs-morphology.ts). Until session 28 a beat at the restart read V at some restart points.
         const fitted = run({ rrMs, relearnAtMs, restartAfterMs, sameAngle: true });
-        expect(count(o.after, 'V'), what).toBe(count(fitted.after, 'V'));
-        expect(count(o.after, 'V'), what).toBeLessThanOrEqual(2);
+        expect(count(fitted.after, 'V'), what).toBe(0);
+        expect(count(o.after, 'V'), what).toBe(0);
         expect(vtAlerts(o), what).toHaveLength(rrMs === 550 ? 1 : 0);
         if (rrMs === 550) expect(vtAlerts(o)[0]!.endMs, what).toBeLessThanOrEqual(relearnAtMs);
       }
