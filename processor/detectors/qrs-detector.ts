@@ -284,8 +284,13 @@ export class QrsDetector {
    * `searchBackRr` mean RR intervals.
    */
   get finalBefore(): number {
-    // A future peak's R lies at most MAX_PEAK_WAIT + window + 50 ms back.
-    const settle = this.#n - this.#ms(MAX_PEAK_WAIT_MS + this.#p.integrationMs + 60);
+    // A peak not decided yet is the rising MWI's candidate, or one whose rise is still to come;
+    // its MWI maximum lies at the candidate or later, and its R at most one window + 50 ms
+    // before that maximum (#peakAt; 10 ms to spare). Until session 28 this assumed every
+    // candidate could be MAX_PEAK_WAIT old, which held the output ≈ 0.3 s longer than needed
+    // whenever no candidate was rising, as through an asystole's flat line.
+    const undecidedFrom = this.#rising ? this.#candAt : this.#n;
+    const settle = undecidedFrom - this.#ms(this.#p.integrationMs + 60);
     if (this.#learning) return 0;
     let final = settle;
     // A search-back can still recover only a peak of #since (those before the last empty

@@ -316,6 +316,33 @@ describe('beat labels: a biphasic QRS whose detected peak falls on either phase 
   });
 });
 
+describe('what the detector calls final, on real ECG', () => {
+  // The beat source hands beats on up to `finalBefore` and drops any beat found before it later
+  // (processor/ecg-beats.ts), so the bound must hold on real ECG, noise and ectopy included.
+  // Session 28 tightened it: while no MWI candidate is rising it trails the input by one
+  // integration window + 60 ms instead of MAX_PEAK_WAIT more.
+  const mitdb = resolve(import.meta.dirname, '../../../../shared/data/ecg/mitdb');
+  for (const name of ['100', '103', '105', '106', '108']) {
+    it(`mitdb ${name}, both leads, 10 min in 0.1 s chunks: no beat is reported before what was already final`, async () => {
+      for (const ecgSignalIndex of [0, 1]) {
+        const { fsHz, uV } = (await readWfdbRecord(resolve(mitdb, name), { ecgSignalIndex })).ecg!;
+        const x = uV.subarray(0, Math.min(uV.length, fsHz * 600));
+        const chunk = Math.round(fsHz / 10);
+        const q = new QrsDetector(fsHz);
+        let final = 0;
+        let late = 0;
+        let beats = 0;
+        for (let i = 0; i < x.length; i += chunk) {
+          for (const b of q.push(x.subarray(i, i + chunk))) { beats++; if (b.sample + b.offset < final) late++; }
+          final = q.finalBefore;
+        }
+        expect(beats).toBeGreaterThan(500);
+        expect(late, `mitdb ${name} signal ${ecgSignalIndex}`).toBe(0);
+      }
+    });
+  }
+});
+
 describe('beat shapes learned at one sampling rate, adopted at another (qrs-morphology.ts resampleWave)', () => {
   it('a waveform resampled 250 → 500 → 250 Hz comes back within 2 % of its range, mean-free; a window of the wrong length is refused', () => {
     const n250 = 56; // −100…+120 ms at 250 Hz: 25 + 30 + 1 samples
