@@ -183,11 +183,24 @@ export class EcgBeatSource {
   #learned: MorphologyTemplates | undefined;
   /** Start of the current lead-off (device time), until ECG with contact comes again. */
   #leadOffSinceMs: number | undefined;
+  /** Beats found too late to hand out since {@link takeDroppedLateBeats} was last called. */
+  #lateBeats = 0;
   /** The current lead-off began while the stream's beats came from its ECG: its shapes go on into the changelog. */
   #leadOffInEcgMode = false;
 
   constructor(params: Partial<QrsParams> = {}) {
     this.#params = params;
+  }
+
+  /**
+   * How many derived beats were dropped since the last call because the detector found them
+   * after their device time had been handed out (resets the count). Should always be 0: the
+   * QRS detector's `finalBefore` is built so that it is.
+   */
+  takeDroppedLateBeats(): number {
+    const n = this.#lateBeats;
+    this.#lateBeats = 0;
+    return n;
   }
 
   /**
@@ -260,7 +273,10 @@ export class EcgBeatSource {
     let k = 0;
     for (; k < this.#beats.length && this.#beats[k]!.tMs < toMs; k++) {
       const b = this.#beats[k]!;
-      if (b.tMs < fromMs) continue;
+      // Found after its device time went to the detectors: it cannot be handed out any more
+      // (output never goes back in time). finalBefore is meant to make this impossible; counted,
+      // so that it shows if it ever happens (pb_processor_ecg_beats_dropped_total).
+      if (b.tMs < fromMs) { this.#lateBeats++; continue; }
       const rr = this.#lastBeatMs === undefined ? 0 : b.tMs - this.#lastBeatMs;
       beats.push({ off: b.tMs - fromMs, rr: rr > 0 && rr <= 0xffff ? rr : 0, cls: b.cls });
       this.#lastBeatMs = b.tMs;

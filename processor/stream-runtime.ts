@@ -54,6 +54,8 @@ export interface IngestResult {
    * rate — also those without a beat, which tell the board how long the heart has been silent.
    */
   ecgBeatFrames: TelemetryFrame[];
+  /** Derived beats dropped because they were found after their device time was handed out (ecg-beats.ts; should be 0). */
+  droppedLateBeats: number;
 }
 
 const NO_STRIPS: EcgStrip[] = Object.freeze([]) as unknown as EcgStrip[];
@@ -162,7 +164,7 @@ export class StreamRuntime {
     const result = this.#ingest(frame, nowIso);
     const ecgBeatFrames = this.#ecgBeatFrames;
     this.#ecgBeatFrames = [];
-    return { ...result, strips: this.#takeStrips(), ecgBeatFrames };
+    return { ...result, strips: this.#takeStrips(), ecgBeatFrames, droppedLateBeats: this.#beats.takeDroppedLateBeats() };
   }
 
   /** The completed strips; a shared empty array when there are none (no allocation per frame). */
@@ -176,7 +178,7 @@ export class StreamRuntime {
     if (strips.length > 0) (this.#strips ??= []).push(...strips);
   }
 
-  #ingest(frame: TelemetryFrame, nowIso: string): Omit<IngestResult, 'strips' | 'ecgBeatFrames'> {
+  #ingest(frame: TelemetryFrame, nowIso: string): Omit<IngestResult, 'strips' | 'ecgBeatFrames' | 'droppedLateBeats'> {
     const alerts: Alert[] = [];
     if (this.#replayUntilMs !== undefined && frame.ts + frame.durMs <= this.#replayUntilMs) {
       // Sent after the predecessor's frames on time, with the clock stepped back: late, not re-delivered.

@@ -35,6 +35,7 @@ export class TelemetryPipeline {
   readonly #lateFrames;
   readonly #replayedFrames;
   readonly #invalid;
+  readonly #droppedLateBeats;
 
   constructor(options: TelemetryPipelineOptions) {
     this.#o = options;
@@ -44,6 +45,7 @@ export class TelemetryPipeline {
     this.#lateFrames = m.counter('pb_processor_late_frames_total', 'Frames older than the stream watermark: stored, not analysed');
     this.#replayedFrames = m.counter('pb_processor_replayed_frames_total', 'Frames re-analysed after a restore (detector state only)');
     this.#invalid = m.counter('pb_processor_invalid_records_total', 'Records on the telemetry stream that could not be parsed');
+    this.#droppedLateBeats = m.counter('pb_processor_ecg_beats_dropped_total', 'Beats derived from the ECG found after their device time had gone to the detectors, so dropped (should stay 0)');
   }
 
   async analyse(messages: ConsumedMessage[]): Promise<void> {
@@ -70,6 +72,7 @@ export class TelemetryPipeline {
       const result = entry.rt.ingest(frame, nowIso);
       if (result.late) this.#lateFrames.inc();
       if (result.replayed) this.#replayedFrames.inc();
+      if (result.droppedLateBeats > 0) this.#droppedLateBeats.inc({}, result.droppedLateBeats);
       alerts.push(...result.alerts);
       strips.push(...result.strips);
       // Beats detected in the ECG of a device that sends none are stored like firmware beats.

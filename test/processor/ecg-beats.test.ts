@@ -1,9 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { TelemetryFrame } from '../../contracts/telemetry.ts';
 import { syntheticEcgSource } from '../../device-sim/ecg-synth.ts';
 import { buildFrames, type TimedBeat } from '../../device-sim/frames.ts';
 import { createPrng } from '../../device-sim/prng.ts';
 import { EcgBeatSource, ecgBeatStateSchema, FIRMWARE_BEAT_MEMORY_MS } from '../../processor/ecg-beats.ts';
+import { QrsDetector } from '../../processor/detectors/qrs-detector.ts';
 import { drawBeats, type Wave } from './detectors/drawn-beats.ts';
 
 const T0 = Date.parse('2026-03-01T00:00:00Z');
@@ -170,6 +171,26 @@ describe('ECG-derived beats in front of the detectors', () => {
     lags.sort((a, b) => a - b);
     expect(lags.at(-1)).toBeLessThan(500);
     expect(lags[lags.length >> 1]).toBeLessThanOrEqual(350);
+  });
+
+  it('counts the beats it must drop because they were found after their time was handed out: none with the real bound, each one with a bound that lies', () => {
+    const frames = ecgOnly(regular(500, 30_000, 800), 30);
+    const honest = new EcgBeatSource();
+    let dropped = 0;
+    for (const f of frames) { honest.frames(f); dropped += honest.takeDroppedLateBeats(); }
+    expect(dropped).toBe(0);
+    // A bound claiming every sample so far is final: beats found in the detector's lag are late.
+    const lying = vi.spyOn(QrsDetector.prototype, 'finalBefore', 'get').mockImplementation(function (this: QrsDetector) { return this.samples; });
+    try {
+      const src = new EcgBeatSource();
+      let handed = 0;
+      for (const f of frames) { handed += src.frames(f).reduce((n, o) => n + o.beats.length, 0); dropped += src.takeDroppedLateBeats(); }
+      expect(dropped).toBeGreaterThan(20);
+      expect(src.takeDroppedLateBeats()).toBe(0);
+      expect(handed + dropped).toBeGreaterThanOrEqual(34);
+    } finally {
+      lying.mockRestore();
+    }
   });
 
   it('keeps its output within a second of the input through a long silence (asystole), at 50–100 bpm', () => {

@@ -1,10 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { TelemetryFrame } from '../../contracts/telemetry.ts';
 import { syntheticEcgSource } from '../../device-sim/ecg-synth.ts';
 import { beats, frames, processorSnapshots, startHarness, T0, type Harness } from './helpers.ts';
 import { InProcessBus } from '../../platform/bus/index.ts';
 import { decodeV1 } from '../../gateway/decode-v1.ts';
 import { pacedEcg } from './detectors/paced-ecg.ts';
+import { QrsDetector } from '../../processor/detectors/qrs-detector.ts';
 
 /** What an ECG-only device sends: frames with 250 Hz ECG, no beats, hr 0. */
 const ecgOnly = (list: TelemetryFrame[]) => list.map((f) => ({ ...f, beats: [], hr: 0 }));
@@ -96,5 +97,24 @@ describe('processor with an ECG-only device (beats detected from the ECG, issue 
     const rr = await h.store.queryRr('p1', T0, T0 + 70_000);
     expect(rr.length).toBeGreaterThan(50);
     expect(rr.every((p) => p.cls === 'Q')).toBe(true);
+  });
+
+  it('counts derived beats dropped for being found too late in pb_processor_ecg_beats_dropped_total (0 with the real bound)', async () => {
+    const dropped = () => h!.metrics.counter('pb_processor_ecg_beats_dropped_total', '').get();
+    const timeline = beats(T0, [{ rrMs: 800, count: 35 }]);
+    const sent = ecgOnly(frames(timeline, 30_000, { ecg: syntheticEcgSource(2, 250), ecgFsHz: 250 }));
+    h = await startHarness();
+    await h.send(sent);
+    expect(dropped()).toBe(0);
+    await h.stop();
+    // A QRS detector whose bound claims every sample so far is final: the beats in its lag are late.
+    const lying = vi.spyOn(QrsDetector.prototype, 'finalBefore', 'get').mockImplementation(function (this: QrsDetector) { return this.samples; });
+    try {
+      h = await startHarness();
+      await h.send(sent);
+      expect(dropped()).toBeGreaterThan(20);
+    } finally {
+      lying.mockRestore();
+    }
   });
 });
