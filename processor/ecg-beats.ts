@@ -185,6 +185,11 @@ export class EcgBeatSource {
   #leadOffSinceMs: number | undefined;
   /** Beats found too late to hand out since {@link takeDroppedLateBeats} was last called. */
   #lateBeats = 0;
+  /**
+   * Device time a predecessor had handed out to when this source took over ({@link resume}): the
+   * beats a re-run finds before it were the predecessor's to hand out, so skipping them is no loss.
+   */
+  #predecessorOutMs = -Infinity;
   /** The current lead-off began while the stream's beats came from its ECG: its shapes go on into the changelog. */
   #leadOffInEcgMode = false;
 
@@ -276,7 +281,10 @@ export class EcgBeatSource {
       // Found after its device time went to the detectors: it cannot be handed out any more
       // (output never goes back in time). finalBefore is meant to make this impossible; counted,
       // so that it shows if it ever happens (pb_processor_ecg_beats_dropped_total).
-      if (b.tMs < fromMs) { this.#lateBeats++; continue; }
+      if (b.tMs < fromMs) {
+        if (b.tMs >= this.#predecessorOutMs) this.#lateBeats++;
+        continue;
+      }
       const rr = this.#lastBeatMs === undefined ? 0 : b.tMs - this.#lastBeatMs;
       beats.push({ off: b.tMs - fromMs, rr: rr > 0 && rr <= 0xffff ? rr : 0, cls: b.cls });
       this.#lastBeatMs = b.tMs;
@@ -472,6 +480,7 @@ export class EcgBeatSource {
     this.#beats = x.beats.map((b) => ({ ...b }));
     this.#lastBeatMs = x.lastBeatMs;
     this.#outUntilMs = s.outUntilMs;
+    this.#predecessorOutMs = s.outUntilMs;
     this.#runStartMs = s.runStartMs;
     this.#handedMs = [...s.beatsMs];
     this.#ecgTail = s.ecg.map((f) => ({ ts: f.ts, durMs: f.durMs, fs: f.fs, uV: Array.from(base64ToInt16(f.uV)), ...(f.pace ? { pace: f.pace } : {}) }));
@@ -514,6 +523,7 @@ export class EcgBeatSource {
     if (!settled(lastBefore(outMs))) outMs = s.outUntilMs;
     const last = lastBefore(outMs);
     this.#outUntilMs = Math.max(outMs, this.#outUntilMs ?? outMs);
+    this.#predecessorOutMs = Math.max(s.outUntilMs, this.#outUntilMs);
     this.#handedMs = s.beatsMs.filter((t) => t >= startMs && t < outMs);
     this.#lastBeatMs = settled(last) ? last : undefined;
     // For this source's own successor: the beats are the predecessor's run's.
