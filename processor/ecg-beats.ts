@@ -183,6 +183,8 @@ export class EcgBeatSource {
   #learned: MorphologyTemplates | undefined;
   /** Start of the current lead-off (device time), until ECG with contact comes again. */
   #leadOffSinceMs: number | undefined;
+  /** The current lead-off began while the stream's beats came from its ECG: its shapes go on into the changelog. */
+  #leadOffInEcgMode = false;
   /** Beats found too late to hand out since {@link takeDroppedLateBeats} was last called. */
   #lateBeats = 0;
   /**
@@ -190,8 +192,6 @@ export class EcgBeatSource {
    * beats a re-run finds before it were the predecessor's to hand out, so skipping them is no loss.
    */
   #predecessorOutMs = -Infinity;
-  /** The current lead-off began while the stream's beats came from its ECG: its shapes go on into the changelog. */
-  #leadOffInEcgMode = false;
 
   constructor(params: Partial<QrsParams> = {}) {
     this.#params = params;
@@ -360,7 +360,7 @@ export class EcgBeatSource {
    * In ECG mode: device time up to which the input holds no beat after the last one handed out,
    * as far as the QRS detector knows: the first beat found but not handed out yet (or still being
    * decided), else the end of the input. The derived frames lag it by the detector's decision
-   * (≈ 0.5 s, up to 1.5 RR while a search-back may still add a weak beat). Undefined otherwise
+   * (0.27–0.56 s, up to 1.5 RR while a search-back may still add a weak beat). Undefined otherwise
    * (firmware beats come with their frames) and during the detector's learning period.
    */
   quietUntilMs(): number | undefined {
