@@ -13,6 +13,11 @@
  *   beats, extreme-brady.ts) holds at the 5th slow beat, placed 1 ms before the end of its frame.
  * So "criterion satisfied" and "frame with the deciding data sent" are the same moment (±1 ms)
  * and the alert latency measured from the criterion is the pipeline's, not the frame length's.
+ * `E2eStartParams.criterionLeadMs` moves the criterion that far before its frame's end (a number,
+ * or `random`: each episode device its own, spread evenly over the frame by the golden ratio), as
+ * criteria fall on a real patient: the alert latency then includes the wait for the frame's end,
+ * and, with ECG only, whether the QRS detector can decide the deciding beat from that frame's
+ * samples or needs the next frame's.
  *
  * ECG (`E2eStartParams.ecg`): `none` sends beats only; `with-beats` adds the simulator's 250 Hz
  * synthetic ECG of the same beats (device-sim/ecg-synth.ts), as a patch that streams both;
@@ -35,8 +40,16 @@ export interface E2eDevice { id: string; patientId: string; cert: string; key: s
 export interface E2eConnectParams { port: number; devices: E2eDevice[]; concurrency: number }
 /** What the devices stream besides the frame header: beats only, beats and ECG, or ECG only. */
 export type E2eEcgMode = 'none' | 'with-beats' | 'only';
-export interface E2eStartParams { format: WireFormat; /** Frame index (per device) whose end the criterion falls on. */ episodeFrame: number; ecg?: E2eEcgMode }
-export interface EpisodeTruth { deviceId: string; patientId: string; kind: 'asystole' | 'extreme_brady'; criterionMs: number; frameSentMs?: number }
+export interface E2eStartParams {
+  format: WireFormat;
+  /** Frame index (per device) the criterion falls in. */
+  episodeFrame: number;
+  ecg?: E2eEcgMode;
+  /** How far before its frame's end the criterion falls, ms (0 … 998; default 0), or `random` (each episode device its own). */
+  criterionLeadMs?: number | 'random';
+}
+/** `leadMs`: the criterion's distance before the end of its frame; `frameSentMs`: when that frame left. */
+export interface EpisodeTruth { deviceId: string; patientId: string; kind: 'asystole' | 'extreme_brady'; criterionMs: number; leadMs: number; frameSentMs?: number }
 export interface LoadStats { sent: number; acked: number; inFlight: number; closedUnexpectedly: number; pubackP50Ms: number; pubackP99Ms: number; cpuUserUs: number; cpuSystemUs: number; tMs: number }
 
 const FRAME_MS = 1000;
@@ -110,8 +123,11 @@ function normalUpTo(t0: number, anchor: number): Segment {
   return { start: anchor - back * NORMAL_RR_MS, rr: NORMAL_RR_MS, end: anchor + 1 };
 }
 
-/** The device's beat script and, for episode devices, the criterion time. */
-function script(d: Device, index: number, episodeFrame: number): void {
+/** Golden-ratio sequence: the k-th of n leads spread evenly over [1, 998] ms whatever n is. */
+const spreadLeadMs = (k: number) => 1 + Math.floor(((k * 0.6180339887498949) % 1) * 998);
+
+/** The device's beat script and, for episode devices, the criterion time (`leadMs` before the end of the episode frame). */
+function script(d: Device, index: number, episodeFrame: number, leadMs: number): void {
   const { t0 } = d;
   const kind = d.spec.episode;
   if (!kind) {
@@ -121,14 +137,15 @@ function script(d: Device, index: number, episodeFrame: number): void {
   d.episodeFrame = episodeFrame;
   const frameEnd = t0 + (episodeFrame + 1) * FRAME_MS;
   if (kind === 'asystole') {
-    const last = frameEnd - 4000; // asystole.ts: no QRS for ≥ 4 s
+    const criterion = frameEnd - leadMs;
+    const last = criterion - 4000; // asystole.ts: no QRS for ≥ 4 s
     d.segments = [normalUpTo(t0, last), { start: last + 6000, rr: NORMAL_RR_MS, end: Infinity }];
-    d.episode = { deviceId: d.spec.id, patientId: d.spec.patientId, kind, criterionMs: frameEnd };
+    d.episode = { deviceId: d.spec.id, patientId: d.spec.patientId, kind, criterionMs: criterion, leadMs };
   } else {
-    const deciding = frameEnd - 1; // extreme-brady.ts: HR < 40 bpm for 5 consecutive beats
+    const deciding = frameEnd - Math.max(1, leadMs); // extreme-brady.ts: HR < 40 bpm for 5 consecutive beats (a beat at the frame's end belongs to the next frame)
     const slowStart = deciding - 5 * 1700;
     d.segments = [normalUpTo(t0, slowStart), { start: slowStart + 1700, rr: 1700, end: slowStart + 8 * 1700 + 1 }, { start: slowStart + 8 * 1700 + NORMAL_RR_MS, rr: NORMAL_RR_MS, end: Infinity }];
-    d.episode = { deviceId: d.spec.id, patientId: d.spec.patientId, kind, criterionMs: deciding };
+    d.episode = { deviceId: d.spec.id, patientId: d.spec.patientId, kind, criterionMs: deciding, leadMs: frameEnd - deciding };
   }
 }
 
@@ -195,9 +212,12 @@ serveRpc({
     const encode = encoderOf(p.format);
     ecgMode = p.ecg ?? 'none';
     const startMs = Date.now() + 200;
+    const lead = p.criterionLeadMs ?? 0;
+    if (lead !== 'random' && !(Number.isInteger(lead) && lead >= 0 && lead <= 998)) throw new Error('criterionLeadMs must be a whole number of ms in 0 … 998, or random');
+    let episodeDevices = 0;
     devices.forEach((d, i) => {
       d.t0 = startMs + Math.floor((i * FRAME_MS) / devices.length);
-      script(d, i, p.episodeFrame);
+      script(d, i, p.episodeFrame, lead === 'random' ? (d.spec.episode ? spreadLeadMs(episodeDevices++) : 0) : lead);
       if (ecgMode !== 'none') d.ecgSource = syntheticEcgSource(i + 1, ECG_FS_HZ);
     });
     running = true;

@@ -16,7 +16,7 @@
  *
  *   npm run bench:e2e -- --devices 10000 --seconds 120 [--processors 2] [--partitions 6]
  *                        [--episode-fraction 0.02] [--format v1|v2] [--kill-processor-at 60 | --stop-processor-at 60]
- *                        [--ecg none|with-beats|only] [--no-aedes-baseline] [--check]   (--check: exit 1 on a correctness problem; CI's smoke run)
+ *                        [--ecg none|with-beats|only] [--criterion-lead-ms 0|N|random] [--no-aedes-baseline] [--check]   (--check: exit 1 on a correctness problem; CI's smoke run)
  *
  * --kill-processor-at S: SIGKILL the first of ≥ 2 processors S s into the run (checked every ≈ 2 s;
  * the table says when it fell); --stop-processor-at S: the same with SIGTERM, a graceful stop that
@@ -24,6 +24,11 @@
  *
  * --ecg: `none` (default) sends beats only; `with-beats` adds 250 Hz synthetic ECG (strips for the
  * EHR); `only` sends ECG without beats, so the processor's QRS detector finds them (issue 12 item 3).
+ *
+ * --criterion-lead-ms: where in its frame each episode's criterion falls, N ms before the frame's end
+ * (default 0: at the end, so the latency from the criterion is the pipeline's alone), or `random`
+ * (each episode its own, spread evenly over the frame: as on patients). The table then also gives
+ * the latency from the moment the frame holding the criterion was sent.
  *
  * A benchmark, not a test: nothing here asserts a timing; correctness checks (every frame
  * acknowledged, every episode alerted to its care team and nobody else) are reported.
@@ -64,6 +69,7 @@ const { values: flags } = parseArgs({
     'episode-fraction': { type: 'string', default: '0.05' },
     format: { type: 'string', default: 'v1' },
     ecg: { type: 'string', default: 'none' },
+    'criterion-lead-ms': { type: 'string', default: '0' },
     'kill-processor-at': { type: 'string' },
     'stop-processor-at': { type: 'string' },
     'clinician-team': { type: 'string', default: '50' },
@@ -98,6 +104,8 @@ for (const [name, v, min] of [['devices', DEVICES, 1], ['seconds', SECONDS, 15],
 if (!(EPISODE_FRACTION > 0 && EPISODE_FRACTION <= 1)) throw new Error('--episode-fraction must be in (0, 1]');
 if (FORMAT !== 'v1' && FORMAT !== 'v2') throw new Error('--format must be v1 or v2');
 if (!['none', 'with-beats', 'only'].includes(ECG)) throw new Error('--ecg must be none, with-beats or only');
+const CRITERION_LEAD: number | 'random' = flags['criterion-lead-ms'] === 'random' ? 'random' : Number(flags['criterion-lead-ms']);
+if (CRITERION_LEAD !== 'random' && !(Number.isInteger(CRITERION_LEAD) && CRITERION_LEAD >= 0 && CRITERION_LEAD <= 998)) throw new Error('--criterion-lead-ms must be a whole number in 0 … 998, or random');
 if (KILL_AT_S !== undefined && (PROCESSORS < 2 || !(KILL_AT_S > 0 && KILL_AT_S < SECONDS))) throw new Error('--kill-processor-at / --stop-processor-at need --processors ≥ 2 and a time inside --seconds');
 
 const log = (line: string) => process.stderr.write(`[bench:e2e ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
@@ -410,7 +418,7 @@ async function run(services: Services, dataDir: string, runId: string, cleanups:
   const memBefore = new Map(await Promise.all(processors.map(async (p) => [p.name, await memoryOf(p)] as const)));
   const warmupS = Math.min(30, Math.round(SECONDS / 4));
   const episodeFrame = Math.max(10, Math.ceil(warmupS + (SECONDS - warmupS) * 0.3));
-  const started = await load.call<{ startMs: number }>('start', { format: FORMAT, episodeFrame, ecg: ECG });
+  const started = await load.call<{ startMs: number }>('start', { format: FORMAT, episodeFrame, ecg: ECG, criterionLeadMs: CRITERION_LEAD });
   const windowStartMs = started.startMs + warmupS * 1000;
   const windowEndMs = started.startMs + SECONDS * 1000;
 
@@ -511,6 +519,10 @@ async function run(services: Services, dataDir: string, runId: string, cleanups:
   const unexpectedAlerts = [...firstAlertAt].filter(([key, at]) => at <= stoppedAtMs && !scripted.has(key) && !TECHNICAL_KINDS.has(key.split('/')[1] as AlertKind)).map(([key]) => key);
   const alertLatencies = episodes.flatMap((e) => { const at = firstAlertAt.get(`${e.patientId}/${e.kind}`); return at === undefined ? [] : [at - e.criterionMs]; }).sort((a, b) => a - b);
   const sendSkew = episodes.flatMap((e) => (e.frameSentMs === undefined ? [] : [e.frameSentMs - e.criterionMs])).sort((a, b) => a - b);
+  // From the moment the frame holding the criterion left the device: the pipeline's part when the
+  // criterion falls inside a frame (--criterion-lead-ms), including any wait for the next frame.
+  const afterFrameSent = episodes.flatMap((e) => { const at = firstAlertAt.get(`${e.patientId}/${e.kind}`); return at === undefined || e.frameSentMs === undefined ? [] : [at - e.frameSentMs]; }).sort((a, b) => a - b);
+  const leads = episodes.map((e) => e.leadMs).sort((a, b) => a - b);
   const byKind = (kind: string) => episodes.filter((e) => e.kind === kind).flatMap((e) => { const at = firstAlertAt.get(`${e.patientId}/${e.kind}`); return at === undefined ? [] : [at - e.criterionMs]; }).sort((a, b) => a - b);
   // EHR: the first Observation write per (patient, kind) of an episode.
   const ehrDelays: number[] = [];
@@ -672,14 +684,16 @@ async function run(services: Services, dataDir: string, runId: string, cleanups:
   const processedPerS = (last.committed - first.committed) / windowS;
   const sustained = !lagGrowing && stopped.unacknowledged === 0 && stopped.closedUnexpectedly === 0 ? DEVICES : Math.floor(processedPerS);
   const result = {
-    command: `npm run bench:e2e -- --devices ${DEVICES} --seconds ${SECONDS} --processors ${PROCESSORS} --partitions ${PARTITIONS}${FORMAT !== 'v1' ? ` --format ${FORMAT}` : ''}${ECG !== 'none' ? ` --ecg ${ECG}` : ''}${KILL_AT_S !== undefined ? ` --${KILL_SIGNAL === 'SIGTERM' ? 'stop' : 'kill'}-processor-at ${KILL_AT_S}` : ''}`,
+    command: `npm run bench:e2e -- --devices ${DEVICES} --seconds ${SECONDS} --processors ${PROCESSORS} --partitions ${PARTITIONS}${FORMAT !== 'v1' ? ` --format ${FORMAT}` : ''}${ECG !== 'none' ? ` --ecg ${ECG}` : ''}${CRITERION_LEAD !== 0 ? ` --criterion-lead-ms ${CRITERION_LEAD}` : ''}${KILL_AT_S !== undefined ? ` --${KILL_SIGNAL === 'SIGTERM' ? 'stop' : 'kill'}-processor-at ${KILL_AT_S}` : ''}`,
     devices: DEVICES, seconds: SECONDS, processors: PROCESSORS, partitions: PARTITIONS, format: FORMAT, ecg: ECG, nproc: os.cpus().length,
     window: { seconds: r1(windowS), frames: framesInWindow, framesPerSecond: r1(framesInWindow / windowS), machineBusyPct: r1(machineBusyPct) },
     correctness: { sent: stopped.sent, acked: stopped.acked, unacknowledged: stopped.unacknowledged, connectionsDropped: stopped.closedUnexpectedly, episodes: episodes.length, episodesAlerted: alertLatencies.length, unexpectedPhysiologicalAlerts: unexpectedAlerts.length, unexpectedAlertExamples: unexpectedAlerts.slice(0, 10), alertMessages, alertMessagesByKindWhileSending: alertKindsWhileSending, alertMessagesByKind: alertKinds, alertsOutsideCareTeam: foreignAlerts },
     lag: { slopeFramesPerS: r1(slope), growing: lagGrowing, maxInWindow: Math.max(...inWindow.map((s) => s.lag)), atWindowEnd: last.lag, drainSeconds: r1(drainS) },
     sustainedDevices: sustained, processedFramesPerS: r1(processedPerS),
     alertLatencyMs: { n: alertLatencies.length, p50: pct(alertLatencies, 0.5), p95: pct(alertLatencies, 0.95), p99: pct(alertLatencies, 0.99), max: alertLatencies.at(-1) ?? NaN,
-      asystoleP99: pct(byKind('asystole'), 0.99), extremeBradyP99: pct(byKind('extreme_brady'), 0.99), decidingFrameSentAfterCriterionP99: pct(sendSkew, 0.99) },
+      asystoleP99: pct(byKind('asystole'), 0.99), extremeBradyP99: pct(byKind('extreme_brady'), 0.99), decidingFrameSentAfterCriterionP99: pct(sendSkew, 0.99),
+      criterionLeadMs: { setting: CRITERION_LEAD, min: leads[0] ?? NaN, max: leads.at(-1) ?? NaN },
+      afterCriterionFrameSent: { byLead: CRITERION_LEAD === 0 ? undefined : episodes.flatMap((e) => { const at = firstAlertAt.get(`${e.patientId}/${e.kind}`); return at === undefined || e.frameSentMs === undefined ? [] : [[e.kind, e.leadMs, at - e.frameSentMs]]; }).sort((a, b) => (a[1] as number) - (b[1] as number)), n: afterFrameSent.length, p50: pct(afterFrameSent, 0.5), p95: pct(afterFrameSent, 0.95), p99: pct(afterFrameSent, 0.99), max: afterFrameSent.at(-1) ?? NaN } },
     pubackMs: { p50: last.load.pubackP50Ms, p99: last.load.pubackP99Ms },
     influxVisibleMs: { n: influxVisible.length, p50: pct(influxVisible.sort((a, b) => a - b), 0.5), p99: pct(influxVisible, 0.99), max: influxVisible.at(-1) ?? NaN },
     cpuUsPerFrame: Object.fromEntries(Object.entries(cpuPerFrame).map(([k, v]) => [k, r1(v)])),
@@ -712,6 +726,7 @@ async function run(services: Services, dataDir: string, runId: string, cleanups:
   out(`| physiological alarms nobody scripted (false alarms), while the devices sent | ${unexpectedAlerts.length}${unexpectedAlerts.length ? ` (${unexpectedAlerts.slice(0, 5).join(', ')})` : ''} | | |`);
   out(`| alert messages on the WebSockets while the devices sent, by kind | ${Object.entries(alertKindsWhileSending).map(([k, n]) => `${k} ${n}`).join(', ')} | | |`);
   out(`| alert latency criterion → WebSocket, p50 / p95 / p99 / max (ms) | ${[0.5, 0.95, 0.99].map((q) => fmt(pct(alertLatencies, q))).join(' / ')} / ${fmt(alertLatencies.at(-1))} | | |`);
+  if (CRITERION_LEAD !== 0) out(`| the same from the moment the frame holding the criterion was sent (criterion ${fmt(leads[0])}–${fmt(leads.at(-1))} ms before its frame's end), p50 / p95 / p99 / max (ms) | ${[0.5, 0.95, 0.99].map((q) => fmt(pct(afterFrameSent, q))).join(' / ')} / ${fmt(afterFrameSent.at(-1))} | | |`);
   out(`| frame → visible in InfluxDB, p50 / p99 (ms, polled every ~100 ms × ${probes.length} patients) | ${fmt(result.influxVisibleMs.p50)} / ${fmt(result.influxVisibleMs.p99)} | | |`);
   out(`| PUBACK p50 / p99 (ms, last 2 s of the window) | ${fmt(last.load.pubackP50Ms, 1)} / ${fmt(last.load.pubackP99Ms, 1)} | | |`);
   for (const name of Object.keys(cpuPerFrame)) out(`| CPU ${name}: µs per frame (% of a core) | ${fmt(cpuPerFrame[name], 1)} (${fmt(cpuPct[name])} %) | | |`);
