@@ -9,9 +9,10 @@
  * - ECG mode (no firmware beat for that long, or never, and the frame has `ecg`): the frame's
  *   samples go through the stream's {@link QrsDetector}; what comes out is a frame covering the
  *   device time in which the detector's beats are final ([previous watermark, new watermark)),
- *   with those beats (R-peak offset, RR, morphology class). It lags the input by 0.27–0.56 s
+ *   with those beats (R-peak offset, RR, morphology class). Its end lags the input by 0.27–0.56 s
  *   (one MWI window and margins behind a rising candidate or the input; more while a search-back
- *   is possible, bounded by 1.5 mean RR).
+ *   is possible, bounded by 1.5 mean RR, or while a beat is held); a beat itself comes out
+ *   ≈ 0.6 s after its R peak, once no later candidate can replace it (eval/beat-lag.ts).
  * The QRS detector runs on every ECG frame, in both modes, so it is warmed up when it is needed.
  * Output frames never go back in device time (PatientStream and the detectors need order).
  * Lead-off, a hole in the frames or a change of sampling rate restarts the detector (its

@@ -303,7 +303,9 @@ export class QrsDetector {
     if (this.#unclassified.length > 0) final = Math.min(final, this.#unclassified[0]!.r);
     // A beat may be reported on the other phase of its complex (qrs-morphology.ts), up to
     // OTHER_PHASE_MS before its R peak: a held (tentative) beat can be the binding term above.
-    return Math.max(0, final - this.#morph.maxShiftSamples);
+    // And its time lies up to half a sample before its sample (QrsBeat.offset): one more sample,
+    // or a beat reported exactly there reads as before this bound and is dropped as late.
+    return Math.max(0, final - this.#morph.maxShiftSamples - 1);
   }
 
   /** Still in the learning period after its start or a reset (no beat is decided yet). */
@@ -514,8 +516,19 @@ export class QrsDetector {
       this.#onPeak(this.#peakAt(this.#candAt, this.#candLevel));
     }
     this.#prevMwi = mwi;
-    // No candidate can replace the tentative beat once its window has passed and settled.
-    if (this.#tentative && n - this.#tentative.peak.r > this.#ms(this.#p.tWaveWindowMs + MAX_PEAK_WAIT_MS + this.#p.integrationMs + 60)) this.#flushTentative();
+    // The tentative beat is final once no candidate can replace it: a replacement's R lies within
+    // tWaveWindowMs after it (#decide), and an undecided candidate's R lies at most one window
+    // + 50 ms before its MWI maximum, i.e. before the rising candidate or, when none is rising,
+    // before now (#peakAt; 10 ms to spare, as in finalBefore). The fixed bound after it (the
+    // latest such candidate, decided at the latest) is what waited when a candidate was rising;
+    // before session 29 it was the only rule, and an ECG-only beat with no beat after it
+    // (bradycardia, the last beat before a pause) waited ≈ 0.87 s instead of ≈ 0.57 s.
+    if (this.#tentative) {
+      const undecidedFrom = this.#rising ? this.#candAt : n + 1;
+      const replaceableUntil = this.#tentative.peak.r + this.#ms(this.#p.tWaveWindowMs);
+      if (undecidedFrom - this.#ms(this.#p.integrationMs + 60) >= replaceableUntil
+        || n - this.#tentative.peak.r > this.#ms(this.#p.tWaveWindowMs + MAX_PEAK_WAIT_MS + this.#p.integrationMs + 60)) this.#flushTentative();
+    }
     while (this.#unclassified.length > 0 && this.#unclassified[0]!.r + this.#lookahead < n) {
       const { r, rr } = this.#unclassified.shift()!;
       const m = this.#morph.classify(r, rr, this.#paced(r));

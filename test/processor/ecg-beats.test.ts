@@ -171,8 +171,35 @@ describe('ECG-derived beats in front of the detectors', () => {
       }
     }
     lags.sort((a, b) => a - b);
-    expect(lags.at(-1)).toBeLessThan(500);
+    // (+ one sample since session 29: a beat's time may lie half a sample before its sample.)
+    expect(lags.at(-1)).toBeLessThan(510);
     expect(lags[lags.length >> 1]).toBeLessThanOrEqual(350);
+  });
+
+  it('hands out a beat with no beat soon after it (bradycardia) about 0.6 s after its R peak, not 0.9 s', () => {
+    // Once no MWI candidate can still replace a beat (a larger one within the T-wave window,
+    // 360 ms, whose R lies at most one integration window + 60 ms before a candidate still
+    // rising), it is final (qrs-detector.ts). Until session 29 every beat not followed by
+    // another waited a fixed 870 ms: an ECG-only bradycardia's deciding beat reached the
+    // detectors ≈ 0.3 s later, which sent its alarm a frame later whenever it lay 0.6–0.9 s
+    // before the end of its frame. 0.1 s frames (the contract's shortest) measure the lag, not the framing.
+    const lags: number[] = [];
+    for (const rrMs of [1500, 1700, 2000]) {
+      for (const seed of [1, 2, 3]) {
+        const beats = regular(500, 58_000, rrMs);
+        const frames = [...buildFrames(beats, { t0Ms: T0, durationMs: 60_000, frameMs: 100, ecg: syntheticEcgSource(seed, 250), ecgFsHz: 250, battery: 90 })].map((f) => ({ ...f, beats: [], hr: 0 }));
+        const src = new EcgBeatSource();
+        for (const f of frames) {
+          for (const o of src.frames(f)) for (const b of o.beats) if (o.ts + b.off > T0 + 10_000) lags.push(f.ts + f.durMs - (o.ts + b.off));
+        }
+      }
+    }
+    lags.sort((a, b) => a - b);
+    expect(lags.length).toBeGreaterThan(60);
+    // (Before: 895 ms for every beat here, the fixed hold + the frame. A T wave still rising
+    // can hold a beat one or two frames longer.)
+    expect(lags[lags.length >> 1]).toBeLessThanOrEqual(600);
+    expect(lags.at(-1)).toBeLessThan(850);
   });
 
   it('counts the beats it must drop because they were found after their time was handed out: none with the real bound, each one with a bound that lies', () => {

@@ -107,12 +107,13 @@ describe('processor with an ECG-only device (beats detected from the ECG, issue 
     await h.send(sent);
     expect(dropped()).toBe(0);
     await h.stop();
-    // A QRS detector whose bound claims every sample so far is final: the beats in its lag are late.
+    // A QRS detector whose bound claims every sample so far is final: the beats in its lag are late
+    // (those in the last ≈ 0.6 s of each 1 s frame: 14 of 35 since session 29, when beats became final sooner).
     const lying = vi.spyOn(QrsDetector.prototype, 'finalBefore', 'get').mockImplementation(function (this: QrsDetector) { return this.samples; });
     try {
       h = await startHarness();
       await h.send(sent);
-      expect(dropped()).toBeGreaterThan(20);
+      expect(dropped()).toBeGreaterThan(10);
     } finally {
       lying.mockRestore();
     }

@@ -322,25 +322,39 @@ describe('what the detector calls final, on real ECG', () => {
   // Session 28 tightened it: while no MWI candidate is rising it trails the input by one
   // integration window + 60 ms instead of MAX_PEAK_WAIT more.
   const mitdb = resolve(import.meta.dirname, '../../../../shared/data/ecg/mitdb');
+  /** Pushes `x` in chunks; counts the beats and those whose time (sample + offset) lies before the bound of the push before. */
+  const beatsBeforeTheBound = (x: Int16Array, fsHz: number, chunk: number) => {
+    const q = new QrsDetector(fsHz);
+    let final = 0;
+    let late = 0;
+    let beats = 0;
+    for (let i = 0; i < x.length; i += chunk) {
+      for (const b of q.push(x.subarray(i, i + chunk))) { beats++; if (b.sample + b.offset < final) late++; }
+      final = q.finalBefore;
+    }
+    return { beats, late };
+  };
   for (const name of ['100', '103', '105', '106', '108']) {
     it(`mitdb ${name}, both leads, 10 min in 0.1 s chunks: no beat is reported before what was already final`, async () => {
       for (const ecgSignalIndex of [0, 1]) {
         const { fsHz, uV } = (await readWfdbRecord(resolve(mitdb, name), { ecgSignalIndex })).ecg!;
-        const x = uV.subarray(0, Math.min(uV.length, fsHz * 600));
-        const chunk = Math.round(fsHz / 10);
-        const q = new QrsDetector(fsHz);
-        let final = 0;
-        let late = 0;
-        let beats = 0;
-        for (let i = 0; i < x.length; i += chunk) {
-          for (const b of q.push(x.subarray(i, i + chunk))) { beats++; if (b.sample + b.offset < final) late++; }
-          final = q.finalBefore;
-        }
+        const { beats, late } = beatsBeforeTheBound(uV.subarray(0, Math.min(uV.length, fsHz * 600)), fsHz, Math.round(fsHz / 10));
         expect(beats).toBeGreaterThan(500);
         expect(late, `mitdb ${name} signal ${ecgSignalIndex}`).toBe(0);
       }
     });
   }
+
+  it('CinC 2015 v472s lead II in 1 s chunks: a beat on the other phase of its complex, half a sample before its sample, is not before the bound', async () => {
+    // At 284.56 s the labeller reports a complex on its other phase, exactly maxShift samples
+    // before its R peak, which held the bound there; its time (sample + offset −0.25) lay a
+    // quarter sample before the bound, and the beat source dropped it as late. The bound now
+    // leaves one more sample (session 29: found when beats became final sooner).
+    const { fsHz, uV } = (await readWfdbRecord(resolve(import.meta.dirname, '../../../../shared/data/ecg/challenge2015/v472s'), { ecgSignalIndex: 0 })).ecg!;
+    const { beats, late } = beatsBeforeTheBound(uV, fsHz, fsHz);
+    expect(beats).toBeGreaterThan(500);
+    expect(late).toBe(0);
+  });
 });
 
 describe('beat shapes learned at one sampling rate, adopted at another (qrs-morphology.ts resampleWave)', () => {
