@@ -246,14 +246,16 @@ export class EcgBeatSource {
     const endMs = frame.ts + frame.durMs;
     if (frame.beats.length > 0) this.#lastFirmwareBeatMs = frame.ts + frame.beats.at(-1)!.off;
     const firmware = frame.beats.length > 0 || endMs - this.#lastFirmwareBeatMs < FIRMWARE_BEAT_MEMORY_MS;
-    this.#feedEcg(frame);
+    // A run of ECG that ends (lead-off, a hole, no ECG, another rate) hands out every beat found in it.
+    const ended = this.#feedEcg(frame, this.ecgMode && !firmware);
+    const before = ended ? [ended] : [];
     if (resume && !exactly && resumeFromMs !== undefined) this.#continueFrom(resume, frame.ts, resumeFromMs);
     this.noRhythm = this.ecgMode && !firmware && !frame.ecg && !frame.leadOff;
     if (this.noRhythm) {
       // (#feedEcg restarted the QRS detector: the ECG that follows starts a new run.) The detectors
       // see a hole from where the derived frames ended to where the next ones start.
       this.#outUntilMs = Math.max(this.#outUntilMs ?? endMs, endMs);
-      return [];
+      return before;
     }
     if (firmware || !frame.ecg || frame.leadOff) {
       this.ecgMode = false;
@@ -268,13 +270,21 @@ export class EcgBeatSource {
         if (endMs <= this.#outUntilMs) return [];
       }
       this.#outUntilMs = endMs;
-      return [frame];
+      return [...before, frame];
     }
     this.ecgMode = true;
     const watermarkMs = this.#qrs ? this.#t0Ms + (this.#qrs.finalBefore * 1000) / this.#qrs.fsHz : frame.ts;
+    const out = this.#handOut(frame, Math.floor(watermarkMs));
+    return out ? [...before, out] : before;
+  }
+
+  /**
+   * Hands out the device time from where the output ended to `toMs` as one frame (the input
+   * frame's fields, without ECG), with the found beats before `toMs`; undefined when there is none.
+   */
+  #handOut(frame: TelemetryFrame, toMs: number): TelemetryFrame | undefined {
     const fromMs = this.#outUntilMs ?? this.#t0Ms;
-    const toMs = Math.floor(watermarkMs);
-    if (toMs <= fromMs) return [];
+    if (toMs <= fromMs) return undefined;
     const beats: Beat[] = [];
     let k = 0;
     for (; k < this.#beats.length && this.#beats[k]!.tMs < toMs; k++) {
@@ -294,10 +304,26 @@ export class EcgBeatSource {
     this.#beats.splice(0, k);
     this.#outUntilMs = toMs;
     this.#pruneTail();
-    return [{ ...frame, ts: fromMs, durMs: toMs - fromMs, beats, hr: 0, ecg: undefined }];
+    return { ...frame, ts: fromMs, durMs: toMs - fromMs, beats, hr: 0, leadOff: false, ecg: undefined };
   }
 
-  #feedEcg(frame: TelemetryFrame): void {
+  /**
+   * The current detector run's ECG ends (the caller restarts or drops the detector). With
+   * `handOut` (the stream's beats come from its ECG), no later sample can change what the run
+   * found: every beat found in it, the held ones too (QrsDetector.flushAtEnd), goes out now, in a
+   * frame up to the run's end. Until session 29 the beats not yet handed out were dropped: the
+   * 0.6–1.5 s of beats before every lead-off or hole (1.2 beats per lead-off on mitdb).
+   */
+  #endRun(frame: TelemetryFrame, handOut: boolean): TelemetryFrame | undefined {
+    const qrs = this.#qrs;
+    if (!handOut || !qrs || this.#nextEcgMs === undefined) return undefined;
+    this.#scratch.length = 0;
+    for (const b of qrs.flushAtEnd(this.#scratch)) this.#beats.push({ tMs: Math.round(this.#t0Ms + ((b.sample + b.offset) * 1000) / qrs.fsHz), cls: b.cls });
+    return this.#handOut(frame, this.#nextEcgMs);
+  }
+
+  /** Feeds the frame's ECG to the QRS detector, restarting it where the ECG does not continue; returns the frame that ends the previous run ({@link #endRun}). */
+  #feedEcg(frame: TelemetryFrame, handOut: boolean): TelemetryFrame | undefined {
     const ecg = frame.ecg;
     if (!ecg || frame.leadOff) {
       // No conclusion spans missing ECG or lead-off: the next ECG restarts the detector.
@@ -306,14 +332,17 @@ export class EcgBeatSource {
         // (Still the previous frame's mode: this frame's is decided after it is fed.)
         this.#leadOffInEcgMode = this.ecgMode;
       }
+      const ended = this.#endRun(frame, handOut);
       this.#learned = this.#qrs?.morphologyTemplates() ?? this.#learned;
       this.#restart(undefined);
-      return;
+      return ended;
     }
     if (this.#leadOffSinceMs !== undefined && frame.ts - this.#leadOffSinceMs >= SHAPES_SURVIVE_LEAD_OFF_MS) this.#learned = undefined;
     const afterLeadOff = this.#leadOffSinceMs !== undefined;
     this.#leadOffSinceMs = undefined;
+    let ended: TelemetryFrame | undefined;
     if (!this.#qrs || this.#qrs.fsHz !== ecg.fs || this.#nextEcgMs === undefined || Math.abs(frame.ts - this.#nextEcgMs) > ECG_CONTINUITY_MS) {
+      ended = this.#endRun(frame, handOut);
       const qrs = new QrsDetector(ecg.fs, this.#params);
       // (Shapes learned at another rate are resampled to this one, and after a lead-off the first
       // beats check whether the patch went back on turned: qrs-morphology.ts adopt.)
@@ -334,6 +363,7 @@ export class EcgBeatSource {
     this.#t0Ms = this.#nextEcgMs - (qrs.samples * 1000) / qrs.fsHz;
     this.#ecgTail.push({ ts: frame.ts, durMs: frame.durMs, fs: ecg.fs, uV: ecg.uV, ...(ecg.pace?.length ? { pace: ecg.pace } : {}) });
     this.#pruneTail();
+    return ended;
   }
 
   #restart(qrs: QrsDetector | undefined): void {
@@ -466,13 +496,17 @@ export class EcgBeatSource {
 
   /**
    * The first frame after {@link resume}, before it is fed: when the state is a hand-over's
-   * ({@link EcgBeatState.exact}) and the frame continues the ECG where the predecessor's detector
-   * stopped (the rule by which a running detector goes on, {@link ECG_CONTINUITY_MS}), this source
-   * takes the predecessor's place exactly. False otherwise (then the kept ECG is run over).
+   * ({@link EcgBeatState.exact}) and the frame comes after the ECG the predecessor's detector has
+   * seen (it continues it, by the rule by which a running detector goes on, {@link
+   * ECG_CONTINUITY_MS}, or it does not), this source takes the predecessor's place exactly. False
+   * otherwise (then the kept ECG is run over).
    */
   #resumeExactly(s: EcgBeatState, frame: TelemetryFrame): boolean {
     const x = s.exact;
-    if (!x || !frame.ecg || frame.leadOff || frame.ecg.fs !== x.qrs.fsHz || Math.abs(frame.ts - x.nextEcgMs) > ECG_CONTINUITY_MS) return false;
+    // A frame from inside the predecessor's ECG (re-delivered) is for #prime. Any later frame takes
+    // the exact state, also one that does not continue the ECG (a hole, lead-off, no ECG, another
+    // rate): #feedEcg then ends the run as the stopped source would have, handing out its held beats.
+    if (!x || frame.ts < x.nextEcgMs - ECG_CONTINUITY_MS) return false;
     const qrs = QrsDetector.restore(x.qrs, this.#params);
     if (!qrs) return false;
     this.#restart(qrs);
@@ -502,7 +536,8 @@ export class EcgBeatSource {
     const prime = s.ecg.filter((f) => f.ts + f.durMs <= frame.ts + ECG_CONTINUITY_MS);
     const last = prime.at(-1)!;
     if (Math.abs(frame.ts - (last.ts + last.durMs)) > ECG_CONTINUITY_MS) return undefined;
-    for (const f of prime) this.#feedEcg({ seq: 0, ts: f.ts, durMs: f.durMs, hr: 0, battery: 255, leadOff: false, beats: [], ecg: { fs: f.fs, uV: Array.from(base64ToInt16(f.uV)), ...(f.pace ? { pace: f.pace } : {}) } });
+    // (The predecessor handed out what this ECG holds: a run ending inside it hands out nothing.)
+    for (const f of prime) this.#feedEcg({ seq: 0, ts: f.ts, durMs: f.durMs, hr: 0, battery: 255, leadOff: false, beats: [], ecg: { fs: f.fs, uV: Array.from(base64ToInt16(f.uV)), ...(f.pace ? { pace: f.pace } : {}) } }, false);
     return prime[0]!.ts;
   }
 

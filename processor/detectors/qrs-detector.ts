@@ -308,6 +308,28 @@ export class QrsDetector {
     return Math.max(0, final - this.#morph.maxShiftSamples - 1);
   }
 
+  /**
+   * The input ends here (a lead-off, a hole, a change of sampling rate; the caller then starts
+   * another detector): no later sample can replace or add a beat, so the beats still held are
+   * final. Appends the tentative beat and those waiting for their label to `out`, labelled as in
+   * {@link push} when the samples after R are there, else `Q`: the end cuts the complex, as a
+   * start does (qrs-morphology.ts). No search-back is run (it needs 1.5 mean RR without a QRS).
+   */
+  flushAtEnd(out: QrsBeat[] = []): QrsBeat[] {
+    this.#flushTentative();
+    const last = this.#n - 1;
+    for (const { r, rr } of this.#unclassified) {
+      if (r + this.#lookahead < last) {
+        const m = this.#morph.classify(r, rr, this.#paced(r));
+        out.push({ sample: r + m.shift, offset: this.#vertexOffset(r + m.shift), cls: m.cls, qrsMs: m.qrsMs, templateCorr: m.corr });
+      } else {
+        out.push({ sample: r, offset: r < last ? this.#vertexOffset(r) : 0, cls: 'Q', qrsMs: NaN, templateCorr: NaN });
+      }
+    }
+    this.#unclassified = [];
+    return out;
+  }
+
   /** Still in the learning period after its start or a reset (no beat is decided yet). */
   get learning(): boolean {
     return this.#learning !== undefined;

@@ -202,6 +202,32 @@ describe('ECG-derived beats in front of the detectors', () => {
     expect(lags.at(-1)).toBeLessThan(850);
   });
 
+  it('hands out every beat found before a lead-off, a hole or frames without ECG, the held ones too', () => {
+    // When the ECG ends, no later sample can change what the detector found, so its beats — also
+    // those held for a possible replacement or waiting for their label — are final (session 29).
+    // Before, the 0.6–1.5 s of beats not yet handed out were dropped at every such restart.
+    const beats = regular(500, 60_000, 800);
+    const endsMs = [20_000, 40_000];
+    const cases: { name: string; frames: TelemetryFrame[] }[] = [
+      { name: 'lead-off', frames: ecgOnly(beats, 60, { leadOff: endsMs.map((t) => ({ startMs: T0 + t, endMs: T0 + t + 3000 })) }) },
+      { name: 'hole', frames: ecgOnly(beats, 60).filter((f) => !endsMs.some((t) => f.ts >= T0 + t && f.ts < T0 + t + 3000)) },
+      { name: 'no ECG', frames: ecgOnly(beats, 60).map((f) => (endsMs.some((t) => f.ts >= T0 + t && f.ts < T0 + t + 3000) ? { ...f, ecg: undefined } : f)) },
+    ];
+    for (const { name, frames } of cases) {
+      const src = new EcgBeatSource();
+      const out = frames.flatMap((f) => src.frames(f));
+      const got = beatTimes(out);
+      for (const endMs of endsMs) {
+        // Every drawn beat from 5 s before the ECG ends to 0.25 s before it (the MWI needs that long to peak).
+        const due = beats.filter((b) => b.tMs >= T0 + endMs - 5000 && b.tMs < T0 + endMs - 250);
+        for (const b of due) expect(got.some((t) => Math.abs(t - b.tMs) <= 30), `${name}: beat ${b.tMs - T0 - endMs} ms before the ECG ends at ${endMs} ms`).toBe(true);
+      }
+      // Output never goes back in time.
+      for (let i = 1; i < out.length; i++) expect(out[i]!.ts).toBeGreaterThanOrEqual(out[i - 1]!.ts + out[i - 1]!.durMs);
+      expect(src.takeDroppedLateBeats()).toBe(0);
+    }
+  });
+
   it('counts the beats it must drop because they were found after their time was handed out: none with the real bound, each one with a bound that lies', () => {
     const frames = ecgOnly(regular(500, 30_000, 800), 30);
     const honest = new EcgBeatSource();

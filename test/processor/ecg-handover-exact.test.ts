@@ -93,16 +93,22 @@ describe('a graceful hand-over of an ECG-only stream', () => {
     expect(sweep(list, 0, 2, 1, 10, true)).toEqual({ handovers: 3, differ: 0 });
   });
 
-  it('a first frame that does not continue the ECG (frames lost in between) does not use the exact state: the successor starts a detector there, as the stopped source would have', async () => {
+  it('a first frame that does not continue the ECG (frames lost in between): the successor ends the run and starts a detector there, as the stopped source would have', async () => {
     const list = await chestLeadFrames();
     const source = new EcgBeatSource();
     for (let i = 0; i <= 40; i++) source.frames(list[i]!);
     const { successor, state } = handOver(source, { exact: true });
     expect(state?.exact).toBeDefined();
-    // Frames 41–42 lost: both restart their detector at 43, so both stay silent for its 2 s learning period.
-    const after = (s: EcgBeatSource) => [43, 44].flatMap((j) => s.frames(list[j]!)).flatMap((f) => f.beats);
-    expect(after(successor)).toEqual([]);
-    expect(after(source)).toEqual([]);
+    // Frames 41–42 lost: both end the run at frame 40's end, handing out the beats it still held
+    // (session 29; before, both dropped them), and restart their detector at 43, so both stay
+    // silent for its 2 s learning period.
+    const after = (s: EcgBeatSource) => [43, 44].flatMap((j) => s.frames(list[j]!));
+    const fromSuccessor = after(successor);
+    const fromSource = after(source);
+    expect(fromSuccessor).toEqual(fromSource);
+    expect(fromSource).toHaveLength(1);
+    expect(fromSource[0]!.ts + fromSource[0]!.durMs).toBe(list[40]!.ts + list[40]!.durMs);
+    expect(fromSource[0]!.beats.length).toBeGreaterThan(0);
     // And both find beats after it.
     const later = (s: EcgBeatSource) => [45, 46, 47, 48].flatMap((j) => s.frames(list[j]!)).flatMap((f) => f.beats);
     expect(later(successor).length).toBeGreaterThan(3);

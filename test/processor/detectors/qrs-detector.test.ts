@@ -105,6 +105,24 @@ describe('QRS detector (Pan–Tompkins / Hamilton–Tompkins)', () => {
     expect(q.samples - final).toBeLessThan(250 * 2);
   });
 
+  it('at the end of its input hands out the beats it still holds: labelled when the samples after R are there, Q when the end cuts the complex', () => {
+    // Narrow complexes (20 ms), 75/min: the last one's MWI peak is decided ≈ 180 ms after R, its
+    // label reads ≈ 190 ms after R. Ended earlier, the detector has found no beat there.
+    const beats = regular(800, 12).map((b) => ({ ...b, waves: [{ atMs: 0, uV: 1200, sdMs: 5 }] }));
+    const x = drawBeats(beats, 250, 12);
+    const last = beats.at(-1)!.tMs;
+    for (const [afterMs, expected] of [[400, 'N'], [180, 'Q'], [100, undefined]] as const) {
+      const q = new QrsDetector(250);
+      const found = q.push(x.subarray(0, Math.round(((last + afterMs) * 250) / 1000)));
+      expect(found.every((b) => b.sample * 4 < last - 150)).toBe(true);
+      const flushed = q.flushAtEnd();
+      if (expected === undefined) { expect(flushed).toEqual([]); continue; }
+      expect(flushed).toHaveLength(1);
+      expect(Math.abs(flushed[0]!.sample * 4 - last)).toBeLessThanOrEqual(8);
+      expect(flushed[0]!.cls, `${afterMs} ms after the last R`).toBe(expected);
+    }
+  });
+
   it('starts over after reset (lead-off, fs change)', () => {
     const x = synth(regular(800, 20), 250, 20);
     const q = new QrsDetector(250);
