@@ -312,13 +312,13 @@ export class EcgBeatSource {
    * `handOut` (the stream's beats come from its ECG), no later sample can change what the run
    * found: every beat found in it, the held ones too (QrsDetector.flushAtEnd), goes out now, in a
    * frame up to the run's end. Until session 29 the beats not yet handed out were dropped: the
-   * 0.6–1.5 s of beats before every lead-off or hole (1.2 beats per lead-off on mitdb).
+   * 0.6–1.5 s of beats before every lead-off or hole (0.9 beats per lead-off on mitdb, EVALUATION.md §5).
    */
   #endRun(frame: TelemetryFrame, handOut: boolean): TelemetryFrame | undefined {
     const qrs = this.#qrs;
     if (!handOut || !qrs || this.#nextEcgMs === undefined) return undefined;
     this.#scratch.length = 0;
-    for (const b of qrs.flushAtEnd(this.#scratch)) this.#beats.push({ tMs: Math.round(this.#t0Ms + ((b.sample + b.offset) * 1000) / qrs.fsHz), cls: b.cls });
+    this.#keepFound(qrs.flushAtEnd(this.#scratch), qrs);
     return this.#handOut(frame, this.#nextEcgMs);
   }
 
@@ -356,14 +356,18 @@ export class EcgBeatSource {
     }
     const qrs = this.#qrs!;
     this.#scratch.length = 0;
-    qrs.push(ecg.uV, this.#scratch, ecg.pace);
-    for (const b of this.#scratch) this.#beats.push({ tMs: Math.round(this.#t0Ms + ((b.sample + b.offset) * 1000) / qrs.fsHz), cls: b.cls });
+    this.#keepFound(qrs.push(ecg.uV, this.#scratch, ecg.pace), qrs);
     // Re-anchor on the device clock: frames of a non-integer sample count must not drift.
     this.#nextEcgMs = frame.ts + frame.durMs;
     this.#t0Ms = this.#nextEcgMs - (qrs.samples * 1000) / qrs.fsHz;
     this.#ecgTail.push({ ts: frame.ts, durMs: frame.durMs, fs: ecg.fs, uV: ecg.uV, ...(ecg.pace?.length ? { pace: ecg.pace } : {}) });
     this.#pruneTail();
     return ended;
+  }
+
+  /** Keeps the detector's beats, in device time (whole ms, as the wire carries them), until they are handed out. */
+  #keepFound(found: readonly QrsBeat[], qrs: QrsDetector): void {
+    for (const b of found) this.#beats.push({ tMs: Math.round(this.#t0Ms + ((b.sample + b.offset) * 1000) / qrs.fsHz), cls: b.cls });
   }
 
   #restart(qrs: QrsDetector | undefined): void {

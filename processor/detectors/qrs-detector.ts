@@ -320,8 +320,7 @@ export class QrsDetector {
     const last = this.#n - 1;
     for (const { r, rr } of this.#unclassified) {
       if (r + this.#lookahead < last) {
-        const m = this.#morph.classify(r, rr, this.#paced(r));
-        out.push({ sample: r + m.shift, offset: this.#vertexOffset(r + m.shift), cls: m.cls, qrsMs: m.qrsMs, templateCorr: m.corr });
+        out.push(this.#label(r, rr));
       } else {
         out.push({ sample: r, offset: r < last ? this.#vertexOffset(r) : 0, cls: 'Q', qrsMs: NaN, templateCorr: NaN });
       }
@@ -553,12 +552,17 @@ export class QrsDetector {
     }
     while (this.#unclassified.length > 0 && this.#unclassified[0]!.r + this.#lookahead < n) {
       const { r, rr } = this.#unclassified.shift()!;
-      const m = this.#morph.classify(r, rr, this.#paced(r));
-      this.#pending.push({ sample: r + m.shift, offset: this.#vertexOffset(r + m.shift), cls: m.cls, qrsMs: m.qrsMs, templateCorr: m.corr });
+      this.#pending.push(this.#label(r, rr));
     }
 
     if (this.#learning && n >= this.#ms(this.#p.learningMs)) this.#endLearning();
     else if (!this.#learning && this.#lastQrs && n >= this.#searchBackDue()) this.#searchBack();
+  }
+
+  /** The beat whose R peak is at `r` (`rr` samples after the previous one), labelled: it needs the samples up to r + lookahead. */
+  #label(r: number, rr: number): QrsBeat {
+    const m = this.#morph.classify(r, rr, this.#paced(r));
+    return { sample: r + m.shift, offset: this.#vertexOffset(r + m.shift), cls: m.cls, qrsMs: m.qrsMs, templateCorr: m.corr };
   }
 
   /** A flagged pacer pulse precedes the R peak at `r` by at most `pacedBeatMs` (older pulses are dropped). */
