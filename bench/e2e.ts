@@ -521,7 +521,9 @@ async function run(services: Services, dataDir: string, runId: string, cleanups:
   const sendSkew = episodes.flatMap((e) => (e.frameSentMs === undefined ? [] : [e.frameSentMs - e.criterionMs])).sort((a, b) => a - b);
   // From the moment the frame holding the criterion left the device: the pipeline's part when the
   // criterion falls inside a frame (--criterion-lead-ms), including any wait for the next frame.
-  const afterFrameSent = episodes.flatMap((e) => { const at = firstAlertAt.get(`${e.patientId}/${e.kind}`); return at === undefined || e.frameSentMs === undefined ? [] : [at - e.frameSentMs]; }).sort((a, b) => a - b);
+  const afterFrameSentByLead = episodes.flatMap((e) => { const at = firstAlertAt.get(`${e.patientId}/${e.kind}`); return at === undefined || e.frameSentMs === undefined ? [] : [[e.kind, e.leadMs, at - e.frameSentMs] as const]; })
+    .sort((a, b) => a[1] - b[1]);
+  const afterFrameSent = afterFrameSentByLead.map(([, , ms]) => ms).sort((a, b) => a - b);
   const leads = episodes.map((e) => e.leadMs).sort((a, b) => a - b);
   const byKind = (kind: string) => episodes.filter((e) => e.kind === kind).flatMap((e) => { const at = firstAlertAt.get(`${e.patientId}/${e.kind}`); return at === undefined ? [] : [at - e.criterionMs]; }).sort((a, b) => a - b);
   // EHR: the first Observation write per (patient, kind) of an episode.
@@ -693,7 +695,7 @@ async function run(services: Services, dataDir: string, runId: string, cleanups:
     alertLatencyMs: { n: alertLatencies.length, p50: pct(alertLatencies, 0.5), p95: pct(alertLatencies, 0.95), p99: pct(alertLatencies, 0.99), max: alertLatencies.at(-1) ?? NaN,
       asystoleP99: pct(byKind('asystole'), 0.99), extremeBradyP99: pct(byKind('extreme_brady'), 0.99), decidingFrameSentAfterCriterionP99: pct(sendSkew, 0.99),
       criterionLeadMs: { setting: CRITERION_LEAD, min: leads[0] ?? NaN, max: leads.at(-1) ?? NaN },
-      afterCriterionFrameSent: { byLead: CRITERION_LEAD === 0 ? undefined : episodes.flatMap((e) => { const at = firstAlertAt.get(`${e.patientId}/${e.kind}`); return at === undefined || e.frameSentMs === undefined ? [] : [[e.kind, e.leadMs, at - e.frameSentMs]]; }).sort((a, b) => (a[1] as number) - (b[1] as number)), n: afterFrameSent.length, p50: pct(afterFrameSent, 0.5), p95: pct(afterFrameSent, 0.95), p99: pct(afterFrameSent, 0.99), max: afterFrameSent.at(-1) ?? NaN } },
+      afterCriterionFrameSent: { byLead: CRITERION_LEAD === 0 ? undefined : afterFrameSentByLead, n: afterFrameSent.length, p50: pct(afterFrameSent, 0.5), p95: pct(afterFrameSent, 0.95), p99: pct(afterFrameSent, 0.99), max: afterFrameSent.at(-1) ?? NaN } },
     pubackMs: { p50: last.load.pubackP50Ms, p99: last.load.pubackP99Ms },
     influxVisibleMs: { n: influxVisible.length, p50: pct(influxVisible.sort((a, b) => a - b), 0.5), p99: pct(influxVisible, 0.99), max: influxVisible.at(-1) ?? NaN },
     cpuUsPerFrame: Object.fromEntries(Object.entries(cpuPerFrame).map(([k, v]) => [k, r1(v)])),

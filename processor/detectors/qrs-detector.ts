@@ -284,13 +284,10 @@ export class QrsDetector {
    * `searchBackRr` mean RR intervals.
    */
   get finalBefore(): number {
-    // A peak not decided yet is the rising MWI's candidate, or one whose rise is still to come;
-    // its MWI maximum lies at the candidate or later, and its R at most one window + 50 ms
-    // before that maximum (#peakAt; 10 ms to spare). Until session 28 this assumed every
-    // candidate could be MAX_PEAK_WAIT old, which held the output ≈ 0.3 s longer than needed
-    // whenever no candidate was rising, as through an asystole's flat line.
-    const undecidedFrom = this.#rising ? this.#candAt : this.#n;
-    const settle = undecidedFrom - this.#ms(this.#p.integrationMs + 60);
+    // Until session 28 this assumed every candidate could be MAX_PEAK_WAIT old, which held the
+    // output ≈ 0.3 s longer than needed whenever no candidate was rising, as through an
+    // asystole's flat line.
+    const settle = this.#undecidedRFrom;
     if (this.#learning) return 0;
     let final = settle;
     // A search-back can still recover only a peak of #since (those before the last empty
@@ -306,6 +303,16 @@ export class QrsDetector {
     // And its time lies up to half a sample before its sample (QrsBeat.offset): one more sample,
     // or a beat reported exactly there reads as before this bound and is dropped as late.
     return Math.max(0, final - this.#morph.maxShiftSamples - 1);
+  }
+
+  /**
+   * The earliest sample the R peak of a candidate not decided yet can lie at: such a candidate is
+   * the rising MWI's, or one whose rise is still to come, so its MWI maximum lies at the rising
+   * candidate (or after the input) or later, and its R at most one window + 50 ms before that
+   * maximum (#peakAt; 10 ms to spare).
+   */
+  get #undecidedRFrom(): number {
+    return (this.#rising ? this.#candAt : this.#n) - this.#ms(this.#p.integrationMs + 60);
   }
 
   /**
@@ -538,16 +545,14 @@ export class QrsDetector {
     }
     this.#prevMwi = mwi;
     // The tentative beat is final once no candidate can replace it: a replacement's R lies within
-    // tWaveWindowMs after it (#decide), and an undecided candidate's R lies at most one window
-    // + 50 ms before its MWI maximum, i.e. before the rising candidate or, when none is rising,
-    // before now (#peakAt; 10 ms to spare, as in finalBefore). The fixed bound after it (the
-    // latest such candidate, decided at the latest) is what waited when a candidate was rising;
-    // before session 29 it was the only rule, and an ECG-only beat with no beat after it
-    // (bradycardia, the last beat before a pause) waited ≈ 0.87 s instead of ≈ 0.57 s.
+    // tWaveWindowMs after it (#decide), and no undecided candidate's R can lie before
+    // #undecidedRFrom. The fixed bound after it (the latest such candidate, decided at the
+    // latest) is what waited when a candidate was rising; before session 29 it was the only rule,
+    // and an ECG-only beat with no beat after it (bradycardia, the last beat before a pause)
+    // waited ≈ 0.87 s instead of ≈ 0.57 s.
     if (this.#tentative) {
-      const undecidedFrom = this.#rising ? this.#candAt : n + 1;
       const replaceableUntil = this.#tentative.peak.r + this.#ms(this.#p.tWaveWindowMs);
-      if (undecidedFrom - this.#ms(this.#p.integrationMs + 60) >= replaceableUntil
+      if (this.#undecidedRFrom >= replaceableUntil
         || n - this.#tentative.peak.r > this.#ms(this.#p.tWaveWindowMs + MAX_PEAK_WAIT_MS + this.#p.integrationMs + 60)) this.#flushTentative();
     }
     while (this.#unclassified.length > 0 && this.#unclassified[0]!.r + this.#lookahead < n) {
