@@ -14,6 +14,8 @@
  *   is possible, bounded by 1.5 mean RR, or while a beat is held); a beat itself comes out
  *   ≈ 0.6 s after its R peak, once no later candidate can replace it (eval/beat-lag.ts).
  * The QRS detector runs on every ECG frame, in both modes, so it is warmed up when it is needed.
+ * When firmware beats come back in ECG mode, the derived beats up to that frame go out first, as
+ * at the end of any run of ECG (below); until session 30 the ≈ 0.6 s not yet handed out were lost.
  * Output frames never go back in device time (PatientStream and the detectors need order).
  * Lead-off, a hole in the frames or a change of sampling rate restarts the detector (its
  * 2 s learning period follows); lead-off frames pass through so the detectors see them.
@@ -246,8 +248,11 @@ export class EcgBeatSource {
     const endMs = frame.ts + frame.durMs;
     if (frame.beats.length > 0) this.#lastFirmwareBeatMs = frame.ts + frame.beats.at(-1)!.off;
     const firmware = frame.beats.length > 0 || endMs - this.#lastFirmwareBeatMs < FIRMWARE_BEAT_MEMORY_MS;
-    // A run of ECG that ends (lead-off, a hole, no ECG, another rate) hands out every beat found in it.
-    const ended = this.#feedEcg(frame, this.ecgMode && !firmware);
+    // A run of ECG that ends (lead-off, a hole, no ECG, another rate) hands out every beat found in
+    // it; so does the run whose beats the firmware's take over from (its beat output was missing).
+    // No complex comes twice at that switch: the run hands out only complexes decided before its
+    // end (≥ ≈ 0.2 s before it, the MWI having peaked), the firmware only beats after it.
+    const ended = this.#feedEcg(frame, this.ecgMode, this.ecgMode && firmware);
     const before = ended ? [ended] : [];
     if (resume && !exactly && resumeFromMs !== undefined) this.#continueFrom(resume, frame.ts, resumeFromMs);
     this.noRhythm = this.ecgMode && !firmware && !frame.ecg && !frame.leadOff;
@@ -322,8 +327,11 @@ export class EcgBeatSource {
     return this.#handOut(frame, this.#nextEcgMs);
   }
 
-  /** Feeds the frame's ECG to the QRS detector, restarting it where the ECG does not continue; returns the frame that ends the previous run ({@link #endRun}). */
-  #feedEcg(frame: TelemetryFrame, handOut: boolean): TelemetryFrame | undefined {
+  /**
+   * Feeds the frame's ECG to the QRS detector, restarting it where the ECG does not continue or
+   * `newRun` says so; returns the frame that ends the previous run ({@link #endRun}).
+   */
+  #feedEcg(frame: TelemetryFrame, handOut: boolean, newRun: boolean): TelemetryFrame | undefined {
     const ecg = frame.ecg;
     if (!ecg || frame.leadOff) {
       // No conclusion spans missing ECG or lead-off: the next ECG restarts the detector.
@@ -341,7 +349,7 @@ export class EcgBeatSource {
     const afterLeadOff = this.#leadOffSinceMs !== undefined;
     this.#leadOffSinceMs = undefined;
     let ended: TelemetryFrame | undefined;
-    if (!this.#qrs || this.#qrs.fsHz !== ecg.fs || this.#nextEcgMs === undefined || Math.abs(frame.ts - this.#nextEcgMs) > ECG_CONTINUITY_MS) {
+    if (newRun || !this.#qrs || this.#qrs.fsHz !== ecg.fs || this.#nextEcgMs === undefined || Math.abs(frame.ts - this.#nextEcgMs) > ECG_CONTINUITY_MS) {
       ended = this.#endRun(frame, handOut);
       const qrs = new QrsDetector(ecg.fs, this.#params);
       // (Shapes learned at another rate are resampled to this one, and after a lead-off the first
@@ -541,7 +549,7 @@ export class EcgBeatSource {
     const last = prime.at(-1)!;
     if (Math.abs(frame.ts - (last.ts + last.durMs)) > ECG_CONTINUITY_MS) return undefined;
     // (The predecessor handed out what this ECG holds: a run ending inside it hands out nothing.)
-    for (const f of prime) this.#feedEcg({ seq: 0, ts: f.ts, durMs: f.durMs, hr: 0, battery: 255, leadOff: false, beats: [], ecg: { fs: f.fs, uV: Array.from(base64ToInt16(f.uV)), ...(f.pace ? { pace: f.pace } : {}) } }, false);
+    for (const f of prime) this.#feedEcg({ seq: 0, ts: f.ts, durMs: f.durMs, hr: 0, battery: 255, leadOff: false, beats: [], ecg: { fs: f.fs, uV: Array.from(base64ToInt16(f.uV)), ...(f.pace ? { pace: f.pace } : {}) } }, false, false);
     return prime[0]!.ts;
   }
 

@@ -228,6 +228,32 @@ describe('ECG-derived beats in front of the detectors', () => {
     }
   });
 
+  it('when firmware beats come back, hands out the derived beats up to the first firmware frame: each heartbeat once, none lost at the switch', () => {
+    // An ECG-only stretch (firmware beat output missing for over a minute) that ends with a frame
+    // carrying firmware beats again. Before, the derived beats not yet handed out — the detector's
+    // ≈ 0.6 s lag, a beat or two — were dropped at the switch, and the detectors saw a hole there.
+    for (const rrMs of [700, 800, 930, 1100]) {
+      for (const withEcg of [true, false]) {
+        const beats = regular(500, 100_000, rrMs);
+        const switchMs = 70_000;
+        const ecgPart = ecgOnly(beats.filter((b) => b.tMs < T0 + switchMs), 70);
+        const firmwarePart = [...buildFrames(beats.filter((b) => b.tMs >= T0 + switchMs), { t0Ms: T0 + switchMs, durationMs: 30_000, ecg: syntheticEcgSource(2, 250), battery: 90 })]
+          .map((f) => (withEcg ? f : { ...f, ecg: undefined }));
+        const src = new EcgBeatSource();
+        const out = [...ecgPart, ...firmwarePart].flatMap((f) => src.frames(f));
+        const name = `RR ${rrMs} ms, firmware frames ${withEcg ? 'with' : 'without'} ECG`;
+        expect(src.ecgMode, name).toBe(false);
+        // Contiguous: no hole at the switch, and never back in time.
+        for (let i = 1; i < out.length; i++) expect(out[i]!.ts, name).toBe(out[i - 1]!.ts + out[i - 1]!.durMs);
+        const got = beatTimes(out).filter((t) => t >= T0 + switchMs - 5000 && t < T0 + switchMs + 5000);
+        const due = beats.filter((b) => b.tMs >= T0 + switchMs - 5000 && b.tMs < T0 + switchMs + 5000).map((b) => b.tMs);
+        expect(got, name).toHaveLength(due.length);
+        got.forEach((t, i) => expect(Math.abs(t - due[i]!), `${name}: beat ${due[i]! - T0} ms`).toBeLessThanOrEqual(30));
+        expect(src.takeDroppedLateBeats(), name).toBe(0);
+      }
+    }
+  });
+
   it('counts the beats it must drop because they were found after their time was handed out: none with the real bound, each one with a bound that lies', () => {
     const frames = ecgOnly(regular(500, 30_000, 800), 30);
     const honest = new EcgBeatSource();

@@ -156,12 +156,16 @@ describe('a device with firmware beats and ECG: a restart inside a silence the f
     expect(asystoles(20).map((a) => [a.at, a.onset])).toEqual([[reference[0]!.at + 1, iso(T0 + 21_000)], [reference[1]!.at, iso(T0 + 21_000)]]);
   });
 
-  it('without the firmware beat in the record (an older processor) the successor detects its own beats in the ECG instead: the alarm comes late', () => {
+  it('without the firmware beat in the record (an older processor) the successor detects its own beats in the ECG instead: no asystole', () => {
     const old = (r: StreamStateRecord): StreamStateRecord => {
       const { lastFirmwareBeatMs: _dropped, ...rest } = r;
       return rest;
     };
-    expect(asystoles(22, old)[0]!.at).toBeGreaterThan(reference[0]!.at + 3);
+    // The successor's derived beats (from 23 s) end the kept silence as a pause. Until session 30
+    // the asystole still came, 6 s late, but only by accident: the derived beats not yet handed out
+    // when the firmware's beats came back were dropped, and across that hole the firmware's first
+    // interval (9 s) was taken as a silence of its own.
+    expect(asystoles(22, old)).toEqual([]);
   });
 });
 
