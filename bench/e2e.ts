@@ -54,7 +54,7 @@ import { createLogger, silentLogger } from '../platform/log.ts';
 import { BusRegistry } from '../platform/registry/index.ts';
 import { InfluxVitalsStore } from '../platform/store/index.ts';
 import { startFhirServer } from '../test/helpers/fhir-server.ts';
-import { freePort, sleep, waitFor } from '../test/helpers/wait.ts';
+import { freePort, freeServicePort, sleep, waitFor } from '../test/helpers/wait.ts';
 import type { E2eDevice, E2eEcgMode, EpisodeTruth, LoadStats } from './e2e-load.ts';
 import { issueBenchDeviceCertificates } from './e2e-pki.ts';
 import { RpcChild } from './ipc-rpc.ts';
@@ -148,15 +148,22 @@ async function startOwnServices(stateDir: string): Promise<Services> {
   const env = {
     ...process.env,
     SERVICES_STATE_DIR: stateDir,
-    SERVICES_KAFKA_PORT: String(await freePort()),
-    SERVICES_KAFKA_CONTROLLER_PORT: String(await freePort()),
-    SERVICES_INFLUX_PORT: String(await freePort()),
-    SERVICES_INFLUX_RPC_PORT: String(await freePort()),
+    SERVICES_KAFKA_PORT: String(await freeServicePort()),
+    SERVICES_KAFKA_CONTROLLER_PORT: String(await freeServicePort()),
+    SERVICES_INFLUX_PORT: String(await freeServicePort()),
+    SERVICES_INFLUX_RPC_PORT: String(await freeServicePort()),
     SERVICES_START_TIMEOUT_S: '180',
   };
   const run = (cmd: string) => execFileSync('bash', [path.join(ROOT, 'scripts/services.sh'), cmd], { env, stdio: ['ignore', 'pipe', 'inherit'] }).toString();
   log(`starting a Kafka broker and an InfluxDB of our own (state in ${stateDir})`);
-  run('start');
+  try {
+    run('start');
+  } catch (err) {
+    // (What did start — Kafka before a failed InfluxDB — must not outlive the bench.)
+    try { run('stop'); } catch { /* reported by services.sh */ }
+    fs.rmSync(stateDir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     kafkaBrokers: [`127.0.0.1:${env.SERVICES_KAFKA_PORT}`],
     influxUrl: `http://127.0.0.1:${env.SERVICES_INFLUX_PORT}`,

@@ -20,7 +20,9 @@
  * `--db challenge2015`: the CinC 2015 VT-alarm records instead (5 min, real VT at their end), each
  * ECG lead as an ECG-only device, a hand-over every `--every` s from 60 s on.
  *
- *   node bench/ecg-handover-sweep.ts [--data ../shared/data/ecg] [--db mitdb|challenge2015] [--records 100,103,…] [--every 10] [--horizon 60] [--firmware]
+ * `--frame-ms N`: the device's frame length (default 1000; it must divide `--every`).
+ *
+ *   node bench/ecg-handover-sweep.ts [--data ../shared/data/ecg] [--db mitdb|challenge2015] [--records 100,103,…] [--every 10] [--horizon 60] [--firmware] [--frame-ms 1000]
  */
 import { readdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -47,6 +49,7 @@ const { values } = parseArgs({
     horizon: { type: 'string', default: '60' },
     firmware: { type: 'boolean', default: false },
     db: { type: 'string', default: 'mitdb' },
+    'frame-ms': { type: 'string', default: String(EVAL_FRAME_MS) },
   },
 });
 const DB = values.db;
@@ -55,6 +58,10 @@ if (values.firmware && DB !== 'mitdb') throw new Error('--firmware needs referen
 const dir = resolve(values.data, DB);
 const EVERY_S = Number(values.every);
 const HORIZON_S = Number(values.horizon);
+/** The device's frame length; hand-overs fall on frame boundaries every `--every` s. */
+const FRAME_MS = Number(values['frame-ms']);
+if (!(Number.isInteger(FRAME_MS) && FRAME_MS >= 100 && FRAME_MS <= 5000 && (EVERY_S * 1000) % FRAME_MS === 0)) throw new Error(`--frame-ms: 100–5000 ms dividing --every, not ${values['frame-ms']}`);
+const framesPer = (seconds: number) => Math.round((seconds * 1000) / FRAME_MS);
 const signalFile = DB === 'mitdb' ? '.dat' : '.mat';
 const names = values.records?.split(',') ?? [...new Set((await readdir(dir)).filter((f) => f.endsWith(signalFile)).map((f) => f.slice(0, -4)))].sort();
 
@@ -76,7 +83,7 @@ async function leadsOf(name: string): Promise<WfdbRecord[]> {
 function firmwareFrames(record: WfdbRecord): TelemetryFrame[] {
   const ecg = record.ecg!;
   return [...buildFrames(recordBeats(record, EVAL_EPOCH_MS), {
-    t0Ms: EVAL_EPOCH_MS, durationMs: recordDurationMs(record), frameMs: EVAL_FRAME_MS, battery: 100,
+    t0Ms: EVAL_EPOCH_MS, durationMs: recordDurationMs(record), frameMs: FRAME_MS, battery: 100,
     leadOff: missingEcgIntervals(ecg, EVAL_EPOCH_MS), ecg: recordEcgSource(ecg.uV, ecg.fsHz, EVAL_EPOCH_MS),
   })];
 }
@@ -96,7 +103,7 @@ const rows: { name: string; lead: string; exact: Tally; replay: Tally; controlDi
 
 for (const name of names) {
   for (const record of await leadsOf(name)) {
-    const frames = values.firmware ? firmwareFrames(record) : [...ecgOnlyFrames(record)];
+    const frames = values.firmware ? firmwareFrames(record) : [...ecgOnlyFrames(record, FRAME_MS)];
     const options: StreamRuntimeOptions = { patientId: `p-${name}`, deviceId: `d-${name}`, criteriaAt: () => DEFAULT_CRITERIA_VERSION, ecgStrips: false };
     // Uninterrupted, writing a hand-over record at each hand-over point.
     const rt = new StreamRuntime(options);
@@ -104,7 +111,7 @@ for (const name of names) {
     const records = new Map<number, string>();
     for (const [i, f] of frames.entries()) {
       reference.push(outputs(rt, f));
-      if (i >= 60 && i % EVERY_S === 0 && i + HORIZON_S < frames.length) records.set(i, JSON.stringify(rt.record('bench', 0, { handover: true })));
+      if (i >= framesPer(60) && i % framesPer(EVERY_S) === 0 && i + framesPer(HORIZON_S) < frames.length) records.set(i, JSON.stringify(rt.record('bench', 0, { handover: true })));
     }
     // Control: the same run without writing records.
     const plain = new StreamRuntime(options);
@@ -120,7 +127,7 @@ for (const name of names) {
         t.handovers++;
         const successor = StreamRuntime.restore(options, variant === 'replay' ? handoverAsBefore(record) : record);
         let beats = false, alerts = false;
-        for (let j = i + 1; j <= i + HORIZON_S; j++) {
+        for (let j = i + 1; j <= i + framesPer(HORIZON_S); j++) {
           const o = outputs(successor, frames[j]!);
           beats ||= o.beats.join('|') !== reference[j]!.beats.join('|');
           alerts ||= o.alerts.join('|') !== reference[j]!.alerts.join('|');
@@ -135,7 +142,7 @@ for (const name of names) {
 
 const pct = (n: number, of: number) => `${n} (${of > 0 ? ((100 * n) / of).toFixed(1) : '–'} %)`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
-console.log(`${values.firmware ? 'Firmware beats with ECG' : 'ECG-only'}: hand-overs every ${EVERY_S} s, the next ${HORIZON_S} s compared with the uninterrupted run (${DB}, ${dir})\n`);
+console.log(`${values.firmware ? 'Firmware beats with ECG' : 'ECG-only'}: hand-overs every ${EVERY_S} s, the next ${HORIZON_S} s compared with the uninterrupted run (${DB}, ${dir}; ${FRAME_MS} ms frames)\n`);
 console.log('record | lead | hand-overs | beats differ: now | beats differ: before session 27 | alerts differ: now | alerts differ: before | record, median kB (beat source exact part) | control');
 const total = { n: 0, eb: 0, rb: 0, ea: 0, ra: 0 };
 for (const r of rows) {

@@ -216,7 +216,7 @@ export function challengeScore(results: readonly AlarmResult[]): ChallengeScore 
 }
 
 /** The alarm type the Challenge writes in each header's first comment (e.g. `Ventricular_Tachycardia`). */
-const VT_ALARM_TYPE = 'Ventricular_Tachycardia';
+export const VT_ALARM_TYPE = 'Ventricular_Tachycardia';
 const ALARM_TYPES = ['Asystole', 'Bradycardia', 'Tachycardia', 'Ventricular_Tachycardia', 'Ventricular_Flutter_Fib'];
 
 /** The record's alarm type from its header comments; undefined when the header names none (then it is taken as a VT alarm). */

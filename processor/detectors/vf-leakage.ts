@@ -16,7 +16,8 @@
  * sinus beats): the vt detector (vt.ts) raises `vt` when the leakage is below the per-patient
  * `vt.leakageBelow` (default 0.65, chosen by cross-validation on the CinC 2015 VT alarms,
  * EVALUATION.md §6); the evaluation (eval/challenge2015.ts) also measures it per lead for its grid.
- * Pure: no I/O, no clock; fixed memory (one 4 s window); one instance per lead.
+ * Pure: no I/O, no clock; fixed memory (the filtered lead's last {@link FILTERED_HISTORY_MS}: the
+ * 4 s window, and before it what the vt detector's complex similarity reads); one instance per lead.
  */
 import { z } from 'zod';
 import { Biquad, biquadMemorySchema, type BiquadMemory } from './biquad.ts';
@@ -24,6 +25,18 @@ import { base64ToFloat64, base64ToInt16, float64ToBase64, int16ToBase64 } from '
 
 /** Analysis window, ms (fhir-and-alarms.md §5: fibrillatory, flutter or oscillatory waveform ≥ 4 s). */
 export const VF_WINDOW_MS = 4000;
+
+/**
+ * How much of the filtered lead the meter keeps, ms: the 4 s window and 8 s before it. The vt
+ * detector's complex similarity (complex-similarity.ts) reads a run's complexes from it when the
+ * run's 5th beat arrives. Beats derived from the ECG arrive up to a frame (≤ 5 s, device-protocol.md)
+ * plus the beat source's lag (≈ 0.6 s, up to ≈ 2 s while a search-back is possible) after their
+ * ECG, and a qualifying run spans < 2.4 s (mean V–V < 600 ms): ≈ 10 s before the newest sample.
+ * Until session 30 the meter kept the 4 s window only, so with frames longer than 1 s the run's
+ * first complexes were gone, the check was skipped, and runs of noise the check rejects in 1 s
+ * frames raised `vt` (CinC 2015: 3 more false VT alarms at 2–5 s frames, EVALUATION.md §6).
+ */
+export const FILTERED_HISTORY_MS = 12_000;
 
 /** VF-filter leakage of `x` (any linear unit, DC-free): 0 = a pure sinusoid, → 1 = no periodic cancellation. */
 export function vfFilterLeakage(x: ArrayLike<number>): number {
@@ -60,7 +73,7 @@ export interface VfReading {
 }
 
 /**
- * {@link VfLeakageMeter.state}: the input since the oldest sample the window holds, by push, each
+ * {@link VfLeakageMeter.state}: the input since the oldest sample the meter holds, by push, each
  * with the filters' memory before it. A successor filters it again and holds exactly the same window
  * (the same operations on the same numbers) — the raw input is int16 in the contract, a quarter of
  * the filtered window's float64.
@@ -81,16 +94,30 @@ export const vfMeterStateSchema = z.object({
   chunks: z.array(z.object({ n0: z.number().int().nonnegative(), hp: biquadMemorySchema, lp: biquadMemorySchema, uV: z.base64(), float64: z.literal(true).optional() })),
 });
 
+/**
+ * The window in time order, for one reading at a time: shared by every meter of a sampling rate
+ * (a reading is synchronous), so a stream keeps only its ring.
+ */
+const windowScratches = new Map<number, Float64Array>();
+function windowScratch(length: number): Float64Array {
+  let w = windowScratches.get(length);
+  if (!w) windowScratches.set(length, (w = new Float64Array(length)));
+  return w;
+}
+
 /** Streams one lead and tells the VF-filter leakage of its last {@link VF_WINDOW_MS}. */
 export class VfLeakageMeter {
   readonly fsHz: number;
   readonly #hp: Biquad;
   readonly #lp: Biquad;
   readonly #ring: Float64Array;
-  readonly #window: Float64Array;
+  /** Samples in the 4 s window. */
+  readonly #windowLength: number;
   #n = 0;
+  /** The oldest sample index held at all: 0, or where a restored {@link state} began. */
+  #heldFrom = 0;
   #dc = 0;
-  /** The pushes that hold the window's samples, oldest first (references to the callers' arrays), for {@link state}. */
+  /** The pushes that hold the kept samples, oldest first (references to the callers' arrays), for {@link state}. */
   #chunks: { n0: number; hp: BiquadMemory; lp: BiquadMemory; samples: ArrayLike<number> }[] = [];
 
   constructor(fsHz: number) {
@@ -98,13 +125,13 @@ export class VfLeakageMeter {
     this.fsHz = fsHz;
     this.#hp = Biquad.highPass(0.5, fsHz);
     this.#lp = Biquad.lowPass(Math.min(40, fsHz * 0.4), fsHz);
-    this.#ring = new Float64Array(Math.round((VF_WINDOW_MS * fsHz) / 1000));
-    this.#window = new Float64Array(this.#ring.length);
+    this.#windowLength = Math.round((VF_WINDOW_MS * fsHz) / 1000);
+    this.#ring = new Float64Array(Math.round((FILTERED_HISTORY_MS * fsHz) / 1000));
   }
 
   /** A full window has been seen since the start or the last reset. */
   get ready(): boolean {
-    return this.#n >= this.#ring.length;
+    return this.#n >= this.#windowLength;
   }
 
   /** Consumes samples (µV). */
@@ -124,16 +151,21 @@ export class VfLeakageMeter {
   }
 
   /**
-   * What a successor needs to hold exactly this window (see {@link VfMeterState}); for a graceful
-   * hand-over (vt.ts). Samples go as int16 when they all are (the contract's µV), else as float64.
+   * What a successor needs to hold exactly this window (see {@link VfMeterState}) and the filtered
+   * samples from index `keepFrom` on (default: the window's; earlier ones it then reads as not
+   * held); for a graceful hand-over (vt.ts). Samples go as int16 when they all are (the contract's
+   * µV), else as float64.
    */
-  state(): VfMeterState {
+  state(keepFrom = this.#n - this.#windowLength): VfMeterState {
+    const from = Math.min(keepFrom, this.#n - this.#windowLength);
+    let first = 0;
+    while (first + 1 < this.#chunks.length && this.#chunks[first + 1]!.n0 <= from) first++;
     return {
       v: 1,
       fsHz: this.fsHz,
       n: this.#n,
       dc: this.#dc,
-      chunks: this.#chunks.map((c) => {
+      chunks: this.#chunks.slice(first).map((c) => {
         const int16 = Array.prototype.every.call(c.samples, (v: number) => Number.isInteger(v) && v >= -32768 && v <= 32767);
         return { n0: c.n0, hp: c.hp, lp: c.lp, uV: int16 ? int16ToBase64(c.samples) : float64ToBase64(c.samples), ...(int16 ? {} : { float64: true as const }) };
       }),
@@ -146,6 +178,7 @@ export class VfLeakageMeter {
     const first = state.chunks[0];
     if (!first) return state.n === 0 ? m : undefined;
     m.#n = first.n0;
+    m.#heldFrom = first.n0;
     m.#dc = state.dc;
     m.#hp.restoreMemory(first.hp);
     m.#lp.restoreMemory(first.lp);
@@ -164,16 +197,18 @@ export class VfLeakageMeter {
   /** Leakage, frequency and amplitude of the last window; no evidence (leakage 1) until a full window has been seen. */
   reading(): VfReading {
     if (!this.ready) return { leakage: 1, meanHz: 0, peakToPeakUv: 0 };
-    const len = this.#ring.length;
-    const start = this.#n % len;
+    const len = this.#windowLength;
+    const window = windowScratch(len);
+    const ringLen = this.#ring.length;
+    const start = this.#n - len;
     let lo = Infinity;
     let hi = -Infinity;
     for (let i = 0; i < len; i++) {
-      const v = (this.#window[i] = this.#ring[(start + i) % len]!);
+      const v = (window[i] = this.#ring[(start + i) % ringLen]!);
       if (v < lo) lo = v;
       if (v > hi) hi = v;
     }
-    const { leakage, halfPeriod } = vfFilter(this.#window);
+    const { leakage, halfPeriod } = vfFilter(window);
     return { leakage, meanHz: halfPeriod > 0 ? this.fsHz / (2 * halfPeriod) : 0, peakToPeakUv: hi - lo };
   }
 
@@ -184,7 +219,7 @@ export class VfLeakageMeter {
 
   /** The filtered (0.5–40 Hz) sample with index `i` since the start or last reset; NaN when no longer (or not yet) held. */
   filteredAt(i: number): number {
-    return i >= 0 && i < this.#n && i >= this.#n - this.#ring.length ? this.#ring[i % this.#ring.length]! : Number.NaN;
+    return i >= this.#heldFrom && i < this.#n && i >= this.#n - this.#ring.length ? this.#ring[i % this.#ring.length]! : Number.NaN;
   }
 
   /** Forgets the window (lead-off, gap, fs change). */
@@ -193,6 +228,7 @@ export class VfLeakageMeter {
     this.#lp.reset();
     this.#ring.fill(0);
     this.#n = 0;
+    this.#heldFrom = 0;
     this.#chunks = [];
   }
 }

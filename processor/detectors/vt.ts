@@ -34,8 +34,8 @@
  * no CinC 2015 true VT alarm is lost and 2 of 240 synthetic VT runs in noise (both at 600 µV sd;
  * with more seeds ≈ 1–3 % of the runs in the heaviest cases), while mitdb's ECG-only false VT
  * fall from 67 to 48 (MLII) and 383 to 211 (chest leads) per 24 h. Where the
- * ECG does not hold every complex (a hole, a run longer than the 4 s buffer) the beats decide
- * alone, as before.
+ * ECG does not hold every complex (a hole, a run longer than the meter's 12 s of filtered ECG,
+ * vf-leakage.ts FILTERED_HISTORY_MS) the beats decide alone, as before.
  *
  * Onset = the first ventricular beat of the qualifying window; end = the first beat that is not
  * ventricular (the run is over). While it lasts the rate is not re-tested: a VT that slows
@@ -48,8 +48,9 @@
  * EVALUATION.md §6) is VT/VF evidence without beats: fhir-and-alarms.md §5 "fibrillatory,
  * flutter or oscillatory waveform ≥ 4 s". VF/flutter raises this `vt` kind (the alert kinds are a
  * stable contract); the evidence's criterion says which rule fired. Onset = start of the 4 s
- * window. The leakage is read at the end of each ECG chunk and acted on at the next onBeat/onTime
- * (onEcg cannot return changes). In ECG mode the waveform arrives ~1 s before the beats derived
+ * window. The leakage is read once per second of ECG ({@link READING_EVERY_MS}, on a grid of the
+ * samples, whatever the frame length) and acted on at the next onBeat/onTime (onEcg cannot return
+ * changes). In ECG mode the waveform arrives ~1 s before the beats derived
  * from it: a reading below the threshold opens the episode at once and the later beats join it;
  * the end waits until the beats reach the reading that ended the waveform evidence, so one event
  * seen by both stays one episode. The episode ends when neither holds: the last beat is not
@@ -125,6 +126,20 @@ const PACED_WINDOW_MIN_PULSES = 3;
 
 /** Chunks further apart than this restart the leakage window, ms (as PatientStream's continuity). */
 const ECG_CONTINUITY_MS = 50;
+/**
+ * The waveform evidence is read once per this much ECG, ms: on a fixed grid of the samples, not
+ * at frame ends. Until session 30 it was read at the end of every frame, so a device sending
+ * 0.1 s frames had ten readings a second (more chances for one to dip below the threshold: more
+ * false alarms) and one sending 5 s frames one in five (CinC 2015: true VT lost, EVALUATION.md §6).
+ * 1 s is the contract's default frame, on which the threshold was chosen.
+ */
+const READING_EVERY_MS = 1000;
+
+/** Samples [from, to) of a frame's ECG (a view when typed, a copy otherwise). */
+function sliceOf(uV: ArrayLike<number>, from: number, to: number): ArrayLike<number> {
+  if (from === 0 && to === uV.length) return uV;
+  return ArrayBuffer.isView(uV) ? (uV as Int16Array).subarray(from, to) : Array.prototype.slice.call(uV, from, to) as number[];
+}
 
 /** A change of the waveform evidence, at the end of the ECG chunk it was read on. */
 interface WaveReading {
@@ -269,19 +284,34 @@ export class VtDetector implements Detector {
       else this.#meter.reset();
       this.#pulsesMs = [];
     }
-    this.#meter.push(chunk.uV);
     this.#beatsDerived = chunk.beatsDerived === true;
     this.#ecgEndMs = chunk.startMs + (chunk.uV.length * 1000) / chunk.fsHz;
-    for (const i of chunk.pace ?? []) this.#pulsesMs.push(chunk.startMs + (i * 1000) / chunk.fsHz);
-    while (this.#pulsesMs.length > 0 && this.#pulsesMs[0]! < this.#ecgEndMs - VF_WINDOW_MS) this.#pulsesMs.shift();
-    // (The meter also keeps the filtered ECG the complex similarity reads; leakage 0 = no waveform evidence.)
-    if (!this.#meter.ready || this.#p.leakageBelow <= 0) return;
-    const reading = this.#meter.reading();
+    const meter = this.#meter;
+    const pace = chunk.pace ?? [];
+    let paced = 0;
+    // The leakage is read every READING_EVERY_MS of samples since the window (re)started, wherever
+    // the frames begin and end, so the device's frame length does not change what is read.
+    const every = Math.max(1, Math.round((READING_EVERY_MS * chunk.fsHz) / 1000));
+    for (let from = 0; from < chunk.uV.length;) {
+      const to = Math.min(chunk.uV.length, from + every - (meter.sampleCount % every));
+      meter.push(sliceOf(chunk.uV, from, to));
+      const atMs = chunk.startMs + (to * 1000) / chunk.fsHz;
+      for (; paced < pace.length && pace[paced]! < to; paced++) this.#pulsesMs.push(chunk.startMs + (pace[paced]! * 1000) / chunk.fsHz);
+      while (this.#pulsesMs.length > 0 && this.#pulsesMs[0]! < atMs - VF_WINDOW_MS) this.#pulsesMs.shift();
+      from = to;
+      // (The meter also keeps the filtered ECG the complex similarity reads; leakage 0 = no waveform evidence.)
+      if (meter.sampleCount % every === 0 && meter.ready && this.#p.leakageBelow > 0) this.#read(atMs, chunk.startMs);
+    }
+  }
+
+  /** One reading of the waveform evidence, the window ending at device time `atMs`. */
+  #read(atMs: number, chunkStartMs: number): void {
+    const reading = this.#meter!.reading();
     const leakage = reading.leakage;
     const below = leakage < this.#p.leakageBelow && this.#oscillates(reading) && !this.#pacedFast();
     const last = this.#readings.at(-1);
     if (below !== this.#lastPushedBelow) {
-      this.#readings.push({ atMs: this.#ecgEndMs, chunkStartMs: chunk.startMs, beatsDerived: this.#beatsDerived, below, leakage });
+      this.#readings.push({ atMs, chunkStartMs, beatsDerived: this.#beatsDerived, below, leakage });
       this.#lastPushedBelow = below;
     } else if (below && last && leakage < last.leakage) last.leakage = leakage;
     else if (below && this.#open && !last) this.#open.minLeakage = Math.min(this.#open.minLeakage, leakage);
@@ -416,7 +446,7 @@ export class VtDetector implements Detector {
   /**
    * At a graceful hand-over (processor.ts `stop`): the detector's whole state ({@link VtHandover}),
    * so the successor goes on exactly — the run of beats derived from the ECG too, the open episode,
-   * and the 4 s waveform window.
+   * the 4 s waveform window and the filtered ECG the run's complexes and the next beats' lie in.
    */
   handoverState(): VtHandover | undefined {
     // (Not yet taken up: on as it came.)
@@ -426,7 +456,7 @@ export class VtDetector implements Detector {
       v: 2,
       run: this.#run.map((b) => ({ ...b })),
       ...(o ? { open: { onsetMs: o.onsetMs, beatCount: o.beatCount, rrSumMs: o.rrSumMs, intervals: o.intervals, recentRrMs: [...o.recentRrMs], beatsHold: o.beatsHold, minLeakage: o.minLeakage, ...finiteEntry('similarity', o.similarity), byWaveform: o.byWaveform } } : {}),
-      ...(this.#meter ? { meter: this.#meter.state() } : {}),
+      ...(this.#meter ? { meter: this.#meter.state(this.#complexesNeededFrom()) } : {}),
       beatsDerived: this.#beatsDerived,
       ...(this.#ecgEndMs !== undefined ? { ecgEndMs: this.#ecgEndMs } : {}),
       readings: this.#readings.map((r) => ({ ...r })),
@@ -439,6 +469,20 @@ export class VtDetector implements Detector {
       ...finiteEntry('seenUntilMs', this.#seenUntilMs),
       ...(this.#resumed ? { resumed: this.#resumed } : {}),
     };
+  }
+
+  /**
+   * The oldest filtered sample the complex similarity can still read after a hand-over: the current
+   * run's first complex, or the next beat's (beats come after the beat stream's time; their ECG is
+   * already in the meter), less the complex's reach before its R peak (complex-similarity.ts: 100 ms,
+   * smoothing and alignment, 250 ms with margin). Keeping only that makes the hand-over record
+   * carry ≈ 4–6 s of ECG instead of the meter's 12 s.
+   */
+  #complexesNeededFrom(): number {
+    const m = this.#meter!;
+    const fromMs = Math.min(this.#run[0]?.timeMs ?? Infinity, this.#seenUntilMs) - 250;
+    if (this.#ecgEndMs === undefined || !Number.isFinite(fromMs)) return 0;
+    return m.sampleCount - Math.ceil(((this.#ecgEndMs - fromMs) * m.fsHz) / 1000);
   }
 
   /**
@@ -516,7 +560,8 @@ export class VtDetector implements Detector {
   /**
    * Similarity of the run's complexes from the ECG the meter still holds (complex-similarity.ts);
    * NaN — not checked, the beats decide as before — for firmware beats, without ECG, when the check
-   * is off, or when the ECG does not hold every complex (a run longer than the 4 s buffer, a hole).
+   * is off, or when the ECG does not hold every complex (a run reaching back beyond the meter's
+   * 12 s, a hole).
    */
   #similarity(run: readonly BeatEvent[]): number {
     const m = this.#meter;
