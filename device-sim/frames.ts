@@ -43,6 +43,13 @@ export interface FrameBuilderOptions {
   t0Ms: number;
   /** Device time covered, ms; frames = ceil(durationMs / frameMs). Unbounded when absent. */
   durationMs?: number;
+  /**
+   * The last frame ends where `durationMs` does (shorter than the others, at least the contract's
+   * 100 ms) instead of running a whole window past it: a recording replayed as a device. Without
+   * it, the part of a last 5 s frame after the recording's end has no beats and a flat ECG, which
+   * reads as an asystole at the end of every replay (session 30).
+   */
+  endAtDuration?: boolean;
   /** Frame window, ms (default 1000; the contract allows 100–5000). */
   frameMs?: number;
   /** Sequence number of the first frame (default 0, as after a device reboot). */
@@ -188,7 +195,8 @@ export function* buildFrames(beats: Iterable<TimedBeat>, options: FrameBuilderOp
   const previousBeats: TimedBeat[] = [];
 
   for (let k = 0, ts = options.t0Ms; ts < endMs; k++) {
-    const { frameMs: durMs, ecgFsHz: fsHz } = settingsAt();
+    const { frameMs: windowMs, ecgFsHz: fsHz } = settingsAt();
+    const durMs = options.endAtDuration && ts + windowMs > endMs ? Math.max(FRAME_LIMITS.minDurMs, Math.ceil(endMs - ts)) : windowMs;
     const end = ts + durMs;
     const frameLeadOff = overlapsLeadOff(ts, end);
     const frameBeats: TelemetryFrame['beats'] = [];

@@ -112,6 +112,8 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   const frames = buildFrames(beats, {
     t0Ms,
     durationMs,
+    // (The record ends in its last frame: no flat line past its end.)
+    endAtDuration: true,
     frameMs,
     battery,
     // Invalid ("no data") ECG samples are sent as lead-off frames, as a device would flag them.

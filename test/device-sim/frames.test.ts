@@ -3,6 +3,9 @@ import { telemetryV1Schema, type TelemetryFrame } from '../../contracts/telemetr
 import { buildFrames, encodeV1, recordEcgSource, type TimedBeat } from '../../device-sim/frames.ts';
 import { recordBeats, recordDurationMs } from '../../device-sim/replay.ts';
 import { readWfdbRecord } from '../../device-sim/wfdb-record.ts';
+import { DEFAULT_ALARM_CRITERIA } from '../../contracts/criteria.ts';
+import { detectorsForCriteria } from '../../processor/detector-set.ts';
+import { PatientStream } from '../../processor/patient-stream.ts';
 
 const ECG = '/work/shared/data/ecg';
 const T0 = 1_764_064_800_000;
@@ -66,6 +69,30 @@ describe('frame builder', () => {
     const ecg = frames.flatMap((f) => f.ecg!.uV);
     expect(ecg.slice(0, 650000)).toEqual(Array.from(record.ecg!.uV));
     expect(ecg.slice(650000)).toEqual(new Array(1806 * 360 - 650000).fill(0));
+  });
+
+  it('endAtDuration (a recording replayed, sim replay): the last frame ends with the recording, shorter, never under 100 ms', async () => {
+    const record = await readWfdbRecord(`${ECG}/mitdb/100`);
+    const durationMs = recordDurationMs(record); // 1,805,556 ms
+    const frames = [...buildFrames(recordBeats(record, T0), { t0Ms: T0, durationMs, frameMs: 5000, endAtDuration: true, battery: 100, ecg: recordEcgSource(record.ecg!.uV, 360, T0) })];
+    const last = frames.at(-1)!;
+    expect([frames.length, last.ts - T0, last.durMs]).toEqual([362, 1_805_000, 556]);
+    expect(decode(last).success).toBe(true);
+    // Every sample of the recording once, none past it (floor(360 × 0.556) = 200 samples).
+    expect(frames.flatMap((f) => f.ecg!.uV)).toEqual(Array.from(record.ecg!.uV).slice(0, 361 * 1800 + 200));
+    // A remainder under the contract's 100 ms becomes a 100 ms frame.
+    const short = [...buildFrames([], { t0Ms: T0, durationMs: 10_040, frameMs: 5000, endAtDuration: true })];
+    expect(short.map((f) => f.durMs)).toEqual([5000, 5000, 100]);
+  });
+
+  it('a record replayed in 5 s frames raises no asystole at its end with endAtDuration (it did with the last frame padded past the recording)', async () => {
+    const record = await readWfdbRecord(`${ECG}/mitdb/100`);
+    const asystoles = (endAtDuration: boolean) => {
+      const stream = new PatientStream('p', 'd', detectorsForCriteria(DEFAULT_ALARM_CRITERIA));
+      const frames = buildFrames(recordBeats(record, T0), { t0Ms: T0, durationMs: recordDurationMs(record), frameMs: 5000, endAtDuration, battery: 100, ecg: recordEcgSource(record.ecg!.uV, 360, T0) });
+      return [...frames].flatMap((f) => stream.detect(f)).filter((c) => c.kind === 'asystole' && c.type === 'onset').length;
+    };
+    expect([asystoles(false), asystoles(true)]).toEqual([1, 0]);
   });
 
   it('resamples the ECG to a requested contract rate with the exact sample count per frame', async () => {
