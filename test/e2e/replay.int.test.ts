@@ -82,8 +82,10 @@ describe('sim replay of mitdb/100 at maximum speed', () => {
       const k = Math.floor((t - first.t0) / 1000);
       windows.set(k, [...(windows.get(k) ?? []), t - beatsMs[i - 1]!]);
     });
+    // The last frame ends with the record (650,000 samples at 360 Hz: 1,805,556 ms), its point there.
+    const endMs = first.t0 + Math.round((650_000 * 1000) / MITDB_FS_HZ);
     const expected = [...windows.entries()].map(([k, rr]) => ({
-      timeMs: first.t0 + (k + 1) * 1000,
+      timeMs: Math.min(first.t0 + (k + 1) * 1000, endMs),
       hrBpm: 60000 / (rr.reduce((a, b) => a + b, 0) / rr.length),
     }));
 
