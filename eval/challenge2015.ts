@@ -132,8 +132,8 @@ export async function readAlarmLabels(dir: string): Promise<Map<string, boolean>
 /** The production detector set for a patient nobody configured (processor/detector-set.ts, default criteria). */
 export const productionDetectors = (): Detector[] => detectorsForCriteria(DEFAULT_ALARM_CRITERIA);
 
-/** Keeps each episode of `kind` by onset ([start, end] s from the record start, end null while open). */
-class EpisodeLog {
+/** Keeps each vt episode by onset ([start, end] s from the record start, end null while open). */
+export class EpisodeLog {
   readonly #open = new Map<number, [number, number | null]>();
   add(changes: readonly { kind: string; type: string; onsetMs: number; endMs?: number }[]): void {
     for (const c of changes) {

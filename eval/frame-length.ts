@@ -19,7 +19,7 @@ import { readWfdbHeader } from '../device-sim/wfdb-header.ts';
 import { readWfdbRecord, type WfdbRecord } from '../device-sim/wfdb-record.ts';
 import { detectThroughBeatSource, EcgBeatSource } from '../processor/ecg-beats.ts';
 import { PatientStream } from '../processor/patient-stream.ts';
-import { ALARM_AT_MS, ALARM_WINDOW_MS, alarmType, challengeScore, ecgSignalIndexes, productionDetectors, readAlarmLabels, VT_ALARM_TYPE, type AlarmResult } from './challenge2015.ts';
+import { ALARM_AT_MS, alarmType, challengeScore, ecgSignalIndexes, productionDetectors, readAlarmLabels, EpisodeLog, VT_ALARM_TYPE, type AlarmResult } from './challenge2015.ts';
 import { ecgOnlyFrames } from './qrs.ts';
 import { EVAL_EPOCH_MS } from './replay.ts';
 
@@ -37,15 +37,12 @@ const dir = join(values.data, 'challenge2015');
 function productionAlarm(record: WfdbRecord, frameMs: number): boolean {
   const source = new EcgBeatSource();
   const stream = new PatientStream('frame-length', 'frame-length', productionDetectors());
-  const episodes = new Map<number, number | null>();
+  const log = new EpisodeLog();
   for (const frame of ecgOnlyFrames(record, frameMs)) {
     if (frame.ts + frame.durMs > EVAL_EPOCH_MS + ALARM_AT_MS) break;
-    for (const c of detectThroughBeatSource(source, stream, frame).changes) {
-      if (c.kind === 'vt') episodes.set(c.onsetMs, c.type === 'end' && c.endMs !== undefined ? c.endMs : null);
-    }
+    log.add(detectThroughBeatSource(source, stream, frame).changes);
   }
-  const from = EVAL_EPOCH_MS + ALARM_AT_MS - ALARM_WINDOW_MS;
-  return [...episodes].some(([onset, end]) => onset <= EVAL_EPOCH_MS + ALARM_AT_MS && (end === null || end >= from));
+  return log.inWindow().length > 0;
 }
 
 const records: { name: string; truth: boolean; lead: WfdbRecord }[] = [];

@@ -27,6 +27,14 @@ const SHIFT_MS = 30;
 const SMOOTH_MS = 60;
 
 /**
+ * How far before a complex's R peak the comparison reads the lead, samples: its window, half the
+ * smoothing and the alignment search (what a caller must still hold for a run's first complex).
+ */
+export function complexReachBeforeR(fsHz: number): number {
+  return Math.round((PRE_MS * fsHz) / 1000) + Math.round((SHIFT_MS * fsHz) / 1000) + (Math.max(1, Math.round((SMOOTH_MS * fsHz) / 1000)) >> 1);
+}
+
+/**
  * Mean correlation of consecutive complexes at the R-peak sample indexes `peaks` (ascending);
  * NaN when fewer than two peaks or when `sample` returns NaN for a sample needed (not held).
  * @param sample filtered ECG sample at an absolute index (NaN when not available)

@@ -95,7 +95,7 @@ import { z } from 'zod';
 import type { AlertEvidence } from '../../contracts/alert.ts';
 import { BEAT_CLASSES } from '../../contracts/telemetry.ts';
 import type { BeatEvent, Detector, EcgChunk, EpisodeChange, PendingState, TimeEvent } from './detector.ts';
-import { consecutiveComplexSimilarity } from './complex-similarity.ts';
+import { complexReachBeforeR, consecutiveComplexSimilarity } from './complex-similarity.ts';
 import { finiteEntry, HeldHandover, parsePendingBeatRun, seenBefore, type PendingBeatRun } from './pending-run.ts';
 import { VF_WINDOW_MS, VfLeakageMeter, vfMeterStateSchema, type VfReading } from './vf-leakage.ts';
 
@@ -474,15 +474,14 @@ export class VtDetector implements Detector {
   /**
    * The oldest filtered sample the complex similarity can still read after a hand-over: the current
    * run's first complex, or the next beat's (beats come after the beat stream's time; their ECG is
-   * already in the meter), less the complex's reach before its R peak (complex-similarity.ts: 100 ms,
-   * smoothing and alignment, 250 ms with margin). Keeping only that makes the hand-over record
-   * carry ≈ 4–6 s of ECG instead of the meter's 12 s.
+   * already in the meter), less the complex's reach before its R peak (complex-similarity.ts).
+   * Keeping only that makes the hand-over record carry ≈ 4–6 s of ECG instead of the meter's 12 s.
    */
   #complexesNeededFrom(): number {
     const m = this.#meter!;
-    const fromMs = Math.min(this.#run[0]?.timeMs ?? Infinity, this.#seenUntilMs) - 250;
+    const fromMs = Math.min(this.#run[0]?.timeMs ?? Infinity, this.#seenUntilMs);
     if (this.#ecgEndMs === undefined || !Number.isFinite(fromMs)) return 0;
-    return m.sampleCount - Math.ceil(((this.#ecgEndMs - fromMs) * m.fsHz) / 1000);
+    return m.sampleCount - Math.ceil(((this.#ecgEndMs - fromMs) * m.fsHz) / 1000) - complexReachBeforeR(m.fsHz);
   }
 
   /**
