@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import { writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { devIssuerKeyPath, openDevIssuer } from '../dashboard-api/dev-issuer.ts';
-import { formatSimReport, reportFromApi, unmonitoredPeriods, runReplay, runSim, SIM_STAGGER_MS, simDeviceIds, type RunSimOptions, type RunSimSummary, type SimSpeed } from '../device-sim/index.ts';
+import { DeviceClock, formatSimReport, reportFromApi, unmonitoredPeriods, runReplay, runSim, SIM_STAGGER_MS, simDeviceIds, type RunSimOptions, type RunSimSummary, type SimSpeed } from '../device-sim/index.ts';
 import { deviceWireFormats, encoderOf, parseWireFormat, type WireFormatChoice } from '../device-sim/wire-format.ts';
 import { sleep } from '../device-sim/pacing.ts';
 import type { PulsebridgeConfig } from '../platform/config.ts';
@@ -176,8 +176,9 @@ export function normalizeReportFlag(argv: readonly string[]): string[] {
  * Device clocks across runs: at speed N > 1 device time runs ahead of the wall clock, so a second
  * run of the same devices started from the current time would go back in device time, and the
  * processor would take its frames for late ones (analysed already) and raise nothing. The last
- * device time of each simulated device is kept in `<data>/sim/device-clock.json`, and a run starts
- * after it.
+ * device time of each simulated device — its own clock's reading (`--clock-offset`,
+ * `--clock-drift-ppm`), which is what its frames carry — is kept in `<data>/sim/device-clock.json`,
+ * and a run starts so that every device's clock starts after it.
  */
 function deviceClockPath(config: Readonly<PulsebridgeConfig>): string {
   return path.join(config.dataDir, 'sim', 'device-clock.json');
@@ -192,16 +193,30 @@ function readDeviceClock(config: Readonly<PulsebridgeConfig>): Record<string, nu
   }
 }
 
-/** Device time a run of `ids` starts at: now, or just after the last run of any of them. */
-export function simStartMs(config: Readonly<PulsebridgeConfig>, ids: readonly string[], nowMs: number): number {
-  const clock = readDeviceClock(config);
-  const last = Math.max(...ids.map((id) => (Number.isFinite(clock[id]) ? clock[id]! : 0)));
-  return Math.max(nowMs, last + 1000);
+/** A per-device clock setting of {@link SimBehaviour}, for device `id` (index `i`). */
+function perDeviceClock(v: number | ((deviceId: string, index: number) => number) | undefined, id: string, i: number): number {
+  return (typeof v === 'function' ? v(id, i) : v) ?? 0;
 }
 
-async function saveDeviceClock(config: Readonly<PulsebridgeConfig>, ids: readonly string[], endMs: number): Promise<void> {
+/**
+ * True time a run of `ids` starts at: now, or late enough that each device's clock (true time +
+ * its `clockOffsetMs`) starts just after the last device time of the previous runs.
+ */
+export function simStartMs(config: Readonly<PulsebridgeConfig>, ids: readonly string[], nowMs: number, behaviour: SimBehaviour = {}): number {
   const clock = readDeviceClock(config);
-  for (const id of ids) clock[id] = Math.max(clock[id] ?? 0, endMs);
+  const starts = ids.map((id, i) => (Number.isFinite(clock[id]) ? clock[id]! + 1000 - perDeviceClock(behaviour.clockOffsetMs, id, i) : -Infinity));
+  return Math.max(nowMs, ...starts);
+}
+
+/** Keeps each device's clock reading at the end of the run (see {@link simStartMs}). */
+async function saveDeviceClock(config: Readonly<PulsebridgeConfig>, summary: RunSimSummary): Promise<void> {
+  const clock = readDeviceClock(config);
+  const endMs = summary.t0Ms + summary.durationMs;
+  for (const id of summary.deviceIds) {
+    const spec = summary.deviceInfo[id]?.clock;
+    const deviceEndMs = spec ? Math.ceil(new DeviceClock(summary.t0Ms, spec).toDevice(endMs)) : endMs;
+    clock[id] = Math.max(clock[id] ?? 0, deviceEndMs);
+  }
   await mkdir(path.dirname(deviceClockPath(config)), { recursive: true });
   await writeFile(deviceClockPath(config), JSON.stringify(clock) + '\n');
 }
@@ -224,6 +239,8 @@ async function writeReport(input: SimCommandInput, summary: RunSimSummary, flags
     scenario: summary.scenario, t0Ms: summary.t0Ms, endMs: summary.t0Ms + summary.durationMs, devices: summary.deviceIds,
     episodes: summary.episodes, wallStartMs: summary.wallStartMs,
     unmonitored: unmonitoredPeriods(summary.deviceInfo, summary.deviceEvents, summary.t0Ms + summary.durationMs),
+    // Alerts carry device-clock times (--clock-offset, --clock-drift-ppm), the ground truth true time.
+    deviceClocks: Object.fromEntries(Object.entries(summary.deviceInfo).map(([id, info]) => [id, info.clock])),
   };
   let { report, truncated } = await reportFromApi({ ...base, api: { apiUrl, token } });
   if (truncated && embedded) {
@@ -249,7 +266,7 @@ export async function runSimCommand(input: SimCommandInput): Promise<void> {
   // Fail before the run, not after it, when the report could not be fetched.
   if (input.report) await reportToken(config, input.report);
   const summary = await runSim({
-    t0Ms: simStartMs(config, ids, Date.now()),
+    t0Ms: simStartMs(config, ids, Date.now(), input.behaviour),
     devices: ids,
     scenario: input.scenario,
     durationMs: input.durationMs,
@@ -261,7 +278,7 @@ export async function runSimCommand(input: SimCommandInput): Promise<void> {
     signal: input.signal,
     logger: input.logger,
   });
-  await saveDeviceClock(config, ids, summary.t0Ms + summary.durationMs);
+  await saveDeviceClock(config, summary);
   input.out(JSON.stringify({ devices: summary.devices, scenario: summary.scenario, framesSent: summary.framesSent, framesAcked: summary.framesAcked,
     episodes: summary.episodes.length, groundTruth: summary.groundTruthPath, aborted: summary.aborted }));
   if (input.report) await writeReport(input, summary, input.report, embedded);

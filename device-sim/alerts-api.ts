@@ -6,6 +6,7 @@
 import type { Alert } from '../contracts/alert.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
 import type { GroundTruthEpisode } from './ground-truth.ts';
+import type { DeviceClockSpec } from './device-clock.ts';
 import { buildSimReport, type SimReport, type UnmonitoredPeriod } from './report.ts';
 
 /** The API's largest page (dashboard-api/server.ts MAX_ALERT_LIMIT). */
@@ -92,6 +93,8 @@ export interface ReportFromApiInput {
   toleranceMs?: number;
   /** Where devices sent no rhythm (report.ts `unmonitoredPeriods`). */
   unmonitored?: readonly UnmonitoredPeriod[];
+  /** Each device's clock offset and drift (report.ts `ReportInput.deviceClocks`). */
+  deviceClocks?: Readonly<Record<string, DeviceClockSpec>>;
 }
 
 /** Fetches the run's alerts and builds the simulation report (report.ts). */
@@ -101,6 +104,7 @@ export async function reportFromApi(input: ReportFromApiInput): Promise<{ report
     scenario: input.scenario, t0Ms: input.t0Ms, endMs: input.endMs, devices: input.devices, episodes: input.episodes, alerts,
     ...(input.toleranceMs === undefined ? {} : { toleranceMs: input.toleranceMs }),
     ...(input.unmonitored === undefined ? {} : { unmonitored: input.unmonitored }),
+    ...(input.deviceClocks === undefined ? {} : { deviceClocks: input.deviceClocks }),
   });
   return { report, truncated };
 }

@@ -16,16 +16,20 @@
  * the free alert closest in onset. A further alert inside an already matched window is a
  * duplicate (one episode, several alerts); any other alert of a physiological kind is false —
  * also one raised on a distractor (an NSVT run, which must not alarm) — and any other technical
- * alert is reported as unmatched. Alerts with an onset outside the run's device time (± the
+ * alert is reported as unmatched. Alerts with an onset outside the run's time (± the
  * tolerance), e.g. signal loss after the devices stopped, are left out.
  *
- * Timing, per matched alert: onset error = alert onset − expected onset (device time); latency =
+ * Time base: the ground truth is in true time; an alert's onset and end are its device's clock
+ * readings, converted to true time when the device clock had an offset or drift (`deviceClocks`).
+ *
+ * Timing, per matched alert: onset error = alert onset − expected onset (true time); latency =
  * alert `detectedAt` − the wall time the frame holding the onset was sent (includes the time
  * the criterion itself needs, e.g. 4 s of silence, divided by the speed); after-criterion delay =
  * `detectedAt` − the wall time the frame completing the criterion was sent (the pipeline's own
  * delay).
  */
 import { ALERT_KINDS, TECHNICAL_KINDS, type Alert, type AlertKind } from '../contracts/alert.ts';
+import { DeviceClock, type DeviceClockSpec } from './device-clock.ts';
 import type { EpisodeKind } from './episode-kinds.ts';
 import type { GroundTruthEpisode } from './ground-truth.ts';
 
@@ -35,7 +39,7 @@ export type ReportAlert = Pick<Alert, 'id' | 'deviceId' | 'patientId' | 'kind' |
 /** What the report is built from. */
 export interface ReportInput {
   scenario: string;
-  /** Device time span of the run, ms since the Unix epoch. */
+  /** Time span of the run (true time, as the ground truth's), ms since the Unix epoch. */
   t0Ms: number;
   endMs: number;
   devices: readonly string[];
@@ -45,6 +49,13 @@ export interface ReportInput {
   toleranceMs?: number;
   /** Where a device sent nothing the rhythm can be read from ({@link unmonitoredPeriods}): alarms due there are not scored. */
   unmonitored?: readonly UnmonitoredPeriod[];
+  /**
+   * Each device's clock (run-sim.ts `deviceInfo[id].clock`; `t0Ms` is its true start). An alert's
+   * onset and end are the device's own times (its frames' `ts`), the ground truth's are true
+   * times: with a clock offset or drift, the alert times are converted before they are matched.
+   * A device not listed keeps true time.
+   */
+  deviceClocks?: Readonly<Record<string, DeviceClockSpec>>;
 }
 
 /** A stretch of true time in which a device's frames carried neither beats nor ECG. */
@@ -103,7 +114,7 @@ export interface ExpectedAlarm {
   notScoredReason?: 'cut_off' | 'criterion_not_met' | 'not_monitored';
 }
 
-/** An alert as the report shows it. */
+/** An alert as the report shows it: onset and end in true time (the API's `onset` is the device's clock). */
 export interface AlertRef {
   id: string;
   deviceId: string;
@@ -233,9 +244,28 @@ const emptyStats = (): KindStats => ({
   onsetErrorMs: distribution([]), latencyMs: distribution([]), afterCriterionMs: distribution([]),
 });
 
-const toRef = (a: ReportAlert): AlertRef => ({
-  id: a.id, deviceId: a.deviceId, kind: a.kind, onsetMs: Date.parse(a.onset), endMs: a.end ? Date.parse(a.end) : null, detectedAtMs: Date.parse(a.detectedAt),
+/** An alert with its onset and end in true time (`toTrueMs`: the device clock's reading to true time). */
+const toRef = (a: ReportAlert, toTrueMs: (deviceMs: number) => number): AlertRef => ({
+  id: a.id, deviceId: a.deviceId, kind: a.kind, onsetMs: toTrueMs(Date.parse(a.onset)), endMs: a.end ? toTrueMs(Date.parse(a.end)) : null,
+  detectedAtMs: Date.parse(a.detectedAt),
 });
+
+/** Per device, its clock reading → true time (whole ms); identity for a device without a clock given. */
+function trueTimeOf(t0Ms: number, clocks: Readonly<Record<string, DeviceClockSpec>> | undefined): (deviceId: string) => (deviceMs: number) => number {
+  const same = (ms: number) => ms;
+  const converters = new Map<string, (deviceMs: number) => number>();
+  return (deviceId) => {
+    const spec = clocks?.[deviceId];
+    if (!spec || (spec.offsetMs === 0 && spec.driftPpm === 0)) return same;
+    let convert = converters.get(deviceId);
+    if (!convert) {
+      const clock = new DeviceClock(t0Ms, spec);
+      convert = (ms) => Math.round(clock.toTrue(ms));
+      converters.set(deviceId, convert);
+    }
+    return convert;
+  };
+}
 
 const inWindow = (t: number, x: { windowStartMs: number; windowEndMs: number }) => t >= x.windowStartMs && t <= x.windowEndMs;
 
@@ -252,7 +282,8 @@ export function buildSimReport(input: ReportInput): SimReport {
   const distractors = input.episodes.filter((e) => e.alarm === null).map((e) => ({
     deviceId: e.deviceId, kind: e.kind, windowStartMs: e.onsetMs - tol, windowEndMs: Math.max(e.onsetMs, e.endMs ?? input.endMs) + tol,
   }));
-  const ofDevices = input.alerts.filter((a) => devices.has(a.deviceId)).map(toRef);
+  const toTrueOf = trueTimeOf(input.t0Ms, input.deviceClocks);
+  const ofDevices = input.alerts.filter((a) => devices.has(a.deviceId)).map((a) => toRef(a, toTrueOf(a.deviceId)));
   const considered = ofDevices.filter((a) => a.onsetMs >= input.t0Ms - tol && a.onsetMs <= input.endMs + tol);
 
   // Free alerts per device and kind.

@@ -47,6 +47,17 @@ describe('simulation report', () => {
     expect([r.byKind.vt!.missed, r.byKind.tachy!.false]).toEqual([1, 1]);
   });
 
+  it('converts the alert onset and end (device clock readings) to true time before matching', () => {
+    // The device's clock runs 60 s ahead and 500 ppm fast: the alert's times are its readings.
+    const clock = { offsetMs: 60_000, driftPpm: 500 };
+    const reading = (trueS: number) => new Date(T0 + 60_000 + trueS * 1000 * 1.0005).toISOString();
+    const ahead = alert('extreme_brady', 0, 3.5, { onset: reading(100), end: reading(121) });
+    const withClock = buildSimReport({ scenario: 'test', t0Ms: T0, endMs: END, devices: ['sim-0001'], episodes: [episode('extreme_brady', 100, 120)], alerts: [ahead], deviceClocks: { 'sim-0001': clock } });
+    expect([withClock.pass, withClock.matches[0]!.onsetErrorMs, withClock.matches[0]!.endErrorMs]).toEqual([true, 0, 1000]);
+    const without = report([episode('extreme_brady', 100, 120)], [ahead]);
+    expect([without.pass, without.totals.missed, without.totals.falsePhysiological]).toEqual([false, 1, 1]);
+  });
+
   it('matches within ±tolerance of the onset or inside the episode, and not beyond', () => {
     const inside = report([episode('afib', 100, 280)], [alert('afib', 140, 200)]);
     expect([inside.totals.episodesDetected, inside.matches[0]!.onsetErrorMs]).toEqual([1, 40_000]);

@@ -50,18 +50,23 @@ describe('sim --report against an embedded stack', () => {
     registry.close();
   });
 
-  it('finds every scripted episode (VT, pause, extreme tachycardia and what they imply) and no false alarm, and writes the report', async () => {
+  // Alerts carry the device's clock, the ground truth true time: with clocks off by a minute the
+  // report must still match them (it converted nothing before session 31 and failed such runs).
+  it.each([
+    { clocks: 'true device clocks', behaviour: {} },
+    { clocks: 'device clocks 60 s ahead and 45 s behind, drifting', behaviour: { clockOffsetMs: (d: string) => (d.endsWith('1') ? 60_000 : -45_000), clockDriftPpm: (d: string) => (d.endsWith('1') ? 300 : -300) } },
+  ])('finds every scripted episode (VT, pause, extreme tachycardia and what they imply) and no false alarm, and writes the report, with $clocks', async ({ behaviour }) => {
     const scenarioPath = path.join(dataDir, 'short.json');
     fs.writeFileSync(scenarioPath, JSON.stringify({ name: 'short', phases: [
       { kind: 'normal', durationMs: 12_000 }, { kind: 'vt', durationMs: 3000 }, { kind: 'normal', durationMs: 8000 },
       { kind: 'nsvt', durationMs: 3000 }, { kind: 'normal', durationMs: 8000 }, { kind: 'pause', durationMs: 3400 },
       { kind: 'normal', durationMs: 8000 }, { kind: 'extreme_tachy', durationMs: 35_000 }, { kind: 'normal', durationMs: 10_000 },
     ] }));
-    const reportPath = path.join(dataDir, 'out', 'report.json');
+    const reportPath = path.join(dataDir, 'out', `report-${Object.keys(behaviour).length}.json`);
     const lines: string[] = [];
     await runSimCommand({
       config, devices: 2, scenario: scenarioPath, durationMs: 91_000, speed: 10, groundTruthPath: undefined, url: `mqtts://localhost:${gatewayPort}`,
-      credentials: {}, report: { path: reportPath, apiUrl, token: undefined, waitMs: 1500 }, signal: new AbortController().signal, logger: silentLogger,
+      credentials: {}, behaviour, report: { path: reportPath, apiUrl, token: undefined, waitMs: 1500 }, signal: new AbortController().signal, logger: silentLogger,
       out: (line) => lines.push(line),
     });
     const report = JSON.parse(fs.readFileSync(reportPath, 'utf8')) as SimReport;
