@@ -63,6 +63,22 @@ function credentialsFor(config: Readonly<PulsebridgeConfig>, flags: CredentialFl
   };
 }
 
+/**
+ * The device ids of an embedded `sim` run: `sim-0001` … as many as asked, skipping every id that
+ * is online. A running `pulsebridge demo` streams `sim-0001` … itself; a second simulator of the
+ * same ids took over their connections turn by turn and put two device clocks into one stream (the
+ * demo's frames then arrived behind the analysed data: a signal loss on each of its patients).
+ */
+export function simDeviceIdsNotOnline(count: number, isOnline: (deviceId: string) => boolean): { ids: string[]; skipped: string[] } {
+  let candidates = count;
+  for (;;) {
+    const all = simDeviceIds(candidates);
+    const ids = all.filter((id) => !isOnline(id));
+    if (ids.length >= count) return { ids: ids.slice(0, count), skipped: all.filter((id) => isOnline(id)) };
+    candidates += count - ids.length;
+  }
+}
+
 /** `--report` and its companions. */
 export interface SimReportFlags {
   /** Where to write the JSON report; '' = `<data>/sim/report.json`. */
@@ -259,9 +275,17 @@ async function writeReport(input: SimCommandInput, summary: RunSimSummary, flags
 
 export async function runSimCommand(input: SimCommandInput): Promise<void> {
   const { config } = input;
-  const ids = simDeviceIds(input.devices);
   const embedded = !input.credentials.certDir && !input.credentials.cert;
-  if (embedded) await withRegistry(config, input.logger, (registry) => provisionSimDevices(config, registry, ids));
+  const ids = embedded
+    ? await withRegistry(config, input.logger, async (registry) => {
+      const chosen = simDeviceIdsNotOnline(input.devices, (id) => registry.liveness.get(id)?.online === true);
+      if (chosen.skipped.length > 0) {
+        input.logger.warn(`devices ${chosen.skipped.join(', ')} are online (streamed by a running demo or another simulator): this run simulates ${chosen.ids.join(', ')}`);
+      }
+      await provisionSimDevices(config, registry, chosen.ids);
+      return chosen.ids;
+    })
+    : simDeviceIds(input.devices);
   const creds = credentialsFor(config, input.credentials);
   // Fail before the run, not after it, when the report could not be fetched.
   if (input.report) await reportToken(config, input.report);

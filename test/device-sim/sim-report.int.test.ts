@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDashboard, startGateway, startProcessor, type Running } from '../../cli/components.ts';
-import { runSimCommand } from '../../cli/sim.ts';
+import { provisionSimDevices, runSimCommand, simDeviceIdsNotOnline } from '../../cli/sim.ts';
+import { runSim } from '../../device-sim/index.ts';
 import { fetchAlerts } from '../../device-sim/alerts-api.ts';
 import type { SimReport } from '../../device-sim/report.ts';
 import { InProcessBus } from '../../platform/bus/index.ts';
@@ -18,6 +19,7 @@ import { silentLogger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
 import { SqliteVitalsStore } from '../../platform/store/index.ts';
 import { makeTempDir } from '../helpers/gateway-fixture.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 describe('sim --report against an embedded stack', () => {
   const dataDir = makeTempDir('pb-sim-report-');
@@ -84,6 +86,28 @@ describe('sim --report against an embedded stack', () => {
     const printed = lines.join('\n').split('\n');
     expect(JSON.parse(printed[0]!)).toMatchObject({ devices: 2, scenario: 'short', aborted: false });
     expect(printed.slice(-2)).toEqual(['Result: PASS (every scored episode detected, no false physiological alarm)', `Report written to ${reportPath}`]);
+  });
+
+  it('simulates other devices than those online: a running demo streams sim-0001 … itself', async () => {
+    // sim-0001 streams (as a demo's device would) while `sim --devices 2` runs.
+    await provisionSimDevices(config, registry, ['sim-0001']);
+    const demoDevice = new AbortController();
+    const certs = path.join(dataDir, 'pki', 'devices');
+    const streaming = runSim({
+      devices: ['sim-0001'], scenario: 'normal', durationMs: 120_000, speed: 1, signal: demoDevice.signal, logger: silentLogger, groundTruthPath: undefined,
+      connect: { url: `mqtts://localhost:${gatewayPort}`, ca: fs.readFileSync(path.join(dataDir, 'pki', 'server-ca.crt')),
+        certFor: (id) => fs.readFileSync(path.join(certs, `${id}.crt`)), keyFor: (id) => fs.readFileSync(path.join(certs, `${id}.key`)) },
+    });
+    await waitFor('sim-0001 online', () => registry.liveness.get('sim-0001')?.online === true || undefined, 10_000);
+    const groundTruthPath = path.join(dataDir, 'out', 'while-online.json');
+    await runSimCommand({
+      config, devices: 2, scenario: 'normal', durationMs: 5000, speed: 10, groundTruthPath, url: `mqtts://localhost:${gatewayPort}`,
+      credentials: {}, report: undefined, signal: new AbortController().signal, logger: silentLogger, out: () => {},
+    });
+    demoDevice.abort();
+    await streaming;
+    expect((JSON.parse(fs.readFileSync(groundTruthPath, 'utf8')) as { devices: string[] }).devices).toEqual(['sim-0002', 'sim-0003']);
+    expect(simDeviceIdsNotOnline(3, (id) => id === 'sim-0002')).toEqual({ ids: ['sim-0001', 'sim-0003', 'sim-0004'], skipped: ['sim-0002'] });
   });
 
   it('says clearly when the dashboard API refuses the token', async () => {
