@@ -210,7 +210,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }
     const accepted = acceptTelemetry(deviceId, payload, receivedAt, registry, limits);
     const frame = accepted.ok ? accepted.record.frame : accepted.frame;
-    if (frame) tracker?.frame(deviceId, frame, receivedAt);
+    if (frame) tracker?.frame(deviceId, frame, receivedAt, accepted.ok ? accepted.record.patientId : '');
     if (!accepted.ok) {
       await deadLetter(deviceId, topic, payload, accepted.reason, accepted.detail, receivedAt);
       framesRejected.inc({ reason: accepted.reason });

@@ -82,12 +82,14 @@ export class LivenessTracker {
     this.#dirty.add(deviceId);
   }
 
-  frame(deviceId: string, frame: TelemetryFrame, receivedAtMs: number): void {
+  /** A telemetry frame, published for `patientId`, or refused ('': dead-lettered). */
+  frame(deviceId: string, frame: TelemetryFrame, receivedAtMs: number, patientId: string): void {
     const t = this.#track(deviceId);
     const r = t.row;
     r.lastSeenMs = receivedAtMs;
     r.lastFrameAtMs = receivedAtMs;
     r.lastSeq = frame.seq;
+    r.lastFramePatientId = patientId;
     r.battery = frame.battery === BATTERY_UNKNOWN ? undefined : frame.battery;
     if (frame.charging !== undefined) r.charging = frame.charging;
     const sample = skewSampleMs(frame, receivedAtMs);

@@ -14,6 +14,13 @@
  *   (both are the gateway's receive times, one clock).
  * Only then is the silence the device's. Without liveness for the device (never seen by a
  * gateway, or no liveness reader configured) the silence is the device's, as before.
+ *
+ * Newer frames delay nothing when they do not belong to the stream's patient (session 31): the
+ * device was reassigned (its frames now go to another patient's stream) or its frames are refused
+ * (unassigned, invalid: dead-lettered). Then this patient is no longer monitored by the device —
+ * the silence is the device's, as after `device disable`. Before, such a stream was held as an
+ * infrastructure gap for as long as the device sent: an operator alarm that never cleared, and
+ * patient signal-loss alarms held back meanwhile.
  */
 
 /** What the processor reads of a device's liveness (platform/registry DeviceLivenessView). */
@@ -23,6 +30,8 @@ export interface UpstreamLivenessView {
   lastFrameAtMs: number | undefined;
   /** When the processor last heard the gateway's heartbeat (processor clock). */
   gatewayHeardAtMs?: number;
+  /** The patient the gateway published the latest frame for, '' when refused; absent from older gateways. */
+  lastFramePatientId?: string;
 }
 
 export interface UpstreamLiveness {
@@ -34,6 +43,8 @@ export interface SilenceEvidence {
   lastArrivalMs: number;
   /** Gateway clock: `receivedAt` of the stream's latest frame; undefined after a restore. */
   lastReceivedAtMs: number | undefined;
+  /** The stream's patient. */
+  patientId: string;
 }
 
 export type SilenceVerdict =
@@ -50,6 +61,12 @@ export function silenceCause(view: UpstreamLivenessView | undefined, evidence: S
       reason: `no heartbeat of gateway ${view.gatewayId ?? '(unknown)'} reached the processor since the device's last frame: the bus or the gateway is down` };
   }
   if (evidence.lastReceivedAtMs !== undefined && view.lastFrameAtMs !== undefined && view.lastFrameAtMs > evidence.lastReceivedAtMs) {
+    const to = view.lastFramePatientId;
+    if (to !== undefined && to !== evidence.patientId) {
+      return { cause: 'device', reason: to === ''
+        ? `gateway ${view.gatewayId ?? '(unknown)'} refuses the device's newer frames (dead-lettered: e.g. the device was unassigned): nothing reaches this patient's stream`
+        : 'the device\'s newer frames go to another patient (the device was reassigned): it no longer monitors this patient' };
+    }
     return { cause: 'infrastructure', gatewayId: view.gatewayId,
       reason: `gateway ${view.gatewayId ?? '(unknown)'} received frames ${view.lastFrameAtMs - evidence.lastReceivedAtMs} ms newer than the processor's latest: telemetry is delayed on the bus` };
   }

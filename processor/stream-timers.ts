@@ -97,7 +97,7 @@ export class StreamTimers {
     if (clock.now() - entry.lastArrivalMs < silenceMs) return this.armSilence(entry);
     const { upstream, gap } = this.#o;
     if (upstream && gap) {
-      const verdict = silenceCause(upstream.get(entry.rt.deviceId), { lastArrivalMs: entry.lastArrivalMs, lastReceivedAtMs: entry.lastReceivedAtMs });
+      const verdict = silenceCause(upstream.get(entry.rt.deviceId), { lastArrivalMs: entry.lastArrivalMs, lastReceivedAtMs: entry.lastReceivedAtMs, patientId: entry.rt.patientId });
       if (verdict.cause === 'infrastructure') {
         gap.hold(entry.key, verdict);
         return this.armSilence(entry, true);

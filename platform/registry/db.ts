@@ -32,7 +32,7 @@ const SCHEMA = `
     reported_online INTEGER, status_at INTEGER,
     fw TEXT, model TEXT, battery INTEGER, charging INTEGER,
     clock_skew_ms REAL, last_clock_skew_ms INTEGER,
-    updated_at INTEGER NOT NULL);
+    updated_at INTEGER NOT NULL, last_frame_patient TEXT);
   CREATE TABLE IF NOT EXISTS gateway_instance (gateway_id TEXT PRIMARY KEY, heartbeat_at INTEGER NOT NULL);
   CREATE TABLE IF NOT EXISTS command (
     cmd_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, type TEXT NOT NULL, payload TEXT NOT NULL,
@@ -59,10 +59,19 @@ export class RegistryDb {
       // busy_timeout: concurrent writers from other processes wait instead of failing.
       this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;');
       this.#db.exec(SCHEMA);
+      this.#addMissingColumns();
     } catch (err) {
       this.#db.close();
       throw storageError(err, 'the device registry database', path);
     }
+  }
+
+  /** Columns added after a registry file may have been created (SQLite appends them, as in SCHEMA). */
+  #addMissingColumns(): void {
+    const has = (table: string, column: string) =>
+      (this.#db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).some((c) => c.name === column);
+    // Session 31: the patient of the device's last frame (liveness.ts DeviceLiveness.lastFramePatientId).
+    if (!has('device_liveness', 'last_frame_patient')) this.#db.exec('ALTER TABLE device_liveness ADD COLUMN last_frame_patient TEXT');
   }
 
   /** A cached prepared statement: the gateway resolves a patient per frame, so preparing once matters. */

@@ -39,6 +39,7 @@ function completeRow(r: DeviceLiveness): DeviceLiveness {
   return {
     deviceId: r.deviceId, connected: r.connected, gatewayId: r.gatewayId, connectedAtMs: r.connectedAtMs, disconnectedAtMs: r.disconnectedAtMs,
     disconnectReason: r.disconnectReason, lastSeenMs: r.lastSeenMs, lastFrameAtMs: r.lastFrameAtMs, lastSeq: r.lastSeq,
+    ...(r.lastFramePatientId !== undefined ? { lastFramePatientId: r.lastFramePatientId } : {}),
     reportedOnline: r.reportedOnline, statusAtMs: r.statusAtMs, fw: r.fw, model: r.model, battery: r.battery, charging: r.charging,
     clockSkewMs: r.clockSkewMs, lastClockSkewMs: r.lastClockSkewMs,
   };

@@ -9,6 +9,7 @@ interface Row {
   reported_online: number | null; status_at: number | null;
   fw: string | null; model: string | null; battery: number | null; charging: number | null;
   clock_skew_ms: number | null; last_clock_skew_ms: number | null;
+  last_frame_patient: string | null;
   heartbeat_at: number | null;
 }
 
@@ -36,7 +37,9 @@ export class SqliteDeviceLivenessStore implements DeviceLivenessStore {
     const now = this.#db.now();
     this.#db.transaction(() => {
       this.#db.stmt('INSERT INTO gateway_instance VALUES (?, ?) ON CONFLICT(gateway_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at').run(gatewayId, now);
-      const upsert = this.#db.stmt(`INSERT OR REPLACE INTO device_liveness VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+      const upsert = this.#db.stmt(`INSERT OR REPLACE INTO device_liveness (device_id, connected, gateway_id, connected_at, disconnected_at, disconnect_reason,
+        last_seen_at, last_frame_at, last_seq, reported_online, status_at, fw, model, battery, charging, clock_skew_ms, last_clock_skew_ms,
+        updated_at, last_frame_patient) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
       for (const l of rows) {
         const current = this.#db.stmt('SELECT connected, gateway_id, connected_at FROM device_liveness WHERE device_id = ?').get(l.deviceId) as
           | { connected: number; gateway_id: string | null; connected_at: number | null }
@@ -50,7 +53,7 @@ export class SqliteDeviceLivenessStore implements DeviceLivenessStore {
           bit(l.reportedOnline), l.statusAtMs ?? null,
           l.fw ?? null, l.model ?? null, l.battery ?? null, bit(l.charging),
           l.clockSkewMs ?? null, l.lastClockSkewMs ?? null,
-          now,
+          now, l.lastFramePatientId ?? null,
         );
       }
     });
@@ -89,6 +92,7 @@ export class SqliteDeviceLivenessStore implements DeviceLivenessStore {
       lastSeenMs: opt(r.last_seen_at),
       lastFrameAtMs: opt(r.last_frame_at),
       lastSeq: opt(r.last_seq),
+      ...(r.last_frame_patient !== null ? { lastFramePatientId: r.last_frame_patient } : {}),
       reportedOnline: optBool(r.reported_online),
       statusAtMs: opt(r.status_at),
       fw: opt(r.fw),

@@ -23,6 +23,13 @@ export interface DeviceLiveness {
   /** Receive time and sequence number of the last telemetry frame. */
   lastFrameAtMs: number | undefined;
   lastSeq: number | undefined;
+  /**
+   * The patient the gateway published that frame for; '' when it refused the frame (dead-lettered:
+   * the device unassigned, the frame invalid, …). Tells the processor whether the device's newer
+   * frames belong to a patient's stream at all (processor/silence-cause.ts). Optional: rows of
+   * gateways before session 31 lack it.
+   */
+  lastFramePatientId?: string | undefined;
   /** `online` of the last status message (the Last Will says false). */
   reportedOnline: boolean | undefined;
   statusAtMs: number | undefined;

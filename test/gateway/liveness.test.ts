@@ -55,7 +55,7 @@ it('records the status, every frame\'s receive time, battery and clock skew, and
   expect(fx.registry.liveness.get('dev-1')).toEqual({
     deviceId: 'dev-1', online: true, connected: true, gatewayId: 'gw-test',
     connectedAtMs: T, disconnectedAtMs: undefined, disconnectReason: undefined,
-    lastSeenMs: T + 6000, lastFrameAtMs: T + 6000, lastSeq: 8,
+    lastSeenMs: T + 6000, lastFrameAtMs: T + 6000, lastSeq: 8, lastFramePatientId: 'pat-1',
     reportedOnline: true, statusAtMs: T, fw: '2.3.1', model: 'PB-Patch-2',
     battery: undefined, // 255 = unknown
     charging: false, clockSkewMs: 2000, lastClockSkewMs: 2000,
@@ -63,6 +63,24 @@ it('records the status, every frame\'s receive time, battery and clock skew, and
   });
   expect(fx.metrics.render()).toContain('pb_gateway_device_clock_skew_seconds{device="dev-1"} 2\n');
   expect(fx.metrics.render()).toContain('pb_gateway_connected_devices 1\n');
+  client.end(true);
+});
+
+it('says for which patient the device\'s latest frame was published: another after a reassignment, none when refused', async () => {
+  const creds = fx.addDevice('dev-1', 'pat-1');
+  const client = await connectWithWill(fx.port, 'dev-1', creds);
+  // Device time of the frames = the gateway's clock; the assignments change at device times.
+  const frameAt = async (seq: number, atMs: number) => {
+    clock = atMs;
+    await publishQos1(client, topics('dev-1').telemetry, frameJson(seq, atMs - 1000));
+    await fx.gateway.poll();
+    return fx.registry.liveness.get('dev-1')?.lastFramePatientId;
+  };
+  expect(await frameAt(1, T + 1000)).toBe('pat-1');
+  await fx.registry.assign('dev-1', 'pat-2', T + 1500, 'test');
+  expect(await frameAt(2, T + 3000)).toBe('pat-2');
+  await fx.registry.unassign('dev-1', T + 3500, 'test');
+  expect(await frameAt(3, T + 5000)).toBe(''); // dead-lettered: no patient
   client.end(true);
 });
 

@@ -24,9 +24,9 @@ class FakeUpstream implements UpstreamLiveness {
 }
 
 /** The gateway heart-beats every second for `seconds`, its latest frame of the device received at `lastFrameAtMs`. */
-async function heartbeats(h: Awaited<ReturnType<typeof startHarness>>, upstream: FakeUpstream, seconds: number, lastFrameAtMs: number) {
+async function heartbeats(h: Awaited<ReturnType<typeof startHarness>>, upstream: FakeUpstream, seconds: number, lastFrameAtMs: number, lastFramePatientId?: string) {
   for (let s = 0; s < seconds; s++) {
-    upstream.view = { gatewayId: 'gw-1', lastFrameAtMs, gatewayHeardAtMs: h.clock.now() };
+    upstream.view = { gatewayId: 'gw-1', lastFrameAtMs, gatewayHeardAtMs: h.clock.now(), ...(lastFramePatientId === undefined ? {} : { lastFramePatientId }) };
     await h.advance(1000);
   }
 }
@@ -72,6 +72,20 @@ describe('silence while the bus or the gateway is down', () => {
     expect(h.metrics.gauge('pb_processor_infrastructure_gap_streams', '').get()).toBe(1);
     await h.stop();
   });
+
+  // Found in session 31 (device assign while the demo ran): the reassigned device's frames went to
+  // the new patient's stream, the old stream was held as an infrastructure gap for good.
+  it.each([['reassigned: its newer frames go to another patient', 'p-other'], ['unassigned: its newer frames are dead-lettered', '']])(
+    'raises signal_loss, and no operator alarm, when the device was %s', async (_what, lastFramePatientId) => {
+      const bus = new InProcessBus();
+      const upstream = new FakeUpstream();
+      const h = await startHarness({ bus, upstream });
+      await h.send(LIST.slice(0, 15));
+      await heartbeats(h, upstream, 15, receivedAt(29), lastFramePatientId);
+      expect(processorSnapshots(bus).filter((a) => a.kind === 'signal_loss')).toHaveLength(1);
+      expect(h.metrics.counter('pb_processor_infrastructure_gaps_total', '').get()).toBe(0);
+      await h.stop();
+    });
 
   it('raises signal_loss when the gateway is alive and received nothing newer: the device is silent', async () => {
     const bus = new InProcessBus();
