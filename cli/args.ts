@@ -10,10 +10,31 @@ export class UsageError extends Error {
 
 export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T) {
   try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return parseArgs({ args: joinNegativeValues(argv, options), options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError((err as Error).message.replace(/\.$/, ''));
+    // One sentence on one line (some of Node's messages span several).
+    throw new UsageError((err as Error).message.replace(/\s*\n\s*/g, ' ').replace(/\.$/, ''));
   }
+}
+
+/**
+ * `--clock-offset -3s`: a value option followed by a negative number takes it as its value, as the
+ * usage text writes it (Node's parser would call the dash ambiguous and ask for `--clock-offset=-3s`).
+ */
+function joinNegativeValues(argv: readonly string[], options: NonNullable<ParseArgsConfig['options']>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return [...out, ...argv.slice(i)];
+    const next = argv[i + 1];
+    if (arg.startsWith('--') && !arg.includes('=') && options[arg.slice(2)]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
 }
 
 /** Whether a command's arguments hold `--help` or `-h` as an option (not as a value after `--`). */
@@ -34,9 +55,16 @@ export const COMMON_FLAGS = {
 export function envWithFlags(env: NodeJS.ProcessEnv, values: Record<string, unknown>): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = { ...env };
   if (typeof values['data-dir'] === 'string') out.PULSEBRIDGE_DATA_DIR = values['data-dir'];
-  if (typeof values['mqtt-port'] === 'string') out.PULSEBRIDGE_MQTT_PORT = values['mqtt-port'];
-  if (typeof values['http-port'] === 'string') out.PULSEBRIDGE_HTTP_PORT = values['http-port'];
+  if (typeof values['mqtt-port'] === 'string') out.PULSEBRIDGE_MQTT_PORT = portFlag('mqtt-port', values['mqtt-port']);
+  if (typeof values['http-port'] === 'string') out.PULSEBRIDGE_HTTP_PORT = portFlag('http-port', values['http-port']);
   return out;
+}
+
+/** A port flag's value, checked here so the error names the flag rather than the variable it sets. */
+function portFlag(flag: string, text: string): string {
+  const port = Number(text);
+  if (!/^\d+$/.test(text.trim()) || port > 65_535) throw new UsageError(`--${flag} must be a port number from 0 to 65535, got "${text}"`);
+  return text.trim();
 }
 
 /** Parses "10m", "90s", "2h", "500ms" or a bare number of seconds into milliseconds. */

@@ -65,7 +65,15 @@ export async function startGateway(ctx: ComponentContext, registry: Registry): P
     rateLimit: { ...config.gateway.rateLimit },
     tls: config.gateway.plaintext ? undefined : readTls(config),
   });
-  const { port } = await gateway.listen(config.gateway.mqttPort, config.bindHost);
+  let port: number;
+  try {
+    ({ port } = await gateway.listen(config.gateway.mqttPort, config.bindHost));
+  } catch (err) {
+    // The gateway's pollers (registry, commands, liveness) already run: stop them, or they keep the
+    // process alive after the error (the demo did not exit when the MQTT port was taken).
+    await gateway.close().catch(() => undefined);
+    throw err;
+  }
   ctx.logger.info('gateway listening', { port, tls: !config.gateway.plaintext });
   return { name: 'gateway', gateway, port, stop: () => gateway.close() };
 }

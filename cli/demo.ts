@@ -3,7 +3,7 @@
  * SQLite store), a development PKI and token issuer in the data folder, and simulated devices.
  */
 import { openDevIssuer } from '../dashboard-api/dev-issuer.ts';
-import { runSim, SIM_STAGGER_MS, simDeviceIds } from '../device-sim/index.ts';
+import { resolveScenario, runSim, SIM_STAGGER_MS, simDeviceIds } from '../device-sim/index.ts';
 import { openBus, openRegistry, openVitalsStore } from '../platform/adapters.ts';
 import type { PulsebridgeConfig } from '../platform/config.ts';
 import { devPkiPaths, ensureDevPki } from '../platform/security/index.ts';
@@ -28,6 +28,8 @@ export interface DemoInput {
 
 export async function runDemo(input: DemoInput): Promise<void> {
   const { config, logger, signal } = input;
+  // A scenario that does not exist fails the start, not the simulator minutes later in a log line.
+  if (input.devices > 0) await resolveScenario(input.scenario);
   assertWritableFolder(config.dataDir);
   ensureDevPki(config.dataDir);
   const running: Running[] = [];
@@ -60,8 +62,10 @@ export async function runDemo(input: DemoInput): Promise<void> {
     input.out(`  Dashboard:     ${dashboard.url}/#token=${token}`);
     input.out(`  MQTT gateway:  mqtts://localhost:${gateway.port} (device CA: ${devPkiPaths(config.dataDir).deviceCaCert})`);
     input.out(`  Simulated devices: ${ids.length}${ids.length ? ` (${ids[0]}…, scenario ${input.scenario})` : ''}`);
-    input.out(`  Another clinician token: bin/pulsebridge token --sub <user> --role clinician --patients ${patients.slice(0, 2).join(',') || 'patient-0001'}`);
-    input.out(`  Add a device:  bin/pulsebridge device add <id> --patient <pid> --json`);
+    // The hints name this data folder unless it is the default one: run elsewhere, the CLI would make its own keys.
+    const dataDirFlag = path.resolve(config.dataDir) === path.resolve('data') ? '' : ` --data-dir ${config.dataDir}`;
+    input.out(`  Another clinician token: bin/pulsebridge token --sub <user> --role clinician --patients ${patients.slice(0, 2).join(',') || 'patient-0001'}${dataDirFlag}`);
+    input.out(`  Add a device:  bin/pulsebridge device add <id> --patient <pid> --json${dataDirFlag}`);
     input.out('Press Ctrl+C to stop.');
 
     const sim = ids.length === 0 ? Promise.resolve() : runSim({

@@ -3,6 +3,7 @@
  * reads process.env: the configuration is loaded here once, validated, frozen and passed down.
  * Exit 0 on success; errors go to stderr as one clear sentence.
  */
+import { userInfo } from 'node:os';
 import { openDevIssuer, ROLES, type Role } from '../dashboard-api/dev-issuer.ts';
 import { openBus, openLivenessReader, openRegistry, openVitalsStore } from '../platform/adapters.ts';
 import { loadConfig, type PulsebridgeConfig } from '../platform/config.ts';
@@ -23,15 +24,17 @@ Commands:
   demo [--devices N] [--scenario NAME]      everything in one process (embedded mode)
   gateway | processor | dashboard-api | ehr-exporter
                                             run one component (production mode)
-  sim [--devices N] [--scenario NAME|FILE] [--duration 10m] [--speed N]
+  sim [--devices N] [--scenario NAME|FILE] [--duration 10m] [--speed N] [--ground-truth F]
       [--report [FILE]] [--api URL] [--token T] [--report-wait 5s] [--format v1|v2|mix]
+      [--url mqtts://HOST:PORT] [--cert-dir DIR --ca F]
       [--disconnect-every D [--disconnect-for D]] [--reboot-every D [--reboot-for D]]
       [--clock-offset [-]D] [--clock-drift-ppm N] [--ecg-only] [--paced]
                                             scenarios: clinical-basics, all-alarms, normal, or a file;
                                             --ecg-only: ECG without firmware beats (the processor finds them);
                                             --paced: paced patients, pulses flagged in ecg.pace (JSON v1)
-  sim replay --record PATH[,PATH…] --device ID[,ID…] [--speed N|max] [--frame-ms 1000..5000]
-      [--format v1|v2|mix] [--cert F --key F --ca F]      several records at once, one device each
+  sim replay --record PATH[,PATH…] --device ID[,ID…] [--speed N|max] [--frame-ms 100..5000]
+      [--format v1|v2|mix] [--url mqtts://HOST:PORT] [--cert F --key F --ca F]
+                                            several records at once, one device each
   token --sub USER --role clinician|admin [--patients p1,p2] [--ttl 12h]
   device add <id> --patient <pid> [--json] | device assign <id> --patient <pid> [--from ISO]
   device unassign <id> [--at ISO] | device enable|disable <id> | device list [--json] | device show|audit <id>
@@ -42,6 +45,19 @@ Commands:
 Common options: --data-dir DIR, --mqtt-port N, --http-port N (override PULSEBRIDGE_* variables).`;
 
 const out = (line: string) => process.stdout.write(line + '\n');
+
+/** Who runs the CLI, for the audit trail: $USER, else the account of the process (containers often set no USER). */
+function cliActor(env: NodeJS.ProcessEnv): string {
+  let user = env.USER || env.LOGNAME;
+  if (!user) {
+    try {
+      user = userInfo().username;
+    } catch {
+      user = undefined;
+    }
+  }
+  return `cli:${user || 'unknown'}`;
+}
 
 function shutdownSignal(logger: Logger): AbortSignal {
   const controller = new AbortController();
@@ -103,7 +119,9 @@ async function runComponent(name: string, config: Readonly<PulsebridgeConfig>, l
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
-    out(USAGE);
+    // Asked for: stdout, exit 0. No command at all is a usage error: stderr, exit 2.
+    if (command) out(USAGE);
+    else process.stderr.write(USAGE + '\n');
     return command ? 0 : 2;
   }
   // `pulsebridge gateway --help` must print the usage, not start a gateway (or the demo, or a simulator).
@@ -179,14 +197,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       return runDeviceCommand({ config, action: positionals[0], deviceId: positionals[1], patientId: values.patient, json: values.json === true,
         from: values.from, at: values.at, commandType: values.type, commandJson: typeof values.json === 'string' ? values.json : undefined,
         ttl: values.ttl, timeout: values.timeout, wait: values.wait, signal: values.wait ? shutdownSignal(createLogger('warn', { app: 'pulsebridge' })) : undefined,
-        actor: `cli:${env.USER ?? 'unknown'}`, out, err: (line) => process.stderr.write(line + '\n') });
+        actor: cliActor(env), out, err: (line) => process.stderr.write(line + '\n') });
     }
     case 'deadletter': {
       const { values, positionals } = parse(rest, { ...COMMON_FLAGS, source: { type: 'string' }, reason: { type: 'string' }, device: { type: 'string' },
         since: { type: 'string' }, limit: { type: 'string' }, timeout: { type: 'string' }, json: { type: 'boolean' } });
       const config = configFrom(values);
       return runDeadLetterCommand({ config, action: positionals[0], id: positionals[1], source: values.source, reason: values.reason, deviceId: values.device,
-        since: values.since, limit: values.limit, timeout: values.timeout, json: values.json === true, actor: `cli:${env.USER ?? 'unknown'}`,
+        since: values.since, limit: values.limit, timeout: values.timeout, json: values.json === true, actor: cliActor(env),
         out, err: (line) => process.stderr.write(line + '\n') });
     }
     default:

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import { writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { devIssuerKeyPath, openDevIssuer } from '../dashboard-api/dev-issuer.ts';
-import { DeviceClock, formatSimReport, reportFromApi, unmonitoredPeriods, runReplay, runSim, SIM_STAGGER_MS, simDeviceIds, type RunSimOptions, type RunSimSummary, type SimSpeed } from '../device-sim/index.ts';
+import { DeviceClock, fetchAlerts, formatSimReport, reportFromApi, unmonitoredPeriods, runReplay, runSim, SIM_STAGGER_MS, simDeviceIds, type RunSimOptions, type RunSimSummary, type SimSpeed } from '../device-sim/index.ts';
 import { deviceWireFormats, encoderOf, parseWireFormat, type WireFormatChoice } from '../device-sim/wire-format.ts';
 import { sleep } from '../device-sim/pacing.ts';
 import type { PulsebridgeConfig } from '../platform/config.ts';
@@ -276,6 +276,9 @@ async function writeReport(input: SimCommandInput, summary: RunSimSummary, flags
 export async function runSimCommand(input: SimCommandInput): Promise<void> {
   const { config } = input;
   const embedded = !input.credentials.certDir && !input.credentials.cert;
+  // Before anything is provisioned: a --data-dir without a running Pulsebridge's PKI is a mistake to
+  // name, not a folder to fill with a new CA the gateway does not know.
+  const creds = credentialsFor(config, input.credentials);
   const ids = embedded
     ? await withRegistry(config, input.logger, async (registry) => {
       const chosen = simDeviceIdsNotOnline(input.devices, (id) => registry.liveness.get(id)?.online === true);
@@ -286,9 +289,12 @@ export async function runSimCommand(input: SimCommandInput): Promise<void> {
       return chosen.ids;
     })
     : simDeviceIds(input.devices);
-  const creds = credentialsFor(config, input.credentials);
   // Fail before the run, not after it, when the report could not be fetched.
-  if (input.report) await reportToken(config, input.report);
+  if (input.report) {
+    // Ask the API once (nothing changed since now): a wrong --api or --token shows before a long run, not after it.
+    const apiUrl = input.report.apiUrl ?? `http://localhost:${config.dashboard.httpPort}`;
+    await fetchAlerts({ apiUrl, token: await reportToken(config, input.report), sinceMs: Date.now() });
+  }
   const summary = await runSim({
     t0Ms: simStartMs(config, ids, Date.now(), input.behaviour),
     devices: ids,

@@ -22,7 +22,7 @@
  *    (default) they are sent when the device resumes, as a buffering device would, else dropped.
  * Normal rhythm in between stays within RR 500–1200 ms (rhythm.ts), clear of every criterion.
  */
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { PulsebridgeError } from '../platform/errors.ts';
 import { AFIB_MIN_EPISODE_MS, ASYSTOLE_MIN_GAP_MS, PAUSE_MIN_RR_MS, SIGNAL_LOSS_SILENCE_MS, VT } from './alarm-criteria.ts';
@@ -362,6 +362,16 @@ export async function loadScenarioFile(filePath: string): Promise<Readonly<Scena
  * A built-in scenario by name, or a scenario file by path (anything that is not a built-in name).
  */
 export async function resolveScenario(nameOrPath: string, options: BuiltinScenarioOptions = {}): Promise<Readonly<Scenario>> {
-  return builtinScenario(nameOrPath, options) ?? loadScenarioFile(nameOrPath);
+  const builtin = builtinScenario(nameOrPath, options);
+  if (builtin) return builtin;
+  try {
+    await access(nameOrPath);
+  } catch (cause) {
+    // Neither a name nor a file: say which names there are (a typo of a name is the likely case).
+    throw new PulsebridgeError('PB_SIM_FAILED',
+      `Scenario ${nameOrPath} is neither a built-in scenario (${Object.keys(BUILTIN_SCENARIOS).join(', ')}) nor a readable scenario file.`,
+      { cause, details: { source: nameOrPath } });
+  }
+  return loadScenarioFile(nameOrPath);
 }
 
