@@ -32,7 +32,7 @@ export interface DeviceCommandInput {
   json: boolean;
   actor: string;
   out: (line: string) => void;
-  /** stderr, for the one-sentence outcome of a failed `command --wait`. */
+  /** stderr: the one-sentence outcome of a failed `command --wait`, and warnings (`add` of a registered device). */
   err?: (line: string) => void;
   /** `assign --from`, `unassign --at`: ISO 8601 or ms since the epoch. */
   from?: string | undefined;
@@ -71,7 +71,10 @@ async function runDeviceAction(registry: Registry, input: DeviceCommandInput): P
       if (!input.patientId) throw new UsageError('device add needs --patient <pid>');
       // Issue the certificate first: a registered device without credentials would be useless.
       const creds = issueDeviceCertificate(config.dataDir, deviceId);
+      const before = registry.get(deviceId)?.patientId;
       await registry.add(deviceId, input.patientId, input.actor);
+      // Adding a registered device moves it to the new patient: say so, a mistyped id would move someone's patch.
+      if (before && before !== input.patientId) input.err?.(`Device ${deviceId} was already registered and assigned to patient ${before}; it is now assigned to patient ${input.patientId} (device assign says this explicitly; device audit shows the history).`);
       const result = { deviceId, patientId: input.patientId, cert: creds.cert, key: creds.key, ca: creds.ca };
       out(input.json ? JSON.stringify(result) : `device ${deviceId} assigned to patient ${input.patientId}\n  cert ${creds.cert}\n  key  ${creds.key}\n  ca   ${creds.ca}`);
       return 0;

@@ -42,6 +42,15 @@ describe('device registry commands', () => {
     expect(trail.map((e) => [e.actor, e.action])).toEqual([['cli:tester', 'add'], ['cli:tester', 'assign'], ['cli:tester', 'unassign']]);
   });
 
+  it('add of a registered device says on stderr that it moved it to the new patient; the same patient again says nothing', async () => {
+    await cli(dataDir, { action: 'add', deviceId: 'dev-1', patientId: 'pat-a', json: true });
+    expect((await cli(dataDir, { action: 'add', deviceId: 'dev-1', patientId: 'pat-a', json: true })).err).toEqual([]);
+    const moved = await cli(dataDir, { action: 'add', deviceId: 'dev-1', patientId: 'pat-b', json: true });
+    expect(moved.code).toBe(0);
+    expect(JSON.parse(moved.out[0]!)).toMatchObject({ deviceId: 'dev-1', patientId: 'pat-b' });
+    expect(moved.err).toEqual(['Device dev-1 was already registered and assigned to patient pat-a; it is now assigned to patient pat-b (device assign says this explicitly; device audit shows the history).']);
+  });
+
   it('refuses bad input with one clear message', async () => {
     await cli(dataDir, { action: 'add', deviceId: 'dev-1', patientId: 'pat-a' });
     await expect(cli(dataDir, { action: 'assign', deviceId: 'dev-1', patientId: 'pat-b', from: 'yesterday' })).rejects.toThrow('--from must be an ISO 8601 time (e.g. 2026-03-01T10:00:00Z) or ms since the epoch');
