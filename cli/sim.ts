@@ -335,12 +335,26 @@ export interface ReplayCommandInput {
  * Replays each record as its device, all at once, and prints one summary line per record and, with
  * several, one for all: frames sent and acknowledged, device time covered, wall time taken.
  */
+/**
+ * Embedded: a warning on stderr for each device to replay that is online already — a demo's
+ * simulated device or a real one. The replay's connection takes over the device's, and the other
+ * client reconnecting takes it back: two sources in one stream.
+ */
+async function warnIfOnline(config: Readonly<PulsebridgeConfig>, deviceIds: readonly string[], logger: Logger): Promise<void> {
+  if (config.bus.kind !== 'memory' || !fs.existsSync(config.registryPath)) return;
+  const online = await withRegistry(config, logger, async (registry) => deviceIds.filter((id) => registry.liveness.get(id)?.online === true));
+  if (online.length > 0) {
+    logger.warn(`devices ${online.join(', ')} are online already (another client holds the connection): the replay takes it over, and that client may take it back, putting two sources into one stream`);
+  }
+}
+
 export async function runReplayCommand(input: ReplayCommandInput): Promise<void> {
   const { config } = input;
   if (input.recordPaths.length !== input.deviceIds.length) {
     throw new UsageError(`sim replay needs one --device per --record (got ${input.recordPaths.length} records and ${input.deviceIds.length} devices)`);
   }
   const creds = credentialsFor(config, input.credentials);
+  await warnIfOnline(config, input.deviceIds, input.logger);
   const formats = deviceWireFormats(input.format ?? 'v1', input.deviceIds, input.deviceIds.join(','));
   const started = Date.now();
   const summaries = await Promise.all(input.recordPaths.map((recordPath, i) => {

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDashboard, startGateway, startProcessor, type Running } from '../../cli/components.ts';
-import { provisionSimDevices, runSimCommand, simDeviceIdsNotOnline } from '../../cli/sim.ts';
+import { provisionSimDevices, runReplayCommand, runSimCommand, simDeviceIdsNotOnline } from '../../cli/sim.ts';
 import { runSim } from '../../device-sim/index.ts';
 import { fetchAlerts } from '../../device-sim/alerts-api.ts';
 import type { SimReport } from '../../device-sim/report.ts';
@@ -15,7 +15,7 @@ import { InProcessBus } from '../../platform/bus/index.ts';
 import { loadConfig, type PulsebridgeConfig } from '../../platform/config.ts';
 import { ensureDevPki } from '../../platform/security/index.ts';
 import { DeviceRegistry } from '../../platform/registry/index.ts';
-import { silentLogger } from '../../platform/log.ts';
+import { createLogger, silentLogger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
 import { SqliteVitalsStore } from '../../platform/store/index.ts';
 import { makeTempDir } from '../helpers/gateway-fixture.ts';
@@ -104,6 +104,13 @@ describe('sim --report against an embedded stack', () => {
       config, devices: 2, scenario: 'normal', durationMs: 5000, speed: 10, groundTruthPath, url: `mqtts://localhost:${gatewayPort}`,
       credentials: {}, report: undefined, signal: new AbortController().signal, logger: silentLogger, out: () => {},
     });
+    // A replay as a device that is online says so (and here fails on its missing record afterwards).
+    const logged: string[] = [];
+    await expect(runReplayCommand({
+      config, recordPaths: [path.join(dataDir, 'no-such-record')], deviceIds: ['sim-0001'], speed: 'max', url: `mqtts://localhost:${gatewayPort}`,
+      credentials: {}, signal: new AbortController().signal, logger: createLogger('warn', {}, (line) => logged.push(line)), out: () => {},
+    })).rejects.toThrow();
+    expect(logged.join('\n')).toContain('devices sim-0001 are online already');
     demoDevice.abort();
     await streaming;
     expect((JSON.parse(fs.readFileSync(groundTruthPath, 'utf8')) as { devices: string[] }).devices).toEqual(['sim-0002', 'sim-0003']);
