@@ -13,7 +13,7 @@ import { T, uniqueSuffix, type BusInstances, type RegistryAdapter } from './devi
 /** A whole liveness row as a gateway writes it: connected to `gatewayId` since T - 5 s. */
 export const livenessRow = (deviceId: string, gatewayId: string, overrides: Partial<DeviceLiveness> = {}): DeviceLiveness => ({
   deviceId, connected: true, gatewayId, connectedAtMs: T - 5000, disconnectedAtMs: undefined, disconnectReason: undefined,
-  lastSeenMs: T - 100, lastFrameAtMs: T - 100, lastSeq: 41, reportedOnline: true, statusAtMs: T - 4900,
+  lastSeenMs: T - 100, lastFrameAtMs: T - 100, lastSeq: 41, lastFramePatientId: 'pat-1', reportedOnline: true, statusAtMs: T - 4900,
   fw: '2.3.1', model: 'PB-Patch-2', battery: 88, charging: false, clockSkewMs: -12.5, lastClockSkewMs: -20, ...overrides,
 });
 
@@ -56,8 +56,10 @@ export function livenessContract(adapter: RegistryAdapter): void {
 
   it('stores whole liveness rows and reads them back, online while the writing gateway is alive', async () => {
     const { dev1, dev2, dev3, gw1 } = ids;
-    await write(gw1, [row(dev1), row(dev2, { connected: false, battery: undefined, charging: undefined, disconnectReason: 'revoked' })]);
+    await write(gw1, [row(dev1), row(dev2, { connected: false, battery: undefined, charging: undefined, disconnectReason: 'revoked', lastFramePatientId: '' })]);
     expect(liveness().get(dev1)).toEqual({ ...row(dev1), online: true, gatewayHeardAtMs: T });
+    // '' = the gateway refused the latest frame (dead-lettered), not "unknown"
+    expect(liveness().get(dev2)?.lastFramePatientId).toBe('');
     // list() holds every device; a Kafka registry also other tests'.
     expect(liveness().list().filter((l) => [dev1, dev2, dev3].includes(l.deviceId)).map((l) => [l.deviceId, l.online, l.battery, l.charging, l.disconnectReason])).toEqual([
       [dev1, true, 88, false, undefined], [dev2, false, undefined, undefined, 'revoked'],
