@@ -160,6 +160,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const commandEvents = metrics.counter('pb_gateway_commands_total', 'Device command events: delivered, redelivered, ok, error, timed_out, expired, late, duplicate');
   const packetsRefused = metrics.counter('pb_gateway_packets_refused_total', 'MQTT packets refused while reading (connection closed), by reason and packet type');
   const publishDowngraded = metrics.counter('pb_gateway_publish_downgraded_total', 'Device messages accepted with a flag the contract does not allow removed, by flag (retain)');
+  const telemetryQos0 = metrics.counter('pb_gateway_telemetry_qos0_total', 'Telemetry frames published with QoS 0 (the contract asks for QoS 1; accepted, without a delivery guarantee)');
   const pollErrors = metrics.counter('pb_gateway_poll_errors_total', 'Failed registry polls, command ticks or liveness flushes, by step');
 
   const tracker = options.liveness
@@ -325,6 +326,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       // Telemetry is QoS 1: its PUBACK is the delivery guarantee. A QoS 2 frame (the PUBREC
       // flow is aedes's, not ours) is refused into the dead-letter stream with its reason; QoS 2
       // cannot be downgraded, since the device waits for PUBREC, not PUBACK.
+      // QoS 0 telemetry is taken as it comes (best effort: the device asked for no guarantee, and
+      // the frame itself is fine), and counted so that an operator sees firmware that sends it.
+      if (decision.kind === 'telemetry' && packet.qos === 0) telemetryQos0.inc();
       const work = decision.kind === 'telemetry' && packet.qos === 2
         ? deadLetter(identity.deviceId, packet.topic, payload, 'qos_not_allowed', 'telemetry must be published with QoS 1 (device-protocol.md "Topics"); this frame used QoS 2')
           .then(() => { framesReceived.inc(); framesRejected.inc({ reason: 'qos_not_allowed' }); })
@@ -476,7 +480,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       if (!deviceId || packet.cmd !== 'publish') return;
       deadLetter(deviceId, packet.topic ?? '', packet.prefix, 'packet_too_large',
         `the packet announced ${packet.declaredBytes} bytes, the limit is ${maxPacketBytes}; the connection was closed and only the first ${packet.prefix.length} payload bytes are kept`,
-        now(), { payloadBytes: packet.declaredBytes, payloadTruncated: true })
+        now(), { payloadBytes: packet.payloadBytes ?? packet.declaredBytes, payloadTruncated: true })
         .catch((err: unknown) => logger.warn('dead-letter of an oversized packet failed', { deviceId, err: err as Error }));
     });
   };

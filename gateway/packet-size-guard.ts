@@ -26,6 +26,8 @@ export interface OversizePacket {
   declaredBytes: number;
   /** PUBLISH only, when the prefix holds it. */
   topic?: string;
+  /** PUBLISH with its topic read: the payload's announced size (the body less topic and packet id). */
+  payloadBytes?: number;
   /** The first bytes of the PUBLISH payload (or of the body, for other packets) already read. */
   prefix: Buffer;
 }
@@ -38,13 +40,13 @@ interface ParserInternals {
 }
 
 /** Splits an already-read PUBLISH body prefix into topic and payload prefix (MQTT 3.1.1 §3.3.2). */
-function splitPublish(body: Buffer, qos: number): { topic?: string; payload: Buffer } {
+function splitPublish(body: Buffer, qos: number): { topic?: string; payloadStart?: number; payload: Buffer } {
   if (body.length < 2) return { payload: Buffer.alloc(0) };
   const topicBytes = body.readUInt16BE(0);
   if (body.length < 2 + topicBytes) return { payload: Buffer.alloc(0) };
   const topic = body.subarray(2, 2 + topicBytes).toString('utf8');
   const payloadStart = 2 + topicBytes + (qos > 0 ? 2 : 0);
-  return { topic, payload: body.subarray(Math.min(payloadStart, body.length)) };
+  return { topic, payloadStart, payload: body.subarray(Math.min(payloadStart, body.length)) };
 }
 
 /**
@@ -63,8 +65,13 @@ export function guardPacketSize(client: Client, maxPacketBytes: number, maxPrefi
     const cmd = this.packet.cmd ?? 'unknown';
     // Copy (slice) so the refused read's buffer is not kept alive by the dead-letter record.
     const readSoFar = Buffer.from(this._list.slice(0, Math.min(this._list.length, maxPrefixBytes + 2 + 65_535 + 2)));
-    const split = cmd === 'publish' ? splitPublish(readSoFar, this.packet.qos ?? 0) : { payload: readSoFar };
-    onOversize({ cmd, declaredBytes: this.packet.length, ...(split.topic !== undefined ? { topic: split.topic } : {}), prefix: Buffer.from(split.payload.subarray(0, maxPrefixBytes)) });
+    const split: { topic?: string; payloadStart?: number; payload: Buffer } = cmd === 'publish' ? splitPublish(readSoFar, this.packet.qos ?? 0) : { payload: readSoFar };
+    onOversize({
+      cmd, declaredBytes: this.packet.length,
+      ...(split.topic !== undefined ? { topic: split.topic } : {}),
+      ...(split.payloadStart !== undefined ? { payloadBytes: this.packet.length - split.payloadStart } : {}),
+      prefix: Buffer.from(split.payload.subarray(0, maxPrefixBytes)),
+    });
     this._emitError(new Error(`packet_too_large: ${cmd} of ${this.packet.length} bytes, the limit is ${maxPacketBytes}`));
     return false;
   };

@@ -103,7 +103,8 @@ describe('gateway abuse: oversized packets are refused while reading', () => {
     expect(received.length).toBe(0); // no PUBACK (nor anything else) after CONNACK
 
     const dead = await waitFor('the dead letter', () => deadLetters(bus).find((d) => d.reason === 'packet_too_large'));
-    expect(dead).toMatchObject({ source: 'gateway', deviceId: 'dev-big', topic, payloadTruncated: true, payloadBytes: 200 * 1024 * 1024 });
+    // payloadBytes: the payload announced, i.e. the packet body less topic (2 + its bytes) and packet id (2)
+    expect(dead).toMatchObject({ source: 'gateway', deviceId: 'dev-big', topic, payloadTruncated: true, payloadBytes: 200 * 1024 * 1024 - 4 - Buffer.byteLength(topic) });
     const prefix = Buffer.from(dead.payloadBase64, 'base64');
     expect(prefix.length).toBe(1024);
     expect(prefix.equals(payloadStart.subarray(0, 1024))).toBe(true);
@@ -161,6 +162,16 @@ describe('gateway abuse: QoS and retain outside the contract', () => {
     // The connection stays usable for QoS 1.
     await publishQos1(client, telemetryTopic('dev-1'), frameJson(6));
     expect(telemetry(bus).map((r) => r.frame.seq)).toEqual([6]);
+  });
+
+  it('QoS 0 telemetry is taken as it comes (no delivery guarantee was asked for) and counted', async () => {
+    await start();
+    const client = await connectDevice(fx.port, { clientId: 'dev-1', creds: fx.addDevice('dev-1', 'pat-1') });
+    cleanups.push(() => client.end(true));
+    await client.publishAsync(telemetryTopic('dev-1'), frameJson(7), { qos: 0 });
+    await waitFor('the QoS 0 frame on the bus', () => telemetry(bus).length > 0 || undefined);
+    expect(telemetry(bus).map((r) => r.frame.seq)).toEqual([7]);
+    expect(fx.metrics.counter('pb_gateway_telemetry_qos0_total', '').get()).toBe(1);
   });
 
   it('retained telemetry and command results are handled but not kept by the broker; the retained status is kept', async () => {
