@@ -34,7 +34,7 @@
     countHigh: $('count-high'), countMedium: $('count-medium'), countLow: $('count-low'),
     soundEnable: $('sound-enable'), audioPause: $('audio-pause'), audioStatus: $('audio-status'),
     boardView: $('board-view'), detailView: $('detail-view'), detailTitle: $('detail-title'), detailSub: $('detail-sub'),
-    detailNow: $('detail-now'), trend: $('trend'), trendNote: $('trend-note'), ecg: $('ecg'), ecgCaption: $('ecg-caption'),
+    detailNow: $('detail-now'), detailDenied: $('detail-denied'), detailBody: $('detail-body'), trend: $('trend'), trendNote: $('trend-note'), ecg: $('ecg'), ecgCaption: $('ecg-caption'),
     historyRows: $('history-rows'), liveEcg: $('live-ecg'), liveEcgNote: $('live-ecg-note'), criteriaForm: $('criteria-form'), criteriaNote: $('criteria-note'),
     resolveDialog: $('resolve-dialog'), resolveForm: $('resolve-form'), resolveWhat: $('resolve-what'),
     resolveOther: $('resolve-other'), resolveError: $('resolve-error'), resolveCancel: $('resolve-cancel'),
@@ -55,7 +55,7 @@
   let ws;
   let connState = 'connecting';
   let lastMessageAt = 0;
-  let heartbeatIntervalMs = 10000;
+  let heartbeatIntervalMs = 2000;
   let retryDelayMs = 1000;
   let retryAt = 0;
   let retryTimer;
@@ -428,8 +428,12 @@
     if (st.paused && (st.wanted === null || PRIORITY_RANK[a.priority] <= PRIORITY_RANK[st.wanted])) sound.resume();
   }
 
-  /** Unacknowledged first, then priority, then the oldest (the longest unattended). */
-  const byUrgency = (a, b) => ((a.state === 'active' ? 0 : 1) - (b.state === 'active' ? 0 : 1)) || (PRIORITY_RANK[a.priority] - PRIORITY_RANK[b.priority]) || (Date.parse(a.onset) - Date.parse(b.onset));
+  /**
+   * Unacknowledged first, then priority, then a condition that goes on before one that ended, then
+   * the oldest (the longest unattended) — of ended ones the newest.
+   */
+  const byUrgency = (a, b) => ((a.state === 'active' ? 0 : 1) - (b.state === 'active' ? 0 : 1)) || (PRIORITY_RANK[a.priority] - PRIORITY_RANK[b.priority])
+    || ((a.end ? 1 : 0) - (b.end ? 1 : 0)) || (a.end ? Date.parse(b.onset) - Date.parse(a.onset) : Date.parse(a.onset) - Date.parse(b.onset));
 
   /**
    * Open alarms of a patient grouped by episode: same family (brady + extreme brady …) with
@@ -589,13 +593,15 @@
   }
 
   /**
-   * Sort key: the most urgent unacknowledged alarm (priority, then oldest first), then
-   * acknowledged ones, then "no data", then everyone else by name.
+   * Sort key: the most urgent unacknowledged alarm (priority; a condition that goes on before one
+   * that ended and only waits for its acknowledgement; then the oldest), then acknowledged ones,
+   * then "no data", then everyone else by name. Without the "goes on" step, tiles holding alarms
+   * that ended minutes ago kept a patient whose asystole had just begun below the fold.
    */
   function urgency(id, list, l) {
     let rank = 9; let since = Infinity;
     for (const a of list || []) {
-      const r = PRIORITY_RANK[a.priority] + (a.state === 'acknowledged' ? 3 : 0);
+      const r = PRIORITY_RANK[a.priority] + (a.end ? 0.25 : 0) + (a.state === 'acknowledged' ? 3 : 0);
       const t = Date.parse(a.onset);
       if (r < rank || (r === rank && t < since)) { rank = r; since = t; }
     }
@@ -694,7 +700,8 @@
   }
 
   function rhythmText(l, list) {
-    const rhythmAlarm = list.find((a) => a.kind === 'afib' || a.kind === 'vt');
+    // Only a rhythm that goes on: an ended VT waiting for its acknowledgement is not the rhythm now.
+    const rhythmAlarm = list.find((a) => (a.kind === 'afib' || a.kind === 'vt') && !a.end);
     const beats = l.beatClasses ? `beats ${l.beatClasses.split('').join(' ')}` : 'no beats';
     return rhythmAlarm ? `${KIND_LABELS[rhythmAlarm.kind]} · ${beats}` : beats;
   }
@@ -832,7 +839,12 @@
     }
   }
 
+  /** A patient the page knows nothing of once the board is loaded: not on this user's care team (or no such patient). */
+  const notOnCareTeam = (id) => snapshotLoaded && !patients.has(id);
+
   function openDetail(id) {
+    // Not on the care team: nothing of theirs is asked for (each refusal would only be a 403 and an audit entry).
+    const denied = notOnCareTeam(id);
     if (detail.patientId !== id) {
       detail.patientId = id;
       detail.ecgAlertId = undefined;
@@ -844,7 +856,7 @@
       els.liveEcg.dataset.samples = '0';
       els.liveEcgNote.textContent = 'Waiting for ECG from the device…';
       detail.liveEcg = charts.liveEcg(els.liveEcg, els.liveEcg.clientWidth || 1000, 160);
-      watchEcg(id);
+      if (!denied) watchEcg(id);
       els.ecg.replaceChildren();
       els.ecgCaption.textContent = '';
       els.criteriaForm.replaceChildren();
@@ -852,8 +864,10 @@
     if (!detail.trend) detail.trend = charts.trend(els.trend, els.trend.clientWidth || 1000, 260);
     // Keyboard and screen-reader users land on the patient's name, not at the top of the page.
     requestAnimationFrame(() => els.detailTitle.focus());
-    void loadTrend();
-    void loadCriteria();
+    if (!denied) {
+      void loadTrend();
+      void loadCriteria();
+    }
     render();
   }
 
@@ -923,6 +937,17 @@
   function renderDetail() {
     const id = detail.patientId;
     if (!id) return;
+    // One clear page, not an empty patient view that looks like a quiet patient.
+    const denied = notOnCareTeam(id);
+    els.detailDenied.hidden = !denied;
+    els.detailBody.hidden = denied;
+    els.detailNow.hidden = denied;
+    if (denied) {
+      setText(els.detailTitle, `Patient ${id}`);
+      setText(els.detailSub, '');
+      setText(els.detailDenied, `Patient ${id} is not on your care team (or does not exist): nothing of theirs is shown, and the server refuses their data. Ask an administrator if they should be.`);
+      return;
+    }
     const p = patients.get(id);
     setText(els.detailTitle, p ? p.displayName : id);
     setText(els.detailSub, p ? `MRN ${p.mrn.value} (${p.mrn.system}) · patient ${id}` : `patient ${id}`);

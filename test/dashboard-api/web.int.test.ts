@@ -174,4 +174,35 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
     expect(await group.innerText()).toContain('Extreme bradycardia with Bradycardia');
     expect(await page.locator(`li[data-alert-id="${brady.id}"]`).count()).toBe(0);
   });
+
+  // Session 31, from a clinician's walkthrough: tiles ordered by their oldest unacknowledged alarm
+  // kept a patient whose asystole had just begun below patients with alarms that ended long ago;
+  // and a patient off the care team was drawn as an empty, quiet patient view.
+  test('a condition that goes on comes before alarms that only wait for their acknowledgement; a patient off the care team gets one clear page', async () => {
+    for (const p of ['p4', 'p5']) await fx.registry.add(`dev-${p}`, p, 'test');
+    const ended = makeAlert('p4', 'asystole', 20, { end: new Date(T0 + 20 * 60_000 + 9000).toISOString() });
+    const ongoing = makeAlert('p5', 'extreme_tachy', 30);
+    await publishAlerts(fx.bus, fx.api.projection, [ended, ongoing]);
+    const board = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    await board.goto(`${fx.url}/#token=${await fx.token('dr-order', 'clinician', ['p4', 'p5'])}`);
+    await board.locator(`li[data-alert-id="${ongoing.id}"]`).waitFor();
+    expect(await board.locator('#board .tile').evaluateAll((tiles) => tiles.map((t) => t.getAttribute('data-patient-id')))).toEqual(['p5', 'p4']);
+    await board.close();
+
+    const nurse = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    const asked: string[] = [];
+    nurse.on('request', (r) => { if (r.url().includes('/p5')) asked.push(r.url()); });
+    await nurse.goto(`${fx.url}/#token=${await fx.token('nurse-p4', 'clinician', ['p4'])}`);
+    await nurse.locator('#connection.state-live').waitFor();
+    await nurse.goto(`${fx.url}/#/patient/p5`);
+    await nurse.locator('#detail-denied').waitFor();
+    expect(await nurse.locator('#detail-denied').textContent()).toBe('Patient p5 is not on your care team (or does not exist): nothing of theirs is shown, and the server refuses their data. Ask an administrator if they should be.');
+    expect(await nurse.locator('#detail-body').isVisible()).toBe(false);
+    expect(await nurse.locator('#detail-now').isVisible()).toBe(false);
+    expect(asked).toEqual([]);
+    await nurse.goto(`${fx.url}/#/patient/p4`);
+    await nurse.locator('#detail-body').waitFor();
+    expect(await nurse.locator('#detail-denied').isVisible()).toBe(false);
+    await nurse.close();
+  });
 });
