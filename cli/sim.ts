@@ -289,9 +289,9 @@ export async function runSimCommand(input: SimCommandInput): Promise<void> {
       return chosen.ids;
     })
     : simDeviceIds(input.devices);
-  // Fail before the run, not after it, when the report could not be fetched.
   if (input.report) {
-    // Ask the API once (nothing changed since now): a wrong --api or --token shows before a long run, not after it.
+    // Fail before the run, not after it, when the report could not be fetched: ask the API once
+    // (for nothing changed since now), so a wrong --api or --token shows before a long run.
     const apiUrl = input.report.apiUrl ?? `http://localhost:${config.dashboard.httpPort}`;
     await fetchAlerts({ apiUrl, token: await reportToken(config, input.report), sinceMs: Date.now() });
   }
@@ -332,10 +332,6 @@ export interface ReplayCommandInput {
 }
 
 /**
- * Replays each record as its device, all at once, and prints one summary line per record and, with
- * several, one for all: frames sent and acknowledged, device time covered, wall time taken.
- */
-/**
  * Embedded: a warning on stderr for each device to replay that is online already — a demo's
  * simulated device or a real one. The replay's connection takes over the device's, and the other
  * client reconnecting takes it back: two sources in one stream.
@@ -348,6 +344,10 @@ async function warnIfOnline(config: Readonly<PulsebridgeConfig>, deviceIds: read
   }
 }
 
+/**
+ * Replays each record as its device, all at once, and prints one summary line per record and, with
+ * several, one for all: frames sent and acknowledged, device time covered, wall time taken.
+ */
 export async function runReplayCommand(input: ReplayCommandInput): Promise<void> {
   const { config } = input;
   if (input.recordPaths.length !== input.deviceIds.length) {
