@@ -63,6 +63,21 @@ function credentialsFor(config: Readonly<PulsebridgeConfig>, flags: CredentialFl
   };
 }
 
+/** Two of the gateway's liveness flushes (≈ 1 s each), ms. */
+const LIVENESS_SETTLE_MS = 2500;
+
+/**
+ * Which of `deviceIds` are online, and still after {@link LIVENESS_SETTLE_MS}: a device that has
+ * just disconnected (the previous run's, the previous replay's) reads as online until its gateway
+ * writes the disconnect, at its next liveness flush.
+ */
+async function devicesStillOnline(registry: Registry, deviceIds: readonly string[]): Promise<string[]> {
+  const online = deviceIds.filter((id) => registry.liveness.get(id)?.online === true);
+  if (online.length === 0) return [];
+  await sleep(LIVENESS_SETTLE_MS);
+  return online.filter((id) => registry.liveness.get(id)?.online === true);
+}
+
 /**
  * The device ids of an embedded `sim` run: `sim-0001` … as many as asked, skipping every id that
  * is online. A running `pulsebridge demo` streams `sim-0001` … itself; a second simulator of the
@@ -281,7 +296,8 @@ export async function runSimCommand(input: SimCommandInput): Promise<void> {
   const creds = credentialsFor(config, input.credentials);
   const ids = embedded
     ? await withRegistry(config, input.logger, async (registry) => {
-      const chosen = simDeviceIdsNotOnline(input.devices, (id) => registry.liveness.get(id)?.online === true);
+      const online = new Set(await devicesStillOnline(registry, registry.liveness.list().filter((l) => l.online).map((l) => l.deviceId)));
+      const chosen = simDeviceIdsNotOnline(input.devices, (id) => online.has(id));
       if (chosen.skipped.length > 0) {
         input.logger.warn(`devices ${chosen.skipped.join(', ')} are online (streamed by a running demo or another simulator): this run simulates ${chosen.ids.join(', ')}`);
       }
@@ -338,7 +354,7 @@ export interface ReplayCommandInput {
  */
 async function warnIfOnline(config: Readonly<PulsebridgeConfig>, deviceIds: readonly string[], logger: Logger): Promise<void> {
   if (config.bus.kind !== 'memory' || !fs.existsSync(config.registryPath)) return;
-  const online = await withRegistry(config, logger, async (registry) => deviceIds.filter((id) => registry.liveness.get(id)?.online === true));
+  const online = await withRegistry(config, logger, (registry) => devicesStillOnline(registry, deviceIds));
   if (online.length > 0) {
     logger.warn(`devices ${online.join(', ')} are online already (another client holds the connection): the replay takes it over, and that client may take it back, putting two sources into one stream`);
   }

@@ -26,6 +26,13 @@
   const AUDIO_PAUSE_MS = 2 * 60 * 1000;
 
   const $ = (id) => document.getElementById(id);
+  // Every time on the page is this browser's local time: say which (a station may sit in another zone than the patients).
+  {
+    const offsetMin = -new Date().getTimezoneOffset();
+    const p2 = (n) => String(Math.floor(Math.abs(n))).padStart(2, '0');
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'local time';
+    $('timezone').textContent = `times: ${zone} (UTC${offsetMin < 0 ? '−' : '+'}${p2(offsetMin / 60)}:${p2(offsetMin % 60)})`;
+  }
   const els = {
     connection: $('connection'), status: $('connection-status'), detail: $('connection-detail'),
     identity: $('identity'), signOut: $('sign-out'), signIn: $('sign-in'), tokenForm: $('token-form'),

@@ -13,6 +13,13 @@
     return { set() {}, destroy() {} };
   }
 
+  /** An axis tick (seconds since the epoch) as local HH:MM, or the date (YYYY-MM-DD) at midnight. */
+  const clockLabel = (sec) => {
+    const d = new Date(sec * 1000);
+    const p2 = (n) => String(n).padStart(2, '0');
+    return d.getHours() === 0 && d.getMinutes() === 0 ? `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())}` : `${p2(d.getHours())}:${p2(d.getMinutes())}`;
+  };
+
   /** A tile's heart-rate sparkline: no axes, no cursor, fixed 20–200 bpm so tiles compare at a glance. */
   function sparkline(container, width, height) {
     if (!available) return unavailable(container);
@@ -58,18 +65,25 @@
         c.textAlign = 'left';
       }
       c.setLineDash([]);
-      for (const a of extra.alarms) {
+      // Labels go on the first of three rows where they do not overlap another; with no room left
+      // the marker line stays and its label is left out (piled-up text read as one red smear).
+      const rowEnds = [-Infinity, -Infinity, -Infinity];
+      const gap = 6 * devicePixelRatio;
+      for (const a of [...extra.alarms].sort((p, q) => p.timeMs - q.timeMs)) {
         const x = u.valToPos(a.timeMs / 1000, 'x', true);
         if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
         c.strokeStyle = COLORS[a.priority] || COLORS.text;
         c.lineWidth = 2 * devicePixelRatio;
         c.beginPath(); c.moveTo(x, u.bbox.top); c.lineTo(x, u.bbox.top + u.bbox.height); c.stroke();
         c.fillStyle = c.strokeStyle;
+        const w = c.measureText(a.label).width;
         // Near the right edge (the newest alarm) the label goes to the left of its line.
-        const right = x + c.measureText(a.label).width + 6 * devicePixelRatio > u.bbox.left + u.bbox.width;
-        c.textAlign = right ? 'right' : 'left';
-        c.fillText(a.label, x + (right ? -3 : 3) * devicePixelRatio, u.bbox.top + 12 * devicePixelRatio);
-        c.textAlign = 'left';
+        const right = x + w + gap > u.bbox.left + u.bbox.width;
+        const from = right ? x - 3 * devicePixelRatio - w : x + 3 * devicePixelRatio;
+        const row = rowEnds.findIndex((end) => from > end + gap);
+        if (row < 0) continue;
+        rowEnds[row] = from + w;
+        c.fillText(a.label, from, u.bbox.top + (12 + 14 * row) * devicePixelRatio);
       }
       c.restore();
     };
@@ -78,7 +92,8 @@
       legend: { show: false },
       scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(30, min ?? 30) - 5, Math.max(160, max ?? 160) + 5] } },
       axes: [
-        { stroke: COLORS.text, grid: { stroke: COLORS.grid } },
+        // 24-hour local time like every other time on the page (uPlot's default is "4:20am"); the date at midnight.
+        { stroke: COLORS.text, grid: { stroke: COLORS.grid }, values: (_u, vals) => vals.map(clockLabel) },
         { stroke: COLORS.text, grid: { stroke: COLORS.grid }, label: 'bpm', size: 50 },
       ],
       series: [{}, { label: 'Heart rate', stroke: COLORS.hr, width: 1.5, points: { show: false } }],
