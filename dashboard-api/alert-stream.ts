@@ -33,6 +33,9 @@ import type { Principal } from './auth.ts';
 import { canAccessPatient } from './auth.ts';
 import { liveWire, type LivePatient, type LiveVitals } from './live-vitals.ts';
 
+/** A client that answered no ping for this long (and two periods) is taken as gone. */
+const PEER_GONE_MIN_MS = 20_000;
+
 /** Close codes (4000–4999 are application-defined, RFC 6455 §7.4.2). */
 export const STREAM_CLOSE = {
   /** The server shuts down; reconnect later. */
@@ -241,8 +244,10 @@ class StreamConnection {
       this.close(STREAM_CLOSE.tokenExpired, 'token expired');
       return;
     }
-    // Two silent ping periods: the peer is gone (sleeping laptop, dropped Wi-Fi); free the socket.
-    if (this.#missedPongs >= 2) {
+    // Silent for two ping periods, and at least 20 s: the peer is gone (sleeping laptop, dropped
+    // Wi-Fi); free the socket. The 20 s keeps the tolerance the 10 s heartbeat had for a client
+    // whose event loop stalls, now that pings come every 2 s for the page's sake.
+    if (this.#missedPongs >= Math.max(2, Math.ceil(PEER_GONE_MIN_MS / this.#options.heartbeatIntervalMs))) {
       this.#ws.terminate();
       return;
     }

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
-import { afterEach, beforeEach, expect, test } from 'vitest';
+import { afterEach, beforeEach, expect, test, vi } from 'vitest';
 import { InProcessBus } from '../../platform/bus/index.ts';
 import { silentLogger } from '../../platform/log.ts';
 import { AlertProjection } from '../../dashboard-api/alert-projection.ts';
@@ -77,4 +77,26 @@ test('stops sending while the socket buffer is above the high-water mark and res
   expect(ids()).toEqual(['0', '1', '2', '3', '4', '5', '6']);
   await hub.shutdown(0);
   expect(hub.size).toBe(0);
+});
+
+test('takes a client that answers no ping as gone after two heartbeats and at least 20 s, and keeps one that answers', async () => {
+  vi.useFakeTimers();
+  try {
+    // The page's 2 s heartbeat: pings every 2 s, but a client whose event loop stalls for a few
+    // seconds is not dropped sooner than with the former 10 s period.
+    const hub = new AlertStreamHub({ projection, logger: silentLogger, heartbeatIntervalMs: 2000, highWaterMarkBytes: 1 << 20 });
+    const principal = { sub: 'dr-a', role: 'clinician' as const, patients: ['p1'], expiresAtMs: undefined };
+    const silent = new SlowSocket();
+    const answering = new SlowSocket();
+    answering.ping = () => { queueMicrotask(() => answering.emit('pong')); };
+    hub.attach(silent as unknown as WebSocket, principal, undefined);
+    hub.attach(answering as unknown as WebSocket, principal, undefined);
+    await vi.advanceTimersByTimeAsync(19_000);
+    expect([silent.readyState, answering.readyState]).toEqual([silent.OPEN, answering.OPEN]);
+    await vi.advanceTimersByTimeAsync(4000);
+    expect([silent.readyState, answering.readyState]).toEqual([silent.CLOSED, answering.OPEN]);
+    await hub.shutdown(0);
+  } finally {
+    vi.useRealTimers();
+  }
 });
