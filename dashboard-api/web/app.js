@@ -484,6 +484,8 @@
 
   function fmtAgo(ms) {
     const s = Math.round((Date.now() - ms) / 1000);
+    // Onsets are device time: a device clock ahead of this station's puts them in the future.
+    if (s < -2) return `${fmtDuration(-s * 1000)} ahead of this clock (device clock)`;
     if (s < 60) return `${Math.max(s, 0)} s ago`;
     if (s < 3600) return `${Math.floor(s / 60)} min ago`;
     if (s < 86400) return `${Math.floor(s / 3600)} h ago`;

@@ -187,6 +187,11 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
     await board.goto(`${fx.url}/#token=${await fx.token('dr-order', 'clinician', ['p4', 'p5'])}`);
     await board.locator(`li[data-alert-id="${ongoing.id}"]`).waitFor();
     expect(await board.locator('#board .tile').evaluateAll((tiles) => tiles.map((t) => t.getAttribute('data-patient-id')))).toEqual(['p5', 'p4']);
+    // An onset ahead of the station's clock (the device's clock runs ahead) says so instead of "0 s ago".
+    const ahead = makeAlert('p4', 'low_battery', 0, { onset: new Date(Date.now() + 90_000).toISOString() });
+    await publishAlerts(fx.bus, fx.api.projection, [ahead]);
+    await board.locator(`li[data-alert-id="${ahead.id}"]`).waitFor();
+    expect(await board.locator(`li[data-alert-id="${ahead.id}"] .ago`).textContent()).toMatch(/^\d+ s ahead of this clock \(device clock\)$/);
     await board.close();
 
     const nurse = await browser.newPage({ viewport: { width: 1280, height: 720 } });
