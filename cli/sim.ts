@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import { writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { devIssuerKeyPath, openDevIssuer } from '../dashboard-api/dev-issuer.ts';
-import { DeviceClock, fetchAlerts, formatSimReport, reportFromApi, unmonitoredPeriods, runReplay, runSim, SIM_STAGGER_MS, simDeviceIds, type RunSimOptions, type RunSimSummary, type SimSpeed } from '../device-sim/index.ts';
+import { DeviceClock, fetchAlerts, formatSimReport, perDevice, reportFromApi, unmonitoredPeriods, runReplay, runSim, SIM_STAGGER_MS, simDeviceIds, type RunSimOptions, type RunSimSummary, type SimSpeed } from '../device-sim/index.ts';
 import { deviceWireFormats, encoderOf, parseWireFormat, type WireFormatChoice } from '../device-sim/wire-format.ts';
 import { sleep } from '../device-sim/pacing.ts';
 import type { PulsebridgeConfig } from '../platform/config.ts';
@@ -224,18 +224,13 @@ function readDeviceClock(config: Readonly<PulsebridgeConfig>): Record<string, nu
   }
 }
 
-/** A per-device clock setting of {@link SimBehaviour}, for device `id` (index `i`). */
-function perDeviceClock(v: number | ((deviceId: string, index: number) => number) | undefined, id: string, i: number): number {
-  return (typeof v === 'function' ? v(id, i) : v) ?? 0;
-}
-
 /**
  * True time a run of `ids` starts at: now, or late enough that each device's clock (true time +
  * its `clockOffsetMs`) starts just after the last device time of the previous runs.
  */
 export function simStartMs(config: Readonly<PulsebridgeConfig>, ids: readonly string[], nowMs: number, behaviour: SimBehaviour = {}): number {
   const clock = readDeviceClock(config);
-  const starts = ids.map((id, i) => (Number.isFinite(clock[id]) ? clock[id]! + 1000 - perDeviceClock(behaviour.clockOffsetMs, id, i) : -Infinity));
+  const starts = ids.map((id, i) => (Number.isFinite(clock[id]) ? clock[id]! + 1000 - (perDevice(behaviour.clockOffsetMs, id, i) ?? 0) : -Infinity));
   return Math.max(nowMs, ...starts);
 }
 

@@ -4,7 +4,7 @@
  * (`pulsebridge sim …`) wires these to command-line flags.
  */
 export {
-  runSim, SIM_STAGGER_MS, simDeviceIds, simDeviceSeeds, simFramePhaseMs, type RunSimOptions, type RunSimSummary, type SimConnectOptions, type GroundTruthFile, type SendLagStats,
+  perDevice, runSim, SIM_STAGGER_MS, simDeviceIds, simDeviceSeeds, simFramePhaseMs, type RunSimOptions, type RunSimSummary, type SimConnectOptions, type GroundTruthFile, type SendLagStats,
   type PeriodicEvent, type SimDeviceEvent, type SimDeviceInfo,
 } from './run-sim.ts';
 export { deviceWireFormats, encoderOf, parseWireFormat, WIRE_FORMAT_CHOICES, type WireFormat, type WireFormatChoice } from './wire-format.ts';

@@ -244,28 +244,11 @@ const emptyStats = (): KindStats => ({
   onsetErrorMs: distribution([]), latencyMs: distribution([]), afterCriterionMs: distribution([]),
 });
 
-/** An alert with its onset and end in true time (`toTrueMs`: the device clock's reading to true time). */
-const toRef = (a: ReportAlert, toTrueMs: (deviceMs: number) => number): AlertRef => ({
-  id: a.id, deviceId: a.deviceId, kind: a.kind, onsetMs: toTrueMs(Date.parse(a.onset)), endMs: a.end ? toTrueMs(Date.parse(a.end)) : null,
-  detectedAtMs: Date.parse(a.detectedAt),
-});
-
-/** Per device, its clock reading → true time (whole ms); identity for a device without a clock given. */
-function trueTimeOf(t0Ms: number, clocks: Readonly<Record<string, DeviceClockSpec>> | undefined): (deviceId: string) => (deviceMs: number) => number {
-  const same = (ms: number) => ms;
-  const converters = new Map<string, (deviceMs: number) => number>();
-  return (deviceId) => {
-    const spec = clocks?.[deviceId];
-    if (!spec || (spec.offsetMs === 0 && spec.driftPpm === 0)) return same;
-    let convert = converters.get(deviceId);
-    if (!convert) {
-      const clock = new DeviceClock(t0Ms, spec);
-      convert = (ms) => Math.round(clock.toTrue(ms));
-      converters.set(deviceId, convert);
-    }
-    return convert;
-  };
-}
+/** An alert with its onset and end in true time (`clock`: its device's, when it had an offset or drift). */
+const toRef = (a: ReportAlert, clock: DeviceClock | undefined): AlertRef => {
+  const toTrue = (iso: string) => (clock ? Math.round(clock.toTrue(Date.parse(iso))) : Date.parse(iso));
+  return { id: a.id, deviceId: a.deviceId, kind: a.kind, onsetMs: toTrue(a.onset), endMs: a.end ? toTrue(a.end) : null, detectedAtMs: Date.parse(a.detectedAt) };
+};
 
 const inWindow = (t: number, x: { windowStartMs: number; windowEndMs: number }) => t >= x.windowStartMs && t <= x.windowEndMs;
 
@@ -282,8 +265,8 @@ export function buildSimReport(input: ReportInput): SimReport {
   const distractors = input.episodes.filter((e) => e.alarm === null).map((e) => ({
     deviceId: e.deviceId, kind: e.kind, windowStartMs: e.onsetMs - tol, windowEndMs: Math.max(e.onsetMs, e.endMs ?? input.endMs) + tol,
   }));
-  const toTrueOf = trueTimeOf(input.t0Ms, input.deviceClocks);
-  const ofDevices = input.alerts.filter((a) => devices.has(a.deviceId)).map((a) => toRef(a, toTrueOf(a.deviceId)));
+  const clocks = new Map(Object.entries(input.deviceClocks ?? {}).map(([id, spec]) => [id, new DeviceClock(input.t0Ms, spec)]));
+  const ofDevices = input.alerts.filter((a) => devices.has(a.deviceId)).map((a) => toRef(a, clocks.get(a.deviceId)));
   const considered = ofDevices.filter((a) => a.onsetMs >= input.t0Ms - tol && a.onsetMs <= input.endMs + tol);
 
   // Free alerts per device and kind.

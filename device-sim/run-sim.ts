@@ -236,6 +236,11 @@ function episodeInTrueTime(e: GroundTruthEpisode, clock: DeviceClock): GroundTru
   };
 }
 
+/** A per-device option of {@link RunSimOptions}: the value, or a function of the device (id, index). */
+export function perDevice<T extends number | boolean>(v: T | ((deviceId: string, index: number) => T) | undefined, id: string, i: number): T | undefined {
+  return typeof v === 'function' ? v(id, i) : v;
+}
+
 /** The CLI's shift between consecutive devices' scenarios (`pulsebridge sim`, `pulsebridge demo`), ms. */
 export const SIM_STAGGER_MS = 7_000;
 
@@ -329,9 +334,6 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
   const endMs = options.durationMs === undefined ? undefined : t0Ms + options.durationMs;
   const runSeed = typeof options.seed === 'string' ? seedFromString(options.seed) : (options.seed ?? 1);
   const ecgFsHz = options.ecgFsHz === undefined ? 250 : options.ecgFsHz;
-  /** A per-device option: the value, or a function of the device (id, index). */
-  const perDevice = <T extends number | boolean>(v: T | ((deviceId: string, index: number) => T) | undefined, id: string, i: number): T | undefined =>
-    typeof v === 'function' ? v(id, i) : v;
   const ecgOnlyOf = (id: string, i: number): boolean => perDevice(options.ecgOnly, id, i) === true;
   if (ids.some((id, i) => ecgOnlyOf(id, i)) && ecgFsHz === null) throw new PulsebridgeError('PB_SIM_FAILED', 'ECG-only devices need ECG in their frames (ecgFsHz must not be null).');
   const drainPerMs = (options.batteryDrainPctPerHour ?? 1) / 3_600_000;
