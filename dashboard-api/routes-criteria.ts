@@ -23,6 +23,7 @@ import {
   alarmCriteriaSchema, criteriaAt, criteriaRecordSchema, latestCriteria, MAX_CRITERIA_VERSIONS, MAX_RELEARNS,
   type CriteriaRecord, type CriteriaVersion, type Relearn,
 } from '../contracts/criteria.ts';
+import { CRITERIA_GUIDE } from '../contracts/criteria-guide.ts';
 import { STREAMS } from '../contracts/topics.ts';
 import type { Bus } from '../platform/bus/index.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
@@ -201,6 +202,9 @@ export function criteriaRoutes(o: CriteriaRoutesOptions): CriteriaRoutes {
     inForce: criteriaAt(versions, now()),
     versions,
     relearns,
+    // What each criterion means, its unit, range and default (contracts/criteria-guide.ts), so a
+    // client shows "heart rate below [50] bpm (30–60)" instead of the field name.
+    fields: CRITERIA_GUIDE,
   });
 
   async function getCriteria(r: RouteRequest, patientId: string): Promise<void> {

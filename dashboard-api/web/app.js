@@ -1001,6 +1001,38 @@
 
   // ---- criteria -----------------------------------------------------------------------------
   const FRACTIONAL_CRITERIA = new Set(['leakageBelow', 'similarityMin']);
+  /** How a stored unit reads on the form: durations in seconds (a clinician types 120 s, not 120000 ms). */
+  const SHOWN_UNIT = { ms: { text: 's', scale: 1000 }, bpm: { text: 'bpm', scale: 1 }, beats: { text: 'beats', scale: 1 }, '%': { text: '%', scale: 1 }, ratio: { text: '', scale: 1 } };
+
+  /**
+   * One criterion as a clinician reads it — "heart rate below [50] bpm" — with its range and
+   * default from the server's guide (`fields` of GET …/criteria; contracts/criteria-guide.ts); a
+   * value that differs from the default says so. The input keeps the criterion's name
+   * (`brady.sustainMs`) and its value in the shown unit (`data-scale` turns it back on saving).
+   * Without a guide (an older server) the field's name and stored value are shown as before.
+   */
+  function criterionField(kind, k, v, guide) {
+    const name = `${kind}.${k}`;
+    if (!guide) {
+      // Whole numbers except the fractional criteria (vt.leakageBelow 0–0.75, vt.similarityMin 0–0.9): step 1 would make 0.65 invalid and block saving.
+      const input = el('input', { type: 'number', value: String(v), name, step: FRACTIONAL_CRITERIA.has(k) ? '0.01' : '1', 'aria-label': `${KIND_LABELS[kind]} ${k}` });
+      return el('label', {}, `${k} `, input);
+    }
+    const unit = SHOWN_UNIT[guide.unit] || { text: guide.unit, scale: 1 };
+    const shown = (x) => String(x / unit.scale);
+    // Seconds may be fractional (an asystole limit of 3.5 s); ratios in hundredths; the rest whole.
+    const step = unit.scale !== 1 ? 'any' : guide.unit === 'ratio' ? '0.01' : '1';
+    const range = `${shown(guide.min)}–${shown(guide.max)}${unit.text ? ` ${unit.text}` : ''}`;
+    const input = el('input', {
+      type: 'number', value: shown(v), name, step, min: shown(guide.min), max: shown(guide.max), dataset: { scale: String(unit.scale) },
+      'aria-label': `${KIND_LABELS[kind]}: ${guide.label}${unit.text ? ` (${unit.text})` : ''}`,
+    });
+    const changed = v !== guide.default;
+    const label = el('label', { className: changed ? 'changed' : '', title: `${guide.help ? `${guide.help} ` : ''}Allowed ${range}; default ${shown(guide.default)}${unit.text ? ` ${unit.text}` : ''}. (${name})` },
+      `${guide.label} `, input, unit.text ? ` ${unit.text}` : '');
+    if (changed) label.append(el('span', { className: 'default-note', textContent: ` (default ${shown(guide.default)})` }));
+    return label;
+  }
 
   const ALWAYS_ON = new Set(['asystole', 'extreme_brady', 'extreme_tachy', 'vt', 'signal_loss']);
 
@@ -1028,9 +1060,7 @@
       const fields = el('td', { className: 'params' });
       for (const [k, v] of Object.entries(params)) {
         if (k === 'enabled') continue;
-        // Whole numbers except the fractional criteria (vt.leakageBelow 0–0.75, vt.similarityMin 0–0.9): step 1 would make 0.65 invalid and block saving.
-        const input = el('input', { type: 'number', value: String(v), name: `${kind}.${k}`, step: FRACTIONAL_CRITERIA.has(k) ? '0.01' : '1', 'aria-label': `${KIND_LABELS[kind]} ${k}` });
-        fields.append(el('label', {}, `${k} `, input));
+        fields.append(criterionField(kind, k, v, body.fields && body.fields[kind] && body.fields[kind][k]));
       }
       cells.push(fields);
       return el('tr', {}, ...cells);
@@ -1077,7 +1107,9 @@
       const alarms = structuredClone(c.alarms);
       for (const input of els.criteriaForm.querySelectorAll('input[name*="."]')) {
         const [kind, k] = input.name.split('.');
-        alarms[kind][k] = input.type === 'checkbox' ? input.checked : Number(input.value);
+        // Back to the stored unit (seconds → ms); rounded, as the API takes whole ms.
+        const scale = Number(input.dataset.scale || 1);
+        alarms[kind][k] = input.type === 'checkbox' ? input.checked : scale === 1 ? Number(input.value) : Math.round(Number(input.value) * scale);
       }
       try {
         const next = await api(`/v1/patients/${encodeURIComponent(detail.patientId)}/criteria`, {

@@ -232,6 +232,32 @@ await describeWithService('central station in Chromium on the live pipeline', as
     expect(relearns()).toBe(before + 1);
   });
 
+  test('the criteria read in clinical words and units: a bradycardia alarm delay typed in seconds is stored in ms and shown as changed from the default', async () => {
+    const delay = page.getByLabel('Bradycardia: alarm delay (s)', { exact: true });
+    // The default 120 000 ms reads as 120 s, with its allowed range (0–600 s) on the input.
+    expect(await delay.inputValue()).toBe('120');
+    expect([await delay.getAttribute('min'), await delay.getAttribute('max')]).toEqual(['0', '600']);
+    expect(await page.getByLabel('Bradycardia: heart rate below (bpm)', { exact: true }).inputValue()).toBe('50');
+    expect(await page.getByLabel('Asystole: no QRS for (s)').inputValue()).toBe('4');
+    // Out of range: the browser refuses to submit (nothing reaches the API).
+    await delay.fill('900');
+    expect(await page.locator('#criteria-form').evaluate((f) => (f as unknown as { checkValidity(): boolean }).checkValidity())).toBe(false);
+    await delay.fill('90');
+    await page.getByLabel('Reason for the change').fill('sleeps at 45/min');
+    await page.getByRole('button', { name: 'Save criteria' }).click();
+    await page.locator('#criteria-note', { hasText: /^Version 1, set by dr-station/ }).waitFor();
+    const stored = bus.read(STREAMS.criteria).map((m) => JSON.parse(String(m.value)) as CriteriaRecord).filter((r) => r.schema === 'pb.criteria.v1' && r.patientId === 'p2').at(-1);
+    expect(stored?.versions.at(-1)?.alarms.brady).toMatchObject({ sustainMs: 90_000, limitBpm: 50 });
+    expect(stored?.versions.at(-1)?.alarms.asystole.minGapMs).toBe(4000);
+    // After the save the form shows the stored value and that it differs from the default.
+    const changed = page.locator('#criteria-form label.changed');
+    expect(await changed.count()).toBe(1);
+    expect(await changed.locator('input').getAttribute('name')).toBe('brady.sustainMs');
+    expect(await changed.locator('input').inputValue()).toBe('90');
+    expect(await changed.locator('.default-note').textContent()).toBe(' (default 120)');
+    expect(errors).toEqual([]);
+  });
+
   test('token renewal keeps the board live past the original token\'s expiry', async () => {
     const renewing = await browser.newPage({ viewport: { width: 1000, height: 700 } });
     const ttlSeconds = 4;

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_ALARM_CRITERIA, type CriteriaRecord } from '../../contracts/criteria.ts';
+import { CRITERIA_GUIDE } from '../../contracts/criteria-guide.ts';
 import { STREAMS } from '../../contracts/topics.ts';
 import { auditLogPath, JsonlAuditSink, type AuditEntry } from '../../dashboard-api/audit.ts';
 import { createDevTokenVerifier } from '../../dashboard-api/auth.ts';
@@ -82,7 +83,25 @@ describe('criteria routes', () => {
       inForce: { version: 0, effectiveFrom: iso(0), setBy: 'pulsebridge-defaults', setAt: iso(0), alarms: DEFAULT_ALARM_CRITERIA },
       versions: [],
       relearns: [],
+      fields: CRITERIA_GUIDE,
     });
+    // The guide a page shows the criteria with: wording, unit, and range and default read from the schema.
+    expect(res.body.fields.brady.sustainMs).toEqual({ label: 'alarm delay', unit: 'ms', min: 0, max: 600_000, default: 120_000, help: expect.stringMatching(/^The low rate must last/) });
+    expect(res.body.fields.vt.leakageBelow).toMatchObject({ unit: 'ratio', min: 0, max: 0.75, default: 0.65 });
+  });
+
+  it('has the guide cover every numeric criterion of every kind, with the schema\'s defaults', () => {
+    for (const [kind, fields] of Object.entries(DEFAULT_ALARM_CRITERIA)) {
+      const numeric = Object.keys(fields).filter((f) => f !== 'enabled').sort();
+      const guide = CRITERIA_GUIDE[kind as keyof typeof CRITERIA_GUIDE];
+      expect(Object.keys(guide).sort(), kind).toEqual(numeric);
+      for (const f of numeric) {
+        const g = guide[f]!;
+        expect(g.default, `${kind}.${f}`).toBe((fields as Record<string, unknown>)[f]);
+        expect(g.min <= g.default && g.default <= g.max, `${kind}.${f} range`).toBe(true);
+        expect(g.label.length, `${kind}.${f} label`).toBeGreaterThan(0);
+      }
+    }
   });
 
   it('lets a care-team clinician set a new version: validated, numbered, published on the criteria stream and audited with old and new', async () => {
@@ -92,7 +111,7 @@ describe('criteria routes', () => {
     expect(res.status).toBe(200);
     const expectedAlarms = { ...DEFAULT_ALARM_CRITERIA, brady: { ...DEFAULT_ALARM_CRITERIA.brady, limitBpm: 45 }, pause: { ...DEFAULT_ALARM_CRITERIA.pause, enabled: false } };
     const v1 = { version: 1, effectiveFrom, setBy: 'dr-a', setAt: iso(NOW), reason: 'athlete, known sinus pauses', alarms: expectedAlarms };
-    expect(res.body).toEqual({ patientId: 'p1', current: v1, inForce: expect.objectContaining({ version: 0 }), versions: [v1], relearns: [] });
+    expect(res.body).toEqual({ patientId: 'p1', current: v1, inForce: expect.objectContaining({ version: 0 }), versions: [v1], relearns: [], fields: CRITERIA_GUIDE });
     expect(res.headers.get('etag')).toBe('"1"');
     // The write's id is on the record (criteria-merge across API instances); the first has no basedOn.
     expect(records()).toEqual([{ schema: 'pb.criteria.v1', patientId: 'p1', versions: [v1], writeId: expect.any(String) }]);
