@@ -31,7 +31,8 @@ Commands:
       [--clock-offset [-]D] [--clock-drift-ppm N] [--ecg-only] [--paced]
                                             scenarios: clinical-basics, all-alarms, normal, or a file;
                                             --ecg-only: ECG without firmware beats (the processor finds them);
-                                            --paced: paced patients, pulses flagged in ecg.pace (JSON v1)
+                                            --paced: paced patients, pulses flagged in ecg.pace (JSON v1);
+                                            --report: exit code 1 when the report's result is FAIL
   sim replay --record PATH[,PATH…] --device ID[,ID…] [--speed N|max] [--frame-ms 100..5000]
       [--format v1|v2|mix] [--url mqtts://HOST:PORT] [--cert F --key F --ca F]
                                             several records at once, one device each
@@ -172,11 +173,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, { app: 'pulsebridge', component: 'sim' });
       const devices = Number(values.devices ?? 1);
       if (!Number.isInteger(devices) || devices < 1) throw new UsageError('--devices must be a whole number ≥ 1');
-      await runSimCommand({ config, devices, scenario: values.scenario, durationMs: values.duration ? parseDurationMs(values.duration) : undefined,
+      const { reportPass } = await runSimCommand({ config, devices, scenario: values.scenario, durationMs: values.duration ? parseDurationMs(values.duration) : undefined,
         speed: parseSpeed(values.speed, 1), groundTruthPath: values['ground-truth'], url: values.url,
         credentials: { certDir: values['cert-dir'], ca: values.ca }, behaviour: { ...parseSimBehaviour(values), ...parseSimEcgFlags(values) }, signal: shutdownSignal(logger), logger, out,
         report: values.report === undefined ? undefined : { path: values.report, apiUrl: values.api, token: values.token, waitMs: parseDurationMs(values['report-wait'] ?? '5s') } });
-      return 0;
+      // A report that says FAIL fails the command (a scripted test run gates on the exit code).
+      return reportPass === false ? 1 : 0;
     }
     case 'token': {
       const { values } = parse(rest, { ...COMMON_FLAGS, sub: { type: 'string' }, role: { type: 'string' }, patients: { type: 'string' }, ttl: { type: 'string' } });

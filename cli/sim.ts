@@ -8,7 +8,7 @@
  * dashboard API (--api, default http://localhost:<PULSEBRIDGE_HTTP_PORT>) with an admin token
  * from the data folder's development issuer (embedded mode) or --token, matched to the ground
  * truth (device-sim/report.ts), printed as a table and written as JSON (default
- * <data>/sim/report.json).
+ * <data>/sim/report.json); a FAIL makes the command exit 1, so a test script can gate on it.
  */
 import fs from 'node:fs';
 import { writeFile, mkdir } from 'node:fs/promises';
@@ -256,7 +256,8 @@ async function reportToken(config: Readonly<PulsebridgeConfig>, flags: SimReport
   return issuer.issueToken({ sub: 'pulsebridge-sim-report', role: 'admin', patients: [], ttlSeconds: 3600 });
 }
 
-async function writeReport(input: SimCommandInput, summary: RunSimSummary, flags: SimReportFlags, embedded: boolean): Promise<void> {
+/** Writes and prints the report; true when it says PASS. */
+async function writeReport(input: SimCommandInput, summary: RunSimSummary, flags: SimReportFlags, embedded: boolean): Promise<boolean> {
   const { config } = input;
   if (!summary.aborted && flags.waitMs > 0) await sleep(flags.waitMs, input.signal);
   const apiUrl = flags.apiUrl ?? `http://localhost:${config.dashboard.httpPort}`;
@@ -281,9 +282,14 @@ async function writeReport(input: SimCommandInput, summary: RunSimSummary, flags
   input.out(formatSimReport(report));
   if (truncated) input.out('Note: the dashboard API returned a full page of alerts; some alerts may be missing from this report.');
   input.out(`Report written to ${file}`);
+  return report.pass;
 }
 
-export async function runSimCommand(input: SimCommandInput): Promise<void> {
+/**
+ * Runs the simulated devices (and, with `--report`, scores their alerts).
+ * @returns `reportPass`: the report's verdict (undefined without `--report`); the CLI exits 1 on false
+ */
+export async function runSimCommand(input: SimCommandInput): Promise<{ reportPass?: boolean }> {
   const { config } = input;
   const embedded = !input.credentials.certDir && !input.credentials.cert;
   // Before anything is provisioned: a --data-dir without a running Pulsebridge's PKI is a mistake to
@@ -322,7 +328,7 @@ export async function runSimCommand(input: SimCommandInput): Promise<void> {
   await saveDeviceClock(config, summary);
   input.out(JSON.stringify({ devices: summary.devices, scenario: summary.scenario, framesSent: summary.framesSent, framesAcked: summary.framesAcked,
     episodes: summary.episodes.length, groundTruth: summary.groundTruthPath, aborted: summary.aborted }));
-  if (input.report) await writeReport(input, summary, input.report, embedded);
+  return input.report ? { reportPass: await writeReport(input, summary, input.report, embedded) } : {};
 }
 
 export interface ReplayCommandInput {

@@ -13,10 +13,8 @@ import type { TimedBeat } from './frames.ts';
 import { GroundTruthRecorder, type EpisodeRecord, type GroundTruthEpisode } from './ground-truth.ts';
 import { uniform } from './prng.ts';
 import { SinusRhythm, type SinusRhythmParams } from './rhythm.ts';
-import type { Scenario, ScenarioEpisode } from './scenario.ts';
+import { RUN_IN_MS, type Scenario, type ScenarioEpisode } from './scenario.ts';
 
-/** Normal rhythm a device shows before its first episode of a shifted repeating scenario. */
-const RUN_IN_MS = 10_000;
 
 /** Battery level a low_battery episode drains to, %. */
 const LOW_BATTERY_FLOOR_PCT = 10;
@@ -99,7 +97,7 @@ export class ScenarioTimeline {
     return this.#opts.t0Ms + this.#offsetMs + cycle * (this.#opts.scenario?.cycleMs ?? 0);
   }
 
-  /** Episodes of the shifted-in previous cycle that would start before the device has a few seconds of normal rhythm are left out. */
+  /** Episodes of the shifted-in previous cycle that would start before the device's run-in ({@link RUN_IN_MS}) ends are left out. */
   #tooEarly(startMs: number): boolean {
     return startMs < this.#opts.t0Ms + RUN_IN_MS;
   }

@@ -36,6 +36,14 @@ export { EPISODE_KINDS, type EpisodeKind } from './episode-kinds.ts';
 export { EXTREME_BRADY_RR_MS, EXTREME_TACHY_RR_MS } from './alarm-criteria.ts';
 export type { GroundTruthEpisode } from './ground-truth.ts';
 
+/**
+ * Normal rhythm every device shows before its first episode, ms: the processor has beats to
+ * measure from (the QRS detector's learning, the RR of the consecutive-beat criteria). A scenario
+ * whose episode starts sooner is refused; an episode of a shifted repeating cycle that would land
+ * there is left out (scenario-timeline.ts).
+ */
+export const RUN_IN_MS = 10_000;
+
 /** One scripted episode, relative to the device's start. */
 export interface ScenarioEpisode {
   kind: EpisodeKind;
@@ -157,6 +165,8 @@ export function validateScenario(scenario: Scenario, source = scenario.name): Re
     const where = `episode ${i + 1} (${e.kind})`;
     if (!(EPISODE_KINDS as readonly string[]).includes(e.kind)) throw invalidScenario(source, `${where} is not a known kind`);
     checkEpisode(e, where, source);
+    // Until session 32 such an episode was left out without a word: no episode, no ground truth.
+    if (e.startMs < RUN_IN_MS) throw invalidScenario(source, `${where} starts at ${e.startMs} ms: episodes need ${RUN_IN_MS} ms of normal rhythm before them (the device's run-in)`);
     if (e.startMs < prevEnd) throw invalidScenario(source, `${where} starts before the previous episode ends`);
     prevEnd = e.startMs + e.durationMs + overrunMs(e);
   });

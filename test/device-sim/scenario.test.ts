@@ -129,7 +129,9 @@ describe('scenario engine', () => {
     ['not json', 'it is not JSON'],
     ['{"phases":[{"kind":"svt","durationMs":1000}]}', 'phases.0.kind'],
     ['{"phases":[{"kind":"extreme_brady","durationMs":1000,"hrBpm":45}]}', 'needs hrBpm from 20 to under 40, got 45'],
-    ['{"episodes":[{"kind":"asystole","startMs":0,"durationMs":8000},{"kind":"extreme_tachy","startMs":5000,"durationMs":8000}]}', 'starts before the previous episode ends'],
+    ['{"episodes":[{"kind":"asystole","startMs":10000,"durationMs":8000},{"kind":"extreme_tachy","startMs":15000,"durationMs":8000}]}', 'starts before the previous episode ends'],
+    // Was left out without a word (no episode, no ground truth) until session 32.
+    ['{"phases":[{"kind":"normal","durationMs":8000},{"kind":"pause","durationMs":3400}]}', 'episode 1 (pause) starts at 8000 ms: episodes need 10000 ms of normal rhythm before them'],
     ['{"episodes":[{"kind":"asystole","startMs":0,"durationMs":3500}]}', 'must last at least 4000 ms (the asystole criterion; a shorter silence is a pause)'],
     ['{"phases":[{"kind":"pause","durationMs":4000}]}', 'must last under 4000 ms (longer is an asystole)'],
     ['{"phases":[{"kind":"pause","durationMs":2999}]}', 'must last at least 3000 ms'],

@@ -4,6 +4,8 @@
  * episodes, alerts read back over HTTP with a development admin token, matched to the ground truth.
  */
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDashboard, startGateway, startProcessor, type Running } from '../../cli/components.ts';
@@ -66,7 +68,7 @@ describe('sim --report against an embedded stack', () => {
     ] }));
     const reportPath = path.join(dataDir, 'out', `report-${Object.keys(behaviour).length}.json`);
     const lines: string[] = [];
-    await runSimCommand({
+    const result = await runSimCommand({
       config, devices: 2, scenario: scenarioPath, durationMs: 91_000, speed: 10, groundTruthPath: undefined, url: `mqtts://localhost:${gatewayPort}`,
       credentials: {}, behaviour, report: { path: reportPath, apiUrl, token: undefined, waitMs: 1500 }, signal: new AbortController().signal, logger: silentLogger,
       out: (line) => lines.push(line),
@@ -86,6 +88,28 @@ describe('sim --report against an embedded stack', () => {
     const printed = lines.join('\n').split('\n');
     expect(JSON.parse(printed[0]!)).toMatchObject({ devices: 2, scenario: 'short', aborted: false });
     expect(printed.slice(-2)).toEqual(['Result: PASS (every scored episode detected, no false physiological alarm)', `Report written to ${reportPath}`]);
+    expect(result).toEqual({ reportPass: true });
+  });
+
+  it('returns the FAIL of its report, which the CLI turns into exit code 1: here an API that lists no alert, so every episode is missed', async () => {
+    // A stand-in for the dashboard API that answers every GET /v1/alerts with an empty list.
+    const empty = http.createServer((_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"alerts":[]}'); });
+    await new Promise<void>((resolve) => empty.listen(0, '127.0.0.1', resolve));
+    const emptyUrl = `http://127.0.0.1:${(empty.address() as AddressInfo).port}`;
+    const lines: string[] = [];
+    const scenarioPath = path.join(dataDir, 'pause.json');
+    fs.writeFileSync(scenarioPath, JSON.stringify({ name: 'pause', phases: [{ kind: 'normal', durationMs: 12_000 }, { kind: 'pause', durationMs: 3400 }, { kind: 'normal', durationMs: 8000 }] }));
+    try {
+      const result = await runSimCommand({
+        config, devices: 1, scenario: scenarioPath, durationMs: 23_400, speed: 10, groundTruthPath: path.join(dataDir, 'out', 'fail.json'), url: `mqtts://localhost:${gatewayPort}`,
+        credentials: {}, report: { path: path.join(dataDir, 'out', 'fail-report.json'), apiUrl: emptyUrl, token: 'any', waitMs: 0 }, signal: new AbortController().signal, logger: silentLogger,
+        out: (line) => lines.push(line),
+      });
+      expect(result).toEqual({ reportPass: false });
+      expect(lines.join('\n')).toMatch(/^Result: FAIL/m);
+    } finally {
+      await new Promise((resolve) => empty.close(resolve));
+    }
   });
 
   it('simulates other devices than those online: a running demo streams sim-0001 … itself', async () => {
