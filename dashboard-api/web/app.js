@@ -1052,7 +1052,8 @@
 
   function renderCriteria(body) {
     const c = body.current;
-    els.criteriaNote.textContent = c.version === 0 ? 'Defaults (fhir-and-alarms.md §5); no patient-specific version yet.' : `Version ${c.version}, set by ${c.setBy} at ${fmtTime(Date.parse(c.setAt))}${c.reason ? ` — “${c.reason}”` : ''}; in force: version ${body.inForce.version}.`;
+    els.criteriaNote.textContent = (c.version === 0 ? 'The defaults for every patient; no patient-specific version yet.' : `Version ${c.version}, set by ${c.setBy} at ${fmtTime(Date.parse(c.setAt))}${c.reason ? ` — “${c.reason}”` : ''}; in force: version ${body.inForce.version}.`)
+      + (body.fields ? ' Point at a criterion for its meaning, allowed range and default.' : '');
     const rows = Object.entries(c.alarms).map(([kind, params]) => {
       const cells = [el('th', { scope: 'row', textContent: KIND_LABELS[kind] || kind })];
       const enabled = el('input', { type: 'checkbox', checked: params.enabled, disabled: ALWAYS_ON.has(kind), name: `${kind}.enabled`, 'aria-label': `${KIND_LABELS[kind]} enabled` });
