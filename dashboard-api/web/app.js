@@ -38,7 +38,7 @@
     identity: $('identity'), signOut: $('sign-out'), signIn: $('sign-in'), tokenForm: $('token-form'),
     tokenInput: $('token-input'), signInError: $('sign-in-error'), board: $('board'), empty: $('empty'),
     actionError: $('action-error'), staleNote: $('stale-note'), announcer: $('announcer'),
-    countHigh: $('count-high'), countMedium: $('count-medium'), countLow: $('count-low'),
+    countHigh: $('count-high'), countMedium: $('count-medium'), countLow: $('count-low'), countAcknowledged: $('count-acknowledged'),
     soundEnable: $('sound-enable'), audioPause: $('audio-pause'), audioStatus: $('audio-status'),
     boardView: $('board-view'), detailView: $('detail-view'), detailTitle: $('detail-title'), detailSub: $('detail-sub'),
     detailNow: $('detail-now'), detailDenied: $('detail-denied'), detailBody: $('detail-body'), trend: $('trend'), trendNote: $('trend-note'), ecg: $('ecg'), ecgCaption: $('ecg-caption'),
@@ -590,11 +590,23 @@
   function renderNow() {
     stats.renders++;
     const open = openAlertsByPatient();
-    let high = 0; let medium = 0; let low = 0;
-    for (const list of open.values()) for (const a of list) { if (a.priority === 'high') high++; else if (a.priority === 'medium') medium++; else low++; }
+    // The coloured counts are the alarms still waiting for someone (unacknowledged, as the tab's
+    // title counts them); the acknowledged ones still open — ongoing, or ended and waiting to be
+    // resolved — are one muted number beside them. Counting both in the colours kept "2 high" in
+    // red over a ward whose alarms had all been seen to.
+    let high = 0; let medium = 0; let low = 0; let acknowledged = 0;
+    for (const list of open.values()) {
+      for (const a of list) {
+        if (a.state !== 'active') acknowledged++;
+        else if (a.priority === 'high') high++;
+        else if (a.priority === 'medium') medium++;
+        else low++;
+      }
+    }
     setText(els.countHigh, String(high));
     setText(els.countMedium, String(medium));
     setText(els.countLow, String(low));
+    setText(els.countAcknowledged, acknowledged ? `+ ${acknowledged} acknowledged` : '');
     soundForAlarms();
     updateTitle();
     renderBoard(open);

@@ -87,6 +87,10 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
     await highRow.getByRole('button', { name: 'Acknowledge' }).click();
     await page.locator(`li[data-alert-id="${high.id}"][data-state="acknowledged"]`).waitFor();
     expect(await highRow.innerText()).toContain('acknowledged by dr-web');
+    // The header's colours count what still waits for someone; the acknowledged alarm is counted beside them.
+    expect(await page.locator('#count-high').textContent()).toBe('0');
+    expect(await page.locator('#count-low').textContent()).toBe('1');
+    expect(await page.locator('#count-acknowledged').textContent()).toBe('+ 1 acknowledged');
     const published = fx.bus.read(STREAMS.alerts).map((m) => JSON.parse(String(m.value)) as AlertEnvelope);
     expect(published.at(-1)).toMatchObject({ source: 'clinician', alert: { id: high.id, state: 'acknowledged', acknowledgedBy: 'dr-web', revision: 1 } });
 
