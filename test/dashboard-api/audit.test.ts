@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, expect, test } from 'vitest';
@@ -30,4 +31,40 @@ test('a failed write rejects with PB_AUDIT_FAILED, and the same sink writes agai
   await unlink(path.join(dataDir, 'audit'));
   await sink.record(entry(1));
   expect(await readFile(sink.path, 'utf8')).toBe(JSON.stringify(entry(1)) + '\n');
+});
+
+/**
+ * A disk that fills up during the `failing`-th append: half the line reaches the file, then
+ * ENOSPC. With `truncateFails` the sink cannot cut the partial line off either.
+ */
+function fullDiskOnce(failing: number, truncateFails = false) {
+  let appends = 0;
+  return async (file: string, flags: string, mode: number): Promise<FileHandle> => {
+    const handle = await open(file, flags, mode);
+    if (++appends !== failing) return handle;
+    const realAppend = handle.appendFile.bind(handle);
+    handle.appendFile = async (data: string | Uint8Array) => {
+      await realAppend(String(data).slice(0, 40));
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    };
+    if (truncateFails) handle.truncate = () => Promise.reject(new Error('EIO: i/o error, ftruncate'));
+    return handle;
+  };
+}
+
+test.each([
+  ['cut back to its length before the write', false],
+  ['when even the cut fails, the next record starts on a line of its own', true],
+])('a write that fails halfway (full disk) leaves no partial line under the next record: %s', async (_, truncateFails) => {
+  const sink = new JsonlAuditSink({ dataDir, open: fullDiskOnce(2, truncateFails) });
+  await sink.record(entry(0));
+  await expect(sink.record(entry(1))).rejects.toMatchObject({ code: 'PB_AUDIT_FAILED' });
+  await sink.record(entry(2));
+  await sink.record(entry(3));
+  const lines = (await readFile(sink.path, 'utf8')).split('\n').filter((l) => l !== '');
+  const parsed = lines.flatMap((l) => { try { return [JSON.parse(l) as AuditEntry]; } catch { return []; } });
+  // Every record that was reported written is there intact; a cut-off fragment may stand on its
+  // own line only when the file could not be cut back, and never glued to a record.
+  expect(parsed).toEqual([entry(0), entry(2), entry(3)]);
+  expect(lines).toHaveLength(truncateFails ? 4 : 3);
 });
