@@ -35,7 +35,7 @@ export async function runDemo(input: DemoInput): Promise<void> {
   const running: Running[] = [];
   const metrics = new MetricsRegistry();
   const bus = await openBus(config, logger);
-  const store = await openVitalsStore(config);
+  const store = await openVitalsStore(config, logger);
   const registry = await openRegistry(config, bus, logger);
   const ctx = { config, bus, logger, metrics };
   let deadLetters: DeadLetterArchive | undefined;

@@ -95,13 +95,13 @@ async function runComponent(name: string, config: Readonly<PulsebridgeConfig>, l
       closers.push(() => registry.close());
       running.push(await startGateway(ctx, registry));
     } else if (name === 'processor') {
-      const store = await openVitalsStore(config);
+      const store = await openVitalsStore(config, logger);
       closers.push(() => store.close());
       const upstream = await openLivenessReader(config, bus, logger);
       closers.push(() => upstream.close());
       running.push(await startProcessor(ctx, store, { upstream: upstream.liveness }));
     } else if (name === 'dashboard-api') {
-      const store = await openVitalsStore(config);
+      const store = await openVitalsStore(config, logger);
       const registry = await openRegistry(config, bus, logger);
       closers.push(() => store.close(), () => registry.close());
       running.push(await startDashboard(ctx, store, registry));

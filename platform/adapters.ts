@@ -56,12 +56,61 @@ export async function openBus(config: Pick<PulsebridgeConfig, 'bus'> & Partial<P
   return bus;
 }
 
-export async function openVitalsStore(config: Pick<PulsebridgeConfig, 'store'>): Promise<VitalsStore> {
+/**
+ * Opens the vitals store. InfluxDB that cannot be reached at start (refused, timed out, 5xx) does
+ * not stop the component: the processor must alert through a store outage, also one that began
+ * before it started (the time series wait on the bus: the store sink commits only what InfluxDB
+ * accepted), and the API serves everything but the series. The database is then made sure of in
+ * the background until InfluxDB answers ({@link ensureDatabaseLater}). A refusal that no waiting
+ * mends — 401/403 (credentials), 4xx — still fails the start with its reason.
+ */
+export async function openVitalsStore(config: Pick<PulsebridgeConfig, 'store'>, logger?: Logger, retry: StoreRetry = {}): Promise<VitalsStore> {
   const s = config.store;
   if (s.kind === 'sqlite') return new SqliteVitalsStore(s.path);
   const store = new InfluxVitalsStore({ url: s.url, database: s.database, token: s.token, username: s.username, password: s.password });
-  await store.init();
-  return store;
+  try {
+    await store.init();
+    return store;
+  } catch (err) {
+    if (!logger || !storeUnreachable(err)) throw err;
+    logger.warn('InfluxDB cannot be reached at start: running without it until it answers (time series wait on the bus; alerts are not held back)', { url: s.url, err: err as Error });
+    void ensureDatabaseLater(store, logger, retry);
+    return store;
+  }
+}
+
+/** Retry timing of {@link ensureDatabaseLater} (tests shorten it). */
+export interface StoreRetry {
+  firstDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+/** No answer, or an answer that says "later" (5xx): waiting may mend it. */
+function storeUnreachable(err: unknown): boolean {
+  const cause = (err as { cause?: { statusCode?: unknown } } | undefined)?.cause;
+  const status = cause?.statusCode;
+  return typeof status === 'number' ? status >= 500 : true;
+}
+
+/** Retries the store's start-up (the database) with backoff until it succeeds or the store is closed. */
+async function ensureDatabaseLater(store: InfluxVitalsStore, logger: Logger, retry: StoreRetry): Promise<void> {
+  let delayMs = retry.firstDelayMs ?? 1000;
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+    if (store.closed) return;
+    try {
+      await store.init();
+      logger.info('InfluxDB answers: the vitals store is ready');
+      return;
+    } catch (err) {
+      if (store.closed) return;
+      if (!storeUnreachable(err)) {
+        logger.error('InfluxDB answers but refuses the vitals store: time series are not stored until this is fixed', { err: err as Error });
+        return;
+      }
+      delayMs = Math.min(delayMs * 2, retry.maxDelayMs ?? 30_000);
+    }
+  }
 }
 
 /**

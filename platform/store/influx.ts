@@ -196,6 +196,11 @@ export class InfluxVitalsStore implements VitalsStore {
     this.#closed = true;
   }
 
+  /** Closed: a background start-up retry stops (platform/adapters.ts). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Rows `[time, ...columns]` of one patient with fromMs <= time < toMs, oldest first. */
   async #selectRange(measurement: string, columns: string[], patientId: string, fromMs: number, toMs: number): Promise<unknown[][]> {
     this.#assertOpen();
