@@ -5,7 +5,7 @@
  * `flush()` (the gateway flushes every poll tick, ~1 s), so a frame costs no database write.
  */
 import type { TelemetryFrame } from '../contracts/telemetry.ts';
-import type { DeviceLiveness, DeviceLivenessStore } from '../platform/registry/index.ts';
+import { GATEWAY_RESTART_REASON, type DeviceLiveness, type DeviceLivenessStore } from '../platform/registry/index.ts';
 import type { Logger } from '../platform/log.ts';
 import type { Metric } from '../platform/metrics.ts';
 import { ClockSkewEstimator, skewSampleMs, type ClockSkewOptions } from './clock-skew.ts';
@@ -42,7 +42,7 @@ export class LivenessTracker {
 
   /** A crashed predecessor could not record its devices' disconnections: do it now. */
   async start(): Promise<void> {
-    await this.#o.store.resetGateway(this.#o.gatewayId, 'gateway_restart');
+    await this.#o.store.resetGateway(this.#o.gatewayId, GATEWAY_RESTART_REASON);
   }
 
   connected(deviceId: string): void {

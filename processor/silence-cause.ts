@@ -15,6 +15,12 @@
  * Only then is the silence the device's. Without liveness for the device (never seen by a
  * gateway, or no liveness reader configured) the silence is the device's, as before.
  *
+ * A gateway that was down or restarted after the device's last frame cut the device's connection
+ * (session 32): the device gets the signal-loss delay after the gateway is back to reconnect
+ * before its silence is its own. Before, a gateway killed and restarted with the same id raised
+ * `signal_loss` for every patient whose device had not reconnected within a second or two of the
+ * restart (14 of 24 in an operator's walkthrough), each ended a second later by the backlog.
+ *
  * Newer frames delay nothing when they do not belong to the stream's patient (session 31): the
  * device was reassigned (its frames now go to another patient's stream) or its frames are refused
  * (unassigned, invalid: dead-lettered). Then this patient is no longer monitored by the device —
@@ -32,6 +38,8 @@ export interface UpstreamLivenessView {
   gatewayHeardAtMs?: number;
   /** The patient the gateway published the latest frame for, '' when refused; absent from older gateways. */
   lastFramePatientId?: string;
+  /** Since when the gateway has been up without interruption (processor clock); absent when unknown. */
+  gatewayUpSinceMs?: number;
 }
 
 export interface UpstreamLiveness {
@@ -45,6 +53,9 @@ export interface SilenceEvidence {
   lastReceivedAtMs: number | undefined;
   /** The stream's patient. */
   patientId: string;
+  /** Processor clock now, and the stream's signal-loss delay: a device gets that long to reconnect after its gateway's outage. */
+  nowMs?: number;
+  silenceMs?: number;
 }
 
 export type SilenceVerdict =
@@ -59,6 +70,14 @@ export function silenceCause(view: UpstreamLivenessView | undefined, evidence: S
   if (view.gatewayHeardAtMs === undefined || view.gatewayHeardAtMs < evidence.lastArrivalMs + marginMs) {
     return { cause: 'infrastructure', gatewayId: view.gatewayId,
       reason: `no heartbeat of gateway ${view.gatewayId ?? '(unknown)'} reached the processor since the device's last frame: the bus or the gateway is down` };
+  }
+  const upSince = view.gatewayUpSinceMs;
+  if (upSince !== undefined && upSince > evidence.lastArrivalMs && evidence.nowMs !== undefined && evidence.silenceMs !== undefined
+    && evidence.nowMs - upSince < evidence.silenceMs) {
+    // The gateway was down or restarted after the device's last frame: the outage cut the device's
+    // connection, and the device has had less than the signal-loss delay to reconnect since.
+    return { cause: 'infrastructure', gatewayId: view.gatewayId,
+      reason: `gateway ${view.gatewayId ?? '(unknown)'} is back for ${Math.round((evidence.nowMs - upSince) / 1000)} s after an outage that began after the device's last frame: the device has ${Math.round(evidence.silenceMs / 1000)} s to reconnect` };
   }
   if (evidence.lastReceivedAtMs !== undefined && view.lastFrameAtMs !== undefined && view.lastFrameAtMs > evidence.lastReceivedAtMs) {
     const to = view.lastFramePatientId;

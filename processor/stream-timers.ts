@@ -97,7 +97,9 @@ export class StreamTimers {
     if (clock.now() - entry.lastArrivalMs < silenceMs) return this.armSilence(entry);
     const { upstream, gap } = this.#o;
     if (upstream && gap) {
-      const verdict = silenceCause(upstream.get(entry.rt.deviceId), { lastArrivalMs: entry.lastArrivalMs, lastReceivedAtMs: entry.lastReceivedAtMs, patientId: entry.rt.patientId });
+      const verdict = silenceCause(upstream.get(entry.rt.deviceId), {
+        lastArrivalMs: entry.lastArrivalMs, lastReceivedAtMs: entry.lastReceivedAtMs, patientId: entry.rt.patientId, nowMs: clock.now(), silenceMs,
+      });
       if (verdict.cause === 'infrastructure') {
         gap.hold(entry.key, verdict);
         return this.armSilence(entry, true);

@@ -14,7 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Bus } from '../bus/index.ts';
 import { BusFollower } from '../bus/index.ts';
-import type { DeviceLiveness, DeviceLivenessStore, DeviceLivenessView } from './liveness.ts';
+import { GATEWAY_GAP_MS, GATEWAY_RESTART_REASON, type DeviceLiveness, type DeviceLivenessStore, type DeviceLivenessView } from './liveness.ts';
 import type { Logger } from '../log.ts';
 
 export const DEVICE_LIVENESS_STREAM = 'pb.device-liveness.v1';
@@ -53,6 +53,8 @@ export class BusDeviceLivenessStore implements DeviceLivenessStore {
   readonly #heartbeats = new Map<string, number>();
   /** Per gateway, when its latest heartbeat was folded here (this reader's clock). */
   readonly #heardAt = new Map<string, number>();
+  /** Per gateway, since when it has been up without interruption (this reader's clock; DeviceLivenessView.gatewayUpSinceMs). */
+  readonly #upSince = new Map<string, number>();
   #follower: BusFollower | undefined;
 
   private constructor(options: BusDeviceLivenessOptions) {
@@ -134,11 +136,16 @@ export class BusDeviceLivenessStore implements DeviceLivenessStore {
     if (m?.schema === 'pb.gateway-heartbeat.v1') {
       this.#heartbeats.set(m.gatewayId, m.atMs);
       // The reader's clock, not the gateway's: no clock skew between hosts enters the comparison.
-      this.#heardAt.set(m.gatewayId, this.#now());
+      const now = this.#now();
+      const previous = this.#heardAt.get(m.gatewayId);
+      if (previous === undefined || now - previous > GATEWAY_GAP_MS) this.#upSince.set(m.gatewayId, now);
+      this.#heardAt.set(m.gatewayId, now);
       // Unset during the initial replay inside BusFollower.open; nobody waits then.
       if (m.nonce) this.#follower?.settle(m.nonce, true);
     } else if (m?.schema === 'pb.device-liveness.v1' && typeof m.row?.deviceId === 'string') {
       const row = completeRow(m.row);
+      // A gateway that restarted quickly (its heartbeats barely paused) says so with these rows.
+      if (!row.connected && row.disconnectReason === GATEWAY_RESTART_REASON && row.gatewayId !== undefined) this.#upSince.set(row.gatewayId, this.#now());
       let byGateway = this.#rows.get(row.deviceId);
       if (!byGateway) this.#rows.set(row.deviceId, (byGateway = new Map()));
       // Re-inserted: iteration order is write order, which breaks ties in #current.
@@ -151,6 +158,11 @@ export class BusDeviceLivenessStore implements DeviceLivenessStore {
     const heartbeat = row.gatewayId === undefined ? undefined : this.#heartbeats.get(row.gatewayId);
     const gatewayAlive = heartbeat !== undefined && this.#now() - heartbeat <= this.#staleAfterMs;
     const heardAt = row.gatewayId === undefined ? undefined : this.#heardAt.get(row.gatewayId);
-    return { ...row, online: row.connected && gatewayAlive, ...(heardAt !== undefined ? { gatewayHeardAtMs: heardAt } : {}) };
+    const upSince = row.gatewayId === undefined ? undefined : this.#upSince.get(row.gatewayId);
+    return {
+      ...row, online: row.connected && gatewayAlive,
+      ...(heardAt !== undefined ? { gatewayHeardAtMs: heardAt } : {}),
+      ...(upSince !== undefined ? { gatewayUpSinceMs: upSince } : {}),
+    };
   }
 }

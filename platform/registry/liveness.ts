@@ -58,7 +58,21 @@ export interface DeviceLivenessView extends DeviceLiveness {
    * device from telemetry that cannot reach it (processor/silence-cause.ts). Absent when unknown.
    */
   gatewayHeardAtMs?: number;
+  /**
+   * Since when, on the READER's clock, the device's gateway has been up without interruption: the
+   * first heartbeat after a gap of more than {@link GATEWAY_GAP_MS}, or the gateway's restart
+   * (its {@link GATEWAY_RESTART_REASON} rows). A device whose connection the gateway's outage cut
+   * needs time to reconnect after it; its silence is its own only once it had that time
+   * (processor/silence-cause.ts). Absent when unknown (the SQLite store: one process).
+   */
+  gatewayUpSinceMs?: number;
 }
+
+/** The disconnect reason a gateway writes at start for the devices its crashed predecessor had connected. */
+export const GATEWAY_RESTART_REASON = 'gateway_restart';
+
+/** Heartbeats come about every second; a gap longer than this is an interruption (three missed). */
+export const GATEWAY_GAP_MS = 3000;
 
 /**
  * The liveness port (embedded: SQLite in the registry file; production: platform/registry/liveness-bus.ts).

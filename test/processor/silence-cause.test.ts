@@ -33,6 +33,18 @@ describe('silenceCause', () => {
     expect(silenceCause({ gatewayId: 'gw1', lastFrameAtMs: 105_000, gatewayHeardAtMs: 100_500, lastFramePatientId: 'p2' }, arrival).cause).toBe('infrastructure');
   });
 
+  it('gives a device the signal-loss delay to reconnect after its gateway was down or restarted after its last frame', () => {
+    // Gateway killed at ≈ 100 s, back (up since) at 112 s; the device has not reconnected.
+    const back = { gatewayId: 'gw1', lastFrameAtMs: 99_990, gatewayHeardAtMs: 113_000, gatewayUpSinceMs: 112_000 };
+    const at = (nowMs: number) => silenceCause(back, { ...arrival, nowMs, silenceMs: 10_000 });
+    expect(at(113_000)).toMatchObject({ cause: 'infrastructure', gatewayId: 'gw1', reason: expect.stringContaining('is back for 1 s after an outage') });
+    expect(at(121_900).cause).toBe('infrastructure');
+    // The delay is over and the device stayed away: its own silence.
+    expect(at(122_000).cause).toBe('device');
+    // A gateway up since before the device's last frame gives no grace: the device went silent on its own.
+    expect(silenceCause({ ...back, gatewayUpSinceMs: 50_000 }, { ...arrival, nowMs: 113_000, silenceMs: 10_000 }).cause).toBe('device');
+  });
+
   it('is the device when nothing is known of the device, or after a restore when the gateway is alive', () => {
     expect(silenceCause(undefined, arrival).cause).toBe('device');
     expect(silenceCause({ gatewayId: 'gw1', lastFrameAtMs: 105_000, gatewayHeardAtMs: 109_000 }, { lastArrivalMs: 100_000, lastReceivedAtMs: undefined, patientId: 'p1' }).cause).toBe('device');
