@@ -5,6 +5,7 @@
  * serves as the event id a reconnecting client resumes from.
  */
 import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import { ALERT_KINDS, mergeAlert } from '../contracts/alert.ts';
 import type { Alert, AlertEnvelope, AlertState } from '../contracts/alert.ts';
@@ -107,6 +108,7 @@ export class AlertProjection {
   #trimmedThrough = -1n;
   #subscription: Subscription | undefined;
   readonly #eventsTotal: Metric | undefined;
+  readonly #unchangedTotal: Metric | undefined;
   readonly #rejectedTotal: Metric | undefined;
   readonly #alertsGauge: Metric | undefined;
 
@@ -116,6 +118,7 @@ export class AlertProjection {
     this.groupId = options.groupId ?? `dashboard-api-${randomUUID()}`;
     this.#maxEvents = options.maxEvents ?? 100_000;
     this.#eventsTotal = options.metrics?.counter('pulsebridge_dashboard_alert_events_total', 'Alert snapshots folded from the alerts stream, by source');
+    this.#unchangedTotal = options.metrics?.counter('pulsebridge_dashboard_alert_snapshots_unchanged_total', 'Alert snapshots that changed nothing (a re-published or older revision): no event, by source');
     this.#rejectedTotal = options.metrics?.counter('pulsebridge_dashboard_alert_events_rejected_total', 'Messages on the alerts stream that could not be used, by reason');
     this.#alertsGauge = options.metrics?.gauge('pulsebridge_dashboard_alerts', 'Alerts known to the dashboard, by state');
   }
@@ -244,7 +247,16 @@ export class AlertProjection {
       if (!envelope) continue;
       const incoming = envelope.alert as Alert;
       const known = this.#alerts.get(incoming.id);
-      const merged = Object.freeze(mergeAlert(known, incoming));
+      // An older revision than the one folded (a processor re-publishes its alerts' latest
+      // snapshots after every restart, by design; a dead-letter replay re-publishes an old one) is
+      // folded as the older of the two: it cannot take back the newer one's detection fields.
+      const merged = Object.freeze(known !== undefined && incoming.revision < known.revision ? mergeAlert(incoming, known) : mergeAlert(known, incoming));
+      if (known !== undefined && isDeepStrictEqual(merged, known)) {
+        // Nothing new: no event. Before, every processor restart sent every board hundreds of
+        // identical alert snapshots under new event ids (an operator's walkthrough counted 446).
+        this.#unchangedTotal?.inc({ source: envelope.source });
+        continue;
+      }
       this.#alerts.set(merged.id, merged);
       if (known?.state !== merged.state) {
         if (known) this.#alertsGauge?.inc({ state: known.state }, -1);

@@ -46,6 +46,23 @@ test('a late detection update cannot take back a clinician acknowledgement', asy
   expect(projection.eventsAfter(0n).map((e) => [e.id, e.source, e.alert.state])).toEqual([['1', 'clinician', 'acknowledged'], ['2', 'processor', 'acknowledged']]);
 });
 
+// Found by an operator walkthrough (session 32): every processor restart re-publishes its alerts'
+// latest snapshots (by design, stream-table.ts), and every board got each one again as a new event.
+test('a re-published or older revision changes nothing and makes no event', async () => {
+  await projection.start();
+  const a = makeAlert('p1', 'brady', 0);
+  const aEnded: Alert = { ...a, end: new Date(T0 + 60_000).toISOString(), revision: 1, updatedAt: new Date(T0 + 60_000).toISOString() };
+  const acked: Alert = { ...aEnded, state: 'acknowledged', acknowledgedBy: 'dr-a', acknowledgedAt: new Date(T0 + 70_000).toISOString(), revision: 2, updatedAt: new Date(T0 + 70_000).toISOString() };
+  await publishAlerts(bus, projection, [a, aEnded]);
+  await bus.publish(STREAMS.alerts, [{ key: 'p1', value: Buffer.from(JSON.stringify(envelope(acked, 'clinician'))) }]);
+  const sentinel = makeAlert('p2', 'tachy', 1);
+  // The processor restarts: its latest snapshot again (revision 1, older than the acknowledgement), and an old one (a replay).
+  await publishAlerts(bus, projection, [aEnded, a, sentinel]);
+  expect(projection.get(a.id)).toEqual(acked);
+  expect(projection.eventsAfter(1n).map((e) => [e.id, e.source, e.alert.id, e.alert.revision])).toEqual([['2', 'clinician', a.id, 2], ['5', 'processor', sentinel.id, 0]]);
+  expect(metrics.counter('pulsebridge_dashboard_alert_snapshots_unchanged_total', '').get({ source: 'processor' })).toBe(2);
+});
+
 test('answers queries by patient, care team, state and since, newest first', async () => {
   await projection.start();
   const p1old = makeAlert('p1', 'brady', 0);
