@@ -13,7 +13,13 @@
  *
  * Failures, by whom they concern:
  * - one message (4xx, several matches, a snapshot that does not parse or map): dead-letter
- *   stream with the reason and the server's OperationOutcome; the rest of the batch goes on;
+ *   stream with the reason and the server's OperationOutcome; the rest of the batch goes on.
+ *   A 403 is one message's too, after `maxForbiddenAttempts` tries (reason `fhir_forbidden`): the
+ *   EHR accepted our token and refuses this request, typically a resource type our SMART scopes do
+ *   not cover (a technical alarm's Communication). Pausing for it would hold every other patient's
+ *   alerts behind one message no retry can fix; dead-lettered, it is replayed once the EHR grants
+ *   the scope. If the EHR forbids everything, everything is dead-lettered, each with the reason:
+ *   visible in pb_ehr_dead_letters_total{reason="fhir_forbidden"} and the log, and replayable;
  * - every message (EHR down or slow, 401 after a fresh token, a refused token request, repeated
  *   version conflicts): export **pauses**. The snapshot is retried with capped backoff until it
  *   goes through; /healthz, the metrics and the log say so, and the batch is not committed, so
@@ -51,7 +57,7 @@ import {
 } from './bundle.ts';
 import { StripInbox } from './ecg-strips.ts';
 import { HrSummaries, type HrWindow } from './hr-summaries.ts';
-import type { FhirClient, Stored } from './fhir-client.ts';
+import { isForbidden, type FhirClient, type Stored } from './fhir-client.ts';
 import type { Bundle, Observation } from './fhir-types.ts';
 import type { PatientResolver } from './identity.ts';
 import { isPhysiologicalKind, rhythmObservationIdentifier } from './observation.ts';
@@ -80,6 +86,8 @@ export interface EhrExporterOptions {
   concurrency?: number;
   /** Read-and-PUT rounds after If-Match version conflicts before the export pauses and retries. Default 3. */
   maxUpdateAttempts?: number;
+  /** Tries of a message the EHR answers 403 before it is dead-lettered as `fhir_forbidden`. Default 3. */
+  maxForbiddenAttempts?: number;
   /** How long a raised alert waits for its ECG strip after `detectedAt`, ms. Default 20 000; 0 = never wait. */
   ecgWaitMs?: number;
   /**
@@ -229,6 +237,7 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
   const technicalAlerts = options.technicalAlerts ?? 'communication';
   const concurrency = Math.max(1, options.concurrency ?? 4);
   const maxUpdateAttempts = Math.max(1, options.maxUpdateAttempts ?? 3);
+  const maxForbiddenAttempts = Math.max(1, options.maxForbiddenAttempts ?? 3);
   const ecgWaitMs = options.ecgWaitMs ?? 20_000;
   const stripGraceMs = options.stripGraceMs ?? 2_000;
   const pausePolicy = { maxAttempts: Number.POSITIVE_INFINITY, baseDelayMs: 500, maxDelayMs: 30_000, ...options.pauseBackoff };
@@ -303,12 +312,15 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
       } catch (err) {
         if (signal.aborted) throw err;
         const code = err instanceof PulsebridgeError ? err.code : 'PB_INTERNAL';
-        if (DEAD_LETTER_REASON[code]) throw err;
+        // A 403 is tried again a few times (the EHR may be granting the scope right now), alone,
+        // without pausing the others; then the caller dead-letters it.
+        const forbiddenRetry = isForbidden(err) && round < maxForbiddenAttempts;
+        if (DEAD_LETTER_REASON[code] && !forbiddenRetry) throw err;
         if (code === 'PB_EHR_PATIENT_UNKNOWN') {
           patientUnknown(patientId, (err as Error).message);
           throw err; // the caller parks it
         }
-        pause(code, (err as Error).message);
+        if (!forbiddenRetry) pause(code, (err as Error).message);
         retries.inc({ code });
         try {
           await sleep(backoffDelayMs(round, pausePolicy, random) + pausePolicy.baseDelayMs / 2, signal);
@@ -456,7 +468,7 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
 
   const rejected = (message: ConsumedMessage, deviceId: string, err: unknown): DeadLetter | undefined => {
     const code = err instanceof PulsebridgeError ? err.code : undefined;
-    const reason = code ? DEAD_LETTER_REASON[code] : undefined;
+    const reason = isForbidden(err) ? 'fhir_forbidden' : code ? DEAD_LETTER_REASON[code] : undefined;
     if (!reason) return undefined;
     const details = (err as PulsebridgeError).details;
     return { message, deviceId, reason, detail: (err as Error).message, code, operationOutcome: details?.operationOutcome };

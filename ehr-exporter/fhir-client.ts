@@ -14,9 +14,14 @@
  *   succeeded answers "version conflict", which the caller resolves by reading again.
  * - 409 on a create is retried too: HAPI FHIR answers 409 when two conditional creates race on
  *   the same search, and the retry then finds the winner (200).
- * - 401/403: the token provider is asked for a fresh token once; then PB_FHIR_UNAUTHORIZED. It is
- *   not PB_FHIR_REJECTED on purpose: the credentials are wrong, not the resource, and the exporter
- *   must not dead-letter every alert because a secret expired.
+ * - 401 (RFC 6750 invalid_token: the token itself is refused): the token provider drops that token
+ *   and one fresh token is tried; then PB_FHIR_UNAUTHORIZED. It is not PB_FHIR_REJECTED on purpose:
+ *   the credentials are wrong, not the resource, and the exporter must not dead-letter every alert
+ *   because a secret expired.
+ * - 403 (RFC 6750 insufficient_scope, or the EHR's own policy): the server accepted the token and
+ *   refuses this request, e.g. a resource type our scopes do not cover. A new token would carry the
+ *   same scopes, so none is fetched; PB_FHIR_REJECTED with `details.status` 403 and the
+ *   OperationOutcome text (see {@link isForbidden}), a refusal of this message rather than of us.
  * - 412 on create: PB_FHIR_MULTIPLE_MATCHES; 409/412 on an If-Match PUT: PB_FHIR_VERSION_CONFLICT.
  * - Every other 4xx: PB_FHIR_REJECTED with the OperationOutcome text, not retried.
  */
@@ -35,8 +40,11 @@ export type Stored<T extends FhirResource> = T & { id: string; meta?: Meta };
 export interface AccessTokenProvider {
   /** A token valid for at least the next request (the provider caches and renews). */
   getAccessToken(signal?: AbortSignal): Promise<string>;
-  /** Called after the server answered 401/403 to a token, so the next call fetches a new one. */
-  invalidate?(): void;
+  /**
+   * Called after the server answered 401 to `token`, so the next call fetches a new one. A provider
+   * that already holds a newer token keeps it (several requests refused at once fetch one token).
+   */
+  invalidate?(token?: string): void;
 }
 
 export interface FhirRequestOptions {
@@ -244,7 +252,8 @@ class HttpFhirClient implements FhirClient {
         headers['Content-Type'] = FHIR_JSON;
         headers.Prefer = 'return=representation';
       }
-      if (this.#tokens) headers.Authorization = `Bearer ${await this.#accessToken(signal, method, url)}`;
+      const token = this.#tokens ? await this.#accessToken(signal, method, url) : undefined;
+      if (token !== undefined) headers.Authorization = `Bearer ${token}`;
       let response: Response;
       let body: unknown;
       try {
@@ -268,15 +277,18 @@ class HttpFhirClient implements FhirClient {
 
       const outcomeText = describeOperationOutcome(body) ?? snippet(body);
       const details = { method, url, status, outcome: outcomeText, operationOutcome: isOperationOutcome(body) ? body : undefined };
-      if ((status === 401 || status === 403) && this.#tokens && !refreshedToken) {
-        // One immediate retry with a fresh token: the cached one may have expired early.
+      if (status === 401 && this.#tokens && !refreshedToken) {
+        // One immediate retry with a fresh token: the cached one may have expired early or been revoked.
         refreshedToken = true;
-        this.#tokens.invalidate?.();
+        this.#tokens.invalidate?.(token);
         attempt--;
         continue;
       }
-      if (status === 401 || status === 403) {
+      if (status === 401) {
         throw new PulsebridgeError('PB_FHIR_UNAUTHORIZED', `FHIR server refused ${method} ${path} with ${status}: ${outcomeText}`, { details });
+      }
+      if (status === 403) {
+        throw new PulsebridgeError('PB_FHIR_REJECTED', `FHIR server forbade ${method} ${path} (403): ${outcomeText}`, { details });
       }
       if (options.kind === 'create' && status === 412) {
         throw new PulsebridgeError('PB_FHIR_MULTIPLE_MATCHES', `FHIR conditional create ${path} matched more than one resource (412): ${outcomeText}`, { details });
@@ -357,6 +369,11 @@ function describeError(err: unknown): string {
   const cause = (err as { cause?: unknown }).cause;
   // undici reports the socket-level reason (ECONNREFUSED, ECONNRESET) in `cause`.
   return cause instanceof Error ? `${err.message} (${cause.message})` : err.message;
+}
+
+/** A 403: the server knows us and refuses this one request (a scope or policy we lack for it). */
+export function isForbidden(err: unknown): err is PulsebridgeError {
+  return err instanceof PulsebridgeError && err.code === 'PB_FHIR_REJECTED' && err.details?.status === 403;
 }
 
 /** The HTTP adapter of {@link FhirClient}. */

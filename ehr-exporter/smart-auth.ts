@@ -13,7 +13,8 @@
  *    urn:ietf:params:oauth:client-assertion-type:jwt-bearer`, `client_assertion`.
  *
  * The token is cached until `expiresSkewMs` before its `expires_in`; concurrent callers share one
- * request. `invalidate()` (the FHIR client calls it once after a 401) drops the cache. Failures
+ * request. `invalidate(token)` (the FHIR client calls it once after a 401, never after a 403: a
+ * new token would carry the same scopes) drops the cache if it still holds that token. Failures
  * are PB_FHIR_UNAUTHORIZED (the server refused us: a configuration problem that affects every
  * message) or PB_FHIR_UNAVAILABLE (the authorization server could not be reached).
  */
@@ -35,7 +36,7 @@ export interface SmartBackendOptions {
   /** `kid` of the public key registered with the EHR (in our JWKS). */
   keyId: string;
   alg: SmartSigningAlg;
-  /** Space-separated SMART scopes, e.g. `system/Observation.crus system/Patient.rs system/Device.crs`. */
+  /** Space-separated SMART scopes, e.g. `system/Observation.crus system/Patient.rs system/Device.crs system/Communication.cs`. */
   scope: string;
   fetch?: typeof fetch;
   now?: () => number;
@@ -160,8 +161,9 @@ export function createSmartBackendAuth(options: SmartBackendOptions): SmartBacke
       });
       return inflight;
     },
-    invalidate() {
-      cached = undefined;
+    invalidate(token) {
+      // Requests refused together name the same old token: only the first one costs a token request.
+      if (token === undefined || cached?.token === token) cached = undefined;
     },
   };
 }

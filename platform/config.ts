@@ -70,6 +70,12 @@ const envObject = z.object({
   PULSEBRIDGE_OIDC_AUDIENCE: z.string().default('pulsebridge'),
   /** The web page's public client id at the issuer: the page signs in with Authorization Code + PKCE. */
   PULSEBRIDGE_OIDC_CLIENT_ID: z.string().min(1).optional(),
+  /**
+   * The hospital's patient directory for the board: a JSON file `{"<patient id>": {"name": "…",
+   * "mrn": "<MRN>" or {"system","value"}}}` (plain MRNs in PULSEBRIDGE_EHR_MRN_SYSTEM), re-read
+   * when it changes. Without it: demo identities embedded, the patient id alone on Kafka.
+   */
+  PULSEBRIDGE_PATIENT_DIRECTORY: z.string().min(1).optional(),
   /** FHIR R4 base URL of the EHR. Without it the EHR exporter does not run. */
   PULSEBRIDGE_FHIR_BASE_URL: z.url().optional(),
   PULSEBRIDGE_FHIR_IDENTIFIER_SYSTEM: z.string().default('urn:pulsebridge:observation'),
@@ -79,7 +85,8 @@ const envObject = z.object({
   PULSEBRIDGE_SMART_KEY_FILE: z.string().min(1).optional(),
   PULSEBRIDGE_SMART_KEY_ID: z.string().min(1).optional(),
   PULSEBRIDGE_SMART_ALG: z.enum(['RS384', 'ES384']).default('RS384'),
-  PULSEBRIDGE_SMART_SCOPES: z.string().min(1).default('system/Observation.crus system/Patient.rs system/Device.crs'),
+  /** Communication: technical alarms, conditional create only (`c` + `s` for its If-None-Exist search). */
+  PULSEBRIDGE_SMART_SCOPES: z.string().min(1).default('system/Observation.crus system/Patient.rs system/Device.crs system/Communication.cs'),
   /** Token URL, when the EHR publishes no .well-known/smart-configuration. */
   PULSEBRIDGE_SMART_TOKEN_URL: z.url().optional(),
   /** Identifier system of the MRN strings in PULSEBRIDGE_EHR_PATIENT_MRNS: the exporter finds each Patient with `Patient?identifier=<system>|<mrn>`. */
@@ -145,6 +152,7 @@ export interface PulsebridgeConfig {
   dashboard: {
     httpPort: number;
     oidc: { issuer: string; jwksUrl?: string; audience: string; clientId?: string } | undefined;
+    patientDirectoryFile: string | undefined;
   };
   ehr: {
     fhirBaseUrl: string | undefined;
@@ -201,6 +209,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Pu
       oidc: e.PULSEBRIDGE_OIDC_ISSUER
         ? { issuer: e.PULSEBRIDGE_OIDC_ISSUER, jwksUrl: e.PULSEBRIDGE_OIDC_JWKS_URL, audience: e.PULSEBRIDGE_OIDC_AUDIENCE, clientId: e.PULSEBRIDGE_OIDC_CLIENT_ID }
         : undefined,
+      patientDirectoryFile: e.PULSEBRIDGE_PATIENT_DIRECTORY,
     },
     ehr: {
       fhirBaseUrl: e.PULSEBRIDGE_FHIR_BASE_URL,

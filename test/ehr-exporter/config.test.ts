@@ -8,7 +8,7 @@ describe('EHR configuration (platform/config.ts)', () => {
       PULSEBRIDGE_FHIR_BASE_URL: 'https://ehr.example.org/fhir/R4', PULSEBRIDGE_SMART_CLIENT_ID: 'pb', PULSEBRIDGE_SMART_KEY_FILE: '/run/secrets/pb.pem',
       PULSEBRIDGE_SMART_KEY_ID: 'k1', PULSEBRIDGE_SMART_ALG: 'ES384', PULSEBRIDGE_HL7_MLLP: 'engine.local:2575', PULSEBRIDGE_EHR_HTTP_PORT: '9181',
     });
-    expect(c.ehr.smart).toEqual({ clientId: 'pb', keyFile: '/run/secrets/pb.pem', keyId: 'k1', alg: 'ES384', scope: 'system/Observation.crus system/Patient.rs system/Device.crs' });
+    expect(c.ehr.smart).toEqual({ clientId: 'pb', keyFile: '/run/secrets/pb.pem', keyId: 'k1', alg: 'ES384', scope: 'system/Observation.crus system/Patient.rs system/Device.crs system/Communication.cs' });
     expect(c.ehr.hl7).toEqual({ host: 'engine.local', port: 2575, sendingFacility: 'PULSEBRIDGE', receivingApplication: 'EHR' });
     expect([c.ehr.httpPort, c.ehr.ecgWaitMs, c.ehr.deviceSystem, c.ehr.patientMrnsFile]).toEqual([9181, 20_000, 'urn:pulsebridge:device', undefined]);
     expect(loadConfig({}).ehr.smart).toBeUndefined();

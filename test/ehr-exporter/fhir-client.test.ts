@@ -3,7 +3,7 @@ import type { Observation as MedplumObservation } from '@medplum/fhirtypes';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { backoffDelayMs } from '../../ehr-exporter/backoff.ts';
 import type { RetryEvent } from '../../ehr-exporter/fhir-client.ts';
-import { createHttpFhirClient, describeOperationOutcome, identifierQuery } from '../../ehr-exporter/fhir-client.ts';
+import { createHttpFhirClient, describeOperationOutcome, identifierQuery, isForbidden } from '../../ehr-exporter/fhir-client.ts';
 import type { Observation } from '../../ehr-exporter/fhir-types.ts';
 import { alertToObservation } from '../../ehr-exporter/observation.ts';
 import { PulsebridgeError } from '../../platform/errors.ts';
@@ -179,23 +179,36 @@ describe('HTTP FHIR client against @medplum/fhir-router', () => {
 
   it('sends the bearer token and, after a 401, fetches a new one once', async () => {
     let issued = 0;
-    const invalidated: number[] = [];
-    const tokenProvider = { getAccessToken: async () => `token-${++issued}`, invalidate: () => invalidated.push(issued) };
+    const invalidated: unknown[] = [];
+    const tokenProvider = { getAccessToken: async () => `token-${++issued}`, invalidate: (t?: string) => invalidated.push(t) };
     const client = createHttpFhirClient({ baseUrl: server.baseUrl, retry: FAST, tokenProvider });
     server.failNext(1, { status: 401, outcome: 'token expired' });
     const obs = observation();
     expect((await client.createIfNoneExist(obs, obs.identifier[0]!)).outcome).toBe('created');
     expect(server.requests.map((r) => [r.status, r.headers.authorization])).toEqual([[401, 'Bearer token-1'], [201, 'Bearer token-2']]);
-    expect(invalidated).toEqual([1]);
+    expect(invalidated).toEqual(['token-1']);
   });
 
-  it('reports credentials refused twice as PB_FHIR_UNAUTHORIZED, not as a rejected resource', async () => {
+  it('reports a token refused twice (401) as PB_FHIR_UNAUTHORIZED, not as a rejected resource', async () => {
     const client = createHttpFhirClient({ baseUrl: server.baseUrl, retry: FAST, tokenProvider: { getAccessToken: async () => 't' } });
-    server.failNext(2, { status: 403, outcome: 'scope system/Observation.c missing' });
+    server.failNext(2, { status: 401, outcome: 'invalid_token' });
     const obs = observation();
     const err = await rejection(client.createIfNoneExist(obs, obs.identifier[0]!));
     expect(err.code).toBe('PB_FHIR_UNAUTHORIZED');
+    expect(err.message).toContain('invalid_token');
+  });
+
+  it('a 403 refuses this request, not the token: PB_FHIR_REJECTED (status 403), no new token, no retry', async () => {
+    const invalidated: unknown[] = [];
+    const client = createHttpFhirClient({ baseUrl: server.baseUrl, retry: FAST, tokenProvider: { getAccessToken: async () => 't', invalidate: (t) => invalidated.push(t) } });
+    server.failNext(2, { status: 403, outcome: 'scope system/Observation.c missing' });
+    const obs = observation();
+    const err = await rejection(client.createIfNoneExist(obs, obs.identifier[0]!));
+    expect(err.code).toBe('PB_FHIR_REJECTED');
+    expect(isForbidden(err)).toBe(true);
     expect(err.message).toContain('scope system/Observation.c missing');
+    expect(invalidated).toEqual([]);
+    expect(server.requests.map((r) => r.status)).toEqual([403]);
   });
 
   it('stops waiting in backoff when the caller aborts', async () => {
