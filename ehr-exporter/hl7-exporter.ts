@@ -9,9 +9,16 @@
  * time or no connection = the engine cannot take messages now: the export pauses and retries the
  * same message with backoff until it is ACKed (nothing is committed before), like the FHIR path.
  * The same control id is re-sent on a retry, so a de-duplicating engine records it once.
+ *
+ * Revisions already sent are not sent again (SentLedger below). The alerts stream carries the
+ * same revision more than once by design: the processor re-publishes the alerts it restores after
+ * every restart (processor/stream-state.ts), and `pulsebridge deadletter replay` of a FHIR dead
+ * letter re-publishes a snapshot onto this stream, often long after later revisions were sent.
+ * Sent again, the engine would record duplicates and, worse, see an old `start` after the `end`.
  */
+import { randomUUID } from 'node:crypto';
 import { Hl7Message } from '@medplum/core';
-import type { AlertEnvelope } from '../contracts/alert.ts';
+import type { Alert, AlertEnvelope } from '../contracts/alert.ts';
 import type { DeadLetterRecord } from '../contracts/telemetry.ts';
 import { STREAMS } from '../contracts/topics.ts';
 import type { Bus, ConsumedMessage, Subscription } from '../platform/bus/index.ts';
@@ -38,6 +45,63 @@ export interface Hl7ExporterOptions {
   /** Retries while the engine is unreachable or answers AE. Default 500 ms doubling to 30 s. */
   backoff?: { baseDelayMs: number; maxDelayMs: number };
   now?: () => number;
+  /** Alerts the ledger of sent revisions remembers (least recently sent forgotten first). Default 100 000. */
+  ledgerSize?: number;
+  /** How long a restart may spend rebuilding that ledger from the stream before it goes on without, ms. Default 120 000. */
+  rebuildTimeoutMs?: number;
+}
+
+/**
+ * What the engine already has, per alert: the highest ORU^R40 revision it ACKed and whether it
+ * ACKed the ORU^R01. A snapshot at or below that revision is not sent again: re-sent it would be a
+ * duplicate, or an older state arriving after a newer one (an ended alarm opened again). A
+ * rejected (AR) message is not recorded, so its dead letter can still be replayed — unless a later
+ * revision went through meanwhile, which the engine must not see overtaken.
+ *
+ * Bounded: beyond `maxAlerts` the alert sent least recently is forgotten (~150 bytes each, so the
+ * default 100 000 is ~15 MB and covers weeks of alarms); a forgotten alert is sent as if new.
+ */
+export class SentLedger {
+  readonly #alerts = new Map<string, { revision: number; hr: boolean }>();
+  readonly #maxAlerts: number;
+
+  constructor(maxAlerts = 100_000) {
+    this.#maxAlerts = maxAlerts;
+  }
+
+  /** Highest R40 revision the engine has of this alert (0: none). */
+  revision(alertId: string): number {
+    return this.#alerts.get(alertId)?.revision ?? 0;
+  }
+
+  hrSent(alertId: string): boolean {
+    return this.#alerts.get(alertId)?.hr ?? false;
+  }
+
+  note(alertId: string, sent: { revision?: number; hr?: boolean }): void {
+    const known = this.#alerts.get(alertId);
+    // Re-inserted so that Map order is least recently sent first.
+    this.#alerts.delete(alertId);
+    this.#alerts.set(alertId, { revision: Math.max(known?.revision ?? 0, sent.revision ?? 0), hr: (known?.hr ?? false) || (sent.hr ?? false) });
+    for (const oldest of this.#alerts.keys()) {
+      if (this.#alerts.size <= this.#maxAlerts) break;
+      this.#alerts.delete(oldest);
+    }
+  }
+
+  get size(): number {
+    return this.#alerts.size;
+  }
+}
+
+/** The alert of an alerts-stream message, or undefined when it is not one. */
+function alertOf(message: ConsumedMessage): Alert | undefined {
+  try {
+    const envelope = JSON.parse(message.value.toString('utf8')) as AlertEnvelope;
+    return envelope?.schema === 'pb.alert.v1' && typeof envelope.alert?.id === 'string' ? envelope.alert : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface Hl7Exporter {
@@ -53,7 +117,13 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
   const sent = o.metrics.counter('pb_hl7_messages_total', 'HL7 v2 messages ACKed by the receiver, by message type');
   const naks = o.metrics.counter('pb_hl7_naks_total', 'HL7 v2 negative acknowledgements and failed sends, by code');
   const paused = o.metrics.gauge('pb_hl7_export_paused', '1 while the HL7 export waits for the receiver');
+  const alreadySent = o.metrics.counter('pb_hl7_already_sent_total', 'HL7 v2 messages not sent because the receiver already has that alert revision or a later one (processor restart, dead-letter replay), by message type');
   paused.set({}, 0);
+  const groupId = o.groupId ?? 'hl7-exporter';
+  const ledger = new SentLedger(o.ledgerSize);
+  /** Partitions whose ledger is rebuilt (or needs none); only a started exporter rebuilds. */
+  const rebuilt = new Set<number>();
+  let rebuildOnResume = false;
   let client: MllpClient | undefined;
   let subscription: Subscription | undefined;
   let controller = new AbortController();
@@ -104,25 +174,86 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
     }
   };
 
+  /**
+   * Rebuilds the ledger after a restart, from the stream itself. This group resumes from its
+   * committed offset, so the first message it is handed on a partition marks where the previous
+   * run stopped: every alert snapshot before it was handled then (sent, dead-lettered or skipped).
+   * A throwaway reader folds those into the ledger before anything is sent. What this cannot
+   * tell apart is a snapshot the previous run dead-lettered (AR): after a restart its replay counts
+   * as sent and is skipped too (README, HL7 section). Embedded mode's in-process bus starts empty
+   * with each process, so there the group resumes at offset 0 and nothing is read back.
+   */
+  const rebuild = async (partition: number, resumeAt: number, signal: AbortSignal) => {
+    let caughtUp!: () => void;
+    const done = new Promise<void>((resolve) => (caughtUp = resolve));
+    let folded = 0;
+    const reader = await o.bus.subscribe(STREAMS.alerts, {
+      groupId: `${groupId}-rebuild-${randomUUID()}`,
+      fromBeginning: true,
+      onBatch: async (batch) => {
+        for (const m of batch) {
+          if (m.partition !== partition) continue;
+          const offset = Number(m.offset);
+          const alert = offset < resumeAt ? alertOf(m) : undefined;
+          if (alert) {
+            ledger.note(alert.id, { revision: alert.revision, hr: true });
+            folded++;
+          }
+          // The message before the resume point (or any later one, if retention removed it).
+          if (offset >= resumeAt - 1) caughtUp();
+        }
+      },
+    });
+    const stopWaiting = new AbortController();
+    try {
+      const timeout = sleep(o.rebuildTimeoutMs ?? 120_000, AbortSignal.any([signal, stopWaiting.signal])).then(() => true, () => false);
+      const timedOut = await Promise.race([done.then(() => false), timeout]);
+      if (signal.aborted) throw new PulsebridgeError('PB_FHIR_UNAVAILABLE', 'HL7 exporter stopping');
+      if (timedOut) o.logger.warn('HL7 export goes on without knowing what it sent before the restart: the alerts stream was not read back in time; revisions sent then may be sent again', { partition, resumeAt });
+      else o.logger.info('HL7 export: revisions sent before the restart read back', { partition, resumeAt, snapshots: folded, alerts: ledger.size });
+    } finally {
+      stopWaiting.abort();
+      await reader.stop();
+    }
+  };
+
   const handleBatch = async (messages: ConsumedMessage[]) => {
     const signal = controller.signal;
+    if (rebuildOnResume) {
+      for (const message of messages) {
+        if (rebuilt.has(message.partition)) continue;
+        if (Number(message.offset) > 0) await rebuild(message.partition, Number(message.offset), signal);
+        rebuilt.add(message.partition);
+      }
+    }
     const dead: { message: ConsumedMessage; deviceId: string; reason: string; detail: string }[] = [];
     for (const message of messages) {
-      let envelope: AlertEnvelope;
-      try {
-        envelope = JSON.parse(message.value.toString('utf8')) as AlertEnvelope;
-        if (envelope?.schema !== 'pb.alert.v1' || typeof envelope.alert?.id !== 'string') throw new Error('not an alert envelope');
-      } catch (err) {
-        dead.push({ message, deviceId: 'unknown', reason: 'schema', detail: (err as Error).message });
+      const alert = alertOf(message);
+      if (!alert) {
+        dead.push({ message, deviceId: 'unknown', reason: 'schema', detail: 'not an alert envelope' });
         continue;
       }
-      const alert = envelope.alert;
+      const sendAlarm = alert.revision > ledger.revision(alert.id);
+      // ORU^R01 goes with the raising snapshot only, and only when detection had a rate.
+      const sendHr = alert.revision === 1 && Number.isFinite(alert.evidence.hrBpm) && !ledger.hrSent(alert.id);
+      if (!sendAlarm) alreadySent.inc({ type: 'ORU^R40' });
+      if (alert.revision === 1 && ledger.hrSent(alert.id)) alreadySent.inc({ type: 'ORU^R01' });
+      if (!sendAlarm && !sendHr) {
+        o.logger.debug('HL7: alert revision already sent; skipped', { alertId: alert.id, revision: alert.revision, sentRevision: ledger.revision(alert.id), replayOf: message.headers?.['pb-replay-of'] });
+        continue;
+      }
       try {
         const options: Hl7Options = { ...o.message, mrn: o.mrns.mrnOf(alert.patientId) };
         const at = new Date(now()).toISOString();
-        const hr = alert.revision === 1 ? pcd01HeartRate(alert, options, at) : undefined;
-        if (hr) await deliver(hr, 'ORU^R01', signal);
-        await deliver(pcd04Alarm(alert, options, at), 'ORU^R40', signal);
+        const hr = sendHr ? pcd01HeartRate(alert, options, at) : undefined;
+        if (hr) {
+          await deliver(hr, 'ORU^R01', signal);
+          ledger.note(alert.id, { hr: true });
+        }
+        if (sendAlarm) {
+          await deliver(pcd04Alarm(alert, options, at), 'ORU^R40', signal);
+          ledger.note(alert.id, { revision: alert.revision });
+        }
       } catch (err) {
         if (signal.aborted) throw err;
         if (!(err instanceof PulsebridgeError) || (err.code !== 'PB_HL7_NAK' && err.code !== 'PB_EHR_PATIENT_UNKNOWN')) throw err;
@@ -147,7 +278,8 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
     async start() {
       if (subscription) return;
       controller = new AbortController();
-      subscription = await o.bus.subscribe(STREAMS.alerts, { groupId: o.groupId ?? 'hl7-exporter', fromBeginning: o.fromBeginning ?? true, onBatch: handleBatch });
+      rebuildOnResume = true;
+      subscription = await o.bus.subscribe(STREAMS.alerts, { groupId, fromBeginning: o.fromBeginning ?? true, onBatch: handleBatch });
     },
     async stop() {
       const s = subscription;

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Alert } from '../../contracts/alert.ts';
 import type { DeadLetterRecord } from '../../contracts/telemetry.ts';
 import { STREAMS } from '../../contracts/topics.ts';
-import { createHl7Exporter, type Hl7Exporter } from '../../ehr-exporter/hl7-exporter.ts';
+import { createHl7Exporter, SentLedger, type Hl7Exporter } from '../../ehr-exporter/hl7-exporter.ts';
 import { configuredMrns } from '../../ehr-exporter/identity.ts';
 import { loadMllp, type MllpConnection } from '../../ehr-exporter/mllp.ts';
 import { InProcessBus } from '../../platform/bus/index.ts';
@@ -38,6 +38,8 @@ async function startListener(port = 0): Promise<Listener> {
 
 const obx = (m: Hl7Message) => m.getAllSegments('OBX').map((s) => ({ code: s.getComponent(3, 1), name: s.getComponent(3, 2), subId: s.getField(4).toString(), value: s.getField(5).toString(), units: s.getComponent(6, 1), flags: s.getField(8).toString() }));
 const facet = (m: Hl7Message, code: string) => obx(m).find((o) => o.code === code)?.value;
+const controlIds = () => listener.received.map((m) => m.getSegment('MSH')!.getField(10).toString());
+const until = async (done: () => boolean) => { while (!done()) await new Promise((r) => setTimeout(r, 5)); };
 
 let bus: InProcessBus;
 let listener: Listener;
@@ -52,8 +54,7 @@ afterEach(async () => {
   await bus.close();
 });
 
-function exporter(port = listener.port, ackTimeoutMs = 2_000): { exporter: Hl7Exporter; metrics: MetricsRegistry } {
-  const metrics = new MetricsRegistry();
+function exporter(port = listener.port, ackTimeoutMs = 2_000, metrics = new MetricsRegistry()): { exporter: Hl7Exporter; metrics: MetricsRegistry } {
   const e = createHl7Exporter({ bus, host: '127.0.0.1', port, mrns: configuredMrns('urn:oid:1.2.3.4', { 'p-001': 'MRN-001' }), logger: silentLogger, metrics,
     message: { sendingApplication: 'PULSEBRIDGE', sendingFacility: 'CARDIO', receivingApplication: 'EHR' }, backoff: { baseDelayMs: 10, maxDelayMs: 50 }, ackTimeoutMs });
   running.push(e);
@@ -121,5 +122,62 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
     await delivered;
     expect(listener.received).toHaveLength(1);
     expect(e.health().status).toBe('ok');
+  });
+
+  describe('revisions already sent are not sent again', () => {
+    const ended = { ...asystole, end: '2026-01-01T00:00:09Z', revision: 3 };
+    const acked = { ...ended, state: 'acknowledged' as const, acknowledgedBy: 'dr-a', acknowledgedAt: '2026-01-01T00:01:00Z', revision: 4 };
+
+    it('skips a processor re-publish and a dead-letter replay of an older revision, and counts them', async () => {
+      const { exporter: e, metrics } = exporter();
+      const replay = (m: ReturnType<typeof consumed>) => ({ ...m, headers: { 'pb-replay-of': '0:17' } });
+      await e.handleBatch([consumed(envelope(asystole), 0), consumed(envelope(ended), 1)]);
+      // After a processor restart: the same revision 3 again; then a FHIR dead letter of revision 1 replayed.
+      await e.handleBatch([consumed(envelope(ended), 2), replay(consumed(envelope(asystole), 3)), consumed(envelope(acked, 'clinician'), 4)]);
+      expect(controlIds()).toEqual([`${asystole.id}-1-hr`, `${asystole.id}-1`, `${asystole.id}-3`, `${asystole.id}-4`]);
+      expect(metrics.counter('pb_hl7_already_sent_total', '').get({ type: 'ORU^R40' })).toBe(2);
+      expect(metrics.counter('pb_hl7_already_sent_total', '').get({ type: 'ORU^R01' })).toBe(1);
+    });
+
+    it('sends a rejected revision when its dead letter is replayed, unless a later one went through', async () => {
+      const { exporter: e } = exporter();
+      listener.answers.push('AA', 'AR', 'AR');
+      const update = { ...asystole, revision: 2, evidence: { ...asystole.evidence, gapMs: 8000 } };
+      await e.handleBatch([consumed(envelope({ ...asystole, evidence: { criterion: 'x', thresholds: {} } }), 0), consumed(envelope(update), 1), consumed(envelope(ended), 2)]);
+      expect(bus.read(STREAMS.deadLetter)).toHaveLength(2);
+      await e.handleBatch([consumed(envelope(ended), 3)]);
+      await e.handleBatch([consumed(envelope(update), 4)]);
+      expect(controlIds()).toEqual([`${asystole.id}-1`, `${asystole.id}-2`, `${asystole.id}-3`, `${asystole.id}-3`]);
+    });
+
+    it('after a restart, reads back what the group handled before and skips it', async () => {
+      const metrics = new MetricsRegistry();
+      const first = exporter(listener.port, 2_000, metrics).exporter;
+      await first.start();
+      const publish = (a: Alert, headers?: Record<string, string>) => bus.publish(STREAMS.alerts, [{ key: a.patientId, value: Buffer.from(JSON.stringify(envelope(a))), ...(headers ? { headers } : {}) }]);
+      await publish(asystole);
+      await publish(ended);
+      await until(() => listener.received.length === 3);
+      await first.stop();
+      // While it is down: the processor restarts (re-publishes revision 3), a replay brings
+      // revision 1 back, and a clinician acknowledges (revision 4).
+      await publish(ended);
+      await publish(asystole, { 'pb-replay-of': '0:17' });
+      await publish(acked);
+      await exporter(listener.port, 2_000, metrics).exporter.start();
+      await until(() => listener.received.length >= 4);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(controlIds()).toEqual([`${asystole.id}-1-hr`, `${asystole.id}-1`, `${asystole.id}-3`, `${asystole.id}-4`]);
+      expect(metrics.counter('pb_hl7_already_sent_total', '').get({ type: 'ORU^R40' })).toBe(2);
+    });
+
+    it('forgets the alert sent least recently beyond its size', () => {
+      const ledger = new SentLedger(2);
+      ledger.note('a', { revision: 3 });
+      ledger.note('b', { revision: 1 });
+      ledger.note('a', { revision: 4 });
+      ledger.note('c', { hr: true });
+      expect([ledger.revision('a'), ledger.revision('b'), ledger.hrSent('c'), ledger.size]).toEqual([4, 0, true, 2]);
+    });
   });
 });
