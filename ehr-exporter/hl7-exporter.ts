@@ -242,24 +242,33 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
         o.logger.debug('HL7: alert revision already sent; skipped', { alertId: alert.id, revision: alert.revision, sentRevision: ledger.revision(alert.id), replayOf: message.headers?.['pb-replay-of'] });
         continue;
       }
+      let options: Hl7Options;
       try {
-        const options: Hl7Options = { ...o.message, mrn: o.mrns.mrnOf(alert.patientId) };
-        const at = new Date(now()).toISOString();
-        const hr = sendHr ? pcd01HeartRate(alert, options, at) : undefined;
-        if (hr) {
-          await deliver(hr, 'ORU^R01', signal);
-          ledger.note(alert.id, { hr: true });
-        }
-        if (sendAlarm) {
-          await deliver(pcd04Alarm(alert, options, at), 'ORU^R40', signal);
-          ledger.note(alert.id, { revision: alert.revision });
-        }
+        options = { ...o.message, mrn: o.mrns.mrnOf(alert.patientId) };
       } catch (err) {
-        if (signal.aborted) throw err;
-        if (!(err instanceof PulsebridgeError) || (err.code !== 'PB_HL7_NAK' && err.code !== 'PB_EHR_PATIENT_UNKNOWN')) throw err;
+        if (!(err instanceof PulsebridgeError) || err.code !== 'PB_EHR_PATIENT_UNKNOWN') throw err;
         // An MRN missing from the configured file: an HL7 message without PID-3 is useless to the engine.
-        dead.push({ message, deviceId: alert.deviceId, reason: err.code === 'PB_HL7_NAK' ? 'hl7_rejected' : 'mrn_unknown', detail: err.message });
+        dead.push({ message, deviceId: alert.deviceId, reason: 'mrn_unknown', detail: err.message });
+        continue;
       }
+      const at = new Date(now()).toISOString();
+      // The heart rate and the alarm go and fail independently: a rejected ORU^R01 must not keep
+      // the alarm's start from the engine. One dead letter per snapshot; its replay sends again
+      // only what the engine did not take (the ledger skips the rest).
+      const rejected: string[] = [];
+      const send = async (text: string, type: string, sentNow: () => void) => {
+        try {
+          await deliver(text, type, signal);
+          sentNow();
+        } catch (err) {
+          if (signal.aborted || !(err instanceof PulsebridgeError) || err.code !== 'PB_HL7_NAK') throw err;
+          rejected.push(err.message);
+        }
+      };
+      const hr = sendHr ? pcd01HeartRate(alert, options, at) : undefined;
+      if (hr) await send(hr, 'ORU^R01', () => ledger.note(alert.id, { hr: true }));
+      if (sendAlarm) await send(pcd04Alarm(alert, options, at), 'ORU^R40', () => ledger.note(alert.id, { revision: alert.revision }));
+      if (rejected.length > 0) dead.push({ message, deviceId: alert.deviceId, reason: 'hl7_rejected', detail: rejected.join('; ') });
     }
     if (dead.length > 0) {
       await o.bus.publish(STREAMS.deadLetter, dead.map((d) => {

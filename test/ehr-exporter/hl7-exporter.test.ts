@@ -112,6 +112,18 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
     expect(listener.received.map((m) => obx(m)[0]!.code)).toEqual(['199684', '199736']);
   });
 
+  it('sends the alarm start when the engine rejects its heart rate (AR), and the replay sends only the heart rate', async () => {
+    const { exporter: e } = exporter();
+    listener.answers.push('AR');
+    await e.handleBatch([consumed(envelope(asystole), 0)]);
+    const dead = bus.read(STREAMS.deadLetter).map((m) => JSON.parse(m.value.toString()) as DeadLetterRecord);
+    expect(dead.map((d) => [d.reason, d.detail.includes('ORU^R01')])).toEqual([['hl7_rejected', true]]);
+    expect(facet(listener.received[1]!, '68481')).toBe('start');
+    // `pulsebridge deadletter replay`: the engine already has the alarm, not the heart rate.
+    await e.handleBatch([{ ...consumed(envelope(asystole), 1), headers: { 'pb-replay-of': '0:1' } }]);
+    expect(controlIds()).toEqual([`${asystole.id}-1-hr`, `${asystole.id}-1`, `${asystole.id}-1-hr`]);
+  });
+
   it('waits while nothing listens, and delivers once the listener is up', async () => {
     const port = listener.port;
     await listener.stop();
