@@ -17,7 +17,7 @@ import type { UpstreamLiveness } from '../processor/silence-cause.ts';
 import { JsonlAuditSink } from '../dashboard-api/audit.ts';
 import { createTokenVerifier } from '../dashboard-api/auth.ts';
 import { openDevIssuer } from '../dashboard-api/dev-issuer.ts';
-import { registryPatientDirectory } from '../dashboard-api/patient-directory.ts';
+import { demoPatientIdentity, directoryFileIdentities, registryPatientDirectory, unlistedIdentity, type PatientIdentity } from '../dashboard-api/patient-directory.ts';
 import { devTokenRenewer } from '../dashboard-api/session-renewal.ts';
 import { createDashboardApi, type DashboardApi } from '../dashboard-api/server.ts';
 import { openOperatorAlarmBoard } from '../dashboard-api/operator-alarms.ts';
@@ -94,14 +94,33 @@ export async function startProcessor(ctx: ComponentContext, store: VitalsStore, 
   return { name: 'processor', processor, stop: () => processor.stop() };
 }
 
+/**
+ * How the board names patients: the hospital's directory file when configured; without it the
+ * demo identities embedded, and on Kafka (production) the patient id alone, with a warning — a
+ * made-up name on a ward could be taken for the patient's.
+ */
+function patientIdentities(ctx: ComponentContext): (patientId: string) => PatientIdentity {
+  const { config, logger } = ctx;
+  const file = config.dashboard.patientDirectoryFile;
+  if (file) return directoryFileIdentities(file, config.ehr.mrnSystem, logger.child({ component: 'dashboard-api' }));
+  if (config.bus.kind !== 'kafka') return demoPatientIdentity;
+  logger.warn('no patient directory (PULSEBRIDGE_PATIENT_DIRECTORY): the board shows patient ids without names or MRNs');
+  return unlistedIdentity;
+}
+
 export async function startDashboard(ctx: ComponentContext, store: VitalsStore, registry: Registry): Promise<Running & { url: string; api: DashboardApi }> {
   const { config } = ctx;
   const criteria = criteriaRoutes({ bus: ctx.bus, logger: ctx.logger.child({ component: 'dashboard-api' }) });
   const operatorAlarms = await openOperatorAlarmBoard({ bus: ctx.bus, logger: ctx.logger.child({ component: 'dashboard-api' }), metrics: ctx.metrics });
+  if (config.bus.kind === 'kafka' && !config.dashboard.oidc) {
+    // product.md: the development issuer is for embedded mode; on Kafka it still works (tests,
+    // trials), but an operator must know that tokens are minted from a key in the data folder.
+    ctx.logger.warn('no OIDC issuer (PULSEBRIDGE_OIDC_ISSUER): clinician tokens come from the development issuer, whose signing key is in the data folder — anyone who can read it can sign in as anyone; for development and trials only', { dataDir: config.dataDir });
+  }
   const api = createDashboardApi({
     bus: ctx.bus,
     vitalsStore: store,
-    patients: registryPatientDirectory(registry),
+    patients: registryPatientDirectory(registry, patientIdentities(ctx)),
     auth: await createTokenVerifier({ dataDir: config.dataDir, oidc: config.dashboard.oidc }),
     audit: new JsonlAuditSink({ dataDir: config.dataDir }),
     logger: ctx.logger.child({ component: 'dashboard-api' }),

@@ -1,10 +1,17 @@
 /**
- * Who the patients are. Production would back this with the hospital's patient index; embedded
- * mode derives patients from the device registry (every patient a device is currently assigned
- * to) and gives each a deterministic, clearly fictitious demo identity (name and MRN).
+ * Who the patients are: the patients a device is currently assigned to (device registry), named
+ * by the hospital's patient directory file when one is configured (PULSEBRIDGE_PATIENT_DIRECTORY,
+ * {@link directoryFileIdentities}); without it, embedded mode gives each a deterministic, clearly
+ * fictitious demo identity (name and MRN) and production shows our patient id alone
+ * ({@link unlistedIdentity}).
  */
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { z } from 'zod';
+import { PulsebridgeError } from '../platform/errors.ts';
+import type { Logger } from '../platform/log.ts';
 import type { DeviceRecord } from '../platform/registry/index.ts';
+import { describeZodIssues } from '../platform/zod-issues.ts';
 
 export interface PatientDevice {
   deviceId: string;
@@ -21,7 +28,8 @@ export interface Mrn {
 export interface PatientIdentity {
   /** Name shown on the board (no other demographics: the board needs nothing more). */
   displayName: string;
-  mrn: Mrn;
+  /** Absent when no directory knows the patient: the board then shows our patient id, never a made-up MRN. */
+  mrn?: Mrn;
 }
 
 export interface Patient extends PatientIdentity {
@@ -47,7 +55,7 @@ const FAMILY = ['Abbott', 'Baptiste', 'Castillo', 'Duarte', 'Eriksen', 'Fontaine
  * A deterministic made-up identity for a patient id (embedded demo only): the same id always gets
  * the same name and MRN, so screenshots, tests and the FHIR export agree across restarts.
  */
-export function demoPatientIdentity(patientId: string): PatientIdentity {
+export function demoPatientIdentity(patientId: string): PatientIdentity & { mrn: Mrn } {
   const h = createHash('sha256').update(patientId).digest();
   return {
     displayName: `${GIVEN[h[0]! % GIVEN.length]} ${FAMILY[h[1]! % FAMILY.length]}`,
@@ -56,6 +64,74 @@ export function demoPatientIdentity(patientId: string): PatientIdentity {
 }
 
 const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+/**
+ * A patient no directory lists (production without PULSEBRIDGE_PATIENT_DIRECTORY, or missing from
+ * it): shown by our patient id alone. A made-up name would be worse than none on a ward — it could
+ * be taken for the patient's.
+ */
+export function unlistedIdentity(patientId: string): PatientIdentity {
+  return { displayName: patientId };
+}
+
+const directoryFileSchema = z.record(z.string().min(1), z.strictObject({
+  name: z.string().min(1),
+  mrn: z.union([z.string().min(1), z.strictObject({ system: z.string().min(1), value: z.string().min(1) })]).optional(),
+}));
+
+/** How often the directory file's modification time is looked at, at most, ms. */
+const DIRECTORY_CHECK_MS = 2000;
+
+function readDirectoryFile(file: string, mrnSystem: string): Map<string, PatientIdentity> {
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new PulsebridgeError('PB_CONFIG_INVALID', `cannot read the patient directory ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const parsed = directoryFileSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new PulsebridgeError('PB_CONFIG_INVALID', `${file} must hold {"<patient id>": {"name": "…", "mrn": "…" or {"system","value"}}}: ${describeZodIssues(parsed.error)}`);
+  }
+  return new Map(Object.entries(parsed.data).map(([id, e]) => [id, {
+    displayName: e.name,
+    ...(e.mrn === undefined ? {} : { mrn: typeof e.mrn === 'string' ? { system: mrnSystem, value: e.mrn } : { ...e.mrn } }),
+  }]));
+}
+
+/**
+ * Identities from the hospital's patient directory file (PULSEBRIDGE_PATIENT_DIRECTORY, written by
+ * its admission feed or by hand): `{"<patient id>": {"name": "…", "mrn": "<MRN>" or {"system",
+ * "value"}}}`, plain MRN strings in `mrnSystem`. Read at start (a bad file fails the start) and
+ * again when it changes — a patient admitted while the API runs shows up by name within seconds;
+ * a file that is momentarily invalid (being rewritten) keeps the previous one, with one warning.
+ * A patient the file does not list is {@link unlistedIdentity}.
+ */
+export function directoryFileIdentities(file: string, mrnSystem: string, logger: Logger, now: () => number = Date.now): (patientId: string) => PatientIdentity {
+  let entries = readDirectoryFile(file, mrnSystem);
+  let loadedMtimeMs = fs.statSync(file).mtimeMs;
+  let checkedAtMs = now();
+  let warnedMtimeMs: number | undefined;
+  const refresh = () => {
+    if (now() - checkedAtMs < DIRECTORY_CHECK_MS) return;
+    checkedAtMs = now();
+    const mtimeMs = fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs;
+    if (mtimeMs === undefined || mtimeMs === loadedMtimeMs) return;
+    try {
+      entries = readDirectoryFile(file, mrnSystem);
+      loadedMtimeMs = mtimeMs;
+      logger.info('patient directory reloaded', { patients: entries.size });
+    } catch (err) {
+      if (warnedMtimeMs !== mtimeMs) logger.warn('patient directory file is not valid; the previous one stays in use', { err: err as Error });
+      warnedMtimeMs = mtimeMs;
+    }
+  };
+  return (patientId) => {
+    refresh();
+    const known = entries.get(patientId);
+    return known ? { displayName: known.displayName, ...(known.mrn ? { mrn: { ...known.mrn } } : {}) } : unlistedIdentity(patientId);
+  };
+}
 
 /**
  * Patients = distinct current assignments of the device registry (platform/registry/).
@@ -90,7 +166,7 @@ export type StaticPatient = Omit<Patient, keyof PatientIdentity> & Partial<Patie
 /** A fixed directory (tests, or a deployment that lists its patients in configuration). */
 export function staticPatientDirectory(patients: StaticPatient[]): PatientDirectory {
   const sorted: Patient[] = patients.map((p) => ({ ...demoPatientIdentity(p.id), ...p })).sort(byId);
-  const copy = (p: Patient): Patient => ({ id: p.id, displayName: p.displayName, mrn: { ...p.mrn }, devices: p.devices.map((d) => ({ ...d })) });
+  const copy = (p: Patient): Patient => ({ id: p.id, displayName: p.displayName, ...(p.mrn ? { mrn: { ...p.mrn } } : {}), devices: p.devices.map((d) => ({ ...d })) });
   return {
     list: () => sorted.map(copy),
     get: (id) => {

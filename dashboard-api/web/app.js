@@ -679,7 +679,7 @@
     const t = tiles.get(id) || createTile(id);
     const p = patients.get(id);
     setText(t.name, p ? p.displayName : id);
-    setText(t.mrn, p && p.mrn ? `MRN ${p.mrn.value}` : id);
+    setText(t.mrn, p && p.mrn ? `MRN ${p.mrn.value}` : p && p.displayName !== id ? id : '');
     if (t.mrn.title !== `patient ${id}`) t.mrn.title = `patient ${id}`;
     const groups = groupsOf(list);
     const top = groups.find((g) => g.alerts.some((a) => a.state === 'active')) || groups[0];
@@ -971,7 +971,8 @@
     }
     const p = patients.get(id);
     setText(els.detailTitle, p ? p.displayName : id);
-    setText(els.detailSub, p ? `MRN ${p.mrn.value} (${p.mrn.system}) · patient ${id}` : `patient ${id}`);
+    // No MRN when the patient directory does not list the patient: say so, never show a made-up one.
+    setText(els.detailSub, p && p.mrn ? `MRN ${p.mrn.value} (${p.mrn.system}) · patient ${id}` : p ? `no MRN: not in the patient directory · patient ${id}` : `patient ${id}`);
     const l = live.get(id);
     const nodata = noDataFor(l);
     setText(els.detailNow, nodata ? (l ? `NO DATA for ${fmtDuration(dataAgeMs(l))} · ${deviceText(id, l)}` : 'NO DATA since the board connected') : `${l.leadOff ? 'LEAD OFF' : `${l.hrBpm === null ? '?' : Math.round(l.hrBpm)} bpm`} · ${rhythmText(l, patientAlerts(id))} · ${deviceText(id, l)}`);
