@@ -8,8 +8,9 @@
  * - PCD-04 Report Alert, ORU^R40 (IHE PCD Alarm Communication Management supplement, "facets"):
  *   under one OBR per alarm, OBX facet 1 names the alarm (MDC event code of fhir-and-alarms.md §4,
  *   DICOM CID 3038) with OBX-8 = abnormality~priority (PH/PM/PL)~source (SP physiological, ST
- *   technical); facet 2 the source value (HR); then event phase (start, update, escalate, end),
- *   alarm state (active, latched, inactive) and inactivation state (alert-acknowledged). The facet
+ *   technical); facet 2 the source value (HR); then event phase (start, update, escalate, end;
+ *   alarmFacets), alarm state (active, latched, inactive), inactivation state (alert-acknowledged)
+ *   and, once escalated, the escalation level (local code, 99PB). The facet
  *   OBX-3 codes 68481/68482/68483 (MDC_ATTR_EVENT_PHASE, _ALARM_STATE, _ALARM_INACTIVATION_STATE)
  *   are those of the PCD TF-2 ACM appendix as we recall them; earlier trial texts wrote the bare
  *   names EVENT_PHASE etc. (unverified against the final text).
@@ -19,6 +20,7 @@
  * receiver that de-duplicates on it records each lifecycle change once.
  */
 import type { Alert } from '../contracts/alert.ts';
+import { SYSTEM_ACTOR } from '../processor/alarm-lifecycle.ts';
 import type { Identifier } from './fhir-types.ts';
 
 export interface Hl7Options {
@@ -68,18 +70,29 @@ export const BEATS_PER_MIN = '264864^MDC_DIM_BEAT_PER_MIN^MDC';
 
 export type EventPhase = 'start' | 'update' | 'escalate' | 'end';
 
-/** Lifecycle of one snapshot as ACM facets (see the file comment). */
+/**
+ * Lifecycle of one snapshot as ACM facets (see the file comment). Event phase, in this order
+ * (ACM: a message is sent at start, end, and escalation of an alarm; `update` reports another
+ * change of an alarm already reported):
+ * - revision 1 → `start`;
+ * - the condition ended (`end` set) or the alarm was resolved → `end`, whatever else changed: an
+ *   acknowledged alarm that ends, an ended alarm later acknowledged, escalated or resolved. The
+ *   engine then learns the rest from the state facets (latched until acknowledged, inactive) and
+ *   the escalation level (pcd04Alarm);
+ * - an escalation (processor/alarm-lifecycle.ts `escalate`: `escalationLevel` + 1, `escalatedAt`
+ *   = `updatedAt` of that very revision) → `escalate`; a later revision of an escalated alarm
+ *   keeps `escalatedAt` but has a newer `updatedAt`, so it is an `update` again;
+ * - anything else (new evidence, acknowledged while the condition lasts) → `update`.
+ */
 export function alarmFacets(alert: Alert): { phase: EventPhase; state: 'active' | 'latched' | 'inactive'; inactivation?: 'alert-acknowledged' } {
-  const acked = alert.state !== 'active';
+  // A clinician's acknowledgement or resolve; the processor resolving a non-latching alarm whose
+  // condition ended is neither, so it does not read as acknowledged.
+  const acked = alert.acknowledgedAt !== undefined || alert.state === 'acknowledged' || (alert.state === 'resolved' && alert.resolvedBy !== SYSTEM_ACTOR);
   const ended = alert.end !== undefined || alert.state === 'resolved';
   // High-priority alarms latch until acknowledged (processor/alarm-lifecycle.ts).
   const state = alert.state === 'resolved' ? 'inactive' : ended ? (alert.priority === 'high' && !acked ? 'latched' : 'inactive') : 'active';
-  const phase: EventPhase = alert.state === 'resolved' ? 'end'
-    : alert.revision === 1 ? 'start'
-    : alert.state === 'acknowledged' ? 'update'
-    : alert.end !== undefined ? 'end'
-    : alert.escalatedAt ? 'escalate'
-    : 'update';
+  const escalation = (alert.escalationLevel ?? 0) > 0 && alert.escalatedAt === alert.updatedAt;
+  const phase: EventPhase = alert.revision === 1 ? 'start' : ended ? 'end' : escalation ? 'escalate' : 'update';
   return { phase, state, ...(acked ? { inactivation: 'alert-acknowledged' as const } : {}) };
 }
 
@@ -118,6 +131,9 @@ export function pcd04Alarm(alert: Alert, o: Hl7Options, now: string): string {
   obx.push(['OBX', '', 'ST', '68481^MDC_ATTR_EVENT_PHASE^MDC', '1.0.0.0.3', facets.phase, '', '', '', '', '', 'R']);
   obx.push(['OBX', '', 'ST', '68482^MDC_ATTR_ALARM_STATE^MDC', '1.0.0.0.4', facets.state, '', '', '', '', '', 'R']);
   if (facets.inactivation) obx.push(['OBX', '', 'ST', '68483^MDC_ATTR_ALARM_INACTIVATION_STATE^MDC', '1.0.0.0.5', facets.inactivation, '', '', '', '', '', 'R']);
+  // We know of no ACM facet for how often an alarm escalated; without this local one the
+  // escalation of an ended, latched alarm (phase `end`, above) would read exactly like its end.
+  if (alert.escalationLevel) obx.push(['OBX', '', 'NM', 'escalation_level^Escalation level^99PB', '1.0.0.0.6', String(alert.escalationLevel), '', '', '', '', '', 'R']);
   obx.forEach((segment, i) => (segment[1] = String(i + 1)));
   const end = alert.end ? hl7Time(alert.end) : '';
   return [

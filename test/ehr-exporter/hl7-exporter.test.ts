@@ -10,6 +10,7 @@ import type { DeadLetterRecord } from '../../contracts/telemetry.ts';
 import { STREAMS } from '../../contracts/topics.ts';
 import { createHl7Exporter, SentLedger, type Hl7Exporter } from '../../ehr-exporter/hl7-exporter.ts';
 import { configuredMrns } from '../../ehr-exporter/identity.ts';
+import { alarmFacets, pcd04Alarm } from '../../ehr-exporter/hl7-messages.ts';
 import { loadMllp, type MllpConnection } from '../../ehr-exporter/mllp.ts';
 import { InProcessBus } from '../../platform/bus/index.ts';
 import { silentLogger } from '../../platform/log.ts';
@@ -190,6 +191,42 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
       ledger.note('a', { revision: 4 });
       ledger.note('c', { hr: true });
       expect([ledger.revision('a'), ledger.revision('b'), ledger.hrSent('c'), ledger.size]).toEqual([4, 0, true, 2]);
+    });
+  });
+
+  describe('event phase follows start / update / escalate / end', () => {
+    const at = (s: number) => `2026-01-01T00:0${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}.000Z`;
+    // One high-priority asystole through the processor's lifecycle (updatedAt = wall clock of each revision).
+    const raised = { ...asystole, updatedAt: at(10) };
+    const evidence = { ...raised, revision: 2, updatedAt: at(20) };
+    const escalated = { ...evidence, revision: 3, escalationLevel: 1, escalatedAt: at(70), updatedAt: at(70) };
+    const afterEscalation = { ...escalated, revision: 4, updatedAt: at(80) };
+    const acked = { ...afterEscalation, revision: 5, state: 'acknowledged' as const, acknowledgedBy: 'dr-a', acknowledgedAt: at(90), updatedAt: at(90) };
+    const ackedThenEnded = { ...acked, revision: 6, end: at(95), updatedAt: at(105) };
+    const latched = { ...evidence, revision: 3, end: at(30), updatedAt: at(40) };
+    const latchedEscalated = { ...latched, revision: 4, escalationLevel: 1, escalatedAt: at(70), updatedAt: at(70) };
+    const resolved = { ...ackedThenEnded, revision: 7, state: 'resolved' as const, resolvedBy: 'dr-a', resolvedAt: at(110), updatedAt: at(110) };
+    const brady = makeAlert('brady', { revision: 2, end: at(30), state: 'resolved', resolvedBy: 'pulsebridge-processor', resolvedAt: at(40), updatedAt: at(40) });
+
+    it.each([
+      ['raised', raised, { phase: 'start', state: 'active' }],
+      ['new evidence', evidence, { phase: 'update', state: 'active' }],
+      ['escalated while the condition lasts', escalated, { phase: 'escalate', state: 'active' }],
+      ['new evidence after an escalation', afterEscalation, { phase: 'update', state: 'active' }],
+      ['acknowledged while the condition lasts', acked, { phase: 'update', state: 'active', inactivation: 'alert-acknowledged' }],
+      ['acknowledged, then the condition ends', ackedThenEnded, { phase: 'end', state: 'inactive', inactivation: 'alert-acknowledged' }],
+      ['ended, unacknowledged (latched)', latched, { phase: 'end', state: 'latched' }],
+      ['escalated after it ended, still unacknowledged', latchedEscalated, { phase: 'end', state: 'latched' }],
+      ['resolved by a clinician', resolved, { phase: 'end', state: 'inactive', inactivation: 'alert-acknowledged' }],
+      ['non-latching, ended and resolved by the processor (nobody acknowledged it)', brady, { phase: 'end', state: 'inactive' }],
+    ] as const)('%s', (_, alert, facets) => {
+      expect(alarmFacets(alert)).toEqual(facets);
+    });
+
+    it('says how often the alarm escalated, so an ended alarm that escalates does not read like its end', () => {
+      const options = { sendingApplication: 'PULSEBRIDGE', sendingFacility: 'CARDIO', receivingApplication: 'EHR', mrn: { system: 'urn:mrn', value: 'MRN-001' } };
+      const level = (a: Alert) => obx(Hl7Message.parse(pcd04Alarm(a, options, at(0)))).find((o) => o.subId === '1.0.0.0.6')?.value;
+      expect([level(latched), level(latchedEscalated), level({ ...latchedEscalated, revision: 5, escalationLevel: 2, escalatedAt: at(190), updatedAt: at(190) })]).toEqual([undefined, '1', '2']);
     });
   });
 });
