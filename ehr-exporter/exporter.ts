@@ -109,13 +109,22 @@ export interface EhrExporterOptions {
   random?: () => number;
 }
 
+/**
+ * The exporter's consumers, each paused on its own: alert snapshots (parked ones included), ECG
+ * strips written on their own, and HR summaries. Each holds its own batch uncommitted while paused.
+ */
+export type Lane = 'alerts' | 'strips' | 'hr-summaries';
+
 /** What /healthz shows about the export. */
 export interface ExportHealth {
+  /** `paused` while any lane is. */
   status: 'ok' | 'paused';
-  /** Why it is paused: the last error that affects every message. */
+  /** Why it is paused: `<lane>: <the last error that affects every message>`, of the lane paused longest. */
   reason?: string;
-  /** When the pause began (ISO 8601). */
+  /** When that lane's pause began (ISO 8601). */
   pausedSince?: string;
+  /** Every paused lane with its own reason and start. */
+  pausedLanes?: Partial<Record<Lane, { reason: string; pausedSince: string }>>;
   /** Patients whose alerts wait because the EHR has no Patient with their MRN. */
   unknownPatients: string[];
   lastExportAt?: string;
@@ -261,7 +270,9 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
   pausedGauge.set({}, 0);
   unknownGauge.set({}, 0);
 
-  const state: { paused?: { reason: string; since: number; code: string }; lastExportAt?: number } = {};
+  const state: { lastExportAt?: number } = {};
+  /** Paused lanes, each with the exports in it that are waiting out a failure (see untilDone). */
+  const paused = new Map<Lane, { since: number; code: string; reason: string; waiting: number }>();
   const unknownPatients = new Map<string, string>();
 
   let subscriptions: Subscription[] = [];
@@ -269,24 +280,34 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
 
   // ---- health ------------------------------------------------------------------------------
 
-  const pause = (code: string, reason: string) => {
-    if (!state.paused) {
-      state.paused = { reason, since: now(), code };
-      pausedGauge.set({}, 1);
-      pauses.inc({ code });
-      logger.error('EHR export paused: the EHR cannot take any message; retrying until it can', { code, reason });
-    } else {
-      state.paused.reason = reason;
-      state.paused.code = code;
+  /*
+   * A lane is paused while any export in it waits out a failure that concerns every message, and
+   * only that export's own success (or end) counts: a strip or another alert going through says
+   * nothing about the export that is stuck, and its batch stays uncommitted until that one is
+   * done. One "paused" and one "resumed" log line per lane per episode, however many rounds.
+   */
+  /** An export in `lane` failed for every message: the first one pauses the lane, later rounds update the reason. */
+  const waitingOut = (lane: Lane, code: string, reason: string, firstRound: boolean) => {
+    const lanePause = paused.get(lane);
+    if (lanePause) {
+      Object.assign(lanePause, { code, reason });
+      if (firstRound) lanePause.waiting++;
+      return;
     }
+    paused.set(lane, { since: now(), code, reason, waiting: 1 });
+    pausedGauge.set({}, 1);
+    pauses.inc({ code });
+    logger.error('EHR export paused: the EHR cannot take any message; retrying until it can', { lane, code, reason });
+  };
+  const doneWaiting = (lane: Lane, resumed: boolean) => {
+    const lanePause = paused.get(lane)!;
+    if (--lanePause.waiting > 0) return;
+    paused.delete(lane);
+    if (paused.size === 0) pausedGauge.set({}, 0);
+    if (resumed) logger.info('EHR export resumed', { lane, pausedForMs: now() - lanePause.since, after: lanePause.code });
   };
   const succeeded = (patientId?: string) => {
     state.lastExportAt = now();
-    if (state.paused) {
-      logger.info('EHR export resumed', { pausedForMs: now() - state.paused.since, after: state.paused.code });
-      state.paused = undefined;
-      pausedGauge.set({}, 0);
-    }
     if (patientId !== undefined && unknownPatients.delete(patientId)) {
       unknownGauge.set({}, unknownPatients.size);
       logger.info('the EHR now knows the patient; their alerts go through', { patientId });
@@ -301,33 +322,42 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
   /**
    * Runs `work` until it succeeds, the failure is the message's own or the patient's (thrown to
    * the caller, who dead-letters or parks it), or the exporter stops (thrown). Failures that
-   * concern every message wait and retry: that is the pause.
+   * concern every message wait and retry: that is the pause of `lane`.
    */
-  const untilDone = async <T>(patientId: string, signal: AbortSignal, work: () => Promise<T>): Promise<T> => {
-    for (let round = 1; ; round++) {
-      try {
-        const result = await work();
-        succeeded(patientId);
-        return result;
-      } catch (err) {
-        if (signal.aborted) throw err;
-        const code = err instanceof PulsebridgeError ? err.code : 'PB_INTERNAL';
-        // A 403 is tried again a few times (the EHR may be granting the scope right now), alone,
-        // without pausing the others; then the caller dead-letters it.
-        const forbiddenRetry = isForbidden(err) && round < maxForbiddenAttempts;
-        if (DEAD_LETTER_REASON[code] && !forbiddenRetry) throw err;
-        if (code === 'PB_EHR_PATIENT_UNKNOWN') {
-          patientUnknown(patientId, (err as Error).message);
-          throw err; // the caller parks it
-        }
-        if (!forbiddenRetry) pause(code, (err as Error).message);
-        retries.inc({ code });
+  const untilDone = async <T>(lane: Lane, patientId: string, signal: AbortSignal, work: () => Promise<T>): Promise<T> => {
+    let waiting = false;
+    try {
+      for (let round = 1; ; round++) {
         try {
-          await sleep(backoffDelayMs(round, pausePolicy, random) + pausePolicy.baseDelayMs / 2, signal);
-        } catch {
-          throw err;
+          const result = await work();
+          succeeded(patientId);
+          return result;
+        } catch (err) {
+          if (signal.aborted) throw err;
+          const code = err instanceof PulsebridgeError ? err.code : 'PB_INTERNAL';
+          // A 403 is tried again a few times (the EHR may be granting the scope right now), alone,
+          // without pausing the others; then the caller dead-letters it.
+          const forbiddenRetry = isForbidden(err) && round < maxForbiddenAttempts;
+          if (DEAD_LETTER_REASON[code] && !forbiddenRetry) throw err;
+          if (code === 'PB_EHR_PATIENT_UNKNOWN') {
+            patientUnknown(patientId, (err as Error).message);
+            throw err; // the caller parks it
+          }
+          if (!forbiddenRetry) {
+            waitingOut(lane, code, (err as Error).message, !waiting);
+            waiting = true;
+          }
+          retries.inc({ code });
+          try {
+            await sleep(backoffDelayMs(round, pausePolicy, random) + pausePolicy.baseDelayMs / 2, signal);
+          } catch {
+            throw err;
+          }
         }
       }
+    } finally {
+      // Stopping is no resumption; a message dead-lettered or parked after the wait ends it as a success does.
+      if (waiting) doneWaiting(lane, !signal.aborted);
     }
   };
 
@@ -531,7 +561,7 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
     const exportGroup = async (group: { message: ConsumedMessage; alert: Alert }[]) => {
       for (const { message, alert } of group) {
         try {
-          const { resourceType, result } = await untilDone(alert.patientId, signal, () => exportSnapshot(alert, signal));
+          const { resourceType, result } = await untilDone('alerts', alert.patientId, signal, () => exportSnapshot(alert, signal));
           exports.inc({ resource: resourceType, result });
           counts[result] = (counts[result] ?? 0) + 1;
         } catch (err) {
@@ -588,7 +618,7 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
       if (await inbox.whenTaken(strip.alertId, retried ? 0 : stripGraceMs, signal)) return;
       if (signal.aborted) throw new PulsebridgeError('PB_FHIR_UNAVAILABLE', 'EHR exporter stopping');
       try {
-        const result = await untilDone(strip.patientId, signal, () => attachLateStrip(strip, signal));
+        const result = await untilDone('strips', strip.patientId, signal, () => attachLateStrip(strip, signal));
         exports.inc({ resource: 'Observation', result });
       } catch (err) {
         if (signal.aborted) throw err;
@@ -626,7 +656,7 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
     if (summaries.partialSkipped > skippedBefore) summaryCounter.inc({ result: 'partial_skipped' }, summaries.partialSkipped - skippedBefore);
     for (const w of closed) {
       try {
-        const response = await untilDone(w.patientId, signal, async () => {
+        const response = await untilDone('hr-summaries', w.patientId, signal, async () => {
           const patientReference = await patients.reference(w.patientId, { signal });
           return fhir.transaction(hrSummaryBundle(w, { identifierSystem, deviceSystem, patientReference }), { signal });
         });
@@ -661,13 +691,17 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
     handleStrips,
     handleRetries,
     handleTelemetry,
-    health: () => ({
-      status: state.paused ? 'paused' : 'ok',
-      ...(state.paused ? { reason: state.paused.reason, pausedSince: new Date(state.paused.since).toISOString() } : {}),
-      unknownPatients: [...unknownPatients.keys()].sort(),
-      ...(state.lastExportAt !== undefined ? { lastExportAt: new Date(state.lastExportAt).toISOString() } : {}),
-      stripsWaiting: inbox.size,
-    }),
+    health: (): ExportHealth => {
+      const lanes = [...paused].sort(([, a], [, b]) => a.since - b.since).map(([lane, p]) => [lane, { reason: p.reason, pausedSince: new Date(p.since).toISOString() }] as const);
+      const first = lanes[0];
+      return {
+        status: first ? 'paused' : 'ok',
+        ...(first ? { reason: `${first[0]}: ${first[1].reason}`, pausedSince: first[1].pausedSince, pausedLanes: Object.fromEntries(lanes) } : {}),
+        unknownPatients: [...unknownPatients.keys()].sort(),
+        ...(state.lastExportAt !== undefined ? { lastExportAt: new Date(state.lastExportAt).toISOString() } : {}),
+        stripsWaiting: inbox.size,
+      };
+    },
     async start() {
       if (subscriptions.length > 0) return;
       controller = new AbortController();

@@ -12,7 +12,9 @@ import { configuredMrns, createPatientResolver } from '../../ehr-exporter/identi
 import { replayDeadLetter } from '../../cli/dead-letter-replay.ts';
 import { InProcessBus } from '../../platform/bus/index.ts';
 import { parseDeadLetter } from '../../platform/dead-letters/index.ts';
-import { silentLogger } from '../../platform/log.ts';
+import { createLogger, silentLogger } from '../../platform/log.ts';
+import { PulsebridgeError } from '../../platform/errors.ts';
+import type { Bundle } from '../../ehr-exporter/fhir-types.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
 import type { FhirTestServer } from '../helpers/fhir-server.ts';
 import { startFhirServer } from '../helpers/fhir-server.ts';
@@ -274,6 +276,43 @@ describe('EHR exporter: delivery you can operate', () => {
     expect(metrics.counter('pb_ehr_pauses_total', '').get({ code: 'PB_FHIR_UNAVAILABLE' })).toBe(1);
     expect((await rhythms()).length).toBe(1);
     expect(deadLetters()).toEqual([]);
+  });
+
+  it('an alert stuck behind a failing EHR keeps health paused while strips go through; paused and resumed logged once', async () => {
+    // The EHR fails every alert Bundle (the rhythm Observation, MDC 184327) and takes everything else.
+    let alertsFail = true;
+    const isAlertBundle = (b: Bundle) => (b.entry ?? []).some((e) => (e.resource as { code?: { coding?: { code?: string }[] } }).code?.coding?.[0]?.code === '184327');
+    const base = fhir;
+    const flaky: FhirClient = {
+      createIfNoneExist: (r, i, o) => base.createIfNoneExist(r, i, o),
+      searchByIdentifier: (t, i, o) => base.searchByIdentifier(t, i, o),
+      update: (r, o) => base.update(r, o),
+      transaction: (b, o) => alertsFail && isAlertBundle(b)
+        ? Promise.reject(new PulsebridgeError('PB_FHIR_UNAVAILABLE', 'FHIR POST [base] (transaction) failed after 2 attempts (last: status 503)'))
+        : base.transaction(b, o),
+    };
+    const lines: { msg: string; lane?: string }[] = [];
+    const logger = createLogger('debug', {}, (line) => lines.push(JSON.parse(line) as { msg: string }));
+    // No jitter: 200 ms between the alert's rounds, longer than the strip below takes.
+    const { exporter: e, metrics } = exporter({ fhir: flaky, logger, random: () => 0, pauseBackoff: { baseDelayMs: 400, maxDelayMs: 400 } });
+    const batch = e.handleBatch([consumed(envelope(vt), 0)]);
+    await eventually(() => e.health().status === 'paused');
+    // A strip of another alert is written on its own meanwhile, and succeeds: the alert is still stuck.
+    await e.handleStrips([stripMessage(makeStrip('another-alert'))]);
+    expect((await observations()).filter((o) => o.code?.coding?.[0]?.code === '131328')).toHaveLength(1);
+    expect(e.health().status).toBe('paused');
+    await new Promise((r) => setTimeout(r, 500)); // more pause rounds
+    expect(e.health()).toMatchObject({ status: 'paused', reason: expect.stringMatching(/^alerts: .*503/), pausedLanes: { alerts: { reason: expect.stringMatching(/503/) } } });
+    expect(e.health().pausedLanes?.strips).toBeUndefined();
+    expect(metrics.gauge('pb_ehr_export_paused', '').get()).toBe(1);
+    alertsFail = false;
+    await batch;
+    expect(e.health().status).toBe('ok');
+    expect(e.health().pausedLanes).toBeUndefined();
+    expect(metrics.gauge('pb_ehr_export_paused', '').get()).toBe(0);
+    expect(metrics.counter('pb_ehr_retries_total', '').get({ code: 'PB_FHIR_UNAVAILABLE' })).toBeGreaterThan(2);
+    expect(lines.filter((l) => l.msg.startsWith('EHR export paused')).map((l) => l.lane)).toEqual(['alerts']);
+    expect(lines.filter((l) => l.msg === 'EHR export resumed').map((l) => l.lane)).toEqual(['alerts']);
   });
 
   it('a wrong base URL (404) pauses the export instead of dead-lettering every alert', async () => {
