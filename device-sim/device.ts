@@ -116,6 +116,7 @@ export class SimulatedDevice {
   #acked = 0;
   #connects = 0;
   #failure: Error | undefined;
+  #refused = false;
   #nextSendAt = 0;
   #waiters: Array<() => void> = [];
 
@@ -151,6 +152,15 @@ export class SimulatedDevice {
   /** The status the device reports (firmware, model, battery, charging). */
   get status(): Readonly<DeviceStatusInfo> {
     return this.#status;
+  }
+
+  /**
+   * True once the gateway has refused the device with an answer retrying will not change (not
+   * authorized, bad credentials: e.g. the device was disabled in the registry). The device is
+   * failed from then on, with that refusal as its error.
+   */
+  get refused(): boolean {
+    return this.#refused;
   }
 
   /** Successful connections so far (1 after start, +1 per reconnect). */
@@ -204,9 +214,16 @@ export class SimulatedDevice {
     client.on('message', (topic, payload) => {
       if (topic === this.#topics.cmd) this.#answerCommand(payload);
     });
+    // Over TLS, mqtt.js emits an error of the connection attempt twice (its TLS stream builder and
+    // its stream error handler both pass it on): each error object is handled once.
+    const seen = new WeakSet<Error>();
     client.on('error', (err: Error & { code?: unknown }) => {
+      if (seen.has(err)) return;
+      seen.add(err);
       if (typeof err.code === 'number' && FATAL_CONNACK_CODES.has(err.code)) {
-        this.#fail(new PulsebridgeError('PB_SIM_FAILED', `Gateway refused device ${this.deviceId}: ${err.message}.`, { cause: err }));
+        this.#refused = true;
+        // Not logged here: the caller gets it as the error of start, send or flush and says what it means.
+        this.#fail(new PulsebridgeError('PB_SIM_FAILED', `Gateway refused device ${this.deviceId}: ${err.message}.`, { cause: err }), false);
       } else if (client.disconnecting) {
         // The gateway closing the socket right after our DISCONNECT (a TLS reset) is not a fault.
         this.#log.debug('connection error while disconnecting', { err });
@@ -416,10 +433,10 @@ export class SimulatedDevice {
     if (this.#failure) throw this.#failure;
   }
 
-  #fail(err: Error): void {
+  #fail(err: Error, log = true): void {
     if (!this.#failure) {
       this.#failure = err;
-      this.#log.error('device failed', { err });
+      if (log) this.#log.error('device failed', { err });
     }
     this.#wake();
   }

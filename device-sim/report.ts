@@ -70,6 +70,8 @@ export interface UnmonitoredPeriod {
  * whose ECG a `config` command switched off sends frames with neither beats nor ECG until ECG is
  * switched on again. The processor then raises `signal_loss` (the rhythm is not monitored), and
  * no arrhythmia scripted in that time can be detected, so it is not scored against the product.
+ * The same from a `refused` event to the end of the run: the gateway refused the device (an
+ * operator disabled it), which sent nothing more.
  */
 export function unmonitoredPeriods(
   deviceInfo: Readonly<Record<string, { ecgOnly?: true }>>,
@@ -79,6 +81,10 @@ export function unmonitoredPeriods(
   const out: UnmonitoredPeriod[] = [];
   const offSince = new Map<string, number>();
   for (const e of deviceEvents) {
+    if (e.kind === 'refused') {
+      out.push({ deviceId: e.deviceId, fromMs: e.atMs, toMs: runEndMs });
+      continue;
+    }
     if (e.kind !== 'config' || e.ok !== true || !e.settings || deviceInfo[e.deviceId]?.ecgOnly !== true) continue;
     const since = offSince.get(e.deviceId);
     if (e.settings.ecgFsHz === null) {

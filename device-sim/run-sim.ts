@@ -132,11 +132,18 @@ export interface PeriodicEvent {
   downMs?: number;
 }
 
-/** A disconnect, reboot or command a device went through (ground truth `deviceEvents`). */
+/**
+ * A disconnect, reboot or command a device went through, or the gateway refusing it (ground
+ * truth `deviceEvents`). A refused device (e.g. disabled in the registry) sends nothing more;
+ * the other devices go on.
+ */
 export interface SimDeviceEvent {
   deviceId: string;
-  kind: 'disconnect' | 'reboot' | 'config' | 'fw_offer';
-  /** True time it happened (a frame boundary), ms since the Unix epoch. */
+  kind: 'disconnect' | 'reboot' | 'config' | 'fw_offer' | 'refused';
+  /**
+   * True time it happened (a frame boundary), ms since the Unix epoch. refused: the end of the
+   * device's last acknowledged frame (its start when none was): the gateway has nothing later.
+   */
   atMs: number;
   /** The device clock at that moment, ms since the Unix epoch. */
   deviceAtMs: number;
@@ -147,6 +154,7 @@ export interface SimDeviceEvent {
   /** config, fw_offer: the command id and whether the device accepted it. */
   commandId?: string;
   ok?: boolean;
+  /** config, fw_offer: why the device refused the command; refused: the gateway's answer. */
   error?: string;
   /** config: the settings from then on. */
   settings?: FrameSettings;
@@ -316,7 +324,9 @@ async function writeJsonAtomically(filePath: string, value: unknown): Promise<vo
 /**
  * Runs the simulation and resolves when every device has sent `durationMs` of device time and
  * every frame has been acknowledged (or the signal aborted it).
- * @throws PulsebridgeError `PB_SIM_FAILED` on invalid options, a refused connection, or a scenario error
+ * A device the gateway refuses (not authorized, bad credentials) stops alone: a `refused` event.
+ * @throws PulsebridgeError `PB_SIM_FAILED` on invalid options, a connection that fails otherwise,
+ *   every device refused at the start, or a scenario error
  */
 export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
   const speed = options.speed ?? 1;
@@ -352,7 +362,7 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
   const deviceEvents: SimDeviceEvent[] = [];
   const recordEvent = (event: SimDeviceEvent) => {
     deviceEvents.push(event);
-    log.info(`device ${event.kind}`, { ...event });
+    if (event.kind !== 'refused') log.info(`device ${event.kind}`, { ...event });
     options.onEvent?.(event);
   };
 
@@ -369,8 +379,12 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
     rebootTo: string | undefined;
     /** Device time reached (end of the last frame built), for event times. */
     deviceNowMs: number;
+    /** Device time up to which the gateway has acknowledged the frames (end of the last one). */
+    ackedUntilMs: number;
   }
-  const controls: DeviceControl[] = ids.map((_, i) => ({ settings: { ...initialSettings }, fsHz: ecgFsHz ?? 250, rebootTo: undefined, deviceNowMs: clocks[i]!.deviceT0Ms }));
+  const controls: DeviceControl[] = ids.map((_, i) => ({
+    settings: { ...initialSettings }, fsHz: ecgFsHz ?? 250, rebootTo: undefined, deviceNowMs: clocks[i]!.deviceT0Ms, ackedUntilMs: clocks[i]!.deviceT0Ms,
+  }));
 
   const c = options.connect;
   const devices: SimulatedDevice[] = [];
@@ -420,6 +434,7 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
         ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
         ...(options.maxFramesPerSecond === undefined ? {} : { maxFramesPerSecond: options.maxFramesPerSecond }),
         encode: options.encode ?? encoderOf(formats[i] as WireFormat),
+        onAck: (frame) => { control.ackedUntilMs = Math.max(control.ackedUntilMs, frame.ts + frame.durMs); },
         onCommand,
         // Reboot only once the gateway has the answer: a reboot first would lose it.
         onCommandAnswered: (command, result) => {
@@ -439,6 +454,28 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
   /** Wall-clock time of a span of device time (a few ms at max speed, enough for a reconnect). */
   const wallOf = (deviceMs: number) => (speed === 'max' ? 5 : Math.max(1, deviceMs / speed));
 
+  /**
+   * Refusals before any device connected: warned about once another device connects (the run
+   * goes on without them), else the run fails with the first, as a wrong CA or credentials should.
+   */
+  const refusedWhileNoneConnected: Array<{ deviceId: string; err: unknown }> = [];
+  const warnRefused = (deviceId: string, err: unknown) =>
+    log.warn(`${(err as Error).message} It stops; the other devices go on.`, { deviceId });
+  const onConnected = (device: SimulatedDevice) => {
+    started.push(device);
+    for (const r of refusedWhileNoneConnected.splice(0)) warnRefused(r.deviceId, r.err);
+  };
+  const onRefused = async (index: number, err: unknown): Promise<void> => {
+    const device = devices[index]!;
+    const clock = clocks[index]!;
+    const atDeviceMs = controls[index]!.ackedUntilMs;
+    recordEvent({ deviceId: device.deviceId, kind: 'refused', atMs: Math.round(clock.toTrue(atDeviceMs)), deviceAtMs: atDeviceMs, error: (err as Error).message });
+    if (started.length === 0) refusedWhileNoneConnected.push({ deviceId: device.deviceId, err });
+    else warnRefused(device.deviceId, err);
+    // Its unacknowledged frames will never be: close now rather than wait for them at the end.
+    await device.kill();
+  };
+
   const runDevice = async (index: number): Promise<void> => {
     const device = devices[index] as SimulatedDevice;
     const timeline = timelines[index] as ScenarioTimeline;
@@ -452,7 +489,7 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
     const ecgOnly = ecgOnlyOf(device.deviceId, index);
     device.updateStatus({ battery: batteryStart });
     await connectSlots.run(() => device.start());
-    started.push(device);
+    onConnected(device);
     const firstTs = deviceT0Ms + phaseMs;
     const deviceEndMs = endMs === undefined ? undefined : Math.ceil(clock.toDevice(endMs));
     const frames = deviceFrames(timeline, {
@@ -525,6 +562,7 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
   const results = await Promise.allSettled(
     ids.map((_, i) =>
       runDevice(i).catch((err: unknown) => {
+        if (devices[i]!.refused) return onRefused(i, err);
         firstError ??= err;
         throw err;
       }),
@@ -546,6 +584,7 @@ export async function runSim(options: RunSimOptions): Promise<RunSimSummary> {
   }
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
+  if (refusedWhileNoneConnected.length === ids.length) throw refusedWhileNoneConnected[0]!.err;
 
   const summary: RunSimSummary = {
     devices: ids.length,

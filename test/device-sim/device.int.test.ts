@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { TelemetryFrame } from '../../contracts/telemetry.ts';
 import { SimulatedDevice } from '../../device-sim/device.ts';
+import type { Logger } from '../../platform/log.ts';
 import { startLocalBroker, type LocalBroker } from './helpers/local-broker.ts';
 import { createTestPki, type TestPki } from './helpers/test-pki.ts';
 
@@ -150,6 +151,26 @@ describe('simulated device over mutual TLS', () => {
     await device.flush();
     await device.stop();
     expect(broker.telemetry.filter((m) => m.deviceId === 'dev-tls').map((m) => seqOf(m.payload))).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('logs each connection error once, though mqtt.js passes an error of a TLS connection attempt on twice', async () => {
+    const gone = await startLocalBroker({ tls: { key: pki.server.key, cert: pki.server.cert, ca: pki.ca } });
+    // The error objects the device logged, to tell one error logged twice from two errors.
+    const logged: unknown[] = [];
+    const record = (msg: string, fields?: Record<string, unknown>) => { if (msg === 'connection error') logged.push(fields?.err); };
+    const logger: Logger = { debug: () => {}, info: () => {}, warn: record, error: record, child: () => logger };
+    const creds = pki.device('dev-gone');
+    const device = new SimulatedDevice({ deviceId: 'dev-gone', logger, connection: { url: gone.url.replace('127.0.0.1', 'localhost'), ca: pki.ca, cert: creds.cert, key: creds.key, reconnectPeriodMs: 50 } });
+    try {
+      await device.start();
+      // The gateway goes away: the operating system refuses every reconnect attempt.
+      await gone.close();
+      await vi.waitUntil(() => logged.length >= 3, { timeout: 10_000 });
+    } finally {
+      await device.kill();
+    }
+    expect(logged.every((err) => (err as Error & { code?: string }).code === 'ECONNREFUSED')).toBe(true);
+    expect(new Set(logged).size).toBe(logged.length);
   });
 
   it('fails start when its certificate comes from another CA', async () => {

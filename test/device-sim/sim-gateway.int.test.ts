@@ -1,13 +1,16 @@
 /**
  * Simulated devices against the real gateway (mutual TLS, the registry file, the in-process
  * bus): wire formats as the gateway decodes them, commands sent through the registry's command
- * store as the API and CLI do, and device clocks as the gateway's clock skew sees them.
+ * store as the API and CLI do, device clocks as the gateway's clock skew sees them, and devices
+ * the gateway refuses (disabled in the registry) while the others run on.
  */
 import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TelemetryRecord } from '../../contracts/telemetry.ts';
 import { STREAMS } from '../../contracts/topics.ts';
+import { unmonitoredPeriods } from '../../device-sim/report.ts';
 import { runSim, type RunSimOptions } from '../../device-sim/run-sim.ts';
+import { createLogger } from '../../platform/log.ts';
 import { InProcessBus } from '../../platform/bus/index.ts';
 import type { DeviceCredentials } from '../../platform/security/index.ts';
 import { DeviceRegistry } from '../../platform/registry/index.ts';
@@ -149,5 +152,73 @@ describe('simulated devices through the real gateway', () => {
     // the frames carry device time; the ground truth's run times stay true time
     const ahead = records('ahead').map((r) => r.frame.ts);
     expect(ahead[0]).toBe(summary.t0Ms + 60_000);
+  });
+});
+
+/** A logger that keeps its lines, parsed. */
+function capturingLogger() {
+  const lines: Array<{ level: string; msg: string; deviceId?: string }> = [];
+  return { lines, logger: createLogger('info', {}, (l) => lines.push(JSON.parse(l) as (typeof lines)[number])) };
+}
+
+const REFUSAL = (id: string) => `Gateway refused device ${id}: Connection refused: Not authorized.`;
+
+/**
+ * A device the gateway refuses (an operator disabled it: `pulsebridge device disable`) stops
+ * alone: the others go on, and the summary says which device was refused and from when, so the
+ * report does not score its alarms from then on. Only every device refused at the start fails the run.
+ */
+describe('a device the gateway refuses during a simulation', () => {
+  /** Reconnects soon after the gateway closes a revoked device's connection. */
+  const connectFor = (ids: string[]) => ({ ...provision(ids), reconnectPeriodMs: 200 });
+
+  it('disabled mid-run: that device stops with one warning, the other sends to the end, and the summary says which and from when', async () => {
+    const connect = connectFor(['stay-1', 'off-2']);
+    const { lines, logger } = capturingLogger();
+    const durationMs = 40_000;
+    const t0Ms = Date.now();
+    const run = runSim({ devices: ['stay-1', 'off-2'], durationMs, speed: 10, t0Ms, seed: 2, connect, logger });
+    await until(() => records('off-2').length >= 5, 20_000, 'frames of off-2');
+    api.setEnabled('off-2', false, 'operator');
+    const summary = await run;
+
+    expect(summary).toMatchObject({ aborted: false, durationMs });
+    expect(summary.deviceEvents).toEqual([{ deviceId: 'off-2', kind: 'refused', atMs: expect.any(Number), deviceAtMs: expect.any(Number), error: REFUSAL('off-2') }]);
+    const refusedAt = summary.deviceEvents[0]!.atMs;
+    // Refused from the end of its last acknowledged frame: everything before it reached the gateway.
+    expect(refusedAt).toBeGreaterThanOrEqual(t0Ms + 5000);
+    expect(records('off-2').filter((r) => r.frame.ts + r.frame.durMs <= refusedAt).length).toBe((refusedAt - t0Ms - 500) / 1000);
+    // The other device sent its whole run, well past the refusal.
+    const stay = records('stay-1').map((r) => r.frame);
+    expect(stay.length).toBe(durationMs / 1000);
+    expect(stay.at(-1)!.ts + stay.at(-1)!.durMs).toBe(t0Ms + durationMs);
+
+    expect(lines.filter((l) => l.level === 'warn' || l.level === 'error')).toEqual([
+      expect.objectContaining({ level: 'warn', deviceId: 'off-2', msg: `${REFUSAL('off-2')} It stops; the other devices go on.` }),
+    ]);
+    // The report does not count off-2's alarms due after the refusal as missed.
+    expect(unmonitoredPeriods(summary.deviceInfo, summary.deviceEvents, t0Ms + durationMs)).toEqual([{ deviceId: 'off-2', fromMs: refusedAt, toMs: t0Ms + durationMs }]);
+  });
+
+  it('disabled before the run: the run goes on without it, refused from its start', async () => {
+    const connect = connectFor(['on-1', 'off-2']);
+    api.setEnabled('off-2', false, 'operator');
+    const { lines, logger } = capturingLogger();
+    const t0Ms = Date.now();
+    const summary = await runSim({ devices: ['on-1', 'off-2'], durationMs: 5000, speed: 10, t0Ms, connect, logger });
+    expect(summary.deviceEvents).toEqual([{ deviceId: 'off-2', kind: 'refused', atMs: t0Ms, deviceAtMs: t0Ms, error: REFUSAL('off-2') }]);
+    expect(records('on-1')).toHaveLength(5);
+    expect(records('off-2')).toHaveLength(0);
+    expect(lines.filter((l) => l.level === 'warn').map((l) => l.deviceId)).toEqual(['off-2']);
+  });
+
+  it('every device refused at the start (wrong credentials, all disabled): the run fails with the gateway\'s answer', async () => {
+    const connect = connectFor(['off-1', 'off-2']);
+    for (const id of ['off-1', 'off-2']) api.setEnabled(id, false, 'operator');
+    const { lines, logger } = capturingLogger();
+    await expect(runSim({ devices: ['off-1', 'off-2'], durationMs: 5000, speed: 10, connect, logger }))
+      .rejects.toMatchObject({ code: 'PB_SIM_FAILED', message: expect.stringMatching(/^Gateway refused device off-[12]: Connection refused: Not authorized\.$/) });
+    // No "the other devices go on": there are none.
+    expect(lines.filter((l) => l.level === 'warn')).toEqual([]);
   });
 });
