@@ -75,13 +75,13 @@ export type EventPhase = 'start' | 'update' | 'escalate' | 'end';
  * (ACM: a message is sent at start, end, and escalation of an alarm; `update` reports another
  * change of an alarm already reported):
  * - revision 1 → `start`;
- * - the condition ended (`end` set) or the alarm was resolved → `end`, whatever else changed: an
- *   acknowledged alarm that ends, an ended alarm later acknowledged, escalated or resolved. The
- *   engine then learns the rest from the state facets (latched until acknowledged, inactive) and
- *   the escalation level (pcd04Alarm);
  * - an escalation (processor/alarm-lifecycle.ts `escalate`: `escalationLevel` + 1, `escalatedAt`
- *   = `updatedAt` of that very revision) → `escalate`; a later revision of an escalated alarm
- *   keeps `escalatedAt` but has a newer `updatedAt`, so it is an `update` again;
+ *   = `updatedAt` of that very revision) → `escalate`. Only unacknowledged alarms escalate, often
+ *   after their condition ended (latched; escalation comes 60 s and 180 s after detection): the
+ *   engine must see that as an escalation, with state `latched`, not as a second `end`. A later
+ *   revision keeps `escalatedAt` but has a newer `updatedAt`, so it is not an escalation;
+ * - the condition ended (`end` set) or the alarm was resolved → `end`, whatever else changed: an
+ *   acknowledged alarm that ends, an ended alarm later acknowledged or resolved;
  * - anything else (new evidence, acknowledged while the condition lasts) → `update`.
  */
 export function alarmFacets(alert: Alert): { phase: EventPhase; state: 'active' | 'latched' | 'inactive'; inactivation?: 'alert-acknowledged' } {
@@ -92,7 +92,7 @@ export function alarmFacets(alert: Alert): { phase: EventPhase; state: 'active' 
   // High-priority alarms latch until acknowledged (processor/alarm-lifecycle.ts).
   const state = alert.state === 'resolved' ? 'inactive' : ended ? (alert.priority === 'high' && !acked ? 'latched' : 'inactive') : 'active';
   const escalation = (alert.escalationLevel ?? 0) > 0 && alert.escalatedAt === alert.updatedAt;
-  const phase: EventPhase = alert.revision === 1 ? 'start' : ended ? 'end' : escalation ? 'escalate' : 'update';
+  const phase: EventPhase = alert.revision === 1 ? 'start' : escalation ? 'escalate' : ended ? 'end' : 'update';
   return { phase, state, ...(acked ? { inactivation: 'alert-acknowledged' as const } : {}) };
 }
 
@@ -131,8 +131,8 @@ export function pcd04Alarm(alert: Alert, o: Hl7Options, now: string): string {
   obx.push(['OBX', '', 'ST', '68481^MDC_ATTR_EVENT_PHASE^MDC', '1.0.0.0.3', facets.phase, '', '', '', '', '', 'R']);
   obx.push(['OBX', '', 'ST', '68482^MDC_ATTR_ALARM_STATE^MDC', '1.0.0.0.4', facets.state, '', '', '', '', '', 'R']);
   if (facets.inactivation) obx.push(['OBX', '', 'ST', '68483^MDC_ATTR_ALARM_INACTIVATION_STATE^MDC', '1.0.0.0.5', facets.inactivation, '', '', '', '', '', 'R']);
-  // We know of no ACM facet for how often an alarm escalated; without this local one the
-  // escalation of an ended, latched alarm (phase `end`, above) would read exactly like its end.
+  // Which escalation this is (we know of no ACM facet for it): the engine can tell the first
+  // from the second without counting messages.
   if (alert.escalationLevel) obx.push(['OBX', '', 'NM', 'escalation_level^Escalation level^99PB', '1.0.0.0.6', String(alert.escalationLevel), '', '', '', '', '', 'R']);
   obx.forEach((segment, i) => (segment[1] = String(i + 1)));
   const end = alert.end ? hl7Time(alert.end) : '';

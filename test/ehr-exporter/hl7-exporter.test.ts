@@ -216,14 +216,15 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
       ['acknowledged while the condition lasts', acked, { phase: 'update', state: 'active', inactivation: 'alert-acknowledged' }],
       ['acknowledged, then the condition ends', ackedThenEnded, { phase: 'end', state: 'inactive', inactivation: 'alert-acknowledged' }],
       ['ended, unacknowledged (latched)', latched, { phase: 'end', state: 'latched' }],
-      ['escalated after it ended, still unacknowledged', latchedEscalated, { phase: 'end', state: 'latched' }],
+      ['escalated after it ended, still unacknowledged', latchedEscalated, { phase: 'escalate', state: 'latched' }],
+      ['acknowledged after it ended and escalated', { ...latchedEscalated, revision: 5, state: 'acknowledged' as const, acknowledgedBy: 'dr-a', acknowledgedAt: at(100), updatedAt: at(100) }, { phase: 'end', state: 'inactive', inactivation: 'alert-acknowledged' }],
       ['resolved by a clinician', resolved, { phase: 'end', state: 'inactive', inactivation: 'alert-acknowledged' }],
       ['non-latching, ended and resolved by the processor (nobody acknowledged it)', brady, { phase: 'end', state: 'inactive' }],
     ] as const)('%s', (_, alert, facets) => {
       expect(alarmFacets(alert)).toEqual(facets);
     });
 
-    it('says how often the alarm escalated, so an ended alarm that escalates does not read like its end', () => {
+    it('says which escalation it is', () => {
       const options = { sendingApplication: 'PULSEBRIDGE', sendingFacility: 'CARDIO', receivingApplication: 'EHR', mrn: { system: 'urn:mrn', value: 'MRN-001' } };
       const level = (a: Alert) => obx(Hl7Message.parse(pcd04Alarm(a, options, at(0)))).find((o) => o.subId === '1.0.0.0.6')?.value;
       expect([level(latched), level(latchedEscalated), level({ ...latchedEscalated, revision: 5, escalationLevel: 2, escalatedAt: at(190), updatedAt: at(190) })]).toEqual([undefined, '1', '2']);
