@@ -15,6 +15,7 @@ import type { Logger } from '../platform/log.ts';
 import type { MetricsRegistry } from '../platform/metrics.ts';
 import type { Clock } from './clock.ts';
 import type { SilenceVerdict } from './silence-cause.ts';
+import { streamLabel } from './stream-state.ts';
 
 export interface InfrastructureGapOptions {
   bus: Bus;
@@ -84,7 +85,7 @@ export class InfrastructureGap {
 
   /** In the background: the bus may be the very thing that is down. */
   #publish(state: 'active' | 'cleared'): void {
-    const streams = [...this.#held.keys()];
+    const streams = [...this.#held.keys()].map(streamLabel);
     const record: OperatorAlarmRecord = {
       schema: 'pb.operator-alarm.v1', source: `processor/${this.#o.instanceId}`, kind: 'infrastructure_gap', state,
       sinceMs: this.#sinceMs ?? this.#o.clock.now(), atMs: this.#o.clock.now(), streams: streams.slice(0, 50), streamCount: streams.length,

@@ -135,6 +135,16 @@ export function streamKey(patientId: string, deviceId: string): string {
   return `${patientId}\n${deviceId}`;
 }
 
+/**
+ * A stream key as people read it, e.g. `patient-0015 (device sim-0015)`, for operator alarms,
+ * which list streams: the key's newline is a separator, not something to show.
+ */
+export function streamLabel(key: string): string {
+  // Device ids never contain a newline (contracts/topics.ts DEVICE_ID_PATTERN): the last one separates.
+  const at = key.lastIndexOf('\n');
+  return `${key.slice(0, at)} (device ${key.slice(at + 1)})`;
+}
+
 /** Loose structural check of a record from the bus (our own writes; older/foreign ones are skipped). */
 export function parseStreamState(value: unknown): StreamStateRecord | undefined {
   if (typeof value !== 'object' || value === null) return undefined;

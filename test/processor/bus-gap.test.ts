@@ -46,7 +46,8 @@ describe('silence while the bus or the gateway is down', () => {
     expect(h.metrics.gauge('pb_processor_infrastructure_gap_streams', '').get()).toBe(1);
     expect(h.metrics.counter('pb_processor_infrastructure_gaps_total', '').get()).toBe(1);
     await h.processor.settled();
-    expect(operatorAlarms(bus)).toMatchObject([{ kind: 'infrastructure_gap', state: 'active', streamCount: 1, gateways: ['gw-1'] }]);
+    // The held stream as operators read it (it was the stream key, with a raw newline in it).
+    expect(operatorAlarms(bus)).toMatchObject([{ kind: 'infrastructure_gap', state: 'active', streams: ['p1 (device d1)'], streamCount: 1, gateways: ['gw-1'] }]);
 
     // The bus is back: the frames the device resent arrive, the bradycardia among them.
     upstream.view = { gatewayId: 'gw-1', lastFrameAtMs: receivedAt(LIST.length - 1), gatewayHeardAtMs: h.clock.now() };
