@@ -117,6 +117,8 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
   const sent = o.metrics.counter('pb_hl7_messages_total', 'HL7 v2 messages ACKed by the receiver, by message type');
   const naks = o.metrics.counter('pb_hl7_naks_total', 'HL7 v2 negative acknowledgements and failed sends, by code');
   const paused = o.metrics.gauge('pb_hl7_export_paused', '1 while the HL7 export waits for the receiver');
+  // The FHIR exporter's metric (exporter.ts), so one panel counts every alert the EHR did not take.
+  const deadLetters = o.metrics.counter('pb_ehr_dead_letters_total', 'Alert snapshots sent to the dead-letter stream, by reason');
   const alreadySent = o.metrics.counter('pb_hl7_already_sent_total', 'HL7 v2 messages not sent because the receiver already has that alert revision or a later one (processor restart, dead-letter replay), by message type');
   paused.set({}, 0);
   const groupId = o.groupId ?? 'hl7-exporter';
@@ -226,11 +228,11 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
         rebuilt.add(message.partition);
       }
     }
-    const dead: { message: ConsumedMessage; deviceId: string; reason: string; detail: string }[] = [];
+    const dead: { message: ConsumedMessage; alert?: Alert; reason: string; detail: string; rejected?: string[] }[] = [];
     for (const message of messages) {
       const alert = alertOf(message);
       if (!alert) {
-        dead.push({ message, deviceId: 'unknown', reason: 'schema', detail: 'not an alert envelope' });
+        dead.push({ message, reason: 'schema', detail: 'not an alert envelope' });
         continue;
       }
       const sendAlarm = alert.revision > ledger.revision(alert.id);
@@ -248,36 +250,45 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
       } catch (err) {
         if (!(err instanceof PulsebridgeError) || err.code !== 'PB_EHR_PATIENT_UNKNOWN') throw err;
         // An MRN missing from the configured file: an HL7 message without PID-3 is useless to the engine.
-        dead.push({ message, deviceId: alert.deviceId, reason: 'mrn_unknown', detail: err.message });
+        dead.push({ message, alert, reason: 'mrn_unknown', detail: err.message });
         continue;
       }
       const at = new Date(now()).toISOString();
       // The heart rate and the alarm go and fail independently: a rejected ORU^R01 must not keep
       // the alarm's start from the engine. One dead letter per snapshot; its replay sends again
       // only what the engine did not take (the ledger skips the rest).
-      const rejected: string[] = [];
+      const rejected: { type: string; text: string }[] = [];
       const send = async (text: string, type: string, sentNow: () => void) => {
         try {
           await deliver(text, type, signal);
           sentNow();
         } catch (err) {
           if (signal.aborted || !(err instanceof PulsebridgeError) || err.code !== 'PB_HL7_NAK') throw err;
-          rejected.push(err.message);
+          rejected.push({ type, text: err.message });
         }
       };
       const hr = sendHr ? pcd01HeartRate(alert, options, at) : undefined;
       if (hr) await send(hr, 'ORU^R01', () => ledger.note(alert.id, { hr: true }));
       if (sendAlarm) await send(pcd04Alarm(alert, options, at), 'ORU^R40', () => ledger.note(alert.id, { revision: alert.revision }));
-      if (rejected.length > 0) dead.push({ message, deviceId: alert.deviceId, reason: 'hl7_rejected', detail: rejected.join('; ') });
+      if (rejected.length > 0) dead.push({ message, alert, reason: 'hl7_rejected', detail: rejected.map((r) => r.text).join('; '), rejected: rejected.map((r) => r.type) });
     }
     if (dead.length > 0) {
       await o.bus.publish(STREAMS.deadLetter, dead.map((d) => {
+        const deviceId = d.alert?.deviceId ?? 'unknown';
         const record: DeadLetterRecord = {
-          schema: 'pb.deadletter.v1', deviceId: d.deviceId, topic: STREAMS.alerts, reason: d.reason, detail: d.detail,
+          schema: 'pb.deadletter.v1', deviceId, topic: STREAMS.alerts, reason: d.reason, detail: d.detail,
           payloadBase64: d.message.value.toString('base64'), receivedAt: now(), source: 'ehr-exporter', stream: d.message.stream, key: d.message.key,
         };
-        return { key: d.deviceId, value: Buffer.from(JSON.stringify(record)), headers: { 'pb-source-stream': d.message.stream, 'pb-source-offset': d.message.offset } };
+        return { key: deviceId, value: Buffer.from(JSON.stringify(record)), headers: { 'pb-source-stream': d.message.stream, 'pb-source-offset': d.message.offset } };
       }));
+      for (const d of dead) {
+        deadLetters.inc({ reason: d.reason });
+        // Ids only: the ACK text (in the dead letter's detail) may echo the MRN or a name.
+        o.logger.warn('alert not sent over HL7; dead-lettered', {
+          reason: d.reason, alertId: d.alert?.id, revision: d.alert?.revision, kind: d.alert?.kind, patientId: d.alert?.patientId, deviceId: d.alert?.deviceId,
+          rejected: d.rejected, offset: d.message.offset,
+        });
+      }
     }
   };
 

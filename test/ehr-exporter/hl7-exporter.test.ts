@@ -13,16 +13,18 @@ import { configuredMrns } from '../../ehr-exporter/identity.ts';
 import { alarmFacets, pcd04Alarm } from '../../ehr-exporter/hl7-messages.ts';
 import { loadMllp, type MllpConnection } from '../../ehr-exporter/mllp.ts';
 import { InProcessBus } from '../../platform/bus/index.ts';
-import { silentLogger } from '../../platform/log.ts';
+import { createLogger, silentLogger, type Logger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
 import { consumed, envelope, makeAlert } from './fixtures.ts';
 
 type Answer = 'AA' | 'AE' | 'AR' | 'none';
-interface Listener { port: number; received: Hl7Message[]; answers: Answer[]; stop(): Promise<void> }
+/** `rejectText`: the ERR text of an AR, as an engine might write it (with PHI). */
+interface Listener { port: number; received: Hl7Message[]; answers: Answer[]; rejectText?: string; stop(): Promise<void> }
 
 async function startListener(port = 0): Promise<Listener> {
   const received: Hl7Message[] = [];
   const answers: Answer[] = [];
+  let listener: Listener | undefined = undefined;
   const { Hl7Server } = await loadMllp();
   const server = new Hl7Server((connection: MllpConnection) => {
     connection.addEventListener('message', (event) => {
@@ -30,11 +32,15 @@ async function startListener(port = 0): Promise<Listener> {
       const msg = Hl7Message.parse(event.message.toString());
       received.push(msg);
       const answer = answers.shift() ?? 'AA';
-      if (answer !== 'none') connection.send(event.message.buildAck({ ackCode: answer }));
+      if (answer === 'none') return;
+      const ack = event.message.buildAck({ ackCode: answer });
+      if (answer === 'AR' && listener?.rejectText) ack.getSegment('MSA')!.setComponent(3, 1, listener.rejectText);
+      connection.send(ack);
     });
   });
   await server.start(port);
-  return { port: (server.server?.address() as AddressInfo).port, received, answers, stop: () => server.stop({ forceDrainTimeoutMs: 0 }) };
+  listener = { port: (server.server?.address() as AddressInfo).port, received, answers, stop: () => server.stop({ forceDrainTimeoutMs: 0 }) };
+  return listener;
 }
 
 const obx = (m: Hl7Message) => m.getAllSegments('OBX').map((s) => ({ code: s.getComponent(3, 1), name: s.getComponent(3, 2), subId: s.getField(4).toString(), value: s.getField(5).toString(), units: s.getComponent(6, 1), flags: s.getField(8).toString() }));
@@ -55,8 +61,8 @@ afterEach(async () => {
   await bus.close();
 });
 
-function exporter(port = listener.port, ackTimeoutMs = 2_000, metrics = new MetricsRegistry()): { exporter: Hl7Exporter; metrics: MetricsRegistry } {
-  const e = createHl7Exporter({ bus, host: '127.0.0.1', port, mrns: configuredMrns('urn:oid:1.2.3.4', { 'p-001': 'MRN-001' }), logger: silentLogger, metrics,
+function exporter({ port = listener.port, ackTimeoutMs = 2_000, metrics = new MetricsRegistry(), logger = silentLogger }: { port?: number; ackTimeoutMs?: number; metrics?: MetricsRegistry; logger?: Logger } = {}): { exporter: Hl7Exporter; metrics: MetricsRegistry } {
+  const e = createHl7Exporter({ bus, host: '127.0.0.1', port, mrns: configuredMrns('urn:oid:1.2.3.4', { 'p-001': 'MRN-001' }), logger, metrics,
     message: { sendingApplication: 'PULSEBRIDGE', sendingFacility: 'CARDIO', receivingApplication: 'EHR' }, backoff: { baseDelayMs: 10, maxDelayMs: 50 }, ackTimeoutMs });
   running.push(e);
   return { exporter: e, metrics };
@@ -89,7 +95,7 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
   });
 
   it('retries the same message after an AE or a missing ACK (same control id), paused meanwhile', async () => {
-    const { exporter: e, metrics } = exporter(listener.port, 300);
+    const { exporter: e, metrics } = exporter({ ackTimeoutMs: 300 });
     listener.answers.push('AE', 'none');
     const statuses: string[] = [];
     const timer = setInterval(() => statuses.push(e.health().status), 5);
@@ -113,6 +119,25 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
     expect(listener.received.map((m) => obx(m)[0]!.code)).toEqual(['199684', '199736']);
   });
 
+  it('logs and counts every dead letter, with ids and never the MRN', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger('debug', {}, (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
+    const { exporter: e, metrics } = exporter({ logger });
+    listener.answers.push('AR');
+    listener.rejectText = 'Unknown patient MRN-001';
+    const stranger = makeAlert('afib', { patientId: 'p-999' });
+    await e.handleBatch([consumed(envelope({ ...asystole, revision: 2 }), 0), consumed(envelope(stranger), 1), consumed('not json', 2)]);
+    const dead = bus.read(STREAMS.deadLetter).map((m) => JSON.parse(m.value.toString()) as DeadLetterRecord);
+    expect(dead.map((d) => d.reason)).toEqual(['hl7_rejected', 'mrn_unknown', 'schema']);
+    expect(dead[0]!.detail).toContain('MRN-001'); // the record keeps what the engine said
+    const warned = lines.filter((l) => l.level === 'warn');
+    expect(warned.map((l) => [l.reason, l.alertId, l.patientId])).toEqual([['hl7_rejected', asystole.id, 'p-001'], ['mrn_unknown', stranger.id, 'p-999'], ['schema', undefined, undefined]]);
+    expect(warned[0]).toMatchObject({ rejected: ['ORU^R40'], revision: 2, kind: 'asystole' });
+    expect(JSON.stringify(lines)).not.toContain('MRN-001');
+    const counted = metrics.counter('pb_ehr_dead_letters_total', '');
+    expect([counted.get({ reason: 'hl7_rejected' }), counted.get({ reason: 'mrn_unknown' }), counted.get({ reason: 'schema' })]).toEqual([1, 1, 1]);
+  });
+
   it('sends the alarm start when the engine rejects its heart rate (AR), and the replay sends only the heart rate', async () => {
     const { exporter: e } = exporter();
     listener.answers.push('AR');
@@ -128,7 +153,7 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
   it('waits while nothing listens, and delivers once the listener is up', async () => {
     const port = listener.port;
     await listener.stop();
-    const { exporter: e } = exporter(port);
+    const { exporter: e } = exporter({ port });
     const delivered = e.handleBatch([consumed(envelope({ ...asystole, revision: 2 }), 0)]);
     while (e.health().status !== 'paused') await new Promise((r) => setTimeout(r, 5));
     listener = await startListener(port);
@@ -165,7 +190,7 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
 
     it('after a restart, reads back what the group handled before and skips it', async () => {
       const metrics = new MetricsRegistry();
-      const first = exporter(listener.port, 2_000, metrics).exporter;
+      const first = exporter({ metrics }).exporter;
       await first.start();
       const publish = (a: Alert, headers?: Record<string, string>) => bus.publish(STREAMS.alerts, [{ key: a.patientId, value: Buffer.from(JSON.stringify(envelope(a))), ...(headers ? { headers } : {}) }]);
       await publish(asystole);
@@ -177,7 +202,7 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
       await publish(ended);
       await publish(asystole, { 'pb-replay-of': '0:17' });
       await publish(acked);
-      await exporter(listener.port, 2_000, metrics).exporter.start();
+      await exporter({ metrics }).exporter.start();
       await until(() => listener.received.length >= 4);
       await new Promise((r) => setTimeout(r, 50));
       expect(controlIds()).toEqual([`${asystole.id}-1-hr`, `${asystole.id}-1`, `${asystole.id}-3`, `${asystole.id}-4`]);
