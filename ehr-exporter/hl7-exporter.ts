@@ -17,7 +17,6 @@
  * Sent again, the engine would record duplicates and, worse, see an old `start` after the `end`.
  */
 import { randomUUID } from 'node:crypto';
-import { Hl7Message } from '@medplum/core';
 import type { Alert, AlertEnvelope } from '../contracts/alert.ts';
 import type { DeadLetterRecord } from '../contracts/telemetry.ts';
 import { STREAMS } from '../contracts/topics.ts';
@@ -28,7 +27,7 @@ import type { MetricsRegistry } from '../platform/metrics.ts';
 import { backoffDelayMs, sleep } from './backoff.ts';
 import { pcd01HeartRate, pcd04Alarm, type Hl7Options } from './hl7-messages.ts';
 import type { MrnSource } from './identity.ts';
-import { loadMllp, type MllpClient } from './mllp.ts';
+import { loadMllp, wireMessage, type MllpClient } from './mllp.ts';
 
 export interface Hl7ExporterOptions {
   bus: Bus;
@@ -143,7 +142,7 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
     for (let round = 1; ; round++) {
       let reason: string;
       try {
-        const ack = await (await connection()).sendAndWait(Hl7Message.parse(text), { timeoutMs: o.ackTimeoutMs ?? 10_000 });
+        const ack = await (await connection()).sendAndWait(wireMessage(text), { timeoutMs: o.ackTimeoutMs ?? 10_000 });
         const code = ack.getSegment('MSA')?.getComponent(1, 1) ?? '';
         const detail = ack.getSegment('MSA')?.getComponent(3, 1) || ack.getSegment('ERR')?.toString() || '';
         if (code === 'AA' || code === 'CA') {

@@ -100,8 +100,20 @@ function msh(o: Hl7Options, type: string, profile: string, controlId: string, at
   return ['MSH', '^~\\&', o.sendingApplication, o.sendingFacility, o.receivingApplication, o.receivingFacility ?? '', hl7Time(at), '', type, controlId, 'P', '2.6', '', '', 'NE', 'AL', '', 'UNICODE UTF-8', '', '', profile].join('|');
 }
 
+/**
+ * PID-3 = the MRN, its assigning authority (CX-4) in the universal id subcomponents: an OID goes
+ * bare with type `ISO` (`&1.2.3.4.5&ISO`, not `&urn:oid:1.2.3.4.5&URI`), any other system as a
+ * `URI`. PID-5 (name) stays empty: the exporter knows patients by MRN only.
+ */
 function pid(o: Hl7Options): string {
-  return ['PID', '', '', `${escapeHl7(o.mrn.value)}^^^&${escapeHl7(o.mrn.system)}&URI^MR`].join('|');
+  const oid = /^urn:oid:([0-2](\.\d+)+)$/.exec(o.mrn.system)?.[1];
+  const authority = oid ? `&${oid}&ISO` : `&${escapeHl7(o.mrn.system)}&URI`;
+  return ['PID', '', '', `${escapeHl7(o.mrn.value)}^^^${authority}^MR`].join('|');
+}
+
+/** HL7 v2 ends every segment with the segment terminator CR, the last segment too. */
+function message(segments: string[]): string {
+  return segments.map((segment) => `${segment}\r`).join('');
 }
 
 /** PCD-01 ORU^R01 with the heart rate at the alert's onset; undefined when detection had no HR. */
@@ -109,12 +121,12 @@ export function pcd01HeartRate(alert: Alert, o: Hl7Options, now: string): string
   const hr = alert.evidence.hrBpm;
   if (typeof hr !== 'number' || !Number.isFinite(hr)) return undefined;
   const at = hl7Time(alert.onset);
-  return [
+  return message([
     msh(o, 'ORU^R01^ORU_R01', 'IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO', `${alert.id}-${alert.revision}-hr`, now),
     pid(o),
     ['OBR', '1', `${alert.id}^${escapeHl7(o.sendingApplication)}`, `${alert.id}^${escapeHl7(o.sendingApplication)}`, '182777000^monitoring of patient^SCT', '', '', at].join('|'),
     ['OBX', '1', 'NM', HEART_RATE_OBX3, '1.0.1.1', String(Math.round(hr * 10) / 10), BEATS_PER_MIN, '', '', '', '', 'R', '', '', at, '', '', '', `${escapeHl7(alert.deviceId)}^^^${escapeHl7(o.sendingApplication)}`].join('|'),
-  ].join('\r');
+  ]);
 }
 
 /** PCD-04 ORU^R40 for one lifecycle snapshot of an alert (see alarmFacets). */
@@ -136,11 +148,11 @@ export function pcd04Alarm(alert: Alert, o: Hl7Options, now: string): string {
   if (alert.escalationLevel) obx.push(['OBX', '', 'NM', 'escalation_level^Escalation level^99PB', '1.0.0.0.6', String(alert.escalationLevel), '', '', '', '', '', 'R']);
   obx.forEach((segment, i) => (segment[1] = String(i + 1)));
   const end = alert.end ? hl7Time(alert.end) : '';
-  return [
+  return message([
     msh(o, 'ORU^R40^ORU_R40', 'IHE_PCD_ACM_001^IHE PCD^1.3.6.1.4.1.19376.1.6.4.4.1^ISO', `${alert.id}-${alert.revision}`, now),
     pid(o),
     // OBR-2/3: the alert id identifies the alarm across its messages; OBR-4 MDC_EVT_ALARM (3:8, unverified); OBR-7/8: onset and end.
     ['OBR', '1', `${alert.id}^${escapeHl7(o.sendingApplication)}`, `${alert.id}^${escapeHl7(o.sendingApplication)}`, '196616^MDC_EVT_ALARM^MDC', '', '', at, end].join('|'),
     ...obx.map((s) => s.join('|')),
-  ].join('\r');
+  ]);
 }

@@ -4,7 +4,7 @@
  * optional package out still type-checks and starts. The interfaces below are the part of the
  * library's API we use (@medplum/hl7 5.x index.d.ts); messages are @medplum/core Hl7Message objects.
  */
-import type { Hl7Message } from '@medplum/core';
+import { Hl7Message } from '@medplum/core';
 
 export interface MllpClient {
   /** Sends one message and resolves with the application ACK matched on MSH-10 (rejects on timeout or a closed socket). */
@@ -37,4 +37,26 @@ export function loadMllp(): Promise<MllpLibrary> {
     throw new Error(`HL7 v2 export needs the npm package ${PACKAGE} (npm ci installs it): ${(err as Error).message}`);
   });
   return library;
+}
+
+/**
+ * A message that goes on the wire exactly as `text` (hl7-messages.ts: every segment CR-terminated).
+ * The library frames `message.toString()` as <VT>…<FS><CR>, and Hl7Message.toString() joins the
+ * segments with CR, leaving the last one unterminated; the parsed segments are still there for
+ * the library's ACK matching on MSH-10.
+ */
+class WireMessage extends Hl7Message {
+  readonly #text: string;
+  constructor(text: string) {
+    const parsed = Hl7Message.parse(text.replace(/\r+$/, ''));
+    super(parsed.segments, parsed.context);
+    this.#text = text;
+  }
+  override toString(): string {
+    return this.#text;
+  }
+}
+
+export function wireMessage(text: string): Hl7Message {
+  return new WireMessage(text);
 }

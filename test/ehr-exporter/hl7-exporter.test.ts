@@ -2,7 +2,7 @@
  * The HL7 v2 path against a real MLLP listener (@medplum/hl7 Hl7Server on a local port) that
  * parses every message it receives and answers with an ACK the test chooses.
  */
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { Hl7Message } from '@medplum/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Alert } from '../../contracts/alert.ts';
@@ -80,7 +80,8 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
     expect(listener.received.map((m) => m.getSegment('MSH')!.getField(9).toString())).toEqual(['ORU^R01^ORU_R01', 'ORU^R40^ORU_R40', 'ORU^R40^ORU_R40', 'ORU^R40^ORU_R40']);
     const [r01, raised, ack, end] = listener.received as [Hl7Message, Hl7Message, Hl7Message, Hl7Message];
     expect(r01.getSegment('MSH')!.getComponent(21, 1)).toBe('IHE_PCD_001');
-    expect(r01.getSegment('PID')!.getComponent(3, 1)).toBe('MRN-001');
+    // An OID assigning authority goes bare with type ISO; PID-5 (name) stays empty.
+    expect(r01.getSegment('PID')!.getField(3).toString()).toBe('MRN-001^^^&1.2.3.4&ISO^MR');
     expect(obx(r01)).toEqual([expect.objectContaining({ code: '147842', name: 'MDC_ECG_HEART_RATE', value: '12', units: '264864' })]);
 
     expect(raised.getSegment('MSH')!.getComponent(21, 1)).toBe('IHE_PCD_ACM_001');
@@ -148,6 +149,43 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
     // `pulsebridge deadletter replay`: the engine already has the alarm, not the heart rate.
     await e.handleBatch([{ ...consumed(envelope(asystole), 1), headers: { 'pb-replay-of': '0:1' } }]);
     expect(controlIds()).toEqual([`${asystole.id}-1-hr`, `${asystole.id}-1`, `${asystole.id}-1-hr`]);
+  });
+
+  it('ends every segment with CR, the last one too, before <FS><CR>', async () => {
+    // A raw TCP listener: what crosses the wire, not what a parser makes of it.
+    const frames: string[] = [];
+    const raw = createServer((socket) => {
+      let buffered = '';
+      socket.on('data', (chunk) => {
+        buffered += chunk.toString('utf8');
+        for (let end = buffered.indexOf('\x1c\r'); end >= 0; end = buffered.indexOf('\x1c\r')) {
+          const frame = buffered.slice(0, end + 2);
+          buffered = buffered.slice(end + 2);
+          frames.push(frame);
+          const controlId = frame.split('|')[9];
+          socket.write(`\x0bMSH|^~\\&|EHR||PULSEBRIDGE||20260101000000||ACK|a-${controlId}|P|2.6\rMSA|AA|${controlId}\r\x1c\r`);
+        }
+      });
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    const { exporter: e } = exporter({ port: (raw.address() as AddressInfo).port });
+    try {
+      await e.handleBatch([consumed(envelope(asystole), 0)]);
+    } finally {
+      await e.stop();
+      await new Promise((resolve) => raw.close(resolve));
+    }
+    expect(frames).toHaveLength(2);
+    for (const frame of frames) {
+      expect(frame.startsWith('\x0bMSH|')).toBe(true);
+      expect(frame.endsWith('\r\x1c\r')).toBe(true);
+      expect(frame.slice(1, -2).split('\r').slice(0, -1).map((segment) => segment.slice(0, 4))).toEqual(expect.arrayContaining(['MSH|', 'PID|', 'OBR|', 'OBX|']));
+    }
+  });
+
+  it('names any other MRN system as a URI', () => {
+    const options = { sendingApplication: 'PULSEBRIDGE', sendingFacility: 'CARDIO', receivingApplication: 'EHR', mrn: { system: 'https://hospital.example/mrn', value: 'MRN-7' } };
+    expect(Hl7Message.parse(pcd04Alarm(asystole, options, asystole.onset)).getSegment('PID')!.getField(3).toString()).toBe('MRN-7^^^&https://hospital.example/mrn&URI^MR');
   });
 
   it('waits while nothing listens, and delivers once the listener is up', async () => {
