@@ -84,7 +84,8 @@ export interface FhirClient {
 
 export interface RetryEvent {
   method: string;
-  url: string;
+  /** The request as {@link describeRequest} names it (no query values). */
+  request: string;
   /** The attempt that failed (1 = first). */
   attempt: number;
   delayMs: number;
@@ -241,18 +242,21 @@ class HttpFhirClient implements FhirClient {
 
   async #send(method: string, path: string, options: SendOptions): Promise<Sent> {
     const url = path === '' ? this.#base : `${this.#base}/${path}`;
+    // Errors, retries and details name the request without its query values (PHI, see describeRequest).
+    const request = describeRequest(method, path);
+    const phi = queryValues(path);
     const { signal } = options;
     let refreshedToken = false;
     let lastReason = 'no attempt made';
     let lastStatus: number | undefined;
     for (let attempt = 1; attempt <= this.#policy.maxAttempts; attempt++) {
-      throwIfAborted(signal, method, url);
+      throwIfAborted(signal, request);
       const headers: Record<string, string> = { Accept: FHIR_JSON, ...options.headers };
       if (options.body !== undefined) {
         headers['Content-Type'] = FHIR_JSON;
         headers.Prefer = 'return=representation';
       }
-      const token = this.#tokens ? await this.#accessToken(signal, method, url) : undefined;
+      const token = this.#tokens ? await this.#accessToken(signal, request) : undefined;
       if (token !== undefined) headers.Authorization = `Bearer ${token}`;
       let response: Response;
       let body: unknown;
@@ -266,17 +270,18 @@ class HttpFhirClient implements FhirClient {
         });
         body = parseBody(await response.text());
       } catch (err) {
-        throwIfAborted(signal, method, url);
+        throwIfAborted(signal, request);
         lastReason = err instanceof Error && err.name === 'TimeoutError' ? `timeout after ${this.#timeoutMs} ms` : `network: ${describeError(err)}`;
         lastStatus = undefined;
-        await this.#backoff(method, url, attempt, lastReason, undefined, signal);
+        await this.#backoff(method, request, attempt, lastReason, undefined, signal);
         continue;
       }
       const status = response.status;
       if (status >= 200 && status < 300) return { status, headers: response.headers, body };
 
-      const outcomeText = describeOperationOutcome(body) ?? snippet(body);
-      const details = { method, url, status, outcome: outcomeText, operationOutcome: isOperationOutcome(body) ? body : undefined };
+      // A server may echo the search in its answer ("no match for identifier=…").
+      const outcomeText = elide(describeOperationOutcome(body) ?? snippet(body), phi);
+      const details = { method, request, status, outcome: outcomeText, operationOutcome: isOperationOutcome(body) ? body : undefined };
       if (status === 401 && this.#tokens && !refreshedToken) {
         // One immediate retry with a fresh token: the cached one may have expired early or been revoked.
         refreshedToken = true;
@@ -285,62 +290,89 @@ class HttpFhirClient implements FhirClient {
         continue;
       }
       if (status === 401) {
-        throw new PulsebridgeError('PB_FHIR_UNAUTHORIZED', `FHIR server refused ${method} ${path} with ${status}: ${outcomeText}`, { details });
+        throw new PulsebridgeError('PB_FHIR_UNAUTHORIZED', `FHIR server refused ${request} with ${status}: ${outcomeText}`, { details });
       }
       if (status === 403) {
-        throw new PulsebridgeError('PB_FHIR_REJECTED', `FHIR server forbade ${method} ${path} (403): ${outcomeText}`, { details });
+        throw new PulsebridgeError('PB_FHIR_REJECTED', `FHIR server forbade ${request} (403): ${outcomeText}`, { details });
       }
       if (options.kind === 'create' && status === 412) {
-        throw new PulsebridgeError('PB_FHIR_MULTIPLE_MATCHES', `FHIR conditional create ${path} matched more than one resource (412): ${outcomeText}`, { details });
+        throw new PulsebridgeError('PB_FHIR_MULTIPLE_MATCHES', `FHIR conditional create ${request} matched more than one resource (412): ${outcomeText}`, { details });
       }
       if (options.kind === 'versioned-update' && (status === 409 || status === 412)) {
-        throw new PulsebridgeError('PB_FHIR_VERSION_CONFLICT', `FHIR ${method} ${path} hit a version conflict (${status}): ${outcomeText}`, { details });
+        throw new PulsebridgeError('PB_FHIR_VERSION_CONFLICT', `FHIR ${request} hit a version conflict (${status}): ${outcomeText}`, { details });
       }
       if (status === 404 || status === 405) {
         // We only address the base, a resource type or a resource we just read: "not found" here
         // means the endpoint is wrong (base URL, a server without that type), which no message can fix.
-        throw new PulsebridgeError('PB_FHIR_UNAVAILABLE', `FHIR ${method} ${url} answered ${status}: is PULSEBRIDGE_FHIR_BASE_URL right? ${outcomeText}`, { details });
+        throw new PulsebridgeError('PB_FHIR_UNAVAILABLE', `FHIR ${request} answered ${status}: is PULSEBRIDGE_FHIR_BASE_URL (${this.#base}) right? ${outcomeText}`, { details });
       }
       const retryable = status >= 500 || status === 408 || status === 429 || (status === 409 && options.kind === 'create');
       if (!retryable) {
-        throw new PulsebridgeError('PB_FHIR_REJECTED', `FHIR server rejected ${method} ${path} with ${status}: ${outcomeText}`, { details });
+        throw new PulsebridgeError('PB_FHIR_REJECTED', `FHIR server rejected ${request} with ${status}: ${outcomeText}`, { details });
       }
       lastReason = `status ${status}`;
       lastStatus = status;
-      await this.#backoff(method, url, attempt, lastReason, retryAfterMs(response.headers.get('retry-after')), signal);
+      await this.#backoff(method, request, attempt, lastReason, retryAfterMs(response.headers.get('retry-after')), signal);
     }
-    throw new PulsebridgeError('PB_FHIR_UNAVAILABLE', `FHIR ${method} ${url} failed after ${this.#policy.maxAttempts} attempts (last: ${lastReason})`, {
-      details: { method, url, attempts: this.#policy.maxAttempts, lastReason, status: lastStatus },
+    throw new PulsebridgeError('PB_FHIR_UNAVAILABLE', `FHIR ${request} failed after ${this.#policy.maxAttempts} attempts (last: ${lastReason})`, {
+      details: { method, request, attempts: this.#policy.maxAttempts, lastReason, status: lastStatus },
     });
   }
 
-  async #accessToken(signal: AbortSignal | undefined, method: string, url: string): Promise<string> {
+  async #accessToken(signal: AbortSignal | undefined, request: string): Promise<string> {
     try {
       return await this.#tokens!.getAccessToken(signal);
     } catch (err) {
       if (err instanceof PulsebridgeError) throw err;
-      throw new PulsebridgeError('PB_FHIR_UNAUTHORIZED', `could not obtain an access token for ${method} ${url}: ${describeError(err)}`, { cause: err, details: { method, url } });
+      throw new PulsebridgeError('PB_FHIR_UNAUTHORIZED', `could not obtain an access token for ${request}: ${describeError(err)}`, { cause: err, details: { request } });
     }
   }
 
   /** Waits before the next attempt; does nothing after the last one. */
-  async #backoff(method: string, url: string, attempt: number, reason: string, retryAfter: number | undefined, signal: AbortSignal | undefined): Promise<void> {
+  async #backoff(method: string, request: string, attempt: number, reason: string, retryAfter: number | undefined, signal: AbortSignal | undefined): Promise<void> {
     if (attempt >= this.#policy.maxAttempts) return;
     const jittered = backoffDelayMs(attempt, this.#policy, this.#random);
     const delayMs = Math.min(this.#policy.maxDelayMs, Math.max(jittered, retryAfter ?? 0));
-    this.#onRetry?.({ method, url, attempt, delayMs, reason });
+    this.#onRetry?.({ method, request, attempt, delayMs, reason });
     try {
       await sleep(delayMs, signal);
     } catch {
-      throwIfAborted(signal, method, url);
+      throwIfAborted(signal, request);
     }
   }
 }
 
-function throwIfAborted(signal: AbortSignal | undefined, method: string, url: string): void {
+function throwIfAborted(signal: AbortSignal | undefined, request: string): void {
   if (signal?.aborted) {
-    throw new PulsebridgeError('PB_FHIR_UNAVAILABLE', `FHIR ${method} ${url} aborted`, { cause: signal.reason, details: { method, url, aborted: true } });
+    throw new PulsebridgeError('PB_FHIR_UNAVAILABLE', `FHIR ${request} aborted`, { cause: signal.reason, details: { request, aborted: true } });
   }
+}
+
+/**
+ * How a request is named in errors, retries, logs and /healthz: relative to the base, with every
+ * query value elided (`GET /Patient?identifier=…`). A search value is an MRN or another
+ * identifier: PHI, which the logs and the unauthenticated /healthz must not carry. `POST` to the
+ * base itself is the transaction: `POST [base] (transaction)`.
+ */
+export function describeRequest(method: string, path: string): string {
+  if (path === '') return `${method} [base] (transaction)`;
+  const [resource, query] = path.split('?', 2) as [string, string | undefined];
+  const names = query === undefined ? '' : `?${query.split('&').map((p) => `${p.split('=')[0]}=…`).join('&')}`;
+  return `${method} /${resource}${names}`;
+}
+
+/** A request's query values as a server might echo them: whole, and each part of a `system|value` token. */
+function queryValues(path: string): string[] {
+  const query = path.split('?', 2)[1];
+  if (query === undefined) return [];
+  const values = [...new URLSearchParams(query).values()].flatMap((v) => [v, ...v.split('|')]);
+  // Longest first, so a whole token goes before its parts; very short parts would elide ordinary text.
+  return values.filter((v) => v.length >= 3).sort((a, b) => b.length - a.length);
+}
+
+/** `text` with every occurrence of `values` replaced by `…`. */
+function elide(text: string, values: string[]): string {
+  return values.reduce((t, v) => t.split(v).join('…'), text);
 }
 
 function parseBody(text: string): unknown {

@@ -15,6 +15,9 @@
  * unknown patient (retried, visible), never a made-up MRN. Without the file the exporter uses the
  * same deterministic demo identity as the dashboard's patient directory
  * (dashboard-api/patient-directory.ts demoPatientIdentity), so both show one MRN per patient.
+ *
+ * An MRN is PHI: errors name the patient by our internal id only, since their text reaches the
+ * logs and the unauthenticated /healthz (ops-server.ts).
  */
 import fs from 'node:fs';
 import { demoPatientIdentity } from '../dashboard-api/patient-directory.ts';
@@ -46,11 +49,19 @@ export function configuredMrns(system: string, mrns?: PatientMrns): MrnSource {
 
 /** Reads PULSEBRIDGE_EHR_PATIENT_MRNS; a bad file is a configuration error at start-up, not at the first alert. */
 export function readPatientMrnsFile(file: string): PatientMrns {
-  let json: unknown;
+  let text: string;
   try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    text = fs.readFileSync(file, 'utf8');
   } catch (err) {
     throw new PulsebridgeError('PB_CONFIG_INVALID', `cannot read the patient MRN file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    // V8 quotes the text around the error ("{"p-1": MRN-0002}" is not valid JSON): keep the position only.
+    const at = /at position \d+(?: \(line \d+ column \d+\))?/.exec((err as Error).message)?.[0];
+    throw new PulsebridgeError('PB_CONFIG_INVALID', `the patient MRN file ${file} is not valid JSON${at ? ` (${at})` : ''}`);
   }
   if (!json || typeof json !== 'object' || Array.isArray(json)) throw new PulsebridgeError('PB_CONFIG_INVALID', `${file} must hold a JSON object { "<patient id>": "<mrn>" }`);
   for (const [k, v] of Object.entries(json)) {
@@ -80,11 +91,11 @@ export function createPatientResolver(options: { fhir: FhirClient; mrns: MrnSour
       const mrn = options.mrns.mrnOf(patientId);
       const found = await options.fhir.searchByIdentifier<FhirResource & { resourceType: 'Patient' }>('Patient', mrn, requestOptions);
       if (found.length > 1) {
-        throw new PulsebridgeError('PB_FHIR_MULTIPLE_MATCHES', `${found.length} Patients carry MRN ${mrn.system}|${mrn.value}`, { details: { patientId, mrn } });
+        throw new PulsebridgeError('PB_FHIR_MULTIPLE_MATCHES', `${found.length} Patients in the EHR carry the MRN of patient ${patientId}`, { details: { patientId } });
       }
       const patient = found[0];
       if (!patient) {
-        throw new PulsebridgeError('PB_EHR_PATIENT_UNKNOWN', `the EHR has no Patient with MRN ${mrn.system}|${mrn.value} (patient ${patientId})`, { details: { patientId, mrn } });
+        throw new PulsebridgeError('PB_EHR_PATIENT_UNKNOWN', `the EHR has no Patient with the MRN of patient ${patientId}`, { details: { patientId } });
       }
       const reference = `Patient/${patient.id}`;
       cache.set(patientId, { reference, untilMs: now() + ttlMs });

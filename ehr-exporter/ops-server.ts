@@ -2,6 +2,8 @@
  * The ehr-exporter process's operations endpoint: `GET /healthz` (the export's health: ok or
  * paused with the reason, unknown patients) and `GET /metrics` (Prometheus). No PHI beyond our
  * internal patient ids, no token: it is meant for the orchestrator's probes on the pod network.
+ * The reasons come from error texts that keep this: a FHIR request is named without its query
+ * values (fhir-client.ts describeRequest) and a patient by our id, never by MRN (identity.ts).
  * `/healthz` answers 200 while paused: a paused exporter is alive and waiting for the EHR, and a
  * restart would not help; the body says `"status": "paused"` for dashboards and alerting.
  */

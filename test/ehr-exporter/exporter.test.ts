@@ -315,6 +315,28 @@ describe('EHR exporter: delivery you can operate', () => {
     expect(lines.filter((l) => l.msg === 'EHR export resumed').map((l) => l.lane)).toEqual(['alerts']);
   });
 
+  it('no MRN and no search URL in /healthz or the log: the Patient lookup paused, then a patient unknown', async () => {
+    const lines: string[] = [];
+    const logger = createLogger('debug', {}, (line) => lines.push(line));
+    const { exporter: e } = exporter({ logger });
+    const healths: string[] = [];
+    server.failNext(3, { status: 503, method: 'GET', outcome: `overloaded searching ${MRN_SYSTEM}|MRN-001` });
+    const batch = e.handleBatch([consumed(envelope(vt), 0)]);
+    await eventually(() => e.health().status === 'paused');
+    healths.push(JSON.stringify(e.health()));
+    expect(e.health().reason).toBe('alerts: FHIR GET /Patient?identifier=… failed after 2 attempts (last: status 503)');
+    await batch;
+    await e.handleBatch([consumed(envelope(makeAlert('asystole', { patientId: 'p-002' })), 1)]);
+    healths.push(JSON.stringify(e.health()));
+    expect(e.health().unknownPatients).toEqual(['p-002']);
+    expect(lines.some((l) => l.includes('the EHR has no Patient with the MRN of patient p-002'))).toBe(true);
+    for (const text of [...healths, ...lines]) {
+      expect(text).not.toMatch(/MRN-00[12]/);
+      expect(text).not.toContain(encodeURIComponent(MRN_SYSTEM));
+      expect(text).not.toContain(server.baseUrl);
+    }
+  });
+
   it('a wrong base URL (404) pauses the export instead of dead-lettering every alert', async () => {
     fhir = createHttpFhirClient({ baseUrl: `${server.baseUrl}/not-the-base`, retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 } });
     const { exporter: e } = exporter();

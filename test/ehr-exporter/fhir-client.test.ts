@@ -3,7 +3,7 @@ import type { Observation as MedplumObservation } from '@medplum/fhirtypes';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { backoffDelayMs } from '../../ehr-exporter/backoff.ts';
 import type { RetryEvent } from '../../ehr-exporter/fhir-client.ts';
-import { createHttpFhirClient, describeOperationOutcome, identifierQuery, isForbidden } from '../../ehr-exporter/fhir-client.ts';
+import { createHttpFhirClient, describeOperationOutcome, describeRequest, identifierQuery, isForbidden } from '../../ehr-exporter/fhir-client.ts';
 import type { Observation } from '../../ehr-exporter/fhir-types.ts';
 import { alertToObservation } from '../../ehr-exporter/observation.ts';
 import { PulsebridgeError } from '../../platform/errors.ts';
@@ -220,6 +220,43 @@ describe('HTTP FHIR client against @medplum/fhir-router', () => {
     expect(err.code).toBe('PB_FHIR_UNAVAILABLE');
     expect(err.details).toMatchObject({ aborted: true });
     expect(server.requests.length).toBe(1);
+  });
+});
+
+describe('no PHI in what the client reports', () => {
+  const MRN = { system: 'urn:oid:1.2.3.4.5', value: 'REALMRN0016' };
+
+  it('names a failed search without its query values, in the message, the details and the retry events', async () => {
+    const retries: RetryEvent[] = [];
+    const client = createHttpFhirClient({ baseUrl: server.baseUrl, retry: FAST, onRetry: (e) => retries.push(e) });
+    server.failNext(10, { status: 503, outcome: `no capacity for Patient?identifier=${MRN.system}|${MRN.value}` });
+    const err = await rejection(client.searchByIdentifier('Patient', MRN));
+    expect(err.message).toBe('FHIR GET /Patient?identifier=… failed after 4 attempts (last: status 503)');
+    expect(retries.map((r) => r.request)).toEqual(['GET /Patient?identifier=…', 'GET /Patient?identifier=…', 'GET /Patient?identifier=…']);
+    for (const text of [err.message, JSON.stringify(err.details), JSON.stringify(retries)]) {
+      expect(text).not.toContain(MRN.value);
+      expect(text).not.toContain(server.baseUrl);
+    }
+  });
+
+  it('elides the search values a server echoes in its OperationOutcome', async () => {
+    const client = createHttpFhirClient({ baseUrl: server.baseUrl, retry: FAST });
+    server.failNext(1, { status: 400, outcome: `unknown identifier system in ${MRN.system}|${MRN.value}; value ${MRN.value}` });
+    const err = await rejection(client.searchByIdentifier('Patient', MRN));
+    expect(err.message).toBe('FHIR server rejected GET /Patient?identifier=… with 400: error processing: unknown identifier system in …; value …');
+  });
+
+  it("names the transaction 'POST [base] (transaction)', not an empty path", async () => {
+    const client = createHttpFhirClient({ baseUrl: server.baseUrl, retry: FAST });
+    server.failNext(1, { status: 422, outcome: 'business rule' });
+    const err = await rejection(client.transaction({ resourceType: 'Bundle', type: 'transaction', entry: [] }));
+    expect(err.message).toBe('FHIR server rejected POST [base] (transaction) with 422: error processing: business rule');
+  });
+
+  it('describeRequest keeps parameter names and drops values', () => {
+    expect(describeRequest('GET', 'Observation?identifier=a%7Cb&_count=2')).toBe('GET /Observation?identifier=…&_count=…');
+    expect(describeRequest('PUT', 'Observation/abc')).toBe('PUT /Observation/abc');
+    expect(describeRequest('POST', '')).toBe('POST [base] (transaction)');
   });
 });
 
