@@ -51,6 +51,11 @@ export const STREAMS = {
    */
   operatorAlarms: 'pb.operator-alarms.v1',
   /**
+   * Each processor instance's heartbeat (contracts/processor-heartbeat.ts), keyed by instance;
+   * compacted, one partition. The dashboard API raises an operator alarm when none comes.
+   */
+  processorHeartbeats: 'pb.processor-heartbeats.v1',
+  /**
    * Heart-rate and RR points of beats the processor detected in ECG (devices that send no beats),
    * keyed by patient: the processor's store sink writes them (processor/store-sink.ts).
    */

@@ -34,6 +34,7 @@ export const streamPartitions = (telemetryPartitions = DEFAULT_TELEMETRY_PARTITI
   // Compacted: only the latest record per key matters (criteria per patient, state per stream).
   { name: STREAMS.criteria, partitions: 1, compacted: true },
   { name: STREAMS.processorState, partitions: 1, compacted: true },
+  { name: STREAMS.processorHeartbeats, partitions: 1, compacted: true },
 ];
 
 export const STREAM_PARTITIONS: StreamSpec[] = streamPartitions();

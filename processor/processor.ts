@@ -53,6 +53,7 @@ import { StreamTable, type StreamEntry } from './stream-table.ts';
 import { StreamTimers } from './stream-timers.ts';
 import { TelemetryPipeline } from './telemetry-pipeline.ts';
 import { InfrastructureGap } from './infrastructure-gap.ts';
+import { ProcessorHeartbeats } from './heartbeat.ts';
 import type { UpstreamLiveness } from './silence-cause.ts';
 import { createStoreSink } from './store-sink.ts';
 
@@ -140,6 +141,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
   const outputs = new ProcessorOutputs({ bus, logger, metrics, clock, instanceId, stateKey, stopping: isStopping });
   const sink = createStoreSink({ bus, store, logger, metrics, groupId: `${groupId}-store`, fromBeginning: options.fromBeginning ?? true });
   const gap = new InfrastructureGap({ bus, logger, metrics, clock, instanceId });
+  const heartbeats = new ProcessorHeartbeats({ bus, clock, logger, instanceId, groupId });
   // `streams` is created below; timers only need to know whether the changelog is written.
   const timers = new StreamTimers({ clock, lock, logger, outputs, withChangelog: () => streams.started, stopping: isStopping,
     ...(options.upstream ? { upstream: options.upstream, gap } : {}) });
@@ -196,6 +198,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
         { name: STREAMS.processorState, partitions: 1, compacted: true },
         { name: STREAMS.ecgStrips, partitions: 6 },
         { name: STREAMS.operatorAlarms, partitions: 1, compacted: true },
+        { name: STREAMS.processorHeartbeats, partitions: 1, compacted: true },
         { name: STREAMS.derivedVitals, partitions: 6 },
       ]);
       const criteriaRecords = metrics.counter('pb_processor_criteria_records_total', 'Per-patient criteria records read');
@@ -221,6 +224,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
           }
         },
       });
+      // Only now: evaluating alarms is what the heartbeat says.
+      heartbeats.start();
     },
     async stop() {
       // A graceful stop (SIGTERM: a rolling deploy, a scale-in) hands every stream over exactly.
@@ -262,6 +267,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
       });
       await Promise.race([handedOver, gaveUp]);
       clearTimeout(timer);
+      heartbeats.stop();
       await telemetrySub?.stop();
       await sink.stop();
       await alertsSub?.stop();

@@ -35,6 +35,7 @@
   }
   const els = {
     connection: $('connection'), status: $('connection-status'), detail: $('connection-detail'),
+    analysis: $('analysis'), analysisDetail: $('analysis-detail'),
     identity: $('identity'), signOut: $('sign-out'), signIn: $('sign-in'), tokenForm: $('token-form'),
     tokenInput: $('token-input'), signInError: $('sign-in-error'), board: $('board'), empty: $('empty'),
     actionError: $('action-error'), staleNote: $('stale-note'), announcer: $('announcer'),
@@ -61,6 +62,8 @@
   let lastEventId;
   let ws;
   let connState = 'connecting';
+  /** Since when no processor evaluates alarms (the API's `processor_silent` operator alarm), or undefined. */
+  let analysisStoppedSinceMs;
   let lastMessageAt = 0;
   let heartbeatIntervalMs = 2000;
   let retryDelayMs = 1000;
@@ -251,9 +254,35 @@
 
   function updateTitle() {
     const high = [...alerts.values()].filter((e) => e.alert.state === 'active' && e.alert.priority === 'high').length;
-    const prefix = connState === 'live' ? (high ? `(${high} HIGH) ` : '') : connState === 'connecting' ? '… ' : '⚠ NOT CONNECTED — ';
+    const prefix = connState !== 'live' ? (connState === 'connecting' ? '… ' : '⚠ NOT CONNECTED — ')
+      : analysisStoppedSinceMs !== undefined ? '⚠ NO ALARM ANALYSIS — ' : high ? `(${high} HIGH) ` : '';
     document.title = `${prefix}Pulsebridge`;
   }
+
+  // ---- alarm analysis ----------------------------------------------------------------------
+  const ANALYSIS_POLL_MS = 5000;
+
+  /**
+   * Asks /healthz (no token) whether a processor evaluates alarms. The stream carries alerts, not
+   * their absence: with every processor down the tiles' heart rates (straight from telemetry) keep
+   * moving and no alarm can come, so the board must say so in the alarm colour.
+   */
+  async function checkAnalysis() {
+    let stopped;
+    try {
+      const res = await fetch('/healthz', { cache: 'no-store' });
+      const body = await res.json();
+      stopped = (body.operatorAlarms || []).find((a) => a.kind === 'processor_silent' && a.state === 'active');
+    } catch {
+      return; // server unreachable: the connection banner says so
+    }
+    analysisStoppedSinceMs = stopped ? stopped.sinceMs : undefined;
+    els.analysis.hidden = !stopped;
+    if (stopped) els.analysisDetail.textContent = `No alarm analysis has reported since ${fmtTime(stopped.sinceMs)}: watch the patients' monitors directly. Operators are alarmed.`;
+    updateTitle();
+  }
+  setInterval(() => { void checkAnalysis(); }, ANALYSIS_POLL_MS);
+  void checkAnalysis();
 
   function authHeaders(extra) {
     return { authorization: `Bearer ${token}`, ...extra };

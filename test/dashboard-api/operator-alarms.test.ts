@@ -10,11 +10,14 @@ import { InProcessBus } from '../../platform/bus/index.ts';
 import { silentLogger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
 import { openOperatorAlarmBoard } from '../../dashboard-api/operator-alarms.ts';
+import { PROCESSOR_SILENT_MS } from '../../contracts/processor-heartbeat.ts';
+import { SqliteVitalsStore } from '../../platform/store/index.ts';
+import { createProcessor } from '../../processor/processor.ts';
 import { http, startFixture } from './helpers.ts';
 
 const alarm = (state: OperatorAlarmRecord['state']): OperatorAlarmRecord => ({
   schema: 'pb.operator-alarm.v1', source: 'processor/p-1', kind: 'infrastructure_gap', state, sinceMs: 1000, atMs: 2000,
-  streams: ['pat-1\ndev-1'], streamCount: 1, gateways: ['gw-1'], reason: 'no heartbeat of gateway gw-1 reached the processor',
+  streams: ['pat-1 (device dev-1)'], streamCount: 1, gateways: ['gw-1'], reason: 'no heartbeat of gateway gw-1 reached the processor',
 });
 
 describe('operator alarms in /healthz', () => {
@@ -41,6 +44,45 @@ describe('operator alarms in /healthz', () => {
     } finally {
       await board.close();
       await fx.close();
+    }
+  });
+
+  // Found by an operator walkthrough (session 32): /healthz said "ok" through a processor crash and
+  // a Kafka outage, while no alarm was evaluated and the board's heart rates kept moving.
+  it('raises processor_silent when no processor heartbeat came for 15 s, and clears it at the next beat', async () => {
+    const bus = new InProcessBus();
+    const metrics = new MetricsRegistry();
+    let nowMs = 1_000_000;
+    const board = await openOperatorAlarmBoard({ bus, logger: silentLogger, metrics, now: () => nowMs });
+    const beat = () => bus.publish(STREAMS.processorHeartbeats, [{ key: 'proc-1', value: Buffer.from(JSON.stringify({ schema: 'pb.processor-heartbeat.v1', instanceId: 'proc-1', groupId: 'g', atMs: nowMs })) }]);
+    try {
+      // None yet: counted from the API's start.
+      nowMs += PROCESSOR_SILENT_MS;
+      expect(board.active()).toEqual([]);
+      nowMs += 1;
+      expect(board.active()).toMatchObject([{ kind: 'processor_silent', source: 'dashboard-api', state: 'active', sinceMs: 1_000_000, reason: expect.stringContaining('no alarm is being evaluated') }]);
+      await beat();
+      await new Promise((r) => setTimeout(r, 50));
+      expect(board.active()).toEqual([]);
+      // The processor dies (or the bus goes): 15 s later the alarm is back.
+      nowMs += PROCESSOR_SILENT_MS + 1;
+      expect(board.active()).toMatchObject([{ kind: 'processor_silent', reason: expect.stringMatching(/^no processor heartbeat for 15 s/) }]);
+      expect(metrics.gauge('pb_dashboard_operator_alarms_active', '').get()).toBe(1);
+    } finally {
+      await board.close();
+    }
+  });
+
+  it('hears a running processor: the processor beats while it runs', async () => {
+    const bus = new InProcessBus();
+    const processor = createProcessor({ bus, store: new SqliteVitalsStore(':memory:'), logger: silentLogger, metrics: new MetricsRegistry() });
+    await processor.start();
+    try {
+      const beats = bus.read(STREAMS.processorHeartbeats).map((m) => JSON.parse(m.value.toString()));
+      expect(beats[0]).toMatchObject({ schema: 'pb.processor-heartbeat.v1', atMs: expect.any(Number) });
+    } finally {
+      await processor.stop();
+      await bus.close();
     }
   });
 });

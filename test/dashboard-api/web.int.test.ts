@@ -11,6 +11,7 @@ import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { AlertEnvelope } from '../../contracts/alert.ts';
+import type { OperatorAlarmRecord } from '../../contracts/operator-alarm.ts';
 import { STREAMS } from '../../contracts/topics.ts';
 import { silentLogger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
@@ -182,6 +183,31 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
   // Session 31, from a clinician's walkthrough: tiles ordered by their oldest unacknowledged alarm
   // kept a patient whose asystole had just begun below patients with alarms that ended long ago;
   // and a patient off the care team was drawn as an empty, quiet patient view.
+  // Session 32 (operator walkthrough): with the processor down, heart rates kept moving on the board
+  // and nothing said that no alarm could come.
+  test('says in the alarm colour when no alarm analysis runs (the API\'s processor_silent alarm), and stops saying it when it runs again', async () => {
+    let silent = false;
+    const record: OperatorAlarmRecord = { schema: 'pb.operator-alarm.v1', source: 'dashboard-api', kind: 'processor_silent', state: 'active', sinceMs: Date.now() - 20_000, atMs: Date.now(), streams: [], streamCount: 0, gateways: [], reason: 'no processor heartbeat for 20 s' };
+    const own = await startFixture({ operatorAlarms: { active: () => (silent ? [record] : []) } });
+    const board = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    try {
+      await board.goto(`${own.url}/#token=${await own.token('dr-analysis', 'clinician', ['p1'])}`);
+      await board.locator('#connection.state-live').waitFor();
+      expect(await board.locator('#analysis').isVisible()).toBe(false);
+      silent = true;
+      await board.locator('#analysis').waitFor({ timeout: 10_000 });
+      expect(await board.locator('#analysis-status').textContent()).toBe('ALARM ANALYSIS STOPPED — no alarm is being raised');
+      expect(await board.locator('#analysis-detail').textContent()).toMatch(/^No alarm analysis has reported since \d\d:\d\d:\d\d: watch the patients' monitors directly\. Operators are alarmed\.$/);
+      expect(await board.title()).toBe('⚠ NO ALARM ANALYSIS — Pulsebridge');
+      silent = false;
+      await board.locator('#analysis').waitFor({ state: 'hidden', timeout: 10_000 });
+      expect(await board.title()).toBe('Pulsebridge');
+    } finally {
+      await board.close();
+      await own.close();
+    }
+  });
+
   test('a condition that goes on comes before alarms that only wait for their acknowledgement; a patient off the care team gets one clear page', async () => {
     for (const p of ['p4', 'p5']) await fx.registry.add(`dev-${p}`, p, 'test');
     const ended = makeAlert('p4', 'asystole', 20, { end: new Date(T0 + 20 * 60_000 + 9000).toISOString() });
