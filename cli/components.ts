@@ -26,7 +26,7 @@ import { criteriaRoutes } from '../dashboard-api/routes-criteria.ts';
 import { createEhrExporter, type EhrExporter, type EhrExporterOptions } from '../ehr-exporter/exporter.ts';
 import { createHttpFhirClient, type FhirClient } from '../ehr-exporter/fhir-client.ts';
 import { createHl7Exporter, type Hl7Exporter } from '../ehr-exporter/hl7-exporter.ts';
-import { configuredMrns, createPatientResolver, readPatientMrnsFile } from '../ehr-exporter/identity.ts';
+import { configuredMrns, createPatientResolver, followedMrnFile } from '../ehr-exporter/identity.ts';
 import { startOpsServer } from '../ehr-exporter/ops-server.ts';
 import { createSmartBackendAuth } from '../ehr-exporter/smart-auth.ts';
 
@@ -174,7 +174,7 @@ export async function startEhrExporter(
   const hl7Target = config.ehr.hl7;
   if (!baseUrl && !hl7Target) return undefined;
   const logger = ctx.logger.child({ component: 'ehr-exporter' });
-  const mrns = configuredMrns(config.ehr.mrnSystem, config.ehr.patientMrnsFile ? readPatientMrnsFile(config.ehr.patientMrnsFile) : undefined);
+  const mrns = config.ehr.patientMrnsFile ? followedMrnFile(config.ehr.mrnSystem, config.ehr.patientMrnsFile, { logger }) : configuredMrns(config.ehr.mrnSystem);
   const { hl7GroupId, ...fhirOptions } = options;
   let exporter: EhrExporter | undefined;
   if (baseUrl) {

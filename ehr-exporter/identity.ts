@@ -11,8 +11,8 @@
  *
  * Where the MRN comes from: each component runs in its own process on Kafka and the exporter has
  * no registry, so in production the mapping is configuration (PULSEBRIDGE_EHR_PATIENT_MRNS, a JSON
- * file written by the hospital's admission feed or by hand); a patient missing from it is an
- * unknown patient (retried, visible), never a made-up MRN. Without the file the exporter uses the
+ * file written by the hospital's admission feed or by hand, re-read when it changes); a patient
+ * missing from it is an unknown patient (retried, visible), never a made-up MRN. Without the file the exporter uses the
  * same deterministic demo identity as the dashboard's patient directory
  * (dashboard-api/patient-directory.ts demoPatientIdentity), so both show one MRN per patient.
  *
@@ -22,6 +22,7 @@
 import fs from 'node:fs';
 import { demoPatientIdentity } from '../dashboard-api/patient-directory.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
+import type { Logger } from '../platform/log.ts';
 import type { FhirClient, FhirRequestOptions } from './fhir-client.ts';
 import type { FhirResource, Identifier } from './fhir-types.ts';
 
@@ -43,6 +44,50 @@ export function configuredMrns(system: string, mrns?: PatientMrns): MrnSource {
       const m = Object.hasOwn(mrns, patientId) ? mrns[patientId] : undefined;
       if (m === undefined) throw new PulsebridgeError('PB_EHR_PATIENT_UNKNOWN', `patient ${patientId} has no MRN in the configured MRN file`, { details: { patientId } });
       return typeof m === 'string' ? { system, value: m } : { system: m.system, value: m.value };
+    },
+  };
+}
+
+/**
+ * MRNs from the PULSEBRIDGE_EHR_PATIENT_MRNS file, followed while we run: the hospital's admission
+ * feed adds patients to it, and an added patient must not stay unknown (their alerts parked) until
+ * a restart. Read now (a bad file fails the start); then a lookup checks the file at most every
+ * `checkEveryMs` and re-reads it when it changed (inode, size or mtime: a rewrite in place or a
+ * rename over it). A file that is momentarily missing or invalid (a writer half-way) keeps the last
+ * good version, with one warning per bad version.
+ */
+export function followedMrnFile(system: string, file: string, o: { logger: Logger; checkEveryMs?: number; now?: () => number }): MrnSource {
+  const checkEveryMs = o.checkEveryMs ?? 2_000;
+  const now = o.now ?? Date.now;
+  const versionOf = () => {
+    const st = fs.statSync(file);
+    return `${st.ino}:${st.size}:${st.mtimeMs}`;
+  };
+  // Stat before reading: a change during the read is then seen at the next check.
+  let loaded = versionOf();
+  let mrns = configuredMrns(system, readPatientMrnsFile(file));
+  let checkedAt = now();
+  let refused: string | undefined;
+  const refresh = () => {
+    if (now() - checkedAt < checkEveryMs) return;
+    checkedAt = now();
+    let version = 'missing';
+    try {
+      version = versionOf();
+      if (version === loaded || version === refused) return;
+      const read = readPatientMrnsFile(file);
+      mrns = configuredMrns(system, read);
+      loaded = version;
+      o.logger.info('patient MRN file re-read', { file, patients: Object.keys(read).length });
+    } catch (err) {
+      if (version !== refused) o.logger.warn('patient MRN file unreadable or invalid; the last good version stays in use', { file, err: err as Error });
+      refused = version;
+    }
+  };
+  return {
+    mrnOf(patientId) {
+      refresh();
+      return mrns.mrnOf(patientId);
     },
   };
 }

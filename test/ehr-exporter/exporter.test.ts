@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { parseSearchRequest } from '@medplum/core';
 import type { Communication as MedplumCommunication, Device as MedplumDevice, Observation as MedplumObservation, Patient } from '@medplum/fhirtypes';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -8,7 +11,7 @@ import type { EhrExporter, EhrExporterOptions } from '../../ehr-exporter/exporte
 import { createEhrExporter } from '../../ehr-exporter/exporter.ts';
 import type { FhirClient } from '../../ehr-exporter/fhir-client.ts';
 import { createHttpFhirClient } from '../../ehr-exporter/fhir-client.ts';
-import { configuredMrns, createPatientResolver } from '../../ehr-exporter/identity.ts';
+import { configuredMrns, createPatientResolver, followedMrnFile } from '../../ehr-exporter/identity.ts';
 import { replayDeadLetter } from '../../cli/dead-letter-replay.ts';
 import { InProcessBus } from '../../platform/bus/index.ts';
 import { parseDeadLetter } from '../../platform/dead-letters/index.ts';
@@ -412,6 +415,29 @@ describe('EHR exporter: delivery you can operate', () => {
     expect(ecg.subject?.reference).toBe(ref);
     expect(mine[0]!.derivedFrom?.map((r) => r.reference)).toContain(`Observation/${ecg.id}`);
     expect(deadLetters()).toEqual([]);
+  });
+
+  it('a patient added to the MRN file while running: their parked alert goes out at its next retry', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-mrns-'));
+    try {
+      const file = path.join(dir, 'mrns.json');
+      fs.writeFileSync(file, JSON.stringify({ 'p-001': 'MRN-001' }));
+      const mrns = followedMrnFile(MRN_SYSTEM, file, { logger: silentLogger, checkEveryMs: 0 });
+      const { exporter: e } = exporter({ patients: createPatientResolver({ fhir, mrns }) });
+      const ref = await admit('MRN-002'); // in the EHR, not yet in our file
+      await e.handleBatch([consumed(envelope(makeAlert('asystole', { patientId: 'p-002' })), 0)]);
+      expect(e.health().unknownPatients).toEqual(['p-002']);
+      const parked = [...bus.read(STREAMS.ehrRetry)];
+      expect(parked).toHaveLength(1);
+
+      fs.writeFileSync(file, JSON.stringify({ 'p-001': 'MRN-001', 'p-002': 'MRN-002' }));
+      await e.handleRetries(parked);
+      expect((await rhythms()).map((o) => o.subject?.reference)).toEqual([ref]);
+      expect(e.health().unknownPatients).toEqual([]);
+      expect(bus.read(STREAMS.ehrRetry)).toHaveLength(1); // not parked again
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('exports technical alerts as Device + one Communication notification', async () => {
