@@ -8,6 +8,7 @@ import { openDevIssuer, ROLES, type Role } from '../dashboard-api/dev-issuer.ts'
 import { openBus, openLivenessReader, openRegistry, openVitalsStore } from '../platform/adapters.ts';
 import { loadConfig, type PulsebridgeConfig } from '../platform/config.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
+import { startOpsServer } from '../ehr-exporter/ops-server.ts';
 import { assertWritableFolder } from '../platform/sqlite-file.ts';
 import { createLogger, type Logger } from '../platform/log.ts';
 import { MetricsRegistry } from '../platform/metrics.ts';
@@ -79,6 +80,27 @@ function untilAborted(signal: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * A standalone gateway's or processor's /healthz and /metrics on PULSEBRIDGE_OPS_PORT (the
+ * ehr-exporter's ops server): for the orchestrator's probes and Prometheus, which could scrape
+ * neither before (session 32: only the API and the exporter served metrics). The processor reports
+ * `degraded` while it holds an infrastructure gap (its operator alarm).
+ */
+async function startComponentOps(name: 'gateway' | 'processor', config: Readonly<PulsebridgeConfig>, metrics: MetricsRegistry, logger: Logger): Promise<Running[]> {
+  if (config.opsPort === undefined) return [];
+  const startedAt = new Date().toISOString();
+  const gap = name === 'processor' ? metrics.gauge('pb_processor_infrastructure_gap_streams', '') : undefined;
+  const ops = await startOpsServer({
+    port: config.opsPort, host: config.bindHost, metrics,
+    health: () => {
+      const held = gap?.get() ?? 0;
+      return { status: held > 0 ? 'degraded' : 'ok', component: name, startedAt, ...(gap ? { infrastructureGapStreams: held } : {}) };
+    },
+  });
+  logger.info(`${name} /healthz and /metrics listening`, { url: ops.url });
+  return [{ name: `${name} ops`, stop: () => ops.close() }];
+}
+
 async function runComponent(name: string, config: Readonly<PulsebridgeConfig>, logger: Logger): Promise<void> {
   const signal = shutdownSignal(logger);
   // Embedded adapters keep their databases in the data folder: say so at once when it cannot be written.
@@ -94,12 +116,14 @@ async function runComponent(name: string, config: Readonly<PulsebridgeConfig>, l
       const registry = await openRegistry(config, bus, logger, { auditTrail: false });
       closers.push(() => registry.close());
       running.push(await startGateway(ctx, registry));
+      running.push(...(await startComponentOps(name, config, metrics, logger)));
     } else if (name === 'processor') {
       const store = await openVitalsStore(config, logger);
       closers.push(() => store.close());
       const upstream = await openLivenessReader(config, bus, logger);
       closers.push(() => upstream.close());
       running.push(await startProcessor(ctx, store, { upstream: upstream.liveness }));
+      running.push(...(await startComponentOps(name, config, metrics, logger)));
     } else if (name === 'dashboard-api') {
       const store = await openVitalsStore(config, logger);
       const registry = await openRegistry(config, bus, logger);

@@ -101,6 +101,11 @@ const envObject = z.object({
   PULSEBRIDGE_EHR_HR_SUMMARY_MIN: z.coerce.number().min(0).max(1440).default(0),
   /** The ehr-exporter process's /healthz and /metrics port (0 = any free port). */
   PULSEBRIDGE_EHR_HTTP_PORT: port.default(8081),
+  /**
+   * The gateway's or processor's /healthz and /metrics, when it runs as its own process
+   * (`pulsebridge gateway` / `processor`); unset: none (embedded, the dashboard API serves them).
+   */
+  PULSEBRIDGE_OPS_PORT: port.optional(),
   /** HL7 v2 over MLLP (IHE PCD-01/PCD-04) instead of, or next to, FHIR: `host:port` of the interface engine. */
   PULSEBRIDGE_HL7_MLLP: z.string().regex(/^[^:\s]+:\d{1,5}$/, 'must be host:port').optional(),
   PULSEBRIDGE_HL7_SENDING_FACILITY: z.string().min(1).default('PULSEBRIDGE'),
@@ -124,6 +129,8 @@ export type EnvConfig = z.infer<typeof envSchema>;
 export interface PulsebridgeConfig {
   dataDir: string;
   bindHost: string;
+  /** PULSEBRIDGE_OPS_PORT: a standalone gateway's or processor's /healthz and /metrics. */
+  opsPort: number | undefined;
   logLevel: EnvConfig['PULSEBRIDGE_LOG_LEVEL'];
   bus: { kind: 'memory' } | { kind: 'kafka'; brokers: string[]; clientId: string };
   /** Kafka consumer tuning (every consumer of this process). */
@@ -186,6 +193,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Pu
   const config: PulsebridgeConfig = {
     dataDir,
     bindHost: e.PULSEBRIDGE_BIND_HOST,
+    opsPort: e.PULSEBRIDGE_OPS_PORT,
     logLevel: e.PULSEBRIDGE_LOG_LEVEL,
     bus: e.PULSEBRIDGE_BUS === 'kafka' ? { kind: 'kafka', brokers: e.KAFKA_BROKERS, clientId: e.KAFKA_CLIENT_ID } : { kind: 'memory' },
     kafkaConsumer: { sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS },
