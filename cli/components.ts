@@ -47,7 +47,9 @@ function readTls(config: Readonly<PulsebridgeConfig>) {
     try {
       return fs.readFileSync(p);
     } catch (err) {
-      throw new PulsebridgeError('PB_CONFIG_INVALID', `cannot read the gateway ${what} at ${p}`, { cause: err });
+      // The default paths are the development PKI's, which `demo` and `device add` create; a
+      // standalone gateway creates nothing (a production CA is the hospital's): say both ways.
+      throw new PulsebridgeError('PB_CONFIG_INVALID', `cannot read the gateway ${what} at ${p}: point PULSEBRIDGE_TLS_CERT, PULSEBRIDGE_TLS_KEY and PULSEBRIDGE_DEVICE_CA at your certificates, or create the development PKI in the data folder with \`pulsebridge device add <device id> --patient <patient id>\``, { cause: err });
     }
   };
   return {

@@ -24,6 +24,13 @@ const exitOf = (args: string[], timeoutMs = 15_000) =>
   );
 
 describe('start-up errors', () => {
+  it('a standalone gateway without certificates says where they come from (found by an operator following the README)', async () => {
+    const dataDir = makeTempDir('pb-start-');
+    const { code, stderr } = await exitOf(['gateway', '--data-dir', dataDir, '--mqtt-port', '0']);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/cannot read the gateway TLS certificate at .*gateway\.crt: point PULSEBRIDGE_TLS_CERT, PULSEBRIDGE_TLS_KEY and PULSEBRIDGE_DEVICE_CA at your certificates, or create the development PKI in the data folder with `pulsebridge device add <device id> --patient <patient id>`/i);
+  });
+
   it('demo exits 1 when its MQTT port is taken (it used to hang, its gateway pollers still running)', async () => {
     const taken = net.createServer();
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
