@@ -89,7 +89,10 @@ export function lifecycleNotes(alert: Alert): Annotation[] {
     notes.push({ authorString: alert.acknowledgedBy ?? 'unknown', time: toInstant(alert.acknowledgedAt, 'alert.acknowledgedAt'), text: `${NOTE_PREFIX}acknowledged by ${alert.acknowledgedBy ?? 'unknown'}` });
   }
   if (alert.resolvedAt) {
-    notes.push({ authorString: alert.resolvedBy ?? 'unknown', time: toInstant(alert.resolvedAt, 'alert.resolvedAt'), text: `${NOTE_PREFIX}resolved by ${alert.resolvedBy ?? 'unknown'}` });
+    // The clinician's reason ("Artefact / false alarm") belongs in the chart with the resolution:
+    // without it the record says an alarm was closed, not what it was.
+    const reason = alert.resolveReason ? ` — “${alert.resolveReason}”` : '';
+    notes.push({ authorString: alert.resolvedBy ?? 'unknown', time: toInstant(alert.resolvedAt, 'alert.resolvedAt'), text: `${NOTE_PREFIX}resolved by ${alert.resolvedBy ?? 'unknown'}${reason}` });
   }
   return notes;
 }
@@ -114,6 +117,13 @@ export function alertObservation(alert: Alert, o: { identifierSystem: string; pa
   return obs;
 }
 
+/** A summary window as a person says it: "30 s", "5 min", "1.5 h" (a 0.5-minute window read "1 min" before). */
+function windowText(ms: number): string {
+  if (ms < 60_000) return `${Math.round(ms / 1000)} s`;
+  if (ms < 3_600_000) return `${Number((ms / 60_000).toFixed(1))} min`;
+  return `${Number((ms / 3_600_000).toFixed(1))} h`;
+}
+
 /** A periodic HR summary (hr-summaries.ts): the window's mean at its end, or dataAbsentReason `error` when no frame counted. */
 export function hrSummaryObservation(w: HrWindow, o: { identifierSystem: string; patientReference: string; deviceReference: string }): Observation {
   const end = new Date(w.endMs).toISOString();
@@ -123,7 +133,7 @@ export function hrSummaryObservation(w: HrWindow, o: { identifierSystem: string;
     identifier: [{ system: o.identifierSystem, value: [w.deviceId, HEART_RATE_CODINGS[1]!.code, 'summary', new Date(w.startMs).toISOString()].join(IDENTIFIER_SEPARATOR) }],
     status: 'final',
     category: [{ coding: [{ ...VITAL_SIGNS_CATEGORY }] }],
-    code: { coding: HEART_RATE_CODINGS.map((c) => ({ ...c })), text: `Heart rate, mean over ${Math.round((w.endMs - w.startMs) / 60_000)} min` },
+    code: { coding: HEART_RATE_CODINGS.map((c) => ({ ...c })), text: `Heart rate, mean over ${windowText(w.endMs - w.startMs)}` },
     subject: { reference: o.patientReference },
     effectiveDateTime: end,
     ...(w.meanBpm === undefined

@@ -1,7 +1,7 @@
 import { parseSearchRequest } from '@medplum/core';
 import type { Device as MedplumDevice, Observation as MedplumObservation } from '@medplum/fhirtypes';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { alertBundle, ecgObservation, HEART_RATE_PROFILE } from '../../ehr-exporter/bundle.ts';
+import { alertBundle, ecgObservation, HEART_RATE_PROFILE, hrSummaryObservation, lifecycleNotes } from '../../ehr-exporter/bundle.ts';
 import type { FhirClient } from '../../ehr-exporter/fhir-client.ts';
 import type { FhirTestServer } from '../helpers/fhir-server.ts';
 import { describeIssues, ecgObservationProblems, heartRateObservationProblems, rhythmObservationProblems, validateFhir } from '../helpers/fhir-validate.ts';
@@ -19,6 +19,19 @@ beforeEach(async () => {
 afterEach(async () => server.close());
 
 const all = <T extends MedplumObservation | MedplumDevice>(type: 'Observation' | 'Device') => server.repo.searchResources<T>(parseSearchRequest(type));
+
+// Found by a hospital-integration walkthrough (session 32).
+describe('what the chart reads', () => {
+  it('a resolution carries the clinician\'s reason', () => {
+    const resolved = makeAlert('asystole', { state: 'resolved', resolvedBy: 'dr-b', resolvedAt: '2026-03-01T10:10:00.000Z', resolveReason: 'Artefact / false alarm' });
+    expect(lifecycleNotes(resolved).map((n) => n.text)).toEqual(['Pulsebridge: resolved by dr-b — “Artefact / false alarm”']);
+  });
+
+  it('a heart-rate summary names its window as configured (0.5 min read "1 min")', () => {
+    const window = (ms: number) => hrSummaryObservation({ deviceId: 'd1', patientId: 'p1', startMs: 0, endMs: ms, meanBpm: 70, frames: 10 }, { identifierSystem: IDENTIFIER_SYSTEM, patientReference: 'Patient/x', deviceReference: 'Device/y' }).code.text;
+    expect([window(30_000), window(300_000), window(90 * 60_000)]).toEqual(['Heart rate, mean over 30 s', 'Heart rate, mean over 5 min', 'Heart rate, mean over 1.5 h']);
+  });
+});
 
 describe('ECG strip → SampledData', () => {
   it('writes microvolts as mV with factor 0.001, E for missing and lead-off samples, and validates', () => {
