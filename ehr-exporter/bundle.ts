@@ -193,10 +193,17 @@ export function heartRateObservation(alert: Alert, o: { identifierSystem: string
  * 1000/fs ms; `E` where a sample is missing or lies in a lead-off range (§1 row 4, §2.5).
  * A strip recorded entirely with the leads off carries no data: dataAbsentReason `error`.
  */
+/** The ends of the device contract's int16 µV samples (device-protocol.md `ecg.uV`). */
+const INT16_MIN_UV = -32_768;
+const INT16_MAX_UV = 32_767;
+
 export function ecgObservation(strip: EcgStrip, o: { identifierSystem: string; patientReference: string; deviceReference: string }): Observation {
   const off = new Uint8Array(strip.uV.length);
   for (const [from, to] of strip.leadOff) off.fill(1, Math.max(0, from), Math.min(strip.uV.length, to));
-  const tokens = strip.uV.map((v, i) => (v === null || off[i] === 1 || !Number.isFinite(v) ? 'E' : String(Math.round(v))));
+  // The device contract's samples are int16 µV: its ends are where the front end saturated, so a
+  // sample there is "below/above the limit" (fhir-and-alarms.md §1 row 4: "L"/"U"), not a value.
+  const sample = (v: number) => (v <= INT16_MIN_UV ? 'L' : v >= INT16_MAX_UV ? 'U' : String(Math.round(v)));
+  const tokens = strip.uV.map((v, i) => (v === null || off[i] === 1 || !Number.isFinite(v) ? 'E' : sample(v)));
   const periodMs = 1000 / strip.fsHz;
   const endMs = strip.startMs + Math.round(strip.uV.length * periodMs);
   const allMissing = tokens.every((t) => t === 'E');
@@ -209,6 +216,9 @@ export function ecgObservation(strip: EcgStrip, o: { identifierSystem: string; p
             origin: { value: 0, unit: 'mV', system: SYSTEMS.ucum, code: 'mV' },
             period: Number(periodMs.toFixed(6)),
             factor: 0.001,
+            // In the data's unit after the factor (mV), as R4 defines them: the int16 µV range.
+            lowerLimit: INT16_MIN_UV / 1000,
+            upperLimit: INT16_MAX_UV / 1000,
             dimensions: 1,
             data: tokens.join(' '),
           },

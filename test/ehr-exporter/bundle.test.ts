@@ -27,6 +27,15 @@ describe('what the chart reads', () => {
     expect(lifecycleNotes(resolved).map((n) => n.text)).toEqual(['Pulsebridge: resolved by dr-b — “Artefact / false alarm”']);
   });
 
+  it('an ECG strip gives the limits of its samples, and a saturated sample reads L or U, not a value', () => {
+    const strip = makeStrip('al-000000000000000000000001');
+    strip.uV[3] = -32_768;
+    strip.uV[4] = 32_767;
+    const sd = ecgObservation(strip, { identifierSystem: IDENTIFIER_SYSTEM, patientReference: 'Patient/x', deviceReference: 'Device/y' }).component![0]!.valueSampledData!;
+    expect([sd.lowerLimit, sd.upperLimit]).toEqual([-32.768, 32.767]);
+    expect(sd.data!.split(' ').slice(3, 5)).toEqual(['L', 'U']);
+  });
+
   it('a heart-rate summary names its window as configured (0.5 min read "1 min")', () => {
     const window = (ms: number) => hrSummaryObservation({ deviceId: 'd1', patientId: 'p1', startMs: 0, endMs: ms, meanBpm: 70, frames: 10 }, { identifierSystem: IDENTIFIER_SYSTEM, patientReference: 'Patient/x', deviceReference: 'Device/y' }).code.text;
     expect([window(30_000), window(300_000), window(90 * 60_000)]).toEqual(['Heart rate, mean over 30 s', 'Heart rate, mean over 5 min', 'Heart rate, mean over 1.5 h']);
