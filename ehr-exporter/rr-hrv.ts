@@ -12,7 +12,8 @@
  *    contiguous). The detectors start an episode at its first qualifying beat, whose RR interval
  *    ends there (processor/detectors/limit-rate.ts run.firstMs), so the intervals span
  *    onset − rr[0] .. onset + Σ rr[1..]. Any other case sends no RR resource rather than a guessed period.
- * Lead-off or no intervals → no resource; never a made-up value (§2.5).
+ * Lead-off or no intervals → no resource; never a made-up value (§2.5). An asystole or pause sends
+ * none either: its episode is one missing interval, and a mean would mix it with what followed.
  *
  * Mean RR: MDC 147240 MDC_ECG_TIME_PD_RR_GL, category procedure, UCUM `ms`, effectivePeriod over
  * the intervals used (§1 row 2: "Period (mean)").
@@ -96,8 +97,16 @@ export function evidenceIntervals(alert: Pick<Alert, 'onset' | 'evidence'>): RrS
   return { source: 'alert-evidence', intervals: rr.map((rrMs) => ({ rrMs, normal: false })), startMs: onsetMs - rr[0]!, endMs: onsetMs + afterMs };
 }
 
-/** Strip first (it has times and beat classes), else complete evidence. */
+/**
+ * Kinds whose episode is one missing interval, not a rhythm: a mean RR "of the episode" would mix
+ * the silence with the beats after it (a hospital's walkthrough saw an asystole's "mean of 3" of
+ * 2482.7 ms). Their length is the alarm's own content (the rhythm Observation); no RR resource.
+ */
+const SILENCE_KINDS: ReadonlySet<Alert['kind']> = new Set(['asystole', 'pause']);
+
+/** Strip first (it has times and beat classes), else complete evidence; none for a silence. */
 export function alertRrSeries(alert: Alert, strip: EcgStrip | undefined): RrSeries | undefined {
+  if (SILENCE_KINDS.has(alert.kind)) return undefined;
   return (strip && stripIntervals(strip, alert)) || evidenceIntervals(alert);
 }
 

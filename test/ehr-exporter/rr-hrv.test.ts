@@ -54,6 +54,13 @@ describe('RR / HRV Observations (fhir-and-alarms.md §1 rows 2–3)', () => {
     expect(describeIssues(validateFhir(obs as never).errors)).toEqual([]);
   });
 
+  it('sends no mean RR for an asystole or a pause: the episode is one missing interval, not a rhythm', () => {
+    for (const kind of ['asystole', 'pause'] as const) {
+      const silence = makeAlert(kind, { evidence: { hrBpm: 0, criterion: 'x', thresholds: {}, rrMs: [6000, 800, 800], beatCount: 3 } });
+      expect(alertRrSeries(silence, tachyStrip(silence)), kind).toBeUndefined();
+    }
+  });
+
   it('SDNN over ≥ 20 N–N intervals: LOINC 80404-7, UCUM ms, sample SD, effectivePeriod = the analysis window', () => {
     const strip = tachyStrip(alert);
     const want = expectedPostOnset(strip);
