@@ -326,8 +326,10 @@ export async function runSimCommand(input: SimCommandInput): Promise<{ reportPas
     logger: input.logger,
   });
   await saveDeviceClock(config, summary);
+  // Devices the gateway refused during the run (e.g. disabled): they stopped, the others went on.
+  const refused = summary.deviceEvents.filter((e) => e.kind === 'refused').map((e) => e.deviceId);
   input.out(JSON.stringify({ devices: summary.devices, scenario: summary.scenario, framesSent: summary.framesSent, framesAcked: summary.framesAcked,
-    episodes: summary.episodes.length, groundTruth: summary.groundTruthPath, aborted: summary.aborted }));
+    episodes: summary.episodes.length, groundTruth: summary.groundTruthPath, aborted: summary.aborted, ...(refused.length > 0 ? { refused } : {}) }));
   return input.report ? { reportPass: await writeReport(input, summary, input.report, embedded) } : {};
 }
 
