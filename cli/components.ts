@@ -24,7 +24,7 @@ import { openOperatorAlarmBoard } from '../dashboard-api/operator-alarms.ts';
 import { deviceRoutes } from '../dashboard-api/routes-devices.ts';
 import { criteriaRoutes } from '../dashboard-api/routes-criteria.ts';
 import { createEhrExporter, type EhrExporter, type EhrExporterOptions } from '../ehr-exporter/exporter.ts';
-import { createHttpFhirClient, type FhirClient } from '../ehr-exporter/fhir-client.ts';
+import { createHttpFhirClient, fetchWithTls, readFhirTls, type FhirClient } from '../ehr-exporter/fhir-client.ts';
 import { createHl7Exporter, type Hl7Exporter } from '../ehr-exporter/hl7-exporter.ts';
 import { configuredMrns, createPatientResolver, followedMrnFile } from '../ehr-exporter/identity.ts';
 import { startOpsServer } from '../ehr-exporter/ops-server.ts';
@@ -139,18 +139,20 @@ export async function startDashboard(ctx: ComponentContext, store: VitalsStore, 
   return { name: 'dashboard-api', api, url: address.url, stop: async () => { await api.close(); await criteria.close(); await operatorAlarms.close(); } };
 }
 
-/** The FHIR client, with SMART Backend Services when a client id is configured. */
-function fhirClientFor(config: Readonly<PulsebridgeConfig>, baseUrl: string): FhirClient {
+/** The FHIR client, with SMART Backend Services when a client id is configured and the EHR's TLS settings. */
+function fhirClientFor(config: Readonly<PulsebridgeConfig>, baseUrl: string, logger: Logger): FhirClient {
   const smart = config.ehr.smart;
-  if (!smart) return createHttpFhirClient({ baseUrl });
+  const tls = readFhirTls(config.ehr.tls);
+  const fetchOption = tls ? { fetch: fetchWithTls(tls) } : {};
+  if (!smart) return createHttpFhirClient({ baseUrl, ...fetchOption });
   let privateKey: string;
   try {
     privateKey = fs.readFileSync(smart.keyFile, 'utf8');
   } catch (err) {
     throw new PulsebridgeError('PB_CONFIG_INVALID', `cannot read the SMART private key at ${smart.keyFile}`, { cause: err });
   }
-  const tokenProvider = createSmartBackendAuth({ fhirBaseUrl: baseUrl, clientId: smart.clientId, privateKey, keyId: smart.keyId, alg: smart.alg, scope: smart.scope, ...(smart.tokenUrl ? { tokenUrl: smart.tokenUrl } : {}) });
-  return createHttpFhirClient({ baseUrl, tokenProvider });
+  const tokenProvider = createSmartBackendAuth({ fhirBaseUrl: baseUrl, clientId: smart.clientId, privateKey, keyId: smart.keyId, alg: smart.alg, scope: smart.scope, ...(smart.tokenUrl ? { tokenUrl: smart.tokenUrl } : {}), ...fetchOption, logger });
+  return createHttpFhirClient({ baseUrl, tokenProvider, ...fetchOption });
 }
 
 export interface RunningEhrExporter extends Running {
@@ -180,7 +182,7 @@ export async function startEhrExporter(
   const { hl7GroupId, ...fhirOptions } = options;
   let exporter: EhrExporter | undefined;
   if (baseUrl) {
-    const fhir = fhirClientFor(config, baseUrl);
+    const fhir = fhirClientFor(config, baseUrl, logger);
     exporter = createEhrExporter({
       bus: ctx.bus,
       fhir,

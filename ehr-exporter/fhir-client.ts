@@ -25,6 +25,11 @@
  * - 412 on create: PB_FHIR_MULTIPLE_MATCHES; 409/412 on an If-Match PUT: PB_FHIR_VERSION_CONFLICT.
  * - Every other 4xx: PB_FHIR_REJECTED with the OperationOutcome text, not retried.
  */
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
 import { PulsebridgeError } from '../platform/errors.ts';
 import type { BackoffPolicy } from './backoff.ts';
 import { backoffDelayMs, DEFAULT_BACKOFF, sleep } from './backoff.ts';
@@ -406,6 +411,91 @@ function describeError(err: unknown): string {
 /** A 403: the server knows us and refuses this one request (a scope or policy we lack for it). */
 export function isForbidden(err: unknown): err is PulsebridgeError {
   return err instanceof PulsebridgeError && err.code === 'PB_FHIR_REJECTED' && err.details?.status === 403;
+}
+
+/** TLS to the EHR beyond Node's defaults (PEM texts). */
+export interface FhirTls {
+  /** A CA to trust besides the default ones (a hospital's private CA). */
+  ca?: string;
+  /** Client certificate and its key, for an EHR that asks for mutual TLS. */
+  cert?: string;
+  key?: string;
+}
+
+/**
+ * Reads PULSEBRIDGE_FHIR_CA_FILE / _CLIENT_CERT / _CLIENT_KEY at start-up and checks them, so a
+ * wrong file is one line at start rather than a pause on the first alert ("unable to verify the
+ * first certificate", a handshake failure). Undefined when none is set.
+ * @throws PB_CONFIG_INVALID naming the setting and the file.
+ */
+export function readFhirTls(files: { caFile?: string; certFile?: string; keyFile?: string }): FhirTls | undefined {
+  const read = (setting: string, file: string) => {
+    try {
+      return fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new PulsebridgeError('PB_CONFIG_INVALID', `cannot read ${setting} ${file}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  const check = (setting: string, file: string, parse: () => unknown) => {
+    try {
+      return parse();
+    } catch (err) {
+      throw new PulsebridgeError('PB_CONFIG_INVALID', `${setting} ${file} is not a PEM ${setting.endsWith('KEY') ? 'private key' : 'certificate'}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  const result: FhirTls = {};
+  if (files.caFile) {
+    result.ca = read('PULSEBRIDGE_FHIR_CA_FILE', files.caFile);
+    check('PULSEBRIDGE_FHIR_CA_FILE', files.caFile, () => new X509Certificate(result.ca!));
+  }
+  if (files.certFile && files.keyFile) {
+    result.cert = read('PULSEBRIDGE_FHIR_CLIENT_CERT', files.certFile);
+    result.key = read('PULSEBRIDGE_FHIR_CLIENT_KEY', files.keyFile);
+    const cert = check('PULSEBRIDGE_FHIR_CLIENT_CERT', files.certFile, () => new X509Certificate(result.cert!)) as X509Certificate;
+    const key = check('PULSEBRIDGE_FHIR_CLIENT_KEY', files.keyFile, () => createPrivateKey(result.key!)) as ReturnType<typeof createPrivateKey>;
+    if (!cert.checkPrivateKey(key)) throw new PulsebridgeError('PB_CONFIG_INVALID', `PULSEBRIDGE_FHIR_CLIENT_KEY ${files.keyFile} is not the key of PULSEBRIDGE_FHIR_CLIENT_CERT ${files.certFile}`);
+  }
+  return result.ca || result.cert ? result : undefined;
+}
+
+/**
+ * A `fetch` over node:https with {@link FhirTls}, for the FHIR client and the SMART token requests.
+ * Node's global fetch takes no CA or client certificate per call (only an undici dispatcher, and
+ * undici is not a dependency; NODE_EXTRA_CA_CERTS would change the whole process and does no mTLS).
+ * It does what the exporter's calls need: method, headers, a string body, the abort signal, and a
+ * Response with status, headers and body.
+ */
+export function fetchWithTls(o: FhirTls): typeof fetch {
+  // The extra CA adds to the default roots (which include NODE_EXTRA_CA_CERTS) rather than
+  // replacing them, so an EHR or token server with a public certificate still verifies.
+  const agent = new https.Agent({ keepAlive: true, ...(o.ca ? { ca: [...tls.getCACertificates('default'), o.ca] } : {}), ...(o.cert ? { cert: o.cert, key: o.key } : {}) });
+  return (input, init = {}) =>
+    new Promise<Response>((resolve, reject) => {
+      const url = new URL(input instanceof Request ? input.url : String(input));
+      if (init.body !== undefined && init.body !== null && typeof init.body !== 'string') throw new TypeError('fetchWithTls sends string bodies only');
+      const signal = init.signal ?? undefined;
+      const options = { method: init.method ?? 'GET', headers: Object.fromEntries(new Headers(init.headers)), signal };
+      const onResponse = (res: http.IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', fail);
+        res.on('end', () => {
+          const status = res.statusCode ?? 502;
+          const headers = new Headers();
+          for (const [name, value] of Object.entries(res.headers)) for (const v of [value ?? []].flat()) headers.append(name, v);
+          // A Response with status 204/304 may have no body.
+          const body = [101, 204, 205, 304].includes(status) ? null : Buffer.concat(chunks);
+          resolve(new Response(body, { status, statusText: res.statusMessage, headers }));
+        });
+      };
+      // An abort (the caller's or the per-request timeout) rejects with the signal's reason, as fetch does.
+      function fail(err: Error) {
+        reject(signal?.aborted ? signal.reason : err);
+      }
+      const req = url.protocol === 'https:' ? https.request(url, { ...options, agent }, onResponse) : http.request(url, options, onResponse);
+      req.on('error', fail);
+      req.end(init.body ?? undefined);
+    });
 }
 
 /** The HTTP adapter of {@link FhirClient}. */

@@ -21,6 +21,7 @@
 import { randomUUID } from 'node:crypto';
 import { importJWK, importPKCS8, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { PulsebridgeError } from '../platform/errors.ts';
+import type { Logger } from '../platform/log.ts';
 import type { AccessTokenProvider } from './fhir-client.ts';
 
 export type SmartSigningAlg = 'RS384' | 'ES384';
@@ -44,6 +45,8 @@ export interface SmartBackendOptions {
   expiresSkewMs?: number;
   /** Per-request timeout, ms. Default 10 s. */
   requestTimeoutMs?: number;
+  /** Warned when the bearer token would travel in clear (an `http://` FHIR base or token URL). */
+  logger?: Logger;
 }
 
 export interface SmartConfiguration {
@@ -71,6 +74,17 @@ export function createSmartBackendAuth(options: SmartBackendOptions): SmartBacke
   let tokenUrl: Promise<string> | undefined;
   let cached: { token: string; renewAtMs: number } | undefined;
   let inflight: Promise<string> | undefined;
+
+  // Backend Services requires TLS (backend-services.html, "Security"): over http:// the client
+  // assertion and the bearer token, which lets anyone write to the EHR as us, can be read on the way.
+  const cleartext = new Set<string>();
+  const warnIfCleartext = (what: string, url: string) => {
+    if (!url.startsWith('http://') || cleartext.has(url)) return;
+    cleartext.add(url);
+    options.logger?.warn(`SMART over plain HTTP: the ${what} is not https, so the access token travels in clear`, { url });
+  };
+  warnIfCleartext('FHIR base URL', base);
+  if (options.tokenUrl) warnIfCleartext('token URL', options.tokenUrl);
 
   const signingKey = () =>
     (key ??= (typeof options.privateKey === 'string' ? importPKCS8(options.privateKey, options.alg) : importJWK(options.privateKey, options.alg)).catch((err: unknown) => {
@@ -113,6 +127,7 @@ export function createSmartBackendAuth(options: SmartBackendOptions): SmartBacke
     if (algs && !algs.includes(options.alg)) {
       throw new PulsebridgeError('PB_FHIR_UNAUTHORIZED', `the EHR does not accept ${options.alg} client assertions (it lists ${algs.join(', ')})`, { details: { url } });
     }
+    warnIfCleartext('token URL', conf.token_endpoint);
     return conf.token_endpoint;
   };
 

@@ -79,6 +79,10 @@ const envObject = z.object({
   /** FHIR R4 base URL of the EHR. Without it the EHR exporter does not run. */
   PULSEBRIDGE_FHIR_BASE_URL: z.url().optional(),
   PULSEBRIDGE_FHIR_IDENTIFIER_SYSTEM: z.string().default('urn:pulsebridge:observation'),
+  /** TLS to the EHR (ehr-exporter/fhir-client.ts readFhirTls): a PEM CA trusted besides the default ones, and a client certificate + key for mutual TLS. */
+  PULSEBRIDGE_FHIR_CA_FILE: z.string().min(1).optional(),
+  PULSEBRIDGE_FHIR_CLIENT_CERT: z.string().min(1).optional(),
+  PULSEBRIDGE_FHIR_CLIENT_KEY: z.string().min(1).optional(),
   /** SMART Backend Services (ehr-exporter/smart-auth.ts): without a client id the exporter sends no token. */
   PULSEBRIDGE_SMART_CLIENT_ID: z.string().min(1).optional(),
   /** PKCS#8 PEM private key file whose public half the EHR registered (JWKS). */
@@ -122,6 +126,10 @@ export const envSchema = envObject.superRefine((e, ctx) => {
       if (!e[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'required when PULSEBRIDGE_SMART_CLIENT_ID is set' });
     }
   }
+  if (!e.PULSEBRIDGE_FHIR_CLIENT_CERT !== !e.PULSEBRIDGE_FHIR_CLIENT_KEY) {
+    const missing = e.PULSEBRIDGE_FHIR_CLIENT_CERT ? 'PULSEBRIDGE_FHIR_CLIENT_KEY' : 'PULSEBRIDGE_FHIR_CLIENT_CERT';
+    ctx.addIssue({ code: 'custom', path: [missing], message: 'PULSEBRIDGE_FHIR_CLIENT_CERT and PULSEBRIDGE_FHIR_CLIENT_KEY go together' });
+  }
 });
 
 export type EnvConfig = z.infer<typeof envSchema>;
@@ -164,6 +172,8 @@ export interface PulsebridgeConfig {
   ehr: {
     fhirBaseUrl: string | undefined;
     identifierSystem: string;
+    /** PEM files for TLS to the EHR; read and checked when the exporter starts. */
+    tls: { caFile?: string; certFile?: string; keyFile?: string };
     smart: { clientId: string; keyFile: string; keyId: string; alg: 'RS384' | 'ES384'; scope: string; tokenUrl?: string } | undefined;
     mrnSystem: string;
     patientMrnsFile: string | undefined;
@@ -222,6 +232,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Pu
     ehr: {
       fhirBaseUrl: e.PULSEBRIDGE_FHIR_BASE_URL,
       identifierSystem: e.PULSEBRIDGE_FHIR_IDENTIFIER_SYSTEM,
+      tls: { caFile: e.PULSEBRIDGE_FHIR_CA_FILE, certFile: e.PULSEBRIDGE_FHIR_CLIENT_CERT, keyFile: e.PULSEBRIDGE_FHIR_CLIENT_KEY },
       smart: e.PULSEBRIDGE_SMART_CLIENT_ID
         ? {
             clientId: e.PULSEBRIDGE_SMART_CLIENT_ID,

@@ -9,7 +9,7 @@ import { CLIENT_ASSERTION_TYPE, createSmartBackendAuth, type SmartSigningAlg } f
 import { InProcessBus } from '../../platform/bus/index.ts';
 import { envSchema } from '../../platform/config.ts';
 import { PulsebridgeError } from '../../platform/errors.ts';
-import { silentLogger } from '../../platform/log.ts';
+import { createLogger, silentLogger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
 import { startFhirServer, type FhirTestServer } from '../helpers/fhir-server.ts';
 import { startSmartServer, type SmartTestServer } from '../helpers/smart-server.ts';
@@ -211,6 +211,26 @@ describe('SMART scopes the exporter needs', () => {
     expect(r.metrics.counter('pb_ehr_pauses_total', '').get({ code: 'PB_FHIR_REJECTED' })).toBe(0);
     // The 403s (3 tries) did not throw the token away: one token request in all.
     expect(r.smart.attempts).toHaveLength(1);
+  });
+});
+
+describe('SMART over plain HTTP', () => {
+  it('warns once per URL when the FHIR base or the token URL (configured or discovered) is http://', async () => {
+    const key = await keyPair('RS384', 'k1');
+    const { fhir: server } = await ehr([key.jwk]); // http://127.0.0.1:…, its token URL too
+    const warnings: { msg: string; url?: string }[] = [];
+    const logger = createLogger('warn', {}, (line) => warnings.push(JSON.parse(line) as { msg: string; url?: string }));
+    const auth = createSmartBackendAuth({ fhirBaseUrl: server.baseUrl, clientId: CLIENT_ID, privateKey: key.pem, keyId: 'k1', alg: 'RS384', scope: SCOPE, logger });
+    expect(warnings.map((w) => [w.msg, w.url])).toEqual([['SMART over plain HTTP: the FHIR base URL is not https, so the access token travels in clear', server.baseUrl]]);
+    const tokenUrl = await auth.tokenUrl();
+    await auth.getAccessToken();
+    auth.invalidate?.();
+    await auth.getAccessToken();
+    expect(warnings.map((w) => w.url)).toEqual([server.baseUrl, tokenUrl]);
+
+    warnings.length = 0;
+    createSmartBackendAuth({ fhirBaseUrl: 'https://ehr.example.org/fhir/R4', tokenUrl: 'https://ehr.example.org/token', clientId: CLIENT_ID, privateKey: key.pem, keyId: 'k1', alg: 'RS384', scope: SCOPE, logger });
+    expect(warnings).toEqual([]);
   });
 });
 
