@@ -109,6 +109,7 @@ export class AlertProjection {
   #subscription: Subscription | undefined;
   readonly #eventsTotal: Metric | undefined;
   readonly #unchangedTotal: Metric | undefined;
+  readonly #ephemeralGroup: boolean;
   readonly #rejectedTotal: Metric | undefined;
   readonly #alertsGauge: Metric | undefined;
 
@@ -116,6 +117,7 @@ export class AlertProjection {
     this.#bus = options.bus;
     this.#log = options.logger.child({ component: 'alert-projection' });
     this.groupId = options.groupId ?? `dashboard-api-${randomUUID()}`;
+    this.#ephemeralGroup = options.groupId === undefined;
     this.#maxEvents = options.maxEvents ?? 100_000;
     this.#eventsTotal = options.metrics?.counter('pulsebridge_dashboard_alert_events_total', 'Alert snapshots folded from the alerts stream, by source');
     this.#unchangedTotal = options.metrics?.counter('pulsebridge_dashboard_alert_snapshots_unchanged_total', 'Alert snapshots that changed nothing (a re-published or older revision): no event, by source');
@@ -128,6 +130,8 @@ export class AlertProjection {
     if (this.#subscription) return;
     this.#subscription = await this.#bus.subscribe(STREAMS.alerts, {
       groupId: this.groupId,
+      // A group of this instance alone (random, unless the caller named one): deleted when it stops.
+      ephemeralGroup: this.#ephemeralGroup,
       fromBeginning: true,
       onBatch: async (messages) => this.#ingest(messages),
     });

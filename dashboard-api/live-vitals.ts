@@ -145,8 +145,10 @@ export class LiveVitals {
 
   async start(): Promise<void> {
     const groupId = this.#o.groupId ?? `pulsebridge-dashboard-live-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
-    this.#subs.push(await this.#o.bus.subscribe(STREAMS.telemetry, { groupId, fromBeginning: false, onBatch: async (batch) => this.ingest(batch) }));
-    this.#subs.push(await this.#o.bus.subscribe(STREAMS.derivedVitals, { groupId: `${groupId}-derived`, fromBeginning: false, onBatch: async (batch) => this.ingestDerived(batch) }));
+    // Groups of this instance alone unless the caller named them: deleted when it stops.
+    const ephemeralGroup = this.#o.groupId === undefined;
+    this.#subs.push(await this.#o.bus.subscribe(STREAMS.telemetry, { groupId, ephemeralGroup, fromBeginning: false, onBatch: async (batch) => this.ingest(batch) }));
+    this.#subs.push(await this.#o.bus.subscribe(STREAMS.derivedVitals, { groupId: `${groupId}-derived`, ephemeralGroup, fromBeginning: false, onBatch: async (batch) => this.ingestDerived(batch) }));
   }
 
   async stop(): Promise<void> {

@@ -84,6 +84,7 @@ export function criteriaRoutes(o: CriteriaRoutesOptions): CriteriaRoutes {
     bus: o.bus,
     stream: STREAMS.criteria,
     groupId: o.groupId ?? `dashboard-api-criteria-${randomUUID()}`,
+    ephemeralGroup: o.groupId === undefined,
     logger: o.logger,
     parse: (_key, value) => criteriaRecordSchema.safeParse(value).data,
   });

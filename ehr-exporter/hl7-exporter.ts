@@ -190,6 +190,7 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
     let folded = 0;
     const reader = await o.bus.subscribe(STREAMS.alerts, {
       groupId: `${groupId}-rebuild-${randomUUID()}`,
+      ephemeralGroup: true,
       fromBeginning: true,
       onBatch: async (batch) => {
         for (const m of batch) {

@@ -29,6 +29,8 @@ export interface ChangelogTableOptions<T> {
   stream: string;
   /** Consumer group; unique per instance so each instance reads everything. */
   groupId: string;
+  /** The group is this instance's alone (a random id): deleted when the table stops (Bus SubscribeOptions.ephemeralGroup). */
+  ephemeralGroup?: boolean;
   /** Turns a record into a value; undefined = skip it (invalid or foreign). */
   parse: (key: string, value: unknown) => T | undefined;
   logger: Logger;
@@ -56,6 +58,7 @@ export class ChangelogTable<T> {
     if (this.#subscription) return;
     this.#subscription = await this.#o.bus.subscribe(this.#o.stream, {
       groupId: this.#o.groupId,
+      ...(this.#o.ephemeralGroup ? { ephemeralGroup: true } : {}),
       fromBeginning: true,
       onBatch: async (messages) => {
         for (const m of messages) {

@@ -130,11 +130,12 @@ export function createProcessor(options: ProcessorOptions): Processor {
   const isStopping = () => stopping;
 
   const criteria = new ChangelogTable<CriteriaRecord>({
-    bus, stream: STREAMS.criteria, groupId: `pulsebridge-processor-criteria-${instanceId}`, logger,
+    // Groups of this instance alone (its instance id): deleted when it stops.
+    bus, stream: STREAMS.criteria, groupId: `pulsebridge-processor-criteria-${instanceId}`, ephemeralGroup: true, logger,
     parse: (_key, value) => criteriaRecordSchema.safeParse(value).data,
   });
   const state = new ChangelogTable<StreamStateRecord>({
-    bus, stream: STREAMS.processorState, groupId: `pulsebridge-processor-state-${instanceId}`, logger,
+    bus, stream: STREAMS.processorState, groupId: `pulsebridge-processor-state-${instanceId}`, ephemeralGroup: true, logger,
     parse: (_key, value) => parseStreamState(value),
   });
 
@@ -208,6 +209,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
       streams.started = true;
       alertsSub = await bus.subscribe(STREAMS.alerts, {
         groupId: `pulsebridge-processor-alerts-${instanceId}`,
+        ephemeralGroup: true,
         fromBeginning: true,
         onBatch: handleClinicianSnapshots,
       });

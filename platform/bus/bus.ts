@@ -33,6 +33,12 @@ export interface SubscribeOptions {
    * another partition's batch may bring. The in-process bus has one partition per stream.
    */
   concurrentPartitions?: number;
+  /**
+   * The group exists for this subscription alone (a reader that folds a stream from the beginning
+   * under a random group): Kafka deletes it when the subscription stops, so CLI runs and restarts
+   * do not pile up groups on the broker (an operator counted 104 after 35 minutes). Best effort.
+   */
+  ephemeralGroup?: boolean;
 }
 
 export interface Subscription {

@@ -42,6 +42,8 @@ export class BusFollower {
     await options.bus.ensureStreams([options.stream]);
     f.#subscription = await options.bus.subscribe(options.stream.name, {
       groupId: options.groupId ?? `pb-${options.stream.name}-${randomUUID()}`,
+      // A random group is this follower's alone: deleted when it closes.
+      ephemeralGroup: options.groupId === undefined,
       fromBeginning: true,
       onBatch: async (batch) => { for (const m of batch) f.#receive(m); },
     });

@@ -328,10 +328,24 @@ export class KafkaBus implements Bus {
         for (const wake of [...wakeFromDelay]) wake();
         this.#subscriptions.delete(subscription);
         await consumer.disconnect();
+        if (options.ephemeralGroup) await this.#deleteGroup(options.groupId);
       },
     };
     this.#subscriptions.add(subscription);
     return subscription;
+  }
+
+  /** Deletes a consumer group nobody uses any more; a failure leaves it for the broker to expire. */
+  async #deleteGroup(groupId: string): Promise<void> {
+    const admin: Admin = this.#kafka.admin();
+    try {
+      await admin.connect();
+      await admin.deleteGroups([groupId]);
+    } catch {
+      // The broker expires an empty group's offsets by itself (offsets.retention.minutes).
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
   }
 
   async ensureStreams(streams: StreamSpec[]): Promise<void> {

@@ -205,6 +205,34 @@ await describeWithService('KafkaBus against a real broker', kafkaAvailable, () =
     expect(late.messages.map(text)).toEqual(['after']);
   });
 
+  // An operator counted 104 consumer groups after 35 minutes: every start and CLI run left its
+  // random groups on the broker (session 32).
+  it('deletes an ephemeral group when its subscription stops, and keeps a named one', async () => {
+    const stream = streamName('ephemeral');
+    await bus.ensureStreams([{ name: stream, partitions: 1 }]);
+    await bus.publish(stream, [{ key: 'k', value: Buffer.from('x') }]);
+    const groups = async () => {
+      const admin = new Kafka({ brokers: kafkaBrokers, logLevel: logLevel.NOTHING }).admin();
+      await admin.connect();
+      try {
+        return (await admin.listGroups()).groups.map((g) => g.groupId);
+      } finally {
+        await admin.disconnect();
+      }
+    };
+    const ephemeral = `ephemeral-${randomUUID()}`;
+    const kept = `kept-${randomUUID()}`;
+    for (const [groupId, ephemeralGroup] of [[ephemeral, true], [kept, false]] as const) {
+      const seen = collector(1);
+      const sub = await bus.subscribe(stream, { groupId, ephemeralGroup, fromBeginning: true, onBatch: seen.onBatch });
+      await seen.reached;
+      await sub.stop();
+    }
+    const after = await groups();
+    expect(after).toContain(kept);
+    expect(after).not.toContain(ephemeral);
+  });
+
   it('tells which partitions a subscriber holds: all of them alone, none once stopped', async () => {
     const stream = streamName('assigned');
     await bus.ensureStreams([{ name: stream, partitions: 3 }]);
