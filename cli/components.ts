@@ -5,7 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { createGateway, type Gateway } from '../gateway/gateway.ts';
-import type { Bus } from '../platform/bus/index.ts';
+import { InProcessBus, type Bus } from '../platform/bus/index.ts';
+import { STREAMS } from '../contracts/topics.ts';
 import type { PulsebridgeConfig } from '../platform/config.ts';
 import type { Registry } from '../platform/registry/index.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
@@ -162,6 +163,13 @@ export interface RunningEhrExporter extends Running {
   hl7: Hl7Exporter | undefined;
   /** The /healthz + /metrics endpoint (PULSEBRIDGE_EHR_HTTP_PORT). */
   opsUrl: string;
+  /**
+   * On the in-process bus: messages the exporters have not delivered yet (alerts, strips, parked
+   * ones), which die with the process; undefined on Kafka, where they wait on the bus.
+   */
+  undelivered(): number | undefined;
+  /** Whether an export waits for the EHR (its /healthz says paused). */
+  paused(): boolean;
 }
 
 /**
@@ -215,11 +223,20 @@ export async function startEhrExporter(
   };
   const ops = await startOpsServer({ port: config.ehr.httpPort, host: config.bindHost, health, metrics: ctx.metrics });
   logger.info('ehr-exporter exporting alerts', { fhirBaseUrl: baseUrl, smart: config.ehr.smart !== undefined, hl7: hl7Target ? `${hl7Target.host}:${hl7Target.port}` : undefined, opsUrl: ops.url });
+  const fhirGroup = options.groupId ?? 'ehr-exporter';
+  const undelivered = () => {
+    if (!(ctx.bus instanceof InProcessBus)) return undefined;
+    const bus = ctx.bus;
+    return (exporter ? bus.uncommitted(fhirGroup, STREAMS.alerts) + bus.uncommitted(`${fhirGroup}-strips`, STREAMS.ecgStrips) + bus.uncommitted(`${fhirGroup}-retry`, STREAMS.ehrRetry) : 0)
+      + (hl7 ? bus.uncommitted(hl7GroupId ?? 'hl7-exporter', STREAMS.alerts) : 0);
+  };
   return {
     name: 'ehr-exporter',
     exporter,
     hl7,
     opsUrl: ops.url,
+    undelivered,
+    paused: () => health().status === 'paused',
     stop: async () => {
       await exporter?.stop();
       await hl7?.stop();

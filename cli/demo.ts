@@ -4,13 +4,14 @@
  */
 import { openDevIssuer } from '../dashboard-api/dev-issuer.ts';
 import { resolveScenario, runSim, SIM_STAGGER_MS, simDeviceIds } from '../device-sim/index.ts';
+import { sleep } from '../device-sim/pacing.ts';
 import { openBus, openRegistry, openVitalsStore } from '../platform/adapters.ts';
 import type { PulsebridgeConfig } from '../platform/config.ts';
 import { devPkiPaths, ensureDevPki } from '../platform/security/index.ts';
 import { assertWritableFolder } from '../platform/sqlite-file.ts';
 import type { Logger } from '../platform/log.ts';
 import { MetricsRegistry } from '../platform/metrics.ts';
-import { startDashboard, startEhrExporter, startGateway, startProcessor, type Running } from './components.ts';
+import { startDashboard, startEhrExporter, startGateway, startProcessor, type Running, type RunningEhrExporter } from './components.ts';
 import { provisionSimDevices, simPatientFor } from './sim.ts';
 import { startDeadLetterArchiver } from './dead-letter-replay.ts';
 import { DeadLetterArchive, deadLetterArchivePath } from '../platform/dead-letters/index.ts';
@@ -24,6 +25,8 @@ export interface DemoInput {
   logger: Logger;
   signal: AbortSignal;
   out: (line: string) => void;
+  /** How long a stop waits for the EHR export to deliver what it holds, ms (default 5 s; tests shorten it). */
+  ehrSettleMs?: number;
 }
 
 export async function runDemo(input: DemoInput): Promise<void> {
@@ -39,9 +42,10 @@ export async function runDemo(input: DemoInput): Promise<void> {
   const registry = await openRegistry(config, bus, logger);
   const ctx = { config, bus, logger, metrics };
   let deadLetters: DeadLetterArchive | undefined;
+  let ehr: RunningEhrExporter | undefined;
   try {
     running.push(await startProcessor(ctx, store, { upstream: registry.liveness }));
-    const ehr = await startEhrExporter(ctx);
+    ehr = await startEhrExporter(ctx);
     if (ehr) running.push(ehr);
     const dashboard = await startDashboard(ctx, store, registry);
     running.push(dashboard);
@@ -94,6 +98,7 @@ export async function runDemo(input: DemoInput): Promise<void> {
     });
     await sim;
   } finally {
+    if (ehr) await settleEhrExport(ehr, logger, input.ehrSettleMs ?? EHR_SETTLE_MS);
     for (const r of running.reverse()) {
       await r.stop().catch((err: unknown) => logger.warn(`stopping ${r.name} failed`, { err: err as Error }));
     }
@@ -103,3 +108,23 @@ export async function runDemo(input: DemoInput): Promise<void> {
     await bus.close();
   }
 }
+
+/** How long a stopping demo gives its EHR export to deliver what it holds, ms. */
+const EHR_SETTLE_MS = 5000;
+
+/**
+ * Embedded, the bus is this process's memory: what the EHR exporter has not delivered when the demo
+ * stops is gone — alerts the chart never gets, or whose end it never learns. So a stop first gives
+ * the export a few seconds (unless it waits for an EHR that is down), and then says on stderr how
+ * much is lost. Found by a hospital-integration walkthrough: a clean restart while the EHR answered
+ * 503 lost two asystole alerts without a word. On Kafka nothing is lost: it waits on the bus.
+ */
+export async function settleEhrExport(ehr: Pick<RunningEhrExporter, 'undelivered' | 'paused'>, logger: Logger, waitMs: number): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  while ((ehr.undelivered() ?? 0) > 0 && !ehr.paused() && Date.now() < deadline) await sleep(100);
+  const left = ehr.undelivered() ?? 0;
+  if (left > 0) {
+    logger.warn(`${left} message(s) were not delivered to the EHR${ehr.paused() ? ' (it does not answer)' : ''} and are lost: embedded mode keeps nothing across a restart (PULSEBRIDGE_BUS=kafka keeps them)`, { undelivered: left });
+  }
+}
+

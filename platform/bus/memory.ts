@@ -91,6 +91,16 @@ export class InProcessBus implements Bus {
     log.base += drop;
   }
 
+  /**
+   * Messages of `stream` the group has not committed yet: work that dies with this process (the
+   * demo tells what its EHR exporter had not delivered when it stops). 0 for a group that never
+   * subscribed.
+   */
+  uncommitted(groupId: string, stream: string): number {
+    const committed = this.#committed.get(`${groupId}\n${stream}`);
+    return committed === undefined ? 0 : Math.max(0, this.#log(stream).end - committed);
+  }
+
   /** The messages a stream retains: everything appended, unless trimmed (tests and diagnostics). */
   read(stream: string): readonly ConsumedMessage[] {
     return this.#log(stream).messages;
