@@ -156,7 +156,11 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
         }
         naks.inc({ code: code || 'none' });
         if (code === 'AR' || code === 'CR') throw new PulsebridgeError('PB_HL7_NAK', `HL7 receiver rejected ${type} (${code}${detail ? `: ${detail}` : ''})`, { details: { code, detail } });
-        reason = `ACK ${code || '(none)'}${detail ? `: ${detail}` : ''}`;
+        // The receiver's text may quote the message (its PID: the MRN), and the reason goes to the
+        // log and the unauthenticated /healthz: the codes only there, the text at debug level.
+        const errorCode = ack.getSegment('ERR')?.getComponent(3, 1) || '';
+        reason = `ACK ${code || '(none)'}${errorCode ? ` (HL7 error code ${errorCode})` : ''}${detail ? '; the receiver\'s text is logged at debug level' : ''}`;
+        if (detail) o.logger.debug('HL7 receiver\'s ACK text', { code, detail });
       } catch (err) {
         if (err instanceof PulsebridgeError) throw err;
         if (signal.aborted) throw new PulsebridgeError('PB_FHIR_UNAVAILABLE', 'HL7 exporter stopping', { cause: err });

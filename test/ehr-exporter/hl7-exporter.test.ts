@@ -34,7 +34,7 @@ async function startListener(port = 0): Promise<Listener> {
       const answer = answers.shift() ?? 'AA';
       if (answer === 'none') return;
       const ack = event.message.buildAck({ ackCode: answer });
-      if (answer === 'AR' && listener?.rejectText) ack.getSegment('MSA')!.setComponent(3, 1, listener.rejectText);
+      if ((answer === 'AR' || answer === 'AE') && listener?.rejectText) ack.getSegment('MSA')!.setComponent(3, 1, listener.rejectText);
       connection.send(ack);
     });
   });
@@ -98,13 +98,18 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
   it('retries the same message after an AE or a missing ACK (same control id), paused meanwhile', async () => {
     const { exporter: e, metrics } = exporter({ ackTimeoutMs: 300 });
     listener.answers.push('AE', 'none');
+    // The engine's text quotes the MRN: never in /healthz (no authentication) or the pause's log line.
+    listener.rejectText = 'Unknown patient D4496622 in PID-3';
     const statuses: string[] = [];
-    const timer = setInterval(() => statuses.push(e.health().status), 5);
+    const reasons: string[] = [];
+    const timer = setInterval(() => { const h = e.health(); statuses.push(h.status); if (h.reason) reasons.push(h.reason); }, 5);
     await e.handleBatch([consumed(envelope({ ...asystole, revision: 2 }), 0)]);
     clearInterval(timer);
     const ids = listener.received.map((m) => m.getSegment('MSH')!.getField(10).toString());
     expect(ids).toEqual([`${asystole.id}-2`, `${asystole.id}-2`, `${asystole.id}-2`]);
     expect(statuses).toContain('paused');
+    expect(reasons[0]).toBe('ACK AE; the receiver\'s text is logged at debug level');
+    expect(reasons.some((r) => r.includes('D4496622'))).toBe(false);
     expect(e.health().status).toBe('ok');
     expect(metrics.counter('pb_hl7_naks_total', '').get({ code: 'AE' })).toBe(1);
     expect(bus.read(STREAMS.deadLetter)).toEqual([]);
