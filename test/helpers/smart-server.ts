@@ -81,7 +81,7 @@ export async function startSmartServer(o: { clientId: string; jwks: JSONWebKeySe
       token_endpoint_auth_methods_supported: ['private_key_jwt'],
       token_endpoint_auth_signing_alg_values_supported: ['RS384', 'ES384'],
       grant_types_supported: ['client_credentials'],
-      scopes_supported: ['system/Observation.crus', 'system/Patient.rs', 'system/Device.crs'],
+      scopes_supported: ['system/Observation.crus', 'system/Patient.rs', 'system/Device.crs', 'system/Communication.cs'],
       capabilities: ['client-confidential-asymmetric'],
     }),
     register: (jwk) => void jwks.keys.push(jwk),
