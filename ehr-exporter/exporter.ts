@@ -628,6 +628,8 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
         }
         const d = rejected(message, strip.deviceId, err);
         if (!d) throw err;
+        // As for an alert (one line per dead letter; ids only): strips were dead-lettered silently.
+        logger.warn('ECG strip not exported; dead-lettered', { alertId: strip.alertId, reason: d.reason, err: err as Error });
         dead.push(d);
       } finally {
         inbox.release(strip.alertId);
