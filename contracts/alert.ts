@@ -145,12 +145,14 @@ export function mergeAlert(known: Alert | undefined, incoming: Alert): Alert {
     ...incoming,
     // Detection fields: from the latest processor snapshot; the clinician snapshot carries them unchanged.
     state,
-    acknowledgedBy: incoming.acknowledgedBy ?? known.acknowledgedBy,
-    acknowledgedAt: incoming.acknowledgedAt ?? known.acknowledgedAt,
-    resolvedBy: incoming.resolvedBy ?? known.resolvedBy,
-    resolvedAt: incoming.resolvedAt ?? known.resolvedAt,
+    // Only fields that have a value: a key holding `undefined` would make a merge of the same
+    // snapshot differ from the snapshot itself (the dashboard compares them to drop re-publishes).
+    ...optional('acknowledgedBy', incoming.acknowledgedBy ?? known.acknowledgedBy),
+    ...optional('acknowledgedAt', incoming.acknowledgedAt ?? known.acknowledgedAt),
+    ...optional('resolvedBy', incoming.resolvedBy ?? known.resolvedBy),
+    ...optional('resolvedAt', incoming.resolvedAt ?? known.resolvedAt),
     ...optional('resolveReason', incoming.resolveReason ?? known.resolveReason),
-    end: incoming.end ?? known.end,
+    ...optional('end', incoming.end ?? known.end),
     // Escalation only goes up, like the state.
     ...escalation(known, incoming),
     detectedAt: known.detectedAt,

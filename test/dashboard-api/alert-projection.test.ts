@@ -63,6 +63,17 @@ test('a re-published or older revision changes nothing and makes no event', asyn
   expect(metrics.counter('pulsebridge_dashboard_alert_snapshots_unchanged_total', '').get({ source: 'processor' })).toBe(2);
 });
 
+// The re-check of that fix found revision-1 alerts repeated: merging a snapshot into itself added
+// keys holding undefined (acknowledgedBy, end, …), and the deep comparison saw a change.
+test('an alert folded once and re-published as it was makes no second event', async () => {
+  await projection.start();
+  const open = makeAlert('p1', 'signal_loss', 0);
+  const sentinel = makeAlert('p2', 'tachy', 1);
+  await publishAlerts(bus, projection, [open]);
+  await publishAlerts(bus, projection, [open, sentinel]);
+  expect(projection.eventsAfter(-1n).map((e) => [e.id, e.alert.id])).toEqual([['0', open.id], ['2', sentinel.id]]);
+});
+
 test('answers queries by patient, care team, state and since, newest first', async () => {
   await projection.start();
   const p1old = makeAlert('p1', 'brady', 0);
