@@ -83,18 +83,23 @@ function untilAborted(signal: AbortSignal): Promise<void> {
 /**
  * A standalone gateway's or processor's /healthz and /metrics on PULSEBRIDGE_OPS_PORT (the
  * ehr-exporter's ops server): for the orchestrator's probes and Prometheus, which could scrape
- * neither before (session 32: only the API and the exporter served metrics). The processor reports
- * `degraded` while it holds an infrastructure gap (its operator alarm).
+ * neither before (session 32: only the API and the exporter served metrics). It answers from the
+ * start — `starting` until the component runs (a processor joins its consumer group first, which
+ * took 28 s after a crash) — and the processor reports `degraded` while it holds an infrastructure
+ * gap (its operator alarm) or cannot write the vitals store (the points wait on the bus).
  */
-async function startComponentOps(name: 'gateway' | 'processor', config: Readonly<PulsebridgeConfig>, metrics: MetricsRegistry, logger: Logger): Promise<Running[]> {
+async function startComponentOps(name: 'gateway' | 'processor', config: Readonly<PulsebridgeConfig>, metrics: MetricsRegistry, logger: Logger, running: () => boolean): Promise<Running[]> {
   if (config.opsPort === undefined) return [];
   const startedAt = new Date().toISOString();
   const gap = name === 'processor' ? metrics.gauge('pb_processor_infrastructure_gap_streams', '') : undefined;
+  const store = name === 'processor' ? metrics.gauge('pb_processor_store_failing', '') : undefined;
   const ops = await startOpsServer({
     port: config.opsPort, host: config.bindHost, metrics,
     health: () => {
       const held = gap?.get() ?? 0;
-      return { status: held > 0 ? 'degraded' : 'ok', component: name, startedAt, ...(gap ? { infrastructureGapStreams: held } : {}) };
+      const storeFailing = (store?.get() ?? 0) > 0;
+      const status = !running() ? 'starting' : held > 0 || storeFailing ? 'degraded' : 'ok';
+      return { status, component: name, startedAt, ...(gap ? { infrastructureGapStreams: held, storeFailing } : {}) };
     },
   });
   logger.info(`${name} /healthz and /metrics listening`, { url: ops.url });
@@ -115,15 +120,19 @@ async function runComponent(name: string, config: Readonly<PulsebridgeConfig>, l
       // A gateway never reads the audit trail: on Kafka it folds only the latest states.
       const registry = await openRegistry(config, bus, logger, { auditTrail: false });
       closers.push(() => registry.close());
+      let started = false;
+      running.push(...(await startComponentOps(name, config, metrics, logger, () => started)));
       running.push(await startGateway(ctx, registry));
-      running.push(...(await startComponentOps(name, config, metrics, logger)));
+      started = true;
     } else if (name === 'processor') {
       const store = await openVitalsStore(config, logger);
       closers.push(() => store.close());
       const upstream = await openLivenessReader(config, bus, logger);
       closers.push(() => upstream.close());
+      let started = false;
+      running.push(...(await startComponentOps(name, config, metrics, logger, () => started)));
       running.push(await startProcessor(ctx, store, { upstream: upstream.liveness }));
-      running.push(...(await startComponentOps(name, config, metrics, logger)));
+      started = true;
     } else if (name === 'dashboard-api') {
       const store = await openVitalsStore(config, logger);
       const registry = await openRegistry(config, bus, logger);

@@ -22,8 +22,14 @@ describe('a standalone component\'s operations endpoint', () => {
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     try {
       const url = await waitFor('the ops endpoint', () => /"msg":"processor \/healthz and \/metrics listening","url":"([^"]+)"/.exec(stderr)?.[1], 20_000);
-      const health = await (await fetch(`${url}/healthz`)).json();
-      expect(health).toMatchObject({ status: 'ok', component: 'processor', infrastructureGapStreams: 0 });
+      // It answers from the start ('starting' until the processor runs), then 'ok'.
+      const first = await (await fetch(`${url}/healthz`)).json() as { status: string };
+      expect(['starting', 'ok']).toContain(first.status);
+      const health = await waitFor('the processor running', async () => {
+        const h = await (await fetch(`${url}/healthz`)).json() as { status: string };
+        return h.status === 'ok' ? h : undefined;
+      }, 20_000);
+      expect(health).toMatchObject({ status: 'ok', component: 'processor', infrastructureGapStreams: 0, storeFailing: false });
       const metrics = await (await fetch(`${url}/metrics`)).text();
       expect(metrics).toContain('pb_processor_infrastructure_gap_streams');
     } finally {
