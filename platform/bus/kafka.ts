@@ -274,10 +274,16 @@ export class KafkaBus implements Bus {
       }
       const last = messages[messages.length - 1]!.offset;
       payload.resolveOffset(last);
-      // Kafka stores the offset of the next message to read.
-      await payload.commitOffsetsIfNecessary({
-        topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }] }],
-      });
+      // Kafka stores the offset of the next message to read. An ephemeral group commits nothing:
+      // its one member keeps its position in memory, and a group without offsets that its process
+      // left without deleting it (a crash) is dropped by the broker's next cleanup (minutes), where
+      // committed offsets would keep it for offsets.retention.minutes (7 days): an operator counted
+      // 3–4 such groups per SIGKILL.
+      if (!options.ephemeralGroup) {
+        await payload.commitOffsetsIfNecessary({
+          topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }] }],
+        });
+      }
       await payload.heartbeat();
     };
 

@@ -222,12 +222,26 @@ await describeWithService('KafkaBus against a real broker', kafkaAvailable, () =
     };
     const ephemeral = `ephemeral-${randomUUID()}`;
     const kept = `kept-${randomUUID()}`;
+    const committed = async (groupId: string) => {
+      const admin = new Kafka({ brokers: kafkaBrokers, logLevel: logLevel.NOTHING }).admin();
+      await admin.connect();
+      try {
+        return (await admin.fetchOffsets({ groupId, topics: [stream] }))[0]!.partitions.map((p) => p.offset);
+      } finally {
+        await admin.disconnect();
+      }
+    };
+    const offsets: Record<string, string[]> = {};
     for (const [groupId, ephemeralGroup] of [[ephemeral, true], [kept, false]] as const) {
       const seen = collector(1);
       const sub = await bus.subscribe(stream, { groupId, ephemeralGroup, fromBeginning: true, onBatch: seen.onBatch });
       await seen.reached;
+      await new Promise((r) => setTimeout(r, 200));
+      offsets[groupId] = await committed(groupId);
       await sub.stop();
     }
+    // An ephemeral group commits nothing (a crashed process's leftover is dropped by the broker's next cleanup).
+    expect(offsets).toEqual({ [ephemeral]: ['-1'], [kept]: ['1'] });
     const after = await groups();
     expect(after).toContain(kept);
     expect(after).not.toContain(ephemeral);
