@@ -73,9 +73,11 @@ export function silenceCause(view: UpstreamLivenessView | undefined, evidence: S
   }
   const upSince = view.gatewayUpSinceMs;
   if (upSince !== undefined && upSince > evidence.lastArrivalMs && evidence.nowMs !== undefined && evidence.silenceMs !== undefined
-    && evidence.nowMs - upSince < evidence.silenceMs) {
+    && evidence.nowMs - upSince < evidence.silenceMs + marginMs) {
     // The gateway was down or restarted after the device's last frame: the outage cut the device's
-    // connection, and the device has had less than the signal-loss delay to reconnect since.
+    // connection, and the device has had less than the signal-loss delay to reconnect since — plus
+    // the heartbeat margin, the time a reconnected device's first frame takes to show in the
+    // liveness the gateway flushes every second (a device back at 10.5 s got a brief signal_loss).
     return { cause: 'infrastructure', gatewayId: view.gatewayId,
       reason: `gateway ${view.gatewayId ?? '(unknown)'} is back for ${Math.round((evidence.nowMs - upSince) / 1000)} s after an outage that began after the device's last frame: the device has ${Math.round(evidence.silenceMs / 1000)} s to reconnect` };
   }

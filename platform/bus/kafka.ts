@@ -276,7 +276,7 @@ export class KafkaBus implements Bus {
       payload.resolveOffset(last);
       // Kafka stores the offset of the next message to read. An ephemeral group commits nothing:
       // its one member keeps its position in memory, and a group without offsets that its process
-      // left without deleting it (a crash) is dropped by the broker's next cleanup (minutes), where
+      // left without deleting it (a crash) is dropped by the broker's next cleanup (offsets.retention.check.interval.ms, 10 min by default), where
       // committed offsets would keep it for offsets.retention.minutes (7 days): an operator counted
       // 3–4 such groups per SIGKILL.
       if (!options.ephemeralGroup) {

@@ -135,8 +135,8 @@ describe('silence while the bus or the gateway is down', () => {
     for (let s = 0; s < 9; s++) { restarted(); await h.advance(1000); }
     expect(processorSnapshots(bus).filter((a) => a.kind === 'signal_loss')).toEqual([]);
     expect(h.metrics.gauge('pb_processor_infrastructure_gap_streams', '').get()).toBe(1);
-    // Still away when the 10 s are over: its own silence.
-    for (let s = 0; s < 4; s++) { restarted(); await h.advance(1000); }
+    // Still away when the 10 s (and the 2 s margin for the liveness to show a reconnection) are over: its own silence.
+    for (let s = 0; s < 6; s++) { restarted(); await h.advance(1000); }
     expect(processorSnapshots(bus).filter((a) => a.kind === 'signal_loss')).toHaveLength(1);
     expect(h.metrics.gauge('pb_processor_infrastructure_gap_streams', '').get()).toBe(0);
     await h.stop();

@@ -38,9 +38,10 @@ describe('silenceCause', () => {
     const back = { gatewayId: 'gw1', lastFrameAtMs: 99_990, gatewayHeardAtMs: 113_000, gatewayUpSinceMs: 112_000 };
     const at = (nowMs: number) => silenceCause(back, { ...arrival, nowMs, silenceMs: 10_000 });
     expect(at(113_000)).toMatchObject({ cause: 'infrastructure', gatewayId: 'gw1', reason: expect.stringContaining('is back for 1 s after an outage') });
-    expect(at(121_900).cause).toBe('infrastructure');
-    // The delay is over and the device stayed away: its own silence.
-    expect(at(122_000).cause).toBe('device');
+    expect(at(123_900).cause).toBe('infrastructure');
+    // The delay (and the 2 s heartbeat margin for the liveness to show a reconnection) is over and
+    // the device stayed away: its own silence.
+    expect(at(124_000).cause).toBe('device');
     // A gateway up since before the device's last frame gives no grace: the device went silent on its own.
     expect(silenceCause({ ...back, gatewayUpSinceMs: 50_000 }, { ...arrival, nowMs: 113_000, silenceMs: 10_000 }).cause).toBe('device');
   });
