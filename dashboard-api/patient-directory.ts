@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { z } from 'zod';
 import { PulsebridgeError } from '../platform/errors.ts';
+import { followFile } from '../platform/followed-file.ts';
 import type { Logger } from '../platform/log.ts';
 import type { DeviceRecord } from '../platform/registry/index.ts';
 import { describeZodIssues } from '../platform/zod-issues.ts';
@@ -79,9 +80,6 @@ const directoryFileSchema = z.record(z.string().min(1), z.strictObject({
   mrn: z.union([z.string().min(1), z.strictObject({ system: z.string().min(1), value: z.string().min(1) })]).optional(),
 }));
 
-/** How often the directory file's modification time is looked at, at most, ms. */
-const DIRECTORY_CHECK_MS = 2000;
-
 function readDirectoryFile(file: string, mrnSystem: string): Map<string, PatientIdentity> {
   let json: unknown;
   try {
@@ -102,33 +100,14 @@ function readDirectoryFile(file: string, mrnSystem: string): Map<string, Patient
 /**
  * Identities from the hospital's patient directory file (PULSEBRIDGE_PATIENT_DIRECTORY, written by
  * its admission feed or by hand): `{"<patient id>": {"name": "…", "mrn": "<MRN>" or {"system",
- * "value"}}}`, plain MRN strings in `mrnSystem`. Read at start (a bad file fails the start) and
- * again when it changes — a patient admitted while the API runs shows up by name within seconds;
- * a file that is momentarily invalid (being rewritten) keeps the previous one, with one warning.
- * A patient the file does not list is {@link unlistedIdentity}.
+ * "value"}}}`, plain MRN strings in `mrnSystem`. Followed while we run (platform/followed-file.ts):
+ * a patient admitted while the API runs shows up by name within seconds. A patient the file does
+ * not list is {@link unlistedIdentity}.
  */
 export function directoryFileIdentities(file: string, mrnSystem: string, logger: Logger, now: () => number = Date.now): (patientId: string) => PatientIdentity {
-  let entries = readDirectoryFile(file, mrnSystem);
-  let loadedMtimeMs = fs.statSync(file).mtimeMs;
-  let checkedAtMs = now();
-  let warnedMtimeMs: number | undefined;
-  const refresh = () => {
-    if (now() - checkedAtMs < DIRECTORY_CHECK_MS) return;
-    checkedAtMs = now();
-    const mtimeMs = fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs;
-    if (mtimeMs === undefined || mtimeMs === loadedMtimeMs) return;
-    try {
-      entries = readDirectoryFile(file, mrnSystem);
-      loadedMtimeMs = mtimeMs;
-      logger.info('patient directory reloaded', { patients: entries.size });
-    } catch (err) {
-      if (warnedMtimeMs !== mtimeMs) logger.warn('patient directory file is not valid; the previous one stays in use', { err: err as Error });
-      warnedMtimeMs = mtimeMs;
-    }
-  };
+  const latest = followFile(file, (f) => readDirectoryFile(f, mrnSystem), (entries) => entries.size, { logger, what: 'patient directory file', now });
   return (patientId) => {
-    refresh();
-    const known = entries.get(patientId);
+    const known = latest().get(patientId);
     return known ? { displayName: known.displayName, ...(known.mrn ? { mrn: { ...known.mrn } } : {}) } : unlistedIdentity(patientId);
   };
 }

@@ -23,6 +23,7 @@ import fs from 'node:fs';
 import { demoPatientIdentity } from '../dashboard-api/patient-directory.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
 import type { Logger } from '../platform/log.ts';
+import { followFile } from '../platform/followed-file.ts';
 import type { FhirClient, FhirRequestOptions } from './fhir-client.ts';
 import type { FhirResource, Identifier } from './fhir-types.ts';
 
@@ -49,47 +50,13 @@ export function configuredMrns(system: string, mrns?: PatientMrns): MrnSource {
 }
 
 /**
- * MRNs from the PULSEBRIDGE_EHR_PATIENT_MRNS file, followed while we run: the hospital's admission
- * feed adds patients to it, and an added patient must not stay unknown (their alerts parked) until
- * a restart. Read now (a bad file fails the start); then a lookup checks the file at most every
- * `checkEveryMs` and re-reads it when it changed (inode, size or mtime: a rewrite in place or a
- * rename over it). A file that is momentarily missing or invalid (a writer half-way) keeps the last
- * good version, with one warning per bad version.
+ * MRNs from the PULSEBRIDGE_EHR_PATIENT_MRNS file, followed while we run (platform/followed-file.ts):
+ * the hospital's admission feed adds patients to it, and an added patient must not stay unknown
+ * (their alerts parked) until a restart.
  */
 export function followedMrnFile(system: string, file: string, o: { logger: Logger; checkEveryMs?: number; now?: () => number }): MrnSource {
-  const checkEveryMs = o.checkEveryMs ?? 2_000;
-  const now = o.now ?? Date.now;
-  const versionOf = () => {
-    const st = fs.statSync(file);
-    return `${st.ino}:${st.size}:${st.mtimeMs}`;
-  };
-  // Stat before reading: a change during the read is then seen at the next check.
-  let loaded = versionOf();
-  let mrns = configuredMrns(system, readPatientMrnsFile(file));
-  let checkedAt = now();
-  let refused: string | undefined;
-  const refresh = () => {
-    if (now() - checkedAt < checkEveryMs) return;
-    checkedAt = now();
-    let version = 'missing';
-    try {
-      version = versionOf();
-      if (version === loaded || version === refused) return;
-      const read = readPatientMrnsFile(file);
-      mrns = configuredMrns(system, read);
-      loaded = version;
-      o.logger.info('patient MRN file re-read', { file, patients: Object.keys(read).length });
-    } catch (err) {
-      if (version !== refused) o.logger.warn('patient MRN file unreadable or invalid; the last good version stays in use', { file, err: err as Error });
-      refused = version;
-    }
-  };
-  return {
-    mrnOf(patientId) {
-      refresh();
-      return mrns.mrnOf(patientId);
-    },
-  };
+  const latest = followFile(file, readPatientMrnsFile, (mrns) => Object.keys(mrns).length, { ...o, what: 'patient MRN file' });
+  return { mrnOf: (patientId) => configuredMrns(system, latest()).mrnOf(patientId) };
 }
 
 /** Reads PULSEBRIDGE_EHR_PATIENT_MRNS; a bad file is a configuration error at start-up, not at the first alert. */

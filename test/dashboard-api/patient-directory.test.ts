@@ -89,7 +89,7 @@ test('names patients from the hospital\'s directory file, re-read when it change
     expect(identityOf('p3').displayName).toBe('Ana Silva');
     nowMs = 6000;
     identityOf('p1');
-    expect(lines.filter((l) => l.includes('patient directory file is not valid'))).toHaveLength(1);
+    expect(lines.filter((l) => l.includes('patient directory file unreadable or invalid'))).toHaveLength(1);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
