@@ -28,7 +28,7 @@ import { createEhrExporter, type EhrExporter, type EhrExporterOptions } from '..
 import { createHttpFhirClient, fetchWithTls, readFhirTls, type FhirClient } from '../ehr-exporter/fhir-client.ts';
 import { createHl7Exporter, type Hl7Exporter } from '../ehr-exporter/hl7-exporter.ts';
 import { configuredMrns, createPatientResolver, followedMrnFile } from '../ehr-exporter/identity.ts';
-import { startOpsServer } from '../ehr-exporter/ops-server.ts';
+import { startOpsServer } from '../platform/ops-server.ts';
 import { createSmartBackendAuth } from '../ehr-exporter/smart-auth.ts';
 
 export interface ComponentContext {

@@ -8,7 +8,7 @@ import { openDevIssuer, ROLES, type Role } from '../dashboard-api/dev-issuer.ts'
 import { openBus, openLivenessReader, openRegistry, openVitalsStore } from '../platform/adapters.ts';
 import { loadConfig, type PulsebridgeConfig } from '../platform/config.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
-import { startOpsServer } from '../ehr-exporter/ops-server.ts';
+import { startOpsServer } from '../platform/ops-server.ts';
 import { assertWritableFolder } from '../platform/sqlite-file.ts';
 import { createLogger, type Logger } from '../platform/log.ts';
 import { MetricsRegistry } from '../platform/metrics.ts';

@@ -17,7 +17,7 @@
  * (dashboard-api/patient-directory.ts demoPatientIdentity), so both show one MRN per patient.
  *
  * An MRN is PHI: errors name the patient by our internal id only, since their text reaches the
- * logs and the unauthenticated /healthz (ops-server.ts).
+ * logs and the unauthenticated /healthz (platform/ops-server.ts).
  */
 import fs from 'node:fs';
 import { demoPatientIdentity } from '../dashboard-api/patient-directory.ts';

@@ -1,15 +1,15 @@
 /**
- * The ehr-exporter process's operations endpoint: `GET /healthz` (the export's health: ok or
- * paused with the reason, unknown patients) and `GET /metrics` (Prometheus). No PHI beyond our
- * internal patient ids, no token: it is meant for the orchestrator's probes on the pod network.
- * The reasons come from error texts that keep this: a FHIR request is named without its query
- * values (fhir-client.ts describeRequest) and a patient by our id, never by MRN (identity.ts).
- * `/healthz` answers 200 while paused: a paused exporter is alive and waiting for the EHR, and a
- * restart would not help; the body says `"status": "paused"` for dashboards and alerting.
+ * A standalone process's operations endpoint: `GET /healthz` (the component's health object) and
+ * `GET /metrics` (Prometheus). No token: it is meant for the orchestrator's probes on the pod
+ * network, so what `health` returns must carry no PHI beyond our internal patient ids. Used by the
+ * ehr-exporter (PULSEBRIDGE_EHR_HTTP_PORT: ok or paused with the reason — its reasons name a FHIR
+ * request without its query values and a patient by our id, never by MRN; `/healthz` answers 200
+ * while paused, a paused exporter is alive and waiting for the EHR) and by a standalone gateway or
+ * processor (PULSEBRIDGE_OPS_PORT, cli/main.ts).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { MetricsRegistry } from '../platform/metrics.ts';
+import type { MetricsRegistry } from './metrics.ts';
 
 export interface OpsServer {
   url: string;
