@@ -6,7 +6,6 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { createGateway, type Gateway } from '../gateway/gateway.ts';
 import { InProcessBus, type Bus } from '../platform/bus/index.ts';
-import { STREAMS } from '../contracts/topics.ts';
 import type { PulsebridgeConfig } from '../platform/config.ts';
 import type { Registry } from '../platform/registry/index.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
@@ -223,12 +222,10 @@ export async function startEhrExporter(
   };
   const ops = await startOpsServer({ port: config.ehr.httpPort, host: config.bindHost, health, metrics: ctx.metrics });
   logger.info('ehr-exporter exporting alerts', { fhirBaseUrl: baseUrl, smart: config.ehr.smart !== undefined, hl7: hl7Target ? `${hl7Target.host}:${hl7Target.port}` : undefined, opsUrl: ops.url });
-  const fhirGroup = options.groupId ?? 'ehr-exporter';
   const undelivered = () => {
-    if (!(ctx.bus instanceof InProcessBus)) return undefined;
     const bus = ctx.bus;
-    return (exporter ? bus.uncommitted(fhirGroup, STREAMS.alerts) + bus.uncommitted(`${fhirGroup}-strips`, STREAMS.ecgStrips) + bus.uncommitted(`${fhirGroup}-retry`, STREAMS.ehrRetry) : 0)
-      + (hl7 ? bus.uncommitted(hl7GroupId ?? 'hl7-exporter', STREAMS.alerts) : 0);
+    if (!(bus instanceof InProcessBus)) return undefined;
+    return [...(exporter?.deliveries ?? []), ...(hl7?.deliveries ?? [])].reduce((sum, d) => sum + bus.uncommitted(d.groupId, d.stream), 0);
   };
   return {
     name: 'ehr-exporter',

@@ -145,6 +145,8 @@ export interface EhrExporter {
   /** Handles one batch of telemetry for the HR summaries (exposed for tests). */
   handleTelemetry(messages: ConsumedMessage[]): Promise<void>;
   health(): ExportHealth;
+  /** The streams whose messages it must deliver, with its consumer group on each (what is undelivered: cli/demo.ts). */
+  readonly deliveries: readonly { stream: string; groupId: string }[];
 }
 
 /** What a snapshot export did. */
@@ -704,6 +706,11 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
         stripsWaiting: inbox.size,
       };
     },
+    deliveries: [
+      { stream: STREAMS.alerts, groupId },
+      { stream: STREAMS.ecgStrips, groupId: `${groupId}-strips` },
+      { stream: STREAMS.ehrRetry, groupId: `${groupId}-retry` },
+    ],
     async start() {
       if (subscriptions.length > 0) return;
       controller = new AbortController();

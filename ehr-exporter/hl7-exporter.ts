@@ -108,6 +108,8 @@ export interface Hl7Exporter {
   stop(): Promise<void>;
   handleBatch(messages: ConsumedMessage[]): Promise<void>;
   health(): { status: 'ok' | 'paused'; reason?: string };
+  /** The stream whose messages it must deliver, with its consumer group (what is undelivered: cli/demo.ts). */
+  readonly deliveries: readonly { stream: string; groupId: string }[];
 }
 
 export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
@@ -298,6 +300,7 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
 
   return {
     handleBatch,
+    deliveries: [{ stream: STREAMS.alerts, groupId }],
     health: () => (pause === undefined ? { status: 'ok' } : { status: 'paused', reason: pause }),
     async start() {
       if (subscription) return;
