@@ -21,6 +21,7 @@ import { demoPatientIdentity, directoryFileIdentities, registryPatientDirectory,
 import { devTokenRenewer } from '../dashboard-api/session-renewal.ts';
 import { createDashboardApi, type DashboardApi } from '../dashboard-api/server.ts';
 import { openOperatorAlarmBoard } from '../dashboard-api/operator-alarms.ts';
+import { watchStoreHealth } from '../dashboard-api/store-health.ts';
 import { deviceRoutes } from '../dashboard-api/routes-devices.ts';
 import { criteriaRoutes } from '../dashboard-api/routes-criteria.ts';
 import { createEhrExporter, type EhrExporter, type EhrExporterOptions } from '../ehr-exporter/exporter.ts';
@@ -114,6 +115,7 @@ export async function startDashboard(ctx: ComponentContext, store: VitalsStore, 
   const { config } = ctx;
   const criteria = criteriaRoutes({ bus: ctx.bus, logger: ctx.logger.child({ component: 'dashboard-api' }) });
   const operatorAlarms = await openOperatorAlarmBoard({ bus: ctx.bus, logger: ctx.logger.child({ component: 'dashboard-api' }), metrics: ctx.metrics });
+  const storeHealth = watchStoreHealth({ store, logger: ctx.logger.child({ component: 'dashboard-api' }), metrics: ctx.metrics });
   if (config.bus.kind === 'kafka' && !config.dashboard.oidc) {
     // product.md: the development issuer is for embedded mode; on Kafka it still works (tests,
     // trials), but an operator must know that tokens are minted from a key in the data folder.
@@ -133,10 +135,11 @@ export async function startDashboard(ctx: ComponentContext, store: VitalsStore, 
     ...(config.dashboard.oidc?.clientId ? { browserLogin: { issuer: config.dashboard.oidc.issuer, clientId: config.dashboard.oidc.clientId } } : {}),
     routeModules: [deviceRoutes({ directory: registry, liveness: registry.liveness, commands: registry.commands }), criteria],
     operatorAlarms,
+    storeHealth,
   });
   const address = await api.listen(config.dashboard.httpPort, config.bindHost);
   ctx.logger.info('dashboard-api listening', { url: address.url });
-  return { name: 'dashboard-api', api, url: address.url, stop: async () => { await api.close(); await criteria.close(); await operatorAlarms.close(); } };
+  return { name: 'dashboard-api', api, url: address.url, stop: async () => { await api.close(); await criteria.close(); await operatorAlarms.close(); storeHealth.close(); } };
 }
 
 /** The FHIR client, with SMART Backend Services when a client id is configured and the EHR's TLS settings. */

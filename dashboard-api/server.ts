@@ -35,6 +35,7 @@ import { LiveVitals } from './live-vitals.ts';
 import type { PatientDirectory } from './patient-directory.ts';
 import { bufferBody, type RouteModule } from './route-module.ts';
 import type { TokenRenewer } from './session-renewal.ts';
+import type { StoreHealth } from './store-health.ts';
 import { resolveBrowserLogin, type BrowserLogin, type BrowserLoginConfig } from './browser-login.ts';
 
 export interface DashboardApiOptions {
@@ -106,6 +107,8 @@ export interface DashboardApiOptions {
   maxResolveReasonLength?: number;
   /** Active operator alarms for /healthz (operator-alarms.ts); the caller opens and closes it. */
   operatorAlarms?: { active(): OperatorAlarmRecord[] };
+  /** Whether the vitals store can serve trends and strips, for /healthz (store-health.ts); the caller opens and closes it. */
+  storeHealth?: Pick<StoreHealth, 'problem'>;
 }
 
 export interface ListeningAddress {
@@ -451,10 +454,11 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
     if (p === '/healthz') {
       ctx.route = p;
       allow(method, 'GET');
-      // 200 while degraded: the API itself serves; the operator alarm says what is wrong upstream.
+      // 200 while degraded: the API itself serves; the operator alarm or the store says what is wrong.
       const operatorAlarms = o.operatorAlarms?.active() ?? [];
-      sendJson(res, 200, { status: operatorAlarms.length > 0 ? 'degraded' : 'ok', alertsHeadEventId: projection.headEventId, streamConnections: hub.size,
-        ...(operatorAlarms.length > 0 ? { operatorAlarms } : {}) });
+      const vitalsStore = o.storeHealth?.problem();
+      sendJson(res, 200, { status: operatorAlarms.length > 0 || vitalsStore ? 'degraded' : 'ok', alertsHeadEventId: projection.headEventId, streamConnections: hub.size,
+        ...(operatorAlarms.length > 0 ? { operatorAlarms } : {}), ...(vitalsStore ? { vitalsStore } : {}) });
       return;
     }
     if (p === '/metrics') {

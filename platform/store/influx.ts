@@ -191,6 +191,20 @@ export class InfluxVitalsStore implements VitalsStore {
     return rows.map(([time, rrMs, device, cls]) => ({ patientId, deviceId: String(device), timeMs: Number(time), rrMs: Number(rrMs), cls: String(cls) }));
   }
 
+  /**
+   * One cheap read of the vitals database's metadata (`SHOW RETENTION POLICIES`): answers only when InfluxDB
+   * is reachable, takes the credentials and has the database — what the API's reads need, which
+   * `/ping` (reachability alone) would not show.
+   */
+  async ping(): Promise<void> {
+    this.#assertOpen();
+    try {
+      await this.#query('SHOW RETENTION POLICIES', 'GET', true);
+    } catch (err) {
+      throw new PulsebridgeError('PB_STORE_QUERY_FAILED', `InfluxDB does not answer a read of database ${this.#database}: ${describeError(err)}`, { cause: err, details: { database: this.#database } });
+    }
+  }
+
   async close(): Promise<void> {
     // Stateless HTTP: nothing to flush (writes resolve only once InfluxDB accepted them).
     this.#closed = true;

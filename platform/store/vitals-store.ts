@@ -47,5 +47,10 @@ export interface VitalsStore {
   writeEcgStrips(strips: EcgStrip[]): Promise<void>;
   /** The strip of one alert of one patient, or undefined when there is none. */
   getEcgStrip(patientId: string, alertId: string): Promise<EcgStrip | undefined>;
+  /**
+   * Resolves when the store can serve reads now; rejects with the reason (dashboard-api/store-health.ts).
+   * Absent where there is nothing remote to fail (the embedded SQLite file).
+   */
+  ping?(): Promise<void>;
   close(): Promise<void>;
 }

@@ -36,6 +36,12 @@ await describeWithService('InfluxVitalsStore against a real InfluxDB (v1 HTTP AP
     expect(listed.results[0]!.series[0]!.values.map((v) => v[0])).toContain(database);
   });
 
+  it('ping answers for its database and fails, naming it, for a database InfluxDB does not have (the API\'s /healthz probe)', async () => {
+    await expect(store.ping()).resolves.toBeUndefined();
+    const missing = new InfluxVitalsStore({ url: influxUrl, database: `${database}_missing`, ...influxAuth });
+    await expect(missing.ping()).rejects.toThrow(new RegExp(`does not answer a read of database ${database}_missing: .*database not found`));
+  });
+
   it('returns the written heart-rate points of one patient with from <= time < to, oldest first, with exact values', async () => {
     const hr: HeartRatePoint[] = [
       { patientId: 'hr-p1', deviceId: 'dev-1', timeMs: T0 - 1, hrBpm: 60 },
