@@ -11,7 +11,7 @@ export interface ProcessorHeartbeat {
   instanceId: string;
   /** The telemetry consumer group (one deployment). */
   groupId: string;
-  /** Processor wall clock, ms since the epoch. */
+  /** Processor wall clock, ms since the epoch (the dashboard API compares it with its own: operator alarm `clock_skew`). */
   atMs: number;
 }
 

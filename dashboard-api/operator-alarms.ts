@@ -7,13 +7,72 @@
  * (contracts/processor-heartbeat.ts) — a processor that is down cannot report itself, and a bus
  * that is down stops its beats reaching this API too (session 32: /healthz said "ok" through a
  * processor crash and a Kafka outage). The board shows it to clinicians (web/app.js).
+ *
+ * Another is `clock_skew`: a processor's or gateway's wall clock disagrees with this API's by more
+ * than {@link CLOCK_SKEW_ALARM_MS}. Both beat with their clock (`atMs`: processor heartbeats, and
+ * the gateway heartbeat every liveness flush on `pb.device-liveness.v1`); a processor behind stamps
+ * alerts' `updatedAt` in the past, so a `GET /v1/alerts?since=` poller misses them, and device
+ * clock skew is measured against the gateway's clock. Each fresh beat gives `lag` = when it was
+ * folded here (this API's clock) − `atMs` = bus delay − their offset; the delay is never negative,
+ * so the smallest lag of the last {@link CLOCK_SKEW_BEATS} beats estimates −offset with the delay
+ * mostly cancelled. Raised when every one of those beats is more than the threshold late (behind;
+ * or every beat took that long, which is said too) or early (ahead: no delay explains that);
+ * cleared when the smallest lag is back within the threshold (one prompt beat proves a clock no
+ * longer behind; an ahead alarm waits until its early beats left the window). Only fresh beats
+ * are judged: not the replay of the compacted topic at start (old beats look hours late), and not
+ * a beat that arrived sooner after its predecessor than it was sent after it (a burst: a backlog
+ * or a re-read), less {@link CLOCK_PACING_TOLERANCE_MS}.
  */
+import { randomUUID } from 'node:crypto';
 import { isOperatorAlarmRecord, type OperatorAlarmRecord } from '../contracts/operator-alarm.ts';
 import { isProcessorHeartbeat, PROCESSOR_SILENT_MS } from '../contracts/processor-heartbeat.ts';
 import { STREAMS } from '../contracts/topics.ts';
 import { BusFollower, type Bus } from '../platform/bus/index.ts';
+import { DEVICE_LIVENESS_STREAM, GATEWAY_HEARTBEAT_KEY_PREFIX, isGatewayHeartbeat } from '../platform/registry/liveness-bus.ts';
 import type { Logger } from '../platform/log.ts';
 import type { MetricsRegistry } from '../platform/metrics.ts';
+
+/**
+ * A clock further than this from the API's raises `clock_skew`, ms. A healthy bus delivers a beat
+ * well below 1 s after it was sent and the estimate takes the fastest of several, so 3 s leaves
+ * room for a slow moment of the bus or this API without a false alarm; NTP keeps hosts within
+ * milliseconds, so a disagreement of seconds is a broken clock, and a processor that far behind
+ * hides up to that much of its updates from a `?since=` poller.
+ */
+export const CLOCK_SKEW_ALARM_MS = 3000;
+/** The beats judged together (the latest fresh ones): ~10 s of a processor's, ~5 s of a gateway's. */
+export const CLOCK_SKEW_BEATS = 5;
+/** A beat that arrived this much sooner after its predecessor than it was sent after it is not judged, ms. */
+export const CLOCK_PACING_TOLERANCE_MS = 1500;
+/** An instance not heard for this long is forgotten (and its `clock_skew` cleared), ms. */
+export const CLOCK_PEER_GONE_MS = PROCESSOR_SILENT_MS;
+
+type ClockComponent = 'processor' | 'gateway';
+
+interface PeerClock {
+  component: ClockComponent;
+  instance: string;
+  /** The latest beat: the sender's clock, and when it was folded here (this API's clock). */
+  lastAtMs: number;
+  lastHeardMs: number;
+  /** The latest fresh beats, oldest first, at most CLOCK_SKEW_BEATS: heard here − atMs. */
+  window: { heardMs: number; lagMs: number }[];
+  alarm?: { sinceMs: number; offsetMs: number };
+}
+
+const seconds = (ms: number) => `${(Math.abs(ms) / 1000).toFixed(1)} s`;
+
+function clockSkewReason(p: PeerClock, offsetMs: number): string {
+  const who = `${p.component} ${p.instance}`;
+  const effect = p.component === 'processor'
+    ? offsetMs < 0
+      ? `the alerts it updates carry times ${seconds(offsetMs)} in the past, so GET /v1/alerts?since= pollers miss them`
+      : `the alerts it updates carry times ${seconds(offsetMs)} in the future`
+    : `every device on it shows that much clock skew too, and the times it records are off by as much`;
+  return offsetMs < 0
+    ? `${who}'s clock is ${seconds(offsetMs)} behind this dashboard API's (its last ${CLOCK_SKEW_BEATS} heartbeats; or every one took that long to arrive): ${effect}; check NTP on both hosts`
+    : `${who}'s clock is ${seconds(offsetMs)} ahead of this dashboard API's (its last ${CLOCK_SKEW_BEATS} heartbeats): ${effect}; check NTP on both hosts`;
+}
 
 export interface OperatorAlarmBoard {
   active(): OperatorAlarmRecord[];
@@ -23,11 +82,67 @@ export interface OperatorAlarmBoard {
 export async function openOperatorAlarmBoard(o: { bus: Bus; logger: Logger; metrics: MetricsRegistry; now?: () => number }): Promise<OperatorAlarmBoard> {
   const now = o.now ?? Date.now;
   const latest = new Map<string, OperatorAlarmRecord>();
-  const gauge = o.metrics.gauge('pb_dashboard_operator_alarms_active', 'Active operator alarms (e.g. infrastructure gaps the processor reported, no processor heartbeat)');
+  const gauge = o.metrics.gauge('pb_dashboard_operator_alarms_active', 'Active operator alarms (e.g. infrastructure gaps the processor reported, no processor heartbeat, a clock off)');
   const startedMs = now();
   /** When this API last folded a processor heartbeat (its own clock: no skew between hosts). */
   let processorHeardMs: number | undefined;
   let silentLogged = false;
+  const clocks = new Map<string, PeerClock>();
+  const offsetGauge = o.metrics.gauge('pb_dashboard_clock_offset_seconds', `Estimated wall-clock offset of each processor and gateway heard recently from this API's clock, from their heartbeats (theirs minus ours); beyond ${CLOCK_SKEW_ALARM_MS / 1000} s either way, sustained, the operator alarm clock_skew is raised`);
+  /** Folds one beat; `judge` false for the replay at start. Raises or clears the instance's clock_skew. */
+  const observeClock = (component: ClockComponent, instance: string, atMs: number, judge: boolean) => {
+    const heardMs = now();
+    const key = `${component}/${instance}`;
+    const p = clocks.get(key);
+    if (!p) {
+      // The first beat has no predecessor to tell a fresh one from a late one: not judged.
+      clocks.set(key, { component, instance, lastAtMs: atMs, lastHeardMs: heardMs, window: [] });
+      return;
+    }
+    const fresh = judge && heardMs - p.lastHeardMs >= atMs - p.lastAtMs - CLOCK_PACING_TOLERANCE_MS;
+    p.lastAtMs = atMs;
+    p.lastHeardMs = heardMs;
+    if (!fresh) return;
+    p.window.push({ heardMs, lagMs: heardMs - atMs });
+    if (p.window.length > CLOCK_SKEW_BEATS) p.window.shift();
+    if (p.window.length < CLOCK_SKEW_BEATS) return;
+    const lags = p.window.map((b) => b.lagMs);
+    const minLag = Math.min(...lags);
+    const offsetMs = -minLag;
+    if (!p.alarm) {
+      const behind = minLag > CLOCK_SKEW_ALARM_MS;
+      const ahead = Math.max(...lags) < -CLOCK_SKEW_ALARM_MS;
+      if (!behind && !ahead) return;
+      p.alarm = { sinceMs: p.window[0]!.heardMs, offsetMs };
+      o.logger.error(`OPERATOR ALARM: ${clockSkewReason(p, offsetMs)}`, { component, instance, offsetMs });
+    } else if (Math.abs(minLag) <= CLOCK_SKEW_ALARM_MS) {
+      p.alarm = undefined;
+      o.logger.warn(`operator alarm cleared: ${component} ${instance}'s clock agrees with this dashboard API's again (${offsetMs >= 0 ? '+' : '-'}${seconds(offsetMs)})`, { component, instance, offsetMs });
+    } else {
+      p.alarm.offsetMs = offsetMs;
+    }
+  };
+  /** The active clock_skew alarms; forgets instances no longer heard. */
+  const clockSkews = (): OperatorAlarmRecord[] => {
+    const at = now();
+    const alarms: OperatorAlarmRecord[] = [];
+    offsetGauge.series.clear();
+    for (const [key, p] of clocks) {
+      if (at - p.lastHeardMs > CLOCK_PEER_GONE_MS) {
+        clocks.delete(key);
+        if (p.alarm) o.logger.warn(`operator alarm cleared: ${p.component} ${p.instance} is no longer heard, so its clock is no longer compared`, { component: p.component, instance: p.instance });
+        continue;
+      }
+      if (p.window.length > 0) offsetGauge.set({ component: p.component, instance: p.instance }, -Math.min(...p.window.map((b) => b.lagMs)) / 1000);
+      if (!p.alarm) continue;
+      alarms.push({
+        schema: 'pb.operator-alarm.v1', source: 'dashboard-api', kind: 'clock_skew', state: 'active', sinceMs: p.alarm.sinceMs, atMs: at,
+        streams: [], streamCount: 0, gateways: p.component === 'gateway' ? [p.instance] : [], reason: clockSkewReason(p, p.alarm.offsetMs),
+        clock: { component: p.component, instance: p.instance, offsetMs: p.alarm.offsetMs },
+      });
+    }
+    return alarms;
+  };
   const follower = await BusFollower.open({
     bus: o.bus,
     stream: { name: STREAMS.operatorAlarms, partitions: 1, compacted: true },
@@ -37,6 +152,8 @@ export async function openOperatorAlarmBoard(o: { bus: Bus; logger: Logger; metr
       latest.set(value.source, value);
     },
   });
+  /** False while BusFollower.open replays the compacted topic: those beats are old, not late. */
+  let beatsLive = false;
   const beats = await BusFollower.open({
     bus: o.bus,
     stream: { name: STREAMS.processorHeartbeats, partitions: 1, compacted: true },
@@ -44,7 +161,26 @@ export async function openOperatorAlarmBoard(o: { bus: Bus; logger: Logger; metr
     onMessage: (value) => {
       // The replay at start folds old beats too: they count from now, so a processor that stopped
       // long ago shows as silent PROCESSOR_SILENT_MS after this API started, not at once.
-      if (isProcessorHeartbeat(value)) processorHeardMs = now();
+      if (!isProcessorHeartbeat(value)) return;
+      processorHeardMs = now();
+      observeClock('processor', value.instanceId, value.atMs, beatsLive);
+    },
+  });
+  beatsLive = true;
+  // Gateway heartbeats ride on the liveness stream with every device's rows: read from now on only
+  // (no replay of the rows; this API's registry folds them already), and parse only the heartbeats.
+  await o.bus.ensureStreams([{ name: DEVICE_LIVENESS_STREAM, partitions: 1, compacted: true }]);
+  const gatewayBeats = await o.bus.subscribe(DEVICE_LIVENESS_STREAM, {
+    groupId: `pb-dashboard-clocks-${randomUUID()}`,
+    ephemeralGroup: true,
+    fromBeginning: false,
+    onBatch: async (batch) => {
+      for (const m of batch) {
+        if (!m.key.startsWith(GATEWAY_HEARTBEAT_KEY_PREFIX)) continue;
+        let value: unknown;
+        try { value = JSON.parse(m.value.toString()); } catch { continue; }
+        if (isGatewayHeartbeat(value)) observeClock('gateway', value.gatewayId, value.atMs, true);
+      }
     },
   });
   /** No processor beat for PROCESSOR_SILENT_MS (counted from this API's start when none ever came). */
@@ -65,7 +201,7 @@ export async function openOperatorAlarmBoard(o: { bus: Bus; logger: Logger; metr
   };
   const active = () => {
     const silent = processorSilent();
-    const all = [...latest.values()].filter((r) => r.state === 'active');
+    const all = [...clockSkews(), ...[...latest.values()].filter((r) => r.state === 'active')];
     return silent ? [silent, ...all] : all;
   };
   // Silence is the absence of messages: the gauge (and the log line) follow the clock, not the stream.
@@ -80,7 +216,7 @@ export async function openOperatorAlarmBoard(o: { bus: Bus; logger: Logger; metr
     },
     close: async () => {
       clearInterval(collect);
-      await Promise.all([follower.close(), beats.close()]);
+      await Promise.all([follower.close(), beats.close(), gatewayBeats.stop()]);
     },
   };
 }

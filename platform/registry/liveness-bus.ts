@@ -20,8 +20,20 @@ import type { Logger } from '../log.ts';
 export const DEVICE_LIVENESS_STREAM = 'pb.device-liveness.v1';
 
 interface LivenessMessage { schema: 'pb.device-liveness.v1'; row: DeviceLiveness }
-/** `nonce`: the writer waits until it folded its own heartbeat (the last message of its batch). */
-interface HeartbeatMessage { schema: 'pb.gateway-heartbeat.v1'; gatewayId: string; atMs: number; nonce?: string }
+/**
+ * A gateway's heartbeat, keyed `gateway/{id}`, written with every flush (~1 s): `atMs` is the
+ * gateway's wall clock (the dashboard API compares it with its own: dashboard-api/operator-alarms.ts).
+ * `nonce`: the writer waits until it folded its own heartbeat (the last message of its batch).
+ */
+export interface GatewayHeartbeat { schema: 'pb.gateway-heartbeat.v1'; gatewayId: string; atMs: number; nonce?: string }
+
+/** The key prefix of gateway heartbeats on {@link DEVICE_LIVENESS_STREAM} (rows are `device/…`). */
+export const GATEWAY_HEARTBEAT_KEY_PREFIX = 'gateway/';
+
+export function isGatewayHeartbeat(v: unknown): v is GatewayHeartbeat {
+  const h = v as Partial<GatewayHeartbeat> | undefined;
+  return h?.schema === 'pb.gateway-heartbeat.v1' && typeof h.gatewayId === 'string' && typeof h.atMs === 'number';
+}
 
 export interface BusDeviceLivenessOptions {
   bus: Bus;
@@ -69,7 +81,7 @@ export class BusDeviceLivenessStore implements DeviceLivenessStore {
       bus: options.bus,
       stream: { name: DEVICE_LIVENESS_STREAM, partitions: 1, compacted: true },
       logger: options.logger,
-      onMessage: (value) => store.#fold(value as LivenessMessage | HeartbeatMessage),
+      onMessage: (value) => store.#fold(value as LivenessMessage | GatewayHeartbeat),
       ...(options.groupId ? { groupId: options.groupId } : {}),
       ...(options.visibleTimeoutMs !== undefined ? { visibleTimeoutMs: options.visibleTimeoutMs } : {}),
     });
@@ -79,7 +91,7 @@ export class BusDeviceLivenessStore implements DeviceLivenessStore {
   /** Publishes the rows and the gateway's heartbeat; resolves once they are visible to this instance's reads. */
   async write(gatewayId: string, rows: readonly DeviceLiveness[]): Promise<void> {
     const follower = this.#follower!;
-    const heartbeat: HeartbeatMessage = { schema: 'pb.gateway-heartbeat.v1', gatewayId, atMs: this.#now(), nonce: randomUUID() };
+    const heartbeat: GatewayHeartbeat = { schema: 'pb.gateway-heartbeat.v1', gatewayId, atMs: this.#now(), nonce: randomUUID() };
     const folded = follower.expect(heartbeat.nonce!);
     try {
       await follower.publishAll([
@@ -87,7 +99,7 @@ export class BusDeviceLivenessStore implements DeviceLivenessStore {
           const row = { ...r, gatewayId: r.gatewayId ?? gatewayId };
           return { key: `device/${row.deviceId}/${row.gatewayId}`, value: { schema: 'pb.device-liveness.v1', row } satisfies LivenessMessage };
         }),
-        { key: `gateway/${gatewayId}`, value: heartbeat },
+        { key: `${GATEWAY_HEARTBEAT_KEY_PREFIX}${gatewayId}`, value: heartbeat },
       ]);
     } catch (err) {
       follower.settle(heartbeat.nonce!, false);
@@ -132,7 +144,7 @@ export class BusDeviceLivenessStore implements DeviceLivenessStore {
     return best;
   }
 
-  #fold(m: LivenessMessage | HeartbeatMessage): void {
+  #fold(m: LivenessMessage | GatewayHeartbeat): void {
     if (m?.schema === 'pb.gateway-heartbeat.v1') {
       this.#heartbeats.set(m.gatewayId, m.atMs);
       // The reader's clock, not the gateway's: no clock skew between hosts enters the comparison.
