@@ -22,6 +22,12 @@
  * are judged: not the replay of the compacted topic at start (old beats look hours late), and not
  * a beat that arrived sooner after its predecessor than it was sent after it (a burst: a backlog
  * or a re-read), less {@link CLOCK_PACING_TOLERANCE_MS}.
+ *
+ * A processor's own alarm (source `processor/<instance>`) is reported only while that instance is
+ * heard: one that crashed during an infrastructure gap never publishes `cleared`, and its record
+ * stayed `active` on the compacted stream, so /healthz said `degraded` for good (found in session
+ * 33 on a broker that had seen a killed processor). Its streams pass to another processor, which
+ * raises its own alarm if the gap is still there; if none runs, `processor_silent` says so.
  */
 import { randomUUID } from 'node:crypto';
 import { isOperatorAlarmRecord, type OperatorAlarmRecord } from '../contracts/operator-alarm.ts';
@@ -86,6 +92,10 @@ export async function openOperatorAlarmBoard(o: { bus: Bus; logger: Logger; metr
   const startedMs = now();
   /** When this API last folded a processor heartbeat (its own clock: no skew between hosts). */
   let processorHeardMs: number | undefined;
+  /** When this API last folded each processor instance's heartbeat (replayed ones count from now, as above). */
+  const instanceHeardMs = new Map<string, number>();
+  /** Sources of active alarms not reported because their processor is gone (logged once each). */
+  const orphansLogged = new Set<string>();
   let silentLogged = false;
   const clocks = new Map<string, PeerClock>();
   const offsetGauge = o.metrics.gauge('pb_dashboard_clock_offset_seconds', `Estimated wall-clock offset of each processor and gateway heard recently from this API's clock, from their heartbeats (theirs minus ours); beyond ${CLOCK_SKEW_ALARM_MS / 1000} s either way, sustained, the operator alarm clock_skew is raised`);
@@ -163,6 +173,7 @@ export async function openOperatorAlarmBoard(o: { bus: Bus; logger: Logger; metr
       // long ago shows as silent PROCESSOR_SILENT_MS after this API started, not at once.
       if (!isProcessorHeartbeat(value)) return;
       processorHeardMs = now();
+      instanceHeardMs.set(value.instanceId, processorHeardMs);
       observeClock('processor', value.instanceId, value.atMs, beatsLive);
     },
   });
@@ -199,9 +210,23 @@ export async function openOperatorAlarmBoard(o: { bus: Bus; logger: Logger; metr
     silentLogged = true;
     return { schema: 'pb.operator-alarm.v1', source: 'dashboard-api', kind: 'processor_silent', state: 'active', sinceMs, atMs: at, streams: [], streamCount: 0, gateways: [], reason };
   };
+  /** An active alarm a processor published and can no longer clear: it has not beaten for PROCESSOR_SILENT_MS. */
+  const orphaned = (r: OperatorAlarmRecord): boolean => {
+    if (!r.source.startsWith('processor/')) return false;
+    const instance = r.source.slice('processor/'.length);
+    const heardMs = instanceHeardMs.get(instance) ?? startedMs;
+    const gone = now() - heardMs > PROCESSOR_SILENT_MS;
+    if (gone && !orphansLogged.has(r.source)) {
+      orphansLogged.add(r.source);
+      o.logger.warn(`operator alarm no longer reported: ${r.kind} of ${r.source}, whose processor has not sent a heartbeat for ${Math.round(PROCESSOR_SILENT_MS / 1000)} s (stopped or crashed without clearing it); its streams pass to another processor, which raises its own alarm if the cause is still there`, { source: r.source, kind: r.kind, sinceMs: r.sinceMs });
+    } else if (!gone) {
+      orphansLogged.delete(r.source);
+    }
+    return gone;
+  };
   const active = () => {
     const silent = processorSilent();
-    const all = [...clockSkews(), ...[...latest.values()].filter((r) => r.state === 'active')];
+    const all = [...clockSkews(), ...[...latest.values()].filter((r) => r.state === 'active' && !orphaned(r))];
     return silent ? [silent, ...all] : all;
   };
   // Silence is the absence of messages: the gauge (and the log line) follow the clock, not the stream.

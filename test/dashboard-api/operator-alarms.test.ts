@@ -73,6 +73,42 @@ describe('operator alarms in /healthz', () => {
     }
   });
 
+  // Found in session 33: a broker that had seen a processor killed during an infrastructure gap
+  // kept its `active` record on the compacted stream, and every API started on it said "degraded"
+  // for good, although another processor had taken over and no gap was left.
+  it('stops reporting a processor\'s alarm once that processor is no longer heard, and reports it again when it beats', async () => {
+    const bus = new InProcessBus();
+    let nowMs = 1_000_000;
+    const warnings: string[] = [];
+    const board = await openOperatorAlarmBoard({ bus, logger: { ...silentLogger, warn: (m: string) => { warnings.push(m); } }, metrics: new MetricsRegistry(), now: () => nowMs });
+    const beat = (instanceId: string) => bus.publish(STREAMS.processorHeartbeats, [{ key: instanceId, value: Buffer.from(JSON.stringify({ schema: 'pb.processor-heartbeat.v1', instanceId, groupId: 'g', atMs: nowMs })) }]);
+    const settle = () => new Promise((r) => setTimeout(r, 20));
+    try {
+      await bus.publish(STREAMS.operatorAlarms, [{ key: 'processor/p-1', value: Buffer.from(JSON.stringify(alarm('active'))) }]);
+      await beat('p-1');
+      await beat('p-2');
+      await settle();
+      expect(board.active()).toMatchObject([{ kind: 'infrastructure_gap', source: 'processor/p-1' }]);
+      // p-1 is killed: p-2 goes on beating. Up to 15 s the alarm stands (a processor's beat can be late)…
+      nowMs += PROCESSOR_SILENT_MS;
+      await beat('p-2');
+      await settle();
+      expect(board.active()).toMatchObject([{ kind: 'infrastructure_gap' }]);
+      // …then it is no longer reported, with one warning, and no processor_silent: p-2 runs.
+      nowMs += 1;
+      expect(board.active()).toEqual([]);
+      expect(board.active()).toEqual([]);
+      expect(warnings.filter((w) => w.includes('no longer reported'))).toHaveLength(1);
+      expect(warnings[0]).toMatch(/infrastructure_gap of processor\/p-1/);
+      // p-1 comes back (a stall, not a crash) with its alarm still active: reported again.
+      await beat('p-1');
+      await settle();
+      expect(board.active()).toMatchObject([{ kind: 'infrastructure_gap', source: 'processor/p-1' }]);
+    } finally {
+      await board.close();
+    }
+  });
+
   it('hears a running processor: the processor beats while it runs', async () => {
     const bus = new InProcessBus();
     const processor = createProcessor({ bus, store: new SqliteVitalsStore(':memory:'), logger: silentLogger, metrics: new MetricsRegistry() });
