@@ -27,6 +27,7 @@ import { criteriaRoutes } from '../dashboard-api/routes-criteria.ts';
 import { createEhrExporter, type EhrExporter, type EhrExporterOptions } from '../ehr-exporter/exporter.ts';
 import { createHttpFhirClient, fetchWithTls, readFhirTls, type FhirClient } from '../ehr-exporter/fhir-client.ts';
 import { createHl7Exporter, type Hl7Exporter } from '../ehr-exporter/hl7-exporter.ts';
+import { readHl7Tls } from '../ehr-exporter/mllp.ts';
 import { configuredMrns, createPatientResolver, followedMrnFile } from '../ehr-exporter/identity.ts';
 import { startOpsServer } from '../platform/ops-server.ts';
 import { createSmartBackendAuth } from '../ehr-exporter/smart-auth.ts';
@@ -187,6 +188,8 @@ export async function startEhrExporter(
   const baseUrl = config.ehr.fhirBaseUrl;
   const hl7Target = config.ehr.hl7;
   if (!baseUrl && !hl7Target) return undefined;
+  // MLLP over TLS (mllps://): the PEM files are read and checked before anything starts, so a wrong one stops the start.
+  const hl7Tls = hl7Target?.tls ? readHl7Tls(hl7Target.tls) : undefined;
   const logger = ctx.logger.child({ component: 'ehr-exporter' });
   const mrns = config.ehr.patientMrnsFile ? followedMrnFile(config.ehr.mrnSystem, config.ehr.patientMrnsFile, { logger }) : configuredMrns(config.ehr.mrnSystem);
   const { hl7GroupId, ...fhirOptions } = options;
@@ -211,6 +214,7 @@ export async function startEhrExporter(
   if (hl7Target) {
     hl7 = createHl7Exporter({
       bus: ctx.bus, host: hl7Target.host, port: hl7Target.port, mrns, logger: logger.child({ protocol: 'hl7v2' }), metrics: ctx.metrics,
+      ...(hl7Tls ? { tls: hl7Tls } : {}),
       message: { sendingApplication: 'PULSEBRIDGE', sendingFacility: hl7Target.sendingFacility, receivingApplication: hl7Target.receivingApplication },
       ...(hl7GroupId ? { groupId: hl7GroupId } : {}),
       ...(options.fromBeginning !== undefined ? { fromBeginning: options.fromBeginning } : {}),
@@ -224,7 +228,7 @@ export async function startEhrExporter(
     return { component: 'ehr-exporter', status: paused ? 'paused' : 'ok', ...(fhirHealth ? { fhir: fhirHealth } : {}), ...(hl7Health ? { hl7: hl7Health } : {}) };
   };
   const ops = await startOpsServer({ port: config.ehr.httpPort, host: config.bindHost, health, metrics: ctx.metrics });
-  logger.info('ehr-exporter exporting alerts', { fhirBaseUrl: baseUrl, smart: config.ehr.smart !== undefined, hl7: hl7Target ? `${hl7Target.host}:${hl7Target.port}` : undefined, opsUrl: ops.url });
+  logger.info('ehr-exporter exporting alerts', { fhirBaseUrl: baseUrl, smart: config.ehr.smart !== undefined, hl7: hl7Target ? `${hl7Target.tls ? 'mllps' : 'mllp'}://${hl7Target.host}:${hl7Target.port}` : undefined, opsUrl: ops.url });
   const undelivered = () => {
     const bus = ctx.bus;
     if (!(bus instanceof InProcessBus)) return undefined;

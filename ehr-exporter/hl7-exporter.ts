@@ -3,6 +3,9 @@
  * IHE PCD-04 ORU^R40 for every lifecycle snapshot and, when an alert is raised, PCD-01 ORU^R01 with
  * the heart rate at the event (hl7-messages.ts), to an interface engine. Framing, connection and
  * ACK matching come from @medplum/hl7 (Hl7Client: MLLP client with sendAndWait; mllp.ts), not hand-written.
+ * With `tls` (PULSEBRIDGE_HL7_MLLP=mllps://…) the connection is MLLP over TLS (mllp.ts createMllpClient):
+ * a handshake that fails (certificate not trusted, wrong host, client certificate refused) is a
+ * transport failure like no connection: paused and retried, never sent in plain text instead.
  *
  * ACK handling (HL7 v2.6 §2.9, original/enhanced mode): AA/CA = delivered. AR/CR (rejected: the
  * message itself is wrong) = dead-lettered with the ACK text. AE/CE (application error), no ACK in
@@ -27,12 +30,14 @@ import type { MetricsRegistry } from '../platform/metrics.ts';
 import { backoffDelayMs, sleep } from './backoff.ts';
 import { pcd01HeartRate, pcd04Alarm, type Hl7Options } from './hl7-messages.ts';
 import type { MrnSource } from './identity.ts';
-import { loadMllp, wireMessage, type MllpClient } from './mllp.ts';
+import { createMllpClient, wireMessage, type MllpClient, type MllpTls } from './mllp.ts';
 
 export interface Hl7ExporterOptions {
   bus: Bus;
   host: string;
   port: number;
+  /** MLLP over TLS with these (PEM texts, mllp.ts readHl7Tls; `{}`: the default roots only); without: plain TCP. */
+  tls?: MllpTls;
   mrns: MrnSource;
   message: Omit<Hl7Options, 'mrn'>;
   logger: Logger;
@@ -132,7 +137,7 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
   let controller = new AbortController();
   let pause: string | undefined;
 
-  const connection = async () => (client ??= new (await loadMllp()).Hl7Client({ host: o.host, port: o.port, keepAlive: true, connectTimeout: 5_000 }));
+  const connection = async () => (client ??= await createMllpClient({ host: o.host, port: o.port, tls: o.tls }, 5_000));
   const drop = async () => {
     const c = client;
     client = undefined;

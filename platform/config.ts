@@ -110,8 +110,15 @@ const envObject = z.object({
    * (`pulsebridge gateway` / `processor`); unset: none (embedded, the dashboard API serves them).
    */
   PULSEBRIDGE_OPS_PORT: port.optional(),
-  /** HL7 v2 over MLLP (IHE PCD-01/PCD-04) instead of, or next to, FHIR: `host:port` of the interface engine. */
-  PULSEBRIDGE_HL7_MLLP: z.string().regex(/^[^:\s]+:\d{1,5}$/, 'must be host:port').optional(),
+  /**
+   * HL7 v2 over MLLP (IHE PCD-01/PCD-04) instead of, or next to, FHIR: the interface engine,
+   * `mllps://host:port` for MLLP over TLS, `host:port` (or `mllp://host:port`) for plain TCP.
+   */
+  PULSEBRIDGE_HL7_MLLP: z.string().regex(/^(mllps?:\/\/)?[^:/\s]+:\d{1,5}$/, 'must be mllps://host:port (MLLP over TLS) or host:port').optional(),
+  /** MLLP over TLS (ehr-exporter/mllp.ts readHl7Tls): a PEM CA trusted besides the default ones, and a client certificate + key for mutual TLS. */
+  PULSEBRIDGE_HL7_CA_FILE: z.string().min(1).optional(),
+  PULSEBRIDGE_HL7_CLIENT_CERT: z.string().min(1).optional(),
+  PULSEBRIDGE_HL7_CLIENT_KEY: z.string().min(1).optional(),
   PULSEBRIDGE_HL7_SENDING_FACILITY: z.string().min(1).default('PULSEBRIDGE'),
   PULSEBRIDGE_HL7_RECEIVING_APPLICATION: z.string().min(1).default('EHR'),
   /** Where the simulator connects (default mqtts://localhost:<PULSEBRIDGE_MQTT_PORT>). */
@@ -129,6 +136,16 @@ export const envSchema = envObject.superRefine((e, ctx) => {
   if (!e.PULSEBRIDGE_FHIR_CLIENT_CERT !== !e.PULSEBRIDGE_FHIR_CLIENT_KEY) {
     const missing = e.PULSEBRIDGE_FHIR_CLIENT_CERT ? 'PULSEBRIDGE_FHIR_CLIENT_KEY' : 'PULSEBRIDGE_FHIR_CLIENT_CERT';
     ctx.addIssue({ code: 'custom', path: [missing], message: 'PULSEBRIDGE_FHIR_CLIENT_CERT and PULSEBRIDGE_FHIR_CLIENT_KEY go together' });
+  }
+  if (!e.PULSEBRIDGE_HL7_CLIENT_CERT !== !e.PULSEBRIDGE_HL7_CLIENT_KEY) {
+    const missing = e.PULSEBRIDGE_HL7_CLIENT_CERT ? 'PULSEBRIDGE_HL7_CLIENT_KEY' : 'PULSEBRIDGE_HL7_CLIENT_CERT';
+    ctx.addIssue({ code: 'custom', path: [missing], message: 'PULSEBRIDGE_HL7_CLIENT_CERT and PULSEBRIDGE_HL7_CLIENT_KEY go together' });
+  }
+  // TLS files next to a plain-TCP address: the operator meant TLS; never send PID in plain text instead.
+  for (const name of ['PULSEBRIDGE_HL7_CA_FILE', 'PULSEBRIDGE_HL7_CLIENT_CERT', 'PULSEBRIDGE_HL7_CLIENT_KEY'] as const) {
+    if (e[name] && !e.PULSEBRIDGE_HL7_MLLP?.startsWith('mllps://')) {
+      ctx.addIssue({ code: 'custom', path: [name], message: 'is for MLLP over TLS: set PULSEBRIDGE_HL7_MLLP=mllps://host:port' });
+    }
   }
 });
 
@@ -181,7 +198,8 @@ export interface PulsebridgeConfig {
     ecgWaitMs: number;
     hrSummaryWindowMs: number;
     httpPort: number;
-    hl7: { host: string; port: number; sendingFacility: string; receivingApplication: string } | undefined;
+    /** `tls`: MLLP over TLS (`mllps://`), with the PEM files read and checked when the exporter starts. */
+    hl7: { host: string; port: number; tls: { caFile?: string; certFile?: string; keyFile?: string } | undefined; sendingFacility: string; receivingApplication: string } | undefined;
   };
   registryPath: string;
   sim: { gatewayUrl: string };
@@ -249,19 +267,26 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Pu
       ecgWaitMs: e.PULSEBRIDGE_EHR_ECG_WAIT_MS,
       hrSummaryWindowMs: Math.round(e.PULSEBRIDGE_EHR_HR_SUMMARY_MIN * 60_000),
       httpPort: e.PULSEBRIDGE_EHR_HTTP_PORT,
-      hl7: e.PULSEBRIDGE_HL7_MLLP
-        ? {
-            host: e.PULSEBRIDGE_HL7_MLLP.slice(0, e.PULSEBRIDGE_HL7_MLLP.lastIndexOf(':')),
-            port: Number(e.PULSEBRIDGE_HL7_MLLP.slice(e.PULSEBRIDGE_HL7_MLLP.lastIndexOf(':') + 1)),
-            sendingFacility: e.PULSEBRIDGE_HL7_SENDING_FACILITY,
-            receivingApplication: e.PULSEBRIDGE_HL7_RECEIVING_APPLICATION,
-          }
-        : undefined,
+      hl7: e.PULSEBRIDGE_HL7_MLLP ? hl7Target(e) : undefined,
     },
     registryPath: path.join(dataDir, 'registry.sqlite'),
     sim: { gatewayUrl: e.PULSEBRIDGE_GATEWAY_URL ?? `${e.PULSEBRIDGE_MQTT_PLAINTEXT ? 'mqtt' : 'mqtts'}://localhost:${e.PULSEBRIDGE_MQTT_PORT}` },
   };
   return deepFreeze(config);
+}
+
+/** PULSEBRIDGE_HL7_MLLP (`[mllp://|mllps://]host:port`) and its TLS files. */
+function hl7Target(e: EnvConfig): PulsebridgeConfig['ehr']['hl7'] {
+  const address = e.PULSEBRIDGE_HL7_MLLP!;
+  const secure = address.startsWith('mllps://');
+  const hostPort = address.replace(/^mllps?:\/\//, '');
+  return {
+    host: hostPort.slice(0, hostPort.lastIndexOf(':')),
+    port: Number(hostPort.slice(hostPort.lastIndexOf(':') + 1)),
+    tls: secure ? { caFile: e.PULSEBRIDGE_HL7_CA_FILE, certFile: e.PULSEBRIDGE_HL7_CLIENT_CERT, keyFile: e.PULSEBRIDGE_HL7_CLIENT_KEY } : undefined,
+    sendingFacility: e.PULSEBRIDGE_HL7_SENDING_FACILITY,
+    receivingApplication: e.PULSEBRIDGE_HL7_RECEIVING_APPLICATION,
+  };
 }
 
 function deepFreeze<T>(value: T): T {
