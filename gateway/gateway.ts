@@ -37,6 +37,7 @@ import type { Bus, BusMessage } from '../platform/bus/index.ts';
 import type { DeviceCommandStore } from '../platform/registry/index.ts';
 import type { DeviceLiveness, DeviceLivenessStore } from '../platform/registry/index.ts';
 import type { DeviceDirectoryReader } from '../platform/registry/index.ts';
+import { PulsebridgeError } from '../platform/errors.ts';
 import type { Logger } from '../platform/log.ts';
 import type { MetricsRegistry } from '../platform/metrics.ts';
 import { checkPublish, checkSubscribe } from './acl.ts';
@@ -124,6 +125,25 @@ interface DeviceIdentity { deviceId: string }
 function refuse(message: string, returnCode = CONNACK_NOT_AUTHORIZED): Error & { returnCode: number } {
   return Object.assign(new Error(message), { returnCode });
 }
+
+/**
+ * Whether `host` reaches only this machine: 127.0.0.0/8, ::1 (also IPv4-mapped) or `localhost`.
+ * Plain MQTT authenticates nobody (the client id is believed), so it listens only there.
+ */
+function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  if (h === 'localhost' || h === '::1') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice('::ffff:'.length) : h;
+  return net.isIPv4(v4) && v4.startsWith('127.');
+}
+
+/**
+ * aedes refuses these topics itself, before `authorizePublish` / `authorizeSubscribe`
+ * (lib/handlers/publish.js: a wildcard in a PUBLISH [MQTT-3.3.2-2], an empty topic; publish.js and
+ * utils.js validateTopic: more levels than `maxTopicLevels`) and closes the connection; they are
+ * ACL refusals all the same (device-protocol.md: "refused and counted").
+ */
+const AEDES_TOPIC_REFUSAL = /^(?:[#+] is not allowed in PUBLISH|empty topic not allowed in PUBLISH|topic has too many levels)$/;
 
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { bus, registry, logger, metrics } = options;
@@ -424,6 +444,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   });
   broker.on('clientError', (client, err) => {
     if (client && !closeReasons.has(client)) closeReasons.set(client, err.message);
+    if (AEDES_TOPIC_REFUSAL.test(err.message)) {
+      aclDenied.inc({ reason: 'invalid_topic' });
+      logger.warn('topic refused: not a valid MQTT topic; connection closed', { deviceId: deviceOf(client), clientId: client?.id, reason: err.message });
+      return;
+    }
     logger.debug('client error', { clientId: client?.id, err });
   });
   broker.on('connectionError', (client, err) => logger.debug('connection error', { clientId: client?.id, err }));
@@ -526,6 +551,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     poll,
     liveness: (deviceId) => tracker?.get(deviceId),
     listen(port, host) {
+      if (options.plaintext && !isLoopbackHost(host)) {
+        // device-protocol.md: plain TCP only for local development. Without TLS the client id is
+        // the only identity, so anyone who can reach the port could be any registered device.
+        return Promise.reject(new PulsebridgeError('PB_CONFIG_INVALID',
+          `plain MQTT (PULSEBRIDGE_MQTT_PLAINTEXT) authenticates no device, so the gateway listens with it only on a loopback address (127.0.0.1, ::1, localhost), not on ${host}; use mutual TLS to accept devices from the network`));
+      }
       return new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, () => resolve({ port: (server.address() as net.AddressInfo).port }));
