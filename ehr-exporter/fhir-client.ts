@@ -25,12 +25,11 @@
  * - 412 on create: PB_FHIR_MULTIPLE_MATCHES; 409/412 on an If-Match PUT: PB_FHIR_VERSION_CONFLICT.
  * - Every other 4xx: PB_FHIR_REJECTED with the OperationOutcome text, not retried.
  */
-import { X509Certificate, createPrivateKey } from 'node:crypto';
-import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import { PulsebridgeError } from '../platform/errors.ts';
+import { readEhrTlsFiles, type EhrTls } from './tls-files.ts';
 import type { BackoffPolicy } from './backoff.ts';
 import { backoffDelayMs, DEFAULT_BACKOFF, sleep } from './backoff.ts';
 import type { Bundle, FhirResource, Identifier, Meta, OperationOutcome } from './fhir-types.ts';
@@ -414,13 +413,7 @@ export function isForbidden(err: unknown): err is PulsebridgeError {
 }
 
 /** TLS to the EHR beyond Node's defaults (PEM texts). */
-export interface FhirTls {
-  /** A CA to trust besides the default ones (a hospital's private CA). */
-  ca?: string;
-  /** Client certificate and its key, for an EHR that asks for mutual TLS. */
-  cert?: string;
-  key?: string;
-}
+export type FhirTls = EhrTls;
 
 /**
  * Reads PULSEBRIDGE_FHIR_CA_FILE / _CLIENT_CERT / _CLIENT_KEY at start-up and checks them, so a
@@ -429,32 +422,7 @@ export interface FhirTls {
  * @throws PB_CONFIG_INVALID naming the setting and the file.
  */
 export function readFhirTls(files: { caFile?: string; certFile?: string; keyFile?: string }): FhirTls | undefined {
-  const read = (setting: string, file: string) => {
-    try {
-      return fs.readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new PulsebridgeError('PB_CONFIG_INVALID', `cannot read ${setting} ${file}: ${(err as Error).message}`, { cause: err });
-    }
-  };
-  const check = (setting: string, file: string, parse: () => unknown) => {
-    try {
-      return parse();
-    } catch (err) {
-      throw new PulsebridgeError('PB_CONFIG_INVALID', `${setting} ${file} is not a PEM ${setting.endsWith('KEY') ? 'private key' : 'certificate'}: ${(err as Error).message}`, { cause: err });
-    }
-  };
-  const result: FhirTls = {};
-  if (files.caFile) {
-    result.ca = read('PULSEBRIDGE_FHIR_CA_FILE', files.caFile);
-    check('PULSEBRIDGE_FHIR_CA_FILE', files.caFile, () => new X509Certificate(result.ca!));
-  }
-  if (files.certFile && files.keyFile) {
-    result.cert = read('PULSEBRIDGE_FHIR_CLIENT_CERT', files.certFile);
-    result.key = read('PULSEBRIDGE_FHIR_CLIENT_KEY', files.keyFile);
-    const cert = check('PULSEBRIDGE_FHIR_CLIENT_CERT', files.certFile, () => new X509Certificate(result.cert!)) as X509Certificate;
-    const key = check('PULSEBRIDGE_FHIR_CLIENT_KEY', files.keyFile, () => createPrivateKey(result.key!)) as ReturnType<typeof createPrivateKey>;
-    if (!cert.checkPrivateKey(key)) throw new PulsebridgeError('PB_CONFIG_INVALID', `PULSEBRIDGE_FHIR_CLIENT_KEY ${files.keyFile} is not the key of PULSEBRIDGE_FHIR_CLIENT_CERT ${files.certFile}`);
-  }
+  const result = readEhrTlsFiles('PULSEBRIDGE_FHIR', files);
   return result.ca || result.cert ? result : undefined;
 }
 

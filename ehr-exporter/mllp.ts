@@ -10,12 +10,11 @@
  * {@link createMllpClient} opens the TLS socket itself, always verifying the receiver's certificate
  * and host name, and hands it to Hl7Connection once the handshake is done.
  */
-import { createPrivateKey, X509Certificate } from 'node:crypto';
-import fs from 'node:fs';
 import { isIP, type Socket } from 'node:net';
 import tls from 'node:tls';
 import { Hl7Message } from '@medplum/core';
 import { PulsebridgeError } from '../platform/errors.ts';
+import { readEhrTlsFiles, type EhrTls } from './tls-files.ts';
 
 export interface MllpClient {
   /** Sends one message and resolves with the application ACK matched on MSH-10 (rejects on timeout or a closed socket). */
@@ -56,45 +55,12 @@ export function loadMllp(): Promise<MllpLibrary> {
   return library;
 }
 
-/** TLS to the interface engine beyond Node's defaults (PEM texts), as FhirTls is for the EHR. */
-export interface MllpTls {
-  /** A CA to trust besides the default ones (the hospital's private CA). */
-  ca?: string;
-  /** Client certificate and its key, for an engine that asks for mutual TLS. */
-  cert?: string;
-  key?: string;
-}
+/** TLS to the interface engine beyond Node's defaults (PEM texts), as for the FHIR EHR. */
+export type MllpTls = EhrTls;
 
-/**
- * Reads PULSEBRIDGE_HL7_CA_FILE / _CLIENT_CERT / _CLIENT_KEY at start-up and checks them (PEM,
- * the key is the certificate's), so a wrong file is one line at start rather than a paused export.
- * @throws PB_CONFIG_INVALID naming the setting and the file.
- */
+/** Reads PULSEBRIDGE_HL7_CA_FILE / _CLIENT_CERT / _CLIENT_KEY at start-up and checks them (tls-files.ts). */
 export function readHl7Tls(files: { caFile?: string; certFile?: string; keyFile?: string }): MllpTls {
-  const pem = <T>(setting: string, file: string, what: string, parse: (text: string) => T): { text: string; value: T } => {
-    let text: string;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new PulsebridgeError('PB_CONFIG_INVALID', `cannot read ${setting} ${file}: ${(err as Error).message}`, { cause: err });
-    }
-    try {
-      return { text, value: parse(text) };
-    } catch (err) {
-      throw new PulsebridgeError('PB_CONFIG_INVALID', `${setting} ${file} is not a PEM ${what}: ${(err as Error).message}`, { cause: err });
-    }
-  };
-  const result: MllpTls = {};
-  if (files.caFile) result.ca = pem('PULSEBRIDGE_HL7_CA_FILE', files.caFile, 'certificate', (t) => new X509Certificate(t)).text;
-  if (files.certFile || files.keyFile) {
-    if (!files.certFile || !files.keyFile) throw new PulsebridgeError('PB_CONFIG_INVALID', 'PULSEBRIDGE_HL7_CLIENT_CERT and PULSEBRIDGE_HL7_CLIENT_KEY go together');
-    const cert = pem('PULSEBRIDGE_HL7_CLIENT_CERT', files.certFile, 'certificate', (t) => new X509Certificate(t));
-    const key = pem('PULSEBRIDGE_HL7_CLIENT_KEY', files.keyFile, 'private key', (t) => createPrivateKey(t));
-    if (!cert.value.checkPrivateKey(key.value)) throw new PulsebridgeError('PB_CONFIG_INVALID', `PULSEBRIDGE_HL7_CLIENT_KEY ${files.keyFile} is not the key of PULSEBRIDGE_HL7_CLIENT_CERT ${files.certFile}`);
-    result.cert = cert.text;
-    result.key = key.text;
-  }
-  return result;
+  return readEhrTlsFiles('PULSEBRIDGE_HL7', files);
 }
 
 /** The MLLP client for `target`: over TLS when `target.tls` is set (`mllps://`), else the library's plain-TCP Hl7Client. */
