@@ -125,8 +125,12 @@ export interface ExportHealth {
   pausedSince?: string;
   /** Every paused lane with its own reason and start. */
   pausedLanes?: Partial<Record<Lane, { reason: string; pausedSince: string }>>;
-  /** Patients whose alerts wait because the EHR has no Patient with their MRN. */
-  unknownPatients: string[];
+  /**
+   * How many patients' alerts wait because the EHR has no Patient with their MRN. A count: /healthz
+   * needs no token, so it names no patient (session 33's security review); the warning logged when a
+   * patient's alerts start waiting names them.
+   */
+  unknownPatientCount: number;
   lastExportAt?: string;
   /** Strips parked, waiting for their alert's Bundle. */
   stripsWaiting: number;
@@ -221,6 +225,20 @@ function parseRecord(
     return undefined;
   }
   return json;
+}
+
+/**
+ * A pause reason for /healthz (no token needed) and the pause log line: the error without the
+ * EHR's own words. A FHIR error ends with the server's OperationOutcome text (fhir-client.ts
+ * `details.outcome`), which the EHR writes and may fill with what it holds about the patient
+ * (names, dates); the values we sent are elided from it, not those. The full text goes to the
+ * debug log. The HL7 exporter does the same with the engine's free text.
+ */
+export function withoutEhrText(err: unknown): string {
+  const message = (err as Error).message ?? String(err);
+  const outcome = (err as PulsebridgeError).details?.outcome;
+  if (typeof outcome !== 'string' || outcome === '' || !message.endsWith(outcome)) return message;
+  return `${message.slice(0, message.length - outcome.length)}(the EHR's answer text is logged at debug level)`;
 }
 
 /** Rejections that re-delivery cannot fix: dead-letter them with a stable reason. */
@@ -346,7 +364,8 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
             throw err; // the caller parks it
           }
           if (!forbiddenRetry) {
-            waitingOut(lane, code, (err as Error).message, !waiting);
+            logger.debug('EHR export waits: the EHR\'s answer', { lane, code, reason: (err as Error).message });
+            waitingOut(lane, code, withoutEhrText(err), !waiting);
             waiting = true;
           }
           retries.inc({ code });
@@ -701,7 +720,7 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
       return {
         status: first ? 'paused' : 'ok',
         ...(first ? { reason: `${first[0]}: ${first[1].reason}`, pausedSince: first[1].pausedSince, pausedLanes: Object.fromEntries(lanes) } : {}),
-        unknownPatients: [...unknownPatients.keys()].sort(),
+        unknownPatientCount: unknownPatients.size,
         ...(state.lastExportAt !== undefined ? { lastExportAt: new Date(state.lastExportAt).toISOString() } : {}),
         stripsWaiting: inbox.size,
       };

@@ -266,6 +266,27 @@ describe('EHR exporter: lifecycle', () => {
 });
 
 describe('EHR exporter: delivery you can operate', () => {
+  // Session 33's security review: /healthz needs no token, and a paused lane's reason carried the
+  // EHR's OperationOutcome text, which the EHR writes (a name, a birth date) — only the values we
+  // sent were elided from it.
+  it('keeps the EHR\'s own words out of the pause reason /healthz shows, and logs them at debug level', async () => {
+    const lines: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
+    const record = (level: string) => (msg: string, fields?: Record<string, unknown>) => { lines.push({ level, msg, ...(fields ? { fields } : {}) }); };
+    const logger = { ...silentLogger, debug: record('debug'), error: record('error'), child: () => logger };
+    const { exporter: e } = exporter({ logger });
+    server.failNext(3, { status: 401, outcome: 'Patient Jane Doe (born 1950-02-03): session of another user' });
+    const batch = e.handleBatch([consumed(envelope(vt), 0)]);
+    await eventually(() => e.health().status === 'paused');
+    const health = JSON.stringify(e.health());
+    expect(health).toMatch(/401/);
+    expect(health).not.toMatch(/Jane|1950|another user/);
+    expect(e.health().reason).toMatch(/the EHR's answer text is logged at debug level/);
+    expect(JSON.stringify(lines.filter((l) => l.level === 'error'))).not.toMatch(/Jane/);
+    expect(lines.some((l) => l.level === 'debug' && String(l.fields?.reason).includes('Jane Doe'))).toBe(true);
+    await batch;
+    expect(e.health().status).toBe('ok');
+  });
+
   it('pauses while the EHR is down (health, metric), dead-letters nothing, and resumes by itself', async () => {
     const { exporter: e, metrics } = exporter();
     server.failNext(8, { status: 503 });
@@ -331,7 +352,7 @@ describe('EHR exporter: delivery you can operate', () => {
     await batch;
     await e.handleBatch([consumed(envelope(makeAlert('asystole', { patientId: 'p-002' })), 1)]);
     healths.push(JSON.stringify(e.health()));
-    expect(e.health().unknownPatients).toEqual(['p-002']);
+    expect(e.health().unknownPatientCount).toBe(1);
     expect(lines.some((l) => l.includes('the EHR has no Patient with the MRN of patient p-002'))).toBe(true);
     for (const text of [...healths, ...lines]) {
       expect(text).not.toMatch(/MRN-00[12]/);
@@ -395,7 +416,7 @@ describe('EHR exporter: delivery you can operate', () => {
     const other = makeAlert('asystole', { patientId: 'p-002' });
     await e.handleBatch([consumed(envelope(other), 0), consumed(envelope(vt), 1)]);
     expect((await rhythms()).map((o) => o.subject?.reference)).toEqual([patientRef]); // p-001 went through
-    expect(e.health()).toMatchObject({ status: 'ok', unknownPatients: ['p-002'] });
+    expect(e.health()).toMatchObject({ status: 'ok', unknownPatientCount: 1 });
     expect(metrics.gauge('pb_ehr_unknown_patients', '').get()).toBe(1);
     const parked = () => bus.read(STREAMS.ehrRetry);
     expect(parked().map((m) => [m.key, m.headers?.['pb-attempt'], m.headers?.['pb-source-stream'], m.headers?.['pb-source-offset']])).toEqual([['p-002', '1', STREAMS.alerts, '0']]);
@@ -408,7 +429,7 @@ describe('EHR exporter: delivery you can operate', () => {
 
     const ref = await admit('MRN-002');
     await e.handleRetries(parked().slice(1));
-    expect(e.health().unknownPatients).toEqual([]);
+    expect(e.health().unknownPatientCount).toBe(0);
     const mine = (await rhythms()).filter((o) => o.subject?.reference === ref);
     expect(mine).toHaveLength(1);
     const ecg = (await observations()).find((o) => o.code?.coding?.[0]?.code === '131328')!;
@@ -426,14 +447,14 @@ describe('EHR exporter: delivery you can operate', () => {
       const { exporter: e } = exporter({ patients: createPatientResolver({ fhir, mrns }) });
       const ref = await admit('MRN-002'); // in the EHR, not yet in our file
       await e.handleBatch([consumed(envelope(makeAlert('asystole', { patientId: 'p-002' })), 0)]);
-      expect(e.health().unknownPatients).toEqual(['p-002']);
+      expect(e.health().unknownPatientCount).toBe(1);
       const parked = [...bus.read(STREAMS.ehrRetry)];
       expect(parked).toHaveLength(1);
 
       fs.writeFileSync(file, JSON.stringify({ 'p-001': 'MRN-001', 'p-002': 'MRN-002' }));
       await e.handleRetries(parked);
       expect((await rhythms()).map((o) => o.subject?.reference)).toEqual([ref]);
-      expect(e.health().unknownPatients).toEqual([]);
+      expect(e.health().unknownPatientCount).toBe(0);
       expect(bus.read(STREAMS.ehrRetry)).toHaveLength(1); // not parked again
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
