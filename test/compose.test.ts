@@ -22,15 +22,27 @@ interface ComposeService {
 }
 
 /**
- * Compose's interpolation with an empty shell environment: `${NAME:-default}` and
- * `${NAME-default}` give the default, `$$` a dollar; a variable without a default would be unset,
- * which this test refuses (the file must work without an .env file).
+ * The secrets compose refuses to start without (`${NAME:?message}`): no default password or token
+ * may be written in the repository (session 33's security review: the admin token and password
+ * had trial defaults). The test supplies these values, as an operator's .env file would.
+ */
+const REQUIRED_SECRETS: Record<string, string> = { INFLUX_TOKEN: 'token-from-the-env-file', INFLUX_ADMIN_PASSWORD: 'password-from-the-env-file' };
+
+/**
+ * Compose's interpolation with a shell environment holding only {@link REQUIRED_SECRETS}:
+ * `${NAME:-default}` and `${NAME-default}` give the default, `${NAME:?message}` the secret, `$$` a
+ * dollar; any other variable without a default would be unset, which this test refuses.
  */
 function interpolate(value: string): string {
-  return value.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}/g, (match, name: string | undefined, fallback: string | undefined) => {
+  return value.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*)|:\?([^}]*))?\}/g, (match, name: string | undefined, dash: string | undefined, fallback: string | undefined, required: string | undefined) => {
     if (match === '$$') return '$';
-    if (fallback === undefined) throw new Error(`\${${name}} has no default in docker-compose.yml`);
-    return fallback;
+    if (required !== undefined) {
+      const secret = REQUIRED_SECRETS[name!];
+      if (secret === undefined) throw new Error(`\${${name}:?…} is required by docker-compose.yml but is not a listed secret`);
+      return secret;
+    }
+    if (dash === undefined) throw new Error(`\${${name}} has no default in docker-compose.yml`);
+    return fallback ?? '';
   });
 }
 
@@ -89,6 +101,20 @@ describe('docker-compose.yml', () => {
         },
       });
     }
+  });
+
+  it('writes no secret: InfluxDB\'s admin token and password have no default and must be set (.env)', () => {
+    for (const name of Object.keys(REQUIRED_SECRETS)) {
+      expect(composeText).not.toMatch(new RegExp(`\\$\\{${name}:?-`));
+      expect(composeText).toMatch(new RegExp(`\\$\\{${name}:\\?`));
+    }
+    const influxEnv = environmentOf(compose.services.influxdb!);
+    expect(influxEnv.DOCKER_INFLUXDB_INIT_PASSWORD).toBe(REQUIRED_SECRETS.INFLUX_ADMIN_PASSWORD);
+    expect(influxEnv.DOCKER_INFLUXDB_INIT_ADMIN_TOKEN).toBe(REQUIRED_SECRETS.INFLUX_TOKEN);
+  });
+
+  it('publishes the dashboard API only on the host\'s loopback (plain HTTP: a TLS proxy goes in front)', () => {
+    expect((compose.services['dashboard-api'] as { ports?: string[] }).ports).toEqual(['127.0.0.1:8080:8080']);
   });
 
   it('makes the components wait for healthy Kafka and InfluxDB', () => {
