@@ -33,7 +33,7 @@ export async function runDemo(input: DemoInput): Promise<void> {
   const { config, logger, signal } = input;
   // A scenario that does not exist fails the start, not the simulator minutes later in a log line.
   if (input.devices > 0) await resolveScenario(input.scenario);
-  assertWritableFolder(config.dataDir);
+  assertWritableFolder(config.dataDir, logger);
   ensureDevPki(config.dataDir);
   const running: Running[] = [];
   const metrics = new MetricsRegistry();

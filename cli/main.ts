@@ -109,7 +109,7 @@ async function startComponentOps(name: 'gateway' | 'processor', config: Readonly
 async function runComponent(name: string, config: Readonly<PulsebridgeConfig>, logger: Logger): Promise<void> {
   const signal = shutdownSignal(logger);
   // Embedded adapters keep their databases in the data folder: say so at once when it cannot be written.
-  if (config.store.kind === 'sqlite' || config.bus.kind === 'memory') assertWritableFolder(config.dataDir);
+  if (config.store.kind === 'sqlite' || config.bus.kind === 'memory') assertWritableFolder(config.dataDir, logger);
   const metrics = new MetricsRegistry();
   const bus = await openBus(config, logger);
   const ctx = { config, bus, logger, metrics };

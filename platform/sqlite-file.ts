@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { PulsebridgeError } from './errors.ts';
+import type { Logger } from './log.ts';
 
 /** SQLite primary result codes that mean "the storage is the problem" (sqlite.org/rescode.html). */
 const STORAGE_CAUSES: Record<number, string> = {
@@ -50,10 +51,51 @@ export function storageError(err: unknown, what: string, path: string): unknown 
   return new PulsebridgeError('PB_STORAGE_UNAVAILABLE', `${what} ${path} cannot be written: ${cause}`, { cause: err });
 }
 
-/** Opens (creating) a database file; a storage failure becomes a clear error naming the file. */
+/**
+ * Owner-only on disk: the databases hold PHI (patient ids and heart-rate series, device ↔ patient
+ * assignments, raw device payloads), as the keys and the audit log do. The data folder is 0700.
+ */
+const OWNER_ONLY_FILE = 0o600;
+const OWNER_ONLY_FOLDER = 0o700;
+/** The files SQLite keeps beside a database (WAL mode: -wal and -shm; rollback journal while opening). */
+const SQLITE_SIDE_FILES = ['', '-wal', '-shm', '-journal'];
+/** chmod failures that leave the file as it was and the open to SQLite: not its owner, read-only file system, gone. */
+const CHMOD_NOT_POSSIBLE = new Set(['EPERM', 'EROFS', 'ENOENT']);
+
+/**
+ * Makes a database file owner-only before SQLite opens it: creates its folder (0700) and the file
+ * (0600) when missing, and tightens an existing file, -wal, -shm and -journal to 0600. SQLite creates
+ * -wal, -shm and -journal with the database file's mode (checked with Node 24's SQLite 3.53 under
+ * umask 022: a 0600 database gets 0600 ones; an existing 0644 -wal keeps 0644, hence the chmod).
+ * The umask only removes bits, so it cannot widen 0600/0700. A file this process may not chmod
+ * (another owner, read-only file system) is left as it is and SQLite opens it as before.
+ * `:memory:` is not a file: nothing is done.
+ */
+export function prepareSqliteFile(path: string): void {
+  if (path === ':memory:' || path === '') return;
+  fs.mkdirSync(dirname(path), { recursive: true, mode: OWNER_ONLY_FOLDER });
+  try {
+    fs.closeSync(fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, OWNER_ONLY_FILE));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  for (const suffix of SQLITE_SIDE_FILES) {
+    const file = path + suffix;
+    try {
+      if ((fs.statSync(file).mode & 0o077) !== 0) fs.chmodSync(file, OWNER_ONLY_FILE);
+    } catch (err) {
+      if (!CHMOD_NOT_POSSIBLE.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+    }
+  }
+}
+
+/**
+ * Opens (creating) a database file, owner-only (prepareSqliteFile); a storage failure becomes a
+ * clear error naming the file.
+ */
 export function openSqliteFile(path: string, what: string): DatabaseSync {
   try {
-    if (path !== ':memory:') fs.mkdirSync(dirname(path), { recursive: true });
+    prepareSqliteFile(path);
     return new DatabaseSync(path);
   } catch (err) {
     throw storageError(err, what, path);
@@ -89,13 +131,20 @@ export function inTransaction<T>(db: DatabaseSync, begin: 'BEGIN' | 'BEGIN IMMED
 }
 
 /**
- * Start-up check of the data folder (created if missing): it must take a file. A read-only or
- * full folder stops the command with one clear sentence instead of an error from deep inside.
+ * Start-up check of the data folder (created 0700 if missing, with any missing parent): it must
+ * take a file. A read-only or full folder stops the command with one clear sentence instead of an
+ * error from deep inside. An existing folder that others may enter or list gets one warning and
+ * keeps its mode: the operator chose it (perhaps shared with a backup agent's group on purpose),
+ * and the databases, keys and audit log inside are owner-only whatever the folder's mode.
  */
-export function assertWritableFolder(dir: string, what = 'the data folder'): void {
+export function assertWritableFolder(dir: string, logger?: Pick<Logger, 'warn'>, what = 'the data folder'): void {
   const probe = `${dir}/.pb-write-check-${process.pid}`;
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    const created = fs.mkdirSync(dir, { recursive: true, mode: OWNER_ONLY_FOLDER }) !== undefined;
+    const mode = fs.statSync(dir).mode & 0o777;
+    if (!created && (mode & 0o077) !== 0) {
+      logger?.warn(`${what} ${dir} is open to other users (mode ${mode.toString(8)}); it holds patient data: chmod 700 ${dir}`, { dataDir: dir, mode: mode.toString(8) });
+    }
     fs.writeFileSync(probe, 'ok');
   } catch (err) {
     const cause = storageCause(err);

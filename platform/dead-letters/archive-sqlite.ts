@@ -12,9 +12,9 @@
  * otherwise grow the file by ~1.4 GB an hour. The archive keeps the newest `maxRecords`
  * (default 100,000, at most ~2.2 GB of base64 payloads) and drops older ones as it appends.
  */
-import fs from 'node:fs';
 import path from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync } from 'node:sqlite';
+import { openSqliteFile } from '../sqlite-file.ts';
 import type { DeadLetterRecord, DeadLetterSource } from '../../contracts/telemetry.ts';
 import type { DeadLetterEntry, DeadLetterFilter } from './record.ts';
 
@@ -57,13 +57,12 @@ export class DeadLetterArchive {
 
   constructor(file: string, options: DeadLetterArchiveOptions = {}) {
     this.#maxRecords = options.maxRecords ?? 100_000;
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    this.#db = new DatabaseSync(file);
+    // The records hold raw device payloads (PHI): the file and its -wal/-shm owner-only, in a
+    // 0700 folder when it creates it (openSqliteFile), like the audit trail.
+    this.#db = openSqliteFile(file, 'the dead-letter archive');
     // WAL + busy timeout: the demo writes while the CLI reads (as the registry file does).
     this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;');
     this.#db.exec(SCHEMA);
-    // The records hold raw device payloads (PHI): owner-only, like the audit trail.
-    fs.chmodSync(file, 0o600);
   }
 
   append(record: DeadLetterRecord & { source: DeadLetterSource }): string {
