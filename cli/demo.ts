@@ -64,7 +64,9 @@ export async function runDemo(input: DemoInput): Promise<void> {
     const token = await issuer.issueToken({ sub: 'demo-clinician', role: 'clinician', patients, ttlSeconds: 12 * 3600 });
     input.out(`Pulsebridge demo is running (${config.bus.kind === 'kafka' ? 'on Kafka' : 'embedded mode'}, data in ${config.dataDir}).`);
     input.out(`  Dashboard:     ${dashboard.url}/#token=${token}`);
-    input.out(`  MQTT gateway:  mqtts://localhost:${gateway.port} (device CA: ${devPkiPaths(config.dataDir).deviceCaCert})`);
+    // PULSEBRIDGE_MQTT_PLAINTEXT (local development, loopback only): plain MQTT, client ids believed.
+    const gatewayUrl = `${config.gateway.plaintext ? 'mqtt' : 'mqtts'}://localhost:${gateway.port}`;
+    input.out(`  MQTT gateway:  ${gatewayUrl} (${config.gateway.plaintext ? 'plain MQTT: no device is authenticated' : `device CA: ${devPkiPaths(config.dataDir).deviceCaCert}`})`);
     input.out(`  Simulated devices: ${ids.length}${ids.length ? ` (${ids[0]}…, scenario ${input.scenario})` : ''}`);
     // The hints name this data folder unless it is the default one: run elsewhere, the CLI would make its own keys.
     const dataDirFlag = path.resolve(config.dataDir) === path.resolve('data') ? '' : ` --data-dir ${config.dataDir}`;
@@ -79,7 +81,7 @@ export async function runDemo(input: DemoInput): Promise<void> {
       staggerMs: SIM_STAGGER_MS,
       groundTruthPath: path.join(config.dataDir, 'sim', 'demo-ground-truth.json'),
       connect: {
-        url: `mqtts://localhost:${gateway.port}`,
+        url: gatewayUrl,
         ca: fs.readFileSync(devPkiPaths(config.dataDir).serverCaCert),
         certFor: (id) => fs.readFileSync(path.join(devPkiPaths(config.dataDir).dir, 'devices', `${id}.crt`)),
         keyFor: (id) => fs.readFileSync(path.join(devPkiPaths(config.dataDir).dir, 'devices', `${id}.key`)),

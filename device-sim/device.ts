@@ -176,6 +176,10 @@ export class SimulatedDevice {
   start(): Promise<void> {
     if (this.#client) return Promise.reject(new PulsebridgeError('PB_SIM_FAILED', `Device ${this.deviceId} is already started.`));
     const c = this.#opts.connection;
+    // mqtt.js turns mqtt:// into TLS when a certificate and key are given; the URL's scheme decides
+    // here, so a plain-MQTT development gateway is reached as the URL says (found in session 33:
+    // the demo with PULSEBRIDGE_MQTT_PLAINTEXT connected no device).
+    const tls = !/^(mqtt|ws):/i.test(c.url);
     const options: IClientOptions = {
       clientId: this.deviceId,
       protocolVersion: 4,
@@ -185,10 +189,10 @@ export class SimulatedDevice {
       connectTimeout: c.connectTimeoutMs ?? 10_000,
       rejectUnauthorized: c.rejectUnauthorized ?? true,
       will: { topic: this.#topics.status, payload: Buffer.from('{"online":false}'), qos: 1, retain: true },
-      ...(c.ca === undefined ? {} : { ca: c.ca }),
-      ...(c.cert === undefined ? {} : { cert: c.cert }),
-      ...(c.key === undefined ? {} : { key: c.key }),
-      ...(c.servername === undefined ? {} : { servername: c.servername }),
+      ...(!tls || c.ca === undefined ? {} : { ca: c.ca }),
+      ...(!tls || c.cert === undefined ? {} : { cert: c.cert }),
+      ...(!tls || c.key === undefined ? {} : { key: c.key }),
+      ...(!tls || c.servername === undefined ? {} : { servername: c.servername }),
     };
     const client = connect(c.url, options);
     this.#client = client;

@@ -11,6 +11,29 @@ const seqOf = (payload: Buffer) => (JSON.parse(payload.toString()) as { seq: num
 const statusOf = (b: LocalBroker, deviceId: string) => b.statuses.filter((s) => s.deviceId === deviceId).map((s) => [JSON.parse(s.payload.toString()).online, s.retain]);
 
 describe('simulated device over plain MQTT', () => {
+  // Found in session 33: mqtt.js turns mqtt:// into TLS when a certificate and key are given, so
+  // the demo with PULSEBRIDGE_MQTT_PLAINTEXT (which hands every device its certificate) connected none.
+  it('connects in plain MQTT as its mqtt:// URL says, even when given a certificate and key', async () => {
+    const broker = await startLocalBroker({ onTelemetry: () => 'accept' });
+    const pki = createTestPki();
+    const credentials = pki.device('dev-plain');
+    const device = new SimulatedDevice({
+      deviceId: 'dev-plain',
+      connection: { url: broker.url, ca: pki.ca, cert: credentials.cert, key: credentials.key, connectTimeoutMs: 3000, reconnectPeriodMs: 0 },
+    });
+    try {
+      expect(broker.url).toMatch(/^mqtt:\/\//);
+      await device.start();
+      await device.send(frame(0));
+      await device.flush();
+      expect(broker.telemetry.map((m) => seqOf(m.payload))).toEqual([0]);
+    } finally {
+      await device.stop();
+      await broker.close();
+      pki.remove();
+    }
+  });
+
   it('re-sends an unacknowledged frame with the same seq after the connection drops, and loses nothing', async () => {
     let device: SimulatedDevice | undefined;
     let held = false;
