@@ -18,19 +18,29 @@
  *
  *   {"type":"ecg","patientId":…,"ts":N,"fs":N,"uV":[…],"leadOff":bool,"beats":[…]}  each ECG frame
  *     of the watched patient (below).
+ *   {"type":"error","request":"watch","patientId":…,"error":{"code":"PB_…","message":"…"}}  a
+ *     refused request; `error` is the REST error body's (`PB_AUTH_FORBIDDEN` "patient … is not on
+ *     your care team", `PB_AUDIT_FAILED`, `PB_HTTP_BAD_REQUEST`). The stream stays open.
  *
  * Client → server: {"type":"auth","token":"<JWT>"} replaces the connection's token (renewal
  * before expiry; same subject and role only). {"type":"watch","patientId":"…"|null} streams that
- * patient's ECG frames (care team only; one patient per connection: the patient view).
+ * patient's ECG frames (care team only; one patient per connection: the patient view); null
+ * stops. Every watch of a patient is audited (`ecg.watch`): allowed ones before the first frame
+ * (no frame unless the entry was written: else an error and no watch), refused ones as denied
+ * with an error answer. Watches are handled one at a time in order, the socket not read meanwhile.
  * Anything else is ignored.
  */
 import type { WebSocket } from 'ws';
 import type { Alert } from '../contracts/alert.ts';
+import { PATIENT_ID_PATTERN } from '../contracts/topics.ts';
+import { PulsebridgeError } from '../platform/errors.ts';
 import type { Logger } from '../platform/log.ts';
 import type { Metric, MetricsRegistry } from '../platform/metrics.ts';
 import type { AlertProjection } from './alert-projection.ts';
+import type { AuditEntry } from './audit.ts';
 import type { Principal } from './auth.ts';
 import { canAccessPatient } from './auth.ts';
+import { toApiError } from './http-util.ts';
 import { liveWire, type LivePatient, type LiveVitals } from './live-vitals.ts';
 
 /** A client that answered no ping for this long (and two periods) is taken as gone. */
@@ -57,10 +67,21 @@ export interface AlertStreamHubOptions {
   now?: () => number;
   /** Live patient state to push (the board); none: alerts only. */
   live?: LiveVitals;
-  /** Verifies a renewed token sent on an open stream. */
+  /** Verifies a renewed token sent on an open stream (unless the connection's session does). */
   reauthenticate?: (token: string) => Promise<Principal>;
   /** Period of live vitals deltas, ms. Default 1000. */
   vitalsIntervalMs?: number;
+}
+
+/** What one connection needs from the server besides its principal. */
+export interface StreamSession {
+  /**
+   * Writes an access-audit entry for this connection's caller (server.ts: the stream's remote
+   * address); rejects when it cannot be written.
+   */
+  audit(entry: Omit<AuditEntry, 'at' | 'actor' | 'remoteAddress'>): Promise<void>;
+  /** Verifies a renewed token sent on this stream; default the hub's. */
+  reauthenticate?: (token: string) => Promise<Principal>;
 }
 
 /** All open stream connections of one server. */
@@ -95,8 +116,8 @@ export class AlertStreamHub {
    * Starts streaming to an accepted WebSocket. `afterEventId`: resume after this event (-1 = from
    * the first); undefined = only events from now on.
    */
-  attach(ws: WebSocket, principal: Principal, afterEventId: bigint | undefined): void {
-    const conn = new StreamConnection(ws, principal, afterEventId, this.#options, () => this.#sent?.inc());
+  attach(ws: WebSocket, principal: Principal, afterEventId: bigint | undefined, session: StreamSession): void {
+    const conn = new StreamConnection(ws, principal, afterEventId, this.#options, session, () => this.#sent?.inc());
     this.#connections.add(conn);
     this.#gauge?.set({}, this.#connections.size);
     ws.once('close', () => {
@@ -128,6 +149,7 @@ class StreamConnection {
   readonly #ws: WebSocket;
   #principal: Principal;
   readonly #options: AlertStreamHubOptions;
+  readonly #session: StreamSession;
   readonly #onSent: () => void;
   readonly #filter: (alert: Alert) => boolean;
   /** Id of the last event sent or deliberately skipped. */
@@ -136,13 +158,18 @@ class StreamConnection {
   #missedPongs = 0;
   #unsubscribe: (() => void) | undefined;
   #unwatch: (() => void) | undefined;
+  /** Watch requests not handled yet (in order), and whether one is being handled. */
+  readonly #watchQueue: unknown[] = [];
+  #watching = false;
+  #disposed = false;
   #timer: NodeJS.Timeout | undefined;
   readonly #resumedFrom: bigint | undefined;
 
-  constructor(ws: WebSocket, principal: Principal, afterEventId: bigint | undefined, options: AlertStreamHubOptions, onSent: () => void) {
+  constructor(ws: WebSocket, principal: Principal, afterEventId: bigint | undefined, options: AlertStreamHubOptions, session: StreamSession, onSent: () => void) {
     this.#ws = ws;
     this.#principal = principal;
     this.#options = options;
+    this.#session = session;
     this.#onSent = onSent;
     this.#resumedFrom = afterEventId;
     this.#cursor = afterEventId ?? BigInt(options.projection.headEventId);
@@ -166,11 +193,12 @@ class StreamConnection {
     } catch {
       return;
     }
-    if (msg?.type === 'watch') return this.#watch((msg as { patientId?: unknown }).patientId);
-    if (msg?.type !== 'auth' || typeof msg.token !== 'string' || !this.#options.reauthenticate) return;
+    if (msg?.type === 'watch') return this.#requestWatch((msg as { patientId?: unknown }).patientId);
+    const reauthenticate = this.#session.reauthenticate ?? this.#options.reauthenticate;
+    if (msg?.type !== 'auth' || typeof msg.token !== 'string' || !reauthenticate) return;
     let next: Principal;
     try {
-      next = await this.#options.reauthenticate(msg.token);
+      next = await reauthenticate(msg.token);
     } catch {
       this.close(STREAM_CLOSE.tokenExpired, 'renewed token rejected');
       return;
@@ -271,18 +299,72 @@ class StreamConnection {
     if (this.#ws.readyState === this.#ws.OPEN || this.#ws.readyState === this.#ws.CONNECTING) this.#ws.close(code, reason);
   }
 
-  #watch(patientId: unknown): void {
+  /**
+   * Queues a watch request. Handling one waits for its audit entry, so the socket is not read
+   * meanwhile: a client firing watches faster than entries are written is slowed down by TCP
+   * instead of queueing requests here (what was already read is bounded by one socket read).
+   */
+  #requestWatch(patientId: unknown): void {
+    this.#watchQueue.push(patientId);
+    if (this.#watching) return;
+    this.#watching = true;
+    this.#ws.pause();
+    void (async () => {
+      try {
+        while (this.#watchQueue.length > 0 && !this.#disposed) await this.#watch(this.#watchQueue.shift());
+      } catch (err) {
+        this.#options.logger.error('a watch request failed', { err: err as Error });
+      } finally {
+        this.#watchQueue.length = 0;
+        this.#watching = false;
+        if (!this.#disposed) this.#ws.resume();
+      }
+    })();
+  }
+
+  async #watch(patientId: unknown): Promise<void> {
     this.#unwatch?.();
     this.#unwatch = undefined;
+    if (patientId === null || patientId === undefined) return;
+    if (typeof patientId !== 'string' || !PATIENT_ID_PATTERN.test(patientId) || patientId === '.' || patientId === '..') {
+      // As a REST path with a bad id: 400, naming no patient, nothing to audit.
+      this.#sendError('watch', undefined, new PulsebridgeError('PB_HTTP_BAD_REQUEST', 'not a patient id: ids are 1–64 of A–Z a–z 0–9 . _ -'));
+      return;
+    }
+    if (!canAccessPatient(this.#principal, patientId)) {
+      // Refused whether or not the denial could be written (nothing is disclosed); a failed write
+      // is counted and logged by the session's audit.
+      await this.#session.audit({ action: 'ecg.watch', patientId, outcome: 'denied', status: 403 }).catch(() => {});
+      this.#sendError('watch', patientId, new PulsebridgeError('PB_AUTH_FORBIDDEN', `patient ${patientId} is not on your care team`));
+      return;
+    }
+    try {
+      // Audited before the first frame: no entry, no waveform (the REST routes' rule).
+      await this.#session.audit({ action: 'ecg.watch', patientId, outcome: 'allowed', status: 200 });
+    } catch (err) {
+      this.#sendError('watch', patientId, err);
+      return;
+    }
     const live = this.#options.live;
-    if (!live || typeof patientId !== 'string' || !canAccessPatient(this.#principal, patientId)) return;
+    if (!live || this.#disposed) return;
     this.#unwatch = live.watchEcg(patientId, (e) => {
       // Live waveform is best effort: skipped while the socket is behind (alerts come first).
       if (!this.#blocked && canAccessPatient(this.#principal, patientId)) this.#sendControl({ type: 'ecg', ...e });
     });
   }
 
+  /**
+   * Answers a refused request with the REST error body. Not sent to a client whose buffer is over
+   * the high-water mark (it is not reading; answering every request would only grow the buffer).
+   */
+  #sendError(request: string, patientId: string | undefined, err: unknown): void {
+    if (this.#ws.bufferedAmount >= this.#options.highWaterMarkBytes) return;
+    const { code, message } = toApiError(err);
+    this.#sendControl({ type: 'error', request, ...(patientId !== undefined ? { patientId } : {}), error: { code, message } });
+  }
+
   dispose(): void {
+    this.#disposed = true;
     this.#unwatch?.();
     this.#unsubscribe?.();
     if (this.#timer) clearInterval(this.#timer);

@@ -20,6 +20,13 @@ export type AuditAction =
   | 'alert.ack'
   | 'alert.resolve'
   | 'stream.open'
+  /** A live ECG watch on the stream (`{"type":"watch","patientId":…}`): PHI, like `ecg.read`. */
+  | 'ecg.watch'
+  /**
+   * A request or stream refused 401 (missing, malformed, expired, forged token): actor
+   * {@link ANONYMOUS_ACTOR}, the route, the remote address and the reason sentence; never the token.
+   */
+  | 'auth.failed'
   | 'devices.list'
   | 'device.read'
   | 'device.change'
@@ -37,10 +44,14 @@ export type AuditAction =
 /** `allowed`: access granted; `denied`: not on the care team; the rest name why nothing happened. */
 export type AuditOutcome = 'allowed' | 'denied' | 'not_found' | 'conflict' | 'error';
 
+/** The actor of an entry whose caller could not be authenticated (`auth.failed`). */
+export const ANONYMOUS_ACTOR = Object.freeze({ sub: 'anonymous', role: 'anonymous' } as const);
+
 export interface AuditEntry {
   /** Wall-clock time, ISO 8601. */
   at: string;
-  actor: { sub: string; role: Role };
+  /** Who: the token's subject and role, or {@link ANONYMOUS_ACTOR} when authentication failed. */
+  actor: { sub: string; role: Role } | typeof ANONYMOUS_ACTOR;
   action: AuditAction;
   /** The patient addressed by the request, when there is one. */
   patientId?: string;
@@ -50,8 +61,15 @@ export interface AuditEntry {
   /** The device addressed by a device route. */
   deviceId?: string;
   outcome: AuditOutcome;
-  /** HTTP status of the response (101 for an opened stream). */
+  /**
+   * HTTP status of the response (101 for an opened stream; for a stream message, the status the
+   * same refusal has over REST, e.g. 403 for a denied watch, 401 for a rejected token). A caller
+   * outside the care team on a route addressed by alert id is `denied` with status 404: the
+   * answer is the unknown-alert one, so it tells nothing about another patient's alerts.
+   */
   status: number;
+  /** Route template of a refused request (`auth.failed`), e.g. `/v1/patients/{id}` or `/v1/stream`. */
+  route?: string;
   /** Filters or range of the read, e.g. `from=…&to=…`. */
   detail?: string;
   remoteAddress?: string;

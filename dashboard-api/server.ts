@@ -25,9 +25,10 @@ import type { Logger } from '../platform/log.ts';
 import type { MetricsRegistry } from '../platform/metrics.ts';
 import type { VitalsStore } from '../platform/store/index.ts';
 import { AlertProjection, parseEventId } from './alert-projection.ts';
-import { AlertStreamHub, STREAM_CLOSE } from './alert-stream.ts';
+import { AlertStreamHub, STREAM_CLOSE, type StreamSession } from './alert-stream.ts';
+import { ANONYMOUS_ACTOR } from './audit.ts';
 import type { AuditAction, AuditEntry, AuditSink } from './audit.ts';
-import { bearerToken, canAccessPatient } from './auth.ts';
+import { AuthFailureLogLimit, bearerToken, canAccessPatient } from './auth.ts';
 import type { Principal, TokenVerifier } from './auth.ts';
 import { badRequest, BASE_HEADERS, idSegment, parseTimeParam, pathSegment, rejectUpgrade, sendError, sendJson, toApiError } from './http-util.ts';
 import type { ApiError } from './http-util.ts';
@@ -109,6 +110,11 @@ export interface DashboardApiOptions {
   operatorAlarms?: { active(): OperatorAlarmRecord[] };
   /** Whether the vitals store can serve trends and strips, for /healthz (store-health.ts); the caller opens and closes it. */
   storeHealth?: Pick<StoreHealth, 'problem'>;
+  /**
+   * Failed authentications are logged once per remote address per this window, ms; the rest are
+   * counted in one summary line at the window's end (every one is audited). Default 60 000.
+   */
+  authFailureLogWindowMs?: number;
 }
 
 export interface ListeningAddress {
@@ -155,6 +161,24 @@ const BEARER_SUBPROTOCOL_PREFIX = 'bearer.';
 /** The page loads only its own script and style and talks only to this origin (HTTP and WebSocket). */
 const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+/** Where a token came from: the request (its remote address) and the route template. */
+interface AuthOrigin {
+  req: IncomingMessage;
+  route: string;
+}
+
+/**
+ * A request without a usable token: the 401's message, and the reason in the audit trail and the
+ * log (worded without "bearer" before a word: redactSecrets would take that word for a token).
+ */
+interface MissingToken {
+  message: string;
+  reason: string;
+}
+const NO_BEARER_TOKEN: MissingToken = { message: 'a bearer token is required', reason: 'no token was sent' };
+const NOT_BEARER_SCHEME: MissingToken = { message: 'a bearer token is required', reason: "the Authorization header is not of the form 'Bearer <token>'" };
+const FIRST_MESSAGE_AUTH: MissingToken = { message: 'the first message must be {"type":"auth","token":…}', reason: 'the first message must be {"type":"auth","token":…}' };
+
 interface RequestContext {
   req: IncomingMessage;
   res: ServerResponse;
@@ -182,6 +206,7 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
     requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
     maxQueuedRequests: options.maxQueuedRequests ?? 2000,
     now: options.now ?? Date.now,
+    authFailureLogWindowMs: options.authFailureLogWindowMs ?? 60_000,
   };
   const log = o.logger.child({ component: 'dashboard-api' });
   const live = options.liveVitals === false ? undefined : new LiveVitals({ bus: o.bus, logger: log, now: o.now });
@@ -201,7 +226,6 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
     now: o.now,
     ...(live ? { live } : {}),
     ...(options.vitalsIntervalMs !== undefined ? { vitalsIntervalMs: options.vitalsIntervalMs } : {}),
-    reauthenticate: (token) => authenticate(token),
   });
   const requests = o.metrics.counter('pulsebridge_dashboard_http_requests_total', 'HTTP requests by route, method and status');
   const duration = o.metrics.histogram('pulsebridge_dashboard_http_request_duration_seconds', 'HTTP request duration', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
@@ -227,16 +251,56 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
 
   // ---- authentication, authorization, audit ------------------------------------------------
 
-  async function authenticate(token: string | undefined): Promise<Principal> {
+  /**
+   * Verifies a token; a missing or rejected one (401) is audited as `auth.failed` and logged
+   * (rate-limited) before the error is thrown. `origin`: where it came from (remote address, route).
+   */
+  async function authenticate(token: string | undefined, origin: AuthOrigin, missing: MissingToken = NO_BEARER_TOKEN): Promise<Principal> {
     if (!token) {
       authFailures.inc({ reason: 'missing' });
-      throw new PulsebridgeError('PB_AUTH_INVALID_TOKEN', 'a bearer token is required');
+      await recordAuthFailure(origin, missing.reason);
+      throw new PulsebridgeError('PB_AUTH_INVALID_TOKEN', missing.message);
     }
     try {
       return await o.auth.verify(token);
     } catch (err) {
-      authFailures.inc({ reason: err instanceof PulsebridgeError && err.code === 'PB_AUTH_INVALID_TOKEN' ? 'invalid' : 'unavailable' });
+      const invalid = err instanceof PulsebridgeError && err.code === 'PB_AUTH_INVALID_TOKEN';
+      authFailures.inc({ reason: invalid ? 'invalid' : 'unavailable' });
+      // An issuer we cannot reach is our outage (503), not the caller's failure.
+      if (invalid) await recordAuthFailure(origin, err.message);
       throw err;
+    }
+  }
+
+  const authFailureLog = new AuthFailureLogLimit();
+  let authFailureTimer: NodeJS.Timeout | undefined;
+  let authAuditErrorLoggedAt = -Infinity;
+  function reportSuppressedAuthFailures(): void {
+    const kept = authFailureLog.roll();
+    if (kept) log.warn('authentication failures not logged one by one (the first per address per window is; all are audited)', { windowMs: o.authFailureLogWindowMs, ...kept });
+  }
+
+  /**
+   * The trace of a 401: an audit entry for every one (the security record; awaited, so a flood
+   * is slowed down by the request limit instead of queueing entries in memory), and a warning
+   * for the first per remote address per window. Never the token: only the reason sentence. A
+   * failed write does not turn the 401 into a 500 (nothing was disclosed); it is counted, and
+   * logged at most once per window.
+   */
+  async function recordAuthFailure(origin: AuthOrigin, reason: string): Promise<void> {
+    const remoteAddress = origin.req.socket.remoteAddress;
+    if (authFailureLog.admit(remoteAddress ?? 'unknown')) log.warn('authentication failed', { route: origin.route, remoteAddress, reason });
+    const entry: AuditEntry = { at: iso(), actor: ANONYMOUS_ACTOR, action: 'auth.failed', route: origin.route, outcome: 'denied', status: 401, detail: reason };
+    if (remoteAddress) entry.remoteAddress = remoteAddress;
+    try {
+      await o.audit.record(entry);
+    } catch (err) {
+      auditFailures.inc();
+      const now = performance.now();
+      if (now - authAuditErrorLoggedAt >= o.authFailureLogWindowMs) {
+        authAuditErrorLoggedAt = now;
+        log.error('audit entry could not be written', { err, action: 'auth.failed' });
+      }
     }
   }
 
@@ -259,6 +323,20 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
     if (canAccessPatient(principal, patientId)) return;
     await audit(principal, ctx, { action, patientId, outcome: 'denied', status: 403, ...extra });
     throw new PulsebridgeError('PB_AUTH_FORBIDDEN', `patient ${patientId} is not on your care team`);
+  }
+
+  /**
+   * The alert a route addressed by alert id works on. Unknown, or of a patient outside the caller's
+   * care team: the same 404 (audited as not_found, or as denied with the patient), so the answer
+   * never tells whether another team's alert exists or whose it is.
+   */
+  async function requireAlert(principal: Principal, ctx: RequestContext, action: AuditAction, alertId: string): Promise<Alert> {
+    const alert = projection.get(alertId);
+    if (alert && canAccessPatient(principal, alert.patientId)) return alert;
+    await audit(principal, ctx, alert
+      ? { action, alertId, patientId: alert.patientId, outcome: 'denied', status: 404 }
+      : { action, alertId, outcome: 'not_found', status: 404 });
+    throw new PulsebridgeError('PB_NOT_FOUND', `alert ${alertId} is not known`);
   }
 
   const visiblePatients = (principal: Principal): ReadonlySet<string> | undefined =>
@@ -357,12 +435,7 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
   async function changeAlert(principal: Principal, ctx: RequestContext, alertId: string, target: 'acknowledged' | 'resolved'): Promise<void> {
     const action: AuditAction = target === 'acknowledged' ? 'alert.ack' : 'alert.resolve';
     const reason = target === 'resolved' ? await resolveReason(ctx) : undefined;
-    const current = projection.get(alertId);
-    if (!current) {
-      await audit(principal, ctx, { action, alertId, outcome: 'not_found', status: 404 });
-      throw new PulsebridgeError('PB_NOT_FOUND', `alert ${alertId} is not known`);
-    }
-    await requirePatient(principal, ctx, action, current.patientId, { alertId });
+    const current = await requireAlert(principal, ctx, action, alertId);
     if (current.state === 'resolved') {
       await audit(principal, ctx, { action, alertId, patientId: current.patientId, outcome: 'conflict', status: 409 });
       throw new PulsebridgeError('PB_ALERT_RESOLVED', `alert ${alertId} was already resolved by ${current.resolvedBy ?? 'the pipeline'}`);
@@ -398,12 +471,7 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
   }
 
   async function getEcgStrip(principal: Principal, ctx: RequestContext, alertId: string): Promise<void> {
-    const alert = projection.get(alertId);
-    if (!alert) {
-      await audit(principal, ctx, { action: 'ecg.read', alertId, outcome: 'not_found', status: 404 });
-      throw new PulsebridgeError('PB_NOT_FOUND', `alert ${alertId} is not known`);
-    }
-    await requirePatient(principal, ctx, 'ecg.read', alert.patientId, { alertId });
+    const alert = await requireAlert(principal, ctx, 'ecg.read', alertId);
     let strip;
     try {
       strip = await o.vitalsStore.getEcgStrip(alert.patientId, alertId);
@@ -476,7 +544,8 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
     }
     ctx.route = api.route;
     allow(method, api.method);
-    const principal = await authenticate(bearerToken(req.headers.authorization));
+    const missing = req.headers.authorization === undefined ? NO_BEARER_TOKEN : NOT_BEARER_SCHEME;
+    const principal = await authenticate(bearerToken(req.headers.authorization), { req, route: api.route }, missing);
     return api.run(principal, ctx);
   }
 
@@ -576,6 +645,13 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
     return url.searchParams.get('access_token') || undefined;
   }
 
+  /** What a stream connection audits with (its caller, its remote address) and renews its token with. */
+  const streamSession = (req: IncomingMessage, principal: Principal): StreamSession => ({
+    // The actor stays right after a renewal: a renewed token must keep sub and role.
+    audit: (entry) => audit(principal, { req }, entry),
+    reauthenticate: (token) => authenticate(token, { req, route: '/v1/stream' }),
+  });
+
   const streamOpenEntry = (principal: Principal, afterEventId: bigint | undefined): Omit<AuditEntry, 'at' | 'actor' | 'remoteAddress'> => ({
     action: 'stream.open',
     ...(principal.role === 'admin' ? {} : { patientIds: [...principal.patients] }),
@@ -586,7 +662,12 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
 
   /** An accepted stream without a token: its first message must authenticate it, in time. */
   function awaitFirstMessageAuth(req: IncomingMessage, ws: WebSocket, afterEventId: bigint | undefined): void {
-    const timer = setTimeout(() => ws.close(STREAM_CLOSE.tokenExpired, 'send {"type":"auth","token":…} first'), o.streamAuthTimeoutMs);
+    const timer = setTimeout(() => {
+      // A stream that never authenticates is a failed authentication too (counted, audited, logged).
+      authFailures.inc({ reason: 'missing' });
+      void recordAuthFailure({ req, route: '/v1/stream' }, `no {"type":"auth","token":…} message within ${o.streamAuthTimeoutMs} ms`);
+      ws.close(STREAM_CLOSE.tokenExpired, 'send {"type":"auth","token":…} first');
+    }, o.streamAuthTimeoutMs);
     ws.once('close', () => clearTimeout(timer));
     ws.once('message', (data) => {
       clearTimeout(timer);
@@ -598,8 +679,7 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
         } catch { /* not JSON: handled below */ }
         let principal: Principal;
         try {
-          if (typeof token !== 'string' || token === '') throw new PulsebridgeError('PB_AUTH_INVALID_TOKEN', 'the first message must be {"type":"auth","token":…}');
-          principal = await authenticate(token);
+          principal = await authenticate(typeof token === 'string' && token !== '' ? token : undefined, { req, route: '/v1/stream' }, FIRST_MESSAGE_AUTH);
         } catch (err) {
           const unauthorized = err instanceof PulsebridgeError && err.code === 'PB_AUTH_INVALID_TOKEN';
           ws.close(unauthorized ? STREAM_CLOSE.tokenExpired : 1011, unauthorized ? 'token rejected' : 'authentication unavailable');
@@ -607,7 +687,7 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
         }
         try {
           await audit(principal, { req }, streamOpenEntry(principal, afterEventId));
-          hub.attach(ws, principal, afterEventId);
+          hub.attach(ws, principal, afterEventId, streamSession(req, principal));
         } catch (err) {
           log.error('stream open failed', { err });
           ws.close(1011, 'the access could not be audited');
@@ -622,7 +702,7 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
     try {
       if (url.pathname !== '/v1/stream') throw new PulsebridgeError('PB_NOT_FOUND', `no WebSocket endpoint at ${url.pathname}`);
       const token = upgradeToken(req, url);
-      const principal = token !== undefined ? await authenticate(token) : undefined;
+      const principal = token !== undefined ? await authenticate(token, { req, route: '/v1/stream' }) : undefined;
       const lastEventIdText = url.searchParams.get('lastEventId') ?? headerValue(req.headers['last-event-id']);
       let afterEventId: bigint | undefined;
       if (lastEventIdText !== undefined && lastEventIdText !== '') {
@@ -632,7 +712,7 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
       if (principal) {
         // Audited before the upgrade: an unauditable access is refused with a proper HTTP status.
         await audit(principal, { req }, streamOpenEntry(principal, afterEventId));
-        wss.handleUpgrade(req, socket, head, (ws) => hub.attach(ws, principal, afterEventId));
+        wss.handleUpgrade(req, socket, head, (ws) => hub.attach(ws, principal, afterEventId, streamSession(req, principal)));
       } else {
         wss.handleUpgrade(req, socket, head, (ws) => awaitFirstMessageAuth(req, ws, afterEventId));
       }
@@ -674,6 +754,8 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
       }, (req, res) => void onRequest(req, res));
       s.on('upgrade', (req, socket, head) => void onUpgrade(req, socket, head));
       server = s;
+      authFailureTimer = setInterval(reportSuppressedAuthFailures, o.authFailureLogWindowMs);
+      authFailureTimer.unref();
       await new Promise<void>((resolve, reject) => {
         s.once('error', reject);
         s.listen(port, host, () => {
@@ -696,6 +778,9 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
           await closed;
         }
         wss.close();
+        clearInterval(authFailureTimer);
+        // What the current window kept back is not lost with the process.
+        reportSuppressedAuthFailures();
         await live?.stop();
         await projection.stop();
       })();

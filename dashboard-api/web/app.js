@@ -373,6 +373,10 @@
       } else if (msg.type === 'heartbeat') {
         if (msg.lastEventId && BigInt(msg.lastEventId) > BigInt(lastEventId)) lastEventId = msg.lastEventId;
         setLive();
+      } else if (msg.type === 'error') {
+        // A refused request; the page only watches its own patients, so this is the server unable
+        // to audit the watch (no waveform without an audit entry): say so where the waveform would be.
+        if (msg.request === 'watch' && msg.patientId === detail.patientId && msg.error) setText(els.liveEcgNote, `Live ECG not available: ${msg.error.message}`);
       } else if (msg.type === 'gap') {
         // The server no longer holds every event we missed: reload the board, then resume.
         lastEventId = undefined;

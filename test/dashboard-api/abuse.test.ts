@@ -151,16 +151,20 @@ describe('least privilege', () => {
     expect(denied.length).toBeGreaterThanOrEqual(adminRoutes.length - 1);
   });
 
-  it('an outsider gets 403 on every route of another team\'s patient and alert, and the alert is unchanged', async () => {
+  it('an outsider gets 403 on every route of another team\'s patient, 404 on its alert\'s (as for an unknown id), and the alert is unchanged', async () => {
     const out = await token('dr-out', 'clinician', ['p1']);
     const patientRoutes: [string, string, string?][] = [
       ['GET', '/v1/patients/p2'], ['GET', '/v1/patients/p2/vitals'], ['GET', '/v1/alerts?patientId=p2'], ['GET', '/v1/patients/p2/criteria'],
       ['PUT', '/v1/patients/p2/criteria', JSON.stringify({ alarms: { brady: { limitBpm: 30 } }, reason: 'x' })],
-      ['POST', `/v1/alerts/${encodeURIComponent(p2Alert.id)}/ack`], ['POST', `/v1/alerts/${encodeURIComponent(p2Alert.id)}/resolve`],
     ];
     for (const [method, route, body] of patientRoutes) {
       const res = await call(method, route, out, body);
       expect([method, route, res.status, res.text]).toEqual([method, route, 403, expect.not.stringContaining('"heartRate"')]);
+    }
+    // Addressed by alert id: the answer is the unknown-alert one, naming no patient.
+    for (const suffix of ['ack', 'resolve', 'ecg']) {
+      const res = await call(suffix === 'ecg' ? 'GET' : 'POST', `/v1/alerts/${encodeURIComponent(p2Alert.id)}/${suffix}`, out);
+      expect([suffix, res.status, res.json]).toEqual([suffix, 404, { error: { code: 'PB_NOT_FOUND', message: `alert ${p2Alert.id} is not known` } }]);
     }
     expect(api.projection.get(p2Alert.id)?.state).toBe('active');
     expect(bus.read(STREAMS.criteria)).toHaveLength(0);
@@ -168,7 +172,7 @@ describe('least privilege', () => {
     expect((list.json?.alerts as { patientId: string }[]).map((a) => a.patientId)).toEqual(['p1']);
     const denied = (await auditEntries()).filter((e) => e.actor.sub === 'dr-out' && e.outcome === 'denied');
     expect(denied.map((e) => [e.action, e.patientId])).toEqual(expect.arrayContaining([
-      ['patient.read', 'p2'], ['vitals.read', 'p2'], ['alerts.list', 'p2'], ['criteria.read', 'p2'], ['criteria.change', 'p2'], ['alert.ack', 'p2'], ['alert.resolve', 'p2'],
+      ['patient.read', 'p2'], ['vitals.read', 'p2'], ['alerts.list', 'p2'], ['criteria.read', 'p2'], ['criteria.change', 'p2'], ['alert.ack', 'p2'], ['alert.resolve', 'p2'], ['ecg.read', 'p2'],
     ]));
   });
 

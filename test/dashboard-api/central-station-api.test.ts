@@ -127,15 +127,22 @@ test('the stream pushes live telemetry of the caller\'s patients only: a snapsho
   expect(delta).toMatchObject({ snapshot: false, patients: [{ patientId: 'p1', hrBpm: null, leadOff: true, batteryPct: null, beatClasses: '' }] });
   expect((delta as unknown as { patients: object[] }).patients[0]).not.toHaveProperty('hrHistory');
 
-  // Watching a patient streams its ECG frames; another team's patient cannot be watched.
+  // Watching a patient streams its ECG frames; another team's patient cannot be watched: the
+  // refusal is answered with an error message. Both are audited (security review finding 2).
   stream.ws.send(JSON.stringify({ type: 'watch', patientId: 'p2' }));
   stream.ws.send(JSON.stringify({ type: 'watch', patientId: 'p1' }));
   await new Promise((r) => setTimeout(r, 50));
   const ecg = { fs: 250, uV: Array.from({ length: 250 }, (_, i) => i) };
   await send([frame('p2', T0 + 2000, { ecg }), frame('p1', T0 + 2000, { ecg })]);
+  const errors = [];
   let e;
-  do e = await stream.next(); while (e.type !== 'ecg');
+  do { e = await stream.next(); if (e.type === 'error') errors.push(e); } while (e.type !== 'ecg');
+  expect(errors).toEqual([{ type: 'error', request: 'watch', patientId: 'p2', error: { code: 'PB_AUTH_FORBIDDEN', message: 'patient p2 is not on your care team' } }]);
   expect(e).toEqual({ type: 'ecg', patientId: 'p1', deviceId: 'dev-p1', ts: T0 + 2000, fs: 250, uV: ecg.uV, leadOff: false, beats: [{ timeMs: T0 + 2100, cls: 'N' }, { timeMs: T0 + 2900, cls: 'V' }] });
+  expect((await audit()).filter((a) => a.action === 'ecg.watch')).toEqual([
+    { at: expect.any(String), actor: { sub: 'dr-a', role: 'clinician' }, action: 'ecg.watch', patientId: 'p2', outcome: 'denied', status: 403, remoteAddress: '127.0.0.1' },
+    { at: expect.any(String), actor: { sub: 'dr-a', role: 'clinician' }, action: 'ecg.watch', patientId: 'p1', outcome: 'allowed', status: 200, remoteAddress: '127.0.0.1' },
+  ]);
   await stream.close();
 });
 
@@ -157,7 +164,7 @@ test('resolve takes an optional reason that travels in the alert and its history
   expect((await audit()).find((e) => e.action === 'alert.resolve' && e.outcome === 'allowed')?.detail).toBe('reason=Artefact: patient showering');
 });
 
-test('GET /v1/alerts/{id}/ecg returns the stored strip to the care team, 403 to others, 404 without a strip; audited', async () => {
+test('GET /v1/alerts/{id}/ecg returns the stored strip to the care team, 404 to others (as for an unknown alert) and without a strip; audited', async () => {
   const alert = makeAlert('p1', 'asystole', 1);
   const noStrip = makeAlert('p1', 'pause', 2);
   await publishAlerts(fx.bus, fx.api.projection, [alert, noStrip]);
@@ -167,12 +174,12 @@ test('GET /v1/alerts/{id}/ecg returns the stored strip to the care team, 403 to 
   const other = await fx.token('dr-b', 'clinician', ['p2']);
   const ok = await http('GET', `${fx.url}/v1/alerts/${alert.id}/ecg`, mine);
   expect([ok.status, ok.body]).toEqual([200, { strip }]);
-  expect((await http('GET', `${fx.url}/v1/alerts/${alert.id}/ecg`, other)).status).toBe(403);
+  expect((await http('GET', `${fx.url}/v1/alerts/${alert.id}/ecg`, other)).status).toBe(404);
   expect((await http('GET', `${fx.url}/v1/alerts/${noStrip.id}/ecg`, mine)).status).toBe(404);
   expect((await http('GET', `${fx.url}/v1/alerts/al-nope/ecg`, mine)).status).toBe(404);
   expect((await http('GET', `${fx.url}/v1/alerts/${alert.id}/ecg`)).status).toBe(401);
   expect((await audit()).filter((e) => e.action === 'ecg.read').map((e) => [e.actor.sub, e.outcome, e.status])).toEqual([
-    ['dr-a', 'allowed', 200], ['dr-b', 'denied', 403], ['dr-a', 'not_found', 404], ['dr-a', 'not_found', 404],
+    ['dr-a', 'allowed', 200], ['dr-b', 'denied', 404], ['dr-a', 'not_found', 404], ['dr-a', 'not_found', 404],
   ]);
 });
 

@@ -240,4 +240,24 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
     expect(await nurse.locator('#detail-denied').isVisible()).toBe(false);
     await nurse.close();
   });
+
+  test('a live ECG watch the server refuses (its audit entry could not be written) is said on the patient page, which keeps working', async () => {
+    // The stream answers {"type":"error","request":"watch",…} and sends no waveform.
+    const failing = await startFixture({ heartbeatIntervalMs: 2000, audit: { record: async (e) => { if (e.action === 'ecg.watch') throw new Error('disk full'); } } });
+    const errors: string[] = [];
+    const p = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    p.on('pageerror', (e) => errors.push(e.message));
+    try {
+      await p.goto(`${failing.url}/#token=${await failing.token('dr-watch', 'clinician', ['p1'])}`);
+      await p.locator('#connection.state-live').waitFor();
+      await p.goto(`${failing.url}/#/patient/p1`);
+      await p.locator('#detail-body').waitFor();
+      await expect.poll(() => p.locator('#live-ecg-note').textContent(), { timeout: 5000 }).toBe('Live ECG not available: the audit log could not be written');
+      expect(await p.locator('#connection').getAttribute('class')).toContain('state-live');
+      expect(errors).toEqual([]);
+    } finally {
+      await p.close();
+      await failing.close();
+    }
+  });
 });
