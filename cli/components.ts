@@ -31,6 +31,7 @@ import { readHl7Tls } from '../ehr-exporter/mllp.ts';
 import { configuredMrns, createPatientResolver, followedMrnFile } from '../ehr-exporter/identity.ts';
 import { startOpsServer } from '../platform/ops-server.ts';
 import { createSmartBackendAuth } from '../ehr-exporter/smart-auth.ts';
+import { devPkiPaths, ensureDevCrl, followDeviceCrl, type DeviceCrl } from '../platform/security/index.ts';
 
 export interface ComponentContext {
   config: Readonly<PulsebridgeConfig>;
@@ -44,7 +45,7 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-function readTls(config: Readonly<PulsebridgeConfig>) {
+function readTls(config: Readonly<PulsebridgeConfig>, logger: Logger) {
   const read = (p: string, what: string) => {
     try {
       return fs.readFileSync(p);
@@ -54,11 +55,23 @@ function readTls(config: Readonly<PulsebridgeConfig>) {
       throw new PulsebridgeError('PB_CONFIG_INVALID', `cannot read the gateway ${what} at ${p}: point PULSEBRIDGE_TLS_CERT, PULSEBRIDGE_TLS_KEY and PULSEBRIDGE_DEVICE_CA at your certificates, or create the development PKI in the data folder with \`pulsebridge device add <device id> --patient <patient id>\``, { cause: err });
     }
   };
-  return {
-    cert: read(config.gateway.tlsCertPath, 'TLS certificate'),
-    key: read(config.gateway.tlsKeyPath, 'TLS key'),
-    deviceCa: read(config.gateway.deviceCaPath, 'device CA certificate'),
-  };
+  const cert = read(config.gateway.tlsCertPath, 'TLS certificate');
+  const key = read(config.gateway.tlsKeyPath, 'TLS key');
+  const deviceCa = read(config.gateway.deviceCaPath, 'device CA certificate');
+  return { cert, key, deviceCa, ...deviceCrl(config, deviceCa, logger) };
+}
+
+/**
+ * The device CRL file, followed while the gateway runs (PULSEBRIDGE_DEVICE_CRL). With the
+ * development PKI (no PULSEBRIDGE_DEVICE_CA) it is the dev CA's, created here when a data folder
+ * from before revocation lists has none; a bad file fails the start.
+ */
+function deviceCrl(config: Readonly<PulsebridgeConfig>, deviceCa: Buffer, logger: Logger): { crl?: () => DeviceCrl } {
+  const file = config.gateway.deviceCrlPath;
+  if (!file) return {};
+  const dev = devPkiPaths(config.dataDir);
+  if (file === dev.deviceCrl && fs.existsSync(dev.deviceCaKey)) ensureDevCrl(config.dataDir);
+  return { crl: followDeviceCrl(file, deviceCa, logger) };
 }
 
 export async function startGateway(ctx: ComponentContext, registry: Registry): Promise<Running & { gateway: Gateway; port: number }> {
@@ -67,7 +80,7 @@ export async function startGateway(ctx: ComponentContext, registry: Registry): P
     bus: ctx.bus, registry, liveness: registry.liveness, commands: registry.commands, gatewayId: config.gateway.instanceId, logger: ctx.logger.child({ component: 'gateway' }), metrics: ctx.metrics,
     plaintext: config.gateway.plaintext,
     rateLimit: { ...config.gateway.rateLimit },
-    tls: config.gateway.plaintext ? undefined : readTls(config),
+    tls: config.gateway.plaintext ? undefined : readTls(config, ctx.logger.child({ component: 'gateway' })),
   });
   let port: number;
   try {

@@ -8,12 +8,13 @@
  *   assign <id> --patient P [--from ISO]     time-bounded reassignment (default from now)
  *   unassign <id> [--at ISO]                 end the assignment (default now)
  *   disable <id> | enable <id>               revoke (live connection dropped) / allow again
+ *   rekey <id> [--json]                      development PKI: new key and certificate, the old one revoked in the dev CRL
  *   list [--json]                            every device with its liveness
  *   show <id>                                one device as JSON (liveness, assignments)
  *   audit <id>                               its audit trail as JSON
  *   command <id> --type ping|config|fw_offer [--json '{…}'] [--ttl 1h] [--timeout 60s] [--wait]
  */
-import { issueDeviceCertificate } from '../platform/security/index.ts';
+import { devPkiPaths, issueDeviceCertificate, rekeyDeviceCertificate } from '../platform/security/index.ts';
 import { COMMAND_TYPES, FINAL_COMMAND_STATES, parseCommandRequest, type DeviceCommand } from '../platform/registry/index.ts';
 import { withRegistry } from '../platform/adapters.ts';
 import type { Registry } from '../platform/registry/index.ts';
@@ -51,7 +52,7 @@ export interface DeviceCommandInput {
   waitPollMs?: number;
 }
 
-const ACTIONS = 'add, assign, unassign, enable, disable, list, show, audit, command';
+const ACTIONS = 'add, assign, unassign, enable, disable, rekey, list, show, audit, command';
 
 /** Runs one device action; resolves with the exit status. */
 export async function runDeviceCommand(input: DeviceCommandInput): Promise<number> {
@@ -122,6 +123,19 @@ async function runDeviceAction(registry: Registry, input: DeviceCommandInput): P
       const deviceId = needId();
       const d = await registry.setEnabled(deviceId, action === 'enable', input.actor);
       out(input.json ? JSON.stringify(d) : `device ${deviceId} ${action}d`);
+      return 0;
+    }
+    case 'rekey': {
+      const deviceId = needId();
+      if (!registry.get(deviceId)) throw new PulsebridgeError('PB_REGISTRY_UNKNOWN_DEVICE', `device "${deviceId}" is not registered`);
+      // Only the development CA is ours to sign with; a hospital CA re-keys and revokes in its own PKI.
+      if (config.gateway.deviceCaPath !== devPkiPaths(config.dataDir).deviceCaCert) {
+        throw new PulsebridgeError('PB_CONFIG_INVALID', `device rekey issues certificates from the development CA in the data folder, but the gateway trusts ${config.gateway.deviceCaPath} (PULSEBRIDGE_DEVICE_CA): issue the device a new certificate from that CA and revoke the old one in its CRL (PULSEBRIDGE_DEVICE_CRL)`);
+      }
+      const r = rekeyDeviceCertificate(config.dataDir, deviceId);
+      const result = { deviceId, cert: r.cert, key: r.key, ca: r.ca, serial: r.serial, revokedSerial: r.revokedSerial, crl: r.crl };
+      out(input.json ? JSON.stringify(result)
+        : `device ${deviceId} has a new key and certificate (serial ${r.serial}); certificate ${r.revokedSerial} is revoked in ${r.crl}\n  cert ${r.cert}\n  key  ${r.key}\n  ca   ${r.ca}`);
       return 0;
     }
     case 'command':

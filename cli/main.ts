@@ -39,7 +39,7 @@ Commands:
                                             several records at once, one device each
   token --sub USER --role clinician|admin [--patients p1,p2] [--ttl 12h]
   device add <id> --patient <pid> [--json] | device assign <id> --patient <pid> [--from ISO]
-  device unassign <id> [--at ISO] | device enable|disable <id> | device list [--json] | device show|audit <id>
+  device unassign <id> [--at ISO] | device enable|disable|rekey <id> | device list [--json] | device show|audit <id>
   device command <id> --type ping|config|fw_offer [--json '{...}'] [--ttl 1h] [--timeout 60s] [--wait]
   deadletter list [--source gateway|processor|ehr-exporter] [--reason R] [--device ID] [--since ISO] [--limit 50] [--json]
   deadletter show <id> [--json] | deadletter replay <id> [--timeout 10s]

@@ -26,6 +26,17 @@
  * and writes the liveness of its devices (connection events, status and Last Will, last seen,
  * battery, clock skew) to the liveness store in one batch. On Kafka the registry is folded from
  * the bus, so "within one poll" is counted from when the change reached this instance (~0.1–0.5 s).
+ *
+ * Certificate revocation (security review finding 5). With `tls.crl` the device CA's revocation
+ * lists go into the TLS context (Node's `crl`: OpenSSL then checks every certificate of the
+ * chain), so a revoked certificate fails verification (CERT_REVOKED) and is refused in
+ * `authenticate` like any certificate not accepted. The lists are asked for again at every poll;
+ * a new version (the file was re-read) replaces the TLS context for new connections
+ * (`setSecureContext`) and closes live connections whose certificate it revokes. A CRL past its
+ * nextUpdate does not stop the ward: OpenSSL then refuses every certificate (CRL_HAS_EXPIRED), so
+ * the gateway checks the chain itself against the same lists without their dates and accepts a
+ * certificate that is not revoked, with an error logged (hourly) and counted
+ * (pb_gateway_device_crl_stale_accepted_total); what the stale list revokes stays refused.
  */
 import net from 'node:net';
 import os from 'node:os';
@@ -52,6 +63,7 @@ import { LivenessTracker } from './liveness-tracker.ts';
 import { guardPacketSize } from './packet-size-guard.ts';
 import { ConnectionGate, type ConnectionGateOptions } from './connection-gate.ts';
 import { GATEWAY_TLS_SETTINGS } from './tls-settings.ts';
+import { isRevoked, verifyIgnoringCrlTimes, type DeviceCrl } from '../platform/security/index.ts';
 import { RateLimiter, type RateLimitOptions } from './rate-limiter.ts';
 
 /** MQTT 3.1.1 CONNACK return codes (MQTT 3.1.1 §3.2.2.3). */
@@ -63,6 +75,13 @@ export interface GatewayTls {
   key: string | Buffer;
   /** The device CA: the only issuer whose client certificates are accepted. */
   deviceCa: string | Buffer;
+  /**
+   * The device CA's revocation lists (platform/security/crl.ts readDeviceCrl), current version:
+   * asked for at start and at every poll (a followed file: followDeviceCrl). Another object than
+   * the last one is applied to new connections and closes live connections it revokes.
+   * Without it, no revocation list is checked.
+   */
+  crl?: () => DeviceCrl;
 }
 
 export interface GatewayOptions {
@@ -143,6 +162,10 @@ function isLoopbackHost(host: string): boolean {
  * utils.js validateTopic: more levels than `maxTopicLevels`) and closes the connection; they are
  * ACL refusals all the same (device-protocol.md: "refused and counted").
  */
+/** OpenSSL's verdicts on a CRL's own dates: every certificate of its CA gets them (see the header). */
+const CRL_TIME_ERRORS = new Set(['CRL_HAS_EXPIRED', 'CRL_NOT_YET_VALID']);
+const STALE_CRL_LOG_EVERY_MS = 3_600_000;
+
 const AEDES_TOPIC_REFUSAL = /^(?:[#+] is not allowed in PUBLISH|empty topic not allowed in PUBLISH|topic has too many levels)$/;
 
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
@@ -182,6 +205,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const publishDowngraded = metrics.counter('pb_gateway_publish_downgraded_total', 'Device messages accepted with a flag the contract does not allow removed, by flag (retain)');
   const telemetryQos0 = metrics.counter('pb_gateway_telemetry_qos0_total', 'Telemetry frames published with QoS 0 (the contract asks for QoS 1; accepted, without a delivery guarantee)');
   const pollErrors = metrics.counter('pb_gateway_poll_errors_total', 'Failed registry polls, command ticks or liveness flushes, by step');
+  const crlNextUpdate = metrics.gauge('pb_gateway_device_crl_next_update_timestamp_seconds', 'When the device CRL in use is past its nextUpdate (unix seconds; the earliest over the device CAs)');
+  const crlRevokedCount = metrics.gauge('pb_gateway_device_crl_revoked_certificates', 'Certificates listed as revoked in the device CRL in use');
+  const crlStaleAccepted = metrics.counter('pb_gateway_device_crl_stale_accepted_total', 'Connections accepted while a device CRL is past its nextUpdate (certificate checked against it, not revoked)');
 
   const tracker = options.liveness
     ? new LivenessTracker({ store: options.liveness, gatewayId, logger, skewGauge, now })
@@ -291,10 +317,25 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           return done(refuse('client certificate required'), false);
         }
         if (!tlsSocket.authorized) {
-          const reason = String(tlsSocket.authorizationError ?? 'untrusted');
-          connectRefused.inc({ reason: 'certificate_rejected' });
-          logger.warn('connection refused: certificate not accepted', { clientId: client.id, reason, subject: cert.subject?.CN });
-          return done(refuse(`certificate not accepted: ${reason}`), false);
+          let reason = String(tlsSocket.authorizationError ?? 'untrusted');
+          const peer = tlsSocket.getPeerX509Certificate();
+          let accepted = false;
+          if (crl && peer && CRL_TIME_ERRORS.has(reason)) {
+            // OpenSSL said only that a CRL is out of date: check the rest ourselves (see the header).
+            const check = verifyIgnoringCrlTimes(crl, peer, Date.now());
+            if (check.ok) {
+              accepted = true;
+              crlStaleAccepted.inc();
+              logger.warn('certificate accepted although the device CRL is out of date; revocations published since are not known', { clientId: client.id, reason, serial: peer.serialNumber });
+            } else {
+              reason = check.reason;
+            }
+          }
+          if (!accepted) {
+            connectRefused.inc({ reason: 'certificate_rejected' });
+            logger.warn('connection refused: certificate not accepted', { clientId: client.id, reason, subject: cert.subject?.CN, serial: peer?.serialNumber });
+            return done(refuse(`certificate not accepted: ${reason}`), false);
+          }
         }
         const cn = cert.subject?.CN;
         deviceId = Array.isArray(cn) ? '' : String(cn ?? '');
@@ -471,8 +512,57 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }
   };
 
+  const closeRevokedCertificates = (current: DeviceCrl) => {
+    for (const [deviceId, client] of clientsByDevice) {
+      const peer = (client.conn as unknown as tls.TLSSocket).getPeerX509Certificate?.();
+      if (!peer || !isRevoked(current, peer)) continue;
+      closeReasons.set(client, 'revoked');
+      revoked.inc({ reason: 'certificate_revoked' });
+      logger.warn('device connection closed: its certificate is revoked by the device CRL', { deviceId, serial: peer.serialNumber });
+      client.close();
+    }
+  };
+
+  let staleLoggedAt = -Infinity;
+  const warnIfStale = (current: DeviceCrl, force: boolean) => {
+    if (current.nextUpdate === undefined || current.nextUpdate > Date.now()) return;
+    if (!force && Date.now() - staleLoggedAt < STALE_CRL_LOG_EVERY_MS) return;
+    staleLoggedAt = Date.now();
+    logger.error('the device CRL is past its nextUpdate: devices not listed in it are accepted, revocations published since are unknown; publish a current CRL (PULSEBRIDGE_DEVICE_CRL)',
+      { nextUpdate: new Date(current.nextUpdate).toISOString() });
+  };
+
+  const publishCrlMetrics = (current: DeviceCrl) => {
+    crlRevokedCount.set({}, current.revokedCount);
+    if (current.nextUpdate !== undefined) crlNextUpdate.set({}, Math.floor(current.nextUpdate / 1000));
+  };
+
+  let refusedCrl: DeviceCrl | undefined;
+  /** A new version of the device CRLs: new connections are checked against it; live connections it revokes are closed. */
+  const applyCrl = () => {
+    if (!crlSource || !crl || !tlsServer) return;
+    const next = crlSource();
+    if (next !== crl && next !== refusedCrl) {
+      try {
+        tlsServer.setSecureContext(secureContextOptions(next));
+      } catch (err) {
+        refusedCrl = next;
+        logger.warn('device CRL not accepted by TLS; the last good one stays in use', { err: err as Error });
+        return;
+      }
+      crl = next;
+      publishCrlMetrics(crl);
+      logger.info('device CRL applied to new connections', { revoked: crl.revokedCount, nextUpdate: crl.nextUpdate === undefined ? undefined : new Date(crl.nextUpdate).toISOString() });
+      closeRevokedCertificates(crl);
+      warnIfStale(crl, true);
+      return;
+    }
+    warnIfStale(crl, false);
+  };
+
   const checkRevocation = () => {
     try { revokeDisabled(); } catch (err) { pollErrors.inc({ step: 'revocation' }); logger.warn('registry poll failed', { err: err as Error }); }
+    try { applyCrl(); } catch (err) { pollErrors.inc({ step: 'crl' }); logger.warn('device CRL check failed', { err: err as Error }); }
   };
   let polling: Promise<void> | undefined;
   const pollOnce = async (): Promise<void> => {
@@ -491,6 +581,31 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     if (polling) checkRevocation();
     void poll();
   }, pollIntervalMs);
+
+  // The TLS server, made before the poll can apply a new CRL to it.
+  const tlsMaterial = options.plaintext ? undefined : options.tls;
+  const crlSource = tlsMaterial?.crl;
+  let crl = crlSource?.();
+  const secureContextOptions = (lists: DeviceCrl | undefined): tls.SecureContextOptions => ({
+    cert: tlsMaterial!.cert,
+    key: tlsMaterial!.key,
+    ca: tlsMaterial!.deviceCa,
+    // One CRL per entry: Node reads only the first CRL of a single PEM string.
+    ...(lists ? { crl: lists.pems } : {}),
+    ...GATEWAY_TLS_SETTINGS,
+  });
+  const tlsServer = tlsMaterial ? tls.createServer({
+    ...secureContextOptions(crl),
+    requestCert: true,
+    // The handshake accepts any certificate so that authenticate() can refuse with CONNACK
+    // "not authorized" and log the reason (device-protocol.md); it checks `authorized`.
+    rejectUnauthorized: false,
+    handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
+  }, (socket) => handle(socket)) : undefined;
+  if (crl) {
+    publishCrlMetrics(crl);
+    warnIfStale(crl, true);
+  }
 
   /** Hands a socket to aedes with the packet-size guard on its parser. */
   const handle = (socket: net.Socket) => {
@@ -514,18 +629,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   if (options.plaintext) {
     server = net.createServer(handle);
   } else {
-    if (!options.tls) throw new Error('gateway TLS material is required unless plaintext is enabled');
-    server = tls.createServer({
-      cert: options.tls.cert,
-      key: options.tls.key,
-      ca: options.tls.deviceCa,
-      requestCert: true,
-      // The handshake accepts any certificate so that authenticate() can refuse with CONNACK
-      // "not authorized" and log the reason (device-protocol.md); it checks `authorized`.
-      rejectUnauthorized: false,
-      ...GATEWAY_TLS_SETTINGS,
-      handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
-    }, handle);
+    if (!tlsServer) throw new Error('gateway TLS material is required unless plaintext is enabled');
+    server = tlsServer;
     server.on('tlsClientError', (err, tlsSocket) => {
       connectRefused.inc({ reason: 'tls_handshake' });
       logger.debug('TLS handshake failed', { err });

@@ -52,6 +52,11 @@ const envObject = z.object({
   PULSEBRIDGE_TLS_CERT: z.string().optional(),
   PULSEBRIDGE_TLS_KEY: z.string().optional(),
   PULSEBRIDGE_DEVICE_CA: z.string().optional(),
+  /**
+   * PEM CRL file (one or more CRLs) of the device CA, followed while running (gateway/gateway.ts).
+   * Default: the development PKI's CRL when PULSEBRIDGE_DEVICE_CA is not set, else none.
+   */
+  PULSEBRIDGE_DEVICE_CRL: z.string().min(1).optional(),
   /** Plain MQTT over TCP, for local development only (device-protocol.md). */
   PULSEBRIDGE_MQTT_PLAINTEXT: bool.default(false),
   /** This gateway instance's name in device liveness and the audit trail (default host:port). */
@@ -178,6 +183,8 @@ export interface PulsebridgeConfig {
     tlsCertPath: string;
     tlsKeyPath: string;
     deviceCaPath: string;
+    /** The device CA's CRL file; undefined: no revocation lists (a hospital CA without PULSEBRIDGE_DEVICE_CRL). */
+    deviceCrlPath: string | undefined;
     /** Per-device rate limit (frames/s sustained, burst depth). */
     rateLimit: { framesPerSecond: number; burstFrames: number };
   };
@@ -238,6 +245,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Pu
       tlsCertPath: e.PULSEBRIDGE_TLS_CERT ?? path.join(pki, 'gateway.crt'),
       tlsKeyPath: e.PULSEBRIDGE_TLS_KEY ?? path.join(pki, 'gateway.key'),
       deviceCaPath: e.PULSEBRIDGE_DEVICE_CA ?? path.join(pki, 'device-ca.crt'),
+      deviceCrlPath: e.PULSEBRIDGE_DEVICE_CRL ?? (e.PULSEBRIDGE_DEVICE_CA ? undefined : path.join(pki, 'device-ca.crl')),
       rateLimit: { framesPerSecond: e.PULSEBRIDGE_GATEWAY_FRAMES_PER_S, burstFrames: e.PULSEBRIDGE_GATEWAY_BURST_FRAMES },
     },
     dashboard: {
