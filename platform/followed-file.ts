@@ -48,7 +48,7 @@ export function followFile<T>(file: string, read: (file: string) => T, count: (v
       if (version === loaded || version === refused) return value;
       value = read(file);
       loaded = version;
-      o.logger.info(`${o.what} re-read`, { file, patients: count(value) });
+      o.logger.info(`${o.what} re-read`, { file, entries: count(value) });
     } catch (err) {
       if (version !== refused) o.logger.warn(`${o.what} unreadable or invalid; the last good version stays in use`, { file, err: err as Error });
       refused = version;
