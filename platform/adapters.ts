@@ -47,6 +47,8 @@ export async function openBus(config: Pick<PulsebridgeConfig, 'bus'> & Partial<P
   const bus: Bus = config.bus.kind === 'kafka'
     ? new KafkaBus({
       brokers: [...config.bus.brokers], clientId: config.bus.clientId, logger: logger.child({ component: 'kafka' }),
+      // TLS and SASL (KAFKA_SSL*, KAFKA_SASL_*): absent for PLAINTEXT.
+      ...(config.bus.security ? { security: config.bus.security } : {}),
       // Kafka's advice: heartbeat at most a third of the session timeout; a tenth reacts faster to a rebalance.
       ...(sessionTimeoutMs ? { consumer: { sessionTimeoutMs, heartbeatIntervalMs: Math.min(3_000, Math.round(sessionTimeoutMs / 10)) } } : {}),
     })

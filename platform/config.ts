@@ -8,6 +8,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { PulsebridgeError } from './errors.ts';
 import { describeZodIssues } from './zod-issues.ts';
+import type { KafkaSecurity } from './bus/kafka-security.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const bool = z
@@ -34,6 +35,21 @@ const envObject = z.object({
    * (platform/bus-kafka.ts), which a machine stalled for seconds under load does not trip.
    */
   KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).max(300_000).optional(),
+  /**
+   * TLS to every broker (Kafka's security.protocol SSL, or SASL_SSL with KAFKA_SASL_MECHANISM).
+   * One setting for the cluster, as in Kafka's own clients: KAFKA_BROKERS stays `host:port`.
+   */
+  KAFKA_SSL: bool.default(false),
+  /** PEM CA trusted besides the default ones (the hospital's private CA), and a client certificate + key for mutual TLS. */
+  KAFKA_SSL_CA_FILE: z.string().min(1).optional(),
+  KAFKA_SSL_CLIENT_CERT: z.string().min(1).optional(),
+  KAFKA_SSL_CLIENT_KEY: z.string().min(1).optional(),
+  /** SASL login to the brokers (Kafka's sasl.mechanism, any case); with it a username and one of the password settings. */
+  KAFKA_SASL_MECHANISM: z.string().transform((s) => s.toLowerCase()).pipe(z.enum(['scram-sha-256', 'scram-sha-512', 'plain'])).optional(),
+  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  /** The password in a file (a mounted secret; trailing line breaks ignored), or KAFKA_SASL_PASSWORD itself. */
+  KAFKA_SASL_PASSWORD_FILE: z.string().min(1).optional(),
+  KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
   /**
    * Partitions of the telemetry stream when Pulsebridge creates it: the most processor instances
    * that can share the work. Changing it later moves patients between partitions (per-patient
@@ -146,6 +162,7 @@ export const envSchema = envObject.superRefine((e, ctx) => {
     const missing = e.PULSEBRIDGE_HL7_CLIENT_CERT ? 'PULSEBRIDGE_HL7_CLIENT_KEY' : 'PULSEBRIDGE_HL7_CLIENT_CERT';
     ctx.addIssue({ code: 'custom', path: [missing], message: 'PULSEBRIDGE_HL7_CLIENT_CERT and PULSEBRIDGE_HL7_CLIENT_KEY go together' });
   }
+  kafkaSecurityIssues(e, ctx);
   // TLS files next to a plain-TCP address: the operator meant TLS; never send PID in plain text instead.
   for (const name of ['PULSEBRIDGE_HL7_CA_FILE', 'PULSEBRIDGE_HL7_CLIENT_CERT', 'PULSEBRIDGE_HL7_CLIENT_KEY'] as const) {
     if (e[name] && !e.PULSEBRIDGE_HL7_MLLP?.startsWith('mllps://')) {
@@ -153,6 +170,63 @@ export const envSchema = envObject.superRefine((e, ctx) => {
     }
   }
 });
+
+/** The rules between the KAFKA_SSL* and KAFKA_SASL_* settings: refused at start, never a silent PLAINTEXT. */
+function kafkaSecurityIssues(e: z.infer<typeof envObject>, ctx: z.RefinementCtx): void {
+  if (e.KAFKA_BROKERS.some((b) => b.includes('://'))) {
+    ctx.addIssue({ code: 'custom', path: ['KAFKA_BROKERS'], message: 'is host:port[,host:port…] without a scheme: for TLS set KAFKA_SSL=true, for SASL KAFKA_SASL_MECHANISM' });
+  }
+  // TLS files without TLS: the operator meant TLS; never connect in plain text instead.
+  for (const name of ['KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CLIENT_CERT', 'KAFKA_SSL_CLIENT_KEY'] as const) {
+    if (e[name] && !e.KAFKA_SSL) ctx.addIssue({ code: 'custom', path: [name], message: 'is for TLS to Kafka: set KAFKA_SSL=true' });
+  }
+  if (!e.KAFKA_SSL_CLIENT_CERT !== !e.KAFKA_SSL_CLIENT_KEY) {
+    const missing = e.KAFKA_SSL_CLIENT_CERT ? 'KAFKA_SSL_CLIENT_KEY' : 'KAFKA_SSL_CLIENT_CERT';
+    ctx.addIssue({ code: 'custom', path: [missing], message: 'KAFKA_SSL_CLIENT_CERT and KAFKA_SSL_CLIENT_KEY go together' });
+  }
+  if (!e.KAFKA_SASL_MECHANISM) {
+    for (const name of ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD', 'KAFKA_SASL_PASSWORD_FILE'] as const) {
+      if (e[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'needs KAFKA_SASL_MECHANISM (scram-sha-512, scram-sha-256 or plain)' });
+    }
+    return;
+  }
+  if (!e.KAFKA_SASL_USERNAME) ctx.addIssue({ code: 'custom', path: ['KAFKA_SASL_USERNAME'], message: 'required when KAFKA_SASL_MECHANISM is set' });
+  if (!e.KAFKA_SASL_PASSWORD && !e.KAFKA_SASL_PASSWORD_FILE) {
+    ctx.addIssue({ code: 'custom', path: ['KAFKA_SASL_PASSWORD_FILE'], message: 'KAFKA_SASL_PASSWORD_FILE (or KAFKA_SASL_PASSWORD) is required when KAFKA_SASL_MECHANISM is set' });
+  }
+  if (e.KAFKA_SASL_PASSWORD && e.KAFKA_SASL_PASSWORD_FILE) {
+    ctx.addIssue({ code: 'custom', path: ['KAFKA_SASL_PASSWORD'], message: 'set KAFKA_SASL_PASSWORD_FILE or KAFKA_SASL_PASSWORD, not both' });
+  }
+  // SASL/PLAIN sends the password itself to the broker: only inside TLS. (SCRAM never sends it.)
+  if (e.KAFKA_SASL_MECHANISM === 'plain' && !e.KAFKA_SSL) {
+    ctx.addIssue({ code: 'custom', path: ['KAFKA_SASL_MECHANISM'], message: 'plain sends the password in clear without TLS: set KAFKA_SSL=true (SASL_SSL), or use scram-sha-512' });
+  }
+}
+
+/** KAFKA_SSL* and KAFKA_SASL_* as the Kafka adapter takes them; undefined for PLAINTEXT (nothing set). */
+function kafkaSecurity(e: z.infer<typeof envObject>): KafkaSecurity | undefined {
+  if (!e.KAFKA_SSL && !e.KAFKA_SASL_MECHANISM) return undefined;
+  return {
+    ...(e.KAFKA_SSL
+      ? {
+          tls: {
+            ...(e.KAFKA_SSL_CA_FILE ? { caFile: e.KAFKA_SSL_CA_FILE } : {}),
+            ...(e.KAFKA_SSL_CLIENT_CERT ? { certFile: e.KAFKA_SSL_CLIENT_CERT } : {}),
+            ...(e.KAFKA_SSL_CLIENT_KEY ? { keyFile: e.KAFKA_SSL_CLIENT_KEY } : {}),
+          },
+        }
+      : {}),
+    ...(e.KAFKA_SASL_MECHANISM
+      ? {
+          sasl: {
+            mechanism: e.KAFKA_SASL_MECHANISM,
+            username: e.KAFKA_SASL_USERNAME!,
+            ...(e.KAFKA_SASL_PASSWORD_FILE ? { passwordFile: e.KAFKA_SASL_PASSWORD_FILE } : { password: e.KAFKA_SASL_PASSWORD! }),
+          },
+        }
+      : {}),
+  };
+}
 
 export type EnvConfig = z.infer<typeof envSchema>;
 
@@ -162,7 +236,8 @@ export interface PulsebridgeConfig {
   /** PULSEBRIDGE_OPS_PORT: a standalone gateway's or processor's /healthz and /metrics. */
   opsPort: number | undefined;
   logLevel: EnvConfig['PULSEBRIDGE_LOG_LEVEL'];
-  bus: { kind: 'memory' } | { kind: 'kafka'; brokers: string[]; clientId: string };
+  /** `security`: TLS and SASL (KAFKA_SSL*, KAFKA_SASL_*), absent for PLAINTEXT; its files are read when the bus is opened. */
+  bus: { kind: 'memory' } | { kind: 'kafka'; brokers: string[]; clientId: string; security?: KafkaSecurity };
   /** Kafka consumer tuning (every consumer of this process). */
   kafkaConsumer: { sessionTimeoutMs: number | undefined };
   /** Partition counts of streams Pulsebridge creates. */
@@ -230,7 +305,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Pu
     bindHost: e.PULSEBRIDGE_BIND_HOST,
     opsPort: e.PULSEBRIDGE_OPS_PORT,
     logLevel: e.PULSEBRIDGE_LOG_LEVEL,
-    bus: e.PULSEBRIDGE_BUS === 'kafka' ? { kind: 'kafka', brokers: e.KAFKA_BROKERS, clientId: e.KAFKA_CLIENT_ID } : { kind: 'memory' },
+    bus: e.PULSEBRIDGE_BUS === 'kafka' ? kafkaBus(e) : { kind: 'memory' },
     kafkaConsumer: { sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS },
     streams: { telemetryPartitions: e.PULSEBRIDGE_TELEMETRY_PARTITIONS },
     processor: { groupId: e.PULSEBRIDGE_PROCESSOR_GROUP },
@@ -281,6 +356,12 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Pu
     sim: { gatewayUrl: e.PULSEBRIDGE_GATEWAY_URL ?? `${e.PULSEBRIDGE_MQTT_PLAINTEXT ? 'mqtt' : 'mqtts'}://localhost:${e.PULSEBRIDGE_MQTT_PORT}` },
   };
   return deepFreeze(config);
+}
+
+/** The Kafka bus; `security` only when TLS or SASL is set, so a PLAINTEXT configuration is what it was. */
+function kafkaBus(e: EnvConfig): PulsebridgeConfig['bus'] {
+  const security = kafkaSecurity(e);
+  return { kind: 'kafka', brokers: e.KAFKA_BROKERS, clientId: e.KAFKA_CLIENT_ID, ...(security ? { security } : {}) };
 }
 
 /** PULSEBRIDGE_HL7_MLLP (`[mllp://|mllps://]host:port`) and its TLS files. */

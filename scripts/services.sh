@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Starts, stops or reports the real services the production adapters and their integration tests
 # talk to, for developers and CI (there is no Docker here):
-#   - Apache Kafka 3.9 (single-node KRaft, broker+controller) on 127.0.0.1:9092, controller on :9093
+#   - Apache Kafka 3.9 (single-node KRaft, broker+controller) on 127.0.0.1:9092, controller on :9093,
+#     and the same broker's SASL_SSL listener on :9094 (TLS with a throw-away CA generated at start,
+#     SCRAM-SHA-512/SCRAM-SHA-256/PLAIN user `pulsebridge`): what a hospital's Kafka asks of clients
 #   - InfluxDB 1.x (Debian package `influxdb`, binary influxd) on 127.0.0.1:8086
 # Everything binds to loopback only. State, generated configs, pid files and logs live in
 # .services/ at the repository root (gitignored).
@@ -11,8 +13,11 @@
 #   command to one service (the fault suite stops and restarts its own throw-away instances that way).
 #   Environment: SERVICES_START_TIMEOUT_S (default 90) bounds the wait for each service;
 #   SERVICES_KAFKA_PORT, SERVICES_KAFKA_CONTROLLER_PORT, SERVICES_INFLUX_PORT, SERVICES_INFLUX_RPC_PORT
-#   move the ports (defaults 9092, 9093, 8086, 8088); SERVICES_STATE_DIR moves the state, pid files
+#   move the ports (defaults 9092, 9093, 8086, 8088); SERVICES_KAFKA_SASL_PORT moves the SASL_SSL
+#   listener (default: the Kafka port + 2); SERVICES_STATE_DIR moves the state, pid files
 #   and logs (default .services/), so a throw-away set never touches the shared one's data or pids.
+#   The SASL_SSL listener's CA, client files, password file and settings are written at each broker
+#   start into <state>/kafka/sasl-ssl/ (settings: sasl-ssl.env, KAFKA_* names as in README).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,6 +29,11 @@ INFLUX_DIR="$STATE/influxdb"
 # KAFKA_BROKERS / INFLUX_URL to match.
 KAFKA_PORT="${SERVICES_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${SERVICES_KAFKA_CONTROLLER_PORT:-9093}"
+# Beside the Kafka port by default, so a set with moved ports (fault suite, benchmark) does not
+# collide with the shared broker's SASL_SSL listener.
+KAFKA_SASL_PORT="${SERVICES_KAFKA_SASL_PORT:-$((KAFKA_PORT + 2))}"
+SASL_DIR="$KAFKA_DIR/sasl-ssl"
+SASL_USER=pulsebridge
 INFLUX_PORT="${SERVICES_INFLUX_PORT:-8086}"
 # InfluxDB 1.x opens a backup/restore RPC port too (default :8088 on every interface); keep it on loopback.
 INFLUX_RPC_PORT="${SERVICES_INFLUX_RPC_PORT:-8088}"
@@ -50,6 +60,14 @@ tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 kafka_ready() {
   tcp_open "$KAFKA_PORT" && (cd "$ROOT" && "$(node_bin)" scripts/kafka-ready.ts "127.0.0.1:$KAFKA_PORT" >/dev/null 2>&1)
+}
+
+# The SASL_SSL listener answers a metadata request as the SCRAM user, trusting only the generated CA
+# (the product's own settings, read from sasl-ssl.env by scripts/kafka-ready.ts --secure).
+kafka_sasl_ready() {
+  [[ -f "$SASL_DIR/sasl-ssl.env" ]] && tcp_open "$KAFKA_SASL_PORT" \
+    && (cd "$ROOT" && set -a && . "$SASL_DIR/sasl-ssl.env" && set +a \
+      && "$(node_bin)" scripts/kafka-ready.ts --secure "$KAFKA_SASL_SSL_BROKERS" >/dev/null 2>&1)
 }
 
 influx_ready() {
@@ -85,19 +103,99 @@ random_cluster_id() {
   echo "$id"
 }
 
+# A throw-away PKI for the SASL_SSL listener, new at every broker start (no key is kept in the
+# repository): CA, broker certificate for 127.0.0.1, a client certificate (mutual TLS is
+# requested, not required), and the SCRAM user's password (kept while the state folder lives: the
+# broker's metadata log holds its credentials).
+prepare_sasl_ssl() {
+  command -v openssl >/dev/null || die "openssl not found (apt-get install -y openssl): the SASL_SSL listener needs it"
+  rm -rf "$SASL_DIR.new"
+  mkdir -p "$SASL_DIR.new"
+  (
+    set -e
+    cd "$SASL_DIR.new"
+    umask 077
+    local ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+    openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.crt -days 30 -subj "/CN=Pulsebridge services throw-away CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+    # It names 127.0.0.1 only (the listener's address): a client that calls it localhost must refuse
+    # it, which the tests use to see that host names are verified.
+    openssl req "${ec[@]}" -keyout server.key -out server.csr -subj "/CN=Pulsebridge services broker"
+    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 -extfile server.ext -out server.crt
+    openssl req "${ec[@]}" -keyout client.key -out client.csr -subj "/CN=pulsebridge-client"
+    printf 'extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n' >client.ext
+    openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 -extfile client.ext -out client.crt
+    # Kafka's PEM key store: the PKCS#8 key, then the certificate chain, in one file.
+    cat server.key server.crt >server.pem
+    rm -f ./*.csr ./*.ext ./*.srl
+  ) >>"$STATE/kafka.log" 2>&1 || die "openssl could not make the SASL_SSL listener's certificates (log: $STATE/kafka.log)"
+  if [[ -s "$SASL_DIR/password" ]]; then
+    cp "$SASL_DIR/password" "$SASL_DIR.new/password"
+  else
+    # Hex: no character that the kafka-configs syntax or JAAS quoting would need escaped.
+    (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$SASL_DIR.new/password")
+  fi
+  rm -rf "$SASL_DIR"
+  mv "$SASL_DIR.new" "$SASL_DIR"
+  cat >"$SASL_DIR/sasl-ssl.env" <<ENV
+# Written by scripts/services.sh: the local broker's SASL_SSL listener, in the product's settings.
+# Use: set -a; . $SASL_DIR/sasl-ssl.env; set +a; PULSEBRIDGE_BUS=kafka KAFKA_BROKERS=\$KAFKA_SASL_SSL_BROKERS pulsebridge ...
+KAFKA_SASL_SSL_BROKERS=127.0.0.1:$KAFKA_SASL_PORT
+KAFKA_SSL=true
+KAFKA_SSL_CA_FILE=$SASL_DIR/ca.crt
+KAFKA_SASL_MECHANISM=scram-sha-512
+KAFKA_SASL_USERNAME=$SASL_USER
+KAFKA_SASL_PASSWORD_FILE=$SASL_DIR/password
+# A client certificate the listener accepts (mutual TLS is requested there, not required).
+SERVICES_KAFKA_SASL_CLIENT_CERT=$SASL_DIR/client.crt
+SERVICES_KAFKA_SASL_CLIENT_KEY=$SASL_DIR/client.key
+ENV
+}
+
+# Waits for the SASL_SSL listener to answer as the SCRAM user; fails the start otherwise. A fresh
+# broker has the user from its storage format; one formatted before gets it here (idempotent; over
+# the PLAINTEXT listener, which has no authorizer).
+ensure_sasl_ssl() {
+  local pidfile="$STATE/kafka.pid" logfile="$STATE/kafka.log" password mechanism
+  if [[ ! -f "$SASL_DIR/sasl-ssl.env" ]]; then
+    # Only a broker this script did not just start (it answered already): a shared broker started
+    # before the listener existed is left running for the others who use it; its SASL_SSL tests
+    # fail under PULSEBRIDGE_REQUIRE_SERVICES=1 and are skipped otherwise.
+    printf '[services] WARNING: kafka on 127.0.0.1:%s has no SASL_SSL listener (started by an older scripts/services.sh): restart it to get one (bash scripts/services.sh stop kafka; bash scripts/services.sh start kafka)\n' "$KAFKA_PORT" >&2
+    return
+  fi
+  if kafka_sasl_ready; then
+    log "kafka SASL_SSL listener answers on 127.0.0.1:$KAFKA_SASL_PORT (settings: $SASL_DIR/sasl-ssl.env)"
+    return
+  fi
+  log "giving the SCRAM user $SASL_USER its credentials"
+  password="$(cat "$SASL_DIR/password")"
+  # One mechanism per request (the broker refuses two changes of one user in one request).
+  for mechanism in SCRAM-SHA-512 SCRAM-SHA-256; do
+    java -Xmx256m -Dlog4j.configuration="file:$KAFKA_DIR/log4j.properties" -cp "$KAFKA_LIB/*" kafka.admin.ConfigCommand \
+      --bootstrap-server "127.0.0.1:$KAFKA_PORT" --alter --entity-type users --entity-name "$SASL_USER" \
+      --add-config "$mechanism=[iterations=8192,password=$password]" \
+      >>"$logfile" 2>&1 || { tail -n 20 "$logfile" >&2; die "could not create the SCRAM user $SASL_USER (log: $logfile)"; }
+  done
+  wait_for "kafka SASL_SSL listener on 127.0.0.1:$KAFKA_SASL_PORT" kafka_sasl_ready "$pidfile" "$logfile"
+}
+
 start_kafka() {
   local pidfile="$STATE/kafka.pid" logfile="$STATE/kafka.log"
   if kafka_ready; then
     log "kafka already answers on 127.0.0.1:$KAFKA_PORT"
+    ensure_sasl_ssl
     return
   fi
   if pid_alive "$pidfile"; then
     log "kafka (pid $(cat "$pidfile")) is starting; waiting"
     wait_for kafka kafka_ready "$pidfile" "$logfile"
+    ensure_sasl_ssl
     return
   fi
-  if tcp_open "$KAFKA_PORT" || tcp_open "$KAFKA_CONTROLLER_PORT"; then
-    die "port $KAFKA_PORT or $KAFKA_CONTROLLER_PORT is taken by something that is not a ready Kafka broker"
+  if tcp_open "$KAFKA_PORT" || tcp_open "$KAFKA_CONTROLLER_PORT" || tcp_open "$KAFKA_SASL_PORT"; then
+    die "port $KAFKA_PORT, $KAFKA_CONTROLLER_PORT or $KAFKA_SASL_PORT is taken by something that is not a ready Kafka broker"
   fi
   command -v java >/dev/null || die "java not found (install a JDK 17+, e.g. apt-get install -y openjdk-17-jre-headless)"
   if ! compgen -G "$KAFKA_LIB/kafka_2.13-*.jar" >/dev/null; then
@@ -106,17 +204,29 @@ start_kafka() {
     (cd "$ROOT/infra/kafka" && mvn -q -B -Dstyle.color=never dependency:copy-dependencies -DoutputDirectory=lib) || die "mvn could not fetch the Kafka jars"
   fi
   mkdir -p "$KAFKA_DIR/data"
+  prepare_sasl_ssl
 
   cat >"$KAFKA_DIR/server.properties" <<PROPS
 # Generated by scripts/services.sh: single-node KRaft broker for development and CI.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
+# SASL_SSL listener (clients only; brokers and the controller talk PLAINTEXT): TLS with the
+# throw-away CA's certificate, SCRAM users from the metadata log, PLAIN from the JAAS line below.
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER="$(cat "$SASL_DIR/password")";
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$SASL_DIR/server.pem
+listener.name.sasl_ssl.ssl.truststore.type=PEM
+listener.name.sasl_ssl.ssl.truststore.location=$SASL_DIR/ca.crt
+listener.name.sasl_ssl.ssl.client.auth=requested
 log.dirs=$KAFKA_DIR/data
 num.partitions=1
 default.replication.factor=1
@@ -129,6 +239,8 @@ min.insync.replicas=1
 group.initial.rebalance.delay.ms=0
 log.retention.hours=24
 PROPS
+  # It holds the PLAIN user's password.
+  chmod 600 "$KAFKA_DIR/server.properties"
 
   cat >"$KAFKA_DIR/log4j.properties" <<PROPS
 log4j.rootLogger=INFO, stdout
@@ -149,8 +261,12 @@ PROPS
     cluster_id="$(random_cluster_id)"
     echo "$cluster_id" >"$KAFKA_DIR/cluster-id"
     log "formatting Kafka storage (cluster id $cluster_id)"
+    local password
+    password="$(cat "$SASL_DIR/password")"
     java "${java_opts[@]}" -cp "$KAFKA_LIB/*" kafka.tools.StorageTool format \
-      -t "$cluster_id" -c "$KAFKA_DIR/server.properties" >>"$logfile" 2>&1 \
+      -t "$cluster_id" -c "$KAFKA_DIR/server.properties" \
+      --add-scram "SCRAM-SHA-512=[name=$SASL_USER,iterations=8192,password=$password]" \
+      --add-scram "SCRAM-SHA-256=[name=$SASL_USER,iterations=8192,password=$password]" >>"$logfile" 2>&1 \
       || { tail -n 20 "$logfile" >&2; die "kafka storage format failed (log: $logfile)"; }
   fi
 
@@ -159,6 +275,7 @@ PROPS
     >>"$logfile" 2>&1 </dev/null &
   echo $! >"$pidfile"
   wait_for kafka kafka_ready "$pidfile" "$logfile"
+  ensure_sasl_ssl
 }
 
 start_influx() {
@@ -242,6 +359,7 @@ stop_one() {
 status() {
   local rc=0
   if kafka_ready; then log "kafka: up on 127.0.0.1:$KAFKA_PORT"; else log "kafka: DOWN"; rc=1; fi
+  if kafka_sasl_ready; then log "kafka SASL_SSL: up on 127.0.0.1:$KAFKA_SASL_PORT"; else log "kafka SASL_SSL: DOWN"; rc=1; fi
   if influx_ready; then log "influxdb: up on 127.0.0.1:$INFLUX_PORT"; else log "influxdb: DOWN"; rc=1; fi
   return "$rc"
 }
@@ -258,6 +376,7 @@ case "${1:-}" in
     if wants kafka; then start_kafka; fi
     if wants influxdb; then start_influx; fi
     log "ready: KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT INFLUX_URL=http://127.0.0.1:$INFLUX_PORT"
+    if wants kafka && [[ -f "$SASL_DIR/sasl-ssl.env" ]]; then log "ready: KAFKA_SASL_SSL_BROKERS=127.0.0.1:$KAFKA_SASL_PORT (KAFKA_SSL, KAFKA_SASL_* settings: $SASL_DIR/sasl-ssl.env)"; fi
     ;;
   stop)
     if wants kafka; then stop_one kafka "$STATE/kafka.pid"; fi

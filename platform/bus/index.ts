@@ -6,4 +6,5 @@
 export type { Bus, BusMessage, ConsumedMessage, SubscribeOptions, Subscription, StreamSpec } from './bus.ts';
 export * from './memory.ts';
 export * from './kafka.ts';
+export * from './kafka-security.ts';
 export * from './follower.ts';

@@ -20,6 +20,8 @@ import { PulsebridgeError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import type { Logger } from '../log.ts';
 import { mendKafkajsRequestQueue } from './kafkajs-request-queue.ts';
+import { kafkaClientSecurity, kafkaSecurityHint } from './kafka-security.ts';
+import type { KafkaSecurity } from './kafka-security.ts';
 
 // Every process that loads this adapter talks to Kafka through kafkajs (KafkaBus, the readiness
 // probe kafkaAnswers, tests' admin clients): none of its connections spins a 1 ms timer while idle.
@@ -72,9 +74,11 @@ export interface KafkaBusOptions {
   /** Replication factor of streams created by ensureStreams; -1 = the broker's default.replication.factor. */
   replicationFactor?: number;
   consumer?: KafkaConsumerOptions;
+  /** TLS and SASL (platform/bus/kafka-security.ts); without it PLAINTEXT. Its files are read by the constructor. */
+  security?: KafkaSecurity;
 }
 
-type ResolvedBusOptions = Required<Omit<KafkaBusOptions, 'logger' | 'consumer'>>;
+type ResolvedBusOptions = Required<Omit<KafkaBusOptions, 'logger' | 'consumer' | 'security'>>;
 
 export const KAFKA_BUS_DEFAULTS: Omit<ResolvedBusOptions, 'brokers'> = {
   clientId: 'pulsebridge',
@@ -105,16 +109,18 @@ export class KafkaBus implements Bus {
   readonly #options: ResolvedBusOptions;
   readonly #consumerOptions: Required<KafkaConsumerOptions>;
   readonly #logger: Logger;
+  readonly #security: KafkaSecurity | undefined;
   readonly #subscriptions = new Set<Subscription>();
   #producerConnected: Promise<void> | undefined;
   #closed = false;
 
   constructor(options: KafkaBusOptions) {
     if (options.brokers.length === 0) throw new PulsebridgeError('PB_CONFIG_INVALID', 'KafkaBus needs at least one broker');
-    const { consumer, logger, ...rest } = options;
+    const { consumer, logger, security, ...rest } = options;
     this.#options = { ...KAFKA_BUS_DEFAULTS, ...definedOnly(rest), brokers: options.brokers };
     this.#consumerOptions = { ...KAFKA_CONSUMER_DEFAULTS, ...definedOnly(consumer ?? {}) };
     this.#logger = logger ?? createLogger('warn', { component: 'kafka' });
+    this.#security = security;
     const o = this.#options;
     this.#kafka = new Kafka({
       clientId: o.clientId,
@@ -128,6 +134,8 @@ export class KafkaBus implements Bus {
       // kafkajs logs every connection and group event at INFO; warnings and errors are what matter.
       logLevel: logLevel.WARN,
       logCreator: () => (entry: LogEntry) => forwardLog(this.#logger, entry),
+      // TLS and SASL when configured; nothing (PLAINTEXT) otherwise.
+      ...kafkaClientSecurity(security),
     });
     this.#producer = this.#kafka.producer({
       // Java-client-compatible murmur2 partitioning: other Kafka clients put a key on the same
@@ -166,7 +174,7 @@ export class KafkaBus implements Bus {
       await withTimeout(send(), this.#options.publishTimeoutMs, `no acknowledgement within ${this.#options.publishTimeoutMs} ms`);
     } catch (err) {
       if (err instanceof PulsebridgeError && err.code === 'PB_BUS_CLOSED') throw err;
-      throw new PulsebridgeError('PB_BUS_UNAVAILABLE', `kafka did not acknowledge ${messages.length} message(s) on ${stream}: ${(err as Error).message}`, {
+      throw new PulsebridgeError('PB_BUS_UNAVAILABLE', `kafka did not acknowledge ${messages.length} message(s) on ${stream}: ${(err as Error).message}${kafkaSecurityHint(err, this.#security)}`, {
         cause: err,
         details: { stream, count: messages.length },
       });
@@ -317,7 +325,7 @@ export class KafkaBus implements Bus {
       });
     } catch (err) {
       await consumer.disconnect().catch(() => {});
-      throw new PulsebridgeError('PB_BUS_UNAVAILABLE', `could not subscribe to ${stream} as ${options.groupId}: ${(err as Error).message}`, {
+      throw new PulsebridgeError('PB_BUS_UNAVAILABLE', `could not subscribe to ${stream} as ${options.groupId}: ${(err as Error).message}${kafkaSecurityHint(err, this.#security)}`, {
         cause: err,
         details: { stream, groupId: options.groupId },
       });
@@ -395,7 +403,7 @@ export class KafkaBus implements Bus {
         }
       }
     } catch (err) {
-      throw new PulsebridgeError('PB_BUS_UNAVAILABLE', `could not create streams ${streams.map((s) => s.name).join(', ')}: ${(err as Error).message}`, {
+      throw new PulsebridgeError('PB_BUS_UNAVAILABLE', `could not create streams ${streams.map((s) => s.name).join(', ')}: ${(err as Error).message}${kafkaSecurityHint(err, this.#security)}`, {
         cause: err,
         details: { streams: streams.map((s) => s.name) },
       });
@@ -525,9 +533,10 @@ function forwardLog(logger: Logger, entry: LogEntry): void {
  * scripts/services.sh, the benchmark and the tests. A bare TCP connect is not enough: a KRaft
  * broker accepts connections before its metadata log is loaded.
  */
-export async function kafkaAnswers(brokers: string[], clientId = 'pulsebridge-probe'): Promise<boolean> {
+export async function kafkaAnswers(brokers: string[], clientId = 'pulsebridge-probe', security?: KafkaSecurity): Promise<boolean> {
   const admin = new Kafka({
     clientId, brokers, connectionTimeout: 2_000, requestTimeout: 5_000, retry: { retries: 1, initialRetryTime: 200 }, logLevel: logLevel.NOTHING,
+    ...kafkaClientSecurity(security),
   }).admin();
   try {
     await admin.connect();

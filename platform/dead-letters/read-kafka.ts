@@ -10,10 +10,13 @@ import { Kafka, logLevel, type IHeaders } from 'kafkajs';
 import { STREAMS } from '../../contracts/topics.ts';
 import { parseDeadLetter, type DeadLetterEntry } from './record.ts';
 import { mendKafkajsRequestQueue } from '../bus/kafkajs-request-queue.ts';
+import { kafkaClientSecurity, type KafkaSecurity } from '../bus/kafka-security.ts';
 
 export interface KafkaDeadLetterSource {
   brokers: string[];
   clientId: string;
+  /** TLS and SASL, as the bus uses them (config.bus.security). */
+  security?: KafkaSecurity;
 }
 
 function headersOf(headers: IHeaders | undefined): Record<string, string> {
@@ -28,7 +31,7 @@ function headersOf(headers: IHeaders | undefined): Record<string, string> {
  */
 export async function scanKafkaDeadLetters(source: KafkaDeadLetterSource, visit: (entry: DeadLetterEntry) => boolean | void, options: { timeoutMs?: number; from?: string } = {}): Promise<void> {
   mendKafkajsRequestQueue();
-  const kafka = new Kafka({ clientId: source.clientId, brokers: source.brokers, logLevel: logLevel.NOTHING, connectionTimeout: 3_000, retry: { retries: 3 } });
+  const kafka = new Kafka({ clientId: source.clientId, brokers: source.brokers, logLevel: logLevel.NOTHING, connectionTimeout: 3_000, retry: { retries: 3 }, ...kafkaClientSecurity(source.security) });
   const admin = kafka.admin();
   await admin.connect();
   const groupId = `pb-deadletter-reader-${randomUUID()}`;

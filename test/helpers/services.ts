@@ -15,8 +15,11 @@
  *
  * or `const kafka = await requireService('kafka', kafkaAvailable); it.runIf(kafka)(…)`.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, it } from 'vitest';
 import { kafkaAnswers } from '../../platform/bus/index.ts';
+import { loadConfig } from '../../platform/config.ts';
 
 /** Kafka bootstrap brokers: KAFKA_BROKERS (comma-separated) or the local single-node broker. */
 export const kafkaBrokers: string[] = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092')
@@ -87,4 +90,49 @@ export async function describeWithService(name: string, probe: () => Promise<boo
   } else {
     describe.skip(`${name} (service not reachable: run \`bash scripts/services.sh start\`)`, fn);
   }
+}
+
+/**
+ * The local broker's SASL_SSL listener (scripts/services.sh: same broker, TLS with a throw-away CA,
+ * SCRAM user), from the settings file services.sh writes at each broker start:
+ * KAFKA_SASL_SSL_ENV, or <SERVICES_STATE_DIR or .services>/kafka/sasl-ssl/sasl-ssl.env. Its keys
+ * are the product's KAFKA_SSL* / KAFKA_SASL_* settings plus KAFKA_SASL_SSL_BROKERS and the
+ * client certificate the listener accepts (SERVICES_KAFKA_SASL_CLIENT_CERT/_KEY). Undefined
+ * without that file (the tests then skip, or fail in CI).
+ */
+export const kafkaSaslSslEnvFile: string = process.env.KAFKA_SASL_SSL_ENV
+  ?? path.join(process.env.SERVICES_STATE_DIR ?? path.resolve(import.meta.dirname, '..', '..', '.services'), 'kafka', 'sasl-ssl', 'sasl-ssl.env');
+
+export const kafkaSaslSsl: Readonly<Record<string, string>> | undefined = (() => {
+  let text: string;
+  try {
+    text = fs.readFileSync(kafkaSaslSslEnvFile, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const settings: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (m) settings[m[1]!] = m[2]!;
+  }
+  return settings.KAFKA_SASL_SSL_BROKERS ? settings : undefined;
+})();
+
+/** The product's settings for the SASL_SSL listener (PULSEBRIDGE_BUS=kafka, its brokers, TLS, SCRAM), for loadConfig. */
+export function kafkaSaslSslSettings(): Record<string, string> {
+  if (!kafkaSaslSsl) throw new Error(`no SASL_SSL listener settings at ${kafkaSaslSslEnvFile}: run \`bash scripts/services.sh start\``);
+  const product = Object.fromEntries(Object.entries(kafkaSaslSsl).filter(([k]) => k.startsWith('KAFKA_') && k !== 'KAFKA_SASL_SSL_BROKERS'));
+  return { ...product, PULSEBRIDGE_BUS: 'kafka', KAFKA_BROKERS: kafkaSaslSsl.KAFKA_SASL_SSL_BROKERS! };
+}
+
+let kafkaSaslSslProbe: Promise<boolean> | undefined;
+
+/** Whether the SASL_SSL listener answers a metadata request with its settings (memoised per test file). */
+export function kafkaSaslSslAvailable(): Promise<boolean> {
+  kafkaSaslSslProbe ??= (async () => {
+    if (!kafkaSaslSsl) return false;
+    const config = loadConfig(kafkaSaslSslSettings());
+    return config.bus.kind === 'kafka' && kafkaAnswers([...config.bus.brokers], 'pulsebridge-test-probe', config.bus.security);
+  })();
+  return kafkaSaslSslProbe;
 }

@@ -1,0 +1,111 @@
+/**
+ * TLS and SASL to Kafka (KAFKA_SSL, KAFKA_SSL_*, KAFKA_SASL_*; platform/config.ts validates their
+ * combinations): the files are read and checked once, when a client is made, so a wrong path or a
+ * file that is not PEM is one line at start-up, naming the setting, rather than a bus that never
+ * connects. Without settings nothing is added to the kafkajs options (PLAINTEXT, as before).
+ *
+ * TLS: the broker's certificate and host name are always verified (rejectUnauthorized is written
+ * out, so NODE_TLS_REJECT_UNAUTHORIZED=0 cannot turn it off; kafkajs passes each broker's host as
+ * the server name); KAFKA_SSL_CA_FILE is trusted besides Node's default roots, as the EHR's
+ * PULSEBRIDGE_FHIR_CA_FILE / PULSEBRIDGE_HL7_CA_FILE are.
+ */
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import fs from 'node:fs';
+import tls from 'node:tls';
+import type { KafkaConfig, SASLOptions } from 'kafkajs';
+import { PulsebridgeError } from '../errors.ts';
+
+export const KAFKA_SASL_MECHANISMS = ['scram-sha-256', 'scram-sha-512', 'plain'] as const;
+export type KafkaSaslMechanism = (typeof KAFKA_SASL_MECHANISMS)[number];
+
+/** How to reach a secured Kafka: the settings as configured (paths, not contents). */
+export interface KafkaSecurity {
+  /** TLS to every broker (KAFKA_SSL=true), with optional extra CA and client certificate. */
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  /** SASL authentication; the password either given or read from a file (a mounted secret). */
+  sasl?: { mechanism: KafkaSaslMechanism; username: string; password?: string; passwordFile?: string };
+}
+
+/** The kafkajs options for `security` (none for undefined: PLAINTEXT). @throws PB_CONFIG_INVALID naming the setting. */
+export function kafkaClientSecurity(security: KafkaSecurity | undefined): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  if (!security) return {};
+  const out: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
+  if (security.tls) {
+    const t = security.tls;
+    const ssl: tls.ConnectionOptions = { rejectUnauthorized: true };
+    if (t.caFile) ssl.ca = [...tls.getCACertificates('default'), readPem('KAFKA_SSL_CA_FILE', t.caFile, 'certificate', (text) => new X509Certificate(text)).text];
+    if (t.certFile || t.keyFile) {
+      if (!t.certFile || !t.keyFile) throw new PulsebridgeError('PB_CONFIG_INVALID', 'KAFKA_SSL_CLIENT_CERT and KAFKA_SSL_CLIENT_KEY go together');
+      const cert = readPem('KAFKA_SSL_CLIENT_CERT', t.certFile, 'certificate', (text) => new X509Certificate(text));
+      const key = readPem('KAFKA_SSL_CLIENT_KEY', t.keyFile, 'private key', (text) => createPrivateKey(text));
+      if (!cert.value.checkPrivateKey(key.value)) {
+        throw new PulsebridgeError('PB_CONFIG_INVALID', `KAFKA_SSL_CLIENT_KEY ${t.keyFile} is not the key of KAFKA_SSL_CLIENT_CERT ${t.certFile}`);
+      }
+      ssl.cert = cert.text;
+      ssl.key = key.text;
+    }
+    out.ssl = ssl;
+  }
+  if (security.sasl) {
+    const s = security.sasl;
+    const password = s.passwordFile !== undefined ? readPasswordFile(s.passwordFile) : s.password;
+    if (!password) throw new PulsebridgeError('PB_CONFIG_INVALID', 'KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE is required with KAFKA_SASL_MECHANISM');
+    out.sasl = { mechanism: s.mechanism, username: s.username, password } as SASLOptions;
+  }
+  return out;
+}
+
+/**
+ * A hint for a refusal that only TLS or SASL settings can mend (appended to the bus's error
+ * messages), or '' for any other failure. Nothing is added for a PLAINTEXT client (`security`
+ * undefined): its messages stay as they were.
+ */
+export function kafkaSecurityHint(err: unknown, security: KafkaSecurity | undefined): string {
+  if (!security) return '';
+  let e = err as { name?: unknown; code?: unknown; message?: unknown; originalError?: unknown; cause?: unknown } | undefined;
+  for (let depth = 0; e && typeof e === 'object' && depth < 6; depth++) {
+    // A SASL_SSL listener closes a TLS client that skips the SASL handshake at its first request.
+    if (security.tls && !security.sasl && (e.name === 'KafkaJSConnectionClosedError' || e.message === 'Closed connection')) {
+      return ' (the broker closed the connection: if its listener is SASL_SSL, set KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD_FILE)';
+    }
+    if (e.name === 'KafkaJSSASLAuthenticationError') {
+      return ' (the broker refused the SASL login: check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD_FILE or KAFKA_SASL_PASSWORD, and KAFKA_SASL_MECHANISM)';
+    }
+    if (typeof e.code === 'string' && TLS_VERIFY_CODES.has(e.code)) {
+      return ` (the broker's TLS certificate is not trusted or does not name the host [${e.code}]: check KAFKA_SSL_CA_FILE and the host names in KAFKA_BROKERS)`;
+    }
+    e = (e.originalError ?? e.cause) as typeof e;
+  }
+  return '';
+}
+
+/** Node's codes for a server certificate that fails verification. */
+const TLS_VERIFY_CODES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED', 'CERT_REJECTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID', 'INVALID_CA', 'CERT_SIGNATURE_FAILURE',
+]);
+
+function readFile(setting: string, file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new PulsebridgeError('PB_CONFIG_INVALID', `cannot read ${setting} ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function readPem<T>(setting: string, file: string, what: string, parse: (text: string) => T): { text: string; value: T } {
+  const text = readFile(setting, file);
+  try {
+    return { text, value: parse(text) };
+  } catch (err) {
+    throw new PulsebridgeError('PB_CONFIG_INVALID', `${setting} ${file} is not a PEM ${what}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** The password: the file's text without its trailing line break(s) (a secret written by `echo`). */
+function readPasswordFile(file: string): string {
+  const password = readFile('KAFKA_SASL_PASSWORD_FILE', file).replace(/(\r?\n)+$/, '');
+  if (password === '') throw new PulsebridgeError('PB_CONFIG_INVALID', `KAFKA_SASL_PASSWORD_FILE ${file} is empty`);
+  return password;
+}
