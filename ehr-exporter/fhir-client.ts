@@ -29,7 +29,7 @@ import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import { PulsebridgeError } from '../platform/errors.ts';
-import { readEhrTlsFiles, type EhrTls } from './tls-files.ts';
+import { readTlsFiles, type TlsFiles } from '../platform/security/tls-files.ts';
 import type { BackoffPolicy } from './backoff.ts';
 import { backoffDelayMs, DEFAULT_BACKOFF, sleep } from './backoff.ts';
 import type { Bundle, FhirResource, Identifier, Meta, OperationOutcome } from './fhir-types.ts';
@@ -413,7 +413,7 @@ export function isForbidden(err: unknown): err is PulsebridgeError {
 }
 
 /** TLS to the EHR beyond Node's defaults (PEM texts). */
-export type FhirTls = EhrTls;
+export type FhirTls = TlsFiles;
 
 /**
  * Reads PULSEBRIDGE_FHIR_CA_FILE / _CLIENT_CERT / _CLIENT_KEY at start-up and checks them, so a
@@ -422,7 +422,7 @@ export type FhirTls = EhrTls;
  * @throws PB_CONFIG_INVALID naming the setting and the file.
  */
 export function readFhirTls(files: { caFile?: string; certFile?: string; keyFile?: string }): FhirTls | undefined {
-  const result = readEhrTlsFiles('PULSEBRIDGE_FHIR', files);
+  const result = readTlsFiles('PULSEBRIDGE_FHIR', files);
   return result.ca || result.cert ? result : undefined;
 }
 

@@ -14,7 +14,7 @@ import { isIP, type Socket } from 'node:net';
 import tls from 'node:tls';
 import { Hl7Message } from '@medplum/core';
 import { PulsebridgeError } from '../platform/errors.ts';
-import { readEhrTlsFiles, type EhrTls } from './tls-files.ts';
+import { readTlsFiles, type TlsFiles } from '../platform/security/tls-files.ts';
 
 export interface MllpClient {
   /** Sends one message and resolves with the application ACK matched on MSH-10 (rejects on timeout or a closed socket). */
@@ -56,11 +56,11 @@ export function loadMllp(): Promise<MllpLibrary> {
 }
 
 /** TLS to the interface engine beyond Node's defaults (PEM texts), as for the FHIR EHR. */
-export type MllpTls = EhrTls;
+export type MllpTls = TlsFiles;
 
-/** Reads PULSEBRIDGE_HL7_CA_FILE / _CLIENT_CERT / _CLIENT_KEY at start-up and checks them (tls-files.ts). */
+/** Reads PULSEBRIDGE_HL7_CA_FILE / _CLIENT_CERT / _CLIENT_KEY at start-up and checks them (platform/security/tls-files.ts). */
 export function readHl7Tls(files: { caFile?: string; certFile?: string; keyFile?: string }): MllpTls {
-  return readEhrTlsFiles('PULSEBRIDGE_HL7', files);
+  return readTlsFiles('PULSEBRIDGE_HL7', files);
 }
 
 /** The MLLP client for `target`: over TLS when `target.tls` is set (`mllps://`), else the library's plain-TCP Hl7Client. */

@@ -9,11 +9,11 @@
  * the server name); KAFKA_SSL_CA_FILE is trusted besides Node's default roots, as the EHR's
  * PULSEBRIDGE_FHIR_CA_FILE / PULSEBRIDGE_HL7_CA_FILE are.
  */
-import { createPrivateKey, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import tls from 'node:tls';
 import type { KafkaConfig, SASLOptions } from 'kafkajs';
 import { PulsebridgeError } from '../errors.ts';
+import { readTlsFiles } from '../security/tls-files.ts';
 
 export const KAFKA_SASL_MECHANISMS = ['scram-sha-256', 'scram-sha-512', 'plain'] as const;
 export type KafkaSaslMechanism = (typeof KAFKA_SASL_MECHANISMS)[number];
@@ -31,20 +31,12 @@ export function kafkaClientSecurity(security: KafkaSecurity | undefined): Pick<K
   if (!security) return {};
   const out: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
   if (security.tls) {
-    const t = security.tls;
-    const ssl: tls.ConnectionOptions = { rejectUnauthorized: true };
-    if (t.caFile) ssl.ca = [...tls.getCACertificates('default'), readPem('KAFKA_SSL_CA_FILE', t.caFile, 'certificate', (text) => new X509Certificate(text)).text];
-    if (t.certFile || t.keyFile) {
-      if (!t.certFile || !t.keyFile) throw new PulsebridgeError('PB_CONFIG_INVALID', 'KAFKA_SSL_CLIENT_CERT and KAFKA_SSL_CLIENT_KEY go together');
-      const cert = readPem('KAFKA_SSL_CLIENT_CERT', t.certFile, 'certificate', (text) => new X509Certificate(text));
-      const key = readPem('KAFKA_SSL_CLIENT_KEY', t.keyFile, 'private key', (text) => createPrivateKey(text));
-      if (!cert.value.checkPrivateKey(key.value)) {
-        throw new PulsebridgeError('PB_CONFIG_INVALID', `KAFKA_SSL_CLIENT_KEY ${t.keyFile} is not the key of KAFKA_SSL_CLIENT_CERT ${t.certFile}`);
-      }
-      ssl.cert = cert.text;
-      ssl.key = key.text;
-    }
-    out.ssl = ssl;
+    const files = readTlsFiles('KAFKA_SSL', security.tls);
+    out.ssl = {
+      rejectUnauthorized: true,
+      ...(files.ca ? { ca: [...tls.getCACertificates('default'), files.ca] } : {}),
+      ...(files.cert ? { cert: files.cert, key: files.key } : {}),
+    };
   }
   if (security.sasl) {
     const s = security.sasl;
@@ -91,15 +83,6 @@ function readFile(setting: string, file: string): string {
     return fs.readFileSync(file, 'utf8');
   } catch (err) {
     throw new PulsebridgeError('PB_CONFIG_INVALID', `cannot read ${setting} ${file}: ${(err as Error).message}`, { cause: err });
-  }
-}
-
-function readPem<T>(setting: string, file: string, what: string, parse: (text: string) => T): { text: string; value: T } {
-  const text = readFile(setting, file);
-  try {
-    return { text, value: parse(text) };
-  } catch (err) {
-    throw new PulsebridgeError('PB_CONFIG_INVALID', `${setting} ${file} is not a PEM ${what}: ${(err as Error).message}`, { cause: err });
   }
 }
 

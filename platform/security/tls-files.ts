@@ -1,14 +1,15 @@
 /**
- * The EHR connections' TLS files (PULSEBRIDGE_FHIR_* for FHIR over https, PULSEBRIDGE_HL7_* for MLLP
- * over TLS), read and checked at start-up — PEM, and the key is the certificate's — so a wrong file
- * is one line at start rather than a paused export.
+ * TLS files of our outgoing connections — `<prefix>_CA_FILE`, `<prefix>_CLIENT_CERT`,
+ * `<prefix>_CLIENT_KEY` for the EHR over https (PULSEBRIDGE_FHIR), MLLP over TLS (PULSEBRIDGE_HL7)
+ * and Kafka (KAFKA_SSL) — read and checked when the connection is set up: PEM, and the key is the
+ * certificate's, so a wrong file is one line at start rather than a connection that never works.
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
-import { PulsebridgeError } from '../platform/errors.ts';
+import { PulsebridgeError } from '../errors.ts';
 
 /** TLS beyond Node's defaults, as PEM texts. */
-export interface EhrTls {
+export interface TlsFiles {
   /** A CA to trust besides the default ones (the hospital's private CA). */
   ca?: string;
   /** Client certificate and its key, for a receiver that asks for mutual TLS. */
@@ -20,7 +21,7 @@ export interface EhrTls {
  * Reads `<prefix>_CA_FILE`, `<prefix>_CLIENT_CERT` and `<prefix>_CLIENT_KEY` (the files given).
  * @throws PB_CONFIG_INVALID naming the setting and the file.
  */
-export function readEhrTlsFiles(prefix: 'PULSEBRIDGE_FHIR' | 'PULSEBRIDGE_HL7', files: { caFile?: string; certFile?: string; keyFile?: string }): EhrTls {
+export function readTlsFiles(prefix: 'PULSEBRIDGE_FHIR' | 'PULSEBRIDGE_HL7' | 'KAFKA_SSL', files: { caFile?: string; certFile?: string; keyFile?: string }): TlsFiles {
   const pem = <T>(setting: string, file: string, what: string, parse: (text: string) => T): { text: string; value: T } => {
     let text: string;
     try {
@@ -37,7 +38,7 @@ export function readEhrTlsFiles(prefix: 'PULSEBRIDGE_FHIR' | 'PULSEBRIDGE_HL7', 
   const caSetting = `${prefix}_CA_FILE`;
   const certSetting = `${prefix}_CLIENT_CERT`;
   const keySetting = `${prefix}_CLIENT_KEY`;
-  const result: EhrTls = {};
+  const result: TlsFiles = {};
   if (files.caFile) result.ca = pem(caSetting, files.caFile, 'certificate', (t) => new X509Certificate(t)).text;
   if (files.certFile || files.keyFile) {
     if (!files.certFile || !files.keyFile) throw new PulsebridgeError('PB_CONFIG_INVALID', `${certSetting} and ${keySetting} go together`);
