@@ -69,8 +69,10 @@ export async function openBus(config: Pick<PulsebridgeConfig, 'bus'> & Partial<P
  */
 export async function openVitalsStore(config: Pick<PulsebridgeConfig, 'store'>, logger?: Logger, retry: StoreRetry = {}): Promise<VitalsStore> {
   const s = config.store;
-  if (s.kind === 'sqlite') return new SqliteVitalsStore(s.path);
-  const store = new InfluxVitalsStore({ url: s.url, database: s.database, token: s.token, username: s.username, password: s.password });
+  // The retention (PULSEBRIDGE_VITALS_RETENTION_DAYS): each store says at open which is in force.
+  const retention = { ...(s.retentionDays !== undefined ? { retentionDays: s.retentionDays } : {}), ...(logger ? { logger: logger.child({ component: 'vitals-store' }) } : {}) };
+  if (s.kind === 'sqlite') return new SqliteVitalsStore(s.path, retention);
+  const store = new InfluxVitalsStore({ url: s.url, database: s.database, token: s.token, username: s.username, password: s.password, ...retention });
   try {
     await store.init();
     return store;

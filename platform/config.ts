@@ -58,6 +58,19 @@ const envObject = z.object({
   PULSEBRIDGE_TELEMETRY_PARTITIONS: z.coerce.number().int().min(1).max(1024).default(6),
   /** Consumer group of the processor instances that share the telemetry stream (and their state). */
   PULSEBRIDGE_PROCESSOR_GROUP: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'letters, digits and . _ - (1–128)').default('pulsebridge-processor'),
+  /**
+   * How long the stored time series (heart rate, RR intervals, ECG strips) are kept, whole days;
+   * unset (or empty): forever. SQLite: older rows deleted at start and hourly; InfluxDB 1.x: the
+   * retention policy's duration; 2.x/3.x: the bucket's retention is the setting (README "Data retention").
+   */
+  PULSEBRIDGE_VITALS_RETENTION_DAYS: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.coerce.number({ error: 'must be a whole number of days >= 1 (unset: kept forever)' })
+      .int('must be a whole number of days >= 1 (unset: kept forever)')
+      .min(1, 'must be a whole number of days >= 1 (unset: kept forever)')
+      .max(36_500, 'must be at most 36500 days (100 years; unset: kept forever)')
+      .optional(),
+  ),
   INFLUX_URL: z.url().default('http://127.0.0.1:8086'),
   INFLUX_DATABASE: z.string().min(1).default('pulsebridge'),
   /** InfluxDB 2.x/3.x v1-compatibility token (sent as `Authorization: Token …`). */
@@ -243,9 +256,10 @@ export interface PulsebridgeConfig {
   /** Partition counts of streams Pulsebridge creates. */
   streams: { telemetryPartitions: number };
   processor: { groupId: string };
+  /** `retentionDays`: PULSEBRIDGE_VITALS_RETENTION_DAYS, absent for forever. */
   store:
-    | { kind: 'sqlite'; path: string }
-    | { kind: 'influxdb'; url: string; database: string; token?: string; username?: string; password?: string };
+    | { kind: 'sqlite'; path: string; retentionDays?: number }
+    | { kind: 'influxdb'; url: string; database: string; token?: string; username?: string; password?: string; retentionDays?: number };
   gateway: {
     mqttPort: number;
     plaintext: boolean;
@@ -309,10 +323,12 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Pu
     kafkaConsumer: { sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS },
     streams: { telemetryPartitions: e.PULSEBRIDGE_TELEMETRY_PARTITIONS },
     processor: { groupId: e.PULSEBRIDGE_PROCESSOR_GROUP },
-    store:
-      e.PULSEBRIDGE_STORE === 'influxdb'
-        ? { kind: 'influxdb', url: e.INFLUX_URL, database: e.INFLUX_DATABASE, token: e.INFLUX_TOKEN, username: e.INFLUX_USERNAME, password: e.INFLUX_PASSWORD }
-        : { kind: 'sqlite', path: path.join(dataDir, 'vitals.sqlite') },
+    store: {
+      ...(e.PULSEBRIDGE_STORE === 'influxdb'
+        ? { kind: 'influxdb' as const, url: e.INFLUX_URL, database: e.INFLUX_DATABASE, token: e.INFLUX_TOKEN, username: e.INFLUX_USERNAME, password: e.INFLUX_PASSWORD }
+        : { kind: 'sqlite' as const, path: path.join(dataDir, 'vitals.sqlite') }),
+      ...(e.PULSEBRIDGE_VITALS_RETENTION_DAYS !== undefined ? { retentionDays: e.PULSEBRIDGE_VITALS_RETENTION_DAYS } : {}),
+    },
     gateway: {
       mqttPort: e.PULSEBRIDGE_MQTT_PORT,
       plaintext: e.PULSEBRIDGE_MQTT_PLAINTEXT,

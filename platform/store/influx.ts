@@ -23,6 +23,7 @@
 import { InfluxDB, Point } from '@influxdata/influxdb-client';
 import type { Transport } from '@influxdata/influxdb-client';
 import { PulsebridgeError } from '../errors.ts';
+import type { Logger } from '../log.ts';
 import type { EcgStrip } from '../../contracts/ecg-strip.ts';
 import type { FrameSeq, HeartRatePoint, RrPoint, VitalsStore } from './vitals-store.ts';
 import { PATIENT_ID_PATTERN } from '../../contracts/topics.ts';
@@ -33,8 +34,18 @@ export interface InfluxVitalsStoreOptions {
   url: string;
   /** v1 database (2.x/3.x: the bucket mapped to it; a bucket named like the database is mapped automatically). */
   database: string;
-  /** Retention policy to write to; the database's default when absent. */
+  /**
+   * Retention policy to write to and read from; the database's default when absent. With
+   * `retentionDays`, init() creates it when it does not exist.
+   */
   retentionPolicy?: string;
+  /**
+   * How long InfluxDB keeps the points, whole days (PULSEBRIDGE_VITALS_RETENTION_DAYS); absent:
+   * the retention policy is left as it is (forever unless someone set one). See {@link InfluxVitalsStore.init}.
+   */
+  retentionDays?: number;
+  /** Says at init which retention is in force, and that InfluxDB refused to set it (2.x/3.x). */
+  logger?: Pick<Logger, 'info' | 'warn'>;
   /** 2.x/3.x token, sent as `Authorization: Token …`. */
   token?: string;
   /** 1.x user, sent as `u`/`p` query parameters (the v1 API's own scheme). */
@@ -69,6 +80,8 @@ export class InfluxVitalsStore implements VitalsStore {
   readonly #transport: Transport;
   readonly #database: string;
   readonly #retentionPolicy: string | undefined;
+  readonly #retentionDays: number | undefined;
+  readonly #logger: Pick<Logger, 'info' | 'warn'> | undefined;
   readonly #credentials: { u: string; p: string } | undefined;
   readonly #maxPointsPerWrite: number;
   readonly #gzipThresholdBytes: number;
@@ -78,6 +91,11 @@ export class InfluxVitalsStore implements VitalsStore {
     if (!options.database) throw new PulsebridgeError('PB_CONFIG_INVALID', 'InfluxVitalsStore needs a database name');
     this.#database = options.database;
     this.#retentionPolicy = options.retentionPolicy;
+    if (options.retentionDays !== undefined && !(Number.isInteger(options.retentionDays) && options.retentionDays >= 1)) {
+      throw new PulsebridgeError('PB_CONFIG_INVALID', `retentionDays must be a whole number of days >= 1, not ${options.retentionDays}`);
+    }
+    this.#retentionDays = options.retentionDays;
+    this.#logger = options.logger;
     this.#credentials = options.username !== undefined ? { u: options.username, p: options.password ?? '' } : undefined;
     this.#maxPointsPerWrite = options.maxPointsPerWrite ?? INFLUX_STORE_DEFAULTS.maxPointsPerWrite;
     this.#gzipThresholdBytes = options.gzipThresholdBytes ?? INFLUX_STORE_DEFAULTS.gzipThresholdBytes;
@@ -93,8 +111,14 @@ export class InfluxVitalsStore implements VitalsStore {
    * Makes sure the database exists: nothing to do when SHOW DATABASES lists it, otherwise
    * `CREATE DATABASE` (idempotent on 1.x). On 2.x/3.x databases are buckets: create the bucket
    * (named like the database, or add a DBRP mapping) when provisioning; this then only checks it.
+   * Then the retention ({@link #ensureRetention}), and one info line saying which is in force.
    */
   async init(): Promise<void> {
+    await this.#ensureDatabase();
+    await this.#ensureRetention();
+  }
+
+  async #ensureDatabase(): Promise<void> {
     this.#assertOpen();
     let listed: string[] | undefined;
     try {
@@ -112,6 +136,59 @@ export class InfluxVitalsStore implements VitalsStore {
         details: { database: this.#database },
       });
     }
+  }
+
+  /**
+   * With `retentionDays`: the retention policy the store writes to — `retentionPolicy`, else the
+   * database's default one (`autogen` for a database CREATE DATABASE made) — gets DURATION <days>d,
+   * altered in place so the points already stored fall under it too and the reads, which follow
+   * the default, see every point; a named `retentionPolicy` that does not exist is created
+   * (REPLICATION 1, not DEFAULT: the store names it in its writes and reads). Nothing is sent when
+   * the policy already has that duration (idempotent). The shard group duration follows InfluxDB's
+   * own rule for a new policy of that duration (1h under 2 days, 1d up to 6 months, 7d above): a
+   * shard group is dropped whole once all of it is older than the duration, so a 7d shard of
+   * `autogen` would keep a 1-day retention's points a week (and 1.x refuses a duration shorter
+   * than the shard duration). Without `retentionDays` the policy is left as it is.
+   *
+   * InfluxDB 2.x/3.x: the v1 API cannot change a bucket's retention (the bucket's own setting, e.g.
+   * `influx bucket update --retention 400d`): the refusal is logged as a warning and the start goes
+   * on. Only a refusal is swallowed; no answer (or 5xx) fails init like the database step.
+   */
+  async #ensureRetention(): Promise<void> {
+    // Nothing to set and nobody to tell: no request.
+    if (this.#retentionDays === undefined && !this.#logger) return;
+    let policies: RetentionPolicyRow[] | undefined;
+    try {
+      policies = retentionPolicyRows(await this.#query('SHOW RETENTION POLICIES', 'GET', true));
+    } catch (err) {
+      if (!refused(err)) throw err;
+    }
+    const target = this.#retentionPolicy ?? policies?.find((p) => p.default)?.name ?? 'autogen';
+    let current = policies?.find((p) => p.name === target);
+    const days = this.#retentionDays;
+    if (days !== undefined && current?.duration !== goDuration(days * 24)) {
+      const shard = shardGroupDuration(days);
+      const q = current || !policies
+        ? `ALTER RETENTION POLICY ${quoteIdentifier(target)} ON ${quoteIdentifier(this.#database)} DURATION ${days}d SHARD DURATION ${shard}`
+        : `CREATE RETENTION POLICY ${quoteIdentifier(target)} ON ${quoteIdentifier(this.#database)} DURATION ${days}d REPLICATION 1 SHARD DURATION ${shard}`;
+      try {
+        await this.#query(q, 'POST', false);
+        current = { name: target, duration: goDuration(days * 24), default: current?.default ?? false };
+      } catch (err) {
+        if (!refused(err)) {
+          throw new PulsebridgeError('PB_STORE_WRITE_FAILED', `could not set the retention of InfluxDB database ${this.#database}: ${describeError(err)}`, { cause: err, details: { database: this.#database } });
+        }
+        this.#logger?.warn(
+          `InfluxDB refused to set the retention of database ${this.#database} to ${days} days (${describeError(err)}); starting anyway. ` +
+            `On InfluxDB 2.x/3.x the bucket's own retention is the setting (influx bucket update --retention ${days}d, or DOCKER_INFLUXDB_INIT_RETENTION at setup); on 1.x the user needs admin rights`,
+          { database: this.#database, retentionPolicy: target, retentionDays: days },
+        );
+      }
+    }
+    const inForce = current ? describeRetention(current.duration) : 'unknown (InfluxDB does not list its retention policies)';
+    this.#logger?.info(`vitals retention in InfluxDB: ${inForce}`, {
+      database: this.#database, retentionPolicy: target, inForce, setting: days === undefined ? 'unset (left as InfluxDB has it)' : `${days} days`,
+    });
   }
 
   async write(points: { heartRate: HeartRatePoint[]; rr: RrPoint[] }): Promise<void> {
@@ -142,7 +219,7 @@ export class InfluxVitalsStore implements VitalsStore {
       throw new PulsebridgeError('PB_STORE_QUERY_FAILED', `invalid patient id ${JSON.stringify(patientId)}`, { details: { patientId } });
     }
     const columns = ['alert_id', 'device', 'kind', 'fs_hz', 'uv', 'gaps', 'lead_off', 'beats'];
-    const q = `SELECT ${columns.map(quoteIdentifier).join(', ')} FROM "ecg_strip" WHERE "patient" = ${quoteString(patientId)} AND "alert_id" = ${quoteString(alertId)}`;
+    const q = `SELECT ${columns.map(quoteIdentifier).join(', ')} FROM ${this.#measurement('ecg_strip')} WHERE "patient" = ${quoteString(patientId)} AND "alert_id" = ${quoteString(alertId)}`;
     let res: InfluxQueryResponse;
     try {
       res = await this.#query(q, 'GET', true);
@@ -226,7 +303,7 @@ export class InfluxVitalsStore implements VitalsStore {
     }
     // Stored times are whole ms, so t >= x  <=>  t >= ceil(x), and t < y  <=>  t < ceil(y).
     const q =
-      `SELECT ${columns.map(quoteIdentifier).join(', ')} FROM ${quoteIdentifier(measurement)}` +
+      `SELECT ${columns.map(quoteIdentifier).join(', ')} FROM ${this.#measurement(measurement)}` +
       ` WHERE "patient" = ${quoteString(patientId)} AND time >= ${Math.ceil(fromMs)}ms AND time < ${Math.ceil(toMs)}ms` +
       ' ORDER BY time ASC';
     let res: InfluxQueryResponse;
@@ -255,18 +332,69 @@ export class InfluxVitalsStore implements VitalsStore {
     return rows;
   }
 
-  /** Runs one InfluxQL statement; rejects on HTTP errors and on a statement-level `error`. */
+  /**
+   * A measurement in FROM: `"rp"."name"` when the store names its retention policy (the one its
+   * writes go to; 1.x reads the policy from here), else the default's.
+   */
+  #measurement(name: string): string {
+    return this.#retentionPolicy ? `${quoteIdentifier(this.#retentionPolicy)}.${quoteIdentifier(name)}` : quoteIdentifier(name);
+  }
+
+  /** Runs one InfluxQL statement; rejects on HTTP errors and on a statement-level `error` (an {@link InfluxStatementError}). */
   async #query(q: string, method: 'GET' | 'POST', useDatabase: boolean): Promise<InfluxQueryResponse> {
-    const params = new URLSearchParams({ ...(useDatabase ? { db: this.#database } : {}), epoch: 'ms', q, ...this.#credentials });
+    // rp as a parameter too: the 2.x v1 API maps db + rp to a bucket and ignores the policy in FROM.
+    const rp: Record<string, string> = useDatabase && this.#retentionPolicy ? { rp: this.#retentionPolicy } : {};
+    const params = new URLSearchParams({ ...(useDatabase ? { db: this.#database } : {}), ...rp, epoch: 'ms', q, ...this.#credentials });
     const res = (await this.#transport.request(`/query?${params}`, null, { method, headers: { accept: 'application/json' } })) as InfluxQueryResponse;
     const statementError = res?.error ?? res?.results?.find((r) => r.error)?.error;
-    if (statementError) throw new Error(statementError);
+    if (statementError) throw new InfluxStatementError(statementError);
     return res;
   }
 
   #assertOpen(): void {
     if (this.#closed) throw new PulsebridgeError('PB_STORE_WRITE_FAILED', 'the InfluxDB vitals store is closed');
   }
+}
+
+/** InfluxDB answered, and the statement failed (HTTP 200 with `error`, as 1.x answers e.g. "retention policy not found"). */
+class InfluxStatementError extends Error {}
+
+/** InfluxDB answered and said no (a statement error or a 4xx): waiting would not change it. No answer or 5xx is not a refusal. */
+function refused(err: unknown): boolean {
+  if (err instanceof InfluxStatementError) return true;
+  const status = (err as { statusCode?: unknown }).statusCode;
+  return typeof status === 'number' && status >= 400 && status < 500;
+}
+
+interface RetentionPolicyRow {
+  name: string;
+  /** Go duration as SHOW RETENTION POLICIES prints it: "0s" (forever), "9600h0m0s". */
+  duration: string;
+  default: boolean;
+}
+
+function retentionPolicyRows(res: InfluxQueryResponse): RetentionPolicyRow[] | undefined {
+  const series = res.results?.[0]?.series?.[0];
+  if (!series) return undefined;
+  const col = (name: string) => series.columns.indexOf(name);
+  return (series.values ?? []).map((v) => ({ name: String(v[col('name')]), duration: String(v[col('duration')]), default: v[col('default')] === true }));
+}
+
+/** Whole hours as Go prints a duration ("9600h0m0s"), for comparing with SHOW RETENTION POLICIES. */
+const goDuration = (hours: number): string => `${hours}h0m0s`;
+
+/** InfluxDB's shard group duration for a new policy of this duration (docs: "Shard group duration management"). */
+function shardGroupDuration(days: number): string {
+  if (days < 2) return '1h';
+  return days <= 183 ? '1d' : '7d';
+}
+
+/** "forever" for "0s", "400 days" for "9600h0m0s", else the duration as InfluxDB printed it. */
+function describeRetention(duration: string): string {
+  if (duration === '0s' || duration === '0' || duration === 'INF') return 'forever';
+  const m = /^(\d+)h0m0s$/.exec(duration);
+  if (m && Number(m[1]) % 24 === 0) return `${Number(m[1]) / 24} days`;
+  return duration;
 }
 
 /** InfluxDB's limit on one string field value (bytes). */
