@@ -2,7 +2,7 @@
 # Starts, stops or reports the real services the production adapters and their integration tests
 # talk to, for developers and CI (there is no Docker here):
 #   - Apache Kafka 3.9 (single-node KRaft, broker+controller) on 127.0.0.1:9092, controller on :9093,
-#     and the same broker's SASL_SSL listener on :9094 (TLS with a throw-away CA generated at start,
+#     and the same broker's SASL_SSL listener on :9094 (TLS with a throw-away CA generated at the first start,
 #     SCRAM-SHA-512/SCRAM-SHA-256/PLAIN user `pulsebridge`): what a hospital's Kafka asks of clients
 #   - InfluxDB 1.x (Debian package `influxdb`, binary influxd) on 127.0.0.1:8086
 # Everything binds to loopback only. State, generated configs, pid files and logs live in
@@ -16,8 +16,9 @@
 #   move the ports (defaults 9092, 9093, 8086, 8088); SERVICES_KAFKA_SASL_PORT moves the SASL_SSL
 #   listener (default: the Kafka port + 2); SERVICES_STATE_DIR moves the state, pid files
 #   and logs (default .services/), so a throw-away set never touches the shared one's data or pids.
-#   The SASL_SSL listener's CA, client files, password file and settings are written at each broker
-#   start into <state>/kafka/sasl-ssl/ (settings: sasl-ssl.env, KAFKA_* names as in README).
+#   The SASL_SSL listener's CA, client files and password file are made at the first broker start
+#   into <state>/kafka/sasl-ssl/ and kept across restarts while valid; the settings (sasl-ssl.env,
+#   KAFKA_* names as in README) are rewritten at each broker start.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -103,12 +104,31 @@ random_cluster_id() {
   echo "$id"
 }
 
-# A throw-away PKI for the SASL_SSL listener, new at every broker start (no key is kept in the
-# repository): CA, broker certificate for 127.0.0.1, a client certificate (mutual TLS is
-# requested, not required), and the SCRAM user's password (kept while the state folder lives: the
-# broker's metadata log holds its credentials).
+# The SASL_SSL listener's files in $SASL_DIR are complete and each certificate is valid for a day
+# more: a restarted broker keeps them.
+sasl_ssl_files_usable() {
+  local f
+  for f in ca.crt ca.key server.crt server.key server.pem client.crt client.key password; do
+    [[ -s "$SASL_DIR/$f" ]] || return 1
+  done
+  for f in ca.crt server.crt client.crt; do
+    openssl x509 -noout -checkend 86400 -in "$SASL_DIR/$f" >/dev/null 2>&1 || return 1
+  done
+}
+
+# A throw-away PKI for the SASL_SSL listener (no key is kept in the repository): CA, broker
+# certificate for 127.0.0.1, a client certificate (mutual TLS is requested, not required), and the
+# SCRAM user's password (the broker's metadata log holds its credentials). Made at the first broker
+# start and kept while the state folder lives and the certificates have a day left: a client holds
+# the CA it read at its start, so a new CA at a broker restart (a fault drill, `stop kafka; start
+# kafka`) would leave every running SASL_SSL client refusing the broker ("unable to verify the
+# first certificate") until it is restarted itself.
 prepare_sasl_ssl() {
   command -v openssl >/dev/null || die "openssl not found (apt-get install -y openssl): the SASL_SSL listener needs it"
+  if sasl_ssl_files_usable; then
+    write_sasl_ssl_env
+    return
+  fi
   rm -rf "$SASL_DIR.new"
   mkdir -p "$SASL_DIR.new"
   (
@@ -138,6 +158,11 @@ prepare_sasl_ssl() {
   fi
   rm -rf "$SASL_DIR"
   mv "$SASL_DIR.new" "$SASL_DIR"
+  write_sasl_ssl_env
+}
+
+# The settings file, rewritten at every broker start (the port may have moved).
+write_sasl_ssl_env() {
   cat >"$SASL_DIR/sasl-ssl.env" <<ENV
 # Written by scripts/services.sh: the local broker's SASL_SSL listener, in the product's settings.
 # Use: set -a; . $SASL_DIR/sasl-ssl.env; set +a; PULSEBRIDGE_BUS=kafka KAFKA_BROKERS=\$KAFKA_SASL_SSL_BROKERS pulsebridge ...
@@ -363,6 +388,10 @@ status() {
   if influx_ready; then log "influxdb: up on 127.0.0.1:$INFLUX_PORT"; else log "influxdb: DOWN"; rc=1; fi
   return "$rc"
 }
+
+# Sourced (`source scripts/services.sh`, as test/scripts/services-sasl-pki.test.ts does), it only
+# defines the functions above.
+[[ "${BASH_SOURCE[0]}" == "$0" ]] || return 0
 
 mkdir -p "$STATE"
 only="${2:-}"
