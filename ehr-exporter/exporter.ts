@@ -241,6 +241,16 @@ export function withoutEhrText(err: unknown): string {
   return `${message.slice(0, message.length - outcome.length)}(the EHR's answer text is logged at debug level)`;
 }
 
+/**
+ * The error of a dead letter (or a skipped HR summary) for its warning line: code and message
+ * without the EHR's own words ({@link withoutEhrText}); those stay in the dead letter's
+ * OperationOutcome and the debug line logged beside it.
+ */
+function ehrErrorForLog(err: unknown): { message: string; code?: string } {
+  const code = (err as PulsebridgeError).code;
+  return { message: withoutEhrText(err), ...(typeof code === 'string' ? { code } : {}) };
+}
+
 /** Rejections that re-delivery cannot fix: dead-letter them with a stable reason. */
 const DEAD_LETTER_REASON: Partial<Record<string, string>> = {
   PB_FHIR_REJECTED: 'fhir_rejected',
@@ -597,7 +607,8 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
             : undefined);
           if (!d) throw err;
           dead.push(d);
-          logger.warn('alert not exported; dead-lettered', { alertId: alert.id, kind: alert.kind, reason: d.reason, err: err as Error });
+          logger.debug('alert not exported: the EHR\'s answer', { alertId: alert.id, err: err as Error });
+          logger.warn('alert not exported; dead-lettered', { alertId: alert.id, kind: alert.kind, reason: d.reason, err: ehrErrorForLog(err) });
         }
       }
     };
@@ -650,7 +661,8 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
         const d = rejected(message, strip.deviceId, err);
         if (!d) throw err;
         // As for an alert (one line per dead letter; ids only): strips were dead-lettered silently.
-        logger.warn('ECG strip not exported; dead-lettered', { alertId: strip.alertId, reason: d.reason, err: err as Error });
+        logger.debug('ECG strip not exported: the EHR\'s answer', { alertId: strip.alertId, err: err as Error });
+        logger.warn('ECG strip not exported; dead-lettered', { alertId: strip.alertId, reason: d.reason, err: ehrErrorForLog(err) });
         dead.push(d);
       } finally {
         inbox.release(strip.alertId);
@@ -689,7 +701,8 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
         const result = isUnknownPatient(err) ? 'unknown_patient' : DEAD_LETTER_REASON[(err as PulsebridgeError).code ?? ''] ? 'rejected' : undefined;
         if (!result) throw err;
         summaryCounter.inc({ result });
-        logger.warn('HR summary not exported', { patientId: w.patientId, windowStart: new Date(w.startMs).toISOString(), result, err: err as Error });
+        logger.debug('HR summary not exported: the EHR\'s answer', { patientId: w.patientId, err: err as Error });
+        logger.warn('HR summary not exported', { patientId: w.patientId, windowStart: new Date(w.startMs).toISOString(), result, err: ehrErrorForLog(err) });
       }
     }
   };

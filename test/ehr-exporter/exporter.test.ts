@@ -287,6 +287,38 @@ describe('EHR exporter: delivery you can operate', () => {
     expect(e.health().status).toBe('ok');
   });
 
+  // Security re-check: the pause reason was fixed, but the warning logged for each dead letter
+  // still carried the error message, whose tail is the EHR's OperationOutcome text (a 403 naming a
+  // patient reached the log of the demo). The text stays in the dead letter and the debug log.
+  it('keeps the EHR\'s own words out of the warning logged for a dead-lettered alert, strip or HR summary', async () => {
+    const lines: string[] = [];
+    const logger = createLogger('debug', {}, (line) => lines.push(line));
+    const { exporter: e } = exporter({ logger, concurrency: 1, hrSummaryWindowMs: 60_000, maxForbiddenAttempts: 1 });
+    const words = 'Patient Jane Doe (born 1950-02-03) is restricted';
+    server.failNext(1, { status: 403, method: 'POST', outcome: words });
+    await e.handleBatch([consumed(envelope(vt), 0)]);
+    server.failNext(1, { status: 400, method: 'POST', outcome: words });
+    await e.handleStrips([stripMessage(makeStrip('another-alert'))]);
+    const T0 = Date.parse('2026-01-01T00:00:00Z');
+    const frame = (tsMs: number, offset: number) => ({
+      ...consumed('x', offset), key: 'p-001', stream: STREAMS.telemetry,
+      value: Buffer.from(JSON.stringify({ schema: 'pb.telemetry.v1', deviceId: 'patch-0001', patientId: 'p-001', format: 'json-v1', receivedAt: tsMs,
+        frame: { seq: offset, ts: tsMs, durMs: 1000, hr: 70, battery: 90, leadOff: false, beats: [] } })),
+    });
+    server.failNext(1, { status: 400, method: 'POST', outcome: words });
+    await e.handleTelemetry([frame(T0, 0), frame(T0 + 60_000, 1), frame(T0 + 120_000, 2)]);
+    const parsed = lines.map((l) => JSON.parse(l) as { level: string; msg: string });
+    const warnings = parsed.filter((l) => l.level === 'warn' && /not exported/.test(l.msg));
+    expect(warnings.map((l) => l.msg).sort()).toEqual(['ECG strip not exported; dead-lettered', 'HR summary not exported', 'alert not exported; dead-lettered']);
+    for (const w of warnings) {
+      expect(JSON.stringify(w)).not.toMatch(/Jane|1950/);
+      expect(JSON.stringify(w)).toMatch(/40[03]/);
+    }
+    expect(parsed.filter((l) => l.level !== 'debug').map((l) => JSON.stringify(l)).join('\n')).not.toMatch(/Jane|1950/);
+    expect(parsed.some((l) => l.level === 'debug' && JSON.stringify(l).includes('Jane Doe'))).toBe(true);
+    expect(JSON.stringify(deadLetters().map((d) => d.record.outcome))).toContain(words);
+  });
+
   it('pauses while the EHR is down (health, metric), dead-letters nothing, and resumes by itself', async () => {
     const { exporter: e, metrics } = exporter();
     server.failNext(8, { status: 503 });
