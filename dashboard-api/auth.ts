@@ -192,56 +192,69 @@ export function canAccessPatient(principal: Principal, patientId: string): boole
 
 /** What {@link AuthFailureLogLimit} reports at the end of a window in which it kept lines back. */
 export interface SuppressedAuthFailures {
-  /** Failures not logged in the window. */
+  /** Failures not written out in the window. */
   suppressed: number;
   /** The addresses with the most of them (at most 10), count each. */
   byAddress: Record<string, number>;
+  /** Every address with failures not written out, most first ({@link OTHER_ADDRESSES} last). */
+  all: [string, number][];
 }
 
+/** The addresses over the limit of one window, counted together. */
+export const OTHER_ADDRESSES = '(other addresses)';
+
 /**
- * Keeps the log of failed authentications readable under a flood: per window (a minute) the
- * first failure of each remote address is logged and the rest only counted; {@link roll} ends the
- * window and returns the counts for one summary line. At most `maxAddresses` addresses get a
- * line of their own per window (a spray from many addresses is counted too), so the log grows by
- * at most `maxAddresses + 1` lines per window and memory by `maxAddresses` entries, whatever the
- * number of failures. The audit trail still gets every failure: it is the security record.
+ * Bounds what a flood of failed authentications writes, per window (a minute): the first
+ * `perAddress` failures of each remote address are admitted (logged, or recorded in the audit
+ * trail one by one) and the rest only counted; {@link roll} ends the window and returns the counts,
+ * for one summary line or one audit entry per address. At most `maxAddresses` addresses are told
+ * apart per window (a spray from many addresses is counted together), so what is written grows by
+ * at most `maxAddresses × perAddress + maxAddresses + 1` lines per window and memory by
+ * `maxAddresses` entries, whatever the number of failures.
  */
 export class AuthFailureLogLimit {
   readonly #maxAddresses: number;
-  /** Addresses logged in this window → failures of theirs counted since. */
-  #window = new Map<string, number>();
+  readonly #perAddress: number;
+  /** Addresses seen in this window → failures admitted and failures only counted. */
+  #window = new Map<string, { admitted: number; counted: number }>();
   /** Failures of addresses over `maxAddresses` in this window. */
   #others = 0;
 
-  constructor(options: { maxAddresses?: number } = {}) {
+  constructor(options: { maxAddresses?: number; perAddress?: number } = {}) {
     this.#maxAddresses = options.maxAddresses ?? 100;
+    this.#perAddress = options.perAddress ?? 1;
   }
 
-  /** Whether to log this failure; false: counted for the window's summary. */
+  /** Whether to write this failure out; false: counted for the window's summary. */
   admit(address: string): boolean {
     const seen = this.#window.get(address);
     if (seen !== undefined) {
-      this.#window.set(address, seen + 1);
+      if (seen.admitted < this.#perAddress) {
+        seen.admitted++;
+        return true;
+      }
+      seen.counted++;
       return false;
     }
     if (this.#window.size >= this.#maxAddresses) {
       this.#others++;
       return false;
     }
-    this.#window.set(address, 0);
+    this.#window.set(address, { admitted: 1, counted: 0 });
     return true;
   }
 
   /** Ends the window: what was kept back, or undefined when every failure was logged. */
   roll(): SuppressedAuthFailures | undefined {
-    const counted = [...this.#window].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
+    const counted = [...this.#window].map(([address, n]) => [address, n.counted] as const).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
     const suppressed = counted.reduce((sum, [, n]) => sum + n, this.#others);
     const others = this.#others;
     this.#window = new Map();
     this.#others = 0;
     if (suppressed === 0) return undefined;
-    const byAddress = Object.fromEntries(counted.slice(0, 10));
-    if (others > 0 && counted.length < 10) byAddress['(other addresses)'] = others;
-    return { suppressed, byAddress };
+    const all: [string, number][] = counted.map(([a, n]) => [a, n]);
+    if (others > 0) all.push([OTHER_ADDRESSES, others]);
+    const byAddress = Object.fromEntries(all.slice(0, 10));
+    return { suppressed, byAddress, all };
   }
 }

@@ -28,7 +28,7 @@ import { AlertProjection, parseEventId } from './alert-projection.ts';
 import { AlertStreamHub, STREAM_CLOSE, type StreamSession } from './alert-stream.ts';
 import { ANONYMOUS_ACTOR } from './audit.ts';
 import type { AuditAction, AuditEntry, AuditSink } from './audit.ts';
-import { AuthFailureLogLimit, bearerToken, canAccessPatient } from './auth.ts';
+import { AuthFailureLogLimit, bearerToken, canAccessPatient, OTHER_ADDRESSES } from './auth.ts';
 import type { Principal, TokenVerifier } from './auth.ts';
 import { badRequest, BASE_HEADERS, idSegment, parseTimeParam, pathSegment, rejectUpgrade, sendError, sendJson, toApiError } from './http-util.ts';
 import type { ApiError } from './http-util.ts';
@@ -161,6 +161,14 @@ const BEARER_SUBPROTOCOL_PREFIX = 'bearer.';
 /** The page loads only its own script and style and talks only to this origin (HTTP and WebSocket). */
 const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+/**
+ * Failed authentications recorded one by one per remote address per window (a minute); the rest
+ * of the window's are one entry with their count. 20: a user mistyping or a page with a stale
+ * token stays fully traced; with at most 100 addresses told apart per window, a flood writes at
+ * most ≈ 2,100 entries (≈ 0.5 MB) a minute.
+ */
+export const AUTH_FAILURES_AUDITED_PER_ADDRESS = 20;
+
 /** Where a token came from: the request (its remote address) and the route template. */
 interface AuthOrigin {
   req: IncomingMessage;
@@ -273,25 +281,45 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
   }
 
   const authFailureLog = new AuthFailureLogLimit();
+  const authFailureAudit = new AuthFailureLogLimit({ perAddress: AUTH_FAILURES_AUDITED_PER_ADDRESS });
   let authFailureTimer: NodeJS.Timeout | undefined;
   let authAuditErrorLoggedAt = -Infinity;
   function reportSuppressedAuthFailures(): void {
     const kept = authFailureLog.roll();
-    if (kept) log.warn('authentication failures not logged one by one (the first per address per window is; all are audited)', { windowMs: o.authFailureLogWindowMs, ...kept });
+    if (kept) log.warn('authentication failures not logged one by one (the first per address per window is; the audit trail has them)', { windowMs: o.authFailureLogWindowMs, ...kept });
+    // One audit entry per address for the failures over its per-window share.
+    for (const [address, count] of authFailureAudit.roll()?.all ?? []) {
+      const entry: AuditEntry = {
+        at: iso(), actor: ANONYMOUS_ACTOR, action: 'auth.failed', outcome: 'denied', status: 401,
+        detail: `${count} more failed authentications ${address === OTHER_ADDRESSES ? 'from further addresses' : 'from this address'} in the last ${Math.round(o.authFailureLogWindowMs / 1000)} s, not recorded one by one`,
+      };
+      if (address !== OTHER_ADDRESSES) entry.remoteAddress = address;
+      void writeAuthFailure(entry);
+    }
   }
 
   /**
-   * The trace of a 401: an audit entry for every one (the security record; awaited, so a flood
-   * is slowed down by the request limit instead of queueing entries in memory), and a warning
-   * for the first per remote address per window. Never the token: only the reason sentence. A
-   * failed write does not turn the 401 into a 500 (nothing was disclosed); it is counted, and
-   * logged at most once per window.
+   * The trace of a 401: an audit entry (the security record; awaited, so a flood is slowed down by
+   * the request limit instead of queueing entries in memory) for the first
+   * {@link AUTH_FAILURES_AUDITED_PER_ADDRESS} per remote address per window, then one entry with
+   * the count at the window's end — a flood without a token cannot fill the disk the trail is on
+   * (the security re-check wrote 1,600 entries a second from one client); and a warning for the
+   * first per address per window. Never the token: only the reason sentence.
    */
   async function recordAuthFailure(origin: AuthOrigin, reason: string): Promise<void> {
     const remoteAddress = origin.req.socket.remoteAddress;
     if (authFailureLog.admit(remoteAddress ?? 'unknown')) log.warn('authentication failed', { route: origin.route, remoteAddress, reason });
+    if (!authFailureAudit.admit(remoteAddress ?? 'unknown')) return;
     const entry: AuditEntry = { at: iso(), actor: ANONYMOUS_ACTOR, action: 'auth.failed', route: origin.route, outcome: 'denied', status: 401, detail: reason };
     if (remoteAddress) entry.remoteAddress = remoteAddress;
+    await writeAuthFailure(entry);
+  }
+
+  /**
+   * A failed write does not turn the 401 into a 500 (nothing was disclosed); it is counted, and
+   * logged at most once per window.
+   */
+  async function writeAuthFailure(entry: AuditEntry): Promise<void> {
     try {
       await o.audit.record(entry);
     } catch (err) {

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { ANONYMOUS_ACTOR, type AuditEntry, type AuditSink } from '../../dashboard-api/audit.ts';
 import { AuthFailureLogLimit } from '../../dashboard-api/auth.ts';
 import { DEV_AUDIENCE, DEV_ISSUER } from '../../dashboard-api/dev-issuer.ts';
-import type { DashboardApiOptions } from '../../dashboard-api/server.ts';
+import { AUTH_FAILURES_AUDITED_PER_ADDRESS, type DashboardApiOptions } from '../../dashboard-api/server.ts';
 import { createLogger } from '../../platform/log.ts';
 import { http, startFixture, StreamClient } from './helpers.ts';
 import type { Fixture } from './helpers.ts';
@@ -107,7 +107,9 @@ describe('a failed authentication', () => {
     expect(metrics.body).toContain('pulsebridge_dashboard_auth_failures_total{reason="invalid"} 6');
   });
 
-  test('10 000 bad tokens: every one audited, one log line and one summary; audit writes held to the request limit', async () => {
+  // The security re-check (session 33) wrote 1,600 audit entries a second from one client without
+  // a token: a flood could fill the disk the trail is on, and then every audited PHI read fails.
+  test('10 000 bad tokens: the first 20 audited one by one and the rest as one entry with their count; one log line and one summary; audit writes held to the request limit', async () => {
     const entries: AuditEntry[] = [];
     let inFlight = 0;
     let maxInFlight = 0;
@@ -133,12 +135,17 @@ describe('a failed authentication', () => {
       }
     }));
     expect([...statuses]).toEqual([[401, n]]);
-    expect(entries).toHaveLength(n);
+    expect(entries).toHaveLength(AUTH_FAILURES_AUDITED_PER_ADDRESS);
     expect(new Set(entries.map((e) => `${e.action} ${e.actor.sub} ${e.route} ${e.status} ${e.detail}`))).toEqual(new Set(['auth.failed anonymous /v1/alerts 401 the token is malformed or invalid']));
     expect(maxInFlight).toBeLessThanOrEqual(8);
     expect(lines.filter((l) => l['msg'] === 'authentication failed')).toHaveLength(1);
-    // The window's count is reported when it ends (here: at shutdown).
+    // The window's count is reported when it ends (here: at shutdown), in the log and the trail.
     await f.api.close();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(entries.slice(AUTH_FAILURES_AUDITED_PER_ADDRESS)).toEqual([expect.objectContaining({
+      action: 'auth.failed', actor: ANONYMOUS_ACTOR, outcome: 'denied', status: 401, remoteAddress: '127.0.0.1',
+      detail: `${n - AUTH_FAILURES_AUDITED_PER_ADDRESS} more failed authentications from this address in the last 60 s, not recorded one by one`,
+    })]);
     const summaries = lines.filter((l) => String(l['msg']).startsWith('authentication failures not logged'));
     expect(summaries).toEqual([expect.objectContaining({ level: 'warn', windowMs: 60_000, suppressed: n - 1, byAddress: { '127.0.0.1': n - 1 } })]);
     expect(lines.filter((l) => l['level'] === 'warn' || l['level'] === 'error')).toHaveLength(2);
@@ -157,9 +164,15 @@ describe('AuthFailureLogLimit', () => {
     const limit = new AuthFailureLogLimit({ maxAddresses: 3 });
     const admitted = ['a', 'a', 'b', 'a', 'c', 'd', 'e', 'b'].map((addr) => limit.admit(addr));
     expect(admitted).toEqual([true, false, true, false, true, false, false, false]);
-    expect(limit.roll()).toEqual({ suppressed: 5, byAddress: { a: 2, b: 1, '(other addresses)': 2 } });
+    expect(limit.roll()).toEqual({ suppressed: 5, byAddress: { a: 2, b: 1, '(other addresses)': 2 }, all: [['a', 2], ['b', 1], ['(other addresses)', 2]] });
     // A new window: each address gets its line again; nothing kept back, nothing to report.
     expect(['a', 'd'].map((addr) => limit.admit(addr))).toEqual([true, true]);
     expect(limit.roll()).toBeUndefined();
+  });
+
+  test('admits the first perAddress failures of each address', () => {
+    const limit = new AuthFailureLogLimit({ perAddress: 2 });
+    expect(['a', 'a', 'b', 'a', 'a', 'b'].map((addr) => limit.admit(addr))).toEqual([true, true, true, false, false, true]);
+    expect(limit.roll()).toEqual({ suppressed: 2, byAddress: { a: 2 }, all: [['a', 2]] });
   });
 });
