@@ -150,6 +150,7 @@ export async function startDashboard(ctx: ComponentContext, store: VitalsStore, 
     routeModules: [deviceRoutes({ directory: registry, liveness: registry.liveness, commands: registry.commands }), criteria],
     operatorAlarms,
     storeHealth,
+    trustedProxies: config.dashboard.trustedProxies,
   });
   const address = await api.listen(config.dashboard.httpPort, config.bindHost);
   ctx.logger.info('dashboard-api listening', { url: address.url });

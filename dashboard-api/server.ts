@@ -37,6 +37,7 @@ import type { PatientDirectory } from './patient-directory.ts';
 import { bufferBody, type RouteModule } from './route-module.ts';
 import type { TokenRenewer } from './session-renewal.ts';
 import type { StoreHealth } from './store-health.ts';
+import { clientAddress, normalizeAddress } from './client-address.ts';
 import { resolveBrowserLogin, type BrowserLogin, type BrowserLoginConfig } from './browser-login.ts';
 
 export interface DashboardApiOptions {
@@ -108,6 +109,11 @@ export interface DashboardApiOptions {
   maxResolveReasonLength?: number;
   /** Active operator alarms for /healthz (operator-alarms.ts); the caller opens and closes it. */
   operatorAlarms?: { active(): OperatorAlarmRecord[] };
+  /**
+   * Addresses of the reverse proxies in front of the API (PULSEBRIDGE_TRUSTED_PROXIES): for a request
+   * from one, the audit trail and the log name the client from `X-Forwarded-For` (client-address.ts).
+   */
+  trustedProxies?: readonly string[];
   /** Whether the vitals store can serve trends and strips, for /healthz (store-health.ts); the caller opens and closes it. */
   storeHealth?: Pick<StoreHealth, 'problem'>;
   /**
@@ -280,6 +286,7 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
     }
   }
 
+  const trustedProxies = new Set((options.trustedProxies ?? []).map(normalizeAddress));
   const authFailureLog = new AuthFailureLogLimit();
   const authFailureAudit = new AuthFailureLogLimit({ perAddress: AUTH_FAILURES_AUDITED_PER_ADDRESS });
   let authFailureTimer: NodeJS.Timeout | undefined;
@@ -307,7 +314,7 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
    * first per address per window. Never the token: only the reason sentence.
    */
   async function recordAuthFailure(origin: AuthOrigin, reason: string): Promise<void> {
-    const remoteAddress = origin.req.socket.remoteAddress;
+    const remoteAddress = clientAddress(origin.req, trustedProxies);
     if (authFailureLog.admit(remoteAddress ?? 'unknown')) log.warn('authentication failed', { route: origin.route, remoteAddress, reason });
     if (!authFailureAudit.admit(remoteAddress ?? 'unknown')) return;
     const entry: AuditEntry = { at: iso(), actor: ANONYMOUS_ACTOR, action: 'auth.failed', route: origin.route, outcome: 'denied', status: 401, detail: reason };
@@ -335,7 +342,7 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
   /** Writes an audit entry; when that fails, the request fails too (no unaudited PHI access). */
   async function audit(principal: Principal, ctx: { req: IncomingMessage }, entry: Omit<AuditEntry, 'at' | 'actor' | 'remoteAddress'>): Promise<void> {
     const full: AuditEntry = { at: iso(), actor: { sub: principal.sub, role: principal.role }, ...entry };
-    const remote = ctx.req.socket.remoteAddress;
+    const remote = clientAddress(ctx.req, trustedProxies);
     if (remote) full.remoteAddress = remote;
     try {
       await o.audit.record(full);

@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { PulsebridgeError } from './errors.ts';
 import { describeZodIssues } from './zod-issues.ts';
@@ -100,6 +101,8 @@ const envObject = z.object({
   PULSEBRIDGE_GATEWAY_BURST_FRAMES: z.coerce.number().int().min(1).max(1_000_000).default(3600),
   /** External OpenID Connect issuer (production). Without it the development issuer is used. */
   PULSEBRIDGE_OIDC_ISSUER: z.url().optional(),
+  /** Reverse proxies in front of the dashboard API (IP addresses, comma-separated): X-Forwarded-For is believed from these only. */
+  PULSEBRIDGE_TRUSTED_PROXIES: csv.default([]).refine((list) => list.every((a) => isIP(a) !== 0), 'must be IP addresses, comma-separated (no host names, no ranges)'),
   PULSEBRIDGE_OIDC_JWKS_URL: z.url().optional(),
   PULSEBRIDGE_OIDC_AUDIENCE: z.string().default('pulsebridge'),
   /** The web page's public client id at the issuer: the page signs in with Authorization Code + PKCE. */
@@ -281,6 +284,8 @@ export interface PulsebridgeConfig {
     httpPort: number;
     oidc: { issuer: string; jwksUrl?: string; audience: string; clientId?: string } | undefined;
     patientDirectoryFile: string | undefined;
+    /** PULSEBRIDGE_TRUSTED_PROXIES. */
+    trustedProxies: string[];
   };
   ehr: {
     fhirBaseUrl: string | undefined;
@@ -345,6 +350,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Pu
         ? { issuer: e.PULSEBRIDGE_OIDC_ISSUER, jwksUrl: e.PULSEBRIDGE_OIDC_JWKS_URL, audience: e.PULSEBRIDGE_OIDC_AUDIENCE, clientId: e.PULSEBRIDGE_OIDC_CLIENT_ID }
         : undefined,
       patientDirectoryFile: e.PULSEBRIDGE_PATIENT_DIRECTORY,
+      trustedProxies: e.PULSEBRIDGE_TRUSTED_PROXIES,
     },
     ehr: {
       fhirBaseUrl: e.PULSEBRIDGE_FHIR_BASE_URL,
