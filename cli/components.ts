@@ -30,6 +30,7 @@ import { createHl7Exporter, type Hl7Exporter } from '../ehr-exporter/hl7-exporte
 import { readHl7Tls } from '../ehr-exporter/mllp.ts';
 import { configuredMrns, createPatientResolver, followedMrnFile } from '../ehr-exporter/identity.ts';
 import { startOpsServer } from '../platform/ops-server.ts';
+import { isLoopbackHost } from '../platform/loopback.ts';
 import { createSmartBackendAuth } from '../ehr-exporter/smart-auth.ts';
 import { devPkiPaths, ensureDevCrl, followDeviceCrl, type DeviceCrl } from '../platform/security/index.ts';
 
@@ -157,6 +158,21 @@ export async function startDashboard(ctx: ComponentContext, store: VitalsStore, 
   return { name: 'dashboard-api', api, url: address.url, stop: async () => { await api.close(); await criteria.close(); await operatorAlarms.close(); storeHealth.close(); } };
 }
 
+/**
+ * One warning at start for an EHR reached in clear text off this machine: what the exporter sends
+ * names the patient (PID-3 and PID-5 in HL7, the MRN in FHIR searches). Not refused: a hospital may
+ * run the link through its own tunnel (stunnel, IPsec) — the warning says to check it is one.
+ */
+function warnAboutPlainTextEhr(fhirBaseUrl: string | undefined, hl7: { host: string; tls?: unknown } | undefined, logger: Logger): void {
+  if (hl7 && !hl7.tls && !isLoopbackHost(hl7.host)) {
+    logger.warn(`HL7 v2 goes to ${hl7.host} over plain MLLP: patient identities cross the network in clear unless the link is a tunnel; use PULSEBRIDGE_HL7_MLLP=mllps://… (README "HL7 v2")`);
+  }
+  if (fhirBaseUrl?.startsWith('http:')) {
+    const host = new URL(fhirBaseUrl).hostname;
+    if (!isLoopbackHost(host)) logger.warn(`the FHIR EHR at ${host} is reached over plain http: patient data crosses the network in clear unless the link is a tunnel; use https://`);
+  }
+}
+
 /** The FHIR client, with SMART Backend Services when a client id is configured and the EHR's TLS settings. */
 function fhirClientFor(config: Readonly<PulsebridgeConfig>, baseUrl: string, logger: Logger): FhirClient {
   const smart = config.ehr.smart;
@@ -205,6 +221,7 @@ export async function startEhrExporter(
   // MLLP over TLS (mllps://): the PEM files are read and checked before anything starts, so a wrong one stops the start.
   const hl7Tls = hl7Target?.tls ? readHl7Tls(hl7Target.tls) : undefined;
   const logger = ctx.logger.child({ component: 'ehr-exporter' });
+  warnAboutPlainTextEhr(baseUrl, hl7Target, logger);
   const mrns = config.ehr.patientMrnsFile ? followedMrnFile(config.ehr.mrnSystem, config.ehr.patientMrnsFile, { logger }) : configuredMrns(config.ehr.mrnSystem);
   const { hl7GroupId, ...fhirOptions } = options;
   let exporter: EhrExporter | undefined;

@@ -50,6 +50,7 @@ import type { DeviceLiveness, DeviceLivenessStore } from '../platform/registry/i
 import type { DeviceDirectoryReader } from '../platform/registry/index.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
 import type { Logger } from '../platform/log.ts';
+import { isLoopbackHost } from '../platform/loopback.ts';
 import type { MetricsRegistry } from '../platform/metrics.ts';
 import { checkPublish, checkSubscribe } from './acl.ts';
 import { BusBatcher } from './bus-batcher.ts';
@@ -145,16 +146,9 @@ function refuse(message: string, returnCode = CONNACK_NOT_AUTHORIZED): Error & {
   return Object.assign(new Error(message), { returnCode });
 }
 
-/**
- * Whether `host` reaches only this machine: 127.0.0.0/8, ::1 (also IPv4-mapped) or `localhost`.
- * Plain MQTT authenticates nobody (the client id is believed), so it listens only there.
- */
-function isLoopbackHost(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
-  if (h === 'localhost' || h === '::1') return true;
-  const v4 = h.startsWith('::ffff:') ? h.slice('::ffff:'.length) : h;
-  return net.isIPv4(v4) && v4.startsWith('127.');
-}
+/** OpenSSL's verdicts on a CRL's own dates: every certificate of its CA gets them (see the header). */
+const CRL_TIME_ERRORS = new Set(['CRL_HAS_EXPIRED', 'CRL_NOT_YET_VALID']);
+const STALE_CRL_LOG_EVERY_MS = 3_600_000;
 
 /**
  * aedes refuses these topics itself, before `authorizePublish` / `authorizeSubscribe`
@@ -162,10 +156,6 @@ function isLoopbackHost(host: string): boolean {
  * utils.js validateTopic: more levels than `maxTopicLevels`) and closes the connection; they are
  * ACL refusals all the same (device-protocol.md: "refused and counted").
  */
-/** OpenSSL's verdicts on a CRL's own dates: every certificate of its CA gets them (see the header). */
-const CRL_TIME_ERRORS = new Set(['CRL_HAS_EXPIRED', 'CRL_NOT_YET_VALID']);
-const STALE_CRL_LOG_EVERY_MS = 3_600_000;
-
 const AEDES_TOPIC_REFUSAL = /^(?:[#+] is not allowed in PUBLISH|empty topic not allowed in PUBLISH|topic has too many levels)$/;
 
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
@@ -656,6 +646,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     poll,
     liveness: (deviceId) => tracker?.get(deviceId),
     listen(port, host) {
+      // Plain MQTT authenticates nobody (the client id is believed): loopback only.
       if (options.plaintext && !isLoopbackHost(host)) {
         // device-protocol.md: plain TCP only for local development. Without TLS the client id is
         // the only identity, so anyone who can reach the port could be any registered device.
