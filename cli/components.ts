@@ -69,7 +69,11 @@ function readTls(config: Readonly<PulsebridgeConfig>, logger: Logger) {
  */
 function deviceCrl(config: Readonly<PulsebridgeConfig>, deviceCa: Buffer, logger: Logger): { crl?: () => DeviceCrl } {
   const file = config.gateway.deviceCrlPath;
-  if (!file) return {};
+  if (!file) {
+    // Only with a hospital CA (PULSEBRIDGE_DEVICE_CA) and no PULSEBRIDGE_DEVICE_CRL: say so once.
+    logger.warn('no device CRL (PULSEBRIDGE_DEVICE_CRL): device certificates are not checked for revocation, so a leaked device key stays valid until its certificate expires; `device disable` still blocks a whole device');
+    return {};
+  }
   const dev = devPkiPaths(config.dataDir);
   if (file === dev.deviceCrl && fs.existsSync(dev.deviceCaKey)) ensureDevCrl(config.dataDir);
   return { crl: followDeviceCrl(file, deviceCa, logger) };

@@ -245,10 +245,29 @@ export function readDeviceCrl(file: string, deviceCa: string | Buffer, setting =
  * The device CRL file, read now (a bad file throws, naming PULSEBRIDGE_DEVICE_CRL) and again when
  * it changed, at most every `checkEveryMs` (default 2 s) when asked: a new file that is
  * unreadable or invalid keeps the last good version, with one warning (platform/followed-file.ts).
+ * So does a file whose CRL of some CA is older (thisUpdate) than the one in use: a backup restored
+ * over the file would otherwise un-revoke what was revoked since (security re-check, session 33).
  */
 export function followDeviceCrl(file: string, deviceCa: string | Buffer, logger: Logger, options: { checkEveryMs?: number } = {}): () => DeviceCrl {
-  return followFile(file, (f) => readDeviceCrl(f, deviceCa), (c) => c.revokedCount,
-    { logger, what: 'device CRL file (PULSEBRIDGE_DEVICE_CRL)', ...options });
+  let inUse: DeviceCrl | undefined;
+  const read = (f: string): DeviceCrl => {
+    const next = readDeviceCrl(f, deviceCa);
+    if (inUse) refuseOlder(inUse, next);
+    inUse = next;
+    return next;
+  };
+  return followFile(file, read, (c) => c.revokedCount, { logger, what: 'device CRL file (PULSEBRIDGE_DEVICE_CRL)', ...options });
+}
+
+/** Throws when, for some CA, the newest CRL of `next` was issued before the newest of `current`. */
+function refuseOlder(current: DeviceCrl, next: DeviceCrl): void {
+  const newest = (crl: DeviceCrl, ca: X509Certificate) => Math.max(...crl.crls.filter((c) => c.ca.fingerprint256 === ca.fingerprint256).map((c) => c.crl.thisUpdate));
+  for (const { ca, crl } of next.crls) {
+    const before = newest(current, ca);
+    if (newest(next, ca) < before) {
+      throw new PulsebridgeError('PB_CONFIG_INVALID', `the new CRL of "${crl.issuer}" was issued ${new Date(newest(next, ca)).toISOString()}, before the one in use (${new Date(before).toISOString()}): an older list would un-revoke certificates revoked since`);
+    }
+  }
 }
 
 /** Whether `cert` (issued by a CA of the bundle) is listed as revoked by that CA's CRLs. */

@@ -211,6 +211,23 @@ describe('device certificate revocation lists', () => {
     await expect(connectDevice(port, { clientId: 'dev-a', creds: a })).rejects.toThrow(/Not authorized/i);
   });
 
+  // Security re-check (session 33): a backup of the CRL file restored over it was taken, and
+  // silently un-revoked every certificate revoked since.
+  it('a replacement issued before the CRL in use (a restored backup) keeps the newer one, with one warning', async () => {
+    const a = pki.device('dev-a');
+    const stamp = (msAgo: number) => new Date(Date.now() - msAgo).toISOString().replace(/[-:T]/g, '').slice(0, 14) + 'Z';
+    const backup = pki.crl([], { last: stamp(2 * 86_400_000), next: stamp(-5 * 86_400_000) });
+    publish(crlFile, pki.crl([a], { last: stamp(3_600_000), next: stamp(-5 * 86_400_000) }));
+    const port = await start();
+    await expect(connectDevice(port, { clientId: 'dev-a', creds: a })).rejects.toThrow(/Not authorized/i);
+    publish(crlFile, backup);
+    await until(() => logs.some((l) => l.msg.startsWith('device CRL file (PULSEBRIDGE_DEVICE_CRL) unreadable or invalid')), 3000, 'the warning');
+    const warning = logs.find((l) => l.msg.startsWith('device CRL file (PULSEBRIDGE_DEVICE_CRL) unreadable or invalid'));
+    expect(JSON.stringify(warning)).toMatch(/before the one in use .*un-revoke/);
+    await sleep(300);
+    await expect(connectDevice(port, { clientId: 'dev-a', creds: a })).rejects.toThrow(/Not authorized/i);
+  });
+
   it('a CRL past its nextUpdate: devices it does not list are accepted with an error logged and counted, what it revokes stays refused', async () => {
     const a = pki.device('dev-a');
     const b = pki.device('dev-b');
@@ -261,7 +278,17 @@ describe('device certificate revocation lists', () => {
     } finally {
       await running.stop();
     }
-    // A hospital CA without PULSEBRIDGE_DEVICE_CRL: no revocation lists (as before).
+    // A hospital CA without PULSEBRIDGE_DEVICE_CRL: no revocation lists (as before), said once at
+    // start (security re-check, session 33: it started without a word).
     expect(config({}).gateway.deviceCrlPath).toBeUndefined();
+    const lines: LogLine[] = [];
+    const logger = createLogger('warn', {}, (line) => lines.push(JSON.parse(line) as LogLine));
+    const unchecked = await startGateway({ config: config({}), bus, logger, metrics: new MetricsRegistry() }, registry);
+    await unchecked.stop();
+    expect(lines.filter((l) => l.msg.startsWith('no device CRL (PULSEBRIDGE_DEVICE_CRL)'))).toHaveLength(1);
+    lines.length = 0;
+    const checked = await startGateway({ config: config({ PULSEBRIDGE_DEVICE_CRL: crlFile }), bus, logger, metrics: new MetricsRegistry() }, registry);
+    await checked.stop();
+    expect(lines.filter((l) => l.msg.startsWith('no device CRL'))).toEqual([]);
   });
 });
