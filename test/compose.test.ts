@@ -113,6 +113,13 @@ describe('docker-compose.yml', () => {
     expect(influxEnv.DOCKER_INFLUXDB_INIT_ADMIN_TOKEN).toBe(REQUIRED_SECRETS.INFLUX_TOKEN);
   });
 
+  it('keeps the dashboard API off the gateway\'s volume, which holds the device CA key', () => {
+    const volumesOf = (name: string) => ((compose.services[name] as { volumes?: string[] }).volumes ?? []).map((v) => v.split(':')[0]);
+    expect(volumesOf('gateway')).toContain('pulsebridge-data');
+    expect(volumesOf('dashboard-api')).toEqual(['dashboard-data']);
+    for (const name of ['processor', 'ehr-exporter']) expect(volumesOf(name)).not.toContain('pulsebridge-data');
+  });
+
   it('publishes the dashboard API only on the host\'s loopback (plain HTTP: a TLS proxy goes in front)', () => {
     expect((compose.services['dashboard-api'] as { ports?: string[] }).ports).toEqual(['127.0.0.1:8080:8080']);
   });
