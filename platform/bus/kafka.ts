@@ -14,7 +14,7 @@
  * Every kafkajs default that changes behaviour is written out below with its reason.
  */
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
-import type { Admin, Consumer, EachBatchPayload, IHeaders, LogEntry, Producer } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, IHeaders, ISocketFactory, LogEntry, Producer } from 'kafkajs';
 import type { Bus, BusMessage, ConsumedMessage, SubscribeOptions, StreamSpec, Subscription } from './bus.ts';
 import { PulsebridgeError } from '../errors.ts';
 import { createLogger } from '../log.ts';
@@ -76,9 +76,11 @@ export interface KafkaBusOptions {
   consumer?: KafkaConsumerOptions;
   /** TLS and SASL (platform/bus/kafka-security.ts); without it PLAINTEXT. Its files are read by the constructor. */
   security?: KafkaSecurity;
+  /** kafkajs' socket factory; tests use it to cut the connections (a broker outage). Default kafkajs' own. */
+  socketFactory?: ISocketFactory;
 }
 
-type ResolvedBusOptions = Required<Omit<KafkaBusOptions, 'logger' | 'consumer' | 'security'>>;
+type ResolvedBusOptions = Required<Omit<KafkaBusOptions, 'logger' | 'consumer' | 'security' | 'socketFactory'>>;
 
 export const KAFKA_BUS_DEFAULTS: Omit<ResolvedBusOptions, 'brokers'> = {
   clientId: 'pulsebridge',
@@ -116,7 +118,7 @@ export class KafkaBus implements Bus {
 
   constructor(options: KafkaBusOptions) {
     if (options.brokers.length === 0) throw new PulsebridgeError('PB_CONFIG_INVALID', 'KafkaBus needs at least one broker');
-    const { consumer, logger, security, ...rest } = options;
+    const { consumer, logger, security, socketFactory, ...rest } = options;
     this.#options = { ...KAFKA_BUS_DEFAULTS, ...definedOnly(rest), brokers: options.brokers };
     this.#consumerOptions = { ...KAFKA_CONSUMER_DEFAULTS, ...definedOnly(consumer ?? {}) };
     this.#logger = logger ?? createLogger('warn', { component: 'kafka' });
@@ -136,6 +138,7 @@ export class KafkaBus implements Bus {
       logCreator: () => (entry: LogEntry) => forwardLog(this.#logger, entry),
       // TLS and SASL when configured; nothing (PLAINTEXT) otherwise.
       ...kafkaClientSecurity(security),
+      ...(socketFactory ? { socketFactory } : {}),
     });
     this.#producer = this.#kafka.producer({
       // Java-client-compatible murmur2 partitioning: other Kafka clients put a key on the same
@@ -220,8 +223,22 @@ export class KafkaBus implements Bus {
     const wakeFromDelay = new Set<() => void>();
     /** The partitions of `stream` the group gave this member last; none while it rebalances or after a crash, until it joined again. */
     let assigned: readonly number[] = [];
+    /**
+     * An ephemeral group commits nothing, so its position is only here: the next offset of each
+     * partition after the last handled batch. kafkajs restarts a crashed consumer (the broker
+     * unreachable past the retries: a broker restart) as a new member that starts where the group
+     * committed, i.e. from the beginning for `fromBeginning`: every follower folded its whole
+     * stream again, and a processor took its own streams' old changelog records for another
+     * instance's and dropped them (hardened walk, 2026-12-07). On joining again it seeks here.
+     */
+    const resumeAt = new Map<number, string>();
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
       assigned = [...(event.payload.memberAssignment[stream] ?? [])];
+      if (!options.ephemeralGroup) return;
+      for (const partition of assigned) {
+        const offset = resumeAt.get(partition);
+        if (offset !== undefined) consumer.seek({ topic: stream, partition, offset });
+      }
     });
     consumer.on(consumer.events.REBALANCING, () => {
       assigned = [];
@@ -282,6 +299,7 @@ export class KafkaBus implements Bus {
       }
       const last = messages[messages.length - 1]!.offset;
       payload.resolveOffset(last);
+      if (options.ephemeralGroup) resumeAt.set(batch.partition, (BigInt(last) + 1n).toString());
       // Kafka stores the offset of the next message to read. An ephemeral group commits nothing:
       // its one member keeps its position in memory, and a group without offsets that its process
       // left without deleting it (a crash) is dropped by the broker's next cleanup (offsets.retention.check.interval.ms, 10 min by default), where
