@@ -198,6 +198,8 @@ export class KafkaBus implements Bus {
   async subscribe(stream: string, options: SubscribeOptions): Promise<Subscription> {
     if (this.#closed) throw new PulsebridgeError('PB_BUS_CLOSED', 'the bus is closed');
     const c = this.#consumerOptions;
+    /** Until stop(). */
+    let running = true;
     const consumer = this.#kafka.consumer({
       groupId: options.groupId,
       sessionTimeout: c.sessionTimeoutMs,
@@ -214,11 +216,13 @@ export class KafkaBus implements Bus {
         initialRetryTime: this.#options.initialRetryTimeMs,
         maxRetryTime: this.#options.maxRetryTimeMs,
         // After the retries a crashed consumer starts over (re-joins the group) instead of
-        // silently stopping: a processor with no consumer is a monitoring outage.
-        restartOnFailure: async () => true,
+        // silently stopping: a processor with no consumer is a monitoring outage. Not once the
+        // subscription was stopped: kafkajs' stop() during a restart's join (the broker still
+        // unreachable) lets that join crash afterwards and schedules yet another start, a consumer
+        // nobody stops that kept the process alive after SIGTERM, consuming (hardened walk).
+        restartOnFailure: async () => running,
       },
     });
-    let running = true;
     /** Batches waiting to be delivered again after a failed handler (one per partition at most). */
     const wakeFromDelay = new Set<() => void>();
     /** The partitions of `stream` the group gave this member last; none while it rebalances or after a crash, until it joined again. */

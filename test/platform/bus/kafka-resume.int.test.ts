@@ -7,6 +7,11 @@
  * another processor instance" on reading their old changelog records (hardened walk, 2026-12-07;
  * platform/bus/kafka.ts `resumeAt`). The outage is made by cutting the client's connections
  * (KafkaBusOptions.socketFactory), not by restarting the shared broker.
+ *
+ * And a subscription stopped while its crashed consumer starts over stays stopped: kafkajs' stop()
+ * during that start's join let the join crash afterwards and schedule another start, which nobody
+ * stopped; an ehr-exporter SIGTERMed during a broker outage kept consuming and never exited
+ * (hardened walk; platform/bus/kafka.ts `restartOnFailure`).
  */
 import net from 'node:net';
 import { randomUUID } from 'node:crypto';
@@ -15,7 +20,7 @@ import { KafkaBus } from '../../../platform/bus/index.ts';
 import type { ConsumedMessage } from '../../../platform/bus/index.ts';
 import { createLogger, silentLogger } from '../../../platform/log.ts';
 import { describeWithService, kafkaAvailable, kafkaBrokers } from '../../helpers/services.ts';
-import { waitFor } from '../../helpers/wait.ts';
+import { sleep, waitFor } from '../../helpers/wait.ts';
 
 /** Connections to the brokers that can be cut: meanwhile every new one is refused. */
 function cuttableSockets() {
@@ -37,6 +42,19 @@ function cuttableSockets() {
   };
 }
 
+/** A bus whose connections can be cut, with short retries, logging into `lines`. */
+function cuttableBus(retry: { retries: number; initialRetryTimeMs: number; maxRetryTimeMs: number }) {
+  const sockets = cuttableSockets();
+  const lines: string[] = [];
+  const bus = new KafkaBus({
+    brokers: kafkaBrokers, clientId: 'pulsebridge-test', socketFactory: sockets.factory,
+    logger: createLogger('warn', {}, (line) => lines.push(line)),
+    ...retry, connectionTimeoutMs: 1_000, requestTimeoutMs: 2_000,
+    consumer: { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 },
+  });
+  return { sockets, lines, bus };
+}
+
 await describeWithService('KafkaBus follower across a lost broker', kafkaAvailable, () => {
   const publisher = new KafkaBus({ brokers: kafkaBrokers, clientId: 'pulsebridge-test', logger: silentLogger });
   afterAll(async () => { await publisher.close(); });
@@ -46,14 +64,7 @@ await describeWithService('KafkaBus follower across a lost broker', kafkaAvailab
     await publisher.ensureStreams([{ name: stream, partitions: 1 }]);
     await publisher.publish(stream, [0, 1, 2].map((i) => ({ key: 'k', value: Buffer.from(`m${i}`) })));
 
-    const sockets = cuttableSockets();
-    const lines: string[] = [];
-    const bus = new KafkaBus({
-      brokers: kafkaBrokers, clientId: 'pulsebridge-test', socketFactory: sockets.factory,
-      logger: createLogger('warn', {}, (line) => lines.push(line)),
-      retries: 1, initialRetryTimeMs: 100, maxRetryTimeMs: 200, connectionTimeoutMs: 1_000, requestTimeoutMs: 2_000,
-      consumer: { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 },
-    });
+    const { sockets, lines, bus } = cuttableBus({ retries: 1, initialRetryTimeMs: 100, maxRetryTimeMs: 200 });
     const seen: ConsumedMessage[] = [];
     const sub = await bus.subscribe(stream, {
       groupId: `pb-test-resume-${randomUUID()}`, ephemeralGroup: true, fromBeginning: true,
@@ -69,6 +80,40 @@ await describeWithService('KafkaBus follower across a lost broker', kafkaAvailab
       expect(seen.map((m) => `${m.offset}:${m.value.toString()}`)).toEqual(['0:m0', '1:m1', '2:m2', '3:m3']);
     } finally {
       await sub.stop().catch(() => {});
+      await bus.close().catch(() => {});
+    }
+  }, 90_000);
+
+  it('stays stopped when stopped while its crashed consumer starts over against an unreachable broker', async () => {
+    const stream = `pb.test.resume-stop.${randomUUID()}`;
+    await publisher.ensureStreams([{ name: stream, partitions: 1 }]);
+    await publisher.publish(stream, [{ key: 'k', value: Buffer.from('m0') }]);
+
+    const { sockets, lines, bus } = cuttableBus({ retries: 2, initialRetryTimeMs: 300, maxRetryTimeMs: 600 });
+    const seen: string[] = [];
+    let stopped = false;
+    const afterStop: string[] = [];
+    const sub = await bus.subscribe(stream, {
+      groupId: `pb-test-resume-stop-${randomUUID()}`, ephemeralGroup: true, fromBeginning: true,
+      onBatch: async (batch) => { for (const m of batch) (stopped ? afterStop : seen).push(m.value.toString()); },
+    });
+    try {
+      await waitFor('m0', () => (seen.length >= 1 ? true : undefined), 15_000);
+      sockets.cut();
+      // kafkajs logs "Restarting the consumer in N ms" and starts again N ms later: stop while that start joins.
+      const restarting = await waitFor('a consumer restart', () => lines.map((l) => /Restarting the consumer in (\d+)ms/.exec(l)).find((m) => m !== null) ?? undefined, 30_000);
+      await sleep(Number(restarting[1]) + 100);
+      stopped = true;
+      await sub.stop();
+      const linesAtStop = lines.length;
+      await sleep(5_000);
+      sockets.restore();
+      await publisher.publish(stream, [{ key: 'k', value: Buffer.from('m1') }]);
+      await sleep(8_000);
+      expect(afterStop).toEqual([]);
+      expect(lines.slice(linesAtStop).filter((l) => l.includes('Restarting the consumer'))).toEqual([]);
+    } finally {
+      sockets.restore();
       await bus.close().catch(() => {});
     }
   }, 90_000);
