@@ -235,7 +235,7 @@
   function setConnection(state, status, detail) {
     const changed = connState !== state;
     connState = state;
-    els.connection.className = `connection state-${state}`;
+    els.connection.className = `connection state-${state}${state === 'live' && analysisStoppedSinceMs !== undefined ? ' analysis-stopped' : ''}`;
     // While not live, the board shows the last known state: dim it so nobody takes it as current.
     const stale = state !== 'live' && snapshotLoaded;
     document.body.classList.toggle('stale', stale);
@@ -276,8 +276,10 @@
     } catch {
       return; // server unreachable: the connection banner says so
     }
+    const was = analysisStoppedSinceMs;
     analysisStoppedSinceMs = stopped ? stopped.sinceMs : undefined;
     els.analysis.hidden = !stopped;
+    if (connState === 'live' && was !== analysisStoppedSinceMs) setLive();
     if (stopped) els.analysisDetail.textContent = `No alarm analysis has reported since ${fmtTime(stopped.sinceMs)}: watch the patients' monitors directly. Operators are alarmed.`;
     updateTitle();
   }
@@ -398,7 +400,13 @@
 
   function setLive() {
     const ago = Math.max(0, Math.round((Date.now() - lastMessageAt) / 1000));
-    setConnection('live', 'LIVE — receiving alarms and patient data', `Last message ${ago} s ago. No alarm shown means none is open.`);
+    // Connected is not "receiving alarms" while no processor evaluates them (the banner above says
+    // why): the hardened walk (session 33) saw the green line claim it right above the red banner.
+    if (analysisStoppedSinceMs !== undefined) {
+      setConnection('live', 'CONNECTED — patient data only, no alarm can arrive', `Last message ${ago} s ago. No alarm shown does NOT mean none: see the banner above.`);
+    } else {
+      setConnection('live', 'LIVE — receiving alarms and patient data', `Last message ${ago} s ago. No alarm shown means none is open.`);
+    }
   }
 
   function unauthorized(why) {

@@ -199,9 +199,14 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
       expect(await board.locator('#analysis-status').textContent()).toBe('ALARM ANALYSIS STOPPED — no alarm is being raised');
       expect(await board.locator('#analysis-detail').textContent()).toMatch(/^No alarm analysis has reported since \d\d:\d\d:\d\d: watch the patients' monitors directly\. Operators are alarmed\.$/);
       expect(await board.title()).toBe('⚠ NO ALARM ANALYSIS — Pulsebridge');
+      // Session 33 (hardened walk): the connection line still said "LIVE — receiving alarms" in green.
+      expect(await board.locator('#connection-status').textContent()).toBe('CONNECTED — patient data only, no alarm can arrive');
+      expect(await board.locator('#connection.analysis-stopped').count()).toBe(1);
       silent = false;
       await board.locator('#analysis').waitFor({ state: 'hidden', timeout: 10_000 });
       expect(await board.title()).toBe('Pulsebridge');
+      expect(await board.locator('#connection-status').textContent()).toBe('LIVE — receiving alarms and patient data');
+      expect(await board.locator('#connection.analysis-stopped').count()).toBe(0);
     } finally {
       await board.close();
       await own.close();
