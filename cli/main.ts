@@ -86,20 +86,23 @@ function untilAborted(signal: AbortSignal): Promise<void> {
  * neither before (session 32: only the API and the exporter served metrics). It answers from the
  * start — `starting` until the component runs (a processor joins its consumer group first, which
  * took 28 s after a crash) — and the processor reports `degraded` while it holds an infrastructure
- * gap (its operator alarm) or cannot write the vitals store (the points wait on the bus).
+ * gap (its operator alarm) or cannot write the vitals store (the points wait on the bus); the
+ * gateway while its latest write to the bus failed (`busFailing`: frames are not acknowledged).
  */
 async function startComponentOps(name: 'gateway' | 'processor', config: Readonly<PulsebridgeConfig>, metrics: MetricsRegistry, logger: Logger, running: () => boolean): Promise<Running[]> {
   if (config.opsPort === undefined) return [];
   const startedAt = new Date().toISOString();
   const gap = name === 'processor' ? metrics.gauge('pb_processor_infrastructure_gap_streams', '') : undefined;
   const store = name === 'processor' ? metrics.gauge('pb_processor_store_failing', '') : undefined;
+  const bus = name === 'gateway' ? metrics.gauge('pb_gateway_bus_failing', '') : undefined;
   const ops = await startOpsServer({
     port: config.opsPort, host: config.bindHost, metrics,
     health: () => {
       const held = gap?.get() ?? 0;
       const storeFailing = (store?.get() ?? 0) > 0;
-      const status = !running() ? 'starting' : held > 0 || storeFailing ? 'degraded' : 'ok';
-      return { status, component: name, startedAt, ...(gap ? { infrastructureGapStreams: held, storeFailing } : {}) };
+      const busFailing = (bus?.get() ?? 0) > 0;
+      const status = !running() ? 'starting' : held > 0 || storeFailing || busFailing ? 'degraded' : 'ok';
+      return { status, component: name, startedAt, ...(gap ? { infrastructureGapStreams: held, storeFailing } : {}), ...(bus ? { busFailing } : {}) };
     },
   });
   logger.info(`${name} /healthz and /metrics listening`, { url: ops.url });

@@ -185,6 +185,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const connectRefused = metrics.counter('pb_gateway_connect_refused_total', 'Connections refused, by reason');
   const revoked = metrics.counter('pb_gateway_revoked_total', 'Live connections closed because the device was disabled or removed from the registry');
   const busFailures = metrics.counter('pb_gateway_bus_failures_total', 'Publishes not acknowledged by the bus (frame not PUBACKed)');
+  // The latest outcome of a write to the bus (a device message or the liveness flush, every poll
+  // even without devices): 1 while the bus takes nothing, so /healthz can say so (the hardened walk
+  // of session 33 saw the gateway's /healthz say "ok" through a whole Kafka outage).
+  const busFailing = metrics.gauge('pb_gateway_bus_failing', '1 while the latest write to the bus (a device message or the liveness flush) failed: frames are not being acknowledged');
+  busFailing.set({}, 0);
   const busLatency = metrics.histogram('pb_gateway_bus_ack_seconds', 'Time from handing a message to the bus until the bus acknowledged it', [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5]);
   const busInFlight = metrics.gauge('pb_gateway_bus_in_flight', 'Device messages handed to the bus and not yet acknowledged');
   const busInFlightWaits = metrics.counter('pb_gateway_bus_in_flight_waits_total', 'Device messages that waited because the in-flight cap was reached');
@@ -387,9 +392,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         : decision.kind === 'status' ? handleStatus(identity.deviceId, packet.topic, payload)
         : handleCommandResult(identity.deviceId, packet.topic, payload);
       work.then(
-        () => callback(null),
+        () => {
+          busFailing.set({}, 0);
+          callback(null);
+        },
         (err: unknown) => {
           busFailures.inc();
+          busFailing.set({}, 1);
           logger.warn('bus did not acknowledge; message not acknowledged to the device', { deviceId: identity.deviceId, topic: packet.topic, err: err as Error });
           callback(err instanceof Error ? err : new Error(String(err)));
         },
@@ -558,7 +567,17 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const pollOnce = async (): Promise<void> => {
     checkRevocation();
     try { await dispatcher?.tick(); } catch (err) { pollErrors.inc({ step: 'commands' }); logger.warn('command poll failed', { err: err as Error }); }
-    try { await tracker?.flush(); } catch (err) { pollErrors.inc({ step: 'liveness' }); logger.warn('liveness flush failed', { err: err as Error }); }
+    try {
+      // On Kafka the flush always writes (the gateway's heartbeat rides on it): it tells the bus answers.
+      if (tracker) {
+        await tracker.flush();
+        busFailing.set({}, 0);
+      }
+    } catch (err) {
+      pollErrors.inc({ step: 'liveness' });
+      busFailing.set({}, 1);
+      logger.warn('liveness flush failed', { err: err as Error });
+    }
   };
   const poll = () => {
     // One poll at a time: a slow one (busy database) is not stacked up.

@@ -148,3 +148,34 @@ describe('gateway', () => {
     expect(new Set(seqs)).toEqual(new Set([0, 1, 2, 3, 4]));
   });
 });
+
+// The hardened walk (session 33): through a whole Kafka outage the gateway's /healthz said "ok"
+// while it acknowledged no frame. pb_gateway_bus_failing (read by the ops /healthz, cli/main.ts)
+// follows the latest write to the bus.
+describe('the gateway\'s bus health', () => {
+  it('is failing while the bus takes no frame, and healthy again at the next one it takes', async () => {
+    const bus = new ControllableBus();
+    const fx = await startGatewayFixture(bus, { pollIntervalMs: 600_000 });
+    const failing = () => fx.metrics.gauge('pb_gateway_bus_failing', '').get();
+    try {
+      const creds = fx.addDevice('dev-1', 'pat-1');
+      const client = await connectDevice(fx.port, { clientId: 'dev-1', creds });
+      await publishQos1(client, telemetryTopic('dev-1'), frameJson(1));
+      expect(failing()).toBe(0);
+      bus.fail(true);
+      const unacked = publishQos1(client, telemetryTopic('dev-1'), frameJson(2)).catch(() => undefined);
+      while (failing() === 0) await sleep(10);
+      expect(failing()).toBe(1);
+      client.end(true);
+      await unacked;
+      bus.fail(false);
+      const again = await connectDevice(fx.port, { clientId: 'dev-1', creds });
+      await publishQos1(again, telemetryTopic('dev-1'), frameJson(3));
+      expect(failing()).toBe(0);
+      again.end(true);
+    } finally {
+      await fx.close();
+      await bus.close();
+    }
+  });
+});
