@@ -249,7 +249,9 @@ export class InfluxVitalsStore implements VitalsStore {
           gzipThreshold: this.#gzipThresholdBytes,
         });
       } catch (err) {
-        throw new PulsebridgeError('PB_STORE_WRITE_FAILED', `InfluxDB rejected a write of ${chunk.length} point(s): ${describeError(err)}`, {
+        // An HTTP status is InfluxDB's answer; without one it was never reached (refused, timed out).
+        const answered = (err as { statusCode?: unknown }).statusCode !== undefined;
+        throw new PulsebridgeError('PB_STORE_WRITE_FAILED', `${answered ? 'InfluxDB rejected' : 'InfluxDB could not be reached for'} a write of ${chunk.length} point(s): ${describeError(err)}`, {
           cause: err,
           // Earlier chunks of this call are stored; re-writing them is harmless (same series and time).
           details: { database: this.#database, points: chunk.length, alreadyWritten: i },

@@ -88,3 +88,22 @@ it('sends a username and password as the v1 u/p parameters, on init and on queri
     },
   ]);
 });
+
+// The hardened walk (session 33): a write retried through an outage logged "InfluxDB rejected a
+// write … ECONNREFUSED" — nothing had rejected it, InfluxDB was not there.
+it('says "could not be reached" when InfluxDB never answered a write, and "rejected" when it answered with an error', async () => {
+  const point = { patientId: 'p1', deviceId: 'd1', timeMs: T0, hrBpm: 70 };
+  const port = await new Promise<number>((resolve) => {
+    const probe = http.createServer().listen(0, '127.0.0.1', () => {
+      const p = (probe.address() as AddressInfo).port;
+      probe.close(() => resolve(p));
+    });
+  });
+  const absent = new InfluxVitalsStore({ url: `http://127.0.0.1:${port}`, database: 'pulsebridge', timeoutMs: 2000 });
+  await expect(absent.write({ heartRate: [point], rr: [] })).rejects.toThrow(/^InfluxDB could not be reached for a write of 1 point\(s\)/);
+  const refusing = http.createServer((_req, res) => res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"partial write: field type conflict"}'));
+  servers.push(refusing);
+  await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
+  const store = new InfluxVitalsStore({ url: `http://127.0.0.1:${(refusing.address() as AddressInfo).port}`, database: 'pulsebridge' });
+  await expect(store.write({ heartRate: [point], rr: [] })).rejects.toThrow(/^InfluxDB rejected a write of 1 point\(s\): HTTP 400: partial write/);
+});
