@@ -51,7 +51,9 @@ export function watchStoreHealth(o: {
   const failuresToReport = o.failuresToReport ?? STORE_PROBE_DEFAULTS.failuresToReport;
   const gauge = o.metrics.gauge('pb_dashboard_vitals_store_unreachable', '1 while the vitals store (InfluxDB) has failed the API\'s probes: trends and ECG strips cannot be read');
   gauge.set({}, 0);
-  const ping = o.store.ping?.bind(o.store);
+  // A store without a network (SQLite, embedded) has nothing to probe: no timer.
+  if (!o.store.ping) return { problem: () => undefined, close: () => {} };
+  const ping = o.store.ping.bind(o.store);
   let failures = 0;
   let firstFailureMs = 0;
   let reported: StoreProblem | undefined;
@@ -59,7 +61,6 @@ export function watchStoreHealth(o: {
   let timer: NodeJS.Timeout | undefined;
 
   async function probe(): Promise<void> {
-    if (!ping) return; // a store without a network (SQLite, embedded) has nothing to probe
     const startedMs = now();
     let failure: string | undefined;
     let timeout: NodeJS.Timeout | undefined;
