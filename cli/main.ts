@@ -137,7 +137,8 @@ async function runComponent(name: string, config: Readonly<PulsebridgeConfig>, l
       running.push(await startProcessor(ctx, store, { upstream: upstream.liveness }));
       started = true;
     } else if (name === 'dashboard-api') {
-      const store = await openVitalsStore(config, logger);
+      // The processor writes the vitals store and prunes it; the API only reads it.
+      const store = await openVitalsStore(config, logger, { role: 'reader' });
       const registry = await openRegistry(config, bus, logger);
       closers.push(() => store.close(), () => registry.close());
       running.push(await startDashboard(ctx, store, registry));

@@ -67,11 +67,12 @@ export async function openBus(config: Pick<PulsebridgeConfig, 'bus'> & Partial<P
  * the background until InfluxDB answers ({@link ensureDatabaseLater}). A refusal that no waiting
  * mends — 401/403 (credentials), 4xx — still fails the start with its reason.
  */
-export async function openVitalsStore(config: Pick<PulsebridgeConfig, 'store'>, logger?: Logger, retry: StoreRetry = {}): Promise<VitalsStore> {
+export async function openVitalsStore(config: Pick<PulsebridgeConfig, 'store'>, logger?: Logger, options: OpenVitalsStoreOptions = {}): Promise<VitalsStore> {
   const s = config.store;
+  const retry = options.retry ?? {};
   // The retention (PULSEBRIDGE_VITALS_RETENTION_DAYS): each store says at open which is in force.
   const retention = { ...(s.retentionDays !== undefined ? { retentionDays: s.retentionDays } : {}), ...(logger ? { logger: logger.child({ component: 'vitals-store' }) } : {}) };
-  if (s.kind === 'sqlite') return new SqliteVitalsStore(s.path, retention);
+  if (s.kind === 'sqlite') return new SqliteVitalsStore(s.path, { ...retention, prune: options.role !== 'reader' });
   const store = new InfluxVitalsStore({ url: s.url, database: s.database, token: s.token, username: s.username, password: s.password, ...retention });
   try {
     await store.init();
@@ -82,6 +83,17 @@ export async function openVitalsStore(config: Pick<PulsebridgeConfig, 'store'>, 
     void ensureDatabaseLater(store, logger, retry);
     return store;
   }
+}
+
+export interface OpenVitalsStoreOptions {
+  /**
+   * `writer` (default: the processor, the demo's shared store) enforces the retention on embedded
+   * SQLite (deletes at open and hourly); `reader` (the dashboard API in its own process) opens the
+   * same file without pruning it: one process deleting is enough. InfluxDB enforces its retention
+   * itself, whichever opens it.
+   */
+  role?: 'writer' | 'reader';
+  retry?: StoreRetry;
 }
 
 /** Retry timing of {@link ensureDatabaseLater} (tests shorten it). */

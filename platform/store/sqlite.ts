@@ -5,6 +5,7 @@
  * Retention (PULSEBRIDGE_VITALS_RETENTION_DAYS): with `retentionDays`, points and ECG strips
  * older than that are deleted at open and every hour ({@link SqliteVitalsStore.prune}), in small
  * batches with the event loop free between them, so the processor's writes wait at most one batch.
+ * Only the writer's store prunes: a reader of the same file (`prune: false`) only says the retention.
  * "Older" is by device time, the only time stored: the gateway refuses frames whose device time is
  * more than 24 h from its own clock (contracts/telemetry.ts FRAME_LIMITS.maxClockSkewMs, reason
  * `clock_skew`), so device time is within a day of the receive time and a wrong device clock moves
@@ -63,6 +64,13 @@ export interface SqliteVitalsStoreOptions {
   pruneBatchRows?: number;
   /** Pause after every 5 ms of pruning, ms (default 10): other connections' writes get the lock meanwhile. */
   pruneYieldMs?: number;
+  /**
+   * Whether this store deletes what is older than the retention (default true). False for a
+   * reader of a file another process writes (the dashboard API beside a processor): only the writer
+   * prunes, so two processes do not walk and delete the same rows every hour; the reader still says
+   * which retention is in force.
+   */
+  prune?: boolean;
   /** Says at open which retention is in force, and what a prune deleted. */
   logger?: Pick<Logger, 'info' | 'warn'>;
   /** Wall clock, ms (tests). */
@@ -110,7 +118,7 @@ export class SqliteVitalsStore implements VitalsStore {
     this.#now = options.now ?? Date.now;
     this.#db = openSqliteFile(path, 'the vitals database');
     try {
-      // busy_timeout: another process's write (the API's store pruning the same file, a CLI) makes
+      // busy_timeout: another connection's write (a prune of the same file, another process) makes
       // a write here wait for it, one prune batch at most, instead of failing at once with SQLITE_BUSY.
       this.#db.exec(`
       PRAGMA journal_mode = WAL;
@@ -130,6 +138,10 @@ export class SqliteVitalsStore implements VitalsStore {
       return;
     }
     const intervalMs = options.pruneIntervalMs ?? SQLITE_PRUNE_DEFAULTS.pruneIntervalMs;
+    if (options.prune === false) {
+      this.#logger?.info(`vitals retention: ${days} days: points and ECG strips older than that (device time) are deleted by the store's writer (the processor); this reader does not delete`, { path, retentionDays: days });
+      return;
+    }
     this.#logger?.info(`vitals retention: ${days} days: points and ECG strips older than that (device time) are deleted at open and every ${Math.round(intervalMs / 60_000)} min`, { path, retentionDays: days });
     this.#timers.push(setTimeout(() => void this.#pruneInBackground(), 0).unref(), setInterval(() => void this.#pruneInBackground(), intervalMs).unref());
   }

@@ -1,13 +1,18 @@
 /**
  * PULSEBRIDGE_VITALS_RETENTION_DAYS: what loadConfig accepts and refuses, and that the vitals store
- * openVitalsStore opens keeps it (the stores' retention itself: test/platform/store/*retention*).
+ * openVitalsStore opens keeps it, pruning only in the writer's process (the stores' retention itself:
+ * test/platform/store/*retention*).
  */
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { loadConfig } from '../../platform/config.ts';
 import { openVitalsStore } from '../../platform/adapters.ts';
 import { createLogger } from '../../platform/log.ts';
+import { SqliteVitalsStore } from '../../platform/store/index.ts';
 import { makeTempDir } from '../helpers/gateway-fixture.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const DAY_MS = 24 * 60 * 60_000;
 
 it('is unset (forever) by default and when empty, and a whole number of days otherwise, for either store', () => {
   expect(loadConfig({}).store).not.toHaveProperty('retentionDays');
@@ -30,4 +35,31 @@ it('reaches the embedded store openVitalsStore opens, which says at open which r
   const store = await openVitalsStore(config, createLogger('info', {}, (l) => lines.push(l)));
   await store.close();
   expect(lines.join('\n')).toContain('vitals retention: 90 days');
+});
+
+it('the dashboard API opens the embedded store as a reader: it says the retention but does not delete; the processor (the writer) does', async () => {
+  const dir = makeTempDir('pb-retention-reader-');
+  const config = loadConfig({ PULSEBRIDGE_DATA_DIR: dir, PULSEBRIDGE_VITALS_RETENTION_DAYS: '30' });
+  const old = Date.now() - 40 * DAY_MS;
+  const seed = new SqliteVitalsStore(config.store.kind === 'sqlite' ? config.store.path : '');
+  await seed.write({ heartRate: [{ patientId: 'pat-1', deviceId: 'dev-1', timeMs: old, hrBpm: 72 }], rr: [] });
+  await seed.close();
+  const readerLines: string[] = [];
+  const reader = await openVitalsStore(config, createLogger('info', {}, (l) => readerLines.push(l)), { role: 'reader' });
+  try {
+    // A writer prunes right after opening (a timer of 0 ms): give the reader far longer than that.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await reader.queryHeartRate('pat-1', 0, Date.now())).toHaveLength(1);
+    expect(readerLines.map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual([
+      'vitals retention: 30 days: points and ECG strips older than that (device time) are deleted by the store\'s writer (the processor); this reader does not delete',
+    ]);
+    const writer = await openVitalsStore(config, createLogger('error', {}, () => {}));
+    try {
+      await waitFor('the writer\'s prune at open', async () => ((await reader.queryHeartRate('pat-1', 0, Date.now())).length === 0 ? true : undefined), 5_000);
+    } finally {
+      await writer.close();
+    }
+  } finally {
+    await reader.close();
+  }
 });

@@ -37,7 +37,7 @@ describe('opening the InfluxDB vitals store', () => {
     const probe = await influxStandIn(0, 200);
     await new Promise((resolve) => servers.pop()!.close(resolve));
     const lines: string[] = [];
-    const store = await openVitalsStore(influxConfig(probe), createLogger('info', {}, (l) => lines.push(l)), { firstDelayMs: 50, maxDelayMs: 100 });
+    const store = await openVitalsStore(influxConfig(probe), createLogger('info', {}, (l) => lines.push(l)), { retry: { firstDelayMs: 50, maxDelayMs: 100 } });
     try {
       expect(lines.join('\n')).toContain('InfluxDB cannot be reached at start');
       const queries: string[] = [];
