@@ -9,7 +9,7 @@ import { openBus, openLivenessReader, openRegistry, openVitalsStore } from '../p
 import { loadConfig, type PulsebridgeConfig } from '../platform/config.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
 import { startOpsServer } from '../platform/ops-server.ts';
-import { assertWritableFolder } from '../platform/sqlite-file.ts';
+import { assertWritableFolder, warnIfFolderOpenToOthers } from '../platform/sqlite-file.ts';
 import { createLogger, type Logger } from '../platform/log.ts';
 import { MetricsRegistry } from '../platform/metrics.ts';
 import { asksForHelp, COMMON_FLAGS, envWithFlags, parse, parseDurationMs, UsageError } from './args.ts';
@@ -59,6 +59,15 @@ function cliActor(env: NodeJS.ProcessEnv): string {
     }
   }
   return `cli:${user || 'unknown'}`;
+}
+
+/**
+ * The components' start-up warning about a data folder open to other users, said once by each
+ * command that uses the folder (certificates, registry, token key, dead letters and the PHI audit
+ * log, simulator files). Nothing when the folder does not exist yet: it is created 0700.
+ */
+function warnIfDataFolderOpen(config: Readonly<PulsebridgeConfig>): void {
+  warnIfFolderOpenToOthers(config.dataDir, createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, { app: 'pulsebridge' }));
 }
 
 function shutdownSignal(logger: Logger): AbortSignal {
@@ -198,6 +207,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
         const frameMs = values['frame-ms'] === undefined ? undefined : Number(values['frame-ms']);
         if (frameMs !== undefined && !(Number.isInteger(frameMs) && frameMs >= 100 && frameMs <= 5000)) throw new UsageError('--frame-ms must be a whole number of ms from 100 to 5000 (device-protocol.md "Limits")');
         const config = configFrom(values);
+        warnIfDataFolderOpen(config);
         const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, { app: 'pulsebridge', component: 'sim' });
         await runReplayCommand({ config, recordPaths: list(values.record), deviceIds: list(values.device), frameMs, speed: parseSpeed(values.speed, 1), url: values.url,
           credentials: { cert: values.cert, key: values.key, ca: values.ca }, format: parseFormatFlag(values.format), signal: shutdownSignal(logger), logger, out });
@@ -207,6 +217,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
         speed: { type: 'string' }, url: { type: 'string' }, 'ground-truth': { type: 'string' }, 'cert-dir': { type: 'string' }, ca: { type: 'string' },
         report: { type: 'string' }, api: { type: 'string' }, token: { type: 'string' }, 'report-wait': { type: 'string' }, ...SIM_ECG_FLAGS, ...SIM_BEHAVIOUR_FLAGS });
       const config = configFrom(values);
+      warnIfDataFolderOpen(config);
       const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, { app: 'pulsebridge', component: 'sim' });
       const devices = Number(values.devices ?? 1);
       if (!Number.isInteger(devices) || devices < 1) throw new UsageError('--devices must be a whole number ≥ 1');
@@ -222,6 +233,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       if (!values.sub) throw new UsageError('token needs --sub USER');
       if (!ROLES.includes(values.role as Role)) throw new UsageError('token needs --role clinician or --role admin');
       const config = configFrom(values);
+      warnIfDataFolderOpen(config);
       const issuer = await openDevIssuer({ dataDir: config.dataDir });
       const patients = (values.patients ?? '').split(',').map((p) => p.trim()).filter(Boolean);
       out(await issuer.issueToken({ sub: values.sub, role: values.role as Role, patients, ttlSeconds: Math.round(parseDurationMs(values.ttl ?? '12h') / 1000) }));
@@ -233,6 +245,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       // `device command --json '{…}'` carries the command body; elsewhere --json asks for JSON output.
       const { values, positionals } = rest[0] === 'command' ? parse(rest, { ...flags, json: { type: 'string' } }) : parse(rest, { ...flags, json: { type: 'boolean' } });
       const config = configFrom(values);
+      warnIfDataFolderOpen(config);
       return runDeviceCommand({ config, action: positionals[0], deviceId: positionals[1], patientId: values.patient, json: values.json === true,
         from: values.from, at: values.at, commandType: values.type, commandJson: typeof values.json === 'string' ? values.json : undefined,
         ttl: values.ttl, timeout: values.timeout, wait: values.wait, signal: values.wait ? shutdownSignal(createLogger('warn', { app: 'pulsebridge' })) : undefined,
@@ -242,6 +255,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       const { values, positionals } = parse(rest, { ...COMMON_FLAGS, source: { type: 'string' }, reason: { type: 'string' }, device: { type: 'string' },
         since: { type: 'string' }, limit: { type: 'string' }, timeout: { type: 'string' }, json: { type: 'boolean' } });
       const config = configFrom(values);
+      warnIfDataFolderOpen(config);
       return runDeadLetterCommand({ config, action: positionals[0], id: positionals[1], source: values.source, reason: values.reason, deviceId: values.device,
         since: values.since, limit: values.limit, timeout: values.timeout, json: values.json === true, actor: cliActor(env),
         out, err: (line) => process.stderr.write(line + '\n') });

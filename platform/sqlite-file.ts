@@ -141,15 +141,29 @@ export function assertWritableFolder(dir: string, logger?: Pick<Logger, 'warn'>,
   const probe = `${dir}/.pb-write-check-${process.pid}`;
   try {
     const created = fs.mkdirSync(dir, { recursive: true, mode: OWNER_ONLY_FOLDER }) !== undefined;
-    const mode = fs.statSync(dir).mode & 0o777;
-    if (!created && (mode & 0o077) !== 0) {
-      logger?.warn(`${what} ${dir} is open to other users (mode ${mode.toString(8)}); it holds patient data: chmod 700 ${dir}`, { dataDir: dir, mode: mode.toString(8) });
-    }
+    if (!created && logger) warnIfFolderOpenToOthers(dir, logger, what);
     fs.writeFileSync(probe, 'ok');
   } catch (err) {
     const cause = storageCause(err);
     throw new PulsebridgeError('PB_STORAGE_UNAVAILABLE', `${what} ${dir} cannot be written: ${cause ?? (err as Error).message}; Pulsebridge keeps its databases, keys and audit log there (set PULSEBRIDGE_DATA_DIR or --data-dir to a writable folder)`, { cause: err });
   } finally {
     fs.rmSync(probe, { force: true });
+  }
+}
+
+/**
+ * The warning of {@link assertWritableFolder} alone, for a command that may use the data folder
+ * without starting a component (the CLI): one warning when the folder exists and others may enter
+ * or list it; nothing when it does not exist (it will be created 0700) or cannot be looked at.
+ */
+export function warnIfFolderOpenToOthers(dir: string, logger: Pick<Logger, 'warn'>, what = 'the data folder'): void {
+  let mode: number;
+  try {
+    mode = fs.statSync(dir).mode & 0o777;
+  } catch {
+    return;
+  }
+  if ((mode & 0o077) !== 0) {
+    logger.warn(`${what} ${dir} is open to other users (mode ${mode.toString(8)}); it holds patient data: chmod 700 ${dir}`, { dataDir: dir, mode: mode.toString(8) });
   }
 }
