@@ -11,7 +11,7 @@
  *   rekey <id> [--json]                      development PKI: new key and certificate, the old one revoked in the dev CRL
  *   list [--json]                            every device with its liveness
  *   show <id>                                one device as JSON (liveness, assignments)
- *   audit <id>                               its audit trail as JSON
+ *   audit <id>                               its audit trail as JSON (add, assign, …, rekey with the old and new serial, commands)
  *   command <id> --type ping|config|fw_offer [--json '{…}'] [--ttl 1h] [--timeout 60s] [--wait]
  */
 import { devPkiPaths, issueDeviceCertificate, rekeyDeviceCertificate } from '../platform/security/index.ts';
@@ -133,6 +133,12 @@ async function runDeviceAction(registry: Registry, input: DeviceCommandInput): P
         throw new PulsebridgeError('PB_CONFIG_INVALID', `device rekey issues certificates from the development CA in the data folder, but the gateway trusts ${config.gateway.deviceCaPath} (PULSEBRIDGE_DEVICE_CA): issue the device a new certificate from that CA and revoke the old one in its CRL (PULSEBRIDGE_DEVICE_CRL)`);
       }
       const r = rekeyDeviceCertificate(config.dataDir, deviceId);
+      // Into the device's audit trail once the PKI did it (a failed rekey changed nothing to audit).
+      try {
+        await registry.recordRekey(deviceId, { revokedSerial: r.revokedSerial, serial: r.serial }, input.actor);
+      } catch (err) {
+        throw new PulsebridgeError(err instanceof PulsebridgeError ? err.code : 'PB_INTERNAL', `device ${deviceId} has a new key and certificate (serial ${r.serial}; ${r.revokedSerial} is revoked in ${r.crl}), but the audit trail could not record it: ${(err as Error).message}`, { cause: err });
+      }
       const result = { deviceId, cert: r.cert, key: r.key, ca: r.ca, serial: r.serial, revokedSerial: r.revokedSerial, crl: r.crl };
       out(input.json ? JSON.stringify(result)
         : `device ${deviceId} has a new key and certificate (serial ${r.serial}); certificate ${r.revokedSerial} is revoked in ${r.crl}\n  cert ${r.cert}\n  key  ${r.key}\n  ca   ${r.ca}`);

@@ -10,9 +10,9 @@
 import { DEVICE_ID_PATTERN } from '../../contracts/topics.ts';
 import { checkPatientId, checkTime, patientAtTime, patientNow, planAdd, planAssign, planUnassign } from './assignments.ts';
 import type { Bus } from '../bus/index.ts';
-import { BusEntityLog, type ChangePlan } from './entity-log.ts';
-import type { Assignment, AuditRecord, DeviceRecord } from './types.ts';
-import type { DeviceDirectory } from './registry.ts';
+import { BusEntityLog, type AuditedBeside, type ChangePlan } from './entity-log.ts';
+import type { Assignment, AuditRecord, DeviceRecord, DirectoryAuditAction } from './types.ts';
+import type { CertificateSerials, DeviceDirectory } from './registry.ts';
 import { PulsebridgeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 
@@ -129,11 +129,19 @@ export class BusDeviceDirectory implements DeviceDirectory {
     return this.#change(deviceId, actor, enabled ? 'enable' : 'disable', (cur) => (cur!.enabled === enabled ? undefined : { ...cur!, enabled }));
   }
 
-  async #change(deviceId: string, actor: string, action: string, plan: ChangePlan<DeviceState>, mayCreate = false): Promise<DeviceRecord> {
+  async recordRekey(deviceId: string, serials: CertificateSerials, actor: string): Promise<void> {
+    // An event that leaves the device as it is (so a version that does not know `rekey` folds it
+    // like any change) and gives the audit trail the serials beside it.
+    await this.#change(deviceId, actor, 'rekey', (cur) => cur, false, {
+      before: { certificateSerial: serials.revokedSerial }, after: { certificateSerial: serials.serial },
+    });
+  }
+
+  async #change(deviceId: string, actor: string, action: DirectoryAuditAction, plan: ChangePlan<DeviceState>, mayCreate = false, audited?: AuditedBeside): Promise<DeviceRecord> {
     await this.#log.change(deviceId, deviceId, actor, action, (cur) => {
       if (!cur && !mayCreate) throw new PulsebridgeError('PB_REGISTRY_UNKNOWN_DEVICE', `device "${deviceId}" is not registered`);
       return plan(cur);
-    });
+    }, audited);
     return this.get(deviceId)!;
   }
 

@@ -39,6 +39,14 @@ export interface EntityEvent<S> {
   /** Revision the change was computed from; 0 for a new entity. */
   baseRevision: number;
   after: S;
+  /** Fields the audit trail shows beside the states (a rekey's serials); absent from older writers' events. */
+  audited?: AuditedBeside;
+}
+
+/** What an event adds to the audited before and after, without being part of the entity's state. */
+export interface AuditedBeside {
+  before: Record<string, unknown>;
+  after: Record<string, unknown>;
 }
 
 export interface Entity<S> { state: S; revision: number }
@@ -126,7 +134,7 @@ export class BusEntityLog<S> {
    * `plan` may throw to refuse the change; it receives a copy it may modify. `action` may depend
    * on the states (e.g. `command.ok` or `command.error`).
    */
-  async change(key: string, deviceId: string, actor: string, action: string | ((after: S, before: S | undefined) => string), plan: ChangePlan<S>): Promise<Entity<S> | undefined> {
+  async change(key: string, deviceId: string, actor: string, action: string | ((after: S, before: S | undefined) => string), plan: ChangePlan<S>, audited?: AuditedBeside): Promise<Entity<S> | undefined> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const cur = this.#entities.get(key);
       const after = plan(cur && structuredClone(cur.state));
@@ -134,6 +142,7 @@ export class BusEntityLog<S> {
       const event: EntityEvent<S> = {
         schema: this.#o.eventSchema, eventId: randomUUID(), key, deviceId, atMs: this.#now(), actor,
         action: typeof action === 'string' ? action : action(after, cur?.state), baseRevision: cur?.revision ?? 0, after,
+        ...(audited ? { audited } : {}),
       };
       const follower = this.#follower!;
       const folded = follower.expect(event.eventId);
@@ -163,9 +172,14 @@ export class BusEntityLog<S> {
       if (this.#o.keepAuditTrail !== false) {
         let audit = this.#auditByDevice.get(e.deviceId);
         if (!audit) this.#auditByDevice.set(e.deviceId, (audit = []));
+        // Whatever the action (one this version does not know included): it is only shown.
+        const before = cur ? this.#o.audited(cur.state) : null;
+        const after = this.#o.audited(e.after);
+        const beside = isRecord(e.audited) && isRecord(e.audited.before) && isRecord(e.audited.after) ? e.audited : undefined;
         audit.push({
           atMs: e.atMs, actor: e.actor, action: e.action, deviceId: e.deviceId,
-          before: cur ? this.#o.audited(cur.state) : null, after: this.#o.audited(e.after),
+          before: beside && isRecord(before) ? { ...before, ...beside.before } : before,
+          after: beside && isRecord(after) ? { ...after, ...beside.after } : after,
         });
       }
       this.#entities.set(e.key, { state: e.after, revision: e.baseRevision + 1 });
@@ -176,3 +190,5 @@ export class BusEntityLog<S> {
     this.#follower?.settle(e.eventId, accepted);
   }
 }
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

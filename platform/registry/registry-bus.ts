@@ -9,7 +9,7 @@ import { BusDeviceCommandStore } from './commands-bus.ts';
 import { BusDeviceDirectory } from './directory-bus.ts';
 import { BusDeviceLivenessStore } from './liveness-bus.ts';
 import type { Assignment, AuditRecord, DeviceRecord } from './types.ts';
-import type { Registry } from './registry.ts';
+import type { CertificateSerials, Registry } from './registry.ts';
 import type { Logger } from '../log.ts';
 
 export interface BusRegistryOptions {
@@ -60,6 +60,9 @@ export class BusRegistry implements Registry {
   }
   setEnabled(deviceId: string, enabled: boolean, actor: string): Promise<DeviceRecord> {
     return this.directory.setEnabled(deviceId, enabled, actor);
+  }
+  recordRekey(deviceId: string, serials: CertificateSerials, actor: string): Promise<void> {
+    return this.directory.recordRekey(deviceId, serials, actor);
   }
 
   /**

@@ -8,8 +8,8 @@ import { SqliteDeviceCommandStore } from './commands-sqlite.ts';
 import { SqliteDeviceLivenessStore } from './liveness-sqlite.ts';
 import { PulsebridgeError } from '../errors.ts';
 import { RegistryDb } from './db.ts';
-import type { Registry } from './registry.ts';
-import type { Assignment, AuditRecord, DeviceRecord } from './types.ts';
+import type { CertificateSerials, Registry } from './registry.ts';
+import type { Assignment, AuditRecord, DeviceRecord, DirectoryAuditAction } from './types.ts';
 
 interface AssignmentRow { patient_id: string; from_ms: number; to_ms: number | null }
 
@@ -74,6 +74,14 @@ export class DeviceRegistry implements Registry {
       this.#changed(actor, enabled ? 'enable' : 'disable', deviceId, before);
     });
     return this.get(deviceId)!;
+  }
+
+  recordRekey(deviceId: string, serials: CertificateSerials, actor: string): void {
+    this.#db.transaction(() => {
+      const device = this.#requireSnapshot(deviceId);
+      // Not a directory change (the version stays): the gateway follows certificates through the CRL.
+      this.#db.audit(actor, 'rekey', deviceId, { ...device, certificateSerial: serials.revokedSerial }, { ...device, certificateSerial: serials.serial });
+    });
   }
 
   get(deviceId: string): DeviceRecord | undefined {
@@ -144,7 +152,7 @@ export class DeviceRegistry implements Registry {
     return s;
   }
 
-  #changed(actor: string, action: string, deviceId: string, before: unknown): void {
+  #changed(actor: string, action: DirectoryAuditAction, deviceId: string, before: unknown): void {
     this.#db.bump('directory_version');
     this.#db.audit(actor, action, deviceId, before, this.#snapshot(deviceId));
   }

@@ -15,6 +15,12 @@ import type { DeviceCommandStore } from './commands.ts';
 import type { DeviceLivenessStore } from './liveness.ts';
 import type { Assignment, AuditRecord, DeviceRecord, MaybePromise } from './types.ts';
 
+/** A re-keyed device's certificates: the one revoked and the one issued in its place (hex serials). */
+export interface CertificateSerials {
+  revokedSerial: string;
+  serial: string;
+}
+
 /** What the gateway needs: look-ups on the hot path and a cheap way to notice changes. */
 export interface DeviceDirectoryReader {
   get(deviceId: string): DeviceRecord | undefined;
@@ -47,6 +53,12 @@ export interface DeviceDirectory extends DeviceDirectoryReader {
   /** Ends the device's open assignment at device time `atMs`; later frames are dead-lettered as unassigned. */
   unassign(deviceId: string, atMs: number, actor: string): MaybePromise<DeviceRecord>;
   setEnabled(deviceId: string, enabled: boolean, actor: string): MaybePromise<DeviceRecord>;
+  /**
+   * Audits a certificate replacement done outside the registry (the PKI: `device rekey`), once it
+   * succeeded: action `rekey`, before and after the device with the revoked and the new serial as
+   * `certificateSerial`. The device itself does not change.
+   */
+  recordRekey(deviceId: string, serials: CertificateSerials, actor: string): MaybePromise<void>;
   /** Every audited change of the device (registry changes and commands), oldest first. */
   audit(deviceId: string): MaybePromise<AuditRecord[]>;
 }

@@ -3,12 +3,22 @@
  * Every registry file and adapter imports them from here (a leaf: it imports nothing).
  */
 
+/**
+ * What the device directory writes in a device's audit trail ({@link AuditRecord.action}; the
+ * commands add `command.create`, `command.ok`, …). `rekey`: the device's certificate was replaced
+ * and the old one revoked (`pulsebridge device rekey`); its before and after are the device with
+ * the old and the new `certificateSerial`. Readers take any action: a trail written by a newer
+ * version may hold ones this version does not know (the SQLite table stores text; the bus fold
+ * applies an event whatever its action).
+ */
+export type DirectoryAuditAction = 'add' | 'assign' | 'unassign' | 'enable' | 'disable' | 'rekey';
+
 /** One audited change: who did what to a device, when, and the state before and after. */
 export interface AuditRecord {
   /** Wall-clock time, ms since the epoch. */
   atMs: number;
   actor: string;
-  /** `add`, `assign`, `unassign`, `enable`, `disable`, `command.create`, `command.ok`, … */
+  /** A {@link DirectoryAuditAction}, `command.create`, `command.ok`, …; any string from a newer writer. */
   action: string;
   deviceId: string;
   before: unknown;

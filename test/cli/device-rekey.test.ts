@@ -99,6 +99,27 @@ describe('pulsebridge device rekey', () => {
     expect(new X509Certificate(fs.readFileSync(added.cert)).serialNumber).toBe(second.serial);
   });
 
+  it('leaves an entry in the device\'s audit trail: who re-keyed it, the revoked and the new serial', async () => {
+    await cli(env, { action: 'add', deviceId: 'dev-1', patientId: 'pat-1' });
+    await cli(env, { action: 'disable', deviceId: 'dev-1' });
+    const r = JSON.parse((await cli(env, { action: 'rekey', deviceId: 'dev-1', json: true })).out[0]!) as { serial: string; revokedSerial: string };
+    for (const json of [false, true]) {
+      const trail = JSON.parse((await cli(env, { action: 'audit', deviceId: 'dev-1', json })).out.join('\n')) as { at: string; actor: string; action: string; before: Record<string, unknown>; after: Record<string, unknown> }[];
+      expect(trail.map((e) => [e.actor, e.action])).toEqual([['cli:tester', 'add'], ['cli:tester', 'disable'], ['cli:tester', 'rekey']]);
+      const rekey = trail[2]!;
+      expect(rekey.before).toMatchObject({ deviceId: 'dev-1', enabled: false, patientId: 'pat-1', certificateSerial: r.revokedSerial });
+      expect(rekey.after).toMatchObject({ deviceId: 'dev-1', enabled: false, patientId: 'pat-1', certificateSerial: r.serial });
+      expect(Date.now() - Date.parse(rekey.at)).toBeLessThan(60_000);
+    }
+  });
+
+  it('a refused rekey leaves no audit entry', async () => {
+    await cli(env, { action: 'add', deviceId: 'dev-1', patientId: 'pat-1' });
+    await expect(cli({ ...env, PULSEBRIDGE_DEVICE_CA: '/etc/hospital/device-ca.crt' }, { action: 'rekey', deviceId: 'dev-1' })).rejects.toThrow(/development CA/);
+    const trail = JSON.parse((await cli(env, { action: 'audit', deviceId: 'dev-1' })).out.join('\n')) as { action: string }[];
+    expect(trail.map((e) => e.action)).toEqual(['add']);
+  });
+
   it('refuses an unregistered device, and a hospital device CA (PULSEBRIDGE_DEVICE_CA) whose certificates are not ours to issue', async () => {
     await expect(cli(env, { action: 'rekey', deviceId: 'nobody' })).rejects.toThrow(/device "nobody" is not registered/);
     await cli(env, { action: 'add', deviceId: 'dev-1', patientId: 'pat-1' });

@@ -38,6 +38,29 @@ describe('bus-backed directory across instances', () => {
     await bus.close();
   });
 
+  it('a rekey event replays with its serials, and an event with an action this version does not know is folded and listed, not refused', async () => {
+    const bus = new InProcessBus();
+    const cli = await BusDeviceDirectory.open({ bus, logger: silentLogger });
+    await cli.add('dev-1', 'pat-a', 'cli', 1000);
+    await cli.recordRekey('dev-1', { revokedSerial: '0A', serial: '0B' }, 'cli:bob');
+    // A newer version's change: an action and a field unknown here.
+    const state = { deviceId: 'dev-1', enabled: true, createdAt: 1000, assignments: [{ patientId: 'pat-a', fromMs: 1000 }] };
+    await bus.publish(DEVICE_EVENTS_STREAM, [{ key: 'dev-1', value: Buffer.from(JSON.stringify({
+      schema: 'pb.device-event.v1', eventId: 'e-future', key: 'dev-1', deviceId: 'dev-1', atMs: 5000, actor: 'cli:carol', action: 'certificate.renewed',
+      baseRevision: 2, after: state, renewal: { days: 825 },
+    })) }]);
+    const late = await BusDeviceDirectory.open({ bus, logger: silentLogger });
+    const trail = await late.audit('dev-1');
+    expect(trail.map((e) => [e.actor, e.action])).toEqual([['cli', 'add'], ['cli:bob', 'rekey'], ['cli:carol', 'certificate.renewed']]);
+    expect([(trail[1]!.before as { certificateSerial: string }).certificateSerial, (trail[1]!.after as { certificateSerial: string }).certificateSerial]).toEqual(['0A', '0B']);
+    expect(late.get('dev-1')).toMatchObject({ enabled: true, patientId: 'pat-a' });
+    // Folded like any change: the next change names the revision after it.
+    await late.setEnabled('dev-1', false, 'cli');
+    expect(late.get('dev-1')?.enabled).toBe(false);
+    await Promise.all([cli.close(), late.close()]);
+    await bus.close();
+  });
+
   it('two instances changing one device at once: one change wins, the other is recomputed on top of it, and both end up the same', async () => {
     const bus = new InProcessBus();
     const a = await BusDeviceDirectory.open({ bus, logger: silentLogger });

@@ -76,6 +76,19 @@ export function directoryContract(adapter: DirectoryAdapter): void {
     expect([(trail[2]!.before as { enabled: boolean }).enabled, (trail[2]!.after as { enabled: boolean }).enabled]).toEqual([true, false]);
   });
 
+  it('audits a rekey (done by the PKI) with who, when and the revoked and the new serial, leaving the device as it is', async () => {
+    await dir.add(id, 'pat-a', 'cli:alice', T - 1000);
+    now = T + 1;
+    await dir.recordRekey(id, { revokedSerial: '0A1B', serial: '0C2D' }, 'cli:bob');
+    const device = { deviceId: id, enabled: true, createdAt: T, patientId: 'pat-a', assignments: [{ patientId: 'pat-a', fromMs: T - 1000 }] };
+    expect(dir.get(id)).toEqual({ deviceId: id, enabled: true, createdAt: T, patientId: 'pat-a' });
+    expect((await dir.audit(id)).slice(1)).toEqual([{
+      atMs: T + 1, actor: 'cli:bob', action: 'rekey', deviceId: id,
+      before: { ...device, certificateSerial: '0A1B' }, after: { ...device, certificateSerial: '0C2D' },
+    }]);
+    await expect(attempt(() => dir.recordRekey('no-such-device', { revokedSerial: '01', serial: '02' }, 'test'))).rejects.toMatchObject({ code: 'PB_REGISTRY_UNKNOWN_DEVICE' });
+  });
+
   it('moves the change version with every change and not otherwise', async () => {
     await dir.add(id, 'pat-a', 'test', T);
     const v1 = dir.changeVersion();
