@@ -24,7 +24,9 @@ export type AuditAction =
   | 'ecg.watch'
   /**
    * A request or stream refused 401 (missing, malformed, expired, forged token): actor
-   * {@link ANONYMOUS_ACTOR}, the route, the remote address and the reason sentence; never the token.
+   * {@link ANONYMOUS_ACTOR} — or, for a genuine token that only expired (signature, issuer and
+   * audience verified), its subject and role — the route, the remote address and the reason
+   * sentence; never the token.
    */
   | 'auth.failed'
   | 'devices.list'
@@ -50,7 +52,10 @@ export const ANONYMOUS_ACTOR = Object.freeze({ sub: 'anonymous', role: 'anonymou
 export interface AuditEntry {
   /** Wall-clock time, ISO 8601. */
   at: string;
-  /** Who: the token's subject and role, or {@link ANONYMOUS_ACTOR} when authentication failed. */
+  /**
+   * Who: the token's subject and role, or {@link ANONYMOUS_ACTOR} when authentication failed
+   * (the subject of a genuine but expired token for `auth.failed`: dashboard-api/auth.ts ExpiredTokenError).
+   */
   actor: { sub: string; role: Role } | typeof ANONYMOUS_ACTOR;
   action: AuditAction;
   /** The patient addressed by the request, when there is one. */

@@ -23,7 +23,22 @@ export interface Principal {
   expiresAtMs: number | undefined;
 }
 
-/** Turns a bearer token into a principal, or throws PB_AUTH_INVALID_TOKEN. */
+/**
+ * PB_AUTH_INVALID_TOKEN for a token that is genuine but expired: its signature, issuer and audience
+ * verified and only `exp` is past. The request is refused like any other 401; only the audit trail
+ * names {@link subject} as the actor of the failed access instead of `anonymous`. Never thrown
+ * for a token that did not verify: its claims could say anything.
+ */
+export class ExpiredTokenError extends PulsebridgeError {
+  readonly subject: { sub: string; role: Role };
+
+  constructor(message: string, subject: { sub: string; role: Role }, cause: unknown) {
+    super('PB_AUTH_INVALID_TOKEN', message, { cause });
+    this.subject = subject;
+  }
+}
+
+/** Turns a bearer token into a principal, or throws PB_AUTH_INVALID_TOKEN (an {@link ExpiredTokenError} for a genuine expired one). */
 export interface TokenVerifier {
   verify(token: string): Promise<Principal>;
 }
@@ -162,11 +177,32 @@ function jwtTokenVerifier(
         if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid || !(err instanceof joseErrors.JOSEError)) {
           throw new PulsebridgeError('PB_AUTH_DISCOVERY_FAILED', `cannot load the issuer's signing keys: ${(err as Error).message}`, { cause: err });
         }
+        const subject = expiredSubject(err, expected, mapClaims);
+        if (subject) throw new ExpiredTokenError(describeJoseError(err), subject, err);
         throw new PulsebridgeError('PB_AUTH_INVALID_TOKEN', describeJoseError(err), { cause: err });
       }
       return mapClaims(payload);
     },
   };
+}
+
+/**
+ * Who presented a token that failed only because `exp` is past, else undefined. jose verifies the
+ * signature before it reads a claim, and checks `exp` after the required claims, `iss` and `aud`
+ * (jose 6, lib/jwt_claims_set.js validateClaimsSet), so its JWTExpired for `exp` carries a payload
+ * that verified in every other respect. Issuer and audience are compared here again all the same:
+ * a jose that reordered its checks must not turn an unverified subject into an audited actor.
+ */
+function expiredSubject(err: unknown, expected: { issuer: string; audience: string }, mapClaims: ClaimsMapper): { sub: string; role: Role } | undefined {
+  if (!(err instanceof joseErrors.JWTExpired) || err.claim !== 'exp') return undefined;
+  const { iss, aud } = err.payload;
+  if (iss !== expected.issuer || !(aud === expected.audience || (Array.isArray(aud) && aud.includes(expected.audience)))) return undefined;
+  try {
+    const { sub, role } = mapClaims(err.payload);
+    return { sub, role };
+  } catch {
+    return undefined; // claims this API would refuse anyway: nobody to name
+  }
 }
 
 function describeJoseError(err: InstanceType<typeof joseErrors.JOSEError>): string {

@@ -28,7 +28,7 @@ import { AlertProjection, parseEventId } from './alert-projection.ts';
 import { AlertStreamHub, STREAM_CLOSE, type StreamSession } from './alert-stream.ts';
 import { ANONYMOUS_ACTOR } from './audit.ts';
 import type { AuditAction, AuditEntry, AuditSink } from './audit.ts';
-import { AuthFailureLogLimit, bearerToken, canAccessPatient, OTHER_ADDRESSES } from './auth.ts';
+import { AuthFailureLogLimit, bearerToken, canAccessPatient, ExpiredTokenError, OTHER_ADDRESSES } from './auth.ts';
 import type { Principal, TokenVerifier } from './auth.ts';
 import { badRequest, BASE_HEADERS, idSegment, parseTimeParam, pathSegment, rejectUpgrade, sendError, sendJson, toApiError } from './http-util.ts';
 import type { ApiError } from './http-util.ts';
@@ -280,8 +280,9 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
     } catch (err) {
       const invalid = err instanceof PulsebridgeError && err.code === 'PB_AUTH_INVALID_TOKEN';
       authFailures.inc({ reason: invalid ? 'invalid' : 'unavailable' });
-      // An issuer we cannot reach is our outage (503), not the caller's failure.
-      if (invalid) await recordAuthFailure(origin, err.message);
+      // An issuer we cannot reach is our outage (503), not the caller's failure. A genuine token
+      // that only expired names who presented it; any other stays anonymous.
+      if (invalid) await recordAuthFailure(origin, err.message, err instanceof ExpiredTokenError ? err.subject : ANONYMOUS_ACTOR);
       throw err;
     }
   }
@@ -313,11 +314,11 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
    * (the security re-check wrote 1,600 entries a second from one client); and a warning for the
    * first per address per window. Never the token: only the reason sentence.
    */
-  async function recordAuthFailure(origin: AuthOrigin, reason: string): Promise<void> {
+  async function recordAuthFailure(origin: AuthOrigin, reason: string, actor: AuditEntry['actor'] = ANONYMOUS_ACTOR): Promise<void> {
     const remoteAddress = clientAddress(origin.req, trustedProxies);
     if (authFailureLog.admit(remoteAddress ?? 'unknown')) log.warn('authentication failed', { route: origin.route, remoteAddress, reason });
     if (!authFailureAudit.admit(remoteAddress ?? 'unknown')) return;
-    const entry: AuditEntry = { at: iso(), actor: ANONYMOUS_ACTOR, action: 'auth.failed', route: origin.route, outcome: 'denied', status: 401, detail: reason };
+    const entry: AuditEntry = { at: iso(), actor, action: 'auth.failed', route: origin.route, outcome: 'denied', status: 401, detail: reason };
     if (remoteAddress) entry.remoteAddress = remoteAddress;
     await writeAuthFailure(entry);
   }

@@ -4,10 +4,11 @@
  * message, renewal or silence — is an `auth.failed` audit entry (anonymous actor, route, remote
  * address, the reason sentence; never the token), and a warning in the log, rate-limited per
  * remote address so a flood of bad tokens cannot flood the log. Routes that need no token are
- * neither audited nor logged.
+ * neither audited nor logged. A genuine token that only expired names its subject as the actor
+ * (review finding: audited as anonymous before); a forged one never does.
  */
 import { readFile } from 'node:fs/promises';
-import { importJWK, SignJWT, type JWK } from 'jose';
+import { generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
 import { afterEach, describe, expect, test } from 'vitest';
 import { ANONYMOUS_ACTOR, type AuditEntry, type AuditSink } from '../../dashboard-api/audit.ts';
 import { AuthFailureLogLimit } from '../../dashboard-api/auth.ts';
@@ -79,10 +80,12 @@ describe('a failed authentication', () => {
 
     const entries = (await auditOf(f)).filter((e) => e.action === 'auth.failed');
     const at = expect.any(String);
-    const failed = (route: string, detail: string) => ({ at, actor: ANONYMOUS_ACTOR, action: 'auth.failed', route, outcome: 'denied', status: 401, detail, remoteAddress: '127.0.0.1' });
+    const failed = (route: string, detail: string, actor: AuditEntry['actor'] = ANONYMOUS_ACTOR) => ({ at, actor, action: 'auth.failed', route, outcome: 'denied', status: 401, detail, remoteAddress: '127.0.0.1' });
+    // The expired token is genuine (the dev issuer's key): its subject is who failed.
+    const mallory = { sub: 'mallory', role: 'admin' } as const;
     expect(entries.slice(0, 5)).toEqual([
       failed('/v1/patients', 'no token was sent'),
-      failed('/v1/patients/{id}', 'the token has expired'),
+      failed('/v1/patients/{id}', 'the token has expired', mallory),
       failed('/v1/alerts', 'the token algorithm is not accepted'),
       failed('/v1/alerts/{id}/ack', 'the token signature is invalid'),
       failed('/v1/patients/{id}/vitals', "the Authorization header is not of the form 'Bearer <token>'"),
@@ -90,7 +93,7 @@ describe('a failed authentication', () => {
     // The stream's: upgrade, first messages (their order is the sockets'), silence, renewal.
     expect(entries.slice(5, 6)).toEqual([failed('/v1/stream', 'the token is malformed or invalid')]);
     expect(entries.slice(6, 9)).toEqual(expect.arrayContaining([
-      failed('/v1/stream', 'the token has expired'),
+      failed('/v1/stream', 'the token has expired', mallory),
       failed('/v1/stream', 'the first message must be {"type":"auth","token":…}'),
       failed('/v1/stream', 'no {"type":"auth","token":…} message within 150 ms'),
     ]));
@@ -105,6 +108,53 @@ describe('a failed authentication', () => {
     const metrics = await http('GET', `${f.url}/metrics`);
     expect(metrics.body).toContain('pulsebridge_dashboard_auth_failures_total{reason="missing"} 4');
     expect(metrics.body).toContain('pulsebridge_dashboard_auth_failures_total{reason="invalid"} 6');
+  });
+
+  test('an expired token names its subject only when its signature, issuer and audience verify; still 401 with the same answer', async () => {
+    const { fx: f } = await start();
+    const expiredClaims = (over: Record<string, unknown> = {}) => claims({ sub: 'dr-b', role: 'clinician', patients: ['p1'], iat: nowS() - 7200, exp: nowS() - 120, ...over });
+    // Signed with another key under the dev key's kid: a forgery naming dr-b.
+    const { kid } = JSON.parse(await readFile(f.issuer.keyPath, 'utf8')) as { kid: string };
+    const forged = await new SignJWT(expiredClaims()).setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' }).sign((await generateKeyPair('ES256')).privateKey);
+    const cases: [string, string][] = [
+      ['genuine', await signWithDevKey(f, expiredClaims())],
+      ['forged signature', forged],
+      ['other audience', await signWithDevKey(f, expiredClaims({ aud: 'another-app' }))],
+      ['other issuer', await signWithDevKey(f, expiredClaims({ iss: 'https://elsewhere.example' }))],
+      ['role this API refuses', await signWithDevKey(f, expiredClaims({ role: 'superuser' }))],
+      ['unsigned', `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url(expiredClaims())}.`],
+    ];
+    const answers = [];
+    for (const [, token] of cases) answers.push(await http('GET', `${f.url}/v1/patients/p1`, token));
+    expect(answers.map((a) => a.status)).toEqual([401, 401, 401, 401, 401, 401]);
+    // The genuine expired token's answer is the one an expired token always got.
+    expect(answers[0]!.body).toEqual({ error: { code: 'PB_AUTH_INVALID_TOKEN', message: 'the token has expired' } });
+    const entries = (await auditOf(f)).filter((e) => e.action === 'auth.failed');
+    expect(entries.map((e, i) => [cases[i]![0], e.actor, e.detail])).toEqual([
+      ['genuine', { sub: 'dr-b', role: 'clinician' }, 'the token has expired'],
+      ['forged signature', ANONYMOUS_ACTOR, 'the token signature is invalid'],
+      ['other audience', ANONYMOUS_ACTOR, "the token's aud claim is not accepted"],
+      ['other issuer', ANONYMOUS_ACTOR, "the token's iss claim is not accepted"],
+      ['role this API refuses', ANONYMOUS_ACTOR, 'the token has expired'],
+      ['unsigned', ANONYMOUS_ACTOR, 'the token algorithm is not accepted'],
+    ]);
+    // Nothing else was disclosed or recorded for them.
+    expect(await auditOf(f)).toHaveLength(cases.length);
+  });
+
+  test('expired genuine tokens count against the same flood limit: 20 entries naming the subject, then one anonymous count', async () => {
+    const entries: AuditEntry[] = [];
+    const { fx: f } = await start({ audit: { record: async (e) => { entries.push(e); } } });
+    const expired = await signWithDevKey(f, claims({ sub: 'dr-c', role: 'clinician', iat: nowS() - 7200, exp: nowS() - 120 }));
+    const n = AUTH_FAILURES_AUDITED_PER_ADDRESS + 5;
+    for (let i = 0; i < n; i++) expect((await http('GET', `${f.url}/v1/alerts`, expired)).status).toBe(401);
+    expect(entries).toHaveLength(AUTH_FAILURES_AUDITED_PER_ADDRESS);
+    expect(new Set(entries.map((e) => `${e.actor.sub} ${e.actor.role} ${e.detail}`))).toEqual(new Set(['dr-c clinician the token has expired']));
+    await f.api.close();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(entries.slice(AUTH_FAILURES_AUDITED_PER_ADDRESS)).toEqual([expect.objectContaining({
+      actor: ANONYMOUS_ACTOR, detail: '5 more failed authentications from this address in the last 60 s, not recorded one by one',
+    })]);
   });
 
   // The security re-check (session 33) wrote 1,600 audit entries a second from one client without
