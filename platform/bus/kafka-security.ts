@@ -60,16 +60,45 @@ export function kafkaSecurityHint(err: unknown, security: KafkaSecurity | undefi
     if (security.tls && !security.sasl && (e.name === 'KafkaJSConnectionClosedError' || e.message === 'Closed connection')) {
       return ' (the broker closed the connection: if its listener is SASL_SSL, set KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD_FILE)';
     }
-    if (e.name === 'KafkaJSSASLAuthenticationError') {
-      return ' (the broker refused the SASL login: check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD_FILE or KAFKA_SASL_PASSWORD, and KAFKA_SASL_MECHANISM)';
-    }
-    if (typeof e.code === 'string' && TLS_VERIFY_CODES.has(e.code)) {
-      return ` (the broker's TLS certificate is not trusted or does not name the host [${e.code}]: check KAFKA_SSL_CA_FILE and the host names in KAFKA_BROKERS)`;
-    }
+    const hint = loginOrCertificateHint(e.name, e.code, e.message);
+    if (hint) return hint;
     e = (e.originalError ?? e.cause) as typeof e;
   }
   return '';
 }
+
+/**
+ * The same hint for a line kafkajs logs while the bus runs (a reconnect refused after the broker's
+ * certificate changed, a password rotated on the broker): kafkajs logs only the message text —
+ * `Connection error: unable to verify the first certificate; … try running Node.js with
+ * --use-system-ca`, `SASL SCRAM SHA512 authentication failed: …`, `Crash: KafkaJSSASLAuthenticationError: …`
+ * — so the error is recognised by its words. `error`: the entry's `error` field (kafkajs puts a
+ * failed response's message there). Not the closed-connection hint: every connection closes
+ * during a broker outage, which that hint would misname.
+ */
+export function kafkaLogSecurityHint(message: string, error: unknown, security: KafkaSecurity | undefined): string {
+  if (!security) return '';
+  for (const text of [message, typeof error === 'string' ? error : undefined]) {
+    const hint = text === undefined ? '' : loginOrCertificateHint(undefined, undefined, text);
+    if (hint) return hint;
+  }
+  return '';
+}
+
+function loginOrCertificateHint(name: unknown, code: unknown, message: unknown): string {
+  const text = typeof message === 'string' ? message : '';
+  if (name === 'KafkaJSSASLAuthenticationError' || SASL_REFUSED.test(text)) {
+    return ' (the broker refused the SASL login: check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD_FILE or KAFKA_SASL_PASSWORD, and KAFKA_SASL_MECHANISM)';
+  }
+  const tlsCode = typeof code === 'string' && TLS_VERIFY_CODES.has(code) ? code : TLS_VERIFY_TEXTS.find(([pattern]) => pattern.test(text))?.[1];
+  if (tlsCode) {
+    return ` (the broker's TLS certificate is not trusted or does not name the host [${tlsCode}]: check KAFKA_SSL_CA_FILE and the host names in KAFKA_BROKERS)`;
+  }
+  return '';
+}
+
+/** kafkajs' SASL authenticators' message: `SASL SCRAM SHA512 authentication failed: …`, `SASL PLAIN authentication failed: …`. */
+const SASL_REFUSED = /\bSASL [A-Z0-9 -]+ authentication failed\b/;
 
 /** Node's codes for a server certificate that fails verification. */
 const TLS_VERIFY_CODES = new Set([
@@ -77,6 +106,26 @@ const TLS_VERIFY_CODES = new Set([
   'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED', 'CERT_REJECTED',
   'ERR_TLS_CERT_ALTNAME_INVALID', 'INVALID_CA', 'CERT_SIGNATURE_FAILURE',
 ]);
+
+/**
+ * Node's (OpenSSL's) messages for those codes, for a logged line that has lost the code. Node 17+
+ * writes "self-signed", earlier "self signed"; Node 24 may add "; if the root CA is installed
+ * locally, try running Node.js with --use-system-ca".
+ */
+const TLS_VERIFY_TEXTS: readonly [RegExp, string][] = [
+  [/self[- ]signed certificate in certificate chain/, 'SELF_SIGNED_CERT_IN_CHAIN'],
+  [/self[- ]signed certificate/, 'DEPTH_ZERO_SELF_SIGNED_CERT'],
+  [/unable to verify the first certificate/, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+  [/unable to get local issuer certificate/, 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'],
+  [/unable to get issuer certificate/, 'UNABLE_TO_GET_ISSUER_CERT'],
+  [/certificate has expired/, 'CERT_HAS_EXPIRED'],
+  [/certificate is not yet valid/, 'CERT_NOT_YET_VALID'],
+  [/certificate not trusted/, 'CERT_UNTRUSTED'],
+  [/certificate rejected/, 'CERT_REJECTED'],
+  [/Hostname\/IP does not match certificate's altnames/, 'ERR_TLS_CERT_ALTNAME_INVALID'],
+  [/invalid CA certificate/, 'INVALID_CA'],
+  [/certificate signature failure/, 'CERT_SIGNATURE_FAILURE'],
+];
 
 function readFile(setting: string, file: string): string {
   try {

@@ -22,6 +22,8 @@ import type { Logger } from '../log.ts';
 import { mendKafkajsRequestQueue } from './kafkajs-request-queue.ts';
 import { kafkaClientSecurity, kafkaSecurityHint } from './kafka-security.ts';
 import type { KafkaSecurity } from './kafka-security.ts';
+import { kafkaLogForwarder } from './kafka-log.ts';
+import type { KafkaLogForwarder } from './kafka-log.ts';
 
 // Every process that loads this adapter talks to Kafka through kafkajs (KafkaBus, the readiness
 // probe kafkaAnswers, tests' admin clients): none of its connections spins a 1 ms timer while idle.
@@ -78,9 +80,11 @@ export interface KafkaBusOptions {
   security?: KafkaSecurity;
   /** kafkajs' socket factory; tests use it to cut the connections (a broker outage). Default kafkajs' own. */
   socketFactory?: ISocketFactory;
+  /** Repeats of a log line are left out for this long, ms (kafka-log.ts; default 10 s); 0 logs every line (tests that read the log). */
+  logRepeatWindowMs?: number;
 }
 
-type ResolvedBusOptions = Required<Omit<KafkaBusOptions, 'logger' | 'consumer' | 'security' | 'socketFactory'>>;
+type ResolvedBusOptions = Required<Omit<KafkaBusOptions, 'logger' | 'consumer' | 'security' | 'socketFactory' | 'logRepeatWindowMs'>>;
 
 export const KAFKA_BUS_DEFAULTS: Omit<ResolvedBusOptions, 'brokers'> = {
   clientId: 'pulsebridge',
@@ -111,6 +115,8 @@ export class KafkaBus implements Bus {
   readonly #options: ResolvedBusOptions;
   readonly #consumerOptions: Required<KafkaConsumerOptions>;
   readonly #logger: Logger;
+  /** kafkajs' lines and the bus's own repeated ones, repeats limited (kafka-log.ts). */
+  readonly #log: KafkaLogForwarder;
   readonly #security: KafkaSecurity | undefined;
   readonly #subscriptions = new Set<Subscription>();
   #producerConnected: Promise<void> | undefined;
@@ -118,11 +124,12 @@ export class KafkaBus implements Bus {
 
   constructor(options: KafkaBusOptions) {
     if (options.brokers.length === 0) throw new PulsebridgeError('PB_CONFIG_INVALID', 'KafkaBus needs at least one broker');
-    const { consumer, logger, security, socketFactory, ...rest } = options;
+    const { consumer, logger, security, socketFactory, logRepeatWindowMs, ...rest } = options;
     this.#options = { ...KAFKA_BUS_DEFAULTS, ...definedOnly(rest), brokers: options.brokers };
     this.#consumerOptions = { ...KAFKA_CONSUMER_DEFAULTS, ...definedOnly(consumer ?? {}) };
     this.#logger = logger ?? createLogger('warn', { component: 'kafka' });
     this.#security = security;
+    this.#log = kafkaLogForwarder(this.#logger, security, logRepeatWindowMs === undefined ? {} : { repeatWindowMs: logRepeatWindowMs });
     const o = this.#options;
     this.#kafka = new Kafka({
       clientId: o.clientId,
@@ -135,7 +142,7 @@ export class KafkaBus implements Bus {
       retry: { retries: o.retries, initialRetryTime: o.initialRetryTimeMs, maxRetryTime: o.maxRetryTimeMs },
       // kafkajs logs every connection and group event at INFO; warnings and errors are what matter.
       logLevel: logLevel.WARN,
-      logCreator: () => (entry: LogEntry) => forwardLog(this.#logger, entry),
+      logCreator: () => (entry: LogEntry) => this.#log.log(entry),
       // TLS and SASL when configured; nothing (PLAINTEXT) otherwise.
       ...kafkaClientSecurity(security),
       ...(socketFactory ? { socketFactory } : {}),
@@ -249,7 +256,13 @@ export class KafkaBus implements Bus {
     });
     consumer.on(consumer.events.CRASH, (event) => {
       assigned = [];
-      this.#logger.error('kafka consumer crashed', { stream, groupId: options.groupId, error: event.payload.error, restart: event.payload.restart });
+      const error = event.payload.error;
+      const hint = kafkaSecurityHint(error, this.#security);
+      // Once per error message per 10 s, whichever subscription: during a broker outage every
+      // consumer crashes again at each restart (the line after the window counts them).
+      // kafkajs starts a crashed consumer over after the error's retry time, else the first one (its "Restarting the consumer in N ms").
+      const restartInMs = event.payload.restart ? ((error as { retryTime?: number }).retryTime || this.#options.initialRetryTimeMs) : undefined;
+      this.#log.repeatLimited('error', `kafka consumer crashed${hint}`, { stream, groupId: options.groupId, error, restart: event.payload.restart, ...(restartInMs ? { restartInMs } : {}) }, error.message);
     });
 
     const eachBatch = async (payload: EachBatchPayload): Promise<void> => {
@@ -439,6 +452,7 @@ export class KafkaBus implements Bus {
     this.#closed = true;
     await Promise.allSettled([...this.#subscriptions].map((s) => s.stop()));
     await this.#producer.disconnect().catch(() => {});
+    this.#log.flush();
   }
 }
 
@@ -536,18 +550,6 @@ function decodeHeaders(headers: IHeaders | undefined): Record<string, string> | 
     any = true;
   }
   return any ? out : undefined;
-}
-
-function forwardLog(logger: Logger, entry: LogEntry): void {
-  const { message, timestamp: _t, logger: _l, ...fields } = entry.log;
-  const withNs = { kafkaNamespace: entry.namespace, ...fields };
-  // The bounded retries above are deliberate (see the file comment); kafkajs warns about them on
-  // every producer it creates.
-  if (message.startsWith('Limiting retries for the idempotent producer')) return logger.debug(message, withNs);
-  if (entry.level === logLevel.ERROR || entry.level === logLevel.NOTHING) logger.error(message, withNs);
-  else if (entry.level === logLevel.WARN) logger.warn(message, withNs);
-  else if (entry.level === logLevel.INFO) logger.info(message, withNs);
-  else logger.debug(message, withNs);
 }
 
 /**
