@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { createGateway, type Gateway } from '../gateway/gateway.ts';
-import { InProcessBus, type Bus } from '../platform/bus/index.ts';
+import { InProcessBus, type Bus, type BusConsumerHealth } from '../platform/bus/index.ts';
 import type { PulsebridgeConfig } from '../platform/config.ts';
 import type { Registry } from '../platform/registry/index.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
@@ -39,6 +39,8 @@ export interface ComponentContext {
   bus: Bus;
   logger: Logger;
   metrics: MetricsRegistry;
+  /** Whether the process's bus subscriptions consume (a standalone component's; the demo has none): each component's /healthz reports it. */
+  busHealth?: BusConsumerHealth;
 }
 
 export interface Running {
@@ -155,6 +157,7 @@ export async function startDashboard(ctx: ComponentContext, store: VitalsStore, 
     routeModules: [deviceRoutes({ directory: registry, liveness: registry.liveness, commands: registry.commands }), criteria],
     operatorAlarms,
     storeHealth,
+    ...(ctx.busHealth ? { busHealth: ctx.busHealth } : {}),
     trustedProxies: config.dashboard.trustedProxies,
   });
   const address = await api.listen(config.dashboard.httpPort, config.bindHost);
@@ -260,7 +263,11 @@ export async function startEhrExporter(
     const fhirHealth = exporter?.health();
     const hl7Health = hl7?.health();
     const paused = fhirHealth?.status === 'paused' || hl7Health?.status === 'paused';
-    return { component: 'ehr-exporter', status: paused ? 'paused' : 'ok', ...(fhirHealth ? { fhir: fhirHealth } : {}), ...(hl7Health ? { hl7: hl7Health } : {}) };
+    // A subscription not consuming (a Kafka outage): nothing reaches the exporters. `paused` (the
+    // EHR) keeps its word when both hold; busSubscriptions says the rest.
+    const busSubscriptions = ctx.busHealth?.problems() ?? [];
+    return { component: 'ehr-exporter', status: paused ? 'paused' : busSubscriptions.length > 0 ? 'degraded' : 'ok', ...(fhirHealth ? { fhir: fhirHealth } : {}), ...(hl7Health ? { hl7: hl7Health } : {}),
+      ...(busSubscriptions.length > 0 ? { busSubscriptions } : {}) };
   };
   const ops = await startOpsServer({ port: config.ehr.httpPort, host: config.bindHost, health, metrics: ctx.metrics });
   logger.info('ehr-exporter exporting alerts', { fhirBaseUrl: baseUrl, smart: config.ehr.smart !== undefined, hl7: hl7Target ? `${hl7Target.tls ? 'mllps' : 'mllp'}://${hl7Target.host}:${hl7Target.port}` : undefined, opsUrl: ops.url });

@@ -6,6 +6,7 @@
 import { userInfo } from 'node:os';
 import { openDevIssuer, ROLES, type Role } from '../dashboard-api/dev-issuer.ts';
 import { openBus, openLivenessReader, openRegistry, openVitalsStore } from '../platform/adapters.ts';
+import { watchBusConsumers, type BusConsumerHealth } from '../platform/bus/index.ts';
 import { loadConfig, type PulsebridgeConfig } from '../platform/config.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
 import { startOpsServer } from '../platform/ops-server.ts';
@@ -96,9 +97,10 @@ function untilAborted(signal: AbortSignal): Promise<void> {
  * start — `starting` until the component runs (a processor joins its consumer group first, which
  * took 28 s after a crash) — and the processor reports `degraded` while it holds an infrastructure
  * gap (its operator alarm) or cannot write the vitals store (the points wait on the bus); the
- * gateway while its latest write to the bus failed (`busFailing`: frames are not acknowledged).
+ * gateway while its latest write to the bus failed (`busFailing`: frames are not acknowledged);
+ * both while one of their bus subscriptions does not consume (`busSubscriptions`, consumer-health.ts).
  */
-async function startComponentOps(name: 'gateway' | 'processor', config: Readonly<PulsebridgeConfig>, metrics: MetricsRegistry, logger: Logger, running: () => boolean): Promise<Running[]> {
+async function startComponentOps(name: 'gateway' | 'processor', config: Readonly<PulsebridgeConfig>, metrics: MetricsRegistry, logger: Logger, running: () => boolean, busHealth: BusConsumerHealth): Promise<Running[]> {
   if (config.opsPort === undefined) return [];
   const startedAt = new Date().toISOString();
   const gap = name === 'processor' ? metrics.gauge('pb_processor_infrastructure_gap_streams', '') : undefined;
@@ -110,8 +112,10 @@ async function startComponentOps(name: 'gateway' | 'processor', config: Readonly
       const held = gap?.get() ?? 0;
       const storeFailing = (store?.get() ?? 0) > 0;
       const busFailing = (bus?.get() ?? 0) > 0;
-      const status = !running() ? 'starting' : held > 0 || storeFailing || busFailing ? 'degraded' : 'ok';
-      return { status, component: name, startedAt, ...(gap ? { infrastructureGapStreams: held, storeFailing } : {}), ...(bus ? { busFailing } : {}) };
+      const busSubscriptions = busHealth.problems();
+      const status = !running() ? 'starting' : held > 0 || storeFailing || busFailing || busSubscriptions.length > 0 ? 'degraded' : 'ok';
+      return { status, component: name, startedAt, ...(gap ? { infrastructureGapStreams: held, storeFailing } : {}), ...(bus ? { busFailing } : {}),
+        ...(busSubscriptions.length > 0 ? { busSubscriptions } : {}) };
     },
   });
   logger.info(`${name} /healthz and /metrics listening`, { url: ops.url });
@@ -124,16 +128,18 @@ async function runComponent(name: string, config: Readonly<PulsebridgeConfig>, l
   if (config.store.kind === 'sqlite' || config.bus.kind === 'memory') assertWritableFolder(config.dataDir, logger);
   const metrics = new MetricsRegistry();
   const bus = await openBus(config, logger);
-  const ctx = { config, bus, logger, metrics };
+  // Whether this process's bus subscriptions consume, for every component's /healthz.
+  const busHealth = watchBusConsumers({ bus, logger, metrics });
+  const ctx = { config, bus, logger, metrics, busHealth };
   const running: Running[] = [];
-  const closers: (() => Promise<void> | void)[] = [() => bus.close()];
+  const closers: (() => Promise<void> | void)[] = [() => bus.close(), () => busHealth.close()];
   try {
     if (name === 'gateway') {
       // A gateway never reads the audit trail: on Kafka it folds only the latest states.
       const registry = await openRegistry(config, bus, logger, { auditTrail: false });
       closers.push(() => registry.close());
       let started = false;
-      running.push(...(await startComponentOps(name, config, metrics, logger, () => started)));
+      running.push(...(await startComponentOps(name, config, metrics, logger, () => started, busHealth)));
       running.push(await startGateway(ctx, registry));
       started = true;
     } else if (name === 'processor') {
@@ -142,7 +148,7 @@ async function runComponent(name: string, config: Readonly<PulsebridgeConfig>, l
       const upstream = await openLivenessReader(config, bus, logger);
       closers.push(() => upstream.close());
       let started = false;
-      running.push(...(await startComponentOps(name, config, metrics, logger, () => started)));
+      running.push(...(await startComponentOps(name, config, metrics, logger, () => started, busHealth)));
       running.push(await startProcessor(ctx, store, { upstream: upstream.liveness }));
       started = true;
     } else if (name === 'dashboard-api') {

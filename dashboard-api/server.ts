@@ -18,7 +18,7 @@ import type { WebSocket } from 'ws';
 import type { OperatorAlarmRecord } from '../contracts/operator-alarm.ts';
 import type { Alert, AlertEnvelope, AlertState } from '../contracts/alert.ts';
 import { STREAMS } from '../contracts/topics.ts';
-import type { Bus } from '../platform/bus/index.ts';
+import type { Bus, BusConsumerHealth } from '../platform/bus/index.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
 import { InFlightLimit } from '../platform/in-flight-limit.ts';
 import type { Logger } from '../platform/log.ts';
@@ -116,6 +116,8 @@ export interface DashboardApiOptions {
   trustedProxies?: readonly string[];
   /** Whether the vitals store can serve trends and strips, for /healthz (store-health.ts); the caller opens and closes it. */
   storeHealth?: Pick<StoreHealth, 'problem'>;
+  /** Whether the API's bus subscriptions consume, for /healthz (platform/bus/consumer-health.ts); the caller opens and closes it. */
+  busHealth?: Pick<BusConsumerHealth, 'problems'>;
   /**
    * Failed authentications are logged once per remote address per this window, ms; the rest are
    * counted in one summary line at the window's end (every one is audited). Default 60 000.
@@ -561,8 +563,10 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
       // 200 while degraded: the API itself serves; the operator alarm or the store says what is wrong.
       const operatorAlarms = o.operatorAlarms?.active() ?? [];
       const vitalsStore = o.storeHealth?.problem();
-      sendJson(res, 200, { status: operatorAlarms.length > 0 || vitalsStore ? 'degraded' : 'ok', alertsHeadEventId: projection.headEventId, streamConnections: hub.size,
-        ...(operatorAlarms.length > 0 ? { operatorAlarms } : {}), ...(vitalsStore ? { vitalsStore } : {}) });
+      // A subscription not consuming: alerts, telemetry or operator alarms no longer arrive here.
+      const busSubscriptions = o.busHealth?.problems() ?? [];
+      sendJson(res, 200, { status: operatorAlarms.length > 0 || vitalsStore || busSubscriptions.length > 0 ? 'degraded' : 'ok', alertsHeadEventId: projection.headEventId, streamConnections: hub.size,
+        ...(operatorAlarms.length > 0 ? { operatorAlarms } : {}), ...(vitalsStore ? { vitalsStore } : {}), ...(busSubscriptions.length > 0 ? { busSubscriptions } : {}) });
       return;
     }
     if (p === '/metrics') {

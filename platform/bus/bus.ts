@@ -49,6 +49,29 @@ export interface Subscription {
    * touch what another member of the group has taken over (the processor's hand-over at a stop).
    */
   assignedPartitions?(): readonly number[];
+  /** Whether it consumes now (Kafka: its consumer's state; the in-process bus: always). */
+  status?(): SubscriptionStatus;
+}
+
+/**
+ * Whether a subscription consumes: for the components' /healthz (platform/bus/consumer-health.ts).
+ * Idle is consuming: a consumer with nothing to read still fetches (Kafka) or waits (in-process).
+ */
+export interface SubscriptionStatus {
+  stream: string;
+  groupId: string;
+  consuming: boolean;
+  /**
+   * `joining`: it has not joined its consumer group yet; `rebalancing`: the group is rebalancing;
+   * `crashed`: its consumer crashed (Kafka unreachable past the retries, say) and starts over or
+   * not (the reason says which) until it joins again; `stalled`: no fetch was answered for longer
+   * than a request may take, with no batch in the handler.
+   */
+  state: 'consuming' | 'joining' | 'rebalancing' | 'crashed' | 'stalled';
+  /** Since when, ms since the epoch: when it last made progress before it stopped consuming, or when it joined. */
+  sinceMs: number;
+  /** What is wrong, when it does not consume. */
+  reason?: string;
 }
 
 export interface StreamSpec { name: string; partitions: number; compacted?: boolean; retainForever?: boolean }
@@ -64,5 +87,7 @@ export interface Bus {
    * retention.bytes = -1); for event-sourced state such as the device registry and its audit trail.
    */
   ensureStreams(streams: StreamSpec[]): Promise<void>;
+  /** The status of each running subscription (stopped ones are left out). */
+  subscriptionStatuses?(): SubscriptionStatus[];
   close(): Promise<void>;
 }

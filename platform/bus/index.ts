@@ -3,8 +3,9 @@
  * in-process (embedded) and Apache Kafka (production) — and a follower that folds a stream into
  * memory. Code outside this folder imports only this file.
  */
-export type { Bus, BusMessage, ConsumedMessage, SubscribeOptions, Subscription, StreamSpec } from './bus.ts';
+export type { Bus, BusMessage, ConsumedMessage, SubscribeOptions, Subscription, SubscriptionStatus, StreamSpec } from './bus.ts';
 export * from './memory.ts';
 export * from './kafka.ts';
 export * from './kafka-security.ts';
 export * from './follower.ts';
+export * from './consumer-health.ts';

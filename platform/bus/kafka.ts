@@ -15,7 +15,7 @@
  */
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import type { Admin, Consumer, EachBatchPayload, IHeaders, ISocketFactory, LogEntry, Producer } from 'kafkajs';
-import type { Bus, BusMessage, ConsumedMessage, SubscribeOptions, StreamSpec, Subscription } from './bus.ts';
+import type { Bus, BusMessage, ConsumedMessage, SubscribeOptions, StreamSpec, Subscription, SubscriptionStatus } from './bus.ts';
 import { PulsebridgeError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import type { Logger } from '../log.ts';
@@ -253,19 +253,58 @@ export class KafkaBus implements Bus {
     });
     consumer.on(consumer.events.REBALANCING, () => {
       assigned = [];
+      notConsuming('rebalancing', 'its consumer group is rebalancing');
     });
     consumer.on(consumer.events.CRASH, (event) => {
       assigned = [];
       const error = event.payload.error;
       const hint = kafkaSecurityHint(error, this.#security);
+      notConsuming('crashed', `its consumer crashed (${error.message}${hint})${event.payload.restart ? ' and is starting over' : ' and is not restarted'}`);
       // Once per error message per 10 s, whichever subscription: during a broker outage every
-      // consumer crashes again at each restart (the line after the window counts them).
+      // consumer crashes again at each restart; the health line (consumer-health.ts) names them all.
       // kafkajs starts a crashed consumer over after the error's retry time, else the first one (its "Restarting the consumer in N ms").
       const restartInMs = event.payload.restart ? ((error as { retryTime?: number }).retryTime || this.#options.initialRetryTimeMs) : undefined;
       this.#log.repeatLimited('error', `kafka consumer crashed${hint}`, { stream, groupId: options.groupId, error, restart: event.payload.restart, ...(restartInMs ? { restartInMs } : {}) }, error.message);
     });
+    // Whether the consumer consumes, for /healthz (Subscription.status; consumer-health.ts).
+    // kafkajs tells a join, a rebalance and a crash (restarted or not) by events; a fetch that
+    // answered, even empty (an idle consumer fetches every maxWaitTimeMs), is progress.
+    const health = { state: 'joining' as SubscriptionStatus['state'], sinceMs: Date.now(), reason: 'it has not joined its consumer group yet', lastProgressMs: Date.now(), handling: 0 };
+    const notConsuming = (state: SubscriptionStatus['state'], reason: string) => {
+      // Not consuming since it last made progress: a crash comes after the retries, ~10 s into an outage.
+      if (health.state === 'consuming') health.sinceMs = health.lastProgressMs;
+      health.state = state;
+      health.reason = reason;
+    };
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      health.state = 'consuming';
+      health.lastProgressMs = health.sinceMs = Date.now();
+    });
+    consumer.on(consumer.events.FETCH, () => {
+      health.lastProgressMs = Date.now();
+    });
+    /** No fetch answered for this long, no batch in a handler, partitions held: the consumer is stuck (a broker that stopped answering rather than refusing). */
+    const stalledAfterMs = this.#options.requestTimeoutMs + c.maxWaitTimeMs;
+    const status = (): SubscriptionStatus => {
+      const common = { stream, groupId: options.groupId };
+      if (health.state !== 'consuming') return { ...common, consuming: false, state: health.state, sinceMs: health.sinceMs, reason: health.reason };
+      if (health.handling === 0 && assigned.length > 0 && Date.now() - health.lastProgressMs > stalledAfterMs) {
+        return { ...common, consuming: false, state: 'stalled', sinceMs: health.lastProgressMs, reason: `no fetch has been answered for ${Math.round((Date.now() - health.lastProgressMs) / 1000)} s` };
+      }
+      return { ...common, consuming: true, state: 'consuming', sinceMs: health.sinceMs };
+    };
 
     const eachBatch = async (payload: EachBatchPayload): Promise<void> => {
+      // A batch in the handler (or waiting to be delivered again) is work, not a stuck consumer.
+      health.handling += 1;
+      try {
+        await handleBatch(payload);
+      } finally {
+        health.handling -= 1;
+        health.lastProgressMs = Date.now();
+      }
+    };
+    const handleBatch = async (payload: EachBatchPayload): Promise<void> => {
       const { batch } = payload;
       if (batch.messages.length === 0 || !payload.isRunning() || payload.isStale()) return;
       const messages = batch.messages.map((m): ConsumedMessage => {
@@ -371,6 +410,7 @@ export class KafkaBus implements Bus {
 
     const subscription: Subscription = {
       assignedPartitions: () => (running ? assigned : []),
+      status,
       stop: async () => {
         if (!running) return;
         running = false;
@@ -382,6 +422,11 @@ export class KafkaBus implements Bus {
     };
     this.#subscriptions.add(subscription);
     return subscription;
+  }
+
+  /** Every running subscription's status (Bus.subscriptionStatuses; consumer-health.ts reports them). */
+  subscriptionStatuses(): SubscriptionStatus[] {
+    return [...this.#subscriptions].map((s) => s.status!());
   }
 
   /** Deletes a consumer group nobody uses any more; a failure leaves it for the broker to expire. */

@@ -9,7 +9,7 @@
  * kept-forever streams (criteria, changelog, registry) are never trimmed: a late reader needs them.
  * Offsets keep counting from where they were, as Kafka's do after retention.
  */
-import type { Bus, BusMessage, ConsumedMessage, StreamSpec, SubscribeOptions, Subscription } from './bus.ts';
+import type { Bus, BusMessage, ConsumedMessage, StreamSpec, SubscribeOptions, Subscription, SubscriptionStatus } from './bus.ts';
 import { PulsebridgeError } from '../errors.ts';
 
 interface StreamLog {
@@ -44,6 +44,7 @@ export class InProcessBus implements Bus {
   readonly #maxBatch: number;
   readonly #maxRetained: number;
   readonly #specs = new Map<string, StreamSpec>();
+  readonly #subscriptions = new Set<Subscription>();
   #available = true;
   #closed = false;
 
@@ -136,14 +137,24 @@ export class InProcessBus implements Bus {
       }
     };
     const done = loop();
-    return {
+    const sinceMs = Date.now();
+    const subscription: Subscription = {
       stop: async () => {
         running = false;
+        this.#subscriptions.delete(subscription);
         wake?.();
         await done;
       },
       assignedPartitions: () => (running ? [0] : []),
+      // In the process itself: nothing to lose a connection to, so it always consumes.
+      status: () => ({ stream, groupId: options.groupId, consuming: true, state: 'consuming', sinceMs }),
     };
+    this.#subscriptions.add(subscription);
+    return subscription;
+  }
+
+  subscriptionStatuses(): SubscriptionStatus[] {
+    return [...this.#subscriptions].map((s) => s.status!());
   }
 
   /** Records which streams are compacted or kept forever (never trimmed). */

@@ -32,6 +32,8 @@ describe('a standalone component\'s operations endpoint', () => {
       expect(health).toMatchObject({ status: 'ok', component: 'processor', infrastructureGapStreams: 0, storeFailing: false });
       const metrics = await (await fetch(`${url}/metrics`)).text();
       expect(metrics).toContain('pb_processor_infrastructure_gap_streams');
+      // Its bus subscriptions are watched (platform/bus/consumer-health.ts); in-process, they always consume.
+      expect(metrics).toContain('pb_bus_subscriptions_not_consuming 0');
     } finally {
       child.kill('SIGTERM');
     }
