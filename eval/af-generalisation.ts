@@ -36,6 +36,14 @@ for (const stretchGapBeats of [8, 16]) {
     }
   }
 }
+// The beat-detection-error correction of Lipponen & Tarvainen 2019 with missed-beat splitting
+// (afib.ts `artefactCorrection`; EVALUATION.md §2, "Adaptive artefact correction"), at the
+// production's other dimensions only: the full product (60 candidates) doubled the LORO's cost,
+// and its folds chose nothing outside these 25, so the folds here are the same. `eval/tune-af.ts`
+// searches all three corrections over its grid.
+for (const entropyThreshold of [-0.8, -0.7, -0.6, -0.5, -0.4]) {
+  AF_EVAL_CANDIDATES.push({ onsetScore: 1.2, onsetStretchScore: 1.2, entropyThreshold, ectopyMaxFraction: Infinity, entropyEvidenceMs: 30_000, weakEvidenceMs: Infinity, stretchGapBeats: 16, artefactCorrection: 'adaptive-split' });
+}
 
 export const settingLabel = (s: AfSetting) =>
   Object.entries(s).map(([k, v]) => `${k} ${v}`).join(', ');

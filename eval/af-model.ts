@@ -3,7 +3,7 @@
  * of it the production AF alarm finds on a device that sends firmware beats only (RR intervals)
  * and on one that sends ECG only (beats from the processor's QRS detector, P-wave evidence).
  *
- *   node eval/af-model.ts [--seeds 20] [--tails 85,100,120,140,160] [--rates 90,100,110] [--paced]
+ *   node eval/af-model.ts [--seeds 20] [--tails 85,100,120,140,160] [--rates 90,100,110] [--paced] [--afib '{…AfibParams}']
  *
  * Each case: 3 min of the simulator's sinus rhythm (device-sim/rhythm.ts, its own seeded rate and
  * variability), 180 s of AF (device-sim/afib-rr.ts with the given mean rate and mean 1/γ of the
@@ -30,6 +30,7 @@ import { buildFrames, type TimedBeat } from '../device-sim/frames.ts';
 import { createPrng } from '../device-sim/prng.ts';
 import { SinusRhythm } from '../device-sim/rhythm.ts';
 import { detectorsForCriteria } from '../processor/detector-set.ts';
+import { createAfibDetector, type AfibParams } from '../processor/detectors/afib.ts';
 import type { EpisodeChange } from '../processor/detectors/detector.ts';
 import { detectThroughBeatSource, EcgBeatSource } from '../processor/ecg-beats.ts';
 import { PatientStream } from '../processor/patient-stream.ts';
@@ -40,8 +41,11 @@ const { values } = parseArgs({
     tails: { type: 'string', default: '85,100,120,140,160' },
     rates: { type: 'string', default: '90,100,110' },
     paced: { type: 'boolean', default: false },
+    /** AF parameters to evaluate instead of the production ones (AfibParams, JSON), as in eval/af-splice.ts. */
+    afib: { type: 'string' },
   },
 });
+const afibOverride = values.afib ? (JSON.parse(values.afib) as Partial<AfibParams>) : undefined;
 const seeds = Number(values.seeds);
 const tails = values.tails.split(',').map(Number);
 const rates = values.rates.split(',').map(Number);
@@ -78,7 +82,9 @@ function makeCase(seed: number, tailMeanMs: number, meanHrBpm: number): Case {
 
 /** The AF changes for the case on a device of the given kind. */
 function afChanges(c: Case, device: 'rr-only' | 'ecg-only'): EpisodeChange[] {
-  const stream = new PatientStream('p', 'd', detectorsForCriteria(DEFAULT_ALARM_CRITERIA));
+  const detectors = detectorsForCriteria(DEFAULT_ALARM_CRITERIA).filter((d) => !(afibOverride && d.kind === 'afib'));
+  if (afibOverride) detectors.push(createAfibDetector({ minEpisodeMs: DEFAULT_ALARM_CRITERIA.afib.minEpisodeMs, ...afibOverride }));
+  const stream = new PatientStream('p', 'd', detectors);
   const durationMs = c.endMs - T0;
   if (device === 'rr-only') {
     const frames = buildFrames(c.beats, { t0Ms: T0, durationMs, battery: 90 }); // no ECG source: beats only
@@ -92,7 +98,7 @@ function afChanges(c: Case, device: 'rr-only' | 'ecg-only'): EpisodeChange[] {
 
 const median = (xs: number[]) => (xs.length === 0 ? Number.NaN : [...xs].sort((a, b) => a - b)[xs.length >> 1]!);
 const started = performance.now();
-console.log(`AF of the simulator's RR model (afib-rr.ts), ${AF_MS / 1000} s episodes between sinus rhythms${values.paced ? ' (paced on the ECG-only device)' : ''}, ${seeds} seeds per cell, default criteria`);
+console.log(`AF of the simulator's RR model (afib-rr.ts), ${AF_MS / 1000} s episodes between sinus rhythms${values.paced ? ' (paced on the ECG-only device)' : ''}, ${seeds} seeds per cell, default criteria${afibOverride ? `, AF parameters ${values.afib}` : ''}`);
 console.log('1/γ ms  HR bpm   RR only: found  split  onset err s  end err s   ECG only: found  split  onset err s  end err s');
 const totals = { 'rr-only': 0, 'ecg-only': 0 };
 for (const tail of tails) {

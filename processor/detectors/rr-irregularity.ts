@@ -349,3 +349,212 @@ export class ExtraDetectionMerger {
     return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
   }
 }
+
+/** What {@link ExtraDetectionMerger} and {@link AdaptiveArtefactCorrector} share: a causal corrector of RR intervals. */
+export interface RrCorrector {
+  /** Adds the interval ending at the beat `timeMs`; returns the intervals released by it, oldest first. */
+  push(timeMs: number, rrMs: number): RrInterval[];
+  /** Releases every held interval uncorrected (before an interval that must not be joined to them). */
+  flush(): RrInterval[];
+  /** Forgets everything (after a discontinuity). */
+  reset(): void;
+}
+
+/** A sliding window of the latest `size` values kept sorted, for its quartiles (insertion O(size), no allocation). */
+class SortedWindow {
+  readonly #fifo: Float64Array;
+  readonly #sorted: Float64Array;
+  #n = 0;
+  #head = 0;
+
+  constructor(size: number) {
+    this.#fifo = new Float64Array(size);
+    this.#sorted = new Float64Array(size);
+  }
+
+  get length(): number {
+    return this.#n;
+  }
+
+  clear(): void {
+    this.#n = this.#head = 0;
+  }
+
+  add(x: number): void {
+    const size = this.#fifo.length;
+    const s = this.#sorted;
+    if (this.#n === size) { // drop the oldest value from the sorted copy
+      const old = this.#fifo[this.#head]!;
+      let i = 0;
+      while (s[i] !== old) i++;
+      s.copyWithin(i, i + 1, this.#n);
+      this.#n--;
+      this.#fifo[this.#head] = x;
+      this.#head = (this.#head + 1) % size;
+    } else this.#fifo[(this.#head + this.#n) % size] = x;
+    let j = this.#n - 1;
+    for (; j >= 0 && s[j]! > x; j--) s[j + 1] = s[j]!;
+    s[j + 1] = x;
+    this.#n++;
+  }
+
+  /** Quantile q (0–1) with linear interpolation between order statistics; NaN when empty. */
+  quantile(q: number): number {
+    if (this.#n === 0) return Number.NaN;
+    const pos = q * (this.#n - 1);
+    const lo = Math.floor(pos);
+    const hi = Math.min(lo + 1, this.#n - 1);
+    return this.#sorted[lo]! + (pos - lo) * (this.#sorted[hi]! - this.#sorted[lo]!);
+  }
+
+  /** Quartile deviation (Q3 − Q1) / 2. */
+  quartileDeviation(): number {
+    return (this.quantile(0.75) - this.quantile(0.25)) / 2;
+  }
+}
+
+/** x / threshold, with 0 / 0 = 0 (a perfectly regular stretch has a zero quartile deviation). */
+const normalised = (x: number, threshold: number) => (x === 0 ? 0 : x / threshold);
+
+/** Constants of Lipponen & Tarvainen 2019 (published values; not tuned here). */
+export const LIPPONEN_TARVAINEN = {
+  /** α: thresholds are α × the quartile deviation (5.2: ≈ 99.95 % of normal beats inside for a Gaussian). */
+  alpha: 5.2,
+  /** Intervals over which the quartile deviations are taken. */
+  dispersionIntervals: 91,
+  /** Intervals of the local median RR. */
+  medianIntervals: 11,
+  /** Slope and intercept of the ectopic-beat boundary in the (dRR(j), dRR(j±1)) plane. */
+  c1: 0.13,
+  c2: 0.17,
+} as const;
+
+/**
+ * Beat-detection errors undone with the beat classification of Lipponen & Tarvainen, "A robust
+ * algorithm for heart rate variability time series artefact correction using novel beat
+ * classification", J Med Eng Technol 43:173–181 (2019) — the Kubios HRV method — instead of the
+ * fixed ± 15 % of {@link ExtraDetectionMerger}. Its thresholds scale with the local dispersion of
+ * the intervals, so an interval counts as "short" or "long" only relative to the rhythm around it:
+ *  - dRR(j) = RR(j) − RR(j−1); Th1 = α · QD(|dRR|) over the latest 91 intervals (QD: quartile
+ *    deviation); medRR = median of the latest 11 intervals; mRR(j) = RR(j) − medRR, doubled when
+ *    negative; Th2 = α · QD(|mRR|) over the latest 91.
+ *  - With s11 = dRR(j)/Th1, s12 = the max (min when dRR(j) < 0) of dRR(j−1), dRR(j+1) over Th1 and
+ *    s22 = the min (max when dRR(j) < 0) of dRR(j+1), dRR(j+2) over Th1: ectopic when s11 > 1 and
+ *    s12 < −c1·s11 − c2, or s11 < −1 and s12 > −c1·s11 + c2; otherwise long when s11 > 1 and
+ *    s22 < −1 or |mRR|/Th2 > 3 with RR(j) above medRR, short when s11 < −1 and s22 > 1 or
+ *    |mRR|/Th2 > 3 with RR(j) at or below medRR.
+ *  - A short interval whose sum with the next lies within Th2 of medRR is an **extra** detection:
+ *    the two are merged. With `splitMissed`, a long interval whose half lies within Th2 of medRR is
+ *    a **missed** detection: it is split into two halves.
+ * Ectopic, long and short beats that are neither are real beats and pass unchanged: the paper
+ * interpolates them for HRV, which here would make AF look regular.
+ *
+ * Causal adaptation (the paper centres its windows on the record): the windows end at the newest
+ * interval, two intervals after the one classified (the look-ahead s22 needs), so intervals are
+ * released two beats late. The dispersion and median windows run across intervals left out
+ * around other beat classes ({@link flush}), but dRR is never taken across them. Classification
+ * starts once the median window is full (11 intervals), with the dispersion over what there is,
+ * as the paper does at a record's edges. O(91) per interval, no allocation.
+ */
+export class AdaptiveArtefactCorrector implements RrCorrector {
+  readonly #splitMissed: boolean;
+  readonly #c = LIPPONEN_TARVAINEN;
+  readonly #absDrr = new SortedWindow(LIPPONEN_TARVAINEN.dispersionIntervals);
+  readonly #absMrr = new SortedWindow(LIPPONEN_TARVAINEN.dispersionIntervals);
+  /** The latest raw intervals (median window), oldest first. */
+  readonly #recent: number[] = [];
+  readonly #medianSpace = new Float64Array(LIPPONEN_TARVAINEN.medianIntervals);
+  /** Consecutive intervals since the last flush not yet released (at most 3 held), with dRR (NaN at the run's start). */
+  #held: { timeMs: number; rrMs: number; dRrMs: number }[] = [];
+  /** dRR of the last released interval of the run (s12 reads dRR(j−1)); NaN at a run's start. */
+  #prevDrrMs = Number.NaN;
+  /** The oldest held interval was merged into the one released before it. */
+  #consumed = false;
+
+  constructor(splitMissed: boolean) {
+    this.#splitMissed = splitMissed;
+  }
+
+  reset(): void {
+    this.#absDrr.clear();
+    this.#absMrr.clear();
+    this.#recent.length = 0;
+    this.#held = [];
+    this.#prevDrrMs = Number.NaN;
+    this.#consumed = false;
+  }
+
+  flush(): RrInterval[] {
+    const out: RrInterval[] = [];
+    for (let i = this.#consumed ? 1 : 0; i < this.#held.length; i++) out.push({ timeMs: this.#held[i]!.timeMs, rrMs: this.#held[i]!.rrMs });
+    this.#held = [];
+    this.#prevDrrMs = Number.NaN;
+    this.#consumed = false;
+    return out;
+  }
+
+  push(timeMs: number, rrMs: number): RrInterval[] {
+    const last = this.#held[this.#held.length - 1];
+    const dRrMs = last ? rrMs - last.rrMs : Number.NaN;
+    if (Number.isFinite(dRrMs)) this.#absDrr.add(Math.abs(dRrMs));
+    this.#recent.push(rrMs);
+    if (this.#recent.length > this.#c.medianIntervals) this.#recent.shift();
+    this.#held.push({ timeMs, rrMs, dRrMs });
+    if (this.#held.length < 3) return [];
+    // held[0] = j, held[1] = j+1, held[2] = j+2.
+    const out = this.#classify();
+    this.#prevDrrMs = this.#held[0]!.dRrMs;
+    this.#held.shift();
+    return out;
+  }
+
+  /** Releases held[0] (j): corrected, merged with j+1, or unchanged. */
+  #classify(): RrInterval[] {
+    const [j, j1, j2] = this.#held as [{ timeMs: number; rrMs: number; dRrMs: number }, { timeMs: number; rrMs: number; dRrMs: number }, { timeMs: number; rrMs: number; dRrMs: number }];
+    if (this.#consumed) { // j was merged into the interval before it
+      this.#consumed = false;
+      return [];
+    }
+    const plain = [{ timeMs: j.timeMs, rrMs: j.rrMs }];
+    if (this.#recent.length < this.#c.medianIntervals) return plain;
+    const medMs = this.#median();
+    let mRrMs = j.rrMs - medMs;
+    if (mRrMs < 0) mRrMs *= 2;
+    this.#absMrr.add(Math.abs(mRrMs));
+    const { alpha, c1, c2 } = this.#c;
+    const th1 = alpha * this.#absDrr.quartileDeviation();
+    const th2 = alpha * this.#absMrr.quartileDeviation();
+    const mRr = normalised(mRrMs, th2);
+    // dRR(j) unknown (the run starts at j): only the median test can classify it.
+    const s11 = Number.isFinite(j.dRrMs) ? normalised(j.dRrMs, th1) : 0;
+    const before = Number.isFinite(this.#prevDrrMs) ? this.#prevDrrMs : 0;
+    const s12 = normalised(s11 < 0 ? Math.min(before, j1.dRrMs) : Math.max(before, j1.dRrMs), th1);
+    const s22 = normalised(s11 >= 0 ? Math.min(j1.dRrMs, j2.dRrMs) : Math.max(j1.dRrMs, j2.dRrMs), th1);
+    const ectopic = (s11 > 1 && s12 < -c1 * s11 - c2) || (s11 < -1 && s12 > -c1 * s11 + c2);
+    if (ectopic) return plain;
+    const outlier = Math.abs(mRr) > 3;
+    const long = (s11 > 1 && s22 < -1) || (outlier && j.rrMs > medMs);
+    const short = (s11 < -1 && s22 > 1) || (outlier && j.rrMs <= medMs);
+    if (short && Math.abs(j.rrMs + j1.rrMs - medMs) < th2) {
+      this.#consumed = true;
+      return [{ timeMs: j1.timeMs, rrMs: j.rrMs + j1.rrMs, merged: true }];
+    }
+    if (this.#splitMissed && long && Math.abs(j.rrMs / 2 - medMs) < th2) {
+      const half = j.rrMs / 2;
+      return [{ timeMs: j.timeMs - half, rrMs: half }, { timeMs: j.timeMs, rrMs: j.rrMs - half }];
+    }
+    return plain;
+  }
+
+  #median(): number {
+    const s = this.#medianSpace;
+    const n = this.#recent.length;
+    for (let i = 0; i < n; i++) {
+      const x = this.#recent[i]!;
+      let k = i - 1;
+      for (; k >= 0 && s[k]! > x; k--) s[k + 1] = s[k]!;
+      s[k + 1] = x;
+    }
+    return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
+  }
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { coefficientOfSampleEntropy, ExtraDetectionMerger, prematureBeatSignature, RrIrregularity, type RrInterval } from '../../../processor/detectors/rr-irregularity.ts';
-import { createPrng, uniform } from '../../../device-sim/prng.ts';
+import { AdaptiveArtefactCorrector, coefficientOfSampleEntropy, ExtraDetectionMerger, prematureBeatSignature, RrIrregularity, type RrInterval } from '../../../processor/detectors/rr-irregularity.ts';
+import { createPrng, uniform, type RandomSource } from '../../../device-sim/prng.ts';
 
 /** Pushes beats with the given RR intervals; returns every sample produced. */
 function feed(measure: RrIrregularity, rrMs: readonly number[]) {
@@ -121,5 +121,45 @@ describe('extra-detection merger (Lipponen & Tarvainen 2019 "extra beat")', () =
     const split = [...Array(8).fill(800), 400, 400];
     expect(merge(new ExtraDetectionMerger(0), split).map((i) => i.rrMs)).toEqual(split);
     expect(() => new ExtraDetectionMerger(1)).toThrow(RangeError);
+  });
+});
+
+describe('adaptive artefact correction (Lipponen & Tarvainen 2019 beat classification; afib.ts artefactCorrection, off by default)', () => {
+  function correct(c: AdaptiveArtefactCorrector, rrMs: readonly number[]): RrInterval[] {
+    let t = 0;
+    return [...rrMs.flatMap((rr) => c.push((t += rr), rr)), ...c.flush()];
+  }
+  /** Sinus rhythm around 800 ms with ± 10 ms of beat-to-beat variation. */
+  const sinus = (random: RandomSource, n: number) => Array.from({ length: n }, () => Math.round(uniform(random, 790, 810)));
+
+  it('merges the two halves of an interval split by an extra detection in sinus rhythm, ending at the real beat', () => {
+    const random = createPrng(5);
+    const base = sinus(random, 150);
+    const rr: number[] = [];
+    base.forEach((x, i) => { if (i >= 20 && i % 10 === 0) { const a = Math.round(uniform(random, 250, 550)); rr.push(a, x - a); } else rr.push(x); });
+    const out = correct(new AdaptiveArtefactCorrector(false), rr);
+    expect(out.map((i) => i.rrMs)).toEqual(base);
+    expect(out.at(-1)!.timeMs).toBe(rr.reduce((a, b) => a + b, 0));
+  });
+
+  it('splits an interval of two sinus intervals (a missed detection) only when asked to', () => {
+    const random = createPrng(7);
+    const rr = sinus(random, 60);
+    rr.splice(40, 2, rr[40]! + rr[41]!);
+    expect(correct(new AdaptiveArtefactCorrector(false), rr).map((i) => i.rrMs)).toEqual(rr);
+    const split = correct(new AdaptiveArtefactCorrector(true), rr);
+    expect(split).toHaveLength(rr.length + 1);
+    expect(split[40]!.rrMs).toBe(rr[40]! / 2);
+  });
+
+  it('leaves sinus rhythm with atrial premature beats and AF-like independent RR almost untouched', () => {
+    const apbs = Array.from({ length: 30 }, () => [800, 800, 500, 1000]).flat();
+    expect(correct(new AdaptiveArtefactCorrector(true), apbs).map((i) => i.rrMs)).toEqual(apbs);
+    const random = createPrng(23);
+    const af = Array.from({ length: 2000 }, () => Math.round(uniform(random, 300, 900)));
+    const out = correct(new AdaptiveArtefactCorrector(false), af);
+    // The thresholds scale with AF's own dispersion: fewer merges than the fixed ± 15 % (< 5 %, above).
+    expect((af.length - out.length) / af.length).toBeLessThan(0.01);
+    expect(out.reduce((a, i) => a + i.rrMs, 0)).toBe(af.reduce((a, b) => a + b, 0));
   });
 });
