@@ -36,8 +36,10 @@ Commands:
                                             --paced: paced patients, pulses flagged in ecg.pace (JSON v1);
                                             --report: exit code 1 when the report's result is FAIL
   sim replay --record PATH[,PATH…] --device ID[,ID…] [--speed N|max] [--frame-ms 100..5000]
-      [--format v1|v2|mix] [--url mqtts://HOST:PORT] [--cert F --key F --ca F]
-                                            several records at once, one device each
+      [--format v1|v2|mix] [--url mqtts://HOST:PORT] [--cert F --key F --ca F] [--lead N] [--live]
+                                            several records at once, one device each;
+                                            --lead: the header's signal N as the ECG (default 0);
+                                            --live: sample 0 now, at speed 1 (default: the record ends now)
   token --sub USER --role clinician|admin [--patients p1,p2] [--ttl 12h]
   device add <id> --patient <pid> [--json] | device assign <id> --patient <pid> [--from ISO]
   device unassign <id> [--at ISO] | device enable|disable|rekey <id> | device list [--json] | device show|audit <id>
@@ -206,16 +208,21 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     case 'sim': {
       if (rest[0] === 'replay') {
         const { values } = parse(rest.slice(1), { ...COMMON_FLAGS, record: { type: 'string' }, device: { type: 'string' }, speed: { type: 'string' },
-          url: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' }, ca: { type: 'string' }, format: { type: 'string' }, 'frame-ms': { type: 'string' } });
+          url: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' }, ca: { type: 'string' }, format: { type: 'string' }, 'frame-ms': { type: 'string' },
+          lead: { type: 'string' }, live: { type: 'boolean' } });
         if (!values.record) throw new UsageError('sim replay needs --record PATH');
         if (!values.device) throw new UsageError('sim replay needs --device ID');
         const list = (text: string) => text.split(',').map((x) => x.trim()).filter(Boolean);
         const frameMs = values['frame-ms'] === undefined ? undefined : Number(values['frame-ms']);
         if (frameMs !== undefined && !(Number.isInteger(frameMs) && frameMs >= 100 && frameMs <= 5000)) throw new UsageError('--frame-ms must be a whole number of ms from 100 to 5000 (device-protocol.md "Limits")');
+        const lead = values.lead === undefined ? undefined : Number(values.lead);
+        if (lead !== undefined && !(Number.isInteger(lead) && lead >= 0)) throw new UsageError('--lead must be a signal number of the record header, 0 for the first');
+        const speed = parseSpeed(values.speed, 1);
+        if (values.live && speed !== 1) throw new UsageError('--live replays at --speed 1 only: faster, frames would carry device times from the future');
         const config = configFrom(values);
         warnIfDataFolderOpen(config);
         const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, { app: 'pulsebridge', component: 'sim' });
-        await runReplayCommand({ config, recordPaths: list(values.record), deviceIds: list(values.device), frameMs, speed: parseSpeed(values.speed, 1), url: values.url,
+        await runReplayCommand({ config, recordPaths: list(values.record), deviceIds: list(values.device), frameMs, speed, lead, live: values.live === true, url: values.url,
           credentials: { cert: values.cert, key: values.key, ca: values.ca }, format: parseFormatFlag(values.format), signal: shutdownSignal(logger), logger, out });
         return 0;
       }

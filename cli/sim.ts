@@ -341,6 +341,10 @@ export interface ReplayCommandInput {
   speed: SimSpeed;
   /** Frame length, ms (default 1000; the contract allows up to 5000). */
   frameMs?: number | undefined;
+  /** The header signal sent as the ECG (default 0). */
+  lead?: number | undefined;
+  /** Sample 0 at the start (speed 1), not the record's end (device-sim/replay.ts ReplayOptions.live). */
+  live?: boolean | undefined;
   url: string | undefined;
   credentials: CredentialFlags;
   /** `v1` (default), `v2`, or `mix` (a coin tossed by the device id). */
@@ -383,6 +387,8 @@ export async function runReplayCommand(input: ReplayCommandInput): Promise<void>
       deviceId,
       speed: input.speed,
       ...(input.frameMs === undefined ? {} : { frameMs: input.frameMs }),
+      ...(input.lead === undefined ? {} : { ecgSignalIndex: input.lead }),
+      ...(input.live ? { live: true } : {}),
       connect: { url: input.url ?? config.sim.gatewayUrl, ca: creds.ca, cert: creds.certFor(deviceId), key: creds.keyFor(deviceId) },
       out: input.out,
       encode: encoderOf(formats[i]!),

@@ -3,8 +3,9 @@
  * surface for automation"): beats from the record's reference annotations, ECG from its signal
  * file when present, in device time, `speed` × faster than real time (or as fast as
  * acknowledgements allow). Device time is chosen so the record ends at the moment the replay
- * starts; the first output line tells automation where sample 0 is:
- * `{"record":…,"device":…,"t0":…}`.
+ * starts (every frame is in the past, at any speed), or with `live` at 1× so sample 0 is now (a
+ * device streaming in real time: the board's ages and trends read as at the bedside); the first
+ * output line tells automation where sample 0 is: `{"record":…,"device":…,"t0":…}`.
  */
 import type { TelemetryFrame } from '../contracts/telemetry.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
@@ -31,8 +32,14 @@ export interface ReplayOptions {
   ecg?: boolean;
   /** ECG rate in the frames, Hz (default: the record's rate, e.g. 360 for mitdb). */
   ecgFsHz?: number;
-  /** Header signal used as the ECG lead (default 0). */
+  /** Header signal used as the ECG lead (default 0); one the header lacks is refused. */
   ecgSignalIndex?: number;
+  /**
+   * Sample 0 at the replay's start instead of the record's end at it: device time runs with the
+   * wall clock, as a device streaming now. Only at speed 1 — faster, frames would carry times
+   * from the future, which the processor takes for a device clock running ahead.
+   */
+  live?: boolean;
   /** Battery percent reported in frames and status (default 100). */
   battery?: number;
   /** Most unacknowledged frames (default 32). */
@@ -91,11 +98,14 @@ export function recordDurationMs(record: WfdbRecord): number {
  */
 export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> {
   validateSpeed(options.speed);
+  if (options.live && options.speed !== 1) {
+    throw new PulsebridgeError('PB_SIM_FAILED', `A live replay runs at speed 1 (asked: ${options.speed}): faster, its frames would carry device times from the future.`);
+  }
   const now = options.now ?? Date.now;
   const log = options.logger ?? silentLogger;
   const record = await readWfdbRecord(options.recordPath, { loadEcg: options.ecg ?? true, ...(options.ecgSignalIndex === undefined ? {} : { ecgSignalIndex: options.ecgSignalIndex }) });
   const durationMs = recordDurationMs(record);
-  const t0Ms = Math.round(now()) - durationMs;
+  const t0Ms = Math.round(now()) - (options.live ? 0 : durationMs);
   const beats = recordBeats(record, t0Ms);
   const battery = options.battery ?? 100;
 

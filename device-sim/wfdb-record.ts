@@ -94,6 +94,9 @@ export async function readWfdbRecord(recordPath: string, options: ReadWfdbRecord
   let ecg: WfdbEcgLead | undefined;
   const signalIndex = options.ecgSignalIndex ?? 0;
   const spec = header.signals[signalIndex];
+  if (options.ecgSignalIndex !== undefined && spec === undefined) {
+    throw new PulsebridgeError('PB_WFDB_INVALID', `WFDB record ${base} has no signal ${signalIndex}: its header lists ${header.signals.length} (${header.signals.map((s, i) => `${i} ${s.description || s.fileName}`).join(', ')}).`, { details: { source: base } });
+  }
   const hasSignal = spec !== undefined && (await exists(path.join(path.dirname(base), spec.fileName)));
   if (beats === undefined) {
     // ECG-only records (CinC 2015 / 2017: `.hea` + `.mat`): the device sends ECG and no beats;

@@ -38,3 +38,13 @@ describe('sim replay without the setup it needs', () => {
     expect(err).not.toContain('ENOENT');
   });
 });
+
+describe('sim replay flags', () => {
+  it('--live only at speed 1, --lead only a signal number: each refused with the reason', async () => {
+    const dataDir = makeTempDir('pb-simflags-');
+    expect(await stderrOf(['sim', 'replay', '--record', RECORD, '--device', 'dev-x', '--live', '--speed', '5', '--data-dir', dataDir]))
+      .toContain('--live replays at --speed 1 only');
+    expect(await stderrOf(['sim', 'replay', '--record', RECORD, '--device', 'dev-x', '--lead', 'V', '--data-dir', dataDir]))
+      .toContain('--lead must be a signal number');
+  });
+});

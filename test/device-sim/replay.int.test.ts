@@ -90,6 +90,44 @@ describe('record replay to a real MQTT broker', () => {
     }
   });
 
+  // A tester watching the board at 1×: with the record ending "now" every age on it was wrong
+  // (an alarm just raised read "5 min ago"; cardiologist walk, session 34).
+  it('live at speed 1 puts sample 0 at the start, device time running with the wall clock; faster is refused', async () => {
+    const broker = await startLocalBroker();
+    try {
+      // A clock that jumps 10 s at each reading: no real waiting, and the first reading is the start.
+      let reading = 0;
+      const clock = () => NOW + 10_000 * reading++;
+      const lines: string[] = [];
+      const summary = await runReplay({ recordPath: `${ECG}/cinc2017/A00004`, deviceId: 'dev-live', speed: 1, live: true, connect: { url: broker.url }, out: (l) => lines.push(l), now: clock });
+      const frames = broker.telemetry.filter((m) => m.deviceId === 'dev-live').map((m) => telemetryV1Schema.parse(JSON.parse(m.payload.toString())));
+      expect(summary.t0Ms).toBe(NOW);
+      expect(JSON.parse(lines[0]!)).toEqual({ record: `${ECG}/cinc2017/A00004`, device: 'dev-live', t0: NOW });
+      expect(frames.map((f) => f.ts)).toEqual(Array.from({ length: 30 }, (_, i) => NOW + i * 1000));
+    } finally {
+      await broker.close();
+    }
+    await expect(runReplay({ recordPath: `${ECG}/cinc2017/A00004`, deviceId: 'dev-live', speed: 'max', live: true, connect: { url: 'mqtt://127.0.0.1:1' } }))
+      .rejects.toMatchObject({ code: 'PB_SIM_FAILED', message: expect.stringContaining('speed 1') });
+  });
+
+  it('sends the header signal asked for as the ECG, and refuses one the header lacks', async () => {
+    const broker = await startLocalBroker();
+    try {
+      const first = await runReplay({ recordPath: `${ECG}/challenge2015/v131l`, deviceId: 'dev-ii', speed: 'max', connect: { url: broker.url }, now: () => NOW });
+      const chest = await runReplay({ recordPath: `${ECG}/challenge2015/v131l`, deviceId: 'dev-v', speed: 'max', ecgSignalIndex: 1, connect: { url: broker.url }, now: () => NOW });
+      const uV = (id: string) => broker.telemetry.filter((m) => m.deviceId === id).flatMap((m) => telemetryV1Schema.parse(JSON.parse(m.payload.toString())).ecg!.uV);
+      expect(first.frames).toBe(chest.frames);
+      const [ii, v] = [uV('dev-ii'), uV('dev-v')];
+      expect(ii).toHaveLength(v.length);
+      expect(ii).not.toEqual(v);
+    } finally {
+      await broker.close();
+    }
+    await expect(runReplay({ recordPath: `${ECG}/challenge2015/v131l`, deviceId: 'dev-x', speed: 'max', ecgSignalIndex: 9, connect: { url: 'mqtt://127.0.0.1:1' } }))
+      .rejects.toMatchObject({ code: 'PB_WFDB_INVALID', message: expect.stringContaining('0 II, 1 V, 2 ABP, 3 RESP') });
+  });
+
   it('fails with PB_WFDB_INVALID before connecting when the record does not exist', async () => {
     await expect(runReplay({ recordPath: `${ECG}/mitdb/999`, deviceId: 'dev-x', speed: 'max', connect: { url: 'mqtt://127.0.0.1:1' } })).rejects.toMatchObject({ code: 'PB_WFDB_INVALID' });
   });
