@@ -6,11 +6,11 @@
  * followed (operator walkthrough of the production topology, SASL_SSL).
  *
  * A subscription is reported once it has not consumed for {@link BUS_CONSUMER_HEALTH_DEFAULTS.graceMs}
- * (counted from its last progress, Subscription.status' `sinceMs`): crashed (starting over or
- * not), rebalancing, not joined its group, or stalled. Why a grace: a normal rebalance (another
- * instance joins or leaves) stops every member's consuming until it rejoins, which a member notices
- * at its next heartbeat (3 s) and which then takes a join and a sync round (a second or two, plus
- * the batch in hand): /healthz must not flap for it. 10 s is two heartbeats and the join with room
+ * (counted from its last progress, Subscription.status' `sinceMs`): crashed (and starting over, by
+ * kafkajs or by the bus), rebalancing, not joined its group, or stalled. Why a grace: a normal
+ * rebalance (another instance joins or leaves) stops every member's consuming until it rejoins,
+ * which a member notices at its next heartbeat (3 s) and which then takes a join and a sync round
+ * (a second or two, plus the batch in hand): /healthz must not flap for it. 10 s is two heartbeats and the join with room
  * to spare; a broker outage still shows as soon as the consumers crash (kafkajs crashes them ~10 s
  * into an outage, past its retries, and the time counts from the last fetch that answered). An idle
  * subscription is consuming: a Kafka consumer with nothing to read still fetches every 500 ms.

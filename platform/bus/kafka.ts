@@ -227,6 +227,8 @@ export class KafkaBus implements Bus {
         // subscription was stopped: kafkajs' stop() during a restart's join (the broker still
         // unreachable) lets that join crash afterwards and schedules yet another start, a consumer
         // nobody stops that kept the process alive after SIGTERM, consuming (hardened walk).
+        // kafkajs asks this only after a retriable error or exhausted retries; after any other
+        // crash the bus starts the consumer over itself (CRASH below, `startOver`).
         restartOnFailure: async () => running,
       },
     });
@@ -259,12 +261,27 @@ export class KafkaBus implements Bus {
       assigned = [];
       const error = event.payload.error;
       const hint = kafkaSecurityHint(error, this.#security);
-      notConsuming('crashed', `its consumer crashed (${error.message}${hint})${event.payload.restart ? ' and is starting over' : ' and is not restarted'}`);
-      // Once per error message per 10 s, whichever subscription: during a broker outage every
-      // consumer crashes again at each restart; the health line (consumer-health.ts) names them all.
-      // kafkajs starts a crashed consumer over after the error's retry time, else the first one (its "Restarting the consumer in N ms").
-      const restartInMs = event.payload.restart ? ((error as { retryTime?: number }).retryTime || this.#options.initialRetryTimeMs) : undefined;
-      this.#log.repeatLimited('error', `kafka consumer crashed${hint}`, { stream, groupId: options.groupId, error, restart: event.payload.restart, ...(restartInMs ? { restartInMs } : {}) }, error.message);
+      if (event.payload.restart) {
+        notConsuming('crashed', `its consumer crashed (${error.message}${hint}) and is starting over`);
+        // Once per error message per 10 s, whichever subscription: during a broker outage every
+        // consumer crashes again at each restart; the health line (consumer-health.ts) names them all.
+        // kafkajs starts a crashed consumer over after the error's retry time, else the first one (its "Restarting the consumer in N ms").
+        const restartInMs = (error as { retryTime?: number }).retryTime || this.#options.initialRetryTimeMs;
+        this.#log.repeatLimited('error', `kafka consumer crashed${hint}`, { stream, groupId: options.groupId, error, restart: true, restartInMs, restartedBy: 'kafkajs' }, error.message);
+        return;
+      }
+      if (!running) {
+        // Stopped (restartOnFailure answered false): it stays stopped.
+        notConsuming('crashed', `its consumer crashed (${error.message}${hint}) and is not restarted: the subscription was stopped`);
+        return;
+      }
+      // kafkajs left it stopped for good: the error is not retriable (e.g. "Failed to find group
+      // coordinator", KafkaJSGroupCoordinatorNotFound, when a lookup fails after the broker
+      // connection was made: a broker coming back). The bus starts it over.
+      const restartInMs = startOver();
+      notConsuming('crashed', `its consumer crashed (${error.message}${hint}); kafkajs does not restart it after this error, the bus starts it over in ${restartInMs} ms`);
+      // Once per crash and subscription (repeats of one subscription's crash within 10 s counted).
+      this.#log.repeatLimited('error', `kafka consumer crashed${hint}`, { stream, groupId: options.groupId, error, restart: true, restartInMs, restartedBy: 'bus' }, `${error.message}\n${options.groupId}`);
     });
     // Whether the consumer consumes, for /healthz (Subscription.status; consumer-health.ts).
     // kafkajs tells a join, a rebalance and a crash (restarted or not) by events; a fetch that
@@ -277,6 +294,7 @@ export class KafkaBus implements Bus {
       health.reason = reason;
     };
     consumer.on(consumer.events.GROUP_JOIN, () => {
+      busRestarts = 0;
       health.state = 'consuming';
       health.lastProgressMs = health.sinceMs = Date.now();
     });
@@ -306,7 +324,9 @@ export class KafkaBus implements Bus {
     };
     const handleBatch = async (payload: EachBatchPayload): Promise<void> => {
       const { batch } = payload;
-      if (batch.messages.length === 0 || !payload.isRunning() || payload.isStale()) return;
+      // Nothing is handed to a stopped subscription, whatever kafkajs' restarts still have under
+      // way (left unresolved and uncommitted: a group's next member gets it).
+      if (!running || batch.messages.length === 0 || !payload.isRunning() || payload.isStale()) return;
       const messages = batch.messages.map((m): ConsumedMessage => {
         const headers = decodeHeaders(m.headers);
         return {
@@ -379,6 +399,47 @@ export class KafkaBus implements Bus {
     });
     const removeFetchListener = consumer.on(consumer.events.FETCH, () => positioned());
 
+    const runOptions = {
+      // Commits are explicit, after the handler (see eachBatch).
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      // One batch at a time per subscription unless the subscriber asks for more (SubscribeOptions).
+      partitionsConsumedConcurrently: Math.max(1, Math.floor(options.concurrentPartitions ?? 1)),
+      eachBatch,
+    };
+    /**
+     * kafkajs starts a crashed consumer over only when the error is KafkaJSNumberOfRetriesExceeded
+     * or its original cause is retriable, and asks restartOnFailure only then
+     * (kafkajs/src/consumer/index.js, onCrash); after any other error (CRASH with restart false) it
+     * has disconnected the consumer and leaves it so. The operator walkthrough (30 s broker outage,
+     * SASL_SSL) saw the gateway's liveness follower crash with "Failed to find group coordinator"
+     * and stay dead after the broker came back. Here the bus does what kafkajs' restart does —
+     * run() again: a new member and runner; a group resumes at its committed offsets, an ephemeral
+     * one is seeked to `resumeAt` on joining — after initialRetryTimeMs, doubling per crash without
+     * a join in between up to maxRetryTimeMs. Never once stopped (stop() clears the timer).
+     */
+    let busRestarts = 0;
+    let busRestartTimer: NodeJS.Timeout | undefined;
+    const startOver = (): number => {
+      const delayMs = Math.min(this.#options.initialRetryTimeMs * 2 ** Math.min(busRestarts, 20), Math.max(this.#options.maxRetryTimeMs, this.#options.initialRetryTimeMs));
+      busRestarts += 1;
+      clearTimeout(busRestartTimer);
+      busRestartTimer = setTimeout(() => {
+        busRestartTimer = undefined;
+        if (!running) return;
+        // A failed start crashes (CRASH again); run() itself rejects only if kafkajs could not stop the crashed consumer.
+        consumer.run(runOptions).catch((err: unknown) => {
+          if (!running) return;
+          const error = err as Error;
+          const hint = kafkaSecurityHint(error, this.#security);
+          const restartInMs = startOver();
+          notConsuming('crashed', `its consumer could not be started over (${error.message}${hint}); the bus tries again in ${restartInMs} ms`);
+          this.#log.repeatLimited('error', `kafka consumer could not be started over${hint}`, { stream, groupId: options.groupId, error, restartInMs }, `${error.message}\n${options.groupId}`);
+        });
+      }, delayMs);
+      return delayMs;
+    };
+
     try {
       await consumer.connect();
       // A stream just created (by this process or another starting beside it) can still answer
@@ -386,18 +447,13 @@ export class KafkaBus implements Bus {
       // ensureStreams': seen when dashboard-api started beside a fresh broker (CI, 2026-12-06).
       // kafkajs drops the topic from its targets on that error, so subscribing again is clean.
       await retryTransientMetadata(() => consumer.subscribe({ topics: [stream], fromBeginning: options.fromBeginning }));
-      await consumer.run({
-        // Commits are explicit, after the handler (see eachBatch).
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        // One batch at a time per subscription unless the subscriber asks for more (SubscribeOptions).
-        partitionsConsumedConcurrently: Math.max(1, Math.floor(options.concurrentPartitions ?? 1)),
-        eachBatch,
-      });
+      await consumer.run(runOptions);
       await withTimeout(hasPosition, c.sessionTimeoutMs, 'no first fetch').catch(() => {
         this.#logger.warn('subscription has no position yet; continuing', { stream, groupId: options.groupId });
       });
     } catch (err) {
+      running = false;
+      clearTimeout(busRestartTimer);
       await consumer.disconnect().catch(() => {});
       throw new PulsebridgeError('PB_BUS_UNAVAILABLE', `could not subscribe to ${stream} as ${options.groupId}: ${(err as Error).message}${kafkaSecurityHint(err, this.#security)}`, {
         cause: err,
@@ -414,6 +470,7 @@ export class KafkaBus implements Bus {
       stop: async () => {
         if (!running) return;
         running = false;
+        clearTimeout(busRestartTimer);
         for (const wake of [...wakeFromDelay]) wake();
         this.#subscriptions.delete(subscription);
         await consumer.disconnect();
