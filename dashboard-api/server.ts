@@ -17,6 +17,7 @@ import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import type { OperatorAlarmRecord } from '../contracts/operator-alarm.ts';
 import type { Alert, AlertEnvelope, AlertState } from '../contracts/alert.ts';
+import { SYSTEM_ACTOR } from '../processor/alarm-lifecycle.ts';
 import { STREAMS } from '../contracts/topics.ts';
 import type { Bus, BusConsumerHealth } from '../platform/bus/index.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
@@ -476,7 +477,9 @@ export function createDashboardApi(options: DashboardApiOptions): DashboardApi {
     const current = await requireAlert(principal, ctx, action, alertId);
     if (current.state === 'resolved') {
       await audit(principal, ctx, { action, alertId, patientId: current.patientId, outcome: 'conflict', status: 409 });
-      throw new PulsebridgeError('PB_ALERT_RESOLVED', `alert ${alertId} was already resolved by ${current.resolvedBy ?? 'the pipeline'}`);
+      throw new PulsebridgeError('PB_ALERT_RESOLVED', current.resolvedBy === SYSTEM_ACTOR
+        ? `alert ${alertId} is closed: its condition ended on its own${current.end !== undefined ? ` at ${current.end}` : ''}${current.acknowledgedAt === undefined ? ', before anyone acknowledged it' : ''}`
+        : `alert ${alertId} was already resolved by ${current.resolvedBy ?? 'the pipeline'}`);
     }
     if (current.state === target) {
       // Acknowledging twice is harmless: answer with the current state, publish nothing.

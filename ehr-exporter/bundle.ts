@@ -17,6 +17,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Alert } from '../contracts/alert.ts';
+import { SYSTEM_ACTOR } from '../processor/alarm-lifecycle.ts';
 import type { EcgStrip } from '../contracts/ecg-strip.ts';
 import { HEART_RATE_CODINGS, PROCEDURE_CATEGORY, SYSTEMS } from './codes.ts';
 import { identifierQuery } from './fhir-client.ts';
@@ -88,13 +89,28 @@ export function lifecycleNotes(alert: Alert): Annotation[] {
   if (alert.acknowledgedAt) {
     notes.push({ authorString: alert.acknowledgedBy ?? 'unknown', time: toInstant(alert.acknowledgedAt, 'alert.acknowledgedAt'), text: `${NOTE_PREFIX}acknowledged by ${alert.acknowledgedBy ?? 'unknown'}` });
   }
-  if (alert.resolvedAt) {
+  if (alert.resolvedAt && alert.resolvedBy === SYSTEM_ACTOR) {
+    // The processor closing an alarm whose condition ended is not someone dealing with it:
+    // "resolved by pulsebridge-processor" read as if it had been seen to.
+    notes.push({ authorString: 'Pulsebridge', time: toInstant(alert.resolvedAt, 'alert.resolvedAt'), text: `${NOTE_PREFIX}${selfEndedText(alert)}` });
+  } else if (alert.resolvedAt) {
     // The clinician's reason ("Artefact / false alarm") belongs in the chart with the resolution:
     // without it the record says an alarm was closed, not what it was.
     const reason = alert.resolveReason ? ` — “${alert.resolveReason}”` : '';
     notes.push({ authorString: alert.resolvedBy ?? 'unknown', time: toInstant(alert.resolvedAt, 'alert.resolvedAt'), text: `${NOTE_PREFIX}resolved by ${alert.resolvedBy ?? 'unknown'}${reason}` });
   }
   return notes;
+}
+
+/**
+ * An alert the processor closed itself: its condition ended on its own ("ended on its own at …"),
+ * or the lifecycle closed it for the reason in its evidence note (an end estimated after a
+ * restart, the alarm switched off); "not reviewed" when no clinician acknowledged it.
+ */
+export function selfEndedText(alert: Alert): string {
+  const at = alert.end ?? alert.resolvedAt ?? 'an unknown time';
+  const what = alert.evidence.note ? `closed by Pulsebridge at ${at}: ${alert.evidence.note}` : `ended on its own at ${at}`;
+  return alert.acknowledgedAt ? what : `${what} — not reviewed by a clinician`;
 }
 
 export function revisionOf(observation: Pick<Observation, 'extension'>): number | undefined {

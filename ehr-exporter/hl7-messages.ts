@@ -89,8 +89,9 @@ export function alarmFacets(alert: Alert): { phase: EventPhase; state: 'active' 
   // condition ended is neither, so it does not read as acknowledged.
   const acked = alert.acknowledgedAt !== undefined || alert.state === 'acknowledged' || (alert.state === 'resolved' && alert.resolvedBy !== SYSTEM_ACTOR);
   const ended = alert.end !== undefined || alert.state === 'resolved';
-  // High-priority alarms latch until acknowledged (processor/alarm-lifecycle.ts).
-  const state = alert.state === 'resolved' ? 'inactive' : ended ? (alert.priority === 'high' && !acked ? 'latched' : 'inactive') : 'active';
+  // Latched: ended, not resolved, nobody acknowledged it yet — high-priority alarms and AF waiting
+  // for review (processor/alarm-lifecycle.ts; others are resolved by the processor as they end).
+  const state = alert.state === 'resolved' ? 'inactive' : ended ? (acked ? 'inactive' : 'latched') : 'active';
   const escalation = (alert.escalationLevel ?? 0) > 0 && alert.escalatedAt === alert.updatedAt;
   const phase: EventPhase = alert.revision === 1 ? 'start' : escalation ? 'escalate' : ended ? 'end' : 'update';
   return { phase, state, ...(acked ? { inactivation: 'alert-acknowledged' as const } : {}) };

@@ -20,12 +20,24 @@
  *   evidence than starting; and it is short enough for the end to reach the EHR promptly.
  *   Technical: lead_off 10 s (patch adjustments), signal_loss and low_battery 0 (signal_loss ends
  *   when data returns; low_battery already has a 15 → 20 % hysteresis).
- * - **Priorities** from DEFAULT_PRIORITY. **High-priority alerts latch**: once ended they stay
- *   `active` (with `end` set) until a clinician acknowledges them. Others are non-latching: when
- *   their end is confirmed the processor resolves them (`resolvedBy` = {@link SYSTEM_ACTOR}); they
- *   remain listed (and in the EHR, where the Observation stays preliminary until over-read).
+ * - **Priorities** from DEFAULT_PRIORITY. **High-priority alerts latch** (`latchingPriorities`):
+ *   once ended they stay `active` (with `end` set) until a clinician acknowledges them, and they
+ *   escalate. **AF latches until reviewed** (`latchingKinds`): an AF alert nobody has acknowledged
+ *   when it ends stays `active` with `end` set, like a latched high alarm, but never escalates
+ *   (medium priority: not an emergency). Why: device-detected AF is to be over-read by a clinician
+ *   (2023 ACC/AHA/ACCP/HRS, fhir-and-alarms.md §2.1), and self-terminating paroxysms (7–15 min,
+ *   dozens a night in afdb records) otherwise left the board before anyone saw them. One
+ *   acknowledged while it lasts has been reviewed: at its end it is resolved like a non-latching
+ *   alert. Others are non-latching: when their end is confirmed the processor resolves them
+ *   (`resolvedBy` = {@link SYSTEM_ACTOR}: the condition ended on its own, nobody dealt with it);
+ *   they remain listed (and in the EHR, where the Observation stays preliminary until over-read).
+ *   Global, not per patient: the per-patient criteria set thresholds and which alarms are on, not
+ *   the lifecycle.
  * - **Escalation**: a high-priority alert still `active` (unacknowledged) `escalationDelaysMs[n]`
  *   after `detectedAt` (wall clock; 60 s, then 180 s) gets `escalationLevel` n+1 and `escalatedAt`.
+ *   Only those are tracked once ended (`latched` in the changelog, restored and re-published after
+ *   a restart or hand-over); an AF latched for review needs nothing more from the processor: its
+ *   ended snapshot keeps it on the board until someone acknowledges it.
  * - Clinician snapshots (ack, resolve) are folded in: the state never goes backwards, revisions
  *   continue from the highest seen. A clinician-resolved alert whose condition continues gets no
  *   more evidence updates, but its end is still published (the EHR needs it).
@@ -40,7 +52,11 @@ import type { Alert, AlertEvidence, AlertKind, AlertPriority, AlertState } from 
 import type { TelemetryFrame } from '../contracts/telemetry.ts';
 import type { EpisodeChange } from './detectors/detector.ts';
 
-/** `resolvedBy` of alerts the processor resolves itself (non-latching alerts whose condition ended). */
+/**
+ * `resolvedBy` of alerts the processor resolves itself: non-latching alerts whose condition ended
+ * on its own, nobody having dealt with it. Part of the API, kept as is; texts for people say the
+ * condition ended on its own (ehr-exporter/bundle.ts selfEndedText), not "resolved by" this.
+ */
 export const SYSTEM_ACTOR = 'pulsebridge-processor';
 
 type PerKind<T> = Record<AlertKind, T>;
@@ -58,8 +74,13 @@ export interface LifecycleConfig {
   reconfirmMs: PerKind<number>;
   /** Wall-clock delays after detectedAt at which an unacknowledged latching alert escalates. */
   escalationDelaysMs: readonly number[];
-  /** Priorities that latch (and escalate). */
+  /** Priorities whose alerts latch until acknowledged and escalate while unacknowledged. */
   latchingPriorities: ReadonlySet<AlertPriority>;
+  /**
+   * Kinds that latch until acknowledged (reviewed) without escalating, whatever their priority: an
+   * alert of one of these still unacknowledged when its end is confirmed stays `active` with `end`.
+   */
+  latchingKinds: ReadonlySet<AlertKind>;
   /** Resolve non-latching alerts when their end is confirmed. */
   autoResolveNonLatching: boolean;
 }
@@ -77,6 +98,7 @@ export const LIFECYCLE_DEFAULTS: LifecycleConfig = {
   reconfirmMs: physiological(60_000, { afib: 180_000, lead_off: 0, low_battery: 0 }),
   escalationDelaysMs: [60_000, 180_000],
   latchingPriorities: new Set<AlertPriority>(['high']),
+  latchingKinds: new Set<AlertKind>(['afib']),
   autoResolveNonLatching: true,
 };
 
@@ -108,7 +130,7 @@ interface Slot {
 /** Serializable state of one stream's alarms (processor changelog). */
 export interface StreamAlarmsState {
   slots: Slot[];
-  /** Ended latching alerts still unacknowledged (they escalate). */
+  /** Ended high-priority (escalating) alerts still unacknowledged; alerts latched for review are not kept. */
   latched: Alert[];
   /** Recently closed alerts: a re-run that finds the same onset again must not reopen them. */
   closed: { id: string; onsetMs: number }[];
@@ -295,8 +317,10 @@ export class StreamAlarms {
 
   #close(kind: AlertKind, slot: Slot, endMs: number, evidence: AlertEvidence, nowIso: string): Alert {
     const onsetMs = Date.parse(slot.alert.onset);
-    const latching = this.#cfg.latchingPriorities.has(slot.alert.priority);
-    const resolve = !latching && this.#cfg.autoResolveNonLatching && slot.alert.state !== 'resolved';
+    const escalating = this.#cfg.latchingPriorities.has(slot.alert.priority);
+    // Latched for review: only while nobody has acknowledged it.
+    const awaitsReview = !escalating && this.#cfg.latchingKinds.has(kind) && slot.alert.state === 'active';
+    const resolve = !escalating && !awaitsReview && this.#cfg.autoResolveNonLatching && slot.alert.state !== 'resolved';
     const alert: Alert = {
       ...slot.alert,
       end: iso(endMs),
@@ -306,7 +330,7 @@ export class StreamAlarms {
       updatedAt: nowIso,
     };
     this.#slots.delete(kind);
-    if (latching && alert.state === 'active') this.#latched.set(alert.id, alert);
+    if (escalating && alert.state === 'active') this.#latched.set(alert.id, alert);
     this.#remember(alert.id, onsetMs);
     return alert;
   }

@@ -215,6 +215,17 @@ test('acknowledge and resolve go through the bus and come back on the stream', a
   await stream.close();
 });
 
+test('an alarm whose condition ended on its own is closed: acknowledging it says so, not that the processor resolved it', async () => {
+  const token = await fx.token('dr-a', 'clinician', ['p1']);
+  const end = new Date(T0 + 5 * 60_000).toISOString();
+  const brady = { ...makeAlert('p1', 'brady', 3), end, state: 'resolved' as const, resolvedBy: 'pulsebridge-processor', resolvedAt: end, revision: 2 };
+  await publishAlerts(fx.bus, fx.api.projection, [brady]);
+  const ack = await http('POST', `${fx.url}/v1/alerts/${brady.id}/ack`, token);
+  expect([ack.status, ack.body]).toEqual([409, { error: { code: 'PB_ALERT_RESOLVED', message: `alert ${brady.id} is closed: its condition ended on its own at ${end}, before anyone acknowledged it` } }]);
+  // The API value is unchanged.
+  expect((await http('GET', `${fx.url}/v1/alerts?state=resolved`, token)).body).toMatchObject({ alerts: [{ id: brady.id, resolvedBy: 'pulsebridge-processor' }] });
+});
+
 test('a client reconnecting with lastEventId gets exactly the events it missed, in order', async () => {
   const token = await fx.token('dr-a', 'clinician', ['p1']);
   const first = makeAlert('p1', 'brady', 1);

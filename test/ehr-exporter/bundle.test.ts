@@ -27,6 +27,15 @@ describe('what the chart reads', () => {
     expect(lifecycleNotes(resolved).map((n) => n.text)).toEqual(['Pulsebridge: resolved by dr-b — “Artefact / false alarm”']);
   });
 
+  it('an alarm the processor closed as its condition ended says it ended on its own, not that someone resolved it', () => {
+    const brady = makeAlert('brady', { end: '2026-03-01T10:09:50.000Z', state: 'resolved', resolvedBy: 'pulsebridge-processor', resolvedAt: '2026-03-01T10:10:00.000Z' });
+    expect(lifecycleNotes(brady)).toEqual([{ authorString: 'Pulsebridge', time: '2026-03-01T10:10:00.000Z', text: 'Pulsebridge: ended on its own at 2026-03-01T10:09:50.000Z — not reviewed by a clinician' }]);
+    const acked = { ...brady, acknowledgedBy: 'dr-a', acknowledgedAt: '2026-03-01T10:05:00.000Z' };
+    expect(lifecycleNotes(acked).map((n) => n.text)).toEqual(['Pulsebridge: acknowledged by dr-a', 'Pulsebridge: ended on its own at 2026-03-01T10:09:50.000Z']);
+    const switchedOff = { ...brady, evidence: { ...brady.evidence, note: 'alarm switched off by criteria version 3 (set by dr-c)' } };
+    expect(lifecycleNotes(switchedOff).map((n) => n.text)).toEqual(['Pulsebridge: closed by Pulsebridge at 2026-03-01T10:09:50.000Z: alarm switched off by criteria version 3 (set by dr-c) — not reviewed by a clinician']);
+  });
+
   it('an ECG strip gives the limits of its samples, and a saturated sample reads L or U, not a value', () => {
     const strip = makeStrip('al-000000000000000000000001');
     strip.uV[3] = -32_768;

@@ -288,6 +288,8 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
       ['acknowledged after it ended and escalated', { ...latchedEscalated, revision: 5, state: 'acknowledged' as const, acknowledgedBy: 'dr-a', acknowledgedAt: at(100), updatedAt: at(100) }, { phase: 'end', state: 'inactive', inactivation: 'alert-acknowledged' }],
       ['resolved by a clinician', resolved, { phase: 'end', state: 'inactive', inactivation: 'alert-acknowledged' }],
       ['non-latching, ended and resolved by the processor (nobody acknowledged it)', brady, { phase: 'end', state: 'inactive' }],
+      // AF latches until reviewed (medium priority, no escalation): ended and unacknowledged is latched too.
+      ['AF ended, not yet reviewed (latched)', makeAlert('afib', { revision: 2, end: at(30), updatedAt: at(40) }), { phase: 'end', state: 'latched' }],
     ] as const)('%s', (_, alert, facets) => {
       expect(alarmFacets(alert)).toEqual(facets);
     });
