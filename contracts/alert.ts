@@ -36,11 +36,17 @@ export const DEFAULT_PRIORITY: Record<AlertKind, AlertPriority> = {
 };
 
 export interface AlertEvidence {
-  /** Heart rate over the qualifying beats, bpm. */
+  /**
+   * Heart rate over the qualifying beats, bpm. VT: the rate of the ventricular run, from the V–V
+   * intervals inside it (not the coupling interval before it, nor a slower beat after it).
+   */
   hrBpm?: number;
-  /** RR intervals of the qualifying beats, ms. */
+  /** RR intervals of the qualifying beats, ms (VT: the run's V–V intervals, the latest 32). */
   rrMs?: number[];
+  /** Beats of the episode (VT: the ventricular beats of its run). */
   beatCount?: number;
+  /** VT: device time from the run's first to its last ventricular beat, ms (the alarm's own length is onset → end). */
+  runMs?: number;
   /** Longest gap without a beat, ms (asystole, pause). */
   gapMs?: number;
   /** Device time the episode has lasted so far (updates) or in total (end), ms. */

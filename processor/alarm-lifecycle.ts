@@ -102,6 +102,28 @@ export const LIFECYCLE_DEFAULTS: LifecycleConfig = {
   autoResolveNonLatching: true,
 };
 
+/**
+ * Kinds whose detector counts the episode's run itself (Detector.openEvidence; vt.ts: the
+ * ventricular beats, their V–V rate and the run's length): evidence updates publish its count, not
+ * one made from the frames' beats (which would take in the coupling interval and, while the
+ * waveform holds a VT open, other beats). An alert that goes on over two detector episodes (re-armed
+ * within the end confirmation, or continued by a fresh detector after a restart) shows its longest
+ * run: the count an alert showed never goes down, at its end either.
+ */
+const RUN_KINDS: ReadonlySet<AlertKind> = new Set(['vt']);
+const RUN_FIELDS = ['hrBpm', 'rrMs', 'beatCount', 'runMs'] as const;
+type RunEvidence = Pick<AlertEvidence, (typeof RUN_FIELDS)[number]>;
+const runOf = (e: AlertEvidence): RunEvidence => Object.fromEntries(RUN_FIELDS.flatMap((k) => (e[k] === undefined ? [] : [[k, e[k]]])));
+/** `evidence` with the run fields of `run` (RUN_KINDS). */
+function withRun(evidence: AlertEvidence, run: RunEvidence): AlertEvidence {
+  const out: AlertEvidence = { ...evidence };
+  for (const k of RUN_FIELDS) delete out[k];
+  return { ...out, ...run };
+}
+
+/** The open episode's evidence of a detector, as it stands now (PatientStream.openEvidence). */
+export type LiveEvidence = (kind: AlertKind) => { onsetMs: number; evidence: AlertEvidence } | undefined;
+
 /** Kinds whose evidence is a silence (no beats while open). */
 const GAP_KINDS: ReadonlySet<AlertKind> = new Set(['asystole', 'pause']);
 const STATE_RANK: Record<AlertState, number> = { active: 0, acknowledged: 1, resolved: 2 };
@@ -125,6 +147,8 @@ interface Slot {
   batteryPct?: number;
   /** Latest device time seen while open. */
   seenUntilMs: number;
+  /** RUN_KINDS: the longest run the detector reported for this alert (its evidence shows it). */
+  run?: RunEvidence;
 }
 
 /** Serializable state of one stream's alarms (processor changelog). */
@@ -158,11 +182,11 @@ export class StreamAlarms {
    * One analysed frame: its detector/monitor changes (in order), then the passage of device time
    * to the frame's end. Returns the snapshots to publish, in order.
    */
-  onFrame(frame: TelemetryFrame, changes: EpisodeChange[], nowIso: string): Alert[] {
+  onFrame(frame: TelemetryFrame, changes: EpisodeChange[], nowIso: string, live?: LiveEvidence): Alert[] {
     const endMs = frame.ts + frame.durMs;
     const out = this.apply(changes, endMs, nowIso);
     this.#observe(frame);
-    out.push(...this.advance(endMs, nowIso));
+    out.push(...this.advance(endMs, nowIso, live));
     return out;
   }
 
@@ -204,8 +228,11 @@ export class StreamAlarms {
     return out;
   }
 
-  /** Device time has reached `tMs`: confirm ends, time out re-detections, publish evidence. */
-  advance(tMs: number, nowIso: string): Alert[] {
+  /**
+   * Device time has reached `tMs`: confirm ends, time out re-detections, publish evidence (of
+   * RUN_KINDS from `live`, the detectors' own count).
+   */
+  advance(tMs: number, nowIso: string, live?: LiveEvidence): Alert[] {
     const out: Alert[] = [];
     for (const [kind, slot] of [...this.#slots]) {
       slot.seenUntilMs = Math.max(slot.seenUntilMs, tMs);
@@ -215,7 +242,7 @@ export class StreamAlarms {
         const note = `end estimated: the condition was not detected again within ${this.#cfg.reconfirmMs[kind] / 1000} s after the processor resumed this stream`;
         out.push(this.#close(kind, slot, slot.reconfirm.sinceMs, { ...slot.alert.evidence, note }, nowIso));
       } else if (!slot.pendingEnd) {
-        const update = this.#evidenceUpdate(kind, slot, tMs, nowIso);
+        const update = this.#evidenceUpdate(kind, slot, tMs, nowIso, live);
         if (update) out.push(update);
       }
     }
@@ -277,6 +304,8 @@ export class StreamAlarms {
     if (slot) {
       // Re-arm (the end was not confirmed yet) or continuation (re-detection after a restart or a
       // detector replacement): the same alert goes on.
+      if (slot.pendingEnd) this.#foldRun(c.kind, slot, slot.pendingEnd.evidence);
+      this.#foldRun(c.kind, slot, c.evidence);
       slot.detectorOnsetMs = c.onsetMs;
       delete slot.pendingEnd;
       delete slot.reconfirm;
@@ -298,8 +327,15 @@ export class StreamAlarms {
       beats: 0,
       rrMs: [],
       seenUntilMs: detectionMs,
+      ...(RUN_KINDS.has(c.kind) ? { run: runOf(c.evidence) } : {}),
     });
     return alert;
+  }
+
+  /** RUN_KINDS: keeps the longer of the alert's runs (RUN_KINDS comment). */
+  #foldRun(kind: AlertKind, slot: Slot, evidence: AlertEvidence): void {
+    if (!RUN_KINDS.has(kind)) return;
+    if (!slot.run || (evidence.beatCount ?? 0) >= (slot.run.beatCount ?? 0)) slot.run = runOf(evidence);
   }
 
   #end(c: Extract<EpisodeChange, { type: 'end' }>): void {
@@ -321,10 +357,12 @@ export class StreamAlarms {
     // Latched for review: only while nobody has acknowledged it.
     const awaitsReview = !escalating && this.#cfg.latchingKinds.has(kind) && slot.alert.state === 'active';
     const resolve = !escalating && !awaitsReview && this.#cfg.autoResolveNonLatching && slot.alert.state !== 'resolved';
+    this.#foldRun(kind, slot, evidence);
+    const final = RUN_KINDS.has(kind) && slot.run ? withRun(evidence, slot.run) : evidence;
     const alert: Alert = {
       ...slot.alert,
       end: iso(endMs),
-      evidence: { ...evidence, durationMs: Math.max(0, endMs - onsetMs) },
+      evidence: { ...final, durationMs: Math.max(0, endMs - onsetMs) },
       ...(resolve ? { state: 'resolved' as const, resolvedBy: SYSTEM_ACTOR, resolvedAt: nowIso } : {}),
       revision: slot.alert.revision + 1,
       updatedAt: nowIso,
@@ -359,7 +397,7 @@ export class StreamAlarms {
     }
   }
 
-  #evidenceUpdate(kind: AlertKind, slot: Slot, tMs: number, nowIso: string): Alert | undefined {
+  #evidenceUpdate(kind: AlertKind, slot: Slot, tMs: number, nowIso: string, live?: LiveEvidence): Alert | undefined {
     const intervalMs = this.#cfg.evidenceUpdateMs[kind];
     if (intervalMs <= 0 || slot.reconfirm || slot.alert.state === 'resolved') return undefined;
     const onsetMs = Date.parse(slot.alert.onset);
@@ -370,6 +408,15 @@ export class StreamAlarms {
       evidence.gapMs = Math.max(0, tMs - onsetMs);
     } else if (kind === 'low_battery') {
       if (slot.batteryPct !== undefined) evidence.batteryPct = slot.batteryPct;
+    } else if (RUN_KINDS.has(kind)) {
+      // The detector's own count of the run (file comment), of the episode this alert follows.
+      const now = live?.(kind);
+      if (now && now.onsetMs === slot.detectorOnsetMs) this.#foldRun(kind, slot, now.evidence);
+      if (slot.run) {
+        for (const k of RUN_FIELDS) delete evidence[k];
+        Object.assign(evidence, slot.run);
+        hrBpm = evidence.hrBpm;
+      }
     } else if (!TECHNICAL_KINDS.has(kind) && slot.rrMs.length > 0) {
       hrBpm = round1(60000 / (slot.rrMs.reduce((a, b) => a + b, 0) / slot.rrMs.length));
       evidence.hrBpm = hrBpm;

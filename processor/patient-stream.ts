@@ -4,7 +4,7 @@
  * (alarm-lifecycle.ts) turns those into alerts in the processor; {@link PatientStream.analyse}
  * keeps the plain one-alert-per-detector-episode view for the evaluation harness (eval/).
  */
-import { raisedAlert, type Alert } from '../contracts/alert.ts';
+import { raisedAlert, type Alert, type AlertEvidence, type AlertKind } from '../contracts/alert.ts';
 import type { TelemetryFrame } from '../contracts/telemetry.ts';
 import type { Detector, EcgChunk, EpisodeChange } from './detectors/detector.ts';
 
@@ -59,6 +59,16 @@ export class PatientStream {
    */
   resumeAt(lastFrameEndMs: number | undefined): void {
     this.#lastFrameEndMs = lastFrameEndMs;
+  }
+
+  /** The open episode's evidence of the detector of `kind`, as it stands now (Detector.openEvidence). */
+  openEvidence(kind: AlertKind): { onsetMs: number; evidence: AlertEvidence } | undefined {
+    for (const d of this.#detectors) {
+      if (d.kind !== kind || !d.openEvidence) continue;
+      const e = d.openEvidence();
+      if (e) return e;
+    }
+    return undefined;
   }
 
   /** The current detectors. */

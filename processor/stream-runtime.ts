@@ -421,7 +421,7 @@ export class StreamRuntime {
     const changes: EpisodeChange[] = this.#detect(frame, true);
     const context = { noRhythm: this.#beats.noRhythm };
     for (const m of this.#monitors) changes.push(...m.onFrame(frame, context));
-    alerts.push(...this.#alarms.onFrame(frame, changes, nowIso));
+    alerts.push(...this.#alarms.onFrame(frame, changes, nowIso, (kind) => this.#stream.openEvidence(kind)));
     this.#captureStrips(alerts);
     return alerts;
   }

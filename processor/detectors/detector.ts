@@ -90,6 +90,13 @@ export interface Detector {
    */
   handoverState?(): PendingState | undefined;
   /**
+   * Optional: the evidence of this detector's open episode as it stands now (vt.ts: the run's beat
+   * count, rate and length while it grows), with that episode's onset; undefined while none is
+   * open. The alarm lifecycle publishes it in its evidence updates instead of what it counts from
+   * the frames' beats (alarm-lifecycle.ts). Must not change the detector's state.
+   */
+  openEvidence?(): { onsetMs: number; evidence: AlertEvidence } | undefined;
+  /**
    * Optional: this fresh detector (after a restart, a partition move or a criteria change) sees
    * the stream from device time `atMs` on; the one it replaces saw what came before. Called at
    * the first frame it gets, after {@link resumePending}.

@@ -37,6 +37,18 @@
  * ECG does not hold every complex (a hole, a run longer than the meter's 12 s of filtered ECG,
  * vf-leakage.ts FILTERED_HISTORY_MS) the beats decide alone, as before.
  *
+ * Evidence (cardiologist walk, finding 5): the run of ventricular beats the episode holds — its
+ * beat count, the rate from the V–V intervals inside it (60000 / their mean; never the coupling
+ * interval from the beat before the first V beat, nor an interval between a V beat and a
+ * non-ventricular one) and `runMs`, first to last V beat. V beats that follow at or below the rate
+ * limit wait until a faster V beat makes them part of the run; when the run ends first they are
+ * not counted (CinC 2015 v131l: a V beat 878 ms after 7 at 343–375 ms, then sinus: 7 beats at
+ * 167.6/min over 2.1 s, where the evidence said 5 beats at 131.2 with the 878 ms interval). The
+ * qualifying window counts whole (its one slow interval too). When the waveform opens the episode,
+ * the run's V beats already seen from the onset on are counted (they were dropped before). The
+ * evidence grows with the run ({@link VtDetector.openEvidence}, published in the lifecycle's
+ * updates). None of this changes when an episode opens or ends.
+ *
  * Onset = the first ventricular beat of the qualifying window; end = the first beat that is not
  * ventricular (the run is over). While it lasts the rate is not re-tested: a VT that slows
  * stays one episode instead of flapping. A beat with unknown RR (after lost frames) restarts
@@ -153,6 +165,8 @@ interface WaveReading {
 }
 
 const MAX_EVIDENCE_RR = 32;
+/** Beats of the current ventricular run kept for a waveform onset's evidence (its 4 s window holds ≤ 20 at 300/min). */
+const MAX_RUN_BEATS = 64;
 
 /** Intervals of a qualifying window that may be at or below the rate limit (file comment). */
 export const MAX_SLOW_INTERVALS = 1;
@@ -173,6 +187,13 @@ export function isVtRate(intervalsMs: readonly number[], hrAboveBpm: number): bo
   return intervalsMs.length > 0 && sum / intervalsMs.length < limitMs && slow <= MAX_SLOW_INTERVALS;
 }
 
+/**
+ * The open episode. Its evidence describes the run of ventricular beats (file comment, "Evidence"):
+ * `beatCount` V beats from `firstBeatMs` to `lastBeatMs`, and the V–V intervals between them
+ * (`rrSumMs` over `intervals`, the latest in `recentRrMs`), never a coupling interval from a
+ * non-ventricular beat. V beats that follow the run at or below the rate limit wait in `tail`
+ * until a faster V beat makes them part of it; when the run ends first, they are not counted.
+ */
 interface OpenRun {
   onsetMs: number;
   beatCount: number;
@@ -180,6 +201,13 @@ interface OpenRun {
   /** Known intervals summed in rrSumMs. */
   intervals: number;
   recentRrMs: number[];
+  /** First and last ventricular beat counted in the run (NaN: none yet). */
+  firstBeatMs: number;
+  lastBeatMs: number;
+  /** Trailing V beats at or below the rate limit, not (yet) counted: their times and V–V intervals. */
+  tail: { timeMs: number; rrMs: number }[];
+  /** The latest beat was a ventricular beat of this episode (the next V beat's interval is V–V). */
+  afterV: boolean;
   /** The latest beat was ventricular (beat evidence still holds). */
   beatsHold: boolean;
   /** Lowest leakage read while open (1 = none below the threshold). */
@@ -191,6 +219,43 @@ interface OpenRun {
 }
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
+/**
+ * One more ventricular beat of the open episode's run (OpenRun): `rrMs` its V–V interval (0 when
+ * the beat before it was not one of the run's). A beat at or below the rate limit waits in the
+ * tail; a faster one (or one of unknown interval) makes the tail part of the run, then counts.
+ */
+function addRunBeat(o: OpenRun, timeMs: number, rrMs: number, limitMs: number): void {
+  o.afterV = true;
+  if (rrMs >= limitMs && o.beatCount > 0) {
+    o.tail.push({ timeMs, rrMs });
+    return;
+  }
+  for (const t of o.tail) countRunBeat(o, t.timeMs, t.rrMs);
+  o.tail = [];
+  countRunBeat(o, timeMs, rrMs);
+}
+
+function countRunBeat(o: OpenRun, timeMs: number, rrMs: number): void {
+  o.beatCount++;
+  if (!Number.isFinite(o.firstBeatMs)) o.firstBeatMs = timeMs;
+  o.lastBeatMs = timeMs;
+  if (rrMs > 0) {
+    o.rrSumMs += rrMs;
+    o.intervals++;
+    o.recentRrMs.push(rrMs);
+    if (o.recentRrMs.length > MAX_EVIDENCE_RR) o.recentRrMs.shift();
+  }
+}
+
+/** `x` with 2 decimals, or as many more as it takes for the text to read below `limit` too (never "0.65 < 0.65"). */
+export function digitsBelow(x: number, limit: number): string {
+  for (let d = 2; d <= 6; d++) {
+    const text = x.toFixed(d);
+    if (Number(text) < limit) return text;
+  }
+  return String(x);
+}
+
 const beatRunSchema = z.object({ v: z.literal(1), beats: z.array(z.object({ timeMs: z.number(), rrMs: z.number() })).min(1), seenUntilMs: z.number() });
 
 /** {@link VtDetector.pendingState} at a hand-over (format 2): the whole detector; times that are not yet known are left out. */
@@ -200,7 +265,11 @@ const vtHandoverSchema = z.object({
   open: z.object({
     onsetMs: z.number(), beatCount: z.number().int(), rrSumMs: z.number(), intervals: z.number().int(), recentRrMs: z.array(z.number()),
     beatsHold: z.boolean(), minLeakage: z.number(), similarity: z.number().optional(), byWaveform: z.boolean(),
+    // (Optional: a hand-over written before the run's evidence was kept goes on without them.)
+    firstBeatMs: z.number().optional(), lastBeatMs: z.number().optional(),
+    tail: z.array(z.object({ timeMs: z.number(), rrMs: z.number() })).optional(), afterV: z.boolean().optional(),
   }).optional(),
+  vBeats: z.array(z.object({ timeMs: z.number(), rrMs: z.number() })).optional(),
   meter: vfMeterStateSchema.optional(),
   beatsDerived: z.boolean(),
   ecgEndMs: z.number().optional(),
@@ -222,6 +291,11 @@ export class VtDetector implements Detector {
   readonly #p: VtParams;
   /** The last `minBeats` beats of the current run of ventricular beats. */
   #run: BeatEvent[] = [];
+  /**
+   * The current run of ventricular beats while no episode is open (up to {@link MAX_RUN_BEATS}),
+   * its first beat's interval not a V–V one: the beats a waveform onset counts from (evidence only).
+   */
+  #vBeats: { timeMs: number; rrMs: number }[] = [];
   #open: OpenRun | undefined;
   #meter: VfLeakageMeter | undefined;
   /** The beats are derived from this ECG by the processor (EcgChunk.beatsDerived): the similarity check applies. */
@@ -257,9 +331,14 @@ export class VtDetector implements Detector {
     this.#p = params;
   }
 
+  /** The rate limit as a V–V interval, ms: intervals at or above it are not faster than the limit. */
+  get #limitMs(): number {
+    return 60000 / this.#p.hrAboveBpm;
+  }
+
   #evidence(o: OpenRun): AlertEvidence {
     const beats = `≥ ${this.#p.minBeats} consecutive ventricular beats at HR > ${this.#p.hrAboveBpm} bpm (PhysioNet/CinC 2015; Philips default)`;
-    const wave = `VF-filter leakage ${o.minLeakage.toFixed(2)} < ${this.#p.leakageBelow} over ${VF_WINDOW_MS / 1000} s of ECG: VT/VF/flutter waveform (Kuo & Dillman 1978; fhir-and-alarms.md §5 VF/flutter ≥ 4 s, raised as vt)`;
+    const wave = `VF-filter leakage ${digitsBelow(o.minLeakage, this.#p.leakageBelow)} < ${this.#p.leakageBelow} over ${VF_WINDOW_MS / 1000} s of ECG: VT/VF/flutter waveform (Kuo & Dillman 1978; fhir-and-alarms.md §5 VF/flutter ≥ 4 s, raised as vt)`;
     const waveHeld = o.minLeakage < this.#p.leakageBelow;
     const alike = Number.isFinite(o.similarity) ? `, consecutive complexes alike (mean correlation ${o.similarity.toFixed(2)} ≥ ${this.#p.similarityMin})` : '';
     const thresholds: Record<string, number> = { minBeats: this.#p.minBeats, hrAboveBpm: this.#p.hrAboveBpm };
@@ -268,6 +347,7 @@ export class VtDetector implements Detector {
     return {
       ...(o.intervals > 0 ? { hrBpm: round1(60000 / (o.rrSumMs / o.intervals)), rrMs: o.recentRrMs.slice(-MAX_EVIDENCE_RR) } : {}),
       beatCount: o.beatCount,
+      ...(o.beatCount > 1 && Number.isFinite(o.firstBeatMs) ? { runMs: o.lastBeatMs - o.firstBeatMs } : {}),
       criterion: o.byWaveform ? wave + (o.intervals > 0 && o.beatCount >= this.#p.minBeats ? `; then ${beats}` : '') : beats + alike + (waveHeld ? `; also ${wave}` : ''),
       thresholds,
     };
@@ -355,7 +435,11 @@ export class VtDetector implements Detector {
         // The window's start, or after the last non-ventricular beat inside it (the rhythm was
         // still normal then): the first beat after it, or that beat itself when none followed.
         const onsetMs = Math.max(r.atMs - VF_WINDOW_MS, this.#afterLastNonVMs);
-        this.#open = { onsetMs, beatCount: 0, rrSumMs: 0, intervals: 0, recentRrMs: [], beatsHold: false, minLeakage: r.leakage, similarity: Number.NaN, byWaveform: true };
+        this.#open = { onsetMs, beatCount: 0, rrSumMs: 0, intervals: 0, recentRrMs: [], firstBeatMs: Number.NaN, lastBeatMs: Number.NaN, tail: [], afterV: false, beatsHold: false, minLeakage: r.leakage, similarity: Number.NaN, byWaveform: true };
+        // The run's V beats already seen from the onset on are the episode's (evidence only).
+        // (Its first one's interval is from a beat before the onset: not one of the run's.)
+        const open = this.#open;
+        this.#vBeats.filter((b) => b.timeMs >= onsetMs).forEach((b, i) => addRunBeat(open, b.timeMs, i > 0 ? b.rrMs : 0, this.#limitMs));
         this.#run = [];
         out.push({ type: 'onset', kind: this.kind, onsetMs, evidence: this.#evidence(this.#open) });
       } else {
@@ -455,7 +539,8 @@ export class VtDetector implements Detector {
     return {
       v: 2,
       run: this.#run.map((b) => ({ ...b })),
-      ...(o ? { open: { onsetMs: o.onsetMs, beatCount: o.beatCount, rrSumMs: o.rrSumMs, intervals: o.intervals, recentRrMs: [...o.recentRrMs], beatsHold: o.beatsHold, minLeakage: o.minLeakage, ...finiteEntry('similarity', o.similarity), byWaveform: o.byWaveform } } : {}),
+      ...(o ? { open: { onsetMs: o.onsetMs, beatCount: o.beatCount, rrSumMs: o.rrSumMs, intervals: o.intervals, recentRrMs: [...o.recentRrMs], beatsHold: o.beatsHold, minLeakage: o.minLeakage, ...finiteEntry('similarity', o.similarity), byWaveform: o.byWaveform, ...finiteEntry('firstBeatMs', o.firstBeatMs), ...finiteEntry('lastBeatMs', o.lastBeatMs), tail: o.tail.map((b) => ({ ...b })), afterV: o.afterV } } : {}),
+      vBeats: this.#vBeats.map((b) => ({ ...b })),
       ...(this.#meter ? { meter: this.#meter.state(this.#complexesNeededFrom()) } : {}),
       beatsDerived: this.#beatsDerived,
       ...(this.#ecgEndMs !== undefined ? { ecgEndMs: this.#ecgEndMs } : {}),
@@ -494,7 +579,8 @@ export class VtDetector implements Detector {
     this.#meter = meter;
     this.#ecgEndMs = meter ? h.ecgEndMs : undefined;
     this.#run = h.run.map((b) => ({ ...b }));
-    this.#open = h.open && { ...h.open, recentRrMs: [...h.open.recentRrMs], similarity: h.open.similarity ?? Number.NaN };
+    this.#open = h.open && { ...h.open, recentRrMs: [...h.open.recentRrMs], similarity: h.open.similarity ?? Number.NaN, firstBeatMs: h.open.firstBeatMs ?? Number.NaN, lastBeatMs: h.open.lastBeatMs ?? Number.NaN, tail: (h.open.tail ?? []).map((b) => ({ ...b })), afterV: h.open.afterV ?? false };
+    this.#vBeats = (h.vBeats ?? []).map((b) => ({ ...b }));
     this.#beatsDerived = h.beatsDerived;
     this.#readings.push(...h.readings.map((r) => ({ ...r })));
     this.#waveBelow = h.waveBelow;
@@ -513,34 +599,40 @@ export class VtDetector implements Detector {
     const resumed = this.#resumed;
     if (resumed && !seenBefore(resumed, beat.timeMs)) {
       this.#resumed = undefined;
-      if (!this.#open && !this.#beatsDerived) this.#run = resumed.beats.map((b) => ({ timeMs: b.timeMs, rrMs: b.rrMs, cls: 'V' as const }));
+      if (!this.#open && !this.#beatsDerived) {
+        this.#run = resumed.beats.map((b) => ({ timeMs: b.timeMs, rrMs: b.rrMs, cls: 'V' as const }));
+        this.#vBeats = resumed.beats.map((b) => ({ timeMs: b.timeMs, rrMs: b.rrMs }));
+      }
     }
     if (this.#lastBeatWasNonV) this.#afterLastNonVMs = beat.timeMs;
     this.#lastBeatWasNonV = beat.cls !== 'V';
     if (beat.cls !== 'V') {
       this.#afterLastNonVMs = beat.timeMs;
       this.#run = [];
+      this.#vBeats = [];
       if (!this.#open) return [];
       this.#open.beatsHold = false;
+      // Slow V beats after the run, then a non-ventricular beat: the run ended before them.
+      this.#open.tail = [];
+      this.#open.afterV = false;
       if (this.#waveBelow) return [];
       return [this.#end(Math.max(beat.timeMs, this.#waveOffMs))];
     }
     if (this.#open) {
       const o = this.#open;
       o.beatsHold = true;
-      o.beatCount++;
-      if (beat.rrMs > 0) {
-        o.rrSumMs += beat.rrMs;
-        o.intervals++;
-        o.recentRrMs.push(beat.rrMs);
-        if (o.recentRrMs.length > MAX_EVIDENCE_RR) o.recentRrMs.shift();
-      }
+      addRunBeat(o, beat.timeMs, o.afterV ? beat.rrMs : 0, this.#limitMs);
       return [];
     }
     // A re-delivered beat of the run taken over: already counted.
     if (this.#resumed) return [];
     // An unknown interval means the previous beat is unknown: the run starts again here.
-    if (beat.rrMs <= 0) this.#run = [];
+    if (beat.rrMs <= 0) {
+      this.#run = [];
+      this.#vBeats = [];
+    }
+    this.#vBeats.push({ timeMs: beat.timeMs, rrMs: beat.rrMs });
+    if (this.#vBeats.length > MAX_RUN_BEATS) this.#vBeats.shift();
     this.#run.push(beat);
     if (this.#run.length > this.#p.minBeats) this.#run.shift();
     if (this.#run.length < this.#p.minBeats) return [];
@@ -551,7 +643,12 @@ export class VtDetector implements Detector {
     // first complexes are disturbed is raised a beat or two later.
     const similarity = this.#similarity(this.#run);
     if (similarity < this.#p.similarityMin) return [];
-    this.#open = { onsetMs: this.#run[0]!.timeMs, beatCount: this.#run.length, rrSumMs, intervals: intervals.length, recentRrMs: intervals, beatsHold: true, minLeakage: 1, similarity, byWaveform: false };
+    // The qualifying window is the run so far, all of it (its one slow interval too, file comment).
+    this.#open = {
+      onsetMs: this.#run[0]!.timeMs, beatCount: this.#run.length, rrSumMs, intervals: intervals.length, recentRrMs: intervals,
+      firstBeatMs: this.#run[0]!.timeMs, lastBeatMs: this.#run.at(-1)!.timeMs, tail: [], afterV: true,
+      beatsHold: true, minLeakage: 1, similarity, byWaveform: false,
+    };
     this.#run = [];
     return [{ type: 'onset', kind: this.kind, onsetMs: this.#open.onsetMs, evidence: this.#evidence(this.#open) }];
   }
@@ -570,6 +667,12 @@ export class VtDetector implements Detector {
     return consecutiveComplexSimilarity((i) => m.filteredAt(i), m.fsHz, peaks);
   }
 
+  /** The open episode's evidence now: the run's beats, rate and length so far (Detector.openEvidence). */
+  openEvidence(): { onsetMs: number; evidence: AlertEvidence } | undefined {
+    const o = this.#whole.held ? undefined : this.#open;
+    return o && { onsetMs: o.onsetMs, evidence: this.#evidence(o) };
+  }
+
   onTime(time: TimeEvent): EpisodeChange[] {
     this.#whole.inputAt(time.nowMs);
     this.#seenUntilMs = Math.max(this.#seenUntilMs, time.nowMs);
@@ -581,6 +684,8 @@ export class VtDetector implements Detector {
   onDiscontinuity(atMs: number): EpisodeChange[] {
     this.#whole.inputAt(atMs);
     this.#run = [];
+    this.#vBeats = [];
+    if (this.#open) this.#open.afterV = false;
     // A taken-over run survives only a hole the predecessor saw too (before what it saw).
     if (this.#resumed && atMs > this.#resumed.seenUntilMs) this.#resumed = undefined;
     return this.#takeQueued();
