@@ -538,6 +538,62 @@
     return s < 120 ? `${s} s` : s < 7200 ? `${Math.floor(s / 60)} min` : `${Math.floor(s / 3600)} h`;
   }
 
+  /** A measured length as a clinician reads it: 2.5 s, 42 s, 6 min 46 s, 2 h 5 min. */
+  function fmtLength(ms) {
+    const s = Math.max(0, ms / 1000);
+    if (s < 10) return `${s.toFixed(1)} s`;
+    if (s < 120) return `${Math.round(s)} s`;
+    const whole = Math.round(s);
+    if (whole < 3600) return `${Math.floor(whole / 60)} min ${whole % 60} s`;
+    return `${Math.floor(whole / 3600)} h ${Math.floor((whole % 3600) / 60)} min`;
+  }
+
+  /**
+   * The alarm's evidence in a short clinical line (contracts/alert.ts AlertEvidence): "8 beats ·
+   * 170/min · 2.5 s" for a VT (its run: beats, rate from the V–V intervals, first to last beat),
+   * the silence's length for a pause or asystole, the rate for the rate alarms and AF (and an
+   * ended AF's length), the charge for a low battery. Empty when the evidence holds none of it.
+   */
+  function evidenceText(a) {
+    const e = a.evidence || {};
+    const num = (x) => typeof x === 'number' && Number.isFinite(x);
+    const rate = num(e.hrBpm) && e.hrBpm > 0 ? `${Math.round(e.hrBpm)}/min` : null;
+    const parts = [];
+    switch (a.kind) {
+      case 'vt': {
+        if (num(e.beatCount) && e.beatCount > 0) parts.push(`${e.beatCount} beat${e.beatCount === 1 ? '' : 's'}`);
+        else if (typeof e.criterion === 'string' && e.criterion.startsWith('VF-filter')) parts.push('VT/VF waveform');
+        if (rate) parts.push(rate);
+        const len = num(e.runMs) && e.beatCount > 1 ? e.runMs : num(e.durationMs) ? e.durationMs : null;
+        if (len !== null) parts.push(fmtLength(len));
+        break;
+      }
+      case 'asystole': case 'pause':
+        if (num(e.gapMs)) parts.push(fmtLength(e.gapMs));
+        break;
+      case 'extreme_brady': case 'brady': case 'extreme_tachy': case 'tachy':
+        if (rate) parts.push(rate);
+        break;
+      case 'afib':
+        if (rate) parts.push(rate);
+        if (a.end && num(e.durationMs)) parts.push(fmtLength(e.durationMs));
+        break;
+      case 'low_battery':
+        if (num(e.batteryPct)) parts.push(`${e.batteryPct} %`);
+        break;
+      default:
+        break;
+    }
+    return parts.join(' · ');
+  }
+
+  /** Kinds in a group of alarms, with counts: "Extreme tachycardia ×2", "Bradycardia". */
+  function kindCounts(alerts) {
+    const counts = new Map();
+    for (const x of alerts) counts.set(x.kind, (counts.get(x.kind) || 0) + 1);
+    return counts;
+  }
+
   function el(tag, props, ...children) {
     const node = document.createElement(tag);
     if (props) {
@@ -785,9 +841,15 @@
     const li = el('li', { className: `alarm prio-${a.priority} state-${active.length ? 'active' : a.state}`, dataset: { alertId: a.id, state: active.length ? 'active' : a.state } });
     const label = KIND_LABELS[a.kind] || a.kind;
     li.append(el('span', { className: `badge badge-${a.priority}`, textContent: a.priority }));
-    const text = el('span', { className: 'alarm-text' }, el('strong', { textContent: label }));
-    const others = g.alerts.filter((x) => x !== a).map((x) => KIND_LABELS[x.kind] || x.kind);
-    if (others.length) text.append(el('span', { className: 'sub', textContent: ` with ${[...new Set(others)].join(', ')}` }));
+    // One episode's alarms of one kind are counted (an AF with fast ventricular response raises
+    // extreme tachycardia again and again), others named: "Extreme tachycardia ×3 with Tachycardia".
+    const counts = kindCounts(g.alerts);
+    const same = counts.get(a.kind);
+    const text = el('span', { className: 'alarm-text' }, el('strong', { textContent: same > 1 ? `${label} ×${same}` : label }));
+    const others = [...counts].filter(([k]) => k !== a.kind).map(([k, n]) => `${KIND_LABELS[k] || k}${n > 1 ? ` ×${n}` : ''}`);
+    if (others.length) text.append(el('span', { className: 'sub', textContent: ` with ${others.join(', ')}` }));
+    const evidence = evidenceText(a);
+    if (evidence) text.append(' · ', el('span', { className: 'evidence', textContent: evidence }));
     text.append(' · ', el('span', { className: 'ago', dataset: { onset: String(Date.parse(a.onset)) }, textContent: fmtAgo(Date.parse(a.onset)) }));
     if (active.length && a.end) text.append(el('span', { className: 'ended-tag', textContent: ' · ended, needs ack' }));
     if (!active.length) text.append(el('span', { className: 'sub', textContent: ` · acknowledged by ${a.acknowledgedBy || '?'}` }));
@@ -987,7 +1049,7 @@
       els.ecg.dataset.alertId = alert.id;
       els.ecg.dataset.samples = String(strip.uV.length);
       els.ecg.setAttribute('aria-label', `ECG strip of ${patientName(alert.patientId)} around ${label}: ${seconds} s at ${strip.fsHz} Hz, ${strip.beats.length} beats`);
-      els.ecgCaption.textContent = `${label} · ${seconds} s at ${strip.fsHz} Hz from ${strip.deviceId} · dashed line = onset · letters = beat classes (N normal, V ventricular, S supraventricular)`;
+      els.ecgCaption.textContent = `${label} · ${seconds} s at ${strip.fsHz} Hz from ${strip.deviceId} · dashed line = onset · letters = beat classes (N normal, V ventricular, S supraventricular, F fusion, Q unclassified or paced)`;
     } catch (err) {
       if (err.unauthorized) return unauthorized('The server rejected the token.');
       if (detail.ecgAlertId !== alert.id) return;
@@ -1020,10 +1082,14 @@
     els.detailNow.className = `detail-now ${nodata ? 'nodata' : ''}`;
     const list = patientAlerts(id);
     // The strip: the newest physiological alarm by default; retried while its post window runs.
-    const physio = list.filter((a) => a.category === 'physiological');
+    // (Not the alarms the processor said no strip will come for: ecgStrip false, a device that sends no ECG.)
+    const physio = list.filter((a) => a.category === 'physiological' && a.ecgStrip !== false);
     const chosen = physio.find((a) => a.id === detail.ecgAlertId) || physio[0];
     if (chosen && (chosen.id !== detail.ecgAlertId || (!els.ecg.dataset.alertId && Date.now() - detail.ecgTriedAt > 3000))) void showEcg(chosen);
-    if (!chosen) setText(els.ecgCaption, 'No physiological alarm for this patient yet.');
+    if (!chosen) {
+      const stripless = list.some((a) => a.category === 'physiological');
+      setText(els.ecgCaption, stripless ? 'No ECG strip: the device of these alarms sends no ECG (heartbeat intervals only).' : 'No physiological alarm for this patient yet.');
+    }
     const key = connState + '|' + list.map((a) => `${a.id}:${a.revision}:${a.state}`).join(',') + '|' + detail.ecgAlertId;
     if (key === detail.historyKey) return;
     detail.historyKey = key;
@@ -1034,7 +1100,7 @@
       if (a.resolvedBy) handled.push(`resolved by ${a.resolvedBy} at ${fmtTime(Date.parse(a.resolvedAt))}${a.resolveReason ? ` — “${a.resolveReason}”` : ''}`);
       if (a.escalationLevel) handled.push(`escalated ×${a.escalationLevel}`);
       const actions = el('td', { className: 'actions' });
-      if (a.category === 'physiological') {
+      if (a.category === 'physiological' && a.ecgStrip !== false) {
         const b = el('button', { type: 'button', textContent: 'ECG', 'aria-pressed': a.id === detail.ecgAlertId ? 'true' : 'false', 'aria-label': `Show the ECG strip of ${KIND_LABELS[a.kind] || a.kind} at ${fmtTime(Date.parse(a.onset))}` });
         b.addEventListener('click', () => { void showEcg(a); detail.historyKey = ''; render(); });
         actions.append(b);
@@ -1043,7 +1109,7 @@
       if (a.state !== 'resolved') actions.append(actionButton('Resolve…', `Resolve ${KIND_LABELS[a.kind]}`, () => askResolve([a], KIND_LABELS[a.kind] || a.kind)));
       return el('tr', { className: `prio-${a.priority} state-${a.state}`, dataset: { alertId: a.id, state: a.state } },
         el('td', {}, el('span', { className: `badge badge-${a.priority}`, textContent: a.priority })),
-        el('td', {}, el('div', { className: 'kind', textContent: KIND_LABELS[a.kind] || a.kind }), el('div', { className: 'sub', textContent: a.evidence && a.evidence.criterion ? a.evidence.criterion : '' })),
+        el('td', {}, el('div', { className: 'kind', textContent: KIND_LABELS[a.kind] || a.kind }), el('div', { className: 'evidence', textContent: evidenceText(a) }), el('div', { className: 'sub', textContent: a.evidence && a.evidence.criterion ? a.evidence.criterion : '' })),
         el('td', { textContent: fmtTime(Date.parse(a.onset)) }),
         el('td', { textContent: a.end ? fmtTime(Date.parse(a.end)) : a.state === 'resolved' ? '' : 'ongoing' }),
         el('td', {}, el('span', { className: `state-pill ${a.state}`, textContent: a.state === 'active' && a.end ? 'ended, needs ack' : a.state })),

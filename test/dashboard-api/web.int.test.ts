@@ -21,11 +21,13 @@ import { createDevTokenVerifier } from '../../dashboard-api/auth.ts';
 import { demoPatientIdentity, registryPatientDirectory } from '../../dashboard-api/patient-directory.ts';
 import { createDashboardApi } from '../../dashboard-api/server.ts';
 import { describeWithService } from '../helpers/services.ts';
+import type { EcgStrip } from '../../contracts/ecg-strip.ts';
 import { makeAlert, publishAlerts, startFixture, T0 } from './helpers.ts';
 import type { Fixture } from './helpers.ts';
 
 // Runs in the page (the test's tsconfig has no DOM library).
-declare const getComputedStyle: (element: unknown) => { backgroundColor: string };
+declare const getComputedStyle: (element: unknown) => { backgroundColor: string; animationName: string; animationDuration: string; animationTimingFunction: string };
+declare const document: { styleSheets: Iterable<{ cssRules: Iterable<{ name?: string; cssRules?: Iterable<{ keyText: string }> }> }> };
 
 const CHROMIUM = '/usr/bin/chromium';
 const RESULTS = path.resolve('test-results');
@@ -74,7 +76,7 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
     expect(await page.locator('#board .tile').evaluateAll((tiles) => tiles.map((t) => t.getAttribute('data-patient-id')))).toEqual(['p1', 'p3']);
     expect(await page.locator('[data-patient-id="p1"] .tile-name').textContent()).toBe(demoPatientIdentity('p1').displayName);
     expect(await page.locator('[data-patient-id="p1"] .tile-mrn').textContent()).toBe(`MRN ${demoPatientIdentity('p1').mrn.value}`);
-    expect(await highRow.innerText()).toMatch(/^HIGH\s*Extreme bradycardia · \d+ (s|min|h|d) ago/);
+    expect(await highRow.innerText()).toMatch(/^HIGH\s*Extreme bradycardia · 35\/min · \d+ (s|min|h|d) ago/);
     expect(await highRow.getByRole('button').allInnerTexts()).toEqual(['Acknowledge', 'Resolve…']);
     expect(await highRow.getByRole('button', { name: `Acknowledge Extreme bradycardia of ${demoPatientIdentity('p1').displayName}` }).count()).toBe(1);
     expect(await highRow.locator('.badge').evaluate((b) => getComputedStyle(b).backgroundColor)).toMatch(/^rgb\(229, 50, 45\)|^rgb\(90, 18, 16\)/);
@@ -263,6 +265,91 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
     } finally {
       await p.close();
       await failing.close();
+    }
+  });
+  // Session 45, from a cardiologist's walk with real records (/work/notes/cardiologist-walk.md
+  // findings 5, 9, 12, 13): the board showed no rate, beat count or length of any alarm, read
+  // "Extreme tachycardia with Extreme tachycardia", offered an "ECG" button (404s) for a device
+  // that sends no ECG, left medium alarms steady and the strip legend without F and Q.
+  test('alarm rows and the history say the evidence in clinical words, one kind is counted, no ECG button without a strip; medium flashes at 0.4–0.8 Hz; the strip legend names F and Q', async () => {
+    for (const p of ['p6', 'p7', 'p8']) await fx.registry.add(`dev-${p}`, p, 'test');
+    const onset = (minute: number) => T0 + minute * 60_000;
+    const th = { minBeats: 5, hrAboveBpm: 100 };
+    const vt = makeAlert('p6', 'vt', 40, { end: new Date(onset(40) + 5367).toISOString(), ecgStrip: true, evidence: { hrBpm: 167.6, rrMs: [375, 364, 345, 356, 365, 343], beatCount: 7, runMs: 2148, durationMs: 5367, criterion: 'VF-filter leakage 0.59 < 0.65 over 4 s of ECG; then ≥ 5 consecutive ventricular beats at HR > 100 bpm', thresholds: th } });
+    const pause = makeAlert('p6', 'pause', 42, { ecgStrip: true, evidence: { gapMs: 3200, criterion: 'RR ≥ 3 s', thresholds: { gapMs: 3000 } } });
+    const tachy1 = makeAlert('p7', 'extreme_tachy', 50, { end: new Date(onset(50) + 30_000).toISOString(), ecgStrip: false, evidence: { hrBpm: 152.3, beatCount: 17, criterion: 'HR > 140 bpm for 17 beats', thresholds: { hrAboveBpm: 140 } } });
+    const tachy2 = makeAlert('p7', 'extreme_tachy', 51, { ecgStrip: false, evidence: { hrBpm: 147.4, beatCount: 17, criterion: 'HR > 140 bpm for 17 beats', thresholds: { hrAboveBpm: 140 } } });
+    const af = makeAlert('p8', 'afib', 60, { ecgStrip: false, evidence: { hrBpm: 118.2, beatCount: 80, criterion: 'irregular RR for 30 s', thresholds: {} } });
+    await publishAlerts(fx.bus, fx.api.projection, [vt, pause, tachy1, tachy2, af]);
+    const strip: EcgStrip = {
+      schema: 'pb.ecg-strip.v1', alertId: vt.id, kind: 'vt', patientId: 'p6', deviceId: 'dev-p6', startMs: onset(40) - 8000, fsHz: 250,
+      uV: Array.from({ length: 16 * 250 }, (_, i) => Math.round(300 * Math.sin(i / 9))), leadOff: [],
+      beats: [{ timeMs: onset(40) - 1600, cls: 'N' }, { timeMs: onset(40) - 800, cls: 'F' }, { timeMs: onset(40), cls: 'V' }, { timeMs: onset(40) + 360, cls: 'V' }, { timeMs: onset(40) + 3000, cls: 'Q' }],
+    };
+    await fx.store.writeEcgStrips([strip]);
+
+    const board = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const errors: string[] = [];
+    board.on('pageerror', (e) => errors.push(e.message));
+    const ecgAsked: string[] = [];
+    board.on('request', (r) => { if (r.url().includes('/ecg')) ecgAsked.push(r.url()); });
+    try {
+      await board.goto(`${fx.url}/#token=${await fx.token('dr-evidence', 'clinician', ['p6', 'p7', 'p8'])}`);
+      const row = (a: { id: string }) => board.locator(`#board li[data-alert-id="${a.id}"]`);
+      await row(af).waitFor();
+      // B: the run, the silence, the rate — on the tile's alarm row, before the age.
+      expect(await row(vt).locator('.alarm-text').innerText()).toMatch(/^Ventricular tachycardia · 7 beats · 168\/min · 2\.1 s · .* ago · ended, needs ack$/);
+      expect(await row(pause).locator('.alarm-text').innerText()).toMatch(/^Pause · 3\.2 s · .* ago$/);
+      expect(await row(af).locator('.alarm-text').innerText()).toMatch(/^Atrial fibrillation · 118\/min · .* ago$/);
+      // One episode's alarms of one kind are counted, not listed as "X with X"; the lead's rate is shown.
+      expect(await row(tachy2).locator('.alarm-text').innerText()).toMatch(/^Extreme tachycardia ×2 · 147\/min · .* ago$/);
+      expect(await row(tachy1).count()).toBe(0);
+
+      // D: an active medium alarm flashes yellow at 0.4–0.8 Hz with a 20–60 % duty (IEC 60601-1-8 Table 2), its tile too.
+      const flash = (sel: string) => board.locator(sel).evaluate((b) => {
+        const cs = getComputedStyle(b);
+        let keyframes: string[] = [];
+        for (const sheet of document.styleSheets) for (const rule of sheet.cssRules) if (rule.name === cs.animationName && rule.cssRules) keyframes = [...rule.cssRules].map((k) => k.keyText);
+        return { name: cs.animationName, duration: cs.animationDuration, timing: cs.animationTimingFunction, keyframes };
+      });
+      const medium = await flash(`#board li[data-alert-id="${af.id}"] .badge`);
+      expect(medium.name).toBe('flash-medium');
+      const hz = 1 / Number.parseFloat(medium.duration);
+      expect(hz).toBeGreaterThanOrEqual(0.4);
+      expect(hz).toBeLessThanOrEqual(0.8);
+      // steps(1, end) with one keyframe at 50 %: the colour holds half the period (50 % duty).
+      expect(medium.timing).toMatch(/^steps\(1(, end)?\)$/);
+      expect(medium.keyframes).toEqual(['50%']);
+      expect((await flash('#board .tile[data-patient-id="p8"]')).name).toBe('tile-flash-medium');
+      expect((await flash(`#board li[data-alert-id="${tachy2.id}"] .badge`)).name).toBe('flash');
+      // … and neither flashes for a user who asked for reduced motion.
+      await board.emulateMedia({ reducedMotion: 'reduce' });
+      expect((await flash(`#board li[data-alert-id="${af.id}"] .badge`)).name).toBe('none');
+      expect((await flash('#board .tile[data-patient-id="p8"]')).name).toBe('none');
+      expect((await flash(`#board li[data-alert-id="${tachy2.id}"] .badge`)).name).toBe('none');
+      await board.emulateMedia({ reducedMotion: 'no-preference' });
+
+      // C: an RR-only device's alarm (ecgStrip false) has no ECG button, and no strip is asked for.
+      await board.goto(`${fx.url}/#/patient/p8`);
+      const afRow = board.locator(`#history-rows tr[data-alert-id="${af.id}"]`);
+      await afRow.waitFor();
+      expect(await afRow.locator('.evidence').textContent()).toBe('118/min');
+      expect(await afRow.getByRole('button', { name: 'ECG' }).count()).toBe(0);
+      await expect.poll(() => board.locator('#ecg-caption').textContent()).toBe('No ECG strip: the device of these alarms sends no ECG (heartbeat intervals only).');
+      expect(ecgAsked).toEqual([]);
+
+      // B in the history, E in the strip's legend.
+      await board.goto(`${fx.url}/#/patient/p6`);
+      const vtRow = board.locator(`#history-rows tr[data-alert-id="${vt.id}"]`);
+      await vtRow.waitFor();
+      expect(await vtRow.locator('.evidence').textContent()).toBe('7 beats · 168/min · 2.1 s');
+      expect(await board.locator(`#history-rows tr[data-alert-id="${pause.id}"] .evidence`).textContent()).toBe('3.2 s');
+      await vtRow.getByRole('button', { name: 'ECG' }).click();
+      await board.locator(`#ecg[data-alert-id="${vt.id}"]`).waitFor();
+      expect(await board.locator('#ecg-caption').textContent()).toContain('letters = beat classes (N normal, V ventricular, S supraventricular, F fusion, Q unclassified or paced)');
+      expect(errors).toEqual([]);
+    } finally {
+      await board.close();
     }
   });
 });
