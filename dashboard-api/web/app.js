@@ -549,6 +549,30 @@
   }
 
   /**
+   * An ended alarm still waiting for a clinician: a high-priority one to be acknowledged, an AF
+   * (medium, latched until reviewed: alarm-lifecycle.ts latchingKinds) to be reviewed.
+   */
+  function endedTag(a) {
+    return a.priority === 'high' ? 'ended, needs ack' : 'ended, needs review';
+  }
+
+  /**
+   * Who closed an alarm, in words: the processor closes an alarm whose condition ended on its own
+   * (resolvedBy "pulsebridge-processor", the API's value), which "resolved by
+   * pulsebridge-processor" made read as if someone had dealt with it (cardiologist walk); the
+   * lifecycle's own reason (an end estimated after a restart, the alarm switched off) is its
+   * evidence note. The same words as the EHR note (ehr-exporter/bundle.ts selfEndedText).
+   */
+  function resolvedText(a) {
+    if (a.resolvedBy !== 'pulsebridge-processor') {
+      return `resolved by ${a.resolvedBy} at ${fmtTime(Date.parse(a.resolvedAt))}${a.resolveReason ? ` — “${a.resolveReason}”` : ''}`;
+    }
+    const at = fmtTime(Date.parse(a.end || a.resolvedAt));
+    const what = a.evidence && a.evidence.note ? `closed by Pulsebridge at ${at}: ${a.evidence.note}` : `ended on its own at ${at}`;
+    return a.acknowledgedBy ? what : `${what} (not reviewed)`;
+  }
+
+  /**
    * The alarm's evidence in a short clinical line (contracts/alert.ts AlertEvidence): "8 beats ·
    * 170/min · 2.5 s" for a VT (its run: beats, rate from the V–V intervals, first to last beat),
    * the silence's length for a pause or asystole, the rate for the rate alarms and AF (and an
@@ -851,7 +875,7 @@
     const evidence = evidenceText(a);
     if (evidence) text.append(' · ', el('span', { className: 'evidence', textContent: evidence }));
     text.append(' · ', el('span', { className: 'ago', dataset: { onset: String(Date.parse(a.onset)) }, textContent: fmtAgo(Date.parse(a.onset)) }));
-    if (active.length && a.end) text.append(el('span', { className: 'ended-tag', textContent: ' · ended, needs ack' }));
+    if (active.length && a.end) text.append(el('span', { className: 'ended-tag', textContent: ` · ${endedTag(a)}` }));
     if (!active.length) text.append(el('span', { className: 'sub', textContent: ` · acknowledged by ${a.acknowledgedBy || '?'}` }));
     if (a.escalationLevel) text.append(el('span', { className: 'escalated-tag', textContent: ` · ESCALATED ×${a.escalationLevel}` }));
     li.append(text);
@@ -1097,7 +1121,7 @@
     els.historyRows.replaceChildren(...list.map((a) => {
       const handled = [];
       if (a.acknowledgedBy) handled.push(`acknowledged by ${a.acknowledgedBy} at ${fmtTime(Date.parse(a.acknowledgedAt))}`);
-      if (a.resolvedBy) handled.push(`resolved by ${a.resolvedBy} at ${fmtTime(Date.parse(a.resolvedAt))}${a.resolveReason ? ` — “${a.resolveReason}”` : ''}`);
+      if (a.resolvedBy) handled.push(resolvedText(a));
       if (a.escalationLevel) handled.push(`escalated ×${a.escalationLevel}`);
       const actions = el('td', { className: 'actions' });
       if (a.category === 'physiological' && a.ecgStrip !== false) {
@@ -1112,7 +1136,7 @@
         el('td', {}, el('div', { className: 'kind', textContent: KIND_LABELS[a.kind] || a.kind }), el('div', { className: 'evidence', textContent: evidenceText(a) }), el('div', { className: 'sub', textContent: a.evidence && a.evidence.criterion ? a.evidence.criterion : '' })),
         el('td', { textContent: fmtTime(Date.parse(a.onset)) }),
         el('td', { textContent: a.end ? fmtTime(Date.parse(a.end)) : a.state === 'resolved' ? '' : 'ongoing' }),
-        el('td', {}, el('span', { className: `state-pill ${a.state}`, textContent: a.state === 'active' && a.end ? 'ended, needs ack' : a.state })),
+        el('td', {}, el('span', { className: `state-pill ${a.state}`, textContent: a.state === 'active' && a.end ? endedTag(a) : a.state })),
         el('td', { className: 'handled', textContent: handled.join('; ') }),
         actions);
     }));

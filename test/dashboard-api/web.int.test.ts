@@ -267,7 +267,7 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
       await failing.close();
     }
   });
-  // Session 45, from a cardiologist's walk with real records (/work/notes/cardiologist-walk.md
+  // Session 34, from a cardiologist's walk with real records (/work/notes/cardiologist-walk.md
   // findings 5, 9, 12, 13): the board showed no rate, beat count or length of any alarm, read
   // "Extreme tachycardia with Extreme tachycardia", offered an "ECG" button (404s) for a device
   // that sends no ECG, left medium alarms steady and the strip legend without F and Q.
@@ -348,6 +348,37 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
       await board.locator(`#ecg[data-alert-id="${vt.id}"]`).waitFor();
       expect(await board.locator('#ecg-caption').textContent()).toContain('letters = beat classes (N normal, V ventricular, S supraventricular, F fusion, Q unclassified or paced)');
       expect(errors).toEqual([]);
+    } finally {
+      await board.close();
+    }
+  });
+
+  // The same walk (finding 2): an AF that ended before anyone saw it stays until reviewed (the
+  // lifecycle latches AF, alarm-lifecycle.ts latchingKinds), and an alarm the processor closed
+  // itself read "resolved by pulsebridge-processor", as if someone had dealt with it.
+  test('an ended AF says it needs review; an alarm that ended on its own says so, not who "resolved" it', async () => {
+    await fx.registry.add('dev-p9', 'p9', 'test');
+    const at = (minute: number, s = 0) => new Date(T0 + minute * 60_000 + s * 1000).toISOString();
+    const af = makeAlert('p9', 'afib', 70, { end: at(77), ecgStrip: false, evidence: { hrBpm: 121, criterion: 'irregular RR for 30 s', thresholds: {} } });
+    const brady = makeAlert('p9', 'brady', 60, { state: 'resolved', end: at(63), resolvedBy: 'pulsebridge-processor', resolvedAt: at(65), ecgStrip: false });
+    const tachy = makeAlert('p9', 'tachy', 62, { state: 'resolved', end: at(64), acknowledgedBy: 'dr-x', acknowledgedAt: at(62, 30), resolvedBy: 'pulsebridge-processor', resolvedAt: at(66), ecgStrip: false,
+      evidence: { hrBpm: 125, note: 'alarm switched off for this patient', criterion: 'HR > 120 bpm', thresholds: {} } });
+    const byHand = makeAlert('p9', 'pause', 66, { state: 'resolved', resolvedBy: 'dr-y', resolvedAt: at(67), resolveReason: 'Artefact', ecgStrip: false, evidence: { gapMs: 3100, criterion: 'RR ≥ 3 s', thresholds: {} } });
+    await publishAlerts(fx.bus, fx.api.projection, [af, brady, tachy, byHand]);
+    const board = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    try {
+      await board.goto(`${fx.url}/#token=${await fx.token('dr-review', 'clinician', ['p9'])}`);
+      const item = board.locator(`#board li[data-alert-id="${af.id}"]`);
+      await item.waitFor();
+      expect(await item.locator('.alarm-text').innerText()).toMatch(/^Atrial fibrillation · 121\/min · .* ago · ended, needs review$/);
+      await board.goto(`${fx.url}/#/patient/p9`);
+      const handled = (a: { id: string }) => board.locator(`#history-rows tr[data-alert-id="${a.id}"] .handled`).textContent();
+      await board.locator(`#history-rows tr[data-alert-id="${byHand.id}"]`).waitFor();
+      expect(await board.locator(`#history-rows tr[data-alert-id="${af.id}"] .state-pill`).textContent()).toBe('ended, needs review');
+      expect(await handled(brady)).toMatch(/^ended on its own at [-\d ]*\d\d:\d\d:\d\d \(not reviewed\)$/);
+      expect(await handled(tachy)).toMatch(/^acknowledged by dr-x at [-\d ]*\d\d:\d\d:\d\d; closed by Pulsebridge at [-\d ]*\d\d:\d\d:\d\d: alarm switched off for this patient$/);
+      expect(await handled(byHand)).toMatch(/^resolved by dr-y at [-\d ]*\d\d:\d\d:\d\d — “Artefact”$/);
+      expect(await board.locator('#history-rows').textContent()).not.toContain('pulsebridge-processor');
     } finally {
       await board.close();
     }
