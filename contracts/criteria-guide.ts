@@ -53,7 +53,10 @@ const WORDING: { [K in Kind]: { [F in Exclude<keyof AlarmCriteria[K], 'enabled'>
     leakageBelow: { label: 'VT/VF waveform: VF-filter leakage below', unit: 'ratio', help: 'With ECG: a fast ventricular waveform alarms even when its beats cannot be counted. Lower raises fewer such alarms in noise but can miss VT; 0 counts beats only.' },
     similarityMin: { label: 'ECG-derived runs: complexes alike at least', unit: 'ratio', help: 'Devices without firmware beats: a run counts only when its complexes correlate this well (noise read as beats does not). Higher raises fewer alarms in noise but can miss VT; 0 does not check.' },
   },
-  afib: { minEpisodeMs: { label: 'episode of at least', unit: 'ms' } },
+  afib: {
+    minEpisodeMs: { label: 'episode of at least', unit: 'ms' },
+    offDelayMs: { label: 'ends after', unit: 'ms', help: 'The alarm ends once the rhythm has stayed out of AF this long after the last AF beat; AF again within it continues the same alarm (paroxysms with short sinus breaks are one alarm). The end is dated at the last AF beat. 0 gives each paroxysm its own alarm.' },
+  },
   signal_loss: { silenceMs: { label: 'no data for', unit: 'ms' } },
   lead_off: { minDurationMs: { label: 'electrodes off for', unit: 'ms' } },
   low_battery: {

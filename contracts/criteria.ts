@@ -49,6 +49,9 @@ const int = (min: number, max: number) => z.number().int().min(min).max(max);
  *   firmware beats are not checked; processor/detectors/complex-similarity.ts, EVALUATION.md §6)
  *   → 0–0.9 (0 = not checked).
  * - afib: episode ≥ 30 s is diagnostic (ESC 2016) → 30 s–5 min (never shorter than 30 s).
+ *   offDelayMs: the alarm ends once no AF onset has come for this long after the last AF beat (an
+ *   onset within it continues the same alarm; the product's 2-min brady off-delay, afib.ts) → 0–10 min
+ *   (0 = each paroxysm its own alarm).
  * - signal_loss: a streaming device silent for 10 s (issue 4) → 5–60 s.
  * - lead_off: frames flagged lead-off for ≥ 10 s (our choice, see processor/technical.ts) → 0–60 s.
  * - low_battery: < 15 % (issue 4), ends at ≥ 20 % (hysteresis, our choice) → 5–30 %, clear 10–50 %.
@@ -61,7 +64,7 @@ export const alarmCriteriaSchema = z.strictObject({
   extreme_tachy: z.strictObject({ enabled: z.boolean().default(true), hrAboveBpm: int(130, 220).default(140), consecutiveBeats: int(5, 30).default(17) }).prefault({}),
   tachy: z.strictObject({ enabled: z.boolean().default(true), limitBpm: int(100, 180).default(120), consecutiveBeats: int(3, 20).default(5), sustainMs: int(0, 900_000).default(300_000) }).prefault({}),
   vt: z.strictObject({ enabled: z.boolean().default(true), minBeats: int(3, 10).default(5), hrAboveBpm: int(100, 150).default(100), leakageBelow: z.number().min(0).max(0.75).default(0.65), similarityMin: z.number().min(0).max(0.9).default(0.3) }).prefault({}),
-  afib: z.strictObject({ enabled: z.boolean().default(true), minEpisodeMs: int(30_000, 300_000).default(30_000) }).prefault({}),
+  afib: z.strictObject({ enabled: z.boolean().default(true), minEpisodeMs: int(30_000, 300_000).default(30_000), offDelayMs: int(0, 600_000).default(120_000) }).prefault({}),
   signal_loss: z.strictObject({ enabled: z.boolean().default(true), silenceMs: int(5000, 60_000).default(10_000) }).prefault({}),
   lead_off: z.strictObject({ enabled: z.boolean().default(true), minDurationMs: int(0, 60_000).default(10_000) }).prefault({}),
   low_battery: z.strictObject({ enabled: z.boolean().default(true), belowPct: int(5, 30).default(15), clearAtPct: int(10, 50).default(20) }).prefault({}),

@@ -7,7 +7,8 @@
  *
  * Each case: 3 min of the simulator's sinus rhythm (device-sim/rhythm.ts, its own seeded rate and
  * variability), 180 s of AF (device-sim/afib-rr.ts with the given mean rate and mean 1/γ of the
- * exponential part; the all-alarms scenario's AF length), 2 min of the sinus rhythm again; the
+ * exponential part; the all-alarms scenario's AF length), 4 min of the sinus rhythm again plus the
+ * AF alarm's 2-min off-delay (2 min before the off-delay existed); the
  * simulator's ECG (device-sim/ecg-synth.ts) for the ECG-only device. Default criteria, through
  * PatientStream (and EcgBeatSource for the ECG) as the processor runs them. Reported per cell:
  * episodes alarmed, split into more than one alarm, the median onset error, and the median error
@@ -76,7 +77,10 @@ function makeCase(seed: number, tailMeanMs: number, meanHrBpm: number): Case {
   const af = new AfRrModel(random, { meanHrBpm, tailMeanMs });
   for (const end = t + AF_MS; t < end;) { beats.push({ tMs: t, cls: 'N', af: true }); t += af.next(); }
   const afEndMs = beats.at(-1)!.tMs;
-  sinusFor(120_000);
+  // 4 min and the AF alarm's off-delay (afib.ts `offDelayMs`: the end is reported once the rhythm
+  // has been non-AF that long after it): on RR only the simulator's sinus rhythm keeps an episode
+  // open up to ≈ 2 min after the AF (end err), and that end must still be reported in the run.
+  sinusFor(240_000 + DEFAULT_ALARM_CRITERIA.afib.offDelayMs);
   return { beats, afStartMs, afEndMs, endMs: t, seed };
 }
 

@@ -37,7 +37,7 @@ const BUILDERS: Record<PhysiologicalKind, (c: AlarmCriteria, kinds: readonly Ale
   extreme_tachy: (c) => createExtremeTachyDetector({ hrAboveBpm: c.extreme_tachy.hrAboveBpm, consecutiveBeats: c.extreme_tachy.consecutiveBeats }),
   tachy: (c) => createTachyDetector({ limitBpm: c.tachy.limitBpm, consecutiveBeats: c.tachy.consecutiveBeats, ...sustained(TACHY_DEFAULTS, c.tachy.sustainMs) }),
   vt: (c) => createVtDetector({ minBeats: c.vt.minBeats, hrAboveBpm: c.vt.hrAboveBpm, leakageBelow: c.vt.leakageBelow, similarityMin: c.vt.similarityMin }),
-  afib: (c) => createAfibDetector({ minEpisodeMs: c.afib.minEpisodeMs }),
+  afib: (c) => createAfibDetector({ minEpisodeMs: c.afib.minEpisodeMs, offDelayMs: c.afib.offDelayMs }),
 };
 
 export const PHYSIOLOGICAL_KINDS = Object.keys(BUILDERS) as PhysiologicalKind[];

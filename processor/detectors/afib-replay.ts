@@ -35,6 +35,7 @@
  */
 import { z } from 'zod';
 import { BEAT_CLASSES, type BeatClass } from '../../contracts/telemetry.ts';
+import type { AlertEvidence } from '../../contracts/alert.ts';
 import type { AtrialMeterState } from './atrial-activity.ts';
 import type { BeatEvent, PendingState } from './detector.ts';
 
@@ -167,7 +168,8 @@ export interface StretchSnapshot {
  */
 export interface PendingAfib extends PendingState {
   v: 1;
-  beats: PendingAfibBeats;
+  /** Absent only while nothing is logged (just after a discontinuity) and an episode's off-delay runs. */
+  beats?: PendingAfibBeats;
   /** Null: no stretch yet (or just dropped), but irregular windows among the latest ones (afib.ts `RECENT_IRREGULAR_WINDOWS`). */
   stretch: StretchSnapshot | null;
   /** The stretch is an open episode (its end being confirmed, or its windows turned regular). */
@@ -184,6 +186,12 @@ export interface PendingAfib extends PendingState {
    * placed a few seconds differently.
    */
   atrial?: AtrialMeterState;
+  /**
+   * The episode the alarm lifecycle was given (afib.ts `offDelayMs`): its onset, and while its
+   * off-delay runs, the end reported if no AF onset comes in time. Absent in states from before
+   * the off-delay (a processor of that version ignores it).
+   */
+  episode?: { onsetMs: number; pendingEnd?: { endMs: number; evidence: AlertEvidence } };
 }
 
 const KNOWN_CLASSES: ReadonlySet<string> = new Set(BEAT_CLASSES);
@@ -199,7 +207,7 @@ const pendingAfibSchema = z
       cls: z.string().min(1),
       c: z.array(z.number().nullable()).optional(),
       f: z.array(z.number().nullable()).optional(),
-    }),
+    }).optional(),
     stretch: z.object({
       onsetMs: z.number(),
       lastIrregularMs: z.number(),
@@ -225,9 +233,16 @@ const pendingAfibSchema = z
       samples: z.string().max(20_000),
       segments: z.array(z.string().max(400)).max(64),
     }).optional(),
+    episode: z.object({
+      onsetMs: z.number(),
+      // The alert evidence as the detector made it (contracts/alert.ts), kept as it was.
+      pendingEnd: z.object({ endMs: z.number(), evidence: z.custom<AlertEvidence>((x) => typeof x === 'object' && x !== null && !Array.isArray(x)) }).optional(),
+    }).optional(),
   })
   .refine(({ stretch, open }) => stretch !== null || !open)
+  .refine(({ beats, episode }) => beats !== undefined || episode?.pendingEnd !== undefined)
   .refine(({ beats: b }) => {
+    if (b === undefined) return true;
     const n = b.cls.length;
     return b.dt.length === n - 1 && b.drr.length === n - 1 && (b.c ?? b.cls).length === n && (b.f ?? b.cls).length === n && [...b.cls].every((x) => KNOWN_CLASSES.has(x));
   });
@@ -238,6 +253,7 @@ export function parsePendingAfib(state: PendingState): { state: PendingAfib; bea
   if (!r.success) return undefined;
   const b = r.data.beats;
   const beats: LoggedBeat[] = [];
+  if (b === undefined) return { state: r.data as PendingAfib, beats };
   let t = b.t0;
   for (let k = 0; k < b.cls.length; k++) {
     if (k > 0) t += b.dt[k - 1]!;

@@ -50,6 +50,13 @@
  *    P wave and the latest intervals are irregular or unpredictable, the episode goes on even if
  *    the smoothed RR decision says non-AF (mild AF hovers around η; without this one episode
  *    became two alarms).
+ *  - Alarm off-delay (`offDelayMs`, 2 min): an episode the detector has ended is reported as
+ *    ended only once the rhythm has stayed non-AF for the off-delay after its last AF beat; an AF
+ *    onset within it (the same 30 s criterion as any onset) continues the same alarm, without a new
+ *    onset. The end reported is the last paroxysm's, back-dated as above. A layer on the detector's
+ *    own onsets and ends: every alarm it raises is one of the detector's onsets, with the same onset
+ *    and at the same beat; only re-onsets within the off-delay are absorbed. 0 = the earlier
+ *    behaviour (each paroxysm its own alarm).
  *  - Discontinuities (gap, lead-off, unknown RR) restart the measure; a stretch still being
  *    timed is dropped, an open episode stays open (Detector contract) and is ended by the
  *    restarted measure. So does a run of left-out beats as long as the window (paced
@@ -78,6 +85,13 @@ export interface AfibParams extends RrIrregularityParams {
   historyBeats: number;
   /** An open episode ends only after the rhythm has been judged non-AF for this long, ms. */
   endConfirmMs: number;
+  /**
+   * Alarm off-delay, ms: an ended episode is reported as ended only once no AF onset has come for
+   * this long after its last AF beat (its back-dated end); an onset within it continues the same
+   * alarm (one alarm for paroxysms separated by short breaks of sinus rhythm), and the end reported
+   * is the last one, still back-dated to the last AF beat. 0 = every episode its own alarm.
+   */
+  offDelayMs: number;
   /**
    * Alarm margin: a stretch of `minEpisodeMs` is alarmed when the smoothed fused score O(n)
    * reaches `onsetScore` (1/s), or when the stretch's own irregularity — mean M over its
@@ -168,6 +182,11 @@ export const AFIB_DEFAULTS: AfibParams = {
   // Symmetric with the 30 s onset criterion: a non-AF stretch shorter than a reportable AF
   // episode does not split one (avoids a train of onset/end alarms during a long episode).
   endConfirmMs: 30_000,
+  // The product's off-delay of the limit alarms (brady.ts `recoveryMs`: 2 min without a relapse),
+  // for the same reason — a rhythm that returns within minutes is one clinical event, and each
+  // paroxysm of a cluster its own onset/end pair is a train of medium alarms (afdb 08219: 24 in
+  // 3.5 h). Fixed for consistency before any run, not fitted to afdb (EVALUATION.md §2, "Off-delay").
+  offDelayMs: 120_000,
   // RR-only operating point for alarms rather than beat labels, chosen by leave-one-record-out
   // on afdb (eval/af-loro.ts; objective min(episode Se, episode +P, duration Se) for episodes
   // ≥ 30 s; 10 of 12 folds pick the same; EVALUATION.md §2). Every evidence path decides once
@@ -366,6 +385,13 @@ export class AfibDetector implements Detector {
   #resumedOpen = false;
   /** {@link continueOpen}: stretches beginning before this device time re-detect an open alert without the 30 s. */
   #reconfirmUntilMs = -Infinity;
+  /**
+   * The episode reported to the alarm lifecycle (the off-delay layer over the onsets and ends
+   * above): its onset, and while the off-delay runs, the end it reports if no onset comes.
+   */
+  #episode: EpisodeOffDelay | undefined;
+  /** A taken-over episode ({@link resumePending}) not yet reported to the alarm lifecycle. */
+  #episodeResumed = false;
 
   /** Intervals a stretch keeps: 32 for the evidence, more when the entropy needs them. */
   get #recentKept(): number {
@@ -473,6 +499,10 @@ export class AfibDetector implements Detector {
   }
 
   onBeat(beat: BeatEvent): EpisodeChange[] {
+    return this.#report(this.#onBeat(beat), beat.timeMs);
+  }
+
+  #onBeat(beat: BeatEvent): EpisodeChange[] {
     // Only supraventricular beats can show a P wave before them.
     const measured = beat.rrMs > 0 && ATRIAL_RHYTHM_CLASSES.has(beat.cls);
     const coherence = measured ? this.#atrial.onBeat(beat.timeMs, beat.rrMs) : Number.NaN;
@@ -691,8 +721,54 @@ export class AfibDetector implements Detector {
     if (!this.#open) this.#stretch = undefined;
   }
 
-  onTime(_time: TimeEvent): EpisodeChange[] {
-    return this.#reportResumedOpen();
+  onTime(time: TimeEvent): EpisodeChange[] {
+    return this.#report(this.#reportResumedOpen(), time.nowMs);
+  }
+
+  /**
+   * The off-delay layer: the detector's onsets and ends (`inner`, at device time `nowMs`) as the
+   * alarm lifecycle gets them. An onset while an episode is reported open (its off-delay running,
+   * or the detector re-reporting it after a restart) continues it; an end starts the off-delay,
+   * and the end is reported once `offDelayMs` has passed after it without an onset.
+   */
+  #report(inner: EpisodeChange[], nowMs: number): EpisodeChange[] {
+    const out: EpisodeChange[] = [];
+    if (this.#episodeResumed) {
+      this.#episodeResumed = false;
+      const e = this.#episode!;
+      // Reported again as it was (its onset), so the restored alert continues.
+      const evidence = inner.find((c) => c.type === 'onset')?.evidence ?? e.pendingEnd?.evidence;
+      if (evidence) out.push({ type: 'onset', kind: this.kind, onsetMs: e.onsetMs, evidence });
+      else this.#episode = undefined;
+    }
+    for (const c of inner) {
+      if (c.type === 'onset') {
+        // Within the off-delay: decided in it, or a stretch that began in it (its end was held).
+        const pending = this.#episode?.pendingEnd;
+        if (pending && nowMs - pending.endMs >= this.#p.offDelayMs && c.onsetMs >= pending.endMs + this.#p.offDelayMs) this.#endIfDelayed(nowMs, out);
+        if (this.#episode) { delete this.#episode.pendingEnd; continue; }
+        this.#episode = { onsetMs: c.onsetMs };
+        out.push(c);
+      } else if (this.#episode) {
+        this.#episode.pendingEnd = { endMs: c.endMs, evidence: c.evidence };
+      } else out.push(c);
+    }
+    this.#endIfDelayed(nowMs, out);
+    return out;
+  }
+
+  /**
+   * Reports the episode's end once its off-delay has passed by device time `nowMs` — unless an
+   * irregular stretch that began within the off-delay is still being timed for the 30 s criterion
+   * (the rhythm has not been non-AF for the off-delay: if the stretch is alarmed, its onset
+   * continues the episode; if it is dropped, the end is reported).
+   */
+  #endIfDelayed(nowMs: number, out: EpisodeChange[]): void {
+    const e = this.#episode;
+    if (!e?.pendingEnd || nowMs - e.pendingEnd.endMs < this.#p.offDelayMs) return;
+    if (!this.#open && this.#stretch && this.#stretch.onsetMs < e.pendingEnd.endMs + this.#p.offDelayMs) return;
+    out.push({ type: 'end', kind: this.kind, onsetMs: e.onsetMs, endMs: e.pendingEnd.endMs, evidence: e.pendingEnd.evidence });
+    this.#episode = undefined;
   }
 
   /**
@@ -705,10 +781,17 @@ export class AfibDetector implements Detector {
    * follows the AF and ends it where it ends (`node bench/af-restart-sweep.ts`, issue 12 session 24).
    */
   continueOpen(untilMs: number): void {
+    // An episode in its off-delay, taken over: its end is known, and an onset that continues it
+    // needs the full criterion, as without the restart.
+    if (this.#episode?.pendingEnd) return;
     this.#reconfirmUntilMs = untilMs;
   }
 
-  onDiscontinuity(): EpisodeChange[] {
+  onDiscontinuity(atMs: number): EpisodeChange[] {
+    return this.#report(this.#onDiscontinuity(), atMs);
+  }
+
+  #onDiscontinuity(): EpisodeChange[] {
     const reopened = this.#reportResumedOpen();
     this.#replayedUntilMs = undefined;
     this.#restartMeasure();
@@ -729,10 +812,16 @@ export class AfibDetector implements Detector {
    */
   pendingState(context?: PendingContext): PendingAfib | undefined {
     const s = this.#stretch;
-    if (this.#log.lastTimeMs === undefined) return undefined;
+    const episode = this.#episode ? { episode: { onsetMs: this.#episode.onsetMs, ...(this.#episode.pendingEnd ? { pendingEnd: { ...this.#episode.pendingEnd } } : {}) } } : {};
+    // An episode in its off-delay is always kept (the end it reports if no onset comes).
+    const delaying = this.#episode?.pendingEnd !== undefined;
+    if (this.#log.lastTimeMs === undefined) {
+      // Nothing to replay (just after a discontinuity): the off-delay alone.
+      return delaying ? { v: 1, stretch: null, open: false, lastEndMs: Number.isFinite(this.#lastEndMs) ? this.#lastEndMs : null, averagers: this.#measure.averagers, ...episode } : undefined;
+    }
     // At a hand-over (a graceful stop) the inputs are kept in any state: the restart gaps of the
     // AF's first and last seconds (afib-replay.ts) need no rewrite per batch for that.
-    if (!context?.handover) {
+    if (!context?.handover && !delaying) {
       if (!s && this.#trailingRegular() >= Math.min(RECENT_IRREGULAR_WINDOWS, this.#history.length)) return undefined;
       const ending = this.#open && (this.#endCandidate !== undefined || this.#trailingRegular() >= ENDING_REGULAR_WINDOWS);
       if (this.#open && !ending) return undefined;
@@ -746,6 +835,7 @@ export class AfibDetector implements Detector {
       lastEndMs: Number.isFinite(this.#lastEndMs) ? this.#lastEndMs : null,
       averagers: this.#measure.averagers,
       ...(context?.handover ? definedAtrial(this.#atrial.state(this.#log.lastTimeMs)) : {}),
+      ...episode,
     };
   }
 
@@ -759,7 +849,7 @@ export class AfibDetector implements Detector {
     const parsed = parsePendingAfib(state);
     if (!parsed) return;
     for (const b of parsed.beats) this.#take(b, b.coherence, b.fWave);
-    const { stretch, open, endCandidate, lastEndMs, averagers } = parsed.state;
+    const { stretch, open, endCandidate, lastEndMs, averagers, episode } = parsed.state;
     this.#measure.averagers = averagers;
     this.#stretch = stretch ? { ...stretch, recentRrMs: [...stretch.recentRrMs], pending: { ...stretch.pending } } : undefined;
     this.#open = open;
@@ -767,7 +857,14 @@ export class AfibDetector implements Detector {
     if (lastEndMs !== null) this.#lastEndMs = Math.max(this.#lastEndMs, lastEndMs);
     if (parsed.state.atrial) this.#atrial.restore(parsed.state.atrial);
     this.#resumedOpen = open;
-    this.#replayedUntilMs = parsed.beats.at(-1)!.timeMs;
+    this.#replayedUntilMs = parsed.beats.at(-1)?.timeMs;
+    // The reported episode (a state from before the off-delay has none: the detector's own open
+    // episode is then reported as before).
+    if (episode) {
+      this.#episode = { onsetMs: episode.onsetMs, ...(episode.pendingEnd ? { pendingEnd: { ...episode.pendingEnd } } : {}) };
+      this.#episodeResumed = true;
+      if (episode.pendingEnd) this.#reconfirmUntilMs = -Infinity;
+    }
   }
 
   /** The taken-over open episode, reported once to the alarm lifecycle as the re-detection of its open alert. */
@@ -781,6 +878,12 @@ export class AfibDetector implements Detector {
   onEcg(chunk: EcgChunk): void {
     this.#atrial.addSamples(chunk.startMs, chunk.fsHz, chunk.uV);
   }
+}
+
+/** The episode the off-delay layer reports ({@link AfibParams.offDelayMs}); afib-replay.ts carries it to a successor. */
+interface EpisodeOffDelay {
+  onsetMs: number;
+  pendingEnd?: { endMs: number; evidence: AlertEvidence };
 }
 
 /** The meter's state as an optional field (none before any ECG). */

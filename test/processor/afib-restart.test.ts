@@ -11,7 +11,7 @@
  * ECG-only device (the processor derives the beats).
  */
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CRITERIA_VERSION } from '../../contracts/criteria.ts';
+import { DEFAULT_CRITERIA_VERSION, type CriteriaVersion } from '../../contracts/criteria.ts';
 import type { TelemetryFrame } from '../../contracts/telemetry.ts';
 import { AfRrModel } from '../../device-sim/afib-rr.ts';
 import { syntheticEcgSource } from '../../device-sim/ecg-synth.ts';
@@ -24,7 +24,13 @@ import { parseStreamState } from '../../processor/stream-state.ts';
 import { StreamRuntime, type StreamRuntimeOptions } from '../../processor/stream-runtime.ts';
 import { beats, frames, iso, T0 } from './helpers.ts';
 
-const OPTIONS: StreamRuntimeOptions = { patientId: 'p1', deviceId: 'd1', criteriaAt: () => DEFAULT_CRITERIA_VERSION, ecgStrips: false };
+/**
+ * Without the AF alarm's off-delay (afib.ts `offDelayMs`): these cases restart the detector's own
+ * onset and end (100 s of rhythm after the AF; the off-delay holds the end for 2 min after it) —
+ * the off-delay across a restart is the last describe below.
+ */
+const NO_OFF_DELAY: CriteriaVersion = { ...DEFAULT_CRITERIA_VERSION, alarms: { ...DEFAULT_CRITERIA_VERSION.alarms, afib: { ...DEFAULT_CRITERIA_VERSION.alarms.afib, offDelayMs: 0 } } };
+const OPTIONS: StreamRuntimeOptions = { patientId: 'p1', deviceId: 'd1', criteriaAt: () => NO_OFF_DELAY, ecgStrips: false };
 
 /** 40 s at 75/min, AF-like intervals (independent, uniform 400–900 ms) until `afEndS`, then 75/min for `afterS`. */
 function afLike(seed: number, afEndS: number, afterS = 100): TimedBeat[] {
@@ -56,11 +62,11 @@ const ecgOnly = (list: TimedBeat[], seed: number) => firmwareWithEcg(list, seed)
 interface Restart { after: number; redeliverFrom?: number }
 
 /** What the stream published of AF: each alert's raising and ending frame, onset and end (s after T0), and how many ids. */
-function afAlarms(list: TelemetryFrame[], restart?: Restart): { raised: string[]; ended: string[]; ids: number } {
+function afAlarms(list: TelemetryFrame[], restart?: Restart, options: StreamRuntimeOptions = OPTIONS): { raised: string[]; ended: string[]; ids: number } {
   const raised: string[] = [];
   const ended: string[] = [];
   const ids = new Set<string>();
-  let rt = new StreamRuntime(OPTIONS);
+  let rt = new StreamRuntime(options);
   const seconds = (isoTime: string) => (Date.parse(isoTime) - T0) / 1000;
   const feed = (fs: TelemetryFrame[], at: (i: number) => number) => {
     for (const [i, f] of fs.entries()) {
@@ -78,7 +84,7 @@ function afAlarms(list: TelemetryFrame[], restart?: Restart): { raised: string[]
   }
   feed(list.slice(0, restart.after + 1), (i) => i);
   const json = JSON.stringify(rt.record('a', 0));
-  rt = StreamRuntime.restore(OPTIONS, parseStreamState(JSON.parse(json))!);
+  rt = StreamRuntime.restore(options, parseStreamState(JSON.parse(json))!);
   feed(list.slice(restart.redeliverFrom ?? restart.after + 1, restart.after + 1), () => restart.after);
   feed(list.slice(restart.after + 1), (i) => restart.after + 1 + i);
   return { raised, ended, ids: ids.size };
@@ -88,8 +94,8 @@ function afAlarms(list: TelemetryFrame[], restart?: Restart): { raised: string[]
 const frameOf = (entry: string) => Number(/frame (\d+)/.exec(entry)![1]);
 
 /** The frames after which the stream's record carries the AF detector's inputs (an AF alarm waits). */
-function pendingFrames(list: TelemetryFrame[]): number[] {
-  const rt = new StreamRuntime(OPTIONS);
+function pendingFrames(list: TelemetryFrame[], options: StreamRuntimeOptions = OPTIONS): number[] {
+  const rt = new StreamRuntime(options);
   const out: number[] = [];
   for (const [i, f] of list.entries()) {
     rt.ingest(f, iso(f.ts + f.durMs));
@@ -251,5 +257,67 @@ describe('AF across a restart just after a mild AF\'s stretch was dropped', asyn
 
   it('a restart after each of those frames raises the same alarm at the same frame with the same onset', () => {
     for (const after of afterDrop) expect([after, afAlarms(list, { after })]).toEqual([after, reference]);
+  });
+});
+
+describe('the AF off-delay across a restart (afib.ts offDelayMs: one alarm for paroxysms separated by a short break)', () => {
+  const WITH_OFF_DELAY: StreamRuntimeOptions = { ...OPTIONS, criteriaAt: () => DEFAULT_CRITERIA_VERSION };
+  /** 40 s at 75/min, AF-like intervals to 150 s, `breakS` at 75/min, 60 s of AF-like intervals, 200 s at 75/min. */
+  function twoParoxysms(seed: number, breakS: number): { list: TimedBeat[]; firstEndS: number } {
+    const list: TimedBeat[] = beats(T0, [{ rrMs: 800, count: 50 }]);
+    let t = list.at(-1)!.tMs;
+    const random = createPrng(seed);
+    const af = (ms: number) => { for (const end = t + ms; t < end;) list.push({ tMs: (t += Math.round(uniform(random, 400, 900))), cls: 'N', af: true }); };
+    const sinus = (ms: number) => { for (let i = 0; i < ms / 800; i++) list.push({ tMs: (t += 800), cls: 'N' }); };
+    af(T0 + 150_000 - t);
+    const firstEndS = (t - T0) / 1000;
+    sinus(breakS * 1000);
+    af(60_000);
+    sinus(200_000);
+    return { list, firstEndS };
+  }
+  const { list: beatList, firstEndS } = twoParoxysms(5, 45);
+  const list = firmware(beatList);
+  const reference = afAlarms(list, undefined, WITH_OFF_DELAY);
+
+  it('AF, 45 s of sinus rhythm, AF: one alarm with the off-delay (two without, the first with the same onset at the same frame), ended 2 min after the last AF beat', () => {
+    const without = afAlarms(list);
+    expect(without.raised).toHaveLength(2);
+    expect(reference.raised).toEqual([without.raised[0]]);
+    expect(reference.ended).toHaveLength(1);
+    expect(reference.ids).toBe(1);
+    // The end is the second paroxysm's (without the off-delay its alarm's end), dated at its last AF beat.
+    const endS = (e: string) => Number(/end ([\d.]+)/.exec(e)![1]);
+    expect(endS(reference.ended[0]!)).toBe(endS(without.ended[1]!));
+    expect(frameOf(reference.ended[0]!) + 1).toBeGreaterThanOrEqual(endS(reference.ended[0]!) + 120); // published at the frame's end
+  });
+
+  it('a restart after every third frame from the first paroxysm\'s end to the end\'s publication keeps one alarm: where the record carries the AF state (the off-delay, the second paroxysm timed or ending) the same end at the same frame; in full AF (not kept, re-detected) the end near the reference\'s', () => {
+    const endedAt = frameOf(reference.ended[0]!);
+    const kept = new Set(pendingFrames(list, WITH_OFF_DELAY));
+    const restarts: number[] = [];
+    for (let after = Math.ceil(firstEndS) + 1; after < endedAt; after += 3) restarts.push(after);
+    expect(restarts.length).toBeGreaterThanOrEqual(60);
+    // Kept from the first paroxysm's end to the second one's alarm (off-delay), and from the second one's end to the publication.
+    expect(restarts.filter((after) => kept.has(after)).length).toBeGreaterThanOrEqual(50);
+    const endS = (e: string) => Number(/end ([\d.]+)/.exec(e)![1]);
+    for (const after of restarts) {
+      for (const redeliverFrom of [undefined, after - 3]) {
+        const got = afAlarms(list, { after, ...(redeliverFrom !== undefined ? { redeliverFrom } : {}) }, WITH_OFF_DELAY);
+        if (kept.has(after)) {
+          expect([after, redeliverFrom, got]).toEqual([after, redeliverFrom, reference]);
+          continue;
+        }
+        // In full AF the successor's fresh averagers place the end a little differently (as without
+        // the off-delay, above). With less than 25 s of AF left it re-detects the alert from few
+        // beats: the end may come earlier, down to the restart's position (not re-detected: the
+        // lifecycle ends it there 180 s later) — the known limit without the off-delay too
+        // (EVALUATION.md §3); never more than 8 s later than the reference's.
+        expect([after, got.raised, got.ids, got.ended.length]).toEqual([after, reference.raised, 1, 1]);
+        const [gotEndS, refEndS] = [endS(got.ended[0]!), endS(reference.ended[0]!)];
+        const ok = refEndS - after >= 25 ? Math.abs(gotEndS - refEndS) <= 8 && Math.abs(frameOf(got.ended[0]!) - endedAt) <= 10 : gotEndS >= after && gotEndS <= refEndS + 8;
+        expect([after, redeliverFrom, ok, JSON.stringify(got)]).toEqual([after, redeliverFrom, true, JSON.stringify(got)]);
+      }
+    }
   });
 });

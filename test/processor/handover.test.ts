@@ -79,17 +79,24 @@ describe('a graceful hand-over inside an ECG-only device\'s silence, nothing del
   }
 });
 
+/**
+ * Without the AF alarm's off-delay (afib.ts `offDelayMs`, which reports the end 2 min after the
+ * AF's last beat, past these 180 s runs): these cases hand over where the detector itself places
+ * the end; the off-delay across a restart: test/processor/afib-restart.test.ts, afib.test.ts.
+ */
+const AF_OPTIONS: StreamRuntimeOptions = { ...OPTIONS, criteriaAt: () => ({ ...DEFAULT_CRITERIA_VERSION, alarms: { ...DEFAULT_CRITERIA_VERSION.alarms, afib: { ...DEFAULT_CRITERIA_VERSION.alarms.afib, offDelayMs: 0 } } }) };
+
 /** AF alerts as published: the frame that raised or ended each, its onset and end (ms after `t0Ms`). */
 function afAlerts(list: TelemetryFrame[], t0Ms: number, restartAfter?: number): string[] {
   const out: string[] = [];
-  let rt = new StreamRuntime(OPTIONS);
+  let rt = new StreamRuntime(AF_OPTIONS);
   for (const [i, f] of list.entries()) {
     for (const a of rt.ingest(f, iso(f.ts + f.durMs)).alerts) {
       if (a.kind !== 'afib') continue;
       if (a.revision === 1) out.push(`frame ${i}: onset ${Date.parse(a.onset) - t0Ms}`);
       if (a.end !== undefined) out.push(`frame ${i}: end ${Date.parse(a.end) - t0Ms}`);
     }
-    if (i === restartAfter) rt = StreamRuntime.restore(OPTIONS, parseStreamState(JSON.parse(JSON.stringify(rt.record('a', 0, { handover: true }))))!);
+    if (i === restartAfter) rt = StreamRuntime.restore(AF_OPTIONS, parseStreamState(JSON.parse(JSON.stringify(rt.record('a', 0, { handover: true }))))!);
   }
   return [...new Set(out)];
 }

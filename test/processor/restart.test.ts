@@ -38,7 +38,7 @@ const ASYSTOLE: TelemetryFrame[] = frames(beats(T0, [{ rrMs: 1000, count: 20 }, 
 /** The same from an ECG-only device (the processor detects the beats in its 250 Hz ECG). */
 const ASYSTOLE_ECG_ONLY: TelemetryFrame[] = frames(beats(T0, [{ rrMs: 1000, count: 20 }, { rrMs: 12_000, count: 1 }, { rrMs: 1000, count: 40 }]), 72_000, { ecg: syntheticEcgSource(7, 250), ecgFsHz: 250 }).map((f) => ({ ...f, beats: [], hr: 0 }));
 
-/** 40 s sinus rhythm, then 150 s of AF-like RR (independent, uniform 300–900 ms: 100 bpm, CV 29 %), then 80 s sinus rhythm. */
+/** 40 s sinus rhythm, then 150 s of AF-like RR (independent, uniform 300–900 ms: 100 bpm, CV 29 %), then 160 s sinus rhythm (the AF alarm's end is reported after its 2 min off-delay, afib.ts `offDelayMs`). */
 function afLike(): TelemetryFrame[] {
   const list: TimedBeat[] = beats(T0, [{ rrMs: 800, count: 50 }]);
   let t = list.at(-1)!.tMs;
@@ -47,7 +47,7 @@ function afLike(): TelemetryFrame[] {
     t += Math.round(uniform(random, 300, 900));
     list.push({ tMs: t, cls: 'N' });
   }
-  for (let i = 0; i < 100; i++) list.push({ tMs: (t += 800), cls: 'N' });
+  for (let i = 0; i < 200; i++) list.push({ tMs: (t += 800), cls: 'N' });
   return frames(list, t - T0 + 1000);
 }
 

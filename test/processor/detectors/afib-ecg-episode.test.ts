@@ -27,6 +27,13 @@ const FS = 250;
  */
 const MILD_AF: AfRrParams = { meanHrBpm: 90, tailMeanMs: 85 };
 
+/**
+ * The detector's own episode, without the alarm's off-delay (afib.ts `offDelayMs`, which would
+ * hold the end for 2 min after it, past these records' end): these cases test where the detector
+ * itself ends AF and that it makes one episode of it unaided.
+ */
+const NO_OFF_DELAY = { ...DEFAULT_ALARM_CRITERIA, afib: { ...DEFAULT_ALARM_CRITERIA.afib, offDelayMs: 0 } };
+
 interface Case {
   changes: EpisodeChange[];
   afStartMs: number;
@@ -46,7 +53,7 @@ function runCase(seed: number, paced: boolean): Case {
   const afEndMs = beats.at(-1)!.tMs;
   for (const end = t + 90_000; t < end;) add(700 + Math.round(random() * 40));
   const frames = buildFrames(beats, { t0Ms: T0, durationMs: t - T0, ecg: syntheticEcgSource(seed, FS, { paced }), ecgFsHz: FS, battery: 90 });
-  const stream = new PatientStream('p', 'd', detectorsForCriteria(DEFAULT_ALARM_CRITERIA));
+  const stream = new PatientStream('p', 'd', detectorsForCriteria(NO_OFF_DELAY));
   const source = new EcgBeatSource();
   const changes = [...frames].flatMap((f) => detectThroughBeatSource(source, stream, { ...f, beats: [], hr: 0 }).changes);
   return { changes: changes.filter((c) => c.kind === 'afib'), afStartMs, afEndMs };
@@ -109,7 +116,7 @@ describe('AF on a device that streams ECG: the episode ends where the P waves co
     const afEndMs = beats.at(-1)!.tMs;
     sinusFor(120_000);
     const frames = buildFrames(beats, { t0Ms: T0, durationMs: t - T0, ecg: syntheticEcgSource(seed, FS), ecgFsHz: FS, battery: 90 });
-    const stream = new PatientStream('p', 'd', detectorsForCriteria(DEFAULT_ALARM_CRITERIA));
+    const stream = new PatientStream('p', 'd', detectorsForCriteria(NO_OFF_DELAY));
     const source = new EcgBeatSource();
     const changes = [...frames].flatMap((f) => detectThroughBeatSource(source, stream, ecgOnly ? { ...f, beats: [], hr: 0 } : f).changes);
     return { changes: changes.filter((c) => c.kind === 'afib'), afStartMs, afEndMs };
