@@ -32,6 +32,8 @@ const WORDING: { [K in Kind]: { [F in Exclude<keyof AlarmCriteria[K], 'enabled'>
   extreme_brady: {
     hrBelowBpm: { label: 'heart rate below', unit: 'bpm' },
     consecutiveBeats: { label: 'for', unit: 'beats', help: 'Consecutive beats each below the limit.' },
+    hysteresisBpm: { label: 'ends when the rate is above the limit by', unit: 'bpm', help: 'The averaged heart rate must come back this far above the limit before the alarm can end; the alarm still sounds at once.' },
+    recoveryMs: { label: 'for at least', unit: 'ms', help: 'The averaged rate must stay recovered this long before the alarm ends, so a rate hovering at the limit is one alarm; 0 ends it at the first beat back over the limit.' },
   },
   brady: {
     limitBpm: { label: 'heart rate below', unit: 'bpm' },
@@ -41,6 +43,8 @@ const WORDING: { [K in Kind]: { [F in Exclude<keyof AlarmCriteria[K], 'enabled'>
   extreme_tachy: {
     hrAboveBpm: { label: 'heart rate above', unit: 'bpm' },
     consecutiveBeats: { label: 'for', unit: 'beats', help: 'Consecutive beats each above the limit.' },
+    hysteresisBpm: { label: 'ends when the rate is below the limit by', unit: 'bpm', help: 'The averaged heart rate must come back this far below the limit before the alarm can end; the alarm still sounds at once.' },
+    recoveryMs: { label: 'for at least', unit: 'ms', help: 'The averaged rate must stay recovered this long before the alarm ends, so a rate hovering at the limit is one alarm; 0 ends it at the first beat back under the limit.' },
   },
   tachy: {
     limitBpm: { label: 'heart rate above', unit: 'bpm' },

@@ -31,6 +31,12 @@ const int = (min: number, max: number) => z.number().int().min(min).max(max);
  * - brady: HR < 50 default (unverified), ZOLL ships 30 → limit 30–60 bpm.
  * - extreme_tachy: HR > 140 bpm for 17 beats (PhysioNet/CinC 2015). Range 130–220 bpm, 5–30 beats
  *   (our bounds; must stay above the tachy limit, checked below).
+ * - extreme_brady/extreme_tachy hysteresisBpm, recoveryMs (the afdb 04908 finding): the end hysteresis
+ *   (processor/detectors/consecutive-rate.ts `RateRecovery`, extreme-tachy.ts): the episode ends
+ *   once the monitor's averaged HR is back past the limit by hysteresisBpm (default 5 / 10) for
+ *   recoveryMs (default 30 s); the onset is never delayed. Our numbers (no standard gives an
+ *   alarm-off hysteresis) → 0–20 bpm, 0–120 s; recoveryMs 0 is the PhysioNet rule (the episode ends
+ *   at the first beat back inside the limit, as before). Criteria stored before them get the defaults.
  * - tachy: 120–150 configurable (EDAN, ZOLL 150) → limit 100–180 bpm.
  * - brady/tachy sustainMs: alarm delay of the limit alarms against nuisance alarms (issue 12;
  *   processor/detectors/brady.ts, tachy.ts): default 120 s / 5 min, 30 s after a sudden onset.
@@ -59,9 +65,9 @@ const int = (min: number, max: number) => z.number().int().min(min).max(max);
 export const alarmCriteriaSchema = z.strictObject({
   asystole: z.strictObject({ enabled: z.boolean().default(true), minGapMs: int(3000, 6000).default(4000) }).prefault({}),
   pause: z.strictObject({ enabled: z.boolean().default(true), minRrMs: int(2500, 4000).default(3000) }).prefault({}),
-  extreme_brady: z.strictObject({ enabled: z.boolean().default(true), hrBelowBpm: int(30, 45).default(40), consecutiveBeats: int(3, 10).default(5) }).prefault({}),
+  extreme_brady: z.strictObject({ enabled: z.boolean().default(true), hrBelowBpm: int(30, 45).default(40), consecutiveBeats: int(3, 10).default(5), hysteresisBpm: int(0, 20).default(5), recoveryMs: int(0, 120_000).default(30_000) }).prefault({}),
   brady: z.strictObject({ enabled: z.boolean().default(true), limitBpm: int(30, 60).default(50), consecutiveBeats: int(3, 20).default(5), sustainMs: int(0, 600_000).default(120_000) }).prefault({}),
-  extreme_tachy: z.strictObject({ enabled: z.boolean().default(true), hrAboveBpm: int(130, 220).default(140), consecutiveBeats: int(5, 30).default(17) }).prefault({}),
+  extreme_tachy: z.strictObject({ enabled: z.boolean().default(true), hrAboveBpm: int(130, 220).default(140), consecutiveBeats: int(5, 30).default(17), hysteresisBpm: int(0, 20).default(10), recoveryMs: int(0, 120_000).default(30_000) }).prefault({}),
   tachy: z.strictObject({ enabled: z.boolean().default(true), limitBpm: int(100, 180).default(120), consecutiveBeats: int(3, 20).default(5), sustainMs: int(0, 900_000).default(300_000) }).prefault({}),
   vt: z.strictObject({ enabled: z.boolean().default(true), minBeats: int(3, 10).default(5), hrAboveBpm: int(100, 150).default(100), leakageBelow: z.number().min(0).max(0.75).default(0.65), similarityMin: z.number().min(0).max(0.9).default(0.3) }).prefault({}),
   afib: z.strictObject({ enabled: z.boolean().default(true), minEpisodeMs: int(30_000, 300_000).default(30_000), offDelayMs: int(0, 600_000).default(120_000) }).prefault({}),

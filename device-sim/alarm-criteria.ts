@@ -10,8 +10,13 @@
 export const ASYSTOLE_MIN_GAP_MS = 4000;
 /** Pause: an RR interval of ≥ 3 s (vendor convention, fhir-and-alarms.md §5). */
 export const PAUSE_MIN_RR_MS = 3000;
-/** Extreme bradycardia: HR < 40 bpm for 5 consecutive beats (PhysioNet/CinC 2015). */
-export const EXTREME_BRADY = { hrBelowBpm: 40, consecutiveBeats: 5 } as const;
+/**
+ * Extreme bradycardia: HR < 40 bpm for 5 consecutive beats (PhysioNet/CinC 2015). Its alarm ends
+ * once the averaged HR is ≥ 45 bpm for 30 s (end hysteresis, the afdb 04908 finding; the end reported is the
+ * first beat of that stretch); the ground truth's end stays the first beat after the run, which on
+ * the simulator's abrupt rhythm changes is the same beat or a few later (end error, not scored).
+ */
+export const EXTREME_BRADY = { hrBelowBpm: 40, consecutiveBeats: 5, hysteresisBpm: 5, recoveryMs: 30_000 } as const;
 /**
  * Bradycardia limit alarm: HR < 50 bpm for 5 beats; ends at HR ≥ 55 bpm for 5 beats, final after
  * the 120 s off-delay without 5 beats < 50 bpm again (processor defaults). Alarm delay (issue 12,
@@ -19,8 +24,8 @@ export const EXTREME_BRADY = { hrBelowBpm: 40, consecutiveBeats: 5 } as const;
  * of slow beats must also span 120 s — or 30 s when it starts suddenly, see {@link SUDDEN_ONSET}.
  */
 export const BRADY = { limitBpm: 50, consecutiveBeats: 5, recoveredBpm: 55, recoveryBeats: 5, recoveryMs: 120_000, sustainMs: 120_000, suddenSustainMs: 30_000 } as const;
-/** Extreme tachycardia: HR > 140 bpm for 17 consecutive beats (PhysioNet/CinC 2015). */
-export const EXTREME_TACHY = { hrAboveBpm: 140, consecutiveBeats: 17 } as const;
+/** Extreme tachycardia: HR > 140 bpm for 17 consecutive beats (PhysioNet/CinC 2015); ends as extreme brady, at an averaged HR ≤ 130 bpm for 30 s. */
+export const EXTREME_TACHY = { hrAboveBpm: 140, consecutiveBeats: 17, hysteresisBpm: 10, recoveryMs: 30_000 } as const;
 /**
  * Tachycardia limit alarm: HR > 120 bpm for 5 beats (EDAN: RR < 0.5 s × 5); ends at HR ≤ 115 bpm
  * for 5 beats (no off-delay). Alarm delay (issue 12): the run must span 5 min, or 30 s after a

@@ -84,6 +84,12 @@ export interface RecordResult {
   /** Scope for the alarm rates: ms of record (afdb: outside reference AF and flutter). */
   alarmScopeMs: number;
   alarms: Partial<Record<AlertKind, KindAlarms>>;
+  /**
+   * afdb only: the other side of the scope, the alarms overlapping reference AF/flutter, and ms of
+   * it (the alarm burden of a patient in AF, which `alarms` leaves out). `false` there is 0 for
+   * afib and counts threshold alarms without a ground-truth episode of their kind.
+   */
+  inAf?: { scopeMs: number; alarms: Partial<Record<AlertKind, KindAlarms>> };
   /** Detected episodes, for the JSON file (times in ms from the record start). */
   detected: { kind: AlertKind; startMs: number; endMs: number; ended: boolean; latencyMs: number }[];
 }
@@ -121,7 +127,7 @@ export function evaluateRecord(record: ReferenceRecord, makeDetectors: () => Det
     };
   }
 
-  const { alarmScopeMs, alarms } = scoreAlarms(record, replay.episodes, truth);
+  const { alarmScopeMs, alarms, inAf } = scoreAlarms(record, replay.episodes, truth);
 
   return {
     database: record.database,
@@ -137,6 +143,7 @@ export function evaluateRecord(record: ReferenceRecord, makeDetectors: () => Det
     ...(af ? { af } : {}),
     alarmScopeMs,
     alarms,
+    ...(inAf ? { inAf } : {}),
     detected: replay.episodes.map((e) => ({ kind: e.kind, startMs: e.startMs, endMs: e.endMs, ended: e.ended, latencyMs: e.latencyMs })),
   };
 }
@@ -148,9 +155,10 @@ export type ScoredEpisode = Pick<DetectedEpisode, 'kind' | 'startMs' | 'endMs'>;
  * Alarms per kind in the alarm-rate scope, and how many of them the ground truth does not
  * support: threshold kinds against the criterion applied to the reference beats
  * (eval/ground-truth.ts), afib against reference AF or flutter. The scope is the whole record,
- * on afdb only what lies outside reference AF/flutter ("non-AF stretches").
+ * on afdb only what lies outside reference AF/flutter ("non-AF stretches"); there `inAf` counts
+ * the alarms that overlap reference AF/flutter, per its duration (the afdb 04908 finding).
  */
-export function scoreAlarms(record: ReferenceRecord, episodes: readonly ScoredEpisode[], truth = thresholdGroundTruth(record)): { alarmScopeMs: number; alarms: Partial<Record<AlertKind, KindAlarms>>; unsupported: ScoredEpisode[] } {
+export function scoreAlarms(record: ReferenceRecord, episodes: readonly ScoredEpisode[], truth = thresholdGroundTruth(record)): { alarmScopeMs: number; alarms: Partial<Record<AlertKind, KindAlarms>>; unsupported: ScoredEpisode[]; inAf?: NonNullable<RecordResult['inAf']> } {
   const afOrFlutter = mergeIntervals([...rhythm(record, '(AFIB'), ...rhythm(record, '(AFL')]);
   const scoped = (e: ScoredEpisode) => record.database !== 'afdb' || overlapMs({ startMs: e.startMs, endMs: Math.max(e.endMs, e.startMs + 1) }, afOrFlutter) === 0;
   const afOrFlutterMs = afOrFlutter.reduce((s, i) => s + i.endMs - i.startMs, 0);
@@ -164,7 +172,19 @@ export function scoreAlarms(record: ReferenceRecord, episodes: readonly ScoredEp
     unsupported.push(...unsupportedOfKind);
   }
   unsupported.sort((a, b) => a.startMs - b.startMs);
-  return { alarmScopeMs: record.database === 'afdb' ? record.durationMs - afOrFlutterMs : record.durationMs, alarms, unsupported };
+  const inAf: Partial<Record<AlertKind, KindAlarms>> = {};
+  for (const kind of PHYSIOLOGICAL_KINDS) {
+    const during = episodes.filter((e) => e.kind === kind && !scoped(e));
+    const supportedBy: Interval[] = kind === 'afib' ? afOrFlutter : (truth[kind as ThresholdKind] ?? []);
+    inAf[kind] = { alarms: during.length, false: during.filter((e) => !supportedBy.some((t) => t.startMs <= e.endMs && e.startMs <= t.endMs)).length };
+  }
+  const afdb = record.database === 'afdb';
+  return { alarmScopeMs: afdb ? record.durationMs - afOrFlutterMs : record.durationMs, alarms, unsupported, ...(afdb ? { inAf: { scopeMs: afOrFlutterMs, alarms: inAf } } : {}) };
+}
+
+/** Alarms per 24 h of reference AF/flutter (afdb records' `inAf`). */
+export function alarmRatesInAf(results: readonly Pick<RecordResult, 'inAf'>[]): AlarmRate {
+  return alarmRates(results.flatMap((r) => (r.inAf ? [{ alarmScopeMs: r.inAf.scopeMs, alarms: r.inAf.alarms }] : [])));
 }
 
 /** Sums agreements (gross over records). */

@@ -3,7 +3,7 @@
  */
 import type { EpisodeComparison } from './epicmp.ts';
 import { episodeStats } from './epicmp.ts';
-import { afSummary, alarmRates, sumAgreements, type RecordResult } from './evaluate.ts';
+import { afSummary, alarmRates, alarmRatesInAf, sumAgreements, type RecordResult } from './evaluate.ts';
 import type { Agreement } from './ground-truth.ts';
 import { THRESHOLD_KINDS } from './ground-truth.ts';
 import type { EvalDatabase } from './records.ts';
@@ -67,13 +67,15 @@ export function alarmRateTable(results: readonly RecordResult[]): string {
   const dbs = [...new Set(results.map((r) => r.database))] as EvalDatabase[];
   const rates = dbs.map((db) => alarmRates(results.filter((r) => r.database === db)));
   const kinds = Object.keys(rates[0]?.byKind ?? {}) as (keyof (typeof rates)[number]['byKind'])[];
+  // afdb: also the alarms during reference AF/flutter (the afdb 04908 finding), which the scope above leaves out.
+  const inAf = dbs.includes('afdb') ? alarmRatesInAf(results.filter((r) => r.database === 'afdb')) : undefined;
   const rows = kinds.map((k) => [k, ...rates.flatMap((r) => {
     const x = r.byKind[k]!;
     return [`${x.alarms} (${x.alarmsPer24h.toFixed(1)})`, `${x.false} (${x.falsePer24h.toFixed(1)})`];
-  })]);
-  const header = ['kind', ...dbs.flatMap((db) => [`${db} alarms (/24h)`, `${db} false (/24h)`])];
+  }), ...(inAf ? [`${inAf.byKind[k]!.alarms} (${inAf.byKind[k]!.alarmsPer24h.toFixed(1)})`] : [])]);
+  const header = ['kind', ...dbs.flatMap((db) => [`${db} alarms (/24h)`, `${db} false (/24h)`]), ...(inAf ? ['afdb in AF/AFL alarms (/24h)'] : [])];
   return [
-    `Physiological alarms and false alarms per 24 h (scope: ${dbs.map((db, i) => `${db} ${rates[i]!.hours.toFixed(1)} h${db === 'afdb' ? ' outside reference AF/flutter' : ''}`).join('; ')}).`,
+    `Physiological alarms and false alarms per 24 h (scope: ${dbs.map((db, i) => `${db} ${rates[i]!.hours.toFixed(1)} h${db === 'afdb' ? ' outside reference AF/flutter' : ''}`).join('; ')}${inAf ? `; last column: afdb alarms overlapping reference AF/flutter, per ${inAf.hours.toFixed(1)} h of it` : ''}).`,
     'False = no ground-truth episode of that kind (threshold kinds: the criterion on the reference beats; afib: reference AF/flutter).',
     table(header, rows),
   ].join('\n');

@@ -25,6 +25,7 @@ import { EVAL_DATABASES, type EvalDatabase } from './records.ts';
 import { formatReport } from './report.ts';
 import { afdbLoro, cinc2017Evaluation, formatCinc2017, formatLoro } from './af-generalisation.ts';
 import { formatCinc2017Streaming } from './cinc2017-stream.ts';
+import { extremeEndEvaluation, formatExtremeEnd } from './extreme-end.ts';
 import { challenge2015Evaluation, ecgPathAlarms, formatChallenge2015, formatEcgPathAlarms, formatNuisance, formatQrs, nuisanceEvaluation, qrsEvaluation } from './ecg-eval.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
@@ -112,6 +113,8 @@ const ecgPathOtherLead = qrs.length > 0 ? await ecgPathAlarms(values.data, 'mitd
 const challenge2015 = requested.includes('challenge2015') ? await challenge2015Evaluation(resolve(values.data, 'challenge2015'), only) : undefined;
 const nuisanceDbs = databases.filter((db) => db !== 'mitdb');
 const nuisance = nuisanceDbs.length > 0 ? await nuisanceEvaluation(values.data, nuisanceDbs, run.results, only) : [];
+// The extreme alarms' end hysteresis (the afdb 04908 finding): the beat databases with the rule before it.
+const extremeEnd = databases.length > 0 ? await extremeEndEvaluation(values.data, databases, run.results, only) : undefined;
 const afdbLoroResult = await afdbLoroPending;
 
 if (afdbLoroResult) console.log(`\n${formatLoro(afdbLoroResult)}`);
@@ -122,6 +125,7 @@ if (ecgPath.length > 0) console.log(`\n${formatEcgPathAlarms('mitdb', ecgPath, m
 if (ecgPathOtherLead.length > 0) console.log(`\n${formatEcgPathAlarms('mitdb', ecgPathOtherLead, mitdbReferenceRates, 'other')}`);
 if (challenge2015) console.log(`\n${formatChallenge2015(challenge2015)}`);
 if (nuisance.length > 0) console.log(`\n${formatNuisance(nuisance)}`);
+if (extremeEnd) console.log(`\n${formatExtremeEnd(extremeEnd)}`);
 
 const dbs = [...new Set(run.results.map((r) => r.database))];
 await mkdir(dirname(values.json), { recursive: true });
@@ -142,6 +146,7 @@ await writeFile(values.json, JSON.stringify({
   ecgPathAlarmsOtherLead: ecgPathOtherLead,
   challenge2015: challenge2015 ?? null,
   nuisance,
+  extremeEnd: extremeEnd ?? null,
   records: run.results,
 }, null, 2) + '\n');
 console.log(`\nresults written to ${values.json}`);

@@ -32,9 +32,9 @@ const BUILDERS: Record<PhysiologicalKind, (c: AlarmCriteria, kinds: readonly Ale
   asystole: (c) => new AsystoleDetector({ minGapMs: c.asystole.minGapMs }),
   // One alarm per silence: a silence long enough for the asystole (always on, same data rules) is not also a pause (pause.ts).
   pause: (c, kinds) => createPauseDetector({ minRrMs: c.pause.minRrMs, ...(kinds.includes('asystole') && c.asystole.enabled ? { yieldsToGapMs: c.asystole.minGapMs } : {}) }),
-  extreme_brady: (c) => createExtremeBradyDetector({ hrBelowBpm: c.extreme_brady.hrBelowBpm, consecutiveBeats: c.extreme_brady.consecutiveBeats }),
+  extreme_brady: (c) => createExtremeBradyDetector({ hrBelowBpm: c.extreme_brady.hrBelowBpm, consecutiveBeats: c.extreme_brady.consecutiveBeats, hysteresisBpm: c.extreme_brady.hysteresisBpm, recoveryMs: c.extreme_brady.recoveryMs }),
   brady: (c) => createBradyDetector({ limitBpm: c.brady.limitBpm, consecutiveBeats: c.brady.consecutiveBeats, ...sustained(BRADY_DEFAULTS, c.brady.sustainMs) }),
-  extreme_tachy: (c) => createExtremeTachyDetector({ hrAboveBpm: c.extreme_tachy.hrAboveBpm, consecutiveBeats: c.extreme_tachy.consecutiveBeats }),
+  extreme_tachy: (c) => createExtremeTachyDetector({ hrAboveBpm: c.extreme_tachy.hrAboveBpm, consecutiveBeats: c.extreme_tachy.consecutiveBeats, hysteresisBpm: c.extreme_tachy.hysteresisBpm, recoveryMs: c.extreme_tachy.recoveryMs }),
   tachy: (c) => createTachyDetector({ limitBpm: c.tachy.limitBpm, consecutiveBeats: c.tachy.consecutiveBeats, ...sustained(TACHY_DEFAULTS, c.tachy.sustainMs) }),
   vt: (c) => createVtDetector({ minBeats: c.vt.minBeats, hrAboveBpm: c.vt.hrAboveBpm, leakageBelow: c.vt.leakageBelow, similarityMin: c.vt.similarityMin }),
   afib: (c) => createAfibDetector({ minEpisodeMs: c.afib.minEpisodeMs, offDelayMs: c.afib.offDelayMs }),

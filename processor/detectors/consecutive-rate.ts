@@ -7,6 +7,20 @@
  * changelog while it lasts, stream-state.ts), so a fresh detector counts on from it instead of
  * from zero. Without it the high-priority alarm came up to N beats late: 7 s for an extreme
  * bradycardia at 35/min restarted 4 beats into its run (test/processor/consecutive-restart.test.ts).
+ *
+ * End with hysteresis ({@link RateRecovery}, since the afdb 04908 finding): an open episode ends only once the
+ * monitor's averaged heart rate ({@link monitorHrBpm}) has been back inside the limit by
+ * `hysteresisBpm` for `recoveryMs` of device time; the end reported is the first beat of that
+ * recovered stretch. Until then beats beyond the limit, beats between the limit and the recovery
+ * level and single slow beats neither end the episode nor start a new one. Before, the episode
+ * ended at the first beat back inside the limit, so a rate hovering at it (AF/flutter with a fast
+ * ventricular response at 135–152/min, afdb 04908) opened and closed a high-priority alarm 16
+ * times in 9.5 minutes (EVALUATION.md §3). The onset is untouched: the run of consecutive beats is
+ * counted exactly as before, also while an episode is open, and carried over when it ends, so
+ * every onset is an onset of the criterion without hysteresis, at the same beat; only re-onsets
+ * while the episode is still open are absorbed (test/processor/detectors/extreme-hysteresis.test.ts).
+ * Without `recovery` (or `recoveryMs` 0) the episode ends at the first beat back inside the limit
+ * (the PhysioNet/CinC 2015 event definition, the rule before).
  */
 import type { AlertEvidence, AlertKind } from '../../contracts/alert.ts';
 import { z } from 'zod';
@@ -21,9 +35,30 @@ const handoverSchema = z.object({
   run: z.array(z.object({ timeMs: z.number(), rrMs: z.number(), cls: z.enum(BEAT_CLASSES) })),
   open: z.object({ onsetMs: z.number(), rrMs: z.array(z.number()) }).optional(),
   seenUntilMs: z.number().optional(),
+  // Since the afdb 04908 finding (an older successor ignores them and ends the episode by its own rule):
+  /** The recovery rule as JSON; the recovered stretch below is taken up only under the same one. */
+  recovery: z.string().optional(),
+  /** The last known intervals (the monitor's averaged rate, {@link monitorHrBpm}). */
+  recentRrMs: z.array(z.number()).optional(),
+  /** First beat of the recovered stretch of the open episode. */
+  recoveredSinceMs: z.number().optional(),
 });
 
 export type ConsecutiveRateHandover = z.infer<typeof handoverSchema> & PendingState;
+
+/**
+ * How an open episode ends (the alarm's end hysteresis): once the monitor's averaged rate has been
+ * at or past `limitBpm` ∓ `hysteresisBpm` (below it for `above`, above it for `below`) for
+ * `recoveryMs` of device time.
+ */
+export interface RateRecovery {
+  /** `above`: the criterion is a rate above the limit (tachycardia); `below`: under it. */
+  direction: 'above' | 'below';
+  limitBpm: number;
+  hysteresisBpm: number;
+  /** > 0 (0 is no recovery rule: leave `recovery` out). */
+  recoveryMs: number;
+}
 
 export interface ConsecutiveRateCriterion {
   kind: AlertKind;
@@ -31,7 +66,32 @@ export interface ConsecutiveRateCriterion {
   qualifies: (rrMs: number) => boolean;
   consecutiveBeats: number;
   criterion: string;
+  /** The onset criterion's numbers (also what tells a hand-over of the same criterion). */
   thresholds: Record<string, number>;
+  /** The end hysteresis; absent: the episode ends at the first beat that no longer qualifies. */
+  recovery?: RateRecovery;
+}
+
+/** Intervals the averaged rate is taken over ({@link monitorHrBpm}). */
+export const MONITOR_HR_INTERVALS = 12;
+
+/**
+ * The heart rate a bedside monitor shows and alarms on, from the most recent known RR intervals
+ * (oldest first): the mean of the last 12 without their longest and shortest, or of the last 4
+ * when the last 3 are each longer than 1200 ms (a slow rate is followed faster). IEC 60601-2-27
+ * (clause 201.7.9.2.9.101 b) 3)) makes the manufacturer disclose the averaging; this is the one
+ * Mindray discloses under it (BeneHeart D60 and uMEC manuals, "Heart rate averaging"), and meets
+ * its response-time test (80 → 120 and 80 → 40 bpm shown in < 11 s). With fewer than 3 intervals:
+ * their plain mean. NaN without any.
+ */
+export function monitorHrBpm(rrMs: readonly number[]): number {
+  const last = rrMs.slice(-MONITOR_HR_INTERVALS);
+  if (last.length === 0) return Number.NaN;
+  const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  if (last.length >= 3 && last.slice(-3).every((rr) => rr > 1200)) return 60000 / mean(last.slice(-4));
+  if (last.length < 3) return 60000 / mean(last);
+  const sorted = [...last].sort((a, b) => a - b);
+  return 60000 / mean(sorted.slice(1, -1));
 }
 
 const meanBpm = (rrs: number[]) => Math.round((60000 / (rrs.reduce((a, b) => a + b, 0) / rrs.length)) * 10) / 10;
@@ -50,14 +110,27 @@ export class ConsecutiveRateDetector implements Detector {
   readonly #whole = new HeldHandover<z.infer<typeof handoverSchema>>((h) => this.#takeUp(h));
   /** A hand-over's open episode, to be announced at the next beat or time step. */
   #reannounce = false;
+  /** The last known intervals ({@link monitorHrBpm}); kept only with a recovery rule. */
+  #recentRrMs: number[] = [];
+  /** While open: first beat of the current stretch whose averaged rate is recovered. */
+  #recoveredSinceMs: number | undefined;
+  /** The averaged rate is back inside the limit by the hysteresis. */
+  readonly #recovered: (hrBpm: number) => boolean;
 
   constructor(criterion: ConsecutiveRateCriterion) {
+    const r = criterion.recovery;
+    if (r && (!(r.recoveryMs > 0) || !(r.hysteresisBpm >= 0) || !(r.limitBpm > 0) || (r.direction === 'above' && r.hysteresisBpm >= r.limitBpm))) {
+      throw new RangeError(`${criterion.kind}: recovery past ${r.limitBpm} bpm by ${r.hysteresisBpm} bpm for ${r.recoveryMs} ms is not a valid end rule`);
+    }
     this.#c = criterion;
     this.kind = criterion.kind;
+    this.#recovered = !r ? () => false : r.direction === 'above' ? (hr) => hr <= r.limitBpm - r.hysteresisBpm : (hr) => hr >= r.limitBpm + r.hysteresisBpm;
   }
 
   #evidence(rrMs: number[]): AlertEvidence {
-    return { hrBpm: meanBpm(rrMs), rrMs: rrMs.slice(-32), beatCount: rrMs.length, criterion: this.#c.criterion, thresholds: this.#c.thresholds };
+    const r = this.#c.recovery;
+    const thresholds = r ? { ...this.#c.thresholds, hysteresisBpm: r.hysteresisBpm, recoveryMs: r.recoveryMs } : this.#c.thresholds;
+    return { hrBpm: meanBpm(rrMs), rrMs: rrMs.slice(-32), beatCount: rrMs.length, criterion: this.#c.criterion, thresholds };
   }
 
   /** The run of qualifying beats so far, while one runs and no episode is open; undefined otherwise. */
@@ -82,6 +155,8 @@ export class ConsecutiveRateDetector implements Detector {
       run: this.#run.map((b) => ({ ...b })),
       ...(this.#open ? { open: { onsetMs: this.#open.onsetMs, rrMs: [...this.#open.rrMs] } } : {}),
       ...finiteEntry('seenUntilMs', this.#seenUntilMs),
+      ...(this.#c.recovery ? { recovery: JSON.stringify(this.#c.recovery), recentRrMs: [...this.#recentRrMs] } : {}),
+      ...(this.#recoveredSinceMs !== undefined ? { recoveredSinceMs: this.#recoveredSinceMs } : {}),
     };
   }
 
@@ -108,6 +183,9 @@ export class ConsecutiveRateDetector implements Detector {
     this.#run = h.run.map((b) => ({ ...b }));
     this.#open = h.open && { onsetMs: h.open.onsetMs, rrMs: [...h.open.rrMs] };
     this.#seenUntilMs = h.seenUntilMs ?? -Infinity;
+    // The intervals are data (any rule may use them); the recovered stretch is judged by a rule.
+    this.#recentRrMs = this.#c.recovery ? [...(h.recentRrMs ?? [])].slice(-MONITOR_HR_INTERVALS) : [];
+    this.#recoveredSinceMs = this.#open && this.#c.recovery && h.recovery === JSON.stringify(this.#c.recovery) ? h.recoveredSinceMs : undefined;
     // (The alarm lifecycle takes an onset of its open alert as the successor continuing it.)
     this.#reannounce = this.#open !== undefined;
   }
@@ -129,24 +207,24 @@ export class ConsecutiveRateDetector implements Detector {
       this.#resumed = undefined;
       this.#run = resumed.beats.map((b) => ({ timeMs: b.timeMs, rrMs: b.rrMs, cls: 'N' as const }));
     }
-    if (beat.rrMs > 0 && this.#c.qualifies(beat.rrMs)) {
+    const known = beat.rrMs > 0;
+    const qualifies = known && this.#c.qualifies(beat.rrMs);
+    if (this.#c.recovery && known) {
+      this.#recentRrMs.push(beat.rrMs);
+      if (this.#recentRrMs.length > MONITOR_HR_INTERVALS) this.#recentRrMs.shift();
+    }
+    if (this.#open && this.#c.recovery) return this.#whileOpen(beat, qualifies);
+    if (qualifies) {
       if (this.#open) {
         this.#open.rrMs.push(beat.rrMs);
         return [];
       }
-      this.#run.push(beat);
-      if (this.#run.length >= this.#c.consecutiveBeats) {
-        const rr = this.#run.map((b) => b.rrMs);
-        this.#open = { onsetMs: this.#run[0]!.timeMs, rrMs: rr };
-        this.#run = [];
-        return [{ type: 'onset', kind: this.kind, onsetMs: this.#open.onsetMs, evidence: this.#evidence(rr) }];
-      }
-      return [];
+      return this.#extendRun(beat);
     }
     this.#run = [];
     // The episode ends at the first beat that no longer meets the criterion (a known RR only:
     // an unknown RR says nothing about the rate).
-    if (this.#open && beat.rrMs > 0) {
+    if (this.#open && known) {
       const ended = this.#open;
       this.#open = undefined;
       return [{ type: 'end', kind: this.kind, onsetMs: ended.onsetMs, endMs: beat.timeMs, evidence: this.#evidence(ended.rrMs) }];
@@ -154,15 +232,65 @@ export class ConsecutiveRateDetector implements Detector {
     return [];
   }
 
+  /** A qualifying beat while no episode is open: the run goes on, and opens one at its Nth beat. */
+  #extendRun(beat: BeatEvent): EpisodeChange[] {
+    this.#run.push(beat);
+    if (this.#run.length < this.#c.consecutiveBeats) return [];
+    const rr = this.#run.map((b) => b.rrMs);
+    this.#open = { onsetMs: this.#run[0]!.timeMs, rrMs: rr };
+    this.#run = [];
+    this.#recoveredSinceMs = undefined;
+    return [{ type: 'onset', kind: this.kind, onsetMs: this.#open.onsetMs, evidence: this.#evidence(rr) }];
+  }
+
+  /**
+   * A beat while an episode is open, with a recovery rule: the run of qualifying beats is counted
+   * as when none is open (it becomes the pending run when the episode ends, so a new onset is at
+   * the same beat as without the hysteresis); the episode ends once the averaged rate has stayed
+   * recovered for the recovery time.
+   */
+  #whileOpen(beat: BeatEvent, qualifies: boolean): EpisodeChange[] {
+    const open = this.#open!;
+    if (qualifies) {
+      open.rrMs.push(beat.rrMs);
+      this.#run.push(beat);
+      // A run reaching N beats meets the onset criterion again (a relapse): the episode goes on and
+      // cannot end before the run breaks, which empties it; so only its length matters from then on.
+      if (this.#run.length > this.#c.consecutiveBeats) this.#run.shift();
+    } else {
+      this.#run = [];
+    }
+    // An unknown interval says nothing about the rate: the recovered stretch neither starts nor breaks.
+    if (beat.rrMs <= 0) return [];
+    if (this.#recovered(monitorHrBpm(this.#recentRrMs))) this.#recoveredSinceMs ??= beat.timeMs;
+    else this.#recoveredSinceMs = undefined;
+    return this.#endIfRecovered(beat.timeMs);
+  }
+
+  /** Ends the open episode at the first beat of its recovered stretch once that has lasted the recovery time by `nowMs`. */
+  #endIfRecovered(nowMs: number): EpisodeChange[] {
+    const open = this.#open;
+    const since = this.#recoveredSinceMs;
+    const r = this.#c.recovery;
+    if (!open || !r || since === undefined || nowMs - since < r.recoveryMs || this.#run.length >= this.#c.consecutiveBeats) return [];
+    this.#open = undefined;
+    this.#recoveredSinceMs = undefined;
+    // The run of qualifying beats so far (shorter than N: the rate is recovered) stays pending.
+    return [{ type: 'end', kind: this.kind, onsetMs: open.onsetMs, endMs: since, evidence: this.#evidence(open.rrMs) }];
+  }
+
   onTime(time: TimeEvent): EpisodeChange[] {
     this.#whole.inputAt(time.nowMs);
     this.#seenUntilMs = Math.max(this.#seenUntilMs, time.nowMs);
-    return this.#announce();
+    const announced = this.#announce();
+    return announced.length > 0 ? announced : this.#endIfRecovered(time.nowMs);
   }
 
   onDiscontinuity(atMs: number): EpisodeChange[] {
     this.#whole.inputAt(atMs);
     this.#run = [];
+    // A recovery must be seen: nothing is concluded across the hole (the episode stays open).
+    this.#recoveredSinceMs = undefined;
     // A taken-over run survives only a hole the predecessor saw too (before what it saw).
     if (this.#resumed && atMs > this.#resumed.seenUntilMs) this.#resumed = undefined;
     return [];

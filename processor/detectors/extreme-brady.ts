@@ -2,18 +2,38 @@
  * Extreme bradycardia: heart rate < 40 bpm for 5 consecutive beats.
  * Source: PhysioNet/CinC Challenge 2015 alarm definitions (fhir-and-alarms.md §5).
  * HR < 40 bpm ⟺ RR > 60000/40 = 1500 ms.
+ *
+ * End hysteresis as extreme-tachy.ts (the afdb 04908 finding, consecutive-rate.ts `RateRecovery`): the
+ * episode ends once the monitor's averaged heart rate (at these rates the mean of the last 4
+ * intervals, IEC 60601-2-27 averaging) has stayed ≥ 45 bpm (limit + 5, the brady limit alarm's
+ * hysteresis: ≈ 11 % of the interval at 40 bpm, as the 10 bpm ≈ 7 % at 140) for 30 s; the end
+ * reported is the first beat of that stretch. The onset is exactly as without it. Per patient
+ * `extreme_brady.hysteresisBpm` 0–20 and `recoveryMs` 0–120 s (0: ends at the first beat ≥ 40 bpm,
+ * the PhysioNet rule).
  */
 import { ConsecutiveRateDetector } from './consecutive-rate.ts';
 
-export const EXTREME_BRADY_DEFAULTS = { hrBelowBpm: 40, consecutiveBeats: 5 } as const;
+export const EXTREME_BRADY_DEFAULTS = { hrBelowBpm: 40, consecutiveBeats: 5, hysteresisBpm: 5, recoveryMs: 30_000 } as const;
 
-export function createExtremeBradyDetector(params: { hrBelowBpm: number; consecutiveBeats: number } = EXTREME_BRADY_DEFAULTS) {
-  const rrAboveMs = 60000 / params.hrBelowBpm;
+export interface ExtremeBradyParams {
+  hrBelowBpm: number;
+  consecutiveBeats: number;
+  /** How far above the limit the averaged rate must come to count as recovered, bpm. */
+  hysteresisBpm: number;
+  /** How long it must stay there before the episode ends, ms; 0: ends at the first beat ≥ the limit. */
+  recoveryMs: number;
+}
+
+export function createExtremeBradyDetector(params: Partial<ExtremeBradyParams> = {}) {
+  const p = { ...EXTREME_BRADY_DEFAULTS, ...params };
+  const rrAboveMs = 60000 / p.hrBelowBpm;
+  const onset = `HR < ${p.hrBelowBpm} bpm for ${p.consecutiveBeats} consecutive beats (PhysioNet/CinC 2015)`;
   return new ConsecutiveRateDetector({
     kind: 'extreme_brady',
     qualifies: (rrMs) => rrMs > rrAboveMs,
-    consecutiveBeats: params.consecutiveBeats,
-    criterion: `HR < ${params.hrBelowBpm} bpm for ${params.consecutiveBeats} consecutive beats (PhysioNet/CinC 2015)`,
-    thresholds: { hrBelowBpm: params.hrBelowBpm, consecutiveBeats: params.consecutiveBeats },
+    consecutiveBeats: p.consecutiveBeats,
+    criterion: p.recoveryMs > 0 ? `${onset}; ends once the averaged HR ≥ ${p.hrBelowBpm + p.hysteresisBpm} bpm for ${p.recoveryMs / 1000} s` : onset,
+    thresholds: { hrBelowBpm: p.hrBelowBpm, consecutiveBeats: p.consecutiveBeats },
+    ...(p.recoveryMs > 0 ? { recovery: { direction: 'below' as const, limitBpm: p.hrBelowBpm, hysteresisBpm: p.hysteresisBpm, recoveryMs: p.recoveryMs } } : {}),
   });
 }

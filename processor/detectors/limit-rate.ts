@@ -11,9 +11,8 @@
  * above the recovery level for a minute and sinks again stays one episode instead of a new alarm
  * per arousal. Single long intervals (a compensatory pause, AF) do not prolong it.
  *
- * Unlike consecutive-rate.ts (extreme brady/tachy, which end at the first non-qualifying beat,
- * as their PhysioNet definitions describe the event itself), these are limit alarms a nurse
- * lives with for hours, hence the hysteresis.
+ * consecutive-rate.ts (extreme brady/tachy) has an end hysteresis too since the afdb 04908
+ * finding, on the monitor's averaged rate (AF at the limit makes single recovered beats common).
  */
 import { z } from 'zod';
 import type { AlertEvidence, AlertKind } from '../../contracts/alert.ts';

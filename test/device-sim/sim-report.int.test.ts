@@ -61,15 +61,18 @@ describe('sim --report against an embedded stack', () => {
     { clocks: 'device clocks 60 s ahead and 45 s behind, drifting', behaviour: { clockOffsetMs: (d: string) => (d.endsWith('1') ? 60_000 : -45_000), clockDriftPpm: (d: string) => (d.endsWith('1') ? 300 : -300) } },
   ])('finds every scripted episode (VT, pause, extreme tachycardia and what they imply) and no false alarm, and writes the report, with $clocks', async ({ behaviour }) => {
     const scenarioPath = path.join(dataDir, 'short.json');
+    // 45 s of normal rhythm at the end: the extreme tachycardia's end is final 30 s after the rate
+    // recovered (end hysteresis), and the alert ends within the run, so the next case's devices
+    // (the same patients) start without it open.
     fs.writeFileSync(scenarioPath, JSON.stringify({ name: 'short', phases: [
       { kind: 'normal', durationMs: 12_000 }, { kind: 'vt', durationMs: 3000 }, { kind: 'normal', durationMs: 8000 },
       { kind: 'nsvt', durationMs: 3000 }, { kind: 'normal', durationMs: 8000 }, { kind: 'pause', durationMs: 3400 },
-      { kind: 'normal', durationMs: 8000 }, { kind: 'extreme_tachy', durationMs: 35_000 }, { kind: 'normal', durationMs: 10_000 },
+      { kind: 'normal', durationMs: 8000 }, { kind: 'extreme_tachy', durationMs: 35_000 }, { kind: 'normal', durationMs: 45_000 },
     ] }));
     const reportPath = path.join(dataDir, 'out', `report-${Object.keys(behaviour).length}.json`);
     const lines: string[] = [];
     const result = await runSimCommand({
-      config, devices: 2, scenario: scenarioPath, durationMs: 91_000, speed: 10, groundTruthPath: undefined, url: `mqtts://localhost:${gatewayPort}`,
+      config, devices: 2, scenario: scenarioPath, durationMs: 126_000, speed: 10, groundTruthPath: undefined, url: `mqtts://localhost:${gatewayPort}`,
       credentials: {}, behaviour, report: { path: reportPath, apiUrl, token: undefined, waitMs: 1500 }, signal: new AbortController().signal, logger: silentLogger,
       out: (line) => lines.push(line),
     });

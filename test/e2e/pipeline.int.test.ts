@@ -138,14 +138,15 @@ for (const variant of VARIANTS) {
       outsiderToken = await issuer.issueToken({ sub: 'dr-other', role: 'clinician', patients: [otherPatientId], ttlSeconds: 600 });
       outsider = await openStream(dashboardUrl, outsiderToken);
 
-      // 20 s normal, 20 s extreme bradycardia, 15 s normal; device time runs 5× faster.
+      // 20 s normal, 20 s extreme bradycardia, 45 s normal (its end is final 30 s after the rate
+      // recovered, extreme-brady.ts, then confirmed 10 s later); device time runs 5× faster.
       const creds = issueDeviceCertificate(dataDir, deviceId);
       const summary = await runSim({
         devices: [deviceId],
-        scenario: scenarioFromPhases('e2e-brady', [{ kind: 'normal', durationMs: 20_000 }, { kind: 'extreme_brady', durationMs: 20_000 }, { kind: 'normal', durationMs: 15_000 }]),
-        durationMs: 55_000,
+        scenario: scenarioFromPhases('e2e-brady', [{ kind: 'normal', durationMs: 20_000 }, { kind: 'extreme_brady', durationMs: 20_000 }, { kind: 'normal', durationMs: 45_000 }]),
+        durationMs: 85_000,
         speed: 5,
-        t0Ms: Date.now() - 60_000,
+        t0Ms: Date.now() - 90_000,
         seed: runId,
         connect: { url: `mqtts://localhost:${gateway.port}`, ca: fs.readFileSync(creds.ca), certFor: () => fs.readFileSync(creds.cert), keyFor: () => fs.readFileSync(creds.key) },
         groundTruthPath: path.join(dataDir, 'ground-truth.json'),

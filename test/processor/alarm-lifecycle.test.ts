@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Alert } from '../../contracts/alert.ts';
-import { DEFAULT_CRITERIA_VERSION } from '../../contracts/criteria.ts';
+import { alarmCriteriaSchema, DEFAULT_CRITERIA_VERSION, type CriteriaVersion } from '../../contracts/criteria.ts';
 import type { TelemetryFrame } from '../../contracts/telemetry.ts';
 import { LIFECYCLE_DEFAULTS, SYSTEM_ACTOR } from '../../processor/alarm-lifecycle.ts';
 import { StreamRuntime } from '../../processor/stream-runtime.ts';
@@ -13,8 +13,14 @@ import { beats, frames, iso, T0 } from './helpers.ts';
 
 interface Published { atMs: number; alert: Alert }
 
-function drive(frameList: TelemetryFrame[], nowIso?: string) {
-  const rt = new StreamRuntime({ patientId: 'p1', deviceId: 'd1', criteriaAt: () => DEFAULT_CRITERIA_VERSION });
+/**
+ * The extreme alarms ending at the first beat back inside the limit (`recoveryMs: 0`, the PhysioNet
+ * rule): the lifecycle's own re-arm is what these tests look at, not the detector's end hysteresis.
+ */
+const PHYSIONET_END: CriteriaVersion = { ...DEFAULT_CRITERIA_VERSION, alarms: alarmCriteriaSchema.parse({ extreme_brady: { recoveryMs: 0 }, extreme_tachy: { recoveryMs: 0 } }) };
+
+function drive(frameList: TelemetryFrame[], nowIso?: string, criteria: CriteriaVersion = DEFAULT_CRITERIA_VERSION) {
+  const rt = new StreamRuntime({ patientId: 'p1', deviceId: 'd1', criteriaAt: () => criteria });
   const out: Published[] = [];
   for (const f of frameList) {
     for (const alert of rt.ingest(f, nowIso ?? iso(f.ts + f.durMs)).alerts) out.push({ atMs: f.ts + f.durMs - T0, alert });
@@ -33,7 +39,7 @@ describe('alarm lifecycle', () => {
   const t = times(interrupted);
 
   it('raises one extreme_brady alert for a run interrupted by a single faster beat (re-arm within 10 s)', () => {
-    const { of } = drive(frames(interrupted, 85_000));
+    const { of } = drive(frames(interrupted, 85_000), undefined, PHYSIONET_END);
     const snapshots = of('extreme_brady');
     expect(new Set(snapshots.map((s) => s.alert.id)).size).toBe(1);
     const first = snapshots[0]!.alert;
@@ -53,7 +59,7 @@ describe('alarm lifecycle', () => {
   it('opens a second alert when the condition returns after the re-arm window', () => {
     const twoRuns = beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1700, count: 8 }, { rrMs: 800, count: 19 }, { rrMs: 1700, count: 8 }, { rrMs: 800, count: 30 }]);
     const tt = times(twoRuns);
-    const { of } = drive(frames(twoRuns, 85_000));
+    const { of } = drive(frames(twoRuns, 85_000), undefined, PHYSIONET_END);
     const byId = new Map<string, Alert>();
     for (const s of of('extreme_brady')) byId.set(s.alert.id, s.alert);
     expect([...byId.values()].map((a) => [rel(a.onset), rel(a.end)])).toEqual([

@@ -48,8 +48,9 @@ describe('processor lifecycle with a controllable clock', () => {
     const projection = new AlertProjection({ bus, logger: silentLogger });
     await projection.start();
     try {
-      // A 12-beat extreme bradycardia run that ends, then 30 s of normal rhythm.
-      await h.send(frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1700, count: 12 }, { rrMs: 800, count: 40 }]), 72_000));
+      // A 12-beat extreme bradycardia run that ends, then 56 s of normal rhythm (the end is final
+      // 30 s after the rate recovered, extreme-brady.ts, and confirmed 10 s later).
+      await h.send(frames(beats(T0, [{ rrMs: 800, count: 25 }, { rrMs: 1700, count: 12 }, { rrMs: 800, count: 70 }]), 96_000));
       const ended = of(bus, 'extreme_brady').at(-1)!;
       expect(ended.end).toBeDefined();
       await until('the dashboard to fold the end', () => projection.get(ended.id)?.end !== undefined);

@@ -41,8 +41,9 @@ describe('extreme bradycardia (HR < 40 bpm for 5 consecutive beats)', () => {
 
   it('raises one extreme_brady whose onset is the first of 5 consecutive slow beats', () => {
     const slowStart = 7200 + 1600; // first slow beat: RR 1600 ms after the last normal beat at 7200
-    const beats = [...regular(0, 800, 10), ...regular(slowStart, 1600, 5), ...regular(slowStart + 1600 * 4 + 800, 800, 10)];
-    const alerts = run(beats, 30_000).filter((a) => a.kind === 'extreme_brady');
+    // The end is the first normal beat (the averaged rate is ≥ 45 bpm there), final 30 s later (end hysteresis).
+    const beats = [...regular(0, 800, 10), ...regular(slowStart, 1600, 5), ...regular(slowStart + 1600 * 4 + 800, 800, 50)];
+    const alerts = run(beats, 60_000).filter((a) => a.kind === 'extreme_brady');
     expect(alerts.map((a) => ({ state: a.state, onset: a.onset, end: a.end, revision: a.revision }))).toEqual([
       { state: 'active', onset: new Date(T0 + slowStart).toISOString(), end: undefined, revision: 1 },
       { state: 'active', onset: new Date(T0 + slowStart).toISOString(), end: new Date(T0 + slowStart + 1600 * 4 + 800).toISOString(), revision: 2 },
@@ -64,8 +65,8 @@ describe('extreme tachycardia (HR > 140 bpm for 17 consecutive beats)', () => {
   });
 
   it('raises extreme_tachy at the 17th fast beat with onset at the first', () => {
-    const beats = [...regular(0, 800, 5), ...regular(3200 + 400, 400, 17), ...regular(3200 + 400 * 17 + 800, 800, 5)];
-    const alerts = run(beats, 20_000).filter((a) => a.kind === 'extreme_tachy');
+    const beats = [...regular(0, 800, 5), ...regular(3200 + 400, 400, 17), ...regular(3200 + 400 * 17 + 800, 800, 50)];
+    const alerts = run(beats, 60_000).filter((a) => a.kind === 'extreme_tachy');
     expect(alerts).toHaveLength(2);
     expect(alerts[0]).toMatchObject({ onset: new Date(T0 + 3600).toISOString(), evidence: { hrBpm: 150, beatCount: 17 } });
   });
