@@ -2,7 +2,8 @@ import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { chooseSetting, extraDetectionShares, leaveOneRecordOut, type AfRecordScores } from '../../eval/af-loro.ts';
+import { chooseSetting, extraDetectionShares, leaveOneRecordOut, scoreRecord, type AfRecordScores } from '../../eval/af-loro.ts';
+import { loadRecord } from '../../eval/records.ts';
 import type { ReferenceBeat, ReferenceRecord } from '../../eval/records.ts';
 import { classifyMeasured, loadCinc2017, scoreCinc2017 } from '../../eval/cinc2017.ts';
 import { afdbLoro, cincAfIntervals, crossValidate, loroInterval } from '../../eval/af-generalisation.ts';
@@ -33,6 +34,15 @@ describe('AF leave-one-record-out (eval/af-loro.ts)', () => {
     // candidate 0: ESe 30/40 = 75 %, E+P 100 %; candidate 1: ESe 100 %, E+P 40/55 = 72.7 % → 0.
     expect(loro.chosenOnAll).toBe(0);
     expect(loro.heldOut.tpSe + loro.heldOut.fn).toBe(40);
+  });
+
+  // The AF alarm's 2-min off-delay (afib.ts offDelayMs) merges alarms and so moved the objective's
+  // E+P mechanically: with it on, the folds left the production setting (EVALUATION.md §2, "Off-delay").
+  it('scores the detector\'s episodes: the alarm off-delay is off unless a candidate sets it', async () => {
+    const record = await loadRecord('afdb', resolve(import.meta.dirname, '../../../shared/data/ecg/afdb'), '06453');
+    const [detector, alarms] = scoreRecord(record, [{}, { offDelayMs: 120_000 }]).comparisons;
+    // 06453's 151 s episode: two detector episodes 34 s apart, one alarm with the off-delay.
+    expect(detector!.tpPp + detector!.fp).toBe(alarms!.tpPp + alarms!.fp + 1);
   });
 
   it('does not trade the duration Se of long episodes for episode +P: a setting that alarms a long episode late loses', () => {
