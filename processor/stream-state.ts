@@ -22,7 +22,10 @@
  * beyond the limit not yet `sustainMs` long) is no alert yet, and fresh detectors re-analysing
  * the re-delivered frames would start the delay again from the first beat they see — the alarm
  * would come up to `sustainMs` late. Likewise a brady episode whose end waits for its off-delay
- * (limit-rate.ts, session 8): a fresh detector would not know the end it waits to confirm. Such
+ * (limit-rate.ts, session 8): a fresh detector would not know the end it waits to confirm; and an
+open extreme brady/tachy episode, whose end hysteresis keeps it open while the rate hovers at the
+limit without the N beats in a row a fresh detector needs to report it again (consecutive-rate.ts
+format 3: otherwise its alert ended "end estimated" and the next run raised a second one). Such
  * detectors report what their successor needs (Detector.pendingState: a small JSON with its own
  * format version; absent in older records, which still restore, without it). While any is pending, the record is rewritten with every batch
  * (the fingerprint includes the position), so the record is never older than the committed

@@ -21,6 +21,16 @@
  * while the episode is still open are absorbed (test/processor/detectors/extreme-hysteresis.test.ts).
  * Without `recovery` (or `recoveryMs` 0) the episode ends at the first beat back inside the limit
  * (the PhysioNet/CinC 2015 event definition, the rule before).
+ *
+ * An open episode across an unclean restart ({@link OpenEpisodeState}, format 3 of the changelog
+ * state, since the end hysteresis): with a rate hovering at the limit an episode stays open for
+ * minutes without N consecutive beats beyond it, so a fresh detector did not report it again within
+ * the alarm lifecycle's 60 s re-detection window; the restored alert ended "end estimated" and the
+ * next run of N beats raised a second high-priority alarm for the same episode. The record keeps
+ * the open episode (onset, evidence summary), the averaged rate's intervals and the recovered
+ * stretch while it is open (≈ 60 numbers, rewritten with each batch like any pending state), and
+ * the successor goes on with it: one alarm, its end at the same beat
+ * (test/processor/extreme-restart.test.ts).
  */
 import type { AlertEvidence, AlertKind } from '../../contracts/alert.ts';
 import { z } from 'zod';
@@ -33,7 +43,11 @@ const handoverSchema = z.object({
   v: z.literal(2),
   thresholds: z.string(),
   run: z.array(z.object({ timeMs: z.number(), rrMs: z.number(), cls: z.enum(BEAT_CLASSES) })),
-  open: z.object({ onsetMs: z.number(), rrMs: z.array(z.number()) }).optional(),
+  /**
+   * `rrMs`: the latest intervals; `beatCount` and `rrSumMs` (since format 3 of the regular state)
+   * count all of them. Without those (an older predecessor), `rrMs` is every interval.
+   */
+  open: z.object({ onsetMs: z.number(), rrMs: z.array(z.number()), beatCount: z.number().int().min(1).optional(), rrSumMs: z.number().positive().optional() }).optional(),
   seenUntilMs: z.number().optional(),
   // Since the afdb 04908 finding (an older successor ignores them and ends the episode by its own rule):
   /** The recovery rule as JSON; the recovered stretch below is taken up only under the same one. */
@@ -45,6 +59,26 @@ const handoverSchema = z.object({
 });
 
 export type ConsecutiveRateHandover = z.infer<typeof handoverSchema> & PendingState;
+
+/**
+ * {@link ConsecutiveRateDetector.pendingState} while an episode is open (format 3; an older
+ * processor ignores it and waits for a re-detection, as before): what the successor needs to go on
+ * with the episode from the first beat after `seenUntilMs`. Taken over only under the same onset
+ * criterion (`thresholds`), its recovered stretch only under the same recovery rule (`recovery`).
+ */
+const openEpisodeSchema = z.object({
+  v: z.literal(3),
+  thresholds: z.string(),
+  recovery: z.string().optional(),
+  open: z.object({ onsetMs: z.number(), beatCount: z.number().int().min(1), rrSumMs: z.number().positive(), rrMs: z.array(z.number()) }),
+  /** The run of qualifying beats inside the episode (a relapse at N keeps it from ending). */
+  run: z.array(z.object({ timeMs: z.number(), rrMs: z.number() })),
+  recentRrMs: z.array(z.number()),
+  recoveredSinceMs: z.number().optional(),
+  seenUntilMs: z.number(),
+});
+
+export type OpenEpisodeState = z.infer<typeof openEpisodeSchema> & PendingState;
 
 /**
  * How an open episode ends (the alarm's end hysteresis): once the monitor's averaged rate has been
@@ -94,18 +128,40 @@ export function monitorHrBpm(rrMs: readonly number[]): number {
   return 60000 / mean(sorted.slice(1, -1));
 }
 
-const meanBpm = (rrs: number[]) => Math.round((60000 / (rrs.reduce((a, b) => a + b, 0) / rrs.length)) * 10) / 10;
+/** Intervals an episode's evidence lists (the latest). */
+const EVIDENCE_RR = 32;
+
+/**
+ * An open episode: its onset and what its evidence reports — every interval's count and sum (the
+ * mean rate) and the latest {@link EVIDENCE_RR} — so the state stays small however long it lasts.
+ */
+interface OpenEpisode { onsetMs: number; beatCount: number; rrSumMs: number; rrMs: number[] }
+
+function openEpisode(onsetMs: number, rrMs: readonly number[]): OpenEpisode {
+  return { onsetMs, beatCount: rrMs.length, rrSumMs: rrMs.reduce((a, b) => a + b, 0), rrMs: rrMs.slice(-EVIDENCE_RR) };
+}
+
+function addInterval(open: OpenEpisode, rrMs: number): void {
+  open.beatCount++;
+  open.rrSumMs += rrMs;
+  open.rrMs.push(rrMs);
+  if (open.rrMs.length > EVIDENCE_RR) open.rrMs.shift();
+}
+
+const copyOpen = (o: OpenEpisode): OpenEpisode => ({ ...o, rrMs: [...o.rrMs] });
 
 export class ConsecutiveRateDetector implements Detector {
   readonly kind: AlertKind;
   readonly #c: ConsecutiveRateCriterion;
   /** The current run of qualifying beats. */
   #run: BeatEvent[] = [];
-  #open: { onsetMs: number; rrMs: number[] } | undefined;
+  #open: OpenEpisode | undefined;
   /** Device time up to which the stream was seen (the last beat or onTime). */
   #seenUntilMs = -Infinity;
   /** {@link resumePending}: a predecessor's run, taken over at the first beat after what it saw. */
   #resumed: PendingBeatRun | undefined;
+  /** {@link resumePending}: a predecessor's open episode, taken over at the first input after what it saw. */
+  #resumedOpen: z.infer<typeof openEpisodeSchema> | undefined;
   /** A hand-over's state, held until the first input (pending-run.ts). */
   readonly #whole = new HeldHandover<z.infer<typeof handoverSchema>>((h) => this.#takeUp(h));
   /** A hand-over's open episode, to be announced at the next beat or time step. */
@@ -127,17 +183,36 @@ export class ConsecutiveRateDetector implements Detector {
     this.#recovered = !r ? () => false : r.direction === 'above' ? (hr) => hr <= r.limitBpm - r.hysteresisBpm : (hr) => hr >= r.limitBpm + r.hysteresisBpm;
   }
 
-  #evidence(rrMs: number[]): AlertEvidence {
+  #evidence(o: OpenEpisode): AlertEvidence {
     const r = this.#c.recovery;
     const thresholds = r ? { ...this.#c.thresholds, hysteresisBpm: r.hysteresisBpm, recoveryMs: r.recoveryMs } : this.#c.thresholds;
-    return { hrBpm: meanBpm(rrMs), rrMs: rrMs.slice(-32), beatCount: rrMs.length, criterion: this.#c.criterion, thresholds };
+    const hrBpm = Math.round((60000 / (o.rrSumMs / o.beatCount)) * 10) / 10;
+    return { hrBpm, rrMs: [...o.rrMs], beatCount: o.beatCount, criterion: this.#c.criterion, thresholds };
   }
 
-  /** The run of qualifying beats so far, while one runs and no episode is open; undefined otherwise. */
-  pendingState(): PendingBeatRun | undefined {
+  /**
+   * For a successor after a restart (the changelog): the run of qualifying beats so far while no
+   * episode is open (format 1), the open episode while one is ({@link OpenEpisodeState}); undefined
+   * when neither.
+   */
+  pendingState(): PendingBeatRun | OpenEpisodeState | undefined {
     if (this.#resumed) return this.#resumed;
-    if (this.#open || this.#run.length === 0) return undefined;
-    return { v: 1, beats: this.#run.map((b) => ({ timeMs: b.timeMs, rrMs: b.rrMs })), seenUntilMs: this.#seenUntilMs };
+    if (this.#resumedOpen) return this.#resumedOpen;
+    const run = this.#run.map((b) => ({ timeMs: b.timeMs, rrMs: b.rrMs }));
+    if (this.#open) {
+      return {
+        v: 3,
+        thresholds: JSON.stringify(this.#c.thresholds),
+        ...(this.#c.recovery ? { recovery: JSON.stringify(this.#c.recovery) } : {}),
+        open: copyOpen(this.#open),
+        run,
+        recentRrMs: [...this.#recentRrMs],
+        ...(this.#recoveredSinceMs !== undefined ? { recoveredSinceMs: this.#recoveredSinceMs } : {}),
+        seenUntilMs: this.#seenUntilMs,
+      };
+    }
+    if (run.length === 0) return undefined;
+    return { v: 1, beats: run, seenUntilMs: this.#seenUntilMs };
   }
 
   /**
@@ -148,12 +223,12 @@ export class ConsecutiveRateDetector implements Detector {
   handoverState(): ConsecutiveRateHandover | undefined {
     // (Not yet taken up: on as it came. A regular state taken over and not yet continued: that one suffices.)
     if (this.#whole.held) return this.#whole.held;
-    if (this.#resumed) return undefined;
+    if (this.#resumed || this.#resumedOpen) return undefined;
     return {
       v: 2,
       thresholds: JSON.stringify(this.#c.thresholds),
       run: this.#run.map((b) => ({ ...b })),
-      ...(this.#open ? { open: { onsetMs: this.#open.onsetMs, rrMs: [...this.#open.rrMs] } } : {}),
+      ...(this.#open ? { open: copyOpen(this.#open) } : {}),
       ...finiteEntry('seenUntilMs', this.#seenUntilMs),
       ...(this.#c.recovery ? { recovery: JSON.stringify(this.#c.recovery), recentRrMs: [...this.#recentRrMs] } : {}),
       ...(this.#recoveredSinceMs !== undefined ? { recoveredSinceMs: this.#recoveredSinceMs } : {}),
@@ -167,6 +242,11 @@ export class ConsecutiveRateDetector implements Detector {
    * {@link handoverState} of the same criterion is held for the first input (pending-run.ts).
    */
   resumePending(state: PendingState): void {
+    if (state.v === 3) {
+      const o = openEpisodeSchema.safeParse(state).data;
+      if (o && !this.#open && this.#run.length === 0 && o.thresholds === JSON.stringify(this.#c.thresholds)) this.#resumedOpen = o;
+      return;
+    }
     if (state.v === 2) {
       const h = handoverSchema.safeParse(state).data;
       if (h && !this.#open && this.#run.length === 0 && h.thresholds === JSON.stringify(this.#c.thresholds)) this.#whole.hold(h);
@@ -180,12 +260,31 @@ export class ConsecutiveRateDetector implements Detector {
   /** A hand-over's state, taken up at the first input that follows what the predecessor saw (pending-run.ts). */
   #takeUp(h: z.infer<typeof handoverSchema>): void {
     this.#resumed = undefined;
+    this.#resumedOpen = undefined;
     this.#run = h.run.map((b) => ({ ...b }));
-    this.#open = h.open && { onsetMs: h.open.onsetMs, rrMs: [...h.open.rrMs] };
+    const o = h.open;
+    this.#open = o && (o.beatCount !== undefined && o.rrSumMs !== undefined ? { onsetMs: o.onsetMs, beatCount: o.beatCount, rrSumMs: o.rrSumMs, rrMs: o.rrMs.slice(-EVIDENCE_RR) } : openEpisode(o.onsetMs, o.rrMs));
     this.#seenUntilMs = h.seenUntilMs ?? -Infinity;
+    this.#resumeRecovery(h);
+  }
+
+  /**
+   * A predecessor's open episode ({@link OpenEpisodeState}), at the first input after what it saw:
+   * the episode goes on here, its recovered stretch too under the same recovery rule.
+   */
+  #takeUpOpen(o: z.infer<typeof openEpisodeSchema>): void {
+    this.#resumedOpen = undefined;
+    this.#run = o.run.map((b) => ({ ...b, cls: 'N' as const }));
+    this.#open = copyOpen(o.open);
+    this.#seenUntilMs = Math.max(this.#seenUntilMs, o.seenUntilMs);
+    this.#resumeRecovery(o);
+  }
+
+  /** The averaged rate's intervals and the recovered stretch of a predecessor's state; the open episode is announced next. */
+  #resumeRecovery(s: { recovery?: string | undefined; recentRrMs?: number[] | undefined; recoveredSinceMs?: number | undefined }): void {
     // The intervals are data (any rule may use them); the recovered stretch is judged by a rule.
-    this.#recentRrMs = this.#c.recovery ? [...(h.recentRrMs ?? [])].slice(-MONITOR_HR_INTERVALS) : [];
-    this.#recoveredSinceMs = this.#open && this.#c.recovery && h.recovery === JSON.stringify(this.#c.recovery) ? h.recoveredSinceMs : undefined;
+    this.#recentRrMs = this.#c.recovery ? [...(s.recentRrMs ?? [])].slice(-MONITOR_HR_INTERVALS) : [];
+    this.#recoveredSinceMs = this.#open && this.#c.recovery && s.recovery === JSON.stringify(this.#c.recovery) ? s.recoveredSinceMs : undefined;
     // (The alarm lifecycle takes an onset of its open alert as the successor continuing it.)
     this.#reannounce = this.#open !== undefined;
   }
@@ -194,11 +293,17 @@ export class ConsecutiveRateDetector implements Detector {
   #announce(): EpisodeChange[] {
     if (!this.#reannounce || !this.#open) return [];
     this.#reannounce = false;
-    return [{ type: 'onset', kind: this.kind, onsetMs: this.#open.onsetMs, evidence: this.#evidence(this.#open.rrMs) }];
+    return [{ type: 'onset', kind: this.kind, onsetMs: this.#open.onsetMs, evidence: this.#evidence(this.#open) }];
   }
 
   onBeat(beat: BeatEvent): EpisodeChange[] {
     this.#whole.inputAt(beat.timeMs);
+    const waiting = this.#resumedOpen;
+    if (waiting) {
+      // Re-delivered beats the predecessor counted in its open episode are not counted twice.
+      if (beat.timeMs < waiting.seenUntilMs) return [];
+      this.#takeUpOpen(waiting);
+    }
     if (this.#reannounce) return [...this.#announce(), ...this.onBeat(beat)];
     this.#seenUntilMs = Math.max(this.#seenUntilMs, beat.timeMs);
     const resumed = this.#resumed;
@@ -216,7 +321,7 @@ export class ConsecutiveRateDetector implements Detector {
     if (this.#open && this.#c.recovery) return this.#whileOpen(beat, qualifies);
     if (qualifies) {
       if (this.#open) {
-        this.#open.rrMs.push(beat.rrMs);
+        addInterval(this.#open, beat.rrMs);
         return [];
       }
       return this.#extendRun(beat);
@@ -227,7 +332,7 @@ export class ConsecutiveRateDetector implements Detector {
     if (this.#open && known) {
       const ended = this.#open;
       this.#open = undefined;
-      return [{ type: 'end', kind: this.kind, onsetMs: ended.onsetMs, endMs: beat.timeMs, evidence: this.#evidence(ended.rrMs) }];
+      return [{ type: 'end', kind: this.kind, onsetMs: ended.onsetMs, endMs: beat.timeMs, evidence: this.#evidence(ended) }];
     }
     return [];
   }
@@ -236,11 +341,10 @@ export class ConsecutiveRateDetector implements Detector {
   #extendRun(beat: BeatEvent): EpisodeChange[] {
     this.#run.push(beat);
     if (this.#run.length < this.#c.consecutiveBeats) return [];
-    const rr = this.#run.map((b) => b.rrMs);
-    this.#open = { onsetMs: this.#run[0]!.timeMs, rrMs: rr };
+    this.#open = openEpisode(this.#run[0]!.timeMs, this.#run.map((b) => b.rrMs));
     this.#run = [];
     this.#recoveredSinceMs = undefined;
-    return [{ type: 'onset', kind: this.kind, onsetMs: this.#open.onsetMs, evidence: this.#evidence(rr) }];
+    return [{ type: 'onset', kind: this.kind, onsetMs: this.#open.onsetMs, evidence: this.#evidence(this.#open) }];
   }
 
   /**
@@ -252,7 +356,7 @@ export class ConsecutiveRateDetector implements Detector {
   #whileOpen(beat: BeatEvent, qualifies: boolean): EpisodeChange[] {
     const open = this.#open!;
     if (qualifies) {
-      open.rrMs.push(beat.rrMs);
+      addInterval(open, beat.rrMs);
       this.#run.push(beat);
       // A run reaching N beats meets the onset criterion again (a relapse): the episode goes on and
       // cannot end before the run breaks, which empties it; so only its length matters from then on.
@@ -276,11 +380,17 @@ export class ConsecutiveRateDetector implements Detector {
     this.#open = undefined;
     this.#recoveredSinceMs = undefined;
     // The run of qualifying beats so far (shorter than N: the rate is recovered) stays pending.
-    return [{ type: 'end', kind: this.kind, onsetMs: open.onsetMs, endMs: since, evidence: this.#evidence(open.rrMs) }];
+    return [{ type: 'end', kind: this.kind, onsetMs: open.onsetMs, endMs: since, evidence: this.#evidence(open) }];
   }
 
   onTime(time: TimeEvent): EpisodeChange[] {
     this.#whole.inputAt(time.nowMs);
+    const waiting = this.#resumedOpen;
+    if (waiting) {
+      // (A frame end the predecessor saw is not new: `seenUntilMs` is its last one.)
+      if (time.nowMs <= waiting.seenUntilMs) return [];
+      this.#takeUpOpen(waiting);
+    }
     this.#seenUntilMs = Math.max(this.#seenUntilMs, time.nowMs);
     const announced = this.#announce();
     return announced.length > 0 ? announced : this.#endIfRecovered(time.nowMs);
@@ -288,6 +398,8 @@ export class ConsecutiveRateDetector implements Detector {
 
   onDiscontinuity(atMs: number): EpisodeChange[] {
     this.#whole.inputAt(atMs);
+    // A hole after what the predecessor saw: its open episode stays open across it (as its own would).
+    if (this.#resumedOpen && atMs > this.#resumedOpen.seenUntilMs) this.#takeUpOpen(this.#resumedOpen);
     this.#run = [];
     // A recovery must be seen: nothing is concluded across the hole (the episode stays open).
     this.#recoveredSinceMs = undefined;

@@ -11,7 +11,7 @@
  * `extreme_brady.hysteresisBpm` 0–20 and `recoveryMs` 0–120 s (0: ends at the first beat ≥ 40 bpm,
  * the PhysioNet rule).
  */
-import { ConsecutiveRateDetector } from './consecutive-rate.ts';
+import { createExtremeRateDetector } from './extreme-rate.ts';
 
 export const EXTREME_BRADY_DEFAULTS = { hrBelowBpm: 40, consecutiveBeats: 5, hysteresisBpm: 5, recoveryMs: 30_000 } as const;
 
@@ -26,14 +26,8 @@ export interface ExtremeBradyParams {
 
 export function createExtremeBradyDetector(params: Partial<ExtremeBradyParams> = {}) {
   const p = { ...EXTREME_BRADY_DEFAULTS, ...params };
-  const rrAboveMs = 60000 / p.hrBelowBpm;
-  const onset = `HR < ${p.hrBelowBpm} bpm for ${p.consecutiveBeats} consecutive beats (PhysioNet/CinC 2015)`;
-  return new ConsecutiveRateDetector({
-    kind: 'extreme_brady',
-    qualifies: (rrMs) => rrMs > rrAboveMs,
-    consecutiveBeats: p.consecutiveBeats,
-    criterion: p.recoveryMs > 0 ? `${onset}; ends once the averaged HR ≥ ${p.hrBelowBpm + p.hysteresisBpm} bpm for ${p.recoveryMs / 1000} s` : onset,
+  return createExtremeRateDetector({
+    kind: 'extreme_brady', direction: 'below', limitBpm: p.hrBelowBpm, consecutiveBeats: p.consecutiveBeats, hysteresisBpm: p.hysteresisBpm, recoveryMs: p.recoveryMs,
     thresholds: { hrBelowBpm: p.hrBelowBpm, consecutiveBeats: p.consecutiveBeats },
-    ...(p.recoveryMs > 0 ? { recovery: { direction: 'below' as const, limitBpm: p.hrBelowBpm, hysteresisBpm: p.hysteresisBpm, recoveryMs: p.recoveryMs } } : {}),
   });
 }

@@ -19,7 +19,7 @@
  * gives an alarm-off hysteresis); per patient `extreme_tachy.hysteresisBpm` 0–20 and
  * `recoveryMs` 0–120 s, where 0 is the PhysioNet rule (the end at the first beat ≤ 140 bpm).
  */
-import { ConsecutiveRateDetector } from './consecutive-rate.ts';
+import { createExtremeRateDetector } from './extreme-rate.ts';
 
 export const EXTREME_TACHY_DEFAULTS = { hrAboveBpm: 140, consecutiveBeats: 17, hysteresisBpm: 10, recoveryMs: 30_000 } as const;
 
@@ -34,14 +34,8 @@ export interface ExtremeTachyParams {
 
 export function createExtremeTachyDetector(params: Partial<ExtremeTachyParams> = {}) {
   const p = { ...EXTREME_TACHY_DEFAULTS, ...params };
-  const rrBelowMs = 60000 / p.hrAboveBpm;
-  const onset = `HR > ${p.hrAboveBpm} bpm for ${p.consecutiveBeats} consecutive beats (PhysioNet/CinC 2015)`;
-  return new ConsecutiveRateDetector({
-    kind: 'extreme_tachy',
-    qualifies: (rrMs) => rrMs < rrBelowMs,
-    consecutiveBeats: p.consecutiveBeats,
-    criterion: p.recoveryMs > 0 ? `${onset}; ends once the averaged HR ≤ ${p.hrAboveBpm - p.hysteresisBpm} bpm for ${p.recoveryMs / 1000} s` : onset,
+  return createExtremeRateDetector({
+    kind: 'extreme_tachy', direction: 'above', limitBpm: p.hrAboveBpm, consecutiveBeats: p.consecutiveBeats, hysteresisBpm: p.hysteresisBpm, recoveryMs: p.recoveryMs,
     thresholds: { hrAboveBpm: p.hrAboveBpm, consecutiveBeats: p.consecutiveBeats },
-    ...(p.recoveryMs > 0 ? { recovery: { direction: 'above' as const, limitBpm: p.hrAboveBpm, hysteresisBpm: p.hysteresisBpm, recoveryMs: p.recoveryMs } } : {}),
   });
 }
