@@ -12,6 +12,15 @@
  * the latest rate while the silence is no longer than {@link HOLD_INTERVALS} of its interval;
  * beyond that the rate shown is 60000 / the silence — the rate if a beat came now — so an
  * asystole shows a falling rate at once, never a held one (and never a 0 between two beats).
+ * The averaged rate (`hrAvgBpm`, what the tile, the patient view's "now" line and the sparkline
+ * show; cardiologist walk #7: in bigeminy the beat-to-beat `hrBpm` flipped 61 ↔ 136 every second):
+ * the bedside monitor's averaging the processor's extreme brady/tachy end hysteresis already uses,
+ * {@link monitorHrBpm} — the mean of the last 12 known RR intervals without the longest and the
+ * shortest, of the last 4 once the last 3 are each > 1.2 s (a slowing heart is followed within a
+ * few beats). IEC 60601-2-27 makes the manufacturer disclose the averaging; this is it. Between
+ * beats it obeys the same rule as `hrBpm`: held for {@link HOLD_INTERVALS} of its interval, then
+ * 60000 / the silence, so an average never hides an asystole. The intervals are forgotten at a
+ * lead-off, a change of device and a beat whose interval is unknown (a gap in the beats).
  * A device that sends ECG without beats gets its beats from the processor's QRS detector
  * (processor/ecg-beats.ts): the rate and classes then come from those derived frames
  * (STREAMS.derivedVitals, a second consumer group), which lag the ECG by up to a few seconds.
@@ -20,6 +29,7 @@ import type { Beat, TelemetryRecord } from '../contracts/telemetry.ts';
 import { STREAMS } from '../contracts/topics.ts';
 import type { Bus, ConsumedMessage, Subscription } from '../platform/bus/index.ts';
 import type { Logger } from '../platform/log.ts';
+import { MONITOR_HR_INTERVALS, monitorHrBpm } from '../processor/detectors/consecutive-rate.ts';
 import type { DerivedBeatFrame, DerivedVitalsRecord } from '../processor/store-sink.ts';
 
 /** The newest state of one patient (one entry per patient: the device that sent last wins). */
@@ -37,13 +47,19 @@ export interface LivePatient {
    * bounded by the silence (file comment); null when lead-off or no interval is known yet.
    */
   hrBpm: number | null;
+  /**
+   * The averaged rate the board shows (bpm, one decimal): the monitor's averaging over the last 12
+   * known RR intervals (file comment); between beats held, then bounded by the silence, as `hrBpm`;
+   * null when lead-off or no interval is known yet.
+   */
+  hrAvgBpm: number | null;
   /** Beat classes of the newest frame in order, e.g. "NNVN" (firmware classes N S V F Q; for an ECG-only device its derived beats). */
   beatClasses: string;
   /** Battery percent, null when the device does not know (255). */
   batteryPct: number | null;
   charging: boolean;
   leadOff: boolean;
-  /** Recent heart rate [device time ms, bpm] pairs, oldest first (sparkline). */
+  /** Recent averaged heart rate (`hrAvgBpm`) [device time ms, bpm] pairs, oldest first (sparkline). */
   hrHistory: [number, number][];
 }
 
@@ -89,6 +105,8 @@ interface BeatClock {
   lastBeatMs?: number;
   /** Mean rate of the newest frame's known intervals, bpm; undefined when none is known (a first beat after a gap). */
   rateBpm?: number;
+  /** The latest known RR intervals since the last gap, oldest first, up to {@link MONITOR_HR_INTERVALS} (the averaged rate). */
+  recentRrMs: number[];
   /** End of the newest frame of beats the processor derived from this device's ECG. */
   derivedUntilMs?: number;
   /** Derived frames ending at or before this are superseded (firmware beats or lead-off came after them). */
@@ -102,19 +120,32 @@ function addBeats(c: BeatClock, beats: readonly { timeMs: number; rr: number }[]
   if (beats.length === 0) return;
   const known = beats.filter((b) => b.rr > 0);
   c.rateBpm = known.length > 0 ? 60000 / (known.reduce((s, b) => s + b.rr, 0) / known.length) : undefined;
+  // An unknown interval is a gap in the beats: the intervals before it are not the rate now.
+  for (const b of beats) c.recentRrMs = b.rr > 0 ? [...c.recentRrMs, b.rr].slice(-MONITOR_HR_INTERVALS) : [];
   c.lastBeatMs = beats.at(-1)!.timeMs;
 }
 
-/** The rate of the newest frame's intervals, as a frame with beats shows it. */
-function newestRate(c: BeatClock): number | null {
-  return c.rateBpm === undefined ? null : round1(c.rateBpm);
+/** The clock's averaged rate, bpm; undefined without a known interval. */
+function averagedRate(c: BeatClock): number | undefined {
+  return c.recentRrMs.length > 0 ? monitorHrBpm(c.recentRrMs) : undefined;
 }
 
-/** The rate to show at device time `atMs` when no beat came since the clock's newest. */
-function rateBetweenBeats(c: BeatClock, atMs: number): number | null {
-  if (c.rateBpm === undefined || c.lastBeatMs === undefined) return null;
+/** A rate as a frame with beats shows it (one decimal). */
+function shownRate(rateBpm: number | undefined): number | null {
+  return rateBpm === undefined ? null : round1(rateBpm);
+}
+
+/** The rate to show at device time `atMs` when no beat came since the clock's newest, from the rate shown at that beat. */
+function rateBetweenBeats(c: BeatClock, rateBpm: number | undefined, atMs: number): number | null {
+  if (rateBpm === undefined || c.lastBeatMs === undefined) return null;
   const silenceMs = atMs - c.lastBeatMs;
-  return round1(silenceMs <= (HOLD_INTERVALS * 60000) / c.rateBpm ? c.rateBpm : 60000 / silenceMs);
+  return round1(silenceMs <= (HOLD_INTERVALS * 60000) / rateBpm ? rateBpm : 60000 / silenceMs);
+}
+
+/** Both rates of a clock at device time `atMs`: as shown at a frame with beats, or between beats. */
+function clockRates(c: BeatClock, withBeats: boolean, atMs: number): { hrBpm: number | null; hrAvgBpm: number | null } {
+  const avg = averagedRate(c);
+  return withBeats ? { hrBpm: shownRate(c.rateBpm), hrAvgBpm: shownRate(avg) } : { hrBpm: rateBetweenBeats(c, c.rateBpm, atMs), hrAvgBpm: rateBetweenBeats(c, avg, atMs) };
 }
 
 const beatTimes = (ts: number, beats: readonly Beat[]) => beats.map((b) => ({ timeMs: ts + b.off, rr: b.rr }));
@@ -199,39 +230,39 @@ export class LiveVitals {
     // A resent or reordered older frame must not make the tile go back in time.
     if (known && known.deviceId === r.deviceId && endMs <= known.deviceTimeMs) return;
     let clock = this.#clocks.get(r.patientId);
-    if (!clock || clock.deviceId !== r.deviceId) this.#clocks.set(r.patientId, (clock = { deviceId: r.deviceId }));
-    let hrBpm: number | null;
+    if (!clock || clock.deviceId !== r.deviceId) this.#clocks.set(r.patientId, (clock = { deviceId: r.deviceId, recentRrMs: [] }));
+    let rates: { hrBpm: number | null; hrAvgBpm: number | null };
     let beatClasses = '';
     let measured = true;
     if (f.leadOff) {
       // Beats are unreliable: nothing before the lead-off says anything about the rate after it.
-      this.#clocks.set(r.patientId, { deviceId: r.deviceId, supersededUntilMs: endMs });
-      hrBpm = null;
+      this.#clocks.set(r.patientId, { deviceId: r.deviceId, recentRrMs: [], supersededUntilMs: endMs });
+      rates = { hrBpm: null, hrAvgBpm: null };
     } else if (f.beats.length > 0) {
       addBeats(clock, beatTimes(f.ts, f.beats));
       clock.derivedUntilMs = undefined;
       clock.supersededUntilMs = endMs;
-      hrBpm = newestRate(clock);
+      rates = clockRates(clock, true, endMs);
       beatClasses = f.beats.map((b) => b.cls).join('');
     } else if (clock.derivedUntilMs !== undefined) {
       // The processor derives this device's beats from its ECG: its frames set rate and classes.
       measured = false;
       const fresh = endMs - clock.derivedUntilMs <= DERIVED_STALE_MS && known !== undefined && !known.leadOff;
-      hrBpm = fresh ? known.hrBpm : null;
+      rates = fresh ? { hrBpm: known.hrBpm, hrAvgBpm: known.hrAvgBpm } : { hrBpm: null, hrAvgBpm: null };
       beatClasses = fresh ? known.beatClasses : '';
     } else {
-      hrBpm = rateBetweenBeats(clock, endMs);
+      rates = clockRates(clock, false, endMs);
     }
     // The patient's sparkline goes on across a change of device unless the new device's clock is behind it.
     const history = known && (known.deviceId === r.deviceId || (known.hrHistory.at(-1)?.[0] ?? -Infinity) < endMs) ? known.hrHistory : [];
-    if (measured) this.#addHistory(history, endMs, hrBpm);
+    if (measured) this.#addHistory(history, endMs, rates.hrAvgBpm);
     this.#byPatient.set(r.patientId, {
       patientId: r.patientId,
       deviceId: r.deviceId,
       deviceTimeMs: endMs,
       receivedAtMs: now,
       frameMs: f.durMs,
-      hrBpm,
+      ...rates,
       beatClasses,
       batteryPct: f.battery === 255 ? null : f.battery,
       charging: f.charging === true,
@@ -253,9 +284,9 @@ export class LiveVitals {
     clock.derivedUntilMs = endMs;
     addBeats(clock, beatTimes(d.ts, d.beats));
     if (known.leadOff) return;
-    const hrBpm = d.beats.length > 0 ? newestRate(clock) : rateBetweenBeats(clock, endMs);
-    this.#addHistory(known.hrHistory, endMs, hrBpm);
-    this.#byPatient.set(d.patientId, { ...known, hrBpm, beatClasses: d.beats.map((b) => b.cls).join('') });
+    const rates = clockRates(clock, d.beats.length > 0, endMs);
+    this.#addHistory(known.hrHistory, endMs, rates.hrAvgBpm);
+    this.#byPatient.set(d.patientId, { ...known, ...rates, beatClasses: d.beats.map((b) => b.cls).join('') });
     this.#changed.add(d.patientId);
   }
 

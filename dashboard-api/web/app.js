@@ -358,8 +358,8 @@
         for (const p of msg.patients) {
           const known = live.get(p.patientId);
           const hrHistory = p.hrHistory || (known ? known.hrHistory : []);
-          if (!p.hrHistory && p.hrBpm !== null && (!hrHistory.length || hrHistory[hrHistory.length - 1][0] < p.deviceTimeMs)) {
-            hrHistory.push([p.deviceTimeMs, p.hrBpm]);
+          if (!p.hrHistory && shownHr(p) !== null && (!hrHistory.length || hrHistory[hrHistory.length - 1][0] < p.deviceTimeMs)) {
+            hrHistory.push([p.deviceTimeMs, shownHr(p)]);
             if (hrHistory.length > 300) hrHistory.splice(0, hrHistory.length - 300);
           }
           live.set(p.patientId, { ...p, hrHistory });
@@ -573,42 +573,78 @@
   }
 
   /**
-   * The alarm's evidence in a short clinical line (contracts/alert.ts AlertEvidence): "8 beats ·
-   * 170/min · 2.5 s" for a VT (its run: beats, rate from the V–V intervals, first to last beat),
-   * the silence's length for a pause or asystole, the rate for the rate alarms and AF (and an
-   * ended AF's length), the charge for a low battery. Empty when the evidence holds none of it.
+   * The alarm's evidence as a clinician says it (cardiologist walk #9: the board showed the
+   * detector's criterion — "VF-filter leakage 0.59 < 0.65 … fhir-and-alarms.md §5", "issue 4"):
+   * one sentence per kind from the evidence fields (contracts/alert.ts AlertEvidence), beside the
+   * kind's name — "7 ventricular beats at 168/min over 2.1 s" (a VT's run: its V beats, the rate
+   * from the V–V intervals inside it, first to last beat), "3.2 s without a beat", "152/min, above
+   * 140/min for 17 beats", "irregular rhythm at 118/min for 45 s, no P waves". The criterion
+   * itself, with its sources, stays reachable: {@link criterionDetail}. Empty when the evidence
+   * holds nothing to say. The processor's evidence contract is untouched: the few things that are
+   * only in the criterion text (which VT rule fired, what the ECG said about P waves, which
+   * signal loss) are read from it, and an unknown text just adds nothing.
    */
   function evidenceText(a) {
     const e = a.evidence || {};
-    const num = (x) => typeof x === 'number' && Number.isFinite(x);
-    const rate = num(e.hrBpm) && e.hrBpm > 0 ? `${Math.round(e.hrBpm)}/min` : null;
-    const parts = [];
+    const th = e.thresholds || {};
+    const criterion = typeof e.criterion === 'string' ? e.criterion : '';
+    const num = (x) => typeof x === 'number' && Number.isFinite(x) && x > 0;
+    const rate = num(e.hrBpm) ? `${Math.round(e.hrBpm)}/min` : null;
+    const beats = (n) => `${n} beat${n === 1 ? '' : 's'}`;
+    // How long a condition has held: its duration so far when known, else the alarm delay it needed, else its beats.
+    const lasting = () => (num(e.durationMs) ? ` for ${fmtLength(e.durationMs)}` : num(th.sustainMs) ? ` for ≥ ${fmtLength(th.sustainMs)}` : num(e.beatCount) ? ` for ${beats(e.beatCount)}` : '');
+    const beyond = (word, limit) => (rate ? `${rate}${num(limit) ? `, ${word} ${limit}/min` : ''}${lasting()}` : '');
     switch (a.kind) {
       case 'vt': {
-        if (num(e.beatCount) && e.beatCount > 0) parts.push(`${e.beatCount} beat${e.beatCount === 1 ? '' : 's'}`);
-        else if (typeof e.criterion === 'string' && e.criterion.startsWith('VF-filter')) parts.push('VT/VF waveform');
-        if (rate) parts.push(rate);
-        const len = num(e.runMs) && e.beatCount > 1 ? e.runMs : num(e.durationMs) ? e.durationMs : null;
-        if (len !== null) parts.push(fmtLength(len));
-        break;
+        const waveform = criterion.startsWith('VF-filter');
+        if (!num(e.beatCount)) return waveform ? 'VT/VF-like waveform on the ECG, no ventricular beats counted: check the strip' : '';
+        const n = e.beatCount;
+        const len = num(e.runMs) && n > 1 ? ` over ${fmtLength(e.runMs)}` : '';
+        return `${n} ventricular beat${n === 1 ? '' : 's'}${rate ? ` at ${rate}` : ''}${len}`;
       }
-      case 'asystole': case 'pause':
-        if (num(e.gapMs)) parts.push(fmtLength(e.gapMs));
-        break;
-      case 'extreme_brady': case 'brady': case 'extreme_tachy': case 'tachy':
-        if (rate) parts.push(rate);
-        break;
-      case 'afib':
-        if (rate) parts.push(rate);
-        if (a.end && num(e.durationMs)) parts.push(fmtLength(e.durationMs));
-        break;
+      case 'asystole':
+        return num(e.gapMs) ? `no beat for ${fmtLength(e.gapMs)}` : '';
+      case 'pause':
+        return num(e.gapMs) ? `${fmtLength(e.gapMs)} without a beat` : '';
+      case 'extreme_brady':
+        return beyond('below', th.hrBelowBpm);
+      case 'brady':
+        return beyond('below', th.limitBpm);
+      case 'extreme_tachy':
+        return beyond('above', th.hrAboveBpm);
+      case 'tachy':
+        return beyond('above', th.limitBpm);
+      case 'afib': {
+        // processor/detectors/afib.ts #atrialText: what the ECG said about the atria, if it was read.
+        const atria = criterion.includes('no consistent P wave') ? ', no P waves'
+          : criterion.includes('f waves in the TQ') ? ', fibrillatory waves'
+          : criterion.includes('RR intervals only') ? ', from beat intervals only (no ECG)' : '';
+        const held = num(e.durationMs) ? ` for ${fmtLength(e.durationMs)}` : num(th.minEpisodeMs) ? ` for ≥ ${fmtLength(th.minEpisodeMs)}` : '';
+        return `irregular rhythm${rate ? ` at ${rate}` : ''}${held}${atria}`;
+      }
+      case 'signal_loss':
+        if (criterion.startsWith('no telemetry')) return `no data from the device${num(th.silenceMs) ? ` for ≥ ${fmtLength(th.silenceMs)}` : ''}: rhythm not monitored`;
+        if (criterion.startsWith('frames without ECG')) return 'the device sends neither ECG nor beats: rhythm not monitored';
+        if (criterion.startsWith('new frames')) return 'the device clock went back: its data are stored, not analysed; rhythm not monitored';
+        return 'rhythm not monitored';
+      case 'lead_off':
+        return `electrodes off${num(e.durationMs) ? ` for ${fmtLength(e.durationMs)}` : num(th.minDurationMs) ? ` for ≥ ${fmtLength(th.minDurationMs)}` : ''}`;
       case 'low_battery':
-        if (num(e.batteryPct)) parts.push(`${e.batteryPct} %`);
-        break;
+        return typeof e.batteryPct === 'number' ? `battery ${e.batteryPct} %${num(th.belowPct) ? ` (alarm below ${th.belowPct} %)` : ''}` : '';
       default:
-        break;
+        return '';
     }
-    return parts.join(' · ');
+  }
+
+  /**
+   * The detector's criterion as it fired — its text with sources and its thresholds — for the
+   * engineer and the audit (evidenceText is what the clinician reads): the alarm row's tooltip
+   * and the history's collapsed "criterion" detail.
+   */
+  function criterionDetail(a) {
+    const e = a.evidence || {};
+    const th = Object.entries(e.thresholds || {}).map(([k, v]) => `${k} ${v}`).join(', ');
+    return [typeof e.criterion === 'string' ? `Criterion: ${e.criterion}` : '', th ? `Thresholds: ${th}` : ''].filter(Boolean).join('\n');
   }
 
   /** Kinds in a group of alarms, with counts: "Extreme tachycardia ×2", "Bradycardia". */
@@ -641,6 +677,17 @@
   }
 
   /** Age of the patient's newest frame at this server, ms; undefined when none arrived since the page connected. */
+  /**
+   * The heart rate the board shows: the averaged one (hrAvgBpm, dashboard-api/live-vitals.ts: the
+   * monitor's mean of the last 12 RR intervals without the longest and shortest, falling at once
+   * in a silence; cardiologist walk #7: the beat-to-beat rate flipped 61 ↔ 136 in bigeminy); from
+   * an API that does not send it yet, the beat-to-beat hrBpm.
+   */
+  function shownHr(l) {
+    return l.hrAvgBpm === undefined ? l.hrBpm : l.hrAvgBpm;
+  }
+  const HR_AVERAGING = 'Averaged heart rate: the mean of the last 12 beat-to-beat intervals without the longest and the shortest (of the last 4 when the heart slows below 50/min); when beats stop it falls at once (60 / seconds since the last beat).';
+
   function dataAgeMs(l) {
     return l ? Date.now() + serverOffsetMs - l.receivedAtMs : undefined;
   }
@@ -778,7 +825,7 @@
     const t = {};
     t.name = el('a', { className: 'tile-name', href: `#/patient/${encodeURIComponent(id)}`, id: nameId });
     t.mrn = el('span', { className: 'tile-mrn' });
-    t.hr = el('span', { className: 'hr-value' });
+    t.hr = el('span', { className: 'hr-value', title: HR_AVERAGING });
     t.hrUnit = el('span', { className: 'hr-unit', textContent: 'bpm' });
     t.nodata = el('div', { className: 'nodata-banner' });
     t.rhythm = el('div', { className: 'tile-rhythm' });
@@ -820,7 +867,7 @@
       setText(t.hr, '---');
       setText(t.nodata, l ? `NO DATA for ${fmtDuration(dataAgeMs(l))}` : 'NO DATA since the board connected');
     } else {
-      setText(t.hr, l.leadOff ? 'LEAD OFF' : l.hrBpm === null ? '?' : String(Math.round(l.hrBpm)));
+      setText(t.hr, l.leadOff ? 'LEAD OFF' : shownHr(l) === null ? '?' : String(Math.round(shownHr(l))));
       setText(t.nodata, '');
     }
     setText(t.rhythm, l && !nodata ? rhythmText(l, list) : '');
@@ -873,7 +920,7 @@
     const others = [...counts].filter(([k]) => k !== a.kind).map(([k, n]) => `${KIND_LABELS[k] || k}${n > 1 ? ` ×${n}` : ''}`);
     if (others.length) text.append(el('span', { className: 'sub', textContent: ` with ${others.join(', ')}` }));
     const evidence = evidenceText(a);
-    if (evidence) text.append(' · ', el('span', { className: 'evidence', textContent: evidence }));
+    if (evidence) text.append(' · ', el('span', { className: 'evidence', textContent: evidence, title: criterionDetail(a) }));
     text.append(' · ', el('span', { className: 'ago', dataset: { onset: String(Date.parse(a.onset)) }, textContent: fmtAgo(Date.parse(a.onset)) }));
     if (active.length && a.end) text.append(el('span', { className: 'ended-tag', textContent: ` · ${endedTag(a)}` }));
     if (!active.length) text.append(el('span', { className: 'sub', textContent: ` · acknowledged by ${a.acknowledgedBy || '?'}` }));
@@ -964,7 +1011,7 @@
     if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'watch', patientId }));
   }
 
-  const detail = { liveEcg: undefined, patientId: undefined, rangeH: 1, trend: undefined, ecg: undefined, ecgAlertId: undefined, ecgTriedAt: 0, historyKey: '', criteria: undefined, trendAt: 0 };
+  const detail = { liveEcg: undefined, patientId: undefined, rangeH: 1, trend: undefined, ecg: undefined, ecgAlertId: undefined, ecgTriedAt: 0, historyKey: '', criteria: undefined, trendAt: 0, openCriteria: new Set() };
 
   function route() {
     const m = /^#\/patient\/([^/]+)$/.exec(location.hash);
@@ -997,6 +1044,7 @@
       detail.patientId = id;
       detail.ecgAlertId = undefined;
       detail.historyKey = '';
+      detail.openCriteria.clear();
       detail.criteria = undefined;
       if (detail.ecg) { detail.ecg.destroy(); detail.ecg = undefined; }
       if (detail.liveEcg) detail.liveEcg.destroy();
@@ -1102,8 +1150,9 @@
     setText(els.detailSub, p && p.mrn ? `MRN ${p.mrn.value} (${p.mrn.system}) · patient ${id}` : p ? `no MRN: not in the patient directory · patient ${id}` : `patient ${id}`);
     const l = live.get(id);
     const nodata = noDataFor(l);
-    setText(els.detailNow, nodata ? (l ? `NO DATA for ${fmtDuration(dataAgeMs(l))} · ${deviceText(id, l)}` : 'NO DATA since the board connected') : `${l.leadOff ? 'LEAD OFF' : `${l.hrBpm === null ? '?' : Math.round(l.hrBpm)} bpm`} · ${rhythmText(l, patientAlerts(id))} · ${deviceText(id, l)}`);
+    setText(els.detailNow, nodata ? (l ? `NO DATA for ${fmtDuration(dataAgeMs(l))} · ${deviceText(id, l)}` : 'NO DATA since the board connected') : `${l.leadOff ? 'LEAD OFF' : `${shownHr(l) === null ? '?' : Math.round(shownHr(l))} bpm (averaged)`} · ${rhythmText(l, patientAlerts(id))} · ${deviceText(id, l)}`);
     els.detailNow.className = `detail-now ${nodata ? 'nodata' : ''}`;
+    if (els.detailNow.title !== HR_AVERAGING) els.detailNow.title = HR_AVERAGING;
     const list = patientAlerts(id);
     // The strip: the newest physiological alarm by default; retried while its post window runs.
     // (Not the alarms the processor said no strip will come for: ecgStrip false, a device that sends no ECG.)
@@ -1133,7 +1182,7 @@
       if (a.state !== 'resolved') actions.append(actionButton('Resolve…', `Resolve ${KIND_LABELS[a.kind]}`, () => askResolve([a], KIND_LABELS[a.kind] || a.kind)));
       return el('tr', { className: `prio-${a.priority} state-${a.state}`, dataset: { alertId: a.id, state: a.state } },
         el('td', {}, el('span', { className: `badge badge-${a.priority}`, textContent: a.priority })),
-        el('td', {}, el('div', { className: 'kind', textContent: KIND_LABELS[a.kind] || a.kind }), el('div', { className: 'evidence', textContent: evidenceText(a) }), el('div', { className: 'sub', textContent: a.evidence && a.evidence.criterion ? a.evidence.criterion : '' })),
+        el('td', {}, el('div', { className: 'kind', textContent: KIND_LABELS[a.kind] || a.kind }), el('div', { className: 'evidence', textContent: evidenceText(a), title: criterionDetail(a) }), criterionDisclosure(a)),
         el('td', { textContent: fmtTime(Date.parse(a.onset)) }),
         el('td', { textContent: a.end ? fmtTime(Date.parse(a.end)) : a.state === 'resolved' ? '' : 'ongoing' }),
         el('td', {}, el('span', { className: `state-pill ${a.state}`, textContent: a.state === 'active' && a.end ? endedTag(a) : a.state })),
@@ -1143,8 +1192,26 @@
     updateActionsEnabled();
   }
 
+  /**
+   * The history row's collapsed "criterion" (criterionDetail); one opened stays open when the
+   * history is rebuilt (a new alarm, the strip shown), until another patient is opened.
+   */
+  function criterionDisclosure(a) {
+    const text = criterionDetail(a);
+    if (!text) return null;
+    const d = el('details', { className: 'criterion sub', open: detail.openCriteria.has(a.id) }, el('summary', { textContent: 'criterion' }), el('div', { className: 'criterion-text', textContent: text }));
+    d.addEventListener('toggle', () => { if (d.open) detail.openCriteria.add(a.id); else detail.openCriteria.delete(a.id); });
+    return d;
+  }
+
   // ---- criteria -----------------------------------------------------------------------------
   const FRACTIONAL_CRITERIA = new Set(['leakageBelow', 'similarityMin']);
+  /**
+   * Signal-processing settings of the detectors rather than clinical limits (cardiologist walk #9:
+   * the form asked a clinician for "VF-filter leakage below 0.65"): grouped at the end of their row
+   * under an "engineering" tag, still editable (same rules) for the clinical engineering team.
+   */
+  const ENGINEERING_CRITERIA = new Set(['vt.leakageBelow', 'vt.similarityMin']);
   /** How a stored unit reads on the form: durations in seconds (a clinician types 120 s, not 120000 ms). */
   const SHOWN_UNIT = { ms: { text: 's', scale: 1000 }, bpm: { text: 'bpm', scale: 1 }, beats: { text: 'beats', scale: 1 }, '%': { text: '%', scale: 1 }, ratio: { text: '', scale: 1 } };
 
@@ -1203,10 +1270,14 @@
       const enabled = el('input', { type: 'checkbox', checked: params.enabled, disabled: ALWAYS_ON.has(kind), name: `${kind}.enabled`, 'aria-label': `${KIND_LABELS[kind]} enabled` });
       cells.push(el('td', {}, enabled));
       const fields = el('td', { className: 'params' });
+      const engineering = el('span', { className: 'engineering', title: 'Engineering: signal-processing settings of the detector, not clinical limits. Change only with the clinical engineering team.' },
+        el('span', { className: 'engineering-tag', textContent: 'engineering' }));
       for (const [k, v] of Object.entries(params)) {
         if (k === 'enabled') continue;
-        fields.append(criterionField(kind, k, v, body.fields && body.fields[kind] && body.fields[kind][k]));
+        const field = criterionField(kind, k, v, body.fields && body.fields[kind] && body.fields[kind][k]);
+        (ENGINEERING_CRITERIA.has(`${kind}.${k}`) ? engineering : fields).append(field);
       }
+      if (engineering.childElementCount > 1) fields.append(engineering);
       cells.push(fields);
       return el('tr', {}, ...cells);
     });

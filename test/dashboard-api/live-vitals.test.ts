@@ -83,6 +83,68 @@ describe('live heart rate between beats', () => {
   });
 });
 
+/** Firmware frames of 1 s from T0 with beats at the given RR intervals (the first beat at T0 + 200 ms, its interval unknown). */
+function rrSequence(rrMs: readonly number[]): ConsumedMessage[] {
+  const times = [T0 + 200];
+  for (const rr of rrMs) times.push(times.at(-1)! + rr);
+  const out: ConsumedMessage[] = [];
+  for (let ts = T0; ts <= times.at(-1)!; ts += 1000) {
+    const frameBeats = times.flatMap((t, i) => (t >= ts && t < ts + 1000 ? [{ off: t - ts, rr: i === 0 ? 0 : rrMs[i - 1]!, cls: 'N' as const }] : []));
+    out.push(telemetry(ts, { beats: frameBeats }));
+  }
+  return out;
+}
+
+// Cardiologist walk #7: in mitdb 106's bigeminy the tile read 61, 136, 83, 63, 125, … every second.
+describe('averaged heart rate (hrAvgBpm: what the board shows)', () => {
+  it('is steady in bigeminy (RR 0.45 / 1.0 s alternating: 2 beats per 1.45 s = 82.8/min) while the beat-to-beat rate flips', () => {
+    const lv = live();
+    const shown: { hrBpm: number | null; hrAvgBpm: number | null }[] = [];
+    for (const m of rrSequence(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? 450 : 1000)))) {
+      lv.ingest([m]);
+      const p = lv.get('p1')!;
+      shown.push({ hrBpm: p.hrBpm, hrAvgBpm: p.hrAvgBpm });
+    }
+    // From the 12th interval on (≈ 9 s), every frame shows the same average: 12 intervals, 6 of each,
+    // without the longest and shortest: 5 × 450 + 5 × 1000 → mean 725 ms.
+    const settled = shown.slice(9);
+    expect(settled.length).toBeGreaterThan(15);
+    expect(new Set(settled.map((x) => x.hrAvgBpm))).toEqual(new Set([82.8]));
+    // The beat-to-beat rate of the same frames (the contract's hrBpm, unchanged) spans 60 … 133.
+    const beatToBeat = settled.map((x) => x.hrBpm!);
+    expect(Math.min(...beatToBeat)).toBe(60);
+    expect(Math.max(...beatToBeat)).toBeCloseTo(133.3, 1);
+    // The sparkline follows the shown (averaged) rate.
+    expect(new Set(lv.get('p1')!.hrHistory.slice(9).map(([, bpm]) => bpm))).toEqual(new Set([82.8]));
+  });
+
+  it('still falls in a silence: no average hides an asystole', () => {
+    const lv = live();
+    // Bigeminy for 30 intervals (the last beat at T0 + 200 + 15 × 1450 = T0 + 21 950 ms), then no beat.
+    lv.ingest(rrSequence(Array.from({ length: 30 }, (_, i) => (i % 2 === 0 ? 450 : 1000))));
+    expect(lv.get('p1')!.hrAvgBpm).toBe(82.8);
+    const silent: (number | null)[] = [];
+    for (let s = 22; s < 27; s++) {
+      lv.ingest([telemetry(T0 + s * 1000)]);
+      silent.push(lv.get('p1')!.hrAvgBpm);
+    }
+    // Frame ends 23 … 27 s: silence 1.05 s (≤ 1.5 × 725 ms: held), then 60000 / 2.05, 3.05, 4.05, 5.05 s.
+    expect(silent).toEqual([82.8, 29.3, 19.7, 14.8, 11.9]);
+    expect(lv.get('p1')!.hrHistory.slice(-4).map(([, bpm]) => bpm)).toEqual([29.3, 19.7, 14.8, 11.9]);
+  });
+
+  it('follows a sudden slowing within 4 beats (the last 4 intervals once 3 are > 1.2 s) and forgets everything at a lead-off', () => {
+    const lv = live();
+    lv.ingest(rrSequence([...new Array<number>(20).fill(800), 1700, 1700, 1700]));
+    // 75/min, then 3 intervals of 1.7 s: the mean of the last 4 (800, 1700, 1700, 1700) = 1475 ms.
+    expect(lv.get('p1')!.hrAvgBpm).toBe(40.7);
+    lv.ingest([telemetry(T0 + 40_000, { leadOff: true })]);
+    expect(lv.get('p1')).toMatchObject({ hrBpm: null, hrAvgBpm: null });
+    lv.ingest([telemetry(T0 + 41_000, { beats: [{ off: 0, rr: 0, cls: 'N' }, { off: 500, rr: 500, cls: 'N' }] })]);
+    expect(lv.get('p1')).toMatchObject({ hrBpm: 120, hrAvgBpm: 120 });
+  });
+});
+
 describe('live heart rate of a device that sends ECG only', () => {
   const ecg = { fs: 250, uV: new Array<number>(250).fill(0) };
 
@@ -91,17 +153,18 @@ describe('live heart rate of a device that sends ECG only', () => {
     lv.ingest([telemetry(T0, { ecg })]);
     expect(lv.get('p1')!.hrBpm).toBeNull(); // nothing derived yet: unknown, not 0
     lv.ingestDerived([derived({ ts: T0, durMs: 1000, beats: [{ off: 100, rr: 0, cls: 'N' }, { off: 900, rr: 800, cls: 'N' }] })]);
-    expect(lv.get('p1')).toMatchObject({ hrBpm: 75, beatClasses: 'NN' });
+    expect(lv.get('p1')).toMatchObject({ hrBpm: 75, hrAvgBpm: 75, beatClasses: 'NN' });
     lv.ingest([telemetry(T0 + 1000, { ecg })]);
     expect(lv.get('p1')).toMatchObject({ hrBpm: 75, beatClasses: 'NN', deviceTimeMs: T0 + 2000 });
     lv.ingestDerived([derived({ ts: T0 + 1000, durMs: 800, beats: [{ off: 500, rr: 600, cls: 'V' }] })]);
-    expect(lv.get('p1')).toMatchObject({ hrBpm: 100, beatClasses: 'V' });
+    // Averaged over the derived intervals too: (800 + 600) / 2 = 700 ms.
+    expect(lv.get('p1')).toMatchObject({ hrBpm: 100, hrAvgBpm: 85.7, beatClasses: 'V' });
     // A derived frame already folded (re-delivered) changes nothing.
     lv.ingestDerived([derived({ ts: T0 + 1000, durMs: 800, beats: [{ off: 100, rr: 200, cls: 'N' }] })]);
     expect(lv.get('p1')).toMatchObject({ hrBpm: 100, beatClasses: 'V' });
     // A derived silence falls like a firmware one: last beat at T0 + 1500, 100 bpm.
     lv.ingestDerived([derived({ ts: T0 + 1800, durMs: 2700, beats: [] })]);
-    expect(lv.get('p1')).toMatchObject({ hrBpm: 20, beatClasses: '' });
+    expect(lv.get('p1')).toMatchObject({ hrBpm: 20, hrAvgBpm: 20, beatClasses: '' });
   });
 
   it('shows the rate as unknown when the derived beats fall more than 10 s behind the frames (processor behind or down)', () => {

@@ -23,6 +23,10 @@ import { createDashboardApi } from '../../dashboard-api/server.ts';
 import { describeWithService } from '../helpers/services.ts';
 import type { EcgStrip } from '../../contracts/ecg-strip.ts';
 import { makeAlert, publishAlerts, startFixture, T0 } from './helpers.ts';
+import type { TelemetryRecord } from '../../contracts/telemetry.ts';
+import { buildFrames, type TimedBeat } from '../../device-sim/frames.ts';
+import { InProcessBus } from '../../platform/bus/index.ts';
+import { criteriaRoutes } from '../../dashboard-api/routes-criteria.ts';
 import type { Fixture } from './helpers.ts';
 
 // Runs in the page (the test's tsconfig has no DOM library).
@@ -76,7 +80,7 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
     expect(await page.locator('#board .tile').evaluateAll((tiles) => tiles.map((t) => t.getAttribute('data-patient-id')))).toEqual(['p1', 'p3']);
     expect(await page.locator('[data-patient-id="p1"] .tile-name').textContent()).toBe(demoPatientIdentity('p1').displayName);
     expect(await page.locator('[data-patient-id="p1"] .tile-mrn').textContent()).toBe(`MRN ${demoPatientIdentity('p1').mrn.value}`);
-    expect(await highRow.innerText()).toMatch(/^HIGH\s*Extreme bradycardia · 35\/min · \d+ (s|min|h|d) ago/);
+    expect(await highRow.innerText()).toMatch(/^HIGH\s*Extreme bradycardia · 35\/min for 5 beats · \d+ (s|min|h|d) ago/);
     expect(await highRow.getByRole('button').allInnerTexts()).toEqual(['Acknowledge', 'Resolve…']);
     expect(await highRow.getByRole('button', { name: `Acknowledge Extreme bradycardia of ${demoPatientIdentity('p1').displayName}` }).count()).toBe(1);
     expect(await highRow.locator('.badge').evaluate((b) => getComputedStyle(b).backgroundColor)).toMatch(/^rgb\(229, 50, 45\)|^rgb\(90, 18, 16\)/);
@@ -298,11 +302,11 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
       const row = (a: { id: string }) => board.locator(`#board li[data-alert-id="${a.id}"]`);
       await row(af).waitFor();
       // B: the run, the silence, the rate — on the tile's alarm row, before the age.
-      expect(await row(vt).locator('.alarm-text').innerText()).toMatch(/^Ventricular tachycardia · 7 beats · 168\/min · 2\.1 s · .* ago · ended, needs ack$/);
-      expect(await row(pause).locator('.alarm-text').innerText()).toMatch(/^Pause · 3\.2 s · .* ago$/);
-      expect(await row(af).locator('.alarm-text').innerText()).toMatch(/^Atrial fibrillation · 118\/min · .* ago$/);
+      expect(await row(vt).locator('.alarm-text').innerText()).toMatch(/^Ventricular tachycardia · 7 ventricular beats at 168\/min over 2\.1 s · .* ago · ended, needs ack$/);
+      expect(await row(pause).locator('.alarm-text').innerText()).toMatch(/^Pause · 3\.2 s without a beat · .* ago$/);
+      expect(await row(af).locator('.alarm-text').innerText()).toMatch(/^Atrial fibrillation · irregular rhythm at 118\/min · .* ago$/);
       // One episode's alarms of one kind are counted, not listed as "X with X"; the lead's rate is shown.
-      expect(await row(tachy2).locator('.alarm-text').innerText()).toMatch(/^Extreme tachycardia ×2 · 147\/min · .* ago$/);
+      expect(await row(tachy2).locator('.alarm-text').innerText()).toMatch(/^Extreme tachycardia ×2 · 147\/min, above 140\/min for 17 beats · .* ago$/);
       expect(await row(tachy1).count()).toBe(0);
 
       // D: an active medium alarm flashes yellow at 0.4–0.8 Hz with a 20–60 % duty (IEC 60601-1-8 Table 2), its tile too.
@@ -333,7 +337,7 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
       await board.goto(`${fx.url}/#/patient/p8`);
       const afRow = board.locator(`#history-rows tr[data-alert-id="${af.id}"]`);
       await afRow.waitFor();
-      expect(await afRow.locator('.evidence').textContent()).toBe('118/min');
+      expect(await afRow.locator('.evidence').textContent()).toBe('irregular rhythm at 118/min');
       expect(await afRow.getByRole('button', { name: 'ECG' }).count()).toBe(0);
       await expect.poll(() => board.locator('#ecg-caption').textContent()).toBe('No ECG strip: the device of these alarms sends no ECG (heartbeat intervals only).');
       expect(ecgAsked).toEqual([]);
@@ -342,8 +346,8 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
       await board.goto(`${fx.url}/#/patient/p6`);
       const vtRow = board.locator(`#history-rows tr[data-alert-id="${vt.id}"]`);
       await vtRow.waitFor();
-      expect(await vtRow.locator('.evidence').textContent()).toBe('7 beats · 168/min · 2.1 s');
-      expect(await board.locator(`#history-rows tr[data-alert-id="${pause.id}"] .evidence`).textContent()).toBe('3.2 s');
+      expect(await vtRow.locator('.evidence').textContent()).toBe('7 ventricular beats at 168/min over 2.1 s');
+      expect(await board.locator(`#history-rows tr[data-alert-id="${pause.id}"] .evidence`).textContent()).toBe('3.2 s without a beat');
       await vtRow.getByRole('button', { name: 'ECG' }).click();
       await board.locator(`#ecg[data-alert-id="${vt.id}"]`).waitFor();
       expect(await board.locator('#ecg-caption').textContent()).toContain('letters = beat classes (N normal, V ventricular, S supraventricular, F fusion, Q unclassified or paced)');
@@ -370,7 +374,7 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
       await board.goto(`${fx.url}/#token=${await fx.token('dr-review', 'clinician', ['p9'])}`);
       const item = board.locator(`#board li[data-alert-id="${af.id}"]`);
       await item.waitFor();
-      expect(await item.locator('.alarm-text').innerText()).toMatch(/^Atrial fibrillation · 121\/min · .* ago · ended, needs review$/);
+      expect(await item.locator('.alarm-text').innerText()).toMatch(/^Atrial fibrillation · irregular rhythm at 121\/min · .* ago · ended, needs review$/);
       await board.goto(`${fx.url}/#/patient/p9`);
       const handled = (a: { id: string }) => board.locator(`#history-rows tr[data-alert-id="${a.id}"] .handled`).textContent();
       await board.locator(`#history-rows tr[data-alert-id="${byHand.id}"]`).waitFor();
@@ -381,6 +385,103 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
       expect(await board.locator('#history-rows').textContent()).not.toContain('pulsebridge-processor');
     } finally {
       await board.close();
+    }
+  });
+
+  // Cardiologist walk #9: the board showed the detector's criterion ("VF-filter leakage … Kuo &
+  // Dillman 1978; fhir-and-alarms.md §5", "issue 4", "P-wave coherence 0.33, limit 0.5"), and the
+  // criteria form asked a clinician for a VF-filter leakage. The criterion texts below are the
+  // processor's own (vt.ts, afib.ts, brady.ts, pause.ts, stream-runtime.ts).
+  test('alarms read as clinical sentences; the detector\'s criterion with its sources stays behind a tooltip and a collapsed "criterion"; engineering criteria are labelled', async () => {
+    // Its own API with the criteria routes (the shared fixture has none): criteria on a bus of their own, the defaults.
+    const criteria = criteriaRoutes({ bus: new InProcessBus(), logger: silentLogger });
+    const words = await startFixture({ heartbeatIntervalMs: 2000, routeModules: [criteria] });
+    await words.registry.add('dev-p11', 'p11', 'test');
+    const vtCriterion = 'VF-filter leakage 0.59 < 0.65 over 4 s of ECG: VT/VF/flutter waveform (Kuo & Dillman 1978; fhir-and-alarms.md §5 VF/flutter ≥ 4 s, raised as vt); then ≥ 5 consecutive ventricular beats at HR > 100 bpm (PhysioNet/CinC 2015; Philips default)';
+    const vt = makeAlert('p11', 'vt', 80, { ecgStrip: true, evidence: { hrBpm: 167.6, beatCount: 7, runMs: 2148, criterion: vtCriterion, thresholds: { minBeats: 5, hrAboveBpm: 100, leakageBelow: 0.65 } } });
+    const waveOnly = makeAlert('p11', 'vt', 81, { ecgStrip: true, evidence: { beatCount: 0, criterion: 'VF-filter leakage 0.64 < 0.65 over 4 s of ECG: VT/VF/flutter waveform (Kuo & Dillman 1978; fhir-and-alarms.md §5 VF/flutter ≥ 4 s, raised as vt)', thresholds: { minBeats: 5, hrAboveBpm: 100, leakageBelow: 0.65 } } });
+    const pause = makeAlert('p11', 'pause', 82, { ecgStrip: true, evidence: { gapMs: 3400, criterion: 'RR ≥ 3 s (pause); ≥ 5 s is an asystole, not a pause', thresholds: { minRrMs: 3000 } } });
+    const brady = makeAlert('p11', 'brady', 83, { ecgStrip: true, evidence: { hrBpm: 44.2, beatCount: 25, criterion: 'HR < 50 bpm for 5 consecutive beats; ends at HR ≥ 55 bpm for 5 beats (limit alarm); sustained 30 s', thresholds: { limitBpm: 50, consecutiveBeats: 5, hysteresisBpm: 5, recoveryBeats: 5, sustainMs: 30_000 } } });
+    const af = makeAlert('p11', 'afib', 84, { ecgStrip: true, evidence: { hrBpm: 118.2, beatCount: 90, durationMs: 45_000, criterion: 'irregular RR (Petrėnas et al. 2015 8-beat detector) for ≥ 30 s (ESC 2016), no consistent P wave in the ECG (P-wave coherence 0.33, limit 0.5)', thresholds: { minEpisodeMs: 30_000 } } });
+    const loss = makeAlert('p11', 'signal_loss', 85, { evidence: { criterion: 'no telemetry received for ≥ 10 s (issue 4: a streaming device silent for 10 s); measured on arrival (wall clock), onset = end of the last frame', thresholds: { silenceMs: 10_000 } } });
+    await publishAlerts(words.bus, words.api.projection, [vt, waveOnly, pause, brady, af, loss]);
+    const board = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const errors: string[] = [];
+    board.on('pageerror', (e) => errors.push(e.message));
+    try {
+      await board.goto(`${words.url}/#token=${await words.token('dr-words', 'clinician', ['p11'])}`);
+      await board.goto(`${words.url}/#/patient/p11`);
+      const row = (a: { id: string }) => board.locator(`#history-rows tr[data-alert-id="${a.id}"]`);
+      await row(loss).waitFor();
+      const sentence = (a: { id: string }) => row(a).locator('.evidence').textContent();
+      expect(await sentence(vt)).toBe('7 ventricular beats at 168/min over 2.1 s');
+      expect(await sentence(waveOnly)).toBe('VT/VF-like waveform on the ECG, no ventricular beats counted: check the strip');
+      expect(await sentence(pause)).toBe('3.4 s without a beat');
+      expect(await sentence(brady)).toBe('44/min, below 50/min for ≥ 30 s');
+      expect(await sentence(af)).toBe('irregular rhythm at 118/min for 45 s, no P waves');
+      expect(await sentence(loss)).toBe('no data from the device for ≥ 10 s: rhythm not monitored');
+      // What a clinician sees of the history holds no document section, issue number or detector internals …
+      const visible = await board.locator('#history-rows').innerText();
+      for (const engineering of ['fhir-and-alarms', 'issue 4', 'VF-filter leakage', 'Petrėnas', 'P-wave coherence', 'wall clock']) expect(visible).not.toContain(engineering);
+      // … and the criterion is one pointer or one click away: the sentence's tooltip, and a collapsed "criterion".
+      expect(await row(vt).locator('.evidence').getAttribute('title')).toBe(`Criterion: ${vtCriterion}\nThresholds: minBeats 5, hrAboveBpm 100, leakageBelow 0.65`);
+      const detail = row(vt).locator('details.criterion');
+      expect(await detail.evaluate((d) => (d as unknown as { open: boolean }).open)).toBe(false);
+      await detail.locator('summary').click();
+      expect(await detail.locator('.criterion-text').innerText()).toContain('Kuo & Dillman 1978; fhir-and-alarms.md §5');
+      expect(await row(loss).locator('details.criterion .criterion-text').textContent()).toContain('(issue 4: a streaming device silent for 10 s)');
+
+      // The board's alarm row: the sentence, with the criterion as its tooltip.
+      await board.goto(`${words.url}/#/`);
+      const item = board.locator(`#board li[data-alert-id="${af.id}"]`);
+      await item.waitFor();
+      expect(await item.locator('.alarm-text').innerText()).toMatch(/^Atrial fibrillation · irregular rhythm at 118\/min for 45 s, no P waves · .* ago$/);
+      expect(await item.locator('.evidence').getAttribute('title')).toContain('P-wave coherence 0.33, limit 0.5');
+
+      // The criteria form: the VF-filter leakage and complex-similarity thresholds sit under an "engineering" tag, still editable.
+      await board.goto(`${words.url}/#/patient/p11`);
+      const leakage = board.locator('#criteria-form .engineering input[name="vt.leakageBelow"]');
+      await leakage.waitFor();
+      expect(await board.locator('#criteria-form .engineering input[name="vt.similarityMin"]').count()).toBe(1);
+      expect(await leakage.locator('xpath=ancestor::span[contains(@class, "engineering")]').locator('.engineering-tag').textContent()).toBe('engineering');
+      // The clinical limits are not under it.
+      expect(await board.locator('#criteria-form .engineering input[name="vt.minBeats"]').count()).toBe(0);
+      expect(await board.locator('#criteria-form').evaluate((f) => (f as unknown as { checkValidity(): boolean }).checkValidity())).toBe(true);
+      expect(errors).toEqual([]);
+    } finally {
+      await board.close();
+      await words.close();
+      await criteria.close();
+    }
+  });
+
+  // Cardiologist walk #7: in mitdb 106's bigeminy the tile's rate flipped 61 ↔ 136 every second
+  // (the beat-to-beat rate of the newest frame). The tile shows the averaged rate (hrAvgBpm).
+  test('the tile and the patient view show the averaged heart rate: bigeminy at RR 0.45 / 1.0 s reads 83, not the newest frame\'s beat-to-beat rate', async () => {
+    const live = await startFixture({ heartbeatIntervalMs: 2000, liveVitals: true });
+    const board = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    try {
+      await live.registry.add('dev-p12', 'p12', 'test');
+      await board.goto(`${live.url}/#token=${await live.token('dr-rate', 'clinician', ['p12'])}`);
+      await board.locator('#connection.state-live').waitFor();
+      // 19 s of bigeminy: beats 0.45 s and 1.0 s apart in turn (82.8/min), in 1 s frames; the last
+      // frame holds one beat, 0.45 s after the one before.
+      const beats: TimedBeat[] = [];
+      for (let t = T0 + 200, i = 0; t < T0 + 19_000; t += i++ % 2 === 0 ? 450 : 1000) beats.push({ tMs: t, cls: i % 2 === 0 ? 'N' : 'V' });
+      const frames = [...buildFrames(beats, { t0Ms: T0, durationMs: 19_000, battery: 80 })];
+      const last = frames.at(-1)!.beats.filter((b) => b.rr > 0);
+      const beatToBeat = 60000 / (last.reduce((sum, b) => sum + b.rr, 0) / last.length);
+      // The newest frame's beat-to-beat rate (hrBpm, what the tile showed before) is far from the average.
+      expect(Math.abs(beatToBeat - 82.8)).toBeGreaterThan(20);
+      await live.bus.publish(STREAMS.telemetry, frames.map((frame) => ({ key: 'p12', value: Buffer.from(JSON.stringify({ schema: 'pb.telemetry.v1', deviceId: 'dev-p12', patientId: 'p12', format: 'json-v1', receivedAt: Date.now(), frame } satisfies TelemetryRecord)) })));
+      const hr = board.locator('[data-patient-id="p12"] .hr-value');
+      await board.locator('[data-patient-id="p12"] .hr-value', { hasText: /^83$/ }).waitFor();
+      expect(await hr.getAttribute('title')).toMatch(/^Averaged heart rate: the mean of the last 12/);
+      await board.goto(`${live.url}/#/patient/p12`);
+      await board.locator('#detail-now', { hasText: /^83 bpm \(averaged\) · / }).waitFor();
+    } finally {
+      await board.close();
+      await live.close();
     }
   });
 });
