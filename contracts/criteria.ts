@@ -62,7 +62,7 @@ const int = (min: number, max: number) => z.number().int().min(min).max(max);
  * - lead_off: frames flagged lead-off for ≥ 10 s (our choice, see processor/technical.ts) → 0–60 s.
  * - low_battery: < 15 % (issue 4), ends at ≥ 20 % (hysteresis, our choice) → 5–30 %, clear 10–50 %.
  */
-export const alarmCriteriaSchema = z.strictObject({
+const alarmCriteriaShape = {
   asystole: z.strictObject({ enabled: z.boolean().default(true), minGapMs: int(3000, 6000).default(4000) }).prefault({}),
   pause: z.strictObject({ enabled: z.boolean().default(true), minRrMs: int(2500, 4000).default(3000) }).prefault({}),
   extreme_brady: z.strictObject({ enabled: z.boolean().default(true), hrBelowBpm: int(30, 45).default(40), consecutiveBeats: int(3, 10).default(5), hysteresisBpm: int(0, 20).default(5), recoveryMs: int(0, 120_000).default(30_000) }).prefault({}),
@@ -74,7 +74,19 @@ export const alarmCriteriaSchema = z.strictObject({
   signal_loss: z.strictObject({ enabled: z.boolean().default(true), silenceMs: int(5000, 60_000).default(10_000) }).prefault({}),
   lead_off: z.strictObject({ enabled: z.boolean().default(true), minDurationMs: int(0, 60_000).default(10_000) }).prefault({}),
   low_battery: z.strictObject({ enabled: z.boolean().default(true), belowPct: int(5, 30).default(15), clearAtPct: int(10, 50).default(20) }).prefault({}),
-}).superRefine((c, ctx) => {
+};
+type AlarmCriteriaShape = typeof alarmCriteriaShape;
+/** Each kind's schema, untyped by kind (to walk them). */
+const kindSchemas = alarmCriteriaShape as Record<string, z.ZodPrefault<z.ZodObject>>;
+
+/**
+ * What a client may write (`PUT /v1/patients/{id}/criteria`): strict, so a misspelt field or kind
+ * is a 400 naming it, never a setting silently ignored.
+ */
+export const alarmCriteriaSchema = z.strictObject(alarmCriteriaShape).superRefine(checkCombination);
+
+/** Rules across fields, for writing and reading alike. */
+function checkCombination(c: z.output<z.ZodObject<AlarmCriteriaShape>>, ctx: z.RefinementCtx): void {
   for (const kind of ALWAYS_ON_KINDS) {
     if (!c[kind as keyof typeof c].enabled) {
       // Monitors commonly forbid switching off lethal-arrhythmia alarms (IEC 60601-2-27 is said to
@@ -91,12 +103,49 @@ export const alarmCriteriaSchema = z.strictObject({
   if (c.low_battery.clearAtPct <= c.low_battery.belowPct) {
     ctx.addIssue({ code: 'custom', path: ['low_battery', 'clearAtPct'], message: `must be above belowPct (${c.low_battery.belowPct} %)` });
   }
-});
+}
 
 /** Complete criteria of one patient (every kind present, defaults filled in). */
 export type AlarmCriteria = z.output<typeof alarmCriteriaSchema>;
 /** What a client may send: any subset; missing fields take the defaults (not the previous version). */
 export type AlarmCriteriaInput = z.input<typeof alarmCriteriaSchema>;
+
+/**
+ * Criteria as read back from the criteria stream: the fields this version knows are validated as
+ * on writing (ranges, defaults, the rules across fields); fields and kinds it does not know are
+ * kept as they are (typed as the known ones only). Why: the stream is read by every version of a
+ * rolling deploy, and a newer API's record carries fields an older reader has never seen
+ * (`hysteresisBpm`, `recoveryMs`, `offDelayMs`, and earlier `sustainMs`, each added after the
+ * schema): read strictly, the whole record was refused and the older processor went on with the
+ * patient's previous criteria, or the defaults. Kept rather than dropped, so an older API that
+ * republishes the patient's versions with its next change does not reset a newer field to its
+ * default. The processor then drops them ({@link knownAlarmCriteria}) and says once which.
+ */
+export const storedAlarmCriteriaSchema = z
+  .looseObject(Object.fromEntries(Object.entries(kindSchemas).map(([kind, fields]) => [kind, fields.unwrap().loose().prefault({})])) as unknown as AlarmCriteriaShape)
+  .superRefine(checkCombination);
+
+/**
+ * The criteria with only the fields this version knows, and the paths of the others
+ * (`extreme_tachy.someNewMs`, or a kind's name), as a reader of {@link storedAlarmCriteriaSchema} got them.
+ */
+export function knownAlarmCriteria(stored: AlarmCriteria): { criteria: AlarmCriteria; unknownFields: string[] } {
+  const unknownFields: string[] = [];
+  const criteria: Record<string, Record<string, unknown>> = {};
+  for (const [kind, fields] of Object.entries(stored as unknown as Record<string, Record<string, unknown>>)) {
+    const known = Object.hasOwn(kindSchemas, kind) ? kindSchemas[kind]!.unwrap().shape : undefined;
+    if (!known) {
+      unknownFields.push(kind);
+      continue;
+    }
+    criteria[kind] = Object.fromEntries(Object.entries(fields).filter(([field]) => {
+      if (Object.hasOwn(known, field)) return true;
+      unknownFields.push(`${kind}.${field}`);
+      return false;
+    }));
+  }
+  return { criteria: criteria as unknown as AlarmCriteria, unknownFields };
+}
 
 /** The defaults of fhir-and-alarms.md §5: what applies to a patient nobody configured. */
 export const DEFAULT_ALARM_CRITERIA: AlarmCriteria = Object.freeze(alarmCriteriaSchema.parse({})) as AlarmCriteria;
@@ -112,7 +161,7 @@ export const criteriaVersionSchema = z.object({
   setBy: z.string().min(1),
   setAt: isoTime,
   reason: z.string().max(500).optional(),
-  alarms: alarmCriteriaSchema,
+  alarms: storedAlarmCriteriaSchema,
 });
 export type CriteriaVersion = z.output<typeof criteriaVersionSchema>;
 

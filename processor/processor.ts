@@ -33,7 +33,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AlertEnvelope } from '../contracts/alert.ts';
-import { criteriaRecordSchema, type AlarmCriteria, type CriteriaRecord } from '../contracts/criteria.ts';
+import type { AlarmCriteria, CriteriaRecord } from '../contracts/criteria.ts';
+import { criteriaRecordReader } from './criteria-read.ts';
 import { STREAMS } from '../contracts/topics.ts';
 import type { Bus, ConsumedMessage, Subscription } from '../platform/bus/index.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
@@ -132,7 +133,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
   const criteria = new ChangelogTable<CriteriaRecord>({
     // Groups of this instance alone (its instance id): deleted when it stops.
     bus, stream: STREAMS.criteria, groupId: `pulsebridge-processor-criteria-${instanceId}`, ephemeralGroup: true, logger,
-    parse: (_key, value) => criteriaRecordSchema.safeParse(value).data,
+    // Fields of a newer version's criteria are dropped with a warning (rolling deploys).
+    parse: criteriaRecordReader(logger),
   });
   const state = new ChangelogTable<StreamStateRecord>({
     bus, stream: STREAMS.processorState, groupId: `pulsebridge-processor-state-${instanceId}`, ephemeralGroup: true, logger,
