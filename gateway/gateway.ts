@@ -456,20 +456,45 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     rateLimiter?.forget(deviceId);
     logger.info('device disconnected', { deviceId, reason });
   });
-  broker.on('subscribe', (subscriptions, client) => {
-    const deviceId = deviceOf(client);
-    if (!deviceId || !dispatcher) return;
-    const cmdTopic = deviceTopics(deviceId).cmd;
-    // A refused subscription is reported with granted QoS 0x80 (lib/handlers/subscribe.js).
-    if (!subscriptions.some((s) => s.topic === cmdTopic && (s.qos as number) !== 128)) return;
+  /**
+   * Connections whose command subscription has been served: pending and unanswered commands are
+   * sent once per connection, whichever comes first — the session restored at CONNECT or the
+   * device's SUBSCRIBE — so a device that does both (mqtt.js, the simulator) gets each once.
+   */
+  const commandsServed = new WeakSet<Client>();
+  const serveCommands = (client: Client, deviceId: string) => {
+    if (!dispatcher || commandsServed.has(client)) return;
+    commandsServed.add(client);
     dispatcher.subscribed(deviceId).catch((err: unknown) => {
       pollErrors.inc({ step: 'commands' });
       logger.warn('pending commands could not be delivered', { deviceId, err: err as Error });
     });
+  };
+  // A device with a persistent session (clean session false, sessionPresent 1 in the CONNACK)
+  // need not subscribe again [MQTT-3.1.2-4]: aedes restores its subscriptions inside CONNECT
+  // (lib/handlers/connect.js restoreSubs, after authorizeSubscribe) without a 'subscribe' event.
+  // Until the firmware walk of 2026-12-07 such a device never got a command after its first reconnect.
+  // 'clientReady' comes after the CONNACK, so no command precedes it on the wire.
+  broker.on('clientReady', (client) => {
+    const deviceId = deviceOf(client);
+    if (!deviceId) return;
+    // aedes' Client keeps its live subscriptions by topic; the type declarations omit the field.
+    const restored = (client as unknown as { subscriptions?: Record<string, unknown> }).subscriptions;
+    if (restored?.[deviceTopics(deviceId).cmd]) serveCommands(client, deviceId);
+  });
+  broker.on('subscribe', (subscriptions, client) => {
+    const deviceId = deviceOf(client);
+    if (!deviceId) return;
+    const cmdTopic = deviceTopics(deviceId).cmd;
+    // A refused subscription is reported with granted QoS 0x80 (lib/handlers/subscribe.js).
+    if (!subscriptions.some((s) => s.topic === cmdTopic && (s.qos as number) !== 128)) return;
+    serveCommands(client, deviceId);
   });
   broker.on('unsubscribe', (topics, client) => {
     const deviceId = deviceOf(client);
-    if (deviceId && topics.includes(deviceTopics(deviceId).cmd)) dispatcher?.gone(deviceId);
+    if (!deviceId || !topics.includes(deviceTopics(deviceId).cmd)) return;
+    commandsServed.delete(client);
+    dispatcher?.gone(deviceId);
   });
   // A PUBACK of a command is a sign of life. (Which command it acknowledges is not knowable here:
   // aedes keeps no outgoing packet for clean sessions and reports `undefined`; the device's

@@ -1,9 +1,11 @@
 /**
  * Device commands (device-protocol.md "Commands"): persisted with a time-to-live, delivered at
  * QoS 1 when the device is subscribed (now, or when it reconnects), results correlated by id,
- * no answer → timed_out, TTL passed before delivery → expired, every step audited.
+ * no answer → timed_out, TTL passed before delivery → expired, every step audited; a device with a
+ * persistent session (clean session false) that does not subscribe again after reconnecting.
  */
-import type { MqttClient } from 'mqtt';
+import fs from 'node:fs';
+import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { DeadLetterRecord } from '../../contracts/telemetry.ts';
 import { STREAMS } from '../../contracts/topics.ts';
@@ -11,7 +13,7 @@ import { InProcessBus } from '../../platform/bus/index.ts';
 import type { DeviceCredentials } from '../../platform/security/index.ts';
 import { DeviceRegistry } from '../../platform/registry/index.ts';
 import { connectDevice, publishQos1 } from '../helpers/gateway-fixture.ts';
-import { startLifecycleGateway, until, type LifecycleFixture } from './lifecycle-fixture.ts';
+import { sleep, startLifecycleGateway, until, type LifecycleFixture } from './lifecycle-fixture.ts';
 
 let bus: InProcessBus;
 let fx: LifecycleFixture;
@@ -116,4 +118,74 @@ it('results for unknown commands, for another device\'s command, and malformed r
     ['pb/v1/dev/dev-1/cmd/ack', 'unknown_command'], ['pb/v1/dev/dev-1/cmd/ack', 'unknown_command'], ['pb/v1/dev/dev-1/cmd/ack', 'invalid_command_result'],
   ]);
   expect(api.commands.get(other.id)?.state).toBe('pending');
+});
+
+// Persistent sessions, found in the firmware walk of 2026-12-07 (/work/notes/firmware-walk.md):
+// firmware that subscribes to its command topic once and, reconnecting with sessionPresent 1, does
+// not subscribe again ([MQTT-3.1.2-4]: the server keeps the subscription) got no command after its
+// first reconnect — neither those that waited while it was offline nor those created later.
+
+/** A firmware-like connection: clean session false; collects commands; resolves with the CONNACK's sessionPresent. */
+async function connectPersistent(creds: DeviceCredentials): Promise<{ client: MqttClient; sessionPresent: boolean; received: string[] }> {
+  const client = mqtt.connect(`mqtts://localhost:${fx.port}`, {
+    clientId: 'dev-1', protocolVersion: 4, clean: false, reconnectPeriod: 0, connectTimeout: 5000,
+    ca: fs.readFileSync(creds.ca), cert: fs.readFileSync(creds.cert), key: fs.readFileSync(creds.key),
+  });
+  const received: string[] = [];
+  client.on('message', (topic, payload) => { if (topic === cmdTopic('dev-1')) received.push((JSON.parse(payload.toString()) as { id: string }).id); });
+  const sessionPresent = await new Promise<boolean>((resolve, reject) => {
+    client.once('connect', (ack) => resolve(ack.sessionPresent));
+    client.once('error', reject);
+  });
+  return { client, sessionPresent, received };
+}
+
+async function disconnect(client: MqttClient): Promise<void> {
+  await client.endAsync();
+  await until(() => fx.gateway.connectedDevices === 0, 5000, 'the disconnect');
+}
+
+it('a device that reconnects with its session present and does not subscribe again gets the commands that waited and those created later', async () => {
+  const creds = fx.addDevice('dev-1', 'pat-1');
+  const first = await connectPersistent(creds);
+  expect(first.sessionPresent).toBe(false);
+  await first.client.subscribeAsync(cmdTopic('dev-1'), { qos: 1 });
+  await disconnect(first.client);
+
+  const waiting = api.commands.create('dev-1', { type: 'ping' }, 'test');
+  await fx.gateway.poll(); // offline: stays pending
+
+  const second = await connectPersistent(creds);
+  expect(second.sessionPresent).toBe(true);
+  await until(() => second.received.length === 1, 5000, 'the command that waited');
+  await publishQos1(second.client, `${cmdTopic('dev-1')}/ack`, JSON.stringify({ id: waiting.id, ok: true }));
+
+  const later = api.commands.create('dev-1', { type: 'config', config: { frameMs: 1000, ecg: true, fs: 250 } }, 'test');
+  await until(() => second.received.length === 2, 5000, 'the command created while connected');
+  await publishQos1(second.client, `${cmdTopic('dev-1')}/ack`, JSON.stringify({ id: later.id, ok: true }));
+  await disconnect(second.client);
+
+  expect(second.received).toEqual([waiting.id, later.id]);
+  expect(api.commands.get(waiting.id)).toMatchObject({ state: 'ok', deliveryCount: 1 });
+  expect(api.commands.get(later.id)).toMatchObject({ state: 'ok', deliveryCount: 1 });
+});
+
+it('a device that reconnects with its session present and subscribes again anyway gets a waiting command once', async () => {
+  const creds = fx.addDevice('dev-1', 'pat-1');
+  const first = await connectPersistent(creds);
+  await first.client.subscribeAsync(cmdTopic('dev-1'), { qos: 1 });
+  await disconnect(first.client);
+  const waiting = api.commands.create('dev-1', { type: 'ping', timeoutMs: 60_000 }, 'test');
+
+  const second = await connectPersistent(creds);
+  expect(second.sessionPresent).toBe(true);
+  await second.client.subscribeAsync(cmdTopic('dev-1'), { qos: 1 });
+  await until(() => second.received.length >= 1, 5000, 'the command');
+  // Settle: a second delivery (restored session and SUBSCRIBE each serving it) would follow within milliseconds.
+  await sleep(300);
+  await fx.gateway.poll();
+  await disconnect(second.client);
+
+  expect(second.received).toEqual([waiting.id]);
+  expect(api.commands.get(waiting.id)).toMatchObject({ state: 'delivered', deliveryCount: 1 });
 });
