@@ -7,10 +7,15 @@
  * a handshake that fails (certificate not trusted, wrong host, client certificate refused) is a
  * transport failure like no connection: paused and retried, never sent in plain text instead.
  *
- * ACK handling (HL7 v2.6 §2.9, original/enhanced mode): AA/CA = delivered. AR/CR (rejected: the
- * message itself is wrong) = dead-lettered with the ACK text. AE/CE (application error), no ACK in
- * time or no connection = the engine cannot take messages now: the export pauses and retries the
- * same message with backoff until it is ACKed (nothing is committed before), like the FHIR path.
+ * ACK handling (HL7 v2.6 §2.9, original/enhanced mode): AA/CA = delivered. AR/CR (rejected) =
+ * dead-lettered with the ACK text. No ACK in time or no connection = the engine cannot take
+ * messages now: the export pauses and retries the same message with backoff until it is ACKed
+ * (nothing is committed before), like the FHIR path. AE/CE: the engine answered that it found an
+ * error in this message (v2.5 §2.9.2.2 b: "send an error response, providing error information";
+ * a reason unrelated to the content is AR, c). The same message is retried `maxErrorAttempts`
+ * times (an engine may answer AE for a passing fault) and then dead-lettered as `hl7_error`, as
+ * the FHIR path does with a 403: retried for ever, one message the engine keeps refusing (an MRN
+ * its ADT does not know) held every other patient's alarms back for as long as nobody intervened.
  * The same control id is re-sent on a retry, so a de-duplicating engine records it once.
  *
  * Revisions already sent are not sent again (SentLedger below). The alerts stream carries the
@@ -48,6 +53,8 @@ export interface Hl7ExporterOptions {
   ackTimeoutMs?: number;
   /** Retries while the engine is unreachable or answers AE. Default 500 ms doubling to 30 s. */
   backoff?: { baseDelayMs: number; maxDelayMs: number };
+  /** Sends of one message the engine answers AE/CE before it is dead-lettered (`hl7_error`). Default 5. */
+  maxErrorAttempts?: number;
   now?: () => number;
   /** Alerts the ledger of sent revisions remembers (least recently sent forgotten first). Default 100 000. */
   ledgerSize?: number;
@@ -120,6 +127,7 @@ export interface Hl7Exporter {
 export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
   const now = o.now ?? Date.now;
   const policy = { maxAttempts: Number.POSITIVE_INFINITY, baseDelayMs: 500, maxDelayMs: 30_000, ...o.backoff };
+  const maxErrorAttempts = o.maxErrorAttempts ?? 5;
   const sent = o.metrics.counter('pb_hl7_messages_total', 'HL7 v2 messages ACKed by the receiver, by message type');
   const naks = o.metrics.counter('pb_hl7_naks_total', 'HL7 v2 negative acknowledgements and failed sends, by code');
   const paused = o.metrics.gauge('pb_hl7_export_paused', '1 while the HL7 export waits for the receiver');
@@ -144,8 +152,17 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
     await c?.close().catch(() => {});
   };
 
-  /** Sends one message until it is ACKed; throws PB_HL7_NAK on a reject (AR/CR). */
+  /** The engine answers again: the export is no longer paused (an AR too: the engine is there, the message was refused). */
+  const resume = () => {
+    if (pause === undefined) return;
+    o.logger.info('HL7 export resumed', { after: pause });
+    pause = undefined;
+    paused.set({}, 0);
+  };
+
+  /** Sends one message until it is ACKed; throws PB_HL7_NAK on a reject (AR/CR) or after `maxErrorAttempts` AE/CE answers. */
   const deliver = async (text: string, type: string, signal: AbortSignal): Promise<void> => {
+    let errorAnswers = 0;
     for (let round = 1; ; round++) {
       let reason: string;
       try {
@@ -154,15 +171,17 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
         const detail = ack.getSegment('MSA')?.getComponent(3, 1) || ack.getSegment('ERR')?.toString() || '';
         if (code === 'AA' || code === 'CA') {
           sent.inc({ type });
-          if (pause !== undefined) {
-            o.logger.info('HL7 export resumed', { after: pause });
-            pause = undefined;
-            paused.set({}, 0);
-          }
+          resume();
           return;
         }
         naks.inc({ code: code || 'none' });
-        if (code === 'AR' || code === 'CR') throw new PulsebridgeError('PB_HL7_NAK', `HL7 receiver rejected ${type} (${code}${detail ? `: ${detail}` : ''})`, { details: { code, detail } });
+        const refused = code === 'AR' || code === 'CR';
+        const erred = (code === 'AE' || code === 'CE') && ++errorAnswers >= maxErrorAttempts;
+        if (refused || erred) {
+          resume();
+          const what = refused ? 'rejected' : `answered ${errorAnswers} sends with an error to`;
+          throw new PulsebridgeError('PB_HL7_NAK', `HL7 receiver ${what} ${type} (${code}${detail ? `: ${detail}` : ''})`, { details: { code, detail } });
+        }
         // The receiver's text may quote the message (its PID: the MRN), and the reason goes to the
         // log and the unauthenticated /healthz: the codes only there, the text at debug level.
         const errorCode = ack.getSegment('ERR')?.getComponent(3, 1) || '';
@@ -268,20 +287,22 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
       // The heart rate and the alarm go and fail independently: a rejected ORU^R01 must not keep
       // the alarm's start from the engine. One dead letter per snapshot; its replay sends again
       // only what the engine did not take (the ledger skips the rest).
-      const rejected: { type: string; text: string }[] = [];
+      const rejected: { type: string; text: string; code: string }[] = [];
       const send = async (text: string, type: string, sentNow: () => void) => {
         try {
           await deliver(text, type, signal);
           sentNow();
         } catch (err) {
           if (signal.aborted || !(err instanceof PulsebridgeError) || err.code !== 'PB_HL7_NAK') throw err;
-          rejected.push({ type, text: err.message });
+          rejected.push({ type, text: err.message, code: String(err.details?.code ?? '') });
         }
       };
       const hr = sendHr ? pcd01HeartRate(alert, options, at) : undefined;
       if (hr) await send(hr, 'ORU^R01', () => ledger.note(alert.id, { hr: true }));
       if (sendAlarm) await send(pcd04Alarm(alert, options, at), 'ORU^R40', () => ledger.note(alert.id, { revision: alert.revision }));
-      if (rejected.length > 0) dead.push({ message, alert, reason: 'hl7_rejected', detail: rejected.map((r) => r.text).join('; '), rejected: rejected.map((r) => r.type) });
+      // `hl7_error`: only AE/CE answers (the engine found an error in it); `hl7_rejected`: an AR/CR.
+      const reason = rejected.every((r) => r.code === 'AE' || r.code === 'CE') ? 'hl7_error' : 'hl7_rejected';
+      if (rejected.length > 0) dead.push({ message, alert, reason, detail: rejected.map((r) => r.text).join('; '), rejected: rejected.map((r) => r.type) });
     }
     if (dead.length > 0) {
       await o.bus.publish(STREAMS.deadLetter, dead.map((d) => {

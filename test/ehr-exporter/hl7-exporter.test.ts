@@ -115,6 +115,31 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
     expect(bus.read(STREAMS.deadLetter)).toEqual([]);
   });
 
+  it('dead-letters a message the engine keeps answering AE (an error in it), then goes on with the next patient', async () => {
+    // HL7 v2.5 §2.9.2.2 b: AE = the engine found an error in this message (its ADT does not
+    // know the MRN, say). Retried for ever, it held every other patient's alarms back.
+    const { exporter: e, metrics } = exporter();
+    listener.answers.push('AE', 'AE', 'AE', 'AE', 'AE');
+    listener.rejectText = 'Unknown patient MRN-001';
+    const other = makeAlert('afib');
+    await e.handleBatch([consumed(envelope({ ...asystole, revision: 2 }), 4), consumed(envelope({ ...other, revision: 2 }), 5)]);
+    expect(controlIds()).toEqual([...Array(5).fill(`${asystole.id}-2`), `${other.id}-2`]);
+    const dead = bus.read(STREAMS.deadLetter).map((m) => JSON.parse(m.value.toString()) as DeadLetterRecord);
+    expect(dead.map((d) => [d.reason, d.detail.includes('AE: Unknown patient MRN-001')])).toEqual([['hl7_error', true]]);
+    expect(metrics.counter('pb_ehr_dead_letters_total', '').get({ reason: 'hl7_error' })).toBe(1);
+    expect(e.health()).toEqual({ status: 'ok' });
+  });
+
+  it('is no longer paused once the engine answers again, an AR included', async () => {
+    const { exporter: e, metrics } = exporter();
+    listener.answers.push('AE', 'AR');
+    await e.handleBatch([consumed(envelope({ ...asystole, revision: 2 }), 0)]);
+    expect(bus.read(STREAMS.deadLetter)).toHaveLength(1);
+    // Before: "paused, ACK AE" until some later message was ACKed, however long that took.
+    expect(e.health()).toEqual({ status: 'ok' });
+    expect(metrics.gauge('pb_hl7_export_paused', '').get({})).toBe(0);
+  });
+
   it('dead-letters a message the receiver rejects (AR) and goes on with the next', async () => {
     const { exporter: e } = exporter();
     listener.answers.push('AR');
