@@ -175,6 +175,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const clientsByDevice = new Map<string, Client>();
   /** Why we (or an error) ended a connection, for the liveness record. */
   const closeReasons = new WeakMap<Client, string>();
+  /** Per connection, the release of the last device message's acknowledgement (authorizePublish: in receive order). */
+  const ackOrder = new WeakMap<Client, Promise<void>>();
 
   const framesReceived = metrics.counter('pb_gateway_frames_received_total', 'Telemetry frames received');
   const framesAcked = metrics.counter('pb_gateway_frames_acknowledged_total', 'Telemetry frames acknowledged after the bus acknowledged them');
@@ -391,18 +393,26 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         : decision.kind === 'telemetry' ? handleTelemetry(identity.deviceId, packet.topic, payload)
         : decision.kind === 'status' ? handleStatus(identity.deviceId, packet.topic, payload)
         : handleCommandResult(identity.deviceId, packet.topic, payload);
-      work.then(
+      const outcome = work.then(
         () => {
           busFailing.set({}, 0);
-          callback(null);
+          return null;
         },
         (err: unknown) => {
           busFailures.inc();
           busFailing.set({}, 1);
           logger.warn('bus did not acknowledge; message not acknowledged to the device', { deviceId: identity.deviceId, topic: packet.topic, err: err as Error });
-          callback(err instanceof Error ? err : new Error(String(err)));
+          return err instanceof Error ? err : new Error(String(err));
         },
       );
+      // aedes writes the PUBACK (PUBREC for QoS 2) as soon as this callback runs, and runs the
+      // PUBLISH packets of one socket read concurrently; the work above finishes in any order (a
+      // status needs no bus, a rejected frame goes to another stream than an accepted one). MQTT
+      // 3.1.1 [MQTT-4.6.0-2, -3] wants the acknowledgements in the order the PUBLISH packets came,
+      // and firmware may rely on it (an acknowledged frame frees the flash before it), so each
+      // message's callback waits for the one before it on the same connection.
+      const released = (ackOrder.get(client) ?? Promise.resolve()).then(() => outcome).then((err) => callback(err));
+      ackOrder.set(client, released);
     },
 
     authorizeSubscribe(client, subscription, callback) {

@@ -56,6 +56,31 @@ describe('gateway', () => {
     client.end(true);
   });
 
+  it('acknowledges the PUBLISH packets of a connection in the order they came, whichever the bus acknowledged first', async () => {
+    // MQTT 3.1.1 [MQTT-4.6.0-2]. Firmware walk of 2026-12-07: a pipelined valid frame, invalid
+    // frame and status were PUBACKed 1, 3, 2 (each as soon as its own work was done).
+    const creds = fx.addDevice('dev-1', 'pat-1');
+    const client = await connectDevice(fx.port, { clientId: 'dev-1', creds });
+    const sent: number[] = [];
+    const acked: number[] = [];
+    client.on('packetsend', (p) => { if (p.cmd === 'publish') sent.push(p.messageId!); });
+    client.on('packetreceive', (p) => { if (p.cmd === 'puback') acked.push(p.messageId!); });
+    bus.hold();
+    const valid = publishQos1(client, telemetryTopic('dev-1'), frameJson(1));
+    const invalid = publishQos1(client, telemetryTopic('dev-1'), '{"v":1,"seq":');
+    while (bus.held.length < 2) await sleep(5);
+    // The bus acknowledges the dead letter of the second frame first …
+    bus.held.find((h) => h.stream === STREAMS.deadLetter)!.release();
+    while (bus.inner.read(STREAMS.deadLetter).length === 0) await sleep(5);
+    await sleep(50);
+    // … and the first frame's telemetry record after it.
+    bus.release();
+    await Promise.all([valid, invalid]);
+    client.end(true);
+    expect(sent).toHaveLength(2);
+    expect(acked).toEqual(sent);
+  });
+
   it('sends a frame that fails validation to the dead-letter stream with its reason and raw payload', async () => {
     const creds = fx.addDevice('dev-1', 'pat-1');
     const client = await connectDevice(fx.port, { clientId: 'dev-1', creds });
