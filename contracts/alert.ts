@@ -55,6 +55,13 @@ export interface AlertEvidence {
   batteryPct?: number;
   /** Why the lifecycle did something unusual, e.g. an end estimated after a processor restart. */
   note?: string;
+  /**
+   * End evidence only: what the rhythm did as the episode ended, in words for the reader (AF
+   * ending into a regular rate > 120/min, or with an extreme tachycardia open: "irregularity
+   * ended, rate 150/min regular — consider atrial flutter"; processor/detectors/afib.ts). Shown in
+   * the EHR note of the end (ehr-exporter/bundle.ts). Optional: absent for most ends.
+   */
+  endNote?: string;
   /** The criterion that fired, with its thresholds, so the reader need not look it up. */
   criterion: string;
   thresholds: Record<string, number>;

@@ -89,6 +89,12 @@ export function lifecycleNotes(alert: Alert): Annotation[] {
   if (alert.acknowledgedAt) {
     notes.push({ authorString: alert.acknowledgedBy ?? 'unknown', time: toInstant(alert.acknowledgedAt, 'alert.acknowledgedAt'), text: `${NOTE_PREFIX}acknowledged by ${alert.acknowledgedBy ?? 'unknown'}` });
   }
+  const endNote = alert.evidence.endNote;
+  if (alert.end && endNote && !(alert.resolvedAt && alert.resolvedBy === SYSTEM_ACTOR)) {
+    // What the rhythm did at the end (an AF ending into a fast regular rate: consider flutter),
+    // also while the alert waits for review; a processor-resolved one says it in selfEndedText.
+    notes.push({ authorString: 'Pulsebridge', time: toInstant(alert.end, 'alert.end'), text: `${NOTE_PREFIX}ended at ${alert.end}: ${endNote}` });
+  }
   if (alert.resolvedAt && alert.resolvedBy === SYSTEM_ACTOR) {
     // The processor closing an alarm whose condition ended is not someone dealing with it:
     // "resolved by pulsebridge-processor" read as if it had been seen to.
@@ -105,11 +111,14 @@ export function lifecycleNotes(alert: Alert): Annotation[] {
 /**
  * An alert the processor closed itself: its condition ended on its own ("ended on its own at …"),
  * or the lifecycle closed it for the reason in its evidence note (an end estimated after a
- * restart, the alarm switched off); "not reviewed" when no clinician acknowledged it.
+ * restart, the alarm switched off); "not reviewed" when no clinician acknowledged it. What the
+ * rhythm did at the end (evidence `endNote`: "irregularity ended, rate 150/min regular — consider
+ * atrial flutter") follows the end in brackets.
  */
 export function selfEndedText(alert: Alert): string {
   const at = alert.end ?? alert.resolvedAt ?? 'an unknown time';
-  const what = alert.evidence.note ? `closed by Pulsebridge at ${at}: ${alert.evidence.note}` : `ended on its own at ${at}`;
+  const endNote = alert.evidence.endNote ? ` (${alert.evidence.endNote})` : '';
+  const what = alert.evidence.note ? `closed by Pulsebridge at ${at}: ${alert.evidence.note}` : `ended on its own at ${at}${endNote}`;
   return alert.acknowledgedAt ? what : `${what} — not reviewed by a clinician`;
 }
 

@@ -147,6 +147,9 @@ export function pcd04Alarm(alert: Alert, o: Hl7Options, now: string): string {
   // Which escalation this is (we know of no ACM facet for it): the engine can tell the first
   // from the second without counting messages.
   if (alert.escalationLevel) obx.push(['OBX', '', 'NM', 'escalation_level^Escalation level^99PB', '1.0.0.0.6', String(alert.escalationLevel), '', '', '', '', '', 'R']);
+  // What the rhythm did at the end, in words (an AF ending into a fast regular rate: consider
+  // flutter; contracts/alert.ts `endNote`), under a local code like the escalation level.
+  if (alert.end && alert.evidence.endNote) obx.push(['OBX', '', 'ST', 'end_note^End note^99PB', '1.0.0.0.7', escapeHl7(alert.evidence.endNote), '', '', '', '', '', 'R']);
   obx.forEach((segment, i) => (segment[1] = String(i + 1)));
   const end = alert.end ? hl7Time(alert.end) : '';
   return message([

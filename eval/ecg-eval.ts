@@ -21,7 +21,7 @@ import { evaluationDetectors } from './detector-set.ts';
 import { alarmRates, scoreAlarms, type AlarmRate, type KindAlarms, type RecordResult, type ScoredEpisode } from './evaluate.ts';
 import { runEvaluation } from './harness.ts';
 import { evaluateQrsRecord, replayEcgOnly, type QrsRecordResult } from './qrs.ts';
-import { listRecords, loadRecord, type EvalDatabase } from './records.ts';
+import { listRecords, loadRecord, type EvalDatabase, type ReferenceRecord } from './records.ts';
 import type { AlertKind } from '../contracts/alert.ts';
 
 const pct = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(2));
@@ -104,6 +104,16 @@ export interface EcgPathRecordAlarms {
   falseEpisodes: ScoredEpisode[];
 }
 
+/** Each record of `db` (or of `only`) with a signal on `lead` and reference beats: the lead ({@link loadQrsRecord}) and the reference. */
+export async function* recordsWithLead(dataDir: string, db: EvalDatabase, only?: readonly string[], lead: QrsLead = 'scored'): AsyncGenerator<{ name: string; record: WfdbRecord; reference: ReferenceRecord }> {
+  const dir = join(dataDir, db);
+  for (const name of await listRecords(dir)) {
+    if (only && !only.includes(name)) continue;
+    const loaded = await loadQrsRecord(dir, name, lead);
+    if (loaded) yield { name, record: loaded.record, reference: await loadRecord(db, dir, name) };
+  }
+}
+
 /**
  * Physiological alarms when the records' ECG is all a device sends: each record with a signal
  * (its scored lead, {@link qrsLeadIndex}, or its other one: `lead`) replayed as an ECG-only
@@ -114,14 +124,9 @@ export interface EcgPathRecordAlarms {
  */
 export async function ecgPathAlarms(dataDir: string, db: EvalDatabase, only?: readonly string[], lead: QrsLead = 'scored'): Promise<EcgPathRecordAlarms[]> {
   const out: EcgPathRecordAlarms[] = [];
-  const dir = join(dataDir, db);
-  for (const name of await listRecords(dir)) {
-    if (only && !only.includes(name)) continue;
-    const loaded = await loadQrsRecord(dir, name, lead);
-    if (!loaded) continue;
-    const reference = await loadRecord(db, dir, name);
-    const { alarmScopeMs, alarms, unsupported } = scoreAlarms(reference, replayEcgOnly(loaded.record, evaluationDetectors()));
-    out.push({ name, lead: loaded.record.ecg?.description ?? '', alarmScopeMs, alarms, falseEpisodes: unsupported });
+  for await (const { name, record, reference } of recordsWithLead(dataDir, db, only, lead)) {
+    const { alarmScopeMs, alarms, unsupported } = scoreAlarms(reference, replayEcgOnly(record, evaluationDetectors()));
+    out.push({ name, lead: record.ecg?.description ?? '', alarmScopeMs, alarms, falseEpisodes: unsupported });
   }
   return out;
 }

@@ -9,7 +9,8 @@
  * With afdb, AF leave-one-record-out follows the tables; `cinc2017` (ECG strips, no beat
  * annotations) is the cross-database AF test (eval/af-generalisation.ts). mitdb also gets the QRS
  * detector's bxb from its ECG, `challenge2015` the VT alarm score, and the other beat databases
- * the alarm rates before/after the proposed limit-alarm delays (eval/ecg-eval.ts).
+ * the alarm rates before/after the proposed limit-alarm delays (eval/ecg-eval.ts); mitdb also the VT
+ * alarms of a device sending firmware beats and ECG together (eval/firmware-ecg-path.ts).
  * Defaults: DIR = ../shared/data/ecg next to the repository; the databases: those of DIR's folders;
  * FILE = eval/results/latest.json.
  */
@@ -26,6 +27,7 @@ import { formatReport } from './report.ts';
 import { afdbLoro, cinc2017Evaluation, formatCinc2017, formatLoro } from './af-generalisation.ts';
 import { formatCinc2017Streaming } from './cinc2017-stream.ts';
 import { extremeEndEvaluation, formatExtremeEnd } from './extreme-end.ts';
+import { detectorsWithoutFirmwareVeto, firmwareEcgPathAlarms, formatFirmwareEcgPath } from './firmware-ecg-path.ts';
 import { challenge2015Evaluation, ecgPathAlarms, formatChallenge2015, formatEcgPathAlarms, formatNuisance, formatQrs, nuisanceEvaluation, qrsEvaluation } from './ecg-eval.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
@@ -110,6 +112,8 @@ const qrsOtherLead = qrs.length > 0 ? await qrsEvaluation(values.data, 'mitdb', 
 const mitdbReferenceRates = alarmRates(run.results.filter((r) => r.database === 'mitdb'));
 const ecgPath = qrs.length > 0 ? await ecgPathAlarms(values.data, 'mitdb', only) : [];
 const ecgPathOtherLead = qrs.length > 0 ? await ecgPathAlarms(values.data, 'mitdb', only, 'other') : [];
+// Firmware beats and ECG together (cardiologist walk 8a): vt without and with the firmware-rhythm veto.
+const firmwareEcg = qrs.length > 0 ? { before: await firmwareEcgPathAlarms(values.data, 'mitdb', only, 'scored', detectorsWithoutFirmwareVeto), after: await firmwareEcgPathAlarms(values.data, 'mitdb', only) } : undefined;
 const challenge2015 = requested.includes('challenge2015') ? await challenge2015Evaluation(resolve(values.data, 'challenge2015'), only) : undefined;
 const nuisanceDbs = databases.filter((db) => db !== 'mitdb');
 const nuisance = nuisanceDbs.length > 0 ? await nuisanceEvaluation(values.data, nuisanceDbs, run.results, only) : [];
@@ -123,6 +127,7 @@ if (qrs.length > 0) console.log(`\n${formatQrs('mitdb', qrs)}`);
 if (qrsOtherLead.length > 0) console.log(`\n${formatQrs('mitdb', qrsOtherLead, 'other')}`);
 if (ecgPath.length > 0) console.log(`\n${formatEcgPathAlarms('mitdb', ecgPath, mitdbReferenceRates)}`);
 if (ecgPathOtherLead.length > 0) console.log(`\n${formatEcgPathAlarms('mitdb', ecgPathOtherLead, mitdbReferenceRates, 'other')}`);
+if (firmwareEcg) console.log(`\n${formatFirmwareEcgPath('mitdb', firmwareEcg.before, firmwareEcg.after)}`);
 if (challenge2015) console.log(`\n${formatChallenge2015(challenge2015)}`);
 if (nuisance.length > 0) console.log(`\n${formatNuisance(nuisance)}`);
 if (extremeEnd) console.log(`\n${formatExtremeEnd(extremeEnd)}`);
@@ -144,6 +149,7 @@ await writeFile(values.json, JSON.stringify({
   qrsOtherLead,
   ecgPathAlarms: ecgPath,
   ecgPathAlarmsOtherLead: ecgPathOtherLead,
+  firmwareEcgPathAlarms: firmwareEcg ?? null,
   challenge2015: challenge2015 ?? null,
   nuisance,
   extremeEnd: extremeEnd ?? null,

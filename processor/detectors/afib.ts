@@ -66,6 +66,7 @@ import type { AlertEvidence } from '../../contracts/alert.ts';
 import type { BeatClass } from '../../contracts/telemetry.ts';
 import { AtrialActivityMeter, TQ_WINDOW_MIN_RR_MS, type AtrialMeterState } from './atrial-activity.ts';
 import { AfibBeatLog, parsePendingAfib, type PendingAfib, type StretchSnapshot } from './afib-replay.ts';
+import { MONITOR_HR_INTERVALS, monitorHrBpm } from './consecutive-rate.ts';
 import type { BeatEvent, Detector, EcgChunk, EpisodeChange, PendingContext, PendingState, TimeEvent } from './detector.ts';
 import { AdaptiveArtefactCorrector, coefficientOfSampleEntropy, ExtraDetectionMerger, prematureBeatSignature, RR_IRREGULARITY_DEFAULTS, RrIrregularity, type IrregularitySample, type RrInterval, type RrCorrector, type RrIrregularityParams } from './rr-irregularity.ts';
 
@@ -273,6 +274,17 @@ const RECENT_IRREGULAR_WINDOWS = 3 * RR_IRREGULARITY_DEFAULTS.windowBeats;
  */
 const REPLAY_BEATS = 192;
 
+/**
+ * An AF alarm's end says when the rhythm it ended into is fast and regular: the averaged rate
+ * (consecutive-rate.ts `monitorHrBpm`) above this, bpm. Why (cardiologist walk finding 3, afdb
+ * 04908): an RR-irregularity detector cannot see atrial flutter with fixed conduction, whose
+ * ventricular rate is regular, typically ≈ 150/min at 2:1 (atrial rate 250–350/min; 2015
+ * ACC/AHA/HRS SVT guideline); the AF alarm ended as the flutter began, and the end read as if the
+ * rhythm had settled. 120 is the product's default tachycardia limit (fhir-and-alarms.md §5),
+ * well under 2:1 flutter. Words only: no onset or end moves.
+ */
+const FAST_AFTER_AF_BPM = 120;
+
 /** Beat classes whose RR intervals reflect the atrial rhythm (firmware AAMI classes). */
 const ATRIAL_RHYTHM_CLASSES: ReadonlySet<BeatClass> = new Set(['N', 'S']);
 
@@ -392,6 +404,14 @@ export class AfibDetector implements Detector {
   #episode: EpisodeOffDelay | undefined;
   /** A taken-over episode ({@link resumePending}) not yet reported to the alarm lifecycle. */
   #episodeResumed = false;
+  /** The stream's extreme tachycardia detector (useStreamDetectors), to say at an AF end that it is open. */
+  #extremeTachy: Detector | undefined;
+  /**
+   * The latest known intervals as the beats came, every class (the ventricular rate an AF end
+   * reports, {@link #fastRhythmAfterEnd}): the measure's own intervals are corrected (a regular
+   * 150/min reads as merged pairs at 75/min there).
+   */
+  #recentRrMs: number[] = [];
 
   /** Intervals a stretch keeps: 32 for the evidence, more when the entropy needs them. */
   get #recentKept(): number {
@@ -522,6 +542,7 @@ export class AfibDetector implements Detector {
     if (beat.rrMs <= 0) {
       // Unknown interval (first beat, or after lost frames): nothing can be compared across it.
       this.#restartMeasure();
+      this.#recentRrMs = [];
       this.#log.clear();
       this.#log.push(beat, Number.NaN, Number.NaN);
       this.#prevEctopic = !ATRIAL_RHYTHM_CLASSES.has(beat.cls);
@@ -529,6 +550,8 @@ export class AfibDetector implements Detector {
       return [];
     }
     this.#log.push(beat, coherence, fWave);
+    this.#recentRrMs.push(beat.rrMs);
+    if (this.#recentRrMs.length > MONITOR_HR_INTERVALS) this.#recentRrMs.shift();
     // Intervals into or out of a ventricular, fusion or unclassifiable beat say nothing about
     // the atrial rhythm: they are left out (not a restart, so AF with frequent PVCs is still seen).
     const ectopic = !ATRIAL_RHYTHM_CLASSES.has(beat.cls);
@@ -767,8 +790,29 @@ export class AfibDetector implements Detector {
     const e = this.#episode;
     if (!e?.pendingEnd || nowMs - e.pendingEnd.endMs < this.#p.offDelayMs) return;
     if (!this.#open && this.#stretch && this.#stretch.onsetMs < e.pendingEnd.endMs + this.#p.offDelayMs) return;
-    out.push({ type: 'end', kind: this.kind, onsetMs: e.onsetMs, endMs: e.pendingEnd.endMs, evidence: e.pendingEnd.evidence });
+    const endNote = this.#fastRhythmAfterEnd();
+    out.push({ type: 'end', kind: this.kind, onsetMs: e.onsetMs, endMs: e.pendingEnd.endMs, evidence: endNote ? { ...e.pendingEnd.evidence, endNote } : e.pendingEnd.evidence });
     this.#episode = undefined;
+  }
+
+  useStreamDetectors(detectors: readonly Detector[]): void {
+    this.#extremeTachy = detectors.find((d) => d.kind === 'extreme_tachy');
+  }
+
+  /**
+   * As the end is reported (after the off-delay, so with its minutes of rhythm after the last AF
+   * beat): when that rhythm is fast and regular — the averaged rate of the latest intervals above
+   * {@link FAST_AFTER_AF_BPM} and the latest `stretchGapBeats` windows regular by this detector's
+   * own measure (what ends a stretch) — or an extreme tachycardia is open, a sentence saying so
+   * and that it may be atrial flutter; undefined otherwise. Reads the state, changes nothing.
+   */
+  #fastRhythmAfterEnd(): string | undefined {
+    const rr = this.#recentRrMs;
+    const hr = rr.length === MONITOR_HR_INTERVALS ? Math.round(monitorHrBpm(rr)) : undefined;
+    const regular = this.#trailingRegular() >= this.#p.stretchGapBeats;
+    if (hr !== undefined && hr > FAST_AFTER_AF_BPM && regular) return `irregularity ended, rate ${hr}/min regular — consider atrial flutter`;
+    if (this.#extremeTachy?.openEvidence?.()) return `irregularity ended, extreme tachycardia ongoing${hr !== undefined ? ` (rate ${hr}/min)` : ''} — consider atrial flutter`;
+    return undefined;
   }
 
   /**

@@ -383,6 +383,12 @@ export class ConsecutiveRateDetector implements Detector {
     return [{ type: 'end', kind: this.kind, onsetMs: open.onsetMs, endMs: since, evidence: this.#evidence(open) }];
   }
 
+  /** The open episode's evidence now, undefined while none is open (Detector.openEvidence; afib.ts asks at an AF end). */
+  openEvidence(): { onsetMs: number; evidence: AlertEvidence } | undefined {
+    const o = this.#open ?? this.#resumedOpen?.open;
+    return o && { onsetMs: o.onsetMs, evidence: this.#evidence(o) };
+  }
+
   onTime(time: TimeEvent): EpisodeChange[] {
     this.#whole.inputAt(time.nowMs);
     const waiting = this.#resumedOpen;

@@ -80,6 +80,25 @@
  * VF_MAX_HZ} (human VF: dominant frequency ≈ 3–7 Hz, median ≈ 4–5 Hz, spectral edge ≈ 10 Hz,
  * Strohmenger et al., Chest 1997;111:584; faster is muscle or mains noise).
  *
+ * Firmware rhythm (cardiologist walk, finding 8a; firmware-rhythm.ts): a device that sends its own
+ * beats and ECG got a high VT alarm from the waveform rule in motion artefact while its beats, all
+ * `N` at ≈ 92/min, marched regularly through the window (mitdb 105 at 22:04.5). A cardiologist
+ * reads that strip as artefact at a glance: VF and flutter have no normal QRS complexes between
+ * the oscillations. So when the beats are the device's own (not derived from this ECG) and those
+ * of the 4 s window are all `N`, regular (spread ≤ 120 ms) and at a mean rate not above
+ * `hrAboveBpm`, with none overdue at the window's end, the window is not waveform evidence — it
+ * counts as a reading above the threshold (an open episode then ends as when the leakage rises).
+ * The waveform rule still alarms a QRS-free oscillation (the device sends no beat: VF), one with
+ * `V` beats, with beats faster than the limit (VT the firmware labels `N`), or chaotic ones (VF the
+ * firmware half-detects); the beat rule is unchanged. Not a medium "check strip" alarm instead:
+ * the alert kinds and their priorities are a stable contract, and a strip that the device's own
+ * beats already explain needs no alarm. Limit: a VT whose complexes the firmware counts only every
+ * other one, as regular `N` slower than the limit, is not alarmed by the waveform (a firmware
+ * refractory period of ≈ 200 ms makes that unlikely below 200/min oscillations, and 2:1 at ≥ 200/min
+ * gives beats faster than 100/min). After a restart without hand-over the beats of the first 4 s
+ * are not known, and nothing is vetoed. Measured on mitdb's firmware-beats + ECG path (EVALUATION.md
+ * §3, eval/firmware-ecg-path.ts).
+ *
  * Paced rhythm (devices that flag pacer pulses, JSON v1 `ecg.pace`): a window in which the
  * pacemaker fires faster than the VT rate limit (≥ 3 pulses, mean interval < 60 000 / `hrAboveBpm`
  * ms) is a paced tachycardia — wide evoked complexes at a steady rate, which the VF filter reads as
@@ -108,6 +127,7 @@ import type { AlertEvidence } from '../../contracts/alert.ts';
 import { BEAT_CLASSES } from '../../contracts/telemetry.ts';
 import type { BeatEvent, Detector, EcgChunk, EpisodeChange, PendingState, TimeEvent } from './detector.ts';
 import { complexReachBeforeR, consecutiveComplexSimilarity } from './complex-similarity.ts';
+import { RecentBeats, recentBeatsSchema } from './firmware-rhythm.ts';
 import { finiteEntry, HeldHandover, parsePendingBeatRun, seenBefore, type PendingBeatRun } from './pending-run.ts';
 import { VF_WINDOW_MS, VfLeakageMeter, vfMeterStateSchema, type VfReading } from './vf-leakage.ts';
 
@@ -124,9 +144,15 @@ export interface VtParams {
    * comment). 0 = not checked. Firmware beats are not checked.
    */
   similarityMin: number;
+  /**
+   * Firmware beats with ECG: a low-leakage window through which the device's own beats show a
+   * regular normal rhythm slower than the rate limit is not waveform evidence (file comment,
+   * "Firmware rhythm"; firmware-rhythm.ts). Off only to measure what it changes (eval/firmware-ecg-path.ts).
+   */
+  firmwareRhythmVeto: boolean;
 }
 
-export const VT_DEFAULTS: VtParams = { minBeats: 5, hrAboveBpm: 100, leakageBelow: 0.65, similarityMin: 0.3 };
+export const VT_DEFAULTS: VtParams = { minBeats: 5, hrAboveBpm: 100, leakageBelow: 0.65, similarityMin: 0.3, firmwareRhythmVeto: true };
 
 /** Below this peak-to-peak amplitude a window is asystole, not VF (Kerber et al. 1997, file comment), µV. */
 export const ASYSTOLE_BELOW_UV = 100;
@@ -280,6 +306,8 @@ const vtHandoverSchema = z.object({
   lastBeatWasNonV: z.boolean(),
   lastPushedBelow: z.boolean(),
   pulsesMs: z.array(z.number()),
+  // (Optional: a hand-over written before the firmware-rhythm veto goes on without them.)
+  recentBeats: recentBeatsSchema.optional(),
   seenUntilMs: z.number().optional(),
   resumed: beatRunSchema.optional(),
 });
@@ -317,6 +345,8 @@ export class VtDetector implements Detector {
   #queued: EpisodeChange[] = [];
   /** Flagged pacer pulses inside the current 4 s window, device time ms, ascending. */
   #pulsesMs: number[] = [];
+  /** The stream's beats of the last seconds, for the firmware-rhythm veto (firmware-rhythm.ts). */
+  #recentBeats = new RecentBeats();
   /** Device time up to which the stream was seen (the last beat or onTime). */
   #seenUntilMs = -Infinity;
   /** {@link resumePending}: a predecessor's run, taken over at the first beat after what it saw. */
@@ -390,7 +420,9 @@ export class VtDetector implements Detector {
     const leakage = reading.leakage;
     const below = leakage < this.#p.leakageBelow && this.#oscillates(reading) && !this.#pacedFast();
     const last = this.#readings.at(-1);
-    if (below !== this.#lastPushedBelow) {
+    // With firmware beats each reading below is kept on its own: the veto judges each window by
+    // the beats in it, which come after the ECG they lie in (onBeat/onTime, #advance).
+    if (below !== this.#lastPushedBelow || (below && this.#vetoApplies(this.#beatsDerived))) {
       this.#readings.push({ atMs, chunkStartMs, beatsDerived: this.#beatsDerived, below, leakage });
       this.#lastPushedBelow = below;
     } else if (below && last && leakage < last.leakage) last.leakage = leakage;
@@ -426,8 +458,10 @@ export class VtDetector implements Detector {
         break;
       }
       this.#readings.shift();
-      this.#waveBelow = r.below;
-      if (r.below) {
+      // A window the device's own beats show to be a regular normal rhythm is not evidence: read as not below.
+      const below = r.below && !(this.#vetoApplies(r.beatsDerived) && this.#recentBeats.regularNormalThrough(r.atMs - VF_WINDOW_MS, r.atMs, this.#limitMs));
+      this.#waveBelow = below;
+      if (below) {
         if (this.#open) {
           this.#open.minLeakage = Math.min(this.#open.minLeakage, r.leakage);
           continue;
@@ -454,6 +488,11 @@ export class VtDetector implements Detector {
     const o = this.#open!;
     this.#open = undefined;
     return { type: 'end', kind: this.kind, onsetMs: o.onsetMs, endMs: Math.max(endMs, o.onsetMs), evidence: this.#evidence(o) };
+  }
+
+  /** The firmware-rhythm veto is on and the beats are the device's own (not derived from this ECG). */
+  #vetoApplies(beatsDerived: boolean): boolean {
+    return this.#p.firmwareRhythmVeto && !beatsDerived;
   }
 
   /** The 4 s window is paced faster than the VT rate limit (file comment): a paced rhythm, not VT. */
@@ -551,6 +590,7 @@ export class VtDetector implements Detector {
       lastBeatWasNonV: this.#lastBeatWasNonV,
       lastPushedBelow: this.#lastPushedBelow,
       pulsesMs: [...this.#pulsesMs],
+      recentBeats: this.#recentBeats.beats.map((b) => ({ ...b })),
       ...finiteEntry('seenUntilMs', this.#seenUntilMs),
       ...(this.#resumed ? { resumed: this.#resumed } : {}),
     };
@@ -589,6 +629,7 @@ export class VtDetector implements Detector {
     this.#lastBeatWasNonV = h.lastBeatWasNonV;
     this.#lastPushedBelow = h.lastPushedBelow;
     this.#pulsesMs = [...h.pulsesMs];
+    this.#recentBeats = new RecentBeats(h.recentBeats ?? []);
     this.#seenUntilMs = h.seenUntilMs ?? -Infinity;
     this.#resumed = h.resumed && parsePendingBeatRun(h.resumed);
     if (this.#open) this.#queued.push({ type: 'onset', kind: this.kind, onsetMs: this.#open.onsetMs, evidence: this.#evidence(this.#open) });
@@ -604,6 +645,7 @@ export class VtDetector implements Detector {
         this.#vBeats = resumed.beats.map((b) => ({ timeMs: b.timeMs, rrMs: b.rrMs }));
       }
     }
+    this.#recentBeats.add(beat.timeMs, beat.rrMs, beat.cls);
     if (this.#lastBeatWasNonV) this.#afterLastNonVMs = beat.timeMs;
     this.#lastBeatWasNonV = beat.cls !== 'V';
     if (beat.cls !== 'V') {
@@ -685,6 +727,7 @@ export class VtDetector implements Detector {
     this.#whole.inputAt(atMs);
     this.#run = [];
     this.#vBeats = [];
+    this.#recentBeats.clear();
     if (this.#open) this.#open.afterV = false;
     // A taken-over run survives only a hole the predecessor saw too (before what it saw).
     if (this.#resumed && atMs > this.#resumed.seenUntilMs) this.#resumed = undefined;
