@@ -11,7 +11,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Alert } from '../../contracts/alert.ts';
-import { DEFAULT_CRITERIA_VERSION } from '../../contracts/criteria.ts';
+import { alarmCriteriaSchema, DEFAULT_CRITERIA_VERSION, type CriteriaVersion } from '../../contracts/criteria.ts';
 import type { TelemetryFrame } from '../../contracts/telemetry.ts';
 import { parseStreamState } from '../../processor/stream-state.ts';
 import { StreamRuntime, type StreamRuntimeOptions } from '../../processor/stream-runtime.ts';
@@ -92,6 +92,16 @@ describe('an open extreme rate episode across a crash, the rate hovering at the 
       }
     });
   }
+
+  it('a criteria change of the end rule mid-episode (hysteresis 10 → 15 bpm) goes on with the episode: one alarm, its end at the same beat', () => {
+    const frameList = list(TACHY);
+    const reference = summary(published(frameList, 'extreme_tachy'));
+    const changeMs = T0 + 60_000;
+    const v1: CriteriaVersion = { version: 1, effectiveFrom: iso(changeMs), setBy: 'dr-care', setAt: iso(T0), alarms: alarmCriteriaSchema.parse({ extreme_tachy: { hysteresisBpm: 15 } }) };
+    const rt = new StreamRuntime({ ...OPTIONS, criteriaAt: (tsMs) => (tsMs >= changeMs ? v1 : DEFAULT_CRITERIA_VERSION) });
+    const got = summary(frameList.flatMap((f) => rt.ingest(f, iso(f.ts + f.durMs)).alerts.filter((a) => a.kind === 'extreme_tachy')));
+    expect(got).toEqual(reference);
+  });
 
   it('an older record (no open episode in it) still restores: the alert waits for a re-detection as before', () => {
     const frameList = list(TACHY);
