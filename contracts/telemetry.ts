@@ -61,7 +61,7 @@ export const ecgSchema = z.object({
    * pulse. The processor's QRS detector blanks them and labels the beats they evoke as paced
    * (processor/detectors/qrs-detector.ts). At most one per sample, ≤ 255 per frame.
    */
-  pace: z.array(uint16).max(FRAME_LIMITS.maxBeats).optional(),
+  pace: z.array(uint16).max(FRAME_LIMITS.maxBeats).nullish(),
 });
 
 /** JSON v1 frame. Unknown extra fields are ignored (zod strips them). */
@@ -75,7 +75,12 @@ export const telemetryV1Schema = z
     battery: uint8.refine((b) => b <= 100 || b === 255, 'battery must be 0–100 or 255 (unknown)'),
     leadOff: z.boolean(),
     beats: z.array(beatSchema).max(FRAME_LIMITS.maxBeats),
-    ecg: ecgSchema.optional(),
+    /**
+     * `null` is read as absent (the decoder drops it): the contract says `ecg` may be absent, and
+     * many firmware JSON serialisers write an unset optional as null — rejecting it lost the whole
+     * frame, beats included (firmware walk, 2026-12-07). The same for `ecg.pace`.
+     */
+    ecg: ecgSchema.nullish(),
   })
   .superRefine((f, ctx) => {
     let prevOff = -1;

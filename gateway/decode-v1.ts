@@ -21,6 +21,13 @@ export function decodeV1(payload: Buffer): DecodeResult {
     const detail = describeZodIssues(parsed.error, 5);
     return { ok: false, reason: 'schema', detail };
   }
-  const { v: _v, ...frame } = parsed.data;
-  return { ok: true, format: 'json-v1', frame: frame as TelemetryFrame };
+  const { v: _v, ecg, ...rest } = parsed.data;
+  // An optional field sent as null is absent (schema comment): the frame carries no key for it.
+  const frame: TelemetryFrame = ecg ? { ...rest, ecg: withoutNullPace(ecg) } : rest;
+  return { ok: true, format: 'json-v1', frame };
+}
+
+function withoutNullPace<E extends { pace?: number[] | null }>(ecg: E): E & { pace?: number[] } {
+  const { pace, ...samples } = ecg;
+  return (pace ? { ...samples, pace } : samples) as E & { pace?: number[] };
 }

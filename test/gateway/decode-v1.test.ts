@@ -63,3 +63,24 @@ describe('v1 pacer pulses (ecg.pace, an optional extension)', () => {
     expect(decodeV1(paced('3'))).toMatchObject({ ok: false, reason: 'schema', detail: expect.stringContaining('ecg.pace') });
   });
 });
+
+describe('v1 optional fields sent as null', () => {
+  const base = { v: 1, seq: 1, ts: 1_760_000_000_000, durMs: 100, hr: 75, battery: 80, leadOff: false, beats: [{ off: 10, rr: 800, cls: 'N' }] };
+
+  it('reads "ecg": null as a frame without ECG, its beats kept (firmware walk: the whole frame was rejected)', () => {
+    const result = decodeV1(Buffer.from(JSON.stringify({ ...base, ecg: null })));
+    expect(result).toEqual({ ok: true, format: 'json-v1', frame: { seq: 1, ts: 1_760_000_000_000, durMs: 100, hr: 75, battery: 80, leadOff: false, beats: [{ off: 10, rr: 800, cls: 'N' }] } });
+    expect(result.ok && 'ecg' in result.frame).toBe(false);
+  });
+
+  it('reads "pace": null as no pacer pulses', () => {
+    const uV = samples(25);
+    const result = decodeV1(Buffer.from(JSON.stringify({ ...base, ecg: { fs: 250, uV, pace: null } })));
+    expect(result).toMatchObject({ ok: true, frame: { ecg: { fs: 250, uV } } });
+    expect(result.ok && result.frame.ecg && 'pace' in result.frame.ecg).toBe(false);
+  });
+
+  it('still rejects a required field sent as null', () => {
+    expect(decodeV1(Buffer.from(JSON.stringify({ ...base, beats: null })))).toMatchObject({ ok: false, reason: 'schema', detail: expect.stringContaining('beats') });
+  });
+});
