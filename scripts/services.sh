@@ -3,7 +3,11 @@
 # talk to, for developers and CI (there is no Docker here):
 #   - Apache Kafka 3.9 (single-node KRaft, broker+controller) on 127.0.0.1:9092, controller on :9093,
 #     and the same broker's SASL_SSL listener on :9094 (TLS with a throw-away CA generated at the first start,
-#     SCRAM-SHA-512/SCRAM-SHA-256/PLAIN user `pulsebridge`): what a hospital's Kafka asks of clients
+#     SCRAM-SHA-512/SCRAM-SHA-256/PLAIN user `pulsebridge`): what a hospital's Kafka asks of clients.
+#     The broker authorizes with KRaft's StandardAuthorizer: one SCRAM user per component
+#     (pulsebridge-gateway, -processor, -ehr-exporter, -dashboard-api, -cli) holds exactly its ACLs from
+#     platform/bus/acl-spec.ts (applied by scripts/kafka-acls.ts at every start); the PLAINTEXT
+#     listener (User:ANONYMOUS) and the shared user `pulsebridge` are super users, as before
 #   - InfluxDB 1.x (Debian package `influxdb`, binary influxd) on 127.0.0.1:8086
 # Everything binds to loopback only. State, generated configs, pid files and logs live in
 # .services/ at the repository root (gitignored).
@@ -18,7 +22,8 @@
 #   and logs (default .services/), so a throw-away set never touches the shared one's data or pids.
 #   The SASL_SSL listener's CA, client files and password file are made at the first broker start
 #   into <state>/kafka/sasl-ssl/ and kept across restarts while valid; the settings (sasl-ssl.env,
-#   KAFKA_* names as in README) are rewritten at each broker start.
+#   KAFKA_* names as in README) are rewritten at each broker start. Each component's password and
+#   settings are in <state>/kafka/sasl-ssl/users/<component>.password and <component>.env.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,6 +40,8 @@ KAFKA_CONTROLLER_PORT="${SERVICES_KAFKA_CONTROLLER_PORT:-9093}"
 KAFKA_SASL_PORT="${SERVICES_KAFKA_SASL_PORT:-$((KAFKA_PORT + 2))}"
 SASL_DIR="$KAFKA_DIR/sasl-ssl"
 SASL_USER=pulsebridge
+# One SCRAM user per component, with only its ACLs: <component>.password and <component>.env here.
+USERS_DIR="$SASL_DIR/users"
 INFLUX_PORT="${SERVICES_INFLUX_PORT:-8086}"
 # InfluxDB 1.x opens a backup/restore RPC port too (default :8088 on every interface); keep it on loopback.
 INFLUX_RPC_PORT="${SERVICES_INFLUX_RPC_PORT:-8088}"
@@ -150,6 +157,8 @@ prepare_sasl_ssl() {
     cat server.key server.crt >server.pem
     rm -f ./*.csr ./*.ext ./*.srl
   ) >>"$STATE/kafka.log" 2>&1 || die "openssl could not make the SASL_SSL listener's certificates (log: $STATE/kafka.log)"
+  # The component users' passwords outlive a new CA, as the shared user's does.
+  if [[ -d "$USERS_DIR" ]]; then cp -a "$USERS_DIR" "$SASL_DIR.new/users"; fi
   if [[ -s "$SASL_DIR/password" ]]; then
     cp "$SASL_DIR/password" "$SASL_DIR.new/password"
   else
@@ -159,6 +168,84 @@ prepare_sasl_ssl() {
   rm -rf "$SASL_DIR"
   mv "$SASL_DIR.new" "$SASL_DIR"
   write_sasl_ssl_env
+}
+
+# "<component> <user>" per line, from platform/bus/acl-spec.ts (the one list of components).
+bus_users() {
+  (cd "$ROOT" && "$(node_bin)" scripts/kafka-acls.ts users) || die "scripts/kafka-acls.ts users failed"
+}
+
+# Each component user's password (made once, kept) and settings file (rewritten: the port may have
+# moved). The state folder is outside the repository; the files are readable by their owner only.
+prepare_component_users() {
+  local component user
+  mkdir -p "$USERS_DIR"
+  chmod 700 "$USERS_DIR"
+  while read -r component user; do
+    if [[ ! -s "$USERS_DIR/$component.password" ]]; then
+      (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$USERS_DIR/$component.password")
+    fi
+    (umask 077 && cat >"$USERS_DIR/$component.env" <<ENV
+# Written by scripts/services.sh: the $component's own SASL user on the local broker's SASL_SSL
+# listener (only the ACLs of platform/bus/acl-spec.ts). Use: set -a; . $USERS_DIR/$component.env; set +a;
+# PULSEBRIDGE_BUS=kafka KAFKA_BROKERS=\$KAFKA_SASL_SSL_BROKERS pulsebridge $component
+KAFKA_SASL_SSL_BROKERS=127.0.0.1:$KAFKA_SASL_PORT
+KAFKA_SSL=true
+KAFKA_SSL_CA_FILE=$SASL_DIR/ca.crt
+KAFKA_SASL_MECHANISM=scram-sha-512
+KAFKA_SASL_USERNAME=$user
+KAFKA_SASL_PASSWORD_FILE=$USERS_DIR/$component.password
+ENV
+    )
+  done < <(bus_users)
+}
+
+# give_scram_credentials USER PASSWORD_FILE: the user's SCRAM credentials on the running broker
+# (over the PLAINTEXT listener, a super user; idempotent).
+give_scram_credentials() {
+  local user="$1" password mechanism logfile="$STATE/kafka.log"
+  password="$(cat "$2")"
+  log "giving the SCRAM user $user its credentials"
+  # One mechanism per request (the broker refuses two changes of one user in one request).
+  for mechanism in SCRAM-SHA-512 SCRAM-SHA-256; do
+    java -Xmx256m -Dlog4j.configuration="file:$KAFKA_DIR/log4j.properties" -cp "$KAFKA_LIB/*" kafka.admin.ConfigCommand \
+      --bootstrap-server "127.0.0.1:$KAFKA_PORT" --alter --entity-type users --entity-name "$user" \
+      --add-config "$mechanism=[iterations=8192,password=$password]" \
+      >>"$logfile" 2>&1 || { tail -n 20 "$logfile" >&2; die "could not create the SCRAM user $user (log: $logfile)"; }
+  done
+}
+
+# StorageTool --add-scram arguments for every component user (a fresh broker has them from its format).
+component_scram_args() {
+  local component user password mechanism
+  while read -r component user; do
+    password="$(cat "$USERS_DIR/$component.password")"
+    for mechanism in SCRAM-SHA-512 SCRAM-SHA-256; do
+      printf '%s\n' --add-scram "$mechanism=[name=$user,iterations=8192,password=$password]"
+    done
+  done < <(bus_users)
+}
+
+# The component users log in (a broker formatted before they existed gets their credentials here,
+# over the PLAINTEXT listener, a super user) and hold exactly their ACLs (scripts/kafka-acls.ts).
+ensure_component_users() {
+  local logfile="$STATE/kafka.log" failing component user rc=0
+  failing="$(cd "$ROOT" && "$(node_bin)" scripts/kafka-acls.ts logins "$USERS_DIR")" || die "scripts/kafka-acls.ts logins failed"
+  for component in $failing; do
+    user="$(bus_users | awk -v c="$component" '$1 == c { print $2 }')"
+    give_scram_credentials "$user" "$USERS_DIR/$component.password"
+  done
+  (cd "$ROOT" && KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" "$(node_bin)" scripts/kafka-acls.ts apply) >>"$logfile" 2>&1 || rc=$?
+  if (( rc == 3 )); then
+    # A broker started by an older scripts/services.sh, without an authorizer: left running for the
+    # others who use it (its ACL tests fail under PULSEBRIDGE_REQUIRE_SERVICES=1, skip otherwise).
+    printf '[services] WARNING: kafka on 127.0.0.1:%s has no authorizer (started by an older scripts/services.sh): restart it to get the per-component ACLs (bash scripts/services.sh stop kafka; bash scripts/services.sh start kafka)\n' "$KAFKA_PORT" >&2
+  elif (( rc != 0 )); then
+    tail -n 20 "$logfile" >&2
+    die "could not apply the per-component ACLs (log: $logfile)"
+  else
+    log "kafka ACLs applied: one SCRAM user per component (settings: $USERS_DIR/<component>.env)"
+  fi
 }
 
 # The settings file, rewritten at every broker start (the port may have moved).
@@ -182,7 +269,7 @@ ENV
 # broker has the user from its storage format; one formatted before gets it here (idempotent; over
 # the PLAINTEXT listener, which has no authorizer).
 ensure_sasl_ssl() {
-  local pidfile="$STATE/kafka.pid" logfile="$STATE/kafka.log" password mechanism
+  local pidfile="$STATE/kafka.pid" logfile="$STATE/kafka.log"
   if [[ ! -f "$SASL_DIR/sasl-ssl.env" ]]; then
     # Only a broker this script did not just start (it answered already): a shared broker started
     # before the listener existed is left running for the others who use it; its SASL_SSL tests
@@ -190,20 +277,15 @@ ensure_sasl_ssl() {
     printf '[services] WARNING: kafka on 127.0.0.1:%s has no SASL_SSL listener (started by an older scripts/services.sh): restart it to get one (bash scripts/services.sh stop kafka; bash scripts/services.sh start kafka)\n' "$KAFKA_PORT" >&2
     return
   fi
+  prepare_component_users
   if kafka_sasl_ready; then
     log "kafka SASL_SSL listener answers on 127.0.0.1:$KAFKA_SASL_PORT (settings: $SASL_DIR/sasl-ssl.env)"
+    ensure_component_users
     return
   fi
-  log "giving the SCRAM user $SASL_USER its credentials"
-  password="$(cat "$SASL_DIR/password")"
-  # One mechanism per request (the broker refuses two changes of one user in one request).
-  for mechanism in SCRAM-SHA-512 SCRAM-SHA-256; do
-    java -Xmx256m -Dlog4j.configuration="file:$KAFKA_DIR/log4j.properties" -cp "$KAFKA_LIB/*" kafka.admin.ConfigCommand \
-      --bootstrap-server "127.0.0.1:$KAFKA_PORT" --alter --entity-type users --entity-name "$SASL_USER" \
-      --add-config "$mechanism=[iterations=8192,password=$password]" \
-      >>"$logfile" 2>&1 || { tail -n 20 "$logfile" >&2; die "could not create the SCRAM user $SASL_USER (log: $logfile)"; }
-  done
+  give_scram_credentials "$SASL_USER" "$SASL_DIR/password"
   wait_for "kafka SASL_SSL listener on 127.0.0.1:$KAFKA_SASL_PORT" kafka_sasl_ready "$pidfile" "$logfile"
+  ensure_component_users
 }
 
 start_kafka() {
@@ -230,6 +312,7 @@ start_kafka() {
   fi
   mkdir -p "$KAFKA_DIR/data"
   prepare_sasl_ssl
+  prepare_component_users
 
   cat >"$KAFKA_DIR/server.properties" <<PROPS
 # Generated by scripts/services.sh: single-node KRaft broker for development and CI.
@@ -252,6 +335,13 @@ listener.name.sasl_ssl.ssl.keystore.location=$SASL_DIR/server.pem
 listener.name.sasl_ssl.ssl.truststore.type=PEM
 listener.name.sasl_ssl.ssl.truststore.location=$SASL_DIR/ca.crt
 listener.name.sasl_ssl.ssl.client.auth=requested
+# Least privilege (platform/bus/acl-spec.ts): KRaft's authorizer on every listener. Super users keep
+# everything working as before: User:ANONYMOUS is the PLAINTEXT listener's (loopback: tests,
+# inter-broker and controller traffic) and the shared SCRAM user pulsebridge. Each component's own
+# user (pulsebridge-<component>) gets only its ACLs; anyone else nothing.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS;User:$SASL_USER
+allow.everyone.if.no.acl.found=false
 log.dirs=$KAFKA_DIR/data
 num.partitions=1
 default.replication.factor=1
@@ -287,11 +377,14 @@ PROPS
     echo "$cluster_id" >"$KAFKA_DIR/cluster-id"
     log "formatting Kafka storage (cluster id $cluster_id)"
     local password
+    local -a component_scram
     password="$(cat "$SASL_DIR/password")"
+    mapfile -t component_scram < <(component_scram_args)
     java "${java_opts[@]}" -cp "$KAFKA_LIB/*" kafka.tools.StorageTool format \
       -t "$cluster_id" -c "$KAFKA_DIR/server.properties" \
       --add-scram "SCRAM-SHA-512=[name=$SASL_USER,iterations=8192,password=$password]" \
-      --add-scram "SCRAM-SHA-256=[name=$SASL_USER,iterations=8192,password=$password]" >>"$logfile" 2>&1 \
+      --add-scram "SCRAM-SHA-256=[name=$SASL_USER,iterations=8192,password=$password]" \
+      "${component_scram[@]}" >>"$logfile" 2>&1 \
       || { tail -n 20 "$logfile" >&2; die "kafka storage format failed (log: $logfile)"; }
   fi
 

@@ -13,6 +13,9 @@ import type { Logger } from '../log.ts';
 const SYNC_SCHEMA = 'pb.log-sync.v1';
 interface SyncMarker { schema: typeof SYNC_SCHEMA; nonce: string }
 
+/** The start of a follower's own consumer group on `stream` (its Kafka ACL is on this prefix: platform/bus/acl-spec.ts). */
+export const followerGroupPrefix = (stream: string): string => `pb-${stream}-`;
+
 export interface BusFollowerOptions {
   bus: Bus;
   stream: StreamSpec;
@@ -41,7 +44,7 @@ export class BusFollower {
     const f = new BusFollower(options);
     await options.bus.ensureStreams([options.stream]);
     f.#subscription = await options.bus.subscribe(options.stream.name, {
-      groupId: options.groupId ?? `pb-${options.stream.name}-${randomUUID()}`,
+      groupId: options.groupId ?? `${followerGroupPrefix(options.stream.name)}${randomUUID()}`,
       // A random group is this follower's alone: deleted when it closes.
       ephemeralGroup: options.groupId === undefined,
       fromBeginning: true,

@@ -54,6 +54,7 @@ export function kafkaClientSecurity(security: KafkaSecurity | undefined): Pick<K
  */
 export function kafkaSecurityHint(err: unknown, security: KafkaSecurity | undefined): string {
   if (!security) return '';
+  if (kafkaAuthorizationRefusal(err)) return authorizationHint(security);
   let e = err as { name?: unknown; code?: unknown; message?: unknown; originalError?: unknown; cause?: unknown } | undefined;
   for (let depth = 0; e && typeof e === 'object' && depth < 6; depth++) {
     // A SASL_SSL listener closes a TLS client that skips the SASL handshake at its first request.
@@ -79,10 +80,38 @@ export function kafkaSecurityHint(err: unknown, security: KafkaSecurity | undefi
 export function kafkaLogSecurityHint(message: string, error: unknown, security: KafkaSecurity | undefined): string {
   if (!security) return '';
   for (const text of [message, typeof error === 'string' ? error : undefined]) {
+    if (text !== undefined && AUTHORIZATION_REFUSED.test(text)) return authorizationHint(security);
     const hint = text === undefined ? '' : loginOrCertificateHint(undefined, undefined, text);
     if (hint) return hint;
   }
   return '';
+}
+
+/**
+ * kafkajs' texts for Kafka's TOPIC_AUTHORIZATION_FAILED (29), GROUP_AUTHORIZATION_FAILED (30) and
+ * CLUSTER_AUTHORIZATION_FAILED (31): the broker's ACLs refuse the request to this principal.
+ */
+const AUTHORIZATION_REFUSED = /Not authorized to access (topics|group|cluster)/;
+const AUTHORIZATION_TYPES = new Set(['TOPIC_AUTHORIZATION_FAILED', 'GROUP_AUTHORIZATION_FAILED', 'CLUSTER_AUTHORIZATION_FAILED']);
+
+/** The broker's words when its ACLs refused `err` (it or an error it wraps), else undefined. */
+export function kafkaAuthorizationRefusal(err: unknown, depth = 0): string | undefined {
+  const e = err as { type?: unknown; message?: unknown; originalError?: unknown; cause?: unknown; errors?: unknown } | undefined;
+  if (!e || typeof e !== 'object' || depth >= 6) return undefined;
+  const text = typeof e.message === 'string' ? e.message : '';
+  if ((typeof e.type === 'string' && AUTHORIZATION_TYPES.has(e.type)) || AUTHORIZATION_REFUSED.test(text)) return text || String(e.type);
+  // kafkajs' createTopics throws "Topic creation errors" with each topic's error in `errors`.
+  for (const inner of Array.isArray(e.errors) ? e.errors : []) {
+    const found = kafkaAuthorizationRefusal(inner, depth + 1);
+    if (found) return found;
+  }
+  return kafkaAuthorizationRefusal(e.originalError ?? e.cause, depth + 1);
+}
+
+/** Each component has its own user with only its ACLs (platform/bus/acl-spec.ts): name the user and where the grants are. */
+function authorizationHint(security: KafkaSecurity): string {
+  const user = security.sasl ? `KAFKA_SASL_USERNAME ${security.sasl.username}` : 'this client';
+  return ` (the broker's ACLs do not allow this to ${user}: each component needs its own user with its ACLs, README "Kafka ACLs"; apply them with scripts/kafka-acls.ts)`;
 }
 
 function loginOrCertificateHint(name: unknown, code: unknown, message: unknown): string {

@@ -20,7 +20,7 @@ import { PulsebridgeError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import type { Logger } from '../log.ts';
 import { mendKafkajsRequestQueue } from './kafkajs-request-queue.ts';
-import { kafkaClientSecurity, kafkaSecurityHint } from './kafka-security.ts';
+import { kafkaAuthorizationRefusal, kafkaClientSecurity, kafkaSecurityHint } from './kafka-security.ts';
 import type { KafkaSecurity } from './kafka-security.ts';
 import { kafkaLogForwarder } from './kafka-log.ts';
 import type { KafkaLogForwarder } from './kafka-log.ts';
@@ -121,6 +121,12 @@ export class KafkaBus implements Bus {
   readonly #subscriptions = new Set<Subscription>();
   #producerConnected: Promise<void> | undefined;
   #closed = false;
+  /**
+   * The latest group authorization refusal kafkajs logged: its consumer then crashes with only
+   * "Failed to find group coordinator" (kafkajs' cluster.findGroupCoordinatorMetadata drops the
+   * broker's error), so this is how subscribe tells a refused group from a broker not ready yet.
+   */
+  #groupRefused: { atMs: number; text: string } | undefined;
 
   constructor(options: KafkaBusOptions) {
     if (options.brokers.length === 0) throw new PulsebridgeError('PB_CONFIG_INVALID', 'KafkaBus needs at least one broker');
@@ -142,7 +148,11 @@ export class KafkaBus implements Bus {
       retry: { retries: o.retries, initialRetryTime: o.initialRetryTimeMs, maxRetryTime: o.maxRetryTimeMs },
       // kafkajs logs every connection and group event at INFO; warnings and errors are what matter.
       logLevel: logLevel.WARN,
-      logCreator: () => (entry: LogEntry) => this.#log.log(entry),
+      logCreator: () => (entry: LogEntry) => {
+        const error: unknown = entry.log.error;
+        if (typeof error === 'string' && /Not authorized to access group/.test(error)) this.#groupRefused = { atMs: Date.now(), text: error };
+        this.#log.log(entry);
+      },
       // TLS and SASL when configured; nothing (PLAINTEXT) otherwise.
       ...kafkaClientSecurity(security),
       ...(socketFactory ? { socketFactory } : {}),
@@ -398,6 +408,19 @@ export class KafkaBus implements Bus {
       if ((event.payload.memberAssignment[stream] ?? []).length === 0) positioned(); // nothing to fetch
     });
     const removeFetchListener = consumer.on(consumer.events.FETCH, () => positioned());
+    // Until it has its position, a crash because the broker's ACLs refuse this user the stream or
+    // the group fails the subscribe with that reason: no restart can mend it, and subscribe would
+    // otherwise wait the session timeout and return a subscription that crashes for ever.
+    let refused: (reason: string) => void = () => {};
+    const refusal = new Promise<never>((_, reject) => (refused = (reason) => reject(new Error(reason))));
+    refusal.catch(() => {});
+    const subscribedAtMs = Date.now();
+    const removeRefusalListener = consumer.on(consumer.events.CRASH, (event) => {
+      const error = event.payload.error;
+      const groupRefused = error.name === 'KafkaJSGroupCoordinatorNotFound' && this.#groupRefused && this.#groupRefused.atMs >= subscribedAtMs ? this.#groupRefused.text : undefined;
+      const reason = kafkaAuthorizationRefusal(error) ?? groupRefused;
+      if (reason) refused(reason);
+    });
 
     const runOptions = {
       // Commits are explicit, after the handler (see eachBatch).
@@ -448,9 +471,12 @@ export class KafkaBus implements Bus {
       // kafkajs drops the topic from its targets on that error, so subscribing again is clean.
       await retryTransientMetadata(() => consumer.subscribe({ topics: [stream], fromBeginning: options.fromBeginning }));
       await consumer.run(runOptions);
-      await withTimeout(hasPosition, c.sessionTimeoutMs, 'no first fetch').catch(() => {
-        this.#logger.warn('subscription has no position yet; continuing', { stream, groupId: options.groupId });
-      });
+      await Promise.race([
+        withTimeout(hasPosition, c.sessionTimeoutMs, 'no first fetch').catch(() => {
+          this.#logger.warn('subscription has no position yet; continuing', { stream, groupId: options.groupId });
+        }),
+        refusal,
+      ]);
     } catch (err) {
       running = false;
       clearTimeout(busRestartTimer);
@@ -462,6 +488,7 @@ export class KafkaBus implements Bus {
     } finally {
       removeJoinListener();
       removeFetchListener();
+      removeRefusalListener();
     }
 
     const subscription: Subscription = {

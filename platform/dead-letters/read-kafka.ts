@@ -12,6 +12,9 @@ import { parseDeadLetter, type DeadLetterEntry } from './record.ts';
 import { mendKafkajsRequestQueue } from '../bus/kafkajs-request-queue.ts';
 import { kafkaClientSecurity, type KafkaSecurity } from '../bus/kafka-security.ts';
 
+/** The start of each read's throw-away consumer group (its Kafka ACL is on this prefix: platform/bus/acl-spec.ts). */
+export const DEAD_LETTER_READER_GROUP_PREFIX = 'pb-deadletter-reader-';
+
 export interface KafkaDeadLetterSource {
   brokers: string[];
   clientId: string;
@@ -34,7 +37,7 @@ export async function scanKafkaDeadLetters(source: KafkaDeadLetterSource, visit:
   const kafka = new Kafka({ clientId: source.clientId, brokers: source.brokers, logLevel: logLevel.NOTHING, connectionTimeout: 3_000, retry: { retries: 3 }, ...kafkaClientSecurity(source.security) });
   const admin = kafka.admin();
   await admin.connect();
-  const groupId = `pb-deadletter-reader-${randomUUID()}`;
+  const groupId = `${DEAD_LETTER_READER_GROUP_PREFIX}${randomUUID()}`;
   try {
     const offsets = await admin.fetchTopicOffsets(STREAMS.deadLetter);
     const from = options.from ? /^(\d+):(\d+)$/.exec(options.from) : null;

@@ -1,0 +1,198 @@
+/**
+ * Least privilege on a real broker: scripts/services.sh enables KRaft's StandardAuthorizer and gives
+ * each component its own SCRAM user with exactly its ACLs from platform/bus/acl-spec.ts (applied by
+ * scripts/kafka-acls.ts; settings in <state>/kafka/sasl-ssl/users/<component>.env). Each component
+ * is started here as the product starts it, over SASL_SSL as its own user, and does its work; then
+ * each user is refused what its component must not do, with an error that names the refusal and
+ * the user, not a hang (the test timeout is the only bound). Skipped without the listener's users,
+ * failing instead under PULSEBRIDGE_REQUIRE_SERVICES=1 (CI).
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import mqtt from 'mqtt';
+import { afterAll, expect, it } from 'vitest';
+import { startDashboard, startEhrExporter, startGateway, type ComponentContext } from '../../../cli/components.ts';
+import { STREAMS } from '../../../contracts/topics.ts';
+import { encodeV1 } from '../../../device-sim/frames.ts';
+import { openBus, openLivenessReader, openRegistry } from '../../../platform/adapters.ts';
+import { BUS_COMPONENTS, busUserOf, type BusComponent } from '../../../platform/bus/acl-spec.ts';
+import { followerGroupPrefix, kafkaAnswers, watchBusConsumers, type Bus } from '../../../platform/bus/index.ts';
+import { loadConfig, type PulsebridgeConfig } from '../../../platform/config.ts';
+import { scanKafkaDeadLetters } from '../../../platform/dead-letters/index.ts';
+import { PulsebridgeError } from '../../../platform/errors.ts';
+import { silentLogger } from '../../../platform/log.ts';
+import { MetricsRegistry } from '../../../platform/metrics.ts';
+import { SqliteVitalsStore } from '../../../platform/store/index.ts';
+import { createProcessor } from '../../../processor/processor.ts';
+import { readEnvFile } from '../../../scripts/kafka-acls.ts';
+import { describeWithService, kafkaSaslSslEnvFile } from '../../helpers/services.ts';
+import { waitFor } from '../../helpers/wait.ts';
+import { beats, frames } from '../../processor/helpers.ts';
+
+/** scripts/services.sh writes one settings file per component user beside sasl-ssl.env. */
+const usersDir = path.join(path.dirname(kafkaSaslSslEnvFile), 'users');
+const envFile = (c: BusComponent) => path.join(usersDir, `${c}.env`);
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-kafka-acl-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** The product's configuration of a component running as its own user: environment → loadConfig. */
+function configOf(c: BusComponent, extra: Record<string, string> = {}): PulsebridgeConfig {
+  const env = readEnvFile(envFile(c));
+  return loadConfig({ ...env, PULSEBRIDGE_BUS: 'kafka', KAFKA_BROKERS: env.KAFKA_SASL_SSL_BROKERS!, PULSEBRIDGE_DATA_DIR: path.join(tmp, c), ...extra });
+}
+
+/** Every component user's settings exist and its login works (a broker without them: skip, or fail in CI). */
+async function componentUsersAvailable(): Promise<boolean> {
+  for (const c of BUS_COMPONENTS) {
+    if (!fs.existsSync(envFile(c))) return false;
+    const config = configOf(c);
+    if (config.bus.kind !== 'kafka' || !(await kafkaAnswers([...config.bus.brokers], 'pulsebridge-test-probe', config.bus.security))) return false;
+  }
+  return true;
+}
+
+/** How an operation the user may not do fails: the bus's error. */
+async function refused(what: Promise<unknown>): Promise<PulsebridgeError> {
+  const outcome = await what.then(() => undefined, (err: unknown) => err);
+  if (outcome === undefined) throw new Error('the broker allowed it, but the ACLs should have refused it');
+  expect(outcome).toBeInstanceOf(PulsebridgeError);
+  return outcome as PulsebridgeError;
+}
+
+await describeWithService('per-component Kafka users and ACLs (StandardAuthorizer) against a real broker', componentUsersAvailable, () => {
+  const run = randomUUID().slice(0, 8);
+  const deviceId = `acl-dev-${run}`;
+  const patientId = `acl-pat-${run}`;
+  const closers: (() => Promise<unknown> | unknown)[] = [];
+  afterAll(async () => {
+    for (const close of closers.reverse()) await close();
+  });
+  const buses = {} as Record<BusComponent, Bus>;
+  /** openBus as the component's user: its start-up ensureStreams (Describe, Create) must pass. */
+  async function busOf(c: BusComponent, extra: Record<string, string> = {}): Promise<{ config: PulsebridgeConfig; bus: Bus }> {
+    const config = configOf(c, extra);
+    const bus = await openBus(config, silentLogger);
+    closers.push(() => bus.close());
+    buses[c] = bus;
+    return { config, bus };
+  }
+  const ctx = (config: PulsebridgeConfig, bus: Bus): ComponentContext => ({ config, bus, logger: silentLogger, metrics: new MetricsRegistry(), busHealth: watchBusConsumers({ bus, logger: silentLogger, metrics: new MetricsRegistry() }) });
+  const processorMetrics = new MetricsRegistry();
+
+  it('the cli user registers a device on the bus registry', async () => {
+    const { config, bus } = await busOf('cli');
+    const registry = await openRegistry(config, bus, silentLogger);
+    try {
+      await registry.add(deviceId, patientId, 'acl-test', Date.now() - 3_600_000);
+    } finally {
+      await registry.close();
+    }
+  });
+
+  it('the processor user starts the processor (criteria and state tables, alerts, store sink, liveness) and it consumes', async () => {
+    const { config, bus } = await busOf('processor');
+    const store = new SqliteVitalsStore(path.join(tmp, 'processor-vitals.sqlite'));
+    closers.push(() => store.close());
+    const upstream = await openLivenessReader(config, bus, silentLogger);
+    closers.push(() => upstream.close());
+    // A group of this run under the processor's prefix, from now on (not the shared broker's whole telemetry).
+    const groupId = `pulsebridge-processor-acl-${run}`;
+    const processor = createProcessor({ bus, store, logger: silentLogger, metrics: processorMetrics, groupId, instanceId: `${groupId}:${randomUUID()}`, fromBeginning: false, upstream: upstream.liveness });
+    await processor.start();
+    closers.push(() => processor.stop());
+  });
+
+  it('the dashboard-api user starts the API (registry, criteria, operator alarms, alerts, live vitals)', async () => {
+    const { config, bus } = await busOf('dashboard-api', { PULSEBRIDGE_HTTP_PORT: '0' });
+    const store = new SqliteVitalsStore(path.join(tmp, 'dashboard-vitals.sqlite'));
+    closers.push(() => store.close());
+    const registry = await openRegistry(config, bus, silentLogger);
+    closers.push(() => registry.close());
+    const dashboard = await startDashboard(ctx(config, bus), store, registry);
+    closers.push(() => dashboard.stop());
+    expect((await fetch(`${dashboard.url}/healthz`)).status).toBe(200);
+  });
+
+  it('the ehr-exporter user starts the FHIR and HL7 exports', async () => {
+    const { config, bus } = await busOf('ehr-exporter', { PULSEBRIDGE_FHIR_BASE_URL: 'http://127.0.0.1:1/fhir', PULSEBRIDGE_HL7_MLLP: 'mllp://127.0.0.1:1', PULSEBRIDGE_EHR_HTTP_PORT: '0', PULSEBRIDGE_EHR_HR_SUMMARY_MIN: '5' });
+    const ehr = (await startEhrExporter(ctx(config, bus), { groupId: `ehr-exporter-acl-${run}`, hl7GroupId: `hl7-exporter-acl-${run}`, fromBeginning: false }))!;
+    closers.push(() => ehr.stop());
+    expect(ehr.exporter).toBeDefined();
+    expect(ehr.hl7).toBeDefined();
+  });
+
+  it('the gateway user starts the gateway; a device\'s frame reaches the processor, its refused payload the dead letters the cli user reads', async () => {
+    const { config, bus } = await busOf('gateway', { PULSEBRIDGE_MQTT_PLAINTEXT: 'true', PULSEBRIDGE_MQTT_PORT: '0' });
+    const registry = await openRegistry(config, bus, silentLogger, { auditTrail: false });
+    closers.push(() => registry.close());
+    const gateway = await startGateway(ctx(config, bus), registry);
+    closers.push(() => gateway.stop());
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${gateway.port}`, { clientId: deviceId, protocolVersion: 4, reconnectPeriod: 0 });
+    try {
+      const t0 = Date.now() - 3_000;
+      for (const frame of frames(beats(t0, [{ rrMs: 800, count: 4 }]), 2_000, { t0Ms: t0 })) await client.publishAsync(`pb/v1/dev/${deviceId}/telemetry`, encodeV1(frame), { qos: 1 });
+      await client.publishAsync(`pb/v1/dev/${deviceId}/telemetry`, `not a frame ${run}`, { qos: 1 });
+    } finally {
+      await client.endAsync();
+    }
+    // Published as the gateway, consumed as the processor (its store sink wrote the frames' points).
+    await waitFor('the processor to store the frames\' points', () => /pb_processor_store_points_total\{kind="heart_rate"\} [1-9]/.test(processorMetrics.render()) ? true : undefined, 60_000);
+    // `pulsebridge deadletter list` as the cli user (its own deleted-afterwards group).
+    const cli = configOf('cli');
+    if (cli.bus.kind !== 'kafka') throw new Error('unreachable');
+    const found: string[] = [];
+    await scanKafkaDeadLetters({ brokers: [...cli.bus.brokers], clientId: 'pulsebridge-cli', ...(cli.bus.security ? { security: cli.bus.security } : {}) }, (entry) => {
+      if (entry.record.deviceId === deviceId) found.push(entry.record.reason);
+    });
+    expect(found.length).toBeGreaterThan(0);
+  });
+
+  it('every component\'s subscriptions consume as its own user', () => {
+    for (const c of ['processor', 'dashboard-api', 'ehr-exporter', 'gateway'] as const) {
+      const statuses = buses[c].subscriptionStatuses!();
+      expect(statuses.length, c).toBeGreaterThan(0);
+      expect(statuses.filter((s) => !s.consuming).map((s) => `${c}: ${s.stream} ${s.groupId} ${s.state} ${s.reason ?? ''}`)).toEqual([]);
+    }
+  });
+
+  const expectAclRefusal = (err: PulsebridgeError, component: BusComponent, kind: 'topics' | 'group' | undefined) => {
+    expect(err.code).toBe('PB_BUS_UNAVAILABLE');
+    if (kind) expect(err.message).toContain(`Not authorized to access ${kind}`);
+    expect(err.message).toContain(`the broker's ACLs do not allow this to KAFKA_SASL_USERNAME ${busUserOf(component)}`);
+  };
+  const noop = { onBatch: async () => {} };
+
+  it('the gateway user may not read alerts, EHR retries or telemetry (subscribe fails at once with the ACL refusal)', async () => {
+    const bus = buses.gateway;
+    // A group the gateway may use (its registry followers' prefix): what is refused is the stream.
+    for (const stream of [STREAMS.alerts, STREAMS.ehrRetry, STREAMS.telemetry]) {
+      const err = await refused(bus.subscribe(stream, { groupId: `${followerGroupPrefix('pb.device-events.v1')}acl-${run}`, fromBeginning: true, ephemeralGroup: true, ...noop }));
+      expectAclRefusal(err, 'gateway', 'topics');
+      expect(err.message).toContain(`could not subscribe to ${stream}`);
+    }
+  });
+
+  it('the dashboard-api user may not produce telemetry, and the ehr-exporter user may not produce alerts', async () => {
+    const telemetry = await refused(buses['dashboard-api'].publish(STREAMS.telemetry, [{ key: patientId, value: Buffer.from('{}') }]));
+    expectAclRefusal(telemetry, 'dashboard-api', 'topics');
+    expect(telemetry.message).toContain(`kafka did not acknowledge 1 message(s) on ${STREAMS.telemetry}`);
+    expectAclRefusal(await refused(buses['ehr-exporter'].publish(STREAMS.alerts, [{ key: patientId, value: Buffer.from('{}') }])), 'ehr-exporter', 'topics');
+  });
+
+  it('the ehr-exporter user may not read the device registry, and the processor user may not use another component\'s group', async () => {
+    expectAclRefusal(await refused(buses['ehr-exporter'].subscribe('pb.device-events.v1', { groupId: `ehr-exporter-acl-registry-${run}`, fromBeginning: true, ...noop })), 'ehr-exporter', 'topics');
+    // Its own stream under the EHR exporter's group: the group is refused.
+    const group = await refused(buses.processor.subscribe(STREAMS.telemetry, { groupId: `ehr-exporter-acl-${run}`, fromBeginning: false, ...noop }));
+    expectAclRefusal(group, 'processor', 'group');
+  });
+
+  it('the cli user may not create a stream outside the spec', async () => {
+    const err = await refused(buses.cli.ensureStreams([{ name: `pb.test.acl.${run}`, partitions: 1 }]));
+    // kafkajs says only "Topic creation errors" (the per-topic TOPIC_AUTHORIZATION_FAILED is inside): the hint says what it is.
+    expectAclRefusal(err, 'cli', undefined);
+    expect(err.message).toContain(`could not create streams pb.test.acl.${run}: Topic creation errors (the broker's ACLs do not allow this`);
+  });
+});
