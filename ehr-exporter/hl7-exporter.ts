@@ -194,7 +194,10 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
         reason = (err as Error).message;
         await drop();
       }
-      if (pause === undefined) o.logger.error('HL7 export paused: the receiver does not ACK; retrying until it does', { reason });
+      if (pause === undefined) {
+        if (errorAnswers > 0) o.logger.error(`HL7 export paused: the receiver answers AE/CE; retrying this message, dead-lettered after ${maxErrorAttempts} such answers`, { reason });
+        else o.logger.error('HL7 export paused: the receiver does not ACK; retrying until it does', { reason });
+      }
       pause = reason;
       paused.set({}, 1);
       try {

@@ -118,7 +118,9 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
   it('dead-letters a message the engine keeps answering AE (an error in it), then goes on with the next patient', async () => {
     // HL7 v2.5 §2.9.2.2 b: AE = the engine found an error in this message (its ADT does not
     // know the MRN, say). Retried for ever, it held every other patient's alarms back.
-    const { exporter: e, metrics } = exporter();
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger('info', {}, (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
+    const { exporter: e, metrics } = exporter({ logger });
     listener.answers.push('AE', 'AE', 'AE', 'AE', 'AE');
     listener.rejectText = 'Unknown patient MRN-001';
     const other = makeAlert('afib');
@@ -128,6 +130,10 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
     expect(dead.map((d) => [d.reason, d.detail.includes('AE: Unknown patient MRN-001')])).toEqual([['hl7_error', true]]);
     expect(metrics.counter('pb_ehr_dead_letters_total', '').get({ reason: 'hl7_error' })).toBe(1);
     expect(e.health()).toEqual({ status: 'ok' });
+    // The log says what happens: not "retrying until it does", and never the engine's text (the MRN).
+    expect(lines.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual(['HL7 export paused: the receiver answers AE/CE; retrying this message, dead-lettered after 5 such answers']);
+    expect(lines.map((l) => l.msg)).toContain('alert not sent over HL7; dead-lettered');
+    expect(JSON.stringify(lines)).not.toContain('MRN-001');
   });
 
   it('is no longer paused once the engine answers again, an AR included', async () => {
