@@ -568,7 +568,8 @@
       return `resolved by ${a.resolvedBy} at ${fmtTime(Date.parse(a.resolvedAt))}${a.resolveReason ? ` — “${a.resolveReason}”` : ''}`;
     }
     const at = fmtTime(Date.parse(a.end || a.resolvedAt));
-    const what = a.evidence && a.evidence.note ? `closed by Pulsebridge at ${at}: ${a.evidence.note}` : `ended on its own at ${at}`;
+    const endNote = a.evidence && a.evidence.endNote ? ` (${a.evidence.endNote})` : '';
+    const what = a.evidence && a.evidence.note ? `closed by Pulsebridge at ${at}: ${a.evidence.note}` : `ended on its own at ${at}${endNote}`;
     return a.acknowledgedBy ? what : `${what} (not reviewed)`;
   }
 
@@ -585,6 +586,15 @@
    * signal loss) are read from it, and an unknown text just adds nothing.
    */
   function evidenceText(a) {
+    const sentence = evidenceSentence(a);
+    // What the rhythm did when the condition ended (evidence `endNote`, e.g. an AF ending into a
+    // fast regular rhythm: "irregularity ended, rate 149/min regular — consider atrial flutter",
+    // cardiologist walk #3): said on the tile and in the history, as in the EHR note.
+    const endNote = a.end && a.evidence && typeof a.evidence.endNote === 'string' ? a.evidence.endNote : '';
+    return endNote ? (sentence ? `${sentence}; ${endNote}` : endNote) : sentence;
+  }
+
+  function evidenceSentence(a) {
     const e = a.evidence || {};
     const th = e.thresholds || {};
     const criterion = typeof e.criterion === 'string' ? e.criterion : '';

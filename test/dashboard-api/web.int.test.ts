@@ -368,7 +368,12 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
     const tachy = makeAlert('p9', 'tachy', 62, { state: 'resolved', end: at(64), acknowledgedBy: 'dr-x', acknowledgedAt: at(62, 30), resolvedBy: 'pulsebridge-processor', resolvedAt: at(66), ecgStrip: false,
       evidence: { hrBpm: 125, note: 'alarm switched off for this patient', criterion: 'HR > 120 bpm', thresholds: {} } });
     const byHand = makeAlert('p9', 'pause', 66, { state: 'resolved', resolvedBy: 'dr-y', resolvedAt: at(67), resolveReason: 'Artefact', ecgStrip: false, evidence: { gapMs: 3100, criterion: 'RR ≥ 3 s', thresholds: {} } });
-    await publishAlerts(fx.bus, fx.api.projection, [af, brady, tachy, byHand]);
+    // Walk #3: an AF that ended into a fast regular rhythm says so (processor/detectors/afib.ts endNote).
+    const flutterNote = 'irregularity ended, rate 149/min regular — consider atrial flutter';
+    const afToFlutter = makeAlert('p9', 'afib', 68, { end: at(69), ecgStrip: false, evidence: { hrBpm: 140, endNote: flutterNote, criterion: 'irregular RR for 30 s', thresholds: {} } });
+    const afToFlutterClosed = makeAlert('p9', 'afib', 50, { state: 'resolved', end: at(52), acknowledgedBy: 'dr-x', acknowledgedAt: at(51), resolvedBy: 'pulsebridge-processor', resolvedAt: at(54), ecgStrip: false,
+      evidence: { hrBpm: 140, endNote: flutterNote, criterion: 'irregular RR for 30 s', thresholds: {} } });
+    await publishAlerts(fx.bus, fx.api.projection, [af, brady, tachy, byHand, afToFlutter, afToFlutterClosed]);
     const board = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     try {
       await board.goto(`${fx.url}/#token=${await fx.token('dr-review', 'clinician', ['p9'])}`);
@@ -383,6 +388,9 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
       expect(await handled(tachy)).toMatch(/^acknowledged by dr-x at [-\d ]*\d\d:\d\d:\d\d; closed by Pulsebridge at [-\d ]*\d\d:\d\d:\d\d: alarm switched off for this patient$/);
       expect(await handled(byHand)).toMatch(/^resolved by dr-y at [-\d ]*\d\d:\d\d:\d\d — “Artefact”$/);
       expect(await board.locator('#history-rows').textContent()).not.toContain('pulsebridge-processor');
+      expect(await board.locator(`#history-rows tr[data-alert-id="${afToFlutter.id}"] .evidence`).textContent()).toBe(`irregular rhythm at 140/min; ${flutterNote}`);
+      expect(await board.locator(`#history-rows tr[data-alert-id="${af.id}"] .evidence`).textContent()).toBe('irregular rhythm at 121/min');
+      expect(await handled(afToFlutterClosed)).toMatch(new RegExp(`^acknowledged by dr-x at [-\\d ]*\\d\\d:\\d\\d:\\d\\d; ended on its own at [-\\d ]*\\d\\d:\\d\\d:\\d\\d \\(${flutterNote}\\)$`));
     } finally {
       await board.close();
     }
