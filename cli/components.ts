@@ -254,6 +254,7 @@ export async function startEhrExporter(
       bus: ctx.bus, host: hl7Target.host, port: hl7Target.port, mrns, logger: logger.child({ protocol: 'hl7v2' }), metrics: ctx.metrics,
       ...(hl7Tls ? { tls: hl7Tls } : {}),
       message: { sendingApplication: 'PULSEBRIDGE', sendingFacility: hl7Target.sendingFacility, receivingApplication: hl7Target.receivingApplication },
+      ackTimeoutMs: hl7Target.ackTimeoutMs,
       ...(hl7GroupId ? { groupId: hl7GroupId } : {}),
       ...(options.fromBeginning !== undefined ? { fromBeginning: options.fromBeginning } : {}),
     });

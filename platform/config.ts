@@ -156,6 +156,12 @@ const envObject = z.object({
   PULSEBRIDGE_HL7_CA_FILE: z.string().min(1).optional(),
   PULSEBRIDGE_HL7_CLIENT_CERT: z.string().min(1).optional(),
   PULSEBRIDGE_HL7_CLIENT_KEY: z.string().min(1).optional(),
+  /**
+   * How long the HL7 export waits for the engine's ACK before it sends the same message again
+   * (same MSH-10), ms. An engine slower than this under load got every message again and again
+   * and never counted one as delivered (EHR walk, /work/notes/ehr-walk.md #6).
+   */
+  PULSEBRIDGE_HL7_ACK_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(300_000).default(10_000),
   PULSEBRIDGE_HL7_SENDING_FACILITY: z.string().min(1).default('PULSEBRIDGE'),
   PULSEBRIDGE_HL7_RECEIVING_APPLICATION: z.string().min(1).default('EHR'),
   /** Where the simulator connects (default mqtts://localhost:<PULSEBRIDGE_MQTT_PORT>). */
@@ -300,7 +306,7 @@ export interface PulsebridgeConfig {
     hrSummaryWindowMs: number;
     httpPort: number;
     /** `tls`: MLLP over TLS (`mllps://`), with the PEM files read and checked when the exporter starts. */
-    hl7: { host: string; port: number; tls: { caFile?: string; certFile?: string; keyFile?: string } | undefined; sendingFacility: string; receivingApplication: string } | undefined;
+    hl7: { host: string; port: number; tls: { caFile?: string; certFile?: string; keyFile?: string } | undefined; sendingFacility: string; receivingApplication: string; ackTimeoutMs: number } | undefined;
   };
   registryPath: string;
   sim: { gatewayUrl: string };
@@ -397,6 +403,7 @@ function hl7Target(e: EnvConfig): PulsebridgeConfig['ehr']['hl7'] {
     tls: secure ? { caFile: e.PULSEBRIDGE_HL7_CA_FILE, certFile: e.PULSEBRIDGE_HL7_CLIENT_CERT, keyFile: e.PULSEBRIDGE_HL7_CLIENT_KEY } : undefined,
     sendingFacility: e.PULSEBRIDGE_HL7_SENDING_FACILITY,
     receivingApplication: e.PULSEBRIDGE_HL7_RECEIVING_APPLICATION,
+    ackTimeoutMs: e.PULSEBRIDGE_HL7_ACK_TIMEOUT_MS,
   };
 }
 
