@@ -39,7 +39,7 @@ export interface MllpServer {
 }
 
 export interface MllpLibrary {
-  Hl7Client: new (options: { host: string; port: number; keepAlive?: boolean; connectTimeout?: number }) => MllpClient;
+  Hl7Client: new (options: { host: string; port: number; keepAlive?: boolean; connectTimeout?: number }) => MllpClient & { connect(): Promise<MllpConnection> };
   Hl7Connection: new (socket: Socket) => MllpConnection;
   Hl7Server: new (handler: (connection: MllpConnection) => void) => MllpServer;
 }
@@ -66,8 +66,39 @@ export function readHl7Tls(files: { caFile?: string; certFile?: string; keyFile?
 /** The MLLP client for `target`: over TLS when `target.tls` is set (`mllps://`), else the library's plain-TCP Hl7Client. */
 export async function createMllpClient(target: { host: string; port: number; tls?: MllpTls | undefined }, connectTimeoutMs: number): Promise<MllpClient> {
   const lib = await loadMllp();
-  if (!target.tls) return new lib.Hl7Client({ host: target.host, port: target.port, keepAlive: true, connectTimeout: connectTimeoutMs });
+  if (!target.tls) return new TcpMllpClient(new lib.Hl7Client({ host: target.host, port: target.port, keepAlive: true, connectTimeout: connectTimeoutMs }), `${target.host}:${target.port}`);
   return new TlsMllpClient(lib, { host: target.host, port: target.port, tls: target.tls, connectTimeoutMs });
+}
+
+/**
+ * MLLP over plain TCP: the library's Hl7Client, except that a send fails as soon as the receiver
+ * closes the connection. Hl7Client leaves the send waiting for its ACK timeout (10 s by default)
+ * on a socket that is gone: an engine that drops the connection on a message it cannot take was
+ * reported as "Client timeout" and retried only after that wait (EHR walk, /work/notes/ehr-walk.md #6).
+ */
+class TcpMllpClient implements MllpClient {
+  readonly #client: MllpClient & { connect(): Promise<MllpConnection> };
+  readonly #where: string;
+
+  constructor(client: MllpClient & { connect(): Promise<MllpConnection> }, where: string) {
+    this.#client = client;
+    this.#where = where;
+  }
+
+  async sendAndWait(message: Hl7Message, options?: { timeoutMs?: number }): Promise<Hl7Message> {
+    const connection = await this.#client.connect();
+    const closed = new Promise<never>((_, reject) => {
+      const fail = () => reject(new Error(`MLLP to ${this.#where}: the receiver closed the connection`));
+      if (connection.isClosed()) fail();
+      else connection.addEventListener('close', fail);
+    });
+    closed.catch(() => {}); // only a pending send cares
+    return Promise.race([connection.sendAndWait(message, options), closed]);
+  }
+
+  close(): Promise<void> {
+    return this.#client.close();
+  }
 }
 
 /** Why a TLS connection failed, with the setting to look at: the text goes to the log and /healthz (no PHI in it). */

@@ -219,6 +219,35 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
     }
   });
 
+  it('resends at once when the engine closes the connection instead of answering (plain TCP), and says so', async () => {
+    // An engine that drops the connection on the first message and ACKs on the next one. The ACK
+    // wait is far longer than the test may take: only noticing the close lets it finish.
+    const frames: string[] = [];
+    const raw = createServer((socket) => {
+      socket.on('data', (chunk) => {
+        const frame = chunk.toString('utf8');
+        frames.push(frame);
+        if (frames.length === 1) return void socket.destroy();
+        const controlId = frame.split('|')[9];
+        socket.write(`\x0bMSH|^~\\&|EHR||PULSEBRIDGE||20260101000000||ACK|a-${controlId}|P|2.6\rMSA|AA|${controlId}\r\x1c\r`);
+      });
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    const port = (raw.address() as AddressInfo).port;
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger('info', {}, (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
+    const { exporter: e } = exporter({ port, ackTimeoutMs: 600_000, logger });
+    try {
+      await e.handleBatch([consumed(envelope({ ...asystole, revision: 2 }), 0)]);
+    } finally {
+      await e.stop();
+      await new Promise((resolve) => raw.close(resolve));
+    }
+    expect(frames.map((f) => f.split('|')[9])).toEqual([`${asystole.id}-2`, `${asystole.id}-2`]);
+    expect(lines.filter((l) => l.level === 'error').map((l) => l.reason)).toEqual([`MLLP to 127.0.0.1:${port}: the receiver closed the connection`]);
+    expect(e.health()).toEqual({ status: 'ok' });
+  }, 20_000);
+
   it('names any other MRN system as a URI', () => {
     const options = { sendingApplication: 'PULSEBRIDGE', sendingFacility: 'CARDIO', receivingApplication: 'EHR', mrn: { system: 'https://hospital.example/mrn', value: 'MRN-7' } };
     expect(Hl7Message.parse(pcd04Alarm(asystole, options, asystole.onset)).getSegment('PID')!.getField(3).toString()).toBe('MRN-7^^^&https://hospital.example/mrn&URI^MR');
