@@ -59,7 +59,7 @@ function parseOptions(args: string[]): Options {
 }
 
 /** One kafkajs ACL entry per operation (Kafka stores one binding per operation). */
-function entriesOf(principal: string, acl: BusAcl): AclEntry[] {
+export function entriesOf(principal: string, acl: BusAcl): AclEntry[] {
   return acl.operations.map((op) => ({
     resourceType: RESOURCE[acl.resourceType], resourceName: acl.name, resourcePatternType: PATTERN[acl.patternType],
     principal, host: '*', operation: OPERATION[op], permissionType: AclPermissionTypes.ALLOW,
@@ -67,7 +67,11 @@ function entriesOf(principal: string, acl: BusAcl): AclEntry[] {
 }
 
 const keyOf = (e: AclEntry) => [e.resourceType, e.resourceName, e.resourcePatternType, e.principal, e.host, e.operation, e.permissionType].join('\n');
-const describeEntry = (e: AclEntry) => `${AclOperationTypes[e.operation] ?? e.operation} on ${AclResourceTypes[e.resourceType] ?? e.resourceType} ${ResourcePatternTypes[e.resourcePatternType] ?? e.resourcePatternType} ${e.resourceName} (${AclPermissionTypes[e.permissionType] ?? e.permissionType}, host ${e.host})`;
+/** The name of a kafkajs enum value (its enums are plain name → number objects, without the reverse mapping of a TypeScript enum). */
+const nameIn = (types: object, value: number): string => Object.entries(types).find(([, v]) => v === value)?.[0] ?? String(value);
+/** One ACL entry as `apply` prints it, e.g. `WRITE on TOPIC LITERAL pb.alerts.v1 (ALLOW, host *)`. */
+export const describeEntry = (e: AclEntry): string =>
+  `${nameIn(AclOperationTypes, e.operation)} on ${nameIn(AclResourceTypes, e.resourceType)} ${nameIn(ResourcePatternTypes, e.resourcePatternType)} ${e.resourceName} (${nameIn(AclPermissionTypes, e.permissionType)}, host ${e.host})`;
 
 async function apply(o: Options): Promise<void> {
   const config = loadConfig({ ...process.env, PULSEBRIDGE_BUS: 'kafka' });

@@ -2,7 +2,7 @@
  * Least privilege on Kafka: what each deployable component may do on the bus, as Kafka ACLs for
  * its own principal (one SASL user per component). The one place these are written down:
  * scripts/kafka-acls.ts applies them to a broker (scripts/services.sh does at every start), the
- * README table is printed from them (`node scripts/kafka-acls.ts --markdown`), and
+ * README table is printed from them (`node scripts/kafka-acls.ts markdown`), and
  * test/platform/bus/acl-spec.test.ts runs each component on a bus that records every stream and
  * consumer group it touches and fails when one is not granted here.
  *
@@ -76,11 +76,15 @@ const ensure = (...streams: readonly string[]): BusAcl[] => streams.map((s) => t
 /** Bus.subscribe under groups starting with `prefix`; `ephemeral`: the bus deletes the group when it stops (Delete). */
 const consume = (stream: string, prefix: string, ephemeral: boolean): BusAcl[] =>
   [topic(stream, 'Read'), groupPrefix(prefix, ...(ephemeral ? ['Read', 'Delete'] as const : ['Read'] as const))];
-/** BusFollower.open: ensures the stream, reads it under its own deleted-at-stop group and writes sync markers. */
-const follow = (stream: string): BusAcl[] => [...ensure(stream), ...consume(stream, followerGroupPrefix(stream), true), ...produce(stream)];
+/**
+ * BusFollower.open: ensures the stream and reads it under its own deleted-at-stop group. Its sync
+ * reads the partitions' end offsets (Describe, implied by Read) and writes nothing: a component
+ * that follows a stream writes it only when it publishes there itself (produce, beside).
+ */
+const follow = (stream: string): BusAcl[] => [...ensure(stream), ...consume(stream, followerGroupPrefix(stream), true)];
 /** openBus (platform/adapters.ts) ensures every stream of streamPartitions() at each start. */
 const openBusStreams = (): BusAcl[] => ensure(...streamPartitions().map((s) => s.name));
-/** BusRegistry.open (Kafka mode's openRegistry / withRegistry): follows the three registry logs and writes them (device changes, commands, liveness). */
+/** BusRegistry.open (Kafka mode's openRegistry / withRegistry): follows the three registry logs; what each component writes there is granted beside. */
 const registry = (): BusAcl[] => REGISTRY_STREAMS.flatMap(follow);
 
 export interface BusAclOptions {
@@ -94,7 +98,10 @@ export function busAclUses(options: BusAclOptions = {}): Record<BusComponent, { 
   return {
     gateway: [
       { what: 'start (openBus)', acls: openBusStreams() },
-      { what: 'device registry, liveness and commands', acls: registry() },
+      { what: 'device registry; its devices\' liveness, and their commands delivered, answered or expired (gateway/command-dispatcher.ts)', acls: [
+        ...registry(),
+        ...produce(DEVICE_LIVENESS_STREAM, DEVICE_COMMANDS_STREAM),
+      ] },
       { what: 'frames and refusals', acls: produce(STREAMS.telemetry, STREAMS.deadLetter) },
     ],
     processor: [
@@ -127,7 +134,7 @@ export function busAclUses(options: BusAclOptions = {}): Record<BusComponent, { 
     ],
     'dashboard-api': [
       { what: 'start (openBus)', acls: openBusStreams() },
-      { what: 'device registry (devices API)', acls: registry() },
+      { what: 'device registry (devices API: device changes, commands sent)', acls: [...registry(), ...produce(DEVICE_EVENTS_STREAM, DEVICE_COMMANDS_STREAM)] },
       { what: 'alerts board and acknowledgements, criteria', acls: [
         ...consume(STREAMS.alerts, DASHBOARD_GROUP_PREFIX, true),
         ...produce(STREAMS.alerts),
@@ -144,7 +151,12 @@ export function busAclUses(options: BusAclOptions = {}): Record<BusComponent, { 
     ],
     cli: [
       { what: '`deadletter list|show` (platform/dead-letters/read-kafka.ts)', acls: consume(STREAMS.deadLetter, DEAD_LETTER_READER_GROUP_PREFIX, true) },
-      { what: '`deadletter replay`, `device …` (openBus, registry)', acls: [...openBusStreams(), ...registry(), ...produce(...DEAD_LETTER_REPLAY_STREAMS)] },
+      { what: '`deadletter replay`, `device …` (openBus, registry: device changes, commands sent)', acls: [
+        ...openBusStreams(),
+        ...registry(),
+        ...produce(DEVICE_EVENTS_STREAM, DEVICE_COMMANDS_STREAM),
+        ...produce(...DEAD_LETTER_REPLAY_STREAMS),
+      ] },
     ],
   };
 }

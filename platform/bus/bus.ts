@@ -41,8 +41,24 @@ export interface SubscribeOptions {
   ephemeralGroup?: boolean;
 }
 
+/** Where one partition of a stream stands (Subscription.endOffsets), offsets as decimal strings. */
+export interface PartitionEnd {
+  partition: number;
+  /** The offset its next message will get: every acknowledged message is below it (Kafka: the high watermark). */
+  end: string;
+  /** The first offset it still holds (Kafka: the log start offset; retention may have dropped the ones before). */
+  start: string;
+}
+
 export interface Subscription {
   stop(): Promise<void>;
+  /**
+   * Where each partition of the subscribed stream ends now. A reader has seen everything
+   * acknowledged before the call once it has handled the message below each `end` (or the
+   * partition holds nothing: `start` = `end`): how BusFollower.sync catches up without writing to
+   * the stream (Kafka: ListOffsets, which needs only Describe on the topic, implied by Read).
+   */
+  endOffsets(): Promise<PartitionEnd[]>;
   /**
    * The partitions of the stream this subscriber holds now (Kafka: its latest group assignment,
    * none while the group rebalances; the in-process bus: its one partition). For work that must not

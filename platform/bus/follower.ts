@@ -1,17 +1,26 @@
 /**
  * Follows a bus stream from its beginning into this instance's memory: the building block of
  * state shared through the bus (the device registry's logs, device liveness). Every instance
- * reads everything (its own consumer group). `sync()` publishes a marker and resolves once this
- * instance folded it, so everything published before the call is visible here (read-your-writes
- * across instances); `open` does that once, so a follower is caught up when it resolves.
+ * reads everything (its own consumer group). `sync()` reads where each partition of the stream
+ * ends and resolves once this instance has folded every message below those ends, so everything
+ * published before the call is visible here (read-your-writes across instances); `open` does that
+ * once, so a follower is caught up when it resolves. A follower writes nothing to catch up: a
+ * reader's Kafka user needs no Write on the stream it follows (platform/bus/acl-spec.ts).
  */
 import { randomUUID } from 'node:crypto';
-import type { Bus, ConsumedMessage, StreamSpec, Subscription } from './bus.ts';
+import type { Bus, ConsumedMessage, PartitionEnd, StreamSpec, Subscription } from './bus.ts';
 import { PulsebridgeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 
+/**
+ * The marker `sync()` published and waited to read back until it read end offsets instead: the
+ * streams in the field still hold such markers, and followers of older versions may still write
+ * them. They are skipped (never handed to onMessage), and count as read like any message.
+ */
 const SYNC_SCHEMA = 'pb.log-sync.v1';
-interface SyncMarker { schema: typeof SYNC_SCHEMA; nonce: string }
+
+/** A `sync()` waiting for the follower to reach the ends it read. */
+interface CatchUp { ends: readonly PartitionEnd[]; resolve: () => void }
 
 /** The start of a follower's own consumer group on `stream` (its Kafka ACL is on this prefix: platform/bus/acl-spec.ts). */
 export const followerGroupPrefix = (stream: string): string => `pb-${stream}-`;
@@ -32,7 +41,11 @@ export class BusFollower {
   readonly #o: BusFollowerOptions;
   readonly #timeoutMs: number;
   readonly #waiters = new Map<string, (value: boolean) => void>();
+  /** Per partition, the offset after the last message folded here. */
+  readonly #positions = new Map<number, bigint>();
+  readonly #catchUps = new Set<CatchUp>();
   #subscription: Subscription | undefined;
+  #closed = false;
 
   private constructor(options: BusFollowerOptions) {
     this.#o = options;
@@ -48,7 +61,14 @@ export class BusFollower {
       // A random group is this follower's alone: deleted when it closes.
       ephemeralGroup: options.groupId === undefined,
       fromBeginning: true,
-      onBatch: async (batch) => { for (const m of batch) f.#receive(m); },
+      onBatch: async (batch) => {
+        for (const m of batch) {
+          f.#receive(m);
+          const next = BigInt(m.offset) + 1n;
+          if (next > (f.#positions.get(m.partition) ?? -1n)) f.#positions.set(m.partition, next);
+        }
+        for (const c of [...f.#catchUps]) if (f.#reached(c.ends)) c.resolve();
+      },
     });
     await f.sync();
     return f;
@@ -63,18 +83,39 @@ export class BusFollower {
     await this.#o.bus.publish(this.#o.stream.name, messages.map((m) => ({ key: m.key, value: Buffer.from(JSON.stringify(m.value)) })));
   }
 
-  /** Resolves once every message published before the call is folded here. */
+  /**
+   * Resolves once every message published (and acknowledged) before the call is folded here,
+   * this instance's own included; rejects (PB_BUS_UNAVAILABLE) when the bus cannot say where the
+   * stream ends or the follower does not get there within the visibility timeout.
+   */
   async sync(): Promise<void> {
-    const nonce = randomUUID();
-    const seen = this.expect(nonce);
-    const marker: SyncMarker = { schema: SYNC_SCHEMA, nonce };
+    let timer: NodeJS.Timeout | undefined;
+    let waiting: CatchUp | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new PulsebridgeError('PB_BUS_UNAVAILABLE', `${this.#o.stream.name}: this instance did not catch up with the stream within ${this.#timeoutMs} ms`)), this.#timeoutMs);
+    });
+    const caughtUp = (async () => {
+      const ends = await this.#subscription!.endOffsets();
+      if (this.#closed || this.#reached(ends)) return;
+      await new Promise<void>((resolve) => {
+        waiting = { ends, resolve };
+        this.#catchUps.add(waiting);
+      });
+    })();
+    // Once the wait timed out, nobody awaits the offsets request any more: its later failure must
+    // not become an unhandled rejection that ends the process (see expect()).
+    caughtUp.catch(() => {});
     try {
-      await this.publish('sync', marker);
-    } catch (err) {
-      this.settle(nonce, false);
-      throw err;
+      await Promise.race([caughtUp, timedOut]);
+    } finally {
+      clearTimeout(timer);
+      if (waiting) this.#catchUps.delete(waiting);
     }
-    await seen;
+  }
+
+  /** Whether every message below `ends` was folded: per partition, this follower is at its end, or it holds nothing (retention dropped all). */
+  #reached(ends: readonly PartitionEnd[]): boolean {
+    return ends.every((p) => BigInt(p.start) >= BigInt(p.end) || (this.#positions.get(p.partition) ?? -1n) >= BigInt(p.end));
   }
 
   /** Waits until `settle(id, …)` is called while folding (e.g. a writer waiting for its own event). */
@@ -99,8 +140,10 @@ export class BusFollower {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     await this.#subscription?.stop();
     for (const resolve of [...this.#waiters.values()]) resolve(false);
+    for (const c of [...this.#catchUps]) c.resolve();
   }
 
   #receive(m: ConsumedMessage): void {
@@ -111,10 +154,7 @@ export class BusFollower {
       this.#o.logger.warn('unreadable message skipped', { stream: this.#o.stream.name, offset: m.offset, err: err as Error });
       return;
     }
-    if ((value as Partial<SyncMarker> | null)?.schema === SYNC_SCHEMA) {
-      this.settle((value as SyncMarker).nonce, true);
-      return;
-    }
+    if ((value as { schema?: unknown } | null)?.schema === SYNC_SCHEMA) return;
     try {
       this.#o.onMessage(value, m);
     } catch (err) {

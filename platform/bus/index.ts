@@ -3,7 +3,7 @@
  * in-process (embedded) and Apache Kafka (production) — and a follower that folds a stream into
  * memory. Code outside this folder imports only this file.
  */
-export type { Bus, BusMessage, ConsumedMessage, SubscribeOptions, Subscription, SubscriptionStatus, StreamSpec } from './bus.ts';
+export type { Bus, BusMessage, ConsumedMessage, PartitionEnd, SubscribeOptions, Subscription, SubscriptionStatus, StreamSpec } from './bus.ts';
 export * from './memory.ts';
 export * from './kafka.ts';
 export * from './kafka-security.ts';

@@ -15,7 +15,7 @@
  */
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import type { Admin, Consumer, EachBatchPayload, IHeaders, ISocketFactory, LogEntry, Producer } from 'kafkajs';
-import type { Bus, BusMessage, ConsumedMessage, SubscribeOptions, StreamSpec, Subscription, SubscriptionStatus } from './bus.ts';
+import type { Bus, BusMessage, ConsumedMessage, PartitionEnd, SubscribeOptions, StreamSpec, Subscription, SubscriptionStatus } from './bus.ts';
 import { PulsebridgeError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import type { Logger } from '../log.ts';
@@ -120,6 +120,8 @@ export class KafkaBus implements Bus {
   readonly #security: KafkaSecurity | undefined;
   readonly #subscriptions = new Set<Subscription>();
   #producerConnected: Promise<void> | undefined;
+  /** The admin client of Subscription.endOffsets, connected at its first use and kept (a follower's sync asks often); forgotten after a failure. */
+  #offsetsAdmin: Promise<Admin> | undefined;
   #closed = false;
   /**
    * The latest group authorization refusal kafkajs logged: its consumer then crashes with only
@@ -493,6 +495,7 @@ export class KafkaBus implements Bus {
 
     const subscription: Subscription = {
       assignedPartitions: () => (running ? assigned : []),
+      endOffsets: () => this.#endOffsets(stream),
       status,
       stop: async () => {
         if (!running) return;
@@ -511,6 +514,39 @@ export class KafkaBus implements Bus {
   /** Every running subscription's status (Bus.subscriptionStatuses; consumer-health.ts reports them). */
   subscriptionStatuses(): SubscriptionStatus[] {
     return [...this.#subscriptions].map((s) => s.status!());
+  }
+
+  /**
+   * Each partition's high watermark and log start offset (ListOffsets: Describe on the topic). With
+   * acks=all the leader acknowledges a publish only once the high watermark has passed it, so every
+   * acknowledged message is below `end`.
+   */
+  async #endOffsets(stream: string): Promise<PartitionEnd[]> {
+    if (this.#closed) throw new PulsebridgeError('PB_BUS_CLOSED', 'the bus is closed');
+    const admin = (this.#offsetsAdmin ??= this.#connectAdmin());
+    try {
+      const offsets = await (await admin).fetchTopicOffsets(stream);
+      return offsets.map((o) => ({ partition: o.partition, end: o.high, start: o.low }));
+    } catch (err) {
+      // The next call starts from a new connection (a broker that came back, or moved).
+      if (this.#offsetsAdmin === admin) this.#offsetsAdmin = undefined;
+      void admin.then((a) => a.disconnect()).catch(() => {});
+      throw new PulsebridgeError('PB_BUS_UNAVAILABLE', `could not read where ${stream} ends: ${(err as Error).message}${kafkaSecurityHint(err, this.#security)}`, {
+        cause: err,
+        details: { stream },
+      });
+    }
+  }
+
+  async #connectAdmin(): Promise<Admin> {
+    const admin = this.#kafka.admin();
+    try {
+      await admin.connect();
+    } catch (err) {
+      await admin.disconnect().catch(() => {});
+      throw err;
+    }
+    return admin;
   }
 
   /** Deletes a consumer group nobody uses any more; a failure leaves it for the broker to expire. */
@@ -581,6 +617,7 @@ export class KafkaBus implements Bus {
     this.#closed = true;
     await Promise.allSettled([...this.#subscriptions].map((s) => s.stop()));
     await this.#producer.disconnect().catch(() => {});
+    await this.#offsetsAdmin?.then((a) => a.disconnect()).catch(() => {});
     this.#log.flush();
   }
 }

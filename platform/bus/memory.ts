@@ -9,7 +9,7 @@
  * kept-forever streams (criteria, changelog, registry) are never trimmed: a late reader needs them.
  * Offsets keep counting from where they were, as Kafka's do after retention.
  */
-import type { Bus, BusMessage, ConsumedMessage, StreamSpec, SubscribeOptions, Subscription, SubscriptionStatus } from './bus.ts';
+import type { Bus, BusMessage, ConsumedMessage, PartitionEnd, StreamSpec, SubscribeOptions, Subscription, SubscriptionStatus } from './bus.ts';
 import { PulsebridgeError } from '../errors.ts';
 
 interface StreamLog {
@@ -146,11 +146,19 @@ export class InProcessBus implements Bus {
         await done;
       },
       assignedPartitions: () => (running ? [0] : []),
+      endOffsets: async () => this.#endOffsets(log),
       // In the process itself: nothing to lose a connection to, so it always consumes.
       status: () => ({ stream, groupId: options.groupId, consuming: true, state: 'consuming', sinceMs }),
     };
     this.#subscriptions.add(subscription);
     return subscription;
+  }
+
+  /** The one partition's bounds; refused like a publish while the bus is closed or marked unavailable (a broker that is gone answers no offsets either). */
+  #endOffsets(log: StreamLog): PartitionEnd[] {
+    if (this.#closed) throw new PulsebridgeError('PB_BUS_CLOSED', 'the bus is closed');
+    if (!this.#available) throw new PulsebridgeError('PB_BUS_UNAVAILABLE', 'the in-process bus is marked unavailable');
+    return [{ partition: 0, start: String(log.base), end: String(log.end) }];
   }
 
   subscriptionStatuses(): SubscriptionStatus[] {

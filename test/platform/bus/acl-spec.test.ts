@@ -13,7 +13,7 @@ import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startDashboard, startEhrExporter, startGateway, startProcessor } from '../../../cli/components.ts';
 import { replayDeadLetter } from '../../../cli/dead-letter-replay.ts';
-import { STREAMS } from '../../../contracts/topics.ts';
+import { deviceTopics, STREAMS } from '../../../contracts/topics.ts';
 import { openLivenessReader, openRegistry, streamPartitions } from '../../../platform/adapters.ts';
 import {
   aclAllows, BUS_COMPONENTS, busAclSpec, busAclUses, DEFAULT_PROCESSOR_GROUP, mergeAcls,
@@ -22,10 +22,11 @@ import {
 import { InProcessBus, kafkaAuthorizationRefusal, kafkaLogSecurityHint, kafkaSecurityHint, type Bus, type BusMessage, type SubscribeOptions, type StreamSpec } from '../../../platform/bus/index.ts';
 import { loadConfig } from '../../../platform/config.ts';
 import { DEAD_LETTER_READER_GROUP_PREFIX } from '../../../platform/dead-letters/read-kafka.ts';
+import { DEVICE_COMMANDS_STREAM } from '../../../platform/registry/commands-bus.ts';
 import { createLogger, silentLogger } from '../../../platform/log.ts';
 import { MetricsRegistry } from '../../../platform/metrics.ts';
 import { SqliteVitalsStore } from '../../../platform/store/index.ts';
-import { markdownTable } from '../../../scripts/kafka-acls.ts';
+import { describeEntry, entriesOf, markdownTable } from '../../../scripts/kafka-acls.ts';
 import { encodeV1 } from '../../../device-sim/frames.ts';
 import { beats, frames, messages } from '../../processor/helpers.ts';
 import { waitFor } from '../../helpers/wait.ts';
@@ -53,11 +54,13 @@ class CheckedBus implements Bus {
     return this.inner.publish(stream, batch);
   }
 
-  subscribe(stream: string, options: SubscribeOptions) {
+  async subscribe(stream: string, options: SubscribeOptions) {
     this.#use('Topic', stream, 'Read', `subscribe as ${options.groupId}`);
     this.#use('Group', options.groupId, 'Read', `subscribe to ${stream}`);
     if (options.ephemeralGroup) this.#use('Group', options.groupId, 'Delete', `ephemeral group on ${stream}`);
-    return this.inner.subscribe(stream, options);
+    const subscription = await this.inner.subscribe(stream, options);
+    // A follower's sync asks where the stream ends (Kafka ListOffsets): Describe, no Write.
+    return { ...subscription, endOffsets: () => { this.#use('Topic', stream, 'Describe', 'endOffsets'); return subscription.endOffsets(); } };
   }
 
   ensureStreams(streams: StreamSpec[]): Promise<void> {
@@ -118,7 +121,7 @@ describe('Kafka ACL spec against what each component does on the bus', () => {
     for (const u of [`Topic ${STREAMS.deadLetter} Read`, `Group ${DEAD_LETTER_READER_GROUP_PREFIX}x Read`, `Group ${DEAD_LETTER_READER_GROUP_PREFIX}x Delete`] as Use[]) buses.cli.used.add(u);
   });
 
-  it('the dashboard-api starts with its registry, and its users acknowledge alerts and change criteria', async () => {
+  it('the dashboard-api starts with its registry, and its users acknowledge alerts, change criteria and send a device a command', async () => {
     await openBus('dashboard-api');
     const store = new SqliteVitalsStore(path.join(tmp, 'vitals.sqlite'));
     stops.push(() => store.close());
@@ -134,10 +137,15 @@ describe('Kafka ACL spec against what each component does on the bus', () => {
       body: JSON.stringify({ alarms: {}, reason: 'ACL spec test' }),
     });
     expect(res.status, await res.text()).toBe(200);
+    // Delivered by the gateway below, once d1 subscribes to its command topic.
+    const command = await fetch(`${dashboard.url}/v1/devices/d1/commands`, {
+      method: 'POST', headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' }, body: JSON.stringify({ type: 'ping' }),
+    });
+    expect(command.status, await command.text()).toBe(201);
     expect(buses['dashboard-api'].refused).toEqual([]);
   });
 
-  it('the gateway starts with its registry and publishes a device\'s frames and refusals', async () => {
+  it('the gateway starts with its registry, publishes a device\'s frames and refusals, and delivers its command', async () => {
     await openBus('gateway');
     const registry = await openRegistry(config, buses.gateway, silentLogger, { auditTrail: false });
     stops.push(() => registry.close());
@@ -145,13 +153,14 @@ describe('Kafka ACL spec against what each component does on the bus', () => {
     stops.push(() => gateway.stop());
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${gateway.port}`, { clientId: 'd1', protocolVersion: 4, reconnectPeriod: 0 });
     try {
+      await client.subscribeAsync(deviceTopics('d1').cmd, { qos: 1 });
       const [frame] = frames(beats(Date.now() - 2_000, [{ rrMs: 800, count: 3 }]), 1_000, { t0Ms: Date.now() - 1_000 });
       await client.publishAsync('pb/v1/dev/d1/telemetry', encodeV1(frame!), { qos: 1 });
       await client.publishAsync('pb/v1/dev/d1/telemetry', 'not a frame', { qos: 1 });
+      await waitFor('a telemetry record, a dead letter and the dashboard\'s command delivered', () => [STREAMS.telemetry, STREAMS.deadLetter, DEVICE_COMMANDS_STREAM].every((s) => buses.gateway.used.has(`Topic ${s} Write`)) ? true : undefined, 10_000);
     } finally {
       await client.endAsync();
     }
-    await waitFor('a telemetry record and a dead letter', () => buses.gateway.used.has(`Topic ${STREAMS.telemetry} Write`) && buses.gateway.used.has(`Topic ${STREAMS.deadLetter} Write`) ? true : undefined, 10_000);
     expect(buses.gateway.refused).toEqual([]);
   });
 
@@ -188,6 +197,7 @@ describe('Kafka ACL spec against what each component does on the bus', () => {
     const registry = await openRegistry(config, buses.cli, silentLogger);
     try {
       await registry.add('d9', 'p9', 'cli', Date.now() - 60_000);
+      await registry.commands.create('d9', { type: 'ping' }, 'cli');
       for (const stream of [STREAMS.telemetry, STREAMS.alerts, STREAMS.ecgStrips]) {
         const record = { schema: 'pb.deadletter.v1', deviceId: 'd9', topic: stream, reason: 'test', detail: '', payloadBase64: Buffer.from('{}').toString('base64'), receivedAt: Date.now(), source: 'ehr-exporter', stream, key: 'p9' } as const;
         expect(await replayDeadLetter({ id: '0:1', record }, { bus: buses.cli, registry })).toMatchObject({ ok: true });
@@ -229,6 +239,13 @@ describe('Kafka ACL spec against what each component does on the bus', () => {
     expect(aclAllows(spec['dashboard-api'], 'Topic', STREAMS.telemetry, 'Write')).toBe(false);
     expect(aclAllows(spec['ehr-exporter'], 'Topic', 'pb.device-events.v1', 'Read')).toBe(false);
     expect(aclAllows(spec.processor, 'Group', 'ehr-exporter', 'Read')).toBe(false);
+  });
+});
+
+describe('scripts/kafka-acls.ts apply', () => {
+  it('names what it adds and removes (it printed `4 on 2 3 pb.alerts.v1 (3, host *)`: kafkajs\' enums have no reverse mapping)', () => {
+    const [entry] = entriesOf('User:pulsebridge-dashboard-api', { resourceType: 'Topic', name: STREAMS.processorHeartbeats, patternType: 'Literal', operations: ['Write'] });
+    expect(describeEntry(entry!)).toBe('WRITE on TOPIC LITERAL pb.processor-heartbeats.v1 (ALLOW, host *)');
   });
 });
 

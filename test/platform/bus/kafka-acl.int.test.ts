@@ -18,7 +18,7 @@ import { STREAMS } from '../../../contracts/topics.ts';
 import { encodeV1 } from '../../../device-sim/frames.ts';
 import { openBus, openLivenessReader, openRegistry } from '../../../platform/adapters.ts';
 import { BUS_COMPONENTS, busUserOf, type BusComponent } from '../../../platform/bus/acl-spec.ts';
-import { followerGroupPrefix, kafkaAnswers, watchBusConsumers, type Bus } from '../../../platform/bus/index.ts';
+import { BusFollower, followerGroupPrefix, kafkaAnswers, watchBusConsumers, type Bus } from '../../../platform/bus/index.ts';
 import { loadConfig, type PulsebridgeConfig } from '../../../platform/config.ts';
 import { scanKafkaDeadLetters } from '../../../platform/dead-letters/index.ts';
 import { PulsebridgeError } from '../../../platform/errors.ts';
@@ -180,6 +180,21 @@ await describeWithService('per-component Kafka users and ACLs (StandardAuthorize
     expectAclRefusal(telemetry, 'dashboard-api', 'topics');
     expect(telemetry.message).toContain(`kafka did not acknowledge 1 message(s) on ${STREAMS.telemetry}`);
     expectAclRefusal(await refused(buses['ehr-exporter'].publish(STREAMS.alerts, [{ key: patientId, value: Buffer.from('{}') }])), 'ehr-exporter', 'topics');
+  });
+
+  it('the dashboard-api user may not write processor heartbeats, yet follows them: its sync sees what the processor published before it', async () => {
+    const stream = { name: STREAMS.processorHeartbeats, partitions: 1, compacted: true };
+    // A leaked dashboard password cannot fake a processor's heartbeat (and hide "processor silent").
+    const fake = await refused(buses['dashboard-api'].publish(stream.name, [{ key: `acl-test-${run}`, value: Buffer.from('{}') }]));
+    expectAclRefusal(fake, 'dashboard-api', 'topics');
+    const seen: unknown[] = [];
+    const follower = await BusFollower.open({ bus: buses['dashboard-api'], stream, logger: silentLogger, onMessage: (value) => seen.push(value) });
+    closers.push(() => follower.close());
+    // Not a heartbeat (every reader of the stream skips it), under a key of its own.
+    const record = { schema: 'pb.test.acl-follow.v1', run };
+    await buses.processor.publish(stream.name, [{ key: `acl-test-${run}`, value: Buffer.from(JSON.stringify(record)) }]);
+    await follower.sync();
+    expect(seen).toContainEqual(record);
   });
 
   it('the ehr-exporter user may not read the device registry, and the processor user may not use another component\'s group', async () => {
