@@ -112,6 +112,16 @@ function pid(o: Hl7Options): string {
   return ['PID', '', '', `${escapeHl7(o.mrn.value)}^^^${authority}^MR`].join('|');
 }
 
+/**
+ * An EI (entity identifier) we assign: `id^namespace`, the namespace (EI-2) being our sending
+ * application. Used for OBR-2/3 (the alert) and OBX-18 (the device). OBX-18 was `id^^^PULSEBRIDGE`,
+ * which put our name in EI-4, the universal id *type*, whose values come from HL7 table 0301
+ * (ISO, UUID, EUI64, …): a table-validating engine may refuse it (EHR walk, /work/notes/ehr-walk.md #4).
+ */
+function entityId(id: string, o: Hl7Options): string {
+  return `${escapeHl7(id)}^${escapeHl7(o.sendingApplication)}`;
+}
+
 /** HL7 v2 ends every segment with the segment terminator CR, the last segment too. */
 function message(segments: string[]): string {
   return segments.map((segment) => `${segment}\r`).join('');
@@ -125,8 +135,8 @@ export function pcd01HeartRate(alert: Alert, o: Hl7Options, now: string): string
   return message([
     msh(o, 'ORU^R01^ORU_R01', 'IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO', `${alert.id}-${alert.revision}-hr`, now),
     pid(o),
-    ['OBR', '1', `${alert.id}^${escapeHl7(o.sendingApplication)}`, `${alert.id}^${escapeHl7(o.sendingApplication)}`, '182777000^monitoring of patient^SCT', '', '', at].join('|'),
-    ['OBX', '1', 'NM', HEART_RATE_OBX3, '1.0.1.1', String(Math.round(hr * 10) / 10), BEATS_PER_MIN, '', '', '', '', 'R', '', '', at, '', '', '', `${escapeHl7(alert.deviceId)}^^^${escapeHl7(o.sendingApplication)}`].join('|'),
+    ['OBR', '1', entityId(alert.id, o), entityId(alert.id, o), '182777000^monitoring of patient^SCT', '', '', at].join('|'),
+    ['OBX', '1', 'NM', HEART_RATE_OBX3, '1.0.1.1', String(Math.round(hr * 10) / 10), BEATS_PER_MIN, '', '', '', '', 'R', '', '', at, '', '', '', entityId(alert.deviceId, o)].join('|'),
   ]);
 }
 
@@ -137,7 +147,7 @@ export function pcd04Alarm(alert: Alert, o: Hl7Options, now: string): string {
   const source = alert.category === 'technical' ? 'ST' : 'SP';
   const at = hl7Time(alert.onset);
   const obx: string[][] = [
-    ['OBX', '1', 'ST', `${code}^${name}^${system}`, '1.0.0.0.1', escapeHl7(LABEL[alert.kind]), '', '', `${ABNORMAL[alert.kind] ?? 'A'}~${PRIORITY[alert.priority]}~${source}`, '', '', 'R', '', '', at, '', '', '', `${escapeHl7(alert.deviceId)}^^^${escapeHl7(o.sendingApplication)}`],
+    ['OBX', '1', 'ST', `${code}^${name}^${system}`, '1.0.0.0.1', escapeHl7(LABEL[alert.kind]), '', '', `${ABNORMAL[alert.kind] ?? 'A'}~${PRIORITY[alert.priority]}~${source}`, '', '', 'R', '', '', at, '', '', '', entityId(alert.deviceId, o)],
   ];
   const hr = alert.evidence.hrBpm;
   if (typeof hr === 'number' && Number.isFinite(hr)) obx.push(['OBX', '', 'NM', HEART_RATE_OBX3, '1.0.0.0.2', String(Math.round(hr * 10) / 10), BEATS_PER_MIN, '', '', '', '', 'R']);
@@ -156,7 +166,7 @@ export function pcd04Alarm(alert: Alert, o: Hl7Options, now: string): string {
     msh(o, 'ORU^R40^ORU_R40', 'IHE_PCD_ACM_001^IHE PCD^1.3.6.1.4.1.19376.1.6.4.4.1^ISO', `${alert.id}-${alert.revision}`, now),
     pid(o),
     // OBR-2/3: the alert id identifies the alarm across its messages; OBR-4 MDC_EVT_ALARM (3:8, unverified); OBR-7/8: onset and end.
-    ['OBR', '1', `${alert.id}^${escapeHl7(o.sendingApplication)}`, `${alert.id}^${escapeHl7(o.sendingApplication)}`, '196616^MDC_EVT_ALARM^MDC', '', '', at, end].join('|'),
+    ['OBR', '1', entityId(alert.id, o), entityId(alert.id, o), '196616^MDC_EVT_ALARM^MDC', '', '', at, end].join('|'),
     ...obx.map((s) => s.join('|')),
   ]);
 }

@@ -10,7 +10,7 @@ import type { DeadLetterRecord } from '../../contracts/telemetry.ts';
 import { STREAMS } from '../../contracts/topics.ts';
 import { createHl7Exporter, SentLedger, type Hl7Exporter } from '../../ehr-exporter/hl7-exporter.ts';
 import { configuredMrns } from '../../ehr-exporter/identity.ts';
-import { alarmFacets, pcd04Alarm } from '../../ehr-exporter/hl7-messages.ts';
+import { alarmFacets, pcd01HeartRate, pcd04Alarm } from '../../ehr-exporter/hl7-messages.ts';
 import { loadMllp, type MllpConnection } from '../../ehr-exporter/mllp.ts';
 import { InProcessBus } from '../../platform/bus/index.ts';
 import { createLogger, silentLogger, type Logger } from '../../platform/log.ts';
@@ -247,6 +247,16 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
     expect(lines.filter((l) => l.level === 'error').map((l) => l.reason)).toEqual([`MLLP to 127.0.0.1:${port}: the receiver closed the connection`]);
     expect(e.health()).toEqual({ status: 'ok' });
   }, 20_000);
+
+  it('names the device in OBX-18 and the alarm in OBR-2/3 as EI id^namespace, EI-4 (a table 0301 type) empty', () => {
+    const options = { sendingApplication: 'PULSEBRIDGE', sendingFacility: 'CARDIO', receivingApplication: 'EHR', mrn: { system: 'urn:oid:1.2.3.4', value: 'MRN-7' } };
+    for (const text of [pcd01HeartRate(asystole, options, asystole.onset)!, pcd04Alarm(asystole, options, asystole.onset)]) {
+      const m = Hl7Message.parse(text);
+      const obx18 = m.getSegment('OBX')!.getField(18);
+      expect([obx18.getComponent(1), obx18.getComponent(2), obx18.getComponent(4)]).toEqual([asystole.deviceId, 'PULSEBRIDGE', '']);
+      expect(m.getSegment('OBR')!.getField(2).toString()).toBe(`${asystole.id}^PULSEBRIDGE`);
+    }
+  });
 
   it('names any other MRN system as a URI', () => {
     const options = { sendingApplication: 'PULSEBRIDGE', sendingFacility: 'CARDIO', receivingApplication: 'EHR', mrn: { system: 'https://hospital.example/mrn', value: 'MRN-7' } };
