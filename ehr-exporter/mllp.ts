@@ -76,24 +76,34 @@ export async function createMllpClient(target: { host: string; port: number; tls
  * on a socket that is gone: an engine that drops the connection on a message it cannot take was
  * reported as "Client timeout" and retried only after that wait (EHR walk, /work/notes/ehr-walk.md #6).
  */
-class TcpMllpClient implements MllpClient {
+export class TcpMllpClient implements MllpClient {
   readonly #client: MllpClient & { connect(): Promise<MllpConnection> };
   readonly #where: string;
+  /** Per connection, one promise that rejects when it closes (one listener per connection, not per message). */
+  readonly #closed = new WeakMap<MllpConnection, Promise<never>>();
 
   constructor(client: MllpClient & { connect(): Promise<MllpConnection> }, where: string) {
     this.#client = client;
     this.#where = where;
   }
 
+  #closedOf(connection: MllpConnection): Promise<never> {
+    let closed = this.#closed.get(connection);
+    if (!closed) {
+      closed = new Promise<never>((_, reject) => {
+        const fail = () => reject(new Error(`MLLP to ${this.#where}: the receiver closed the connection`));
+        if (connection.isClosed()) fail();
+        else connection.addEventListener('close', fail);
+      });
+      closed.catch(() => {}); // only a pending send cares
+      this.#closed.set(connection, closed);
+    }
+    return closed;
+  }
+
   async sendAndWait(message: Hl7Message, options?: { timeoutMs?: number }): Promise<Hl7Message> {
     const connection = await this.#client.connect();
-    const closed = new Promise<never>((_, reject) => {
-      const fail = () => reject(new Error(`MLLP to ${this.#where}: the receiver closed the connection`));
-      if (connection.isClosed()) fail();
-      else connection.addEventListener('close', fail);
-    });
-    closed.catch(() => {}); // only a pending send cares
-    return Promise.race([connection.sendAndWait(message, options), closed]);
+    return Promise.race([connection.sendAndWait(message, options), this.#closedOf(connection)]);
   }
 
   close(): Promise<void> {
