@@ -32,6 +32,9 @@ import { configuredMrns, createPatientResolver, followedMrnFile } from '../ehr-e
 import { startOpsServer } from '../platform/ops-server.ts';
 import { isLoopbackHost } from '../platform/loopback.ts';
 import { createSmartBackendAuth } from '../ehr-exporter/smart-auth.ts';
+import { fhirDestination, type EhrAuditEntry } from '../ehr-exporter/audit.ts';
+import { createFutureDatedCheck } from '../ehr-exporter/future-dated.ts';
+import { JsonlAuditSink as JsonlFileAuditSink } from '../platform/audit.ts';
 import { devPkiPaths, ensureDevCrl, followDeviceCrl, type DeviceCrl } from '../platform/security/index.ts';
 
 export interface ComponentContext {
@@ -231,6 +234,11 @@ export async function startEhrExporter(
   warnAboutPlainTextEhr(baseUrl, hl7Target, logger);
   const mrns = config.ehr.patientMrnsFile ? followedMrnFile(config.ehr.mrnSystem, config.ehr.patientMrnsFile, { logger }) : configuredMrns(config.ehr.mrnSystem);
   const { hl7GroupId, ...fhirOptions } = options;
+  // What is sent to the EHR goes into the PHI audit trail of the exporter's data folder
+  // (PULSEBRIDGE_DATA_DIR): in `demo` the dashboard's own file, so one trail covers both.
+  const auditSink = new JsonlFileAuditSink<EhrAuditEntry>({ dataDir: config.dataDir });
+  // One check for both protocols: one warning per device per hour, not one per protocol.
+  const futureDated = createFutureDatedCheck({ logger, metrics: ctx.metrics });
   let exporter: EhrExporter | undefined;
   if (baseUrl) {
     const fhir = fhirClientFor(config, baseUrl, logger);
@@ -242,6 +250,8 @@ export async function startEhrExporter(
       deviceSystem: config.ehr.deviceSystem,
       ecgWaitMs: config.ehr.ecgWaitMs,
       hrSummaryWindowMs: config.ehr.hrSummaryWindowMs,
+      audit: { sink: auditSink, destination: fhirDestination(baseUrl), ...(config.ehr.smart ? { actor: config.ehr.smart.clientId } : {}) },
+      futureDated,
       logger,
       metrics: ctx.metrics,
       ...fhirOptions,
@@ -255,6 +265,8 @@ export async function startEhrExporter(
       ...(hl7Tls ? { tls: hl7Tls } : {}),
       message: { sendingApplication: 'PULSEBRIDGE', sendingFacility: hl7Target.sendingFacility, receivingApplication: hl7Target.receivingApplication },
       ackTimeoutMs: hl7Target.ackTimeoutMs,
+      audit: { sink: auditSink },
+      futureDated,
       ...(hl7GroupId ? { groupId: hl7GroupId } : {}),
       ...(options.fromBeginning !== undefined ? { fromBeginning: options.fromBeginning } : {}),
     });

@@ -31,6 +31,7 @@
  *   the health report and counted in a metric; never dead-lettered.
  * Dead letters are published once the batch is done, so a re-delivery does not publish them twice.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { z } from 'zod';
 import type { Alert, AlertEnvelope } from '../contracts/alert.ts';
 import { ALERT_KINDS } from '../contracts/alert.ts';
@@ -42,6 +43,7 @@ import { PulsebridgeError } from '../platform/errors.ts';
 import type { Logger } from '../platform/log.ts';
 import type { MetricsRegistry } from '../platform/metrics.ts';
 import { describeZodIssues } from '../platform/zod-issues.ts';
+import { ehrAuditRecorder, type EhrAuditOptions, type EhrDisclosure } from './audit.ts';
 import { backoffDelayMs, sleep } from './backoff.ts';
 import {
   ALERT_REVISION_EXTENSION,
@@ -57,8 +59,9 @@ import {
 } from './bundle.ts';
 import { StripInbox } from './ecg-strips.ts';
 import { HrSummaries, type HrWindow } from './hr-summaries.ts';
-import { isForbidden, type FhirClient, type Stored } from './fhir-client.ts';
-import type { Bundle, Observation } from './fhir-types.ts';
+import { isForbidden, type FhirClient, type FhirRequestOptions, type Stored } from './fhir-client.ts';
+import type { Bundle, FhirResource, Identifier, Observation } from './fhir-types.ts';
+import { alertEffectiveMs, createFutureDatedCheck, type ExportTime, type FutureDatedCheck } from './future-dated.ts';
 import type { PatientResolver } from './identity.ts';
 import { isPhysiologicalKind, rhythmObservationIdentifier } from './observation.ts';
 
@@ -105,6 +108,13 @@ export interface EhrExporterOptions {
   hrSummaryWindowMs?: number;
   /** Delay before a parked message (unknown patient) is tried again. Default 2 s doubling to 5 min. */
   parkBackoff?: { baseDelayMs: number; maxDelayMs: number };
+  /**
+   * The PHI audit trail (ehr-exporter/audit.ts): one entry per alert snapshot, strip or HR summary
+   * written to the EHR or dead-lettered. Without it nothing is audited (tests).
+   */
+  audit?: EhrAuditOptions;
+  /** Counts and warns about exports dated ahead of now (future-dated.ts); shared with the HL7 exporter in one process. Default: its own. */
+  futureDated?: FutureDatedCheck;
   now?: () => number;
   random?: () => number;
 }
@@ -134,6 +144,11 @@ export interface ExportHealth {
   lastExportAt?: string;
   /** Strips parked, waiting for their alert's Bundle. */
   stripsWaiting: number;
+  /**
+   * Exports since start dated more than 5 min ahead of the exporter's clock (a device clock running
+   * ahead; sent unchanged, future-dated.ts). Present once there was one.
+   */
+  futureDatedExports?: number;
 }
 
 export interface EhrExporter {
@@ -267,11 +282,48 @@ function canonical(value: unknown): string {
 const transactionCreated = (response: Bundle, index: number) => (response.entry?.[index]?.response?.status ?? '').startsWith('201');
 
 /**
+ * The resource types written (created, found existing or updated) by the export running in this
+ * async context: what its audit entry says was sent. Carried by the context rather than by every
+ * call from the batch down to the FHIR client; searches are not counted.
+ */
+const writtenTypes = new AsyncLocalStorage<Set<string>>();
+
+/** `inner`, noting the resource types of every write that succeeds in {@link writtenTypes}. */
+function notingWrites(inner: FhirClient): FhirClient {
+  const note = (types: (string | undefined)[]) => {
+    const set = writtenTypes.getStore();
+    for (const t of types) if (set && t) set.add(t);
+  };
+  return {
+    async createIfNoneExist<T extends FhirResource>(resource: T, identifier: Identifier, options?: FhirRequestOptions) {
+      const result = await inner.createIfNoneExist(resource, identifier, options);
+      note([resource.resourceType]);
+      return result;
+    },
+    searchByIdentifier: (resourceType, identifier, options) => inner.searchByIdentifier(resourceType, identifier, options),
+    async update<T extends FhirResource>(resource: Stored<T>, options?: FhirRequestOptions & { ifMatchVersionId?: string }) {
+      const result = await inner.update(resource, options);
+      note([resource.resourceType]);
+      return result;
+    },
+    async transaction(bundle: Bundle, options?: FhirRequestOptions) {
+      const response = await inner.transaction(bundle, options);
+      note((bundle.entry ?? []).map((e) => e.resource?.resourceType));
+      return response;
+    },
+  };
+}
+
+/** Runs `work`, adding the resource types it writes to `written` (also when it then fails). */
+const noting = <T>(written: Set<string>, work: () => Promise<T>): Promise<T> => writtenTypes.run(written, work);
+
+/**
  * Creates the exporter; `start()` subscribes to STREAMS.alerts and STREAMS.ecgStrips.
  * It does not create streams (platform/adapters.ts openBus does).
  */
 export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
-  const { bus, fhir, patients, identifierSystem, logger, metrics } = options;
+  const { bus, patients, identifierSystem, logger, metrics } = options;
+  const fhir = notingWrites(options.fhir);
   const deviceSystem = options.deviceSystem ?? 'urn:pulsebridge:device';
   const technicalAlerts = options.technicalAlerts ?? 'communication';
   const concurrency = Math.max(1, options.concurrency ?? 4);
@@ -287,6 +339,26 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
   const inbox = new StripInbox(now);
   const hrWindowMs = options.hrSummaryWindowMs ?? 0;
   const summaries = hrWindowMs > 0 ? new HrSummaries(hrWindowMs) : undefined;
+  const audit = ehrAuditRecorder(options.audit, { logger, metrics, now });
+  const futureDated = options.futureDated ?? createFutureDatedCheck({ logger, metrics, now });
+  /**
+   * One audit entry for what reached the EHR (written, or refused by it: both were sent), after the
+   * future-date check of what it carried. `written` empty and accepted: nothing was sent (the
+   * EHR already had it unchanged, or a clinician owns it): no entry.
+   */
+  const disclosed = async (d: Omit<EhrDisclosure, 'action'>, time: Omit<ExportTime, 'protocol' | 'deviceId' | 'patientId'>) => {
+    if (d.outcome === 'accepted' && !(d.resourceTypes?.length)) return;
+    if (d.outcome !== 'dead_lettered') futureDated.check({ protocol: 'fhir', deviceId: d.deviceId ?? 'unknown', patientId: d.patientId, ...time });
+    await audit({ action: 'ehr.fhir.send', ...d });
+  };
+  /** The audit fields of a dead letter: refused with the EHR's HTTP status, or dead-lettered by us. */
+  const deadLetterAudit = (err: unknown, written: string[]) => {
+    const status = (err as PulsebridgeError).details?.status;
+    return {
+      ...(typeof status === 'number' ? { outcome: 'refused' as const, status } : { outcome: 'dead_lettered' as const }),
+      ...(written.length > 0 ? { resourceTypes: written } : {}),
+    };
+  };
 
   const exports = metrics.counter('pb_ehr_exports_total', 'Alert snapshots handled by the EHR exporter, by resource type and result');
   const deadLetters = metrics.counter('pb_ehr_dead_letters_total', 'Alert snapshots sent to the dead-letter stream, by reason');
@@ -591,10 +663,15 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
     const attemptOf = (m: ConsumedMessage) => Number(m.headers?.['pb-attempt'] ?? '0') + 1;
     const exportGroup = async (group: { message: ConsumedMessage; alert: Alert }[]) => {
       for (const { message, alert } of group) {
+        const ids = { patientId: alert.patientId, alertId: alert.id, deviceId: alert.deviceId };
+        const time = { what: 'alert', effectiveMs: alertEffectiveMs(alert) };
+        const written = new Set<string>();
         try {
-          const { resourceType, result } = await untilDone('alerts', alert.patientId, signal, () => exportSnapshot(alert, signal));
+          // Every round's writes count (a Bundle may have gone through before a later step failed).
+          const { resourceType, result } = await untilDone('alerts', alert.patientId, signal, () => noting(written, () => exportSnapshot(alert, signal)));
           exports.inc({ resource: resourceType, result });
           counts[result] = (counts[result] ?? 0) + 1;
+          await disclosed({ ...ids, outcome: 'accepted', resourceTypes: [...written], detail: `alert revision ${alert.revision}: ${result}` }, time);
         } catch (err) {
           if (signal.aborted) throw err;
           if (isUnknownPatient(err)) {
@@ -609,6 +686,7 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
           dead.push(d);
           logger.debug('alert not exported: the EHR\'s answer', { alertId: alert.id, err: err as Error });
           logger.warn('alert not exported; dead-lettered', { alertId: alert.id, kind: alert.kind, reason: d.reason, err: ehrErrorForLog(err) });
+          await disclosed({ ...ids, ...deadLetterAudit(err, [...written]), detail: `alert revision ${alert.revision}: dead-lettered: ${d.reason}` }, time);
         }
       }
     };
@@ -649,9 +727,13 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
       const retried = message.headers?.['pb-attempt'] !== undefined;
       if (await inbox.whenTaken(strip.alertId, retried ? 0 : stripGraceMs, signal)) return;
       if (signal.aborted) throw new PulsebridgeError('PB_FHIR_UNAVAILABLE', 'EHR exporter stopping');
+      const ids = { patientId: strip.patientId, alertId: strip.alertId, deviceId: strip.deviceId };
+      const time = { what: 'ecg-strip', effectiveMs: strip.startMs + (strip.uV.length / strip.fsHz) * 1000 };
+      const written = new Set<string>();
       try {
-        const result = await untilDone('strips', strip.patientId, signal, () => attachLateStrip(strip, signal));
+        const result = await untilDone('strips', strip.patientId, signal, () => noting(written, () => attachLateStrip(strip, signal)));
         exports.inc({ resource: 'Observation', result });
+        await disclosed({ ...ids, outcome: 'accepted', resourceTypes: [...written], detail: `ECG strip: ${result}` }, time);
       } catch (err) {
         if (signal.aborted) throw err;
         if (isUnknownPatient(err)) {
@@ -664,6 +746,7 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
         logger.debug('ECG strip not exported: the EHR\'s answer', { alertId: strip.alertId, err: err as Error });
         logger.warn('ECG strip not exported; dead-lettered', { alertId: strip.alertId, reason: d.reason, err: ehrErrorForLog(err) });
         dead.push(d);
+        await disclosed({ ...ids, ...deadLetterAudit(err, [...written]), detail: `ECG strip: dead-lettered: ${d.reason}` }, time);
       } finally {
         inbox.release(strip.alertId);
       }
@@ -690,12 +773,17 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
     }
     if (summaries.partialSkipped > skippedBefore) summaryCounter.inc({ result: 'partial_skipped' }, summaries.partialSkipped - skippedBefore);
     for (const w of closed) {
+      const ids = { patientId: w.patientId, deviceId: w.deviceId };
+      const time = { what: 'hr-summary', effectiveMs: w.endMs };
+      const written = new Set<string>();
       try {
-        const response = await untilDone('hr-summaries', w.patientId, signal, async () => {
+        const response = await untilDone('hr-summaries', w.patientId, signal, () => noting(written, async () => {
           const patientReference = await patients.reference(w.patientId, { signal });
           return fhir.transaction(hrSummaryBundle(w, { identifierSystem, deviceSystem, patientReference }), { signal });
-        });
-        summaryCounter.inc({ result: transactionCreated(response, 1) ? 'created' : 'existing' });
+        }));
+        const result = transactionCreated(response, 1) ? 'created' : 'existing';
+        summaryCounter.inc({ result });
+        await disclosed({ ...ids, outcome: 'accepted', resourceTypes: [...written], detail: `HR summary: ${result}` }, time);
       } catch (err) {
         if (signal.aborted) throw err;
         const result = isUnknownPatient(err) ? 'unknown_patient' : DEAD_LETTER_REASON[(err as PulsebridgeError).code ?? ''] ? 'rejected' : undefined;
@@ -703,6 +791,11 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
         summaryCounter.inc({ result });
         logger.debug('HR summary not exported: the EHR\'s answer', { patientId: w.patientId, err: err as Error });
         logger.warn('HR summary not exported', { patientId: w.patientId, windowStart: new Date(w.startMs).toISOString(), result, err: ehrErrorForLog(err) });
+        // Refused by the EHR: sent, so audited. An unknown patient's summary is skipped, not sent.
+        if (result === 'rejected') {
+          const status = (err as PulsebridgeError).details?.status;
+          await disclosed({ ...ids, outcome: 'refused', ...(typeof status === 'number' ? { status } : {}), detail: 'HR summary: rejected, not exported' }, time);
+        }
       }
     }
   };
@@ -736,6 +829,7 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
         unknownPatientCount: unknownPatients.size,
         ...(state.lastExportAt !== undefined ? { lastExportAt: new Date(state.lastExportAt).toISOString() } : {}),
         stripsWaiting: inbox.size,
+        ...(futureDated.count > 0 ? { futureDatedExports: futureDated.count } : {}),
       };
     },
     deliveries: [

@@ -32,7 +32,9 @@ import type { Bus, ConsumedMessage, Subscription } from '../platform/bus/index.t
 import { PulsebridgeError } from '../platform/errors.ts';
 import type { Logger } from '../platform/log.ts';
 import type { MetricsRegistry } from '../platform/metrics.ts';
+import { ehrAuditRecorder, type EhrAuditOptions } from './audit.ts';
 import { backoffDelayMs, sleep } from './backoff.ts';
+import { alertEffectiveMs, createFutureDatedCheck, type FutureDatedCheck } from './future-dated.ts';
 import { pcd01HeartRate, pcd04Alarm, type Hl7Options } from './hl7-messages.ts';
 import type { MrnSource } from './identity.ts';
 import { createMllpClient, wireMessage, type MllpClient, type MllpTls } from './mllp.ts';
@@ -60,6 +62,13 @@ export interface Hl7ExporterOptions {
   ledgerSize?: number;
   /** How long a restart may spend rebuilding that ledger from the stream before it goes on without, ms. Default 120 000. */
   rebuildTimeoutMs?: number;
+  /**
+   * The PHI audit trail (ehr-exporter/audit.ts): one entry per message ACKed or refused, and per
+   * snapshot dead-lettered unsent; the destination is `mllp(s)://host:port`. Without it nothing is audited (tests).
+   */
+  audit?: Omit<EhrAuditOptions, 'destination'>;
+  /** Counts and warns about alerts dated ahead of now (future-dated.ts); shared with the FHIR exporter in one process. Default: its own. */
+  futureDated?: FutureDatedCheck;
 }
 
 /**
@@ -105,6 +114,11 @@ export class SentLedger {
   }
 }
 
+/** MSH-10 of a message's text (MSH-1 is the field separator itself, so MSH-10 is the 10th `|`-split part). */
+function controlIdOf(text: string): string | undefined {
+  return text.split('\r', 1)[0]?.split('|')[9];
+}
+
 /** The alert of an alerts-stream message, or undefined when it is not one. */
 function alertOf(message: ConsumedMessage): Alert | undefined {
   try {
@@ -119,7 +133,8 @@ export interface Hl7Exporter {
   start(): Promise<void>;
   stop(): Promise<void>;
   handleBatch(messages: ConsumedMessage[]): Promise<void>;
-  health(): { status: 'ok' | 'paused'; reason?: string };
+  /** `futureDatedExports`: alerts sent since start dated more than 5 min ahead of now (future-dated.ts); present once there was one. */
+  health(): { status: 'ok' | 'paused'; reason?: string; futureDatedExports?: number };
   /** The stream whose messages it must deliver, with its consumer group (what is undelivered: cli/demo.ts). */
   readonly deliveries: readonly { stream: string; groupId: string }[];
 }
@@ -136,6 +151,8 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
   const alreadySent = o.metrics.counter('pb_hl7_already_sent_total', 'HL7 v2 messages not sent because the receiver already has that alert revision or a later one (processor restart, dead-letter replay), by message type');
   paused.set({}, 0);
   const groupId = o.groupId ?? 'hl7-exporter';
+  const audit = ehrAuditRecorder(o.audit && { ...o.audit, destination: `${o.tls ? 'mllps' : 'mllp'}://${o.host}:${o.port}` }, { logger: o.logger, metrics: o.metrics, now });
+  const futureDated = o.futureDated ?? createFutureDatedCheck({ logger: o.logger, metrics: o.metrics, now });
   const ledger = new SentLedger(o.ledgerSize);
   /** Partitions whose ledger is rebuilt (or needs none); only a started exporter rebuilds. */
   const rebuilt = new Set<number>();
@@ -160,8 +177,11 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
     paused.set({}, 0);
   };
 
-  /** Sends one message until it is ACKed; throws PB_HL7_NAK on a reject (AR/CR) or after `maxErrorAttempts` AE/CE answers. */
-  const deliver = async (text: string, type: string, signal: AbortSignal): Promise<void> => {
+  /**
+   * Sends one message until it is ACKed and resolves with the ACK code (AA/CA); throws PB_HL7_NAK on
+   * a reject (AR/CR) or after `maxErrorAttempts` AE/CE answers.
+   */
+  const deliver = async (text: string, type: string, signal: AbortSignal): Promise<string> => {
     let errorAnswers = 0;
     for (let round = 1; ; round++) {
       let reason: string;
@@ -172,7 +192,7 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
         if (code === 'AA' || code === 'CA') {
           sent.inc({ type });
           resume();
-          return;
+          return code;
         }
         naks.inc({ code: code || 'none' });
         const refused = code === 'AR' || code === 'CR';
@@ -284,20 +304,27 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
         if (!(err instanceof PulsebridgeError) || err.code !== 'PB_EHR_PATIENT_UNKNOWN') throw err;
         // An MRN missing from the configured file: an HL7 message without PID-3 is useless to the engine.
         dead.push({ message, alert, reason: 'mrn_unknown', detail: err.message });
+        await audit({ action: 'ehr.hl7.send', patientId: alert.patientId, alertId: alert.id, deviceId: alert.deviceId, outcome: 'dead_lettered', detail: `alert revision ${alert.revision}: not sent, dead-lettered: mrn_unknown` });
         continue;
       }
+      futureDated.check({ protocol: 'hl7', what: 'alert', deviceId: alert.deviceId, patientId: alert.patientId, effectiveMs: alertEffectiveMs(alert) });
       const at = new Date(now()).toISOString();
       // The heart rate and the alarm go and fail independently: a rejected ORU^R01 must not keep
       // the alarm's start from the engine. One dead letter per snapshot; its replay sends again
       // only what the engine did not take (the ledger skips the rest).
       const rejected: { type: string; text: string; code: string }[] = [];
       const send = async (text: string, type: string, sentNow: () => void) => {
+        // One audit entry per message, once its fate is final (the AE'd sends before are not entries).
+        const what = { action: 'ehr.hl7.send' as const, patientId: alert.patientId, alertId: alert.id, deviceId: alert.deviceId, messageType: type, controlId: controlIdOf(text) };
         try {
-          await deliver(text, type, signal);
+          const ack = await deliver(text, type, signal);
           sentNow();
+          await audit({ ...what, outcome: 'accepted', ack, detail: `alert revision ${alert.revision}` });
         } catch (err) {
           if (signal.aborted || !(err instanceof PulsebridgeError) || err.code !== 'PB_HL7_NAK') throw err;
-          rejected.push({ type, text: err.message, code: String(err.details?.code ?? '') });
+          const code = String(err.details?.code ?? '');
+          rejected.push({ type, text: err.message, code });
+          await audit({ ...what, outcome: 'refused', ack: code, detail: `alert revision ${alert.revision}: dead-lettered` });
         }
       };
       const hr = sendHr ? pcd01HeartRate(alert, options, at) : undefined;
@@ -330,7 +357,10 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
   return {
     handleBatch,
     deliveries: [{ stream: STREAMS.alerts, groupId }],
-    health: () => (pause === undefined ? { status: 'ok' } : { status: 'paused', reason: pause }),
+    health: () => ({
+      ...(pause === undefined ? { status: 'ok' as const } : { status: 'paused' as const, reason: pause }),
+      ...(futureDated.count > 0 ? { futureDatedExports: futureDated.count } : {}),
+    }),
     async start() {
       if (subscription) return;
       controller = new AbortController();

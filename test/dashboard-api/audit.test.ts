@@ -5,6 +5,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { auditLogPath, JsonlAuditSink } from '../../dashboard-api/audit.ts';
 import type { AuditEntry } from '../../dashboard-api/audit.ts';
+import type { EhrAuditEntry } from '../../ehr-exporter/audit.ts';
+import { JsonlAuditSink as PlatformJsonlAuditSink } from '../../platform/audit.ts';
 
 let dataDir: string;
 beforeEach(async () => { dataDir = await mkdtemp(path.join(os.tmpdir(), 'pb-audit-')); });
@@ -67,4 +69,27 @@ test.each([
   // own line only when the file could not be cut back, and never glued to a record.
   expect(parsed).toEqual([entry(0), entry(2), entry(3)]);
   expect(lines).toHaveLength(truncateFails ? 4 : 3);
+});
+
+test('the dashboard\'s sink and the EHR exporter\'s on one file (demo: one process) append one at a time, in call order', async () => {
+  // The dashboard's append is held up (a slow disk) until the exporter's has had every chance to run.
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const slowOpen = async (file: string, flags: string, mode: number): Promise<FileHandle> => {
+    const handle = await open(file, flags, mode);
+    const realAppend = handle.appendFile.bind(handle);
+    handle.appendFile = async (data: string | Uint8Array) => { await held; await realAppend(data); };
+    return handle;
+  };
+  const dashboard = new JsonlAuditSink({ dataDir, open: slowOpen });
+  const exporter = new PlatformJsonlAuditSink<EhrAuditEntry>({ dataDir });
+  const ehrEntry: EhrAuditEntry = { at: '2026-03-01T10:00:09.000Z', actor: { sub: 'pulsebridge-ehr-exporter', role: 'ehr-exporter' }, action: 'ehr.hl7.send', patientId: 'p1', outcome: 'accepted', destination: 'mllp://engine:2575' };
+  const first = dashboard.record(entry(0));
+  const second = exporter.record(ehrEntry);
+  await new Promise((r) => setTimeout(r, 50));
+  release();
+  await Promise.all([first, second]);
+  // Serialized per file: the exporter's line waited; it could otherwise land first, or be cut off
+  // by the dashboard's clean-up of a failed append (which cuts the file back to where its line began).
+  expect((await readFile(auditLogPath(dataDir), 'utf8')).split('\n')).toEqual([JSON.stringify(entry(0)), JSON.stringify(ehrEntry), '']);
 });

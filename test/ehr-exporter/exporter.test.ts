@@ -23,6 +23,8 @@ import type { FhirTestServer } from '../helpers/fhir-server.ts';
 import { startFhirServer } from '../helpers/fhir-server.ts';
 import { describeIssues, ecgObservationProblems, heartRateObservationProblems, rhythmObservationProblems, technicalCommunicationProblems, validateFhir } from '../helpers/fhir-validate.ts';
 import { consumed, envelope, IDENTIFIER_SYSTEM, makeAlert, makeStrip } from './fixtures.ts';
+import { EHR_EXPORTER_ACTOR, fhirDestination, type EhrAuditEntry } from '../../ehr-exporter/audit.ts';
+import { auditLogPath, JsonlAuditSink } from '../../platform/audit.ts';
 
 const MRN_SYSTEM = 'urn:oid:1.2.3.4.mrn';
 let server: FhirTestServer;
@@ -515,5 +517,103 @@ describe('EHR exporter: delivery you can operate', () => {
     const restarted = exporter();
     await restarted.exporter.start();
     await eventually(() => exportsCount(restarted.metrics, 'Observation', 'created') === 1);
+  });
+});
+
+describe('EHR exporter: PHI audit trail of what was sent (FHIR)', () => {
+  let dataDir: string;
+  beforeEach(() => { dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-ehr-audit-')); });
+  afterEach(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const audited = (overrides: Partial<EhrExporterOptions> = {}) => exporter({
+    audit: { sink: new JsonlAuditSink<EhrAuditEntry>({ dataDir }), destination: fhirDestination(`${server.baseUrl.replace('://', '://svc:s3cret@')}?tenant=x`) }, ...overrides,
+  });
+  const trail = () => fs.readFileSync(auditLogPath(dataDir), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as EhrAuditEntry);
+
+  it('one entry per delivered snapshot, in the dashboard\'s file (0600): actor, action, patient, alert, resource types, destination without credentials or query; no MRN', async () => {
+    const { exporter: e } = audited();
+    await e.handleBatch([consumed(envelope(vt), 0)]);
+    const entries = trail();
+    expect(entries).toEqual([{
+      at: expect.any(String), actor: { sub: EHR_EXPORTER_ACTOR, role: 'ehr-exporter' }, action: 'ehr.fhir.send',
+      patientId: 'p-001', alertId: vt.id, deviceId: 'patch-0001', outcome: 'accepted',
+      resourceTypes: ['Device', 'Observation'], destination: server.baseUrl.replace(/\/+$/, ''), detail: 'alert revision 1: created',
+    }]);
+    expect(fs.readFileSync(auditLogPath(dataDir), 'utf8')).not.toMatch(/MRN-001|s3cret|tenant|168/);
+    expect(fs.statSync(auditLogPath(dataDir)).mode & 0o777).toBe(0o600);
+    // The end: one more entry (the update); the same snapshot again writes nothing and adds none.
+    await e.handleBatch([consumed(envelope(vtEnded), 1), consumed(envelope(vtEnded), 2)]);
+    expect(trail().slice(1).map((x) => [x.outcome, x.resourceTypes, x.detail])).toEqual([['accepted', ['Observation'], 'alert revision 2: updated']]);
+  });
+
+  it('a send that fails (503s, the lane pauses) and then goes through leaves one accepted entry, not one per try', async () => {
+    const { exporter: e, metrics } = audited();
+    server.failNext(5, { status: 503 });
+    await e.handleBatch([consumed(envelope(vt), 0)]);
+    expect(metrics.counter('pb_ehr_retries_total', '').get({ code: 'PB_FHIR_UNAVAILABLE' })).toBeGreaterThan(0);
+    expect(trail().map((x) => [x.action, x.outcome, x.alertId])).toEqual([['ehr.fhir.send', 'accepted', vt.id]]);
+  });
+
+  it('a resource the EHR refuses (422) is one refused entry with the status; a strip written on its own and an HR summary are entries too', async () => {
+    const { exporter: e } = audited({ hrSummaryWindowMs: 60_000 });
+    server.failNext(1, { status: 422, method: 'POST', outcome: 'Patient MRN-001 Jane Doe: invalid' });
+    await e.handleBatch([consumed(envelope(vt), 0)]);
+    await e.handleStrips([stripMessage(makeStrip(vt.id))]);
+    const T0 = Date.parse('2026-01-01T00:00:00Z');
+    const frame = (ts: number, offset: number) => ({ ...consumed('x', offset), key: 'p-001', stream: STREAMS.telemetry,
+      value: Buffer.from(JSON.stringify({ schema: 'pb.telemetry.v1', deviceId: 'patch-0001', patientId: 'p-001', format: 'json-v1', receivedAt: ts, frame: { seq: offset, ts, durMs: 1000, hr: 70, battery: 90, leadOff: false, beats: [] } })) });
+    await e.handleTelemetry([frame(T0, 0), frame(T0 + 60_000, 1)]);
+    expect(trail().map((x) => [x.outcome, x.status, x.alertId, x.resourceTypes, x.detail])).toEqual([
+      ['refused', 422, vt.id, undefined, 'alert revision 1: dead-lettered: fhir_rejected'],
+      ['accepted', undefined, vt.id, ['Device', 'Observation'], 'ECG strip: created'],
+      ['accepted', undefined, undefined, ['Device', 'Observation'], 'HR summary: created'],
+    ]);
+    expect(fs.readFileSync(auditLogPath(dataDir), 'utf8')).not.toMatch(/MRN-001|Jane/);
+  });
+});
+
+describe('EHR exporter: an audit trail that cannot be written', () => {
+  it('does not hold the alert back (it has reached the EHR): logged as an error by ids, counted', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger('error', {}, (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
+    const full = { record: () => Promise.reject(new PulsebridgeError('PB_AUDIT_FAILED', 'cannot append (ENOSPC)')) };
+    const { exporter: e, metrics } = exporter({ logger, audit: { sink: full, destination: server.baseUrl } });
+    await e.handleBatch([consumed(envelope(vt), 0)]);
+    expect((await rhythms()).length).toBe(1);
+    expect(metrics.counter('pb_ehr_audit_failures_total', '').get({ action: 'ehr.fhir.send' })).toBe(1);
+    expect(lines).toEqual([expect.objectContaining({ msg: 'EHR disclosure not audited: the audit trail cannot be written', patientId: 'p-001', alertId: vt.id })]);
+  });
+});
+
+describe('EHR exporter: exports dated in the future (device clock ahead)', () => {
+  it('counts and warns once per device per hour, names device and patient (not the MRN), and still exports the alert unchanged', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger('warn', {}, (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
+    // The exporter's clock is 2.5 h behind the device's: every onset is 2.5 h in its future.
+    // (No strip will come: the exporter's clock would otherwise have it wait 2.5 h for one.)
+    let nowMs = Date.parse(vt.onset) - 2.5 * 3_600_000;
+    const { exporter: e, metrics } = exporter({ logger, now: () => nowMs });
+    expect(e.health().futureDatedExports).toBeUndefined();
+    await e.handleBatch([consumed(envelope({ ...vt, ecgStrip: false }), 0)]);
+    const asystole = makeAlert('asystole', { onset: '2026-01-01T00:01:00Z', ecgStrip: false });
+    await e.handleBatch([consumed(envelope(asystole), 1)]);
+    const future = metrics.counter('pb_ehr_future_dated_total', '');
+    expect(future.get({ protocol: 'fhir', what: 'alert' })).toBe(2);
+    expect(e.health().futureDatedExports).toBe(2);
+    const warned = () => lines.filter((l) => String(l.msg).startsWith('export to the EHR dated in the future'));
+    expect(warned()).toEqual([expect.objectContaining({ deviceId: 'patch-0001', patientId: 'p-001', protocol: 'fhir', aheadMinutes: 150 })]);
+    expect(JSON.stringify(lines)).not.toContain('MRN-001');
+    // Sent as the device dated it: the alarm reaches the EHR.
+    expect((await rhythms()).map((o) => o.effectivePeriod?.start).sort()).toEqual([vt.onset, asystole.onset].map((t) => new Date(t).toISOString()).sort());
+    // An hour later the same device is named again.
+    nowMs += 3_600_000;
+    await e.handleBatch([consumed(envelope(makeAlert('vt', { onset: '2026-01-01T01:00:03Z', ecgStrip: false })), 2)]);
+    expect(warned()).toHaveLength(2);
+  });
+
+  it('an export within 5 minutes of the exporter\'s clock is not counted', async () => {
+    const { exporter: e, metrics } = exporter({ now: () => Date.parse(vt.onset) - 4 * 60_000 });
+    await e.handleBatch([consumed(envelope({ ...vt, ecgStrip: false }), 0)]);
+    expect(metrics.counter('pb_ehr_future_dated_total', '').get({ protocol: 'fhir', what: 'alert' })).toBe(0);
+    expect(e.health().futureDatedExports).toBeUndefined();
   });
 });

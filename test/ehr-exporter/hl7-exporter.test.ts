@@ -2,13 +2,18 @@
  * The HL7 v2 path against a real MLLP listener (@medplum/hl7 Hl7Server on a local port) that
  * parses every message it receives and answers with an ACK the test chooses.
  */
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { Hl7Message } from '@medplum/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Alert } from '../../contracts/alert.ts';
 import type { DeadLetterRecord } from '../../contracts/telemetry.ts';
 import { STREAMS } from '../../contracts/topics.ts';
-import { createHl7Exporter, SentLedger, type Hl7Exporter } from '../../ehr-exporter/hl7-exporter.ts';
+import { createHl7Exporter, SentLedger, type Hl7Exporter, type Hl7ExporterOptions } from '../../ehr-exporter/hl7-exporter.ts';
+import { EHR_EXPORTER_ACTOR, type EhrAuditEntry } from '../../ehr-exporter/audit.ts';
+import { auditLogPath, JsonlAuditSink } from '../../platform/audit.ts';
 import { configuredMrns } from '../../ehr-exporter/identity.ts';
 import { alarmFacets, pcd01HeartRate, pcd04Alarm } from '../../ehr-exporter/hl7-messages.ts';
 import { loadMllp, type MllpConnection } from '../../ehr-exporter/mllp.ts';
@@ -61,9 +66,9 @@ afterEach(async () => {
   await bus.close();
 });
 
-function exporter({ port = listener.port, ackTimeoutMs = 2_000, metrics = new MetricsRegistry(), logger = silentLogger }: { port?: number; ackTimeoutMs?: number; metrics?: MetricsRegistry; logger?: Logger } = {}): { exporter: Hl7Exporter; metrics: MetricsRegistry } {
+function exporter({ port = listener.port, ackTimeoutMs = 2_000, metrics = new MetricsRegistry(), logger = silentLogger, ...more }: { port?: number; ackTimeoutMs?: number; metrics?: MetricsRegistry; logger?: Logger } & Pick<Hl7ExporterOptions, 'audit' | 'now'> = {}): { exporter: Hl7Exporter; metrics: MetricsRegistry } {
   const e = createHl7Exporter({ bus, host: '127.0.0.1', port, mrns: configuredMrns('urn:oid:1.2.3.4', { 'p-001': 'MRN-001' }), logger, metrics,
-    message: { sendingApplication: 'PULSEBRIDGE', sendingFacility: 'CARDIO', receivingApplication: 'EHR' }, backoff: { baseDelayMs: 10, maxDelayMs: 50 }, ackTimeoutMs });
+    message: { sendingApplication: 'PULSEBRIDGE', sendingFacility: 'CARDIO', receivingApplication: 'EHR' }, backoff: { baseDelayMs: 10, maxDelayMs: 50 }, ackTimeoutMs, ...more });
   running.push(e);
   return { exporter: e, metrics };
 }
@@ -369,5 +374,56 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
       const level = (a: Alert) => obx(Hl7Message.parse(pcd04Alarm(a, options, at(0)))).find((o) => o.subId === '1.0.0.0.6')?.value;
       expect([level(latched), level(latchedEscalated), level({ ...latchedEscalated, revision: 5, escalationLevel: 2, escalatedAt: at(190), updatedAt: at(190) })]).toEqual([undefined, '1', '2']);
     });
+  });
+});
+
+describe('HL7 v2: PHI audit trail and exports dated in the future', () => {
+  let dataDir: string;
+  beforeEach(() => { dataDir = mkdtempSync(path.join(os.tmpdir(), 'pb-hl7-audit-')); });
+  afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
+  const audit = () => ({ sink: new JsonlAuditSink<EhrAuditEntry>({ dataDir }) });
+  const trail = () => readFileSync(auditLogPath(dataDir), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as EhrAuditEntry);
+  const noRate = makeAlert('asystole', { evidence: { criterion: 'no QRS >= 4 s', thresholds: {} } });
+
+  it('one entry per ACKed message, in the dashboard\'s file (0600): message type, control id, ACK, destination; no MRN', async () => {
+    const { exporter: e } = exporter({ audit: audit() });
+    await e.handleBatch([consumed(envelope(noRate), 0)]);
+    expect(trail()).toEqual([{
+      at: expect.any(String), actor: { sub: EHR_EXPORTER_ACTOR, role: 'ehr-exporter' }, action: 'ehr.hl7.send',
+      patientId: 'p-001', alertId: noRate.id, deviceId: 'patch-0001', outcome: 'accepted', ack: 'AA',
+      messageType: 'ORU^R40', controlId: `${noRate.id}-1`, destination: `mllp://127.0.0.1:${listener.port}`, detail: 'alert revision 1',
+    }]);
+    expect(readFileSync(auditLogPath(dataDir), 'utf8')).not.toContain('MRN-001');
+    expect(statSync(auditLogPath(dataDir)).mode & 0o777).toBe(0o600);
+    // With a heart rate the raised alert is two messages: two entries.
+    const withRate = makeAlert('asystole', { onset: '2026-01-01T00:05:00Z', evidence: asystole.evidence });
+    await e.handleBatch([consumed(envelope(withRate), 1)]);
+    expect(trail().slice(1).map((x) => [x.messageType, x.controlId])).toEqual([['ORU^R01', `${withRate.id}-1-hr`], ['ORU^R40', `${withRate.id}-1`]]);
+  });
+
+  it('a message answered AE, then not at all, then AA leaves one accepted entry; an AR and an unknown MRN are one entry each', async () => {
+    const { exporter: e } = exporter({ audit: audit(), ackTimeoutMs: 300 });
+    listener.answers.push('AE', 'none');
+    await e.handleBatch([consumed(envelope(noRate), 0)]);
+    expect(listener.received).toHaveLength(3);
+    expect(trail().map((x) => [x.outcome, x.ack, x.controlId])).toEqual([['accepted', 'AA', `${noRate.id}-1`]]);
+    listener.answers.push('AR');
+    await e.handleBatch([consumed(envelope({ ...noRate, revision: 2 }), 1), consumed(envelope(makeAlert('asystole', { patientId: 'p-unknown' })), 2)]);
+    expect(trail().slice(1).map((x) => [x.outcome, x.ack, x.patientId, x.detail])).toEqual([
+      ['refused', 'AR', 'p-001', 'alert revision 2: dead-lettered'],
+      ['dead_lettered', undefined, 'p-unknown', 'alert revision 1: not sent, dead-lettered: mrn_unknown'],
+    ]);
+  });
+
+  it('an alert dated 2.5 h ahead of the exporter\'s clock is counted, warned about and shown in /healthz, and sent unchanged', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger('warn', {}, (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
+    const { exporter: e, metrics } = exporter({ logger, now: () => Date.parse(noRate.onset) - 2.5 * 3_600_000 });
+    await e.handleBatch([consumed(envelope(noRate), 0), consumed(envelope({ ...noRate, revision: 2 }), 1)]);
+    expect(metrics.counter('pb_ehr_future_dated_total', '').get({ protocol: 'hl7', what: 'alert' })).toBe(2);
+    expect(e.health()).toEqual({ status: 'ok', futureDatedExports: 2 });
+    expect(lines.filter((l) => String(l.msg).startsWith('export to the EHR dated in the future'))).toEqual([expect.objectContaining({ deviceId: 'patch-0001', patientId: 'p-001', protocol: 'hl7' })]);
+    expect(JSON.stringify(lines)).not.toContain('MRN-001');
+    expect(listener.received.map((m) => m.getSegment('OBR')!.getField(7).toString())).toEqual(['20260101000003.000+0000', '20260101000003.000+0000']);
   });
 });

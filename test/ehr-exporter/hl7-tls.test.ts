@@ -304,13 +304,14 @@ function configProblem(f: () => unknown): string {
 }
 
 describe('MLLP over TLS configuration', () => {
-  it('`pulsebridge ehr-exporter` with PULSEBRIDGE_HL7_MLLP=mllps://, the CA file and a client certificate delivers to a receiver that asks for one; an unreadable file stops the start', async () => {
+  it('`pulsebridge ehr-exporter` with PULSEBRIDGE_HL7_MLLP=mllps://, the CA file and a client certificate delivers to a receiver that asks for one, audited in its data folder; an unreadable file stops the start', async () => {
     const listener = await tlsListener(pki.server, { clientCa: pki.ca });
     const mrnFile = path.join(pki.dir, 'mrns.json');
     fs.writeFileSync(mrnFile, JSON.stringify({ 'p-001': MRN }));
     const env = {
       PULSEBRIDGE_HL7_MLLP: `mllps://localhost:${listener.port}`, PULSEBRIDGE_HL7_CA_FILE: caFile, PULSEBRIDGE_HL7_CLIENT_CERT: client.certFile, PULSEBRIDGE_HL7_CLIENT_KEY: client.keyFile,
       PULSEBRIDGE_EHR_PATIENT_MRNS: mrnFile, PULSEBRIDGE_EHR_MRN_SYSTEM: 'urn:oid:1.2.3.4', PULSEBRIDGE_EHR_HTTP_PORT: '0',
+      PULSEBRIDGE_DATA_DIR: path.join(pki.dir, 'data'),
     };
     const ownBus = new InProcessBus();
     closers.push(() => ownBus.close());
@@ -320,6 +321,13 @@ describe('MLLP over TLS configuration', () => {
     await until(() => listener.received.length === 1);
     expect(listener.received).toEqual([{ controlId: `${alert.id}-4`, type: 'ORU^R40^ORU_R40', pid: PID3 }]);
     expect(listener.clients).toEqual(['pulsebridge-exporter']);
+    // The disclosure is in the PHI audit trail of PULSEBRIDGE_DATA_DIR (the dashboard's file).
+    const trail = path.join(pki.dir, 'data', 'audit', 'phi-access.jsonl');
+    await until(() => fs.existsSync(trail) && fs.readFileSync(trail, 'utf8').endsWith('\n'));
+    expect(fs.readFileSync(trail, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)).toEqual([expect.objectContaining({
+      action: 'ehr.hl7.send', actor: { sub: 'pulsebridge-ehr-exporter', role: 'ehr-exporter' }, patientId: alert.patientId, outcome: 'accepted', ack: 'AA',
+      controlId: `${alert.id}-4`, destination: `mllps://localhost:${listener.port}`,
+    })]);
 
     const start = startEhrExporter({ config: loadConfig({ ...env, PULSEBRIDGE_HL7_CA_FILE: path.join(pki.dir, 'gone.pem') }), bus: ownBus, logger: silentLogger, metrics: new MetricsRegistry() });
     await expect(start).rejects.toThrow(/^cannot read PULSEBRIDGE_HL7_CA_FILE .*gone\.pem/);
