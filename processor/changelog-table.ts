@@ -3,16 +3,19 @@
  * by every instance under its own consumer group: the processor's state changelog and the
  * per-patient criteria (contracts/topics.ts).
  *
- * "Caught up" — the bus port has no end-of-stream position, so {@link ChangelogTable.catchUp}
- * publishes a barrier record with a fresh id on the stream and waits until this reader folds it:
- * everything published before the barrier has then been read. Streams read this way have one
- * partition (platform/adapters.ts), so the barrier is behind every earlier record. Readers of
- * these streams must skip barrier records ({@link isBarrier}).
+ * "Caught up" — {@link ChangelogTable.catchUp} reads where the stream ends and waits until this
+ * reader has folded everything below (platform/bus/catch-up.ts, as BusFollower.sync does): it
+ * writes nothing, so a reader's Kafka user needs no Write on the stream (the processor may not
+ * write criteria: platform/bus/acl-spec.ts).
+ *
+ * Until that, catchUp published a barrier record and waited to fold it. The streams in the field
+ * still hold such records, and processors of older versions may still write them during a rolling
+ * deploy: every reader of these streams must skip them ({@link isBarrier}); this table does.
  */
-import { randomUUID } from 'node:crypto';
-import type { Bus, Subscription } from '../platform/bus/index.ts';
+import { CatchUpPositions, type Bus, type Subscription } from '../platform/bus/index.ts';
 import type { Logger } from '../platform/log.ts';
 
+/** The barrier record of older versions' catch-up (file comment): skipped, never written. */
 export const BARRIER_SCHEMA = 'pb.barrier.v1';
 
 export interface BarrierRecord {
@@ -42,9 +45,10 @@ export type ChangeListener<T> = (key: string, value: T, previous: T | undefined)
 export class ChangelogTable<T> {
   readonly #o: ChangelogTableOptions<T>;
   readonly #rows = new Map<string, T>();
-  readonly #waiting = new Map<string, () => void>();
   readonly #listeners = new Set<ChangeListener<T>>();
   #subscription: Subscription | undefined;
+  /** What the current subscription has folded, for catchUp. */
+  #read = new CatchUpPositions();
 
   constructor(options: ChangelogTableOptions<T>) {
     this.#o = options;
@@ -56,6 +60,8 @@ export class ChangelogTable<T> {
 
   async start(): Promise<void> {
     if (this.#subscription) return;
+    // A restart reads the stream again from its beginning (a new ephemeral group).
+    const read = (this.#read = new CatchUpPositions());
     this.#subscription = await this.#o.bus.subscribe(this.#o.stream, {
       groupId: this.#o.groupId,
       ...(this.#o.ephemeralGroup ? { ephemeralGroup: true } : {}),
@@ -69,12 +75,7 @@ export class ChangelogTable<T> {
             this.#o.logger.warn('changelog record is not JSON; skipped', { stream: this.#o.stream, offset: m.offset });
             continue;
           }
-          if (isBarrier(json)) {
-            const wake = this.#waiting.get(json.id);
-            this.#waiting.delete(json.id);
-            wake?.();
-            continue;
-          }
+          if (isBarrier(json)) continue;
           const value = this.#o.parse(m.key, json);
           if (value === undefined) continue;
           const previous = this.#rows.get(m.key);
@@ -87,6 +88,8 @@ export class ChangelogTable<T> {
             }
           }
         }
+        // Skipped records (old barriers, unreadable ones) count as read too.
+        read.folded(messages);
       },
     });
   }
@@ -94,9 +97,8 @@ export class ChangelogTable<T> {
   async stop(): Promise<void> {
     const s = this.#subscription;
     this.#subscription = undefined;
+    this.#read.release();
     await s?.stop();
-    for (const wake of this.#waiting.values()) wake();
-    this.#waiting.clear();
   }
 
   get(key: string): T | undefined {
@@ -114,30 +116,13 @@ export class ChangelogTable<T> {
   }
 
   /**
-   * Resolves true once every record published before this call has been folded, false after
-   * `timeoutMs` (the caller decides whether to go on without it).
+   * Resolves true once every record published and acknowledged before this call has been folded
+   * (this process's own writes included), false after `timeoutMs` (the caller decides whether to
+   * go on without it). Rejects when the bus cannot say where the stream ends (PB_BUS_UNAVAILABLE).
+   * Writes nothing to the stream.
    */
   async catchUp(timeoutMs: number): Promise<boolean> {
     if (!this.#subscription) return false;
-    const id = randomUUID();
-    let timer: NodeJS.Timeout | undefined;
-    const seen = new Promise<boolean>((resolve) => {
-      this.#waiting.set(id, () => resolve(true));
-      timer = setTimeout(() => {
-        this.#waiting.delete(id);
-        resolve(false);
-      }, timeoutMs);
-    });
-    try {
-      const barrier: BarrierRecord = { schema: BARRIER_SCHEMA, id };
-      // One key per reader: compaction keeps only its latest barrier.
-      await this.#o.bus.publish(this.#o.stream, [{ key: `barrier:${this.#o.groupId}`, value: Buffer.from(JSON.stringify(barrier)) }]);
-      return await seen;
-    } catch (err) {
-      this.#waiting.delete(id);
-      throw err;
-    } finally {
-      clearTimeout(timer);
-    }
+    return this.#read.caughtUp(this.#subscription, timeoutMs);
   }
 }

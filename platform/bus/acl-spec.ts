@@ -112,11 +112,13 @@ export function busAclUses(options: BusAclOptions = {}): Record<BusComponent, { 
         ...consume(STREAMS.derivedVitals, processorGroup, false),
         ...consume(STREAMS.ecgStrips, processorGroup, false),
       ] },
-      { what: 'criteria and state tables (catch-up barriers), clinicians\' alert changes', acls: [
+      // The tables catch up by reading where the streams end (processor/changelog-table.ts): no
+      // Write on the criteria, which only clinicians change (through the dashboard-api). Its state
+      // stream it writes itself (outputs).
+      { what: 'criteria and state tables, clinicians\' alert changes', acls: [
         ...consume(STREAMS.criteria, PROCESSOR_INSTANCE_GROUP_PREFIX, true),
         ...consume(STREAMS.processorState, PROCESSOR_INSTANCE_GROUP_PREFIX, true),
         ...consume(STREAMS.alerts, PROCESSOR_INSTANCE_GROUP_PREFIX, true),
-        ...produce(STREAMS.criteria),
       ] },
       { what: 'outputs', acls: produce(STREAMS.alerts, STREAMS.ecgStrips, STREAMS.derivedVitals, STREAMS.deadLetter, STREAMS.processorState, STREAMS.operatorAlarms, STREAMS.processorHeartbeats) },
     ],

@@ -8,7 +8,8 @@
  * reader's Kafka user needs no Write on the stream it follows (platform/bus/acl-spec.ts).
  */
 import { randomUUID } from 'node:crypto';
-import type { Bus, ConsumedMessage, PartitionEnd, StreamSpec, Subscription } from './bus.ts';
+import type { Bus, ConsumedMessage, StreamSpec, Subscription } from './bus.ts';
+import { CatchUpPositions } from './catch-up.ts';
 import { PulsebridgeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 
@@ -18,9 +19,6 @@ import type { Logger } from '../log.ts';
  * them. They are skipped (never handed to onMessage), and count as read like any message.
  */
 const SYNC_SCHEMA = 'pb.log-sync.v1';
-
-/** A `sync()` waiting for the follower to reach the ends it read. */
-interface CatchUp { ends: readonly PartitionEnd[]; resolve: () => void }
 
 /** The start of a follower's own consumer group on `stream` (its Kafka ACL is on this prefix: platform/bus/acl-spec.ts). */
 export const followerGroupPrefix = (stream: string): string => `pb-${stream}-`;
@@ -41,11 +39,9 @@ export class BusFollower {
   readonly #o: BusFollowerOptions;
   readonly #timeoutMs: number;
   readonly #waiters = new Map<string, (value: boolean) => void>();
-  /** Per partition, the offset after the last message folded here. */
-  readonly #positions = new Map<number, bigint>();
-  readonly #catchUps = new Set<CatchUp>();
+  /** What this follower has folded, for `sync()` (catch-up.ts). */
+  readonly #read = new CatchUpPositions();
   #subscription: Subscription | undefined;
-  #closed = false;
 
   private constructor(options: BusFollowerOptions) {
     this.#o = options;
@@ -62,12 +58,8 @@ export class BusFollower {
       ephemeralGroup: options.groupId === undefined,
       fromBeginning: true,
       onBatch: async (batch) => {
-        for (const m of batch) {
-          f.#receive(m);
-          const next = BigInt(m.offset) + 1n;
-          if (next > (f.#positions.get(m.partition) ?? -1n)) f.#positions.set(m.partition, next);
-        }
-        for (const c of [...f.#catchUps]) if (f.#reached(c.ends)) c.resolve();
+        for (const m of batch) f.#receive(m);
+        f.#read.folded(batch);
       },
     });
     await f.sync();
@@ -89,33 +81,9 @@ export class BusFollower {
    * stream ends or the follower does not get there within the visibility timeout.
    */
   async sync(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    let waiting: CatchUp | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new PulsebridgeError('PB_BUS_UNAVAILABLE', `${this.#o.stream.name}: this instance did not catch up with the stream within ${this.#timeoutMs} ms`)), this.#timeoutMs);
-    });
-    const caughtUp = (async () => {
-      const ends = await this.#subscription!.endOffsets();
-      if (this.#closed || this.#reached(ends)) return;
-      await new Promise<void>((resolve) => {
-        waiting = { ends, resolve };
-        this.#catchUps.add(waiting);
-      });
-    })();
-    // Once the wait timed out, nobody awaits the offsets request any more: its later failure must
-    // not become an unhandled rejection that ends the process (see expect()).
-    caughtUp.catch(() => {});
-    try {
-      await Promise.race([caughtUp, timedOut]);
-    } finally {
-      clearTimeout(timer);
-      if (waiting) this.#catchUps.delete(waiting);
+    if (!(await this.#read.caughtUp(this.#subscription!, this.#timeoutMs))) {
+      throw new PulsebridgeError('PB_BUS_UNAVAILABLE', `${this.#o.stream.name}: this instance did not catch up with the stream within ${this.#timeoutMs} ms`);
     }
-  }
-
-  /** Whether every message below `ends` was folded: per partition, this follower is at its end, or it holds nothing (retention dropped all). */
-  #reached(ends: readonly PartitionEnd[]): boolean {
-    return ends.every((p) => BigInt(p.start) >= BigInt(p.end) || (this.#positions.get(p.partition) ?? -1n) >= BigInt(p.end));
   }
 
   /** Waits until `settle(id, …)` is called while folding (e.g. a writer waiting for its own event). */
@@ -140,10 +108,9 @@ export class BusFollower {
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
+    this.#read.release();
     await this.#subscription?.stop();
     for (const resolve of [...this.#waiters.values()]) resolve(false);
-    for (const c of [...this.#catchUps]) c.resolve();
   }
 
   #receive(m: ConsumedMessage): void {

@@ -9,3 +9,4 @@ export * from './kafka.ts';
 export * from './kafka-security.ts';
 export * from './follower.ts';
 export * from './consumer-health.ts';
+export * from './catch-up.ts';

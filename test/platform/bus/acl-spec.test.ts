@@ -175,9 +175,13 @@ describe('Kafka ACL spec against what each component does on the bus', () => {
     // 200/min for a minute: an extreme tachycardia alarm.
     const t0 = Date.now() - 70_000;
     await inner.publish(STREAMS.telemetry, messages(frames(beats(t0, [{ rrMs: 300, count: 220 }]), 66_000, { t0Ms: t0 }), 'p2', 'd2'));
-    // A new patient stream catches up on criteria and state (barriers on both changelogs), then derives and stores.
+    // A new patient stream catches up on criteria and state (their end offsets: Describe), then derives and stores.
     const wrote = (stream: string) => buses.processor.used.has(`Topic ${stream} Write`);
-    await waitFor('the processor\'s outputs', () => [STREAMS.processorState, STREAMS.criteria, STREAMS.alerts].every(wrote) ? true : undefined, 30_000);
+    await waitFor('the processor\'s outputs', () => [STREAMS.processorState, STREAMS.alerts].every(wrote) ? true : undefined, 30_000);
+    expect(buses.processor.used).toContain(`Topic ${STREAMS.criteria} Describe`);
+    expect(buses.processor.used).toContain(`Topic ${STREAMS.processorState} Describe`);
+    // The catch-up writes nothing: the criteria are the clinicians' (dashboard-api) alone.
+    expect(wrote(STREAMS.criteria)).toBe(false);
     expect(buses.processor.refused).toEqual([]);
   });
 
@@ -232,13 +236,17 @@ describe('Kafka ACL spec against what each component does on the bus', () => {
     expect(unused.sort()).toEqual(Object.keys(NOT_MADE_HERE).sort());
   });
 
-  it('a component does not get another\'s rights: the gateway reads no alerts or EHR streams, the dashboard writes no telemetry', () => {
+  it('a component does not get another\'s rights: the gateway reads no alerts or EHR streams, the dashboard writes no telemetry, the processor no criteria', () => {
     expect(aclAllows(spec.gateway, 'Topic', STREAMS.alerts, 'Read')).toBe(false);
     expect(aclAllows(spec.gateway, 'Topic', STREAMS.ehrRetry, 'Read')).toBe(false);
     expect(aclAllows(spec.gateway, 'Topic', STREAMS.telemetry, 'Read')).toBe(false);
     expect(aclAllows(spec['dashboard-api'], 'Topic', STREAMS.telemetry, 'Write')).toBe(false);
     expect(aclAllows(spec['ehr-exporter'], 'Topic', 'pb.device-events.v1', 'Read')).toBe(false);
     expect(aclAllows(spec.processor, 'Group', 'ehr-exporter', 'Read')).toBe(false);
+    // The processor reads patients' alarm criteria; only the dashboard-api (clinicians) writes them.
+    expect(aclAllows(spec.processor, 'Topic', STREAMS.criteria, 'Write')).toBe(false);
+    expect(aclAllows(spec.processor, 'Topic', STREAMS.criteria, 'Read')).toBe(true);
+    expect(aclAllows(spec.processor, 'Topic', STREAMS.processorState, 'Write')).toBe(true);
   });
 });
 

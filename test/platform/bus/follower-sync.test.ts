@@ -5,42 +5,13 @@
  * Markers that older versions wrote (pb.log-sync.v1) are still skipped.
  */
 import { describe, expect, it } from 'vitest';
-import type { Bus, BusMessage, PartitionEnd, SubscribeOptions, Subscription } from '../../../platform/bus/index.ts';
+import type { Bus, BusMessage } from '../../../platform/bus/index.ts';
 import { BusFollower, InProcessBus } from '../../../platform/bus/index.ts';
-import { PulsebridgeError } from '../../../platform/errors.ts';
 import { silentLogger } from '../../../platform/log.ts';
+import { ReadOnlyBus } from './read-only-bus.ts';
 
 const STREAM = { name: 'pb.test.followed', partitions: 1 };
 const json = (value: unknown): BusMessage => ({ key: 'k', value: Buffer.from(JSON.stringify(value)) });
-
-/** The follower's view of a shared in-process bus: it may read, never write (publish refused as a Kafka ACL would). */
-class ReadOnlyBus implements Bus {
-  readonly inner: InProcessBus;
-  writesTried = 0;
-  /** While set, batches wait for it before reaching the follower (a consumer that lags). */
-  gate: Promise<void> | undefined;
-  /** Partitions added to what endOffsets answers (Kafka streams have several). */
-  extraEnds: PartitionEnd[] = [];
-  constructor(inner: InProcessBus) {
-    this.inner = inner;
-  }
-  async publish(): Promise<void> {
-    this.writesTried++;
-    throw new PulsebridgeError('PB_BUS_UNAVAILABLE', 'Not authorized to access topics: [Topic authorization failed]');
-  }
-  async subscribe(stream: string, options: SubscribeOptions): Promise<Subscription> {
-    const subscription = await this.inner.subscribe(stream, {
-      ...options,
-      onBatch: async (batch) => {
-        await this.gate;
-        await options.onBatch(batch);
-      },
-    });
-    return { ...subscription, endOffsets: async () => [...(await subscription.endOffsets()), ...this.extraEnds] };
-  }
-  ensureStreams(): Promise<void> { return Promise.resolve(); }
-  close(): Promise<void> { return Promise.resolve(); }
-}
 
 async function openReader(bus: Bus, visibleTimeoutMs?: number) {
   const seen: unknown[] = [];

@@ -25,11 +25,13 @@ import { PulsebridgeError } from '../../../platform/errors.ts';
 import { silentLogger } from '../../../platform/log.ts';
 import { MetricsRegistry } from '../../../platform/metrics.ts';
 import { SqliteVitalsStore } from '../../../platform/store/index.ts';
+import type { AlertEnvelope } from '../../../contracts/alert.ts';
+import { openDevIssuer } from '../../../dashboard-api/dev-issuer.ts';
 import { createProcessor } from '../../../processor/processor.ts';
 import { readEnvFile } from '../../../scripts/kafka-acls.ts';
 import { describeWithService, kafkaSaslSslEnvFile } from '../../helpers/services.ts';
 import { waitFor } from '../../helpers/wait.ts';
-import { beats, frames } from '../../processor/helpers.ts';
+import { beats, frames, messages } from '../../processor/helpers.ts';
 
 /** scripts/services.sh writes one settings file per component user beside sasl-ssl.env. */
 const usersDir = path.join(path.dirname(kafkaSaslSslEnvFile), 'users');
@@ -81,6 +83,7 @@ await describeWithService('per-component Kafka users and ACLs (StandardAuthorize
   }
   const ctx = (config: PulsebridgeConfig, bus: Bus): ComponentContext => ({ config, bus, logger: silentLogger, metrics: new MetricsRegistry(), busHealth: watchBusConsumers({ bus, logger: silentLogger, metrics: new MetricsRegistry() }) });
   const processorMetrics = new MetricsRegistry();
+  let dashboard: { url: string; dataDir: string } | undefined;
 
   it('the cli user registers a device on the bus registry', async () => {
     const { config, bus } = await busOf('cli');
@@ -111,9 +114,10 @@ await describeWithService('per-component Kafka users and ACLs (StandardAuthorize
     closers.push(() => store.close());
     const registry = await openRegistry(config, bus, silentLogger);
     closers.push(() => registry.close());
-    const dashboard = await startDashboard(ctx(config, bus), store, registry);
-    closers.push(() => dashboard.stop());
-    expect((await fetch(`${dashboard.url}/healthz`)).status).toBe(200);
+    const api = await startDashboard(ctx(config, bus), store, registry);
+    closers.push(() => api.stop());
+    expect((await fetch(`${api.url}/healthz`)).status).toBe(200);
+    dashboard = { url: api.url, dataDir: config.dataDir };
   });
 
   it('the ehr-exporter user starts the FHIR and HL7 exports', async () => {
@@ -195,6 +199,44 @@ await describeWithService('per-component Kafka users and ACLs (StandardAuthorize
     await buses.processor.publish(stream.name, [{ key: `acl-test-${run}`, value: Buffer.from(JSON.stringify(record)) }]);
     await follower.sync();
     expect(seen).toContainEqual(record);
+  });
+
+  it('the processor user may not write patients\' criteria, yet a processor started as it catches up on and applies the criteria the dashboard user wrote', async () => {
+    // A leaked processor password cannot change a patient's alarm limits (its tables catch up by
+    // reading the streams' end offsets, not by writing a barrier: processor/changelog-table.ts).
+    const forged = await refused(buses.processor.publish(STREAMS.criteria, [{ key: `acl-crit-${run}`, value: Buffer.from('{}') }]));
+    expectAclRefusal(forged, 'processor', 'topics');
+    expect(forged.message).toContain(`kafka did not acknowledge 1 message(s) on ${STREAMS.criteria}`);
+
+    // A clinician sets the patient's tachycardia limit through the API (dashboard user): above 100/min for 3 beats, no delay (default 120/min, delayed).
+    const critPatient = `acl-crit-pat-${run}`;
+    const t0 = Date.now() - 20_000;
+    const bearer = await (await openDevIssuer({ dataDir: dashboard!.dataDir })).issueToken({ sub: 'admin', role: 'admin', patients: [], ttlSeconds: 600 });
+    const put = await fetch(`${dashboard!.url}/v1/patients/${critPatient}/criteria`, {
+      method: 'PUT', headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ alarms: { tachy: { limitBpm: 100, consecutiveBeats: 3, sustainMs: 0 } }, effectiveFrom: t0 - 60_000, reason: 'Kafka ACL test' }),
+    });
+    expect(put.status, await put.text()).toBe(200);
+
+    // The processor's alerts, read as the dashboard user (its board's groups).
+    const alerts: AlertEnvelope[] = [];
+    const reader = await buses['dashboard-api'].subscribe(STREAMS.alerts, {
+      groupId: `dashboard-api-acl-alerts-${run}`, ephemeralGroup: true, fromBeginning: true,
+      onBatch: async (batch) => { for (const m of batch) alerts.push(JSON.parse(m.value.toString('utf8')) as AlertEnvelope); },
+    });
+    closers.push(() => reader.stop());
+    // A processor started now as the processor user: the first batch of the patient's partition
+    // waits for its criteria table to catch up on what the API published before.
+    const groupId = `pulsebridge-processor-acl-criteria-${run}`;
+    const store = new SqliteVitalsStore(':memory:');
+    closers.push(() => store.close());
+    const processor = createProcessor({ bus: buses.processor, store, logger: silentLogger, metrics: new MetricsRegistry(), groupId, instanceId: `${groupId}:${randomUUID()}`, fromBeginning: false });
+    await processor.start();
+    closers.push(() => processor.stop());
+    // 110/min, published as the gateway.
+    await buses.gateway.publish(STREAMS.telemetry, messages(frames(beats(t0, [{ rrMs: 545, count: 30 }]), 18_000, { t0Ms: t0 }), critPatient, `acl-crit-dev-${run}`));
+    const tachy = await waitFor('the patient\'s tachycardia alarm', () => alerts.find((e) => e.source === 'processor' && e.alert.patientId === critPatient && e.alert.kind === 'tachy'), 60_000);
+    expect(tachy.alert.evidence.thresholds).toMatchObject({ limitBpm: 100, consecutiveBeats: 3, sustainMs: 0 });
   });
 
   it('the ehr-exporter user may not read the device registry, and the processor user may not use another component\'s group', async () => {
