@@ -3,6 +3,9 @@
  * (cli/components.ts warnAboutPlainTextEhr): the security re-check (session 33) found plain MLLP to a
  * remote engine started without a word, although every message carries the patient's identity.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startEhrExporter } from '../../cli/components.ts';
 import { InProcessBus } from '../../platform/bus/index.ts';
@@ -14,7 +17,7 @@ async function warningsAtStart(env: Record<string, string>): Promise<string[]> {
   const lines: { level: string; msg: string }[] = [];
   const logger = createLogger('warn', {}, (line) => lines.push(JSON.parse(line) as { level: string; msg: string }));
   const bus = new InProcessBus();
-  const running = await startEhrExporter({ config: loadConfig({ PULSEBRIDGE_EHR_HTTP_PORT: '0', ...env }), bus, logger, metrics: new MetricsRegistry() });
+  const running = await startEhrExporter({ config: loadConfig({ PULSEBRIDGE_EHR_HTTP_PORT: '0', PULSEBRIDGE_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'pb-ehr-warn-')), ...env }), bus, logger, metrics: new MetricsRegistry() });
   await running?.stop();
   await bus.close();
   return lines.filter((l) => l.level === 'warn' && /in clear/.test(l.msg)).map((l) => l.msg);

@@ -6,6 +6,9 @@
  * acknowledgement is recorded, nothing was dead-lettered, and /healthz showed the pause.
  */
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { parseSearchRequest } from '@medplum/core';
 import { MemoryRepository } from '@medplum/fhir-router';
 import type { Observation, Patient } from '@medplum/fhirtypes';
@@ -59,8 +62,10 @@ await describeWithService('EHR outage on real Kafka', kafkaAvailable, () => {
     bus.publish(STREAMS.alerts, alerts.map((alert) => ({ key: alert.patientId, value: Buffer.from(JSON.stringify({ schema: 'pb.alert.v1', source, alert } satisfies AlertEnvelope)) })));
   const rhythms = async () => (await repo.searchResources<Observation>(parseSearchRequest('Observation')))
     .filter((o) => o.code?.coding?.[0]?.code === '184327' && o.identifier?.[0]?.system === identifierSystem);
+  // The exporter's PHI audit trail goes to its data folder: a throw-away one, never ./data.
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-ehr-outage-'));
   const start = async () => {
-    const config = loadConfig({ PULSEBRIDGE_FHIR_BASE_URL: fhirUrl, PULSEBRIDGE_FHIR_IDENTIFIER_SYSTEM: identifierSystem, PULSEBRIDGE_EHR_HTTP_PORT: '0', PULSEBRIDGE_EHR_ECG_WAIT_MS: '0' });
+    const config = loadConfig({ PULSEBRIDGE_DATA_DIR: dataDir, PULSEBRIDGE_FHIR_BASE_URL: fhirUrl, PULSEBRIDGE_FHIR_IDENTIFIER_SYSTEM: identifierSystem, PULSEBRIDGE_EHR_HTTP_PORT: '0', PULSEBRIDGE_EHR_ECG_WAIT_MS: '0' });
     const running = (await startEhrExporter({ config, bus, logger: silentLogger, metrics: new MetricsRegistry() },
       { groupId: `ehr-outage-${runId}`, fromBeginning: false, pauseBackoff: { baseDelayMs: 200, maxDelayMs: 1_000 } }))!;
     exporters.push(running);
