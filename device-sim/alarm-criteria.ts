@@ -60,9 +60,12 @@ export function nextPrevailingRrMs(prevailingRrMs: number, rrMs: number): number
  * 4 s < 0.65 (processor/detectors/vt.ts, EVALUATION.md §6). When the processor derives the beats
  * from the ECG, the run's consecutive complexes must also be alike (mean correlation ≥
  * `similarityMin`, complex-similarity.ts): the simulator's ventricular complexes are one shape plus
- * its noise, so its ground truth needs no such test.
+ * its noise, so its ground truth needs no such test. The waveform rule is not waveform evidence
+ * while the device's own beats march regularly as N below the rate limit through the window
+ * (`firmwareRhythmVeto`, firmware-rhythm.ts): the simulator's VT/VF scenarios send V beats or none,
+ * so its ground truth is the same with the veto on.
  */
-export const VT = { minBeats: 5, hrAboveBpm: 100, maxSlowIntervals: 1, leakageBelow: 0.65, similarityMin: 0.3 } as const;
+export const VT = { minBeats: 5, hrAboveBpm: 100, maxSlowIntervals: 1, leakageBelow: 0.65, similarityMin: 0.3, firmwareRhythmVeto: true } as const;
 /** AF: an episode of ≥ 30 s is diagnostic (ESC 2016). */
 export const AFIB_MIN_EPISODE_MS = 30_000;
 /** Lead-off: frames flagged leadOff for ≥ 10 s (processor/technical.ts, our choice). */

@@ -9,7 +9,7 @@
  * - STREAMS.processorState (its changelog of open episodes, stream-state.ts: restart safety);
  * - STREAMS.alerts (clinician acknowledgements and resolutions, which stop escalation).
  * Before analysing frames of a partition it was not assigned before, it makes sure the first two
- * are read up to now (changelog-table.ts barrier), so criteria apply and open episodes continue.
+ * are read up to now (changelog-table.ts catch-up: the streams' end offsets), so criteria apply and open episodes continue.
  *
  * Per batch: analyse every record, then write the changelog and the alerts (in that order), and
  * only then let the bus commit. Heart rate and RR intervals go to the time-series store through a
