@@ -7,16 +7,19 @@
  * a handshake that fails (certificate not trusted, wrong host, client certificate refused) is a
  * transport failure like no connection: paused and retried, never sent in plain text instead.
  *
- * ACK handling (HL7 v2.6 §2.9, original/enhanced mode): AA/CA = delivered. AR/CR (rejected) =
- * dead-lettered with the ACK text. No ACK in time or no connection = the engine cannot take
- * messages now: the export pauses and retries the same message with backoff until it is ACKed
- * (nothing is committed before), like the FHIR path. AE/CE: the engine answered that it found an
- * error in this message (v2.5 §2.9.2.2 b: "send an error response, providing error information";
- * a reason unrelated to the content is AR, c). The same message is retried `maxErrorAttempts`
- * times (an engine may answer AE for a passing fault) and then dead-lettered as `hl7_error`, as
+ * ACK handling (HL7 v2.6 §2.9, original/enhanced mode): AA/CA = delivered. No ACK in time or no
+ * connection = the engine cannot take messages now: the export pauses and retries the same
+ * message with backoff until it is ACKed (nothing is committed before), like the FHIR path.
+ * AE/CE: the engine found an error in this message (v2.5 §2.9.2.2 b). AR/CR: the engine refused it
+ * for a reason unrelated to its content (§2.9.2.2 c: the receiving system is down, an internal
+ * error — often passing — or a message type, version or processing id it does not take). Either
+ * way the same message is retried, paused meanwhile, until `maxErrorAttempts` such answers, and
+ * then dead-lettered (`hl7_error` after AE/CE, `hl7_rejected` after AR/CR) with the ACK text, as
  * the FHIR path does with a 403: retried for ever, one message the engine keeps refusing (an MRN
- * its ADT does not know) held every other patient's alarms back for as long as nobody intervened.
- * The same control id is re-sent on a retry, so a de-duplicating engine records it once.
+ * its ADT does not know) held every other patient's alarms back for as long as nobody intervened;
+ * dead-lettered at the first AR, an alarm was lost to a receiver that was down for a moment (EHR
+ * integration walk, 2026-12-07). The same control id is re-sent on a retry, so a de-duplicating
+ * engine records it once.
  *
  * Revisions already sent are not sent again (SentLedger below). The alerts stream carries the
  * same revision more than once by design: the processor re-publishes the alerts it restores after
@@ -55,7 +58,7 @@ export interface Hl7ExporterOptions {
   ackTimeoutMs?: number;
   /** Retries while the engine is unreachable or answers AE. Default 500 ms doubling to 30 s. */
   backoff?: { baseDelayMs: number; maxDelayMs: number };
-  /** Sends of one message the engine answers AE/CE before it is dead-lettered (`hl7_error`). Default 5. */
+  /** Sends of one message the engine answers AE/CE/AR/CR before it is dead-lettered (`hl7_error` / `hl7_rejected`). Default 5. */
   maxErrorAttempts?: number;
   now?: () => number;
   /** Alerts the ledger of sent revisions remembers (least recently sent forgotten first). Default 100 000. */
@@ -169,7 +172,7 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
     await c?.close().catch(() => {});
   };
 
-  /** The engine answers again: the export is no longer paused (an AR too: the engine is there, the message was refused). */
+  /** The engine answers again: the export is no longer paused (a message dead-lettered after AE/AR answers too: the engine is there, the message was refused). */
   const resume = () => {
     if (pause === undefined) return;
     o.logger.info('HL7 export resumed', { after: pause });
@@ -178,8 +181,8 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
   };
 
   /**
-   * Sends one message until it is ACKed and resolves with the ACK code (AA/CA); throws PB_HL7_NAK on
-   * a reject (AR/CR) or after `maxErrorAttempts` AE/CE answers.
+   * Sends one message until it is ACKed and resolves with the ACK code (AA/CA); throws PB_HL7_NAK
+   * after `maxErrorAttempts` AE/CE/AR/CR answers (file comment).
    */
   const deliver = async (text: string, type: string, signal: AbortSignal): Promise<string> => {
     let errorAnswers = 0;
@@ -196,10 +199,9 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
         }
         naks.inc({ code: code || 'none' });
         const refused = code === 'AR' || code === 'CR';
-        const erred = (code === 'AE' || code === 'CE') && ++errorAnswers >= maxErrorAttempts;
-        if (refused || erred) {
+        if ((refused || code === 'AE' || code === 'CE') && ++errorAnswers >= maxErrorAttempts) {
           resume();
-          const what = refused ? 'rejected' : `answered ${errorAnswers} sends with an error to`;
+          const what = `answered ${errorAnswers} sends with ${refused ? 'a reject' : 'an error'} (the last) to`;
           throw new PulsebridgeError('PB_HL7_NAK', `HL7 receiver ${what} ${type} (${code}${detail ? `: ${detail}` : ''})`, { details: { code, detail } });
         }
         // The receiver's text may quote the message (its PID: the MRN), and the reason goes to the
@@ -215,7 +217,7 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
         await drop();
       }
       if (pause === undefined) {
-        if (errorAnswers > 0) o.logger.error(`HL7 export paused: the receiver answers AE/CE; retrying this message, dead-lettered after ${maxErrorAttempts} such answers`, { reason });
+        if (errorAnswers > 0) o.logger.error(`HL7 export paused: the receiver answers AE/AR; retrying this message, dead-lettered after ${maxErrorAttempts} such answers`, { reason });
         else o.logger.error('HL7 export paused: the receiver does not ACK; retrying until it does', { reason });
       }
       pause = reason;
@@ -330,7 +332,7 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
       const hr = sendHr ? pcd01HeartRate(alert, options, at) : undefined;
       if (hr) await send(hr, 'ORU^R01', () => ledger.note(alert.id, { hr: true }));
       if (sendAlarm) await send(pcd04Alarm(alert, options, at), 'ORU^R40', () => ledger.note(alert.id, { revision: alert.revision }));
-      // `hl7_error`: only AE/CE answers (the engine found an error in it); `hl7_rejected`: an AR/CR.
+      // `hl7_error`: the last answer of each refused message was AE/CE (an error in it); `hl7_rejected`: an AR/CR.
       const reason = rejected.every((r) => r.code === 'AE' || r.code === 'CE') ? 'hl7_error' : 'hl7_rejected';
       if (rejected.length > 0) dead.push({ message, alert, reason, detail: rejected.map((r) => r.text).join('; '), rejected: rejected.map((r) => r.type) });
     }

@@ -50,6 +50,8 @@ async function startListener(port = 0): Promise<Listener> {
 
 const obx = (m: Hl7Message) => m.getAllSegments('OBX').map((s) => ({ code: s.getComponent(3, 1), name: s.getComponent(3, 2), subId: s.getField(4).toString(), value: s.getField(5).toString(), units: s.getComponent(6, 1), flags: s.getField(8).toString() }));
 const facet = (m: Hl7Message, code: string) => obx(m).find((o) => o.code === code)?.value;
+/** As many AR answers as the exporter takes before it dead-letters a message (maxErrorAttempts, default 5). */
+const REJECTS: Answer[] = ['AR', 'AR', 'AR', 'AR', 'AR'];
 const controlIds = () => listener.received.map((m) => m.getSegment('MSH')!.getField(10).toString());
 const until = async (done: () => boolean) => { while (!done()) await new Promise((r) => setTimeout(r, 5)); };
 
@@ -136,14 +138,14 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
     expect(metrics.counter('pb_ehr_dead_letters_total', '').get({ reason: 'hl7_error' })).toBe(1);
     expect(e.health()).toEqual({ status: 'ok' });
     // The log says what happens: not "retrying until it does", and never the engine's text (the MRN).
-    expect(lines.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual(['HL7 export paused: the receiver answers AE/CE; retrying this message, dead-lettered after 5 such answers']);
+    expect(lines.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual(['HL7 export paused: the receiver answers AE/AR; retrying this message, dead-lettered after 5 such answers']);
     expect(lines.map((l) => l.msg)).toContain('alert not sent over HL7; dead-lettered');
     expect(JSON.stringify(lines)).not.toContain('MRN-001');
   });
 
   it('is no longer paused once the engine answers again, an AR included', async () => {
     const { exporter: e, metrics } = exporter();
-    listener.answers.push('AE', 'AR');
+    listener.answers.push('AE', 'AR', 'AE', 'AR', 'AE');
     await e.handleBatch([consumed(envelope({ ...asystole, revision: 2 }), 0)]);
     expect(bus.read(STREAMS.deadLetter)).toHaveLength(1);
     // Before: "paused, ACK AE" until some later message was ACKed, however long that took.
@@ -151,21 +153,34 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
     expect(metrics.gauge('pb_hl7_export_paused', '').get({})).toBe(0);
   });
 
-  it('dead-letters a message the receiver rejects (AR) and goes on with the next', async () => {
-    const { exporter: e } = exporter();
+  it('retries a message the receiver rejects (AR) once, paused meanwhile, and records it once when the next answer is AA', async () => {
+    // HL7 v2.5 §2.9.2.2 c: AR = refused for a reason unrelated to the content, e.g. the receiving
+    // system is down. Dead-lettered at the first AR, the alarm was lost to a passing outage.
+    const { exporter: e, metrics } = exporter();
     listener.answers.push('AR');
+    await e.handleBatch([consumed(envelope({ ...asystole, revision: 2 }), 0)]);
+    expect(bus.read(STREAMS.deadLetter)).toEqual([]);
+    expect(controlIds()).toEqual([`${asystole.id}-2`, `${asystole.id}-2`]);
+    expect(metrics.counter('pb_hl7_naks_total', '').get({ code: 'AR' })).toBe(1);
+    expect(e.health()).toEqual({ status: 'ok' });
+  });
+
+  it('dead-letters a message the receiver keeps rejecting (AR, 5 answers) and goes on with the next', async () => {
+    const { exporter: e } = exporter();
+    listener.answers.push(...REJECTS);
     const other = makeAlert('afib');
     await e.handleBatch([consumed(envelope({ ...asystole, revision: 2 }), 4), consumed(envelope({ ...other, revision: 2 }), 5)]);
     const dead = bus.read(STREAMS.deadLetter).map((m) => JSON.parse(m.value.toString()) as DeadLetterRecord);
     expect(dead.map((d) => [d.reason, d.source, d.stream])).toEqual([['hl7_rejected', 'ehr-exporter', STREAMS.alerts]]);
-    expect(listener.received.map((m) => obx(m)[0]!.code)).toEqual(['199684', '199736']);
+    expect(listener.received.map((m) => obx(m)[0]!.code)).toEqual([...REJECTS.map(() => '199684'), '199736']);
   });
 
   it('logs and counts every dead letter, with ids and never the MRN', async () => {
     const lines: Record<string, unknown>[] = [];
-    const logger = createLogger('debug', {}, (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
+    // Info and above: the engine's own text (which may quote the MRN) is logged at debug level only.
+    const logger = createLogger('info', {}, (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
     const { exporter: e, metrics } = exporter({ logger });
-    listener.answers.push('AR');
+    listener.answers.push(...REJECTS);
     listener.rejectText = 'Unknown patient MRN-001';
     const stranger = makeAlert('afib', { patientId: 'p-999' });
     await e.handleBatch([consumed(envelope({ ...asystole, revision: 2 }), 0), consumed(envelope(stranger), 1), consumed('not json', 2)]);
@@ -182,14 +197,14 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
 
   it('sends the alarm start when the engine rejects its heart rate (AR), and the replay sends only the heart rate', async () => {
     const { exporter: e } = exporter();
-    listener.answers.push('AR');
+    listener.answers.push(...REJECTS);
     await e.handleBatch([consumed(envelope(asystole), 0)]);
     const dead = bus.read(STREAMS.deadLetter).map((m) => JSON.parse(m.value.toString()) as DeadLetterRecord);
     expect(dead.map((d) => [d.reason, d.detail.includes('ORU^R01')])).toEqual([['hl7_rejected', true]]);
-    expect(facet(listener.received[1]!, '68481')).toBe('start');
+    expect(facet(listener.received[REJECTS.length]!, '68481')).toBe('start');
     // `pulsebridge deadletter replay`: the engine already has the alarm, not the heart rate.
     await e.handleBatch([{ ...consumed(envelope(asystole), 1), headers: { 'pb-replay-of': '0:1' } }]);
-    expect(controlIds()).toEqual([`${asystole.id}-1-hr`, `${asystole.id}-1`, `${asystole.id}-1-hr`]);
+    expect(controlIds()).toEqual([...REJECTS.map(() => `${asystole.id}-1-hr`), `${asystole.id}-1`, `${asystole.id}-1-hr`]);
   });
 
   it('ends every segment with CR, the last one too, before <FS><CR>', async () => {
@@ -297,13 +312,13 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
 
     it('sends a rejected revision when its dead letter is replayed, unless a later one went through', async () => {
       const { exporter: e } = exporter();
-      listener.answers.push('AA', 'AR', 'AR');
+      listener.answers.push('AA', ...REJECTS, ...REJECTS);
       const update = { ...asystole, revision: 2, evidence: { ...asystole.evidence, gapMs: 8000 } };
       await e.handleBatch([consumed(envelope({ ...asystole, evidence: { criterion: 'x', thresholds: {} } }), 0), consumed(envelope(update), 1), consumed(envelope(ended), 2)]);
       expect(bus.read(STREAMS.deadLetter)).toHaveLength(2);
       await e.handleBatch([consumed(envelope(ended), 3)]);
       await e.handleBatch([consumed(envelope(update), 4)]);
-      expect(controlIds()).toEqual([`${asystole.id}-1`, `${asystole.id}-2`, `${asystole.id}-3`, `${asystole.id}-3`]);
+      expect(controlIds()).toEqual([`${asystole.id}-1`, ...REJECTS.map(() => `${asystole.id}-2`), ...REJECTS.map(() => `${asystole.id}-3`), `${asystole.id}-3`]);
     });
 
     it('after a restart, reads back what the group handled before and skips it', async () => {
@@ -407,7 +422,7 @@ describe('HL7 v2: PHI audit trail and exports dated in the future', () => {
     await e.handleBatch([consumed(envelope(noRate), 0)]);
     expect(listener.received).toHaveLength(3);
     expect(trail().map((x) => [x.outcome, x.ack, x.controlId])).toEqual([['accepted', 'AA', `${noRate.id}-1`]]);
-    listener.answers.push('AR');
+    listener.answers.push(...REJECTS);
     await e.handleBatch([consumed(envelope({ ...noRate, revision: 2 }), 1), consumed(envelope(makeAlert('asystole', { patientId: 'p-unknown' })), 2)]);
     expect(trail().slice(1).map((x) => [x.outcome, x.ack, x.patientId, x.detail])).toEqual([
       ['refused', 'AR', 'p-001', 'alert revision 2: dead-lettered'],
