@@ -121,7 +121,14 @@ function addBeats(c: BeatClock, beats: readonly { timeMs: number; rr: number }[]
   const known = beats.filter((b) => b.rr > 0);
   c.rateBpm = known.length > 0 ? 60000 / (known.reduce((s, b) => s + b.rr, 0) / known.length) : undefined;
   // An unknown interval is a gap in the beats: the intervals before it are not the rate now.
-  for (const b of beats) c.recentRrMs = b.rr > 0 ? [...c.recentRrMs, b.rr].slice(-MONITOR_HR_INTERVALS) : [];
+  for (const b of beats) {
+    if (b.rr <= 0) {
+      c.recentRrMs = [];
+      continue;
+    }
+    c.recentRrMs.push(b.rr);
+    if (c.recentRrMs.length > MONITOR_HR_INTERVALS) c.recentRrMs.shift();
+  }
   c.lastBeatMs = beats.at(-1)!.timeMs;
 }
 
