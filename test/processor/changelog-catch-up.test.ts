@@ -32,6 +32,13 @@ function tableOn(bus: ReadOnlyBus | InProcessBus, onParse: (value: unknown) => v
 }
 
 const tables: { stop(): Promise<void> }[] = [];
+/** A started table of {@link tableOn}, stopped after the test. */
+async function startedTableOn(...args: Parameters<typeof tableOn>) {
+  const table = tableOn(...args);
+  tables.push(table);
+  await table.start();
+  return table;
+}
 let h: Harness | undefined;
 /** Lets a gated reader go on (a test that failed before releasing it would hang its stop). */
 let releaseGate: (() => void) | undefined;
@@ -48,9 +55,7 @@ describe('ChangelogTable.catchUp without writing to the stream', () => {
     const bus = new InProcessBus();
     await bus.publish(STREAM, [json('a', { n: 1 }), json('b', { n: 2 })]);
     const readOnly = new ReadOnlyBus(bus);
-    const table = tableOn(readOnly);
-    tables.push(table);
-    await table.start();
+    const table = await startedTableOn(readOnly);
     expect(await table.catchUp(5_000)).toBe(true);
     expect([...table.entries()]).toEqual([['a', { n: 1 }], ['b', { n: 2 }]]);
     await bus.publish(STREAM, [json('a', { n: 3 })]);
@@ -62,9 +67,7 @@ describe('ChangelogTable.catchUp without writing to the stream', () => {
   it('waits for a lagging reader to fold what was published before the call', async () => {
     const bus = new InProcessBus();
     const readOnly = new ReadOnlyBus(bus);
-    const table = tableOn(readOnly);
-    tables.push(table);
-    await table.start();
+    const table = await startedTableOn(readOnly);
     let release!: () => void;
     readOnly.gate = new Promise<void>((r) => (release = r));
     await bus.publish(STREAM, [json('a', { n: 1 })]);
@@ -81,9 +84,7 @@ describe('ChangelogTable.catchUp without writing to the stream', () => {
 
   it('its own process\'s writes are folded once it resolves (read-your-writes), and nothing else was written', async () => {
     const bus = new InProcessBus();
-    const table = tableOn(bus);
-    tables.push(table);
-    await table.start();
+    const table = await startedTableOn(bus);
     await bus.publish(STREAM, [json('mine', { n: 7 })]);
     expect(await table.catchUp(5_000)).toBe(true);
     expect(table.get('mine')).toEqual({ n: 7 });
@@ -94,9 +95,7 @@ describe('ChangelogTable.catchUp without writing to the stream', () => {
     const bus = new InProcessBus();
     await bus.publish(STREAM, [barrier('x'), json('a', { n: 1 }), barrier('y')]);
     const parsed: unknown[] = [];
-    const table = tableOn(new ReadOnlyBus(bus), (v) => parsed.push(v));
-    tables.push(table);
-    await table.start();
+    const table = await startedTableOn(new ReadOnlyBus(bus), (v) => parsed.push(v));
     expect(await table.catchUp(5_000)).toBe(true);
     // An older processor still catching up with a barrier, after this reader's last record.
     await bus.publish(STREAM, [barrier('z')]);
@@ -108,9 +107,7 @@ describe('ChangelogTable.catchUp without writing to the stream', () => {
   it('false when it does not get there in time (a partition with a message it never got); a rejection when the bus cannot say where the stream ends', async () => {
     const bus = new InProcessBus();
     const readOnly = new ReadOnlyBus(bus);
-    const table = tableOn(readOnly);
-    tables.push(table);
-    await table.start();
+    const table = await startedTableOn(readOnly);
     readOnly.extraEnds = [{ partition: 1, start: '7', end: '7' }];
     expect(await table.catchUp(100)).toBe(true);
     readOnly.extraEnds = [{ partition: 1, start: '7', end: '8' }];
