@@ -10,7 +10,7 @@
  * never the MRN and no clinical value (kind, rate, times of the episode).
  *
  * Retries are not entries: a send the EHR answers only after the client's own retries (FHIR 5xx),
- * a paused lane's rounds and an HL7 message answered AE before the engine takes it leave one entry,
+ * a paused lane's rounds and an HL7 message answered AE or AR before the engine takes it leave one entry,
  * written once the message is delivered or dead-lettered.
  */
 import type { AuditSink } from '../platform/audit.ts';
@@ -24,7 +24,7 @@ export type EhrAuditAction = 'ehr.fhir.send' | 'ehr.hl7.send';
 
 /**
  * `accepted`: the EHR took it (FHIR 2xx, HL7 AA/CA). `refused`: the EHR answered no (FHIR 4xx with
- * `status`, HL7 AR/CR or AE/CE after the retries, with `ack`); it was dead-lettered. `dead_lettered`:
+ * `status`, HL7 the last of 5 AE/CE/AR/CR answers, with `ack`); it was dead-lettered. `dead_lettered`:
  * dead-lettered without the EHR refusing it (no MRN configured, two Patients with the MRN, a
  * snapshot that does not map).
  */
