@@ -504,10 +504,24 @@
     return groups;
   }
 
+  /**
+   * An alarm that still calls for attention by sound and flashing: unacknowledged, and either its
+   * condition goes on or it is high priority. A latched medium alarm whose condition ended (an AF
+   * waiting for review) stays on the board and in the history with "ended, needs review", steady,
+   * without tone or flashing: there is nothing left to do at the bedside, and a tone that goes on
+   * for an episode that is over is the alarm fatigue the defaults fight (Dräger Infinity IFU,
+   * "Latching and non-latching alarm behaviour": a latched medium-priority condition is downgraded
+   * to a status message, no flashing, no audible signal; high-priority latched conditions keep the
+   * standard signals — as here, until acknowledged).
+   */
+  function signalling(a) {
+    return a.state === 'active' && (!a.end || a.priority === 'high');
+  }
+
   function soundForAlarms() {
     let best = null;
     for (const { alert: a } of alerts.values()) {
-      if (a.state !== 'active') continue;
+      if (!signalling(a)) continue;
       if (best === null || PRIORITY_RANK[a.priority] < PRIORITY_RANK[best]) best = a.priority;
     }
     sound.set(connState === 'unauthorized' ? null : best);
@@ -864,7 +878,7 @@
     const activeTop = top && top.alerts.some((a) => a.state === 'active') ? top.lead.priority : null;
     const nodata = noDataFor(l);
     const cls = ['tile'];
-    if (activeTop) cls.push(`prio-${activeTop}`, 'alarming');
+    if (activeTop) cls.push(`prio-${activeTop}`, groups.some((g) => g.alerts.some(signalling)) ? 'alarming' : 'latched');
     else if (top) cls.push(`prio-${top.lead.priority}`, 'acked');
     if (nodata) cls.push('nodata');
     const className = cls.join(' ');
@@ -919,7 +933,8 @@
   function alarmItem(g, who) {
     const a = g.lead;
     const active = g.alerts.filter((x) => x.state === 'active');
-    const li = el('li', { className: `alarm prio-${a.priority} state-${active.length ? 'active' : a.state}`, dataset: { alertId: a.id, state: active.length ? 'active' : a.state } });
+    const latched = active.length > 0 && !active.some(signalling) ? ' latched' : '';
+    const li = el('li', { className: `alarm prio-${a.priority} state-${active.length ? 'active' : a.state}${latched}`, dataset: { alertId: a.id, state: active.length ? 'active' : a.state } });
     const label = KIND_LABELS[a.kind] || a.kind;
     li.append(el('span', { className: `badge badge-${a.priority}`, textContent: a.priority }));
     // One episode's alarms of one kind are counted (an AF with fast ventricular response raises
@@ -1190,7 +1205,7 @@
       }
       if (a.state === 'active') actions.append(actionButton('Acknowledge', `Acknowledge ${KIND_LABELS[a.kind]}`, () => changeAlerts([a], 'ack')));
       if (a.state !== 'resolved') actions.append(actionButton('Resolve…', `Resolve ${KIND_LABELS[a.kind]}`, () => askResolve([a], KIND_LABELS[a.kind] || a.kind)));
-      return el('tr', { className: `prio-${a.priority} state-${a.state}`, dataset: { alertId: a.id, state: a.state } },
+      return el('tr', { className: `prio-${a.priority} state-${a.state}${a.state === 'active' && !signalling(a) ? ' latched' : ''}`, dataset: { alertId: a.id, state: a.state } },
         el('td', {}, el('span', { className: `badge badge-${a.priority}`, textContent: a.priority })),
         el('td', {}, el('div', { className: 'kind', textContent: KIND_LABELS[a.kind] || a.kind }), el('div', { className: 'evidence', textContent: evidenceText(a), title: criterionDetail(a) }), criterionDisclosure(a)),
         el('td', { textContent: fmtTime(Date.parse(a.onset)) }),

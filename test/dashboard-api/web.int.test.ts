@@ -31,6 +31,7 @@ import type { Fixture } from './helpers.ts';
 
 // Runs in the page (the test's tsconfig has no DOM library).
 declare const getComputedStyle: (element: unknown) => { backgroundColor: string; animationName: string; animationDuration: string; animationTimingFunction: string };
+declare const window: { __pbAudio: { wanted: string | null } };
 declare const document: { styleSheets: Iterable<{ cssRules: Iterable<{ name?: string; cssRules?: Iterable<{ keyText: string }> }> }> };
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -391,6 +392,46 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
       expect(await board.locator(`#history-rows tr[data-alert-id="${afToFlutter.id}"] .evidence`).textContent()).toBe(`irregular rhythm at 140/min; ${flutterNote}`);
       expect(await board.locator(`#history-rows tr[data-alert-id="${af.id}"] .evidence`).textContent()).toBe('irregular rhythm at 121/min');
       expect(await handled(afToFlutterClosed)).toMatch(new RegExp(`^acknowledged by dr-x at [-\\d ]*\\d\\d:\\d\\d:\\d\\d; ended on its own at [-\\d ]*\\d\\d:\\d\\d:\\d\\d \\(${flutterNote}\\)$`));
+    } finally {
+      await board.close();
+    }
+  });
+
+  // A latched AF whose condition ended kept the medium tone and flashing until someone reviewed it
+  // (session 35's leftover): it now stays on the board steady and silent; a high-priority latched
+  // alarm keeps sounding until acknowledged, and an AF that goes on sounds as before.
+  test('an ended AF waiting for review is steady and silent; an AF that goes on and an ended asystole still sound', async () => {
+    await fx.registry.add('dev-p10', 'p10', 'test');
+    await fx.registry.add('dev-p11', 'p11', 'test');
+    const at = (minute: number) => new Date(T0 + minute * 60_000).toISOString();
+    const endedAf = makeAlert('p10', 'afib', 80, { end: at(85), ecgStrip: false, evidence: { hrBpm: 118, criterion: 'irregular RR for 30 s', thresholds: {} } });
+    await publishAlerts(fx.bus, fx.api.projection, [endedAf]);
+    const board = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const audio = () => board.evaluate(() => window.__pbAudio.wanted);
+    const tileClass = (p: string) => board.locator(`#board .tile[data-patient-id="${p}"]`).getAttribute('class');
+    try {
+      await board.goto(`${fx.url}/#token=${await fx.token('dr-latch', 'clinician', ['p10', 'p11'])}`);
+      const item = board.locator(`#board li[data-alert-id="${endedAf.id}"]`);
+      await item.waitFor();
+      expect(await item.locator('.alarm-text').innerText()).toMatch(/ended, needs review$/);
+      expect(await audio()).toBe(null);
+      expect(await tileClass('p10')).toMatch(/\blatched\b/);
+      expect(await tileClass('p10')).not.toMatch(/\balarming\b/);
+      expect(await item.getAttribute('class')).toMatch(/\blatched\b/);
+      expect(await item.locator('.badge').evaluate((b) => getComputedStyle(b).animationName)).toBe('none');
+
+      const ongoingAf = makeAlert('p11', 'afib', 86, { ecgStrip: false, evidence: { hrBpm: 124, criterion: 'irregular RR for 30 s', thresholds: {} } });
+      await publishAlerts(fx.bus, fx.api.projection, [ongoingAf]);
+      await board.locator(`#board li[data-alert-id="${ongoingAf.id}"]`).waitFor();
+      await board.waitForFunction(() => window.__pbAudio.wanted === 'medium');
+      expect(await tileClass('p11')).toMatch(/\balarming\b/);
+      expect(await board.locator(`#board li[data-alert-id="${ongoingAf.id}"] .badge`).evaluate((b) => getComputedStyle(b).animationName)).toBe('flash-medium');
+
+      const endedAsystole = makeAlert('p10', 'asystole', 87, { end: at(87.2) });
+      await publishAlerts(fx.bus, fx.api.projection, [endedAsystole]);
+      await board.locator(`#board li[data-alert-id="${endedAsystole.id}"]`).waitFor();
+      await board.waitForFunction(() => window.__pbAudio.wanted === 'high');
+      expect(await tileClass('p10')).toMatch(/\balarming\b/);
     } finally {
       await board.close();
     }
