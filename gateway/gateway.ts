@@ -62,6 +62,7 @@ import { parseDeviceStatus } from './device-status.ts';
 import { InFlightLimit } from '../platform/in-flight-limit.ts';
 import { LivenessTracker } from './liveness-tracker.ts';
 import { guardPacketSize } from './packet-size-guard.ts';
+import { COMMAND_QOS, grantAtMostCommandQos } from './subscription-qos.ts';
 import { ConnectionGate, type ConnectionGateOptions } from './connection-gate.ts';
 import { GATEWAY_TLS_SETTINGS } from './tls-settings.ts';
 import { isRevoked, verifyIgnoringCrlTimes, type DeviceCrl } from '../platform/security/index.ts';
@@ -438,7 +439,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       logger,
       counter: commandEvents,
       publish: (topic, payload) => new Promise<void>((resolve, reject) => {
-        broker.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, (err) => (err ? reject(err) : resolve()));
+        broker.publish({ cmd: 'publish', topic, payload, qos: COMMAND_QOS, retain: false, dup: false }, (err) => (err ? reject(err) : resolve()));
       }),
     })
     : undefined;
@@ -651,9 +652,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     warnIfStale(crl, true);
   }
 
-  /** Hands a socket to aedes with the packet-size guard on its parser. */
+  /** Hands a socket to aedes with the packet-size guard and the subscription QoS cap on its parser. */
   const handle = (socket: net.Socket) => {
     const client = broker.handle(socket);
+    grantAtMostCommandQos(client);
     guardPacketSize(client, maxPacketBytes, deadLetterPrefixBytes, (packet) => {
       packetsRefused.inc({ reason: 'too_large', cmd: packet.cmd });
       const deviceId = identities.get(client)?.deviceId;
