@@ -21,9 +21,9 @@ import { SYSTEM_ACTOR } from '../processor/alarm-lifecycle.ts';
 import type { EcgStrip } from '../contracts/ecg-strip.ts';
 import { HEART_RATE_CODINGS, PROCEDURE_CATEGORY, SYSTEMS } from './codes.ts';
 import { identifierQuery } from './fhir-client.ts';
-import type { Annotation, Bundle, BundleEntry, Device, FhirResource, Identifier, Observation, Reference } from './fhir-types.ts';
+import type { Annotation, Bundle, BundleEntry, Communication, Device, FhirResource, Identifier, Observation, Reference } from './fhir-types.ts';
 import { businessIdentifier, IDENTIFIER_SEPARATOR, toInstant } from './identifier.ts';
-import { alertToCommunication } from './communication.ts';
+import { alertToCommunication, alertToEndCommunication } from './communication.ts';
 import type { HrWindow } from './hr-summaries.ts';
 import { alertToObservation } from './observation.ts';
 import { alertRrSeries, meanRrObservation, sdnnObservation } from './rr-hrv.ts';
@@ -296,19 +296,23 @@ export function alertBundle(alert: Alert, o: AlertBundleOptions): Bundle {
 
 /**
  * A technical alert (lead-off, signal loss, low battery) as a transaction of the Device and its
- * Communication `notification` (§2.5; communication.ts), the sender being the Device resource.
+ * Communication `notification` (§2.5; communication.ts), the sender being the Device resource;
+ * once the condition ended, a third entry: the end notice, `inResponseTo` the onset's (its
+ * `urn:uuid:`, which the server resolves to the onset Communication created now or found
+ * existing). All conditional creates: every snapshot of the alarm may send it again.
  */
 export function technicalBundle(alert: Alert, o: Omit<AlertBundleOptions, 'strip' | 'existingEcgReference'>): Bundle {
   const uuid = o.uuid ?? randomUUID;
   const deviceUrl = `urn:uuid:${uuid()}`;
-  const communication = alertToCommunication(alert, { identifierSystem: o.identifierSystem });
-  communication.subject = { reference: o.patientReference };
-  communication.sender = { reference: deviceUrl };
-  return {
-    resourceType: 'Bundle',
-    type: 'transaction',
-    entry: [createEntry(deviceUrl, deviceResource(o.deviceSystem, alert.deviceId)), createEntry(`urn:uuid:${uuid()}`, communication)],
-  };
+  const onsetUrl = `urn:uuid:${uuid()}`;
+  const withRefs = (c: Communication): Communication => ({ ...c, subject: { reference: o.patientReference }, sender: { reference: deviceUrl } });
+  const entries = [createEntry(deviceUrl, deviceResource(o.deviceSystem, alert.deviceId)), createEntry(onsetUrl, withRefs(alertToCommunication(alert, { identifierSystem: o.identifierSystem })))];
+  const end = alertToEndCommunication(alert, { identifierSystem: o.identifierSystem });
+  if (end) {
+    const notice: Communication = { ...withRefs(end), inResponseTo: [{ reference: onsetUrl }] };
+    entries.push(createEntry(`urn:uuid:${uuid()}`, notice));
+  }
+  return { resourceType: 'Bundle', type: 'transaction', entry: entries };
 }
 
 /** A strip that missed its alert's Bundle, written on its own with its Device. */

@@ -4,14 +4,21 @@
  * clinical findings, so they never become rhythm Observations; the EHR still learns that the
  * record has a gap and why ("silence means fine, not no data", product.md).
  *
- * The Communication is written once, at first sight. It is not updated when the condition ends:
- * a Communication records a message that was sent, and a second notice would be a new message.
+ * The Communication is written once, at first sight, and never updated: a Communication records
+ * a message that was sent. When the condition ends, the EHR gets a second, new message (EHR walk:
+ * a chart showed "Leads off" for ever): a Communication `notification` "… ended" whose
+ * `inResponseTo` is the onset's (R4 Communication.inResponseTo, Reference(Communication): "prior
+ * communication that this communication is in response to", how R4 threads messages; `partOf` is
+ * for the larger action a message is part of, and updating the onset's would rewrite what was
+ * sent and need update/read scopes the exporter does not ask for: `system/Communication.cs`).
+ * Its identifier is the onset's with `/end`: one per alarm, a conditional create like the onset's,
+ * so a re-delivered or re-published end (a restart) creates nothing new.
  */
 import type { Alert, AlertKind, AlertPriority } from '../contracts/alert.ts';
 import { TECHNICAL_KINDS } from '../contracts/alert.ts';
 import { NOTIFICATION_CATEGORY } from './codes.ts';
 import type { Communication, Identifier } from './fhir-types.ts';
-import { businessIdentifier, toInstant } from './identifier.ts';
+import { businessIdentifier, IDENTIFIER_SEPARATOR, toInstant } from './identifier.ts';
 
 export interface CommunicationMappingOptions {
   identifierSystem: string;
@@ -34,14 +41,60 @@ export function technicalCommunicationIdentifier(alert: Alert, identifierSystem:
   return businessIdentifier(identifierSystem, alert.deviceId, 'notification', alert.kind, toInstant(alert.onset, 'alert.onset'));
 }
 
-/**
- * @throws TypeError for physiological kinds; RangeError when onset/detectedAt are not ISO 8601 times.
- */
-export function alertToCommunication(alert: Alert, options: CommunicationMappingOptions): Communication {
+/** `{deviceId}/notification/{kind}/{onsetInstant}/end`: the end notice of the alarm the onset's identifier names (one per alarm). */
+export function technicalEndCommunicationIdentifier(alert: Alert, identifierSystem: string): Identifier {
+  const onset = technicalCommunicationIdentifier(alert, identifierSystem);
+  return { system: onset.system, value: `${onset.value}${IDENTIFIER_SEPARATOR}end` };
+}
+
+function technicalLabel(alert: Alert): string {
   const label = TECHNICAL_TEXT[alert.kind];
   if (!TECHNICAL_KINDS.has(alert.kind) || label === undefined) {
     throw new TypeError(`alert kind ${alert.kind} is physiological; it maps to a rhythm Observation, not a Communication`);
   }
+  return label;
+}
+
+/** "45 s", "12 min", "3 h 5 min": how long the condition lasted, as the notice says it. */
+function lasted(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const min = Math.round(s / 60);
+  return min < 60 ? `${min} min` : `${Math.floor(min / 60)} h${min % 60 > 0 ? ` ${min % 60} min` : ''}`;
+}
+
+/**
+ * The end notice of a technical alert whose condition ended (`end` set), or undefined while it
+ * holds. Sent when the pipeline published the end (`updatedAt` of the snapshot), routine (it
+ * asks nothing of anyone), `inResponseTo` left to the caller (the onset Communication's reference).
+ * @throws TypeError for physiological kinds; RangeError when onset/end/updatedAt are not ISO 8601 times.
+ */
+export function alertToEndCommunication(alert: Alert, options: CommunicationMappingOptions): Communication | undefined {
+  const label = technicalLabel(alert);
+  if (alert.end === undefined) return undefined;
+  const onset = toInstant(alert.onset, 'alert.onset');
+  const end = toInstant(alert.end, 'alert.end');
+  // Why the lifecycle closed it, when it was not the condition ending on its own (an end estimated after a restart).
+  const why = alert.evidence.note ? ` ${alert.evidence.note}` : '';
+  return {
+    resourceType: 'Communication',
+    identifier: [technicalEndCommunicationIdentifier(alert, options.identifierSystem)],
+    status: 'completed',
+    category: [{ coding: [{ ...NOTIFICATION_CATEGORY }] }],
+    priority: 'routine',
+    subject: { reference: `Patient/${alert.patientId}` },
+    topic: { text: `${label} ended` },
+    sent: toInstant(alert.updatedAt, 'alert.updatedAt'),
+    sender: { reference: `Device/${alert.deviceId}` },
+    payload: [{ contentString: `Technical alarm ended: ${label} on device ${alert.deviceId} from ${onset} to ${end} (${lasted(Date.parse(end) - Date.parse(onset))}).${why}` }],
+  };
+}
+
+/**
+ * @throws TypeError for physiological kinds; RangeError when onset/detectedAt are not ISO 8601 times.
+ */
+export function alertToCommunication(alert: Alert, options: CommunicationMappingOptions): Communication {
+  const label = technicalLabel(alert);
   const onset = toInstant(alert.onset, 'alert.onset');
   return {
     resourceType: 'Communication',

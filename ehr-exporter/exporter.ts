@@ -8,7 +8,9 @@
  *   a 412 reads again (bounded). Only a still-`preliminary` Observation is changed: once a clinician
  *   set it final, amended or entered-in-error, the EHR owns it. An older snapshot never rolls back
  *   a newer one (the alert revision travels in an extension);
- * - technical alerts → Device + Communication `notification` (§2.5), or skipped by option.
+ * - technical alerts → Device + Communication `notification` (§2.5), and once the condition ended
+ *   a second Communication, the end notice, `inResponseTo` the first (communication.ts: why not an
+ *   update); or skipped by option.
  * Patients are found by MRN and Devices by their identifier (identity.ts); our ids never become FHIR ids.
  *
  * Failures, by whom they concern:
@@ -638,7 +640,8 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
     const patientReference = await patients.reference(alert.patientId, { signal });
     const bundle = technicalBundle(alert, { identifierSystem, deviceSystem, patientReference });
     const response = await fhir.transaction(bundle, { signal });
-    return { resourceType: 'Communication', result: transactionCreated(response, 1) ? 'created' : 'existing' };
+    // The last entry is what this snapshot adds: the onset notice, or the end notice once it ended.
+    return { resourceType: 'Communication', result: transactionCreated(response, bundle.entry!.length - 1) ? 'created' : 'existing' };
   };
 
   const handleBatch = async (messages: ConsumedMessage[]): Promise<void> => {

@@ -139,6 +139,8 @@ export interface Communication {
   /** FHIR dateTime. */
   sent: string;
   sender: Reference;
+  /** The prior Communication this one answers (a technical alarm's end notice → its onset notice). */
+  inResponseTo?: Reference[];
   payload: { contentString: string }[];
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { alertToCommunication } from '../../ehr-exporter/communication.ts';
+import { alertToCommunication, alertToEndCommunication } from '../../ehr-exporter/communication.ts';
 import { describeIssues, technicalCommunicationProblems, validateFhir } from '../helpers/fhir-validate.ts';
 import { IDENTIFIER_SYSTEM, makeAlert } from './fixtures.ts';
 
@@ -26,14 +26,38 @@ describe('alertToCommunication', () => {
     expect(alertToCommunication(makeAlert('low_battery', { priority: 'high' }), options).priority).toBe('asap');
   });
 
+  // EHR walk: the end of a technical alarm never reached the EHR, so a chart showed "Leads off" for ever.
+  it('maps the end of a technical alarm to a second notice with its own identifier (none while it holds)', () => {
+    expect(alertToEndCommunication(makeAlert('lead_off'), options)).toBeUndefined();
+    const ended = makeAlert('lead_off', { end: '2026-01-01T00:12:03Z', state: 'resolved', resolvedBy: 'pulsebridge-processor', resolvedAt: '2026-01-01T00:12:20Z', revision: 9, updatedAt: '2026-01-01T00:12:20.000Z' });
+    expect(alertToEndCommunication(ended, options)).toEqual({
+      resourceType: 'Communication',
+      identifier: [{ system: IDENTIFIER_SYSTEM, value: 'patch-0001/notification/lead_off/2026-01-01T00:00:03.000Z/end' }],
+      status: 'completed',
+      category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/communication-category', code: 'notification', display: 'Notification' }] }],
+      priority: 'routine',
+      subject: { reference: 'Patient/p-001' },
+      topic: { text: 'Leads off ended' },
+      sent: '2026-01-01T00:12:20.000Z',
+      sender: { reference: 'Device/patch-0001' },
+      payload: [{ contentString: 'Technical alarm ended: Leads off on device patch-0001 from 2026-01-01T00:00:03.000Z to 2026-01-01T00:12:03.000Z (12 min).' }],
+    });
+    // The onset notice of the same snapshot is unchanged: what was sent at the onset stays as sent.
+    expect(alertToCommunication(ended, options)).toEqual(alertToCommunication(makeAlert('lead_off'), options));
+    const restartEnd = alertToEndCommunication({ ...ended, evidence: { ...ended.evidence, note: 'end estimated after a restart' } }, options);
+    expect(restartEnd?.payload[0]?.contentString).toMatch(/\(12 min\)\. end estimated after a restart$/);
+    expect(() => alertToEndCommunication(makeAlert('asystole', { end: '2026-01-01T00:00:10Z' }), options)).toThrow(TypeError);
+  });
+
   it('refuses physiological alerts', () => {
     expect(() => alertToCommunication(makeAlert('asystole'), options)).toThrow(TypeError);
   });
 
   it('produces Communications that pass validateResource and our checks for every technical kind', () => {
     const problems = (['lead_off', 'signal_loss', 'low_battery'] as const).flatMap((kind) => {
-      const c = alertToCommunication(makeAlert(kind), options);
-      return [...describeIssues(validateFhir(c as never).errors), ...technicalCommunicationProblems(c, IDENTIFIER_SYSTEM)].map((p) => `${kind}: ${p}`);
+      const ended = makeAlert(kind, { end: '2026-01-01T00:05:00Z', revision: 2 });
+      return [alertToCommunication(makeAlert(kind), options), alertToEndCommunication(ended, options)!].flatMap((c) =>
+        [...describeIssues(validateFhir(c as never).errors), ...technicalCommunicationProblems(c, IDENTIFIER_SYSTEM)].map((p) => `${kind} ${c.topic.text}: ${p}`));
     });
     expect(problems).toEqual([]);
   });

@@ -506,6 +506,48 @@ describe('EHR exporter: delivery you can operate', () => {
     expect(stored[0]!.subject?.reference).toBe(patientRef);
   });
 
+  // EHR walk: the onset of a lead-off reached the EHR, its end never did: the chart said "Leads
+  // off" for ever. The end is a second notice in response to the first, each written once however
+  // often the stream carries the end (re-delivery, the processor re-publishing after a restart, a
+  // restarted exporter reading it again).
+  it('tells the EHR when a technical alarm ends: one end notice in response to the onset notice, once', async () => {
+    const raised = makeAlert('lead_off');
+    const update = makeAlert('lead_off', { revision: 2, evidence: { criterion: 'lead_off fixture', thresholds: {}, durationMs: 10_000 }, updatedAt: '2026-01-01T00:00:20.000Z' });
+    const ended = makeAlert('lead_off', { revision: 3, end: '2026-01-01T00:04:03Z', state: 'resolved', resolvedBy: 'pulsebridge-processor', resolvedAt: '2026-01-01T00:04:14.000Z', updatedAt: '2026-01-01T00:04:14.000Z' });
+    const { exporter: e, metrics } = exporter();
+    await e.handleBatch([consumed(envelope(raised), 0), consumed(envelope(update), 1)]);
+    expect(await search<MedplumCommunication>('Communication')).toHaveLength(1);
+    await e.handleBatch([consumed(envelope(ended), 2), consumed(envelope(ended), 2)]);
+    const { exporter: restarted } = exporter();
+    await restarted.handleBatch([consumed(envelope(update), 1), consumed(envelope(ended), 2)]);
+
+    const stored = await search<MedplumCommunication>('Communication');
+    expect(stored).toHaveLength(2);
+    const onset = stored.find((c) => !c.identifier?.[0]?.value?.endsWith('/end'))!;
+    const end = stored.find((c) => c.identifier?.[0]?.value?.endsWith('/end'))!;
+    expect(end.inResponseTo).toEqual([{ reference: `Communication/${onset.id}` }]);
+    expect(end.topic?.text).toBe('Leads off ended');
+    expect(end.payload?.[0]?.contentString).toMatch(/from 2026-01-01T00:00:03.000Z to 2026-01-01T00:04:03.000Z \(4 min\)/);
+    expect(end.subject?.reference).toBe(patientRef);
+    expect(end.sender?.reference).toBe(onset.sender?.reference);
+    for (const c of stored) {
+      expect(describeIssues(validateFhir(c).errors)).toEqual([]);
+      expect(technicalCommunicationProblems(c, IDENTIFIER_SYSTEM)).toEqual([]);
+    }
+    expect(exportsCount(metrics, 'Communication', 'created')).toBe(2);
+    expect(await search<MedplumDevice>('Device')).toHaveLength(1);
+  });
+
+  it('an end seen without its onset (the onset dead-lettered, or exported before the exporter existed) writes both notices, linked', async () => {
+    const ended = makeAlert('signal_loss', { revision: 4, end: '2026-01-01T00:00:45Z', state: 'resolved', resolvedBy: 'pulsebridge-processor', resolvedAt: '2026-01-01T00:00:46.000Z', updatedAt: '2026-01-01T00:00:46.000Z' });
+    const { exporter: e } = exporter();
+    await e.handleBatch([consumed(envelope(ended), 0)]);
+    const stored = await search<MedplumCommunication>('Communication');
+    expect(stored.map((c) => c.topic?.text).sort()).toEqual(['Signal loss', 'Signal loss ended']);
+    const onset = stored.find((c) => c.topic?.text === 'Signal loss')!;
+    expect(stored.find((c) => c.topic?.text === 'Signal loss ended')!.inResponseTo).toEqual([{ reference: `Communication/${onset.id}` }]);
+  });
+
   it('stops promptly while paused, leaving the batch uncommitted for the next exporter', async () => {
     const { exporter: e } = exporter({ pauseBackoff: { baseDelayMs: 600_000, maxDelayMs: 600_000 } });
     server.failNext(2, { status: 503 });
