@@ -297,6 +297,24 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     keepaliveLimit: 0,
     ...options.aedes,
 
+    // aedes answers a CONNECT of another protocol level than 3 (MQTT 3.1) or 4 (3.1.1) with
+    // CONNACK 1 "unacceptable protocol version" and closes the connection, logging nothing above
+    // debug: a device built for MQTT 5 could not connect and the operator could not see why
+    // (firmware walk). The refusal stays aedes'; here it is counted and logged like the other
+    // refusals, with the certificate CN (verified or not: authenticate has not run yet).
+    preConnect(client, packet, callback) {
+      if (packet.protocolVersion !== 3 && packet.protocolVersion !== 4) {
+        connectRefused.inc({ reason: 'protocol_version' });
+        const socket = client.conn as unknown as Partial<tls.TLSSocket>;
+        const cn = socket.encrypted ? socket.getPeerCertificate?.()?.subject?.CN : undefined;
+        logger.warn('connection refused: MQTT protocol level not supported, the gateway speaks MQTT 3.1.1 (protocol level 4)', {
+          clientId: packet.clientId, protocolVersion: packet.protocolVersion,
+          ...(socket.encrypted ? { cn: Array.isArray(cn) ? cn.join(',') : cn, certificateVerified: socket.authorized === true } : {}),
+        });
+      }
+      callback(null, true);
+    },
+
     authenticate(client, _username, _password, done) {
       const socket = client.conn as unknown as tls.TLSSocket | net.Socket;
       let deviceId: string;

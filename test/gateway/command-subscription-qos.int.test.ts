@@ -7,7 +7,7 @@
  * PUBLISH it receives. Skipped when the binary is missing, failed instead when
  * PULSEBRIDGE_REQUIRE_SERVICES=1. Without the cap the SUBACK line reads `Subscribed (mid: 1): 2`.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InProcessBus } from '../../platform/bus/index.ts';
@@ -15,15 +15,9 @@ import { DeviceRegistry } from '../../platform/registry/index.ts';
 import type { DeviceCredentials } from '../../platform/security/index.ts';
 import { requireService } from '../helpers/services.ts';
 import { startLifecycleGateway, type LifecycleFixture } from './lifecycle-fixture.ts';
+import { MOSQUITTO_SUB, mosquittoClientsAvailable } from './mosquitto-clients.ts';
 
-const MOSQUITTO_SUB = process.env.MOSQUITTO_SUB ?? '/usr/bin/mosquitto_sub';
-
-async function mosquittoSubAvailable(): Promise<boolean> {
-  const run = spawnSync(MOSQUITTO_SUB, ['--help'], { encoding: 'utf8', timeout: 5_000 });
-  return run.error === undefined && /mosquitto_sub version \d/.test(`${run.stdout}${run.stderr}`);
-}
-
-const hasMosquittoSub = await requireService(`mosquitto_sub (Debian package mosquitto-clients) at ${MOSQUITTO_SUB}`, mosquittoSubAvailable);
+const hasMosquittoSub = await requireService(`mosquitto_sub (Debian package mosquitto-clients) at ${MOSQUITTO_SUB}`, () => mosquittoClientsAvailable(MOSQUITTO_SUB));
 
 /**
  * Subscribes to `topic` at `qos` with debug output, waits for one message (-C 1) and returns
