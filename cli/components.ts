@@ -279,7 +279,9 @@ export async function startEhrExporter(
     // A subscription not consuming (a Kafka outage): nothing reaches the exporters. `paused` (the
     // EHR) keeps its word when both hold; busSubscriptions says the rest.
     const busSubscriptions = ctx.busHealth?.problems() ?? [];
-    return { component: 'ehr-exporter', status: paused ? 'paused' : busSubscriptions.length > 0 ? 'degraded' : 'ok', ...(fhirHealth ? { fhir: fhirHealth } : {}), ...(hl7Health ? { hl7: hl7Health } : {}),
+    // `degraded` too while the EHR leaves a request unanswered past the request timeout (before the FHIR lane pauses).
+    const degraded = busSubscriptions.length > 0 || fhirHealth?.status === 'degraded';
+    return { component: 'ehr-exporter', status: paused ? 'paused' : degraded ? 'degraded' : 'ok', ...(fhirHealth ? { fhir: fhirHealth } : {}), ...(hl7Health ? { hl7: hl7Health } : {}),
       ...(busSubscriptions.length > 0 ? { busSubscriptions } : {}) };
   };
   const ops = await startOpsServer({ port: config.ehr.httpPort, host: config.bindHost, health, metrics: ctx.metrics });

@@ -129,10 +129,19 @@ export type Lane = 'alerts' | 'strips' | 'hr-summaries';
 
 /** What /healthz shows about the export. */
 export interface ExportHealth {
-  /** `paused` while any lane is. */
-  status: 'ok' | 'paused';
-  /** Why it is paused: `<lane>: <the last error that affects every message>`, of the lane paused longest. */
+  /**
+   * `paused` while any lane is; else `degraded` while the EHR leaves a request unanswered longer
+   * than the request timeout (fhir-client.ts StalledRequest: from its first timeout on, not only
+   * once its attempts are used up and the lane pauses, ~50 s later: EHR walk).
+   */
+  status: 'ok' | 'paused' | 'degraded';
+  /**
+   * Why it is paused: `<lane>: <the last error that affects every message>`, of the lane paused
+   * longest; or why it is degraded: the request the EHR has not answered (no query values).
+   */
   reason?: string;
+  /** When the EHR stopped answering (degraded; ISO 8601). */
+  degradedSince?: string;
   /** When that lane's pause began (ISO 8601). */
   pausedSince?: string;
   /** Every paused lane with its own reason and start. */
@@ -826,9 +835,11 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
     health: (): ExportHealth => {
       const lanes = [...paused].sort(([, a], [, b]) => a.since - b.since).map(([lane, p]) => [lane, { reason: p.reason, pausedSince: new Date(p.since).toISOString() }] as const);
       const first = lanes[0];
+      const stalled = first ? undefined : options.fhir.stalled?.();
       return {
-        status: first ? 'paused' : 'ok',
+        status: first ? 'paused' : stalled ? 'degraded' : 'ok',
         ...(first ? { reason: `${first[0]}: ${first[1].reason}`, pausedSince: first[1].pausedSince, pausedLanes: Object.fromEntries(lanes) } : {}),
+        ...(stalled ? { reason: `the EHR has not answered ${stalled.request} within the request timeout (${stalled.reason}); retrying`, degradedSince: new Date(stalled.sinceMs).toISOString() } : {}),
         unknownPatientCount: unknownPatients.size,
         ...(state.lastExportAt !== undefined ? { lastExportAt: new Date(state.lastExportAt).toISOString() } : {}),
         stripsWaiting: inbox.size,

@@ -84,6 +84,30 @@ export interface FhirClient {
   update<T extends FhirResource>(resource: Stored<T>, options?: FhirRequestOptions & { ifMatchVersionId?: string }): Promise<UpdateResult<T>>;
   /** `POST [base]` with a transaction Bundle: all entries or none (R4 http.html#transaction). Resolves with the transaction-response. */
   transaction(bundle: Bundle, options?: FhirRequestOptions): Promise<Bundle>;
+  /**
+   * Whether the EHR has left a request unanswered too long (optional: the HTTP adapter has it,
+   * test doubles need not). See {@link StalledRequest}.
+   */
+  stalled?(): StalledRequest | undefined;
+}
+
+/**
+ * A request of the client outstanding longer than its per-attempt timeout (retries and their
+ * waits included): the EHR accepts connections and does not answer, or answers only with errors.
+ * Without it /healthz said ok until the request had used up its attempts (5 × 10 s and the waits,
+ * about 50 s: EHR walk) and the exporter paused. It holds from the first request outstanding that
+ * long (at the latest its first timeout) until the EHR answers a request, so it does not
+ * come and go while the EHR hangs: between two attempts of a request, or between a request that
+ * used up its attempts and the exporter's next try, nothing answered. (A 4xx counts as an answer:
+ * it is about that request, from a server that works.)
+ */
+export interface StalledRequest {
+  /** When a request had been outstanding for the timeout (epoch ms). */
+  sinceMs: number;
+  /** The request as {@link describeRequest} names it (no query values). */
+  request: string;
+  /** Its last failed attempt (`timeout after 10000 ms`, `status 503`, `network: …`), or `no answer yet`. */
+  reason: string;
 }
 
 export interface RetryEvent {
@@ -111,6 +135,8 @@ export interface HttpFhirClientOptions {
   random?: () => number;
   /** Observability hook, called before each backoff wait. */
   onRetry?: (event: RetryEvent) => void;
+  /** Clock of {@link FhirClient.stalled} (the timeouts themselves run on timers). Default Date.now. */
+  now?: () => number;
 }
 
 const FHIR_JSON = 'application/fhir+json';
@@ -184,6 +210,11 @@ class HttpFhirClient implements FhirClient {
   readonly #fetch: typeof fetch;
   readonly #random: () => number;
   readonly #onRetry: ((e: RetryEvent) => void) | undefined;
+  readonly #now: () => number;
+  /** Requests under way (#send: from the first attempt to the answer or the last failure), oldest first. */
+  readonly #inFlight = new Set<{ startedMs: number; request: string; reason: string }>();
+  /** Set once a request was outstanding for the timeout; cleared by the next answer (2xx or a 4xx other than 408/429). */
+  #stalled: StalledRequest | undefined;
 
   constructor(options: HttpFhirClientOptions) {
     this.#base = options.baseUrl.replace(/\/+$/, '');
@@ -194,6 +225,17 @@ class HttpFhirClient implements FhirClient {
     this.#fetch = options.fetch ?? globalThis.fetch;
     this.#random = options.random ?? Math.random;
     this.#onRetry = options.onRetry;
+    this.#now = options.now ?? Date.now;
+  }
+
+  stalled(): StalledRequest | undefined {
+    // A Set iterates in insertion order: the first is the oldest request under way.
+    const oldest = this.#inFlight.values().next().value;
+    if (oldest && this.#now() - oldest.startedMs >= this.#timeoutMs) {
+      const sinceMs = Math.min(this.#stalled?.sinceMs ?? Number.POSITIVE_INFINITY, oldest.startedMs + this.#timeoutMs);
+      this.#stalled = { sinceMs, request: oldest.request, reason: oldest.reason };
+    }
+    return this.#stalled && { ...this.#stalled };
   }
 
   async createIfNoneExist<T extends FhirResource>(resource: T, identifier: Identifier, options: FhirRequestOptions = {}): Promise<CreateResult<T>> {
@@ -245,9 +287,19 @@ class HttpFhirClient implements FhirClient {
   }
 
   async #send(method: string, path: string, options: SendOptions): Promise<Sent> {
+    const request = describeRequest(method, path);
+    const underWay = { startedMs: this.#now(), request, reason: 'no answer yet' };
+    this.#inFlight.add(underWay);
+    try {
+      return await this.#attempts(method, path, request, options, underWay);
+    } finally {
+      this.#inFlight.delete(underWay);
+    }
+  }
+
+  async #attempts(method: string, path: string, request: string, options: SendOptions, underWay: { reason: string }): Promise<Sent> {
     const url = path === '' ? this.#base : `${this.#base}/${path}`;
     // Errors, retries and details name the request without its query values (PHI, see describeRequest).
-    const request = describeRequest(method, path);
     const phi = queryValues(path);
     const { signal } = options;
     let refreshedToken = false;
@@ -277,10 +329,15 @@ class HttpFhirClient implements FhirClient {
         throwIfAborted(signal, request);
         lastReason = err instanceof Error && err.name === 'TimeoutError' ? `timeout after ${this.#timeoutMs} ms` : `network: ${describeError(err)}`;
         lastStatus = undefined;
+        underWay.reason = lastReason;
+        // An attempt timed out: it was outstanding for the timeout, whatever the clock says.
+        if (err instanceof Error && err.name === 'TimeoutError') this.#stalled ??= { sinceMs: this.#now(), request, reason: lastReason };
         await this.#backoff(method, request, attempt, lastReason, undefined, signal);
         continue;
       }
       const status = response.status;
+      // The EHR answered (a 4xx is an answer about this request, not a server that cannot answer).
+      if (status < 500 && status !== 408 && status !== 429) this.#stalled = undefined;
       if (status >= 200 && status < 300) return { status, headers: response.headers, body };
 
       // A server may echo the search in its answer ("no match for identifier=…").
@@ -316,6 +373,7 @@ class HttpFhirClient implements FhirClient {
       }
       lastReason = `status ${status}`;
       lastStatus = status;
+      underWay.reason = lastReason;
       await this.#backoff(method, request, attempt, lastReason, retryAfterMs(response.headers.get('retry-after')), signal);
     }
     throw new PulsebridgeError('PB_FHIR_UNAVAILABLE', `FHIR ${request} failed after ${this.#policy.maxAttempts} attempts (last: ${lastReason})`, {
