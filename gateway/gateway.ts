@@ -116,6 +116,14 @@ export interface GatewayOptions {
   deadLetterPrefixBytes?: number;
   /** Connections not yet authenticated, per address and in all (connection-gate.ts). */
   connectionGate?: Partial<ConnectionGateOptions>;
+  /**
+   * TCP keepalive on every accepted connection (whole seconds): the first probe after
+   * `initialDelayMs` without a packet from the peer, then `count` probes `intervalMs` apart; a peer
+   * that answers none is gone and its connection is closed (the device is disconnected, reason
+   * `read ETIMEDOUT`). Default 60 s, 10 s, 6: a device that vanished without a FIN is found within
+   * about 2 minutes even with MQTT keepalive 0. `false`: the kernel's default (no keepalive).
+   */
+  tcpKeepAlive?: TcpKeepAlive | false;
   /** A TLS handshake not finished in this time closes the connection. Default 10 000 ms (Node's is 120 s). */
   handshakeTimeoutMs?: number;
   /** Registry/command poll and liveness flush period, ms. Default 1000. */
@@ -130,6 +138,18 @@ export interface GatewayOptions {
    */
   aedes?: Pick<AedesOptions, 'drainTimeout' | 'concurrency' | 'maxTopicLevels' | 'connectTimeout' | 'keepaliveLimit' | 'persistence'>;
 }
+
+export interface TcpKeepAlive { initialDelayMs: number; intervalMs: number; count: number }
+
+/**
+ * MQTT keepalive 0 turns the MQTT liveness check off [MQTT-3.1.2-10] and aedes then never times a
+ * connection out; a device that vanished without a FIN (battery pulled, out of radio range) left a
+ * half-open connection that stayed "connected" for ever (firmware walk of 2026-12-07). TCP
+ * keepalive finds such a peer without changing what MQTT allows: a live device's TCP stack answers
+ * the probes whatever its firmware sends. It does not help while the gateway has unacknowledged
+ * data in flight to the peer (then TCP's retransmission timeout applies, ~15 min on Linux).
+ */
+export const TCP_KEEPALIVE_DEFAULTS: TcpKeepAlive = { initialDelayMs: 60_000, intervalMs: 10_000, count: 6 };
 
 export interface Gateway {
   listen(port: number, host: string): Promise<{ port: number }>;
@@ -702,9 +722,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       tlsSocket.destroy();
     });
   }
-  // Before any TLS work: a connection over the pending limits is closed at once.
+  // Before any TLS work: a connection over the pending limits is closed at once; one admitted gets
+  // TCP keepalive (TCP_KEEPALIVE_DEFAULTS).
+  const keepAlive = options.tcpKeepAlive === false ? undefined : options.tcpKeepAlive ?? TCP_KEEPALIVE_DEFAULTS;
   server.prependListener('connection', (raw: net.Socket) => {
-    if (gate.admit(raw)) return;
+    if (gate.admit(raw)) {
+      if (keepAlive) raw.setKeepAlive(true, keepAlive.initialDelayMs, keepAlive.intervalMs, keepAlive.count);
+      return;
+    }
     connectRefused.inc({ reason: 'too_many_pending' });
     raw.destroy();
   });
