@@ -265,6 +265,7 @@ export async function startEhrExporter(
       ...(hl7Tls ? { tls: hl7Tls } : {}),
       message: { sendingApplication: 'PULSEBRIDGE', sendingFacility: hl7Target.sendingFacility, receivingApplication: hl7Target.receivingApplication },
       ackTimeoutMs: hl7Target.ackTimeoutMs,
+      evidenceUpdateIntervalMs: hl7Target.evidenceUpdateIntervalMs,
       audit: { sink: auditSink },
       futureDated,
       ...(hl7GroupId ? { groupId: hl7GroupId } : {}),

@@ -38,7 +38,7 @@ import type { MetricsRegistry } from '../platform/metrics.ts';
 import { ehrAuditRecorder, type EhrAuditOptions } from './audit.ts';
 import { backoffDelayMs, sleep } from './backoff.ts';
 import { alertEffectiveMs, createFutureDatedCheck, type FutureDatedCheck } from './future-dated.ts';
-import { pcd01HeartRate, pcd04Alarm, type Hl7Options } from './hl7-messages.ts';
+import { alarmFacets, pcd01HeartRate, pcd04Alarm, type Hl7Options } from './hl7-messages.ts';
 import type { MrnSource } from './identity.ts';
 import { createMllpClient, wireMessage, type MllpClient, type MllpTls } from './mllp.ts';
 
@@ -66,6 +66,13 @@ export interface Hl7ExporterOptions {
   /** How long a restart may spend rebuilding that ledger from the stream before it goes on without, ms. Default 120 000. */
   rebuildTimeoutMs?: number;
   /**
+   * At most one evidence-only ORU^R40 (phase `update`, nothing but the evidence changed since the
+   * last message sent for the alarm) per alarm per this many ms of the snapshots' `updatedAt`;
+   * start, escalate, end and any change of state, acknowledgement, escalation level or priority
+   * always go at once. Default 0: every change is sent, as before (see {@link evidenceOnly}).
+   */
+  evidenceUpdateIntervalMs?: number;
+  /**
    * The PHI audit trail (ehr-exporter/audit.ts): one entry per message ACKed or refused, and per
    * snapshot dead-lettered unsent; the destination is `mllp(s)://host:port`. Without it nothing is audited (tests).
    */
@@ -75,8 +82,37 @@ export interface Hl7ExporterOptions {
 }
 
 /**
- * What the engine already has, per alert: the highest ORU^R40 revision it ACKed and whether it
- * ACKed the ORU^R01. A snapshot at or below that revision is not sent again: re-sent it would be a
+ * What an ORU^R40 says besides the evidence: phase, alarm state, acknowledgement, escalation level,
+ * priority. Two snapshots with the same key and phase `update` differ in evidence only (the
+ * rate, RR, beats and duration so far).
+ */
+function lifecycleKey(alert: Alert): string {
+  const f = alarmFacets(alert);
+  return [alert.state, f.state, f.inactivation ?? '', alert.escalationLevel ?? 0, alert.priority].join('|');
+}
+
+/**
+ * Coalescing of evidence-only updates (EHR walk: a 7 min tachycardia sent 42 ORU^R40, 40 of them
+ * `update`s with a new rate every 10 s, noise to an engine that routes alarms; `node
+ * bench/hl7-messages-per-alarm.ts`); off unless PULSEBRIDGE_HL7_EVIDENCE_UPDATE_MIN is set. A
+ * snapshot is held back only when all of these hold: its phase is `update` (never start,
+ * escalate or end), its lifecycle key is the one of the last
+ * message the engine has for the alarm (so an acknowledgement, a resolve, an escalation, a change
+ * of state goes at once), and it was published less than `intervalMs` after that message's
+ * snapshot (`updatedAt`, the processor's clock: the same stream gives the same decisions, also
+ * when a restarted exporter replays them from the stream, SentLedger rebuild). Nothing is lost by
+ * it: every later message carries the whole current state, the end its final rate.
+ */
+export function evidenceOnly(alert: Alert, last: { key: string; updatedAtMs: number } | undefined, intervalMs: number): boolean {
+  if (!(intervalMs > 0) || !last) return false;
+  if (alarmFacets(alert).phase !== 'update' || lifecycleKey(alert) !== last.key) return false;
+  return Date.parse(alert.updatedAt) - last.updatedAtMs < intervalMs;
+}
+
+/**
+ * What the engine already has, per alert: the highest ORU^R40 revision it ACKed (or held back as
+ * an evidence-only update, {@link evidenceOnly}), the last ORU^R40 sent (lifecycle key and
+ * `updatedAt`) and whether it ACKed the ORU^R01. A snapshot at or below that revision is not sent again: re-sent it would be a
  * duplicate, or an older state arriving after a newer one (an ended alarm opened again). A
  * rejected (AR) message is not recorded, so its dead letter can still be replayed — unless a later
  * revision went through meanwhile, which the engine must not see overtaken.
@@ -85,7 +121,7 @@ export interface Hl7ExporterOptions {
  * default 100 000 is ~15 MB and covers weeks of alarms); a forgotten alert is sent as if new.
  */
 export class SentLedger {
-  readonly #alerts = new Map<string, { revision: number; hr: boolean }>();
+  readonly #alerts = new Map<string, { revision: number; hr: boolean; last?: { key: string; updatedAtMs: number } }>();
   readonly #maxAlerts: number;
 
   constructor(maxAlerts = 100_000) {
@@ -101,11 +137,18 @@ export class SentLedger {
     return this.#alerts.get(alertId)?.hr ?? false;
   }
 
-  note(alertId: string, sent: { revision?: number; hr?: boolean }): void {
+  /** The last ORU^R40 the engine has of this alert: its lifecycle key and snapshot time (undefined: none known). */
+  lastSent(alertId: string): { key: string; updatedAtMs: number } | undefined {
+    return this.#alerts.get(alertId)?.last;
+  }
+
+  /** `alarm`: an ORU^R40 of this snapshot reached the engine (its revision, key and time are noted). */
+  note(alertId: string, sent: { revision?: number; hr?: boolean; alarm?: Alert }): void {
     const known = this.#alerts.get(alertId);
+    const last = sent.alarm ? { key: lifecycleKey(sent.alarm), updatedAtMs: Date.parse(sent.alarm.updatedAt) } : known?.last;
     // Re-inserted so that Map order is least recently sent first.
     this.#alerts.delete(alertId);
-    this.#alerts.set(alertId, { revision: Math.max(known?.revision ?? 0, sent.revision ?? 0), hr: (known?.hr ?? false) || (sent.hr ?? false) });
+    this.#alerts.set(alertId, { revision: Math.max(known?.revision ?? 0, sent.revision ?? 0, sent.alarm?.revision ?? 0), hr: (known?.hr ?? false) || (sent.hr ?? false), ...(last ? { last } : {}) });
     for (const oldest of this.#alerts.keys()) {
       if (this.#alerts.size <= this.#maxAlerts) break;
       this.#alerts.delete(oldest);
@@ -152,6 +195,8 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
   // The FHIR exporter's metric (exporter.ts), so one panel counts every alert the EHR did not take.
   const deadLetters = o.metrics.counter('pb_ehr_dead_letters_total', 'Alert snapshots sent to the dead-letter stream, by reason');
   const alreadySent = o.metrics.counter('pb_hl7_already_sent_total', 'HL7 v2 messages not sent because the receiver already has that alert revision or a later one (processor restart, dead-letter replay), by message type');
+  const coalesced = o.metrics.counter('pb_hl7_evidence_updates_held_total', 'Evidence-only ORU^R40 updates not sent: another was sent for the alarm within PULSEBRIDGE_HL7_EVIDENCE_UPDATE_MIN');
+  const intervalMs = o.evidenceUpdateIntervalMs ?? 0;
   paused.set({}, 0);
   const groupId = o.groupId ?? 'hl7-exporter';
   const audit = ehrAuditRecorder(o.audit && { ...o.audit, destination: `${o.tls ? 'mllps' : 'mllp'}://${o.host}:${o.port}` }, { logger: o.logger, metrics: o.metrics, now });
@@ -253,7 +298,10 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
           const offset = Number(m.offset);
           const alert = offset < resumeAt ? alertOf(m) : undefined;
           if (alert) {
-            ledger.note(alert.id, { revision: alert.revision, hr: true });
+            // The decisions of the run before, made again on the same snapshots: an update it held
+            // back is not taken for the last message sent.
+            const held = alert.revision <= ledger.revision(alert.id) || evidenceOnly(alert, ledger.lastSent(alert.id), intervalMs);
+            ledger.note(alert.id, held ? { revision: alert.revision, hr: true } : { alarm: alert, hr: true });
             folded++;
           }
           // The message before the resume point (or any later one, if retention removed it).
@@ -290,12 +338,21 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
         dead.push({ message, reason: 'schema', detail: 'not an alert envelope' });
         continue;
       }
-      const sendAlarm = alert.revision > ledger.revision(alert.id);
+      const newer = alert.revision > ledger.revision(alert.id);
+      const hold = newer && evidenceOnly(alert, ledger.lastSent(alert.id), intervalMs);
+      if (hold) {
+        // Noted as handled, so neither a re-delivery nor a replay sends it later, after newer ones.
+        ledger.note(alert.id, { revision: alert.revision });
+        coalesced.inc();
+        o.logger.debug('HL7: evidence-only update held back', { alertId: alert.id, revision: alert.revision });
+      }
+      const sendAlarm = newer && !hold;
       // ORU^R01 goes with the raising snapshot only, and only when detection had a rate.
       const sendHr = alert.revision === 1 && Number.isFinite(alert.evidence.hrBpm) && !ledger.hrSent(alert.id);
-      if (!sendAlarm) alreadySent.inc({ type: 'ORU^R40' });
+      if (!newer) alreadySent.inc({ type: 'ORU^R40' });
       if (alert.revision === 1 && ledger.hrSent(alert.id)) alreadySent.inc({ type: 'ORU^R01' });
       if (!sendAlarm && !sendHr) {
+        if (hold) continue;
         o.logger.debug('HL7: alert revision already sent; skipped', { alertId: alert.id, revision: alert.revision, sentRevision: ledger.revision(alert.id), replayOf: message.headers?.['pb-replay-of'] });
         continue;
       }
@@ -331,7 +388,7 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
       };
       const hr = sendHr ? pcd01HeartRate(alert, options, at) : undefined;
       if (hr) await send(hr, 'ORU^R01', () => ledger.note(alert.id, { hr: true }));
-      if (sendAlarm) await send(pcd04Alarm(alert, options, at), 'ORU^R40', () => ledger.note(alert.id, { revision: alert.revision }));
+      if (sendAlarm) await send(pcd04Alarm(alert, options, at), 'ORU^R40', () => ledger.note(alert.id, { alarm: alert }));
       // `hl7_error`: the last answer of each refused message was AE/CE (an error in it); `hl7_rejected`: an AR/CR.
       const reason = rejected.every((r) => r.code === 'AE' || r.code === 'CE') ? 'hl7_error' : 'hl7_rejected';
       if (rejected.length > 0) dead.push({ message, alert, reason, detail: rejected.map((r) => r.text).join('; '), rejected: rejected.map((r) => r.type) });

@@ -162,6 +162,12 @@ const envObject = z.object({
    * and never counted one as delivered (EHR walk, /work/notes/ehr-walk.md #6).
    */
   PULSEBRIDGE_HL7_ACK_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(300_000).default(10_000),
+  /**
+   * At most one evidence-only ORU^R40 (phase `update`, only the rate/duration changed) per alarm
+   * per this many minutes; start, escalate, end, acknowledgement go at once (ehr-exporter/hl7-exporter.ts
+   * evidenceOnly). 0 (default): every change is sent. EHR walk: a 7 min alarm sent 42 ORU^R40.
+   */
+  PULSEBRIDGE_HL7_EVIDENCE_UPDATE_MIN: z.coerce.number().min(0).max(1_440).default(0),
   PULSEBRIDGE_HL7_SENDING_FACILITY: z.string().min(1).default('PULSEBRIDGE'),
   PULSEBRIDGE_HL7_RECEIVING_APPLICATION: z.string().min(1).default('EHR'),
   /** Where the simulator connects (default mqtts://localhost:<PULSEBRIDGE_MQTT_PORT>). */
@@ -306,7 +312,7 @@ export interface PulsebridgeConfig {
     hrSummaryWindowMs: number;
     httpPort: number;
     /** `tls`: MLLP over TLS (`mllps://`), with the PEM files read and checked when the exporter starts. */
-    hl7: { host: string; port: number; tls: { caFile?: string; certFile?: string; keyFile?: string } | undefined; sendingFacility: string; receivingApplication: string; ackTimeoutMs: number } | undefined;
+    hl7: { host: string; port: number; tls: { caFile?: string; certFile?: string; keyFile?: string } | undefined; sendingFacility: string; receivingApplication: string; ackTimeoutMs: number; evidenceUpdateIntervalMs: number } | undefined;
   };
   registryPath: string;
   sim: { gatewayUrl: string };
@@ -404,6 +410,7 @@ function hl7Target(e: EnvConfig): PulsebridgeConfig['ehr']['hl7'] {
     sendingFacility: e.PULSEBRIDGE_HL7_SENDING_FACILITY,
     receivingApplication: e.PULSEBRIDGE_HL7_RECEIVING_APPLICATION,
     ackTimeoutMs: e.PULSEBRIDGE_HL7_ACK_TIMEOUT_MS,
+    evidenceUpdateIntervalMs: e.PULSEBRIDGE_HL7_EVIDENCE_UPDATE_MIN * 60_000,
   };
 }
 

@@ -68,7 +68,7 @@ afterEach(async () => {
   await bus.close();
 });
 
-function exporter({ port = listener.port, ackTimeoutMs = 2_000, metrics = new MetricsRegistry(), logger = silentLogger, ...more }: { port?: number; ackTimeoutMs?: number; metrics?: MetricsRegistry; logger?: Logger } & Pick<Hl7ExporterOptions, 'audit' | 'now'> = {}): { exporter: Hl7Exporter; metrics: MetricsRegistry } {
+function exporter({ port = listener.port, ackTimeoutMs = 2_000, metrics = new MetricsRegistry(), logger = silentLogger, ...more }: { port?: number; ackTimeoutMs?: number; metrics?: MetricsRegistry; logger?: Logger } & Pick<Hl7ExporterOptions, 'audit' | 'now' | 'evidenceUpdateIntervalMs'> = {}): { exporter: Hl7Exporter; metrics: MetricsRegistry } {
   const e = createHl7Exporter({ bus, host: '127.0.0.1', port, mrns: configuredMrns('urn:oid:1.2.3.4', { 'p-001': 'MRN-001' }), logger, metrics,
     message: { sendingApplication: 'PULSEBRIDGE', sendingFacility: 'CARDIO', receivingApplication: 'EHR' }, backoff: { baseDelayMs: 10, maxDelayMs: 50 }, ackTimeoutMs, ...more });
   running.push(e);
@@ -349,6 +349,72 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
       ledger.note('a', { revision: 4 });
       ledger.note('c', { hr: true });
       expect([ledger.revision('a'), ledger.revision('b'), ledger.hrSent('c'), ledger.size]).toEqual([4, 0, true, 2]);
+    });
+  });
+
+  // EHR walk: a long alarm sent one ORU^R40 per evidence change (a 7 min tachycardia: 42, 40 of
+  // them `update`s with a new rate every 10 s). With an interval, evidence-only updates are held
+  // back within it; nothing else is.
+  describe('evidence-only updates coalesced (PULSEBRIDGE_HL7_EVIDENCE_UPDATE_MIN)', () => {
+    const T = Date.parse('2026-01-01T00:00:10.000Z');
+    const at = (s: number) => new Date(T + s * 1000).toISOString();
+    /**
+     * One extreme tachycardia (high priority) as the processor publishes it: raised at 0 s, evidence
+     * every 10 s, escalated at 60 s, acknowledged at 125 s, ended at 400 s (resolved: acknowledged
+     * while it lasted); revision n. Returns the snapshots in stream order.
+     */
+    function longAlarm(): Alert[] {
+      const base = makeAlert('extreme_tachy', { detectedAt: at(0), updatedAt: at(0), evidence: { hrBpm: 160, criterion: 'x', thresholds: {} } });
+      const out: Alert[] = [base];
+      let a: Alert = base;
+      const next = (s: number, change: Partial<Alert> = {}) => { a = { ...a, revision: a.revision + 1, updatedAt: at(s), evidence: { ...a.evidence, hrBpm: 160 + (s % 7) }, ...change }; out.push(a); };
+      for (let s = 10; s < 400; s += 10) {
+        if (s === 60) next(60, { escalationLevel: 1, escalatedAt: at(60) });
+        else next(s);
+        if (s === 120) next(125, { state: 'acknowledged', acknowledgedBy: 'dr-a', acknowledgedAt: at(125) });
+      }
+      next(410, { end: at(400), state: 'resolved', resolvedBy: 'pulsebridge-processor', resolvedAt: at(410) });
+      return out;
+    }
+    const alarm = longAlarm();
+    const id = alarm[0]!.id;
+    const revisionAt = (s: number) => alarm.find((a) => a.updatedAt === at(s))!.revision;
+    // Interval 120 s: start (0 s), escalation (60 s), acknowledgement (125 s), then the first update
+    // 120 s or more after the last message sent (250 s, 370 s), and the end.
+    const expected = [`${id}-1-hr`, ...[0, 60, 125, 250, 370, 410].map((s) => `${id}-${revisionAt(s)}`)];
+
+    it('sends start, escalation, acknowledgement and end at once, and at most one evidence update per interval', async () => {
+      const { exporter: e, metrics } = exporter({ evidenceUpdateIntervalMs: 120_000 });
+      await e.handleBatch(alarm.map((a, i) => consumed(envelope(a, a.acknowledgedAt === a.updatedAt ? 'clinician' : 'processor'), i)));
+      expect(alarm).toHaveLength(42);
+      expect(controlIds()).toEqual(expected);
+      expect(listener.received.slice(1).map((m) => facet(m, '68481'))).toEqual(['start', 'escalate', 'update', 'update', 'update', 'end']);
+      expect(facet(listener.received[3]!, '68483')).toBe('alert-acknowledged');
+      expect(metrics.counter('pb_hl7_evidence_updates_held_total', '').get({})).toBe(alarm.length - 6);
+      // A re-delivery (or a processor re-publish) of a held update does not send it late.
+      await e.handleBatch([consumed(envelope(alarm[5]!), 100)]);
+      expect(controlIds()).toHaveLength(expected.length);
+    });
+
+    it('sends every change without an interval (the default)', async () => {
+      const { exporter: e } = exporter();
+      await e.handleBatch(alarm.map((a, i) => consumed(envelope(a), i)));
+      expect(controlIds()).toEqual([`${id}-1-hr`, ...alarm.map((a) => `${id}-${a.revision}`)]);
+    });
+
+    it('makes the same decisions after a restart: the rebuilt ledger replays them from the stream', async () => {
+      const first = exporter({ evidenceUpdateIntervalMs: 120_000 }).exporter;
+      await first.start();
+      const publish = (list: Alert[]) => bus.publish(STREAMS.alerts, list.map((a) => ({ key: a.patientId, value: Buffer.from(JSON.stringify(envelope(a))) })));
+      // Stopped 3 updates after the acknowledgement: the last message sent was the acknowledgement.
+      const cut = alarm.findIndex((a) => a.updatedAt === at(160));
+      await publish(alarm.slice(0, cut));
+      await until(() => bus.uncommitted('hl7-exporter', STREAMS.alerts) === 0);
+      await first.stop();
+      await publish(alarm.slice(cut));
+      await exporter({ evidenceUpdateIntervalMs: 120_000 }).exporter.start();
+      await until(() => controlIds().at(-1) === expected.at(-1));
+      expect(controlIds()).toEqual(expected);
     });
   });
 
