@@ -90,7 +90,9 @@ it('a device that never answers yields timed_out; an undelivered command past it
   ]);
 });
 
-it('a device that drops before answering gets the command again after reconnecting', async () => {
+// README "Commands may arrive twice": firmware dedupes by the command id (device-protocol.md
+// "Commands"); a repeated answer is acknowledged, counted as duplicate and changes nothing.
+it('a device that drops before answering gets the command again after reconnecting, with the same id; a second answer is counted as duplicate and keeps the first result', async () => {
   const creds = fx.addDevice('dev-1', 'pat-1');
   const first = await commandListener('dev-1', creds);
   const cmd = api.commands.create('dev-1', { type: 'ping', timeoutMs: 60_000 }, 'test');
@@ -99,9 +101,14 @@ it('a device that drops before answering gets the command again after reconnecti
   await until(() => fx.gateway.connectedDevices === 0, 5000, 'the disconnect');
   const second = await commandListener('dev-1', creds);
   await until(() => second.received.length === 1, 5000, 'the second delivery');
+  expect(second.received).toEqual(first.received);
+  expect(second.received[0]?.['id']).toBe(cmd.id);
   await publishQos1(second.client, ackTopic('dev-1'), JSON.stringify({ id: cmd.id, ok: true }));
+  await publishQos1(second.client, ackTopic('dev-1'), JSON.stringify({ id: cmd.id, ok: false, error: 'already done' }));
   second.client.end(true);
-  expect(api.commands.get(cmd.id)).toMatchObject({ state: 'ok', deliveryCount: 2 });
+  expect(api.commands.get(cmd.id)).toMatchObject({ state: 'ok', deliveryCount: 2, result: { ok: true } });
+  expect(fx.metrics.counter('pb_gateway_commands_total', '').get({ event: 'duplicate' })).toBe(1);
+  expect(bus.read(STREAMS.deadLetter)).toHaveLength(0);
 });
 
 it('results for unknown commands, for another device\'s command, and malformed results are acknowledged and dead-lettered', async () => {
