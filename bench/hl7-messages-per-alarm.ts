@@ -5,7 +5,8 @@
  * snapshot it publishes goes, in order, through the real exporters: the HL7 exporter to a local
  * MLLP listener (@medplum/hl7 Hl7Server, ACKs AA) once with every change sent (default) and once
  * with PULSEBRIDGE_HL7_EVIDENCE_UPDATE_MIN = --interval-min, and the FHIR exporter to the test FHIR
- * server (requests counted by method). Deterministic (seeded RR jitter); a few seconds.
+ * server (requests counted by method), likewise without and with PULSEBRIDGE_FHIR_EVIDENCE_UPDATE_MIN.
+ * Deterministic (seeded RR jitter); under a minute.
  *
  *   node bench/hl7-messages-per-alarm.ts [--interval-min 5] [--mllp-port 32575] [--fhir-port 32580]
  */
@@ -111,13 +112,13 @@ async function hl7Count(alerts: Alert[], interval: number): Promise<{ r01: numbe
 }
 
 /** FHIR requests the exporter makes for `alerts`, by method. */
-async function fhirCount(alerts: Alert[]): Promise<Record<string, number>> {
+async function fhirCount(alerts: Alert[], interval: number): Promise<Record<string, number>> {
   const server = await startFhirServer({ port: Number(args['fhir-port']) });
   await server.repo.createResource<Patient>({ resourceType: 'Patient', identifier: [{ system: 'urn:mrn', value: 'MRN-001' }] });
   const fhir = createHttpFhirClient({ baseUrl: server.baseUrl });
   const bus = new InProcessBus();
   const e = createEhrExporter({
-    bus, fhir, patients: createPatientResolver({ fhir, mrns: configuredMrns('urn:mrn', { 'p-001': 'MRN-001' }) }), identifierSystem: 'urn:bench', logger: silentLogger, metrics: new MetricsRegistry(), ecgWaitMs: 0,
+    bus, fhir, patients: createPatientResolver({ fhir, mrns: configuredMrns('urn:mrn', { 'p-001': 'MRN-001' }) }), identifierSystem: 'urn:bench', logger: silentLogger, metrics: new MetricsRegistry(), ecgWaitMs: 0, evidenceUpdateIntervalMs: interval,
   });
   try {
     await e.handleBatch(alerts.map(consumed));
@@ -134,8 +135,8 @@ async function fhirCount(alerts: Alert[]): Promise<Record<string, number>> {
   return by;
 }
 
-console.log(`| alarm | length | snapshots (start/update/escalate/end) | HL7 every change | HL7 with ${args['interval-min']} min | FHIR requests |`);
-console.log('| --- | --- | --- | --- | --- | --- |');
+console.log(`| alarm | length | snapshots (start/update/escalate/end) | HL7 every change | HL7 with ${args['interval-min']} min | FHIR requests, every change | FHIR with ${args['interval-min']} min |`);
+console.log('| --- | --- | --- | --- | --- | --- | --- |');
 for (const s of SCENARIOS) {
   const all = snapshots(s.segments, s);
   const byAlert = new Map<string, Alert[]>();
@@ -146,9 +147,11 @@ for (const s of SCENARIOS) {
     for (const a of alerts) phases[alarmFacets(a).phase]!++;
     const every = await hl7Count(alerts, 0);
     const coalesced = await hl7Count(alerts, intervalMs);
-    const fhir = await fhirCount(alerts);
+    const fhir = await fhirCount(alerts, 0);
+    const fhirCoalesced = await fhirCount(alerts, intervalMs);
+    const fmtFhir = (by: Record<string, number>) => Object.entries(by).map(([k, v]) => `${v} ${k}`).join(', ');
     const length = last.end ? `${Math.round((Date.parse(last.end) - Date.parse(last.onset)) / 1000)} s` : 'open';
     const fmt = (c: typeof every) => `${c.r40} ORU^R40 + ${c.r01} ORU^R01 = ${c.r40 + c.r01}`;
-    console.log(`| ${s.name}: ${last.kind} | ${length} | ${alerts.length} (${phases.start}/${phases.update}/${phases.escalate}/${phases.end}) | ${fmt(every)} | ${fmt(coalesced)} | ${Object.entries(fhir).map(([k, v]) => `${v} ${k}`).join(', ')} |`);
+    console.log(`| ${s.name}: ${last.kind} | ${length} | ${alerts.length} (${phases.start}/${phases.update}/${phases.escalate}/${phases.end}) | ${fmt(every)} | ${fmt(coalesced)} | ${fmtFhir(fhir)} | ${fmtFhir(fhirCoalesced)} |`);
   }
 }

@@ -250,6 +250,7 @@ export async function startEhrExporter(
       deviceSystem: config.ehr.deviceSystem,
       ecgWaitMs: config.ehr.ecgWaitMs,
       hrSummaryWindowMs: config.ehr.hrSummaryWindowMs,
+      evidenceUpdateIntervalMs: config.ehr.evidenceUpdateIntervalMs,
       audit: { sink: auditSink, destination: fhirDestination(baseUrl), ...(config.ehr.smart ? { actor: config.ehr.smart.clientId } : {}) },
       futureDated,
       logger,

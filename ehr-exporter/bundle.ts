@@ -39,6 +39,12 @@ const DATA_ABSENT_ERROR = { coding: [{ system: 'http://terminology.hl7.org/CodeS
  * snapshot that arrives late (a retried one) never rolls the record back.
  */
 export const ALERT_REVISION_EXTENSION = 'urn:pulsebridge:fhir:alert-revision';
+/**
+ * Extension carrying that revision's `updatedAt` (when the processor published it): how old the
+ * evidence in the record is, so evidence-only updates can be coalesced (exporter.ts
+ * `evidenceUpdateIntervalMs`) on what the EHR holds, across restarts.
+ */
+export const ALERT_UPDATED_AT_EXTENSION = 'urn:pulsebridge:fhir:alert-updated-at';
 /** Annotations Pulsebridge owns start with this; the EHR's own notes are left alone. */
 export const NOTE_PREFIX = 'Pulsebridge: ';
 
@@ -126,6 +132,12 @@ export function revisionOf(observation: Pick<Observation, 'extension'>): number 
   return observation.extension?.find((e) => e.url === ALERT_REVISION_EXTENSION)?.valueInteger;
 }
 
+/** The `updatedAt` of the revision the Observation was last written from (epoch ms), when it says. */
+export function revisionTimeOf(observation: Pick<Observation, 'extension'>): number | undefined {
+  const at = Date.parse(observation.extension?.find((e) => e.url === ALERT_UPDATED_AT_EXTENSION)?.valueInstant ?? '');
+  return Number.isFinite(at) ? at : undefined;
+}
+
 /**
  * The alert Observation as Pulsebridge wants it now: the rhythm mapping (observation.ts) with
  * EHR references, both identifiers, annotations and the revision.
@@ -133,6 +145,8 @@ export function revisionOf(observation: Pick<Observation, 'extension'>): number 
 export function alertObservation(alert: Alert, o: { identifierSystem: string; patientReference: string; deviceReference: string; derivedFrom: Reference[] }): Observation {
   const obs = alertToObservation(alert, { identifierSystem: o.identifierSystem });
   obs.extension = [{ url: ALERT_REVISION_EXTENSION, valueInteger: alert.revision }];
+  // Only a valid time (the envelope schema does not check updatedAt; a snapshot without one is still exported).
+  if (Number.isFinite(Date.parse(alert.updatedAt))) obs.extension.push({ url: ALERT_UPDATED_AT_EXTENSION, valueInstant: new Date(alert.updatedAt).toISOString() });
   obs.identifier.push(alertIdIdentifier(o.identifierSystem, alert.id));
   obs.subject = { reference: o.patientReference };
   obs.device = { reference: o.deviceReference };

@@ -7,7 +7,9 @@
  *   its detection fields and our annotations rewritten, and PUT with `If-Match` on the version read;
  *   a 412 reads again (bounded). Only a still-`preliminary` Observation is changed: once a clinician
  *   set it final, amended or entered-in-error, the EHR owns it. An older snapshot never rolls back
- *   a newer one (the alert revision travels in an extension);
+ *   a newer one (the alert revision travels in an extension, its `updatedAt` in another); with
+ *   `evidenceUpdateIntervalMs`, a snapshot that only brings new evidence is not written within
+ *   that interval of the one the record holds;
  * - technical alerts → Device + Communication `notification` (§2.5), and once the condition ended
  *   a second Communication, the end notice, `inResponseTo` the first (communication.ts: why not an
  *   update); or skipped by option.
@@ -49,6 +51,7 @@ import { ehrAuditRecorder, type EhrAuditOptions, type EhrDisclosure } from './au
 import { backoffDelayMs, sleep } from './backoff.ts';
 import {
   ALERT_REVISION_EXTENSION,
+  ALERT_UPDATED_AT_EXTENSION,
   alertBundle,
   alertIdIdentifier,
   hrSummaryBundle,
@@ -56,6 +59,7 @@ import {
   ecgIdentifier,
   NOTE_PREFIX,
   revisionOf,
+  revisionTimeOf,
   stripBundle,
   technicalBundle,
 } from './bundle.ts';
@@ -89,6 +93,15 @@ export interface EhrExporterOptions {
   technicalAlerts?: 'communication' | 'skip';
   /** Alerts exported in parallel within a batch (snapshots of one alert stay in order). Default 4. */
   concurrency?: number;
+  /**
+   * At most one evidence-only update of a rhythm Observation per this many ms of the snapshots'
+   * `updatedAt` (config PULSEBRIDGE_FHIR_EVIDENCE_UPDATE_MIN): a snapshot that would change only
+   * the evidence (the rate components) of an Observation written from a snapshot less than this
+   * older is not written (result `held`); the end, acknowledgement, escalation, resolution and a
+   * VT class always are, and each write carries the whole current state. Default 0: every change
+   * is written. EHR walk: a 7 min tachycardia made 41 PUTs, 41 versions of the Observation.
+   */
+  evidenceUpdateIntervalMs?: number;
   /** Read-and-PUT rounds after If-Match version conflicts before the export pauses and retries. Default 3. */
   maxUpdateAttempts?: number;
   /** Tries of a message the EHR answers 403 before it is dead-lettered as `fhir_forbidden`. Default 3. */
@@ -180,7 +193,7 @@ export interface EhrExporter {
 }
 
 /** What a snapshot export did. */
-export type ExportResult = 'created' | 'existing' | 'updated' | 'unchanged' | 'stale' | 'skipped' | 'clinician_owned' | 'strip_attached';
+export type ExportResult = 'created' | 'existing' | 'updated' | 'unchanged' | 'held' | 'stale' | 'skipped' | 'clinician_owned' | 'strip_attached';
 
 const isoTime = z.string().refine((s) => Number.isFinite(Date.parse(s)), 'must be an ISO 8601 time');
 /** The fields the mapping reads; other fields pass through untouched. */
@@ -214,6 +227,16 @@ const stripSchema = z.looseObject({
 
 /** Fields of the rhythm Observation that Pulsebridge owns and rewrites on update. */
 const OWNED_FIELDS = ['effectivePeriod', 'valueCodeableConcept', 'interpretation', 'component'] as const;
+/** Our extensions on the rhythm Observation (bundle.ts): the revision written and its time. */
+const OUR_EXTENSIONS: ReadonlySet<string> = new Set([ALERT_REVISION_EXTENSION, ALERT_UPDATED_AT_EXTENSION]);
+
+/**
+ * The rhythm Observation without what evidence updates change (the rate components and our
+ * revision extensions): two Observations equal here differ in evidence only.
+ */
+function withoutEvidence(o: Observation): string {
+  return canonical({ ...o, component: undefined, extension: (o.extension ?? []).filter((e) => !OUR_EXTENSIONS.has(e.url)) });
+}
 
 /** Strip batches handled at once: at least the strips stream's partitions (platform/adapters.ts: 6). */
 const STRIP_PARTITIONS_AT_ONCE = 16;
@@ -339,6 +362,7 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
   const technicalAlerts = options.technicalAlerts ?? 'communication';
   const concurrency = Math.max(1, options.concurrency ?? 4);
   const maxUpdateAttempts = Math.max(1, options.maxUpdateAttempts ?? 3);
+  const evidenceUpdateIntervalMs = options.evidenceUpdateIntervalMs ?? 0;
   const maxForbiddenAttempts = Math.max(1, options.maxForbiddenAttempts ?? 3);
   const ecgWaitMs = options.ecgWaitMs ?? 20_000;
   const stripGraceMs = options.stripGraceMs ?? 2_000;
@@ -496,7 +520,7 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
     const notes = [...theirNotes, ...(desired.note ?? [])];
     if (notes.length > 0) next.note = notes;
     else delete next.note;
-    next.extension = [...(current.extension ?? []).filter((e) => e.url !== ALERT_REVISION_EXTENSION), ...(desired.extension ?? [])];
+    next.extension = [...(current.extension ?? []).filter((e) => !OUR_EXTENSIONS.has(e.url)), ...(desired.extension ?? [])];
     return next;
   };
 
@@ -536,7 +560,12 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
       const updated = await updateRhythm(() => findRhythm(alert, signal), (current) => {
         if ((revisionOf(current) ?? 0) > alert.revision) return 'stale';
         const next = merged(current, alert);
-        return canonical(next) === canonical(current) ? 'unchanged' : next;
+        if (canonical(next) === canonical(current)) return 'unchanged';
+        // Coalescing: only new evidence, and the record's is younger than the interval.
+        const writtenAt = revisionTimeOf(current);
+        if (evidenceUpdateIntervalMs > 0 && writtenAt !== undefined && Date.parse(alert.updatedAt) - writtenAt < evidenceUpdateIntervalMs
+          && withoutEvidence(next) === withoutEvidence(current)) return 'held';
+        return next;
       }, signal);
       if (updated !== undefined) return updated;
 

@@ -66,6 +66,7 @@ export interface Extension {
   url: string;
   valueInteger?: number;
   valueString?: string;
+  valueInstant?: string;
 }
 
 export interface ObservationComponent {

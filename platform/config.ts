@@ -140,6 +140,11 @@ const envObject = z.object({
   PULSEBRIDGE_EHR_ECG_WAIT_MS: z.coerce.number().int().min(0).default(20_000),
   /** Periodic HR summary Observations from the telemetry, window in minutes (0 = none). */
   PULSEBRIDGE_EHR_HR_SUMMARY_MIN: z.coerce.number().min(0).max(1440).default(0),
+  /**
+   * At most one evidence-only update of an alert's rhythm Observation per this many minutes
+   * (ehr-exporter/exporter.ts evidenceUpdateIntervalMs); 0 (default): every change is written.
+   */
+  PULSEBRIDGE_FHIR_EVIDENCE_UPDATE_MIN: z.coerce.number().min(0).max(1440).default(0),
   /** The ehr-exporter process's /healthz and /metrics port (0 = any free port). */
   PULSEBRIDGE_EHR_HTTP_PORT: port.default(8081),
   /**
@@ -310,6 +315,8 @@ export interface PulsebridgeConfig {
     deviceSystem: string;
     ecgWaitMs: number;
     hrSummaryWindowMs: number;
+    /** FHIR: at most one evidence-only rhythm Observation update per alert per this many ms (0 = every change). */
+    evidenceUpdateIntervalMs: number;
     httpPort: number;
     /** `tls`: MLLP over TLS (`mllps://`), with the PEM files read and checked when the exporter starts. */
     hl7: { host: string; port: number; tls: { caFile?: string; certFile?: string; keyFile?: string } | undefined; sendingFacility: string; receivingApplication: string; ackTimeoutMs: number; evidenceUpdateIntervalMs: number } | undefined;
@@ -383,6 +390,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Pu
       deviceSystem: e.PULSEBRIDGE_EHR_DEVICE_SYSTEM,
       ecgWaitMs: e.PULSEBRIDGE_EHR_ECG_WAIT_MS,
       hrSummaryWindowMs: Math.round(e.PULSEBRIDGE_EHR_HR_SUMMARY_MIN * 60_000),
+      evidenceUpdateIntervalMs: Math.round(e.PULSEBRIDGE_FHIR_EVIDENCE_UPDATE_MIN * 60_000),
       httpPort: e.PULSEBRIDGE_EHR_HTTP_PORT,
       hl7: e.PULSEBRIDGE_HL7_MLLP ? hl7Target(e) : undefined,
     },

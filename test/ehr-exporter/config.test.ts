@@ -36,6 +36,11 @@ describe('EHR configuration (platform/config.ts)', () => {
     expect(() => loadConfig({ PULSEBRIDGE_HL7_MLLP: 'engine.local:2575', PULSEBRIDGE_HL7_EVIDENCE_UPDATE_MIN: '-1' })).toThrow(/PULSEBRIDGE_HL7_EVIDENCE_UPDATE_MIN/);
   });
 
+  it('takes the FHIR evidence-update interval from PULSEBRIDGE_FHIR_EVIDENCE_UPDATE_MIN (minutes; default 0, every change written)', () => {
+    expect(loadConfig({}).ehr.evidenceUpdateIntervalMs).toBe(0);
+    expect(loadConfig({ PULSEBRIDGE_FHIR_EVIDENCE_UPDATE_MIN: '5' }).ehr.evidenceUpdateIntervalMs).toBe(300_000);
+  });
+
   it('a client id without its key file and key id is refused', () => {
     expect(() => loadConfig({ PULSEBRIDGE_SMART_CLIENT_ID: 'pb' })).toThrow(/PULSEBRIDGE_SMART_KEY_FILE.*required when PULSEBRIDGE_SMART_CLIENT_ID is set.*PULSEBRIDGE_SMART_KEY_ID|PULSEBRIDGE_SMART_KEY_ID.*PULSEBRIDGE_SMART_KEY_FILE/);
   });

@@ -562,6 +562,58 @@ describe('EHR exporter: delivery you can operate', () => {
   });
 });
 
+// EHR walk: a 7 min tachycardia rewrote its rhythm Observation 41 times (one PUT, one version,
+// per evidence update every 10 s). With an interval, evidence-only updates are not written within it.
+describe('EHR exporter: evidence-only updates coalesced (PULSEBRIDGE_FHIR_EVIDENCE_UPDATE_MIN)', () => {
+  const T = Date.parse('2026-01-01T00:00:10.000Z');
+  const at = (sec: number) => new Date(T + sec * 1000).toISOString();
+  /** A tachycardia: raised at 0 s, evidence every 10 s, acknowledged at 125 s, ended at 400 s (resolved at 410 s). */
+  function longAlarm(): { alert: ReturnType<typeof makeAlert>; source: 'processor' | 'clinician' }[] {
+    let a = makeAlert('tachy', { detectedAt: at(0), updatedAt: at(0), evidence: { hrBpm: 140, criterion: 'x', thresholds: {} } });
+    const out: { alert: typeof a; source: 'processor' | 'clinician' }[] = [{ alert: a, source: 'processor' }];
+    const next = (sec: number, change: Partial<typeof a> = {}, source: 'processor' | 'clinician' = 'processor') => {
+      a = { ...a, revision: a.revision + 1, updatedAt: at(sec), evidence: { ...a.evidence, hrBpm: 140 + (sec % 7) }, ...change };
+      out.push({ alert: a, source });
+    };
+    for (let sec = 10; sec < 400; sec += 10) {
+      next(sec);
+      if (sec === 120) next(125, { state: 'acknowledged', acknowledgedBy: 'dr-a', acknowledgedAt: at(125) }, 'clinician');
+    }
+    next(410, { end: at(400), state: 'resolved', resolvedBy: 'pulsebridge-processor', resolvedAt: at(410) });
+    return out;
+  }
+  const alarm = longAlarm();
+  const messages = alarm.map(({ alert, source }, i) => consumed(envelope(alert, source), i));
+  const puts = () => server.requests.filter((r) => r.method === 'PUT').map((r) => (r.body as MedplumObservation).extension?.find((e) => e.url === 'urn:pulsebridge:fhir:alert-updated-at')?.valueInstant);
+
+  it('writes the acknowledgement and the end at once, and at most one evidence update per interval; the record ends with the whole final state', async () => {
+    const { exporter: e, metrics } = exporter({ evidenceUpdateIntervalMs: 120_000 });
+    await e.handleBatch(messages);
+    expect(alarm).toHaveLength(42);
+    // Raised at 0 s (the Bundle), then the first update 120 s after it, the acknowledgement, the
+    // first updates 120 s after the last write (250 s, 370 s), and the end.
+    expect(puts()).toEqual([120, 125, 250, 370, 410].map(at));
+    expect(exportsCount(metrics, 'Observation', 'held')).toBe(alarm.length - 6);
+    const [rhythm] = await rhythms();
+    const last = alarm.at(-1)!.alert;
+    expect(rhythm!.effectivePeriod).toEqual({ start: '2026-01-01T00:00:03.000Z', end: at(400) });
+    expect(rhythm!.component?.[0]?.valueQuantity?.value).toBe(last.evidence.hrBpm);
+    expect(rhythm!.note?.map((n) => n.text)).toEqual(['Pulsebridge: acknowledged by dr-a', `Pulsebridge: ended on its own at ${at(400)}`]);
+    expect(describeIssues(validateFhir(rhythm!).errors)).toEqual([]);
+    // A restarted exporter reading the whole stream again writes nothing: the EHR holds the decisions.
+    const { exporter: restarted } = exporter({ evidenceUpdateIntervalMs: 120_000 });
+    await restarted.handleBatch(messages);
+    expect(puts()).toHaveLength(5);
+    expect(await rhythms()).toHaveLength(1);
+  });
+
+  it('writes every change without an interval (the default)', async () => {
+    const { exporter: e } = exporter();
+    await e.handleBatch(messages);
+    expect(puts()).toEqual(alarm.slice(1).map(({ alert }) => alert.updatedAt));
+  });
+});
+
 describe('EHR exporter: PHI audit trail of what was sent (FHIR)', () => {
   let dataDir: string;
   beforeEach(() => { dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-ehr-audit-')); });
