@@ -57,6 +57,12 @@ const envObject = z.object({
    * order), so an existing stream is left as it is (a warning names the difference).
    */
   PULSEBRIDGE_TELEMETRY_PARTITIONS: z.coerce.number().int().min(1).max(1024).default(6),
+  /**
+   * Kafka: whether the components create the topics they need that do not exist (Create ACL).
+   * false: the cluster's administrators create them beforehand (platform/bus/acl-spec.ts busTopics);
+   * each component then only checks they exist and refuses to start, naming the missing ones.
+   */
+  PULSEBRIDGE_KAFKA_CREATE_TOPICS: bool.default(true),
   /** Consumer group of the processor instances that share the telemetry stream (and their state). */
   PULSEBRIDGE_PROCESSOR_GROUP: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'letters, digits and . _ - (1–128)').default('pulsebridge-processor'),
   /**
@@ -142,9 +148,11 @@ const envObject = z.object({
   PULSEBRIDGE_EHR_HR_SUMMARY_MIN: z.coerce.number().min(0).max(1440).default(0),
   /**
    * At most one evidence-only update of an alert's rhythm Observation per this many minutes
-   * (ehr-exporter/exporter.ts evidenceUpdateIntervalMs); 0 (default): every change is written.
+   * (ehr-exporter/exporter.ts evidenceUpdateIntervalMs); 0: every change is written. Default 5:
+   * the processor refreshes an open alarm's rate every 10 s, so an hour of AF made 360 versions
+   * of one Observation (EHR walk); the chart needs the episode, the time series is in the store.
    */
-  PULSEBRIDGE_FHIR_EVIDENCE_UPDATE_MIN: z.coerce.number().min(0).max(1440).default(0),
+  PULSEBRIDGE_FHIR_EVIDENCE_UPDATE_MIN: z.coerce.number().min(0).max(1440).default(5),
   /** The ehr-exporter process's /healthz and /metrics port (0 = any free port). */
   PULSEBRIDGE_EHR_HTTP_PORT: port.default(8081),
   /**
@@ -170,9 +178,10 @@ const envObject = z.object({
   /**
    * At most one evidence-only ORU^R40 (phase `update`, only the rate/duration changed) per alarm
    * per this many minutes; start, escalate, end, acknowledgement go at once (ehr-exporter/hl7-exporter.ts
-   * evidenceOnly). 0 (default): every change is sent. EHR walk: a 7 min alarm sent 42 ORU^R40.
+   * evidenceOnly). 0: every change is sent. Default 5 (EHR walk: a 7 min alarm sent 43 ORU^R40,
+   * 40 of them only a new rate; 4 with 5 min).
    */
-  PULSEBRIDGE_HL7_EVIDENCE_UPDATE_MIN: z.coerce.number().min(0).max(1_440).default(0),
+  PULSEBRIDGE_HL7_EVIDENCE_UPDATE_MIN: z.coerce.number().min(0).max(1_440).default(5),
   PULSEBRIDGE_HL7_SENDING_FACILITY: z.string().min(1).default('PULSEBRIDGE'),
   PULSEBRIDGE_HL7_RECEIVING_APPLICATION: z.string().min(1).default('EHR'),
   /** Where the simulator connects (default mqtts://localhost:<PULSEBRIDGE_MQTT_PORT>). */
@@ -273,8 +282,8 @@ export interface PulsebridgeConfig {
   bus: { kind: 'memory' } | { kind: 'kafka'; brokers: string[]; clientId: string; security?: KafkaSecurity };
   /** Kafka consumer tuning (every consumer of this process). */
   kafkaConsumer: { sessionTimeoutMs: number | undefined };
-  /** Partition counts of streams Pulsebridge creates. */
-  streams: { telemetryPartitions: number };
+  /** Partition counts of streams Pulsebridge creates; `createTopics` false (Kafka): it creates none, they must exist. */
+  streams: { telemetryPartitions: number; createTopics: boolean };
   processor: { groupId: string };
   /** `retentionDays`: PULSEBRIDGE_VITALS_RETENTION_DAYS, absent for forever. */
   store:
@@ -345,7 +354,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Pu
     logLevel: e.PULSEBRIDGE_LOG_LEVEL,
     bus: e.PULSEBRIDGE_BUS === 'kafka' ? kafkaBus(e) : { kind: 'memory' },
     kafkaConsumer: { sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS },
-    streams: { telemetryPartitions: e.PULSEBRIDGE_TELEMETRY_PARTITIONS },
+    streams: { telemetryPartitions: e.PULSEBRIDGE_TELEMETRY_PARTITIONS, createTopics: e.PULSEBRIDGE_KAFKA_CREATE_TOPICS },
     processor: { groupId: e.PULSEBRIDGE_PROCESSOR_GROUP },
     store: {
       ...(e.PULSEBRIDGE_STORE === 'influxdb'

@@ -9,7 +9,7 @@ describe('EHR configuration (platform/config.ts)', () => {
       PULSEBRIDGE_SMART_KEY_ID: 'k1', PULSEBRIDGE_SMART_ALG: 'ES384', PULSEBRIDGE_HL7_MLLP: 'engine.local:2575', PULSEBRIDGE_EHR_HTTP_PORT: '9181',
     });
     expect(c.ehr.smart).toEqual({ clientId: 'pb', keyFile: '/run/secrets/pb.pem', keyId: 'k1', alg: 'ES384', scope: 'system/Observation.crus system/Patient.rs system/Device.crs system/Communication.cs' });
-    expect(c.ehr.hl7).toEqual({ host: 'engine.local', port: 2575, sendingFacility: 'PULSEBRIDGE', receivingApplication: 'EHR', ackTimeoutMs: 10_000, evidenceUpdateIntervalMs: 0 });
+    expect(c.ehr.hl7).toEqual({ host: 'engine.local', port: 2575, sendingFacility: 'PULSEBRIDGE', receivingApplication: 'EHR', ackTimeoutMs: 10_000, evidenceUpdateIntervalMs: 300_000 });
     expect([c.ehr.httpPort, c.ehr.ecgWaitMs, c.ehr.deviceSystem, c.ehr.patientMrnsFile]).toEqual([9181, 20_000, 'urn:pulsebridge:device', undefined]);
     expect(loadConfig({}).ehr.smart).toBeUndefined();
   });
@@ -31,13 +31,14 @@ describe('EHR configuration (platform/config.ts)', () => {
     expect(() => loadConfig({ PULSEBRIDGE_HL7_MLLP: 'engine.local:2575', PULSEBRIDGE_HL7_ACK_TIMEOUT_MS: '50' })).toThrow(/PULSEBRIDGE_HL7_ACK_TIMEOUT_MS/);
   });
 
-  it('takes the HL7 evidence-update interval from PULSEBRIDGE_HL7_EVIDENCE_UPDATE_MIN (minutes; default 0, every change sent)', () => {
+  it('takes the HL7 evidence-update interval from PULSEBRIDGE_HL7_EVIDENCE_UPDATE_MIN (minutes; default 5, 0 = every change sent)', () => {
     expect(loadConfig({ PULSEBRIDGE_HL7_MLLP: 'engine.local:2575', PULSEBRIDGE_HL7_EVIDENCE_UPDATE_MIN: '5' }).ehr.hl7?.evidenceUpdateIntervalMs).toBe(300_000);
     expect(() => loadConfig({ PULSEBRIDGE_HL7_MLLP: 'engine.local:2575', PULSEBRIDGE_HL7_EVIDENCE_UPDATE_MIN: '-1' })).toThrow(/PULSEBRIDGE_HL7_EVIDENCE_UPDATE_MIN/);
   });
 
-  it('takes the FHIR evidence-update interval from PULSEBRIDGE_FHIR_EVIDENCE_UPDATE_MIN (minutes; default 0, every change written)', () => {
-    expect(loadConfig({}).ehr.evidenceUpdateIntervalMs).toBe(0);
+  it('takes the FHIR evidence-update interval from PULSEBRIDGE_FHIR_EVIDENCE_UPDATE_MIN (minutes; default 5, 0 = every change written)', () => {
+    expect(loadConfig({}).ehr.evidenceUpdateIntervalMs).toBe(300_000);
+    expect(loadConfig({ PULSEBRIDGE_FHIR_EVIDENCE_UPDATE_MIN: '0' }).ehr.evidenceUpdateIntervalMs).toBe(0);
     expect(loadConfig({ PULSEBRIDGE_FHIR_EVIDENCE_UPDATE_MIN: '5' }).ehr.evidenceUpdateIntervalMs).toBe(300_000);
   });
 
