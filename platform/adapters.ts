@@ -42,11 +42,18 @@ export const STREAM_PARTITIONS: StreamSpec[] = streamPartitions();
 /** Messages each in-process stream keeps once every consumer has read them (about a day of a few devices). */
 export const EMBEDDED_RETAINED_MESSAGES = 100_000;
 
-export async function openBus(config: Pick<PulsebridgeConfig, 'bus'> & Partial<Pick<PulsebridgeConfig, 'streams' | 'kafkaConsumer'>>, logger: Logger): Promise<Bus> {
+/**
+ * Opens the bus and ensures every stream of {@link streamPartitions}. On Kafka with
+ * `streams.createTopics` false (PULSEBRIDGE_KAFKA_CREATE_TOPICS=false) it, and every later
+ * ensureStreams of the component, creates nothing: a missing topic fails the start with its name and
+ * the kafka-topics.sh line that creates it (PB_CONFIG_INVALID).
+ */
+export async function openBus(config: Pick<PulsebridgeConfig, 'bus'> & { streams?: Partial<PulsebridgeConfig['streams']> } & Partial<Pick<PulsebridgeConfig, 'kafkaConsumer'>>, logger: Logger): Promise<Bus> {
   const sessionTimeoutMs = config.kafkaConsumer?.sessionTimeoutMs;
   const bus: Bus = config.bus.kind === 'kafka'
     ? new KafkaBus({
       brokers: [...config.bus.brokers], clientId: config.bus.clientId, logger: logger.child({ component: 'kafka' }),
+      createStreams: config.streams?.createTopics ?? true,
       // TLS and SASL (KAFKA_SSL*, KAFKA_SASL_*): absent for PLAINTEXT.
       ...(config.bus.security ? { security: config.bus.security } : {}),
       // Kafka's advice: heartbeat at most a third of the session timeout; a tenth reacts faster to a rebalance.
@@ -55,7 +62,12 @@ export async function openBus(config: Pick<PulsebridgeConfig, 'bus'> & Partial<P
     // Embedded: keep the newest consumed messages only, or a long-running demo grows without bound
     // (10 devices at 1 frame/s is ~0.9 GB a day). Unconsumed messages are never dropped.
     : new InProcessBus({ maxRetainedMessages: EMBEDDED_RETAINED_MESSAGES });
-  await bus.ensureStreams(streamPartitions(config.streams?.telemetryPartitions));
+  try {
+    await bus.ensureStreams(streamPartitions(config.streams?.telemetryPartitions));
+  } catch (err) {
+    await bus.close().catch(() => {});
+    throw err;
+  }
   return bus;
 }
 

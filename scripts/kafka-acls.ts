@@ -4,26 +4,31 @@
  * cluster as an administrator (README "Kafka ACLs").
  *
  * Usage:
- *   node scripts/kafka-acls.ts apply [--user COMPONENT=PRINCIPAL …] [--processor-group GROUP] [--dry-run]
+ *   node scripts/kafka-acls.ts apply [--user COMPONENT=PRINCIPAL …] [--processor-group GROUP] [--no-create] [--dry-run]
  *     Connects with the product's settings from the environment (KAFKA_BROKERS, KAFKA_SSL*,
  *     KAFKA_SASL_* of a principal allowed to alter ACLs) and makes each component's principal's
  *     ALLOW ACLs exactly the spec's: missing ones are created, any other ACL of that principal is
  *     deleted. Principals default to User:pulsebridge-<component>. --dry-run prints the changes only.
+ *     --no-create: the spec for PULSEBRIDGE_KAFKA_CREATE_TOPICS=false (topics pre-created, no Create).
  *     Exit 3: the broker has no authorizer.
+ *   node scripts/kafka-acls.ts topics [--commands] [--telemetry-partitions N] [--replication-factor R]
+ *     the topics the components need, as they would create them (README table), or --commands: the
+ *     kafka-topics.sh lines that create them (for PULSEBRIDGE_KAFKA_CREATE_TOPICS=false)
  *   node scripts/kafka-acls.ts logins DIR
  *     Prints the components whose SASL login fails with DIR/<component>.env (services.sh then
  *     gives them their SCRAM credentials); exit 0 either way, 2 on a usage error.
  *   node scripts/kafka-acls.ts users      one line per component: `<component> <user>`
  *   node scripts/kafka-acls.ts markdown   the README table
- *   node scripts/kafka-acls.ts commands [--user …] [--processor-group GROUP]
+ *   node scripts/kafka-acls.ts commands [--user …] [--processor-group GROUP] [--no-create]
  *     the same ACLs as kafka-acls.sh command lines (for a cluster administered with Kafka's tools)
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Kafka, logLevel, type AclEntry } from 'kafkajs';
-import { BUS_COMPONENTS, busAclSpec, busAclUses, busUserOf, type AclOperation, type BusAcl, type BusComponent } from '../platform/bus/acl-spec.ts';
-import { kafkaAnswers, kafkaClientSecurity } from '../platform/bus/index.ts';
+import { STREAMS } from '../contracts/topics.ts';
+import { BUS_COMPONENTS, busAclSpec, busAclUses, busTopics, busUserOf, type AclOperation, type BusAcl, type BusAclOptions, type BusComponent } from '../platform/bus/acl-spec.ts';
+import { kafkaAnswers, kafkaClientSecurity, kafkaTopicsCommand, topicConfigEntries } from '../platform/bus/index.ts';
 import { loadConfig } from '../platform/config.ts';
 
 // kafkajs' enums are not among the names Node finds in its CommonJS exports for an ES import.
@@ -36,18 +41,19 @@ const OPERATION: Record<AclOperation, AclEntry['operation']> = {
 };
 
 function usage(message: string): never {
-  process.stderr.write(`${message}\nusage: node scripts/kafka-acls.ts apply|commands [--user COMPONENT=PRINCIPAL …] [--processor-group GROUP] [--dry-run] | logins DIR | users | markdown\n`);
+  process.stderr.write(`${message}\nusage: node scripts/kafka-acls.ts apply|commands [--user COMPONENT=PRINCIPAL …] [--processor-group GROUP] [--no-create] [--dry-run] | topics [--commands] [--telemetry-partitions N] [--replication-factor R] | logins DIR | users | markdown\n`);
   process.exit(2);
 }
 
-interface Options { principals: Record<BusComponent, string>; processorGroup?: string; dryRun: boolean }
+interface Options { principals: Record<BusComponent, string>; processorGroup?: string; dryRun: boolean; noCreate: boolean }
 
-function parseOptions(args: string[]): Options {
+export function parseOptions(args: string[]): Options {
   const principals = Object.fromEntries(BUS_COMPONENTS.map((c) => [c, `User:${busUserOf(c)}`])) as Record<BusComponent, string>;
-  const o: Options = { principals, dryRun: false };
+  const o: Options = { principals, dryRun: false, noCreate: false };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--dry-run') o.dryRun = true;
+    else if (a === '--no-create') o.noCreate = true;
     else if (a === '--processor-group') o.processorGroup = args[++i] ?? usage('--processor-group needs a group');
     else if (a === '--user') {
       const m = /^([a-z-]+)=(\S+)$/.exec(args[++i] ?? '');
@@ -57,6 +63,12 @@ function parseOptions(args: string[]): Options {
   }
   return o;
 }
+
+/** The spec's options of `apply` and `commands`. */
+export const specOptions = (o: Pick<Options, 'processorGroup' | 'noCreate'>): BusAclOptions => ({
+  ...(o.processorGroup ? { processorGroup: o.processorGroup } : {}),
+  ...(o.noCreate ? { createTopics: false } : {}),
+});
 
 /** One kafkajs ACL entry per operation (Kafka stores one binding per operation). */
 export function entriesOf(principal: string, acl: BusAcl): AclEntry[] {
@@ -80,7 +92,7 @@ async function apply(o: Options): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const spec = busAclSpec(o.processorGroup ? { processorGroup: o.processorGroup } : {});
+    const spec = busAclSpec(specOptions(o));
     for (const component of BUS_COMPONENTS) {
       const principal = o.principals[component];
       const wanted = spec[component].flatMap((acl) => entriesOf(principal, acl));
@@ -155,8 +167,29 @@ export function markdownTable(): string {
   return [...rows, '', 'What each grant is for:', '', ...why].join('\n');
 }
 
+/**
+ * The README list of the topics (PULSEBRIDGE_KAFKA_CREATE_TOPICS=false: what the administrators
+ * create beforehand), or the kafka-topics.sh lines that create them, from busTopics().
+ */
+export function topicsTable(telemetryPartitions?: number): string {
+  const rows = [
+    '| topic | partitions | cleanup.policy | retention |',
+    '| --- | --- | --- | --- |',
+  ];
+  for (const t of busTopics(telemetryPartitions)) {
+    const config = Object.fromEntries(topicConfigEntries(t).map((c) => [c.name, c.value]));
+    const retention = config['retention.ms'] === '-1' ? 'forever (`retention.ms=-1`, `retention.bytes=-1`)' : 'the broker\'s default';
+    rows.push(`| \`${t.name}\` | ${t.partitions}${t.name === STREAMS.telemetry ? ' (`PULSEBRIDGE_TELEMETRY_PARTITIONS`)' : ''} | ${config['cleanup.policy'] ?? 'delete (the broker\'s default)'} | ${retention} |`);
+  }
+  return rows.join('\n');
+}
+
+export function topicCommands(telemetryPartitions?: number, replicationFactor?: number): string {
+  return busTopics(telemetryPartitions).map((t) => kafkaTopicsCommand(t, replicationFactor)).join('\n');
+}
+
 function commands(o: Options): string {
-  const spec = busAclSpec(o.processorGroup ? { processorGroup: o.processorGroup } : {});
+  const spec = busAclSpec(specOptions(o));
   const lines: string[] = [];
   for (const c of BUS_COMPONENTS) {
     for (const acl of spec[c]) {
@@ -196,6 +229,21 @@ if (import.meta.main) {
     case 'commands':
       process.stdout.write(commands(parseOptions(args)) + '\n');
       break;
+    case 'topics': {
+      let telemetryPartitions: number | undefined;
+      let replicationFactor: number | undefined;
+      let asCommands = false;
+      const positive = (v: string | undefined, flag: string) => /^[1-9][0-9]*$/.test(v ?? '') ? Number(v) : usage(`${flag} needs a positive whole number`);
+      for (let i = 0; i < args.length; i++) {
+        const a = args[i]!;
+        if (a === '--commands') asCommands = true;
+        else if (a === '--telemetry-partitions') telemetryPartitions = positive(args[++i], a);
+        else if (a === '--replication-factor') replicationFactor = positive(args[++i], a);
+        else usage(`unknown argument ${a}`);
+      }
+      process.stdout.write((asCommands ? topicCommands(telemetryPartitions, replicationFactor) : topicsTable(telemetryPartitions)) + '\n');
+      break;
+    }
     default:
       usage(`unknown command ${command ?? '(none)'}`);
   }

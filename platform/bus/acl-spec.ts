@@ -14,7 +14,8 @@
  * Delete imply Describe. No component uses transactions (no TransactionalId ACL).
  */
 import { STREAMS } from '../../contracts/topics.ts';
-import { streamPartitions } from '../adapters.ts';
+import { DEFAULT_TELEMETRY_PARTITIONS, streamPartitions } from '../adapters.ts';
+import type { StreamSpec } from './bus.ts';
 import { DEAD_LETTER_READER_GROUP_PREFIX } from '../dead-letters/read-kafka.ts';
 import { DEVICE_COMMANDS_STREAM } from '../registry/commands-bus.ts';
 import { DEVICE_EVENTS_STREAM } from '../registry/directory-bus.ts';
@@ -71,7 +72,11 @@ const groupPrefix = (name: string, ...operations: AclOperation[]): BusAcl => ({ 
 
 /** Bus.publish. */
 const produce = (...streams: readonly string[]): BusAcl[] => streams.map((s) => topic(s, 'Write'));
-/** Bus.ensureStreams: lists (Describe) and creates the missing ones (Create). */
+/**
+ * Bus.ensureStreams: lists (Describe) and creates the missing ones (Create). Under
+ * PULSEBRIDGE_KAFKA_CREATE_TOPICS=false it only lists: busAclUses({ createTopics: false }) drops the
+ * Create (Create comes from here only).
+ */
 const ensure = (...streams: readonly string[]): BusAcl[] => streams.map((s) => topic(s, 'Describe', 'Create'));
 /** Bus.subscribe under groups starting with `prefix`; `ephemeral`: the bus deletes the group when it stops (Delete). */
 const consume = (stream: string, prefix: string, ephemeral: boolean): BusAcl[] =>
@@ -90,10 +95,23 @@ const registry = (): BusAcl[] => REGISTRY_STREAMS.flatMap(follow);
 export interface BusAclOptions {
   /** PULSEBRIDGE_PROCESSOR_GROUP, when a deployment sets one. */
   processorGroup?: string;
+  /**
+   * PULSEBRIDGE_KAFKA_CREATE_TOPICS (default true). false: the topics are pre-created by the
+   * cluster's administrators (busTopics()), the components only check that they exist, and no
+   * component is granted Create (scripts/kafka-acls.ts apply --no-create).
+   */
+  createTopics?: boolean;
 }
 
 /** Which part of each component's code each group of entries comes from (README table, tests). */
 export function busAclUses(options: BusAclOptions = {}): Record<BusComponent, { what: string; acls: BusAcl[] }[]> {
+  const uses = busAclUsesCreating(options);
+  if (options.createTopics !== false) return uses;
+  const withoutCreate = (acls: BusAcl[]): BusAcl[] => acls.map((a) => ({ ...a, operations: a.operations.filter((o) => o !== 'Create') }));
+  return Object.fromEntries(BUS_COMPONENTS.map((c) => [c, uses[c].map((u) => ({ what: u.what, acls: withoutCreate(u.acls) }))])) as ReturnType<typeof busAclUses>;
+}
+
+function busAclUsesCreating(options: BusAclOptions): Record<BusComponent, { what: string; acls: BusAcl[] }[]> {
   const processorGroup = options.processorGroup ?? DEFAULT_PROCESSOR_GROUP;
   return {
     gateway: [
@@ -161,6 +179,26 @@ export function busAclUses(options: BusAclOptions = {}): Record<BusComponent, { 
       ] },
     ],
   };
+}
+
+/**
+ * Every Kafka topic the components ensure (openBus, processor.start, the followers of the registry,
+ * operator alarms and heartbeats), as they would create it: what a cluster's administrators
+ * create beforehand under PULSEBRIDGE_KAFKA_CREATE_TOPICS=false (README "Kafka ACLs", printed by
+ * `node scripts/kafka-acls.ts topics`). Sorted by name. test/platform/bus/acl-spec.test.ts checks it
+ * against every ensureStreams the components call.
+ */
+export function busTopics(telemetryPartitions = DEFAULT_TELEMETRY_PARTITIONS): StreamSpec[] {
+  return [
+    ...streamPartitions(telemetryPartitions),
+    // processor/processor.ts start; followed by the dashboard-api (dashboard-api/operator-alarms.ts).
+    { name: STREAMS.operatorAlarms, partitions: 1, compacted: true },
+    // The registry's entity logs (platform/registry/entity-log.ts): event-sourced, never deleted.
+    { name: DEVICE_EVENTS_STREAM, partitions: 1, retainForever: true },
+    { name: DEVICE_COMMANDS_STREAM, partitions: 1, retainForever: true },
+    // platform/registry/liveness-bus.ts: the latest state per device or gateway.
+    { name: DEVICE_LIVENESS_STREAM, partitions: 1, compacted: true },
+  ].sort((x, y) => x.name.localeCompare(y.name));
 }
 
 /**

@@ -75,6 +75,13 @@ export interface KafkaBusOptions {
   ackTimeoutMs?: number;
   /** Replication factor of streams created by ensureStreams; -1 = the broker's default.replication.factor. */
   replicationFactor?: number;
+  /**
+   * Whether ensureStreams creates the streams that do not exist (default true; needs Create on
+   * them). false (PULSEBRIDGE_KAFKA_CREATE_TOPICS=false: a cluster whose administrators create the
+   * topics): ensureStreams only checks that they exist (metadata, Describe) and rejects naming the
+   * missing ones and the kafka-topics.sh lines that create them; it never creates one.
+   */
+  createStreams?: boolean;
   consumer?: KafkaConsumerOptions;
   /** TLS and SASL (platform/bus/kafka-security.ts); without it PLAINTEXT. Its files are read by the constructor. */
   security?: KafkaSecurity;
@@ -96,6 +103,7 @@ export const KAFKA_BUS_DEFAULTS: Omit<ResolvedBusOptions, 'brokers'> = {
   publishTimeoutMs: 30_000,
   ackTimeoutMs: 10_000,
   replicationFactor: -1,
+  createStreams: true,
 };
 
 export const KAFKA_CONSUMER_DEFAULTS: Required<KafkaConsumerOptions> = {
@@ -569,11 +577,15 @@ export class KafkaBus implements Bus {
 
   async #ensureStreamsOnce(streams: StreamSpec[]): Promise<void> {
     const admin: Admin = this.#kafka.admin();
+    /** Set when the streams must exist (createStreams false) and some do not: thrown as it is, not as "could not create". */
+    let absent: PulsebridgeError | undefined;
     try {
       await admin.connect();
+      // The topics this principal may Describe: one it may not is as good as missing to it.
       const existing = new Set(await admin.listTopics());
       const missing = streams.filter((s) => !existing.has(s.name));
-      if (missing.length > 0) {
+      if (missing.length > 0 && !this.#options.createStreams) absent = missingStreamsError(missing, this.#options.replicationFactor);
+      else if (missing.length > 0) {
         // Resolves false when another process created them first, which is fine (idempotent).
         await admin.createTopics({
           waitForLeaders: true,
@@ -582,11 +594,7 @@ export class KafkaBus implements Bus {
             topic: s.name,
             numPartitions: s.partitions,
             replicationFactor: this.#options.replicationFactor,
-            configEntries: [
-              ...(s.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : []),
-              // Kafka's default retention (7 days) would silently delete event-sourced state.
-              ...(s.retainForever ? [{ name: 'retention.ms', value: '-1' }, { name: 'retention.bytes', value: '-1' }] : []),
-            ],
+            configEntries: topicConfigEntries(s),
           })),
         });
       }
@@ -603,13 +611,15 @@ export class KafkaBus implements Bus {
         }
       }
     } catch (err) {
-      throw new PulsebridgeError('PB_BUS_UNAVAILABLE', `could not create streams ${streams.map((s) => s.name).join(', ')}: ${(err as Error).message}${kafkaSecurityHint(err, this.#security)}`, {
+      const what = this.#options.createStreams ? 'create' : 'check';
+      throw new PulsebridgeError('PB_BUS_UNAVAILABLE', `could not ${what} streams ${streams.map((s) => s.name).join(', ')}: ${(err as Error).message}${kafkaSecurityHint(err, this.#security)}`, {
         cause: err,
         details: { streams: streams.map((s) => s.name) },
       });
     } finally {
       await admin.disconnect().catch(() => {});
     }
+    if (absent) throw absent;
   }
 
   async close(): Promise<void> {
@@ -620,6 +630,44 @@ export class KafkaBus implements Bus {
     await this.#offsetsAdmin?.then((a) => a.disconnect()).catch(() => {});
     this.#log.flush();
   }
+}
+
+/**
+ * The topic configuration ensureStreams creates a stream with: compacted ones `cleanup.policy=compact`;
+ * retained-forever ones no deletion by age or size (Kafka's default 7 days would silently delete
+ * event-sourced state). Everything else is the broker's default (`cleanup.policy=delete`, its
+ * `log.retention.*`).
+ */
+export function topicConfigEntries(s: StreamSpec): { name: string; value: string }[] {
+  return [
+    ...(s.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : []),
+    ...(s.retainForever ? [{ name: 'retention.ms', value: '-1' }, { name: 'retention.bytes', value: '-1' }] : []),
+  ];
+}
+
+/**
+ * The kafka-topics.sh line that creates `s` as ensureStreams would (partitions, configuration;
+ * `replicationFactor` -1: the broker's default, so no --replication-factor). `$BROKERS` and
+ * admin.properties are the administrator's.
+ */
+export function kafkaTopicsCommand(s: StreamSpec, replicationFactor = KAFKA_BUS_DEFAULTS.replicationFactor): string {
+  return [
+    'kafka-topics.sh --bootstrap-server "$BROKERS" --command-config admin.properties --create',
+    `--topic ${s.name} --partitions ${s.partitions}`,
+    ...(replicationFactor > 0 ? [`--replication-factor ${replicationFactor}`] : []),
+    ...topicConfigEntries(s).map((c) => `--config ${c.name}=${c.value}`),
+  ].join(' ');
+}
+
+/** What ensureStreams rejects with when streams it may not create (createStreams false) do not exist. */
+function missingStreamsError(missing: readonly StreamSpec[], replicationFactor: number): PulsebridgeError {
+  const names = missing.map((s) => s.name);
+  return new PulsebridgeError('PB_CONFIG_INVALID', [
+    `Kafka topic(s) missing: ${names.join(', ')} (or not visible: this principal lacks Describe on them).`,
+    'With PULSEBRIDGE_KAFKA_CREATE_TOPICS=false Pulsebridge creates no topics: they must exist before it starts. Create them as the',
+    'cluster\'s administrator (README "Kafka ACLs", pre-created topics; every topic: node scripts/kafka-acls.ts topics --commands):',
+    ...missing.map((s) => `  ${kafkaTopicsCommand(s, replicationFactor)}`),
+  ].join('\n'), { details: { streams: names } });
 }
 
 /**

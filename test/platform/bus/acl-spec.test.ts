@@ -16,17 +16,17 @@ import { replayDeadLetter } from '../../../cli/dead-letter-replay.ts';
 import { deviceTopics, STREAMS } from '../../../contracts/topics.ts';
 import { openLivenessReader, openRegistry, streamPartitions } from '../../../platform/adapters.ts';
 import {
-  aclAllows, BUS_COMPONENTS, busAclSpec, busAclUses, DEFAULT_PROCESSOR_GROUP, mergeAcls,
+  aclAllows, BUS_COMPONENTS, busAclSpec, busAclUses, busTopics, DEFAULT_PROCESSOR_GROUP, mergeAcls,
   type AclOperation, type AclResourceType, type BusAcl, type BusComponent,
 } from '../../../platform/bus/acl-spec.ts';
-import { InProcessBus, kafkaAuthorizationRefusal, kafkaLogSecurityHint, kafkaSecurityHint, type Bus, type BusMessage, type SubscribeOptions, type StreamSpec } from '../../../platform/bus/index.ts';
+import { InProcessBus, kafkaAuthorizationRefusal, kafkaLogSecurityHint, kafkaSecurityHint, kafkaTopicsCommand, type Bus, type BusMessage, type SubscribeOptions, type StreamSpec } from '../../../platform/bus/index.ts';
 import { loadConfig } from '../../../platform/config.ts';
 import { DEAD_LETTER_READER_GROUP_PREFIX } from '../../../platform/dead-letters/read-kafka.ts';
 import { DEVICE_COMMANDS_STREAM } from '../../../platform/registry/commands-bus.ts';
 import { createLogger, silentLogger } from '../../../platform/log.ts';
 import { MetricsRegistry } from '../../../platform/metrics.ts';
 import { SqliteVitalsStore } from '../../../platform/store/index.ts';
-import { describeEntry, entriesOf, markdownTable } from '../../../scripts/kafka-acls.ts';
+import { describeEntry, entriesOf, markdownTable, parseOptions, specOptions, topicsTable } from '../../../scripts/kafka-acls.ts';
 import { encodeV1 } from '../../../device-sim/frames.ts';
 import { beats, frames, messages } from '../../processor/helpers.ts';
 import { waitFor } from '../../helpers/wait.ts';
@@ -36,6 +36,8 @@ type Use = `${AclResourceType} ${string} ${AclOperation}`;
 /** One component's view of a shared in-process bus: every call is checked against its ACLs and noted. */
 class CheckedBus implements Bus {
   readonly used = new Set<Use>();
+  /** Every stream ensureStreams was asked for, as asked (partitions, compaction, retention). */
+  readonly ensured: StreamSpec[] = [];
   readonly refused: string[] = [];
   readonly inner: InProcessBus;
   readonly acls: readonly BusAcl[];
@@ -65,6 +67,7 @@ class CheckedBus implements Bus {
 
   ensureStreams(streams: StreamSpec[]): Promise<void> {
     for (const s of streams) {
+      this.ensured.push(s);
       this.#use('Topic', s.name, 'Describe', 'ensureStreams');
       this.#use('Topic', s.name, 'Create', 'ensureStreams');
     }
@@ -236,6 +239,33 @@ describe('Kafka ACL spec against what each component does on the bus', () => {
     expect(unused.sort()).toEqual(Object.keys(NOT_MADE_HERE).sort());
   });
 
+  it('busTopics() (the topics an administrator pre-creates) is every stream the components ensure, with the partitions and configuration they ensure it with', () => {
+    const asked = new Map<string, Set<string>>();
+    for (const c of BUS_COMPONENTS) {
+      for (const s of buses[c].ensured) {
+        const spec = JSON.stringify({ name: s.name, partitions: s.partitions, compacted: s.compacted ?? false, retainForever: s.retainForever ?? false });
+        asked.set(s.name, (asked.get(s.name) ?? new Set()).add(spec));
+      }
+    }
+    // Each stream is ensured the same way wherever it is ensured.
+    expect([...asked].filter(([, specs]) => specs.size > 1).map(([name]) => name)).toEqual([]);
+    const listed = busTopics(config.streams.telemetryPartitions).map((s) => JSON.stringify({ name: s.name, partitions: s.partitions, compacted: s.compacted ?? false, retainForever: s.retainForever ?? false }));
+    expect(listed).toEqual([...asked.keys()].sort().map((name) => [...asked.get(name)!][0]));
+  });
+
+  it('without Create (PULSEBRIDGE_KAFKA_CREATE_TOPICS=false) each component is still allowed everything it did here but creating topics, and creating none', () => {
+    const noCreate = busAclSpec({ createTopics: false });
+    for (const c of BUS_COMPONENTS) {
+      const missing = [...buses[c].used].filter((u) => !u.endsWith(' Create')).filter((u) => {
+        const [type, name, op] = u.split(' ') as [AclResourceType, string, AclOperation];
+        return !aclAllows(noCreate[c], type, name, op);
+      });
+      expect(missing, c).toEqual([]);
+      // The Describe that checking a topic's existence needs, on every topic the component ensures.
+      for (const s of buses[c].ensured) expect(aclAllows(noCreate[c], 'Topic', s.name, 'Describe'), `${c} ${s.name}`).toBe(true);
+    }
+  });
+
   it('a component does not get another\'s rights: the gateway reads no alerts or EHR streams, the dashboard writes no telemetry, the processor no criteria', () => {
     expect(aclAllows(spec.gateway, 'Topic', STREAMS.alerts, 'Read')).toBe(false);
     expect(aclAllows(spec.gateway, 'Topic', STREAMS.ehrRetry, 'Read')).toBe(false);
@@ -258,11 +288,55 @@ describe('scripts/kafka-acls.ts apply', () => {
 });
 
 describe('README "Kafka ACLs"', () => {
+  const readme = () => fs.readFileSync(path.resolve(import.meta.dirname, '..', '..', '..', 'README.md'), 'utf8');
   it('holds the table printed from the spec (node scripts/kafka-acls.ts markdown)', () => {
-    const readme = fs.readFileSync(path.resolve(import.meta.dirname, '..', '..', '..', 'README.md'), 'utf8');
-    const m = /<!-- kafka-acls:begin[^\n]*-->\n([\s\S]*?)\n<!-- kafka-acls:end -->/.exec(readme);
+    const m = /<!-- kafka-acls:begin[^\n]*-->\n([\s\S]*?)\n<!-- kafka-acls:end -->/.exec(readme());
     expect(m, 'README.md has no kafka-acls:begin/end markers').not.toBeNull();
     expect(m![1]).toBe(markdownTable());
+  });
+
+  it('holds the list of topics to pre-create printed from busTopics() (node scripts/kafka-acls.ts topics)', () => {
+    const m = /<!-- kafka-topics:begin[^\n]*-->\n([\s\S]*?)\n<!-- kafka-topics:end -->/.exec(readme());
+    expect(m, 'README.md has no kafka-topics:begin/end markers').not.toBeNull();
+    expect(m![1]).toBe(topicsTable());
+  });
+});
+
+describe('PULSEBRIDGE_KAFKA_CREATE_TOPICS and the ACL spec without Create', () => {
+  const kafka = { PULSEBRIDGE_BUS: 'kafka', KAFKA_BROKERS: '127.0.0.1:1' };
+  it('is read as a switch: default true (components create missing topics, as before), false/0/no turns creation off, anything else is refused', () => {
+    expect(loadConfig(kafka).streams.createTopics).toBe(true);
+    expect(loadConfig({ ...kafka, PULSEBRIDGE_KAFKA_CREATE_TOPICS: 'true' }).streams.createTopics).toBe(true);
+    for (const off of ['false', '0', 'no']) expect(loadConfig({ ...kafka, PULSEBRIDGE_KAFKA_CREATE_TOPICS: off }).streams.createTopics, off).toBe(false);
+    expect(() => loadConfig({ ...kafka, PULSEBRIDGE_KAFKA_CREATE_TOPICS: 'off' })).toThrow(/PULSEBRIDGE_KAFKA_CREATE_TOPICS/);
+  });
+
+  it('the spec without Create grants no Create, Describe on every topic it granted Create on, and otherwise exactly the default spec', () => {
+    const withCreate = busAclSpec();
+    const without = busAclSpec({ createTopics: false });
+    for (const c of BUS_COMPONENTS) {
+      expect(without[c].filter((a) => a.operations.includes('Create')), c).toEqual([]);
+      for (const a of withCreate[c].filter((x) => x.operations.includes('Create'))) expect(aclAllows(without[c], 'Topic', a.name, 'Describe'), `${c} ${a.name}`).toBe(true);
+      // Removing Create from the default spec gives the variant (Describe kept where nothing implies it).
+      expect(without[c], c).toEqual(mergeAcls(withCreate[c].map((a) => {
+        const ops = a.operations.filter((o) => o !== 'Create');
+        return { ...a, operations: a.operations.includes('Create') ? [...ops, 'Describe'] : ops };
+      })));
+    }
+    // Every component ensures streams at start: the default spec grants Create to each of them.
+    for (const c of BUS_COMPONENTS) expect(withCreate[c].some((a) => a.operations.includes('Create')), c).toBe(true);
+  });
+
+  it('scripts/kafka-acls.ts apply|commands --no-create use that spec; without the flag the default one', () => {
+    expect(busAclSpec(specOptions(parseOptions(['--no-create'])))).toEqual(busAclSpec({ createTopics: false }));
+    expect(busAclSpec(specOptions(parseOptions(['--processor-group', 'g', '--no-create'])))).toEqual(busAclSpec({ processorGroup: 'g', createTopics: false }));
+    expect(busAclSpec(specOptions(parseOptions([])))).toEqual(busAclSpec());
+  });
+
+  it('the kafka-topics.sh line of a topic carries the partitions and configuration ensureStreams creates it with', () => {
+    expect(kafkaTopicsCommand({ name: 'pb.x', partitions: 6 })).toBe('kafka-topics.sh --bootstrap-server "$BROKERS" --command-config admin.properties --create --topic pb.x --partitions 6');
+    expect(kafkaTopicsCommand({ name: 'pb.c', partitions: 1, compacted: true }, 3)).toBe('kafka-topics.sh --bootstrap-server "$BROKERS" --command-config admin.properties --create --topic pb.c --partitions 1 --replication-factor 3 --config cleanup.policy=compact');
+    expect(kafkaTopicsCommand({ name: 'pb.r', partitions: 1, retainForever: true })).toContain('--config retention.ms=-1 --config retention.bytes=-1');
   });
 });
 

@@ -7,18 +7,21 @@
  * the user, not a hang (the test timeout is the only bound). Skipped without the listener's users,
  * failing instead under PULSEBRIDGE_REQUIRE_SERVICES=1 (CI).
  */
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
-import { afterAll, expect, it } from 'vitest';
+import { Kafka, logLevel } from 'kafkajs';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startDashboard, startEhrExporter, startGateway, type ComponentContext } from '../../../cli/components.ts';
 import { STREAMS } from '../../../contracts/topics.ts';
 import { encodeV1 } from '../../../device-sim/frames.ts';
 import { openBus, openLivenessReader, openRegistry } from '../../../platform/adapters.ts';
-import { BUS_COMPONENTS, busUserOf, type BusComponent } from '../../../platform/bus/acl-spec.ts';
-import { BusFollower, followerGroupPrefix, kafkaAnswers, watchBusConsumers, type Bus } from '../../../platform/bus/index.ts';
+import { BUS_COMPONENTS, busTopics, busUserOf, type BusComponent } from '../../../platform/bus/acl-spec.ts';
+import { BusFollower, followerGroupPrefix, kafkaAnswers, kafkaClientSecurity, watchBusConsumers, type Bus } from '../../../platform/bus/index.ts';
 import { loadConfig, type PulsebridgeConfig } from '../../../platform/config.ts';
 import { scanKafkaDeadLetters } from '../../../platform/dead-letters/index.ts';
 import { PulsebridgeError } from '../../../platform/errors.ts';
@@ -29,9 +32,12 @@ import type { AlertEnvelope } from '../../../contracts/alert.ts';
 import { openDevIssuer } from '../../../dashboard-api/dev-issuer.ts';
 import { createProcessor } from '../../../processor/processor.ts';
 import { readEnvFile } from '../../../scripts/kafka-acls.ts';
-import { describeWithService, kafkaSaslSslEnvFile } from '../../helpers/services.ts';
+import { describeWithService, kafkaSaslSslEnvFile, kafkaSaslSslSettings } from '../../helpers/services.ts';
 import { waitFor } from '../../helpers/wait.ts';
 import { beats, frames, messages } from '../../processor/helpers.ts';
+
+// kafkajs' enums are not among the names Node finds in its CommonJS exports for an ES import.
+const { AclOperationTypes, AclPermissionTypes, AclResourceTypes, ResourcePatternTypes } = createRequire(import.meta.url)('kafkajs') as typeof import('kafkajs');
 
 /** scripts/services.sh writes one settings file per component user beside sasl-ssl.env. */
 const usersDir = path.join(path.dirname(kafkaSaslSslEnvFile), 'users');
@@ -251,5 +257,156 @@ await describeWithService('per-component Kafka users and ACLs (StandardAuthorize
     // kafkajs says only "Topic creation errors" (the per-topic TOPIC_AUTHORIZATION_FAILED is inside): the hint says what it is.
     expectAclRefusal(err, 'cli', undefined);
     expect(err.message).toContain(`could not create streams pb.test.acl.${run}: Topic creation errors (the broker's ACLs do not allow this`);
+  });
+});
+
+/**
+ * PULSEBRIDGE_KAFKA_CREATE_TOPICS=false on a cluster whose administrators create the topics: the
+ * topics of busTopics() exist (created here as the listener's super user `pulsebridge`, as an
+ * administrator would), every component user gets the ACLs of `scripts/kafka-acls.ts apply
+ * --no-create` (restored to the default spec afterwards; services.sh applies that at every start
+ * too), and the components start and work as their users without Create. A topic a component cannot
+ * see fails its start with the topic's name and the command that creates it, and is not created,
+ * not even by a principal that may create anything.
+ */
+await describeWithService('pre-created topics: PULSEBRIDGE_KAFKA_CREATE_TOPICS=false with component users without Create', componentUsersAvailable, () => {
+  const run = randomUUID().slice(0, 8);
+  const deviceId = `acl-nc-dev-${run}`;
+  const patientId = `acl-nc-pat-${run}`;
+  const off = { PULSEBRIDGE_KAFKA_CREATE_TOPICS: 'false' };
+  const closers: (() => Promise<unknown> | unknown)[] = [];
+  /** The listener's super user, as the cluster's administrator. */
+  const adminSettings = () => kafkaSaslSslSettings();
+  const kafkaAcls = (...args: string[]) => execFileSync(process.execPath, ['scripts/kafka-acls.ts', 'apply', ...args], {
+    cwd: path.resolve(import.meta.dirname, '..', '..', '..'), env: { ...process.env, ...adminSettings() }, encoding: 'utf8',
+  });
+  const kafkaOf = (config: PulsebridgeConfig) => {
+    if (config.bus.kind !== 'kafka') throw new Error('unreachable');
+    return new Kafka({ clientId: 'pulsebridge-test-admin', brokers: [...config.bus.brokers], logLevel: logLevel.NOTHING, retry: { retries: 1 }, ...kafkaClientSecurity(config.bus.security) });
+  };
+  beforeAll(async () => {
+    // The administrator creates the topics (as ensureStreams would: same partitions and configuration).
+    const admin = await openBus({ ...loadConfig(adminSettings()) }, silentLogger);
+    await admin.ensureStreams(busTopics());
+    await admin.close();
+    kafkaAcls('--no-create');
+  });
+  afterAll(async () => {
+    for (const close of closers.reverse()) await close();
+    kafkaAcls();
+  });
+  const ctx = (config: PulsebridgeConfig, bus: Bus): ComponentContext => ({ config, bus, logger: silentLogger, metrics: new MetricsRegistry(), busHealth: watchBusConsumers({ bus, logger: silentLogger, metrics: new MetricsRegistry() }) });
+  async function busOf(c: BusComponent, extra: Record<string, string> = {}): Promise<{ config: PulsebridgeConfig; bus: Bus }> {
+    const config = configOf(c, { ...off, ...extra });
+    const bus = await openBus(config, silentLogger);
+    closers.push(() => bus.close());
+    return { config, bus };
+  }
+
+  it('no component user may create a topic any more, not even one it ensures (the broker refuses Create; with it, an existing topic is only "already exists")', async () => {
+    for (const c of BUS_COMPONENTS) {
+      const admin = kafkaOf(configOf(c)).admin();
+      await admin.connect();
+      try {
+        const outcome = await admin.createTopics({ topics: [{ topic: STREAMS.deadLetter, numPartitions: 1 }] }).then((created) => `allowed (created: ${created})`, (err: unknown) => JSON.stringify((err as { errors?: { type?: string }[] }).errors?.map((e) => e.type)));
+        expect(outcome, c).toBe('["TOPIC_AUTHORIZATION_FAILED"]');
+      } finally {
+        await admin.disconnect();
+      }
+    }
+  });
+
+  it('every component starts as its user without Create and works: a device\'s frame through the gateway reaches the processor\'s store', async () => {
+    const cli = await busOf('cli');
+    const cliRegistry = await openRegistry(cli.config, cli.bus, silentLogger);
+    try {
+      await cliRegistry.add(deviceId, patientId, 'acl-test', Date.now() - 3_600_000);
+    } finally {
+      await cliRegistry.close();
+    }
+
+    const p = await busOf('processor');
+    const metrics = new MetricsRegistry();
+    const upstream = await openLivenessReader(p.config, p.bus, silentLogger);
+    closers.push(() => upstream.close());
+    const store = new SqliteVitalsStore(':memory:');
+    closers.push(() => store.close());
+    const groupId = `pulsebridge-processor-acl-nc-${run}`;
+    const processor = createProcessor({ bus: p.bus, store, logger: silentLogger, metrics, groupId, instanceId: `${groupId}:${randomUUID()}`, fromBeginning: false, upstream: upstream.liveness });
+    await processor.start();
+    closers.push(() => processor.stop());
+
+    const d = await busOf('dashboard-api', { PULSEBRIDGE_HTTP_PORT: '0' });
+    const dashboardStore = new SqliteVitalsStore(':memory:');
+    closers.push(() => dashboardStore.close());
+    const dashboardRegistry = await openRegistry(d.config, d.bus, silentLogger);
+    closers.push(() => dashboardRegistry.close());
+    const api = await startDashboard(ctx(d.config, d.bus), dashboardStore, dashboardRegistry);
+    closers.push(() => api.stop());
+    expect((await fetch(`${api.url}/healthz`)).status).toBe(200);
+
+    const e = await busOf('ehr-exporter', { PULSEBRIDGE_FHIR_BASE_URL: 'http://127.0.0.1:1/fhir', PULSEBRIDGE_HL7_MLLP: 'mllp://127.0.0.1:1', PULSEBRIDGE_EHR_HTTP_PORT: '0' });
+    const ehr = (await startEhrExporter(ctx(e.config, e.bus), { groupId: `ehr-exporter-acl-nc-${run}`, hl7GroupId: `hl7-exporter-acl-nc-${run}`, fromBeginning: false }))!;
+    closers.push(() => ehr.stop());
+
+    const g = await busOf('gateway', { PULSEBRIDGE_MQTT_PLAINTEXT: 'true', PULSEBRIDGE_MQTT_PORT: '0' });
+    const gatewayRegistry = await openRegistry(g.config, g.bus, silentLogger, { auditTrail: false });
+    closers.push(() => gatewayRegistry.close());
+    const gateway = await startGateway(ctx(g.config, g.bus), gatewayRegistry);
+    closers.push(() => gateway.stop());
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${gateway.port}`, { clientId: deviceId, protocolVersion: 4, reconnectPeriod: 0 });
+    try {
+      const t0 = Date.now() - 3_000;
+      for (const frame of frames(beats(t0, [{ rrMs: 800, count: 4 }]), 2_000, { t0Ms: t0 })) await client.publishAsync(`pb/v1/dev/${deviceId}/telemetry`, encodeV1(frame), { qos: 1 });
+    } finally {
+      await client.endAsync();
+    }
+    await waitFor('the processor to store the frames\' points', () => /pb_processor_store_points_total\{kind="heart_rate"\} [1-9]/.test(metrics.render()) ? true : undefined, 60_000);
+    for (const bus of [p.bus, d.bus, e.bus, g.bus]) expect(bus.subscriptionStatuses!().filter((st) => !st.consuming).map((st) => `${st.stream} ${st.groupId} ${st.state}`)).toEqual([]);
+    // Each component's bus only checks: a stream it does not find is reported, not created.
+    for (const bus of [cli.bus, p.bus, d.bus, e.bus, g.bus]) expect((await refused(bus.ensureStreams([{ name: `pb.test.absent.${run}`, partitions: 1 }]))).code).toBe('PB_CONFIG_INVALID');
+  });
+
+  it('a topic the component cannot find fails its start (openBus) with the topic\'s name and the kafka-topics.sh line that creates it', async () => {
+    // The administrator forgot the gateway's Describe on the alerts topic (it only checks that it exists): to the gateway it is missing.
+    const gatewayConfig = configOf('gateway', off);
+    const admin = kafkaOf(loadConfig(adminSettings())).admin();
+    await admin.connect();
+    try {
+      await admin.deleteAcls({ filters: [{
+        resourceType: AclResourceTypes.TOPIC, resourceName: STREAMS.alerts, resourcePatternType: ResourcePatternTypes.LITERAL,
+        principal: `User:${busUserOf('gateway')}`, host: '*', operation: AclOperationTypes.DESCRIBE, permissionType: AclPermissionTypes.ALLOW,
+      }] });
+    } finally {
+      await admin.disconnect();
+    }
+    const err = await refused(openBus(gatewayConfig, silentLogger));
+    expect(err.code).toBe('PB_CONFIG_INVALID');
+    expect(err.message).toContain(`Kafka topic(s) missing: ${STREAMS.alerts} (or not visible`);
+    expect(err.message).toContain('PULSEBRIDGE_KAFKA_CREATE_TOPICS=false');
+    expect(err.message).toContain(`kafka-topics.sh --bootstrap-server "$BROKERS" --command-config admin.properties --create --topic ${STREAMS.alerts} --partitions 1`);
+    // Only the one it cannot see.
+    expect(err.message).not.toContain(`--topic ${STREAMS.telemetry}`);
+    kafkaAcls('--no-create');
+  });
+
+  it('a missing topic is never created, not even by a principal that may create anything: the error names it with its partitions and configuration', async () => {
+    const stream = { name: `pb.test.precreated.${run}`, partitions: 3, compacted: true };
+    const cli = await busOf('cli');
+    const asCli = await refused(cli.bus.ensureStreams([stream]));
+    expect(asCli.code).toBe('PB_CONFIG_INVALID');
+    expect(asCli.message).toContain(`Kafka topic(s) missing: ${stream.name} (or not visible`);
+    expect(asCli.message).toContain(`--create --topic ${stream.name} --partitions 3 --config cleanup.policy=compact`);
+    // The super user with the switch off: the same refusal, and no topic.
+    const superBus = await openBus(loadConfig({ ...adminSettings(), ...off }), silentLogger);
+    closers.push(() => superBus.close());
+    expect((await refused(superBus.ensureStreams([stream]))).message).toContain(`Kafka topic(s) missing: ${stream.name} (or not visible`);
+    const admin = kafkaOf(loadConfig(adminSettings())).admin();
+    await admin.connect();
+    try {
+      expect(await admin.listTopics()).not.toContain(stream.name);
+    } finally {
+      await admin.disconnect();
+    }
   });
 });
