@@ -4,8 +4,15 @@
  *
  * Sits in front of PatientStream: `frames(frame)` returns the frame(s) the detectors should see.
  * - Firmware mode (the frame has beats, or the device sent beats within the last
- *   {@link FIRMWARE_BEAT_MEMORY_MS}): the frame passes unchanged — firmware beats are trusted and
- *   a firmware-reported silence (asystole) is never overwritten by ECG-derived beats.
+ *   {@link FIRMWARE_BEAT_MEMORY_MS}): the frame passes unchanged — firmware beats are trusted, and
+ *   so is a silence the firmware reports (asystole), unless the processor's own QRS detector,
+ *   running on the same ECG, finds the patient's complexes in it: then the firmware's beat output
+ *   has failed, not the heart, and ECG mode takes over until the firmware's next beat (issue 12
+ *   item 3; {@link FIRMWARE_OUTAGE_BEATS}). Monitors detect asystole from the ECG itself; before,
+ *   frames with ECG showing normal QRS complexes but `beats: []` were a false asystole (high
+ *   priority) for up to a minute (eval/firmware-beats-drop.ts). Only complexes like the patient's
+ *   learned dominant beat count, so a flat line, noise, or P waves without QRS (ventricular
+ *   standstill) stay an asystole, raised at the same device time as before.
  * - ECG mode (no firmware beat for that long, or never, and the frame has `ecg`): the frame's
  *   samples go through the stream's {@link QrsDetector}; what comes out is a frame covering the
  *   device time in which the detector's beats are final ([previous watermark, new watermark)),
@@ -46,11 +53,51 @@ import type { EpisodeChange } from './detectors/detector.ts';
 import { base64ToInt16, int16ToBase64 } from './int16-base64.ts';
 import { ecgChunkOf, type PatientStream } from './patient-stream.ts';
 import { QRS_DEFAULTS, QrsDetector, qrsSnapshotSchema, type QrsBeat, type QrsParams, type QrsSnapshot } from './detectors/qrs-detector.ts';
-import type { MorphologyTemplates } from './detectors/qrs-morphology.ts';
+import { MORPHOLOGY_DEFAULTS, type MorphologyTemplates } from './detectors/qrs-morphology.ts';
 import { LEAD_OFF_DEFAULTS } from './technical.ts';
+import { ASYSTOLE_DEFAULTS } from './detectors/asystole.ts';
+import { SILENCE_PENDING_MS } from './detectors/silence.ts';
 
 /** ECG-derived beats are used once the firmware has sent no beat for this long (device time), ms. */
 export const FIRMWARE_BEAT_MEMORY_MS = 60_000;
+/**
+ * A silence of the firmware's beats is its beat output failing, not the heart, once the QRS
+ * detector has found this many intervals in a row between complexes like the patient's learned
+ * dominant beat in it (see {@link EcgBeatSource} `#firmwareSilenceFails`): one — the firmware's
+ * last beat as the detector saw it, and one more complex like it that the firmware did not report.
+ * Each further interval waits one more RR and ≈ 0.6 s for the detector's decision, and complexes
+ * in device time the firmware's frames have already covered are lost: with two, the derived beats
+ * began ≈ 3 RR after the last firmware beat, past the 4 s of the asystole criterion below
+ * ≈ 45/min (eval/firmware-beats-drop.ts, synthetic rhythms: a false asystole at 40/min). Should a
+ * complex be mistaken for the patient's QRS, ECG mode still shows a flat line as an asystole, from
+ * that complex on (a delay, not a missed alarm).
+ */
+export const FIRMWARE_OUTAGE_BEATS = 1;
+/**
+ * A complex the QRS detector finds within this of the firmware's latest beat is that beat, ms:
+ * the match window of beat-by-beat comparison (ANSI/AAMI EC57, 150 ms).
+ */
+const FIRMWARE_BEAT_MATCH_MS = 150;
+/**
+ * Intervals between the complexes of a {@link FIRMWARE_OUTAGE_BEATS} row, ms: shorter than the
+ * asystole criterion (no QRS for 4 s: a shorter interval between the patient's complexes is no
+ * asystole), and not faster than 240/min (faster is no succession of the patient's own QRS
+ * complexes: flutter/fibrillation waves, or a complex counted twice).
+ */
+const OUTAGE_RR_MIN_MS = 250;
+const OUTAGE_RR_MAX_MS = ASYSTOLE_DEFAULTS.minGapMs;
+/** Firmware beats kept to match the QRS detector's complexes with ({@link FIRMWARE_BEAT_MATCH_MS}), ms: its decision lag is ≤ 1.5 mean RR, the mean capped at 2 s. */
+const FIRMWARE_BEATS_KEPT_MS = 3000;
+
+/**
+ * A firmware beat-output failure found (issue 12 item 3): the firmware's latest beat, and where the
+ * complexes the QRS detector found since then made it one (device time, ms). For the processor's
+ * log and metric (telemetry-pipeline.ts).
+ */
+export interface FirmwareOutage {
+  lastFirmwareBeatMs: number;
+  detectedAtMs: number;
+}
 /**
  * The patient's beat shapes survive a lead-off shorter than this, ms: the lead-off alarm's delay
  * (technical.ts, 10 s), which tells a patch that moved from electrodes that came off. Putting
@@ -160,6 +207,23 @@ export class EcgBeatSource {
   /** Device time the ECG continues at. */
   #nextEcgMs: number | undefined;
   #lastFirmwareBeatMs = -Infinity;
+  /**
+   * The current silence of the firmware's beats is its beat output failing ({@link
+   * FIRMWARE_OUTAGE_BEATS}): ECG-derived beats until the firmware's next beat.
+   */
+  #firmwareOutage = false;
+  /**
+   * In firmware mode ({@link #firmwareSilenceFails}): complexes like the dominant beat found in a
+   * row that the firmware did not report, and the latest complex like it in that row or reported
+   * by the firmware (undefined: the row is broken until the firmware reports such a complex).
+   */
+  #outageRun = { beats: 0, lastMs: undefined as number | undefined, dominant: undefined as object | undefined };
+  /** The firmware's beats of the last {@link FIRMWARE_BEATS_KEPT_MS} (device time, ms): the QRS detector finds their complexes up to ≈ 1.5 RR later. */
+  #firmwareBeatsMs: number[] = [];
+  /** Outages found since {@link takeFirmwareOutages} was last called. */
+  #outages: FirmwareOutage[] = [];
+  /** Complexes the QRS detector found in the current frame (device time, like the dominant beat). */
+  readonly #found: { tMs: number; dominant: object | undefined }[] = [];
   /** Device time up to which frames have been handed out. */
   #outUntilMs: number | undefined;
   #lastBeatMs: number | undefined;
@@ -239,6 +303,16 @@ export class EcgBeatSource {
    */
   noRhythm = false;
 
+  /**
+   * The firmware beat-output failures found since the last call (resets the list): each time the
+   * stream switched to ECG-derived beats inside a silence of the firmware's beats.
+   */
+  takeFirmwareOutages(): FirmwareOutage[] {
+    const out = this.#outages;
+    if (out.length > 0) this.#outages = [];
+    return out;
+  }
+
   /** Frames to analyse for one incoming frame (in device-time order), zero or more. */
   frames(frame: TelemetryFrame): TelemetryFrame[] {
     const resume = this.#resume;
@@ -246,14 +320,33 @@ export class EcgBeatSource {
     const exactly = resume !== undefined && this.#resumeExactly(resume, frame);
     const resumeFromMs = resume && !exactly ? this.#prime(resume, frame) : undefined;
     const endMs = frame.ts + frame.durMs;
-    if (frame.beats.length > 0) this.#lastFirmwareBeatMs = frame.ts + frame.beats.at(-1)!.off;
-    const firmware = frame.beats.length > 0 || endMs - this.#lastFirmwareBeatMs < FIRMWARE_BEAT_MEMORY_MS;
+    if (frame.beats.length > 0) {
+      this.#lastFirmwareBeatMs = frame.ts + frame.beats.at(-1)!.off;
+      this.#firmwareOutage = false;
+      this.#outageRun.beats = 0;
+      const fw = this.#firmwareBeatsMs;
+      for (const b of frame.beats) fw.push(frame.ts + b.off);
+      while (fw.length > 0 && fw[0]! < this.#lastFirmwareBeatMs - FIRMWARE_BEATS_KEPT_MS) fw.shift();
+    }
+    let firmware = frame.beats.length > 0 || (endMs - this.#lastFirmwareBeatMs < FIRMWARE_BEAT_MEMORY_MS && !this.#firmwareOutage);
     // A run of ECG that ends (lead-off, a hole, no ECG, another rate) hands out every beat found in
     // it; so does the run whose beats the firmware's take over from (its beat output was missing).
     // No complex comes twice at that switch: the run hands out only complexes decided before its
     // end (≥ ≈ 0.2 s before it, the MWI having peaked), the firmware only beats after it.
+    this.#found.length = 0;
+    const handedBeforeMs = this.#lastBeatMs;
     const ended = this.#feedEcg(frame, this.ecgMode, this.ecgMode && firmware);
     const before = ended ? [ended] : [];
+    const outage = firmware && !this.ecgMode && this.#firmwareSilenceFails();
+    if (outage && frame.beats.length === 0 && endMs - this.#lastFirmwareBeatMs >= SILENCE_PENDING_MS) {
+      firmware = false;
+      this.#firmwareOutage = true;
+      this.#outages.push({ lastFirmwareBeatMs: this.#lastFirmwareBeatMs, detectedAtMs: endMs });
+      // Complexes in the device time the firmware's frames have covered are gone with them (the
+      // output never goes back): the derived beats start where those frames ended.
+      const fromMs = this.#outUntilMs ?? -Infinity;
+      this.#beats = this.#beats.filter((b) => b.tMs >= fromMs);
+    }
     if (resume && !exactly && resumeFromMs !== undefined) this.#continueFrom(resume, frame.ts, resumeFromMs);
     this.noRhythm = this.ecgMode && !firmware && !frame.ecg && !frame.leadOff;
     if (this.noRhythm) {
@@ -263,6 +356,7 @@ export class EcgBeatSource {
       return before;
     }
     if (firmware || !frame.ecg || frame.leadOff) {
+      const wasEcgMode = this.ecgMode;
       this.ecgMode = false;
       this.#beats = [];
       // The derived beats up to here are superseded by this frame.
@@ -275,12 +369,28 @@ export class EcgBeatSource {
         if (endMs <= this.#outUntilMs) return [];
       }
       this.#outUntilMs = endMs;
-      return [...before, frame];
+      return [...before, wasEcgMode && frame.beats.length > 0 ? this.#afterDerived(frame, ended, handedBeforeMs) : frame];
     }
     this.ecgMode = true;
     const watermarkMs = this.#qrs ? this.#t0Ms + (this.#qrs.finalBefore * 1000) / this.#qrs.fsHz : frame.ts;
     const out = this.#handOut(frame, Math.floor(watermarkMs));
     return out ? [...before, out] : before;
+  }
+
+  /**
+   * The firmware's first frame with beats after ECG-derived ones: its first beat's RR is the
+   * firmware's interval since the last beat *it* reported, across the derived beats (after a beat
+   * output failure, the whole failure: a 9 s "interval" read as a brady beat, or, by a successor
+   * that has no derived beat before it, as an asystole since the firmware's last beat — silence.ts
+   * counts a device-measured RR). It becomes the interval from the last derived beat handed out
+   * (0, unknown, when there is none).
+   */
+  #afterDerived(frame: TelemetryFrame, ended: TelemetryFrame | undefined, handedBeforeMs: number | undefined): TelemetryFrame {
+    const lastEnded = ended?.beats.at(-1);
+    const lastMs = lastEnded ? ended!.ts + lastEnded.off : handedBeforeMs;
+    const rr = lastMs === undefined ? 0 : frame.ts + frame.beats[0]!.off - lastMs;
+    const first = { ...frame.beats[0]!, rr: rr > 0 && rr <= 0xffff ? rr : 0 };
+    return { ...frame, beats: [first, ...frame.beats.slice(1)] };
   }
 
   /**
@@ -375,11 +485,53 @@ export class EcgBeatSource {
 
   /** Keeps the detector's beats, in device time (whole ms, as the wire carries them), until they are handed out. */
   #keepFound(found: readonly QrsBeat[], qrs: QrsDetector): void {
-    for (const b of found) this.#beats.push({ tMs: Math.round(this.#t0Ms + ((b.sample + b.offset) * 1000) / qrs.fsHz), cls: b.cls });
+    for (const b of found) {
+      const tMs = Math.round(this.#t0Ms + ((b.sample + b.offset) * 1000) / qrs.fsHz);
+      this.#beats.push({ tMs, cls: b.cls });
+      // (Like the dominant beat: the template it matched, else undefined.)
+      const like = b.cls === 'N' && b.templateCorr >= MORPHOLOGY_DEFAULTS.matchCorr && qrs.dominantLearned;
+      this.#found.push({ tMs, dominant: like ? qrs.dominantToken : undefined });
+    }
+  }
+
+  /**
+   * In firmware mode: whether the complexes the QRS detector has found make the firmware's silence
+   * a failure of its beat output — {@link FIRMWARE_OUTAGE_BEATS} intervals in a row, each {@link
+   * OUTAGE_RR_MIN_MS} to {@link OUTAGE_RR_MAX_MS} long, between complexes like the patient's
+   * learned dominant beat (qrs-morphology.ts: class `N`, correlation ≥ `matchCorr` with it and not
+   * wider, the dominant beat learned from 15 beats), all but the first not reported by the
+   * firmware. "Dominant" is the template that was dominant at the latest complex the firmware did
+   * report and the detector saw like it (the two agreed on it): a shape that becomes dominant
+   * during a real asystole (tall P waves, unlike the QRS, voting beat after beat: qrs-morphology.ts)
+   * is another template, and never counts. Other complexes (ectopic, noisy, a P wave read as one)
+   * neither count nor break the row; an interval out of range starts it again at its complex; a
+   * restart of the detector (hole, lead-off) ends it until the firmware reports a complex again.
+   * The caller switches only once the firmware has been silent for {@link SILENCE_PENDING_MS}: a
+   * single beat the firmware missed is not its output failing.
+   */
+  #firmwareSilenceFails(): boolean {
+    const run = this.#outageRun;
+    for (const b of this.#found) {
+      if (b.dominant === undefined) continue;
+      if (this.#firmwareBeatsMs.some((t) => Math.abs(b.tMs - t) <= FIRMWARE_BEAT_MATCH_MS)) {
+        // A beat the firmware reported, as the QRS detector saw it: the shape the row counts.
+        run.beats = 0;
+        run.lastMs = b.tMs;
+        run.dominant = b.dominant;
+        continue;
+      }
+      if (b.tMs <= this.#lastFirmwareBeatMs || b.dominant !== run.dominant) continue;
+      const rr = run.lastMs === undefined ? NaN : b.tMs - run.lastMs;
+      run.beats = rr >= OUTAGE_RR_MIN_MS && rr < OUTAGE_RR_MAX_MS ? run.beats + 1 : 0;
+      run.lastMs = b.tMs;
+    }
+    return run.beats >= FIRMWARE_OUTAGE_BEATS;
   }
 
   #restart(qrs: QrsDetector | undefined): void {
     this.#qrs = qrs;
+    // (Intervals are not measured across the restart.)
+    this.#outageRun = { beats: 0, lastMs: undefined, dominant: undefined };
     this.#nextEcgMs = undefined;
     this.#beats = [];
     this.#lastBeatMs = undefined;
@@ -447,12 +599,16 @@ export class EcgBeatSource {
 
   /**
    * Device time of the firmware's latest beat, while it still makes this source trust the
-   * firmware (within {@link FIRMWARE_BEAT_MEMORY_MS} of the input); for the changelog.
+   * firmware (within {@link FIRMWARE_BEAT_MEMORY_MS} of the input, and its silence is not a beat
+   * output failure, {@link FIRMWARE_OUTAGE_BEATS}: then the record says `beatsFromEcg` instead and
+   * a successor goes on with ECG-derived beats); for the changelog.
    */
   recentFirmwareBeatMs(): number | undefined {
     // (In firmware mode the output is the input.)
     const untilMs = this.#outUntilMs;
     if (!Number.isFinite(this.#lastFirmwareBeatMs) || untilMs === undefined || untilMs - this.#lastFirmwareBeatMs >= FIRMWARE_BEAT_MEMORY_MS) return undefined;
+    // Its silence is a beat-output failure: the successor starts on ECG-derived beats (`beatsFromEcg`).
+    if (this.#firmwareOutage) return undefined;
     return this.#lastFirmwareBeatMs;
   }
 
@@ -463,6 +619,7 @@ export class EcgBeatSource {
    */
   rememberFirmwareBeat(timeMs: number): void {
     this.#lastFirmwareBeatMs = Math.max(this.#lastFirmwareBeatMs, timeMs);
+    this.#firmwareBeatsMs.push(timeMs);
   }
 
   /**

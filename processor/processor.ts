@@ -157,7 +157,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
     restoreEscalationGraceMs: options.restoreEscalationGraceMs ?? 5000,
     onDrop: (entry) => timers.clear(entry),
   });
-  const pipeline = new TelemetryPipeline({ streams, outputs, timers, clock, metrics });
+  const pipeline = new TelemetryPipeline({ streams, outputs, timers, clock, metrics, logger });
   const clinicianUpdates = metrics.counter('pb_processor_clinician_snapshots_total', 'Clinician snapshots (ack, resolve) read from the alerts stream');
 
   const handleBatch = (messages: ConsumedMessage[]) => lock.run(() => {

@@ -14,7 +14,7 @@ import { ClockBehindMonitor } from './clock-behind.ts';
 import { changedKinds, detectorsForCriteria, monitorsForCriteria } from './detector-set.ts';
 import { EcgStripRecorder, raisedPhysiological, type EcgStripOptions } from './ecg-strips.ts';
 import type { Detector, EpisodeChange, PendingContext } from './detectors/detector.ts';
-import { detectThroughBeatSource, EcgBeatSource } from './ecg-beats.ts';
+import { detectThroughBeatSource, EcgBeatSource, type FirmwareOutage } from './ecg-beats.ts';
 import { CONTINUITY_TOLERANCE_MS, PatientStream } from './patient-stream.ts';
 import { ReorderBuffer, type ReorderOptions } from './reorder-buffer.ts';
 import { STATE_SCHEMA, type StreamStateRecord } from './stream-state.ts';
@@ -56,6 +56,11 @@ export interface IngestResult {
   ecgBeatFrames: TelemetryFrame[];
   /** Derived beats dropped because they were found after their device time was handed out (ecg-beats.ts; should be 0). */
   droppedLateBeats: number;
+  /**
+   * The firmware's beat output failing while its ECG shows the patient's QRS complexes (ecg-beats.ts
+   * FIRMWARE_OUTAGE_BEATS): the stream switched to beats from its ECG inside the firmware's silence.
+   */
+  firmwareOutages: FirmwareOutage[];
 }
 
 const NO_STRIPS: EcgStrip[] = Object.freeze([]) as unknown as EcgStrip[];
@@ -164,7 +169,7 @@ export class StreamRuntime {
     const result = this.#ingest(frame, nowIso);
     const ecgBeatFrames = this.#ecgBeatFrames;
     this.#ecgBeatFrames = [];
-    return { ...result, strips: this.#takeStrips(), ecgBeatFrames, droppedLateBeats: this.#beats.takeDroppedLateBeats() };
+    return { ...result, strips: this.#takeStrips(), ecgBeatFrames, droppedLateBeats: this.#beats.takeDroppedLateBeats(), firmwareOutages: this.#beats.takeFirmwareOutages() };
   }
 
   /** The completed strips; a shared empty array when there are none (no allocation per frame). */
@@ -178,7 +183,7 @@ export class StreamRuntime {
     if (strips.length > 0) (this.#strips ??= []).push(...strips);
   }
 
-  #ingest(frame: TelemetryFrame, nowIso: string): Omit<IngestResult, 'strips' | 'ecgBeatFrames' | 'droppedLateBeats'> {
+  #ingest(frame: TelemetryFrame, nowIso: string): Omit<IngestResult, 'strips' | 'ecgBeatFrames' | 'droppedLateBeats' | 'firmwareOutages'> {
     const alerts: Alert[] = [];
     if (this.#replayUntilMs !== undefined && frame.ts + frame.durMs <= this.#replayUntilMs) {
       // Sent after the predecessor's frames on time, with the clock stepped back: late, not re-delivered.

@@ -105,8 +105,9 @@ export interface StreamStateRecord {
   ecgBeats?: EcgBeatState;
   /**
    * Device time of the firmware's latest beat while the processor still trusts the firmware's
-   * beats over its own QRS detection (ecg-beats.ts, 60 s): a successor restarting inside a silence
-   * the firmware reports keeps that silence (optional: older records have none).
+   * beats over its own QRS detection (ecg-beats.ts, 60 s, and not once the silence is found to be
+   * the firmware's beat output failing: then `beatsFromEcg`): a successor restarting inside a
+   * silence the firmware reports keeps that silence (optional: older records have none).
    */
   lastFirmwareBeatMs?: number;
   /**

@@ -9,6 +9,7 @@ import type { Alert } from '../contracts/alert.ts';
 import type { EcgStrip } from '../contracts/ecg-strip.ts';
 import type { TelemetryRecord } from '../contracts/telemetry.ts';
 import type { ConsumedMessage } from '../platform/bus/index.ts';
+import type { Logger } from '../platform/log.ts';
 import type { MetricsRegistry } from '../platform/metrics.ts';
 import type { HeartRatePoint, RrPoint } from '../platform/store/index.ts';
 import type { Clock } from './clock.ts';
@@ -25,6 +26,8 @@ export interface TelemetryPipelineOptions {
   timers: StreamTimers;
   clock: Clock;
   metrics: MetricsRegistry;
+  /** Where device faults found in the telemetry are logged (optional: tests without it log nothing). */
+  logger?: Logger;
 }
 
 export class TelemetryPipeline {
@@ -36,6 +39,7 @@ export class TelemetryPipeline {
   readonly #replayedFrames;
   readonly #invalid;
   readonly #droppedLateBeats;
+  readonly #firmwareOutages;
 
   constructor(options: TelemetryPipelineOptions) {
     this.#o = options;
@@ -46,6 +50,7 @@ export class TelemetryPipeline {
     this.#replayedFrames = m.counter('pb_processor_replayed_frames_total', 'Frames re-analysed after a restore (detector state only)');
     this.#invalid = m.counter('pb_processor_invalid_records_total', 'Records on the telemetry stream that could not be parsed');
     this.#droppedLateBeats = m.counter('pb_processor_ecg_beats_dropped_total', 'Beats derived from the ECG found after their device time had gone to the detectors, so dropped (should stay 0)');
+    this.#firmwareOutages = m.counter('pb_processor_firmware_beat_outages_total', 'Firmware beat output found failing (no beats while the ECG showed the patient\'s QRS complexes): beats taken from the ECG instead');
   }
 
   async analyse(messages: ConsumedMessage[]): Promise<void> {
@@ -73,6 +78,13 @@ export class TelemetryPipeline {
       if (result.late) this.#lateFrames.inc();
       if (result.replayed) this.#replayedFrames.inc();
       if (result.droppedLateBeats > 0) this.#droppedLateBeats.inc({}, result.droppedLateBeats);
+      for (const o of result.firmwareOutages) {
+        this.#firmwareOutages.inc();
+        // A device fault for its owners (no alarm condition of its own: the patient is monitored from the ECG meanwhile).
+        this.#o.logger?.warn('device firmware sends no beats while its ECG shows the patient\'s QRS complexes: beats detected in the ECG until it sends beats again', {
+          patientId, deviceId, lastFirmwareBeat: new Date(o.lastFirmwareBeatMs).toISOString(), detectedAt: new Date(o.detectedAtMs).toISOString(),
+        });
+      }
       alerts.push(...result.alerts);
       strips.push(...result.strips);
       // Beats detected in the ECG of a device that sends none are stored like firmware beats.

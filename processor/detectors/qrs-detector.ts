@@ -353,6 +353,16 @@ export class QrsDetector {
     return Number.isFinite(first) ? first : undefined;
   }
 
+  /** Its labeller has learned the patient's dominant beat (qrs-morphology.ts `dominantLearned`). */
+  get dominantLearned(): boolean {
+    return this.#morph.dominantLearned;
+  }
+
+  /** Which template is the dominant beat now (qrs-morphology.ts `dominantToken`). */
+  get dominantToken(): object | undefined {
+    return this.#morph.dominantToken;
+  }
+
   /** The beat shapes its labeller learned (qrs-morphology.ts), for a detector that continues this stream. */
   morphologyTemplates(): MorphologyTemplates | undefined {
     return this.#morph.templates();

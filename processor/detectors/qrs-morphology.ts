@@ -607,6 +607,26 @@ export class BeatMorphology {
     return rr < (0.875 * sum) / this.#nn.length;
   }
 
+  /**
+   * The patient's dominant beat is learned: as many of its beats as {@link
+   * LEARNED_AT_NORMAL_RATE_BEATS} (its decayed count, at any rate), and no turned patch is being
+   * checked for. ecg-beats.ts takes complexes like it in a silence of the firmware's beats for the
+   * patient's own (a bedside monitor's "learned" beat: its first 15 valid beats).
+   */
+  get dominantLearned(): boolean {
+    const dominant = this.#dominant();
+    return this.#polarityCheck === undefined && dominant !== undefined && dominant.weight >= this.#learnedWeight;
+  }
+
+  /**
+   * Which template is the dominant beat now, as an opaque token (the same while the same template
+   * stays dominant; another when another overtakes it or the templates are replaced): ecg-beats.ts
+   * counts complexes like the beat the firmware reported, not like a shape that became dominant since.
+   */
+  get dominantToken(): object | undefined {
+    return this.#dominant();
+  }
+
   #dominant(): Template | undefined {
     let d: Template | undefined;
     for (const t of this.#templates) if (!d || t.weight > d.weight) d = t;

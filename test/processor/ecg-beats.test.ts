@@ -4,6 +4,7 @@ import { syntheticEcgSource } from '../../device-sim/ecg-synth.ts';
 import { buildFrames, type TimedBeat } from '../../device-sim/frames.ts';
 import { createPrng } from '../../device-sim/prng.ts';
 import { EcgBeatSource, ecgBeatStateSchema, FIRMWARE_BEAT_MEMORY_MS } from '../../processor/ecg-beats.ts';
+import { ASYSTOLE_DEFAULTS } from '../../processor/detectors/asystole.ts';
 import { QrsDetector } from '../../processor/detectors/qrs-detector.ts';
 import { drawBeats, type Wave } from './detectors/drawn-beats.ts';
 
@@ -41,19 +42,58 @@ describe('ECG-derived beats in front of the detectors', () => {
     expect(src.ecgMode).toBe(true);
   });
 
-  it('passes frames with firmware beats through unchanged, and keeps trusting the firmware for a minute of silence', () => {
+  it('passes frames with firmware beats through unchanged; when they stop while the ECG shows the patient\'s QRS complexes (the beat output failed), the ECG-derived beats take over inside the silence, before it reaches the asystole criterion', () => {
     const beats = regular(500, 20_000, 800);
     const withEcg = [...buildFrames(beats, { t0Ms: T0, durationMs: 20_000, ecg: syntheticEcgSource(1, 250), battery: 90 })];
     const src = new EcgBeatSource();
     for (const f of withEcg) expect(src.frames(f)).toEqual([f]);
-    // Firmware reports silence (no beats) while the ECG still shows QRS: not overwritten by ECG beats…
+    const lastFirmwareBeatMs = beats.at(-1)!.tMs;
+    // The firmware's beats stop; the ECG goes on showing the same sinus rhythm.
     const silent = ecgOnly(regular(20_000, 90_000, 800), 70, { from: 20_000 });
-    const early = silent.filter((f) => f.ts + f.durMs - (T0 + 19_700) < FIRMWARE_BEAT_MEMORY_MS);
-    for (const f of early) expect(src.frames(f)).toEqual([f]);
-    // …until the firmware has been silent for FIRMWARE_BEAT_MEMORY_MS: then the ECG's beats are used.
-    const later = silent.slice(early.length).flatMap((f) => src.frames(f));
+    const out = silent.flatMap((f) => src.frames(f));
     expect(src.ecgMode).toBe(true);
-    expect(beatTimes(later).length).toBeGreaterThan(5);
+    // Before (the firmware trusted for FIRMWARE_BEAT_MEMORY_MS) the detectors saw a minute without a beat: a false asystole.
+    const seen = [lastFirmwareBeatMs, ...beatTimes(out)];
+    const longest = Math.max(...seen.slice(1).map((t, i) => t - seen[i]!));
+    expect(longest).toBeLessThan(ASYSTOLE_DEFAULTS.minGapMs);
+    expect(beatTimes(out).filter((t) => t < T0 + 20_000 + FIRMWARE_BEAT_MEMORY_MS).length).toBeGreaterThan(60);
+    // Reported once, and the silence is no longer kept for a successor (it starts on derived beats).
+    expect(src.takeFirmwareOutages()).toEqual([{ lastFirmwareBeatMs, detectedAtMs: expect.any(Number) }]);
+    expect(src.takeFirmwareOutages()).toEqual([]);
+    expect(src.recentFirmwareBeatMs()).toBeUndefined();
+    // The firmware's beats come back: trusted again at once, the first one's RR measured from the
+    // last derived beat (the firmware's own would span its whole failure).
+    const back = [...buildFrames(regular(90_000, 100_000, 800), { t0Ms: T0 + 90_000, durationMs: 10_000, ecg: syntheticEcgSource(1, 250), battery: 90 })];
+    const first = src.frames(back[0]!).at(-1)!;
+    expect(first).toEqual({ ...back[0]!, beats: [{ ...back[0]!.beats[0]!, rr: expect.any(Number) }, ...back[0]!.beats.slice(1)] });
+    // (The ECG's last beat before it is at 89.6 s, the firmware's first at 90 s.)
+    expect(Math.abs(first.beats[0]!.rr - 400)).toBeLessThanOrEqual(30);
+    for (const f of back.slice(1)) expect(src.frames(f)).toEqual([f]);
+    expect(src.ecgMode).toBe(false);
+  });
+
+  it('a real asystole keeps the firmware\'s silence: over a flat line, baseline noise, or P waves without QRS complexes (ventricular standstill), every frame passes unchanged for the minute, as before', () => {
+    const beats = regular(500, 20_000, 800);
+    const withEcg = [...buildFrames(beats, { t0Ms: T0, durationMs: 80_000, ecg: syntheticEcgSource(1, 250), battery: 90 })];
+    const random = createPrng(4);
+    const pEveryMs = 60_000 / 70;
+    const replacement = {
+      flat: () => 0,
+      noise: (t: number) => 40 * Math.sin((2 * Math.PI * 0.3 * t) / 1000) + 20 * (random() - 0.5) * 3.4,
+      // Tall P waves (0.4 mV): the QRS detector's thresholds fall after the last QRS and it finds
+      // them, unlike the patient's dominant beat (qrs-morphology.ts) — they must not count as QRS.
+      'P waves': (t: number) => {
+        const d = Math.min(t % pEveryMs, pEveryMs - (t % pEveryMs));
+        return 40 * Math.sin((2 * Math.PI * 0.3 * t) / 1000) + 10 * (random() - 0.5) * 3.4 + 400 * Math.exp(-0.5 * (d / 25) ** 2);
+      },
+    };
+    for (const [kind, uV] of Object.entries(replacement)) {
+      const src = new EcgBeatSource();
+      const frames = withEcg.map((f) => (f.ts < T0 + 20_000 ? f : { ...f, beats: [], hr: 0, ecg: { fs: 250, uV: f.ecg!.uV.map((_, i) => Math.round(uV(f.ts + i * 4))) } }));
+      const silent = frames.filter((f) => f.ts + f.durMs - beats.at(-1)!.tMs < FIRMWARE_BEAT_MEMORY_MS);
+      for (const f of silent) expect([kind, src.frames(f)]).toEqual([kind, [f]]);
+      expect([kind, src.takeFirmwareOutages()]).toEqual([kind, []]);
+    }
   });
 
   it('passes lead-off frames through and restarts the detector after them, with no beats from the flat lead', () => {

@@ -3,6 +3,7 @@ import type { TelemetryFrame } from '../../contracts/telemetry.ts';
 import { syntheticEcgSource } from '../../device-sim/ecg-synth.ts';
 import { beats, frames, processorSnapshots, startHarness, T0, type Harness } from './helpers.ts';
 import { InProcessBus } from '../../platform/bus/index.ts';
+import { createLogger } from '../../platform/log.ts';
 import { decodeV1 } from '../../gateway/decode-v1.ts';
 import { pacedEcg } from './detectors/paced-ecg.ts';
 import { QrsDetector } from '../../processor/detectors/qrs-detector.ts';
@@ -63,16 +64,32 @@ describe('processor with an ECG-only device (beats detected from the ECG, issue 
     expect(Math.abs(Date.parse(asystole[0]!.onset) - lastMs)).toBeLessThanOrEqual(50);
   });
 
-  it('keeps using the firmware beats of a device that sends them (the ECG is not re-detected)', async () => {
+  it('keeps using the firmware beats of a device that sends them (the ECG is not re-detected): a 5 s silence it reports over an ECG without QRS is an asystole from its last beat', async () => {
     const bus = new InProcessBus();
     h = await startHarness({ bus });
-    // The firmware reports a 5 s silence the ECG does not show (its beats are drawn regularly): firmware wins.
+    // (Over an ECG that shows the patient's complexes, the same silence is the firmware's beat
+    // output failing, and the processor's own beats take over: ecg-beats.ts FIRMWARE_OUTAGE_BEATS,
+    // test/processor/ecg-beats.test.ts.)
     const firmware = beats(T0, [{ rrMs: 800, count: 20 }, { rrMs: 5000, count: 1 }, { rrMs: 800, count: 20 }]);
-    const ecg = beats(T0, [{ rrMs: 800, count: 60 }]);
-    const withEcg = frames(ecg, 40_000, { ecg: syntheticEcgSource(3, 250), ecgFsHz: 250 });
-    const fw = frames(firmware, 40_000);
-    await h.send(withEcg.map((f, i) => ({ ...f, beats: fw[i]!.beats, hr: fw[i]!.hr })));
-    expect(processorSnapshots(bus).some((a) => a.kind === 'asystole')).toBe(true);
+    const withEcg = frames(firmware, 40_000, { ecg: syntheticEcgSource(3, 250), ecgFsHz: 250 });
+    await h.send(withEcg);
+    const asystole = processorSnapshots(bus).filter((a) => a.kind === 'asystole');
+    expect(new Set(asystole.map((a) => a.onset))).toEqual(new Set([new Date(firmware[19]!.tMs).toISOString()]));
+  });
+
+  it('a firmware whose beat output fails while the ECG shows the patient\'s complexes: no asystole, the failure counted in pb_processor_firmware_beat_outages_total and logged once', async () => {
+    const bus = new InProcessBus();
+    const lines: string[] = [];
+    h = await startHarness({ bus, logger: createLogger('info', {}, (l) => lines.push(l)) });
+    // Firmware beats for 20 s, then 20 s of frames with the same sinus ECG but no beats.
+    const sinus = frames(beats(T0, [{ rrMs: 800, count: 50 }]), 40_000, { ecg: syntheticEcgSource(3, 250), ecgFsHz: 250 });
+    await h.send(sinus.map((f) => (f.ts >= T0 + 20_000 ? { ...f, beats: [], hr: 0 } : f)));
+    expect(processorSnapshots(bus).filter((a) => a.kind === 'asystole')).toEqual([]);
+    expect(h.metrics.counter('pb_processor_firmware_beat_outages_total', '').get()).toBe(1);
+    const logged = lines.filter((l) => l.includes('firmware sends no beats'));
+    expect(logged).toHaveLength(1);
+    // (With the last firmware beat: 19.2 s; the one at 20 s is in the first frame without beats.)
+    expect(logged[0]).toContain(new Date(T0 + 19_200).toISOString());
   });
 
   it('a paced patient whose device flags pacer pulses (JSON v1 ecg.pace, decoded by the gateway): loss of capture raises the asystole; the paced beats are stored as Q', async () => {

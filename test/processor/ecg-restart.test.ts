@@ -125,15 +125,21 @@ describe('ECG-only device: a restart inside a brady/tachy alarm delay', () => {
 });
 
 describe('a device with firmware beats and ECG: a restart inside a silence the firmware reports', () => {
-  // The firmware reports no beat for 9 s from 20 s (asystole), while its ECG shows sinus rhythm
-  // throughout: the processor trusts the firmware's beats over its own QRS detection for 60 s
-  // after the firmware's last beat (ecg-beats.ts), before and after a restart alike.
-  const firmwareBeats = frames(beats(T0, [{ rrMs: 1000, count: 20 }, { rrMs: 9000, count: 1 }, { rrMs: 1000, count: 30 }]), 60_000);
+  // The firmware reports no beat for 9 s from 20 s. In `asystole` its ECG shows no QRS complex there
+  // either (a real asystole): the processor keeps the firmware's silence, before and after a
+  // restart alike. In `outage` the ECG shows the sinus rhythm throughout: the firmware's beat output
+  // failed, and the processor's QRS detector finds the patient's complexes in the silence
+  // (ecg-beats.ts FIRMWARE_OUTAGE_BEATS) — no asystole. Until issue 12 item 3 the firmware was
+  // trusted for 60 s after its last beat, and this was a 9 s asystole alarm (high priority).
+  const rhythm = beats(T0, [{ rrMs: 1000, count: 20 }, { rrMs: 9000, count: 1 }, { rrMs: 1000, count: 30 }]);
+  const firmwareBeats = frames(rhythm, 60_000);
   const sinusEcg = frames(beats(T0, [{ rrMs: 1000, count: 60 }]), 60_000, { ecg: syntheticEcgSource(7, 250), ecgFsHz: 250 });
-  const list = firmwareBeats.map((f, i) => ({ ...f, ecg: sinusEcg[i]!.ecg }));
+  const asystoleEcg = frames(rhythm, 60_000, { ecg: syntheticEcgSource(7, 250), ecgFsHz: 250 });
+  const asystole = firmwareBeats.map((f, i) => ({ ...f, ecg: asystoleEcg[i]!.ecg }));
+  const outage = firmwareBeats.map((f, i) => ({ ...f, ecg: sinusEcg[i]!.ecg }));
   const OPTIONS_FW: StreamRuntimeOptions = { ...OPTIONS, ecgStrips: false };
 
-  const asystoles = (restartAfter?: number, edit?: (r: StreamStateRecord) => StreamStateRecord) => {
+  const asystoles = (list: TelemetryFrame[], restartAfter?: number, edit?: (r: StreamStateRecord) => StreamStateRecord) => {
     let rt = new StreamRuntime(OPTIONS_FW);
     const out: { at: number; onset: string; revision: number; end: string | undefined }[] = [];
     for (const [i, f] of list.entries()) {
@@ -146,14 +152,25 @@ describe('a device with firmware beats and ECG: a restart inside a silence the f
     return out;
   };
 
-  const reference = asystoles();
+  const reference = asystoles(asystole);
 
   it('raises and ends the asystole as an uninterrupted processor does', () => {
     expect(reference.map((a) => [a.revision, a.onset])).toEqual([[1, iso(T0 + 20_000)], [2, iso(T0 + 20_000)]]);
     // Restarts 2 s and 3 s into the silence (before the alarm; the record keeps the silence, silence.ts) and after it.
-    for (const after of [21, 22, 25]) expect([after, asystoles(after)]).toEqual([after, reference]);
+    for (const after of [21, 22, 25]) expect([after, asystoles(asystole, after)]).toEqual([after, reference]);
     // 1 s into it the record does not keep the silence: counted from the successor's first frame (1 s late), still from the firmware's beats.
-    expect(asystoles(20).map((a) => [a.at, a.onset])).toEqual([[reference[0]!.at + 1, iso(T0 + 21_000)], [reference[1]!.at, iso(T0 + 21_000)]]);
+    expect(asystoles(asystole, 20).map((a) => [a.at, a.onset])).toEqual([[reference[0]!.at + 1, iso(T0 + 21_000)], [reference[1]!.at, iso(T0 + 21_000)]]);
+  });
+
+  it('the firmware\'s beat output failing while the ECG shows the patient\'s complexes raises no asystole, nor after a restart once the processor has switched to them (the record then trusts the firmware no longer)', () => {
+    expect(asystoles(outage)).toEqual([]);
+    for (const after of [22, 23, 25, 28]) {
+      let rt = new StreamRuntime(OPTIONS_FW);
+      for (const f of outage.slice(0, after + 1)) rt.ingest(f, iso(f.ts + f.durMs));
+      const record = parseStreamState(JSON.parse(JSON.stringify(rt.record('a', 0))))!;
+      expect([after, record.lastFirmwareBeatMs, record.beatsFromEcg]).toEqual([after, undefined, true]);
+      expect([after, asystoles(outage, after)]).toEqual([after, []]);
+    }
   });
 
   it('without the firmware beat in the record (an older processor) the successor detects its own beats in the ECG instead: no asystole', () => {
@@ -165,7 +182,7 @@ describe('a device with firmware beats and ECG: a restart inside a silence the f
     // the asystole still came, 6 s late, but only by accident: the derived beats not yet handed out
     // when the firmware's beats came back were dropped, and across that hole the firmware's first
     // interval (9 s) was taken as a silence of its own.
-    expect(asystoles(22, old)).toEqual([]);
+    expect(asystoles(outage, 22, old)).toEqual([]);
   });
 });
 
