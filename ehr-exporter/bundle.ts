@@ -23,7 +23,7 @@ import { HEART_RATE_CODINGS, PROCEDURE_CATEGORY, SYSTEMS } from './codes.ts';
 import { identifierQuery } from './fhir-client.ts';
 import type { Annotation, Bundle, BundleEntry, Communication, Device, FhirResource, Identifier, Observation, Reference } from './fhir-types.ts';
 import { businessIdentifier, IDENTIFIER_SEPARATOR, toInstant } from './identifier.ts';
-import { alertToCommunication, alertToEndCommunication } from './communication.ts';
+import { alertToCommunication, alertToEndCommunication, alertToResolvedCommunication } from './communication.ts';
 import type { HrWindow } from './hr-summaries.ts';
 import { alertToObservation } from './observation.ts';
 import { alertRrSeries, meanRrObservation, sdnnObservation } from './rr-hrv.ts';
@@ -311,9 +311,10 @@ export function alertBundle(alert: Alert, o: AlertBundleOptions): Bundle {
 /**
  * A technical alert (lead-off, signal loss, low battery) as a transaction of the Device and its
  * Communication `notification` (§2.5; communication.ts), the sender being the Device resource;
- * once the condition ended, a third entry: the end notice, `inResponseTo` the onset's (its
- * `urn:uuid:`, which the server resolves to the onset Communication created now or found
- * existing). All conditional creates: every snapshot of the alarm may send it again.
+ * once a clinician resolved it, the resolution notice, and once the condition ended, the end notice,
+ * each `inResponseTo` the onset's (its `urn:uuid:`, which the server resolves to the onset
+ * Communication created now or found existing). All conditional creates: every snapshot of the
+ * alarm may send them again.
  */
 export function technicalBundle(alert: Alert, o: Omit<AlertBundleOptions, 'strip' | 'existingEcgReference'>): Bundle {
   const uuid = o.uuid ?? randomUUID;
@@ -321,10 +322,11 @@ export function technicalBundle(alert: Alert, o: Omit<AlertBundleOptions, 'strip
   const onsetUrl = `urn:uuid:${uuid()}`;
   const withRefs = (c: Communication): Communication => ({ ...c, subject: { reference: o.patientReference }, sender: { reference: deviceUrl } });
   const entries = [createEntry(deviceUrl, deviceResource(o.deviceSystem, alert.deviceId)), createEntry(onsetUrl, withRefs(alertToCommunication(alert, { identifierSystem: o.identifierSystem })))];
-  const end = alertToEndCommunication(alert, { identifierSystem: o.identifierSystem });
-  if (end) {
-    const notice: Communication = { ...withRefs(end), inResponseTo: [{ reference: onsetUrl }] };
-    entries.push(createEntry(`urn:uuid:${uuid()}`, notice));
+  // The resolution first: it usually comes while the condition holds (communication.ts).
+  for (const notice of [alertToResolvedCommunication(alert, { identifierSystem: o.identifierSystem }), alertToEndCommunication(alert, { identifierSystem: o.identifierSystem })]) {
+    if (!notice) continue;
+    const inResponse: Communication = { ...withRefs(notice), inResponseTo: [{ reference: onsetUrl }] };
+    entries.push(createEntry(`urn:uuid:${uuid()}`, inResponse));
   }
   return { resourceType: 'Bundle', type: 'transaction', entry: entries };
 }

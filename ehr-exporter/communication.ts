@@ -13,9 +13,19 @@
  * sent and need update/read scopes the exporter does not ask for: `system/Communication.cs`).
  * Its identifier is the onset's with `/end`: one per alarm, a conditional create like the onset's,
  * so a re-delivered or re-published end (a restart) creates nothing new.
+ *
+ * A clinician who resolves a technical alarm while its condition continues (leads taken off for a
+ * shower, resolved "patient showering") is a third message, `… resolved` (who, when, why, and that
+ * the condition was still present), identifier the onset's with `/resolved`, also `inResponseTo`
+ * the onset's (EHR walk: the chart got nothing until the leads were back on, while HL7 had the
+ * resolution at once, PCD-04 phase end). The end notice still follows when the condition ends: it
+ * is another event (the record's gap closes; the processor publishes that end for the EHR,
+ * processor/alarm-lifecycle.ts), and without it the chart would keep "still present" for ever,
+ * the fault the end notice fixed. One of each per alarm; `/end` keeps meaning the condition ended.
  */
 import type { Alert, AlertKind, AlertPriority } from '../contracts/alert.ts';
 import { TECHNICAL_KINDS } from '../contracts/alert.ts';
+import { SYSTEM_ACTOR } from '../processor/alarm-lifecycle.ts';
 import { NOTIFICATION_CATEGORY } from './codes.ts';
 import type { Communication, Identifier } from './fhir-types.ts';
 import { businessIdentifier, IDENTIFIER_SEPARATOR, toInstant } from './identifier.ts';
@@ -43,8 +53,23 @@ export function technicalCommunicationIdentifier(alert: Alert, identifierSystem:
 
 /** `{deviceId}/notification/{kind}/{onsetInstant}/end`: the end notice of the alarm the onset's identifier names (one per alarm). */
 export function technicalEndCommunicationIdentifier(alert: Alert, identifierSystem: string): Identifier {
+  return laterNoticeIdentifier(alert, identifierSystem, 'end');
+}
+
+function laterNoticeIdentifier(alert: Alert, identifierSystem: string, suffix: 'end' | 'resolved'): Identifier {
   const onset = technicalCommunicationIdentifier(alert, identifierSystem);
-  return { system: onset.system, value: `${onset.value}${IDENTIFIER_SEPARATOR}end` };
+  return { system: onset.system, value: `${onset.value}${IDENTIFIER_SEPARATOR}${suffix}` };
+}
+
+/** `{deviceId}/notification/{kind}/{onsetInstant}/resolved`: the notice of a clinician's resolution of that alarm (one per alarm). */
+export function technicalResolvedCommunicationIdentifier(alert: Alert, identifierSystem: string): Identifier {
+  return laterNoticeIdentifier(alert, identifierSystem, 'resolved');
+}
+
+/** Resolved by someone, not closed by the processor because the condition ended on its own. */
+function clinicianResolution(alert: Alert): { by: string; at: string; reason: string } | undefined {
+  if (alert.resolvedAt === undefined || alert.resolvedBy === SYSTEM_ACTOR) return undefined;
+  return { by: alert.resolvedBy ?? 'unknown', at: toInstant(alert.resolvedAt, 'alert.resolvedAt'), reason: alert.resolveReason ? ` — “${alert.resolveReason}”` : '' };
 }
 
 function technicalLabel(alert: Alert): string {
@@ -53,6 +78,22 @@ function technicalLabel(alert: Alert): string {
     throw new TypeError(`alert kind ${alert.kind} is physiological; it maps to a rhythm Observation, not a Communication`);
   }
   return label;
+}
+
+/** The Communication `notification` every notice of a technical alarm is (onset, resolution, end): what differs is passed in. */
+function notice(alert: Alert, n: { identifier: Identifier; priority: Communication['priority']; topic: string; sent: string; text: string }): Communication {
+  return {
+    resourceType: 'Communication',
+    identifier: [n.identifier],
+    status: 'completed',
+    category: [{ coding: [{ ...NOTIFICATION_CATEGORY }] }],
+    priority: n.priority,
+    subject: { reference: `Patient/${alert.patientId}` },
+    topic: { text: n.topic },
+    sent: n.sent,
+    sender: { reference: `Device/${alert.deviceId}` },
+    payload: [{ contentString: n.text }],
+  };
 }
 
 /** "45 s", "12 min", "3 h 5 min": how long the condition lasted, as the notice says it. */
@@ -76,18 +117,36 @@ export function alertToEndCommunication(alert: Alert, options: CommunicationMapp
   const end = toInstant(alert.end, 'alert.end');
   // Why the lifecycle closed it, when it was not the condition ending on its own (an end estimated after a restart).
   const why = alert.evidence.note ? ` ${alert.evidence.note}` : '';
-  return {
-    resourceType: 'Communication',
-    identifier: [technicalEndCommunicationIdentifier(alert, options.identifierSystem)],
-    status: 'completed',
-    category: [{ coding: [{ ...NOTIFICATION_CATEGORY }] }],
+  const resolved = clinicianResolution(alert);
+  const resolvedText = resolved ? ` Alarm resolved by ${resolved.by} at ${resolved.at}.` : '';
+  return notice(alert, {
+    identifier: technicalEndCommunicationIdentifier(alert, options.identifierSystem),
     priority: 'routine',
-    subject: { reference: `Patient/${alert.patientId}` },
-    topic: { text: `${label} ended` },
+    topic: `${label} ended`,
     sent: toInstant(alert.updatedAt, 'alert.updatedAt'),
-    sender: { reference: `Device/${alert.deviceId}` },
-    payload: [{ contentString: `Technical alarm ended: ${label} on device ${alert.deviceId} from ${onset} to ${end} (${lasted(Date.parse(end) - Date.parse(onset))}).${why}` }],
-  };
+    text: `Technical alarm ended: ${label} on device ${alert.deviceId} from ${onset} to ${end} (${lasted(Date.parse(end) - Date.parse(onset))}).${why}${resolvedText}`,
+  });
+}
+
+/**
+ * The notice of a technical alert resolved by a clinician (`resolvedBy` not the processor), or
+ * undefined otherwise. Sent at the resolution (`resolvedAt`), routine; says whether the condition
+ * was still present then (no `end` in the snapshot) or had ended. `inResponseTo` left to the caller.
+ * @throws TypeError for physiological kinds; RangeError when onset/end/resolvedAt are not ISO 8601 times.
+ */
+export function alertToResolvedCommunication(alert: Alert, options: CommunicationMappingOptions): Communication | undefined {
+  const label = technicalLabel(alert);
+  const resolved = clinicianResolution(alert);
+  if (!resolved) return undefined;
+  const onset = toInstant(alert.onset, 'alert.onset');
+  const condition = alert.end === undefined ? `was still present then (since ${onset})` : `ended at ${toInstant(alert.end, 'alert.end')} (since ${onset})`;
+  return notice(alert, {
+    identifier: technicalResolvedCommunicationIdentifier(alert, options.identifierSystem),
+    priority: 'routine',
+    topic: `${label} resolved`,
+    sent: resolved.at,
+    text: `Technical alarm resolved: ${label} on device ${alert.deviceId}, resolved by ${resolved.by} at ${resolved.at}${resolved.reason}; the condition ${condition}.`,
+  });
 }
 
 /**
@@ -96,16 +155,11 @@ export function alertToEndCommunication(alert: Alert, options: CommunicationMapp
 export function alertToCommunication(alert: Alert, options: CommunicationMappingOptions): Communication {
   const label = technicalLabel(alert);
   const onset = toInstant(alert.onset, 'alert.onset');
-  return {
-    resourceType: 'Communication',
-    identifier: [technicalCommunicationIdentifier(alert, options.identifierSystem)],
-    status: 'completed',
-    category: [{ coding: [{ ...NOTIFICATION_CATEGORY }] }],
+  return notice(alert, {
+    identifier: technicalCommunicationIdentifier(alert, options.identifierSystem),
     priority: PRIORITY[alert.priority],
-    subject: { reference: `Patient/${alert.patientId}` },
-    topic: { text: label },
+    topic: label,
     sent: toInstant(alert.detectedAt, 'alert.detectedAt'),
-    sender: { reference: `Device/${alert.deviceId}` },
-    payload: [{ contentString: `Technical alarm: ${label} on device ${alert.deviceId} since ${onset}.` }],
-  };
+    text: `Technical alarm: ${label} on device ${alert.deviceId} since ${onset}.`,
+  });
 }

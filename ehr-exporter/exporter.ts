@@ -12,7 +12,7 @@
  *   that interval of the one the record holds;
  * - technical alerts → Device + Communication `notification` (§2.5), and once the condition ended
  *   a second Communication, the end notice, `inResponseTo` the first (communication.ts: why not an
- *   update); or skipped by option.
+ *   update), and when a clinician resolved it a resolution notice likewise; or skipped by option.
  * Patients are found by MRN and Devices by their identifier (identity.ts); our ids never become FHIR ids.
  *
  * Failures, by whom they concern:
@@ -678,8 +678,9 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
     const patientReference = await patients.reference(alert.patientId, { signal });
     const bundle = technicalBundle(alert, { identifierSystem, deviceSystem, patientReference });
     const response = await fhir.transaction(bundle, { signal });
-    // The last entry is what this snapshot adds: the onset notice, or the end notice once it ended.
-    return { resourceType: 'Communication', result: transactionCreated(response, bundle.entry!.length - 1) ? 'created' : 'existing' };
+    // Created when any notice is new (onset, a clinician's resolution, end); entry 0 is the Device.
+    const created = bundle.entry!.some((_, i) => i > 0 && transactionCreated(response, i));
+    return { resourceType: 'Communication', result: created ? 'created' : 'existing' };
   };
 
   const handleBatch = async (messages: ConsumedMessage[]): Promise<void> => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { alertToCommunication, alertToEndCommunication } from '../../ehr-exporter/communication.ts';
+import { alertToCommunication, alertToEndCommunication, alertToResolvedCommunication } from '../../ehr-exporter/communication.ts';
 import { describeIssues, technicalCommunicationProblems, validateFhir } from '../helpers/fhir-validate.ts';
 import { IDENTIFIER_SYSTEM, makeAlert } from './fixtures.ts';
 
@@ -49,6 +49,32 @@ describe('alertToCommunication', () => {
     expect(() => alertToEndCommunication(makeAlert('asystole', { end: '2026-01-01T00:00:10Z' }), options)).toThrow(TypeError);
   });
 
+  // EHR walk: a clinician resolved a lead-off while the leads were still off; the chart got nothing
+  // until they were back on (HL7 had the resolution at once).
+  it('maps a clinician\'s resolution while the condition holds to its own notice; the later end notice names it', () => {
+    const resolved = makeAlert('lead_off', { state: 'resolved', resolvedBy: 'nurse-kim', resolvedAt: '2026-01-01T00:02:00Z', resolveReason: 'patient showering', revision: 4, updatedAt: '2026-01-01T00:02:00.000Z' });
+    expect(alertToEndCommunication(resolved, options)).toBeUndefined();
+    expect(alertToResolvedCommunication(resolved, options)).toEqual({
+      resourceType: 'Communication',
+      identifier: [{ system: IDENTIFIER_SYSTEM, value: 'patch-0001/notification/lead_off/2026-01-01T00:00:03.000Z/resolved' }],
+      status: 'completed',
+      category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/communication-category', code: 'notification', display: 'Notification' }] }],
+      priority: 'routine',
+      subject: { reference: 'Patient/p-001' },
+      topic: { text: 'Leads off resolved' },
+      sent: '2026-01-01T00:02:00.000Z',
+      sender: { reference: 'Device/patch-0001' },
+      payload: [{ contentString: 'Technical alarm resolved: Leads off on device patch-0001, resolved by nurse-kim at 2026-01-01T00:02:00.000Z — “patient showering”; the condition was still present then (since 2026-01-01T00:00:03.000Z).' }],
+    });
+    // The condition ends later: the resolution notice of that snapshot is the same message (same identifier), and the end notice says who resolved it.
+    const ended = { ...resolved, end: '2026-01-01T00:31:03Z', revision: 5, updatedAt: '2026-01-01T00:31:14.000Z' };
+    expect(alertToResolvedCommunication(ended, options)?.identifier).toEqual(alertToResolvedCommunication(resolved, options)?.identifier);
+    expect(alertToEndCommunication(ended, options)?.payload[0]?.contentString).toBe('Technical alarm ended: Leads off on device patch-0001 from 2026-01-01T00:00:03.000Z to 2026-01-01T00:31:03.000Z (31 min). Alarm resolved by nurse-kim at 2026-01-01T00:02:00.000Z.');
+    // Closed by the processor because the condition ended on its own: no resolution notice.
+    expect(alertToResolvedCommunication(makeAlert('lead_off', { end: '2026-01-01T00:04:03Z', state: 'resolved', resolvedBy: 'pulsebridge-processor', resolvedAt: '2026-01-01T00:04:14Z' }), options)).toBeUndefined();
+    expect(alertToResolvedCommunication(makeAlert('lead_off'), options)).toBeUndefined();
+  });
+
   it('refuses physiological alerts', () => {
     expect(() => alertToCommunication(makeAlert('asystole'), options)).toThrow(TypeError);
   });
@@ -56,7 +82,8 @@ describe('alertToCommunication', () => {
   it('produces Communications that pass validateResource and our checks for every technical kind', () => {
     const problems = (['lead_off', 'signal_loss', 'low_battery'] as const).flatMap((kind) => {
       const ended = makeAlert(kind, { end: '2026-01-01T00:05:00Z', revision: 2 });
-      return [alertToCommunication(makeAlert(kind), options), alertToEndCommunication(ended, options)!].flatMap((c) =>
+      const resolved = makeAlert(kind, { state: 'resolved', resolvedBy: 'nurse-kim', resolvedAt: '2026-01-01T00:02:00Z', revision: 2 });
+      return [alertToCommunication(makeAlert(kind), options), alertToEndCommunication(ended, options)!, alertToResolvedCommunication(resolved, options)!].flatMap((c) =>
         [...describeIssues(validateFhir(c as never).errors), ...technicalCommunicationProblems(c, IDENTIFIER_SYSTEM)].map((p) => `${kind} ${c.topic.text}: ${p}`));
     });
     expect(problems).toEqual([]);

@@ -538,6 +538,38 @@ describe('EHR exporter: delivery you can operate', () => {
     expect(await search<MedplumDevice>('Device')).toHaveLength(1);
   });
 
+  // EHR walk: a clinician resolved a lead-off while the leads were still off (a shower); FHIR got
+  // nothing until the condition ended, HL7 had the resolution at once. Now the resolution is its
+  // own notice at once, and the end still follows (the chart learns when the gap closed): one of each.
+  it('tells the EHR when a clinician resolves a technical alarm whose condition continues, and still when it ends; each once', async () => {
+    const raised = makeAlert('lead_off');
+    const resolved = makeAlert('lead_off', { revision: 2, state: 'resolved', resolvedBy: 'nurse-kim', resolvedAt: '2026-01-01T00:02:00.000Z', resolveReason: 'patient showering', updatedAt: '2026-01-01T00:02:00.000Z' });
+    const ended = { ...resolved, revision: 3, end: '2026-01-01T00:31:03Z', updatedAt: '2026-01-01T00:31:14.000Z' };
+    const { exporter: e, metrics } = exporter();
+    await e.handleBatch([consumed(envelope(raised), 0), consumed(envelope(resolved, 'clinician'), 1), consumed(envelope(resolved, 'clinician'), 1)]);
+    const atResolve = await search<MedplumCommunication>('Communication');
+    expect(atResolve.map((c) => c.topic?.text).sort()).toEqual(['Leads off', 'Leads off resolved']);
+    const onset = atResolve.find((c) => c.topic?.text === 'Leads off')!;
+    const notice = atResolve.find((c) => c.topic?.text === 'Leads off resolved')!;
+    expect(notice.inResponseTo).toEqual([{ reference: `Communication/${onset.id}` }]);
+    expect(notice.sent).toBe('2026-01-01T00:02:00.000Z');
+    expect(notice.payload?.[0]?.contentString).toMatch(/resolved by nurse-kim at 2026-01-01T00:02:00.000Z — “patient showering”; the condition was still present then/);
+
+    await e.handleBatch([consumed(envelope(ended), 2)]);
+    const { exporter: restarted } = exporter();
+    await restarted.handleBatch([consumed(envelope(resolved, 'clinician'), 1), consumed(envelope(ended), 2)]);
+    const stored = await search<MedplumCommunication>('Communication');
+    expect(stored.map((c) => c.topic?.text).sort()).toEqual(['Leads off', 'Leads off ended', 'Leads off resolved']);
+    const end = stored.find((c) => c.topic?.text === 'Leads off ended')!;
+    expect(end.inResponseTo).toEqual([{ reference: `Communication/${onset.id}` }]);
+    expect(end.payload?.[0]?.contentString).toMatch(/to 2026-01-01T00:31:03.000Z \(31 min\)\. Alarm resolved by nurse-kim/);
+    for (const c of stored) {
+      expect(describeIssues(validateFhir(c).errors)).toEqual([]);
+      expect(technicalCommunicationProblems(c, IDENTIFIER_SYSTEM)).toEqual([]);
+    }
+    expect(exportsCount(metrics, 'Communication', 'created')).toBe(3);
+  });
+
   it('an end seen without its onset (the onset dead-lettered, or exported before the exporter existed) writes both notices, linked', async () => {
     const ended = makeAlert('signal_loss', { revision: 4, end: '2026-01-01T00:00:45Z', state: 'resolved', resolvedBy: 'pulsebridge-processor', resolvedAt: '2026-01-01T00:00:46.000Z', updatedAt: '2026-01-01T00:00:46.000Z' });
     const { exporter: e } = exporter();

@@ -157,7 +157,7 @@ export function technicalCommunicationProblems(comm: Json, expectedIdentifierSys
   if (!COMMUNICATION_STATUS.has(comm.status)) p.push(`status ${comm.status} not in R4 event-status`);
   if (!['routine', 'urgent', 'asap', 'stat'].includes(comm.priority)) p.push(`priority ${comm.priority}`);
   if (comm.identifier?.length !== 1 || comm.identifier[0].system !== expectedIdentifierSystem) p.push('expected exactly one identifier with our system');
-  if (!/^[A-Za-z0-9._-]{1,64}\/notification\/[a-z_]+\/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z(\/end)?$/.test(comm.identifier?.[0]?.value ?? '')) p.push(`identifier.value ${comm.identifier?.[0]?.value}`);
+  if (!/^[A-Za-z0-9._-]{1,64}\/notification\/[a-z_]+\/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z(\/end|\/resolved)?$/.test(comm.identifier?.[0]?.value ?? '')) p.push(`identifier.value ${comm.identifier?.[0]?.value}`);
   if (!has(comm.category?.[0], 'http://terminology.hl7.org/CodeSystem/communication-category', 'notification')) p.push('category is not communication-category#notification');
   if (!new RegExp(`^Patient/${FHIR_ID}$`).test(comm.subject?.reference ?? '')) p.push(`subject ${comm.subject?.reference}`);
   if (!new RegExp(`^Device/${FHIR_ID}$`).test(comm.sender?.reference ?? '')) p.push(`sender ${comm.sender?.reference}`);
