@@ -2,7 +2,8 @@
  * Delivers persistent device commands (device-protocol.md "Commands") and correlates their
  * results. A command is sent to `pb/v1/dev/{id}/cmd` at QoS 1 when its device has subscribed
  * to that topic here: at once when the device subscribes (pending ones, and delivered ones it
- * has not answered — it may have missed them when its connection dropped), and for commands
+ * has not answered — it may have missed them when its connection dropped — unless its persistent
+ * session re-sent them on this connection already), and for commands
  * created later (by the API or the CLI, possibly in another process) when the poll sees the
  * store's change counter move. The result on `…/cmd/ack` is matched by command id and device.
  */
@@ -35,10 +36,23 @@ export class CommandDispatcher {
     this.#o = options;
   }
 
-  /** The device subscribed to its command topic: send what waits for it. */
-  async subscribed(deviceId: string): Promise<void> {
+  /**
+   * The device subscribed to its command topic (or reconnected to a session that holds the
+   * subscription): send what waits for it. `inFlight`: ids of commands this connection already
+   * got again from its persistent session — aedes re-sends a PUBLISH the device had not PUBACKed
+   * when it reconnects with clean session false [MQTT-4.4.0-1] — which are not sent a second time
+   * (each unanswered command reaches the device once per connection; the session keeps it until
+   * the PUBACK, and the next connection gets it from one of the two again).
+   */
+  async subscribed(deviceId: string, inFlight: ReadonlySet<string> = new Set()): Promise<void> {
     this.#subscribed.add(deviceId);
-    await this.#deliver(this.#o.store.deliverable(deviceId));
+    const waiting = this.#o.store.deliverable(deviceId);
+    for (const c of waiting) {
+      if (!inFlight.has(c.id)) continue;
+      this.#o.counter.inc({ event: 'session_resent' });
+      this.#o.logger.debug('device command re-sent by the MQTT session, not sent again', { deviceId, commandId: c.id });
+    }
+    await this.#deliver(waiting.filter((c) => !inFlight.has(c.id)));
   }
 
   /** Unsubscribed or disconnected. */

@@ -196,6 +196,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const clientsByDevice = new Map<string, Client>();
   /** Why we (or an error) ended a connection, for the liveness record. */
   const closeReasons = new WeakMap<Client, string>();
+  /** Per connection, the ids of commands its persistent session re-sent at CONNECT (authorizeForward). */
+  const sessionResent = new WeakMap<Client, Set<string>>();
   /** Per connection, the release of the last device message's acknowledgement (authorizePublish: in receive order). */
   const ackOrder = new WeakMap<Client, Promise<void>>();
 
@@ -218,7 +220,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const busInFlightWaits = metrics.counter('pb_gateway_bus_in_flight_waits_total', 'Device messages that waited because the in-flight cap was reached');
   const connected = metrics.gauge('pb_gateway_connected_devices', 'Devices currently connected');
   const skewGauge = metrics.gauge('pb_gateway_device_clock_skew_seconds', 'Smoothed device clock minus gateway clock, per device');
-  const commandEvents = metrics.counter('pb_gateway_commands_total', 'Device command events: delivered, redelivered, ok, error, timed_out, expired, late, duplicate');
+  const commandEvents = metrics.counter('pb_gateway_commands_total', 'Device command events: delivered, redelivered, session_resent (re-sent by the persistent MQTT session, not by the gateway), ok, error, timed_out, expired, late, duplicate');
   const packetsRefused = metrics.counter('pb_gateway_packets_refused_total', 'MQTT packets refused while reading (connection closed), by reason and packet type');
   const publishDowngraded = metrics.counter('pb_gateway_publish_downgraded_total', 'Device messages accepted with a flag the contract does not allow removed, by flag (retain)');
   const telemetryQos0 = metrics.counter('pb_gateway_telemetry_qos0_total', 'Telemetry frames published with QoS 0 (the contract asks for QoS 1; accepted, without a delivery guarantee)');
@@ -467,6 +469,25 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
     // Telemetry, status and command results have done their work in authorizePublish; nobody
     // may subscribe to them, so there is nothing to forward.
+
+    // Commands only. A PUBLISH forwarded while the connection is still in its CONNECT handling, to
+    // a persistent session, is aedes re-sending what the session holds unacknowledged, with its
+    // original packet id (lib/handlers/connect.js emptyQueue, before 'clientReady'; for a clean
+    // session emptyQueue drops it instead; a live delivery racing the CONNECT is written to this
+    // connection just the same). Noted so the dispatcher does not send the same command again on
+    // this connection (firmware walk 2026-12-07: it arrived twice, the session's copy and ours).
+    authorizeForward(client, packet) {
+      const deviceId = identities.get(client)?.deviceId;
+      if (deviceId && client.connecting && !client.clean && packet.topic === deviceTopics(deviceId).cmd) {
+        const id = commandIdOf(packet.payload);
+        if (id !== undefined) {
+          const ids = sessionResent.get(client) ?? new Set<string>();
+          ids.add(id);
+          sessionResent.set(client, ids);
+        }
+      }
+      return packet;
+    },
   });
   await broker.listen();
 
@@ -514,7 +535,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const serveCommands = (client: Client, deviceId: string) => {
     if (!dispatcher || commandsServed.has(client)) return;
     commandsServed.add(client);
-    dispatcher.subscribed(deviceId).catch((err: unknown) => {
+    dispatcher.subscribed(deviceId, sessionResent.get(client)).catch((err: unknown) => {
       pollErrors.inc({ step: 'commands' });
       logger.warn('pending commands could not be delivered', { deviceId, err: err as Error });
     });
@@ -537,6 +558,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     const cmdTopic = deviceTopics(deviceId).cmd;
     // A refused subscription is reported with granted QoS 0x80 (lib/handlers/subscribe.js).
     if (!subscriptions.some((s) => s.topic === cmdTopic && (s.qos as number) !== 128)) return;
+    // A SUBSCRIBE handled while aedes still re-sends the session's queue: 'clientReady', after
+    // the queue, finds the subscription and serves it knowing everything that was re-sent.
+    if (!client.connected) return;
     serveCommands(client, deviceId);
   });
   broker.on('unsubscribe', (topics, client) => {
@@ -772,4 +796,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       return closing;
     },
   };
+}
+
+/** The `id` of a command payload (device-protocol.md "Commands"), or undefined if it has none. */
+function commandIdOf(payload: Buffer | string): string | undefined {
+  try {
+    const id = (JSON.parse(payload.toString()) as { id?: unknown } | null)?.id;
+    return typeof id === 'string' ? id : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -8,10 +8,11 @@ import { makeTempDir, startGatewayFixture, type GatewayFixture } from '../helper
 
 export type LifecycleFixture = GatewayFixture;
 
-export async function startLifecycleGateway(bus: Bus, overrides: Partial<GatewayOptions> = {}): Promise<LifecycleFixture> {
+/** `dataDir`: an earlier fixture's folder, to start the gateway again on the same registry and PKI. */
+export async function startLifecycleGateway(bus: Bus, overrides: Partial<GatewayOptions> = {}, dataDir = makeTempDir('pb-lifecycle-')): Promise<LifecycleFixture> {
   // Liveness and commands live in the registry file, as in production; the gateway id is fixed.
   return startGatewayFixture(bus, (registry) => ({ liveness: registry.liveness, commands: registry.commands, gatewayId: 'gw-test', ...overrides }),
-    makeTempDir('pb-lifecycle-'));
+    dataDir);
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
