@@ -268,6 +268,12 @@ export interface RrInterval {
  * AF — `npm run eval` prints it, EVALUATION.md §2). It is a correction, not an AF/non-AF feature.
  * Missed detections (an interval ≈ 2× the median) are NOT split: a long AF interval and a pause
  * of a sinus stretch look the same, and splitting cost AF episodes on afdb (EVALUATION.md §2).
+ * The reference is the median of the released (so also merged) intervals: a regular rhythm at
+ * twice the rate of the one before it (abrupt SVT, 2:1 flutter after AF at ≈ 75/min) is merged
+ * pairwise for as long as it lasts, and the measure reads it as regular at half the rate. Regular
+ * either way, so no AF alarm changes (eval/af-merger-regular.ts, EVALUATION.md §2 "A regular fast
+ * rhythm and the merger"); the rate in an AF end's flutter note is read from the raw intervals
+ * (afib.ts `#recentRrMs`).
  * Causal, one interval of look-ahead at most, constant memory.
  */
 export class ExtraDetectionMerger {
