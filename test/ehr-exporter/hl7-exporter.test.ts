@@ -268,6 +268,57 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
     expect(e.health()).toEqual({ status: 'ok' });
   }, 20_000);
 
+  // EHR walk (after cc51669 made the FHIR side degraded at its first request timeout): an engine
+  // that takes the connection and never ACKs. The HL7 side already says paused at the first ACK
+  // timeout, not after several, and holds it across the resends (no ok in between) until the engine
+  // answers; pinned here.
+  it('says paused from the first ACK timeout of an engine that accepts and never answers, held across resends, ok once it ACKs', async () => {
+    const frames: string[] = [];
+    /** What /healthz said when each send reached the engine. */
+    const healthAtSend: string[] = [];
+    let answering = false;
+    const sockets = new Set<import('node:net').Socket>();
+    const raw = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('data', (chunk) => {
+        const frame = chunk.toString('utf8');
+        frames.push(frame);
+        healthAtSend.push(e.health().status);
+        if (!answering) return; // accepted, read, never answered
+        const controlId = frame.split('|')[9];
+        socket.write(`\x0bMSH|^~\\&|EHR||PULSEBRIDGE||20260101000000||ACK|a-${controlId}|P|2.6\rMSA|AA|${controlId}\r\x1c\r`);
+      });
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    const port = (raw.address() as AddressInfo).port;
+    const { exporter: e } = exporter({ port, ackTimeoutMs: 300 });
+    const statuses: string[] = [e.health().status];
+    const reasons = new Set<string>();
+    const sample = () => { const h = e.health(); statuses.push(h.status); if (h.reason) reasons.add(h.reason); };
+    try {
+      let done = false;
+      const batch = e.handleBatch([consumed(envelope({ ...asystole, revision: 2 }), 0)]).finally(() => { done = true; });
+      // Sent, and sent again twice after an ACK timeout each: three unanswered sends.
+      await until(() => { sample(); return frames.length >= 3; });
+      answering = true;
+      await until(() => { sample(); return done; });
+      await batch;
+      sample();
+    } finally {
+      await e.stop();
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => raw.close(resolve));
+    }
+    const changes = statuses.filter((s, i) => i === 0 || s !== statuses[i - 1]);
+    expect(changes).toEqual(['ok', 'paused', 'ok']);
+    // Paused at the first ACK timeout: every resend already went out paused.
+    expect(healthAtSend[0]).toBe('ok');
+    expect(healthAtSend.slice(1)).toEqual(Array(frames.length - 1).fill('paused'));
+    expect([...reasons].every((r) => /timed out after waiting 300 milliseconds/.test(r))).toBe(true);
+    expect(new Set(frames.map((f) => f.split('|')[9]))).toEqual(new Set([`${asystole.id}-2`]));
+  }, 20_000);
+
   it('names the device in OBX-18 and the alarm in OBR-2/3 as EI id^namespace, EI-4 (a table 0301 type) empty', () => {
     const options = { sendingApplication: 'PULSEBRIDGE', sendingFacility: 'CARDIO', receivingApplication: 'EHR', mrn: { system: 'urn:oid:1.2.3.4', value: 'MRN-7' } };
     for (const text of [pcd01HeartRate(asystole, options, asystole.onset)!, pcd04Alarm(asystole, options, asystole.onset)]) {
