@@ -213,6 +213,17 @@ export class EcgBeatSource {
    */
   #firmwareOutage = false;
   /**
+   * During {@link #firmwareOutage}: the latest complex like the patient's dominant beat (as the
+   * switch counts them: class `N`, correlation ≥ `matchCorr`, learned). Once the QRS detector has
+   * decided {@link OUTAGE_RR_MAX_MS} (the asystole criterion) past it without another, the ECG no
+   * longer shows the patient's QRS and the firmware's silence stands again, as before the switch:
+   * otherwise a ventricular standstill after a last QRS the firmware missed was never an asystole,
+   * its tall P waves handed out as derived `V` beats at 70/min (review of a7b472a,
+   * test/processor/firmware-outage-standstill.test.ts). The derived beats already handed out delay
+   * that asystole (counted from the last of them), they no longer hide it.
+   */
+  #outageLikeMs: number | undefined;
+  /**
    * In firmware mode ({@link #firmwareSilenceFails}): complexes like the dominant beat found in a
    * row that the firmware did not report, and the latest complex like it in that row or reported
    * by the firmware (undefined: the row is broken until the firmware reports such a complex).
@@ -327,6 +338,11 @@ export class EcgBeatSource {
       const fw = this.#firmwareBeatsMs;
       for (const b of frame.beats) fw.push(frame.ts + b.off);
       while (fw.length > 0 && fw[0]! < this.#lastFirmwareBeatMs - FIRMWARE_BEATS_KEPT_MS) fw.shift();
+    } else if (this.#firmwareOutage && this.#outageLikeMs !== undefined && this.#qrs
+      && this.#t0Ms + (this.#qrs.finalBefore * 1000) / this.#qrs.fsHz - this.#outageLikeMs >= OUTAGE_RR_MAX_MS) {
+      // No complex like the patient's beat for the asystole criterion: the firmware's silence is
+      // trusted again (this frame ends the derived run, handing out what it found; #outageLikeMs).
+      this.#firmwareOutage = false;
     }
     let firmware = frame.beats.length > 0 || (endMs - this.#lastFirmwareBeatMs < FIRMWARE_BEAT_MEMORY_MS && !this.#firmwareOutage);
     // A run of ECG that ends (lead-off, a hole, no ECG, another rate) hands out every beat found in
@@ -337,10 +353,12 @@ export class EcgBeatSource {
     const handedBeforeMs = this.#lastBeatMs;
     const ended = this.#feedEcg(frame, this.ecgMode, this.ecgMode && firmware);
     const before = ended ? [ended] : [];
+    if (this.#firmwareOutage) for (const b of this.#found) if (b.dominant !== undefined) this.#outageLikeMs = Math.max(this.#outageLikeMs ?? b.tMs, b.tMs);
     const outage = firmware && !this.ecgMode && this.#firmwareSilenceFails();
     if (outage && frame.beats.length === 0 && endMs - this.#lastFirmwareBeatMs >= SILENCE_PENDING_MS) {
       firmware = false;
       this.#firmwareOutage = true;
+      this.#outageLikeMs = this.#outageRun.lastMs;
       this.#outages.push({ lastFirmwareBeatMs: this.#lastFirmwareBeatMs, detectedAtMs: endMs });
       // Complexes in the device time the firmware's frames have covered are gone with them (the
       // output never goes back): the derived beats start where those frames ended.
