@@ -12,7 +12,9 @@
  *   frames with ECG showing normal QRS complexes but `beats: []` were a false asystole (high
  *   priority) for up to a minute (eval/firmware-beats-drop.ts). Only complexes like the patient's
  *   learned dominant beat count, so a flat line, noise, or P waves without QRS (ventricular
- *   standstill) stay an asystole, raised at the same device time as before.
+ *   standstill) stay an asystole, raised at the same device time as before. After a switch, 4 s
+ *   without such a complex hand the silence back to the firmware (`#outageLikeMs`): a standstill
+ *   that follows one, its P waves read as derived beats meanwhile, is raised ≈ 4 s later.
  * - ECG mode (no firmware beat for that long, or never, and the frame has `ecg`): the frame's
  *   samples go through the stream's {@link QrsDetector}; what comes out is a frame covering the
  *   device time in which the detector's beats are final ([previous watermark, new watermark)),
