@@ -13,8 +13,9 @@
  *   priority) for up to a minute (eval/firmware-beats-drop.ts). Only complexes like the patient's
  *   learned dominant beat count, so a flat line, noise, or P waves without QRS (ventricular
  *   standstill) stay an asystole, raised at the same device time as before. After a switch, 4 s
- *   without such a complex hand the silence back to the firmware (`#outageLikeMs`): a standstill
- *   that follows one, its P waves read as derived beats meanwhile, is raised ≈ 4 s later.
+ *   without such a complex (nor a fast rhythm) hand the silence back to the firmware
+ *   (`#outageLike`): a standstill that follows one, its P waves read as derived beats meanwhile,
+ *   is raised ≈ 4 s later.
  * - ECG mode (no firmware beat for that long, or never, and the frame has `ecg`): the frame's
  *   samples go through the stream's {@link QrsDetector}; what comes out is a frame covering the
  *   device time in which the detector's beats are final ([previous watermark, new watermark)),
@@ -59,6 +60,7 @@ import { MORPHOLOGY_DEFAULTS, type MorphologyTemplates } from './detectors/qrs-m
 import { LEAD_OFF_DEFAULTS } from './technical.ts';
 import { ASYSTOLE_DEFAULTS } from './detectors/asystole.ts';
 import { SILENCE_PENDING_MS } from './detectors/silence.ts';
+import { VT_DEFAULTS } from './detectors/vt.ts';
 
 /** ECG-derived beats are used once the firmware has sent no beat for this long (device time), ms. */
 export const FIRMWARE_BEAT_MEMORY_MS = 60_000;
@@ -88,6 +90,12 @@ const FIRMWARE_BEAT_MATCH_MS = 150;
  */
 const OUTAGE_RR_MIN_MS = 250;
 const OUTAGE_RR_MAX_MS = ASYSTOLE_DEFAULTS.minGapMs;
+/**
+ * Complexes found closer than this during a firmware beat-output failure are a fast rhythm (the VT
+ * criterion's rate, vt.ts `hrAboveBpm`): the derived beats go on for the detectors to judge, even
+ * without a complex like the patient's dominant beat (`#outageLike`), ms.
+ */
+const OUTAGE_FAST_RR_MS = 60_000 / VT_DEFAULTS.hrAboveBpm;
 /** Firmware beats kept to match the QRS detector's complexes with ({@link FIRMWARE_BEAT_MATCH_MS}), ms: its decision lag is ≤ 1.5 mean RR, the mean capped at 2 s. */
 const FIRMWARE_BEATS_KEPT_MS = 3000;
 
@@ -215,16 +223,21 @@ export class EcgBeatSource {
    */
   #firmwareOutage = false;
   /**
-   * During {@link #firmwareOutage}: the latest complex like the patient's dominant beat (as the
-   * switch counts them: class `N`, correlation ≥ `matchCorr`, learned). Once the QRS detector has
-   * decided {@link OUTAGE_RR_MAX_MS} (the asystole criterion) past it without another, the ECG no
-   * longer shows the patient's QRS and the firmware's silence stands again, as before the switch:
-   * otherwise a ventricular standstill after a last QRS the firmware missed was never an asystole,
-   * its tall P waves handed out as derived `V` beats at 70/min (review of a7b472a,
-   * test/processor/firmware-outage-standstill.test.ts). The derived beats already handed out delay
-   * that asystole (counted from the last of them), they no longer hide it.
+   * During {@link #firmwareOutage}: the latest complex like the patient's dominant beat — the
+   * template the switch confirmed (`token`; after a restart of the detector, the first dominant-like
+   * complex's, its shapes being the same ones adopted), as the switch counts them: class `N`,
+   * correlation ≥ `matchCorr`, learned. Once the QRS detector has decided {@link OUTAGE_RR_MAX_MS}
+   * (the asystole criterion) past it without another, and no two complexes it found in that time
+   * came faster than {@link OUTAGE_FAST_RR_MS} (a VT or fast rhythm, for the detectors to judge on
+   * the derived beats), the ECG no longer shows the patient's QRS and the firmware's silence stands
+   * again, as before the switch. Otherwise a ventricular standstill after a last QRS the firmware
+   * missed, or during its beat-output failure, was never an asystole: its tall P waves went out as
+   * derived `V` beats at 70/min (review of a7b472a, test/processor/firmware-outage-standstill.test.ts).
+   * The derived beats already handed out delay that asystole (counted from the last of them).
    */
-  #outageLikeMs: number | undefined;
+  #outageLike: { token: object | undefined; lastMs: number } | undefined;
+  /** During {@link #firmwareOutage}: every complex the QRS detector found, device time, the last ≈ {@link OUTAGE_RR_MAX_MS}. */
+  #outageFoundMs: number[] = [];
   /**
    * In firmware mode ({@link #firmwareSilenceFails}): complexes like the dominant beat found in a
    * row that the firmware did not report, and the latest complex like it in that row or reported
@@ -340,10 +353,9 @@ export class EcgBeatSource {
       const fw = this.#firmwareBeatsMs;
       for (const b of frame.beats) fw.push(frame.ts + b.off);
       while (fw.length > 0 && fw[0]! < this.#lastFirmwareBeatMs - FIRMWARE_BEATS_KEPT_MS) fw.shift();
-    } else if (this.#firmwareOutage && this.#outageLikeMs !== undefined && this.#qrs
-      && this.#t0Ms + (this.#qrs.finalBefore * 1000) / this.#qrs.fsHz - this.#outageLikeMs >= OUTAGE_RR_MAX_MS) {
-      // No complex like the patient's beat for the asystole criterion: the firmware's silence is
-      // trusted again (this frame ends the derived run, handing out what it found; #outageLikeMs).
+    } else if (this.#firmwareOutage && this.#outageShowsNoQrs()) {
+      // The firmware's silence is trusted again (#outageLike); this frame ends the derived run,
+      // handing out what it found.
       this.#firmwareOutage = false;
     }
     let firmware = frame.beats.length > 0 || (endMs - this.#lastFirmwareBeatMs < FIRMWARE_BEAT_MEMORY_MS && !this.#firmwareOutage);
@@ -355,12 +367,13 @@ export class EcgBeatSource {
     const handedBeforeMs = this.#lastBeatMs;
     const ended = this.#feedEcg(frame, this.ecgMode, this.ecgMode && firmware);
     const before = ended ? [ended] : [];
-    if (this.#firmwareOutage) for (const b of this.#found) if (b.dominant !== undefined) this.#outageLikeMs = Math.max(this.#outageLikeMs ?? b.tMs, b.tMs);
+    if (this.#firmwareOutage) this.#noteOutageComplexes();
     const outage = firmware && !this.ecgMode && this.#firmwareSilenceFails();
     if (outage && frame.beats.length === 0 && endMs - this.#lastFirmwareBeatMs >= SILENCE_PENDING_MS) {
       firmware = false;
       this.#firmwareOutage = true;
-      this.#outageLikeMs = this.#outageRun.lastMs;
+      this.#outageLike = { token: this.#outageRun.dominant, lastMs: this.#outageRun.lastMs! };
+      this.#outageFoundMs = [];
       this.#outages.push({ lastFirmwareBeatMs: this.#lastFirmwareBeatMs, detectedAtMs: endMs });
       // Complexes in the device time the firmware's frames have covered are gone with them (the
       // output never goes back): the derived beats start where those frames ended.
@@ -548,8 +561,35 @@ export class EcgBeatSource {
     return run.beats >= FIRMWARE_OUTAGE_BEATS;
   }
 
+  /** During {@link #firmwareOutage}: notes the complexes found in this frame ({@link #outageLike}). */
+  #noteOutageComplexes(): void {
+    const like = this.#outageLike;
+    const found = this.#outageFoundMs;
+    for (const b of this.#found) {
+      found.push(b.tMs);
+      while (found[0]! < b.tMs - 2 * OUTAGE_RR_MAX_MS) found.shift();
+      if (!like || b.dominant === undefined || (like.token !== undefined && b.dominant !== like.token)) continue;
+      like.token ??= b.dominant;
+      like.lastMs = Math.max(like.lastMs, b.tMs);
+    }
+  }
+
+  /** {@link #outageLike}: the ECG has shown no QRS of the patient's for the asystole criterion, as far as the detector has decided. */
+  #outageShowsNoQrs(): boolean {
+    const qrs = this.#qrs;
+    const like = this.#outageLike;
+    if (!qrs || !like) return false;
+    const decidedMs = this.#t0Ms + (qrs.finalBefore * 1000) / qrs.fsHz;
+    if (decidedMs - like.lastMs < OUTAGE_RR_MAX_MS) return false;
+    const found = this.#outageFoundMs.filter((t) => t >= decidedMs - OUTAGE_RR_MAX_MS).sort((a, b) => a - b);
+    this.#outageFoundMs = found;
+    return !found.some((t, i) => i > 0 && t - found[i - 1]! < OUTAGE_FAST_RR_MS);
+  }
+
   #restart(qrs: QrsDetector | undefined): void {
     this.#qrs = qrs;
+    // (A new detector's templates are new objects: the first dominant-like complex names it again.)
+    if (this.#outageLike) this.#outageLike.token = undefined;
     // (Intervals are not measured across the restart.)
     this.#outageRun = { beats: 0, lastMs: undefined, dominant: undefined };
     this.#nextEcgMs = undefined;

@@ -62,3 +62,25 @@ describe('firmware beat-output failure switch, then a ventricular standstill', (
     expect(raisedAt[0]).toBeLessThanOrEqual(endMs);
   });
 });
+
+describe('firmware beat-output failure switch, then a VT', () => {
+  it('keeps the derived beats through a VT (no complex like the dominant beat, but fast): VT and extreme tachycardia, no asystole', () => {
+    const outageMs = T0 + 60_000;
+    const vtMs = T0 + 80_000;
+    const beats: TimedBeat[] = [...sinus(800, T0, vtMs), { tMs: vtMs, cls: 'N' }];
+    for (let t = vtMs + 350; t < vtMs + 10_000; t += 350) beats.push({ tMs: t, cls: 'V' });
+    beats.push(...sinus(800, vtMs + 10_000, T0 + 120_000));
+    const frames = [...buildFrames(beats, { t0Ms: T0, durationMs: 120_000, battery: 90, ecg: syntheticEcgSource(9, 250), ecgFsHz: 250 })]
+      .map((f) => (f.ts >= outageMs ? { ...f, beats: [], hr: 0 } : f));
+    const rt = new StreamRuntime({ patientId: 'p1', deviceId: 'd1', criteriaAt: () => DEFAULT_CRITERIA_VERSION, ecgStrips: false });
+    const kinds = new Set<string>();
+    let outages = 0;
+    for (const f of frames) {
+      const r = rt.ingest(f, new Date(f.ts + f.durMs).toISOString());
+      outages += r.firmwareOutages.length;
+      for (const a of r.alerts) kinds.add(a.kind);
+    }
+    expect(outages).toBe(1);
+    expect([...kinds].sort()).toEqual(['extreme_tachy', 'vt']);
+  });
+});
