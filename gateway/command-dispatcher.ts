@@ -49,6 +49,16 @@ export class CommandDispatcher {
     const waiting = this.#o.store.deliverable(deviceId);
     for (const c of waiting) {
       if (!inFlight.has(c.id)) continue;
+      // A re-delivery all the same: the device has the command again now, so its answer timeout
+      // restarts (planDelivery), as after the gateway's own resend — without this claim a device
+      // reconnecting late in the timeout got the command with the old deadline and timed out
+      // while it worked on it (review of c57bc08).
+      try {
+        await this.#o.store.markDelivered(c.id, this.#o.actor, c.deliveryCount);
+      } catch (err) {
+        // (It reached the device anyway; the others still go out.)
+        this.#o.logger.warn('device command re-sent by the MQTT session could not be recorded as delivered', { deviceId, commandId: c.id, err: err as Error });
+      }
       this.#o.counter.inc({ event: 'session_resent' });
       this.#o.logger.debug('device command re-sent by the MQTT session, not sent again', { deviceId, commandId: c.id });
     }

@@ -1,0 +1,45 @@
+/**
+ * CommandDispatcher.subscribed with commands the device's persistent MQTT session re-sent on this
+ * connection (c57bc08): not published again, but a re-delivery all the same — the answer timeout
+ * restarts (platform/registry/commands.ts planDelivery), as after the gateway's own resend. Before
+ * the review of c57bc08 the deadline stayed the first delivery's: a device that reconnected late in
+ * the timeout got the command and had it time out under it. A store of the shared rules in memory.
+ */
+import { describe, expect, it } from 'vitest';
+import { CommandDispatcher } from '../../gateway/command-dispatcher.ts';
+import { silentLogger } from '../../platform/log.ts';
+import { MetricsRegistry } from '../../platform/metrics.ts';
+import { isDeliverable, newCommand, planDelivery, type DeviceCommand, type DeviceCommandStore } from '../../platform/registry/index.ts';
+
+function memoryStore(clock: { now: number }) {
+  const commands = new Map<string, DeviceCommand>();
+  const store = {
+    deliverable: (deviceId: string) => [...commands.values()].filter((c) => c.deviceId === deviceId && isDeliverable(c, clock.now)),
+    markDelivered: (id: string, _actor: string, seen?: number) => {
+      const after = planDelivery(commands.get(id)!, clock.now, seen);
+      if (after) commands.set(id, after);
+      return after;
+    },
+  } as unknown as DeviceCommandStore;
+  return { store, commands };
+}
+
+describe('command dispatcher: a command the persistent session re-sent', () => {
+  it('is not published again, and its answer timeout restarts at the reconnect', async () => {
+    const clock = { now: 1_000_000 };
+    const { store, commands } = memoryStore(clock);
+    const created = newCommand('dev-1', { type: 'ping' }, 'test', clock.now);
+    commands.set(created.id, planDelivery(created, clock.now)!);
+    const firstDeadline = commands.get(created.id)!.deadlineAtMs!;
+    const published: string[] = [];
+    const metrics = new MetricsRegistry();
+    const counter = metrics.counter('pb_gateway_commands_total', '');
+    const dispatcher = new CommandDispatcher({ store, actor: 'gateway:gw', logger: silentLogger, counter, publish: async (topic) => { published.push(topic); } });
+    // The device reconnects before the deadline; its session re-sends the command at CONNECT.
+    clock.now = firstDeadline - 1000;
+    await dispatcher.subscribed('dev-1', new Set([created.id]));
+    expect(published).toEqual([]);
+    expect(counter.get({ event: 'session_resent' })).toBe(1);
+    expect(commands.get(created.id)).toMatchObject({ state: 'delivered', deliveryCount: 2, deadlineAtMs: clock.now + created.timeoutMs });
+  });
+});
