@@ -69,7 +69,7 @@ export interface Hl7ExporterOptions {
    * At most one evidence-only ORU^R40 (phase `update`, nothing but the evidence changed since the
    * last message sent for the alarm) per alarm per this many ms of the snapshots' `updatedAt`;
    * start, escalate, end and any change of state, acknowledgement, escalation level or priority
-   * always go at once. Default 0: every change is sent, as before (see {@link evidenceOnly}).
+   * always go at once. Default 0 here: every change is sent (the config's default is 5 min; see {@link evidenceOnly}).
    */
   evidenceUpdateIntervalMs?: number;
   /**
@@ -94,7 +94,7 @@ function lifecycleKey(alert: Alert): string {
 /**
  * Coalescing of evidence-only updates (EHR walk: a 7 min tachycardia sent 42 ORU^R40, 40 of them
  * `update`s with a new rate every 10 s, noise to an engine that routes alarms; `node
- * bench/hl7-messages-per-alarm.ts`); off unless PULSEBRIDGE_HL7_EVIDENCE_UPDATE_MIN is set. A
+ * bench/hl7-messages-per-alarm.ts`); PULSEBRIDGE_HL7_EVIDENCE_UPDATE_MIN, default 5 min (0: off). A
  * snapshot is held back only when all of these hold: its phase is `update` (never start,
  * escalate or end), its lifecycle key is the one of the last
  * message the engine has for the alarm (so an acknowledgement, a resolve, an escalation, a change

@@ -2,7 +2,7 @@
  * A standalone process's operations endpoint: `GET /healthz` (the component's health object) and
  * `GET /metrics` (Prometheus). No token: it is meant for the orchestrator's probes on the pod
  * network, so what `health` returns must carry no PHI beyond our internal patient ids. Used by the
- * ehr-exporter (PULSEBRIDGE_EHR_HTTP_PORT: ok or paused with the reason — its reasons name a FHIR
+ * ehr-exporter (PULSEBRIDGE_EHR_HTTP_PORT: ok, degraded or paused with the reason — its reasons name a FHIR
  * request without its query values and a patient by our id, never by MRN; `/healthz` answers 200
  * while paused, a paused exporter is alive and waiting for the EHR) and by a standalone gateway or
  * processor (PULSEBRIDGE_OPS_PORT, cli/main.ts).
