@@ -878,7 +878,7 @@
     const activeTop = top && top.alerts.some((a) => a.state === 'active') ? top.lead.priority : null;
     const nodata = noDataFor(l);
     const cls = ['tile'];
-    if (activeTop) cls.push(`prio-${activeTop}`, groups.some((g) => g.alerts.some(signalling)) ? 'alarming' : 'latched');
+    if (activeTop) cls.push(`prio-${activeTop}`, top.alerts.some(signalling) ? 'alarming' : 'latched');
     else if (top) cls.push(`prio-${top.lead.priority}`, 'acked');
     if (nodata) cls.push('nodata');
     const className = cls.join(' ');

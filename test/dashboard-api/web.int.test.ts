@@ -419,6 +419,13 @@ await describeWithService('dashboard page in Chromium', async () => existsSync(C
       expect(await tileClass('p10')).not.toMatch(/\balarming\b/);
       expect(await item.getAttribute('class')).toMatch(/\blatched\b/);
       expect(await item.locator('.badge').evaluate((b) => getComputedStyle(b).animationName)).toBe('none');
+      // An ongoing low-priority technical alarm beside it sounds low; the tile does not flash medium for the AF.
+      const leadOff = makeAlert('p10', 'lead_off', 86, { ecgStrip: false, evidence: { criterion: 'leads off', thresholds: {} } });
+      await publishAlerts(fx.bus, fx.api.projection, [leadOff]);
+      await board.locator(`#board li[data-alert-id="${leadOff.id}"]`).waitFor();
+      await board.waitForFunction(() => window.__pbAudio.wanted === 'low');
+      expect(await tileClass('p10')).toMatch(/\blatched\b/);
+      expect(await tileClass('p10')).not.toMatch(/\balarming\b/);
 
       const ongoingAf = makeAlert('p11', 'afib', 86, { ecgStrip: false, evidence: { hrBpm: 124, criterion: 'irregular RR for 30 s', thresholds: {} } });
       await publishAlerts(fx.bus, fx.api.projection, [ongoingAf]);
