@@ -122,6 +122,10 @@ export function kafkaLogForwarder(logger: Logger, security: KafkaSecurity | unde
       // every producer it creates.
       if (text.startsWith('Limiting retries for the idempotent producer')) return emit('debug', text, fields);
       if (entry.namespace === 'Connection' && retriedWhileSettingUp(text, rest.error)) return emit('debug', text, fields);
+      // A principal without DescribeConfigs: KafkaBus' check of pre-created topics (kafka.ts,
+      // #checkTopicConfigs) logs one warning naming that ACL and goes on; kafkajs' line would be an
+      // error with the hint that the component's ACLs are wrong, at every start.
+      if (entry.namespace === 'Connection' && text.startsWith('Response DescribeConfigs(') && typeof rest.error === 'string' && rest.error.startsWith('Not authorized to access topics')) return emit('debug', text, fields);
       // KafkaBus logs each consumer crash itself, naming the stream, the error and whether the
       // consumer starts over (kafka.ts, CRASH); kafkajs' two lines for it say the same without the stream.
       if (entry.namespace === 'Consumer' && (text.startsWith('Crash: ') || text.startsWith('Restarting the consumer in '))) return emit('debug', text, fields);

@@ -123,6 +123,8 @@ export class KafkaBus implements Bus {
   readonly #options: ResolvedBusOptions;
   readonly #consumerOptions: Required<KafkaConsumerOptions>;
   readonly #logger: Logger;
+  /** Whether the warning that DescribeConfigs is refused (pre-created topics unchecked) was logged. */
+  #describeConfigsRefusedWarned = false;
   /** kafkajs' lines and the bus's own repeated ones, repeats limited (kafka-log.ts). */
   readonly #log: KafkaLogForwarder;
   readonly #security: KafkaSecurity | undefined;
@@ -579,6 +581,8 @@ export class KafkaBus implements Bus {
     const admin: Admin = this.#kafka.admin();
     /** Set when the streams must exist (createStreams false) and some do not: thrown as it is, not as "could not create". */
     let absent: PulsebridgeError | undefined;
+    /** Set when pre-created topics (createStreams false) are configured so that they lose data: thrown as it is. */
+    let misconfigured: PulsebridgeError | undefined;
     try {
       await admin.connect();
       // The topics this principal may Describe: one it may not is as good as missing to it.
@@ -610,6 +614,7 @@ export class KafkaBus implements Bus {
           }
         }
       }
+      if (!this.#options.createStreams && !absent) misconfigured = await this.#checkTopicConfigs(admin, streams);
     } catch (err) {
       const what = this.#options.createStreams ? 'create' : 'check';
       throw new PulsebridgeError('PB_BUS_UNAVAILABLE', `could not ${what} streams ${streams.map((s) => s.name).join(', ')}: ${(err as Error).message}${kafkaSecurityHint(err, this.#security)}`, {
@@ -620,6 +625,42 @@ export class KafkaBus implements Bus {
       await admin.disconnect().catch(() => {});
     }
     if (absent) throw absent;
+    if (misconfigured) throw misconfigured;
+  }
+
+  /**
+   * Pre-created topics (createStreams false): compares the configuration of `streams` with what
+   * ensureStreams would have created them with (topicConfigEntries) and returns the error for a
+   * difference that loses data (topicConfigMismatches). A principal without DescribeConfigs on the
+   * topics gets one warning per bus naming that ACL, and the start goes on unchecked.
+   */
+  async #checkTopicConfigs(admin: Admin, streams: readonly StreamSpec[]): Promise<PulsebridgeError | undefined> {
+    const checked = streams.filter((s) => topicConfigEntries(s).length > 0);
+    if (checked.length === 0) return undefined;
+    let described: Awaited<ReturnType<Admin['describeConfigs']>>;
+    try {
+      described = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: checked.map((s) => ({ type: TOPIC_RESOURCE_TYPE, name: s.name, configNames: [...CHECKED_TOPIC_CONFIGS] })),
+      });
+    } catch (err) {
+      if (!kafkaAuthorizationRefusal(err)) throw err;
+      if (!this.#describeConfigsRefusedWarned) {
+        this.#describeConfigsRefusedWarned = true;
+        this.#logger.warn('cannot check the pre-created topics\' configuration (cleanup.policy, retention): this principal lacks DescribeConfigs on them; grant DescribeConfigs on the topics to check it at start (a topic left at 7 days\' retention or without compaction loses state)', {
+          acl: 'DescribeConfigs on Topic (Literal)', topics: checked.map((s) => s.name),
+        });
+      }
+      return undefined;
+    }
+    const mismatches = checked.flatMap((s) => {
+      const resource = described.resources.find((r) => r.resourceName === s.name);
+      if (!resource) return [];
+      const found: Record<string, string | null> = {};
+      for (const e of resource.configEntries) found[e.configName] = e.configValue;
+      return topicConfigMismatches(s, found);
+    });
+    return mismatches.length > 0 ? topicConfigMismatchError(mismatches) : undefined;
   }
 
   async close(): Promise<void> {
@@ -657,6 +698,65 @@ export function kafkaTopicsCommand(s: StreamSpec, replicationFactor = KAFKA_BUS_
     ...(replicationFactor > 0 ? [`--replication-factor ${replicationFactor}`] : []),
     ...topicConfigEntries(s).map((c) => `--config ${c.name}=${c.value}`),
   ].join(' ');
+}
+
+/** kafkajs' ConfigResourceTypes.TOPIC (its enums are not among the names an ES import finds). */
+const TOPIC_RESOURCE_TYPE = 2;
+/** The keys topicConfigEntries sets, and cleanup.policy's partner retention (compact,delete). */
+const CHECKED_TOPIC_CONFIGS = ['cleanup.policy', 'retention.ms', 'retention.bytes'] as const;
+
+/** A pre-created topic's configuration that loses data ensureStreams' configuration would keep. */
+export interface TopicConfigMismatch {
+  topic: string;
+  key: string;
+  /** The topic's value (null: the broker did not say). */
+  found: string | null;
+  expected: string;
+  /** The kafka-configs.sh line that sets the expected value. */
+  command: string;
+}
+
+/**
+ * The differences between a pre-created topic's configuration `found` (key → value, as
+ * describeConfigs gives it) and topicConfigEntries(s) that lose data: a retention other than -1
+ * (unlimited) where `s` retains forever, and a cleanup.policy without `compact` where `s` is
+ * compacted, or `compact,delete` with a limited retention (the latest record of a key older than
+ * it is deleted too). A key the broker did not report is not judged. Anything stricter than
+ * ensureStreams' (e.g. compaction on top of unlimited retention) is left alone.
+ */
+export function topicConfigMismatches(s: StreamSpec, found: Readonly<Record<string, string | null | undefined>>): TopicConfigMismatch[] {
+  const mismatches: TopicConfigMismatch[] = [];
+  const mismatch = (key: string, expected: string) => mismatches.push({
+    topic: s.name, key, found: found[key] ?? null, expected, command: kafkaConfigsAlterCommand(s.name, key, expected),
+  });
+  for (const { name, value } of topicConfigEntries(s)) {
+    const actual = found[name];
+    if (actual === undefined) continue;
+    if (name === 'cleanup.policy') {
+      const policies = (actual ?? '').split(',').map((p) => p.trim());
+      const unlimited = (key: string) => found[key] === '-1' || found[key] === undefined;
+      if (!policies.includes('compact') || (policies.includes('delete') && !(unlimited('retention.ms') && unlimited('retention.bytes')))) mismatch(name, value);
+    } else if (actual !== value) {
+      // retention.ms / retention.bytes: ensureStreams' -1 is unlimited, so any other value keeps less.
+      mismatch(name, value);
+    }
+  }
+  return mismatches;
+}
+
+/** The kafka-configs.sh line that sets `key=value` on `topic` ($BROKERS and admin.properties as in kafkaTopicsCommand). */
+export function kafkaConfigsAlterCommand(topic: string, key: string, value: string): string {
+  return `kafka-configs.sh --bootstrap-server "$BROKERS" --command-config admin.properties --alter --entity-type topics --entity-name ${topic} --add-config ${key}=${value}`;
+}
+
+/** What ensureStreams rejects with when pre-created topics (createStreams false) are configured to lose data. */
+function topicConfigMismatchError(mismatches: readonly TopicConfigMismatch[]): PulsebridgeError {
+  return new PulsebridgeError('PB_CONFIG_INVALID', [
+    `Kafka topic configuration loses data: ${mismatches.map((m) => `${m.topic} ${m.key}=${m.found ?? '(unknown)'} (expected ${m.expected})`).join(', ')}.`,
+    'With PULSEBRIDGE_KAFKA_CREATE_TOPICS=false the topics are pre-created; these must keep what Pulsebridge would create them with',
+    '(compacted changelogs keep each key\'s latest record, event-sourced logs every record). Fix them as the cluster\'s administrator:',
+    ...mismatches.map((m) => `  ${m.command}`),
+  ].join('\n'), { details: { mismatches: mismatches.map(({ topic, key, found, expected }) => ({ topic, key, found, expected })) } });
 }
 
 /** What ensureStreams rejects with when streams it may not create (createStreams false) do not exist. */

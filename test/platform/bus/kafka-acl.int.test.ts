@@ -25,7 +25,8 @@ import { BusFollower, followerGroupPrefix, kafkaAnswers, kafkaClientSecurity, wa
 import { loadConfig, type PulsebridgeConfig } from '../../../platform/config.ts';
 import { scanKafkaDeadLetters } from '../../../platform/dead-letters/index.ts';
 import { PulsebridgeError } from '../../../platform/errors.ts';
-import { silentLogger } from '../../../platform/log.ts';
+import { createLogger, silentLogger } from '../../../platform/log.ts';
+import { DEVICE_EVENTS_STREAM } from '../../../platform/registry/directory-bus.ts';
 import { MetricsRegistry } from '../../../platform/metrics.ts';
 import { SqliteVitalsStore } from '../../../platform/store/index.ts';
 import type { AlertEnvelope } from '../../../contracts/alert.ts';
@@ -37,7 +38,7 @@ import { waitFor } from '../../helpers/wait.ts';
 import { beats, frames, messages } from '../../processor/helpers.ts';
 
 // kafkajs' enums are not among the names Node finds in its CommonJS exports for an ES import.
-const { AclOperationTypes, AclPermissionTypes, AclResourceTypes, ResourcePatternTypes } = createRequire(import.meta.url)('kafkajs') as typeof import('kafkajs');
+const { AclOperationTypes, AclPermissionTypes, AclResourceTypes, ConfigResourceTypes, ResourcePatternTypes } = createRequire(import.meta.url)('kafkajs') as typeof import('kafkajs');
 
 /** scripts/services.sh writes one settings file per component user beside sasl-ssl.env. */
 const usersDir = path.join(path.dirname(kafkaSaslSslEnvFile), 'users');
@@ -388,6 +389,49 @@ await describeWithService('pre-created topics: PULSEBRIDGE_KAFKA_CREATE_TOPICS=f
     // Only the one it cannot see.
     expect(err.message).not.toContain(`--topic ${STREAMS.telemetry}`);
     kafkaAcls('--no-create');
+  });
+
+  it('a pre-created topic configured to lose data (no compaction, 7 days\' retention) fails the start with topic, key, values and the kafka-configs.sh line; a user without DescribeConfigs is warned once and starts', async () => {
+    const admin = kafkaOf(loadConfig(adminSettings())).admin();
+    await admin.connect();
+    // alterConfigs replaces a topic's whole set of overrides: each call gives all of them.
+    const setConfigs = (name: string, entries: Record<string, string>) => admin.alterConfigs({ validateOnly: false, resources: [{
+      type: ConfigResourceTypes.TOPIC, name, configEntries: Object.entries(entries).map(([k, v]) => ({ name: k, value: v })),
+    }] });
+    try {
+      // The administrator left the criteria changelog at delete and the device events at the broker's 7 days.
+      await setConfigs(STREAMS.criteria, { 'cleanup.policy': 'delete' });
+      await setConfigs(DEVICE_EVENTS_STREAM, { 'retention.ms': '604800000', 'retention.bytes': '-1' });
+      const asSuper = loadConfig({ ...adminSettings(), ...off });
+      const err = await refused(openBus(asSuper, silentLogger));
+      expect(err.code).toBe('PB_CONFIG_INVALID');
+      expect(err.message).toContain(`Kafka topic configuration loses data: ${STREAMS.criteria} cleanup.policy=delete (expected compact)`);
+      expect(err.message).toContain(`kafka-configs.sh --bootstrap-server "$BROKERS" --command-config admin.properties --alter --entity-type topics --entity-name ${STREAMS.criteria} --add-config cleanup.policy=compact`);
+      await setConfigs(STREAMS.criteria, { 'cleanup.policy': 'compact' });
+      const superBus = await openBus(asSuper, silentLogger);
+      closers.push(() => superBus.close());
+      const events = busTopics().filter((t) => t.name === DEVICE_EVENTS_STREAM);
+      const eventsErr = await refused(superBus.ensureStreams(events));
+      expect(eventsErr.code).toBe('PB_CONFIG_INVALID');
+      expect(eventsErr.message).toContain(`${DEVICE_EVENTS_STREAM} retention.ms=604800000 (expected -1)`);
+      expect(eventsErr.message).toContain(`--entity-name ${DEVICE_EVENTS_STREAM} --add-config retention.ms=-1`);
+      expect(eventsErr.message).not.toContain('retention.bytes');
+
+      // The component users' no-create ACLs grant no DescribeConfigs: the check is skipped with one warning, not a failed start.
+      const lines: string[] = [];
+      const cliConfig = configOf('cli', off);
+      const cliBus = await openBus(cliConfig, createLogger('warn', {}, (l) => lines.push(l)));
+      closers.push(() => cliBus.close());
+      await cliBus.ensureStreams(events);
+      const warnings = lines.map((l) => JSON.parse(l) as { msg: string; acl?: string }).filter((l) => l.msg.includes('DescribeConfigs'));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!.acl).toBe('DescribeConfigs on Topic (Literal)');
+      expect(lines.filter((l) => (JSON.parse(l) as { level: string }).level === 'error')).toEqual([]);
+    } finally {
+      await setConfigs(STREAMS.criteria, { 'cleanup.policy': 'compact' }).catch(() => {});
+      await setConfigs(DEVICE_EVENTS_STREAM, { 'retention.ms': '-1', 'retention.bytes': '-1' }).catch(() => {});
+      await admin.disconnect();
+    }
   });
 
   it('a missing topic is never created, not even by a principal that may create anything: the error names it with its partitions and configuration', async () => {

@@ -122,6 +122,8 @@ describe('kafkajs log lines', () => {
     // A second run on another fresh broker: the streams just created, then created again (TOPIC_ALREADY_EXISTS).
     log.log(entry('Response Metadata(key: 3, version: 6)', { broker: '127.0.0.1:9094', error: 'This server does not host this topic-partition', correlationId: 8 }));
     log.log(entry('Response CreateTopics(key: 19, version: 3)', { broker: '127.0.0.1:9094', error: 'Topic creation errors', correlationId: 7 }));
+    // DescribeConfigs refused (pre-created topics, no DescribeConfigs ACL): KafkaBus warns once itself.
+    log.log(entry('Response DescribeConfigs(key: 32, version: 2)', { error: 'Not authorized to access topics: [Topic authorization failed]' }));
     // Any other failed response stays an error.
     log.log(entry('Response Metadata(key: 3, version: 6)', { error: 'Not authorized to access topics: [Topic authorization failed]' }));
     log.log(entry('Response Produce(key: 0, version: 7)', { error: 'Topic creation errors' }));
@@ -130,6 +132,7 @@ describe('kafkajs log lines', () => {
       'debug Response InitProducerId(key: 22, version: 1)',
       'debug Response Metadata(key: 3, version: 6)',
       'debug Response CreateTopics(key: 19, version: 3)',
+      'debug Response DescribeConfigs(key: 32, version: 2)',
       'error Response Metadata(key: 3, version: 6)',
       'error Response Produce(key: 0, version: 7)',
     ]);
