@@ -38,6 +38,7 @@ const RESOURCE = { Topic: AclResourceTypes.TOPIC, Group: AclResourceTypes.GROUP 
 const PATTERN = { Literal: ResourcePatternTypes.LITERAL, Prefixed: ResourcePatternTypes.PREFIXED } as const;
 const OPERATION: Record<AclOperation, AclEntry['operation']> = {
   Read: AclOperationTypes.READ, Write: AclOperationTypes.WRITE, Describe: AclOperationTypes.DESCRIBE, Create: AclOperationTypes.CREATE, Delete: AclOperationTypes.DELETE,
+  DescribeConfigs: AclOperationTypes.DESCRIBE_CONFIGS,
 };
 
 function usage(message: string): never {

@@ -27,7 +27,7 @@ export type BusComponent = (typeof BUS_COMPONENTS)[number];
 
 export type AclResourceType = 'Topic' | 'Group';
 export type AclPatternType = 'Literal' | 'Prefixed';
-export type AclOperation = 'Read' | 'Write' | 'Describe' | 'Create' | 'Delete';
+export type AclOperation = 'Read' | 'Write' | 'Describe' | 'Create' | 'Delete' | 'DescribeConfigs';
 
 /** One ACL resource pattern and the operations allowed on it (ALLOW, any host). */
 export interface BusAcl {
@@ -74,8 +74,10 @@ const groupPrefix = (name: string, ...operations: AclOperation[]): BusAcl => ({ 
 const produce = (...streams: readonly string[]): BusAcl[] => streams.map((s) => topic(s, 'Write'));
 /**
  * Bus.ensureStreams: lists (Describe) and creates the missing ones (Create). Under
- * PULSEBRIDGE_KAFKA_CREATE_TOPICS=false it only lists: busAclUses({ createTopics: false }) drops the
- * Create (Create comes from here only).
+ * PULSEBRIDGE_KAFKA_CREATE_TOPICS=false it lists and reads the topics' configuration instead
+ * (kafka.ts topicConfigMismatches: a pre-created topic left at 7 days' retention or without
+ * compaction loses state): busAclUses({ createTopics: false }) turns the Create into DescribeConfigs
+ * (Create comes from here only).
  */
 const ensure = (...streams: readonly string[]): BusAcl[] => streams.map((s) => topic(s, 'Describe', 'Create'));
 /** Bus.subscribe under groups starting with `prefix`; `ephemeral`: the bus deletes the group when it stops (Delete). */
@@ -97,8 +99,9 @@ export interface BusAclOptions {
   processorGroup?: string;
   /**
    * PULSEBRIDGE_KAFKA_CREATE_TOPICS (default true). false: the topics are pre-created by the
-   * cluster's administrators (busTopics()), the components only check that they exist, and no
-   * component is granted Create (scripts/kafka-acls.ts apply --no-create).
+   * cluster's administrators (busTopics()), the components only check that they exist and are
+   * configured not to lose data, and no component is granted Create, DescribeConfigs in its place
+   * (scripts/kafka-acls.ts apply --no-create).
    */
   createTopics?: boolean;
 }
@@ -107,7 +110,7 @@ export interface BusAclOptions {
 export function busAclUses(options: BusAclOptions = {}): Record<BusComponent, { what: string; acls: BusAcl[] }[]> {
   const uses = busAclUsesCreating(options);
   if (options.createTopics !== false) return uses;
-  const withoutCreate = (acls: BusAcl[]): BusAcl[] => acls.map((a) => ({ ...a, operations: a.operations.filter((o) => o !== 'Create') }));
+  const withoutCreate = (acls: BusAcl[]): BusAcl[] => acls.map((a) => ({ ...a, operations: a.operations.map((o) => (o === 'Create' ? 'DescribeConfigs' : o)) }));
   return Object.fromEntries(BUS_COMPONENTS.map((c) => [c, uses[c].map((u) => ({ what: u.what, acls: withoutCreate(u.acls) }))])) as ReturnType<typeof busAclUses>;
 }
 
@@ -210,7 +213,7 @@ export function busAclSpec(options: BusAclOptions = {}): Record<BusComponent, Bu
   return Object.fromEntries(BUS_COMPONENTS.map((c) => [c, mergeAcls(uses[c].flatMap((u) => u.acls))])) as Record<BusComponent, BusAcl[]>;
 }
 
-const OPERATION_ORDER: readonly AclOperation[] = ['Read', 'Write', 'Create', 'Delete', 'Describe'];
+const OPERATION_ORDER: readonly AclOperation[] = ['Read', 'Write', 'Create', 'Delete', 'Describe', 'DescribeConfigs'];
 
 /** Merges entries of one resource pattern; drops Describe where Read, Write or Delete implies it. */
 export function mergeAcls(acls: readonly BusAcl[]): BusAcl[] {

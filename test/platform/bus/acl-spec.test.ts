@@ -311,16 +311,23 @@ describe('PULSEBRIDGE_KAFKA_CREATE_TOPICS and the ACL spec without Create', () =
     expect(() => loadConfig({ ...kafka, PULSEBRIDGE_KAFKA_CREATE_TOPICS: 'off' })).toThrow(/PULSEBRIDGE_KAFKA_CREATE_TOPICS/);
   });
 
-  it('the spec without Create grants no Create, Describe on every topic it granted Create on, and otherwise exactly the default spec', () => {
+  it('the spec without Create grants no Create, Describe and DescribeConfigs on every topic it granted Create on, and otherwise exactly the default spec', () => {
     const withCreate = busAclSpec();
     const without = busAclSpec({ createTopics: false });
     for (const c of BUS_COMPONENTS) {
       expect(without[c].filter((a) => a.operations.includes('Create')), c).toEqual([]);
-      for (const a of withCreate[c].filter((x) => x.operations.includes('Create'))) expect(aclAllows(without[c], 'Topic', a.name, 'Describe'), `${c} ${a.name}`).toBe(true);
-      // Removing Create from the default spec gives the variant (Describe kept where nothing implies it).
+      for (const a of withCreate[c].filter((x) => x.operations.includes('Create'))) {
+        expect(aclAllows(without[c], 'Topic', a.name, 'Describe'), `${c} ${a.name}`).toBe(true);
+        // Reading the pre-created topic's configuration (retention, compaction) at start.
+        expect(aclAllows(without[c], 'Topic', a.name, 'DescribeConfigs'), `${c} ${a.name}`).toBe(true);
+      }
+      // DescribeConfigs nowhere else, and not in the default spec.
+      expect(without[c].filter((a) => a.operations.includes('DescribeConfigs')).map((a) => a.name), c).toEqual(withCreate[c].filter((a) => a.operations.includes('Create')).map((a) => a.name));
+      expect(withCreate[c].some((a) => a.operations.includes('DescribeConfigs')), c).toBe(false);
+      // Create replaced by DescribeConfigs in the default spec gives the variant (Describe kept where nothing implies it).
       expect(without[c], c).toEqual(mergeAcls(withCreate[c].map((a) => {
         const ops = a.operations.filter((o) => o !== 'Create');
-        return { ...a, operations: a.operations.includes('Create') ? [...ops, 'Describe'] : ops };
+        return { ...a, operations: a.operations.includes('Create') ? [...ops, 'Describe', 'DescribeConfigs'] : ops };
       })));
     }
     // Every component ensures streams at start: the default spec grants Create to each of them.

@@ -391,7 +391,7 @@ await describeWithService('pre-created topics: PULSEBRIDGE_KAFKA_CREATE_TOPICS=f
     kafkaAcls('--no-create');
   });
 
-  it('a pre-created topic configured to lose data (no compaction, 7 days\' retention) fails the start with topic, key, values and the kafka-configs.sh line; a user without DescribeConfigs is warned once and starts', async () => {
+  it('a pre-created topic configured to lose data (no compaction, 7 days\' retention) fails the start with topic, key, values and the kafka-configs.sh line, also for a component user (the spec without Create grants DescribeConfigs); a user without DescribeConfigs is warned once and starts', async () => {
     const admin = kafkaOf(loadConfig(adminSettings())).admin();
     await admin.connect();
     // alterConfigs replaces a topic's whole set of overrides: each call gives all of them.
@@ -417,11 +417,17 @@ await describeWithService('pre-created topics: PULSEBRIDGE_KAFKA_CREATE_TOPICS=f
       expect(eventsErr.message).toContain(`--entity-name ${DEVICE_EVENTS_STREAM} --add-config retention.ms=-1`);
       expect(eventsErr.message).not.toContain('retention.bytes');
 
-      // The component users' no-create ACLs grant no DescribeConfigs: the check is skipped with one warning, not a failed start.
+      // A component user under the spec without Create may read the configuration: the same refusal.
       const lines: string[] = [];
       const cliConfig = configOf('cli', off);
       const cliBus = await openBus(cliConfig, createLogger('warn', {}, (l) => lines.push(l)));
       closers.push(() => cliBus.close());
+      expect((await refused(cliBus.ensureStreams(events))).message).toContain(`${DEVICE_EVENTS_STREAM} retention.ms=604800000 (expected -1)`);
+      // Without DescribeConfigs (a cluster whose administrators did not grant it) the check is skipped with one warning, not a failed start.
+      await admin.deleteAcls({ filters: [{
+        resourceType: AclResourceTypes.TOPIC, resourceName: DEVICE_EVENTS_STREAM, resourcePatternType: ResourcePatternTypes.LITERAL,
+        principal: `User:${busUserOf('cli')}`, host: '*', operation: AclOperationTypes.DESCRIBE_CONFIGS, permissionType: AclPermissionTypes.ALLOW,
+      }] });
       await cliBus.ensureStreams(events);
       const warnings = lines.map((l) => JSON.parse(l) as { msg: string; acl?: string }).filter((l) => l.msg.includes('DescribeConfigs'));
       expect(warnings).toHaveLength(1);
@@ -431,6 +437,7 @@ await describeWithService('pre-created topics: PULSEBRIDGE_KAFKA_CREATE_TOPICS=f
       await setConfigs(STREAMS.criteria, { 'cleanup.policy': 'compact' }).catch(() => {});
       await setConfigs(DEVICE_EVENTS_STREAM, { 'retention.ms': '-1', 'retention.bytes': '-1' }).catch(() => {});
       await admin.disconnect();
+      kafkaAcls('--no-create');
     }
   });
 
