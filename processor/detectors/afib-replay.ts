@@ -181,6 +181,11 @@ export interface PendingAfib extends PendingState {
   /** The RR measure's averagers after the last beat (rr-irregularity.ts), which the replay rebuilds only approximately. */
   averagers: [number | null, number | null, number | null];
   /**
+   * How far the averagers had warmed up (rr-irregularity.ts `averagerWeights`: RR; M and B). Absent
+   * in states from before issue 12 session 37: read as warmed up ([1, 1]), the averaging then in use.
+   */
+  averagerWeights?: [number, number];
+  /**
    * The P-wave meter as it was (only at a graceful hand-over, from an ECG device): without it the
    * successor's meter refills its 12-beat group first, and an episode's end in those beats is
    * placed a few seconds differently.
@@ -226,6 +231,7 @@ const pendingAfibSchema = z
     endCandidate: z.object({ decidedMs: z.number(), endMs: z.number() }).optional(),
     lastEndMs: z.number().nullable(),
     averagers: z.tuple([z.number().nullable(), z.number().nullable(), z.number().nullable()]),
+    averagerWeights: z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]).optional(),
     atrial: z.object({
       fsHz: z.number().int().min(125).max(1000),
       t0Ms: z.number(),

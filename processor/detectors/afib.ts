@@ -861,7 +861,7 @@ export class AfibDetector implements Detector {
     const delaying = this.#episode?.pendingEnd !== undefined;
     if (this.#log.lastTimeMs === undefined) {
       // Nothing to replay (just after a discontinuity): the off-delay alone.
-      return delaying ? { v: 1, stretch: null, open: false, lastEndMs: Number.isFinite(this.#lastEndMs) ? this.#lastEndMs : null, averagers: this.#measure.averagers, ...episode } : undefined;
+      return delaying ? { v: 1, stretch: null, open: false, lastEndMs: Number.isFinite(this.#lastEndMs) ? this.#lastEndMs : null, averagers: this.#measure.averagers, averagerWeights: this.#measure.averagerWeights, ...episode } : undefined;
     }
     // At a hand-over (a graceful stop) the inputs are kept in any state: the restart gaps of the
     // AF's first and last seconds (afib-replay.ts) need no rewrite per batch for that.
@@ -878,6 +878,7 @@ export class AfibDetector implements Detector {
       ...(this.#endCandidate ? { endCandidate: { ...this.#endCandidate } } : {}),
       lastEndMs: Number.isFinite(this.#lastEndMs) ? this.#lastEndMs : null,
       averagers: this.#measure.averagers,
+      averagerWeights: this.#measure.averagerWeights,
       ...(context?.handover ? definedAtrial(this.#atrial.state(this.#log.lastTimeMs)) : {}),
       ...episode,
     };
@@ -893,8 +894,9 @@ export class AfibDetector implements Detector {
     const parsed = parsePendingAfib(state);
     if (!parsed) return;
     for (const b of parsed.beats) this.#take(b, b.coherence, b.fWave);
-    const { stretch, open, endCandidate, lastEndMs, averagers, episode } = parsed.state;
+    const { stretch, open, endCandidate, lastEndMs, averagers, averagerWeights, episode } = parsed.state;
     this.#measure.averagers = averagers;
+    this.#measure.averagerWeights = averagerWeights ?? [1, 1];
     this.#stretch = stretch ? { ...stretch, recentRrMs: [...stretch.recentRrMs], pending: { ...stretch.pending } } : undefined;
     this.#open = open;
     this.#endCandidate = endCandidate ? { ...endCandidate } : undefined;

@@ -22,8 +22,9 @@
  *
  * Differences, because a monitor works on a live stream: the exponential averagers run forward
  * only (causal; the re-implementation we read averages forward and backward, which needs the
- * whole record), and the measure restarts after a discontinuity (gap or lead-off) instead of
- * bridging it. Added for the episode logic in afib.ts: unsmoothed per-window outputs
+ * whole record) and are normalised by the weight their values carry while they warm up (the mean
+ * of the values seen so far, not the first value with the whole memory's weight), and the measure
+ * restarts after a discontinuity (gap or lead-off) instead of bridging it. Added for the episode logic in afib.ts: unsmoothed per-window outputs
  * (`windowScore`, `windowIrregular`, `pairFraction`). Memory is bounded (a few windows).
  */
 
@@ -74,6 +75,15 @@ export interface IrregularitySample {
   pairFraction: number;
 }
 
+/** The weight an exponential average's values carry after one more (1 − (1 − α)^n; ≤ 1). */
+const warmedWeight = (weight: number, alpha: number) => Math.min(1, (1 - alpha) * weight + alpha);
+
+/**
+ * One step of an exponential average with gain `gain` (α divided by the values' weight: 1 for
+ * the first value, α once warmed up); undefined before any value.
+ */
+const warmedAverage = (average: number | undefined, x: number, gain: number) => (average === undefined ? x : average + Math.min(1, gain) * (x - average));
+
 const median3 = (a: number, b: number, c: number) => Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
 
 export class RrIrregularity {
@@ -87,6 +97,18 @@ export class RrIrregularity {
   #rt: number | undefined;
   #mt: number | undefined;
   #bt: number | undefined;
+  /**
+   * How much of each exponential average's weight its values so far carry: 1 − (1 − α)^n after
+   * n values (RR trend; M and B, which start together once the window is full). The averages are
+   * normalised by it while it is below 1 — the mean of what has been seen, weighted as the
+   * average weights it — instead of starting at the first value with the weight of the whole
+   * memory (≈ 50 beats at α = 0.02). Started at its first value, one sinus window whose B just
+   * exceeded δ (seed aeb051 of the fault suite: B = 2.6·10⁻⁴, δ = 2·10⁻⁴) held the bigeminy gate
+   * open for ≈ 18 windows, so respiratory sinus arrhythmia read as irregular windows and an AF
+   * stretch 27 s later was dated back into it (issue 12 session 37).
+   */
+  #rtWeight = 0;
+  #windowWeight = 0;
 
   constructor(params: RrIrregularityParams = RR_IRREGULARITY_DEFAULTS) {
     if (params.windowBeats < 2) throw new RangeError('windowBeats must be ≥ 2');
@@ -100,6 +122,7 @@ export class RrIrregularity {
     this.#rmWindow = [];
     this.#rWindow = [];
     this.#rt = this.#mt = this.#bt = undefined;
+    this.#rtWeight = this.#windowWeight = 0;
   }
 
   /**
@@ -115,6 +138,16 @@ export class RrIrregularity {
     this.#rt = rt ?? undefined;
     this.#mt = mt ?? undefined;
     this.#bt = bt ?? undefined;
+  }
+
+  /** The averagers' warm-up weights (RR; M and B), which go with {@link averagers} to a successor. */
+  get averagerWeights(): [number, number] {
+    return [this.#rtWeight, this.#windowWeight];
+  }
+
+  set averagerWeights([rt, window]: [number, number]) {
+    this.#rtWeight = rt;
+    this.#windowWeight = window;
   }
 
   /**
@@ -136,7 +169,8 @@ export class RrIrregularity {
     this.#rmWindow.push(rm);
     this.#rWindow.push(r);
     if (this.#rmWindow.length > n) { this.#rmWindow.shift(); this.#rWindow.shift(); }
-    this.#rt = this.#rt === undefined ? r : this.#rt + alpha * (r - this.#rt);
+    this.#rtWeight = warmedWeight(this.#rtWeight, alpha);
+    this.#rt = warmedAverage(this.#rt, r, alpha / this.#rtWeight);
     if (this.#rmWindow.length < n) return undefined;
 
     const gammaS = this.params.pairDiffMs / 1000;
@@ -149,8 +183,9 @@ export class RrIrregularity {
     let sumR = 0;
     for (let i = 0; i < n; i++) { sumRm += this.#rmWindow[i]!; sumR += this.#rWindow[i]!; }
     const b = (sumRm / sumR - 1) ** 2;
-    this.#mt = this.#mt === undefined ? m : this.#mt + alpha * (m - this.#mt);
-    this.#bt = this.#bt === undefined ? b : this.#bt + alpha * (b - this.#bt);
+    this.#windowWeight = warmedWeight(this.#windowWeight, alpha);
+    this.#mt = warmedAverage(this.#mt, m, alpha / this.#windowWeight);
+    this.#bt = warmedAverage(this.#bt, b, alpha / this.#windowWeight);
 
     const rt = this.#rt;
     const notBigeminy = this.#bt >= this.params.bigeminyThreshold;

@@ -3,7 +3,7 @@
  * (eval/sim-device-replay.ts) and kept as regression cases.
  */
 import { describe, expect, it } from 'vitest';
-import { validateScenario } from '../../device-sim/scenario.ts';
+import { scenarioFromPhases, validateScenario } from '../../device-sim/scenario.ts';
 import { replaySimDevice, type SimDeviceReplayOptions } from '../../eval/sim-device-replay.ts';
 
 const RUN: Omit<SimDeviceReplayOptions, 'deviceId' | 't0Ms'> = { devices: 100, scenario: 'all-alarms', speed: 5, durationMs: 600_000, ecgOnly: true, paced: true };
@@ -61,6 +61,26 @@ describe('a patch put back turned through 180° in a tachycardia (sim scenario w
       // The first episode is due (sudden onset); the second, seconds after the lead-off, is not (no reference across it).
       expect(raised).toHaveLength(1);
       expect(Math.abs(raised[0]! - due[0]!.onsetMs)).toBeLessThanOrEqual(20);
+    });
+  }
+});
+
+describe('the fault suite\'s AF case (test/faults/processor-kill-af.fault.test.ts) replayed uninterrupted', () => {
+  // CI run of 2026-12-07, seed aeb051: device d2 (firmware beats) had its AF, scripted from 30.7 s,
+  // raised with an onset at 3.8 s. Its first RR window started the RR measure's averagers with a
+  // bigeminy measure just over δ, which held the gate open for ≈ 18 windows of sinus arrhythmia;
+  // the stretch those windows began was still alive when the AF came (rr-irregularity.ts, warm-up).
+  const scenario = scenarioFromPhases('3c-processor-kill-af', [
+    { kind: 'normal', durationMs: 30_000 }, { kind: 'afib', durationMs: 60_000, hrBpm: 110 }, { kind: 'normal', durationMs: 30_000 },
+  ]);
+  for (const index of [0, 1, 2, 3]) {
+    it(`seed aeb051, device d${index}${index % 2 ? ' (ECG-only)' : ''}: one AF alarm, dated within 5 s of the scripted onset`, async () => {
+      const { changes, truth } = await replaySimDevice({ deviceId: `faeb051-3c-processor-kill-af-d${index}`, index, runSeed: 'aeb051', staggerMs: 0,
+        t0Ms: Date.parse('2026-12-07T22:31:23.503Z'), devices: 4, scenario, speed: 2, durationMs: 120_000, ecgOnly: index % 2 === 1, paced: false });
+      const af = truth.find((e) => e.kind === 'afib')!;
+      const onsets = changes.filter((c) => c.kind === 'afib' && c.type === 'onset').map((c) => c.onsetMs);
+      expect(onsets).toHaveLength(1);
+      expect(Math.abs(onsets[0]! - af.onsetMs)).toBeLessThanOrEqual(5000);
     });
   }
 });

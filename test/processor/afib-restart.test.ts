@@ -163,7 +163,7 @@ describe('AF across a processor restart', () => {
     // fresh averagers place the end a few seconds differently, and it needs ≈ 20 beats of AF to
     // re-detect (restarts in the AF's last ≈ 15 s still end 180 s later: EVALUATION.md §3).
     if (endS - raisedAt >= 40) {
-      it(`${c.name}: a restart in full AF with 15–25 s of it left (the open episode not kept): the successor re-detects the alert and ends it ${c.ecg ? 'as the reference does' : 'within 8 s of the reference, within 10 frames'}`, () => {
+      it(`${c.name}: a restart in full AF with 15–25 s of it left (the open episode not kept): the successor re-detects the alert and ends it ${c.ecg ? 'as the reference does' : 'within 8 s of the reference, published at most 15 frames before or 10 after it'}`, () => {
         const inFullAf = range(Math.floor(endS) - 25, Math.floor(endS) - 15).filter((i) => !pending.includes(i));
         expect(inFullAf.length).toBeGreaterThanOrEqual(8);
         for (const after of inFullAf) {
@@ -174,7 +174,11 @@ describe('AF across a processor restart', () => {
           }
           expect([after, got.raised, got.ids, got.ended.length]).toEqual([after, reference.raised, 1, 1]);
           const gotEndS = Number(/end ([\d.]+)/.exec(got.ended[0]!)![1]);
-          expect([after, Math.abs(gotEndS - endS) <= 8, Math.abs(frameOf(got.ended[0]!) - endedAt) <= 10]).toEqual([after, true, true]);
+          // Published within 10 frames after the reference's, or up to 15 before: the successor's
+          // averagers hold only the beats since the restart, weighted as their mean (rr-irregularity.ts
+          // warm-up), so its decision leaves AF up to 11 beats sooner (same end; session 37).
+          const publishedOffset = frameOf(got.ended[0]!) - endedAt;
+          expect([after, Math.abs(gotEndS - endS) <= 8, publishedOffset <= 10 && publishedOffset >= -15]).toEqual([after, true, true]);
         }
       });
     }

@@ -34,6 +34,35 @@ describe('RR irregularity measure (Petrėnas et al. 2015)', () => {
     expect(samples.every((s) => !s.af && !s.windowIrregular)).toBe(true);
   });
 
+  it('warms its averagers up on what it has seen: one sinus window with B just over δ at the start does not hold the bigeminy gate open', () => {
+    // The first 30 s of sinus rhythm (SDNN ≈ 50 ms, respiratory sinus arrhythmia) of the fault
+    // suite's seed aeb051, device d2: its first window's B is 2.6·10⁻⁴ (δ = 2·10⁻⁴), those after it
+    // ≤ 0.9·10⁻⁴. Started at the first window's value, B's average stayed above δ for 18 windows
+    // and 13 of the first 14 windows read irregular (an AF stretch was dated back into them).
+    const sinus = [658, 704, 751, 695, 672, 670, 741, 803, 754, 700, 686, 717, 742, 721, 655, 614, 651, 711, 767, 737,
+      698, 727, 790, 813, 739, 668, 676, 731, 764, 727, 669, 691, 782, 845, 805, 745, 771, 831, 820, 732];
+    const samples = feed(new RrIrregularity(), sinus).filter((s) => s !== undefined);
+    expect(samples.length).toBe(31);
+    expect(samples.slice(3).filter((s) => s.windowIrregular || s.af)).toEqual([]);
+  });
+
+  it('tells how far its averagers have warmed up, and takes that back with them (a successor\'s hand-over)', () => {
+    const m = new RrIrregularity();
+    expect(m.averagerWeights).toEqual([0, 0]);
+    feed(m, Array(10).fill(800));
+    // 8 RR-trend values (the median filter's look-ahead holds one back), 1 window: 1 − 0.98ⁿ.
+    expect(m.averagerWeights[0]).toBeCloseTo(1 - 0.98 ** 8, 12);
+    expect(m.averagerWeights[1]).toBeCloseTo(0.02, 12);
+    feed(m, Array(2000).fill(800));
+    for (const w of m.averagerWeights) expect(w).toBeCloseTo(1, 12);
+    const successor = new RrIrregularity();
+    successor.averagers = m.averagers;
+    successor.averagerWeights = [0.5, 0.25];
+    expect(successor.averagerWeights).toEqual([0.5, 0.25]);
+    m.reset();
+    expect(m.averagerWeights).toEqual([0, 0]);
+  });
+
   it('starts over after reset', () => {
     const m = new RrIrregularity();
     feed(m, Array(20).fill(800));
