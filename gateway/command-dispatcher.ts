@@ -5,7 +5,9 @@
  * has not answered — it may have missed them when its connection dropped — unless its persistent
  * session re-sent them on this connection already), and for commands
  * created later (by the API or the CLI, possibly in another process) when the poll sees the
- * store's change counter move. The result on `…/cmd/ack` is matched by command id and device.
+ * store's change counter move. A command is never sent once it is no longer deliverable (timed
+ * out, expired, answered), neither by us nor by the persistent session (sessionMayResend). The
+ * result on `…/cmd/ack` is matched by command id and device.
  */
 import { deviceTopics } from '../contracts/topics.ts';
 import { commandResultSchema, type DeviceCommand, type DeviceCommandStore, type ResultOutcome } from '../platform/registry/index.ts';
@@ -63,6 +65,25 @@ export class CommandDispatcher {
       this.#o.logger.debug('device command re-sent by the MQTT session, not sent again', { deviceId, commandId: c.id });
     }
     await this.#deliver(waiting.filter((c) => !inFlight.has(c.id)));
+  }
+
+  /**
+   * Whether the device's persistent MQTT session may re-send this command at a reconnect (aedes
+   * re-sends a PUBLISH the device had not PUBACKed, whatever became of the command since). Only
+   * while the store still lists it as deliverable to the device: once it timed out, expired or was
+   * answered, the operator has seen its outcome, and a device carrying it out now would act on a
+   * command reported as not done (its answer only recorded as late). A refusal is counted
+   * (`session_suppressed`) and logged; the caller drops the copy from the session.
+   */
+  sessionMayResend(deviceId: string, commandId: string): boolean {
+    if (this.#o.store.deliverable(deviceId).some((c) => c.id === commandId)) return true;
+    const c = this.#o.store.get(commandId);
+    this.#o.counter.inc({ event: 'session_suppressed' });
+    this.#o.logger.info('device command held in the MQTT session not re-sent: no longer deliverable', {
+      deviceId, commandId, state: c?.deviceId === deviceId ? c.state : 'unknown',
+      ...(c?.deadlineAtMs !== undefined ? { deadlineAtMs: c.deadlineAtMs } : {}),
+    });
+    return false;
   }
 
   /** Unsubscribed or disconnected. */

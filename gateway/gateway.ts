@@ -220,7 +220,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const busInFlightWaits = metrics.counter('pb_gateway_bus_in_flight_waits_total', 'Device messages that waited because the in-flight cap was reached');
   const connected = metrics.gauge('pb_gateway_connected_devices', 'Devices currently connected');
   const skewGauge = metrics.gauge('pb_gateway_device_clock_skew_seconds', 'Smoothed device clock minus gateway clock, per device');
-  const commandEvents = metrics.counter('pb_gateway_commands_total', 'Device command events: delivered, redelivered, session_resent (re-sent by the persistent MQTT session, not by the gateway), ok, error, timed_out, expired, late, duplicate');
+  const commandEvents = metrics.counter('pb_gateway_commands_total', 'Device command events: delivered, redelivered, session_resent (re-sent by the persistent MQTT session, not by the gateway), session_suppressed (a command held in the persistent session, no longer deliverable (e.g. timed out), not re-sent), ok, error, timed_out, expired, late, duplicate');
   const packetsRefused = metrics.counter('pb_gateway_packets_refused_total', 'MQTT packets refused while reading (connection closed), by reason and packet type');
   const publishDowngraded = metrics.counter('pb_gateway_publish_downgraded_total', 'Device messages accepted with a flag the contract does not allow removed, by flag (retain)');
   const telemetryQos0 = metrics.counter('pb_gateway_telemetry_qos0_total', 'Telemetry frames published with QoS 0 (the contract asks for QoS 1; accepted, without a delivery guarantee)');
@@ -476,10 +476,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     // session emptyQueue drops it instead; a live delivery racing the CONNECT is written to this
     // connection just the same). Noted so the dispatcher does not send the same command again on
     // this connection (firmware walk 2026-12-07: it arrived twice, the session's copy and ours).
+    // The session re-sends whatever it holds, also a command that timed out (or expired, or was
+    // answered) since: that copy is refused (null) and aedes drops it from the session
+    // (emptyQueueFilter: outgoingClearMessageId), so the device never gets a command after the
+    // operator saw it time out. A command still within its deadline goes out, once, as before.
     authorizeForward(client, packet) {
       const deviceId = identities.get(client)?.deviceId;
       if (deviceId && client.connecting && !client.clean && packet.topic === deviceTopics(deviceId).cmd) {
         const id = commandIdOf(packet.payload);
+        if (id !== undefined && dispatcher && !dispatcher.sessionMayResend(deviceId, id)) return null;
         if (id !== undefined) {
           const ids = sessionResent.get(client) ?? new Set<string>();
           ids.add(id);

@@ -3,17 +3,19 @@
  * connection (c57bc08): not published again, but a re-delivery all the same — the answer timeout
  * restarts (platform/registry/commands.ts planDelivery), as after the gateway's own resend. Before
  * the review of c57bc08 the deadline stayed the first delivery's: a device that reconnected late in
- * the timeout got the command and had it time out under it. A store of the shared rules in memory.
+ * the timeout got the command and had it time out under it. sessionMayResend: the session's copy
+ * of a command past its deadline is refused (counted, logged). A store of the shared rules in memory.
  */
 import { describe, expect, it } from 'vitest';
 import { CommandDispatcher } from '../../gateway/command-dispatcher.ts';
-import { silentLogger } from '../../platform/log.ts';
+import { createLogger, silentLogger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
 import { isDeliverable, newCommand, planDelivery, type DeviceCommand, type DeviceCommandStore } from '../../platform/registry/index.ts';
 
 function memoryStore(clock: { now: number }) {
   const commands = new Map<string, DeviceCommand>();
   const store = {
+    get: (id: string) => commands.get(id),
     deliverable: (deviceId: string) => [...commands.values()].filter((c) => c.deviceId === deviceId && isDeliverable(c, clock.now)),
     markDelivered: (id: string, _actor: string, seen?: number) => {
       const after = planDelivery(commands.get(id)!, clock.now, seen);
@@ -41,5 +43,31 @@ describe('command dispatcher: a command the persistent session re-sent', () => {
     expect(published).toEqual([]);
     expect(counter.get({ event: 'session_resent' })).toBe(1);
     expect(commands.get(created.id)).toMatchObject({ state: 'delivered', deliveryCount: 2, deadlineAtMs: clock.now + created.timeoutMs });
+  });
+
+  it('lets the session re-send a command only within its deadline; a timed-out one is refused, counted and logged', () => {
+    const clock = { now: 1_000_000 };
+    const { store, commands } = memoryStore(clock);
+    const created = newCommand('dev-1', { type: 'ping' }, 'test', clock.now);
+    commands.set(created.id, planDelivery(created, clock.now)!);
+    const deadline = commands.get(created.id)!.deadlineAtMs!;
+    const metrics = new MetricsRegistry();
+    const counter = metrics.counter('pb_gateway_commands_total', '');
+    const lines: string[] = [];
+    const logger = createLogger('info', {}, (line) => lines.push(line));
+    const dispatcher = new CommandDispatcher({ store, actor: 'gateway:gw', logger, counter, publish: async () => {} });
+    clock.now = deadline - 1;
+    expect(dispatcher.sessionMayResend('dev-1', created.id)).toBe(true);
+    expect(counter.get({ event: 'session_suppressed' })).toBe(0);
+    // The deadline passed (no sweep has recorded the timeout yet): the session's copy must not go out.
+    clock.now = deadline;
+    expect(dispatcher.sessionMayResend('dev-1', created.id)).toBe(false);
+    // Another device's command id on this device's topic is refused too.
+    expect(dispatcher.sessionMayResend('dev-2', created.id)).toBe(false);
+    expect(counter.get({ event: 'session_suppressed' })).toBe(2);
+    const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(logged).toHaveLength(2);
+    expect(logged[0]).toMatchObject({ level: 'info', deviceId: 'dev-1', commandId: created.id, state: 'delivered', deadlineAtMs: deadline });
+    expect(logged[1]).toMatchObject({ level: 'info', deviceId: 'dev-2', commandId: created.id, state: 'unknown' });
   });
 });

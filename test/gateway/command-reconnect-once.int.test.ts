@@ -12,6 +12,10 @@
  * the command twice: aedes re-sent the in-flight PUBLISH from the session [MQTT-4.4.0-1] and the
  * dispatcher sent the unanswered command again.
  *
+ * A command whose answer deadline passed while the device was away is not re-sent at all, also
+ * not by the persistent session (which still holds it unacknowledged): the device would carry out
+ * a command the operator saw time out.
+ *
  * "Exactly once" without a time threshold: after the reconnect a second command (the marker) is
  * created; the gateway sends it behind anything it sends at the (re)connection, so every copy of
  * the first command precedes the marker on the wire. Skipped when the binary is missing, failed
@@ -163,6 +167,46 @@ describe.skipIf(!hasMosquittoSub)('an unanswered command after a reconnect (mosq
       });
     }
   }
+
+  it('persistent session dropped before its PUBACKs: a command that timed out meanwhile is not re-sent, one still within its deadline arrives once', async () => {
+    // Before the fix aedes re-sent both from the session at the reconnect: the device got the
+    // timed-out command and could carry out what the operator had seen time out (a late answer).
+    const events = fx.metrics.counter('pb_gateway_commands_total', '');
+    const creds = fx.addDevice(DEVICE, 'pat-once');
+    const first = sub(creds, true);
+    await first.waitFor(/^Subscribed \(mid: \d+\): 1$/, 'the SUBACK');
+    first.proc.kill('SIGSTOP');
+    // The least timeout the contract allows: it passes while the device is away.
+    const expiring = api.commands.create(DEVICE, { type: 'ping', timeoutMs: 100 }, 'test');
+    await until(() => events.get({ event: 'delivered' }) === 1, 15_000, 'the first delivery');
+    const waiting = api.commands.create(DEVICE, { type: 'ping', timeoutMs: 600_000 }, 'test');
+    await until(() => events.get({ event: 'delivered' }) === 2, 15_000, 'the second delivery');
+    await first.kill();
+    await until(() => fx.gateway.connectedDevices === 0, 15_000, 'the disconnect');
+    expect(first.deliveries(expiring.id) + first.deliveries(waiting.id)).toBe(0);
+    // The gateway's poll records the timeout; the session still holds both, unacknowledged.
+    await until(() => api.commands.get(expiring.id)?.state === 'timed_out', 15_000, 'the timeout');
+
+    const { count, sub: again } = await deliveriesOnReconnect(creds, true, expiring.id);
+    expect(count, again.lines.join('\n')).toBe(0);
+    expect(again.deliveries(expiring.id)).toBe(0);
+    // Everything sent at the reconnect precedes the marker, which has arrived.
+    expect(again.deliveries(waiting.id), again.lines.join('\n')).toBe(1);
+    expect(events.get({ event: 'session_suppressed' })).toBe(1);
+    expect(events.get({ event: 'session_resent' })).toBe(1);
+    expect(api.commands.get(expiring.id)).toMatchObject({ state: 'timed_out', deliveryCount: 1, result: undefined });
+    expect(api.commands.get(waiting.id)).toMatchObject({ state: 'delivered', deliveryCount: 2 });
+
+    // Dropped from the session, not only skipped once: the next reconnect (after the PUBACKs)
+    // gets the unanswered command from the gateway, and the timed-out one from nobody.
+    await again.kill();
+    await until(() => fx.gateway.connectedDevices === 0, 15_000, 'the disconnect');
+    const third = await deliveriesOnReconnect(creds, true, expiring.id);
+    expect(third.count).toBe(0);
+    expect(third.sub.deliveries(waiting.id)).toBe(1);
+    expect(events.get({ event: 'session_suppressed' })).toBe(1);
+    expect(api.commands.get(expiring.id)?.state).toBe('timed_out');
+  });
 
   it('persistent session dropped before its PUBACK, gateway restarted (the in-memory session is gone): the command arrives once', async () => {
     const creds = fx.addDevice(DEVICE, 'pat-once');
