@@ -70,6 +70,14 @@ export interface CaseSpec {
    * check names it. Default: every scripted episode with an alarm.
    */
   alarmedWithoutFault?: (ctx: CaseContext, counted: Counted) => Promise<(episode: GroundTruthEpisode) => boolean>;
+  /**
+   * Which physiological alarms the detectors raise without the fault too (the same oracle): an
+   * alarm the script does not explain but an uninterrupted processor raises the same way (e.g. an
+   * AF onset the detector dates outside the scripted episode's ±5 s) is the detector's, not the
+   * fault's: "no physiological alarm the script does not explain" names it and does not fail on
+   * it. Default: none (every unexplained alarm fails the case).
+   */
+  raisedWithoutFault?: (ctx: CaseContext, counted: Counted) => Promise<(alert: { deviceId: string; kind: string; onsetMs: number }) => boolean>;
 }
 
 export interface Counted {
@@ -211,7 +219,9 @@ export async function runFaultCase(spec: CaseSpec): Promise<ReliabilityRow> {
     // Physiological alarms the script does not explain (the simulator's report: each scripted episode's
     // alarm and those its beats imply, ±5 s): a fault must not make the detectors see what is not there.
     const simReport = buildSimReport({ scenario: 'faults', t0Ms: summary.t0Ms, endMs: streamEndMs, devices: devices.map((d) => d.deviceId), episodes: summary.episodes, alerts: raisedList });
-    const falseAlarms = simReport.falseAlarms;
+    const raisedWithoutFault = spec.raisedWithoutFault ? await spec.raisedWithoutFault(ctx, { summary, scenario: played, raised, clinicianLatest }) : () => false;
+    const falseAlarms = simReport.falseAlarms.filter((a) => !raisedWithoutFault(a));
+    const falseWithoutFault = simReport.falseAlarms.filter((a) => raisedWithoutFault(a));
     const row: ReliabilityRow = {
       case: spec.case,
       fault: spec.fault,
@@ -239,8 +249,10 @@ export async function runFaultCase(spec: CaseSpec): Promise<ReliabilityRow> {
       (missed.map((e) => `${e.deviceId} ${e.kind}`).join(', ') || `${summary.episodes.length} episodes`)
       + (missedWithoutFault.length ? `; not alarmed without the fault either: ${missedWithoutFault.map((e) => `${e.deviceId} ${e.kind}`).join(', ')}` : ''));
     check('no patient signal_loss while the devices streamed', falseSignalLoss === 0, `${falseSignalLoss} signal_loss alerts`);
-    check('no physiological alarm the script does not explain', falseAlarms.length === 0,
-      falseAlarms.map((a) => `${a.deviceId}${summary.deviceInfo[a.deviceId]?.ecgOnly ? ' (ECG-only)' : ''} ${a.kind}@${new Date(a.onsetMs).toISOString()}`).join(', ') || `${simReport.totals.alertsConsidered} alerts, all explained`);
+    const alarmText = (a: (typeof falseAlarms)[number]) => `${a.deviceId}${summary.deviceInfo[a.deviceId]?.ecgOnly ? ' (ECG-only)' : ''} ${a.kind}@${new Date(a.onsetMs).toISOString()}`;
+    check(spec.raisedWithoutFault ? 'no physiological alarm the script does not explain that the detectors do not raise without the fault' : 'no physiological alarm the script does not explain', falseAlarms.length === 0,
+      (falseAlarms.map(alarmText).join(', ') || `${simReport.totals.alertsConsidered - falseWithoutFault.length} alerts, all explained`)
+      + (falseWithoutFault.length ? `; raised without the fault as well: ${falseWithoutFault.map(alarmText).join(', ')}` : ''));
     await spec.extraChecks?.(ctx, { summary, scenario: played, raised, clinicianLatest });
     row.notes.push(`${devices.length} devices (${devices.filter((d) => summary.deviceInfo[d.deviceId]?.ecgOnly).length} of them ECG-only) × ${spec.streamS} s wall at speed ${FAULTS_SPEED} (1 frame per device-second: ${(devices.length * FAULTS_SPEED).toFixed(0)} frames/s), `
       + `episodes: ${summary.episodes.map((e) => e.kind).filter((k, i, a) => a.indexOf(k) === i).join(', ')}; technical alerts go to the EHR as Communications.`);
