@@ -98,10 +98,14 @@ export interface EhrExporterOptions {
    * `updatedAt` (config PULSEBRIDGE_FHIR_EVIDENCE_UPDATE_MIN): a snapshot that would change only
    * the evidence (the rate components) of an Observation written from a snapshot less than this
    * older is not written (result `held`); the end, acknowledgement, escalation, resolution and a
-   * VT class always are, and each write carries the whole current state. Default 0: every change
-   * is written. EHR walk: a 7 min tachycardia made 41 PUTs, 41 versions of the Observation.
+   * VT class always are, and each write carries the whole current state. A held snapshot is not
+   * dropped: the latest one is written once the interval has passed (trailing send, see `pending`
+   * in createEhrExporter) unless a later write superseded it. Default 300 000 (5 min, as the
+   * config); 0: every change is written. EHR walk: a 7 min tachycardia made 41 PUTs, 41 versions of the Observation.
    */
   evidenceUpdateIntervalMs?: number;
+  /** How long `stop()` may spend writing the held updates still waiting for their trailing send, ms. Default 5 000. */
+  flushOnStopMs?: number;
   /** Read-and-PUT rounds after If-Match version conflicts before the export pauses and retries. Default 3. */
   maxUpdateAttempts?: number;
   /** Tries of a message the EHR answers 403 before it is dead-lettered as `fhir_forbidden`. Default 3. */
@@ -362,7 +366,7 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
   const technicalAlerts = options.technicalAlerts ?? 'communication';
   const concurrency = Math.max(1, options.concurrency ?? 4);
   const maxUpdateAttempts = Math.max(1, options.maxUpdateAttempts ?? 3);
-  const evidenceUpdateIntervalMs = options.evidenceUpdateIntervalMs ?? 0;
+  const evidenceUpdateIntervalMs = options.evidenceUpdateIntervalMs ?? 300_000;
   const maxForbiddenAttempts = Math.max(1, options.maxForbiddenAttempts ?? 3);
   const ecgWaitMs = options.ecgWaitMs ?? 20_000;
   const stripGraceMs = options.stripGraceMs ?? 2_000;
@@ -554,7 +558,12 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
       return { ...current, derivedFrom: [...(current.derivedFrom ?? []), { reference: ecgRef }] };
     }, signal);
 
-  const exportRhythm = async (alert: Alert, signal: AbortSignal): Promise<ExportResult> => {
+  /**
+   * `trailing`: the held snapshot's own write once its interval passed (no hold; still never over a
+   * newer revision, and nothing when the record already has it). `heldUntil`: for a held snapshot,
+   * when (snapshot time) its interval ends.
+   */
+  const exportRhythm = async (alert: Alert, signal: AbortSignal, trailing = false, heldUntil?: { ms: number }): Promise<ExportResult> => {
     const patientReference = await patients.reference(alert.patientId, { signal });
     for (;;) {
       const updated = await updateRhythm(() => findRhythm(alert, signal), (current) => {
@@ -563,8 +572,11 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
         if (canonical(next) === canonical(current)) return 'unchanged';
         // Coalescing: only new evidence, and the record's is younger than the interval.
         const writtenAt = revisionTimeOf(current);
-        if (evidenceUpdateIntervalMs > 0 && writtenAt !== undefined && Date.parse(alert.updatedAt) - writtenAt < evidenceUpdateIntervalMs
-          && withoutEvidence(next) === withoutEvidence(current)) return 'held';
+        if (!trailing && evidenceUpdateIntervalMs > 0 && writtenAt !== undefined && Date.parse(alert.updatedAt) - writtenAt < evidenceUpdateIntervalMs
+          && withoutEvidence(next) === withoutEvidence(current)) {
+          if (heldUntil) heldUntil.ms = writtenAt + evidenceUpdateIntervalMs;
+          return 'held';
+        }
         return next;
       }, signal);
       if (updated !== undefined) return updated;
@@ -672,8 +684,79 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
     for (const p of parked) parkedCounter.inc({ stream: p.message.headers?.['pb-source-stream'] ?? p.message.stream });
   };
 
+  /**
+   * Trailing writes (issue 12): per alert, the latest snapshot held back as evidence-only and not
+   * yet superseded, with the timer that writes it once the interval has passed. Without it a held
+   * snapshot was dropped, and an alarm that then neither changed nor ended (a steady rate: the
+   * processor publishes nothing new) kept a rate in the chart minutes or hours old.
+   *
+   * A timer in the exporter rather than the next message on the stream: in exactly that case the
+   * stream goes quiet (no new snapshot of the alarm; the one-partition alerts stream may bring
+   * nothing at all), so waiting for a message would not flush it. The timer runs from when the
+   * snapshot was held for the rest of the interval in snapshot time (`record's updatedAt + interval
+   * - held updatedAt`): an exporter catching up on old snapshots does not fire early.
+   * Exactly once, as every write here, on what the EHR holds: the write re-reads the Observation
+   * and writes nothing over a newer revision ('stale': superseded by an end, acknowledgement,
+   * escalation, resolution or a later update) nor when it already holds this one ('unchanged':
+   * a re-delivery, another exporter instance). A later held snapshot takes the place of the
+   * waiting one (the timer of the first stays: the interval ends then).
+   * Restarts: the timers are in memory, so `stop()` writes the waiting ones before it returns
+   * (bounded by `flushOnStopMs`: early rather than never); a restarted exporter re-reading them
+   * finds them in the record (unchanged/stale). What a crash left waiting is written with the
+   * alarm's next snapshot, as before.
+   */
+  const pending = new Map<string, { alert: Alert; timer: NodeJS.Timeout }>();
+  const trailingWrites = metrics.counter('pb_ehr_evidence_updates_trailing_total', 'Held evidence-only rhythm Observation updates written once PULSEBRIDGE_FHIR_EVIDENCE_UPDATE_MIN had passed, by when and result');
+
+  /** A later snapshot of the alert supersedes its waiting held one. */
+  const supersede = (alert: Alert) => {
+    const p = pending.get(alert.id);
+    if (!p || p.alert.revision >= alert.revision) return;
+    clearTimeout(p.timer);
+    pending.delete(alert.id);
+  };
+
+  const holdForTrailing = (alert: Alert, untilMs: number) => {
+    const armed = pending.get(alert.id);
+    if (armed) {
+      if (armed.alert.revision < alert.revision) armed.alert = alert;
+      return;
+    }
+    const timer = setTimeout(() => {
+      void writeTrailing(alert.id, 'due', controller.signal);
+    }, Math.max(0, untilMs - Date.parse(alert.updatedAt)));
+    timer.unref();
+    pending.set(alert.id, { alert, timer });
+  };
+
+  /** Writes the alert's waiting held snapshot, if any; failures are logged (it then goes with the alarm's next snapshot). */
+  const writeTrailing = async (alertId: string, when: 'due' | 'stop', signal: AbortSignal): Promise<void> => {
+    const p = pending.get(alertId);
+    if (!p) return;
+    clearTimeout(p.timer);
+    const alert = p.alert;
+    const ids = { patientId: alert.patientId, alertId: alert.id, deviceId: alert.deviceId };
+    const written = new Set<string>();
+    try {
+      const result = await untilDone('alerts', alert.patientId, signal, () => noting(written, () => exportRhythm(alert, signal, true)));
+      if (pending.get(alertId)?.alert === alert) pending.delete(alertId);
+      exports.inc({ resource: 'Observation', result });
+      trailingWrites.inc({ when, result });
+      await disclosed({ ...ids, outcome: 'accepted', resourceTypes: [...written], detail: `alert revision ${alert.revision}: ${result} (held evidence update, written after its interval)` }, { what: 'alert', effectiveMs: alertEffectiveMs(alert) });
+    } catch (err) {
+      if (pending.get(alertId)?.alert === alert && !signal.aborted) pending.delete(alertId);
+      logger.warn('held evidence update not written after its interval; it goes with the alarm\'s next snapshot', { alertId, when, err: ehrErrorForLog(err) });
+    }
+  };
+
   const exportSnapshot = async (alert: Alert, signal: AbortSignal): Promise<{ resourceType: string; result: ExportResult }> => {
-    if (isPhysiologicalKind(alert.kind)) return { resourceType: 'Observation', result: await exportRhythm(alert, signal) };
+    if (isPhysiologicalKind(alert.kind)) {
+      supersede(alert);
+      const heldUntil = { ms: 0 };
+      const result = await exportRhythm(alert, signal, false, heldUntil);
+      if (result === 'held') holdForTrailing(alert, heldUntil.ms);
+      return { resourceType: 'Observation', result };
+    }
     if (technicalAlerts === 'skip') return { resourceType: 'Communication', result: 'skipped' };
     const patientReference = await patients.reference(alert.patientId, { signal });
     const bundle = technicalBundle(alert, { identifierSystem, deviceSystem, patientReference });
@@ -903,6 +986,13 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
       const stopped = Promise.all(subs.map((s) => s.stop()));
       controller.abort(new PulsebridgeError('PB_FHIR_UNAVAILABLE', 'EHR exporter stopping'));
       await stopped;
+      // The held updates still waiting are written now, before their interval is over (`pending`).
+      if (pending.size > 0) {
+        const flush = AbortSignal.timeout(options.flushOnStopMs ?? 5_000);
+        for (const id of [...pending.keys()]) await writeTrailing(id, 'stop', flush);
+        for (const p of pending.values()) clearTimeout(p.timer);
+        pending.clear();
+      }
     },
   };
 }

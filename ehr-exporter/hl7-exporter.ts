@@ -69,9 +69,13 @@ export interface Hl7ExporterOptions {
    * At most one evidence-only ORU^R40 (phase `update`, nothing but the evidence changed since the
    * last message sent for the alarm) per alarm per this many ms of the snapshots' `updatedAt`;
    * start, escalate, end and any change of state, acknowledgement, escalation level or priority
-   * always go at once. Default 0 here: every change is sent (the config's default is 5 min; see {@link evidenceOnly}).
+   * always go at once. A held update is not dropped: the latest one goes once the interval has
+   * passed (a trailing send, {@link createHl7Exporter}) unless a later message superseded it.
+   * Default 300 000 (5 min, as the config's PULSEBRIDGE_HL7_EVIDENCE_UPDATE_MIN); 0: every change is sent (see {@link evidenceOnly}).
    */
   evidenceUpdateIntervalMs?: number;
+  /** How long `stop()` may spend sending the held updates still waiting for their trailing send, ms. Default 5 000. */
+  flushOnStopMs?: number;
   /**
    * The PHI audit trail (ehr-exporter/audit.ts): one entry per message ACKed or refused, and per
    * snapshot dead-lettered unsent; the destination is `mllp(s)://host:port`. Without it nothing is audited (tests).
@@ -101,7 +105,8 @@ function lifecycleKey(alert: Alert): string {
  * of state goes at once), and it was published less than `intervalMs` after that message's
  * snapshot (`updatedAt`, the processor's clock: the same stream gives the same decisions, also
  * when a restarted exporter replays them from the stream, SentLedger rebuild). Nothing is lost by
- * it: every later message carries the whole current state, the end its final rate.
+ * it: the latest held update goes once the interval has passed (trailing send, createHl7Exporter),
+ * and every later message carries the whole current state, the end its final rate.
  */
 export function evidenceOnly(alert: Alert, last: { key: string; updatedAtMs: number } | undefined, intervalMs: number): boolean {
   if (!(intervalMs > 0) || !last) return false;
@@ -196,7 +201,8 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
   const deadLetters = o.metrics.counter('pb_ehr_dead_letters_total', 'Alert snapshots sent to the dead-letter stream, by reason');
   const alreadySent = o.metrics.counter('pb_hl7_already_sent_total', 'HL7 v2 messages not sent because the receiver already has that alert revision or a later one (processor restart, dead-letter replay), by message type');
   const coalesced = o.metrics.counter('pb_hl7_evidence_updates_held_total', 'Evidence-only ORU^R40 updates not sent: another was sent for the alarm within PULSEBRIDGE_HL7_EVIDENCE_UPDATE_MIN');
-  const intervalMs = o.evidenceUpdateIntervalMs ?? 0;
+  const trailingSent = o.metrics.counter('pb_hl7_evidence_updates_trailing_total', 'Held evidence-only ORU^R40 updates sent once PULSEBRIDGE_HL7_EVIDENCE_UPDATE_MIN had passed with no later message for the alarm (trailing send), by when');
+  const intervalMs = o.evidenceUpdateIntervalMs ?? 300_000;
   paused.set({}, 0);
   const groupId = o.groupId ?? 'hl7-exporter';
   const audit = ehrAuditRecorder(o.audit && { ...o.audit, destination: `${o.tls ? 'mllps' : 'mllp'}://${o.host}:${o.port}` }, { logger: o.logger, metrics: o.metrics, now });
@@ -209,6 +215,37 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
   let subscription: Subscription | undefined;
   let controller = new AbortController();
   let pause: string | undefined;
+  /**
+   * Trailing sends (issue 12): per alarm, the latest evidence-only update held back and not yet
+   * superseded, with the timer that sends it once the interval has passed. Without it a held
+   * update was dropped, and an alarm that then neither changed nor ended (a steady rate: the
+   * processor publishes nothing new) left the engine at a rate minutes or hours old.
+   *
+   * Why a timer in the exporter and not the next message on the stream: the stream is what goes
+   * quiet in exactly that case (no new snapshot of the alarm, and the one-partition alerts stream
+   * may bring nothing for any alarm), so waiting for the next message would not flush it. The
+   * timer runs from when the update was handled for the rest of the interval in snapshot time
+   * (`last sent updatedAt + interval - held updatedAt`), so an exporter catching up on a backlog
+   * (old snapshots) does not fire early and the decisions stay those of the snapshot times.
+   * What it sends is checked when it fires, not when it was armed: only the alarm's latest held
+   * snapshot, and nothing once a later snapshot superseded it (a start/escalation/ack/resolve/end,
+   * or an update past the interval, went at once and carries the whole state; a later held update
+   * takes its place). It goes like any ORU^R40 of that snapshot (same MSH-10, ledger noted), so a
+   * re-delivery of the held snapshot afterwards is skipped (revision already handled).
+   *
+   * Restarts: the ledger rebuild replays the stream's decisions and knows no timer, so a held update
+   * still waiting at the end of the replay counts as sent (never twice): `stop()` therefore sends
+   * the waiting ones before it returns (bounded by `flushOnStopMs`; early rather than never). What
+   * a crash (no stop) left waiting goes with the alarm's next message, as before.
+   */
+  const pending = new Map<string, { alert: Alert; message: ConsumedMessage; timer: NodeJS.Timeout }>();
+  /** handleBatch and trailing sends, one at a time: they share the MLLP client and the ledger. */
+  let chain: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(work: () => Promise<T>): Promise<T> => {
+    const run = chain.then(work, work);
+    chain = run.catch(() => {});
+    return run;
+  };
 
   const connection = async () => (client ??= await createMllpClient({ host: o.host, port: o.port, tls: o.tls }, 5_000));
   const drop = async () => {
@@ -322,39 +359,76 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
     }
   };
 
-  const handleBatch = async (messages: ConsumedMessage[]) => {
-    const signal = controller.signal;
-    if (rebuildOnResume) {
-      for (const message of messages) {
-        if (rebuilt.has(message.partition)) continue;
-        if (Number(message.offset) > 0) await rebuild(message.partition, Number(message.offset), signal);
-        rebuilt.add(message.partition);
-      }
+  const handleBatch = (messages: ConsumedMessage[]) => exclusive(() => handleBatchNow(messages));
+
+  /** A snapshot of the alarm supersedes its held update (file comment of `pending`). */
+  const supersede = (alert: Alert) => {
+    const p = pending.get(alert.id);
+    if (!p || p.alert.revision >= alert.revision) return;
+    clearTimeout(p.timer);
+    pending.delete(alert.id);
+  };
+
+  const holdForTrailing = (alert: Alert, message: ConsumedMessage) => {
+    const armed = pending.get(alert.id);
+    if (armed) {
+      // The timer of the first held update in this interval stays: it fires when the interval ends.
+      armed.alert = alert;
+      armed.message = message;
+      return;
     }
-    const dead: { message: ConsumedMessage; alert?: Alert; reason: string; detail: string; rejected?: string[] }[] = [];
-    for (const message of messages) {
-      const alert = alertOf(message);
-      if (!alert) {
-        dead.push({ message, reason: 'schema', detail: 'not an alert envelope' });
-        continue;
-      }
-      const newer = alert.revision > ledger.revision(alert.id);
-      const hold = newer && evidenceOnly(alert, ledger.lastSent(alert.id), intervalMs);
+    const last = ledger.lastSent(alert.id);
+    const delayMs = Math.max(0, (last?.updatedAtMs ?? 0) + intervalMs - Date.parse(alert.updatedAt));
+    const timer = setTimeout(() => {
+      void exclusive(() => sendTrailing(alert.id, 'due')).catch((err: unknown) => {
+        if (!controller.signal.aborted) o.logger.warn('HL7: held evidence update not sent after its interval; it goes with the alarm\'s next message', { alertId: alert.id, err: err as Error });
+      });
+    }, delayMs);
+    timer.unref();
+    pending.set(alert.id, { alert, message, timer });
+  };
+
+  /** Sends the alarm's held update, if it is still waiting (not superseded, not sent). */
+  const sendTrailing = async (alertId: string, when: 'due' | 'stop', signal = controller.signal) => {
+    const p = pending.get(alertId);
+    if (!p) return;
+    clearTimeout(p.timer);
+    const dead: DeadLetter[] = [];
+    // Left waiting if this throws (stopping): stop() tries it once more.
+    await exportOne(p.message, p.alert, dead, signal, true);
+    pending.delete(alertId);
+    trailingSent.inc({ when });
+    await publishDead(dead);
+  };
+
+  type DeadLetter = { message: ConsumedMessage; alert?: Alert; reason: string; detail: string; rejected?: string[] };
+
+  /**
+   * One snapshot: held, or its messages sent. `trailing`: the held update's own send once its
+   * interval passed (it is already noted as handled, so the revision check does not apply).
+   */
+  const exportOne = async (message: ConsumedMessage, alert: Alert, dead: DeadLetter[], signal: AbortSignal, trailing = false) => {
+    {
+      if (!trailing) supersede(alert);
+      const newer = trailing || alert.revision > ledger.revision(alert.id);
+      const hold = !trailing && newer && evidenceOnly(alert, ledger.lastSent(alert.id), intervalMs);
       if (hold) {
-        // Noted as handled, so neither a re-delivery nor a replay sends it later, after newer ones.
+        // Noted as handled, so neither a re-delivery nor a replay sends it later, after newer ones;
+        // the trailing send takes it once the interval has passed (unless superseded).
         ledger.note(alert.id, { revision: alert.revision });
         coalesced.inc();
+        holdForTrailing(alert, message);
         o.logger.debug('HL7: evidence-only update held back', { alertId: alert.id, revision: alert.revision });
       }
       const sendAlarm = newer && !hold;
       // ORU^R01 goes with the raising snapshot only, and only when detection had a rate.
-      const sendHr = alert.revision === 1 && Number.isFinite(alert.evidence.hrBpm) && !ledger.hrSent(alert.id);
+      const sendHr = !trailing && alert.revision === 1 && Number.isFinite(alert.evidence.hrBpm) && !ledger.hrSent(alert.id);
       if (!newer) alreadySent.inc({ type: 'ORU^R40' });
-      if (alert.revision === 1 && ledger.hrSent(alert.id)) alreadySent.inc({ type: 'ORU^R01' });
+      if (!trailing && alert.revision === 1 && ledger.hrSent(alert.id)) alreadySent.inc({ type: 'ORU^R01' });
       if (!sendAlarm && !sendHr) {
-        if (hold) continue;
+        if (hold) return;
         o.logger.debug('HL7: alert revision already sent; skipped', { alertId: alert.id, revision: alert.revision, sentRevision: ledger.revision(alert.id), replayOf: message.headers?.['pb-replay-of'] });
-        continue;
+        return;
       }
       let options: Hl7Options;
       try {
@@ -364,7 +438,7 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
         // An MRN missing from the configured file: an HL7 message without PID-3 is useless to the engine.
         dead.push({ message, alert, reason: 'mrn_unknown', detail: err.message });
         await audit({ action: 'ehr.hl7.send', patientId: alert.patientId, alertId: alert.id, deviceId: alert.deviceId, outcome: 'dead_lettered', detail: `alert revision ${alert.revision}: not sent, dead-lettered: mrn_unknown` });
-        continue;
+        return;
       }
       futureDated.check({ protocol: 'hl7', what: 'alert', deviceId: alert.deviceId, patientId: alert.patientId, effectiveMs: alertEffectiveMs(alert) });
       const at = new Date(now()).toISOString();
@@ -378,7 +452,7 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
         try {
           const ack = await deliver(text, type, signal);
           sentNow();
-          await audit({ ...what, outcome: 'accepted', ack, detail: `alert revision ${alert.revision}` });
+          await audit({ ...what, outcome: 'accepted', ack, detail: `alert revision ${alert.revision}${trailing ? ' (held evidence update, sent after its interval)' : ''}` });
         } catch (err) {
           if (signal.aborted || !(err instanceof PulsebridgeError) || err.code !== 'PB_HL7_NAK') throw err;
           const code = String(err.details?.code ?? '');
@@ -393,6 +467,30 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
       const reason = rejected.every((r) => r.code === 'AE' || r.code === 'CE') ? 'hl7_error' : 'hl7_rejected';
       if (rejected.length > 0) dead.push({ message, alert, reason, detail: rejected.map((r) => r.text).join('; '), rejected: rejected.map((r) => r.type) });
     }
+  };
+
+  const handleBatchNow = async (messages: ConsumedMessage[]) => {
+    const signal = controller.signal;
+    if (rebuildOnResume) {
+      for (const message of messages) {
+        if (rebuilt.has(message.partition)) continue;
+        if (Number(message.offset) > 0) await rebuild(message.partition, Number(message.offset), signal);
+        rebuilt.add(message.partition);
+      }
+    }
+    const dead: DeadLetter[] = [];
+    for (const message of messages) {
+      const alert = alertOf(message);
+      if (!alert) {
+        dead.push({ message, reason: 'schema', detail: 'not an alert envelope' });
+        continue;
+      }
+      await exportOne(message, alert, dead, signal);
+    }
+    await publishDead(dead);
+  };
+
+  const publishDead = async (dead: DeadLetter[]) => {
     if (dead.length > 0) {
       await o.bus.publish(STREAMS.deadLetter, dead.map((d) => {
         const deviceId = d.alert?.deviceId ?? 'unknown';
@@ -432,6 +530,20 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
       const stopped = s?.stop();
       controller.abort();
       await stopped;
+      // The held updates still waiting go now, before the interval is over: a restarted exporter's
+      // rebuilt ledger counts them as sent (`pending`). Bounded: an engine that does not answer
+      // leaves them to the alarm's next message.
+      if (pending.size > 0) {
+        const flush = AbortSignal.timeout(o.flushOnStopMs ?? 5_000);
+        const waiting = pending.size;
+        try {
+          for (const id of [...pending.keys()]) await exclusive(() => sendTrailing(id, 'stop', flush));
+        } catch (err) {
+          o.logger.warn('HL7: stopping with held evidence updates unsent; they go with each alarm\'s next message', { waiting, unsent: pending.size, err: err as Error });
+        }
+        for (const p of pending.values()) clearTimeout(p.timer);
+        pending.clear();
+      }
       await drop();
     },
   };

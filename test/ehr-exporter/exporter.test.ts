@@ -639,10 +639,63 @@ describe('EHR exporter: evidence-only updates coalesced (PULSEBRIDGE_FHIR_EVIDEN
     expect(await rhythms()).toHaveLength(1);
   });
 
-  it('writes every change without an interval (the default)', async () => {
-    const { exporter: e } = exporter();
+  it('writes every change with an interval of 0', async () => {
+    const { exporter: e } = exporter({ evidenceUpdateIntervalMs: 0 });
     await e.handleBatch(messages);
     expect(puts()).toEqual(alarm.slice(1).map(({ alert }) => alert.updatedAt));
+  });
+});
+
+// Issue 12 follow-up: a held update was dropped; an alarm that then neither changed nor ended kept
+// the old rate in the chart. The latest held snapshot is now written once its interval has passed.
+describe('EHR exporter: held evidence update written once the interval has passed (trailing write)', () => {
+  // Snapshot times 100 ms apart, interval 300 ms: the trailing write is due 200 ms after the held
+  // snapshot was handled (the test waits for a condition, never on a duration).
+  const T = Date.parse('2026-01-01T00:00:10.000Z');
+  const ms = (n: number) => new Date(T + n).toISOString();
+  const raised = makeAlert('tachy', { detectedAt: ms(0), updatedAt: ms(0), evidence: { hrBpm: 140, criterion: 'x', thresholds: {} } });
+  const rate = (revision: number, at: number, hrBpm: number) => ({ ...raised, revision, updatedAt: ms(at), evidence: { ...raised.evidence, hrBpm } });
+  const puts = () => server.requests.filter((r) => r.method === 'PUT').map((r) => (r.body as MedplumObservation).extension?.find((e) => e.url === 'urn:pulsebridge:fhir:alert-revision')?.valueInteger);
+  const rateInChart = async () => (await rhythms())[0]?.component?.[0]?.valueQuantity?.value;
+
+  it('writes the latest held snapshot once the interval has passed when nothing else comes for the alarm', async () => {
+    const { exporter: e, metrics } = exporter({ evidenceUpdateIntervalMs: 300 });
+    await e.handleBatch([consumed(envelope(raised), 0), consumed(envelope(rate(2, 100, 151)), 1), consumed(envelope(rate(3, 200, 152)), 2)]);
+    expect(puts()).toEqual([]);
+    await eventually(() => puts().length === 1);
+    expect(puts()).toEqual([3]);
+    expect(await rateInChart()).toBe(152);
+    expect(metrics.counter('pb_ehr_evidence_updates_trailing_total', '').get({ when: 'due', result: 'updated' })).toBe(1);
+    // Re-delivered afterwards, neither held snapshot writes anything.
+    await e.handleBatch([consumed(envelope(rate(2, 100, 151)), 3), consumed(envelope(rate(3, 200, 152)), 4)]);
+    expect(puts()).toEqual([3]);
+  });
+
+  it('writes nothing late when a later snapshot superseded the held one (the end, with the whole state)', async () => {
+    const { exporter: e } = exporter({ evidenceUpdateIntervalMs: 300 });
+    const ended = { ...rate(3, 250, 130), end: ms(240), state: 'resolved' as const, resolvedBy: 'pulsebridge-processor', resolvedAt: ms(250) };
+    await e.handleBatch([consumed(envelope(raised), 0), consumed(envelope(rate(2, 100, 151)), 1), consumed(envelope(ended), 2)]);
+    expect(puts()).toEqual([3]);
+    await new Promise((r) => setTimeout(r, 400));
+    // Past the held snapshot's due time: only the end was written, and it stays.
+    await e.stop();
+    expect(puts()).toEqual([3]);
+    expect(await rateInChart()).toBe(130);
+  });
+
+  it('a restarted exporter writes a held snapshot neither twice nor never: the stop writes the waiting one, the restarted one re-reading the stream writes nothing', async () => {
+    const messages = [consumed(envelope(raised), 0), consumed(envelope(rate(2, 100, 151)), 1), consumed(envelope(rate(3, 200, 152)), 2)];
+    const first = exporter({ evidenceUpdateIntervalMs: 60_000 }).exporter;
+    await first.handleBatch(messages);
+    expect(puts()).toEqual([]);
+    await first.stop();
+    expect(puts()).toEqual([3]);
+    const { exporter: restarted, metrics } = exporter({ evidenceUpdateIntervalMs: 300 });
+    await restarted.handleBatch(messages);
+    expect(exportsCount(metrics, 'Observation', 'stale') + exportsCount(metrics, 'Observation', 'unchanged')).toBe(3);
+    await restarted.stop();
+    expect(puts()).toEqual([3]);
+    expect(await rateInChart()).toBe(152);
   });
 });
 

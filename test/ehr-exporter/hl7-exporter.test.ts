@@ -362,7 +362,7 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
     });
 
     it('sends a rejected revision when its dead letter is replayed, unless a later one went through', async () => {
-      const { exporter: e } = exporter();
+      const { exporter: e } = exporter({ evidenceUpdateIntervalMs: 0 });
       listener.answers.push('AA', ...REJECTS, ...REJECTS);
       const update = { ...asystole, revision: 2, evidence: { ...asystole.evidence, gapMs: 8000 } };
       await e.handleBatch([consumed(envelope({ ...asystole, evidence: { criterion: 'x', thresholds: {} } }), 0), consumed(envelope(update), 1), consumed(envelope(ended), 2)]);
@@ -447,13 +447,13 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
       expect(controlIds()).toHaveLength(expected.length);
     });
 
-    it('sends every change without an interval (the default)', async () => {
-      const { exporter: e } = exporter();
+    it('sends every change with an interval of 0', async () => {
+      const { exporter: e } = exporter({ evidenceUpdateIntervalMs: 0 });
       await e.handleBatch(alarm.map((a, i) => consumed(envelope(a), i)));
       expect(controlIds()).toEqual([`${id}-1-hr`, ...alarm.map((a) => `${id}-${a.revision}`)]);
     });
 
-    it('makes the same decisions after a restart: the rebuilt ledger replays them from the stream', async () => {
+    it('makes the same decisions after a restart: the rebuilt ledger replays them from the stream; the update held at the stop goes at the stop, once', async () => {
       const first = exporter({ evidenceUpdateIntervalMs: 120_000 }).exporter;
       await first.start();
       const publish = (list: Alert[]) => bus.publish(STREAMS.alerts, list.map((a) => ({ key: a.patientId, value: Buffer.from(JSON.stringify(envelope(a))) })));
@@ -465,7 +465,74 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
       await publish(alarm.slice(cut));
       await exporter({ evidenceUpdateIntervalMs: 120_000 }).exporter.start();
       await until(() => controlIds().at(-1) === expected.at(-1));
-      expect(controlIds()).toEqual(expected);
+      // The stop sent the latest held update (150 s) rather than leave it to a timer that is gone;
+      // the restarted exporter does not send it again.
+      expect(controlIds()).toEqual([...expected.slice(0, 4), `${id}-${revisionAt(150)}`, ...expected.slice(4)]);
+    });
+  });
+
+  // Issue 12 follow-up: a held update was dropped; an alarm that then neither changed nor ended
+  // left the engine at the old rate. The latest held one now goes once its interval has passed.
+  describe('held evidence update: trailing send once the interval has passed', () => {
+    // Snapshot times 100 ms apart, interval 300 ms: the trailing send is due 200 ms after the
+    // held update was handled (the test waits for a condition, never on a duration).
+    const T = Date.parse('2026-01-01T00:00:10.000Z');
+    const ms = (n: number) => new Date(T + n).toISOString();
+    const raised = makeAlert('extreme_tachy', { detectedAt: ms(0), updatedAt: ms(0), evidence: { hrBpm: 160, criterion: 'x', thresholds: {} } });
+    const rate = (revision: number, at: number, hrBpm: number): Alert => ({ ...raised, revision, updatedAt: ms(at), evidence: { ...raised.evidence, hrBpm } });
+    const id = raised.id;
+    const r40 = () => listener.received.filter((m) => m.getSegment('MSH')!.getField(9).toString().includes('R40'));
+    /** A later alarm of another patient's kind, sent at once: everything before it was handled. */
+    const marker = makeAlert('asystole', { onset: '2026-01-01T01:00:00Z', updatedAt: '2026-01-01T01:00:00Z', evidence: { criterion: 'x', thresholds: {} } });
+    const markerSent = () => controlIds().includes(`${marker.id}-1`);
+
+    it('sends the latest held update once the interval has passed when nothing else comes for the alarm', async () => {
+      const { exporter: e, metrics } = exporter({ evidenceUpdateIntervalMs: 300 });
+      await e.handleBatch([consumed(envelope(raised), 0), consumed(envelope(rate(2, 100, 171)), 1), consumed(envelope(rate(3, 200, 172)), 2)]);
+      expect(controlIds()).toEqual([`${id}-1-hr`, `${id}-1`]);
+      await until(() => controlIds().length === 3);
+      expect(controlIds()).toEqual([`${id}-1-hr`, `${id}-1`, `${id}-3`]);
+      expect(facet(r40()[1]!, '68481')).toBe('update');
+      expect(listener.received[2]!.toString()).toContain('172');
+      expect(metrics.counter('pb_hl7_evidence_updates_trailing_total', '').get({ when: 'due' })).toBe(1);
+      // A re-delivery of either held snapshot afterwards sends nothing.
+      await e.handleBatch([consumed(envelope(rate(2, 100, 171)), 3), consumed(envelope(rate(3, 200, 172)), 4), consumed(envelope(marker), 5)]);
+      await until(markerSent);
+      expect(controlIds().filter((c) => c.startsWith(id))).toEqual([`${id}-1-hr`, `${id}-1`, `${id}-3`]);
+    });
+
+    it('sends nothing late when a later message superseded the held update (the end, with the whole state)', async () => {
+      const { exporter: e } = exporter({ evidenceUpdateIntervalMs: 300 });
+      const ended = { ...rate(3, 250, 150), end: ms(240), state: 'resolved' as const, resolvedBy: 'pulsebridge-processor', resolvedAt: ms(250) };
+      await e.handleBatch([consumed(envelope(raised), 0), consumed(envelope(rate(2, 100, 171)), 1), consumed(envelope(ended), 2)]);
+      expect(controlIds()).toEqual([`${id}-1-hr`, `${id}-1`, `${id}-3`]);
+      // Well past the held update's due time, another alarm goes through; the held one never does.
+      await new Promise((r) => setTimeout(r, 400));
+      await e.handleBatch([consumed(envelope(marker), 3)]);
+      await until(markerSent);
+      expect(controlIds().filter((c) => c.startsWith(id))).toEqual([`${id}-1-hr`, `${id}-1`, `${id}-3`]);
+    });
+
+    it('a restarted exporter sends a held update neither twice nor never: sent by the timer before the stop, or at the stop', async () => {
+      const publish = (list: Alert[]) => bus.publish(STREAMS.alerts, list.map((a) => ({ key: a.patientId, value: Buffer.from(JSON.stringify(envelope(a))) })));
+      // Held, sent by its timer, then the exporter restarts: the rebuilt ledger does not send it again.
+      const first = exporter({ evidenceUpdateIntervalMs: 300 }).exporter;
+      await first.start();
+      await publish([raised, rate(2, 100, 171)]);
+      await until(() => controlIds().includes(`${id}-2`));
+      await first.stop();
+      // Held and still waiting when the exporter stops: it goes at the stop, once.
+      const second = exporter({ evidenceUpdateIntervalMs: 60_000 }).exporter;
+      await second.start();
+      await publish([rate(3, 1_000, 173), rate(4, 1_100, 174)]);
+      await until(() => bus.uncommitted('hl7-exporter', STREAMS.alerts) === 0);
+      expect(controlIds().filter((c) => c.startsWith(id))).toEqual([`${id}-1-hr`, `${id}-1`, `${id}-2`]);
+      await second.stop();
+      expect(controlIds().filter((c) => c.startsWith(id))).toEqual([`${id}-1-hr`, `${id}-1`, `${id}-2`, `${id}-4`]);
+      await exporter({ evidenceUpdateIntervalMs: 60_000 }).exporter.start();
+      await publish([marker]);
+      await until(markerSent);
+      expect(controlIds().filter((c) => c.startsWith(id))).toEqual([`${id}-1-hr`, `${id}-1`, `${id}-2`, `${id}-4`]);
     });
   });
 
@@ -534,7 +601,7 @@ describe('HL7 v2: PHI audit trail and exports dated in the future', () => {
   });
 
   it('a message answered AE, then not at all, then AA leaves one accepted entry; an AR and an unknown MRN are one entry each', async () => {
-    const { exporter: e } = exporter({ audit: audit(), ackTimeoutMs: 300 });
+    const { exporter: e } = exporter({ audit: audit(), ackTimeoutMs: 300, evidenceUpdateIntervalMs: 0 });
     listener.answers.push('AE', 'none');
     await e.handleBatch([consumed(envelope(noRate), 0)]);
     expect(listener.received).toHaveLength(3);
@@ -550,7 +617,7 @@ describe('HL7 v2: PHI audit trail and exports dated in the future', () => {
   it('an alert dated 2.5 h ahead of the exporter\'s clock is counted, warned about and shown in /healthz, and sent unchanged', async () => {
     const lines: Record<string, unknown>[] = [];
     const logger = createLogger('warn', {}, (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
-    const { exporter: e, metrics } = exporter({ logger, now: () => Date.parse(noRate.onset) - 2.5 * 3_600_000 });
+    const { exporter: e, metrics } = exporter({ logger, now: () => Date.parse(noRate.onset) - 2.5 * 3_600_000, evidenceUpdateIntervalMs: 0 });
     await e.handleBatch([consumed(envelope(noRate), 0), consumed(envelope({ ...noRate, revision: 2 }), 1)]);
     expect(metrics.counter('pb_ehr_future_dated_total', '').get({ protocol: 'hl7', what: 'alert' })).toBe(2);
     expect(e.health()).toEqual({ status: 'ok', futureDatedExports: 2 });
