@@ -209,6 +209,41 @@ export const beatShapesStateSchema = z.object({
   leadOffSinceMs: z.number().optional(),
 });
 
+/**
+ * A firmware beat-output failure the stream has switched to ECG-derived beats for ({@link
+ * FIRMWARE_OUTAGE_BEATS}), in the processor's changelog (stream-state.ts `firmwareOutage`, format
+ * 1): what the fall-back to the firmware's silence (`#outageLike`) needs, so a successor restarted
+ * during the switch hands the silence back to the firmware as the predecessor would have. Without
+ * it (older records: `beatsFromEcg` alone) the successor took the stream for an ECG-only device and
+ * a ventricular standstill whose P waves the QRS detector reads kept the derived beats going: no
+ * asystole.
+ */
+export interface FirmwareOutageState {
+  v: 1;
+  /** The firmware's latest beat, device time ms: its silence stands again after the fall-back (within {@link FIRMWARE_BEAT_MEMORY_MS}). */
+  lastFirmwareBeatMs: number;
+  /** The latest complex like the patient's dominant beat, device time ms: the fall-back comes {@link OUTAGE_RR_MAX_MS} past it. */
+  likeLastMs: number;
+  /**
+   * Which of the record's `beatShapes` templates that dominant beat is (their order); absent when
+   * it is not named (a restart of the QRS detector since the switch: its first dominant-like
+   * complex names it) or not among them. A successor whose first detector starts from those shapes
+   * counts complexes like that template only, as the predecessor did, not like a shape that has
+   * become dominant since (tall P waves voting beat after beat in a standstill).
+   */
+  dominant?: number;
+  /** Complexes the QRS detector found in the last {@link OUTAGE_RR_MAX_MS} × 2 (device time ms): no fall-back while they come fast. */
+  foundMs: number[];
+}
+
+export const firmwareOutageStateSchema = z.object({
+  v: z.literal(1),
+  lastFirmwareBeatMs: z.number(),
+  likeLastMs: z.number(),
+  dominant: z.number().int().min(0).optional(),
+  foundMs: z.array(z.number()),
+});
+
 export class EcgBeatSource {
   readonly #params: Partial<QrsParams>;
   #qrs: QrsDetector | undefined;
@@ -238,6 +273,17 @@ export class EcgBeatSource {
   #outageLike: { token: object | undefined; lastMs: number } | undefined;
   /** During {@link #firmwareOutage}: every complex the QRS detector found, device time, the last ≈ {@link OUTAGE_RR_MAX_MS}. */
   #outageFoundMs: number[] = [];
+  /**
+   * {@link rememberFirmwareOutage}: the predecessor's dominant template among the beat shapes it
+   * left ({@link FirmwareOutageState.dominant}), named at this source's first QRS detector.
+   */
+  #outageDominantIndex: number | undefined;
+  /**
+   * {@link rememberFirmwareOutage}: the predecessor's latest complex noted. Its successor's QRS
+   * detector, run again over the predecessor's kept ECG ({@link resume}), finds those complexes a
+   * second time: noted twice, one complex made a "fast rhythm" (0 ms apart) that held off the fall-back.
+   */
+  #outageNotedUntilMs = -Infinity;
   /**
    * In firmware mode ({@link #firmwareSilenceFails}): complexes like the dominant beat found in a
    * row that the firmware did not report, and the latest complex like it in that row or reported
@@ -498,9 +544,10 @@ export class EcgBeatSource {
       // (Shapes learned at another rate are resampled to this one, and after a lead-off the first
       // beats check whether the patch went back on turned: qrs-morphology.ts adopt.)
       const learned = this.#qrs?.morphologyTemplates() ?? this.#learned;
-      if (learned) qrs.adoptMorphology(learned, afterLeadOff);
+      const adopted = learned !== undefined && qrs.adoptMorphology(learned, afterLeadOff);
       this.#learned = undefined;
       this.#restart(qrs);
+      this.#nameOutageDominant(adopted);
       this.#t0Ms = frame.ts;
       this.#runStartMs = frame.ts;
       if (this.#outUntilMs === undefined || this.#outUntilMs < frame.ts) this.#outUntilMs = frame.ts;
@@ -566,6 +613,8 @@ export class EcgBeatSource {
     const like = this.#outageLike;
     const found = this.#outageFoundMs;
     for (const b of this.#found) {
+      // (The predecessor's complexes, found again: up to the match window after its last one.)
+      if (b.tMs < this.#outageNotedUntilMs + FIRMWARE_BEAT_MATCH_MS) continue;
       found.push(b.tMs);
       while (found[0]! < b.tMs - 2 * OUTAGE_RR_MAX_MS) found.shift();
       if (!like || b.dominant === undefined || (like.token !== undefined && b.dominant !== like.token)) continue;
@@ -584,6 +633,18 @@ export class EcgBeatSource {
     const found = this.#outageFoundMs.filter((t) => t >= decidedMs - OUTAGE_RR_MAX_MS).sort((a, b) => a - b);
     this.#outageFoundMs = found;
     return !found.some((t, i) => i > 0 && t - found[i - 1]! < OUTAGE_FAST_RR_MS);
+  }
+
+  /**
+   * At the first QRS detector after {@link rememberFirmwareOutage}: names the predecessor's dominant
+   * template in it, when it starts from the predecessor's shapes (`fromShapes`), the template
+   * order being theirs; else the first dominant-like complex names it, as after any restart.
+   */
+  #nameOutageDominant(fromShapes: boolean): void {
+    const index = this.#outageDominantIndex;
+    if (index === undefined || !this.#qrs) return;
+    this.#outageDominantIndex = undefined;
+    if (fromShapes && this.#outageLike) this.#outageLike.token = this.#qrs.templateToken(index);
   }
 
   #restart(qrs: QrsDetector | undefined): void {
@@ -711,6 +772,37 @@ export class EcgBeatSource {
   }
 
   /**
+   * The switch to ECG-derived beats over a firmware beat-output failure, while it holds, for the
+   * changelog ({@link FirmwareOutageState}); undefined otherwise.
+   */
+  firmwareOutageState(): FirmwareOutageState | undefined {
+    const like = this.#outageLike;
+    if (!this.#firmwareOutage || !like || !Number.isFinite(this.#lastFirmwareBeatMs)) return undefined;
+    // (The record's beat shapes are this detector's templates, in this order: beatShapes.)
+    const dominant = this.#qrs?.templateIndex(like.token) ?? -1;
+    return {
+      v: 1,
+      lastFirmwareBeatMs: this.#lastFirmwareBeatMs,
+      likeLastMs: like.lastMs,
+      ...(dominant >= 0 ? { dominant } : {}),
+      foundMs: [...this.#outageFoundMs],
+    };
+  }
+
+  /**
+   * A predecessor's {@link firmwareOutageState} (restart, partition move): the stream goes on with
+   * ECG-derived beats, and falls back to the firmware's silence as the predecessor would have.
+   */
+  rememberFirmwareOutage(state: FirmwareOutageState): void {
+    this.#lastFirmwareBeatMs = Math.max(this.#lastFirmwareBeatMs, state.lastFirmwareBeatMs);
+    this.#firmwareOutage = true;
+    this.#outageLike = { token: undefined, lastMs: state.likeLastMs };
+    this.#outageFoundMs = [...state.foundMs];
+    this.#outageDominantIndex = state.dominant;
+    this.#outageNotedUntilMs = Math.max(state.likeLastMs, ...state.foundMs);
+  }
+
+  /**
    * A predecessor's {@link ecgMode} (restart, partition move): the stream's beats came from its
    * ECG, so a first frame without ECG or beats is {@link noRhythm}, not a silence.
    */
@@ -739,6 +831,7 @@ export class EcgBeatSource {
     const qrs = QrsDetector.restore(x.qrs, this.#params);
     if (!qrs) return false;
     this.#restart(qrs);
+    this.#nameOutageDominant(true);
     this.#t0Ms = x.t0Ms;
     this.#nextEcgMs = x.nextEcgMs;
     this.#beats = x.beats.map((b) => ({ ...b }));

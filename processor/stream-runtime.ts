@@ -134,6 +134,7 @@ export class StreamRuntime {
     for (const t of record.technicalSince ?? []) rt.#monitors.find((m) => m.kind === t.kind)?.resumeHolding?.(t.sinceMs);
     if (record.lastFirmwareBeatMs !== undefined) rt.#beats.rememberFirmwareBeat(record.lastFirmwareBeatMs);
     if (record.beatsFromEcg) rt.#beats.rememberEcgMode();
+    if (record.firmwareOutage) rt.#beats.rememberFirmwareOutage(record.firmwareOutage);
     if (record.beatShapes) rt.#beats.rememberBeatShapes(record.beatShapes);
     // Strips waiting for their post window go on with their windows' ECG so far.
     if (record.ecgStrips && options.ecgStrips !== false) rt.#ecg = EcgStripRecorder.restore(options.patientId, options.deviceId, record.ecgStrips, options.ecgStrips ?? {});
@@ -291,8 +292,11 @@ export class StreamRuntime {
     const analysedUntilMs = this.analysedUntilMs;
     const pending = this.#pending(options.handover === true);
     const ecgStrips = this.#ecg?.state();
-    // Only a running alarm delay, and a strip's beat annotations, need the beat source's state (its ECG costs a few kB per write).
-    const ecgBeats = pending.length > 0 || ecgStrips || (options.handover && this.#beats.ecgMode) ? this.#beats.state({ exact: options.handover === true }) : undefined;
+    const firmwareOutage = this.#beats.firmwareOutageState();
+    // Only a running alarm delay, a strip's beat annotations and a firmware beat-output failure
+    // (the fall-back to its silence waits for the QRS detector's decision, which a fresh detector
+    // makes only after its learning period) need the beat source's state (its ECG costs a few kB per write).
+    const ecgBeats = pending.length > 0 || ecgStrips || firmwareOutage || (options.handover && this.#beats.ecgMode) ? this.#beats.state({ exact: options.handover === true }) : undefined;
     const lastFirmwareBeatMs = this.#beats.recentFirmwareBeatMs();
     const beatShapes = this.#beats.beatShapes();
     const clockBehind = this.#clock.state();
@@ -316,6 +320,7 @@ export class StreamRuntime {
       ...(ecgBeats ? { ecgBeats } : {}),
       ...(lastFirmwareBeatMs !== undefined ? { lastFirmwareBeatMs } : {}),
       ...(this.#beats.ecgMode ? { beatsFromEcg: true as const } : {}),
+      ...(firmwareOutage ? { firmwareOutage } : {}),
       ...(beatShapes ? { beatShapes } : {}),
       ...(ecgStrips ? { ecgStrips } : {}),
       ...(clockBehind ? { clockBehind } : {}),

@@ -61,7 +61,7 @@ format 3: otherwise its alert ended "end estimated" and the next run raised a se
 import type { AlertKind } from '../contracts/alert.ts';
 import { clockBehindStateSchema, type ClockBehindState } from './clock-behind.ts';
 import type { PendingState } from './detectors/detector.ts';
-import { beatShapesStateSchema, ecgBeatStateSchema, type BeatShapesState, type EcgBeatState } from './ecg-beats.ts';
+import { beatShapesStateSchema, ecgBeatStateSchema, firmwareOutageStateSchema, type BeatShapesState, type EcgBeatState, type FirmwareOutageState } from './ecg-beats.ts';
 import { ecgStripStateSchema, type EcgStripState } from './ecg-strips.ts';
 import type { StreamAlarmsState } from './alarm-lifecycle.ts';
 import type { ReorderState } from './reorder-buffer.ts';
@@ -117,6 +117,14 @@ export interface StreamStateRecord {
    */
   beatsFromEcg?: true;
   /**
+   * The stream's beats come from its ECG because the firmware's beat output failed (ecg-beats.ts
+   * `FirmwareOutageState`): the firmware's latest beat and what the fall-back to its silence needs,
+   * so a successor restarted during that switch still hands a silence without the patient's QRS
+   * back to the firmware (a ventricular standstill with P waves: asystole). Optional: older records
+   * have none, and their successor goes on like an ECG-only device (no fall-back).
+   */
+  firmwareOutage?: FirmwareOutageState;
+  /**
    * With `beatsFromEcg`, or in a lead-off that began with it: the beat shapes the QRS labeller
    * learned (ecg-beats.ts), as of the record's write (at least every minute), so a successor
    * started inside a sustained VT does not take the VT's complex for the patient's beat; with the
@@ -156,7 +164,7 @@ export function parseStreamState(value: unknown): StreamStateRecord | undefined 
   if (r.schema !== STATE_SCHEMA || typeof r.patientId !== 'string' || typeof r.deviceId !== 'string' || typeof r.owner !== 'string') return undefined;
   if (!r.alarms || !Array.isArray(r.alarms.slots) || !Array.isArray(r.alarms.latched) || !Array.isArray(r.alarms.closed)) return undefined;
   if (!r.reorder || !Array.isArray(r.reorder.held)) return undefined;
-  const { pending: raw, ecgBeats: rawEcgBeats, ecgStrips: rawEcgStrips, beatShapes: rawBeatShapes, clockBehind: rawClockBehind, ...rest } = r;
+  const { pending: raw, ecgBeats: rawEcgBeats, ecgStrips: rawEcgStrips, beatShapes: rawBeatShapes, clockBehind: rawClockBehind, firmwareOutage: rawFirmwareOutage, ...rest } = r;
   // Unknown or malformed pending entries are skipped: the alarm delay then starts again (as before issue 12).
   const pending = Array.isArray(raw) ? raw.filter((p) => typeof p?.kind === 'string' && typeof p.state === 'object' && p.state !== null && typeof p.state.v === 'number') : [];
   // Likewise a beat source state in another format: the beats then start afresh.
@@ -167,11 +175,14 @@ export function parseStreamState(value: unknown): StreamStateRecord | undefined 
   const beatShapes = rawBeatShapes === undefined ? undefined : beatShapesStateSchema.safeParse(rawBeatShapes).data;
   // And the clock monitor's state: the successor counts late frames from its first frame on time.
   const clockBehind = rawClockBehind === undefined ? undefined : clockBehindStateSchema.safeParse(rawClockBehind).data;
+  // And a firmware beat-output failure in another format: the successor goes on as before there was a field for it (no fall-back).
+  const firmwareOutage = rawFirmwareOutage === undefined ? undefined : firmwareOutageStateSchema.safeParse(rawFirmwareOutage).data;
   const { lastFirmwareBeatMs, beatsFromEcg, technicalSince, ...others } = rest;
   return {
     ...others,
     ...(beatsFromEcg === true ? { beatsFromEcg } : {}),
     ...(Number.isFinite(lastFirmwareBeatMs) ? { lastFirmwareBeatMs } : {}),
+    ...(firmwareOutage ? { firmwareOutage } : {}),
     openTechnical: Array.isArray(r.openTechnical) ? r.openTechnical : [],
     // (Malformed entries are skipped: that delay starts again, as before there was a field for it.)
     ...(Array.isArray(technicalSince) ? { technicalSince: technicalSince.filter((t) => typeof t?.kind === 'string' && Number.isFinite(t.sinceMs)) } : {}),

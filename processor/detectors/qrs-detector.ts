@@ -363,6 +363,16 @@ export class QrsDetector {
     return this.#morph.dominantToken;
   }
 
+  /** Where a {@link dominantToken} is among {@link morphologyTemplates} (qrs-morphology.ts `templateIndex`; −1: not there). */
+  templateIndex(token: object | undefined): number {
+    return this.#morph.templateIndex(token);
+  }
+
+  /** The token of template `index` of its labeller (qrs-morphology.ts `templateToken`). */
+  templateToken(index: number): object | undefined {
+    return this.#morph.templateToken(index);
+  }
+
   /** The beat shapes its labeller learned (qrs-morphology.ts), for a detector that continues this stream. */
   morphologyTemplates(): MorphologyTemplates | undefined {
     return this.#morph.templates();

@@ -627,6 +627,20 @@ export class BeatMorphology {
     return this.#dominant();
   }
 
+  /**
+   * Where a {@link dominantToken} is among {@link templates} (−1: undefined, or not one of them any
+   * more), so a labeller that {@link adopt}s or {@link restore}s them can name the same template
+   * ({@link templateToken}): ecg-beats.ts carries it across a processor restart.
+   */
+  templateIndex(token: object | undefined): number {
+    return token === undefined ? -1 : this.#templates.indexOf(token as Template);
+  }
+
+  /** The token of template `index` ({@link templateIndex}; undefined when there is none). */
+  templateToken(index: number): object | undefined {
+    return this.#templates[index];
+  }
+
   #dominant(): Template | undefined {
     let d: Template | undefined;
     for (const t of this.#templates) if (!d || t.weight > d.weight) d = t;
