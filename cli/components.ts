@@ -188,7 +188,9 @@ function fhirClientFor(config: Readonly<PulsebridgeConfig>, baseUrl: string, log
   const smart = config.ehr.smart;
   const tls = readFhirTls(config.ehr.tls);
   const fetchOption = tls ? { fetch: fetchWithTls(tls) } : {};
-  if (!smart) return createHttpFhirClient({ baseUrl, ...fetchOption });
+  // Per attempt; the client's stalled() (/healthz `degraded`) counts from the same value.
+  const requestTimeoutMs = config.ehr.fhirRequestTimeoutMs;
+  if (!smart) return createHttpFhirClient({ baseUrl, requestTimeoutMs, ...fetchOption });
   let privateKey: string;
   try {
     privateKey = fs.readFileSync(smart.keyFile, 'utf8');
@@ -196,7 +198,7 @@ function fhirClientFor(config: Readonly<PulsebridgeConfig>, baseUrl: string, log
     throw new PulsebridgeError('PB_CONFIG_INVALID', `cannot read the SMART private key at ${smart.keyFile}`, { cause: err });
   }
   const tokenProvider = createSmartBackendAuth({ fhirBaseUrl: baseUrl, clientId: smart.clientId, privateKey, keyId: smart.keyId, alg: smart.alg, scope: smart.scope, ...(smart.tokenUrl ? { tokenUrl: smart.tokenUrl } : {}), ...fetchOption, logger });
-  return createHttpFhirClient({ baseUrl, tokenProvider, ...fetchOption });
+  return createHttpFhirClient({ baseUrl, tokenProvider, requestTimeoutMs, ...fetchOption });
 }
 
 export interface RunningEhrExporter extends Running {

@@ -185,7 +185,11 @@ export interface Hl7Exporter {
   stop(): Promise<void>;
   handleBatch(messages: ConsumedMessage[]): Promise<void>;
   /** `futureDatedExports`: alerts sent since start dated more than 5 min ahead of now (future-dated.ts); present once there was one. */
-  health(): { status: 'ok' | 'paused'; reason?: string; futureDatedExports?: number };
+  /**
+   * `pausedSince`: while paused, when the pause began (ISO 8601, the exporter's clock), held across
+   * the resends and changing reasons of one pause, as the FHIR exporter's (exporter.ts ExportHealth).
+   */
+  health(): { status: 'ok' | 'paused'; reason?: string; pausedSince?: string; futureDatedExports?: number };
   /** The stream whose messages it must deliver, with its consumer group (what is undelivered: cli/demo.ts). */
   readonly deliveries: readonly { stream: string; groupId: string }[];
 }
@@ -215,6 +219,8 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
   let subscription: Subscription | undefined;
   let controller = new AbortController();
   let pause: string | undefined;
+  /** When the current pause began (epoch ms, `now`); set with the first failure of a pause, cleared by resume. */
+  let pausedSinceMs: number | undefined;
   /**
    * Trailing sends (issue 12): per alarm, the latest evidence-only update held back and not yet
    * superseded, with the timer that sends it once the interval has passed. Without it a held
@@ -257,8 +263,9 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
   /** The engine answers again: the export is no longer paused (a message dead-lettered after AE/AR answers too: the engine is there, the message was refused). */
   const resume = () => {
     if (pause === undefined) return;
-    o.logger.info('HL7 export resumed', { after: pause });
+    o.logger.info('HL7 export resumed', { after: pause, ...(pausedSinceMs !== undefined ? { pausedForMs: now() - pausedSinceMs } : {}) });
     pause = undefined;
+    pausedSinceMs = undefined;
     paused.set({}, 0);
   };
 
@@ -303,6 +310,7 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
         else o.logger.error('HL7 export paused: the receiver does not ACK; retrying until it does', { reason });
       }
       pause = reason;
+      pausedSinceMs ??= now();
       paused.set({}, 1);
       try {
         await sleep(backoffDelayMs(round, policy) + policy.baseDelayMs / 2, signal);
@@ -515,7 +523,7 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
     handleBatch,
     deliveries: [{ stream: STREAMS.alerts, groupId }],
     health: () => ({
-      ...(pause === undefined ? { status: 'ok' as const } : { status: 'paused' as const, reason: pause }),
+      ...(pause === undefined ? { status: 'ok' as const } : { status: 'paused' as const, reason: pause, ...(pausedSinceMs !== undefined ? { pausedSince: new Date(pausedSinceMs).toISOString() } : {}) }),
       ...(futureDated.count > 0 ? { futureDatedExports: futureDated.count } : {}),
     }),
     async start() {

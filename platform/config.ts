@@ -126,6 +126,13 @@ const envObject = z.object({
   PULSEBRIDGE_FHIR_CA_FILE: z.string().min(1).optional(),
   PULSEBRIDGE_FHIR_CLIENT_CERT: z.string().min(1).optional(),
   PULSEBRIDGE_FHIR_CLIENT_KEY: z.string().min(1).optional(),
+  /**
+   * How long the FHIR export waits for the EHR's answer to one request before it gives that attempt
+   * up and retries (ehr-exporter/fhir-client.ts requestTimeoutMs), ms; also when /healthz turns
+   * `degraded` for a request left unanswered. Was fixed at 10 s: an EHR slower than that failed every
+   * attempt, and an operator wanting faster failure detection could not shorten it (EHR walk).
+   */
+  PULSEBRIDGE_FHIR_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(300_000).default(10_000),
   /** SMART Backend Services (ehr-exporter/smart-auth.ts): without a client id the exporter sends no token. */
   PULSEBRIDGE_SMART_CLIENT_ID: z.string().min(1).optional(),
   /** PKCS#8 PEM private key file whose public half the EHR registered (JWKS). */
@@ -324,6 +331,8 @@ export interface PulsebridgeConfig {
     deviceSystem: string;
     ecgWaitMs: number;
     hrSummaryWindowMs: number;
+    /** FHIR: per-attempt request timeout (PULSEBRIDGE_FHIR_REQUEST_TIMEOUT_MS), also the /healthz `degraded` threshold. */
+    fhirRequestTimeoutMs: number;
     /** FHIR: at most one evidence-only rhythm Observation update per alert per this many ms (0 = every change). */
     evidenceUpdateIntervalMs: number;
     httpPort: number;
@@ -384,6 +393,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Pu
       fhirBaseUrl: e.PULSEBRIDGE_FHIR_BASE_URL,
       identifierSystem: e.PULSEBRIDGE_FHIR_IDENTIFIER_SYSTEM,
       tls: { caFile: e.PULSEBRIDGE_FHIR_CA_FILE, certFile: e.PULSEBRIDGE_FHIR_CLIENT_CERT, keyFile: e.PULSEBRIDGE_FHIR_CLIENT_KEY },
+      fhirRequestTimeoutMs: e.PULSEBRIDGE_FHIR_REQUEST_TIMEOUT_MS,
       smart: e.PULSEBRIDGE_SMART_CLIENT_ID
         ? {
             clientId: e.PULSEBRIDGE_SMART_CLIENT_ID,

@@ -31,6 +31,23 @@ describe('EHR configuration (platform/config.ts)', () => {
     expect(() => loadConfig({ PULSEBRIDGE_HL7_MLLP: 'engine.local:2575', PULSEBRIDGE_HL7_ACK_TIMEOUT_MS: '50' })).toThrow(/PULSEBRIDGE_HL7_ACK_TIMEOUT_MS/);
   });
 
+  it('takes the FHIR request timeout from PULSEBRIDGE_FHIR_REQUEST_TIMEOUT_MS (default 10 s, 1000–300000 ms), refusing anything else with PB_CONFIG_INVALID', () => {
+    expect(loadConfig({}).ehr.fhirRequestTimeoutMs).toBe(10_000);
+    expect(loadConfig({ PULSEBRIDGE_FHIR_REQUEST_TIMEOUT_MS: '30000' }).ehr.fhirRequestTimeoutMs).toBe(30_000);
+    expect(loadConfig({ PULSEBRIDGE_FHIR_REQUEST_TIMEOUT_MS: '1000' }).ehr.fhirRequestTimeoutMs).toBe(1_000);
+    for (const bad of ['50', '0', '-1', '2.5s', '1500.5', '300001']) {
+      const err = (() => {
+        try {
+          loadConfig({ PULSEBRIDGE_FHIR_REQUEST_TIMEOUT_MS: bad });
+        } catch (e) {
+          return e;
+        }
+      })() as PulsebridgeError | undefined;
+      expect(err?.code, bad).toBe('PB_CONFIG_INVALID');
+      expect(err?.message, bad).toContain('PULSEBRIDGE_FHIR_REQUEST_TIMEOUT_MS');
+    }
+  });
+
   it('takes the HL7 evidence-update interval from PULSEBRIDGE_HL7_EVIDENCE_UPDATE_MIN (minutes; default 5, 0 = every change sent)', () => {
     expect(loadConfig({ PULSEBRIDGE_HL7_MLLP: 'engine.local:2575', PULSEBRIDGE_HL7_EVIDENCE_UPDATE_MIN: '5' }).ehr.hl7?.evidenceUpdateIntervalMs).toBe(300_000);
     expect(() => loadConfig({ PULSEBRIDGE_HL7_MLLP: 'engine.local:2575', PULSEBRIDGE_HL7_EVIDENCE_UPDATE_MIN: '-1' })).toThrow(/PULSEBRIDGE_HL7_EVIDENCE_UPDATE_MIN/);

@@ -346,6 +346,35 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
     expect(e.health().status).toBe('ok');
   });
 
+  // FHIR's /healthz has said since when it is paused (pausedSince); HL7's said only that it was.
+  it('says since when it is paused (pausedSince, held across the retries of one pause), and drops it on resume', async () => {
+    const port = listener.port;
+    await listener.stop();
+    let clock = Date.parse('2026-01-01T01:00:00Z');
+    const { exporter: e, metrics } = exporter({ port, now: () => clock, evidenceUpdateIntervalMs: 0 });
+    const transportFailures = () => metrics.counter('pb_hl7_naks_total', '').get({ code: 'transport' });
+    const delivered = e.handleBatch([consumed(envelope({ ...asystole, revision: 2 }), 0)]);
+    await until(() => e.health().status === 'paused');
+    expect(e.health()).toMatchObject({ status: 'paused', pausedSince: '2026-01-01T01:00:00.000Z' });
+    // A minute later, two more failed connection attempts: still the same pause.
+    clock += 60_000;
+    const failures = transportFailures();
+    await until(() => transportFailures() >= failures + 2);
+    expect(e.health()).toMatchObject({ status: 'paused', pausedSince: '2026-01-01T01:00:00.000Z' });
+    listener = await startListener(port);
+    await delivered;
+    expect(e.health()).toEqual({ status: 'ok' });
+    // The next pause is a new one, with its own start.
+    await listener.stop();
+    clock += 3_600_000;
+    const next = e.handleBatch([consumed(envelope({ ...asystole, revision: 3 }), 1)]);
+    await until(() => e.health().status === 'paused');
+    expect(e.health().pausedSince).toBe('2026-01-01T02:01:00.000Z');
+    listener = await startListener(port);
+    await next;
+    expect(e.health()).toEqual({ status: 'ok' });
+  }, 20_000);
+
   describe('revisions already sent are not sent again', () => {
     const ended = { ...asystole, end: '2026-01-01T00:00:09Z', revision: 3 };
     const acked = { ...ended, state: 'acknowledged' as const, acknowledgedBy: 'dr-a', acknowledgedAt: '2026-01-01T00:01:00Z', revision: 4 };

@@ -6,14 +6,20 @@
  * The EHR here is a local HTTP server that holds every request without answering while `hanging`,
  * and otherwise passes it on to the FHIR test server.
  */
+import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import type { Patient } from '@medplum/fhirtypes';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startEhrExporter } from '../../cli/components.ts';
+import { STREAMS } from '../../contracts/topics.ts';
 import { createEhrExporter } from '../../ehr-exporter/exporter.ts';
 import { createHttpFhirClient } from '../../ehr-exporter/fhir-client.ts';
 import { configuredMrns, createPatientResolver } from '../../ehr-exporter/identity.ts';
 import { InProcessBus } from '../../platform/bus/index.ts';
+import { loadConfig } from '../../platform/config.ts';
 import { silentLogger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
 import { startFhirServer, type FhirTestServer } from '../helpers/fhir-server.ts';
@@ -132,4 +138,35 @@ describe('EHR exporter health while the EHR hangs', () => {
     expect(JSON.stringify(degradedHealth)).not.toMatch(/MRN-001/);
     expect((await upstream.repo.searchResources({ resourceType: 'Observation' })).length).toBeGreaterThan(0);
   });
+});
+
+describe('the request timeout of the configuration (PULSEBRIDGE_FHIR_REQUEST_TIMEOUT_MS)', () => {
+  // Was fixed at 10 s in the running exporter: an operator could neither wait longer for a slow EHR
+  // nor notice a hanging one sooner. The exporter started from the configuration gives an attempt
+  // up after the configured time, and /healthz turns degraded on that time, not on 10 s.
+  it('is what the running exporter waits for an answer, and what turns its /healthz degraded', async () => {
+    const { ehr } = await setUp();
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-fhir-timeout-'));
+    closers.push(async () => fs.rmSync(dataDir, { recursive: true, force: true }));
+    const bus = new InProcessBus();
+    closers.push(() => bus.close());
+    const config = loadConfig({ PULSEBRIDGE_FHIR_BASE_URL: ehr.baseUrl, PULSEBRIDGE_FHIR_REQUEST_TIMEOUT_MS: '1000', PULSEBRIDGE_EHR_HTTP_PORT: '0', PULSEBRIDGE_DATA_DIR: dataDir });
+    const running = (await startEhrExporter({ config, bus, logger: silentLogger, metrics: new MetricsRegistry() }, { ecgWaitMs: 0 }))!;
+    closers.push(() => running.stop());
+    await bus.publish(STREAMS.alerts, [{ key: 'p-001', value: Buffer.from(JSON.stringify(envelope(makeAlert('vt')))) }]);
+
+    type Healthz = { status: string; fhir?: { status: string; reason?: string; degradedSince?: string } };
+    const healthz = async () => (await (await fetch(`${running.opsUrl}/healthz`)).json()) as Healthz;
+    // Until an attempt has timed out (before it the reason is `no answer yet`), or the lane paused.
+    let h = await healthz();
+    while (h.status !== 'paused' && !/timeout after/.test(h.fhir?.reason ?? '')) {
+      await new Promise((r) => setTimeout(r, 20));
+      h = await healthz();
+    }
+    expect(ehr.received).toBeGreaterThan(0);
+    expect(h.status).toBe('degraded');
+    expect(h.fhir?.status).toBe('degraded');
+    expect(h.fhir?.reason).toMatch(/has not answered .* within the request timeout \(timeout after 1000 ms\)/);
+    expect(h.fhir?.degradedSince).toMatch(/^\d{4}-\d\d-\d\dT/);
+  }, 30_000);
 });
