@@ -74,15 +74,29 @@ export class CommandDispatcher {
    * answered, the operator has seen its outcome, and a device carrying it out now would act on a
    * command reported as not done (its answer only recorded as late). A refusal is counted
    * (`session_suppressed`) and logged; the caller drops the copy from the session.
+   *
+   * Called synchronously inside aedes' CONNECT handling (lib/handlers/connect.js emptyQueueFilter,
+   * in a promise callback without a catch): it reads only (`deliverable`, `peek`: no sweep, no
+   * write transaction to wait for, and the due commands of every device stay for `tick()` to
+   * record, count and log), and never throws. A store that fails is logged and answers false: the
+   * session's copy is dropped and the id is not noted as re-sent, so `subscribed()` at clientReady
+   * (gateway.ts serveCommands) lists `deliverable()` again and publishes, through its own claim,
+   * whatever is still deliverable — the command is not lost, at worst not re-sent on this connection.
    */
   sessionMayResend(deviceId: string, commandId: string): boolean {
-    if (this.#o.store.deliverable(deviceId).some((c) => c.id === commandId)) return true;
-    const c = this.#o.store.get(commandId);
-    this.#o.counter.inc({ event: 'session_suppressed' });
-    this.#o.logger.info('device command held in the MQTT session not re-sent: no longer deliverable', {
-      deviceId, commandId, state: c?.deviceId === deviceId ? c.state : 'unknown',
-      ...(c?.deadlineAtMs !== undefined ? { deadlineAtMs: c.deadlineAtMs } : {}),
-    });
+    try {
+      if (this.#o.store.deliverable(deviceId).some((c) => c.id === commandId)) return true;
+      const c = this.#o.store.peek(commandId);
+      this.#o.counter.inc({ event: 'session_suppressed' });
+      this.#o.logger.info('device command held in the MQTT session not re-sent: no longer deliverable', {
+        deviceId, commandId, state: c?.deviceId === deviceId ? c.state : 'unknown',
+        ...(c?.deviceId === deviceId && c.deadlineAtMs !== undefined ? { deadlineAtMs: c.deadlineAtMs } : {}),
+      });
+    } catch (err) {
+      this.#o.logger.warn('device command held in the MQTT session not re-sent: the command store could not be read; the gateway sends it if still deliverable', {
+        deviceId, commandId, err: err as Error,
+      });
+    }
     return false;
   }
 

@@ -89,6 +89,11 @@ export class BusDeviceCommandStore implements DeviceCommandStore {
     return c && this.#current(c);
   }
 
+  /** As `get`: reads here never write (the fold derives what is due; `sweep()` records it). */
+  peek(commandId: string): DeviceCommand | undefined {
+    return this.get(commandId);
+  }
+
   list(deviceId: string, limit = 50): DeviceCommand[] {
     const ids = this.#byDevice.get(deviceId) ?? [];
     return ids.slice(-limit).reverse().map((id) => this.get(id)!);

@@ -63,6 +63,12 @@ export class SqliteDeviceCommandStore implements DeviceCommandStore {
     return this.#row(commandId);
   }
 
+  peek(commandId: string): DeviceCommand | undefined {
+    // No sweep: a SELECT only (WAL: no writer's lock to wait for); what is due is derived, as the bus store reads it.
+    const c = this.#row(commandId);
+    return c && (dueFinal(c, this.#db.now()) ?? c);
+  }
+
   list(deviceId: string, limit = 50): DeviceCommand[] {
     this.sweep();
     return (this.#db.stmt(`SELECT ${COLUMNS} FROM command WHERE device_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`).all(deviceId, limit) as unknown as Row[]).map(toCommand);

@@ -111,11 +111,21 @@ export interface DeviceCommandStore {
   /** Queues a command for an enabled device. Throws PB_REGISTRY_UNKNOWN_DEVICE / PB_COMMAND_INVALID. */
   create(deviceId: string, request: CommandRequest, actor: string): MaybePromise<DeviceCommand>;
   get(commandId: string): DeviceCommand | undefined;
+  /**
+   * The command as of now (past its TTL or answer deadline it reads as `expired` / `timed_out`),
+   * recording nothing: never sweeps, never writes. For callers that must not change the store or
+   * wait on a write lock, e.g. the gateway inside aedes' CONNECT handling (a SQLite `get()` runs
+   * the read-time sweep: a write transaction that also finishes other devices' due commands).
+   */
+  peek(commandId: string): DeviceCommand | undefined;
   /** The device's commands, newest first. */
   list(deviceId: string, limit?: number): DeviceCommand[];
   /** Pending, unexpired commands, oldest first (for these devices, or all). */
   pending(deviceIds?: readonly string[]): DeviceCommand[];
-  /** What to send to a device that just subscribed: pending ones and delivered ones still waiting for an answer. */
+  /**
+   * What to send to a device that just subscribed: pending ones and delivered ones still waiting
+   * for an answer. A read only, like `peek` (no sweep): what is due is left out, not recorded.
+   */
   deliverable(deviceId: string): DeviceCommand[];
   /**
    * Claims a command for delivery (state → delivered, deadline set). Undefined when it is no

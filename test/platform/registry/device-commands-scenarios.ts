@@ -182,6 +182,21 @@ export function commandContract(adapter: RegistryAdapter): void {
     ]);
   });
 
+  it('peek and deliverable read a command as of now and record nothing: what is due stays for the sweep', async () => {
+    const expiring = await store().create(dev1, { type: 'ping', ttlMs: 5000 }, 'test');
+    const silent = await store().create(dev2, { type: 'ping', timeoutMs: 2000 }, 'test');
+    await store().markDelivered(silent.id, 'gw');
+    now = T + 6000;
+    expect(store().peek(silent.id)).toMatchObject({ state: 'timed_out', finishedAtMs: T + 2000 });
+    expect(store().peek(expiring.id)).toMatchObject({ state: 'expired', finishedAtMs: T + 5000 });
+    expect(store().peek('c-none')).toBeUndefined();
+    expect([store().deliverable(dev1), store().deliverable(dev2)]).toEqual([[], []]);
+    expect([await commandActions(registry, dev1), await commandActions(registry, dev2)]).toEqual([
+      ['command.create'], ['command.create', 'command.deliver'],
+    ]);
+    expect(own(await store().sweep()).map((c) => [c.id, c.state]).sort()).toEqual([[expiring.id, 'expired'], [silent.id, 'timed_out']].sort());
+  });
+
   it(PENDING_OLDEST_FIRST, async () => {
     const first = await store().create(dev1, { type: 'ping' }, 'test');
     now = T + 1;
