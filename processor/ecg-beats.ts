@@ -279,11 +279,24 @@ export class EcgBeatSource {
    */
   #outageDominantIndex: number | undefined;
   /**
-   * {@link rememberFirmwareOutage}: the predecessor's latest complex noted. Its successor's QRS
-   * detector, run again over the predecessor's kept ECG ({@link resume}), finds those complexes a
-   * second time: noted twice, one complex made a "fast rhythm" (0 ms apart) that held off the fall-back.
+   * {@link rememberFirmwareOutage}: the predecessor's latest complex noted, until the first frame
+   * ({@link frames}) says whether this source's QRS detector runs again over the predecessor's
+   * kept ECG ({@link #prime}; then {@link #outageRerun}) or takes the predecessor's detector ({@link
+   * #resumeExactly}: nothing is found twice) or starts afresh (neither).
    */
   #outageNotedUntilMs = -Infinity;
+  /**
+   * The QRS detector run again over a predecessor's kept ECG ({@link #prime}) finds the
+   * predecessor's complexes a second time: noted twice, one complex made a "fast rhythm" (0 ms
+   * apart) that held off the fall-back. Its complexes up to the match window after `untilMs` (the
+   * predecessor's latest noted) are skipped — that detector's only (`qrs`), and only until it finds
+   * a later complex, the outage ends or the detector restarts (a hole, lead-off, a clock step):
+   * those complexes are new. Before, the skip stayed for the rest of the process: after a device
+   * clock step back, complexes of a later outage were not noted (the fall-back came 4 s into it,
+   * the patient's QRS present), and after an exact hand-over a complex the restored detector adds
+   * before that point (search-back) was skipped though the predecessor would have noted it.
+   */
+  #outageRerun: { qrs: QrsDetector; untilMs: number } | undefined;
   /**
    * In firmware mode ({@link #firmwareSilenceFails}): complexes like the dominant beat found in a
    * row that the firmware did not report, and the latest complex like it in that row or reported
@@ -395,6 +408,7 @@ export class EcgBeatSource {
     if (frame.beats.length > 0) {
       this.#lastFirmwareBeatMs = frame.ts + frame.beats.at(-1)!.off;
       this.#firmwareOutage = false;
+      this.#outageRerun = undefined;
       this.#outageRun.beats = 0;
       const fw = this.#firmwareBeatsMs;
       for (const b of frame.beats) fw.push(frame.ts + b.off);
@@ -403,6 +417,7 @@ export class EcgBeatSource {
       // The firmware's silence is trusted again (#outageLike); this frame ends the derived run,
       // handing out what it found.
       this.#firmwareOutage = false;
+      this.#outageRerun = undefined;
     }
     let firmware = frame.beats.length > 0 || (endMs - this.#lastFirmwareBeatMs < FIRMWARE_BEAT_MEMORY_MS && !this.#firmwareOutage);
     // A run of ECG that ends (lead-off, a hole, no ECG, another rate) hands out every beat found in
@@ -413,6 +428,10 @@ export class EcgBeatSource {
     const handedBeforeMs = this.#lastBeatMs;
     const ended = this.#feedEcg(frame, this.ecgMode, this.ecgMode && firmware);
     const before = ended ? [ended] : [];
+    // (Only a detector that ran over the kept ECG, from its start, finds the predecessor's complexes again.)
+    const notedUntilMs = this.#outageNotedUntilMs;
+    this.#outageNotedUntilMs = -Infinity;
+    if (resumeFromMs !== undefined && this.#qrs && this.#runStartMs === resumeFromMs && Number.isFinite(notedUntilMs)) this.#outageRerun = { qrs: this.#qrs, untilMs: notedUntilMs };
     if (this.#firmwareOutage) this.#noteOutageComplexes();
     const outage = firmware && !this.ecgMode && this.#firmwareSilenceFails();
     if (outage && frame.beats.length === 0 && endMs - this.#lastFirmwareBeatMs >= SILENCE_PENDING_MS) {
@@ -420,6 +439,7 @@ export class EcgBeatSource {
       this.#firmwareOutage = true;
       this.#outageLike = { token: this.#outageRun.dominant, lastMs: this.#outageRun.lastMs! };
       this.#outageFoundMs = [];
+      this.#outageRerun = undefined;
       this.#outages.push({ lastFirmwareBeatMs: this.#lastFirmwareBeatMs, detectedAtMs: endMs });
       // Complexes in the device time the firmware's frames have covered are gone with them (the
       // output never goes back): the derived beats start where those frames ended.
@@ -612,9 +632,13 @@ export class EcgBeatSource {
   #noteOutageComplexes(): void {
     const like = this.#outageLike;
     const found = this.#outageFoundMs;
+    if (this.#outageRerun && this.#outageRerun.qrs !== this.#qrs) this.#outageRerun = undefined;
     for (const b of this.#found) {
-      // (The predecessor's complexes, found again: up to the match window after its last one.)
-      if (b.tMs < this.#outageNotedUntilMs + FIRMWARE_BEAT_MATCH_MS) continue;
+      // (The predecessor's complexes, found again by the re-run: up to the match window after its last one.)
+      if (this.#outageRerun) {
+        if (b.tMs < this.#outageRerun.untilMs + FIRMWARE_BEAT_MATCH_MS) continue;
+        this.#outageRerun = undefined;
+      }
       found.push(b.tMs);
       while (found[0]! < b.tMs - 2 * OUTAGE_RR_MAX_MS) found.shift();
       if (!like || b.dominant === undefined || (like.token !== undefined && b.dominant !== like.token)) continue;

@@ -296,6 +296,10 @@ export class StreamRuntime {
     // Only a running alarm delay, a strip's beat annotations and a firmware beat-output failure
     // (the fall-back to its silence waits for the QRS detector's decision, which a fresh detector
     // makes only after its learning period) need the beat source's state (its ECG costs a few kB per write).
+    // Bounded however long the failure lasts: the kept ECG is a fixed window, at most
+    // MAX_RESUME_ECG_MS (12 s) before the latest sample plus the frame that spans its start
+    // (ecg-beats.ts #pruneTail, after every frame fed), the handed-out beats only those within it,
+    // firmwareOutage's complexes the last 8 s: ≈ 8–11 kB of base64 at 250 Hz, ≤ ≈ 45 kB at 1000 Hz.
     const ecgBeats = pending.length > 0 || ecgStrips || firmwareOutage || (options.handover && this.#beats.ecgMode) ? this.#beats.state({ exact: options.handover === true }) : undefined;
     const lastFirmwareBeatMs = this.#beats.recentFirmwareBeatMs();
     const beatShapes = this.#beats.beatShapes();

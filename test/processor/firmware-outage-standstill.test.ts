@@ -18,6 +18,7 @@ import { DEFAULT_CRITERIA_VERSION } from '../../contracts/criteria.ts';
 import { syntheticEcgSource } from '../../device-sim/ecg-synth.ts';
 import { buildFrames, type TimedBeat } from '../../device-sim/frames.ts';
 import { createPrng, gaussian } from '../../device-sim/prng.ts';
+import { EcgBeatSource } from '../../processor/ecg-beats.ts';
 import { StreamRuntime } from '../../processor/stream-runtime.ts';
 import { parseStreamState, type StreamStateRecord } from '../../processor/stream-state.ts';
 import { base64ToInt16, int16ToBase64 } from '../../processor/int16-base64.ts';
@@ -163,6 +164,54 @@ describe('a processor restarted during the switch, then a ventricular standstill
       expect([...kinds]).not.toContain('asystole');
       expect(successor.record('b', 0).firmwareOutage).toBeUndefined();
     }
+  });
+});
+
+describe('a successor restarted during the switch, then a later failure', () => {
+  it('notes the complexes of a later beat-output failure after a device clock step back (the re-run\'s skip of the predecessor\'s complexes does not outlive it)', () => {
+    // The beat source directly (the processor keeps analysed device time monotone; the source itself
+    // does not require it). Restarted at 45 s during the switch (regular record: the detector runs
+    // again over the kept ECG), the firmware's beats back at 55 s; at 70 s the device clock steps
+    // back 40 s (frames from 30 s again), its beats until 40 s, then its beat output fails again
+    // while the ECG goes on showing the patient's sinus QRS. Before, complexes up to just after the
+    // predecessor's latest noted one (≈ 45 s) were skipped for the rest of the process: the second
+    // switch noted none of them and fell back to the firmware's silence 4 s into it.
+    const failed = standstillFrames(20_000);
+    const plain = [...buildFrames(sinus(800, T0, T0 + 100_000), { t0Ms: T0, durationMs: 100_000, battery: 90, ecg: syntheticEcgSource(9, 250), ecgFsHz: 250 })];
+    const rt = new StreamRuntime(OPTIONS);
+    for (const f of failed.slice(0, 46)) rt.ingest(f, new Date(f.ts + f.durMs).toISOString());
+    const record = parseStreamState(JSON.parse(JSON.stringify(rt.record('a', 0))))!;
+    expect([record.firmwareOutage !== undefined, record.ecgBeats !== undefined, record.beatShapes !== undefined]).toEqual([true, true, true]);
+    // (As StreamRuntime.restore does.)
+    const source = new EcgBeatSource();
+    source.rememberEcgMode();
+    source.rememberFirmwareOutage(record.firmwareOutage!);
+    source.rememberBeatShapes(record.beatShapes!);
+    source.resume(record.ecgBeats!);
+    const stepBackMs = 40_000;
+    const after = [
+      ...failed.slice(46, 55),
+      ...plain.slice(55, 70),
+      ...plain.slice(70).map((f) => ({ ...f, ts: f.ts - stepBackMs, beats: f.ts - stepBackMs < T0 + 40_000 ? f.beats : [] })),
+    ];
+    const modes: { tMs: number; ecgMode: boolean }[] = [];
+    let switchedAtMs: number | undefined;
+    for (const [i, f] of after.entries()) {
+      source.frames(f);
+      const outages = source.takeFirmwareOutages();
+      // (From the stepped-back frames on.)
+      if (i < 9 + 15) continue;
+      switchedAtMs ??= outages[0]?.detectedAtMs;
+      modes.push({ tMs: f.ts, ecgMode: source.ecgMode });
+    }
+    // The second failure is found (≈ 2 s after the firmware's last beat, 39.2 s)…
+    expect(switchedAtMs).toBeGreaterThan(T0 + 40_000);
+    expect(switchedAtMs).toBeLessThan(T0 + 45_000);
+    // …and the derived beats go on to the end: the patient's QRS complexes are noted (before: back to the firmware's silence ≈ 4 s in).
+    expect(modes.filter((m) => m.tMs >= switchedAtMs! && !m.ecgMode)).toEqual([]);
+    const state = source.firmwareOutageState();
+    expect(state).toBeDefined();
+    expect(state!.likeLastMs).toBeGreaterThan(after.at(-1)!.ts - 2000);
   });
 });
 
