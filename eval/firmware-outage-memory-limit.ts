@@ -8,13 +8,10 @@
  * restarted at 75 s from a regular record. Prints the asystole alerts (revision@frame, end).
  * Run: node eval/firmware-outage-memory-limit.ts
  */
-import type { TelemetryFrame } from '../contracts/telemetry.ts';
 import { DEFAULT_CRITERIA_VERSION } from '../contracts/criteria.ts';
-import { syntheticEcgSource } from '../device-sim/ecg-synth.ts';
-import { buildFrames, type TimedBeat } from '../device-sim/frames.ts';
-import { createPrng, gaussian } from '../device-sim/prng.ts';
 import { StreamRuntime } from '../processor/stream-runtime.ts';
 import { parseStreamState } from '../processor/stream-state.ts';
+import { standstillFrames } from './standstill-frames.ts';
 
 const T0 = Date.parse('2026-03-01T00:00:00Z');
 const OPTIONS = { patientId: 'p1', deviceId: 'd1', criteriaAt: () => DEFAULT_CRITERIA_VERSION, ecgStrips: false as const };
@@ -23,30 +20,7 @@ const STANDSTILL_MS = 60_000;
 const DURATION_MS = 160_000;
 const RESTART_AFTER = STANDSTILL_S - 5;
 
-function beatsEvery(rrMs: number, fromMs: number, untilMs: number): TimedBeat[] {
-  const out: TimedBeat[] = [];
-  for (let t = fromMs + rrMs; t < untilMs; t += rrMs) out.push({ tMs: t, cls: 'N' });
-  return out;
-}
-
-function frames(failedBeforeMs: number): TelemetryFrame[] {
-  const fromMs = T0 + STANDSTILL_S * 1000;
-  const untilMs = fromMs + STANDSTILL_MS;
-  const beats = [...beatsEvery(800, T0, fromMs), ...beatsEvery(800, untilMs, T0 + DURATION_MS)];
-  const missedMs = beats.filter((b) => b.tMs < fromMs).at(-1)!.tMs;
-  const random = createPrng(5);
-  const pEveryMs = 60_000 / 70;
-  const pWaves = (tMs: number) => {
-    const phase = ((tMs % pEveryMs) + pEveryMs) % pEveryMs;
-    const d = Math.min(phase, pEveryMs - phase);
-    return 40 * Math.sin((2 * Math.PI * 0.3 * tMs) / 1000) + 20 * gaussian(random) + 400 * Math.exp(-0.5 * (d / 25) ** 2);
-  };
-  return [...buildFrames(beats, { t0Ms: T0, durationMs: DURATION_MS, battery: 90, ecg: syntheticEcgSource(9, 250), ecgFsHz: 250 })].map((f) => {
-    const g = { ...f, beats: f.ts >= fromMs - failedBeforeMs ? [] : f.beats.filter((b) => f.ts + b.off !== missedMs) };
-    if (f.ts < fromMs || f.ts >= untilMs) return g;
-    return { ...g, beats: [], hr: 0, ecg: { fs: 250, uV: f.ecg!.uV.map((_, i) => Math.round(pWaves(f.ts + i * 4))) } };
-  });
-}
+const frames = (failedBeforeMs: number) => standstillFrames({ t0Ms: T0, fromMs: T0 + STANDSTILL_S * 1000, untilMs: T0 + STANDSTILL_S * 1000 + STANDSTILL_MS, durationMs: DURATION_MS, failedBeforeMs });
 
 for (const failedBeforeMs of [20_000, 40_000, 50_000, 52_000, 54_000, 56_000, 58_000, 60_000]) {
   for (const restart of [false, true]) {

@@ -22,13 +22,10 @@ import { EcgBeatSource } from '../../processor/ecg-beats.ts';
 import { StreamRuntime } from '../../processor/stream-runtime.ts';
 import { parseStreamState, type StreamStateRecord } from '../../processor/stream-state.ts';
 import { base64ToInt16, int16ToBase64 } from '../../processor/int16-base64.ts';
+import { beatsEvery, standstillFrames as standstillFramesOf } from '../../eval/standstill-frames.ts';
 
 const T0 = Date.parse('2026-03-01T00:00:00Z');
-const sinus = (rrMs: number, fromMs: number, untilMs: number): TimedBeat[] => {
-  const out: TimedBeat[] = [];
-  for (let t = fromMs + rrMs; t < untilMs; t += rrMs) out.push({ tMs: t, cls: 'N' });
-  return out;
-};
+const sinus = beatsEvery;
 
 const OPTIONS = { patientId: 'p1', deviceId: 'd1', criteriaAt: () => DEFAULT_CRITERIA_VERSION, ecgStrips: false as const };
 /** The standstill: from 60 s to 90 s of the stream (frame i starts at i s). */
@@ -42,21 +39,7 @@ const endMs = startMs + 30_000;
  * last QRS before it.
  */
 function standstillFrames(failedBeforeMs: number): TelemetryFrame[] {
-  const beats = [...sinus(800, T0, startMs), ...sinus(800, endMs, T0 + 100_000)];
-  const missedMs = beats.filter((b) => b.tMs < startMs).at(-1)!.tMs;
-  const random = createPrng(5);
-  const pEveryMs = 60_000 / 70;
-  const standstill = (tMs: number) => {
-    const phase = ((tMs % pEveryMs) + pEveryMs) % pEveryMs;
-    const d = Math.min(phase, pEveryMs - phase);
-    return 40 * Math.sin((2 * Math.PI * 0.3 * tMs) / 1000) + 20 * gaussian(random) + 400 * Math.exp(-0.5 * (d / 25) ** 2);
-  };
-  return [...buildFrames(beats, { t0Ms: T0, durationMs: 100_000, battery: 90, ecg: syntheticEcgSource(9, 250), ecgFsHz: 250 })].map((f) => {
-    // The firmware does not report the last QRS before the standstill (its ECG shows it), or none from failedBeforeMs before it.
-    const g = { ...f, beats: f.ts >= startMs - failedBeforeMs ? [] : f.beats.filter((b) => f.ts + b.off !== missedMs) };
-    if (f.ts < startMs || f.ts >= endMs) return g;
-    return { ...g, beats: [], hr: 0, ecg: { fs: 250, uV: f.ecg!.uV.map((_, i) => Math.round(standstill(f.ts + i * 4))) } };
-  });
+  return standstillFramesOf({ t0Ms: T0, fromMs: startMs, untilMs: endMs, durationMs: 100_000, failedBeforeMs });
 }
 
 describe('firmware beat-output failure switch, then a ventricular standstill', () => {
