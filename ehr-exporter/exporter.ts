@@ -45,6 +45,7 @@ import { STREAMS } from '../contracts/topics.ts';
 import type { Bus, BusMessage, ConsumedMessage, Subscription } from '../platform/bus/index.ts';
 import { PulsebridgeError } from '../platform/errors.ts';
 import type { Logger } from '../platform/log.ts';
+import { InFlightLimit } from '../platform/in-flight-limit.ts';
 import type { MetricsRegistry } from '../platform/metrics.ts';
 import { describeZodIssues } from '../platform/zod-issues.ts';
 import { ehrAuditRecorder, type EhrAuditOptions, type EhrDisclosure } from './audit.ts';
@@ -698,14 +699,20 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
    * Exactly once, as every write here, on what the EHR holds: the write re-reads the Observation
    * and writes nothing over a newer revision ('stale': superseded by an end, acknowledgement,
    * escalation, resolution or a later update) nor when it already holds this one ('unchanged':
-   * a re-delivery, another exporter instance). A later held snapshot takes the place of the
-   * waiting one (the timer of the first stays: the interval ends then).
+   * a re-delivery, another exporter instance). That check also covers a timer left running after
+   * the alerts partition moved to another instance (rolling deploy): what that instance wrote
+   * since (the end, say) is a newer revision in the record, and the If-Match PUT fails over a
+   * write between the read and the PUT, read again: 'stale'. A later snapshot of the alert removes
+   * the waiting one before it is exported (`supersede`); held too, it arms its own timer.
+   * Trailing writes share `concurrency` slots among themselves (`trailingSlots`): after a backlog
+   * hundreds of timers can come due at once, and each is a search and a PUT.
    * Restarts: the timers are in memory, so `stop()` writes the waiting ones before it returns
    * (bounded by `flushOnStopMs`: early rather than never); a restarted exporter re-reading them
    * finds them in the record (unchanged/stale). What a crash left waiting is written with the
    * alarm's next snapshot, as before.
    */
   const pending = new Map<string, { alert: Alert; timer: NodeJS.Timeout }>();
+  const trailingSlots = new InFlightLimit(concurrency);
   const trailingWrites = metrics.counter('pb_ehr_evidence_updates_trailing_total', 'Held evidence-only rhythm Observation updates written once PULSEBRIDGE_FHIR_EVIDENCE_UPDATE_MIN had passed, by when and result');
 
   /** A later snapshot of the alert supersedes its waiting held one. */
@@ -719,6 +726,9 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
   const holdForTrailing = (alert: Alert, untilMs: number) => {
     const armed = pending.get(alert.id);
     if (armed) {
+      // Only when two exports of the alert overlap (a parked snapshot's retry, handleRetries, beside
+      // the alerts stream's): each superseded what was waiting before it was written, and the later
+      // of the two to be held finds the other's entry. The newer snapshot waits, on the timer there.
       if (armed.alert.revision < alert.revision) armed.alert = alert;
       return;
     }
@@ -731,6 +741,17 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
 
   /** Writes the alert's waiting held snapshot, if any; failures are logged (it then goes with the alarm's next snapshot). */
   const writeTrailing = async (alertId: string, when: 'due' | 'stop', signal: AbortSignal): Promise<void> => {
+    if (when === 'stop') return writeTrailingNow(alertId, when, signal);
+    // What is waiting is looked up once a slot is free: it may have been superseded or written by then.
+    await trailingSlots.acquire();
+    try {
+      await writeTrailingNow(alertId, when, signal);
+    } finally {
+      trailingSlots.release();
+    }
+  };
+
+  const writeTrailingNow = async (alertId: string, when: 'due' | 'stop', signal: AbortSignal): Promise<void> => {
     const p = pending.get(alertId);
     if (!p) return;
     clearTimeout(p.timer);
@@ -986,10 +1007,16 @@ export function createEhrExporter(options: EhrExporterOptions): EhrExporter {
       const stopped = Promise.all(subs.map((s) => s.stop()));
       controller.abort(new PulsebridgeError('PB_FHIR_UNAVAILABLE', 'EHR exporter stopping'));
       await stopped;
-      // The held updates still waiting are written now, before their interval is over (`pending`).
+      // The held updates still waiting are written now, before their interval is over (`pending`),
+      // one at a time; nothing more is tried once `flushOnStopMs` has run out.
       if (pending.size > 0) {
         const flush = AbortSignal.timeout(options.flushOnStopMs ?? 5_000);
-        for (const id of [...pending.keys()]) await writeTrailing(id, 'stop', flush);
+        const waiting = pending.size;
+        for (const id of [...pending.keys()]) {
+          if (flush.aborted) break;
+          await writeTrailing(id, 'stop', flush);
+        }
+        if (pending.size > 0) logger.warn('stopping with held evidence updates unwritten; they go with each alarm\'s next snapshot', { waiting, unwritten: pending.size });
         for (const p of pending.values()) clearTimeout(p.timer);
         pending.clear();
       }

@@ -103,10 +103,14 @@ function lifecycleKey(alert: Alert): string {
  * escalate or end), its lifecycle key is the one of the last
  * message the engine has for the alarm (so an acknowledgement, a resolve, an escalation, a change
  * of state goes at once), and it was published less than `intervalMs` after that message's
- * snapshot (`updatedAt`, the processor's clock: the same stream gives the same decisions, also
- * when a restarted exporter replays them from the stream, SentLedger rebuild). Nothing is lost by
- * it: the latest held update goes once the interval has passed (trailing send, createHl7Exporter),
- * and every later message carries the whole current state, the end its final rate.
+ * snapshot (`updatedAt`, the processor's clock: the same stream gives the same hold decisions, also
+ * when a restarted exporter replays them from the stream, SentLedger rebuild). Not the same after a
+ * restart: the rebuild knows no trailing send (below), so the rebuilt `lastSent` is the message
+ * before it and an alarm's next update may go sooner than the old run would have sent it (one
+ * message more). Nothing is lost by it while the exporter runs or stops cleanly: the latest held
+ * update goes once the interval has passed (trailing send, createHl7Exporter, or at the stop), and
+ * every later message carries the whole current state, the end its final rate. After a crash the
+ * waiting one is lost: the engine keeps the last message sent until the alarm's next snapshot goes.
  */
 export function evidenceOnly(alert: Alert, last: { key: string; updatedAtMs: number } | undefined, intervalMs: number): boolean {
   if (!(intervalMs > 0) || !last) return false;
@@ -218,6 +222,11 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
   let client: MllpClient | undefined;
   let subscription: Subscription | undefined;
   let controller = new AbortController();
+  /**
+   * Ends the timers' trailing sends: not at the stop itself (a send in flight then is one the
+   * stop would send again, same MSH-10), but when the stop's `flushOnStopMs` has run out.
+   */
+  let trailingDeadline = new AbortController();
   let pause: string | undefined;
   /** When the current pause began (epoch ms, `now`); set with the first failure of a pause, cleared by resume. */
   let pausedSinceMs: number | undefined;
@@ -243,8 +252,19 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
    * still waiting at the end of the replay counts as sent (never twice): `stop()` therefore sends
    * the waiting ones before it returns (bounded by `flushOnStopMs`; early rather than never). What
    * a crash (no stop) left waiting goes with the alarm's next message, as before.
+   *
+   * Another instance (rolling deploy, scaling): the engine has no revision check of its own, so a
+   * timer left running after the alerts partition moved to another member of the group could send
+   * an older `update` (state active, old rate) after that member sent the alarm's end. The bus has
+   * no revoke hook; a due send therefore asks the subscription when it fires (`stillOwned`) and is
+   * dropped, not sent, unless the partition is assigned to this member now and the member has not
+   * joined the group again since the update was held (a join in between may have handed the
+   * partition to another member and back: Subscription.status' `sinceMs`). Dropped, it goes with
+   * the alarm's next message from whichever member then holds the partition (as after a crash).
+   * Left open: the stop's flush runs after this member left the group (at most `flushOnStopMs`),
+   * while a successor that got the partition is still rebuilding its ledger before it sends.
    */
-  const pending = new Map<string, { alert: Alert; message: ConsumedMessage; timer: NodeJS.Timeout }>();
+  const pending = new Map<string, { alert: Alert; message: ConsumedMessage; timer: NodeJS.Timeout; heldAtMs: number }>();
   /** handleBatch and trailing sends, one at a time: they share the MLLP client and the ledger. */
   let chain: Promise<unknown> = Promise.resolve();
   const exclusive = <T>(work: () => Promise<T>): Promise<T> => {
@@ -269,6 +289,31 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
     paused.set({}, 0);
   };
 
+  const stopping = () => new PulsebridgeError('PB_FHIR_UNAVAILABLE', 'HL7 exporter stopping');
+
+  /**
+   * `work` (a connect and send waiting for its ACK), or a rejection as soon as `signal` aborts: the
+   * connect (5 s) and the ACK wait (`ackTimeoutMs`, 10 s) are not waited out by a stopping exporter,
+   * so the stop's flush is bounded by `flushOnStopMs` as it says. An ACK given up on this way must
+   * not be matched to a later message on the same connection (a re-send carries the same MSH-10):
+   * the connection is dropped, the next send opens a new one.
+   */
+  const unlessAborted = <T>(work: Promise<T>, signal: AbortSignal): Promise<T> => {
+    work.catch(() => {}); // given up on: its own rejection (the closed connection) is of no interest
+    return new Promise<T>((resolve, reject) => {
+      const abandon = () => {
+        void drop();
+        reject(stopping());
+      };
+      if (signal.aborted) return abandon();
+      signal.addEventListener('abort', abandon, { once: true });
+      work.then(
+        (value) => { signal.removeEventListener('abort', abandon); resolve(value); },
+        (err: unknown) => { signal.removeEventListener('abort', abandon); reject(err as Error); },
+      );
+    });
+  };
+
   /**
    * Sends one message until it is ACKed and resolves with the ACK code (AA/CA); throws PB_HL7_NAK
    * after `maxErrorAttempts` AE/CE/AR/CR answers (file comment).
@@ -276,9 +321,11 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
   const deliver = async (text: string, type: string, signal: AbortSignal): Promise<string> => {
     let errorAnswers = 0;
     for (let round = 1; ; round++) {
+      // Stopping (or the stop's flush ran out of time): no further round, not even a first one.
+      if (signal.aborted) throw stopping();
       let reason: string;
       try {
-        const ack = await (await connection()).sendAndWait(wireMessage(text), { timeoutMs: o.ackTimeoutMs ?? 10_000 });
+        const ack = await unlessAborted(connection().then((c) => c.sendAndWait(wireMessage(text), { timeoutMs: o.ackTimeoutMs ?? 10_000 })), signal);
         const code = ack.getSegment('MSA')?.getComponent(1, 1) ?? '';
         const detail = ack.getSegment('MSA')?.getComponent(3, 1) || ack.getSegment('ERR')?.toString() || '';
         if (code === 'AA' || code === 'CA') {
@@ -378,22 +425,33 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
   };
 
   const holdForTrailing = (alert: Alert, message: ConsumedMessage) => {
-    const armed = pending.get(alert.id);
-    if (armed) {
-      // The timer of the first held update in this interval stays: it fires when the interval ends.
-      armed.alert = alert;
-      armed.message = message;
-      return;
-    }
+    // One waiting per alarm: a later snapshot removes the waiting one first (supersede, in
+    // exportOne), so a newer held update arms its own timer, for the rest of the interval since the
+    // last message sent. What is still here is an older or equal revision (a re-delivery): its
+    // entry stays as it is.
+    if (pending.has(alert.id)) return;
     const last = ledger.lastSent(alert.id);
     const delayMs = Math.max(0, (last?.updatedAtMs ?? 0) + intervalMs - Date.parse(alert.updatedAt));
     const timer = setTimeout(() => {
-      void exclusive(() => sendTrailing(alert.id, 'due')).catch((err: unknown) => {
+      void exclusive(() => sendTrailing(alert.id, 'due', trailingDeadline.signal)).catch((err: unknown) => {
         if (!controller.signal.aborted) o.logger.warn('HL7: held evidence update not sent after its interval; it goes with the alarm\'s next message', { alertId: alert.id, err: err as Error });
       });
     }, delayMs);
     timer.unref();
-    pending.set(alert.id, { alert, message, timer });
+    pending.set(alert.id, { alert, message, timer, heldAtMs: Date.now() });
+  };
+
+  /**
+   * Whether this member may still send for `partition`, held since `heldAtMs` (file comment of
+   * `pending`): not subscribed (handleBatch called directly: nobody shares the work), or the
+   * partition assigned now and no join of the group since.
+   */
+  const stillOwned = (partition: number, heldAtMs: number): boolean => {
+    const s = subscription;
+    if (!s) return true;
+    if (s.assignedPartitions && !s.assignedPartitions().includes(partition)) return false;
+    const status = s.status?.();
+    return !status || (status.state === 'consuming' && status.sinceMs <= heldAtMs);
   };
 
   /** Sends the alarm's held update, if it is still waiting (not superseded, not sent). */
@@ -401,6 +459,11 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
     const p = pending.get(alertId);
     if (!p) return;
     clearTimeout(p.timer);
+    if (when === 'due' && !stillOwned(p.message.partition, p.heldAtMs)) {
+      pending.delete(alertId);
+      o.logger.info('HL7: held evidence update not sent: the alerts partition may have moved to another exporter instance since it was held; it goes with the alarm\'s next message', { alertId, revision: p.alert.revision, partition: p.message.partition });
+      return;
+    }
     const dead: DeadLetter[] = [];
     // Left waiting if this throws (stopping): stop() tries it once more.
     await exportOne(p.message, p.alert, dead, signal, true);
@@ -529,26 +592,39 @@ export function createHl7Exporter(o: Hl7ExporterOptions): Hl7Exporter {
     async start() {
       if (subscription) return;
       controller = new AbortController();
+      trailingDeadline = new AbortController();
       rebuildOnResume = true;
       subscription = await o.bus.subscribe(STREAMS.alerts, { groupId, fromBeginning: o.fromBeginning ?? true, onBatch: handleBatch });
     },
     async stop() {
       const s = subscription;
+      // Asked before it leaves the group: the stop sends only the held updates this member still owns.
+      const ownedHeld = [...pending.values()].filter((p) => stillOwned(p.message.partition, p.heldAtMs)).map((p) => p.alert.id);
+      const waiting = pending.size;
+      // The held updates still waiting go at the stop, before their interval is over: a restarted
+      // exporter's rebuilt ledger counts them as sent (`pending`). Bounded by `flushOnStopMs` from
+      // here, a timer's send in flight included (deliver gives up an ACK wait or a connect when it
+      // runs out, and nothing more is tried): an engine that is slow or does not answer leaves the
+      // rest to each alarm's next message.
+      const flush = AbortSignal.timeout(o.flushOnStopMs ?? 5_000);
+      const deadline = trailingDeadline;
+      if (flush.aborted) deadline.abort();
+      else flush.addEventListener('abort', () => deadline.abort(), { once: true });
       subscription = undefined;
       const stopped = s?.stop();
       controller.abort();
       await stopped;
-      // The held updates still waiting go now, before the interval is over: a restarted exporter's
-      // rebuilt ledger counts them as sent (`pending`). Bounded: an engine that does not answer
-      // leaves them to the alarm's next message.
       if (pending.size > 0) {
-        const flush = AbortSignal.timeout(o.flushOnStopMs ?? 5_000);
-        const waiting = pending.size;
+        let failure: unknown;
         try {
-          for (const id of [...pending.keys()]) await exclusive(() => sendTrailing(id, 'stop', flush));
+          for (const id of ownedHeld) {
+            if (flush.aborted) break;
+            await exclusive(() => sendTrailing(id, 'stop', flush));
+          }
         } catch (err) {
-          o.logger.warn('HL7: stopping with held evidence updates unsent; they go with each alarm\'s next message', { waiting, unsent: pending.size, err: err as Error });
+          failure = err;
         }
+        if (pending.size > 0) o.logger.warn('HL7: stopping with held evidence updates unsent; they go with each alarm\'s next message', { waiting, unsent: pending.size, ...(failure ? { err: failure as Error } : {}) });
         for (const p of pending.values()) clearTimeout(p.timer);
         pending.clear();
       }

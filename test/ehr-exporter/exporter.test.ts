@@ -665,7 +665,8 @@ describe('EHR exporter: held evidence update written once the interval has passe
     await eventually(() => puts().length === 1);
     expect(puts()).toEqual([3]);
     expect(await rateInChart()).toBe(152);
-    expect(metrics.counter('pb_ehr_evidence_updates_trailing_total', '').get({ when: 'due', result: 'updated' })).toBe(1);
+    // Counted once the EHR's answer is back (the test server records the PUT before it answers).
+    await eventually(() => metrics.counter('pb_ehr_evidence_updates_trailing_total', '').get({ when: 'due', result: 'updated' }) === 1);
     // Re-delivered afterwards, neither held snapshot writes anything.
     await e.handleBatch([consumed(envelope(rate(2, 100, 151)), 3), consumed(envelope(rate(3, 200, 152)), 4)]);
     expect(puts()).toEqual([3]);
@@ -696,6 +697,45 @@ describe('EHR exporter: held evidence update written once the interval has passe
     await restarted.stop();
     expect(puts()).toEqual([3]);
     expect(await rateInChart()).toBe(152);
+  });
+});
+
+// Review of 3c940a1: trailing writes bypassed `concurrency`; after a backlog every timer came due
+// at once and each wrote at the same time.
+describe('EHR exporter: trailing writes keep to `concurrency`', () => {
+  const T = Date.parse('2026-01-01T00:00:10.000Z');
+  const ms = (n: number) => new Date(T + n).toISOString();
+
+  it('at most `concurrency` trailing PUTs at a time when many come due together, and every one is written', async () => {
+    let inFlight = 0;
+    let most = 0;
+    // Each PUT takes a moment longer, so writes that run together overlap.
+    const counting: FhirClient = {
+      createIfNoneExist: (resource, identifier, options) => fhir.createIfNoneExist(resource, identifier, options),
+      searchByIdentifier: (resourceType, identifier, options) => fhir.searchByIdentifier(resourceType, identifier, options),
+      transaction: (bundle, options) => fhir.transaction(bundle, options),
+      update: async (resource, options) => {
+        most = Math.max(most, ++inFlight);
+        try {
+          await new Promise((r) => setTimeout(r, 50));
+          return await fhir.update(resource, options);
+        } finally {
+          inFlight--;
+        }
+      },
+    };
+    const { exporter: e, metrics } = exporter({ fhir: counting, concurrency: 2, evidenceUpdateIntervalMs: 1_000 });
+    // 12 alarms, each raised (a Bundle) and then an evidence-only update held.
+    const alarms = Array.from({ length: 12 }, (_, i) => makeAlert('tachy', { onset: ms(-3_000 - i * 1_000), detectedAt: ms(0), updatedAt: ms(0), evidence: { hrBpm: 140, criterion: 'x', thresholds: {} } }));
+    const updates = alarms.map((a) => ({ ...a, revision: 2, updatedAt: ms(100), evidence: { ...a.evidence, hrBpm: 151 } }));
+    // Raised first; then the updates, held within one short batch: their timers come due together.
+    await e.handleBatch(alarms.map((a, i) => consumed(envelope(a), i)));
+    await e.handleBatch(updates.map((a, i) => consumed(envelope(a), alarms.length + i)));
+    expect(exportsCount(metrics, 'Observation', 'held')).toBe(alarms.length);
+    const trailing = () => metrics.counter('pb_ehr_evidence_updates_trailing_total', '').get({ when: 'due', result: 'updated' });
+    await eventually(() => trailing() === alarms.length);
+    expect(most).toBeGreaterThan(0);
+    expect(most).toBeLessThanOrEqual(2);
   });
 });
 

@@ -17,14 +17,15 @@ import { auditLogPath, JsonlAuditSink } from '../../platform/audit.ts';
 import { configuredMrns } from '../../ehr-exporter/identity.ts';
 import { alarmFacets, pcd01HeartRate, pcd04Alarm } from '../../ehr-exporter/hl7-messages.ts';
 import { loadMllp, type MllpConnection } from '../../ehr-exporter/mllp.ts';
-import { InProcessBus } from '../../platform/bus/index.ts';
+import { InProcessBus, type Bus } from '../../platform/bus/index.ts';
 import { createLogger, silentLogger, type Logger } from '../../platform/log.ts';
 import { MetricsRegistry } from '../../platform/metrics.ts';
 import { consumed, envelope, makeAlert } from './fixtures.ts';
 
 type Answer = 'AA' | 'AE' | 'AR' | 'none';
 /** `rejectText`: the ERR text of an AR, as an engine might write it (with PHI). */
-interface Listener { port: number; received: Hl7Message[]; answers: Answer[]; rejectText?: string; stop(): Promise<void> }
+/** `ackDelayMs`: each ACK goes this long after its message (a slow engine). */
+interface Listener { port: number; received: Hl7Message[]; answers: Answer[]; rejectText?: string; ackDelayMs?: number; stop(): Promise<void> }
 
 async function startListener(port = 0): Promise<Listener> {
   const received: Hl7Message[] = [];
@@ -40,7 +41,8 @@ async function startListener(port = 0): Promise<Listener> {
       if (answer === 'none') return;
       const ack = event.message.buildAck({ ackCode: answer });
       if ((answer === 'AR' || answer === 'AE') && listener?.rejectText) ack.getSegment('MSA')!.setComponent(3, 1, listener.rejectText);
-      connection.send(ack);
+      if (!listener?.ackDelayMs) connection.send(ack);
+      else setTimeout(() => { if (!connection.isClosed()) connection.send(ack); }, listener.ackDelayMs);
     });
   });
   await server.start(port);
@@ -68,8 +70,8 @@ afterEach(async () => {
   await bus.close();
 });
 
-function exporter({ port = listener.port, ackTimeoutMs = 2_000, metrics = new MetricsRegistry(), logger = silentLogger, ...more }: { port?: number; ackTimeoutMs?: number; metrics?: MetricsRegistry; logger?: Logger } & Pick<Hl7ExporterOptions, 'audit' | 'now' | 'evidenceUpdateIntervalMs'> = {}): { exporter: Hl7Exporter; metrics: MetricsRegistry } {
-  const e = createHl7Exporter({ bus, host: '127.0.0.1', port, mrns: configuredMrns('urn:oid:1.2.3.4', { 'p-001': 'MRN-001' }), logger, metrics,
+function exporter({ port = listener.port, ackTimeoutMs = 2_000, metrics = new MetricsRegistry(), logger = silentLogger, bus: via = bus, ...more }: { port?: number; ackTimeoutMs?: number; metrics?: MetricsRegistry; logger?: Logger; bus?: Bus } & Pick<Hl7ExporterOptions, 'audit' | 'now' | 'evidenceUpdateIntervalMs' | 'flushOnStopMs'> = {}): { exporter: Hl7Exporter; metrics: MetricsRegistry } {
+  const e = createHl7Exporter({ bus: via, host: '127.0.0.1', port, mrns: configuredMrns('urn:oid:1.2.3.4', { 'p-001': 'MRN-001' }), logger, metrics,
     message: { sendingApplication: 'PULSEBRIDGE', sendingFacility: 'CARDIO', receivingApplication: 'EHR' }, backoff: { baseDelayMs: 10, maxDelayMs: 50 }, ackTimeoutMs, ...more });
   running.push(e);
   return { exporter: e, metrics };
@@ -523,7 +525,8 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
       expect(controlIds()).toEqual([`${id}-1-hr`, `${id}-1`, `${id}-3`]);
       expect(facet(r40()[1]!, '68481')).toBe('update');
       expect(listener.received[2]!.toString()).toContain('172');
-      expect(metrics.counter('pb_hl7_evidence_updates_trailing_total', '').get({ when: 'due' })).toBe(1);
+      // Counted once the ACK is back (the listener records the message before it answers).
+      await until(() => metrics.counter('pb_hl7_evidence_updates_trailing_total', '').get({ when: 'due' }) === 1);
       // A re-delivery of either held snapshot afterwards sends nothing.
       await e.handleBatch([consumed(envelope(rate(2, 100, 171)), 3), consumed(envelope(rate(3, 200, 172)), 4), consumed(envelope(marker), 5)]);
       await until(markerSent);
@@ -562,6 +565,96 @@ describe('HL7 v2 over MLLP (IHE PCD-01 / PCD-04)', () => {
       await publish([marker]);
       await until(markerSent);
       expect(controlIds().filter((c) => c.startsWith(id))).toEqual([`${id}-1-hr`, `${id}-1`, `${id}-2`, `${id}-4`]);
+    });
+  });
+
+  // Review of 3c940a1: the stop's flush was not bounded as it said (the ACK wait of each send ran
+  // in full), and a timer kept running after the alerts partition moved to another instance.
+  describe('held evidence updates: a bounded stop, and only from the instance that owns the partition', () => {
+    const T = Date.parse('2026-01-01T00:00:10.000Z');
+    const ms = (n: number) => new Date(T + n).toISOString();
+    /** Alarm `i` (its own onset, so its own id): raised at 0, then an evidence-only update at 100 ms. */
+    const alarmOf = (i: number) => {
+      const raised = makeAlert('extreme_tachy', { onset: ms(-3_000 - i * 1_000), detectedAt: ms(0), updatedAt: ms(0), evidence: { hrBpm: 160, criterion: 'x', thresholds: {} } });
+      return [raised, { ...raised, revision: 2, updatedAt: ms(100), evidence: { ...raised.evidence, hrBpm: 171 } }] as const;
+    };
+
+    it('stop() gives up once flushOnStopMs has run out against an engine that ACKs slowly: some held updates sent, the rest logged unsent', async () => {
+      const lines: Record<string, unknown>[] = [];
+      const logger = createLogger('info', {}, (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
+      // An ACK wait far longer than the flush: only the flush's bound can end the stop early.
+      const { exporter: e, metrics } = exporter({ evidenceUpdateIntervalMs: 60_000, flushOnStopMs: 200, ackTimeoutMs: 60_000, logger });
+      const alarms = Array.from({ length: 30 }, (_, i) => alarmOf(i));
+      await e.handleBatch(alarms.flat().map((a, i) => consumed(envelope(a), i)));
+      const held = alarms.map(([, update]) => `${update.id}-2`);
+      expect(controlIds().filter((c) => held.includes(c))).toEqual([]);
+      // 50 ms per ACK: the 30 held updates would take 1.5 s, the flush may take 0.2 s.
+      listener.ackDelayMs = 50;
+      await e.stop();
+      const sentAtStop = metrics.counter('pb_hl7_evidence_updates_trailing_total', '').get({ when: 'stop' });
+      expect(sentAtStop).toBeGreaterThan(0);
+      expect(sentAtStop).toBeLessThan(held.length);
+      // Nothing is tried after the bound: at most the one whose ACK was given up on reached the engine unACKed.
+      expect(controlIds().filter((c) => held.includes(c)).length - sentAtStop).toBeLessThanOrEqual(1);
+      expect(lines.find((l) => l.msg === 'HL7: stopping with held evidence updates unsent; they go with each alarm\'s next message')).toMatchObject({ waiting: held.length, unsent: held.length - sentAtStop });
+    });
+
+    it('stop() does not wait out the ACK timeout of an engine that takes a held update and never answers', async () => {
+      const lines: Record<string, unknown>[] = [];
+      const logger = createLogger('info', {}, (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
+      // An ACK wait longer than the test may take: only the flush's bound can end the stop.
+      const { exporter: e, metrics } = exporter({ evidenceUpdateIntervalMs: 60_000, flushOnStopMs: 200, ackTimeoutMs: 600_000, logger });
+      const alarms = Array.from({ length: 3 }, (_, i) => alarmOf(i));
+      await e.handleBatch(alarms.flat().map((a, i) => consumed(envelope(a), i)));
+      const held = alarms.map(([, update]) => `${update.id}-2`);
+      listener.answers.push('none', 'none', 'none');
+      // Without the bound this waits 10 min for the first ACK: the test fails by its timeout.
+      await e.stop();
+      expect(metrics.counter('pb_hl7_evidence_updates_trailing_total', '').get({ when: 'stop' })).toBe(0);
+      expect(controlIds().filter((c) => held.includes(c))).toEqual([held[0]]);
+      expect(lines.find((l) => l.msg === 'HL7: stopping with held evidence updates unsent; they go with each alarm\'s next message')).toMatchObject({ waiting: 3, unsent: 3 });
+    });
+
+    /**
+     * The in-process bus behind a subscription whose assignment and join time the test sets: what a
+     * Kafka member sees when its group rebalances.
+     */
+    function movableBus(ownership: { assigned: number[]; joinedAtMs: number }): Bus {
+      return {
+        publish: (stream, messages) => bus.publish(stream, messages),
+        ensureStreams: (streams) => bus.ensureStreams(streams),
+        close: async () => {},
+        subscribe: async (stream, options) => {
+          const sub = await bus.subscribe(stream, options);
+          return {
+            stop: () => sub.stop(),
+            endOffsets: () => sub.endOffsets(),
+            assignedPartitions: () => ownership.assigned,
+            status: () => ({ ...sub.status!(), sinceMs: ownership.joinedAtMs }),
+          };
+        },
+      };
+    }
+
+    it.each([
+      ['the partition moved to another instance', (o: { assigned: number[]; joinedAtMs: number }) => { o.assigned = []; }, false],
+      ['the group rebalanced and gave the partition back (another instance may have had it meanwhile)', (o: { assigned: number[]; joinedAtMs: number }) => { o.joinedAtMs = Date.now() + 1; }, false],
+      ['the partition stayed with this instance', () => {}, true],
+    ] as const)('a held update due after %s: sent only if it stayed', async (_, rebalance, sent) => {
+      const lines: Record<string, unknown>[] = [];
+      const logger = createLogger('info', {}, (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
+      const ownership = { assigned: [0], joinedAtMs: Date.now() };
+      const { exporter: e } = exporter({ bus: movableBus(ownership), evidenceUpdateIntervalMs: 300, logger });
+      await e.start();
+      const [raised, update] = alarmOf(0);
+      await bus.publish(STREAMS.alerts, [raised, update].map((a) => ({ key: a.patientId, value: Buffer.from(JSON.stringify(envelope(a))) })));
+      await until(() => bus.uncommitted('hl7-exporter', STREAMS.alerts) === 0);
+      expect(controlIds()).toEqual([`${raised.id}-1-hr`, `${raised.id}-1`]);
+      rebalance(ownership);
+      const dropped = () => lines.some((l) => l.msg === 'HL7: held evidence update not sent: the alerts partition may have moved to another exporter instance since it was held; it goes with the alarm\'s next message');
+      await until(() => dropped() || controlIds().includes(`${update.id}-2`));
+      expect(controlIds().includes(`${update.id}-2`)).toBe(sent);
+      expect(dropped()).toBe(!sent);
     });
   });
 
