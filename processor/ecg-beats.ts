@@ -333,6 +333,8 @@ export class EcgBeatSource {
    * looks different: it is learned afresh, as kept shapes would read every beat `V`.
    */
   #learned: MorphologyTemplates | undefined;
+  /** {@link rememberNoQrsSince}, until the first QRS detector is made. */
+  #noQrsSinceMs: number | undefined;
   /** Start of the current lead-off (device time), until ECG with contact comes again. */
   #leadOffSinceMs: number | undefined;
   /** The current lead-off began while the stream's beats came from its ECG: its shapes go on into the changelog. */
@@ -566,6 +568,8 @@ export class EcgBeatSource {
       const learned = this.#qrs?.morphologyTemplates() ?? this.#learned;
       const adopted = learned !== undefined && qrs.adoptMorphology(learned, afterLeadOff);
       this.#learned = undefined;
+      if (this.#noQrsSinceMs !== undefined) qrs.noteQrsAt(Math.floor(((this.#noQrsSinceMs - frame.ts) * ecg.fs) / 1000));
+      this.#noQrsSinceMs = undefined;
       this.#restart(qrs);
       this.#nameOutageDominant(adopted);
       this.#t0Ms = frame.ts;
@@ -783,6 +787,16 @@ export class EcgBeatSource {
       ...(learned.polarityUnchecked ? { polarityUnchecked: true as const } : {}),
       ...(inLeadOff ? { leadOffSinceMs: this.#leadOffSinceMs } : {}),
     };
+  }
+
+  /**
+   * A predecessor's open asystole (restart, partition move): no QRS since `ms` (its onset, the last
+   * one). The first QRS detector starts knowing it, so its labeller drops the P waves of a
+   * ventricular standstill at once (qrs-morphology.ts); without it the successor's first beats
+   * for 3 s would be those P waves.
+   */
+  rememberNoQrsSince(ms: number): void {
+    this.#noQrsSinceMs = ms;
   }
 
   /** A predecessor's {@link beatShapes} (restart, partition move): the first QRS detector starts from them. */

@@ -136,6 +136,10 @@ export class StreamRuntime {
     if (record.beatsFromEcg) rt.#beats.rememberEcgMode();
     if (record.firmwareOutage) rt.#beats.rememberFirmwareOutage(record.firmwareOutage);
     if (record.beatShapes) rt.#beats.rememberBeatShapes(record.beatShapes);
+    // An open asystole: no QRS since its onset (the last one), which the first QRS detector of an
+    // ECG-only stream is told, so that it does not take a standstill's P waves for beats (ecg-beats.ts).
+    const asystole = rt.#alarms.openEpisodes().find((e) => e.kind === 'asystole');
+    if (asystole) rt.#beats.rememberNoQrsSince(asystole.onsetMs);
     // Strips waiting for their post window go on with their windows' ECG so far.
     if (record.ecgStrips && options.ecgStrips !== false) rt.#ecg = EcgStripRecorder.restore(options.patientId, options.deviceId, record.ecgStrips, options.ecgStrips ?? {});
     if (record.pending && record.analysedUntilMs !== undefined) {

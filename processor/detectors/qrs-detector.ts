@@ -327,7 +327,8 @@ export class QrsDetector {
     const last = this.#n - 1;
     for (const { r, rr } of this.#unclassified) {
       if (r + this.#lookahead < last) {
-        out.push(this.#label(r, rr));
+        const beat = this.#label(r, rr);
+        if (beat) out.push(beat);
       } else {
         out.push({ sample: r, offset: r < last ? this.#vertexOffset(r) : 0, cls: 'Q', qrsMs: NaN, templateCorr: NaN });
       }
@@ -385,6 +386,11 @@ export class QrsDetector {
    */
   adoptMorphology(learned: MorphologyTemplates, afterLeadOff = false): boolean {
     return this.#morph.adopt(learned, afterLeadOff);
+  }
+
+  /** The stream's latest QRS lay at sample `at` (negative: before this detector's first sample; qrs-morphology.ts `noteQrsAt`). */
+  noteQrsAt(at: number): void {
+    this.#morph.noteQrsAt(at);
   }
 
   /**
@@ -577,16 +583,24 @@ export class QrsDetector {
     }
     while (this.#unclassified.length > 0 && this.#unclassified[0]!.r + this.#lookahead < n) {
       const { r, rr } = this.#unclassified.shift()!;
-      this.#pending.push(this.#label(r, rr));
+      const beat = this.#label(r, rr);
+      if (beat) this.#pending.push(beat);
     }
 
     if (this.#learning && n >= this.#ms(this.#p.learningMs)) this.#endLearning();
     else if (!this.#learning && this.#lastQrs && n >= this.#searchBackDue()) this.#searchBack();
   }
 
-  /** The beat whose R peak is at `r` (`rr` samples after the previous one), labelled: it needs the samples up to r + lookahead. */
-  #label(r: number, rr: number): QrsBeat {
+  /**
+   * The beat whose R peak is at `r` (`rr` samples after the previous one), labelled: it needs the
+   * samples up to r + lookahead. Undefined when the labeller finds it is no QRS (the P wave of a
+   * ventricular standstill, qrs-morphology.ts): it is not reported. The detection itself stands in
+   * the thresholds and intervals, so the next P waves are found, and dropped, the same way, and a
+   * returning QRS, far larger, is found at once.
+   */
+  #label(r: number, rr: number): QrsBeat | undefined {
     const m = this.#morph.classify(r, rr, this.#paced(r));
+    if (m.notQrs) return undefined;
     return { sample: r + m.shift, offset: this.#vertexOffset(r + m.shift), cls: m.cls, qrsMs: m.qrsMs, templateCorr: m.corr };
   }
 

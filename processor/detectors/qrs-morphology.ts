@@ -85,6 +85,12 @@ export interface MorphologyParams {
   templateDecay: number;
   /** High-frequency noise (share of the QRS amplitude) above which an unmatched beat is `Q`. */
   noiseMax: number;
+  /**
+   * A slow complex unlike the learned dominant beat whose peak-to-peak size is below this share of
+   * the dominant beat's is P-wave-like: after {@link STANDSTILL_AFTER_MS} without a QRS it is no
+   * beat ({@link BeatShape.notQrs}, the P waves of a ventricular standstill); 0 turns the rule off.
+   */
+  standstillAmplitudeRatio: number;
 }
 
 export const MORPHOLOGY_DEFAULTS: MorphologyParams = {
@@ -93,6 +99,7 @@ export const MORPHOLOGY_DEFAULTS: MorphologyParams = {
   slopeFraction: 0.1,
   templateDecay: 0.995,
   noiseMax: 0.225,
+  standstillAmplitudeRatio: 1 / 3,
 };
 
 const PRE_MS = 100;
@@ -158,6 +165,16 @@ const POLARITY_CONFIRM_BEATS = 3;
 const POLARITY_CHECK_BEATS = 20;
 /** NN intervals averaged for the dominant rhythm (OSEA rythmchk `RRShort2`: the last 4). */
 const NN_HISTORY = 4;
+/**
+ * The ventricular-standstill rule of {@link BeatMorphology.classify} drops a P-wave-like complex
+ * only once no QRS has come for this long, ms: the default pause criterion (RR ≥ 3 s,
+ * fhir-and-alarms.md), so the rule never makes a pause out of a beating rhythm, it only keeps a
+ * silence that already is one from being ended by P waves. The detector's decayed thresholds first
+ * reach P waves of a quarter to a third of the QRS's size 3–4 s after the last QRS (synthetic, 50–90
+ * P waves/min). Half the asystole criterion (2 s) was tried first: it dropped a true beat of mitdb
+ * 108 (2.0 s after the one before it, a third of the dominant beat's size) and added a false pause.
+ */
+const STANDSTILL_AFTER_MS = 3000;
 
 export interface BeatShape {
   cls: BeatClass;
@@ -168,6 +185,11 @@ export interface BeatShape {
    * complex when the beat matches a template only when anchored there (see {@link BeatMorphology.classify}).
    */
   shift: number;
+  /**
+   * Not a QRS complex (see {@link BeatMorphology.classify}, the ventricular-standstill rule): the
+   * detector drops it, and it taught the templates nothing.
+   */
+  notQrs?: true;
 }
 
 /**
@@ -228,6 +250,8 @@ export interface MorphologyTemplates {
 export interface MorphologySnapshot {
   templates: { wave: string; qrsMs: number; widths: number[]; paced: boolean; weight: number; normalRateWeight: number }[];
   nn: number[];
+  /** {@link BeatMorphology} `#qrsAt` (absent in snapshots before issue 12 session 38: 0). */
+  qrsAt?: number;
   prevCls?: BeatClass;
   polarityCheck?: { beatsLeft: number; inverted: number };
 }
@@ -235,6 +259,7 @@ export interface MorphologySnapshot {
 export const morphologySnapshotSchema = z.object({
   templates: z.array(z.object({ wave: z.base64(), qrsMs: z.number(), widths: z.array(z.number()), paced: z.boolean(), weight: z.number(), normalRateWeight: z.number() })),
   nn: z.array(z.number()),
+  qrsAt: z.number().int().optional(),
   prevCls: z.enum(BEAT_CLASSES).optional(),
   polarityCheck: z.object({ beatsLeft: z.number().int(), inverted: z.number().int() }).optional(),
 });
@@ -289,6 +314,12 @@ export class BeatMorphology {
   #prevCls: BeatClass | undefined;
   /** Set by {@link adopt} after a lead-off, until the first beats decide ({@link PolarityCheck}). */
   #polarityCheck: PolarityCheck | undefined;
+  /**
+   * R peak (sample) of the latest complex taken for a QRS (every one but the P-wave-like ones of
+   * the ventricular-standstill rule in {@link classify}), or where labelling began; negative when
+   * the stream's last QRS lay before it ({@link noteQrsAt}).
+   */
+  #qrsAt = 0;
 
   /** @param signal wide-band sample at an absolute index (valid for the last few seconds) */
   constructor(fsHz: number, signal: (i: number) => number, params: Partial<MorphologyParams> = {}) {
@@ -329,6 +360,7 @@ export class BeatMorphology {
     this.#nn.length = 0;
     this.#prevCls = undefined;
     this.#polarityCheck = undefined;
+    this.#qrsAt = 0;
   }
 
   /** A copy of the learned templates (see {@link MorphologyTemplates}); undefined before the first beat. */
@@ -369,6 +401,7 @@ export class BeatMorphology {
     return {
       templates: this.#templates.map((t) => ({ wave: float64ToBase64(t.wave), qrsMs: t.qrsMs, widths: [...t.widths], paced: t.paced, weight: t.weight, normalRateWeight: t.normalRateWeight })),
       nn: [...this.#nn],
+      ...(this.#qrsAt !== 0 ? { qrsAt: this.#qrsAt } : {}),
       ...(this.#prevCls !== undefined ? { prevCls: this.#prevCls } : {}),
       ...(this.#polarityCheck ? { polarityCheck: { ...this.#polarityCheck } } : {}),
     };
@@ -384,7 +417,18 @@ export class BeatMorphology {
     this.#nn.push(...snapshot.nn);
     this.#prevCls = snapshot.prevCls;
     this.#polarityCheck = snapshot.polarityCheck ? { ...snapshot.polarityCheck } : undefined;
+    this.#qrsAt = snapshot.qrsAt ?? 0;
     return true;
+  }
+
+  /**
+   * The stream's latest QRS lay at sample `at` of this labeller's input (negative: before its
+   * start), as a predecessor knew it (ecg-beats.ts: a processor restarted inside a silence).
+   * Without it a fresh labeller counts the silence from its own start, and the first P waves of a
+   * standstill it sees would be beats.
+   */
+  noteQrsAt(at: number): void {
+    this.#qrsAt = Math.min(this.#qrsAt, at);
   }
 
   /** QRS duration around R-peak `r`, ms. */
@@ -414,6 +458,9 @@ export class BeatMorphology {
    * @param paced the device flagged a pacer pulse just before it: the beat is `Q`
    */
   classify(r: number, rrSamples: number, paced = false): BeatShape {
+    // (Every complex is a QRS here but the P-wave-like ones, ventricular-standstill rule below.)
+    const qrsBefore = this.#qrsAt;
+    this.#qrsAt = r;
     if (r < this.lookbehindSamples) {
       // The complex is cut by the start of the input: the detector started or restarted just
       // before or inside it (the stream's first frame, or the frame after lost frames or a
@@ -460,6 +507,26 @@ export class BeatMorphology {
     const fast = rrSamples > 0 && rrSamples < (FAST_RR_MS * this.#fs) / 1000;
     const normalRate = rrSamples > 0 && !fast;
     const established = dominant !== undefined && (dominant.weight >= ESTABLISHED_WEIGHT || dominant.normalRateWeight >= this.#learnedWeight);
+    if (unlike && !fast && !dominant!.paced && this.dominantLearned && peakToPeak(b) < this.#p.standstillAmplitudeRatio * peakToPeak(dominant!.wave)) {
+      // Ventricular standstill (complete heart block without escape): the QRS complexes stop, the
+      // P waves go on. After the last QRS the detector's thresholds decay (Pan & Tompkins's
+      // search-back, there to re-acquire a QRS that became smaller) until it takes P waves of
+      // ≥ 0.25 mV (against a 1.1 mV QRS) for beats, so the asystole was never raised, or ended
+      // while the standstill went on (EVALUATION.md §5). Such a complex — unlike the learned
+      // dominant beat, under a third of its size (normal P waves ≤ 0.25 mV, a usable lead's QRS
+      // ≥ 0.75 mV), not at a ventricular-tachycardia rate — does not count as a QRS for the clock
+      // below, and once no QRS has come for STANDSTILL_AFTER_MS it is no beat and teaches the
+      // templates nothing (a P-wave template could otherwise become dominant within minutes).
+      // A QRS that merely became smaller (electrode moved) keeps the dominant beat's shape; a VT
+      // in a lead where it is small comes fast. The cost: a slow escape rhythm of complexes under
+      // a third of the dominant beat's size in this lead reads as the asystole (the same high
+      // priority as the extreme bradycardia it is).
+      this.#qrsAt = qrsBefore;
+      if (r - qrsBefore >= (STANDSTILL_AFTER_MS * this.#fs) / 1000) {
+        this.#prevCls = undefined;
+        return { cls: 'Q', qrsMs, corr, shift: 0, notQrs: true };
+      }
+    }
     const votes = !(unlike && established && fast);
     if (votes) for (const t of this.#templates) { t.weight *= this.#p.templateDecay; t.normalRateWeight *= this.#p.templateDecay; }
     // Noise only matters for a beat unlike the dominant one (it is measured only then).
@@ -658,6 +725,12 @@ function median(xs: readonly number[]): number {
   s.sort();
   const m = xs.length >> 1;
   return xs.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function peakToPeak(a: Float64Array): number {
+  let lo = Infinity, hi = -Infinity;
+  for (const v of a) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  return hi - lo;
 }
 
 function pearson(a: Float64Array, b: Float64Array): number {

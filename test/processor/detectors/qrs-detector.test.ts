@@ -216,6 +216,80 @@ describe('QRS detector after a change of amplitude, and with P waves only', () =
     }
     expect(detect(x, 250).filter((d) => d.tMs > 20_000)).toEqual([]);
   });
+
+  /**
+   * 20 s of sinus rhythm (QRS 1.1 mV), a ventricular standstill of P waves only (`pUv`, every
+   * `pEveryMs`), from `qrsBackMs` on sinus again (P waves and QRS complexes of ecg-synth.ts).
+   */
+  function standstill(fsHz: number, pUv: number, pEveryMs: number, qrsBackMs = Infinity, seconds = 60): { x: Float64Array; back: TimedBeat[] } {
+    const back = regular(800, seconds).filter((b) => b.tMs >= qrsBackMs);
+    const x = synth([...regular(800, 20), ...back], fsHz, seconds);
+    const rnd = createPrng(5);
+    for (let i = Math.round(fsHz * 20); i < x.length; i++) {
+      const tMs = (i * 1000) / fsHz;
+      if (tMs >= qrsBackMs - 400) break;
+      const d = ((tMs - 20_000) % pEveryMs) - pEveryMs / 2;
+      x[i] = pUv * Math.exp(-0.5 * (d / 25) ** 2) + 10 * gaussian(rnd);
+    }
+    return { x, back };
+  }
+
+  it.each([[250, 250, 857], [250, 300, 700], [250, 300, 1200], [500, 300, 857]])('at %i Hz, P waves of %i µV every %i ms after the last QRS are no beats (ventricular standstill): the thresholds decay onto them, the labeller drops them', (fsHz, pUv, pEveryMs) => {
+    const { x } = standstill(fsHz, pUv, pEveryMs);
+    // (Without the rule the detector takes them for V beats from 3–4 s after the last QRS on.)
+    expect(detect(x, fsHz).filter((d) => d.tMs > 20_000)).toEqual([]);
+  });
+
+  it('the QRS coming back after such a standstill is found beat by beat', () => {
+    const { x, back } = standstill(250, 300, 857, 40_000);
+    const det = detect(x, 250);
+    expect(det.filter((d) => d.tMs > 20_000 && d.tMs < 39_850)).toEqual([]);
+    expectMatches(det.filter((d) => d.tMs >= 39_850), back);
+    expect(det.filter((d) => d.tMs >= 39_850).every((d) => d.cls === 'N')).toBe(true);
+  });
+
+  it('a QRS that became 4× smaller after a 4 s silence still counts (it keeps the dominant beat\'s shape)', () => {
+    const beats = [...regular(800, 20), ...regular(1200, 60, 'N', 24_000)];
+    const x = synth(beats, 250, 60);
+    for (let i = 250 * 22; i < x.length; i++) x[i]! /= 4;
+    const det = detect(x, 250);
+    expectMatches(det.filter((d) => d.tMs > 27_850), beats.filter((b) => b.tMs > 28_000));
+  });
+
+  it('small slow complexes unlike the dominant beat inside a beating rhythm are reported as without the rule: it waits for 3 s without a QRS', () => {
+    const fsHz = 250;
+    const sinus: Wave[] = [{ atMs: -170, uV: 120, sdMs: 22 }, { atMs: 0, uV: 1100, sdMs: 9 }, { atMs: 26, uV: -220, sdMs: 9 }, { atMs: 280, uV: 280, sdMs: 45 }];
+    // Every third beat a small inverted complex (under a third of the sinus beat's size), 1.2 s after the one before.
+    const odd: Wave[] = [{ atMs: 0, uV: -300, sdMs: 10 }, { atMs: 30, uV: 90, sdMs: 12 }];
+    const beats: { tMs: number; waves: Wave[] }[] = [];
+    for (let t = 500, k = 0; t < 59_000; k++) { beats.push({ tMs: t, waves: k > 20 && k % 3 === 0 ? odd : sinus }); t += k > 20 && k % 3 === 2 ? 1200 : 800; }
+    const x = drawBeats(beats, fsHz, 60);
+    const run = (standstillAmplitudeRatio?: number) => {
+      const q = new QrsDetector(fsHz, standstillAmplitudeRatio === undefined ? {} : { morphology: { standstillAmplitudeRatio } });
+      const out: { sample: number; cls: string }[] = [];
+      for (let i = 0; i < x.length; i += fsHz) out.push(...q.push(x.subarray(i, i + fsHz)).map((b) => ({ sample: b.sample, cls: b.cls })));
+      return out;
+    };
+    const withRule = run();
+    // (The detector finds some of them; those must all be reported.)
+    expect(beats.filter((b) => b.waves === odd && withRule.some((d) => Math.abs((d.sample * 1000) / fsHz - b.tMs) <= 150)).length).toBeGreaterThanOrEqual(3);
+    expect(withRule).toEqual(run(0));
+  });
+
+  it('a hand-over in the middle of the standstill goes on without the P waves (the time of the last QRS is in the snapshot); an older snapshot without it counts from its own start', () => {
+    const fsHz = 250;
+    const { x } = standstill(fsHz, 300, 857);
+    const a = new QrsDetector(fsHz);
+    const before: number[] = [];
+    for (let i = 0; i < 30 * fsHz; i += fsHz) before.push(...a.push(x.subarray(i, i + fsHz)).map((b) => b.sample));
+    const snapshot = JSON.parse(JSON.stringify(a.snapshot()));
+    expect(snapshot.morphology.qrsAt).toBeLessThan(20 * fsHz);
+    const rest = (d: QrsDetector) => { const out: number[] = []; for (let i = 30 * fsHz; i < x.length; i += fsHz) out.push(...d.push(x.subarray(i, i + fsHz)).map((b) => b.sample)); return out; };
+    expect(rest(QrsDetector.restore(snapshot)!)).toEqual([]);
+    delete snapshot.morphology.qrsAt;
+    // (The old snapshot's clock starts at the detector's start: the P waves at hand are dropped too, 30 s after it.)
+    expect(rest(QrsDetector.restore(snapshot)!)).toEqual([]);
+  });
 });
 
 describe('beat labels (qrs-morphology.ts): noise is unknown (Q), never ventricular', () => {

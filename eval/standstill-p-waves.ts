@@ -1,0 +1,48 @@
+/**
+ * A ventricular standstill on an ECG-only device (issue 12, EVALUATION.md §5): do the P waves that
+ * go on without QRS complexes keep the asystole from being raised? Synthetic, production path
+ * (StreamRuntime, default criteria, 1 s frames of 250 Hz ECG, no firmware beats): 75/min sinus
+ * (QRS 1.1 mV), a 60 s standstill from 80 s with P waves of each amplitude and rate, sinus again.
+ * Prints, per setting, the frame (s) the asystole is raised at and its end (device time, s; the
+ * standstill ends at 140 s), or what was raised instead; then the same at 250 µV, 70/min with the
+ * processor restarted from its changelog record after frame N.
+ * Run: node eval/standstill-p-waves.ts
+ */
+import type { Alert } from '../contracts/alert.ts';
+import { DEFAULT_CRITERIA_VERSION } from '../contracts/criteria.ts';
+import type { TelemetryFrame } from '../contracts/telemetry.ts';
+import { StreamRuntime } from '../processor/stream-runtime.ts';
+import { parseStreamState } from '../processor/stream-state.ts';
+import { standstillFrames } from './standstill-frames.ts';
+
+const T0 = Date.parse('2026-03-01T00:00:00Z');
+const OPTIONS = { patientId: 'p1', deviceId: 'd1', criteriaAt: () => DEFAULT_CRITERIA_VERSION, ecgStrips: false as const };
+const FROM_S = 80;
+const UNTIL_S = 140;
+
+const framesOf = (pWaveUv: number, pWavesPerMin: number) => standstillFrames({ t0Ms: T0, fromMs: T0 + FROM_S * 1000, untilMs: T0 + UNTIL_S * 1000, durationMs: 160_000, failedBeforeMs: Infinity, pWaveUv, pWavesPerMin });
+
+/** The physiological alerts of the standstill's frames, restarted after frame `restartAfter` (−1: never). */
+function run(frames: TelemetryFrame[], restartAfter = -1): string {
+  let rt = new StreamRuntime(OPTIONS);
+  const alerts: Alert[] = [];
+  for (const [i, f] of frames.entries()) {
+    for (const a of rt.ingest(f, new Date(f.ts + f.durMs).toISOString()).alerts) if (a.kind === 'asystole' || a.kind === 'pause') alerts.push(a);
+    if (i === restartAfter) rt = StreamRuntime.restore(OPTIONS, parseStreamState(JSON.parse(JSON.stringify(rt.record('a', 0))))!);
+  }
+  const s = (iso: string) => ((Date.parse(iso) - T0) / 1000).toFixed(1);
+  const asystoles = alerts.filter((a) => a.kind === 'asystole' && a.revision === 1);
+  if (asystoles.length === 0) return alerts.filter((a) => a.end).map((a) => `${a.kind} ${s(a.onset)}–${s(a.end!)} only`).join(', ') || 'nothing';
+  return asystoles.map((first) => {
+    const end = alerts.find((a) => a.kind === 'asystole' && a.onset === first.onset && a.end)?.end;
+    return `asystole ${s(first.onset)}–${end ? s(end) : 'open'}`;
+  }).join(', ');
+}
+
+console.log(`ECG-only device, 60 s ventricular standstill ${FROM_S}–${UNTIL_S} s (QRS 1.1 mV): the asystole (onset–end, device s)`);
+for (const perMin of [50, 70, 90]) {
+  for (const uV of [100, 150, 200, 250, 300, 350, 400]) console.log(`  P waves ${uV} µV at ${perMin}/min: ${run(framesOf(uV, perMin))}`);
+}
+console.log('P waves 250 µV at 70/min, the processor restarted from its record after frame N (frame i covers i…i+1 s):');
+const frames = framesOf(250, 70);
+for (const at of [70, 78, 79, 80, 82, 84, 86, 90, 100, 120, 139]) console.log(`  N = ${at}: ${run(frames, at)}`);
