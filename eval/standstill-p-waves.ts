@@ -4,8 +4,9 @@
  * (StreamRuntime, default criteria, 1 s frames of 250 Hz ECG, no firmware beats): 75/min sinus
  * (QRS 1.1 mV), a 60 s standstill from 80 s with P waves of each amplitude and rate, sinus again.
  * Prints, per setting, the frame (s) the asystole is raised at and its end (device time, s; the
- * standstill ends at 140 s), or what was raised instead; then the same at 250 µV, 70/min with the
- * processor restarted from its changelog record after frame N.
+ * standstill ends at 140 s), or what was raised instead; then the same at 250 and 300 µV,
+ * 70/min and 300 µV, 90/min with the processor restarted from its changelog record after every frame N from
+ * 70 to 139.
  * Run: node eval/standstill-p-waves.ts
  */
 import type { Alert } from '../contracts/alert.ts';
@@ -43,6 +44,16 @@ console.log(`ECG-only device, 60 s ventricular standstill ${FROM_S}–${UNTIL_S}
 for (const perMin of [50, 70, 90]) {
   for (const uV of [100, 150, 200, 250, 300, 350, 400]) console.log(`  P waves ${uV} µV at ${perMin}/min: ${run(framesOf(uV, perMin))}`);
 }
-console.log('P waves 250 µV at 70/min, the processor restarted from its record after frame N (frame i covers i…i+1 s):');
-const frames = framesOf(250, 70);
-for (const at of [70, 78, 79, 80, 82, 84, 86, 90, 100, 120, 139]) console.log(`  N = ${at}: ${run(frames, at)}`);
+for (const [uV, perMin] of [[250, 70], [300, 70], [300, 90]] as const) {
+  console.log(`P waves ${uV} µV at ${perMin}/min, the processor restarted from its record after frame N = 70 … 139 (frame i covers i…i+1 s; runs of N with the same result in one line):`);
+  const frames = framesOf(uV, perMin);
+  let from = 70;
+  let last = run(frames, 70);
+  for (let at = 71; at <= 140; at++) {
+    const result = at <= 139 ? run(frames, at) : '';
+    if (result === last) continue;
+    console.log(`  N = ${from === at - 1 ? from : `${from}–${at - 1}`}: ${last}`);
+    from = at;
+    last = result;
+  }
+}

@@ -333,7 +333,7 @@ export class EcgBeatSource {
    * looks different: it is learned afresh, as kept shapes would read every beat `V`.
    */
   #learned: MorphologyTemplates | undefined;
-  /** {@link rememberNoQrsSince}, until the first QRS detector is made. */
+  /** {@link rememberNoQrsSince}, until the first QRS detector is made (or restored: {@link #resumeExactly}). */
   #noQrsSinceMs: number | undefined;
   /** Start of the current lead-off (device time), until ECG with contact comes again. */
   #leadOffSinceMs: number | undefined;
@@ -879,8 +879,11 @@ export class EcgBeatSource {
     this.#runStartMs = s.runStartMs;
     this.#handedMs = [...s.beatsMs];
     this.#ecgTail = s.ecg.map((f) => ({ ts: f.ts, durMs: f.durMs, fs: f.fs, uV: Array.from(base64ToInt16(f.uV)), ...(f.pace ? { pace: f.pace } : {}) }));
-    // (The shapes are the detector's own; rememberBeatShapes' int16 copy is not needed.)
+    // (The shapes are the detector's own; rememberBeatShapes' int16 copy is not needed. So is the
+    // time of the last QRS, in its labeller: the hint is not for a later detector, after a hole or
+    // lead-off, which the stopped source would have started with its own clock.)
     this.#learned = undefined;
+    this.#noQrsSinceMs = undefined;
     return true;
   }
 

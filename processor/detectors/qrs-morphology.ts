@@ -320,6 +320,8 @@ export class BeatMorphology {
    * the stream's last QRS lay before it ({@link noteQrsAt}).
    */
   #qrsAt = 0;
+  /** {@link STANDSTILL_AFTER_MS} in samples. */
+  readonly #standstillAfter: number;
 
   /** @param signal wide-band sample at an absolute index (valid for the last few seconds) */
   constructor(fsHz: number, signal: (i: number) => number, params: Partial<MorphologyParams> = {}) {
@@ -335,6 +337,7 @@ export class BeatMorphology {
     this.#beat = new Float64Array(window.length);
     this.#otherPhaseSpan = Math.round((OTHER_PHASE_MS * fsHz) / 1000);
     this.#noiseAvg = new Float64Array(Math.max(1, Math.round((50 * fsHz) / 1000)));
+    this.#standstillAfter = (STANDSTILL_AFTER_MS * fsHz) / 1000;
   }
 
   /** Largest |{@link BeatShape.shift}|, samples. */
@@ -431,6 +434,26 @@ export class BeatMorphology {
     this.#qrsAt = Math.min(this.#qrsAt, at);
   }
 
+  /**
+   * A complex of peak-to-peak size `size` is small enough for the ventricular-standstill rule of
+   * {@link classify}: the dominant beat is learned, not paced, and `size` is under
+   * `standstillAmplitudeRatio` of its size.
+   */
+  #pWaveSized(size: number, dominant: Template | undefined): boolean {
+    return dominant !== undefined && !dominant.paced && this.dominantLearned && size < this.#p.standstillAmplitudeRatio * peakToPeak(dominant.wave);
+  }
+
+  /** Peak-to-peak size of the wide-band signal in the beat window around `r`, from the input's first sample on. */
+  #visiblePeakToPeak(r: number): number {
+    let lo = Infinity, hi = -Infinity;
+    for (let i = Math.max(0, r - this.#pre); i <= r + this.#post; i++) {
+      const v = this.#signal(i);
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    return hi - lo;
+  }
+
   /** QRS duration around R-peak `r`, ms. */
   qrsMs(r: number): number {
     const span = Math.round((WIDTH_SPAN_MS * this.#fs) / 1000);
@@ -466,7 +489,17 @@ export class BeatMorphology {
       // before or inside it (the stream's first frame, or the frame after lost frames or a
       // lead-off), and what it would be measured on reaches back before the start. It cannot be
       // compared: it is neither the patient's beat nor a ventricular one, and it teaches the
-      // templates nothing.
+      // templates nothing. Only its size can be read, and when no QRS has come for
+      // STANDSTILL_AFTER_MS and it is under the ventricular-standstill rule's share of the dominant
+      // beat's (below), it is no beat and does not count for the clock. That can only be so in a
+      // detector told of a silence before its start (noteQrsAt: a processor restarted inside an
+      // open asystole): there such a complex, a P wave at the first sample of the successor's ECG,
+      // was a `Q` beat that ended the asystole, and restarted the clock for 3 s of P waves.
+      if (!paced && r - qrsBefore >= this.#standstillAfter && this.#pWaveSized(this.#visiblePeakToPeak(r), this.#dominant())) {
+        this.#qrsAt = qrsBefore;
+        this.#prevCls = undefined;
+        return { cls: 'Q', qrsMs: this.qrsMs(r), corr: NaN, shift: 0, notQrs: true };
+      }
       return { cls: 'Q', qrsMs: this.qrsMs(r), corr: NaN, shift: 0 };
     }
     const b = this.#beat;
@@ -507,7 +540,12 @@ export class BeatMorphology {
     const fast = rrSamples > 0 && rrSamples < (FAST_RR_MS * this.#fs) / 1000;
     const normalRate = rrSamples > 0 && !fast;
     const established = dominant !== undefined && (dominant.weight >= ESTABLISHED_WEIGHT || dominant.normalRateWeight >= this.#learnedWeight);
-    if (unlike && !fast && !dominant!.paced && this.dominantLearned && peakToPeak(b) < this.#p.standstillAmplitudeRatio * peakToPeak(dominant!.wave)) {
+    // (An interval from a complex cut by the input's start that was dropped as P-wave-like, above,
+    // says nothing of the rate: its R peak is only the largest deviation of what was seen of it, up
+    // to a lookbehind after the true one. Dropped, it left the clock before it.)
+    const prev = r - rrSamples;
+    const fromDroppedCut = rrSamples > 0 && prev < this.lookbehindSamples && prev - qrsBefore >= this.#standstillAfter;
+    if (unlike && (!fast || fromDroppedCut) && this.#pWaveSized(peakToPeak(b), dominant)) {
       // Ventricular standstill (complete heart block without escape): the QRS complexes stop, the
       // P waves go on. After the last QRS the detector's thresholds decay (Pan & Tompkins's
       // search-back, there to re-acquire a QRS that became smaller) until it takes P waves of
@@ -522,7 +560,7 @@ export class BeatMorphology {
       // a third of the dominant beat's size in this lead reads as the asystole (the same high
       // priority as the extreme bradycardia it is).
       this.#qrsAt = qrsBefore;
-      if (r - qrsBefore >= (STANDSTILL_AFTER_MS * this.#fs) / 1000) {
+      if (r - qrsBefore >= this.#standstillAfter) {
         this.#prevCls = undefined;
         return { cls: 'Q', qrsMs, corr, shift: 0, notQrs: true };
       }

@@ -256,14 +256,18 @@ describe('QRS detector after a change of amplitude, and with P waves only', () =
     expectMatches(det.filter((d) => d.tMs > 27_850), beats.filter((b) => b.tMs > 28_000));
   });
 
-  it('small slow complexes unlike the dominant beat inside a beating rhythm are reported as without the rule: it waits for 3 s without a QRS', () => {
-    const fsHz = 250;
+  /** Sinus beats (QRS 1.1 mV), from the 22nd on every third one a small inverted complex (under a third of the sinus beat's size) 1.2 s after the one before. */
+  function smallSlowComplexes(fsHz: number): { x: Float64Array; beats: { tMs: number; waves: Wave[] }[]; odd: Wave[] } {
     const sinus: Wave[] = [{ atMs: -170, uV: 120, sdMs: 22 }, { atMs: 0, uV: 1100, sdMs: 9 }, { atMs: 26, uV: -220, sdMs: 9 }, { atMs: 280, uV: 280, sdMs: 45 }];
-    // Every third beat a small inverted complex (under a third of the sinus beat's size), 1.2 s after the one before.
     const odd: Wave[] = [{ atMs: 0, uV: -300, sdMs: 10 }, { atMs: 30, uV: 90, sdMs: 12 }];
     const beats: { tMs: number; waves: Wave[] }[] = [];
     for (let t = 500, k = 0; t < 59_000; k++) { beats.push({ tMs: t, waves: k > 20 && k % 3 === 0 ? odd : sinus }); t += k > 20 && k % 3 === 2 ? 1200 : 800; }
-    const x = drawBeats(beats, fsHz, 60);
+    return { x: drawBeats(beats, fsHz, 60), beats, odd };
+  }
+
+  it('small slow complexes unlike the dominant beat inside a beating rhythm are reported as without the rule: it waits for 3 s without a QRS', () => {
+    const fsHz = 250;
+    const { x, beats, odd } = smallSlowComplexes(fsHz);
     const run = (standstillAmplitudeRatio?: number) => {
       const q = new QrsDetector(fsHz, standstillAmplitudeRatio === undefined ? {} : { morphology: { standstillAmplitudeRatio } });
       const out: { sample: number; cls: string }[] = [];
@@ -274,6 +278,26 @@ describe('QRS detector after a change of amplitude, and with P waves only', () =
     // (The detector finds some of them; those must all be reported.)
     expect(beats.filter((b) => b.waves === odd && withRule.some((d) => Math.abs((d.sample * 1000) / fsHz - b.tMs) <= 150)).length).toBeGreaterThanOrEqual(3);
     expect(withRule).toEqual(run(0));
+  });
+
+  it('a detector restored from a snapshot inside such a rhythm reports exactly what the original does: the time of the last QRS comes with it (else its small complexes read as a standstill\'s P waves)', () => {
+    const fsHz = 250;
+    const { x } = smallSlowComplexes(fsHz);
+    const original = new QrsDetector(fsHz);
+    const all: number[] = [];
+    // Snapshot (through JSON) after every 5th second from 20 s on, with where the original's output goes on.
+    const snapshots: { from: number; reported: number; snapshot: ReturnType<QrsDetector['snapshot']> }[] = [];
+    for (let i = 0; i < x.length; i += fsHz) {
+      all.push(...original.push(x.subarray(i, i + fsHz)).map((b) => b.sample));
+      if (i >= 20 * fsHz && (i / fsHz) % 5 === 0) snapshots.push({ from: i + fsHz, reported: all.length, snapshot: JSON.parse(JSON.stringify(original.snapshot())) });
+    }
+    expect(snapshots.length).toBeGreaterThan(5);
+    for (const { from, reported, snapshot } of snapshots) {
+      const d = QrsDetector.restore(snapshot)!;
+      const rest: number[] = [];
+      for (let i = from; i < x.length; i += fsHz) rest.push(...d.push(x.subarray(i, i + fsHz)).map((b) => b.sample));
+      expect(rest, `restored at sample ${from}`).toEqual(all.slice(reported));
+    }
   });
 
   it('a hand-over in the middle of the standstill goes on without the P waves (the time of the last QRS is in the snapshot); an older snapshot without it counts from its own start', () => {
