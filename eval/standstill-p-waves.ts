@@ -6,7 +6,8 @@
  * Prints, per setting, the frame (s) the asystole is raised at and its end (device time, s; the
  * standstill ends at 140 s), or what was raised instead; then the same at 250 and 300 µV,
  * 70/min and 300 µV, 90/min with the processor restarted from its changelog record after every frame N from
- * 70 to 139.
+ * 70 to 139; last, a 6 min standstill (how long the asystole holds before the P waves, which
+ * still teach the labeller's templates, become its dominant beat).
  * Run: node eval/standstill-p-waves.ts
  */
 import type { Alert } from '../contracts/alert.ts';
@@ -21,7 +22,7 @@ const OPTIONS = { patientId: 'p1', deviceId: 'd1', criteriaAt: () => DEFAULT_CRI
 const FROM_S = 80;
 const UNTIL_S = 140;
 
-const framesOf = (pWaveUv: number, pWavesPerMin: number) => standstillFrames({ t0Ms: T0, fromMs: T0 + FROM_S * 1000, untilMs: T0 + UNTIL_S * 1000, durationMs: 160_000, failedBeforeMs: Infinity, pWaveUv, pWavesPerMin });
+const framesOf = (pWaveUv: number, pWavesPerMin: number, untilS = UNTIL_S) => standstillFrames({ t0Ms: T0, fromMs: T0 + FROM_S * 1000, untilMs: T0 + untilS * 1000, durationMs: (untilS + 20) * 1000, failedBeforeMs: Infinity, pWaveUv, pWavesPerMin });
 
 /** The physiological alerts of the standstill's frames, restarted after frame `restartAfter` (−1: never). */
 function run(frames: TelemetryFrame[], restartAfter = -1): string {
@@ -57,3 +58,8 @@ for (const [uV, perMin] of [[250, 70], [300, 70], [300, 90]] as const) {
     last = result;
   }
 }
+// A long standstill: the dropped P waves still teach the labeller's templates (so that a QRS that
+// changed shape is learned again, qrs-morphology.ts), and after ≈ 140 of them they are its dominant beat.
+const LONG_UNTIL_S = FROM_S + 360;
+console.log(`A 6 min standstill ${FROM_S}–${LONG_UNTIL_S} s: the asystole (onset–end, device s)`);
+for (const perMin of [50, 70, 90]) for (const uV of [150, 250, 300]) console.log(`  P waves ${uV} µV at ${perMin}/min: ${run(framesOf(uV, perMin, LONG_UNTIL_S))}`);

@@ -187,7 +187,7 @@ export interface BeatShape {
   shift: number;
   /**
    * Not a QRS complex (see {@link BeatMorphology.classify}, the ventricular-standstill rule): the
-   * detector drops it, and it taught the templates nothing.
+   * detector drops it (the labeller learned from it as from any slow beat).
    */
   notQrs?: true;
 }
@@ -436,11 +436,15 @@ export class BeatMorphology {
 
   /**
    * A complex of peak-to-peak size `size` is small enough for the ventricular-standstill rule of
-   * {@link classify}: the dominant beat is learned, not paced, and `size` is under
-   * `standstillAmplitudeRatio` of its size.
+   * {@link classify}: the dominant beat is learned at a normal rate (as many of its recent beats
+   * at RR ≥ {@link FAST_RR_MS} as {@link LEARNED_AT_NORMAL_RATE_BEATS}; a dominant beat learned in
+   * a VT the stream began in is not trusted to say what the patient's QRS is: review of d26c55c,
+   * the sinus beats after such a VT, a third of its size, were dropped), not paced, and `size` is
+   * under `standstillAmplitudeRatio` of its size.
    */
   #pWaveSized(size: number, dominant: Template | undefined): boolean {
-    return dominant !== undefined && !dominant.paced && this.dominantLearned && size < this.#p.standstillAmplitudeRatio * peakToPeak(dominant.wave);
+    return dominant !== undefined && !dominant.paced && this.dominantLearned && dominant.normalRateWeight >= this.#learnedWeight
+      && size < this.#p.standstillAmplitudeRatio * peakToPeak(dominant.wave);
   }
 
   /** Peak-to-peak size of the wide-band signal in the beat window around `r`, from the input's first sample on. */
@@ -545,6 +549,7 @@ export class BeatMorphology {
     // to a lookbehind after the true one. Dropped, it left the clock before it.)
     const prev = r - rrSamples;
     const fromDroppedCut = rrSamples > 0 && prev < this.lookbehindSamples && prev - qrsBefore >= this.#standstillAfter;
+    let dropped = false;
     if (unlike && (!fast || fromDroppedCut) && this.#pWaveSized(peakToPeak(b), dominant)) {
       // Ventricular standstill (complete heart block without escape): the QRS complexes stop, the
       // P waves go on. After the last QRS the detector's thresholds decay (Pan & Tompkins's
@@ -553,17 +558,19 @@ export class BeatMorphology {
       // while the standstill went on (EVALUATION.md §5). Such a complex — unlike the learned
       // dominant beat, under a third of its size (normal P waves ≤ 0.25 mV, a usable lead's QRS
       // ≥ 0.75 mV), not at a ventricular-tachycardia rate — does not count as a QRS for the clock
-      // below, and once no QRS has come for STANDSTILL_AFTER_MS it is no beat and teaches the
-      // templates nothing (a P-wave template could otherwise become dominant within minutes).
+      // below, and once no QRS has come for STANDSTILL_AFTER_MS it is no beat. It still teaches
+      // the templates as any slow beat does: a complex that is the patient's QRS after all (one
+      // that changed shape and size, an electrode moved; the sinus beats after a VT the stream
+      // began in and learned as dominant) becomes the dominant beat within a few minutes and counts
+      // again — without the vote the rule never let go, a false asystole until a relearn (review of
+      // d26c55c). The price: a standstill's P waves become the dominant beat too, ≈ 140 of them
+      // (2 min at 70/min), and the asystole, latched as a high-priority alarm, ends then.
       // A QRS that merely became smaller (electrode moved) keeps the dominant beat's shape; a VT
       // in a lead where it is small comes fast. The cost: a slow escape rhythm of complexes under
       // a third of the dominant beat's size in this lead reads as the asystole (the same high
       // priority as the extreme bradycardia it is).
       this.#qrsAt = qrsBefore;
-      if (r - qrsBefore >= this.#standstillAfter) {
-        this.#prevCls = undefined;
-        return { cls: 'Q', qrsMs, corr, shift: 0, notQrs: true };
-      }
+      dropped = r - qrsBefore >= this.#standstillAfter;
     }
     const votes = !(unlike && established && fast);
     if (votes) for (const t of this.#templates) { t.weight *= this.#p.templateDecay; t.normalRateWeight *= this.#p.templateDecay; }
@@ -589,6 +596,10 @@ export class BeatMorphology {
         this.#templates.splice(weakest, 1);
       }
       this.#templates.push({ wave: Float64Array.from(b), qrsMs, widths: paced ? [qrsMs] : [], weight: votes ? 1 : 0, normalRateWeight: votes && normalRate ? 1 : 0, paced });
+    }
+    if (dropped) {
+      this.#prevCls = undefined;
+      return { cls: 'Q', qrsMs, corr, shift: 0, notQrs: true };
     }
     if (paced) {
       this.#prevCls = 'Q';

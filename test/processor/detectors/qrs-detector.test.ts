@@ -300,6 +300,40 @@ describe('QRS detector after a change of amplitude, and with P waves only', () =
     }
   });
 
+  it('a QRS that turns into a small complex of another shape at a normal rate (an electrode moved) counts again within the next minute: dropped complexes still teach the templates, so the rule never locks the old dominant beat in', () => {
+    const fsHz = 250;
+    const sinus: Wave[] = [{ atMs: -170, uV: 120, sdMs: 22 }, { atMs: 0, uV: 1100, sdMs: 9 }, { atMs: 26, uV: -220, sdMs: 9 }, { atMs: 280, uV: 280, sdMs: 45 }];
+    // A QS complex of 0.38 mV: under a third of the sinus beat's size, unlike it.
+    const qs: Wave[] = [{ atMs: -170, uV: 40, sdMs: 22 }, { atMs: 0, uV: -380, sdMs: 12 }, { atMs: 280, uV: -90, sdMs: 45 }];
+    const beats: { tMs: number; waves: Wave[] }[] = [];
+    for (let t = 500; t < 180_000; t += 800) beats.push({ tMs: t, waves: t < 30_000 ? sinus : qs });
+    const x = drawBeats(beats, fsHz, 180);
+    const q = new QrsDetector(fsHz);
+    const det: number[] = [];
+    for (let i = 0; i < x.length; i += fsHz) det.push(...q.push(x.subarray(i, i + fsHz)).map((b) => (b.sample * 1000) / fsHz));
+    // (Before the fix: one beat in the 2½ minutes after the change.)
+    const late = beats.filter((b) => b.tMs >= 60_000 && b.tMs < 178_000);
+    expect(late.filter((b) => det.some((d) => Math.abs(d - b.tMs) <= 150)).length).toBeGreaterThanOrEqual(late.length - 2);
+  });
+
+  it('a stream that begins inside a VT (its large complex learned as the dominant beat) and goes on in sinus rhythm a third of its size: the sinus beats count from the first, as without the rule (it trusts only a dominant beat learned at a normal rate)', () => {
+    const fsHz = 250;
+    const sinus: Wave[] = [{ atMs: -170, uV: 90, sdMs: 22 }, { atMs: 0, uV: 700, sdMs: 9 }, { atMs: 26, uV: -140, sdMs: 9 }, { atMs: 280, uV: 200, sdMs: 45 }];
+    const vt: Wave[] = [{ atMs: 0, uV: -2200, sdMs: 28 }, { atMs: 40, uV: 700, sdMs: 25 }, { atMs: 250, uV: 600, sdMs: 50 }];
+    const beats: { tMs: number; waves: Wave[] }[] = [];
+    for (let t = 300; t < 30_000; t += 400) beats.push({ tMs: t, waves: vt });
+    for (let t = 30_800; t < 120_000; t += 800) beats.push({ tMs: t, waves: sinus });
+    const x = drawBeats(beats, fsHz, 120);
+    const run = (standstillAmplitudeRatio?: number) => {
+      const q = new QrsDetector(fsHz, standstillAmplitudeRatio === undefined ? {} : { morphology: { standstillAmplitudeRatio } });
+      const out: number[] = [];
+      for (let i = 0; i < x.length; i += fsHz) out.push(...q.push(x.subarray(i, i + fsHz)).map((b) => b.sample));
+      return out;
+    };
+    // (With a dominant beat learned at any rate: no sinus beat for 42 s after the VT, a false asystole.)
+    expect(run()).toEqual(run(0));
+  });
+
   it('a hand-over in the middle of the standstill goes on without the P waves (the time of the last QRS is in the snapshot); an older snapshot without it counts from its own start', () => {
     const fsHz = 250;
     const { x } = standstill(fsHz, 300, 857);
