@@ -557,18 +557,16 @@ export class BeatMorphology {
       // ≥ 0.25 mV (against a 1.1 mV QRS) for beats, so the asystole was never raised, or ended
       // while the standstill went on (EVALUATION.md §5). Such a complex — unlike the learned
       // dominant beat, under a third of its size (normal P waves ≤ 0.25 mV, a usable lead's QRS
-      // ≥ 0.75 mV), not at a ventricular-tachycardia rate — does not count as a QRS for the clock
-      // below, and once no QRS has come for STANDSTILL_AFTER_MS it is no beat. It still teaches
-      // the templates as any slow beat does: a complex that is the patient's QRS after all (one
-      // that changed shape and size, an electrode moved; the sinus beats after a VT the stream
-      // began in and learned as dominant) becomes the dominant beat within a few minutes and counts
-      // again — without the vote the rule never let go, a false asystole until a relearn (review of
-      // d26c55c). The price: a standstill's P waves become the dominant beat too, ≈ 140 of them
-      // (2 min at 70/min), and the asystole, latched as a high-priority alarm, ends then.
-      // A QRS that merely became smaller (electrode moved) keeps the dominant beat's shape; a VT
-      // in a lead where it is small comes fast. The cost: a slow escape rhythm of complexes under
-      // a third of the dominant beat's size in this lead reads as the asystole (the same high
-      // priority as the extreme bradycardia it is).
+      // ≥ 0.75 mV), not at a ventricular-tachycardia rate — does not count as a QRS for the clock,
+      // and once no QRS has come for STANDSTILL_AFTER_MS it is no beat. A QRS that merely became
+      // smaller keeps the dominant beat's shape; a VT in a lead where it is small comes fast.
+      // It still teaches the templates below as any slow beat does: a complex that is the patient's
+      // QRS after all (an electrode moved: another shape and size) becomes the dominant beat within
+      // a minute or two and counts again; without the vote the rule never let go, a false asystole
+      // until a relearn (review of d26c55c). The costs: a standstill's P waves become the dominant
+      // beat too, after ≈ 140 of them, and the asystole (latched: high priority) ends then; a slow
+      // escape rhythm of complexes under a third of the dominant beat's size reads as the asystole
+      // (the same high priority as the extreme bradycardia it is).
       this.#qrsAt = qrsBefore;
       dropped = r - qrsBefore >= this.#standstillAfter;
     }
